@@ -1,0 +1,69 @@
+// PagePool: the free list and reference counts of `num_pages` KV pages of
+// `page_size` token slots each. It owns page ids only; the backend owns the memory
+// they index.
+//
+// A page is free (reference count 0, on the free list) or allocated (count >= 1).
+// Every holder of a page owns one reference: a running sequence for its private
+// pages, the prefix cache for every page it caches. Allocate() hands out pages with
+// count 1; Release() drops one reference and returns the page to the free list when
+// the count reaches 0. All operations are O(1) per page and never allocate memory.
+//
+// Running out of pages is a Status. Releasing a free page or referencing an id out
+// of range is a caller bug and fails a CHECK.
+//
+// Not thread-safe: owned by the scheduler thread (or the simulator).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/status.h"
+#include "kvcache/types.h"
+
+namespace radixlm::kvcache {
+
+struct PagePoolOptions {
+  int64_t num_pages = 0;
+  int32_t page_size = 16;
+  Status Validate() const;
+};
+
+class PagePool {
+ public:
+  static StatusOr<std::unique_ptr<PagePool>> Create(const PagePoolOptions& options);
+
+  // Appends `count` fresh pages (reference count 1) to `out`. All or nothing: on
+  // RESOURCE_EXHAUSTED nothing is allocated.
+  Status Allocate(int64_t count, std::vector<PageId>* out);
+  StatusOr<PageId> AllocateOne();
+
+  // One more holder of an allocated page (a forked sequence sharing it).
+  void AddRef(PageId page);
+  // Drops one reference; the page is free again when none remain.
+  void Release(PageId page);
+  void Release(std::span<const PageId> pages);
+
+  int32_t ref_count(PageId page) const;
+  bool is_allocated(PageId page) const { return ref_count(page) > 0; }
+
+  int64_t num_pages() const { return static_cast<int64_t>(ref_counts_.size()); }
+  int32_t page_size() const { return page_size_; }
+  int64_t pages_free() const { return static_cast<int64_t>(free_list_.size()); }
+  int64_t pages_allocated() const { return num_pages() - pages_free(); }
+
+  // Recounts everything from scratch; aborts on any inconsistency.
+  void CheckInvariants() const;
+
+ private:
+  PagePool(int64_t num_pages, int32_t page_size);
+  void CheckId(PageId page) const;
+
+  int32_t page_size_;
+  std::vector<int32_t> ref_counts_;
+  // Stack of free page ids; the next allocation pops the back.
+  std::vector<PageId> free_list_;
+};
+
+}  // namespace radixlm::kvcache

@@ -1,0 +1,671 @@
+#include "kvcache/radix_tree.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/clock.h"
+#include "kvcache/block_hash.h"
+#include "kvcache/page_pool.h"
+#include "kvcache/token_compare.h"
+
+namespace radixlm::kvcache {
+
+namespace {
+
+size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
+
+}  // namespace
+
+StatusOr<std::unique_ptr<RadixTree>> RadixTree::Create(const PrefixCacheOptions& options,
+                                                       PagePool* pool, const Clock* clock) {
+  RETURN_IF_ERROR(options.Validate());
+  if (pool == nullptr) return InvalidArgumentError("RadixTree needs a page pool");
+  if (pool->page_size() != options.page_size) {
+    return InvalidArgumentError("cache page_size " + std::to_string(options.page_size) +
+                                " differs from the pool's " + std::to_string(pool->page_size()));
+  }
+  ASSIGN_OR_RETURN(auto eviction, CreateEvictionPolicy(options.eviction));
+  ASSIGN_OR_RETURN(auto admission, CreateAdmissionPolicy(options.admission));
+  if (clock == nullptr) clock = &RealClock::Get();
+  return std::unique_ptr<RadixTree>(
+      new RadixTree(options, pool, clock, std::move(eviction), std::move(admission)));
+}
+
+RadixTree::RadixTree(const PrefixCacheOptions& options, PagePool* pool, const Clock* clock,
+                     std::unique_ptr<EvictionPolicy> eviction,
+                     std::unique_ptr<AdmissionPolicy> admission)
+    : page_size_(options.page_size),
+      pool_(pool),
+      clock_(clock),
+      eviction_(std::move(eviction)),
+      admission_(std::move(admission)),
+      admit_all_(admission_->name() == "all"),
+      owned_bits_(CeilDiv(pool->num_pages(), 64), 0) {}
+
+RadixTree::~RadixTree() {
+  // Return every cached page, locked or not: the pool may outlive the tree.
+  for (Node& node : nodes_) {
+    if (node.alive) pool_->Release(node.pages);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Structure
+
+uint32_t RadixTree::NewNode(uint32_t parent, uint32_t ns, uint32_t depth, int64_t now) {
+  uint32_t id;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+  } else {
+    id = static_cast<uint32_t>(nodes_.size());
+    nodes_.emplace_back();
+  }
+  Node& node = nodes_[id];
+  node.parent = parent;
+  node.ns = ns;
+  node.depth = depth;
+  node.lock_count = 0;
+  node.priority = 0;
+  node.hits = 0;
+  node.last_access_ns = now;
+  node.created_ns = now;
+  node.alive = true;
+  node.detached = false;
+  ++live_nodes_;
+  return id;
+}
+
+void RadixTree::FreeNode(uint32_t id) {
+  Node& node = nodes_[id];
+  CHECK(node.alive);
+  CHECK(node.children.empty()) << "freeing node " << id << " with children";
+  CHECK_EQ(node.lock_count, 0);
+  if (heap_.Contains(id)) heap_.Remove(id);
+  for (PageId page : node.pages) SetPageOwned(page, false);
+  pool_->Release(node.pages);
+  pages_owned_ -= static_cast<int64_t>(node.pages.size());
+  cached_tokens_ -= static_cast<int64_t>(node.tokens.size());
+  // Buffers keep their capacity for the next node that takes this id.
+  node.tokens.clear();
+  node.pages.clear();
+  node.alive = false;
+  node.parent = kNone;
+  ++node.generation;
+  --live_nodes_;
+  free_ids_.push_back(id);
+}
+
+int RadixTree::CompareFirstPage(const Node& child, std::span<const Token> key) const {
+  size_t child_len = std::min<size_t>(child.tokens.size(), page_size_);
+  size_t n = std::min(child_len, key.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (child.tokens[i] != key[i]) return child.tokens[i] < key[i] ? -1 : 1;
+  }
+  if (child_len == key.size()) return 0;
+  return child_len < key.size() ? -1 : 1;
+}
+
+size_t RadixTree::ChildIndex(const Node& parent, uint32_t child) const {
+  const Node& c = nodes_[child];
+  std::span<const Token> key(c.tokens.data(), std::min<size_t>(c.tokens.size(), page_size_));
+  auto it = std::lower_bound(parent.children.begin(), parent.children.end(), key,
+                             [&](const ChildRef& ref, std::span<const Token> k) {
+                               if (ref.first != k[0]) return ref.first < k[0];
+                               return CompareFirstPage(nodes_[ref.id], k) < 0;
+                             });
+  CHECK(it != parent.children.end() && it->id == child) << "child " << child << " not linked";
+  return static_cast<size_t>(it - parent.children.begin());
+}
+
+void RadixTree::LinkChild(uint32_t parent_id, uint32_t child_id) {
+  const Node& child = nodes_[child_id];
+  std::span<const Token> key(child.tokens.data(),
+                             std::min<size_t>(child.tokens.size(), page_size_));
+  Node& parent = nodes_[parent_id];
+  auto it = std::lower_bound(parent.children.begin(), parent.children.end(), key,
+                             [&](const ChildRef& ref, std::span<const Token> k) {
+                               if (ref.first != k[0]) return ref.first < k[0];
+                               return CompareFirstPage(nodes_[ref.id], k) < 0;
+                             });
+  parent.children.insert(it, ChildRef{key[0], child_id});
+  nodes_[child_id].parent = parent_id;
+  if (heap_.Contains(parent_id)) heap_.Remove(parent_id);
+}
+
+void RadixTree::UnlinkChild(uint32_t parent_id, uint32_t child_id) {
+  Node& parent = nodes_[parent_id];
+  parent.children.erase(parent.children.begin() +
+                        static_cast<ptrdiff_t>(ChildIndex(parent, child_id)));
+  nodes_[child_id].parent = kNone;
+  RefreshEvictable(parent_id);
+}
+
+uint32_t RadixTree::Split(uint32_t id, size_t at) {
+  CHECK(at > 0 && at % page_size_ == 0 && at < nodes_[id].tokens.size());
+  // Find the child slot while the node still has its old first page.
+  const size_t slot = ChildIndex(nodes_[nodes_[id].parent], id);
+  uint32_t upper_id = NewNode(nodes_[id].parent, nodes_[id].ns, nodes_[id].depth, 0);
+  Node& upper = nodes_[upper_id];  // NewNode may have moved the arena: look up now
+  Node& lower = nodes_[id];
+  size_t pages_up = at / page_size_;
+  upper.tokens.assign(lower.tokens.begin(), lower.tokens.begin() + static_cast<ptrdiff_t>(at));
+  upper.pages.assign(lower.pages.begin(), lower.pages.begin() + static_cast<ptrdiff_t>(pages_up));
+  lower.tokens.erase(lower.tokens.begin(), lower.tokens.begin() + static_cast<ptrdiff_t>(at));
+  lower.pages.erase(lower.pages.begin(), lower.pages.begin() + static_cast<ptrdiff_t>(pages_up));
+  upper.lock_count = lower.lock_count;
+  upper.priority = lower.priority;
+  upper.hits = lower.hits;
+  upper.last_access_ns = lower.last_access_ns;
+  upper.created_ns = lower.created_ns;
+  upper.detached = lower.detached;
+  lower.depth += static_cast<uint32_t>(at);
+  // The upper part keeps the first page, hence the same place among its siblings.
+  nodes_[lower.parent].children[slot].id = upper_id;
+  upper.children.push_back(ChildRef{lower.tokens[0], id});
+  lower.parent = upper_id;
+  ++counters_.splits;
+  // The lower part's size changed (size-aware keys).
+  RefreshEvictable(id);
+  return upper_id;
+}
+
+void RadixTree::RemoveLeaf(uint32_t id) {
+  if (observer_) ReportEviction(id);
+  UnlinkChild(nodes_[id].parent, id);
+  FreeNode(id);
+}
+
+void RadixTree::Detach(uint32_t id) {
+  Node& node = nodes_[id];
+  CHECK_GT(node.lock_count, 0);
+  node.detached = true;
+  if (heap_.Contains(id)) heap_.Remove(id);
+  // Out of its parent's children, so nothing matches it; the parent pointer stays
+  // so that unlocking still walks up and releases the ancestors' locks.
+  if (node.parent != kNone && !nodes_[node.parent].detached) {
+    Node& parent = nodes_[node.parent];
+    parent.children.erase(parent.children.begin() +
+                          static_cast<ptrdiff_t>(ChildIndex(parent, id)));
+    RefreshEvictable(node.parent);
+  }
+  node.children.clear();
+}
+
+void RadixTree::ReportEviction(uint32_t id) {
+  std::vector<uint32_t> path;
+  for (uint32_t n = id; n != kNone; n = nodes_[n].parent) path.push_back(n);
+  observer_path_.clear();
+  for (auto it = path.rbegin(); it != path.rend(); ++it) {
+    const Node& n = nodes_[*it];
+    observer_path_.insert(observer_path_.end(), n.tokens.begin(), n.tokens.end());
+  }
+  const Node& node = nodes_[id];
+  EvictedEntry entry;
+  entry.ns = namespaces_[node.ns].name;
+  entry.start = node.depth;
+  entry.end = node.depth + node.tokens.size();
+  entry.path = observer_path_;
+  observer_(entry);
+}
+
+RadixTree::BestChildResult RadixTree::BestChild(const Node& node,
+                                                std::span<const Token> rest) const {
+  BestChildResult best;
+  if (node.children.empty() || rest.empty()) return best;
+  std::span<const Token> key = rest.first(std::min<size_t>(rest.size(), page_size_));
+  const std::vector<ChildRef>& children = node.children;
+  auto it = std::lower_bound(children.begin(), children.end(), key,
+                             [&](const ChildRef& ref, std::span<const Token> k) {
+                               if (ref.first != k[0]) return ref.first < k[0];
+                               return CompareFirstPage(nodes_[ref.id], k) < 0;
+                             });
+  // In sorted order, the string sharing the longest prefix with the key is next
+  // to the key's position.
+  auto consider = [&](std::vector<ChildRef>::const_iterator c) {
+    if (c->first != key[0]) return;
+    const Node& child = nodes_[c->id];
+    size_t n = std::min({child.tokens.size(), key.size()});
+    size_t lcp = CommonPrefixLength(child.tokens.data(), key.data(), n);
+    if (lcp > best.lcp) best = BestChildResult{c->id, lcp};
+  };
+  if (it != children.end()) consider(it);
+  if (it != children.begin()) consider(std::prev(it));
+  return best;
+}
+
+uint32_t RadixTree::FindRoot(std::string_view ns) const {
+  auto it = namespace_index_.find(ns);
+  return it == namespace_index_.end() ? kNone : namespaces_[it->second].root;
+}
+
+uint32_t RadixTree::GetOrCreateRoot(std::string_view ns, int64_t now) {
+  auto it = namespace_index_.find(ns);
+  uint32_t index;
+  if (it == namespace_index_.end()) {
+    index = static_cast<uint32_t>(namespaces_.size());
+    namespaces_.push_back(Namespace{std::string(ns), NamespaceHash(ns), kNone});
+    namespace_index_.emplace(std::string(ns), index);
+  } else {
+    index = it->second;
+  }
+  if (namespaces_[index].root == kNone) namespaces_[index].root = NewNode(kNone, index, 0, now);
+  return namespaces_[index].root;
+}
+
+void RadixTree::SetPageOwned(PageId page, bool owned) {
+  uint64_t bit = uint64_t{1} << (page & 63);
+  if (owned) {
+    owned_bits_[page >> 6] |= bit;
+  } else {
+    owned_bits_[page >> 6] &= ~bit;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Eviction bookkeeping
+
+EntryStats RadixTree::StatsOf(const Node& node) const {
+  EntryStats stats;
+  stats.last_access_ns = node.last_access_ns;
+  stats.created_ns = node.created_ns;
+  stats.hits = node.hits;
+  stats.pages = static_cast<uint32_t>(node.pages.size());
+  stats.priority = node.priority;
+  return stats;
+}
+
+bool RadixTree::IsEvictable(const Node& node) const {
+  return node.alive && node.parent != kNone && !node.detached && node.lock_count == 0 &&
+         node.children.empty();
+}
+
+void RadixTree::RefreshEvictable(uint32_t id) {
+  const Node& node = nodes_[id];
+  bool evictable = IsEvictable(node);
+  bool present = heap_.Contains(id);
+  if (evictable && present) {
+    heap_.Update(id, eviction_->KeyFor(StatsOf(node)));
+  } else if (evictable) {
+    heap_.Push(id, eviction_->KeyFor(StatsOf(node)));
+  } else if (present) {
+    heap_.Remove(id);
+  }
+}
+
+void RadixTree::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
+  Node& node = nodes_[id];
+  node.last_access_ns = now;
+  if (hit) ++node.hits;
+  node.priority = std::max(node.priority, priority);
+  if (heap_.Contains(id)) heap_.Update(id, eviction_->KeyFor(StatsOf(node)));
+}
+
+// ---------------------------------------------------------------------------
+// Match
+
+void RadixTree::Match(std::string_view ns, std::span<const Token> tokens, MatchResult* out) {
+  out->Clear();
+  ++counters_.match_requests;
+  counters_.match_tokens += static_cast<int64_t>(tokens.size());
+  uint32_t id = FindRoot(ns);
+  if (id == kNone) return;
+  int64_t now = clock_->NowNanos();
+  const uint32_t root = id;
+  size_t pos = 0;
+  while (pos < tokens.size()) {
+    BestChildResult best = BestChild(nodes_[id], tokens.subspan(pos));
+    if (best.id == kNone) break;
+    uint32_t child_id = best.id;
+    const Node& child = nodes_[child_id];
+    size_t avail = std::min(child.tokens.size(), tokens.size() - pos);
+    size_t common = CommonPrefixLength(child.tokens.data(), tokens.data() + pos, avail);
+    if (common == child.tokens.size()) {
+      out->pages.insert(out->pages.end(), child.pages.begin(), child.pages.end());
+      pos += common;
+      id = child_id;
+      Touch(id, now, /*hit=*/true, 0);
+      continue;
+    }
+    // The match ends inside this edge: cut it after the page holding the last
+    // matched token, so the handle covers exactly the matched pages.
+    size_t cut = CeilDiv(common, page_size_) * page_size_;
+    if (cut < child.tokens.size()) child_id = Split(child_id, cut);
+    const Node& matched = nodes_[child_id];
+    size_t pages = CeilDiv(common, page_size_);
+    out->pages.insert(out->pages.end(), matched.pages.begin(),
+                      matched.pages.begin() + static_cast<ptrdiff_t>(pages));
+    pos += common;
+    id = child_id;
+    Touch(id, now, /*hit=*/true, 0);
+    break;
+  }
+  out->matched_tokens = pos;
+  out->boundary_slots = static_cast<int32_t>(pos % page_size_);
+  if (id != root) {
+    out->handle = CacheHandle{id, nodes_[id].generation};
+    ++counters_.match_hits;
+    counters_.match_tokens_hit += static_cast<int64_t>(pos);
+    if (out->boundary_slots > 0) ++counters_.cow_copies;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Insert
+
+size_t RadixTree::AdoptablePrefix(std::span<const PageId> pages) const {
+  // A page the tree already holds elsewhere (a stale page table after a flush, or
+  // a boundary page passed back without its copy) must not be cached twice: the
+  // insert stops before it.
+  for (size_t i = 0; i < pages.size(); ++i) {
+    if (PageOwned(pages[i])) return i;
+  }
+  return pages.size();
+}
+
+void RadixTree::AdoptPages(std::span<const PageId> pages, InsertResult* out) {
+  out->adopted_pages.insert(out->adopted_pages.end(), pages.begin(), pages.end());
+  for (PageId page : pages) SetPageOwned(page, true);
+  pages_owned_ += static_cast<int64_t>(pages.size());
+}
+
+uint32_t RadixTree::AddLeaf(uint32_t parent, std::span<const Token> tokens,
+                            std::span<const PageId> pages, int64_t now, int32_t priority,
+                            InsertResult* out) {
+  size_t adoptable = AdoptablePrefix(pages);
+  if (adoptable < pages.size()) tokens = tokens.first(adoptable * page_size_);
+  if (tokens.empty()) return parent;
+  pages = pages.first(CeilDiv(tokens.size(), page_size_));
+  uint32_t id = NewNode(parent, nodes_[parent].ns, nodes_[parent].depth +
+                        static_cast<uint32_t>(nodes_[parent].tokens.size()), now);
+  Node& node = nodes_[id];
+  node.tokens.assign(tokens.begin(), tokens.end());
+  node.pages.assign(pages.begin(), pages.end());
+  node.priority = priority;
+  AdoptPages(pages, out);
+  cached_tokens_ += static_cast<int64_t>(tokens.size());
+  counters_.inserted_tokens += static_cast<int64_t>(tokens.size());
+  LinkChild(parent, id);
+  RefreshEvictable(id);
+  return id;
+}
+
+void RadixTree::ExtendLeaf(uint32_t id, std::span<const Token> tokens,
+                           std::span<const PageId> pages, InsertResult* out) {
+  size_t adoptable = AdoptablePrefix(pages);
+  Node& node = nodes_[id];
+  size_t free_slots = node.pages.size() * page_size_ - node.tokens.size();
+  if (adoptable < pages.size()) {
+    tokens = tokens.first(std::min(tokens.size(), free_slots + adoptable * page_size_));
+  }
+  pages = pages.first(std::min(pages.size(), CeilDiv(tokens.size() - std::min(tokens.size(),
+                                                                              free_slots),
+                                                     page_size_)));
+  if (tokens.empty()) return;
+  bool first_page_grew = node.tokens.size() < static_cast<size_t>(page_size_);
+  uint32_t parent = node.parent;
+  if (first_page_grew) UnlinkChild(parent, id);  // its sort key changes
+  Node& grown = nodes_[id];
+  grown.tokens.insert(grown.tokens.end(), tokens.begin(), tokens.end());
+  grown.pages.insert(grown.pages.end(), pages.begin(), pages.end());
+  AdoptPages(pages, out);
+  if (grown.lock_count > 0) pages_locked_ += static_cast<int64_t>(pages.size());
+  cached_tokens_ += static_cast<int64_t>(tokens.size());
+  counters_.inserted_tokens += static_cast<int64_t>(tokens.size());
+  if (first_page_grew) LinkChild(parent, id);
+  RefreshEvictable(id);
+}
+
+void RadixTree::TakeCachedPages(const Node& node, size_t common, std::span<const PageId> given,
+                                InsertResult* out) {
+  // Pages of `node` wholly inside the `common` tokens it shares with the sequence.
+  size_t first_page = node.depth / page_size_;
+  size_t full_pages = std::min(node.tokens.size(), common) / page_size_;
+  for (size_t k = 0; k < full_pages; ++k) {
+    size_t i = first_page + k;
+    PageId cached = node.pages[k];
+    if (given[i] == cached) continue;
+    out->pages[i] = cached;
+    // A page the tree owns elsewhere is not the caller's to release.
+    if (!PageOwned(given[i])) out->duplicate_pages.push_back(given[i]);
+  }
+}
+
+Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
+                         std::span<const PageId> pages, const InsertOptions& options,
+                         InsertResult* out) {
+  out->Clear();
+  if (pages.size() != CeilDiv(tokens.size(), page_size_)) {
+    return InvalidArgumentError("insert of " + std::to_string(tokens.size()) +
+                                " tokens needs " +
+                                std::to_string(CeilDiv(tokens.size(), page_size_)) +
+                                " pages, got " + std::to_string(pages.size()));
+  }
+  for (PageId page : pages) {
+    if (page < 0 || page >= pool_->num_pages() || !pool_->is_allocated(page)) {
+      return InvalidArgumentError("insert given page " + std::to_string(page) +
+                                  ", which is not an allocated page of the pool");
+    }
+  }
+  ++counters_.inserts;
+  out->pages.assign(pages.begin(), pages.end());
+  if (tokens.empty()) return OkStatus();
+
+  int64_t now = clock_->NowNanos();
+  uint32_t id = GetOrCreateRoot(ns, now);
+  const uint32_t root = id;
+  size_t admitted = tokens.size();
+  if (!admit_all_) {
+    AdmissionRequest request{tokens, page_size_, namespaces_[nodes_[id].ns].hash,
+                             options.request_id};
+    admitted = std::min(admission_->Admit(request), tokens.size());
+  }
+  const int64_t inserted_before = counters_.inserted_tokens;
+  const int32_t priority = options.priority;
+  size_t pos = 0;
+  while (pos < tokens.size()) {
+    BestChildResult best = BestChild(nodes_[id], tokens.subspan(pos));
+    if (best.id == kNone) {
+      if (pos < admitted) {
+        id = AddLeaf(id, tokens.subspan(pos, admitted - pos),
+                     pages.subspan(pos / page_size_), now, priority, out);
+        pos = nodes_[id].depth + nodes_[id].tokens.size();
+      }
+      break;
+    }
+    uint32_t child_id = best.id;
+    size_t child_len = nodes_[child_id].tokens.size();
+    size_t avail = std::min(child_len, tokens.size() - pos);
+    size_t common =
+        CommonPrefixLength(nodes_[child_id].tokens.data(), tokens.data() + pos, avail);
+
+    if (common == child_len) {
+      bool partial = child_len % page_size_ != 0;
+      if (!partial || pos + common >= admitted) {
+        TakeCachedPages(nodes_[child_id], common, pages, out);
+        Touch(child_id, now, false, priority);
+        pos += common;
+        id = child_id;
+        if (partial) break;
+        continue;
+      }
+      // A partial leaf, and the sequence goes on past it.
+      size_t page_index = (pos + common) / page_size_;
+      if (pages[page_index] == nodes_[child_id].pages.back()) {
+        // The creator of the partial page grew it: extend the leaf in place.
+        TakeCachedPages(nodes_[child_id], common, pages, out);
+        ExtendLeaf(child_id, tokens.subspan(pos + common, admitted - pos - common),
+                   pages.subspan(page_index + 1), out);
+        Touch(child_id, now, false, priority);
+        id = child_id;
+        pos = nodes_[id].depth + nodes_[id].tokens.size();
+        break;
+      }
+      // Another page holds the longer run: cache it beside the partial page, which
+      // becomes redundant and goes unless a request still reads it.
+      size_t aligned = (child_len / page_size_) * page_size_;
+      if (aligned > 0) {
+        id = Split(child_id, aligned);
+        TakeCachedPages(nodes_[id], aligned, pages, out);
+        Touch(id, now, false, priority);
+        pos += aligned;
+      }
+      uint32_t leaf = AddLeaf(id, tokens.subspan(pos, admitted - pos),
+                              pages.subspan(pos / page_size_), now, priority, out);
+      if (leaf != id) {
+        if (nodes_[child_id].lock_count == 0) {
+          UnlinkChild(nodes_[child_id].parent, child_id);
+          FreeNode(child_id);
+        } else {
+          Detach(child_id);
+        }
+        id = leaf;
+        pos = nodes_[id].depth + nodes_[id].tokens.size();
+      }
+      break;
+    }
+
+    // The sequence leaves this edge after `common` tokens.
+    if (pos + common == tokens.size() || pos + common >= admitted) {
+      // Nothing new to add: cut the edge after the last page holding the sequence.
+      TakeCachedPages(nodes_[child_id], common, pages, out);
+      size_t cut = CeilDiv(common, page_size_) * page_size_;
+      if (cut < child_len) child_id = Split(child_id, cut);
+      Touch(child_id, now, false, priority);
+      pos += common;
+      id = child_id;
+      break;
+    }
+    size_t aligned = (common / page_size_) * page_size_;
+    if (aligned > 0) {
+      id = Split(child_id, aligned);
+      TakeCachedPages(nodes_[id], aligned, pages, out);
+      Touch(id, now, false, priority);
+      pos += aligned;
+    }
+    id = AddLeaf(id, tokens.subspan(pos, admitted - pos), pages.subspan(pos / page_size_), now,
+                 priority, out);
+    pos = nodes_[id].depth + nodes_[id].tokens.size();
+    break;
+  }
+  out->cached_tokens = pos;
+  // Pages on the handle's path: the full pages before `pos`, and the page holding
+  // `pos` if it is the path's own partial page.
+  size_t on_path = pos / page_size_;
+  if (pos % page_size_ != 0 && out->pages[on_path] == nodes_[id].pages.back()) ++on_path;
+  for (size_t i = on_path; i < out->pages.size(); ++i) out->foreign_pages += PageOwned(out->pages[i]);
+  out->new_tokens = static_cast<size_t>(counters_.inserted_tokens - inserted_before);
+  if (id != root) out->handle = CacheHandle{id, nodes_[id].generation};
+  counters_.duplicate_pages += static_cast<int64_t>(out->duplicate_pages.size());
+  if (admitted < tokens.size() && pos < tokens.size()) {
+    counters_.not_admitted_tokens += static_cast<int64_t>(tokens.size() - std::max(pos, admitted));
+  }
+  return OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Locks
+
+Status RadixTree::CheckHandle(CacheHandle handle) const {
+  if (handle.id >= nodes_.size() || !nodes_[handle.id].alive ||
+      nodes_[handle.id].generation != handle.generation) {
+    return FailedPreconditionError("stale cache handle: the entry was evicted or flushed");
+  }
+  return OkStatus();
+}
+
+Status RadixTree::Lock(CacheHandle handle) {
+  if (handle.empty()) return OkStatus();
+  RETURN_IF_ERROR(CheckHandle(handle));
+  for (uint32_t id = handle.id; id != kNone; id = nodes_[id].parent) {
+    Node& node = nodes_[id];
+    if (node.lock_count++ == 0) {
+      pages_locked_ += static_cast<int64_t>(node.pages.size());
+      if (heap_.Contains(id)) heap_.Remove(id);
+    }
+  }
+  return OkStatus();
+}
+
+Status RadixTree::Unlock(CacheHandle handle) {
+  if (handle.empty()) return OkStatus();
+  RETURN_IF_ERROR(CheckHandle(handle));
+  if (nodes_[handle.id].lock_count <= 0) {
+    return FailedPreconditionError("unlock of a cache handle that is not locked");
+  }
+  uint32_t id = handle.id;
+  while (id != kNone) {
+    Node& node = nodes_[id];
+    uint32_t parent = node.parent;
+    CHECK_GT(node.lock_count, 0);
+    if (--node.lock_count == 0) {
+      pages_locked_ -= static_cast<int64_t>(node.pages.size());
+      if (node.detached) {
+        // Its descendants held no lock it did not, so they are gone already.
+        FreeNode(id);
+      } else {
+        RefreshEvictable(id);
+      }
+    }
+    id = parent;
+  }
+  return OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Eviction and flush
+
+int64_t RadixTree::Evict(int64_t pages) {
+  int64_t freed = 0;
+  while (freed < pages && !heap_.empty()) {
+    EvictKey key = heap_.TopKey();
+    uint32_t id = heap_.PopMin();
+    eviction_->OnEvicted(key);
+    int64_t n = static_cast<int64_t>(nodes_[id].pages.size());
+    freed += n;
+    ++counters_.evictions;
+    counters_.pages_evicted += n;
+    RemoveLeaf(id);
+  }
+  return freed;
+}
+
+int64_t RadixTree::Flush(std::string_view ns) {
+  auto it = namespace_index_.find(ns);
+  if (it == namespace_index_.end() || namespaces_[it->second].root == kNone) return 0;
+  uint32_t root = namespaces_[it->second].root;
+  namespaces_[it->second].root = kNone;
+  std::vector<uint32_t> order;  // preorder: parents before children
+  order.push_back(root);
+  for (size_t i = 0; i < order.size(); ++i) {
+    for (const ChildRef& ref : nodes_[order[i]].children) order.push_back(ref.id);
+  }
+  int64_t freed = 0;
+  // Children first; a locked node's ancestors are locked too, so they stay.
+  for (auto rit = order.rbegin(); rit != order.rend(); ++rit) {
+    uint32_t id = *rit;
+    Node& node = nodes_[id];
+    if (node.lock_count > 0) {
+      Detach(id);
+      continue;
+    }
+    freed += static_cast<int64_t>(node.pages.size());
+    uint32_t parent = node.parent;
+    if (parent != kNone) {
+      Node& p = nodes_[parent];
+      p.children.erase(p.children.begin() + static_cast<ptrdiff_t>(ChildIndex(p, id)));
+      node.parent = kNone;
+    }
+    FreeNode(id);
+  }
+  counters_.flushed_pages += freed;
+  return freed;
+}
+
+int64_t RadixTree::FlushAll() {
+  int64_t freed = 0;
+  for (const Namespace& ns : namespaces_) freed += Flush(ns.name);
+  return freed;
+}
+
+}  // namespace radixlm::kvcache

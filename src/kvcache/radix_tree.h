@@ -1,0 +1,165 @@
+// RadixTree: the token-exact prefix cache over paged KV (DESIGN.md "Prefix-cache
+// rules"). Implements PrefixCache; see prefix_cache.h for the contract.
+//
+// Structure. One tree per namespace; every edge (node) holds a run of tokens and the
+// pages holding their KV. Every node starts on a page boundary, so a node owns whole
+// pages and no page is shared between nodes. Only a leaf may end inside a page (its
+// last page partial). Children are kept sorted by the tokens of their first page;
+// the child sharing the longest run with a query is next to the query's position in
+// that order, so finding it is a binary search, and a match that ends inside a page
+// still finds every matching token (the boundary page of MatchResult).
+//
+// Splits happen on page boundaries only: where an insert diverges (the page holding
+// the divergence starts the new branch) and where a match ends inside an edge (the
+// edge is cut after the page holding the last matched token, so a lock pins exactly
+// the matched pages).
+//
+// A partial last page is writable by the request that created it: re-inserting the
+// same sequence grown longer with the same last page extends the leaf in place. A
+// request that matched a partial page copies it (copy-on-write) and inserts its own
+// copy; the cache then keeps the longer branch and drops the shorter partial leaf
+// unless it is locked.
+//
+// Costs: Match and Insert are O(tokens compared) with memcmp over contiguous runs,
+// plus O(log children) per node on the path; Lock/Unlock O(depth in nodes);
+// eviction O(log evictable leaves) per leaf. Nodes live in an arena indexed by id;
+// freed ids and their buffers are reused, so a steady state does not allocate.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kvcache/evictable_heap.h"
+#include "kvcache/eviction_policy.h"
+#include "kvcache/prefix_cache.h"
+
+namespace radixlm::kvcache {
+
+class RadixTree final : public PrefixCache {
+ public:
+  static StatusOr<std::unique_ptr<RadixTree>> Create(const PrefixCacheOptions& options,
+                                                     PagePool* pool, const Clock* clock);
+  ~RadixTree() override;
+
+  void Match(std::string_view ns, std::span<const Token> tokens, MatchResult* out) override;
+  Status Insert(std::string_view ns, std::span<const Token> tokens,
+                std::span<const PageId> pages, const InsertOptions& options,
+                InsertResult* out) override;
+  Status Lock(CacheHandle handle) override;
+  Status Unlock(CacheHandle handle) override;
+  int64_t Evict(int64_t pages) override;
+  int64_t Flush(std::string_view ns) override;
+  int64_t FlushAll() override;
+  Status BlockHashes(CacheHandle handle, std::vector<BlockHash>* out) const override;
+  CacheStats GetStats() const override;
+  size_t MemoryBytes() const override;
+  std::string DumpJson() const override;
+  void CheckInvariants() const override;
+  void SetEvictionObserver(EvictionObserver observer) override { observer_ = std::move(observer); }
+  int32_t page_size() const override { return page_size_; }
+  std::string_view kind() const override { return "radix"; }
+
+ private:
+  static constexpr uint32_t kNone = UINT32_MAX;
+
+  struct ChildRef {
+    Token first;  // first token of the child, so most comparisons stay in this array
+    uint32_t id;
+  };
+  struct Node {
+    std::vector<Token> tokens;
+    std::vector<PageId> pages;      // ceil(tokens.size() / page_size)
+    std::vector<ChildRef> children;  // sorted by first-page tokens
+    uint32_t parent = kNone;
+    uint32_t generation = 0;
+    uint32_t ns = 0;
+    uint32_t depth = 0;  // tokens before this node; a multiple of page_size
+    int32_t lock_count = 0;
+    int32_t priority = 0;
+    uint32_t hits = 0;
+    int64_t last_access_ns = 0;
+    int64_t created_ns = 0;
+    bool alive = false;
+    // Unreachable (flushed, or replaced by a longer partial page, while locked):
+    // in no children list, freed when its last lock goes.
+    bool detached = false;
+  };
+  struct Namespace {
+    std::string name;
+    BlockHash hash;
+    uint32_t root = kNone;  // kNone after a flush until the next insert
+  };
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return Hash64(s); }
+  };
+  struct BestChildResult {
+    uint32_t id = kNone;
+    size_t lcp = 0;  // tokens shared with the query within the first page
+  };
+
+  RadixTree(const PrefixCacheOptions& options, PagePool* pool, const Clock* clock,
+            std::unique_ptr<EvictionPolicy> eviction, std::unique_ptr<AdmissionPolicy> admission);
+
+  // Structure.
+  uint32_t NewNode(uint32_t parent, uint32_t ns, uint32_t depth, int64_t now);
+  void FreeNode(uint32_t id);  // releases its pages; the caller unlinks it first
+  void LinkChild(uint32_t parent, uint32_t child);
+  void UnlinkChild(uint32_t parent, uint32_t child);
+  size_t ChildIndex(const Node& parent, uint32_t child) const;
+  uint32_t Split(uint32_t id, size_t at);  // returns the new upper node
+  void RemoveLeaf(uint32_t id);  // an eviction: unlinks, reports, frees
+  void Detach(uint32_t id);      // makes a locked node unreachable; freed on last unlock
+  void ReportEviction(uint32_t id);
+  BestChildResult BestChild(const Node& node, std::span<const Token> rest) const;
+  int CompareFirstPage(const Node& child, std::span<const Token> key) const;
+  uint32_t FindRoot(std::string_view ns) const;
+  uint32_t GetOrCreateRoot(std::string_view ns, int64_t now);
+
+  // Insert helpers.
+  uint32_t AddLeaf(uint32_t parent, std::span<const Token> tokens, std::span<const PageId> pages,
+                   int64_t now, int32_t priority, InsertResult* out);
+  size_t AdoptablePrefix(std::span<const PageId> pages) const;
+  void AdoptPages(std::span<const PageId> pages, InsertResult* out);
+  void ExtendLeaf(uint32_t id, std::span<const Token> tokens, std::span<const PageId> pages,
+                  InsertResult* out);
+  void TakeCachedPages(const Node& node, size_t common, std::span<const PageId> given,
+                       InsertResult* out);
+
+  // Eviction bookkeeping.
+  EntryStats StatsOf(const Node& node) const;
+  bool IsEvictable(const Node& node) const;
+  void RefreshEvictable(uint32_t id);
+  void Touch(uint32_t id, int64_t now, bool hit, int32_t priority);
+
+  Status CheckHandle(CacheHandle handle) const;
+  bool PageOwned(PageId page) const { return (owned_bits_[page >> 6] >> (page & 63)) & 1; }
+  void SetPageOwned(PageId page, bool owned);
+
+  int32_t page_size_;
+  PagePool* pool_;
+  const Clock* clock_;
+  std::unique_ptr<EvictionPolicy> eviction_;
+  std::unique_ptr<AdmissionPolicy> admission_;
+  bool admit_all_;
+
+  std::vector<Node> nodes_;
+  std::vector<uint32_t> free_ids_;
+  std::vector<Namespace> namespaces_;
+  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> namespace_index_;
+  EvictableHeap heap_;
+  std::vector<uint64_t> owned_bits_;  // one bit per pool page: cached by this tree
+
+  EvictionObserver observer_;
+  std::vector<Token> observer_path_;
+
+  int64_t live_nodes_ = 0;
+  int64_t cached_tokens_ = 0;
+  int64_t pages_owned_ = 0;
+  int64_t pages_locked_ = 0;
+  CacheStats counters_;  // traffic counters; contents are filled in by GetStats
+};
+
+}  // namespace radixlm::kvcache
