@@ -40,7 +40,10 @@ RadixTree::RadixTree(const PrefixCacheOptions& options, PagePool* pool, const Cl
       eviction_(std::move(eviction)),
       admission_(std::move(admission)),
       admit_all_(admission_->name() == "all"),
-      owned_bits_(CeilDiv(pool->num_pages(), 64), 0) {}
+      owned_bits_(CeilDiv(pool->num_pages(), 64), 0),
+      inline_tokens_(options.page_size == 1) {
+  if (!inline_tokens_) page_tokens_.assign(static_cast<size_t>(pool->num_pages()) * page_size_, 0);
+}
 
 RadixTree::~RadixTree() {
   // Return every cached page, locked or not: the pool may outlive the tree.
@@ -85,10 +88,11 @@ void RadixTree::FreeNode(uint32_t id) {
   for (PageId page : node.pages) SetPageOwned(page, false);
   pool_->Release(node.pages);
   pages_owned_ -= static_cast<int64_t>(node.pages.size());
-  cached_tokens_ -= static_cast<int64_t>(node.tokens.size());
+  cached_tokens_ -= static_cast<int64_t>(node.length);
   // Buffers keep their capacity for the next node that takes this id.
   node.tokens.clear();
   node.pages.clear();
+  node.length = 0;
   node.alive = false;
   node.parent = kNone;
   ++node.generation;
@@ -97,10 +101,11 @@ void RadixTree::FreeNode(uint32_t id) {
 }
 
 int RadixTree::CompareFirstPage(const Node& child, std::span<const Token> key) const {
-  size_t child_len = std::min<size_t>(child.tokens.size(), page_size_);
+  size_t child_len = std::min<size_t>(child.length, page_size_);
   size_t n = std::min(child_len, key.size());
+  const Token* first = FirstPage(child);
   for (size_t i = 0; i < n; ++i) {
-    if (child.tokens[i] != key[i]) return child.tokens[i] < key[i] ? -1 : 1;
+    if (first[i] != key[i]) return first[i] < key[i] ? -1 : 1;
   }
   if (child_len == key.size()) return 0;
   return child_len < key.size() ? -1 : 1;
@@ -108,7 +113,7 @@ int RadixTree::CompareFirstPage(const Node& child, std::span<const Token> key) c
 
 size_t RadixTree::ChildIndex(const Node& parent, uint32_t child) const {
   const Node& c = nodes_[child];
-  std::span<const Token> key(c.tokens.data(), std::min<size_t>(c.tokens.size(), page_size_));
+  std::span<const Token> key(FirstPage(c), std::min<size_t>(c.length, page_size_));
   auto it = std::lower_bound(parent.children.begin(), parent.children.end(), key,
                              [&](const ChildRef& ref, std::span<const Token> k) {
                                if (ref.first != k[0]) return ref.first < k[0];
@@ -120,8 +125,7 @@ size_t RadixTree::ChildIndex(const Node& parent, uint32_t child) const {
 
 void RadixTree::LinkChild(uint32_t parent_id, uint32_t child_id) {
   const Node& child = nodes_[child_id];
-  std::span<const Token> key(child.tokens.data(),
-                             std::min<size_t>(child.tokens.size(), page_size_));
+  std::span<const Token> key(FirstPage(child), std::min<size_t>(child.length, page_size_));
   Node& parent = nodes_[parent_id];
   auto it = std::lower_bound(parent.children.begin(), parent.children.end(), key,
                              [&](const ChildRef& ref, std::span<const Token> k) {
@@ -142,17 +146,21 @@ void RadixTree::UnlinkChild(uint32_t parent_id, uint32_t child_id) {
 }
 
 uint32_t RadixTree::Split(uint32_t id, size_t at) {
-  CHECK(at > 0 && at % page_size_ == 0 && at < nodes_[id].tokens.size());
+  CHECK(at > 0 && at % page_size_ == 0 && at < nodes_[id].length);
   // Find the child slot while the node still has its old first page.
   const size_t slot = ChildIndex(nodes_[nodes_[id].parent], id);
   uint32_t upper_id = NewNode(nodes_[id].parent, nodes_[id].ns, nodes_[id].depth, 0);
   Node& upper = nodes_[upper_id];  // NewNode may have moved the arena: look up now
   Node& lower = nodes_[id];
   size_t pages_up = at / page_size_;
-  upper.tokens.assign(lower.tokens.begin(), lower.tokens.begin() + static_cast<ptrdiff_t>(at));
+  if (inline_tokens_) {
+    upper.tokens.assign(lower.tokens.begin(), lower.tokens.begin() + static_cast<ptrdiff_t>(at));
+    lower.tokens.erase(lower.tokens.begin(), lower.tokens.begin() + static_cast<ptrdiff_t>(at));
+  }
   upper.pages.assign(lower.pages.begin(), lower.pages.begin() + static_cast<ptrdiff_t>(pages_up));
-  lower.tokens.erase(lower.tokens.begin(), lower.tokens.begin() + static_cast<ptrdiff_t>(at));
   lower.pages.erase(lower.pages.begin(), lower.pages.begin() + static_cast<ptrdiff_t>(pages_up));
+  upper.length = static_cast<uint32_t>(at);
+  lower.length -= static_cast<uint32_t>(at);
   upper.lock_count = lower.lock_count;
   upper.priority = lower.priority;
   upper.hits = lower.hits;
@@ -162,7 +170,7 @@ uint32_t RadixTree::Split(uint32_t id, size_t at) {
   lower.depth += static_cast<uint32_t>(at);
   // The upper part keeps the first page, hence the same place among its siblings.
   nodes_[lower.parent].children[slot].id = upper_id;
-  upper.children.push_back(ChildRef{lower.tokens[0], id});
+  upper.children.push_back(ChildRef{FirstPage(lower)[0], id});
   lower.parent = upper_id;
   ++counters_.splits;
   // The lower part's size changed (size-aware keys).
@@ -198,13 +206,13 @@ void RadixTree::ReportEviction(uint32_t id) {
   observer_path_.clear();
   for (auto it = path.rbegin(); it != path.rend(); ++it) {
     const Node& n = nodes_[*it];
-    observer_path_.insert(observer_path_.end(), n.tokens.begin(), n.tokens.end());
+    AppendNodeTokens(n, &observer_path_);
   }
   const Node& node = nodes_[id];
   EvictedEntry entry;
   entry.ns = namespaces_[node.ns].name;
   entry.start = node.depth;
-  entry.end = node.depth + node.tokens.size();
+  entry.end = node.depth + node.length;
   entry.path = observer_path_;
   observer_(entry);
 }
@@ -225,8 +233,8 @@ RadixTree::BestChildResult RadixTree::BestChild(const Node& node,
   auto consider = [&](std::vector<ChildRef>::const_iterator c) {
     if (c->first != key[0]) return;
     const Node& child = nodes_[c->id];
-    size_t n = std::min({child.tokens.size(), key.size()});
-    size_t lcp = CommonPrefixLength(child.tokens.data(), key.data(), n);
+    size_t n = std::min<size_t>(child.length, key.size());
+    size_t lcp = CommonPrefixLength(FirstPage(child), key.data(), n);
     if (lcp > best.lcp) best = BestChildResult{c->id, lcp};
   };
   if (it != children.end()) consider(it);
@@ -259,6 +267,56 @@ void RadixTree::SetPageOwned(PageId page, bool owned) {
     owned_bits_[page >> 6] |= bit;
   } else {
     owned_bits_[page >> 6] &= ~bit;
+  }
+}
+
+const Token* RadixTree::FirstPage(const Node& node) const {
+  return inline_tokens_ ? node.tokens.data() : PageTokens(node.pages[0]);
+}
+
+size_t RadixTree::EdgeCommonPrefix(const Node& node, const Token* query, size_t n) const {
+  if (inline_tokens_) return CommonPrefixLength(node.tokens.data(), query, n);
+  // Page by page through the token table; the next rows are prefetched because a
+  // sequence's pages are rarely adjacent in the table.
+  constexpr size_t kPrefetch = 4;
+  const size_t pages = (n + page_size_ - 1) / page_size_;
+  for (size_t j = 0; j < std::min(pages, kPrefetch); ++j) __builtin_prefetch(PageTokens(node.pages[j]));
+  size_t done = 0;
+  for (size_t j = 0; done < n; ++j) {
+    if (j + kPrefetch < pages) __builtin_prefetch(PageTokens(node.pages[j + kPrefetch]));
+    size_t len = std::min<size_t>(page_size_, n - done);
+    size_t same = CommonPrefixLength(PageTokens(node.pages[j]), query + done, len);
+    done += same;
+    if (same < len) break;
+  }
+  return done;
+}
+
+void RadixTree::StoreTokens(Node& node, std::span<const Token> tokens) {
+  // Appends at the node's end; its pages are already in node.pages.
+  if (inline_tokens_) {
+    node.tokens.insert(node.tokens.end(), tokens.begin(), tokens.end());
+  } else {
+    size_t offset = node.length;
+    for (size_t i = 0; i < tokens.size();) {
+      size_t slot = (offset + i) % page_size_;
+      size_t n = std::min(tokens.size() - i, static_cast<size_t>(page_size_) - slot);
+      std::copy_n(tokens.begin() + static_cast<ptrdiff_t>(i), n,
+                  MutablePageTokens(node.pages[(offset + i) / page_size_]) + slot);
+      i += n;
+    }
+  }
+  node.length += static_cast<uint32_t>(tokens.size());
+}
+
+void RadixTree::AppendNodeTokens(const Node& node, std::vector<Token>* out) const {
+  if (inline_tokens_) {
+    out->insert(out->end(), node.tokens.begin(), node.tokens.end());
+    return;
+  }
+  for (size_t j = 0; j < node.pages.size(); ++j) {
+    size_t n = std::min<size_t>(page_size_, node.length - j * page_size_);
+    out->insert(out->end(), PageTokens(node.pages[j]), PageTokens(node.pages[j]) + n);
   }
 }
 
@@ -318,9 +376,9 @@ void RadixTree::Match(std::string_view ns, std::span<const Token> tokens, MatchR
     if (best.id == kNone) break;
     uint32_t child_id = best.id;
     const Node& child = nodes_[child_id];
-    size_t avail = std::min(child.tokens.size(), tokens.size() - pos);
-    size_t common = CommonPrefixLength(child.tokens.data(), tokens.data() + pos, avail);
-    if (common == child.tokens.size()) {
+    size_t avail = std::min<size_t>(child.length, tokens.size() - pos);
+    size_t common = EdgeCommonPrefix(child, tokens.data() + pos, avail);
+    if (common == child.length) {
       out->pages.insert(out->pages.end(), child.pages.begin(), child.pages.end());
       pos += common;
       id = child_id;
@@ -330,7 +388,7 @@ void RadixTree::Match(std::string_view ns, std::span<const Token> tokens, MatchR
     // The match ends inside this edge: cut it after the page holding the last
     // matched token, so the handle covers exactly the matched pages.
     size_t cut = CeilDiv(common, page_size_) * page_size_;
-    if (cut < child.tokens.size()) child_id = Split(child_id, cut);
+    if (cut < child.length) child_id = Split(child_id, cut);
     const Node& matched = nodes_[child_id];
     size_t pages = CeilDiv(common, page_size_);
     out->pages.insert(out->pages.end(), matched.pages.begin(),
@@ -377,10 +435,10 @@ uint32_t RadixTree::AddLeaf(uint32_t parent, std::span<const Token> tokens,
   if (tokens.empty()) return parent;
   pages = pages.first(CeilDiv(tokens.size(), page_size_));
   uint32_t id = NewNode(parent, nodes_[parent].ns, nodes_[parent].depth +
-                        static_cast<uint32_t>(nodes_[parent].tokens.size()), now);
+                        static_cast<uint32_t>(nodes_[parent].length), now);
   Node& node = nodes_[id];
-  node.tokens.assign(tokens.begin(), tokens.end());
   node.pages.assign(pages.begin(), pages.end());
+  StoreTokens(node, tokens);
   node.priority = priority;
   AdoptPages(pages, out);
   cached_tokens_ += static_cast<int64_t>(tokens.size());
@@ -394,7 +452,7 @@ void RadixTree::ExtendLeaf(uint32_t id, std::span<const Token> tokens,
                            std::span<const PageId> pages, InsertResult* out) {
   size_t adoptable = AdoptablePrefix(pages);
   Node& node = nodes_[id];
-  size_t free_slots = node.pages.size() * page_size_ - node.tokens.size();
+  size_t free_slots = node.pages.size() * page_size_ - node.length;
   if (adoptable < pages.size()) {
     tokens = tokens.first(std::min(tokens.size(), free_slots + adoptable * page_size_));
   }
@@ -402,12 +460,12 @@ void RadixTree::ExtendLeaf(uint32_t id, std::span<const Token> tokens,
                                                                               free_slots),
                                                      page_size_)));
   if (tokens.empty()) return;
-  bool first_page_grew = node.tokens.size() < static_cast<size_t>(page_size_);
+  bool first_page_grew = node.length < static_cast<size_t>(page_size_);
   uint32_t parent = node.parent;
   if (first_page_grew) UnlinkChild(parent, id);  // its sort key changes
   Node& grown = nodes_[id];
-  grown.tokens.insert(grown.tokens.end(), tokens.begin(), tokens.end());
   grown.pages.insert(grown.pages.end(), pages.begin(), pages.end());
+  StoreTokens(grown, tokens);
   AdoptPages(pages, out);
   if (grown.lock_count > 0) pages_locked_ += static_cast<int64_t>(pages.size());
   cached_tokens_ += static_cast<int64_t>(tokens.size());
@@ -420,7 +478,7 @@ void RadixTree::TakeCachedPages(const Node& node, size_t common, std::span<const
                                 InsertResult* out) {
   // Pages of `node` wholly inside the `common` tokens it shares with the sequence.
   size_t first_page = node.depth / page_size_;
-  size_t full_pages = std::min(node.tokens.size(), common) / page_size_;
+  size_t full_pages = std::min<size_t>(node.length, common) / page_size_;
   for (size_t k = 0; k < full_pages; ++k) {
     size_t i = first_page + k;
     PageId cached = node.pages[k];
@@ -469,15 +527,14 @@ Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
       if (pos < admitted) {
         id = AddLeaf(id, tokens.subspan(pos, admitted - pos),
                      pages.subspan(pos / page_size_), now, priority, out);
-        pos = nodes_[id].depth + nodes_[id].tokens.size();
+        pos = nodes_[id].depth + nodes_[id].length;
       }
       break;
     }
     uint32_t child_id = best.id;
-    size_t child_len = nodes_[child_id].tokens.size();
+    size_t child_len = nodes_[child_id].length;
     size_t avail = std::min(child_len, tokens.size() - pos);
-    size_t common =
-        CommonPrefixLength(nodes_[child_id].tokens.data(), tokens.data() + pos, avail);
+    size_t common = EdgeCommonPrefix(nodes_[child_id], tokens.data() + pos, avail);
 
     if (common == child_len) {
       bool partial = child_len % page_size_ != 0;
@@ -498,7 +555,7 @@ Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
                    pages.subspan(page_index + 1), out);
         Touch(child_id, now, false, priority);
         id = child_id;
-        pos = nodes_[id].depth + nodes_[id].tokens.size();
+        pos = nodes_[id].depth + nodes_[id].length;
         break;
       }
       // Another page holds the longer run: cache it beside the partial page, which
@@ -520,7 +577,7 @@ Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
           Detach(child_id);
         }
         id = leaf;
-        pos = nodes_[id].depth + nodes_[id].tokens.size();
+        pos = nodes_[id].depth + nodes_[id].length;
       }
       break;
     }
@@ -545,7 +602,7 @@ Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
     }
     id = AddLeaf(id, tokens.subspan(pos, admitted - pos), pages.subspan(pos / page_size_), now,
                  priority, out);
-    pos = nodes_[id].depth + nodes_[id].tokens.size();
+    pos = nodes_[id].depth + nodes_[id].length;
     break;
   }
   out->cached_tokens = pos;

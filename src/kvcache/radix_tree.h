@@ -20,12 +20,17 @@
 // copy; the cache then keeps the longer branch and drops the shorter partial leaf
 // unless it is locked.
 //
+// Tokens live in the node at page_size 1 and, at larger page sizes, in a table of
+// page_size slots per pool page, written when the tree adopts the page: a node then
+// costs 4 bytes per page plus its header, and comparisons run page by page.
+//
 // Costs: Match and Insert are O(tokens compared) with memcmp over contiguous runs,
 // plus O(log children) per node on the path; Lock/Unlock O(depth in nodes);
 // eviction O(log evictable leaves) per leaf. Nodes live in an arena indexed by id;
 // freed ids and their buffers are reused, so a steady state does not allocate.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -69,13 +74,14 @@ class RadixTree final : public PrefixCache {
     uint32_t id;
   };
   struct Node {
-    std::vector<Token> tokens;
-    std::vector<PageId> pages;      // ceil(tokens.size() / page_size)
+    std::vector<Token> tokens;       // the node's tokens when they are stored inline
+    std::vector<PageId> pages;       // ceil(length / page_size)
     std::vector<ChildRef> children;  // sorted by first-page tokens
     uint32_t parent = kNone;
     uint32_t generation = 0;
     uint32_t ns = 0;
     uint32_t depth = 0;  // tokens before this node; a multiple of page_size
+    uint32_t length = 0;  // tokens in this node
     int32_t lock_count = 0;
     int32_t priority = 0;
     uint32_t hits = 0;
@@ -134,6 +140,20 @@ class RadixTree final : public PrefixCache {
   void RefreshEvictable(uint32_t id);
   void Touch(uint32_t id, int64_t now, bool hit, int32_t priority);
 
+  // Token storage: inline in the node at page_size 1 (a page id per token costs as
+  // much as the token), otherwise in a table of every page's slots indexed by page
+  // id, so a node holds 4 bytes per page instead of 4 per token.
+  const Token* PageTokens(PageId page) const {
+    return page_tokens_.data() + static_cast<size_t>(page) * page_size_;
+  }
+  Token* MutablePageTokens(PageId page) {
+    return page_tokens_.data() + static_cast<size_t>(page) * page_size_;
+  }
+  const Token* FirstPage(const Node& node) const;  // min(length, page_size) tokens
+  size_t EdgeCommonPrefix(const Node& node, const Token* query, size_t n) const;
+  void StoreTokens(Node& node, std::span<const Token> tokens);
+  void AppendNodeTokens(const Node& node, std::vector<Token>* out) const;
+
   Status CheckHandle(CacheHandle handle) const;
   bool PageOwned(PageId page) const { return (owned_bits_[page >> 6] >> (page & 63)) & 1; }
   void SetPageOwned(PageId page, bool owned);
@@ -145,12 +165,14 @@ class RadixTree final : public PrefixCache {
   std::unique_ptr<AdmissionPolicy> admission_;
   bool admit_all_;
 
-  std::vector<Node> nodes_;
+  std::deque<Node> nodes_;  // chunked: no reallocation, stable references
   std::vector<uint32_t> free_ids_;
   std::vector<Namespace> namespaces_;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> namespace_index_;
   EvictableHeap heap_;
   std::vector<uint64_t> owned_bits_;  // one bit per pool page: cached by this tree
+  const bool inline_tokens_;
+  std::vector<Token> page_tokens_;    // num_pages * page_size when not inline
 
   EvictionObserver observer_;
   std::vector<Token> observer_path_;

@@ -18,7 +18,13 @@ Status RadixTree::BlockHashes(CacheHandle handle, std::vector<BlockHash>* out) c
   BlockHash hash = namespaces_[nodes_[path.back()].ns].hash;
   for (auto it = path.rbegin(); it != path.rend(); ++it) {
     // Every node starts on a page boundary, so its full pages chain on directly.
-    hash = AppendBlockHashes(hash, nodes_[*it].tokens, page_size_, out);
+    const Node& node = nodes_[*it];
+    for (size_t j = 0; j < node.length / page_size_; ++j) {
+      const Token* page = inline_tokens_ ? node.tokens.data() + j * page_size_
+                                         : PageTokens(node.pages[j]);
+      hash = ChainBlockHash(hash, std::span<const Token>(page, page_size_));
+      out->push_back(hash);
+    }
   }
   return OkStatus();
 }
@@ -35,7 +41,8 @@ CacheStats RadixTree::GetStats() const {
 }
 
 size_t RadixTree::MemoryBytes() const {
-  size_t bytes = sizeof(*this) + nodes_.capacity() * sizeof(Node) +
+  size_t bytes = sizeof(*this) + nodes_.size() * sizeof(Node) +
+                 page_tokens_.capacity() * sizeof(Token) +
                  free_ids_.capacity() * sizeof(uint32_t) + heap_.MemoryBytes() +
                  owned_bits_.capacity() * sizeof(uint64_t) + admission_->MemoryBytes();
   for (const Node& node : nodes_) {
@@ -88,7 +95,7 @@ std::string RadixTree::DumpJson() const {
       w.Key("depth");
       w.Uint(node.depth);
       w.Key("tokens");
-      w.Uint(node.tokens.size());
+      w.Uint(node.length);
       w.Key("pages");
       w.Uint(node.pages.size());
       w.Key("lock");
@@ -97,7 +104,10 @@ std::string RadixTree::DumpJson() const {
       w.Uint(node.hits);
       w.Key("head");
       w.BeginArray();
-      for (size_t i = 0; i < std::min(kHeadTokens, node.tokens.size()); ++i) w.Int(node.tokens[i]);
+      const Token* head = node.length > 0 ? FirstPage(node) : nullptr;
+      for (size_t i = 0; i < std::min<size_t>({kHeadTokens, node.length, page_size_}); ++i) {
+        w.Int(head[i]);
+      }
       w.EndArray();
       w.Key("children");
       w.BeginArray();
@@ -140,13 +150,14 @@ void RadixTree::CheckInvariants() const {
       continue;
     }
     ++nodes;
-    tokens += static_cast<int64_t>(node.tokens.size());
+    tokens += static_cast<int64_t>(node.length);
     pages += static_cast<int64_t>(node.pages.size());
     if (node.lock_count > 0) locked += static_cast<int64_t>(node.pages.size());
     CHECK_GE(node.lock_count, 0);
     CHECK_EQ(node.depth % page_size_, 0u) << "node " << id << " starts inside a page";
-    CHECK_EQ(node.pages.size(), (node.tokens.size() + page_size_ - 1) / page_size_);
-    if (node.tokens.size() % page_size_ != 0) {
+    CHECK_EQ(node.pages.size(), (node.length + page_size_ - 1) / page_size_);
+    CHECK_EQ(node.tokens.size(), inline_tokens_ ? node.length : 0u);
+    if (node.length % page_size_ != 0) {
       CHECK(node.children.empty()) << "node " << id << " ends inside a page but has children";
     }
     CHECK_EQ(heap_.Contains(id), IsEvictable(node)) << "node " << id << " heap membership";
@@ -162,7 +173,7 @@ void RadixTree::CheckInvariants() const {
       CHECK(node.children.empty());
     }
     if (node.parent == kNone) {
-      CHECK(node.tokens.empty()) << "root " << id << " holds tokens";
+      CHECK_EQ(node.length, 0u) << "root " << id << " holds tokens";
       if (!node.detached) {
         CHECK_EQ(namespaces_[node.ns].root, id) << "orphan node " << id;
       }
@@ -170,8 +181,8 @@ void RadixTree::CheckInvariants() const {
       const Node& parent = nodes_[node.parent];
       CHECK(parent.alive);
       CHECK_EQ(parent.ns, node.ns);
-      CHECK_EQ(node.depth, parent.depth + parent.tokens.size());
-      CHECK(!node.tokens.empty()) << "empty non-root node " << id;
+      CHECK_EQ(node.depth, parent.depth + parent.length);
+      CHECK_GT(node.length, 0u) << "empty non-root node " << id;
       CHECK(node.detached || !parent.detached) << "live node " << id << " under a detached one";
       if (!node.detached) CHECK_EQ(parent.children[ChildIndex(parent, id)].id, id);
       child_locks[node.parent] += node.lock_count;
@@ -182,11 +193,10 @@ void RadixTree::CheckInvariants() const {
       CHECK(child.alive);
       CHECK(!child.detached);
       CHECK_EQ(child.parent, id);
-      CHECK_EQ(ref.first, child.tokens[0]);
+      CHECK_EQ(ref.first, FirstPage(child)[0]);
       if (i > 0) {
         const Node& prev = nodes_[node.children[i - 1].id];
-        std::span<const Token> key(child.tokens.data(),
-                                   std::min<size_t>(child.tokens.size(), page_size_));
+        std::span<const Token> key(FirstPage(child), std::min<size_t>(child.length, page_size_));
         CHECK_LT(CompareFirstPage(prev, key), 0) << "children of " << id << " out of order";
       }
     }

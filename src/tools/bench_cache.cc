@@ -1,0 +1,464 @@
+// radixlm bench-cache: timings of the prefix cache's hot-path operations for the
+// radix tree and the hash index side by side, at page sizes 1 and 16, with a naive
+// linear scan over cached sequences as the baseline measured in the same run.
+//
+// Workload: 64 system prompts of 2,048 tokens; 100,000 cached sequences, each a
+// system prompt plus a unique 128-token tail, 64 of them long (8,192 tokens).
+// Figures are medians of per-operation timings unless named per second.
+#include <malloc.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/json_writer.h"
+#include "kvcache/block_hash.h"
+#include "kvcache/page_pool.h"
+#include "kvcache/prefix_cache.h"
+#include "kvcache/token_compare.h"
+#include "tools/commands.h"
+
+namespace radixlm::tools {
+namespace {
+
+using kvcache::PageId;
+using kvcache::Token;
+
+struct Workload {
+  int system_prompts = 64;
+  size_t system_tokens = 2048;
+  size_t sequences = 100000;
+  size_t tail_tokens = 128;
+  size_t long_sequences = 64;
+  size_t long_tokens = 8192;
+  size_t match_samples = 2000;
+  size_t insert_samples = 200;
+  size_t cycle_prompt_tokens = 2048;
+  size_t cycle_shared_tokens = 1536;
+  size_t cycles = 200000;
+  size_t scan_samples = 5;
+  size_t hash_tokens = size_t{16} << 20;  // 64 MiB of token ids
+};
+
+Workload QuickWorkload() {
+  Workload w;
+  w.sequences = 5000;
+  w.long_sequences = 16;
+  w.match_samples = 200;
+  w.insert_samples = 20;
+  w.cycles = 5000;
+  w.scan_samples = 3;
+  w.hash_tokens = size_t{1} << 20;
+  return w;
+}
+
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    state_ ^= state_ << 13;
+    state_ ^= state_ >> 7;
+    state_ ^= state_ << 17;
+    return state_;
+  }
+  Token NextToken() { return static_cast<Token>(Next() % 128000); }
+
+ private:
+  uint64_t state_;
+};
+
+std::vector<Token> RandomTokens(Rng& rng, size_t n) {
+  std::vector<Token> out(n);
+  for (Token& t : out) t = rng.NextToken();
+  return out;
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+double NowUs() { return static_cast<double>(RealClock::Get().NowNanos()) / 1e3; }
+
+size_t HeapBytesInUse() { return mallinfo2().uordblks + mallinfo2().hblkhd; }
+
+size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
+
+void Progress(bool json, const char* what) {
+  std::fprintf(stderr, "  %s...\n", what);
+  (void)json;
+}
+
+// The prompts of the workload, shared by both cache kinds and the linear scan.
+struct Corpus {
+  std::vector<std::vector<Token>> system;
+  std::vector<std::vector<Token>> sequences;  // long ones first
+  size_t total_tokens = 0;
+};
+
+Corpus MakeCorpus(const Workload& w) {
+  Rng rng(42);
+  Corpus c;
+  for (int i = 0; i < w.system_prompts; ++i) c.system.push_back(RandomTokens(rng, w.system_tokens));
+  c.sequences.reserve(w.sequences);
+  for (size_t i = 0; i < w.sequences; ++i) {
+    std::vector<Token> seq = c.system[i % c.system.size()];
+    size_t tail = i < w.long_sequences ? w.long_tokens - w.system_tokens : w.tail_tokens;
+    for (size_t k = 0; k < tail; ++k) seq.push_back(rng.NextToken());
+    c.total_tokens += seq.size();
+    c.sequences.push_back(std::move(seq));
+  }
+  return c;
+}
+
+struct CacheFigures {
+  double build_s = 0;
+  double match_8k_us = 0;
+  double insert_8k_us = 0;
+  double cycle_2k_per_s = 0;
+  double evict_pages_per_s = 0;
+  double index_bytes_per_token = 0;
+  int64_t cached_tokens = 0;
+  int64_t nodes = 0;
+};
+
+struct Bench {
+  std::unique_ptr<kvcache::PagePool> pool;
+  std::unique_ptr<kvcache::PrefixCache> cache;
+};
+
+Bench MakeBench(const std::string& kind, int32_t page_size, int64_t pages,
+                const std::string& eviction) {
+  Bench b;
+  b.pool = std::move(kvcache::PagePool::Create({pages, page_size})).value();
+  kvcache::PrefixCacheOptions options;
+  options.kind = kind;
+  options.page_size = page_size;
+  options.eviction = eviction;
+  b.cache = std::move(kvcache::CreatePrefixCache(options, b.pool.get(), nullptr)).value();
+  return b;
+}
+
+// Inserts `tokens` the way a finished request does: cached pages from a match,
+// fresh pages for the rest. Returns the insert time in microseconds.
+double InsertSequence(Bench& b, std::string_view ns, const std::vector<Token>& tokens,
+                      kvcache::MatchResult& match, kvcache::InsertResult& result,
+                      std::vector<PageId>& pages) {
+  const size_t ps = b.cache->page_size();
+  b.cache->Match(ns, tokens, &match);
+  size_t full = match.matched_tokens / ps;
+  pages.assign(match.pages.begin(), match.pages.begin() + static_cast<ptrdiff_t>(full));
+  int64_t need = static_cast<int64_t>(CeilDiv(tokens.size(), ps) - full);
+  CHECK(b.pool->Allocate(need, &pages).ok());
+  double start = NowUs();
+  CHECK(b.cache->Insert(ns, tokens, pages, {}, &result).ok());
+  double elapsed = NowUs() - start;
+  b.pool->Release(result.duplicate_pages);
+  // Pages the cache did not take (a partial page it already holds) go back too.
+  for (size_t i = full; i < pages.size(); ++i) {
+    if (std::find(result.adopted_pages.begin(), result.adopted_pages.end(), pages[i]) ==
+            result.adopted_pages.end() &&
+        std::find(result.duplicate_pages.begin(), result.duplicate_pages.end(), pages[i]) ==
+            result.duplicate_pages.end()) {
+      b.pool->Release(pages[i]);
+    }
+  }
+  return elapsed;
+}
+
+CacheFigures MeasureCache(const std::string& kind, int32_t page_size, const Workload& w,
+                          const Corpus& corpus, const std::string& eviction, bool json) {
+  CacheFigures f;
+  const std::string ns = "bench";
+  const size_t ps = page_size;
+  size_t pages_needed = 0;
+  for (const auto& s : corpus.sequences) pages_needed += CeilDiv(s.size(), ps);
+  pages_needed += w.insert_samples * CeilDiv(w.long_tokens, ps) + 1024;
+  size_t heap_before = HeapBytesInUse();
+  Bench b = MakeBench(kind, page_size, static_cast<int64_t>(pages_needed), eviction);
+  size_t pool_bytes = HeapBytesInUse() - heap_before;
+
+  Progress(json, ("building the " + kind + " cache").c_str());
+  kvcache::MatchResult match;
+  kvcache::InsertResult result;
+  std::vector<PageId> pages;
+  double start = NowUs();
+  for (const auto& seq : corpus.sequences) InsertSequence(b, ns, seq, match, result, pages);
+  f.build_s = (NowUs() - start) / 1e6;
+  kvcache::CacheStats stats = b.cache->GetStats();
+  f.cached_tokens = stats.cached_tokens;
+  f.nodes = stats.nodes;
+  // Everything the cache allocated, allocator overhead included, less the pool.
+  size_t index_bytes = HeapBytesInUse() - heap_before - pool_bytes;
+  f.index_bytes_per_token = static_cast<double>(index_bytes) / static_cast<double>(stats.cached_tokens);
+
+  Progress(json, "matching 8k-token prompts");
+  std::vector<double> samples;
+  for (size_t i = 0; i < w.match_samples; ++i) {
+    const auto& query = corpus.sequences[i % w.long_sequences];
+    double t0 = NowUs();
+    b.cache->Match(ns, query, &match);
+    samples.push_back(NowUs() - t0);
+    CHECK_EQ(match.matched_tokens, query.size() / ps * ps);
+  }
+  f.match_8k_us = Median(samples);
+
+  Progress(json, "inserting 8k-token sequences");
+  Rng rng(7);
+  samples.clear();
+  for (size_t i = 0; i < w.insert_samples; ++i) {
+    std::vector<Token> seq = corpus.system[i % corpus.system.size()];
+    for (size_t k = seq.size(); k < w.long_tokens; ++k) seq.push_back(rng.NextToken());
+    samples.push_back(InsertSequence(b, ns, seq, match, result, pages));
+  }
+  f.insert_8k_us = Median(samples);
+
+  Progress(json, "evicting everything");
+  int64_t cached_pages = b.cache->GetStats().pages_cached;
+  start = NowUs();
+  int64_t freed = b.cache->Evict(std::numeric_limits<int64_t>::max());
+  double evict_us = NowUs() - start;
+  CHECK_EQ(freed, cached_pages);
+  f.evict_pages_per_s = static_cast<double>(freed) / (evict_us / 1e6);
+  b.cache.reset();
+  b.pool.reset();
+
+  // Request cycles on a pool a quarter the size of the prompts' working set, so
+  // eviction runs as it does under load.
+  Progress(json, "running match+lock+insert+unlock cycles");
+  const size_t cycle_pages_per_prompt = CeilDiv(w.cycle_prompt_tokens, ps);
+  Bench c = MakeBench(kind, page_size,
+                      static_cast<int64_t>(cycle_pages_per_prompt * 4096), eviction);
+  std::vector<std::vector<Token>> prompts;
+  for (size_t i = 0; i < 4096; ++i) {
+    const auto& sys = corpus.system[i % corpus.system.size()];
+    std::vector<Token> p(sys.begin(), sys.begin() + static_cast<ptrdiff_t>(w.cycle_shared_tokens));
+    for (size_t k = p.size(); k < w.cycle_prompt_tokens; ++k) p.push_back(rng.NextToken());
+    prompts.push_back(std::move(p));
+  }
+  std::vector<PageId> fresh;
+  start = NowUs();
+  for (size_t i = 0; i < w.cycles; ++i) {
+    // Each prompt recurs every 4,096 cycles with a new tail, so its system part
+    // hits and its tail misses.
+    std::vector<Token>& prompt = prompts[i % prompts.size()];
+    prompt[w.cycle_prompt_tokens - 1 - (i / prompts.size()) % 64] = static_cast<Token>(i);
+    c.cache->Match(ns, prompt, &match);
+    CHECK(c.cache->Lock(match.handle).ok());
+    size_t full = match.matched_tokens / ps;
+    pages.assign(match.pages.begin(), match.pages.begin() + static_cast<ptrdiff_t>(full));
+    int64_t need = static_cast<int64_t>(cycle_pages_per_prompt - full);
+    if (c.pool->pages_free() < need) c.cache->Evict(need - c.pool->pages_free());
+    CHECK(c.pool->Allocate(need, &pages).ok());
+    CHECK(c.cache->Insert(ns, prompt, pages, {}, &result).ok());
+    c.pool->Release(result.duplicate_pages);
+    CHECK(c.cache->Lock(result.handle).ok());
+    CHECK(c.cache->Unlock(match.handle).ok());
+    CHECK(c.cache->Unlock(result.handle).ok());
+  }
+  f.cycle_2k_per_s = static_cast<double>(w.cycles) / ((NowUs() - start) / 1e6);
+  c.cache->CheckInvariants();
+  return f;
+}
+
+double LinearScanMatchUs(const Workload& w, const Corpus& corpus) {
+  // The naive prefix detector: compare the prompt with every cached sequence.
+  std::vector<double> samples;
+  for (size_t i = 0; i < w.scan_samples; ++i) {
+    const auto& query = corpus.sequences[i % w.long_sequences];
+    double t0 = NowUs();
+    size_t best = 0;
+    for (const auto& seq : corpus.sequences) {
+      size_t n = std::min(seq.size(), query.size());
+      best = std::max(best, kvcache::CommonPrefixLength(seq.data(), query.data(), n));
+    }
+    samples.push_back(NowUs() - t0);
+    CHECK_EQ(best, query.size());
+  }
+  return Median(samples);
+}
+
+double HashGbPerS(const Workload& w, int32_t page_size) {
+  Rng rng(9);
+  std::vector<Token> tokens = RandomTokens(rng, w.hash_tokens);
+  std::vector<kvcache::BlockHash> out;
+  out.reserve(tokens.size() / page_size);
+  std::vector<double> samples;
+  for (int r = 0; r < 3; ++r) {
+    out.clear();
+    double t0 = NowUs();
+    kvcache::AppendBlockHashes(kvcache::NamespaceHash("bench"), tokens, page_size, &out);
+    samples.push_back(NowUs() - t0);
+  }
+  return static_cast<double>(tokens.size() * sizeof(Token)) / (Median(samples) / 1e6) / 1e9;
+}
+
+std::string CpuName() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
+
+struct Target {
+  std::string name;
+  double value;
+  double bound;
+  bool at_most;
+  bool met() const { return at_most ? value <= bound : value >= bound; }
+};
+
+void WriteFigures(JsonWriter& w, const CacheFigures& f) {
+  w.Key("match_8k_us");
+  w.Double(f.match_8k_us);
+  w.Key("insert_8k_us");
+  w.Double(f.insert_8k_us);
+  w.Key("cycle_2k_per_s");
+  w.Double(f.cycle_2k_per_s);
+  w.Key("evict_pages_per_s");
+  w.Double(f.evict_pages_per_s);
+  w.Key("index_bytes_per_token");
+  w.Double(f.index_bytes_per_token);
+  w.Key("build_s");
+  w.Double(f.build_s);
+  w.Key("cached_tokens");
+  w.Int(f.cached_tokens);
+  w.Key("entries");
+  w.Int(f.nodes);
+}
+
+}  // namespace
+
+int RunBenchCache(const BenchCacheOptions& options) {
+  Workload w = options.quick ? QuickWorkload() : Workload();
+  std::fprintf(stderr, "radixlm bench-cache: %zu sequences under %d system prompts%s\n",
+               w.sequences, w.system_prompts, options.quick ? " (quick)" : "");
+  Corpus corpus = MakeCorpus(w);
+  const int32_t page_sizes[] = {1, 16};
+  CacheFigures radix[2], hash[2];
+  double hash_gb[2];
+  for (int i = 0; i < 2; ++i) {
+    std::fprintf(stderr, "page_size %d\n", page_sizes[i]);
+    radix[i] = MeasureCache("radix", page_sizes[i], w, corpus, options.eviction, options.json);
+    hash[i] = MeasureCache("hash", page_sizes[i], w, corpus, options.eviction, options.json);
+    hash_gb[i] = HashGbPerS(w, page_sizes[i]);
+  }
+  std::fprintf(stderr, "linear scan baseline\n");
+  double scan_us = LinearScanMatchUs(w, corpus);
+
+  std::vector<Target> targets = {
+      {"page_size_16.match_8k_us", radix[1].match_8k_us, 5, true},
+      {"page_size_16.insert_8k_us", radix[1].insert_8k_us, 10, true},
+      {"page_size_1.match_8k_us", radix[0].match_8k_us, 20, true},
+      {"page_size_16.cycle_2k_per_s", radix[1].cycle_2k_per_s, 200000, false},
+      {"page_size_16.evict_pages_per_s", radix[1].evict_pages_per_s, 1e7, false},
+      {"page_size_1.index_bytes_per_token", radix[0].index_bytes_per_token, 16, true},
+      {"page_size_16.index_bytes_per_token", radix[1].index_bytes_per_token, 2, true},
+      {"page_size_16.hash_gb_per_s", hash_gb[1], 1, false},
+  };
+  bool all_met = true;
+  for (const Target& t : targets) all_met = all_met && t.met();
+
+  if (options.json) {
+    JsonWriter j;
+    j.BeginObject();
+    j.Key("machine");
+    j.BeginObject();
+    j.Key("cpu");
+    j.String(CpuName());
+    j.Key("cores");
+    j.Int(sysconf(_SC_NPROCESSORS_ONLN));
+    j.EndObject();
+    j.Key("quick");
+    j.Bool(options.quick);
+    j.Key("eviction");
+    j.String(options.eviction);
+    j.Key("workload");
+    j.BeginObject();
+    j.Key("system_prompts");
+    j.Int(w.system_prompts);
+    j.Key("system_tokens");
+    j.Uint(w.system_tokens);
+    j.Key("sequences");
+    j.Uint(w.sequences);
+    j.Key("tail_tokens");
+    j.Uint(w.tail_tokens);
+    j.Key("long_sequences");
+    j.Uint(w.long_sequences);
+    j.Key("long_tokens");
+    j.Uint(w.long_tokens);
+    j.Key("cached_tokens");
+    j.Uint(corpus.total_tokens);
+    j.EndObject();
+    for (int i = 0; i < 2; ++i) {
+      j.Key("page_size_" + std::to_string(page_sizes[i]));
+      j.BeginObject();
+      WriteFigures(j, radix[i]);
+      j.Key("hash_gb_per_s");
+      j.Double(hash_gb[i]);
+      j.Key("linear_scan_match_8k_us");
+      j.Double(scan_us);
+      j.Key("hash_index");
+      j.BeginObject();
+      WriteFigures(j, hash[i]);
+      j.EndObject();
+      j.EndObject();
+    }
+    j.Key("targets");
+    j.BeginArray();
+    for (const Target& t : targets) {
+      j.BeginObject();
+      j.Key("name");
+      j.String(t.name);
+      j.Key("value");
+      j.Double(t.value);
+      j.Key(t.at_most ? "at_most" : "at_least");
+      j.Double(t.bound);
+      j.Key("met");
+      j.Bool(t.met());
+      j.EndObject();
+    }
+    j.EndArray();
+    j.Key("all_targets_met");
+    j.Bool(all_met);
+    j.EndObject();
+    std::printf("%s\n", j.str().c_str());
+    return 0;
+  }
+
+  std::printf("\nradixlm bench-cache (%s): %zu cached sequences under %d system prompts, "
+              "%zu tokens\n\n", CpuName().c_str(), w.sequences, w.system_prompts,
+              corpus.total_tokens);
+  std::printf("%-24s %14s %14s %14s %14s\n", "", "radix ps=1", "hash ps=1", "radix ps=16",
+              "hash ps=16");
+  auto row = [&](const char* name, double CacheFigures::*field) {
+    std::printf("%-24s %14.2f %14.2f %14.2f %14.2f\n", name, radix[0].*field, hash[0].*field,
+                radix[1].*field, hash[1].*field);
+  };
+  row("match_8k_us", &CacheFigures::match_8k_us);
+  row("insert_8k_us", &CacheFigures::insert_8k_us);
+  row("cycle_2k_per_s", &CacheFigures::cycle_2k_per_s);
+  row("evict_pages_per_s", &CacheFigures::evict_pages_per_s);
+  row("index_bytes_per_token", &CacheFigures::index_bytes_per_token);
+  row("build_s", &CacheFigures::build_s);
+  std::printf("%-24s %14.2f %14s %14.2f\n", "hash_gb_per_s", hash_gb[0], "", hash_gb[1]);
+  std::printf("%-24s %14.1f  (%.0fx the radix match at ps=16)\n", "linear_scan_match_8k_us",
+              scan_us, scan_us / radix[1].match_8k_us);
+  std::printf("\n%-36s %14s %10s %6s\n", "target", "value", "bound", "met");
+  for (const Target& t : targets) {
+    std::printf("%-36s %14.2f %s%9.0f %6s\n", t.name.c_str(), t.value, t.at_most ? "<=" : ">=",
+                t.bound, t.met() ? "yes" : "NO");
+  }
+  return 0;
+}
+
+}  // namespace radixlm::tools
