@@ -105,7 +105,7 @@ std::string RadixTree::DumpJson() const {
       w.Key("head");
       w.BeginArray();
       const Token* head = node.length > 0 ? FirstPage(node) : nullptr;
-      for (size_t i = 0; i < std::min<size_t>({kHeadTokens, node.length, page_size_}); ++i) {
+      for (size_t i = 0; i < std::min<size_t>({kHeadTokens, node.length, static_cast<size_t>(page_size_)}); ++i) {
         w.Int(head[i]);
       }
       w.EndArray();

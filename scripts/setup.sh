@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian package radixlm needs to build and test. Idempotent: only
+# missing packages are installed, and apt's lists are refreshed only then. Runs as
+# root, or through sudo otherwise. Debian 12 (bookworm).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libxxhash-dev        # xxh3 hashing (block hashes, hash tables)
+  libcli11-dev         # command-line parsing (src/tools/main.cc only)
+  libgtest-dev libgmock-dev
+  libbenchmark-dev     # bench/ micro-benchmarks (RADIXLM_BENCH)
+  clang libclang-rt-14-dev  # libFuzzer and sanitizer runtimes for the fuzz targets
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+  else
+    echo "setup: need root or sudo to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

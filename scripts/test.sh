@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# One command on a fresh machine: install, build and run every test.
+#   1. Release build, all tests (ctest): unit, property (1M operations), CLI.
+#   2. ASan+UBSan build, the cache tests again.
+#   3. libFuzzer target over the cache operation stream, for a bounded time.
+# FUZZ_SECONDS (default 60) bounds step 3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+echo "== release build and tests"
+bash scripts/build.sh build -DRADIXLM_TESTS=ON
+ctest --test-dir build --output-on-failure --timeout 900
+
+echo "== ASan+UBSan build, cache tests"
+bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRADIXLM_SANITIZE=address \
+  -DRADIXLM_CUDA=OFF -DRADIXLM_TESTS=ON
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure --timeout 1800 -R 'pool|heap|policy|hash|radix|property'
+
+echo "== libFuzzer: cache operations"
+CC=clang CXX=clang++ bash scripts/build.sh build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DRADIXLM_FUZZ=ON -DRADIXLM_TESTS=OFF -DRADIXLM_CUDA=OFF -- cache_fuzz
+mkdir -p build-fuzz/corpus
+./build-fuzz/fuzz/cache_fuzz -max_total_time="${FUZZ_SECONDS:-60}" -max_len=4096 \
+  -print_final_stats=1 build-fuzz/corpus 2>&1 | tail -n 15
+echo "fuzz: no crash in ${FUZZ_SECONDS:-60} s"
