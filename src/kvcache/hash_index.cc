@@ -236,7 +236,7 @@ Status HashIndex::Insert(std::string_view ns, std::span<const Token> tokens,
                                 std::to_string(pages.size()));
   }
   for (PageId page : pages) {
-    if (page < 0 || page >= pool_->num_pages() || !pool_->is_allocated(page)) {
+    if (!pool_->is_allocated(page)) {
       return InvalidArgumentError("insert given page " + std::to_string(page) +
                                   ", which is not an allocated page of the pool");
     }

@@ -73,7 +73,10 @@ void PagePool::Release(PageId page) {
 }
 
 void PagePool::Release(std::span<const PageId> pages) {
-  for (PageId page : pages) Release(page);
+  // Pushed last to first, so the run comes back in the same order from Allocate:
+  // a sequence's pages stay adjacent in the backend's memory and in the cache's
+  // token table, where runs of consecutive ids are compared at once.
+  for (auto it = pages.rbegin(); it != pages.rend(); ++it) Release(*it);
 }
 
 int32_t PagePool::ref_count(PageId page) const {

@@ -43,10 +43,14 @@ class PagePool {
   void AddRef(PageId page);
   // Drops one reference; the page is free again when none remain.
   void Release(PageId page);
+  // Releases a run so that a later Allocate of the same size returns it in order.
   void Release(std::span<const PageId> pages);
 
   int32_t ref_count(PageId page) const;
-  bool is_allocated(PageId page) const { return ref_count(page) > 0; }
+  // False for ids out of range as well as for free pages.
+  bool is_allocated(PageId page) const {
+    return page >= 0 && page < num_pages() && ref_counts_[page] > 0;
+  }
 
   int64_t num_pages() const { return static_cast<int64_t>(ref_counts_.size()); }
   int32_t page_size() const { return page_size_; }

@@ -282,12 +282,19 @@ size_t RadixTree::EdgeCommonPrefix(const Node& node, const Token* query, size_t 
   const size_t pages = (n + page_size_ - 1) / page_size_;
   for (size_t j = 0; j < std::min(pages, kPrefetch); ++j) __builtin_prefetch(PageTokens(node.pages[j]));
   size_t done = 0;
-  for (size_t j = 0; done < n; ++j) {
-    if (j + kPrefetch < pages) __builtin_prefetch(PageTokens(node.pages[j + kPrefetch]));
-    size_t len = std::min<size_t>(page_size_, n - done);
+  for (size_t j = 0; done < n;) {
+    // Pages allocated together often have consecutive ids, and then their rows are
+    // adjacent: compare the whole run at once.
+    size_t run = 1;
+    while (j + run < pages && node.pages[j + run] == node.pages[j] + static_cast<PageId>(run)) {
+      ++run;
+    }
+    if (j + run + kPrefetch <= pages) __builtin_prefetch(PageTokens(node.pages[j + run + kPrefetch - 1]));
+    size_t len = std::min<size_t>(run * page_size_, n - done);
     size_t same = CommonPrefixLength(PageTokens(node.pages[j]), query + done, len);
     done += same;
     if (same < len) break;
+    j += run;
   }
   return done;
 }
@@ -411,12 +418,17 @@ void RadixTree::Match(std::string_view ns, std::span<const Token> tokens, MatchR
 // ---------------------------------------------------------------------------
 // Insert
 
-size_t RadixTree::AdoptablePrefix(std::span<const PageId> pages) const {
+size_t RadixTree::AdoptablePrefix(std::span<const PageId> pages) {
   // A page the tree already holds elsewhere (a stale page table after a flush, or
   // a boundary page passed back without its copy) must not be cached twice: the
   // insert stops before it.
+  if (bad_page_ != kNoPage) return 0;
   for (size_t i = 0; i < pages.size(); ++i) {
     if (PageOwned(pages[i])) return i;
+    if (!pool_->is_allocated(pages[i])) {
+      bad_page_ = pages[i];
+      return 0;
+    }
   }
   return pages.size();
 }
@@ -479,13 +491,22 @@ void RadixTree::TakeCachedPages(const Node& node, size_t common, std::span<const
   // Pages of `node` wholly inside the `common` tokens it shares with the sequence.
   size_t first_page = node.depth / page_size_;
   size_t full_pages = std::min<size_t>(node.length, common) / page_size_;
+  // The usual case: the caller's pages for this prefix came from Match.
+  if (std::memcmp(given.data() + first_page, node.pages.data(), full_pages * sizeof(PageId)) == 0) {
+    return;
+  }
   for (size_t k = 0; k < full_pages; ++k) {
     size_t i = first_page + k;
     PageId cached = node.pages[k];
     if (given[i] == cached) continue;
     out->pages[i] = cached;
     // A page the tree owns elsewhere is not the caller's to release.
-    if (!PageOwned(given[i])) out->duplicate_pages.push_back(given[i]);
+    if (PageOwned(given[i])) continue;
+    if (!pool_->is_allocated(given[i])) {
+      bad_page_ = given[i];
+      continue;
+    }
+    out->duplicate_pages.push_back(given[i]);
   }
 }
 
@@ -499,10 +520,14 @@ Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
                                 std::to_string(CeilDiv(tokens.size(), page_size_)) +
                                 " pages, got " + std::to_string(pages.size()));
   }
+  // Ids out of range are refused here; whether a page is allocated is checked where
+  // it matters (a page the tree adopts, or one it reports as a duplicate), which
+  // spares a pool lookup per page of the cached prefix.
   for (PageId page : pages) {
-    if (page < 0 || page >= pool_->num_pages() || !pool_->is_allocated(page)) {
+    if (page < 0 || page >= pool_->num_pages()) {
       return InvalidArgumentError("insert given page " + std::to_string(page) +
-                                  ", which is not an allocated page of the pool");
+                                  ", outside the pool of " +
+                                  std::to_string(pool_->num_pages()) + " pages");
     }
   }
   ++counters_.inserts;
@@ -604,6 +629,14 @@ Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
                  priority, out);
     pos = nodes_[id].depth + nodes_[id].length;
     break;
+  }
+  if (bad_page_ != kNoPage) {
+    // Nothing was adopted or released; splits made on the way change no match.
+    PageId page = bad_page_;
+    bad_page_ = kNoPage;
+    out->Clear();
+    return InvalidArgumentError("insert given page " + std::to_string(page) +
+                                ", which is not an allocated page of the pool");
   }
   out->cached_tokens = pos;
   // Pages on the handle's path: the full pages before `pos`, and the page holding

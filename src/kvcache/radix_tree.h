@@ -127,7 +127,7 @@ class RadixTree final : public PrefixCache {
   // Insert helpers.
   uint32_t AddLeaf(uint32_t parent, std::span<const Token> tokens, std::span<const PageId> pages,
                    int64_t now, int32_t priority, InsertResult* out);
-  size_t AdoptablePrefix(std::span<const PageId> pages) const;
+  size_t AdoptablePrefix(std::span<const PageId> pages);
   void AdoptPages(std::span<const PageId> pages, InsertResult* out);
   void ExtendLeaf(uint32_t id, std::span<const Token> tokens, std::span<const PageId> pages,
                   InsertResult* out);
@@ -174,6 +174,8 @@ class RadixTree final : public PrefixCache {
   const bool inline_tokens_;
   std::vector<Token> page_tokens_;    // num_pages * page_size when not inline
 
+  // An unallocated page found during the current Insert (reported as its error).
+  PageId bad_page_ = kNoPage;
   EvictionObserver observer_;
   std::vector<Token> observer_path_;
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace radixlm::tools {
 
@@ -21,6 +22,9 @@ struct BenchCacheOptions {
   // A small workload that finishes in seconds (CI); its figures are not the benchmark's.
   bool quick = false;
   std::string eviction = "lru";
+  // Only these page sizes (default 1 and 16) and cache kinds (default radix and hash).
+  std::vector<int32_t> page_sizes;
+  std::vector<std::string> kinds;
 };
 int RunBenchCache(const BenchCacheOptions& options);
 

@@ -28,6 +28,10 @@ int main(int argc, char** argv) {
   bench_cmd->add_flag("--json", bench.json, "Print one JSON object instead of tables");
   bench_cmd->add_flag("--quick", bench.quick, "Small workload for a smoke test (seconds)");
   bench_cmd->add_option("--eviction", bench.eviction, "Eviction policy of the benchmarked caches");
+  bench_cmd->add_option("--page-size", bench.page_sizes, "Page sizes to run (default: 1 16)")
+      ->check(CLI::Range(1, 4096));
+  bench_cmd->add_option("--kind", bench.kinds, "Caches to run: radix, hash (default: both)")
+      ->check(CLI::IsMember({"radix", "hash"}));
 
   CLI11_PARSE(app, argc, argv);
   if (demo_cmd->parsed()) return radixlm::tools::RunDemo(demo);
