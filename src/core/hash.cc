@@ -23,7 +23,7 @@ Hash128 Hash128Chained(const Hash128& prefix, const void* data, size_t size) {
   if (size + sizeof(Hash128) <= kStackBytes) {
     alignas(16) unsigned char buffer[kStackBytes];
     std::memcpy(buffer, &prefix, sizeof(Hash128));
-    std::memcpy(buffer + sizeof(Hash128), data, size);
+    if (size > 0) std::memcpy(buffer + sizeof(Hash128), data, size);
     XXH128_hash_t h = XXH3_128bits(buffer, size + sizeof(Hash128));
     return Hash128{h.low64, h.high64};
   }

@@ -68,7 +68,7 @@ void JsonWriter::Double(double value) {
   }
   char buf[64];
   // Whole numbers up to 2^53 print exactly; anything else keeps 6 significant digits.
-  if (value == std::floor(value) && std::fabs(value) < 9.0e15) {
+  if (value == std::floor(value) && std::fabs(value) <= 9007199254740992.0) {
     std::snprintf(buf, sizeof(buf), "%.0f", value);
   } else {
     std::snprintf(buf, sizeof(buf), "%.6g", value);

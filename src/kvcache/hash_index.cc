@@ -215,7 +215,7 @@ void HashIndex::Match(std::string_view ns, std::span<const Token> tokens, MatchR
     uint32_t id = Lookup(hash);
     if (id == kNone) break;
     out->pages.push_back(blocks_[id].page);
-    Touch(id, now, /*hit=*/true, 0);
+    Touch(id, now, /*hit=*/true, kKeepPriority);
     last = id;
   }
   if (last == kNone) return;

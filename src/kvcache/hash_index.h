@@ -91,7 +91,9 @@ class HashIndex final : public PrefixCache {
   EntryStats StatsOf(const Block& block) const;
   bool IsEvictable(const Block& block) const;
   void RefreshEvictable(uint32_t id);
+  // Marks a use; `priority` raises the block's (kKeepPriority leaves it).
   void Touch(uint32_t id, int64_t now, bool hit, int32_t priority);
+  static constexpr int32_t kKeepPriority = INT32_MIN;
   Status CheckHandle(CacheHandle handle) const;
   bool PageOwned(PageId page) const { return (owned_bits_[page >> 6] >> (page & 63)) & 1; }
   void SetPageOwned(PageId page, bool owned);

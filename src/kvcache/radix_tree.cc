@@ -389,7 +389,7 @@ void RadixTree::Match(std::string_view ns, std::span<const Token> tokens, MatchR
       out->pages.insert(out->pages.end(), child.pages.begin(), child.pages.end());
       pos += common;
       id = child_id;
-      Touch(id, now, /*hit=*/true, 0);
+      Touch(id, now, /*hit=*/true, kKeepPriority);
       continue;
     }
     // The match ends inside this edge: cut it after the page holding the last
@@ -402,7 +402,7 @@ void RadixTree::Match(std::string_view ns, std::span<const Token> tokens, MatchR
                       matched.pages.begin() + static_cast<ptrdiff_t>(pages));
     pos += common;
     id = child_id;
-    Touch(id, now, /*hit=*/true, 0);
+    Touch(id, now, /*hit=*/true, kKeepPriority);
     break;
   }
   out->matched_tokens = pos;
@@ -418,17 +418,12 @@ void RadixTree::Match(std::string_view ns, std::span<const Token> tokens, MatchR
 // ---------------------------------------------------------------------------
 // Insert
 
-size_t RadixTree::AdoptablePrefix(std::span<const PageId> pages) {
+size_t RadixTree::AdoptablePrefix(std::span<const PageId> pages) const {
   // A page the tree already holds elsewhere (a stale page table after a flush, or
   // a boundary page passed back without its copy) must not be cached twice: the
   // insert stops before it.
-  if (bad_page_ != kNoPage) return 0;
   for (size_t i = 0; i < pages.size(); ++i) {
     if (PageOwned(pages[i])) return i;
-    if (!pool_->is_allocated(pages[i])) {
-      bad_page_ = pages[i];
-      return 0;
-    }
   }
   return pages.size();
 }
@@ -501,12 +496,7 @@ void RadixTree::TakeCachedPages(const Node& node, size_t common, std::span<const
     if (given[i] == cached) continue;
     out->pages[i] = cached;
     // A page the tree owns elsewhere is not the caller's to release.
-    if (PageOwned(given[i])) continue;
-    if (!pool_->is_allocated(given[i])) {
-      bad_page_ = given[i];
-      continue;
-    }
-    out->duplicate_pages.push_back(given[i]);
+    if (!PageOwned(given[i])) out->duplicate_pages.push_back(given[i]);
   }
 }
 
@@ -520,14 +510,12 @@ Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
                                 std::to_string(CeilDiv(tokens.size(), page_size_)) +
                                 " pages, got " + std::to_string(pages.size()));
   }
-  // Ids out of range are refused here; whether a page is allocated is checked where
-  // it matters (a page the tree adopts, or one it reports as a duplicate), which
-  // spares a pool lookup per page of the cached prefix.
+  // Pages the tree caches are allocated by construction: only the others (the
+  // caller's fresh pages) need a look at the pool's reference counts.
   for (PageId page : pages) {
-    if (page < 0 || page >= pool_->num_pages()) {
+    if (page < 0 || page >= pool_->num_pages() || (!PageOwned(page) && !pool_->is_allocated(page))) {
       return InvalidArgumentError("insert given page " + std::to_string(page) +
-                                  ", outside the pool of " +
-                                  std::to_string(pool_->num_pages()) + " pages");
+                                  ", which is not an allocated page of the pool");
     }
   }
   ++counters_.inserts;
@@ -629,14 +617,6 @@ Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
                  priority, out);
     pos = nodes_[id].depth + nodes_[id].length;
     break;
-  }
-  if (bad_page_ != kNoPage) {
-    // Nothing was adopted or released; splits made on the way change no match.
-    PageId page = bad_page_;
-    bad_page_ = kNoPage;
-    out->Clear();
-    return InvalidArgumentError("insert given page " + std::to_string(page) +
-                                ", which is not an allocated page of the pool");
   }
   out->cached_tokens = pos;
   // Pages on the handle's path: the full pages before `pos`, and the page holding

@@ -127,7 +127,7 @@ class RadixTree final : public PrefixCache {
   // Insert helpers.
   uint32_t AddLeaf(uint32_t parent, std::span<const Token> tokens, std::span<const PageId> pages,
                    int64_t now, int32_t priority, InsertResult* out);
-  size_t AdoptablePrefix(std::span<const PageId> pages);
+  size_t AdoptablePrefix(std::span<const PageId> pages) const;
   void AdoptPages(std::span<const PageId> pages, InsertResult* out);
   void ExtendLeaf(uint32_t id, std::span<const Token> tokens, std::span<const PageId> pages,
                   InsertResult* out);
@@ -138,7 +138,9 @@ class RadixTree final : public PrefixCache {
   EntryStats StatsOf(const Node& node) const;
   bool IsEvictable(const Node& node) const;
   void RefreshEvictable(uint32_t id);
+  // Marks a use; `priority` raises the node's (kKeepPriority leaves it).
   void Touch(uint32_t id, int64_t now, bool hit, int32_t priority);
+  static constexpr int32_t kKeepPriority = INT32_MIN;
 
   // Token storage: inline in the node at page_size 1 (a page id per token costs as
   // much as the token), otherwise in a table of every page's slots indexed by page
@@ -174,8 +176,6 @@ class RadixTree final : public PrefixCache {
   const bool inline_tokens_;
   std::vector<Token> page_tokens_;    // num_pages * page_size when not inline
 
-  // An unallocated page found during the current Insert (reported as its error).
-  PageId bad_page_ = kNoPage;
   EvictionObserver observer_;
   std::vector<Token> observer_path_;
 

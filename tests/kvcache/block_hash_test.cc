@@ -1,1 +1,212 @@
+// Block hashes: the chain, and the hashes both caches report for a cached sequence.
 #include <gtest/gtest.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "kvcache/block_hash.h"
+#include "kvcache/page_pool.h"
+#include "kvcache/prefix_cache.h"
+
+namespace radixlm::kvcache {
+namespace {
+
+constexpr const char* kKind = "radix";
+
+using Tokens = std::vector<Token>;
+using Pages = std::vector<PageId>;
+
+Tokens Seq(Token first, size_t n) {  // first, first+1, ..., first+n-1
+  Tokens t(n);
+  for (size_t i = 0; i < n; ++i) t[i] = first + static_cast<Token>(i);
+  return t;
+}
+Tokens Cat(Tokens a, const Tokens& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// A pool, a cache over it, a ManualClock and the pages the test holds itself. Every
+// step checks CheckInvariants() and page conservation: free + cached + locked + held
+// by the test == num_pages.
+class CacheFixture : public ::testing::Test {
+ protected:
+  void Init(int32_t page_size, int64_t num_pages = 64, const std::string& eviction = "lru",
+            const AdmissionOptions& admission = {}, const std::string& kind = kKind) {
+    cache_.reset();
+    held_.clear();
+    pool_ = std::move(PagePool::Create({num_pages, page_size})).value();
+    PrefixCacheOptions options{kind, page_size, eviction, admission};
+    cache_ = std::move(CreatePrefixCache(options, pool_.get(), &clock_)).value();
+    Check();
+  }
+  int32_t ps() const { return pool_->page_size(); }
+  CacheStats Stats() const { return cache_->GetStats(); }
+
+  Pages Alloc(size_t n) {
+    Pages pages;
+    EXPECT_TRUE(pool_->Allocate(static_cast<int64_t>(n), &pages).ok());
+    held_.insert(pages.begin(), pages.end());
+    return pages;
+  }
+  Pages PagesFor(const Tokens& t) { return Alloc((t.size() + ps() - 1) / ps()); }
+  void Release(PageId page) {
+    ASSERT_EQ(held_.erase(page), 1u) << "the test does not hold page " << page;
+    pool_->Release(page);
+  }
+
+  // Does what a scheduler does with the result: adopted pages are the cache's now,
+  // duplicate pages go back to the pool.
+  InsertResult Insert(std::string_view ns, const Tokens& tokens, const Pages& pages,
+                      InsertOptions options = {}) {
+    clock_.Advance(1);
+    InsertResult r;
+    Status s = cache_->Insert(ns, tokens, pages, options, &r);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    for (PageId p : r.adopted_pages) EXPECT_EQ(held_.erase(p), 1u) << "adopted " << p;
+    for (PageId p : r.duplicate_pages) Release(p);
+    Check();
+    return r;
+  }
+  InsertResult InsertNew(std::string_view ns, const Tokens& tokens, InsertOptions options = {}) {
+    return Insert(ns, tokens, PagesFor(tokens), options);
+  }
+  MatchResult Match(std::string_view ns, const Tokens& tokens) {
+    clock_.Advance(1);
+    MatchResult m;
+    cache_->Match(ns, tokens, &m);
+    Check();
+    return m;
+  }
+  void Lock(CacheHandle h) {
+    EXPECT_TRUE(cache_->Lock(h).ok());
+    Check();
+  }
+  void Unlock(CacheHandle h) {
+    EXPECT_TRUE(cache_->Unlock(h).ok());
+    Check();
+  }
+  int64_t Evict(int64_t pages) {
+    int64_t freed = cache_->Evict(pages);
+    Check();
+    return freed;
+  }
+  void Check() {
+    cache_->CheckInvariants();
+    CacheStats st = Stats();
+    EXPECT_EQ(pool_->pages_free() + st.pages_cached + st.pages_locked +
+                  static_cast<int64_t>(held_.size()),
+              pool_->num_pages());
+  }
+
+  ManualClock clock_{1000};
+  std::unique_ptr<PagePool> pool_;  // declared before cache_, so it outlives it
+  std::unique_ptr<PrefixCache> cache_;
+  std::set<PageId> held_;
+};
+
+std::vector<BlockHash> HashesOf(std::string_view ns, const Tokens& tokens, int page_size) {
+  std::vector<BlockHash> out;
+  AppendBlockHashes(NamespaceHash(ns), tokens, page_size, &out);
+  return out;
+}
+
+TEST(BlockHashTest, NamespaceHashIsDeterministicAndDistinct) {
+  EXPECT_EQ(NamespaceHash("tenant"), NamespaceHash("tenant"));
+  EXPECT_FALSE(NamespaceHash("tenant") == NamespaceHash("tenant2"));
+  EXPECT_FALSE(NamespaceHash("") == NamespaceHash(std::string_view("\0", 1)));
+  // Seeded apart from plain content hashes.
+  EXPECT_FALSE(NamespaceHash("x") == Hash128Of("x", 1));
+}
+
+TEST(BlockHashTest, ChainStepHashesParentThenTokens) {
+  Tokens page = {1, 2, 3, 4};
+  BlockHash parent = NamespaceHash("ns");
+  EXPECT_EQ(ChainBlockHash(parent, page),
+            Hash128Chained(parent, page.data(), page.size() * sizeof(Token)));
+  EXPECT_FALSE(ChainBlockHash(parent, page) == ChainBlockHash(NamespaceHash("other"), page));
+  EXPECT_FALSE(ChainBlockHash(parent, page) == ChainBlockHash(parent, Tokens{1, 2, 4, 3}));
+}
+
+TEST(BlockHashTest, EachPageDependsOnEveryEarlierTokenAndTheNamespace) {
+  const int ps = 4;
+  Tokens base = Seq(0, 16);
+  std::vector<BlockHash> h = HashesOf("ns", base, ps);
+  ASSERT_EQ(h.size(), 4u);
+  for (size_t t = 0; t < base.size(); ++t) {
+    Tokens changed = base;
+    changed[t] += 1000;
+    std::vector<BlockHash> hc = HashesOf("ns", changed, ps);
+    for (size_t i = 0; i < 4; ++i) {
+      // Page i covers tokens [0, 4(i+1)): it changes iff the changed token is in it.
+      EXPECT_EQ(hc[i] == h[i], t >= (i + 1) * ps) << "token " << t << " page " << i;
+    }
+  }
+  std::vector<BlockHash> other = HashesOf("other", base, ps);
+  for (size_t i = 0; i < 4; ++i) EXPECT_FALSE(other[i] == h[i]);
+  std::set<std::pair<uint64_t, uint64_t>> distinct;
+  for (const BlockHash& x : h) distinct.insert({x.lo, x.hi});
+  EXPECT_EQ(distinct.size(), 4u);
+}
+
+TEST(BlockHashTest, PartialLastPageHasNoHash) {
+  BlockHash root = NamespaceHash("ns");
+  std::vector<BlockHash> out;
+  EXPECT_EQ(AppendBlockHashes(root, Seq(0, 3), 4, &out), root);
+  EXPECT_TRUE(out.empty());
+  BlockHash last = AppendBlockHashes(root, Seq(0, 11), 4, &out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(last, out.back());
+  EXPECT_EQ(out, HashesOf("ns", Seq(0, 8), 4));  // the 3 extra tokens change nothing
+}
+
+TEST(BlockHashTest, AppendEqualsRepeatedChainSteps) {
+  for (int ps : {1, 4, 16}) {
+    Tokens t = Seq(7, 5 * ps + 1);
+    BlockHash h = NamespaceHash("ns");
+    std::vector<BlockHash> steps;
+    for (size_t i = 0; i + ps <= t.size(); i += ps) {
+      h = ChainBlockHash(h, std::span<const Token>(t).subspan(i, ps));
+      steps.push_back(h);
+    }
+    EXPECT_EQ(HashesOf("ns", t, ps), steps) << "page_size " << ps;
+    // Appending continues from the parent: two halves equal the whole.
+    std::vector<BlockHash> split;
+    BlockHash mid =
+        AppendBlockHashes(NamespaceHash("ns"), Tokens(t.begin(), t.begin() + 2 * ps), ps, &split);
+    AppendBlockHashes(mid, Tokens(t.begin() + 2 * ps, t.end()), ps, &split);
+    EXPECT_EQ(split, steps);
+  }
+}
+
+class CacheBlockHashesTest : public CacheFixture,
+                             public ::testing::WithParamInterface<std::tuple<const char*, int>> {};
+INSTANTIATE_TEST_SUITE_P(KindsAndPageSizes, CacheBlockHashesTest,
+                         ::testing::Combine(::testing::Values("radix", "hash"),
+                                            ::testing::Values(1, 4, 16)));
+
+TEST_P(CacheBlockHashesTest, HandleHashesEqualAppendBlockHashes) {
+  auto [kind, page_size] = GetParam();
+  Init(page_size, 64, "lru", {}, kind);
+  const size_t p = page_size;
+  Tokens s = Seq(0, 3 * p + p / 2 + 1);
+  Tokens t = Cat(Seq(0, p + 1), Seq(900, 2 * p));  // splits the radix edge
+  InsertResult rs = InsertNew("tenant", s);
+  InsertResult rt = InsertNew("tenant", t);
+  std::vector<BlockHash> got;
+  ASSERT_TRUE(cache_->BlockHashes(rs.handle, &got).ok());
+  EXPECT_EQ(got, HashesOf("tenant", s, page_size));
+  ASSERT_TRUE(cache_->BlockHashes(rt.handle, &got).ok());
+  EXPECT_EQ(got, HashesOf("tenant", t, page_size));
+  MatchResult m = Match("tenant", Seq(0, 2 * p));
+  ASSERT_TRUE(cache_->BlockHashes(m.handle, &got).ok());
+  EXPECT_EQ(got, HashesOf("tenant", Seq(0, 2 * p), page_size));
+  ASSERT_TRUE(cache_->BlockHashes(CacheHandle(), &got).ok());
+  EXPECT_TRUE(got.empty());
+}
+
+}  // namespace
+}  // namespace radixlm::kvcache

@@ -1,1 +1,328 @@
+// Eviction policies: their keys, and which leaf a radix cache evicts first under
+// each of them (leaves with controlled recency, hits, sizes and priorities).
 #include <gtest/gtest.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "kvcache/eviction_policies.h"
+#include "kvcache/page_pool.h"
+#include "kvcache/prefix_cache.h"
+
+namespace radixlm::kvcache {
+namespace {
+
+constexpr const char* kKind = "radix";
+
+using Tokens = std::vector<Token>;
+using Pages = std::vector<PageId>;
+
+Tokens Seq(Token first, size_t n) {  // first, first+1, ..., first+n-1
+  Tokens t(n);
+  for (size_t i = 0; i < n; ++i) t[i] = first + static_cast<Token>(i);
+  return t;
+}
+Tokens Cat(Tokens a, const Tokens& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// A pool, a cache over it, a ManualClock and the pages the test holds itself. Every
+// step checks CheckInvariants() and page conservation: free + cached + locked + held
+// by the test == num_pages.
+class CacheFixture : public ::testing::Test {
+ protected:
+  void Init(int32_t page_size, int64_t num_pages = 64, const std::string& eviction = "lru",
+            const AdmissionOptions& admission = {}, const std::string& kind = kKind) {
+    cache_.reset();
+    held_.clear();
+    pool_ = std::move(PagePool::Create({num_pages, page_size})).value();
+    PrefixCacheOptions options{kind, page_size, eviction, admission};
+    cache_ = std::move(CreatePrefixCache(options, pool_.get(), &clock_)).value();
+    Check();
+  }
+  int32_t ps() const { return pool_->page_size(); }
+  CacheStats Stats() const { return cache_->GetStats(); }
+
+  Pages Alloc(size_t n) {
+    Pages pages;
+    EXPECT_TRUE(pool_->Allocate(static_cast<int64_t>(n), &pages).ok());
+    held_.insert(pages.begin(), pages.end());
+    return pages;
+  }
+  Pages PagesFor(const Tokens& t) { return Alloc((t.size() + ps() - 1) / ps()); }
+  void Release(PageId page) {
+    ASSERT_EQ(held_.erase(page), 1u) << "the test does not hold page " << page;
+    pool_->Release(page);
+  }
+
+  // Does what a scheduler does with the result: adopted pages are the cache's now,
+  // duplicate pages go back to the pool.
+  InsertResult Insert(std::string_view ns, const Tokens& tokens, const Pages& pages,
+                      InsertOptions options = {}) {
+    clock_.Advance(1);
+    InsertResult r;
+    Status s = cache_->Insert(ns, tokens, pages, options, &r);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    for (PageId p : r.adopted_pages) EXPECT_EQ(held_.erase(p), 1u) << "adopted " << p;
+    for (PageId p : r.duplicate_pages) Release(p);
+    Check();
+    return r;
+  }
+  InsertResult InsertNew(std::string_view ns, const Tokens& tokens, InsertOptions options = {}) {
+    return Insert(ns, tokens, PagesFor(tokens), options);
+  }
+  MatchResult Match(std::string_view ns, const Tokens& tokens) {
+    clock_.Advance(1);
+    MatchResult m;
+    cache_->Match(ns, tokens, &m);
+    Check();
+    return m;
+  }
+  void Lock(CacheHandle h) {
+    EXPECT_TRUE(cache_->Lock(h).ok());
+    Check();
+  }
+  void Unlock(CacheHandle h) {
+    EXPECT_TRUE(cache_->Unlock(h).ok());
+    Check();
+  }
+  int64_t Evict(int64_t pages) {
+    int64_t freed = cache_->Evict(pages);
+    Check();
+    return freed;
+  }
+  void Check() {
+    cache_->CheckInvariants();
+    CacheStats st = Stats();
+    EXPECT_EQ(pool_->pages_free() + st.pages_cached + st.pages_locked +
+                  static_cast<int64_t>(held_.size()),
+              pool_->num_pages());
+  }
+
+  ManualClock clock_{1000};
+  std::unique_ptr<PagePool> pool_;  // declared before cache_, so it outlives it
+  std::unique_ptr<PrefixCache> cache_;
+  std::set<PageId> held_;
+};
+
+TEST(EvictionPolicyFactoryTest, CreatesEveryNamedPolicy) {
+  const std::vector<std::string>& names = EvictionPolicyNames();
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"lru", "lfu", "fifo", "size-aware", "hybrid", "priority"}));
+  for (const std::string& name : names) {
+    auto policy = CreateEvictionPolicy(name);
+    ASSERT_TRUE(policy.ok()) << name;
+    EXPECT_EQ((*policy)->name(), name);
+  }
+}
+
+TEST(EvictionPolicyFactoryTest, UnknownNameIsInvalidArgumentNamingTheKnownOnes) {
+  auto policy = CreateEvictionPolicy("mru");
+  ASSERT_FALSE(policy.ok());
+  EXPECT_EQ(policy.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(policy.status().message().find("'mru'"), std::string::npos);
+  for (const std::string& name : EvictionPolicyNames()) {
+    EXPECT_NE(policy.status().message().find(name), std::string::npos) << name;
+  }
+  EXPECT_FALSE(CreateEvictionPolicy("").ok());
+  EXPECT_FALSE(CreateEvictionPolicy("LRU").ok());
+  ManualClock clock;
+  auto pool = PagePool::Create({8, 4});
+  PrefixCacheOptions options;
+  options.page_size = 4;
+  options.eviction = "mru";
+  EXPECT_EQ(CreatePrefixCache(options, pool->get(), &clock).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+EntryStats StatsWith(int64_t last, int64_t created, uint32_t hits, uint32_t pages,
+                     int32_t priority = 0) {
+  EntryStats s;
+  s.last_access_ns = last;
+  s.created_ns = created;
+  s.hits = hits;
+  s.pages = pages;
+  s.priority = priority;
+  return s;
+}
+
+TEST(EvictionPolicyKeyTest, KeysOrderAsDocumented) {
+  EntryStats old_busy = StatsWith(10, 1, 9, 1), new_idle = StatsWith(20, 2, 0, 8);
+  LruPolicy lru;
+  EXPECT_LT(lru.KeyFor(old_busy), lru.KeyFor(new_idle));
+  LfuPolicy lfu;
+  EXPECT_LT(lfu.KeyFor(new_idle), lfu.KeyFor(old_busy));
+  EXPECT_LT(lfu.KeyFor(StatsWith(1, 0, 3, 1)), lfu.KeyFor(StatsWith(2, 0, 3, 1)));  // ties: LRU
+  FifoPolicy fifo;
+  EXPECT_LT(fifo.KeyFor(StatsWith(99, 1, 0, 1)), fifo.KeyFor(StatsWith(5, 2, 0, 1)));
+  SizeAwarePolicy size;
+  EXPECT_LT(size.KeyFor(new_idle), size.KeyFor(old_busy));
+  EXPECT_DOUBLE_EQ(size.KeyFor(StatsWith(0, 0, 0, 4)).primary, 0.25);
+  EXPECT_DOUBLE_EQ(size.KeyFor(StatsWith(0, 0, 0, 0)).primary, 1.0);  // pages floored at 1
+  size.OnEvicted(EvictKey{0.5, 0});
+  EXPECT_DOUBLE_EQ(size.KeyFor(StatsWith(0, 0, 0, 4)).primary, 0.75);
+  size.OnEvicted(EvictKey{0.1, 0});  // inflation never falls
+  EXPECT_DOUBLE_EQ(size.KeyFor(StatsWith(0, 0, 0, 4)).primary, 0.75);
+  HybridPolicy hybrid;
+  EXPECT_DOUBLE_EQ(hybrid.KeyFor(StatsWith(0, 0, 3, 2)).primary, 2.0);
+  EXPECT_DOUBLE_EQ(hybrid.KeyFor(StatsWith(0, 0, 0, 4)).primary, 0.25);
+  hybrid.OnEvicted(EvictKey{1.0, 0});
+  EXPECT_DOUBLE_EQ(hybrid.KeyFor(StatsWith(0, 0, 0, 4)).primary, 1.25);
+  PriorityPolicy priority;
+  EXPECT_LT(priority.KeyFor(StatsWith(50, 0, 0, 1, -1)), priority.KeyFor(StatsWith(1, 0, 0, 1, 0)));
+  EXPECT_LT(priority.KeyFor(StatsWith(1, 0, 0, 1, 3)), priority.KeyFor(StatsWith(2, 0, 0, 1, 3)));
+}
+
+// Leaves A, B, C hang off the root (first tokens 100, 200, 300); the observer
+// records which goes in what order.
+class EvictionOrderTest : public CacheFixture {
+ protected:
+  void Build(const std::string& policy, size_t pages_a, size_t pages_b, size_t pages_c,
+             int32_t prio_a = 0, int32_t prio_b = 0, int32_t prio_c = 0) {
+    Init(4, 64, policy);
+    cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path[0]); });
+    a_ = Seq(100, 4 * pages_a);
+    b_ = Seq(200, 4 * pages_b);
+    c_ = Seq(300, 4 * pages_c);
+    InsertNew("ns", a_, {.priority = prio_a});
+    InsertNew("ns", b_, {.priority = prio_b});
+    InsertNew("ns", c_, {.priority = prio_c});
+  }
+  void Hit(const Tokens& t, int times = 1) {
+    for (int i = 0; i < times; ++i) ASSERT_EQ(Match("ns", t).matched_tokens, t.size());
+  }
+  // Evicts one leaf at a time until none is left.
+  std::vector<Token> EvictAll() {
+    while (Evict(1) > 0) {
+    }
+    EXPECT_EQ(Stats().pages_cached, 0);
+    return order_;
+  }
+  // Priority -5 entry A and priority 0 entry B, B inserted later; returns whether A
+  // is the one Evict(1) removes. `hit_a` matches A (a hit) before evicting.
+  bool NegativePriorityEvictedFirst(const char* kind, bool hit_a) {
+    Init(4, 64, "priority", {}, kind);
+    Tokens a = Seq(100, 4), b = Seq(200, 4);
+    InsertNew("ns", a, {.priority = -5});
+    InsertNew("ns", b);
+    if (hit_a) {
+      EXPECT_EQ(Match("ns", a).matched_tokens, 4u);
+    }
+    EXPECT_EQ(Evict(1), 1);
+    bool a_gone = Match("ns", a).matched_tokens == 0;
+    EXPECT_NE(a_gone, Match("ns", b).matched_tokens == 0);
+    return a_gone;
+  }
+  Tokens a_, b_, c_;
+  std::vector<Token> order_;
+};
+
+TEST_F(EvictionOrderTest, LruEvictsTheLeastRecentlyUsed) {
+  Build("lru", 1, 1, 1);
+  Hit(a_);
+  ASSERT_EQ(Evict(1), 1);
+  EXPECT_EQ(order_, (std::vector<Token>{200}));
+  EXPECT_EQ(EvictAll(), (std::vector<Token>{200, 300, 100}));
+}
+
+TEST_F(EvictionOrderTest, LfuEvictsTheFewestHits) {
+  Build("lfu", 1, 1, 1);
+  Hit(a_, 2);
+  Hit(c_, 1);
+  InsertNew("ns", b_);  // a re-insert touches b (most recent) but is not a hit
+  EXPECT_EQ(EvictAll(), (std::vector<Token>{200, 300, 100}));
+}
+
+TEST_F(EvictionOrderTest, LfuBreaksTiesByRecency) {
+  Build("lfu", 1, 1, 1);
+  Hit(b_);
+  Hit(a_);
+  EXPECT_EQ(EvictAll(), (std::vector<Token>{300, 200, 100}));
+}
+
+TEST_F(EvictionOrderTest, FifoEvictsTheOldestInsertEvenIfRecentlyUsed) {
+  Build("fifo", 1, 1, 1);
+  Hit(a_, 3);
+  Hit(b_);
+  EXPECT_EQ(EvictAll(), (std::vector<Token>{100, 200, 300}));
+}
+
+TEST_F(EvictionOrderTest, SizeAwareEvictsTheLargestLeafFirst) {
+  Build("size-aware", 1, 3, 2);
+  Hit(b_);  // recency does not save a large leaf
+  ASSERT_EQ(Evict(1), 3);
+  EXPECT_EQ(order_, (std::vector<Token>{200}));
+  // Inflation: a new 3-page leaf now ranks after the 2-page leaf that waited.
+  InsertNew("ns", Seq(400, 12));
+  EXPECT_EQ(EvictAll(), (std::vector<Token>{200, 300, 400, 100}));
+}
+
+TEST_F(EvictionOrderTest, HybridEvictsTheLowestHitsPerPage) {
+  // (hits + 1) / pages: a = 1/1, b = 3/4, c = 1/2.
+  Build("hybrid", 1, 4, 2);
+  Hit(b_, 2);
+  ASSERT_EQ(Evict(1), 2);
+  EXPECT_EQ(order_, (std::vector<Token>{300}));  // size-aware would take b, lfu a or c
+  EXPECT_EQ(EvictAll(), (std::vector<Token>{300, 200, 100}));
+}
+
+TEST_F(EvictionOrderTest, PriorityEvictsTheLowestPriorityTiesByLru) {
+  Build("priority", 1, 1, 1, /*prio_a=*/5, /*prio_b=*/1, /*prio_c=*/1);
+  Hit(b_);
+  EXPECT_EQ(EvictAll(), (std::vector<Token>{300, 200, 100}));
+}
+
+TEST_F(EvictionOrderTest, PriorityKeepsTheHighestGiven) {
+  Build("priority", 1, 1, 1, 5, 1, 1);
+  InsertNew("ns", c_, {.priority = 9});  // raises c
+  InsertNew("ns", a_, {.priority = 0});  // does not lower a
+  EXPECT_EQ(EvictAll(), (std::vector<Token>{200, 100, 300}));
+}
+
+TEST_F(EvictionOrderTest, NegativePriorityGoesFirst) {
+  for (const char* kind : {"radix", "hash"}) {
+    SCOPED_TRACE(kind);
+    EXPECT_TRUE(NegativePriorityEvictedFirst(kind, /*hit_a=*/false));
+  }
+}
+
+TEST_F(EvictionOrderTest, MatchKeepsANegativePriority) {
+  // A hit must not raise a negative retention priority: A (priority -5), matched
+  // once, still goes before B (priority 0).
+  for (const char* kind : {"radix", "hash"}) {
+    SCOPED_TRACE(kind);
+    EXPECT_TRUE(NegativePriorityEvictedFirst(kind, /*hit_a=*/true));
+  }
+}
+
+TEST_F(EvictionOrderTest, PriorityOfASplitLeafCarriesToBothParts) {
+  Init(4, 64, "priority");
+  cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path.back()); });
+  InsertNew("ns", Seq(0, 8), {.priority = 7});
+  InsertNew("ns", Seq(500, 4), {.priority = 3});
+  Match("ns", Cat(Seq(0, 2), {-1}));  // splits the priority-7 leaf after its first page
+  EXPECT_EQ(Stats().splits, 1);
+  EXPECT_EQ(EvictAll(), (std::vector<Token>{503, 7, 3}));
+}
+
+TEST_F(EvictionOrderTest, EveryPolicyEvictsOnlyLeaves) {
+  for (const std::string& policy : EvictionPolicyNames()) {
+    SCOPED_TRACE(policy);
+    order_.clear();
+    Init(4, 64, policy);
+    cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path.back()); });
+    InsertNew("ns", Seq(0, 4));
+    InsertNew("ns", Seq(0, 8));
+    InsertNew("ns", Seq(0, 12));
+    Match("ns", Seq(0, 4));
+    Match("ns", Seq(0, 4));
+    EXPECT_EQ(EvictAll(), (std::vector<Token>{11, 7, 3}));
+  }
+}
+
+}  // namespace
+}  // namespace radixlm::kvcache

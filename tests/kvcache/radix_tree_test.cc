@@ -1,1 +1,575 @@
+// Directed scenarios for RadixTree, the token-exact prefix cache. Every mutating
+// step goes through the fixture, which checks CheckInvariants() and conservation.
 #include <gtest/gtest.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "kvcache/page_pool.h"
+#include "kvcache/prefix_cache.h"
+
+namespace radixlm::kvcache {
+namespace {
+
+constexpr const char* kKind = "radix";
+
+using Tokens = std::vector<Token>;
+using Pages = std::vector<PageId>;
+
+Tokens Seq(Token first, size_t n) {  // first, first+1, ..., first+n-1
+  Tokens t(n);
+  for (size_t i = 0; i < n; ++i) t[i] = first + static_cast<Token>(i);
+  return t;
+}
+Tokens Cat(Tokens a, const Tokens& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// A pool, a cache over it, a ManualClock and the pages the test holds itself. Every
+// step checks CheckInvariants() and page conservation: free + cached + locked + held
+// by the test == num_pages.
+class CacheFixture : public ::testing::Test {
+ protected:
+  void Init(int32_t page_size, int64_t num_pages = 64, const std::string& eviction = "lru",
+            const AdmissionOptions& admission = {}, const std::string& kind = kKind) {
+    cache_.reset();
+    held_.clear();
+    pool_ = std::move(PagePool::Create({num_pages, page_size})).value();
+    PrefixCacheOptions options{kind, page_size, eviction, admission};
+    cache_ = std::move(CreatePrefixCache(options, pool_.get(), &clock_)).value();
+    Check();
+  }
+  int32_t ps() const { return pool_->page_size(); }
+  CacheStats Stats() const { return cache_->GetStats(); }
+
+  Pages Alloc(size_t n) {
+    Pages pages;
+    EXPECT_TRUE(pool_->Allocate(static_cast<int64_t>(n), &pages).ok());
+    held_.insert(pages.begin(), pages.end());
+    return pages;
+  }
+  Pages PagesFor(const Tokens& t) { return Alloc((t.size() + ps() - 1) / ps()); }
+  void Release(PageId page) {
+    ASSERT_EQ(held_.erase(page), 1u) << "the test does not hold page " << page;
+    pool_->Release(page);
+  }
+
+  // Does what a scheduler does with the result: adopted pages are the cache's now,
+  // duplicate pages go back to the pool.
+  InsertResult Insert(std::string_view ns, const Tokens& tokens, const Pages& pages,
+                      InsertOptions options = {}) {
+    clock_.Advance(1);
+    InsertResult r;
+    Status s = cache_->Insert(ns, tokens, pages, options, &r);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    for (PageId p : r.adopted_pages) EXPECT_EQ(held_.erase(p), 1u) << "adopted " << p;
+    for (PageId p : r.duplicate_pages) Release(p);
+    Check();
+    return r;
+  }
+  InsertResult InsertNew(std::string_view ns, const Tokens& tokens, InsertOptions options = {}) {
+    return Insert(ns, tokens, PagesFor(tokens), options);
+  }
+  MatchResult Match(std::string_view ns, const Tokens& tokens) {
+    clock_.Advance(1);
+    MatchResult m;
+    cache_->Match(ns, tokens, &m);
+    Check();
+    return m;
+  }
+  void Lock(CacheHandle h) {
+    EXPECT_TRUE(cache_->Lock(h).ok());
+    Check();
+  }
+  void Unlock(CacheHandle h) {
+    EXPECT_TRUE(cache_->Unlock(h).ok());
+    Check();
+  }
+  int64_t Evict(int64_t pages) {
+    int64_t freed = cache_->Evict(pages);
+    Check();
+    return freed;
+  }
+  void Check() {
+    cache_->CheckInvariants();
+    CacheStats st = Stats();
+    EXPECT_EQ(pool_->pages_free() + st.pages_cached + st.pages_locked +
+                  static_cast<int64_t>(held_.size()),
+              pool_->num_pages());
+  }
+
+  ManualClock clock_{1000};
+  std::unique_ptr<PagePool> pool_;  // declared before cache_, so it outlives it
+  std::unique_ptr<PrefixCache> cache_;
+  std::set<PageId> held_;
+};
+
+// One object; brackets balance outside strings; no raw control characters.
+bool LooksLikeJson(const std::string& s) {
+  std::string open;
+  bool in_string = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (in_string) {
+      if (static_cast<unsigned char>(c) < 0x20) return false;
+      if (c == '\\') ++i;
+      if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      open.push_back(c);
+    } else if (c == '}' || c == ']') {
+      if (open.empty() || open.back() != (c == '}' ? '{' : '[')) return false;
+      open.pop_back();
+      if (open.empty() && i + 1 != s.size()) return false;
+    }
+  }
+  return !in_string && open.empty() && s.front() == '{';
+}
+
+class RadixTreeTest : public CacheFixture {};
+class RadixTreePageSizeTest : public CacheFixture, public ::testing::WithParamInterface<int> {};
+INSTANTIATE_TEST_SUITE_P(PageSizes, RadixTreePageSizeTest, ::testing::Values(1, 4, 16));
+
+TEST_P(RadixTreePageSizeTest, EmptyCacheMisses) {
+  Init(GetParam());
+  MatchResult m = Match("ns", Seq(0, 40));
+  EXPECT_EQ(m.matched_tokens, 0u);
+  EXPECT_TRUE(m.pages.empty());
+  EXPECT_EQ(m.boundary_slots, 0);
+  EXPECT_TRUE(m.handle.empty());
+  Lock(m.handle);  // an empty handle is a no-op
+  Unlock(m.handle);
+  EXPECT_EQ(Stats().match_requests, 1);
+  EXPECT_EQ(Stats().match_hits, 0);
+  EXPECT_EQ(Stats().namespaces, 0);  // Match creates nothing
+  EXPECT_EQ(Evict(10), 0);
+}
+
+TEST_P(RadixTreePageSizeTest, InsertThenMatchExactAndLonger) {
+  Init(GetParam());
+  const size_t n = 3 * ps() + ps() / 2;
+  Tokens s = Seq(10, n);
+  Pages pages = PagesFor(s);
+  InsertResult r = Insert("ns", s, pages);
+  EXPECT_EQ(r.pages, pages);
+  EXPECT_EQ(r.adopted_pages, pages);
+  EXPECT_TRUE(r.duplicate_pages.empty());
+  EXPECT_EQ(r.cached_tokens, n);
+  EXPECT_EQ(r.new_tokens, n);
+  EXPECT_EQ(r.foreign_pages, 0u);
+  EXPECT_FALSE(r.handle.empty());
+  for (const Tokens& query : {s, Cat(s, Seq(5000, 7))}) {
+    MatchResult m = Match("ns", query);
+    EXPECT_EQ(m.pages, pages);
+    EXPECT_EQ(m.matched_tokens, n);
+    EXPECT_EQ(m.boundary_slots, static_cast<int32_t>(n % ps()));
+    EXPECT_EQ(m.handle, r.handle);
+  }
+  CacheStats st = Stats();
+  EXPECT_EQ(st.inserted_tokens, static_cast<int64_t>(n));
+  EXPECT_EQ(st.cached_tokens, static_cast<int64_t>(n));
+  EXPECT_EQ(st.pages_cached, static_cast<int64_t>(pages.size()));
+  EXPECT_EQ(st.match_tokens_hit, 2 * static_cast<int64_t>(n));
+  EXPECT_EQ(st.cow_copies, n % ps() == 0 ? 0 : 2);
+}
+
+TEST_P(RadixTreePageSizeTest, SharedPrefixReportsDuplicatesAndSplits) {
+  Init(GetParam());
+  const size_t p = ps();
+  Tokens s = Seq(0, 4 * p), t = Cat(Seq(0, 2 * p), Seq(1000, 2 * p));
+  Pages sp = PagesFor(s), tp = PagesFor(t);
+  Insert("ns", s, sp);
+  InsertResult r = Insert("ns", t, tp);
+  EXPECT_EQ(r.pages, (Pages{sp[0], sp[1], tp[2], tp[3]}));
+  EXPECT_EQ(r.duplicate_pages, (Pages{tp[0], tp[1]}));  // released by the fixture
+  EXPECT_EQ(r.adopted_pages, (Pages{tp[2], tp[3]}));
+  EXPECT_EQ(r.cached_tokens, 4 * p);
+  EXPECT_EQ(r.new_tokens, 2 * p);
+  EXPECT_FALSE(pool_->is_allocated(tp[0]));
+  EXPECT_EQ(Stats().splits, 1);
+  EXPECT_EQ(Stats().nodes, 4);  // root, shared upper part, two leaves
+  EXPECT_EQ(Stats().duplicate_pages, 2);
+  EXPECT_EQ(Match("ns", t).pages, r.pages);
+  EXPECT_EQ(Match("ns", s).pages, sp);
+}
+
+TEST_F(RadixTreeTest, MatchEndingInsideAPageReturnsTheBoundaryPage) {
+  for (int32_t page_size : {4, 16}) {
+    SCOPED_TRACE(page_size);
+    Init(page_size);
+    const size_t p = page_size;
+    Pages sp = PagesFor(Seq(0, 2 * p));
+    Insert("ns", Seq(0, 2 * p), sp);
+    MatchResult m = Match("ns", Cat(Seq(0, p + 3), {-1}));
+    EXPECT_EQ(m.matched_tokens, p + 3);
+    EXPECT_EQ(m.boundary_slots, 3);
+    EXPECT_EQ(m.pages, sp);        // pages.back() holds tokens [p, p + 3)
+    EXPECT_EQ(Stats().splits, 0);  // the cut falls on the edge's end
+    // Diverging inside the first page cuts the edge after that page.
+    MatchResult m2 = Match("ns", Cat(Seq(0, 2), {-1}));
+    EXPECT_EQ(m2.matched_tokens, 2u);
+    EXPECT_EQ(m2.boundary_slots, 2);
+    EXPECT_EQ(m2.pages, (Pages{sp[0]}));
+    EXPECT_EQ(Stats().splits, 1);
+    EXPECT_EQ(Stats().cow_copies, 2);
+    // The lock pins exactly the matched page; the rest of the edge is evictable.
+    Lock(m2.handle);
+    EXPECT_EQ(Stats().pages_locked, 1);
+    EXPECT_EQ(Evict(100), 1);
+    EXPECT_TRUE(pool_->is_allocated(sp[0]));
+    EXPECT_FALSE(pool_->is_allocated(sp[1]));
+    Unlock(m2.handle);
+    EXPECT_EQ(Evict(100), 1);
+  }
+}
+
+TEST_F(RadixTreeTest, DivergenceSplitsOnAPageBoundary) {
+  Init(4);
+  Tokens s = Seq(0, 12), t = Cat(Seq(0, 6), Seq(100, 6));
+  Pages sp = PagesFor(s), tp = PagesFor(t);
+  Insert("ns", s, sp);
+  InsertResult r = Insert("ns", t, tp);  // diverges at token 6, in page 1
+  EXPECT_EQ(r.pages, (Pages{sp[0], tp[1], tp[2]}));
+  EXPECT_EQ(r.duplicate_pages, (Pages{tp[0]}));
+  EXPECT_EQ(r.adopted_pages, (Pages{tp[1], tp[2]}));
+  EXPECT_EQ(r.new_tokens, 8u);
+  EXPECT_EQ(Stats().splits, 1);
+  std::string json = cache_->DumpJson();
+  EXPECT_NE(json.find(R"("depth":0,"tokens":4,"pages":1)"), std::string::npos) << json;
+  size_t leaf = json.find(R"("depth":4,"tokens":8,"pages":2)");
+  ASSERT_NE(leaf, std::string::npos) << json;
+  EXPECT_NE(json.find(R"("depth":4,"tokens":8,"pages":2)", leaf + 1), std::string::npos);
+  EXPECT_EQ(Match("ns", t).pages, r.pages);
+  EXPECT_EQ(Match("ns", s).pages, sp);
+}
+
+TEST_F(RadixTreeTest, InsertOfAShorterPrefixLeavesThePartialPageWithTheCaller) {
+  Init(4);
+  Pages sp = PagesFor(Seq(0, 12));
+  Insert("ns", Seq(0, 12), sp);
+  Pages mine = PagesFor(Seq(0, 6));
+  InsertResult r = Insert("ns", Seq(0, 6), mine);
+  EXPECT_EQ(r.pages, (Pages{sp[0], mine[1]}));
+  EXPECT_EQ(r.duplicate_pages, (Pages{mine[0]}));
+  EXPECT_TRUE(r.adopted_pages.empty());
+  EXPECT_EQ(r.cached_tokens, 6u);
+  EXPECT_EQ(r.new_tokens, 0u);
+  EXPECT_EQ(held_, (std::set<PageId>{mine[1]}));
+}
+
+TEST_F(RadixTreeTest, PartialLeafGrownWithTheSamePageExtendsInPlace) {
+  Init(4);
+  Pages p = PagesFor(Seq(0, 10));
+  InsertResult r1 = Insert("ns", Seq(0, 6), {p[0], p[1]});
+  Lock(r1.handle);  // the creator holds its sequence while it grows
+  InsertResult r2 = Insert("ns", Seq(0, 10), p);
+  EXPECT_EQ(Stats().pages_locked, 3);  // the new page joins the locked leaf
+  Unlock(r1.handle);
+  EXPECT_EQ(r2.adopted_pages, (Pages{p[2]}));
+  EXPECT_TRUE(r2.duplicate_pages.empty());
+  EXPECT_EQ(r2.pages, p);
+  EXPECT_EQ(r2.new_tokens, 4u);
+  EXPECT_EQ(r2.handle, r1.handle);  // the same node grew
+  EXPECT_EQ(Stats().nodes, 2);
+  EXPECT_EQ(Stats().splits, 0);
+  EXPECT_EQ(Match("ns", Seq(0, 10)).pages, p);
+  // A partial first page grows too (its sort key among siblings changes).
+  Pages q = PagesFor(Seq(0, 5));
+  Insert("ns", {50, 51}, {q[0]});
+  InsertNew("ns", {40});
+  EXPECT_EQ(Insert("ns", {50, 51, 52, 53, 54}, q).adopted_pages, (Pages{q[1]}));
+  EXPECT_EQ(Stats().nodes, 4);
+  EXPECT_EQ(Match("ns", {50, 51, 52, 53, 54, 55}).matched_tokens, 5u);
+  EXPECT_EQ(Match("ns", {40, 1}).matched_tokens, 1u);
+}
+
+// A request matched the partial leaf [0..6), copied its boundary page and inserts
+// its own longer run: the partial leaf goes at once if unlocked, on unlock if not.
+TEST_F(RadixTreeTest, CopyOnWriteReplacesThePartialLeaf) {
+  for (bool locked : {false, true}) {
+    SCOPED_TRACE(locked);
+    Init(4);
+    Pages sp = PagesFor(Seq(0, 6));
+    Insert("ns", Seq(0, 6), sp);
+    Tokens longer = Cat(Seq(0, 6), {50, 51});
+    MatchResult m = Match("ns", longer);
+    ASSERT_EQ(m.boundary_slots, 2);
+    ASSERT_EQ(m.pages, sp);
+    if (locked) Lock(m.handle);
+    Pages copy = Alloc(1);  // the boundary page's two slots are copied here
+    InsertResult r = Insert("ns", longer, {m.pages[0], copy[0]});
+    EXPECT_EQ(r.pages, (Pages{sp[0], copy[0]}));
+    EXPECT_EQ(r.adopted_pages, copy);
+    EXPECT_TRUE(r.duplicate_pages.empty());
+    EXPECT_EQ(r.foreign_pages, 0u);
+    EXPECT_EQ(pool_->is_allocated(sp[1]), locked);
+    EXPECT_EQ(Stats().pages_locked, locked ? 2 : 0);
+    MatchResult again = Match("ns", Seq(0, 6));  // the longer branch, never the old leaf
+    EXPECT_EQ(again.pages, (Pages{sp[0], copy[0]}));
+    EXPECT_EQ(again.boundary_slots, 2);
+    if (locked) {
+      Lock(m.handle);  // locks on the detached leaf still nest
+      Unlock(m.handle);
+      EXPECT_TRUE(pool_->is_allocated(sp[1]));
+      Unlock(m.handle);
+      EXPECT_FALSE(pool_->is_allocated(sp[1]));
+    }
+    EXPECT_EQ(cache_->Lock(m.handle).code(), StatusCode::kFailedPrecondition);
+  }
+}
+
+TEST_F(RadixTreeTest, LocksNestAndLockedPathsAreNeverEvicted) {
+  Init(4);
+  Tokens a = Seq(0, 12), b = Cat(Seq(0, 4), Seq(200, 8)), c = Seq(500, 8);
+  InsertResult ra = InsertNew("ns", a);
+  InsertNew("ns", b);
+  InsertResult rc = InsertNew("ns", c);
+  Lock(ra.handle);
+  Lock(ra.handle);
+  EXPECT_EQ(Stats().pages_locked, 3);
+  EXPECT_EQ(Evict(100), 4);  // b's leaf and c; a's path and the shared page stay
+  EXPECT_EQ(Match("ns", a).matched_tokens, 12u);
+  EXPECT_EQ(Match("ns", b).matched_tokens, 4u);
+  EXPECT_EQ(Match("ns", c).matched_tokens, 0u);
+  Unlock(ra.handle);
+  EXPECT_EQ(Evict(100), 0);  // still locked once: fewer pages than asked
+  Unlock(ra.handle);
+  EXPECT_EQ(Evict(1), 2);  // whole leaves: a's two-page leaf
+  EXPECT_EQ(Evict(1), 1);  // then its parent, now a leaf
+  EXPECT_EQ(Stats().evictions, 4);
+  EXPECT_EQ(Stats().pages_evicted, 7);
+  EXPECT_EQ(pool_->pages_free(), pool_->num_pages());
+  EXPECT_EQ(cache_->Lock(rc.handle).code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(RadixTreeTest, UnlockedAndStaleHandlesAreFailedPrecondition) {
+  Init(4);
+  InsertResult r = InsertNew("ns", Seq(0, 8));
+  EXPECT_EQ(cache_->Unlock(r.handle).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(cache_->Unlock(CacheHandle{12345, 0}).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(cache_->Lock({r.handle.id, r.handle.generation + 1}).code(),
+            StatusCode::kFailedPrecondition);
+  Check();
+  ASSERT_EQ(Evict(1), 2);
+  std::vector<BlockHash> hashes;
+  EXPECT_EQ(cache_->Lock(r.handle).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(cache_->Unlock(r.handle).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(cache_->BlockHashes(r.handle, &hashes).code(), StatusCode::kFailedPrecondition);
+  InsertResult r2 = InsertNew("ns", Seq(100, 8));  // reuses the id, not the generation
+  EXPECT_EQ(r2.handle.id, r.handle.id);
+  EXPECT_EQ(cache_->Lock(r.handle).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Stats().pages_locked, 0);
+  Check();
+}
+
+TEST_F(RadixTreeTest, NamespacesIsolate) {
+  Init(4);
+  Tokens s = Seq(0, 8);
+  Pages pa = PagesFor(s), pb = PagesFor(s);
+  Insert("a", s, pa);
+  EXPECT_EQ(Insert("b", s, pb).adopted_pages, pb);  // not duplicates of a's
+  EXPECT_EQ(Match("a", s).pages, pa);
+  EXPECT_EQ(Match("b", s).pages, pb);
+  EXPECT_EQ(Match("c", s).matched_tokens, 0u);
+  EXPECT_EQ(Match("", s).matched_tokens, 0u);
+  EXPECT_EQ(Stats().namespaces, 2);
+  EXPECT_EQ(cache_->Flush("a"), 2);
+  Check();
+  EXPECT_EQ(Match("a", s).matched_tokens, 0u);
+  EXPECT_EQ(Match("b", s).pages, pb);
+}
+
+TEST_F(RadixTreeTest, FlushFreesUnlockedPagesAndDefersLockedOnes) {
+  Init(4);
+  Tokens x = Seq(0, 8), y = Seq(100, 4);
+  Pages xp = PagesFor(x), yp = PagesFor(y);
+  InsertResult rx = Insert("a", x, xp);
+  Insert("a", y, yp);
+  InsertNew("b", x);
+  Lock(rx.handle);
+  EXPECT_EQ(cache_->Flush("a"), 1);
+  Check();
+  EXPECT_FALSE(pool_->is_allocated(yp[0]));
+  EXPECT_TRUE(pool_->is_allocated(xp[0]) && pool_->is_allocated(xp[1]));
+  EXPECT_EQ(Stats().pages_locked, 2);
+  EXPECT_EQ(Stats().flushed_pages, 1);
+  EXPECT_EQ(Match("a", x).matched_tokens, 0u);
+  EXPECT_EQ(Match("b", x).matched_tokens, 8u);
+  EXPECT_EQ(Evict(100), 2);  // only b's pages are evictable
+  Pages xp2 = PagesFor(x);   // the namespace takes new entries meanwhile
+  EXPECT_EQ(Insert("a", x, xp2).adopted_pages, xp2);
+  Unlock(rx.handle);
+  EXPECT_FALSE(pool_->is_allocated(xp[0]) || pool_->is_allocated(xp[1]));
+  EXPECT_EQ(Match("a", x).pages, xp2);
+  EXPECT_EQ(cache_->Flush("never-seen"), 0);
+}
+
+TEST_F(RadixTreeTest, FlushAll) {
+  Init(4);
+  InsertNew("a", Seq(0, 8));
+  InsertNew("b", Seq(0, 5));
+  InsertResult rc = InsertNew("c", Seq(7, 4));
+  Lock(rc.handle);
+  EXPECT_EQ(cache_->FlushAll(), 4);
+  Check();
+  EXPECT_EQ(Stats().pages_cached, 0);
+  EXPECT_EQ(Stats().pages_locked, 1);
+  for (const char* ns : {"a", "b", "c"}) EXPECT_EQ(Match(ns, Seq(0, 8)).matched_tokens, 0u);
+  Unlock(rc.handle);
+  EXPECT_EQ(Stats().nodes, 0);
+  EXPECT_EQ(pool_->pages_free(), pool_->num_pages());
+}
+
+TEST_F(RadixTreeTest, StatsCounters) {
+  Init(4);
+  Tokens s = Seq(0, 8);
+  InsertNew("ns", s);
+  Match("ns", s);
+  Match("ns", Seq(50, 4));
+  EXPECT_EQ(Match("ns", Cat(Seq(0, 5), {77})).boundary_slots, 1);
+  InsertNew("ns", s);  // two duplicate pages
+  CacheStats st = Stats();
+  EXPECT_EQ(st.inserts, 2);
+  EXPECT_EQ(st.inserted_tokens, 8);
+  EXPECT_EQ(st.duplicate_pages, 2);
+  EXPECT_EQ(st.match_requests, 3);
+  EXPECT_EQ(st.match_hits, 2);
+  EXPECT_EQ(st.match_tokens, 18);
+  EXPECT_EQ(st.match_tokens_hit, 13);
+  EXPECT_EQ(st.match_tokens_missed(), 5);
+  EXPECT_EQ(st.cow_copies, 1);
+  EXPECT_EQ(st.evictable_entries, 1);
+  EXPECT_EQ(Evict(0), 0);
+  EXPECT_EQ(Evict(1), 2);
+  st = Stats();
+  EXPECT_EQ(st.evictions, 1);
+  EXPECT_EQ(st.pages_evicted, 2);
+  EXPECT_EQ(st.cached_tokens, 0);
+  EXPECT_EQ(st.nodes, 1);  // the namespace's root
+}
+
+TEST_F(RadixTreeTest, InvalidInsertsChangeNothing) {
+  Init(4);
+  InsertNew("ns", Seq(0, 12));
+  Pages mine = Alloc(3);
+  PageId free_page = *pool_->AllocateOne();
+  pool_->Release(free_page);
+  const std::string before = cache_->DumpJson();
+  const int64_t free_before = pool_->pages_free();
+  const std::pair<Tokens, Pages> cases[] = {
+      {Seq(100, 8), {mine[0]}},                    // too few pages
+      {Seq(100, 8), {mine[0], mine[1], mine[2]}},  // too many
+      {{}, {mine[0]}},
+      {Seq(100, 5), {mine[0], free_page}},  // not allocated
+      {Seq(100, 5), {-1, mine[0]}},
+      {Seq(100, 5), {mine[0], static_cast<PageId>(pool_->num_pages())}},
+  };
+  for (const auto& [tokens, pages] : cases) {
+    InsertResult r;
+    EXPECT_EQ(cache_->Insert("ns", tokens, pages, {}, &r).code(), StatusCode::kInvalidArgument);
+    Check();
+    EXPECT_EQ(cache_->DumpJson(), before);
+    EXPECT_EQ(pool_->pages_free(), free_before);
+    EXPECT_EQ(Stats().splits, 0);
+    EXPECT_TRUE(r.adopted_pages.empty() && r.duplicate_pages.empty());
+  }
+  EXPECT_TRUE(Insert("ns", {}, {}).handle.empty());  // nothing to insert is fine
+}
+
+// A rejected insert changes nothing: no split, no extension of a partial leaf.
+TEST_F(RadixTreeTest, InvalidInsertIsRejectedBeforeAnyChange) {
+  Init(4);
+  Pages p = PagesFor(Seq(0, 6));
+  Insert("ns", Seq(0, 6), p);
+  InsertNew("ns", Seq(100, 12));
+  Pages mine = Alloc(1);
+  PageId free_page = *pool_->AllocateOne();
+  pool_->Release(free_page);
+  const std::string before = cache_->DumpJson();
+  InsertResult r;
+  EXPECT_FALSE(cache_->Insert("ns", Seq(0, 10), Pages{p[0], p[1], free_page}, {}, &r).ok());
+  EXPECT_FALSE(
+      cache_->Insert("ns", Cat(Seq(100, 6), {50, 51}), Pages{mine[0], free_page}, {}, &r).ok());
+  Check();
+  EXPECT_EQ(cache_->DumpJson(), before);
+  EXPECT_EQ(Stats().splits, 0);
+  EXPECT_EQ(Match("ns", Seq(0, 10)).matched_tokens, 6u);
+}
+
+// Every given page must be allocated, including those the tree does not adopt.
+TEST_F(RadixTreeTest, UnallocatedPageIsRejectedEvenWhenNotAdopted) {
+  Init(4);
+  Pages p = PagesFor(Seq(0, 12));
+  Insert("ns", Seq(0, 12), p);
+  Pages mine = Alloc(1);
+  PageId free_page = *pool_->AllocateOne();
+  pool_->Release(free_page);
+  InsertResult r;
+  EXPECT_EQ(cache_->Insert("ns", Seq(0, 6), Pages{p[0], free_page}, {}, &r).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(cache_->Insert("ns", Seq(100, 12), Pages{mine[0], p[1], free_page}, {}, &r).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(r.adopted_pages.empty());
+  Check();
+}
+
+TEST_F(RadixTreeTest, PageCachedElsewhereIsNotAdoptedTwice) {
+  Init(4);
+  Pages sp = PagesFor(Seq(0, 8));
+  Insert("ns", Seq(0, 8), sp);
+  // A stale page table naming a page the tree holds for another prefix: the insert
+  // stops before it.
+  Pages mine = Alloc(1);
+  InsertResult r = Insert("ns", Seq(100, 8), {mine[0], sp[0]});
+  EXPECT_EQ(r.adopted_pages, mine);
+  EXPECT_TRUE(r.duplicate_pages.empty());
+  EXPECT_EQ(r.cached_tokens, 4u);
+  EXPECT_EQ(r.foreign_pages, 1u);
+  EXPECT_EQ(pool_->ref_count(sp[0]), 1);
+  EXPECT_EQ(Match("ns", Seq(100, 8)).matched_tokens, 4u);
+  EXPECT_EQ(Match("ns", Seq(0, 8)).pages, sp);
+}
+
+TEST_F(RadixTreeTest, DumpJsonLooksValidAndNamesNamespaces) {
+  Init(4);
+  EXPECT_TRUE(LooksLikeJson(cache_->DumpJson())) << cache_->DumpJson();
+  InsertNew("tenant \"x\"", Seq(0, 10));
+  InsertNew("tenant \"x\"", Cat(Seq(0, 4), Seq(9, 3)));
+  InsertNew("plain", Seq(3, 2));
+  std::string json = cache_->DumpJson();
+  EXPECT_TRUE(LooksLikeJson(json)) << json;
+  for (const char* part :
+       {R"("kind":"radix")", R"("eviction":"lru")", R"("name":"plain")", R"("name":"tenant \"x\"")",
+        R"("head":[0,1,2,3])", R"("truncated":false)"}) {
+    EXPECT_NE(json.find(part), std::string::npos) << part << " in " << json;
+  }
+}
+
+TEST_F(RadixTreeTest, EvictionObserverSeesEachEvictedLeaf) {
+  Init(4);
+  std::vector<std::string> seen;  // "ns start end" and the path
+  std::vector<Tokens> paths;
+  cache_->SetEvictionObserver([&](const EvictedEntry& e) {
+    seen.push_back(std::string(e.ns) + " " + std::to_string(e.start) + " " + std::to_string(e.end));
+    paths.emplace_back(e.path.begin(), e.path.end());
+  });
+  Tokens s = Seq(0, 12), t = Cat(Seq(0, 4), Seq(50, 6));
+  InsertNew("ns", s);
+  InsertNew("ns", t);
+  ASSERT_EQ(Evict(1), 2);  // the least recently used leaf: s's tail
+  EXPECT_EQ(seen, (std::vector<std::string>{"ns 4 12"}));
+  EXPECT_EQ(Evict(100), 3);
+  EXPECT_EQ(seen, (std::vector<std::string>{"ns 4 12", "ns 4 10", "ns 0 4"}));
+  EXPECT_EQ(paths, (std::vector<Tokens>{s, t, Seq(0, 4)}));
+  InsertNew("ns", s);
+  cache_->FlushAll();  // a flush is not an eviction
+  EXPECT_EQ(seen.size(), 3u);
+}
+
+}  // namespace
+}  // namespace radixlm::kvcache
