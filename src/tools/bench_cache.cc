@@ -102,7 +102,7 @@ void Progress(bool json, const char* what) {
 struct Corpus {
   std::vector<std::vector<Token>> system;
   std::vector<std::vector<Token>> sequences;  // long ones first
-  size_t total_tokens = 0;
+  size_t total_tokens = 0;  // summed over sequences, shared parts counted each time
 };
 
 Corpus MakeCorpus(const Workload& w) {
@@ -465,7 +465,7 @@ int RunBenchCache(const BenchCacheOptions& options) {
     j.Uint(w.long_sequences);
     j.Key("long_tokens");
     j.Uint(w.long_tokens);
-    j.Key("cached_tokens");
+    j.Key("prompt_tokens");
     j.Uint(corpus.total_tokens);
     j.EndObject();
     for (size_t i = 0; i < n; ++i) {
@@ -507,7 +507,7 @@ int RunBenchCache(const BenchCacheOptions& options) {
   }
 
   std::printf("\nradixlm bench-cache (%s): %zu cached sequences under %d system prompts, "
-              "%zu tokens\n\n", CpuName().c_str(), w.sequences, w.system_prompts,
+              "%zu prompt tokens\n\n", CpuName().c_str(), w.sequences, w.system_prompts,
               corpus.total_tokens);
   std::printf("%-24s", "");
   for (size_t i = 0; i < n; ++i) {
