@@ -61,6 +61,17 @@ void EvictableHeap::Remove(uint32_t id) {
   SiftDown(position_[last.id]);
 }
 
+void EvictableHeap::Set(uint32_t id, bool member, const EvictKey& key) {
+  bool present = Contains(id);
+  if (member && present) {
+    Update(id, key);
+  } else if (member) {
+    Push(id, key);
+  } else if (present) {
+    Remove(id);
+  }
+}
+
 uint32_t EvictableHeap::PopMin() {
   CHECK(!heap_.empty());
   uint32_t id = heap_.front().id;

@@ -26,6 +26,8 @@ class EvictableHeap {
   // Precondition: Contains(id).
   void Update(uint32_t id, const EvictKey& key);
   void Remove(uint32_t id);
+  // Makes the heap hold `id` with `key` if `member`, and not hold it otherwise.
+  void Set(uint32_t id, bool member, const EvictKey& key);
   // Precondition: !empty().
   uint32_t TopId() const { return heap_.front().id; }
   const EvictKey& TopKey() const { return heap_.front().key; }

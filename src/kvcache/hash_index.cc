@@ -6,36 +6,26 @@
 #include "core/clock.h"
 #include "core/json_writer.h"
 #include "kvcache/block_hash.h"
+#include "kvcache/cache_parts.h"
 #include "kvcache/page_pool.h"
 
 namespace radixlm::kvcache {
 
 StatusOr<std::unique_ptr<HashIndex>> HashIndex::Create(const PrefixCacheOptions& options,
                                                        PagePool* pool, const Clock* clock) {
-  RETURN_IF_ERROR(options.Validate());
-  if (pool == nullptr) return InvalidArgumentError("HashIndex needs a page pool");
-  if (pool->page_size() != options.page_size) {
-    return InvalidArgumentError("cache page_size " + std::to_string(options.page_size) +
-                                " differs from the pool's " + std::to_string(pool->page_size()));
-  }
-  ASSIGN_OR_RETURN(auto eviction, CreateEvictionPolicy(options.eviction));
-  ASSIGN_OR_RETURN(auto admission, CreateAdmissionPolicy(options.admission));
-  if (clock == nullptr) clock = &RealClock::Get();
-  return std::unique_ptr<HashIndex>(
-      new HashIndex(options, pool, clock, std::move(eviction), std::move(admission)));
+  ASSIGN_OR_RETURN(CacheParts parts, MakeCacheParts(options, pool, clock));
+  return std::unique_ptr<HashIndex>(new HashIndex(options, std::move(parts)));
 }
 
-HashIndex::HashIndex(const PrefixCacheOptions& options, PagePool* pool, const Clock* clock,
-                     std::unique_ptr<EvictionPolicy> eviction,
-                     std::unique_ptr<AdmissionPolicy> admission)
+HashIndex::HashIndex(const PrefixCacheOptions& options, CacheParts parts)
     : page_size_(options.page_size),
-      pool_(pool),
-      clock_(clock),
-      eviction_(std::move(eviction)),
-      admission_(std::move(admission)),
+      pool_(parts.pool),
+      clock_(parts.clock),
+      eviction_(std::move(parts.eviction)),
+      admission_(std::move(parts.admission)),
       admit_all_(admission_->name() == "all"),
       table_(1024, kNone),
-      owned_bits_((pool->num_pages() + 63) / 64, 0) {}
+      owned_(pool_->num_pages()) {}
 
 HashIndex::~HashIndex() {
   for (const Block& block : blocks_) {
@@ -92,15 +82,6 @@ void HashIndex::TableErase(uint32_t id) {
 // ---------------------------------------------------------------------------
 // Blocks
 
-void HashIndex::SetPageOwned(PageId page, bool owned) {
-  uint64_t bit = uint64_t{1} << (page & 63);
-  if (owned) {
-    owned_bits_[page >> 6] |= bit;
-  } else {
-    owned_bits_[page >> 6] &= ~bit;
-  }
-}
-
 uint32_t HashIndex::NamespaceIndex(std::string_view ns) {
   auto it = namespace_index_.find(ns);
   if (it != namespace_index_.end()) return it->second;
@@ -131,7 +112,7 @@ uint32_t HashIndex::NewBlock(const BlockHash& hash, PageId page, uint32_t parent
   block.last_access_ns = now;
   block.created_ns = now;
   block.alive = true;
-  SetPageOwned(page, true);
+  owned_.set(page, true);
   TableInsert(id);
   ++live_blocks_;
   if (parent != kNone) {
@@ -149,7 +130,7 @@ void HashIndex::FreeBlock(uint32_t id) {
   CHECK_EQ(block.lock_count, 0);
   if (heap_.Contains(id)) heap_.Remove(id);
   if (!block.detached) TableErase(id);
-  SetPageOwned(block.page, false);
+  owned_.set(block.page, false);
   pool_->Release(block.page);
   block.alive = false;
   ++block.generation;
@@ -178,15 +159,7 @@ bool HashIndex::IsEvictable(const Block& block) const {
 
 void HashIndex::RefreshEvictable(uint32_t id) {
   const Block& block = blocks_[id];
-  bool evictable = IsEvictable(block);
-  bool present = heap_.Contains(id);
-  if (evictable && present) {
-    heap_.Update(id, eviction_->KeyFor(StatsOf(block)));
-  } else if (evictable) {
-    heap_.Push(id, eviction_->KeyFor(StatsOf(block)));
-  } else if (present) {
-    heap_.Remove(id);
-  }
+  heap_.Set(id, IsEvictable(block), eviction_->KeyFor(StatsOf(block)));
 }
 
 void HashIndex::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
@@ -262,14 +235,14 @@ Status HashIndex::Insert(std::string_view ns, std::span<const Token> tokens,
       PageId cached = blocks_[id].page;
       if (pages[i] != cached) {
         out->pages[i] = cached;
-        if (!PageOwned(pages[i])) out->duplicate_pages.push_back(pages[i]);
+        if (!owned_.test(pages[i])) out->duplicate_pages.push_back(pages[i]);
       }
       Touch(id, now, false, options.priority);
       parent = id;
       continue;
     }
     // Stop at the admission limit, or at a page cached elsewhere (a stale table).
-    if ((i + 1) * page_size_ > admitted || PageOwned(pages[i])) break;
+    if ((i + 1) * page_size_ > admitted || owned_.test(pages[i])) break;
     parent = NewBlock(hash, pages[i], parent, ns_index, now);
     out->adopted_pages.push_back(pages[i]);
     blocks_[parent].priority = options.priority;
@@ -279,7 +252,7 @@ Status HashIndex::Insert(std::string_view ns, std::span<const Token> tokens,
   }
   if (parent != kNone) out->handle = CacheHandle{parent, blocks_[parent].generation};
   out->cached_tokens = cached_pages * page_size_;
-  for (size_t i = cached_pages; i < out->pages.size(); ++i) out->foreign_pages += PageOwned(out->pages[i]);
+  for (size_t i = cached_pages; i < out->pages.size(); ++i) out->foreign_pages += owned_.test(out->pages[i]);
   counters_.inserted_tokens += static_cast<int64_t>(out->new_tokens);
   counters_.duplicate_pages += static_cast<int64_t>(out->duplicate_pages.size());
   if (admitted < tokens.size()) {
@@ -421,7 +394,7 @@ CacheStats HashIndex::GetStats() const {
 size_t HashIndex::MemoryBytes() const {
   size_t bytes = sizeof(*this) + blocks_.capacity() * sizeof(Block) +
                  free_ids_.capacity() * sizeof(uint32_t) + table_.capacity() * sizeof(uint32_t) +
-                 heap_.MemoryBytes() + owned_bits_.capacity() * sizeof(uint64_t) +
+                 heap_.MemoryBytes() + owned_.MemoryBytes() +
                  admission_->MemoryBytes();
   for (const Namespace& ns : namespaces_) bytes += sizeof(Namespace) + ns.name.capacity();
   return bytes;
@@ -478,7 +451,7 @@ void HashIndex::CheckInvariants() const {
     if (block.lock_count > 0) ++locked;
     CHECK(!seen_page[block.page]) << "page " << block.page << " cached twice";
     seen_page[block.page] = true;
-    CHECK(PageOwned(block.page));
+    CHECK(owned_.test(block.page));
     CHECK_GE(pool_->ref_count(block.page), 1);
     if (!block.detached) {
       CHECK_EQ(Lookup(block.hash), id) << "block " << id << " missing from the table";
@@ -498,8 +471,7 @@ void HashIndex::CheckInvariants() const {
     CHECK_EQ(children[id], blocks_[id].children) << "block " << id << " child count";
     CHECK_GE(blocks_[id].lock_count, child_locks[id]);
   }
-  int64_t owned_bits = 0;
-  for (uint64_t word : owned_bits_) owned_bits += __builtin_popcountll(word);
+  int64_t owned_bits = owned_.count();
   CHECK_EQ(owned_bits, live);
   CHECK_EQ(live, live_blocks_);
   CHECK_EQ(locked, pages_locked_);

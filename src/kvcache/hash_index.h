@@ -18,8 +18,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kvcache/cache_parts.h"
 #include "kvcache/evictable_heap.h"
 #include "kvcache/eviction_policy.h"
+#include "kvcache/page_bitmap.h"
 #include "kvcache/prefix_cache.h"
 
 namespace radixlm::kvcache {
@@ -75,8 +77,7 @@ class HashIndex final : public PrefixCache {
     size_t operator()(std::string_view s) const { return Hash64(s); }
   };
 
-  HashIndex(const PrefixCacheOptions& options, PagePool* pool, const Clock* clock,
-            std::unique_ptr<EvictionPolicy> eviction, std::unique_ptr<AdmissionPolicy> admission);
+  HashIndex(const PrefixCacheOptions& options, CacheParts parts);
 
   // Open-addressing table of block ids keyed by their hash; linear probing,
   // backward-shift deletion, at most half full.
@@ -95,8 +96,6 @@ class HashIndex final : public PrefixCache {
   void Touch(uint32_t id, int64_t now, bool hit, int32_t priority);
   static constexpr int32_t kKeepPriority = INT32_MIN;
   Status CheckHandle(CacheHandle handle) const;
-  bool PageOwned(PageId page) const { return (owned_bits_[page >> 6] >> (page & 63)) & 1; }
-  void SetPageOwned(PageId page, bool owned);
   uint32_t NamespaceIndex(std::string_view ns);
 
   int32_t page_size_;
@@ -113,7 +112,7 @@ class HashIndex final : public PrefixCache {
   std::vector<Namespace> namespaces_;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> namespace_index_;
   EvictableHeap heap_;
-  std::vector<uint64_t> owned_bits_;
+  PageBitmap owned_;  // pages cached by this index
 
   EvictionObserver observer_;
 

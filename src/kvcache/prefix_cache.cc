@@ -1,6 +1,9 @@
 #include "kvcache/prefix_cache.h"
 
+#include "core/clock.h"
+#include "kvcache/cache_parts.h"
 #include "kvcache/eviction_policy.h"
+#include "kvcache/page_pool.h"
 #include "kvcache/hash_index.h"
 #include "kvcache/radix_tree.h"
 
@@ -16,6 +19,22 @@ Status PrefixCacheOptions::Validate() const {
   }
   RETURN_IF_ERROR(CreateEvictionPolicy(eviction).status());
   return admission.Validate();
+}
+
+StatusOr<CacheParts> MakeCacheParts(const PrefixCacheOptions& options, PagePool* pool,
+                                    const Clock* clock) {
+  RETURN_IF_ERROR(options.Validate());
+  if (pool == nullptr) return InvalidArgumentError("a prefix cache needs a page pool");
+  if (pool->page_size() != options.page_size) {
+    return InvalidArgumentError("cache page_size " + std::to_string(options.page_size) +
+                                " differs from the pool's " + std::to_string(pool->page_size()));
+  }
+  CacheParts parts;
+  parts.pool = pool;
+  parts.clock = clock != nullptr ? clock : &RealClock::Get();
+  ASSIGN_OR_RETURN(parts.eviction, CreateEvictionPolicy(options.eviction));
+  ASSIGN_OR_RETURN(parts.admission, CreateAdmissionPolicy(options.admission));
+  return parts;
 }
 
 StatusOr<std::unique_ptr<PrefixCache>> CreatePrefixCache(const PrefixCacheOptions& options,

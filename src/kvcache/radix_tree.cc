@@ -5,6 +5,7 @@
 
 #include "core/clock.h"
 #include "kvcache/block_hash.h"
+#include "kvcache/cache_parts.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/token_compare.h"
 
@@ -18,31 +19,20 @@ size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 
 StatusOr<std::unique_ptr<RadixTree>> RadixTree::Create(const PrefixCacheOptions& options,
                                                        PagePool* pool, const Clock* clock) {
-  RETURN_IF_ERROR(options.Validate());
-  if (pool == nullptr) return InvalidArgumentError("RadixTree needs a page pool");
-  if (pool->page_size() != options.page_size) {
-    return InvalidArgumentError("cache page_size " + std::to_string(options.page_size) +
-                                " differs from the pool's " + std::to_string(pool->page_size()));
-  }
-  ASSIGN_OR_RETURN(auto eviction, CreateEvictionPolicy(options.eviction));
-  ASSIGN_OR_RETURN(auto admission, CreateAdmissionPolicy(options.admission));
-  if (clock == nullptr) clock = &RealClock::Get();
-  return std::unique_ptr<RadixTree>(
-      new RadixTree(options, pool, clock, std::move(eviction), std::move(admission)));
+  ASSIGN_OR_RETURN(CacheParts parts, MakeCacheParts(options, pool, clock));
+  return std::unique_ptr<RadixTree>(new RadixTree(options, std::move(parts)));
 }
 
-RadixTree::RadixTree(const PrefixCacheOptions& options, PagePool* pool, const Clock* clock,
-                     std::unique_ptr<EvictionPolicy> eviction,
-                     std::unique_ptr<AdmissionPolicy> admission)
+RadixTree::RadixTree(const PrefixCacheOptions& options, CacheParts parts)
     : page_size_(options.page_size),
-      pool_(pool),
-      clock_(clock),
-      eviction_(std::move(eviction)),
-      admission_(std::move(admission)),
+      pool_(parts.pool),
+      clock_(parts.clock),
+      eviction_(std::move(parts.eviction)),
+      admission_(std::move(parts.admission)),
       admit_all_(admission_->name() == "all"),
-      owned_bits_(CeilDiv(pool->num_pages(), 64), 0),
+      owned_(pool_->num_pages()),
       inline_tokens_(options.page_size == 1) {
-  if (!inline_tokens_) page_tokens_.assign(static_cast<size_t>(pool->num_pages()) * page_size_, 0);
+  if (!inline_tokens_) page_tokens_.assign(static_cast<size_t>(pool_->num_pages()) * page_size_, 0);
 }
 
 RadixTree::~RadixTree() {
@@ -85,7 +75,7 @@ void RadixTree::FreeNode(uint32_t id) {
   CHECK(node.children.empty()) << "freeing node " << id << " with children";
   CHECK_EQ(node.lock_count, 0);
   if (heap_.Contains(id)) heap_.Remove(id);
-  for (PageId page : node.pages) SetPageOwned(page, false);
+  for (PageId page : node.pages) owned_.set(page, false);
   pool_->Release(node.pages);
   pages_owned_ -= static_cast<int64_t>(node.pages.size());
   cached_tokens_ -= static_cast<int64_t>(node.length);
@@ -261,15 +251,6 @@ uint32_t RadixTree::GetOrCreateRoot(std::string_view ns, int64_t now) {
   return namespaces_[index].root;
 }
 
-void RadixTree::SetPageOwned(PageId page, bool owned) {
-  uint64_t bit = uint64_t{1} << (page & 63);
-  if (owned) {
-    owned_bits_[page >> 6] |= bit;
-  } else {
-    owned_bits_[page >> 6] &= ~bit;
-  }
-}
-
 const Token* RadixTree::FirstPage(const Node& node) const {
   return inline_tokens_ ? node.tokens.data() : PageTokens(node.pages[0]);
 }
@@ -347,15 +328,7 @@ bool RadixTree::IsEvictable(const Node& node) const {
 
 void RadixTree::RefreshEvictable(uint32_t id) {
   const Node& node = nodes_[id];
-  bool evictable = IsEvictable(node);
-  bool present = heap_.Contains(id);
-  if (evictable && present) {
-    heap_.Update(id, eviction_->KeyFor(StatsOf(node)));
-  } else if (evictable) {
-    heap_.Push(id, eviction_->KeyFor(StatsOf(node)));
-  } else if (present) {
-    heap_.Remove(id);
-  }
+  heap_.Set(id, IsEvictable(node), eviction_->KeyFor(StatsOf(node)));
 }
 
 void RadixTree::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
@@ -423,14 +396,14 @@ size_t RadixTree::AdoptablePrefix(std::span<const PageId> pages) const {
   // a boundary page passed back without its copy) must not be cached twice: the
   // insert stops before it.
   for (size_t i = 0; i < pages.size(); ++i) {
-    if (PageOwned(pages[i])) return i;
+    if (owned_.test(pages[i])) return i;
   }
   return pages.size();
 }
 
 void RadixTree::AdoptPages(std::span<const PageId> pages, InsertResult* out) {
   out->adopted_pages.insert(out->adopted_pages.end(), pages.begin(), pages.end());
-  for (PageId page : pages) SetPageOwned(page, true);
+  for (PageId page : pages) owned_.set(page, true);
   pages_owned_ += static_cast<int64_t>(pages.size());
 }
 
@@ -496,7 +469,7 @@ void RadixTree::TakeCachedPages(const Node& node, size_t common, std::span<const
     if (given[i] == cached) continue;
     out->pages[i] = cached;
     // A page the tree owns elsewhere is not the caller's to release.
-    if (!PageOwned(given[i])) out->duplicate_pages.push_back(given[i]);
+    if (!owned_.test(given[i])) out->duplicate_pages.push_back(given[i]);
   }
 }
 
@@ -513,7 +486,7 @@ Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
   // Pages the tree caches are allocated by construction: only the others (the
   // caller's fresh pages) need a look at the pool's reference counts.
   for (PageId page : pages) {
-    if (page < 0 || page >= pool_->num_pages() || (!PageOwned(page) && !pool_->is_allocated(page))) {
+    if (page < 0 || page >= pool_->num_pages() || (!owned_.test(page) && !pool_->is_allocated(page))) {
       return InvalidArgumentError("insert given page " + std::to_string(page) +
                                   ", which is not an allocated page of the pool");
     }
@@ -623,7 +596,7 @@ Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
   // `pos` if it is the path's own partial page.
   size_t on_path = pos / page_size_;
   if (pos % page_size_ != 0 && out->pages[on_path] == nodes_[id].pages.back()) ++on_path;
-  for (size_t i = on_path; i < out->pages.size(); ++i) out->foreign_pages += PageOwned(out->pages[i]);
+  for (size_t i = on_path; i < out->pages.size(); ++i) out->foreign_pages += owned_.test(out->pages[i]);
   out->new_tokens = static_cast<size_t>(counters_.inserted_tokens - inserted_before);
   if (id != root) out->handle = CacheHandle{id, nodes_[id].generation};
   counters_.duplicate_pages += static_cast<int64_t>(out->duplicate_pages.size());

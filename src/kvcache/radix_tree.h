@@ -36,8 +36,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kvcache/cache_parts.h"
 #include "kvcache/evictable_heap.h"
 #include "kvcache/eviction_policy.h"
+#include "kvcache/page_bitmap.h"
 #include "kvcache/prefix_cache.h"
 
 namespace radixlm::kvcache {
@@ -106,8 +108,7 @@ class RadixTree final : public PrefixCache {
     size_t lcp = 0;  // tokens shared with the query within the first page
   };
 
-  RadixTree(const PrefixCacheOptions& options, PagePool* pool, const Clock* clock,
-            std::unique_ptr<EvictionPolicy> eviction, std::unique_ptr<AdmissionPolicy> admission);
+  RadixTree(const PrefixCacheOptions& options, CacheParts parts);
 
   // Structure.
   uint32_t NewNode(uint32_t parent, uint32_t ns, uint32_t depth, int64_t now);
@@ -157,8 +158,6 @@ class RadixTree final : public PrefixCache {
   void AppendNodeTokens(const Node& node, std::vector<Token>* out) const;
 
   Status CheckHandle(CacheHandle handle) const;
-  bool PageOwned(PageId page) const { return (owned_bits_[page >> 6] >> (page & 63)) & 1; }
-  void SetPageOwned(PageId page, bool owned);
 
   int32_t page_size_;
   PagePool* pool_;
@@ -172,7 +171,7 @@ class RadixTree final : public PrefixCache {
   std::vector<Namespace> namespaces_;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> namespace_index_;
   EvictableHeap heap_;
-  std::vector<uint64_t> owned_bits_;  // one bit per pool page: cached by this tree
+  PageBitmap owned_;  // pages cached by this tree
   const bool inline_tokens_;
   std::vector<Token> page_tokens_;    // num_pages * page_size when not inline
 

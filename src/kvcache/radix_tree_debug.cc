@@ -44,7 +44,7 @@ size_t RadixTree::MemoryBytes() const {
   size_t bytes = sizeof(*this) + nodes_.size() * sizeof(Node) +
                  page_tokens_.capacity() * sizeof(Token) +
                  free_ids_.capacity() * sizeof(uint32_t) + heap_.MemoryBytes() +
-                 owned_bits_.capacity() * sizeof(uint64_t) + admission_->MemoryBytes();
+                 owned_.MemoryBytes() + admission_->MemoryBytes();
   for (const Node& node : nodes_) {
     bytes += node.tokens.capacity() * sizeof(Token) + node.pages.capacity() * sizeof(PageId) +
              node.children.capacity() * sizeof(ChildRef);
@@ -165,7 +165,7 @@ void RadixTree::CheckInvariants() const {
       CHECK(page >= 0 && page < pool_->num_pages());
       CHECK(!seen_page[page]) << "page " << page << " cached twice";
       seen_page[page] = true;
-      CHECK(PageOwned(page));
+      CHECK(owned_.test(page));
       CHECK_GE(pool_->ref_count(page), 1) << "cached page " << page << " is free in the pool";
     }
     if (node.detached) {
@@ -206,8 +206,7 @@ void RadixTree::CheckInvariants() const {
     CHECK_GE(nodes_[id].lock_count, child_locks[id])
         << "node " << id << " locked less than its children";
   }
-  int64_t owned_bits = 0;
-  for (uint64_t word : owned_bits_) owned_bits += __builtin_popcountll(word);
+  int64_t owned_bits = owned_.count();
   CHECK_EQ(nodes, live_nodes_);
   CHECK_EQ(tokens, cached_tokens_);
   CHECK_EQ(pages, pages_owned_);
