@@ -37,6 +37,27 @@ struct EntryStats {
   int32_t priority = 0;  // caller-given retention priority (higher is kept longer)
 };
 
+// The usage record every cache entry keeps; what EntryStats is made from.
+struct EntryUsage {
+  int64_t last_access_ns = 0;
+  int64_t created_ns = 0;
+  uint32_t hits = 0;
+  int32_t priority = 0;
+
+  static constexpr int32_t kKeepPriority = INT32_MIN;
+  void Reset(int64_t now) { *this = EntryUsage{now, now, 0, 0}; }
+  // A use at `now`; a hit counts toward frequency; `priority` raises the entry's
+  // retention priority (kKeepPriority leaves it).
+  void Touch(int64_t now, bool hit, int32_t new_priority) {
+    last_access_ns = now;
+    if (hit) ++hits;
+    if (new_priority > priority) priority = new_priority;
+  }
+  EntryStats Stats(uint32_t pages) const {
+    return EntryStats{last_access_ns, created_ns, hits, pages, priority};
+  }
+};
+
 // Smaller keys are evicted first; compared as (primary, secondary).
 struct EvictKey {
   double primary = 0;

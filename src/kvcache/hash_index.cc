@@ -109,8 +109,7 @@ uint32_t HashIndex::NewBlock(const BlockHash& hash, PageId page, uint32_t parent
   block.page = page;
   block.parent = parent;
   block.ns = ns;
-  block.last_access_ns = now;
-  block.created_ns = now;
+  block.usage.Reset(now);
   block.alive = true;
   owned_.set(page, true);
   TableInsert(id);
@@ -143,31 +142,19 @@ void HashIndex::FreeBlock(uint32_t id) {
   }
 }
 
-EntryStats HashIndex::StatsOf(const Block& block) const {
-  EntryStats stats;
-  stats.last_access_ns = block.last_access_ns;
-  stats.created_ns = block.created_ns;
-  stats.hits = block.hits;
-  stats.pages = 1;
-  stats.priority = block.priority;
-  return stats;
-}
-
 bool HashIndex::IsEvictable(const Block& block) const {
   return block.alive && !block.detached && block.lock_count == 0 && block.children == 0;
 }
 
 void HashIndex::RefreshEvictable(uint32_t id) {
   const Block& block = blocks_[id];
-  heap_.Set(id, IsEvictable(block), eviction_->KeyFor(StatsOf(block)));
+  heap_.Set(id, IsEvictable(block), eviction_->KeyFor(block.usage.Stats(1)));
 }
 
 void HashIndex::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
   Block& block = blocks_[id];
-  block.last_access_ns = now;
-  if (hit) ++block.hits;
-  block.priority = std::max(block.priority, priority);
-  if (heap_.Contains(id)) heap_.Update(id, eviction_->KeyFor(StatsOf(block)));
+  block.usage.Touch(now, hit, priority);
+  if (heap_.Contains(id)) heap_.Update(id, eviction_->KeyFor(block.usage.Stats(1)));
 }
 
 // ---------------------------------------------------------------------------
@@ -188,7 +175,7 @@ void HashIndex::Match(std::string_view ns, std::span<const Token> tokens, MatchR
     uint32_t id = Lookup(hash);
     if (id == kNone) break;
     out->pages.push_back(blocks_[id].page);
-    Touch(id, now, /*hit=*/true, kKeepPriority);
+    Touch(id, now, /*hit=*/true, EntryUsage::kKeepPriority);
     last = id;
   }
   if (last == kNone) return;
@@ -245,7 +232,7 @@ Status HashIndex::Insert(std::string_view ns, std::span<const Token> tokens,
     if ((i + 1) * page_size_ > admitted || owned_.test(pages[i])) break;
     parent = NewBlock(hash, pages[i], parent, ns_index, now);
     out->adopted_pages.push_back(pages[i]);
-    blocks_[parent].priority = options.priority;
+    blocks_[parent].usage.priority = options.priority;
     RefreshEvictable(parent);
     out->new_tokens += page_size_;
     cached_pages = i + 1;

@@ -55,16 +55,13 @@ class HashIndex final : public PrefixCache {
 
   struct Block {
     BlockHash hash;
-    int64_t last_access_ns = 0;
-    int64_t created_ns = 0;
     PageId page = kNoPage;
     uint32_t parent = kNone;
     uint32_t generation = 0;
     uint32_t ns = 0;
     uint32_t children = 0;  // cached blocks whose parent this is
     int32_t lock_count = 0;
-    int32_t priority = 0;
-    uint32_t hits = 0;
+    EntryUsage usage;
     bool alive = false;
     bool detached = false;  // flushed while locked: out of the table, freed on last unlock
   };
@@ -89,12 +86,10 @@ class HashIndex final : public PrefixCache {
 
   uint32_t NewBlock(const BlockHash& hash, PageId page, uint32_t parent, uint32_t ns, int64_t now);
   void FreeBlock(uint32_t id);  // releases its page; updates the parent's child count
-  EntryStats StatsOf(const Block& block) const;
   bool IsEvictable(const Block& block) const;
   void RefreshEvictable(uint32_t id);
-  // Marks a use; `priority` raises the block's (kKeepPriority leaves it).
+  // Marks a use (EntryUsage::Touch) and re-keys the block if it is evictable.
   void Touch(uint32_t id, int64_t now, bool hit, int32_t priority);
-  static constexpr int32_t kKeepPriority = INT32_MIN;
   Status CheckHandle(CacheHandle handle) const;
   uint32_t NamespaceIndex(std::string_view ns);
 

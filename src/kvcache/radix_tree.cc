@@ -59,10 +59,7 @@ uint32_t RadixTree::NewNode(uint32_t parent, uint32_t ns, uint32_t depth, int64_
   node.ns = ns;
   node.depth = depth;
   node.lock_count = 0;
-  node.priority = 0;
-  node.hits = 0;
-  node.last_access_ns = now;
-  node.created_ns = now;
+  node.usage.Reset(now);
   node.alive = true;
   node.detached = false;
   ++live_nodes_;
@@ -152,10 +149,7 @@ uint32_t RadixTree::Split(uint32_t id, size_t at) {
   upper.length = static_cast<uint32_t>(at);
   lower.length -= static_cast<uint32_t>(at);
   upper.lock_count = lower.lock_count;
-  upper.priority = lower.priority;
-  upper.hits = lower.hits;
-  upper.last_access_ns = lower.last_access_ns;
-  upper.created_ns = lower.created_ns;
+  upper.usage = lower.usage;
   upper.detached = lower.detached;
   lower.depth += static_cast<uint32_t>(at);
   // The upper part keeps the first page, hence the same place among its siblings.
@@ -311,16 +305,6 @@ void RadixTree::AppendNodeTokens(const Node& node, std::vector<Token>* out) cons
 // ---------------------------------------------------------------------------
 // Eviction bookkeeping
 
-EntryStats RadixTree::StatsOf(const Node& node) const {
-  EntryStats stats;
-  stats.last_access_ns = node.last_access_ns;
-  stats.created_ns = node.created_ns;
-  stats.hits = node.hits;
-  stats.pages = static_cast<uint32_t>(node.pages.size());
-  stats.priority = node.priority;
-  return stats;
-}
-
 bool RadixTree::IsEvictable(const Node& node) const {
   return node.alive && node.parent != kNone && !node.detached && node.lock_count == 0 &&
          node.children.empty();
@@ -328,15 +312,13 @@ bool RadixTree::IsEvictable(const Node& node) const {
 
 void RadixTree::RefreshEvictable(uint32_t id) {
   const Node& node = nodes_[id];
-  heap_.Set(id, IsEvictable(node), eviction_->KeyFor(StatsOf(node)));
+  heap_.Set(id, IsEvictable(node), eviction_->KeyFor(node.usage.Stats(node.pages.size())));
 }
 
 void RadixTree::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
   Node& node = nodes_[id];
-  node.last_access_ns = now;
-  if (hit) ++node.hits;
-  node.priority = std::max(node.priority, priority);
-  if (heap_.Contains(id)) heap_.Update(id, eviction_->KeyFor(StatsOf(node)));
+  node.usage.Touch(now, hit, priority);
+  if (heap_.Contains(id)) heap_.Update(id, eviction_->KeyFor(node.usage.Stats(node.pages.size())));
 }
 
 // ---------------------------------------------------------------------------
@@ -362,7 +344,7 @@ void RadixTree::Match(std::string_view ns, std::span<const Token> tokens, MatchR
       out->pages.insert(out->pages.end(), child.pages.begin(), child.pages.end());
       pos += common;
       id = child_id;
-      Touch(id, now, /*hit=*/true, kKeepPriority);
+      Touch(id, now, /*hit=*/true, EntryUsage::kKeepPriority);
       continue;
     }
     // The match ends inside this edge: cut it after the page holding the last
@@ -375,7 +357,7 @@ void RadixTree::Match(std::string_view ns, std::span<const Token> tokens, MatchR
                       matched.pages.begin() + static_cast<ptrdiff_t>(pages));
     pos += common;
     id = child_id;
-    Touch(id, now, /*hit=*/true, kKeepPriority);
+    Touch(id, now, /*hit=*/true, EntryUsage::kKeepPriority);
     break;
   }
   out->matched_tokens = pos;
@@ -419,7 +401,7 @@ uint32_t RadixTree::AddLeaf(uint32_t parent, std::span<const Token> tokens,
   Node& node = nodes_[id];
   node.pages.assign(pages.begin(), pages.end());
   StoreTokens(node, tokens);
-  node.priority = priority;
+  node.usage.priority = priority;
   AdoptPages(pages, out);
   cached_tokens_ += static_cast<int64_t>(tokens.size());
   counters_.inserted_tokens += static_cast<int64_t>(tokens.size());

@@ -85,10 +85,7 @@ class RadixTree final : public PrefixCache {
     uint32_t depth = 0;  // tokens before this node; a multiple of page_size
     uint32_t length = 0;  // tokens in this node
     int32_t lock_count = 0;
-    int32_t priority = 0;
-    uint32_t hits = 0;
-    int64_t last_access_ns = 0;
-    int64_t created_ns = 0;
+    EntryUsage usage;
     bool alive = false;
     // Unreachable (flushed, or replaced by a longer partial page, while locked):
     // in no children list, freed when its last lock goes.
@@ -136,12 +133,10 @@ class RadixTree final : public PrefixCache {
                        InsertResult* out);
 
   // Eviction bookkeeping.
-  EntryStats StatsOf(const Node& node) const;
   bool IsEvictable(const Node& node) const;
   void RefreshEvictable(uint32_t id);
-  // Marks a use; `priority` raises the node's (kKeepPriority leaves it).
+  // Marks a use (EntryUsage::Touch) and re-keys the node if it is evictable.
   void Touch(uint32_t id, int64_t now, bool hit, int32_t priority);
-  static constexpr int32_t kKeepPriority = INT32_MIN;
 
   // Token storage: inline in the node at page_size 1 (a page id per token costs as
   // much as the token), otherwise in a table of every page's slots indexed by page

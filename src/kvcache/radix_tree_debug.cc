@@ -101,7 +101,7 @@ std::string RadixTree::DumpJson() const {
       w.Key("lock");
       w.Int(node.lock_count);
       w.Key("hits");
-      w.Uint(node.hits);
+      w.Uint(node.usage.hits);
       w.Key("head");
       w.BeginArray();
       const Token* head = node.length > 0 ? FirstPage(node) : nullptr;
