@@ -16,7 +16,7 @@ echo "== ASan+UBSan build, cache tests"
 bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRADIXLM_SANITIZE=address \
   -DRADIXLM_CUDA=OFF -DRADIXLM_TESTS=ON
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure --timeout 1800 -R 'pool|heap|policy|hash|radix|property'
+  ctest --test-dir build-asan --output-on-failure --timeout 1800 -R 'core|pool|heap|policy|hash|radix|property'
 
 echo "== libFuzzer: cache operations"
 CC=clang CXX=clang++ bash scripts/build.sh build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
