@@ -8,15 +8,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
 echo "== release build and tests"
 bash scripts/build.sh build -DRADIXLM_TESTS=ON
-ctest --test-dir build --output-on-failure --timeout 900
+ctest --test-dir build --output-on-failure --timeout 900 | tee -a "$log"
 
 echo "== ASan+UBSan build, cache tests"
 bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRADIXLM_SANITIZE=address \
   -DRADIXLM_CUDA=OFF -DRADIXLM_TESTS=ON
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure --timeout 1800 -R 'core|pool|heap|policy|hash|radix|property'
+  ctest --test-dir build-asan --output-on-failure --timeout 1800 \
+  -R 'core|pool|heap|policy|hash|radix|property' | tee -a "$log"
 
 echo "== libFuzzer: cache operations"
 CC=clang CXX=clang++ bash scripts/build.sh build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -25,3 +29,8 @@ mkdir -p build-fuzz/corpus
 ./build-fuzz/fuzz/cache_fuzz -max_total_time="${FUZZ_SECONDS:-60}" -max_len=4096 \
   -print_final_stats=1 build-fuzz/corpus 2>&1 | tail -n 15
 echo "fuzz: no crash in ${FUZZ_SECONDS:-60} s"
+
+# ctest runs above stop the script on any failure (set -o pipefail), so reaching
+# here means every test passed; the fuzz run counts as one more.
+passed=$(grep -o 'tests failed out of [0-9]*' "$log" | awk '{s += $5} END {print s + 1}')
+echo "summary: ${passed} passed, 0 failed"
