@@ -8,6 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libxxhash-dev        # xxh3 hashing (block hashes, hash tables)
   libcli11-dev         # command-line parsing (src/tools/main.cc only)
+  libsimdjson-dev      # trace parsing (src/sim/trace_parse.cc only)
   libgtest-dev libgmock-dev
   libbenchmark-dev     # bench/ micro-benchmarks (RADIXLM_BENCH)
   clang libclang-rt-14-dev  # libFuzzer and sanitizer runtimes for the fuzz targets

@@ -1,0 +1,56 @@
+#include "sim/infinite_cache.h"
+
+#include "kvcache/page_pool.h"
+#include "kvcache/prefix_cache.h"
+#include "sim/prompt_builder.h"
+
+namespace radixlm::sim {
+
+StatusOr<HitCounts> ReplayInfiniteCache(const Trace& trace, int32_t page_size, uint64_t seed) {
+  RETURN_IF_ERROR(trace.Validate());
+  if (page_size <= 0) return InvalidArgumentError("page_size must be positive");
+  // Enough pages for every token of the trace: nothing is ever evicted.
+  int64_t pages = 1;
+  for (const TraceRequest& r : trace.requests) {
+    int64_t tokens = r.prompt_tokens() +
+                     (r.output_content != Segment::kUnique ? r.output_tokens : 0);
+    pages += (tokens + page_size - 1) / page_size;
+  }
+  ASSIGN_OR_RETURN(auto pool, kvcache::PagePool::Create({pages, page_size}));
+  kvcache::PrefixCacheOptions options;
+  options.page_size = page_size;
+  ASSIGN_OR_RETURN(auto cache, kvcache::CreatePrefixCache(options, pool.get(), nullptr));
+
+  PromptBuilder builder(trace, seed);
+  HitCounts counts;
+  std::vector<Token> tokens;
+  std::vector<kvcache::PageId> table;
+  kvcache::MatchResult match;
+  kvcache::InsertResult insert;
+  std::vector<uint8_t> adopted(static_cast<size_t>(pages), 0);
+  for (size_t i = 0; i < trace.requests.size(); ++i) {
+    builder.Build(i, &tokens);
+    cache->Match(trace.requests[i].ns, tokens, &match);
+    ++counts.requests;
+    counts.prompt_tokens += static_cast<int64_t>(tokens.size());
+    counts.cached_tokens += static_cast<int64_t>(match.matched_tokens);
+    counts.requests_hit += match.matched_tokens > 0;
+    if (trace.requests[i].output_content != Segment::kUnique) builder.AppendOutput(i, &tokens);
+    size_t full = match.matched_tokens / page_size;
+    table.assign(match.pages.begin(), match.pages.begin() + static_cast<ptrdiff_t>(full));
+    int64_t need = static_cast<int64_t>((tokens.size() + page_size - 1) / page_size - full);
+    RETURN_IF_ERROR(pool->Allocate(need, &table));
+    RETURN_IF_ERROR(cache->Insert(trace.requests[i].ns, tokens, table, {}, &insert));
+    pool->Release(insert.duplicate_pages);
+    // Pages neither adopted nor duplicates (a partial page the tree already holds
+    // in a longer run) stay ours: give them back.
+    for (kvcache::PageId p : insert.adopted_pages) adopted[p] = 1;
+    for (size_t p = full; p < table.size(); ++p) {
+      if (insert.pages[p] == table[p] && !adopted[table[p]]) pool->Release(table[p]);
+    }
+    for (kvcache::PageId p : insert.adopted_pages) adopted[p] = 0;
+  }
+  return counts;
+}
+
+}  // namespace radixlm::sim
