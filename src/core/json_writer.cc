@@ -1,5 +1,6 @@
 #include "core/json_writer.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -67,13 +68,15 @@ void JsonWriter::Double(double value) {
     return;
   }
   char buf[64];
-  // Whole numbers up to 2^53 print exactly; anything else keeps 6 significant digits.
   if (value == std::floor(value) && std::fabs(value) <= 9007199254740992.0) {
+    // Whole numbers up to 2^53 print exactly, without an exponent.
     std::snprintf(buf, sizeof(buf), "%.0f", value);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%.6g", value);
+    out_ += buf;
+    return;
   }
-  out_ += buf;
+  // Otherwise the shortest text that reads back as the same double.
+  auto result = std::to_chars(buf, buf + sizeof(buf), value);
+  out_.append(buf, result.ptr);
 }
 
 void JsonWriter::Bool(bool value) {

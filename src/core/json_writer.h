@@ -23,7 +23,8 @@ class JsonWriter {
   void String(std::string_view value);
   void Int(int64_t value);
   void Uint(uint64_t value);
-  // Finite values print with up to 6 significant decimals; NaN and inf print null.
+  // Finite values print as the shortest text that reads back exactly (so 2.5 is
+  // "2.5" and 2^53 is "9007199254740992"); NaN and inf print null.
   void Double(double value);
   void Bool(bool value);
   void Null();

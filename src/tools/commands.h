@@ -28,4 +28,34 @@ struct BenchCacheOptions {
 };
 int RunBenchCache(const BenchCacheOptions& options);
 
+struct SimGenerateOptions {
+  // Mirrors sim::WorkloadOptions; kept separate so this header stays light.
+  std::string workload;
+  std::string out;
+  uint64_t seed = 1;
+  int64_t requests = 0;
+  double rate = 0;
+  int64_t groups = 0;
+  int64_t system_tokens = 0;
+  int64_t question_tokens = 0;
+  int64_t output_tokens = 0;
+  int64_t turns = 0;
+  int64_t branching = 0;
+  int64_t depth = 0;
+  double zipf_s = 0;
+  double think_time_s = 0;
+};
+// Writes a generated workload as a radixlm trace and prints a summary.
+int RunSimGenerate(const SimGenerateOptions& options);
+
+struct SimInfoOptions {
+  std::string trace;
+  int32_t block_tokens = 512;
+  bool skip_bad = false;
+  int32_t page_size = 16;
+  bool json = false;
+};
+// Summarizes a trace and its infinite-cache (compulsory-miss) hit rate.
+int RunSimInfo(const SimInfoOptions& options);
+
 }  // namespace radixlm::tools

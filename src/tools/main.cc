@@ -33,7 +33,45 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--kind", bench.kinds, "Caches to run: radix, hash (default: both)")
       ->check(CLI::IsMember({"radix", "hash"}));
 
+  CLI::App* sim_cmd = app.add_subcommand("sim", "Trace tools: generate workloads, summarize traces");
+  sim_cmd->require_subcommand(1);
+  radixlm::tools::SimGenerateOptions gen;
+  CLI::App* gen_cmd = sim_cmd->add_subcommand(
+      "generate", "Write a seeded workload trace (chatbot, multi-turn, doc-qa, few-shot, "
+                  "generated-shared-prefix, tree-of-thought, all-unique)");
+  gen_cmd->add_option("--workload", gen.workload, "Workload name")->required();
+  gen_cmd->add_option("--out", gen.out, "Trace file to write (JSON Lines)")->required();
+  gen_cmd->add_option("--seed", gen.seed, "Random seed");
+  gen_cmd->add_option("--requests", gen.requests, "Requests (0: the workload's default)");
+  gen_cmd->add_option("--rate", gen.rate, "Poisson arrivals per second (negative: all at 0)");
+  gen_cmd->add_option("--groups", gen.groups,
+                      "System prompts / documents / tasks / conversations / trees");
+  gen_cmd->add_option("--system-tokens", gen.system_tokens,
+                      "Shared part: system prompt, document, examples, root");
+  gen_cmd->add_option("--question-tokens", gen.question_tokens,
+                      "Per-request part: question, query, user turn");
+  gen_cmd->add_option("--output-tokens", gen.output_tokens, "Output tokens per request");
+  gen_cmd->add_option("--turns", gen.turns, "multi-turn: turns per conversation");
+  gen_cmd->add_option("--branching", gen.branching, "tree-of-thought: children per node");
+  gen_cmd->add_option("--depth", gen.depth, "tree-of-thought: levels below the root");
+  gen_cmd->add_option("--zipf", gen.zipf_s, "chatbot, doc-qa: popularity exponent");
+  gen_cmd->add_option("--think-time", gen.think_time_s, "multi-turn: mean seconds between turns");
+
+  radixlm::tools::SimInfoOptions info;
+  CLI::App* info_cmd = sim_cmd->add_subcommand(
+      "info", "Summarize a trace (radixlm or hash-block JSONL) and its infinite-cache hit rate");
+  info_cmd->add_option("trace", info.trace, "Trace file")->required();
+  info_cmd->add_option("--block-tokens", info.block_tokens,
+                       "Tokens per hash id in hash-block traces (512 Mooncake, 16 Bailian)")
+      ->check(CLI::Range(1, 1 << 20));
+  info_cmd->add_flag("--skip-bad", info.skip_bad, "Skip and count bad lines instead of failing");
+  info_cmd->add_option("--page-size", info.page_size, "KV page size of the replay")
+      ->check(CLI::Range(1, 4096));
+  info_cmd->add_flag("--json", info.json, "Print one JSON object");
+
   CLI11_PARSE(app, argc, argv);
+  if (gen_cmd->parsed()) return radixlm::tools::RunSimGenerate(gen);
+  if (info_cmd->parsed()) return radixlm::tools::RunSimInfo(info);
   if (demo_cmd->parsed()) return radixlm::tools::RunDemo(demo);
   if (bench_cmd->parsed()) return radixlm::tools::RunBenchCache(bench);
   return 1;

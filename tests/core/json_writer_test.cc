@@ -115,7 +115,8 @@ TEST(JsonWriterTest, Doubles) {
   EXPECT_EQ(DoubleText(123456789012.0), "123456789012");
   EXPECT_EQ(DoubleText(0.5), "0.5");
   EXPECT_EQ(DoubleText(-2.25), "-2.25");
-  EXPECT_EQ(DoubleText(1.0 / 3.0), "0.333333");
+  EXPECT_EQ(DoubleText(1.0 / 3.0), "0.3333333333333333");  // reads back exactly
+  EXPECT_EQ(DoubleText(1234567.25), "1234567.25");
   EXPECT_EQ(DoubleText(1e20), "1e+20");
   EXPECT_EQ(DoubleText(1.5e-7), "1.5e-07");
 }
