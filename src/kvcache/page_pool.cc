@@ -1,5 +1,6 @@
 #include "kvcache/page_pool.h"
 
+#include <cstdlib>
 #include <limits>
 #include <string>
 
@@ -23,10 +24,23 @@ StatusOr<std::unique_ptr<PagePool>> PagePool::Create(const PagePoolOptions& opti
 }
 
 PagePool::PagePool(int64_t num_pages, int32_t page_size)
-    : page_size_(page_size), ref_counts_(num_pages, 0) {
-  free_list_.reserve(num_pages);
-  // Pushed in reverse so a fresh pool hands out 0, 1, 2, ...
-  for (int64_t i = num_pages - 1; i >= 0; --i) free_list_.push_back(static_cast<PageId>(i));
+    : page_size_(page_size),
+      num_pages_(num_pages),
+      ref_counts_(static_cast<int32_t*>(std::calloc(static_cast<size_t>(num_pages), sizeof(int32_t))),
+                  std::free) {
+  CHECK(ref_counts_ != nullptr) << "cannot allocate reference counts for " << num_pages << " pages";
+}
+
+PageId PagePool::TakeFree() {
+  PageId page;
+  if (!free_list_.empty()) {
+    page = free_list_.back();
+    free_list_.pop_back();
+  } else {
+    page = static_cast<PageId>(next_fresh_++);
+  }
+  ref_counts_.get()[page] = 1;
+  return page;
 }
 
 Status PagePool::Allocate(int64_t count, std::vector<PageId>* out) {
@@ -36,24 +50,16 @@ Status PagePool::Allocate(int64_t count, std::vector<PageId>* out) {
                                   std::to_string(pages_free()) + " of " +
                                   std::to_string(num_pages()) + " are free");
   }
-  for (int64_t i = 0; i < count; ++i) {
-    PageId page = free_list_.back();
-    free_list_.pop_back();
-    ref_counts_[page] = 1;
-    out->push_back(page);
-  }
+  for (int64_t i = 0; i < count; ++i) out->push_back(TakeFree());
   return OkStatus();
 }
 
 StatusOr<PageId> PagePool::AllocateOne() {
-  if (free_list_.empty()) {
+  if (pages_free() == 0) {
     return ResourceExhaustedError("no free page: all " + std::to_string(num_pages()) +
                                   " are allocated");
   }
-  PageId page = free_list_.back();
-  free_list_.pop_back();
-  ref_counts_[page] = 1;
-  return page;
+  return TakeFree();
 }
 
 void PagePool::CheckId(PageId page) const {
@@ -62,14 +68,14 @@ void PagePool::CheckId(PageId page) const {
 
 void PagePool::AddRef(PageId page) {
   CheckId(page);
-  CHECK_GT(ref_counts_[page], 0) << "AddRef on free page " << page;
-  ++ref_counts_[page];
+  CHECK_GT(ref_counts_.get()[page], 0) << "AddRef on free page " << page;
+  ++ref_counts_.get()[page];
 }
 
 void PagePool::Release(PageId page) {
   CheckId(page);
-  CHECK_GT(ref_counts_[page], 0) << "Release of free page " << page;
-  if (--ref_counts_[page] == 0) free_list_.push_back(page);
+  CHECK_GT(ref_counts_.get()[page], 0) << "Release of free page " << page;
+  if (--ref_counts_.get()[page] == 0) free_list_.push_back(page);
 }
 
 void PagePool::Release(std::span<const PageId> pages) {
@@ -81,24 +87,31 @@ void PagePool::Release(std::span<const PageId> pages) {
 
 int32_t PagePool::ref_count(PageId page) const {
   CheckId(page);
-  return ref_counts_[page];
+  return ref_counts_.get()[page];
 }
 
 void PagePool::CheckInvariants() const {
-  std::vector<bool> on_free_list(ref_counts_.size(), false);
+  const int32_t* refs = ref_counts_.get();
+  std::vector<bool> on_free_list(static_cast<size_t>(num_pages_), false);
   for (PageId page : free_list_) {
     CheckId(page);
+    CHECK_LT(page, next_fresh_) << "never-used page " << page << " on the free list";
     CHECK(!on_free_list[page]) << "page " << page << " twice on the free list";
     on_free_list[page] = true;
-    CHECK_EQ(ref_counts_[page], 0) << "free page " << page << " has references";
+    CHECK_EQ(refs[page], 0) << "free page " << page << " has references";
   }
   int64_t allocated = 0;
-  for (size_t i = 0; i < ref_counts_.size(); ++i) {
-    CHECK_GE(ref_counts_[i], 0);
-    if (ref_counts_[i] > 0) ++allocated;
-    else CHECK(on_free_list[i]) << "page " << i << " is neither free nor referenced";
+  for (int64_t i = 0; i < num_pages_; ++i) {
+    CHECK_GE(refs[i], 0);
+    if (i >= next_fresh_) {
+      CHECK_EQ(refs[i], 0) << "never-used page " << i << " has references";
+    } else if (refs[i] > 0) {
+      ++allocated;
+    } else {
+      CHECK(on_free_list[i]) << "page " << i << " is neither free nor referenced";
+    }
   }
-  CHECK_EQ(allocated + pages_free(), num_pages());
+  CHECK_EQ(allocated + pages_free(), num_pages_);
 }
 
 }  // namespace radixlm::kvcache

@@ -2,7 +2,8 @@
 // `page_size` token slots each. It owns page ids only; the backend owns the memory
 // they index.
 //
-// A page is free (reference count 0, on the free list) or allocated (count >= 1).
+// A page is free (reference count 0) or allocated (count >= 1). A fresh pool hands
+// out pages 0, 1, 2, ...; released pages are reused first, last released first.
 // Every holder of a page owns one reference: a running sequence for its private
 // pages, the prefix cache for every page it caches. Allocate() hands out pages with
 // count 1; Release() drops one reference and returns the page to the free list when
@@ -49,12 +50,14 @@ class PagePool {
   int32_t ref_count(PageId page) const;
   // False for ids out of range as well as for free pages.
   bool is_allocated(PageId page) const {
-    return page >= 0 && page < num_pages() && ref_counts_[page] > 0;
+    return page >= 0 && page < num_pages_ && ref_counts_.get()[page] > 0;
   }
 
-  int64_t num_pages() const { return static_cast<int64_t>(ref_counts_.size()); }
+  int64_t num_pages() const { return num_pages_; }
   int32_t page_size() const { return page_size_; }
-  int64_t pages_free() const { return static_cast<int64_t>(free_list_.size()); }
+  int64_t pages_free() const {
+    return static_cast<int64_t>(free_list_.size()) + (num_pages_ - next_fresh_);
+  }
   int64_t pages_allocated() const { return num_pages() - pages_free(); }
 
   // Recounts everything from scratch; aborts on any inconsistency.
@@ -64,10 +67,17 @@ class PagePool {
   PagePool(int64_t num_pages, int32_t page_size);
   void CheckId(PageId page) const;
 
+  PageId TakeFree();
+
   int32_t page_size_;
-  std::vector<int32_t> ref_counts_;
-  // Stack of free page ids; the next allocation pops the back.
+  int64_t num_pages_;
+  // Zeroed by the OS on first touch (calloc), so a pool of millions of pages costs
+  // nothing until its pages are used.
+  std::unique_ptr<int32_t, void (*)(void*)> ref_counts_;
+  // Released pages, a stack: the next allocation pops the back. Pages from
+  // next_fresh_ on have never been handed out; they are free too.
   std::vector<PageId> free_list_;
+  int64_t next_fresh_ = 0;
 };
 
 }  // namespace radixlm::kvcache

@@ -32,7 +32,11 @@ RadixTree::RadixTree(const PrefixCacheOptions& options, CacheParts parts)
       admit_all_(admission_->name() == "all"),
       owned_(pool_->num_pages()),
       inline_tokens_(options.page_size == 1) {
-  if (!inline_tokens_) page_tokens_.assign(static_cast<size_t>(pool_->num_pages()) * page_size_, 0);
+  if (!inline_tokens_) {
+    page_tokens_.reset(static_cast<Token*>(
+        std::calloc(static_cast<size_t>(pool_->num_pages()) * page_size_, sizeof(Token))));
+    CHECK(page_tokens_ != nullptr) << "cannot allocate the page token table";
+  }
 }
 
 RadixTree::~RadixTree() {

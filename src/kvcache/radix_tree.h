@@ -30,6 +30,7 @@
 // freed ids and their buffers are reused, so a steady state does not allocate.
 #pragma once
 
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <string>
@@ -142,10 +143,10 @@ class RadixTree final : public PrefixCache {
   // much as the token), otherwise in a table of every page's slots indexed by page
   // id, so a node holds 4 bytes per page instead of 4 per token.
   const Token* PageTokens(PageId page) const {
-    return page_tokens_.data() + static_cast<size_t>(page) * page_size_;
+    return page_tokens_.get() + static_cast<size_t>(page) * page_size_;
   }
   Token* MutablePageTokens(PageId page) {
-    return page_tokens_.data() + static_cast<size_t>(page) * page_size_;
+    return page_tokens_.get() + static_cast<size_t>(page) * page_size_;
   }
   const Token* FirstPage(const Node& node) const;  // min(length, page_size) tokens
   size_t EdgeCommonPrefix(const Node& node, const Token* query, size_t n) const;
@@ -168,7 +169,9 @@ class RadixTree final : public PrefixCache {
   EvictableHeap heap_;
   PageBitmap owned_;  // pages cached by this tree
   const bool inline_tokens_;
-  std::vector<Token> page_tokens_;    // num_pages * page_size when not inline
+  // num_pages * page_size tokens when not inline; calloc'd, so untouched pages
+  // cost no memory.
+  std::unique_ptr<Token, void (*)(void*)> page_tokens_{nullptr, std::free};
 
   EvictionObserver observer_;
   std::vector<Token> observer_path_;

@@ -42,7 +42,8 @@ CacheStats RadixTree::GetStats() const {
 
 size_t RadixTree::MemoryBytes() const {
   size_t bytes = sizeof(*this) + nodes_.size() * sizeof(Node) +
-                 page_tokens_.capacity() * sizeof(Token) +
+                 (inline_tokens_ ? 0 : static_cast<size_t>(pool_->num_pages()) * page_size_ *
+                                          sizeof(Token)) +
                  free_ids_.capacity() * sizeof(uint32_t) + heap_.MemoryBytes() +
                  owned_.MemoryBytes() + admission_->MemoryBytes();
   for (const Node& node : nodes_) {

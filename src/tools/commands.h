@@ -58,4 +58,27 @@ struct SimInfoOptions {
 // Summarizes a trace and its infinite-cache (compulsory-miss) hit rate.
 int RunSimInfo(const SimInfoOptions& options);
 
+struct SimRunOptions {
+  std::string trace;          // a trace file, or
+  SimGenerateOptions generate;  // a workload generated in memory (generate.workload)
+  int32_t block_tokens = 512;
+  bool skip_bad = false;
+  double time_scale = 1;      // multiplies arrival times (> 1: a lighter load)
+  int32_t page_size = 16;
+  std::vector<int64_t> capacity_tokens;
+  std::vector<double> capacity_gib;  // KV memory, through the model's bytes per token
+  std::string model = "llama3-8b";
+  std::vector<std::string> policies = {"lru"};
+  std::vector<std::string> admissions = {"all"};
+  std::string profile = "llama3-8b-h100";
+  int64_t token_budget = 8192;
+  int64_t chunk_tokens = 2048;
+  int64_t max_running = 256;
+  std::string json_out;
+  std::string plot_out;
+};
+// Simulates the trace for every (policy, admission, capacity) and reports hit
+// rates, prefill saved and latencies next to the infinite-cache bound.
+int RunSimRun(const SimRunOptions& options);
+
 }  // namespace radixlm::tools

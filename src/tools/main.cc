@@ -69,7 +69,47 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 4096));
   info_cmd->add_flag("--json", info.json, "Print one JSON object");
 
+  radixlm::tools::SimRunOptions run;
+  CLI::App* run_cmd = sim_cmd->add_subcommand(
+      "run", "Simulate serving a trace with the real prefix cache: hit rates, prefill saved and "
+             "latencies per eviction policy and capacity, against the infinite-cache bound");
+  auto* trace_opt = run_cmd->add_option("--trace", run.trace, "Trace file (radixlm or hash-block JSONL)");
+  run_cmd->add_option("--workload", run.generate.workload, "Or generate this workload in memory")
+      ->excludes(trace_opt);
+  run_cmd->add_option("--seed", run.generate.seed, "Workload seed");
+  run_cmd->add_option("--requests", run.generate.requests, "Workload requests (0: default)");
+  run_cmd->add_option("--rate", run.generate.rate, "Workload arrivals per second");
+  run_cmd->add_option("--block-tokens", run.block_tokens, "Tokens per hash id (hash-block traces)")
+      ->check(CLI::Range(1, 1 << 20));
+  run_cmd->add_flag("--skip-bad", run.skip_bad, "Skip and count bad trace lines");
+  run_cmd->add_option("--time-scale", run.time_scale,
+                      "Multiply arrival times (2: half the load, as if shared by two servers)")
+      ->check(CLI::PositiveNumber);
+  run_cmd->add_option("--page-size", run.page_size, "KV page size")->check(CLI::Range(1, 4096));
+  run_cmd->add_option("--capacity-tokens", run.capacity_tokens,
+                      "KV capacities in tokens (default: 1/16 ... 1 of the trace's footprint)")
+      ->delimiter(',');
+  run_cmd->add_option("--capacity-gib", run.capacity_gib, "KV capacities in GiB (see --model)")
+      ->delimiter(',');
+  run_cmd->add_option("--model", run.model,
+                      "Model shape for GiB capacities: llama3-8b, llama3-70b, qwen2.5-7b, or "
+                      "BYTES per token");
+  run_cmd->add_option("--policies", run.policies,
+                      "Eviction policies: lru, lfu, fifo, size-aware, hybrid, priority")
+      ->delimiter(',');
+  run_cmd->add_option("--admission", run.admissions, "Admission policies: all, second-hit, min-length")
+      ->delimiter(',');
+  run_cmd->add_option("--profile", run.profile, "Step cost profile: llama3-8b-h100 or a JSON file");
+  run_cmd->add_option("--token-budget", run.token_budget, "Tokens per step")->check(CLI::PositiveNumber);
+  run_cmd->add_option("--chunk-tokens", run.chunk_tokens, "Prefill chunk per sequence per step")
+      ->check(CLI::PositiveNumber);
+  run_cmd->add_option("--max-running", run.max_running, "Running sequences at most")
+      ->check(CLI::PositiveNumber);
+  run_cmd->add_option("--json", run.json_out, "Write every figure as JSON to this file");
+  run_cmd->add_option("--plot", run.plot_out, "Write miss-ratio curves and TTFT CDFs as SVG");
+
   CLI11_PARSE(app, argc, argv);
+  if (run_cmd->parsed()) return radixlm::tools::RunSimRun(run);
   if (gen_cmd->parsed()) return radixlm::tools::RunSimGenerate(gen);
   if (info_cmd->parsed()) return radixlm::tools::RunSimInfo(info);
   if (demo_cmd->parsed()) return radixlm::tools::RunDemo(demo);

@@ -45,9 +45,13 @@ void RunConfig(const Config& config, int64_t ops, uint64_t seed) {
     EXPECT_GT(stats.match_hits, 0);
     EXPECT_GT(stats.match_misses(), 0);
     EXPECT_GT(stats.evictions, 0);
-    if (config.kind == "radix") EXPECT_GT(stats.duplicate_pages, 0);
-    if (config.kind == "radix") EXPECT_GT(stats.splits, 0);
-    if (config.kind == "radix" && config.page_size > 1) EXPECT_GT(stats.cow_copies, 0);
+    if (config.kind == "radix") {
+      EXPECT_GT(stats.duplicate_pages, 0);
+      EXPECT_GT(stats.splits, 0);
+      if (config.page_size > 1) {
+        EXPECT_GT(stats.cow_copies, 0);
+      }
+    }
     std::printf("%s ps=%d %s: %lld ops, %lld hits/%lld matches, %lld cow, %lld splits, "
                 "%lld evictions, %lld dups\n",
                 config.kind.c_str(), config.page_size, policies[p].c_str(),

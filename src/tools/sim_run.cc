@@ -1,0 +1,289 @@
+// radixlm sim run: the simulator over every (policy, admission, capacity).
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/json_writer.h"
+#include "kvcache/eviction_policy.h"
+#include "sim/infinite_cache.h"
+#include "sim/simulator.h"
+#include "sim/workloads.h"
+#include "tools/commands.h"
+#include "tools/svg_chart.h"
+
+namespace radixlm::tools {
+namespace {
+
+struct RunFigures {
+  std::string policy;
+  std::string admission;
+  int64_t capacity_tokens = 0;
+  sim::SimResult result;
+  std::vector<double> ttft_ms;
+  double Ttft(double q) const { return sim::Quantile(ttft_ms, q); }
+};
+
+// KV bytes per token: 2 (K and V) x layers x KV heads x head dim x 2 bytes (BF16).
+StatusOr<double> KvBytesPerToken(const std::string& model) {
+  if (model == "llama3-8b") return 2.0 * 32 * 8 * 128 * 2;
+  if (model == "llama3-70b") return 2.0 * 80 * 8 * 128 * 2;
+  if (model == "qwen2.5-7b") return 2.0 * 28 * 4 * 128 * 2;
+  char* end = nullptr;
+  double bytes = std::strtod(model.c_str(), &end);
+  if (end != model.c_str() && *end == '\0' && bytes > 0) return bytes;
+  return InvalidArgumentError("unknown --model '" + model +
+                              "' (llama3-8b, llama3-70b, qwen2.5-7b, or bytes per token)");
+}
+
+int Fail(const Status& status) {
+  std::fprintf(stderr, "radixlm sim run: %s\n", status.message().c_str());
+  return 2;
+}
+
+void WriteRun(JsonWriter& w, const RunFigures& f, double infinite) {
+  const sim::SimResult& r = f.result;
+  std::vector<double> tpot, e2e;
+  for (const sim::RequestRecord& rec : r.records) {
+    if (rec.finish_s <= 0) continue;
+    e2e.push_back((rec.finish_s - rec.arrival_s) * 1e3);
+    if (rec.output_tokens > 1) {
+      tpot.push_back((rec.finish_s - rec.first_token_s) * 1e3 /
+                     static_cast<double>(rec.output_tokens - 1));
+    }
+  }
+  w.BeginObject();
+  w.Key("policy");
+  w.String(f.policy);
+  w.Key("admission");
+  w.String(f.admission);
+  w.Key("capacity_tokens");
+  w.Int(f.capacity_tokens);
+  w.Key("token_hit_rate");
+  w.Double(r.hits.token_hit_rate());
+  w.Key("request_hit_rate");
+  w.Double(r.hits.request_hit_rate());
+  w.Key("fraction_of_infinite");
+  w.Double(infinite > 0 ? r.hits.token_hit_rate() / infinite : 0);
+  w.Key("prefill_tokens_computed");
+  w.Int(r.prefill_tokens_computed);
+  w.Key("prefill_tokens_saved");
+  w.Int(r.prefill_tokens_saved);
+  for (const auto& [name, values] :
+       {std::pair<const char*, const std::vector<double>*>{"ttft_ms", &f.ttft_ms},
+        {"tpot_ms", &tpot}, {"e2e_ms", &e2e}}) {
+    w.Key(name);
+    w.BeginObject();
+    for (auto [label, q] : {std::pair<const char*, double>{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}}) {
+      w.Key(label);
+      w.Double(sim::Quantile(*values, q));
+    }
+    w.EndObject();
+  }
+  w.Key("output_tokens_per_s");
+  w.Double(r.duration_s > 0 ? static_cast<double>(r.output_tokens) / r.duration_s : 0);
+  w.Key("requests_per_s");
+  w.Double(r.duration_s > 0 ? static_cast<double>(r.hits.requests) / r.duration_s : 0);
+  w.Key("evicted_pages");
+  w.Int(r.evicted_pages);
+  w.Key("preemptions");
+  w.Int(r.preemptions);
+  w.Key("dropped_requests");
+  w.Int(r.dropped_requests);
+  w.Key("peak_pages_in_use");
+  w.Int(r.peak_pages_in_use);
+  w.Key("steps");
+  w.Int(r.steps);
+  w.Key("hit_rate_by_namespace");
+  w.BeginObject();
+  for (const auto& [ns, hits] : r.hits_by_namespace) {
+    w.Key(ns);
+    w.Double(hits.token_hit_rate());
+  }
+  w.EndObject();
+  w.EndObject();
+}
+
+}  // namespace
+
+int RunSimRun(const SimRunOptions& o) {
+  // The trace: from a file or generated.
+  sim::Trace trace;
+  std::string source;
+  if (!o.trace.empty()) {
+    sim::TraceReadOptions read;
+    read.block_tokens = o.block_tokens;
+    read.skip_bad = o.skip_bad;
+    auto loaded = sim::ReadTrace(o.trace, read);
+    if (!loaded.ok()) return Fail(loaded.status());
+    trace = std::move(loaded).value();
+    source = o.trace;
+  } else if (!o.generate.workload.empty()) {
+    sim::WorkloadOptions w;
+    w.name = o.generate.workload;
+    w.seed = o.generate.seed;
+    w.requests = o.generate.requests;
+    w.rate = o.generate.rate;
+    auto generated = sim::GenerateWorkload(w);
+    if (!generated.ok()) return Fail(generated.status());
+    trace = std::move(generated).value();
+    source = "workload " + o.generate.workload;
+  } else {
+    return Fail(InvalidArgumentError("give --trace FILE or --workload NAME"));
+  }
+  if (o.time_scale != 1) {
+    for (sim::TraceRequest& r : trace.requests) r.arrival_s *= o.time_scale;
+  }
+  auto profile = sim::LoadCostProfile(o.profile);
+  if (!profile.ok()) return Fail(profile.status());
+  for (const std::string& p : o.policies) {
+    if (auto s = kvcache::CreateEvictionPolicy(p); !s.ok()) return Fail(s.status());
+  }
+  for (const std::string& a : o.admissions) {
+    kvcache::AdmissionOptions admission;
+    admission.policy = a;
+    if (Status s = admission.Validate(); !s.ok()) return Fail(s);
+  }
+
+  std::fprintf(stderr, "radixlm sim run: %s, %zu requests\n", source.c_str(), trace.requests.size());
+  auto infinite = sim::ReplayInfiniteCache(trace, o.page_size);
+  if (!infinite.ok()) return Fail(infinite.status());
+  const double infinite_rate = infinite->token_hit_rate();
+
+  // Capacities, in tokens, rounded to whole pages.
+  std::vector<int64_t> capacities = o.capacity_tokens;
+  if (!o.capacity_gib.empty()) {
+    auto bytes = KvBytesPerToken(o.model);
+    if (!bytes.ok()) return Fail(bytes.status());
+    for (double gib : o.capacity_gib) {
+      capacities.push_back(static_cast<int64_t>(gib * (1 << 30) / *bytes));
+    }
+  }
+  if (capacities.empty()) {
+    int64_t footprint = infinite->prompt_tokens - infinite->cached_tokens;
+    for (int64_t div : {16, 8, 4, 2, 1}) capacities.push_back(std::max<int64_t>(footprint / div, 1));
+  }
+  std::sort(capacities.begin(), capacities.end());
+  capacities.erase(std::unique(capacities.begin(), capacities.end()), capacities.end());
+  for (int64_t c : capacities) {
+    if (c < o.page_size) return Fail(InvalidArgumentError("a capacity is smaller than one page"));
+  }
+
+  std::vector<RunFigures> runs;
+  const size_t total = o.policies.size() * o.admissions.size() * capacities.size();
+  for (const std::string& admission : o.admissions) {
+    for (const std::string& policy : o.policies) {
+      for (int64_t capacity : capacities) {
+        sim::SimOptions options;
+        options.page_size = o.page_size;
+        options.capacity_pages = capacity / o.page_size;
+        options.eviction = policy;
+        options.admission.policy = admission;
+        options.token_budget = o.token_budget;
+        options.chunk_tokens = o.chunk_tokens;
+        options.max_running = o.max_running;
+        options.profile = *profile;
+        int64_t start = RealClock::Get().NowNanos();
+        auto result = sim::Simulate(trace, options);
+        if (!result.ok()) return Fail(result.status());
+        RunFigures f;
+        f.policy = policy;
+        f.admission = admission;
+        f.capacity_tokens = options.capacity_pages * o.page_size;
+        f.result = std::move(result).value();
+        for (const sim::RequestRecord& rec : f.result.records) {
+          if (rec.finish_s > 0) f.ttft_ms.push_back((rec.first_token_s - rec.arrival_s) * 1e3);
+        }
+        runs.push_back(std::move(f));
+        std::fprintf(stderr, "  [%zu/%zu] %s/%s, %lld tokens: hit rate %.4f (%.1f s)\n",
+                     runs.size(), total, policy.c_str(), admission.c_str(),
+                     static_cast<long long>(runs.back().capacity_tokens),
+                     runs.back().result.hits.token_hit_rate(),
+                     static_cast<double>(RealClock::Get().NowNanos() - start) / 1e9);
+      }
+    }
+  }
+
+  std::printf("%s: %zu requests, page size %d, profile %s, time scale %g\n", source.c_str(),
+              trace.requests.size(), o.page_size, profile->name.c_str(), o.time_scale);
+  std::printf("infinite cache: %.4f of prompt tokens, %.2f%% of requests hit\n\n", infinite_rate,
+              100.0 * infinite->request_hit_rate());
+  std::printf("%-22s %12s %8s %8s %9s %14s %10s %10s %10s %9s %9s\n", "policy/admission",
+              "capacity", "hit", "req hit", "of inf.", "prefill comp.", "TTFT p50", "TTFT p99",
+              "out tok/s", "evicted", "preempt");
+  for (const RunFigures& f : runs) {
+    const sim::SimResult& r = f.result;
+    std::printf("%-22s %12lld %8.4f %8.4f %8.1f%% %14lld %8.1fms %8.1fms %10.0f %9lld %9lld\n",
+                (f.policy + "/" + f.admission).c_str(), static_cast<long long>(f.capacity_tokens),
+                r.hits.token_hit_rate(), r.hits.request_hit_rate(),
+                infinite_rate > 0 ? 100.0 * r.hits.token_hit_rate() / infinite_rate : 0.0,
+                static_cast<long long>(r.prefill_tokens_computed), f.Ttft(0.5), f.Ttft(0.99),
+                r.duration_s > 0 ? static_cast<double>(r.output_tokens) / r.duration_s : 0.0,
+                static_cast<long long>(r.evicted_pages), static_cast<long long>(r.preemptions));
+  }
+
+  if (!o.json_out.empty()) {
+    JsonWriter w;
+    w.BeginObject();
+    w.Key("source");
+    w.String(source);
+    w.Key("requests");
+    w.Uint(trace.requests.size());
+    w.Key("page_size");
+    w.Int(o.page_size);
+    w.Key("profile");
+    w.String(profile->name);
+    w.Key("time_scale");
+    w.Double(o.time_scale);
+    w.Key("infinite_token_hit_rate");
+    w.Double(infinite_rate);
+    w.Key("infinite_request_hit_rate");
+    w.Double(infinite->request_hit_rate());
+    w.Key("runs");
+    w.BeginArray();
+    for (const RunFigures& f : runs) WriteRun(w, f, infinite_rate);
+    w.EndArray();
+    w.EndObject();
+    std::ofstream out(o.json_out);
+    out << w.str() << "\n";
+    if (!out) return Fail(InvalidArgumentError("cannot write " + o.json_out));
+  }
+  if (!o.plot_out.empty()) {
+    SvgPanel mrc{"Token hit rate by KV capacity", "capacity (tokens)", "token hit rate", true, 0, 1, {}};
+    SvgPanel cdf{"TTFT distribution at the largest capacity", "TTFT (ms)", "fraction of requests",
+                 true, 0, 1, {}};
+    for (const std::string& admission : o.admissions) {
+      for (const std::string& policy : o.policies) {
+        SvgSeries curve{policy + "/" + admission, {}};
+        const RunFigures* largest = nullptr;
+        for (const RunFigures& f : runs) {
+          if (f.policy != policy || f.admission != admission) continue;
+          curve.points.emplace_back(static_cast<double>(f.capacity_tokens), f.result.hits.token_hit_rate());
+          largest = &f;
+        }
+        mrc.series.push_back(std::move(curve));
+        SvgSeries dist{policy + "/" + admission, {}};
+        if (largest != nullptr) {
+          std::vector<double> t = largest->ttft_ms;
+          std::sort(t.begin(), t.end());
+          for (size_t i = 0; i < t.size(); ++i) {
+            dist.points.emplace_back(std::max(t[i], 1e-3), static_cast<double>(i + 1) / static_cast<double>(t.size()));
+          }
+        }
+        cdf.series.push_back(std::move(dist));
+      }
+    }
+    SvgSeries bound{"infinite cache", {}};
+    bound.points = {{static_cast<double>(capacities.front()), infinite_rate},
+                    {static_cast<double>(capacities.back()), infinite_rate}};
+    mrc.series.push_back(std::move(bound));
+    std::ofstream out(o.plot_out);
+    out << RenderSvg("radixlm sim run: " + source, {mrc, cdf});
+    if (!out) return Fail(InvalidArgumentError("cannot write " + o.plot_out));
+  }
+  return 0;
+}
+
+}  // namespace radixlm::tools
