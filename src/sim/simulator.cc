@@ -102,9 +102,10 @@ class Run {
     while (!waiting_.empty() && static_cast<int64_t>(running_.size()) < options_.max_running) {
       std::unique_ptr<Seq> seq = std::move(waiting_.front());
       waiting_.pop_front();
-      // Match what this sequence would compute (all but a pending last token).
+      // Match what this sequence would compute (all but a pending last token),
+      // less its last token: that one is always computed, for its logits.
       std::span<const Token> wanted(seq->tokens.data(), seq->prefill_target());
-      cache_->Match(Ns(*seq), wanted, &match_);
+      cache_->Match(Ns(*seq), wanted.first(wanted.empty() ? 0 : wanted.size() - 1), &match_);
       CHECK(cache_->Lock(match_.handle).ok());
       const size_t ps = options_.page_size;
       size_t full = match_.matched_tokens / ps;

@@ -14,6 +14,7 @@ constexpr double kLeft = 70, kRight = 20, kTop = 64, kBottom = 60;
 // A palette that stays apart for the color-blind (Okabe-Ito).
 const char* const kColors[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7",
                                "#E69F00", "#56B4E9", "#000000", "#F0E442"};
+constexpr size_t kNumColors = sizeof(kColors) / sizeof(kColors[0]);
 
 std::string Escape(const std::string& s) {
   std::string out;
@@ -133,9 +134,11 @@ void DrawPanel(std::string& svg, const SvgPanel& panel, double x0) {
                     py(std::clamp(y, ymin, ymax)));
       path += buf;
     }
-    const char* color = kColors[i % (sizeof(kColors) / sizeof(kColors[0]))];
+    const char* color = kColors[i % kNumColors];
     svg += "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"";
     svg += color;
+    // Past the palette, the same colors come back dashed.
+    if (i >= kNumColors) svg += "\" stroke-dasharray=\"6 3";
     svg += "\" points=\"" + path + "\"/>\n";
     if (panel.series[i].points.size() <= 24) {
       for (const auto& [x, y] : panel.series[i].points) {
@@ -170,7 +173,7 @@ std::string RenderSvg(const std::string& title, const std::vector<SvgPanel>& pan
       std::snprintf(buf, sizeof(buf),
                     "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"4\" fill=\"%s\"/>"
                     "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\">",
-                    x, y - 4, kColors[k % (sizeof(kColors) / sizeof(kColors[0]))], x + 20, y);
+                    x, y - 4, kColors[k % kNumColors], x + 20, y);
       svg += buf;
       svg += Escape(panels[i].series[k].label) + "</text>\n";
     }

@@ -96,6 +96,26 @@ TEST(SimulatorTest, LruHitRateNeverFallsAsCapacityGrows) {
   EXPECT_LE(last, bound->token_hit_rate() + 1e-12);
 }
 
+// A prompt seen before in full still computes its last token (for its logits):
+// it hits all but one token and its first token takes a step.
+TEST(SimulatorTest, RepeatedPromptComputesItsLastToken) {
+  Trace trace;
+  uint32_t content = trace.Intern("doc");
+  trace.requests.resize(2);
+  for (int i = 0; i < 2; ++i) {
+    trace.requests[i].arrival_s = 10.0 * i;
+    trace.requests[i].segments = {{content, 100}};
+    trace.requests[i].output_tokens = 3;
+  }
+  SimOptions options = Options(64);
+  options.check_invariants = true;
+  auto sim = Simulate(trace, options);
+  ASSERT_TRUE(sim.ok());
+  EXPECT_EQ(sim->records[1].cached_tokens, 99);
+  EXPECT_GT(sim->records[1].first_token_s, sim->records[1].arrival_s);
+  EXPECT_EQ(sim->prefill_tokens_computed, 100 + 1);
+}
+
 TEST(SimulatorTest, RequestLargerThanThePoolIsDropped) {
   Trace trace;
   trace.requests.resize(2);
