@@ -14,7 +14,7 @@ namespace radixlm::kvcache {
 struct CacheParts {
   PagePool* pool = nullptr;
   const Clock* clock = nullptr;  // RealClock when the caller gave none
-  std::unique_ptr<EvictionPolicy> eviction;
+  std::shared_ptr<EvictionPolicy> eviction;
   std::unique_ptr<AdmissionPolicy> admission;
 };
 

@@ -35,6 +35,10 @@ struct EntryStats {
   uint32_t hits = 0;    // requests that matched through this entry
   uint32_t pages = 0;   // pages freed if it is evicted
   int32_t priority = 0;  // caller-given retention priority (higher is kept longer)
+  // Low 64 bits of the block hash of the entry's first full page (0: it has none),
+  // filled in only for policies that ask (wants_content_key): an offline oracle
+  // looks up the entry's next use with it.
+  uint64_t content_key = 0;
 };
 
 // The usage record every cache entry keeps; what EntryStats is made from.
@@ -54,7 +58,7 @@ struct EntryUsage {
     if (new_priority > priority) priority = new_priority;
   }
   EntryStats Stats(uint32_t pages) const {
-    return EntryStats{last_access_ns, created_ns, hits, pages, priority};
+    return EntryStats{last_access_ns, created_ns, hits, pages, priority, 0};
   }
 };
 
@@ -74,6 +78,8 @@ class EvictionPolicy {
   virtual EvictKey KeyFor(const EntryStats& stats) const = 0;
   // Told the key of every entry it evicts (GreedyDual's inflation value).
   virtual void OnEvicted(const EvictKey& key) {}
+  // Whether KeyFor needs EntryStats::content_key (it costs a hash per new entry).
+  virtual bool wants_content_key() const { return false; }
 };
 
 // Names accepted by CreateEvictionPolicy, in documentation order.

@@ -146,15 +146,21 @@ bool HashIndex::IsEvictable(const Block& block) const {
   return block.alive && !block.detached && block.lock_count == 0 && block.children == 0;
 }
 
+EntryStats HashIndex::StatsOf(const Block& block) const {
+  EntryStats stats = block.usage.Stats(1);
+  stats.content_key = block.hash.lo;
+  return stats;
+}
+
 void HashIndex::RefreshEvictable(uint32_t id) {
   const Block& block = blocks_[id];
-  heap_.Set(id, IsEvictable(block), eviction_->KeyFor(block.usage.Stats(1)));
+  heap_.Set(id, IsEvictable(block), eviction_->KeyFor(StatsOf(block)));
 }
 
 void HashIndex::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
   Block& block = blocks_[id];
   block.usage.Touch(now, hit, priority);
-  if (heap_.Contains(id)) heap_.Update(id, eviction_->KeyFor(block.usage.Stats(1)));
+  if (heap_.Contains(id)) heap_.Update(id, eviction_->KeyFor(StatsOf(block)));
 }
 
 // ---------------------------------------------------------------------------

@@ -87,6 +87,7 @@ class HashIndex final : public PrefixCache {
   uint32_t NewBlock(const BlockHash& hash, PageId page, uint32_t parent, uint32_t ns, int64_t now);
   void FreeBlock(uint32_t id);  // releases its page; updates the parent's child count
   bool IsEvictable(const Block& block) const;
+  EntryStats StatsOf(const Block& block) const;
   void RefreshEvictable(uint32_t id);
   // Marks a use (EntryUsage::Touch) and re-keys the block if it is evictable.
   void Touch(uint32_t id, int64_t now, bool hit, int32_t priority);
@@ -96,7 +97,7 @@ class HashIndex final : public PrefixCache {
   int32_t page_size_;
   PagePool* pool_;
   const Clock* clock_;
-  std::unique_ptr<EvictionPolicy> eviction_;
+  std::shared_ptr<EvictionPolicy> eviction_;
   std::unique_ptr<AdmissionPolicy> admission_;
   bool admit_all_;
 

@@ -17,7 +17,7 @@ Status PrefixCacheOptions::Validate() const {
     return InvalidArgumentError("page_size must be in [1, 4096], got " +
                                 std::to_string(page_size));
   }
-  RETURN_IF_ERROR(CreateEvictionPolicy(eviction).status());
+  if (eviction_policy == nullptr) RETURN_IF_ERROR(CreateEvictionPolicy(eviction).status());
   return admission.Validate();
 }
 
@@ -32,7 +32,11 @@ StatusOr<CacheParts> MakeCacheParts(const PrefixCacheOptions& options, PagePool*
   CacheParts parts;
   parts.pool = pool;
   parts.clock = clock != nullptr ? clock : &RealClock::Get();
-  ASSIGN_OR_RETURN(parts.eviction, CreateEvictionPolicy(options.eviction));
+  if (options.eviction_policy != nullptr) {
+    parts.eviction = options.eviction_policy;
+  } else {
+    ASSIGN_OR_RETURN(parts.eviction, CreateEvictionPolicy(options.eviction));
+  }
   ASSIGN_OR_RETURN(parts.admission, CreateAdmissionPolicy(options.admission));
   return parts;
 }

@@ -43,6 +43,7 @@ class Clock;
 
 namespace radixlm::kvcache {
 
+class EvictionPolicy;
 class PagePool;
 
 struct CacheHandle {
@@ -147,6 +148,9 @@ struct PrefixCacheOptions {
   // Must equal the pool's page size.
   int32_t page_size = 16;
   std::string eviction = "lru";
+  // A policy object to use instead of `eviction` (an offline oracle built from a
+  // trace, a test's policy). Shared: the caller may keep talking to it.
+  std::shared_ptr<EvictionPolicy> eviction_policy;
   AdmissionOptions admission;
   Status Validate() const;
 };

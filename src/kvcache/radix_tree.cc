@@ -31,7 +31,8 @@ RadixTree::RadixTree(const PrefixCacheOptions& options, CacheParts parts)
       admission_(std::move(parts.admission)),
       admit_all_(admission_->name() == "all"),
       owned_(pool_->num_pages()),
-      inline_tokens_(options.page_size == 1) {
+      inline_tokens_(options.page_size == 1),
+      wants_content_key_(eviction_->wants_content_key()) {
   if (!inline_tokens_) {
     page_tokens_.reset(static_cast<Token*>(
         std::calloc(static_cast<size_t>(pool_->num_pages()) * page_size_, sizeof(Token))));
@@ -64,6 +65,7 @@ uint32_t RadixTree::NewNode(uint32_t parent, uint32_t ns, uint32_t depth, int64_
   node.depth = depth;
   node.lock_count = 0;
   node.usage.Reset(now);
+  node.content_key = 0;
   node.alive = true;
   node.detached = false;
   ++live_nodes_;
@@ -161,6 +163,8 @@ uint32_t RadixTree::Split(uint32_t id, size_t at) {
   upper.children.push_back(ChildRef{FirstPage(lower)[0], id});
   lower.parent = upper_id;
   ++counters_.splits;
+  upper.content_key = lower.content_key;
+  lower.content_key = ContentKey(id);
   // The lower part's size changed (size-aware keys).
   RefreshEvictable(id);
   return upper_id;
@@ -314,15 +318,39 @@ bool RadixTree::IsEvictable(const Node& node) const {
          node.children.empty();
 }
 
+EntryStats RadixTree::StatsOf(const Node& node) const {
+  EntryStats stats = node.usage.Stats(static_cast<uint32_t>(node.pages.size()));
+  stats.content_key = node.content_key;
+  return stats;
+}
+
+uint64_t RadixTree::ContentKey(uint32_t id) const {
+  const Node& node = nodes_[id];
+  if (!wants_content_key_ || node.length < static_cast<uint32_t>(page_size_)) return 0;
+  // Chain from the namespace through every full page above the node (ancestors
+  // hold full pages only), then the node's first page.
+  std::vector<uint32_t> path;
+  for (uint32_t a = node.parent; a != kNone; a = nodes_[a].parent) path.push_back(a);
+  BlockHash hash = namespaces_[node.ns].hash;
+  for (auto it = path.rbegin(); it != path.rend(); ++it) {
+    const Node& a = nodes_[*it];
+    for (size_t j = 0; j < a.length / page_size_; ++j) {
+      const Token* page = inline_tokens_ ? a.tokens.data() + j * page_size_ : PageTokens(a.pages[j]);
+      hash = ChainBlockHash(hash, std::span<const Token>(page, page_size_));
+    }
+  }
+  return ChainBlockHash(hash, std::span<const Token>(FirstPage(node), page_size_)).lo;
+}
+
 void RadixTree::RefreshEvictable(uint32_t id) {
   const Node& node = nodes_[id];
-  heap_.Set(id, IsEvictable(node), eviction_->KeyFor(node.usage.Stats(node.pages.size())));
+  heap_.Set(id, IsEvictable(node), eviction_->KeyFor(StatsOf(node)));
 }
 
 void RadixTree::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
   Node& node = nodes_[id];
   node.usage.Touch(now, hit, priority);
-  if (heap_.Contains(id)) heap_.Update(id, eviction_->KeyFor(node.usage.Stats(node.pages.size())));
+  if (heap_.Contains(id)) heap_.Update(id, eviction_->KeyFor(StatsOf(node)));
 }
 
 // ---------------------------------------------------------------------------
@@ -409,6 +437,7 @@ uint32_t RadixTree::AddLeaf(uint32_t parent, std::span<const Token> tokens,
   AdoptPages(pages, out);
   cached_tokens_ += static_cast<int64_t>(tokens.size());
   counters_.inserted_tokens += static_cast<int64_t>(tokens.size());
+  nodes_[id].content_key = ContentKey(id);
   LinkChild(parent, id);
   RefreshEvictable(id);
   return id;
@@ -436,7 +465,10 @@ void RadixTree::ExtendLeaf(uint32_t id, std::span<const Token> tokens,
   if (grown.lock_count > 0) pages_locked_ += static_cast<int64_t>(pages.size());
   cached_tokens_ += static_cast<int64_t>(tokens.size());
   counters_.inserted_tokens += static_cast<int64_t>(tokens.size());
-  if (first_page_grew) LinkChild(parent, id);
+  if (first_page_grew) {
+    nodes_[id].content_key = ContentKey(id);
+    LinkChild(parent, id);
+  }
   RefreshEvictable(id);
 }
 

@@ -87,6 +87,7 @@ class RadixTree final : public PrefixCache {
     uint32_t length = 0;  // tokens in this node
     int32_t lock_count = 0;
     EntryUsage usage;
+    uint64_t content_key = 0;  // see EntryStats; set only when the policy wants it
     bool alive = false;
     // Unreachable (flushed, or replaced by a longer partial page, while locked):
     // in no children list, freed when its last lock goes.
@@ -135,6 +136,8 @@ class RadixTree final : public PrefixCache {
 
   // Eviction bookkeeping.
   bool IsEvictable(const Node& node) const;
+  EntryStats StatsOf(const Node& node) const;
+  uint64_t ContentKey(uint32_t id) const;  // of the node as it is now
   void RefreshEvictable(uint32_t id);
   // Marks a use (EntryUsage::Touch) and re-keys the node if it is evictable.
   void Touch(uint32_t id, int64_t now, bool hit, int32_t priority);
@@ -158,7 +161,7 @@ class RadixTree final : public PrefixCache {
   int32_t page_size_;
   PagePool* pool_;
   const Clock* clock_;
-  std::unique_ptr<EvictionPolicy> eviction_;
+  std::shared_ptr<EvictionPolicy> eviction_;
   std::unique_ptr<AdmissionPolicy> admission_;
   bool admit_all_;
 
@@ -169,6 +172,7 @@ class RadixTree final : public PrefixCache {
   EvictableHeap heap_;
   PageBitmap owned_;  // pages cached by this tree
   const bool inline_tokens_;
+  const bool wants_content_key_;
   // num_pages * page_size tokens when not inline; calloc'd, so untouched pages
   // cost no memory.
   std::unique_ptr<Token, void (*)(void*)> page_tokens_{nullptr, std::free};

@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
+#include "sim/oracle.h"
 #include "sim/prompt_builder.h"
 
 namespace radixlm::sim {
@@ -63,6 +64,10 @@ class Run {
     kvcache::PrefixCacheOptions cache_options;
     cache_options.page_size = options_.page_size;
     cache_options.eviction = options_.eviction;
+    if (options_.eviction == "oracle") {
+      oracle_ = std::make_shared<OraclePolicy>(trace_, builder_, options_.page_size);
+      cache_options.eviction_policy = oracle_;
+    }
     cache_options.admission = options_.admission;
     ASSIGN_OR_RETURN(cache_, kvcache::CreatePrefixCache(cache_options, pool_.get(), &clock_));
     mark_.assign(static_cast<size_t>(options_.capacity_pages), 0);
@@ -104,6 +109,7 @@ class Run {
       waiting_.pop_front();
       // Match what this sequence would compute (all but a pending last token),
       // less its last token: that one is always computed, for its logits.
+      if (oracle_ != nullptr) oracle_->SetNow(seq->request);
       std::span<const Token> wanted(seq->tokens.data(), seq->prefill_target());
       cache_->Match(Ns(*seq), wanted.first(wanted.empty() ? 0 : wanted.size() - 1), &match_);
       CHECK(cache_->Lock(match_.handle).ok());
@@ -320,6 +326,7 @@ class Run {
   PromptBuilder builder_;
   ManualClock clock_;
   std::unique_ptr<kvcache::PagePool> pool_;
+  std::shared_ptr<OraclePolicy> oracle_;  // when options_.eviction is "oracle"
   std::unique_ptr<kvcache::PrefixCache> cache_;
   std::deque<std::unique_ptr<Seq>> waiting_;
   std::vector<std::unique_ptr<Seq>> running_;

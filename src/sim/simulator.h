@@ -33,7 +33,7 @@ namespace radixlm::sim {
 struct SimOptions {
   int32_t page_size = 16;
   int64_t capacity_pages = 0;  // the KV pool
-  std::string eviction = "lru";
+  std::string eviction = "lru";  // or "oracle": the offline bound (oracle.h)
   kvcache::AdmissionOptions admission;
   int64_t token_budget = 8192;  // tokens computed per step, prefill and decode
   int64_t chunk_tokens = 2048;  // prefill tokens per sequence per step

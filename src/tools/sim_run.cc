@@ -43,7 +43,7 @@ int Fail(const Status& status) {
   return 2;
 }
 
-void WriteRun(JsonWriter& w, const RunFigures& f, double infinite) {
+void WriteRun(JsonWriter& w, const RunFigures& f, double infinite, double oracle) {
   const sim::SimResult& r = f.result;
   std::vector<double> tpot, e2e;
   for (const sim::RequestRecord& rec : r.records) {
@@ -67,6 +67,10 @@ void WriteRun(JsonWriter& w, const RunFigures& f, double infinite) {
   w.Double(r.hits.request_hit_rate());
   w.Key("fraction_of_infinite");
   w.Double(infinite > 0 ? r.hits.token_hit_rate() / infinite : 0);
+  w.Key("oracle_token_hit_rate");
+  w.Double(oracle);
+  w.Key("fraction_of_oracle");
+  w.Double(oracle > 0 ? r.hits.token_hit_rate() / oracle : 0);
   w.Key("prefill_tokens_computed");
   w.Int(r.prefill_tokens_computed);
   w.Key("prefill_tokens_saved");
@@ -139,7 +143,15 @@ int RunSimRun(const SimRunOptions& o) {
   auto profile = sim::LoadCostProfile(o.profile);
   if (!profile.ok()) return Fail(profile.status());
   for (const std::string& p : o.policies) {
+    if (p == "oracle") continue;
     if (auto s = kvcache::CreateEvictionPolicy(p); !s.ok()) return Fail(s.status());
+  }
+  // The offline oracle runs at every capacity as the bound (with admission "all").
+  std::vector<std::pair<std::string, std::string>> combos = {{"oracle", "all"}};
+  for (const std::string& admission : o.admissions) {
+    for (const std::string& policy : o.policies) {
+      if (policy != "oracle" || admission != "all") combos.emplace_back(policy, admission);
+    }
   }
   for (const std::string& a : o.admissions) {
     kvcache::AdmissionOptions admission;
@@ -172,9 +184,9 @@ int RunSimRun(const SimRunOptions& o) {
   }
 
   std::vector<RunFigures> runs;
-  const size_t total = o.policies.size() * o.admissions.size() * capacities.size();
-  for (const std::string& admission : o.admissions) {
-    for (const std::string& policy : o.policies) {
+  const size_t total = combos.size() * capacities.size();
+  for (const auto& [policy, admission] : combos) {
+    {
       for (int64_t capacity : capacities) {
         sim::SimOptions options;
         options.page_size = o.page_size;
@@ -206,22 +218,31 @@ int RunSimRun(const SimRunOptions& o) {
     }
   }
 
+  auto oracle_rate = [&](int64_t capacity) {
+    for (const RunFigures& f : runs) {
+      if (f.policy == "oracle" && f.capacity_tokens == capacity) return f.result.hits.token_hit_rate();
+    }
+    return 0.0;
+  };
   std::printf("%s: %zu requests, page size %d, profile %s, time scale %g\n", source.c_str(),
               trace.requests.size(), o.page_size, profile->name.c_str(), o.time_scale);
   std::printf("infinite cache: %.4f of prompt tokens, %.2f%% of requests hit\n\n", infinite_rate,
               100.0 * infinite->request_hit_rate());
-  std::printf("%-22s %12s %8s %8s %9s %14s %10s %10s %10s %9s %9s\n", "policy/admission",
-              "capacity", "hit", "req hit", "of inf.", "prefill comp.", "TTFT p50", "TTFT p99",
-              "out tok/s", "evicted", "preempt");
+  std::printf("%-22s %12s %8s %8s %9s %9s %14s %10s %10s %10s %9s %9s %8s\n", "policy/admission",
+              "capacity", "hit", "req hit", "of orac.", "of inf.", "prefill comp.", "TTFT p50",
+              "TTFT p99", "out tok/s", "evicted", "preempt", "dropped");
   for (const RunFigures& f : runs) {
     const sim::SimResult& r = f.result;
-    std::printf("%-22s %12lld %8.4f %8.4f %8.1f%% %14lld %8.1fms %8.1fms %10.0f %9lld %9lld\n",
+    const double oracle = oracle_rate(f.capacity_tokens);
+    std::printf("%-22s %12lld %8.4f %8.4f %8.1f%% %8.1f%% %14lld %8.1fms %8.1fms %10.0f %9lld %9lld %8lld\n",
                 (f.policy + "/" + f.admission).c_str(), static_cast<long long>(f.capacity_tokens),
                 r.hits.token_hit_rate(), r.hits.request_hit_rate(),
+                oracle > 0 ? 100.0 * r.hits.token_hit_rate() / oracle : 0.0,
                 infinite_rate > 0 ? 100.0 * r.hits.token_hit_rate() / infinite_rate : 0.0,
                 static_cast<long long>(r.prefill_tokens_computed), f.Ttft(0.5), f.Ttft(0.99),
                 r.duration_s > 0 ? static_cast<double>(r.output_tokens) / r.duration_s : 0.0,
-                static_cast<long long>(r.evicted_pages), static_cast<long long>(r.preemptions));
+                static_cast<long long>(r.evicted_pages), static_cast<long long>(r.preemptions),
+                static_cast<long long>(r.dropped_requests));
   }
 
   if (!o.json_out.empty()) {
@@ -243,7 +264,7 @@ int RunSimRun(const SimRunOptions& o) {
     w.Double(infinite->request_hit_rate());
     w.Key("runs");
     w.BeginArray();
-    for (const RunFigures& f : runs) WriteRun(w, f, infinite_rate);
+    for (const RunFigures& f : runs) WriteRun(w, f, infinite_rate, oracle_rate(f.capacity_tokens));
     w.EndArray();
     w.EndObject();
     std::ofstream out(o.json_out);
@@ -254,8 +275,8 @@ int RunSimRun(const SimRunOptions& o) {
     SvgPanel mrc{"Token hit rate by KV capacity", "capacity (tokens)", "token hit rate", true, 0, 1, {}};
     SvgPanel cdf{"TTFT distribution at the largest capacity", "TTFT (ms)", "fraction of requests",
                  true, 0, 1, {}};
-    for (const std::string& admission : o.admissions) {
-      for (const std::string& policy : o.policies) {
+    for (const auto& [policy, admission] : combos) {
+      {
         SvgSeries curve{policy + "/" + admission, {}};
         const RunFigures* largest = nullptr;
         for (const RunFigures& f : runs) {

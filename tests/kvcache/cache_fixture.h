@@ -43,8 +43,11 @@ class CacheFixture : public ::testing::Test {
     cache_.reset();
     held_.clear();
     pool_ = std::move(PagePool::Create({num_pages, page_size})).value();
-    PrefixCacheOptions options{kind.empty() ? default_kind_ : kind, page_size, eviction,
-                               admission};
+    PrefixCacheOptions options;
+    options.kind = kind.empty() ? default_kind_ : kind;
+    options.page_size = page_size;
+    options.eviction = eviction;
+    options.admission = admission;
     cache_ = std::move(CreatePrefixCache(options, pool_.get(), &clock_)).value();
     Check();
   }
