@@ -6,7 +6,8 @@
 
 namespace radixlm::sim {
 
-StatusOr<HitCounts> ReplayInfiniteCache(const Trace& trace, int32_t page_size, uint64_t seed) {
+StatusOr<std::vector<int64_t>> CachedTokensPerRequest(const Trace& trace, int32_t page_size,
+                                                      uint64_t seed) {
   RETURN_IF_ERROR(trace.Validate());
   if (page_size <= 0) return InvalidArgumentError("page_size must be positive");
   // Enough pages for every token of the trace: nothing is ever evicted.
@@ -22,7 +23,8 @@ StatusOr<HitCounts> ReplayInfiniteCache(const Trace& trace, int32_t page_size, u
   ASSIGN_OR_RETURN(auto cache, kvcache::CreatePrefixCache(options, pool.get(), nullptr));
 
   PromptBuilder builder(trace, seed);
-  HitCounts counts;
+  std::vector<int64_t> cached;
+  cached.reserve(trace.requests.size());
   std::vector<Token> tokens;
   std::vector<kvcache::PageId> table;
   kvcache::MatchResult match;
@@ -31,10 +33,7 @@ StatusOr<HitCounts> ReplayInfiniteCache(const Trace& trace, int32_t page_size, u
   for (size_t i = 0; i < trace.requests.size(); ++i) {
     builder.Build(i, &tokens);
     cache->Match(trace.requests[i].ns, tokens, &match);
-    ++counts.requests;
-    counts.prompt_tokens += static_cast<int64_t>(tokens.size());
-    counts.cached_tokens += static_cast<int64_t>(match.matched_tokens);
-    counts.requests_hit += match.matched_tokens > 0;
+    cached.push_back(static_cast<int64_t>(match.matched_tokens));
     if (trace.requests[i].output_content != Segment::kUnique) builder.AppendOutput(i, &tokens);
     size_t full = match.matched_tokens / page_size;
     table.assign(match.pages.begin(), match.pages.begin() + static_cast<ptrdiff_t>(full));
@@ -49,6 +48,18 @@ StatusOr<HitCounts> ReplayInfiniteCache(const Trace& trace, int32_t page_size, u
       if (insert.pages[p] == table[p] && !adopted[table[p]]) pool->Release(table[p]);
     }
     for (kvcache::PageId p : insert.adopted_pages) adopted[p] = 0;
+  }
+  return cached;
+}
+
+StatusOr<HitCounts> ReplayInfiniteCache(const Trace& trace, int32_t page_size, uint64_t seed) {
+  ASSIGN_OR_RETURN(std::vector<int64_t> cached, CachedTokensPerRequest(trace, page_size, seed));
+  HitCounts counts;
+  for (size_t i = 0; i < trace.requests.size(); ++i) {
+    ++counts.requests;
+    counts.prompt_tokens += trace.requests[i].prompt_tokens();
+    counts.cached_tokens += cached[i];
+    counts.requests_hit += cached[i] > 0;
   }
   return counts;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/status.h"
 #include "sim/trace.h"
@@ -28,5 +29,10 @@ struct HitCounts {
 // engine inserts a finished sequence; unique outputs are not, since nothing can
 // hit them.
 StatusOr<HitCounts> ReplayInfiniteCache(const Trace& trace, int32_t page_size, uint64_t seed = 0);
+
+// The same replay, request by request: how many prompt tokens each found cached,
+// which is where it parts from the closest earlier prompt.
+StatusOr<std::vector<int64_t>> CachedTokensPerRequest(const Trace& trace, int32_t page_size,
+                                                      uint64_t seed = 0);
 
 }  // namespace radixlm::sim

@@ -58,6 +58,17 @@ struct SimInfoOptions {
 // Summarizes a trace and its infinite-cache (compulsory-miss) hit rate.
 int RunSimInfo(const SimInfoOptions& options);
 
+struct SimAnalyzeOptions {
+  std::string trace;
+  int32_t block_tokens = 512;
+  bool skip_bad = false;
+  int32_t page_size = 16;
+  std::string json_out;
+};
+// Reports where prompts diverge, which volatile spans break sharing and what
+// moving them would gain.
+int RunSimAnalyze(const SimAnalyzeOptions& options);
+
 struct SimRunOptions {
   std::string trace;          // a trace file, or
   SimGenerateOptions generate;  // a workload generated in memory (generate.workload)

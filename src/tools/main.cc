@@ -69,6 +69,18 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 4096));
   info_cmd->add_flag("--json", info.json, "Print one JSON object");
 
+  radixlm::tools::SimAnalyzeOptions analyze;
+  CLI::App* analyze_cmd = sim_cmd->add_subcommand(
+      "analyze", "Cacheability report: where prompts diverge, which early changing tokens "
+                 "break sharing, and the hit rate gained by moving them");
+  analyze_cmd->add_option("trace", analyze.trace, "Trace file")->required();
+  analyze_cmd->add_option("--block-tokens", analyze.block_tokens, "Tokens per hash id")
+      ->check(CLI::Range(1, 1 << 20));
+  analyze_cmd->add_flag("--skip-bad", analyze.skip_bad, "Skip and count bad trace lines");
+  analyze_cmd->add_option("--page-size", analyze.page_size, "KV page size of the replays")
+      ->check(CLI::Range(1, 4096));
+  analyze_cmd->add_option("--json", analyze.json_out, "Write the report as JSON to this file");
+
   radixlm::tools::SimRunOptions run;
   CLI::App* run_cmd = sim_cmd->add_subcommand(
       "run", "Simulate serving a trace with the real prefix cache: hit rates, prefill saved and "
@@ -110,6 +122,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (run_cmd->parsed()) return radixlm::tools::RunSimRun(run);
+  if (analyze_cmd->parsed()) return radixlm::tools::RunSimAnalyze(analyze);
   if (gen_cmd->parsed()) return radixlm::tools::RunSimGenerate(gen);
   if (info_cmd->parsed()) return radixlm::tools::RunSimInfo(info);
   if (demo_cmd->parsed()) return radixlm::tools::RunDemo(demo);

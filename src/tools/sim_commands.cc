@@ -5,6 +5,9 @@
 #include <vector>
 
 #include "core/json_writer.h"
+#include <fstream>
+
+#include "sim/analyze.h"
 #include "sim/infinite_cache.h"
 #include "sim/trace.h"
 #include "sim/workloads.h"
@@ -144,6 +147,115 @@ int RunSimInfo(const SimInfoOptions& o) {
   std::printf("infinite cache      %.4f of prompt tokens, %.2f%% of requests hit "
               "(page size %d; no policy or capacity can do better)\n",
               hits->token_hit_rate(), 100.0 * hits->request_hit_rate(), o.page_size);
+  return 0;
+}
+
+int RunSimAnalyze(const SimAnalyzeOptions& o) {
+  sim::TraceReadOptions read;
+  read.block_tokens = o.block_tokens;
+  read.skip_bad = o.skip_bad;
+  auto trace = sim::ReadTrace(o.trace, read);
+  if (!trace.ok()) {
+    std::fprintf(stderr, "radixlm sim analyze: %s\n", trace.status().message().c_str());
+    return 2;
+  }
+  sim::AnalyzeOptions options;
+  options.page_size = o.page_size;
+  auto report = sim::AnalyzeTrace(*trace, options);
+  if (!report.ok()) {
+    std::fprintf(stderr, "radixlm sim analyze: %s\n", report.status().message().c_str());
+    return 2;
+  }
+  const sim::AnalyzeReport& r = *report;
+  std::printf("%s: %lld requests, %lld prompt tokens\n", o.trace.c_str(),
+              static_cast<long long>(r.requests), static_cast<long long>(r.prompt_tokens));
+  std::printf("\ninfinite-cache hit rate            %.4f\n", r.token_hit_rate);
+  std::printf("with volatile spans moved to the end %.4f  (%+.4f)\n", r.reordered_token_hit_rate,
+              r.reordered_token_hit_rate - r.token_hit_rate);
+  std::printf("\nwhere a prompt parts from the closest earlier prompt (top positions):\n");
+  for (const sim::DivergencePoint& d : r.divergence) {
+    std::printf("  token %-8lld %6lld requests (%.1f%%)\n", static_cast<long long>(d.position),
+                static_cast<long long>(d.requests),
+                100.0 * static_cast<double>(d.requests) / static_cast<double>(std::max<int64_t>(r.requests, 1)));
+  }
+  if (r.spans.empty()) {
+    std::printf("\nno volatile spans: no short run of changing tokens hides shared content\n");
+  } else {
+    std::printf("\nvolatile spans (tokens that change although what follows is shared):\n");
+    for (size_t i = 0; i < std::min<size_t>(r.spans.size(), 10); ++i) {
+      const sim::VolatileSpan& v = r.spans[i];
+      std::printf("  at token %-6lld ~%-4lld tokens long  in %6lld requests  costs %lld cached "
+                  "tokens (%.1f per request)\n",
+                  static_cast<long long>(v.start), static_cast<long long>(v.typical_length),
+                  static_cast<long long>(v.requests), static_cast<long long>(v.tokens_lost),
+                  static_cast<double>(v.tokens_lost) / static_cast<double>(v.requests));
+    }
+    std::printf("  fix: move such fields (timestamps, request ids, dates) after the shared part\n");
+  }
+  if (r.session_turns > 0) {
+    std::printf("\nsessions: %lld, later turns: %lld, turns that do not extend the previous "
+                "prompt: %lld (%lld tokens of history not reused)\n",
+                static_cast<long long>(r.sessions), static_cast<long long>(r.session_turns),
+                static_cast<long long>(r.rewritten_turns),
+                static_cast<long long>(r.rewritten_tokens_lost));
+  }
+  if (!o.json_out.empty()) {
+    JsonWriter w;
+    w.BeginObject();
+    w.Key("trace");
+    w.String(o.trace);
+    w.Key("requests");
+    w.Int(r.requests);
+    w.Key("prompt_tokens");
+    w.Int(r.prompt_tokens);
+    w.Key("token_hit_rate");
+    w.Double(r.token_hit_rate);
+    w.Key("reordered_token_hit_rate");
+    w.Double(r.reordered_token_hit_rate);
+    w.Key("reordering_gain");
+    w.Double(r.reordered_token_hit_rate - r.token_hit_rate);
+    w.Key("divergence");
+    w.BeginArray();
+    for (const sim::DivergencePoint& d : r.divergence) {
+      w.BeginObject();
+      w.Key("position");
+      w.Int(d.position);
+      w.Key("requests");
+      w.Int(d.requests);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("volatile_spans");
+    w.BeginArray();
+    for (const sim::VolatileSpan& v : r.spans) {
+      w.BeginObject();
+      w.Key("start");
+      w.Int(v.start);
+      w.Key("typical_length");
+      w.Int(v.typical_length);
+      w.Key("requests");
+      w.Int(v.requests);
+      w.Key("tokens_lost");
+      w.Int(v.tokens_lost);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("sessions");
+    w.Int(r.sessions);
+    w.Key("session_turns");
+    w.Int(r.session_turns);
+    w.Key("rewritten_turns");
+    w.Int(r.rewritten_turns);
+    w.Key("rewritten_tokens_lost");
+    w.Int(r.rewritten_tokens_lost);
+    w.EndObject();
+    std::ofstream out(o.json_out);
+    out << w.str() << "\n";
+    if (!out) {
+      std::fprintf(stderr, "radixlm sim analyze: cannot write %s\n", o.json_out.c_str());
+      return 2;
+    }
+  }
   return 0;
 }
 
