@@ -77,6 +77,7 @@ struct SimRunOptions {
   double time_scale = 1;      // multiplies arrival times (> 1: a lighter load)
   int32_t page_size = 16;
   std::vector<int64_t> capacity_tokens;
+  std::vector<int64_t> capacity_pages;
   std::vector<double> capacity_gib;  // KV memory, through the model's bytes per token
   std::string model = "llama3-8b";
   std::vector<std::string> policies = {"lru"};

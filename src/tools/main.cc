@@ -101,11 +101,13 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--capacity-tokens", run.capacity_tokens,
                       "KV capacities in tokens (default: 1/16 ... 1 of the trace's footprint)")
       ->delimiter(',');
+  run_cmd->add_option("--capacity-pages", run.capacity_pages, "KV capacities in pages")
+      ->delimiter(',');
   run_cmd->add_option("--capacity-gib", run.capacity_gib, "KV capacities in GiB (see --model)")
       ->delimiter(',');
   run_cmd->add_option("--model", run.model,
                       "Model shape for GiB capacities: llama3-8b, llama3-70b, qwen2.5-7b, or "
-                      "BYTES per token");
+                      "LAYERS:KV_HEADS:HEAD_DIM:DTYPE (e.g. 32:8:128:bf16)");
   run_cmd->add_option("--policies", run.policies,
                       "Eviction policies: lru, lfu, fifo, size-aware, hybrid, priority")
       ->delimiter(',');

@@ -26,16 +26,26 @@ struct RunFigures {
   double Ttft(double q) const { return sim::Quantile(ttft_ms, q); }
 };
 
-// KV bytes per token: 2 (K and V) x layers x KV heads x head dim x 2 bytes (BF16).
+// KV bytes per token: 2 (K and V) x layers x KV heads x head dim x bytes per value.
 StatusOr<double> KvBytesPerToken(const std::string& model) {
   if (model == "llama3-8b") return 2.0 * 32 * 8 * 128 * 2;
   if (model == "llama3-70b") return 2.0 * 80 * 8 * 128 * 2;
   if (model == "qwen2.5-7b") return 2.0 * 28 * 4 * 128 * 2;
-  char* end = nullptr;
-  double bytes = std::strtod(model.c_str(), &end);
-  if (end != model.c_str() && *end == '\0' && bytes > 0) return bytes;
+  // LAYERS:KV_HEADS:HEAD_DIM:DTYPE, e.g. 32:8:128:bf16.
+  long layers = 0, heads = 0, dim = 0;
+  char dtype[16] = {0};
+  if (std::sscanf(model.c_str(), "%ld:%ld:%ld:%15s", &layers, &heads, &dim, dtype) == 4 &&
+      layers > 0 && heads > 0 && dim > 0) {
+    const std::string t = dtype;
+    double bytes = t == "fp32" || t == "f32"   ? 4
+                   : t == "bf16" || t == "f16" ? 2
+                   : t == "fp8" || t == "int8" ? 1
+                                               : 0;
+    if (bytes > 0) return 2.0 * static_cast<double>(layers * heads * dim) * bytes;
+  }
   return InvalidArgumentError("unknown --model '" + model +
-                              "' (llama3-8b, llama3-70b, qwen2.5-7b, or bytes per token)");
+                              "' (llama3-8b, llama3-70b, qwen2.5-7b, or LAYERS:KV_HEADS:HEAD_DIM:"
+                              "DTYPE with DTYPE fp32, bf16, f16, fp8 or int8)");
 }
 
 int Fail(const Status& status) {
@@ -166,6 +176,7 @@ int RunSimRun(const SimRunOptions& o) {
 
   // Capacities, in tokens, rounded to whole pages.
   std::vector<int64_t> capacities = o.capacity_tokens;
+  for (int64_t pages : o.capacity_pages) capacities.push_back(pages * o.page_size);
   if (!o.capacity_gib.empty()) {
     auto bytes = KvBytesPerToken(o.model);
     if (!bytes.ok()) return Fail(bytes.status());
