@@ -21,15 +21,18 @@ bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRADIXLM_SAN
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure --timeout 1800 -E '^cli_' | tee -a "$log"
 
-echo "== libFuzzer: cache operations"
+echo "== libFuzzer: cache operations, safetensors headers"
 CC=clang CXX=clang++ bash scripts/build.sh build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DRADIXLM_FUZZ=ON -DRADIXLM_TESTS=OFF -DRADIXLM_CUDA=OFF -- cache_fuzz
-mkdir -p build-fuzz/corpus
-./build-fuzz/fuzz/cache_fuzz -max_total_time="${FUZZ_SECONDS:-60}" -max_len=4096 \
-  -print_final_stats=1 build-fuzz/corpus 2>&1 | tail -n 15
-echo "fuzz: no crash in ${FUZZ_SECONDS:-60} s"
+  -DRADIXLM_FUZZ=ON -DRADIXLM_TESTS=OFF -DRADIXLM_CUDA=OFF -- cache_fuzz safetensors_fuzz
+seconds="${FUZZ_SECONDS:-60}"
+mkdir -p build-fuzz/corpus build-fuzz/corpus-safetensors
+./build-fuzz/fuzz/cache_fuzz -max_total_time="$((seconds * 3 / 4))" -max_len=4096 \
+  -print_final_stats=1 build-fuzz/corpus 2>&1 | tail -n 5
+./build-fuzz/fuzz/safetensors_fuzz -max_total_time="$((seconds / 4))" -max_len=4096 \
+  -print_final_stats=1 build-fuzz/corpus-safetensors fuzz/corpus/safetensors 2>&1 | tail -n 5
+echo "fuzz: no crash in ${seconds} s"
 
 # ctest runs above stop the script on any failure (set -o pipefail), so reaching
-# here means every test passed; the fuzz run counts as one more.
-passed=$(grep -o 'tests failed out of [0-9]*' "$log" | awk '{s += $5} END {print s + 1}')
+# here means every test passed; the two fuzz runs count as two more.
+passed=$(grep -o 'tests failed out of [0-9]*' "$log" | awk '{s += $5} END {print s + 2}')
 echo "summary: ${passed} passed, 0 failed"
