@@ -1,0 +1,52 @@
+// ModelConfig: what radixlm needs from a Hugging Face config.json, for the
+// architectures it runs (LlamaForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel),
+// normalized to one shape. Anything it cannot run is refused with an error that
+// names the field or the architecture; nothing is silently ignored that would
+// change the model's output.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace radixlm::model {
+
+enum class Architecture { kLlama, kQwen2, kGpt2 };
+std::string_view ArchitectureName(Architecture arch);  // as in config.json
+
+struct RopeScaling {
+  // "llama3" (Llama 3.1 / 3.2) or none.
+  bool llama3 = false;
+  double factor = 1;
+  double low_freq_factor = 1;
+  double high_freq_factor = 4;
+  int64_t original_max_position_embeddings = 8192;
+};
+
+struct ModelConfig {
+  Architecture architecture = Architecture::kLlama;
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t num_layers = 0;
+  int64_t num_heads = 0;
+  int64_t num_kv_heads = 0;  // == num_heads without GQA; 1 for MQA
+  int64_t head_dim = 0;
+  int64_t max_position_embeddings = 0;
+  double rope_theta = 10000;
+  RopeScaling rope_scaling;
+  double norm_eps = 1e-5;        // rms_norm_eps, or layer_norm_epsilon for GPT-2
+  bool tie_word_embeddings = false;
+  bool attention_bias = false;   // q/k/v biases (Qwen2; GPT-2 has all biases)
+  std::string torch_dtype;       // as declared; the weights' dtypes are what count
+  int64_t bos_token_id = -1;
+  int64_t eos_token_id = -1;
+};
+
+// Parses config.json text; `name` labels errors.
+StatusOr<ModelConfig> ParseModelConfig(std::string_view json, std::string_view name);
+StatusOr<ModelConfig> ReadModelConfig(const std::string& path);
+
+}  // namespace radixlm::model
