@@ -12,7 +12,14 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libbenchmark-dev     # bench/ micro-benchmarks (RADIXLM_BENCH)
   clang libclang-rt-14-dev  # libFuzzer and sanitizer runtimes for the fuzz targets
+  libopenblas-dev      # CPU backend GEMMs (threaded OpenBLAS)
+  libpcre2-dev         # tokenizer pre-tokenizer patterns (Unicode properties, JIT)
 )
+# Node.js runs the tokenizer comparison against the JavaScript implementation of
+# Hugging Face's tokenizers (packages from npm, installed by the test itself).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -1,0 +1,1 @@
+// Placeholder translation unit; the tokenizer lands here.
