@@ -123,6 +123,15 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json, std::string_view n
         text != "gelu" && text != "gelu_pytorch_tanh") {
       return r.Bad("unsupported activation_function " + std::string(text));
     }
+    c.gelu_exact = !obj["activation_function"].get_string().get(text) && text == "gelu";
+    for (const char* option : {"scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn"}) {
+      bool on = false;
+      RETURN_IF_ERROR(r.Bool(option, &on));
+      if (on) return r.Bad(std::string(option) + " is not supported");
+    }
+    bool scale = true;
+    RETURN_IF_ERROR(r.Bool("scale_attn_weights", &scale));
+    if (!scale) return r.Bad("scale_attn_weights false is not supported");
   } else {
     RETURN_IF_ERROR(r.Int("hidden_size", &c.hidden_size));
     RETURN_IF_ERROR(r.Int("intermediate_size", &c.intermediate_size));
@@ -136,6 +145,9 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json, std::string_view n
     RETURN_IF_ERROR(r.Double("rms_norm_eps", &c.norm_eps));
     c.attention_bias = c.architecture == Architecture::kQwen2;
     RETURN_IF_ERROR(r.Bool("attention_bias", &c.attention_bias));
+    bool mlp_bias = false;
+    RETURN_IF_ERROR(r.Bool("mlp_bias", &mlp_bias));
+    if (mlp_bias) return r.Bad("mlp_bias is not supported");
     if (!obj["hidden_act"].get_string().get(text) && text != "silu") {
       return r.Bad("unsupported hidden_act " + std::string(text) + " (silu only)");
     }

@@ -212,8 +212,36 @@ std::span<const uint8_t> SafetensorsFile::Data(const TensorInfo& tensor) const {
   return std::span<const uint8_t>(base_ + header_.data_offset + tensor.begin, tensor.end - tensor.begin);
 }
 
+namespace {
+
+StatusOr<uint64_t> TensorBytes(const TensorToWrite& t) {
+  uint64_t elements = 1;
+  for (int64_t d : t.shape) {
+    if (d < 0) return InvalidArgumentError("tensor " + t.name + ": negative dimension");
+    elements *= static_cast<uint64_t>(d);
+  }
+  return elements * DTypeSize(t.dtype);
+}
+
+}  // namespace
+
 Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                         const std::map<std::string, std::string>& metadata) {
+  for (const TensorToWrite& t : tensors) {
+    ASSIGN_OR_RETURN(uint64_t bytes, TensorBytes(t));
+    if (bytes != t.data.size()) {
+      return InvalidArgumentError("tensor " + t.name + ": " + std::to_string(t.data.size()) +
+                                  " bytes given, shape and dtype need " + std::to_string(bytes));
+    }
+  }
+  return WriteSafetensors(path, tensors, metadata, [&](size_t i, std::span<uint8_t> out) {
+    std::memcpy(out.data(), tensors[i].data.data(), out.size());
+  });
+}
+
+Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                        const std::map<std::string, std::string>& metadata,
+                        const std::function<void(size_t, std::span<uint8_t>)>& fill) {
   JsonWriter w;
   w.BeginObject();
   if (!metadata.empty()) {
@@ -226,17 +254,10 @@ Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite
     w.EndObject();
   }
   uint64_t offset = 0;
+  std::vector<uint64_t> sizes;
   for (const TensorToWrite& t : tensors) {
-    uint64_t elements = 1;
-    for (int64_t d : t.shape) {
-      if (d < 0) return InvalidArgumentError("tensor " + t.name + ": negative dimension");
-      elements *= static_cast<uint64_t>(d);
-    }
-    if (elements * DTypeSize(t.dtype) != t.data.size()) {
-      return InvalidArgumentError("tensor " + t.name + ": " + std::to_string(t.data.size()) +
-                                  " bytes given, shape and dtype need " +
-                                  std::to_string(elements * DTypeSize(t.dtype)));
-    }
+    ASSIGN_OR_RETURN(uint64_t bytes, TensorBytes(t));
+    sizes.push_back(bytes);
     w.Key(t.name);
     w.BeginObject();
     w.Key("dtype");
@@ -248,10 +269,10 @@ Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite
     w.Key("data_offsets");
     w.BeginArray();
     w.Uint(offset);
-    w.Uint(offset + t.data.size());
+    w.Uint(offset + bytes);
     w.EndArray();
     w.EndObject();
-    offset += t.data.size();
+    offset += bytes;
   }
   w.EndObject();
   std::string header = w.str();
@@ -263,9 +284,14 @@ Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite
   for (int i = 0; i < 8; ++i) size_bytes[i] = static_cast<char>((n >> (8 * i)) & 0xff);
   out.write(size_bytes, 8);
   out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  for (const TensorToWrite& t : tensors) {
-    out.write(reinterpret_cast<const char*>(t.data.data()), static_cast<std::streamsize>(t.data.size()));
+  std::vector<uint8_t> buffer;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    buffer.resize(sizes[i]);
+    fill(i, buffer);
+    out.write(reinterpret_cast<const char*>(buffer.data()), static_cast<std::streamsize>(buffer.size()));
+    if (!out) return InternalError("failed writing " + path);
   }
+  out.close();
   if (!out) return InternalError("failed writing " + path);
   return OkStatus();
 }

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -88,5 +89,12 @@ struct TensorToWrite {
 // Writes a safetensors file (tensors in the order given, header padded to 8 bytes).
 Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                         const std::map<std::string, std::string>& metadata = {});
+
+// The same, with each tensor's bytes produced on demand: fill(i, buffer) writes
+// tensor i into a buffer of exactly its size. Only one tensor is in memory at a
+// time, so multi-gigabyte files are written in bounded memory. `data` is ignored.
+Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                        const std::map<std::string, std::string>& metadata,
+                        const std::function<void(size_t, std::span<uint8_t>)>& fill);
 
 }  // namespace radixlm::model

@@ -1,0 +1,57 @@
+// Backend: runs the model over a batch of sequences whose KV cache lives in pages.
+//
+// Page ids come from the kvcache PagePool; the backend owns the memory they index
+// (for every layer, K and V of `page_size` token slots per page). A sequence in a
+// batch brings its new tokens, how many tokens of it are already in the KV pages
+// (from the prefix cache or from earlier chunks), and the page table that holds
+// all of them: position p lives in page page_table[p / page_size], slot
+// p % page_size. The backend writes the new tokens' K and V into their slots and
+// attends through the page table, so sequences that share prefix pages read the
+// same memory. A partly filled page that another sequence shares is copied first
+// (CopyPage) and the copy written: copy-on-write of the boundary page.
+//
+// Every implementation computes each sequence's logits independently of how the
+// work was cut: cached or cold, one chunk or many, alone or in a batch give the
+// same bits (the CPU backend is bit-exact; see docs/ARCHITECTURE.md).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "model/config.h"
+
+namespace radixlm::backend {
+
+struct SequenceInput {
+  std::span<const int32_t> tokens;      // new tokens, at positions [start, start + size)
+  int64_t start = 0;                    // tokens already in this sequence's pages
+  std::span<const int32_t> page_table;  // pages covering positions [0, start + size)
+  int64_t num_logits = 1;               // logits for the last num_logits new tokens (0: none)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  virtual const model::ModelConfig& config() const = 0;
+  virtual int64_t page_size() const = 0;
+  virtual int64_t num_pages() const = 0;
+
+  // Runs the batch; `logits` gets one row of vocab_size floats per requested
+  // position, sequences in batch order. Bad input (token ids past the vocabulary,
+  // positions past the context, page tables too short or naming pages outside the
+  // pool, more logits than new tokens) is INVALID_ARGUMENT and computes nothing.
+  virtual Status Forward(std::span<const SequenceInput> batch, std::vector<float>* logits) = 0;
+
+  // Copies the first `slots` slots of page `src` into page `dst`, every layer.
+  virtual Status CopyPage(int32_t src, int32_t dst, int64_t slots) = 0;
+};
+
+// Checks a batch against a model and pool; shared by every backend.
+Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelConfig& config,
+                     int64_t page_size, int64_t num_pages);
+
+}  // namespace radixlm::backend

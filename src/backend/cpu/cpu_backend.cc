@@ -1,0 +1,351 @@
+#include "backend/cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <numbers>
+#include <thread>
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/thread_pool.h"
+#include "core/check.h"
+
+namespace radixlm::backend::cpu {
+
+using model::Architecture;
+using model::WeightView;
+
+namespace {
+
+std::vector<float> ToF32(const WeightView& view) {
+  std::vector<float> out;
+  if (!view.present()) return out;
+  out.resize(static_cast<size_t>(view.elements()));
+  model::ViewToF32(view, out);
+  return out;
+}
+
+// Stacks matrices (or vectors) with the same column count into one.
+std::vector<float> Stack(std::initializer_list<const WeightView*> views) {
+  std::vector<float> out;
+  for (const WeightView* v : views) {
+    std::vector<float> part = ToF32(*v);
+    out.insert(out.end(), part.begin(), part.end());
+  }
+  return out;
+}
+
+// Query rows of one attention task: up to this many tokens of one sequence.
+constexpr int64_t kQueryBlock = 16;
+
+}  // namespace
+
+std::vector<float> RopeInverseFrequencies(const model::ModelConfig& c) {
+  const int64_t half = c.head_dim / 2;
+  std::vector<float> inv(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
+    double f = 1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / static_cast<double>(c.head_dim));
+    if (c.rope_scaling.llama3) {
+      // Llama 3.1: long wavelengths slowed by `factor`, short ones kept, a smooth
+      // blend between.
+      const auto& s = c.rope_scaling;
+      const double old_len = static_cast<double>(s.original_max_position_embeddings);
+      const double low_wavelen = old_len / s.low_freq_factor;
+      const double high_wavelen = old_len / s.high_freq_factor;
+      const double wavelen = 2 * std::numbers::pi / f;
+      if (wavelen > low_wavelen) {
+        f /= s.factor;
+      } else if (wavelen >= high_wavelen) {
+        const double smooth = (old_len / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+        f = (1 - smooth) * f / s.factor + smooth * f;
+      }
+    }
+    inv[static_cast<size_t>(i)] = static_cast<float>(f);
+  }
+  return inv;
+}
+
+CpuBackend::CpuBackend(const model::ModelConfig& config) : config_(config) {}
+CpuBackend::~CpuBackend() = default;
+
+StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const model::ModelWeights& w,
+                                                         const CpuBackendOptions& options) {
+  const model::ModelConfig& c = w.config;
+  if (options.page_size <= 0 || options.num_pages <= 0) {
+    return InvalidArgumentError("page size and page count must be positive");
+  }
+  if (c.architecture != Architecture::kGpt2 && c.head_dim % 2 != 0) {
+    return InvalidArgumentError("rotary embeddings need an even head_dim");
+  }
+  std::unique_ptr<CpuBackend> b(new CpuBackend(c));
+  b->gpt2_ = c.architecture == Architecture::kGpt2;
+  b->gated_ = !b->gpt2_;
+  b->page_size_ = options.page_size;
+  b->num_pages_ = options.num_pages;
+  b->embed_ = ToF32(w.embed);
+  b->pos_embed_ = ToF32(w.pos_embed);
+  b->final_norm_ = ToF32(w.final_norm);
+  b->final_norm_bias_ = ToF32(w.final_norm_bias);
+  b->tied_ = w.lm_head.ref == w.embed.ref && !w.lm_head.transposed;
+  if (!b->tied_) b->lm_head_ = ToF32(w.lm_head);
+  for (const model::LayerWeights& l : w.layers) {
+    Layer out;
+    out.attn_norm = ToF32(l.attn_norm);
+    out.attn_norm_bias = ToF32(l.attn_norm_bias);
+    out.qkv = Stack({&l.q, &l.k, &l.v});
+    if (l.q_bias.present()) out.qkv_bias = Stack({&l.q_bias, &l.k_bias, &l.v_bias});
+    out.o = ToF32(l.o);
+    out.o_bias = ToF32(l.o_bias);
+    out.mlp_norm = ToF32(l.mlp_norm);
+    out.mlp_norm_bias = ToF32(l.mlp_norm_bias);
+    out.up = b->gated_ ? Stack({&l.gate, &l.up}) : ToF32(l.up);
+    out.up_bias = ToF32(l.up_bias);
+    out.down = ToF32(l.down);
+    out.down_bias = ToF32(l.down_bias);
+    b->layers_.push_back(std::move(out));
+  }
+  if (!b->gpt2_) b->inv_freq_ = RopeInverseFrequencies(c);
+
+  const uint64_t per_layer = static_cast<uint64_t>(options.num_pages) * c.num_kv_heads *
+                             options.page_size * c.head_dim;
+  b->kv_floats_ = per_layer * c.num_layers;
+  // calloc: the pool's pages cost nothing until first written.
+  b->keys_ = {static_cast<float*>(std::calloc(b->kv_floats_, sizeof(float))), std::free};
+  b->values_ = {static_cast<float*>(std::calloc(b->kv_floats_, sizeof(float))), std::free};
+  if (!b->keys_ || !b->values_) {
+    return ResourceExhaustedError("cannot allocate " + std::to_string(2 * b->kv_floats_ * 4) +
+                                  " bytes of KV pages");
+  }
+  int threads = options.threads > 0 ? options.threads
+                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  b->pool_ = std::make_unique<ThreadPool>(threads);
+  return b;
+}
+
+int CpuBackend::threads() const { return pool_->size(); }
+
+uint64_t CpuBackend::matmul_params() const {
+  uint64_t n = 0;
+  for (const Layer& l : layers_) n += l.qkv.size() + l.o.size() + l.up.size() + l.down.size();
+  return n + static_cast<uint64_t>(config_.vocab_size * config_.hidden_size);
+}
+
+uint64_t CpuBackend::weight_bytes_per_token() const { return matmul_params() * sizeof(float); }
+
+float* CpuBackend::KeyBlock(int64_t layer, int32_t page, int64_t head) {
+  const int64_t block = page_size_ * config_.head_dim;
+  return keys_.get() + ((layer * num_pages_ + page) * config_.num_kv_heads + head) * block;
+}
+
+float* CpuBackend::ValueBlock(int64_t layer, int32_t page, int64_t head) {
+  const int64_t block = page_size_ * config_.head_dim;
+  return values_.get() + ((layer * num_pages_ + page) * config_.num_kv_heads + head) * block;
+}
+
+Status CpuBackend::CopyPage(int32_t src, int32_t dst, int64_t slots) {
+  if (src < 0 || src >= num_pages_ || dst < 0 || dst >= num_pages_ || slots < 0 || slots > page_size_) {
+    return InvalidArgumentError("CopyPage(" + std::to_string(src) + ", " + std::to_string(dst) + ", " +
+                                std::to_string(slots) + ") outside the pool");
+  }
+  const size_t bytes = static_cast<size_t>(slots * config_.head_dim) * sizeof(float);
+  for (int64_t layer = 0; layer < config_.num_layers; ++layer) {
+    for (int64_t h = 0; h < config_.num_kv_heads; ++h) {
+      std::memcpy(KeyBlock(layer, dst, h), KeyBlock(layer, src, h), bytes);
+      std::memcpy(ValueBlock(layer, dst, h), ValueBlock(layer, src, h), bytes);
+    }
+  }
+  return OkStatus();
+}
+
+void CpuBackend::Norm(const std::vector<float>& w, const std::vector<float>& b, const float* x,
+                      float* out) const {
+  if (gpt2_) {
+    LayerNorm(x, w.data(), b.data(), config_.hidden_size, config_.norm_eps, out);
+  } else {
+    RmsNorm(x, w.data(), config_.hidden_size, config_.norm_eps, out);
+  }
+}
+
+// One task per (sequence, kv head, block of query tokens): scores against every
+// key the block's last token may see, page by page, then softmax and the
+// weighted sum of values, in the fixed order of positions.
+void CpuBackend::Attention(int64_t layer, std::span<const SequenceInput> batch,
+                           const std::vector<int64_t>& first_row, const float* qkv, float* out) {
+  const model::ModelConfig& c = config_;
+  const int64_t hd = c.head_dim, group = c.num_heads / c.num_kv_heads;
+  const int64_t ld = (c.num_heads + 2 * c.num_kv_heads) * hd;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  struct Task {
+    int32_t seq;
+    int32_t head;  // kv head
+    int64_t begin, end;  // new-token indices
+  };
+  std::vector<Task> tasks;
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const int64_t n = static_cast<int64_t>(batch[s].tokens.size());
+    for (int64_t h = 0; h < c.num_kv_heads; ++h) {
+      for (int64_t b = 0; b < n; b += kQueryBlock) {
+        tasks.push_back({static_cast<int32_t>(s), static_cast<int32_t>(h), b, std::min(n, b + kQueryBlock)});
+      }
+    }
+  }
+  pool_->ParallelFor(static_cast<int64_t>(tasks.size()), [&](int64_t t) {
+    const Task& task = tasks[static_cast<size_t>(t)];
+    const SequenceInput& seq = batch[static_cast<size_t>(task.seq)];
+    const int64_t m = task.end - task.begin;
+    const int64_t keys = seq.start + task.end;  // what the block's last token sees
+    const int64_t row0 = first_row[static_cast<size_t>(task.seq)] + task.begin;
+    thread_local std::vector<float> scores;
+    scores.resize(static_cast<size_t>(m * keys));
+    for (int64_t j = 0; j < group; ++j) {
+      const int64_t q_head = task.head * group + j;
+      const float* q = qkv + row0 * ld + q_head * hd;
+      for (int64_t p0 = 0; p0 < keys; p0 += page_size_) {
+        const int32_t page = seq.page_table[static_cast<size_t>(p0 / page_size_)];
+        const int64_t slots = std::min(page_size_, keys - p0);
+        MatMulColumns(q, m, hd, ld, KeyBlock(layer, page, task.head), 0, slots, nullptr,
+                      scores.data() + p0, keys);
+      }
+      for (int64_t i = 0; i < m; ++i) {
+        float* row = scores.data() + i * keys;
+        const int64_t visible = seq.start + task.begin + i + 1;
+        float max = -INFINITY;
+        for (int64_t p = 0; p < visible; ++p) {
+          row[p] *= scale;
+          max = std::max(max, row[p]);
+        }
+        float lanes[16] = {};
+        for (int64_t p = 0; p < visible; ++p) {
+          row[p] = std::exp(row[p] - max);
+          lanes[p % 16] += row[p];
+        }
+        float s8[8];
+        for (int l = 0; l < 8; ++l) s8[l] = lanes[l] + lanes[l + 8];
+        for (int l = 0; l < 4; ++l) s8[l] += s8[l + 4];
+        const float inv_sum = 1.0f / ((s8[0] + s8[2]) + (s8[1] + s8[3]));
+        float* o = out + (row0 + i) * c.num_heads * hd + q_head * hd;
+        std::fill(o, o + hd, 0.0f);
+        for (int64_t p = 0; p < visible; ++p) {
+          const int32_t page = seq.page_table[static_cast<size_t>(p / page_size_)];
+          const float* v = ValueBlock(layer, page, task.head) + (p % page_size_) * hd;
+          const float weight = row[p] * inv_sum;
+          for (int64_t d = 0; d < hd; ++d) o[d] = std::fma(weight, v[d], o[d]);
+        }
+      }
+    }
+  });
+}
+
+Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<float>* logits) {
+  RETURN_IF_ERROR(ValidateBatch(batch, config_, page_size_, num_pages_));
+  const model::ModelConfig& c = config_;
+  const int64_t h = c.hidden_size, hd = c.head_dim;
+  const int64_t q_dim = c.num_heads * hd, kv_dim = c.num_kv_heads * hd, ld = q_dim + 2 * kv_dim;
+  const int64_t inter = c.intermediate_size;
+
+  std::vector<Row> rows;
+  std::vector<int64_t> first_row;
+  int64_t logit_rows = 0;
+  for (size_t s = 0; s < batch.size(); ++s) {
+    first_row.push_back(static_cast<int64_t>(rows.size()));
+    for (size_t i = 0; i < batch[s].tokens.size(); ++i) {
+      rows.push_back({static_cast<int32_t>(s), batch[s].tokens[i], batch[s].start + static_cast<int64_t>(i)});
+    }
+    logit_rows += batch[s].num_logits;
+  }
+  const int64_t t = static_cast<int64_t>(rows.size());
+  logits->assign(static_cast<size_t>(logit_rows * c.vocab_size), 0.0f);
+  if (t == 0) return OkStatus();
+
+  std::vector<float> x(static_cast<size_t>(t * h)), normed(static_cast<size_t>(t * h));
+  std::vector<float> qkv(static_cast<size_t>(t * ld)), attn(static_cast<size_t>(t * q_dim));
+  std::vector<float> proj(static_cast<size_t>(t * h));
+  std::vector<float> up(static_cast<size_t>(t * (gated_ ? 2 * inter : inter)));
+  std::vector<float> act(gated_ ? static_cast<size_t>(t * inter) : 0);
+  const int64_t half = hd / 2;
+  std::vector<float> cos(gpt2_ ? 0 : static_cast<size_t>(t * half)), sin(cos.size());
+
+  for (int64_t r = 0; r < t; ++r) {
+    const Row& row = rows[static_cast<size_t>(r)];
+    std::memcpy(&x[r * h], &embed_[static_cast<size_t>(row.token) * h], h * sizeof(float));
+    if (gpt2_) {
+      AddInPlace(&x[r * h], &pos_embed_[static_cast<size_t>(row.pos) * h], h);
+    } else {
+      for (int64_t i = 0; i < half; ++i) {
+        // The angle rounded to F32 as Hugging Face computes it, then cos/sin.
+        const float angle = static_cast<float>(row.pos) * inv_freq_[static_cast<size_t>(i)];
+        cos[r * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+        sin[r * half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+      }
+    }
+  }
+
+  auto rows_parallel = [&](const std::function<void(int64_t)>& fn) {
+    const int64_t chunk = 16;
+    pool_->ParallelFor((t + chunk - 1) / chunk, [&](int64_t b) {
+      for (int64_t r = b * chunk; r < std::min(t, (b + 1) * chunk); ++r) fn(r);
+    });
+  };
+
+  for (int64_t li = 0; li < c.num_layers; ++li) {
+    const Layer& l = layers_[static_cast<size_t>(li)];
+    rows_parallel([&](int64_t r) { Norm(l.attn_norm, l.attn_norm_bias, &x[r * h], &normed[r * h]); });
+    MatMul(*pool_, normed.data(), t, h, h, l.qkv.data(), ld, l.qkv_bias.empty() ? nullptr : l.qkv_bias.data(),
+           qkv.data(), ld);
+    rows_parallel([&](int64_t r) {
+      float* q = &qkv[r * ld];
+      float* k = q + q_dim;
+      if (!gpt2_) {
+        ApplyRope(q, c.num_heads, hd, &cos[r * half], &sin[r * half]);
+        ApplyRope(k, c.num_kv_heads, hd, &cos[r * half], &sin[r * half]);
+      }
+      const Row& row = rows[static_cast<size_t>(r)];
+      const SequenceInput& seq = batch[static_cast<size_t>(row.seq)];
+      const int32_t page = seq.page_table[static_cast<size_t>(row.pos / page_size_)];
+      const int64_t slot = row.pos % page_size_;
+      for (int64_t g = 0; g < c.num_kv_heads; ++g) {
+        std::memcpy(KeyBlock(li, page, g) + slot * hd, k + g * hd, hd * sizeof(float));
+        std::memcpy(ValueBlock(li, page, g) + slot * hd, k + kv_dim + g * hd, hd * sizeof(float));
+      }
+    });
+    Attention(li, batch, first_row, qkv.data(), attn.data());
+    MatMul(*pool_, attn.data(), t, q_dim, q_dim, l.o.data(), h, l.o_bias.empty() ? nullptr : l.o_bias.data(),
+           proj.data(), h);
+    rows_parallel([&](int64_t r) {
+      AddInPlace(&x[r * h], &proj[r * h], h);
+      Norm(l.mlp_norm, l.mlp_norm_bias, &x[r * h], &normed[r * h]);
+    });
+    const int64_t up_dim = gated_ ? 2 * inter : inter;
+    MatMul(*pool_, normed.data(), t, h, h, l.up.data(), up_dim, l.up_bias.empty() ? nullptr : l.up_bias.data(),
+           up.data(), up_dim);
+    float* mlp_in = up.data();
+    rows_parallel([&](int64_t r) {
+      if (gated_) {
+        SiluMul(&up[r * up_dim], &up[r * up_dim + inter], inter, &act[r * inter]);
+      } else {
+        Gelu(&up[r * up_dim], inter, c.gelu_exact);
+      }
+    });
+    if (gated_) mlp_in = act.data();
+    MatMul(*pool_, mlp_in, t, inter, inter, l.down.data(), h, l.down_bias.empty() ? nullptr : l.down_bias.data(),
+           proj.data(), h);
+    rows_parallel([&](int64_t r) { AddInPlace(&x[r * h], &proj[r * h], h); });
+  }
+
+  // Final norm and the LM head, only for the rows whose logits were asked for.
+  std::vector<float> last(static_cast<size_t>(logit_rows * h));
+  int64_t out_row = 0;
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const int64_t n = static_cast<int64_t>(batch[s].tokens.size());
+    for (int64_t i = n - batch[s].num_logits; i < n; ++i) {
+      Norm(final_norm_, final_norm_bias_, &x[(first_row[s] + i) * h], &last[out_row * h]);
+      ++out_row;
+    }
+  }
+  const float* head = tied_ ? embed_.data() : lm_head_.data();
+  MatMul(*pool_, last.data(), logit_rows, h, h, head, c.vocab_size, nullptr, logits->data(), c.vocab_size);
+  return OkStatus();
+}
+
+}  // namespace radixlm::backend::cpu

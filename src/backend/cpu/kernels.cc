@@ -1,0 +1,199 @@
+#include "backend/cpu/kernels.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "backend/cpu/thread_pool.h"
+
+namespace radixlm::backend::cpu {
+
+namespace {
+
+constexpr int kLanes = 16;
+
+// The fixed fold of 16 lanes into one sum.
+inline float FoldLanes(const float* a) {
+  float s8[8], s4[4], s2[2];
+  for (int i = 0; i < 8; ++i) s8[i] = a[i] + a[i + 8];
+  for (int i = 0; i < 4; ++i) s4[i] = s8[i] + s8[i + 4];
+  for (int i = 0; i < 2; ++i) s2[i] = s4[i] + s4[i + 2];
+  return s2[0] + s2[1];
+}
+
+// ---- portable path: the same lane arithmetic with std::fma -------------------
+
+template <int MR, int NR>
+void TileGeneric(const float* x, int64_t ldx, const float* w, int64_t k, float* out) {
+  float acc[MR][NR][kLanes] = {};
+  for (int64_t k0 = 0; k0 < k; k0 += kLanes) {
+    const int64_t len = std::min<int64_t>(kLanes, k - k0);
+    for (int r = 0; r < MR; ++r) {
+      for (int c = 0; c < NR; ++c) {
+        for (int64_t l = 0; l < len; ++l) {
+          acc[r][c][l] = std::fma(x[r * ldx + k0 + l], w[c * k + k0 + l], acc[r][c][l]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    for (int c = 0; c < NR; ++c) out[r * NR + c] = FoldLanes(acc[r][c]);
+  }
+}
+
+// ---- AVX-512 path ------------------------------------------------------------
+
+__attribute__((target("avx512f"))) inline float FoldZmm(__m512 v) {
+  alignas(64) float a[kLanes];
+  _mm512_store_ps(a, v);
+  return FoldLanes(a);
+}
+
+template <int MR, int NR>
+__attribute__((target("avx512f"))) void TileAvx512(const float* x, int64_t ldx, const float* w,
+                                                   int64_t k, float* out) {
+  __m512 acc[MR][NR];
+  for (int r = 0; r < MR; ++r)
+    for (int c = 0; c < NR; ++c) acc[r][c] = _mm512_setzero_ps();
+  int64_t k0 = 0;
+  for (; k0 + kLanes <= k; k0 += kLanes) {
+    __m512 xv[MR], wv[NR];
+    for (int r = 0; r < MR; ++r) xv[r] = _mm512_loadu_ps(x + r * ldx + k0);
+    for (int c = 0; c < NR; ++c) wv[c] = _mm512_loadu_ps(w + c * k + k0);
+    for (int r = 0; r < MR; ++r)
+      for (int c = 0; c < NR; ++c) acc[r][c] = _mm512_fmadd_ps(xv[r], wv[c], acc[r][c]);
+  }
+  if (k0 < k) {  // the tail: masked lanes stay as they are, like the portable path
+    const __mmask16 mask = static_cast<__mmask16>((1u << (k - k0)) - 1);
+    __m512 xv[MR], wv[NR];
+    for (int r = 0; r < MR; ++r) xv[r] = _mm512_maskz_loadu_ps(mask, x + r * ldx + k0);
+    for (int c = 0; c < NR; ++c) wv[c] = _mm512_maskz_loadu_ps(mask, w + c * k + k0);
+    for (int r = 0; r < MR; ++r)
+      for (int c = 0; c < NR; ++c) acc[r][c] = _mm512_mask3_fmadd_ps(xv[r], wv[c], acc[r][c], mask);
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int c = 0; c < NR; ++c) out[r * NR + c] = FoldZmm(acc[r][c]);
+}
+
+const bool kAvx512 = __builtin_cpu_supports("avx512f");
+
+template <int MR, int NR>
+inline void Tile(const float* x, int64_t ldx, const float* w, int64_t k, float* out) {
+  if (kAvx512) {
+    TileAvx512<MR, NR>(x, ldx, w, k, out);
+  } else {
+    TileGeneric<MR, NR>(x, ldx, w, k, out);
+  }
+}
+
+// Rows [0, mr) x columns [j0, j0 + nr): one tile, then bias and store.
+template <int MR, int NR>
+inline void Block(const float* x, int64_t ldx, const float* w, int64_t k, int64_t j0,
+                  const float* bias, float* y, int64_t ldy) {
+  float out[MR * NR];
+  Tile<MR, NR>(x, ldx, w + j0 * k, k, out);
+  for (int r = 0; r < MR; ++r) {
+    for (int c = 0; c < NR; ++c) {
+      float v = out[r * NR + c];
+      if (bias != nullptr) v += bias[j0 + c];
+      y[r * ldy + j0 + c] = v;
+    }
+  }
+}
+
+template <int MR>
+void RowsTimesColumns(const float* x, int64_t ldx, const float* w, int64_t k, int64_t j_begin,
+                      int64_t j_end, const float* bias, float* y, int64_t ldy) {
+  int64_t j = j_begin;
+  for (; j + 4 <= j_end; j += 4) Block<MR, 4>(x, ldx, w, k, j, bias, y, ldy);
+  for (; j < j_end; ++j) Block<MR, 1>(x, ldx, w, k, j, bias, y, ldy);
+}
+
+}  // namespace
+
+bool UsingAvx512() { return kAvx512; }
+
+float Dot(const float* a, const float* b, int64_t k) {
+  float out;
+  Tile<1, 1>(a, 0, b, k, &out);
+  return out;
+}
+
+void MatMulColumns(const float* x, int64_t m, int64_t k, int64_t ldx, const float* w,
+                   int64_t j_begin, int64_t j_end, const float* bias, float* y, int64_t ldy) {
+  int64_t i = 0;
+  for (; i + 4 <= m; i += 4) {
+    RowsTimesColumns<4>(x + i * ldx, ldx, w, k, j_begin, j_end, bias, y + i * ldy, ldy);
+  }
+  for (; i < m; ++i) {
+    RowsTimesColumns<1>(x + i * ldx, ldx, w, k, j_begin, j_end, bias, y + i * ldy, ldy);
+  }
+}
+
+void MatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, int64_t ldx, const float* w,
+            int64_t n, const float* bias, float* y, int64_t ldy) {
+  // Column blocks sized so a block of w stays in L2 while every row passes over it.
+  const int64_t block = std::max<int64_t>(16, (256 * 1024 / (4 * k)) / 4 * 4);
+  const int64_t blocks = (n + block - 1) / block;
+  pool.ParallelFor(blocks, [&](int64_t b) {
+    const int64_t j_begin = b * block;
+    MatMulColumns(x, m, k, ldx, w, j_begin, std::min(n, j_begin + block), bias, y, ldy);
+  });
+}
+
+void RmsNorm(const float* x, const float* w, int64_t n, double eps, float* out) {
+  float lanes[kLanes] = {};
+  for (int64_t i = 0; i < n; ++i) lanes[i % kLanes] = std::fma(x[i], x[i], lanes[i % kLanes]);
+  const float mean_square = FoldLanes(lanes) / static_cast<float>(n);
+  const float scale = 1.0f / std::sqrt(mean_square + static_cast<float>(eps));
+  for (int64_t i = 0; i < n; ++i) out[i] = w[i] * (x[i] * scale);
+}
+
+void LayerNorm(const float* x, const float* w, const float* b, int64_t n, double eps, float* out) {
+  float lanes[kLanes] = {};
+  for (int64_t i = 0; i < n; ++i) lanes[i % kLanes] += x[i];
+  const float mean = FoldLanes(lanes) / static_cast<float>(n);
+  std::fill(lanes, lanes + kLanes, 0.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = x[i] - mean;
+    lanes[i % kLanes] = std::fma(d, d, lanes[i % kLanes]);
+  }
+  const float var = FoldLanes(lanes) / static_cast<float>(n);
+  const float scale = 1.0f / std::sqrt(var + static_cast<float>(eps));
+  for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - mean) * scale * w[i] + b[i];
+}
+
+void ApplyRope(float* x, int64_t heads, int64_t head_dim, const float* cos, const float* sin) {
+  const int64_t half = head_dim / 2;
+  for (int64_t h = 0; h < heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i = 0; i < half; ++i) {
+      const float a = v[i], b = v[i + half];
+      v[i] = a * cos[i] - b * sin[i];
+      v[i + half] = b * cos[i] + a * sin[i];
+    }
+  }
+}
+
+void SiluMul(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void Gelu(float* x, int64_t n, bool exact) {
+  if (exact) {
+    for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
+    return;
+  }
+  constexpr float kC = 0.79788456080286536f;  // sqrt(2 / pi)
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    x[i] = 0.5f * v * (1.0f + std::tanh(kC * (v + 0.044715f * v * v * v)));
+  }
+}
+
+void AddInPlace(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+}  // namespace radixlm::backend::cpu

@@ -1,0 +1,31 @@
+// LoadModel: a Hugging Face model directory, validated and ready to run: config,
+// weights (checked against the architecture), tokenizer, and a backend with its
+// KV page pool.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_backend.h"
+#include "core/status.h"
+#include "model/checkpoint.h"
+#include "model/config.h"
+#include "model/tokenizer.h"
+#include "model/weights.h"
+
+namespace radixlm::backend {
+
+struct LoadedModel {
+  std::string dir;
+  model::ModelConfig config;
+  std::unique_ptr<model::Tokenizer> tokenizer;  // null when the directory has none
+  std::unique_ptr<Backend> backend;
+  uint64_t parameters = 0;
+  uint64_t checkpoint_bytes = 0;
+};
+
+// The checkpoint is unmapped once the backend holds its own copy of the weights.
+StatusOr<LoadedModel> LoadModel(const std::string& dir, const cpu::CpuBackendOptions& options);
+
+}  // namespace radixlm::backend

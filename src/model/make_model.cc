@@ -1,0 +1,363 @@
+#include "model/make_model.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <numbers>
+#include <fstream>
+#include <thread>
+
+#include "core/hash.h"
+#include "core/json_writer.h"
+#include "model/tokenizer.h"
+#include "model/weights.h"
+
+namespace radixlm::model {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Shape {
+  const char* name;
+  const char* arch;  // "" for every architecture
+  const char* what;
+  int64_t hidden, layers, heads, kv_heads, inter, vocab, max_pos;
+  double theta;
+  bool tied;
+  bool llama3_scaling;
+};
+
+// Real shapes are those of the published models; tiny and small are radixlm's.
+constexpr Shape kShapes[] = {
+    {"tiny", "", "2 layers, hidden 64: a few MB, for tests", 64, 2, 4, 2, 128, 320, 2048, 10000, false, false},
+    {"small", "", "12 layers, hidden 768: ~100M parameters, for CPU benchmarks", 768, 12, 12, 4, 2048, 32768,
+     4096, 10000, true, false},
+    {"qwen2.5-0.5b", "qwen2", "Qwen2.5-0.5B's shape", 896, 24, 14, 2, 4864, 151936, 32768, 1000000, true,
+     false},
+    {"llama3.2-1b", "llama", "Llama 3.2 1B's shape (llama3 rope scaling)", 2048, 16, 32, 8, 8192, 128256,
+     131072, 500000, true, true},
+    {"llama3-8b", "llama", "Llama 3 8B's shape", 4096, 32, 32, 8, 14336, 128256, 8192, 500000, false, false},
+};
+
+const Shape* FindShape(const std::string& preset) {
+  for (const Shape& s : kShapes) {
+    if (preset == s.name) return &s;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> SpecialTokens(Architecture arch) {
+  switch (arch) {
+    case Architecture::kLlama:
+      return {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"};
+    case Architecture::kQwen2: return {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+    case Architecture::kGpt2: return {"<|endoftext|>"};
+  }
+  return {};
+}
+
+// config.json as transformers writes it for each model type.
+std::string ConfigJson(const ModelConfig& c, const Shape& s, DType dtype) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("architectures");
+  w.BeginArray();
+  w.String(ArchitectureName(c.architecture));
+  w.EndArray();
+  const char* torch_dtype = dtype == DType::kF32 ? "float32" : dtype == DType::kF16 ? "float16" : "bfloat16";
+  if (c.architecture == Architecture::kGpt2) {
+    w.Key("model_type"); w.String("gpt2");
+    w.Key("n_embd"); w.Int(c.hidden_size);
+    w.Key("n_layer"); w.Int(c.num_layers);
+    w.Key("n_head"); w.Int(c.num_heads);
+    w.Key("n_inner"); w.Int(c.intermediate_size);
+    w.Key("n_positions"); w.Int(c.max_position_embeddings);
+    w.Key("n_ctx"); w.Int(c.max_position_embeddings);
+    w.Key("activation_function"); w.String("gelu_new");
+    w.Key("layer_norm_epsilon"); w.Double(c.norm_eps);
+    for (const char* p : {"resid_pdrop", "embd_pdrop", "attn_pdrop"}) {
+      w.Key(p);
+      w.Double(0.0);
+    }
+  } else {
+    w.Key("model_type"); w.String(c.architecture == Architecture::kQwen2 ? "qwen2" : "llama");
+    w.Key("hidden_size"); w.Int(c.hidden_size);
+    w.Key("intermediate_size"); w.Int(c.intermediate_size);
+    w.Key("num_hidden_layers"); w.Int(c.num_layers);
+    w.Key("num_attention_heads"); w.Int(c.num_heads);
+    w.Key("num_key_value_heads"); w.Int(c.num_kv_heads);
+    w.Key("head_dim"); w.Int(c.head_dim);
+    w.Key("max_position_embeddings"); w.Int(c.max_position_embeddings);
+    w.Key("rope_theta"); w.Double(c.rope_theta);
+    w.Key("rms_norm_eps"); w.Double(c.norm_eps);
+    w.Key("hidden_act"); w.String("silu");
+    w.Key("attention_dropout"); w.Double(0.0);
+    if (c.architecture == Architecture::kLlama) {
+      w.Key("attention_bias"); w.Bool(false);
+      w.Key("mlp_bias"); w.Bool(false);
+    } else {
+      w.Key("use_sliding_window"); w.Bool(false);
+      w.Key("sliding_window"); w.Int(c.max_position_embeddings);
+      w.Key("max_window_layers"); w.Int(c.num_layers);
+    }
+    if (s.llama3_scaling) {
+      w.Key("rope_scaling");
+      w.BeginObject();
+      w.Key("rope_type"); w.String("llama3");
+      w.Key("factor"); w.Double(c.rope_scaling.factor);
+      w.Key("low_freq_factor"); w.Double(c.rope_scaling.low_freq_factor);
+      w.Key("high_freq_factor"); w.Double(c.rope_scaling.high_freq_factor);
+      w.Key("original_max_position_embeddings"); w.Int(c.rope_scaling.original_max_position_embeddings);
+      w.EndObject();
+    }
+  }
+  w.Key("vocab_size"); w.Int(c.vocab_size);
+  w.Key("bos_token_id"); w.Int(c.bos_token_id);
+  w.Key("eos_token_id"); w.Int(c.eos_token_id);
+  w.Key("tie_word_embeddings"); w.Bool(c.tie_word_embeddings);
+  w.Key("initializer_range"); w.Double(0.02);
+  w.Key("torch_dtype"); w.String(torch_dtype);
+  w.Key("use_cache"); w.Bool(true);
+  w.EndObject();
+  return w.str();
+}
+
+std::string TokenizerConfigJson(const ModelConfig& c, const std::vector<std::string>& specials) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("tokenizer_class"); w.String("PreTrainedTokenizerFast");
+  w.Key("bos_token"); w.String(specials[static_cast<size_t>(c.bos_token_id - 256)]);
+  w.Key("eos_token"); w.String(specials[static_cast<size_t>(c.eos_token_id - 256)]);
+  w.Key("model_max_length"); w.Int(c.max_position_embeddings);
+  w.Key("clean_up_tokenization_spaces"); w.Bool(false);
+  w.EndObject();
+  return w.str();
+}
+
+Status WriteText(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out) return InternalError("failed writing " + path.string());
+  return OkStatus();
+}
+
+// Deterministic normals: each block of a tensor has its own stream, keyed by the
+// seed, the tensor's name and the block, so blocks fill in parallel.
+constexpr int64_t kBlock = 1 << 20;
+
+uint64_t SplitMix(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+void FillNormal(uint64_t seed, const std::string& name, DType dtype, std::span<uint8_t> out) {
+  const int64_t n = static_cast<int64_t>(out.size() / DTypeSize(dtype));
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  const uint64_t name_hash = Hash64(name.data(), name.size(), seed);
+  auto fill_block = [&](int64_t b) {
+    uint64_t state = name_hash ^ (static_cast<uint64_t>(b) * 0xd1b54a32d192ed03ull);
+    const int64_t end = std::min(n, (b + 1) * kBlock);
+    for (int64_t i = b * kBlock; i < end; i += 2) {
+      // Box-Muller on two uniforms in (0, 1].
+      const double u1 = (static_cast<double>(SplitMix(state) >> 11) + 1.0) * 0x1.0p-53;
+      const double u2 = static_cast<double>(SplitMix(state) >> 11) * 0x1.0p-53;
+      const double r = 0.02 * std::sqrt(-2.0 * std::log(u1));
+      const float pair[2] = {static_cast<float>(r * std::cos(2 * std::numbers::pi * u2)),
+                             static_cast<float>(r * std::sin(2 * std::numbers::pi * u2))};
+      for (int64_t j = 0; j < 2 && i + j < end; ++j) {
+        const float v = pair[j];
+        uint8_t* dst = out.data() + (i + j) * static_cast<int64_t>(DTypeSize(dtype));
+        if (dtype == DType::kF32) {
+          std::memcpy(dst, &v, 4);
+        } else {
+          const uint16_t bits = dtype == DType::kBF16 ? F32ToBf16(v) : F32ToF16(v);
+          std::memcpy(dst, &bits, 2);
+        }
+      }
+    }
+  };
+  const int threads = static_cast<int>(std::min<int64_t>(blocks, std::max(1u, std::thread::hardware_concurrency())));
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (int64_t b = t; b < blocks; b += threads) fill_block(b);
+    });
+  }
+  for (std::thread& w : workers) w.join();
+}
+
+void FillConstant(float value, DType dtype, std::span<uint8_t> out) {
+  const size_t size = DTypeSize(dtype);
+  uint8_t bytes[4];
+  if (dtype == DType::kF32) {
+    std::memcpy(bytes, &value, 4);
+  } else {
+    const uint16_t bits = dtype == DType::kBF16 ? F32ToBf16(value) : F32ToF16(value);
+    std::memcpy(bytes, &bits, 2);
+  }
+  for (size_t i = 0; i < out.size(); i += size) std::memcpy(out.data() + i, bytes, size);
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> ModelPresets() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Shape& s : kShapes) out.emplace_back(s.name, s.what);
+  return out;
+}
+
+StatusOr<ModelConfig> PresetConfig(const std::string& arch_in, const std::string& preset) {
+  const Shape* s = FindShape(preset);
+  if (s == nullptr) {
+    std::string names;
+    for (const Shape& shape : kShapes) names += std::string(names.empty() ? "" : ", ") + shape.name;
+    return InvalidArgumentError("unknown preset '" + preset + "' (presets: " + names + ")");
+  }
+  const std::string arch = arch_in.empty() ? (s->arch[0] != '\0' ? s->arch : "llama") : arch_in;
+  if (s->arch[0] != '\0' && arch != s->arch) {
+    return InvalidArgumentError("preset " + preset + " is a " + s->arch + " model, not " + arch);
+  }
+  ModelConfig c;
+  if (arch == "llama") {
+    c.architecture = Architecture::kLlama;
+  } else if (arch == "qwen2") {
+    c.architecture = Architecture::kQwen2;
+    c.attention_bias = true;
+  } else if (arch == "gpt2") {
+    c.architecture = Architecture::kGpt2;
+    c.attention_bias = true;
+  } else {
+    return InvalidArgumentError("unknown architecture '" + arch + "' (llama, qwen2 or gpt2)");
+  }
+  c.vocab_size = s->vocab;
+  c.hidden_size = s->hidden;
+  c.num_layers = s->layers;
+  c.num_heads = s->heads;
+  c.num_kv_heads = c.architecture == Architecture::kGpt2 ? s->heads : s->kv_heads;
+  c.head_dim = s->hidden / s->heads;
+  c.intermediate_size = c.architecture == Architecture::kGpt2 ? 4 * s->hidden : s->inter;
+  c.max_position_embeddings = c.architecture == Architecture::kGpt2 ? std::min<int64_t>(s->max_pos, 2048)
+                                                                    : s->max_pos;
+  c.rope_theta = s->theta;
+  c.norm_eps = c.architecture == Architecture::kQwen2 ? 1e-6 : 1e-5;
+  c.tie_word_embeddings = c.architecture == Architecture::kGpt2 || s->tied;
+  if (s->llama3_scaling) {
+    c.rope_scaling.llama3 = true;
+    c.rope_scaling.factor = 32;
+    c.rope_scaling.low_freq_factor = 1;
+    c.rope_scaling.high_freq_factor = 4;
+    c.rope_scaling.original_max_position_embeddings = 8192;
+  }
+  c.bos_token_id = 256;
+  c.eos_token_id = c.architecture == Architecture::kLlama ? 257 : 256;
+  return c;
+}
+
+StatusOr<MadeModel> MakeModel(const MakeModelOptions& o,
+                              const std::function<void(uint64_t, uint64_t)>& progress) {
+  ASSIGN_OR_RETURN(ModelConfig c, PresetConfig(o.arch, o.preset));
+  if (o.num_kv_heads > 0) {
+    if (c.architecture == Architecture::kGpt2 || c.num_heads % o.num_kv_heads != 0) {
+      return InvalidArgumentError("--kv-heads " + std::to_string(o.num_kv_heads) + " must divide the " +
+                                  std::to_string(c.num_heads) + " attention heads (not for gpt2)");
+    }
+    c.num_kv_heads = o.num_kv_heads;
+  }
+  if (o.dtype != DType::kF32 && o.dtype != DType::kF16 && o.dtype != DType::kBF16) {
+    return InvalidArgumentError("--dtype must be f32, f16 or bf16");
+  }
+  if (o.out_dir.empty()) return InvalidArgumentError("no output directory given");
+  std::error_code ec;
+  fs::create_directories(o.out_dir, ec);
+  if (ec) return InvalidArgumentError("cannot create " + o.out_dir + ": " + ec.message());
+  const fs::path dir(o.out_dir);
+  const Shape& shape = *FindShape(o.preset);
+  MadeModel made;
+  made.config = c;
+
+  std::vector<ExpectedTensor> expected = ExpectedTensors(c);
+  std::vector<TensorToWrite> tensors;
+  std::vector<uint64_t> sizes;
+  uint64_t total = 0;
+  for (const ExpectedTensor& e : expected) {
+    int64_t n = 1;
+    for (int64_t d : e.shape) n *= d;
+    made.parameters += static_cast<uint64_t>(n);
+    sizes.push_back(static_cast<uint64_t>(n) * DTypeSize(o.dtype));
+    total += sizes.back();
+    tensors.push_back({e.name, o.dtype, e.shape, {}});
+  }
+  // Shards: consecutive tensors, up to shard_bytes each.
+  std::vector<std::pair<size_t, size_t>> shards;  // [begin, end) into tensors
+  size_t begin = 0;
+  uint64_t shard_size = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (o.shard_bytes > 0 && i > begin && shard_size + sizes[i] > o.shard_bytes) {
+      shards.emplace_back(begin, i);
+      begin = i;
+      shard_size = 0;
+    }
+    shard_size += sizes[i];
+  }
+  shards.emplace_back(begin, tensors.size());
+  uint64_t done = 0;
+  std::vector<std::pair<std::string, std::string>> weight_map;
+  for (size_t s = 0; s < shards.size(); ++s) {
+    char name[64];
+    if (shards.size() == 1) {
+      std::snprintf(name, sizeof(name), "model.safetensors");
+    } else {
+      std::snprintf(name, sizeof(name), "model-%05zu-of-%05zu.safetensors", s + 1, shards.size());
+    }
+    std::vector<TensorToWrite> part(tensors.begin() + static_cast<std::ptrdiff_t>(shards[s].first),
+                                    tensors.begin() + static_cast<std::ptrdiff_t>(shards[s].second));
+    const size_t first = shards[s].first;
+    RETURN_IF_ERROR(WriteSafetensors((dir / name).string(), part, {{"format", "pt"}},
+                                     [&](size_t i, std::span<uint8_t> out) {
+                                       const ExpectedTensor& e = expected[first + i];
+                                       if (e.init == ExpectedTensor::Init::kNormal) {
+                                         FillNormal(o.seed, e.name, o.dtype, out);
+                                       } else {
+                                         FillConstant(e.init == ExpectedTensor::Init::kOnes ? 1.0f : 0.0f,
+                                                      o.dtype, out);
+                                       }
+                                       done += out.size();
+                                       if (progress) progress(done, total);
+                                     }));
+    for (const TensorToWrite& t : part) weight_map.emplace_back(t.name, name);
+    made.files.push_back(name);
+  }
+  made.bytes = total;
+  if (shards.size() > 1) {
+    JsonWriter w;
+    w.BeginObject();
+    w.Key("metadata");
+    w.BeginObject();
+    w.Key("total_size");
+    w.Uint(total);
+    w.EndObject();
+    w.Key("weight_map");
+    w.BeginObject();
+    for (const auto& [tensor, file] : weight_map) {
+      w.Key(tensor);
+      w.String(file);
+    }
+    w.EndObject();
+    w.EndObject();
+    RETURN_IF_ERROR(WriteText(dir / "model.safetensors.index.json", w.str()));
+    made.files.push_back("model.safetensors.index.json");
+  }
+  const std::vector<std::string> specials = SpecialTokens(c.architecture);
+  RETURN_IF_ERROR(WriteText(dir / "config.json", ConfigJson(c, shape, o.dtype)));
+  RETURN_IF_ERROR(WriteText(dir / "tokenizer.json", MakeByteLevelTokenizerJson(specials)));
+  RETURN_IF_ERROR(WriteText(dir / "tokenizer_config.json", TokenizerConfigJson(c, specials)));
+  made.files.insert(made.files.end(), {"config.json", "tokenizer.json", "tokenizer_config.json"});
+  return made;
+}
+
+}  // namespace radixlm::model

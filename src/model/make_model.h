@@ -1,0 +1,46 @@
+// make-model: writes a Hugging Face model directory with random weights of a real
+// architecture and shape (config.json, model.safetensors or shards with their
+// index, tokenizer.json, tokenizer_config.json), loadable by transformers as is.
+// Weights follow Hugging Face's initialisation (normal with std 0.02, norms one,
+// biases zero) and are a pure function of the seed and the tensor's name.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "model/config.h"
+#include "model/safetensors.h"
+
+namespace radixlm::model {
+
+struct MakeModelOptions {
+  std::string arch;    // llama | qwen2 | gpt2; empty: the preset's own
+  std::string preset = "tiny";
+  uint64_t seed = 0;
+  DType dtype = DType::kBF16;  // F32, F16 or BF16
+  uint64_t shard_bytes = 0;    // > 0: shards of about this size with an index
+  int64_t num_kv_heads = 0;    // > 0: overrides the preset's (1: multi-query attention)
+  std::string out_dir;
+};
+
+// Preset names and what each one is.
+std::vector<std::pair<std::string, std::string>> ModelPresets();
+
+// The config a preset gives for an architecture (for tests and reports).
+StatusOr<ModelConfig> PresetConfig(const std::string& arch, const std::string& preset);
+
+struct MadeModel {
+  ModelConfig config;
+  uint64_t parameters = 0;
+  uint64_t bytes = 0;
+  std::vector<std::string> files;
+};
+
+// progress(done_bytes, total_bytes) is called as tensors are written.
+StatusOr<MadeModel> MakeModel(const MakeModelOptions& options,
+                              const std::function<void(uint64_t, uint64_t)>& progress = {});
+
+}  // namespace radixlm::model

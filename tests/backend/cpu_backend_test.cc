@@ -1,0 +1,214 @@
+#include "backend/cpu/cpu_backend.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "backend/reference_forward.h"
+#include "backend/test_model.h"
+#include "core/clock.h"
+#include "kvcache/page_pool.h"
+#include "kvcache/prefix_cache.h"
+
+namespace radixlm::testing {
+namespace {
+
+using backend::SequenceInput;
+
+std::vector<int32_t> RandomTokens(int64_t n, int64_t vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> out(static_cast<size_t>(n));
+  for (int32_t& t : out) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(vocab));
+  return out;
+}
+
+std::vector<int32_t> Iota(int32_t first, int64_t n) {
+  std::vector<int32_t> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = first + static_cast<int32_t>(i);
+  return out;
+}
+
+struct Case {
+  const char* name;
+  const char* arch;
+  model::DType dtype;
+  int64_t kv_heads;
+  const char* config_from;  // config.json edit, e.g. rope scaling
+  const char* config_to;
+};
+
+const Case kCases[] = {
+    {"llama_f32", "llama", model::DType::kF32, 0, "", ""},
+    {"llama_bf16", "llama", model::DType::kBF16, 0, "", ""},
+    {"llama_f16_mqa", "llama", model::DType::kF16, 1, "", ""},
+    {"llama3_rope", "llama", model::DType::kBF16, 0, "\"rope_theta\"",
+     "\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,"
+     "\"high_freq_factor\":4.0,\"original_max_position_embeddings\":64},\"rope_theta\""},
+    {"qwen2", "qwen2", model::DType::kBF16, 0, "", ""},
+    {"gpt2", "gpt2", model::DType::kF32, 0, "", ""},
+};
+
+class CpuBackendTest : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    const Case& c = GetParam();
+    model::MakeModelOptions options;
+    options.arch = c.arch;
+    options.preset = "tiny";
+    options.seed = 7;
+    options.dtype = c.dtype;
+    options.num_kv_heads = c.kv_heads;
+    m_ = MakeTestModel(options, c.name, kPageSize, 256, c.config_from, c.config_to);
+    ASSERT_NE(m_, nullptr);
+    vocab_ = m_->config.vocab_size;
+  }
+
+  // Runs the batch and returns its logits.
+  std::vector<float> Run(std::span<const SequenceInput> batch) {
+    std::vector<float> logits;
+    Status status = m_->backend->Forward(batch, &logits);
+    EXPECT_TRUE(status.ok()) << status.ToString();
+    return logits;
+  }
+
+  // Rows [first, first + n) of a [rows, vocab] matrix.
+  std::vector<float> Rows(const std::vector<float>& all, int64_t first, int64_t n) const {
+    return std::vector<float>(all.begin() + first * vocab_, all.begin() + (first + n) * vocab_);
+  }
+
+  static constexpr int64_t kPageSize = 16;
+  std::unique_ptr<TestModel> m_;
+  int64_t vocab_ = 0;
+};
+
+TEST_P(CpuBackendTest, MatchesReferenceForward) {
+  const std::vector<int32_t> tokens = RandomTokens(70, vocab_, 1);
+  const std::vector<int32_t> pages = Iota(0, 5);
+  SequenceInput seq{tokens, 0, pages, static_cast<int64_t>(tokens.size())};
+  const std::vector<float> logits = Run({&seq, 1});
+  const std::vector<double> ref = ReferenceForward(m_->weights, tokens);
+  ASSERT_EQ(logits.size(), ref.size());
+  double max_ref = 0, max_err = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    max_ref = std::max(max_ref, std::abs(ref[i]));
+    max_err = std::max(max_err, std::abs(ref[i] - logits[i]));
+  }
+  ASSERT_GT(max_ref, 0);
+  RecordProperty("relative_error", std::to_string(max_err / max_ref));
+  std::printf("relative error %.3g (max abs error %.3g, max abs logit %.3g)\n", max_err / max_ref, max_err, max_ref);
+  EXPECT_LE(max_err / max_ref, 1e-4) << "max abs error " << max_err << ", max |logit| " << max_ref;
+  // Random weights with std 0.02 still give logits far from uniform noise: the
+  // comparison is not vacuous.
+  EXPECT_GT(max_ref, 1e-3);
+}
+
+// The invariance the whole engine rests on: the same prompt gives the same bits
+// however its KV cache came to be.
+TEST_P(CpuBackendTest, LogitsAreIdenticalHoweverTheWorkIsCut) {
+  const int64_t n = 100;
+  const std::vector<int32_t> prompt = RandomTokens(n, vocab_, 2);
+  const std::vector<int32_t> cold_pages = Iota(0, 7);
+  SequenceInput cold{prompt, 0, cold_pages, n};
+  const std::vector<float> reference = Run({&cold, 1});
+
+  // Chunks of 1, 7 and 64 tokens.
+  for (int64_t chunk : {1, 7, 64}) {
+    const std::vector<int32_t> pages = Iota(10, 7);
+    std::vector<float> rows;
+    for (int64_t start = 0; start < n; start += chunk) {
+      const int64_t len = std::min(chunk, n - start);
+      SequenceInput part{std::span(prompt).subspan(start, len), start, pages, len};
+      const std::vector<float> out = Run({&part, 1});
+      rows.insert(rows.end(), out.begin(), out.end());
+    }
+    ASSERT_EQ(rows.size(), reference.size());
+    EXPECT_EQ(0, std::memcmp(rows.data(), reference.data(), rows.size() * sizeof(float)))
+        << "chunks of " << chunk;
+  }
+
+  // Inside a batch with unrelated sequences (a prefill and a decode step).
+  {
+    const std::vector<int32_t> other = RandomTokens(37, vocab_, 3);
+    const std::vector<int32_t> decode = RandomTokens(1, vocab_, 4);
+    const std::vector<int32_t> other_pages = Iota(30, 3), decode_pages = Iota(40, 2), pages = Iota(50, 7);
+    // The decode sequence's first 20 positions hold something already.
+    const std::vector<int32_t> history = RandomTokens(20, vocab_, 5);
+    SequenceInput fill{history, 0, decode_pages, 0};
+    Run({&fill, 1});
+    SequenceInput batch[3] = {{other, 0, other_pages, 5}, {prompt, 0, pages, n}, {decode, 20, decode_pages, 1}};
+    const std::vector<float> out = Run(batch);
+    ASSERT_EQ(out.size(), static_cast<size_t>((5 + n + 1) * vocab_));
+    const std::vector<float> mine = Rows(out, 5, n);
+    EXPECT_EQ(0, std::memcmp(mine.data(), reference.data(), mine.size() * sizeof(float))) << "batched";
+  }
+
+  // Prefix from the cache: another request shared the first `shared` tokens; this
+  // one matches them in the radix tree and computes only the rest. At 64 the match
+  // ends on a page boundary; at 50 it ends inside a page, which is copied first.
+  for (int64_t shared : {64, 50}) {
+    auto pool = kvcache::PagePool::Create({.num_pages = 256, .page_size = kPageSize}).value();
+    ManualClock clock;
+    auto cache = kvcache::CreatePrefixCache({.page_size = kPageSize}, pool.get(), &clock).value();
+    // Pages 0..99 of the pool back nothing yet; the backend's pool is the same size.
+    std::vector<int32_t> earlier(prompt.begin(), prompt.begin() + shared);
+    const std::vector<int32_t> tail = RandomTokens(30, vocab_, 6);
+    earlier.insert(earlier.end(), tail.begin(), tail.end());
+    std::vector<kvcache::PageId> earlier_pages;
+    ASSERT_TRUE(pool->Allocate((static_cast<int64_t>(earlier.size()) + kPageSize - 1) / kPageSize, &earlier_pages).ok());
+    SequenceInput first{earlier, 0, earlier_pages, 1};
+    Run({&first, 1});
+    kvcache::InsertResult inserted;
+    ASSERT_TRUE(cache->Insert("", earlier, earlier_pages, {}, &inserted).ok());
+
+    kvcache::MatchResult match;
+    cache->Match("", prompt, &match);
+    ASSERT_EQ(match.matched_tokens, static_cast<size_t>(shared));
+    std::vector<int32_t> table(match.pages.begin(), match.pages.end());
+    if (match.boundary_slots > 0) {
+      ASSERT_EQ(shared % kPageSize, match.boundary_slots);
+      auto copy = pool->AllocateOne();
+      ASSERT_TRUE(copy.ok());
+      ASSERT_TRUE(m_->backend->CopyPage(table.back(), *copy, match.boundary_slots).ok());
+      table.back() = *copy;
+    }
+    const int64_t more = (n + kPageSize - 1) / kPageSize - static_cast<int64_t>(table.size());
+    std::vector<kvcache::PageId> fresh;
+    ASSERT_TRUE(pool->Allocate(more, &fresh).ok());
+    table.insert(table.end(), fresh.begin(), fresh.end());
+    SequenceInput rest{std::span(prompt).subspan(shared), shared, table, n - shared};
+    const std::vector<float> out = Run({&rest, 1});
+    const std::vector<float> expected = Rows(reference, shared, n - shared);
+    ASSERT_EQ(out.size(), expected.size());
+    EXPECT_EQ(0, std::memcmp(out.data(), expected.data(), out.size() * sizeof(float)))
+        << "prefix of " << shared << " from the cache";
+  }
+}
+
+TEST_P(CpuBackendTest, RefusesBadBatches) {
+  const std::vector<int32_t> pages = Iota(0, 2);
+  const std::vector<int32_t> good = {1, 2, 3};
+  const std::vector<int32_t> bad_token = {1, static_cast<int32_t>(vocab_)};
+  const std::vector<int32_t> outside = {0, 9999};
+  std::vector<float> logits;
+  SequenceInput seq{bad_token, 0, pages, 1};
+  EXPECT_EQ(m_->backend->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
+  seq = {good, 30, pages, 1};  // 33 tokens need 3 pages
+  EXPECT_EQ(m_->backend->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
+  seq = {good, 14, outside, 1};  // the second page is outside the pool
+  EXPECT_EQ(m_->backend->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
+  seq = {good, 0, pages, 4};
+  EXPECT_EQ(m_->backend->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
+  seq = {good, m_->config.max_position_embeddings - 2, pages, 1};
+  EXPECT_EQ(m_->backend->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(m_->backend->CopyPage(0, 256, 1).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(m_->backend->CopyPage(0, 1, kPageSize + 1).code(), StatusCode::kInvalidArgument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, CpuBackendTest, ::testing::ValuesIn(kCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace radixlm::testing

@@ -1,0 +1,17 @@
+// The plain reference forward pass, for tests only: the whole sequence at once,
+// no pages, no batching, every sum accumulated in double. The CPU backend is
+// checked against it, and the CUDA backend against the CPU backend.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "model/weights.h"
+
+namespace radixlm::testing {
+
+// Logits [tokens.size(), vocab] for every position.
+std::vector<double> ReferenceForward(const model::ModelWeights& weights, std::span<const int32_t> tokens);
+
+}  // namespace radixlm::testing
