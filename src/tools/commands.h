@@ -94,3 +94,59 @@ struct SimRunOptions {
 int RunSimRun(const SimRunOptions& options);
 
 }  // namespace radixlm::tools
+
+namespace radixlm::tools {
+
+struct MakeModelCliOptions {
+  std::string arch;
+  std::string preset = "tiny";
+  uint64_t seed = 0;
+  std::string dtype = "bf16";
+  std::string out;
+  int64_t shard_mb = 0;
+  int64_t kv_heads = 0;
+  bool list = false;
+};
+// Writes a random-weight Hugging Face model directory.
+int RunMakeModel(const MakeModelCliOptions& options);
+
+struct GenerateOptions {
+  std::string model;
+  std::string prompt;
+  int64_t max_tokens = 64;
+  double temperature = 0;
+  double top_p = 1;
+  int64_t top_k = 0;
+  double min_p = 0;
+  uint64_t seed = 0;
+  bool repeat = false;
+  bool ignore_eos = false;
+  int threads = 0;
+  int32_t page_size = 16;
+};
+// Runs one prompt through the model with the prefix cache and prints the
+// completion, speeds and cached tokens.
+int RunGenerate(const GenerateOptions& options);
+
+struct ForwardOptions {
+  std::string model;
+  std::string tokens;  // comma-separated ids
+  std::string out;     // raw little-endian F32 logits [tokens, vocab]
+  int threads = 0;
+};
+// Writes the logits of every position (for comparisons with other implementations).
+int RunForward(const ForwardOptions& options);
+
+struct BenchEngineOptions {
+  std::string model;
+  int64_t prompt_tokens = 512;
+  int64_t decode_tokens = 64;
+  int64_t repeats = 3;
+  int threads = 0;
+  std::string json_out;
+};
+// Prefill and decode speed next to the machine's SGEMM and memory-bandwidth
+// rooflines measured in the same run.
+int RunBenchEngine(const BenchEngineOptions& options);
+
+}  // namespace radixlm::tools

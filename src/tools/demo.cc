@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
+#include "kvcache/sequence_pages.h"
 #include "tools/commands.h"
 
 namespace radixlm::tools {
@@ -31,89 +32,37 @@ struct RequestReport {
   bool ok = true;
 };
 
-// One request's pages and locks, as the scheduler will keep them.
+// One request's pages and locks, as the scheduler keeps them.
 class DemoRequest {
  public:
   DemoRequest(kvcache::PrefixCache* cache, kvcache::PagePool* pool, std::string ns)
-      : cache_(cache), pool_(pool), ns_(std::move(ns)) {}
-
-  ~DemoRequest() {
-    for (CacheHandle h : locks_) cache_->Unlock(h).IgnoreError();
-    for (size_t i = 0; i < pages_.size(); ++i) {
-      if (owned_[i]) pool_->Release(pages_[i]);
-    }
-  }
+      : pages_(cache, pool, std::move(ns)), page_size_(cache->page_size()) {}
 
   RequestReport Prefill(const std::vector<Token>& prompt) {
     RequestReport report;
     report.prompt_tokens = prompt.size();
-    kvcache::MatchResult match;
-    cache_->Match(ns_, prompt, &match);
-    CHECK(cache_->Lock(match.handle).ok());
-    locks_.push_back(match.handle);
-    report.cached_tokens = match.matched_tokens;
-    const size_t ps = cache_->page_size();
-    size_t full = match.matched_tokens / ps;
-    report.shared_pages = full;
-    pages_.assign(match.pages.begin(), match.pages.begin() + static_cast<ptrdiff_t>(full));
-    owned_.assign(full, false);
+    kvcache::PageCopy copy;
+    auto matched = pages_.Start(prompt, &copy);
+    CHECK(matched.ok());
+    report.cached_tokens = *matched;
+    report.shared_pages = *matched / static_cast<size_t>(page_size_);
     // The boundary page's matched slots are copied into the first fresh page.
-    report.boundary_copy = match.boundary_slots > 0;
+    report.boundary_copy = copy.needed();
     tokens_ = prompt;
-    if (!Grow(&report)) report.ok = false;
-    if (report.ok) InsertAndRelock();
+    report.ok = pages_.Reserve(tokens_.size(), &report.evicted_pages).ok() && pages_.Commit(tokens_).ok();
     return report;
   }
 
   // Appends generated tokens and inserts the whole sequence, as a finished request does.
   bool Decode(const std::vector<Token>& output, RequestReport* report) {
     tokens_.insert(tokens_.end(), output.begin(), output.end());
-    if (!Grow(report)) return false;
-    InsertAndRelock();
-    return true;
+    return pages_.Reserve(tokens_.size(), &report->evicted_pages).ok() && pages_.Commit(tokens_).ok();
   }
 
  private:
-  bool Grow(RequestReport* report) {
-    const size_t ps = cache_->page_size();
-    int64_t need = static_cast<int64_t>((tokens_.size() + ps - 1) / ps - pages_.size());
-    if (need <= 0) return true;
-    if (pool_->pages_free() < need) report->evicted_pages += cache_->Evict(need - pool_->pages_free());
-    std::vector<PageId> fresh;
-    if (!pool_->Allocate(need, &fresh).ok()) return false;
-    for (PageId p : fresh) {
-      pages_.push_back(p);
-      owned_.push_back(true);
-    }
-    return true;
-  }
-
-  void InsertAndRelock() {
-    kvcache::InsertResult result;
-    CHECK(cache_->Insert(ns_, tokens_, pages_, kvcache::InsertOptions{}, &result).ok());
-    for (PageId p : result.adopted_pages) {
-      owned_[std::find(pages_.begin(), pages_.end(), p) - pages_.begin()] = false;
-    }
-    for (PageId p : result.duplicate_pages) {
-      owned_[std::find(pages_.begin(), pages_.end(), p) - pages_.begin()] = false;
-      pool_->Release(p);
-    }
-    pages_ = result.pages;
-    CHECK(cache_->Lock(result.handle).ok());
-    if (result.foreign_pages == 0) {
-      for (CacheHandle h : locks_) CHECK(cache_->Unlock(h).ok());
-      locks_.clear();
-    }
-    locks_.push_back(result.handle);
-  }
-
-  kvcache::PrefixCache* cache_;
-  kvcache::PagePool* pool_;
-  std::string ns_;
+  kvcache::SequencePages pages_;
+  int32_t page_size_;
   std::vector<Token> tokens_;
-  std::vector<PageId> pages_;
-  std::vector<bool> owned_;
-  std::vector<CacheHandle> locks_;
 };
 
 std::vector<Token> RandomTokens(std::mt19937& rng, size_t n) {

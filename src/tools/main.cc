@@ -122,7 +122,64 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--json", run.json_out, "Write every figure as JSON to this file");
   run_cmd->add_option("--plot", run.plot_out, "Write miss-ratio curves and TTFT CDFs as SVG");
 
+  radixlm::tools::MakeModelCliOptions make;
+  CLI::App* make_cmd = app.add_subcommand(
+      "make-model", "Write a Hugging Face model directory with random weights of a real shape");
+  make_cmd->add_option("--arch", make.arch, "llama, qwen2 or gpt2 (default: the preset's, else llama)")
+      ->check(CLI::IsMember({"llama", "qwen2", "gpt2"}));
+  make_cmd->add_option("--preset", make.preset, "tiny, small, qwen2.5-0.5b, llama3.2-1b, llama3-8b");
+  make_cmd->add_option("--seed", make.seed, "Weights are a pure function of the seed");
+  make_cmd->add_option("--dtype", make.dtype, "bf16, f16 or f32");
+  make_cmd->add_option("--out", make.out, "Output directory");
+  make_cmd->add_option("--shard-mb", make.shard_mb, "Write shards of about this size with an index")
+      ->check(CLI::NonNegativeNumber);
+  make_cmd->add_option("--kv-heads", make.kv_heads, "Key/value heads (1: multi-query attention)")
+      ->check(CLI::NonNegativeNumber);
+  make_cmd->add_flag("--list-presets", make.list, "List the presets and exit");
+
+  radixlm::tools::GenerateOptions gen_text;
+  CLI::App* generate_cmd = app.add_subcommand(
+      "generate", "Complete a prompt on the CPU through the prefix cache; print speeds and cached tokens");
+  generate_cmd->add_option("--model", gen_text.model, "Model directory")->required();
+  generate_cmd->add_option("--prompt", gen_text.prompt, "Prompt text")->required();
+  generate_cmd->add_option("--max-tokens", gen_text.max_tokens, "Tokens to generate at most");
+  generate_cmd->add_option("--temperature", gen_text.temperature, "0: greedy")->check(CLI::NonNegativeNumber);
+  generate_cmd->add_option("--top-p", gen_text.top_p, "Nucleus sampling mass");
+  generate_cmd->add_option("--top-k", gen_text.top_k, "Sample among the k most likely (0: all)");
+  generate_cmd->add_option("--min-p", gen_text.min_p, "Drop tokens below min_p times the best");
+  generate_cmd->add_option("--seed", gen_text.seed, "Sampling seed");
+  generate_cmd->add_flag("--repeat", gen_text.repeat,
+                         "Run the prompt twice: the second run's prefix comes from the cache");
+  generate_cmd->add_flag("--ignore-eos", gen_text.ignore_eos, "Keep going past the end-of-sequence token");
+  generate_cmd->add_option("--threads", gen_text.threads, "CPU threads (0: all)");
+  generate_cmd->add_option("--page-size", gen_text.page_size, "Tokens per KV page")->check(CLI::Range(1, 1024));
+
+  radixlm::tools::ForwardOptions fwd;
+  CLI::App* forward_cmd = app.add_subcommand(
+      "forward", "Write the logits of every position of a token list (raw F32), for comparisons");
+  forward_cmd->add_option("--model", fwd.model, "Model directory")->required();
+  forward_cmd->add_option("--tokens", fwd.tokens, "Comma-separated token ids")->required();
+  forward_cmd->add_option("--out", fwd.out, "Output file: [tokens, vocab] little-endian F32")->required();
+  forward_cmd->add_option("--threads", fwd.threads, "CPU threads (0: all)");
+
+  radixlm::tools::BenchEngineOptions bench_engine;
+  CLI::App* bench_engine_cmd = app.add_subcommand(
+      "bench-engine", "Prefill and decode speed next to SGEMM and memory-bandwidth rooflines");
+  bench_engine_cmd->add_option("--model", bench_engine.model, "Model directory")->required();
+  bench_engine_cmd->add_option("--prompt-tokens", bench_engine.prompt_tokens, "Prefill length")
+      ->check(CLI::PositiveNumber);
+  bench_engine_cmd->add_option("--decode-tokens", bench_engine.decode_tokens, "Decode steps")
+      ->check(CLI::PositiveNumber);
+  bench_engine_cmd->add_option("--repeats", bench_engine.repeats, "Prefill runs (median)")
+      ->check(CLI::PositiveNumber);
+  bench_engine_cmd->add_option("--threads", bench_engine.threads, "CPU threads (0: all)");
+  bench_engine_cmd->add_option("--json", bench_engine.json_out, "Write the figures as JSON to this file");
+
   CLI11_PARSE(app, argc, argv);
+  if (make_cmd->parsed()) return radixlm::tools::RunMakeModel(make);
+  if (generate_cmd->parsed()) return radixlm::tools::RunGenerate(gen_text);
+  if (forward_cmd->parsed()) return radixlm::tools::RunForward(fwd);
+  if (bench_engine_cmd->parsed()) return radixlm::tools::RunBenchEngine(bench_engine);
   if (run_cmd->parsed()) return radixlm::tools::RunSimRun(run);
   if (analyze_cmd->parsed()) return radixlm::tools::RunSimAnalyze(analyze);
   if (gen_cmd->parsed()) return radixlm::tools::RunSimGenerate(gen);

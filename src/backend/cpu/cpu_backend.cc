@@ -78,6 +78,9 @@ StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const model::ModelWeigh
   if (c.architecture != Architecture::kGpt2 && c.head_dim % 2 != 0) {
     return InvalidArgumentError("rotary embeddings need an even head_dim");
   }
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    return FailedPreconditionError("the CPU backend needs a CPU with AVX2 and FMA");
+  }
   std::unique_ptr<CpuBackend> b(new CpuBackend(c));
   b->gpt2_ = c.architecture == Architecture::kGpt2;
   b->gated_ = !b->gpt2_;

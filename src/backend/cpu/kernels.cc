@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 #include "backend/cpu/thread_pool.h"
@@ -44,10 +45,53 @@ void TileGeneric(const float* x, int64_t ldx, const float* w, int64_t k, float* 
 
 // ---- AVX-512 path ------------------------------------------------------------
 
+// Fold16Raw's output lane of each accumulator (found by InitFold16Order).
+alignas(64) int32_t kFold16Order[16];
+
 __attribute__((target("avx512f"))) inline float FoldZmm(__m512 v) {
   alignas(64) float a[kLanes];
   _mm512_store_ps(a, v);
   return FoldLanes(a);
+}
+
+// Folds 16 accumulators at once, each exactly as FoldLanes folds one: the same
+// additions of the same pairs, so the bits match the portable path. Result lane
+// i is accumulator i.
+__attribute__((target("avx512f"))) inline __m512 Fold16Raw(const __m512* acc) {
+  __m512 s8[8], s4[4], s2[2];
+  for (int i = 0; i < 8; ++i) {  // lanes 0-7 + lanes 8-15 of accumulators 2i, 2i+1
+    const __m512 a = acc[2 * i], b = acc[2 * i + 1];
+    s8[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xee));
+  }
+  for (int i = 0; i < 4; ++i) {  // 0-3 + 4-7 within each 8-lane half
+    const __m512 a = s8[2 * i], b = s8[2 * i + 1];
+    s4[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x88), _mm512_shuffle_f32x4(a, b, 0xdd));
+  }
+  for (int i = 0; i < 2; ++i) {  // 0-1 + 2-3 within each 128-bit group
+    const __m512 a = s4[2 * i], b = s4[2 * i + 1];
+    s2[i] = _mm512_add_ps(_mm512_shuffle_ps(a, b, 0x44), _mm512_shuffle_ps(a, b, 0xee));
+  }
+  // The sums, in an order fixed by the shuffles (see Fold16Order).
+  return _mm512_add_ps(_mm512_shuffle_ps(s2[0], s2[1], 0x88), _mm512_shuffle_ps(s2[0], s2[1], 0xdd));
+}
+
+// Finds where Fold16Raw leaves each accumulator: accumulator i carries 2^i in
+// one lane, so each output lane names its accumulator exactly.
+__attribute__((target("avx512f"))) bool InitFold16Order() {
+  __m512 acc[16];
+  for (int i = 0; i < 16; ++i) {
+    alignas(64) float lanes[16] = {};
+    lanes[i % 16] = static_cast<float>(1 << i);
+    acc[i] = _mm512_load_ps(lanes);
+  }
+  alignas(64) float sums[16];
+  _mm512_store_ps(sums, Fold16Raw(acc));
+  for (int lane = 0; lane < 16; ++lane) kFold16Order[std::countr_zero(static_cast<unsigned>(sums[lane]))] = lane;
+  return true;
+}
+
+__attribute__((target("avx512f"))) inline __m512 Fold16(const __m512* acc) {
+  return _mm512_permutexvar_ps(_mm512_load_si512(kFold16Order), Fold16Raw(acc));
 }
 
 template <int MR, int NR>
@@ -72,11 +116,15 @@ __attribute__((target("avx512f"))) void TileAvx512(const float* x, int64_t ldx, 
     for (int r = 0; r < MR; ++r)
       for (int c = 0; c < NR; ++c) acc[r][c] = _mm512_mask3_fmadd_ps(xv[r], wv[c], acc[r][c], mask);
   }
-  for (int r = 0; r < MR; ++r)
-    for (int c = 0; c < NR; ++c) out[r * NR + c] = FoldZmm(acc[r][c]);
+  if constexpr (MR * NR == 16) {
+    _mm512_storeu_ps(out, Fold16(&acc[0][0]));
+  } else {
+    for (int r = 0; r < MR; ++r)
+      for (int c = 0; c < NR; ++c) out[r * NR + c] = FoldZmm(acc[r][c]);
+  }
 }
 
-const bool kAvx512 = __builtin_cpu_supports("avx512f");
+bool kAvx512 = __builtin_cpu_supports("avx512f") && InitFold16Order();
 
 template <int MR, int NR>
 inline void Tile(const float* x, int64_t ldx, const float* w, int64_t k, float* out) {
@@ -113,6 +161,12 @@ void RowsTimesColumns(const float* x, int64_t ldx, const float* w, int64_t k, in
 }  // namespace
 
 bool UsingAvx512() { return kAvx512; }
+
+bool SetAvx512ForTesting(bool on) {
+  const bool was = kAvx512;
+  kAvx512 = on && __builtin_cpu_supports("avx512f") && InitFold16Order();
+  return was;
+}
 
 float Dot(const float* a, const float* b, int64_t k) {
   float out;

@@ -45,5 +45,7 @@ void AddInPlace(float* y, const float* x, int64_t n);
 
 // Whether the AVX-512 path is in use (for reports).
 bool UsingAvx512();
+// Tests run both paths; returns the previous setting. Not thread-safe.
+bool SetAvx512ForTesting(bool on);
 
 }  // namespace radixlm::backend::cpu

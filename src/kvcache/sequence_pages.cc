@@ -1,0 +1,81 @@
+#include "kvcache/sequence_pages.h"
+
+#include <algorithm>
+
+#include "core/check.h"
+#include "kvcache/page_pool.h"
+
+namespace radixlm::kvcache {
+
+SequencePages::SequencePages(PrefixCache* cache, PagePool* pool, std::string ns)
+    : cache_(cache), pool_(pool), ns_(std::move(ns)) {}
+
+SequencePages::~SequencePages() {
+  for (CacheHandle h : locks_) cache_->Unlock(h).IgnoreError();
+  for (size_t i = 0; i < pages_.size(); ++i) {
+    if (owned_[i]) pool_->Release(pages_[i]);
+  }
+}
+
+size_t SequencePages::owned_pages() const { return static_cast<size_t>(std::count(owned_.begin(), owned_.end(), true)); }
+
+StatusOr<size_t> SequencePages::Start(std::span<const Token> tokens, PageCopy* copy) {
+  CHECK(pages_.empty()) << "Start is called once";
+  *copy = PageCopy();
+  MatchResult match;
+  cache_->Match(ns_, tokens, &match);
+  if (match.matched_tokens == 0) return size_t{0};
+  RETURN_IF_ERROR(cache_->Lock(match.handle));
+  locks_.push_back(match.handle);
+  const size_t ps = static_cast<size_t>(cache_->page_size());
+  const size_t full = match.matched_tokens / ps;
+  pages_.assign(match.pages.begin(), match.pages.begin() + static_cast<ptrdiff_t>(full));
+  owned_.assign(full, false);
+  if (match.boundary_slots == 0) return match.matched_tokens;
+  if (pool_->pages_free() == 0) cache_->Evict(1);
+  auto fresh = pool_->AllocateOne();
+  if (!fresh.ok()) return full * ps;  // keep the whole pages; recompute the rest
+  pages_.push_back(*fresh);
+  owned_.push_back(true);
+  *copy = PageCopy{match.pages.back(), *fresh, match.boundary_slots};
+  return match.matched_tokens;
+}
+
+Status SequencePages::Reserve(size_t tokens, int64_t* evicted) {
+  const size_t ps = static_cast<size_t>(cache_->page_size());
+  const int64_t need = static_cast<int64_t>((tokens + ps - 1) / ps) - static_cast<int64_t>(pages_.size());
+  if (need <= 0) return OkStatus();
+  if (pool_->pages_free() < need) {
+    const int64_t n = cache_->Evict(need - pool_->pages_free());
+    if (evicted != nullptr) *evicted += n;
+  }
+  std::vector<PageId> fresh;
+  RETURN_IF_ERROR(pool_->Allocate(need, &fresh));
+  pages_.insert(pages_.end(), fresh.begin(), fresh.end());
+  owned_.insert(owned_.end(), fresh.size(), true);
+  return OkStatus();
+}
+
+Status SequencePages::Commit(std::span<const Token> tokens) {
+  const size_t ps = static_cast<size_t>(cache_->page_size());
+  const size_t used = (tokens.size() + ps - 1) / ps;
+  CHECK_LE(used, pages_.size());
+  InsertResult result;
+  RETURN_IF_ERROR(cache_->Insert(ns_, tokens, std::span(pages_).first(used), InsertOptions{}, &result));
+  auto index_of = [&](PageId p) { return std::find(pages_.begin(), pages_.end(), p) - pages_.begin(); };
+  for (PageId p : result.adopted_pages) owned_[static_cast<size_t>(index_of(p))] = false;
+  for (PageId p : result.duplicate_pages) {
+    owned_[static_cast<size_t>(index_of(p))] = false;
+    pool_->Release(p);
+  }
+  std::copy(result.pages.begin(), result.pages.end(), pages_.begin());
+  RETURN_IF_ERROR(cache_->Lock(result.handle));
+  if (result.foreign_pages == 0) {
+    for (CacheHandle h : locks_) RETURN_IF_ERROR(cache_->Unlock(h));
+    locks_.clear();
+  }
+  locks_.push_back(result.handle);
+  return OkStatus();
+}
+
+}  // namespace radixlm::kvcache

@@ -1,0 +1,62 @@
+// SequencePages: one sequence's page table and its hold on the prefix cache, the
+// protocol every user of the cache follows (generate, the engine, the demo):
+//
+//   Start(prompt[:-1])   match the longest cached prefix and lock it; when the match
+//                        ends inside a page, a fresh page is allocated for the copy
+//                        the caller makes on its backend (copy-on-write)
+//   Reserve(n)           allocate pages until the table covers n tokens, evicting
+//                        unlocked cache entries when the pool runs short
+//   Commit(tokens)       insert the tokens computed so far; pages the cache adopts
+//                        or already held become the cache's, duplicates go back to
+//                        the pool, and the lock moves to the new entry
+//
+// The destructor unlocks and returns the pages the sequence still owns.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "kvcache/prefix_cache.h"
+#include "kvcache/types.h"
+
+namespace radixlm::kvcache {
+
+class PagePool;
+
+// Copy the first `slots` slots of page `src` into page `dst` before writing.
+struct PageCopy {
+  PageId src = -1;
+  PageId dst = -1;
+  int32_t slots = 0;
+  bool needed() const { return slots > 0; }
+};
+
+class SequencePages {
+ public:
+  SequencePages(PrefixCache* cache, PagePool* pool, std::string ns);
+  ~SequencePages();
+  SequencePages(const SequencePages&) = delete;
+  SequencePages& operator=(const SequencePages&) = delete;
+
+  // Returns the matched token count. RESOURCE_EXHAUSTED if no page can be had for
+  // the boundary copy (the match is then dropped to whole pages).
+  StatusOr<size_t> Start(std::span<const Token> tokens, PageCopy* copy);
+  // `evicted` (optional) gets the pages evicted to make room.
+  Status Reserve(size_t tokens, int64_t* evicted = nullptr);
+  Status Commit(std::span<const Token> tokens);
+
+  std::span<const PageId> pages() const { return pages_; }
+  size_t owned_pages() const;
+
+ private:
+  PrefixCache* cache_;
+  PagePool* pool_;
+  std::string ns_;
+  std::vector<PageId> pages_;
+  std::vector<bool> owned_;
+  std::vector<CacheHandle> locks_;
+};
+
+}  // namespace radixlm::kvcache

@@ -1,0 +1,185 @@
+// radixlm bench-engine: prefill and decode speed of the CPU backend next to two
+// rooflines measured in the same run: OpenBLAS SGEMM GFLOP/s and the memory read
+// bandwidth. OpenBLAS appears in this file only.
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/kernels.h"
+#include "backend/load_model.h"
+#include "core/json_writer.h"
+#include "tools/commands.h"
+
+namespace radixlm::tools {
+
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// OpenBLAS SGEMM at n x n x n, best of `reps`.
+double SgemmGflops(int n, int threads, int reps) {
+  openblas_set_num_threads(threads);
+  std::vector<float> a(static_cast<size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size());
+  double best = 0;
+  for (int r = 0; r < reps + 1; ++r) {  // the first run warms up
+    const auto start = std::chrono::steady_clock::now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
+                c.data(), n);
+    if (r > 0) best = std::max(best, 2.0 * n * n * n / Seconds(start) / 1e9);
+  }
+  return best;
+}
+
+// Read bandwidth over a buffer far larger than the caches, every thread reading
+// its own slice, best of `reps`.
+double ReadBandwidthGbs(size_t bytes, int threads, int reps) {
+  const size_t n = bytes / sizeof(float);
+  std::vector<float> data(n, 1.0f);
+  std::vector<double> sums(static_cast<size_t>(threads));
+  double best = 0;
+  for (int r = 0; r < reps; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        const size_t begin = n / threads * t, end = n / threads * (t + 1);
+        float lanes[16] = {};
+        for (size_t i = begin; i + 16 <= end; i += 16) {
+          for (int l = 0; l < 16; ++l) lanes[l] += data[i + l];
+        }
+        sums[static_cast<size_t>(t)] = std::accumulate(lanes, lanes + 16, 0.0);
+      });
+    }
+    for (std::thread& w : workers) w.join();
+    best = std::max(best, static_cast<double>(bytes) / Seconds(start) / 1e9);
+  }
+  if (std::accumulate(sums.begin(), sums.end(), 0.0) < 0) std::printf("?");  // keeps the reads
+  return best;
+}
+
+}  // namespace
+
+int RunBenchEngine(const BenchEngineOptions& o) {
+  backend::cpu::CpuBackendOptions options;
+  options.page_size = 16;
+  options.threads = o.threads;
+  const int64_t total = o.prompt_tokens + o.decode_tokens;
+  options.num_pages = (total + 15) / 16;
+  auto loaded = backend::LoadModel(o.model, options);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "radixlm: %s\n", loaded.status().ToString().c_str());
+    return 1;
+  }
+  auto* cpu = static_cast<backend::cpu::CpuBackend*>(loaded->backend.get());
+  const model::ModelConfig& c = loaded->config;
+  if (total > c.max_position_embeddings) {
+    std::fprintf(stderr, "radixlm: %lld tokens exceed the model's context\n", static_cast<long long>(total));
+    return 1;
+  }
+  const int threads = cpu->threads();
+  std::fprintf(stderr, "measuring rooflines (%d threads)...\n", threads);
+  const double sgemm = SgemmGflops(2048, threads, 3);
+  const double bandwidth = ReadBandwidthGbs(size_t{1} << 30, threads, 3);
+
+  std::mt19937 rng(1);
+  std::vector<int32_t> prompt(static_cast<size_t>(o.prompt_tokens));
+  for (int32_t& t : prompt) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.vocab_size));
+  std::vector<int32_t> pages(static_cast<size_t>(options.num_pages));
+  std::iota(pages.begin(), pages.end(), 0);
+  std::vector<float> logits;
+
+  // Prefill: the whole prompt cold, logits for its last token.
+  std::vector<double> prefill_s;
+  for (int64_t r = 0; r < o.repeats; ++r) {
+    std::fprintf(stderr, "\rprefill %lld/%lld", static_cast<long long>(r + 1), static_cast<long long>(o.repeats));
+    backend::SequenceInput in{prompt, 0, pages, 1};
+    const auto start = std::chrono::steady_clock::now();
+    if (Status s = cpu->Forward({&in, 1}, &logits); !s.ok()) {
+      std::fprintf(stderr, "\nradixlm: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    prefill_s.push_back(Seconds(start));
+  }
+  // Decode: one token at a time after the prompt.
+  std::vector<double> decode_s;
+  std::vector<int32_t> seq = prompt;
+  for (int64_t i = 0; i < o.decode_tokens; ++i) {
+    if (i % 8 == 0) std::fprintf(stderr, "\rdecode %lld/%lld ", static_cast<long long>(i), static_cast<long long>(o.decode_tokens));
+    seq.push_back(static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+    backend::SequenceInput in{std::span(seq).last(1), static_cast<int64_t>(seq.size()) - 1, pages, 1};
+    const auto start = std::chrono::steady_clock::now();
+    if (Status s = cpu->Forward({&in, 1}, &logits); !s.ok()) {
+      std::fprintf(stderr, "\nradixlm: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    decode_s.push_back(Seconds(start));
+  }
+  std::fprintf(stderr, "\r%40s\r", "");
+
+  // FLOPs of the prefill: every weight matrix once per token (the LM head once,
+  // for the last token), plus attention's QK and PV over the causal triangle.
+  const double t = static_cast<double>(o.prompt_tokens);
+  const double head = static_cast<double>(c.vocab_size * c.hidden_size);
+  const double layer_params = static_cast<double>(cpu->matmul_params()) - head;
+  const double attn = 4.0 * c.num_layers * c.num_heads * c.head_dim * (t * (t + 1) / 2);
+  const double prefill_flops = 2 * layer_params * t + 2 * head + attn;
+  const double prefill = Median(prefill_s);
+  const double prefill_gflops = prefill_flops / prefill / 1e9;
+  const double decode = Median(decode_s);
+  const double decode_gbs = static_cast<double>(cpu->weight_bytes_per_token()) / decode / 1e9;
+
+  std::printf("model %s: %s, %.1f M parameters, F32 compute, %d threads, %s kernels\n", o.model.c_str(),
+              std::string(model::ArchitectureName(c.architecture)).c_str(),
+              static_cast<double>(loaded->parameters) / 1e6, threads,
+              backend::cpu::UsingAvx512() ? "AVX-512" : "portable");
+  std::printf("%-34s %12s %12s %10s\n", "figure", "measured", "roofline", "ratio");
+  std::printf("%-34s %12.1f %12s %10s\n", "prefill tokens/s", t / prefill, "", "");
+  std::printf("%-34s %12.1f %12.1f %9.1f%%\n", "prefill GFLOP/s vs OpenBLAS SGEMM", prefill_gflops, sgemm,
+              100 * prefill_gflops / sgemm);
+  std::printf("%-34s %12.1f %12s %10s\n", "decode tokens/s", 1 / decode, "", "");
+  std::printf("%-34s %12.1f %12.1f %9.1f%%\n", "decode weight GB/s vs read bandwidth", decode_gbs, bandwidth,
+              100 * decode_gbs / bandwidth);
+  std::printf("(prefill: %lld-token prompt, median of %lld; decode: median of %lld steps after it; "
+              "%.1f MB of F32 weights read per decode step)\n",
+              static_cast<long long>(o.prompt_tokens), static_cast<long long>(o.repeats),
+              static_cast<long long>(o.decode_tokens), static_cast<double>(cpu->weight_bytes_per_token()) / 1e6);
+  if (!o.json_out.empty()) {
+    JsonWriter w;
+    w.BeginObject();
+    w.Key("model"); w.String(o.model);
+    w.Key("architecture"); w.String(model::ArchitectureName(c.architecture));
+    w.Key("parameters"); w.Uint(loaded->parameters);
+    w.Key("threads"); w.Int(threads);
+    w.Key("prompt_tokens"); w.Int(o.prompt_tokens);
+    w.Key("prefill_s"); w.Double(prefill);
+    w.Key("prefill_tokens_per_s"); w.Double(t / prefill);
+    w.Key("prefill_gflops"); w.Double(prefill_gflops);
+    w.Key("sgemm_gflops"); w.Double(sgemm);
+    w.Key("prefill_fraction_of_sgemm"); w.Double(prefill_gflops / sgemm);
+    w.Key("decode_s_per_token"); w.Double(decode);
+    w.Key("decode_tokens_per_s"); w.Double(1 / decode);
+    w.Key("decode_weight_gbs"); w.Double(decode_gbs);
+    w.Key("read_bandwidth_gbs"); w.Double(bandwidth);
+    w.Key("decode_fraction_of_bandwidth"); w.Double(decode_gbs / bandwidth);
+    w.EndObject();
+    std::ofstream(o.json_out) << w.str() << "\n";
+  }
+  return 0;
+}
+
+}  // namespace radixlm::tools
