@@ -91,6 +91,7 @@ struct GenerateRun {
   size_t prompt_tokens = 0;
   size_t cached_tokens = 0;
   size_t generated = 0;
+  std::vector<int32_t> ids;
   double prefill_s = 0;
   double decode_s = 0;
   std::string text;
@@ -129,6 +130,7 @@ StatusOr<GenerateRun> GenerateOnce(const GenerateOptions& o, backend::LoadedMode
   for (int64_t i = 0; i < limit; ++i) {
     const int32_t next = sampler.Sample(logits);
     ++run.generated;
+    run.ids.push_back(next);
     const std::string piece = decoder ? decoder->Add(next) : std::to_string(next) + " ";
     run.text += piece;
     std::fputs(piece.c_str(), stdout);
@@ -203,6 +205,11 @@ int RunGenerate(const GenerateOptions& o) {
     if (!run.ok()) return Fail(run.status());
     if (r == 0) first_text = run->text;
     const size_t computed = run->prompt_tokens - run->cached_tokens;
+    // Random weights pick ids past the byte tokenizer's as often as not, and
+    // those decode to nothing: the ids show what was generated.
+    std::printf("token ids:");
+    for (size_t i = 0; i < std::min<size_t>(run->ids.size(), 24); ++i) std::printf(" %d", run->ids[i]);
+    std::printf("%s\n", run->ids.size() > 24 ? " ..." : "");
     std::printf("prompt: %zu tokens, %zu from the prefix cache, %zu computed in %.3f s (%.1f tokens/s)\n",
                 run->prompt_tokens, run->cached_tokens, computed, run->prefill_s,
                 static_cast<double>(computed) / std::max(run->prefill_s, 1e-9));
