@@ -137,6 +137,15 @@ struct ForwardOptions {
 // Writes the logits of every position (for comparisons with other implementations).
 int RunForward(const ForwardOptions& options);
 
+struct TokenizeOptions {
+  std::string model;  // a model directory or a tokenizer.json file
+  std::string text;
+  bool add_special_tokens = false;
+  bool decode = false;  // text is comma-separated ids to decode
+};
+// Prints the token ids of a text (or the text of ids), one line.
+int RunTokenize(const TokenizeOptions& options);
+
 struct BenchEngineOptions {
   std::string model;
   int64_t prompt_tokens = 512;

@@ -162,6 +162,13 @@ int main(int argc, char** argv) {
   forward_cmd->add_option("--out", fwd.out, "Output file: [tokens, vocab] little-endian F32")->required();
   forward_cmd->add_option("--threads", fwd.threads, "CPU threads (0: all)");
 
+  radixlm::tools::TokenizeOptions tok;
+  CLI::App* tokenize_cmd = app.add_subcommand("tokenize", "Print a text's token ids (or decode ids)");
+  tokenize_cmd->add_option("--model", tok.model, "Model directory or tokenizer.json")->required();
+  tokenize_cmd->add_option("--text", tok.text, "Text to encode (ids to decode with --decode)")->required();
+  tokenize_cmd->add_flag("--add-special-tokens", tok.add_special_tokens, "Apply the post-processor (BOS)");
+  tokenize_cmd->add_flag("--decode", tok.decode, "Decode comma-separated ids instead");
+
   radixlm::tools::BenchEngineOptions bench_engine;
   CLI::App* bench_engine_cmd = app.add_subcommand(
       "bench-engine", "Prefill and decode speed next to SGEMM and memory-bandwidth rooflines");
@@ -179,6 +186,7 @@ int main(int argc, char** argv) {
   if (make_cmd->parsed()) return radixlm::tools::RunMakeModel(make);
   if (generate_cmd->parsed()) return radixlm::tools::RunGenerate(gen_text);
   if (forward_cmd->parsed()) return radixlm::tools::RunForward(fwd);
+  if (tokenize_cmd->parsed()) return radixlm::tools::RunTokenize(tok);
   if (bench_engine_cmd->parsed()) return radixlm::tools::RunBenchEngine(bench_engine);
   if (run_cmd->parsed()) return radixlm::tools::RunSimRun(run);
   if (analyze_cmd->parsed()) return radixlm::tools::RunSimAnalyze(analyze);

@@ -1,6 +1,7 @@
 // radixlm make-model, generate and forward.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -223,17 +224,51 @@ int RunGenerate(const GenerateOptions& o) {
   return 0;
 }
 
-int RunForward(const ForwardOptions& o) {
-  std::vector<int32_t> tokens;
-  std::stringstream list(o.tokens);
+namespace {
+
+StatusOr<std::vector<int32_t>> ParseIds(const std::string& text, const char* flag) {
+  std::vector<int32_t> ids;
+  std::stringstream list(text);
   for (std::string item; std::getline(list, item, ',');) {
+    size_t used = 0;
+    int value = 0;
     try {
-      tokens.push_back(std::stoi(item));
+      value = std::stoi(item, &used);
     } catch (...) {
-      return Fail(InvalidArgumentError("--tokens: '" + item + "' is not a token id"));
+      used = 0;
     }
+    if (used == 0 || used != item.size()) {
+      return InvalidArgumentError(std::string(flag) + ": '" + item + "' is not a token id");
+    }
+    ids.push_back(value);
   }
-  if (tokens.empty()) return Fail(InvalidArgumentError("--tokens is empty"));
+  if (ids.empty()) return InvalidArgumentError(std::string(flag) + " is empty");
+  return ids;
+}
+
+}  // namespace
+
+int RunTokenize(const TokenizeOptions& o) {
+  std::string path = o.model;
+  if (std::filesystem::is_directory(path)) path += "/tokenizer.json";
+  auto tokenizer = model::Tokenizer::FromFile(path);
+  if (!tokenizer.ok()) return Fail(tokenizer.status());
+  if (o.decode) {
+    auto ids = ParseIds(o.text, "--text");
+    if (!ids.ok()) return Fail(ids.status());
+    std::printf("%s\n", (*tokenizer)->Decode(*ids).c_str());
+    return 0;
+  }
+  const std::vector<int32_t> ids = (*tokenizer)->Encode(o.text, o.add_special_tokens);
+  for (size_t i = 0; i < ids.size(); ++i) std::printf("%s%d", i ? "," : "", ids[i]);
+  std::printf("\n");
+  return 0;
+}
+
+int RunForward(const ForwardOptions& o) {
+  auto parsed = ParseIds(o.tokens, "--tokens");
+  if (!parsed.ok()) return Fail(parsed.status());
+  const std::vector<int32_t>& tokens = *parsed;
   backend::cpu::CpuBackendOptions options;
   options.page_size = 16;
   options.num_pages = static_cast<int64_t>(tokens.size() + 15) / 16;
