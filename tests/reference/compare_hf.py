@@ -73,7 +73,11 @@ def main():
                         "--out", logits_path], check=True, stdout=subprocess.DEVNULL)
         ours = np.fromfile(logits_path, dtype=np.float32).reshape(length, config["vocab_size"]).astype(np.float64)
         radixlm_s = time.time() - start
-        model = AutoModelForCausalLM.from_pretrained(out, torch_dtype=torch.float32).to(device).eval()
+        try:
+            model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+        except TypeError:  # transformers before 4.56
+            model = AutoModelForCausalLM.from_pretrained(out, torch_dtype=torch.float32)
+        model = model.to(device).eval()
         with torch.no_grad():
             theirs = model(torch.tensor([tokens], device=device)).logits[0].double().cpu().numpy()
         params = sum(p.numel() for p in model.parameters())
