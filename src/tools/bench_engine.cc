@@ -31,45 +31,42 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// OpenBLAS SGEMM at n x n x n, best of `reps`.
+// OpenBLAS SGEMM at n x n x n, median of `reps`.
 double SgemmGflops(int n, int threads, int reps) {
   openblas_set_num_threads(threads);
   std::vector<float> a(static_cast<size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size());
-  double best = 0;
+  std::vector<double> rates;
   for (int r = 0; r < reps + 1; ++r) {  // the first run warms up
     const auto start = std::chrono::steady_clock::now();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
                 c.data(), n);
-    if (r > 0) best = std::max(best, 2.0 * n * n * n / Seconds(start) / 1e9);
+    if (r > 0) rates.push_back(2.0 * n * n * n / Seconds(start) / 1e9);
   }
-  return best;
+  return Median(rates);
 }
 
 // Read bandwidth over a buffer far larger than the caches, every thread reading
-// its own slice, best of `reps`.
-double ReadBandwidthGbs(size_t bytes, int threads, int reps) {
-  const size_t n = bytes / sizeof(float);
-  std::vector<float> data(n, 1.0f);
+// its own slice; one sample per call (the caller interleaves samples with the
+// decode steps they are compared with, so both see the same machine load).
+double ReadBandwidthGbs(const std::vector<float>& data, int threads) {
+  const size_t n = data.size();
   std::vector<double> sums(static_cast<size_t>(threads));
-  double best = 0;
-  for (int r = 0; r < reps; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    std::vector<std::thread> workers;
-    for (int t = 0; t < threads; ++t) {
-      workers.emplace_back([&, t] {
-        const size_t begin = n / threads * t, end = n / threads * (t + 1);
-        float lanes[16] = {};
-        for (size_t i = begin; i + 16 <= end; i += 16) {
-          for (int l = 0; l < 16; ++l) lanes[l] += data[i + l];
-        }
-        sums[static_cast<size_t>(t)] = std::accumulate(lanes, lanes + 16, 0.0);
-      });
-    }
-    for (std::thread& w : workers) w.join();
-    best = std::max(best, static_cast<double>(bytes) / Seconds(start) / 1e9);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      const size_t begin = n / threads * t, end = n / threads * (t + 1);
+      float lanes[16] = {};
+      for (size_t i = begin; i + 16 <= end; i += 16) {
+        for (int l = 0; l < 16; ++l) lanes[l] += data[i + l];
+      }
+      sums[static_cast<size_t>(t)] = std::accumulate(lanes, lanes + 16, 0.0);
+    });
   }
+  for (std::thread& w : workers) w.join();
+  const double gbs = static_cast<double>(n * sizeof(float)) / Seconds(start) / 1e9;
   if (std::accumulate(sums.begin(), sums.end(), 0.0) < 0) std::printf("?");  // keeps the reads
-  return best;
+  return gbs;
 }
 
 }  // namespace
@@ -93,8 +90,9 @@ int RunBenchEngine(const BenchEngineOptions& o) {
   }
   const int threads = cpu->threads();
   std::fprintf(stderr, "measuring rooflines (%d threads)...\n", threads);
-  const double sgemm = SgemmGflops(2048, threads, 3);
-  const double bandwidth = ReadBandwidthGbs(size_t{1} << 30, threads, 3);
+  const double sgemm = SgemmGflops(2048, threads, 5);
+  const std::vector<float> stream((size_t{512} << 20) / sizeof(float), 1.0f);
+  std::vector<double> bandwidths = {ReadBandwidthGbs(stream, threads)};
 
   std::mt19937 rng(1);
   std::vector<int32_t> prompt(static_cast<size_t>(o.prompt_tokens));
@@ -119,7 +117,10 @@ int RunBenchEngine(const BenchEngineOptions& o) {
   std::vector<double> decode_s;
   std::vector<int32_t> seq = prompt;
   for (int64_t i = 0; i < o.decode_tokens; ++i) {
-    if (i % 8 == 0) std::fprintf(stderr, "\rdecode %lld/%lld ", static_cast<long long>(i), static_cast<long long>(o.decode_tokens));
+    if (i % 8 == 0) {
+      std::fprintf(stderr, "\rdecode %lld/%lld ", static_cast<long long>(i), static_cast<long long>(o.decode_tokens));
+      bandwidths.push_back(ReadBandwidthGbs(stream, threads));
+    }
     seq.push_back(static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
     backend::SequenceInput in{std::span(seq).last(1), static_cast<int64_t>(seq.size()) - 1, pages, 1};
     const auto start = std::chrono::steady_clock::now();
@@ -141,6 +142,7 @@ int RunBenchEngine(const BenchEngineOptions& o) {
   const double prefill = Median(prefill_s);
   const double prefill_gflops = prefill_flops / prefill / 1e9;
   const double decode = Median(decode_s);
+  const double bandwidth = Median(bandwidths);
   const double decode_gbs = static_cast<double>(cpu->weight_bytes_per_token()) / decode / 1e9;
 
   std::printf("model %s: %s, %.1f M parameters, F32 compute, %d threads, %s kernels\n", o.model.c_str(),
@@ -155,7 +157,8 @@ int RunBenchEngine(const BenchEngineOptions& o) {
   std::printf("%-34s %12.1f %12.1f %9.1f%%\n", "decode weight GB/s vs read bandwidth", decode_gbs, bandwidth,
               100 * decode_gbs / bandwidth);
   std::printf("(prefill: %lld-token prompt, median of %lld; decode: median of %lld steps after it; "
-              "%.1f MB of F32 weights read per decode step)\n",
+              "%.1f MB of F32 weights read per decode step; rooflines are medians: SGEMM 2048^3 x5, "
+              "a 512 MiB read before every 8 decode steps)\n",
               static_cast<long long>(o.prompt_tokens), static_cast<long long>(o.repeats),
               static_cast<long long>(o.decode_tokens), static_cast<double>(cpu->weight_bytes_per_token()) / 1e6);
   if (!o.json_out.empty()) {

@@ -92,6 +92,18 @@ TEST(KernelsTest, NormsAndActivations) {
   EXPECT_NEAR(act[1], 2.0 / (1 + std::exp(-2.0)) * 3, 1e-6);
 }
 
+TEST(KernelsTest, ExpIsAccurate) {
+  double worst = 0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.0137f) {
+    const double exact = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::abs(Exp(x) - exact) / exact);
+  }
+  EXPECT_LT(worst, 4e-7);
+  EXPECT_EQ(Exp(0.0f), 1.0f);
+  EXPECT_GT(Exp(-1000.0f), 0.0f);  // clamped: no NaN, no zero divisor for SiLU
+  EXPECT_TRUE(std::isfinite(Exp(1000.0f)));
+}
+
 TEST(ThreadPoolTest, RunsEveryIndexOnce) {
   ThreadPool pool(3);
   for (int64_t n : {0, 1, 2, 5, 1000}) {

@@ -220,7 +220,7 @@ void CpuBackend::Attention(int64_t layer, std::span<const SequenceInput> batch,
         }
         float lanes[16] = {};
         for (int64_t p = 0; p < visible; ++p) {
-          row[p] = std::exp(row[p] - max);
+          row[p] = Exp(row[p] - max);
           lanes[p % 16] += row[p];
         }
         float s8[8];

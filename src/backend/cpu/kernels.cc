@@ -160,6 +160,24 @@ void RowsTimesColumns(const float* x, int64_t ldx, const float* w, int64_t k, in
 
 }  // namespace
 
+// exp(x) in F32 to ~2 ulp: x = n ln2 + r with |r| <= ln2/2, a degree-6 polynomial
+// for e^r, then 2^n through the exponent bits. Plain arithmetic that the compiler
+// vectorises (std::exp stays a scalar call), and the same bits in every loop that
+// uses it.
+float Exp(float x) {
+  x = std::clamp(x, -87.0f, 88.0f);
+  const float n = std::nearbyint(x * 1.44269504088896341f);
+  const float r = std::fma(n, -1.428606765330187e-06f, std::fma(n, -0.693145751953125f, x));
+  float p = 1.9875691500e-4f;
+  p = std::fma(p, r, 1.3981999507e-3f);
+  p = std::fma(p, r, 8.3334519073e-3f);
+  p = std::fma(p, r, 4.1665795894e-2f);
+  p = std::fma(p, r, 1.6666665459e-1f);
+  p = std::fma(p, r, 5.0000001201e-1f);
+  p = std::fma(p * r, r, r) + 1.0f;
+  return p * std::bit_cast<float>(static_cast<int32_t>(n + 127.0f) << 23);
+}
+
 bool UsingAvx512() { return kAvx512; }
 
 bool SetAvx512ForTesting(bool on) {
@@ -231,7 +249,7 @@ void ApplyRope(float* x, int64_t heads, int64_t head_dim, const float* cos, cons
 }
 
 void SiluMul(const float* gate, const float* up, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + Exp(-gate[i])) * up[i];
 }
 
 void Gelu(float* x, int64_t n, bool exact) {
@@ -242,7 +260,9 @@ void Gelu(float* x, int64_t n, bool exact) {
   constexpr float kC = 0.79788456080286536f;  // sqrt(2 / pi)
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
-    x[i] = 0.5f * v * (1.0f + std::tanh(kC * (v + 0.044715f * v * v * v)));
+    const float u = kC * (v + 0.044715f * v * v * v);
+    const float tanh_u = 1.0f - 2.0f / (Exp(2.0f * u) + 1.0f);
+    x[i] = 0.5f * v * (1.0f + tanh_u);
   }
 }
 

@@ -40,6 +40,9 @@ void SiluMul(const float* gate, const float* up, int64_t n, float* out);
 // In place; tanh form (GPT-2's gelu_new) or exact erf form.
 void Gelu(float* x, int64_t n, bool exact);
 
+// exp in F32 (~2 ulp), vectorisable; used by softmax, SiLU and GELU.
+float Exp(float x);
+
 // y += x, elementwise.
 void AddInPlace(float* y, const float* x, int64_t n);
 
