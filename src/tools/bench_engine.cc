@@ -16,15 +16,12 @@
 #include "backend/cpu/kernels.h"
 #include "backend/load_model.h"
 #include "core/json_writer.h"
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace radixlm::tools {
 
 namespace {
-
-double Seconds(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -40,7 +37,7 @@ double SgemmGflops(int n, int threads, int reps) {
     const auto start = std::chrono::steady_clock::now();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
                 c.data(), n);
-    if (r > 0) rates.push_back(2.0 * n * n * n / Seconds(start) / 1e9);
+    if (r > 0) rates.push_back(2.0 * n * n * n / SecondsSince(start) / 1e9);
   }
   return Median(rates);
 }
@@ -64,7 +61,7 @@ double ReadBandwidthGbs(const std::vector<float>& data, int threads) {
     });
   }
   for (std::thread& w : workers) w.join();
-  const double gbs = static_cast<double>(n * sizeof(float)) / Seconds(start) / 1e9;
+  const double gbs = static_cast<double>(n * sizeof(float)) / SecondsSince(start) / 1e9;
   if (std::accumulate(sums.begin(), sums.end(), 0.0) < 0) std::printf("?");  // keeps the reads
   return gbs;
 }
@@ -78,15 +75,12 @@ int RunBenchEngine(const BenchEngineOptions& o) {
   const int64_t total = o.prompt_tokens + o.decode_tokens;
   options.num_pages = (total + 15) / 16;
   auto loaded = backend::LoadModel(o.model, options);
-  if (!loaded.ok()) {
-    std::fprintf(stderr, "radixlm: %s\n", loaded.status().ToString().c_str());
-    return 1;
-  }
+  if (!loaded.ok()) return Fail(loaded.status());
   auto* cpu = static_cast<backend::cpu::CpuBackend*>(loaded->backend.get());
   const model::ModelConfig& c = loaded->config;
   if (total > c.max_position_embeddings) {
-    std::fprintf(stderr, "radixlm: %lld tokens exceed the model's context\n", static_cast<long long>(total));
-    return 1;
+    return Fail(InvalidArgumentError(std::to_string(total) + " tokens exceed the model's context of " +
+                                     std::to_string(c.max_position_embeddings)));
   }
   const int threads = cpu->threads();
   std::fprintf(stderr, "measuring rooflines (%d threads)...\n", threads);
@@ -107,11 +101,8 @@ int RunBenchEngine(const BenchEngineOptions& o) {
     std::fprintf(stderr, "\rprefill %lld/%lld", static_cast<long long>(r + 1), static_cast<long long>(o.repeats));
     backend::SequenceInput in{prompt, 0, pages, 1};
     const auto start = std::chrono::steady_clock::now();
-    if (Status s = cpu->Forward({&in, 1}, &logits); !s.ok()) {
-      std::fprintf(stderr, "\nradixlm: %s\n", s.ToString().c_str());
-      return 1;
-    }
-    prefill_s.push_back(Seconds(start));
+    if (Status s = cpu->Forward({&in, 1}, &logits); !s.ok()) return Fail(s);
+    prefill_s.push_back(SecondsSince(start));
   }
   // Decode: one token at a time after the prompt.
   std::vector<double> decode_s;
@@ -124,11 +115,8 @@ int RunBenchEngine(const BenchEngineOptions& o) {
     seq.push_back(static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
     backend::SequenceInput in{std::span(seq).last(1), static_cast<int64_t>(seq.size()) - 1, pages, 1};
     const auto start = std::chrono::steady_clock::now();
-    if (Status s = cpu->Forward({&in, 1}, &logits); !s.ok()) {
-      std::fprintf(stderr, "\nradixlm: %s\n", s.ToString().c_str());
-      return 1;
-    }
-    decode_s.push_back(Seconds(start));
+    if (Status s = cpu->Forward({&in, 1}, &logits); !s.ok()) return Fail(s);
+    decode_s.push_back(SecondsSince(start));
   }
   std::fprintf(stderr, "\r%40s\r", "");
 

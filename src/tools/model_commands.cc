@@ -17,26 +17,18 @@
 #include "kvcache/prefix_cache.h"
 #include "kvcache/sequence_pages.h"
 #include "model/make_model.h"
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace radixlm::tools {
 
 namespace {
 
-double Seconds(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
-
 StatusOr<model::DType> ParseDTypeFlag(const std::string& name) {
   if (name == "bf16") return model::DType::kBF16;
   if (name == "f16") return model::DType::kF16;
   if (name == "f32") return model::DType::kF32;
   return InvalidArgumentError("--dtype must be bf16, f16 or f32, not '" + name + "'");
-}
-
-int Fail(const Status& status) {
-  std::fprintf(stderr, "radixlm: %s\n", status.ToString().c_str());
-  return 1;
 }
 
 }  // namespace
@@ -79,7 +71,7 @@ int RunMakeModel(const MakeModelCliOptions& o) {
               static_cast<long long>(c.head_dim), static_cast<long long>(c.intermediate_size),
               static_cast<long long>(c.vocab_size), static_cast<long long>(c.max_position_embeddings));
   std::printf("  %.1f M parameters, %.1f MB of weights in %.1f s\n", static_cast<double>(made->parameters) / 1e6,
-              static_cast<double>(made->bytes) / 1e6, Seconds(start));
+              static_cast<double>(made->bytes) / 1e6, SecondsSince(start));
   std::printf("  files:");
   for (const std::string& f : made->files) std::printf(" %s", f.c_str());
   std::printf("\n");
@@ -121,7 +113,7 @@ StatusOr<GenerateRun> GenerateOnce(const GenerateOptions& o, backend::LoadedMode
     RETURN_IF_ERROR(m.backend->Forward({&in, 1}, &logits));
     RETURN_IF_ERROR(seq.Commit(std::span(tokens).first(pos + len)));
   }
-  run.prefill_s = Seconds(start);
+  run.prefill_s = SecondsSince(start);
 
   engine::SamplingParams params{o.temperature, o.top_k, o.top_p, o.min_p, o.seed};
   RETURN_IF_ERROR(params.Validate());
@@ -151,7 +143,7 @@ StatusOr<GenerateRun> GenerateOnce(const GenerateOptions& o, backend::LoadedMode
     std::fputs(rest.c_str(), stdout);
   }
   std::printf("\n");
-  run.decode_s = Seconds(start);
+  run.decode_s = SecondsSince(start);
   // The finished sequence goes into the cache, generated tokens included, so a
   // follow-up turn that repeats them hits.
   RETURN_IF_ERROR(seq.Commit(tokens));
@@ -193,7 +185,7 @@ int RunGenerate(const GenerateOptions& o) {
   }
   std::fprintf(stderr, "loaded %s (%s, %.1f M parameters) in %.2f s on %d CPU threads\n", o.model.c_str(),
                std::string(model::ArchitectureName(m.config.architecture)).c_str(),
-               static_cast<double>(m.parameters) / 1e6, Seconds(load_start),
+               static_cast<double>(m.parameters) / 1e6, SecondsSince(load_start),
                static_cast<backend::cpu::CpuBackend*>(m.backend.get())->threads());
   auto pool = kvcache::PagePool::Create({m.backend->num_pages(), o.page_size});
   if (!pool.ok()) return Fail(pool.status());
