@@ -59,7 +59,7 @@ std::vector<std::string> SpecialTokens(Architecture arch) {
 }
 
 // config.json as transformers writes it for each model type.
-std::string ConfigJson(const ModelConfig& c, const Shape& s, DType dtype) {
+std::string ConfigJson(const ModelConfig& c, DType dtype) {
   JsonWriter w;
   w.BeginObject();
   w.Key("architectures");
@@ -102,7 +102,7 @@ std::string ConfigJson(const ModelConfig& c, const Shape& s, DType dtype) {
       w.Key("sliding_window"); w.Int(c.max_position_embeddings);
       w.Key("max_window_layers"); w.Int(c.num_layers);
     }
-    if (s.llama3_scaling) {
+    if (c.rope_scaling.llama3) {
       w.Key("rope_scaling");
       w.BeginObject();
       w.Key("rope_type"); w.String("llama3");
@@ -276,7 +276,6 @@ StatusOr<MadeModel> MakeModel(const MakeModelOptions& o,
   fs::create_directories(o.out_dir, ec);
   if (ec) return InvalidArgumentError("cannot create " + o.out_dir + ": " + ec.message());
   const fs::path dir(o.out_dir);
-  const Shape& shape = *FindShape(o.preset);
   MadeModel made;
   made.config = c;
 
@@ -353,7 +352,7 @@ StatusOr<MadeModel> MakeModel(const MakeModelOptions& o,
     made.files.push_back("model.safetensors.index.json");
   }
   const std::vector<std::string> specials = SpecialTokens(c.architecture);
-  RETURN_IF_ERROR(WriteText(dir / "config.json", ConfigJson(c, shape, o.dtype)));
+  RETURN_IF_ERROR(WriteText(dir / "config.json", ConfigJson(c, o.dtype)));
   RETURN_IF_ERROR(WriteText(dir / "tokenizer.json", MakeByteLevelTokenizerJson(specials)));
   RETURN_IF_ERROR(WriteText(dir / "tokenizer_config.json", TokenizerConfigJson(c, specials)));
   made.files.insert(made.files.end(), {"config.json", "tokenizer.json", "tokenizer_config.json"});

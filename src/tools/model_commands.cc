@@ -156,11 +156,9 @@ int RunGenerate(const GenerateOptions& o) {
   if (o.prompt.empty()) return Fail(InvalidArgumentError("--prompt is empty"));
   if (o.max_tokens < 1) return Fail(InvalidArgumentError("--max-tokens must be at least 1"));
   const auto load_start = std::chrono::steady_clock::now();
-  // Pages for two runs of the prompt and its completion, rounded up.
   backend::cpu::CpuBackendOptions options;
   options.page_size = o.page_size;
   options.threads = o.threads;
-  options.num_pages = 1;  // sized below, once the prompt's length is known
   auto probe = model::ReadModelConfig(o.model + "/config.json");
   if (!probe.ok()) return Fail(probe.status());
   // Two runs of a prompt and its completion fit (pages cost nothing until used).
