@@ -1,16 +1,27 @@
-// Sampler: picks the next token from a row of logits.
+// Sampler: picks the next token of one sample from a row of logits.
 //
-// temperature 0 is greedy (the lowest id among equal maxima). Otherwise the
-// logits are divided by the temperature, restricted by top-k, then top-p (the
-// smallest set of most likely tokens whose probability reaches p), then min-p
-// (tokens at least min_p times as likely as the best), and one token is drawn
-// with the request's own random stream: a fixed seed gives the same tokens on
-// every run, whatever else the server is doing.
+// First the OpenAI penalties are applied to the logits, counting this sample's
+// generated tokens only: logit -= frequency_penalty * count + presence_penalty *
+// (count > 0), and logit_bias is added. temperature 0 is then greedy (the lowest
+// id among equal maxima). Otherwise the logits are divided by the temperature,
+// restricted by top-k, then top-p (the smallest set of most likely tokens whose
+// probability reaches p), then min-p (tokens at least min_p times as likely as the
+// best), and one token is drawn with the sample's own random stream: a fixed seed
+// gives the same tokens on every run, whatever else the server is doing. Sample i
+// of a request with n > 1 draws from stream i of the seed (stream 0 is the seed's
+// own, so n = 1 and the first of n samples agree).
+//
+// Log probabilities, when asked, are those of the model itself: log-softmax of
+// the logits before penalties, bias and temperature (as vLLM and OpenAI report).
+//
+// Not thread-safe; one Sampler per sample.
 #pragma once
 
 #include <cstdint>
 #include <random>
 #include <span>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -23,20 +34,44 @@ struct SamplingParams {
   double top_p = 1.0;
   double min_p = 0.0;
   uint64_t seed = 0;
+  double presence_penalty = 0.0;   // [-2, 2]
+  double frequency_penalty = 0.0;  // [-2, 2]
+  std::vector<std::pair<int32_t, float>> logit_bias;  // token -> bias in [-100, 100]
   Status Validate() const;
+};
+
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0;
+};
+
+// The chosen token's log probability and the `k` most likely alternatives, most
+// likely first (ties by id).
+struct LogprobEntry {
+  int32_t token = 0;
+  float logprob = 0;
+  std::vector<TokenLogprob> top;
 };
 
 class Sampler {
  public:
-  explicit Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
-  int32_t Sample(std::span<const float> logits);
+  explicit Sampler(const SamplingParams& params, uint64_t stream = 0);
+  // Picks a token; `logits` is scratch (penalties are applied in place). With
+  // `top_logprobs` >= 0 and `logprobs` non-null, fills *logprobs. Records the
+  // chosen token for the penalties.
+  int32_t Sample(std::span<float> logits, int32_t top_logprobs = -1, LogprobEntry* logprobs = nullptr);
 
  private:
   SamplingParams params_;
   std::mt19937_64 rng_;
   std::vector<std::pair<float, int32_t>> candidates_;
+  std::vector<double> probs_;
+  std::unordered_map<int32_t, int32_t> counts_;  // generated token -> times
 };
 
 int32_t ArgMax(std::span<const float> logits);
+
+// Fills `out` from the unmodified logits (log-softmax), for token `chosen`.
+void ComputeLogprobs(std::span<const float> logits, int32_t chosen, int32_t top, LogprobEntry* out);
 
 }  // namespace radixlm::engine

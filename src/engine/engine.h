@@ -1,0 +1,164 @@
+// Engine: runs requests on a backend with automatic prefix caching.
+//
+// One step loop on its own thread owns the backend, the page pool, the prefix
+// cache and the scheduler (scheduler.h): each step it takes in new requests and
+// cancellations, admits waiting requests cache-aware, runs one batch of prefill
+// chunks and decode tokens, samples, and reports to each request's RequestHandle.
+// Everything else (HTTP threads) talks to it through Submit, RequestHandle and the
+// thread-safe control calls below.
+//
+// Thread safety: every public method may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/histogram.h"
+#include "core/status.h"
+#include "engine/request.h"
+#include "kvcache/prefix_cache.h"
+
+namespace radixlm::backend {
+class Backend;
+}
+namespace radixlm::model {
+class Tokenizer;
+}
+
+namespace radixlm::engine {
+
+class Scheduler;
+
+struct EngineOptions {
+  // Sequences decoding or prefilling at once (a request with n samples counts n).
+  int64_t max_running = 64;
+  // Tokens per step, prefill chunks and decode tokens together. A prompt longer
+  // than what is left of the budget is prefilled in chunks over several steps.
+  int64_t token_budget = 512;
+  // Requests allowed to wait; more are refused (UNAVAILABLE).
+  int64_t max_waiting = 4096;
+  // Off: no prompt is matched or inserted (every prompt computed cold), for
+  // comparisons. Pages are still paged; only the cache is bypassed.
+  bool prefix_cache = true;
+  kvcache::PrefixCacheOptions cache;  // page_size is taken from the backend
+  // A waiting request passed over by cache-aware ordering for longer than this is
+  // admitted ahead of every request that arrived after it.
+  std::chrono::milliseconds fairness_bound{2000};
+  int32_t max_n = 16;
+  int32_t max_logprobs = 20;
+  // Token ids that end a sample unless ignore_eos (the model's EOS tokens).
+  std::vector<int32_t> eos_token_ids;
+  Status Validate() const;
+};
+
+// Counters and gauges for /metrics and /v1/cache/stats, copied out under a lock.
+struct EngineSnapshot {
+  kvcache::CacheStats cache;
+  bool prefix_cache = true;
+  int64_t page_size = 0;
+  int64_t pages_total = 0;
+  int64_t pages_free = 0;
+  int64_t pages_cached = 0;   // held only by the cache: evictable
+  int64_t pages_locked = 0;   // cached and used by a running sequence
+  int64_t pages_in_use = 0;   // held by running sequences and not cached
+  int64_t running_requests = 0;
+  int64_t waiting_requests = 0;
+  int64_t running_sequences = 0;
+  int64_t preemptions = 0;
+  int64_t steps = 0;
+  int64_t prompt_tokens = 0;        // prompt tokens of admitted requests
+  int64_t cached_prompt_tokens = 0;  // of which served from the prefix cache
+  int64_t computed_prompt_tokens = 0;  // prefill tokens run (recomputation after preemption included)
+  int64_t generation_tokens = 0;
+  int64_t requests_finished = 0;  // by reason: stop, length, cancelled, error
+  int64_t requests_stop = 0, requests_length = 0, requests_cancelled = 0, requests_error = 0;
+  double kv_usage() const {
+    return pages_total == 0 ? 0 : static_cast<double>(pages_total - pages_free - pages_cached) / static_cast<double>(pages_total);
+  }
+};
+
+// The engine's side of one request, shared with the caller.
+class RequestHandle {
+ public:
+  // Blocks until there is news or `timeout` passes. Fills `out` with everything
+  // since the previous call (deltas of one sample merged) and returns true;
+  // returns false on timeout. After an update with finished == true there is no more.
+  bool Next(RequestUpdate* out, std::chrono::milliseconds timeout);
+  // Asks the engine to stop the request; its pages are freed at the next step and
+  // a final update with finish reason kCancelled follows.
+  void Cancel();
+  bool cancelled() const;
+
+  // Engine side.
+  void Push(RequestUpdate update);
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<RequestUpdate> pending_;
+  bool cancelled_ = false;
+};
+
+class Engine {
+ public:
+  // `backend` and `tokenizer` are not owned and must outlive the engine.
+  static StatusOr<std::unique_ptr<Engine>> Create(backend::Backend* backend, const model::Tokenizer* tokenizer,
+                                                  const EngineOptions& options);
+  ~Engine();  // Shutdown(0) if not done yet
+
+  // Validates the request against the model (token ids, context length, n,
+  // logprobs, sampling) and queues it. INVALID_ARGUMENT names the field;
+  // UNAVAILABLE when the queue is full or the engine is shutting down.
+  StatusOr<std::shared_ptr<RequestHandle>> Submit(RequestOptions options);
+
+  EngineSnapshot Snapshot() const;
+  // Runs on the step thread between steps; returns the pages freed.
+  StatusOr<int64_t> FlushCache(const std::string& ns, bool all);
+  StatusOr<std::string> CacheDumpJson();
+
+  // Stops taking requests; lets running and waiting ones finish for up to `grace`,
+  // then cancels the rest and stops the step thread.
+  void Shutdown(std::chrono::milliseconds grace);
+
+  const Histogram& ttft() const { return ttft_; }
+  const Histogram& inter_token_latency() const { return itl_; }
+  const Histogram& e2e_latency() const { return e2e_; }
+  const Histogram& queue_time() const { return queue_; }
+  const EngineOptions& options() const { return options_; }
+  int64_t max_context() const;
+
+ private:
+  Engine(backend::Backend* backend, const model::Tokenizer* tokenizer, const EngineOptions& options);
+  void Loop();
+
+  backend::Backend* backend_;
+  const model::Tokenizer* tokenizer_;
+  EngineOptions options_;
+  std::unique_ptr<Scheduler> scheduler_;
+
+  Histogram ttft_{Histogram::LatencySeconds()};
+  Histogram itl_{Histogram::LatencySeconds()};
+  Histogram e2e_{Histogram::LatencySeconds()};
+  Histogram queue_{Histogram::LatencySeconds()};
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  struct Pending;
+  std::vector<std::unique_ptr<Pending>> inbox_;
+  std::vector<std::function<void()>> commands_;  // run on the step thread
+  EngineSnapshot snapshot_;
+  bool accepting_ = true;
+  bool stop_ = false;
+  std::thread thread_;
+  uint64_t next_id_ = 1;
+};
+
+}  // namespace radixlm::engine

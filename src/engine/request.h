@@ -1,0 +1,74 @@
+// What a client asks the engine for, and what the engine sends back.
+//
+// A request carries a tokenized prompt and asks for `n` samples (independent
+// continuations sharing the prompt's KV pages). The engine reports progress as
+// RequestUpdate records through the request's RequestHandle (engine.h): new tokens
+// and text per sample, their log probabilities when asked, and a finish reason per
+// sample when it ends.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/sampler.h"
+
+namespace radixlm::engine {
+
+// When a sample ends (besides the model's end-of-sequence tokens).
+struct StopConditions {
+  int64_t max_tokens = 16;                 // generated tokens, >= 1
+  std::vector<std::string> stop;           // text that ends a sample (not part of the output)
+  std::vector<int32_t> stop_token_ids;     // tokens that end a sample (part of the output ids)
+  bool ignore_eos = false;                 // keep going past the model's EOS tokens
+  bool include_stop_str_in_output = false;
+};
+
+struct RequestOptions {
+  std::vector<int32_t> prompt;  // at least one token
+  // Prefix-cache namespace: prompts only ever hit prefixes cached under the same one.
+  std::string ns;
+  SamplingParams sampling;
+  StopConditions stop;
+  int32_t n = 1;           // samples; sample i draws with the seed's i-th stream
+  int32_t logprobs = -1;   // -1: none; k >= 0: each token's log probability and the top k
+  // Decode special tokens into the text (false drops them, as OpenAI servers do).
+  bool skip_special_tokens = true;
+};
+
+enum class FinishReason {
+  kNone,       // still running
+  kStop,       // EOS, a stop token or a stop string
+  kLength,     // max_tokens or the model's context
+  kCancelled,  // the client went away or the server shut down
+  kError,      // see RequestUpdate::error
+};
+const char* FinishReasonName(FinishReason reason);  // "stop", "length", "cancelled", "error"
+
+// What happened to one sample since the previous update.
+struct SampleDelta {
+  int32_t index = 0;
+  std::vector<int32_t> tokens;
+  // Text completed by those tokens. Text that may begin a stop string is held
+  // back until it is known not to; a stop string and what follows it never appear
+  // (unless include_stop_str_in_output).
+  std::string text;
+  std::vector<LogprobEntry> logprobs;  // one per token when logprobs >= 0
+  FinishReason finish = FinishReason::kNone;
+  // With finish == kStop: the stop string matched, or empty for a token.
+  std::string stop_string;
+  int32_t stop_token = -1;  // the EOS or stop token that ended it, else -1
+};
+
+struct RequestUpdate {
+  std::vector<SampleDelta> samples;  // only samples with news, in index order
+  // Known once the prompt has been matched against the prefix cache.
+  int64_t prompt_tokens = 0;
+  int64_t cached_tokens = 0;      // prompt tokens served from the prefix cache
+  int64_t completion_tokens = 0;  // all samples, so far
+  bool finished = false;          // every sample has finished; no more updates
+  Status error;                   // set when the request failed as a whole
+};
+
+}  // namespace radixlm::engine
