@@ -156,6 +156,8 @@ class Engine {
   std::vector<std::function<void()>> commands_;  // run on the step thread
   EngineSnapshot snapshot_;
   bool accepting_ = true;
+  bool draining_ = false;  // Shutdown called: finish what runs, then stop
+  std::chrono::steady_clock::time_point shutdown_deadline_;
   bool stop_ = false;
   std::thread thread_;
   uint64_t next_id_ = 1;

@@ -191,6 +191,19 @@ void HashIndex::Match(std::string_view ns, std::span<const Token> tokens, MatchR
   counters_.match_tokens_hit += static_cast<int64_t>(out->matched_tokens);
 }
 
+size_t HashIndex::PeekMatch(std::string_view ns, std::span<const Token> tokens) const {
+  auto it = namespace_index_.find(ns);
+  if (it == namespace_index_.end()) return 0;
+  BlockHash hash = namespaces_[it->second].hash;
+  const size_t full_pages = tokens.size() / page_size_;
+  size_t pages = 0;
+  for (; pages < full_pages; ++pages) {
+    hash = ChainBlockHash(hash, tokens.subspan(pages * page_size_, page_size_));
+    if (Lookup(hash) == kNone) break;
+  }
+  return pages * page_size_;
+}
+
 Status HashIndex::Insert(std::string_view ns, std::span<const Token> tokens,
                          std::span<const PageId> pages, const InsertOptions& options,
                          InsertResult* out) {

@@ -176,6 +176,10 @@ class PrefixCache {
   // is matched_tokens == 0. Touches the matched entries (recency, hits).
   virtual void Match(std::string_view ns, std::span<const Token> tokens, MatchResult* out) = 0;
 
+  // How many tokens Match would return, without touching, splitting or counting
+  // anything: a scheduler ranks its whole waiting queue with it every step.
+  virtual size_t PeekMatch(std::string_view ns, std::span<const Token> tokens) const = 0;
+
   // Adds what is new of `tokens` (KV in `pages`, ceil(tokens.size()/page_size) of
   // them, the caller's own except where they came from Match) under `ns`.
   // INVALID_ARGUMENT if the page count is wrong or a page is not allocated.

@@ -402,6 +402,23 @@ void RadixTree::Match(std::string_view ns, std::span<const Token> tokens, MatchR
   }
 }
 
+size_t RadixTree::PeekMatch(std::string_view ns, std::span<const Token> tokens) const {
+  uint32_t id = FindRoot(ns);
+  if (id == kNone) return 0;
+  size_t pos = 0;
+  while (pos < tokens.size()) {
+    BestChildResult best = BestChild(nodes_[id], tokens.subspan(pos));
+    if (best.id == kNone) break;
+    const Node& child = nodes_[best.id];
+    size_t avail = std::min<size_t>(child.length, tokens.size() - pos);
+    size_t common = EdgeCommonPrefix(child, tokens.data() + pos, avail);
+    pos += common;
+    if (common < child.length) break;
+    id = best.id;
+  }
+  return pos;
+}
+
 // ---------------------------------------------------------------------------
 // Insert
 

@@ -52,6 +52,7 @@ class RadixTree final : public PrefixCache {
   ~RadixTree() override;
 
   void Match(std::string_view ns, std::span<const Token> tokens, MatchResult* out) override;
+  size_t PeekMatch(std::string_view ns, std::span<const Token> tokens) const override;
   Status Insert(std::string_view ns, std::span<const Token> tokens,
                 std::span<const PageId> pages, const InsertOptions& options,
                 InsertResult* out) override;

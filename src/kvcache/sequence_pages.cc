@@ -11,7 +11,7 @@ SequencePages::SequencePages(PrefixCache* cache, PagePool* pool, std::string ns)
     : cache_(cache), pool_(pool), ns_(std::move(ns)) {}
 
 SequencePages::~SequencePages() {
-  for (CacheHandle h : locks_) cache_->Unlock(h).IgnoreError();
+  for (CacheHandle h : locks_) cache_->Unlock(h).IgnoreError();  // locks_ is empty without a cache
   for (size_t i = 0; i < pages_.size(); ++i) {
     if (owned_[i]) pool_->Release(pages_[i]);
   }
@@ -22,6 +22,7 @@ size_t SequencePages::owned_pages() const { return static_cast<size_t>(std::coun
 StatusOr<size_t> SequencePages::Start(std::span<const Token> tokens, PageCopy* copy) {
   CHECK(pages_.empty()) << "Start is called once";
   *copy = PageCopy();
+  if (cache_ == nullptr) return size_t{0};
   MatchResult match;
   cache_->Match(ns_, tokens, &match);
   if (match.matched_tokens == 0) return size_t{0};
@@ -42,10 +43,10 @@ StatusOr<size_t> SequencePages::Start(std::span<const Token> tokens, PageCopy* c
 }
 
 Status SequencePages::Reserve(size_t tokens, int64_t* evicted) {
-  const size_t ps = static_cast<size_t>(cache_->page_size());
+  const size_t ps = static_cast<size_t>(pool_->page_size());
   const int64_t need = static_cast<int64_t>((tokens + ps - 1) / ps) - static_cast<int64_t>(pages_.size());
   if (need <= 0) return OkStatus();
-  if (pool_->pages_free() < need) {
+  if (pool_->pages_free() < need && cache_ != nullptr) {
     const int64_t n = cache_->Evict(need - pool_->pages_free());
     if (evicted != nullptr) *evicted += n;
   }
@@ -57,6 +58,7 @@ Status SequencePages::Reserve(size_t tokens, int64_t* evicted) {
 }
 
 Status SequencePages::Commit(std::span<const Token> tokens) {
+  if (cache_ == nullptr) return OkStatus();
   const size_t ps = static_cast<size_t>(cache_->page_size());
   const size_t used = (tokens.size() + ps - 1) / ps;
   CHECK_LE(used, pages_.size());
@@ -76,6 +78,41 @@ Status SequencePages::Commit(std::span<const Token> tokens) {
   }
   locks_.push_back(result.handle);
   return OkStatus();
+}
+
+size_t SequencePages::private_pages() const {
+  size_t n = 0;
+  for (size_t i = 0; i < pages_.size(); ++i) n += owned_[i] && pool_->ref_count(pages_[i]) == 1;
+  return n;
+}
+
+StatusOr<std::unique_ptr<SequencePages>> SequencePages::Fork(size_t tokens, PageCopy* copy) {
+  *copy = PageCopy();
+  const size_t ps = static_cast<size_t>(pool_->page_size());
+  const size_t full = tokens / ps;
+  const int32_t partial = static_cast<int32_t>(tokens % ps);
+  CHECK_LE(full + (partial > 0), pages_.size());
+  auto child = std::make_unique<SequencePages>(cache_, pool_, ns_);
+  PageId fresh = kNoPage;
+  if (partial > 0) {
+    if (pool_->pages_free() == 0 && cache_ != nullptr) cache_->Evict(1);
+    ASSIGN_OR_RETURN(fresh, pool_->AllocateOne());
+  }
+  for (CacheHandle h : locks_) {
+    RETURN_IF_ERROR(cache_->Lock(h));
+    child->locks_.push_back(h);
+  }
+  for (size_t i = 0; i < full; ++i) {
+    if (owned_[i]) pool_->AddRef(pages_[i]);
+    child->pages_.push_back(pages_[i]);
+    child->owned_.push_back(owned_[i]);
+  }
+  if (partial > 0) {
+    child->pages_.push_back(fresh);
+    child->owned_.push_back(true);
+    *copy = PageCopy{pages_[full], fresh, partial};
+  }
+  return child;
 }
 
 }  // namespace radixlm::kvcache

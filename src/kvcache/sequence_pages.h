@@ -9,10 +9,19 @@
 //   Commit(tokens)       insert the tokens computed so far; pages the cache adopts
 //                        or already held become the cache's, duplicates go back to
 //                        the pool, and the lock moves to the new entry
+//   Fork(tokens)         a second sequence over the same first `tokens` tokens
+//                        (parallel sampling): full pages are shared (the cache's
+//                        under its locks, the sequence's own by one more pool
+//                        reference each); a partly filled last page is copied
 //
-// The destructor unlocks and returns the pages the sequence still owns.
+// With no cache (nullptr: prefix caching off) Start matches nothing, Commit does
+// nothing, and every page is the sequence's own.
+//
+// The destructor unlocks and returns the pages the sequence still owns (pool
+// references: a page shared by forks is freed when the last of them lets go).
 #pragma once
 
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,9 +55,13 @@ class SequencePages {
   // `evicted` (optional) gets the pages evicted to make room.
   Status Reserve(size_t tokens, int64_t* evicted = nullptr);
   Status Commit(std::span<const Token> tokens);
+  // `copy` is the boundary-page copy the caller makes on its backend.
+  StatusOr<std::unique_ptr<SequencePages>> Fork(size_t tokens, PageCopy* copy);
 
   std::span<const PageId> pages() const { return pages_; }
   size_t owned_pages() const;
+  // Pages that would return to the pool if this sequence let go now.
+  size_t private_pages() const;
 
  private:
   PrefixCache* cache_;

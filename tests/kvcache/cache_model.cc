@@ -116,8 +116,9 @@ void CacheModel::CheckSlots(std::span<const PageId> pages, std::span<const Token
 }
 
 void CacheModel::CheckMatch(int ns, std::span<const Token> query) {
-  cache_->Match(NamespaceName(ns), query, &match_);
   size_t expected = ExpectedMatch(ns, query);
+  CHECK_EQ(cache_->PeekMatch(NamespaceName(ns), query), expected) << "peek length differs from the reference";
+  cache_->Match(NamespaceName(ns), query, &match_);
   CHECK_EQ(match_.matched_tokens, expected) << "match length differs from the reference";
   CHECK_EQ(match_.pages.size(), (expected + options_.page_size - 1) / options_.page_size);
   CHECK_EQ(match_.boundary_slots, static_cast<int32_t>(expected % options_.page_size));

@@ -1,0 +1,284 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "backend/backend.h"
+#include "core/clock.h"
+#include "core/logging.h"
+#include "engine/scheduler.h"
+#include "engine/sequence.h"
+#include "model/tokenizer.h"
+
+namespace radixlm::engine {
+
+const char* FinishReasonName(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kNone: return "none";
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kError: return "error";
+  }
+  return "none";
+}
+
+Status EngineOptions::Validate() const {
+  if (max_running < 1) return InvalidArgumentError("max_running must be >= 1");
+  if (token_budget < 1) return InvalidArgumentError("token_budget must be >= 1");
+  if (max_waiting < 1) return InvalidArgumentError("max_waiting must be >= 1");
+  if (max_n < 1) return InvalidArgumentError("max_n must be >= 1");
+  if (max_logprobs < 0) return InvalidArgumentError("max_logprobs must be >= 0");
+  if (fairness_bound.count() < 0) return InvalidArgumentError("fairness_bound must be >= 0");
+  if (prefix_cache) return cache.Validate();
+  return OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// RequestHandle
+
+namespace {
+void Merge(RequestUpdate* into, RequestUpdate&& from) {
+  for (SampleDelta& d : from.samples) {
+    auto it = std::find_if(into->samples.begin(), into->samples.end(), [&](const SampleDelta& s) { return s.index == d.index; });
+    if (it == into->samples.end()) {
+      into->samples.push_back(std::move(d));
+      continue;
+    }
+    it->tokens.insert(it->tokens.end(), d.tokens.begin(), d.tokens.end());
+    it->text += d.text;
+    it->logprobs.insert(it->logprobs.end(), std::make_move_iterator(d.logprobs.begin()),
+                        std::make_move_iterator(d.logprobs.end()));
+    if (d.finish != FinishReason::kNone) {
+      it->finish = d.finish;
+      it->stop_string = d.stop_string;
+      it->stop_token = d.stop_token;
+    }
+  }
+  std::sort(into->samples.begin(), into->samples.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
+  into->prompt_tokens = from.prompt_tokens;
+  into->cached_tokens = from.cached_tokens;
+  into->completion_tokens = from.completion_tokens;
+  into->finished = into->finished || from.finished;
+  if (!from.error.ok()) into->error = from.error;
+}
+}  // namespace
+
+bool RequestHandle::Next(RequestUpdate* out, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!cv_.wait_for(lock, timeout, [&] { return !pending_.empty(); })) return false;
+  *out = std::move(pending_.front());
+  pending_.pop_front();
+  while (!pending_.empty()) {
+    Merge(out, std::move(pending_.front()));
+    pending_.pop_front();
+  }
+  return true;
+}
+
+void RequestHandle::Cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = true;
+}
+
+bool RequestHandle::cancelled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancelled_;
+}
+
+void RequestHandle::Push(RequestUpdate update) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.push_back(std::move(update));
+  }
+  cv_.notify_all();
+}
+
+// ---------------------------------------------------------------------------
+// Engine
+
+struct Engine::Pending {
+  std::unique_ptr<Request> request;
+};
+
+StatusOr<std::unique_ptr<Engine>> Engine::Create(backend::Backend* backend, const model::Tokenizer* tokenizer,
+                                                 const EngineOptions& options) {
+  RETURN_IF_ERROR(options.Validate());
+  std::unique_ptr<Engine> engine(new Engine(backend, tokenizer, options));
+  LatencyHistograms h{&engine->ttft_, &engine->itl_, &engine->e2e_, &engine->queue_};
+  ASSIGN_OR_RETURN(engine->scheduler_, Scheduler::Create(backend, tokenizer, options, &RealClock::Get(), h));
+  engine->scheduler_->FillSnapshot(&engine->snapshot_);
+  engine->thread_ = std::thread([e = engine.get()] { e->Loop(); });
+  return engine;
+}
+
+Engine::Engine(backend::Backend* backend, const model::Tokenizer* tokenizer, const EngineOptions& options)
+    : backend_(backend), tokenizer_(tokenizer), options_(options) {}
+
+Engine::~Engine() { Shutdown(std::chrono::milliseconds(0)); }
+
+int64_t Engine::max_context() const { return backend_->config().max_position_embeddings; }
+
+StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
+  const auto& config = backend_->config();
+  if (o.prompt.empty()) return InvalidArgumentError("the prompt is empty");
+  for (int32_t t : o.prompt) {
+    if (t < 0 || t >= config.vocab_size) {
+      return InvalidArgumentError("prompt token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+                                  std::to_string(config.vocab_size) + ")");
+    }
+  }
+  const int64_t prompt_len = static_cast<int64_t>(o.prompt.size());
+  if (o.stop.max_tokens < 1) return InvalidArgumentError("max_tokens must be at least 1");
+  if (prompt_len + o.stop.max_tokens > config.max_position_embeddings) {
+    return InvalidArgumentError("This model's maximum context length is " +
+                                std::to_string(config.max_position_embeddings) + " tokens. However, you requested " +
+                                std::to_string(prompt_len + o.stop.max_tokens) + " tokens (" +
+                                std::to_string(prompt_len) + " in the prompt, " + std::to_string(o.stop.max_tokens) +
+                                " for the completion). Please reduce the prompt or max_tokens.");
+  }
+  if (o.n < 1 || o.n > options_.max_n) {
+    return InvalidArgumentError("n must be between 1 and " + std::to_string(options_.max_n));
+  }
+  if (o.logprobs < -1 || o.logprobs > options_.max_logprobs) {
+    return InvalidArgumentError("logprobs must be between 0 and " + std::to_string(options_.max_logprobs));
+  }
+  RETURN_IF_ERROR(o.sampling.Validate());
+  for (const auto& [token, bias] : o.sampling.logit_bias) {
+    if (token < 0 || token >= config.vocab_size) {
+      return InvalidArgumentError("logit_bias names token id " + std::to_string(token) + ", outside the vocabulary");
+    }
+  }
+  for (int32_t t : o.stop.stop_token_ids) {
+    if (t < 0 || t >= config.vocab_size) {
+      return InvalidArgumentError("stop_token_ids has " + std::to_string(t) + ", outside the vocabulary");
+    }
+  }
+  for (const auto& s : o.stop.stop) {
+    if (s.empty()) return InvalidArgumentError("stop strings must not be empty");
+  }
+  // Every request must fit the pool on its own, or it could never finish.
+  const int64_t ps = backend_->page_size();
+  const int64_t pages = o.n * ((prompt_len + o.stop.max_tokens + ps - 1) / ps + 1);
+  if (pages > backend_->num_pages()) {
+    return InvalidArgumentError("the request needs up to " + std::to_string(pages) + " KV pages (" +
+                                std::to_string(o.n) + " x " + std::to_string(prompt_len + o.stop.max_tokens) +
+                                " tokens) but the server's pool has " + std::to_string(backend_->num_pages()) +
+                                "; reduce max_tokens, n or the prompt");
+  }
+  auto handle = std::make_shared<RequestHandle>();
+  auto pending = std::make_unique<Pending>();
+  pending->request = std::make_unique<Request>();
+  Request& r = *pending->request;
+  r.options = std::move(o);
+  r.handle = handle;
+  r.arrival_ns = RealClock::Get().NowNanos();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!accepting_) return Status(StatusCode::kUnavailable, "the server is shutting down");
+    if (snapshot_.waiting_requests + static_cast<int64_t>(inbox_.size()) >= options_.max_waiting) {
+      return Status(StatusCode::kUnavailable, "too many requests are waiting (" +
+                                                  std::to_string(options_.max_waiting) + "); try again later");
+    }
+    r.id = next_id_++;
+    inbox_.push_back(std::move(pending));
+  }
+  wake_.notify_one();
+  return handle;
+}
+
+EngineSnapshot Engine::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshot_;
+}
+
+StatusOr<int64_t> Engine::FlushCache(const std::string& ns, bool all) {
+  auto result = std::make_shared<std::pair<std::mutex, std::condition_variable>>();
+  std::optional<int64_t> freed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return Status(StatusCode::kUnavailable, "the engine has stopped");
+    commands_.push_back([&, result] {
+      int64_t n = scheduler_->FlushCache(ns, all);
+      std::lock_guard<std::mutex> l(result->first);
+      freed = n;
+      result->second.notify_all();
+    });
+  }
+  wake_.notify_one();
+  std::unique_lock<std::mutex> l(result->first);
+  result->second.wait(l, [&] { return freed.has_value(); });
+  return *freed;
+}
+
+StatusOr<std::string> Engine::CacheDumpJson() {
+  auto result = std::make_shared<std::pair<std::mutex, std::condition_variable>>();
+  std::optional<std::string> dump;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return Status(StatusCode::kUnavailable, "the engine has stopped");
+    commands_.push_back([&, result] {
+      std::string s = scheduler_->CacheDumpJson();
+      std::lock_guard<std::mutex> l(result->first);
+      dump = std::move(s);
+      result->second.notify_all();
+    });
+  }
+  wake_.notify_one();
+  std::unique_lock<std::mutex> l(result->first);
+  result->second.wait(l, [&] { return dump.has_value(); });
+  return *dump;
+}
+
+void Engine::Shutdown(std::chrono::milliseconds grace) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!thread_.joinable()) return;
+    accepting_ = false;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    shutdown_deadline_ = deadline;
+    draining_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+void Engine::Loop() {
+  while (true) {
+    std::vector<std::unique_ptr<Pending>> arrived;
+    std::vector<std::function<void()>> commands;
+    bool cancel_all = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait(lock, [&] { return !inbox_.empty() || !commands_.empty() || draining_ || !scheduler_->idle(); });
+      arrived.swap(inbox_);
+      commands.swap(commands_);
+      if (draining_ && std::chrono::steady_clock::now() >= shutdown_deadline_) cancel_all = true;
+    }
+    for (auto& p : arrived) scheduler_->Add(std::move(p->request));
+    for (auto& c : commands) c();
+    if (cancel_all) scheduler_->CancelAll();
+    const bool progressed = scheduler_->Step();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      scheduler_->FillSnapshot(&snapshot_);
+      if (draining_ && scheduler_->idle() && inbox_.empty()) {
+        stop_ = true;
+        for (auto& c : commands_) c();  // flushes asked for meanwhile still answer
+        commands_.clear();
+        return;
+      }
+    }
+    // Waiting requests that cannot start yet and nothing running: wait for news
+    // rather than spin (only reachable while pages are being freed).
+    if (!progressed && !scheduler_->idle()) {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait_for(lock, std::chrono::milliseconds(1));
+    }
+  }
+}
+
+}  // namespace radixlm::engine

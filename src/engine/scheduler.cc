@@ -1,0 +1,572 @@
+#include "engine/scheduler.h"
+
+#include <algorithm>
+
+#include "backend/backend.h"
+#include "core/check.h"
+#include "core/logging.h"
+
+namespace radixlm::engine {
+
+namespace {
+constexpr double kNanosPerSecond = 1e9;
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+}  // namespace
+
+StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(backend::Backend* backend, const model::Tokenizer* tokenizer,
+                                                       const EngineOptions& options, const Clock* clock,
+                                                       LatencyHistograms histograms) {
+  RETURN_IF_ERROR(options.Validate());
+  std::unique_ptr<Scheduler> s(new Scheduler(backend, tokenizer, options, clock, histograms));
+  kvcache::PagePoolOptions pool_options;
+  pool_options.num_pages = backend->num_pages();
+  pool_options.page_size = static_cast<int32_t>(backend->page_size());
+  ASSIGN_OR_RETURN(s->pool_, kvcache::PagePool::Create(pool_options));
+  if (options.prefix_cache) {
+    kvcache::PrefixCacheOptions cache_options = options.cache;
+    cache_options.page_size = pool_options.page_size;
+    ASSIGN_OR_RETURN(s->cache_, kvcache::CreatePrefixCache(cache_options, s->pool_.get(), clock));
+  }
+  return s;
+}
+
+Scheduler::Scheduler(backend::Backend* backend, const model::Tokenizer* tokenizer, const EngineOptions& options,
+                     const Clock* clock, LatencyHistograms histograms)
+    : backend_(backend),
+      tokenizer_(tokenizer),
+      options_(options),
+      clock_(clock),
+      histograms_(histograms),
+      max_context_(backend->config().max_position_embeddings),
+      vocab_size_(backend->config().vocab_size) {}
+
+void Scheduler::Add(std::unique_ptr<Request> request) {
+  request->queued_ns = request->arrival_ns;
+  request->sequences.push_back(std::make_unique<Sequence>(request->options, *tokenizer_, 0));
+  waiting_.push_back(std::move(request));
+}
+
+bool Scheduler::Step() {
+  CollectCancelled();
+  ReleaseFinished();
+  if (idle()) return false;
+  plan_.Clear();
+  ScheduleRunning(&plan_);
+  Admit(&plan_);
+  if (plan_.items.empty()) {
+    // Nothing fits: every running request is waiting on pages that only
+    // finishing requests free. Cannot happen while one request fits the pool
+    // (Submit checks), since the oldest is never preempted for a newer one.
+    ReleaseFinished();
+    return !idle();
+  }
+  ++steps_;
+  Status status = Run(plan_);
+  if (!status.ok()) {
+    LOG(ERROR) << "step failed: " << status.ToString();
+    for (const auto& item : plan_.items) {
+      for (auto& seq : item.request->sequences) Finish(item.request, seq.get(), FinishReason::kError);
+      Report(item.request, true, status);
+    }
+  } else {
+    Sample(plan_);
+    InsertChunks(plan_);
+  }
+  ReleaseFinished();
+  return true;
+}
+
+void Scheduler::CancelAll() {
+  for (auto& r : waiting_) r->handle->Cancel();
+  for (auto& r : running_) r->handle->Cancel();
+  CollectCancelled();
+  ReleaseFinished();
+}
+
+// ---------------------------------------------------------------------------
+// CollectCancelled
+
+void Scheduler::CollectCancelled() {
+  for (auto* queue : {&running_, &waiting_}) {
+    for (auto& r : *queue) {
+      if (!r->handle->cancelled() || r->finished()) continue;
+      for (auto& seq : r->sequences) Finish(r.get(), seq.get(), FinishReason::kCancelled);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// ScheduleRunning
+
+int64_t Scheduler::ReservePages(StepPlan* plan, Request* owner, Sequence* seq, int64_t tokens) {
+  const int64_t ps = pool_->page_size();
+  while (true) {
+    const int64_t want = seq->computed + tokens;
+    if (seq->pages->Reserve(static_cast<size_t>(want)).ok()) return tokens;
+    // Short even after eviction: take what fits, else make room.
+    const int64_t have = static_cast<int64_t>(seq->pages->pages().size()) + pool_->pages_free();
+    const int64_t fit = have * ps - seq->computed;
+    if (fit > 0) {
+      tokens = std::min(tokens, fit);
+      continue;
+    }
+    // Preempt the most recently admitted request other than `owner`.
+    Request* victim = nullptr;
+    for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
+      if (it->get() != owner && !(*it)->finished()) {
+        victim = it->get();
+        break;
+      }
+    }
+    if (victim == nullptr || victim->admit_order < owner->admit_order) victim = owner;
+    Preempt(plan, victim);
+    if (victim == owner) return 0;
+  }
+}
+
+void Scheduler::Preempt(StepPlan* plan, Request* request) {
+  // Its computed prefix goes into the cache, so resuming it is mostly a hit.
+  for (auto it = plan->items.begin(); it != plan->items.end();) {
+    if (it->request == request) {
+      plan->budget_left += it->tokens;
+      --plan->running_sequences;
+      it = plan->items.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& seq : request->sequences) {
+    if (seq->pages == nullptr) continue;
+    ReleaseSequence(seq.get());
+  }
+  ++request->preemptions;
+  ++preemptions_;
+  request->queued_ns = clock_->NowNanos();
+  auto it = std::find_if(running_.begin(), running_.end(), [&](const auto& r) { return r.get() == request; });
+  CHECK(it != running_.end());
+  waiting_.push_back(std::move(*it));
+  running_.erase(it);
+}
+
+void Scheduler::ScheduleRunning(StepPlan* plan) {
+  plan->budget_left = options_.token_budget;
+  // Decode tokens first: one each, so a long prefill never stalls running samples.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < running_.size(); ++i) {
+      Request* r = running_[i].get();
+      for (size_t k = 0; k < r->sequences.size(); ++k) {
+        Sequence* seq = r->sequences[k].get();
+        if (seq->finished() || seq->pages == nullptr) continue;
+        const bool decode = seq->pending() == 1;
+        if (decode != (pass == 0)) continue;
+        const int64_t tokens = std::min(seq->pending(), plan->budget_left);
+        if (tokens <= 0) continue;
+        const int64_t got = ReservePages(plan, r, seq, tokens);
+        if (got == 0) {
+          --i;  // `r` left running_
+          break;
+        }
+        plan->items.push_back({r, seq, got, got == seq->pending()});
+        plan->budget_left -= got;
+        ++plan->running_sequences;
+      }
+    }
+  }
+  plan->running_sequences = 0;
+  for (const auto& r : running_) plan->running_sequences += r->width();
+}
+
+// ---------------------------------------------------------------------------
+// Admit
+
+int64_t Scheduler::SharedWithPrefill(const Request& request) const {
+  // The longest run this prompt shares with a prompt being computed now, beyond
+  // what that prompt has already inserted.
+  int64_t best = 0;
+  const auto& prompt = request.options.prompt;
+  for (const auto& r : running_) {
+    if (r->forked || r->sequences.empty()) continue;
+    const Sequence& seq = *r->sequences[0];
+    if (seq.computed >= r->prompt_len() || r->options.ns != request.options.ns) continue;
+    const auto& other = r->options.prompt;
+    const size_t n = std::min(prompt.size(), other.size());
+    size_t lcp = static_cast<size_t>(std::mismatch(prompt.begin(), prompt.begin() + static_cast<ptrdiff_t>(n),
+                                                   other.begin()).first - prompt.begin());
+    best = std::max(best, static_cast<int64_t>(lcp));
+  }
+  return best;
+}
+
+void Scheduler::RankWaiting(int64_t now) {
+  const int64_t bound = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.fairness_bound).count();
+  auto urgent = [&](const Request& r) { return r.preemptions > 0 || now - r.queued_ns > bound; };
+  for (auto& r : waiting_) {
+    // The last prompt token is always computed (its logits give the first sample).
+    const auto& p = r->options.prompt;
+    r->peek = cache_ == nullptr
+                  ? 0
+                  : static_cast<int64_t>(cache_->PeekMatch(r->options.ns, std::span(p).first(p.size() - 1)));
+  }
+  std::stable_sort(waiting_.begin(), waiting_.end(), [&](const auto& a, const auto& b) {
+    const bool ua = urgent(*a), ub = urgent(*b);
+    if (ua != ub) return ua;
+    if (ua) return a->arrival_ns < b->arrival_ns;
+    if (a->peek != b->peek) return a->peek > b->peek;
+    return a->arrival_ns < b->arrival_ns;
+  });
+}
+
+bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
+  const int64_t ps = pool_->page_size();
+  std::vector<Sequence*> starting;
+  for (auto& seq : r->sequences) {
+    if (!seq->finished()) starting.push_back(seq.get());
+  }
+  int64_t budget = plan->budget_left;
+  std::vector<StepPlan::Item> items;
+  std::vector<kvcache::PageCopy> copies;
+  bool ok = true;
+  for (Sequence* seq : starting) {
+    seq->pages = std::make_unique<kvcache::SequencePages>(cache_.get(), pool_.get(), r->options.ns);
+    kvcache::PageCopy copy;
+    auto matched = seq->pages->Start(std::span(seq->tokens).first(seq->tokens.size() - 1), &copy);
+    seq->computed = matched.ok() ? static_cast<int64_t>(*matched) : 0;
+    if (copy.needed()) copies.push_back(copy);
+    if (r->cached_tokens < 0) r->cached_tokens = std::min(seq->computed, r->prompt_len());
+    const int64_t tokens = std::min(seq->pending(), budget);
+    if (tokens <= 0) continue;  // a later step computes it
+    const int64_t want = seq->computed + tokens;
+    // Admission never evicts pages a running request needs next: it only takes
+    // free and evictable ones, leaving one page per running sequence for decode.
+    const int64_t need = CeilDiv(want, ps) - static_cast<int64_t>(seq->pages->pages().size());
+    if (pool_->pages_free() < need + plan->running_sequences && cache_ != nullptr) {
+      cache_->Evict(need + plan->running_sequences - pool_->pages_free());
+    }
+    if (pool_->pages_free() < need + plan->running_sequences || !seq->pages->Reserve(static_cast<size_t>(want)).ok()) {
+      ok = false;
+      break;
+    }
+    items.push_back({r, seq, tokens, tokens == seq->pending()});
+    budget -= tokens;
+  }
+  if (!ok || items.empty()) {
+    for (Sequence* seq : starting) {
+      seq->pages.reset();
+      seq->computed = 0;
+    }
+    return false;
+  }
+  plan->items.insert(plan->items.end(), items.begin(), items.end());
+  plan->copies.insert(plan->copies.end(), copies.begin(), copies.end());
+  plan->budget_left = budget;
+  return true;
+}
+
+void Scheduler::Admit(StepPlan* plan) {
+  if (waiting_.empty() || plan->budget_left <= 0) return;
+  const int64_t now = clock_->NowNanos();
+  RankWaiting(now);
+  const int64_t bound = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.fairness_bound).count();
+  const int64_t ps = pool_->page_size();
+  for (size_t i = 0; i < waiting_.size() && plan->budget_left > 0;) {
+    Request* r = waiting_[i].get();
+    if (r->finished()) {
+      ++i;
+      continue;
+    }
+    if (plan->running_sequences + r->width() > options_.max_running) break;
+    const bool urgent = r->preemptions > 0 || now - r->queued_ns > bound;
+    // In-batch sharing: a prompt being prefilled right now holds more of this
+    // prompt than the cache does; once its chunks are inserted this one hits them.
+    if (!urgent && cache_ != nullptr && SharedWithPrefill(*r) >= r->peek + ps) {
+      ++i;
+      continue;
+    }
+    if (!TryAdmit(plan, r)) {
+      if (urgent) break;  // nothing admitted ahead of a starving request
+      ++i;
+      continue;
+    }
+    if (r->admitted_ns == 0) {
+      r->admitted_ns = now;
+      if (histograms_.queue != nullptr) histograms_.queue->Observe(static_cast<double>(now - r->arrival_ns) / kNanosPerSecond);
+      prompt_tokens_ += r->prompt_len();
+      cached_prompt_tokens_ += r->cached_tokens;
+    }
+    r->admit_order = next_admit_order_++;
+    plan->running_sequences += r->width();
+    running_.push_back(std::move(waiting_[i]));
+    waiting_.erase(waiting_.begin() + static_cast<ptrdiff_t>(i));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Run
+
+Status Scheduler::Run(const StepPlan& plan) {
+  for (const auto& copy : plan.copies) RETURN_IF_ERROR(backend_->CopyPage(copy.src, copy.dst, copy.slots));
+  batch_.clear();
+  for (const auto& item : plan.items) {
+    Sequence& seq = *item.sequence;
+    backend::SequenceInput in;
+    in.tokens = std::span<const int32_t>(seq.tokens).subspan(static_cast<size_t>(seq.computed),
+                                                             static_cast<size_t>(item.tokens));
+    in.start = seq.computed;
+    in.page_table = seq.pages->pages();
+    in.num_logits = item.sample ? 1 : 0;
+    batch_.push_back(in);
+    if (seq.computed < item.request->prompt_len()) {
+      computed_prompt_tokens_ += std::min(item.tokens, item.request->prompt_len() - seq.computed);
+    }
+  }
+  return backend_->Forward(batch_, &logits_);
+}
+
+// ---------------------------------------------------------------------------
+// Sample
+
+bool Scheduler::IsEos(int32_t token) const {
+  return std::find(options_.eos_token_ids.begin(), options_.eos_token_ids.end(), token) != options_.eos_token_ids.end();
+}
+
+void Scheduler::Fork(Request* r, Sequence* parent) {
+  r->forked = true;
+  for (int32_t i = 1; i < r->options.n; ++i) {
+    auto seq = std::make_unique<Sequence>(r->options, *tokenizer_, i);
+    seq->computed = parent->computed;
+    kvcache::PageCopy copy;
+    auto pages = parent->pages->Fork(static_cast<size_t>(parent->computed), &copy);
+    if (!pages.ok()) {
+      // No page for the boundary copy: this sample starts over from the prompt.
+      seq->computed = 0;
+      seq->pages = nullptr;
+      r->sequences.push_back(std::move(seq));
+      continue;
+    }
+    seq->pages = std::move(*pages);
+    if (copy.needed()) {
+      Status s = backend_->CopyPage(copy.src, copy.dst, copy.slots);
+      CHECK(s.ok()) << "copy of a page the pool handed out failed: " << s.ToString();
+    }
+    r->sequences.push_back(std::move(seq));
+  }
+}
+
+void Scheduler::AcceptToken(Request* r, Sequence* seq, int32_t token, const LogprobEntry* logprob) {
+  const StopConditions& stop = r->options.stop;
+  seq->tokens.push_back(token);
+  ++seq->generated;
+  ++r->completion_tokens;
+  ++generation_tokens_;
+  seq->news.tokens.push_back(token);
+  if (logprob != nullptr) seq->news.logprobs.push_back(*logprob);
+  seq->has_news = true;
+  const bool stop_token = (!stop.ignore_eos && IsEos(token)) ||
+                          std::find(stop.stop_token_ids.begin(), stop.stop_token_ids.end(), token) != stop.stop_token_ids.end();
+  if (stop_token) {
+    seq->news.stop_token = token;
+    seq->news.text += seq->stop.Add(seq->decoder.Flush()).text;
+    seq->news.text += seq->stop.Flush();
+    Finish(r, seq, FinishReason::kStop);
+    return;
+  }
+  StopMatcher::Result text = seq->stop.Add(seq->decoder.Add(token));
+  seq->news.text += text.text;
+  if (text.stopped) {
+    seq->news.stop_string = text.matched;
+    Finish(r, seq, FinishReason::kStop);
+    return;
+  }
+  if (seq->generated >= stop.max_tokens || static_cast<int64_t>(seq->tokens.size()) >= max_context_) {
+    seq->news.text += seq->stop.Add(seq->decoder.Flush()).text;
+    if (!seq->stop.stopped()) seq->news.text += seq->stop.Flush();
+    Finish(r, seq, seq->stop.stopped() ? FinishReason::kStop : FinishReason::kLength);
+  }
+}
+
+void Scheduler::Sample(const StepPlan& plan) {
+  const int64_t now = clock_->NowNanos();
+  const size_t vocab = static_cast<size_t>(vocab_size_);
+  size_t row = 0;
+  std::vector<Request*> touched;
+  for (const auto& item : plan.items) {
+    Sequence* seq = item.sequence;
+    seq->computed += item.tokens;
+    if (!item.sample) continue;
+    std::span<float> logits(logits_.data() + row * vocab, vocab);
+    ++row;
+    Request* r = item.request;
+    if (seq->finished()) continue;  // cancelled meanwhile
+    const int32_t want_logprobs = r->options.logprobs;
+    std::vector<Sequence*> samplers{seq};
+    if (!r->forked && r->options.n > 1) {
+      Fork(r, seq);
+      for (size_t k = 1; k < r->sequences.size(); ++k) samplers.push_back(r->sequences[k].get());
+    } else {
+      r->forked = true;
+    }
+    for (Sequence* s : samplers) {
+      std::span<float> use = logits;
+      if (samplers.size() > 1) {
+        row_.assign(logits.begin(), logits.end());
+        use = row_;
+      }
+      LogprobEntry entry;
+      const int32_t token = s->sampler.Sample(use, want_logprobs, want_logprobs >= 0 ? &entry : nullptr);
+      AcceptToken(r, s, token, want_logprobs >= 0 ? &entry : nullptr);
+    }
+    if (r->first_token_ns == 0) {
+      r->first_token_ns = now;
+      if (histograms_.ttft != nullptr) histograms_.ttft->Observe(static_cast<double>(now - r->arrival_ns) / kNanosPerSecond);
+    } else if (histograms_.inter_token != nullptr && r->last_token_ns != now) {
+      histograms_.inter_token->Observe(static_cast<double>(now - r->last_token_ns) / kNanosPerSecond);
+    }
+    r->last_token_ns = now;
+    if (std::find(touched.begin(), touched.end(), r) == touched.end()) touched.push_back(r);
+  }
+  for (Request* r : touched) {
+    if (!r->finished()) Report(r, false);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// InsertChunks, ReleaseFinished
+
+void Scheduler::InsertChunks(const StepPlan& plan) {
+  if (cache_ == nullptr) return;
+  for (const auto& item : plan.items) {
+    Sequence* seq = item.sequence;
+    // Decode tokens wait for the end of the sequence; prompt chunks (and the
+    // recomputation of a preempted sequence) go in now.
+    const int64_t computed_before = seq->computed - item.tokens;
+    if (item.tokens == 1 && computed_before >= item.request->prompt_len()) continue;
+    if (seq->pages == nullptr || seq->finished()) continue;
+    Status s = seq->pages->Commit(std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(seq->computed)));
+    if (!s.ok()) {
+      LOG(WARNING) << "prefix cache insert failed: " << s.ToString();
+    }
+  }
+}
+
+void Scheduler::ReleaseSequence(Sequence* seq) {
+  if (seq->pages == nullptr) return;
+  if (cache_ != nullptr && seq->computed > 0) {
+    Status s = seq->pages->Commit(std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(seq->computed)));
+    if (!s.ok()) {
+      LOG(WARNING) << "prefix cache insert failed: " << s.ToString();
+    }
+  }
+  seq->pages.reset();
+  seq->computed = 0;
+}
+
+void Scheduler::Finish(Request* r, Sequence* seq, FinishReason reason) {
+  if (seq->finished()) return;
+  seq->finish = reason;
+  seq->news.finish = reason;
+  seq->has_news = true;
+}
+
+void Scheduler::Report(Request* r, bool finished, const Status& error) {
+  RequestUpdate update;
+  update.prompt_tokens = r->prompt_len();
+  update.cached_tokens = std::max<int64_t>(r->cached_tokens, 0);
+  update.completion_tokens = r->completion_tokens;
+  update.finished = finished;
+  update.error = error;
+  for (auto& seq : r->sequences) {
+    if (!seq->has_news) continue;
+    update.samples.push_back(std::move(seq->news));
+    seq->news = SampleDelta();
+    seq->news.index = seq->index;
+    seq->has_news = false;
+  }
+  r->handle->Push(std::move(update));
+}
+
+void Scheduler::ReleaseFinished() {
+  const int64_t now = clock_->NowNanos();
+  for (auto* queue : {&running_, &waiting_}) {
+    for (auto it = queue->begin(); it != queue->end();) {
+      Request* r = it->get();
+      for (auto& seq : r->sequences) {
+        if (seq->finished() && seq->pages != nullptr) ReleaseSequence(seq.get());
+      }
+      if (!r->finished()) {
+        ++it;
+        continue;
+      }
+      FinishReason reason = r->sequences[0]->finish;
+      ++finished_[static_cast<int>(reason)];
+      if (histograms_.e2e != nullptr && reason != FinishReason::kCancelled) {
+        histograms_.e2e->Observe(static_cast<double>(now - r->arrival_ns) / kNanosPerSecond);
+      }
+      Report(r, true);
+      it = queue->erase(it);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Snapshot, flush, invariants
+
+void Scheduler::FillSnapshot(EngineSnapshot* out) const {
+  if (cache_ != nullptr) out->cache = cache_->GetStats();
+  out->prefix_cache = cache_ != nullptr;
+  out->page_size = pool_->page_size();
+  out->pages_total = pool_->num_pages();
+  out->pages_free = pool_->pages_free();
+  out->pages_cached = out->cache.pages_cached;
+  out->pages_locked = out->cache.pages_locked;
+  out->pages_in_use = pool_->pages_allocated() - out->pages_cached - out->pages_locked;
+  out->running_requests = static_cast<int64_t>(running_.size());
+  out->waiting_requests = static_cast<int64_t>(waiting_.size());
+  out->running_sequences = 0;
+  for (const auto& r : running_) out->running_sequences += r->live_sequences();
+  out->preemptions = preemptions_;
+  out->steps = steps_;
+  out->prompt_tokens = prompt_tokens_;
+  out->cached_prompt_tokens = cached_prompt_tokens_;
+  out->computed_prompt_tokens = computed_prompt_tokens_;
+  out->generation_tokens = generation_tokens_;
+  out->requests_stop = finished_[static_cast<int>(FinishReason::kStop)];
+  out->requests_length = finished_[static_cast<int>(FinishReason::kLength)];
+  out->requests_cancelled = finished_[static_cast<int>(FinishReason::kCancelled)];
+  out->requests_error = finished_[static_cast<int>(FinishReason::kError)];
+  out->requests_finished = out->requests_stop + out->requests_length + out->requests_cancelled + out->requests_error;
+}
+
+int64_t Scheduler::FlushCache(const std::string& ns, bool all) {
+  if (cache_ == nullptr) return 0;
+  return all ? cache_->FlushAll() : cache_->Flush(ns);
+}
+
+std::string Scheduler::CacheDumpJson() const { return cache_ == nullptr ? "null" : cache_->DumpJson(); }
+
+void Scheduler::CheckInvariants() const {
+  pool_->CheckInvariants();
+  if (cache_ != nullptr) cache_->CheckInvariants();
+  int64_t private_pages = 0;
+  for (const auto& r : running_) {
+    for (const auto& seq : r->sequences) {
+      if (seq->pages == nullptr) continue;
+      CHECK(!seq->finished()) << "a finished sequence holds pages";
+      CHECK_LE(seq->computed, static_cast<int64_t>(seq->pages->pages().size()) * pool_->page_size());
+      private_pages += static_cast<int64_t>(seq->pages->private_pages());
+    }
+  }
+  for (const auto& r : waiting_) {
+    for (const auto& seq : r->sequences) CHECK(seq->pages == nullptr) << "a waiting sequence holds pages";
+  }
+  const kvcache::CacheStats stats = cache_ != nullptr ? cache_->GetStats() : kvcache::CacheStats();
+  // Pages shared by forks and not cached are counted once by no one, so only a
+  // bound holds in general; with no running requests the pool holds exactly the
+  // cache's pages.
+  CHECK_LE(private_pages + stats.pages_cached + stats.pages_locked, pool_->pages_allocated());
+  if (running_.empty()) {
+    CHECK_EQ(pool_->pages_allocated(), stats.pages_cached + stats.pages_locked) << "pages leaked";
+    CHECK_EQ(stats.pages_locked, 0) << "locks leaked";
+  }
+}
+
+}  // namespace radixlm::engine

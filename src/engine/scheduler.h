@@ -1,0 +1,162 @@
+// Scheduler: the engine's step, cut into named steps that tests drive one by one
+// with any Backend (a fake one that needs no model, or the CPU backend).
+//
+//   CollectCancelled   requests whose client went away finish; pages freed
+//   ScheduleRunning    each running sequence gets its next tokens under the token
+//                      budget (decode tokens first, then prefill chunks, oldest
+//                      request first); pages are allocated for them, evicting
+//                      unlocked cache by policy, then preempting the most
+//                      recently admitted request when the pool is still short
+//   Admit              waiting requests ranked cache-aware (longest cached prefix
+//                      first; a request waiting past the fairness bound, or one
+//                      preempted, goes ahead of every later arrival), matched and
+//                      locked, their first chunk allocated; a request whose
+//                      prompt shares more with a prompt being prefilled right now
+//                      than with the cache waits for that prefill to insert it
+//                      (in-batch sharing)
+//   Run                page copies (copy-on-write), then one Forward
+//   Sample             next tokens, stop conditions, text, logprobs; n > 1
+//                      requests fork at the end of their prompt
+//   InsertChunks       prefill chunks go into the prefix cache at once, so a
+//                      concurrent request with the same prefix hits them
+//   ReleaseFinished    finished sequences insert their tokens and let go of
+//                      their pages; finished requests are reported and dropped
+//
+// Owns the page pool, the prefix cache and every Request. Not thread-safe: the
+// engine's step thread is its only caller.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/histogram.h"
+#include "core/status.h"
+#include "engine/engine.h"
+#include "engine/sequence.h"
+#include "kvcache/page_pool.h"
+#include "kvcache/prefix_cache.h"
+
+namespace radixlm::backend {
+class Backend;
+struct SequenceInput;
+}
+
+namespace radixlm::engine {
+
+// Where latencies go (any may be null).
+struct LatencyHistograms {
+  Histogram* ttft = nullptr;
+  Histogram* inter_token = nullptr;
+  Histogram* e2e = nullptr;
+  Histogram* queue = nullptr;
+};
+
+// One step's work: tokens to compute per sequence, and which of them end in a
+// sample.
+struct StepPlan {
+  struct Item {
+    Request* request = nullptr;
+    Sequence* sequence = nullptr;
+    int64_t tokens = 0;  // to compute, from sequence->computed
+    bool sample = false;  // the chunk reaches the end: sample the next token
+  };
+  std::vector<Item> items;
+  std::vector<kvcache::PageCopy> copies;  // before the forward
+  int64_t budget_left = 0;
+  int64_t running_sequences = 0;
+  void Clear() {
+    items.clear();
+    copies.clear();
+    budget_left = 0;
+    running_sequences = 0;
+  }
+};
+
+class Scheduler {
+ public:
+  // `backend` and `tokenizer` are not owned; options are validated by the caller.
+  static StatusOr<std::unique_ptr<Scheduler>> Create(backend::Backend* backend, const model::Tokenizer* tokenizer,
+                                                     const EngineOptions& options, const Clock* clock,
+                                                     LatencyHistograms histograms = {});
+
+  void Add(std::unique_ptr<Request> request);
+  // One whole step. Returns false if there was nothing to run.
+  bool Step();
+  // Every request finishes as cancelled (shutdown).
+  void CancelAll();
+  bool idle() const { return running_.empty() && waiting_.empty(); }
+
+  // The named steps, in order (Step calls them).
+  void CollectCancelled();
+  void ScheduleRunning(StepPlan* plan);
+  void Admit(StepPlan* plan);
+  Status Run(const StepPlan& plan);
+  void Sample(const StepPlan& plan);
+  void InsertChunks(const StepPlan& plan);
+  void ReleaseFinished();
+
+  void FillSnapshot(EngineSnapshot* out) const;
+  int64_t FlushCache(const std::string& ns, bool all);
+  std::string CacheDumpJson() const;
+  // Pool, cache, and page accounting of running sequences agree; aborts otherwise.
+  void CheckInvariants() const;
+
+  const std::vector<std::unique_ptr<Request>>& running() const { return running_; }
+  const std::vector<std::unique_ptr<Request>>& waiting() const { return waiting_; }
+  kvcache::PagePool* pool() { return pool_.get(); }
+  kvcache::PrefixCache* cache() { return cache_.get(); }
+
+ private:
+  Scheduler(backend::Backend* backend, const model::Tokenizer* tokenizer, const EngineOptions& options,
+            const Clock* clock, LatencyHistograms histograms);
+
+  // Allocates pages for `tokens` more tokens of `seq`, evicting and then
+  // preempting requests admitted after `owner`. Returns the tokens that fit (0
+  // when `owner` itself had to be preempted).
+  int64_t ReservePages(StepPlan* plan, Request* owner, Sequence* seq, int64_t tokens);
+  void Preempt(StepPlan* plan, Request* request);
+  // Matches, locks and allocates the first chunk; false (and nothing held) if
+  // the pool cannot take it.
+  bool TryAdmit(StepPlan* plan, Request* request);
+  void RankWaiting(int64_t now);
+  int64_t SharedWithPrefill(const Request& request) const;
+  void Fork(Request* request, Sequence* parent);
+  void Finish(Request* request, Sequence* seq, FinishReason reason);
+  void ReleaseSequence(Sequence* seq);
+  void AcceptToken(Request* request, Sequence* seq, int32_t token, const LogprobEntry* logprob);
+  void Report(Request* request, bool finished, const Status& error = OkStatus());
+  bool IsEos(int32_t token) const;
+
+  backend::Backend* backend_;
+  const model::Tokenizer* tokenizer_;
+  EngineOptions options_;
+  const Clock* clock_;
+  LatencyHistograms histograms_;
+  std::unique_ptr<kvcache::PagePool> pool_;
+  std::unique_ptr<kvcache::PrefixCache> cache_;  // null with prefix caching off
+  int64_t max_context_ = 0;
+  int64_t vocab_size_ = 0;
+
+  std::vector<std::unique_ptr<Request>> running_;  // in admission order
+  std::vector<std::unique_ptr<Request>> waiting_;
+  int64_t next_admit_order_ = 1;
+
+  StepPlan plan_;
+  std::vector<backend::SequenceInput> batch_;
+  std::vector<float> logits_;
+  std::vector<float> row_;  // one sample's scratch copy of a shared row
+
+  // Counters for the snapshot.
+  int64_t preemptions_ = 0;
+  int64_t steps_ = 0;
+  int64_t prompt_tokens_ = 0;
+  int64_t cached_prompt_tokens_ = 0;
+  int64_t computed_prompt_tokens_ = 0;
+  int64_t generation_tokens_ = 0;
+  int64_t finished_[5] = {0, 0, 0, 0, 0};  // by FinishReason
+};
+
+}  // namespace radixlm::engine

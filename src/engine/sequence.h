@@ -1,0 +1,78 @@
+// The engine's own records of a request while it runs (internal to the engine).
+//
+// A Request is what a client asked for; a Sequence is one sample's token stream:
+// its tokens (prompt, then what it generated), how many of them have KV in its
+// pages, and the pages themselves (kvcache::SequencePages). A request starts with
+// one sequence; with n > 1 it forks into n when its prompt is computed, the
+// samples sharing the prompt's pages.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/request.h"
+#include "engine/sampler.h"
+#include "engine/stop_matcher.h"
+#include "kvcache/sequence_pages.h"
+#include "model/tokenizer.h"
+
+namespace radixlm::engine {
+
+struct Sequence {
+  Sequence(const RequestOptions& options, const model::Tokenizer& tokenizer, int32_t index)
+      : index(index),
+        tokens(options.prompt),
+        sampler(options.sampling, static_cast<uint64_t>(index)),
+        decoder(tokenizer, options.skip_special_tokens),
+        stop(options.stop.stop, options.stop.include_stop_str_in_output) {
+    news.index = index;
+  }
+
+  int32_t index;
+  std::vector<int32_t> tokens;  // prompt + generated
+  int64_t computed = 0;         // tokens whose K and V are in `pages`
+  std::unique_ptr<kvcache::SequencePages> pages;  // null while waiting
+  Sampler sampler;
+  model::IncrementalDecoder decoder;
+  StopMatcher stop;
+  int64_t generated = 0;
+  FinishReason finish = FinishReason::kNone;
+  SampleDelta news;  // since the last report
+  bool has_news = false;
+
+  bool finished() const { return finish != FinishReason::kNone; }
+  // Tokens still to compute before the next sample (>= 1 while running).
+  int64_t pending() const { return static_cast<int64_t>(tokens.size()) - computed; }
+};
+
+struct Request {
+  uint64_t id = 0;
+  RequestOptions options;
+  std::shared_ptr<RequestHandle> handle;
+  std::vector<std::unique_ptr<Sequence>> sequences;  // 1, or n once forked
+  bool forked = false;
+  int64_t arrival_ns = 0;
+  int64_t queued_ns = 0;       // when it last entered the waiting queue
+  int64_t admitted_ns = 0;     // first admission
+  int64_t first_token_ns = 0;
+  int64_t last_token_ns = 0;
+  int64_t cached_tokens = -1;  // prompt tokens from the cache at first admission
+  int64_t admit_order = 0;     // larger: admitted more recently
+  int64_t preemptions = 0;
+  int64_t peek = 0;            // scratch: cached prefix length while ranking
+  int64_t completion_tokens = 0;
+
+  int64_t prompt_len() const { return static_cast<int64_t>(options.prompt.size()); }
+  int64_t live_sequences() const {
+    int64_t n = 0;
+    for (const auto& s : sequences) n += !s->finished();
+    return n;
+  }
+  // Sequences it runs once forked.
+  int64_t width() const { return forked ? live_sequences() : options.n; }
+  bool finished() const { return live_sequences() == 0; }
+};
+
+}  // namespace radixlm::engine

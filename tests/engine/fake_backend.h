@@ -1,0 +1,101 @@
+// FakeBackend: a Backend with no model, for scheduler tests.
+//
+// Its "KV" is the token itself, written into the page slot of each position; the
+// logits at a position are a pseudo-random function of every token read back
+// through the page table up to that position. So a sequence gets the logits of
+// its own token history only if its pages hold exactly that history: a wrong page
+// table, a missed or wrong copy-on-write, a page freed and reused while still
+// read, all change the logits, and the generated text with them. Reference()
+// computes the same logits from the token list directly.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/config.h"
+
+namespace radixlm::testing {
+
+class FakeBackend final : public backend::Backend {
+ public:
+  FakeBackend(int64_t vocab, int64_t max_context, int64_t page_size, int64_t num_pages)
+      : page_size_(page_size), num_pages_(num_pages), slots_(static_cast<size_t>(page_size * num_pages), -1) {
+    config_.vocab_size = vocab;
+    config_.max_position_embeddings = max_context;
+  }
+
+  std::string_view name() const override { return "fake"; }
+  const model::ModelConfig& config() const override { return config_; }
+  int64_t page_size() const override { return page_size_; }
+  int64_t num_pages() const override { return num_pages_; }
+
+  Status Forward(std::span<const backend::SequenceInput> batch, std::vector<float>* logits) override {
+    RETURN_IF_ERROR(backend::ValidateBatch(batch, config_, page_size_, num_pages_));
+    ++forwards_;
+    logits->clear();
+    for (const auto& seq : batch) {
+      computed_tokens_ += static_cast<int64_t>(seq.tokens.size());
+      max_batch_tokens_ = std::max<int64_t>(max_batch_tokens_, static_cast<int64_t>(seq.tokens.size()));
+      for (size_t i = 0; i < seq.tokens.size(); ++i) Slot(seq.page_table, seq.start + static_cast<int64_t>(i)) = seq.tokens[i];
+      const int64_t end = seq.start + static_cast<int64_t>(seq.tokens.size());
+      for (int64_t p = end - seq.num_logits; p < end; ++p) {
+        uint64_t h = 1469598103934665603ull;
+        for (int64_t q = 0; q <= p; ++q) h = Mix(h, static_cast<uint32_t>(Slot(seq.page_table, q)));
+        AppendLogits(h, logits);
+      }
+    }
+    return OkStatus();
+  }
+
+  Status CopyPage(int32_t src, int32_t dst, int64_t slots) override {
+    if (src < 0 || dst < 0 || src >= num_pages_ || dst >= num_pages_ || slots > page_size_) {
+      return InvalidArgumentError("bad page copy");
+    }
+    ++copies_;
+    for (int64_t s = 0; s < slots; ++s) slots_[static_cast<size_t>(dst * page_size_ + s)] = slots_[static_cast<size_t>(src * page_size_ + s)];
+    return OkStatus();
+  }
+
+  // The logits after `tokens` (the row Forward gives for the last of them).
+  std::vector<float> Reference(std::span<const int32_t> tokens) const {
+    uint64_t h = 1469598103934665603ull;
+    for (int32_t t : tokens) h = Mix(h, static_cast<uint32_t>(t));
+    std::vector<float> out;
+    AppendLogits(h, &out);
+    return out;
+  }
+
+  int64_t computed_tokens() const { return computed_tokens_; }
+  int64_t forwards() const { return forwards_; }
+  int64_t copies() const { return copies_; }
+  int64_t max_batch_tokens() const { return max_batch_tokens_; }
+
+ private:
+  static uint64_t Mix(uint64_t h, uint32_t v) {
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
+  }
+  void AppendLogits(uint64_t h, std::vector<float>* out) const {
+    // Printable bytes only, so generated text is plain ASCII (special tokens
+    // and control bytes get very low logits).
+    for (int64_t v = 0; v < config_.vocab_size; ++v) {
+      uint64_t x = Mix(h, static_cast<uint32_t>(v));
+      float logit = static_cast<float>(x >> 40) / static_cast<float>(1 << 24) * 6.0f - 3.0f;
+      if (v < 32 || v >= 127) logit = -30.0f;
+      out->push_back(logit);
+    }
+  }
+  int32_t& Slot(std::span<const int32_t> table, int64_t pos) {
+    return slots_[static_cast<size_t>(table[static_cast<size_t>(pos / page_size_)] * page_size_ + pos % page_size_)];
+  }
+
+  model::ModelConfig config_;
+  int64_t page_size_, num_pages_;
+  std::vector<int32_t> slots_;
+  int64_t computed_tokens_ = 0, forwards_ = 0, copies_ = 0, max_batch_tokens_ = 0;
+};
+
+}  // namespace radixlm::testing

@@ -1,0 +1,440 @@
+// The scheduler's steps against FakeBackend (fake_backend.h): every output is
+// checked against the tokens the fake model gives for the request's own history,
+// so paging, copy-on-write, chunking, preemption and batching mistakes show as
+// wrong tokens. Invariants are checked after every step.
+#include "engine/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+
+#include "engine/fake_backend.h"
+#include "model/tokenizer.h"
+
+namespace radixlm::engine {
+namespace {
+
+using testing::FakeBackend;
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void Make(int64_t page_size = 4, int64_t num_pages = 512, EngineOptions options = {}) {
+    backend_ = std::make_unique<FakeBackend>(/*vocab=*/258, /*max_context=*/4096, page_size, num_pages);
+    auto tok = model::Tokenizer::FromJson(model::MakeByteLevelTokenizerJson({"<|a|>", "<|b|>"}), "test");
+    ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+    tokenizer_ = std::move(tok).value();
+    options_ = options;
+    auto s = Scheduler::Create(backend_.get(), tokenizer_.get(), options_, &clock_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    scheduler_ = std::move(s).value();
+  }
+
+  std::shared_ptr<RequestHandle> Add(RequestOptions o) {
+    auto r = std::make_unique<Request>();
+    r->id = next_id_++;
+    r->options = std::move(o);
+    r->handle = std::make_shared<RequestHandle>();
+    r->arrival_ns = clock_.NowNanos();
+    auto h = r->handle;
+    scheduler_->Add(std::move(r));
+    return h;
+  }
+
+  // Steps until idle (bounded), checking invariants after every step.
+  void RunAll(int max_steps = 100000) {
+    for (int i = 0; i < max_steps && !scheduler_->idle(); ++i) {
+      scheduler_->Step();
+      scheduler_->CheckInvariants();
+      clock_.Advance(1000000);
+    }
+    ASSERT_TRUE(scheduler_->idle()) << "did not finish in " << max_steps << " steps";
+  }
+
+  struct Result {
+    std::map<int, std::vector<int32_t>> tokens;
+    std::map<int, std::string> text;
+    std::map<int, FinishReason> finish;
+    std::map<int, std::vector<LogprobEntry>> logprobs;
+    int64_t cached = -1, prompt = 0, completion = 0;
+    bool finished = false;
+  };
+  static Result Collect(RequestHandle& h) {
+    Result r;
+    RequestUpdate u;
+    while (h.Next(&u, std::chrono::milliseconds(0))) {
+      EXPECT_FALSE(r.finished) << "update after the final one";
+      for (auto& d : u.samples) {
+        r.tokens[d.index].insert(r.tokens[d.index].end(), d.tokens.begin(), d.tokens.end());
+        r.text[d.index] += d.text;
+        r.logprobs[d.index].insert(r.logprobs[d.index].end(), d.logprobs.begin(), d.logprobs.end());
+        if (d.finish != FinishReason::kNone) r.finish[d.index] = d.finish;
+      }
+      r.cached = u.cached_tokens;
+      r.prompt = u.prompt_tokens;
+      r.completion = u.completion_tokens;
+      r.finished = r.finished || u.finished;
+    }
+    return r;
+  }
+
+  // Steps until idle; the indexes of `handles` in the order they finished.
+  std::vector<int> FinishOrder(const std::vector<std::shared_ptr<RequestHandle>>& handles) {
+    std::vector<int> order;
+    std::vector<bool> done(handles.size());
+    while (!scheduler_->idle()) {
+      scheduler_->Step();
+      scheduler_->CheckInvariants();
+      for (size_t i = 0; i < handles.size(); ++i) {
+        if (!done[i] && Collect(*handles[i]).finished) {
+          done[i] = true;
+          order.push_back(static_cast<int>(i));
+        }
+      }
+    }
+    return order;
+  }
+
+  // What the fake model says, sampled the way sample `stream` of a request is.
+  std::vector<int32_t> Expected(std::vector<int32_t> tokens, int64_t max_tokens, SamplingParams p = Greedy(),
+                                uint64_t stream = 0) {
+    Sampler sampler(p, stream);
+    std::vector<int32_t> out;
+    for (int64_t i = 0; i < max_tokens; ++i) {
+      std::vector<float> logits = backend_->Reference(tokens);
+      const int32_t t = sampler.Sample(logits);
+      out.push_back(t);
+      tokens.push_back(t);
+    }
+    return out;
+  }
+
+  static SamplingParams Greedy() {
+    SamplingParams p;
+    p.temperature = 0;
+    return p;
+  }
+  static RequestOptions Req(std::vector<int32_t> prompt, int64_t max_tokens, std::string ns = "") {
+    RequestOptions o;
+    o.prompt = std::move(prompt);
+    o.stop.max_tokens = max_tokens;
+    o.sampling = Greedy();
+    o.ns = std::move(ns);
+    return o;
+  }
+  static std::vector<int32_t> Tokens(std::mt19937& rng, size_t n) {
+    std::vector<int32_t> t(n);
+    for (auto& x : t) x = static_cast<int32_t>(32 + rng() % 90);
+    return t;
+  }
+  static std::vector<int32_t> Concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  }
+
+  ManualClock clock_{1};
+  std::unique_ptr<FakeBackend> backend_;
+  std::unique_ptr<model::Tokenizer> tokenizer_;
+  EngineOptions options_;
+  std::unique_ptr<Scheduler> scheduler_;
+  uint64_t next_id_ = 1;
+};
+
+TEST_F(SchedulerTest, SingleRequestMatchesTheModel) {
+  Make();
+  std::mt19937 rng(1);
+  auto prompt = Tokens(rng, 37);
+  auto h = Add(Req(prompt, 20));
+  RunAll();
+  Result r = Collect(*h);
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.tokens[0], Expected(prompt, 20));
+  EXPECT_EQ(r.finish[0], FinishReason::kLength);
+  EXPECT_EQ(r.prompt, 37);
+  EXPECT_EQ(r.completion, 20);
+  EXPECT_EQ(r.cached, 0);
+  EXPECT_EQ(r.text[0], tokenizer_->Decode(r.tokens[0]));
+}
+
+TEST_F(SchedulerTest, SecondRequestHitsTheFirstOnesPrefixTokenExactly) {
+  Make(/*page_size=*/4);
+  std::mt19937 rng(2);
+  auto system = Tokens(rng, 30);  // not a multiple of the page size
+  auto a = Add(Req(Concat(system, Tokens(rng, 9)), 5));
+  RunAll();
+  const int64_t before = backend_->computed_tokens();
+  auto prompt_b = Concat(system, Tokens(rng, 11));
+  auto b = Add(Req(prompt_b, 5));
+  RunAll();
+  Result rb = Collect(*b);
+  // Token-exact: all 30 shared tokens hit, the boundary page copied.
+  EXPECT_GE(rb.cached, 30);
+  EXPECT_EQ(rb.tokens[0], Expected(prompt_b, 5));
+  EXPECT_EQ(backend_->computed_tokens() - before, static_cast<int64_t>(prompt_b.size()) - rb.cached + 4);
+  EXPECT_GE(backend_->copies(), 1);
+  // The same prompt again: everything but the last prompt token is cached.
+  auto c = Add(Req(prompt_b, 5));
+  RunAll();
+  Result rc = Collect(*c);
+  EXPECT_EQ(rc.cached, static_cast<int64_t>(prompt_b.size()) - 1);
+  EXPECT_EQ(rc.tokens[0], rb.tokens[0]);
+  (void)a;
+}
+
+TEST_F(SchedulerTest, ChunkedPrefillGivesTheSameTokens) {
+  EngineOptions o;
+  o.token_budget = 7;
+  Make(4, 512, o);
+  std::mt19937 rng(3);
+  auto prompt = Tokens(rng, 100);
+  auto h = Add(Req(prompt, 10));
+  RunAll();
+  EXPECT_EQ(Collect(*h).tokens[0], Expected(prompt, 10));
+  EXPECT_LE(backend_->max_batch_tokens(), 7);
+  EXPECT_GE(backend_->forwards(), 100 / 7 + 10);
+}
+
+TEST_F(SchedulerTest, NamespacesDoNotShare) {
+  Make();
+  std::mt19937 rng(4);
+  auto prompt = Tokens(rng, 40);
+  auto a = Add(Req(prompt, 3, "tenant-a"));
+  RunAll();
+  auto b = Add(Req(prompt, 3, "tenant-b"));
+  auto c = Add(Req(prompt, 3, "tenant-a"));
+  RunAll();
+  EXPECT_EQ(Collect(*b).cached, 0);
+  EXPECT_EQ(Collect(*c).cached, 39);
+  (void)a;
+}
+
+TEST_F(SchedulerTest, ManyConcurrentRequestsWithSharedPrefixes) {
+  EngineOptions o;
+  o.token_budget = 64;
+  o.max_running = 8;
+  Make(4, 1024, o);
+  std::mt19937 rng(5);
+  std::vector<std::vector<int32_t>> systems = {Tokens(rng, 50), Tokens(rng, 23), Tokens(rng, 64)};
+  std::vector<std::pair<std::vector<int32_t>, std::shared_ptr<RequestHandle>>> reqs;
+  for (int i = 0; i < 40; ++i) {
+    auto prompt = Concat(systems[rng() % 3], Tokens(rng, 1 + rng() % 20));
+    reqs.emplace_back(prompt, Add(Req(prompt, 1 + static_cast<int64_t>(rng() % 12))));
+    if (i % 5 == 4) {  // arrivals spread over steps
+      scheduler_->Step();
+      scheduler_->CheckInvariants();
+    }
+  }
+  RunAll();
+  int64_t cached = 0;
+  for (auto& [prompt, h] : reqs) {
+    Result r = Collect(*h);
+    ASSERT_TRUE(r.finished);
+    EXPECT_EQ(r.tokens[0], Expected(prompt, static_cast<int64_t>(r.tokens[0].size())));
+    cached += r.cached;
+  }
+  EXPECT_GT(cached, 30 * 20);
+}
+
+TEST_F(SchedulerTest, MemoryPressurePreemptsAndStillGetsEveryTokenRight) {
+  EngineOptions o;
+  o.token_budget = 32;
+  o.max_running = 16;
+  Make(/*page_size=*/4, /*num_pages=*/40, o);  // 160 token slots
+  std::mt19937 rng(6);
+  auto system = Tokens(rng, 20);
+  std::vector<std::pair<std::vector<int32_t>, std::shared_ptr<RequestHandle>>> reqs;
+  for (int i = 0; i < 10; ++i) {
+    auto prompt = Concat(system, Tokens(rng, 10 + rng() % 10));
+    reqs.emplace_back(prompt, Add(Req(prompt, 24)));
+  }
+  RunAll(20000);
+  for (auto& [prompt, h] : reqs) {
+    Result r = Collect(*h);
+    ASSERT_TRUE(r.finished);
+    EXPECT_EQ(r.tokens[0], Expected(prompt, 24));
+  }
+  EngineSnapshot snap;
+  scheduler_->FillSnapshot(&snap);
+  EXPECT_GT(snap.preemptions, 0);
+  EXPECT_EQ(snap.pages_in_use, 0);
+  EXPECT_EQ(snap.pages_locked, 0);
+}
+
+TEST_F(SchedulerTest, MemoryPressureWithoutPrefixCache) {
+  EngineOptions o;
+  o.token_budget = 32;
+  o.prefix_cache = false;
+  Make(4, 30, o);
+  std::mt19937 rng(7);
+  std::vector<std::pair<std::vector<int32_t>, std::shared_ptr<RequestHandle>>> reqs;
+  for (int i = 0; i < 8; ++i) {
+    auto prompt = Tokens(rng, 30);
+    reqs.emplace_back(prompt, Add(Req(prompt, 20)));
+  }
+  RunAll(20000);
+  for (auto& [prompt, h] : reqs) {
+    Result r = Collect(*h);
+    EXPECT_EQ(r.cached, 0);
+    EXPECT_EQ(r.tokens[0], Expected(prompt, 20));
+  }
+  EXPECT_EQ(scheduler_->pool()->pages_allocated(), 0);
+}
+
+TEST_F(SchedulerTest, ParallelSamplesShareThePromptAndFollowTheirStreams) {
+  Make(4, 512);
+  std::mt19937 rng(8);
+  auto prompt = Tokens(rng, 30);  // boundary page partial: each fork copies it
+  RequestOptions o = Req(prompt, 12);
+  o.n = 4;
+  o.sampling.temperature = 1.0;
+  o.sampling.seed = 1234;
+  auto h = Add(o);
+  scheduler_->Step();  // the whole prompt, then the fork
+  scheduler_->CheckInvariants();
+  // 8 prompt pages; the full ones are shared, the partial one copied per fork.
+  EXPECT_EQ(scheduler_->pool()->pages_allocated(), 8 + 3);
+  RunAll();
+  Result r = Collect(*h);
+  ASSERT_EQ(r.tokens.size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(r.tokens[i], Expected(prompt, 12, o.sampling, static_cast<uint64_t>(i))) << "sample " << i;
+    EXPECT_EQ(r.finish[i], FinishReason::kLength);
+  }
+  EXPECT_NE(r.tokens[0], r.tokens[1]);
+  EXPECT_EQ(r.completion, 48);
+  // n = 1 with the same seed is sample 0.
+  RequestOptions one = o;
+  one.n = 1;
+  auto h1 = Add(one);
+  RunAll();
+  EXPECT_EQ(Collect(*h1).tokens[0], r.tokens[0]);
+}
+
+TEST_F(SchedulerTest, CancelledRequestsFreeTheirPages) {
+  Make();
+  std::mt19937 rng(9);
+  auto a = Add(Req(Tokens(rng, 50), 1000));
+  auto b = Add(Req(Tokens(rng, 50), 5));
+  for (int i = 0; i < 5; ++i) scheduler_->Step();
+  a->Cancel();
+  RunAll();
+  Result ra = Collect(*a);
+  EXPECT_TRUE(ra.finished);
+  EXPECT_EQ(ra.finish[0], FinishReason::kCancelled);
+  EXPECT_LT(ra.tokens[0].size(), 1000u);
+  EXPECT_TRUE(Collect(*b).finished);
+  EngineSnapshot snap;
+  scheduler_->FillSnapshot(&snap);
+  EXPECT_EQ(snap.requests_cancelled, 1);
+  EXPECT_EQ(snap.pages_in_use, 0);
+}
+
+TEST_F(SchedulerTest, WaitingRequestsAreRankedByCachedPrefix) {
+  EngineOptions o;
+  o.max_running = 1;
+  Make(4, 512, o);
+  std::mt19937 rng(10);
+  auto system = Tokens(rng, 40);
+  auto warm = Add(Req(Concat(system, Tokens(rng, 3)), 1));
+  RunAll();
+  auto busy = Add(Req(Tokens(rng, 10), 3));  // occupies the one slot
+  scheduler_->Step();
+  auto cold = Add(Req(Tokens(rng, 30), 1));
+  clock_.Advance(1000);
+  auto hot = Add(Req(Concat(system, Tokens(rng, 3)), 1));
+  // busy first (it holds the slot), then hot ahead of the earlier cold.
+  EXPECT_EQ(FinishOrder({busy, cold, hot}), (std::vector<int>{0, 2, 1}));
+  (void)warm;
+}
+
+TEST_F(SchedulerTest, FairnessBoundLetsAStarvedRequestGoFirst) {
+  EngineOptions o;
+  o.max_running = 1;
+  o.fairness_bound = std::chrono::milliseconds(50);
+  Make(4, 512, o);
+  std::mt19937 rng(11);
+  auto system = Tokens(rng, 40);
+  Add(Req(Concat(system, Tokens(rng, 3)), 1));
+  RunAll();
+  auto busy = Add(Req(Tokens(rng, 10), 3));
+  scheduler_->Step();
+  auto cold = Add(Req(Tokens(rng, 30), 1));
+  clock_.Advance(60 * 1000000);  // past the bound
+  auto hot = Add(Req(Concat(system, Tokens(rng, 3)), 1));
+  EXPECT_EQ(FinishOrder({busy, cold, hot}), (std::vector<int>{0, 1, 2}));
+}
+
+TEST_F(SchedulerTest, InBatchSharingComputesACommonPrefixOnce) {
+  EngineOptions o;
+  o.token_budget = 64;
+  Make(4, 512, o);
+  std::mt19937 rng(12);
+  auto system = Tokens(rng, 200);
+  std::vector<std::pair<std::vector<int32_t>, std::shared_ptr<RequestHandle>>> reqs;
+  for (int i = 0; i < 6; ++i) {
+    auto prompt = Concat(system, Tokens(rng, 8));
+    reqs.emplace_back(prompt, Add(Req(prompt, 2)));
+  }
+  RunAll();
+  int64_t cached = 0;
+  for (auto& [prompt, h] : reqs) {
+    Result r = Collect(*h);
+    EXPECT_EQ(r.tokens[0], Expected(prompt, 2));
+    cached += r.cached;
+  }
+  // The first computes the 200 shared tokens; the other five hit them.
+  EXPECT_GE(cached, 5 * 200);
+  EXPECT_LE(backend_->computed_tokens(), 200 + 6 * (8 + 2) + 8);
+}
+
+TEST_F(SchedulerTest, StopStringsAndStopTokens) {
+  Make();
+  std::mt19937 rng(13);
+  auto prompt = Tokens(rng, 20);
+  auto expected = Expected(prompt, 30);
+  const std::string full = tokenizer_->Decode(expected);
+  // A stop string from the middle of what the model says.
+  const std::string stop = full.substr(10, 3);
+  const size_t at = full.find(stop);
+  RequestOptions o = Req(prompt, 30);
+  o.stop.stop = {stop};
+  auto h = Add(o);
+  // A stop token: the 7th generated token.
+  RequestOptions o2 = Req(prompt, 30);
+  o2.stop.stop_token_ids = {expected[6]};
+  auto h2 = Add(o2);
+  RunAll();
+  Result r = Collect(*h);
+  EXPECT_EQ(r.text[0], full.substr(0, at));
+  EXPECT_EQ(r.finish[0], FinishReason::kStop);
+  Result r2 = Collect(*h2);
+  const size_t first = static_cast<size_t>(std::find(expected.begin(), expected.end(), expected[6]) - expected.begin());
+  EXPECT_EQ(r2.tokens[0], std::vector<int32_t>(expected.begin(), expected.begin() + static_cast<ptrdiff_t>(first) + 1));
+  EXPECT_EQ(r2.finish[0], FinishReason::kStop);
+}
+
+TEST_F(SchedulerTest, LogprobsComeWithEveryToken) {
+  Make();
+  std::mt19937 rng(14);
+  auto prompt = Tokens(rng, 12);
+  RequestOptions o = Req(prompt, 6);
+  o.logprobs = 3;
+  auto h = Add(o);
+  RunAll();
+  Result r = Collect(*h);
+  ASSERT_EQ(r.logprobs[0].size(), 6u);
+  auto history = prompt;
+  for (size_t i = 0; i < 6; ++i) {
+    const LogprobEntry& e = r.logprobs[0][i];
+    EXPECT_EQ(e.token, r.tokens[0][i]);
+    ASSERT_EQ(e.top.size(), 3u);
+    EXPECT_EQ(e.top[0].token, e.token);  // greedy: the chosen one is the likeliest
+    LogprobEntry want;
+    ComputeLogprobs(backend_->Reference(history), e.token, 3, &want);
+    EXPECT_FLOAT_EQ(e.logprob, want.logprob);
+    history.push_back(e.token);
+  }
+}
+
+}  // namespace
+}  // namespace radixlm::engine
