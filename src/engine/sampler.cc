@@ -2,15 +2,49 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
+#include "core/check.h"
+
 namespace radixlm::engine {
+namespace {
+
+// splitmix64's finalizer: every input bit affects every output bit, so seeds that
+// differ in one bit (seed, seed ^ 1) still give unrelated Mersenne Twister states.
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+uint64_t StreamSeed(uint64_t seed, uint64_t stream) {
+  // Stream 0 is the seed itself, so n = 1 draws exactly what it drew before streams.
+  if (stream == 0) return seed;
+  return SplitMix64(seed ^ (0x9E3779B97F4A7C15ull * stream));
+}
+
+bool InRange(double x, double lo, double hi) { return x >= lo && x <= hi; }  // false for NaN
+
+}  // namespace
 
 Status SamplingParams::Validate() const {
   if (!(temperature >= 0) || !std::isfinite(temperature)) return InvalidArgumentError("temperature must be >= 0");
   if (top_k < 0) return InvalidArgumentError("top_k must be >= 0");
   if (!(top_p > 0 && top_p <= 1)) return InvalidArgumentError("top_p must be in (0, 1]");
   if (!(min_p >= 0 && min_p <= 1)) return InvalidArgumentError("min_p must be in [0, 1]");
+  if (!InRange(presence_penalty, -2, 2)) return InvalidArgumentError("presence_penalty must be between -2 and 2");
+  if (!InRange(frequency_penalty, -2, 2)) return InvalidArgumentError("frequency_penalty must be between -2 and 2");
+  for (const auto& [token, bias] : logit_bias) {
+    if (token < 0) {
+      return InvalidArgumentError("logit_bias token ids must be >= 0 (got " + std::to_string(token) + ")");
+    }
+    if (!InRange(bias, -100, 100)) {
+      return InvalidArgumentError("logit_bias values must be between -100 and 100 (token " +
+                                  std::to_string(token) + ")");
+    }
+  }
   return OkStatus();
 }
 
@@ -18,7 +52,41 @@ int32_t ArgMax(std::span<const float> logits) {
   return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
-int32_t Sampler::Sample(std::span<const float> logits) {
+Sampler::Sampler(const SamplingParams& params, uint64_t stream)
+    : params_(params), rng_(StreamSeed(params.seed, stream)) {}
+
+bool Sampler::Modifies() const {
+  return !params_.logit_bias.empty() ||
+         (!counts_.empty() && (params_.presence_penalty != 0 || params_.frequency_penalty != 0));
+}
+
+void Sampler::ApplyPenalties(std::span<float> logits) const {
+  for (const auto& [token, count] : counts_) {
+    if (static_cast<size_t>(token) >= logits.size()) continue;
+    logits[token] -= static_cast<float>(params_.frequency_penalty * count + params_.presence_penalty);
+  }
+  for (const auto& [token, bias] : params_.logit_bias) {
+    if (token < 0 || static_cast<size_t>(token) >= logits.size()) continue;
+    logits[token] += bias;
+  }
+}
+
+int32_t Sampler::Sample(std::span<float> logits, int32_t top_logprobs, LogprobEntry* logprobs) {
+  const bool want_logprobs = top_logprobs >= 0 && logprobs != nullptr;
+  const bool modifies = Modifies();
+  // The copy (600 KB for a 150k vocabulary) is made only when both are needed.
+  if (want_logprobs && modifies) unmodified_.assign(logits.begin(), logits.end());
+  if (modifies) ApplyPenalties(logits);
+  const int32_t chosen = Choose(logits);
+  if (want_logprobs) {
+    ComputeLogprobs(modifies ? std::span<const float>(unmodified_) : std::span<const float>(logits), chosen,
+                    top_logprobs, logprobs);
+  }
+  if (params_.presence_penalty != 0 || params_.frequency_penalty != 0) ++counts_[chosen];
+  return chosen;
+}
+
+int32_t Sampler::Choose(std::span<const float> logits) {
   if (params_.temperature == 0 || params_.top_k == 1) return ArgMax(logits);
   candidates_.clear();
   const float inv_t = static_cast<float>(1.0 / params_.temperature);
@@ -35,13 +103,13 @@ int32_t Sampler::Sample(std::span<const float> logits) {
   candidates_.resize(keep);
   const float max = candidates_.front().first;
   double total = 0;
-  std::vector<double> probs(keep);
-  for (size_t i = 0; i < keep; ++i) total += probs[i] = std::exp(static_cast<double>(candidates_[i].first - max));
+  probs_.resize(keep);
+  for (size_t i = 0; i < keep; ++i) total += probs_[i] = std::exp(static_cast<double>(candidates_[i].first - max));
   size_t n = keep;
   if (params_.top_p < 1) {
     double cumulative = 0;
     for (size_t i = 0; i < keep; ++i) {
-      cumulative += probs[i] / total;
+      cumulative += probs_[i] / total;
       if (cumulative >= params_.top_p) {
         n = i + 1;
         break;
@@ -49,17 +117,51 @@ int32_t Sampler::Sample(std::span<const float> logits) {
     }
   }
   if (params_.min_p > 0) {
-    // probs[0] is the best token's (unnormalized) probability.
-    while (n > 1 && probs[n - 1] < params_.min_p * probs[0]) --n;
+    // probs_[0] is the best token's (unnormalized) probability.
+    while (n > 1 && probs_[n - 1] < params_.min_p * probs_[0]) --n;
   }
   double kept = 0;
-  for (size_t i = 0; i < n; ++i) kept += probs[i];
+  for (size_t i = 0; i < n; ++i) kept += probs_[i];
   // 53 random bits, so a seed gives the same draw with every standard library.
   double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53 * kept;
   for (size_t i = 0; i < n; ++i) {
-    if ((u -= probs[i]) < 0) return candidates_[i].second;
+    if ((u -= probs_[i]) < 0) return candidates_[i].second;
   }
   return candidates_[n - 1].second;
+}
+
+void ComputeLogprobs(std::span<const float> logits, int32_t chosen, int32_t top, LogprobEntry* out) {
+  CHECK(chosen >= 0 && static_cast<size_t>(chosen) < logits.size()) << "chosen " << chosen;
+  CHECK_GE(top, 0);
+  double max = -std::numeric_limits<double>::infinity();
+  for (float l : logits) max = std::max(max, static_cast<double>(l));
+  // Better: larger logit, then lower id. Selecting on the logit is selecting on the
+  // log probability (one is the other minus a constant); float-to-double is exact.
+  auto better = [](const TokenLogprob& a, const TokenLogprob& b) {
+    return a.logprob > b.logprob || (a.logprob == b.logprob && a.token < b.token);
+  };
+  const size_t k = std::min(static_cast<size_t>(top), logits.size());
+  std::vector<TokenLogprob>& heap = out->top;  // holds logits until the end; front is the worst kept
+  heap.clear();
+  double sum = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    sum += std::exp(static_cast<double>(logits[i]) - max);
+    if (k == 0) continue;
+    const TokenLogprob t{static_cast<int32_t>(i), logits[i]};
+    if (heap.size() < k) {
+      heap.push_back(t);
+      std::push_heap(heap.begin(), heap.end(), better);
+    } else if (better(t, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), better);
+      heap.back() = t;
+      std::push_heap(heap.begin(), heap.end(), better);
+    }
+  }
+  std::sort_heap(heap.begin(), heap.end(), better);  // best first
+  const double log_z = max + std::log(sum);
+  for (TokenLogprob& t : heap) t.logprob = static_cast<float>(static_cast<double>(t.logprob) - log_z);
+  out->token = chosen;
+  out->logprob = static_cast<float>(static_cast<double>(logits[chosen]) - log_z);
 }
 
 }  // namespace radixlm::engine

@@ -36,7 +36,8 @@ struct SamplingParams {
   uint64_t seed = 0;
   double presence_penalty = 0.0;   // [-2, 2]
   double frequency_penalty = 0.0;  // [-2, 2]
-  std::vector<std::pair<int32_t, float>> logit_bias;  // token -> bias in [-100, 100]
+  // token -> bias in [-100, 100], added to the logit; a token listed twice gets both.
+  std::vector<std::pair<int32_t, float>> logit_bias;
   Status Validate() const;
 };
 
@@ -62,16 +63,27 @@ class Sampler {
   int32_t Sample(std::span<float> logits, int32_t top_logprobs = -1, LogprobEntry* logprobs = nullptr);
 
  private:
+  // True when ApplyPenalties would change some logit.
+  bool Modifies() const;
+  // Penalties and logit_bias, in place; tokens outside `logits` are skipped.
+  void ApplyPenalties(std::span<float> logits) const;
+  // Greedy or temperature/top-k/top-p/min-p selection; leaves `logits` as is.
+  int32_t Choose(std::span<const float> logits);
+
   SamplingParams params_;
   std::mt19937_64 rng_;
   std::vector<std::pair<float, int32_t>> candidates_;
   std::vector<double> probs_;
-  std::unordered_map<int32_t, int32_t> counts_;  // generated token -> times
+  std::vector<float> unmodified_;  // the row before penalties, only when logprobs are asked
+  // generated token -> times; kept only while a penalty is non-zero (nothing reads it otherwise).
+  std::unordered_map<int32_t, int32_t> counts_;
 };
 
 int32_t ArgMax(std::span<const float> logits);
 
-// Fills `out` from the unmodified logits (log-softmax), for token `chosen`.
+// Fills `out` from the unmodified logits (log-softmax, in double), for token
+// `chosen` (0 <= chosen < logits.size()), with the min(top, logits.size()) most
+// likely tokens in out->top (top >= 0). Reuses out->top's storage.
 void ComputeLogprobs(std::span<const float> logits, int32_t chosen, int32_t top, LogprobEntry* out);
 
 }  // namespace radixlm::engine

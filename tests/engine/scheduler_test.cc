@@ -436,5 +436,74 @@ TEST_F(SchedulerTest, LogprobsComeWithEveryToken) {
   }
 }
 
+// Random arrivals, cancellations, sample counts, namespaces and a small pool;
+// every surviving sample must still be exactly what the model says.
+TEST_F(SchedulerTest, RandomizedTrafficKeepsEveryInvariant) {
+  int64_t preemptions = 0;
+  for (uint32_t seed = 0; seed < 12; ++seed) {
+    EngineOptions o;
+    std::mt19937 rng(100 + seed);
+    o.token_budget = 8 + rng() % 64;
+    o.max_running = 1 + rng() % 12;
+    o.prefix_cache = seed % 4 != 3;
+    o.cache.eviction = seed % 2 ? "lru" : "lfu";
+    o.fairness_bound = std::chrono::milliseconds(rng() % 20);
+    // Pools from the least that fits the largest request (3 samples of 85
+    // tokens) up: preemption is routine.
+    const int64_t page_size = 1 + rng() % 8;
+    Make(page_size, 3 * ((85 + page_size - 1) / page_size + 1) + rng() % 60, o);
+    std::vector<std::vector<int32_t>> systems = {Tokens(rng, 40), Tokens(rng, 17), Tokens(rng, 5)};
+    struct Sent {
+      RequestOptions options;
+      std::shared_ptr<RequestHandle> handle;
+      bool cancelled = false;
+    };
+    std::vector<Sent> sent;
+    for (int step = 0; step < 400 || !scheduler_->idle(); ++step) {
+      ASSERT_LT(step, 20000) << "seed " << seed << " did not drain";
+      if (step < 400 && rng() % 3 != 0) {
+        RequestOptions r = Req(Concat(systems[rng() % 3], Tokens(rng, 1 + rng() % 15)), 1 + rng() % 30,
+                               rng() % 4 == 0 ? "other" : "");
+        if (rng() % 4 == 0) {
+          r.n = 1 + static_cast<int32_t>(rng() % 3);
+          r.sampling.temperature = 0.8;
+          r.sampling.seed = rng();
+        }
+        sent.push_back({r, Add(r)});
+      }
+      if (!sent.empty() && rng() % 25 == 0) {
+        Sent& victim = sent[rng() % sent.size()];
+        victim.handle->Cancel();
+        victim.cancelled = true;
+      }
+      scheduler_->Step();
+      scheduler_->CheckInvariants();
+      clock_.Advance(1000000);
+    }
+    for (Sent& s : sent) {
+      Result r = Collect(*s.handle);
+      ASSERT_TRUE(r.finished) << "seed " << seed;
+      for (auto& [index, tokens] : r.tokens) {
+        if (s.cancelled) {
+          auto want = Expected(s.options.prompt, static_cast<int64_t>(tokens.size()), s.options.sampling, index);
+          EXPECT_EQ(tokens, want) << "seed " << seed;
+        } else {
+          EXPECT_EQ(tokens, Expected(s.options.prompt, s.options.stop.max_tokens, s.options.sampling, index))
+              << "seed " << seed << " sample " << index;
+        }
+      }
+      if (!s.cancelled) {
+        EXPECT_EQ(r.tokens.size(), static_cast<size_t>(s.options.n));
+      }
+    }
+    EXPECT_EQ(scheduler_->pool()->pages_allocated(),
+              o.prefix_cache ? scheduler_->cache()->GetStats().pages_cached : 0);
+    EngineSnapshot snap;
+    scheduler_->FillSnapshot(&snap);
+    preemptions += snap.preemptions;
+  }
+  EXPECT_GT(preemptions, 0);
+}
+
 }  // namespace
 }  // namespace radixlm::engine
