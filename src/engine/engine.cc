@@ -107,6 +107,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(backend::Backend* backend, cons
   std::unique_ptr<Engine> engine(new Engine(backend, tokenizer, options));
   LatencyHistograms h{&engine->ttft_, &engine->itl_, &engine->e2e_, &engine->queue_};
   ASSIGN_OR_RETURN(engine->scheduler_, Scheduler::Create(backend, tokenizer, options, &RealClock::Get(), h));
+  engine->scheduler_->set_deferred_delivery(true);
   engine->scheduler_->FillSnapshot(&engine->snapshot_);
   engine->thread_ = std::thread([e = engine.get()] { e->Loop(); });
   return engine;
@@ -200,6 +201,10 @@ StatusOr<int64_t> Engine::FlushCache(const std::string& ns, bool all) {
     if (stop_) return Status(StatusCode::kUnavailable, "the engine has stopped");
     commands_.push_back([&, result] {
       int64_t n = scheduler_->FlushCache(ns, all);
+      {
+        std::lock_guard<std::mutex> snapshot_lock(mu_);
+        scheduler_->FillSnapshot(&snapshot_);
+      }
       std::lock_guard<std::mutex> l(result->first);
       freed = n;
       result->second.notify_all();
@@ -265,10 +270,16 @@ void Engine::Loop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       scheduler_->FillSnapshot(&snapshot_);
+    }
+    scheduler_->Deliver();
+    {
+      std::unique_lock<std::mutex> lock(mu_);
       if (draining_ && scheduler_->idle() && inbox_.empty()) {
         stop_ = true;
-        for (auto& c : commands_) c();  // flushes asked for meanwhile still answer
-        commands_.clear();
+        std::vector<std::function<void()>> last;
+        last.swap(commands_);
+        lock.unlock();
+        for (auto& c : last) c();  // flushes asked for meanwhile still answer
         return;
       }
     }

@@ -481,7 +481,16 @@ void Scheduler::Report(Request* r, bool finished, const Status& error) {
     seq->news.index = seq->index;
     seq->has_news = false;
   }
-  r->handle->Push(std::move(update));
+  if (deferred_delivery_) {
+    outbox_.emplace_back(r->handle, std::move(update));
+  } else {
+    r->handle->Push(std::move(update));
+  }
+}
+
+void Scheduler::Deliver() {
+  for (auto& [handle, update] : outbox_) handle->Push(std::move(update));
+  outbox_.clear();
 }
 
 void Scheduler::ReleaseFinished() {

@@ -98,6 +98,12 @@ class Scheduler {
   void InsertChunks(const StepPlan& plan);
   void ReleaseFinished();
 
+  // With deferred delivery on, updates wait in an outbox until Deliver(), so the
+  // engine can publish its snapshot first: a client that saw its request finish
+  // then finds it counted.
+  void set_deferred_delivery(bool on) { deferred_delivery_ = on; }
+  void Deliver();
+
   void FillSnapshot(EngineSnapshot* out) const;
   int64_t FlushCache(const std::string& ns, bool all);
   std::string CacheDumpJson() const;
@@ -143,6 +149,9 @@ class Scheduler {
   std::vector<std::unique_ptr<Request>> running_;  // in admission order
   std::vector<std::unique_ptr<Request>> waiting_;
   int64_t next_admit_order_ = 1;
+
+  bool deferred_delivery_ = false;
+  std::vector<std::pair<std::shared_ptr<RequestHandle>, RequestUpdate>> outbox_;
 
   StepPlan plan_;
   std::vector<backend::SequenceInput> batch_;
