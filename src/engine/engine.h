@@ -74,6 +74,8 @@ struct EngineSnapshot {
   int64_t running_sequences = 0;
   int64_t preemptions = 0;
   int64_t steps = 0;
+  double step_seconds = 0;   // time inside steps
+  double cache_seconds = 0;  // of which in the prefix cache (match, rank, insert)
   int64_t prompt_tokens = 0;        // prompt tokens of admitted requests
   int64_t cached_prompt_tokens = 0;  // of which served from the prefix cache
   int64_t computed_prompt_tokens = 0;  // prefill tokens run (recomputation after preemption included)

@@ -10,6 +10,20 @@ namespace radixlm::engine {
 
 namespace {
 constexpr double kNanosPerSecond = 1e9;
+
+// Adds the wall time of its scope to a counter: what the prefix cache costs the
+// step (matching, ranking, inserting, evicting), set against the whole step.
+class ScopedNanos {
+ public:
+  explicit ScopedNanos(int64_t* total) : total_(total), start_(std::chrono::steady_clock::now()) {}
+  ~ScopedNanos() {
+    *total_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  int64_t* total_;
+  std::chrono::steady_clock::time_point start_;
+};
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 }  // namespace
 
@@ -47,6 +61,7 @@ void Scheduler::Add(std::unique_ptr<Request> request) {
 }
 
 bool Scheduler::Step() {
+  ScopedNanos step_timer(&step_ns_);
   CollectCancelled();
   ReleaseFinished();
   if (idle()) return false;
@@ -198,6 +213,7 @@ int64_t Scheduler::SharedWithPrefill(const Request& request) const {
 }
 
 void Scheduler::RankWaiting(int64_t now) {
+  ScopedNanos timer(&cache_ns_);
   const int64_t bound = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.fairness_bound).count();
   auto urgent = [&](const Request& r) { return r.preemptions > 0 || now - r.queued_ns > bound; };
   for (auto& r : waiting_) {
@@ -229,7 +245,11 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
   for (Sequence* seq : starting) {
     seq->pages = std::make_unique<kvcache::SequencePages>(cache_.get(), pool_.get(), r->options.ns);
     kvcache::PageCopy copy;
-    auto matched = seq->pages->Start(std::span(seq->tokens).first(seq->tokens.size() - 1), &copy);
+    StatusOr<size_t> matched = size_t{0};
+    {
+      ScopedNanos timer(&cache_ns_);
+      matched = seq->pages->Start(std::span(seq->tokens).first(seq->tokens.size() - 1), &copy);
+    }
     seq->computed = matched.ok() ? static_cast<int64_t>(*matched) : 0;
     if (copy.needed()) copies.push_back(copy);
     if (r->cached_tokens < 0) r->cached_tokens = std::min(seq->computed, r->prompt_len());
@@ -441,6 +461,7 @@ void Scheduler::InsertChunks(const StepPlan& plan) {
     const int64_t computed_before = seq->computed - item.tokens;
     if (item.tokens == 1 && computed_before >= item.request->prompt_len()) continue;
     if (seq->pages == nullptr || seq->finished()) continue;
+    ScopedNanos timer(&cache_ns_);
     Status s = seq->pages->Commit(std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(seq->computed)));
     if (!s.ok()) {
       LOG(WARNING) << "prefix cache insert failed: " << s.ToString();
@@ -451,6 +472,7 @@ void Scheduler::InsertChunks(const StepPlan& plan) {
 void Scheduler::ReleaseSequence(Sequence* seq) {
   if (seq->pages == nullptr) return;
   if (cache_ != nullptr && seq->computed > 0) {
+    ScopedNanos timer(&cache_ns_);
     Status s = seq->pages->Commit(std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(seq->computed)));
     if (!s.ok()) {
       LOG(WARNING) << "prefix cache insert failed: " << s.ToString();
@@ -534,6 +556,8 @@ void Scheduler::FillSnapshot(EngineSnapshot* out) const {
   for (const auto& r : running_) out->running_sequences += r->live_sequences();
   out->preemptions = preemptions_;
   out->steps = steps_;
+  out->step_seconds = static_cast<double>(step_ns_) / kNanosPerSecond;
+  out->cache_seconds = static_cast<double>(cache_ns_) / kNanosPerSecond;
   out->prompt_tokens = prompt_tokens_;
   out->cached_prompt_tokens = cached_prompt_tokens_;
   out->computed_prompt_tokens = computed_prompt_tokens_;

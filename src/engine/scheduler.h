@@ -161,6 +161,8 @@ class Scheduler {
   // Counters for the snapshot.
   int64_t preemptions_ = 0;
   int64_t steps_ = 0;
+  int64_t step_ns_ = 0;   // inside Step
+  int64_t cache_ns_ = 0;  // inside prefix-cache calls (match, rank, insert)
   int64_t prompt_tokens_ = 0;
   int64_t cached_prompt_tokens_ = 0;
   int64_t computed_prompt_tokens_ = 0;

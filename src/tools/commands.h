@@ -17,6 +17,40 @@ struct DemoOptions {
 // the cache did. Returns the process exit code.
 int RunDemo(const DemoOptions& options);
 
+struct DemoServerOptions {
+  std::string base_url;      // prefix cache on
+  std::string baseline_url;  // the same model with --no-prefix-cache
+  std::string model;
+  std::string api_key;
+  int64_t max_tokens = 16;
+  std::string plot;          // SVG path, optional
+};
+// Replays the demo scenarios through both servers' HTTP API and prints TTFT with
+// and without the cache per request. Exit code 1 if an answer differs.
+int RunDemoServer(const DemoServerOptions& options);
+
+struct BenchServeOptions {
+  std::string base_url;
+  std::string api_key;
+  std::string model;
+  std::string workload = "generated-shared-prefix";
+  int64_t num_prompts = 64;
+  int64_t warmup = 1;
+  int64_t concurrency = 8;
+  double request_rate = 0;  // > 0: Poisson arrivals instead of a fixed concurrency
+  uint64_t seed = 1;
+  int64_t max_tokens = 0;   // 0: the workload's output length
+  int64_t groups = 0;       // 0: the workload's defaults (docs/TRACES.md)
+  int64_t system_tokens = 0;
+  int64_t question_tokens = 0;
+  int64_t vocab = 256;      // prompt ids are mapped into [0, vocab)
+  double timeout_s = 600;
+  std::string json_out;
+  std::string label;
+};
+// Load on an OpenAI-compatible server; figures measured at the client.
+int RunBenchServe(const BenchServeOptions& options);
+
 struct BenchCacheOptions {
   bool json = false;
   // A small workload that finishes in seconds (CI); its figures are not the benchmark's.
@@ -157,5 +191,29 @@ struct BenchEngineOptions {
 // Prefill and decode speed next to the machine's SGEMM and memory-bandwidth
 // rooflines measured in the same run.
 int RunBenchEngine(const BenchEngineOptions& options);
+
+struct ServeOptions {
+  std::string model;
+  std::string host = "127.0.0.1";
+  int port = 8000;  // 0: any free port
+  std::string served_model_name;  // default: the model directory's name
+  int32_t page_size = 16;
+  int64_t kv_pages = 0;           // or
+  std::string kv_memory;          // "512MiB" (default 1GiB), converted to pages
+  int64_t max_running = 64;
+  int64_t token_budget = 512;
+  int64_t max_waiting = 4096;
+  int32_t max_n = 16;
+  int32_t max_logprobs = 20;
+  std::string eviction = "lru";
+  bool no_prefix_cache = false;
+  std::vector<std::string> api_keys;
+  int threads = 0;
+  int64_t max_body_bytes = int64_t{8} << 20;
+  int http_threads = 64;
+  double shutdown_grace_s = 10;
+};
+// Serves the model over the OpenAI-compatible HTTP API until SIGINT/SIGTERM.
+int RunServe(const ServeOptions& options);
 
 }  // namespace radixlm::tools

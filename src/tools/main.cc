@@ -22,6 +22,50 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--eviction", demo.eviction,
                        "Eviction policy: lru, lfu, fifo, size-aware, hybrid, priority");
 
+  radixlm::tools::DemoServerOptions demo_server;
+  CLI::App* demo_server_cmd = app.add_subcommand(
+      "demo-server", "Replay a weather chatbot, document Q&A and a multi-turn chat through two running "
+                     "servers (prefix cache on and off) and compare time to first token");
+  demo_server_cmd->add_option("--base-url", demo_server.base_url, "The server with the prefix cache")->required();
+  demo_server_cmd->add_option("--baseline-url", demo_server.baseline_url,
+                              "The same model served with --no-prefix-cache")->required();
+  demo_server_cmd->add_option("--model", demo_server.model, "Model name the servers serve")->required();
+  demo_server_cmd->add_option("--api-key", demo_server.api_key, "Bearer key for both servers");
+  demo_server_cmd->add_option("--max-tokens", demo_server.max_tokens, "Tokens per answer")
+      ->check(CLI::Range(1, 4096));
+  demo_server_cmd->add_option("--plot", demo_server.plot, "Write an SVG chart of TTFT per request");
+
+  radixlm::tools::BenchServeOptions bench_serve;
+  CLI::App* bench_group = app.add_subcommand("bench", "Measure a running server");
+  bench_group->require_subcommand(1);
+  CLI::App* bench_serve_cmd = bench_group->add_subcommand(
+      "serve", "Load an OpenAI-compatible server with a prefix-sharing workload; TTFT, TPOT, ITL, throughput, "
+               "cached tokens against the ideal");
+  bench_serve_cmd->add_option("--base-url", bench_serve.base_url, "e.g. http://127.0.0.1:8000")->required();
+  bench_serve_cmd->add_option("--api-key", bench_serve.api_key, "Bearer key");
+  bench_serve_cmd->add_option("--model", bench_serve.model, "Model name to request")->required();
+  bench_serve_cmd->add_option("--workload", bench_serve.workload, "A simulator workload (radixlm sim generate)");
+  bench_serve_cmd->add_option("--num-prompts", bench_serve.num_prompts, "Measured requests")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  bench_serve_cmd->add_option("--warmup", bench_serve.warmup, "Requests sent first and left out of the figures")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  bench_serve_cmd->add_option("--concurrency", bench_serve.concurrency, "Requests in flight")
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  bench_serve_cmd->add_option("--request-rate", bench_serve.request_rate,
+                              "Poisson arrivals per second (instead of --concurrency)")
+      ->check(CLI::Range(0.0, 1e6));
+  bench_serve_cmd->add_option("--seed", bench_serve.seed, "Workload seed");
+  bench_serve_cmd->add_option("--max-tokens", bench_serve.max_tokens, "Output tokens per request (0: workload's)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  bench_serve_cmd->add_option("--groups", bench_serve.groups, "Shared prefixes (system prompts, documents)");
+  bench_serve_cmd->add_option("--system-tokens", bench_serve.system_tokens, "Tokens of each shared prefix");
+  bench_serve_cmd->add_option("--question-tokens", bench_serve.question_tokens, "Tokens unique to each request");
+  bench_serve_cmd->add_option("--vocab", bench_serve.vocab, "Prompt token ids are mapped into [0, vocab)")
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 30));
+  bench_serve_cmd->add_option("--timeout", bench_serve.timeout_s, "Seconds before a request counts as failed");
+  bench_serve_cmd->add_option("--json", bench_serve.json_out, "Write every figure and per-request record");
+  bench_serve_cmd->add_option("--label", bench_serve.label, "Name of this run in the output");
+
   radixlm::tools::BenchCacheOptions bench;
   CLI::App* bench_cmd = app.add_subcommand(
       "bench-cache", "Benchmark prefix-cache operations (radix tree, hash index, linear scan)");
@@ -182,7 +226,47 @@ int main(int argc, char** argv) {
   bench_engine_cmd->add_option("--threads", bench_engine.threads, "CPU threads (0: all)");
   bench_engine_cmd->add_option("--json", bench_engine.json_out, "Write the figures as JSON to this file");
 
+  radixlm::tools::ServeOptions serve;
+  CLI::App* serve_cmd = app.add_subcommand(
+      "serve", "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, "
+               "metrics) with automatic prefix caching");
+  serve_cmd->add_option("--model", serve.model, "Model directory (Hugging Face layout)")->required();
+  serve_cmd->add_option("--host", serve.host, "Address to listen on");
+  serve_cmd->add_option("--port", serve.port, "Port (0: pick a free one)")->check(CLI::Range(0, 65535));
+  serve_cmd->add_option("--served-model-name", serve.served_model_name,
+                        "Model name clients must send (default: the directory's name)");
+  serve_cmd->add_option("--page-size", serve.page_size, "Tokens per KV page")->check(CLI::Range(1, 1024));
+  auto* kv_pages_opt = serve_cmd->add_option("--kv-pages", serve.kv_pages, "KV pool size in pages")
+                           ->check(CLI::Range(int64_t{2}, int64_t{1} << 31));
+  serve_cmd->add_option("--kv-memory", serve.kv_memory, "KV pool size in bytes, e.g. 512MiB (default 1GiB)")
+      ->excludes(kv_pages_opt);
+  serve_cmd->add_option("--max-running", serve.max_running, "Sequences running at once")
+      ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--token-budget", serve.token_budget, "Tokens per engine step (prefill chunks + decodes)")
+      ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--max-waiting", serve.max_waiting, "Queued requests before 503")
+      ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--max-n", serve.max_n, "Largest n (samples per request)")->check(CLI::Range(1, 1024));
+  serve_cmd->add_option("--max-logprobs", serve.max_logprobs, "Largest logprobs / top_logprobs")
+      ->check(CLI::Range(0, 1024));
+  serve_cmd->add_option("--eviction-policy", serve.eviction,
+                        "Prefix-cache eviction: lru, lfu, fifo, size-aware, hybrid, priority");
+  serve_cmd->add_flag("--no-prefix-cache", serve.no_prefix_cache, "Compute every prompt cold (for comparisons)");
+  serve_cmd->add_option("--api-key", serve.api_keys,
+                        "Require \"Authorization: Bearer KEY\" on /v1/*; repeat for several tenants, "
+                        "each with its own cache namespace");
+  serve_cmd->add_option("--threads", serve.threads, "CPU threads for the model (0: all)");
+  serve_cmd->add_option("--max-body-bytes", serve.max_body_bytes, "Largest request body (413 beyond)")
+      ->check(CLI::Range(int64_t{1024}, int64_t{1} << 34));
+  serve_cmd->add_option("--http-threads", serve.http_threads,
+                        "HTTP worker threads (each streaming request holds one)")
+      ->check(CLI::Range(1, 4096));
+  serve_cmd->add_option("--shutdown-grace", serve.shutdown_grace_s,
+                        "Seconds to let running requests finish on SIGTERM/SIGINT")
+      ->check(CLI::NonNegativeNumber);
+
   CLI11_PARSE(app, argc, argv);
+  if (serve_cmd->parsed()) return radixlm::tools::RunServe(serve);
   if (make_cmd->parsed()) return radixlm::tools::RunMakeModel(make);
   if (generate_cmd->parsed()) return radixlm::tools::RunGenerate(gen_text);
   if (forward_cmd->parsed()) return radixlm::tools::RunForward(fwd);
@@ -193,6 +277,8 @@ int main(int argc, char** argv) {
   if (gen_cmd->parsed()) return radixlm::tools::RunSimGenerate(gen);
   if (info_cmd->parsed()) return radixlm::tools::RunSimInfo(info);
   if (demo_cmd->parsed()) return radixlm::tools::RunDemo(demo);
+  if (bench_serve_cmd->parsed()) return radixlm::tools::RunBenchServe(bench_serve);
+  if (demo_server_cmd->parsed()) return radixlm::tools::RunDemoServer(demo_server);
   if (bench_cmd->parsed()) return radixlm::tools::RunBenchCache(bench);
   return 1;
 }
