@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# One command on a fresh machine: install, build, run the demo: the prefix cache
-# under a multi-tenant chat workload, then a generated ~100M-parameter Llama run
-# twice on the CPU, the second time with its prompt from the cache.
+# One command on a fresh machine: install, build, make a small Llama (random
+# weights, real shapes), serve it twice on 127.0.0.1 (prefix cache on, and
+# --no-prefix-cache), and replay a weather chatbot, document Q&A and a
+# multi-turn chat through the OpenAI API of both: per request, time to first
+# token with and without the cache, the cached tokens, the speedup, and whether
+# the answers agree. Writes build/demo/ttft.svg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh build -DRADIXLM_TESTS=OFF -- radixlm
-./build/src/tools/radixlm demo "$@"
-echo
+bin=./build/src/tools/radixlm
 model=build/models/llama-small
 if [ ! -f "$model/config.json" ]; then
-  ./build/src/tools/radixlm make-model --arch llama --preset small --seed 1 --out "$model"
+  "$bin" make-model --arch llama --preset small --seed 1 --out "$model"
 fi
-./build/src/tools/radixlm generate --model "$model" --max-tokens 32 --ignore-eos --repeat \
-  --prompt "You are a helpful assistant. Answer briefly and cite the documentation you used. Question: how does a radix tree let two requests share their system prompt's KV cache?"
+mkdir -p build/demo
+
+source scripts/serve_lib.sh
+port_cache=$(start_server build/demo/server-cache.log llama-small)
+port_none=$(start_server build/demo/server-no-cache.log llama-small --no-prefix-cache)
+echo "serving $model on :$port_cache (prefix cache) and :$port_none (--no-prefix-cache)"
+echo
+"$bin" demo-server --base-url "http://127.0.0.1:$port_cache" --baseline-url "http://127.0.0.1:$port_none" \
+  --model llama-small --plot build/demo/ttft.svg "$@"

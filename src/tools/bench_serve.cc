@@ -49,6 +49,7 @@ std::string CompletionBody(const std::string& model, const std::vector<int32_t>&
   w.Key("max_tokens"); w.Int(max_tokens);
   w.Key("temperature"); w.Double(0);
   w.Key("ignore_eos"); w.Bool(true);
+  w.Key("logprobs"); w.Int(0);  // a chunk per token, so each token's arrival is timed
   w.Key("stream"); w.Bool(true);
   w.Key("stream_options");
   w.BeginObject(); w.Key("include_usage"); w.Bool(true); w.EndObject();

@@ -99,6 +99,7 @@ std::string ChatBody(const std::string& model, const std::vector<Message>& messa
   w.EndArray();
   w.Key("max_tokens"); w.Int(max_tokens);
   w.Key("temperature"); w.Double(0);
+  w.Key("logprobs"); w.Bool(true);  // a chunk per token, so TTFT is timed at the first
   w.Key("stream"); w.Bool(true);
   w.Key("stream_options");
   w.BeginObject(); w.Key("include_usage"); w.Bool(true); w.EndObject();

@@ -45,11 +45,17 @@ bool ParseEvent(std::string_view payload, StreamResult* out, double now_s) {
     bool content = false;
     for (simdjson::dom::element choice : choices) {
       std::string_view text;
+      // A chunk carrying text or token logprobs is a token's arrival (an opening
+      // chunk with only the role is not). The tools ask for logprobs so that a
+      // token whose text is still incomplete (half a UTF-8 character, or a
+      // special token) shows up too.
       if (choice["text"].get(text) == simdjson::SUCCESS ||
           choice.at_pointer("/delta/content").get(text) == simdjson::SUCCESS) {
         out->text += text;
-        content = true;
+        content = content || !text.empty();
       }
+      simdjson::dom::element logprobs;
+      if (choice["logprobs"].get(logprobs) == simdjson::SUCCESS && !logprobs.is_null()) content = true;
       std::string_view finish;
       if (choice["finish_reason"].get(finish) == simdjson::SUCCESS) out->finish_reason = finish;
     }

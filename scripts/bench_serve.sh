@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The server benchmark of docs/BENCHMARKS.md: the `small` Llama served twice on
+# this machine (prefix cache on, and --no-prefix-cache), loaded in turn by
+# `radixlm bench serve` with (1) generated-shared-prefix scaled to fit: 8 groups
+# x 8 prompts, a 512-token system prompt and a 56-token question (90% of each
+# prompt shared), and (2) all-unique prompts of about the same length.
+# Figures and per-request records go to build/bench_serve/*.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=./build/src/tools/radixlm
+model=build/models/llama-small
+[ -x "$bin" ] || bash scripts/build.sh build -DRADIXLM_TESTS=OFF -- radixlm
+[ -f "$model/config.json" ] || "$bin" make-model --arch llama --preset small --seed 1 --out "$model"
+out=build/bench_serve
+mkdir -p "$out"
+source scripts/serve_lib.sh
+port_cache=$(start_server "$out/server-cache.log" small)
+port_none=$(start_server "$out/server-no-cache.log" small --no-prefix-cache)
+common=(--model small --concurrency "${CONCURRENCY:-8}" --max-tokens "${MAX_TOKENS:-32}" --seed 1 --warmup 1)
+shared=(--workload generated-shared-prefix --groups 8 --num-prompts 64 --system-tokens 512 --question-tokens 56)
+unique=(--workload all-unique --num-prompts 64 --system-tokens 568)
+for run in shared unique; do
+  declare -n args=$run
+  "$bin" bench serve --base-url "http://127.0.0.1:$port_cache" "${common[@]}" "${args[@]}" \
+    --label "$run, prefix cache" --json "$out/$run-cache.json"
+  "$bin" bench serve --base-url "http://127.0.0.1:$port_none" "${common[@]}" "${args[@]}" \
+    --label "$run, --no-prefix-cache" --json "$out/$run-no-cache.json"
+done
+curl -s "http://127.0.0.1:$port_cache/metrics" > "$out/metrics-cache.txt" || true

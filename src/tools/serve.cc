@@ -1,0 +1,219 @@
+// radixlm serve: the OpenAI-compatible HTTP server (src/server/) over the engine.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <thread>
+
+#include "backend/load_model.h"
+#include "engine/engine.h"
+#include "kvcache/eviction_policy.h"
+#include "model/tokenizer.h"
+#include "server/api_service.h"
+#include "server/chat_format.h"
+#include "server/http_server.h"
+#include "tools/cli_util.h"
+#include "tools/commands.h"
+
+namespace radixlm::tools {
+namespace {
+
+// "512MiB", "2GiB", "1.5GB", "4096": bytes. Binary units for K/M/G/T with or
+// without "iB"; decimal for KB/MB/GB/TB.
+StatusOr<uint64_t> ParseBytes(const std::string& text) {
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used == 0 || !(value > 0)) return InvalidArgumentError("--kv-memory: '" + text + "' is not a size (e.g. 512MiB)");
+  std::string unit = text.substr(used);
+  for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  double scale = 0;
+  if (unit.empty() || unit == "B") scale = 1;
+  const char* prefixes = "KMGT";
+  for (int i = 0; i < 4; ++i) {
+    const std::string p(1, prefixes[i]);
+    const double binary = static_cast<double>(uint64_t{1} << (10 * (i + 1)));
+    const double decimal = i == 0 ? 1e3 : i == 1 ? 1e6 : i == 2 ? 1e9 : 1e12;
+    if (unit == p || unit == p + "IB" || unit == p + "I") scale = binary;
+    if (unit == p + "B") scale = decimal;
+  }
+  if (scale == 0) return InvalidArgumentError("--kv-memory: unknown unit in '" + text + "' (use KiB, MiB, GiB)");
+  return static_cast<uint64_t>(value * scale);
+}
+
+std::string ModelName(const std::string& dir) {
+  std::filesystem::path p(dir);
+  if (!p.has_filename()) p = p.parent_path();
+  const std::string name = p.filename().string();
+  return name.empty() ? "model" : name;
+}
+
+void Say(const std::string& line) {
+  std::printf("radixlm serve: %s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int RunServe(const ServeOptions& o) {
+  // Signals are taken by sigwait below, never by a handler: block them before
+  // any thread starts (threads inherit the mask). SIGUSR1 wakes the wait when
+  // the listener fails. A client that leaves mid-write must not kill us.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (o.kv_pages > 0 && !o.kv_memory.empty()) {
+    return Fail(InvalidArgumentError("give --kv-pages or --kv-memory, not both"));
+  }
+  auto probe = model::ReadModelConfig(o.model + "/config.json");
+  if (!probe.ok()) return Fail(probe.status());
+  // The CPU backend keeps K and V in F32.
+  const uint64_t page_bytes = static_cast<uint64_t>(probe->num_layers) * 2 * static_cast<uint64_t>(probe->num_kv_heads) *
+                              static_cast<uint64_t>(probe->head_dim) * 4 * static_cast<uint64_t>(o.page_size);
+  int64_t pages = o.kv_pages;
+  if (pages <= 0) {
+    auto bytes = ParseBytes(o.kv_memory.empty() ? "1GiB" : o.kv_memory);
+    if (!bytes.ok()) return Fail(bytes.status());
+    pages = static_cast<int64_t>(*bytes / page_bytes);
+    if (pages < 2) {
+      return Fail(InvalidArgumentError("--kv-memory " + o.kv_memory + " holds fewer than 2 pages of " +
+                                       std::to_string(page_bytes) + " bytes"));
+    }
+  }
+
+  const auto load_start = std::chrono::steady_clock::now();
+  backend::cpu::CpuBackendOptions backend_options;
+  backend_options.page_size = o.page_size;
+  backend_options.num_pages = pages;
+  backend_options.threads = o.threads;
+  auto loaded = backend::LoadModel(o.model, backend_options);
+  if (!loaded.ok()) return Fail(loaded.status());
+  backend::LoadedModel& m = *loaded;
+  if (!m.tokenizer) return Fail(NotFoundError(o.model + ": no tokenizer.json (the server needs one)"));
+
+  engine::EngineOptions eo;
+  eo.max_running = o.max_running;
+  eo.token_budget = o.token_budget;
+  eo.max_waiting = o.max_waiting;
+  eo.prefix_cache = !o.no_prefix_cache;
+  eo.cache.page_size = o.page_size;
+  eo.cache.eviction = o.eviction;
+  eo.max_n = o.max_n;
+  eo.max_logprobs = o.max_logprobs;
+  if (m.config.eos_token_id >= 0) eo.eos_token_ids.push_back(static_cast<int32_t>(m.config.eos_token_id));
+  auto engine = engine::Engine::Create(m.backend.get(), m.tokenizer.get(), eo);
+  if (!engine.ok()) return Fail(engine.status());
+
+  server::ModelInfo info;
+  info.tokenizer = m.tokenizer.get();
+  // As vLLM refuses a max_model_len the KV cache cannot hold, the served context
+  // is capped to what the pool holds for one sequence (the engine refuses
+  // requests that could never fit: n * (pages for prompt + completion, plus one)).
+  const int64_t pool_context = (pages - 1) * o.page_size;
+  info.max_context = std::min((*engine)->max_context(), pool_context);
+  info.vocab_size = m.config.vocab_size;
+  if (m.config.architecture == model::Architecture::kLlama && m.config.bos_token_id >= 0 &&
+      m.tokenizer->IsSpecial(static_cast<int32_t>(m.config.bos_token_id))) {
+    info.bos_token_id = static_cast<int32_t>(m.config.bos_token_id);
+  }
+  info.chat_format = server::DetectChatFormat(*m.tokenizer);
+  const server::ChatFormatKind chat_kind = info.chat_format.kind;
+
+  server::ServiceOptions so;
+  so.model_name = o.served_model_name.empty() ? ModelName(o.model) : o.served_model_name;
+  so.api_keys = o.api_keys;
+  so.created = static_cast<int64_t>(std::time(nullptr));
+  server::ApiService service(engine->get(), std::move(info), so);
+
+  server::HttpServerOptions ho;
+  ho.host = o.host;
+  ho.port = o.port;
+  ho.max_body_bytes = static_cast<size_t>(o.max_body_bytes);
+  ho.threads = o.http_threads;
+  auto http = server::HttpServer::Create(&service, ho);
+  if (!http.ok()) return Fail(http.status());
+
+  char line[256];
+  std::snprintf(line, sizeof(line), "model %s (%s, %.2f M parameters, loaded in %.2f s)", o.model.c_str(),
+                std::string(model::ArchitectureName(m.config.architecture)).c_str(),
+                static_cast<double>(m.parameters) / 1e6, SecondsSince(load_start));
+  Say(line);
+  Say("served model name " + so.model_name);
+  std::snprintf(line, sizeof(line), "KV pool %lld pages x %d tokens = %lld tokens (%.1f MiB of F32 K/V)",
+                static_cast<long long>(pages), static_cast<int>(o.page_size),
+                static_cast<long long>(pages * o.page_size),
+                static_cast<double>(page_bytes) * static_cast<double>(pages) / (1 << 20));
+  Say(line);
+  Say(std::string("prefix cache ") + (o.no_prefix_cache ? "off" : "on (eviction " + o.eviction + ")"));
+  const int64_t served_context = std::min((*engine)->max_context(), pool_context);
+  Say("max context " + std::to_string(served_context) + " tokens" +
+      (served_context < (*engine)->max_context()
+           ? " (the model's " + std::to_string((*engine)->max_context()) + ", capped by the KV pool)"
+           : std::string()) +
+      ", max running " +
+      std::to_string(o.max_running) + ", token budget " + std::to_string(o.token_budget));
+  Say(std::string("chat format ") + server::ChatFormatName(chat_kind));
+  if (!o.api_keys.empty()) Say("API keys " + std::to_string(o.api_keys.size()) + " (one cache namespace each)");
+  Say("listening on http://" + o.host + ":" + std::to_string((*http)->port()));
+
+  Status run_status;
+  std::atomic<bool> run_done{false};
+  const pthread_t main_thread = pthread_self();
+  std::thread listener([&] {
+    run_status = (*http)->Run();
+    run_done.store(true);
+    pthread_kill(main_thread, SIGUSR1);
+  });
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  const bool by_signal = sig == SIGINT || sig == SIGTERM;
+  if (by_signal) {
+    Say(std::string("shutting down (") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+        "); a second signal exits at once");
+    // A second SIGINT/SIGTERM during the grace period: leave now.
+    std::thread([signals] {
+      sigset_t again = signals;
+      sigdelset(&again, SIGUSR1);
+      int second = 0;
+      sigwait(&again, &second);
+      static const char kMessage[] = "radixlm serve: second signal, exiting now\n";
+      [[maybe_unused]] auto written = write(STDOUT_FILENO, kMessage, sizeof(kMessage) - 1);
+      _exit(1);
+    }).detach();
+  }
+  service.BeginShutdown();
+  (*engine)->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(o.shutdown_grace_s * 1000)));
+  // Let open streams write their last chunks before the listener closes.
+  const auto drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (service.active_streams() > 0 && std::chrono::steady_clock::now() < drain_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // Stop until the listener has noticed (it may not have started listening yet).
+  while (!run_done.load()) {
+    (*http)->Stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  listener.join();
+  if (!run_status.ok()) return Fail(run_status);
+  Say("stopped");
+  return by_signal ? 0 : 1;
+}
+
+}  // namespace radixlm::tools
