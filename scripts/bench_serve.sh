@@ -14,8 +14,8 @@ model=build/models/llama-small
 out=build/bench_serve
 mkdir -p "$out"
 source scripts/serve_lib.sh
-port_cache=$(start_server "$out/server-cache.log" small)
-port_none=$(start_server "$out/server-no-cache.log" small --no-prefix-cache)
+start_server port_cache "$out/server-cache.log" small
+start_server port_none "$out/server-no-cache.log" small --no-prefix-cache
 common=(--model small --concurrency "${CONCURRENCY:-8}" --max-tokens "${MAX_TOKENS:-32}" --seed 1 --warmup 1)
 shared=(--workload generated-shared-prefix --groups 8 --num-prompts 64 --system-tokens 512 --question-tokens 56)
 unique=(--workload all-unique --num-prompts 64 --system-tokens 568)

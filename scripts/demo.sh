@@ -17,8 +17,8 @@ fi
 mkdir -p build/demo
 
 source scripts/serve_lib.sh
-port_cache=$(start_server build/demo/server-cache.log llama-small)
-port_none=$(start_server build/demo/server-no-cache.log llama-small --no-prefix-cache)
+start_server port_cache build/demo/server-cache.log llama-small
+start_server port_none build/demo/server-no-cache.log llama-small --no-prefix-cache
 echo "serving $model on :$port_cache (prefix cache) and :$port_none (--no-prefix-cache)"
 echo
 "$bin" demo-server --base-url "http://127.0.0.1:$port_cache" --baseline-url "http://127.0.0.1:$port_none" \

@@ -7,14 +7,15 @@ stop_servers() {
 }
 trap stop_servers EXIT
 
-# start_server LOG NAME [serve flags...]: prints the port once it listens.
+# start_server VAR LOG NAME [serve flags...]: sets VAR to the port once it listens
+# (not run in a subshell, so the server's pid stays known to stop_servers).
 start_server() {
-  local log=$1 name=$2; shift 2
+  local var=$1 log=$2 name=$3; shift 3
   "$bin" serve --model "$model" --host 127.0.0.1 --port 0 --served-model-name "$name" "$@" >"$log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 600); do
     if grep -q "listening on" "$log"; then
-      sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$log" | head -n1
+      printf -v "$var" '%s' "$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$log" | head -n1)"
       return
     fi
     if ! kill -0 "${pids[-1]}" 2>/dev/null; then

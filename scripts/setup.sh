@@ -14,6 +14,7 @@ PACKAGES=(
   clang libclang-rt-14-dev  # libFuzzer and sanitizer runtimes for the fuzz targets
   libopenblas-dev      # CPU backend GEMMs (threaded OpenBLAS)
   libpcre2-dev         # tokenizer pre-tokenizer patterns (Unicode properties, JIT)
+  libcpp-httplib-dev   # HTTP server (src/server/http_server.cc only; brings libssl-dev)
 )
 # Node.js runs the tokenizer comparison against the JavaScript implementation of
 # Hugging Face's tokenizers (packages from npm, installed by the test itself).
