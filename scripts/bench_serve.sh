@@ -14,12 +14,12 @@ model=build/models/llama-small
 out=build/bench_serve
 mkdir -p "$out"
 source scripts/serve_lib.sh
-start_server port_cache "$out/server-cache.log" small
-start_server port_none "$out/server-no-cache.log" small --no-prefix-cache
+start_server port_cache "$out/server-cache.log" small ${SERVE_FLAGS:-}
+start_server port_none "$out/server-no-cache.log" small --no-prefix-cache ${SERVE_FLAGS:-}
 common=(--model small --concurrency "${CONCURRENCY:-8}" --max-tokens "${MAX_TOKENS:-32}" --seed 1 --warmup 1)
 shared=(--workload generated-shared-prefix --groups 8 --num-prompts 64 --system-tokens 512 --question-tokens 56)
 unique=(--workload all-unique --num-prompts 64 --system-tokens 568)
-for run in shared unique; do
+for run in ${RUNS:-shared unique}; do
   declare -n args=$run
   "$bin" bench serve --base-url "http://127.0.0.1:$port_cache" "${common[@]}" "${args[@]}" \
     --label "$run, prefix cache" --json "$out/$run-cache.json"

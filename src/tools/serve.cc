@@ -14,7 +14,6 @@
 
 #include "backend/load_model.h"
 #include "engine/engine.h"
-#include "kvcache/eviction_policy.h"
 #include "model/tokenizer.h"
 #include "server/api_service.h"
 #include "server/chat_format.h"

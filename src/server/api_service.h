@@ -1,0 +1,107 @@
+// ApiService: the HTTP API's routes, independent of the HTTP library
+// (http_server.cc adapts cpp-httplib to it).
+//
+//   GET  /health                 200 {"status":"ok"}; 503 while shutting down
+//   GET  /metrics                Prometheus text (metrics_text.h)
+//   GET  /v1/models              the served model
+//   POST /v1/completions         openai_protocol.h; stream: event_stream.h
+//   POST /v1/chat/completions
+//   GET  /v1/cache/stats         cache_stats.h
+//   POST /v1/cache/flush         {"cache_salt": S} optional: see auth.h for whose
+//                                namespaces a caller may flush
+// An unknown path is 404, a known path with the wrong method 405 (with Allow).
+// With API keys (auth.h) every /v1/* route needs one; /health and /metrics do
+// not. Once BeginShutdown is called, /health and every /v1/* route answer 503.
+// Errors are OpenAI error bodies (error.h).
+//
+// Ownership: the engine and tokenizer are not owned and must outlive the
+// service; so must the service every stream it returned.
+// Thread safety: Handle runs concurrently on the HTTP threads.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "server/auth.h"
+#include "server/error.h"
+#include "server/event_stream.h"
+#include "server/request_builder.h"
+
+namespace radixlm::engine {
+class Engine;
+}
+
+namespace radixlm::server {
+
+struct ApiRequest {
+  std::string method;
+  std::string path;
+  std::string body;
+  std::string authorization;  // the Authorization header ("" when absent)
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // stream: true requests: set, and the body comes from it (text/event-stream).
+  std::shared_ptr<EventStream> stream;
+  Usage usage;  // token counts of a non-streaming generation (for the log)
+};
+
+struct ServiceOptions {
+  std::string model_name;
+  std::vector<std::string> api_keys;
+  int64_t created = 0;  // Unix seconds, for /v1/models
+};
+
+class ApiService {
+ public:
+  ApiService(engine::Engine* engine, ModelInfo model, ServiceOptions options);
+
+  ApiResponse Handle(const ApiRequest& request);
+
+  // Stops taking work: /health and /v1/* answer 503 from now on.
+  void BeginShutdown() { shutting_down_.store(true); }
+  bool shutting_down() const { return shutting_down_.load(); }
+  // Streams still being written.
+  int64_t active_streams() const { return active_streams_.load(); }
+
+  // Counts a response for radixlm:http_requests_total{code}.
+  void CountResponse(int status);
+  // The error body for statuses the HTTP layer produces itself (413, 400).
+  static ApiResponse ErrorResponse(const ApiError& error);
+
+ private:
+  ApiResponse Completions(const ApiRequest& request, const std::string& tenant);
+  ApiResponse ChatCompletions(const ApiRequest& request, const std::string& tenant);
+  ApiResponse CacheFlush(const ApiRequest& request, const std::string& tenant);
+  ApiResponse Metrics();
+  ApiResponse CacheStats();
+  ApiResponse Models();
+  // Submits the built prompts; runs them to the end or returns a stream.
+  ApiResponse Generate(std::vector<BuiltPrompt> prompts, const GenerationRequest& gen, bool chat,
+                       const std::string& model);
+  std::optional<ApiResponse> CheckModel(const std::string& model) const;
+
+  engine::Engine* engine_;
+  RequestBuilder builder_;
+  ServiceOptions options_;
+  ProtocolLimits limits_;
+  ApiKeys keys_;
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<int64_t> active_streams_{0};
+  std::mutex http_mu_;
+  std::map<int, int64_t> http_counts_;
+};
+
+}  // namespace radixlm::server

@@ -1,0 +1,93 @@
+#include "server/event_stream.h"
+
+#include "server/error.h"
+
+namespace radixlm::server {
+
+GenerationStream::GenerationStream(std::unique_ptr<Generation> generation, ResponseFormatter formatter,
+                                   StreamSetup setup, std::atomic<int64_t>* active)
+    : generation_(std::move(generation)), formatter_(formatter), setup_(std::move(setup)), active_(active),
+      last_write_(std::chrono::steady_clock::now()) {
+  if (active_ != nullptr) active_->fetch_add(1);
+}
+
+GenerationStream::~GenerationStream() {
+  generation_.reset();  // cancels what still runs
+  if (active_ != nullptr) active_->fetch_sub(1);
+}
+
+void GenerationStream::Emit(std::string* out, const std::string& json) const {
+  out->append("data: ");
+  out->append(json);
+  out->append("\n\n");
+}
+
+void GenerationStream::Start(std::string* out) {
+  started_ = true;
+  const int32_t n = generation_->n();
+  offsets_.assign(generation_->prompts() * static_cast<size_t>(n), 0);
+  for (size_t p = 0; p < generation_->prompts(); ++p) {
+    for (int32_t s = 0; s < n; ++s) {
+      const int32_t index = generation_->ChoiceIndex(p, s);
+      if (setup_.chat) {
+        Emit(out, formatter_.ChatRoleChunk(setup_.meta, index, setup_.include_usage));
+      } else if (p < setup_.echo.size() && !setup_.echo[p].empty()) {
+        ChoiceOutput c;
+        c.index = index;
+        c.text = setup_.echo[p];
+        offsets_[static_cast<size_t>(index)] += static_cast<int64_t>(c.text.size());
+        Emit(out, formatter_.CompletionChunk(setup_.meta, c, setup_.include_usage));
+      }
+    }
+  }
+}
+
+void GenerationStream::Finish(std::string* out) {
+  done_ = true;
+  if (!generation_->error().ok()) {
+    Emit(out, ApiError::FromStatus(generation_->error()).Body());
+  } else if (setup_.include_usage) {
+    Emit(out, formatter_.UsageChunk(setup_.meta, setup_.chat, generation_->usage()));
+  }
+  out->append("data: [DONE]\n\n");
+}
+
+bool GenerationStream::Next(std::string* out, std::chrono::milliseconds wait) {
+  if (done_) return false;
+  const size_t before = out->size();
+  if (!started_) Start(out);
+  events_.clear();
+  if (!generation_->finished()) generation_->Poll(&events_, wait);
+  for (Generation::Event& e : events_) {
+    for (engine::SampleDelta& d : e.update.samples) {
+      ChoiceOutput c;
+      c.index = generation_->ChoiceIndex(e.prompt, d.index);
+      c.text = std::move(d.text);
+      c.logprobs = std::move(d.logprobs);
+      c.finish = d.finish;
+      int64_t& offset = offsets_[static_cast<size_t>(c.index)];
+      c.text_offset = offset;
+      offset += static_cast<int64_t>(c.text.size());
+      const bool news = !c.text.empty() || !c.logprobs.empty();
+      if (setup_.chat) {
+        if (news) Emit(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/true, setup_.include_usage));
+        if (c.finish != engine::FinishReason::kNone) {
+          Emit(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/false, setup_.include_usage));
+        }
+      } else if (news || c.finish != engine::FinishReason::kNone) {
+        Emit(out, formatter_.CompletionChunk(setup_.meta, c, setup_.include_usage));
+      }
+    }
+  }
+  if (generation_->finished() || !generation_->error().ok()) Finish(out);
+  const auto now = std::chrono::steady_clock::now();
+  if (out->size() > before) {
+    last_write_ = now;
+  } else if (now - last_write_ > std::chrono::seconds(5)) {
+    out->append(": keep-alive\n\n");
+    last_write_ = now;
+  }
+  return !done_;
+}
+
+}  // namespace radixlm::server

@@ -1,0 +1,75 @@
+// Server-sent events for stream: true. A GenerationStream turns a Generation's
+// updates into OpenAI's chunks, each framed as "data: {json}\n\n":
+//   chat         a first chunk per choice with delta {"role":"assistant","content":""},
+//                content deltas, then per choice a chunk with an empty delta and
+//                its finish_reason;
+//   completions  (echo: the prompt text first) text deltas, the last one of a
+//                choice carrying its finish_reason;
+// then, with stream_options.include_usage, a chunk with "choices": [] and the
+// usage, and finally "data: [DONE]\n\n". A request the engine fails is reported
+// as `data: {"error": {...}}` before [DONE]; one the server's shutdown cancels
+// ends with finish_reason "abort". After 5 s without news an SSE comment
+// (": keep-alive") is sent, so a client that went away is noticed even while
+// its request waits.
+//
+// Thread safety: one consumer (the HTTP thread writing the response).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/generation.h"
+#include "server/openai_format.h"
+
+namespace radixlm::server {
+
+class EventStream {
+ public:
+  virtual ~EventStream() = default;
+  // Appends what is ready within `wait` to *out (possibly nothing). Returns
+  // false when this was the end of the stream.
+  virtual bool Next(std::string* out, std::chrono::milliseconds wait) = 0;
+  // The client went away: stop the engine's work.
+  virtual void Cancel() = 0;
+  // Token counts so far (for the request's log line).
+  virtual Usage usage() const = 0;
+};
+
+struct StreamSetup {
+  bool chat = false;
+  ResponseMeta meta;
+  bool include_usage = false;
+  std::vector<std::string> echo;  // completions: per prompt, the text to send first ("" for none)
+};
+
+class GenerationStream final : public EventStream {
+ public:
+  // `active` (may be null) counts open streams; it must outlive the stream.
+  GenerationStream(std::unique_ptr<Generation> generation, ResponseFormatter formatter, StreamSetup setup,
+                   std::atomic<int64_t>* active);
+  ~GenerationStream() override;
+
+  bool Next(std::string* out, std::chrono::milliseconds wait) override;
+  void Cancel() override { generation_->Cancel(); }
+  Usage usage() const override { return generation_->usage(); }
+
+ private:
+  void Start(std::string* out);
+  void Finish(std::string* out);
+  void Emit(std::string* out, const std::string& json) const;
+
+  std::unique_ptr<Generation> generation_;
+  ResponseFormatter formatter_;
+  StreamSetup setup_;
+  std::atomic<int64_t>* active_;
+  bool started_ = false;
+  bool done_ = false;
+  std::vector<Generation::Event> events_;
+  std::vector<int64_t> offsets_;  // per choice: text sent so far (completion logprobs' text_offset)
+  std::chrono::steady_clock::time_point last_write_;
+};
+
+}  // namespace radixlm::server

@@ -1,0 +1,138 @@
+#include "server/metrics_text.h"
+
+#include <charconv>
+#include <cmath>
+
+namespace radixlm::server {
+namespace {
+
+std::string Number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, r.ptr);
+}
+
+std::string Join(const std::string& a, const std::string& b) {
+  if (a.empty()) return b;
+  if (b.empty()) return a;
+  return a + "," + b;
+}
+
+}  // namespace
+
+std::string PrometheusText::Label(const std::string& key, const std::string& value) {
+  std::string out = key + "=\"";
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+void PrometheusText::Family(const std::string& name, const char* type, const char* help) {
+  out_ += "# HELP " + name + " " + help + "\n";
+  out_ += "# TYPE " + name + " " + type + "\n";
+}
+
+void PrometheusText::Sample(const std::string& name, const std::string& labels, double value) {
+  out_ += name;
+  if (!labels.empty()) out_ += "{" + labels + "}";
+  out_ += " " + Number(value) + "\n";
+}
+
+void PrometheusText::Histogram(const std::string& name, const char* help, const std::string& labels,
+                               const HistogramSnapshot& h) {
+  Family(name, "histogram", help);
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < h.bounds.size(); ++i) {
+    cumulative += i < h.counts.size() ? h.counts[i] : 0;
+    Sample(name + "_bucket", Join(labels, Label("le", Number(h.bounds[i]))), static_cast<double>(cumulative));
+  }
+  // +Inf is the count itself, so the buckets always end where _count is.
+  Sample(name + "_bucket", Join(labels, Label("le", "+Inf")), static_cast<double>(h.count));
+  Sample(name + "_sum", labels, h.sum);
+  Sample(name + "_count", labels, static_cast<double>(h.count));
+}
+
+std::string FormatMetrics(const MetricsInput& in) {
+  PrometheusText p;
+  const engine::EngineSnapshot& s = in.snapshot;
+  const std::string model = PrometheusText::Label("model_name", in.model_name);
+  auto one = [&](const char* name, const char* type, const char* help, double value) {
+    p.Family(name, type, help);
+    p.Sample(name, model, value);
+  };
+  auto d = [](int64_t v) { return static_cast<double>(v); };
+
+  one("radixlm:num_requests_running", "gauge", "Requests prefilling or decoding.", d(s.running_requests));
+  one("radixlm:num_requests_waiting", "gauge", "Requests waiting to be admitted.", d(s.waiting_requests));
+  one("radixlm:num_sequences_running", "gauge", "Sequences running (a request with n samples has n).",
+      d(s.running_sequences));
+  one("radixlm:kv_cache_usage_perc", "gauge",
+      "Fraction of KV pages held by running sequences (1 = full; evictable cached pages count as free).",
+      s.kv_usage());
+  one("radixlm:prefix_cache_queries_total", "counter", "Prompt tokens looked up in the prefix cache.",
+      d(s.cache.match_tokens));
+  one("radixlm:prefix_cache_hits_total", "counter", "Prompt tokens found in the prefix cache.",
+      d(s.cache.match_tokens_hit));
+  one("radixlm:prefix_cache_hit_rate", "gauge", "prefix_cache_hits_total / prefix_cache_queries_total.",
+      s.cache.match_tokens == 0 ? 0.0 : d(s.cache.match_tokens_hit) / d(s.cache.match_tokens));
+
+  p.Family("radixlm:cache_pages", "gauge", "KV pages by state (free + cached + locked + in_use = total).");
+  const std::pair<const char*, int64_t> states[] = {
+      {"free", s.pages_free}, {"cached", s.pages_cached}, {"locked", s.pages_locked}, {"in_use", s.pages_in_use}};
+  for (const auto& [state, pages] : states) {
+    p.Sample("radixlm:cache_pages", Join(model, PrometheusText::Label("state", state)), d(pages));
+  }
+  one("radixlm:cache_pages_total", "gauge", "KV pages in the pool.", d(s.pages_total));
+  one("radixlm:cache_page_size", "gauge", "Tokens per KV page.", d(s.page_size));
+  one("radixlm:cache_tokens", "gauge", "Tokens held by the prefix cache.", d(s.cache.cached_tokens));
+  one("radixlm:cache_namespaces", "gauge", "Prefix-cache namespaces in use.", d(s.cache.namespaces));
+  one("radixlm:cache_evictions_total", "counter", "Prefix-cache entries evicted.", d(s.cache.evictions));
+  one("radixlm:cache_pages_evicted_total", "counter", "KV pages freed by eviction.", d(s.cache.pages_evicted));
+  one("radixlm:cache_cow_copies_total", "counter", "Matches ending inside a page (boundary page copied).",
+      d(s.cache.cow_copies));
+  one("radixlm:cache_flushed_pages_total", "counter", "KV pages freed by cache flushes.", d(s.cache.flushed_pages));
+  one("radixlm:num_preemptions_total", "counter", "Running requests preempted for want of pages.",
+      d(s.preemptions));
+  one("radixlm:engine_steps_total", "counter", "Engine steps (forward passes).", d(s.steps));
+  one("radixlm:prompt_tokens_total", "counter", "Prompt tokens of admitted requests.", d(s.prompt_tokens));
+  one("radixlm:prompt_tokens_cached_total", "counter", "Prompt tokens served from the prefix cache.",
+      d(s.cached_prompt_tokens));
+  one("radixlm:prompt_tokens_computed_total", "counter",
+      "Prompt tokens prefilled (recomputation after preemption included).", d(s.computed_prompt_tokens));
+  one("radixlm:generation_tokens_total", "counter", "Generated tokens.", d(s.generation_tokens));
+
+  p.Family("radixlm:request_success_total", "counter", "Finished requests by finish reason.");
+  const std::pair<const char*, int64_t> reasons[] = {{"stop", s.requests_stop},
+                                                      {"length", s.requests_length},
+                                                      {"abort", s.requests_cancelled},
+                                                      {"error", s.requests_error}};
+  for (const auto& [reason, count] : reasons) {
+    p.Sample("radixlm:request_success_total", Join(model, PrometheusText::Label("finished_reason", reason)),
+             d(count));
+  }
+
+  p.Histogram("radixlm:time_to_first_token_seconds", "Time to first token.", model, in.ttft);
+  p.Histogram("radixlm:inter_token_latency_seconds", "Time between consecutive tokens.", model,
+              in.inter_token_latency);
+  p.Histogram("radixlm:e2e_request_latency_seconds", "Request latency, arrival to finish.", model, in.e2e_latency);
+  p.Histogram("radixlm:request_queue_time_seconds", "Time waiting before admission.", model, in.queue_time);
+
+  p.Family("radixlm:http_requests_total", "counter", "HTTP responses by status code.");
+  for (const auto& [code, count] : in.http_requests) {
+    p.Sample("radixlm:http_requests_total", PrometheusText::Label("code", std::to_string(code)), d(count));
+  }
+  return p.str();
+}
+
+}  // namespace radixlm::server

@@ -1,0 +1,46 @@
+// /metrics: the engine's counters, gauges and latency histograms in Prometheus'
+// text exposition format 0.0.4. Names follow vLLM's `vllm:` metrics with a
+// `radixlm:` prefix where one exists (dashboards carry over by renaming), and
+// every engine series has a model_name label as vLLM's do. Each family has its
+// # HELP and # TYPE lines; histograms have cumulative `_bucket{le=...}` series
+// ending at le="+Inf" (== _count), then `_sum` and `_count`.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "core/histogram.h"
+#include "engine/engine.h"
+
+namespace radixlm::server {
+
+struct MetricsInput {
+  std::string model_name;
+  engine::EngineSnapshot snapshot;
+  HistogramSnapshot ttft;
+  HistogramSnapshot inter_token_latency;
+  HistogramSnapshot e2e_latency;
+  HistogramSnapshot queue_time;
+  std::map<int, int64_t> http_requests;  // HTTP status -> responses
+};
+
+std::string FormatMetrics(const MetricsInput& input);
+
+// Builds exposition text one family at a time.
+class PrometheusText {
+ public:
+  // `labels` is already formatted: `a="x",b="y"` (or empty).
+  void Family(const std::string& name, const char* type, const char* help);
+  void Sample(const std::string& name, const std::string& labels, double value);
+  void Histogram(const std::string& name, const char* help, const std::string& labels, const HistogramSnapshot& h);
+  const std::string& str() const { return out_; }
+
+  // `key="value"` with the value escaped (\\, \", \n).
+  static std::string Label(const std::string& key, const std::string& value);
+
+ private:
+  std::string out_;
+};
+
+}  // namespace radixlm::server

@@ -1,0 +1,356 @@
+#include "server/openai_format.h"
+
+#include <cmath>
+#include <random>
+
+#include "core/json_writer.h"
+#include "model/tokenizer.h"
+
+namespace radixlm::server {
+
+std::string NewResponseId(bool chat) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char kHex[] = "0123456789abcdef";
+  std::string id = chat ? "chatcmpl-" : "cmpl-";
+  for (int word = 0; word < 2; ++word) {
+    uint64_t bits = rng();
+    for (int i = 0; i < 16; ++i, bits >>= 4) id += kHex[bits & 15];
+  }
+  return id;
+}
+
+const char* FinishReasonText(engine::FinishReason reason) {
+  switch (reason) {
+    case engine::FinishReason::kNone: return nullptr;
+    case engine::FinishReason::kStop: return "stop";
+    case engine::FinishReason::kLength: return "length";
+    case engine::FinishReason::kCancelled: return "abort";
+    case engine::FinishReason::kError: return "error";
+  }
+  return nullptr;
+}
+
+namespace {
+
+double Logprob(float lp) { return std::isfinite(lp) ? static_cast<double>(lp) : -9999.0; }
+
+std::string TokenString(const model::Tokenizer* tokenizer, bool as_id, int32_t id) {
+  if (as_id) return "token_id:" + std::to_string(id);
+  if (tokenizer == nullptr) return {};
+  const int32_t ids[] = {id};
+  return tokenizer->Decode(ids, /*skip_special_tokens=*/false);
+}
+
+void WriteFinish(JsonWriter& w, engine::FinishReason reason) {
+  w.Key("finish_reason");
+  if (const char* text = FinishReasonText(reason)) {
+    w.String(text);
+  } else {
+    w.Null();
+  }
+}
+
+void WriteHead(JsonWriter& w, const ResponseMeta& meta, const char* object) {
+  w.Key("id");
+  w.String(meta.id);
+  w.Key("object");
+  w.String(object);
+  w.Key("created");
+  w.Int(meta.created);
+  w.Key("model");
+  w.String(meta.model);
+}
+
+void WriteUsage(JsonWriter& w, const Usage& u) {
+  w.Key("usage");
+  w.BeginObject();
+  w.Key("prompt_tokens");
+  w.Int(u.prompt_tokens);
+  w.Key("completion_tokens");
+  w.Int(u.completion_tokens);
+  w.Key("total_tokens");
+  w.Int(u.prompt_tokens + u.completion_tokens);
+  w.Key("prompt_tokens_details");
+  w.BeginObject();
+  w.Key("cached_tokens");
+  w.Int(u.cached_tokens);
+  w.EndObject();
+  w.EndObject();
+}
+
+void WriteBytes(JsonWriter& w, const model::Tokenizer* tokenizer, int32_t id) {
+  w.Key("bytes");
+  w.BeginArray();
+  if (tokenizer != nullptr) {
+    for (char c : tokenizer->TokenBytes(id)) w.Int(static_cast<uint8_t>(c));
+  }
+  w.EndArray();
+}
+
+void WriteCompletionLogprobs(JsonWriter& w, const model::Tokenizer* tokenizer, bool as_id, const ChoiceOutput& c) {
+  w.Key("logprobs");
+  w.BeginObject();
+  std::vector<std::string> texts;
+  texts.reserve(c.logprobs.size());
+  for (const engine::LogprobEntry& e : c.logprobs) texts.push_back(TokenString(tokenizer, as_id, e.token));
+  w.Key("tokens");
+  w.BeginArray();
+  for (const std::string& t : texts) w.String(t);
+  w.EndArray();
+  w.Key("token_logprobs");
+  w.BeginArray();
+  for (const engine::LogprobEntry& e : c.logprobs) w.Double(Logprob(e.logprob));
+  w.EndArray();
+  w.Key("top_logprobs");
+  w.BeginArray();
+  for (const engine::LogprobEntry& e : c.logprobs) {
+    w.BeginObject();
+    if (e.top.empty()) {
+      w.Key(TokenString(tokenizer, as_id, e.token));
+      w.Double(Logprob(e.logprob));
+    }
+    for (const engine::TokenLogprob& t : e.top) {
+      w.Key(TokenString(tokenizer, as_id, t.token));
+      w.Double(Logprob(t.logprob));
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("text_offset");
+  w.BeginArray();
+  int64_t offset = c.text_offset + static_cast<int64_t>(c.prefix.size());
+  for (const std::string& t : texts) {
+    w.Int(offset);
+    offset += static_cast<int64_t>(t.size());
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
+void WriteChatLogprobs(JsonWriter& w, const model::Tokenizer* tokenizer, bool as_id, const ChoiceOutput& c) {
+  w.Key("logprobs");
+  w.BeginObject();
+  w.Key("content");
+  w.BeginArray();
+  for (const engine::LogprobEntry& e : c.logprobs) {
+    w.BeginObject();
+    w.Key("token");
+    w.String(TokenString(tokenizer, as_id, e.token));
+    w.Key("logprob");
+    w.Double(Logprob(e.logprob));
+    WriteBytes(w, tokenizer, e.token);
+    w.Key("top_logprobs");
+    w.BeginArray();
+    for (const engine::TokenLogprob& t : e.top) {
+      w.BeginObject();
+      w.Key("token");
+      w.String(TokenString(tokenizer, as_id, t.token));
+      w.Key("logprob");
+      w.Double(Logprob(t.logprob));
+      WriteBytes(w, tokenizer, t.token);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("refusal");
+  w.Null();
+  w.EndObject();
+}
+
+}  // namespace
+
+std::string ResponseFormatter::Completion(const ResponseMeta& meta, std::span<const ChoiceOutput> choices,
+                                          const Usage& usage) const {
+  JsonWriter w;
+  w.BeginObject();
+  WriteHead(w, meta, "text_completion");
+  w.Key("choices");
+  w.BeginArray();
+  for (const ChoiceOutput& c : choices) {
+    w.BeginObject();
+    w.Key("index");
+    w.Int(c.index);
+    w.Key("text");
+    w.String(c.prefix + c.text);
+    if (logprobs_) {
+      WriteCompletionLogprobs(w, tokenizer_, tokens_as_ids_, c);
+    } else {
+      w.Key("logprobs");
+      w.Null();
+    }
+    WriteFinish(w, c.finish);
+    w.EndObject();
+  }
+  w.EndArray();
+  WriteUsage(w, usage);
+  w.EndObject();
+  return w.str();
+}
+
+std::string ResponseFormatter::Chat(const ResponseMeta& meta, std::span<const ChoiceOutput> choices,
+                                    const Usage& usage) const {
+  JsonWriter w;
+  w.BeginObject();
+  WriteHead(w, meta, "chat.completion");
+  w.Key("choices");
+  w.BeginArray();
+  for (const ChoiceOutput& c : choices) {
+    w.BeginObject();
+    w.Key("index");
+    w.Int(c.index);
+    w.Key("message");
+    w.BeginObject();
+    w.Key("role");
+    w.String("assistant");
+    w.Key("content");
+    w.String(c.prefix + c.text);
+    w.Key("refusal");
+    w.Null();
+    w.EndObject();
+    if (logprobs_) {
+      WriteChatLogprobs(w, tokenizer_, tokens_as_ids_, c);
+    } else {
+      w.Key("logprobs");
+      w.Null();
+    }
+    WriteFinish(w, c.finish);
+    w.EndObject();
+  }
+  w.EndArray();
+  WriteUsage(w, usage);
+  w.EndObject();
+  return w.str();
+}
+
+std::string ResponseFormatter::CompletionChunk(const ResponseMeta& meta, const ChoiceOutput& c,
+                                               bool include_usage) const {
+  JsonWriter w;
+  w.BeginObject();
+  WriteHead(w, meta, "text_completion");
+  w.Key("choices");
+  w.BeginArray();
+  w.BeginObject();
+  w.Key("index");
+  w.Int(c.index);
+  w.Key("text");
+  w.String(c.prefix + c.text);
+  if (logprobs_) {
+    WriteCompletionLogprobs(w, tokenizer_, tokens_as_ids_, c);
+  } else {
+    w.Key("logprobs");
+    w.Null();
+  }
+  WriteFinish(w, c.finish);
+  w.EndObject();
+  w.EndArray();
+  if (include_usage) {
+    w.Key("usage");
+    w.Null();
+  }
+  w.EndObject();
+  return w.str();
+}
+
+std::string ResponseFormatter::ChatRoleChunk(const ResponseMeta& meta, int32_t index, bool include_usage) const {
+  JsonWriter w;
+  w.BeginObject();
+  WriteHead(w, meta, "chat.completion.chunk");
+  w.Key("choices");
+  w.BeginArray();
+  w.BeginObject();
+  w.Key("index");
+  w.Int(index);
+  w.Key("delta");
+  w.BeginObject();
+  w.Key("role");
+  w.String("assistant");
+  w.Key("content");
+  w.String("");
+  w.EndObject();
+  w.Key("logprobs");
+  w.Null();
+  w.Key("finish_reason");
+  w.Null();
+  w.EndObject();
+  w.EndArray();
+  if (include_usage) {
+    w.Key("usage");
+    w.Null();
+  }
+  w.EndObject();
+  return w.str();
+}
+
+std::string ResponseFormatter::ChatChunk(const ResponseMeta& meta, const ChoiceOutput& c, bool content_delta,
+                                         bool include_usage) const {
+  JsonWriter w;
+  w.BeginObject();
+  WriteHead(w, meta, "chat.completion.chunk");
+  w.Key("choices");
+  w.BeginArray();
+  w.BeginObject();
+  w.Key("index");
+  w.Int(c.index);
+  w.Key("delta");
+  w.BeginObject();
+  if (content_delta) {
+    w.Key("content");
+    w.String(c.prefix + c.text);
+  }
+  w.EndObject();
+  if (content_delta && logprobs_) {
+    WriteChatLogprobs(w, tokenizer_, tokens_as_ids_, c);
+  } else {
+    w.Key("logprobs");
+    w.Null();
+  }
+  WriteFinish(w, content_delta ? engine::FinishReason::kNone : c.finish);
+  w.EndObject();
+  w.EndArray();
+  if (include_usage) {
+    w.Key("usage");
+    w.Null();
+  }
+  w.EndObject();
+  return w.str();
+}
+
+std::string ResponseFormatter::UsageChunk(const ResponseMeta& meta, bool chat, const Usage& usage) const {
+  JsonWriter w;
+  w.BeginObject();
+  WriteHead(w, meta, chat ? "chat.completion.chunk" : "text_completion");
+  w.Key("choices");
+  w.BeginArray();
+  w.EndArray();
+  WriteUsage(w, usage);
+  w.EndObject();
+  return w.str();
+}
+
+std::string FormatModelList(std::string_view model, int64_t created, int64_t max_model_len) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("object");
+  w.String("list");
+  w.Key("data");
+  w.BeginArray();
+  w.BeginObject();
+  w.Key("id");
+  w.String(model);
+  w.Key("object");
+  w.String("model");
+  w.Key("created");
+  w.Int(created);
+  w.Key("owned_by");
+  w.String("radixlm");
+  w.Key("max_model_len");
+  w.Int(max_model_len);
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  return w.str();
+}
+
+}  // namespace radixlm::server

@@ -1,0 +1,89 @@
+// Response bodies in OpenAI's shapes: completions and chat completions, their
+// stream chunks, usage, and the model list. Pure functions of their inputs
+// (JSON through core/json_writer.h).
+//
+//   completion   {"id":"cmpl-…","object":"text_completion","created","model",
+//                 "choices":[{"index","text","logprobs","finish_reason"}],"usage"}
+//   chat         {"id":"chatcmpl-…","object":"chat.completion",…,"choices":[{"index",
+//                 "message":{"role":"assistant","content","refusal":null},"logprobs",
+//                 "finish_reason"}],"usage"}
+//   usage        {"prompt_tokens","completion_tokens","total_tokens",
+//                 "prompt_tokens_details":{"cached_tokens"}}
+// Completion logprobs: {"tokens","token_logprobs","top_logprobs":[{token: logprob}],
+// "text_offset"}; chat logprobs: {"content":[{"token","logprob","bytes",
+// "top_logprobs":[{"token","logprob","bytes"}]}],"refusal":null}. A token's text
+// is its bytes decoded (invalid UTF-8 as U+FFFD); -inf log probabilities are
+// written as -9999.0, as OpenAI does.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/request.h"
+
+namespace radixlm::model {
+class Tokenizer;
+}
+
+namespace radixlm::server {
+
+struct ResponseMeta {
+  std::string id;
+  int64_t created = 0;  // Unix seconds
+  std::string model;
+};
+// "cmpl-" or "chatcmpl-" and 32 random hex digits.
+std::string NewResponseId(bool chat);
+
+struct Usage {
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t cached_tokens = 0;
+};
+
+// One choice as it stands (whole, or one stream delta).
+struct ChoiceOutput {
+  int32_t index = 0;
+  std::string prefix;  // echo: the prompt text before the generated text
+  std::string text;
+  std::vector<engine::LogprobEntry> logprobs;
+  engine::FinishReason finish = engine::FinishReason::kNone;
+  int64_t text_offset = 0;  // completion logprobs: where `prefix + text` starts in the choice's text
+};
+
+// "stop", "length", "abort" (cancelled), "error"; kNone is null.
+const char* FinishReasonText(engine::FinishReason reason);
+
+class ResponseFormatter {
+ public:
+  // `tokenizer` (not owned) names tokens in logprobs.
+  // tokens_as_ids: tokens in logprobs are "token_id:ID" (vLLM's return_tokens_as_token_ids).
+  ResponseFormatter(const model::Tokenizer* tokenizer, bool logprobs, bool tokens_as_ids = false)
+      : tokenizer_(tokenizer), logprobs_(logprobs), tokens_as_ids_(tokens_as_ids) {}
+
+  std::string Completion(const ResponseMeta& meta, std::span<const ChoiceOutput> choices, const Usage& usage) const;
+  std::string Chat(const ResponseMeta& meta, std::span<const ChoiceOutput> choices, const Usage& usage) const;
+
+  // Stream chunks (the JSON only; sse.h frames it). With include_usage every
+  // chunk carries "usage": null and UsageChunk ends the stream with choices [].
+  std::string CompletionChunk(const ResponseMeta& meta, const ChoiceOutput& choice, bool include_usage) const;
+  // First chunk of a chat choice: delta {"role":"assistant","content":""}.
+  std::string ChatRoleChunk(const ResponseMeta& meta, int32_t index, bool include_usage) const;
+  // Content delta (finish ignored), or with content_delta == false the final
+  // chunk: empty delta and the finish reason.
+  std::string ChatChunk(const ResponseMeta& meta, const ChoiceOutput& choice, bool content_delta,
+                        bool include_usage) const;
+  std::string UsageChunk(const ResponseMeta& meta, bool chat, const Usage& usage) const;
+
+ private:
+  const model::Tokenizer* tokenizer_;
+  bool logprobs_;
+  bool tokens_as_ids_;
+};
+
+std::string FormatModelList(std::string_view model, int64_t created, int64_t max_model_len);
+
+}  // namespace radixlm::server

@@ -1,0 +1,90 @@
+// The request bodies of the OpenAI-compatible API, parsed and checked field by
+// field. Parsing is pure (no model, no engine): what needs the tokenizer or the
+// context length (prompt text, the context check) is request_builder.h's.
+//
+// Accepted: OpenAI's fields and vLLM's extensions that the engine implements
+// (top_k, min_p, stop_token_ids, ignore_eos, include_stop_str_in_output,
+// skip_special_tokens, cache_salt, truncate_prompt_tokens, return_tokens_as_token_ids,
+// add_generation_prompt, continue_final_message). Fields OpenAI has but that change nothing here (user,
+// metadata, store, service_tier, ...) are accepted and ignored. Anything else at
+// the top level is refused, as OpenAI does: "Unrecognized request argument
+// supplied: X". A null value means the field is absent.
+//
+// Every error is INVALID_ARGUMENT (HTTP 400) and `*param` names the field at
+// fault (e.g. "max_tokens", "messages[2].content").
+//
+// Thread safety: the functions may run concurrently (one JSON parser per thread).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/request.h"
+
+namespace radixlm::server {
+
+// The model-dependent bounds that parsing checks.
+struct ProtocolLimits {
+  int32_t max_n = 16;          // n at most
+  int32_t max_logprobs = 20;   // logprobs / top_logprobs at most
+  int64_t vocab_size = 0;      // token ids must be below it (0: not checked)
+};
+
+struct Prompt {
+  bool is_text = true;
+  std::string text;          // is_text
+  std::vector<int32_t> ids;  // !is_text
+};
+
+struct ChatMessage {
+  std::string role;     // system, developer, user, assistant, tool
+  std::string content;  // text parts joined
+};
+
+// What /v1/completions and /v1/chat/completions share.
+struct GenerationRequest {
+  std::string model;  // "" when absent (the served model)
+  engine::SamplingParams sampling;
+  bool seed_set = false;  // without a seed each request draws its own
+  engine::StopConditions stop;
+  bool max_tokens_set = false;  // chat without one: up to the end of the context
+  int32_t n = 1;
+  int32_t logprobs = -1;  // engine meaning: -1 none, k >= 0 top k
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  bool skip_special_tokens = true;
+  std::optional<std::string> cache_salt;
+  int64_t truncate_prompt_tokens = 0;  // keep the last k prompt tokens; 0: off
+  // vLLM's: logprobs name tokens "token_id:ID" instead of their text.
+  bool return_tokens_as_token_ids = false;
+};
+
+struct CompletionRequest {
+  GenerationRequest gen;
+  std::vector<Prompt> prompts;  // at least one; each becomes its own engine request
+  bool echo = false;
+};
+
+struct ChatRequest {
+  GenerationRequest gen;
+  std::vector<ChatMessage> messages;  // at least one
+  bool add_generation_prompt = true;
+  bool continue_final_message = false;  // the last (assistant) message is continued
+};
+
+struct FlushRequest {
+  std::optional<std::string> cache_salt;
+};
+
+StatusOr<CompletionRequest> ParseCompletionRequest(std::string_view body, const ProtocolLimits& limits,
+                                                   std::string* param);
+StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimits& limits,
+                                       std::string* param);
+// The body of POST /v1/cache/flush: empty, {} or {"cache_salt": S}.
+StatusOr<FlushRequest> ParseFlushRequest(std::string_view body, std::string* param);
+
+}  // namespace radixlm::server

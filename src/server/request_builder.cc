@@ -1,0 +1,101 @@
+#include "server/request_builder.h"
+
+#include <random>
+
+#include "model/tokenizer.h"
+
+namespace radixlm::server {
+
+uint64_t RandomSeed() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
+StatusOr<BuiltPrompt> RequestBuilder::Finish(const GenerationRequest& gen, std::vector<int32_t> prompt,
+                                             const std::string& ns, bool chat, std::string* param) const {
+  BuiltPrompt b;
+  engine::RequestOptions& o = b.options;
+  if (gen.truncate_prompt_tokens > 0) {
+    if (gen.truncate_prompt_tokens > info_.max_context) {
+      *param = "truncate_prompt_tokens";
+      return InvalidArgumentError("Invalid 'truncate_prompt_tokens': " + std::to_string(gen.truncate_prompt_tokens) +
+                                  " is more than the model's maximum context length of " +
+                                  std::to_string(info_.max_context) + " tokens.");
+    }
+    if (static_cast<int64_t>(prompt.size()) > gen.truncate_prompt_tokens) {
+      prompt.erase(prompt.begin(), prompt.end() - gen.truncate_prompt_tokens);
+    }
+  }
+  const char* where = chat ? "messages" : "prompt";
+  if (prompt.empty()) {
+    *param = where;
+    return InvalidArgumentError(std::string("Invalid '") + where + "': it encodes to no tokens.");
+  }
+  const int64_t prompt_len = static_cast<int64_t>(prompt.size());
+  int64_t max_tokens = gen.stop.max_tokens;
+  if (!gen.max_tokens_set && chat) max_tokens = info_.max_context - prompt_len;
+  if (prompt_len + std::max<int64_t>(max_tokens, 1) > info_.max_context || max_tokens < 1) {
+    *param = gen.max_tokens_set && prompt_len < info_.max_context ? "max_tokens" : where;
+    return InvalidArgumentError(
+        "This model's maximum context length is " + std::to_string(info_.max_context) +
+        " tokens. However, you requested " + std::to_string(prompt_len + std::max<int64_t>(max_tokens, 0)) +
+        " tokens (" + std::to_string(prompt_len) + " in the " + (chat ? "messages" : "prompt") + ", " +
+        std::to_string(std::max<int64_t>(max_tokens, 0)) + " in the completion). Please reduce the length of the " +
+        (chat ? "messages" : "prompt") + " or completion.");
+  }
+  o.prompt = std::move(prompt);
+  o.ns = ns;
+  o.sampling = gen.sampling;
+  if (!gen.seed_set) o.sampling.seed = RandomSeed();
+  o.stop = gen.stop;
+  o.stop.max_tokens = max_tokens;
+  o.n = gen.n;
+  o.logprobs = gen.logprobs;
+  o.skip_special_tokens = gen.skip_special_tokens;
+  return b;
+}
+
+StatusOr<std::vector<BuiltPrompt>> RequestBuilder::BuildCompletion(const CompletionRequest& request,
+                                                                   const std::string& ns, std::string* param) const {
+  std::vector<BuiltPrompt> out;
+  for (size_t i = 0; i < request.prompts.size(); ++i) {
+    const Prompt& p = request.prompts[i];
+    std::vector<int32_t> ids;
+    std::string echo;
+    if (p.is_text) {
+      ids = info_.tokenizer->Encode(p.text, /*add_special_tokens=*/true);
+      // As `radixlm generate`: Llama prompts start with BOS even where the
+      // tokenizer's post-processor does not add it.
+      if (info_.bos_token_id >= 0 && (ids.empty() || ids.front() != info_.bos_token_id)) {
+        ids.insert(ids.begin(), info_.bos_token_id);
+      }
+      echo = p.text;
+    } else {
+      ids = p.ids;
+      if (request.echo) echo = info_.tokenizer->Decode(ids, request.gen.skip_special_tokens);
+    }
+    auto built = Finish(request.gen, std::move(ids), ns, /*chat=*/false, param);
+    if (!built.ok()) {
+      if (request.prompts.size() > 1 && *param == "prompt") *param = "prompt[" + std::to_string(i) + "]";
+      return built.status();
+    }
+    built->echo_text = std::move(echo);
+    out.push_back(std::move(*built));
+  }
+  return out;
+}
+
+StatusOr<BuiltPrompt> RequestBuilder::BuildChat(const ChatRequest& request, const std::string& ns,
+                                                std::string* param) const {
+  ChatRenderOptions render;
+  render.add_generation_prompt = request.add_generation_prompt;
+  render.continue_final_message = request.continue_final_message;
+  const std::string text = RenderChat(info_.chat_format.kind, request.messages, render);
+  std::vector<int32_t> ids = info_.tokenizer->Encode(text, /*add_special_tokens=*/false);
+  GenerationRequest gen = request.gen;
+  for (int32_t id : info_.chat_format.stop_token_ids) gen.stop.stop_token_ids.push_back(id);
+  for (const std::string& s : info_.chat_format.stop_strings) gen.stop.stop.push_back(s);
+  return Finish(gen, std::move(ids), ns, /*chat=*/true, param);
+}
+
+}  // namespace radixlm::server

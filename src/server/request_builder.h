@@ -1,0 +1,60 @@
+// RequestBuilder: parsed API requests to engine requests. Tokenizes prompts
+// (text prompts with the tokenizer's post-processor, and BOS for Llama as
+// `radixlm generate` does; chat through chat_format.h), applies
+// truncate_prompt_tokens, checks the context length with OpenAI's message, and
+// fills engine::RequestOptions with the namespace the caller picked.
+//
+// Thread safety: immutable after construction; Build* may run concurrently.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/request.h"
+#include "server/chat_format.h"
+#include "server/openai_protocol.h"
+
+namespace radixlm::model {
+class Tokenizer;
+}
+
+namespace radixlm::server {
+
+struct ModelInfo {
+  const model::Tokenizer* tokenizer = nullptr;  // not owned
+  int64_t max_context = 0;                      // prompt + completion tokens at most
+  int64_t vocab_size = 0;
+  int32_t bos_token_id = -1;  // prepended to text prompts when not there (Llama); -1: none
+  ChatFormat chat_format;
+};
+
+struct BuiltPrompt {
+  engine::RequestOptions options;
+  std::string echo_text;  // the prompt as text (for echo)
+};
+
+class RequestBuilder {
+ public:
+  explicit RequestBuilder(ModelInfo info) : info_(std::move(info)) {}
+
+  // One engine request per prompt. On error *param names the field.
+  StatusOr<std::vector<BuiltPrompt>> BuildCompletion(const CompletionRequest& request, const std::string& ns,
+                                                     std::string* param) const;
+  StatusOr<BuiltPrompt> BuildChat(const ChatRequest& request, const std::string& ns, std::string* param) const;
+
+  const ModelInfo& info() const { return info_; }
+
+ private:
+  // Truncation, the context check, and everything but the prompt.
+  StatusOr<BuiltPrompt> Finish(const GenerationRequest& gen, std::vector<int32_t> prompt, const std::string& ns,
+                               bool chat, std::string* param) const;
+
+  ModelInfo info_;
+};
+
+// A fresh random seed for requests that give none (each gets its own draws).
+uint64_t RandomSeed();
+
+}  // namespace radixlm::server

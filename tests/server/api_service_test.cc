@@ -1,0 +1,105 @@
+// Routing, authentication and validation of ApiService, without an engine
+// (requests that would reach it answer 503 "no engine").
+#include "server/api_service.h"
+
+#include <gtest/gtest.h>
+
+#include "model/tokenizer.h"
+
+namespace radixlm::server {
+namespace {
+
+class ApiServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto t = model::Tokenizer::FromJson(model::MakeByteLevelTokenizerJson({"<|endoftext|>"}), "test");
+    ASSERT_TRUE(t.ok());
+    tokenizer_ = std::move(*t);
+  }
+  std::unique_ptr<ApiService> Make(std::vector<std::string> keys = {}) {
+    ModelInfo info;
+    info.tokenizer = tokenizer_.get();
+    info.max_context = 128;
+    info.vocab_size = 300;
+    info.chat_format = DetectChatFormat(*tokenizer_);
+    ServiceOptions o;
+    o.model_name = "tiny";
+    o.api_keys = std::move(keys);
+    return std::make_unique<ApiService>(nullptr, info, o);
+  }
+  static ApiResponse Call(ApiService& s, std::string method, std::string path, std::string body = "",
+                          std::string auth = "") {
+    return s.Handle({std::move(method), std::move(path), std::move(body), std::move(auth)});
+  }
+  std::unique_ptr<model::Tokenizer> tokenizer_;
+};
+
+TEST_F(ApiServiceTest, Routes) {
+  auto s = Make();
+  EXPECT_EQ(Call(*s, "GET", "/health").status, 200);
+  EXPECT_EQ(Call(*s, "GET", "/health").body, R"({"status":"ok"})");
+  ApiResponse r = Call(*s, "GET", "/v1/models");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find(R"("id":"tiny")"), std::string::npos);
+  EXPECT_NE(r.body.find(R"("max_model_len":128)"), std::string::npos);
+  r = Call(*s, "GET", "/metrics");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type.rfind("text/plain; version=0.0.4", 0), 0u);
+
+  r = Call(*s, "POST", "/v1/nothing");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("Invalid URL (POST /v1/nothing)"), std::string::npos);
+  r = Call(*s, "GET", "/v1/completions");
+  EXPECT_EQ(r.status, 405);
+  ASSERT_EQ(r.headers.size(), 1u);
+  EXPECT_EQ(r.headers[0], (std::pair<std::string, std::string>{"Allow", "POST"}));
+  EXPECT_EQ(Call(*s, "DELETE", "/health").status, 405);
+  EXPECT_EQ(Call(*s, "GET", "/v1/models?x=1").status, 200);
+}
+
+TEST_F(ApiServiceTest, ValidationHappensBeforeTheEngine) {
+  auto s = Make();
+  ApiResponse r = Call(*s, "POST", "/v1/completions", R"({"prompt":"x","max_tokens":"ten"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find(R"("param":"max_tokens")"), std::string::npos);
+  r = Call(*s, "POST", "/v1/completions", R"({"prompt":"x","model":"gpt-4"})");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find(R"("code":"model_not_found")"), std::string::npos);
+  r = Call(*s, "POST", "/v1/chat/completions", R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":500})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("maximum context length is 128 tokens"), std::string::npos);
+  r = Call(*s, "POST", "/v1/completions", R"({"prompt":"x"})");
+  EXPECT_EQ(r.status, 503);  // valid, but no engine here
+}
+
+TEST_F(ApiServiceTest, ApiKeysGuardV1Only) {
+  auto s = Make({"secret"});
+  EXPECT_EQ(Call(*s, "GET", "/health").status, 200);
+  EXPECT_EQ(Call(*s, "GET", "/metrics").status, 200);
+  ApiResponse r = Call(*s, "GET", "/v1/models");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(r.body.find(R"("code":"invalid_api_key")"), std::string::npos);
+  EXPECT_EQ(Call(*s, "GET", "/v1/models", "", "Bearer wrong").status, 401);
+  EXPECT_EQ(Call(*s, "GET", "/v1/models", "", "Bearer secret").status, 200);
+}
+
+TEST_F(ApiServiceTest, ShutdownAnswers503) {
+  auto s = Make();
+  s->BeginShutdown();
+  EXPECT_EQ(Call(*s, "GET", "/health").status, 503);
+  EXPECT_EQ(Call(*s, "POST", "/v1/completions", R"({"prompt":"x"})").status, 503);
+  EXPECT_EQ(Call(*s, "GET", "/metrics").status, 200);
+}
+
+TEST_F(ApiServiceTest, CountsResponses) {
+  auto s = Make();
+  s->CountResponse(200);
+  s->CountResponse(200);
+  s->CountResponse(404);
+  const std::string text = Call(*s, "GET", "/metrics").body;
+  EXPECT_NE(text.find("radixlm:http_requests_total{code=\"200\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("radixlm:http_requests_total{code=\"404\"} 1\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace radixlm::server

@@ -1,0 +1,272 @@
+#include "server/openai_protocol.h"
+
+#include <gtest/gtest.h>
+
+#include "server/error.h"
+
+namespace radixlm::server {
+namespace {
+
+ProtocolLimits Limits() {
+  ProtocolLimits l;
+  l.max_n = 4;
+  l.max_logprobs = 5;
+  l.vocab_size = 320;
+  return l;
+}
+
+struct BadCase {
+  const char* body;
+  const char* param;     // expected param ("" for null)
+  const char* message;   // a substring of the message
+};
+
+void ExpectCompletionError(const BadCase& c) {
+  std::string param;
+  auto r = ParseCompletionRequest(c.body, Limits(), &param);
+  ASSERT_FALSE(r.ok()) << c.body;
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << c.body;
+  EXPECT_EQ(ApiError::FromStatus(r.status(), param).http_status, 400);
+  EXPECT_EQ(param, c.param) << c.body;
+  EXPECT_NE(r.status().message().find(c.message), std::string::npos)
+      << c.body << " -> " << r.status().message();
+}
+
+TEST(OpenAiProtocol, CompletionDefaultsAndFields) {
+  std::string param;
+  auto r = ParseCompletionRequest(R"({"model":"m","prompt":"hi"})", Limits(), &param);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->gen.model, "m");
+  ASSERT_EQ(r->prompts.size(), 1u);
+  EXPECT_TRUE(r->prompts[0].is_text);
+  EXPECT_EQ(r->prompts[0].text, "hi");
+  EXPECT_EQ(r->gen.stop.max_tokens, 16);
+  EXPECT_FALSE(r->gen.max_tokens_set);
+  EXPECT_EQ(r->gen.n, 1);
+  EXPECT_EQ(r->gen.logprobs, -1);
+  EXPECT_FALSE(r->gen.seed_set);
+
+  r = ParseCompletionRequest(
+      R"({"prompt":"hi","max_tokens":7,"temperature":0,"top_p":0.5,"top_k":-1,"min_p":0.1,"n":2,
+          "stream":true,"stream_options":{"include_usage":true},"stop":["a","bc"],"stop_token_ids":[5],
+          "seed":-3,"presence_penalty":1,"frequency_penalty":-1,"logit_bias":{"7":5.5,"9":-100},
+          "logprobs":3,"echo":false,"ignore_eos":true,"include_stop_str_in_output":true,
+          "skip_special_tokens":false,"cache_salt":"s","truncate_prompt_tokens":10,"user":"u",
+          "metadata":{"a":1},"best_of":2,"suffix":null})",
+      Limits(), &param);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const GenerationRequest& g = r->gen;
+  EXPECT_EQ(g.stop.max_tokens, 7);
+  EXPECT_TRUE(g.max_tokens_set);
+  EXPECT_EQ(g.sampling.temperature, 0);
+  EXPECT_EQ(g.sampling.top_p, 0.5);
+  EXPECT_EQ(g.sampling.top_k, 0);
+  EXPECT_EQ(g.sampling.min_p, 0.1);
+  EXPECT_EQ(g.n, 2);
+  EXPECT_TRUE(g.stream);
+  EXPECT_TRUE(g.include_usage);
+  EXPECT_EQ(g.stop.stop, (std::vector<std::string>{"a", "bc"}));
+  EXPECT_EQ(g.stop.stop_token_ids, (std::vector<int32_t>{5}));
+  EXPECT_TRUE(g.seed_set);
+  EXPECT_EQ(g.sampling.seed, static_cast<uint64_t>(int64_t{-3}));
+  EXPECT_EQ(g.sampling.presence_penalty, 1);
+  EXPECT_EQ(g.sampling.frequency_penalty, -1);
+  ASSERT_EQ(g.sampling.logit_bias.size(), 2u);
+  EXPECT_EQ(g.sampling.logit_bias[0].first, 7);
+  EXPECT_FLOAT_EQ(g.sampling.logit_bias[0].second, 5.5f);
+  EXPECT_EQ(g.logprobs, 3);
+  EXPECT_TRUE(g.stop.ignore_eos);
+  EXPECT_TRUE(g.stop.include_stop_str_in_output);
+  EXPECT_FALSE(g.skip_special_tokens);
+  EXPECT_EQ(g.cache_salt, "s");
+  EXPECT_EQ(g.truncate_prompt_tokens, 10);
+}
+
+TEST(OpenAiProtocol, PromptForms) {
+  std::string param;
+  auto r = ParseCompletionRequest(R"({"prompt":[1,2,3]})", Limits(), &param);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->prompts.size(), 1u);
+  EXPECT_FALSE(r->prompts[0].is_text);
+  EXPECT_EQ(r->prompts[0].ids, (std::vector<int32_t>{1, 2, 3}));
+
+  r = ParseCompletionRequest(R"({"prompt":["a","b"]})", Limits(), &param);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->prompts.size(), 2u);
+  EXPECT_EQ(r->prompts[1].text, "b");
+
+  r = ParseCompletionRequest(R"({"prompt":[[1],[2,3]]})", Limits(), &param);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->prompts.size(), 2u);
+  EXPECT_EQ(r->prompts[1].ids, (std::vector<int32_t>{2, 3}));
+
+  // 10.0 is the integer 10, as pydantic reads it.
+  r = ParseCompletionRequest(R"({"prompt":"x","max_tokens":10.0})", Limits(), &param);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->gen.stop.max_tokens, 10);
+}
+
+TEST(OpenAiProtocol, CompletionBadRequests) {
+  const BadCase cases[] = {
+      {"{bad", "", "not valid JSON"},
+      {"[1,2]", "", "must be a JSON object"},
+      {"", "", "not valid JSON"},
+      {R"({})", "prompt", "Missing required parameter: 'prompt'"},
+      {R"({"prompt":""})", "prompt", "the prompt is empty"},
+      {R"({"prompt":[]})", "prompt", "the prompt is empty"},
+      {R"({"prompt":["a",""]})", "prompt[1]", "the prompt is empty"},
+      {R"({"prompt":[[1],[]]})", "prompt[1]", "the prompt is empty"},
+      {R"({"prompt":5})", "prompt", "Invalid type for 'prompt'"},
+      {R"({"prompt":[1,"a"]})", "prompt[1]", "expected an integer, but got a string"},
+      {R"({"prompt":[1,320]})", "prompt[1]", "token id 320 is outside the vocabulary [0, 320)"},
+      {R"({"prompt":[-1]})", "prompt[0]", "token id -1 is outside"},
+      {R"({"prompt":[true]})", "prompt[0]", "expected a string or an array of token ids"},
+      {R"({"prompt":"x","max_tokens":"ten"})", "max_tokens",
+       "Invalid type for 'max_tokens': expected an integer, but got a string instead."},
+      {R"({"prompt":"x","max_tokens":-5})", "max_tokens", "expected a value >= 1, but got -5"},
+      {R"({"prompt":"x","max_tokens":0})", "max_tokens", "expected a value >= 1"},
+      {R"({"prompt":"x","max_tokens":1e30})", "max_tokens", "out of range"},
+      {R"({"prompt":"x","max_tokens":18446744073709551615})", "max_tokens", "out of range"},
+      {R"({"prompt":"x","max_tokens":1.5})", "max_tokens", "expected an integer, but got a number"},
+      {R"({"prompt":"x","temperature":"hot"})", "temperature", "expected a number, but got a string"},
+      {R"({"prompt":"x","temperature":2.5})", "temperature", "expected a value in [0, 2], but got 2.5"},
+      {R"({"prompt":"x","temperature":-0.1})", "temperature", "[0, 2]"},
+      {R"({"prompt":"x","top_p":0})", "top_p", "(0, 1]"},
+      {R"({"prompt":"x","top_p":1.1})", "top_p", "(0, 1]"},
+      {R"({"prompt":"x","top_k":-2})", "top_k", ">= 0, or -1"},
+      {R"({"prompt":"x","min_p":2})", "min_p", "[0, 1]"},
+      {R"({"prompt":"x","presence_penalty":3})", "presence_penalty", "[-2, 2]"},
+      {R"({"prompt":"x","frequency_penalty":-2.5})", "frequency_penalty", "[-2, 2]"},
+      {R"({"prompt":"x","n":5})", "n", "expected a value in [1, 4], but got 5"},
+      {R"({"prompt":"x","n":0})", "n", "[1, 4]"},
+      {R"({"prompt":"x","stop":5})", "stop", "expected a string or an array of strings, but got an integer"},
+      {R"({"prompt":"x","stop":["a",1]})", "stop[1]", "expected a string"},
+      {R"({"prompt":"x","stop":""})", "stop", "must not be empty"},
+      {R"({"prompt":"x","stop_token_ids":[400]})", "stop_token_ids[0]", "outside the vocabulary"},
+      {R"({"prompt":"x","logit_bias":{"abc":1}})", "logit_bias.abc", "is not a token id"},
+      {R"({"prompt":"x","logit_bias":{"999":1}})", "logit_bias.999", "is not a token id"},
+      {R"({"prompt":"x","logit_bias":{"1":101}})", "logit_bias.1", "[-100, 100]"},
+      {R"({"prompt":"x","logit_bias":[1]})", "logit_bias", "expected an object"},
+      {R"({"prompt":"x","logprobs":6})", "logprobs", "expected a value in [0, 5], but got 6"},
+      {R"({"prompt":"x","logprobs":true})", "logprobs", "expected an integer, but got a boolean"},
+      {R"({"prompt":"x","stream":"yes"})", "stream", "expected a boolean"},
+      {R"({"prompt":"x","stream_options":{"include_usage":true}})", "stream_options",
+       "only allowed when 'stream' is true"},
+      {R"({"prompt":"x","stream":true,"stream_options":{"x":1}})", "stream_options.x", "Unrecognized"},
+      {R"({"prompt":"x","best_of":3})", "best_of", "best_of other than n is not supported"},
+      {R"({"prompt":"x","suffix":"tail"})", "suffix", "not supported"},
+      {R"({"prompt":"x","echo":true,"logprobs":1})", "echo", "not supported"},
+      {R"({"prompt":"x","cache_salt":""})", "cache_salt", "must not be empty"},
+      {R"({"prompt":"x","cache_salt":7})", "cache_salt", "expected a string"},
+      {R"({"prompt":"x","truncate_prompt_tokens":0})", "truncate_prompt_tokens", ">= 1"},
+      {R"({"prompt":"x","foo":1})", "foo", "Unrecognized request argument supplied: foo"},
+      {R"({"prompt":"x","messages":[]})", "messages", "Unrecognized request argument supplied: messages"},
+      {R"({"prompt":"x","model":3})", "model", "expected a string"},
+  };
+  for (const BadCase& c : cases) ExpectCompletionError(c);
+}
+
+TEST(OpenAiProtocol, NullMeansAbsent) {
+  std::string param;
+  auto r = ParseCompletionRequest(R"({"prompt":"x","max_tokens":null,"stop":null,"logprobs":null,"seed":null})",
+                                  Limits(), &param);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->gen.stop.max_tokens, 16);
+  EXPECT_EQ(r->gen.logprobs, -1);
+}
+
+TEST(OpenAiProtocol, ChatFields) {
+  std::string param;
+  auto r = ParseChatRequest(
+      R"({"model":"m","messages":[{"role":"system","content":"s"},
+          {"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},
+          {"role":"assistant","content":null},{"role":"developer","content":"d","name":"x"},
+          {"role":"tool","content":"t","tool_call_id":"c"}],
+          "max_completion_tokens":9,"max_tokens":3,"logprobs":true,"top_logprobs":2,
+          "response_format":{"type":"text"},"tools":[],"tool_choice":"none","parallel_tool_calls":false})",
+      Limits(), &param);
+  ASSERT_TRUE(r.ok()) << r.status().ToString() << " " << param;
+  ASSERT_EQ(r->messages.size(), 5u);
+  EXPECT_EQ(r->messages[1].content, "ab");
+  EXPECT_EQ(r->messages[2].content, "");
+  EXPECT_EQ(r->gen.stop.max_tokens, 9);  // max_completion_tokens wins
+  EXPECT_EQ(r->gen.logprobs, 2);
+  EXPECT_TRUE(r->add_generation_prompt);
+
+  r = ParseChatRequest(R"({"messages":[{"role":"user","content":"q"}],"logprobs":true})", Limits(), &param);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->gen.logprobs, 0);
+  EXPECT_FALSE(r->gen.max_tokens_set);
+
+  r = ParseChatRequest(R"({"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}],
+                           "continue_final_message":true,"add_generation_prompt":false})",
+                       Limits(), &param);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->continue_final_message);
+}
+
+TEST(OpenAiProtocol, ChatBadRequests) {
+  const BadCase cases[] = {
+      {R"({})", "messages", "Missing required parameter: 'messages'"},
+      {R"({"messages":{}})", "messages", "expected an array, but got an object"},
+      {R"({"messages":[]})", "messages", "at least one message"},
+      {R"({"messages":["hi"]})", "messages[0]", "expected an object"},
+      {R"({"messages":[{"content":"hi"}]})", "messages[0].role", "Missing required parameter"},
+      {R"({"messages":[{"role":"robot","content":"hi"}]})", "messages[0].role", "'robot' is not one of"},
+      {R"({"messages":[{"role":"user"}]})", "messages[0].content", "Missing required parameter"},
+      {R"({"messages":[{"role":"user","content":5}]})", "messages[0].content", "expected a string or an array"},
+      {R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{}}]}]})",
+       "messages[0].content[0].type", "'image_url' are not supported"},
+      {R"({"messages":[{"role":"user","content":[{"type":"text"}]}]})", "messages[0].content[0].text",
+       "Missing required parameter"},
+      {R"({"messages":[{"role":"assistant","content":"","tool_calls":[{"id":"1"}]}]})",
+       "messages[0].tool_calls", "tools need the model's chat template, not supported yet"},
+      {R"({"messages":[{"role":"user","content":"q"}],"tools":[{"type":"function"}]})", "tools",
+       "tools need the model's chat template, not supported yet"},
+      {R"({"messages":[{"role":"user","content":"q"}],"tool_choice":"required"})", "tool_choice",
+       "tools need the model's chat template"},
+      {R"({"messages":[{"role":"user","content":"q"}],"response_format":{"type":"json_object"}})",
+       "response_format", "'json_object' is not supported"},
+      {R"({"messages":[{"role":"user","content":"q"}],"top_logprobs":2})", "top_logprobs",
+       "needs 'logprobs' set to true"},
+      {R"({"messages":[{"role":"user","content":"q"}],"logprobs":true,"top_logprobs":6})", "top_logprobs",
+       "[0, 5]"},
+      {R"({"messages":[{"role":"user","content":"q"}],"logprobs":2})", "logprobs", "expected a boolean"},
+      {R"({"messages":[{"role":"user","content":"q"}],"max_completion_tokens":0})", "max_completion_tokens",
+       ">= 1"},
+      {R"({"messages":[{"role":"user","content":"q"}],"continue_final_message":true,"add_generation_prompt":false})",
+       "continue_final_message", "must be the assistant's"},
+      {R"({"messages":[{"role":"assistant","content":"q"}],"continue_final_message":true})",
+       "continue_final_message", "add_generation_prompt"},
+      {R"({"messages":[{"role":"user","content":"q"}],"prompt":"x"})", "prompt", "Unrecognized"},
+      {R"({"messages":[{"role":"user","content":"q"}],"echo":true})", "echo", "Unrecognized"},
+  };
+  for (const BadCase& c : cases) {
+    std::string param;
+    auto r = ParseChatRequest(c.body, Limits(), &param);
+    ASSERT_FALSE(r.ok()) << c.body;
+    EXPECT_EQ(param, c.param) << c.body;
+    EXPECT_NE(r.status().message().find(c.message), std::string::npos) << c.body << " -> " << r.status().message();
+  }
+}
+
+TEST(OpenAiProtocol, FlushRequest) {
+  std::string param;
+  auto r = ParseFlushRequest("", &param);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->cache_salt);
+  r = ParseFlushRequest("{}", &param);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->cache_salt);
+  r = ParseFlushRequest(R"({"cache_salt":"abc"})", &param);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->cache_salt, "abc");
+  r = ParseFlushRequest(R"({"all":true})", &param);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(param, "all");
+  r = ParseFlushRequest("nope", &param);
+  ASSERT_FALSE(r.ok());
+}
+
+}  // namespace
+}  // namespace radixlm::server
