@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The server benchmark of docs/BENCHMARKS.md: the `small` Llama served twice on
 # this machine (prefix cache on, and --no-prefix-cache), loaded in turn by
-# `radixlm bench serve` with (1) generated-shared-prefix scaled to fit: 8 groups
-# x 8 prompts, a 512-token system prompt and a 56-token question (90% of each
+# `radixlm bench serve` with (1) generated-shared-prefix scaled to fit: 4 groups
+# x 24 prompts, a 512-token system prompt and a 56-token question (90% of each
 # prompt shared), and (2) all-unique prompts of about the same length.
+# SERVE_FLAGS adds serve flags to both servers; RUNS picks "shared", "unique".
 # Figures and per-request records go to build/bench_serve/*.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,13 +18,16 @@ source scripts/serve_lib.sh
 start_server port_cache "$out/server-cache.log" small ${SERVE_FLAGS:-}
 start_server port_none "$out/server-no-cache.log" small --no-prefix-cache ${SERVE_FLAGS:-}
 common=(--model small --concurrency "${CONCURRENCY:-8}" --max-tokens "${MAX_TOKENS:-32}" --seed 1 --warmup 1)
-shared=(--workload generated-shared-prefix --groups 8 --num-prompts 64 --system-tokens 512 --question-tokens 56)
+shared=(--workload generated-shared-prefix --groups 4 --num-prompts 96 --system-tokens 512 --question-tokens 56)
 unique=(--workload all-unique --num-prompts 64 --system-tokens 568)
 for run in ${RUNS:-shared unique}; do
   declare -n args=$run
-  "$bin" bench serve --base-url "http://127.0.0.1:$port_cache" "${common[@]}" "${args[@]}" \
-    --label "$run, prefix cache" --json "$out/$run-cache.json"
-  "$bin" bench serve --base-url "http://127.0.0.1:$port_none" "${common[@]}" "${args[@]}" \
-    --label "$run, --no-prefix-cache" --json "$out/$run-no-cache.json"
+  # The order alternates between calls (ROUND=2 puts the baseline first), so a
+  # drift of the machine is not mistaken for a difference between the servers.
+  cache_run() { "$bin" bench serve --base-url "http://127.0.0.1:$port_cache" "${common[@]}" "${args[@]}" \
+    --label "$run, prefix cache" --json "$out/$run-cache${ROUND:+-$ROUND}.json"; }
+  none_run() { "$bin" bench serve --base-url "http://127.0.0.1:$port_none" "${common[@]}" "${args[@]}" \
+    --label "$run, --no-prefix-cache" --json "$out/$run-no-cache${ROUND:+-$ROUND}.json"; }
+  if [ "${ROUND:-1}" = 2 ]; then none_run; cache_run; else cache_run; none_run; fi
 done
 curl -s "http://127.0.0.1:$port_cache/metrics" > "$out/metrics-cache.txt" || true

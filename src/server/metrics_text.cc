@@ -105,6 +105,9 @@ std::string FormatMetrics(const MetricsInput& in) {
   one("radixlm:num_preemptions_total", "counter", "Running requests preempted for want of pages.",
       d(s.preemptions));
   one("radixlm:engine_steps_total", "counter", "Engine steps (forward passes).", d(s.steps));
+  one("radixlm:engine_step_seconds_total", "counter", "Time inside engine steps.", s.step_seconds);
+  one("radixlm:prefix_cache_seconds_total", "counter",
+      "Time inside prefix-cache calls during steps (ranking the queue, matching, inserting).", s.cache_seconds);
   one("radixlm:prompt_tokens_total", "counter", "Prompt tokens of admitted requests.", d(s.prompt_tokens));
   one("radixlm:prompt_tokens_cached_total", "counter", "Prompt tokens served from the prefix cache.",
       d(s.cached_prompt_tokens));
