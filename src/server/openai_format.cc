@@ -159,6 +159,25 @@ void WriteChatLogprobs(JsonWriter& w, const model::Tokenizer* tokenizer, bool as
   w.EndObject();
 }
 
+// One choice of a completion body or chunk: index, text, logprobs (null when
+// not asked for), finish_reason.
+void WriteCompletionChoice(JsonWriter& w, const model::Tokenizer* tokenizer, bool as_id, bool logprobs,
+                           const ChoiceOutput& c) {
+  w.BeginObject();
+  w.Key("index");
+  w.Int(c.index);
+  w.Key("text");
+  w.String(c.prefix + c.text);
+  if (logprobs) {
+    WriteCompletionLogprobs(w, tokenizer, as_id, c);
+  } else {
+    w.Key("logprobs");
+    w.Null();
+  }
+  WriteFinish(w, c.finish);
+  w.EndObject();
+}
+
 }  // namespace
 
 std::string ResponseFormatter::Completion(const ResponseMeta& meta, std::span<const ChoiceOutput> choices,
@@ -168,21 +187,7 @@ std::string ResponseFormatter::Completion(const ResponseMeta& meta, std::span<co
   WriteHead(w, meta, "text_completion");
   w.Key("choices");
   w.BeginArray();
-  for (const ChoiceOutput& c : choices) {
-    w.BeginObject();
-    w.Key("index");
-    w.Int(c.index);
-    w.Key("text");
-    w.String(c.prefix + c.text);
-    if (logprobs_) {
-      WriteCompletionLogprobs(w, tokenizer_, tokens_as_ids_, c);
-    } else {
-      w.Key("logprobs");
-      w.Null();
-    }
-    WriteFinish(w, c.finish);
-    w.EndObject();
-  }
+  for (const ChoiceOutput& c : choices) WriteCompletionChoice(w, tokenizer_, tokens_as_ids_, logprobs_, c);
   w.EndArray();
   WriteUsage(w, usage);
   w.EndObject();
@@ -231,19 +236,7 @@ std::string ResponseFormatter::CompletionChunk(const ResponseMeta& meta, const C
   WriteHead(w, meta, "text_completion");
   w.Key("choices");
   w.BeginArray();
-  w.BeginObject();
-  w.Key("index");
-  w.Int(c.index);
-  w.Key("text");
-  w.String(c.prefix + c.text);
-  if (logprobs_) {
-    WriteCompletionLogprobs(w, tokenizer_, tokens_as_ids_, c);
-  } else {
-    w.Key("logprobs");
-    w.Null();
-  }
-  WriteFinish(w, c.finish);
-  w.EndObject();
+  WriteCompletionChoice(w, tokenizer_, tokens_as_ids_, logprobs_, c);
   w.EndArray();
   if (include_usage) {
     w.Key("usage");
