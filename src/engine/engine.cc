@@ -1,7 +1,6 @@
 #include "engine/engine.h"
 
 #include <algorithm>
-#include <optional>
 
 #include "backend/backend.h"
 #include "core/clock.h"
@@ -193,46 +192,40 @@ EngineSnapshot Engine::Snapshot() const {
   return snapshot_;
 }
 
-StatusOr<int64_t> Engine::FlushCache(const std::string& ns, bool all) {
-  auto result = std::make_shared<std::pair<std::mutex, std::condition_variable>>();
-  std::optional<int64_t> freed;
+Status Engine::RunOnStepThread(const std::function<void()>& fn) {
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  bool done = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) return Status(StatusCode::kUnavailable, "the engine has stopped");
-    commands_.push_back([&, result] {
-      int64_t n = scheduler_->FlushCache(ns, all);
-      {
-        std::lock_guard<std::mutex> snapshot_lock(mu_);
-        scheduler_->FillSnapshot(&snapshot_);
-      }
-      std::lock_guard<std::mutex> l(result->first);
-      freed = n;
-      result->second.notify_all();
+    commands_.push_back([&] {
+      fn();
+      std::lock_guard<std::mutex> l(done_mu);
+      done = true;
+      done_cv.notify_all();
     });
   }
   wake_.notify_one();
-  std::unique_lock<std::mutex> l(result->first);
-  result->second.wait(l, [&] { return freed.has_value(); });
-  return *freed;
+  std::unique_lock<std::mutex> l(done_mu);
+  done_cv.wait(l, [&] { return done; });
+  return OkStatus();
+}
+
+StatusOr<int64_t> Engine::FlushCache(const std::string& ns, bool all) {
+  int64_t freed = 0;
+  RETURN_IF_ERROR(RunOnStepThread([&] {
+    freed = scheduler_->FlushCache(ns, all);
+    std::lock_guard<std::mutex> lock(mu_);
+    scheduler_->FillSnapshot(&snapshot_);
+  }));
+  return freed;
 }
 
 StatusOr<std::string> Engine::CacheDumpJson() {
-  auto result = std::make_shared<std::pair<std::mutex, std::condition_variable>>();
-  std::optional<std::string> dump;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stop_) return Status(StatusCode::kUnavailable, "the engine has stopped");
-    commands_.push_back([&, result] {
-      std::string s = scheduler_->CacheDumpJson();
-      std::lock_guard<std::mutex> l(result->first);
-      dump = std::move(s);
-      result->second.notify_all();
-    });
-  }
-  wake_.notify_one();
-  std::unique_lock<std::mutex> l(result->first);
-  result->second.wait(l, [&] { return dump.has_value(); });
-  return *dump;
+  std::string dump;
+  RETURN_IF_ERROR(RunOnStepThread([&] { dump = scheduler_->CacheDumpJson(); }));
+  return dump;
 }
 
 void Engine::Shutdown(std::chrono::milliseconds grace) {

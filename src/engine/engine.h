@@ -140,6 +140,8 @@ class Engine {
  private:
   Engine(backend::Backend* backend, const model::Tokenizer* tokenizer, const EngineOptions& options);
   void Loop();
+  // Runs `fn` on the step thread between steps and waits for it.
+  Status RunOnStepThread(const std::function<void()>& fn);
 
   backend::Backend* backend_;
   const model::Tokenizer* tokenizer_;

@@ -144,7 +144,6 @@ void Scheduler::Preempt(StepPlan* plan, Request* request) {
   for (auto it = plan->items.begin(); it != plan->items.end();) {
     if (it->request == request) {
       plan->budget_left += it->tokens;
-      --plan->running_sequences;
       it = plan->items.erase(it);
     } else {
       ++it;
@@ -183,10 +182,10 @@ void Scheduler::ScheduleRunning(StepPlan* plan) {
         }
         plan->items.push_back({r, seq, got, got == seq->pending()});
         plan->budget_left -= got;
-        ++plan->running_sequences;
       }
     }
   }
+  // Counted once preemptions are settled: what admission may add to.
   plan->running_sequences = 0;
   for (const auto& r : running_) plan->running_sequences += r->width();
 }
