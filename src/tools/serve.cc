@@ -101,6 +101,7 @@ int RunServe(const ServeOptions& o) {
   backend_options.page_size = o.page_size;
   backend_options.num_pages = pages;
   backend_options.threads = o.threads;
+  backend_options.commit_kv_memory = true;
   auto loaded = backend::LoadModel(o.model, backend_options);
   if (!loaded.ok()) return Fail(loaded.status());
   backend::LoadedModel& m = *loaded;

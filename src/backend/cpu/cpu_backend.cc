@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/kv_memory.h"
 #include "backend/cpu/thread_pool.h"
 #include "core/check.h"
 
@@ -113,13 +114,12 @@ StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const model::ModelWeigh
   const uint64_t per_layer = static_cast<uint64_t>(options.num_pages) * c.num_kv_heads *
                              options.page_size * c.head_dim;
   b->kv_floats_ = per_layer * c.num_layers;
-  // calloc: the pool's pages cost nothing until first written.
-  b->keys_ = {static_cast<float*>(std::calloc(b->kv_floats_, sizeof(float))), std::free};
-  b->values_ = {static_cast<float*>(std::calloc(b->kv_floats_, sizeof(float))), std::free};
-  if (!b->keys_ || !b->values_) {
-    return ResourceExhaustedError("cannot allocate " + std::to_string(2 * b->kv_floats_ * 4) +
-                                  " bytes of KV pages");
-  }
+  auto keys = KvMemory::Create(b->kv_floats_ * sizeof(float), options.commit_kv_memory);
+  if (!keys.ok()) return keys.status();
+  auto values = KvMemory::Create(b->kv_floats_ * sizeof(float), options.commit_kv_memory);
+  if (!values.ok()) return values.status();
+  b->keys_ = std::move(*keys);
+  b->values_ = std::move(*values);
   int threads = options.threads > 0 ? options.threads
                                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   b->pool_ = std::make_unique<ThreadPool>(threads);
@@ -138,12 +138,12 @@ uint64_t CpuBackend::weight_bytes_per_token() const { return matmul_params() * s
 
 float* CpuBackend::KeyBlock(int64_t layer, int32_t page, int64_t head) {
   const int64_t block = page_size_ * config_.head_dim;
-  return keys_.get() + ((layer * num_pages_ + page) * config_.num_kv_heads + head) * block;
+  return keys_->floats() + ((layer * num_pages_ + page) * config_.num_kv_heads + head) * block;
 }
 
 float* CpuBackend::ValueBlock(int64_t layer, int32_t page, int64_t head) {
   const int64_t block = page_size_ * config_.head_dim;
-  return values_.get() + ((layer * num_pages_ + page) * config_.num_kv_heads + head) * block;
+  return values_->floats() + ((layer * num_pages_ + page) * config_.num_kv_heads + head) * block;
 }
 
 Status CpuBackend::CopyPage(int32_t src, int32_t dst, int64_t slots) {

@@ -15,12 +15,16 @@
 
 namespace radixlm::backend::cpu {
 
+class KvMemory;
 class ThreadPool;
 
 struct CpuBackendOptions {
   int64_t page_size = 16;
   int64_t num_pages = 1024;
   int threads = 0;  // 0: every hardware thread
+  // Fault the whole KV pool in at creation (a server reserves its pool up front;
+  // see kv_memory.h). Off, pages cost nothing until first written.
+  bool commit_kv_memory = false;
 };
 
 class CpuBackend final : public Backend {
@@ -76,8 +80,7 @@ class CpuBackend final : public Backend {
   std::vector<Layer> layers_;
   std::vector<float> inv_freq_;
   uint64_t kv_floats_ = 0;
-  std::unique_ptr<float, void (*)(void*)> keys_{nullptr, nullptr};
-  std::unique_ptr<float, void (*)(void*)> values_{nullptr, nullptr};
+  std::unique_ptr<KvMemory> keys_, values_;
   std::unique_ptr<ThreadPool> pool_;
 };
 
