@@ -44,6 +44,7 @@ class Backend {
   // position, sequences in batch order. Bad input (token ids past the vocabulary,
   // positions past the context, page tables too short or naming pages outside the
   // pool, more logits than new tokens) is INVALID_ARGUMENT and computes nothing.
+  // One thread at a time: backends keep their activations between calls.
   virtual Status Forward(std::span<const SequenceInput> batch, std::vector<float>* logits) = 0;
 
   // Copies the first `slots` slots of page `src` into page `dst`, every layer.

@@ -247,8 +247,11 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
   const int64_t q_dim = c.num_heads * hd, kv_dim = c.num_kv_heads * hd, ld = q_dim + 2 * kv_dim;
   const int64_t inter = c.intermediate_size;
 
-  std::vector<Row> rows;
-  std::vector<int64_t> first_row;
+  Workspace& ws = workspace_;
+  std::vector<Row>& rows = ws.rows;
+  std::vector<int64_t>& first_row = ws.first_row;
+  rows.clear();
+  first_row.clear();
   int64_t logit_rows = 0;
   for (size_t s = 0; s < batch.size(); ++s) {
     first_row.push_back(static_cast<int64_t>(rows.size()));
@@ -261,13 +264,17 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
   logits->assign(static_cast<size_t>(logit_rows * c.vocab_size), 0.0f);
   if (t == 0) return OkStatus();
 
-  std::vector<float> x(static_cast<size_t>(t * h)), normed(static_cast<size_t>(t * h));
-  std::vector<float> qkv(static_cast<size_t>(t * ld)), attn(static_cast<size_t>(t * q_dim));
-  std::vector<float> proj(static_cast<size_t>(t * h));
-  std::vector<float> up(static_cast<size_t>(t * (gated_ ? 2 * inter : inter)));
-  std::vector<float> act(gated_ ? static_cast<size_t>(t * inter) : 0);
+  // Every buffer is written before it is read, so none is cleared between steps.
+  std::vector<float>& x = ws.Take(&ws.x, t * h);
+  std::vector<float>& normed = ws.Take(&ws.normed, t * h);
+  std::vector<float>& qkv = ws.Take(&ws.qkv, t * ld);
+  std::vector<float>& attn = ws.Take(&ws.attn, t * q_dim);
+  std::vector<float>& proj = ws.Take(&ws.proj, t * h);
+  std::vector<float>& up = ws.Take(&ws.up, t * (gated_ ? 2 * inter : inter));
+  std::vector<float>& act = ws.Take(&ws.act, gated_ ? t * inter : 0);
   const int64_t half = hd / 2;
-  std::vector<float> cos(gpt2_ ? 0 : static_cast<size_t>(t * half)), sin(cos.size());
+  std::vector<float>& cos = ws.Take(&ws.cos, gpt2_ ? 0 : t * half);
+  std::vector<float>& sin = ws.Take(&ws.sin, gpt2_ ? 0 : t * half);
 
   for (int64_t r = 0; r < t; ++r) {
     const Row& row = rows[static_cast<size_t>(r)];
@@ -337,7 +344,7 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
   }
 
   // Final norm and the LM head, only for the rows whose logits were asked for.
-  std::vector<float> last(static_cast<size_t>(logit_rows * h));
+  std::vector<float>& last = ws.Take(&ws.last, logit_rows * h);
   int64_t out_row = 0;
   for (size_t s = 0; s < batch.size(); ++s) {
     const int64_t n = static_cast<int64_t>(batch[s].tokens.size());

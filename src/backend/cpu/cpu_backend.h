@@ -63,6 +63,18 @@ class CpuBackend final : public Backend {
     int64_t pos;
   };
 
+  // Activations of one Forward, kept between steps: sized for the largest batch
+  // seen so far, so a step allocates (and faults in) nothing.
+  struct Workspace {
+    std::vector<Row> rows;
+    std::vector<int64_t> first_row;
+    std::vector<float> x, normed, qkv, attn, proj, up, act, cos, sin, last;
+    static std::vector<float>& Take(std::vector<float>* buffer, int64_t size) {
+      buffer->resize(static_cast<size_t>(size));
+      return *buffer;
+    }
+  };
+
   explicit CpuBackend(const model::ModelConfig& config);
   void Norm(const std::vector<float>& w, const std::vector<float>& b, const float* x, float* out) const;
   void Attention(int64_t layer, std::span<const SequenceInput> batch,
@@ -82,6 +94,7 @@ class CpuBackend final : public Backend {
   uint64_t kv_floats_ = 0;
   std::unique_ptr<KvMemory> keys_, values_;
   std::unique_ptr<ThreadPool> pool_;
+  Workspace workspace_;  // Forward is not reentrant (one step thread calls it)
 };
 
 // RoPE inverse frequencies for a config (llama3 scaling applied), as F32.
