@@ -5,7 +5,9 @@
 # x 24 prompts, a 512-token system prompt and a 56-token question (90% of each
 # prompt shared), and (2) all-unique prompts of about the same length.
 # SERVE_FLAGS adds serve flags to both servers; RUNS picks "shared", "unique".
-# Figures and per-request records go to build/bench_serve/*.json.
+# Figures and per-request records go to build/bench_serve/*.json, charts to
+# *.svg, and `radixlm bench compare` of each pair to *-compare.{txt,json,svg}.
+# (Issue 7's recorded comparison is scripts/bench_compare.sh.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=./build/src/tools/radixlm
@@ -25,9 +27,12 @@ for run in ${RUNS:-shared unique}; do
   # The order alternates between calls (ROUND=2 puts the baseline first), so a
   # drift of the machine is not mistaken for a difference between the servers.
   cache_run() { "$bin" bench serve --base-url "http://127.0.0.1:$port_cache" "${common[@]}" "${args[@]}" \
-    --label "$run, prefix cache" --json "$out/$run-cache${ROUND:+-$ROUND}.json"; }
+    --label "$run, prefix cache" --json "$out/$run-cache${ROUND:+-$ROUND}.json" --plot "$out/$run-cache${ROUND:+-$ROUND}.svg"; }
   none_run() { "$bin" bench serve --base-url "http://127.0.0.1:$port_none" "${common[@]}" "${args[@]}" \
-    --label "$run, --no-prefix-cache" --json "$out/$run-no-cache${ROUND:+-$ROUND}.json"; }
+    --label "$run, --no-prefix-cache" --json "$out/$run-no-cache${ROUND:+-$ROUND}.json" --plot "$out/$run-no-cache${ROUND:+-$ROUND}.svg"; }
   if [ "${ROUND:-1}" = 2 ]; then none_run; cache_run; else cache_run; none_run; fi
+  "$bin" bench compare "$out/$run-no-cache${ROUND:+-$ROUND}.json" "$out/$run-cache${ROUND:+-$ROUND}.json" \
+    --json "$out/$run-compare${ROUND:+-$ROUND}.json" --plot "$out/$run-compare${ROUND:+-$ROUND}.svg" |
+    tee "$out/$run-compare${ROUND:+-$ROUND}.txt"
 done
 curl -s "http://127.0.0.1:$port_cache/metrics" > "$out/metrics-cache.txt" || true

@@ -15,6 +15,7 @@ PACKAGES=(
   libopenblas-dev      # CPU backend GEMMs (threaded OpenBLAS)
   libpcre2-dev         # tokenizer pre-tokenizer patterns (Unicode properties, JIT)
   libcpp-httplib-dev   # HTTP server (src/server/http_server.cc only; brings libssl-dev)
+  python3-jinja2       # reference renderer for the chat-template tests (tests/template)
 )
 # Node.js runs the tokenizer comparison against the JavaScript implementation of
 # Hugging Face's tokenizers (packages from npm, installed by the test itself).

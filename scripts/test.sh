@@ -2,7 +2,8 @@
 # One command on a fresh machine: install, build and run every test.
 #   1. Release build, all tests (ctest): unit, property (1M operations), CLI.
 #   2. ASan+UBSan build, every test but the CLI ones again.
-#   3. libFuzzer target over the cache operation stream, for a bounded time.
+#   3. libFuzzer targets (cache operations, safetensors headers, chat templates),
+#      for a bounded time.
 # FUZZ_SECONDS (default 60) bounds step 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,18 +22,22 @@ bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRADIXLM_SAN
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure --timeout 1800 -E '^cli_' | tee -a "$log"
 
-echo "== libFuzzer: cache operations, safetensors headers"
+echo "== libFuzzer: cache operations, safetensors headers, chat templates"
 CC=clang CXX=clang++ bash scripts/build.sh build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DRADIXLM_FUZZ=ON -DRADIXLM_TESTS=OFF -DRADIXLM_CUDA=OFF -- cache_fuzz safetensors_fuzz
+  -DRADIXLM_FUZZ=ON -DRADIXLM_TESTS=OFF -DRADIXLM_CUDA=OFF -- cache_fuzz safetensors_fuzz template_fuzz
 seconds="${FUZZ_SECONDS:-60}"
-mkdir -p build-fuzz/corpus build-fuzz/corpus-safetensors
-./build-fuzz/fuzz/cache_fuzz -max_total_time="$((seconds * 3 / 4))" -max_len=4096 \
+mkdir -p build-fuzz/corpus build-fuzz/corpus-safetensors build-fuzz/corpus-template
+# The same total as before the template target: 2/3, 1/6 and the rest.
+cache_seconds=$((seconds * 2 / 3)) safetensors_seconds=$((seconds / 6))
+./build-fuzz/fuzz/cache_fuzz -max_total_time="$cache_seconds" -max_len=4096 \
   -print_final_stats=1 build-fuzz/corpus 2>&1 | tail -n 5
-./build-fuzz/fuzz/safetensors_fuzz -max_total_time="$((seconds / 4))" -max_len=4096 \
+./build-fuzz/fuzz/safetensors_fuzz -max_total_time="$safetensors_seconds" -max_len=4096 \
   -print_final_stats=1 build-fuzz/corpus-safetensors fuzz/corpus/safetensors 2>&1 | tail -n 5
+./build-fuzz/fuzz/template_fuzz -max_total_time="$((seconds - cache_seconds - safetensors_seconds))" \
+  -max_len=4096 -print_final_stats=1 build-fuzz/corpus-template fuzz/corpus/template 2>&1 | tail -n 5
 echo "fuzz: no crash in ${seconds} s"
 
 # ctest runs above stop the script on any failure (set -o pipefail), so reaching
-# here means every test passed; the two fuzz runs count as two more.
-passed=$(grep -o 'tests failed out of [0-9]*' "$log" | awk '{s += $5} END {print s + 2}')
+# here means every test passed; the three fuzz runs count as three more.
+passed=$(grep -o 'tests failed out of [0-9]*' "$log" | awk '{s += $5} END {print s + 3}')
 echo "summary: ${passed} passed, 0 failed"

@@ -1,6 +1,21 @@
-// Chat formatting: messages to prompt text, until chat templates (Jinja) come.
+// Chat formatting: messages to prompt text.
 //
-// The format is picked from the tokenizer's special tokens:
+// A model directory with a chat template (tokenizer_config.json, or
+// chat_template.jinja, or `serve --chat-template FILE`) is rendered through it
+// (src/template/, with Jinja2's semantics), as vLLM does:
+//   - content given as a list of text parts is joined with "\n" unless the
+//     template itself loops over `content` (then it gets the list), and a null
+//     content is "" (or [] for such templates);
+//   - assistant tool_calls' `arguments` given as JSON text are parsed into
+//     objects, the form Hugging Face templates expect;
+//   - tools, add_generation_prompt, continue_final_message and
+//     chat_template_kwargs reach the template as transformers passes them.
+// Stop tokens for a template: the model's eos token ids (generation_config.json,
+// config.json, tokenizer_config.json's eos_token) and the end-of-turn tokens the
+// template writes (<|eot_id|>, <|im_end|>, <end_of_turn>, ...).
+//
+// Without a template the built-in format is picked from the tokenizer's special
+// tokens (plain being the documented fallback):
 //   ChatML   (<|im_start|> and <|im_end|>: Qwen)
 //     "<|im_start|>{role}\n{content}<|im_end|>\n" per message,
 //     then "<|im_start|>assistant\n"; stop token <|im_end|>.
@@ -25,28 +40,58 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "core/status.h"
 #include "server/openai_protocol.h"
 
 namespace radixlm::model {
 class Tokenizer;
 }
+namespace radixlm::tmpl {
+class ChatTemplate;
+struct ChatInput;
+class Value;
+}
 
 namespace radixlm::server {
 
-enum class ChatFormatKind { kChatMl, kLlama3, kPlain };
-const char* ChatFormatName(ChatFormatKind kind);  // "chatml", "llama3", "plain"
+enum class ChatFormatKind { kChatMl, kLlama3, kPlain, kTemplate };
+const char* ChatFormatName(ChatFormatKind kind);  // "chatml", "llama3", "plain", "template"
 
 struct ChatFormat {
   ChatFormatKind kind = ChatFormatKind::kPlain;
   std::vector<int32_t> stop_token_ids;   // end of an assistant turn
   std::vector<std::string> stop_strings;
+  std::shared_ptr<const tmpl::ChatTemplate> chat_template;  // kTemplate
+  std::string origin;                                       // kTemplate: the file it came from
 };
 
 ChatFormat DetectChatFormat(const model::Tokenizer& tokenizer);
+
+// The model directory's chat template (`template_file` instead when not empty)
+// with its stop tokens, or DetectChatFormat's built-in format when the
+// directory has none. A template that does not parse is an error naming the
+// file, the line and the construct.
+StatusOr<ChatFormat> LoadChatFormat(const std::string& model_dir, const std::string& template_file,
+                                    const model::Tokenizer& tokenizer);
+
+// The prompt text of a chat request through `format`. Template errors
+// (raise_exception, a message the template refuses) are INVALID_ARGUMENT with
+// *param naming the field at fault.
+StatusOr<std::string> RenderChatRequest(const ChatFormat& format, const ChatRequest& request, std::string* param);
+
+// The end-of-turn tokens `chat_template` writes (of those radixlm knows:
+// <|eot_id|>, <|im_end|>, <end_of_turn>, ...) and its eos_token.
+std::vector<std::string> ChatEndOfTurnTokens(const tmpl::ChatTemplate& chat_template);
+
+// Messages and tools (JSON values as a client sends them) to a template's
+// input, normalized as described above.
+StatusOr<tmpl::ChatInput> MakeTemplateInput(const tmpl::ChatTemplate& chat_template, const tmpl::Value& messages,
+                                            const tmpl::Value& tools, const tmpl::Value& kwargs);
 
 struct ChatRenderOptions {
   bool add_generation_prompt = true;

@@ -348,6 +348,48 @@ Status ParsePrompt(const Fields& f, const element& v, std::vector<Prompt>* promp
 
 const char* kToolsUnsupported = "tools need the model's chat template, not supported yet";
 
+// [{"type": "function", "function": {"name": ..., "arguments": ...}}, ...]: the
+// shape chat templates read; the values go to the template as they are.
+Status ParseToolCalls(const Fields& f, const std::string& field, const element& v, bool* any) {
+  array calls;
+  if (v.get_array().get(calls)) return f.Type(field, "an array", v);
+  size_t i = 0;
+  for (element call : calls) {
+    const std::string cfield = field + "[" + std::to_string(i++) + "]";
+    object co, fo;
+    element function, name, arguments;
+    if (call.get_object().get(co)) return f.Type(cfield, "an object", call);
+    if (co["function"].get(function)) return f.Missing(cfield + ".function");
+    if (function.get_object().get(fo)) return f.Type(cfield + ".function", "an object", function);
+    if (fo["name"].get(name)) return f.Missing(cfield + ".function.name");
+    if (!name.is_string()) return f.Type(cfield + ".function.name", "a string", name);
+    if (!fo["arguments"].get(arguments) && !arguments.is_string() && !arguments.is_object()) {
+      return f.Type(cfield + ".function.arguments", "a string", arguments);
+    }
+    *any = true;
+  }
+  return OkStatus();
+}
+
+// [{"type": "function", "function": {"name": ..., ...}}, ...]
+Status ParseTools(const Fields& f, const element& v, bool* any) {
+  array list;
+  if (v.get_array().get(list)) return f.Type("tools", "an array", v);
+  size_t i = 0;
+  for (element tool : list) {
+    const std::string field = "tools[" + std::to_string(i++) + "]";
+    object to, fo;
+    element function, name;
+    if (tool.get_object().get(to)) return f.Type(field, "an object", tool);
+    if (to["function"].get(function)) return f.Missing(field + ".function");
+    if (function.get_object().get(fo)) return f.Type(field + ".function", "an object", function);
+    if (fo["name"].get(name)) return f.Missing(field + ".function.name");
+    if (!name.is_string()) return f.Type(field + ".function.name", "a string", name);
+    *any = true;
+  }
+  return OkStatus();
+}
+
 Status ParseMessages(const Fields& f, const element& v, std::vector<ChatMessage>* messages) {
   array list;
   if (v.get_array().get(list)) return f.Type("messages", "an array", v);
@@ -367,10 +409,7 @@ Status ParseMessages(const Fields& f, const element& v, std::vector<ChatMessage>
     }
     element tool_calls;
     if (!o["tool_calls"].get(tool_calls) && !tool_calls.is_null()) {
-      array calls;
-      if (tool_calls.get_array().get(calls) || calls.size() > 0) {
-        return f.Bad(field + ".tool_calls", kToolsUnsupported);
-      }
+      RETURN_IF_ERROR(ParseToolCalls(f, field + ".tool_calls", tool_calls, &m.has_tool_calls));
     }
     const bool has_content = !o["content"].get(content) && !content.is_null();
     if (!has_content) {
@@ -498,10 +537,21 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
         return f.Bad("response_format", "Invalid 'response_format': type '" + type_name +
                                             "' is not supported (it needs guided decoding); only 'text'.");
       }
-    } else if (key == "tools" || key == "functions") {
+    } else if (key == "tools") {
+      RETURN_IF_ERROR(ParseTools(f, value, &r.has_tools));
+    } else if (key == "functions") {
       array list;
       if (value.get_array().get(list)) return f.Type(key, "an array", value);
-      if (list.size() > 0) return f.Bad(key, kToolsUnsupported);
+      if (list.size() > 0) return f.Bad(key, "Invalid 'functions': deprecated; send 'tools' instead.");
+    } else if (key == "chat_template_kwargs") {
+      object o;
+      if (value.get_object().get(o)) return f.Type(key, "an object", value);
+      for (auto [k, ignored] : o) {
+        if (OneOf(k, {"messages", "tools", "documents", "add_generation_prompt", "continue_final_message"})) {
+          return f.Bad("chat_template_kwargs." + std::string(k),
+                       "Invalid 'chat_template_kwargs': '" + std::string(k) + "' is set by the request itself.");
+        }
+      }
     } else if (key == "tool_choice" || key == "function_call") {
       std::string choice;
       if (!value.is_string() || (f.String(value, key, &choice).IgnoreError(), choice != "none" && choice != "auto")) {
@@ -519,6 +569,7 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
     }
   }
   if (!has_messages) return f.Missing("messages");
+  r.body.assign(body);
   if (max_completion_tokens > 0) {
     r.gen.stop.max_tokens = max_completion_tokens;
     r.gen.max_tokens_set = true;

@@ -5,7 +5,8 @@
 // Accepted: OpenAI's fields and vLLM's extensions that the engine implements
 // (top_k, min_p, stop_token_ids, ignore_eos, include_stop_str_in_output,
 // skip_special_tokens, cache_salt, truncate_prompt_tokens, return_tokens_as_token_ids,
-// add_generation_prompt, continue_final_message). Fields OpenAI has but that change nothing here (user,
+// add_generation_prompt, continue_final_message, chat_template_kwargs; tools and
+// assistant tool_calls, which need a model with a chat template). Fields OpenAI has but that change nothing here (user,
 // metadata, store, service_tier, ...) are accepted and ignored. Anything else at
 // the top level is refused, as OpenAI does: "Unrecognized request argument
 // supplied: X". A null value means the field is absent.
@@ -43,6 +44,7 @@ struct Prompt {
 struct ChatMessage {
   std::string role;     // system, developer, user, assistant, tool
   std::string content;  // text parts joined
+  bool has_tool_calls = false;  // an assistant message with a non-empty tool_calls
 };
 
 // What /v1/completions and /v1/chat/completions share.
@@ -74,6 +76,10 @@ struct ChatRequest {
   std::vector<ChatMessage> messages;  // at least one
   bool add_generation_prompt = true;
   bool continue_final_message = false;  // the last (assistant) message is continued
+  bool has_tools = false;               // a non-empty `tools` array
+  // The request body as sent: chat templates read messages (tool calls, content
+  // parts, extra fields), tools and chat_template_kwargs from it as they are.
+  std::string body;
 };
 
 struct FlushRequest {

@@ -87,10 +87,7 @@ StatusOr<std::vector<BuiltPrompt>> RequestBuilder::BuildCompletion(const Complet
 
 StatusOr<BuiltPrompt> RequestBuilder::BuildChat(const ChatRequest& request, const std::string& ns,
                                                 std::string* param) const {
-  ChatRenderOptions render;
-  render.add_generation_prompt = request.add_generation_prompt;
-  render.continue_final_message = request.continue_final_message;
-  const std::string text = RenderChat(info_.chat_format.kind, request.messages, render);
+  ASSIGN_OR_RETURN(const std::string text, RenderChatRequest(info_.chat_format, request, param));
   std::vector<int32_t> ids = info_.tokenizer->Encode(text, /*add_special_tokens=*/false);
   GenerationRequest gen = request.gen;
   for (int32_t id : info_.chat_format.stop_token_ids) gen.stop.stop_token_ids.push_back(id);

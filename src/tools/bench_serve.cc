@@ -1,29 +1,41 @@
 // radixlm bench serve: load on any OpenAI-compatible server, measured at the
 // client, built around prefix reuse.
 //
-// Requests come from the simulator's workload generators (sim/workloads.h), so a
-// simulated and a measured run use the same prompts. Prompts go out as token-id
-// arrays on /v1/completions, every id mapped into [0, --vocab) by a fixed hash
-// (equal ids stay equal, so the sharing structure survives), streamed, with
-// ignore_eos so every answer has its full length. Each request's time to first
-// token, inter-token gaps and end-to-end latency are timed here; the server's
-// usage gives the cached prompt tokens, set beside the workload's ideal (an
-// infinite cache, sim::CachedTokensPerRequest).
+// The run, in order:
+//   1. the requests: a simulator workload generated in memory, or a trace file
+//      (radixlm's JSONL, or a hash-block trace such as Mooncake's), so that a
+//      simulated and a measured run use the same prompts (bench_workload.h);
+//   2. the prompt format: token-id arrays, or text when the server refuses them
+//      (--prompt-format auto sends one tiny probe to find out);
+//   3. warm-up requests (unique prompts: they warm the server, not its cache),
+//      left out of the figures;
+//   4. the measured requests, streamed, each timed here, released by a closed
+//      loop, Poisson arrivals or the trace's timestamps (bench_dispatch.h), a
+//      conversation's turns in order;
+//   5. the ideal cached ratio of the prompts actually sent (bench_ideal.h), the
+//      figures, the table, the JSON and the SVG (bench_report.h).
+// Bounded: every request by --timeout, the run by --num-prompts and
+// --max-duration; only --base-url is contacted.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
+#include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <mutex>
-#include <random>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 
+#include "core/hash.h"
 #include "core/json_writer.h"
-#include "sim/infinite_cache.h"
-#include "sim/prompt_builder.h"
-#include "sim/simulator.h"
 #include "sim/workloads.h"
+#include "tools/bench_dispatch.h"
+#include "tools/bench_ideal.h"
+#include "tools/bench_report.h"
+#include "tools/bench_workload.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 #include "tools/http_client.h"
@@ -31,25 +43,53 @@
 namespace radixlm::tools {
 namespace {
 
-uint64_t MixId(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  return x;
+using Clock = std::chrono::steady_clock;
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void OnInterrupt(int) {
+  g_interrupted.store(true);
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process
 }
 
-std::string CompletionBody(const std::string& model, const std::vector<int32_t>& prompt, int64_t max_tokens) {
+struct RequestShape {
+  PromptFormat format = PromptFormat::kTokens;
+  Endpoint endpoint = Endpoint::kCompletions;
+  std::string model;
+  bool ignore_eos = true;
+};
+
+std::string RequestBody(const RequestShape& shape, const BuiltPrompt& p, int64_t max_tokens, bool want_ids) {
   JsonWriter w;
   w.BeginObject();
-  w.Key("model"); w.String(model);
-  w.Key("prompt");
-  w.BeginArray();
-  for (int32_t t : prompt) w.Int(t);
-  w.EndArray();
+  w.Key("model"); w.String(shape.model);
+  if (shape.endpoint == Endpoint::kChat) {
+    w.Key("messages");
+    w.BeginArray();
+    for (const ChatMessage& m : p.messages) {
+      w.BeginObject();
+      w.Key("role"); w.String(m.role);
+      w.Key("content"); w.String(m.content);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("logprobs"); w.Bool(true);  // a chunk per token, so each token's arrival is timed
+  } else {
+    w.Key("prompt");
+    if (shape.format == PromptFormat::kTokens) {
+      w.BeginArray();
+      for (int32_t t : p.tokens) w.Int(t);
+      w.EndArray();
+    } else {
+      w.String(p.text);
+    }
+    w.Key("logprobs"); w.Int(0);
+  }
+  // vLLM's extension, which radixlm implements too: logprob tokens as
+  // "token_id:N", so the next turn can send the answer back as ids.
+  if (want_ids) { w.Key("return_tokens_as_token_ids"); w.Bool(true); }
   w.Key("max_tokens"); w.Int(max_tokens);
   w.Key("temperature"); w.Double(0);
-  w.Key("ignore_eos"); w.Bool(true);
-  w.Key("logprobs"); w.Int(0);  // a chunk per token, so each token's arrival is timed
+  if (shape.ignore_eos) { w.Key("ignore_eos"); w.Bool(true); }
   w.Key("stream"); w.Bool(true);
   w.Key("stream_options");
   w.BeginObject(); w.Key("include_usage"); w.Bool(true); w.EndObject();
@@ -57,195 +97,396 @@ std::string CompletionBody(const std::string& model, const std::vector<int32_t>&
   return w.str();
 }
 
-struct Stats {
-  double mean = 0, p50 = 0, p90 = 0, p99 = 0;
-};
-Stats Summarize(const std::vector<double>& v) {
-  Stats s;
-  if (v.empty()) return s;
-  double sum = 0;
-  for (double x : v) sum += x;
-  s.mean = sum / static_cast<double>(v.size());
-  s.p50 = sim::Quantile(v, 0.5);
-  s.p90 = sim::Quantile(v, 0.9);
-  s.p99 = sim::Quantile(v, 0.99);
-  return s;
+const char* Path(Endpoint e) { return e == Endpoint::kChat ? "/chat/completions" : "/completions"; }
+
+// Seeded, and the same on every platform (the standard distributions are not).
+std::vector<double> PoissonArrivals(size_t n, double rate, uint64_t seed) {
+  std::vector<double> at(n);
+  uint64_t state = seed * 0x9e3779b97f4a7c15ULL + 0x61727269ULL;
+  double t = 0;
+  for (size_t i = 0; i < n; ++i) {
+    at[i] = t;
+    const double u = static_cast<double>(MixBits(++state) >> 11) * 0x1.0p-53;  // [0, 1)
+    t += -std::log1p(-u) / rate;
+  }
+  return at;
 }
-void WriteStats(JsonWriter& w, const char* name, const Stats& s) {
-  w.Key(name);
-  w.BeginObject();
-  w.Key("mean"); w.Double(s.mean);
-  w.Key("p50"); w.Double(s.p50);
-  w.Key("p90"); w.Double(s.p90);
-  w.Key("p99"); w.Double(s.p99);
-  w.EndObject();
+
+std::string UtcNow() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string Hex(uint64_t v) {
+  char buf[20];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::string Sizes(const BenchServeOptions& o) {
+  std::string s;
+  auto add = [&](const char* name, double v) {
+    if (v == 0) return;
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%s%s=%g", s.empty() ? "" : " ", name, v);
+    s += buf;
+  };
+  if (!o.trace.empty()) {
+    add("block-tokens", o.block_tokens);
+  } else {
+    add("groups", static_cast<double>(o.groups));
+    add("prompts-per-group", static_cast<double>(o.prompts_per_group));
+    add("system-tokens", static_cast<double>(o.system_tokens));
+    add("question-tokens", static_cast<double>(o.question_tokens));
+    add("output-tokens", static_cast<double>(o.output_tokens));
+    add("turns", static_cast<double>(o.turns));
+    add("think-time", o.think_time_s);
+    add("zipf", o.zipf_s);
+    add("branching", static_cast<double>(o.branching));
+    add("depth", static_cast<double>(o.depth));
+  }
+  add("num-prompts", static_cast<double>(o.num_prompts));
+  add("max-tokens", static_cast<double>(o.max_tokens));
+  add("seed", static_cast<double>(o.seed));
+  if (o.vocab != 256) add("vocab", static_cast<double>(o.vocab));
+  return s.empty() ? "defaults" : s;
+}
+
+StatusOr<sim::Trace> LoadRequests(const BenchServeOptions& o, bool timestamps) {
+  if (!o.trace.empty()) {
+    sim::TraceReadOptions read;
+    read.block_tokens = o.block_tokens;
+    read.skip_bad = o.skip_bad;
+    return sim::ReadTrace(o.trace, read);
+  }
+  sim::WorkloadOptions w;
+  w.name = o.workload;
+  w.seed = o.seed;
+  w.groups = o.groups;
+  w.requests = o.prompts_per_group > 0 ? std::max<int64_t>(o.groups > 0 ? o.groups : 64, 1) * o.prompts_per_group
+                                       : o.num_prompts;
+  if (o.workload == "generated-shared-prefix" && o.prompts_per_group > 0 && o.groups == 0) w.groups = 64;
+  // All at time 0 unless the workload's own arrival times are replayed.
+  w.rate = timestamps ? 0 : -1;
+  w.system_tokens = o.system_tokens;
+  w.question_tokens = o.question_tokens;
+  w.output_tokens = o.output_tokens;
+  w.turns = o.turns;
+  w.think_time_s = o.think_time_s;
+  w.zipf_s = o.zipf_s;
+  w.branching = o.branching;
+  w.depth = o.depth;
+  return sim::GenerateWorkload(w);
+}
+
+Status Validate(const BenchServeOptions& o) {
+  if (!o.trace.empty() && !o.workload.empty()) return InvalidArgumentError("give --workload or --trace, not both");
+  if (!(o.timeout_s > 0 && o.timeout_s <= 1e6)) return InvalidArgumentError("--timeout must be in (0, 1e6] seconds");
+  if (!(o.max_duration_s >= 0 && o.max_duration_s <= 1e7)) {
+    return InvalidArgumentError("--max-duration must be in [0, 1e7] seconds");
+  }
+  if (!(o.time_scale > 0) || !std::isfinite(o.time_scale)) return InvalidArgumentError("--time-scale must be > 0");
+  if (!(o.request_rate >= 0) || !std::isfinite(o.request_rate)) {
+    return InvalidArgumentError("--request-rate must be >= 0");
+  }
+  if (o.endpoint == "chat" && o.prompt_format == "tokens") {
+    return InvalidArgumentError("--endpoint chat sends messages, which are text: use --prompt-format text or auto");
+  }
+  return OkStatus();
+}
+
+// Progress on stderr: a bar redrawn in place on a terminal, a line every 10 s
+// otherwise (logs of CI jobs and scripts).
+class ProgressReporter {
+ public:
+  ProgressReporter(size_t total, Clock::time_point t0) : total_(total), t0_(t0), tty_(isatty(STDERR_FILENO)) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~ProgressReporter() { Stop(); }
+  void Finished(bool ok) {
+    ++done_;
+    if (!ok) ++failed_;
+  }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    if (tty_) {
+      Draw();
+      std::fputc('\n', stderr);
+    }
+  }
+
+ private:
+  void Draw() {
+    const size_t done = done_.load();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - t0_).count();
+    if (tty_) {
+      const int width = 30;
+      const int filled = total_ == 0 ? width : static_cast<int>(width * done / total_);
+      std::fprintf(stderr, "\r[%s%s] %zu/%zu done, %zu failed, %.1f s ", std::string(filled, '#').c_str(),
+                   std::string(width - filled, '.').c_str(), done, total_, failed_.load(), elapsed);
+    } else {
+      std::fprintf(stderr, "bench serve: %zu/%zu done, %zu failed, %.0f s\n", done, total_, failed_.load(), elapsed);
+    }
+    std::fflush(stderr);
+  }
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopped_) {
+      cv_.wait_for(lock, tty_ ? std::chrono::milliseconds(200) : std::chrono::milliseconds(10000));
+      if (!stopped_) Draw();
+    }
+  }
+
+  size_t total_;
+  Clock::time_point t0_;
+  bool tty_;
+  std::atomic<size_t> done_{0}, failed_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+  std::thread thread_;
+};
+
+// The ideal of every record sent: the probe and warm-up prompts, then the
+// workload's prompts rebuilt in the order they went out, through IdealReplay.
+Status IdealCachedUnits(const BenchWorkload& workload, const RequestShape& shape,
+                        const std::vector<std::vector<int32_t>>& preamble, const std::vector<Answer>& answers,
+                        std::vector<RequestRecord>* records) {
+  std::vector<size_t> order;
+  int64_t capacity = 0;
+  for (const auto& p : preamble) capacity += static_cast<int64_t>(p.size());
+  for (const RequestRecord& r : *records) {
+    if (!r.sent) continue;
+    order.push_back(r.index);
+    const Answer& a = answers[r.index];
+    capacity += r.prompt_units + static_cast<int64_t>(a.ids.size() + a.text.size()) + 1;
+  }
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::tie((*records)[a].sent_s, a) < std::tie((*records)[b].sent_s, b);
+  });
+  ASSIGN_OR_RETURN(auto ideal, IdealReplay::Create(capacity, static_cast<int64_t>(preamble.size() + order.size())));
+  for (const auto& p : preamble) RETURN_IF_ERROR(ideal->Next(p, p).status());
+  for (size_t i : order) {
+    const BuiltPrompt p = workload.Build(i, shape.format, shape.endpoint, answers);
+    // Only answers that later prompts repeat were kept (Answer::known).
+    const std::vector<int32_t> held = HeldAfter(p, answers[i], shape.format, shape.endpoint);
+    ASSIGN_OR_RETURN((*records)[i].ideal_cached_units, ideal->Next(p.units, held));
+  }
+  return OkStatus();
 }
 
 }  // namespace
 
-int RunBenchServe(const BenchServeOptions& o) {
+int RunBenchServe(const BenchServeOptions& options) {
+  BenchServeOptions o = options;
+  if (o.trace.empty() && o.workload.empty()) o.workload = "generated-shared-prefix";
+  if (Status s = Validate(o); !s.ok()) return Fail(s);
   auto target = ParseBaseUrl(o.base_url);
   if (!target.ok()) return Fail(target.status());
   target->api_key = o.api_key;
   target->timeout_s = o.timeout_s;
+  target->keep_alive = !o.no_keep_alive;
 
-  sim::WorkloadOptions w;
-  w.name = o.workload;
-  w.seed = o.seed;
-  w.requests = o.num_prompts + o.warmup;
-  w.rate = -1;
-  w.groups = o.groups;
-  w.system_tokens = o.system_tokens;
-  w.question_tokens = o.question_tokens;
-  w.output_tokens = o.max_tokens;
-  auto trace = sim::GenerateWorkload(w);
+  // Arrivals: Poisson at --request-rate; the trace's timestamps (--timestamps,
+  // the default for --trace unless --concurrency is given); else a closed loop.
+  const bool poisson = o.request_rate > 0;
+  const bool timestamps = !poisson && (o.timestamps || (!o.trace.empty() && o.concurrency == 0));
+  const bool closed_loop = !poisson && !timestamps;
+  const int64_t concurrency = o.concurrency > 0 ? o.concurrency : 8;
+
+  auto trace = LoadRequests(o, timestamps);
   if (!trace.ok()) return Fail(trace.status());
-  const size_t total = std::min(trace->requests.size(), static_cast<size_t>(o.num_prompts + o.warmup));
-  sim::PromptBuilder builder(*trace, o.seed);
-  std::vector<std::vector<int32_t>> prompts(total);
-  std::vector<int64_t> outputs(total);
-  for (size_t i = 0; i < total; ++i) {
-    std::vector<sim::Token> raw;
-    builder.Build(i, &raw);
-    for (sim::Token t : raw) prompts[i].push_back(static_cast<int32_t>(MixId(static_cast<uint64_t>(t)) % o.vocab));
-    outputs[i] = o.max_tokens > 0 ? o.max_tokens : std::max<int64_t>(trace->requests[i].output_tokens, 1);
-  }
-  auto ideal = sim::CachedTokensPerRequest(*trace, 1, o.seed);
-  if (!ideal.ok()) return Fail(ideal.status());
+  BenchWorkloadOptions wo;
+  wo.vocab = o.vocab;
+  wo.max_tokens = o.max_tokens;
+  wo.history = o.history == "generated" ? HistoryMode::kGenerated : HistoryMode::kServer;
+  wo.seed = o.seed;
+  auto workload = BenchWorkload::Create(std::move(*trace), static_cast<size_t>(o.num_prompts), wo);
+  if (!workload.ok()) return Fail(workload.status());
+  const std::vector<BenchRequest>& requests = (*workload)->requests();
+  const size_t n = requests.size();
 
-  std::vector<StreamResult> results(total);
-  std::vector<double> sent_at(total);
-  const bool tty = isatty(STDERR_FILENO);
-  std::atomic<size_t> done{0};
-  std::mutex progress_mu;
-  auto progress = [&] {
-    const size_t d = ++done;
-    if (!tty) return;
-    std::lock_guard<std::mutex> lock(progress_mu);
-    const int width = 40;
-    const int filled = static_cast<int>(static_cast<double>(width) * static_cast<double>(d) / static_cast<double>(total));
-    std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(static_cast<size_t>(filled), '=').c_str(),
-                 std::string(static_cast<size_t>(width - filled), ' ').c_str(), d, total);
-    if (d == total) std::fprintf(stderr, "\n");
+  RequestShape shape;
+  shape.model = o.model;
+  shape.ignore_eos = !o.no_ignore_eos;
+  shape.endpoint = o.endpoint == "chat" ? Endpoint::kChat : Endpoint::kCompletions;
+  shape.format = o.prompt_format == "text" || shape.endpoint == Endpoint::kChat ? PromptFormat::kText
+                                                                                 : PromptFormat::kTokens;
+  StreamLimits limits;
+  limits.timeout_s = o.timeout_s;
+
+  // The ideal assumes the server's cache starts empty: a server that already
+  // served these prompts (an earlier run) reports more.
+  if (!o.flush_cache.empty()) {
+    std::string response;
+    auto status = HttpPost(*target, o.flush_cache, "{}", &response);
+    if (!status.ok() || *status / 100 != 2) {
+      std::fprintf(stderr, "bench serve: POST %s did not flush the cache (%s)\n", o.flush_cache.c_str(),
+                   status.ok() ? ("HTTP " + std::to_string(*status)).c_str() : status.status().ToString().c_str());
+    }
+  }
+
+  // Prompts that are not the workload's (probe, warm-up): into the ideal first.
+  std::vector<std::vector<int32_t>> preamble;
+  if (o.prompt_format == "auto" && shape.endpoint == Endpoint::kCompletions) {
+    BuiltPrompt probe = UniquePrompt(~o.seed, 8, PromptFormat::kTokens, shape.endpoint, o.vocab);
+    StreamResult r = PostStreaming(*target, Path(shape.endpoint), RequestBody(shape, probe, 1, false), limits);
+    preamble.push_back(probe.units);
+    if (r.failure == FailureKind::kHttpStatus && r.http_status >= 400 && r.http_status < 500) {
+      shape.format = PromptFormat::kText;
+      std::fprintf(stderr, "bench serve: the server refused token-id prompts (%s); sending text prompts\n",
+                   r.error.c_str());
+      preamble.clear();
+    } else if (!r.ok) {
+      std::fprintf(stderr, "bench serve: the prompt-format probe failed (%s: %s); sending token ids\n",
+                   FailureKindName(r.failure), r.error.c_str());
+    }
+  }
+  const bool want_ids = shape.format == PromptFormat::kTokens && wo.history == HistoryMode::kServer;
+  std::vector<bool> has_dependents(n, false);
+  for (const BenchRequest& r : requests) {
+    if (r.after >= 0) has_dependents[static_cast<size_t>(r.after)] = true;
+  }
+
+  // Warm-up: as long as the first prompt, sharing nothing with the workload.
+  {
+    BuiltPrompt first = (*workload)->Build(0, shape.format, shape.endpoint, std::vector<Answer>(n));
+    const int64_t length = std::max<int64_t>(static_cast<int64_t>(first.units.size()), 1);
+    for (int64_t k = 0; k < o.warmup; ++k) {
+      BuiltPrompt p = UniquePrompt(o.seed * 1000003 + static_cast<uint64_t>(k), length, shape.format,
+                                   shape.endpoint, o.vocab);
+      StreamResult r = PostStreaming(*target, Path(shape.endpoint),
+                                     RequestBody(shape, p, std::min<int64_t>(requests[0].max_tokens, 16), false),
+                                     limits);
+      if (!r.ok) {
+        std::fprintf(stderr, "bench serve: warm-up request %lld failed (%s: %s)\n", static_cast<long long>(k + 1),
+                     FailureKindName(r.failure), r.error.c_str());
+      }
+      preamble.push_back(std::move(p.units));
+    }
+  }
+
+  std::vector<DispatchItem> items(n);
+  {
+    const std::vector<double> poisson_at = poisson ? PoissonArrivals(n, o.request_rate, o.seed) : std::vector<double>();
+    for (size_t i = 0; i < n; ++i) {
+      items[i].after = requests[i].after;
+      if (poisson) {
+        items[i].at_s = poisson_at[i];
+      } else if (timestamps) {
+        items[i].at_s = (requests[i].arrival_s - requests[0].arrival_s) * o.time_scale;
+      }
+    }
+  }
+  std::vector<RequestRecord> records(n);
+  std::vector<Answer> answers(n);
+  std::vector<uint64_t> prompt_hashes(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    records[i].index = i;
+    records[i].session = requests[i].session;
+    records[i].max_tokens = requests[i].max_tokens;
+  }
+  std::fprintf(stderr, "bench serve: %zu requests of %s to %s (%s prompts)\n", n,
+               o.trace.empty() ? o.workload.c_str() : o.trace.c_str(), o.base_url.c_str(),
+               shape.format == PromptFormat::kTokens ? "token-id" : "text");
+
+  const std::string started_at = UtcNow();
+  g_interrupted.store(false);
+  auto previous = std::signal(SIGINT, OnInterrupt);
+  const auto t0 = Clock::now();
+  if (o.max_duration_s > 0) {
+    limits.run_deadline =
+        t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.max_duration_s));
+  }
+  ProgressReporter progress(n, t0);
+  auto send = [&](size_t i, double scheduled_s, double sent_s) {
+    const BuiltPrompt p = (*workload)->Build(i, shape.format, shape.endpoint, answers);
+    RequestRecord& rec = records[i];
+    rec.scheduled_s = scheduled_s;
+    rec.sent_s = sent_s;
+    rec.prompt_units = static_cast<int64_t>(p.units.size());
+    rec.history_fallbacks = p.history_fallbacks;
+    prompt_hashes[i] = Hash64(p.units.data(), p.units.size() * sizeof(int32_t), i);
+    rec.result = PostStreaming(*target, Path(shape.endpoint),
+                               RequestBody(shape, p, requests[i].max_tokens, want_ids && has_dependents[i]), limits);
+    if (has_dependents[i]) {
+      Answer& a = answers[i];
+      a.known = rec.result.ok;
+      a.text = std::move(rec.result.text);
+      a.ids = std::move(rec.result.output_ids);
+      a.ids_known = rec.result.output_ids_complete;
+    }
+    rec.result.text.clear();
+    rec.result.text.shrink_to_fit();
+    rec.result.output_ids = {};
+    progress.Finished(rec.result.ok);
   };
-  auto send = [&](size_t i, std::chrono::steady_clock::time_point t0) {
-    sent_at[i] = SecondsSince(t0);
-    results[i] = PostStreaming(*target, "/completions", CompletionBody(o.model, prompts[i], outputs[i]));
-    progress();
-  };
+  DispatchOptions dispatch;
+  dispatch.closed_loop = closed_loop;
+  dispatch.max_in_flight = closed_loop ? concurrency : (o.max_concurrency > 0 ? o.max_concurrency : 1024);
+  dispatch.max_duration_s = o.max_duration_s;
+  dispatch.interrupt = &g_interrupted;
+  const std::vector<bool> sent = Dispatch(items, dispatch, t0, send);
+  progress.Stop();
+  std::signal(SIGINT, previous);
+  if (g_interrupted.load()) std::fprintf(stderr, "bench serve: interrupted; the figures cover what ran\n");
 
-  // Warm-up requests go first, one at a time, and are left out of the figures.
-  const auto warm0 = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < static_cast<size_t>(o.warmup) && i < total; ++i) send(i, warm0);
-  const auto t0 = std::chrono::steady_clock::now();
-  const size_t first = std::min(static_cast<size_t>(o.warmup), total);
-  if (o.request_rate > 0) {
-    std::mt19937_64 rng(o.seed);
-    std::exponential_distribution<double> gap(o.request_rate);
-    std::vector<std::thread> threads;
-    double at = 0;
-    for (size_t i = first; i < total; ++i) {
-      std::this_thread::sleep_until(t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                             std::chrono::duration<double>(at)));
-      threads.emplace_back(send, i, t0);
-      at += gap(rng);
-    }
-    for (auto& t : threads) t.join();
-  } else {
-    std::atomic<size_t> next{first};
-    std::vector<std::thread> workers;
-    for (int64_t c = 0; c < std::max<int64_t>(o.concurrency, 1); ++c) {
-      workers.emplace_back([&] {
-        for (size_t i; (i = next++) < total;) send(i, t0);
-      });
-    }
-    for (auto& t : workers) t.join();
+  double end_s = 0;
+  uint64_t hash = 0;
+  for (size_t i = 0; i < n; ++i) {
+    records[i].sent = sent[i];
+    if (!sent[i]) continue;
+    end_s = std::max(end_s, records[i].sent_s + records[i].result.e2e_s);
+    hash = MixBits(hash ^ prompt_hashes[i]);
   }
-  const double duration = SecondsSince(t0);
 
-  std::vector<double> ttft, tpot, itl, e2e;
-  int64_t ok = 0, failed = 0, input = 0, output = 0, cached = 0, ideal_cached = 0;
-  std::vector<std::string> errors;
-  for (size_t i = first; i < total; ++i) {
-    const StreamResult& r = results[i];
-    if (!r.ok) {
-      ++failed;
-      if (errors.size() < 5) errors.push_back(r.error);
-      continue;
-    }
-    ++ok;
-    ttft.push_back(r.ttft_s);
-    e2e.push_back(r.e2e_s);
-    for (size_t k = 1; k < r.token_times_s.size(); ++k) itl.push_back(r.token_times_s[k] - r.token_times_s[k - 1]);
-    const int64_t n = r.completion_tokens > 0 ? r.completion_tokens : static_cast<int64_t>(r.token_times_s.size());
-    if (n > 1) tpot.push_back((r.e2e_s - r.ttft_s) / static_cast<double>(n - 1));
-    input += r.prompt_tokens > 0 ? r.prompt_tokens : static_cast<int64_t>(prompts[i].size());
-    output += n;
-    cached += std::max<int64_t>(r.cached_tokens, 0);
-    ideal_cached += std::min<int64_t>((*ideal)[i], static_cast<int64_t>(prompts[i].size()) - 1);
-  }
-  const Stats s_ttft = Summarize(ttft), s_tpot = Summarize(tpot), s_itl = Summarize(itl), s_e2e = Summarize(e2e);
-  const double cached_ratio = input > 0 ? static_cast<double>(cached) / static_cast<double>(input) : 0;
-  const double ideal_ratio = input > 0 ? static_cast<double>(ideal_cached) / static_cast<double>(input) : 0;
+  if (Status s = IdealCachedUnits(**workload, shape, preamble, answers, &records); !s.ok()) return Fail(s);
 
-  std::printf("%s: %s, %lld requests (%lld failed), %s\n", o.label.empty() ? "bench serve" : o.label.c_str(),
-              o.workload.c_str(), static_cast<long long>(ok + failed), static_cast<long long>(failed),
-              o.request_rate > 0 ? ("rate " + std::to_string(o.request_rate) + "/s").c_str()
-                                 : ("concurrency " + std::to_string(o.concurrency)).c_str());
-  std::printf("  duration            %10.2f s\n", duration);
-  std::printf("  requests/s          %10.3f\n", static_cast<double>(ok) / duration);
-  std::printf("  input tokens/s      %10.1f\n", static_cast<double>(input) / duration);
-  std::printf("  output tokens/s     %10.1f\n", static_cast<double>(output) / duration);
-  std::printf("  cached tokens       %10.1f%% of prompt tokens (ideal %.1f%%)\n", 100 * cached_ratio, 100 * ideal_ratio);
-  std::printf("  %-10s %10s %10s %10s %10s\n", "ms", "mean", "p50", "p90", "p99");
-  for (const auto& [name, st] : {std::pair{"TTFT", s_ttft}, {"TPOT", s_tpot}, {"ITL", s_itl}, {"E2E", s_e2e}}) {
-    std::printf("  %-10s %10.1f %10.1f %10.1f %10.1f\n", name, st.mean * 1e3, st.p50 * 1e3, st.p90 * 1e3, st.p99 * 1e3);
-  }
-  for (const auto& e : errors) std::printf("  failure: %s\n", e.c_str());
-
+  RunInfo info;
+  info.label = o.label;
+  info.base_url = o.base_url;
+  info.model = o.model;
+  info.workload = o.trace.empty() ? o.workload : "trace:" + o.trace;
+  info.workload_options = Sizes(o);
+  info.prompt_format = shape.format == PromptFormat::kTokens ? "tokens" : "text";
+  info.endpoint = shape.endpoint == Endpoint::kChat ? "chat" : "completions";
+  info.history = o.history;
+  info.arrivals = closed_loop ? "concurrency" : poisson ? "poisson" : "trace";
+  info.concurrency = dispatch.max_in_flight;
+  info.request_rate = o.request_rate;
+  info.time_scale = o.time_scale;
+  info.seed = o.seed;
+  info.warmup = o.warmup;
+  info.timeout_s = o.timeout_s;
+  info.max_duration_s = o.max_duration_s;
+  info.ideal_unit = shape.format == PromptFormat::kTokens ? "tokens" : "words";
+  info.prompts_hash = Hex(hash);
+  info.started_at = started_at;
+  const RunFigures figures = ComputeFigures(records, end_s);
+  PrintSummary(info, figures, stdout);
+  std::fflush(stdout);
   if (!o.json_out.empty()) {
-    JsonWriter j;
-    j.BeginObject();
-    j.Key("label"); j.String(o.label);
-    j.Key("base_url"); j.String(o.base_url);
-    j.Key("workload"); j.String(o.workload);
-    j.Key("requests"); j.Int(ok + failed);
-    j.Key("failed"); j.Int(failed);
-    j.Key("concurrency"); j.Int(o.concurrency);
-    j.Key("request_rate"); j.Double(o.request_rate);
-    j.Key("duration_s"); j.Double(duration);
-    j.Key("request_throughput"); j.Double(static_cast<double>(ok) / duration);
-    j.Key("input_throughput"); j.Double(static_cast<double>(input) / duration);
-    j.Key("output_throughput"); j.Double(static_cast<double>(output) / duration);
-    j.Key("input_tokens"); j.Int(input);
-    j.Key("output_tokens"); j.Int(output);
-    j.Key("cached_tokens"); j.Int(cached);
-    j.Key("cached_ratio"); j.Double(cached_ratio);
-    j.Key("ideal_cached_ratio"); j.Double(ideal_ratio);
-    WriteStats(j, "ttft_s", s_ttft);
-    WriteStats(j, "tpot_s", s_tpot);
-    WriteStats(j, "itl_s", s_itl);
-    WriteStats(j, "e2e_s", s_e2e);
-    j.Key("per_request");
-    j.BeginArray();
-    for (size_t i = first; i < total; ++i) {
-      const StreamResult& r = results[i];
-      j.BeginObject();
-      j.Key("sent_s"); j.Double(sent_at[i]);
-      j.Key("ok"); j.Bool(r.ok);
-      if (!r.ok) { j.Key("error"); j.String(r.error); }
-      j.Key("prompt_tokens"); j.Int(static_cast<int64_t>(prompts[i].size()));
-      j.Key("cached_tokens"); j.Int(r.cached_tokens);
-      j.Key("ttft_s"); j.Double(r.ttft_s);
-      j.Key("e2e_s"); j.Double(r.e2e_s);
-      j.Key("output_tokens"); j.Int(r.completion_tokens);
-      j.EndObject();
-    }
-    j.EndArray();
-    j.EndObject();
-    std::ofstream(o.json_out) << j.str() << "\n";
+    std::ofstream out(o.json_out);
+    out << RunJson(info, figures, records) << "\n";
+    if (!out) return Fail(InternalError("cannot write " + o.json_out));
   }
-  return failed == 0 ? 0 : 1;
+  if (!o.plot_out.empty()) {
+    std::ofstream out(o.plot_out);
+    out << RunSvg(info, figures, records);
+    if (!out) return Fail(InternalError("cannot write " + o.plot_out));
+  }
+  // 2: the run finished but not every request completed (the report says why).
+  return figures.completed == figures.requests ? 0 : 2;
 }
 
 }  // namespace radixlm::tools

@@ -33,23 +33,59 @@ struct BenchServeOptions {
   std::string base_url;
   std::string api_key;
   std::string model;
-  std::string workload = "generated-shared-prefix";
-  int64_t num_prompts = 64;
+  // The requests: a simulator workload (default generated-shared-prefix), or a
+  // trace file (radixlm or hash-block JSONL).
+  std::string workload;
+  std::string trace;
+  int32_t block_tokens = 512;  // hash-block traces
+  bool skip_bad = false;
+  int64_t num_prompts = 0;  // 0: the whole workload or trace
   int64_t warmup = 1;
-  int64_t concurrency = 8;
-  double request_rate = 0;  // > 0: Poisson arrivals instead of a fixed concurrency
+  // Arrivals: a closed loop of `concurrency` (8 when nothing else is given),
+  // Poisson at `request_rate`, or the trace's own times (`timestamps`, the
+  // default for --trace) scaled by `time_scale`.
+  int64_t concurrency = 0;
+  double request_rate = 0;
+  bool timestamps = false;
+  double time_scale = 1;
+  int64_t max_concurrency = 0;  // open loop: requests in flight at most (0: 1024)
   uint64_t seed = 1;
   int64_t max_tokens = 0;   // 0: the workload's output length
-  int64_t groups = 0;       // 0: the workload's defaults (docs/TRACES.md)
+  // Workload sizes; 0: the workload's defaults (docs/TRACES.md).
+  int64_t groups = 0;
+  int64_t prompts_per_group = 0;
   int64_t system_tokens = 0;
   int64_t question_tokens = 0;
-  int64_t vocab = 256;      // prompt ids are mapped into [0, vocab)
-  double timeout_s = 600;
+  int64_t output_tokens = 0;
+  int64_t turns = 0;
+  double think_time_s = 0;
+  double zipf_s = 0;
+  int64_t branching = 0;
+  int64_t depth = 0;
+  int64_t vocab = 256;      // token prompts: ids are mapped into [0, vocab)
+  std::string prompt_format = "auto";    // tokens, text, auto
+  std::string endpoint = "completions";  // completions, chat
+  std::string history = "server";        // server, generated (multi-turn answers)
+  bool no_ignore_eos = false;
+  bool no_keep_alive = false;  // a new connection per request
+  std::string flush_cache;    // a path to POST before the run (radixlm: /v1/cache/flush)
+  double timeout_s = 600;     // per request
+  double max_duration_s = 0;  // the whole run (0: unbounded)
   std::string json_out;
+  std::string plot_out;
   std::string label;
 };
 // Load on an OpenAI-compatible server; figures measured at the client.
+// Exit code 0, or 2 when some request did not complete (reported), 1 on errors.
 int RunBenchServe(const BenchServeOptions& options);
+
+struct BenchCompareOptions {
+  std::vector<std::string> files;  // `bench serve --json` outputs; the first is the reference
+  std::string json_out;
+  std::string plot_out;
+};
+// Prints runs side by side with ratios to the first.
+int RunBenchCompare(const BenchCompareOptions& options);
 
 struct BenchCacheOptions {
   bool json = false;
@@ -212,8 +248,29 @@ struct ServeOptions {
   int64_t max_body_bytes = int64_t{8} << 20;
   int http_threads = 64;
   double shutdown_grace_s = 10;
+  std::string chat_template;  // a Jinja file replacing the model's chat template
 };
 // Serves the model over the OpenAI-compatible HTTP API until SIGINT/SIGTERM.
 int RunServe(const ServeOptions& options);
+
+struct ChatTemplateRenderOptions {
+  std::string model;          // model directory (tokenizer_config.json)
+  std::string messages;       // JSON file: [messages] or {"messages", "tools", "chat_template_kwargs"}
+  std::string chat_template;  // a Jinja file replacing the model's
+  bool add_generation_prompt = false;
+  bool continue_final_message = false;
+};
+// Prints the rendered prompt exactly (no newline added).
+int RunChatTemplateRender(const ChatTemplateRenderOptions& options);
+
+struct ChatTemplateCheckOptions {
+  std::string model;          // model directory (tokenizer_config.json, tokenizer.json)
+  std::string chat_template;
+  bool json = false;
+};
+// Renders a synthetic multi-turn chat and reports, per turn, whether the
+// previous turn's prompt plus reply is a prefix of this turn's prompt, and the
+// tokens lost to the prefix cache where not. Exit code 0 either way.
+int RunChatTemplateCheck(const ChatTemplateCheckOptions& options);
 
 }  // namespace radixlm::tools

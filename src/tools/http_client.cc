@@ -1,17 +1,23 @@
 #include "tools/http_client.h"
 
 #include <httplib.h>
-#include <simdjson.h>
 
-#include <chrono>
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
 
 namespace radixlm::tools {
 
 namespace {
 
-double Since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 httplib::Headers Headers(const HttpTarget& target) {
   httplib::Headers h;
@@ -19,63 +25,91 @@ httplib::Headers Headers(const HttpTarget& target) {
   return h;
 }
 
-void Configure(httplib::Client& client, const HttpTarget& target) {
-  const auto whole = static_cast<time_t>(target.timeout_s);
-  const auto micros = static_cast<time_t>((target.timeout_s - static_cast<double>(whole)) * 1e6);
+void SetTimeouts(httplib::Client& client, double seconds) {
+  seconds = std::max(seconds, 0.001);
+  const auto whole = static_cast<time_t>(seconds);
+  const auto micros = static_cast<time_t>((seconds - static_cast<double>(whole)) * 1e6);
   client.set_connection_timeout(whole, micros);
   client.set_read_timeout(whole, micros);
   client.set_write_timeout(whole, micros);
-  client.set_keep_alive(false);
 }
 
-// One `data:` payload of the stream. Returns false on malformed JSON.
-bool ParseEvent(std::string_view payload, StreamResult* out, double now_s) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(payload.data(), payload.size()).get(doc) != simdjson::SUCCESS) return false;
-  simdjson::dom::element error;
-  if (doc["error"].get(error) == simdjson::SUCCESS) {
-    std::string_view message;
-    if (error["message"].get(message) != simdjson::SUCCESS) message = "error event";
-    out->error = "error in stream: " + std::string(message);
-    return true;
-  }
-  simdjson::dom::array choices;
-  if (doc["choices"].get(choices) == simdjson::SUCCESS && choices.size() > 0) {
-    bool content = false;
-    for (simdjson::dom::element choice : choices) {
-      std::string_view text;
-      // A chunk carrying text or token logprobs is a token's arrival (an opening
-      // chunk with only the role is not). The tools ask for logprobs so that a
-      // token whose text is still incomplete (half a UTF-8 character, or a
-      // special token) shows up too.
-      if (choice["text"].get(text) == simdjson::SUCCESS ||
-          choice.at_pointer("/delta/content").get(text) == simdjson::SUCCESS) {
-        out->text += text;
-        content = content || !text.empty();
-      }
-      simdjson::dom::element logprobs;
-      if (choice["logprobs"].get(logprobs) == simdjson::SUCCESS && !logprobs.is_null()) content = true;
-      std::string_view finish;
-      if (choice["finish_reason"].get(finish) == simdjson::SUCCESS) out->finish_reason = finish;
-    }
-    if (content) {
-      if (out->token_times_s.empty()) out->ttft_s = now_s;
-      out->token_times_s.push_back(now_s);
-    }
-  }
-  simdjson::dom::object usage;
-  if (doc["usage"].get(usage) == simdjson::SUCCESS) {
-    int64_t v;
-    if (usage["prompt_tokens"].get(v) == simdjson::SUCCESS) out->prompt_tokens = v;
-    if (usage["completion_tokens"].get(v) == simdjson::SUCCESS) out->completion_tokens = v;
-    if (usage.at_pointer("/prompt_tokens_details/cached_tokens").get(v) == simdjson::SUCCESS) out->cached_tokens = v;
-  }
-  // llama.cpp's server reports its prompt cache in `timings`.
-  int64_t cache_n;
-  if (doc.at_pointer("/timings/cache_n").get(cache_n) == simdjson::SUCCESS) out->cached_tokens = cache_n;
-  return true;
+void Configure(httplib::Client& client, const HttpTarget& target) {
+  SetTimeouts(client, target.timeout_s);
+  client.set_keep_alive(false);
+  client.set_follow_location(false);  // only the address given is contacted
+  // httplib writes a request's headers and body separately; on a kept
+  // connection Nagle's algorithm then holds the body until the server's
+  // delayed ACK (40 ms on Linux), which measured as 40 ms more TTFT.
+  client.set_tcp_nodelay(true);
 }
+
+// Shuts down the socket of a request that runs past its deadline. httplib's
+// read timeout restarts with every byte, so a server that trickles bytes (or
+// stalls mid-stream after a trickle) would otherwise hold a request, and the
+// run, for as long as it likes. One thread serves every request.
+class Watchdog {
+ public:
+  static Watchdog& Get() {
+    static Watchdog* watchdog = new Watchdog;  // never destroyed: its thread runs to exit
+    return *watchdog;
+  }
+
+  uint64_t Arm(Clock::time_point deadline, httplib::Client* client, std::atomic<bool>* fired) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const uint64_t id = ++next_id_;
+    entries_.emplace(id, Entry{deadline, client, fired});
+    queue_.emplace(deadline, id);
+    cv_.notify_one();
+    return id;
+  }
+  // After this returns the watchdog never touches the client again.
+  void Disarm(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    queue_.erase({it->second.deadline, id});
+    entries_.erase(it);
+  }
+
+ private:
+  struct Entry {
+    Clock::time_point deadline;
+    httplib::Client* client;
+    std::atomic<bool>* fired;
+  };
+
+  Watchdog() { std::thread([this] { Loop(); }).detach(); }
+
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      if (queue_.empty()) {
+        cv_.wait(lock);
+        continue;
+      }
+      const auto [deadline, id] = *queue_.begin();
+      if (Clock::now() < deadline) {
+        cv_.wait_until(lock, deadline);
+        continue;
+      }
+      queue_.erase(queue_.begin());
+      auto it = entries_.find(id);
+      if (it == entries_.end()) continue;
+      it->second.fired->store(true);
+      it->second.client->stop();  // shuts the socket down; the blocked read returns
+      entries_.erase(it);
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t next_id_ = 0;
+  std::set<std::pair<Clock::time_point, uint64_t>> queue_;
+  std::unordered_map<uint64_t, Entry> entries_;
+};
+
+std::string Clip(const std::string& s, size_t n = 300) { return s.size() > n ? s.substr(0, n) + "..." : s; }
 
 }  // namespace
 
@@ -98,14 +132,45 @@ StatusOr<HttpTarget> ParseBaseUrl(const std::string& url) {
       return InvalidArgumentError("base URL '" + url + "' has a bad port");
     }
   }
-  if (t.host.empty() || t.port <= 0 || t.port > 65535) return InvalidArgumentError("base URL '" + url + "' has no host or a bad port");
+  if (t.host.empty() || t.port <= 0 || t.port > 65535) {
+    return InvalidArgumentError("base URL '" + url + "' has no host or a bad port");
+  }
   return t;
 }
 
-StreamResult PostStreaming(const HttpTarget& target, const std::string& path, const std::string& body) {
+StreamResult PostStreaming(const HttpTarget& target, const std::string& path, const std::string& body,
+                           const StreamLimits& limits) {
   StreamResult out;
-  httplib::Client client(target.host, target.port);
-  Configure(client, target);
+  const auto t0 = Clock::now();
+  const double timeout_s = limits.timeout_s > 0 ? limits.timeout_s : target.timeout_s;
+  const auto request_deadline =
+      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
+  const bool run_ends_first = limits.run_deadline < request_deadline;
+  const auto deadline = std::min(request_deadline, limits.run_deadline);
+  const double budget_s = std::chrono::duration<double>(deadline - t0).count();
+  auto expired = [&](const std::string& what) {
+    out.failure = run_ends_first ? FailureKind::kCancelled : FailureKind::kTimeout;
+    out.error = run_ends_first ? "still running when --max-duration ended (" + what + ")"
+                               : "no complete answer within " + std::to_string(timeout_s) + " s (" + what + ")";
+  };
+  if (budget_s <= 0) {
+    out.e2e_s = 0;
+    expired("not sent");
+    return out;
+  }
+
+  // This thread's connection to the target, kept between requests.
+  thread_local std::unordered_map<std::string, std::unique_ptr<httplib::Client>> clients;
+  const std::string key = target.host + ":" + std::to_string(target.port);
+  std::unique_ptr<httplib::Client>& kept = clients[key];
+  std::unique_ptr<httplib::Client> fresh;
+  if (!target.keep_alive || kept == nullptr) {
+    fresh = std::make_unique<httplib::Client>(target.host, target.port);
+    Configure(*fresh, target);
+    fresh->set_keep_alive(target.keep_alive);
+  }
+  httplib::Client& client = fresh != nullptr ? *fresh : *kept;
+  SetTimeouts(client, budget_s);
   httplib::Request req;
   req.method = "POST";
   req.path = target.prefix + path;
@@ -113,56 +178,76 @@ StreamResult PostStreaming(const HttpTarget& target, const std::string& path, co
   req.headers.emplace("Accept", "text/event-stream");
   req.body = body;
   req.set_header("Content-Type", "application/json");
-  std::string buffer, error_body;
-  bool done = false, malformed = false;
-  const auto t0 = std::chrono::steady_clock::now();
-  req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
-    buffer.append(data, len);
-    size_t start = 0;
-    while (true) {
-      const size_t end = buffer.find("\n\n", start);
-      if (end == std::string::npos) break;
-      std::string_view event(buffer.data() + start, end - start);
-      start = end + 2;
-      for (size_t pos = 0; pos < event.size();) {
-        size_t eol = event.find('\n', pos);
-        if (eol == std::string_view::npos) eol = event.size();
-        std::string_view line = event.substr(pos, eol - pos);
-        pos = eol + 1;
-        if (line.rfind("data:", 0) != 0) continue;
-        line.remove_prefix(5);
-        if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-        if (line == "[DONE]") {
-          done = true;
-          continue;
-        }
-        ++out.chunks;
-        if (!ParseEvent(line, &out, Since(t0))) malformed = true;
-      }
-    }
-    buffer.erase(0, start);
+
+  CompletionStreamReader reader(&out);
+  SseParser parser(limits.max_event_bytes);
+  std::string error_body;
+  int status = 0;
+  bool overflow = false;
+  req.response_handler = [&](const httplib::Response& res) {
+    status = res.status;
     return true;
   };
+  req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
+    if (status != 200) {
+      error_body.append(data, std::min(len, size_t{4096} - std::min(error_body.size(), size_t{4096})));
+      return true;
+    }
+    const double now = Since(t0);
+    if (!parser.Feed(std::string_view(data, len), [&](std::string_view event, std::string_view payload) {
+          reader.OnEvent(event, payload, now);
+        })) {
+      overflow = true;
+      return false;
+    }
+    return true;
+  };
+
+  std::atomic<bool> fired{false};
+  Watchdog& watchdog = Watchdog::Get();
+  const uint64_t armed = watchdog.Arm(deadline, &client, &fired);
   httplib::Response res;
   httplib::Error error = httplib::Error::Success;
-  const bool sent = client.send(req, res, error);
+  bool sent = false;
+  try {
+    sent = client.send(req, res, error);
+  } catch (const std::exception& e) {  // httplib does not throw here; a bad_alloc could
+    error = httplib::Error::Unknown;
+    out.error = e.what();
+  }
+  watchdog.Disarm(armed);
   out.e2e_s = Since(t0);
-  out.http_status = res.status;
-  if (!sent) {
-    out.error = "connection: " + httplib::to_string(error);
-    if (res.status >= 400) out.error = "HTTP " + std::to_string(res.status) + ": " + buffer.substr(0, 300);
-    return out;
+  out.http_status = status;
+
+  if (status != 0 && status != 200) {
+    out.failure = FailureKind::kHttpStatus;
+    out.error = "HTTP " + std::to_string(status) + ": " + Clip(error_body.empty() ? res.body : error_body);
+  } else if (overflow) {
+    out.failure = FailureKind::kMalformedStream;
+    out.error = "an event of the stream is larger than " + std::to_string(limits.max_event_bytes) + " bytes";
+  } else if (fired.load() || (!sent && Clock::now() >= deadline - std::chrono::milliseconds(20))) {
+    expired(status == 0 ? "no response" : std::to_string(out.token_times_s.size()) + " chunks received");
+  } else if (!sent) {
+    out.failure = FailureKind::kConnect;
+    const std::string what = httplib::to_string(error);
+    if (error == httplib::Error::Connection) {
+      out.error = "cannot connect to " + target.host + ":" + std::to_string(target.port) + " (" + what + ")";
+    } else if (status == 0) {
+      out.error = "the connection broke before a response (" + what + ")";
+    } else {
+      out.error = "the connection broke mid-stream after " + std::to_string(out.token_times_s.size()) +
+                  " chunks (" + what + ")";
+    }
+  } else {
+    reader.Finish(parser.has_partial_event());
   }
-  if (res.status != 200) {
-    out.error = "HTTP " + std::to_string(res.status) + ": " + (buffer + res.body).substr(0, 300);
-    return out;
+  out.ok = out.failure == FailureKind::kNone;
+  // Keep a connection only after a clean answer: after a failure its state is
+  // unknown (a stopped socket, a half-read stream), so the next one reconnects.
+  if (target.keep_alive) {
+    if (out.ok && fresh != nullptr) kept = std::move(fresh);
+    if (!out.ok && fresh == nullptr) kept.reset();
   }
-  if (malformed) {
-    out.error = "malformed event in the stream";
-  } else if (!done && out.error.empty()) {
-    out.error = "the stream ended without [DONE]";
-  }
-  out.ok = out.error.empty();
   return out;
 }
 

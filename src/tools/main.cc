@@ -39,32 +39,76 @@ int main(int argc, char** argv) {
   CLI::App* bench_group = app.add_subcommand("bench", "Measure a running server");
   bench_group->require_subcommand(1);
   CLI::App* bench_serve_cmd = bench_group->add_subcommand(
-      "serve", "Load an OpenAI-compatible server with a prefix-sharing workload; TTFT, TPOT, ITL, throughput, "
-               "cached tokens against the ideal");
-  bench_serve_cmd->add_option("--base-url", bench_serve.base_url, "e.g. http://127.0.0.1:8000")->required();
-  bench_serve_cmd->add_option("--api-key", bench_serve.api_key, "Bearer key");
-  bench_serve_cmd->add_option("--model", bench_serve.model, "Model name to request")->required();
-  bench_serve_cmd->add_option("--workload", bench_serve.workload, "A simulator workload (radixlm sim generate)");
-  bench_serve_cmd->add_option("--num-prompts", bench_serve.num_prompts, "Measured requests")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
-  bench_serve_cmd->add_option("--warmup", bench_serve.warmup, "Requests sent first and left out of the figures")
+      "serve", "Load an OpenAI-compatible server with a prefix-sharing workload or a trace; TTFT, TPOT, ITL, "
+               "throughput, failures, cached tokens against the ideal");
+  auto& bs = bench_serve;
+  bench_serve_cmd->add_option("--base-url", bs.base_url, "e.g. http://127.0.0.1:8000 (/v1 assumed)")->required();
+  bench_serve_cmd->add_option("--api-key", bs.api_key, "Bearer key");
+  bench_serve_cmd->add_option("--model", bs.model, "Model name to request")->required();
+  auto* bs_workload = bench_serve_cmd->add_option(
+      "--workload", bs.workload, "A simulator workload: generated-shared-prefix (default), multi-turn, doc-qa, "
+                                 "few-shot, all-unique, chatbot, tree-of-thought");
+  bench_serve_cmd->add_option("--trace", bs.trace, "Or replay a trace (radixlm or hash-block JSONL)")
+      ->excludes(bs_workload);
+  bench_serve_cmd->add_option("--block-tokens", bs.block_tokens, "Tokens per hash id of a hash-block trace")
+      ->check(CLI::Range(1, 1 << 20));
+  bench_serve_cmd->add_flag("--skip-bad", bs.skip_bad, "Skip and count bad trace lines");
+  bench_serve_cmd->add_option("--num-prompts", bs.num_prompts, "Measured requests (0: the whole workload)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
+  bench_serve_cmd->add_option("--warmup", bs.warmup, "Unique-prompt requests sent first, left out of the figures")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
-  bench_serve_cmd->add_option("--concurrency", bench_serve.concurrency, "Requests in flight")
+  auto* bs_concurrency = bench_serve_cmd->add_option(
+      "--concurrency", bs.concurrency, "Closed loop: requests in flight (default 8)")->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  auto* bs_rate = bench_serve_cmd->add_option("--request-rate", bs.request_rate, "Open loop: Poisson arrivals per second")
+      ->check(CLI::Range(0.0, 1e6))->excludes(bs_concurrency);
+  bench_serve_cmd->add_flag("--timestamps", bs.timestamps,
+                            "Open loop: the trace's (or workload's) own arrival times (default for --trace)")
+      ->excludes(bs_concurrency)->excludes(bs_rate);
+  bench_serve_cmd->add_option("--time-scale", bs.time_scale, "Multiply trace arrival times (2: half the load)")
+      ->check(CLI::PositiveNumber);
+  bench_serve_cmd->add_option("--max-concurrency", bs.max_concurrency, "Open loop: requests in flight at most (1024)")
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
-  bench_serve_cmd->add_option("--request-rate", bench_serve.request_rate,
-                              "Poisson arrivals per second (instead of --concurrency)")
-      ->check(CLI::Range(0.0, 1e6));
-  bench_serve_cmd->add_option("--seed", bench_serve.seed, "Workload seed");
-  bench_serve_cmd->add_option("--max-tokens", bench_serve.max_tokens, "Output tokens per request (0: workload's)")
+  bench_serve_cmd->add_option("--seed", bs.seed, "Workload and arrival seed");
+  bench_serve_cmd->add_option("--max-tokens", bs.max_tokens, "Output tokens per request (0: the workload's)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
-  bench_serve_cmd->add_option("--groups", bench_serve.groups, "Shared prefixes (system prompts, documents)");
-  bench_serve_cmd->add_option("--system-tokens", bench_serve.system_tokens, "Tokens of each shared prefix");
-  bench_serve_cmd->add_option("--question-tokens", bench_serve.question_tokens, "Tokens unique to each request");
-  bench_serve_cmd->add_option("--vocab", bench_serve.vocab, "Prompt token ids are mapped into [0, vocab)")
-      ->check(CLI::Range(int64_t{2}, int64_t{1} << 30));
-  bench_serve_cmd->add_option("--timeout", bench_serve.timeout_s, "Seconds before a request counts as failed");
-  bench_serve_cmd->add_option("--json", bench_serve.json_out, "Write every figure and per-request record");
-  bench_serve_cmd->add_option("--label", bench_serve.label, "Name of this run in the output");
+  bench_serve_cmd->add_option("--groups", bs.groups, "Shared prefixes: system prompts, documents, tasks, conversations");
+  bench_serve_cmd->add_option("--prompts-per-group", bs.prompts_per_group, "generated-shared-prefix: prompts per group");
+  bench_serve_cmd->add_option("--system-tokens", bs.system_tokens, "Tokens of each shared prefix");
+  bench_serve_cmd->add_option("--question-tokens", bs.question_tokens, "Tokens unique to each request (or user turn)");
+  bench_serve_cmd->add_option("--output-tokens", bs.output_tokens, "The workload's output length (answers in history)");
+  bench_serve_cmd->add_option("--turns", bs.turns, "multi-turn: turns per conversation");
+  bench_serve_cmd->add_option("--think-time", bs.think_time_s, "multi-turn with --timestamps: mean seconds between turns");
+  bench_serve_cmd->add_option("--zipf", bs.zipf_s, "chatbot, doc-qa: popularity exponent");
+  bench_serve_cmd->add_option("--branching", bs.branching, "tree-of-thought: children per node");
+  bench_serve_cmd->add_option("--depth", bs.depth, "tree-of-thought: levels below the root");
+  bench_serve_cmd->add_option("--vocab", bs.vocab, "Token prompts: ids are mapped into [0, vocab)")
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 31));
+  bench_serve_cmd->add_option("--prompt-format", bs.prompt_format,
+                              "tokens, text, or auto (token ids unless the server refuses them)")
+      ->check(CLI::IsMember({"auto", "tokens", "text"}));
+  bench_serve_cmd->add_option("--endpoint", bs.endpoint, "completions or chat (text messages)")
+      ->check(CLI::IsMember({"completions", "chat"}));
+  bench_serve_cmd->add_option("--history", bs.history,
+                              "Multi-turn answers in later prompts: server (what it returned) or generated")
+      ->check(CLI::IsMember({"server", "generated"}));
+  bench_serve_cmd->add_flag("--no-ignore-eos", bs.no_ignore_eos, "Do not send ignore_eos (servers that refuse it)");
+  bench_serve_cmd->add_flag("--no-keep-alive", bs.no_keep_alive,
+                            "A new connection per request (default: one kept per client thread)");
+  bench_serve_cmd->add_option("--flush-cache", bs.flush_cache,
+                              "POST this path first, so the cache starts empty (radixlm: /v1/cache/flush, "
+                              "SGLang: /flush_cache, vLLM: /reset_prefix_cache)");
+  bench_serve_cmd->add_option("--timeout", bs.timeout_s, "Seconds before a request counts as timed out");
+  bench_serve_cmd->add_option("--max-duration", bs.max_duration_s, "Seconds the whole run may take (0: unbounded)");
+  bench_serve_cmd->add_option("--json", bs.json_out, "Write every figure and per-request record");
+  bench_serve_cmd->add_option("--plot", bs.plot_out, "Write an SVG: TTFT CDF and throughput over time");
+  bench_serve_cmd->add_option("--label", bs.label, "Name of this run in the output");
+
+  radixlm::tools::BenchCompareOptions bench_compare;
+  CLI::App* bench_compare_cmd = bench_group->add_subcommand(
+      "compare", "Print `bench serve --json` runs side by side, with ratios to the first");
+  bench_compare_cmd->add_option("files", bench_compare.files, "JSON files; the first is the reference")->required();
+  bench_compare_cmd->add_option("--json", bench_compare.json_out, "Write the comparison as JSON");
+  bench_compare_cmd->add_option("--plot", bench_compare.plot_out, "Write an SVG of the runs' TTFT CDFs");
 
   radixlm::tools::BenchCacheOptions bench;
   CLI::App* bench_cmd = app.add_subcommand(
@@ -265,7 +309,32 @@ int main(int argc, char** argv) {
                         "Seconds to let running requests finish on SIGTERM/SIGINT")
       ->check(CLI::NonNegativeNumber);
 
+  serve_cmd->add_option("--chat-template", serve.chat_template,
+                        "Jinja file to use instead of the model's chat template");
+
+  CLI::App* template_cmd = app.add_subcommand("chat-template", "Render and check a model's chat template");
+  template_cmd->require_subcommand(1);
+  radixlm::tools::ChatTemplateRenderOptions render;
+  CLI::App* render_cmd = template_cmd->add_subcommand("render", "Print the prompt a chat renders to");
+  render_cmd->add_option("--model", render.model, "Model directory")->required();
+  render_cmd->add_option("--messages", render.messages,
+                         "JSON file: a list of messages, or {\"messages\", \"tools\", \"chat_template_kwargs\"}")
+      ->required();
+  render_cmd->add_option("--chat-template", render.chat_template, "Jinja file instead of the model's template");
+  render_cmd->add_flag("--add-generation-prompt", render.add_generation_prompt, "End with the assistant's header");
+  render_cmd->add_flag("--continue-final-message", render.continue_final_message,
+                       "Leave the final (assistant) message open");
+  radixlm::tools::ChatTemplateCheckOptions check;
+  CLI::App* check_cmd = template_cmd->add_subcommand(
+      "check", "Render a synthetic multi-turn chat; report where each turn stops extending the previous one "
+               "and the tokens that costs the prefix cache");
+  check_cmd->add_option("--model", check.model, "Model directory")->required();
+  check_cmd->add_option("--chat-template", check.chat_template, "Jinja file instead of the model's template");
+  check_cmd->add_flag("--json", check.json, "Print one JSON object");
+
   CLI11_PARSE(app, argc, argv);
+  if (render_cmd->parsed()) return radixlm::tools::RunChatTemplateRender(render);
+  if (check_cmd->parsed()) return radixlm::tools::RunChatTemplateCheck(check);
   if (serve_cmd->parsed()) return radixlm::tools::RunServe(serve);
   if (make_cmd->parsed()) return radixlm::tools::RunMakeModel(make);
   if (generate_cmd->parsed()) return radixlm::tools::RunGenerate(gen_text);
@@ -278,6 +347,7 @@ int main(int argc, char** argv) {
   if (info_cmd->parsed()) return radixlm::tools::RunSimInfo(info);
   if (demo_cmd->parsed()) return radixlm::tools::RunDemo(demo);
   if (bench_serve_cmd->parsed()) return radixlm::tools::RunBenchServe(bench_serve);
+  if (bench_compare_cmd->parsed()) return radixlm::tools::RunBenchCompare(bench_compare);
   if (demo_server_cmd->parsed()) return radixlm::tools::RunDemoServer(demo_server);
   if (bench_cmd->parsed()) return radixlm::tools::RunBenchCache(bench);
   return 1;

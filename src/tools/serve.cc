@@ -132,8 +132,12 @@ int RunServe(const ServeOptions& o) {
       m.tokenizer->IsSpecial(static_cast<int32_t>(m.config.bos_token_id))) {
     info.bos_token_id = static_cast<int32_t>(m.config.bos_token_id);
   }
-  info.chat_format = server::DetectChatFormat(*m.tokenizer);
+  auto chat_format = server::LoadChatFormat(o.model, o.chat_template, *m.tokenizer);
+  if (!chat_format.ok()) return Fail(chat_format.status());
+  info.chat_format = std::move(*chat_format);
   const server::ChatFormatKind chat_kind = info.chat_format.kind;
+  const std::string chat_origin = info.chat_format.origin;
+  const size_t chat_stops = info.chat_format.stop_token_ids.size();
 
   server::ServiceOptions so;
   so.model_name = o.served_model_name.empty() ? ModelName(o.model) : o.served_model_name;
@@ -168,7 +172,11 @@ int RunServe(const ServeOptions& o) {
            : std::string()) +
       ", max running " +
       std::to_string(o.max_running) + ", token budget " + std::to_string(o.token_budget));
-  Say(std::string("chat format ") + server::ChatFormatName(chat_kind));
+  if (chat_kind == server::ChatFormatKind::kTemplate) {
+    Say("chat template " + chat_origin + " (" + std::to_string(chat_stops) + " stop tokens)");
+  } else {
+    Say(std::string("chat format ") + server::ChatFormatName(chat_kind) + " (the model has no chat template)");
+  }
   if (!o.api_keys.empty()) Say("API keys " + std::to_string(o.api_keys.size()) + " (one cache namespace each)");
   Say("listening on http://" + o.host + ":" + std::to_string((*http)->port()));
 

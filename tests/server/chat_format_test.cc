@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "model/tokenizer.h"
 
 namespace radixlm::server {
@@ -109,6 +112,94 @@ TEST(ChatFormat, SpecialTokensInTheTextMapToTheirIds) {
   ASSERT_FALSE(ids.empty());
   EXPECT_EQ(ids.front(), *tokenizer->TokenToId("<|begin_of_text|>"));
   EXPECT_EQ(ids[1], *tokenizer->TokenToId("<|start_header_id|>"));
+}
+
+// A model directory with a chat template: the template is used, with the
+// model's eos ids and the end-of-turn tokens it writes as stop tokens.
+class ChatTemplateFormatTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("radixlm_chat_format_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    tokenizer_ = MakeTokenizer(kLlama3);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void Write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name, std::ios::binary) << text;
+  }
+  ChatRequest Parse(const std::string& body) {
+    std::string param;
+    auto r = ParseChatRequest(body, ProtocolLimits{}, &param);
+    EXPECT_TRUE(r.ok()) << r.status().ToString() << " " << param;
+    return *r;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<model::Tokenizer> tokenizer_;
+};
+
+constexpr const char* kToolTemplate =
+    "{{ bos_token }}{% if tools %}[tools {{ tools | map(attribute='function.name') | join(',') }}]{% endif %}"
+    "{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>{{ m.content }}"
+    "{% for c in m.tool_calls or [] %}{{ c.function.arguments | tojson }}{% endfor %}<|eot_id|>{% endfor %}"
+    "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>{% endif %}"
+    "{% if flag is defined %}flag={{ flag }}{% endif %}"
+    "{% if messages[0].role == 'tool' %}{{ raise_exception('no tool first') }}{% endif %}";
+
+TEST_F(ChatTemplateFormatTest, UsesTheTemplateWithItsStopTokens) {
+  Write("tokenizer_config.json", std::string(R"({"bos_token": "<|begin_of_text|>", "eos_token": "<|end_of_text|>",
+    "chat_template": )") + "\"" + kToolTemplate + "\"}");
+  Write("generation_config.json", R"({"eos_token_id": [257, 260]})");
+  auto f = LoadChatFormat(dir_.string(), "", *tokenizer_);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->kind, ChatFormatKind::kTemplate);
+  EXPECT_EQ(f->stop_token_ids, (std::vector<int32_t>{257, 260}));  // <|end_of_text|>, <|eot_id|>
+
+  std::string param;
+  auto text = RenderChatRequest(*f, Parse(R"({"messages": [
+      {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+      {"role": "assistant", "content": null, "tool_calls": [{"type": "function",
+        "function": {"name": "f", "arguments": "{\"x\": [1, 2.5]}"}}]}],
+    "tools": [{"type": "function", "function": {"name": "f"}}], "chat_template_kwargs": {"flag": true}})"),
+                                &param);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  EXPECT_EQ(*text,
+            "<|begin_of_text|>[tools f]<|start_header_id|>user<|end_header_id|>a\nb<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>{\"x\": [1, 2.5]}<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>flag=True");
+
+  auto refused = RenderChatRequest(*f, Parse(R"({"messages": [{"role": "tool", "content": "r"}]})"), &param);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(param, "messages");
+  EXPECT_NE(std::string(refused.status().message()).find("no tool first"), std::string::npos);
+}
+
+TEST_F(ChatTemplateFormatTest, OverrideFileAndFallback) {
+  Write("tokenizer_config.json", R"({"bos_token": "<|begin_of_text|>"})");
+  auto f = LoadChatFormat(dir_.string(), "", *tokenizer_);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->kind, ChatFormatKind::kLlama3);  // no template: the built-in format
+  std::string param;
+  auto refused = RenderChatRequest(
+      *f, Parse(R"({"messages": [{"role": "user", "content": "q"}], "tools": [{"function": {"name": "f"}}]})"),
+      &param);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(param, "tools");
+
+  Write("override.jinja", "{% for m in messages %}{{ m.content }}{% endfor %}<|eot_id|>");
+  f = LoadChatFormat(dir_.string(), (dir_ / "override.jinja").string(), *tokenizer_);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->kind, ChatFormatKind::kTemplate);
+  auto text = RenderChatRequest(*f, Parse(R"({"messages": [{"role": "user", "content": "q"}]})"), &param);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, "q<|eot_id|>");
+
+  Write("bad.jinja", "{% extends 'x' %}");
+  f = LoadChatFormat(dir_.string(), (dir_ / "bad.jinja").string(), *tokenizer_);
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(std::string(f.status().message()).find("unsupported tag 'extends'"), std::string::npos);
 }
 
 }  // namespace
