@@ -18,6 +18,10 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
+std::vector<double> LookupSeconds() {
+  return {1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1};
+}
+
 const char* LayerName(Layer layer) { return layer == Layer::kL1 ? "l1" : "l2"; }
 
 ResponseCache::ResponseCache(ResponseCacheOptions options)

@@ -44,11 +44,15 @@ struct ResponseCacheOptions {
   std::function<int64_t()> now_ms;
 };
 
+// Lookup latency buckets: 10 us to 1 s (an L1 hit is microseconds, an L2 one a
+// network round trip).
+std::vector<double> LookupSeconds();
+
 struct LayerStats {
   std::atomic<int64_t> hits{0};
   std::atomic<int64_t> misses{0};
-  Histogram hit_seconds{Histogram::LatencySeconds()};
-  Histogram miss_seconds{Histogram::LatencySeconds()};
+  Histogram hit_seconds{LookupSeconds()};
+  Histogram miss_seconds{LookupSeconds()};
 };
 
 class ResponseCache {
@@ -66,6 +70,8 @@ class ResponseCache {
   StatusOr<int64_t> EraseByPrefix(const std::string& prefix);
 
   bool has_l2() const { return redis_ != nullptr; }
+  // Whether Redis answers now (OK without an L2).
+  Status Ping() { return redis_ ? redis_->Ping() : OkStatus(); }
   const LayerStats& stats(Layer layer) const;
   int64_t stores() const { return stores_.load(); }
   int64_t store_errors() const { return store_errors_.load(); }

@@ -5,7 +5,7 @@
 // Accepted: OpenAI's fields and vLLM's extensions that the engine implements
 // (top_k, min_p, stop_token_ids, ignore_eos, include_stop_str_in_output,
 // skip_special_tokens, cache_salt, truncate_prompt_tokens, return_tokens_as_token_ids,
-// add_generation_prompt, continue_final_message). Fields OpenAI has but that change nothing here (user,
+// add_generation_prompt, continue_final_message) and radixlm's `cache`. Fields OpenAI has but that change nothing here (user,
 // metadata, store, service_tier, ...) are accepted and ignored. Anything else at
 // the top level is refused, as OpenAI does: "Unrecognized request argument
 // supplied: X". A null value means the field is absent.
@@ -45,6 +45,14 @@ struct ChatMessage {
   std::string content;  // text parts joined
 };
 
+// The per-request response-cache override (radixlm's `cache` field):
+// {"mode": "off"|"read"|"write"|"readwrite", "ttl": seconds}, both optional.
+enum class ResponseCacheMode { kOff, kRead, kWrite, kReadWrite };
+struct ResponseCacheRequest {
+  std::optional<ResponseCacheMode> mode;
+  std::optional<int64_t> ttl_seconds;  // >= 1
+};
+
 // What /v1/completions and /v1/chat/completions share.
 struct GenerationRequest {
   std::string model;  // "" when absent (the served model)
@@ -61,6 +69,7 @@ struct GenerationRequest {
   int64_t truncate_prompt_tokens = 0;  // keep the last k prompt tokens; 0: off
   // vLLM's: logprobs name tokens "token_id:ID" instead of their text.
   bool return_tokens_as_token_ids = false;
+  ResponseCacheRequest cache;
 };
 
 struct CompletionRequest {
@@ -86,5 +95,13 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
                                        std::string* param);
 // The body of POST /v1/cache/flush: empty, {} or {"cache_salt": S}.
 StatusOr<FlushRequest> ParseFlushRequest(std::string_view body, std::string* param);
+
+// The body of POST /v1/cache/responses/flush: empty, {} or any of
+// {"cache_salt": S} and {"prefix": P} (a key prefix, see response_key.h).
+struct ResponseFlushRequest {
+  std::optional<std::string> cache_salt;
+  std::optional<std::string> prefix;
+};
+StatusOr<ResponseFlushRequest> ParseResponseFlushRequest(std::string_view body, std::string* param);
 
 }  // namespace radixlm::server

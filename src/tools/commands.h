@@ -212,6 +212,13 @@ struct ServeOptions {
   int64_t max_body_bytes = int64_t{8} << 20;
   int http_threads = 64;
   double shutdown_grace_s = 10;
+  // Response cache (server/api_service.h): off unless --response-cache or --redis-url.
+  bool response_cache = false;
+  std::string response_cache_memory = "256MiB";  // L1 bound
+  std::string redis_url;                         // L2 when set
+  std::string redis_prefix = "radixlm:resp:";
+  int64_t response_cache_ttl_s = 3600;
+  std::string response_cache_mode = "readwrite";  // for deterministic calls
 };
 // Serves the model over the OpenAI-compatible HTTP API until SIGINT/SIGTERM.
 int RunServe(const ServeOptions& options);

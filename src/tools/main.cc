@@ -261,6 +261,17 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--http-threads", serve.http_threads,
                         "HTTP worker threads (each streaming request holds one)")
       ->check(CLI::Range(1, 4096));
+  serve_cmd->add_flag("--response-cache", serve.response_cache,
+                      "Answer repeated deterministic requests from a response cache (in process)");
+  serve_cmd->add_option("--response-cache-memory", serve.response_cache_memory,
+                        "Bound of the in-process response cache, e.g. 256MiB");
+  serve_cmd->add_option("--redis-url", serve.redis_url,
+                        "Share the response cache through Redis (redis://HOST:PORT); implies --response-cache");
+  serve_cmd->add_option("--redis-prefix", serve.redis_prefix, "Prefix of the response cache's Redis keys");
+  serve_cmd->add_option("--response-cache-ttl", serve.response_cache_ttl_s, "Seconds a cached response lives")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 31));
+  serve_cmd->add_option("--response-cache-mode", serve.response_cache_mode,
+                        "Default for deterministic requests: readwrite, read, write or off");
   serve_cmd->add_option("--shutdown-grace", serve.shutdown_grace_s,
                         "Seconds to let running requests finish on SIGTERM/SIGINT")
       ->check(CLI::NonNegativeNumber);
