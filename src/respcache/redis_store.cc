@@ -110,6 +110,11 @@ RedisStore::~RedisStore() {
 
 Status RedisStore::Failure(std::string what) {
   std::lock_guard<std::mutex> lock(mu_);
+  // The idle connections went to the same server: after one broke, they are
+  // most likely broken too (a restarted Redis), so none is reused.
+  for (redisContext* c : idle_) redisFree(c);
+  open_ -= static_cast<int>(idle_.size());
+  idle_.clear();
   backoff_ = backoff_.count() == 0 ? kFirstBackoff : std::min(kMaxBackoff, backoff_ * 2);
   retry_at_ = std::chrono::steady_clock::now() + backoff_;
   return UnavailableError("redis " + options_.host + ":" + std::to_string(options_.port) + ": " + what);

@@ -5,7 +5,8 @@
 // binary-safe byte strings.
 //
 // Failure handling: every command runs with a timeout. A connection that fails
-// (refused, reset, timed out, a protocol error) is dropped, and the store backs
+// (refused, reset, timed out, a protocol error) is dropped with every idle one
+// (they are most likely dead too: a restarted Redis), and the store backs
 // off: for the next `backoff` (100 ms, doubling up to 5 s after each failed
 // reconnect) every call fails at once with UNAVAILABLE, without touching the
 // network, so a dead Redis costs the caller nothing. The first call after the

@@ -51,6 +51,31 @@ struct BenchServeOptions {
 // Load on an OpenAI-compatible server; figures measured at the client.
 int RunBenchServe(const BenchServeOptions& options);
 
+struct BenchResponseCacheOptions {
+  std::string base_url;
+  std::string replica_url;  // a second server on the same Redis: L2 hits
+  std::string api_key;
+  std::string model;
+  int64_t prompts = 20;
+  int64_t repeats = 20;
+  int64_t max_tokens = 64;
+  int64_t concurrency = 4;
+  double seconds = 3;
+  std::string json_out;
+};
+// Response-cache hit latency (L1, L2) and hit throughput against the model's.
+int RunBenchResponseCache(const BenchResponseCacheOptions& options);
+
+struct CacheWarmOptions {
+  std::string base_url;
+  std::string api_key;
+  std::string file;  // JSON lines: request bodies, or {"endpoint", "body"}
+  int64_t concurrency = 4;
+  double timeout_s = 600;
+};
+// Sends common requests so the server's response cache holds them.
+int RunCacheWarm(const CacheWarmOptions& options);
+
 struct BenchCacheOptions {
   bool json = false;
   // A small workload that finishes in seconds (CI); its figures are not the benchmark's.

@@ -195,10 +195,47 @@ test('Redis killed mid-run: requests are still answered, errors counted; recover
   assert.deepEqual(again.json.usage.response_cache, { hit: true, layer: 'l1' });
 
   await redis.start();  // empty again
-  const probe = body({ prompt: 'after recovery' });
+  let attempt = 0;
   await eventually(async () => {
-    await a.post('/v1/completions', probe);  // stores once the back-off window has passed
-    return (await b.post('/v1/completions', probe)).headers.get('x-radixlm-cache') === 'hit';
+    // A fresh prompt each time (a replica's own L1 would answer a repeated one):
+    // a stores it once its back-off window has passed, b finds it in Redis.
+    const probe = body({ prompt: `after recovery ${attempt++}` });
+    await a.post('/v1/completions', probe);
+    const r = await b.post('/v1/completions', probe);
+    return r.json.usage.response_cache?.layer === 'l2';
   }, { timeoutMs: 15000, what: 'the replicas to share entries through Redis again' });
   assert.match(a.output().stderr, /response cache: \d+ store error/);
+});
+
+test('radixlm cache warm stores a file of requests; bad lines are named and nothing is sent', async () => {
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const { execFile } = require('node:child_process');
+  const run = (args) => new Promise((resolve) => {
+    execFile(process.env.RADIXLM, args, (error, stdout, stderr) => resolve({ code: error ? error.code : 0, stdout, stderr }));
+  });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warm-'));
+  const chat = { model: 'tiny-llama', messages: [{ role: 'user', content: 'warm chat' }], max_tokens: 6,
+                 temperature: 0.9 };
+  const completion = { model: 'tiny-llama', prompt: 'warm completion', max_tokens: 6, temperature: 0 };
+  const good = path.join(dir, 'good.jsonl');
+  fs.writeFileSync(good, [JSON.stringify(chat), '',
+                          JSON.stringify({ endpoint: '/v1/completions', body: completion })].join('\n'));
+  const first = await run(['cache', 'warm', '--base-url', a.url, '--file', good]);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /2 requests: 2 stored, 0 already cached, 0 failed/);
+  const again = await run(['cache', 'warm', '--base-url', b.url, '--file', good]);
+  assert.match(again.stdout, /2 requests: 0 stored, 2 already cached, 0 failed/);
+  const hit = await b.post('/v1/chat/completions', { ...chat, cache: { mode: 'readwrite' } });
+  assert.equal(hit.headers.get('x-radixlm-cache'), 'hit');
+
+  const bad = path.join(dir, 'bad.jsonl');
+  fs.writeFileSync(bad, `${JSON.stringify(completion)}\n{"endpoint": "/v1/embeddings", "body": {}}\nnot json\n`);
+  const refused = await run(['cache', 'warm', '--base-url', a.url, '--file', bad]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /bad\.jsonl:2: endpoint '\/v1\/embeddings'/);
+  assert.match(refused.stderr, /bad\.jsonl:3: not a JSON object/);
+  assert.match(refused.stderr, /2 bad line\(s\)/);
+  fs.rmSync(dir, { recursive: true });
 });

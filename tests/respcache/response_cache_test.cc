@@ -79,6 +79,26 @@ TEST(RedisStoreTest, FailsFastWhileRedisIsDownAndRecoversWhenItReturns) {
   EXPECT_EQ(store.Get("k2")->value_or(""), "v2");
 }
 
+TEST(RedisStoreTest, AfterARestartNoStaleIdleConnectionIsReused) {
+  testing::RedisProcess redis;
+  ASSERT_TRUE(redis.Start());
+  RedisStore store(OptionsFor(redis));
+  {  // several connections open at once, all idle afterwards
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 50; ++i) ASSERT_TRUE(store.Ping().ok());
+      });
+    }
+    for (auto& t : threads) t.join();
+  }
+  redis.Stop();
+  ASSERT_TRUE(redis.Start());
+  EXPECT_FALSE(store.Ping().ok());  // the first call finds its connection dead
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // past the first back-off
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE(store.Set("k" + std::to_string(i), "v", 60'000).ok()) << i;
+}
+
 TEST(RedisStoreTest, ConcurrentCallersShareThePool) {
   testing::RedisProcess redis;
   ASSERT_TRUE(redis.Start());
