@@ -16,6 +16,8 @@ PACKAGES=(
   libpcre2-dev         # tokenizer pre-tokenizer patterns (Unicode properties, JIT)
   libcpp-httplib-dev   # HTTP server (src/server/http_server.cc only; brings libssl-dev)
   python3-jinja2       # reference renderer for the chat-template tests (tests/template)
+  libhiredis-dev       # response cache's shared layer (src/respcache/redis_store.cc only)
+  redis-server         # the response-cache tests start a real Redis on 127.0.0.1
 )
 # Node.js runs the tokenizer comparison against the JavaScript implementation of
 # Hugging Face's tokenizers (packages from npm, installed by the test itself).

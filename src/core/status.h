@@ -73,6 +73,7 @@ inline Status UnimplementedError(std::string m) {
   return Status(StatusCode::kUnimplemented, std::move(m));
 }
 inline Status InternalError(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
+inline Status UnavailableError(std::string m) { return Status(StatusCode::kUnavailable, std::move(m)); }
 
 // Holds a T or a non-OK Status. Accessing value() of an error is an invariant
 // violation (CHECK), so callers test ok() first or use ASSIGN_OR_RETURN.

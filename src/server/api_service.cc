@@ -1,11 +1,14 @@
 #include "server/api_service.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "engine/engine.h"
 #include "model/tokenizer.h"
+#include "respcache/response_cache.h"
 #include "server/cache_stats.h"
 #include "server/metrics_text.h"
+#include "server/response_entry.h"
 
 namespace radixlm::server {
 namespace {
@@ -17,7 +20,7 @@ struct Route {
 constexpr Route kRoutes[] = {
     {"/health", "GET"},          {"/metrics", "GET"},          {"/v1/models", "GET"},
     {"/v1/completions", "POST"}, {"/v1/chat/completions", "POST"}, {"/v1/cache/stats", "GET"},
-    {"/v1/cache/flush", "POST"},
+    {"/v1/cache/flush", "POST"}, {"/v1/cache/responses/flush", "POST"},
 };
 
 ApiResponse Json(int status, std::string body) {
@@ -92,6 +95,7 @@ ApiResponse ApiService::Handle(const ApiRequest& request) {
   if (path == "/v1/chat/completions") return ChatCompletions(request, *tenant);
   if (path == "/v1/cache/stats") return CacheStats();
   if (path == "/v1/cache/flush") return CacheFlush(request, *tenant);
+  if (path == "/v1/cache/responses/flush") return ResponseCacheFlush(request, *tenant);
   return ErrorResponse(ApiError::FromStatus(InternalError("route without a handler")));
 }
 
@@ -109,6 +113,7 @@ ApiResponse ApiService::Metrics() {
     in.e2e_latency = engine_->e2e_latency().Snapshot();
     in.queue_time = engine_->queue_time().Snapshot();
   }
+  in.response_cache = options_.response_cache.cache;
   {
     std::lock_guard<std::mutex> lock(http_mu_);
     in.http_requests = http_counts_;
@@ -136,6 +141,41 @@ ApiResponse ApiService::CacheFlush(const ApiRequest& request, const std::string&
   return Json(200, FormatFlushResult(*flushed));
 }
 
+ApiResponse ApiService::ResponseCacheFlush(const ApiRequest& request, const std::string& tenant) {
+  std::string param;
+  auto parsed = ParseResponseFlushRequest(request.body, &param);
+  if (!parsed.ok()) return ErrorResponse(ApiError::FromStatus(parsed.status(), param));
+  respcache::ResponseCache* cache = options_.response_cache.cache;
+  if (cache == nullptr) {
+    return ErrorResponse(ApiError::FromStatus(
+        FailedPreconditionError("The response cache is off (start the server with --response-cache).")));
+  }
+  std::string prefix;
+  if (parsed->prefix) {
+    if (!tenant.empty()) {
+      return ErrorResponse(ApiError::FromStatus(
+          Status(StatusCode::kPermissionDenied, "Flushing by key prefix needs a server without API keys."),
+          "prefix"));
+    }
+    prefix = *parsed->prefix;
+  }
+  // As /v1/cache/flush: without keys and salt, everything (or the prefix); else
+  // the caller's namespace, and a prefix must lie inside it.
+  if (!tenant.empty() || parsed->cache_salt) {
+    const std::string ns_prefix = NamespaceDigest(RequestNamespace(tenant, parsed->cache_salt)) + ":";
+    if (!prefix.empty() && !prefix.starts_with(ns_prefix)) {
+      return Json(200, R"({"flushed":0})");
+    }
+    if (prefix.empty()) prefix = ns_prefix;
+  }
+  auto erased = cache->EraseByPrefix(prefix);
+  if (!erased.ok()) {
+    return ErrorResponse(ApiError::FromStatus(
+        UnavailableError("The in-process layer was flushed; the Redis layer was not: " + erased.status().message())));
+  }
+  return Json(200, "{\"flushed\":" + std::to_string(*erased) + "}");
+}
+
 std::optional<ApiResponse> ApiService::CheckModel(const std::string& model) const {
   if (model.empty() || model == options_.model_name) return std::nullopt;
   ApiError e = ApiError::FromStatus(
@@ -154,7 +194,7 @@ ApiResponse ApiService::Completions(const ApiRequest& request, const std::string
   if (!parsed->echo) {
     for (BuiltPrompt& b : *built) b.echo_text.clear();
   }
-  return Generate(std::move(*built), parsed->gen, /*chat=*/false, options_.model_name);
+  return Generate(std::move(*built), parsed->gen, /*chat=*/false, RequestNamespace(tenant, parsed->gen.cache_salt));
 }
 
 ApiResponse ApiService::ChatCompletions(const ApiRequest& request, const std::string& tenant) {
@@ -166,12 +206,61 @@ ApiResponse ApiService::ChatCompletions(const ApiRequest& request, const std::st
   if (!built.ok()) return ErrorResponse(ApiError::FromStatus(built.status(), param));
   std::vector<BuiltPrompt> prompts;
   prompts.push_back(std::move(*built));
-  return Generate(std::move(prompts), parsed->gen, /*chat=*/true, options_.model_name);
+  return Generate(std::move(prompts), parsed->gen, /*chat=*/true, RequestNamespace(tenant, parsed->gen.cache_salt));
+}
+
+std::optional<ApiResponse> ApiService::Replay(const std::string& entry, const char* layer,
+                                              const GenerationRequest& gen, bool chat) {
+  auto cached = DecodeResponse(entry, builder_.info().vocab_size);
+  if (!cached.ok()) return std::nullopt;
+  Usage usage = cached->usage;
+  usage.cached_tokens = usage.prompt_tokens;  // nothing was computed
+  usage.response_cache = layer;
+  const ResponseMeta meta{NewResponseId(chat), NowSeconds(), options_.model_name};
+  const ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0, gen.return_tokens_as_token_ids);
+  ApiResponse r;
+  r.headers.emplace_back("x-radixlm-cache", "hit");
+  r.usage = usage;
+  if (gen.stream) {
+    StreamSetup setup;
+    setup.chat = chat;
+    setup.meta = meta;
+    setup.include_usage = gen.include_usage;
+    r.content_type = "text/event-stream";
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    r.stream = std::make_shared<ReplayStream>(std::move(cached->choices), usage, formatter, std::move(setup));
+    return r;
+  }
+  r.body = chat ? formatter.Chat(meta, cached->choices, usage) : formatter.Completion(meta, cached->choices, usage);
+  return r;
 }
 
 ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const GenerationRequest& gen, bool chat,
-                                 const std::string& model) {
+                                 const std::string& ns) {
   if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
+  // The response cache first: a hit never reaches the engine.
+  const ResponseCacheConfig& rc = options_.response_cache;
+  ResponseCacheMode mode = ResponseCacheMode::kOff;
+  if (rc.cache != nullptr) {
+    const bool deterministic = gen.sampling.temperature == 0 || gen.seed_set;
+    mode = gen.cache.mode.value_or(deterministic ? rc.default_mode : ResponseCacheMode::kOff);
+  }
+  const int64_t ttl_ms = 1000 * gen.cache.ttl_seconds.value_or(rc.default_ttl_seconds);
+  std::string key;
+  if (mode != ResponseCacheMode::kOff) {
+    key = ResponseKey(rc.model_fingerprint, ns, chat, prompts, gen);
+    if (mode == ResponseCacheMode::kRead || mode == ResponseCacheMode::kReadWrite) {
+      if (auto hit = rc.cache->Lookup(key, ttl_ms)) {
+        if (auto replay = Replay(hit->value, respcache::LayerName(hit->layer), gen, chat)) return *replay;
+      }
+    }
+  }
+  const bool store = mode == ResponseCacheMode::kWrite || mode == ResponseCacheMode::kReadWrite;
+  auto store_response = [cache = rc.cache, key, ttl_ms](std::vector<ChoiceOutput> choices, const Usage& usage) {
+    CachedResponse entry{std::move(choices), usage};
+    entry.usage.response_cache.clear();
+    cache->Store(key, EncodeResponse(entry), ttl_ms);
+  };
   std::vector<std::shared_ptr<engine::RequestHandle>> handles;
   std::vector<int64_t> lengths;
   std::vector<std::string> echo;
@@ -186,7 +275,7 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
     handles.push_back(std::move(*handle));
   }
   auto generation = std::make_unique<Generation>(std::move(handles), lengths, gen.n);
-  const ResponseMeta meta{NewResponseId(chat), NowSeconds(), model};
+  const ResponseMeta meta{NewResponseId(chat), NowSeconds(), options_.model_name};
   const ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0, gen.return_tokens_as_token_ids);
 
   if (gen.stream) {
@@ -195,7 +284,10 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
     setup.meta = meta;
     setup.include_usage = gen.include_usage;
     setup.echo = std::move(echo);
+    if (mode != ResponseCacheMode::kOff) setup.response_cache = "miss";
+    if (store) setup.on_completed = store_response;
     ApiResponse r;
+    if (mode != ResponseCacheMode::kOff) r.headers.emplace_back("x-radixlm-cache", "miss");
     r.content_type = "text/event-stream";
     r.headers.emplace_back("Cache-Control", "no-cache");
     r.headers.emplace_back("X-Accel-Buffering", "no");
@@ -233,8 +325,15 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
           Status(StatusCode::kUnavailable, "The server is shutting down; the request was cancelled.")));
     }
   }
-  const Usage usage = generation->usage();
+  Usage usage = generation->usage();
+  if (store && std::all_of(choices.begin(), choices.end(), [](const ChoiceOutput& c) {
+        return c.finish == engine::FinishReason::kStop || c.finish == engine::FinishReason::kLength;
+      })) {
+    store_response(choices, usage);
+  }
+  if (mode != ResponseCacheMode::kOff) usage.response_cache = "miss";
   ApiResponse r = Json(200, chat ? formatter.Chat(meta, choices, usage) : formatter.Completion(meta, choices, usage));
+  if (mode != ResponseCacheMode::kOff) r.headers.emplace_back("x-radixlm-cache", "miss");
   r.usage = usage;
   return r;
 }

@@ -9,6 +9,19 @@
 //   GET  /v1/cache/stats         cache_stats.h
 //   POST /v1/cache/flush         {"cache_salt": S} optional: see auth.h for whose
 //                                namespaces a caller may flush
+//   POST /v1/cache/responses/flush  the response cache: {"cache_salt": S} and/or
+//                                {"prefix": P} (a key prefix, response_entry.h),
+//                                both optional; the same namespace rules, and a
+//                                prefix only on a server without API keys
+//
+// Response cache (with ServiceOptions::response_cache): a call is cacheable by
+// default when it is deterministic (temperature 0, or a seed); its `cache` field
+// overrides ({"mode": off|read|write|readwrite, "ttl": s}). A cacheable call looks
+// its key up first: a hit is answered from the entry (as a stream when asked),
+// with "x-radixlm-cache: hit" and usage.response_cache {"hit": true, "layer"};
+// a miss runs the model ("x-radixlm-cache: miss") and, when every choice
+// finished by a stop or its length, stores the response. Errors, cancelled and
+// aborted responses are never stored.
 // An unknown path is 404, a known path with the wrong method 405 (with Allow).
 // With API keys (auth.h) every /v1/* route needs one; /health and /metrics do
 // not. Once BeginShutdown is called, /health and every /v1/* route answer 503.
@@ -38,6 +51,9 @@
 namespace radixlm::engine {
 class Engine;
 }
+namespace radixlm::respcache {
+class ResponseCache;
+}
 
 namespace radixlm::server {
 
@@ -58,10 +74,19 @@ struct ApiResponse {
   Usage usage;  // token counts of a non-streaming generation (for the log)
 };
 
+struct ResponseCacheConfig {
+  respcache::ResponseCache* cache = nullptr;  // not owned; null: no response cache
+  std::string model_fingerprint;              // response_entry.h
+  // What a deterministic call does when its body does not say; others: off.
+  ResponseCacheMode default_mode = ResponseCacheMode::kReadWrite;
+  int64_t default_ttl_seconds = 3600;
+};
+
 struct ServiceOptions {
   std::string model_name;
   std::vector<std::string> api_keys;
   int64_t created = 0;  // Unix seconds, for /v1/models
+  ResponseCacheConfig response_cache;
 };
 
 class ApiService {
@@ -85,12 +110,18 @@ class ApiService {
   ApiResponse Completions(const ApiRequest& request, const std::string& tenant);
   ApiResponse ChatCompletions(const ApiRequest& request, const std::string& tenant);
   ApiResponse CacheFlush(const ApiRequest& request, const std::string& tenant);
+  ApiResponse ResponseCacheFlush(const ApiRequest& request, const std::string& tenant);
   ApiResponse Metrics();
   ApiResponse CacheStats();
   ApiResponse Models();
-  // Submits the built prompts; runs them to the end or returns a stream.
+  // Answers from the response cache, or submits the built prompts and runs them
+  // to the end or returns a stream.
   ApiResponse Generate(std::vector<BuiltPrompt> prompts, const GenerationRequest& gen, bool chat,
-                       const std::string& model);
+                       const std::string& ns);
+  // The answer to a cacheable call whose entry was found; nullopt when the entry
+  // does not decode (then it is a miss).
+  std::optional<ApiResponse> Replay(const std::string& entry, const char* layer, const GenerationRequest& gen,
+                                    bool chat);
   std::optional<ApiResponse> CheckModel(const std::string& model) const;
 
   engine::Engine* engine_;

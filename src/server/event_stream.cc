@@ -1,5 +1,7 @@
 #include "server/event_stream.h"
 
+#include <algorithm>
+
 #include "server/error.h"
 
 namespace radixlm::server {
@@ -26,6 +28,7 @@ void GenerationStream::Start(std::string* out) {
   started_ = true;
   const int32_t n = generation_->n();
   offsets_.assign(generation_->prompts() * static_cast<size_t>(n), 0);
+  if (setup_.on_completed) whole_.resize(offsets_.size());
   for (size_t p = 0; p < generation_->prompts(); ++p) {
     for (int32_t s = 0; s < n; ++s) {
       const int32_t index = generation_->ChoiceIndex(p, s);
@@ -37,7 +40,9 @@ void GenerationStream::Start(std::string* out) {
         c.text = setup_.echo[p];
         offsets_[static_cast<size_t>(index)] += static_cast<int64_t>(c.text.size());
         Emit(out, formatter_.CompletionChunk(setup_.meta, c, setup_.include_usage));
+        if (!whole_.empty()) whole_[static_cast<size_t>(index)].prefix = c.text;
       }
+      if (!whole_.empty()) whole_[static_cast<size_t>(index)].index = index;
     }
   }
 }
@@ -47,9 +52,51 @@ void GenerationStream::Finish(std::string* out) {
   if (!generation_->error().ok()) {
     Emit(out, ApiError::FromStatus(generation_->error()).Body());
   } else if (setup_.include_usage) {
-    Emit(out, formatter_.UsageChunk(setup_.meta, setup_.chat, generation_->usage()));
+    Usage usage = generation_->usage();
+    usage.response_cache = setup_.response_cache;
+    Emit(out, formatter_.UsageChunk(setup_.meta, setup_.chat, usage));
   }
   out->append("data: [DONE]\n\n");
+  if (!whole_.empty() && generation_->error().ok() &&
+      std::all_of(whole_.begin(), whole_.end(), [](const ChoiceOutput& c) {
+        return c.finish == engine::FinishReason::kStop || c.finish == engine::FinishReason::kLength;
+      })) {
+    setup_.on_completed(std::move(whole_), generation_->usage());
+    whole_.clear();
+  }
+}
+
+bool ReplayStream::Next(std::string* out, std::chrono::milliseconds) {
+  if (done_) return false;
+  done_ = true;
+  auto emit = [&](const std::string& json) {
+    out->append("data: ");
+    out->append(json);
+    out->append("\n\n");
+  };
+  for (const ChoiceOutput& whole : choices_) {
+    ChoiceOutput c = whole;
+    c.prefix.clear();
+    if (setup_.chat) {
+      emit(formatter_.ChatRoleChunk(setup_.meta, c.index, setup_.include_usage));
+      if (!c.text.empty() || !c.logprobs.empty()) {
+        emit(formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/true, setup_.include_usage));
+      }
+      emit(formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/false, setup_.include_usage));
+      continue;
+    }
+    if (!whole.prefix.empty()) {
+      ChoiceOutput echo;
+      echo.index = c.index;
+      echo.text = whole.prefix;
+      emit(formatter_.CompletionChunk(setup_.meta, echo, setup_.include_usage));
+      c.text_offset = static_cast<int64_t>(whole.prefix.size());
+    }
+    emit(formatter_.CompletionChunk(setup_.meta, c, setup_.include_usage));
+  }
+  if (setup_.include_usage) emit(formatter_.UsageChunk(setup_.meta, setup_.chat, usage_));
+  out->append("data: [DONE]\n\n");
+  return true;
 }
 
 bool GenerationStream::Next(std::string* out, std::chrono::milliseconds wait) {
@@ -65,6 +112,12 @@ bool GenerationStream::Next(std::string* out, std::chrono::milliseconds wait) {
       c.text = std::move(d.text);
       c.logprobs = std::move(d.logprobs);
       c.finish = d.finish;
+      if (!whole_.empty()) {
+        ChoiceOutput& w = whole_[static_cast<size_t>(c.index)];
+        w.text += c.text;
+        w.logprobs.insert(w.logprobs.end(), c.logprobs.begin(), c.logprobs.end());
+        if (c.finish != engine::FinishReason::kNone) w.finish = c.finish;
+      }
       int64_t& offset = offsets_[static_cast<size_t>(c.index)];
       c.text_offset = offset;
       offset += static_cast<int64_t>(c.text.size());

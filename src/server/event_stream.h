@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,11 +39,18 @@ class EventStream {
   virtual Usage usage() const = 0;
 };
 
+// Called once with every choice whole and the usage when a stream ends with all
+// its choices finished by a stop or their length (never after an error or a
+// cancellation): the response cache stores it.
+using CompletedCallback = std::function<void(std::vector<ChoiceOutput> choices, const Usage& usage)>;
+
 struct StreamSetup {
   bool chat = false;
   ResponseMeta meta;
   bool include_usage = false;
   std::vector<std::string> echo;  // completions: per prompt, the text to send first ("" for none)
+  CompletedCallback on_completed;  // optional
+  std::string response_cache;      // usage.response_cache for the usage chunk ("" for none)
 };
 
 class GenerationStream final : public EventStream {
@@ -69,7 +77,27 @@ class GenerationStream final : public EventStream {
   bool done_ = false;
   std::vector<Generation::Event> events_;
   std::vector<int64_t> offsets_;  // per choice: text sent so far (completion logprobs' text_offset)
+  std::vector<ChoiceOutput> whole_;  // per choice, accumulated (only with on_completed)
   std::chrono::steady_clock::time_point last_write_;
+};
+
+// A response from the response cache as a stream: the same chunks a generation
+// produces (role chunk, echo, the text as one delta per choice with its logprobs,
+// finish reasons, the usage chunk when asked, [DONE]), all in the first Next.
+class ReplayStream final : public EventStream {
+ public:
+  ReplayStream(std::vector<ChoiceOutput> choices, Usage usage, ResponseFormatter formatter, StreamSetup setup)
+      : choices_(std::move(choices)), usage_(usage), formatter_(formatter), setup_(std::move(setup)) {}
+  bool Next(std::string* out, std::chrono::milliseconds wait) override;
+  void Cancel() override {}
+  Usage usage() const override { return usage_; }
+
+ private:
+  std::vector<ChoiceOutput> choices_;
+  Usage usage_;
+  ResponseFormatter formatter_;
+  StreamSetup setup_;
+  bool done_ = false;
 };
 
 }  // namespace radixlm::server

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "respcache/response_cache.h"
+
 namespace radixlm::server {
 namespace {
 
@@ -52,6 +54,11 @@ void PrometheusText::Sample(const std::string& name, const std::string& labels, 
 void PrometheusText::Histogram(const std::string& name, const char* help, const std::string& labels,
                                const HistogramSnapshot& h) {
   Family(name, "histogram", help);
+  HistogramSeries(name, labels, h);
+}
+
+void PrometheusText::HistogramSeries(const std::string& name, const std::string& labels,
+                                     const HistogramSnapshot& h) {
   uint64_t cumulative = 0;
   for (size_t i = 0; i < h.bounds.size(); ++i) {
     cumulative += i < h.counts.size() ? h.counts[i] : 0;
@@ -62,6 +69,43 @@ void PrometheusText::Histogram(const std::string& name, const char* help, const 
   Sample(name + "_sum", labels, h.sum);
   Sample(name + "_count", labels, static_cast<double>(h.count));
 }
+
+namespace {
+
+void FormatResponseCacheMetrics(const respcache::ResponseCache& cache, PrometheusText* p) {
+  std::vector<respcache::Layer> layers{respcache::Layer::kL1};
+  if (cache.has_l2()) layers.push_back(respcache::Layer::kL2);
+  auto layer_label = [](respcache::Layer l) { return PrometheusText::Label("layer", respcache::LayerName(l)); };
+  p->Family("radixlm:response_cache_hits_total", "counter", "Response-cache lookups answered, by layer.");
+  for (auto l : layers) p->Sample("radixlm:response_cache_hits_total", layer_label(l), cache.stats(l).hits.load());
+  p->Family("radixlm:response_cache_misses_total", "counter", "Response-cache lookups not answered, by layer.");
+  for (auto l : layers) {
+    p->Sample("radixlm:response_cache_misses_total", layer_label(l), cache.stats(l).misses.load());
+  }
+  p->Family("radixlm:response_cache_hit_seconds", "histogram", "Time of a response-cache lookup that hit.");
+  for (auto l : layers) {
+    p->HistogramSeries("radixlm:response_cache_hit_seconds", layer_label(l), cache.stats(l).hit_seconds.Snapshot());
+  }
+  p->Family("radixlm:response_cache_miss_seconds", "histogram", "Time of a response-cache lookup that missed.");
+  for (auto l : layers) {
+    p->HistogramSeries("radixlm:response_cache_miss_seconds", layer_label(l), cache.stats(l).miss_seconds.Snapshot());
+  }
+  auto one = [&](const char* name, const char* type, const char* help, int64_t value) {
+    p->Family(name, type, help);
+    p->Sample(name, "", static_cast<double>(value));
+  };
+  one("radixlm:response_cache_stores_total", "counter", "Responses written to the response cache.", cache.stores());
+  one("radixlm:response_cache_store_errors_total", "counter",
+      "Redis errors and timeouts (the request went on without the store).", cache.store_errors());
+  one("radixlm:response_cache_l1_bytes", "gauge", "Bytes held by the in-process layer.", cache.l1_bytes());
+  one("radixlm:response_cache_l1_capacity_bytes", "gauge", "The in-process layer's bound.",
+      cache.l1_capacity_bytes());
+  one("radixlm:response_cache_l1_entries", "gauge", "Responses held by the in-process layer.", cache.l1_entries());
+  one("radixlm:response_cache_l1_evictions_total", "counter", "Entries the in-process layer dropped for space.",
+      cache.l1_evictions());
+}
+
+}  // namespace
 
 std::string FormatMetrics(const MetricsInput& in) {
   PrometheusText p;
@@ -130,6 +174,8 @@ std::string FormatMetrics(const MetricsInput& in) {
               in.inter_token_latency);
   p.Histogram("radixlm:e2e_request_latency_seconds", "Request latency, arrival to finish.", model, in.e2e_latency);
   p.Histogram("radixlm:request_queue_time_seconds", "Time waiting before admission.", model, in.queue_time);
+
+  if (in.response_cache != nullptr) FormatResponseCacheMetrics(*in.response_cache, &p);
 
   p.Family("radixlm:http_requests_total", "counter", "HTTP responses by status code.");
   for (const auto& [code, count] : in.http_requests) {

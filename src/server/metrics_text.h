@@ -13,6 +13,10 @@
 #include "core/histogram.h"
 #include "engine/engine.h"
 
+namespace radixlm::respcache {
+class ResponseCache;
+}
+
 namespace radixlm::server {
 
 struct MetricsInput {
@@ -23,6 +27,7 @@ struct MetricsInput {
   HistogramSnapshot e2e_latency;
   HistogramSnapshot queue_time;
   std::map<int, int64_t> http_requests;  // HTTP status -> responses
+  const respcache::ResponseCache* response_cache = nullptr;  // null: off
 };
 
 std::string FormatMetrics(const MetricsInput& input);
@@ -34,6 +39,8 @@ class PrometheusText {
   void Family(const std::string& name, const char* type, const char* help);
   void Sample(const std::string& name, const std::string& labels, double value);
   void Histogram(const std::string& name, const char* help, const std::string& labels, const HistogramSnapshot& h);
+  // One more labelled histogram of a family already declared.
+  void HistogramSeries(const std::string& name, const std::string& labels, const HistogramSnapshot& h);
   const std::string& str() const { return out_; }
 
   // `key="value"` with the value escaped (\\, \", \n).

@@ -75,6 +75,17 @@ void WriteUsage(JsonWriter& w, const Usage& u) {
   w.Key("cached_tokens");
   w.Int(u.cached_tokens);
   w.EndObject();
+  if (!u.response_cache.empty()) {
+    w.Key("response_cache");
+    w.BeginObject();
+    w.Key("hit");
+    w.Bool(u.response_cache != "miss");
+    if (u.response_cache != "miss") {
+      w.Key("layer");
+      w.String(u.response_cache);
+    }
+    w.EndObject();
+  }
   w.EndObject();
 }
 

@@ -8,7 +8,8 @@
 //                 "message":{"role":"assistant","content","refusal":null},"logprobs",
 //                 "finish_reason"}],"usage"}
 //   usage        {"prompt_tokens","completion_tokens","total_tokens",
-//                 "prompt_tokens_details":{"cached_tokens"}}
+//                 "prompt_tokens_details":{"cached_tokens"},
+//                 "response_cache":{"hit","layer"} (only when the response cache was asked)}
 // Completion logprobs: {"tokens","token_logprobs","top_logprobs":[{token: logprob}],
 // "text_offset"}; chat logprobs: {"content":[{"token","logprob","bytes",
 // "top_logprobs":[{"token","logprob","bytes"}]}],"refusal":null}. A token's text
@@ -42,6 +43,9 @@ struct Usage {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
   int64_t cached_tokens = 0;
+  // With the response cache on and the call cacheable: "miss", or the layer that
+  // answered ("l1", "l2"); written as "response_cache": {"hit", "layer"}.
+  std::string response_cache;
 };
 
 // One choice as it stands (whole, or one stream delta).

@@ -248,6 +248,37 @@ Status ParseSharedField(const Fields& f, std::string_view key, const element& v,
     g->cache_salt = std::move(salt);
     return OkStatus();
   }
+  if (key == "cache") {
+    object o;
+    if (v.get_object().get(o)) return f.Type(key, "an object like {\"mode\": \"readwrite\", \"ttl\": 600}", v);
+    for (auto [k, value] : o) {
+      const std::string field = "cache." + std::string(k);
+      if (value.is_null()) continue;
+      if (k == "mode") {
+        std::string mode;
+        RETURN_IF_ERROR(f.String(value, field, &mode));
+        if (mode == "off") {
+          g->cache.mode = ResponseCacheMode::kOff;
+        } else if (mode == "read") {
+          g->cache.mode = ResponseCacheMode::kRead;
+        } else if (mode == "write") {
+          g->cache.mode = ResponseCacheMode::kWrite;
+        } else if (mode == "readwrite") {
+          g->cache.mode = ResponseCacheMode::kReadWrite;
+        } else {
+          return f.Bad(field, "Invalid 'cache.mode': '" + mode + "' (use off, read, write or readwrite).");
+        }
+      } else if (k == "ttl") {
+        int64_t ttl = 0;
+        RETURN_IF_ERROR(f.Int(value, field, &ttl));
+        if (ttl < 1) return f.OutOfRange(field, "a number of seconds >= 1", static_cast<double>(ttl));
+        g->cache.ttl_seconds = ttl;
+      } else {
+        return UnknownField(f, field);
+      }
+    }
+    return OkStatus();
+  }
   if (key == "truncate_prompt_tokens") {
     RETURN_IF_ERROR(f.Int(v, key, &g->truncate_prompt_tokens));
     if (g->truncate_prompt_tokens < 1) {
@@ -593,23 +624,44 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
   return r;
 }
 
-StatusOr<FlushRequest> ParseFlushRequest(std::string_view body, std::string* param) {
+namespace {
+
+// The fields of the two flush bodies: a non-empty cache_salt, and (responses
+// only) a key prefix.
+Status ParseFlushBody(std::string_view body, std::string* param, std::optional<std::string>* cache_salt,
+                      std::optional<std::string>* prefix) {
   param->clear();
   ProtocolLimits limits;
   Fields f(limits, param);
-  FlushRequest r;
-  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return r;
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return OkStatus();
   std::unique_ptr<simdjson::dom::parser> own;
   object obj;
   RETURN_IF_ERROR(ParseObject(body, f, ParserFor(body, &own), &obj));
   for (auto [key, value] : obj) {
     if (value.is_null()) continue;
-    if (key != "cache_salt") return UnknownField(f, key);
-    std::string salt;
-    RETURN_IF_ERROR(f.String(value, key, &salt));
-    if (salt.empty()) return f.Bad(key, "Invalid 'cache_salt': it must not be empty.");
-    r.cache_salt = std::move(salt);
+    std::optional<std::string>* target = key == "cache_salt" ? cache_salt : key == "prefix" ? prefix : nullptr;
+    if (target == nullptr) return UnknownField(f, key);
+    std::string text;
+    RETURN_IF_ERROR(f.String(value, key, &text));
+    if (text.empty()) return f.Bad(key, "Invalid '" + std::string(key) + "': it must not be empty.");
+    *target = std::move(text);
   }
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<FlushRequest> ParseFlushRequest(std::string_view body, std::string* param) {
+  FlushRequest r;
+  Status s = ParseFlushBody(body, param, &r.cache_salt, nullptr);
+  if (!s.ok()) return s;
+  return r;
+}
+
+StatusOr<ResponseFlushRequest> ParseResponseFlushRequest(std::string_view body, std::string* param) {
+  ResponseFlushRequest r;
+  Status s = ParseFlushBody(body, param, &r.cache_salt, &r.prefix);
+  if (!s.ok()) return s;
   return r;
 }
 

@@ -6,7 +6,8 @@
 // (top_k, min_p, stop_token_ids, ignore_eos, include_stop_str_in_output,
 // skip_special_tokens, cache_salt, truncate_prompt_tokens, return_tokens_as_token_ids,
 // add_generation_prompt, continue_final_message, chat_template_kwargs; tools and
-// assistant tool_calls, which need a model with a chat template). Fields OpenAI has but that change nothing here (user,
+// assistant tool_calls, which need a model with a chat template) and radixlm's
+// `cache`. Fields OpenAI has but that change nothing here (user,
 // metadata, store, service_tier, ...) are accepted and ignored. Anything else at
 // the top level is refused, as OpenAI does: "Unrecognized request argument
 // supplied: X". A null value means the field is absent.
@@ -47,6 +48,14 @@ struct ChatMessage {
   bool has_tool_calls = false;  // an assistant message with a non-empty tool_calls
 };
 
+// The per-request response-cache override (radixlm's `cache` field):
+// {"mode": "off"|"read"|"write"|"readwrite", "ttl": seconds}, both optional.
+enum class ResponseCacheMode { kOff, kRead, kWrite, kReadWrite };
+struct ResponseCacheRequest {
+  std::optional<ResponseCacheMode> mode;
+  std::optional<int64_t> ttl_seconds;  // >= 1
+};
+
 // What /v1/completions and /v1/chat/completions share.
 struct GenerationRequest {
   std::string model;  // "" when absent (the served model)
@@ -63,6 +72,7 @@ struct GenerationRequest {
   int64_t truncate_prompt_tokens = 0;  // keep the last k prompt tokens; 0: off
   // vLLM's: logprobs name tokens "token_id:ID" instead of their text.
   bool return_tokens_as_token_ids = false;
+  ResponseCacheRequest cache;
 };
 
 struct CompletionRequest {
@@ -92,5 +102,13 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
                                        std::string* param);
 // The body of POST /v1/cache/flush: empty, {} or {"cache_salt": S}.
 StatusOr<FlushRequest> ParseFlushRequest(std::string_view body, std::string* param);
+
+// The body of POST /v1/cache/responses/flush: empty, {} or any of
+// {"cache_salt": S} and {"prefix": P} (a key prefix, see response_key.h).
+struct ResponseFlushRequest {
+  std::optional<std::string> cache_salt;
+  std::optional<std::string> prefix;
+};
+StatusOr<ResponseFlushRequest> ParseResponseFlushRequest(std::string_view body, std::string* param);
 
 }  // namespace radixlm::server

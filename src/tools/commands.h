@@ -87,6 +87,31 @@ struct BenchCompareOptions {
 // Prints runs side by side with ratios to the first.
 int RunBenchCompare(const BenchCompareOptions& options);
 
+struct BenchResponseCacheOptions {
+  std::string base_url;
+  std::string replica_url;  // a second server on the same Redis: L2 hits
+  std::string api_key;
+  std::string model;
+  int64_t prompts = 20;
+  int64_t repeats = 20;
+  int64_t max_tokens = 64;
+  int64_t concurrency = 4;
+  double seconds = 3;
+  std::string json_out;
+};
+// Response-cache hit latency (L1, L2) and hit throughput against the model's.
+int RunBenchResponseCache(const BenchResponseCacheOptions& options);
+
+struct CacheWarmOptions {
+  std::string base_url;
+  std::string api_key;
+  std::string file;  // JSON lines: request bodies, or {"endpoint", "body"}
+  int64_t concurrency = 4;
+  double timeout_s = 600;
+};
+// Sends common requests so the server's response cache holds them.
+int RunCacheWarm(const CacheWarmOptions& options);
+
 struct BenchCacheOptions {
   bool json = false;
   // A small workload that finishes in seconds (CI); its figures are not the benchmark's.
@@ -249,6 +274,13 @@ struct ServeOptions {
   int http_threads = 64;
   double shutdown_grace_s = 10;
   std::string chat_template;  // a Jinja file replacing the model's chat template
+  // Response cache (server/api_service.h): off unless --response-cache or --redis-url.
+  bool response_cache = false;
+  std::string response_cache_memory = "256MiB";  // L1 bound
+  std::string redis_url;                         // L2 when set
+  std::string redis_prefix = "radixlm:resp:";
+  int64_t response_cache_ttl_s = 3600;
+  std::string response_cache_mode = "readwrite";  // for deterministic calls
 };
 // Serves the model over the OpenAI-compatible HTTP API until SIGINT/SIGTERM.
 int RunServe(const ServeOptions& options);

@@ -110,6 +110,36 @@ int main(int argc, char** argv) {
   bench_compare_cmd->add_option("--json", bench_compare.json_out, "Write the comparison as JSON");
   bench_compare_cmd->add_option("--plot", bench_compare.plot_out, "Write an SVG of the runs' TTFT CDFs");
 
+  radixlm::tools::CacheWarmOptions cache_warm;
+  CLI::App* cache_group = app.add_subcommand("cache", "Work with a running server's caches");
+  cache_group->require_subcommand(1);
+  CLI::App* cache_warm_cmd = cache_group->add_subcommand(
+      "warm", "Send a file of common requests so the server's response cache holds them");
+  cache_warm_cmd->add_option("--base-url", cache_warm.base_url, "e.g. http://127.0.0.1:8000")->required();
+  cache_warm_cmd->add_option("--api-key", cache_warm.api_key, "Bearer key");
+  cache_warm_cmd->add_option("--file", cache_warm.file,
+                             "JSON lines: request bodies, or {\"endpoint\": ..., \"body\": {...}}")->required();
+  cache_warm_cmd->add_option("--concurrency", cache_warm.concurrency, "Requests in flight")
+      ->check(CLI::Range(1, 256));
+  cache_warm_cmd->add_option("--timeout", cache_warm.timeout_s, "Seconds per request");
+
+  radixlm::tools::BenchResponseCacheOptions bench_rc;
+  CLI::App* bench_rc_cmd = bench_group->add_subcommand(
+      "response-cache", "Response-cache hit latency (in process, Redis) and hit throughput, next to the model's");
+  bench_rc_cmd->add_option("--base-url", bench_rc.base_url, "A server started with --response-cache")->required();
+  bench_rc_cmd->add_option("--replica-url", bench_rc.replica_url,
+                           "A second server sharing its Redis (measures Redis hits)");
+  bench_rc_cmd->add_option("--api-key", bench_rc.api_key, "Bearer key");
+  bench_rc_cmd->add_option("--model", bench_rc.model, "Model name to request")->required();
+  bench_rc_cmd->add_option("--prompts", bench_rc.prompts, "Distinct requests")->check(CLI::Range(1, 100000));
+  bench_rc_cmd->add_option("--repeats", bench_rc.repeats, "In-process hits per request")->check(CLI::Range(0, 100000));
+  bench_rc_cmd->add_option("--max-tokens", bench_rc.max_tokens, "Tokens per answer")->check(CLI::Range(1, 4096));
+  bench_rc_cmd->add_option("--concurrency", bench_rc.concurrency, "Clients in the throughput phase")
+      ->check(CLI::Range(1, 1024));
+  bench_rc_cmd->add_option("--seconds", bench_rc.seconds, "Length of the throughput phase")
+      ->check(CLI::Range(0.1, 600.0));
+  bench_rc_cmd->add_option("--json", bench_rc.json_out, "Write the figures as JSON");
+
   radixlm::tools::BenchCacheOptions bench;
   CLI::App* bench_cmd = app.add_subcommand(
       "bench-cache", "Benchmark prefix-cache operations (radix tree, hash index, linear scan)");
@@ -305,6 +335,17 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--http-threads", serve.http_threads,
                         "HTTP worker threads (each streaming request holds one)")
       ->check(CLI::Range(1, 4096));
+  serve_cmd->add_flag("--response-cache", serve.response_cache,
+                      "Answer repeated deterministic requests from a response cache (in process)");
+  serve_cmd->add_option("--response-cache-memory", serve.response_cache_memory,
+                        "Bound of the in-process response cache, e.g. 256MiB");
+  serve_cmd->add_option("--redis-url", serve.redis_url,
+                        "Share the response cache through Redis (redis://HOST:PORT); implies --response-cache");
+  serve_cmd->add_option("--redis-prefix", serve.redis_prefix, "Prefix of the response cache's Redis keys");
+  serve_cmd->add_option("--response-cache-ttl", serve.response_cache_ttl_s, "Seconds a cached response lives")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 31));
+  serve_cmd->add_option("--response-cache-mode", serve.response_cache_mode,
+                        "Default for deterministic requests: readwrite, read, write or off");
   serve_cmd->add_option("--shutdown-grace", serve.shutdown_grace_s,
                         "Seconds to let running requests finish on SIGTERM/SIGINT")
       ->check(CLI::NonNegativeNumber);
@@ -348,6 +389,8 @@ int main(int argc, char** argv) {
   if (demo_cmd->parsed()) return radixlm::tools::RunDemo(demo);
   if (bench_serve_cmd->parsed()) return radixlm::tools::RunBenchServe(bench_serve);
   if (bench_compare_cmd->parsed()) return radixlm::tools::RunBenchCompare(bench_compare);
+  if (bench_rc_cmd->parsed()) return radixlm::tools::RunBenchResponseCache(bench_rc);
+  if (cache_warm_cmd->parsed()) return radixlm::tools::RunCacheWarm(cache_warm);
   if (demo_server_cmd->parsed()) return radixlm::tools::RunDemoServer(demo_server);
   if (bench_cmd->parsed()) return radixlm::tools::RunBenchCache(bench);
   return 1;

@@ -10,14 +10,18 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "backend/load_model.h"
 #include "engine/engine.h"
 #include "model/tokenizer.h"
+#include "respcache/response_cache.h"
 #include "server/api_service.h"
 #include "server/chat_format.h"
 #include "server/http_server.h"
+#include "server/response_entry.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 
@@ -61,6 +65,53 @@ std::string ModelName(const std::string& dir) {
 void Say(const std::string& line) {
   std::printf("radixlm serve: %s\n", line.c_str());
   std::fflush(stdout);
+}
+
+// The response cache of --response-cache / --redis-url, and its service config.
+StatusOr<std::unique_ptr<respcache::ResponseCache>> MakeResponseCache(const ServeOptions& o,
+                                                                     server::ResponseCacheConfig* config) {
+  respcache::ResponseCacheOptions options;
+  auto bytes = ParseBytes(o.response_cache_memory);
+  if (!bytes.ok()) {
+    return InvalidArgumentError("--response-cache-memory: '" + o.response_cache_memory +
+                                "' is not a size (e.g. 256MiB)");
+  }
+  options.l1_bytes = static_cast<int64_t>(*bytes);
+  if (!o.redis_url.empty()) {
+    respcache::RedisOptions redis;
+    RETURN_IF_ERROR(respcache::ParseRedisUrl(o.redis_url, &redis));
+    options.redis = redis;
+  }
+  options.redis_prefix = o.redis_prefix;
+  const std::string& m = o.response_cache_mode;
+  if (m == "readwrite") {
+    config->default_mode = server::ResponseCacheMode::kReadWrite;
+  } else if (m == "read") {
+    config->default_mode = server::ResponseCacheMode::kRead;
+  } else if (m == "write") {
+    config->default_mode = server::ResponseCacheMode::kWrite;
+  } else if (m == "off") {
+    config->default_mode = server::ResponseCacheMode::kOff;
+  } else {
+    return InvalidArgumentError("--response-cache-mode: '" + m + "' (use readwrite, read, write or off)");
+  }
+  // A --chat-template file changes every chat prompt: it is part of the model.
+  std::string template_text;
+  if (!o.chat_template.empty()) {
+    std::ifstream in(o.chat_template);
+    template_text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  auto fingerprint = server::ModelFingerprint(o.model, template_text);
+  if (!fingerprint.ok()) return fingerprint.status();
+  config->model_fingerprint = *fingerprint;
+  config->default_ttl_seconds = o.response_cache_ttl_s;
+  auto cache = std::make_unique<respcache::ResponseCache>(std::move(options));
+  if (cache->has_l2()) {
+    // Not fatal: the server answers from the model until Redis comes up.
+    if (Status s = cache->Ping(); !s.ok()) Say("warning: " + s.message() + " (retrying in the background of requests)");
+  }
+  config->cache = cache.get();
+  return cache;
 }
 
 }  // namespace
@@ -143,6 +194,12 @@ int RunServe(const ServeOptions& o) {
   so.model_name = o.served_model_name.empty() ? ModelName(o.model) : o.served_model_name;
   so.api_keys = o.api_keys;
   so.created = static_cast<int64_t>(std::time(nullptr));
+  std::unique_ptr<respcache::ResponseCache> response_cache;
+  if (o.response_cache || !o.redis_url.empty()) {
+    auto made = MakeResponseCache(o, &so.response_cache);
+    if (!made.ok()) return Fail(made.status());
+    response_cache = std::move(*made);
+  }
   server::ApiService service(engine->get(), std::move(info), so);
 
   server::HttpServerOptions ho;
@@ -176,6 +233,12 @@ int RunServe(const ServeOptions& o) {
     Say("chat template " + chat_origin + " (" + std::to_string(chat_stops) + " stop tokens)");
   } else {
     Say(std::string("chat format ") + server::ChatFormatName(chat_kind) + " (the model has no chat template)");
+  }
+  if (response_cache) {
+    Say("response cache on: " + o.response_cache_memory + " in process" +
+        (o.redis_url.empty() ? std::string() : ", shared through " + o.redis_url) + ", TTL " +
+        std::to_string(o.response_cache_ttl_s) + " s, deterministic requests " + o.response_cache_mode +
+        ", model fingerprint " + so.response_cache.model_fingerprint);
   }
   if (!o.api_keys.empty()) Say("API keys " + std::to_string(o.api_keys.size()) + " (one cache namespace each)");
   Say("listening on http://" + o.host + ":" + std::to_string((*http)->port()));

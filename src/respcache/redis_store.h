@@ -1,0 +1,85 @@
+// RedisStore: the shared layer (L2) of the response cache, over hiredis.
+//
+// Every radixlm replica pointed at the same Redis shares its entries; expiry is
+// Redis's own (SET ... PX ttl), so a replica's clock does not matter. Values are
+// binary-safe byte strings.
+//
+// Failure handling: every command runs with a timeout. A connection that fails
+// (refused, reset, timed out, a protocol error) is dropped with every idle one
+// (they are most likely dead too: a restarted Redis), and the store backs
+// off: for the next `backoff` (100 ms, doubling up to 5 s after each failed
+// reconnect) every call fails at once with UNAVAILABLE, without touching the
+// network, so a dead Redis costs the caller nothing. The first call after the
+// back-off window tries to reconnect; success resets the back-off.
+//
+// Thread safety: all methods may run concurrently. Connections come from a pool
+// (one per concurrent caller, up to `max_connections`; a caller beyond that waits
+// for one to be returned).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+struct redisContext;
+
+namespace radixlm::respcache {
+
+struct RedisOptions {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::chrono::milliseconds connect_timeout{200};
+  std::chrono::milliseconds command_timeout{100};
+  int max_connections = 16;
+};
+
+// "redis://HOST[:PORT]" (or "HOST[:PORT]") into *options. INVALID_ARGUMENT
+// naming the problem otherwise.
+Status ParseRedisUrl(std::string_view url, RedisOptions* options);
+
+class RedisStore {
+ public:
+  // Does not connect: the first call does (so a server starts while Redis is down).
+  explicit RedisStore(RedisOptions options);
+  ~RedisStore();
+  RedisStore(const RedisStore&) = delete;
+  RedisStore& operator=(const RedisStore&) = delete;
+
+  // The value, or nullopt when the key is absent.
+  StatusOr<std::optional<std::string>> Get(std::string_view key);
+  // SET key value PX ttl_ms.
+  Status Set(std::string_view key, std::string_view value, int64_t ttl_ms);
+  // Deletes every key starting with `prefix` (SCAN MATCH prefix* and UNLINK in
+  // batches); returns how many were deleted. Glob characters in the prefix are
+  // escaped.
+  StatusOr<int64_t> DeleteByPrefix(std::string_view prefix);
+  // PING: OK when Redis answers now.
+  Status Ping();
+
+  const RedisOptions& options() const { return options_; }
+
+ private:
+  class Lease;
+  // A connection to run one command on, or UNAVAILABLE during the back-off.
+  StatusOr<redisContext*> Acquire();
+  void Release(redisContext* context, bool healthy);
+  Status Failure(std::string what);
+
+  const RedisOptions options_;
+  std::mutex mu_;
+  std::condition_variable returned_;
+  std::vector<redisContext*> idle_;
+  int open_ = 0;  // connections open, idle or leased
+  std::chrono::steady_clock::time_point retry_at_{};
+  std::chrono::milliseconds backoff_{0};
+};
+
+}  // namespace radixlm::respcache

@@ -1,0 +1,96 @@
+// ResponseCache: finished responses kept by a key that fixes everything that
+// determines them, so an identical request is answered without the model. Two
+// layers: L1, an in-process LRU bounded in bytes (lru_store.h); L2, Redis shared
+// by every replica (redis_store.h), optional. A lookup tries L1, then L2; an L2
+// hit is copied into L1 (with the L2 entry's remaining lifetime unknown, L1 keeps
+// it for the request's TTL at most). A store writes both.
+//
+// The store never fails a request: an L2 error counts in `store_errors`, is
+// logged at most once per 10 s (with the number of errors since the last line),
+// and the lookup reports a miss (or the store carries on with L1 only).
+//
+// Keys are opaque strings built by the caller (server/response_key.h); their
+// prefixes group them (a model fingerprint, a namespace), so EraseByPrefix
+// invalidates a model version or a tenant in both layers.
+//
+// Thread safety: every method may run concurrently.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/histogram.h"
+#include "core/status.h"
+#include "respcache/lru_store.h"
+#include "respcache/redis_store.h"
+
+namespace radixlm::respcache {
+
+enum class Layer { kL1, kL2 };
+const char* LayerName(Layer layer);  // "l1", "l2"
+
+struct ResponseCacheOptions {
+  int64_t l1_bytes = int64_t{256} << 20;
+  std::optional<RedisOptions> redis;  // no L2 when absent
+  // Prepended to every key in Redis (so one Redis can hold other data).
+  std::string redis_prefix = "radixlm:resp:";
+  // Milliseconds on a steady clock; tests replace it to expire L1 entries.
+  std::function<int64_t()> now_ms;
+};
+
+// Lookup latency buckets: 10 us to 1 s (an L1 hit is microseconds, an L2 one a
+// network round trip).
+std::vector<double> LookupSeconds();
+
+struct LayerStats {
+  std::atomic<int64_t> hits{0};
+  std::atomic<int64_t> misses{0};
+  Histogram hit_seconds{LookupSeconds()};
+  Histogram miss_seconds{LookupSeconds()};
+};
+
+class ResponseCache {
+ public:
+  explicit ResponseCache(ResponseCacheOptions options);
+
+  struct Hit {
+    std::string value;
+    Layer layer = Layer::kL1;
+  };
+  std::optional<Hit> Lookup(const std::string& key, int64_t ttl_ms);
+  void Store(const std::string& key, std::string value, int64_t ttl_ms);
+  // Removes every key starting with `prefix` from both layers. The L2 part may
+  // fail (UNAVAILABLE); L1 is cleared regardless.
+  StatusOr<int64_t> EraseByPrefix(const std::string& prefix);
+
+  bool has_l2() const { return redis_ != nullptr; }
+  // Whether Redis answers now (OK without an L2).
+  Status Ping() { return redis_ ? redis_->Ping() : OkStatus(); }
+  const LayerStats& stats(Layer layer) const;
+  int64_t stores() const { return stores_.load(); }
+  int64_t store_errors() const { return store_errors_.load(); }
+  int64_t l1_bytes() const { return l1_.bytes(); }
+  int64_t l1_entries() const { return l1_.entries(); }
+  int64_t l1_evictions() const { return l1_.evictions(); }
+  int64_t l1_capacity_bytes() const { return l1_.capacity_bytes(); }
+
+ private:
+  void CountError(const Status& status);
+
+  ResponseCacheOptions options_;
+  LruStore l1_;
+  std::unique_ptr<RedisStore> redis_;
+  LayerStats l1_stats_, l2_stats_;
+  std::atomic<int64_t> stores_{0};
+  std::atomic<int64_t> store_errors_{0};
+  std::atomic<int64_t> errors_unlogged_{0};
+  std::atomic<int64_t> last_log_ms_{-1};
+};
+
+}  // namespace radixlm::respcache

@@ -1,0 +1,56 @@
+// What the response cache (respcache/response_cache.h) keeps for an API call,
+// and the key it keeps it under.
+//
+// Key: "{namespace}:{model}:{request}", three hex digests.
+//   namespace  SHA-256 of the request's prefix-cache namespace (tenant and
+//              cache_salt, auth.h), so tenants never share responses and a
+//              namespace is flushed by its prefix;
+//   model      the model's fingerprint (ModelFingerprint: every file of the model
+//              directory that shapes outputs, weights included, and the chat
+//              template in use), so new weights never hit old entries (those
+//              expire by their TTL, or go with a prefix flush);
+//   request    SHA-256 of everything else that shapes the response: the endpoint,
+//              each prompt's token ids and echo text, every sampling parameter
+//              (the seed when one was given and the temperature is not 0), n,
+//              stop conditions, logprobs, and the output options
+//              (skip_special_tokens, return_tokens_as_token_ids). Not the stream
+//              flags: a streamed and an unstreamed call share an entry.
+// The API key never enters a key (the namespace holds only its digest).
+//
+// Entry: the choices (text, logprobs, finish reason) and the token counts, in a
+// small versioned binary form; Decode refuses anything malformed (a corrupt or
+// foreign Redis value is a miss, never a crash or a wrong answer).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "server/openai_format.h"
+#include "server/request_builder.h"
+
+namespace radixlm::server {
+
+// Hex digest of the model directory's config, tokenizer and weight files, and
+// of `extra` (e.g. a --chat-template file's text).
+StatusOr<std::string> ModelFingerprint(const std::string& model_dir, std::string_view extra);
+
+// The namespace part of a key (for flushing a namespace by prefix).
+std::string NamespaceDigest(const std::string& ns);
+
+// The key of a call. `prompts` are the built engine requests (one per prompt).
+std::string ResponseKey(std::string_view model_fingerprint, const std::string& ns, bool chat,
+                        const std::vector<BuiltPrompt>& prompts, const GenerationRequest& gen);
+
+struct CachedResponse {
+  std::vector<ChoiceOutput> choices;  // index, prefix (echo), text, logprobs, finish
+  Usage usage;
+};
+
+std::string EncodeResponse(const CachedResponse& response);
+// Token ids in logprobs must be below vocab_size.
+StatusOr<CachedResponse> DecodeResponse(std::string_view bytes, int64_t vocab_size);
+
+}  // namespace radixlm::server
