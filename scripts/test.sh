@@ -22,22 +22,26 @@ bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRADIXLM_SAN
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure --timeout 1800 -E '^cli_' | tee -a "$log"
 
-echo "== libFuzzer: cache operations, safetensors headers, chat templates"
+echo "== libFuzzer: cache operations, safetensors headers, chat templates, response-cache entries"
 CC=clang CXX=clang++ bash scripts/build.sh build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DRADIXLM_FUZZ=ON -DRADIXLM_TESTS=OFF -DRADIXLM_CUDA=OFF -- cache_fuzz safetensors_fuzz template_fuzz
+  -DRADIXLM_FUZZ=ON -DRADIXLM_TESTS=OFF -DRADIXLM_CUDA=OFF -- cache_fuzz safetensors_fuzz template_fuzz \
+  response_entry_fuzz
 seconds="${FUZZ_SECONDS:-60}"
-mkdir -p build-fuzz/corpus build-fuzz/corpus-safetensors build-fuzz/corpus-template
-# The same total as before the template target: 2/3, 1/6 and the rest.
-cache_seconds=$((seconds * 2 / 3)) safetensors_seconds=$((seconds / 6))
+mkdir -p build-fuzz/corpus build-fuzz/corpus-safetensors build-fuzz/corpus-template build-fuzz/corpus-response
+# One total: 1/2 cache operations, 1/6 each safetensors and response entries,
+# the rest templates.
+cache_seconds=$((seconds / 2)) safetensors_seconds=$((seconds / 6)) response_seconds=$((seconds / 6))
 ./build-fuzz/fuzz/cache_fuzz -max_total_time="$cache_seconds" -max_len=4096 \
   -print_final_stats=1 build-fuzz/corpus 2>&1 | tail -n 5
 ./build-fuzz/fuzz/safetensors_fuzz -max_total_time="$safetensors_seconds" -max_len=4096 \
   -print_final_stats=1 build-fuzz/corpus-safetensors fuzz/corpus/safetensors 2>&1 | tail -n 5
-./build-fuzz/fuzz/template_fuzz -max_total_time="$((seconds - cache_seconds - safetensors_seconds))" \
+./build-fuzz/fuzz/response_entry_fuzz -max_total_time="$response_seconds" -max_len=4096 \
+  -print_final_stats=1 build-fuzz/corpus-response 2>&1 | tail -n 5
+./build-fuzz/fuzz/template_fuzz -max_total_time="$((seconds - cache_seconds - safetensors_seconds - response_seconds))" \
   -max_len=4096 -print_final_stats=1 build-fuzz/corpus-template fuzz/corpus/template 2>&1 | tail -n 5
 echo "fuzz: no crash in ${seconds} s"
 
 # ctest runs above stop the script on any failure (set -o pipefail), so reaching
-# here means every test passed; the three fuzz runs count as three more.
-passed=$(grep -o 'tests failed out of [0-9]*' "$log" | awk '{s += $5} END {print s + 3}')
+# here means every test passed; the four fuzz runs count as four more.
+passed=$(grep -o 'tests failed out of [0-9]*' "$log" | awk '{s += $5} END {print s + 4}')
 echo "summary: ${passed} passed, 0 failed"
