@@ -18,6 +18,7 @@ PACKAGES=(
   python3-jinja2       # reference renderer for the chat-template tests (tests/template)
   libhiredis-dev       # response cache's shared layer (src/respcache/redis_store.cc only)
   redis-server         # the response-cache tests start a real Redis on 127.0.0.1
+  libhnswlib-dev       # semantic response cache's vector index (src/respcache/semantic_index.cc only)
 )
 # Node.js runs the tokenizer comparison against the JavaScript implementation of
 # Hugging Face's tokenizers (packages from npm, installed by the test itself).
