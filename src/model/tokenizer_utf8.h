@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/utf8.h"
+
 namespace radixlm::model {
 
 inline constexpr char32_t kReplacementChar = 0xFFFD;
@@ -20,7 +22,7 @@ size_t Utf8SequenceLength(std::string_view s, size_t i, bool* incomplete = nullp
 // Decodes the valid sequence of length `len` at s[i].
 char32_t Utf8Decode(std::string_view s, size_t i, size_t len);
 
-void AppendUtf8(char32_t cp, std::string* out);
+using ::radixlm::AppendUtf8;  // core/utf8.h
 
 // True when all of `s` is valid UTF-8.
 bool IsValidUtf8(std::string_view s);

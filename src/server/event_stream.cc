@@ -18,7 +18,7 @@ GenerationStream::~GenerationStream() {
   if (active_ != nullptr) active_->fetch_sub(1);
 }
 
-void GenerationStream::Emit(std::string* out, const std::string& json) const {
+void AppendEvent(std::string* out, const std::string& json) {
   out->append("data: ");
   out->append(json);
   out->append("\n\n");
@@ -33,13 +33,13 @@ void GenerationStream::Start(std::string* out) {
     for (int32_t s = 0; s < n; ++s) {
       const int32_t index = generation_->ChoiceIndex(p, s);
       if (setup_.chat) {
-        Emit(out, formatter_.ChatRoleChunk(setup_.meta, index, setup_.include_usage));
+        AppendEvent(out, formatter_.ChatRoleChunk(setup_.meta, index, setup_.include_usage));
       } else if (p < setup_.echo.size() && !setup_.echo[p].empty()) {
         ChoiceOutput c;
         c.index = index;
         c.text = setup_.echo[p];
         offsets_[static_cast<size_t>(index)] += static_cast<int64_t>(c.text.size());
-        Emit(out, formatter_.CompletionChunk(setup_.meta, c, setup_.include_usage));
+        AppendEvent(out, formatter_.CompletionChunk(setup_.meta, c, setup_.include_usage));
         if (!whole_.empty()) whole_[static_cast<size_t>(index)].prefix = c.text;
       }
       if (!whole_.empty()) whole_[static_cast<size_t>(index)].index = index;
@@ -50,11 +50,11 @@ void GenerationStream::Start(std::string* out) {
 void GenerationStream::Finish(std::string* out) {
   done_ = true;
   if (!generation_->error().ok()) {
-    Emit(out, ApiError::FromStatus(generation_->error()).Body());
+    AppendEvent(out, ApiError::FromStatus(generation_->error()).Body());
   } else if (setup_.include_usage) {
     Usage usage = generation_->usage();
     usage.response_cache = setup_.response_cache;
-    Emit(out, formatter_.UsageChunk(setup_.meta, setup_.chat, usage));
+    AppendEvent(out, formatter_.UsageChunk(setup_.meta, setup_.chat, usage));
   }
   out->append("data: [DONE]\n\n");
   if (!whole_.empty() && generation_->error().ok() &&
@@ -69,32 +69,27 @@ void GenerationStream::Finish(std::string* out) {
 bool ReplayStream::Next(std::string* out, std::chrono::milliseconds) {
   if (done_) return false;
   done_ = true;
-  auto emit = [&](const std::string& json) {
-    out->append("data: ");
-    out->append(json);
-    out->append("\n\n");
-  };
   for (const ChoiceOutput& whole : choices_) {
     ChoiceOutput c = whole;
     c.prefix.clear();
     if (setup_.chat) {
-      emit(formatter_.ChatRoleChunk(setup_.meta, c.index, setup_.include_usage));
+      AppendEvent(out, formatter_.ChatRoleChunk(setup_.meta, c.index, setup_.include_usage));
       if (!c.text.empty() || !c.logprobs.empty()) {
-        emit(formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/true, setup_.include_usage));
+        AppendEvent(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/true, setup_.include_usage));
       }
-      emit(formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/false, setup_.include_usage));
+      AppendEvent(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/false, setup_.include_usage));
       continue;
     }
     if (!whole.prefix.empty()) {
       ChoiceOutput echo;
       echo.index = c.index;
       echo.text = whole.prefix;
-      emit(formatter_.CompletionChunk(setup_.meta, echo, setup_.include_usage));
+      AppendEvent(out, formatter_.CompletionChunk(setup_.meta, echo, setup_.include_usage));
       c.text_offset = static_cast<int64_t>(whole.prefix.size());
     }
-    emit(formatter_.CompletionChunk(setup_.meta, c, setup_.include_usage));
+    AppendEvent(out, formatter_.CompletionChunk(setup_.meta, c, setup_.include_usage));
   }
-  if (setup_.include_usage) emit(formatter_.UsageChunk(setup_.meta, setup_.chat, usage_));
+  if (setup_.include_usage) AppendEvent(out, formatter_.UsageChunk(setup_.meta, setup_.chat, usage_));
   out->append("data: [DONE]\n\n");
   return true;
 }
@@ -123,12 +118,12 @@ bool GenerationStream::Next(std::string* out, std::chrono::milliseconds wait) {
       offset += static_cast<int64_t>(c.text.size());
       const bool news = !c.text.empty() || !c.logprobs.empty();
       if (setup_.chat) {
-        if (news) Emit(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/true, setup_.include_usage));
+        if (news) AppendEvent(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/true, setup_.include_usage));
         if (c.finish != engine::FinishReason::kNone) {
-          Emit(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/false, setup_.include_usage));
+          AppendEvent(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/false, setup_.include_usage));
         }
       } else if (news || c.finish != engine::FinishReason::kNone) {
-        Emit(out, formatter_.CompletionChunk(setup_.meta, c, setup_.include_usage));
+        AppendEvent(out, formatter_.CompletionChunk(setup_.meta, c, setup_.include_usage));
       }
     }
   }

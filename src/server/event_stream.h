@@ -39,6 +39,9 @@ class EventStream {
   virtual Usage usage() const = 0;
 };
 
+// Appends one server-sent event: "data: {json}\n\n".
+void AppendEvent(std::string* out, const std::string& json);
+
 // Called once with every choice whole and the usage when a stream ends with all
 // its choices finished by a stop or their length (never after an error or a
 // cancellation): the response cache stores it.
@@ -67,7 +70,6 @@ class GenerationStream final : public EventStream {
  private:
   void Start(std::string* out);
   void Finish(std::string* out);
-  void Emit(std::string* out, const std::string& json) const;
 
   std::unique_ptr<Generation> generation_;
   ResponseFormatter formatter_;
