@@ -30,6 +30,11 @@ struct SequenceInput {
   int64_t start = 0;                    // tokens already in this sequence's pages
   std::span<const int32_t> page_table;  // pages covering positions [0, start + size)
   int64_t num_logits = 1;               // logits for the last num_logits new tokens (0: none)
+  // When set: the final hidden state (after the final norm) of every new token is
+  // added into these hidden_size floats, in position order, so a caller summing a
+  // prompt over several chunks gets the same bits as over one (embeddings: the
+  // mean over the prompt). Host memory.
+  float* hidden_sum = nullptr;
 };
 
 class Backend {

@@ -187,6 +187,42 @@ TEST_P(CpuBackendTest, LogitsAreIdenticalHoweverTheWorkIsCut) {
   }
 }
 
+// Embeddings: every new token's final hidden state summed into hidden_sum, the
+// same as the reference's, and the same bits however the prompt is chunked.
+TEST_P(CpuBackendTest, SumsFinalHiddenStates) {
+  const int64_t n = 45, h = m_->config.hidden_size;
+  const std::vector<int32_t> prompt = RandomTokens(n, vocab_, 8);
+  std::vector<double> hidden;
+  ReferenceForward(m_->weights, prompt, &hidden);
+  std::vector<double> expected(static_cast<size_t>(h), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < h; ++j) expected[static_cast<size_t>(j)] += hidden[static_cast<size_t>(i * h + j)];
+  }
+  const std::vector<int32_t> pages = Iota(0, 3);
+  std::vector<float> whole(static_cast<size_t>(h), 0.0f);
+  SequenceInput seq{prompt, 0, pages, 0, whole.data()};
+  EXPECT_TRUE(Run({&seq, 1}).empty());
+  double max_ref = 0, max_err = 0;
+  for (int64_t j = 0; j < h; ++j) {
+    max_ref = std::max(max_ref, std::abs(expected[static_cast<size_t>(j)]));
+    max_err = std::max(max_err, std::abs(expected[static_cast<size_t>(j)] - whole[static_cast<size_t>(j)]));
+  }
+  ASSERT_GT(max_ref, 1e-3);
+  EXPECT_LE(max_err / max_ref, 1e-4) << "max abs error " << max_err;
+
+  // In chunks of 7, in a batch beside a sequence that asks for none.
+  std::vector<float> chunked(static_cast<size_t>(h), 0.0f);
+  const std::vector<int32_t> other = RandomTokens(9, vocab_, 9);
+  const std::vector<int32_t> other_pages = Iota(10, 1), chunk_pages = Iota(20, 3);
+  for (int64_t start = 0; start < n; start += 7) {
+    const int64_t len = std::min<int64_t>(7, n - start);
+    SequenceInput batch[2] = {{other, 0, other_pages, 1},
+                              {std::span(prompt).subspan(start, len), start, chunk_pages, 0, chunked.data()}};
+    Run(batch);
+  }
+  EXPECT_EQ(0, std::memcmp(whole.data(), chunked.data(), whole.size() * sizeof(float)));
+}
+
 TEST_P(CpuBackendTest, RefusesBadBatches) {
   const std::vector<int32_t> pages = Iota(0, 2);
   const std::vector<int32_t> good = {1, 2, 3};

@@ -66,7 +66,8 @@ void Rope(Vec& x, int64_t heads, int64_t hd, int64_t pos, const std::vector<floa
 
 }  // namespace
 
-std::vector<double> ReferenceForward(const model::ModelWeights& w, std::span<const int32_t> tokens) {
+std::vector<double> ReferenceForward(const model::ModelWeights& w, std::span<const int32_t> tokens,
+                                     std::vector<double>* hidden) {
   const model::ModelConfig& c = w.config;
   const bool gpt2 = c.architecture == model::Architecture::kGpt2;
   const int64_t t = static_cast<int64_t>(tokens.size()), h = c.hidden_size, hd = c.head_dim;
@@ -146,7 +147,9 @@ std::vector<double> ReferenceForward(const model::ModelWeights& w, std::span<con
   std::vector<double> logits;
   logits.reserve(static_cast<size_t>(t * c.vocab_size));
   for (int64_t i = 0; i < t; ++i) {
-    const Vec row = Linear(head, {}, Norm(c, fn, fnb, x[static_cast<size_t>(i)]), c.vocab_size);
+    const Vec normed = Norm(c, fn, fnb, x[static_cast<size_t>(i)]);
+    if (hidden != nullptr) hidden->insert(hidden->end(), normed.begin(), normed.end());
+    const Vec row = Linear(head, {}, normed, c.vocab_size);
     logits.insert(logits.end(), row.begin(), row.end());
   }
   return logits;

@@ -343,6 +343,17 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
     rows_parallel([&](int64_t r) { AddInPlace(&x[r * h], &proj[r * h], h); });
   }
 
+  // Hidden states for embeddings: every new token's, normed, summed in order.
+  for (size_t s = 0; s < batch.size(); ++s) {
+    float* sum = batch[s].hidden_sum;
+    if (sum == nullptr) continue;
+    std::vector<float>& normed_row = ws.Take(&ws.last, h);
+    for (size_t i = 0; i < batch[s].tokens.size(); ++i) {
+      Norm(final_norm_, final_norm_bias_, &x[(first_row[s] + static_cast<int64_t>(i)) * h], normed_row.data());
+      AddInPlace(sum, normed_row.data(), h);
+    }
+  }
+
   // Final norm and the LM head, only for the rows whose logits were asked for.
   std::vector<float>& last = ws.Take(&ws.last, logit_rows * h);
   int64_t out_row = 0;
