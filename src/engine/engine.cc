@@ -59,6 +59,7 @@ void Merge(RequestUpdate* into, RequestUpdate&& from) {
   into->cached_tokens = from.cached_tokens;
   into->completion_tokens = from.completion_tokens;
   into->finished = into->finished || from.finished;
+  if (!from.embedding.empty()) into->embedding = std::move(from.embedding);
   if (!from.error.ok()) into->error = from.error;
 }
 }  // namespace
@@ -129,8 +130,20 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
     }
   }
   const int64_t prompt_len = static_cast<int64_t>(o.prompt.size());
-  if (o.stop.max_tokens < 1) return InvalidArgumentError("max_tokens must be at least 1");
-  if (prompt_len + o.stop.max_tokens > config.max_position_embeddings) {
+  if (o.embed) {
+    if (o.n != 1) return InvalidArgumentError("an embedding request has n = 1");
+    if (prompt_len > config.max_position_embeddings) {
+      return InvalidArgumentError("This model's maximum context length is " +
+                                  std::to_string(config.max_position_embeddings) + " tokens. However, the input has " +
+                                  std::to_string(prompt_len) + " tokens. Please reduce the input.");
+    }
+    // Nothing is generated: only the prompt's pages are needed.
+    o.stop.max_tokens = 0;
+    o.logprobs = -1;
+  } else if (o.stop.max_tokens < 1) {
+    return InvalidArgumentError("max_tokens must be at least 1");
+  }
+  if (!o.embed && prompt_len + o.stop.max_tokens > config.max_position_embeddings) {
     return InvalidArgumentError("This model's maximum context length is " +
                                 std::to_string(config.max_position_embeddings) + " tokens. However, you requested " +
                                 std::to_string(prompt_len + o.stop.max_tokens) + " tokens (" +

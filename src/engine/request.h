@@ -35,6 +35,12 @@ struct RequestOptions {
   int32_t logprobs = -1;   // -1: none; k >= 0: each token's log probability and the top k
   // Decode special tokens into the text (false drops them, as OpenAI servers do).
   bool skip_special_tokens = true;
+  // An embedding instead of a generation: every prompt token is computed (cached
+  // prefixes hold K and V, not hidden states, so none is matched; the computed
+  // pages still go into the prefix cache), nothing is sampled, and the final
+  // update carries the mean of the final hidden states (after the final norm)
+  // scaled to unit length. n must be 1; sampling, stop and logprobs are ignored.
+  bool embed = false;
 };
 
 enum class FinishReason {
@@ -69,6 +75,7 @@ struct RequestUpdate {
   int64_t completion_tokens = 0;  // all samples, so far
   bool finished = false;          // every sample has finished; no more updates
   Status error;                   // set when the request failed as a whole
+  std::vector<float> embedding;   // embed requests: in the final update, hidden_size floats
 };
 
 }  // namespace radixlm::engine

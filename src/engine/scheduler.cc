@@ -1,6 +1,7 @@
 #include "engine/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "backend/backend.h"
 #include "core/check.h"
@@ -218,7 +219,7 @@ void Scheduler::RankWaiting(int64_t now) {
   for (auto& r : waiting_) {
     // The last prompt token is always computed (its logits give the first sample).
     const auto& p = r->options.prompt;
-    r->peek = cache_ == nullptr
+    r->peek = cache_ == nullptr || r->options.embed
                   ? 0
                   : static_cast<int64_t>(cache_->PeekMatch(r->options.ns, std::span(p).first(p.size() - 1)));
   }
@@ -247,8 +248,11 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
     StatusOr<size_t> matched = size_t{0};
     {
       ScopedNanos timer(&cache_ns_);
-      matched = seq->pages->Start(std::span(seq->tokens).first(seq->tokens.size() - 1), &copy);
+      // An embedding needs every token's hidden state: it matches nothing.
+      const size_t match = r->options.embed ? 0 : seq->tokens.size() - 1;
+      matched = seq->pages->Start(std::span(seq->tokens).first(match), &copy);
     }
+    if (r->options.embed) r->hidden_sum.assign(static_cast<size_t>(backend_->config().hidden_size), 0.0f);
     seq->computed = matched.ok() ? static_cast<int64_t>(*matched) : 0;
     if (copy.needed()) copies.push_back(copy);
     if (r->cached_tokens < 0) r->cached_tokens = std::min(seq->computed, r->prompt_len());
@@ -297,7 +301,7 @@ void Scheduler::Admit(StepPlan* plan) {
     const bool urgent = r->preemptions > 0 || now - r->queued_ns > bound;
     // In-batch sharing: a prompt being prefilled right now holds more of this
     // prompt than the cache does; once its chunks are inserted this one hits them.
-    if (!urgent && cache_ != nullptr && SharedWithPrefill(*r) >= r->peek + ps) {
+    if (!urgent && cache_ != nullptr && !r->options.embed && SharedWithPrefill(*r) >= r->peek + ps) {
       ++i;
       continue;
     }
@@ -332,7 +336,8 @@ Status Scheduler::Run(const StepPlan& plan) {
                                                              static_cast<size_t>(item.tokens));
     in.start = seq.computed;
     in.page_table = seq.pages->pages();
-    in.num_logits = item.sample ? 1 : 0;
+    in.num_logits = item.sample && !item.request->options.embed ? 1 : 0;
+    if (item.request->options.embed) in.hidden_sum = item.request->hidden_sum.data();
     batch_.push_back(in);
     if (seq.computed < item.request->prompt_len()) {
       computed_prompt_tokens_ += std::min(item.tokens, item.request->prompt_len() - seq.computed);
@@ -412,6 +417,10 @@ void Scheduler::Sample(const StepPlan& plan) {
     Sequence* seq = item.sequence;
     seq->computed += item.tokens;
     if (!item.sample) continue;
+    if (item.request->options.embed) {
+      FinishEmbedding(item.request, seq, now);
+      continue;
+    }
     std::span<float> logits(logits_.data() + row * vocab, vocab);
     ++row;
     Request* r = item.request;
@@ -446,6 +455,21 @@ void Scheduler::Sample(const StepPlan& plan) {
   for (Request* r : touched) {
     if (!r->finished()) Report(r, false);
   }
+}
+
+void Scheduler::FinishEmbedding(Request* r, Sequence* seq, int64_t now) {
+  if (seq->finished()) return;  // cancelled meanwhile
+  // The mean over the prompt at unit length: the sum scaled to unit length is
+  // the same direction (what cosine similarity compares).
+  std::vector<float>& v = r->hidden_sum;
+  double norm = 0;
+  for (float x : v) norm += static_cast<double>(x) * x;
+  norm = std::sqrt(norm);
+  if (norm > 0) {
+    for (float& x : v) x = static_cast<float>(x / norm);
+  }
+  r->first_token_ns = now;
+  Finish(r, seq, FinishReason::kStop);
 }
 
 // ---------------------------------------------------------------------------
@@ -495,6 +519,9 @@ void Scheduler::Report(Request* r, bool finished, const Status& error) {
   update.completion_tokens = r->completion_tokens;
   update.finished = finished;
   update.error = error;
+  if (finished && r->options.embed && r->sequences[0]->finish == FinishReason::kStop) {
+    update.embedding = std::move(r->hidden_sum);
+  }
   for (auto& seq : r->sequences) {
     if (!seq->has_news) continue;
     update.samples.push_back(std::move(seq->news));

@@ -132,6 +132,8 @@ class Scheduler {
   void Fork(Request* request, Sequence* parent);
   void Finish(Request* request, Sequence* seq, FinishReason reason);
   void ReleaseSequence(Sequence* seq);
+  // The last chunk of an embedding request ran: its vector is ready.
+  void FinishEmbedding(Request* request, Sequence* seq, int64_t now);
   void AcceptToken(Request* request, Sequence* seq, int32_t token, const LogprobEntry* logprob);
   void Report(Request* request, bool finished, const Status& error = OkStatus());
   bool IsEos(int32_t token) const;

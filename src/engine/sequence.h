@@ -63,6 +63,7 @@ struct Request {
   int64_t preemptions = 0;
   int64_t peek = 0;            // scratch: cached prefix length while ranking
   int64_t completion_tokens = 0;
+  std::vector<float> hidden_sum;  // embed requests: summed final hidden states
 
   int64_t prompt_len() const { return static_cast<int64_t>(options.prompt.size()); }
   int64_t live_sequences() const {

@@ -151,6 +151,14 @@ TEST_F(EngineTest, SubmitRejectsBadRequestsByName) {
   RequestOptions t = Greedy({1, 2}, 4);
   t.sampling.temperature = -1;
   EXPECT_NE(bad(t).find("temperature"), std::string::npos);
+  RequestOptions e = Greedy({1, 2}, 4);
+  e.embed = true;
+  e.n = 2;
+  EXPECT_EQ(bad(e), "an embedding request has n = 1");
+  // An embedding generates nothing: only the input must fit the context.
+  e.n = 1;
+  e.stop.max_tokens = 1 << 20;
+  EXPECT_TRUE(engine->Submit(e).ok());
 }
 
 TEST_F(EngineTest, FlushEmptiesTheCacheAndShutdownCancelsWhatRuns) {

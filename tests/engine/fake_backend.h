@@ -6,9 +6,12 @@
 // its own token history only if its pages hold exactly that history: a wrong page
 // table, a missed or wrong copy-on-write, a page freed and reused while still
 // read, all change the logits, and the generated text with them. Reference()
-// computes the same logits from the token list directly.
+// computes the same logits from the token list directly. Its "hidden state" at a
+// position is four numbers drawn from the same history hash (ReferenceEmbedding
+// gives the unit-length sum a prompt's embedding should be).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -24,6 +27,7 @@ class FakeBackend final : public backend::Backend {
       : page_size_(page_size), num_pages_(num_pages), slots_(static_cast<size_t>(page_size * num_pages), -1) {
     config_.vocab_size = vocab;
     config_.max_position_embeddings = max_context;
+    config_.hidden_size = kHidden;
   }
 
   std::string_view name() const override { return "fake"; }
@@ -40,10 +44,14 @@ class FakeBackend final : public backend::Backend {
       max_batch_tokens_ = std::max<int64_t>(max_batch_tokens_, static_cast<int64_t>(seq.tokens.size()));
       for (size_t i = 0; i < seq.tokens.size(); ++i) Slot(seq.page_table, seq.start + static_cast<int64_t>(i)) = seq.tokens[i];
       const int64_t end = seq.start + static_cast<int64_t>(seq.tokens.size());
-      for (int64_t p = end - seq.num_logits; p < end; ++p) {
+      auto history = [&](int64_t p) {
         uint64_t h = 1469598103934665603ull;
         for (int64_t q = 0; q <= p; ++q) h = Mix(h, static_cast<uint32_t>(Slot(seq.page_table, q)));
-        AppendLogits(h, logits);
+        return h;
+      };
+      for (int64_t p = end - seq.num_logits; p < end; ++p) AppendLogits(history(p), logits);
+      if (seq.hidden_sum != nullptr) {
+        for (int64_t p = seq.start; p < end; ++p) AddHidden(history(p), seq.hidden_sum);
       }
     }
     return OkStatus();
@@ -67,6 +75,20 @@ class FakeBackend final : public backend::Backend {
     return out;
   }
 
+  // The embedding of a prompt: its positions' hidden states summed, at unit length.
+  std::vector<float> ReferenceEmbedding(std::span<const int32_t> tokens) const {
+    std::vector<float> sum(kHidden, 0.0f);
+    uint64_t h = 1469598103934665603ull;
+    for (int32_t t : tokens) {
+      h = Mix(h, static_cast<uint32_t>(t));
+      AddHidden(h, sum.data());
+    }
+    double norm = 0;
+    for (float x : sum) norm += static_cast<double>(x) * x;
+    for (float& x : sum) x = static_cast<float>(x / std::sqrt(norm));
+    return sum;
+  }
+
   int64_t computed_tokens() const { return computed_tokens_; }
   int64_t forwards() const { return forwards_; }
   int64_t copies() const { return copies_; }
@@ -88,10 +110,16 @@ class FakeBackend final : public backend::Backend {
       out->push_back(logit);
     }
   }
+  static void AddHidden(uint64_t h, float* sum) {
+    for (int i = 0; i < kHidden; ++i) {
+      sum[i] += static_cast<float>(Mix(h, 1000u + static_cast<uint32_t>(i)) >> 40) / static_cast<float>(1 << 24) - 0.5f;
+    }
+  }
   int32_t& Slot(std::span<const int32_t> table, int64_t pos) {
     return slots_[static_cast<size_t>(table[static_cast<size_t>(pos / page_size_)] * page_size_ + pos % page_size_)];
   }
 
+  static constexpr int kHidden = 4;
   model::ModelConfig config_;
   int64_t page_size_, num_pages_;
   std::vector<int32_t> slots_;

@@ -58,6 +58,7 @@ class SchedulerTest : public ::testing::Test {
     std::map<int, std::vector<LogprobEntry>> logprobs;
     int64_t cached = -1, prompt = 0, completion = 0;
     bool finished = false;
+    std::vector<float> embedding;
   };
   static Result Collect(RequestHandle& h) {
     Result r;
@@ -74,6 +75,7 @@ class SchedulerTest : public ::testing::Test {
       r.prompt = u.prompt_tokens;
       r.completion = u.completion_tokens;
       r.finished = r.finished || u.finished;
+      if (!u.embedding.empty()) r.embedding = u.embedding;
     }
     return r;
   }
@@ -192,6 +194,40 @@ TEST_F(SchedulerTest, ChunkedPrefillGivesTheSameTokens) {
   EXPECT_EQ(Collect(*h).tokens[0], Expected(prompt, 10));
   EXPECT_LE(backend_->max_batch_tokens(), 7);
   EXPECT_GE(backend_->forwards(), 100 / 7 + 10);
+}
+
+// An embedding computes every prompt token, cached or not, in chunks, beside a
+// generation; its pages go into the cache for the prompts that follow.
+TEST_F(SchedulerTest, EmbeddingsComputeEveryTokenAndFeedTheCache) {
+  EngineOptions o;
+  o.token_budget = 9;
+  Make(4, 512, o);
+  std::mt19937 rng(11);
+  const auto system = Tokens(rng, 30);
+  const auto prompt = Concat(system, Tokens(rng, 13));
+  Add(Req(Concat(system, Tokens(rng, 5)), 3));  // caches `system`
+  RunAll();
+  const int64_t before = backend_->computed_tokens();
+  RequestOptions embed = Req(prompt, 1);
+  embed.embed = true;
+  auto e = Add(embed);
+  auto g = Add(Req(Concat(system, Tokens(rng, 6)), 4));  // in the same steps
+  RunAll();
+  Result re = Collect(*e);
+  EXPECT_TRUE(re.finished);
+  EXPECT_EQ(re.finish[0], FinishReason::kStop);
+  EXPECT_TRUE(re.tokens[0].empty());
+  EXPECT_EQ(re.completion, 0);
+  EXPECT_EQ(re.cached, 0);
+  EXPECT_EQ(re.embedding, backend_->ReferenceEmbedding(prompt));
+  Result rg = Collect(*g);
+  EXPECT_EQ(rg.cached, 30);
+  // Every embedded token, and the generation's uncached ones.
+  EXPECT_EQ(backend_->computed_tokens() - before, static_cast<int64_t>(prompt.size()) + (36 - 30) + 3);
+  // The embedded prompt is now cached for a generation.
+  auto again = Add(Req(prompt, 2));
+  RunAll();
+  EXPECT_EQ(Collect(*again).cached, static_cast<int64_t>(prompt.size()) - 1);
 }
 
 TEST_F(SchedulerTest, NamespacesDoNotShare) {
