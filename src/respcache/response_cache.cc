@@ -1,11 +1,8 @@
 #include "respcache/response_cache.h"
 
-#include "core/logging.h"
 
 namespace radixlm::respcache {
 namespace {
-
-constexpr int64_t kLogIntervalMs = 10'000;
 
 int64_t SteadyMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -22,7 +19,14 @@ std::vector<double> LookupSeconds() {
   return {1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1};
 }
 
-const char* LayerName(Layer layer) { return layer == Layer::kL1 ? "l1" : "l2"; }
+const char* LayerName(Layer layer) {
+  switch (layer) {
+    case Layer::kL1: return "l1";
+    case Layer::kL2: return "l2";
+    case Layer::kSemantic: return "semantic";
+  }
+  return "?";
+}
 
 ResponseCache::ResponseCache(ResponseCacheOptions options)
     : options_(std::move(options)), l1_(options_.l1_bytes) {
@@ -30,7 +34,7 @@ ResponseCache::ResponseCache(ResponseCacheOptions options)
   if (options_.redis) redis_ = std::make_unique<RedisStore>(*options_.redis);
 }
 
-const LayerStats& ResponseCache::stats(Layer layer) const { return layer == Layer::kL1 ? l1_stats_ : l2_stats_; }
+const LayerStats& ResponseCache::stats(Layer layer) const { return layer == Layer::kL2 ? l2_stats_ : l1_stats_; }
 
 std::optional<ResponseCache::Hit> ResponseCache::Lookup(const std::string& key, int64_t ttl_ms) {
   auto start = std::chrono::steady_clock::now();
@@ -46,7 +50,7 @@ std::optional<ResponseCache::Hit> ResponseCache::Lookup(const std::string& key, 
 
   start = std::chrono::steady_clock::now();
   auto value = redis_->Get(options_.redis_prefix + key);
-  if (!value.ok()) CountError(value.status());
+  if (!value.ok()) errors_.Count(value.status());
   if (!value.ok() || !value->has_value()) {
     ++l2_stats_.misses;
     l2_stats_.miss_seconds.Observe(SecondsSince(start));
@@ -61,7 +65,7 @@ std::optional<ResponseCache::Hit> ResponseCache::Lookup(const std::string& key, 
 void ResponseCache::Store(const std::string& key, std::string value, int64_t ttl_ms) {
   ++stores_;
   if (redis_) {
-    if (Status s = redis_->Set(options_.redis_prefix + key, value, ttl_ms); !s.ok()) CountError(s);
+    if (Status s = redis_->Set(options_.redis_prefix + key, value, ttl_ms); !s.ok()) errors_.Count(s);
   }
   l1_.Put(key, std::move(value), options_.now_ms() + ttl_ms);
 }
@@ -71,23 +75,11 @@ StatusOr<int64_t> ResponseCache::EraseByPrefix(const std::string& prefix) {
   if (!redis_) return erased;
   auto remote = redis_->DeleteByPrefix(options_.redis_prefix + prefix);
   if (!remote.ok()) {
-    CountError(remote.status());
+    errors_.Count(remote.status());
     return remote.status();
   }
   // The same entry is usually in both layers: report the larger count.
   return std::max(erased, *remote);
-}
-
-void ResponseCache::CountError(const Status& status) {
-  ++store_errors_;
-  ++errors_unlogged_;
-  const int64_t now = SteadyMs();
-  int64_t last = last_log_ms_.load();
-  if (last >= 0 && now - last < kLogIntervalMs) return;
-  if (!last_log_ms_.compare_exchange_strong(last, now)) return;  // another thread logs this interval
-  const int64_t errors = errors_unlogged_.exchange(0);
-  LOG(WARNING) << "response cache: " << errors << " store error(s) since the last report, serving from the model; "
-               << "latest: " << status.message();
 }
 
 }  // namespace radixlm::respcache

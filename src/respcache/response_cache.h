@@ -27,13 +27,16 @@
 
 #include "core/histogram.h"
 #include "core/status.h"
+#include "respcache/error_log.h"
 #include "respcache/lru_store.h"
 #include "respcache/redis_store.h"
 
 namespace radixlm::respcache {
 
-enum class Layer { kL1, kL2 };
-const char* LayerName(Layer layer);  // "l1", "l2"
+// kSemantic: the semantic cache (semantic_cache.h), which answers from L1 or L2
+// through the key of a near-duplicate request.
+enum class Layer { kL1, kL2, kSemantic };
+const char* LayerName(Layer layer);  // "l1", "l2", "semantic"
 
 struct ResponseCacheOptions {
   int64_t l1_bytes = int64_t{256} << 20;
@@ -72,25 +75,21 @@ class ResponseCache {
   bool has_l2() const { return redis_ != nullptr; }
   // Whether Redis answers now (OK without an L2).
   Status Ping() { return redis_ ? redis_->Ping() : OkStatus(); }
-  const LayerStats& stats(Layer layer) const;
+  const LayerStats& stats(Layer layer) const;  // kL1 or kL2
   int64_t stores() const { return stores_.load(); }
-  int64_t store_errors() const { return store_errors_.load(); }
+  int64_t store_errors() const { return errors_.total(); }
   int64_t l1_bytes() const { return l1_.bytes(); }
   int64_t l1_entries() const { return l1_.entries(); }
   int64_t l1_evictions() const { return l1_.evictions(); }
   int64_t l1_capacity_bytes() const { return l1_.capacity_bytes(); }
 
  private:
-  void CountError(const Status& status);
-
   ResponseCacheOptions options_;
   LruStore l1_;
   std::unique_ptr<RedisStore> redis_;
   LayerStats l1_stats_, l2_stats_;
   std::atomic<int64_t> stores_{0};
-  std::atomic<int64_t> store_errors_{0};
-  std::atomic<int64_t> errors_unlogged_{0};
-  std::atomic<int64_t> last_log_ms_{-1};
+  ErrorLog errors_{"response cache", "store error(s) (answered by the model)"};
 };
 
 }  // namespace radixlm::respcache

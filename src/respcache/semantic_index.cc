@@ -142,6 +142,16 @@ int64_t SemanticIndex::EraseNamespace(const std::string& ns) {
   return live;
 }
 
+int64_t SemanticIndex::EraseByPrefix(const std::string& prefix) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  int64_t live = 0;
+  for (auto it = spaces_.lower_bound(prefix); it != spaces_.end() && it->first.starts_with(prefix);) {
+    for (const auto& e : it->second->entries) live += e.deleted ? 0 : 1;
+    it = spaces_.erase(it);
+  }
+  return live;
+}
+
 void SemanticIndex::Clear() {
   std::unique_lock<std::shared_mutex> lock(mu_);
   spaces_.clear();

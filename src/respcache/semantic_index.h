@@ -42,6 +42,8 @@ class SemanticIndex {
   std::optional<SemanticMatch> Nearest(const std::string& ns, std::span<const float> embedding,
                                        float threshold) const;
   int64_t EraseNamespace(const std::string& ns);
+  // Every namespace whose name starts with `prefix`; returns the live entries dropped.
+  int64_t EraseByPrefix(const std::string& prefix);
   void Clear();
 
   int dimensions() const { return dimensions_; }
