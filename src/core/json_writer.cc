@@ -79,6 +79,17 @@ void JsonWriter::Double(double value) {
   out_.append(buf, result.ptr);
 }
 
+void JsonWriter::Float(float value) {
+  BeforeValue();
+  if (!std::isfinite(value)) {
+    out_ += "null";
+    return;
+  }
+  char buf[32];
+  auto result = std::to_chars(buf, buf + sizeof(buf), value);
+  out_.append(buf, result.ptr);
+}
+
 void JsonWriter::Bool(bool value) {
   BeforeValue();
   out_ += value ? "true" : "false";

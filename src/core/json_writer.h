@@ -26,6 +26,8 @@ class JsonWriter {
   // Finite values print as the shortest text that reads back exactly (so 2.5 is
   // "2.5" and 2^53 is "9007199254740992"); NaN and inf print null.
   void Double(double value);
+  // The shortest text that reads back as the same float (embeddings).
+  void Float(float value);
   void Bool(bool value);
   void Null();
 

@@ -6,7 +6,9 @@
 #include "engine/engine.h"
 #include "model/tokenizer.h"
 #include "respcache/response_cache.h"
+#include "respcache/semantic_cache.h"
 #include "server/cache_stats.h"
+#include "server/embeddings.h"
 #include "server/metrics_text.h"
 #include "server/response_entry.h"
 
@@ -20,7 +22,7 @@ struct Route {
 constexpr Route kRoutes[] = {
     {"/health", "GET"},          {"/metrics", "GET"},          {"/v1/models", "GET"},
     {"/v1/completions", "POST"}, {"/v1/chat/completions", "POST"}, {"/v1/cache/stats", "GET"},
-    {"/v1/cache/flush", "POST"}, {"/v1/cache/responses/flush", "POST"},
+    {"/v1/cache/flush", "POST"}, {"/v1/cache/responses/flush", "POST"}, {"/v1/embeddings", "POST"},
 };
 
 ApiResponse Json(int status, std::string body) {
@@ -28,6 +30,27 @@ ApiResponse Json(int status, std::string body) {
   r.status = status;
   r.body = std::move(body);
   return r;
+}
+
+// What the semantic cache embeds for a call; "" when the call is not eligible
+// (several prompts, echo, tools, or a chat that does not end in a new turn).
+std::string SemanticText(const CompletionRequest& r) {
+  if (r.prompts.size() != 1 || r.echo || !r.prompts[0].is_text) return "";
+  return r.prompts[0].text;
+}
+
+std::string SemanticText(const ChatRequest& r) {
+  if (r.has_tools || !r.add_generation_prompt || r.continue_final_message) return "";
+  std::string text;
+  for (const ChatMessage& m : r.messages) {
+    if (m.has_tool_calls) return "";
+    text += m.role + ": " + m.content + "\n";
+  }
+  return text;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 int64_t NowSeconds() {
@@ -93,6 +116,7 @@ ApiResponse ApiService::Handle(const ApiRequest& request) {
   if (path == "/v1/models") return Models();
   if (path == "/v1/completions") return Completions(request, *tenant);
   if (path == "/v1/chat/completions") return ChatCompletions(request, *tenant);
+  if (path == "/v1/embeddings") return Embeddings(request, *tenant);
   if (path == "/v1/cache/stats") return CacheStats();
   if (path == "/v1/cache/flush") return CacheFlush(request, *tenant);
   if (path == "/v1/cache/responses/flush") return ResponseCacheFlush(request, *tenant);
@@ -114,6 +138,7 @@ ApiResponse ApiService::Metrics() {
     in.queue_time = engine_->queue_time().Snapshot();
   }
   in.response_cache = options_.response_cache.cache;
+  in.semantic_cache = options_.response_cache.semantic;
   {
     std::lock_guard<std::mutex> lock(http_mu_);
     in.http_requests = http_counts_;
@@ -168,6 +193,7 @@ ApiResponse ApiService::ResponseCacheFlush(const ApiRequest& request, const std:
     }
     if (prefix.empty()) prefix = ns_prefix;
   }
+  if (options_.response_cache.semantic != nullptr) options_.response_cache.semantic->EraseByPrefix(prefix);
   auto erased = cache->EraseByPrefix(prefix);
   if (!erased.ok()) {
     return ErrorResponse(ApiError::FromStatus(
@@ -194,7 +220,8 @@ ApiResponse ApiService::Completions(const ApiRequest& request, const std::string
   if (!parsed->echo) {
     for (BuiltPrompt& b : *built) b.echo_text.clear();
   }
-  return Generate(std::move(*built), parsed->gen, /*chat=*/false, RequestNamespace(tenant, parsed->gen.cache_salt));
+  return Generate(std::move(*built), parsed->gen, /*chat=*/false, RequestNamespace(tenant, parsed->gen.cache_salt),
+                  SemanticText(*parsed));
 }
 
 ApiResponse ApiService::ChatCompletions(const ApiRequest& request, const std::string& tenant) {
@@ -206,20 +233,47 @@ ApiResponse ApiService::ChatCompletions(const ApiRequest& request, const std::st
   if (!built.ok()) return ErrorResponse(ApiError::FromStatus(built.status(), param));
   std::vector<BuiltPrompt> prompts;
   prompts.push_back(std::move(*built));
-  return Generate(std::move(prompts), parsed->gen, /*chat=*/true, RequestNamespace(tenant, parsed->gen.cache_salt));
+  return Generate(std::move(prompts), parsed->gen, /*chat=*/true, RequestNamespace(tenant, parsed->gen.cache_salt),
+                  SemanticText(*parsed));
+}
+
+ApiResponse ApiService::Embeddings(const ApiRequest& request, const std::string& tenant) {
+  std::string param;
+  auto parsed = ParseEmbeddingRequest(request.body, limits_, &param);
+  if (!parsed.ok()) return ErrorResponse(ApiError::FromStatus(parsed.status(), param));
+  if (auto bad = CheckModel(parsed->model)) return *bad;
+  if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
+  auto built = builder_.BuildEmbedding(*parsed, RequestNamespace(tenant, parsed->cache_salt), &param);
+  if (!built.ok()) return ErrorResponse(ApiError::FromStatus(built.status(), param));
+  auto result = RunEmbeddings(engine_, std::move(*built));
+  if (!result.ok()) return ErrorResponse(ApiError::FromStatus(result.status()));
+  const int64_t size = static_cast<int64_t>(result->vectors[0].size());
+  if (parsed->dimensions && *parsed->dimensions != size) {
+    return ErrorResponse(ApiError::FromStatus(
+        InvalidArgumentError("Invalid 'dimensions': this model's embeddings have " + std::to_string(size) +
+                             " dimensions and cannot be shortened (got " + std::to_string(*parsed->dimensions) +
+                             ")."),
+        "dimensions"));
+  }
+  ApiResponse r = Json(200, FormatEmbeddings(options_.model_name, result->vectors, parsed->base64,
+                                             result->prompt_tokens));
+  r.usage.prompt_tokens = result->prompt_tokens;
+  return r;
 }
 
 std::optional<ApiResponse> ApiService::Replay(const std::string& entry, const char* layer,
-                                              const GenerationRequest& gen, bool chat) {
+                                              const GenerationRequest& gen, bool chat, double similarity) {
   auto cached = DecodeResponse(entry, builder_.info().vocab_size);
   if (!cached.ok()) return std::nullopt;
   Usage usage = cached->usage;
   usage.cached_tokens = usage.prompt_tokens;  // nothing was computed
   usage.response_cache = layer;
+  usage.similarity = similarity;
   const ResponseMeta meta{NewResponseId(chat), NowSeconds(), options_.model_name};
   const ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0, gen.return_tokens_as_token_ids);
   ApiResponse r;
   r.headers.emplace_back("x-radixlm-cache", "hit");
+  if (similarity >= 0) r.headers.emplace_back("x-radixlm-cache-similarity", std::to_string(similarity));
   r.usage = usage;
   if (gen.stream) {
     StreamSetup setup;
@@ -236,7 +290,7 @@ std::optional<ApiResponse> ApiService::Replay(const std::string& entry, const ch
 }
 
 ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const GenerationRequest& gen, bool chat,
-                                 const std::string& ns) {
+                                 const std::string& ns, const std::string& semantic_text) {
   if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
   // The response cache first: a hit never reaches the engine.
   const ResponseCacheConfig& rc = options_.response_cache;
@@ -247,19 +301,43 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
   }
   const int64_t ttl_ms = 1000 * gen.cache.ttl_seconds.value_or(rc.default_ttl_seconds);
   std::string key;
+  // The semantic layer: the call's vector (once computed) and scope.
+  respcache::SemanticCache* semantic = mode != ResponseCacheMode::kOff && !semantic_text.empty() ? rc.semantic : nullptr;
+  std::optional<std::vector<float>> embedding;
+  std::string scope;
+  if (semantic != nullptr) scope = SemanticScope(rc.model_fingerprint, ns, chat, gen);
   if (mode != ResponseCacheMode::kOff) {
     key = ResponseKey(rc.model_fingerprint, ns, chat, prompts, gen);
     if (mode == ResponseCacheMode::kRead || mode == ResponseCacheMode::kReadWrite) {
       if (auto hit = rc.cache->Lookup(key, ttl_ms)) {
         if (auto replay = Replay(hit->value, respcache::LayerName(hit->layer), gen, chat)) return *replay;
       }
+      if (semantic != nullptr) {
+        const auto start = std::chrono::steady_clock::now();
+        embedding = semantic->Embed(semantic_text, ns);
+        if (embedding) {
+          std::optional<ApiResponse> replay;
+          if (auto match = semantic->Find(scope, *embedding)) {
+            if (auto hit = rc.cache->Lookup(match->key, ttl_ms)) {
+              replay = Replay(hit->value, respcache::LayerName(respcache::Layer::kSemantic), gen, chat,
+                              match->similarity);
+            }
+          }
+          semantic->Record(replay.has_value(), SecondsSince(start));
+          if (replay) return *replay;
+        }
+      }
     }
   }
   const bool store = mode == ResponseCacheMode::kWrite || mode == ResponseCacheMode::kReadWrite;
-  auto store_response = [cache = rc.cache, key, ttl_ms](std::vector<ChoiceOutput> choices, const Usage& usage) {
+  auto store_response = [cache = rc.cache, key, ttl_ms, semantic, scope, semantic_text, ns, embedding](
+                            std::vector<ChoiceOutput> choices, const Usage& usage) mutable {
     CachedResponse entry{std::move(choices), usage};
     entry.usage.response_cache.clear();
     cache->Store(key, EncodeResponse(entry), ttl_ms);
+    if (semantic == nullptr) return;
+    if (!embedding) embedding = semantic->Embed(semantic_text, ns);  // write-only calls looked nothing up
+    if (embedding) semantic->Add(scope, *embedding, key, ttl_ms);
   };
   std::vector<std::shared_ptr<engine::RequestHandle>> handles;
   std::vector<int64_t> lengths;

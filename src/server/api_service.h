@@ -6,6 +6,8 @@
 //   GET  /v1/models              the served model
 //   POST /v1/completions         openai_protocol.h; stream: event_stream.h
 //   POST /v1/chat/completions
+//   POST /v1/embeddings          the served model's mean-pooled final hidden
+//                                states at unit length (embeddings.h)
 //   GET  /v1/cache/stats         cache_stats.h
 //   POST /v1/cache/flush         {"cache_salt": S} optional: see auth.h for whose
 //                                namespaces a caller may flush
@@ -22,6 +24,15 @@
 // a miss runs the model ("x-radixlm-cache: miss") and, when every choice
 // finished by a stop or its length, stores the response. Errors, cancelled and
 // aborted responses are never stored.
+//
+// Semantic cache (with ResponseCacheConfig::semantic, opt-in): a cacheable call
+// with one prompt (chat: plain messages, a generation prompt, no tools) that
+// misses the exact cache has its text embedded (completions: the prompt; chat:
+// "role: content" lines) and looked up among the calls of its SemanticScope
+// (response_entry.h). A match at or above the threshold whose entry is still
+// stored answers the call with layer "semantic" and the "similarity" in
+// usage.response_cache (and an "x-radixlm-cache-similarity" header). Stored
+// responses add their vector with the entry's TTL.
 // An unknown path is 404, a known path with the wrong method 405 (with Allow).
 // With API keys (auth.h) every /v1/* route needs one; /health and /metrics do
 // not. Once BeginShutdown is called, /health and every /v1/* route answer 503.
@@ -53,6 +64,7 @@ class Engine;
 }
 namespace radixlm::respcache {
 class ResponseCache;
+class SemanticCache;
 }
 
 namespace radixlm::server {
@@ -80,6 +92,7 @@ struct ResponseCacheConfig {
   // What a deterministic call does when its body does not say; others: off.
   ResponseCacheMode default_mode = ResponseCacheMode::kReadWrite;
   int64_t default_ttl_seconds = 3600;
+  respcache::SemanticCache* semantic = nullptr;  // not owned; null: exact matches only
 };
 
 struct ServiceOptions {
@@ -109,19 +122,21 @@ class ApiService {
  private:
   ApiResponse Completions(const ApiRequest& request, const std::string& tenant);
   ApiResponse ChatCompletions(const ApiRequest& request, const std::string& tenant);
+  ApiResponse Embeddings(const ApiRequest& request, const std::string& tenant);
   ApiResponse CacheFlush(const ApiRequest& request, const std::string& tenant);
   ApiResponse ResponseCacheFlush(const ApiRequest& request, const std::string& tenant);
   ApiResponse Metrics();
   ApiResponse CacheStats();
   ApiResponse Models();
   // Answers from the response cache, or submits the built prompts and runs them
-  // to the end or returns a stream.
+  // to the end or returns a stream. `semantic_text`: what the semantic cache
+  // embeds ("" when the call may not use it).
   ApiResponse Generate(std::vector<BuiltPrompt> prompts, const GenerationRequest& gen, bool chat,
-                       const std::string& ns);
+                       const std::string& ns, const std::string& semantic_text);
   // The answer to a cacheable call whose entry was found; nullopt when the entry
-  // does not decode (then it is a miss).
+  // does not decode (then it is a miss). `similarity` >= 0 for a semantic hit.
   std::optional<ApiResponse> Replay(const std::string& entry, const char* layer, const GenerationRequest& gen,
-                                    bool chat);
+                                    bool chat, double similarity = -1);
   std::optional<ApiResponse> CheckModel(const std::string& model) const;
 
   engine::Engine* engine_;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "respcache/response_cache.h"
+#include "respcache/semantic_cache.h"
 
 namespace radixlm::server {
 namespace {
@@ -72,23 +73,29 @@ void PrometheusText::HistogramSeries(const std::string& name, const std::string&
 
 namespace {
 
-void FormatResponseCacheMetrics(const respcache::ResponseCache& cache, PrometheusText* p) {
-  std::vector<respcache::Layer> layers{respcache::Layer::kL1};
-  if (cache.has_l2()) layers.push_back(respcache::Layer::kL2);
-  auto layer_label = [](respcache::Layer l) { return PrometheusText::Label("layer", respcache::LayerName(l)); };
+void FormatResponseCacheMetrics(const respcache::ResponseCache& cache, const respcache::SemanticCache* semantic,
+                                PrometheusText* p) {
+  std::vector<std::pair<std::string, const respcache::LayerStats*>> layers;
+  auto add = [&](respcache::Layer l, const respcache::LayerStats& stats) {
+    layers.emplace_back(PrometheusText::Label("layer", respcache::LayerName(l)), &stats);
+  };
+  add(respcache::Layer::kL1, cache.stats(respcache::Layer::kL1));
+  if (cache.has_l2()) add(respcache::Layer::kL2, cache.stats(respcache::Layer::kL2));
+  if (semantic != nullptr) add(respcache::Layer::kSemantic, semantic->stats());
   p->Family("radixlm:response_cache_hits_total", "counter", "Response-cache lookups answered, by layer.");
-  for (auto l : layers) p->Sample("radixlm:response_cache_hits_total", layer_label(l), cache.stats(l).hits.load());
+  for (const auto& [label, stats] : layers) p->Sample("radixlm:response_cache_hits_total", label, stats->hits.load());
   p->Family("radixlm:response_cache_misses_total", "counter", "Response-cache lookups not answered, by layer.");
-  for (auto l : layers) {
-    p->Sample("radixlm:response_cache_misses_total", layer_label(l), cache.stats(l).misses.load());
+  for (const auto& [label, stats] : layers) {
+    p->Sample("radixlm:response_cache_misses_total", label, stats->misses.load());
   }
-  p->Family("radixlm:response_cache_hit_seconds", "histogram", "Time of a response-cache lookup that hit.");
-  for (auto l : layers) {
-    p->HistogramSeries("radixlm:response_cache_hit_seconds", layer_label(l), cache.stats(l).hit_seconds.Snapshot());
+  p->Family("radixlm:response_cache_hit_seconds", "histogram",
+            "Time of a response-cache lookup that hit (semantic: the embedding included).");
+  for (const auto& [label, stats] : layers) {
+    p->HistogramSeries("radixlm:response_cache_hit_seconds", label, stats->hit_seconds.Snapshot());
   }
   p->Family("radixlm:response_cache_miss_seconds", "histogram", "Time of a response-cache lookup that missed.");
-  for (auto l : layers) {
-    p->HistogramSeries("radixlm:response_cache_miss_seconds", layer_label(l), cache.stats(l).miss_seconds.Snapshot());
+  for (const auto& [label, stats] : layers) {
+    p->HistogramSeries("radixlm:response_cache_miss_seconds", label, stats->miss_seconds.Snapshot());
   }
   auto one = [&](const char* name, const char* type, const char* help, int64_t value) {
     p->Family(name, type, help);
@@ -103,6 +110,12 @@ void FormatResponseCacheMetrics(const respcache::ResponseCache& cache, Prometheu
   one("radixlm:response_cache_l1_entries", "gauge", "Responses held by the in-process layer.", cache.l1_entries());
   one("radixlm:response_cache_l1_evictions_total", "counter", "Entries the in-process layer dropped for space.",
       cache.l1_evictions());
+  if (semantic != nullptr) {
+    one("radixlm:response_cache_semantic_entries", "gauge", "Live vectors in the semantic index.",
+        semantic->entries());
+    one("radixlm:response_cache_embed_errors_total", "counter",
+        "Embeddings the semantic cache could not get (the call went on as a miss).", semantic->embed_errors());
+  }
 }
 
 }  // namespace
@@ -175,7 +188,7 @@ std::string FormatMetrics(const MetricsInput& in) {
   p.Histogram("radixlm:e2e_request_latency_seconds", "Request latency, arrival to finish.", model, in.e2e_latency);
   p.Histogram("radixlm:request_queue_time_seconds", "Time waiting before admission.", model, in.queue_time);
 
-  if (in.response_cache != nullptr) FormatResponseCacheMetrics(*in.response_cache, &p);
+  if (in.response_cache != nullptr) FormatResponseCacheMetrics(*in.response_cache, in.semantic_cache, &p);
 
   p.Family("radixlm:http_requests_total", "counter", "HTTP responses by status code.");
   for (const auto& [code, count] : in.http_requests) {

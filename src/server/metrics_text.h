@@ -15,6 +15,7 @@
 
 namespace radixlm::respcache {
 class ResponseCache;
+class SemanticCache;
 }
 
 namespace radixlm::server {
@@ -28,6 +29,7 @@ struct MetricsInput {
   HistogramSnapshot queue_time;
   std::map<int, int64_t> http_requests;  // HTTP status -> responses
   const respcache::ResponseCache* response_cache = nullptr;  // null: off
+  const respcache::SemanticCache* semantic_cache = nullptr;  // null: off
 };
 
 std::string FormatMetrics(const MetricsInput& input);

@@ -1,5 +1,8 @@
 #include "server/openai_format.h"
 
+#include <openssl/evp.h>
+
+#include <bit>
 #include <cmath>
 #include <random>
 
@@ -83,6 +86,10 @@ void WriteUsage(JsonWriter& w, const Usage& u) {
     if (u.response_cache != "miss") {
       w.Key("layer");
       w.String(u.response_cache);
+    }
+    if (u.similarity >= 0) {
+      w.Key("similarity");
+      w.Double(u.similarity);
     }
     w.EndObject();
   }
@@ -353,6 +360,51 @@ std::string FormatModelList(std::string_view model, int64_t created, int64_t max
   w.Int(max_model_len);
   w.EndObject();
   w.EndArray();
+  w.EndObject();
+  return w.str();
+}
+
+std::string FormatEmbeddings(std::string_view model, std::span<const std::vector<float>> embeddings, bool base64,
+                             int64_t prompt_tokens) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("object");
+  w.String("list");
+  w.Key("data");
+  w.BeginArray();
+  std::string encoded;
+  for (size_t i = 0; i < embeddings.size(); ++i) {
+    const std::vector<float>& e = embeddings[i];
+    w.BeginObject();
+    w.Key("object");
+    w.String("embedding");
+    w.Key("index");
+    w.Int(static_cast<int64_t>(i));
+    w.Key("embedding");
+    if (base64) {
+      static_assert(std::endian::native == std::endian::little, "base64 embeddings are little-endian F32");
+      const size_t bytes = e.size() * sizeof(float);
+      encoded.resize(4 * ((bytes + 2) / 3) + 1);
+      const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
+                                    reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(bytes));
+      w.String(std::string_view(encoded.data(), static_cast<size_t>(n)));
+    } else {
+      w.BeginArray();
+      for (float x : e) w.Float(x);
+      w.EndArray();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("model");
+  w.String(model);
+  w.Key("usage");
+  w.BeginObject();
+  w.Key("prompt_tokens");
+  w.Int(prompt_tokens);
+  w.Key("total_tokens");
+  w.Int(prompt_tokens);
+  w.EndObject();
   w.EndObject();
   return w.str();
 }

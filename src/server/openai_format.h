@@ -44,8 +44,10 @@ struct Usage {
   int64_t completion_tokens = 0;
   int64_t cached_tokens = 0;
   // With the response cache on and the call cacheable: "miss", or the layer that
-  // answered ("l1", "l2"); written as "response_cache": {"hit", "layer"}.
+  // answered ("l1", "l2", "semantic"); written as "response_cache": {"hit",
+  // "layer"}, and "similarity" for a semantic hit.
   std::string response_cache;
+  double similarity = -1;  // a semantic hit's cosine similarity
 };
 
 // One choice as it stands (whole, or one stream delta).
@@ -89,5 +91,10 @@ class ResponseFormatter {
 };
 
 std::string FormatModelList(std::string_view model, int64_t created, int64_t max_model_len);
+
+// The body of a /v1/embeddings answer: one vector per input, as numbers or (base64)
+// as the base64 of their little-endian F32 bytes.
+std::string FormatEmbeddings(std::string_view model, std::span<const std::vector<float>> embeddings, bool base64,
+                             int64_t prompt_tokens);
 
 }  // namespace radixlm::server

@@ -336,12 +336,15 @@ Status CheckStreamOptions(const Fields& f, const GenerationRequest& g, bool stre
   return OkStatus();
 }
 
-Status ParsePrompt(const Fields& f, const element& v, std::vector<Prompt>* prompts) {
-  const std::string_view key = "prompt";
+// `prompt` of /v1/completions and `input` of /v1/embeddings: a string, a list of
+// token ids, or a list of either.
+Status ParsePrompt(const Fields& f, const element& v, std::vector<Prompt>* prompts,
+                   const std::string& key = "prompt") {
+  const std::string empty = "Invalid '" + key + "': the " + key + " is empty.";
   if (v.is_string()) {
     Prompt p;
     RETURN_IF_ERROR(f.String(v, key, &p.text));
-    if (p.text.empty()) return f.Bad(key, "Invalid 'prompt': the prompt is empty.");
+    if (p.text.empty()) return f.Bad(key, empty);
     prompts->push_back(std::move(p));
     return OkStatus();
   }
@@ -349,7 +352,7 @@ Status ParsePrompt(const Fields& f, const element& v, std::vector<Prompt>* promp
   if (v.get_array().get(list)) {
     return f.Type(key, "a string, an array of strings, an array of token ids or an array of those", v);
   }
-  if (list.size() == 0) return f.Bad(key, "Invalid 'prompt': the prompt is empty.");
+  if (list.size() == 0) return f.Bad(key, empty);
   const element first = list.at(0).value_unsafe();
   if (first.is_int64() || first.is_uint64() || first.is_double()) {
     Prompt p;
@@ -360,15 +363,15 @@ Status ParsePrompt(const Fields& f, const element& v, std::vector<Prompt>* promp
   }
   size_t i = 0;
   for (element item : list) {
-    const std::string field = "prompt[" + std::to_string(i++) + "]";
+    const std::string field = key + "[" + std::to_string(i++) + "]";
     Prompt p;
     if (item.is_string()) {
       RETURN_IF_ERROR(f.String(item, field, &p.text));
-      if (p.text.empty()) return f.Bad(field, "Invalid '" + field + "': the prompt is empty.");
+      if (p.text.empty()) return f.Bad(field, "Invalid '" + field + "': the " + key + " is empty.");
     } else if (item.is_array()) {
       p.is_text = false;
       RETURN_IF_ERROR(f.TokenIds(item, field, &p.ids));
-      if (p.ids.empty()) return f.Bad(field, "Invalid '" + field + "': the prompt is empty.");
+      if (p.ids.empty()) return f.Bad(field, "Invalid '" + field + "': the " + key + " is empty.");
     } else {
       return f.Type(field, "a string or an array of token ids", item);
     }
@@ -622,6 +625,76 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
   }
   RETURN_IF_ERROR(CheckStreamOptions(f, r.gen, stream_options_set));
   return r;
+}
+
+StatusOr<EmbeddingRequest> ParseEmbeddingRequest(std::string_view body, const ProtocolLimits& limits,
+                                                 std::string* param) {
+  param->clear();
+  Fields f(limits, param);
+  std::unique_ptr<simdjson::dom::parser> own;
+  object obj;
+  RETURN_IF_ERROR(ParseObject(body, f, ParserFor(body, &own), &obj));
+  EmbeddingRequest r;
+  bool has_input = false;
+  for (auto [key, value] : obj) {
+    if (value.is_null()) continue;
+    if (key == "input") {
+      RETURN_IF_ERROR(ParsePrompt(f, value, &r.inputs, "input"));
+      has_input = true;
+    } else if (key == "model") {
+      RETURN_IF_ERROR(f.String(value, key, &r.model));
+    } else if (key == "encoding_format") {
+      std::string format;
+      RETURN_IF_ERROR(f.String(value, key, &format));
+      if (format != "float" && format != "base64") {
+        return f.Bad(key, "Invalid 'encoding_format': expected 'float' or 'base64', but got '" + format + "' instead.");
+      }
+      r.base64 = format == "base64";
+    } else if (key == "dimensions") {
+      int64_t d = 0;
+      RETURN_IF_ERROR(f.Int(value, key, &d));
+      if (d < 1) return f.OutOfRange(key, "a value >= 1", static_cast<double>(d));
+      r.dimensions = d;
+    } else if (key == "cache_salt") {
+      std::string salt;
+      RETURN_IF_ERROR(f.String(value, key, &salt));
+      if (salt.empty()) return f.Bad(key, "Invalid 'cache_salt': it must not be empty.");
+      r.cache_salt = std::move(salt);
+    } else if (!IgnoredField(key)) {
+      return UnknownField(f, key);
+    }
+  }
+  if (!has_input) return f.Missing("input");
+  if (r.inputs.size() > kMaxEmbeddingInputs) {
+    return f.Bad("input", "Invalid 'input': at most " + std::to_string(kMaxEmbeddingInputs) +
+                              " inputs per request, but got " + std::to_string(r.inputs.size()) + ".");
+  }
+  return r;
+}
+
+StatusOr<std::vector<float>> ParseEmbeddingResponse(std::string_view body) {
+  std::string param;
+  ProtocolLimits limits;
+  Fields f(limits, &param);
+  std::unique_ptr<simdjson::dom::parser> own;
+  object obj;
+  RETURN_IF_ERROR(ParseObject(body, f, ParserFor(body, &own), &obj));
+  array data, values;
+  object first;
+  if (obj["data"].get_array().get(data) || data.size() == 0 || data.at(0).get_object().get(first) ||
+      first["embedding"].get_array().get(values)) {
+    return InvalidArgumentError("the embeddings response has no data[0].embedding array");
+  }
+  std::vector<float> out;
+  out.reserve(values.size());
+  for (element v : values) {
+    double x = 0;
+    if (v.get_double().get(x) || !std::isfinite(x)) {
+      return InvalidArgumentError("data[0].embedding holds a value that is not a finite number");
+    }
+    out.push_back(static_cast<float>(x));
+  }
+  return out;
 }
 
 namespace {

@@ -92,6 +92,18 @@ struct ChatRequest {
   std::string body;
 };
 
+// POST /v1/embeddings: OpenAI's fields (input, model, encoding_format,
+// dimensions, user) and cache_salt (the embedding's prompt pages are cached
+// under the caller's namespace like a completion's).
+constexpr size_t kMaxEmbeddingInputs = 2048;
+struct EmbeddingRequest {
+  std::string model;
+  std::vector<Prompt> inputs;  // at least one, at most kMaxEmbeddingInputs
+  bool base64 = false;         // encoding_format "base64": little-endian F32 bytes
+  std::optional<int64_t> dimensions;
+  std::optional<std::string> cache_salt;
+};
+
 struct FlushRequest {
   std::optional<std::string> cache_salt;
 };
@@ -100,6 +112,11 @@ StatusOr<CompletionRequest> ParseCompletionRequest(std::string_view body, const 
                                                    std::string* param);
 StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimits& limits,
                                        std::string* param);
+StatusOr<EmbeddingRequest> ParseEmbeddingRequest(std::string_view body, const ProtocolLimits& limits,
+                                                 std::string* param);
+// The vector of data[0] in an OpenAI embeddings response (another server's).
+StatusOr<std::vector<float>> ParseEmbeddingResponse(std::string_view body);
+
 // The body of POST /v1/cache/flush: empty, {} or {"cache_salt": S}.
 StatusOr<FlushRequest> ParseFlushRequest(std::string_view body, std::string* param);
 

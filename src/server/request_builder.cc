@@ -63,12 +63,7 @@ StatusOr<std::vector<BuiltPrompt>> RequestBuilder::BuildCompletion(const Complet
     std::vector<int32_t> ids;
     std::string echo;
     if (p.is_text) {
-      ids = info_.tokenizer->Encode(p.text, /*add_special_tokens=*/true);
-      // As `radixlm generate`: Llama prompts start with BOS even where the
-      // tokenizer's post-processor does not add it.
-      if (info_.bos_token_id >= 0 && (ids.empty() || ids.front() != info_.bos_token_id)) {
-        ids.insert(ids.begin(), info_.bos_token_id);
-      }
+      ids = EncodeText(p.text);
       echo = p.text;
     } else {
       ids = p.ids;
@@ -81,6 +76,43 @@ StatusOr<std::vector<BuiltPrompt>> RequestBuilder::BuildCompletion(const Complet
     }
     built->echo_text = std::move(echo);
     out.push_back(std::move(*built));
+  }
+  return out;
+}
+
+std::vector<int32_t> RequestBuilder::EncodeText(const std::string& text) const {
+  std::vector<int32_t> ids = info_.tokenizer->Encode(text, /*add_special_tokens=*/true);
+  // As `radixlm generate`: Llama prompts start with BOS even where the
+  // tokenizer's post-processor does not add it.
+  if (info_.bos_token_id >= 0 && (ids.empty() || ids.front() != info_.bos_token_id)) {
+    ids.insert(ids.begin(), info_.bos_token_id);
+  }
+  return ids;
+}
+
+StatusOr<std::vector<engine::RequestOptions>> RequestBuilder::BuildEmbedding(const EmbeddingRequest& request,
+                                                                            const std::string& ns,
+                                                                            std::string* param) const {
+  std::vector<engine::RequestOptions> out;
+  for (size_t i = 0; i < request.inputs.size(); ++i) {
+    const Prompt& p = request.inputs[i];
+    engine::RequestOptions o;
+    o.prompt = p.is_text ? EncodeText(p.text) : p.ids;
+    const std::string field = request.inputs.size() > 1 ? "input[" + std::to_string(i) + "]" : "input";
+    if (o.prompt.empty()) {
+      *param = field;
+      return InvalidArgumentError("Invalid '" + field + "': it encodes to no tokens.");
+    }
+    const int64_t len = static_cast<int64_t>(o.prompt.size());
+    if (len > info_.max_context) {
+      *param = field;
+      return InvalidArgumentError("This model's maximum context length is " + std::to_string(info_.max_context) +
+                                  " tokens. However, '" + field + "' has " + std::to_string(len) +
+                                  " tokens. Please reduce the length of the input.");
+    }
+    o.ns = ns;
+    o.embed = true;
+    out.push_back(std::move(o));
   }
   return out;
 }

@@ -43,6 +43,12 @@ class RequestBuilder {
   StatusOr<std::vector<BuiltPrompt>> BuildCompletion(const CompletionRequest& request, const std::string& ns,
                                                      std::string* param) const;
   StatusOr<BuiltPrompt> BuildChat(const ChatRequest& request, const std::string& ns, std::string* param) const;
+  // One engine embedding request per input.
+  StatusOr<std::vector<engine::RequestOptions>> BuildEmbedding(const EmbeddingRequest& request, const std::string& ns,
+                                                               std::string* param) const;
+  // A text prompt's tokens: the tokenizer's special tokens, and BOS where the
+  // model wants it.
+  std::vector<int32_t> EncodeText(const std::string& text) const;
 
   const ModelInfo& info() const { return info_; }
 

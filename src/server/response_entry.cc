@@ -148,6 +148,34 @@ std::string NamespaceDigest(const std::string& ns) {
   return d.Hex128();
 }
 
+namespace {
+
+// Every sampling and stop parameter. The seed matters only to sampling, and only
+// when the caller chose it (the server draws a fresh one per call otherwise).
+void AddParameters(Digest& d, const engine::SamplingParams& s, bool seed_set, const engine::StopConditions& stop) {
+  d.Double(s.temperature);
+  d.Int(s.top_k);
+  d.Double(s.top_p);
+  d.Double(s.min_p);
+  d.Int(seed_set && s.temperature != 0 ? static_cast<int64_t>(s.seed) : 0);
+  d.Double(s.presence_penalty);
+  d.Double(s.frequency_penalty);
+  d.Int(static_cast<int64_t>(s.logit_bias.size()));
+  for (const auto& [token, bias] : s.logit_bias) {
+    d.Int(token);
+    d.Double(bias);
+  }
+  d.Int(stop.max_tokens);
+  d.Int(static_cast<int64_t>(stop.stop.size()));
+  for (const std::string& text : stop.stop) d.Str(text);
+  d.Int(static_cast<int64_t>(stop.stop_token_ids.size()));
+  d.Bytes(stop.stop_token_ids.data(), stop.stop_token_ids.size() * sizeof(int32_t));
+  d.Int(stop.ignore_eos);
+  d.Int(stop.include_stop_str_in_output);
+}
+
+}  // namespace
+
 std::string ResponseKey(std::string_view model_fingerprint, const std::string& ns, bool chat,
                         const std::vector<BuiltPrompt>& prompts, const GenerationRequest& gen) {
   Digest d;
@@ -158,33 +186,27 @@ std::string ResponseKey(std::string_view model_fingerprint, const std::string& n
     d.Int(static_cast<int64_t>(o.prompt.size()));
     d.Bytes(o.prompt.data(), o.prompt.size() * sizeof(int32_t));
     d.Str(p.echo_text);
-    const engine::SamplingParams& s = o.sampling;
-    d.Double(s.temperature);
-    d.Int(s.top_k);
-    d.Double(s.top_p);
-    d.Double(s.min_p);
-    // The seed matters only to sampling, and only when the caller chose it (the
-    // server draws a fresh one per call otherwise).
-    d.Int(gen.seed_set && s.temperature != 0 ? static_cast<int64_t>(s.seed) : 0);
-    d.Double(s.presence_penalty);
-    d.Double(s.frequency_penalty);
-    d.Int(static_cast<int64_t>(s.logit_bias.size()));
-    for (const auto& [token, bias] : s.logit_bias) {
-      d.Int(token);
-      d.Double(bias);
-    }
-    const engine::StopConditions& stop = o.stop;
-    d.Int(stop.max_tokens);
-    d.Int(static_cast<int64_t>(stop.stop.size()));
-    for (const std::string& text : stop.stop) d.Str(text);
-    d.Int(static_cast<int64_t>(stop.stop_token_ids.size()));
-    d.Bytes(stop.stop_token_ids.data(), stop.stop_token_ids.size() * sizeof(int32_t));
-    d.Int(stop.ignore_eos);
-    d.Int(stop.include_stop_str_in_output);
+    AddParameters(d, o.sampling, gen.seed_set, o.stop);
     d.Int(o.n);
     d.Int(o.logprobs);
     d.Int(o.skip_special_tokens);
   }
+  d.Int(gen.return_tokens_as_token_ids);
+  return NamespaceDigest(ns) + ":" + std::string(model_fingerprint) + ":" + d.Hex128();
+}
+
+std::string SemanticScope(std::string_view model_fingerprint, const std::string& ns, bool chat,
+                          const GenerationRequest& gen) {
+  Digest d;
+  d.Str(chat ? "semantic chat" : "semantic completion");
+  engine::StopConditions stop = gen.stop;
+  // Without max_tokens a chat runs to the end of the context, which depends on
+  // the prompt's length: the same setting for every wording.
+  if (!gen.max_tokens_set) stop.max_tokens = -1;
+  AddParameters(d, gen.sampling, gen.seed_set, stop);
+  d.Int(gen.n);
+  d.Int(gen.logprobs);
+  d.Int(gen.skip_special_tokens);
   d.Int(gen.return_tokens_as_token_ids);
   return NamespaceDigest(ns) + ":" + std::string(model_fingerprint) + ":" + d.Hex128();
 }

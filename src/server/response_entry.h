@@ -44,6 +44,13 @@ std::string NamespaceDigest(const std::string& ns);
 std::string ResponseKey(std::string_view model_fingerprint, const std::string& ns, bool chat,
                         const std::vector<BuiltPrompt>& prompts, const GenerationRequest& gen);
 
+// The semantic cache's scope of a call (respcache/semantic_cache.h): the same
+// namespace and model parts, then a digest of every parameter that shapes the
+// response but the prompt (the endpoint, sampling, stop conditions, n, logprobs,
+// output options). Calls in one scope differ only in their wording.
+std::string SemanticScope(std::string_view model_fingerprint, const std::string& ns, bool chat,
+                          const GenerationRequest& gen);
+
 struct CachedResponse {
   std::vector<ChoiceOutput> choices;  // index, prefix (echo), text, logprobs, finish
   Usage usage;

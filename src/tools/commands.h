@@ -281,6 +281,13 @@ struct ServeOptions {
   std::string redis_prefix = "radixlm:resp:";
   int64_t response_cache_ttl_s = 3600;
   std::string response_cache_mode = "readwrite";  // for deterministic calls
+  // Semantic cache (respcache/semantic_cache.h): off unless --semantic-cache.
+  bool semantic_cache = false;
+  double semantic_threshold = 0.95;
+  std::string semantic_embeddings;      // another server's base URL; "" the served model
+  std::string semantic_embeddings_model;
+  std::string semantic_embeddings_api_key;
+  double semantic_embeddings_timeout_s = 2;
 };
 // Serves the model over the OpenAI-compatible HTTP API until SIGINT/SIGTERM.
 int RunServe(const ServeOptions& options);

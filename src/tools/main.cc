@@ -346,6 +346,22 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 31));
   serve_cmd->add_option("--response-cache-mode", serve.response_cache_mode,
                         "Default for deterministic requests: readwrite, read, write or off");
+  serve_cmd->add_flag("--semantic-cache", serve.semantic_cache,
+                      "Also answer near-duplicates of cached requests (cosine similarity of embeddings); "
+                      "implies --response-cache");
+  serve_cmd->add_option("--semantic-threshold", serve.semantic_threshold,
+                        "Cosine similarity a semantic hit needs, in (0, 1]")
+      ->check(CLI::Range(1e-6, 1.0));
+  serve_cmd->add_option("--semantic-embeddings", serve.semantic_embeddings,
+                        "Embed with another server's /v1/embeddings (http://HOST:PORT[/v1]) instead of the served "
+                        "model");
+  serve_cmd->add_option("--semantic-embeddings-model", serve.semantic_embeddings_model,
+                        "The model named in requests to --semantic-embeddings");
+  serve_cmd->add_option("--semantic-embeddings-api-key", serve.semantic_embeddings_api_key,
+                        "Bearer key for --semantic-embeddings");
+  serve_cmd->add_option("--semantic-embeddings-timeout", serve.semantic_embeddings_timeout_s,
+                        "Seconds an embedding from --semantic-embeddings may take (then the call is a miss)")
+      ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--shutdown-grace", serve.shutdown_grace_s,
                         "Seconds to let running requests finish on SIGTERM/SIGINT")
       ->check(CLI::NonNegativeNumber);

@@ -18,12 +18,15 @@
 #include "engine/engine.h"
 #include "model/tokenizer.h"
 #include "respcache/response_cache.h"
+#include "respcache/semantic_cache.h"
 #include "server/api_service.h"
 #include "server/chat_format.h"
+#include "server/embeddings.h"
 #include "server/http_server.h"
 #include "server/response_entry.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
+#include "tools/remote_embedder.h"
 
 namespace radixlm::tools {
 namespace {
@@ -195,10 +198,30 @@ int RunServe(const ServeOptions& o) {
   so.api_keys = o.api_keys;
   so.created = static_cast<int64_t>(std::time(nullptr));
   std::unique_ptr<respcache::ResponseCache> response_cache;
-  if (o.response_cache || !o.redis_url.empty()) {
+  if (o.response_cache || o.semantic_cache || !o.redis_url.empty()) {
     auto made = MakeResponseCache(o, &so.response_cache);
     if (!made.ok()) return Fail(made.status());
     response_cache = std::move(*made);
+  }
+  // The semantic cache's embedder: the served model (through its own request
+  // builder) or another server.
+  server::RequestBuilder embed_builder(info);
+  std::unique_ptr<respcache::Embedder> embedder;
+  std::unique_ptr<respcache::SemanticCache> semantic_cache;
+  if (o.semantic_cache) {
+    if (o.semantic_embeddings.empty()) {
+      embedder = std::make_unique<server::ModelEmbedder>(engine->get(), &embed_builder);
+    } else {
+      auto target = ParseBaseUrl(o.semantic_embeddings);
+      if (!target.ok()) return Fail(InvalidArgumentError("--semantic-embeddings: " + target.status().message()));
+      target->api_key = o.semantic_embeddings_api_key;
+      target->timeout_s = o.semantic_embeddings_timeout_s;
+      embedder = std::make_unique<RemoteEmbedder>(*target, o.semantic_embeddings, o.semantic_embeddings_model);
+    }
+    respcache::SemanticCacheOptions semantic_options;
+    semantic_options.threshold = static_cast<float>(o.semantic_threshold);
+    semantic_cache = std::make_unique<respcache::SemanticCache>(embedder.get(), semantic_options);
+    so.response_cache.semantic = semantic_cache.get();
   }
   server::ApiService service(engine->get(), std::move(info), so);
 
@@ -239,6 +262,12 @@ int RunServe(const ServeOptions& o) {
         (o.redis_url.empty() ? std::string() : ", shared through " + o.redis_url) + ", TTL " +
         std::to_string(o.response_cache_ttl_s) + " s, deterministic requests " + o.response_cache_mode +
         ", model fingerprint " + so.response_cache.model_fingerprint);
+  }
+  if (semantic_cache) {
+    char threshold[32];
+    std::snprintf(threshold, sizeof(threshold), "%.3g", o.semantic_threshold);
+    Say(std::string("semantic cache on: cosine similarity >= ") + threshold + ", embeddings from " +
+        (o.semantic_embeddings.empty() ? "the served model" : o.semantic_embeddings));
   }
   if (!o.api_keys.empty()) Say("API keys " + std::to_string(o.api_keys.size()) + " (one cache namespace each)");
   Say("listening on http://" + o.host + ":" + std::to_string((*http)->port()));

@@ -274,5 +274,49 @@ TEST(OpenAiProtocol, FlushRequest) {
   ASSERT_FALSE(r.ok());
 }
 
+TEST(OpenAiProtocol, EmbeddingRequest) {
+  std::string param;
+  auto r = ParseEmbeddingRequest(
+      R"({"model":"m","input":["a",[1,2]],"encoding_format":"base64","dimensions":64,"user":"u","cache_salt":"s"})",
+      Limits(), &param);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->model, "m");
+  ASSERT_EQ(r->inputs.size(), 2u);
+  EXPECT_EQ(r->inputs[0].text, "a");
+  EXPECT_EQ(r->inputs[1].ids, (std::vector<int32_t>{1, 2}));
+  EXPECT_TRUE(r->base64);
+  EXPECT_EQ(r->dimensions, 64);
+  EXPECT_EQ(r->cache_salt, "s");
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({})", "input"},
+      {R"({"input":""})", "input"},
+      {R"({"input":["a",""]})", "input[1]"},
+      {R"({"input":[1,400]})", "input[1]"},
+      {R"({"input":"a","encoding_format":"int8"})", "encoding_format"},
+      {R"({"input":"a","dimensions":0})", "dimensions"},
+      {R"({"input":"a","max_tokens":3})", "max_tokens"},
+  };
+  for (const auto& [body, field] : bad) {
+    auto e = ParseEmbeddingRequest(body, Limits(), &param);
+    ASSERT_FALSE(e.ok()) << body;
+    EXPECT_EQ(param, field) << body;
+  }
+  std::string many = R"({"input":[)";
+  for (size_t i = 0; i <= kMaxEmbeddingInputs; ++i) many += i == 0 ? "\"x\"" : ",\"x\"";
+  EXPECT_FALSE(ParseEmbeddingRequest(many + "]}", Limits(), &param).ok());
+}
+
+// Another server's answers are untrusted: anything but a list of finite numbers is refused.
+TEST(OpenAiProtocol, EmbeddingResponse) {
+  auto v = ParseEmbeddingResponse(R"({"object":"list","data":[{"embedding":[0.5,-1,2e-3]}],"model":"x"})");
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(*v, (std::vector<float>{0.5f, -1.0f, 2e-3f}));
+  for (const char* body : {"", "[]", R"({"data":[]})", R"({"data":[{"embedding":"AAAA"}]})",
+                           R"({"data":[{"embedding":[1,"x"]}]})", R"({"data":[{"embedding":[1e999]}]})",
+                           R"({"data":{"embedding":[1]}})"}) {
+    EXPECT_FALSE(ParseEmbeddingResponse(body).ok()) << body;
+  }
+}
+
 }  // namespace
 }  // namespace radixlm::server
