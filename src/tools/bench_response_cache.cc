@@ -7,7 +7,9 @@
 //   2. with a replica, the same request to the replica: an L2 hit (Redis), then
 //      promoted;
 //   3. the same request R more times to the replica (or the server): L1 hits;
-//   4. C client threads repeat cached requests for a few seconds: hit throughput.
+//   4. with --semantic, the request reworded (one word changed) to the server:
+//      a semantic hit (the embedding, the index lookup and the entry);
+//   5. C client threads repeat cached requests for a few seconds: hit throughput.
 // Each client keeps its connection alive, as SDK clients do. Latencies are from
 // sending the request to the end of the response body.
 #include <httplib.h>
@@ -53,6 +55,7 @@ class Client {
     s.cache = res->get_header_value("x-radixlm-cache");
     if (res->body.find("\"layer\":\"l1\"") != std::string::npos) s.layer = "l1";
     if (res->body.find("\"layer\":\"l2\"") != std::string::npos) s.layer = "l2";
+    if (res->body.find("\"layer\":\"semantic\"") != std::string::npos) s.layer = "semantic";
     return s;
   }
 
@@ -77,9 +80,24 @@ struct Figures {
   }
 };
 
-std::string Body(const std::string& model, int64_t i, int64_t max_tokens) {
-  return "{\"model\":\"" + model + "\",\"prompt\":\"Response cache benchmark, request " + std::to_string(i) +
-         ": summarise the weather in a sentence.\",\"max_tokens\":" + std::to_string(max_tokens) +
+// Request i: sixteen made-up words drawn by i, so distinct requests share no
+// text (else a semantic cache would rightly answer one with another).
+// `reworded`: the same request with its last word changed (a near-duplicate).
+std::string Body(const std::string& model, int64_t i, int64_t max_tokens, bool reworded = false) {
+  uint64_t state = static_cast<uint64_t>(i) * 0x9e3779b97f4a7c15ull + 1;
+  auto next = [&] {
+    state ^= state >> 31;
+    state *= 0xbf58476d1ce4e5b9ull;
+    state ^= state >> 29;
+    return state;
+  };
+  std::string prompt;
+  for (int w = 0; w < 16; ++w) {
+    if (w > 0) prompt += ' ';
+    for (int c = 0; c < 5; ++c) prompt += static_cast<char>('a' + next() % 26);
+  }
+  prompt += reworded ? " kite" : " bell";
+  return "{\"model\":\"" + model + "\",\"prompt\":\"" + prompt + "\",\"max_tokens\":" + std::to_string(max_tokens) +
          ",\"temperature\":0,\"ignore_eos\":true}";
 }
 
@@ -101,7 +119,7 @@ int RunBenchResponseCache(const BenchResponseCacheOptions& o) {
   if (replica) b.emplace(*replica);
   Client& hits_client = b ? *b : a;
 
-  Figures miss, l2, l1;
+  Figures miss, l2, l1, semantic;
   int64_t unexpected = 0;
   auto expect = [&](const StatusOr<Sample>& s, const char* cache, const char* layer, Figures* into) {
     if (!s.ok()) {
@@ -123,6 +141,7 @@ int RunBenchResponseCache(const BenchResponseCacheOptions& o) {
     expect(a.Post(body), "miss", "", &miss);
     if (b) expect(b->Post(body), "hit", "l2", &l2);
     for (int64_t r = 0; r < o.repeats; ++r) expect(hits_client.Post(body), "hit", "l1", &l1);
+    if (o.semantic) expect(a.Post(Body(o.model, run * 1000 + p, o.max_tokens, true)), "hit", "semantic", &semantic);
     std::fprintf(stderr, "\rrequest %lld/%lld", static_cast<long long>(p + 1), static_cast<long long>(o.prompts));
   }
   std::fprintf(stderr, "\n");
@@ -153,6 +172,7 @@ int RunBenchResponseCache(const BenchResponseCacheOptions& o) {
   row("model (miss)", miss);
   row("L2 hit (Redis)", l2);
   row("L1 hit (in process)", l1);
+  row("semantic hit", semantic);
   std::printf("  hit throughput: %.0f requests/s with %lld clients over %.1f s (%lld not hits)\n", hit_rps,
               static_cast<long long>(o.concurrency), elapsed, static_cast<long long>(failed.load()));
   if (!l1.seconds.empty() && !miss.seconds.empty()) {
@@ -180,6 +200,7 @@ int RunBenchResponseCache(const BenchResponseCacheOptions& o) {
     figures("model_miss", miss);
     figures("l2_hit", l2);
     figures("l1_hit", l1);
+    if (o.semantic) figures("semantic_hit", semantic);
     w.Key("hit_throughput_rps");
     w.Double(hit_rps);
     w.Key("concurrency");

@@ -97,9 +97,12 @@ struct BenchResponseCacheOptions {
   int64_t max_tokens = 64;
   int64_t concurrency = 4;
   double seconds = 3;
+  // The base URL runs --semantic-cache: a reworded request per prompt is a
+  // semantic hit.
+  bool semantic = false;
   std::string json_out;
 };
-// Response-cache hit latency (L1, L2) and hit throughput against the model's.
+// Response-cache hit latency (L1, L2, semantic) and hit throughput against the model's.
 int RunBenchResponseCache(const BenchResponseCacheOptions& options);
 
 struct CacheWarmOptions {

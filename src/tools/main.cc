@@ -131,6 +131,9 @@ int main(int argc, char** argv) {
                            "A second server sharing its Redis (measures Redis hits)");
   bench_rc_cmd->add_option("--api-key", bench_rc.api_key, "Bearer key");
   bench_rc_cmd->add_option("--model", bench_rc.model, "Model name to request")->required();
+  bench_rc_cmd->add_flag("--semantic", bench_rc.semantic,
+                         "Also time semantic hits (the base URL runs --semantic-cache): one reworded request per "
+                         "prompt");
   bench_rc_cmd->add_option("--prompts", bench_rc.prompts, "Distinct requests")->check(CLI::Range(1, 100000));
   bench_rc_cmd->add_option("--repeats", bench_rc.repeats, "In-process hits per request")->check(CLI::Range(0, 100000));
   bench_rc_cmd->add_option("--max-tokens", bench_rc.max_tokens, "Tokens per answer")->check(CLI::Range(1, 4096));
