@@ -35,6 +35,7 @@ int RunBenchEngineCuda(const BenchEngineOptions& o) {
   choice.device = "cuda";
   choice.gpu_memory_fraction = o.gpu_memory_fraction;
   choice.cpu.page_size = page;
+  choice.cpu.num_pages = 0;  // the pool from the memory fraction
   auto loaded = LoadModelOn(o.model, choice);
   if (!loaded.ok()) return Fail(loaded.status());
   auto* gpu = static_cast<backend::cuda::CudaBackend*>(loaded->backend.get());

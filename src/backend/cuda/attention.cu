@@ -40,6 +40,9 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionArgs a) {
   const int group = a.heads / a.kv_heads;
   const int rows = blk.q_count * group;
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  // Row groups (rows ty + 16 i) holding queries: a decode block with 4 query
+  // heads uses one of four, and skips three quarters of the arithmetic.
+  const int row_groups = (rows + 15) / 16;
   // Scores in the log2 domain: exp(s * scale) = exp2(s * scale * log2 e).
   const float q_scale = a.scale * kLog2e;
 
@@ -110,8 +113,10 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionArgs a) {
       for (int j = 0; j < 4; ++j) kv[j] = k_s[(tx + 16 * j) * (HD + 1) + d];
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
+        if (i < row_groups) {
 #pragma unroll
-        for (int j = 0; j < 4; ++j) s[i][j] = fmaf(qv[i], kv[j], s[i][j]);
+          for (int j = 0; j < 4; ++j) s[i][j] = fmaf(qv[i], kv[j], s[i][j]);
+        }
       }
     }
 #pragma unroll
@@ -175,7 +180,9 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionArgs a) {
       for (int j = 0; j < HD / 16; ++j) {
         const float vv = v_s[c * HD + tx + 16 * j];
 #pragma unroll
-        for (int i = 0; i < 4; ++i) o[i][j] = fmaf(pv[i], vv, o[i][j]);
+        for (int i = 0; i < 4; ++i) {
+          if (i < row_groups) o[i][j] = fmaf(pv[i], vv, o[i][j]);
+        }
       }
     }
     __syncthreads();
