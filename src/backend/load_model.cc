@@ -5,6 +5,13 @@
 namespace radixlm::backend {
 
 StatusOr<LoadedModel> LoadModel(const std::string& dir, const cpu::CpuBackendOptions& options) {
+  return LoadModel(dir, [&options](const model::ModelWeights& weights) -> StatusOr<std::unique_ptr<Backend>> {
+    ASSIGN_OR_RETURN(std::unique_ptr<cpu::CpuBackend> backend, cpu::CpuBackend::Create(weights, options));
+    return std::unique_ptr<Backend>(std::move(backend));
+  });
+}
+
+StatusOr<LoadedModel> LoadModel(const std::string& dir, const BackendFactory& make_backend) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return NotFoundError(dir + ": not a directory");
@@ -19,8 +26,7 @@ StatusOr<LoadedModel> LoadModel(const std::string& dir, const cpu::CpuBackendOpt
   if (fs::exists(tokenizer_path, ec)) {
     ASSIGN_OR_RETURN(m.tokenizer, model::Tokenizer::FromFile(tokenizer_path.string()));
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<cpu::CpuBackend> backend, cpu::CpuBackend::Create(weights, options));
-  m.backend = std::move(backend);
+  ASSIGN_OR_RETURN(m.backend, make_backend(weights));
   return m;
 }
 

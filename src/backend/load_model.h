@@ -3,6 +3,7 @@
 // KV page pool.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -25,7 +26,12 @@ struct LoadedModel {
   uint64_t checkpoint_bytes = 0;
 };
 
+// Makes the backend from the bound weights (which live only during the call).
+using BackendFactory = std::function<StatusOr<std::unique_ptr<Backend>>(const model::ModelWeights&)>;
+
 // The checkpoint is unmapped once the backend holds its own copy of the weights.
 StatusOr<LoadedModel> LoadModel(const std::string& dir, const cpu::CpuBackendOptions& options);
+// The same with any backend (the CUDA one: see tools/backend_choice.h).
+StatusOr<LoadedModel> LoadModel(const std::string& dir, const BackendFactory& make_backend);
 
 }  // namespace radixlm::backend

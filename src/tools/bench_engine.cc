@@ -16,6 +16,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/load_model.h"
 #include "core/json_writer.h"
+#include "tools/backend_choice.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 
@@ -68,7 +69,15 @@ double ReadBandwidthGbs(const std::vector<float>& data, int threads) {
 
 }  // namespace
 
+#ifdef RADIXLM_WITH_CUDA
+int RunBenchEngineCuda(const BenchEngineOptions& o);  // bench_engine_cuda.cc
+#endif
+
 int RunBenchEngine(const BenchEngineOptions& o) {
+  if (Status s = CheckDevice(o.device); !s.ok()) return Fail(s);
+#ifdef RADIXLM_WITH_CUDA
+  if (o.device == "cuda") return RunBenchEngineCuda(o);
+#endif
   backend::cpu::CpuBackendOptions options;
   options.page_size = 16;
   options.threads = o.threads;

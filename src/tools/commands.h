@@ -251,13 +251,19 @@ struct BenchEngineOptions {
   int64_t repeats = 3;
   int threads = 0;
   std::string json_out;
+  std::string device = "cpu";           // cpu | cuda
+  double gpu_memory_fraction = 0.9;     // cuda
+  std::vector<int64_t> decode_batches;  // cuda: decode batch sizes (default 1)
 };
 // Prefill and decode speed next to the machine's SGEMM and memory-bandwidth
-// rooflines measured in the same run.
+// rooflines measured in the same run (on the GPU: cuBLAS BF16 GEMM and
+// device-to-device copy bandwidth).
 int RunBenchEngine(const BenchEngineOptions& options);
 
 struct ServeOptions {
   std::string model;
+  std::string device = "cpu";        // cpu | cuda
+  double gpu_memory_fraction = 0.9;  // cuda: the KV pool is what this leaves (unless --kv-pages)
   std::string host = "127.0.0.1";
   int port = 8000;  // 0: any free port
   std::string served_model_name;  // default: the model directory's name

@@ -302,6 +302,14 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   bench_engine_cmd->add_option("--threads", bench_engine.threads, "CPU threads (0: all)");
   bench_engine_cmd->add_option("--json", bench_engine.json_out, "Write the figures as JSON to this file");
+  bench_engine_cmd->add_option("--device", bench_engine.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  bench_engine_cmd->add_option("--gpu-memory-fraction", bench_engine.gpu_memory_fraction,
+                               "cuda: share of GPU memory for weights, workspace and KV pages")
+      ->check(CLI::Range(0.01, 1.0));
+  bench_engine_cmd->add_option("--decode-batch", bench_engine.decode_batches,
+                               "cuda: decode batch sizes, e.g. 1,16,64 (default 1)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
 
   radixlm::tools::ServeOptions serve;
   CLI::App* serve_cmd = app.add_subcommand(
@@ -333,6 +341,10 @@ int main(int argc, char** argv) {
                         "Require \"Authorization: Bearer KEY\" on /v1/*; repeat for several tenants, "
                         "each with its own cache namespace");
   serve_cmd->add_option("--threads", serve.threads, "CPU threads for the model (0: all)");
+  serve_cmd->add_option("--device", serve.device, "Backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  serve_cmd->add_option("--gpu-memory-fraction", serve.gpu_memory_fraction,
+                        "cuda: share of GPU memory for weights, workspace and KV pages (default 0.9)")
+      ->check(CLI::Range(0.01, 1.0));
   serve_cmd->add_option("--max-body-bytes", serve.max_body_bytes, "Largest request body (413 beyond)")
       ->check(CLI::Range(int64_t{1024}, int64_t{1} << 34));
   serve_cmd->add_option("--http-threads", serve.http_threads,

@@ -24,6 +24,7 @@
 #include "server/embeddings.h"
 #include "server/http_server.h"
 #include "server/response_entry.h"
+#include "tools/backend_choice.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 #include "tools/remote_embedder.h"
@@ -136,11 +137,14 @@ int RunServe(const ServeOptions& o) {
   }
   auto probe = model::ReadModelConfig(o.model + "/config.json");
   if (!probe.ok()) return Fail(probe.status());
-  // The CPU backend keeps K and V in F32.
+  // --device: the CPU backend keeps K and V in F32, the CUDA one in BF16 and sizes
+  // its pool from --gpu-memory-fraction unless --kv-pages or --kv-memory is given.
+  if (Status s = CheckDevice(o.device); !s.ok()) return Fail(s);
+  const bool cuda = o.device == "cuda";
   const uint64_t page_bytes = static_cast<uint64_t>(probe->num_layers) * 2 * static_cast<uint64_t>(probe->num_kv_heads) *
-                              static_cast<uint64_t>(probe->head_dim) * 4 * static_cast<uint64_t>(o.page_size);
+                              static_cast<uint64_t>(probe->head_dim) * (cuda ? 2 : 4) * static_cast<uint64_t>(o.page_size);
   int64_t pages = o.kv_pages;
-  if (pages <= 0) {
+  if (pages <= 0 && (!cuda || !o.kv_memory.empty())) {
     auto bytes = ParseBytes(o.kv_memory.empty() ? "1GiB" : o.kv_memory);
     if (!bytes.ok()) return Fail(bytes.status());
     pages = static_cast<int64_t>(*bytes / page_bytes);
@@ -151,14 +155,17 @@ int RunServe(const ServeOptions& o) {
   }
 
   const auto load_start = std::chrono::steady_clock::now();
-  backend::cpu::CpuBackendOptions backend_options;
-  backend_options.page_size = o.page_size;
-  backend_options.num_pages = pages;
-  backend_options.threads = o.threads;
-  backend_options.commit_kv_memory = true;
-  auto loaded = backend::LoadModel(o.model, backend_options);
+  DeviceChoice choice;
+  choice.device = o.device;
+  choice.gpu_memory_fraction = o.gpu_memory_fraction;
+  choice.cpu.page_size = o.page_size;
+  choice.cpu.num_pages = pages;  // 0 on cuda: from the memory fraction
+  choice.cpu.threads = o.threads;
+  choice.cpu.commit_kv_memory = true;
+  auto loaded = LoadModelOn(o.model, choice);
   if (!loaded.ok()) return Fail(loaded.status());
   backend::LoadedModel& m = *loaded;
+  pages = m.backend->num_pages();
   if (!m.tokenizer) return Fail(NotFoundError(o.model + ": no tokenizer.json (the server needs one)"));
 
   engine::EngineOptions eo;
@@ -239,10 +246,11 @@ int RunServe(const ServeOptions& o) {
                 static_cast<double>(m.parameters) / 1e6, SecondsSince(load_start));
   Say(line);
   Say("served model name " + so.model_name);
-  std::snprintf(line, sizeof(line), "KV pool %lld pages x %d tokens = %lld tokens (%.1f MiB of F32 K/V)",
+  std::snprintf(line, sizeof(line), "KV pool %lld pages x %d tokens = %lld tokens (%.1f MiB of %s K/V on %s)",
                 static_cast<long long>(pages), static_cast<int>(o.page_size),
                 static_cast<long long>(pages * o.page_size),
-                static_cast<double>(page_bytes) * static_cast<double>(pages) / (1 << 20));
+                static_cast<double>(page_bytes) * static_cast<double>(pages) / (1 << 20), cuda ? "BF16" : "F32",
+                o.device.c_str());
   Say(line);
   Say(std::string("prefix cache ") + (o.no_prefix_cache ? "off" : "on (eviction " + o.eviction + ")"));
   const int64_t served_context = std::min((*engine)->max_context(), pool_context);

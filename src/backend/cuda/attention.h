@@ -1,0 +1,77 @@
+// Paged attention on the GPU (attention.cu), for prefill and decode alike.
+//
+// The work is cut on the host into thread blocks, each one kv head of one
+// sequence: up to kAttentionRows query rows (new tokens x the query heads that
+// share the kv head, so GQA reads each K/V tile once for the whole group) over a
+// range of key positions. A block walks its key range in tiles of
+// kAttentionKeys positions through the page table, with an online softmax
+// (FlashAttention's running max and sum), and masks causally: a query at
+// position p sees keys [0, p]. A long key range may be split over several blocks
+// (split-K, for decode and short batches that would leave the GPU idle): each
+// split writes its unnormalised output with its running max and sum, and a merge
+// kernel combines them. Split boundaries are multiples of kAttentionKeys.
+//
+// Queries come from the F32 qkv buffer after RoPE ([rows, ld], query head h at
+// column h * head_dim); K and V from the BF16 page pools (kernels.h's layout);
+// the output is BF16 [rows, heads * head_dim]. Head dims 16, 32, 64, 128.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/cuda/kernels.h"
+
+namespace radixlm::backend::cuda {
+
+inline constexpr int kAttentionRows = 64;
+inline constexpr int kAttentionKeys = 64;
+
+struct AttentionSeq {
+  int32_t first_row;          // row of the sequence's first new token in qkv and out
+  int32_t start;              // tokens already in its pages (position of the first new token)
+  int32_t page_table_offset;  // into AttentionArgs::page_tables
+  int32_t unused = 0;
+};
+
+struct AttentionBlock {
+  int32_t seq;
+  int32_t kv_head;
+  int32_t q_begin, q_count;  // new tokens [q_begin, q_begin + q_count) of the sequence
+  int32_t k_begin, k_end;    // key positions
+  int32_t partial;           // -1: writes the output; else its slot in the partial buffers
+  int32_t unused = 0;
+};
+
+// Combines partials [first_partial, first_partial + count) into the output of
+// the rows of one (sequence, kv head, query block).
+struct AttentionMerge {
+  int32_t seq, kv_head, q_begin, q_count;
+  int32_t first_partial, count;
+  int32_t unused0 = 0, unused1 = 0;
+};
+
+struct AttentionArgs {
+  const float* qkv;
+  int64_t ld;
+  const bf16* k_pool;  // this layer's
+  const bf16* v_pool;
+  const int32_t* page_tables;
+  const AttentionSeq* seqs;
+  const AttentionBlock* blocks;
+  int32_t num_blocks;
+  const AttentionMerge* merges;
+  int32_t num_merges;
+  int32_t page_size, heads, kv_heads, head_dim;
+  float scale;            // 1 / sqrt(head_dim)
+  float* partial_acc;     // [partials][kAttentionRows][head_dim]
+  float* partial_stats;   // [partials][kAttentionRows][2]: running max (log2 domain), sum
+  bf16* out;
+};
+
+bool AttentionSupportsHeadDim(int64_t head_dim);
+// Raises the kernels' shared-memory limits; once per process before the first launch.
+cudaError_t PrepareAttention();
+cudaError_t LaunchAttention(const AttentionArgs& args, cudaStream_t stream);
+
+}  // namespace radixlm::backend::cuda

@@ -1,0 +1,85 @@
+#include "backend/cuda/attention_testing.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "backend/cuda/attention.h"
+#include "backend/cuda/attention_plan.h"
+#include "backend/cuda/cuda_status.h"
+#include "backend/cuda/device_buffer.h"
+
+namespace radixlm::backend::cuda {
+
+namespace {
+template <typename T>
+Status Upload(const std::vector<T>& host, DeviceBuffer* dst) {
+  RETURN_IF_ERROR(dst->Reserve(host.size() * sizeof(T), "a test buffer"));
+  if (!host.empty()) {
+    RADIXLM_CUDA_TRY(cudaMemcpy(dst->as<void>(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  return OkStatus();
+}
+}  // namespace
+
+Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out) {
+  if (!AttentionSupportsHeadDim(p.head_dim)) return InvalidArgumentError("unsupported head_dim");
+  RADIXLM_CUDA_TRY(PrepareAttention());
+  std::vector<AttentionPlanSeq> plan;
+  std::vector<AttentionSeq> seqs;
+  std::vector<int32_t> tables;
+  int64_t rows = 0;
+  for (const auto& s : p.seqs) {
+    plan.push_back({s.start, s.tokens});
+    seqs.push_back({static_cast<int32_t>(rows), static_cast<int32_t>(s.start), static_cast<int32_t>(tables.size())});
+    tables.insert(tables.end(), s.page_table.begin(), s.page_table.end());
+    rows += s.tokens;
+  }
+  std::vector<AttentionBlock> blocks;
+  std::vector<AttentionMerge> merges;
+  const int64_t max_partials = 4096;
+  PlanAttention(plan, p.heads, p.kv_heads, p.num_sms, max_partials, &blocks, &merges);
+  DeviceBuffer q, k, v, tab, sq, bl, mg, acc, stats, o;
+  RETURN_IF_ERROR(Upload(p.q, &q));
+  RETURN_IF_ERROR(Upload(p.k, &k));
+  RETURN_IF_ERROR(Upload(p.v, &v));
+  RETURN_IF_ERROR(Upload(tables, &tab));
+  RETURN_IF_ERROR(Upload(seqs, &sq));
+  RETURN_IF_ERROR(Upload(blocks, &bl));
+  RETURN_IF_ERROR(Upload(merges, &mg));
+  RETURN_IF_ERROR(acc.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * p.head_dim * 4, "partials"));
+  RETURN_IF_ERROR(stats.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * 2 * 4, "partials"));
+  const size_t out_elements = static_cast<size_t>(rows * p.heads * p.head_dim);
+  RETURN_IF_ERROR(o.Reserve(out_elements * 2, "output"));
+  RADIXLM_CUDA_TRY(cudaMemset(o.as<void>(), 0xff, out_elements * 2));  // NaN: unwritten shows
+  AttentionArgs a{};
+  a.qkv = q.as<float>();
+  a.ld = p.heads * p.head_dim;
+  a.k_pool = k.as<bf16>();
+  a.v_pool = v.as<bf16>();
+  a.page_tables = tab.as<int32_t>();
+  a.seqs = sq.as<AttentionSeq>();
+  a.blocks = bl.as<AttentionBlock>();
+  a.num_blocks = static_cast<int32_t>(blocks.size());
+  a.merges = mg.as<AttentionMerge>();
+  a.num_merges = static_cast<int32_t>(merges.size());
+  a.page_size = static_cast<int32_t>(p.page_size);
+  a.heads = static_cast<int32_t>(p.heads);
+  a.kv_heads = static_cast<int32_t>(p.kv_heads);
+  a.head_dim = static_cast<int32_t>(p.head_dim);
+  a.scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
+  a.partial_acc = acc.as<float>();
+  a.partial_stats = stats.as<float>();
+  a.out = o.as<bf16>();
+  RADIXLM_CUDA_TRY(LaunchAttention(a, nullptr));
+  RADIXLM_CUDA_TRY(cudaDeviceSynchronize());
+  std::vector<uint16_t> bits(out_elements);
+  RADIXLM_CUDA_TRY(cudaMemcpy(bits.data(), o.as<void>(), out_elements * 2, cudaMemcpyDeviceToHost));
+  out->resize(out_elements);
+  for (size_t i = 0; i < out_elements; ++i) {
+    const uint32_t f = static_cast<uint32_t>(bits[i]) << 16;
+    std::memcpy(&(*out)[i], &f, 4);
+  }
+  return OkStatus();
+}
+
+}  // namespace radixlm::backend::cuda

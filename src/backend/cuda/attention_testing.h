@@ -1,0 +1,29 @@
+// The paged attention kernel run from host arrays, for tests that check it
+// against a reference at shapes no generated model has (head dim 128, GQA 8).
+// Plain C++.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/status.h"
+
+namespace radixlm::backend::cuda {
+
+struct PagedAttentionProblem {
+  int64_t heads = 0, kv_heads = 0, head_dim = 0, page_size = 0, num_pages = 0;
+  struct Seq {
+    int64_t start = 0;              // cached positions
+    int64_t tokens = 0;             // new tokens (queries)
+    std::vector<int32_t> page_table;
+  };
+  std::vector<Seq> seqs;
+  std::vector<float> q;          // [sum of tokens][heads * head_dim]
+  std::vector<uint16_t> k, v;    // BF16 bits, [num_pages][kv_heads][page_size][head_dim]
+  int64_t num_sms = 132;         // as seen by the planner: 1 never splits, large values split
+};
+
+// out: [sum of tokens][heads * head_dim] as F32 (the kernel writes BF16).
+Status RunPagedAttention(const PagedAttentionProblem& problem, std::vector<float>* out);
+
+}  // namespace radixlm::backend::cuda

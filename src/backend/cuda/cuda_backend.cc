@@ -1,0 +1,478 @@
+#include "backend/cuda/cuda_backend.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"  // RopeInverseFrequencies (plain C++)
+#include "backend/cuda/attention.h"
+#include "backend/cuda/attention_plan.h"
+#include "backend/cuda/cuda_status.h"
+#include "backend/cuda/device_buffer.h"
+#include "backend/cuda/kernels.h"
+
+namespace radixlm::backend::cuda {
+
+using model::Architecture;
+using model::WeightView;
+
+namespace {
+
+// cuBLAS's workspace for its split-K kernels (NVIDIA recommends 32 MiB on Hopper).
+constexpr size_t kCublasWorkspace = size_t{32} << 20;
+// Split-K partials the attention workspace holds (each kAttentionRows x head_dim F32).
+constexpr int64_t kMaxPartials = 2048;
+
+// A view's rows as BF16, row-major [rows, cols]. BF16 checkpoints in their
+// stored layout are copied as they are; anything else goes through F32.
+void AppendBf16(const WeightView& view, std::vector<uint16_t>* out) {
+  const size_t at = out->size();
+  out->resize(at + static_cast<size_t>(view.elements()));
+  if (view.ref->info->dtype == model::DType::kBF16 && !view.transposed) {
+    std::memcpy(out->data() + at, view.ref->data.data() + view.offset * view.cols * 2,
+                static_cast<size_t>(view.elements()) * 2);
+    return;
+  }
+  std::vector<float> f32(static_cast<size_t>(view.elements()));
+  model::ViewToF32(view, f32);
+  for (size_t i = 0; i < f32.size(); ++i) (*out)[at + i] = model::F32ToBf16(f32[i]);
+}
+
+}  // namespace
+
+Status CudaBackendOptions::Validate() const {
+  if (page_size <= 0 || num_pages < 0) return InvalidArgumentError("page size must be positive, page count not negative");
+  if (!(gpu_memory_fraction > 0 && gpu_memory_fraction <= 1)) {
+    return InvalidArgumentError("gpu_memory_fraction must be in (0, 1]");
+  }
+  if (max_step_tokens <= 0) return InvalidArgumentError("max_step_tokens must be positive");
+  return OkStatus();
+}
+
+int CudaDeviceCount() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+struct CudaBackend::Impl {
+  struct Layer {
+    DeviceBuffer attn_norm, attn_norm_bias, qkv, qkv_bias, o, o_bias;
+    DeviceBuffer mlp_norm, mlp_norm_bias, up, up_bias, down, down_bias;
+  };
+
+  model::ModelConfig config;
+  bool gpt2 = false, gated = true, tied = false;
+  int device = 0;
+  int num_sms = 0;
+  std::string device_name;
+  int64_t page_size = 0, num_pages = 0;
+  int64_t q_dim = 0, kv_dim = 0, ld = 0, up_dim = 0;
+  uint64_t matmul_params = 0;
+
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  DeviceBuffer cublas_workspace;
+
+  DeviceBuffer embed, pos_embed, final_norm, final_norm_bias, lm_head, inv_freq;
+  std::vector<Layer> layers;
+  DeviceBuffer k_pool, v_pool;
+
+  // Activations, sized for `capacity` tokens.
+  int64_t capacity = 0;
+  DeviceBuffer x, normed, qkv_out, attn, up, act;
+  DeviceBuffer partial_acc, partial_stats;
+  DeviceBuffer meta;             // the step's token, position, slot, row and attention tables
+  PinnedBuffer meta_host;
+  DeviceBuffer last, logits, hidden;  // logit rows, their logits, hidden-sum rows
+
+  ~Impl() {
+    if (cublas != nullptr) cublasDestroy(cublas);
+    if (stream != nullptr) cudaStreamDestroy(stream);
+  }
+
+  const bf16* head() const { return tied ? embed.as<bf16>() : lm_head.as<bf16>(); }
+
+  Status UploadBf16(std::initializer_list<const WeightView*> views, DeviceBuffer* dst, const std::string& what) {
+    std::vector<uint16_t> host;
+    for (const WeightView* v : views) AppendBf16(*v, &host);
+    RETURN_IF_ERROR(dst->Reserve(host.size() * 2, what));
+    RADIXLM_CUDA_TRY(cudaMemcpy(dst->as<void>(), host.data(), host.size() * 2, cudaMemcpyHostToDevice));
+    return OkStatus();
+  }
+
+  // F32 vectors (norms, biases); absent views leave the buffer empty.
+  Status UploadF32(std::initializer_list<const WeightView*> views, DeviceBuffer* dst, const std::string& what) {
+    std::vector<float> host;
+    for (const WeightView* v : views) {
+      if (!v->present()) return OkStatus();
+      std::vector<float> part(static_cast<size_t>(v->elements()));
+      model::ViewToF32(*v, part);
+      host.insert(host.end(), part.begin(), part.end());
+    }
+    RETURN_IF_ERROR(dst->Reserve(host.size() * 4, what));
+    RADIXLM_CUDA_TRY(cudaMemcpy(dst->as<void>(), host.data(), host.size() * 4, cudaMemcpyHostToDevice));
+    return OkStatus();
+  }
+
+  Status ReserveActivations(int64_t tokens) {
+    if (tokens <= capacity) return OkStatus();
+    const model::ModelConfig& c = config;
+    const auto t = static_cast<size_t>(tokens);
+    RETURN_IF_ERROR(x.Reserve(t * c.hidden_size * 4, "activations"));
+    RETURN_IF_ERROR(normed.Reserve(t * c.hidden_size * 2, "activations"));
+    RETURN_IF_ERROR(qkv_out.Reserve(t * ld * 4, "activations"));
+    RETURN_IF_ERROR(attn.Reserve(t * q_dim * 2, "activations"));
+    RETURN_IF_ERROR(up.Reserve(t * up_dim * 2, "activations"));
+    if (gated) RETURN_IF_ERROR(act.Reserve(t * c.intermediate_size * 2, "activations"));
+    capacity = tokens;
+    return OkStatus();
+  }
+
+  // y[m, n] (= or +=) x[m, k] . w[n, k]^T; x and w BF16, y F32 or BF16, F32 accumulation.
+  Status Gemm(const bf16* xin, int64_t m, int64_t k, const bf16* w, int64_t n, void* y, bool y_f32,
+              bool accumulate) {
+    const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    RADIXLM_CUBLAS_TRY(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
+                                    static_cast<int>(k), &alpha, w, CUDA_R_16BF, static_cast<int>(k), xin,
+                                    CUDA_R_16BF, static_cast<int>(k), &beta, y, y_f32 ? CUDA_R_32F : CUDA_R_16BF,
+                                    static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return OkStatus();
+  }
+
+  Status Norm(const DeviceBuffer& w, const DeviceBuffer& b, const int32_t* rows, int64_t count, bf16* out_bf16,
+              float* out_f32) {
+    RADIXLM_CUDA_TRY(NormRows(x.as<float>(), rows, count, config.hidden_size, w.as<float>(),
+                              gpt2 ? b.as<float>() : nullptr, gpt2, static_cast<float>(config.norm_eps), out_bf16,
+                              out_f32, stream));
+    return OkStatus();
+  }
+
+  Status Create(const model::ModelWeights& w, const CudaBackendOptions& options);
+  Status Forward(std::span<const SequenceInput> batch, std::vector<float>* logits);
+};
+
+Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackendOptions& options) {
+  const model::ModelConfig& c = config;
+  device = options.device;
+  page_size = options.page_size;
+  gpt2 = c.architecture == Architecture::kGpt2;
+  gated = !gpt2;
+  q_dim = c.num_heads * c.head_dim;
+  kv_dim = c.num_kv_heads * c.head_dim;
+  ld = q_dim + 2 * kv_dim;
+  up_dim = gated ? 2 * c.intermediate_size : c.intermediate_size;
+  if (!AttentionSupportsHeadDim(c.head_dim)) {
+    return UnimplementedError("the CUDA backend's attention supports head_dim 16, 32, 64 and 128, not " +
+                              std::to_string(c.head_dim));
+  }
+  if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0 || c.num_heads / c.num_kv_heads > kAttentionRows) {
+    return UnimplementedError("the CUDA backend needs heads / kv_heads to be a whole number up to " +
+                              std::to_string(kAttentionRows));
+  }
+  const int devices = CudaDeviceCount();
+  if (devices == 0) return FailedPreconditionError("no CUDA device is present (or the driver is missing)");
+  if (device < 0 || device >= devices) {
+    return InvalidArgumentError("CUDA device " + std::to_string(device) + " of " + std::to_string(devices));
+  }
+  RADIXLM_CUDA_TRY(cudaSetDevice(device));
+  cudaDeviceProp props{};
+  RADIXLM_CUDA_TRY(cudaGetDeviceProperties(&props, device));
+  device_name = props.name;
+  num_sms = props.multiProcessorCount;
+  RADIXLM_CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  RADIXLM_CUBLAS_TRY(cublasCreate(&cublas));
+  RADIXLM_CUBLAS_TRY(cublasSetStream(cublas, stream));
+  RETURN_IF_ERROR(cublas_workspace.Reserve(kCublasWorkspace, "the cuBLAS workspace"));
+  RADIXLM_CUBLAS_TRY(cublasSetWorkspace(cublas, cublas_workspace.as<void>(), kCublasWorkspace));
+  RADIXLM_CUDA_TRY(PrepareAttention());
+
+  // Weights: first check they fit at all, so the message says so plainly.
+  uint64_t weight_elements = 0;
+  auto count = [&](const WeightView& v) { weight_elements += v.present() ? v.elements() : 0; };
+  count(w.embed);
+  count(w.pos_embed);
+  tied = w.lm_head.ref == w.embed.ref && !w.lm_head.transposed;
+  if (!tied) count(w.lm_head);
+  for (const model::LayerWeights& l : w.layers) {
+    for (const WeightView* v : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) count(*v);
+  }
+  const uint64_t weight_bytes = weight_elements * 2;
+  size_t free_bytes = 0, total_bytes = 0;
+  RADIXLM_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
+  if (weight_bytes > free_bytes) {
+    return ResourceExhaustedError("the model's BF16 weights need " + GiB(static_cast<double>(weight_bytes)) +
+                                  " of GPU memory; " + GiB(static_cast<double>(free_bytes)) + " free of " +
+                                  GiB(static_cast<double>(total_bytes)) + " on " + device_name);
+  }
+  RETURN_IF_ERROR(UploadBf16({&w.embed}, &embed, "the embedding"));
+  if (gpt2) RETURN_IF_ERROR(UploadBf16({&w.pos_embed}, &pos_embed, "the position embedding"));
+  RETURN_IF_ERROR(UploadF32({&w.final_norm}, &final_norm, "the final norm"));
+  RETURN_IF_ERROR(UploadF32({&w.final_norm_bias}, &final_norm_bias, "the final norm"));
+  if (!tied) RETURN_IF_ERROR(UploadBf16({&w.lm_head}, &lm_head, "the LM head"));
+  layers = std::vector<Layer>(w.layers.size());
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    const model::LayerWeights& l = w.layers[i];
+    Layer& out = layers[i];
+    const std::string what = "layer " + std::to_string(i);
+    RETURN_IF_ERROR(UploadF32({&l.attn_norm}, &out.attn_norm, what));
+    RETURN_IF_ERROR(UploadF32({&l.attn_norm_bias}, &out.attn_norm_bias, what));
+    RETURN_IF_ERROR(UploadBf16({&l.q, &l.k, &l.v}, &out.qkv, what));
+    RETURN_IF_ERROR(UploadF32({&l.q_bias, &l.k_bias, &l.v_bias}, &out.qkv_bias, what));
+    RETURN_IF_ERROR(UploadBf16({&l.o}, &out.o, what));
+    RETURN_IF_ERROR(UploadF32({&l.o_bias}, &out.o_bias, what));
+    RETURN_IF_ERROR(UploadF32({&l.mlp_norm}, &out.mlp_norm, what));
+    RETURN_IF_ERROR(UploadF32({&l.mlp_norm_bias}, &out.mlp_norm_bias, what));
+    if (gated) {
+      RETURN_IF_ERROR(UploadBf16({&l.gate, &l.up}, &out.up, what));
+    } else {
+      RETURN_IF_ERROR(UploadBf16({&l.up}, &out.up, what));
+    }
+    RETURN_IF_ERROR(UploadF32({&l.up_bias}, &out.up_bias, what));
+    RETURN_IF_ERROR(UploadBf16({&l.down}, &out.down, what));
+    RETURN_IF_ERROR(UploadF32({&l.down_bias}, &out.down_bias, what));
+    matmul_params += static_cast<uint64_t>(ld + up_dim) * c.hidden_size +
+                     static_cast<uint64_t>(q_dim + c.intermediate_size) * c.hidden_size;
+  }
+  matmul_params += static_cast<uint64_t>(c.vocab_size * c.hidden_size);
+  if (!gpt2) {
+    const std::vector<float> inv = cpu::RopeInverseFrequencies(c);
+    RETURN_IF_ERROR(inv_freq.Reserve(inv.size() * 4, "RoPE frequencies"));
+    RADIXLM_CUDA_TRY(cudaMemcpy(inv_freq.as<void>(), inv.data(), inv.size() * 4, cudaMemcpyHostToDevice));
+  }
+
+  // Activations for a full step, and the split-K attention partials.
+  RETURN_IF_ERROR(ReserveActivations(options.max_step_tokens));
+  RETURN_IF_ERROR(partial_acc.Reserve(static_cast<size_t>(kMaxPartials) * kAttentionRows * c.head_dim * 4,
+                                      "attention partials"));
+  RETURN_IF_ERROR(partial_stats.Reserve(static_cast<size_t>(kMaxPartials) * kAttentionRows * 2 * 4,
+                                        "attention partials"));
+
+  // The KV pool: what the fraction leaves, or exactly num_pages.
+  const uint64_t page_bytes = static_cast<uint64_t>(c.num_layers) * 2 * kv_dim * page_size * 2;
+  RADIXLM_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
+  if (options.num_pages > 0) {
+    num_pages = options.num_pages;
+  } else {
+    const double budget = options.gpu_memory_fraction * static_cast<double>(total_bytes) -
+                          static_cast<double>(total_bytes - free_bytes);
+    num_pages = budget > 0 ? static_cast<int64_t>(budget / static_cast<double>(page_bytes)) : 0;
+    if (num_pages < 2) {
+      char fraction[32];
+      std::snprintf(fraction, sizeof(fraction), "%.3g", options.gpu_memory_fraction);
+      return ResourceExhaustedError(
+          std::string("gpu_memory_fraction ") + fraction + " of " + GiB(static_cast<double>(total_bytes)) +
+          " leaves no room for KV pages of " + std::to_string(page_bytes) + " bytes: " +
+          GiB(static_cast<double>(total_bytes - free_bytes)) + " is in use (weights " +
+          GiB(static_cast<double>(weight_bytes)) + ", workspace, other processes), " +
+          GiB(static_cast<double>(free_bytes)) + " free");
+    }
+  }
+  const size_t pool_bytes = static_cast<size_t>(num_pages) * page_bytes / 2;
+  RETURN_IF_ERROR(k_pool.Reserve(pool_bytes, "the K page pool (" + std::to_string(num_pages) + " pages)"));
+  RETURN_IF_ERROR(v_pool.Reserve(pool_bytes, "the V page pool (" + std::to_string(num_pages) + " pages)"));
+  RADIXLM_CUDA_TRY(cudaStreamSynchronize(stream));
+  return OkStatus();
+}
+
+Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vector<float>* logits_out) {
+  RETURN_IF_ERROR(ValidateBatch(batch, config, page_size, num_pages));
+  const model::ModelConfig& c = config;
+  const int64_t h = c.hidden_size, hd = c.head_dim;
+  RADIXLM_CUDA_TRY(cudaSetDevice(device));
+
+  // The step's tables, packed into one upload: per row token, position and KV
+  // slot; logit rows; hidden-sum rows; page tables; attention work.
+  std::vector<int32_t> tokens, positions, slots, logit_rows, hidden_rows, page_tables;
+  std::vector<AttentionSeq> seqs;
+  int64_t t = 0;
+  for (const SequenceInput& s : batch) {
+    const auto n = static_cast<int64_t>(s.tokens.size());
+    seqs.push_back({static_cast<int32_t>(t), static_cast<int32_t>(s.start),
+                    static_cast<int32_t>(page_tables.size())});
+    const int64_t pages_used = (s.start + n + page_size - 1) / page_size;
+    page_tables.insert(page_tables.end(), s.page_table.begin(), s.page_table.begin() + pages_used);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t pos = s.start + i;
+      tokens.push_back(s.tokens[static_cast<size_t>(i)]);
+      positions.push_back(static_cast<int32_t>(pos));
+      slots.push_back(static_cast<int32_t>(s.page_table[static_cast<size_t>(pos / page_size)] * page_size +
+                                           pos % page_size));
+      if (i >= n - s.num_logits) logit_rows.push_back(static_cast<int32_t>(t + i));
+      if (s.hidden_sum != nullptr) hidden_rows.push_back(static_cast<int32_t>(t + i));
+    }
+    t += n;
+  }
+  const auto num_logits = static_cast<int64_t>(logit_rows.size());
+  logits_out->assign(static_cast<size_t>(num_logits * c.vocab_size), 0.0f);
+  if (t == 0) return OkStatus();
+
+  // Attention work: (sequence, kv head, block of query tokens), split over the
+  // keys when the blocks alone would leave most multiprocessors idle.
+  std::vector<AttentionPlanSeq> plan_seqs;
+  for (const SequenceInput& s : batch) plan_seqs.push_back({s.start, static_cast<int64_t>(s.tokens.size())});
+  std::vector<AttentionBlock> blocks;
+  std::vector<AttentionMerge> merges;
+  PlanAttention(plan_seqs, c.num_heads, c.num_kv_heads, num_sms, kMaxPartials, &blocks, &merges);
+
+  // Pack and upload the tables (16-byte aligned parts).
+  std::vector<int32_t> meta_words;
+  auto put = [&meta_words](const void* data, size_t bytes) {
+    const size_t at = meta_words.size();
+    meta_words.resize(at + (bytes + 15) / 16 * 4, 0);
+    if (bytes > 0) std::memcpy(meta_words.data() + at, data, bytes);
+    return at;
+  };
+  const size_t tokens_at = put(tokens.data(), tokens.size() * 4);
+  const size_t positions_at = put(positions.data(), positions.size() * 4);
+  const size_t slots_at = put(slots.data(), slots.size() * 4);
+  const size_t logit_rows_at = put(logit_rows.data(), logit_rows.size() * 4);
+  const size_t hidden_rows_at = put(hidden_rows.data(), hidden_rows.size() * 4);
+  const size_t pages_at = put(page_tables.data(), page_tables.size() * 4);
+  const size_t seqs_at = put(seqs.data(), seqs.size() * sizeof(AttentionSeq));
+  const size_t blocks_at = put(blocks.data(), blocks.size() * sizeof(AttentionBlock));
+  const size_t merges_at = put(merges.data(), merges.size() * sizeof(AttentionMerge));
+  const size_t meta_bytes = meta_words.size() * 4;
+  RETURN_IF_ERROR(meta_host.Reserve(meta_bytes));
+  RETURN_IF_ERROR(meta.Reserve(meta_bytes * 2, "step tables"));
+  std::memcpy(meta_host.as<void>(), meta_words.data(), meta_bytes);
+  RADIXLM_CUDA_TRY(cudaMemcpyAsync(meta.as<void>(), meta_host.as<void>(), meta_bytes, cudaMemcpyHostToDevice, stream));
+  const int32_t* words = meta.as<int32_t>();
+
+  RETURN_IF_ERROR(ReserveActivations(t));
+  float* xp = x.as<float>();
+  bf16* normed_p = normed.as<bf16>();
+  float* qkv_p = qkv_out.as<float>();
+  bf16* attn_p = attn.as<bf16>();
+  bf16* up_p = up.as<bf16>();
+  RADIXLM_CUDA_TRY(EmbedRows(embed.as<bf16>(), gpt2 ? pos_embed.as<bf16>() : nullptr, words + tokens_at,
+                             words + positions_at, t, h, xp, stream));
+
+  const int64_t layer_elements = num_pages * kv_dim * page_size;
+  AttentionArgs aa{};
+  aa.qkv = qkv_p;
+  aa.ld = ld;
+  aa.page_tables = words + pages_at;
+  aa.seqs = reinterpret_cast<const AttentionSeq*>(words + seqs_at);
+  aa.blocks = reinterpret_cast<const AttentionBlock*>(words + blocks_at);
+  aa.num_blocks = static_cast<int32_t>(blocks.size());
+  aa.merges = reinterpret_cast<const AttentionMerge*>(words + merges_at);
+  aa.num_merges = static_cast<int32_t>(merges.size());
+  aa.page_size = static_cast<int32_t>(page_size);
+  aa.heads = static_cast<int32_t>(c.num_heads);
+  aa.kv_heads = static_cast<int32_t>(c.num_kv_heads);
+  aa.head_dim = static_cast<int32_t>(hd);
+  aa.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  aa.partial_acc = partial_acc.as<float>();
+  aa.partial_stats = partial_stats.as<float>();
+  aa.out = attn_p;
+
+  for (int64_t li = 0; li < c.num_layers; ++li) {
+    Layer& l = layers[static_cast<size_t>(li)];
+    bf16* k_layer = k_pool.as<bf16>() + li * layer_elements;
+    bf16* v_layer = v_pool.as<bf16>() + li * layer_elements;
+    RETURN_IF_ERROR(Norm(l.attn_norm, l.attn_norm_bias, nullptr, t, normed_p, nullptr));
+    RETURN_IF_ERROR(Gemm(normed_p, t, h, l.qkv.as<bf16>(), ld, qkv_p, true, false));
+    RopeKvArgs rk{qkv_p, t, c.num_heads, c.num_kv_heads, hd, l.qkv_bias.size() > 0 ? l.qkv_bias.as<float>() : nullptr,
+                  words + positions_at, gpt2 ? nullptr : inv_freq.as<float>(), words + slots_at, page_size,
+                  k_layer, v_layer};
+    RADIXLM_CUDA_TRY(RopeAndStoreKv(rk, stream));
+    aa.k_pool = k_layer;
+    aa.v_pool = v_layer;
+    RADIXLM_CUDA_TRY(LaunchAttention(aa, stream));
+    RETURN_IF_ERROR(Gemm(attn_p, t, q_dim, l.o.as<bf16>(), h, xp, true, true));
+    if (l.o_bias.size() > 0) RADIXLM_CUDA_TRY(AddBias(xp, l.o_bias.as<float>(), t, h, stream));
+    RETURN_IF_ERROR(Norm(l.mlp_norm, l.mlp_norm_bias, nullptr, t, normed_p, nullptr));
+    RETURN_IF_ERROR(Gemm(normed_p, t, h, l.up.as<bf16>(), up_dim, up_p, false, false));
+    const bf16* mlp_in = up_p;
+    if (gated) {
+      RADIXLM_CUDA_TRY(SiluMul(up_p, t, c.intermediate_size, act.as<bf16>(), stream));
+      mlp_in = act.as<bf16>();
+    } else {
+      RADIXLM_CUDA_TRY(Gelu(up_p, l.up_bias.size() > 0 ? l.up_bias.as<float>() : nullptr, t, c.intermediate_size,
+                            c.gelu_exact, stream));
+    }
+    RETURN_IF_ERROR(Gemm(mlp_in, t, c.intermediate_size, l.down.as<bf16>(), h, xp, true, true));
+    if (l.down_bias.size() > 0) RADIXLM_CUDA_TRY(AddBias(xp, l.down_bias.as<float>(), t, h, stream));
+  }
+
+  // Hidden sums: every asked-for row normed on the device, summed on the host in
+  // position order (the same bits however the prompt was chunked).
+  std::vector<float> hidden_host;
+  if (!hidden_rows.empty()) {
+    const size_t n = hidden_rows.size();
+    RETURN_IF_ERROR(hidden.Reserve(n * h * 4, "hidden states"));
+    RETURN_IF_ERROR(Norm(final_norm, final_norm_bias, words + hidden_rows_at, static_cast<int64_t>(n), nullptr,
+                         hidden.as<float>()));
+    hidden_host.resize(n * h);
+    RADIXLM_CUDA_TRY(cudaMemcpyAsync(hidden_host.data(), hidden.as<void>(), n * h * 4, cudaMemcpyDeviceToHost, stream));
+  }
+  if (num_logits > 0) {
+    RETURN_IF_ERROR(last.Reserve(static_cast<size_t>(num_logits * h) * 2, "logit rows"));
+    RETURN_IF_ERROR(logits.Reserve(static_cast<size_t>(num_logits * c.vocab_size) * 4, "logits"));
+    RETURN_IF_ERROR(Norm(final_norm, final_norm_bias, words + logit_rows_at, num_logits, last.as<bf16>(), nullptr));
+    RETURN_IF_ERROR(Gemm(last.as<bf16>(), num_logits, h, head(), c.vocab_size, logits.as<float>(), true, false));
+    RADIXLM_CUDA_TRY(cudaMemcpyAsync(logits_out->data(), logits.as<void>(), logits_out->size() * 4,
+                                     cudaMemcpyDeviceToHost, stream));
+  }
+  RADIXLM_CUDA_TRY(cudaStreamSynchronize(stream));
+  RADIXLM_CUDA_TRY(cudaGetLastError());
+  size_t row = 0;
+  for (const SequenceInput& s : batch) {
+    if (s.hidden_sum == nullptr) continue;
+    for (size_t i = 0; i < s.tokens.size(); ++i, ++row) {
+      const float* src = hidden_host.data() + row * h;
+      for (int64_t j = 0; j < h; ++j) s.hidden_sum[j] += src[j];
+    }
+  }
+  return OkStatus();
+}
+
+CudaBackend::CudaBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CudaBackend::~CudaBackend() = default;
+
+StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(const model::ModelWeights& weights,
+                                                           const CudaBackendOptions& options) {
+  RETURN_IF_ERROR(options.Validate());
+  const model::ModelConfig& c = weights.config;
+  if (c.architecture != Architecture::kGpt2 && c.head_dim % 2 != 0) {
+    return InvalidArgumentError("rotary embeddings need an even head_dim");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->config = c;
+  RETURN_IF_ERROR(impl->Create(weights, options));
+  return std::unique_ptr<CudaBackend>(new CudaBackend(std::move(impl)));
+}
+
+const model::ModelConfig& CudaBackend::config() const { return impl_->config; }
+int64_t CudaBackend::page_size() const { return impl_->page_size; }
+int64_t CudaBackend::num_pages() const { return impl_->num_pages; }
+uint64_t CudaBackend::matmul_params() const { return impl_->matmul_params; }
+uint64_t CudaBackend::weight_bytes_per_token() const { return impl_->matmul_params * 2; }
+uint64_t CudaBackend::kv_bytes() const { return impl_->k_pool.size() + impl_->v_pool.size(); }
+std::string CudaBackend::device_name() const { return impl_->device_name; }
+
+Status CudaBackend::Forward(std::span<const SequenceInput> batch, std::vector<float>* logits) {
+  return impl_->Forward(batch, logits);
+}
+
+Status CudaBackend::CopyPage(int32_t src, int32_t dst, int64_t slots) {
+  Impl& m = *impl_;
+  if (src < 0 || src >= m.num_pages || dst < 0 || dst >= m.num_pages || slots < 0 || slots > m.page_size) {
+    return InvalidArgumentError("CopyPage(" + std::to_string(src) + ", " + std::to_string(dst) + ", " +
+                                std::to_string(slots) + ") outside the pool");
+  }
+  RADIXLM_CUDA_TRY(cudaSetDevice(m.device));
+  RADIXLM_CUDA_TRY(CopyPageSlots(m.k_pool.as<bf16>(), m.v_pool.as<bf16>(), m.config.num_layers, m.num_pages,
+                                 m.config.num_kv_heads, m.page_size, m.config.head_dim, src, dst, slots, m.stream));
+  return OkStatus();
+}
+
+}  // namespace radixlm::backend::cuda

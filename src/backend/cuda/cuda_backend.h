@@ -1,0 +1,73 @@
+// CudaBackend: the model on one NVIDIA GPU, behind the same interface as the CPU
+// reference (backend.h) and tested against it.
+//
+// Weights are uploaded once in BF16 (F32 and F16 checkpoints are converted to
+// BF16 at load; q/k/v and gate/up stacked so each is one matrix product, GPT-2's
+// Conv1D layout transposed); norms and biases stay F32. Matrix products go
+// through cuBLAS in BF16 with F32 accumulation; the residual stream is F32 and
+// the output projections accumulate into it in the GEMM (beta = 1). K and V live
+// in two device-memory pools of BF16 pages, per layer [page][kv_head][slot][dim]
+// (cudaMalloc, no managed memory); their size is what `gpu_memory_fraction` of
+// the GPU leaves after the weights and the activation workspace, unless
+// `num_pages` fixes it. Attention is the project's paged kernel (attention.h).
+//
+// Every CUDA and cuBLAS error becomes a Status; Forward ends with a
+// synchronisation, so errors of its kernels are reported by the Forward that
+// caused them. Logits cross to the host as F32 (no device-side sampling yet).
+// CopyPage is enqueued on the compute stream, so it is ordered before the next
+// Forward. Results agree with the CPU backend to BF16 rounding; they are not
+// bit-identical across batch shapes (cuBLAS picks kernels by shape).
+//
+// Not thread-safe: one thread at a time calls Forward and CopyPage.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+#include "model/weights.h"
+
+namespace radixlm::backend::cuda {
+
+struct CudaBackendOptions {
+  int64_t page_size = 16;
+  int64_t num_pages = 0;              // > 0: exactly this many pages; 0: from the fraction below
+  double gpu_memory_fraction = 0.9;   // of the GPU's memory, for everything this process holds
+  int64_t max_step_tokens = 8192;     // activations reserved up front; a larger step grows them
+  int device = 0;
+  Status Validate() const;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  static StatusOr<std::unique_ptr<CudaBackend>> Create(const model::ModelWeights& weights,
+                                                       const CudaBackendOptions& options);
+  ~CudaBackend() override;
+
+  std::string_view name() const override { return "cuda"; }
+  const model::ModelConfig& config() const override;
+  int64_t page_size() const override;
+  int64_t num_pages() const override;
+  Status Forward(std::span<const SequenceInput> batch, std::vector<float>* logits) override;
+  Status CopyPage(int32_t src, int32_t dst, int64_t slots) override;
+
+  // Bytes of BF16 weight matrices one decode step reads (every matrix once, the
+  // embedding row aside), for bandwidth figures.
+  uint64_t weight_bytes_per_token() const;
+  // Multiply-adds per token in the weight matrices (2x this is the FLOP count).
+  uint64_t matmul_params() const;
+  uint64_t kv_bytes() const;
+  std::string device_name() const;
+
+  struct Impl;
+
+ private:
+  explicit CudaBackend(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// CUDA devices this process can use; 0 when there is no GPU or no driver.
+int CudaDeviceCount();
+
+}  // namespace radixlm::backend::cuda

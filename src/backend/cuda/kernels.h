@@ -1,0 +1,62 @@
+// The CUDA backend's elementwise and row kernels (kernels.cu); attention is in
+// attention.h. Each launcher enqueues on `stream` and returns the launch's
+// cudaGetLastError(). Activations: the residual stream is F32, matrix-product
+// inputs are BF16; K and V pages are BF16, laid out per layer as
+// [page][kv_head][slot][head_dim] (a page of one head is one contiguous block),
+// the CPU backend's layout.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace radixlm::backend::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// x[r] = embed[tokens[r]] (+ pos_embed[positions[r]] when pos_embed is set).
+cudaError_t EmbedRows(const bf16* embed, const bf16* pos_embed, const int32_t* tokens, const int32_t* positions,
+                      int64_t rows, int64_t hidden, float* x, cudaStream_t stream);
+
+// RMSNorm (bias == nullptr) or LayerNorm of rows of x. Row i of the output is
+// x[rows[i]] normed (rows == nullptr: row i). Writes BF16 and/or F32 outputs
+// (either may be null).
+cudaError_t NormRows(const float* x, const int32_t* rows, int64_t count, int64_t hidden, const float* weight,
+                     const float* bias, bool layer_norm, float eps, bf16* out_bf16, float* out_f32,
+                     cudaStream_t stream);
+
+// Per row of qkv ([rows, (heads + 2 kv_heads) * head_dim], F32): adds the bias
+// (if any), rotates q and k (rotate-half, angle = position * inv_freq; none when
+// inv_freq is null), and stores k and v as BF16 into their page slot
+// (kv_slots[r] = page * page_size + slot) of this layer's K and V pools.
+struct RopeKvArgs {
+  float* qkv;
+  int64_t rows, heads, kv_heads, head_dim;
+  const float* bias;
+  const int32_t* positions;
+  const float* inv_freq;
+  const int32_t* kv_slots;
+  int64_t page_size;
+  bf16* k_pool;
+  bf16* v_pool;
+};
+cudaError_t RopeAndStoreKv(const RopeKvArgs& args, cudaStream_t stream);
+
+// act[r, i] = silu(up[r, i]) * up[r, inter + i] (gate first, as stacked).
+cudaError_t SiluMul(const bf16* up, int64_t rows, int64_t inter, bf16* act, cudaStream_t stream);
+// In place: x = gelu(x + bias) (bias may be null), tanh form unless exact.
+cudaError_t Gelu(bf16* x, const float* bias, int64_t rows, int64_t cols, bool exact, cudaStream_t stream);
+// x[r, :] += bias.
+cudaError_t AddBias(float* x, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream);
+
+// For every layer and kv head: the first `slots` slots of page src copied into
+// page dst, in both pools (each [layers][pages][kv_heads][page_size][head_dim]).
+cudaError_t CopyPageSlots(bf16* k_pool, bf16* v_pool, int64_t layers, int64_t num_pages, int64_t kv_heads,
+                          int64_t page_size, int64_t head_dim, int32_t src, int32_t dst, int64_t slots,
+                          cudaStream_t stream);
+
+// F32 -> BF16, for tests and uploads.
+cudaError_t ConvertToBf16(const float* in, int64_t n, bf16* out, cudaStream_t stream);
+
+}  // namespace radixlm::backend::cuda

@@ -1,0 +1,46 @@
+#include "tools/backend_choice.h"
+
+#ifdef RADIXLM_WITH_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+namespace radixlm::tools {
+
+bool CudaBuilt() {
+#ifdef RADIXLM_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+Status CheckDevice(const std::string& device) {
+  if (device == "cpu") return OkStatus();
+  if (device == "cuda") {
+    if (CudaBuilt()) return OkStatus();
+    return FailedPreconditionError(
+        "--device cuda: this radixlm was built without the CUDA backend (configure with nvcc at "
+        "/usr/local/cuda/bin/nvcc, or -DRADIXLM_CUDA=ON)");
+  }
+  return InvalidArgumentError("--device: '" + device + "' (use cpu or cuda)");
+}
+
+StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceChoice& choice) {
+  RETURN_IF_ERROR(CheckDevice(choice.device));
+  if (choice.device == "cpu") return backend::LoadModel(dir, choice.cpu);
+#ifdef RADIXLM_WITH_CUDA
+  backend::cuda::CudaBackendOptions options;
+  options.page_size = choice.cpu.page_size;
+  options.num_pages = choice.cpu.num_pages;
+  options.gpu_memory_fraction = choice.gpu_memory_fraction;
+  return backend::LoadModel(dir, [&options](const model::ModelWeights& weights)
+                                     -> StatusOr<std::unique_ptr<backend::Backend>> {
+    ASSIGN_OR_RETURN(std::unique_ptr<backend::cuda::CudaBackend> b, backend::cuda::CudaBackend::Create(weights, options));
+    return std::unique_ptr<backend::Backend>(std::move(b));
+  });
+#else
+  return InternalError("unreachable: CheckDevice accepted cuda without CUDA");
+#endif
+}
+
+}  // namespace radixlm::tools

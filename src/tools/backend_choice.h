@@ -1,0 +1,25 @@
+// --device: which backend runs the model. "cpu" always exists; "cuda" exists
+// when radixlm was built with RADIXLM_CUDA (nvcc found), and is a clear error
+// otherwise.
+#pragma once
+
+#include <string>
+
+#include "backend/load_model.h"
+#include "core/status.h"
+
+namespace radixlm::tools {
+
+bool CudaBuilt();
+// OK for "cpu", and for "cuda" in a CUDA build; a message saying why otherwise.
+Status CheckDevice(const std::string& device);
+
+struct DeviceChoice {
+  std::string device = "cpu";
+  backend::cpu::CpuBackendOptions cpu;  // page_size and num_pages serve both devices
+  double gpu_memory_fraction = 0.9;     // cuda, when cpu.num_pages is 0
+};
+// LoadModel with the chosen backend.
+StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceChoice& choice);
+
+}  // namespace radixlm::tools

@@ -1,0 +1,348 @@
+// The CUDA backend against the CPU backend (the reference) on the generated
+// models of backend_cases.h, and its attention kernel against a float64
+// reference at the shapes of real models (head dims 64 and 128, GQA 1, 4, 8).
+// Every test skips at run time where no GPU is present (CI compiles it only).
+//
+// Tolerances: the CUDA backend holds weights and K/V in BF16 (8 bits of
+// mantissa) and rounds matrix inputs to BF16, the CPU backend computes in F32;
+// whole-model logits therefore agree to about 1e-2 relative (L2), whatever the
+// checkpoint's dtype. Two CUDA runs of the same tokens cut differently differ
+// only by accumulation order (cuBLAS kernels chosen per shape, split-K
+// attention): about 1e-3.
+#include "backend/cuda/cuda_backend.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "backend/backend_cases.h"
+#include "backend/cuda/attention_testing.h"
+#include "backend/test_model.h"
+#include "core/clock.h"
+#include "kvcache/page_pool.h"
+#include "kvcache/prefix_cache.h"
+#include "model/weights.h"
+
+namespace radixlm::testing {
+namespace {
+
+using backend::SequenceInput;
+using backend::cuda::CudaBackend;
+
+constexpr double kVsCpu = 1e-2;     // CUDA (BF16) against CPU (F32), relative L2
+constexpr double kVsItself = 4e-3;  // CUDA against CUDA, cut differently
+
+double RelativeL2(const std::vector<float>& out, const std::vector<float>& ref) {
+  EXPECT_EQ(out.size(), ref.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < std::min(out.size(), ref.size()); ++i) {
+    if (!std::isfinite(out[i])) return INFINITY;
+    num += (static_cast<double>(out[i]) - ref[i]) * (static_cast<double>(out[i]) - ref[i]);
+    den += static_cast<double>(ref[i]) * ref[i];
+  }
+  return den > 0 ? std::sqrt(num / den) : INFINITY;
+}
+
+class CudaBackendTest : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+    const Case& c = GetParam();
+    model::MakeModelOptions options;
+    options.arch = c.arch;
+    options.preset = "tiny";
+    options.seed = 7;
+    options.dtype = c.dtype;
+    options.num_kv_heads = c.kv_heads;
+    m_ = MakeTestModel(options, std::string("cuda_") + c.name, kPageSize, kPages, c.config_from, c.config_to);
+    ASSERT_NE(m_, nullptr);
+    vocab_ = m_->config.vocab_size;
+    backend::cuda::CudaBackendOptions co;
+    co.page_size = kPageSize;
+    co.num_pages = kPages;
+    co.max_step_tokens = 64;  // smaller than some steps below: the workspace must grow
+    auto made = CudaBackend::Create(m_->weights, co);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    gpu_ = std::move(made).value();
+  }
+
+  std::vector<float> Run(backend::Backend& b, std::span<const SequenceInput> batch) {
+    std::vector<float> logits;
+    Status status = b.Forward(batch, &logits);
+    EXPECT_TRUE(status.ok()) << status.ToString();
+    return logits;
+  }
+  std::vector<float> Gpu(std::span<const SequenceInput> batch) { return Run(*gpu_, batch); }
+  std::vector<float> Cpu(std::span<const SequenceInput> batch) { return Run(*m_->backend, batch); }
+
+  std::vector<float> Rows(const std::vector<float>& all, int64_t first, int64_t n) const {
+    return std::vector<float>(all.begin() + first * vocab_, all.begin() + (first + n) * vocab_);
+  }
+
+  static constexpr int64_t kPageSize = 16;
+  static constexpr int64_t kPages = 256;
+  std::unique_ptr<TestModel> m_;
+  std::unique_ptr<CudaBackend> gpu_;
+  int64_t vocab_ = 0;
+};
+
+TEST_P(CudaBackendTest, MatchesCpuBackend) {
+  for (int64_t n : {1, 17, 70, 200}) {  // odd lengths, one and several attention tiles
+    const std::vector<int32_t> tokens = RandomTokens(n, vocab_, static_cast<uint32_t>(n));
+    const std::vector<int32_t> pages = Iota(0, (n + kPageSize - 1) / kPageSize);
+    SequenceInput seq{tokens, 0, pages, n};
+    const std::vector<float> ref = Cpu({&seq, 1});
+    const std::vector<float> out = Gpu({&seq, 1});
+    const double err = RelativeL2(out, ref);
+    std::printf("%lld tokens: relative L2 error %.3g\n", static_cast<long long>(n), err);
+    EXPECT_LE(err, kVsCpu) << n << " tokens";
+  }
+}
+
+// Cached or cold, one chunk or many, alone or batched: the same logits (within
+// kVsItself of the whole prompt's, and within kVsCpu of the CPU backend's).
+TEST_P(CudaBackendTest, LogitsAgreeHoweverTheWorkIsCut) {
+  const int64_t n = 100;
+  const std::vector<int32_t> prompt = RandomTokens(n, vocab_, 2);
+  const std::vector<int32_t> cold_pages = Iota(0, 7);
+  SequenceInput cold{prompt, 0, cold_pages, n};
+  const std::vector<float> reference = Gpu({&cold, 1});
+  EXPECT_LE(RelativeL2(reference, Cpu({&cold, 1})), kVsCpu);
+
+  for (int64_t chunk : {1, 7, 64}) {
+    const std::vector<int32_t> pages = Iota(10, 7);
+    std::vector<float> rows;
+    for (int64_t start = 0; start < n; start += chunk) {
+      const int64_t len = std::min(chunk, n - start);
+      SequenceInput part{std::span(prompt).subspan(start, len), start, pages, len};
+      const std::vector<float> out = Gpu({&part, 1});
+      rows.insert(rows.end(), out.begin(), out.end());
+    }
+    EXPECT_LE(RelativeL2(rows, reference), kVsItself) << "chunks of " << chunk;
+  }
+
+  {  // Batched with a prefill and a decode step of other sequences.
+    const std::vector<int32_t> other = RandomTokens(37, vocab_, 3);
+    const std::vector<int32_t> decode = RandomTokens(1, vocab_, 4);
+    const std::vector<int32_t> other_pages = Iota(30, 3), decode_pages = Iota(40, 2), pages = Iota(50, 7);
+    const std::vector<int32_t> history = RandomTokens(20, vocab_, 5);
+    SequenceInput fill{history, 0, decode_pages, 0};
+    Gpu({&fill, 1});
+    Cpu({&fill, 1});
+    SequenceInput batch[3] = {{other, 0, other_pages, 5}, {prompt, 0, pages, n}, {decode, 20, decode_pages, 1}};
+    const std::vector<float> out = Gpu(batch);
+    ASSERT_EQ(out.size(), static_cast<size_t>((5 + n + 1) * vocab_));
+    EXPECT_LE(RelativeL2(Rows(out, 5, n), reference), kVsItself) << "batched";
+    const std::vector<float> cpu = Cpu(batch);
+    EXPECT_LE(RelativeL2(Rows(out, 0, 5), Rows(cpu, 0, 5)), kVsCpu) << "the other prefill";
+    EXPECT_LE(RelativeL2(Rows(out, 5 + n, 1), Rows(cpu, 5 + n, 1)), kVsCpu) << "the decode step";
+  }
+
+  // Prefix from the cache, ending on a page boundary (64) and inside a page (50:
+  // the boundary page is copied first, copy-on-write).
+  for (int64_t shared : {64, 50}) {
+    auto pool = kvcache::PagePool::Create({.num_pages = kPages, .page_size = kPageSize}).value();
+    ManualClock clock;
+    auto cache = kvcache::CreatePrefixCache({.page_size = kPageSize}, pool.get(), &clock).value();
+    std::vector<int32_t> earlier(prompt.begin(), prompt.begin() + shared);
+    const std::vector<int32_t> tail = RandomTokens(30, vocab_, 6);
+    earlier.insert(earlier.end(), tail.begin(), tail.end());
+    std::vector<kvcache::PageId> earlier_pages;
+    ASSERT_TRUE(pool->Allocate((static_cast<int64_t>(earlier.size()) + kPageSize - 1) / kPageSize, &earlier_pages).ok());
+    SequenceInput first{earlier, 0, earlier_pages, 1};
+    Gpu({&first, 1});
+    kvcache::InsertResult inserted;
+    ASSERT_TRUE(cache->Insert("", earlier, earlier_pages, {}, &inserted).ok());
+    kvcache::MatchResult match;
+    cache->Match("", prompt, &match);
+    ASSERT_EQ(match.matched_tokens, static_cast<size_t>(shared));
+    std::vector<int32_t> table(match.pages.begin(), match.pages.end());
+    if (match.boundary_slots > 0) {
+      auto copy = pool->AllocateOne();
+      ASSERT_TRUE(copy.ok());
+      ASSERT_TRUE(gpu_->CopyPage(table.back(), *copy, match.boundary_slots).ok());
+      table.back() = *copy;
+    }
+    const int64_t more = (n + kPageSize - 1) / kPageSize - static_cast<int64_t>(table.size());
+    std::vector<kvcache::PageId> fresh;
+    ASSERT_TRUE(pool->Allocate(more, &fresh).ok());
+    table.insert(table.end(), fresh.begin(), fresh.end());
+    SequenceInput rest{std::span(prompt).subspan(shared), shared, table, n - shared};
+    const std::vector<float> out = Gpu({&rest, 1});
+    EXPECT_LE(RelativeL2(out, Rows(reference, shared, n - shared)), kVsItself) << "prefix of " << shared;
+  }
+}
+
+// Greedy decoding of 64 tokens: the same tokens whether the prompt was prefilled
+// whole or in chunks of 7 (the engine's two ways of getting there).
+TEST_P(CudaBackendTest, GreedyTokensAgreeHoweverThePromptIsCut) {
+  const int64_t n = 40, steps = 64;
+  const std::vector<int32_t> prompt = RandomTokens(n, vocab_, 11);
+  auto generate = [&](int64_t chunk, int32_t first_page) {
+    const std::vector<int32_t> pages = Iota(first_page, (n + steps + kPageSize - 1) / kPageSize);
+    std::vector<int32_t> seq = prompt;
+    std::vector<float> logits;
+    for (int64_t start = 0; start < n; start += chunk) {
+      const int64_t len = std::min(chunk, n - start);
+      SequenceInput part{std::span(seq).subspan(start, len), start, pages, 1};
+      logits = Gpu({&part, 1});
+    }
+    for (int64_t i = 0; i < steps; ++i) {
+      seq.push_back(static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+      SequenceInput step{std::span(seq).last(1), static_cast<int64_t>(seq.size()) - 1, pages, 1};
+      logits = Gpu({&step, 1});
+    }
+    return std::vector<int32_t>(seq.begin() + n, seq.end());
+  };
+  EXPECT_EQ(generate(n, 0), generate(7, 100));
+}
+
+TEST_P(CudaBackendTest, SumsFinalHiddenStates) {
+  const int64_t n = 45, h = m_->config.hidden_size;
+  const std::vector<int32_t> prompt = RandomTokens(n, vocab_, 8);
+  const std::vector<int32_t> pages = Iota(0, 3);
+  std::vector<float> cpu(static_cast<size_t>(h), 0.0f), whole(static_cast<size_t>(h), 0.0f);
+  SequenceInput seq{prompt, 0, pages, 0, cpu.data()};
+  Cpu({&seq, 1});
+  seq.hidden_sum = whole.data();
+  EXPECT_TRUE(Gpu({&seq, 1}).empty());
+  EXPECT_LE(RelativeL2(whole, cpu), kVsCpu);
+
+  std::vector<float> chunked(static_cast<size_t>(h), 0.0f);
+  const std::vector<int32_t> other = RandomTokens(9, vocab_, 9);
+  const std::vector<int32_t> other_pages = Iota(10, 1), chunk_pages = Iota(20, 3);
+  for (int64_t start = 0; start < n; start += 7) {
+    const int64_t len = std::min<int64_t>(7, n - start);
+    SequenceInput batch[2] = {{other, 0, other_pages, 1},
+                              {std::span(prompt).subspan(start, len), start, chunk_pages, 0, chunked.data()}};
+    Gpu(batch);
+  }
+  EXPECT_LE(RelativeL2(chunked, whole), kVsItself);
+}
+
+TEST_P(CudaBackendTest, RefusesBadBatches) {
+  const std::vector<int32_t> pages = Iota(0, 2);
+  const std::vector<int32_t> good = {1, 2, 3};
+  const std::vector<int32_t> bad_token = {1, static_cast<int32_t>(vocab_)};
+  const std::vector<int32_t> outside = {0, 9999};
+  std::vector<float> logits;
+  SequenceInput seq{bad_token, 0, pages, 1};
+  EXPECT_EQ(gpu_->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
+  seq = {good, 30, pages, 1};
+  EXPECT_EQ(gpu_->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
+  seq = {good, 14, outside, 1};
+  EXPECT_EQ(gpu_->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
+  seq = {good, 0, pages, 4};
+  EXPECT_EQ(gpu_->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(gpu_->CopyPage(0, kPages, 1).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(gpu_->CopyPage(0, 1, kPageSize + 1).code(), StatusCode::kInvalidArgument);
+  // And still works afterwards.
+  seq = {good, 0, pages, 1};
+  EXPECT_TRUE(gpu_->Forward({&seq, 1}, &logits).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, CudaBackendTest, ::testing::ValuesIn(kCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// The attention kernel alone against float64, at real models' shapes.
+struct AttentionShape {
+  int64_t heads, kv_heads, head_dim;
+  int64_t num_sms;  // 1: no split-K; 1000: splits wherever the keys allow
+};
+
+class PagedAttentionTest : public ::testing::TestWithParam<AttentionShape> {};
+
+TEST_P(PagedAttentionTest, MatchesFloat64Reference) {
+  if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  const AttentionShape& shape = GetParam();
+  backend::cuda::PagedAttentionProblem p;
+  p.heads = shape.heads;
+  p.kv_heads = shape.kv_heads;
+  p.head_dim = shape.head_dim;
+  p.page_size = 16;
+  p.num_pages = 200;
+  p.num_sms = shape.num_sms;
+  std::mt19937 rng(static_cast<uint32_t>(shape.heads * 1000 + shape.head_dim + shape.num_sms));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t hd = p.head_dim, kv_elements = p.num_pages * p.kv_heads * p.page_size * hd;
+  p.k.resize(static_cast<size_t>(kv_elements));
+  p.v.resize(static_cast<size_t>(kv_elements));
+  for (auto& x : p.k) x = model::F32ToBf16(normal(rng));
+  for (auto& x : p.v) x = model::F32ToBf16(normal(rng));
+  // A prefill over a cached prefix, a cold prefill of odd length, two decode
+  // steps at long contexts; page tables shuffled, the first two sharing pages.
+  std::vector<int32_t> order(static_cast<size_t>(p.num_pages));
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+  std::shuffle(order.begin(), order.end(), rng);
+  auto table = [&](int64_t first, int64_t count) {
+    return std::vector<int32_t>(order.begin() + first, order.begin() + first + count);
+  };
+  p.seqs = {{300, 77, table(0, 24)}, {0, 45, table(0, 3)}, {1500, 1, table(30, 94)}, {700, 1, table(124, 44)}};
+  int64_t rows = 0;
+  for (const auto& s : p.seqs) rows += s.tokens;
+  p.q.resize(static_cast<size_t>(rows * p.heads * hd));
+  for (float& x : p.q) x = normal(rng);
+
+  std::vector<float> out;
+  const Status status = backend::cuda::RunPagedAttention(p, &out);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+
+  const int64_t group = p.heads / p.kv_heads;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  double num = 0, den = 0;
+  int64_t row = 0;
+  for (const auto& s : p.seqs) {
+    for (int64_t i = 0; i < s.tokens; ++i, ++row) {
+      const int64_t keys = s.start + i + 1;
+      for (int64_t head = 0; head < p.heads; ++head) {
+        const int64_t g = head / group;
+        const float* q = p.q.data() + (row * p.heads + head) * hd;
+        std::vector<double> w(static_cast<size_t>(keys));
+        double mx = -INFINITY;
+        for (int64_t k = 0; k < keys; ++k) {
+          const int64_t base = ((s.page_table[static_cast<size_t>(k / p.page_size)] * p.kv_heads + g) * p.page_size +
+                                k % p.page_size) * hd;
+          double dot = 0;
+          for (int64_t d = 0; d < hd; ++d) dot += static_cast<double>(q[d]) * model::Bf16ToF32(p.k[base + d]);
+          w[static_cast<size_t>(k)] = dot * scale;
+          mx = std::max(mx, dot * scale);
+        }
+        double sum = 0;
+        for (double& x : w) sum += (x = std::exp(x - mx));
+        for (int64_t d = 0; d < hd; ++d) {
+          double ref = 0;
+          for (int64_t k = 0; k < keys; ++k) {
+            const int64_t base = ((s.page_table[static_cast<size_t>(k / p.page_size)] * p.kv_heads + g) * p.page_size +
+                                  k % p.page_size) * hd;
+            ref += w[static_cast<size_t>(k)] / sum * model::Bf16ToF32(p.v[base + d]);
+          }
+          const double got = out[static_cast<size_t>((row * p.heads + head) * hd + d)];
+          ASSERT_TRUE(std::isfinite(got)) << "row " << row << " head " << head << " dim " << d;
+          num += (got - ref) * (got - ref);
+          den += ref * ref;
+        }
+      }
+    }
+  }
+  const double err = std::sqrt(num / den);
+  std::printf("relative L2 error %.3g\n", err);
+  EXPECT_LE(err, 5e-3);  // the output is rounded to BF16 (2^-9 relative)
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, PagedAttentionTest,
+    ::testing::Values(AttentionShape{8, 8, 64, 1}, AttentionShape{8, 8, 128, 1000}, AttentionShape{16, 4, 64, 1000},
+                      AttentionShape{32, 8, 128, 1}, AttentionShape{32, 8, 128, 1000}, AttentionShape{32, 4, 128, 132},
+                      AttentionShape{16, 2, 64, 1}, AttentionShape{8, 1, 128, 1000}, AttentionShape{4, 2, 16, 1000},
+                      AttentionShape{12, 4, 32, 1}),
+    [](const auto& info) {
+      const AttentionShape& s = info.param;
+      return "h" + std::to_string(s.heads) + "_kv" + std::to_string(s.kv_heads) + "_d" + std::to_string(s.head_dim) +
+             "_sm" + std::to_string(s.num_sms);
+    });
+
+}  // namespace
+}  // namespace radixlm::testing
