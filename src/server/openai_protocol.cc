@@ -128,6 +128,13 @@ class Fields {
     out->assign(s);
     return OkStatus();
   }
+  Status NonEmptyString(const element& e, std::string_view field, std::optional<std::string>* out) const {
+    std::string text;
+    RETURN_IF_ERROR(String(e, field, &text));
+    if (text.empty()) return Bad(field, "Invalid '" + std::string(field) + "': it must not be empty.");
+    *out = std::move(text);
+    return OkStatus();
+  }
   Status TokenId(const element& e, std::string_view field, int32_t* out) const {
     int64_t v = 0;
     RETURN_IF_ERROR(Int(e, field, &v));
@@ -241,13 +248,7 @@ Status ParseSharedField(const Fields& f, std::string_view key, const element& v,
   if (key == "include_stop_str_in_output") return f.Bool(v, key, &g->stop.include_stop_str_in_output);
   if (key == "skip_special_tokens") return f.Bool(v, key, &g->skip_special_tokens);
   if (key == "return_tokens_as_token_ids") return f.Bool(v, key, &g->return_tokens_as_token_ids);
-  if (key == "cache_salt") {
-    std::string salt;
-    RETURN_IF_ERROR(f.String(v, key, &salt));
-    if (salt.empty()) return f.Bad(key, "Invalid 'cache_salt': it must not be empty.");
-    g->cache_salt = std::move(salt);
-    return OkStatus();
-  }
+  if (key == "cache_salt") return f.NonEmptyString(v, key, &g->cache_salt);
   if (key == "cache") {
     object o;
     if (v.get_object().get(o)) return f.Type(key, "an object like {\"mode\": \"readwrite\", \"ttl\": 600}", v);
@@ -656,10 +657,7 @@ StatusOr<EmbeddingRequest> ParseEmbeddingRequest(std::string_view body, const Pr
       if (d < 1) return f.OutOfRange(key, "a value >= 1", static_cast<double>(d));
       r.dimensions = d;
     } else if (key == "cache_salt") {
-      std::string salt;
-      RETURN_IF_ERROR(f.String(value, key, &salt));
-      if (salt.empty()) return f.Bad(key, "Invalid 'cache_salt': it must not be empty.");
-      r.cache_salt = std::move(salt);
+      RETURN_IF_ERROR(f.NonEmptyString(value, key, &r.cache_salt));
     } else if (!IgnoredField(key)) {
       return UnknownField(f, key);
     }
@@ -714,10 +712,7 @@ Status ParseFlushBody(std::string_view body, std::string* param, std::optional<s
     if (value.is_null()) continue;
     std::optional<std::string>* target = key == "cache_salt" ? cache_salt : key == "prefix" ? prefix : nullptr;
     if (target == nullptr) return UnknownField(f, key);
-    std::string text;
-    RETURN_IF_ERROR(f.String(value, key, &text));
-    if (text.empty()) return f.Bad(key, "Invalid '" + std::string(key) + "': it must not be empty.");
-    *target = std::move(text);
+    RETURN_IF_ERROR(f.NonEmptyString(value, key, target));
   }
   return OkStatus();
 }
