@@ -380,7 +380,7 @@ bool LaunchDecode(const AttentionArgs& a, cudaStream_t stream) {
   }
 }
 
-__global__ void MergeKernel(AttentionArgs a) {
+__global__ void __launch_bounds__(512) MergeKernel(AttentionArgs a) {
   const AttentionMerge mg = a.merges[blockIdx.x];
   const AttentionSeq seq = a.seqs[mg.seq];
   const int group = a.heads / a.kv_heads, hd = a.head_dim;
@@ -448,7 +448,7 @@ cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream) {
   }
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
   if (a.num_merges == 0) return cudaSuccess;
-  MergeKernel<<<static_cast<unsigned>(a.num_merges), kThreads, 0, stream>>>(a);
+  MergeKernel<<<static_cast<unsigned>(a.num_merges), 512, 0, stream>>>(a);
   return cudaGetLastError();
 }
 

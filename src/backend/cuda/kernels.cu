@@ -31,7 +31,7 @@ __global__ void EmbedKernel(const bf16* embed, const bf16* pos_embed, const int3
   }
 }
 
-__global__ void NormKernel(const float* x, const int32_t* rows, int64_t hidden, const float* weight,
+__global__ void __launch_bounds__(1024) NormKernel(const float* x, const int32_t* rows, int64_t hidden, const float* weight,
                            const float* bias, bool layer_norm, float eps, bf16* out_bf16, float* out_f32) {
   __shared__ float scratch[32];
   const int64_t i = blockIdx.x;
@@ -61,7 +61,7 @@ __global__ void NormKernel(const float* x, const int32_t* rows, int64_t hidden, 
 // Half a head dimension up to this many (head_dim <= 512).
 constexpr int kMaxHalf = 256;
 
-__global__ void RopeKvKernel(RopeKvArgs a) {
+__global__ void __launch_bounds__(512) RopeKvKernel(RopeKvArgs a) {
   __shared__ float cos_s[kMaxHalf], sin_s[kMaxHalf];
   const int64_t r = blockIdx.x;
   const int64_t hd = a.head_dim, half = hd / 2;
@@ -261,7 +261,10 @@ cudaError_t NormRows(const float* x, const int32_t* rows, int64_t count, int64_t
                      const float* bias, bool layer_norm, float eps, bf16* out_bf16, float* out_f32,
                      cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
-  NormKernel<<<static_cast<unsigned>(count), kThreads, 0, stream>>>(x, rows, hidden, weight, bias, layer_norm, eps,
+  // One block a row; wide rows get 1024 threads, so each thread's loads (issued
+  // one after another) are few: at one row (decode) the kernel is latency-bound.
+  const unsigned threads = hidden >= 2048 ? 1024 : kThreads;
+  NormKernel<<<static_cast<unsigned>(count), threads, 0, stream>>>(x, rows, hidden, weight, bias, layer_norm, eps,
                                                                     out_bf16, out_f32);
   return cudaGetLastError();
 }
@@ -269,7 +272,7 @@ cudaError_t NormRows(const float* x, const int32_t* rows, int64_t count, int64_t
 cudaError_t RopeAndStoreKv(const RopeKvArgs& args, cudaStream_t stream) {
   if (args.rows == 0) return cudaSuccess;
   if (args.head_dim / 2 > kMaxHalf) return cudaErrorInvalidValue;
-  RopeKvKernel<<<static_cast<unsigned>(args.rows), 128, 0, stream>>>(args);
+  RopeKvKernel<<<static_cast<unsigned>(args.rows), 512, 0, stream>>>(args);  // few loads per thread
   return cudaGetLastError();
 }
 
