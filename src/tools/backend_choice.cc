@@ -33,6 +33,7 @@ StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceC
   options.page_size = choice.cpu.page_size;
   options.num_pages = choice.cpu.num_pages;
   options.gpu_memory_fraction = choice.gpu_memory_fraction;
+  options.cuda_graphs = choice.cuda_graphs;
   return backend::LoadModel(dir, [&options](const model::ModelWeights& weights)
                                      -> StatusOr<std::unique_ptr<backend::Backend>> {
     ASSIGN_OR_RETURN(std::unique_ptr<backend::cuda::CudaBackend> b, backend::cuda::CudaBackend::Create(weights, options));

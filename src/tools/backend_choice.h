@@ -18,6 +18,7 @@ struct DeviceChoice {
   std::string device = "cpu";
   backend::cpu::CpuBackendOptions cpu;  // page_size and num_pages serve both devices
   double gpu_memory_fraction = 0.9;     // cuda, when cpu.num_pages is 0
+  bool cuda_graphs = true;              // cuda: decode steps replay CUDA graphs
 };
 // LoadModel with the chosen backend.
 StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceChoice& choice);

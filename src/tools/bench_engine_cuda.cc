@@ -34,6 +34,7 @@ int RunBenchEngineCuda(const BenchEngineOptions& o) {
   DeviceChoice choice;
   choice.device = "cuda";
   choice.gpu_memory_fraction = o.gpu_memory_fraction;
+  choice.cuda_graphs = !o.no_cuda_graphs;
   choice.cpu.page_size = page;
   choice.cpu.num_pages = 0;  // the pool from the memory fraction
   auto loaded = LoadModelOn(o.model, choice);

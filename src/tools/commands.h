@@ -254,6 +254,7 @@ struct BenchEngineOptions {
   std::string device = "cpu";           // cpu | cuda
   double gpu_memory_fraction = 0.9;     // cuda
   std::vector<int64_t> decode_batches;  // cuda: decode batch sizes (default 1)
+  bool no_cuda_graphs = false;          // cuda: decode steps launched kernel by kernel
 };
 // Prefill and decode speed next to the machine's SGEMM and memory-bandwidth
 // rooflines measured in the same run (on the GPU: cuBLAS BF16 GEMM and

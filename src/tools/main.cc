@@ -306,6 +306,8 @@ int main(int argc, char** argv) {
   bench_engine_cmd->add_option("--gpu-memory-fraction", bench_engine.gpu_memory_fraction,
                                "cuda: share of GPU memory for weights, workspace and KV pages")
       ->check(CLI::Range(0.01, 1.0));
+  bench_engine_cmd->add_flag("--no-cuda-graphs", bench_engine.no_cuda_graphs,
+                             "cuda: launch decode steps kernel by kernel (for comparison)");
   bench_engine_cmd->add_option("--decode-batch", bench_engine.decode_batches,
                                "cuda: decode batch sizes, e.g. 1,16,64 (default 1)")
       ->delimiter(',')

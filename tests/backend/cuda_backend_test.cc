@@ -223,6 +223,55 @@ TEST_P(CudaBackendTest, SumsFinalHiddenStates) {
   EXPECT_LE(RelativeL2(chunked, whole), kVsItself);
 }
 
+// Decode steps replayed from captured CUDA graphs give the same logits, bit for
+// bit, as the same steps launched kernel by kernel (a second backend with graphs
+// off), across page boundaries, batch sizes 1 to 3 and growing contexts.
+TEST_P(CudaBackendTest, GraphReplayMatchesDirectLaunch) {
+  backend::cuda::CudaBackendOptions co;
+  co.page_size = kPageSize;
+  co.num_pages = kPages;
+  co.max_step_tokens = 64;
+  co.cuda_graphs = false;
+  auto made = CudaBackend::Create(m_->weights, co);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  std::unique_ptr<CudaBackend> direct = std::move(made).value();
+
+  const int64_t n = 30, steps = 40;
+  std::vector<std::vector<int32_t>> seqs;
+  std::vector<std::vector<int32_t>> pages;
+  for (int s = 0; s < 3; ++s) {
+    seqs.push_back(RandomTokens(n + 5 * s, vocab_, static_cast<uint32_t>(20 + s)));
+    pages.push_back(Iota(40 * s, (n + 5 * s + steps + kPageSize - 1) / kPageSize));
+    SequenceInput fill{seqs[s], 0, pages[s], 1};
+    const std::vector<float> a = Run(*gpu_, {&fill, 1}), b = Run(*direct, {&fill, 1});
+    ASSERT_EQ(a.size(), b.size());
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << "prefill " << s;
+  }
+  int32_t token = 5;
+  for (int64_t i = 0; i < steps; ++i) {
+    const int active = 1 + static_cast<int>(i / 8) % 3;  // batch sizes 1, 2, 3, 1, 2
+    std::vector<SequenceInput> batch;
+    for (int s = 0; s < active; ++s) {
+      seqs[s].push_back(token);
+      batch.push_back({std::span(seqs[s]).last(1), static_cast<int64_t>(seqs[s].size()) - 1, pages[s], 1});
+    }
+    for (int s = active; s < 3; ++s) {  // keep the others in step so every sequence grows
+      seqs[s].push_back(token);
+      SequenceInput one{std::span(seqs[s]).last(1), static_cast<int64_t>(seqs[s].size()) - 1, pages[s], 1};
+      ASSERT_EQ(Run(*gpu_, {&one, 1}).size(), static_cast<size_t>(vocab_));
+      Run(*direct, {&one, 1});
+    }
+    const std::vector<float> a = Run(*gpu_, batch), b = Run(*direct, batch);
+    ASSERT_EQ(a.size(), b.size());
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << "step " << i << ", batch " << active;
+    token = static_cast<int32_t>(std::max_element(a.begin(), a.begin() + vocab_) - a.begin());
+  }
+  EXPECT_GT(gpu_->graph_replays(), 0u);
+  EXPECT_EQ(direct->graph_replays() + direct->graph_captures(), 0u);
+  std::printf("graphs: %llu captured, %llu replays\n", static_cast<unsigned long long>(gpu_->graph_captures()),
+              static_cast<unsigned long long>(gpu_->graph_replays()));
+}
+
 TEST_P(CudaBackendTest, RefusesBadBatches) {
   const std::vector<int32_t> pages = Iota(0, 2);
   const std::vector<int32_t> good = {1, 2, 3};
@@ -251,6 +300,7 @@ INSTANTIATE_TEST_SUITE_P(Architectures, CudaBackendTest, ::testing::ValuesIn(kCa
 struct AttentionShape {
   int64_t heads, kv_heads, head_dim;
   int64_t num_sms;  // 1: no split-K; 1000: splits wherever the keys allow
+  bool decode_only = false;  // only the decode steps (the kernel for one-token blocks)
 };
 
 class PagedAttentionTest : public ::testing::TestWithParam<AttentionShape> {};
@@ -281,6 +331,7 @@ TEST_P(PagedAttentionTest, MatchesFloat64Reference) {
     return std::vector<int32_t>(order.begin() + first, order.begin() + first + count);
   };
   p.seqs = {{300, 77, table(0, 24)}, {0, 45, table(0, 3)}, {1500, 1, table(30, 94)}, {700, 1, table(124, 44)}};
+  if (shape.decode_only) p.seqs = {p.seqs[2], p.seqs[3], {33, 1, table(170, 3)}};
   int64_t rows = 0;
   for (const auto& s : p.seqs) rows += s.tokens;
   p.q.resize(static_cast<size_t>(rows * p.heads * hd));
@@ -337,11 +388,14 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(AttentionShape{8, 8, 64, 1}, AttentionShape{8, 8, 128, 1000}, AttentionShape{16, 4, 64, 1000},
                       AttentionShape{32, 8, 128, 1}, AttentionShape{32, 8, 128, 1000}, AttentionShape{32, 4, 128, 132},
                       AttentionShape{16, 2, 64, 1}, AttentionShape{8, 1, 128, 1000}, AttentionShape{4, 2, 16, 1000},
-                      AttentionShape{12, 4, 32, 1}),
+                      AttentionShape{12, 4, 32, 1}, AttentionShape{32, 8, 128, 132, true},
+                      AttentionShape{32, 8, 128, 1, true}, AttentionShape{8, 8, 64, 1000, true},
+                      AttentionShape{16, 2, 64, 132, true}, AttentionShape{8, 1, 128, 1000, true},
+                      AttentionShape{12, 4, 32, 1000, true}),
     [](const auto& info) {
       const AttentionShape& s = info.param;
       return "h" + std::to_string(s.heads) + "_kv" + std::to_string(s.kv_heads) + "_d" + std::to_string(s.head_dim) +
-             "_sm" + std::to_string(s.num_sms);
+             "_sm" + std::to_string(s.num_sms) + (s.decode_only ? "_decode" : "");
     });
 
 }  // namespace

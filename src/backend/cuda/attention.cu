@@ -1,6 +1,7 @@
 #include "backend/cuda/attention.h"
 
 #include <cmath>
+#include <type_traits>
 
 namespace radixlm::backend::cuda {
 namespace {
@@ -211,7 +212,175 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionArgs a) {
   }
 }
 
-__global__ void MergeKernel(AttentionArgs a) {
+// Decode blocks (one query token, the kv head's `group` query heads, group <=
+// kDecodeMaxGroup): no tiles in shared memory. Each warp walks every
+// kDecodeWarps-th run of 32 keys; a lane scores one key against the group's
+// queries (the whole head_dim row, 16-byte loads), the warp updates its online
+// softmax, then lanes own head_dim / 32 columns of V and accumulate the run's
+// keys. The warps' states are merged at the end, and written like the tiled
+// kernel's (the output, or a partial for MergeKernel).
+constexpr int kDecodeWarps = 4;
+constexpr int kDecodeMaxGroup = 8;
+
+template <int HD, int G>
+__global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(AttentionArgs a) {
+  constexpr int kCols = HD / 32;  // V columns per lane
+  __shared__ float q_s[G][HD];
+  __shared__ float p_s[kDecodeWarps][G][32];
+  __shared__ float o_s[kDecodeWarps][G][HD];
+  __shared__ float ml_s[kDecodeWarps][G][2];
+  const AttentionBlock blk = a.blocks[blockIdx.x];
+  const AttentionSeq seq = a.seqs[blk.seq];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const float q_scale = a.scale * kLog2e;
+  const int64_t qrow = static_cast<int64_t>(seq.first_row + blk.q_begin) * a.ld;
+  for (int idx = threadIdx.x; idx < G * HD; idx += blockDim.x) {
+    const int g = idx / HD, d = idx % HD;
+    q_s[g][d] = a.qkv[qrow + (blk.kv_head * G + g) * HD + d] * q_scale;
+  }
+  __syncthreads();
+  const int32_t* pages = a.page_tables + seq.page_table_offset;
+  float m[G], l[G], o[G][kCols];
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0.f;
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) o[g][c] = 0.f;
+  }
+  for (int k0 = blk.k_begin + warp * 32; k0 < blk.k_end; k0 += kDecodeWarps * 32) {
+    const int pos = k0 + lane;
+    const bool valid = pos < blk.k_end;
+    float sc[G];
+#pragma unroll
+    for (int g = 0; g < G; ++g) sc[g] = 0.f;
+    if (valid) {
+      const int64_t page = pages[pos / a.page_size];
+      const uint4* kr = reinterpret_cast<const uint4*>(
+          a.k_pool + ((page * a.kv_heads + blk.kv_head) * a.page_size + pos % a.page_size) * HD);
+      uint4 kraw[HD / 8];
+#pragma unroll
+      for (int v = 0; v < HD / 8; ++v) kraw[v] = kr[v];
+#pragma unroll
+      for (int v = 0; v < HD / 8; ++v) {
+        const uint32_t w[4] = {kraw[v].x, kraw[v].y, kraw[v].z, kraw[v].w};
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const float k_lo = __uint_as_float(w[j] << 16), k_hi = __uint_as_float(w[j] & 0xffff0000u);
+#pragma unroll
+          for (int g = 0; g < G; ++g) {
+            sc[g] = fmaf(q_s[g][v * 8 + 2 * j], k_lo, sc[g]);
+            sc[g] = fmaf(q_s[g][v * 8 + 2 * j + 1], k_hi, sc[g]);
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      float mx = valid ? sc[g] : -INFINITY;
+      for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+      const float m_new = fmaxf(m[g], mx);  // finite: the run has a valid key
+      const float alpha = exp2f(m[g] - m_new);
+      const float pr = valid ? exp2f(sc[g] - m_new) : 0.f;
+      float sum = pr;
+      for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+      m[g] = m_new;
+      l[g] = l[g] * alpha + sum;
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) o[g][c] *= alpha;
+      p_s[warp][g][lane] = pr;
+    }
+    __syncwarp();
+    // Lanes own V columns; keys in chunks of kVChunk with their loads issued
+    // together (past the range: the last key again, with probability 0).
+    constexpr int kVChunk = 16;
+    const int run = min(32, blk.k_end - k0);
+    for (int j0 = 0; j0 < run; j0 += kVChunk) {
+      using Raw = typename std::conditional<kCols == 4, uint2, uint32_t>::type;
+      Raw raw[kVChunk];
+#pragma unroll
+      for (int u = 0; u < kVChunk; ++u) {
+        const int kp = min(k0 + j0 + u, blk.k_end - 1);
+        const int64_t page = pages[kp / a.page_size];
+        raw[u] = *reinterpret_cast<const Raw*>(
+            a.v_pool + ((page * a.kv_heads + blk.kv_head) * a.page_size + kp % a.page_size) * HD + lane * kCols);
+      }
+#pragma unroll
+      for (int u = 0; u < kVChunk; ++u) {
+        float vv[kCols];
+        if constexpr (kCols == 4) {
+          vv[0] = __uint_as_float(raw[u].x << 16);
+          vv[1] = __uint_as_float(raw[u].x & 0xffff0000u);
+          vv[2] = __uint_as_float(raw[u].y << 16);
+          vv[3] = __uint_as_float(raw[u].y & 0xffff0000u);
+        } else {
+          vv[0] = __uint_as_float(raw[u] << 16);
+          vv[1] = __uint_as_float(raw[u] & 0xffff0000u);
+        }
+        const int j = min(j0 + u, 31);
+        const float live = j0 + u < 32 ? 1.f : 0.f;
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+          const float pr = p_s[warp][g][j] * live;
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) o[g][c] = fmaf(pr, vv[c], o[g][c]);
+        }
+      }
+    }
+    __syncwarp();
+  }
+  // Merge the warps' states.
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) o_s[warp][g][lane * kCols + c] = o[g][c];
+    if (lane == 0) {
+      ml_s[warp][g][0] = m[g];
+      ml_s[warp][g][1] = l[g];
+    }
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < G * HD; idx += blockDim.x) {
+    const int g = idx / HD, d = idx % HD;
+    float mx = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) mx = fmaxf(mx, ml_s[w][g][0]);
+    float acc = 0.f, sum = 0.f;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) {
+      if (ml_s[w][g][0] == -INFINITY) continue;  // a warp with no keys
+      const float f = exp2f(ml_s[w][g][0] - mx);
+      acc = fmaf(f, o_s[w][g][d], acc);
+      sum = fmaf(f, ml_s[w][g][1], sum);
+    }
+    const int head = blk.kv_head * G + g;
+    if (blk.partial < 0) {
+      a.out[static_cast<int64_t>(seq.first_row + blk.q_begin) * a.heads * HD + head * HD + d] =
+          __float2bfloat16(acc / sum);
+    } else {
+      const int64_t slot = static_cast<int64_t>(blk.partial) * kRows + g;
+      a.partial_acc[slot * HD + d] = acc;
+      if (d == 0) {
+        a.partial_stats[slot * 2] = mx;
+        a.partial_stats[slot * 2 + 1] = sum;
+      }
+    }
+  }
+}
+
+template <int HD>
+bool LaunchDecode(const AttentionArgs& a, cudaStream_t stream) {
+  const unsigned grid = static_cast<unsigned>(a.num_blocks);
+  switch (a.heads / a.kv_heads) {
+    case 1: DecodeAttentionKernel<HD, 1><<<grid, kDecodeWarps * 32, 0, stream>>>(a); return true;
+    case 2: DecodeAttentionKernel<HD, 2><<<grid, kDecodeWarps * 32, 0, stream>>>(a); return true;
+    case 4: DecodeAttentionKernel<HD, 4><<<grid, kDecodeWarps * 32, 0, stream>>>(a); return true;
+    case 8: DecodeAttentionKernel<HD, 8><<<grid, kDecodeWarps * 32, 0, stream>>>(a); return true;
+    default: return false;
+  }
+}
+
+__global__ void __launch_bounds__(512) MergeKernel(AttentionArgs a) {
   const AttentionMerge mg = a.merges[blockIdx.x];
   const AttentionSeq seq = a.seqs[mg.seq];
   const int group = a.heads / a.kv_heads, hd = a.head_dim;
@@ -265,7 +434,12 @@ cudaError_t PrepareAttention() {
 
 cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream) {
   if (a.num_blocks == 0) return cudaSuccess;
-  switch (a.head_dim) {
+  bool launched = false;
+  if (a.decode) {
+    if (a.head_dim == 64) launched = LaunchDecode<64>(a, stream);
+    if (a.head_dim == 128) launched = LaunchDecode<128>(a, stream);
+  }
+  if (!launched) switch (a.head_dim) {
     case 16: Launch<16>(a, stream); break;
     case 32: Launch<32>(a, stream); break;
     case 64: Launch<64>(a, stream); break;
@@ -274,7 +448,7 @@ cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream) {
   }
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
   if (a.num_merges == 0) return cudaSuccess;
-  MergeKernel<<<static_cast<unsigned>(a.num_merges), kThreads, 0, stream>>>(a);
+  MergeKernel<<<static_cast<unsigned>(a.num_merges), 512, 0, stream>>>(a);
   return cudaGetLastError();
 }
 

@@ -67,6 +67,10 @@ struct AttentionArgs {
   float* partial_acc;     // [partials][kAttentionRows][head_dim]
   float* partial_stats;   // [partials][kAttentionRows][2]: running max (log2 domain), sum
   bf16* out;
+  // Every block has one query token (decode steps only): a kernel without
+  // shared-memory tiles runs them (head_dim 64 or 128, 1, 2, 4 or 8 query heads
+  // per kv head; otherwise the tiled kernel).
+  int32_t decode = 0;
 };
 
 bool AttentionSupportsHeadDim(int64_t head_dim);

@@ -6,7 +6,7 @@ namespace radixlm::backend::cuda {
 
 namespace {
 // Below this many keys a split's merge costs more than the parallelism gains.
-constexpr int64_t kMinSplitKeys = 256;
+constexpr int64_t kMinSplitKeys = 128;
 }  // namespace
 
 void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads, int64_t num_sms,

@@ -70,6 +70,8 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   a.partial_acc = acc.as<float>();
   a.partial_stats = stats.as<float>();
   a.out = o.as<bf16>();
+  a.decode = 1;
+  for (const PagedAttentionProblem::Seq& s : p.seqs) a.decode &= s.tokens == 1 ? 1 : 0;
   RADIXLM_CUDA_TRY(LaunchAttention(a, nullptr));
   RADIXLM_CUDA_TRY(cudaDeviceSynchronize());
   std::vector<uint16_t> bits(out_elements);

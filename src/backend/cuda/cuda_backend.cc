@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"  // RopeInverseFrequencies (plain C++)
@@ -26,6 +27,12 @@ namespace {
 constexpr size_t kCublasWorkspace = size_t{32} << 20;
 // Split-K partials the attention workspace holds (each kAttentionRows x head_dim F32).
 constexpr int64_t kMaxPartials = 2048;
+// Decode steps of up to this many sequences run as CUDA graphs; at most this
+// many captured graphs are kept (all are dropped when the cache fills).
+constexpr int64_t kMaxGraphBatch = 256;
+constexpr size_t kMaxGraphs = 64;
+// The step-table buffer's first size (it grows, which drops the graphs).
+constexpr size_t kMinMetaBytes = size_t{1} << 20;
 
 // A view's rows as BF16, row-major [rows, cols]. BF16 checkpoints in their
 // stored layout are copied as they are; anything else goes through F32.
@@ -93,7 +100,30 @@ struct CudaBackend::Impl {
   PinnedBuffer meta_host;
   DeviceBuffer last, logits, hidden;  // logit rows, their logits, hidden-sum rows
 
+  // Captured decode steps. A step's kernels depend on its shape only through the
+  // key (tokens, sequences, attention blocks and merges: the launch grids and the
+  // table offsets, with the page tables packed last) and on the buffers' addresses,
+  // which are checked before each replay; everything else is read from the step
+  // tables, uploaded to the same buffer before the replay.
+  struct GraphKey {
+    int64_t tokens, seqs, blocks, merges;
+    auto operator<=>(const GraphKey&) const = default;
+  };
+  struct Graph {
+    cudaGraphExec_t exec = nullptr;
+    std::vector<const void*> buffers;
+  };
+  bool use_graphs = true;
+  std::map<GraphKey, Graph> graphs;
+  uint64_t graph_replays = 0, graph_captures = 0;
+
+  void DropGraphs() {
+    for (auto& [key, g] : graphs) cudaGraphExecDestroy(g.exec);
+    graphs.clear();
+  }
+
   ~Impl() {
+    DropGraphs();
     if (cublas != nullptr) cublasDestroy(cublas);
     if (stream != nullptr) cudaStreamDestroy(stream);
   }
@@ -139,6 +169,10 @@ struct CudaBackend::Impl {
   // y[m, n] (= or +=) x[m, k] . w[n, k]^T; x and w BF16, y F32 or BF16, F32 accumulation.
   Status Gemm(const bf16* xin, int64_t m, int64_t k, const bf16* w, int64_t n, void* y, bool y_f32,
               bool accumulate) {
+    if (GemvSupports(m, k, xin, w)) {
+      RADIXLM_CUDA_TRY(Gemv(xin, m, k, w, n, y, y_f32, accumulate, stream));
+      return OkStatus();
+    }
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     RADIXLM_CUBLAS_TRY(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
                                     static_cast<int>(k), &alpha, w, CUDA_R_16BF, static_cast<int>(k), xin,
@@ -162,6 +196,7 @@ struct CudaBackend::Impl {
 Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackendOptions& options) {
   const model::ModelConfig& c = config;
   device = options.device;
+  use_graphs = options.cuda_graphs;
   page_size = options.page_size;
   gpt2 = c.architecture == Architecture::kGpt2;
   gated = !gpt2;
@@ -335,25 +370,28 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   const size_t slots_at = put(slots.data(), slots.size() * 4);
   const size_t logit_rows_at = put(logit_rows.data(), logit_rows.size() * 4);
   const size_t hidden_rows_at = put(hidden_rows.data(), hidden_rows.size() * 4);
-  const size_t pages_at = put(page_tables.data(), page_tables.size() * 4);
   const size_t seqs_at = put(seqs.data(), seqs.size() * sizeof(AttentionSeq));
   const size_t blocks_at = put(blocks.data(), blocks.size() * sizeof(AttentionBlock));
   const size_t merges_at = put(merges.data(), merges.size() * sizeof(AttentionMerge));
+  const size_t pages_at = put(page_tables.data(), page_tables.size() * 4);  // last: its length varies
   const size_t meta_bytes = meta_words.size() * 4;
   RETURN_IF_ERROR(meta_host.Reserve(meta_bytes));
-  RETURN_IF_ERROR(meta.Reserve(meta_bytes * 2, "step tables"));
+  if (meta_bytes > meta.size()) RETURN_IF_ERROR(meta.Reserve(std::max(meta_bytes * 2, kMinMetaBytes), "step tables"));
   std::memcpy(meta_host.as<void>(), meta_words.data(), meta_bytes);
   RADIXLM_CUDA_TRY(cudaMemcpyAsync(meta.as<void>(), meta_host.as<void>(), meta_bytes, cudaMemcpyHostToDevice, stream));
   const int32_t* words = meta.as<int32_t>();
 
   RETURN_IF_ERROR(ReserveActivations(t));
+  if (!hidden_rows.empty()) RETURN_IF_ERROR(hidden.Reserve(hidden_rows.size() * h * 4, "hidden states"));
+  if (num_logits > 0) {
+    RETURN_IF_ERROR(last.Reserve(static_cast<size_t>(num_logits * h) * 2, "logit rows"));
+    RETURN_IF_ERROR(logits.Reserve(static_cast<size_t>(num_logits * c.vocab_size) * 4, "logits"));
+  }
   float* xp = x.as<float>();
   bf16* normed_p = normed.as<bf16>();
   float* qkv_p = qkv_out.as<float>();
   bf16* attn_p = attn.as<bf16>();
   bf16* up_p = up.as<bf16>();
-  RADIXLM_CUDA_TRY(EmbedRows(embed.as<bf16>(), gpt2 ? pos_embed.as<bf16>() : nullptr, words + tokens_at,
-                             words + positions_at, t, h, xp, stream));
 
   const int64_t layer_elements = num_pages * kv_dim * page_size;
   AttentionArgs aa{};
@@ -373,7 +411,15 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   aa.partial_acc = partial_acc.as<float>();
   aa.partial_stats = partial_stats.as<float>();
   aa.out = attn_p;
+  bool one_token_each = true;
+  for (const SequenceInput& s : batch) one_token_each = one_token_each && s.tokens.size() == 1;
+  aa.decode = one_token_each ? 1 : 0;
 
+  // The step's kernels, from the embedding to the logits (no allocation, no host
+  // copy: this is what a CUDA graph captures).
+  auto enqueue = [&]() -> Status {
+  RADIXLM_CUDA_TRY(EmbedRows(embed.as<bf16>(), gpt2 ? pos_embed.as<bf16>() : nullptr, words + tokens_at,
+                             words + positions_at, t, h, xp, stream));
   for (int64_t li = 0; li < c.num_layers; ++li) {
     Layer& l = layers[static_cast<size_t>(li)];
     bf16* k_layer = k_pool.as<bf16>() + li * layer_elements;
@@ -403,22 +449,69 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
     if (l.down_bias.size() > 0) RADIXLM_CUDA_TRY(AddBias(xp, l.down_bias.as<float>(), t, h, stream));
   }
 
+  if (!hidden_rows.empty()) {
+    RETURN_IF_ERROR(Norm(final_norm, final_norm_bias, words + hidden_rows_at,
+                         static_cast<int64_t>(hidden_rows.size()), nullptr, hidden.as<float>()));
+  }
+  if (num_logits > 0) {
+    RETURN_IF_ERROR(Norm(final_norm, final_norm_bias, words + logit_rows_at, num_logits, last.as<bf16>(), nullptr));
+    RETURN_IF_ERROR(Gemm(last.as<bf16>(), num_logits, h, head(), c.vocab_size, logits.as<float>(), true, false));
+  }
+  return OkStatus();
+  };
+
+  // Decode steps (one new token and one logit row per sequence) replay a graph
+  // captured for their shape; other steps launch their kernels directly.
+  const bool decode = use_graphs && one_token_each && hidden_rows.empty() && t <= kMaxGraphBatch &&
+                      num_logits == t;
+  if (decode) {
+    const GraphKey key{t, static_cast<int64_t>(seqs.size()), static_cast<int64_t>(blocks.size()),
+                       static_cast<int64_t>(merges.size())};
+    const std::vector<const void*> buffers = {meta.as<void>(),   x.as<void>(),      normed.as<void>(),
+                                              qkv_out.as<void>(), attn.as<void>(),   up.as<void>(),
+                                              act.as<void>(),    last.as<void>(),   logits.as<void>()};
+    auto it = graphs.find(key);
+    if (it != graphs.end() && it->second.buffers != buffers) {
+      cudaGraphExecDestroy(it->second.exec);
+      graphs.erase(it);
+      it = graphs.end();
+    }
+    if (it == graphs.end()) {
+      if (graphs.size() >= kMaxGraphs) DropGraphs();
+      RADIXLM_CUDA_TRY(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+      const Status captured = enqueue();
+      cudaGraph_t graph = nullptr;
+      const cudaError_t ended = cudaStreamEndCapture(stream, &graph);
+      if (!captured.ok() || ended != cudaSuccess) {
+        if (graph != nullptr) cudaGraphDestroy(graph);
+        cudaGetLastError();
+        RETURN_IF_ERROR(captured);
+        RADIXLM_CUDA_TRY(ended);
+      }
+      Graph g;
+      g.buffers = buffers;
+      const cudaError_t made = cudaGraphInstantiate(&g.exec, graph, 0);
+      cudaGraphDestroy(graph);
+      RADIXLM_CUDA_TRY(made);
+      it = graphs.emplace(key, std::move(g)).first;
+      ++graph_captures;
+    } else {
+      ++graph_replays;
+    }
+    RADIXLM_CUDA_TRY(cudaGraphLaunch(it->second.exec, stream));
+  } else {
+    RETURN_IF_ERROR(enqueue());
+  }
+
   // Hidden sums: every asked-for row normed on the device, summed on the host in
   // position order (the same bits however the prompt was chunked).
   std::vector<float> hidden_host;
   if (!hidden_rows.empty()) {
-    const size_t n = hidden_rows.size();
-    RETURN_IF_ERROR(hidden.Reserve(n * h * 4, "hidden states"));
-    RETURN_IF_ERROR(Norm(final_norm, final_norm_bias, words + hidden_rows_at, static_cast<int64_t>(n), nullptr,
-                         hidden.as<float>()));
-    hidden_host.resize(n * h);
-    RADIXLM_CUDA_TRY(cudaMemcpyAsync(hidden_host.data(), hidden.as<void>(), n * h * 4, cudaMemcpyDeviceToHost, stream));
+    hidden_host.resize(hidden_rows.size() * h);
+    RADIXLM_CUDA_TRY(cudaMemcpyAsync(hidden_host.data(), hidden.as<void>(), hidden_host.size() * 4,
+                                     cudaMemcpyDeviceToHost, stream));
   }
   if (num_logits > 0) {
-    RETURN_IF_ERROR(last.Reserve(static_cast<size_t>(num_logits * h) * 2, "logit rows"));
-    RETURN_IF_ERROR(logits.Reserve(static_cast<size_t>(num_logits * c.vocab_size) * 4, "logits"));
-    RETURN_IF_ERROR(Norm(final_norm, final_norm_bias, words + logit_rows_at, num_logits, last.as<bf16>(), nullptr));
-    RETURN_IF_ERROR(Gemm(last.as<bf16>(), num_logits, h, head(), c.vocab_size, logits.as<float>(), true, false));
     RADIXLM_CUDA_TRY(cudaMemcpyAsync(logits_out->data(), logits.as<void>(), logits_out->size() * 4,
                                      cudaMemcpyDeviceToHost, stream));
   }
@@ -456,6 +549,8 @@ int64_t CudaBackend::page_size() const { return impl_->page_size; }
 int64_t CudaBackend::num_pages() const { return impl_->num_pages; }
 uint64_t CudaBackend::matmul_params() const { return impl_->matmul_params; }
 uint64_t CudaBackend::weight_bytes_per_token() const { return impl_->matmul_params * 2; }
+uint64_t CudaBackend::graph_replays() const { return impl_->graph_replays; }
+uint64_t CudaBackend::graph_captures() const { return impl_->graph_captures; }
 uint64_t CudaBackend::kv_bytes() const { return impl_->k_pool.size() + impl_->v_pool.size(); }
 std::string CudaBackend::device_name() const { return impl_->device_name; }
 

@@ -36,6 +36,7 @@ struct CudaBackendOptions {
   double gpu_memory_fraction = 0.9;   // of the GPU's memory, for everything this process holds
   int64_t max_step_tokens = 8192;     // activations reserved up front; a larger step grows them
   int device = 0;
+  bool cuda_graphs = true;            // decode steps replay captured CUDA graphs
   Status Validate() const;
 };
 
@@ -58,6 +59,9 @@ class CudaBackend final : public Backend {
   // Multiply-adds per token in the weight matrices (2x this is the FLOP count).
   uint64_t matmul_params() const;
   uint64_t kv_bytes() const;
+  // Decode steps run from a captured CUDA graph: captured, and replayed from one.
+  uint64_t graph_captures() const;
+  uint64_t graph_replays() const;
   std::string device_name() const;
 
   struct Impl;

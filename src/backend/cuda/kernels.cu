@@ -31,7 +31,7 @@ __global__ void EmbedKernel(const bf16* embed, const bf16* pos_embed, const int3
   }
 }
 
-__global__ void NormKernel(const float* x, const int32_t* rows, int64_t hidden, const float* weight,
+__global__ void __launch_bounds__(1024) NormKernel(const float* x, const int32_t* rows, int64_t hidden, const float* weight,
                            const float* bias, bool layer_norm, float eps, bf16* out_bf16, float* out_f32) {
   __shared__ float scratch[32];
   const int64_t i = blockIdx.x;
@@ -61,7 +61,7 @@ __global__ void NormKernel(const float* x, const int32_t* rows, int64_t hidden, 
 // Half a head dimension up to this many (head_dim <= 512).
 constexpr int kMaxHalf = 256;
 
-__global__ void RopeKvKernel(RopeKvArgs a) {
+__global__ void __launch_bounds__(512) RopeKvKernel(RopeKvArgs a) {
   __shared__ float cos_s[kMaxHalf], sin_s[kMaxHalf];
   const int64_t r = blockIdx.x;
   const int64_t hd = a.head_dim, half = hd / 2;
@@ -143,6 +143,78 @@ __global__ void ConvertKernel(const float* in, int64_t n, bf16* out) {
   }
 }
 
+
+// GEMV-shaped products (m <= kGemvMaxRows): one warp per output column n walks
+// w's row n in 16-byte loads (the weights are read once, streamed past L1),
+// dotting it with the m input rows (small, served from L1/L2).
+constexpr int kGemvWarps = 4;
+constexpr int kGemvUnroll = 4;
+
+__device__ __forceinline__ uint4 LoadStreaming(const uint4* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+__device__ __forceinline__ float Dot8(uint4 a, uint4 b, float acc) {
+  const uint32_t av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    acc = fmaf(__uint_as_float(av[j] << 16), __uint_as_float(bv[j] << 16), acc);
+    acc = fmaf(__uint_as_float(av[j] & 0xffff0000u), __uint_as_float(bv[j] & 0xffff0000u), acc);
+  }
+  return acc;
+}
+
+template <int M>
+__global__ void __launch_bounds__(kGemvWarps * 32) GemvKernel(const bf16* __restrict__ x, int64_t k,
+                                                                const bf16* __restrict__ w, int64_t n,
+                                                                void* y, bool y_f32, bool accumulate) {
+  const int lane = threadIdx.x % 32;
+  const int64_t col = static_cast<int64_t>(blockIdx.x) * kGemvWarps + threadIdx.x / 32;
+  if (col >= n) return;
+  const uint4* wr = reinterpret_cast<const uint4*>(w + col * k);
+  const uint4* xr = reinterpret_cast<const uint4*>(x);
+  const int64_t vecs = k / 8;  // 16-byte vectors in a row
+  float acc[M];
+#pragma unroll
+  for (int m = 0; m < M; ++m) acc[m] = 0.0f;
+  int64_t i = lane;
+  for (; i + 32 * (kGemvUnroll - 1) < vecs; i += 32 * kGemvUnroll) {
+    uint4 wv[kGemvUnroll];
+#pragma unroll
+    for (int u = 0; u < kGemvUnroll; ++u) wv[u] = LoadStreaming(wr + i + 32 * u);
+#pragma unroll
+    for (int u = 0; u < kGemvUnroll; ++u) {
+#pragma unroll
+      for (int m = 0; m < M; ++m) acc[m] = Dot8(wv[u], __ldg(xr + m * vecs + i + 32 * u), acc[m]);
+    }
+  }
+  for (; i < vecs; i += 32) {
+    const uint4 wv = LoadStreaming(wr + i);
+#pragma unroll
+    for (int m = 0; m < M; ++m) acc[m] = Dot8(wv, __ldg(xr + m * vecs + i), acc[m]);
+  }
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
+  }
+  if (lane == 0) {
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      if (y_f32) {
+        float* out = static_cast<float*>(y) + m * n + col;
+        *out = accumulate ? *out + acc[m] : acc[m];
+      } else {
+        bf16* out = static_cast<bf16*>(y) + m * n + col;
+        *out = __float2bfloat16(accumulate ? __bfloat162float(*out) + acc[m] : acc[m]);
+      }
+    }
+  }
+}
+
 // Column blocks for a [rows, cols] elementwise kernel with rows on grid y.
 dim3 ElementwiseGrid(int64_t rows, int64_t cols) {
   const int64_t x = (cols + kThreads - 1) / kThreads;
@@ -150,6 +222,33 @@ dim3 ElementwiseGrid(int64_t rows, int64_t cols) {
 }
 
 }  // namespace
+
+bool GemvSupports(int64_t m, int64_t k, const void* x, const void* w) {
+  return m >= 1 && m <= kGemvMaxRows && k % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+         reinterpret_cast<uintptr_t>(w) % 16 == 0;
+}
+
+cudaError_t Gemv(const bf16* x, int64_t m, int64_t k, const bf16* w, int64_t n, void* y, bool y_f32,
+                 bool accumulate, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  const auto blocks = static_cast<unsigned>((n + kGemvWarps - 1) / kGemvWarps);
+  constexpr unsigned threads = kGemvWarps * 32;
+  switch (m) {
+#define RADIXLM_GEMV_CASE(M) \
+  case M: GemvKernel<M><<<blocks, threads, 0, stream>>>(x, k, w, n, y, y_f32, accumulate); break;
+    RADIXLM_GEMV_CASE(1)
+    RADIXLM_GEMV_CASE(2)
+    RADIXLM_GEMV_CASE(3)
+    RADIXLM_GEMV_CASE(4)
+    RADIXLM_GEMV_CASE(5)
+    RADIXLM_GEMV_CASE(6)
+    RADIXLM_GEMV_CASE(7)
+    RADIXLM_GEMV_CASE(8)
+#undef RADIXLM_GEMV_CASE
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
 
 cudaError_t EmbedRows(const bf16* embed, const bf16* pos_embed, const int32_t* tokens, const int32_t* positions,
                       int64_t rows, int64_t hidden, float* x, cudaStream_t stream) {
@@ -162,7 +261,10 @@ cudaError_t NormRows(const float* x, const int32_t* rows, int64_t count, int64_t
                      const float* bias, bool layer_norm, float eps, bf16* out_bf16, float* out_f32,
                      cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
-  NormKernel<<<static_cast<unsigned>(count), kThreads, 0, stream>>>(x, rows, hidden, weight, bias, layer_norm, eps,
+  // One block a row; wide rows get 1024 threads, so each thread's loads (issued
+  // one after another) are few: at one row (decode) the kernel is latency-bound.
+  const unsigned threads = hidden >= 2048 ? 1024 : kThreads;
+  NormKernel<<<static_cast<unsigned>(count), threads, 0, stream>>>(x, rows, hidden, weight, bias, layer_norm, eps,
                                                                     out_bf16, out_f32);
   return cudaGetLastError();
 }
@@ -170,7 +272,7 @@ cudaError_t NormRows(const float* x, const int32_t* rows, int64_t count, int64_t
 cudaError_t RopeAndStoreKv(const RopeKvArgs& args, cudaStream_t stream) {
   if (args.rows == 0) return cudaSuccess;
   if (args.head_dim / 2 > kMaxHalf) return cudaErrorInvalidValue;
-  RopeKvKernel<<<static_cast<unsigned>(args.rows), 128, 0, stream>>>(args);
+  RopeKvKernel<<<static_cast<unsigned>(args.rows), 512, 0, stream>>>(args);  // few loads per thread
   return cudaGetLastError();
 }
 

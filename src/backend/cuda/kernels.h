@@ -56,6 +56,14 @@ cudaError_t CopyPageSlots(bf16* k_pool, bf16* v_pool, int64_t layers, int64_t nu
                           int64_t page_size, int64_t head_dim, int32_t src, int32_t dst, int64_t slots,
                           cudaStream_t stream);
 
+// y[m, n] (= or +=) x[m, k] . w[n, k]^T for m <= kGemvMaxRows (decode-shaped
+// products, bound by reading w), F32 accumulation; y F32 or BF16. Needs k a
+// multiple of 8 and x, w 16-byte aligned (GemvSupports).
+inline constexpr int64_t kGemvMaxRows = 8;
+bool GemvSupports(int64_t m, int64_t k, const void* x, const void* w);
+cudaError_t Gemv(const bf16* x, int64_t m, int64_t k, const bf16* w, int64_t n, void* y, bool y_f32,
+                 bool accumulate, cudaStream_t stream);
+
 // F32 -> BF16, for tests and uploads.
 cudaError_t ConvertToBf16(const float* in, int64_t n, bf16* out, cudaStream_t stream);
 
