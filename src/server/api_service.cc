@@ -305,13 +305,17 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
   respcache::SemanticCache* semantic = mode != ResponseCacheMode::kOff && !semantic_text.empty() ? rc.semantic : nullptr;
   std::optional<std::vector<float>> embedding;
   std::string scope;
-  if (semantic != nullptr) scope = SemanticScope(rc.model_fingerprint, ns, chat, gen);
   if (mode != ResponseCacheMode::kOff) {
     key = ResponseKey(rc.model_fingerprint, ns, chat, prompts, gen);
-    if (mode == ResponseCacheMode::kRead || mode == ResponseCacheMode::kReadWrite) {
+    const bool read = mode == ResponseCacheMode::kRead || mode == ResponseCacheMode::kReadWrite;
+    if (read) {
       if (auto hit = rc.cache->Lookup(key, ttl_ms)) {
         if (auto replay = Replay(hit->value, respcache::LayerName(hit->layer), gen, chat)) return *replay;
       }
+    }
+    // Past the exact layer only: an exact hit pays nothing for the semantic one.
+    if (semantic != nullptr) scope = SemanticScope(rc.model_fingerprint, ns, chat, gen);
+    if (read) {
       if (semantic != nullptr) {
         const auto start = std::chrono::steady_clock::now();
         embedding = semantic->Embed(semantic_text, ns);
