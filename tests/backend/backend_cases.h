@@ -2,10 +2,17 @@
 // llama3 rope scaling), and small helpers shared by those tests.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <random>
+#include <span>
 #include <vector>
 
+#include "backend/backend.h"
+#include "core/clock.h"
+#include "kvcache/page_pool.h"
+#include "kvcache/prefix_cache.h"
 #include "model/safetensors.h"
 
 namespace radixlm::testing {
@@ -21,6 +28,48 @@ inline std::vector<int32_t> Iota(int32_t first, int64_t n) {
   std::vector<int32_t> out(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = first + static_cast<int32_t>(i);
   return out;
+}
+
+// The page table of `prompt` when an earlier request left its first `shared`
+// tokens in the prefix cache: runs that request (the shared tokens, then 30 of
+// its own) on `backend`, inserts it into a fresh cache over a pool of the
+// backend's size, matches `prompt` and, when the match ends inside a page,
+// copies that page (copy-on-write); fresh pages cover the rest of `prompt`.
+// Call through ASSERT_NO_FATAL_FAILURE.
+inline void CachedPrefixTable(backend::Backend& backend, std::span<const int32_t> prompt, int64_t shared,
+                              std::vector<int32_t>* table) {
+  const int64_t ps = backend.page_size();
+  auto pool = kvcache::PagePool::Create({.num_pages = backend.num_pages(), .page_size = static_cast<int32_t>(ps)});
+  ASSERT_TRUE(pool.ok());
+  ManualClock clock;
+  auto cache = kvcache::CreatePrefixCache({.page_size = static_cast<int32_t>(ps)}, pool->get(), &clock);
+  ASSERT_TRUE(cache.ok());
+  std::vector<int32_t> earlier(prompt.begin(), prompt.begin() + shared);
+  const std::vector<int32_t> tail = RandomTokens(30, backend.config().vocab_size, 6);
+  earlier.insert(earlier.end(), tail.begin(), tail.end());
+  std::vector<kvcache::PageId> earlier_pages;
+  ASSERT_TRUE((*pool)->Allocate((static_cast<int64_t>(earlier.size()) + ps - 1) / ps, &earlier_pages).ok());
+  backend::SequenceInput first{earlier, 0, earlier_pages, 1};
+  std::vector<float> logits;
+  ASSERT_TRUE(backend.Forward({&first, 1}, &logits).ok());
+  kvcache::InsertResult inserted;
+  ASSERT_TRUE((*cache)->Insert("", earlier, earlier_pages, {}, &inserted).ok());
+
+  kvcache::MatchResult match;
+  (*cache)->Match("", prompt, &match);
+  ASSERT_EQ(match.matched_tokens, static_cast<size_t>(shared));
+  table->assign(match.pages.begin(), match.pages.end());
+  if (match.boundary_slots > 0) {
+    ASSERT_EQ(shared % ps, match.boundary_slots);
+    auto copy = (*pool)->AllocateOne();
+    ASSERT_TRUE(copy.ok());
+    ASSERT_TRUE(backend.CopyPage(table->back(), *copy, match.boundary_slots).ok());
+    table->back() = *copy;
+  }
+  const int64_t n = static_cast<int64_t>(prompt.size());
+  std::vector<kvcache::PageId> fresh;
+  ASSERT_TRUE((*pool)->Allocate((n + ps - 1) / ps - static_cast<int64_t>(table->size()), &fresh).ok());
+  table->insert(table->end(), fresh.begin(), fresh.end());
 }
 
 struct Case {

@@ -10,9 +10,6 @@
 #include "backend/backend_cases.h"
 #include "backend/reference_forward.h"
 #include "backend/test_model.h"
-#include "core/clock.h"
-#include "kvcache/page_pool.h"
-#include "kvcache/prefix_cache.h"
 
 namespace radixlm::testing {
 namespace {
@@ -117,35 +114,8 @@ TEST_P(CpuBackendTest, LogitsAreIdenticalHoweverTheWorkIsCut) {
   // one matches them in the radix tree and computes only the rest. At 64 the match
   // ends on a page boundary; at 50 it ends inside a page, which is copied first.
   for (int64_t shared : {64, 50}) {
-    auto pool = kvcache::PagePool::Create({.num_pages = 256, .page_size = kPageSize}).value();
-    ManualClock clock;
-    auto cache = kvcache::CreatePrefixCache({.page_size = kPageSize}, pool.get(), &clock).value();
-    // Pages 0..99 of the pool back nothing yet; the backend's pool is the same size.
-    std::vector<int32_t> earlier(prompt.begin(), prompt.begin() + shared);
-    const std::vector<int32_t> tail = RandomTokens(30, vocab_, 6);
-    earlier.insert(earlier.end(), tail.begin(), tail.end());
-    std::vector<kvcache::PageId> earlier_pages;
-    ASSERT_TRUE(pool->Allocate((static_cast<int64_t>(earlier.size()) + kPageSize - 1) / kPageSize, &earlier_pages).ok());
-    SequenceInput first{earlier, 0, earlier_pages, 1};
-    Run({&first, 1});
-    kvcache::InsertResult inserted;
-    ASSERT_TRUE(cache->Insert("", earlier, earlier_pages, {}, &inserted).ok());
-
-    kvcache::MatchResult match;
-    cache->Match("", prompt, &match);
-    ASSERT_EQ(match.matched_tokens, static_cast<size_t>(shared));
-    std::vector<int32_t> table(match.pages.begin(), match.pages.end());
-    if (match.boundary_slots > 0) {
-      ASSERT_EQ(shared % kPageSize, match.boundary_slots);
-      auto copy = pool->AllocateOne();
-      ASSERT_TRUE(copy.ok());
-      ASSERT_TRUE(m_->backend->CopyPage(table.back(), *copy, match.boundary_slots).ok());
-      table.back() = *copy;
-    }
-    const int64_t more = (n + kPageSize - 1) / kPageSize - static_cast<int64_t>(table.size());
-    std::vector<kvcache::PageId> fresh;
-    ASSERT_TRUE(pool->Allocate(more, &fresh).ok());
-    table.insert(table.end(), fresh.begin(), fresh.end());
+    std::vector<int32_t> table;
+    ASSERT_NO_FATAL_FAILURE(CachedPrefixTable(*m_->backend, prompt, shared, &table));
     SequenceInput rest{std::span(prompt).subspan(shared), shared, table, n - shared};
     const std::vector<float> out = Run({&rest, 1});
     const std::vector<float> expected = Rows(reference, shared, n - shared);
