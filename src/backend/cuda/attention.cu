@@ -1,5 +1,6 @@
 #include "backend/cuda/attention.h"
 
+#include <climits>
 #include <cmath>
 #include <type_traits>
 
@@ -8,205 +9,260 @@ namespace {
 
 constexpr int kRows = kAttentionRows;
 constexpr int kKeys = kAttentionKeys;
-constexpr int kThreads = 256;  // 16 x 16: each thread owns 4 rows x 4 keys of a score tile
 constexpr float kLog2e = 1.4426950408889634f;
 
-// Shared memory, in floats: Q [rows][hd + 1] (the pad keeps the 16 rows a warp
-// reads in distinct banks), K [keys][hd + 1], V [keys][hd], P [rows][keys + 1],
-// and per row: running max, running sum, rescale factor, query position.
-template <int HD>
-struct Layout {
-  static constexpr int kQ = kRows * (HD + 1);
-  static constexpr int kK = kKeys * (HD + 1);
-  static constexpr int kV = kKeys * HD;
-  static constexpr int kP = kRows * (kKeys + 1);
-  static constexpr size_t kBytes = static_cast<size_t>(kQ + kK + kV + kP + 4 * kRows) * sizeof(float);
-};
+// ---------------------------------------------------------------------------
+// The tiled kernel, on the tensor cores (mma.sync m16n8k16, BF16 in, F32
+// accumulate). Four warps; warp w owns rows [16 w, 16 w + 16) of the block's
+// queries, held in registers as BF16 A fragments (scaled by scale * log2 e, so
+// scores are in the log2 domain). K and V tiles of kKeys positions are copied
+// through the page table into shared memory with cp.async, two stages deep (the
+// next tile lands while this one is computed); positions past the block's keys
+// are zero-filled. Per tile a warp computes S = Q K^T into registers, masks it
+// causally where the tile reaches past its first query's position, updates the
+// running max and sum of each row, turns S into BF16 probabilities in the
+// A-fragment layout and accumulates P V. Rows are independent: how many other
+// rows share the block does not change a row's result.
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
 
 template <int HD>
-__global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionArgs a) {
-  using L = Layout<HD>;
-  extern __shared__ float smem[];
-  float* q_s = smem;
-  float* k_s = q_s + L::kQ;
-  float* v_s = k_s + L::kK;
-  float* p_s = v_s + L::kV;
-  float* m_s = p_s + L::kP;
-  float* l_s = m_s + kRows;
-  float* alpha_s = l_s + kRows;
-  int* qpos_s = reinterpret_cast<int*>(alpha_s + kRows);
+struct Tiles {
+  static constexpr int kStride = HD + 8;  // BF16 per shared row: the pad spreads ldmatrix rows over the banks
+  static constexpr int kTile = kKeys * kStride;
+  static constexpr size_t kBytes = 2 * 2 * kTile * sizeof(bf16);  // two stages of K and V
+};
+
+__device__ __forceinline__ void CpAsync16(void* dst, const void* src, bool valid) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  const int bytes = valid ? 16 : 0;  // 0: fills the 16 bytes with zeros, reads nothing
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void CpAsyncWaitOne() { asm volatile("cp.async.wait_group 1;\n" ::); }
+
+__device__ __forceinline__ void LdMatrixX4(uint32_t r[4], const bf16* p) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+__device__ __forceinline__ void LdMatrixX4Trans(uint32_t r[4], const bf16* p) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+// c += a (16 x 16, row) . b (16 x 8, col), BF16 in, F32 accumulate.
+__device__ __forceinline__ void Mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // lo in the low half
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+template <int HD>
+__global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) {
+  using T = Tiles<HD>;
+  constexpr int kStride = T::kStride;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* tiles = reinterpret_cast<bf16*>(smem_raw);  // stage s: K at 2 s, V at 2 s + 1 (in kTile units)
 
   const AttentionBlock blk = a.blocks[blockIdx.x];
   const AttentionSeq seq = a.seqs[blk.seq];
   const int group = a.heads / a.kv_heads;
   const int rows = blk.q_count * group;
-  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
-  // Row groups (rows ty + 16 i) holding queries: a decode block with 4 query
-  // heads uses one of four, and skips three quarters of the arithmetic.
-  const int row_groups = (rows + 15) / 16;
-  // Scores in the log2 domain: exp(s * scale) = exp2(s * scale * log2 e).
-  const float q_scale = a.scale * kLog2e;
-
-  constexpr int kQ4 = HD / 4;
-  for (int idx = tid; idx < kRows * kQ4; idx += kThreads) {
-    const int r = idx / kQ4, c = idx % kQ4;
-    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (r < rows) {
-      const int token = blk.q_begin + r / group;
-      const int head = blk.kv_head * group + r % group;
-      v = *reinterpret_cast<const float4*>(a.qkv + static_cast<int64_t>(seq.first_row + token) * a.ld +
-                                           head * HD + c * 4);
-    }
-    float* dst = q_s + r * (HD + 1) + c * 4;
-    dst[0] = v.x * q_scale;
-    dst[1] = v.y * q_scale;
-    dst[2] = v.z * q_scale;
-    dst[3] = v.w * q_scale;
-  }
-  for (int r = tid; r < kRows; r += kThreads) {
-    qpos_s[r] = r < rows ? seq.start + blk.q_begin + r / group : -1;
-    m_s[r] = -INFINITY;
-    l_s[r] = 0.f;
-  }
-
-  float o[4][HD / 16];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-#pragma unroll
-    for (int j = 0; j < HD / 16; ++j) o[i][j] = 0.f;
-  }
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int gr = lane / 4, tc = lane % 4;  // fragment row (and row + 8), column pair 2 tc
+  const bool active = warp * 16 < rows;    // a warp whose rows are all padding skips the arithmetic
   const int32_t* pages = a.page_tables + seq.page_table_offset;
-  constexpr int kVec = HD / 8;  // 16-byte vectors of 8 BF16 per key
 
-  for (int k0 = blk.k_begin; k0 < blk.k_end; k0 += kKeys) {
-    for (int idx = tid; idx < kKeys * kVec; idx += kThreads) {
+  // This thread's two rows: their query positions (padding rows see every key;
+  // their Q is zero, so they stay finite, and they are never written).
+  int qpos[2];
+  uint32_t qf[HD / 16][4];
+  {
+    const float q_scale = a.scale * kLog2e;
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int r = warp * 16 + gr + 8 * i;
+      const float* q = nullptr;
+      qpos[i] = INT_MAX;
+      if (r < rows) {
+        const int token = blk.q_begin + r / group;
+        const int head = blk.kv_head * group + r % group;
+        qpos[i] = seq.start + token;
+        q = a.qkv + static_cast<int64_t>(seq.first_row + token) * a.ld + head * HD;
+      }
+#pragma unroll
+      for (int ks = 0; ks < HD / 16; ++ks) {
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          float2 v = make_float2(0.f, 0.f);
+          if (q != nullptr) v = *reinterpret_cast<const float2*>(q + ks * 16 + half * 8 + 2 * tc);
+          qf[ks][i + 2 * half] = PackBf16(v.x * q_scale, v.y * q_scale);
+        }
+      }
+    }
+  }
+
+  // Each thread copies kPer 16-byte chunks of K and of V per tile. The page ids
+  // of a tile are read one tile ahead of its copies (and two ahead of its use),
+  // so the page-table reads do not stall the copies.
+  constexpr int kVec = HD / 8;  // 16-byte chunks per key
+  constexpr int kPer = kKeys * kVec / kThreads;
+  static_assert(kKeys * kVec % kThreads == 0);
+  int32_t tile_pages[kPer];
+  auto fetch_pages = [&](int k0) {
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) {
+      const int pos = k0 + (threadIdx.x + j * kThreads) / kVec;
+      tile_pages[j] = pos < blk.k_end ? pages[pos / a.page_size] : -1;
+    }
+  };
+  auto load_tile = [&](int stage, int k0) {
+    bf16* k_s = tiles + (2 * stage) * T::kTile;
+    bf16* v_s = k_s + T::kTile;
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) {
+      const int idx = threadIdx.x + j * kThreads;
       const int kk = idx / kVec, c = idx % kVec;
       const int pos = k0 + kk;
-      uint4 kraw = make_uint4(0, 0, 0, 0), vraw = make_uint4(0, 0, 0, 0);
-      if (pos < blk.k_end) {
-        const int64_t page = pages[pos / a.page_size];
-        const int64_t at = ((page * a.kv_heads + blk.kv_head) * a.page_size + pos % a.page_size) * HD + c * 8;
-        kraw = *reinterpret_cast<const uint4*>(a.k_pool + at);
-        vraw = *reinterpret_cast<const uint4*>(a.v_pool + at);
+      const bool valid = tile_pages[j] >= 0;
+      int64_t at = 0;
+      if (valid) {
+        at = ((static_cast<int64_t>(tile_pages[j]) * a.kv_heads + blk.kv_head) * a.page_size + pos % a.page_size) * HD +
+             c * 8;
       }
-      const bf16* kb = reinterpret_cast<const bf16*>(&kraw);
-      const bf16* vb = reinterpret_cast<const bf16*>(&vraw);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) {
-        k_s[kk * (HD + 1) + c * 8 + e] = __bfloat162float(kb[e]);
-        v_s[kk * HD + c * 8 + e] = __bfloat162float(vb[e]);
-      }
+      CpAsync16(k_s + kk * kStride + c * 8, a.k_pool + at, valid);
+      CpAsync16(v_s + kk * kStride + c * 8, a.v_pool + at, valid);
     }
-    __syncthreads();
+  };
 
-    float s[4][4];
+  float o[HD / 8][4];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-#pragma unroll
-      for (int j = 0; j < 4; ++j) s[i][j] = 0.f;
+  for (int j = 0; j < HD / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  // Keys at or before this position are visible to every query of the block.
+  const int first_qpos = seq.start + blk.q_begin;
+
+  const int num_tiles = (blk.k_end - blk.k_begin + kKeys - 1) / kKeys;
+  fetch_pages(blk.k_begin);
+  load_tile(0, blk.k_begin);
+  CpAsyncCommit();
+  fetch_pages(blk.k_begin + kKeys);
+  for (int it = 0; it < num_tiles; ++it) {
+    const int k0 = blk.k_begin + it * kKeys;
+    if (it + 1 < num_tiles) {
+      load_tile((it + 1) & 1, k0 + kKeys);
+      fetch_pages(k0 + 2 * kKeys);
     }
-#pragma unroll 8
-    for (int d = 0; d < HD; ++d) {
-      float qv[4], kv[4];
+    CpAsyncCommit();  // possibly empty: keeps one group per iteration
+    CpAsyncWaitOne();
+    __syncthreads();
+    if (active) {
+      const bf16* k_s = tiles + (2 * (it & 1)) * T::kTile;
+      const bf16* v_s = k_s + T::kTile;
+      float s[kKeys / 8][4];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) qv[i] = q_s[(ty + 16 * i) * (HD + 1) + d];
+      for (int j = 0; j < kKeys / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+      // S = Q K^T: ldmatrix x4 gives B fragments of two 8-key tiles.
 #pragma unroll
-      for (int j = 0; j < 4; ++j) kv[j] = k_s[(tx + 16 * j) * (HD + 1) + d];
+      for (int ks = 0; ks < HD / 16; ++ks) {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        if (i < row_groups) {
+        for (int np = 0; np < kKeys / 16; ++np) {
+          uint32_t b[4];
+          LdMatrixX4(b, k_s + (np * 16 + lane % 8 + (lane / 16) * 8) * kStride + ks * 16 + ((lane / 8) % 2) * 8);
+          Mma(s[2 * np], qf[ks], b[0], b[1]);
+          Mma(s[2 * np + 1], qf[ks], b[2], b[3]);
+        }
+      }
+      if (k0 + kKeys - 1 > first_qpos || k0 + kKeys > blk.k_end) {
 #pragma unroll
-          for (int j = 0; j < 4; ++j) s[i][j] = fmaf(qv[i], kv[j], s[i][j]);
+        for (int j = 0; j < kKeys / 8; ++j) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int pos = k0 + j * 8 + 2 * tc + (e & 1);
+            if (pos >= blk.k_end || pos > qpos[e >> 1]) s[j][e] = -INFINITY;
+          }
+        }
+      }
+      // Online softmax; a row's 64 scores are spread over the 4 threads of a quad.
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int j = 0; j < kKeys / 8; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * i], s[j][2 * i + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_new = fmaxf(m[i], mx);
+        const float base = m_new == -INFINITY ? 0.f : m_new;  // a row with nothing visible yet
+        const float alpha = exp2f(m[i] - base);
+        float sum = 0.f;
+#pragma unroll
+        for (int j = 0; j < kKeys / 8; ++j) {
+          s[j][2 * i] = exp2f(s[j][2 * i] - base);
+          s[j][2 * i + 1] = exp2f(s[j][2 * i + 1] - base);
+          sum += s[j][2 * i] + s[j][2 * i + 1];
+        }
+        l[i] = l[i] * alpha + sum;  // this thread's share; the quad is summed at the end
+        m[i] = m_new;
+#pragma unroll
+        for (int j = 0; j < HD / 8; ++j) {
+          o[j][2 * i] *= alpha;
+          o[j][2 * i + 1] *= alpha;
+        }
+      }
+      // O += P V: the S accumulators are already laid out as A fragments.
+#pragma unroll
+      for (int kk = 0; kk < kKeys / 16; ++kk) {
+        const uint32_t pf[4] = {PackBf16(s[2 * kk][0], s[2 * kk][1]), PackBf16(s[2 * kk][2], s[2 * kk][3]),
+                                PackBf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                PackBf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+        for (int dp = 0; dp < HD / 16; ++dp) {
+          uint32_t b[4];
+          LdMatrixX4Trans(b, v_s + (kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * kStride + dp * 16 + (lane / 16) * 8);
+          Mma(o[2 * dp], pf, b[0], b[1]);
+          Mma(o[2 * dp + 1], pf, b[2], b[3]);
         }
       }
     }
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int row = ty + 16 * i;
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int key = tx + 16 * j, pos = k0 + key;
-        const bool visible = pos < blk.k_end && pos <= qpos_s[row];
-        p_s[row * (kKeys + 1) + key] = visible ? s[i][j] : -INFINITY;
-      }
-    }
-    __syncthreads();
-
-    {  // Online softmax: four threads per row, 16 keys each.
-      const int row = tid / 4, part = tid % 4;
-      float* prow = p_s + row * (kKeys + 1) + part * 16;
-      float mx = -INFINITY;
-#pragma unroll
-      for (int c = 0; c < 16; ++c) mx = fmaxf(mx, prow[c]);
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_old = m_s[row];
-      const float m_new = fmaxf(m_old, mx);
-      float alpha = 1.f, sum = 0.f;
-      if (m_new == -INFINITY) {
-#pragma unroll
-        for (int c = 0; c < 16; ++c) prow[c] = 0.f;
-      } else {
-        alpha = exp2f(m_old - m_new);
-#pragma unroll
-        for (int c = 0; c < 16; ++c) {
-          const float p = exp2f(prow[c] - m_new);
-          prow[c] = p;
-          sum += p;
-        }
-      }
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      __syncwarp();
-      if (part == 0) {
-        m_s[row] = m_new;
-        l_s[row] = l_s[row] * alpha + sum;
-        alpha_s[row] = alpha;
-      }
-    }
-    __syncthreads();
-
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const float alpha = alpha_s[ty + 16 * i];
-#pragma unroll
-      for (int j = 0; j < HD / 16; ++j) o[i][j] *= alpha;
-    }
-#pragma unroll 4
-    for (int c = 0; c < kKeys; ++c) {
-      float pv[4];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) pv[i] = p_s[(ty + 16 * i) * (kKeys + 1) + c];
-#pragma unroll
-      for (int j = 0; j < HD / 16; ++j) {
-        const float vv = v_s[c * HD + tx + 16 * j];
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          if (i < row_groups) o[i][j] = fmaf(pv[i], vv, o[i][j]);
-        }
-      }
-    }
-    __syncthreads();
+    __syncthreads();  // the next iteration's copies overwrite this stage
   }
 
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int row = ty + 16 * i;
-    if (row >= rows) continue;
-    const int token = blk.q_begin + row / group;
-    const int head = blk.kv_head * group + row % group;
+  for (int i = 0; i < 2; ++i) {
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    const int r = warp * 16 + gr + 8 * i;
+    if (r >= rows) continue;
+    const int token = blk.q_begin + r / group;
+    const int head = blk.kv_head * group + r % group;
     if (blk.partial < 0) {
-      const float inv = 1.0f / l_s[row];
-      bf16* dst = a.out + static_cast<int64_t>(seq.first_row + token) * a.heads * HD + head * HD;
+      const float inv = 1.0f / l[i];
+      bf16* dst = a.out + static_cast<int64_t>(seq.first_row + token) * a.heads * HD + head * HD + 2 * tc;
 #pragma unroll
-      for (int j = 0; j < HD / 16; ++j) dst[tx + 16 * j] = __float2bfloat16(o[i][j] * inv);
+      for (int j = 0; j < HD / 8; ++j) {
+        *reinterpret_cast<__nv_bfloat162*>(dst + j * 8) =
+            __floats2bfloat162_rn(o[j][2 * i] * inv, o[j][2 * i + 1] * inv);
+      }
     } else {
-      float* dst = a.partial_acc + (static_cast<int64_t>(blk.partial) * kRows + row) * HD;
+      const int64_t slot = static_cast<int64_t>(blk.partial) * kRows + r;
+      float* dst = a.partial_acc + slot * HD + 2 * tc;
 #pragma unroll
-      for (int j = 0; j < HD / 16; ++j) dst[tx + 16 * j] = o[i][j];
-      if (tx == 0) {
-        a.partial_stats[(static_cast<int64_t>(blk.partial) * kRows + row) * 2] = m_s[row];
-        a.partial_stats[(static_cast<int64_t>(blk.partial) * kRows + row) * 2 + 1] = l_s[row];
+      for (int j = 0; j < HD / 8; ++j) {
+        *reinterpret_cast<float2*>(dst + j * 8) = make_float2(o[j][2 * i], o[j][2 * i + 1]);
+      }
+      if (tc == 0) {
+        a.partial_stats[slot * 2] = m[i];
+        a.partial_stats[slot * 2 + 1] = l[i];
       }
     }
   }
@@ -380,43 +436,42 @@ bool LaunchDecode(const AttentionArgs& a, cudaStream_t stream) {
   }
 }
 
-__global__ void __launch_bounds__(512) MergeKernel(AttentionArgs a) {
+// One block per (merge, query row), one thread per column: every partial's
+// stats and columns are read once, in parallel over the rows.
+__global__ void __launch_bounds__(128) MergeKernel(AttentionArgs a) {
   const AttentionMerge mg = a.merges[blockIdx.x];
-  const AttentionSeq seq = a.seqs[mg.seq];
   const int group = a.heads / a.kv_heads, hd = a.head_dim;
-  const int rows = mg.q_count * group;
-  for (int idx = threadIdx.x; idx < rows * hd; idx += blockDim.x) {
-    const int row = idx / hd, d = idx % hd;
-    float mx = -INFINITY;
-    for (int p = 0; p < mg.count; ++p) {
-      const int64_t at = (static_cast<int64_t>(mg.first_partial + p) * kRows + row) * 2;
-      if (a.partial_stats[at + 1] > 0.f) mx = fmaxf(mx, a.partial_stats[at]);
-    }
-    float num = 0.f, den = 0.f;
-    for (int p = 0; p < mg.count; ++p) {
-      const int64_t slot = static_cast<int64_t>(mg.first_partial + p) * kRows + row;
-      const float l = a.partial_stats[slot * 2 + 1];
-      if (!(l > 0.f)) continue;
-      const float w = exp2f(a.partial_stats[slot * 2] - mx);
-      num = fmaf(w, a.partial_acc[slot * hd + d], num);
-      den = fmaf(w, l, den);
-    }
-    const int token = mg.q_begin + row / group;
-    const int head = mg.kv_head * group + row % group;
-    a.out[static_cast<int64_t>(seq.first_row + token) * a.heads * hd + head * hd + d] =
-        __float2bfloat16(num * (1.0f / den));
+  const int row = blockIdx.y, d = threadIdx.x;
+  if (row >= mg.q_count * group) return;
+  const AttentionSeq seq = a.seqs[mg.seq];
+  float mx = -INFINITY;
+  for (int p = 0; p < mg.count; ++p) {
+    const int64_t at = (static_cast<int64_t>(mg.first_partial + p) * kRows + row) * 2;
+    if (a.partial_stats[at + 1] > 0.f) mx = fmaxf(mx, a.partial_stats[at]);
   }
+  float num = 0.f, den = 0.f;
+  for (int p = 0; p < mg.count; ++p) {
+    const int64_t slot = static_cast<int64_t>(mg.first_partial + p) * kRows + row;
+    const float l = a.partial_stats[slot * 2 + 1];
+    if (!(l > 0.f)) continue;
+    const float w = exp2f(a.partial_stats[slot * 2] - mx);
+    num = fmaf(w, a.partial_acc[slot * hd + d], num);
+    den = fmaf(w, l, den);
+  }
+  const int token = mg.q_begin + row / group;
+  const int head = mg.kv_head * group + row % group;
+  a.out[static_cast<int64_t>(seq.first_row + token) * a.heads * hd + head * hd + d] = __float2bfloat16(num * (1.0f / den));
 }
 
 template <int HD>
 cudaError_t Prepare() {
   return cudaFuncSetAttribute(AttentionKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                              static_cast<int>(Layout<HD>::kBytes));
+                              static_cast<int>(Tiles<HD>::kBytes));
 }
 
 template <int HD>
 void Launch(const AttentionArgs& a, cudaStream_t stream) {
-  AttentionKernel<HD><<<static_cast<unsigned>(a.num_blocks), kThreads, Layout<HD>::kBytes, stream>>>(a);
+  AttentionKernel<HD><<<static_cast<unsigned>(a.num_blocks), kThreads, Tiles<HD>::kBytes, stream>>>(a);
 }
 
 }  // namespace
@@ -448,7 +503,10 @@ cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream) {
   }
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
   if (a.num_merges == 0) return cudaSuccess;
-  MergeKernel<<<static_cast<unsigned>(a.num_merges), 512, 0, stream>>>(a);
+  // Rows per merge (q_count * group): the group in a decode step, else at most kAttentionRows.
+  const unsigned merge_rows = a.decode ? static_cast<unsigned>(a.heads / a.kv_heads) : kRows;
+  MergeKernel<<<dim3(static_cast<unsigned>(a.num_merges), merge_rows), static_cast<unsigned>(a.head_dim), 0, stream>>>(
+      a);
   return cudaGetLastError();
 }
 

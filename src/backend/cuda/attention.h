@@ -11,6 +11,11 @@
 // split writes its unnormalised output with its running max and sum, and a merge
 // kernel combines them. Split boundaries are multiples of kAttentionKeys.
 //
+// The tiled kernel runs on the tensor cores (BF16 products, F32 accumulation
+// and softmax): queries are rounded to BF16 once, probabilities before the
+// product with V, as FlashAttention does. Decode steps (one query token per
+// block) use a kernel on the CUDA cores in F32, bound by reading K and V.
+//
 // Queries come from the F32 qkv buffer after RoPE ([rows, ld], query head h at
 // column h * head_dim); K and V from the BF16 page pools (kernels.h's layout);
 // the output is BF16 [rows, heads * head_dim]. Head dims 16, 32, 64, 128.

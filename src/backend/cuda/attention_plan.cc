@@ -7,6 +7,9 @@ namespace radixlm::backend::cuda {
 namespace {
 // Below this many keys a split's merge costs more than the parallelism gains.
 constexpr int64_t kMinSplitKeys = 128;
+// Blocks of the attention kernels resident on one multiprocessor (registers and
+// shared memory allow three): splits fill at most one such wave.
+constexpr int64_t kBlocksPerSm = 3;
 }  // namespace
 
 void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads, int64_t num_sms,
@@ -26,8 +29,8 @@ void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int
           const int64_t qn = std::min(q_block, s.tokens - q0);
           const int64_t keys = s.start + q0 + qn;  // what the block's last query sees
           int64_t splits = 1;
-          if (allow_split && base_blocks < num_sms) {
-            const int64_t want = (2 * num_sms + base_blocks - 1) / base_blocks;
+          if (allow_split) {
+            const int64_t want = kBlocksPerSm * num_sms / base_blocks;
             splits = std::max<int64_t>(1, std::min(want, keys / kMinSplitKeys));
           }
           const int64_t split_len =

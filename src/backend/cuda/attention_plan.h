@@ -15,9 +15,10 @@ struct AttentionPlanSeq {
 };
 
 // Fills blocks and merges: one block per (sequence, kv head, group of up to
-// kAttentionRows / group query tokens), split over the keys (splits of at least
-// 256 keys, aligned to kAttentionKeys) when those blocks alone would fill fewer
-// than `num_sms` multiprocessors; never more than `max_partials` partials.
+// kAttentionRows / group query tokens), each split over the keys (splits of at
+// least 128 keys, aligned to kAttentionKeys) as many times as fits the blocks
+// into one wave of three per multiprocessor (`num_sms` of them); never more
+// than `max_partials` partials.
 void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads, int64_t num_sms,
                    int64_t max_partials, std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges);
 
