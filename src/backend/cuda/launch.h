@@ -14,7 +14,9 @@ namespace radixlm::backend::cuda {
 __device__ __forceinline__ void WaitForPredecessors() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 // Lets the next kernel on the stream (if launched as a dependent) start its
 // blocks, which then wait for this whole grid before touching activations.
-__device__ __forceinline__ void LetDependentsLaunch() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+__device__ __forceinline__ void LetDependentsLaunch() {
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+}
 
 // kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent of
 // the previous kernel on the stream when `pdl`; returns the launch's error.
