@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "backend/cuda/attention_plan.h"
 #include "backend/cuda/cuda_status.h"
 #include "backend/cuda/device_buffer.h"
+#include "backend/cuda/gemv.h"
 #include "backend/cuda/kernels.h"
 
 namespace radixlm::backend::cuda {
@@ -47,6 +49,12 @@ void AppendBf16(const WeightView& view, std::vector<uint16_t>* out) {
   std::vector<float> f32(static_cast<size_t>(view.elements()));
   model::ViewToF32(view, f32);
   for (size_t i = 0; i < f32.size(); ++i) (*out)[at + i] = model::F32ToBf16(f32[i]);
+}
+
+// An A/B switch from the environment: set to "0", the option it names is off.
+bool SwitchedOff(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && std::strcmp(value, "0") == 0;
 }
 
 }  // namespace
@@ -114,6 +122,7 @@ struct CudaBackend::Impl {
     std::vector<const void*> buffers;
   };
   bool use_graphs = true;
+  bool use_pdl = true, use_fused_gemv = true;  // for steps of at most kGemvMaxRows tokens
   std::map<GraphKey, Graph> graphs;
   uint64_t graph_replays = 0, graph_captures = 0;
 
@@ -167,10 +176,11 @@ struct CudaBackend::Impl {
   }
 
   // y[m, n] (= or +=) x[m, k] . w[n, k]^T; x and w BF16, y F32 or BF16, F32 accumulation.
+  // `pdl`: launched as a programmatic dependent where it is a hand GEMV (kernels.h).
   Status Gemm(const bf16* xin, int64_t m, int64_t k, const bf16* w, int64_t n, void* y, bool y_f32,
-              bool accumulate) {
+              bool accumulate, bool pdl = false) {
     if (GemvSupports(m, k, xin, w)) {
-      RADIXLM_CUDA_TRY(Gemv(xin, m, k, w, n, y, y_f32, accumulate, stream));
+      RADIXLM_CUDA_TRY(Gemv(xin, m, k, w, n, y, y_f32, accumulate, stream, pdl));
       return OkStatus();
     }
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
@@ -182,10 +192,10 @@ struct CudaBackend::Impl {
   }
 
   Status Norm(const DeviceBuffer& w, const DeviceBuffer& b, const int32_t* rows, int64_t count, bf16* out_bf16,
-              float* out_f32) {
+              float* out_f32, bool pdl = false) {
     RADIXLM_CUDA_TRY(NormRows(x.as<float>(), rows, count, config.hidden_size, w.as<float>(),
                               gpt2 ? b.as<float>() : nullptr, gpt2, static_cast<float>(config.norm_eps), out_bf16,
-                              out_f32, stream));
+                              out_f32, stream, pdl));
     return OkStatus();
   }
 
@@ -197,6 +207,8 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   const model::ModelConfig& c = config;
   device = options.device;
   use_graphs = options.cuda_graphs;
+  use_pdl = options.pdl && !SwitchedOff("RADIXLM_CUDA_PDL");
+  use_fused_gemv = options.fused_gemv && !SwitchedOff("RADIXLM_CUDA_FUSED_GEMV");
   page_size = options.page_size;
   gpt2 = c.architecture == Architecture::kGpt2;
   gated = !gpt2;
@@ -228,6 +240,7 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   RETURN_IF_ERROR(cublas_workspace.Reserve(kCublasWorkspace, "the cuBLAS workspace"));
   RADIXLM_CUBLAS_TRY(cublasSetWorkspace(cublas, cublas_workspace.as<void>(), kCublasWorkspace));
   RADIXLM_CUDA_TRY(PrepareAttention());
+  RADIXLM_CUDA_TRY(PrepareGemv());
 
   // Weights: first check they fit at all, so the message says so plainly.
   uint64_t weight_elements = 0;
@@ -420,33 +433,71 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   auto enqueue = [&]() -> Status {
   RADIXLM_CUDA_TRY(EmbedRows(embed.as<bf16>(), gpt2 ? pos_embed.as<bf16>() : nullptr, words + tokens_at,
                              words + positions_at, t, h, xp, stream));
+  // Steps of at most kGemvMaxRows tokens run on the hand GEMVs only (no cuBLAS),
+  // so every kernel of a layer is ours or attention.cu's: those launch as
+  // programmatic dependents (the attention kernels launch plainly and wait for
+  // all before them), and the RMSNorms, RoPE + K/V store and SiLU·mul fold into
+  // the products (NormGemv, the same bits as the unfused kernels).
+  const bool small = t <= kGemvMaxRows;
+  const bool pdl = use_pdl && small;
+  const bool fuse = use_fused_gemv && small && !gpt2 && NormGemvSupports(t, h, xp, layers[0].qkv.as<void>()) &&
+                    NormGemvSupports(t, h, xp, layers[0].up.as<void>());
   for (int64_t li = 0; li < c.num_layers; ++li) {
     Layer& l = layers[static_cast<size_t>(li)];
     bf16* k_layer = k_pool.as<bf16>() + li * layer_elements;
     bf16* v_layer = v_pool.as<bf16>() + li * layer_elements;
-    RETURN_IF_ERROR(Norm(l.attn_norm, l.attn_norm_bias, nullptr, t, normed_p, nullptr));
-    RETURN_IF_ERROR(Gemm(normed_p, t, h, l.qkv.as<bf16>(), ld, qkv_p, true, false));
     RopeKvArgs rk{qkv_p, t, c.num_heads, c.num_kv_heads, hd, l.qkv_bias.size() > 0 ? l.qkv_bias.as<float>() : nullptr,
                   words + positions_at, gpt2 ? nullptr : inv_freq.as<float>(), words + slots_at, page_size,
                   k_layer, v_layer};
-    RADIXLM_CUDA_TRY(RopeAndStoreKv(rk, stream));
+    const float eps = static_cast<float>(c.norm_eps);
+    if (fuse) {
+      NormGemvArgs qkv_args;
+      qkv_args.x = xp;
+      qkv_args.m = t;
+      qkv_args.k = h;
+      qkv_args.norm_weight = l.attn_norm.as<float>();
+      qkv_args.eps = eps;
+      qkv_args.w = l.qkv.as<bf16>();
+      qkv_args.out = NormGemvOut::kRopeKv;
+      qkv_args.rope = rk;
+      RADIXLM_CUDA_TRY(NormGemv(qkv_args, stream, pdl));
+    } else {
+      RETURN_IF_ERROR(Norm(l.attn_norm, l.attn_norm_bias, nullptr, t, normed_p, nullptr, pdl));
+      RETURN_IF_ERROR(Gemm(normed_p, t, h, l.qkv.as<bf16>(), ld, qkv_p, true, false, pdl));
+      RADIXLM_CUDA_TRY(RopeAndStoreKv(rk, stream, pdl));
+    }
     aa.k_pool = k_layer;
     aa.v_pool = v_layer;
     RADIXLM_CUDA_TRY(LaunchAttention(aa, stream));
-    RETURN_IF_ERROR(Gemm(attn_p, t, q_dim, l.o.as<bf16>(), h, xp, true, true));
-    if (l.o_bias.size() > 0) RADIXLM_CUDA_TRY(AddBias(xp, l.o_bias.as<float>(), t, h, stream));
-    RETURN_IF_ERROR(Norm(l.mlp_norm, l.mlp_norm_bias, nullptr, t, normed_p, nullptr));
-    RETURN_IF_ERROR(Gemm(normed_p, t, h, l.up.as<bf16>(), up_dim, up_p, false, false));
+    RETURN_IF_ERROR(Gemm(attn_p, t, q_dim, l.o.as<bf16>(), h, xp, true, true, pdl));
+    if (l.o_bias.size() > 0) RADIXLM_CUDA_TRY(AddBias(xp, l.o_bias.as<float>(), t, h, stream, pdl));
     const bf16* mlp_in = up_p;
-    if (gated) {
-      RADIXLM_CUDA_TRY(SiluMul(up_p, t, c.intermediate_size, act.as<bf16>(), stream));
+    if (fuse) {
+      NormGemvArgs up_args;
+      up_args.x = xp;
+      up_args.m = t;
+      up_args.k = h;
+      up_args.norm_weight = l.mlp_norm.as<float>();
+      up_args.eps = eps;
+      up_args.w = l.up.as<bf16>();
+      up_args.out = NormGemvOut::kSiluMul;
+      up_args.act = act.as<bf16>();
+      up_args.inter = c.intermediate_size;
+      RADIXLM_CUDA_TRY(NormGemv(up_args, stream, pdl));
       mlp_in = act.as<bf16>();
     } else {
-      RADIXLM_CUDA_TRY(Gelu(up_p, l.up_bias.size() > 0 ? l.up_bias.as<float>() : nullptr, t, c.intermediate_size,
-                            c.gelu_exact, stream));
+      RETURN_IF_ERROR(Norm(l.mlp_norm, l.mlp_norm_bias, nullptr, t, normed_p, nullptr, pdl));
+      RETURN_IF_ERROR(Gemm(normed_p, t, h, l.up.as<bf16>(), up_dim, up_p, false, false, pdl));
+      if (gated) {
+        RADIXLM_CUDA_TRY(SiluMul(up_p, t, c.intermediate_size, act.as<bf16>(), stream, pdl));
+        mlp_in = act.as<bf16>();
+      } else {
+        RADIXLM_CUDA_TRY(Gelu(up_p, l.up_bias.size() > 0 ? l.up_bias.as<float>() : nullptr, t, c.intermediate_size,
+                              c.gelu_exact, stream, pdl));
+      }
     }
-    RETURN_IF_ERROR(Gemm(mlp_in, t, c.intermediate_size, l.down.as<bf16>(), h, xp, true, true));
-    if (l.down_bias.size() > 0) RADIXLM_CUDA_TRY(AddBias(xp, l.down_bias.as<float>(), t, h, stream));
+    RETURN_IF_ERROR(Gemm(mlp_in, t, c.intermediate_size, l.down.as<bf16>(), h, xp, true, true, pdl));
+    if (l.down_bias.size() > 0) RADIXLM_CUDA_TRY(AddBias(xp, l.down_bias.as<float>(), t, h, stream, pdl));
   }
 
   if (!hidden_rows.empty()) {

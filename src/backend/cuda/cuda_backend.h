@@ -37,6 +37,14 @@ struct CudaBackendOptions {
   int64_t max_step_tokens = 8192;     // activations reserved up front; a larger step grows them
   int device = 0;
   bool cuda_graphs = true;            // decode steps replay captured CUDA graphs
+  // Steps of at most 8 tokens (the hand GEMVs' shapes): launch their kernels as
+  // programmatic dependents (Hopper PDL: a kernel starts, and fetches its
+  // weights, while the one before it finishes), and fold RMSNorm into the
+  // products after it and RoPE + K/V store and SiLU·mul into their epilogues
+  // (gemv.h's NormGemv; the same bits as unfused). The environment variables
+  // RADIXLM_CUDA_PDL=0 and RADIXLM_CUDA_FUSED_GEMV=0 turn either off, for A/B runs.
+  bool pdl = true;
+  bool fused_gemv = true;
   Status Validate() const;
 };
 

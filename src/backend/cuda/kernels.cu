@@ -2,10 +2,14 @@
 
 #include <cmath>
 
+#include "backend/cuda/kernel_math.h"
+#include "backend/cuda/launch.h"
+
 namespace radixlm::backend::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+
 
 __device__ float BlockSum(float v, float* scratch) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -34,6 +38,8 @@ __global__ void EmbedKernel(const bf16* embed, const bf16* pos_embed, const int3
 __global__ void __launch_bounds__(1024) NormKernel(const float* x, const int32_t* rows, int64_t hidden, const float* weight,
                            const float* bias, bool layer_norm, float eps, bf16* out_bf16, float* out_f32) {
   __shared__ float scratch[32];
+  WaitForPredecessors();
+  LetDependentsLaunch();
   const int64_t i = blockIdx.x;
   const int64_t r = rows ? rows[i] : i;
   const float* in = x + r * hidden;
@@ -47,12 +53,13 @@ __global__ void __launch_bounds__(1024) NormKernel(const float* x, const int32_t
   float ss = 0;
   for (int64_t j = threadIdx.x; j < hidden; j += blockDim.x) {
     const float d = in[j] - mean;
-    ss += d * d;
+    ss = fmaf(d, d, ss);  // spelled out: NormGemv's prologue repeats this sum bit for bit
   }
   const float inv = rsqrtf(BlockSum(ss, scratch) / n + eps);
   for (int64_t j = threadIdx.x; j < hidden; j += blockDim.x) {
-    float v = (in[j] - mean) * inv * weight[j];
-    if (layer_norm) v += bias[j];
+    // Roundings spelled out, as NormGemv's prologue repeats them.
+    float v = __fmul_rn(__fmul_rn(__fsub_rn(in[j], mean), inv), weight[j]);
+    if (layer_norm) v = __fadd_rn(v, bias[j]);
     if (out_bf16) out_bf16[i * hidden + j] = __float2bfloat16(v);
     if (out_f32) out_f32[i * hidden + j] = v;
   }
@@ -63,53 +70,49 @@ constexpr int kMaxHalf = 256;
 
 __global__ void __launch_bounds__(512) RopeKvKernel(RopeKvArgs a) {
   __shared__ float cos_s[kMaxHalf], sin_s[kMaxHalf];
+  WaitForPredecessors();
+  LetDependentsLaunch();
   const int64_t r = blockIdx.x;
   const int64_t hd = a.head_dim, half = hd / 2;
   const int64_t q_dim = a.heads * hd, kv_dim = a.kv_heads * hd, ld = q_dim + 2 * kv_dim;
   float* row = a.qkv + r * ld;
   if (a.bias) {
-    for (int64_t j = threadIdx.x; j < ld; j += blockDim.x) row[j] += a.bias[j];
+    for (int64_t j = threadIdx.x; j < ld; j += blockDim.x) row[j] = __fadd_rn(row[j], a.bias[j]);
   }
   if (a.inv_freq) {
     const float pos = static_cast<float>(a.positions[r]);
-    for (int64_t i = threadIdx.x; i < half; i += blockDim.x) {
-      // The angle rounded to F32 as Hugging Face computes it (and the CPU backend).
-      const float angle = pos * a.inv_freq[i];
-      cos_s[i] = static_cast<float>(cos(static_cast<double>(angle)));
-      sin_s[i] = static_cast<float>(sin(static_cast<double>(angle)));
-    }
+    for (int64_t i = threadIdx.x; i < half; i += blockDim.x) RopeAngle(pos, a.inv_freq[i], &cos_s[i], &sin_s[i]);
     __syncthreads();
     const int64_t pairs = (a.heads + a.kv_heads) * half;
     for (int64_t p = threadIdx.x; p < pairs; p += blockDim.x) {
       const int64_t head = p / half, i = p % half;
       float* h = row + head * hd;  // q heads, then k heads right after
-      const float x1 = h[i], x2 = h[i + half];
-      h[i] = x1 * cos_s[i] - x2 * sin_s[i];
-      h[i + half] = x2 * cos_s[i] + x1 * sin_s[i];
+      Rotate(h[i], h[i + half], cos_s[i], sin_s[i], &h[i], &h[i + half]);
     }
   }
   __syncthreads();
   const int64_t slot_global = a.kv_slots[r];
-  const int64_t page = slot_global / a.page_size, slot = slot_global % a.page_size;
   for (int64_t j = threadIdx.x; j < kv_dim; j += blockDim.x) {
-    const int64_t g = j / hd, d = j % hd;
-    const int64_t at = ((page * a.kv_heads + g) * a.page_size + slot) * hd + d;
+    const int64_t at = KvSlotOffset(a, slot_global, j / hd, j % hd);
     a.k_pool[at] = __float2bfloat16(row[q_dim + j]);
     a.v_pool[at] = __float2bfloat16(row[q_dim + kv_dim + j]);
   }
 }
 
 __global__ void SiluMulKernel(const bf16* up, int64_t inter, bf16* act) {
+  WaitForPredecessors();
+  LetDependentsLaunch();
   const int64_t r = blockIdx.y;
   const bf16* g = up + r * 2 * inter;
   const bf16* u = g + inter;
   for (int64_t i = blockIdx.x * blockDim.x + threadIdx.x; i < inter; i += gridDim.x * blockDim.x) {
-    const float x = __bfloat162float(g[i]);
-    act[r * inter + i] = __float2bfloat16(x / (1.0f + __expf(-x)) * __bfloat162float(u[i]));
+    act[r * inter + i] = SiluTimes(g[i], u[i]);
   }
 }
 
 __global__ void GeluKernel(bf16* x, const float* bias, int64_t cols, bool exact) {
+  WaitForPredecessors();
+  LetDependentsLaunch();
   const int64_t r = blockIdx.y;
   for (int64_t i = blockIdx.x * blockDim.x + threadIdx.x; i < cols; i += gridDim.x * blockDim.x) {
     float v = __bfloat162float(x[r * cols + i]);
@@ -121,6 +124,8 @@ __global__ void GeluKernel(bf16* x, const float* bias, int64_t cols, bool exact)
 }
 
 __global__ void AddBiasKernel(float* x, const float* bias, int64_t cols) {
+  WaitForPredecessors();
+  LetDependentsLaunch();
   const int64_t r = blockIdx.y;
   for (int64_t i = blockIdx.x * blockDim.x + threadIdx.x; i < cols; i += gridDim.x * blockDim.x) {
     x[r * cols + i] += bias[i];
@@ -143,78 +148,6 @@ __global__ void ConvertKernel(const float* in, int64_t n, bf16* out) {
   }
 }
 
-
-// GEMV-shaped products (m <= kGemvMaxRows): one warp per output column n walks
-// w's row n in 16-byte loads (the weights are read once, streamed past L1),
-// dotting it with the m input rows (small, served from L1/L2).
-constexpr int kGemvWarps = 4;
-constexpr int kGemvUnroll = 4;
-
-__device__ __forceinline__ uint4 LoadStreaming(const uint4* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
-  return v;
-}
-
-__device__ __forceinline__ float Dot8(uint4 a, uint4 b, float acc) {
-  const uint32_t av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
-#pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    acc = fmaf(__uint_as_float(av[j] << 16), __uint_as_float(bv[j] << 16), acc);
-    acc = fmaf(__uint_as_float(av[j] & 0xffff0000u), __uint_as_float(bv[j] & 0xffff0000u), acc);
-  }
-  return acc;
-}
-
-template <int M>
-__global__ void __launch_bounds__(kGemvWarps * 32) GemvKernel(const bf16* __restrict__ x, int64_t k,
-                                                                const bf16* __restrict__ w, int64_t n,
-                                                                void* y, bool y_f32, bool accumulate) {
-  const int lane = threadIdx.x % 32;
-  const int64_t col = static_cast<int64_t>(blockIdx.x) * kGemvWarps + threadIdx.x / 32;
-  if (col >= n) return;
-  const uint4* wr = reinterpret_cast<const uint4*>(w + col * k);
-  const uint4* xr = reinterpret_cast<const uint4*>(x);
-  const int64_t vecs = k / 8;  // 16-byte vectors in a row
-  float acc[M];
-#pragma unroll
-  for (int m = 0; m < M; ++m) acc[m] = 0.0f;
-  int64_t i = lane;
-  for (; i + 32 * (kGemvUnroll - 1) < vecs; i += 32 * kGemvUnroll) {
-    uint4 wv[kGemvUnroll];
-#pragma unroll
-    for (int u = 0; u < kGemvUnroll; ++u) wv[u] = LoadStreaming(wr + i + 32 * u);
-#pragma unroll
-    for (int u = 0; u < kGemvUnroll; ++u) {
-#pragma unroll
-      for (int m = 0; m < M; ++m) acc[m] = Dot8(wv[u], __ldg(xr + m * vecs + i + 32 * u), acc[m]);
-    }
-  }
-  for (; i < vecs; i += 32) {
-    const uint4 wv = LoadStreaming(wr + i);
-#pragma unroll
-    for (int m = 0; m < M; ++m) acc[m] = Dot8(wv, __ldg(xr + m * vecs + i), acc[m]);
-  }
-#pragma unroll
-  for (int m = 0; m < M; ++m) {
-    for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
-  }
-  if (lane == 0) {
-#pragma unroll
-    for (int m = 0; m < M; ++m) {
-      if (y_f32) {
-        float* out = static_cast<float*>(y) + m * n + col;
-        *out = accumulate ? *out + acc[m] : acc[m];
-      } else {
-        bf16* out = static_cast<bf16*>(y) + m * n + col;
-        *out = __float2bfloat16(accumulate ? __bfloat162float(*out) + acc[m] : acc[m]);
-      }
-    }
-  }
-}
-
 // Column blocks for a [rows, cols] elementwise kernel with rows on grid y.
 dim3 ElementwiseGrid(int64_t rows, int64_t cols) {
   const int64_t x = (cols + kThreads - 1) / kThreads;
@@ -222,33 +155,6 @@ dim3 ElementwiseGrid(int64_t rows, int64_t cols) {
 }
 
 }  // namespace
-
-bool GemvSupports(int64_t m, int64_t k, const void* x, const void* w) {
-  return m >= 1 && m <= kGemvMaxRows && k % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
-         reinterpret_cast<uintptr_t>(w) % 16 == 0;
-}
-
-cudaError_t Gemv(const bf16* x, int64_t m, int64_t k, const bf16* w, int64_t n, void* y, bool y_f32,
-                 bool accumulate, cudaStream_t stream) {
-  if (n == 0) return cudaSuccess;
-  const auto blocks = static_cast<unsigned>((n + kGemvWarps - 1) / kGemvWarps);
-  constexpr unsigned threads = kGemvWarps * 32;
-  switch (m) {
-#define RADIXLM_GEMV_CASE(M) \
-  case M: GemvKernel<M><<<blocks, threads, 0, stream>>>(x, k, w, n, y, y_f32, accumulate); break;
-    RADIXLM_GEMV_CASE(1)
-    RADIXLM_GEMV_CASE(2)
-    RADIXLM_GEMV_CASE(3)
-    RADIXLM_GEMV_CASE(4)
-    RADIXLM_GEMV_CASE(5)
-    RADIXLM_GEMV_CASE(6)
-    RADIXLM_GEMV_CASE(7)
-    RADIXLM_GEMV_CASE(8)
-#undef RADIXLM_GEMV_CASE
-    default: return cudaErrorInvalidValue;
-  }
-  return cudaGetLastError();
-}
 
 cudaError_t EmbedRows(const bf16* embed, const bf16* pos_embed, const int32_t* tokens, const int32_t* positions,
                       int64_t rows, int64_t hidden, float* x, cudaStream_t stream) {
@@ -259,39 +165,36 @@ cudaError_t EmbedRows(const bf16* embed, const bf16* pos_embed, const int32_t* t
 
 cudaError_t NormRows(const float* x, const int32_t* rows, int64_t count, int64_t hidden, const float* weight,
                      const float* bias, bool layer_norm, float eps, bf16* out_bf16, float* out_f32,
-                     cudaStream_t stream) {
+                     cudaStream_t stream, bool pdl) {
   if (count == 0) return cudaSuccess;
   // One block a row; wide rows get 1024 threads, so each thread's loads (issued
   // one after another) are few: at one row (decode) the kernel is latency-bound.
-  const unsigned threads = hidden >= 2048 ? 1024 : kThreads;
-  NormKernel<<<static_cast<unsigned>(count), threads, 0, stream>>>(x, rows, hidden, weight, bias, layer_norm, eps,
-                                                                    out_bf16, out_f32);
-  return cudaGetLastError();
+  const auto threads = static_cast<unsigned>(NormThreads(hidden));
+  return Launch(NormKernel, dim3(static_cast<unsigned>(count)), dim3(threads), 0, stream, pdl, x, rows, hidden, weight,
+                bias, layer_norm, eps, out_bf16, out_f32);
 }
 
-cudaError_t RopeAndStoreKv(const RopeKvArgs& args, cudaStream_t stream) {
+cudaError_t RopeAndStoreKv(const RopeKvArgs& args, cudaStream_t stream, bool pdl) {
   if (args.rows == 0) return cudaSuccess;
   if (args.head_dim / 2 > kMaxHalf) return cudaErrorInvalidValue;
-  RopeKvKernel<<<static_cast<unsigned>(args.rows), 512, 0, stream>>>(args);  // few loads per thread
-  return cudaGetLastError();
+  // 512 threads: few loads per thread.
+  return Launch(RopeKvKernel, dim3(static_cast<unsigned>(args.rows)), dim3(512), 0, stream, pdl, args);
 }
 
-cudaError_t SiluMul(const bf16* up, int64_t rows, int64_t inter, bf16* act, cudaStream_t stream) {
+cudaError_t SiluMul(const bf16* up, int64_t rows, int64_t inter, bf16* act, cudaStream_t stream, bool pdl) {
   if (rows == 0) return cudaSuccess;
-  SiluMulKernel<<<ElementwiseGrid(rows, inter), kThreads, 0, stream>>>(up, inter, act);
-  return cudaGetLastError();
+  return Launch(SiluMulKernel, ElementwiseGrid(rows, inter), dim3(kThreads), 0, stream, pdl, up, inter, act);
 }
 
-cudaError_t Gelu(bf16* x, const float* bias, int64_t rows, int64_t cols, bool exact, cudaStream_t stream) {
+cudaError_t Gelu(bf16* x, const float* bias, int64_t rows, int64_t cols, bool exact, cudaStream_t stream,
+                 bool pdl) {
   if (rows == 0) return cudaSuccess;
-  GeluKernel<<<ElementwiseGrid(rows, cols), kThreads, 0, stream>>>(x, bias, cols, exact);
-  return cudaGetLastError();
+  return Launch(GeluKernel, ElementwiseGrid(rows, cols), dim3(kThreads), 0, stream, pdl, x, bias, cols, exact);
 }
 
-cudaError_t AddBias(float* x, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream) {
+cudaError_t AddBias(float* x, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream, bool pdl) {
   if (rows == 0) return cudaSuccess;
-  AddBiasKernel<<<ElementwiseGrid(rows, cols), kThreads, 0, stream>>>(x, bias, cols);
-  return cudaGetLastError();
+  return Launch(AddBiasKernel, ElementwiseGrid(rows, cols), dim3(kThreads), 0, stream, pdl, x, bias, cols);
 }
 
 cudaError_t CopyPageSlots(bf16* k_pool, bf16* v_pool, int64_t layers, int64_t num_pages, int64_t kv_heads,

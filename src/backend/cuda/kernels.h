@@ -4,6 +4,15 @@
 // inputs are BF16; K and V pages are BF16, laid out per layer as
 // [page][kv_head][slot][head_dim] (a page of one head is one contiguous block),
 // the CPU backend's layout.
+//
+// `pdl` (Hopper's programmatic dependent launch): the kernel is launched as a
+// programmatic dependent of the kernel before it on the stream, so it may start
+// while that one is still running. Every kernel here waits for its
+// predecessors (griddepcontrol.wait) before it reads or writes any activation
+// (the GEMVs only issue L2 prefetches of their weights before that), and lets
+// its own dependents launch right after. Without a PDL launch the wait returns at
+// once: `pdl = false` is an ordinary launch. Legal inside CUDA graph capture
+// (programmatic edges) as long as the kernel before it on the stream is a kernel.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -24,7 +33,7 @@ cudaError_t EmbedRows(const bf16* embed, const bf16* pos_embed, const int32_t* t
 // (either may be null).
 cudaError_t NormRows(const float* x, const int32_t* rows, int64_t count, int64_t hidden, const float* weight,
                      const float* bias, bool layer_norm, float eps, bf16* out_bf16, float* out_f32,
-                     cudaStream_t stream);
+                     cudaStream_t stream, bool pdl = false);
 
 // Per row of qkv ([rows, (heads + 2 kv_heads) * head_dim], F32): adds the bias
 // (if any), rotates q and k (rotate-half, angle = position * inv_freq; none when
@@ -41,28 +50,21 @@ struct RopeKvArgs {
   bf16* k_pool;
   bf16* v_pool;
 };
-cudaError_t RopeAndStoreKv(const RopeKvArgs& args, cudaStream_t stream);
+cudaError_t RopeAndStoreKv(const RopeKvArgs& args, cudaStream_t stream, bool pdl = false);
 
 // act[r, i] = silu(up[r, i]) * up[r, inter + i] (gate first, as stacked).
-cudaError_t SiluMul(const bf16* up, int64_t rows, int64_t inter, bf16* act, cudaStream_t stream);
+cudaError_t SiluMul(const bf16* up, int64_t rows, int64_t inter, bf16* act, cudaStream_t stream, bool pdl = false);
 // In place: x = gelu(x + bias) (bias may be null), tanh form unless exact.
-cudaError_t Gelu(bf16* x, const float* bias, int64_t rows, int64_t cols, bool exact, cudaStream_t stream);
+cudaError_t Gelu(bf16* x, const float* bias, int64_t rows, int64_t cols, bool exact, cudaStream_t stream,
+                 bool pdl = false);
 // x[r, :] += bias.
-cudaError_t AddBias(float* x, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream);
+cudaError_t AddBias(float* x, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream, bool pdl = false);
 
 // For every layer and kv head: the first `slots` slots of page src copied into
 // page dst, in both pools (each [layers][pages][kv_heads][page_size][head_dim]).
 cudaError_t CopyPageSlots(bf16* k_pool, bf16* v_pool, int64_t layers, int64_t num_pages, int64_t kv_heads,
                           int64_t page_size, int64_t head_dim, int32_t src, int32_t dst, int64_t slots,
                           cudaStream_t stream);
-
-// y[m, n] (= or +=) x[m, k] . w[n, k]^T for m <= kGemvMaxRows (decode-shaped
-// products, bound by reading w), F32 accumulation; y F32 or BF16. Needs k a
-// multiple of 8 and x, w 16-byte aligned (GemvSupports).
-inline constexpr int64_t kGemvMaxRows = 8;
-bool GemvSupports(int64_t m, int64_t k, const void* x, const void* w);
-cudaError_t Gemv(const bf16* x, int64_t m, int64_t k, const bf16* w, int64_t n, void* y, bool y_f32,
-                 bool accumulate, cudaStream_t stream);
 
 // F32 -> BF16, for tests and uploads.
 cudaError_t ConvertToBf16(const float* in, int64_t n, bf16* out, cudaStream_t stream);
