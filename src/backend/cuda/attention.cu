@@ -270,21 +270,29 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
 
 // Decode blocks (one query token, the kv head's `group` query heads, group <=
 // kDecodeMaxGroup): no tiles in shared memory. Each warp walks every
-// kDecodeWarps-th run of 32 keys; a lane scores one key against the group's
-// queries (the whole head_dim row, 16-byte loads), the warp updates its online
-// softmax, then lanes own head_dim / 32 columns of V and accumulate the run's
-// keys. The warps' states are merged at the end, and written like the tiled
-// kernel's (the output, or a partial for MergeKernel).
+// kDecodeWarps-th run of 32 keys; a lane reads its key's page id, then issues
+// the loads of that key's K row (16-byte loads) and of its own head_dim / 32
+// columns of V for all 32 keys of the run (page ids passed between lanes)
+// before any arithmetic, so a run costs one round trip to memory after the page
+// ids. A lane scores its key against the group's queries, the warp updates its
+// online softmax, and lanes accumulate their V columns over the run. The warps'
+// states are merged at the end and written as the output or, for a split, as a
+// partial; the split that finishes last (counted on merge_counters) merges the
+// partials itself, so a decode step needs no merge kernel.
 constexpr int kDecodeWarps = 4;
 constexpr int kDecodeMaxGroup = 8;
 
 template <int HD, int G>
 __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(AttentionArgs a) {
+  static_assert(G <= kDecodeMaxGroup);
   constexpr int kCols = HD / 32;  // V columns per lane
+  using Raw = typename std::conditional<kCols == 4, uint2, uint32_t>::type;
   __shared__ float q_s[G][HD];
   __shared__ float p_s[kDecodeWarps][G][32];
   __shared__ float o_s[kDecodeWarps][G][HD];
   __shared__ float ml_s[kDecodeWarps][G][2];
+  __shared__ int last_split;
+  __shared__ float w_s[G][kAttentionMaxSplits];  // the merge's weights
   const AttentionBlock blk = a.blocks[blockIdx.x];
   const AttentionSeq seq = a.seqs[blk.seq];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -307,27 +315,33 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
   for (int k0 = blk.k_begin + warp * 32; k0 < blk.k_end; k0 += kDecodeWarps * 32) {
     const int pos = k0 + lane;
     const bool valid = pos < blk.k_end;
+    // Past the range: the last key again (its V weighted by probability 0).
+    const int kp = min(pos, blk.k_end - 1);
+    const int64_t slot = (static_cast<int64_t>(pages[kp / a.page_size]) * a.kv_heads + blk.kv_head) * a.page_size +
+                         kp % a.page_size;
+    const uint4* kr = reinterpret_cast<const uint4*>(a.k_pool + slot * HD);
+    uint4 kraw[HD / 8];
+#pragma unroll
+    for (int v = 0; v < HD / 8; ++v) kraw[v] = kr[v];
+    Raw vraw[32];
+#pragma unroll
+    for (int u = 0; u < 32; ++u) {
+      const int64_t vs = __shfl_sync(0xffffffffu, slot, u);
+      vraw[u] = *reinterpret_cast<const Raw*>(a.v_pool + vs * HD + lane * kCols);
+    }
     float sc[G];
 #pragma unroll
     for (int g = 0; g < G; ++g) sc[g] = 0.f;
-    if (valid) {
-      const int64_t page = pages[pos / a.page_size];
-      const uint4* kr = reinterpret_cast<const uint4*>(
-          a.k_pool + ((page * a.kv_heads + blk.kv_head) * a.page_size + pos % a.page_size) * HD);
-      uint4 kraw[HD / 8];
 #pragma unroll
-      for (int v = 0; v < HD / 8; ++v) kraw[v] = kr[v];
+    for (int v = 0; v < HD / 8; ++v) {
+      const uint32_t w[4] = {kraw[v].x, kraw[v].y, kraw[v].z, kraw[v].w};
 #pragma unroll
-      for (int v = 0; v < HD / 8; ++v) {
-        const uint32_t w[4] = {kraw[v].x, kraw[v].y, kraw[v].z, kraw[v].w};
+      for (int j = 0; j < 4; ++j) {
+        const float k_lo = __uint_as_float(w[j] << 16), k_hi = __uint_as_float(w[j] & 0xffff0000u);
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const float k_lo = __uint_as_float(w[j] << 16), k_hi = __uint_as_float(w[j] & 0xffff0000u);
-#pragma unroll
-          for (int g = 0; g < G; ++g) {
-            sc[g] = fmaf(q_s[g][v * 8 + 2 * j], k_lo, sc[g]);
-            sc[g] = fmaf(q_s[g][v * 8 + 2 * j + 1], k_hi, sc[g]);
-          }
+        for (int g = 0; g < G; ++g) {
+          sc[g] = fmaf(q_s[g][v * 8 + 2 * j], k_lo, sc[g]);
+          sc[g] = fmaf(q_s[g][v * 8 + 2 * j + 1], k_hi, sc[g]);
         }
       }
     }
@@ -347,40 +361,23 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
       p_s[warp][g][lane] = pr;
     }
     __syncwarp();
-    // Lanes own V columns; keys in chunks of kVChunk with their loads issued
-    // together (past the range: the last key again, with probability 0).
-    constexpr int kVChunk = 16;
-    const int run = min(32, blk.k_end - k0);
-    for (int j0 = 0; j0 < run; j0 += kVChunk) {
-      using Raw = typename std::conditional<kCols == 4, uint2, uint32_t>::type;
-      Raw raw[kVChunk];
 #pragma unroll
-      for (int u = 0; u < kVChunk; ++u) {
-        const int kp = min(k0 + j0 + u, blk.k_end - 1);
-        const int64_t page = pages[kp / a.page_size];
-        raw[u] = *reinterpret_cast<const Raw*>(
-            a.v_pool + ((page * a.kv_heads + blk.kv_head) * a.page_size + kp % a.page_size) * HD + lane * kCols);
+    for (int u = 0; u < 32; ++u) {
+      float vv[kCols];
+      if constexpr (kCols == 4) {
+        vv[0] = __uint_as_float(vraw[u].x << 16);
+        vv[1] = __uint_as_float(vraw[u].x & 0xffff0000u);
+        vv[2] = __uint_as_float(vraw[u].y << 16);
+        vv[3] = __uint_as_float(vraw[u].y & 0xffff0000u);
+      } else {
+        vv[0] = __uint_as_float(vraw[u] << 16);
+        vv[1] = __uint_as_float(vraw[u] & 0xffff0000u);
       }
 #pragma unroll
-      for (int u = 0; u < kVChunk; ++u) {
-        float vv[kCols];
-        if constexpr (kCols == 4) {
-          vv[0] = __uint_as_float(raw[u].x << 16);
-          vv[1] = __uint_as_float(raw[u].x & 0xffff0000u);
-          vv[2] = __uint_as_float(raw[u].y << 16);
-          vv[3] = __uint_as_float(raw[u].y & 0xffff0000u);
-        } else {
-          vv[0] = __uint_as_float(raw[u] << 16);
-          vv[1] = __uint_as_float(raw[u] & 0xffff0000u);
-        }
-        const int j = min(j0 + u, 31);
-        const float live = j0 + u < 32 ? 1.f : 0.f;
+      for (int g = 0; g < G; ++g) {
+        const float pr = p_s[warp][g][u];
 #pragma unroll
-        for (int g = 0; g < G; ++g) {
-          const float pr = p_s[warp][g][j] * live;
-#pragma unroll
-          for (int c = 0; c < kCols; ++c) o[g][c] = fmaf(pr, vv[c], o[g][c]);
-        }
+        for (int c = 0; c < kCols; ++c) o[g][c] = fmaf(pr, vv[c], o[g][c]);
       }
     }
     __syncwarp();
@@ -421,6 +418,56 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
         a.partial_stats[slot * 2 + 1] = sum;
       }
     }
+  }
+  if (blk.partial < 0) return;
+  // The last split of this (sequence, kv head) to finish merges all of them.
+  const AttentionMerge mg = a.merges[blk.merge];
+  __threadfence();  // this block's partial is visible before it is counted
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    last_split = atomicAdd(a.merge_counters + blk.merge, 1) == mg.count - 1;
+    if (last_split) a.merge_counters[blk.merge] = 0;  // ready for the next launch
+  }
+  __syncthreads();
+  if (!last_split) return;
+  __threadfence();
+  // Each split's weight per row, exp2(max_p - max) / sum, over the lanes of a
+  // warp (a warp per row); then every column sums the splits' weighted columns.
+  for (int g = warp; g < G; g += kDecodeWarps) {
+    float mp[kAttentionMaxSplits / 32], lp[kAttentionMaxSplits / 32];
+    float mx = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < kAttentionMaxSplits / 32; ++i) {
+      const int p = lane + 32 * i;
+      mp[i] = -INFINITY;
+      lp[i] = 0.f;
+      if (p < mg.count) {
+        const int64_t at = (static_cast<int64_t>(mg.first_partial + p) * kRows + g) * 2;
+        lp[i] = __ldcg(a.partial_stats + at + 1);
+        if (lp[i] > 0.f) mp[i] = __ldcg(a.partial_stats + at);
+      }
+      mx = fmaxf(mx, mp[i]);
+    }
+    for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    float w[kAttentionMaxSplits / 32], den = 0.f;
+#pragma unroll
+    for (int i = 0; i < kAttentionMaxSplits / 32; ++i) {
+      w[i] = lp[i] > 0.f ? exp2f(mp[i] - mx) : 0.f;
+      den = fmaf(w[i], lp[i], den);
+    }
+    for (int off = 16; off > 0; off >>= 1) den += __shfl_xor_sync(0xffffffffu, den, off);
+#pragma unroll
+    for (int i = 0; i < kAttentionMaxSplits / 32; ++i) w_s[g][lane + 32 * i] = w[i] / den;
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < G * HD; idx += blockDim.x) {
+    const int g = idx / HD, d = idx % HD;
+    const float* acc = a.partial_acc + (static_cast<int64_t>(mg.first_partial) * kRows + g) * HD + d;
+    float num = 0.f;
+#pragma unroll 8
+    for (int p = 0; p < mg.count; ++p) num = fmaf(w_s[g][p], __ldcg(acc + static_cast<int64_t>(p) * kRows * HD), num);
+    const int head = blk.kv_head * G + g;
+    a.out[static_cast<int64_t>(seq.first_row + blk.q_begin) * a.heads * HD + head * HD + d] = __float2bfloat16(num);
   }
 }
 
@@ -502,7 +549,7 @@ cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream) {
     default: return cudaErrorInvalidValue;
   }
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
-  if (a.num_merges == 0) return cudaSuccess;
+  if (a.num_merges == 0 || launched) return cudaSuccess;  // the decode kernel merges its own splits
   // Rows per merge (q_count * group): the group in a decode step, else at most kAttentionRows.
   const unsigned merge_rows = a.decode ? static_cast<unsigned>(a.heads / a.kv_heads) : kRows;
   MergeKernel<<<dim3(static_cast<unsigned>(a.num_merges), merge_rows), static_cast<unsigned>(a.head_dim), 0, stream>>>(

@@ -31,6 +31,7 @@ namespace radixlm::backend::cuda {
 
 inline constexpr int kAttentionRows = 64;
 inline constexpr int kAttentionKeys = 64;
+inline constexpr int kAttentionMaxSplits = 64;  // of one block's key range
 
 struct AttentionSeq {
   int32_t first_row;          // row of the sequence's first new token in qkv and out
@@ -45,7 +46,7 @@ struct AttentionBlock {
   int32_t q_begin, q_count;  // new tokens [q_begin, q_begin + q_count) of the sequence
   int32_t k_begin, k_end;    // key positions
   int32_t partial;           // -1: writes the output; else its slot in the partial buffers
-  int32_t unused = 0;
+  int32_t merge = -1;        // a split's AttentionMerge (index into AttentionArgs::merges)
 };
 
 // Combines partials [first_partial, first_partial + count) into the output of
@@ -71,6 +72,9 @@ struct AttentionArgs {
   float scale;            // 1 / sqrt(head_dim)
   float* partial_acc;     // [partials][kAttentionRows][head_dim]
   float* partial_stats;   // [partials][kAttentionRows][2]: running max (log2 domain), sum
+  // One counter per merge, zero before a launch and left zero after it: the
+  // decode kernel's splits count themselves in, and the last one merges.
+  int32_t* merge_counters;
   bf16* out;
   // Every block has one query token (decode steps only): a kernel without
   // shared-memory tiles runs them (head_dim 64 or 128, 1, 2, 4 or 8 query heads

@@ -30,7 +30,7 @@ void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int
           const int64_t keys = s.start + q0 + qn;  // what the block's last query sees
           int64_t splits = 1;
           if (allow_split) {
-            const int64_t want = kBlocksPerSm * num_sms / base_blocks;
+            const int64_t want = std::min<int64_t>(kAttentionMaxSplits, kBlocksPerSm * num_sms / base_blocks);
             splits = std::max<int64_t>(1, std::min(want, keys / kMinSplitKeys));
           }
           const int64_t split_len =
@@ -39,6 +39,7 @@ void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int
           AttentionBlock b{static_cast<int32_t>(si), static_cast<int32_t>(g), static_cast<int32_t>(q0),
                            static_cast<int32_t>(qn), 0, 0, -1};
           if (splits > 1) {
+            b.merge = static_cast<int32_t>(merges->size());
             merges->push_back({b.seq, b.kv_head, b.q_begin, b.q_count, partials, static_cast<int32_t>(splits)});
           }
           for (int64_t k = 0; k < splits; ++k) {

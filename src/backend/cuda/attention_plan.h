@@ -18,7 +18,7 @@ struct AttentionPlanSeq {
 // kAttentionRows / group query tokens), each split over the keys (splits of at
 // least 128 keys, aligned to kAttentionKeys) as many times as fits the blocks
 // into one wave of three per multiprocessor (`num_sms` of them); never more
-// than `max_partials` partials.
+// than kAttentionMaxSplits splits of one block or `max_partials` partials.
 void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads, int64_t num_sms,
                    int64_t max_partials, std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges);
 

@@ -48,6 +48,9 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   RETURN_IF_ERROR(Upload(merges, &mg));
   RETURN_IF_ERROR(acc.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * p.head_dim * 4, "partials"));
   RETURN_IF_ERROR(stats.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * 2 * 4, "partials"));
+  DeviceBuffer counters;
+  RETURN_IF_ERROR(counters.Reserve(static_cast<size_t>(max_partials) * 4, "merge counters"));
+  RADIXLM_CUDA_TRY(cudaMemset(counters.as<void>(), 0, counters.size()));
   const size_t out_elements = static_cast<size_t>(rows * p.heads * p.head_dim);
   RETURN_IF_ERROR(o.Reserve(out_elements * 2, "output"));
   RADIXLM_CUDA_TRY(cudaMemset(o.as<void>(), 0xff, out_elements * 2));  // NaN: unwritten shows
@@ -69,9 +72,14 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   a.scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
   a.partial_acc = acc.as<float>();
   a.partial_stats = stats.as<float>();
+  a.merge_counters = counters.as<int32_t>();
   a.out = o.as<bf16>();
   a.decode = 1;
   for (const PagedAttentionProblem::Seq& s : p.seqs) a.decode &= s.tokens == 1 ? 1 : 0;
+  // Twice, the output cleared in between: the second launch shows that the first
+  // left its merge counters at zero (as CUDA-graph replays need).
+  RADIXLM_CUDA_TRY(LaunchAttention(a, nullptr));
+  RADIXLM_CUDA_TRY(cudaMemset(o.as<void>(), 0xff, out_elements * 2));
   RADIXLM_CUDA_TRY(LaunchAttention(a, nullptr));
   RADIXLM_CUDA_TRY(cudaDeviceSynchronize());
   std::vector<uint16_t> bits(out_elements);

@@ -103,7 +103,7 @@ struct CudaBackend::Impl {
   // Activations, sized for `capacity` tokens.
   int64_t capacity = 0;
   DeviceBuffer x, normed, qkv_out, attn, up, act;
-  DeviceBuffer partial_acc, partial_stats;
+  DeviceBuffer partial_acc, partial_stats, merge_counters;
   DeviceBuffer meta;             // the step's token, position, slot, row and attention tables
   PinnedBuffer meta_host;
   DeviceBuffer last, logits, hidden;  // logit rows, their logits, hidden-sum rows
@@ -302,6 +302,8 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
                                       "attention partials"));
   RETURN_IF_ERROR(partial_stats.Reserve(static_cast<size_t>(kMaxPartials) * kAttentionRows * 2 * 4,
                                         "attention partials"));
+  RETURN_IF_ERROR(merge_counters.Reserve(static_cast<size_t>(kMaxPartials) * 4, "attention partials"));
+  RADIXLM_CUDA_TRY(cudaMemset(merge_counters.as<void>(), 0, merge_counters.size()));
 
   // The KV pool: what the fraction leaves, or exactly num_pages.
   const uint64_t page_bytes = static_cast<uint64_t>(c.num_layers) * 2 * kv_dim * page_size * 2;
@@ -423,6 +425,7 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   aa.scale = 1.0f / std::sqrt(static_cast<float>(hd));
   aa.partial_acc = partial_acc.as<float>();
   aa.partial_stats = partial_stats.as<float>();
+  aa.merge_counters = merge_counters.as<int32_t>();
   aa.out = attn_p;
   bool one_token_each = true;
   for (const SequenceInput& s : batch) one_token_each = one_token_each && s.tokens.size() == 1;
