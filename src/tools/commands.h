@@ -221,6 +221,7 @@ struct GenerateOptions {
   bool ignore_eos = false;
   int threads = 0;
   int32_t page_size = 16;
+  std::string device = "cpu";  // cpu | cuda
 };
 // Runs one prompt through the model with the prefix cache and prints the
 // completion, speeds and cached tokens.
@@ -231,6 +232,7 @@ struct ForwardOptions {
   std::string tokens;  // comma-separated ids
   std::string out;     // raw little-endian F32 logits [tokens, vocab]
   int threads = 0;
+  std::string device = "cpu";  // cpu | cuda
 };
 // Writes the logits of every position (for comparisons with other implementations).
 int RunForward(const ForwardOptions& options);

@@ -274,6 +274,7 @@ int main(int argc, char** argv) {
   generate_cmd->add_flag("--ignore-eos", gen_text.ignore_eos, "Keep going past the end-of-sequence token");
   generate_cmd->add_option("--threads", gen_text.threads, "CPU threads (0: all)");
   generate_cmd->add_option("--page-size", gen_text.page_size, "Tokens per KV page")->check(CLI::Range(1, 1024));
+  generate_cmd->add_option("--device", gen_text.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
 
   radixlm::tools::ForwardOptions fwd;
   CLI::App* forward_cmd = app.add_subcommand(
@@ -282,6 +283,7 @@ int main(int argc, char** argv) {
   forward_cmd->add_option("--tokens", fwd.tokens, "Comma-separated token ids")->required();
   forward_cmd->add_option("--out", fwd.out, "Output file: [tokens, vocab] little-endian F32")->required();
   forward_cmd->add_option("--threads", fwd.threads, "CPU threads (0: all)");
+  forward_cmd->add_option("--device", fwd.device, "cpu or cuda (BF16 weights)")->check(CLI::IsMember({"cpu", "cuda"}));
 
   radixlm::tools::TokenizeOptions tok;
   CLI::App* tokenize_cmd = app.add_subcommand("tokenize", "Print a text's token ids (or decode ids)");
