@@ -7,7 +7,8 @@
 #              LD_LIBRARY_PATH for itself alone (so python and torch there keep
 #              their own libraries); the real programs in libexec/
 #   tests/     the C++ test binaries that matter there (cuda_backend_test, and the
-#              CPU-runtime and server issues' unit tests)
+#              CPU-runtime and server issues' unit tests), and the tokenizer
+#              comparison's reference ids (written here by the npm tokenizers)
 #   lib/       every shared library they need but glibc, libstdc++, libgcc_s and
 #              CUDA's (the machine has those)
 #   node_modules/  the e2e tests' npm packages (tests/e2e/package-lock.json)
@@ -35,9 +36,14 @@ tests=(cuda_backend_test cpu_backend_test kernels_test checkpoint_test tokenizer
        server_request_builder_test server_metrics_text_test server_auth_test server_api_service_test
        server_response_entry_test bench_engine_cuda_report_test)
 echo "gpu_bundle.sh: building radixlm and ${#tests[@]} test binaries in $build" >&2
-bash scripts/build.sh "$build" -DRADIXLM_TESTS=ON -DRADIXLM_CUDA=ON -- radixlm "${tests[@]}" >&2
+bash scripts/build.sh "$build" -DRADIXLM_TESTS=ON -DRADIXLM_CUDA=ON -- radixlm "${tests[@]}" tokenizer_npm_compare >&2
 # The e2e tests' npm packages, where ctest installs them.
 bash tests/e2e/run.sh install tests/e2e "$build/tests/e2e" >&2
+# The tokenizer comparison's reference ids: the JavaScript tokenizers (npm) run
+# here on the real Llama 3 and Qwen3 tokenizer.json files; there, the comparer
+# checks radixlm's ids against what they wrote.
+bash tests/tokenizer/compare.sh tests/tokenizer "$build/tests/tokenizer/npm_compare" \
+  "$build/tests/tokenizer/tokenizer_npm_compare" >&2
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
@@ -58,12 +64,16 @@ LD_LIBRARY_PATH="\$here/lib:\${RADIXLM_CUDA_LIBS:-/usr/local/cuda/lib64}\${LD_LI
 EOF
   chmod +x "$root/bin/$name"
 done
-for t in "${tests[@]}"; do cp "$build/tests/$t" "$root/tests/" 2>/dev/null || cp "$build/tests/tokenizer/$t" "$root/tests/"; done
+for t in "${tests[@]}" tokenizer_npm_compare; do
+  cp "$build/tests/$t" "$root/tests/" 2>/dev/null || cp "$build/tests/tokenizer/$t" "$root/tests/"
+done
+cp -r "$build/tests/tokenizer/npm_compare/out" "$root/tests/tokenizer_npm_expected"
 
 # Shared libraries: everything ldd resolves but the C runtime and CUDA's.
 skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libstdc\+\+|libgcc_s|libcudart|libcublas|libcublasLt|libcuda\.so)'
 missing=0
 for f in "$root"/libexec/* "$root"/tests/*; do
+  [ -f "$f" ] || continue
   while read -r name _ path _; do
     [[ "$name" =~ $skip ]] && continue
     if [ "$path" = "not" ] || [ -z "$path" ]; then

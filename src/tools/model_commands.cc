@@ -184,7 +184,10 @@ int RunGenerate(const GenerateOptions& o) {
                                      " tokens fill the model's context of " +
                                      std::to_string(m.config.max_position_embeddings)));
   }
-  const std::string where = o.device == "cpu" ? std::to_string(static_cast<backend::cpu::CpuBackend*>(m.backend.get())->threads()) + " CPU threads" : "the GPU (BF16)";
+  const std::string where =
+      o.device == "cpu"
+          ? std::to_string(static_cast<backend::cpu::CpuBackend*>(m.backend.get())->threads()) + " CPU threads"
+          : "the GPU (BF16)";
   std::fprintf(stderr, "loaded %s (%s, %.1f M parameters) in %.2f s on %s\n", o.model.c_str(),
                std::string(model::ArchitectureName(m.config.architecture)).c_str(),
                static_cast<double>(m.parameters) / 1e6, SecondsSince(load_start), where.c_str());
