@@ -133,7 +133,7 @@ if [ "$mode" = bench ]; then
   model=$work/$preset
   context=${BENCH_CONTEXT:-32768}
   step make_model 300 "$radixlm" make-model --preset "$preset" --seed 1 --dtype bf16 --out "$model"
-  python3 - "$model/config.json" "$context" <<'EOF'
+  python3 - "$model/config.json" "$context" <<'EOF' | tee -a "$summary"
 import json, sys
 path, context = sys.argv[1], int(sys.argv[2])
 c = json.load(open(path))
