@@ -78,6 +78,11 @@ int RunBenchEngine(const BenchEngineOptions& o) {
 #ifdef RADIXLM_WITH_CUDA
   if (o.device == "cuda") return RunBenchEngineCuda(o);
 #endif
+  if (o.model.empty()) return Fail(InvalidArgumentError("--model DIR is required"));
+  if (!o.parts.empty() || !o.prefill_lengths.empty() || !o.decode_batches.empty() || !o.decode_contexts.empty()) {
+    std::fprintf(stderr, "bench-engine: --parts, --prefill-tokens, --decode-batch and --decode-contexts apply to "
+                         "--device cuda; the CPU run uses --prompt-tokens and --decode-tokens\n");
+  }
   backend::cpu::CpuBackendOptions options;
   options.page_size = 16;
   options.threads = o.threads;
@@ -142,26 +147,29 @@ int RunBenchEngine(const BenchEngineOptions& o) {
   const double bandwidth = Median(bandwidths);
   const double decode_gbs = static_cast<double>(cpu->weight_bytes_per_token()) / decode / 1e9;
 
-  std::printf("model %s: %s, %.1f M parameters, F32 compute, %d threads, %s kernels\n", o.model.c_str(),
-              std::string(model::ArchitectureName(c.architecture)).c_str(),
-              static_cast<double>(loaded->parameters) / 1e6, threads,
-              backend::cpu::UsingAvx512() ? "AVX-512" : "portable");
-  std::printf("%-34s %12s %12s %10s\n", "figure", "measured", "roofline", "ratio");
-  std::printf("%-34s %12.1f %12s %10s\n", "prefill tokens/s", t / prefill, "", "");
-  std::printf("%-34s %12.1f %12.1f %9.1f%%\n", "prefill GFLOP/s vs OpenBLAS SGEMM", prefill_gflops, sgemm,
-              100 * prefill_gflops / sgemm);
-  std::printf("%-34s %12.1f %12s %10s\n", "decode tokens/s", 1 / decode, "", "");
-  std::printf("%-34s %12.1f %12.1f %9.1f%%\n", "decode weight GB/s vs read bandwidth", decode_gbs, bandwidth,
-              100 * decode_gbs / bandwidth);
-  std::printf("(prefill: %lld-token prompt, median of %lld; decode: median of %lld steps after it; "
-              "%.1f MB of F32 weights read per decode step; rooflines are medians: SGEMM 2048^3 x5, "
-              "a 512 MiB read before every 8 decode steps)\n",
-              static_cast<long long>(o.prompt_tokens), static_cast<long long>(o.repeats),
-              static_cast<long long>(o.decode_tokens), static_cast<double>(cpu->weight_bytes_per_token()) / 1e6);
+  FILE* table = o.json_out == "-" ? stderr : stdout;  // stdout holds only the JSON then
+  std::fprintf(table, "model %s: %s, %.1f M parameters, F32 compute, %d threads, %s kernels\n", o.model.c_str(),
+               std::string(model::ArchitectureName(c.architecture)).c_str(),
+               static_cast<double>(loaded->parameters) / 1e6, threads,
+               backend::cpu::UsingAvx512() ? "AVX-512" : "portable");
+  std::fprintf(table, "%-34s %12s %12s %10s\n", "figure", "measured", "roofline", "ratio");
+  std::fprintf(table, "%-34s %12.1f %12s %10s\n", "prefill tokens/s", t / prefill, "", "");
+  std::fprintf(table, "%-34s %12.1f %12.1f %9.1f%%\n", "prefill GFLOP/s vs OpenBLAS SGEMM", prefill_gflops, sgemm,
+               100 * prefill_gflops / sgemm);
+  std::fprintf(table, "%-34s %12.1f %12s %10s\n", "decode tokens/s", 1 / decode, "", "");
+  std::fprintf(table, "%-34s %12.1f %12.1f %9.1f%%\n", "decode weight GB/s vs read bandwidth", decode_gbs, bandwidth,
+               100 * decode_gbs / bandwidth);
+  std::fprintf(table,
+               "(prefill: %lld-token prompt, median of %lld; decode: median of %lld steps after it; "
+               "%.1f MB of F32 weights read per decode step; rooflines are medians: SGEMM 2048^3 x5, "
+               "a 512 MiB read before every 8 decode steps)\n",
+               static_cast<long long>(o.prompt_tokens), static_cast<long long>(o.repeats),
+               static_cast<long long>(o.decode_tokens), static_cast<double>(cpu->weight_bytes_per_token()) / 1e6);
   if (!o.json_out.empty()) {
     JsonWriter w;
     w.BeginObject();
-    w.Key("model"); w.String(o.model);
+    w.Key("model");
+    w.String(o.model);
     w.Key("architecture"); w.String(model::ArchitectureName(c.architecture));
     w.Key("parameters"); w.Uint(loaded->parameters);
     w.Key("threads"); w.Int(threads);
@@ -177,7 +185,11 @@ int RunBenchEngine(const BenchEngineOptions& o) {
     w.Key("read_bandwidth_gbs"); w.Double(bandwidth);
     w.Key("decode_fraction_of_bandwidth"); w.Double(decode_gbs / bandwidth);
     w.EndObject();
-    std::ofstream(o.json_out) << w.str() << "\n";
+    if (o.json_out == "-") {
+      std::printf("%s\n", w.str().c_str());
+    } else {
+      std::ofstream(o.json_out) << w.str() << "\n";
+    }
   }
   return 0;
 }

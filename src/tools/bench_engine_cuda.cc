@@ -1,205 +1,437 @@
-// radixlm bench-engine --device cuda: prefill, cached prefill and decode speed of
-// the CUDA backend next to the GPU's rooflines measured in the same run
-// (cuBLAS BF16 GEMM at 8192^3, device-to-device copy bandwidth). Built only with
-// the CUDA backend.
+// radixlm bench-engine --device cuda: the CUDA backend's figures of issue 6,
+// each next to a roofline measured in the same run (device-to-device copy
+// bandwidth; cuBLAS BF16 GEMM at 8192^3), in four parts that --parts selects:
+//   attention  the paged attention kernel alone (backend/cuda/attention_bench.h):
+//              TFLOP/s of causal prefill shapes, GB/s of K/V reads for decode;
+//   prefill    cold prompts of several lengths, tokens/s and TFLOP/s;
+//   ttft       one prompt cold against the same prompt with all but its last
+//              --ttft-tail tokens already in pages (a prefix-cache hit);
+//   decode     steps of one new token for every sequence of a batch, at several
+//              batch sizes and context lengths, tokens/s and bytes read per second.
+// Rooflines and the attention part run before the model is loaded (the KV pool
+// then takes what --gpu-memory-fraction leaves). Shapes that cannot run (past the
+// model's context, more KV than the pool holds) are skipped with the reason;
+// failures are reported per figure and make the exit code 1. Built only with the
+// CUDA backend.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <numeric>
+#include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "backend/cuda/attention_bench.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/rooflines.h"
-#include "core/json_writer.h"
+#include "model/config.h"
 #include "tools/backend_choice.h"
+#include "tools/bench_engine_cuda_report.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace radixlm::tools {
 
 namespace {
-double MedianOf(std::vector<double> v) {
+
+using backend::cuda::CudaBackend;
+
+constexpr int64_t kPageSize = 16;
+constexpr int64_t kDecodeWarmupSteps = 3;  // the first steps of a batch size capture its CUDA graph
+constexpr double kPrefillBudgetS = 20;     // timed runs of one prompt length stop past this
+
+double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
+
+std::vector<int64_t> Or(const std::vector<int64_t>& given, std::vector<int64_t> fallback) {
+  return given.empty() ? fallback : given;
+}
+
+int64_t PagesFor(int64_t tokens) { return (tokens + kPageSize - 1) / kPageSize; }
+
+void Progress(const char* fmt, auto... args) {
+  std::fprintf(stderr, fmt, args...);
+  std::fflush(stderr);
+}
+
+// Random token ids, a pure function of the seed.
+std::vector<int32_t> RandomTokens(int64_t n, int64_t vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (int32_t& x : t) x = static_cast<int32_t>(rng() % static_cast<uint32_t>(vocab));
+  return t;
+}
+
+std::vector<int32_t> PageRange(int64_t first, int64_t count) {
+  std::vector<int32_t> p(static_cast<size_t>(count));
+  std::iota(p.begin(), p.end(), static_cast<int32_t>(first));
+  return p;
+}
+
+// ---- attention kernel alone ------------------------------------------------
+
+void RunAttention(const BenchEngineOptions& o, const backend::cuda::BenchDevice& dev, CudaBenchRun* run) {
+  backend::cuda::AttentionBenchShape base;
+  base.heads = run->heads;
+  base.kv_heads = run->kv_heads;
+  base.head_dim = run->head_dim;
+  base.page_size = kPageSize;
+  std::vector<AttentionFigure> todo;
+  for (int64_t n : Or(o.attention_prefill, {2048, 8192})) {
+    AttentionFigure f;
+    f.batch = 1, f.start = 0, f.tokens = n;
+    todo.push_back(f);
+  }
+  for (int64_t ctx : Or(o.attention_decode_contexts, {1024, 8192, 32768})) {
+    for (int64_t b : Or(o.attention_decode_batches, {1, 16, 64})) {
+      AttentionFigure f;
+      f.decode = true, f.batch = b, f.start = ctx, f.tokens = 1;
+      todo.push_back(f);
+    }
+  }
+  for (AttentionFigure& f : todo) {
+    backend::cuda::AttentionBenchShape s = base;
+    s.batch = f.batch, s.start = f.start, s.tokens = f.tokens;
+    const uint64_t need = backend::cuda::AttentionBenchBytes(s);
+    if (need > dev.free_bytes * 9 / 10) {
+      f.skipped = "needs " + std::to_string(need >> 20) + " MiB of GPU memory, " +
+                  std::to_string(dev.free_bytes >> 20) + " MiB free";
+    } else {
+      Progress("\rattention %s batch %lld, %lld+%lld tokens...            ", f.decode ? "decode" : "prefill",
+               static_cast<long long>(f.batch), static_cast<long long>(f.start), static_cast<long long>(f.tokens));
+      auto r = backend::cuda::BenchPagedAttention(s, /*warmup=*/3, /*samples=*/f.decode ? 50 : 10);
+      if (r.ok()) {
+        f.r = *r;
+      } else {
+        f.error = r.status().ToString();
+        run->any_error = true;
+      }
+    }
+    run->attention.push_back(f);
+  }
+  Progress("\r%70s\r", "");
+}
+
+// ---- prefill and TTFT --------------------------------------------------------
+
+// Times Forward of `in` after one untimed warm-up run: `repeats` runs, fewer when
+// one run is long (kPrefillBudgetS). Returns the median seconds.
+StatusOr<double> TimeForward(CudaBackend* gpu, const backend::SequenceInput& in, int64_t repeats, int64_t* runs) {
+  std::vector<float> logits;
+  auto start = std::chrono::steady_clock::now();
+  RETURN_IF_ERROR(gpu->Forward({&in, 1}, &logits));
+  const double warm = SecondsSince(start);
+  const int64_t n = std::max<int64_t>(1, std::min<int64_t>(repeats, static_cast<int64_t>(kPrefillBudgetS / warm)));
+  std::vector<double> times;
+  for (int64_t r = 0; r < n; ++r) {
+    start = std::chrono::steady_clock::now();
+    RETURN_IF_ERROR(gpu->Forward({&in, 1}, &logits));
+    times.push_back(SecondsSince(start));
+  }
+  *runs = n;
+  return Median(times);
+}
+
+std::string FitsContext(int64_t tokens, const CudaBenchRun& run) {
+  if (tokens > run.context) {
+    return std::to_string(tokens) + " tokens exceed the model's context of " + std::to_string(run.context) +
+           " (raise max_position_embeddings in its config.json to measure it)";
+  }
+  if (PagesFor(tokens) > run.num_pages) {
+    return std::to_string(tokens) + " tokens need " + std::to_string(PagesFor(tokens)) + " KV pages; the pool holds " +
+           std::to_string(run.num_pages) + " (raise --gpu-memory-fraction)";
+  }
+  return "";
+}
+
+void RunPrefill(const BenchEngineOptions& o, CudaBackend* gpu, const model::ModelConfig& c, uint64_t matmul_params,
+                CudaBenchRun* run) {
+  const double head = static_cast<double>(c.vocab_size * c.hidden_size);
+  const double layer_params = static_cast<double>(matmul_params) - head;
+  for (int64_t n : Or(o.prefill_lengths, {512, 2048, 8192, 32768})) {
+    PrefillFigure f;
+    f.tokens = n;
+    const double t = static_cast<double>(n);
+    // Every weight matrix once per token, the LM head once (logits of the last
+    // token only); attention's QK^T and PV over the causal triangle.
+    f.matrix_flops = 2 * layer_params * t + 2 * head;
+    f.attention_flops = 4.0 * static_cast<double>(c.num_layers * c.num_heads * c.head_dim) * (t * (t + 1) / 2);
+    f.skipped = FitsContext(n, *run);
+    if (f.skipped.empty()) {
+      Progress("\rprefill %lld tokens...          ", static_cast<long long>(n));
+      const std::vector<int32_t> prompt = RandomTokens(n, c.vocab_size, static_cast<uint32_t>(n));
+      const std::vector<int32_t> pages = PageRange(0, PagesFor(n));
+      auto s = TimeForward(gpu, {prompt, 0, pages, 1}, o.repeats, &f.runs);
+      if (s.ok()) {
+        f.seconds = *s;
+      } else {
+        f.error = s.status().ToString();
+        run->any_error = true;
+      }
+    }
+    run->prefill.push_back(f);
+  }
+  Progress("\r%60s\r", "");
+}
+
+void RunTtft(const BenchEngineOptions& o, CudaBackend* gpu, const model::ModelConfig& c, CudaBenchRun* run) {
+  TtftFigure f;
+  f.tokens = o.ttft_tokens;
+  f.cached = o.ttft_tokens - o.ttft_tail;
+  if (f.cached <= 0) {
+    f.skipped = "--ttft-tail " + std::to_string(o.ttft_tail) + " leaves nothing of the " +
+                std::to_string(o.ttft_tokens) + "-token prompt to cache";
+  } else {
+    f.skipped = FitsContext(f.tokens, *run);
+  }
+  if (f.skipped.empty()) {
+    Progress("\rTTFT %lld tokens cold...          ", static_cast<long long>(f.tokens));
+    const std::vector<int32_t> prompt = RandomTokens(f.tokens, c.vocab_size, 8);
+    const std::vector<int32_t> pages = PageRange(0, PagesFor(f.tokens));
+    Status status = OkStatus();
+    int64_t cached_runs = 0;
+    auto cold = TimeForward(gpu, {prompt, 0, pages, 1}, o.repeats, &f.runs);
+    if (cold.ok()) {
+      f.cold_s = *cold;
+      // The prefix computed once into the pages, as a cache hit finds it; then
+      // only the tail runs over it (each run rewrites the same tail slots).
+      Progress("\rTTFT %lld tokens, %lld cached...  ", static_cast<long long>(f.tokens),
+               static_cast<long long>(f.cached));
+      std::vector<float> logits;
+      const std::span<const int32_t> prefix = std::span(prompt).first(static_cast<size_t>(f.cached));
+      backend::SequenceInput in{prefix, 0, std::span(pages).first(static_cast<size_t>(PagesFor(f.cached))), 0};
+      status = gpu->Forward({&in, 1}, &logits);
+      if (status.ok()) {
+        auto cached = TimeForward(gpu, {std::span(prompt).subspan(static_cast<size_t>(f.cached)), f.cached, pages, 1},
+                                  std::max<int64_t>(o.repeats, 5), &cached_runs);
+        if (cached.ok()) f.cached_s = *cached;
+        status = cached.status();
+      }
+    } else {
+      status = cold.status();
+    }
+    if (!status.ok()) {
+      f.error = status.ToString();
+      run->any_error = true;
+    }
+    Progress("\r%60s\r", "");
+  }
+  run->ttft = f;
+}
+
+// ---- decode ----------------------------------------------------------------------
+
+// Fills the pages of sequences 1..batch-1 with sequence 0's context (CopyPage):
+// distinct pages holding real K/V, without prefilling every sequence.
+Status CopyContext(CudaBackend* gpu, const std::vector<std::vector<int32_t>>& tables, int64_t batch, int64_t start) {
+  const int64_t full = start / kPageSize, rest = start % kPageSize;
+  for (int64_t b = 1; b < batch; ++b) {
+    for (int64_t p = 0; p < full + (rest > 0 ? 1 : 0); ++p) {
+      RETURN_IF_ERROR(gpu->CopyPage(tables[0][static_cast<size_t>(p)],
+                                    tables[static_cast<size_t>(b)][static_cast<size_t>(p)],
+                                    p < full ? kPageSize : rest));
+    }
+  }
+  return OkStatus();
+}
+
+void RunDecode(const BenchEngineOptions& o, CudaBackend* gpu, const model::ModelConfig& c, CudaBenchRun* run) {
+  const int64_t steps = o.decode_tokens;
+  const int64_t total_steps = steps + kDecodeWarmupSteps;
+  for (int64_t context : Or(o.decode_contexts, {1024, 8192})) {
+    // The decode must end within the model's context: a context at the limit
+    // starts lower by the steps it runs.
+    const int64_t start = std::min(context, run->context - total_steps);
+    std::vector<DecodeFigure> figures;
+    for (int64_t batch : Or(o.decode_batches, {1, 16, 64, 256})) {
+      DecodeFigure f;
+      f.context = context, f.start = start, f.batch = batch, f.steps = steps;
+      figures.push_back(f);
+    }
+    if (start < 1) {
+      for (DecodeFigure& f : figures) {
+        f.skipped = "the model's context of " + std::to_string(run->context) + " leaves no room for " +
+                    std::to_string(total_steps) + " decode steps";
+      }
+      run->decode.insert(run->decode.end(), figures.begin(), figures.end());
+      continue;
+    }
+    // Sequence 0's context, prefilled once (untimed); the others copy its pages.
+    Progress("\rdecode: prefilling a %lld-token context...        ", static_cast<long long>(start));
+    const std::vector<int32_t> context_tokens = RandomTokens(start, c.vocab_size, static_cast<uint32_t>(start));
+    const int64_t per_seq = PagesFor(start + total_steps);
+    const int64_t shared_full = start / kPageSize;
+    Status prefilled = per_seq <= run->num_pages
+                           ? OkStatus()
+                           : ResourceExhaustedError("one sequence needs " + std::to_string(per_seq) + " KV pages");
+    if (prefilled.ok()) {
+      std::vector<float> logits;
+      const std::vector<int32_t> table0 = PageRange(0, PagesFor(start));
+      backend::SequenceInput in{context_tokens, 0, table0, 0};
+      prefilled = gpu->Forward({&in, 1}, &logits);
+    }
+    for (DecodeFigure& f : figures) {
+      const int64_t batch = f.batch;
+      if (!prefilled.ok()) {
+        f.error = prefilled.ToString();
+        run->any_error = true;
+        continue;
+      }
+      // Distinct pages per sequence when the pool holds them; else every sequence
+      // reads the context's full pages from sequence 0 (a shared cached prefix)
+      // and owns the pages from the boundary on.
+      const int64_t own = per_seq - shared_full;
+      if (batch * per_seq <= run->num_pages) {
+        f.shared_prefix = false;
+      } else if (per_seq + (batch - 1) * own <= run->num_pages) {
+        f.shared_prefix = true;
+      } else {
+        f.skipped = "batch " + std::to_string(batch) + " at " + std::to_string(start) + " tokens needs " +
+                    std::to_string(per_seq + (batch - 1) * own) +
+                    " KV pages even sharing the context; the pool holds " + std::to_string(run->num_pages);
+        continue;
+      }
+      std::vector<std::vector<int32_t>> tables(static_cast<size_t>(batch));
+      tables[0] = PageRange(0, per_seq);
+      int64_t next_page = per_seq;
+      for (int64_t b = 1; b < batch; ++b) {
+        std::vector<int32_t>& t = tables[static_cast<size_t>(b)];
+        if (f.shared_prefix) {
+          t.assign(tables[0].begin(), tables[0].begin() + shared_full);
+          const std::vector<int32_t> mine = PageRange(next_page, own);
+          t.insert(t.end(), mine.begin(), mine.end());
+          next_page += own;
+        } else {
+          t = PageRange(next_page, per_seq);
+          next_page += per_seq;
+        }
+      }
+      Status status = OkStatus();
+      if (f.shared_prefix) {
+        // Only the boundary page, if the context ends inside one.
+        if (start % kPageSize != 0) {
+          for (int64_t b = 1; b < batch && status.ok(); ++b) {
+            status = gpu->CopyPage(tables[0][static_cast<size_t>(shared_full)],
+                                   tables[static_cast<size_t>(b)][static_cast<size_t>(shared_full)], start % kPageSize);
+          }
+        }
+      } else {
+        status = CopyContext(gpu, tables, batch, start);
+      }
+      // Token ids do not change the work; a fixed sequence of them keeps the
+      // host out of the timing (no argmax over batch x vocab logits).
+      std::vector<int32_t> next(static_cast<size_t>(batch));
+      std::vector<float> logits;
+      std::vector<double> times;
+      for (int64_t i = 0; i < total_steps && status.ok(); ++i) {
+        Progress("\rdecode: context %lld, batch %lld, step %lld/%lld     ", static_cast<long long>(start),
+                 static_cast<long long>(batch), static_cast<long long>(i + 1), static_cast<long long>(total_steps));
+        std::vector<backend::SequenceInput> in(static_cast<size_t>(batch));
+        for (int64_t b = 0; b < batch; ++b) {
+          next[static_cast<size_t>(b)] = static_cast<int32_t>((i * 7919 + b * 104729 + 13) % c.vocab_size);
+          in[static_cast<size_t>(b)] = {std::span(next).subspan(static_cast<size_t>(b), 1), start + i,
+                                        tables[static_cast<size_t>(b)], 1};
+        }
+        const auto t0 = std::chrono::steady_clock::now();
+        status = gpu->Forward(in, &logits);
+        if (i >= kDecodeWarmupSteps) times.push_back(SecondsSince(t0));
+      }
+      if (!status.ok()) {
+        f.error = status.ToString();
+        run->any_error = true;
+        continue;
+      }
+      f.step_s = Median(times);
+      f.weight_bytes = static_cast<double>(run->weight_bytes);
+      // Context read at the median timed step (the cache grows one token a step).
+      const double mean_context = static_cast<double>(start + kDecodeWarmupSteps) + static_cast<double>(steps) / 2;
+      f.kv_bytes = static_cast<double>(batch) * mean_context * run->kv_token_bytes;
+      f.logits_bytes = static_cast<double>(batch * c.vocab_size) * 4;
+    }
+    run->decode.insert(run->decode.end(), figures.begin(), figures.end());
+  }
+  Progress("\r%70s\r", "");
+}
+
+bool Wants(const BenchEngineOptions& o, const char* part) {
+  return o.parts.empty() || std::find(o.parts.begin(), o.parts.end(), part) != o.parts.end();
+}
+
 }  // namespace
 
 int RunBenchEngineCuda(const BenchEngineOptions& o) {
-  const std::vector<int64_t> batches = o.decode_batches.empty() ? std::vector<int64_t>{1} : o.decode_batches;
-  const int64_t max_batch = *std::max_element(batches.begin(), batches.end());
-  const int64_t page = 16;
-  const int64_t seq_pages = (o.prompt_tokens + o.decode_tokens + page - 1) / page;
-  DeviceChoice choice;
-  choice.device = "cuda";
-  choice.gpu_memory_fraction = o.gpu_memory_fraction;
-  choice.cuda_graphs = !o.no_cuda_graphs;
-  choice.cpu.page_size = page;
-  choice.cpu.num_pages = 0;  // the pool from the memory fraction
-  auto loaded = LoadModelOn(o.model, choice);
-  if (!loaded.ok()) return Fail(loaded.status());
-  auto* gpu = static_cast<backend::cuda::CudaBackend*>(loaded->backend.get());
-  const model::ModelConfig& c = loaded->config;
-  const int64_t total = o.prompt_tokens + o.decode_tokens;
-  if (total > c.max_position_embeddings) {
-    return Fail(InvalidArgumentError(std::to_string(total) + " tokens exceed the model's context of " +
-                                     std::to_string(c.max_position_embeddings)));
+  const bool model_parts = Wants(o, "prefill") || Wants(o, "ttft") || Wants(o, "decode");
+  if (model_parts && o.model.empty()) {
+    return Fail(InvalidArgumentError("--model DIR is required (only --parts attention runs without one)"));
   }
-  if (max_batch * seq_pages > gpu->num_pages()) {
-    return Fail(ResourceExhaustedError("decode batch " + std::to_string(max_batch) + " needs " +
-                                       std::to_string(max_batch * seq_pages) + " KV pages; the pool holds " +
-                                       std::to_string(gpu->num_pages())));
+  CudaBenchRun run;
+  run.model = o.model;
+  run.page_size = kPageSize;
+  run.decode_steps = o.decode_tokens;
+  run.decode_warmup_steps = kDecodeWarmupSteps;
+  run.cuda_graphs = !o.no_cuda_graphs;
+  run.heads = 32, run.kv_heads = 8, run.head_dim = 128;  // Llama 3 8B's, without a model
+  if (!o.model.empty()) {
+    auto config = model::ReadModelConfig(o.model + "/config.json");
+    if (!config.ok()) return Fail(config.status());
+    run.heads = config->num_heads, run.kv_heads = config->num_kv_heads, run.head_dim = config->head_dim;
   }
-  std::fprintf(stderr, "measuring rooflines on %s...\n", gpu->device_name().c_str());
+  auto dev = backend::cuda::QueryBenchDevice();
+  if (!dev.ok()) return Fail(dev.status());
+  run.gpu = dev->name;
+
+  Progress("measuring rooflines on %s...\n", run.gpu.c_str());
   auto copy_gbs = backend::cuda::MeasureCopyGBs(uint64_t{1} << 30, 20);
   if (!copy_gbs.ok()) return Fail(copy_gbs.status());
   auto gemm_tflops = backend::cuda::MeasureBf16GemmTflops(8192, 10);
   if (!gemm_tflops.ok()) return Fail(gemm_tflops.status());
+  run.copy_gbs = *copy_gbs, run.gemm_tflops = *gemm_tflops;
 
-  std::mt19937 rng(1);
-  auto random_prompt = [&] {
-    std::vector<int32_t> p(static_cast<size_t>(o.prompt_tokens));
-    for (int32_t& t : p) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(c.vocab_size));
-    return p;
-  };
-  auto pages_of = [&](int64_t seq) {
-    std::vector<int32_t> p(static_cast<size_t>(seq_pages));
-    std::iota(p.begin(), p.end(), static_cast<int32_t>(seq * seq_pages));
-    return p;
-  };
-  std::vector<float> logits;
+  // The attention kernel alone first, while the whole GPU is free.
+  if (Wants(o, "attention")) RunAttention(o, *dev, &run);
 
-  // Prefill: the whole prompt cold (one warm-up run first).
-  const std::vector<int32_t> prompt = random_prompt();
-  const std::vector<int32_t> pages0 = pages_of(0);
-  std::vector<double> prefill_s;
-  for (int64_t r = 0; r < o.repeats + 1; ++r) {
-    backend::SequenceInput in{prompt, 0, pages0, 1};
-    const auto start = std::chrono::steady_clock::now();
-    if (Status s = gpu->Forward({&in, 1}, &logits); !s.ok()) return Fail(s);
-    if (r > 0) prefill_s.push_back(SecondsSince(start));
-  }
-  // Cached: the prompt's last 128 tokens with the rest in the pages already
-  // (what a prefix-cache hit leaves to compute).
-  const int64_t tail = std::min<int64_t>(128, o.prompt_tokens);
-  std::vector<double> cached_s;
-  for (int64_t r = 0; r < o.repeats + 1; ++r) {
-    backend::SequenceInput in{std::span(prompt).last(static_cast<size_t>(tail)), o.prompt_tokens - tail, pages0, 1};
-    const auto start = std::chrono::steady_clock::now();
-    if (Status s = gpu->Forward({&in, 1}, &logits); !s.ok()) return Fail(s);
-    if (r > 0) cached_s.push_back(SecondsSince(start));
+  std::optional<backend::LoadedModel> loaded;
+  if (model_parts) {
+    Progress("loading %s...\n", o.model.c_str());
+    DeviceChoice choice;
+    choice.device = "cuda";
+    choice.gpu_memory_fraction = o.gpu_memory_fraction;
+    choice.cuda_graphs = !o.no_cuda_graphs;
+    choice.cpu.page_size = kPageSize;
+    choice.cpu.num_pages = 0;  // the pool from the memory fraction
+    auto made = LoadModelOn(o.model, choice);
+    if (!made.ok()) return Fail(made.status());
+    loaded = std::move(made).value();
+    auto* gpu = static_cast<CudaBackend*>(loaded->backend.get());
+    const model::ModelConfig& c = loaded->config;
+    run.architecture = std::string(model::ArchitectureName(c.architecture));
+    run.parameters = loaded->parameters;
+    run.weight_bytes = gpu->weight_bytes_per_token();
+    run.num_pages = gpu->num_pages();
+    run.context = c.max_position_embeddings;
+    run.kv_token_bytes = 2.0 * static_cast<double>(c.num_layers * c.num_kv_heads * c.head_dim) * 2;
+    if (Wants(o, "prefill")) RunPrefill(o, gpu, c, gpu->matmul_params(), &run);
+    if (Wants(o, "ttft")) RunTtft(o, gpu, c, &run);
+    if (Wants(o, "decode")) RunDecode(o, gpu, c, &run);
   }
 
-  // Decode at each batch size: every sequence's prompt prefilled, then greedy steps.
-  struct DecodeFigure {
-    int64_t batch;
-    double step_s;
-  };
-  std::vector<DecodeFigure> decode;
-  std::vector<std::vector<int32_t>> seqs(static_cast<size_t>(max_batch));
-  std::vector<std::vector<int32_t>> tables(static_cast<size_t>(max_batch));
-  for (int64_t b = 0; b < max_batch; ++b) tables[static_cast<size_t>(b)] = pages_of(b);
-  for (int64_t batch : batches) {
-    std::vector<int32_t> next(static_cast<size_t>(batch));
-    for (int64_t b = 0; b < batch; ++b) {
-      std::fprintf(stderr, "\rbatch %lld: prefilling %lld/%lld ", static_cast<long long>(batch),
-                   static_cast<long long>(b + 1), static_cast<long long>(batch));
-      seqs[static_cast<size_t>(b)] = b == 0 ? prompt : random_prompt();
-      backend::SequenceInput in{seqs[static_cast<size_t>(b)], 0, tables[static_cast<size_t>(b)], 1};
-      if (Status s = gpu->Forward({&in, 1}, &logits); !s.ok()) return Fail(s);
-      next[static_cast<size_t>(b)] = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    }
-    std::vector<double> step_s;
-    for (int64_t i = 0; i < o.decode_tokens; ++i) {
-      std::vector<backend::SequenceInput> in(static_cast<size_t>(batch));
-      for (int64_t b = 0; b < batch; ++b) {
-        std::vector<int32_t>& seq = seqs[static_cast<size_t>(b)];
-        seq.push_back(next[static_cast<size_t>(b)]);
-        in[static_cast<size_t>(b)] = {std::span(seq).last(1), static_cast<int64_t>(seq.size()) - 1,
-                                      tables[static_cast<size_t>(b)], 1};
-      }
-      const auto start = std::chrono::steady_clock::now();
-      if (Status s = gpu->Forward(in, &logits); !s.ok()) return Fail(s);
-      step_s.push_back(SecondsSince(start));
-      for (int64_t b = 0; b < batch; ++b) {
-        auto row = logits.begin() + b * c.vocab_size;
-        next[static_cast<size_t>(b)] = static_cast<int32_t>(std::max_element(row, row + c.vocab_size) - row);
-      }
-    }
-    decode.push_back({batch, MedianOf(step_s)});
-  }
-  std::fprintf(stderr, "\r%60s\r", "");
-
-  const double t = static_cast<double>(o.prompt_tokens);
-  const double head = static_cast<double>(c.vocab_size * c.hidden_size);
-  const double layer_params = static_cast<double>(gpu->matmul_params()) - head;
-  const double attn = 4.0 * c.num_layers * c.num_heads * c.head_dim * (t * (t + 1) / 2);
-  const double prefill_flops = 2 * layer_params * t + 2 * head + attn;
-  const double prefill = MedianOf(prefill_s), cached = MedianOf(cached_s);
-  const double prefill_tflops = prefill_flops / prefill / 1e12;
-  // K and V bytes per token of context (BF16, every layer).
-  const double kv_token_bytes = 2.0 * c.num_layers * c.num_kv_heads * c.head_dim * 2;
-
-  std::printf("model %s: %s, %.2f B parameters, BF16 weights, on %s\n", o.model.c_str(),
-              std::string(model::ArchitectureName(c.architecture)).c_str(),
-              static_cast<double>(loaded->parameters) / 1e9, gpu->device_name().c_str());
-  std::printf("%-44s %12s %12s %10s\n", "figure", "measured", "roofline", "ratio");
-  std::printf("%-44s %12.1f %12s %10s\n", ("prefill tokens/s (" + std::to_string(o.prompt_tokens) + ")").c_str(),
-              t / prefill, "", "");
-  std::printf("%-44s %12.1f %12.1f %9.1f%%\n", "prefill TFLOP/s vs cuBLAS BF16 8192^3", prefill_tflops, *gemm_tflops,
-              100 * prefill_tflops / *gemm_tflops);
-  std::printf("%-44s %12.2f %12.2f %9.1f%%\n", "TTFT ms: last 128 cached vs cold", cached * 1e3, prefill * 1e3,
-              100 * cached / prefill);
-  std::vector<double> decode_gbs;
-  for (const DecodeFigure& d : decode) {
-    const double ctx = t + o.decode_tokens / 2.0;
-    const double bytes = static_cast<double>(gpu->weight_bytes_per_token()) + d.batch * ctx * kv_token_bytes;
-    decode_gbs.push_back(bytes / d.step_s / 1e9);
-    std::printf("%-44s %12.1f %12s %10s\n", ("decode tokens/s, batch " + std::to_string(d.batch)).c_str(),
-                d.batch / d.step_s, "", "");
-    std::printf("%-44s %12.1f %12.1f %9.1f%%\n", "  weights+KV GB/s vs D2D copy", decode_gbs.back(), *copy_gbs,
-                100 * decode_gbs.back() / *copy_gbs);
-  }
-  std::printf("(prefill and cached: medians of %lld after a warm-up; decode: median of %lld steps at a %lld-token "
-              "context; %.2f GB of BF16 weight matrices read per step; copy roofline counts bytes read + written; "
-              "logits cross to the host every step)\n",
-              static_cast<long long>(o.repeats), static_cast<long long>(o.decode_tokens),
-              static_cast<long long>(o.prompt_tokens), static_cast<double>(gpu->weight_bytes_per_token()) / 1e9);
+  const bool json_stdout = o.json_out == "-";
+  PrintCudaBenchTables(run, json_stdout ? stderr : stdout);
   if (!o.json_out.empty()) {
-    JsonWriter w;
-    w.BeginObject();
-    w.Key("model"); w.String(o.model);
-    w.Key("device"); w.String("cuda");
-    w.Key("gpu"); w.String(gpu->device_name());
-    w.Key("architecture"); w.String(model::ArchitectureName(c.architecture));
-    w.Key("parameters"); w.Uint(loaded->parameters);
-    w.Key("prompt_tokens"); w.Int(o.prompt_tokens);
-    w.Key("prefill_s"); w.Double(prefill);
-    w.Key("prefill_tokens_per_s"); w.Double(t / prefill);
-    w.Key("prefill_tflops"); w.Double(prefill_tflops);
-    w.Key("gemm_bf16_tflops"); w.Double(*gemm_tflops);
-    w.Key("prefill_fraction_of_gemm"); w.Double(prefill_tflops / *gemm_tflops);
-    w.Key("cached_tail_tokens"); w.Int(tail);
-    w.Key("cached_prefill_s"); w.Double(cached);
-    w.Key("cached_fraction_of_cold"); w.Double(cached / prefill);
-    w.Key("copy_gbs"); w.Double(*copy_gbs);
-    w.Key("decode");
-    w.BeginArray();
-    for (size_t i = 0; i < decode.size(); ++i) {
-      w.BeginObject();
-      w.Key("batch"); w.Int(decode[i].batch);
-      w.Key("step_s"); w.Double(decode[i].step_s);
-      w.Key("tokens_per_s"); w.Double(decode[i].batch / decode[i].step_s);
-      w.Key("gbs"); w.Double(decode_gbs[i]);
-      w.Key("fraction_of_copy"); w.Double(decode_gbs[i] / *copy_gbs);
-      w.EndObject();
+    const std::string json = CudaBenchJson(run);
+    if (json_stdout) {
+      std::printf("%s\n", json.c_str());
+    } else {
+      std::ofstream file(o.json_out);
+      file << json << "\n";
+      if (!file) return Fail(InternalError("cannot write " + o.json_out));
     }
-    w.EndArray();
-    w.EndObject();
-    std::ofstream(o.json_out) << w.str() << "\n";
   }
-  return 0;
+  return run.any_error ? 1 : 0;
 }
 
 }  // namespace radixlm::tools

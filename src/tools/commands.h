@@ -221,6 +221,7 @@ struct GenerateOptions {
   bool ignore_eos = false;
   int threads = 0;
   int32_t page_size = 16;
+  std::string device = "cpu";  // cpu | cuda
 };
 // Runs one prompt through the model with the prefix cache and prints the
 // completion, speeds and cached tokens.
@@ -231,6 +232,7 @@ struct ForwardOptions {
   std::string tokens;  // comma-separated ids
   std::string out;     // raw little-endian F32 logits [tokens, vocab]
   int threads = 0;
+  std::string device = "cpu";  // cpu | cuda
 };
 // Writes the logits of every position (for comparisons with other implementations).
 int RunForward(const ForwardOptions& options);
@@ -250,15 +252,25 @@ struct BenchEngineOptions {
   int64_t decode_tokens = 64;
   int64_t repeats = 3;
   int threads = 0;
-  std::string json_out;
+  std::string json_out;                 // a file, or "-": the JSON on stdout and the tables on stderr
   std::string device = "cpu";           // cpu | cuda
-  double gpu_memory_fraction = 0.9;     // cuda
-  std::vector<int64_t> decode_batches;  // cuda: decode batch sizes (default 1)
-  bool no_cuda_graphs = false;          // cuda: decode steps launched kernel by kernel
+  // cuda only (bench_engine_cuda.cc); empty lists take the defaults in brackets.
+  double gpu_memory_fraction = 0.9;
+  bool no_cuda_graphs = false;                     // decode steps launched kernel by kernel
+  std::vector<std::string> parts;                  // [attention, prefill, ttft, decode]
+  std::vector<int64_t> prefill_lengths;            // cold prompts [512, 2048, 8192, 32768]
+  int64_t ttft_tokens = 8192;                      // TTFT prompt, cold and with all but
+  int64_t ttft_tail = 128;                         //   its last ttft_tail tokens cached
+  std::vector<int64_t> decode_batches;             // [1, 16, 64, 256]
+  std::vector<int64_t> decode_contexts;            // tokens in cache when decode starts [1024, 8192]
+  std::vector<int64_t> attention_prefill;          // causal prompt lengths, kernel alone [2048, 8192]
+  std::vector<int64_t> attention_decode_batches;   // [1, 16, 64]
+  std::vector<int64_t> attention_decode_contexts;  // [1024, 8192, 32768]
 };
 // Prefill and decode speed next to the machine's SGEMM and memory-bandwidth
 // rooflines measured in the same run (on the GPU: cuBLAS BF16 GEMM and
-// device-to-device copy bandwidth).
+// device-to-device copy bandwidth; with --device cuda also cold TTFT against a
+// cached prefix and the attention kernel alone, each part selectable).
 int RunBenchEngine(const BenchEngineOptions& options);
 
 struct ServeOptions {

@@ -274,6 +274,7 @@ int main(int argc, char** argv) {
   generate_cmd->add_flag("--ignore-eos", gen_text.ignore_eos, "Keep going past the end-of-sequence token");
   generate_cmd->add_option("--threads", gen_text.threads, "CPU threads (0: all)");
   generate_cmd->add_option("--page-size", gen_text.page_size, "Tokens per KV page")->check(CLI::Range(1, 1024));
+  generate_cmd->add_option("--device", gen_text.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
 
   radixlm::tools::ForwardOptions fwd;
   CLI::App* forward_cmd = app.add_subcommand(
@@ -282,6 +283,7 @@ int main(int argc, char** argv) {
   forward_cmd->add_option("--tokens", fwd.tokens, "Comma-separated token ids")->required();
   forward_cmd->add_option("--out", fwd.out, "Output file: [tokens, vocab] little-endian F32")->required();
   forward_cmd->add_option("--threads", fwd.threads, "CPU threads (0: all)");
+  forward_cmd->add_option("--device", fwd.device, "cpu or cuda (BF16 weights)")->check(CLI::IsMember({"cpu", "cuda"}));
 
   radixlm::tools::TokenizeOptions tok;
   CLI::App* tokenize_cmd = app.add_subcommand("tokenize", "Print a text's token ids (or decode ids)");
@@ -293,7 +295,8 @@ int main(int argc, char** argv) {
   radixlm::tools::BenchEngineOptions bench_engine;
   CLI::App* bench_engine_cmd = app.add_subcommand(
       "bench-engine", "Prefill and decode speed next to SGEMM and memory-bandwidth rooflines");
-  bench_engine_cmd->add_option("--model", bench_engine.model, "Model directory")->required();
+  bench_engine_cmd->add_option("--model", bench_engine.model,
+                               "Model directory (required, except for --device cuda --parts attention)");
   bench_engine_cmd->add_option("--prompt-tokens", bench_engine.prompt_tokens, "Prefill length")
       ->check(CLI::PositiveNumber);
   bench_engine_cmd->add_option("--decode-tokens", bench_engine.decode_tokens, "Decode steps")
@@ -301,7 +304,11 @@ int main(int argc, char** argv) {
   bench_engine_cmd->add_option("--repeats", bench_engine.repeats, "Prefill runs (median)")
       ->check(CLI::PositiveNumber);
   bench_engine_cmd->add_option("--threads", bench_engine.threads, "CPU threads (0: all)");
-  bench_engine_cmd->add_option("--json", bench_engine.json_out, "Write the figures as JSON to this file");
+  CLI::Option* bench_engine_json =
+      bench_engine_cmd->add_option("--json", bench_engine.json_out,
+                                   "Print one JSON object of every figure (tables go to stderr); with a "
+                                   "file name, write it there instead")
+          ->expected(0, 1);
   bench_engine_cmd->add_option("--device", bench_engine.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   bench_engine_cmd->add_option("--gpu-memory-fraction", bench_engine.gpu_memory_fraction,
                                "cuda: share of GPU memory for weights, workspace and KV pages")
@@ -309,7 +316,37 @@ int main(int argc, char** argv) {
   bench_engine_cmd->add_flag("--no-cuda-graphs", bench_engine.no_cuda_graphs,
                              "cuda: launch decode steps kernel by kernel (for comparison)");
   bench_engine_cmd->add_option("--decode-batch", bench_engine.decode_batches,
-                               "cuda: decode batch sizes, e.g. 1,16,64 (default 1)")
+                               "cuda: decode batch sizes (default 1,16,64,256)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  bench_engine_cmd->add_option("--decode-contexts", bench_engine.decode_contexts,
+                               "cuda: tokens in cache when decode starts (default 1024,8192)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  bench_engine_cmd->add_option("--parts", bench_engine.parts,
+                               "cuda: what to run (default attention,prefill,ttft,decode)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"attention", "prefill", "ttft", "decode"}));
+  bench_engine_cmd->add_option("--prefill-tokens", bench_engine.prefill_lengths,
+                               "cuda: cold prompt lengths (default 512,2048,8192,32768)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  bench_engine_cmd->add_option("--ttft-tokens", bench_engine.ttft_tokens,
+                               "cuda: TTFT prompt length, cold and with its prefix cached")
+      ->check(CLI::PositiveNumber);
+  bench_engine_cmd->add_option("--ttft-tail", bench_engine.ttft_tail,
+                               "cuda: tokens computed over the cached prefix (default 128)")
+      ->check(CLI::PositiveNumber);
+  bench_engine_cmd->add_option("--attention-prefill", bench_engine.attention_prefill,
+                               "cuda: causal prompt lengths for the attention kernel alone (default 2048,8192)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  bench_engine_cmd->add_option("--attention-decode-batch", bench_engine.attention_decode_batches,
+                               "cuda: decode attention batch sizes (default 1,16,64)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  bench_engine_cmd->add_option("--attention-decode-contexts", bench_engine.attention_decode_contexts,
+                               "cuda: decode attention context lengths (default 1024,8192,32768)")
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
 
@@ -414,7 +451,10 @@ int main(int argc, char** argv) {
   if (generate_cmd->parsed()) return radixlm::tools::RunGenerate(gen_text);
   if (forward_cmd->parsed()) return radixlm::tools::RunForward(fwd);
   if (tokenize_cmd->parsed()) return radixlm::tools::RunTokenize(tok);
-  if (bench_engine_cmd->parsed()) return radixlm::tools::RunBenchEngine(bench_engine);
+  if (bench_engine_cmd->parsed()) {
+    if (bench_engine_json->count() > 0 && bench_engine.json_out.empty()) bench_engine.json_out = "-";
+    return radixlm::tools::RunBenchEngine(bench_engine);
+  }
   if (run_cmd->parsed()) return radixlm::tools::RunSimRun(run);
   if (analyze_cmd->parsed()) return radixlm::tools::RunSimAnalyze(analyze);
   if (gen_cmd->parsed()) return radixlm::tools::RunSimGenerate(gen);

@@ -17,6 +17,7 @@
 #include "kvcache/prefix_cache.h"
 #include "kvcache/sequence_pages.h"
 #include "model/make_model.h"
+#include "tools/backend_choice.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 
@@ -156,14 +157,16 @@ int RunGenerate(const GenerateOptions& o) {
   if (o.prompt.empty()) return Fail(InvalidArgumentError("--prompt is empty"));
   if (o.max_tokens < 1) return Fail(InvalidArgumentError("--max-tokens must be at least 1"));
   const auto load_start = std::chrono::steady_clock::now();
-  backend::cpu::CpuBackendOptions options;
+  DeviceChoice choice;
+  choice.device = o.device;
+  backend::cpu::CpuBackendOptions& options = choice.cpu;
   options.page_size = o.page_size;
   options.threads = o.threads;
   auto probe = model::ReadModelConfig(o.model + "/config.json");
   if (!probe.ok()) return Fail(probe.status());
   // Two runs of a prompt and its completion fit (pages cost nothing until used).
   options.num_pages = (std::min<int64_t>(probe->max_position_embeddings, 32768) + o.page_size - 1) / o.page_size * 2 + 2;
-  auto loaded = backend::LoadModel(o.model, options);
+  auto loaded = LoadModelOn(o.model, choice);
   if (!loaded.ok()) return Fail(loaded.status());
   backend::LoadedModel& m = *loaded;
   if (!m.tokenizer) return Fail(NotFoundError(o.model + ": no tokenizer.json"));
@@ -181,10 +184,13 @@ int RunGenerate(const GenerateOptions& o) {
                                      " tokens fill the model's context of " +
                                      std::to_string(m.config.max_position_embeddings)));
   }
-  std::fprintf(stderr, "loaded %s (%s, %.1f M parameters) in %.2f s on %d CPU threads\n", o.model.c_str(),
+  const std::string where =
+      o.device == "cpu"
+          ? std::to_string(static_cast<backend::cpu::CpuBackend*>(m.backend.get())->threads()) + " CPU threads"
+          : "the GPU (BF16)";
+  std::fprintf(stderr, "loaded %s (%s, %.1f M parameters) in %.2f s on %s\n", o.model.c_str(),
                std::string(model::ArchitectureName(m.config.architecture)).c_str(),
-               static_cast<double>(m.parameters) / 1e6, SecondsSince(load_start),
-               static_cast<backend::cpu::CpuBackend*>(m.backend.get())->threads());
+               static_cast<double>(m.parameters) / 1e6, SecondsSince(load_start), where.c_str());
   auto pool = kvcache::PagePool::Create({m.backend->num_pages(), o.page_size});
   if (!pool.ok()) return Fail(pool.status());
   RealClock clock;
@@ -263,11 +269,13 @@ int RunForward(const ForwardOptions& o) {
   auto parsed = ParseIds(o.tokens, "--tokens");
   if (!parsed.ok()) return Fail(parsed.status());
   const std::vector<int32_t>& tokens = *parsed;
-  backend::cpu::CpuBackendOptions options;
+  DeviceChoice choice;
+  choice.device = o.device;
+  backend::cpu::CpuBackendOptions& options = choice.cpu;
   options.page_size = 16;
   options.num_pages = static_cast<int64_t>(tokens.size() + 15) / 16;
   options.threads = o.threads;
-  auto loaded = backend::LoadModel(o.model, options);
+  auto loaded = LoadModelOn(o.model, choice);
   if (!loaded.ok()) return Fail(loaded.status());
   std::vector<int32_t> pages(static_cast<size_t>(options.num_pages));
   for (size_t i = 0; i < pages.size(); ++i) pages[i] = static_cast<int32_t>(i);

@@ -16,7 +16,8 @@ const { MODEL, startServer } = require('./server.js');
 const RADIXLM = process.env.RADIXLM;
 
 const REFERENCE = path.join(__dirname, '..', 'template', 'jinja_reference.py');
-const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+// RADIXLM_PYTHON: a python3 with jinja2 (on machines whose /usr/bin/python3 has none).
+const PYTHON = process.env.RADIXLM_PYTHON || (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 
 // A Llama-3-style template written for this test, with tools, tool calls, an
 // extra keyword and raise_exception.

@@ -1,6 +1,8 @@
 // Starts `radixlm serve --port 0` on 127.0.0.1 for a test file, waits for its
 // "listening on" line, and stops it with SIGTERM. Environment (set by run.sh):
-// RADIXLM (the binary) and RADIXLM_MODEL (a model directory).
+// RADIXLM (the binary) and RADIXLM_MODEL (a model directory); optionally
+// RADIXLM_TEST_DEVICE=cuda, which runs every server on the CUDA backend
+// (default cpu), so the same tests check `serve --device cuda`.
 'use strict';
 const { spawn } = require('node:child_process');
 const assert = require('node:assert/strict');
@@ -8,10 +10,22 @@ const assert = require('node:assert/strict');
 const RADIXLM = process.env.RADIXLM;
 const MODEL = process.env.RADIXLM_MODEL;
 if (!RADIXLM || !MODEL) throw new Error('RADIXLM and RADIXLM_MODEL must be set (tests/e2e/run.sh sets them)');
+const DEVICE = process.env.RADIXLM_TEST_DEVICE || 'cpu';
+if (!['cpu', 'cuda'].includes(DEVICE)) throw new Error(`RADIXLM_TEST_DEVICE=${DEVICE}: use cpu or cuda`);
+
+// The device flags for a server started with `args`. On the GPU a pool sized by
+// --gpu-memory-fraction would take most of the GPU's memory, and several
+// servers of one test run at once: a server given no pool size gets 512 MiB,
+// the pages the CPU's default of 1 GiB gives (BF16 K/V are half of F32's).
+function deviceArgs(args) {
+  if (DEVICE === 'cpu') return [];
+  const sized = args.includes('--kv-pages') || args.includes('--kv-memory');
+  return ['--device', 'cuda', ...(sized ? [] : ['--kv-memory', '512MiB'])];
+}
 
 async function startServer(args = [], { startupMs = 30000 } = {}) {
   const proc = spawn(RADIXLM, ['serve', '--model', MODEL, '--host', '127.0.0.1', '--port', '0', '--threads', '1',
-                               ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+                               ...deviceArgs(args), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stderr.on('data', (d) => { stderr += d; });
@@ -93,4 +107,4 @@ async function eventually(probe, { timeoutMs = 10000, what = 'condition' } = {})
   }
 }
 
-module.exports = { startServer, client, eventually, MODEL };
+module.exports = { startServer, client, eventually, MODEL, DEVICE };

@@ -1,0 +1,219 @@
+#include "backend/cuda/attention_bench.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "backend/cuda/attention.h"
+#include "backend/cuda/attention_plan.h"
+#include "backend/cuda/cuda_status.h"
+#include "backend/cuda/device_buffer.h"
+#include "backend/cuda/kernels.h"
+
+namespace radixlm::backend::cuda {
+
+namespace {
+
+// The backend's cap on split-K partials (cuda_backend.cc), so the planner cuts
+// the work as it does in a model step.
+constexpr int64_t kMaxPartials = 2048;
+// Random values are generated once for this many elements and tiled over the
+// rest: generating gigabytes on the host would take longer than the benchmark.
+constexpr int64_t kRandomElements = int64_t{1} << 22;
+
+struct Events {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  ~Events() {
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+  }
+};
+
+int64_t PagesPerSeq(const AttentionBenchShape& s) { return (s.start + s.tokens + s.page_size - 1) / s.page_size; }
+
+// Fills `bytes` of dst by repeating the first `pattern_bytes` of it.
+Status Tile(void* dst, size_t pattern_bytes, size_t bytes) {
+  auto* d = static_cast<char*>(dst);
+  for (size_t done = pattern_bytes; done < bytes;) {
+    const size_t n = std::min(done, bytes - done);  // doubling copies: log2(bytes / pattern) of them
+    RADIXLM_CUDA_TRY(cudaMemcpy(d + done, d, n, cudaMemcpyDeviceToDevice));
+    done += n;
+  }
+  return OkStatus();
+}
+
+// Random normal values, F32 or BF16, over `elements` elements of dst.
+Status FillRandom(void* dst, int64_t elements, bool as_bf16, uint32_t seed) {
+  const int64_t n = std::min(elements, kRandomElements);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> host(static_cast<size_t>(n));
+  for (float& v : host) v = dist(rng);
+  if (as_bf16) {
+    DeviceBuffer f32;
+    RETURN_IF_ERROR(f32.Reserve(host.size() * 4, "attention bench staging"));
+    RADIXLM_CUDA_TRY(cudaMemcpy(f32.as<void>(), host.data(), host.size() * 4, cudaMemcpyHostToDevice));
+    RADIXLM_CUDA_TRY(ConvertToBf16(f32.as<float>(), n, static_cast<bf16*>(dst), nullptr));
+    RADIXLM_CUDA_TRY(cudaDeviceSynchronize());
+    return Tile(dst, static_cast<size_t>(n) * 2, static_cast<size_t>(elements) * 2);
+  }
+  RADIXLM_CUDA_TRY(cudaMemcpy(dst, host.data(), host.size() * 4, cudaMemcpyHostToDevice));
+  return Tile(dst, static_cast<size_t>(n) * 4, static_cast<size_t>(elements) * 4);
+}
+
+template <typename T>
+Status Upload(const std::vector<T>& host, DeviceBuffer* dst, const char* what) {
+  RETURN_IF_ERROR(dst->Reserve(std::max<size_t>(host.size() * sizeof(T), 16), what));
+  if (!host.empty()) {
+    RADIXLM_CUDA_TRY(cudaMemcpy(dst->as<void>(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  return OkStatus();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+StatusOr<BenchDevice> QueryBenchDevice(int device) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count <= device) {
+    cudaGetLastError();  // clears the error of a machine without a driver
+    return FailedPreconditionError("no CUDA device " + std::to_string(device) + " (" + std::to_string(count) +
+                                   " visible)");
+  }
+  RADIXLM_CUDA_TRY(cudaSetDevice(device));
+  cudaDeviceProp props{};
+  RADIXLM_CUDA_TRY(cudaGetDeviceProperties(&props, device));
+  BenchDevice d;
+  d.name = props.name;
+  d.sms = props.multiProcessorCount;
+  d.l2_bytes = props.l2CacheSize;
+  size_t free_bytes = 0, total_bytes = 0;
+  RADIXLM_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
+  d.free_bytes = free_bytes;
+  d.total_bytes = total_bytes;
+  return d;
+}
+
+uint64_t AttentionBenchBytes(const AttentionBenchShape& s) {
+  const uint64_t pages = static_cast<uint64_t>(s.batch * PagesPerSeq(s));
+  const uint64_t pool = pages * s.kv_heads * s.page_size * s.head_dim * 2;  // one of K, V
+  const uint64_t rows = static_cast<uint64_t>(s.batch * s.tokens);
+  const uint64_t qkv = rows * (s.heads + 2 * s.kv_heads) * s.head_dim * 4;
+  const uint64_t out = rows * s.heads * s.head_dim * 2;
+  const uint64_t partials = static_cast<uint64_t>(kMaxPartials) * kAttentionRows * (s.head_dim + 2) * 4;
+  return 2 * pool + qkv + out + partials + (uint64_t{128} << 20);  // + L2 flush buffer and tables
+}
+
+StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s, int warmup, int samples, int device) {
+  if (!AttentionSupportsHeadDim(s.head_dim)) {
+    return InvalidArgumentError("attention bench: head_dim " + std::to_string(s.head_dim) + " is not supported");
+  }
+  if (s.heads <= 0 || s.kv_heads <= 0 || s.heads % s.kv_heads != 0 || s.batch <= 0 || s.tokens <= 0 || s.start < 0 ||
+      s.page_size <= 0 || samples <= 0 || warmup < 0) {
+    return InvalidArgumentError("attention bench: bad shape (heads " + std::to_string(s.heads) + ", kv heads " +
+                                std::to_string(s.kv_heads) + ", batch " + std::to_string(s.batch) + ", tokens " +
+                                std::to_string(s.tokens) + ")");
+  }
+  RADIXLM_CUDA_TRY(cudaSetDevice(device));
+  RADIXLM_CUDA_TRY(PrepareAttention());
+  int num_sms = 0, l2_bytes = 0;
+  RADIXLM_CUDA_TRY(cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, device));
+  RADIXLM_CUDA_TRY(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device));
+
+  // Sequences, their page tables (a shuffled permutation of the pool, as pages
+  // come from a pool that has been in use) and the plan.
+  const int64_t per_seq = PagesPerSeq(s);
+  const int64_t num_pages = s.batch * per_seq;
+  std::vector<int32_t> pages(static_cast<size_t>(num_pages));
+  std::iota(pages.begin(), pages.end(), 0);
+  std::shuffle(pages.begin(), pages.end(), std::mt19937(7));
+  std::vector<AttentionPlanSeq> plan;
+  std::vector<AttentionSeq> seqs;
+  for (int64_t i = 0; i < s.batch; ++i) {
+    plan.push_back({s.start, s.tokens});
+    seqs.push_back(
+        {static_cast<int32_t>(i * s.tokens), static_cast<int32_t>(s.start), static_cast<int32_t>(i * per_seq)});
+  }
+  std::vector<AttentionBlock> blocks;
+  std::vector<AttentionMerge> merges;
+  PlanAttention(plan, s.heads, s.kv_heads, num_sms, kMaxPartials, &blocks, &merges);
+
+  const int64_t rows = s.batch * s.tokens;
+  const int64_t ld = (s.heads + 2 * s.kv_heads) * s.head_dim;
+  const int64_t pool_elements = num_pages * s.kv_heads * s.page_size * s.head_dim;
+  DeviceBuffer qkv, k_pool, v_pool, tables, seq_buf, block_buf, merge_buf, acc, stats, out, flush;
+  RETURN_IF_ERROR(qkv.Reserve(static_cast<size_t>(rows * ld) * 4, "attention bench queries"));
+  RETURN_IF_ERROR(k_pool.Reserve(static_cast<size_t>(pool_elements) * 2, "attention bench K pool"));
+  RETURN_IF_ERROR(v_pool.Reserve(static_cast<size_t>(pool_elements) * 2, "attention bench V pool"));
+  RETURN_IF_ERROR(out.Reserve(static_cast<size_t>(rows * s.heads * s.head_dim) * 2, "attention bench output"));
+  RETURN_IF_ERROR(acc.Reserve(static_cast<size_t>(kMaxPartials) * kAttentionRows * s.head_dim * 4, "partials"));
+  RETURN_IF_ERROR(stats.Reserve(static_cast<size_t>(kMaxPartials) * kAttentionRows * 2 * 4, "partials"));
+  const size_t flush_bytes = std::max<size_t>(size_t{2} * static_cast<size_t>(l2_bytes), size_t{64} << 20);
+  RETURN_IF_ERROR(flush.Reserve(flush_bytes, "attention bench L2 flush"));
+  RETURN_IF_ERROR(FillRandom(qkv.as<void>(), rows * ld, false, 1));
+  RETURN_IF_ERROR(FillRandom(k_pool.as<void>(), pool_elements, true, 2));
+  RETURN_IF_ERROR(FillRandom(v_pool.as<void>(), pool_elements, true, 3));
+  RETURN_IF_ERROR(Upload(pages, &tables, "page tables"));
+  RETURN_IF_ERROR(Upload(seqs, &seq_buf, "sequences"));
+  RETURN_IF_ERROR(Upload(blocks, &block_buf, "attention blocks"));
+  RETURN_IF_ERROR(Upload(merges, &merge_buf, "attention merges"));
+
+  AttentionArgs a{};
+  a.qkv = qkv.as<float>();
+  a.ld = ld;
+  a.k_pool = k_pool.as<bf16>();
+  a.v_pool = v_pool.as<bf16>();
+  a.page_tables = tables.as<int32_t>();
+  a.seqs = seq_buf.as<AttentionSeq>();
+  a.blocks = block_buf.as<AttentionBlock>();
+  a.num_blocks = static_cast<int32_t>(blocks.size());
+  a.merges = merge_buf.as<AttentionMerge>();
+  a.num_merges = static_cast<int32_t>(merges.size());
+  a.page_size = static_cast<int32_t>(s.page_size);
+  a.heads = static_cast<int32_t>(s.heads);
+  a.kv_heads = static_cast<int32_t>(s.kv_heads);
+  a.head_dim = static_cast<int32_t>(s.head_dim);
+  a.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  a.partial_acc = acc.as<float>();
+  a.partial_stats = stats.as<float>();
+  a.out = out.as<bf16>();
+  a.decode = s.tokens == 1 ? 1 : 0;
+
+  Events ev;
+  RADIXLM_CUDA_TRY(cudaEventCreate(&ev.start));
+  RADIXLM_CUDA_TRY(cudaEventCreate(&ev.stop));
+  for (int i = 0; i < warmup; ++i) RADIXLM_CUDA_TRY(LaunchAttention(a, nullptr));
+  RADIXLM_CUDA_TRY(cudaDeviceSynchronize());
+  std::vector<double> times;
+  for (int i = 0; i < samples; ++i) {
+    RADIXLM_CUDA_TRY(cudaMemsetAsync(flush.as<void>(), i & 0xff, flush_bytes, nullptr));
+    RADIXLM_CUDA_TRY(cudaEventRecord(ev.start, nullptr));
+    RADIXLM_CUDA_TRY(LaunchAttention(a, nullptr));
+    RADIXLM_CUDA_TRY(cudaEventRecord(ev.stop, nullptr));
+    RADIXLM_CUDA_TRY(cudaEventSynchronize(ev.stop));
+    float ms = 0;
+    RADIXLM_CUDA_TRY(cudaEventElapsedTime(&ms, ev.start, ev.stop));
+    times.push_back(static_cast<double>(ms) * 1e-3);
+  }
+
+  AttentionBenchResult r;
+  r.seconds = Median(times);
+  r.samples = samples;
+  r.blocks = static_cast<int64_t>(blocks.size());
+  r.merges = static_cast<int64_t>(merges.size());
+  // Query j (0-based among the new tokens) sees start + j + 1 keys.
+  const double t = static_cast<double>(s.tokens), st = static_cast<double>(s.start);
+  const double pairs = static_cast<double>(s.batch) * (t * st + t * (t + 1) / 2);
+  r.flops = 4.0 * static_cast<double>(s.heads * s.head_dim) * pairs;
+  r.kv_bytes = static_cast<double>(s.batch) * (st + t) * 2.0 * static_cast<double>(s.kv_heads * s.head_dim) * 2.0;
+  return r;
+}
+
+}  // namespace radixlm::backend::cuda
