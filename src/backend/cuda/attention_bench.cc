@@ -148,13 +148,15 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
   const int64_t rows = s.batch * s.tokens;
   const int64_t ld = (s.heads + 2 * s.kv_heads) * s.head_dim;
   const int64_t pool_elements = num_pages * s.kv_heads * s.page_size * s.head_dim;
-  DeviceBuffer qkv, k_pool, v_pool, tables, seq_buf, block_buf, merge_buf, acc, stats, out, flush;
+  DeviceBuffer qkv, k_pool, v_pool, tables, seq_buf, block_buf, merge_buf, acc, stats, counters, out, flush;
   RETURN_IF_ERROR(qkv.Reserve(static_cast<size_t>(rows * ld) * 4, "attention bench queries"));
   RETURN_IF_ERROR(k_pool.Reserve(static_cast<size_t>(pool_elements) * 2, "attention bench K pool"));
   RETURN_IF_ERROR(v_pool.Reserve(static_cast<size_t>(pool_elements) * 2, "attention bench V pool"));
   RETURN_IF_ERROR(out.Reserve(static_cast<size_t>(rows * s.heads * s.head_dim) * 2, "attention bench output"));
   RETURN_IF_ERROR(acc.Reserve(static_cast<size_t>(kMaxPartials) * kAttentionRows * s.head_dim * 4, "partials"));
   RETURN_IF_ERROR(stats.Reserve(static_cast<size_t>(kMaxPartials) * kAttentionRows * 2 * 4, "partials"));
+  RETURN_IF_ERROR(counters.Reserve(static_cast<size_t>(kMaxPartials) * 4, "merge counters"));
+  RADIXLM_CUDA_TRY(cudaMemset(counters.as<void>(), 0, counters.size()));
   const size_t flush_bytes = std::max<size_t>(size_t{2} * static_cast<size_t>(l2_bytes), size_t{64} << 20);
   RETURN_IF_ERROR(flush.Reserve(flush_bytes, "attention bench L2 flush"));
   RETURN_IF_ERROR(FillRandom(qkv.as<void>(), rows * ld, false, 1));
@@ -183,6 +185,7 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
   a.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   a.partial_acc = acc.as<float>();
   a.partial_stats = stats.as<float>();
+  a.merge_counters = counters.as<int32_t>();
   a.out = out.as<bf16>();
   a.decode = s.tokens == 1 ? 1 : 0;
 
