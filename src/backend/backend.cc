@@ -5,7 +5,7 @@
 namespace radixlm::backend {
 
 Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelConfig& config,
-                     int64_t page_size, int64_t num_pages) {
+                     int64_t page_size, int64_t num_pages, bool chooses_tokens) {
   for (size_t s = 0; s < batch.size(); ++s) {
     const SequenceInput& seq = batch[s];
     const std::string where = "sequence " + std::to_string(s) + ": ";
@@ -14,6 +14,14 @@ Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelCon
     if (seq.num_logits < 0 || seq.num_logits > n) {
       return InvalidArgumentError(where + std::to_string(seq.num_logits) + " logits asked for " +
                                   std::to_string(n) + " new tokens");
+    }
+    if (seq.choice != nullptr) {
+      if (!chooses_tokens) return InvalidArgumentError(where + "this backend does not choose tokens");
+      if (seq.num_logits != 1 || seq.chosen == nullptr) {
+        return InvalidArgumentError(where + "a token choice needs exactly one logit row and somewhere to put the token");
+      }
+      Status valid = seq.choice->Validate();
+      if (!valid.ok()) return InvalidArgumentError(where + valid.message());
     }
     const int64_t end = seq.start + n;
     if (end > config.max_position_embeddings) {

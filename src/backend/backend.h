@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/sampling.h"
 #include "core/status.h"
 #include "model/config.h"
 
@@ -35,6 +36,12 @@ struct SequenceInput {
   // prompt over several chunks gets the same bits as over one (embeddings: the
   // mean over the prompt). Host memory.
   float* hidden_sum = nullptr;
+  // When set (with num_logits 1, on a backend whose chooses_tokens() is true):
+  // the backend picks the next token from the sequence's logit row itself
+  // (ChooseToken, sampling.h) and writes it to *chosen; the row is then left out
+  // of Forward's `logits`. On the GPU only the id crosses to the host.
+  const TokenChoice* choice = nullptr;
+  int32_t* chosen = nullptr;
 };
 
 class Backend {
@@ -45,8 +52,13 @@ class Backend {
   virtual int64_t page_size() const = 0;
   virtual int64_t num_pages() const = 0;
 
+  // Whether Forward honours SequenceInput::choice (the token chosen where the
+  // logits are). A backend without it gets no choices (ValidateBatch refuses them).
+  virtual bool chooses_tokens() const { return false; }
+
   // Runs the batch; `logits` gets one row of vocab_size floats per requested
-  // position, sequences in batch order. Bad input (token ids past the vocabulary,
+  // position, sequences in batch order, except the rows of sequences with a
+  // `choice`, whose token goes to *chosen instead. Bad input (token ids past the vocabulary,
   // positions past the context, page tables too short or naming pages outside the
   // pool, more logits than new tokens) is INVALID_ARGUMENT and computes nothing.
   // One thread at a time: backends keep their activations between calls.
@@ -56,8 +68,9 @@ class Backend {
   virtual Status CopyPage(int32_t src, int32_t dst, int64_t slots) = 0;
 };
 
-// Checks a batch against a model and pool; shared by every backend.
+// Checks a batch against a model and pool; shared by every backend. Choices are
+// refused unless `chooses_tokens`.
 Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelConfig& config,
-                     int64_t page_size, int64_t num_pages);
+                     int64_t page_size, int64_t num_pages, bool chooses_tokens = false);
 
 }  // namespace radixlm::backend

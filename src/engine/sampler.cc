@@ -77,57 +77,31 @@ int32_t Sampler::Sample(std::span<float> logits, int32_t top_logprobs, LogprobEn
   // The copy (600 KB for a 150k vocabulary) is made only when both are needed.
   if (want_logprobs && modifies) unmodified_.assign(logits.begin(), logits.end());
   if (modifies) ApplyPenalties(logits);
-  const int32_t chosen = Choose(logits);
+  const int32_t chosen = backend::ChooseToken(logits, NextChoice());
   if (want_logprobs) {
     ComputeLogprobs(modifies ? std::span<const float>(unmodified_) : std::span<const float>(logits), chosen,
                     top_logprobs, logprobs);
   }
-  if (params_.presence_penalty != 0 || params_.frequency_penalty != 0) ++counts_[chosen];
+  Record(chosen);
   return chosen;
 }
 
-int32_t Sampler::Choose(std::span<const float> logits) {
-  if (params_.temperature == 0 || params_.top_k == 1) return ArgMax(logits);
-  candidates_.clear();
-  const float inv_t = static_cast<float>(1.0 / params_.temperature);
-  for (size_t i = 0; i < logits.size(); ++i) candidates_.emplace_back(logits[i] * inv_t, static_cast<int32_t>(i));
-  // Most likely first; ties by id so the order is fixed.
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
-  size_t keep = candidates_.size();
-  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < keep) {
-    keep = static_cast<size_t>(params_.top_k);
-    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<ptrdiff_t>(keep), candidates_.end(), by_logit);
-  } else {
-    std::sort(candidates_.begin(), candidates_.end(), by_logit);
-  }
-  candidates_.resize(keep);
-  const float max = candidates_.front().first;
-  double total = 0;
-  probs_.resize(keep);
-  for (size_t i = 0; i < keep; ++i) total += probs_[i] = std::exp(static_cast<double>(candidates_[i].first - max));
-  size_t n = keep;
-  if (params_.top_p < 1) {
-    double cumulative = 0;
-    for (size_t i = 0; i < keep; ++i) {
-      cumulative += probs_[i] / total;
-      if (cumulative >= params_.top_p) {
-        n = i + 1;
-        break;
-      }
-    }
-  }
-  if (params_.min_p > 0) {
-    // probs_[0] is the best token's (unnormalized) probability.
-    while (n > 1 && probs_[n - 1] < params_.min_p * probs_[0]) --n;
-  }
-  double kept = 0;
-  for (size_t i = 0; i < n; ++i) kept += probs_[i];
+backend::TokenChoice Sampler::NextChoice() {
+  backend::TokenChoice choice;
+  if (params_.temperature == 0 || params_.top_k == 1) return choice;  // greedy: no draw
+  const auto inv = static_cast<float>(1.0 / params_.temperature);
+  if (!std::isfinite(inv)) return choice;  // a temperature below 3e-39 is greedy
+  choice.inv_temperature = std::max(inv, std::numeric_limits<float>::min());
+  choice.top_k = static_cast<int32_t>(std::min<int64_t>(params_.top_k, std::numeric_limits<int32_t>::max()));
+  choice.top_p = static_cast<float>(params_.top_p);
+  choice.min_p = static_cast<float>(params_.min_p);
   // 53 random bits, so a seed gives the same draw with every standard library.
-  double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53 * kept;
-  for (size_t i = 0; i < n; ++i) {
-    if ((u -= probs_[i]) < 0) return candidates_[i].second;
-  }
-  return candidates_[n - 1].second;
+  choice.uniform = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
+  return choice;
+}
+
+void Sampler::Record(int32_t token) {
+  if (params_.presence_penalty != 0 || params_.frequency_penalty != 0) ++counts_[token];
 }
 
 void ComputeLogprobs(std::span<const float> logits, int32_t chosen, int32_t top, LogprobEntry* out) {

@@ -7,7 +7,9 @@
 // restricted by top-k, then top-p (the smallest set of most likely tokens whose
 // probability reaches p), then min-p (tokens at least min_p times as likely as the
 // best), and one token is drawn with the sample's own random stream: a fixed seed
-// gives the same tokens on every run, whatever else the server is doing. Sample i
+// gives the same tokens on every run, whatever else the server is doing. The
+// selection itself is backend::ChooseToken (sampling.h), which backends also run
+// where the logits are. Sample i
 // of a request with n > 1 draws from stream i of the seed (stream 0 is the seed's
 // own, so n = 1 and the first of n samples agree).
 //
@@ -24,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "backend/sampling.h"
 #include "core/status.h"
 
 namespace radixlm::engine {
@@ -62,18 +65,25 @@ class Sampler {
   // chosen token for the penalties.
   int32_t Sample(std::span<float> logits, int32_t top_logprobs = -1, LogprobEntry* logprobs = nullptr);
 
+  // The backend may choose the next token where the logits are (only the id
+  // then crosses to the host) when nothing changes the row first and no
+  // logprobs are asked: no logit_bias, no penalty with a count yet.
+  bool CanDelegate(int32_t top_logprobs) const { return top_logprobs < 0 && !Modifies(); }
+  // The choice of the next token (backend::ChooseToken's parameters), taking
+  // the draw a Sample would take, so delegated and host choices are the same
+  // tokens in the same order of draws.
+  backend::TokenChoice NextChoice();
+  // Records a token the backend chose (what Sample does for the penalties).
+  void Record(int32_t token);
+
  private:
   // True when ApplyPenalties would change some logit.
   bool Modifies() const;
   // Penalties and logit_bias, in place; tokens outside `logits` are skipped.
   void ApplyPenalties(std::span<float> logits) const;
-  // Greedy or temperature/top-k/top-p/min-p selection; leaves `logits` as is.
-  int32_t Choose(std::span<const float> logits);
 
   SamplingParams params_;
   std::mt19937_64 rng_;
-  std::vector<std::pair<float, int32_t>> candidates_;
-  std::vector<double> probs_;
   std::vector<float> unmodified_;  // the row before penalties, only when logprobs are asked
   // generated token -> times; kept only while a penalty is non-zero (nothing reads it otherwise).
   std::unordered_map<int32_t, int32_t> counts_;

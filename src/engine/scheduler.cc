@@ -329,15 +329,30 @@ void Scheduler::Admit(StepPlan* plan) {
 Status Scheduler::Run(const StepPlan& plan) {
   for (const auto& copy : plan.copies) RETURN_IF_ERROR(backend_->CopyPage(copy.src, copy.dst, copy.slots));
   batch_.clear();
-  for (const auto& item : plan.items) {
+  choices_.clear();
+  choices_.reserve(plan.items.size());  // batch_ points into it
+  chosen_.assign(plan.items.size(), -1);
+  const bool delegate = backend_->chooses_tokens();
+  for (size_t i = 0; i < plan.items.size(); ++i) {
+    const auto& item = plan.items[i];
     Sequence& seq = *item.sequence;
+    const Request& r = *item.request;
     backend::SequenceInput in;
     in.tokens = std::span<const int32_t>(seq.tokens).subspan(static_cast<size_t>(seq.computed),
                                                              static_cast<size_t>(item.tokens));
     in.start = seq.computed;
     in.page_table = seq.pages->pages();
-    in.num_logits = item.sample && !item.request->options.embed ? 1 : 0;
-    if (item.request->options.embed) in.hidden_sum = item.request->hidden_sum.data();
+    in.num_logits = item.sample && !r.options.embed ? 1 : 0;
+    if (r.options.embed) in.hidden_sum = item.request->hidden_sum.data();
+    // The backend picks the token where the logits are, unless the host must see
+    // the row: logprobs, penalties or bias, or the first token of n > 1 samples
+    // (one row, n draws).
+    if (delegate && in.num_logits == 1 && !seq.finished() && (r.forked || r.options.n == 1) &&
+        seq.sampler.CanDelegate(r.options.logprobs)) {
+      choices_.push_back(seq.sampler.NextChoice());
+      in.choice = &choices_.back();
+      in.chosen = &chosen_[i];
+    }
     batch_.push_back(in);
     if (seq.computed < item.request->prompt_len()) {
       computed_prompt_tokens_ += std::min(item.tokens, item.request->prompt_len() - seq.computed);
@@ -413,7 +428,8 @@ void Scheduler::Sample(const StepPlan& plan) {
   const size_t vocab = static_cast<size_t>(vocab_size_);
   size_t row = 0;
   std::vector<Request*> touched;
-  for (const auto& item : plan.items) {
+  for (size_t i = 0; i < plan.items.size(); ++i) {
+    const auto& item = plan.items[i];
     Sequence* seq = item.sequence;
     seq->computed += item.tokens;
     if (!item.sample) continue;
@@ -421,9 +437,13 @@ void Scheduler::Sample(const StepPlan& plan) {
       FinishEmbedding(item.request, seq, now);
       continue;
     }
-    std::span<float> logits(logits_.data() + row * vocab, vocab);
-    ++row;
     Request* r = item.request;
+    const int32_t chosen = i < chosen_.size() ? chosen_[i] : -1;
+    std::span<float> logits;
+    if (chosen < 0) {
+      logits = std::span<float>(logits_.data() + row * vocab, vocab);
+      ++row;
+    }
     if (seq->finished()) continue;  // cancelled meanwhile
     const int32_t want_logprobs = r->options.logprobs;
     std::vector<Sequence*> samplers{seq};
@@ -432,6 +452,11 @@ void Scheduler::Sample(const StepPlan& plan) {
       for (size_t k = 1; k < r->sequences.size(); ++k) samplers.push_back(r->sequences[k].get());
     } else {
       r->forked = true;
+    }
+    if (chosen >= 0) {  // the backend's choice (one sample: n = 1, or already forked)
+      seq->sampler.Record(chosen);
+      AcceptToken(r, seq, chosen, nullptr);
+      samplers.clear();
     }
     for (Sequence* s : samplers) {
       std::span<float> use = logits;
@@ -452,6 +477,7 @@ void Scheduler::Sample(const StepPlan& plan) {
     r->last_token_ns = now;
     if (std::find(touched.begin(), touched.end(), r) == touched.end()) touched.push_back(r);
   }
+  chosen_.clear();
   for (Request* r : touched) {
     if (!r->finished()) Report(r, false);
   }

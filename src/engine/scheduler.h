@@ -159,6 +159,10 @@ class Scheduler {
   std::vector<backend::SequenceInput> batch_;
   std::vector<float> logits_;
   std::vector<float> row_;  // one sample's scratch copy of a shared row
+  // Tokens the backend chooses (Sampler::CanDelegate): one choice per such item,
+  // and per item of the plan the chosen id (-1: its logits came back instead).
+  std::vector<backend::TokenChoice> choices_;
+  std::vector<int32_t> chosen_;
 
   // Counters for the snapshot.
   int64_t preemptions_ = 0;

@@ -322,9 +322,13 @@ void RunDecode(const BenchEngineOptions& o, CudaBackend* gpu, const model::Model
       } else {
         status = CopyContext(gpu, tables, batch, start);
       }
-      // Token ids do not change the work; a fixed sequence of them keeps the
-      // host out of the timing (no argmax over batch x vocab logits).
-      std::vector<int32_t> next(static_cast<size_t>(batch));
+      // Greedy decoding, each sequence's token chosen on the device and fed back
+      // (as the server does); with --decode-host-logits the logits cross
+      // instead and a fixed sequence of ids keeps the host's argmax out of the
+      // timing (ids do not change the work).
+      std::vector<int32_t> next(static_cast<size_t>(batch)), chosen(static_cast<size_t>(batch));
+      for (int64_t b = 0; b < batch; ++b) chosen[static_cast<size_t>(b)] = static_cast<int32_t>((b * 104729 + 13) % c.vocab_size);
+      const backend::TokenChoice greedy;
       std::vector<float> logits;
       std::vector<double> times;
       for (int64_t i = 0; i < total_steps && status.ok(); ++i) {
@@ -332,9 +336,15 @@ void RunDecode(const BenchEngineOptions& o, CudaBackend* gpu, const model::Model
                  static_cast<long long>(batch), static_cast<long long>(i + 1), static_cast<long long>(total_steps));
         std::vector<backend::SequenceInput> in(static_cast<size_t>(batch));
         for (int64_t b = 0; b < batch; ++b) {
-          next[static_cast<size_t>(b)] = static_cast<int32_t>((i * 7919 + b * 104729 + 13) % c.vocab_size);
+          next[static_cast<size_t>(b)] =
+              run->device_choice ? chosen[static_cast<size_t>(b)]
+                                 : static_cast<int32_t>((i * 7919 + b * 104729 + 13) % c.vocab_size);
           in[static_cast<size_t>(b)] = {std::span(next).subspan(static_cast<size_t>(b), 1), start + i,
                                         tables[static_cast<size_t>(b)], 1};
+          if (run->device_choice) {
+            in[static_cast<size_t>(b)].choice = &greedy;
+            in[static_cast<size_t>(b)].chosen = &chosen[static_cast<size_t>(b)];
+          }
         }
         const auto t0 = std::chrono::steady_clock::now();
         status = gpu->Forward(in, &logits);
@@ -350,7 +360,7 @@ void RunDecode(const BenchEngineOptions& o, CudaBackend* gpu, const model::Model
       // Context read at the median timed step (the cache grows one token a step).
       const double mean_context = static_cast<double>(start + kDecodeWarmupSteps) + static_cast<double>(steps) / 2;
       f.kv_bytes = static_cast<double>(batch) * mean_context * run->kv_token_bytes;
-      f.logits_bytes = static_cast<double>(batch * c.vocab_size) * 4;
+      f.logits_bytes = static_cast<double>(batch) * (run->device_choice ? 4 : static_cast<double>(c.vocab_size) * 4);
     }
     run->decode.insert(run->decode.end(), figures.begin(), figures.end());
   }
@@ -374,6 +384,7 @@ int RunBenchEngineCuda(const BenchEngineOptions& o) {
   run.decode_steps = o.decode_tokens;
   run.decode_warmup_steps = kDecodeWarmupSteps;
   run.cuda_graphs = !o.no_cuda_graphs;
+  run.device_choice = !o.decode_host_logits;
   run.heads = 32, run.kv_heads = 8, run.head_dim = 128;  // Llama 3 8B's, without a model
   if (!o.model.empty()) {
     auto config = model::ReadModelConfig(o.model + "/config.json");

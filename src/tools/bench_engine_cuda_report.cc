@@ -132,10 +132,12 @@ void PrintCudaBenchTables(const CudaBenchRun& run, FILE* out) {
   if (!run.decode.empty()) {
     std::fprintf(out,
                  "\ndecode (one new token per sequence a step, median of %lld steps after %lld warm-up; "
-                 "GB/s = weights + K/V read per step; logits cross to the host every step)\n",
-                 static_cast<long long>(run.decode_steps), static_cast<long long>(run.decode_warmup_steps));
+                 "GB/s = weights + K/V read per step; %s)\n",
+                 static_cast<long long>(run.decode_steps), static_cast<long long>(run.decode_warmup_steps),
+                 run.device_choice ? "greedy tokens chosen on the device, only their ids cross to the host"
+                                   : "every sequence's logits cross to the host");
     std::fprintf(out, "  %7s %6s %6s %9s %11s %8s %9s %12s %9s\n", "context", "start", "batch", "step ms", "tokens/s",
-                 "GB/s", "of copy", "roof tok/s", "logits MB");
+                 "GB/s", "of copy", "roof tok/s", "to host MB");
     bool shared = false;
     for (const DecodeFigure& f : run.decode) {
       std::fprintf(out, "  %7lld %6lld %5lld%s ", static_cast<long long>(f.context), static_cast<long long>(f.start),
@@ -197,6 +199,8 @@ std::string CudaBenchJson(const CudaBenchRun& run) {
   w.String("bf16");
   w.Key("cuda_graphs");
   w.Bool(run.cuda_graphs);
+  w.Key("decode_tokens_chosen_on");
+  w.String(run.device_choice ? "device" : "host");
   w.Key("rooflines");
   w.BeginObject();
   w.Key("copy_gbs");
@@ -356,7 +360,7 @@ std::string CudaBenchJson(const CudaBenchRun& run) {
       w.Double(gbs / run.copy_gbs);
       w.Key("roofline_tokens_per_s");
       w.Double(static_cast<double>(f.batch) * run.copy_gbs * 1e9 / (f.weight_bytes + f.kv_bytes));
-      w.Key("logits_bytes_to_host");
+      w.Key("bytes_to_host");
       w.Double(f.logits_bytes);
     }
     w.EndObject();

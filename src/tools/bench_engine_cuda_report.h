@@ -38,7 +38,7 @@ struct TtftFigure : CudaBenchOutcome {
 struct DecodeFigure : CudaBenchOutcome {
   int64_t context = 0, start = 0, batch = 0, steps = 0;
   bool shared_prefix = false;  // the sequences share the context's pages (distinct ones would not fit)
-  double step_s = 0, weight_bytes = 0, kv_bytes = 0, logits_bytes = 0;
+  double step_s = 0, weight_bytes = 0, kv_bytes = 0, logits_bytes = 0;  // logits_bytes: what crossed to the host
   double gbs() const { return (weight_bytes + kv_bytes) / step_s / 1e9; }
 };
 
@@ -54,6 +54,7 @@ struct CudaBenchRun {
   int64_t heads = 0, kv_heads = 0, head_dim = 0;  // of the attention figures
   int64_t page_size = 16, decode_steps = 0, decode_warmup_steps = 0;
   bool cuda_graphs = true;
+  bool device_choice = true;  // decode: greedy tokens chosen on the device (else logits cross)
   std::vector<AttentionFigure> attention;
   std::vector<PrefillFigure> prefill;
   std::optional<TtftFigure> ttft;

@@ -257,6 +257,7 @@ struct BenchEngineOptions {
   // cuda only (bench_engine_cuda.cc); empty lists take the defaults in brackets.
   double gpu_memory_fraction = 0.9;
   bool no_cuda_graphs = false;                     // decode steps launched kernel by kernel
+  bool decode_host_logits = false;                 // decode: logits cross to the host (no device choice)
   std::vector<std::string> parts;                  // [attention, prefill, ttft, decode]
   std::vector<int64_t> prefill_lengths;            // cold prompts [512, 2048, 8192, 32768]
   int64_t ttft_tokens = 8192;                      // TTFT prompt, cold and with all but

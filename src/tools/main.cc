@@ -315,6 +315,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.01, 1.0));
   bench_engine_cmd->add_flag("--no-cuda-graphs", bench_engine.no_cuda_graphs,
                              "cuda: launch decode steps kernel by kernel (for comparison)");
+  bench_engine_cmd->add_flag("--decode-host-logits", bench_engine.decode_host_logits,
+                             "cuda: decode steps copy every sequence's logits to the host instead of choosing "
+                             "greedy tokens on the device (for comparison)");
   bench_engine_cmd->add_option("--decode-batch", bench_engine.decode_batches,
                                "cuda: decode batch sizes (default 1,16,64,256)")
       ->delimiter(',')

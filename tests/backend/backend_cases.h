@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/sampling.h"
 #include "core/clock.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
@@ -70,6 +71,74 @@ inline void CachedPrefixTable(backend::Backend& backend, std::span<const int32_t
   std::vector<kvcache::PageId> fresh;
   ASSERT_TRUE((*pool)->Allocate((n + ps - 1) / ps - static_cast<int64_t>(table->size()), &fresh).ok());
   table->insert(table->end(), fresh.begin(), fresh.end());
+}
+
+// Forward with token choices on some sequences of a batch of three (own pages
+// 0..11, page size >= 8): each chosen token must be ChooseToken of the row the
+// same batch gives without choices, and the other rows must come back, in batch
+// order, as they were. `decode`: the checked step has one new token per
+// sequence (the CUDA backend replays its decode graphs there). Call through
+// ASSERT_NO_FATAL_FAILURE.
+inline void CheckTokenChoices(backend::Backend& backend, bool decode) {
+  const int64_t vocab = backend.config().vocab_size;
+  const std::vector<std::vector<int32_t>> prompts = {RandomTokens(9, vocab, 41), RandomTokens(17, vocab, 42),
+                                                     RandomTokens(5, vocab, 43)};
+  std::vector<std::vector<int32_t>> tables;
+  for (int32_t s = 0; s < 3; ++s) tables.push_back(Iota(4 * s, 4));
+  std::vector<backend::SequenceInput> batch;
+  for (size_t s = 0; s < 3; ++s) {
+    const auto n = static_cast<int64_t>(prompts[s].size());
+    if (decode) {
+      backend::SequenceInput in{std::span<const int32_t>(prompts[s]).first(static_cast<size_t>(n - 1)), 0,
+                                tables[s], 0};
+      std::vector<float> unused;
+      ASSERT_TRUE(backend.Forward({&in, 1}, &unused).ok());
+      batch.push_back({std::span<const int32_t>(prompts[s]).last(1), n - 1, tables[s], 1});
+    } else {
+      batch.push_back({prompts[s], 0, tables[s], 1});
+    }
+  }
+  std::vector<float> plain;
+  ASSERT_TRUE(backend.Forward(batch, &plain).ok());
+  ASSERT_EQ(plain.size(), static_cast<size_t>(3 * vocab));
+  auto row = [&](size_t s) { return std::span<const float>(plain).subspan(s * vocab, static_cast<size_t>(vocab)); };
+
+  backend::TokenChoice greedy, nucleus, top_k, flat;
+  nucleus.inv_temperature = 1.25f, nucleus.top_p = 0.9f, nucleus.min_p = 0.02f, nucleus.uniform = 0.37;
+  top_k.inv_temperature = 0.7f, top_k.top_k = 5, top_k.uniform = 0.81;
+  flat.inv_temperature = 0.5f, flat.uniform = 0.999;
+  const std::vector<std::vector<const backend::TokenChoice*>> patterns = {
+      {&greedy, nullptr, &nucleus}, {&nucleus, &top_k, &flat}, {nullptr, &greedy, nullptr}, {nullptr, nullptr, &top_k}};
+  for (const auto& pattern : patterns) {
+    std::vector<int32_t> chosen(3, -1);
+    std::vector<backend::SequenceInput> with = batch;
+    std::vector<float> expected;
+    for (size_t s = 0; s < 3; ++s) {
+      with[s].choice = pattern[s];
+      with[s].chosen = pattern[s] != nullptr ? &chosen[s] : nullptr;
+      if (pattern[s] == nullptr) expected.insert(expected.end(), row(s).begin(), row(s).end());
+    }
+    std::vector<float> logits;
+    ASSERT_TRUE(backend.Forward(with, &logits).ok());
+    EXPECT_TRUE(logits == expected) << "the rows without a choice differ from the batch without choices";
+    for (size_t s = 0; s < 3; ++s) {
+      if (pattern[s] == nullptr) continue;
+      EXPECT_EQ(chosen[s], backend::ChooseToken(row(s), *pattern[s])) << "sequence " << s;
+    }
+  }
+  // A choice needs its one logit row and somewhere to put the token.
+  std::vector<backend::SequenceInput> bad = batch;
+  bad[1].choice = &greedy;
+  EXPECT_EQ(backend.Forward(bad, &plain).code(), StatusCode::kInvalidArgument);
+  int32_t sink = 0;
+  bad[1].chosen = &sink;
+  bad[1].num_logits = 0;
+  EXPECT_EQ(backend.Forward(bad, &plain).code(), StatusCode::kInvalidArgument);
+  backend::TokenChoice out_of_range;
+  out_of_range.uniform = 1;
+  bad[1].num_logits = 1;
+  bad[1].choice = &out_of_range;
+  EXPECT_EQ(backend.Forward(bad, &plain).code(), StatusCode::kInvalidArgument);
 }
 
 struct Case {

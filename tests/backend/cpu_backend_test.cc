@@ -161,6 +161,11 @@ TEST_P(CpuBackendTest, SumsFinalHiddenStates) {
   EXPECT_EQ(0, std::memcmp(whole.data(), chunked.data(), whole.size() * sizeof(float)));
 }
 
+TEST_P(CpuBackendTest, ChoosesTokensWhereTheLogitsAre) {
+  ASSERT_NO_FATAL_FAILURE(testing::CheckTokenChoices(*m_->backend, /*decode=*/false));
+  ASSERT_NO_FATAL_FAILURE(testing::CheckTokenChoices(*m_->backend, /*decode=*/true));
+}
+
 TEST_P(CpuBackendTest, RefusesBadBatches) {
   const std::vector<int32_t> pages = Iota(0, 2);
   const std::vector<int32_t> good = {1, 2, 3};

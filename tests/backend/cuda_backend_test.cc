@@ -14,12 +14,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <random>
 
 #include "backend/backend_cases.h"
 #include "backend/cuda/attention_testing.h"
+#include "backend/cuda/choose_tokens_testing.h"
+#include "backend/sampling.h"
 #include "backend/test_model.h"
 #include "model/weights.h"
 
@@ -295,6 +298,11 @@ TEST_P(CudaBackendTest, FusedPdlStepsMatchUnfused) {
   }
 }
 
+TEST_P(CudaBackendTest, ChoosesTokensOnTheDevice) {
+  ASSERT_NO_FATAL_FAILURE(testing::CheckTokenChoices(*gpu_, /*decode=*/false));
+  ASSERT_NO_FATAL_FAILURE(testing::CheckTokenChoices(*gpu_, /*decode=*/true));  // graph replays
+}
+
 TEST_P(CudaBackendTest, RefusesBadBatches) {
   const std::vector<int32_t> pages = Iota(0, 2);
   const std::vector<int32_t> good = {1, 2, 3};
@@ -420,6 +428,48 @@ INSTANTIATE_TEST_SUITE_P(
       return "h" + std::to_string(s.heads) + "_kv" + std::to_string(s.kv_heads) + "_d" + std::to_string(s.head_dim) +
              "_sm" + std::to_string(s.num_sms) + (s.decode_only ? "_decode" : "");
     });
+
+// The device's token choice against backend::ChooseToken, bit for bit, on rows
+// of real vocabulary sizes (Llama 3, Qwen2) and odd ones, with cuts that fall
+// inside runs of equal logits.
+TEST(ChooseTokensTest, MatchesTheHostChoiceExactly) {
+  if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  std::mt19937_64 rng(17);
+  std::uniform_real_distribution<double> unit(0, 1);
+  int mismatches = 0, checked = 0;
+  for (int64_t vocab : {1, 3, 1000, 1025, 32000, 128256, 151936}) {
+    for (bool coarse : {false, true}) {
+      std::vector<backend::TokenChoice> choices;
+      for (int i = 0; i < 48; ++i) {
+        backend::TokenChoice c;
+        c.inv_temperature = std::array{0.0f, 1.0f, 0.6f, 1.9f}[i % 4];
+        c.top_k = std::array{0, 0, 1, 2, 20, 50, 1000, 999999}[i % 8];
+        c.top_p = std::array{1.0f, 0.95f, 0.8f, 0.3f, 0.9999f, 1.0f}[i % 6];
+        c.min_p = std::array{0.0f, 0.0f, 0.1f, 0.01f, 0.7f}[i % 5];
+        c.uniform = unit(rng);
+        choices.push_back(c);
+      }
+      std::vector<float> rows(choices.size() * static_cast<size_t>(vocab));
+      std::normal_distribution<float> normal(0, 2.5f);
+      for (float& x : rows) x = coarse ? std::round(normal(rng) * 2) : normal(rng);
+      std::vector<int32_t> device;
+      const Status s = backend::cuda::RunChooseTokens(rows, vocab, choices, &device);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      for (size_t i = 0; i < choices.size(); ++i) {
+        const std::span<const float> row(rows.data() + i * vocab, static_cast<size_t>(vocab));
+        const int32_t host = backend::ChooseToken(row, choices[i]);
+        ++checked;
+        if (device[i] != host) {
+          ++mismatches;
+          ADD_FAILURE() << "vocab " << vocab << (coarse ? " coarse" : "") << " choice " << i << ": device "
+                        << device[i] << ", host " << host << " (k " << choices[i].top_k << ", p "
+                        << choices[i].top_p << ", min_p " << choices[i].min_p << ")";
+        }
+      }
+    }
+  }
+  std::printf("%d device choices checked, %d differ from the host's\n", checked, mismatches);
+}
 
 }  // namespace
 }  // namespace radixlm::testing

@@ -182,5 +182,38 @@ TEST_F(EngineTest, FlushEmptiesTheCacheAndShutdownCancelsWhatRuns) {
   EXPECT_EQ(engine->Submit(Greedy({1, 2}, 2)).status().code(), StatusCode::kUnavailable);
 }
 
+// The backend chooses tokens where the logits are unless the host must see the
+// row (logprobs, penalties, the first token of n > 1): seeded samples are the
+// same tokens either way, because both run backend::ChooseToken on the same
+// draws.
+TEST_F(EngineTest, SeededSamplesAreTheSameWhetherTheBackendOrTheHostChooses) {
+  ASSERT_TRUE(model_->backend->chooses_tokens());
+  const auto prompts = Prompts(3);
+  auto engine = MakeEngine({});
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    RequestOptions o = Greedy(prompts[i], 24);
+    o.sampling.temperature = 0.9;
+    o.sampling.top_p = 0.95;
+    o.sampling.top_k = 50;
+    o.sampling.seed = 1000 + i;
+    auto delegated = engine->Submit(o);
+    ASSERT_TRUE(delegated.ok());
+    const Output by_backend = Drain(**delegated);
+    o.logprobs = 0;  // the host sees every row
+    auto on_host = engine->Submit(o);
+    ASSERT_TRUE(on_host.ok());
+    const Output by_host = Drain(**on_host);
+    EXPECT_EQ(by_backend.tokens, by_host.tokens) << "prompt " << i;
+    EXPECT_EQ(by_backend.tokens.size(), 24u);
+    // n = 2: the first token of each sample on the host, the rest on the backend.
+    o.logprobs = -1;
+    o.n = 2;
+    auto two = engine->Submit(o);
+    ASSERT_TRUE(two.ok());
+    const Output pair = Drain(**two);
+    EXPECT_EQ(pair.tokens.size(), 48u);
+  }
+}
+
 }  // namespace
 }  // namespace radixlm::engine

@@ -241,7 +241,7 @@ void CpuBackend::Attention(int64_t layer, std::span<const SequenceInput> batch,
 }
 
 Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<float>* logits) {
-  RETURN_IF_ERROR(ValidateBatch(batch, config_, page_size_, num_pages_));
+  RETURN_IF_ERROR(ValidateBatch(batch, config_, page_size_, num_pages_, /*chooses_tokens=*/true));
   const model::ModelConfig& c = config_;
   const int64_t h = c.hidden_size, hd = c.head_dim;
   const int64_t q_dim = c.num_heads * hd, kv_dim = c.num_kv_heads * hd, ld = q_dim + 2 * kv_dim;
@@ -366,6 +366,22 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
   }
   const float* head = tied_ ? embed_.data() : lm_head_.data();
   MatMul(*pool_, last.data(), logit_rows, h, h, head, c.vocab_size, nullptr, logits->data(), c.vocab_size);
+
+  // Token choices: each chosen row is consumed here and the rows after it move up.
+  const auto vocab = static_cast<size_t>(c.vocab_size);
+  size_t read = 0, write = 0;
+  for (const SequenceInput& in : batch) {
+    for (int64_t i = 0; i < in.num_logits; ++i, ++read) {
+      std::span<const float> row(logits->data() + read * vocab, vocab);
+      if (in.choice != nullptr) {
+        *in.chosen = ChooseToken(row, *in.choice);
+        continue;
+      }
+      if (write != read) std::copy(row.begin(), row.end(), logits->begin() + static_cast<ptrdiff_t>(write * vocab));
+      ++write;
+    }
+  }
+  logits->resize(write * vocab);
   return OkStatus();
 }
 

@@ -37,6 +37,7 @@ class CpuBackend final : public Backend {
   const model::ModelConfig& config() const override { return config_; }
   int64_t page_size() const override { return page_size_; }
   int64_t num_pages() const override { return num_pages_; }
+  bool chooses_tokens() const override { return true; }
   Status Forward(std::span<const SequenceInput> batch, std::vector<float>* logits) override;
   Status CopyPage(int32_t src, int32_t dst, int64_t slots) override;
 

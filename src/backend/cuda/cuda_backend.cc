@@ -13,6 +13,7 @@
 #include "backend/cpu/cpu_backend.h"  // RopeInverseFrequencies (plain C++)
 #include "backend/cuda/attention.h"
 #include "backend/cuda/attention_plan.h"
+#include "backend/cuda/choose_tokens.h"
 #include "backend/cuda/cuda_status.h"
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/gemv.h"
@@ -107,6 +108,8 @@ struct CudaBackend::Impl {
   DeviceBuffer meta;             // the step's token, position, slot, row and attention tables
   PinnedBuffer meta_host;
   DeviceBuffer last, logits, hidden;  // logit rows, their logits, hidden-sum rows
+  DeviceBuffer chosen;                // tokens chosen on the device
+  PinnedBuffer chosen_host;
 
   // Captured decode steps. A step's kernels depend on its shape only through the
   // key (tokens, sequences, attention blocks and merges: the launch grids and the
@@ -114,7 +117,7 @@ struct CudaBackend::Impl {
   // which are checked before each replay; everything else is read from the step
   // tables, uploaded to the same buffer before the replay.
   struct GraphKey {
-    int64_t tokens, seqs, blocks, merges;
+    int64_t tokens, seqs, blocks, merges, choices;
     auto operator<=>(const GraphKey&) const = default;
   };
   struct Graph {
@@ -333,7 +336,7 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
 }
 
 Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vector<float>* logits_out) {
-  RETURN_IF_ERROR(ValidateBatch(batch, config, page_size, num_pages));
+  RETURN_IF_ERROR(ValidateBatch(batch, config, page_size, num_pages, /*chooses_tokens=*/true));
   const model::ModelConfig& c = config;
   const int64_t h = c.hidden_size, hd = c.head_dim;
   RADIXLM_CUDA_TRY(cudaSetDevice(device));
@@ -342,8 +345,14 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   // slot; logit rows; hidden-sum rows; page tables; attention work.
   std::vector<int32_t> tokens, positions, slots, logit_rows, hidden_rows, page_tables;
   std::vector<AttentionSeq> seqs;
+  std::vector<DeviceChoice> choices;
   int64_t t = 0;
   for (const SequenceInput& s : batch) {
+    if (s.choice != nullptr) {
+      const TokenChoice& ch = *s.choice;
+      choices.push_back({static_cast<int32_t>(logit_rows.size()), ch.inv_temperature, ch.top_k, ch.top_p, ch.min_p, 0,
+                         ch.uniform});
+    }
     const auto n = static_cast<int64_t>(s.tokens.size());
     seqs.push_back({static_cast<int32_t>(t), static_cast<int32_t>(s.start),
                     static_cast<int32_t>(page_tables.size())});
@@ -361,7 +370,10 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
     t += n;
   }
   const auto num_logits = static_cast<int64_t>(logit_rows.size());
-  logits_out->assign(static_cast<size_t>(num_logits * c.vocab_size), 0.0f);
+  const auto num_choices = static_cast<int64_t>(choices.size());
+  // Rows that cross to the host: those without a choice (resize: no zero fill
+  // of what the copies overwrite).
+  logits_out->resize(static_cast<size_t>((num_logits - num_choices) * c.vocab_size));
   if (t == 0) return OkStatus();
 
   // Attention work: (sequence, kv head, block of query tokens), split over the
@@ -388,6 +400,7 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   const size_t seqs_at = put(seqs.data(), seqs.size() * sizeof(AttentionSeq));
   const size_t blocks_at = put(blocks.data(), blocks.size() * sizeof(AttentionBlock));
   const size_t merges_at = put(merges.data(), merges.size() * sizeof(AttentionMerge));
+  const size_t choices_at = put(choices.data(), choices.size() * sizeof(DeviceChoice));
   const size_t pages_at = put(page_tables.data(), page_tables.size() * 4);  // last: its length varies
   const size_t meta_bytes = meta_words.size() * 4;
   RETURN_IF_ERROR(meta_host.Reserve(meta_bytes));
@@ -401,6 +414,10 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   if (num_logits > 0) {
     RETURN_IF_ERROR(last.Reserve(static_cast<size_t>(num_logits * h) * 2, "logit rows"));
     RETURN_IF_ERROR(logits.Reserve(static_cast<size_t>(num_logits * c.vocab_size) * 4, "logits"));
+  }
+  if (num_choices > 0) {
+    RETURN_IF_ERROR(chosen.Reserve(static_cast<size_t>(num_choices) * 4, "chosen tokens"));
+    RETURN_IF_ERROR(chosen_host.Reserve(static_cast<size_t>(num_choices) * 4));
   }
   float* xp = x.as<float>();
   bf16* normed_p = normed.as<bf16>();
@@ -511,6 +528,11 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
     RETURN_IF_ERROR(Norm(final_norm, final_norm_bias, words + logit_rows_at, num_logits, last.as<bf16>(), nullptr));
     RETURN_IF_ERROR(Gemm(last.as<bf16>(), num_logits, h, head(), c.vocab_size, logits.as<float>(), true, false));
   }
+  if (num_choices > 0) {
+    RADIXLM_CUDA_TRY(ChooseTokens(logits.as<float>(), c.vocab_size,
+                                  reinterpret_cast<const DeviceChoice*>(words + choices_at), num_choices,
+                                  chosen.as<int32_t>(), stream));
+  }
   return OkStatus();
   };
 
@@ -520,10 +542,11 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
                       num_logits == t;
   if (decode) {
     const GraphKey key{t, static_cast<int64_t>(seqs.size()), static_cast<int64_t>(blocks.size()),
-                       static_cast<int64_t>(merges.size())};
+                       static_cast<int64_t>(merges.size()), num_choices};
     const std::vector<const void*> buffers = {meta.as<void>(),   x.as<void>(),      normed.as<void>(),
                                               qkv_out.as<void>(), attn.as<void>(),   up.as<void>(),
-                                              act.as<void>(),    last.as<void>(),   logits.as<void>()};
+                                              act.as<void>(),    last.as<void>(),   logits.as<void>(),
+                                              chosen.as<void>()};
     auto it = graphs.find(key);
     if (it != graphs.end() && it->second.buffers != buffers) {
       cudaGraphExecDestroy(it->second.exec);
@@ -565,12 +588,39 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
     RADIXLM_CUDA_TRY(cudaMemcpyAsync(hidden_host.data(), hidden.as<void>(), hidden_host.size() * 4,
                                      cudaMemcpyDeviceToHost, stream));
   }
-  if (num_logits > 0) {
+  // Logit rows without a choice cross as F32 (runs of consecutive rows in one
+  // copy); chosen tokens as ids.
+  if (num_choices == 0 && num_logits > 0) {
     RADIXLM_CUDA_TRY(cudaMemcpyAsync(logits_out->data(), logits.as<void>(), logits_out->size() * 4,
+                                     cudaMemcpyDeviceToHost, stream));
+  } else if (num_choices < num_logits) {
+    const auto row_bytes = static_cast<size_t>(c.vocab_size) * 4;
+    int64_t row = 0, written = 0;
+    for (const SequenceInput& s : batch) {
+      if (s.num_logits == 0) continue;
+      if (s.choice != nullptr) {
+        ++row;
+        continue;
+      }
+      RADIXLM_CUDA_TRY(cudaMemcpyAsync(reinterpret_cast<char*>(logits_out->data()) + written * row_bytes,
+                                       logits.as<char>() + row * row_bytes, s.num_logits * row_bytes,
+                                       cudaMemcpyDeviceToHost, stream));
+      row += s.num_logits;
+      written += s.num_logits;
+    }
+  }
+  if (num_choices > 0) {
+    RADIXLM_CUDA_TRY(cudaMemcpyAsync(chosen_host.as<void>(), chosen.as<void>(), num_choices * 4,
                                      cudaMemcpyDeviceToHost, stream));
   }
   RADIXLM_CUDA_TRY(cudaStreamSynchronize(stream));
   RADIXLM_CUDA_TRY(cudaGetLastError());
+  if (num_choices > 0) {
+    const int32_t* ids = chosen_host.as<int32_t>();
+    for (const SequenceInput& s : batch) {
+      if (s.choice != nullptr) *s.chosen = *ids++;
+    }
+  }
   size_t row = 0;
   for (const SequenceInput& s : batch) {
     if (s.hidden_sum == nullptr) continue;

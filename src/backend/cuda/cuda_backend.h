@@ -13,7 +13,9 @@
 //
 // Every CUDA and cuBLAS error becomes a Status; Forward ends with a
 // synchronisation, so errors of its kernels are reported by the Forward that
-// caused them. Logits cross to the host as F32 (no device-side sampling yet).
+// caused them. Logit rows cross to the host as F32, except those of sequences
+// with a token choice: the token is chosen on the device (choose_tokens.h) and
+// only its id crosses.
 // CopyPage is enqueued on the compute stream, so it is ordered before the next
 // Forward. Results agree with the CPU backend to BF16 rounding; they are not
 // bit-identical across batch shapes (cuBLAS picks kernels by shape).
@@ -58,6 +60,7 @@ class CudaBackend final : public Backend {
   const model::ModelConfig& config() const override;
   int64_t page_size() const override;
   int64_t num_pages() const override;
+  bool chooses_tokens() const override { return true; }
   Status Forward(std::span<const SequenceInput> batch, std::vector<float>* logits) override;
   Status CopyPage(int32_t src, int32_t dst, int64_t slots) override;
 
