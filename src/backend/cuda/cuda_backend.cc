@@ -52,10 +52,12 @@ void AppendBf16(const WeightView& view, std::vector<uint16_t>* out) {
   for (size_t i = 0; i < f32.size(); ++i) (*out)[at + i] = model::F32ToBf16(f32[i]);
 }
 
-// An A/B switch from the environment: set to "0", the option it names is off.
-bool SwitchedOff(const char* name) {
+// An A/B switch from the environment: "0" turns the option it names off, "1" on.
+bool Switch(const char* name, bool option) {
   const char* value = std::getenv(name);
-  return value != nullptr && std::strcmp(value, "0") == 0;
+  if (value != nullptr && std::strcmp(value, "0") == 0) return false;
+  if (value != nullptr && std::strcmp(value, "1") == 0) return true;
+  return option;
 }
 
 }  // namespace
@@ -66,6 +68,9 @@ Status CudaBackendOptions::Validate() const {
     return InvalidArgumentError("gpu_memory_fraction must be in (0, 1]");
   }
   if (max_step_tokens <= 0) return InvalidArgumentError("max_step_tokens must be positive");
+  if (gemv_max_rows < 0 || gemv_max_rows > kGemvMaxRows) {
+    return InvalidArgumentError("gemv_max_rows must be in [0, " + std::to_string(kGemvMaxRows) + "]");
+  }
   return OkStatus();
 }
 
@@ -125,7 +130,8 @@ struct CudaBackend::Impl {
     std::vector<const void*> buffers;
   };
   bool use_graphs = true;
-  bool use_pdl = true, use_fused_gemv = true;  // for steps of at most kGemvMaxRows tokens
+  bool use_pdl = false, use_fused_gemv = true;  // for steps of at most gemv_rows tokens
+  int64_t gemv_rows = 2;                        // products of at most this many rows: the hand GEMVs
   std::map<GraphKey, Graph> graphs;
   uint64_t graph_replays = 0, graph_captures = 0;
 
@@ -182,7 +188,7 @@ struct CudaBackend::Impl {
   // `pdl`: launched as a programmatic dependent where it is a hand GEMV (kernels.h).
   Status Gemm(const bf16* xin, int64_t m, int64_t k, const bf16* w, int64_t n, void* y, bool y_f32,
               bool accumulate, bool pdl = false) {
-    if (GemvSupports(m, k, xin, w)) {
+    if (m <= gemv_rows && GemvSupports(m, k, xin, w)) {
       RADIXLM_CUDA_TRY(Gemv(xin, m, k, w, n, y, y_f32, accumulate, stream, pdl));
       return OkStatus();
     }
@@ -210,8 +216,12 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   const model::ModelConfig& c = config;
   device = options.device;
   use_graphs = options.cuda_graphs;
-  use_pdl = options.pdl && !SwitchedOff("RADIXLM_CUDA_PDL");
-  use_fused_gemv = options.fused_gemv && !SwitchedOff("RADIXLM_CUDA_FUSED_GEMV");
+  use_pdl = Switch("RADIXLM_CUDA_PDL", options.pdl);
+  use_fused_gemv = Switch("RADIXLM_CUDA_FUSED_GEMV", options.fused_gemv);
+  gemv_rows = options.gemv_max_rows;
+  if (const char* rows = std::getenv("RADIXLM_CUDA_GEMV_ROWS"); rows != nullptr) {
+    gemv_rows = std::clamp<int64_t>(std::atoll(rows), 0, kGemvMaxRows);
+  }
   page_size = options.page_size;
   gpt2 = c.architecture == Architecture::kGpt2;
   gated = !gpt2;
@@ -458,7 +468,7 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   // programmatic dependents (the attention kernels launch plainly and wait for
   // all before them), and the RMSNorms, RoPE + K/V store and SiLU·mul fold into
   // the products (NormGemv, the same bits as the unfused kernels).
-  const bool small = t <= kGemvMaxRows;
+  const bool small = t <= gemv_rows;
   const bool pdl = use_pdl && small;
   const bool fuse = use_fused_gemv && small && !gpt2 && NormGemvSupports(t, h, xp, layers[0].qkv.as<void>()) &&
                     NormGemvSupports(t, h, xp, layers[0].up.as<void>());

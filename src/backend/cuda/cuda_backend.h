@@ -39,13 +39,20 @@ struct CudaBackendOptions {
   int64_t max_step_tokens = 8192;     // activations reserved up front; a larger step grows them
   int device = 0;
   bool cuda_graphs = true;            // decode steps replay captured CUDA graphs
-  // Steps of at most 8 tokens (the hand GEMVs' shapes): launch their kernels as
-  // programmatic dependents (Hopper PDL: a kernel starts, and fetches its
-  // weights, while the one before it finishes), and fold RMSNorm into the
-  // products after it and RoPE + K/V store and SiLU·mul into their epilogues
-  // (gemv.h's NormGemv; the same bits as unfused). The environment variables
-  // RADIXLM_CUDA_PDL=0 and RADIXLM_CUDA_FUSED_GEMV=0 turn either off, for A/B runs.
-  bool pdl = true;
+  // Products of at most this many rows (decode at small batches, logit rows)
+  // run on the hand GEMVs (gemv.h), larger ones on cuBLAS; 0..8. 2 measured
+  // best on the H200 (batch 4 and 8 decode steps 14% and 42% shorter than
+  // through the GEMV, batch 1 and 2 the same; docs/BENCHMARKS.md). Environment:
+  // RADIXLM_CUDA_GEMV_ROWS=N.
+  int64_t gemv_max_rows = 2;
+  // Steps of at most gemv_max_rows tokens: launch their kernels as programmatic
+  // dependents (Hopper PDL: a kernel starts, and fetches its weights, while the
+  // one before it finishes), and fold RMSNorm into the products after it and
+  // RoPE + K/V store and SiLU·mul into their epilogues (gemv.h's NormGemv; the
+  // same bits as unfused). PDL is off by default: on the H200 decode steps ran
+  // 4.5% faster without it (docs/BENCHMARKS.md). The environment variables
+  // RADIXLM_CUDA_PDL=1|0 and RADIXLM_CUDA_FUSED_GEMV=0 override, for A/B runs.
+  bool pdl = false;
   bool fused_gemv = true;
   Status Validate() const;
 };
