@@ -89,9 +89,9 @@ int32_t Sampler::Sample(std::span<float> logits, int32_t top_logprobs, LogprobEn
 backend::TokenChoice Sampler::NextChoice() {
   backend::TokenChoice choice;
   if (params_.temperature == 0 || params_.top_k == 1) return choice;  // greedy: no draw
-  const auto inv = static_cast<float>(1.0 / params_.temperature);
-  if (!std::isfinite(inv)) return choice;  // a temperature below 3e-39 is greedy
-  choice.inv_temperature = std::max(inv, std::numeric_limits<float>::min());
+  const double inv = 1.0 / params_.temperature;
+  if (!(inv <= std::numeric_limits<float>::max())) return choice;  // a temperature below 3e-39 is greedy
+  choice.inv_temperature = std::max(static_cast<float>(inv), std::numeric_limits<float>::min());
   choice.top_k = static_cast<int32_t>(std::min<int64_t>(params_.top_k, std::numeric_limits<int32_t>::max()));
   choice.top_p = static_cast<float>(params_.top_p);
   choice.min_p = static_cast<float>(params_.min_p);
