@@ -26,11 +26,13 @@ Status TokenChoice::Validate() const {
   return OkStatus();
 }
 
+int32_t ArgMax(std::span<const float> logits) {
+  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
 int32_t ChooseToken(std::span<const float> logits, const TokenChoice& choice) {
   const auto vocab = static_cast<int64_t>(logits.size());
-  if (choice.inv_temperature == 0 || choice.top_k == 1) {
-    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-  }
+  if (choice.inv_temperature == 0 || choice.top_k == 1) return ArgMax(logits);
   const float inv = choice.inv_temperature;
   float max = -INFINITY;
   for (float l : logits) max = std::max(max, l * inv);
@@ -73,9 +75,7 @@ int32_t ChooseToken(std::span<const float> logits, const TokenChoice& choice) {
   std::sort(order.begin(), order.end(), [](const Entry& a, const Entry& b) { return a.id < b.id; });
   uint64_t kept = 0;
   for (const Entry& e : order) kept += mass(e);
-  if (kept == 0) {  // no finite logit: nothing has mass
-    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-  }
+  if (kept == 0) return ArgMax(logits);  // no finite logit: nothing has mass
   const uint64_t at = sampling::DrawPoint(choice.uniform, kept);
   uint64_t sum = 0;
   for (const Entry& e : order) {

@@ -36,4 +36,7 @@ struct TokenChoice {
 
 int32_t ChooseToken(std::span<const float> logits, const TokenChoice& choice);
 
+// The lowest id among the largest logits (greedy).
+int32_t ArgMax(std::span<const float> logits);
+
 }  // namespace radixlm::backend

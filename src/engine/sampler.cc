@@ -48,10 +48,6 @@ Status SamplingParams::Validate() const {
   return OkStatus();
 }
 
-int32_t ArgMax(std::span<const float> logits) {
-  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-}
-
 Sampler::Sampler(const SamplingParams& params, uint64_t stream)
     : params_(params), rng_(StreamSeed(params.seed, stream)) {}
 

@@ -89,7 +89,7 @@ class Sampler {
   std::unordered_map<int32_t, int32_t> counts_;
 };
 
-int32_t ArgMax(std::span<const float> logits);
+using backend::ArgMax;
 
 // Fills `out` from the unmodified logits (log-softmax, in double), for token
 // `chosen` (0 <= chosen < logits.size()), with the min(top, logits.size()) most

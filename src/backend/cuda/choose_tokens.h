@@ -26,6 +26,13 @@ struct DeviceChoice {
 };
 static_assert(sizeof(DeviceChoice) == 32);
 
+// From a backend::TokenChoice (a template so that this header, compiled as
+// CUDA C++17 too, need not include sampling.h's C++20 <span>).
+template <typename TokenChoice>
+DeviceChoice ToDeviceChoice(int32_t row, const TokenChoice& c) {
+  return {row, c.inv_temperature, c.top_k, c.top_p, c.min_p, 0, c.uniform};
+}
+
 // out[i] = ChooseToken(logits[choices[i].row], choices[i]) for i < count.
 cudaError_t ChooseTokens(const float* logits, int64_t vocab, const DeviceChoice* choices,
                          int64_t count, int32_t* out, cudaStream_t stream);

@@ -14,11 +14,8 @@ Status RunChooseTokens(const std::vector<float>& rows, int64_t vocab,
   if (static_cast<int64_t>(rows.size()) != n * vocab)
     return InvalidArgumentError("rows must be choices x vocab");
   std::vector<DeviceChoice> table;
-  for (int64_t i = 0; i < n; ++i) {
-    const TokenChoice& c = choices[static_cast<size_t>(i)];
-    table.push_back(
-        {static_cast<int32_t>(i), c.inv_temperature, c.top_k, c.top_p, c.min_p, 0, c.uniform});
-  }
+  for (int64_t i = 0; i < n; ++i)
+    table.push_back(ToDeviceChoice(static_cast<int32_t>(i), choices[static_cast<size_t>(i)]));
   DeviceBuffer logits, device_table, chosen;
   RETURN_IF_ERROR(logits.Reserve(rows.size() * 4, "test logits"));
   RETURN_IF_ERROR(device_table.Reserve(table.size() * sizeof(DeviceChoice), "test choices"));

@@ -130,8 +130,9 @@ struct CudaBackend::Impl {
     std::vector<const void*> buffers;
   };
   bool use_graphs = true;
+  // From the options and the environment (Create).
   bool use_pdl = false, use_fused_gemv = true;  // for steps of at most gemv_rows tokens
-  int64_t gemv_rows = 2;                        // products of at most this many rows: the hand GEMVs
+  int64_t gemv_rows = 0;                        // products of at most this many rows: the hand GEMVs
   std::map<GraphKey, Graph> graphs;
   uint64_t graph_replays = 0, graph_captures = 0;
 
@@ -358,11 +359,7 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   std::vector<DeviceChoice> choices;
   int64_t t = 0;
   for (const SequenceInput& s : batch) {
-    if (s.choice != nullptr) {
-      const TokenChoice& ch = *s.choice;
-      choices.push_back({static_cast<int32_t>(logit_rows.size()), ch.inv_temperature, ch.top_k, ch.top_p, ch.min_p, 0,
-                         ch.uniform});
-    }
+    if (s.choice != nullptr) choices.push_back(ToDeviceChoice(static_cast<int32_t>(logit_rows.size()), *s.choice));
     const auto n = static_cast<int64_t>(s.tokens.size());
     seqs.push_back({static_cast<int32_t>(t), static_cast<int32_t>(s.start),
                     static_cast<int32_t>(page_tables.size())});
