@@ -132,7 +132,7 @@ struct CudaBackend::Impl {
   bool use_graphs = true;
   // From the options and the environment (Create).
   bool use_pdl = false, use_fused_gemv = true;  // for steps of at most gemv_rows tokens
-  int64_t gemv_rows = 0;                        // products of at most this many rows: the hand GEMVs
+  int64_t gemv_rows = kGemvMaxRows;             // products of at most this many rows: the hand GEMVs
   std::map<GraphKey, Graph> graphs;
   uint64_t graph_replays = 0, graph_captures = 0;
 

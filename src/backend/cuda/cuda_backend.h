@@ -40,11 +40,13 @@ struct CudaBackendOptions {
   int device = 0;
   bool cuda_graphs = true;            // decode steps replay captured CUDA graphs
   // Products of at most this many rows (decode at small batches, logit rows)
-  // run on the hand GEMVs (gemv.h), larger ones on cuBLAS; 0..8. 2 measured
-  // best on the H200 (batch 4 and 8 decode steps 14% and 42% shorter than
-  // through the GEMV, batch 1 and 2 the same; docs/BENCHMARKS.md). Environment:
-  // RADIXLM_CUDA_GEMV_ROWS=N.
-  int64_t gemv_max_rows = 2;
+  // run on the hand GEMVs (gemv.h), larger ones on cuBLAS; 0..8. The GEMV gives
+  // each row the same bits whatever the other rows are, so up to 8 concurrent
+  // sequences decode bit for bit as they would alone (the e2e correctness test
+  // holds the server to it). On the H200, 2 makes batch 4 and 8 decode steps 14%
+  // and 42% shorter (cuBLAS) but lets a row's last bits depend on the batch
+  // from 3 rows on (docs/BENCHMARKS.md). Environment: RADIXLM_CUDA_GEMV_ROWS=N.
+  int64_t gemv_max_rows = 8;
   // Steps of at most gemv_max_rows tokens: launch their kernels as programmatic
   // dependents (Hopper PDL: a kernel starts, and fetches its weights, while the
   // one before it finishes), and fold RMSNorm into the products after it and
