@@ -445,28 +445,29 @@ void Scheduler::Sample(const StepPlan& plan) {
       ++row;
     }
     if (seq->finished()) continue;  // cancelled meanwhile
-    const int32_t want_logprobs = r->options.logprobs;
-    std::vector<Sequence*> samplers{seq};
-    if (!r->forked && r->options.n > 1) {
-      Fork(r, seq);
-      for (size_t k = 1; k < r->sequences.size(); ++k) samplers.push_back(r->sequences[k].get());
-    } else {
-      r->forked = true;
-    }
     if (chosen >= 0) {  // the backend's choice (one sample: n = 1, or already forked)
+      r->forked = true;
       seq->sampler.Record(chosen);
       AcceptToken(r, seq, chosen, nullptr);
-      samplers.clear();
-    }
-    for (Sequence* s : samplers) {
-      std::span<float> use = logits;
-      if (samplers.size() > 1) {
-        row_.assign(logits.begin(), logits.end());
-        use = row_;
+    } else {
+      const int32_t want_logprobs = r->options.logprobs;
+      std::vector<Sequence*> samplers{seq};
+      if (!r->forked && r->options.n > 1) {
+        Fork(r, seq);
+        for (size_t k = 1; k < r->sequences.size(); ++k) samplers.push_back(r->sequences[k].get());
+      } else {
+        r->forked = true;
       }
-      LogprobEntry entry;
-      const int32_t token = s->sampler.Sample(use, want_logprobs, want_logprobs >= 0 ? &entry : nullptr);
-      AcceptToken(r, s, token, want_logprobs >= 0 ? &entry : nullptr);
+      for (Sequence* s : samplers) {
+        std::span<float> use = logits;
+        if (samplers.size() > 1) {
+          row_.assign(logits.begin(), logits.end());
+          use = row_;
+        }
+        LogprobEntry entry;
+        const int32_t token = s->sampler.Sample(use, want_logprobs, want_logprobs >= 0 ? &entry : nullptr);
+        AcceptToken(r, s, token, want_logprobs >= 0 ? &entry : nullptr);
+      }
     }
     if (r->first_token_ns == 0) {
       r->first_token_ns = now;

@@ -360,7 +360,7 @@ void RunDecode(const BenchEngineOptions& o, CudaBackend* gpu, const model::Model
       // Context read at the median timed step (the cache grows one token a step).
       const double mean_context = static_cast<double>(start + kDecodeWarmupSteps) + static_cast<double>(steps) / 2;
       f.kv_bytes = static_cast<double>(batch) * mean_context * run->kv_token_bytes;
-      f.logits_bytes = static_cast<double>(batch) * (run->device_choice ? 4 : static_cast<double>(c.vocab_size) * 4);
+      f.bytes_to_host = static_cast<double>(batch) * (run->device_choice ? 4 : static_cast<double>(c.vocab_size) * 4);
     }
     run->decode.insert(run->decode.end(), figures.begin(), figures.end());
   }

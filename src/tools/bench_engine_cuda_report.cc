@@ -150,7 +150,7 @@ void PrintCudaBenchTables(const CudaBenchRun& run, FILE* out) {
       const double gbs = f.gbs();
       const double roof = static_cast<double>(f.batch) * run.copy_gbs * 1e9 / (f.weight_bytes + f.kv_bytes);
       std::fprintf(out, "%9.2f %11.1f %8.0f %8.1f%% %12.1f %9.1f\n", f.step_s * 1e3,
-                   static_cast<double>(f.batch) / f.step_s, gbs, 100 * gbs / run.copy_gbs, roof, f.logits_bytes / 1e6);
+                   static_cast<double>(f.batch) / f.step_s, gbs, 100 * gbs / run.copy_gbs, roof, f.bytes_to_host / 1e6);
     }
     if (shared) {
       std::fprintf(out,
@@ -361,7 +361,7 @@ std::string CudaBenchJson(const CudaBenchRun& run) {
       w.Key("roofline_tokens_per_s");
       w.Double(static_cast<double>(f.batch) * run.copy_gbs * 1e9 / (f.weight_bytes + f.kv_bytes));
       w.Key("bytes_to_host");
-      w.Double(f.logits_bytes);
+      w.Double(f.bytes_to_host);
     }
     w.EndObject();
   }

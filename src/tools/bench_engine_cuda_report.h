@@ -38,7 +38,7 @@ struct TtftFigure : CudaBenchOutcome {
 struct DecodeFigure : CudaBenchOutcome {
   int64_t context = 0, start = 0, batch = 0, steps = 0;
   bool shared_prefix = false;  // the sequences share the context's pages (distinct ones would not fit)
-  double step_s = 0, weight_bytes = 0, kv_bytes = 0, logits_bytes = 0;  // logits_bytes: what crossed to the host
+  double step_s = 0, weight_bytes = 0, kv_bytes = 0, bytes_to_host = 0;  // a step: ids or logits
   double gbs() const { return (weight_bytes + kv_bytes) / step_s / 1e9; }
 };
 

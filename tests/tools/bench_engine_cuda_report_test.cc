@@ -48,7 +48,7 @@ CudaBenchRun SampleRun() {
   run.ttft = ttft;
   DecodeFigure d1k, d8k, failed;
   d1k.context = d1k.start = 1024, d1k.batch = 1, d1k.steps = 64, d1k.step_s = 0.0058;
-  d1k.weight_bytes = 15e9, d1k.kv_bytes = 1e9 / 7.5, d1k.logits_bytes = 513024;
+  d1k.weight_bytes = 15e9, d1k.kv_bytes = 1e9 / 7.5, d1k.bytes_to_host = 513024;
   d8k.context = 8192, d8k.start = 8125, d8k.batch = 1, d8k.steps = 64, d8k.step_s = 0.0055;
   d8k.weight_bytes = 15e9, d8k.kv_bytes = 1e9;
   failed.context = 8192, failed.start = 8125, failed.batch = 256, failed.shared_prefix = true;
