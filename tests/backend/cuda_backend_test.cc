@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -434,6 +435,56 @@ INSTANTIATE_TEST_SUITE_P(
       return "h" + std::to_string(s.heads) + "_kv" + std::to_string(s.kv_heads) + "_d" + std::to_string(s.head_dim) +
              "_sm" + std::to_string(s.num_sms) + (s.decode_only ? "_decode" : "");
     });
+
+// A decode step's attention for one sequence is the same bits alone as beside
+// others (its splits depend on its own length only), with and without splits,
+// however many of its splits one thread block takes.
+TEST(PagedAttentionTest, DecodeIsTheSameBitsAloneAndInABatch) {
+  if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  backend::cuda::PagedAttentionProblem p;
+  p.heads = 32;
+  p.kv_heads = 8;
+  p.head_dim = 128;
+  p.page_size = 16;
+  p.num_pages = 300;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t kv_elements = p.num_pages * p.kv_heads * p.page_size * p.head_dim;
+  p.k.resize(static_cast<size_t>(kv_elements));
+  p.v.resize(static_cast<size_t>(kv_elements));
+  for (auto& x : p.k) x = model::F32ToBf16(normal(rng));
+  for (auto& x : p.v) x = model::F32ToBf16(normal(rng));
+  auto table = [](int32_t first, int32_t count) {
+    std::vector<int32_t> t(static_cast<size_t>(count));
+    for (int32_t i = 0; i < count; ++i) t[static_cast<size_t>(i)] = first + (i * 7) % count;
+    return t;
+  };
+  // Contexts of 1 split (40 keys), 11 splits and 32 splits of 96 keys (3,001).
+  const std::vector<backend::cuda::PagedAttentionProblem::Seq> seqs = {
+      {700, 1, table(0, 44)}, {39, 1, table(44, 3)}, {3000, 1, table(47, 188)}};
+  const int64_t row = p.heads * p.head_dim;
+  std::vector<float> q(static_cast<size_t>(3 * row));
+  for (float& x : q) x = normal(rng);
+  p.seqs = seqs;
+  p.q = q;
+  std::vector<float> batched;
+  ASSERT_TRUE(backend::cuda::RunPagedAttention(p, &batched).ok());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    p.seqs = {seqs[i]};
+    p.q.assign(q.begin() + static_cast<int64_t>(i) * row, q.begin() + static_cast<int64_t>(i + 1) * row);
+    for (int64_t sms : {1, 24, 132}) {  // every split in one block, two or three a block, one a block
+      p.num_sms = sms;
+      std::vector<float> alone;
+      ASSERT_TRUE(backend::cuda::RunPagedAttention(p, &alone).ok());
+      ASSERT_EQ(alone.size(), static_cast<size_t>(row));
+      for (int64_t j = 0; j < row; ++j) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(alone[static_cast<size_t>(j)]),
+                  std::bit_cast<uint32_t>(batched[static_cast<size_t>(static_cast<int64_t>(i) * row + j)]))
+            << "sequence " << i << " element " << j;
+      }
+    }
+  }
+}
 
 // The device's token choice against backend::ChooseToken, bit for bit, on rows
 // of real vocabulary sizes (Llama 3, Qwen2) and odd ones, with cuts that fall

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <type_traits>
 
+#include "backend/cuda/attention_plan.h"
+
 namespace radixlm::backend::cuda {
 namespace {
 
@@ -268,204 +270,229 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
   }
 }
 
-// Decode blocks (one query token, the kv head's `group` query heads, group <=
-// kDecodeMaxGroup): no tiles in shared memory. Each warp walks every
-// kDecodeWarps-th run of 32 keys; a lane reads its key's page id, then issues
-// the loads of that key's K row (16-byte loads) and of its own head_dim / 32
-// columns of V for all 32 keys of the run (page ids passed between lanes)
-// before any arithmetic, so a run costs one round trip to memory after the page
-// ids. A lane scores its key against the group's queries, the warp updates its
-// online softmax, and lanes accumulate their V columns over the run. The warps'
-// states are merged at the end and written as the output or, for a split, as a
-// partial; the split that finishes last (counted on merge_counters) merges the
-// partials itself, so a decode step needs no merge kernel.
+// Decode blocks (one query token, the kv head's G query heads): no tiles in
+// shared memory. A warp takes the block's keys 16 at a time (every
+// kDecodeWarps-th run of 16): four lanes per key, each with a quarter of its K
+// row (interleaved 16-byte vectors, so the four read 64 contiguous bytes), two
+// keys per group of four lanes. Lanes 0-15 read the run's page ids; then every
+// load of the 16 K rows and of the lane's head_dim / 32 columns of the 16 V
+// rows goes out before any arithmetic. The four lanes of a key add their
+// quarters of each score, the warp updates its online softmax, and lanes
+// accumulate their V columns over the run. A block takes one or more
+// consecutive splits of PlanDecodeAttention's (lengths set by the sequence
+// alone), one after the other: at the end of each, the warps' states are merged
+// and written as the output or as that split's partial (G rows). The block
+// that finishes last of those sharing a merge (counted on merge_counters), or
+// the one block that holds every split, merges the partials itself, so a decode
+// step needs no merge kernel. A split is computed the same way whichever block
+// takes it, and the merge reads the partials in split order: a sequence's
+// output is the same bits whatever the batch.
 constexpr int kDecodeWarps = 4;
-constexpr int kDecodeMaxGroup = 8;
+constexpr int kDecodeLanesPerKey = 4;
+constexpr int kDecodeRun = 16;  // keys a warp takes at a time
 
 template <int HD, int G>
 __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(AttentionArgs a) {
-  static_assert(G <= kDecodeMaxGroup);
-  constexpr int kCols = HD / 32;  // V columns per lane
+  constexpr int L = kDecodeLanesPerKey;
+  constexpr int kVecs = HD / 8 / L;  // 16-byte K vectors per lane per key
+  constexpr int kCols = HD / 32;     // V columns per lane
+  constexpr int kHalf = 32 / L;      // keys per pass of the lanes: a lane's keys are key_lane and key_lane + kHalf
+  static_assert(kDecodeRun == 2 * kHalf && kDecodeMaxSplits <= 32);
   using Raw = typename std::conditional<kCols == 4, uint2, uint32_t>::type;
   __shared__ float q_s[G][HD];
-  __shared__ float p_s[kDecodeWarps][G][32];
+  __shared__ float p_s[kDecodeWarps][G][kDecodeRun];
   __shared__ float o_s[kDecodeWarps][G][HD];
   __shared__ float ml_s[kDecodeWarps][G][2];
   __shared__ int last_split;
-  __shared__ float w_s[G][kAttentionMaxSplits];  // the merge's weights
+  __shared__ float w_s[G][kDecodeMaxSplits];  // the merge's weights
   const AttentionBlock blk = a.blocks[blockIdx.x];
   const AttentionSeq seq = a.seqs[blk.seq];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int part = lane % L, key_lane = lane / L;
   const float q_scale = a.scale * kLog2e;
   const int64_t qrow = static_cast<int64_t>(seq.first_row + blk.q_begin) * a.ld;
-  for (int idx = threadIdx.x; idx < G * HD; idx += blockDim.x) {
+#pragma unroll
+  for (int idx = threadIdx.x; idx < G * HD; idx += kDecodeWarps * 32) {  // the loads go out together
     const int g = idx / HD, d = idx % HD;
     q_s[g][d] = a.qkv[qrow + (blk.kv_head * G + g) * HD + d] * q_scale;
   }
   __syncthreads();
   const int32_t* pages = a.page_tables + seq.page_table_offset;
-  float m[G], l[G], o[G][kCols];
+  const int split_len = blk.split_len > 0 ? blk.split_len : blk.k_end - blk.k_begin;
+  for (int s0 = blk.k_begin, split = 0; s0 < blk.k_end; s0 += split_len, ++split) {
+    const int s1 = min(blk.k_end, s0 + split_len);
+    float m[G], l[G], o[G][kCols];
 #pragma unroll
-  for (int g = 0; g < G; ++g) {
-    m[g] = -INFINITY;
-    l[g] = 0.f;
+    for (int g = 0; g < G; ++g) {
+      m[g] = -INFINITY;
+      l[g] = 0.f;
 #pragma unroll
-    for (int c = 0; c < kCols; ++c) o[g][c] = 0.f;
-  }
-  for (int k0 = blk.k_begin + warp * 32; k0 < blk.k_end; k0 += kDecodeWarps * 32) {
-    const int pos = k0 + lane;
-    const bool valid = pos < blk.k_end;
-    // Past the range: the last key again (its V weighted by probability 0).
-    const int kp = min(pos, blk.k_end - 1);
-    const int64_t slot = (static_cast<int64_t>(pages[kp / a.page_size]) * a.kv_heads + blk.kv_head) * a.page_size +
-                         kp % a.page_size;
-    const uint4* kr = reinterpret_cast<const uint4*>(a.k_pool + slot * HD);
-    uint4 kraw[HD / 8];
-#pragma unroll
-    for (int v = 0; v < HD / 8; ++v) kraw[v] = kr[v];
-    Raw vraw[32];
-#pragma unroll
-    for (int u = 0; u < 32; ++u) {
-      const int64_t vs = __shfl_sync(0xffffffffu, slot, u);
-      vraw[u] = *reinterpret_cast<const Raw*>(a.v_pool + vs * HD + lane * kCols);
+      for (int c = 0; c < kCols; ++c) o[g][c] = 0.f;
     }
-    float sc[G];
+    for (int k0 = s0 + warp * kDecodeRun; k0 < s1; k0 += kDecodeWarps * kDecodeRun) {
+      // Lane j finds key k0 + j % 16's slot; past the split, the last key again
+      // (its V weighted by probability 0).
+      const int kp = min(k0 + lane % kDecodeRun, s1 - 1);
+      const int64_t slot =
+          (static_cast<int64_t>(pages[kp / a.page_size]) * a.kv_heads + blk.kv_head) * a.page_size + kp % a.page_size;
+      uint4 kraw[2][kVecs];
 #pragma unroll
-    for (int g = 0; g < G; ++g) sc[g] = 0.f;
+      for (int h = 0; h < 2; ++h) {
+        const int64_t ks = __shfl_sync(0xffffffffu, slot, key_lane + kHalf * h);
+        const uint4* kr = reinterpret_cast<const uint4*>(a.k_pool + ks * HD);
 #pragma unroll
-    for (int v = 0; v < HD / 8; ++v) {
-      const uint32_t w[4] = {kraw[v].x, kraw[v].y, kraw[v].z, kraw[v].w};
+        for (int v = 0; v < kVecs; ++v) kraw[h][v] = kr[part + L * v];
+      }
+      Raw vraw[kDecodeRun];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const float k_lo = __uint_as_float(w[j] << 16), k_hi = __uint_as_float(w[j] & 0xffff0000u);
+      for (int u = 0; u < kDecodeRun; ++u) {
+        const int64_t vs = __shfl_sync(0xffffffffu, slot, u);
+        vraw[u] = *reinterpret_cast<const Raw*>(a.v_pool + vs * HD + lane * kCols);
+      }
+      float sc[2][G];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+#pragma unroll
+        for (int g = 0; g < G; ++g) sc[h][g] = 0.f;
+#pragma unroll
+        for (int v = 0; v < kVecs; ++v) {
+          const uint32_t w[4] = {kraw[h][v].x, kraw[h][v].y, kraw[h][v].z, kraw[h][v].w};
+          const int d0 = (part + L * v) * 8;
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            const float k_lo = __uint_as_float(w[j] << 16), k_hi = __uint_as_float(w[j] & 0xffff0000u);
+#pragma unroll
+            for (int g = 0; g < G; ++g) {
+              sc[h][g] = fmaf(q_s[g][d0 + 2 * j], k_lo, sc[h][g]);
+              sc[h][g] = fmaf(q_s[g][d0 + 2 * j + 1], k_hi, sc[h][g]);
+            }
+          }
+        }
+        // The key's four lanes add their quarters (all four end with the same bits).
 #pragma unroll
         for (int g = 0; g < G; ++g) {
-          sc[g] = fmaf(q_s[g][v * 8 + 2 * j], k_lo, sc[g]);
-          sc[g] = fmaf(q_s[g][v * 8 + 2 * j + 1], k_hi, sc[g]);
+          for (int off = 1; off < L; off <<= 1) sc[h][g] += __shfl_xor_sync(0xffffffffu, sc[h][g], off);
+        }
+      }
+      const bool valid0 = k0 + key_lane < s1, valid1 = k0 + key_lane + kHalf < s1;
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        float mx = fmaxf(valid0 ? sc[0][g] : -INFINITY, valid1 ? sc[1][g] : -INFINITY);
+        for (int off = L; off < 32; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+        const float m_new = fmaxf(m[g], mx);  // finite: key k0 is in the split
+        const float alpha = exp2f(m[g] - m_new);
+        const float p0 = valid0 ? exp2f(sc[0][g] - m_new) : 0.f;
+        const float p1 = valid1 ? exp2f(sc[1][g] - m_new) : 0.f;
+        float sum = p0 + p1;
+        for (int off = L; off < 32; off <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+        m[g] = m_new;
+        l[g] = l[g] * alpha + sum;
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) o[g][c] *= alpha;
+        if (part == 0) {
+          p_s[warp][g][key_lane] = p0;
+          p_s[warp][g][key_lane + kHalf] = p1;
+        }
+      }
+      __syncwarp();
+#pragma unroll
+      for (int u = 0; u < kDecodeRun; ++u) {
+        float vv[kCols];
+        if constexpr (kCols == 4) {
+          vv[0] = __uint_as_float(vraw[u].x << 16);
+          vv[1] = __uint_as_float(vraw[u].x & 0xffff0000u);
+          vv[2] = __uint_as_float(vraw[u].y << 16);
+          vv[3] = __uint_as_float(vraw[u].y & 0xffff0000u);
+        } else {
+          vv[0] = __uint_as_float(vraw[u] << 16);
+          vv[1] = __uint_as_float(vraw[u] & 0xffff0000u);
+        }
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+          const float pr = p_s[warp][g][u];
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) o[g][c] = fmaf(pr, vv[c], o[g][c]);
+        }
+      }
+      __syncwarp();
+    }
+    // Merge the warps' states of this split.
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) o_s[warp][g][lane * kCols + c] = o[g][c];
+      if (lane == 0) {
+        ml_s[warp][g][0] = m[g];
+        ml_s[warp][g][1] = l[g];
+      }
+    }
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < G * HD; idx += blockDim.x) {
+      const int g = idx / HD, d = idx % HD;
+      float mx = -INFINITY;
+#pragma unroll
+      for (int w = 0; w < kDecodeWarps; ++w) mx = fmaxf(mx, ml_s[w][g][0]);
+      float acc = 0.f, sum = 0.f;
+#pragma unroll
+      for (int w = 0; w < kDecodeWarps; ++w) {
+        if (ml_s[w][g][0] == -INFINITY) continue;  // a warp with no keys
+        const float f = exp2f(ml_s[w][g][0] - mx);
+        acc = fmaf(f, o_s[w][g][d], acc);
+        sum = fmaf(f, ml_s[w][g][1], sum);
+      }
+      const int head = blk.kv_head * G + g;
+      if (blk.partial < 0) {
+        a.out[static_cast<int64_t>(seq.first_row + blk.q_begin) * a.heads * HD + head * HD + d] =
+            __float2bfloat16(acc / sum);
+      } else {
+        const int64_t slot = static_cast<int64_t>(blk.partial + split) * G + g;
+        a.partial_acc[slot * HD + d] = acc;
+        if (d == 0) {
+          a.partial_stats[slot * 2] = mx;
+          a.partial_stats[slot * 2 + 1] = sum;
         }
       }
     }
-#pragma unroll
-    for (int g = 0; g < G; ++g) {
-      float mx = valid ? sc[g] : -INFINITY;
-      for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-      const float m_new = fmaxf(m[g], mx);  // finite: the run has a valid key
-      const float alpha = exp2f(m[g] - m_new);
-      const float pr = valid ? exp2f(sc[g] - m_new) : 0.f;
-      float sum = pr;
-      for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-      m[g] = m_new;
-      l[g] = l[g] * alpha + sum;
-#pragma unroll
-      for (int c = 0; c < kCols; ++c) o[g][c] *= alpha;
-      p_s[warp][g][lane] = pr;
-    }
-    __syncwarp();
-#pragma unroll
-    for (int u = 0; u < 32; ++u) {
-      float vv[kCols];
-      if constexpr (kCols == 4) {
-        vv[0] = __uint_as_float(vraw[u].x << 16);
-        vv[1] = __uint_as_float(vraw[u].x & 0xffff0000u);
-        vv[2] = __uint_as_float(vraw[u].y << 16);
-        vv[3] = __uint_as_float(vraw[u].y & 0xffff0000u);
-      } else {
-        vv[0] = __uint_as_float(vraw[u] << 16);
-        vv[1] = __uint_as_float(vraw[u] & 0xffff0000u);
-      }
-#pragma unroll
-      for (int g = 0; g < G; ++g) {
-        const float pr = p_s[warp][g][u];
-#pragma unroll
-        for (int c = 0; c < kCols; ++c) o[g][c] = fmaf(pr, vv[c], o[g][c]);
-      }
-    }
-    __syncwarp();
-  }
-  // Merge the warps' states.
-#pragma unroll
-  for (int g = 0; g < G; ++g) {
-#pragma unroll
-    for (int c = 0; c < kCols; ++c) o_s[warp][g][lane * kCols + c] = o[g][c];
-    if (lane == 0) {
-      ml_s[warp][g][0] = m[g];
-      ml_s[warp][g][1] = l[g];
-    }
-  }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < G * HD; idx += blockDim.x) {
-    const int g = idx / HD, d = idx % HD;
-    float mx = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < kDecodeWarps; ++w) mx = fmaxf(mx, ml_s[w][g][0]);
-    float acc = 0.f, sum = 0.f;
-#pragma unroll
-    for (int w = 0; w < kDecodeWarps; ++w) {
-      if (ml_s[w][g][0] == -INFINITY) continue;  // a warp with no keys
-      const float f = exp2f(ml_s[w][g][0] - mx);
-      acc = fmaf(f, o_s[w][g][d], acc);
-      sum = fmaf(f, ml_s[w][g][1], sum);
-    }
-    const int head = blk.kv_head * G + g;
-    if (blk.partial < 0) {
-      a.out[static_cast<int64_t>(seq.first_row + blk.q_begin) * a.heads * HD + head * HD + d] =
-          __float2bfloat16(acc / sum);
-    } else {
-      const int64_t slot = static_cast<int64_t>(blk.partial) * kRows + g;
-      a.partial_acc[slot * HD + d] = acc;
-      if (d == 0) {
-        a.partial_stats[slot * 2] = mx;
-        a.partial_stats[slot * 2 + 1] = sum;
-      }
-    }
+    __syncthreads();  // o_s and ml_s are free for the next split
   }
   if (blk.partial < 0) return;
-  // The last split of this (sequence, kv head) to finish merges all of them.
+  // The last block of this (sequence, kv head) to finish merges all its
+  // splits; a block that holds them all merges at once.
   const AttentionMerge mg = a.merges[blk.merge];
-  __threadfence();  // this block's partial is visible before it is counted
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    last_split = atomicAdd(a.merge_counters + blk.merge, 1) == mg.count - 1;
-    if (last_split) a.merge_counters[blk.merge] = 0;  // ready for the next launch
+  if (mg.blocks > 1) {
+    __threadfence();  // this block's partials are visible before it is counted
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      last_split = atomicAdd(a.merge_counters + blk.merge, 1) == mg.blocks - 1;
+      if (last_split) a.merge_counters[blk.merge] = 0;  // ready for the next launch
+    }
+    __syncthreads();
+    if (!last_split) return;
+    __threadfence();
   }
-  __syncthreads();
-  if (!last_split) return;
-  __threadfence();
-  // Each split's weight per row, exp2(max_p - max) / sum, over the lanes of a
-  // warp (a warp per row); then every column sums the splits' weighted columns.
+  // Each split's weight per row, exp2(max_p - max) / sum, a lane per split and
+  // a warp per row; then every column sums the splits' weighted columns.
   for (int g = warp; g < G; g += kDecodeWarps) {
-    float mp[kAttentionMaxSplits / 32], lp[kAttentionMaxSplits / 32];
-    float mx = -INFINITY;
-#pragma unroll
-    for (int i = 0; i < kAttentionMaxSplits / 32; ++i) {
-      const int p = lane + 32 * i;
-      mp[i] = -INFINITY;
-      lp[i] = 0.f;
-      if (p < mg.count) {
-        const int64_t at = (static_cast<int64_t>(mg.first_partial + p) * kRows + g) * 2;
-        lp[i] = __ldcg(a.partial_stats + at + 1);
-        if (lp[i] > 0.f) mp[i] = __ldcg(a.partial_stats + at);
-      }
-      mx = fmaxf(mx, mp[i]);
+    float mp = -INFINITY, lp = 0.f;
+    if (lane < mg.count) {
+      const int64_t at = (static_cast<int64_t>(mg.first_partial + lane) * G + g) * 2;
+      lp = __ldcg(a.partial_stats + at + 1);
+      if (lp > 0.f) mp = __ldcg(a.partial_stats + at);
     }
+    float mx = mp;
     for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-    float w[kAttentionMaxSplits / 32], den = 0.f;
-#pragma unroll
-    for (int i = 0; i < kAttentionMaxSplits / 32; ++i) {
-      w[i] = lp[i] > 0.f ? exp2f(mp[i] - mx) : 0.f;
-      den = fmaf(w[i], lp[i], den);
-    }
+    const float w = lp > 0.f ? exp2f(mp - mx) : 0.f;
+    float den = w * lp;
     for (int off = 16; off > 0; off >>= 1) den += __shfl_xor_sync(0xffffffffu, den, off);
-#pragma unroll
-    for (int i = 0; i < kAttentionMaxSplits / 32; ++i) w_s[g][lane + 32 * i] = w[i] / den;
+    w_s[g][lane] = w / den;
   }
   __syncthreads();
   for (int idx = threadIdx.x; idx < G * HD; idx += blockDim.x) {
     const int g = idx / HD, d = idx % HD;
-    const float* acc = a.partial_acc + (static_cast<int64_t>(mg.first_partial) * kRows + g) * HD + d;
+    const float* acc = a.partial_acc + (static_cast<int64_t>(mg.first_partial) * G + g) * HD + d;
     float num = 0.f;
 #pragma unroll 8
-    for (int p = 0; p < mg.count; ++p) num = fmaf(w_s[g][p], __ldcg(acc + static_cast<int64_t>(p) * kRows * HD), num);
+    for (int p = 0; p < mg.count; ++p) num = fmaf(w_s[g][p], __ldcg(acc + static_cast<int64_t>(p) * G * HD), num);
     const int head = blk.kv_head * G + g;
     a.out[static_cast<int64_t>(seq.first_row + blk.q_begin) * a.heads * HD + head * HD + d] = __float2bfloat16(num);
   }
@@ -538,6 +565,8 @@ cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream) {
   if (a.num_blocks == 0) return cudaSuccess;
   bool launched = false;
   if (a.decode) {
+    // A decode plan's partials are laid out for the decode kernel alone.
+    if (!DecodeAttentionSupports(a.head_dim, a.heads / a.kv_heads)) return cudaErrorInvalidValue;
     if (a.head_dim == 64) launched = LaunchDecode<64>(a, stream);
     if (a.head_dim == 128) launched = LaunchDecode<128>(a, stream);
   }

@@ -7,9 +7,11 @@
 // kAttentionKeys positions through the page table, with an online softmax
 // (FlashAttention's running max and sum), and masks causally: a query at
 // position p sees keys [0, p]. A long key range may be split over several blocks
-// (split-K, for decode and short batches that would leave the GPU idle): each
-// split writes its unnormalised output with its running max and sum, and a merge
-// kernel combines them. Split boundaries are multiples of kAttentionKeys.
+// (split-K, for short batches that would leave the GPU idle): each split writes
+// its unnormalised output with its running max and sum, and a merge kernel
+// combines them. Split boundaries are multiples of kAttentionKeys. Decode steps
+// are cut by attention_plan.h's PlanDecodeAttention instead: split lengths set
+// by each sequence's own key count, so its result never depends on the batch.
 //
 // The tiled kernel runs on the tensor cores (BF16 products, F32 accumulation
 // and softmax): queries are rounded to BF16 once, probabilities before the
@@ -47,6 +49,10 @@ struct AttentionBlock {
   int32_t k_begin, k_end;    // key positions
   int32_t partial;           // -1: writes the output; else its slot in the partial buffers
   int32_t merge = -1;        // a split's AttentionMerge (index into AttentionArgs::merges)
+  // Decode plans: the range is cut into splits of this many keys, each its own
+  // partial from `partial` on (0: the range is one split).
+  int32_t split_len = 0;
+  int32_t unused = 0;
 };
 
 // Combines partials [first_partial, first_partial + count) into the output of
@@ -54,7 +60,8 @@ struct AttentionBlock {
 struct AttentionMerge {
   int32_t seq, kv_head, q_begin, q_count;
   int32_t first_partial, count;
-  int32_t unused0 = 0, unused1 = 0;
+  int32_t blocks = 0;  // decode plans: the blocks that write the partials (the last merges)
+  int32_t unused = 0;
 };
 
 struct AttentionArgs {
@@ -70,19 +77,25 @@ struct AttentionArgs {
   int32_t num_merges;
   int32_t page_size, heads, kv_heads, head_dim;
   float scale;            // 1 / sqrt(head_dim)
-  float* partial_acc;     // [partials][kAttentionRows][head_dim]
-  float* partial_stats;   // [partials][kAttentionRows][2]: running max (log2 domain), sum
+  // [partials][kAttentionRows][head_dim] (decode plans: [partials][group][head_dim])
+  float* partial_acc;
+  float* partial_stats;   // [partials][rows as above][2]: running max (log2 domain), sum
   // One counter per merge, zero before a launch and left zero after it: the
   // decode kernel's splits count themselves in, and the last one merges.
   int32_t* merge_counters;
   bf16* out;
-  // Every block has one query token (decode steps only): a kernel without
-  // shared-memory tiles runs them (head_dim 64 or 128, 1, 2, 4 or 8 query heads
-  // per kv head; otherwise the tiled kernel).
+  // A decode plan (PlanDecodeAttention: every block one query token, a shape
+  // DecodeAttentionSupports): the decode kernel runs it, its partials G rows
+  // each, and merges its own splits.
   int32_t decode = 0;
 };
 
 bool AttentionSupportsHeadDim(int64_t head_dim);
+// The decode kernel's shapes (AttentionArgs::decode): head dim 64 or 128, 1, 2,
+// 4 or 8 query heads per kv head.
+inline bool DecodeAttentionSupports(int64_t head_dim, int64_t group) {
+  return (head_dim == 64 || head_dim == 128) && (group == 1 || group == 2 || group == 4 || group == 8);
+}
 // Raises the kernels' shared-memory limits; once per process before the first launch.
 cudaError_t PrepareAttention();
 cudaError_t LaunchAttention(const AttentionArgs& args, cudaStream_t stream);

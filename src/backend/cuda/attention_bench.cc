@@ -17,9 +17,9 @@ namespace radixlm::backend::cuda {
 
 namespace {
 
-// The backend's cap on split-K partials (cuda_backend.cc), so the planner cuts
-// the work as it does in a model step.
-constexpr int64_t kMaxPartials = 2048;
+// The backend's split-K workspace (cuda_backend.cc: decode graphs of up to 256
+// sequences), so the planner cuts the work as it does in a model step.
+constexpr int64_t kDecodeBatch = 256;
 // Random values are generated once for this many elements and tiled over the
 // rest: generating gigabytes on the host would take longer than the benchmark.
 constexpr int64_t kRandomElements = int64_t{1} << 22;
@@ -107,7 +107,8 @@ uint64_t AttentionBenchBytes(const AttentionBenchShape& s) {
   const uint64_t rows = static_cast<uint64_t>(s.batch * s.tokens);
   const uint64_t qkv = rows * (s.heads + 2 * s.kv_heads) * s.head_dim * 4;
   const uint64_t out = rows * s.heads * s.head_dim * 2;
-  const uint64_t partials = static_cast<uint64_t>(kMaxPartials) * kAttentionRows * (s.head_dim + 2) * 4;
+  const int64_t max_partials = AttentionMaxPartials(s.heads, kDecodeBatch);
+  const uint64_t partials = static_cast<uint64_t>(max_partials) * kAttentionRows * (s.head_dim + 2) * 4;
   return 2 * pool + qkv + out + partials + (uint64_t{128} << 20);  // + L2 flush buffer and tables
 }
 
@@ -143,7 +144,8 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
   }
   std::vector<AttentionBlock> blocks;
   std::vector<AttentionMerge> merges;
-  PlanAttention(plan, s.heads, s.kv_heads, num_sms, kMaxPartials, &blocks, &merges);
+  const int64_t max_partials = AttentionMaxPartials(s.heads, kDecodeBatch);
+  const bool decode = PlanStepAttention(plan, s.heads, s.kv_heads, s.head_dim, num_sms, max_partials, &blocks, &merges);
 
   const int64_t rows = s.batch * s.tokens;
   const int64_t ld = (s.heads + 2 * s.kv_heads) * s.head_dim;
@@ -153,9 +155,9 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
   RETURN_IF_ERROR(k_pool.Reserve(static_cast<size_t>(pool_elements) * 2, "attention bench K pool"));
   RETURN_IF_ERROR(v_pool.Reserve(static_cast<size_t>(pool_elements) * 2, "attention bench V pool"));
   RETURN_IF_ERROR(out.Reserve(static_cast<size_t>(rows * s.heads * s.head_dim) * 2, "attention bench output"));
-  RETURN_IF_ERROR(acc.Reserve(static_cast<size_t>(kMaxPartials) * kAttentionRows * s.head_dim * 4, "partials"));
-  RETURN_IF_ERROR(stats.Reserve(static_cast<size_t>(kMaxPartials) * kAttentionRows * 2 * 4, "partials"));
-  RETURN_IF_ERROR(counters.Reserve(static_cast<size_t>(kMaxPartials) * 4, "merge counters"));
+  RETURN_IF_ERROR(acc.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * s.head_dim * 4, "partials"));
+  RETURN_IF_ERROR(stats.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * 2 * 4, "partials"));
+  RETURN_IF_ERROR(counters.Reserve(static_cast<size_t>(max_partials) * 4, "merge counters"));
   RADIXLM_CUDA_TRY(cudaMemset(counters.as<void>(), 0, counters.size()));
   const size_t flush_bytes = std::max<size_t>(size_t{2} * static_cast<size_t>(l2_bytes), size_t{64} << 20);
   RETURN_IF_ERROR(flush.Reserve(flush_bytes, "attention bench L2 flush"));
@@ -187,7 +189,7 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
   a.partial_stats = stats.as<float>();
   a.merge_counters = counters.as<int32_t>();
   a.out = out.as<bf16>();
-  a.decode = s.tokens == 1 ? 1 : 0;
+  a.decode = decode ? 1 : 0;
 
   Events ev;
   RADIXLM_CUDA_TRY(cudaEventCreate(&ev.start));

@@ -55,4 +55,72 @@ void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int
   }
 }
 
+int64_t DecodeSplitKeys(int64_t keys) {
+  // Multiples of 32 keys (the decode kernel's warps take 16 at a time), at least
+  // kDecodeSplitMinKeys, few enough that no sequence needs more than
+  // kDecodeMaxSplits.
+  const int64_t even = (keys + kDecodeMaxSplits - 1) / kDecodeMaxSplits;
+  return std::max(kDecodeSplitMinKeys, (even + 31) / 32 * 32);
+}
+
+void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads, int64_t num_sms,
+                         int64_t max_partial_rows, std::vector<AttentionBlock>* blocks,
+                         std::vector<AttentionMerge>* merges) {
+  const int64_t group = heads / kv_heads;
+  int64_t rows = 0, splits_total = 0;
+  for (const AttentionPlanSeq& s : seqs) {
+    const int64_t keys = s.start + 1;
+    const int64_t splits = (keys + DecodeSplitKeys(keys) - 1) / DecodeSplitKeys(keys);
+    if (splits > 1) rows += kv_heads * splits * group;
+    splits_total += kv_heads * splits;
+  }
+  const bool allow_split = rows <= max_partial_rows;
+  const int64_t wanted = std::max<int64_t>(1, kDecodeBlocksPerSm * num_sms);
+  const int64_t per_block = allow_split ? std::max<int64_t>(1, (splits_total + wanted - 1) / wanted) : 1;
+  blocks->clear();
+  merges->clear();
+  int32_t partials = 0;
+  for (size_t si = 0; si < seqs.size(); ++si) {
+    const int64_t keys = seqs[si].start + 1;
+    const int64_t split_len = allow_split ? DecodeSplitKeys(keys) : keys;
+    const int64_t splits = (keys + split_len - 1) / split_len;
+    const int64_t block_count = (splits + per_block - 1) / per_block;
+    for (int64_t g = 0; g < kv_heads; ++g) {
+      AttentionBlock b{static_cast<int32_t>(si), static_cast<int32_t>(g), 0, 1, 0, 0, -1};
+      b.split_len = static_cast<int32_t>(split_len);
+      if (splits > 1) {
+        b.merge = static_cast<int32_t>(merges->size());
+        AttentionMerge m{b.seq, b.kv_head, 0, 1, partials, static_cast<int32_t>(splits)};
+        m.blocks = static_cast<int32_t>(block_count);
+        merges->push_back(m);
+      }
+      for (int64_t k = 0; k < splits; k += per_block) {
+        b.k_begin = static_cast<int32_t>(k * split_len);
+        b.k_end = static_cast<int32_t>(std::min(keys, (k + per_block) * split_len));
+        b.partial = splits > 1 ? partials + static_cast<int32_t>(k) : -1;
+        blocks->push_back(b);
+      }
+      if (splits > 1) partials += static_cast<int32_t>(splits);
+    }
+  }
+}
+
+int64_t AttentionMaxPartials(int64_t heads, int64_t decode_batch) {
+  const int64_t decode_rows = decode_batch * kDecodeMaxSplits * heads;
+  return std::max<int64_t>(2048, (decode_rows + kAttentionRows - 1) / kAttentionRows);
+}
+
+bool PlanStepAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                       int64_t num_sms, int64_t max_partials, std::vector<AttentionBlock>* blocks,
+                       std::vector<AttentionMerge>* merges) {
+  bool decode = !seqs.empty() && DecodeAttentionSupports(head_dim, heads / kv_heads);
+  for (const AttentionPlanSeq& s : seqs) decode = decode && s.tokens == 1;
+  if (decode) {
+    PlanDecodeAttention(seqs, heads, kv_heads, num_sms, max_partials * kAttentionRows, blocks, merges);
+  } else {
+    PlanAttention(seqs, heads, kv_heads, num_sms, max_partials, blocks, merges);
+  }
+  return decode;
+}
+
 }  // namespace radixlm::backend::cuda

@@ -22,4 +22,36 @@ struct AttentionPlanSeq {
 void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads, int64_t num_sms,
                    int64_t max_partials, std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges);
 
+// Decode steps (every sequence one new token) on the decode kernel: each
+// (sequence, kv head) is cut into splits of DecodeSplitKeys(keys) keys, a
+// length that depends on nothing but that sequence's key count, and every split
+// is computed the same way and merged in the same order wherever it runs, so a
+// sequence's attention is the same bits whatever else is in the batch. What
+// the batch decides is only how many consecutive splits one thread block takes
+// (enough blocks for kDecodeBlocksPerSm a multiprocessor, `num_sms` of them):
+// one each at batch 1, all of a (sequence, kv head) in one block, which then
+// merges them itself, at large batches. A decode partial holds the group's rows
+// only (heads / kv_heads of them, not kAttentionRows). Where the splits would
+// need more than `max_partial_rows` partial rows, no sequence is split.
+inline constexpr int64_t kDecodeSplitMinKeys = 64;
+inline constexpr int64_t kDecodeMaxSplits = 32;
+inline constexpr int64_t kDecodeBlocksPerSm = 4;
+int64_t DecodeSplitKeys(int64_t keys);
+void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads, int64_t num_sms,
+                         int64_t max_partial_rows, std::vector<AttentionBlock>* blocks,
+                         std::vector<AttentionMerge>* merges);
+
+// Partials (of kAttentionRows rows) a workspace holds so that prefill splits
+// have 2,048 and decode steps of up to `decode_batch` sequences never lose
+// their splits.
+int64_t AttentionMaxPartials(int64_t heads, int64_t decode_batch);
+
+// The plan of a step: PlanDecodeAttention where every sequence has one new
+// token and DecodeAttentionSupports the shape, else PlanAttention. Returns
+// whether it is a decode plan (AttentionArgs::decode). Partial buffers hold
+// max_partials * kAttentionRows rows.
+bool PlanStepAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                       int64_t num_sms, int64_t max_partials, std::vector<AttentionBlock>* blocks,
+                       std::vector<AttentionMerge>* merges);
+
 }  // namespace radixlm::backend::cuda

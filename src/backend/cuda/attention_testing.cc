@@ -37,7 +37,8 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   std::vector<AttentionBlock> blocks;
   std::vector<AttentionMerge> merges;
   const int64_t max_partials = 4096;
-  PlanAttention(plan, p.heads, p.kv_heads, p.num_sms, max_partials, &blocks, &merges);
+  const bool decode =
+      PlanStepAttention(plan, p.heads, p.kv_heads, p.head_dim, p.num_sms, max_partials, &blocks, &merges);
   DeviceBuffer q, k, v, tab, sq, bl, mg, acc, stats, o;
   RETURN_IF_ERROR(Upload(p.q, &q));
   RETURN_IF_ERROR(Upload(p.k, &k));
@@ -74,8 +75,7 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   a.partial_stats = stats.as<float>();
   a.merge_counters = counters.as<int32_t>();
   a.out = o.as<bf16>();
-  a.decode = 1;
-  for (const PagedAttentionProblem::Seq& s : p.seqs) a.decode &= s.tokens == 1 ? 1 : 0;
+  a.decode = decode ? 1 : 0;
   // Twice, the output cleared in between: the second launch shows that the first
   // left its merge counters at zero (as CUDA-graph replays need).
   RADIXLM_CUDA_TRY(LaunchAttention(a, nullptr));

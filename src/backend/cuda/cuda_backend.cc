@@ -28,8 +28,6 @@ namespace {
 
 // cuBLAS's workspace for its split-K kernels (NVIDIA recommends 32 MiB on Hopper).
 constexpr size_t kCublasWorkspace = size_t{32} << 20;
-// Split-K partials the attention workspace holds (each kAttentionRows x head_dim F32).
-constexpr int64_t kMaxPartials = 2048;
 // Decode steps of up to this many sequences run as CUDA graphs; at most this
 // many captured graphs are kept (all are dropped when the cache fills).
 constexpr int64_t kMaxGraphBatch = 256;
@@ -109,7 +107,9 @@ struct CudaBackend::Impl {
   // Activations, sized for `capacity` tokens.
   int64_t capacity = 0;
   DeviceBuffer x, normed, qkv_out, attn, up, act;
+  // Split-K partials (kAttentionRows x head_dim F32 each): AttentionMaxPartials.
   DeviceBuffer partial_acc, partial_stats, merge_counters;
+  int64_t max_partials = 0;
   DeviceBuffer meta;             // the step's token, position, slot, row and attention tables
   PinnedBuffer meta_host;
   DeviceBuffer last, logits, hidden;  // logit rows, their logits, hidden-sum rows
@@ -312,11 +312,12 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
 
   // Activations for a full step, and the split-K attention partials.
   RETURN_IF_ERROR(ReserveActivations(options.max_step_tokens));
-  RETURN_IF_ERROR(partial_acc.Reserve(static_cast<size_t>(kMaxPartials) * kAttentionRows * c.head_dim * 4,
+  max_partials = AttentionMaxPartials(c.num_heads, kMaxGraphBatch);
+  RETURN_IF_ERROR(partial_acc.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * c.head_dim * 4,
                                       "attention partials"));
-  RETURN_IF_ERROR(partial_stats.Reserve(static_cast<size_t>(kMaxPartials) * kAttentionRows * 2 * 4,
+  RETURN_IF_ERROR(partial_stats.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * 2 * 4,
                                         "attention partials"));
-  RETURN_IF_ERROR(merge_counters.Reserve(static_cast<size_t>(kMaxPartials) * 4, "attention partials"));
+  RETURN_IF_ERROR(merge_counters.Reserve(static_cast<size_t>(max_partials) * 4, "attention partials"));
   RADIXLM_CUDA_TRY(cudaMemset(merge_counters.as<void>(), 0, merge_counters.size()));
 
   // The KV pool: what the fraction leaves, or exactly num_pages.
@@ -389,7 +390,8 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   for (const SequenceInput& s : batch) plan_seqs.push_back({s.start, static_cast<int64_t>(s.tokens.size())});
   std::vector<AttentionBlock> blocks;
   std::vector<AttentionMerge> merges;
-  PlanAttention(plan_seqs, c.num_heads, c.num_kv_heads, num_sms, kMaxPartials, &blocks, &merges);
+  const bool decode_plan =
+      PlanStepAttention(plan_seqs, c.num_heads, c.num_kv_heads, c.head_dim, num_sms, max_partials, &blocks, &merges);
 
   // Pack and upload the tables (16-byte aligned parts).
   std::vector<int32_t> meta_words;
@@ -453,7 +455,7 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   aa.out = attn_p;
   bool one_token_each = true;
   for (const SequenceInput& s : batch) one_token_each = one_token_each && s.tokens.size() == 1;
-  aa.decode = one_token_each ? 1 : 0;
+  aa.decode = decode_plan ? 1 : 0;
 
   // The step's kernels, from the embedding to the logits (no allocation, no host
   // copy: this is what a CUDA graph captures).

@@ -12,13 +12,14 @@ namespace radixlm::backend::cuda {
 namespace {
 
 // One warp per unit of output (a column, or the two columns an epilogue pairs)
-// walks the unit's weight rows in 16-byte loads streamed past L1, kGemvUnroll
-// loads a row in flight, and dots them with the m input rows (BF16 from L1/L2,
-// or from shared memory where NormGemv built them). Grids are capped at what
-// stays resident and warps loop over units, so NormGemv's prologue (reading m
-// rows of 16 KB and their norm weights from L2 at hidden 4096) is paid once per
-// resident block rather than once per 8 columns.
-constexpr int kGemvUnroll = 4;
+// walks the unit's weight rows in 16-byte loads streamed past L1, kUnrollOf
+// loads a row in flight (8 for one row, 4 for two: 128 bytes a lane either way),
+// and dots them with the m input rows (BF16 from L1/L2, or from shared memory
+// where NormGemv built them). Grids are capped at what stays resident and warps
+// loop over units, so NormGemv's prologue (reading m rows of 16 KB and their
+// norm weights from L2 at hidden 4096) is paid once per resident block rather
+// than once per 8 columns; the loads of a warp's first weight vectors go out
+// before it, so HBM is busy while the block normalises.
 constexpr int kGemvWarps = 4;      // Gemv's blocks (as before the fused kernels: ncu 2.5-3.1 TB/s)
 constexpr int kNormGemvWarps = 8;  // NormGemv's: fewer blocks pay the prologue
 constexpr int kNormGemvThreads = kNormGemvWarps * 32;
@@ -73,6 +74,8 @@ __device__ __forceinline__ float Dot8(uint4 a, uint4 b, float acc) {
 
 template <Out kOut>
 constexpr int kRowsPerUnit = kOut == Out::kStore ? 1 : 2;
+template <Out kOut>
+constexpr int kUnrollOf = kOut == Out::kStore ? 8 : 4;
 
 // The weight rows of unit u: a column; a gate column and its up column; a pair
 // (i, i + head_dim / 2) of one head's columns, which RoPE rotates together.
@@ -98,19 +101,29 @@ __device__ __forceinline__ void NormRowsToShared(const Params& p, bf16* xs, floa
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t k = p.k;
   const int virtual_per_thread = p.norm_threads / kNormGemvThreads;  // 1 or 4
+  // Round by round over j, every virtual thread's load of the round at once
+  // (each sum still runs over its j in order): the loads of a row go out
+  // together rather than one L2 round trip per virtual thread.
 #pragma unroll
   for (int m = 0; m < M; ++m) {
     const float* in = p.norm_x + m * k;
+    float ss[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll 4
+    for (int64_t base = threadIdx.x; base < k; base += p.norm_threads) {
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const int64_t j = base + q * kNormGemvThreads;
+        if (q < virtual_per_thread && j < k) {
+          const float d = in[j];
+          ss[q] = fmaf(d, d, ss[q]);
+        }
+      }
+    }
 #pragma unroll
     for (int q = 0; q < 4; ++q) {
       if (q < virtual_per_thread) {
-        float ss = 0;
-        for (int64_t j = threadIdx.x + q * kNormGemvThreads; j < k; j += p.norm_threads) {
-          const float d = in[j];
-          ss = fmaf(d, d, ss);
-        }
-        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-        if (lane == 0) partial[m][warp + q * kNormGemvWarps] = ss;
+        for (int o = 16; o > 0; o >>= 1) ss[q] += __shfl_xor_sync(0xffffffffu, ss[q], o);
+        if (lane == 0) partial[m][warp + q * kNormGemvWarps] = ss[q];
       }
     }
   }
@@ -124,6 +137,7 @@ __device__ __forceinline__ void NormRowsToShared(const Params& p, bf16* xs, floa
     const float inv = rsqrtf(total / n + p.eps);
     const auto* in4 = reinterpret_cast<const float4*>(p.norm_x + m * k);
     auto* out = reinterpret_cast<uint2*>(xs + m * k);
+#pragma unroll 4
     for (int64_t j = threadIdx.x; j < k / 4; j += kNormGemvThreads) {
       const float4 v = in4[j], g = weight4[j];
       const __nv_bfloat162 lo(__float2bfloat16(__fmul_rn(__fmul_rn(v.x, inv), g.x)),
@@ -187,11 +201,19 @@ __device__ __forceinline__ void Epilogue(const Params& p, int64_t u, const int64
 template <Out kOut>
 constexpr int kWarpsOf = kOut == Out::kStore ? kGemvWarps : kNormGemvWarps;
 
+// Blocks a multiprocessor keeps resident at one or two rows (the register cap
+// follows): 8 of the plain products (64 registers) and 3 of NormGemv's (85), so
+// the o product's 4,096 columns and the qkv product's 3,072 column pairs at
+// hidden 4096 take one pass of the 132 multiprocessors' warps, not one and a tail.
 template <int M, Out kOut>
-__global__ void __launch_bounds__(kWarpsOf<kOut> * 32) GemvKernel(Params p) {
+constexpr int kMinBlocksOf = M > 2 ? 1 : kOut == Out::kStore ? 8 : 3;
+
+template <int M, Out kOut>
+__global__ void __launch_bounds__(kWarpsOf<kOut> * 32, kMinBlocksOf<M, kOut>) GemvKernel(Params p) {
   constexpr bool kNorm = kOut != Out::kStore;
   constexpr int R = kRowsPerUnit<kOut>;
   constexpr int kWarps = kWarpsOf<kOut>;
+  constexpr int kU = kUnrollOf<kOut>;
   extern __shared__ uint4 shared_x[];  // NormGemv: the normalised input rows
   const int lane = threadIdx.x % 32;
   const int64_t first = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
@@ -199,16 +221,31 @@ __global__ void __launch_bounds__(kWarpsOf<kOut> * 32) GemvKernel(Params p) {
 
   // The weights do not depend on the kernels before this one: start them
   // towards L2 while those finish, then wait before touching activations.
+  const int64_t vecs = p.k / 8;  // 16-byte vectors in a row
   if (first < p.units && lane < R) {
     int64_t rows[R];
     UnitRows<kOut>(p, first, rows);
     const int64_t row = lane == 0 ? rows[0] : rows[R - 1];
     PrefetchL2(p.w + row * p.k, static_cast<uint32_t>(p.k * 2 < kPrefetchBytes ? p.k * 2 : kPrefetchBytes));
   }
+  // A run of kU vectors of each of the unit's rows; NormGemv loads its first
+  // unit's first run before the prologue.
+  uint4 wv[R][kU];
+  bool loaded = kNorm && first < p.units && lane + 32 * (kU - 1) < vecs;
+  if (loaded) {
+    int64_t rows[R];
+    UnitRows<kOut>(p, first, rows);
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+#pragma unroll
+      for (int v = 0; v < kU; ++v) {
+        wv[r][v] = LoadStreaming(reinterpret_cast<const uint4*>(p.w + rows[r] * p.k) + lane + 32 * v);
+      }
+    }
+  }
   WaitForPredecessors();
   LetDependentsLaunch();
 
-  const int64_t vecs = p.k / 8;  // 16-byte vectors in a row
   const uint4* x;
   if constexpr (kNorm) {
     __shared__ float partial[M][32];
@@ -237,18 +274,20 @@ __global__ void __launch_bounds__(kWarpsOf<kOut> * 32) GemvKernel(Params p) {
 #pragma unroll
       for (int m = 0; m < M; ++m) acc[r][m] = 0.0f;
     }
-    // Each lane sums its vectors in increasing order, whatever R and M are:
+    // Each lane sums its vectors in increasing order, whatever R, M and kU are:
     // the same bits as the plain product of each row.
     int64_t i = lane;
-    for (; i + 32 * (kGemvUnroll - 1) < vecs; i += 32 * kGemvUnroll) {
-      uint4 wv[R][kGemvUnroll];
+    for (; i + 32 * (kU - 1) < vecs; i += 32 * kU) {
+      if (!loaded) {
 #pragma unroll
-      for (int r = 0; r < R; ++r) {
+        for (int r = 0; r < R; ++r) {
 #pragma unroll
-        for (int v = 0; v < kGemvUnroll; ++v) wv[r][v] = LoadStreaming(wr[r] + i + 32 * v);
+          for (int v = 0; v < kU; ++v) wv[r][v] = LoadStreaming(wr[r] + i + 32 * v);
+        }
       }
+      loaded = false;
 #pragma unroll
-      for (int v = 0; v < kGemvUnroll; ++v) {
+      for (int v = 0; v < kU; ++v) {
 #pragma unroll
         for (int m = 0; m < M; ++m) {
           const uint4 xv = load_x(m * vecs + i + 32 * v);
