@@ -264,7 +264,7 @@ TEST_P(CudaBackendTest, FusedPdlStepsMatchUnfused) {
   auto made = CudaBackend::Create(m_->weights, co);
   ASSERT_TRUE(made.ok()) << made.status().ToString();
   std::unique_ptr<CudaBackend> plain = std::move(made).value();
-  co.pdl = true;  // off by default; on here so its launches stay tested
+  co.pdl = true;  // the defaults, against PDL and the fusion both off
   co.fused_gemv = true;
   made = CudaBackend::Create(m_->weights, co);
   ASSERT_TRUE(made.ok()) << made.status().ToString();

@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "backend/cuda/attention_plan.h"
+#include "backend/cuda/launch.h"
 
 namespace radixlm::backend::cuda {
 namespace {
@@ -290,6 +291,9 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
 constexpr int kDecodeWarps = 4;
 constexpr int kDecodeLanesPerKey = 4;
 constexpr int kDecodeRun = 16;  // keys a warp takes at a time
+// Page ids of a block's range read once into shared memory (with the queries);
+// a range of more pages reads the rest from the table as it goes.
+constexpr int kDecodePageIds = 256;
 
 template <int HD, int G>
 __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(AttentionArgs a) {
@@ -305,10 +309,20 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
   __shared__ float ml_s[kDecodeWarps][G][2];
   __shared__ int last_split;
   __shared__ float w_s[G][kDecodeMaxSplits];  // the merge's weights
+  __shared__ int32_t page_s[kDecodePageIds];
+  // The step's tables do not depend on the kernels before this one.
   const AttentionBlock blk = a.blocks[blockIdx.x];
   const AttentionSeq seq = a.seqs[blk.seq];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int part = lane % L, key_lane = lane / L;
+  const int32_t* pages = a.page_tables + seq.page_table_offset;
+  const int first_page = blk.k_begin / a.page_size;
+  const int range_pages = (blk.k_end - 1) / a.page_size + 1 - first_page;
+  for (int i = threadIdx.x; i < min(range_pages, kDecodePageIds); i += kDecodeWarps * 32) {
+    page_s[i] = pages[first_page + i];
+  }
+  WaitForPredecessors();
+  LetDependentsLaunch();
   const float q_scale = a.scale * kLog2e;
   const int64_t qrow = static_cast<int64_t>(seq.first_row + blk.q_begin) * a.ld;
 #pragma unroll
@@ -317,7 +331,6 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
     q_s[g][d] = a.qkv[qrow + (blk.kv_head * G + g) * HD + d] * q_scale;
   }
   __syncthreads();
-  const int32_t* pages = a.page_tables + seq.page_table_offset;
   const int split_len = blk.split_len > 0 ? blk.split_len : blk.k_end - blk.k_begin;
   for (int s0 = blk.k_begin, split = 0; s0 < blk.k_end; s0 += split_len, ++split) {
     const int s1 = min(blk.k_end, s0 + split_len);
@@ -333,8 +346,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
       // Lane j finds key k0 + j % 16's slot; past the split, the last key again
       // (its V weighted by probability 0).
       const int kp = min(k0 + lane % kDecodeRun, s1 - 1);
-      const int64_t slot =
-          (static_cast<int64_t>(pages[kp / a.page_size]) * a.kv_heads + blk.kv_head) * a.page_size + kp % a.page_size;
+      const int pi = kp / a.page_size - first_page;
+      const int32_t page = pi < kDecodePageIds ? page_s[pi] : pages[first_page + pi];
+      const int64_t slot = (static_cast<int64_t>(page) * a.kv_heads + blk.kv_head) * a.page_size + kp % a.page_size;
       uint4 kraw[2][kVecs];
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -499,14 +513,14 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
 }
 
 template <int HD>
-bool LaunchDecode(const AttentionArgs& a, cudaStream_t stream) {
-  const unsigned grid = static_cast<unsigned>(a.num_blocks);
+cudaError_t LaunchDecode(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
+  const dim3 grid(static_cast<unsigned>(a.num_blocks)), block(kDecodeWarps * 32);
   switch (a.heads / a.kv_heads) {
-    case 1: DecodeAttentionKernel<HD, 1><<<grid, kDecodeWarps * 32, 0, stream>>>(a); return true;
-    case 2: DecodeAttentionKernel<HD, 2><<<grid, kDecodeWarps * 32, 0, stream>>>(a); return true;
-    case 4: DecodeAttentionKernel<HD, 4><<<grid, kDecodeWarps * 32, 0, stream>>>(a); return true;
-    case 8: DecodeAttentionKernel<HD, 8><<<grid, kDecodeWarps * 32, 0, stream>>>(a); return true;
-    default: return false;
+    case 1: return Launch(DecodeAttentionKernel<HD, 1>, grid, block, 0, stream, pdl, a);
+    case 2: return Launch(DecodeAttentionKernel<HD, 2>, grid, block, 0, stream, pdl, a);
+    case 4: return Launch(DecodeAttentionKernel<HD, 4>, grid, block, 0, stream, pdl, a);
+    case 8: return Launch(DecodeAttentionKernel<HD, 8>, grid, block, 0, stream, pdl, a);
+    default: return cudaErrorInvalidValue;
   }
 }
 
@@ -561,16 +575,15 @@ cudaError_t PrepareAttention() {
   return cudaSuccess;
 }
 
-cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream) {
+cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
   if (a.num_blocks == 0) return cudaSuccess;
-  bool launched = false;
   if (a.decode) {
-    // A decode plan's partials are laid out for the decode kernel alone.
+    // A decode plan's partials are laid out for the decode kernel alone, which
+    // merges its own splits.
     if (!DecodeAttentionSupports(a.head_dim, a.heads / a.kv_heads)) return cudaErrorInvalidValue;
-    if (a.head_dim == 64) launched = LaunchDecode<64>(a, stream);
-    if (a.head_dim == 128) launched = LaunchDecode<128>(a, stream);
+    return a.head_dim == 64 ? LaunchDecode<64>(a, stream, pdl) : LaunchDecode<128>(a, stream, pdl);
   }
-  if (!launched) switch (a.head_dim) {
+  switch (a.head_dim) {
     case 16: Launch<16>(a, stream); break;
     case 32: Launch<32>(a, stream); break;
     case 64: Launch<64>(a, stream); break;
@@ -578,9 +591,8 @@ cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream) {
     default: return cudaErrorInvalidValue;
   }
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
-  if (a.num_merges == 0 || launched) return cudaSuccess;  // the decode kernel merges its own splits
-  // Rows per merge (q_count * group): the group in a decode step, else at most kAttentionRows.
-  const unsigned merge_rows = a.decode ? static_cast<unsigned>(a.heads / a.kv_heads) : kRows;
+  if (a.num_merges == 0) return cudaSuccess;
+  const unsigned merge_rows = kRows;  // at most q_count * group rows a merge
   MergeKernel<<<dim3(static_cast<unsigned>(a.num_merges), merge_rows), static_cast<unsigned>(a.head_dim), 0, stream>>>(
       a);
   return cudaGetLastError();

@@ -98,6 +98,8 @@ inline bool DecodeAttentionSupports(int64_t head_dim, int64_t group) {
 }
 // Raises the kernels' shared-memory limits; once per process before the first launch.
 cudaError_t PrepareAttention();
-cudaError_t LaunchAttention(const AttentionArgs& args, cudaStream_t stream);
+// `pdl`: the decode kernel as a programmatic dependent of the kernel before it
+// (kernels.h's contract; the tiled kernel ignores it).
+cudaError_t LaunchAttention(const AttentionArgs& args, cudaStream_t stream, bool pdl = false);
 
 }  // namespace radixlm::backend::cuda

@@ -107,6 +107,7 @@ struct CudaBackend::Impl {
   // Activations, sized for `capacity` tokens.
   int64_t capacity = 0;
   DeviceBuffer x, normed, qkv_out, attn, up, act;
+  DeviceBuffer rope_angles;  // [kGemvMaxRows][head_dim / 2] (cos, sin): RopeAngles
   // Split-K partials (kAttentionRows x head_dim F32 each): AttentionMaxPartials.
   DeviceBuffer partial_acc, partial_stats, merge_counters;
   int64_t max_partials = 0;
@@ -312,6 +313,8 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
 
   // Activations for a full step, and the split-K attention partials.
   RETURN_IF_ERROR(ReserveActivations(options.max_step_tokens));
+  RETURN_IF_ERROR(rope_angles.Reserve(static_cast<size_t>(kGemvMaxRows * c.head_dim / 2) * sizeof(float2),
+                                      "RoPE angles"));
   max_partials = AttentionMaxPartials(c.num_heads, kMaxGraphBatch);
   RETURN_IF_ERROR(partial_acc.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * c.head_dim * 4,
                                       "attention partials"));
@@ -471,13 +474,18 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   const bool pdl = use_pdl && small;
   const bool fuse = use_fused_gemv && small && !gpt2 && NormGemvSupports(t, h, xp, layers[0].qkv.as<void>()) &&
                     NormGemvSupports(t, h, xp, layers[0].up.as<void>());
+  // The fused qkv products read the step's RoPE angles from one table.
+  float2* angles = fuse && !gpt2 ? rope_angles.as<float2>() : nullptr;
+  if (angles != nullptr) {
+    RADIXLM_CUDA_TRY(RopeAngles(words + positions_at, t, inv_freq.as<float>(), hd / 2, angles, stream, pdl));
+  }
   for (int64_t li = 0; li < c.num_layers; ++li) {
     Layer& l = layers[static_cast<size_t>(li)];
     bf16* k_layer = k_pool.as<bf16>() + li * layer_elements;
     bf16* v_layer = v_pool.as<bf16>() + li * layer_elements;
     RopeKvArgs rk{qkv_p, t, c.num_heads, c.num_kv_heads, hd, l.qkv_bias.size() > 0 ? l.qkv_bias.as<float>() : nullptr,
                   words + positions_at, gpt2 ? nullptr : inv_freq.as<float>(), words + slots_at, page_size,
-                  k_layer, v_layer};
+                  k_layer, v_layer, angles};
     const float eps = static_cast<float>(c.norm_eps);
     if (fuse) {
       NormGemvArgs qkv_args;
@@ -497,7 +505,7 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
     }
     aa.k_pool = k_layer;
     aa.v_pool = v_layer;
-    RADIXLM_CUDA_TRY(LaunchAttention(aa, stream));
+    RADIXLM_CUDA_TRY(LaunchAttention(aa, stream, pdl));
     RETURN_IF_ERROR(Gemm(attn_p, t, q_dim, l.o.as<bf16>(), h, xp, true, true, pdl));
     if (l.o_bias.size() > 0) RADIXLM_CUDA_TRY(AddBias(xp, l.o_bias.as<float>(), t, h, stream, pdl));
     const bf16* mlp_in = up_p;

@@ -51,10 +51,12 @@ struct CudaBackendOptions {
   // dependents (Hopper PDL: a kernel starts, and fetches its weights, while the
   // one before it finishes), and fold RMSNorm into the products after it and
   // RoPE + K/V store and SiLU·mul into their epilogues (gemv.h's NormGemv; the
-  // same bits as unfused). PDL is off by default: on the H200 decode steps ran
-  // 4.5% faster without it (docs/BENCHMARKS.md). The environment variables
-  // RADIXLM_CUDA_PDL=1|0 and RADIXLM_CUDA_FUSED_GEMV=0 override, for A/B runs.
-  bool pdl = false;
+  // same bits as unfused). On the H200, batch-1 decode steps are 2.5% shorter
+  // with PDL since the products load their first weights before they wait and
+  // the decode attention reads its page ids before it does (docs/BENCHMARKS.md).
+  // The environment variables RADIXLM_CUDA_PDL=1|0 and RADIXLM_CUDA_FUSED_GEMV=0
+  // override, for A/B runs.
+  bool pdl = true;
   bool fused_gemv = true;
   Status Validate() const;
 };

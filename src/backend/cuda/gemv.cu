@@ -13,7 +13,7 @@ namespace {
 
 // One warp per unit of output (a column, or the two columns an epilogue pairs)
 // walks the unit's weight rows in 16-byte loads streamed past L1, kUnrollOf
-// loads a row in flight (8 for one row, 4 for two: 128 bytes a lane either way),
+// loads a row in flight (8; 4 for qkv's pairs and gate/up's past two rows),
 // and dots them with the m input rows (BF16 from L1/L2, or from shared memory
 // where NormGemv built them). Grids are capped at what stays resident and warps
 // loop over units, so NormGemv's prologue (reading m rows of 16 KB and their
@@ -74,8 +74,8 @@ __device__ __forceinline__ float Dot8(uint4 a, uint4 b, float acc) {
 
 template <Out kOut>
 constexpr int kRowsPerUnit = kOut == Out::kStore ? 1 : 2;
-template <Out kOut>
-constexpr int kUnrollOf = kOut == Out::kStore ? 8 : 4;
+template <int M, Out kOut>
+constexpr int kUnrollOf = kOut == Out::kStore || (kOut == Out::kSiluMul && M <= 2) ? 8 : 4;
 
 // The weight rows of unit u: a column; a gate column and its up column; a pair
 // (i, i + head_dim / 2) of one head's columns, which RoPE rotates together.
@@ -181,7 +181,13 @@ __device__ __forceinline__ void Epilogue(const Params& p, int64_t u, const int64
     }
     if (a.inv_freq != nullptr && head < a.heads + a.kv_heads) {
       float c, s;
-      RopeAngle(static_cast<float>(a.positions[r]), a.inv_freq[i], &c, &s);
+      if (a.cos_sin != nullptr) {
+        const float2 cs = a.cos_sin[r * half + i];
+        c = cs.x;
+        s = cs.y;
+      } else {
+        RopeAngle(static_cast<float>(a.positions[r]), a.inv_freq[i], &c, &s);
+      }
       Rotate(v1, v2, c, s, &v1, &v2);
     }
     float* row = a.qkv + r * p.n;
@@ -202,18 +208,19 @@ template <Out kOut>
 constexpr int kWarpsOf = kOut == Out::kStore ? kGemvWarps : kNormGemvWarps;
 
 // Blocks a multiprocessor keeps resident at one or two rows (the register cap
-// follows): 8 of the plain products (64 registers) and 3 of NormGemv's (85), so
-// the o product's 4,096 columns and the qkv product's 3,072 column pairs at
-// hidden 4096 take one pass of the 132 multiprocessors' warps, not one and a tail.
+// follows): 8 of the plain products (64 registers), 3 of qkv's (85), so the o
+// product's 4,096 columns and the qkv product's 3,072 column pairs at hidden
+// 4096 take one pass of the 132 multiprocessors' warps, not one and a tail; 2 of
+// gate/up's (128, for its 16 loads a lane in flight), which loops anyway.
 template <int M, Out kOut>
-constexpr int kMinBlocksOf = M > 2 ? 1 : kOut == Out::kStore ? 8 : 3;
+constexpr int kMinBlocksOf = M > 2 ? 1 : kOut == Out::kStore ? 8 : kOut == Out::kRopeKv ? 3 : 2;
 
 template <int M, Out kOut>
 __global__ void __launch_bounds__(kWarpsOf<kOut> * 32, kMinBlocksOf<M, kOut>) GemvKernel(Params p) {
   constexpr bool kNorm = kOut != Out::kStore;
   constexpr int R = kRowsPerUnit<kOut>;
   constexpr int kWarps = kWarpsOf<kOut>;
-  constexpr int kU = kUnrollOf<kOut>;
+  constexpr int kU = kUnrollOf<M, kOut>;
   extern __shared__ uint4 shared_x[];  // NormGemv: the normalised input rows
   const int lane = threadIdx.x % 32;
   const int64_t first = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;

@@ -174,6 +174,25 @@ cudaError_t NormRows(const float* x, const int32_t* rows, int64_t count, int64_t
                 bias, layer_norm, eps, out_bf16, out_f32);
 }
 
+__global__ void __launch_bounds__(256) RopeAnglesKernel(const int32_t* positions, int64_t count, const float* inv_freq,
+                                                       int64_t half, float2* cos_sin) {
+  WaitForPredecessors();
+  LetDependentsLaunch();
+  const int64_t at = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (at >= count) return;
+  float c, s;
+  RopeAngle(static_cast<float>(positions[at / half]), inv_freq[at % half], &c, &s);
+  cos_sin[at] = make_float2(c, s);
+}
+
+cudaError_t RopeAngles(const int32_t* positions, int64_t rows, const float* inv_freq, int64_t half, float2* cos_sin,
+                       cudaStream_t stream, bool pdl) {
+  const int64_t count = rows * half;
+  if (count == 0) return cudaSuccess;
+  return Launch(RopeAnglesKernel, dim3(static_cast<unsigned>((count + 255) / 256)), dim3(256), 0, stream, pdl,
+                positions, count, inv_freq, half, cos_sin);
+}
+
 cudaError_t RopeAndStoreKv(const RopeKvArgs& args, cudaStream_t stream, bool pdl) {
   if (args.rows == 0) return cudaSuccess;
   if (args.head_dim / 2 > kMaxHalf) return cudaErrorInvalidValue;

@@ -49,8 +49,16 @@ struct RopeKvArgs {
   int64_t page_size;
   bf16* k_pool;
   bf16* v_pool;
+  // RopeAngles' table for these rows ([rows][head_dim / 2]), or null: the
+  // angles computed where they are used. NormGemv reads it (RopeAndStoreKv
+  // computes its own); the same bits either way.
+  const float2* cos_sin = nullptr;
 };
 cudaError_t RopeAndStoreKv(const RopeKvArgs& args, cudaStream_t stream, bool pdl = false);
+// cos_sin[r * half + i] = (cos, sin) of positions[r] * inv_freq[i] as
+// RopeAndStoreKv computes them: once a step for every layer's NormGemv.
+cudaError_t RopeAngles(const int32_t* positions, int64_t rows, const float* inv_freq, int64_t half, float2* cos_sin,
+                       cudaStream_t stream, bool pdl = false);
 
 // act[r, i] = silu(up[r, i]) * up[r, inter + i] (gate first, as stacked).
 cudaError_t SiluMul(const bf16* up, int64_t rows, int64_t inter, bf16* act, cudaStream_t stream, bool pdl = false);
