@@ -97,6 +97,11 @@ struct CudaBackend::Impl {
   uint64_t matmul_params = 0;
 
   cudaStream_t stream = nullptr;
+  // Page copies (CopyPage) run on their own stream, after the compute stream's
+  // last step (compute_idle) and before the next step (copies_done).
+  cudaStream_t copy_stream = nullptr;
+  cudaEvent_t compute_idle = nullptr, copies_done = nullptr;
+  bool copies_pending = false;
   cublasHandle_t cublas = nullptr;
   DeviceBuffer cublas_workspace;
 
@@ -146,6 +151,9 @@ struct CudaBackend::Impl {
     DropGraphs();
     if (cublas != nullptr) cublasDestroy(cublas);
     if (stream != nullptr) cudaStreamDestroy(stream);
+    if (copy_stream != nullptr) cudaStreamDestroy(copy_stream);
+    if (compute_idle != nullptr) cudaEventDestroy(compute_idle);
+    if (copies_done != nullptr) cudaEventDestroy(copies_done);
   }
 
   const bf16* head() const { return tied ? embed.as<bf16>() : lm_head.as<bf16>(); }
@@ -250,6 +258,9 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   device_name = props.name;
   num_sms = props.multiProcessorCount;
   RADIXLM_CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  RADIXLM_CUDA_TRY(cudaStreamCreateWithFlags(&copy_stream, cudaStreamNonBlocking));
+  RADIXLM_CUDA_TRY(cudaEventCreateWithFlags(&compute_idle, cudaEventDisableTiming));
+  RADIXLM_CUDA_TRY(cudaEventCreateWithFlags(&copies_done, cudaEventDisableTiming));
   RADIXLM_CUBLAS_TRY(cublasCreate(&cublas));
   RADIXLM_CUBLAS_TRY(cublasSetStream(cublas, stream));
   RETURN_IF_ERROR(cublas_workspace.Reserve(kCublasWorkspace, "the cuBLAS workspace"));
@@ -355,6 +366,16 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   const model::ModelConfig& c = config;
   const int64_t h = c.hidden_size, hd = c.head_dim;
   RADIXLM_CUDA_TRY(cudaSetDevice(device));
+  // The page copies asked for since the last step land before this one reads or
+  // writes a page; after it, compute_idle lets the next copies start.
+  if (copies_pending) {
+    RADIXLM_CUDA_TRY(cudaStreamWaitEvent(stream, copies_done, 0));
+    copies_pending = false;
+  }
+  struct MarkIdle {
+    Impl* impl;
+    ~MarkIdle() { cudaEventRecord(impl->compute_idle, impl->stream); }
+  } mark_idle{this};
 
   // The step's tables, packed into one upload: per row token, position and KV
   // slot; logit rows; hidden-sum rows; page tables; attention work.
@@ -686,8 +707,12 @@ Status CudaBackend::CopyPage(int32_t src, int32_t dst, int64_t slots) {
                                 std::to_string(slots) + ") outside the pool");
   }
   RADIXLM_CUDA_TRY(cudaSetDevice(m.device));
+  RADIXLM_CUDA_TRY(cudaStreamWaitEvent(m.copy_stream, m.compute_idle, 0));
   RADIXLM_CUDA_TRY(CopyPageSlots(m.k_pool.as<bf16>(), m.v_pool.as<bf16>(), m.config.num_layers, m.num_pages,
-                                 m.config.num_kv_heads, m.page_size, m.config.head_dim, src, dst, slots, m.stream));
+                                 m.config.num_kv_heads, m.page_size, m.config.head_dim, src, dst, slots,
+                                 m.copy_stream));
+  RADIXLM_CUDA_TRY(cudaEventRecord(m.copies_done, m.copy_stream));
+  m.copies_pending = true;
   return OkStatus();
 }
 

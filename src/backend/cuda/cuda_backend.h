@@ -16,8 +16,9 @@
 // caused them. Logit rows cross to the host as F32, except those of sequences
 // with a token choice: the token is chosen on the device (choose_tokens.h) and
 // only its id crosses.
-// CopyPage is enqueued on the compute stream, so it is ordered before the next
-// Forward. Results agree with the CPU backend to BF16 rounding; they are not
+// CopyPage is enqueued on a second stream, after the last Forward's kernels and
+// before the next Forward's (events between the two streams), and returns at
+// once. Results agree with the CPU backend to BF16 rounding; they are not
 // bit-identical across batch shapes (cuBLAS picks kernels by shape).
 //
 // Not thread-safe: one thread at a time calls Forward and CopyPage.
