@@ -81,7 +81,7 @@ struct AttentionArgs {
   float* partial_acc;
   float* partial_stats;   // [partials][rows as above][2]: running max (log2 domain), sum
   // One counter per merge, zero before a launch and left zero after it: the
-  // decode kernel's splits count themselves in, and the last one merges.
+  // decode kernel's blocks count themselves in, and the last one merges.
   int32_t* merge_counters;
   bf16* out;
   // A decode plan (PlanDecodeAttention: every block one query token, a shape

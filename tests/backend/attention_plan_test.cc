@@ -1,0 +1,180 @@
+// The decode attention plan (attention_plan.h) on the host: randomized batches
+// against the properties the decode kernel's bits rely on. No GPU needed.
+#include "backend/cuda/attention_plan.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <vector>
+
+namespace radixlm {
+namespace {
+
+using backend::cuda::AttentionBlock;
+using backend::cuda::AttentionMerge;
+using backend::cuda::AttentionPlanSeq;
+
+struct Split {
+  int32_t begin, end,
+      ordinal;  // key range; index among its (sequence, kv head)'s partials (-1: none)
+  auto operator<=>(const Split&) const = default;
+};
+
+// Per (sequence, kv head): its splits in key order, from the blocks that take
+// them, after checking each block against its merge.
+std::map<std::pair<int32_t, int32_t>, std::vector<Split>> SplitsOf(
+    const std::vector<AttentionBlock>& blocks, const std::vector<AttentionMerge>& merges) {
+  std::map<std::pair<int32_t, int32_t>, std::vector<Split>> out;
+  std::map<int32_t, int32_t> blocks_of_merge;
+  for (const AttentionBlock& b : blocks) {
+    EXPECT_EQ(b.q_begin, 0);
+    EXPECT_EQ(b.q_count, 1);
+    EXPECT_GT(b.split_len, 0);
+    EXPECT_LT(b.k_begin, b.k_end);
+    std::vector<Split>& splits = out[{b.seq, b.kv_head}];
+    int32_t ordinal = 0;
+    if (b.partial >= 0) {
+      EXPECT_GE(b.merge, 0);
+      const AttentionMerge& m = merges.at(static_cast<size_t>(b.merge));
+      EXPECT_EQ(m.seq, b.seq);
+      EXPECT_EQ(m.kv_head, b.kv_head);
+      ordinal = b.partial - m.first_partial;
+      ++blocks_of_merge[b.merge];
+    } else {
+      EXPECT_EQ(b.merge, -1);
+      EXPECT_LE(b.k_end - b.k_begin, b.split_len) << "an unsplit block is one split";
+    }
+    for (int32_t s = b.k_begin; s < b.k_end; s += b.split_len, ++ordinal) {
+      splits.push_back({s, std::min(b.k_end, s + b.split_len), b.partial >= 0 ? ordinal : -1});
+    }
+  }
+  for (size_t i = 0; i < merges.size(); ++i) {
+    const AttentionMerge& m = merges[i];
+    EXPECT_EQ(blocks_of_merge[static_cast<int32_t>(i)], m.blocks) << "merge " << i;
+    EXPECT_EQ(static_cast<int32_t>(out[{m.seq, m.kv_head}].size()), m.count) << "merge " << i;
+  }
+  return out;
+}
+
+TEST(DecodeAttentionPlanTest, SplitLengthsDependOnTheSequenceAlone) {
+  EXPECT_EQ(backend::cuda::DecodeSplitKeys(1), 64);
+  EXPECT_EQ(backend::cuda::DecodeSplitKeys(1025), 64);
+  EXPECT_EQ(backend::cuda::DecodeSplitKeys(2048), 64);
+  EXPECT_EQ(backend::cuda::DecodeSplitKeys(2049), 96);
+  EXPECT_EQ(backend::cuda::DecodeSplitKeys(3001), 96);
+  EXPECT_EQ(backend::cuda::DecodeSplitKeys(32769), 1056);
+  for (int64_t keys = 1; keys < 200000; keys += 37) {
+    const int64_t len = backend::cuda::DecodeSplitKeys(keys);
+    EXPECT_EQ(len % 32, 0);
+    EXPECT_LE((keys + len - 1) / len, backend::cuda::kDecodeMaxSplits) << keys;
+  }
+}
+
+// Whatever the batch and the multiprocessor count, every (sequence, kv head)
+// gets the same splits, in order, covering its keys once, with partials in
+// split order; each merge counts the blocks that write its partials.
+TEST(DecodeAttentionPlanTest, EverySequenceIsCutAsItWouldBeAlone) {
+  std::mt19937 rng(5);
+  const int64_t max_rows = int64_t{4096} * 64;
+  for (int trial = 0; trial < 200; ++trial) {
+    const int64_t kv_heads = std::vector<int64_t>{1, 2, 8}[rng() % 3];
+    const int64_t heads = kv_heads * std::vector<int64_t>{1, 2, 4, 8}[rng() % 4];
+    const int64_t num_sms = std::vector<int64_t>{1, 24, 132}[rng() % 3];
+    const size_t batch = 1 + rng() % (trial % 4 == 0 ? 256 : 12);
+    std::vector<AttentionPlanSeq> seqs;
+    for (size_t i = 0; i < batch; ++i) {
+      const int64_t start = rng() % 4 == 0 ? rng() % 70 : rng() % 40000;
+      seqs.push_back({start, 1});
+    }
+    std::vector<AttentionBlock> blocks;
+    std::vector<AttentionMerge> merges;
+    backend::cuda::PlanDecodeAttention(seqs, heads, kv_heads, num_sms, max_rows, &blocks, &merges);
+    const auto splits = SplitsOf(blocks, merges);
+    int64_t rows = 0, needed = 0, total = 0;
+    for (const AttentionMerge& m : merges)
+      rows += static_cast<int64_t>(m.count) * (heads / kv_heads);
+    for (const AttentionPlanSeq& s : seqs) {
+      const int64_t keys = s.start + 1, len = backend::cuda::DecodeSplitKeys(keys);
+      const int64_t n = (keys + len - 1) / len;
+      if (n > 1) needed += kv_heads * n * (heads / kv_heads);
+      total += kv_heads * n;
+    }
+    const bool split = needed <= max_rows;  // else no sequence is split
+    ASSERT_EQ(rows, split ? needed : 0);
+    ASSERT_EQ(splits.size(), batch * kv_heads);
+    for (size_t i = 0; i < batch; ++i) {
+      const int64_t keys = seqs[i].start + 1;
+      std::vector<AttentionBlock> alone_blocks;
+      std::vector<AttentionMerge> alone_merges;
+      backend::cuda::PlanDecodeAttention({seqs[i]}, heads, kv_heads, 132, max_rows, &alone_blocks,
+                                         &alone_merges);
+      const auto alone = SplitsOf(alone_blocks, alone_merges);
+      for (int32_t g = 0; g < kv_heads; ++g) {
+        const std::vector<Split>& s = splits.at({static_cast<int32_t>(i), g});
+        ASSERT_FALSE(s.empty());
+        EXPECT_EQ(s.front().begin, 0);
+        EXPECT_EQ(s.back().end, keys);
+        for (size_t j = 0; j < s.size(); ++j) {
+          if (j > 0) {
+            EXPECT_EQ(s[j].begin, s[j - 1].end);
+          }
+          EXPECT_EQ(s[j].ordinal, s.size() > 1 ? static_cast<int32_t>(j) : -1);
+        }
+        if (split) {
+          EXPECT_EQ(s, alone.at({0, g}))
+              << "trial " << trial << " sequence " << i << " kv head " << g;
+        }
+      }
+    }
+    // One split a block while the splits fit kDecodeBlocksPerSm a multiprocessor.
+    if (split && total <= backend::cuda::kDecodeBlocksPerSm * num_sms) {
+      EXPECT_EQ(static_cast<int64_t>(blocks.size()), total);
+    }
+  }
+}
+
+TEST(DecodeAttentionPlanTest, SplitsThatDoNotFitTheWorkspaceAreNotMade) {
+  const std::vector<AttentionPlanSeq> seqs(40, AttentionPlanSeq{5000, 1});
+  std::vector<AttentionBlock> blocks;
+  std::vector<AttentionMerge> merges;
+  backend::cuda::PlanDecodeAttention(seqs, 32, 8, 132, /*max_partial_rows=*/1000, &blocks, &merges);
+  EXPECT_TRUE(merges.empty());
+  ASSERT_EQ(blocks.size(), 40u * 8);
+  for (const AttentionBlock& b : blocks) {
+    EXPECT_EQ(b.partial, -1);
+    EXPECT_EQ(b.k_begin, 0);
+    EXPECT_EQ(b.k_end, 5001);
+  }
+}
+
+TEST(DecodeAttentionPlanTest, StepPlanIsDecodeOnlyForOneTokenEachOnTheKernelsShapes) {
+  std::vector<AttentionBlock> blocks;
+  std::vector<AttentionMerge> merges;
+  const std::vector<AttentionPlanSeq> decode = {{100, 1}, {7, 1}};
+  EXPECT_TRUE(backend::cuda::PlanStepAttention(decode, 32, 8, 128, 132, 2048, &blocks, &merges));
+  EXPECT_TRUE(backend::cuda::PlanStepAttention(decode, 8, 8, 64, 132, 2048, &blocks, &merges));
+  EXPECT_FALSE(backend::cuda::PlanStepAttention(decode, 32, 8, 32, 132, 2048, &blocks,
+                                                &merges));  // head dim
+  EXPECT_FALSE(backend::cuda::PlanStepAttention(decode, 12, 4, 128, 132, 2048, &blocks,
+                                                &merges));  // group 3
+  EXPECT_FALSE(backend::cuda::PlanStepAttention({{100, 1}, {0, 5}}, 32, 8, 128, 132, 2048, &blocks,
+                                                &merges));
+  EXPECT_FALSE(backend::cuda::PlanStepAttention({}, 32, 8, 128, 132, 2048, &blocks, &merges));
+}
+
+TEST(DecodeAttentionPlanTest, WorkspaceHoldsTheSplitsOfTheLargestDecodeBatch) {
+  EXPECT_EQ(backend::cuda::AttentionMaxPartials(4, 256), 2048);  // prefill's floor
+  const int64_t partials = backend::cuda::AttentionMaxPartials(32, 256);
+  EXPECT_GE(partials * 64, 256 * backend::cuda::kDecodeMaxSplits * 32);
+  std::vector<AttentionPlanSeq> seqs(256, AttentionPlanSeq{2047, 1});  // 32 splits each
+  std::vector<AttentionBlock> blocks;
+  std::vector<AttentionMerge> merges;
+  backend::cuda::PlanDecodeAttention(seqs, 32, 8, 132, partials * 64, &blocks, &merges);
+  EXPECT_EQ(merges.size(), 256u * 8);
+}
+
+}  // namespace
+}  // namespace radixlm
