@@ -69,8 +69,8 @@ void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t head
   const int64_t group = heads / kv_heads;
   int64_t rows = 0, splits_total = 0;
   for (const AttentionPlanSeq& s : seqs) {
-    const int64_t keys = s.start + 1;
-    const int64_t splits = (keys + DecodeSplitKeys(keys) - 1) / DecodeSplitKeys(keys);
+    const int64_t keys = s.start + 1, len = DecodeSplitKeys(keys);
+    const int64_t splits = (keys + len - 1) / len;
     if (splits > 1) rows += kv_heads * splits * group;
     splits_total += kv_heads * splits;
   }

@@ -496,7 +496,7 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   const bool fuse = use_fused_gemv && small && !gpt2 && NormGemvSupports(t, h, xp, layers[0].qkv.as<void>()) &&
                     NormGemvSupports(t, h, xp, layers[0].up.as<void>());
   // The fused qkv products read the step's RoPE angles from one table.
-  float2* angles = fuse && !gpt2 ? rope_angles.as<float2>() : nullptr;
+  float2* angles = fuse ? rope_angles.as<float2>() : nullptr;  // fuse implies a RoPE model
   if (angles != nullptr) {
     RADIXLM_CUDA_TRY(RopeAngles(words + positions_at, t, inv_freq.as<float>(), hd / 2, angles, stream, pdl));
   }
