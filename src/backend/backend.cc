@@ -15,12 +15,12 @@ Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelCon
       return InvalidArgumentError(where + std::to_string(seq.num_logits) + " logits asked for " +
                                   std::to_string(n) + " new tokens");
     }
-    if (seq.choice != nullptr) {
-      if (!chooses_tokens) return InvalidArgumentError(where + "this backend does not choose tokens");
-      if (seq.num_logits != 1 || seq.chosen == nullptr) {
-        return InvalidArgumentError(where + "a token choice needs exactly one logit row and somewhere to put the token");
-      }
-      Status valid = seq.choice->Validate();
+    if (seq.sampling != nullptr) {
+      if (!chooses_tokens)
+        return InvalidArgumentError(where + "this backend does not choose tokens");
+      if (seq.num_logits != 1)
+        return InvalidArgumentError(where + "row sampling needs exactly one logit row");
+      Status valid = seq.sampling->Validate(config.vocab_size);
       if (!valid.ok()) return InvalidArgumentError(where + valid.message());
     }
     const int64_t end = seq.start + n;

@@ -37,11 +37,11 @@ struct SequenceInput {
   // mean over the prompt). Host memory.
   float* hidden_sum = nullptr;
   // When set (with num_logits 1, on a backend whose chooses_tokens() is true):
-  // the backend picks the next token from the sequence's logit row itself
-  // (ChooseToken, sampling.h) and writes it to *chosen; the row is then left out
-  // of Forward's `logits`. On the GPU only the id crosses to the host.
-  const TokenChoice* choice = nullptr;
-  int32_t* chosen = nullptr;
+  // the backend samples the sequence's logit row itself (RowSampling,
+  // sampling.h: log-probability figures, edits, one ChooseToken per choice) and
+  // writes the ids and figures there; the row is then left out of Forward's
+  // `logits`. On the GPU only ids and the asked-for figures cross to the host.
+  const RowSampling* sampling = nullptr;
 };
 
 class Backend {
@@ -52,24 +52,24 @@ class Backend {
   virtual int64_t page_size() const = 0;
   virtual int64_t num_pages() const = 0;
 
-  // Whether Forward honours SequenceInput::choice (the token chosen where the
-  // logits are). A backend without it gets no choices (ValidateBatch refuses them).
+  // Whether Forward honours SequenceInput::sampling (tokens chosen where the
+  // logits are). A backend without it gets none (ValidateBatch refuses them).
   virtual bool chooses_tokens() const { return false; }
 
   // Runs the batch; `logits` gets one row of vocab_size floats per requested
-  // position, sequences in batch order, except the rows of sequences with a
-  // `choice`, whose token goes to *chosen instead. Bad input (token ids past the vocabulary,
-  // positions past the context, page tables too short or naming pages outside the
-  // pool, more logits than new tokens) is INVALID_ARGUMENT and computes nothing.
-  // One thread at a time: backends keep their activations between calls.
+  // position, sequences in batch order, except the rows of sequences with
+  // `sampling`, whose tokens (and figures) go there instead. Bad input (token ids past the
+  // vocabulary, positions past the context, page tables too short or naming pages outside the pool,
+  // more logits than new tokens) is INVALID_ARGUMENT and computes nothing. One thread at a time:
+  // backends keep their activations between calls.
   virtual Status Forward(std::span<const SequenceInput> batch, std::vector<float>* logits) = 0;
 
   // Copies the first `slots` slots of page `src` into page `dst`, every layer.
   virtual Status CopyPage(int32_t src, int32_t dst, int64_t slots) = 0;
 };
 
-// Checks a batch against a model and pool; shared by every backend. Choices are
-// refused unless `chooses_tokens`.
+// Checks a batch against a model and pool; shared by every backend. Row
+// sampling is refused unless `chooses_tokens`.
 Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelConfig& config,
                      int64_t page_size, int64_t num_pages, bool chooses_tokens = false);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "backend/sampling_math.h"
@@ -83,6 +84,95 @@ int32_t ChooseToken(std::span<const float> logits, const TokenChoice& choice) {
     if (sum > at) return e.id;
   }
   return order.back().id;
+}
+
+}  // namespace radixlm::backend
+
+namespace radixlm::backend {
+
+double RowLogprobs::LogZ() const {
+  // mass >= 2^40 for a row with a finite maximum (the best token weighs 2^40).
+  if (mass == 0) return INFINITY;
+  return static_cast<double>(max) + std::log(static_cast<double>(mass) * 0x1p-40);
+}
+
+float RowLogprobs::LogprobOf(float logit) const {
+  return static_cast<float>(static_cast<double>(logit) - LogZ());
+}
+
+Status RowSampling::Validate(int64_t vocab) const {
+  if (choices.empty()) return InvalidArgumentError("row sampling: no choice");
+  if (chosen.size() != choices.size()) {
+    return InvalidArgumentError("row sampling: " + std::to_string(chosen.size()) + " outputs for " +
+                                std::to_string(choices.size()) + " choices");
+  }
+  for (const TokenChoice& c : choices) RETURN_IF_ERROR(c.Validate());
+  for (const LogitEdit& e : edits) {
+    if (e.token < 0 || e.token >= vocab) {
+      return InvalidArgumentError("row sampling: edit of token " + std::to_string(e.token) +
+                                  " outside the vocabulary of " + std::to_string(vocab));
+    }
+    if (!std::isfinite(e.delta)) return InvalidArgumentError("row sampling: an edit is not finite");
+  }
+  if (top_logprobs > kMaxRowTopLogprobs) {
+    return InvalidArgumentError("row sampling: at most " + std::to_string(kMaxRowTopLogprobs) +
+                                " top log probabilities, not " + std::to_string(top_logprobs));
+  }
+  if (top_logprobs >= 0 && logprobs == nullptr)
+    return InvalidArgumentError("row sampling: nowhere to put logprobs");
+  return OkStatus();
+}
+
+void ComputeRowLogprobs(std::span<const float> row, int32_t top, RowLogprobs* out) {
+  float max = -INFINITY;
+  for (float l : row) max = std::max(max, l);
+  uint64_t mass = 0;
+  for (float l : row) mass += Mass(RelativeProb(l, max));
+  out->max = max;
+  out->mass = mass;
+  // Best first: larger key, then lower id. A heap of the best `k` seen, worst in front.
+  const size_t k = std::min(static_cast<size_t>(std::max(top, 0)), row.size());
+  auto better = [](const TokenLogit& a, const TokenLogit& b) {
+    const uint32_t ka = Key(a.logit), kb = Key(b.logit);
+    return ka > kb || (ka == kb && a.token < b.token);
+  };
+  std::vector<TokenLogit>& heap = out->top;
+  heap.clear();
+  if (k == 0) return;
+  for (size_t i = 0; i < row.size(); ++i) {
+    const TokenLogit t{static_cast<int32_t>(i), row[i]};
+    if (heap.size() < k) {
+      heap.push_back(t);
+      std::push_heap(heap.begin(), heap.end(), better);
+    } else if (better(t, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), better);
+      heap.back() = t;
+      std::push_heap(heap.begin(), heap.end(), better);
+    }
+  }
+  std::sort_heap(heap.begin(), heap.end(), better);
+}
+
+void SampleRow(std::span<float> row, const RowSampling& s) {
+  if (s.top_logprobs >= 0) ComputeRowLogprobs(row, s.top_logprobs, s.logprobs);
+  // The unedited logit of a token: the value before its first edit.
+  auto unedited = [&](int32_t token, std::span<const float> edited, std::span<const float> before) {
+    for (size_t e = 0; e < s.edits.size(); ++e) {
+      if (s.edits[e].token == token) return before[e];
+    }
+    return edited[static_cast<size_t>(token)];
+  };
+  std::vector<float> before(s.edits.size());
+  for (size_t e = 0; e < s.edits.size(); ++e) {
+    const auto token = static_cast<size_t>(s.edits[e].token);
+    before[e] = row[token];
+    row[token] += s.edits[e].delta;
+  }
+  if (s.top_logprobs >= 0) s.logprobs->chosen_logits.resize(s.choices.size());
+  for (size_t c = 0; c < s.choices.size(); ++c) {
+    s.chosen[c] = ChooseToken(row, s.choices[c]);
+    if (s.top_logprobs >= 0) s.logprobs->chosen_logits[c] = unedited(s.chosen[c], row, before);
+  }
 }
 
 }  // namespace radixlm::backend

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "core/status.h"
 
@@ -38,5 +39,57 @@ int32_t ChooseToken(std::span<const float> logits, const TokenChoice& choice);
 
 // The lowest id among the largest logits (greedy).
 int32_t ArgMax(std::span<const float> logits);
+
+// One change to a logit before the choice: logits[token] += delta. Penalties
+// (delta = -(frequency * count + presence)) and logit_bias are lists of these,
+// applied in list order, so a token listed twice gets both in that order.
+struct LogitEdit {
+  int32_t token = 0;
+  float delta = 0;
+};
+
+struct TokenLogit {
+  int32_t token = 0;
+  float logit = 0;
+};
+
+// What log probabilities need from a row of logits, computed before any edit
+// (they are the model's own, OpenAI's and vLLM's convention): the largest logit,
+// the total mass relative to it (sum of Mass(RelativeProb(l, max)), an integer,
+// the same in any order), and the `top` best tokens, best first (Key order of
+// the logits, ties by lower id). log Z = max + log(mass * 2^-40), so a token's
+// log probability is its logit - log Z (LogprobOf), the same bits wherever the
+// figures were computed.
+struct RowLogprobs {
+  float max = 0;
+  uint64_t mass = 0;
+  std::vector<TokenLogit> top;
+  // Per choice of the row (RowSampling::choices): the unedited logit of its token.
+  std::vector<float> chosen_logits;
+  double LogZ() const;
+  float LogprobOf(float logit) const;
+};
+
+// Everything a backend does with one sequence's logit row instead of handing it
+// to the host: log-probability figures of the unedited row (top_logprobs >= 0),
+// then the edits, then one ChooseToken per choice on the edited row (n > 1
+// samples draw their first tokens from one row: several choices).
+struct RowSampling {
+  std::span<const LogitEdit> edits;
+  std::span<const TokenChoice> choices;  // at least one
+  std::span<int32_t> chosen;             // out: one id per choice
+  int32_t top_logprobs = -1;             // >= 0: fill *logprobs
+  RowLogprobs* logprobs = nullptr;
+  Status Validate(int64_t vocab) const;
+};
+
+// The most top_logprobs a backend must serve on the device (the CUDA kernel's
+// shared-memory list); larger asks are refused by Validate.
+inline constexpr int32_t kMaxRowTopLogprobs = 64;
+
+// The host reference of RowSampling: `row` is scratch (the edits are applied to it).
+void SampleRow(std::span<float> row, const RowSampling& sampling);
+// RowLogprobs' max, mass and top of an unedited row (chosen_logits untouched).
+void ComputeRowLogprobs(std::span<const float> row, int32_t top, RowLogprobs* out);
 
 }  // namespace radixlm::backend

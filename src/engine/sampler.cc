@@ -30,15 +30,19 @@ bool InRange(double x, double lo, double hi) { return x >= lo && x <= hi; }  // 
 }  // namespace
 
 Status SamplingParams::Validate() const {
-  if (!(temperature >= 0) || !std::isfinite(temperature)) return InvalidArgumentError("temperature must be >= 0");
+  if (!(temperature >= 0) || !std::isfinite(temperature))
+    return InvalidArgumentError("temperature must be >= 0");
   if (top_k < 0) return InvalidArgumentError("top_k must be >= 0");
   if (!(top_p > 0 && top_p <= 1)) return InvalidArgumentError("top_p must be in (0, 1]");
   if (!(min_p >= 0 && min_p <= 1)) return InvalidArgumentError("min_p must be in [0, 1]");
-  if (!InRange(presence_penalty, -2, 2)) return InvalidArgumentError("presence_penalty must be between -2 and 2");
-  if (!InRange(frequency_penalty, -2, 2)) return InvalidArgumentError("frequency_penalty must be between -2 and 2");
+  if (!InRange(presence_penalty, -2, 2))
+    return InvalidArgumentError("presence_penalty must be between -2 and 2");
+  if (!InRange(frequency_penalty, -2, 2))
+    return InvalidArgumentError("frequency_penalty must be between -2 and 2");
   for (const auto& [token, bias] : logit_bias) {
     if (token < 0) {
-      return InvalidArgumentError("logit_bias token ids must be >= 0 (got " + std::to_string(token) + ")");
+      return InvalidArgumentError("logit_bias token ids must be >= 0 (got " +
+                                  std::to_string(token) + ")");
     }
     if (!InRange(bias, -100, 100)) {
       return InvalidArgumentError("logit_bias values must be between -100 and 100 (token " +
@@ -51,33 +55,36 @@ Status SamplingParams::Validate() const {
 Sampler::Sampler(const SamplingParams& params, uint64_t stream)
     : params_(params), rng_(StreamSeed(params.seed, stream)) {}
 
-bool Sampler::Modifies() const {
-  return !params_.logit_bias.empty() ||
-         (!counts_.empty() && (params_.presence_penalty != 0 || params_.frequency_penalty != 0));
-}
-
-void Sampler::ApplyPenalties(std::span<float> logits) const {
-  for (const auto& [token, count] : counts_) {
-    if (static_cast<size_t>(token) >= logits.size()) continue;
-    logits[token] -= static_cast<float>(params_.frequency_penalty * count + params_.presence_penalty);
+void Sampler::Edits(int64_t vocab, std::vector<backend::LogitEdit>* out) const {
+  if (params_.presence_penalty != 0 || params_.frequency_penalty != 0) {
+    // One edit per generated token (distinct tokens: their order does not matter).
+    for (const auto& [token, count] : counts_) {
+      if (token >= vocab) continue;
+      out->push_back({token, -static_cast<float>(params_.frequency_penalty * count +
+                                                 params_.presence_penalty)});
+    }
   }
   for (const auto& [token, bias] : params_.logit_bias) {
-    if (token < 0 || static_cast<size_t>(token) >= logits.size()) continue;
-    logits[token] += bias;
+    if (token < 0 || token >= vocab) continue;
+    out->push_back({token, bias});
   }
 }
 
 int32_t Sampler::Sample(std::span<float> logits, int32_t top_logprobs, LogprobEntry* logprobs) {
   const bool want_logprobs = top_logprobs >= 0 && logprobs != nullptr;
-  const bool modifies = Modifies();
-  // The copy (600 KB for a 150k vocabulary) is made only when both are needed.
-  if (want_logprobs && modifies) unmodified_.assign(logits.begin(), logits.end());
-  if (modifies) ApplyPenalties(logits);
-  const int32_t chosen = backend::ChooseToken(logits, NextChoice());
-  if (want_logprobs) {
-    ComputeLogprobs(modifies ? std::span<const float>(unmodified_) : std::span<const float>(logits), chosen,
-                    top_logprobs, logprobs);
-  }
+  edits_.clear();
+  Edits(static_cast<int64_t>(logits.size()), &edits_);
+  const backend::TokenChoice choice = NextChoice();
+  int32_t chosen = -1;
+  backend::RowSampling row;
+  row.edits = edits_;
+  row.choices = std::span<const backend::TokenChoice>(&choice, 1);
+  row.chosen = std::span<int32_t>(&chosen, 1);
+  row.top_logprobs = want_logprobs ? top_logprobs : -1;
+  row.logprobs = want_logprobs ? &row_logprobs_ : nullptr;
+  backend::SampleRow(logits, row);
+  if (want_logprobs)
+    FillLogprobEntry(row_logprobs_, chosen, row_logprobs_.chosen_logits[0], logprobs);
   Record(chosen);
   return chosen;
 }
@@ -86,9 +93,11 @@ backend::TokenChoice Sampler::NextChoice() {
   backend::TokenChoice choice;
   if (params_.temperature == 0 || params_.top_k == 1) return choice;  // greedy: no draw
   const double inv = 1.0 / params_.temperature;
-  if (!(inv <= std::numeric_limits<float>::max())) return choice;  // a temperature below 3e-39 is greedy
+  if (!(inv <= std::numeric_limits<float>::max()))
+    return choice;  // a temperature below 3e-39 is greedy
   choice.inv_temperature = std::max(static_cast<float>(inv), std::numeric_limits<float>::min());
-  choice.top_k = static_cast<int32_t>(std::min<int64_t>(params_.top_k, std::numeric_limits<int32_t>::max()));
+  choice.top_k =
+      static_cast<int32_t>(std::min<int64_t>(params_.top_k, std::numeric_limits<int32_t>::max()));
   choice.top_p = static_cast<float>(params_.top_p);
   choice.min_p = static_cast<float>(params_.min_p);
   // 53 random bits, so a seed gives the same draw with every standard library.
@@ -100,38 +109,22 @@ void Sampler::Record(int32_t token) {
   if (params_.presence_penalty != 0 || params_.frequency_penalty != 0) ++counts_[token];
 }
 
-void ComputeLogprobs(std::span<const float> logits, int32_t chosen, int32_t top, LogprobEntry* out) {
+void FillLogprobEntry(const backend::RowLogprobs& row, int32_t chosen, float chosen_logit,
+                      LogprobEntry* out) {
+  out->token = chosen;
+  out->logprob = row.LogprobOf(chosen_logit);
+  out->top.resize(row.top.size());
+  for (size_t i = 0; i < row.top.size(); ++i)
+    out->top[i] = {row.top[i].token, row.LogprobOf(row.top[i].logit)};
+}
+
+void ComputeLogprobs(std::span<const float> logits, int32_t chosen, int32_t top,
+                     LogprobEntry* out) {
   CHECK(chosen >= 0 && static_cast<size_t>(chosen) < logits.size()) << "chosen " << chosen;
   CHECK_GE(top, 0);
-  double max = -std::numeric_limits<double>::infinity();
-  for (float l : logits) max = std::max(max, static_cast<double>(l));
-  // Better: larger logit, then lower id. Selecting on the logit is selecting on the
-  // log probability (one is the other minus a constant); float-to-double is exact.
-  auto better = [](const TokenLogprob& a, const TokenLogprob& b) {
-    return a.logprob > b.logprob || (a.logprob == b.logprob && a.token < b.token);
-  };
-  const size_t k = std::min(static_cast<size_t>(top), logits.size());
-  std::vector<TokenLogprob>& heap = out->top;  // holds logits until the end; front is the worst kept
-  heap.clear();
-  double sum = 0;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    sum += std::exp(static_cast<double>(logits[i]) - max);
-    if (k == 0) continue;
-    const TokenLogprob t{static_cast<int32_t>(i), logits[i]};
-    if (heap.size() < k) {
-      heap.push_back(t);
-      std::push_heap(heap.begin(), heap.end(), better);
-    } else if (better(t, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), better);
-      heap.back() = t;
-      std::push_heap(heap.begin(), heap.end(), better);
-    }
-  }
-  std::sort_heap(heap.begin(), heap.end(), better);  // best first
-  const double log_z = max + std::log(sum);
-  for (TokenLogprob& t : heap) t.logprob = static_cast<float>(static_cast<double>(t.logprob) - log_z);
-  out->token = chosen;
-  out->logprob = static_cast<float>(static_cast<double>(logits[chosen]) - log_z);
+  backend::RowLogprobs row;
+  backend::ComputeRowLogprobs(logits, top, &row);
+  FillLogprobEntry(row, chosen, logits[static_cast<size_t>(chosen)], out);
 }
 
 }  // namespace radixlm::engine

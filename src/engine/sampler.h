@@ -14,7 +14,9 @@
 // own, so n = 1 and the first of n samples agree).
 //
 // Log probabilities, when asked, are those of the model itself: log-softmax of
-// the logits before penalties, bias and temperature (as vLLM and OpenAI report).
+// the logits before penalties, bias and temperature (as vLLM and OpenAI report),
+// from backend::RowLogprobs (the normaliser as a fixed-point sum, so the host
+// and the device give the same bits).
 //
 // Not thread-safe; one Sampler per sample.
 #pragma once
@@ -33,7 +35,7 @@ namespace radixlm::engine {
 
 struct SamplingParams {
   double temperature = 1.0;
-  int64_t top_k = 0;   // 0: all tokens
+  int64_t top_k = 0;  // 0: all tokens
   double top_p = 1.0;
   double min_p = 0.0;
   uint64_t seed = 0;
@@ -63,35 +65,42 @@ class Sampler {
   // Picks a token; `logits` is scratch (penalties are applied in place). With
   // `top_logprobs` >= 0 and `logprobs` non-null, fills *logprobs. Records the
   // chosen token for the penalties.
-  int32_t Sample(std::span<float> logits, int32_t top_logprobs = -1, LogprobEntry* logprobs = nullptr);
+  int32_t Sample(std::span<float> logits, int32_t top_logprobs = -1,
+                 LogprobEntry* logprobs = nullptr);
 
-  // The backend may choose the next token where the logits are (only the id
-  // then crosses to the host) when nothing changes the row first and no
-  // logprobs are asked: no logit_bias, no penalty with a count yet.
-  bool CanDelegate(int32_t top_logprobs) const { return top_logprobs < 0 && !Modifies(); }
+  // The backend may sample the row where the logits are (backend::RowSampling:
+  // only ids and the asked-for figures cross to the host) unless more top
+  // log probabilities are asked than a backend serves there.
+  static bool CanDelegate(int32_t top_logprobs) {
+    return top_logprobs <= backend::kMaxRowTopLogprobs;
+  }
   // The choice of the next token (backend::ChooseToken's parameters), taking
   // the draw a Sample would take, so delegated and host choices are the same
   // tokens in the same order of draws.
   backend::TokenChoice NextChoice();
+  // Appends the edits Sample would apply to a row of `vocab` logits: the
+  // penalties (one per generated token), then logit_bias in its order.
+  void Edits(int64_t vocab, std::vector<backend::LogitEdit>* out) const;
   // Records a token the backend chose (what Sample does for the penalties).
   void Record(int32_t token);
 
  private:
-  // True when ApplyPenalties would change some logit.
-  bool Modifies() const;
-  // Penalties and logit_bias, in place; tokens outside `logits` are skipped.
-  void ApplyPenalties(std::span<float> logits) const;
-
   SamplingParams params_;
   std::mt19937_64 rng_;
-  std::vector<float> unmodified_;  // the row before penalties, only when logprobs are asked
+  std::vector<backend::LogitEdit> edits_;  // Sample's scratch
+  backend::RowLogprobs row_logprobs_;
   // generated token -> times; kept only while a penalty is non-zero (nothing reads it otherwise).
   std::unordered_map<int32_t, int32_t> counts_;
 };
 
 using backend::ArgMax;
 
-// Fills `out` from the unmodified logits (log-softmax, in double), for token
+// The entry of token `chosen` (whose unedited logit is `chosen_logit`) from a
+// row's figures; reuses out->top's storage.
+void FillLogprobEntry(const backend::RowLogprobs& row, int32_t chosen, float chosen_logit,
+                      LogprobEntry* out);
+
+// Fills `out` from the unmodified logits (backend::ComputeRowLogprobs), for token
 // `chosen` (0 <= chosen < logits.size()), with the min(top, logits.size()) most
 // likely tokens in out->top (top >= 0). Reuses out->top's storage.
 void ComputeLogprobs(std::span<const float> logits, int32_t chosen, int32_t top, LogprobEntry* out);

@@ -18,7 +18,9 @@ class ScopedNanos {
  public:
   explicit ScopedNanos(int64_t* total) : total_(total), start_(std::chrono::steady_clock::now()) {}
   ~ScopedNanos() {
-    *total_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_).count();
+    *total_ += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::steady_clock::now() - start_)
+                   .count();
   }
 
  private:
@@ -28,8 +30,10 @@ class ScopedNanos {
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 }  // namespace
 
-StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(backend::Backend* backend, const model::Tokenizer* tokenizer,
-                                                       const EngineOptions& options, const Clock* clock,
+StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(backend::Backend* backend,
+                                                       const model::Tokenizer* tokenizer,
+                                                       const EngineOptions& options,
+                                                       const Clock* clock,
                                                        LatencyHistograms histograms) {
   RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<Scheduler> s(new Scheduler(backend, tokenizer, options, clock, histograms));
@@ -45,8 +49,8 @@ StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(backend::Backend* backend
   return s;
 }
 
-Scheduler::Scheduler(backend::Backend* backend, const model::Tokenizer* tokenizer, const EngineOptions& options,
-                     const Clock* clock, LatencyHistograms histograms)
+Scheduler::Scheduler(backend::Backend* backend, const model::Tokenizer* tokenizer,
+                     const EngineOptions& options, const Clock* clock, LatencyHistograms histograms)
     : backend_(backend),
       tokenizer_(tokenizer),
       options_(options),
@@ -81,7 +85,8 @@ bool Scheduler::Step() {
   if (!status.ok()) {
     LOG(ERROR) << "step failed: " << status.ToString();
     for (const auto& item : plan_.items) {
-      for (auto& seq : item.request->sequences) Finish(item.request, seq.get(), FinishReason::kError);
+      for (auto& seq : item.request->sequences)
+        Finish(item.request, seq.get(), FinishReason::kError);
       Report(item.request, true, status);
     }
   } else {
@@ -157,7 +162,8 @@ void Scheduler::Preempt(StepPlan* plan, Request* request) {
   ++request->preemptions;
   ++preemptions_;
   request->queued_ns = clock_->NowNanos();
-  auto it = std::find_if(running_.begin(), running_.end(), [&](const auto& r) { return r.get() == request; });
+  auto it = std::find_if(running_.begin(), running_.end(),
+                         [&](const auto& r) { return r.get() == request; });
   CHECK(it != running_.end());
   waiting_.push_back(std::move(*it));
   running_.erase(it);
@@ -205,8 +211,10 @@ int64_t Scheduler::SharedWithPrefill(const Request& request) const {
     if (seq.computed >= r->prompt_len() || r->options.ns != request.options.ns) continue;
     const auto& other = r->options.prompt;
     const size_t n = std::min(prompt.size(), other.size());
-    size_t lcp = static_cast<size_t>(std::mismatch(prompt.begin(), prompt.begin() + static_cast<ptrdiff_t>(n),
-                                                   other.begin()).first - prompt.begin());
+    size_t lcp = static_cast<size_t>(
+        std::mismatch(prompt.begin(), prompt.begin() + static_cast<ptrdiff_t>(n), other.begin())
+            .first -
+        prompt.begin());
     best = std::max(best, static_cast<int64_t>(lcp));
   }
   return best;
@@ -214,14 +222,16 @@ int64_t Scheduler::SharedWithPrefill(const Request& request) const {
 
 void Scheduler::RankWaiting(int64_t now) {
   ScopedNanos timer(&cache_ns_);
-  const int64_t bound = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.fairness_bound).count();
+  const int64_t bound =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.fairness_bound).count();
   auto urgent = [&](const Request& r) { return r.preemptions > 0 || now - r.queued_ns > bound; };
   for (auto& r : waiting_) {
     // The last prompt token is always computed (its logits give the first sample).
     const auto& p = r->options.prompt;
     r->peek = cache_ == nullptr || r->options.embed
                   ? 0
-                  : static_cast<int64_t>(cache_->PeekMatch(r->options.ns, std::span(p).first(p.size() - 1)));
+                  : static_cast<int64_t>(
+                        cache_->PeekMatch(r->options.ns, std::span(p).first(p.size() - 1)));
   }
   std::stable_sort(waiting_.begin(), waiting_.end(), [&](const auto& a, const auto& b) {
     const bool ua = urgent(*a), ub = urgent(*b);
@@ -252,7 +262,8 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
       const size_t match = r->options.embed ? 0 : seq->tokens.size() - 1;
       matched = seq->pages->Start(std::span(seq->tokens).first(match), &copy);
     }
-    if (r->options.embed) r->hidden_sum.assign(static_cast<size_t>(backend_->config().hidden_size), 0.0f);
+    if (r->options.embed)
+      r->hidden_sum.assign(static_cast<size_t>(backend_->config().hidden_size), 0.0f);
     seq->computed = matched.ok() ? static_cast<int64_t>(*matched) : 0;
     if (copy.needed()) copies.push_back(copy);
     if (r->cached_tokens < 0) r->cached_tokens = std::min(seq->computed, r->prompt_len());
@@ -265,7 +276,8 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
     if (pool_->pages_free() < need + plan->running_sequences && cache_ != nullptr) {
       cache_->Evict(need + plan->running_sequences - pool_->pages_free());
     }
-    if (pool_->pages_free() < need + plan->running_sequences || !seq->pages->Reserve(static_cast<size_t>(want)).ok()) {
+    if (pool_->pages_free() < need + plan->running_sequences ||
+        !seq->pages->Reserve(static_cast<size_t>(want)).ok()) {
       ok = false;
       break;
     }
@@ -289,7 +301,8 @@ void Scheduler::Admit(StepPlan* plan) {
   if (waiting_.empty() || plan->budget_left <= 0) return;
   const int64_t now = clock_->NowNanos();
   RankWaiting(now);
-  const int64_t bound = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.fairness_bound).count();
+  const int64_t bound =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.fairness_bound).count();
   const int64_t ps = pool_->page_size();
   for (size_t i = 0; i < waiting_.size() && plan->budget_left > 0;) {
     Request* r = waiting_[i].get();
@@ -301,7 +314,8 @@ void Scheduler::Admit(StepPlan* plan) {
     const bool urgent = r->preemptions > 0 || now - r->queued_ns > bound;
     // In-batch sharing: a prompt being prefilled right now holds more of this
     // prompt than the cache does; once its chunks are inserted this one hits them.
-    if (!urgent && cache_ != nullptr && !r->options.embed && SharedWithPrefill(*r) >= r->peek + ps) {
+    if (!urgent && cache_ != nullptr && !r->options.embed &&
+        SharedWithPrefill(*r) >= r->peek + ps) {
       ++i;
       continue;
     }
@@ -312,7 +326,8 @@ void Scheduler::Admit(StepPlan* plan) {
     }
     if (r->admitted_ns == 0) {
       r->admitted_ns = now;
-      if (histograms_.queue != nullptr) histograms_.queue->Observe(static_cast<double>(now - r->arrival_ns) / kNanosPerSecond);
+      if (histograms_.queue != nullptr)
+        histograms_.queue->Observe(static_cast<double>(now - r->arrival_ns) / kNanosPerSecond);
       prompt_tokens_ += r->prompt_len();
       cached_prompt_tokens_ += r->cached_tokens;
     }
@@ -327,36 +342,73 @@ void Scheduler::Admit(StepPlan* plan) {
 // Run
 
 Status Scheduler::Run(const StepPlan& plan) {
-  for (const auto& copy : plan.copies) RETURN_IF_ERROR(backend_->CopyPage(copy.src, copy.dst, copy.slots));
+  for (const auto& copy : plan.copies)
+    RETURN_IF_ERROR(backend_->CopyPage(copy.src, copy.dst, copy.slots));
   batch_.clear();
+  row_plans_.clear();
+  edits_.clear();
   choices_.clear();
-  choices_.reserve(plan.items.size());  // batch_ points into it
-  chosen_.assign(plan.items.size(), -1);
+  item_row_.assign(plan.items.size(), -1);
   const bool delegate = backend_->chooses_tokens();
   for (size_t i = 0; i < plan.items.size(); ++i) {
     const auto& item = plan.items[i];
     Sequence& seq = *item.sequence;
-    const Request& r = *item.request;
+    Request& r = *item.request;
     backend::SequenceInput in;
-    in.tokens = std::span<const int32_t>(seq.tokens).subspan(static_cast<size_t>(seq.computed),
-                                                             static_cast<size_t>(item.tokens));
+    in.tokens = std::span<const int32_t>(seq.tokens)
+                    .subspan(static_cast<size_t>(seq.computed), static_cast<size_t>(item.tokens));
     in.start = seq.computed;
     in.page_table = seq.pages->pages();
     in.num_logits = item.sample && !r.options.embed ? 1 : 0;
     if (r.options.embed) in.hidden_sum = item.request->hidden_sum.data();
-    // The backend picks the token where the logits are, unless the host must see
-    // the row: logprobs, penalties or bias, or the first token of n > 1 samples
-    // (one row, n draws).
-    if (delegate && in.num_logits == 1 && !seq.finished() && (r.forked || r.options.n == 1) &&
-        seq.sampler.CanDelegate(r.options.logprobs)) {
+    // The backend samples the row where the logits are (penalties and bias as
+    // edits, log-probability figures, the first tokens of n > 1 samples as n
+    // draws on one row) unless more top logprobs are asked than it serves.
+    if (delegate && in.num_logits == 1 && !seq.finished() &&
+        Sampler::CanDelegate(r.options.logprobs)) {
+      RowPlan row;
+      row.edit_begin = edits_.size();
+      seq.sampler.Edits(vocab_size_, &edits_);
+      row.choice_begin = choices_.size();
       choices_.push_back(seq.sampler.NextChoice());
-      in.choice = &choices_.back();
-      in.chosen = &chosen_[i];
+      if (!r.forked && r.options.n > 1) {
+        // The other samples exist from now on, for their own first draws; the
+        // fork gives them pages once the row is sampled.
+        r.forks.clear();
+        for (int32_t k = 1; k < r.options.n; ++k) {
+          r.forks.push_back(std::make_unique<Sequence>(r.options, *tokenizer_, k));
+        }
+        for (auto& fork : r.forks) choices_.push_back(fork->sampler.NextChoice());
+      }
+      row.choice_end = choices_.size();
+      row.top_logprobs = r.options.logprobs;
+      item_row_[i] = static_cast<int32_t>(row_plans_.size());
+      row_plans_.push_back(row);
     }
     batch_.push_back(in);
     if (seq.computed < item.request->prompt_len()) {
       computed_prompt_tokens_ += std::min(item.tokens, item.request->prompt_len() - seq.computed);
     }
+  }
+  // The rows point into edits_, choices_ and chosen_, which stop growing here.
+  chosen_.assign(choices_.size(), -1);
+  rows_.resize(row_plans_.size());
+  row_logprobs_.resize(row_plans_.size());
+  for (size_t i = 0; i < plan.items.size(); ++i) {
+    if (item_row_[i] < 0) continue;
+    const auto k = static_cast<size_t>(item_row_[i]);
+    const RowPlan& p = row_plans_[k];
+    const size_t edit_end =
+        k + 1 < row_plans_.size() ? row_plans_[k + 1].edit_begin : edits_.size();
+    backend::RowSampling& row = rows_[k];
+    row.edits =
+        std::span<const backend::LogitEdit>(edits_).subspan(p.edit_begin, edit_end - p.edit_begin);
+    row.choices = std::span<const backend::TokenChoice>(choices_).subspan(
+        p.choice_begin, p.choice_end - p.choice_begin);
+    row.chosen = std::span<int32_t>(chosen_).subspan(p.choice_begin, p.choice_end - p.choice_begin);
+    row.top_logprobs = p.top_logprobs;
+    row.logprobs = p.top_logprobs >= 0 ? &row_logprobs_[k] : nullptr;
+    batch_[i].sampling = &row;
   }
   return backend_->Forward(batch_, &logits_);
 }
@@ -365,13 +417,17 @@ Status Scheduler::Run(const StepPlan& plan) {
 // Sample
 
 bool Scheduler::IsEos(int32_t token) const {
-  return std::find(options_.eos_token_ids.begin(), options_.eos_token_ids.end(), token) != options_.eos_token_ids.end();
+  return std::find(options_.eos_token_ids.begin(), options_.eos_token_ids.end(), token) !=
+         options_.eos_token_ids.end();
 }
 
 void Scheduler::Fork(Request* r, Sequence* parent) {
   r->forked = true;
   for (int32_t i = 1; i < r->options.n; ++i) {
-    auto seq = std::make_unique<Sequence>(r->options, *tokenizer_, i);
+    // Samples made for the row's draws (Run) are used as they are.
+    auto seq = static_cast<size_t>(i - 1) < r->forks.size()
+                   ? std::move(r->forks[static_cast<size_t>(i - 1)])
+                   : std::make_unique<Sequence>(r->options, *tokenizer_, i);
     seq->computed = parent->computed;
     kvcache::PageCopy copy;
     auto pages = parent->pages->Fork(static_cast<size_t>(parent->computed), &copy);
@@ -389,6 +445,7 @@ void Scheduler::Fork(Request* r, Sequence* parent) {
     }
     r->sequences.push_back(std::move(seq));
   }
+  r->forks.clear();
 }
 
 void Scheduler::AcceptToken(Request* r, Sequence* seq, int32_t token, const LogprobEntry* logprob) {
@@ -401,7 +458,8 @@ void Scheduler::AcceptToken(Request* r, Sequence* seq, int32_t token, const Logp
   if (logprob != nullptr) seq->news.logprobs.push_back(*logprob);
   seq->has_news = true;
   const bool stop_token = (!stop.ignore_eos && IsEos(token)) ||
-                          std::find(stop.stop_token_ids.begin(), stop.stop_token_ids.end(), token) != stop.stop_token_ids.end();
+                          std::find(stop.stop_token_ids.begin(), stop.stop_token_ids.end(),
+                                    token) != stop.stop_token_ids.end();
   if (stop_token) {
     seq->news.stop_token = token;
     seq->news.text += seq->stop.Add(seq->decoder.Flush()).text;
@@ -416,7 +474,8 @@ void Scheduler::AcceptToken(Request* r, Sequence* seq, int32_t token, const Logp
     Finish(r, seq, FinishReason::kStop);
     return;
   }
-  if (seq->generated >= stop.max_tokens || static_cast<int64_t>(seq->tokens.size()) >= max_context_) {
+  if (seq->generated >= stop.max_tokens ||
+      static_cast<int64_t>(seq->tokens.size()) >= max_context_) {
     seq->news.text += seq->stop.Add(seq->decoder.Flush()).text;
     if (!seq->stop.stopped()) seq->news.text += seq->stop.Flush();
     Finish(r, seq, seq->stop.stopped() ? FinishReason::kStop : FinishReason::kLength);
@@ -438,26 +497,32 @@ void Scheduler::Sample(const StepPlan& plan) {
       continue;
     }
     Request* r = item.request;
-    const int32_t chosen = i < chosen_.size() ? chosen_[i] : -1;
+    const int32_t row_index = i < item_row_.size() ? item_row_[i] : -1;
     std::span<float> logits;
-    if (chosen < 0) {
+    if (row_index < 0) {
       logits = std::span<float>(logits_.data() + row * vocab, vocab);
       ++row;
     }
     if (seq->finished()) continue;  // cancelled meanwhile
-    if (chosen >= 0) {  // the backend's choice (one sample: n = 1, or already forked)
-      r->forked = true;
-      seq->sampler.Record(chosen);
-      AcceptToken(r, seq, chosen, nullptr);
+    const int32_t want_logprobs = r->options.logprobs;
+    std::vector<Sequence*> samplers{seq};
+    if (!r->forked && r->options.n > 1) {
+      Fork(r, seq);
+      for (size_t k = 1; k < r->sequences.size(); ++k) samplers.push_back(r->sequences[k].get());
     } else {
-      const int32_t want_logprobs = r->options.logprobs;
-      std::vector<Sequence*> samplers{seq};
-      if (!r->forked && r->options.n > 1) {
-        Fork(r, seq);
-        for (size_t k = 1; k < r->sequences.size(); ++k) samplers.push_back(r->sequences[k].get());
-      } else {
-        r->forked = true;
+      r->forked = true;
+    }
+    if (row_index >= 0) {  // sampled by the backend: sample k drew choice k of the row
+      const RowPlan& p = row_plans_[static_cast<size_t>(row_index)];
+      const backend::RowLogprobs& figures = row_logprobs_[static_cast<size_t>(row_index)];
+      for (size_t k = 0; k < samplers.size(); ++k) {
+        const int32_t token = chosen_[p.choice_begin + k];
+        samplers[k]->sampler.Record(token);
+        LogprobEntry entry;
+        if (want_logprobs >= 0) FillLogprobEntry(figures, token, figures.chosen_logits[k], &entry);
+        AcceptToken(r, samplers[k], token, want_logprobs >= 0 ? &entry : nullptr);
       }
+    } else {
       for (Sequence* s : samplers) {
         std::span<float> use = logits;
         if (samplers.size() > 1) {
@@ -465,20 +530,23 @@ void Scheduler::Sample(const StepPlan& plan) {
           use = row_;
         }
         LogprobEntry entry;
-        const int32_t token = s->sampler.Sample(use, want_logprobs, want_logprobs >= 0 ? &entry : nullptr);
+        const int32_t token =
+            s->sampler.Sample(use, want_logprobs, want_logprobs >= 0 ? &entry : nullptr);
         AcceptToken(r, s, token, want_logprobs >= 0 ? &entry : nullptr);
       }
     }
     if (r->first_token_ns == 0) {
       r->first_token_ns = now;
-      if (histograms_.ttft != nullptr) histograms_.ttft->Observe(static_cast<double>(now - r->arrival_ns) / kNanosPerSecond);
+      if (histograms_.ttft != nullptr)
+        histograms_.ttft->Observe(static_cast<double>(now - r->arrival_ns) / kNanosPerSecond);
     } else if (histograms_.inter_token != nullptr && r->last_token_ns != now) {
-      histograms_.inter_token->Observe(static_cast<double>(now - r->last_token_ns) / kNanosPerSecond);
+      histograms_.inter_token->Observe(static_cast<double>(now - r->last_token_ns) /
+                                       kNanosPerSecond);
     }
     r->last_token_ns = now;
     if (std::find(touched.begin(), touched.end(), r) == touched.end()) touched.push_back(r);
   }
-  chosen_.clear();
+  item_row_.clear();
   for (Request* r : touched) {
     if (!r->finished()) Report(r, false);
   }
@@ -512,7 +580,8 @@ void Scheduler::InsertChunks(const StepPlan& plan) {
     if (item.tokens == 1 && computed_before >= item.request->prompt_len()) continue;
     if (seq->pages == nullptr || seq->finished()) continue;
     ScopedNanos timer(&cache_ns_);
-    Status s = seq->pages->Commit(std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(seq->computed)));
+    Status s = seq->pages->Commit(
+        std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(seq->computed)));
     if (!s.ok()) {
       LOG(WARNING) << "prefix cache insert failed: " << s.ToString();
     }
@@ -523,7 +592,8 @@ void Scheduler::ReleaseSequence(Sequence* seq) {
   if (seq->pages == nullptr) return;
   if (cache_ != nullptr && seq->computed > 0) {
     ScopedNanos timer(&cache_ns_);
-    Status s = seq->pages->Commit(std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(seq->computed)));
+    Status s = seq->pages->Commit(
+        std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(seq->computed)));
     if (!s.ok()) {
       LOG(WARNING) << "prefix cache insert failed: " << s.ToString();
     }
@@ -619,7 +689,8 @@ void Scheduler::FillSnapshot(EngineSnapshot* out) const {
   out->requests_length = finished_[static_cast<int>(FinishReason::kLength)];
   out->requests_cancelled = finished_[static_cast<int>(FinishReason::kCancelled)];
   out->requests_error = finished_[static_cast<int>(FinishReason::kError)];
-  out->requests_finished = out->requests_stop + out->requests_length + out->requests_cancelled + out->requests_error;
+  out->requests_finished =
+      out->requests_stop + out->requests_length + out->requests_cancelled + out->requests_error;
 }
 
 int64_t Scheduler::FlushCache(const std::string& ns, bool all) {
@@ -627,7 +698,9 @@ int64_t Scheduler::FlushCache(const std::string& ns, bool all) {
   return all ? cache_->FlushAll() : cache_->Flush(ns);
 }
 
-std::string Scheduler::CacheDumpJson() const { return cache_ == nullptr ? "null" : cache_->DumpJson(); }
+std::string Scheduler::CacheDumpJson() const {
+  return cache_ == nullptr ? "null" : cache_->DumpJson();
+}
 
 void Scheduler::CheckInvariants() const {
   pool_->CheckInvariants();
@@ -637,12 +710,14 @@ void Scheduler::CheckInvariants() const {
     for (const auto& seq : r->sequences) {
       if (seq->pages == nullptr) continue;
       CHECK(!seq->finished()) << "a finished sequence holds pages";
-      CHECK_LE(seq->computed, static_cast<int64_t>(seq->pages->pages().size()) * pool_->page_size());
+      CHECK_LE(seq->computed,
+               static_cast<int64_t>(seq->pages->pages().size()) * pool_->page_size());
       private_pages += static_cast<int64_t>(seq->pages->private_pages());
     }
   }
   for (const auto& r : waiting_) {
-    for (const auto& seq : r->sequences) CHECK(seq->pages == nullptr) << "a waiting sequence holds pages";
+    for (const auto& seq : r->sequences)
+      CHECK(seq->pages == nullptr) << "a waiting sequence holds pages";
   }
   const kvcache::CacheStats stats = cache_ != nullptr ? cache_->GetStats() : kvcache::CacheStats();
   // Pages shared by forks and not cached are counted once by no one, so only a

@@ -42,7 +42,7 @@
 namespace radixlm::backend {
 class Backend;
 struct SequenceInput;
-}
+}  // namespace radixlm::backend
 
 namespace radixlm::engine {
 
@@ -60,7 +60,7 @@ struct StepPlan {
   struct Item {
     Request* request = nullptr;
     Sequence* sequence = nullptr;
-    int64_t tokens = 0;  // to compute, from sequence->computed
+    int64_t tokens = 0;   // to compute, from sequence->computed
     bool sample = false;  // the chunk reaches the end: sample the next token
   };
   std::vector<Item> items;
@@ -78,8 +78,10 @@ struct StepPlan {
 class Scheduler {
  public:
   // `backend` and `tokenizer` are not owned; options are validated by the caller.
-  static StatusOr<std::unique_ptr<Scheduler>> Create(backend::Backend* backend, const model::Tokenizer* tokenizer,
-                                                     const EngineOptions& options, const Clock* clock,
+  static StatusOr<std::unique_ptr<Scheduler>> Create(backend::Backend* backend,
+                                                     const model::Tokenizer* tokenizer,
+                                                     const EngineOptions& options,
+                                                     const Clock* clock,
                                                      LatencyHistograms histograms = {});
 
   void Add(std::unique_ptr<Request> request);
@@ -116,8 +118,8 @@ class Scheduler {
   kvcache::PrefixCache* cache() { return cache_.get(); }
 
  private:
-  Scheduler(backend::Backend* backend, const model::Tokenizer* tokenizer, const EngineOptions& options,
-            const Clock* clock, LatencyHistograms histograms);
+  Scheduler(backend::Backend* backend, const model::Tokenizer* tokenizer,
+            const EngineOptions& options, const Clock* clock, LatencyHistograms histograms);
 
   // Allocates pages for `tokens` more tokens of `seq`, evicting and then
   // preempting requests admitted after `owner`. Returns the tokens that fit (0
@@ -159,10 +161,21 @@ class Scheduler {
   std::vector<backend::SequenceInput> batch_;
   std::vector<float> logits_;
   std::vector<float> row_;  // one sample's scratch copy of a shared row
-  // Tokens the backend chooses (Sampler::CanDelegate): one choice per such item,
-  // and per item of the plan the chosen id (-1: its logits came back instead).
+  // Rows the backend samples (Sampler::CanDelegate): per item of the plan its
+  // row (-1: its logits came back instead); per row where its edits and
+  // choices sit in the flat lists, and what the backend fills.
+  struct RowPlan {
+    size_t edit_begin = 0;
+    size_t choice_begin = 0, choice_end = 0;
+    int32_t top_logprobs = -1;
+  };
+  std::vector<int32_t> item_row_;
+  std::vector<RowPlan> row_plans_;
+  std::vector<backend::LogitEdit> edits_;
   std::vector<backend::TokenChoice> choices_;
   std::vector<int32_t> chosen_;
+  std::vector<backend::RowSampling> rows_;
+  std::vector<backend::RowLogprobs> row_logprobs_;
 
   // Counters for the snapshot.
   int64_t preemptions_ = 0;

@@ -31,8 +31,8 @@ struct Sequence {
   }
 
   int32_t index;
-  std::vector<int32_t> tokens;  // prompt + generated
-  int64_t computed = 0;         // tokens whose K and V are in `pages`
+  std::vector<int32_t> tokens;                    // prompt + generated
+  int64_t computed = 0;                           // tokens whose K and V are in `pages`
   std::unique_ptr<kvcache::SequencePages> pages;  // null while waiting
   Sampler sampler;
   model::IncrementalDecoder decoder;
@@ -52,16 +52,20 @@ struct Request {
   RequestOptions options;
   std::shared_ptr<RequestHandle> handle;
   std::vector<std::unique_ptr<Sequence>> sequences;  // 1, or n once forked
+  // n > 1, in the step that samples the prompt's last row on the backend:
+  // samples 1..n-1, made for their first draws; the fork moves them into
+  // `sequences` with pages.
+  std::vector<std::unique_ptr<Sequence>> forks;
   bool forked = false;
   int64_t arrival_ns = 0;
-  int64_t queued_ns = 0;       // when it last entered the waiting queue
-  int64_t admitted_ns = 0;     // first admission
+  int64_t queued_ns = 0;    // when it last entered the waiting queue
+  int64_t admitted_ns = 0;  // first admission
   int64_t first_token_ns = 0;
   int64_t last_token_ns = 0;
   int64_t cached_tokens = -1;  // prompt tokens from the cache at first admission
   int64_t admit_order = 0;     // larger: admitted more recently
   int64_t preemptions = 0;
-  int64_t peek = 0;            // scratch: cached prefix length while ranking
+  int64_t peek = 0;  // scratch: cached prefix length while ranking
   int64_t completion_tokens = 0;
   std::vector<float> hidden_sum;  // embed requests: summed final hidden states
 

@@ -74,7 +74,8 @@ std::vector<int32_t> PageRange(int64_t first, int64_t count) {
 
 // ---- attention kernel alone ------------------------------------------------
 
-void RunAttention(const BenchEngineOptions& o, const backend::cuda::BenchDevice& dev, CudaBenchRun* run) {
+void RunAttention(const BenchEngineOptions& o, const backend::cuda::BenchDevice& dev,
+                  CudaBenchRun* run) {
   backend::cuda::AttentionBenchShape base;
   base.heads = run->heads;
   base.kv_heads = run->kv_heads;
@@ -101,8 +102,9 @@ void RunAttention(const BenchEngineOptions& o, const backend::cuda::BenchDevice&
       f.skipped = "needs " + std::to_string(need >> 20) + " MiB of GPU memory, " +
                   std::to_string(dev.free_bytes >> 20) + " MiB free";
     } else {
-      Progress("\rattention %s batch %lld, %lld+%lld tokens...            ", f.decode ? "decode" : "prefill",
-               static_cast<long long>(f.batch), static_cast<long long>(f.start), static_cast<long long>(f.tokens));
+      Progress("\rattention %s batch %lld, %lld+%lld tokens...            ",
+               f.decode ? "decode" : "prefill", static_cast<long long>(f.batch),
+               static_cast<long long>(f.start), static_cast<long long>(f.tokens));
       auto r = backend::cuda::BenchPagedAttention(s, /*warmup=*/3, /*samples=*/f.decode ? 50 : 10);
       if (r.ok()) {
         f.r = *r;
@@ -120,12 +122,14 @@ void RunAttention(const BenchEngineOptions& o, const backend::cuda::BenchDevice&
 
 // Times Forward of `in` after one untimed warm-up run: `repeats` runs, fewer when
 // one run is long (kPrefillBudgetS). Returns the median seconds.
-StatusOr<double> TimeForward(CudaBackend* gpu, const backend::SequenceInput& in, int64_t repeats, int64_t* runs) {
+StatusOr<double> TimeForward(CudaBackend* gpu, const backend::SequenceInput& in, int64_t repeats,
+                             int64_t* runs) {
   std::vector<float> logits;
   auto start = std::chrono::steady_clock::now();
   RETURN_IF_ERROR(gpu->Forward({&in, 1}, &logits));
   const double warm = SecondsSince(start);
-  const int64_t n = std::max<int64_t>(1, std::min<int64_t>(repeats, static_cast<int64_t>(kPrefillBudgetS / warm)));
+  const int64_t n = std::max<int64_t>(
+      1, std::min<int64_t>(repeats, static_cast<int64_t>(kPrefillBudgetS / warm)));
   std::vector<double> times;
   for (int64_t r = 0; r < n; ++r) {
     start = std::chrono::steady_clock::now();
@@ -138,18 +142,20 @@ StatusOr<double> TimeForward(CudaBackend* gpu, const backend::SequenceInput& in,
 
 std::string FitsContext(int64_t tokens, const CudaBenchRun& run) {
   if (tokens > run.context) {
-    return std::to_string(tokens) + " tokens exceed the model's context of " + std::to_string(run.context) +
+    return std::to_string(tokens) + " tokens exceed the model's context of " +
+           std::to_string(run.context) +
            " (raise max_position_embeddings in its config.json to measure it)";
   }
   if (PagesFor(tokens) > run.num_pages) {
-    return std::to_string(tokens) + " tokens need " + std::to_string(PagesFor(tokens)) + " KV pages; the pool holds " +
-           std::to_string(run.num_pages) + " (raise --gpu-memory-fraction)";
+    return std::to_string(tokens) + " tokens need " + std::to_string(PagesFor(tokens)) +
+           " KV pages; the pool holds " + std::to_string(run.num_pages) +
+           " (raise --gpu-memory-fraction)";
   }
   return "";
 }
 
-void RunPrefill(const BenchEngineOptions& o, CudaBackend* gpu, const model::ModelConfig& c, uint64_t matmul_params,
-                CudaBenchRun* run) {
+void RunPrefill(const BenchEngineOptions& o, CudaBackend* gpu, const model::ModelConfig& c,
+                uint64_t matmul_params, CudaBenchRun* run) {
   const double head = static_cast<double>(c.vocab_size * c.hidden_size);
   const double layer_params = static_cast<double>(matmul_params) - head;
   for (int64_t n : Or(o.prefill_lengths, {512, 2048, 8192, 32768})) {
@@ -159,7 +165,8 @@ void RunPrefill(const BenchEngineOptions& o, CudaBackend* gpu, const model::Mode
     // Every weight matrix once per token, the LM head once (logits of the last
     // token only); attention's QK^T and PV over the causal triangle.
     f.matrix_flops = 2 * layer_params * t + 2 * head;
-    f.attention_flops = 4.0 * static_cast<double>(c.num_layers * c.num_heads * c.head_dim) * (t * (t + 1) / 2);
+    f.attention_flops =
+        4.0 * static_cast<double>(c.num_layers * c.num_heads * c.head_dim) * (t * (t + 1) / 2);
     f.skipped = FitsContext(n, *run);
     if (f.skipped.empty()) {
       Progress("\rprefill %lld tokens...          ", static_cast<long long>(n));
@@ -178,7 +185,8 @@ void RunPrefill(const BenchEngineOptions& o, CudaBackend* gpu, const model::Mode
   Progress("\r%60s\r", "");
 }
 
-void RunTtft(const BenchEngineOptions& o, CudaBackend* gpu, const model::ModelConfig& c, CudaBenchRun* run) {
+void RunTtft(const BenchEngineOptions& o, CudaBackend* gpu, const model::ModelConfig& c,
+             CudaBenchRun* run) {
   TtftFigure f;
   f.tokens = o.ttft_tokens;
   f.cached = o.ttft_tokens - o.ttft_tail;
@@ -202,12 +210,15 @@ void RunTtft(const BenchEngineOptions& o, CudaBackend* gpu, const model::ModelCo
       Progress("\rTTFT %lld tokens, %lld cached...  ", static_cast<long long>(f.tokens),
                static_cast<long long>(f.cached));
       std::vector<float> logits;
-      const std::span<const int32_t> prefix = std::span(prompt).first(static_cast<size_t>(f.cached));
-      backend::SequenceInput in{prefix, 0, std::span(pages).first(static_cast<size_t>(PagesFor(f.cached))), 0};
+      const std::span<const int32_t> prefix =
+          std::span(prompt).first(static_cast<size_t>(f.cached));
+      backend::SequenceInput in{prefix, 0,
+                                std::span(pages).first(static_cast<size_t>(PagesFor(f.cached))), 0};
       status = gpu->Forward({&in, 1}, &logits);
       if (status.ok()) {
-        auto cached = TimeForward(gpu, {std::span(prompt).subspan(static_cast<size_t>(f.cached)), f.cached, pages, 1},
-                                  std::max<int64_t>(o.repeats, 5), &cached_runs);
+        auto cached = TimeForward(
+            gpu, {std::span(prompt).subspan(static_cast<size_t>(f.cached)), f.cached, pages, 1},
+            std::max<int64_t>(o.repeats, 5), &cached_runs);
         if (cached.ok()) f.cached_s = *cached;
         status = cached.status();
       }
@@ -227,7 +238,8 @@ void RunTtft(const BenchEngineOptions& o, CudaBackend* gpu, const model::ModelCo
 
 // Fills the pages of sequences 1..batch-1 with sequence 0's context (CopyPage):
 // distinct pages holding real K/V, without prefilling every sequence.
-Status CopyContext(CudaBackend* gpu, const std::vector<std::vector<int32_t>>& tables, int64_t batch, int64_t start) {
+Status CopyContext(CudaBackend* gpu, const std::vector<std::vector<int32_t>>& tables, int64_t batch,
+                   int64_t start) {
   const int64_t full = start / kPageSize, rest = start % kPageSize;
   for (int64_t b = 1; b < batch; ++b) {
     for (int64_t p = 0; p < full + (rest > 0 ? 1 : 0); ++p) {
@@ -239,7 +251,8 @@ Status CopyContext(CudaBackend* gpu, const std::vector<std::vector<int32_t>>& ta
   return OkStatus();
 }
 
-void RunDecode(const BenchEngineOptions& o, CudaBackend* gpu, const model::ModelConfig& c, CudaBenchRun* run) {
+void RunDecode(const BenchEngineOptions& o, CudaBackend* gpu, const model::ModelConfig& c,
+               CudaBenchRun* run) {
   const int64_t steps = o.decode_tokens;
   const int64_t total_steps = steps + kDecodeWarmupSteps;
   for (int64_t context : Or(o.decode_contexts, {1024, 8192})) {
@@ -254,20 +267,22 @@ void RunDecode(const BenchEngineOptions& o, CudaBackend* gpu, const model::Model
     }
     if (start < 1) {
       for (DecodeFigure& f : figures) {
-        f.skipped = "the model's context of " + std::to_string(run->context) + " leaves no room for " +
-                    std::to_string(total_steps) + " decode steps";
+        f.skipped = "the model's context of " + std::to_string(run->context) +
+                    " leaves no room for " + std::to_string(total_steps) + " decode steps";
       }
       run->decode.insert(run->decode.end(), figures.begin(), figures.end());
       continue;
     }
     // Sequence 0's context, prefilled once (untimed); the others copy its pages.
     Progress("\rdecode: prefilling a %lld-token context...        ", static_cast<long long>(start));
-    const std::vector<int32_t> context_tokens = RandomTokens(start, c.vocab_size, static_cast<uint32_t>(start));
+    const std::vector<int32_t> context_tokens =
+        RandomTokens(start, c.vocab_size, static_cast<uint32_t>(start));
     const int64_t per_seq = PagesFor(start + total_steps);
     const int64_t shared_full = start / kPageSize;
-    Status prefilled = per_seq <= run->num_pages
-                           ? OkStatus()
-                           : ResourceExhaustedError("one sequence needs " + std::to_string(per_seq) + " KV pages");
+    Status prefilled =
+        per_seq <= run->num_pages
+            ? OkStatus()
+            : ResourceExhaustedError("one sequence needs " + std::to_string(per_seq) + " KV pages");
     if (prefilled.ok()) {
       std::vector<float> logits;
       const std::vector<int32_t> table0 = PageRange(0, PagesFor(start));
@@ -290,9 +305,10 @@ void RunDecode(const BenchEngineOptions& o, CudaBackend* gpu, const model::Model
       } else if (per_seq + (batch - 1) * own <= run->num_pages) {
         f.shared_prefix = true;
       } else {
-        f.skipped = "batch " + std::to_string(batch) + " at " + std::to_string(start) + " tokens needs " +
-                    std::to_string(per_seq + (batch - 1) * own) +
-                    " KV pages even sharing the context; the pool holds " + std::to_string(run->num_pages);
+        f.skipped = "batch " + std::to_string(batch) + " at " + std::to_string(start) +
+                    " tokens needs " + std::to_string(per_seq + (batch - 1) * own) +
+                    " KV pages even sharing the context; the pool holds " +
+                    std::to_string(run->num_pages);
         continue;
       }
       std::vector<std::vector<int32_t>> tables(static_cast<size_t>(batch));
@@ -316,7 +332,8 @@ void RunDecode(const BenchEngineOptions& o, CudaBackend* gpu, const model::Model
         if (start % kPageSize != 0) {
           for (int64_t b = 1; b < batch && status.ok(); ++b) {
             status = gpu->CopyPage(tables[0][static_cast<size_t>(shared_full)],
-                                   tables[static_cast<size_t>(b)][static_cast<size_t>(shared_full)], start % kPageSize);
+                                   tables[static_cast<size_t>(b)][static_cast<size_t>(shared_full)],
+                                   start % kPageSize);
           }
         }
       } else {
@@ -327,24 +344,30 @@ void RunDecode(const BenchEngineOptions& o, CudaBackend* gpu, const model::Model
       // instead and a fixed sequence of ids keeps the host's argmax out of the
       // timing (ids do not change the work).
       std::vector<int32_t> next(static_cast<size_t>(batch)), chosen(static_cast<size_t>(batch));
-      for (int64_t b = 0; b < batch; ++b) chosen[static_cast<size_t>(b)] = static_cast<int32_t>((b * 104729 + 13) % c.vocab_size);
+      for (int64_t b = 0; b < batch; ++b)
+        chosen[static_cast<size_t>(b)] = static_cast<int32_t>((b * 104729 + 13) % c.vocab_size);
       const backend::TokenChoice greedy;
+      std::vector<backend::RowSampling> rows(static_cast<size_t>(batch));
+      for (int64_t b = 0; b < batch; ++b) {
+        rows[static_cast<size_t>(b)].choices = std::span(&greedy, 1);
+        rows[static_cast<size_t>(b)].chosen = std::span(chosen).subspan(static_cast<size_t>(b), 1);
+      }
       std::vector<float> logits;
       std::vector<double> times;
       for (int64_t i = 0; i < total_steps && status.ok(); ++i) {
-        Progress("\rdecode: context %lld, batch %lld, step %lld/%lld     ", static_cast<long long>(start),
-                 static_cast<long long>(batch), static_cast<long long>(i + 1), static_cast<long long>(total_steps));
+        Progress("\rdecode: context %lld, batch %lld, step %lld/%lld     ",
+                 static_cast<long long>(start), static_cast<long long>(batch),
+                 static_cast<long long>(i + 1), static_cast<long long>(total_steps));
         std::vector<backend::SequenceInput> in(static_cast<size_t>(batch));
         for (int64_t b = 0; b < batch; ++b) {
           next[static_cast<size_t>(b)] =
-              run->device_choice ? chosen[static_cast<size_t>(b)]
-                                 : static_cast<int32_t>((i * 7919 + b * 104729 + 13) % c.vocab_size);
-          in[static_cast<size_t>(b)] = {std::span(next).subspan(static_cast<size_t>(b), 1), start + i,
-                                        tables[static_cast<size_t>(b)], 1};
-          if (run->device_choice) {
-            in[static_cast<size_t>(b)].choice = &greedy;
-            in[static_cast<size_t>(b)].chosen = &chosen[static_cast<size_t>(b)];
-          }
+              run->device_choice
+                  ? chosen[static_cast<size_t>(b)]
+                  : static_cast<int32_t>((i * 7919 + b * 104729 + 13) % c.vocab_size);
+          in[static_cast<size_t>(b)] = {std::span(next).subspan(static_cast<size_t>(b), 1),
+                                        start + i, tables[static_cast<size_t>(b)], 1};
+          if (run->device_choice)
+            in[static_cast<size_t>(b)].sampling = &rows[static_cast<size_t>(b)];
         }
         const auto t0 = std::chrono::steady_clock::now();
         status = gpu->Forward(in, &logits);
@@ -358,9 +381,11 @@ void RunDecode(const BenchEngineOptions& o, CudaBackend* gpu, const model::Model
       f.step_s = Median(times);
       f.weight_bytes = static_cast<double>(run->weight_bytes);
       // Context read at the median timed step (the cache grows one token a step).
-      const double mean_context = static_cast<double>(start + kDecodeWarmupSteps) + static_cast<double>(steps) / 2;
+      const double mean_context =
+          static_cast<double>(start + kDecodeWarmupSteps) + static_cast<double>(steps) / 2;
       f.kv_bytes = static_cast<double>(batch) * mean_context * run->kv_token_bytes;
-      f.bytes_to_host = static_cast<double>(batch) * (run->device_choice ? 4 : static_cast<double>(c.vocab_size) * 4);
+      f.bytes_to_host = static_cast<double>(batch) *
+                        (run->device_choice ? 4 : static_cast<double>(c.vocab_size) * 4);
     }
     run->decode.insert(run->decode.end(), figures.begin(), figures.end());
   }
@@ -376,7 +401,8 @@ bool Wants(const BenchEngineOptions& o, const char* part) {
 int RunBenchEngineCuda(const BenchEngineOptions& o) {
   const bool model_parts = Wants(o, "prefill") || Wants(o, "ttft") || Wants(o, "decode");
   if (model_parts && o.model.empty()) {
-    return Fail(InvalidArgumentError("--model DIR is required (only --parts attention runs without one)"));
+    return Fail(
+        InvalidArgumentError("--model DIR is required (only --parts attention runs without one)"));
   }
   CudaBenchRun run;
   run.model = o.model;
@@ -389,7 +415,8 @@ int RunBenchEngineCuda(const BenchEngineOptions& o) {
   if (!o.model.empty()) {
     auto config = model::ReadModelConfig(o.model + "/config.json");
     if (!config.ok()) return Fail(config.status());
-    run.heads = config->num_heads, run.kv_heads = config->num_kv_heads, run.head_dim = config->head_dim;
+    run.heads = config->num_heads, run.kv_heads = config->num_kv_heads,
+    run.head_dim = config->head_dim;
   }
   auto dev = backend::cuda::QueryBenchDevice();
   if (!dev.ok()) return Fail(dev.status());

@@ -37,19 +37,22 @@ inline std::vector<int32_t> Iota(int32_t first, int64_t n) {
 // backend's size, matches `prompt` and, when the match ends inside a page,
 // copies that page (copy-on-write); fresh pages cover the rest of `prompt`.
 // Call through ASSERT_NO_FATAL_FAILURE.
-inline void CachedPrefixTable(backend::Backend& backend, std::span<const int32_t> prompt, int64_t shared,
-                              std::vector<int32_t>* table) {
+inline void CachedPrefixTable(backend::Backend& backend, std::span<const int32_t> prompt,
+                              int64_t shared, std::vector<int32_t>* table) {
   const int64_t ps = backend.page_size();
-  auto pool = kvcache::PagePool::Create({.num_pages = backend.num_pages(), .page_size = static_cast<int32_t>(ps)});
+  auto pool = kvcache::PagePool::Create(
+      {.num_pages = backend.num_pages(), .page_size = static_cast<int32_t>(ps)});
   ASSERT_TRUE(pool.ok());
   ManualClock clock;
-  auto cache = kvcache::CreatePrefixCache({.page_size = static_cast<int32_t>(ps)}, pool->get(), &clock);
+  auto cache =
+      kvcache::CreatePrefixCache({.page_size = static_cast<int32_t>(ps)}, pool->get(), &clock);
   ASSERT_TRUE(cache.ok());
   std::vector<int32_t> earlier(prompt.begin(), prompt.begin() + shared);
   const std::vector<int32_t> tail = RandomTokens(30, backend.config().vocab_size, 6);
   earlier.insert(earlier.end(), tail.begin(), tail.end());
   std::vector<kvcache::PageId> earlier_pages;
-  ASSERT_TRUE((*pool)->Allocate((static_cast<int64_t>(earlier.size()) + ps - 1) / ps, &earlier_pages).ok());
+  ASSERT_TRUE(
+      (*pool)->Allocate((static_cast<int64_t>(earlier.size()) + ps - 1) / ps, &earlier_pages).ok());
   backend::SequenceInput first{earlier, 0, earlier_pages, 1};
   std::vector<float> logits;
   ASSERT_TRUE(backend.Forward({&first, 1}, &logits).ok());
@@ -69,28 +72,30 @@ inline void CachedPrefixTable(backend::Backend& backend, std::span<const int32_t
   }
   const int64_t n = static_cast<int64_t>(prompt.size());
   std::vector<kvcache::PageId> fresh;
-  ASSERT_TRUE((*pool)->Allocate((n + ps - 1) / ps - static_cast<int64_t>(table->size()), &fresh).ok());
+  ASSERT_TRUE(
+      (*pool)->Allocate((n + ps - 1) / ps - static_cast<int64_t>(table->size()), &fresh).ok());
   table->insert(table->end(), fresh.begin(), fresh.end());
 }
 
-// Forward with token choices on some sequences of a batch of three (own pages
-// 0..11, page size >= 8): each chosen token must be ChooseToken of the row the
-// same batch gives without choices, and the other rows must come back, in batch
-// order, as they were. `decode`: the checked step has one new token per
+// Forward with row sampling on some sequences of a batch of three (own pages
+// 0..11, page size >= 8): each sampled row's ids and figures must be SampleRow's
+// on the row the same batch gives without sampling (edits, several draws and
+// log-probability figures included), and the other rows must come back, in
+// batch order, as they were. `decode`: the checked step has one new token per
 // sequence (the CUDA backend replays its decode graphs there). Call through
 // ASSERT_NO_FATAL_FAILURE.
 inline void CheckTokenChoices(backend::Backend& backend, bool decode) {
   const int64_t vocab = backend.config().vocab_size;
-  const std::vector<std::vector<int32_t>> prompts = {RandomTokens(9, vocab, 41), RandomTokens(17, vocab, 42),
-                                                     RandomTokens(5, vocab, 43)};
+  const std::vector<std::vector<int32_t>> prompts = {
+      RandomTokens(9, vocab, 41), RandomTokens(17, vocab, 42), RandomTokens(5, vocab, 43)};
   std::vector<std::vector<int32_t>> tables;
   for (int32_t s = 0; s < 3; ++s) tables.push_back(Iota(4 * s, 4));
   std::vector<backend::SequenceInput> batch;
   for (size_t s = 0; s < 3; ++s) {
     const auto n = static_cast<int64_t>(prompts[s].size());
     if (decode) {
-      backend::SequenceInput in{std::span<const int32_t>(prompts[s]).first(static_cast<size_t>(n - 1)), 0,
-                                tables[s], 0};
+      backend::SequenceInput in{
+          std::span<const int32_t>(prompts[s]).first(static_cast<size_t>(n - 1)), 0, tables[s], 0};
       std::vector<float> unused;
       ASSERT_TRUE(backend.Forward({&in, 1}, &unused).ok());
       batch.push_back({std::span<const int32_t>(prompts[s]).last(1), n - 1, tables[s], 1});
@@ -101,43 +106,92 @@ inline void CheckTokenChoices(backend::Backend& backend, bool decode) {
   std::vector<float> plain;
   ASSERT_TRUE(backend.Forward(batch, &plain).ok());
   ASSERT_EQ(plain.size(), static_cast<size_t>(3 * vocab));
-  auto row = [&](size_t s) { return std::span<const float>(plain).subspan(s * vocab, static_cast<size_t>(vocab)); };
+  auto row = [&](size_t s) {
+    return std::span<const float>(plain).subspan(s * vocab, static_cast<size_t>(vocab));
+  };
 
   backend::TokenChoice greedy, nucleus, top_k, flat;
-  nucleus.inv_temperature = 1.25f, nucleus.top_p = 0.9f, nucleus.min_p = 0.02f, nucleus.uniform = 0.37;
+  nucleus.inv_temperature = 1.25f, nucleus.top_p = 0.9f, nucleus.min_p = 0.02f,
+  nucleus.uniform = 0.37;
   top_k.inv_temperature = 0.7f, top_k.top_k = 5, top_k.uniform = 0.81;
   flat.inv_temperature = 0.5f, flat.uniform = 0.999;
-  const std::vector<std::vector<const backend::TokenChoice*>> patterns = {
-      {&greedy, nullptr, &nucleus}, {&nucleus, &top_k, &flat}, {nullptr, &greedy, nullptr}, {nullptr, nullptr, &top_k}};
+  const std::vector<backend::TokenChoice> one_each[] = {{greedy}, {nucleus}, {top_k}, {flat}};
+  const std::vector<backend::TokenChoice> several = {nucleus, flat, top_k,
+                                                     greedy};  // n > 1: draws on one row
+  const std::vector<backend::LogitEdit> edits = {{3, -1.5f}, {7, -0.25f}, {3, 2.0f}, {1, 100.0f}};
+  struct Ask {
+    const std::vector<backend::TokenChoice>* choices;  // null: the row comes back
+    bool edit;
+    int32_t top;
+  };
+  const std::vector<std::vector<Ask>> patterns = {
+      {{&one_each[0], false, -1}, {nullptr, false, -1}, {&one_each[1], false, -1}},
+      {{&one_each[1], true, 3}, {&one_each[2], false, 0}, {&one_each[3], true, -1}},
+      {{nullptr, false, -1}, {&several, true, 5}, {nullptr, false, -1}},
+      {{nullptr, false, -1}, {nullptr, false, -1}, {&one_each[2], false, 1}}};
   for (const auto& pattern : patterns) {
-    std::vector<int32_t> chosen(3, -1);
+    std::vector<std::vector<int32_t>> ids(3), want_ids(3);
+    std::vector<backend::RowLogprobs> figures(3), want_figures(3);
+    std::vector<backend::RowSampling> rows(3), want(3);
     std::vector<backend::SequenceInput> with = batch;
     std::vector<float> expected;
     for (size_t s = 0; s < 3; ++s) {
-      with[s].choice = pattern[s];
-      with[s].chosen = pattern[s] != nullptr ? &chosen[s] : nullptr;
-      if (pattern[s] == nullptr) expected.insert(expected.end(), row(s).begin(), row(s).end());
+      const Ask& a = pattern[s];
+      if (a.choices == nullptr) {
+        expected.insert(expected.end(), row(s).begin(), row(s).end());
+        continue;
+      }
+      ids[s].assign(a.choices->size(), -1);
+      want_ids[s].assign(a.choices->size(), -1);
+      const std::span<const backend::LogitEdit> e =
+          a.edit ? std::span(edits) : std::span<const backend::LogitEdit>();
+      rows[s] = {e, *a.choices, ids[s], a.top, a.top >= 0 ? &figures[s] : nullptr};
+      want[s] = {e, *a.choices, want_ids[s], a.top, a.top >= 0 ? &want_figures[s] : nullptr};
+      with[s].sampling = &rows[s];
     }
     std::vector<float> logits;
     ASSERT_TRUE(backend.Forward(with, &logits).ok());
-    EXPECT_TRUE(logits == expected) << "the rows without a choice differ from the batch without choices";
+    EXPECT_TRUE(logits == expected) << "the rows without sampling differ from the batch without it";
     for (size_t s = 0; s < 3; ++s) {
-      if (pattern[s] == nullptr) continue;
-      EXPECT_EQ(chosen[s], backend::ChooseToken(row(s), *pattern[s])) << "sequence " << s;
+      if (pattern[s].choices == nullptr) continue;
+      std::vector<float> scratch(row(s).begin(), row(s).end());
+      backend::SampleRow(scratch, want[s]);
+      EXPECT_EQ(ids[s], want_ids[s]) << "sequence " << s;
+      if (pattern[s].top < 0) continue;
+      EXPECT_EQ(figures[s].max, want_figures[s].max) << "sequence " << s;
+      EXPECT_EQ(figures[s].mass, want_figures[s].mass) << "sequence " << s;
+      EXPECT_EQ(figures[s].chosen_logits, want_figures[s].chosen_logits) << "sequence " << s;
+      ASSERT_EQ(figures[s].top.size(), want_figures[s].top.size()) << "sequence " << s;
+      for (size_t k = 0; k < want_figures[s].top.size(); ++k) {
+        EXPECT_EQ(figures[s].top[k].token, want_figures[s].top[k].token)
+            << "sequence " << s << " top " << k;
+        EXPECT_EQ(figures[s].top[k].logit, want_figures[s].top[k].logit)
+            << "sequence " << s << " top " << k;
+      }
     }
   }
-  // A choice needs its one logit row and somewhere to put the token.
+  // Row sampling needs its one logit row, valid choices, edits in the
+  // vocabulary and somewhere for asked figures.
+  std::vector<int32_t> sink(1);
+  backend::RowSampling bad_row{{}, one_each[0], sink, -1, nullptr};
   std::vector<backend::SequenceInput> bad = batch;
-  bad[1].choice = &greedy;
-  EXPECT_EQ(backend.Forward(bad, &plain).code(), StatusCode::kInvalidArgument);
-  int32_t sink = 0;
-  bad[1].chosen = &sink;
+  bad[1].sampling = &bad_row;
   bad[1].num_logits = 0;
   EXPECT_EQ(backend.Forward(bad, &plain).code(), StatusCode::kInvalidArgument);
-  backend::TokenChoice out_of_range;
-  out_of_range.uniform = 1;
   bad[1].num_logits = 1;
-  bad[1].choice = &out_of_range;
+  const std::vector<backend::TokenChoice> out_of_range_choice = {
+      backend::TokenChoice{0, 0, 1, 0, 1.0}};
+  bad_row.choices = out_of_range_choice;
+  EXPECT_EQ(backend.Forward(bad, &plain).code(), StatusCode::kInvalidArgument);
+  const std::vector<backend::LogitEdit> outside = {{static_cast<int32_t>(vocab), 1.0f}};
+  bad_row.choices = one_each[0];
+  bad_row.edits = outside;
+  EXPECT_EQ(backend.Forward(bad, &plain).code(), StatusCode::kInvalidArgument);
+  bad_row.edits = {};
+  bad_row.top_logprobs = 2;  // and no figures
+  EXPECT_EQ(backend.Forward(bad, &plain).code(), StatusCode::kInvalidArgument);
+  bad_row.top_logprobs = -1;
+  bad_row.chosen = {};  // no room for the id
   EXPECT_EQ(backend.Forward(bad, &plain).code(), StatusCode::kInvalidArgument);
 }
 

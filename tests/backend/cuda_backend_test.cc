@@ -58,7 +58,8 @@ class CudaBackendTest : public ::testing::TestWithParam<Case> {
     options.seed = 7;
     options.dtype = c.dtype;
     options.num_kv_heads = c.kv_heads;
-    m_ = MakeTestModel(options, std::string("cuda_") + c.name, kPageSize, kPages, c.config_from, c.config_to);
+    m_ = MakeTestModel(options, std::string("cuda_") + c.name, kPageSize, kPages, c.config_from,
+                       c.config_to);
     ASSERT_NE(m_, nullptr);
     vocab_ = m_->config.vocab_size;
     backend::cuda::CudaBackendOptions co;
@@ -128,12 +129,14 @@ TEST_P(CudaBackendTest, LogitsAgreeHoweverTheWorkIsCut) {
   {  // Batched with a prefill and a decode step of other sequences.
     const std::vector<int32_t> other = RandomTokens(37, vocab_, 3);
     const std::vector<int32_t> decode = RandomTokens(1, vocab_, 4);
-    const std::vector<int32_t> other_pages = Iota(30, 3), decode_pages = Iota(40, 2), pages = Iota(50, 7);
+    const std::vector<int32_t> other_pages = Iota(30, 3), decode_pages = Iota(40, 2),
+                               pages = Iota(50, 7);
     const std::vector<int32_t> history = RandomTokens(20, vocab_, 5);
     SequenceInput fill{history, 0, decode_pages, 0};
     Gpu({&fill, 1});
     Cpu({&fill, 1});
-    SequenceInput batch[3] = {{other, 0, other_pages, 5}, {prompt, 0, pages, n}, {decode, 20, decode_pages, 1}};
+    SequenceInput batch[3] = {
+        {other, 0, other_pages, 5}, {prompt, 0, pages, n}, {decode, 20, decode_pages, 1}};
     const std::vector<float> out = Gpu(batch);
     ASSERT_EQ(out.size(), static_cast<size_t>((5 + n + 1) * vocab_));
     EXPECT_LE(RelativeL2(Rows(out, 5, n), reference), kVsItself) << "batched";
@@ -149,7 +152,8 @@ TEST_P(CudaBackendTest, LogitsAgreeHoweverTheWorkIsCut) {
     ASSERT_NO_FATAL_FAILURE(CachedPrefixTable(*gpu_, prompt, shared, &table));
     SequenceInput rest{std::span(prompt).subspan(shared), shared, table, n - shared};
     const std::vector<float> out = Gpu({&rest, 1});
-    EXPECT_LE(RelativeL2(out, Rows(reference, shared, n - shared)), kVsItself) << "prefix of " << shared;
+    EXPECT_LE(RelativeL2(out, Rows(reference, shared, n - shared)), kVsItself)
+        << "prefix of " << shared;
   }
 }
 
@@ -168,7 +172,8 @@ TEST_P(CudaBackendTest, GreedyTokensAgreeHoweverThePromptIsCut) {
       logits = Gpu({&part, 1});
     }
     for (int64_t i = 0; i < steps; ++i) {
-      seq.push_back(static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+      seq.push_back(
+          static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
       SequenceInput step{std::span(seq).last(1), static_cast<int64_t>(seq.size()) - 1, pages, 1};
       logits = Gpu({&step, 1});
     }
@@ -193,8 +198,9 @@ TEST_P(CudaBackendTest, SumsFinalHiddenStates) {
   const std::vector<int32_t> other_pages = Iota(10, 1), chunk_pages = Iota(20, 3);
   for (int64_t start = 0; start < n; start += 7) {
     const int64_t len = std::min<int64_t>(7, n - start);
-    SequenceInput batch[2] = {{other, 0, other_pages, 1},
-                              {std::span(prompt).subspan(start, len), start, chunk_pages, 0, chunked.data()}};
+    SequenceInput batch[2] = {
+        {other, 0, other_pages, 1},
+        {std::span(prompt).subspan(start, len), start, chunk_pages, 0, chunked.data()}};
     Gpu(batch);
   }
   EXPECT_LE(RelativeL2(chunked, whole), kVsItself);
@@ -230,22 +236,26 @@ TEST_P(CudaBackendTest, GraphReplayMatchesDirectLaunch) {
     std::vector<SequenceInput> batch;
     for (int s = 0; s < active; ++s) {
       seqs[s].push_back(token);
-      batch.push_back({std::span(seqs[s]).last(1), static_cast<int64_t>(seqs[s].size()) - 1, pages[s], 1});
+      batch.push_back(
+          {std::span(seqs[s]).last(1), static_cast<int64_t>(seqs[s].size()) - 1, pages[s], 1});
     }
     for (int s = active; s < 3; ++s) {  // keep the others in step so every sequence grows
       seqs[s].push_back(token);
-      SequenceInput one{std::span(seqs[s]).last(1), static_cast<int64_t>(seqs[s].size()) - 1, pages[s], 1};
+      SequenceInput one{std::span(seqs[s]).last(1), static_cast<int64_t>(seqs[s].size()) - 1,
+                        pages[s], 1};
       ASSERT_EQ(Run(*gpu_, {&one, 1}).size(), static_cast<size_t>(vocab_));
       Run(*direct, {&one, 1});
     }
     const std::vector<float> a = Run(*gpu_, batch), b = Run(*direct, batch);
     ASSERT_EQ(a.size(), b.size());
-    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << "step " << i << ", batch " << active;
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0)
+        << "step " << i << ", batch " << active;
     token = static_cast<int32_t>(std::max_element(a.begin(), a.begin() + vocab_) - a.begin());
   }
   EXPECT_GT(gpu_->graph_replays(), 0u);
   EXPECT_EQ(direct->graph_replays() + direct->graph_captures(), 0u);
-  std::printf("graphs: %llu captured, %llu replays\n", static_cast<unsigned long long>(gpu_->graph_captures()),
+  std::printf("graphs: %llu captured, %llu replays\n",
+              static_cast<unsigned long long>(gpu_->graph_captures()),
               static_cast<unsigned long long>(gpu_->graph_replays()));
 }
 
@@ -281,7 +291,8 @@ TEST_P(CudaBackendTest, FusedPdlStepsMatchUnfused) {
       SequenceInput part{std::span(seqs[s]).subspan(start, len), start, pages[s], len};
       const std::vector<float> a = Run(*fast, {&part, 1}), b = Run(*plain, {&part, 1});
       ASSERT_EQ(a.size(), b.size());
-      ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << "prefill " << s << " at " << start;
+      ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0)
+          << "prefill " << s << " at " << start;
     }
   }
   int32_t token = 3;
@@ -291,16 +302,20 @@ TEST_P(CudaBackendTest, FusedPdlStepsMatchUnfused) {
     for (int s = 0; s < 3; ++s) seqs[s].push_back(token);
     for (int s = 0; s < 3; ++s) {
       if (s < active) {
-        batch.push_back({std::span(seqs[s]).last(1), static_cast<int64_t>(seqs[s].size()) - 1, pages[s], 1});
+        batch.push_back(
+            {std::span(seqs[s]).last(1), static_cast<int64_t>(seqs[s].size()) - 1, pages[s], 1});
       } else {
-        SequenceInput one{std::span(seqs[s]).last(1), static_cast<int64_t>(seqs[s].size()) - 1, pages[s], 1};
+        SequenceInput one{std::span(seqs[s]).last(1), static_cast<int64_t>(seqs[s].size()) - 1,
+                          pages[s], 1};
         const std::vector<float> a = Run(*fast, {&one, 1}), b = Run(*plain, {&one, 1});
-        ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << "step " << i << ", sequence " << s;
+        ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0)
+            << "step " << i << ", sequence " << s;
       }
     }
     const std::vector<float> a = Run(*fast, batch), b = Run(*plain, batch);
     ASSERT_EQ(a.size(), b.size());
-    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << "step " << i << ", batch " << active;
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0)
+        << "step " << i << ", batch " << active;
     token = static_cast<int32_t>(std::max_element(a.begin(), a.begin() + vocab_) - a.begin());
   }
 }
@@ -337,7 +352,7 @@ INSTANTIATE_TEST_SUITE_P(Architectures, CudaBackendTest, ::testing::ValuesIn(kCa
 // The attention kernel alone against float64, at real models' shapes.
 struct AttentionShape {
   int64_t heads, kv_heads, head_dim;
-  int64_t num_sms;  // 1: no split-K; 1000: splits wherever the keys allow
+  int64_t num_sms;           // 1: no split-K; 1000: splits wherever the keys allow
   bool decode_only = false;  // only the decode steps (the kernel for one-token blocks)
 };
 
@@ -368,7 +383,10 @@ TEST_P(PagedAttentionTest, MatchesFloat64Reference) {
   auto table = [&](int64_t first, int64_t count) {
     return std::vector<int32_t>(order.begin() + first, order.begin() + first + count);
   };
-  p.seqs = {{300, 77, table(0, 24)}, {0, 45, table(0, 3)}, {1500, 1, table(30, 94)}, {700, 1, table(124, 44)}};
+  p.seqs = {{300, 77, table(0, 24)},
+            {0, 45, table(0, 3)},
+            {1500, 1, table(30, 94)},
+            {700, 1, table(124, 44)}};
   if (shape.decode_only) p.seqs = {p.seqs[2], p.seqs[3], {33, 1, table(170, 3)}};
   int64_t rows = 0;
   for (const auto& s : p.seqs) rows += s.tokens;
@@ -392,10 +410,13 @@ TEST_P(PagedAttentionTest, MatchesFloat64Reference) {
         std::vector<double> w(static_cast<size_t>(keys));
         double mx = -INFINITY;
         for (int64_t k = 0; k < keys; ++k) {
-          const int64_t base = ((s.page_table[static_cast<size_t>(k / p.page_size)] * p.kv_heads + g) * p.page_size +
-                                k % p.page_size) * hd;
+          const int64_t base =
+              ((s.page_table[static_cast<size_t>(k / p.page_size)] * p.kv_heads + g) * p.page_size +
+               k % p.page_size) *
+              hd;
           double dot = 0;
-          for (int64_t d = 0; d < hd; ++d) dot += static_cast<double>(q[d]) * model::Bf16ToF32(p.k[base + d]);
+          for (int64_t d = 0; d < hd; ++d)
+            dot += static_cast<double>(q[d]) * model::Bf16ToF32(p.k[base + d]);
           w[static_cast<size_t>(k)] = dot * scale;
           mx = std::max(mx, dot * scale);
         }
@@ -404,8 +425,11 @@ TEST_P(PagedAttentionTest, MatchesFloat64Reference) {
         for (int64_t d = 0; d < hd; ++d) {
           double ref = 0;
           for (int64_t k = 0; k < keys; ++k) {
-            const int64_t base = ((s.page_table[static_cast<size_t>(k / p.page_size)] * p.kv_heads + g) * p.page_size +
-                                  k % p.page_size) * hd;
+            const int64_t base =
+                ((s.page_table[static_cast<size_t>(k / p.page_size)] * p.kv_heads + g) *
+                     p.page_size +
+                 k % p.page_size) *
+                hd;
             ref += w[static_cast<size_t>(k)] / sum * model::Bf16ToF32(p.v[base + d]);
           }
           const double got = out[static_cast<size_t>((row * p.heads + head) * hd + d)];
@@ -423,17 +447,19 @@ TEST_P(PagedAttentionTest, MatchesFloat64Reference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, PagedAttentionTest,
-    ::testing::Values(AttentionShape{8, 8, 64, 1}, AttentionShape{8, 8, 128, 1000}, AttentionShape{16, 4, 64, 1000},
-                      AttentionShape{32, 8, 128, 1}, AttentionShape{32, 8, 128, 1000}, AttentionShape{32, 4, 128, 132},
-                      AttentionShape{16, 2, 64, 1}, AttentionShape{8, 1, 128, 1000}, AttentionShape{4, 2, 16, 1000},
-                      AttentionShape{12, 4, 32, 1}, AttentionShape{32, 8, 128, 132, true},
-                      AttentionShape{32, 8, 128, 1, true}, AttentionShape{8, 8, 64, 1000, true},
-                      AttentionShape{16, 2, 64, 132, true}, AttentionShape{8, 1, 128, 1000, true},
-                      AttentionShape{12, 4, 32, 1000, true}),
+    ::testing::Values(AttentionShape{8, 8, 64, 1}, AttentionShape{8, 8, 128, 1000},
+                      AttentionShape{16, 4, 64, 1000}, AttentionShape{32, 8, 128, 1},
+                      AttentionShape{32, 8, 128, 1000}, AttentionShape{32, 4, 128, 132},
+                      AttentionShape{16, 2, 64, 1}, AttentionShape{8, 1, 128, 1000},
+                      AttentionShape{4, 2, 16, 1000}, AttentionShape{12, 4, 32, 1},
+                      AttentionShape{32, 8, 128, 132, true}, AttentionShape{32, 8, 128, 1, true},
+                      AttentionShape{8, 8, 64, 1000, true}, AttentionShape{16, 2, 64, 132, true},
+                      AttentionShape{8, 1, 128, 1000, true}, AttentionShape{12, 4, 32, 1000, true}),
     [](const auto& info) {
       const AttentionShape& s = info.param;
-      return "h" + std::to_string(s.heads) + "_kv" + std::to_string(s.kv_heads) + "_d" + std::to_string(s.head_dim) +
-             "_sm" + std::to_string(s.num_sms) + (s.decode_only ? "_decode" : "");
+      return "h" + std::to_string(s.heads) + "_kv" + std::to_string(s.kv_heads) + "_d" +
+             std::to_string(s.head_dim) + "_sm" + std::to_string(s.num_sms) +
+             (s.decode_only ? "_decode" : "");
     });
 
 // A decode step's attention for one sequence is the same bits alone as beside
@@ -471,61 +497,110 @@ TEST(PagedAttentionTest, DecodeIsTheSameBitsAloneAndInABatch) {
   ASSERT_TRUE(backend::cuda::RunPagedAttention(p, &batched).ok());
   for (size_t i = 0; i < seqs.size(); ++i) {
     p.seqs = {seqs[i]};
-    p.q.assign(q.begin() + static_cast<int64_t>(i) * row, q.begin() + static_cast<int64_t>(i + 1) * row);
-    for (int64_t sms : {1, 24, 132}) {  // every split in one block, two or three a block, one a block
+    p.q.assign(q.begin() + static_cast<int64_t>(i) * row,
+               q.begin() + static_cast<int64_t>(i + 1) * row);
+    for (int64_t sms :
+         {1, 24, 132}) {  // every split in one block, two or three a block, one a block
       p.num_sms = sms;
       std::vector<float> alone;
       ASSERT_TRUE(backend::cuda::RunPagedAttention(p, &alone).ok());
       ASSERT_EQ(alone.size(), static_cast<size_t>(row));
       for (int64_t j = 0; j < row; ++j) {
         ASSERT_EQ(std::bit_cast<uint32_t>(alone[static_cast<size_t>(j)]),
-                  std::bit_cast<uint32_t>(batched[static_cast<size_t>(static_cast<int64_t>(i) * row + j)]))
+                  std::bit_cast<uint32_t>(
+                      batched[static_cast<size_t>(static_cast<int64_t>(i) * row + j)]))
             << "sequence " << i << " element " << j;
       }
     }
   }
 }
 
-// The device's token choice against backend::ChooseToken, bit for bit, on rows
+// The device's row sampling against backend::SampleRow, bit for bit, on rows
 // of real vocabulary sizes (Llama 3, Qwen2) and odd ones, with cuts that fall
-// inside runs of equal logits.
-TEST(ChooseTokensTest, MatchesTheHostChoiceExactly) {
+// inside runs of equal logits: every sampling parameter (temperature, top-k,
+// top-p, min-p, the draw), edits as penalties and logit_bias make them
+// (repeated tokens included), several draws from one row (n > 1) and
+// log-probability figures from none to the most served.
+TEST(SampleRowsTest, MatchesTheHostExactly) {
   if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
   std::mt19937_64 rng(17);
   std::uniform_real_distribution<double> unit(0, 1);
   int mismatches = 0, checked = 0;
   for (int64_t vocab : {1, 3, 1000, 1025, 32000, 128256, 151936}) {
     for (bool coarse : {false, true}) {
-      std::vector<backend::TokenChoice> choices;
-      for (int i = 0; i < 48; ++i) {
-        backend::TokenChoice c;
-        c.inv_temperature = std::array{0.0f, 1.0f, 0.6f, 1.9f}[i % 4];
-        c.top_k = std::array{0, 0, 1, 2, 20, 50, 1000, 999999}[i % 8];
-        c.top_p = std::array{1.0f, 0.95f, 0.8f, 0.3f, 0.9999f, 1.0f}[i % 6];
-        c.min_p = std::array{0.0f, 0.0f, 0.1f, 0.01f, 0.7f}[i % 5];
-        c.uniform = unit(rng);
-        choices.push_back(c);
+      constexpr int kRows = 48;
+      std::vector<std::vector<backend::TokenChoice>> choices(kRows);
+      std::vector<std::vector<backend::LogitEdit>> edits(kRows);
+      for (int i = 0; i < kRows; ++i) {
+        const int draws = i % 7 == 3 ? 4 : 1;
+        for (int d = 0; d < draws; ++d) {
+          backend::TokenChoice c;
+          c.inv_temperature = std::array{0.0f, 1.0f, 0.6f, 1.9f}[(i + d) % 4];
+          c.top_k = std::array{0, 0, 1, 2, 20, 50, 1000, 999999}[i % 8];
+          c.top_p = std::array{1.0f, 0.95f, 0.8f, 0.3f, 0.9999f, 1.0f}[i % 6];
+          c.min_p = std::array{0.0f, 0.0f, 0.1f, 0.01f, 0.7f}[i % 5];
+          c.uniform = unit(rng);
+          choices[static_cast<size_t>(i)].push_back(c);
+        }
+        if (i % 3 != 0) {
+          // Penalties on "generated" tokens, then biases (one token twice).
+          std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(vocab - 1));
+          for (int e = 0; e < 1 + i % 5 * 7; ++e) {
+            edits[static_cast<size_t>(i)].push_back(
+                {token(rng), -static_cast<float>(unit(rng) * 3)});
+          }
+          const int32_t biased = token(rng);
+          edits[static_cast<size_t>(i)].push_back({biased, 5.5f});
+          edits[static_cast<size_t>(i)].push_back({biased, i % 2 == 0 ? 90.0f : -100.0f});
+        }
       }
-      std::vector<float> rows(choices.size() * static_cast<size_t>(vocab));
+      std::vector<float> rows(kRows * static_cast<size_t>(vocab));
       std::normal_distribution<float> normal(0, 2.5f);
       for (float& x : rows) x = coarse ? std::round(normal(rng) * 2) : normal(rng);
-      std::vector<int32_t> device;
-      const Status s = backend::cuda::RunChooseTokens(rows, vocab, choices, &device);
+      std::vector<std::vector<int32_t>> device_ids(kRows), host_ids(kRows);
+      std::vector<backend::RowLogprobs> device_fig(kRows), host_fig(kRows);
+      std::vector<backend::RowSampling> device(kRows), host(kRows);
+      for (size_t i = 0; i < kRows; ++i) {
+        device_ids[i].assign(choices[i].size(), -1);
+        host_ids[i].assign(choices[i].size(), -1);
+        const int32_t top = std::array{-1, 0, 1, 5, 20, 64, -1}[i % 7];
+        device[i] = {edits[i], choices[i], device_ids[i], top, top >= 0 ? &device_fig[i] : nullptr};
+        host[i] = {edits[i], choices[i], host_ids[i], top, top >= 0 ? &host_fig[i] : nullptr};
+      }
+      const Status s = backend::cuda::RunSampleRows(rows, vocab, device);
       ASSERT_TRUE(s.ok()) << s.ToString();
-      for (size_t i = 0; i < choices.size(); ++i) {
-        const std::span<const float> row(rows.data() + i * vocab, static_cast<size_t>(vocab));
-        const int32_t host = backend::ChooseToken(row, choices[i]);
+      for (size_t i = 0; i < kRows; ++i) {
+        std::vector<float> row(rows.begin() + static_cast<ptrdiff_t>(i * vocab),
+                               rows.begin() + static_cast<ptrdiff_t>((i + 1) * vocab));
+        backend::SampleRow(row, host[i]);
         ++checked;
-        if (device[i] != host) {
+        const std::string where = "vocab " + std::to_string(vocab) + (coarse ? " coarse" : "") +
+                                  " row " + std::to_string(i) + " (k " +
+                                  std::to_string(choices[i][0].top_k) + ", p " +
+                                  std::to_string(choices[i][0].top_p) + ", edits " +
+                                  std::to_string(edits[i].size()) + ")";
+        bool same = device_ids[i] == host_ids[i];
+        if (host[i].top_logprobs >= 0) {
+          const auto& d = device_fig[i];
+          const auto& h = host_fig[i];
+          same = same && std::memcmp(&d.max, &h.max, 4) == 0 && d.mass == h.mass &&
+                 d.top.size() == h.top.size() && d.chosen_logits.size() == h.chosen_logits.size() &&
+                 std::memcmp(d.chosen_logits.data(), h.chosen_logits.data(),
+                             4 * h.chosen_logits.size()) == 0;
+          for (size_t k = 0; same && k < h.top.size(); ++k) {
+            same = d.top[k].token == h.top[k].token &&
+                   std::memcmp(&d.top[k].logit, &h.top[k].logit, 4) == 0;
+          }
+        }
+        if (!same) {
           ++mismatches;
-          ADD_FAILURE() << "vocab " << vocab << (coarse ? " coarse" : "") << " choice " << i << ": device "
-                        << device[i] << ", host " << host << " (k " << choices[i].top_k << ", p "
-                        << choices[i].top_p << ", min_p " << choices[i].min_p << ")";
+          ADD_FAILURE() << where << ": device " << ::testing::PrintToString(device_ids[i])
+                        << ", host " << ::testing::PrintToString(host_ids[i]);
         }
       }
     }
   }
-  std::printf("%d device choices checked, %d differ from the host's\n", checked, mismatches);
+  std::printf("%d rows sampled on the device, %d differ from the host's\n", checked, mismatches);
 }
 
 }  // namespace

@@ -23,8 +23,12 @@ namespace radixlm::testing {
 
 class FakeBackend final : public backend::Backend {
  public:
-  FakeBackend(int64_t vocab, int64_t max_context, int64_t page_size, int64_t num_pages)
-      : page_size_(page_size), num_pages_(num_pages), slots_(static_cast<size_t>(page_size * num_pages), -1) {
+  FakeBackend(int64_t vocab, int64_t max_context, int64_t page_size, int64_t num_pages,
+              bool chooses = false)
+      : page_size_(page_size),
+        num_pages_(num_pages),
+        chooses_(chooses),
+        slots_(static_cast<size_t>(page_size * num_pages), -1) {
     config_.vocab_size = vocab;
     config_.max_position_embeddings = max_context;
     config_.hidden_size = kHidden;
@@ -34,22 +38,35 @@ class FakeBackend final : public backend::Backend {
   const model::ModelConfig& config() const override { return config_; }
   int64_t page_size() const override { return page_size_; }
   int64_t num_pages() const override { return num_pages_; }
+  bool chooses_tokens() const override { return chooses_; }
 
-  Status Forward(std::span<const backend::SequenceInput> batch, std::vector<float>* logits) override {
-    RETURN_IF_ERROR(backend::ValidateBatch(batch, config_, page_size_, num_pages_));
+  Status Forward(std::span<const backend::SequenceInput> batch,
+                 std::vector<float>* logits) override {
+    RETURN_IF_ERROR(backend::ValidateBatch(batch, config_, page_size_, num_pages_, chooses_));
     ++forwards_;
     logits->clear();
     for (const auto& seq : batch) {
       computed_tokens_ += static_cast<int64_t>(seq.tokens.size());
-      max_batch_tokens_ = std::max<int64_t>(max_batch_tokens_, static_cast<int64_t>(seq.tokens.size()));
-      for (size_t i = 0; i < seq.tokens.size(); ++i) Slot(seq.page_table, seq.start + static_cast<int64_t>(i)) = seq.tokens[i];
+      max_batch_tokens_ =
+          std::max<int64_t>(max_batch_tokens_, static_cast<int64_t>(seq.tokens.size()));
+      for (size_t i = 0; i < seq.tokens.size(); ++i)
+        Slot(seq.page_table, seq.start + static_cast<int64_t>(i)) = seq.tokens[i];
       const int64_t end = seq.start + static_cast<int64_t>(seq.tokens.size());
       auto history = [&](int64_t p) {
         uint64_t h = 1469598103934665603ull;
         for (int64_t q = 0; q <= p; ++q) h = Mix(h, static_cast<uint32_t>(Slot(seq.page_table, q)));
         return h;
       };
-      for (int64_t p = end - seq.num_logits; p < end; ++p) AppendLogits(history(p), logits);
+      for (int64_t p = end - seq.num_logits; p < end; ++p) {
+        if (seq.sampling != nullptr) {
+          std::vector<float> row;
+          AppendLogits(history(p), &row);
+          backend::SampleRow(row, *seq.sampling);
+          ++sampled_rows_;
+          continue;
+        }
+        AppendLogits(history(p), logits);
+      }
       if (seq.hidden_sum != nullptr) {
         for (int64_t p = seq.start; p < end; ++p) AddHidden(history(p), seq.hidden_sum);
       }
@@ -62,7 +79,9 @@ class FakeBackend final : public backend::Backend {
       return InvalidArgumentError("bad page copy");
     }
     ++copies_;
-    for (int64_t s = 0; s < slots; ++s) slots_[static_cast<size_t>(dst * page_size_ + s)] = slots_[static_cast<size_t>(src * page_size_ + s)];
+    for (int64_t s = 0; s < slots; ++s)
+      slots_[static_cast<size_t>(dst * page_size_ + s)] =
+          slots_[static_cast<size_t>(src * page_size_ + s)];
     return OkStatus();
   }
 
@@ -93,6 +112,7 @@ class FakeBackend final : public backend::Backend {
   int64_t forwards() const { return forwards_; }
   int64_t copies() const { return copies_; }
   int64_t max_batch_tokens() const { return max_batch_tokens_; }
+  int64_t sampled_rows() const { return sampled_rows_; }
 
  private:
   static uint64_t Mix(uint64_t h, uint32_t v) {
@@ -112,18 +132,23 @@ class FakeBackend final : public backend::Backend {
   }
   static void AddHidden(uint64_t h, float* sum) {
     for (int i = 0; i < kHidden; ++i) {
-      sum[i] += static_cast<float>(Mix(h, 1000u + static_cast<uint32_t>(i)) >> 40) / static_cast<float>(1 << 24) - 0.5f;
+      sum[i] += static_cast<float>(Mix(h, 1000u + static_cast<uint32_t>(i)) >> 40) /
+                    static_cast<float>(1 << 24) -
+                0.5f;
     }
   }
   int32_t& Slot(std::span<const int32_t> table, int64_t pos) {
-    return slots_[static_cast<size_t>(table[static_cast<size_t>(pos / page_size_)] * page_size_ + pos % page_size_)];
+    return slots_[static_cast<size_t>(table[static_cast<size_t>(pos / page_size_)] * page_size_ +
+                                      pos % page_size_)];
   }
 
   static constexpr int kHidden = 4;
   model::ModelConfig config_;
   int64_t page_size_, num_pages_;
+  bool chooses_ = false;
   std::vector<int32_t> slots_;
-  int64_t computed_tokens_ = 0, forwards_ = 0, copies_ = 0, max_batch_tokens_ = 0;
+  int64_t computed_tokens_ = 0, forwards_ = 0, copies_ = 0, max_batch_tokens_ = 0,
+          sampled_rows_ = 0;
 };
 
 }  // namespace radixlm::testing

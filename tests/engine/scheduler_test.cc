@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <map>
 #include <random>
 
@@ -19,9 +20,12 @@ using testing::FakeBackend;
 
 class SchedulerTest : public ::testing::Test {
  protected:
-  void Make(int64_t page_size = 4, int64_t num_pages = 512, EngineOptions options = {}) {
-    backend_ = std::make_unique<FakeBackend>(/*vocab=*/258, /*max_context=*/4096, page_size, num_pages);
-    auto tok = model::Tokenizer::FromJson(model::MakeByteLevelTokenizerJson({"<|a|>", "<|b|>"}), "test");
+  void Make(int64_t page_size = 4, int64_t num_pages = 512, EngineOptions options = {},
+            bool chooses = false) {
+    backend_ = std::make_unique<FakeBackend>(/*vocab=*/258, /*max_context=*/4096, page_size,
+                                             num_pages, chooses);
+    auto tok =
+        model::Tokenizer::FromJson(model::MakeByteLevelTokenizerJson({"<|a|>", "<|b|>"}), "test");
     ASSERT_TRUE(tok.ok()) << tok.status().ToString();
     tokenizer_ = std::move(tok).value();
     options_ = options;
@@ -98,8 +102,8 @@ class SchedulerTest : public ::testing::Test {
   }
 
   // What the fake model says, sampled the way sample `stream` of a request is.
-  std::vector<int32_t> Expected(std::vector<int32_t> tokens, int64_t max_tokens, SamplingParams p = Greedy(),
-                                uint64_t stream = 0) {
+  std::vector<int32_t> Expected(std::vector<int32_t> tokens, int64_t max_tokens,
+                                SamplingParams p = Greedy(), uint64_t stream = 0) {
     Sampler sampler(p, stream);
     std::vector<int32_t> out;
     for (int64_t i = 0; i < max_tokens; ++i) {
@@ -172,7 +176,8 @@ TEST_F(SchedulerTest, SecondRequestHitsTheFirstOnesPrefixTokenExactly) {
   // Token-exact: all 30 shared tokens hit, the boundary page copied.
   EXPECT_GE(rb.cached, 30);
   EXPECT_EQ(rb.tokens[0], Expected(prompt_b, 5));
-  EXPECT_EQ(backend_->computed_tokens() - before, static_cast<int64_t>(prompt_b.size()) - rb.cached + 4);
+  EXPECT_EQ(backend_->computed_tokens() - before,
+            static_cast<int64_t>(prompt_b.size()) - rb.cached + 4);
   EXPECT_GE(backend_->copies(), 1);
   // The same prompt again: everything but the last prompt token is cached.
   auto c = Add(Req(prompt_b, 5));
@@ -223,7 +228,8 @@ TEST_F(SchedulerTest, EmbeddingsComputeEveryTokenAndFeedTheCache) {
   Result rg = Collect(*g);
   EXPECT_EQ(rg.cached, 30);
   // Every embedded token, and the generation's uncached ones.
-  EXPECT_EQ(backend_->computed_tokens() - before, static_cast<int64_t>(prompt.size()) + (36 - 30) + 3);
+  EXPECT_EQ(backend_->computed_tokens() - before,
+            static_cast<int64_t>(prompt.size()) + (36 - 30) + 3);
   // The embedded prompt is now cached for a generation.
   auto again = Add(Req(prompt, 2));
   RunAll();
@@ -333,7 +339,8 @@ TEST_F(SchedulerTest, ParallelSamplesShareThePromptAndFollowTheirStreams) {
   Result r = Collect(*h);
   ASSERT_EQ(r.tokens.size(), 4u);
   for (int i = 0; i < 4; ++i) {
-    EXPECT_EQ(r.tokens[i], Expected(prompt, 12, o.sampling, static_cast<uint64_t>(i))) << "sample " << i;
+    EXPECT_EQ(r.tokens[i], Expected(prompt, 12, o.sampling, static_cast<uint64_t>(i)))
+        << "sample " << i;
     EXPECT_EQ(r.finish[i], FinishReason::kLength);
   }
   EXPECT_NE(r.tokens[0], r.tokens[1]);
@@ -444,8 +451,11 @@ TEST_F(SchedulerTest, StopStringsAndStopTokens) {
   EXPECT_EQ(r.text[0], full.substr(0, at));
   EXPECT_EQ(r.finish[0], FinishReason::kStop);
   Result r2 = Collect(*h2);
-  const size_t first = static_cast<size_t>(std::find(expected.begin(), expected.end(), expected[6]) - expected.begin());
-  EXPECT_EQ(r2.tokens[0], std::vector<int32_t>(expected.begin(), expected.begin() + static_cast<ptrdiff_t>(first) + 1));
+  const size_t first = static_cast<size_t>(
+      std::find(expected.begin(), expected.end(), expected[6]) - expected.begin());
+  EXPECT_EQ(
+      r2.tokens[0],
+      std::vector<int32_t>(expected.begin(), expected.begin() + static_cast<ptrdiff_t>(first) + 1));
   EXPECT_EQ(r2.finish[0], FinishReason::kStop);
 }
 
@@ -487,7 +497,9 @@ TEST_F(SchedulerTest, RandomizedTrafficKeepsEveryInvariant) {
     // Pools from the least that fits the largest request (3 samples of 85
     // tokens) up: preemption is routine.
     const int64_t page_size = 1 + rng() % 8;
-    Make(page_size, 3 * ((85 + page_size - 1) / page_size + 1) + rng() % 60, o);
+    // Odd seeds: the backend samples the rows (the engine's delegated path).
+    Make(page_size, 3 * ((85 + page_size - 1) / page_size + 1) + rng() % 60, o,
+         /*chooses=*/seed % 2 == 1);
     std::vector<std::vector<int32_t>> systems = {Tokens(rng, 40), Tokens(rng, 17), Tokens(rng, 5)};
     struct Sent {
       RequestOptions options;
@@ -498,12 +510,18 @@ TEST_F(SchedulerTest, RandomizedTrafficKeepsEveryInvariant) {
     for (int step = 0; step < 400 || !scheduler_->idle(); ++step) {
       ASSERT_LT(step, 20000) << "seed " << seed << " did not drain";
       if (step < 400 && rng() % 3 != 0) {
-        RequestOptions r = Req(Concat(systems[rng() % 3], Tokens(rng, 1 + rng() % 15)), 1 + rng() % 30,
-                               rng() % 4 == 0 ? "other" : "");
+        RequestOptions r = Req(Concat(systems[rng() % 3], Tokens(rng, 1 + rng() % 15)),
+                               1 + rng() % 30, rng() % 4 == 0 ? "other" : "");
         if (rng() % 4 == 0) {
           r.n = 1 + static_cast<int32_t>(rng() % 3);
           r.sampling.temperature = 0.8;
           r.sampling.seed = rng();
+        }
+        if (rng() % 5 == 0) {
+          r.sampling.frequency_penalty = 1.5;
+          r.sampling.presence_penalty = -0.5;
+          r.sampling.logit_bias = {{static_cast<int32_t>(32 + rng() % 90), 4.0f}};
+          r.logprobs = static_cast<int32_t>(rng() % 4);
         }
         sent.push_back({r, Add(r)});
       }
@@ -521,10 +539,12 @@ TEST_F(SchedulerTest, RandomizedTrafficKeepsEveryInvariant) {
       ASSERT_TRUE(r.finished) << "seed " << seed;
       for (auto& [index, tokens] : r.tokens) {
         if (s.cancelled) {
-          auto want = Expected(s.options.prompt, static_cast<int64_t>(tokens.size()), s.options.sampling, index);
+          auto want = Expected(s.options.prompt, static_cast<int64_t>(tokens.size()),
+                               s.options.sampling, index);
           EXPECT_EQ(tokens, want) << "seed " << seed;
         } else {
-          EXPECT_EQ(tokens, Expected(s.options.prompt, s.options.stop.max_tokens, s.options.sampling, index))
+          EXPECT_EQ(tokens, Expected(s.options.prompt, s.options.stop.max_tokens,
+                                     s.options.sampling, index))
               << "seed " << seed << " sample " << index;
         }
       }
@@ -539,6 +559,69 @@ TEST_F(SchedulerTest, RandomizedTrafficKeepsEveryInvariant) {
     preemptions += snap.preemptions;
   }
   EXPECT_GT(preemptions, 0);
+}
+
+// The backend sampling the rows (penalties and bias as edits, log-probability
+// figures, n > 1 first draws on one row) gives the host sampler's tokens,
+// text and log probabilities, bit for bit, and no row crosses to the host.
+TEST_F(SchedulerTest, BackendSamplingMatchesHostSampling) {
+  std::mt19937 rng(7);
+  const std::vector<int32_t> system = Tokens(rng, 23);
+  std::vector<RequestOptions> requests;
+  for (int i = 0; i < 12; ++i) {
+    RequestOptions o = Req(Concat(system, Tokens(rng, 1 + i)), 6 + i % 5);
+    o.sampling.temperature = std::array{0.0, 0.7, 1.3}[i % 3];
+    o.sampling.top_k = std::array{0, 5, 40, 1}[i % 4];
+    o.sampling.top_p = std::array{1.0, 0.9, 0.5}[i % 3];
+    o.sampling.min_p = i % 5 == 0 ? 0.05 : 0.0;
+    o.sampling.seed = 1000 + static_cast<uint64_t>(i);
+    if (i % 2 == 0) {
+      o.sampling.frequency_penalty = 1.2;
+      o.sampling.presence_penalty = 0.4;
+    }
+    if (i % 3 == 1) o.sampling.logit_bias = {{40, 3.5f}, {41, -100.0f}, {40, 1.0f}};
+    o.logprobs = std::array{-1, 0, 2, 5}[i % 4];
+    o.n = i % 4 == 2 ? 3 : 1;
+    requests.push_back(o);
+  }
+  std::vector<Result> host, device;
+  for (bool chooses : {false, true}) {
+    EngineOptions options;
+    options.token_budget = 32;
+    Make(4, 512, options, chooses);
+    std::vector<std::shared_ptr<RequestHandle>> handles;
+    for (const RequestOptions& o : requests) handles.push_back(Add(o));
+    RunAll();
+    for (auto& h : handles) (chooses ? device : host).push_back(Collect(*h));
+    if (chooses) {
+      EXPECT_GT(backend_->sampled_rows(), 0);
+    } else {
+      EXPECT_EQ(backend_->sampled_rows(), 0);
+    }
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(device[i].tokens, host[i].tokens) << "request " << i;
+    EXPECT_EQ(device[i].text, host[i].text) << "request " << i;
+    EXPECT_EQ(device[i].tokens.size(), static_cast<size_t>(requests[i].n)) << "request " << i;
+    ASSERT_EQ(device[i].logprobs.size(), host[i].logprobs.size()) << "request " << i;
+    for (const auto& [index, entries] : host[i].logprobs) {
+      const auto& got = device[i].logprobs.at(index);
+      ASSERT_EQ(got.size(), entries.size()) << "request " << i;
+      for (size_t k = 0; k < entries.size(); ++k) {
+        EXPECT_EQ(got[k].token, entries[k].token);
+        EXPECT_EQ(got[k].logprob, entries[k].logprob) << "request " << i << " token " << k;
+        ASSERT_EQ(got[k].top.size(), entries[k].top.size());
+        for (size_t j = 0; j < entries[k].top.size(); ++j) {
+          EXPECT_EQ(got[k].top[j].token, entries[k].top[j].token);
+          EXPECT_EQ(got[k].top[j].logprob, entries[k].top[j].logprob);
+        }
+      }
+    }
+    // And both are what the model says for sample 0.
+    EXPECT_EQ(host[i].tokens[0],
+              Expected(requests[i].prompt, requests[i].stop.max_tokens, requests[i].sampling))
+        << "request " << i;
+  }
 }
 
 }  // namespace

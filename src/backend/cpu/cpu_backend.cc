@@ -46,7 +46,8 @@ std::vector<float> RopeInverseFrequencies(const model::ModelConfig& c) {
   const int64_t half = c.head_dim / 2;
   std::vector<float> inv(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
-    double f = 1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / static_cast<double>(c.head_dim));
+    double f =
+        1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / static_cast<double>(c.head_dim));
     if (c.rope_scaling.llama3) {
       // Llama 3.1: long wavelengths slowed by `factor`, short ones kept, a smooth
       // blend between.
@@ -58,7 +59,8 @@ std::vector<float> RopeInverseFrequencies(const model::ModelConfig& c) {
       if (wavelen > low_wavelen) {
         f /= s.factor;
       } else if (wavelen >= high_wavelen) {
-        const double smooth = (old_len / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+        const double smooth =
+            (old_len / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
         f = (1 - smooth) * f / s.factor + smooth * f;
       }
     }
@@ -111,8 +113,8 @@ StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const model::ModelWeigh
   }
   if (!b->gpt2_) b->inv_freq_ = RopeInverseFrequencies(c);
 
-  const uint64_t per_layer = static_cast<uint64_t>(options.num_pages) * c.num_kv_heads *
-                             options.page_size * c.head_dim;
+  const uint64_t per_layer =
+      static_cast<uint64_t>(options.num_pages) * c.num_kv_heads * options.page_size * c.head_dim;
   b->kv_floats_ = per_layer * c.num_layers;
   auto keys = KvMemory::Create(b->kv_floats_ * sizeof(float), options.commit_kv_memory);
   if (!keys.ok()) return keys.status();
@@ -120,8 +122,9 @@ StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const model::ModelWeigh
   if (!values.ok()) return values.status();
   b->keys_ = std::move(*keys);
   b->values_ = std::move(*values);
-  int threads = options.threads > 0 ? options.threads
-                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = options.threads > 0
+                    ? options.threads
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   b->pool_ = std::make_unique<ThreadPool>(threads);
   return b;
 }
@@ -147,9 +150,10 @@ float* CpuBackend::ValueBlock(int64_t layer, int32_t page, int64_t head) {
 }
 
 Status CpuBackend::CopyPage(int32_t src, int32_t dst, int64_t slots) {
-  if (src < 0 || src >= num_pages_ || dst < 0 || dst >= num_pages_ || slots < 0 || slots > page_size_) {
-    return InvalidArgumentError("CopyPage(" + std::to_string(src) + ", " + std::to_string(dst) + ", " +
-                                std::to_string(slots) + ") outside the pool");
+  if (src < 0 || src >= num_pages_ || dst < 0 || dst >= num_pages_ || slots < 0 ||
+      slots > page_size_) {
+    return InvalidArgumentError("CopyPage(" + std::to_string(src) + ", " + std::to_string(dst) +
+                                ", " + std::to_string(slots) + ") outside the pool");
   }
   const size_t bytes = static_cast<size_t>(slots * config_.head_dim) * sizeof(float);
   for (int64_t layer = 0; layer < config_.num_layers; ++layer) {
@@ -181,7 +185,7 @@ void CpuBackend::Attention(int64_t layer, std::span<const SequenceInput> batch,
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   struct Task {
     int32_t seq;
-    int32_t head;  // kv head
+    int32_t head;        // kv head
     int64_t begin, end;  // new-token indices
   };
   std::vector<Task> tasks;
@@ -189,7 +193,8 @@ void CpuBackend::Attention(int64_t layer, std::span<const SequenceInput> batch,
     const int64_t n = static_cast<int64_t>(batch[s].tokens.size());
     for (int64_t h = 0; h < c.num_kv_heads; ++h) {
       for (int64_t b = 0; b < n; b += kQueryBlock) {
-        tasks.push_back({static_cast<int32_t>(s), static_cast<int32_t>(h), b, std::min(n, b + kQueryBlock)});
+        tasks.push_back(
+            {static_cast<int32_t>(s), static_cast<int32_t>(h), b, std::min(n, b + kQueryBlock)});
       }
     }
   }
@@ -256,7 +261,8 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
   for (size_t s = 0; s < batch.size(); ++s) {
     first_row.push_back(static_cast<int64_t>(rows.size()));
     for (size_t i = 0; i < batch[s].tokens.size(); ++i) {
-      rows.push_back({static_cast<int32_t>(s), batch[s].tokens[i], batch[s].start + static_cast<int64_t>(i)});
+      rows.push_back(
+          {static_cast<int32_t>(s), batch[s].tokens[i], batch[s].start + static_cast<int64_t>(i)});
     }
     logit_rows += batch[s].num_logits;
   }
@@ -300,9 +306,10 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
 
   for (int64_t li = 0; li < c.num_layers; ++li) {
     const Layer& l = layers_[static_cast<size_t>(li)];
-    rows_parallel([&](int64_t r) { Norm(l.attn_norm, l.attn_norm_bias, &x[r * h], &normed[r * h]); });
-    MatMul(*pool_, normed.data(), t, h, h, l.qkv.data(), ld, l.qkv_bias.empty() ? nullptr : l.qkv_bias.data(),
-           qkv.data(), ld);
+    rows_parallel(
+        [&](int64_t r) { Norm(l.attn_norm, l.attn_norm_bias, &x[r * h], &normed[r * h]); });
+    MatMul(*pool_, normed.data(), t, h, h, l.qkv.data(), ld,
+           l.qkv_bias.empty() ? nullptr : l.qkv_bias.data(), qkv.data(), ld);
     rows_parallel([&](int64_t r) {
       float* q = &qkv[r * ld];
       float* k = q + q_dim;
@@ -320,15 +327,15 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
       }
     });
     Attention(li, batch, first_row, qkv.data(), attn.data());
-    MatMul(*pool_, attn.data(), t, q_dim, q_dim, l.o.data(), h, l.o_bias.empty() ? nullptr : l.o_bias.data(),
-           proj.data(), h);
+    MatMul(*pool_, attn.data(), t, q_dim, q_dim, l.o.data(), h,
+           l.o_bias.empty() ? nullptr : l.o_bias.data(), proj.data(), h);
     rows_parallel([&](int64_t r) {
       AddInPlace(&x[r * h], &proj[r * h], h);
       Norm(l.mlp_norm, l.mlp_norm_bias, &x[r * h], &normed[r * h]);
     });
     const int64_t up_dim = gated_ ? 2 * inter : inter;
-    MatMul(*pool_, normed.data(), t, h, h, l.up.data(), up_dim, l.up_bias.empty() ? nullptr : l.up_bias.data(),
-           up.data(), up_dim);
+    MatMul(*pool_, normed.data(), t, h, h, l.up.data(), up_dim,
+           l.up_bias.empty() ? nullptr : l.up_bias.data(), up.data(), up_dim);
     float* mlp_in = up.data();
     rows_parallel([&](int64_t r) {
       if (gated_) {
@@ -338,8 +345,8 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
       }
     });
     if (gated_) mlp_in = act.data();
-    MatMul(*pool_, mlp_in, t, inter, inter, l.down.data(), h, l.down_bias.empty() ? nullptr : l.down_bias.data(),
-           proj.data(), h);
+    MatMul(*pool_, mlp_in, t, inter, inter, l.down.data(), h,
+           l.down_bias.empty() ? nullptr : l.down_bias.data(), proj.data(), h);
     rows_parallel([&](int64_t r) { AddInPlace(&x[r * h], &proj[r * h], h); });
   }
 
@@ -349,7 +356,8 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
     if (sum == nullptr) continue;
     std::vector<float>& normed_row = ws.Take(&ws.last, h);
     for (size_t i = 0; i < batch[s].tokens.size(); ++i) {
-      Norm(final_norm_, final_norm_bias_, &x[(first_row[s] + static_cast<int64_t>(i)) * h], normed_row.data());
+      Norm(final_norm_, final_norm_bias_, &x[(first_row[s] + static_cast<int64_t>(i)) * h],
+           normed_row.data());
       AddInPlace(sum, normed_row.data(), h);
     }
   }
@@ -365,19 +373,21 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
     }
   }
   const float* head = tied_ ? embed_.data() : lm_head_.data();
-  MatMul(*pool_, last.data(), logit_rows, h, h, head, c.vocab_size, nullptr, logits->data(), c.vocab_size);
+  MatMul(*pool_, last.data(), logit_rows, h, h, head, c.vocab_size, nullptr, logits->data(),
+         c.vocab_size);
 
-  // Token choices: each chosen row is consumed here and the rows after it move up.
+  // Row sampling: each sampled row is consumed here and the rows after it move up.
   const auto vocab = static_cast<size_t>(c.vocab_size);
   size_t read = 0, write = 0;
   for (const SequenceInput& in : batch) {
     for (int64_t i = 0; i < in.num_logits; ++i, ++read) {
-      std::span<const float> row(logits->data() + read * vocab, vocab);
-      if (in.choice != nullptr) {
-        *in.chosen = ChooseToken(row, *in.choice);
+      std::span<float> row(logits->data() + read * vocab, vocab);
+      if (in.sampling != nullptr) {
+        SampleRow(row, *in.sampling);  // the row is consumed: edited in place
         continue;
       }
-      if (write != read) std::copy(row.begin(), row.end(), logits->begin() + static_cast<ptrdiff_t>(write * vocab));
+      if (write != read)
+        std::copy(row.begin(), row.end(), logits->begin() + static_cast<ptrdiff_t>(write * vocab));
       ++write;
     }
   }

@@ -32,7 +32,8 @@ constexpr int kThreads = kWarps * 32;
 
 template <int HD>
 struct Tiles {
-  static constexpr int kStride = HD + 8;  // BF16 per shared row: the pad spreads ldmatrix rows over the banks
+  static constexpr int kStride =
+      HD + 8;  // BF16 per shared row: the pad spreads ldmatrix rows over the banks
   static constexpr int kTile = kKeys * kStride;
   static constexpr size_t kBytes = 2 * 2 * kTile * sizeof(bf16);  // two stages of K and V
 };
@@ -60,7 +61,8 @@ __device__ __forceinline__ void LdMatrixX4Trans(uint32_t r[4], const bf16* p) {
 // c += a (16 x 16, row) . b (16 x 8, col), BF16 in, F32 accumulate.
 __device__ __forceinline__ void Mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
   asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, "
       "{%0, %1, %2, %3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
@@ -75,7 +77,8 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
   using T = Tiles<HD>;
   constexpr int kStride = T::kStride;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  bf16* tiles = reinterpret_cast<bf16*>(smem_raw);  // stage s: K at 2 s, V at 2 s + 1 (in kTile units)
+  bf16* tiles =
+      reinterpret_cast<bf16*>(smem_raw);  // stage s: K at 2 s, V at 2 s + 1 (in kTile units)
 
   const AttentionBlock blk = a.blocks[blockIdx.x];
   const AttentionSeq seq = a.seqs[blk.seq];
@@ -140,7 +143,9 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
       const bool valid = tile_pages[j] >= 0;
       int64_t at = 0;
       if (valid) {
-        at = ((static_cast<int64_t>(tile_pages[j]) * a.kv_heads + blk.kv_head) * a.page_size + pos % a.page_size) * HD +
+        at = ((static_cast<int64_t>(tile_pages[j]) * a.kv_heads + blk.kv_head) * a.page_size +
+              pos % a.page_size) *
+                 HD +
              c * 8;
       }
       CpAsync16(k_s + kk * kStride + c * 8, a.k_pool + at, valid);
@@ -175,13 +180,14 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
       float s[kKeys / 8][4];
 #pragma unroll
       for (int j = 0; j < kKeys / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
-      // S = Q K^T: ldmatrix x4 gives B fragments of two 8-key tiles.
+        // S = Q K^T: ldmatrix x4 gives B fragments of two 8-key tiles.
 #pragma unroll
       for (int ks = 0; ks < HD / 16; ++ks) {
 #pragma unroll
         for (int np = 0; np < kKeys / 16; ++np) {
           uint32_t b[4];
-          LdMatrixX4(b, k_s + (np * 16 + lane % 8 + (lane / 16) * 8) * kStride + ks * 16 + ((lane / 8) % 2) * 8);
+          LdMatrixX4(b, k_s + (np * 16 + lane % 8 + (lane / 16) * 8) * kStride + ks * 16 +
+                            ((lane / 8) % 2) * 8);
           Mma(s[2 * np], qf[ks], b[0], b[1]);
           Mma(s[2 * np + 1], qf[ks], b[2], b[3]);
         }
@@ -225,13 +231,15 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
       // O += P V: the S accumulators are already laid out as A fragments.
 #pragma unroll
       for (int kk = 0; kk < kKeys / 16; ++kk) {
-        const uint32_t pf[4] = {PackBf16(s[2 * kk][0], s[2 * kk][1]), PackBf16(s[2 * kk][2], s[2 * kk][3]),
+        const uint32_t pf[4] = {PackBf16(s[2 * kk][0], s[2 * kk][1]),
+                                PackBf16(s[2 * kk][2], s[2 * kk][3]),
                                 PackBf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
                                 PackBf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
 #pragma unroll
         for (int dp = 0; dp < HD / 16; ++dp) {
           uint32_t b[4];
-          LdMatrixX4Trans(b, v_s + (kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * kStride + dp * 16 + (lane / 16) * 8);
+          LdMatrixX4Trans(b, v_s + (kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * kStride + dp * 16 +
+                                 (lane / 16) * 8);
           Mma(o[2 * dp], pf, b[0], b[1]);
           Mma(o[2 * dp + 1], pf, b[2], b[3]);
         }
@@ -250,7 +258,8 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
     const int head = blk.kv_head * group + r % group;
     if (blk.partial < 0) {
       const float inv = 1.0f / l[i];
-      bf16* dst = a.out + static_cast<int64_t>(seq.first_row + token) * a.heads * HD + head * HD + 2 * tc;
+      bf16* dst =
+          a.out + static_cast<int64_t>(seq.first_row + token) * a.heads * HD + head * HD + 2 * tc;
 #pragma unroll
       for (int j = 0; j < HD / 8; ++j) {
         *reinterpret_cast<__nv_bfloat162*>(dst + j * 8) =
@@ -300,7 +309,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
   constexpr int L = kDecodeLanesPerKey;
   constexpr int kVecs = HD / 8 / L;  // 16-byte K vectors per lane per key
   constexpr int kCols = HD / 32;     // V columns per lane
-  constexpr int kHalf = 32 / L;      // keys per pass of the lanes: a lane's keys are key_lane and key_lane + kHalf
+  constexpr int kHalf =
+      32 / L;  // keys per pass of the lanes: a lane's keys are key_lane and key_lane + kHalf
   static_assert(kDecodeRun == 2 * kHalf && kDecodeMaxSplits <= 32);
   using Raw = typename std::conditional<kCols == 4, uint2, uint32_t>::type;
   __shared__ float q_s[G][HD];
@@ -312,6 +322,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
   __shared__ int32_t page_s[kDecodePageIds];
   // The step's tables do not depend on the kernels before this one.
   const AttentionBlock blk = a.blocks[blockIdx.x];
+  if (blk.seq < 0) return;  // padding (PadDecodePlan)
   const AttentionSeq seq = a.seqs[blk.seq];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int part = lane % L, key_lane = lane / L;
@@ -326,7 +337,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
   const float q_scale = a.scale * kLog2e;
   const int64_t qrow = static_cast<int64_t>(seq.first_row + blk.q_begin) * a.ld;
 #pragma unroll
-  for (int idx = threadIdx.x; idx < G * HD; idx += kDecodeWarps * 32) {  // the loads go out together
+  for (int idx = threadIdx.x; idx < G * HD;
+       idx += kDecodeWarps * 32) {  // the loads go out together
     const int g = idx / HD, d = idx % HD;
     q_s[g][d] = a.qkv[qrow + (blk.kv_head * G + g) * HD + d] * q_scale;
   }
@@ -348,7 +360,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
       const int kp = min(k0 + lane % kDecodeRun, s1 - 1);
       const int pi = kp / a.page_size - first_page;
       const int32_t page = pi < kDecodePageIds ? page_s[pi] : pages[first_page + pi];
-      const int64_t slot = (static_cast<int64_t>(page) * a.kv_heads + blk.kv_head) * a.page_size + kp % a.page_size;
+      const int64_t slot =
+          (static_cast<int64_t>(page) * a.kv_heads + blk.kv_head) * a.page_size + kp % a.page_size;
       uint4 kraw[2][kVecs];
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -374,7 +387,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
           const int d0 = (part + L * v) * 8;
 #pragma unroll
           for (int j = 0; j < 4; ++j) {
-            const float k_lo = __uint_as_float(w[j] << 16), k_hi = __uint_as_float(w[j] & 0xffff0000u);
+            const float k_lo = __uint_as_float(w[j] << 16),
+                        k_hi = __uint_as_float(w[j] & 0xffff0000u);
 #pragma unroll
             for (int g = 0; g < G; ++g) {
               sc[h][g] = fmaf(q_s[g][d0 + 2 * j], k_lo, sc[h][g]);
@@ -385,14 +399,16 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
         // The key's four lanes add their quarters (all four end with the same bits).
 #pragma unroll
         for (int g = 0; g < G; ++g) {
-          for (int off = 1; off < L; off <<= 1) sc[h][g] += __shfl_xor_sync(0xffffffffu, sc[h][g], off);
+          for (int off = 1; off < L; off <<= 1)
+            sc[h][g] += __shfl_xor_sync(0xffffffffu, sc[h][g], off);
         }
       }
       const bool valid0 = k0 + key_lane < s1, valid1 = k0 + key_lane + kHalf < s1;
 #pragma unroll
       for (int g = 0; g < G; ++g) {
         float mx = fmaxf(valid0 ? sc[0][g] : -INFINITY, valid1 ? sc[1][g] : -INFINITY);
-        for (int off = L; off < 32; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+        for (int off = L; off < 32; off <<= 1)
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
         const float m_new = fmaxf(m[g], mx);  // finite: key k0 is in the split
         const float alpha = exp2f(m[g] - m_new);
         const float p0 = valid0 ? exp2f(sc[0][g] - m_new) : 0.f;
@@ -506,9 +522,11 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
     const float* acc = a.partial_acc + (static_cast<int64_t>(mg.first_partial) * G + g) * HD + d;
     float num = 0.f;
 #pragma unroll 8
-    for (int p = 0; p < mg.count; ++p) num = fmaf(w_s[g][p], __ldcg(acc + static_cast<int64_t>(p) * G * HD), num);
+    for (int p = 0; p < mg.count; ++p)
+      num = fmaf(w_s[g][p], __ldcg(acc + static_cast<int64_t>(p) * G * HD), num);
     const int head = blk.kv_head * G + g;
-    a.out[static_cast<int64_t>(seq.first_row + blk.q_begin) * a.heads * HD + head * HD + d] = __float2bfloat16(num);
+    a.out[static_cast<int64_t>(seq.first_row + blk.q_begin) * a.heads * HD + head * HD + d] =
+        __float2bfloat16(num);
   }
 }
 
@@ -516,11 +534,16 @@ template <int HD>
 cudaError_t LaunchDecode(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
   const dim3 grid(static_cast<unsigned>(a.num_blocks)), block(kDecodeWarps * 32);
   switch (a.heads / a.kv_heads) {
-    case 1: return Launch(DecodeAttentionKernel<HD, 1>, grid, block, 0, stream, pdl, a);
-    case 2: return Launch(DecodeAttentionKernel<HD, 2>, grid, block, 0, stream, pdl, a);
-    case 4: return Launch(DecodeAttentionKernel<HD, 4>, grid, block, 0, stream, pdl, a);
-    case 8: return Launch(DecodeAttentionKernel<HD, 8>, grid, block, 0, stream, pdl, a);
-    default: return cudaErrorInvalidValue;
+    case 1:
+      return Launch(DecodeAttentionKernel<HD, 1>, grid, block, 0, stream, pdl, a);
+    case 2:
+      return Launch(DecodeAttentionKernel<HD, 2>, grid, block, 0, stream, pdl, a);
+    case 4:
+      return Launch(DecodeAttentionKernel<HD, 4>, grid, block, 0, stream, pdl, a);
+    case 8:
+      return Launch(DecodeAttentionKernel<HD, 8>, grid, block, 0, stream, pdl, a);
+    default:
+      return cudaErrorInvalidValue;
   }
 }
 
@@ -548,7 +571,8 @@ __global__ void __launch_bounds__(128) MergeKernel(AttentionArgs a) {
   }
   const int token = mg.q_begin + row / group;
   const int head = mg.kv_head * group + row % group;
-  a.out[static_cast<int64_t>(seq.first_row + token) * a.heads * hd + head * hd + d] = __float2bfloat16(num * (1.0f / den));
+  a.out[static_cast<int64_t>(seq.first_row + token) * a.heads * hd + head * hd + d] =
+      __float2bfloat16(num * (1.0f / den));
 }
 
 template <int HD>
@@ -559,7 +583,8 @@ cudaError_t Prepare() {
 
 template <int HD>
 void Launch(const AttentionArgs& a, cudaStream_t stream) {
-  AttentionKernel<HD><<<static_cast<unsigned>(a.num_blocks), kThreads, Tiles<HD>::kBytes, stream>>>(a);
+  AttentionKernel<HD>
+      <<<static_cast<unsigned>(a.num_blocks), kThreads, Tiles<HD>::kBytes, stream>>>(a);
 }
 
 }  // namespace
@@ -584,17 +609,26 @@ cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream, bool pd
     return a.head_dim == 64 ? LaunchDecode<64>(a, stream, pdl) : LaunchDecode<128>(a, stream, pdl);
   }
   switch (a.head_dim) {
-    case 16: Launch<16>(a, stream); break;
-    case 32: Launch<32>(a, stream); break;
-    case 64: Launch<64>(a, stream); break;
-    case 128: Launch<128>(a, stream); break;
-    default: return cudaErrorInvalidValue;
+    case 16:
+      Launch<16>(a, stream);
+      break;
+    case 32:
+      Launch<32>(a, stream);
+      break;
+    case 64:
+      Launch<64>(a, stream);
+      break;
+    case 128:
+      Launch<128>(a, stream);
+      break;
+    default:
+      return cudaErrorInvalidValue;
   }
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
   if (a.num_merges == 0) return cudaSuccess;
   const unsigned merge_rows = kRows;  // at most q_count * group rows a merge
-  MergeKernel<<<dim3(static_cast<unsigned>(a.num_merges), merge_rows), static_cast<unsigned>(a.head_dim), 0, stream>>>(
-      a);
+  MergeKernel<<<dim3(static_cast<unsigned>(a.num_merges), merge_rows),
+                static_cast<unsigned>(a.head_dim), 0, stream>>>(a);
   return cudaGetLastError();
 }
 

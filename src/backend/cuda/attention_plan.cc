@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/check.h"
+
 namespace radixlm::backend::cuda {
 
 namespace {
@@ -12,12 +14,14 @@ constexpr int64_t kMinSplitKeys = 128;
 constexpr int64_t kBlocksPerSm = 3;
 }  // namespace
 
-void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads, int64_t num_sms,
-                   int64_t max_partials, std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges) {
+void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
+                   int64_t num_sms, int64_t max_partials, std::vector<AttentionBlock>* blocks,
+                   std::vector<AttentionMerge>* merges) {
   const int64_t group = heads / kv_heads;
   const int64_t q_block = std::max<int64_t>(1, kAttentionRows / group);
   int64_t base_blocks = 0;
-  for (const AttentionPlanSeq& s : seqs) base_blocks += kv_heads * ((s.tokens + q_block - 1) / q_block);
+  for (const AttentionPlanSeq& s : seqs)
+    base_blocks += kv_heads * ((s.tokens + q_block - 1) / q_block);
   for (bool allow_split : {true, false}) {
     blocks->clear();
     merges->clear();
@@ -30,17 +34,25 @@ void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int
           const int64_t keys = s.start + q0 + qn;  // what the block's last query sees
           int64_t splits = 1;
           if (allow_split) {
-            const int64_t want = std::min<int64_t>(kAttentionMaxSplits, kBlocksPerSm * num_sms / base_blocks);
+            const int64_t want =
+                std::min<int64_t>(kAttentionMaxSplits, kBlocksPerSm * num_sms / base_blocks);
             splits = std::max<int64_t>(1, std::min(want, keys / kMinSplitKeys));
           }
           const int64_t split_len =
-              (((keys + splits - 1) / splits + kAttentionKeys - 1) / kAttentionKeys) * kAttentionKeys;
+              (((keys + splits - 1) / splits + kAttentionKeys - 1) / kAttentionKeys) *
+              kAttentionKeys;
           splits = (keys + split_len - 1) / split_len;
-          AttentionBlock b{static_cast<int32_t>(si), static_cast<int32_t>(g), static_cast<int32_t>(q0),
-                           static_cast<int32_t>(qn), 0, 0, -1};
+          AttentionBlock b{static_cast<int32_t>(si),
+                           static_cast<int32_t>(g),
+                           static_cast<int32_t>(q0),
+                           static_cast<int32_t>(qn),
+                           0,
+                           0,
+                           -1};
           if (splits > 1) {
             b.merge = static_cast<int32_t>(merges->size());
-            merges->push_back({b.seq, b.kv_head, b.q_begin, b.q_count, partials, static_cast<int32_t>(splits)});
+            merges->push_back(
+                {b.seq, b.kv_head, b.q_begin, b.q_count, partials, static_cast<int32_t>(splits)});
           }
           for (int64_t k = 0; k < splits; ++k) {
             b.k_begin = static_cast<int32_t>(k * split_len);
@@ -63,9 +75,9 @@ int64_t DecodeSplitKeys(int64_t keys) {
   return std::max(kDecodeSplitMinKeys, (even + 31) / 32 * 32);
 }
 
-void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads, int64_t num_sms,
-                         int64_t max_partial_rows, std::vector<AttentionBlock>* blocks,
-                         std::vector<AttentionMerge>* merges) {
+void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
+                         int64_t num_sms, int64_t max_partial_rows,
+                         std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges) {
   const int64_t group = heads / kv_heads;
   int64_t rows = 0, splits_total = 0;
   for (const AttentionPlanSeq& s : seqs) {
@@ -76,7 +88,8 @@ void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t head
   }
   const bool allow_split = rows <= max_partial_rows;
   const int64_t wanted = std::max<int64_t>(1, kDecodeBlocksPerSm * num_sms);
-  const int64_t per_block = allow_split ? std::max<int64_t>(1, (splits_total + wanted - 1) / wanted) : 1;
+  const int64_t per_block =
+      allow_split ? std::max<int64_t>(1, (splits_total + wanted - 1) / wanted) : 1;
   blocks->clear();
   merges->clear();
   int32_t partials = 0;
@@ -105,18 +118,36 @@ void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t head
   }
 }
 
+int64_t DecodePlanMaxBlocks(int64_t seqs, int64_t kv_heads, int64_t num_sms) {
+  // With splits allowed, a (sequence, kv head) of s splits takes ceil(s / per_block)
+  // <= s / per_block + 1 blocks, and per_block >= splits_total / wanted; without,
+  // one block each. Never more than every split its own block.
+  const int64_t wanted = std::max<int64_t>(1, kDecodeBlocksPerSm * num_sms);
+  return std::min(wanted + seqs * kv_heads, seqs * kv_heads * kDecodeMaxSplits);
+}
+
+void PadDecodePlan(int64_t seqs, int64_t kv_heads, int64_t num_sms,
+                   std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges) {
+  const auto max_blocks = static_cast<size_t>(DecodePlanMaxBlocks(seqs, kv_heads, num_sms));
+  CHECK_LE(blocks->size(), max_blocks) << "a decode plan past its bound";
+  CHECK_LE(merges->size(), static_cast<size_t>(seqs * kv_heads));
+  blocks->resize(max_blocks, AttentionBlock{-1, 0, 0, 0, 0, 0, -1});
+  merges->resize(static_cast<size_t>(seqs * kv_heads), AttentionMerge{0, 0, 0, 0, 0, 0});
+}
+
 int64_t AttentionMaxPartials(int64_t heads, int64_t decode_batch) {
   const int64_t decode_rows = decode_batch * kDecodeMaxSplits * heads;
   return std::max<int64_t>(2048, (decode_rows + kAttentionRows - 1) / kAttentionRows);
 }
 
-bool PlanStepAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads, int64_t head_dim,
-                       int64_t num_sms, int64_t max_partials, std::vector<AttentionBlock>* blocks,
-                       std::vector<AttentionMerge>* merges) {
+bool PlanStepAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
+                       int64_t head_dim, int64_t num_sms, int64_t max_partials,
+                       std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges) {
   bool decode = !seqs.empty() && DecodeAttentionSupports(head_dim, heads / kv_heads);
   for (const AttentionPlanSeq& s : seqs) decode = decode && s.tokens == 1;
   if (decode) {
-    PlanDecodeAttention(seqs, heads, kv_heads, num_sms, max_partials * kAttentionRows, blocks, merges);
+    PlanDecodeAttention(seqs, heads, kv_heads, num_sms, max_partials * kAttentionRows, blocks,
+                        merges);
   } else {
     PlanAttention(seqs, heads, kv_heads, num_sms, max_partials, blocks, merges);
   }

@@ -19,8 +19,9 @@ struct AttentionPlanSeq {
 // least 128 keys, aligned to kAttentionKeys) as many times as fits the blocks
 // into one wave of three per multiprocessor (`num_sms` of them); never more
 // than kAttentionMaxSplits splits of one block or `max_partials` partials.
-void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads, int64_t num_sms,
-                   int64_t max_partials, std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges);
+void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
+                   int64_t num_sms, int64_t max_partials, std::vector<AttentionBlock>* blocks,
+                   std::vector<AttentionMerge>* merges);
 
 // Decode steps (every sequence one new token) on the decode kernel: each
 // (sequence, kv head) is cut into splits of DecodeSplitKeys(keys) keys, a
@@ -37,9 +38,18 @@ inline constexpr int64_t kDecodeSplitMinKeys = 64;
 inline constexpr int64_t kDecodeMaxSplits = 32;
 inline constexpr int64_t kDecodeBlocksPerSm = 4;
 int64_t DecodeSplitKeys(int64_t keys);
-void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads, int64_t num_sms,
-                         int64_t max_partial_rows, std::vector<AttentionBlock>* blocks,
-                         std::vector<AttentionMerge>* merges);
+void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
+                         int64_t num_sms, int64_t max_partial_rows,
+                         std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges);
+
+// Pads a decode plan of `seqs` sequences to counts that depend on nothing
+// else: blocks to DecodePlanMaxBlocks (the padding blocks have seq -1 and do
+// nothing), merges to seqs * kv_heads (zeroed). A decode step's launch grid and
+// table offsets then depend on its batch size alone, so one captured graph
+// serves every step of that size whatever the sequences' lengths.
+int64_t DecodePlanMaxBlocks(int64_t seqs, int64_t kv_heads, int64_t num_sms);
+void PadDecodePlan(int64_t seqs, int64_t kv_heads, int64_t num_sms,
+                   std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges);
 
 // Partials (of kAttentionRows rows) a workspace holds so that prefill splits
 // have 2,048 and decode steps of up to `decode_batch` sequences never lose
@@ -50,8 +60,8 @@ int64_t AttentionMaxPartials(int64_t heads, int64_t decode_batch);
 // token and DecodeAttentionSupports the shape, else PlanAttention. Returns
 // whether it is a decode plan (AttentionArgs::decode). Partial buffers hold
 // max_partials * kAttentionRows rows.
-bool PlanStepAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads, int64_t head_dim,
-                       int64_t num_sms, int64_t max_partials, std::vector<AttentionBlock>* blocks,
-                       std::vector<AttentionMerge>* merges);
+bool PlanStepAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
+                       int64_t head_dim, int64_t num_sms, int64_t max_partials,
+                       std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges);
 
 }  // namespace radixlm::backend::cuda

@@ -18,6 +18,8 @@ constexpr int kWarps = kThreads / 32;
 
 struct Shared {
   u64 hist[256];
+  int32_t top_tokens[kMaxDeviceTopLogprobs];
+  float top_logits[kMaxDeviceTopLogprobs];
   u64 warp_u64[kWarps];
   float warp_f[kWarps];
   int warp_i[kWarps];
@@ -162,14 +164,12 @@ __device__ Cut RadixCut(const float* row, int vocab, float inv, float max, u64 t
   return cut;
 }
 
-__global__ void __launch_bounds__(kThreads)
-    ChooseTokensKernel(const float* logits, int vocab, const DeviceChoice* choices, int32_t* out) {
-  __shared__ Shared sh;
-  const DeviceChoice ch = choices[blockIdx.x];
-  const float* row = logits + static_cast<int64_t>(ch.row) * vocab;
+// ChooseToken(row, ch) into *out (by one thread); every thread of the block calls it.
+__device__ void ChooseOne(const float* row, int vocab, const DeviceChoice& ch, int32_t* out,
+                          Shared& sh) {
   if (ch.inv_temperature == 0 || ch.top_k == 1) {
     const int32_t id = ArgMax(row, vocab, sh);
-    if (threadIdx.x == 0) out[blockIdx.x] = id;
+    if (threadIdx.x == 0) *out = id;
     return;
   }
   const float inv = ch.inv_temperature;
@@ -234,7 +234,7 @@ __global__ void __launch_bounds__(kThreads)
   const u64 before = BlockExclusiveSum(local, &kept, sh);
   if (kept == 0) {  // no finite logit
     const int32_t id = ArgMax(row, vocab, sh);
-    if (threadIdx.x == 0) out[blockIdx.x] = id;
+    if (threadIdx.x == 0) *out = id;
     return;
   }
   const u64 at = sampling::DrawPoint(ch.uniform, kept);
@@ -244,20 +244,139 @@ __global__ void __launch_bounds__(kThreads)
     for (int i = lo; i < hi; ++i) {
       sum += kept_mass(i, &rank);
       if (sum > at) {
-        out[blockIdx.x] = i;
+        *out = i;
         break;
       }
     }
   }
 }
 
+// backend::ComputeRowLogprobs: the maximum, the fixed-point mass and the `top`
+// best (key descending, id ascending) of an unedited row.
+__device__ void Figures(const float* row, int vocab, int top, DeviceRowFigures* out, Shared& sh) {
+  float m = -INFINITY;
+  for (int i = static_cast<int>(threadIdx.x); i < vocab; i += kThreads) m = fmaxf(m, row[i]);
+  const float max = BlockMax(m, sh);
+  u64 part = 0;
+  for (int i = static_cast<int>(threadIdx.x); i < vocab; i += kThreads)
+    part += Mass(RelativeProb(row[i], max));
+  const u64 mass = BlockSum(part, sh);
+  const int k = min(top, vocab);
+  if (threadIdx.x == 0) {
+    out->max = max;
+    out->mass = mass;
+    out->count = k;
+  }
+  if (k <= 0) return;
+  // The k-th entry of the order, then every entry above it and the first ties
+  // by id: threads own contiguous runs of ids, so ranks go in id order.
+  const Cut cut = RadixCut<false>(row, vocab, 1.0f, max, static_cast<u64>(k), 0, 0, sh);
+  const int chunk = (vocab + kThreads - 1) / kThreads;
+  const int lo = min(vocab, static_cast<int>(threadIdx.x) * chunk), hi = min(vocab, lo + chunk);
+  u64 ties = 0;
+  for (int i = lo; i < hi; ++i) ties += Key(row[i]) == cut.key;
+  u64 all;
+  const u64 rank = BlockExclusiveSum(ties, &all, sh);  // ties before this thread's run
+  u64 keep = 0;
+  {
+    u64 r = rank;
+    for (int i = lo; i < hi; ++i) {
+      const uint32_t key = Key(row[i]);
+      if (key > cut.key) {
+        ++keep;
+      } else if (key == cut.key) {
+        keep += r < cut.take;
+        ++r;
+      }
+    }
+  }
+  const u64 at = BlockExclusiveSum(keep, &all, sh);
+  {
+    u64 r = rank, pos = at;
+    for (int i = lo; i < hi; ++i) {
+      const uint32_t key = Key(row[i]);
+      bool kept = key > cut.key;
+      if (key == cut.key) {
+        kept = r < cut.take;
+        ++r;
+      }
+      if (kept && pos < static_cast<u64>(kMaxDeviceTopLogprobs)) {
+        sh.top_tokens[pos] = i;
+        sh.top_logits[pos] = row[i];
+        ++pos;
+      }
+    }
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    // Insertion sort of the k kept entries: key descending, id ascending.
+    for (int a = 1; a < k; ++a) {
+      const int32_t t = sh.top_tokens[a];
+      const float l = sh.top_logits[a];
+      const uint32_t key = Key(l);
+      int b = a - 1;
+      while (b >= 0 && (Key(sh.top_logits[b]) < key ||
+                        (Key(sh.top_logits[b]) == key && sh.top_tokens[b] > t))) {
+        sh.top_tokens[b + 1] = sh.top_tokens[b];
+        sh.top_logits[b + 1] = sh.top_logits[b];
+        --b;
+      }
+      sh.top_tokens[b + 1] = t;
+      sh.top_logits[b + 1] = l;
+    }
+    for (int a = 0; a < k; ++a) {
+      out->top_tokens[a] = sh.top_tokens[a];
+      out->top_logits[a] = sh.top_logits[a];
+    }
+  }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    SampleRowsKernel(float* logits, int vocab, const DeviceRow* rows, const DeviceChoice* choices,
+                     DeviceEdit* edits, SampleOutputs out) {
+  __shared__ Shared sh;
+  const DeviceRow r = rows[blockIdx.x];
+  float* row = logits + static_cast<int64_t>(r.row) * vocab;
+  if (r.top_logprobs >= 0) Figures(row, vocab, r.top_logprobs, out.figures + blockIdx.x, sh);
+  DeviceEdit* e = edits + r.edit_begin;
+  if (r.edit_count > 0) {
+    __syncthreads();  // every thread has read the unedited row
+    if (threadIdx.x == 0) {
+      for (int i = 0; i < r.edit_count; ++i) {
+        float* l = row + e[i].token;
+        e[i].before = *l;
+        *l += e[i].delta;
+      }
+    }
+  }
+  for (int c = 0; c < r.choice_count; ++c) {
+    __syncthreads();  // the edits, and the previous choice's shared memory
+    ChooseOne(row, vocab, choices[r.choice_begin + c], out.ids + r.choice_begin + c, sh);
+  }
+  if (r.top_logprobs < 0) return;
+  __syncthreads();  // the ids are written
+  if (threadIdx.x != 0) return;
+  for (int c = r.choice_begin; c < r.choice_begin + r.choice_count; ++c) {
+    const int32_t id = out.ids[c];
+    float l = row[id];
+    for (int i = 0; i < r.edit_count; ++i) {
+      if (e[i].token == id) {
+        l = e[i].before;
+        break;
+      }
+    }
+    out.chosen_logits[c] = l;
+  }
+}
+
 }  // namespace
 
-cudaError_t ChooseTokens(const float* logits, int64_t vocab, const DeviceChoice* choices,
-                         int64_t count, int32_t* out, cudaStream_t stream) {
+cudaError_t SampleRows(float* logits, int64_t vocab, const DeviceRow* rows, int64_t count,
+                       const DeviceChoice* choices, DeviceEdit* edits, SampleOutputs out,
+                       cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
-  ChooseTokensKernel<<<static_cast<unsigned>(count), kThreads, 0, stream>>>(
-      logits, static_cast<int>(vocab), choices, out);
+  SampleRowsKernel<<<static_cast<unsigned>(count), kThreads, 0, stream>>>(
+      logits, static_cast<int>(vocab), rows, choices, edits, out);
   return cudaGetLastError();
 }
 

@@ -1,11 +1,13 @@
-// Token choice on the device: backend::ChooseToken (sampling.h) for rows of
-// F32 logits, one thread block per row, so a decode step hands the host token
-// ids instead of rows of logits (128k floats per sequence for Llama 3). The same
-// bits as the host reference: the arithmetic is sampling_math.h's, every sum an
-// integer. Greedy rows take one pass over the row; top-k and top-p find their
-// cut by radix selection over the scaled logits' order-preserving keys (8 bits
-// a pass, 256-bin histograms of counts or masses in shared memory, each pass
-// over the row in L2).
+// Row sampling on the device: backend::SampleRow (sampling.h) for rows of F32
+// logits, one thread block per row: log-probability figures of the unedited
+// row, then the row's edits (penalties, logit_bias), then one ChooseToken per
+// choice (n > 1 samples draw several from one row), so a step hands the host
+// token ids and a few figures instead of rows of logits (128k floats per
+// sequence for Llama 3). The same bits as the host reference: the arithmetic is
+// sampling_math.h's, every sum an integer, and the edits go in list order. Greedy rows take one
+// pass over the row; top-k and top-p find their cut by radix selection over the scaled logits'
+// order-preserving keys (8 bits a pass, 256-bin histograms of counts or masses in shared memory,
+// each pass over the row in L2).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -33,8 +35,47 @@ DeviceChoice ToDeviceChoice(int32_t row, const TokenChoice& c) {
   return {row, c.inv_temperature, c.top_k, c.top_p, c.min_p, 0, c.uniform};
 }
 
-// out[i] = ChooseToken(logits[choices[i].row], choices[i]) for i < count.
-cudaError_t ChooseTokens(const float* logits, int64_t vocab, const DeviceChoice* choices,
-                         int64_t count, int32_t* out, cudaStream_t stream);
+// One sampled row, as the step table carries it.
+struct DeviceRow {
+  int32_t row;                         // logit row
+  int32_t choice_begin, choice_count;  // its choices (and output ids)
+  int32_t edit_begin, edit_count;      // its edits, from the edit base
+  int32_t top_logprobs;                // -1: no figures
+  int32_t unused[2];
+};
+static_assert(sizeof(DeviceRow) == 32);
+
+// logits[token] += delta; the kernel keeps the value before the edit in `before`.
+struct DeviceEdit {
+  int32_t token;
+  float delta;
+  float before;
+  int32_t unused;
+};
+static_assert(sizeof(DeviceEdit) == 16);
+
+inline constexpr int kMaxDeviceTopLogprobs = 64;  // backend::kMaxRowTopLogprobs
+
+// A row's log-probability figures (backend::RowLogprobs).
+struct DeviceRowFigures {
+  float max;
+  int32_t count;  // entries of `top`
+  unsigned long long mass;
+  int32_t top_tokens[kMaxDeviceTopLogprobs];
+  float top_logits[kMaxDeviceTopLogprobs];
+};
+
+// Where a launch writes: ids[c] and the unedited logit of that token,
+// chosen_logits[c], for every choice c (the logit only for rows with figures);
+// figures[r] for rows r with top_logprobs >= 0. `logits` rows are edited in place.
+struct SampleOutputs {
+  int32_t* ids;
+  float* chosen_logits;
+  DeviceRowFigures* figures;
+};
+
+cudaError_t SampleRows(float* logits, int64_t vocab, const DeviceRow* rows, int64_t count,
+                       const DeviceChoice* choices, DeviceEdit* edits, SampleOutputs out,
+                       cudaStream_t stream);
 
 }  // namespace radixlm::backend::cuda

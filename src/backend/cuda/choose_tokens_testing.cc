@@ -2,36 +2,52 @@
 
 #include <cuda_runtime.h>
 
+#include <cstring>
+
 #include "backend/cuda/choose_tokens.h"
 #include "backend/cuda/cuda_status.h"
 #include "backend/cuda/device_buffer.h"
+#include "backend/cuda/row_sampling_tables.h"
 
 namespace radixlm::backend::cuda {
 
-Status RunChooseTokens(const std::vector<float>& rows, int64_t vocab,
-                       const std::vector<TokenChoice>& choices, std::vector<int32_t>* out) {
-  const auto n = static_cast<int64_t>(choices.size());
+Status RunSampleRows(const std::vector<float>& rows, int64_t vocab,
+                     std::span<const RowSampling> samplings) {
+  const auto n = static_cast<int64_t>(samplings.size());
   if (static_cast<int64_t>(rows.size()) != n * vocab)
-    return InvalidArgumentError("rows must be choices x vocab");
-  std::vector<DeviceChoice> table;
-  for (int64_t i = 0; i < n; ++i)
-    table.push_back(ToDeviceChoice(static_cast<int32_t>(i), choices[static_cast<size_t>(i)]));
-  DeviceBuffer logits, device_table, chosen;
-  RETURN_IF_ERROR(logits.Reserve(rows.size() * 4, "test logits"));
-  RETURN_IF_ERROR(device_table.Reserve(table.size() * sizeof(DeviceChoice), "test choices"));
-  RETURN_IF_ERROR(chosen.Reserve(static_cast<size_t>(n) * 4, "test tokens"));
-  RADIXLM_CUDA_TRY(
-      cudaMemcpy(logits.as<void>(), rows.data(), rows.size() * 4, cudaMemcpyHostToDevice));
-  RADIXLM_CUDA_TRY(cudaMemcpy(device_table.as<void>(), table.data(),
-                              table.size() * sizeof(DeviceChoice), cudaMemcpyHostToDevice));
-  RADIXLM_CUDA_TRY(
-      cudaMemset(chosen.as<void>(), 0xFF, static_cast<size_t>(n) * 4));  // -1: never written
-  RADIXLM_CUDA_TRY(ChooseTokens(logits.as<float>(), vocab, device_table.as<DeviceChoice>(), n,
-                                chosen.as<int32_t>(), nullptr));
+    return InvalidArgumentError("rows must be samplings x vocab");
+  SampleTables tables;
+  for (int64_t i = 0; i < n; ++i) {
+    RETURN_IF_ERROR(samplings[static_cast<size_t>(i)].Validate(vocab));
+    tables.Add(samplings[static_cast<size_t>(i)], static_cast<int32_t>(i), 0);
+  }
+  const SampleOutputLayout layout(n, static_cast<int64_t>(tables.choices.size()));
+  DeviceBuffer logits, device_rows, device_choices, device_edits, outputs;
+  auto upload = [](DeviceBuffer* dst, const void* src, size_t bytes, const char* what) -> Status {
+    RETURN_IF_ERROR(dst->Reserve(bytes + 16, what));
+    if (bytes > 0)
+      RADIXLM_CUDA_TRY(cudaMemcpy(dst->as<void>(), src, bytes, cudaMemcpyHostToDevice));
+    return OkStatus();
+  };
+  RETURN_IF_ERROR(upload(&logits, rows.data(), rows.size() * 4, "test logits"));
+  RETURN_IF_ERROR(upload(&device_rows, tables.rows.data(), tables.rows.size() * sizeof(DeviceRow),
+                         "test rows"));
+  RETURN_IF_ERROR(upload(&device_choices, tables.choices.data(),
+                         tables.choices.size() * sizeof(DeviceChoice), "test choices"));
+  RETURN_IF_ERROR(upload(&device_edits, tables.edits.data(),
+                         tables.edits.size() * sizeof(DeviceEdit), "test edits"));
+  RETURN_IF_ERROR(outputs.Reserve(layout.end, "test outputs"));
+  RADIXLM_CUDA_TRY(cudaMemset(outputs.as<void>(), 0xFF, layout.end));  // -1 ids: never written
+  RADIXLM_CUDA_TRY(SampleRows(logits.as<float>(), vocab, device_rows.as<DeviceRow>(), n,
+                              device_choices.as<DeviceChoice>(), device_edits.as<DeviceEdit>(),
+                              layout.At(outputs.as<void>()), nullptr));
   RADIXLM_CUDA_TRY(cudaDeviceSynchronize());
-  out->resize(static_cast<size_t>(n));
-  RADIXLM_CUDA_TRY(cudaMemcpy(out->data(), chosen.as<void>(), static_cast<size_t>(n) * 4,
-                              cudaMemcpyDeviceToHost));
+  std::vector<char> host(layout.end);
+  RADIXLM_CUDA_TRY(cudaMemcpy(host.data(), outputs.as<void>(), layout.end, cudaMemcpyDeviceToHost));
+  for (int64_t i = 0; i < n; ++i) {
+    UnpackRow(tables, static_cast<size_t>(i), layout, host.data(),
+              samplings[static_cast<size_t>(i)]);
+  }
   return OkStatus();
 }
 

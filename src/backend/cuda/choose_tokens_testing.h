@@ -1,9 +1,10 @@
-// The device's token choice (choose_tokens.h) run from host arrays, for the test
-// that checks it bit for bit against backend::ChooseToken at real vocabulary
-// sizes. Plain C++.
+// The device's row sampling (choose_tokens.h) run from host arrays, for the
+// test that checks it bit for bit against backend::SampleRow at real
+// vocabulary sizes. Plain C++.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "backend/sampling.h"
@@ -11,8 +12,9 @@
 
 namespace radixlm::backend::cuda {
 
-// rows: [choices.size()][vocab] F32; out[i] = the device's choice for row i.
-Status RunChooseTokens(const std::vector<float>& rows, int64_t vocab,
-                       const std::vector<TokenChoice>& choices, std::vector<int32_t>* out);
+// rows: [samplings.size()][vocab] F32; samplings[i] samples row i on the
+// device and gets its ids (and figures) as SampleRow would give them.
+Status RunSampleRows(const std::vector<float>& rows, int64_t vocab,
+                     std::span<const RowSampling> samplings);
 
 }  // namespace radixlm::backend::cuda

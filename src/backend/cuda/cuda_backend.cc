@@ -18,6 +18,7 @@
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/row_sampling_tables.h"
 
 namespace radixlm::backend::cuda {
 
@@ -61,13 +62,15 @@ bool Switch(const char* name, bool option) {
 }  // namespace
 
 Status CudaBackendOptions::Validate() const {
-  if (page_size <= 0 || num_pages < 0) return InvalidArgumentError("page size must be positive, page count not negative");
+  if (page_size <= 0 || num_pages < 0)
+    return InvalidArgumentError("page size must be positive, page count not negative");
   if (!(gpu_memory_fraction > 0 && gpu_memory_fraction <= 1)) {
     return InvalidArgumentError("gpu_memory_fraction must be in (0, 1]");
   }
   if (max_step_tokens <= 0) return InvalidArgumentError("max_step_tokens must be positive");
   if (gemv_max_rows < 0 || gemv_max_rows > kGemvMaxRows) {
-    return InvalidArgumentError("gemv_max_rows must be in [0, " + std::to_string(kGemvMaxRows) + "]");
+    return InvalidArgumentError("gemv_max_rows must be in [0, " + std::to_string(kGemvMaxRows) +
+                                "]");
   }
   return OkStatus();
 }
@@ -116,11 +119,12 @@ struct CudaBackend::Impl {
   // Split-K partials (kAttentionRows x head_dim F32 each): AttentionMaxPartials.
   DeviceBuffer partial_acc, partial_stats, merge_counters;
   int64_t max_partials = 0;
-  DeviceBuffer meta;             // the step's token, position, slot, row and attention tables
+  DeviceBuffer meta;  // the step's token, position, slot, row and attention tables
   PinnedBuffer meta_host;
   DeviceBuffer last, logits, hidden;  // logit rows, their logits, hidden-sum rows
-  DeviceBuffer chosen;                // tokens chosen on the device
-  PinnedBuffer chosen_host;
+  DeviceBuffer sample_out;            // row sampling's ids and figures (SampleOutputLayout)
+  PinnedBuffer sample_out_host;
+  SampleTables sample_tables;  // the step's row sampling, packed
 
   // Captured decode steps. A step's kernels depend on its shape only through the
   // key (tokens, sequences, attention blocks and merges: the launch grids and the
@@ -128,7 +132,7 @@ struct CudaBackend::Impl {
   // which are checked before each replay; everything else is read from the step
   // tables, uploaded to the same buffer before the replay.
   struct GraphKey {
-    int64_t tokens, seqs, blocks, merges, choices;
+    int64_t tokens, seqs, blocks, merges, rows, choices;
     auto operator<=>(const GraphKey&) const = default;
   };
   struct Graph {
@@ -138,7 +142,7 @@ struct CudaBackend::Impl {
   bool use_graphs = true;
   // From the options and the environment (Create).
   bool use_pdl = false, use_fused_gemv = true;  // for steps of at most gemv_rows tokens
-  int64_t gemv_rows = kGemvMaxRows;             // products of at most this many rows: the hand GEMVs
+  int64_t gemv_rows = kGemvMaxRows;  // products of at most this many rows: the hand GEMVs
   std::map<GraphKey, Graph> graphs;
   uint64_t graph_replays = 0, graph_captures = 0;
 
@@ -158,16 +162,19 @@ struct CudaBackend::Impl {
 
   const bf16* head() const { return tied ? embed.as<bf16>() : lm_head.as<bf16>(); }
 
-  Status UploadBf16(std::initializer_list<const WeightView*> views, DeviceBuffer* dst, const std::string& what) {
+  Status UploadBf16(std::initializer_list<const WeightView*> views, DeviceBuffer* dst,
+                    const std::string& what) {
     std::vector<uint16_t> host;
     for (const WeightView* v : views) AppendBf16(*v, &host);
     RETURN_IF_ERROR(dst->Reserve(host.size() * 2, what));
-    RADIXLM_CUDA_TRY(cudaMemcpy(dst->as<void>(), host.data(), host.size() * 2, cudaMemcpyHostToDevice));
+    RADIXLM_CUDA_TRY(
+        cudaMemcpy(dst->as<void>(), host.data(), host.size() * 2, cudaMemcpyHostToDevice));
     return OkStatus();
   }
 
   // F32 vectors (norms, biases); absent views leave the buffer empty.
-  Status UploadF32(std::initializer_list<const WeightView*> views, DeviceBuffer* dst, const std::string& what) {
+  Status UploadF32(std::initializer_list<const WeightView*> views, DeviceBuffer* dst,
+                   const std::string& what) {
     std::vector<float> host;
     for (const WeightView* v : views) {
       if (!v->present()) return OkStatus();
@@ -176,7 +183,8 @@ struct CudaBackend::Impl {
       host.insert(host.end(), part.begin(), part.end());
     }
     RETURN_IF_ERROR(dst->Reserve(host.size() * 4, what));
-    RADIXLM_CUDA_TRY(cudaMemcpy(dst->as<void>(), host.data(), host.size() * 4, cudaMemcpyHostToDevice));
+    RADIXLM_CUDA_TRY(
+        cudaMemcpy(dst->as<void>(), host.data(), host.size() * 4, cudaMemcpyHostToDevice));
     return OkStatus();
   }
 
@@ -203,18 +211,19 @@ struct CudaBackend::Impl {
       return OkStatus();
     }
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    RADIXLM_CUBLAS_TRY(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
-                                    static_cast<int>(k), &alpha, w, CUDA_R_16BF, static_cast<int>(k), xin,
-                                    CUDA_R_16BF, static_cast<int>(k), &beta, y, y_f32 ? CUDA_R_32F : CUDA_R_16BF,
+    RADIXLM_CUBLAS_TRY(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n),
+                                    static_cast<int>(m), static_cast<int>(k), &alpha, w,
+                                    CUDA_R_16BF, static_cast<int>(k), xin, CUDA_R_16BF,
+                                    static_cast<int>(k), &beta, y, y_f32 ? CUDA_R_32F : CUDA_R_16BF,
                                     static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return OkStatus();
   }
 
-  Status Norm(const DeviceBuffer& w, const DeviceBuffer& b, const int32_t* rows, int64_t count, bf16* out_bf16,
-              float* out_f32, bool pdl = false) {
+  Status Norm(const DeviceBuffer& w, const DeviceBuffer& b, const int32_t* rows, int64_t count,
+              bf16* out_bf16, float* out_f32, bool pdl = false) {
     RADIXLM_CUDA_TRY(NormRows(x.as<float>(), rows, count, config.hidden_size, w.as<float>(),
-                              gpt2 ? b.as<float>() : nullptr, gpt2, static_cast<float>(config.norm_eps), out_bf16,
-                              out_f32, stream, pdl));
+                              gpt2 ? b.as<float>() : nullptr, gpt2,
+                              static_cast<float>(config.norm_eps), out_bf16, out_f32, stream, pdl));
     return OkStatus();
   }
 
@@ -240,17 +249,22 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   ld = q_dim + 2 * kv_dim;
   up_dim = gated ? 2 * c.intermediate_size : c.intermediate_size;
   if (!AttentionSupportsHeadDim(c.head_dim)) {
-    return UnimplementedError("the CUDA backend's attention supports head_dim 16, 32, 64 and 128, not " +
-                              std::to_string(c.head_dim));
+    return UnimplementedError(
+        "the CUDA backend's attention supports head_dim 16, 32, 64 and 128, not " +
+        std::to_string(c.head_dim));
   }
-  if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0 || c.num_heads / c.num_kv_heads > kAttentionRows) {
-    return UnimplementedError("the CUDA backend needs heads / kv_heads to be a whole number up to " +
-                              std::to_string(kAttentionRows));
+  if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0 ||
+      c.num_heads / c.num_kv_heads > kAttentionRows) {
+    return UnimplementedError(
+        "the CUDA backend needs heads / kv_heads to be a whole number up to " +
+        std::to_string(kAttentionRows));
   }
   const int devices = CudaDeviceCount();
-  if (devices == 0) return FailedPreconditionError("no CUDA device is present (or the driver is missing)");
+  if (devices == 0)
+    return FailedPreconditionError("no CUDA device is present (or the driver is missing)");
   if (device < 0 || device >= devices) {
-    return InvalidArgumentError("CUDA device " + std::to_string(device) + " of " + std::to_string(devices));
+    return InvalidArgumentError("CUDA device " + std::to_string(device) + " of " +
+                                std::to_string(devices));
   }
   RADIXLM_CUDA_TRY(cudaSetDevice(device));
   cudaDeviceProp props{};
@@ -282,8 +296,9 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   size_t free_bytes = 0, total_bytes = 0;
   RADIXLM_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
   if (weight_bytes > free_bytes) {
-    return ResourceExhaustedError("the model's BF16 weights need " + GiB(static_cast<double>(weight_bytes)) +
-                                  " of GPU memory; " + GiB(static_cast<double>(free_bytes)) + " free of " +
+    return ResourceExhaustedError("the model's BF16 weights need " +
+                                  GiB(static_cast<double>(weight_bytes)) + " of GPU memory; " +
+                                  GiB(static_cast<double>(free_bytes)) + " free of " +
                                   GiB(static_cast<double>(total_bytes)) + " on " + device_name);
   }
   RETURN_IF_ERROR(UploadBf16({&w.embed}, &embed, "the embedding"));
@@ -319,19 +334,21 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   if (!gpt2) {
     const std::vector<float> inv = cpu::RopeInverseFrequencies(c);
     RETURN_IF_ERROR(inv_freq.Reserve(inv.size() * 4, "RoPE frequencies"));
-    RADIXLM_CUDA_TRY(cudaMemcpy(inv_freq.as<void>(), inv.data(), inv.size() * 4, cudaMemcpyHostToDevice));
+    RADIXLM_CUDA_TRY(
+        cudaMemcpy(inv_freq.as<void>(), inv.data(), inv.size() * 4, cudaMemcpyHostToDevice));
   }
 
   // Activations for a full step, and the split-K attention partials.
   RETURN_IF_ERROR(ReserveActivations(options.max_step_tokens));
-  RETURN_IF_ERROR(rope_angles.Reserve(static_cast<size_t>(kGemvMaxRows * c.head_dim / 2) * sizeof(float2),
-                                      "RoPE angles"));
+  RETURN_IF_ERROR(rope_angles.Reserve(
+      static_cast<size_t>(kGemvMaxRows * c.head_dim / 2) * sizeof(float2), "RoPE angles"));
   max_partials = AttentionMaxPartials(c.num_heads, kMaxGraphBatch);
-  RETURN_IF_ERROR(partial_acc.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * c.head_dim * 4,
-                                      "attention partials"));
+  RETURN_IF_ERROR(partial_acc.Reserve(
+      static_cast<size_t>(max_partials) * kAttentionRows * c.head_dim * 4, "attention partials"));
   RETURN_IF_ERROR(partial_stats.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * 2 * 4,
                                         "attention partials"));
-  RETURN_IF_ERROR(merge_counters.Reserve(static_cast<size_t>(max_partials) * 4, "attention partials"));
+  RETURN_IF_ERROR(
+      merge_counters.Reserve(static_cast<size_t>(max_partials) * 4, "attention partials"));
   RADIXLM_CUDA_TRY(cudaMemset(merge_counters.as<void>(), 0, merge_counters.size()));
 
   // The KV pool: what the fraction leaves, or exactly num_pages.
@@ -347,21 +364,25 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
       char fraction[32];
       std::snprintf(fraction, sizeof(fraction), "%.3g", options.gpu_memory_fraction);
       return ResourceExhaustedError(
-          std::string("gpu_memory_fraction ") + fraction + " of " + GiB(static_cast<double>(total_bytes)) +
-          " leaves no room for KV pages of " + std::to_string(page_bytes) + " bytes: " +
-          GiB(static_cast<double>(total_bytes - free_bytes)) + " is in use (weights " +
+          std::string("gpu_memory_fraction ") + fraction + " of " +
+          GiB(static_cast<double>(total_bytes)) + " leaves no room for KV pages of " +
+          std::to_string(page_bytes) +
+          " bytes: " + GiB(static_cast<double>(total_bytes - free_bytes)) + " is in use (weights " +
           GiB(static_cast<double>(weight_bytes)) + ", workspace, other processes), " +
           GiB(static_cast<double>(free_bytes)) + " free");
     }
   }
   const size_t pool_bytes = static_cast<size_t>(num_pages) * page_bytes / 2;
-  RETURN_IF_ERROR(k_pool.Reserve(pool_bytes, "the K page pool (" + std::to_string(num_pages) + " pages)"));
-  RETURN_IF_ERROR(v_pool.Reserve(pool_bytes, "the V page pool (" + std::to_string(num_pages) + " pages)"));
+  RETURN_IF_ERROR(
+      k_pool.Reserve(pool_bytes, "the K page pool (" + std::to_string(num_pages) + " pages)"));
+  RETURN_IF_ERROR(
+      v_pool.Reserve(pool_bytes, "the V page pool (" + std::to_string(num_pages) + " pages)"));
   RADIXLM_CUDA_TRY(cudaStreamSynchronize(stream));
   return OkStatus();
 }
 
-Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vector<float>* logits_out) {
+Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch,
+                                  std::vector<float>* logits_out) {
   RETURN_IF_ERROR(ValidateBatch(batch, config, page_size, num_pages, /*chooses_tokens=*/true));
   const model::ModelConfig& c = config;
   const int64_t h = c.hidden_size, hd = c.head_dim;
@@ -381,10 +402,11 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   // slot; logit rows; hidden-sum rows; page tables; attention work.
   std::vector<int32_t> tokens, positions, slots, logit_rows, hidden_rows, page_tables;
   std::vector<AttentionSeq> seqs;
-  std::vector<DeviceChoice> choices;
+  SampleTables& samples = sample_tables;
+  samples.Clear();
   int64_t t = 0;
   for (const SequenceInput& s : batch) {
-    if (s.choice != nullptr) choices.push_back(ToDeviceChoice(static_cast<int32_t>(logit_rows.size()), *s.choice));
+    if (s.sampling != nullptr) samples.Add(*s.sampling, static_cast<int32_t>(logit_rows.size()), 0);
     const auto n = static_cast<int64_t>(s.tokens.size());
     seqs.push_back({static_cast<int32_t>(t), static_cast<int32_t>(s.start),
                     static_cast<int32_t>(page_tables.size())});
@@ -394,28 +416,34 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
       const int64_t pos = s.start + i;
       tokens.push_back(s.tokens[static_cast<size_t>(i)]);
       positions.push_back(static_cast<int32_t>(pos));
-      slots.push_back(static_cast<int32_t>(s.page_table[static_cast<size_t>(pos / page_size)] * page_size +
-                                           pos % page_size));
+      slots.push_back(static_cast<int32_t>(
+          s.page_table[static_cast<size_t>(pos / page_size)] * page_size + pos % page_size));
       if (i >= n - s.num_logits) logit_rows.push_back(static_cast<int32_t>(t + i));
       if (s.hidden_sum != nullptr) hidden_rows.push_back(static_cast<int32_t>(t + i));
     }
     t += n;
   }
   const auto num_logits = static_cast<int64_t>(logit_rows.size());
-  const auto num_choices = static_cast<int64_t>(choices.size());
-  // Rows that cross to the host: those without a choice (resize: no zero fill
+  const auto num_sampled = static_cast<int64_t>(samples.rows.size());
+  const auto num_choices = static_cast<int64_t>(samples.choices.size());
+  // Rows that cross to the host: those not sampled here (resize: no zero fill
   // of what the copies overwrite).
-  logits_out->resize(static_cast<size_t>((num_logits - num_choices) * c.vocab_size));
+  logits_out->resize(static_cast<size_t>((num_logits - num_sampled) * c.vocab_size));
   if (t == 0) return OkStatus();
 
   // Attention work: (sequence, kv head, block of query tokens), split over the
   // keys when the blocks alone would leave most multiprocessors idle.
   std::vector<AttentionPlanSeq> plan_seqs;
-  for (const SequenceInput& s : batch) plan_seqs.push_back({s.start, static_cast<int64_t>(s.tokens.size())});
+  for (const SequenceInput& s : batch)
+    plan_seqs.push_back({s.start, static_cast<int64_t>(s.tokens.size())});
   std::vector<AttentionBlock> blocks;
   std::vector<AttentionMerge> merges;
-  const bool decode_plan =
-      PlanStepAttention(plan_seqs, c.num_heads, c.num_kv_heads, c.head_dim, num_sms, max_partials, &blocks, &merges);
+  const bool decode_plan = PlanStepAttention(plan_seqs, c.num_heads, c.num_kv_heads, c.head_dim,
+                                             num_sms, max_partials, &blocks, &merges);
+  // Counts that depend on the batch size alone, so a decode graph is not
+  // captured anew whenever a sequence crosses a split boundary.
+  if (decode_plan)
+    PadDecodePlan(static_cast<int64_t>(batch.size()), c.num_kv_heads, num_sms, &blocks, &merges);
 
   // Pack and upload the tables (16-byte aligned parts).
   std::vector<int32_t> meta_words;
@@ -433,24 +461,38 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   const size_t seqs_at = put(seqs.data(), seqs.size() * sizeof(AttentionSeq));
   const size_t blocks_at = put(blocks.data(), blocks.size() * sizeof(AttentionBlock));
   const size_t merges_at = put(merges.data(), merges.size() * sizeof(AttentionMerge));
-  const size_t choices_at = put(choices.data(), choices.size() * sizeof(DeviceChoice));
-  const size_t pages_at = put(page_tables.data(), page_tables.size() * 4);  // last: its length varies
+  const size_t choices_at =
+      put(samples.choices.data(), samples.choices.size() * sizeof(DeviceChoice));
+  const size_t rows_at = put(samples.rows.data(), samples.rows.size() * sizeof(DeviceRow));
+  const size_t pages_at = put(page_tables.data(), page_tables.size() * 4);  // its length varies
+  // The edits last (their count varies too); rows name them by their index
+  // from the table's start in DeviceEdit units (parts are 16-byte aligned).
+  const size_t edits_at = put(samples.edits.data(), samples.edits.size() * sizeof(DeviceEdit));
+  for (int64_t r = 0; r < num_sampled; ++r) {
+    auto* row = reinterpret_cast<DeviceRow*>(meta_words.data() + rows_at) + r;
+    row->edit_begin += static_cast<int32_t>(edits_at / 4);
+  }
   const size_t meta_bytes = meta_words.size() * 4;
   RETURN_IF_ERROR(meta_host.Reserve(meta_bytes));
-  if (meta_bytes > meta.size()) RETURN_IF_ERROR(meta.Reserve(std::max(meta_bytes * 2, kMinMetaBytes), "step tables"));
+  if (meta_bytes > meta.size())
+    RETURN_IF_ERROR(meta.Reserve(std::max(meta_bytes * 2, kMinMetaBytes), "step tables"));
   std::memcpy(meta_host.as<void>(), meta_words.data(), meta_bytes);
-  RADIXLM_CUDA_TRY(cudaMemcpyAsync(meta.as<void>(), meta_host.as<void>(), meta_bytes, cudaMemcpyHostToDevice, stream));
+  RADIXLM_CUDA_TRY(cudaMemcpyAsync(meta.as<void>(), meta_host.as<void>(), meta_bytes,
+                                   cudaMemcpyHostToDevice, stream));
   const int32_t* words = meta.as<int32_t>();
 
   RETURN_IF_ERROR(ReserveActivations(t));
-  if (!hidden_rows.empty()) RETURN_IF_ERROR(hidden.Reserve(hidden_rows.size() * h * 4, "hidden states"));
+  if (!hidden_rows.empty())
+    RETURN_IF_ERROR(hidden.Reserve(hidden_rows.size() * h * 4, "hidden states"));
   if (num_logits > 0) {
     RETURN_IF_ERROR(last.Reserve(static_cast<size_t>(num_logits * h) * 2, "logit rows"));
     RETURN_IF_ERROR(logits.Reserve(static_cast<size_t>(num_logits * c.vocab_size) * 4, "logits"));
   }
-  if (num_choices > 0) {
-    RETURN_IF_ERROR(chosen.Reserve(static_cast<size_t>(num_choices) * 4, "chosen tokens"));
-    RETURN_IF_ERROR(chosen_host.Reserve(static_cast<size_t>(num_choices) * 4));
+  const SampleOutputLayout sample_layout(num_sampled, num_choices);
+  const size_t sample_bytes = sample_layout.bytes(samples.figures);
+  if (num_sampled > 0) {
+    RETURN_IF_ERROR(sample_out.Reserve(sample_layout.end, "row sampling outputs"));
+    RETURN_IF_ERROR(sample_out_host.Reserve(sample_layout.end));
   }
   float* xp = x.as<float>();
   bf16* normed_p = normed.as<bf16>();
@@ -484,107 +526,129 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
   // The step's kernels, from the embedding to the logits (no allocation, no host
   // copy: this is what a CUDA graph captures).
   auto enqueue = [&]() -> Status {
-  RADIXLM_CUDA_TRY(EmbedRows(embed.as<bf16>(), gpt2 ? pos_embed.as<bf16>() : nullptr, words + tokens_at,
-                             words + positions_at, t, h, xp, stream));
-  // Steps of at most kGemvMaxRows tokens run on the hand GEMVs only (no cuBLAS),
-  // so every kernel of a layer is ours or attention.cu's: those launch as
-  // programmatic dependents (the attention kernels launch plainly and wait for
-  // all before them), and the RMSNorms, RoPE + K/V store and SiLU·mul fold into
-  // the products (NormGemv, the same bits as the unfused kernels).
-  const bool small = t <= gemv_rows;
-  const bool pdl = use_pdl && small;
-  const bool fuse = use_fused_gemv && small && !gpt2 && NormGemvSupports(t, h, xp, layers[0].qkv.as<void>()) &&
-                    NormGemvSupports(t, h, xp, layers[0].up.as<void>());
-  // The fused qkv products read the step's RoPE angles from one table.
-  float2* angles = fuse ? rope_angles.as<float2>() : nullptr;  // fuse implies a RoPE model
-  if (angles != nullptr) {
-    RADIXLM_CUDA_TRY(RopeAngles(words + positions_at, t, inv_freq.as<float>(), hd / 2, angles, stream, pdl));
-  }
-  for (int64_t li = 0; li < c.num_layers; ++li) {
-    Layer& l = layers[static_cast<size_t>(li)];
-    bf16* k_layer = k_pool.as<bf16>() + li * layer_elements;
-    bf16* v_layer = v_pool.as<bf16>() + li * layer_elements;
-    RopeKvArgs rk{qkv_p, t, c.num_heads, c.num_kv_heads, hd, l.qkv_bias.size() > 0 ? l.qkv_bias.as<float>() : nullptr,
-                  words + positions_at, gpt2 ? nullptr : inv_freq.as<float>(), words + slots_at, page_size,
-                  k_layer, v_layer, angles};
-    const float eps = static_cast<float>(c.norm_eps);
-    if (fuse) {
-      NormGemvArgs qkv_args;
-      qkv_args.x = xp;
-      qkv_args.m = t;
-      qkv_args.k = h;
-      qkv_args.norm_weight = l.attn_norm.as<float>();
-      qkv_args.eps = eps;
-      qkv_args.w = l.qkv.as<bf16>();
-      qkv_args.out = NormGemvOut::kRopeKv;
-      qkv_args.rope = rk;
-      RADIXLM_CUDA_TRY(NormGemv(qkv_args, stream, pdl));
-    } else {
-      RETURN_IF_ERROR(Norm(l.attn_norm, l.attn_norm_bias, nullptr, t, normed_p, nullptr, pdl));
-      RETURN_IF_ERROR(Gemm(normed_p, t, h, l.qkv.as<bf16>(), ld, qkv_p, true, false, pdl));
-      RADIXLM_CUDA_TRY(RopeAndStoreKv(rk, stream, pdl));
+    RADIXLM_CUDA_TRY(EmbedRows(embed.as<bf16>(), gpt2 ? pos_embed.as<bf16>() : nullptr,
+                               words + tokens_at, words + positions_at, t, h, xp, stream));
+    // Steps of at most kGemvMaxRows tokens run on the hand GEMVs only (no cuBLAS),
+    // so every kernel of a layer is ours or attention.cu's: those launch as
+    // programmatic dependents (the attention kernels launch plainly and wait for
+    // all before them), and the RMSNorms, RoPE + K/V store and SiLU·mul fold into
+    // the products (NormGemv, the same bits as the unfused kernels).
+    const bool small = t <= gemv_rows;
+    const bool pdl = use_pdl && small;
+    const bool fuse = use_fused_gemv && small && !gpt2 &&
+                      NormGemvSupports(t, h, xp, layers[0].qkv.as<void>()) &&
+                      NormGemvSupports(t, h, xp, layers[0].up.as<void>());
+    // The fused qkv products read the step's RoPE angles from one table.
+    float2* angles = fuse ? rope_angles.as<float2>() : nullptr;  // fuse implies a RoPE model
+    if (angles != nullptr) {
+      RADIXLM_CUDA_TRY(
+          RopeAngles(words + positions_at, t, inv_freq.as<float>(), hd / 2, angles, stream, pdl));
     }
-    aa.k_pool = k_layer;
-    aa.v_pool = v_layer;
-    RADIXLM_CUDA_TRY(LaunchAttention(aa, stream, pdl));
-    RETURN_IF_ERROR(Gemm(attn_p, t, q_dim, l.o.as<bf16>(), h, xp, true, true, pdl));
-    if (l.o_bias.size() > 0) RADIXLM_CUDA_TRY(AddBias(xp, l.o_bias.as<float>(), t, h, stream, pdl));
-    const bf16* mlp_in = up_p;
-    if (fuse) {
-      NormGemvArgs up_args;
-      up_args.x = xp;
-      up_args.m = t;
-      up_args.k = h;
-      up_args.norm_weight = l.mlp_norm.as<float>();
-      up_args.eps = eps;
-      up_args.w = l.up.as<bf16>();
-      up_args.out = NormGemvOut::kSiluMul;
-      up_args.act = act.as<bf16>();
-      up_args.inter = c.intermediate_size;
-      RADIXLM_CUDA_TRY(NormGemv(up_args, stream, pdl));
-      mlp_in = act.as<bf16>();
-    } else {
-      RETURN_IF_ERROR(Norm(l.mlp_norm, l.mlp_norm_bias, nullptr, t, normed_p, nullptr, pdl));
-      RETURN_IF_ERROR(Gemm(normed_p, t, h, l.up.as<bf16>(), up_dim, up_p, false, false, pdl));
-      if (gated) {
-        RADIXLM_CUDA_TRY(SiluMul(up_p, t, c.intermediate_size, act.as<bf16>(), stream, pdl));
+    for (int64_t li = 0; li < c.num_layers; ++li) {
+      Layer& l = layers[static_cast<size_t>(li)];
+      bf16* k_layer = k_pool.as<bf16>() + li * layer_elements;
+      bf16* v_layer = v_pool.as<bf16>() + li * layer_elements;
+      RopeKvArgs rk{qkv_p,
+                    t,
+                    c.num_heads,
+                    c.num_kv_heads,
+                    hd,
+                    l.qkv_bias.size() > 0 ? l.qkv_bias.as<float>() : nullptr,
+                    words + positions_at,
+                    gpt2 ? nullptr : inv_freq.as<float>(),
+                    words + slots_at,
+                    page_size,
+                    k_layer,
+                    v_layer,
+                    angles};
+      const float eps = static_cast<float>(c.norm_eps);
+      if (fuse) {
+        NormGemvArgs qkv_args;
+        qkv_args.x = xp;
+        qkv_args.m = t;
+        qkv_args.k = h;
+        qkv_args.norm_weight = l.attn_norm.as<float>();
+        qkv_args.eps = eps;
+        qkv_args.w = l.qkv.as<bf16>();
+        qkv_args.out = NormGemvOut::kRopeKv;
+        qkv_args.rope = rk;
+        RADIXLM_CUDA_TRY(NormGemv(qkv_args, stream, pdl));
+      } else {
+        RETURN_IF_ERROR(Norm(l.attn_norm, l.attn_norm_bias, nullptr, t, normed_p, nullptr, pdl));
+        RETURN_IF_ERROR(Gemm(normed_p, t, h, l.qkv.as<bf16>(), ld, qkv_p, true, false, pdl));
+        RADIXLM_CUDA_TRY(RopeAndStoreKv(rk, stream, pdl));
+      }
+      aa.k_pool = k_layer;
+      aa.v_pool = v_layer;
+      RADIXLM_CUDA_TRY(LaunchAttention(aa, stream, pdl));
+      RETURN_IF_ERROR(Gemm(attn_p, t, q_dim, l.o.as<bf16>(), h, xp, true, true, pdl));
+      if (l.o_bias.size() > 0)
+        RADIXLM_CUDA_TRY(AddBias(xp, l.o_bias.as<float>(), t, h, stream, pdl));
+      const bf16* mlp_in = up_p;
+      if (fuse) {
+        NormGemvArgs up_args;
+        up_args.x = xp;
+        up_args.m = t;
+        up_args.k = h;
+        up_args.norm_weight = l.mlp_norm.as<float>();
+        up_args.eps = eps;
+        up_args.w = l.up.as<bf16>();
+        up_args.out = NormGemvOut::kSiluMul;
+        up_args.act = act.as<bf16>();
+        up_args.inter = c.intermediate_size;
+        RADIXLM_CUDA_TRY(NormGemv(up_args, stream, pdl));
         mlp_in = act.as<bf16>();
       } else {
-        RADIXLM_CUDA_TRY(Gelu(up_p, l.up_bias.size() > 0 ? l.up_bias.as<float>() : nullptr, t, c.intermediate_size,
-                              c.gelu_exact, stream, pdl));
+        RETURN_IF_ERROR(Norm(l.mlp_norm, l.mlp_norm_bias, nullptr, t, normed_p, nullptr, pdl));
+        RETURN_IF_ERROR(Gemm(normed_p, t, h, l.up.as<bf16>(), up_dim, up_p, false, false, pdl));
+        if (gated) {
+          RADIXLM_CUDA_TRY(SiluMul(up_p, t, c.intermediate_size, act.as<bf16>(), stream, pdl));
+          mlp_in = act.as<bf16>();
+        } else {
+          RADIXLM_CUDA_TRY(Gelu(up_p, l.up_bias.size() > 0 ? l.up_bias.as<float>() : nullptr, t,
+                                c.intermediate_size, c.gelu_exact, stream, pdl));
+        }
       }
+      RETURN_IF_ERROR(
+          Gemm(mlp_in, t, c.intermediate_size, l.down.as<bf16>(), h, xp, true, true, pdl));
+      if (l.down_bias.size() > 0)
+        RADIXLM_CUDA_TRY(AddBias(xp, l.down_bias.as<float>(), t, h, stream, pdl));
     }
-    RETURN_IF_ERROR(Gemm(mlp_in, t, c.intermediate_size, l.down.as<bf16>(), h, xp, true, true, pdl));
-    if (l.down_bias.size() > 0) RADIXLM_CUDA_TRY(AddBias(xp, l.down_bias.as<float>(), t, h, stream, pdl));
-  }
 
-  if (!hidden_rows.empty()) {
-    RETURN_IF_ERROR(Norm(final_norm, final_norm_bias, words + hidden_rows_at,
-                         static_cast<int64_t>(hidden_rows.size()), nullptr, hidden.as<float>()));
-  }
-  if (num_logits > 0) {
-    RETURN_IF_ERROR(Norm(final_norm, final_norm_bias, words + logit_rows_at, num_logits, last.as<bf16>(), nullptr));
-    RETURN_IF_ERROR(Gemm(last.as<bf16>(), num_logits, h, head(), c.vocab_size, logits.as<float>(), true, false));
-  }
-  if (num_choices > 0) {
-    RADIXLM_CUDA_TRY(ChooseTokens(logits.as<float>(), c.vocab_size,
-                                  reinterpret_cast<const DeviceChoice*>(words + choices_at), num_choices,
-                                  chosen.as<int32_t>(), stream));
-  }
-  return OkStatus();
+    if (!hidden_rows.empty()) {
+      RETURN_IF_ERROR(Norm(final_norm, final_norm_bias, words + hidden_rows_at,
+                           static_cast<int64_t>(hidden_rows.size()), nullptr, hidden.as<float>()));
+    }
+    if (num_logits > 0) {
+      RETURN_IF_ERROR(Norm(final_norm, final_norm_bias, words + logit_rows_at, num_logits,
+                           last.as<bf16>(), nullptr));
+      RETURN_IF_ERROR(Gemm(last.as<bf16>(), num_logits, h, head(), c.vocab_size, logits.as<float>(),
+                           true, false));
+    }
+    if (num_sampled > 0) {
+      RADIXLM_CUDA_TRY(SampleRows(
+          logits.as<float>(), c.vocab_size, reinterpret_cast<const DeviceRow*>(words + rows_at),
+          num_sampled, reinterpret_cast<const DeviceChoice*>(words + choices_at),
+          meta.as<DeviceEdit>(), sample_layout.At(sample_out.as<void>()), stream));
+    }
+    return OkStatus();
   };
 
   // Decode steps (one new token and one logit row per sequence) replay a graph
   // captured for their shape; other steps launch their kernels directly.
-  const bool decode = use_graphs && one_token_each && hidden_rows.empty() && t <= kMaxGraphBatch &&
-                      num_logits == t;
+  const bool decode =
+      use_graphs && one_token_each && hidden_rows.empty() && t <= kMaxGraphBatch && num_logits == t;
   if (decode) {
-    const GraphKey key{t, static_cast<int64_t>(seqs.size()), static_cast<int64_t>(blocks.size()),
-                       static_cast<int64_t>(merges.size()), num_choices};
-    const std::vector<const void*> buffers = {meta.as<void>(),   x.as<void>(),      normed.as<void>(),
-                                              qkv_out.as<void>(), attn.as<void>(),   up.as<void>(),
-                                              act.as<void>(),    last.as<void>(),   logits.as<void>(),
-                                              chosen.as<void>()};
+    const GraphKey key{t,
+                       static_cast<int64_t>(seqs.size()),
+                       static_cast<int64_t>(blocks.size()),
+                       static_cast<int64_t>(merges.size()),
+                       num_sampled,
+                       num_choices};
+    const std::vector<const void*> buffers = {
+        meta.as<void>(),   x.as<void>(),         normed.as<void>(), qkv_out.as<void>(),
+        attn.as<void>(),   up.as<void>(),        act.as<void>(),    last.as<void>(),
+        logits.as<void>(), sample_out.as<void>()};
     auto it = graphs.find(key);
     if (it != graphs.end() && it->second.buffers != buffers) {
       cudaGraphExecDestroy(it->second.exec);
@@ -626,37 +690,38 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch, std::vec
     RADIXLM_CUDA_TRY(cudaMemcpyAsync(hidden_host.data(), hidden.as<void>(), hidden_host.size() * 4,
                                      cudaMemcpyDeviceToHost, stream));
   }
-  // Logit rows without a choice cross as F32 (runs of consecutive rows in one
-  // copy); chosen tokens as ids.
-  if (num_choices == 0 && num_logits > 0) {
+  // Logit rows not sampled here cross as F32; sampled rows as ids and figures.
+  if (num_sampled == 0 && num_logits > 0) {
     RADIXLM_CUDA_TRY(cudaMemcpyAsync(logits_out->data(), logits.as<void>(), logits_out->size() * 4,
                                      cudaMemcpyDeviceToHost, stream));
-  } else if (num_choices < num_logits) {
+  } else if (num_sampled < num_logits) {
     const auto row_bytes = static_cast<size_t>(c.vocab_size) * 4;
     int64_t row = 0, written = 0;
     for (const SequenceInput& s : batch) {
       if (s.num_logits == 0) continue;
-      if (s.choice != nullptr) {
+      if (s.sampling != nullptr) {
         ++row;
         continue;
       }
-      RADIXLM_CUDA_TRY(cudaMemcpyAsync(reinterpret_cast<char*>(logits_out->data()) + written * row_bytes,
-                                       logits.as<char>() + row * row_bytes, s.num_logits * row_bytes,
-                                       cudaMemcpyDeviceToHost, stream));
+      RADIXLM_CUDA_TRY(
+          cudaMemcpyAsync(reinterpret_cast<char*>(logits_out->data()) + written * row_bytes,
+                          logits.as<char>() + row * row_bytes, s.num_logits * row_bytes,
+                          cudaMemcpyDeviceToHost, stream));
       row += s.num_logits;
       written += s.num_logits;
     }
   }
-  if (num_choices > 0) {
-    RADIXLM_CUDA_TRY(cudaMemcpyAsync(chosen_host.as<void>(), chosen.as<void>(), num_choices * 4,
-                                     cudaMemcpyDeviceToHost, stream));
+  if (num_sampled > 0) {
+    RADIXLM_CUDA_TRY(cudaMemcpyAsync(sample_out_host.as<void>(), sample_out.as<void>(),
+                                     sample_bytes, cudaMemcpyDeviceToHost, stream));
   }
   RADIXLM_CUDA_TRY(cudaStreamSynchronize(stream));
   RADIXLM_CUDA_TRY(cudaGetLastError());
-  if (num_choices > 0) {
-    const int32_t* ids = chosen_host.as<int32_t>();
+  if (num_sampled > 0) {
+    size_t index = 0;
     for (const SequenceInput& s : batch) {
-      if (s.choice != nullptr) *s.chosen = *ids++;
+      if (s.sampling != nullptr)
+        UnpackRow(samples, index++, sample_layout, sample_out_host.as<void>(), *s.sampling);
     }
   }
   size_t row = 0;
@@ -702,15 +767,16 @@ Status CudaBackend::Forward(std::span<const SequenceInput> batch, std::vector<fl
 
 Status CudaBackend::CopyPage(int32_t src, int32_t dst, int64_t slots) {
   Impl& m = *impl_;
-  if (src < 0 || src >= m.num_pages || dst < 0 || dst >= m.num_pages || slots < 0 || slots > m.page_size) {
-    return InvalidArgumentError("CopyPage(" + std::to_string(src) + ", " + std::to_string(dst) + ", " +
-                                std::to_string(slots) + ") outside the pool");
+  if (src < 0 || src >= m.num_pages || dst < 0 || dst >= m.num_pages || slots < 0 ||
+      slots > m.page_size) {
+    return InvalidArgumentError("CopyPage(" + std::to_string(src) + ", " + std::to_string(dst) +
+                                ", " + std::to_string(slots) + ") outside the pool");
   }
   RADIXLM_CUDA_TRY(cudaSetDevice(m.device));
   RADIXLM_CUDA_TRY(cudaStreamWaitEvent(m.copy_stream, m.compute_idle, 0));
-  RADIXLM_CUDA_TRY(CopyPageSlots(m.k_pool.as<bf16>(), m.v_pool.as<bf16>(), m.config.num_layers, m.num_pages,
-                                 m.config.num_kv_heads, m.page_size, m.config.head_dim, src, dst, slots,
-                                 m.copy_stream));
+  RADIXLM_CUDA_TRY(CopyPageSlots(m.k_pool.as<bf16>(), m.v_pool.as<bf16>(), m.config.num_layers,
+                                 m.num_pages, m.config.num_kv_heads, m.page_size, m.config.head_dim,
+                                 src, dst, slots, m.copy_stream));
   RADIXLM_CUDA_TRY(cudaEventRecord(m.copies_done, m.copy_stream));
   m.copies_pending = true;
   return OkStatus();
