@@ -1,11 +1,13 @@
 #include "backend/backend.h"
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 
 namespace radixlm::backend {
 
 Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelConfig& config,
-                     int64_t page_size, int64_t num_pages, bool chooses_tokens) {
+                     int64_t page_size, int64_t num_pages, bool chooses_tokens, int64_t futures) {
   for (size_t s = 0; s < batch.size(); ++s) {
     const SequenceInput& seq = batch[s];
     const std::string where = "sequence " + std::to_string(s) + ": ";
@@ -40,6 +42,7 @@ Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelCon
       }
     }
     for (int32_t t : seq.tokens) {
+      if (t < 0 && -1 - static_cast<int64_t>(t) < futures) continue;  // FutureToken of the previous step
       if (t < 0 || t >= config.vocab_size) {
         return InvalidArgumentError(where + "token id " + std::to_string(t) +
                                     " is outside the vocabulary of " +
@@ -48,6 +51,50 @@ Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelCon
     }
   }
   return OkStatus();
+}
+
+Status Backend::Launch(std::span<const SequenceInput> batch) {
+  if (done_.size() >= 2) return FailedPreconditionError("two steps are in flight already");
+  RETURN_IF_ERROR(ValidateBatch(batch, config(), page_size(), num_pages(), chooses_tokens(), last_choices_));
+  // Futures become the ids the previous batch chose (written there by now).
+  std::vector<std::vector<int32_t>> resolved;
+  std::vector<SequenceInput> inputs(batch.begin(), batch.end());
+  for (SequenceInput& in : inputs) {
+    if (std::none_of(in.tokens.begin(), in.tokens.end(), [](int32_t t) { return t < 0; })) continue;
+    std::vector<int32_t>& tokens = resolved.emplace_back(in.tokens.begin(), in.tokens.end());
+    for (int32_t& t : tokens) {
+      if (t < 0) t = last_ids_[static_cast<size_t>(-1 - t)];
+    }
+  }
+  size_t next = 0;
+  for (SequenceInput& in : inputs) {
+    if (std::none_of(in.tokens.begin(), in.tokens.end(), [](int32_t t) { return t < 0; })) continue;
+    in.tokens = resolved[next++];
+  }
+  Done d;
+  const auto start = std::chrono::steady_clock::now();
+  d.status = Forward(inputs, &d.logits);
+  // The caller's thread is the device here: the forward is device time it waits through.
+  const int64_t ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+  times_.device_ns += ns;
+  times_.wait_ns += ns;
+  if (!d.status.ok()) return d.status;  // nothing in flight
+  last_ids_.clear();
+  for (const SequenceInput& in : batch) {
+    if (in.sampling != nullptr) last_ids_.insert(last_ids_.end(), in.sampling->chosen.begin(), in.sampling->chosen.end());
+  }
+  last_choices_ = static_cast<int64_t>(last_ids_.size());
+  done_.push_back(std::move(d));
+  return OkStatus();
+}
+
+Status Backend::Wait(std::vector<float>* logits) {
+  if (done_.empty()) return FailedPreconditionError("no step is in flight");
+  Done d = std::move(done_.front());
+  done_.erase(done_.begin());
+  logits->swap(d.logits);
+  return d.status;
 }
 
 }  // namespace radixlm::backend

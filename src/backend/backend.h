@@ -26,8 +26,15 @@
 
 namespace radixlm::backend {
 
+// A token the step launched just before has not handed over yet: the id chosen
+// by its choice `choice` (counted over all its rows' choices in batch order).
+// Overlapped scheduling (Backend::Launch) feeds a sequence the token it is
+// still sampling; the device reads it where it was written.
+constexpr int32_t FutureToken(int32_t choice) { return -1 - choice; }
+
 struct SequenceInput {
-  std::span<const int32_t> tokens;      // new tokens, at positions [start, start + size)
+  std::span<const int32_t> tokens;      // new tokens, at positions [start, start + size); in
+                                        // Launch, FutureToken(j) for the previous step's choice j
   int64_t start = 0;                    // tokens already in this sequence's pages
   std::span<const int32_t> page_table;  // pages covering positions [0, start + size)
   int64_t num_logits = 1;               // logits for the last num_logits new tokens (0: none)
@@ -65,12 +72,50 @@ class Backend {
   virtual Status Forward(std::span<const SequenceInput> batch, std::vector<float>* logits) = 0;
 
   // Copies the first `slots` slots of page `src` into page `dst`, every layer.
+  // Ordered after every step launched before and before every step launched after.
   virtual Status CopyPage(int32_t src, int32_t dst, int64_t slots) = 0;
+
+  // Overlapped steps: Launch starts a step and returns; Wait finishes the
+  // oldest step launched and not waited for, filling its outputs (the
+  // RowSampling ids and figures of its batch, whose memory the caller keeps
+  // until then, and `logits`). At most two steps are in flight, so the host
+  // prepares step N+1 while the device runs step N; a batch may feed
+  // FutureToken(j) of the step launched just before (whose RowSampling choices
+  // it counts). A step whose logits or hidden sums cross to the host must be
+  // waited for before the next launch. Steps run in launch order, so pages a
+  // later step reuses are written after every earlier step is done with them.
+  // This default runs Forward at Launch (futures resolved from the previous
+  // batch's chosen ids); backends that overlap for real say so in overlaps().
+  virtual bool overlaps() const { return false; }
+  virtual Status Launch(std::span<const SequenceInput> batch);
+  virtual Status Wait(std::vector<float>* logits);
+  int64_t steps_in_flight() const { return static_cast<int64_t>(done_.size()); }
+
+  // Time the backend spent, summed over steps (zero where not measured), for
+  // the engine's step breakdown.
+  struct Times {
+    int64_t launch_ns = 0;  // preparing and launching steps (Forward or Launch) on the host
+    int64_t wait_ns = 0;    // blocked until the device finished
+    int64_t device_ns = 0;  // the device's own time for the steps, first kernel to last
+  };
+  virtual Times times() const { return times_; }
+
+ protected:
+  Times times_;
+  // The default Launch's finished steps, and the ids its last batch chose.
+  struct Done {
+    Status status;
+    std::vector<float> logits;
+  };
+  std::vector<Done> done_;
+  std::vector<int32_t> last_ids_;
+  int64_t last_choices_ = 0;  // choices of the step launched last (the futures a launch may name)
 };
 
 // Checks a batch against a model and pool; shared by every backend. Row
-// sampling is refused unless `chooses_tokens`.
+// sampling is refused unless `chooses_tokens`; FutureToken(j) unless j <
+// `futures` (the choices of the step launched before: Launch only).
 Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelConfig& config,
-                     int64_t page_size, int64_t num_pages, bool chooses_tokens = false);
+                     int64_t page_size, int64_t num_pages, bool chooses_tokens = false, int64_t futures = 0);
 
 }  // namespace radixlm::backend

@@ -258,7 +258,11 @@ void Engine::Shutdown(std::chrono::milliseconds grace) {
 }
 
 void Engine::Loop() {
+  using Clock = std::chrono::steady_clock;
+  auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+  double deliver_seconds = 0, idle_seconds = 0;
   while (true) {
+    const auto wait_start = Clock::now();
     std::vector<std::unique_ptr<Pending>> arrived;
     std::vector<std::function<void()>> commands;
     bool cancel_all = false;
@@ -269,15 +273,20 @@ void Engine::Loop() {
       commands.swap(commands_);
       if (draining_ && std::chrono::steady_clock::now() >= shutdown_deadline_) cancel_all = true;
     }
+    idle_seconds += seconds(Clock::now() - wait_start);
     for (auto& p : arrived) scheduler_->Add(std::move(p->request));
     for (auto& c : commands) c();
     if (cancel_all) scheduler_->CancelAll();
     const bool progressed = scheduler_->Step();
+    const auto deliver_start = Clock::now();
     {
       std::lock_guard<std::mutex> lock(mu_);
       scheduler_->FillSnapshot(&snapshot_);
+      snapshot_.deliver_seconds = deliver_seconds;
+      snapshot_.idle_seconds = idle_seconds;
     }
     scheduler_->Deliver();
+    deliver_seconds += seconds(Clock::now() - deliver_start);
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (draining_ && scheduler_->idle() && inbox_.empty()) {
@@ -292,8 +301,10 @@ void Engine::Loop() {
     // Waiting requests that cannot start yet and nothing running: wait for news
     // rather than spin (only reachable while pages are being freed).
     if (!progressed && !scheduler_->idle()) {
+      const auto nap = Clock::now();
       std::unique_lock<std::mutex> lock(mu_);
       wake_.wait_for(lock, std::chrono::milliseconds(1));
+      idle_seconds += seconds(Clock::now() - nap);
     }
   }
 }

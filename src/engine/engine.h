@@ -52,6 +52,9 @@ struct EngineOptions {
   // A waiting request passed over by cache-aware ordering for longer than this is
   // admitted ahead of every request that arrived after it.
   std::chrono::milliseconds fairness_bound{2000};
+  // Overlapped scheduling (scheduler.h): the next step is planned and launched
+  // while the device runs the current one. Only on a backend that overlaps().
+  bool overlap = true;
   int32_t max_n = 16;
   int32_t max_logprobs = 20;
   // Token ids that end a sample unless ignore_eos (the model's EOS tokens).
@@ -75,6 +78,15 @@ struct EngineSnapshot {
   int64_t preemptions = 0;
   int64_t steps = 0;
   double step_seconds = 0;   // time inside steps
+  // Where the step thread's time goes: the scheduler's phases (StepPhase order:
+  // schedule, launch, wait, process, release), then publishing the snapshot and
+  // delivering updates, then waiting for work.
+  double phase_seconds[5] = {};
+  double deliver_seconds = 0, idle_seconds = 0;
+  // The backend's own account: launching on the host, waiting for the device,
+  // and the device's time for the steps (first kernel to last).
+  double backend_launch_seconds = 0, backend_wait_seconds = 0, device_seconds = 0;
+  bool overlap = false;  // overlapped scheduling in effect
   double cache_seconds = 0;  // of which in the prefix cache (match, rank, insert)
   int64_t prompt_tokens = 0;        // prompt tokens of admitted requests
   int64_t cached_prompt_tokens = 0;  // of which served from the prefix cache

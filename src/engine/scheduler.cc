@@ -28,7 +28,30 @@ class ScopedNanos {
   std::chrono::steady_clock::time_point start_;
 };
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+// The time since *mark, which moves to now.
+int64_t Lap(int64_t* mark) {
+  const int64_t now = NowNs();
+  const int64_t lap = now - *mark;
+  *mark = now;
+  return lap;
+}
 }  // namespace
+
+const char* StepPhaseName(StepPhase phase) {
+  switch (phase) {
+    case kPhaseSchedule: return "schedule";
+    case kPhaseLaunch: return "launch";
+    case kPhaseWait: return "wait";
+    case kPhaseProcess: return "process";
+    case kPhaseRelease: return "release";
+    case kStepPhases: break;
+  }
+  return "?";
+}
 
 StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(backend::Backend* backend,
                                                        const model::Tokenizer* tokenizer,
@@ -57,7 +80,8 @@ Scheduler::Scheduler(backend::Backend* backend, const model::Tokenizer* tokenize
       clock_(clock),
       histograms_(histograms),
       max_context_(backend->config().max_position_embeddings),
-      vocab_size_(backend->config().vocab_size) {}
+      vocab_size_(backend->config().vocab_size),
+      overlap_(options.overlap && backend->overlaps()) {}
 
 void Scheduler::Add(std::unique_ptr<Request> request) {
   request->queued_ns = request->arrival_ns;
@@ -67,37 +91,100 @@ void Scheduler::Add(std::unique_ptr<Request> request) {
 
 bool Scheduler::Step() {
   ScopedNanos step_timer(&step_ns_);
+  int64_t mark = NowNs();
   CollectCancelled();
   ReleaseFinished();
   if (idle()) return false;
-  plan_.Clear();
-  ScheduleRunning(&plan_);
-  Admit(&plan_);
-  if (plan_.items.empty()) {
+  // The step in flight is finished first when its results shape the next one.
+  if (in_flight_ != nullptr && !CanOverlap()) FinishInFlight(&mark);
+  StepState& next = states_[in_flight_ == &states_[0] ? 1 : 0];
+  next.Clear();
+  next.plan.allow_preempt = in_flight_ == nullptr;
+  ScheduleRunning(&next.plan);
+  Admit(&next.plan);
+  if (next.plan.short_of_pages) {
+    // Room only by preempting, which waits for the step in flight: finish it,
+    // then plan again (the copies asked for so far stay in the plan).
+    FinishInFlight(&mark);
+    next.plan.items.clear();
+    next.plan.short_of_pages = false;
+    next.plan.allow_preempt = true;
+    ScheduleRunning(&next.plan);
+    Admit(&next.plan);
+  }
+  phase_ns_[kPhaseSchedule] += Lap(&mark);
+  if (next.plan.items.empty()) {
     // Nothing fits: every running request is waiting on pages that only
     // finishing requests free. Cannot happen while one request fits the pool
     // (Submit checks), since the oldest is never preempted for a newer one.
+    const bool finished = in_flight_ != nullptr;
+    if (finished) FinishInFlight(&mark);
     ReleaseFinished();
-    return !idle();
+    phase_ns_[kPhaseRelease] += Lap(&mark);
+    return finished || !idle();
   }
   ++steps_;
-  Status status = Run(plan_);
-  if (!status.ok()) {
-    LOG(ERROR) << "step failed: " << status.ToString();
-    for (const auto& item : plan_.items) {
-      for (auto& seq : item.request->sequences)
-        Finish(item.request, seq.get(), FinishReason::kError);
-      Report(item.request, true, status);
-    }
-  } else {
-    Sample(plan_);
-    InsertChunks(plan_);
+  const Status launched = Run(&next);
+  phase_ns_[kPhaseLaunch] += Lap(&mark);
+  if (!launched.ok()) FailStep(next, launched);
+  // While the device runs the new step, the previous one's tokens go out.
+  if (in_flight_ != nullptr) FinishInFlight(&mark);
+  if (launched.ok()) {
+    in_flight_ = &next;
+    if (!overlap_) FinishInFlight(&mark);
   }
   ReleaseFinished();
+  phase_ns_[kPhaseRelease] += Lap(&mark);
   return true;
 }
 
+bool Scheduler::CanOverlap() const {
+  if (!overlap_ || in_flight_->host_rows) return false;
+  // Penalties count every generated token, the one in flight too: such a
+  // sequence's next row waits for it.
+  for (const auto& r : running_) {
+    const SamplingParams& p = r->options.sampling;
+    if (p.presence_penalty == 0 && p.frequency_penalty == 0) continue;
+    for (const auto& seq : r->sequences) {
+      if (seq->future > 0 && !seq->finished()) return false;
+    }
+  }
+  return true;
+}
+
+void Scheduler::FinishInFlight(int64_t* mark) {
+  StepState& state = *in_flight_;
+  in_flight_ = nullptr;
+  phase_ns_[kPhaseSchedule] += Lap(mark);
+  const Status waited = backend_->Wait(&state.logits);
+  phase_ns_[kPhaseWait] += Lap(mark);
+  if (!waited.ok()) {
+    FailStep(state, waited);
+  } else {
+    Sample(state);
+  }
+  phase_ns_[kPhaseProcess] += Lap(mark);
+}
+
+void Scheduler::FailStep(StepState& state, const Status& status) {
+  LOG(ERROR) << "step failed: " << status.ToString();
+  for (const auto& item : state.plan.items) {
+    if (state.launched) {
+      --item.request->in_flight;
+      item.sequence->future = 0;
+    }
+    if (item.request->finished()) continue;
+    for (auto& seq : item.request->sequences) Finish(item.request, seq.get(), FinishReason::kError);
+    item.request->error = status;
+  }
+  state.launched = false;
+}
+
 void Scheduler::CancelAll() {
+  if (in_flight_ != nullptr) {
+    int64_t mark = NowNs();
+    FinishInFlight(&mark);
+  }
   for (auto& r : waiting_) r->handle->Cancel();
   for (auto& r : running_) r->handle->Cancel();
   CollectCancelled();
@@ -131,7 +218,12 @@ int64_t Scheduler::ReservePages(StepPlan* plan, Request* owner, Sequence* seq, i
       tokens = std::min(tokens, fit);
       continue;
     }
-    // Preempt the most recently admitted request other than `owner`.
+    // Preempt the most recently admitted request other than `owner`; not with a
+    // step in flight (the caller finishes it and plans again).
+    if (!plan->allow_preempt) {
+      plan->short_of_pages = true;
+      return -1;
+    }
     Request* victim = nullptr;
     for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
       if (it->get() != owner && !(*it)->finished()) {
@@ -180,9 +272,15 @@ void Scheduler::ScheduleRunning(StepPlan* plan) {
         if (seq->finished() || seq->pages == nullptr) continue;
         const bool decode = seq->pending() == 1;
         if (decode != (pass == 0)) continue;
+        // A token in flight that ends the sample (length or context): nothing follows it.
+        if (seq->future > 0 && (seq->generated + seq->future >= r->options.stop.max_tokens ||
+                                static_cast<int64_t>(seq->tokens.size()) + seq->future >= max_context_)) {
+          continue;
+        }
         const int64_t tokens = std::min(seq->pending(), plan->budget_left);
         if (tokens <= 0) continue;
         const int64_t got = ReservePages(plan, r, seq, tokens);
+        if (got < 0) continue;  // short of pages with a step in flight
         if (got == 0) {
           --i;  // `r` left running_
           break;
@@ -341,22 +439,34 @@ void Scheduler::Admit(StepPlan* plan) {
 // ---------------------------------------------------------------------------
 // Run
 
-Status Scheduler::Run(const StepPlan& plan) {
+Status Scheduler::Run(StepState* state) {
+  const StepPlan& plan = state->plan;
   for (const auto& copy : plan.copies)
     RETURN_IF_ERROR(backend_->CopyPage(copy.src, copy.dst, copy.slots));
-  batch_.clear();
-  row_plans_.clear();
-  edits_.clear();
-  choices_.clear();
-  item_row_.assign(plan.items.size(), -1);
+  state->batch.clear();
+  state->row_plans.clear();
+  state->edits.clear();
+  state->choices.clear();
+  state->item_row.assign(plan.items.size(), -1);
+  state->future_tokens.assign(plan.items.size(), 0);
+  state->host_rows = false;
   const bool delegate = backend_->chooses_tokens();
   for (size_t i = 0; i < plan.items.size(); ++i) {
     const auto& item = plan.items[i];
     Sequence& seq = *item.sequence;
     Request& r = *item.request;
     backend::SequenceInput in;
-    in.tokens = std::span<const int32_t>(seq.tokens)
-                    .subspan(static_cast<size_t>(seq.computed), static_cast<size_t>(item.tokens));
+    if (seq.future > 0) {
+      // Its next token is still being sampled by the step in flight: the
+      // backend reads it where that step writes it.
+      CHECK_EQ(item.tokens, 1);
+      CHECK_EQ(seq.computed, static_cast<int64_t>(seq.tokens.size()));
+      state->future_tokens[i] = backend::FutureToken(seq.future_choice);
+      in.tokens = std::span<const int32_t>(&state->future_tokens[i], 1);
+    } else {
+      in.tokens = std::span<const int32_t>(seq.tokens).subspan(static_cast<size_t>(seq.computed),
+                                                               static_cast<size_t>(item.tokens));
+    }
     in.start = seq.computed;
     in.page_table = seq.pages->pages();
     in.num_logits = item.sample && !r.options.embed ? 1 : 0;
@@ -366,11 +476,11 @@ Status Scheduler::Run(const StepPlan& plan) {
     // draws on one row) unless more top logprobs are asked than it serves.
     if (delegate && in.num_logits == 1 && !seq.finished() &&
         Sampler::CanDelegate(r.options.logprobs)) {
-      RowPlan row;
-      row.edit_begin = edits_.size();
-      seq.sampler.Edits(vocab_size_, &edits_);
-      row.choice_begin = choices_.size();
-      choices_.push_back(seq.sampler.NextChoice());
+      StepState::RowPlan row;
+      row.edit_begin = state->edits.size();
+      seq.sampler.Edits(vocab_size_, &state->edits);
+      row.choice_begin = state->choices.size();
+      state->choices.push_back(seq.sampler.NextChoice());
       if (!r.forked && r.options.n > 1) {
         // The other samples exist from now on, for their own first draws; the
         // fork gives them pages once the row is sampled.
@@ -378,39 +488,56 @@ Status Scheduler::Run(const StepPlan& plan) {
         for (int32_t k = 1; k < r.options.n; ++k) {
           r.forks.push_back(std::make_unique<Sequence>(r.options, *tokenizer_, k));
         }
-        for (auto& fork : r.forks) choices_.push_back(fork->sampler.NextChoice());
+        for (auto& fork : r.forks) state->choices.push_back(fork->sampler.NextChoice());
       }
-      row.choice_end = choices_.size();
+      row.choice_end = state->choices.size();
       row.top_logprobs = r.options.logprobs;
-      item_row_[i] = static_cast<int32_t>(row_plans_.size());
-      row_plans_.push_back(row);
+      state->item_row[i] = static_cast<int32_t>(state->row_plans.size());
+      state->row_plans.push_back(row);
+    } else if (in.num_logits > 0 || in.hidden_sum != nullptr) {
+      state->host_rows = true;
     }
-    batch_.push_back(in);
+    state->batch.push_back(in);
     if (seq.computed < item.request->prompt_len()) {
       computed_prompt_tokens_ += std::min(item.tokens, item.request->prompt_len() - seq.computed);
     }
   }
-  // The rows point into edits_, choices_ and chosen_, which stop growing here.
-  chosen_.assign(choices_.size(), -1);
-  rows_.resize(row_plans_.size());
-  row_logprobs_.resize(row_plans_.size());
+  // The rows point into edits, choices and chosen, which stop growing here.
+  state->chosen.assign(state->choices.size(), -1);
+  state->rows.resize(state->row_plans.size());
+  state->row_logprobs.resize(state->row_plans.size());
   for (size_t i = 0; i < plan.items.size(); ++i) {
-    if (item_row_[i] < 0) continue;
-    const auto k = static_cast<size_t>(item_row_[i]);
-    const RowPlan& p = row_plans_[k];
+    if (state->item_row[i] < 0) continue;
+    const auto k = static_cast<size_t>(state->item_row[i]);
+    const StepState::RowPlan& p = state->row_plans[k];
     const size_t edit_end =
-        k + 1 < row_plans_.size() ? row_plans_[k + 1].edit_begin : edits_.size();
-    backend::RowSampling& row = rows_[k];
-    row.edits =
-        std::span<const backend::LogitEdit>(edits_).subspan(p.edit_begin, edit_end - p.edit_begin);
-    row.choices = std::span<const backend::TokenChoice>(choices_).subspan(
-        p.choice_begin, p.choice_end - p.choice_begin);
-    row.chosen = std::span<int32_t>(chosen_).subspan(p.choice_begin, p.choice_end - p.choice_begin);
+        k + 1 < state->row_plans.size() ? state->row_plans[k + 1].edit_begin : state->edits.size();
+    backend::RowSampling& row = state->rows[k];
+    row.edits = std::span<const backend::LogitEdit>(state->edits).subspan(p.edit_begin, edit_end - p.edit_begin);
+    row.choices = std::span<const backend::TokenChoice>(state->choices)
+                      .subspan(p.choice_begin, p.choice_end - p.choice_begin);
+    row.chosen = std::span<int32_t>(state->chosen).subspan(p.choice_begin, p.choice_end - p.choice_begin);
     row.top_logprobs = p.top_logprobs;
-    row.logprobs = p.top_logprobs >= 0 ? &row_logprobs_[k] : nullptr;
-    batch_[i].sampling = &row;
+    row.logprobs = p.top_logprobs >= 0 ? &state->row_logprobs[k] : nullptr;
+    state->batch[i].sampling = &row;
   }
-  return backend_->Forward(batch_, &logits_);
+  RETURN_IF_ERROR(backend_->Launch(state->batch));
+  state->launched = true;
+  // The step is under way: its tokens count as computed (the next step reads
+  // their KV after this one wrote it), and a sampled row's token is in flight.
+  for (size_t i = 0; i < plan.items.size(); ++i) {
+    const auto& item = plan.items[i];
+    Sequence* seq = item.sequence;
+    seq->computed += item.tokens;
+    ++item.request->in_flight;
+    if (item.sample && !item.request->options.embed) {
+      ++seq->future;
+      const int32_t k = state->item_row[i];
+      seq->future_choice = k >= 0 ? static_cast<int32_t>(state->row_plans[static_cast<size_t>(k)].choice_begin) : -1;
+    }
+  }
+  InsertChunks(plan);
+  return OkStatus();
 }
 
 // ---------------------------------------------------------------------------
@@ -421,16 +548,16 @@ bool Scheduler::IsEos(int32_t token) const {
          options_.eos_token_ids.end();
 }
 
-void Scheduler::Fork(Request* r, Sequence* parent) {
+void Scheduler::Fork(Request* r, Sequence* parent, int64_t at) {
   r->forked = true;
   for (int32_t i = 1; i < r->options.n; ++i) {
     // Samples made for the row's draws (Run) are used as they are.
     auto seq = static_cast<size_t>(i - 1) < r->forks.size()
                    ? std::move(r->forks[static_cast<size_t>(i - 1)])
                    : std::make_unique<Sequence>(r->options, *tokenizer_, i);
-    seq->computed = parent->computed;
+    seq->computed = at;
     kvcache::PageCopy copy;
-    auto pages = parent->pages->Fork(static_cast<size_t>(parent->computed), &copy);
+    auto pages = parent->pages->Fork(static_cast<size_t>(at), &copy);
     if (!pages.ok()) {
       // No page for the boundary copy: this sample starts over from the prompt.
       seq->computed = 0;
@@ -482,7 +609,8 @@ void Scheduler::AcceptToken(Request* r, Sequence* seq, int32_t token, const Logp
   }
 }
 
-void Scheduler::Sample(const StepPlan& plan) {
+void Scheduler::Sample(StepState& state) {
+  const StepPlan& plan = state.plan;
   const int64_t now = clock_->NowNanos();
   const size_t vocab = static_cast<size_t>(vocab_size_);
   size_t row = 0;
@@ -490,36 +618,39 @@ void Scheduler::Sample(const StepPlan& plan) {
   for (size_t i = 0; i < plan.items.size(); ++i) {
     const auto& item = plan.items[i];
     Sequence* seq = item.sequence;
-    seq->computed += item.tokens;
+    Request* r = item.request;
+    --r->in_flight;
     if (!item.sample) continue;
-    if (item.request->options.embed) {
-      FinishEmbedding(item.request, seq, now);
+    if (r->options.embed) {
+      FinishEmbedding(r, seq, now);
       continue;
     }
-    Request* r = item.request;
-    const int32_t row_index = i < item_row_.size() ? item_row_[i] : -1;
+    --seq->future;
+    const int32_t row_index = state.item_row[i];
     std::span<float> logits;
     if (row_index < 0) {
-      logits = std::span<float>(logits_.data() + row * vocab, vocab);
+      logits = std::span<float>(state.logits.data() + row * vocab, vocab);
       ++row;
     }
-    if (seq->finished()) continue;  // cancelled meanwhile
+    if (seq->finished()) continue;  // cancelled, or stopped by the token before
     const int32_t want_logprobs = r->options.logprobs;
     std::vector<Sequence*> samplers{seq};
     if (!r->forked && r->options.n > 1) {
-      Fork(r, seq);
+      // The samples part where this row was computed: the end of the prompt.
+      Fork(r, seq, seq->computed - (seq->future > 0 ? 1 : 0));
       for (size_t k = 1; k < r->sequences.size(); ++k) samplers.push_back(r->sequences[k].get());
     } else {
       r->forked = true;
     }
     if (row_index >= 0) {  // sampled by the backend: sample k drew choice k of the row
-      const RowPlan& p = row_plans_[static_cast<size_t>(row_index)];
-      const backend::RowLogprobs& figures = row_logprobs_[static_cast<size_t>(row_index)];
+      const StepState::RowPlan& p = state.row_plans[static_cast<size_t>(row_index)];
+      const backend::RowLogprobs& figures = state.row_logprobs[static_cast<size_t>(row_index)];
       for (size_t k = 0; k < samplers.size(); ++k) {
-        const int32_t token = chosen_[p.choice_begin + k];
+        const int32_t token = state.chosen[p.choice_begin + k];
         samplers[k]->sampler.Record(token);
         LogprobEntry entry;
-        if (want_logprobs >= 0) FillLogprobEntry(figures, token, figures.chosen_logits[k], &entry);
+        if (want_logprobs >= 0)
+          FillLogprobEntry(figures, token, figures.chosen_logits[k], &entry);
         AcceptToken(r, samplers[k], token, want_logprobs >= 0 ? &entry : nullptr);
       }
     } else {
@@ -546,7 +677,7 @@ void Scheduler::Sample(const StepPlan& plan) {
     r->last_token_ns = now;
     if (std::find(touched.begin(), touched.end(), r) == touched.end()) touched.push_back(r);
   }
-  item_row_.clear();
+  state.launched = false;
   for (Request* r : touched) {
     if (!r->finished()) Report(r, false);
   }
@@ -579,6 +710,7 @@ void Scheduler::InsertChunks(const StepPlan& plan) {
     const int64_t computed_before = seq->computed - item.tokens;
     if (item.tokens == 1 && computed_before >= item.request->prompt_len()) continue;
     if (seq->pages == nullptr || seq->finished()) continue;
+    if (seq->computed > static_cast<int64_t>(seq->tokens.size())) continue;  // its input is in flight
     ScopedNanos timer(&cache_ns_);
     Status s = seq->pages->Commit(
         std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(seq->computed)));
@@ -592,8 +724,9 @@ void Scheduler::ReleaseSequence(Sequence* seq) {
   if (seq->pages == nullptr) return;
   if (cache_ != nullptr && seq->computed > 0) {
     ScopedNanos timer(&cache_ns_);
-    Status s = seq->pages->Commit(
-        std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(seq->computed)));
+    // (A token still in flight as its own input has no id here yet: left out.)
+    const int64_t known = std::min(seq->computed, static_cast<int64_t>(seq->tokens.size()));
+    Status s = seq->pages->Commit(std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(known)));
     if (!s.ok()) {
       LOG(WARNING) << "prefix cache insert failed: " << s.ToString();
     }
@@ -646,7 +779,8 @@ void Scheduler::ReleaseFinished() {
       for (auto& seq : r->sequences) {
         if (seq->finished() && seq->pages != nullptr) ReleaseSequence(seq.get());
       }
-      if (!r->finished()) {
+      // A request stays until the step in flight that computes for it is done.
+      if (!r->finished() || r->in_flight > 0) {
         ++it;
         continue;
       }
@@ -655,7 +789,7 @@ void Scheduler::ReleaseFinished() {
       if (histograms_.e2e != nullptr && reason != FinishReason::kCancelled) {
         histograms_.e2e->Observe(static_cast<double>(now - r->arrival_ns) / kNanosPerSecond);
       }
-      Report(r, true);
+      Report(r, true, r->error);
       it = queue->erase(it);
     }
   }
@@ -680,6 +814,12 @@ void Scheduler::FillSnapshot(EngineSnapshot* out) const {
   out->preemptions = preemptions_;
   out->steps = steps_;
   out->step_seconds = static_cast<double>(step_ns_) / kNanosPerSecond;
+  for (int p = 0; p < kStepPhases; ++p) out->phase_seconds[p] = static_cast<double>(phase_ns_[p]) / kNanosPerSecond;
+  const backend::Backend::Times t = backend_->times();
+  out->backend_launch_seconds = static_cast<double>(t.launch_ns) / kNanosPerSecond;
+  out->backend_wait_seconds = static_cast<double>(t.wait_ns) / kNanosPerSecond;
+  out->device_seconds = static_cast<double>(t.device_ns) / kNanosPerSecond;
+  out->overlap = overlap_;
   out->cache_seconds = static_cast<double>(cache_ns_) / kNanosPerSecond;
   out->prompt_tokens = prompt_tokens_;
   out->cached_prompt_tokens = cached_prompt_tokens_;

@@ -14,13 +14,29 @@
 //                      prompt shares more with a prompt being prefilled right now
 //                      than with the cache waits for that prefill to insert it
 //                      (in-batch sharing)
-//   Run                page copies (copy-on-write), then one Forward
-//   Sample             next tokens, stop conditions, text, logprobs; n > 1
-//                      requests fork at the end of their prompt
-//   InsertChunks       prefill chunks go into the prefix cache at once, so a
-//                      concurrent request with the same prefix hits them
+//   Run                page copies (copy-on-write), then the step launched on
+//                      the backend (Backend::Launch); its tokens count as
+//                      computed, and its prefill chunks go into the prefix
+//                      cache at once (InsertChunks), so a concurrent request
+//                      with the same prefix hits them
+//   Sample             once the backend finishes the step (Wait): next tokens,
+//                      stop conditions, text, logprobs; n > 1 requests fork at
+//                      the end of their prompt
 //   ReleaseFinished    finished sequences insert their tokens and let go of
 //                      their pages; finished requests are reported and dropped
+//
+// Overlapped scheduling (EngineOptions::overlap, on a backend that overlaps()):
+// step N+1 is planned and launched while the device runs step N, and step N's
+// tokens are processed after that launch. A sequence whose next token step N is
+// still sampling feeds it to N+1 as backend::FutureToken (the device reads it
+// where N wrote it), so decoding never waits for the host. Steps run in launch
+// order, so pages freed or reused meanwhile are safe. The step in flight is
+// finished before planning when its results shape the next step: rows sampled
+// on the host (logits crossed), hidden sums, penalties (they count the token in
+// flight), or a pool so short that a request must be preempted. A sequence
+// whose last token is in flight (length, context) gets no further step; one
+// stopped by a token in flight costs one wasted token of compute. Outputs are
+// the same as without overlap.
 //
 // Owns the page pool, the prefix cache and every Request. Not thread-safe: the
 // engine's step thread is its only caller.
@@ -67,13 +83,63 @@ struct StepPlan {
   std::vector<kvcache::PageCopy> copies;  // before the forward
   int64_t budget_left = 0;
   int64_t running_sequences = 0;
+  // Preemption is allowed only with no step in flight; without it a sequence
+  // short of pages is left out and short_of_pages set.
+  bool allow_preempt = true;
+  bool short_of_pages = false;
   void Clear() {
     items.clear();
     copies.clear();
     budget_left = 0;
     running_sequences = 0;
+    allow_preempt = true;
+    short_of_pages = false;
   }
 };
+
+// A step from planning until its results are processed: the plan, the batch
+// the backend got, and the storage the backend writes the sampled rows into
+// (kept until Wait).
+struct StepState {
+  // Rows the backend samples (Sampler::CanDelegate): per item of the plan its
+  // row (-1: its logits come back instead); per row where its edits and
+  // choices sit in the flat lists, and what the backend fills.
+  struct RowPlan {
+    size_t edit_begin = 0;
+    size_t choice_begin = 0, choice_end = 0;
+    int32_t top_logprobs = -1;
+  };
+  StepPlan plan;
+  std::vector<backend::SequenceInput> batch;
+  std::vector<int32_t> future_tokens;  // per item: its FutureToken input, when it has one
+  std::vector<int32_t> item_row;
+  std::vector<RowPlan> row_plans;
+  std::vector<backend::LogitEdit> edits;
+  std::vector<backend::TokenChoice> choices;
+  std::vector<int32_t> chosen;
+  std::vector<backend::RowSampling> rows;
+  std::vector<backend::RowLogprobs> row_logprobs;
+  std::vector<float> logits;  // rows sampled on the host
+  bool host_rows = false;     // logits or hidden sums cross to the host
+  bool launched = false;
+  void Clear() {
+    plan.Clear();
+    launched = false;
+    host_rows = false;
+  }
+};
+
+// Where a step's wall time goes (EngineSnapshot::phase_seconds).
+enum StepPhase {
+  kPhaseSchedule,  // cancellations, planning, admission (prefix matching)
+  kPhaseLaunch,    // page copies, the batch, the backend's launch, chunk inserts
+  kPhaseWait,      // blocked on the backend (the device) for the step's results
+  kPhaseProcess,   // tokens, stop conditions, text, logprobs, reports
+  kPhaseRelease,   // finished sequences into the cache, pages freed
+  kStepPhases
+};
+const char* StepPhaseName(StepPhase phase);
+static_assert(sizeof(EngineSnapshot::phase_seconds) / sizeof(double) == kStepPhases);
 
 class Scheduler {
  public:
@@ -89,15 +155,15 @@ class Scheduler {
   bool Step();
   // Every request finishes as cancelled (shutdown).
   void CancelAll();
-  bool idle() const { return running_.empty() && waiting_.empty(); }
+  bool idle() const { return running_.empty() && waiting_.empty() && in_flight_ == nullptr; }
 
   // The named steps, in order (Step calls them).
   void CollectCancelled();
   void ScheduleRunning(StepPlan* plan);
   void Admit(StepPlan* plan);
-  Status Run(const StepPlan& plan);
-  void Sample(const StepPlan& plan);
+  Status Run(StepState* state);
   void InsertChunks(const StepPlan& plan);
+  void Sample(StepState& state);
   void ReleaseFinished();
 
   // With deferred delivery on, updates wait in an outbox until Deliver(), so the
@@ -131,7 +197,14 @@ class Scheduler {
   bool TryAdmit(StepPlan* plan, Request* request);
   void RankWaiting(int64_t now);
   int64_t SharedWithPrefill(const Request& request) const;
-  void Fork(Request* request, Sequence* parent);
+  // The other samples of `request`, over the first `at` tokens of `parent`.
+  void Fork(Request* request, Sequence* parent, int64_t at);
+  // Whether the next step may be planned and launched before the one in flight is finished.
+  bool CanOverlap() const;
+  // Waits for the step in flight and processes its results (mark: phase timing).
+  void FinishInFlight(int64_t* mark);
+  // Every request of the step finishes with `status`.
+  void FailStep(StepState& state, const Status& status);
   void Finish(Request* request, Sequence* seq, FinishReason reason);
   void ReleaseSequence(Sequence* seq);
   // The last chunk of an embedding request ran: its vector is ready.
@@ -157,31 +230,18 @@ class Scheduler {
   bool deferred_delivery_ = false;
   std::vector<std::pair<std::shared_ptr<RequestHandle>, RequestUpdate>> outbox_;
 
-  StepPlan plan_;
-  std::vector<backend::SequenceInput> batch_;
-  std::vector<float> logits_;
+  // Two steps: one in flight while the other is planned.
+  StepState states_[2];
+  StepState* in_flight_ = nullptr;
+  bool overlap_ = false;  // options_.overlap on a backend that overlaps()
   std::vector<float> row_;  // one sample's scratch copy of a shared row
-  // Rows the backend samples (Sampler::CanDelegate): per item of the plan its
-  // row (-1: its logits came back instead); per row where its edits and
-  // choices sit in the flat lists, and what the backend fills.
-  struct RowPlan {
-    size_t edit_begin = 0;
-    size_t choice_begin = 0, choice_end = 0;
-    int32_t top_logprobs = -1;
-  };
-  std::vector<int32_t> item_row_;
-  std::vector<RowPlan> row_plans_;
-  std::vector<backend::LogitEdit> edits_;
-  std::vector<backend::TokenChoice> choices_;
-  std::vector<int32_t> chosen_;
-  std::vector<backend::RowSampling> rows_;
-  std::vector<backend::RowLogprobs> row_logprobs_;
 
   // Counters for the snapshot.
   int64_t preemptions_ = 0;
   int64_t steps_ = 0;
   int64_t step_ns_ = 0;   // inside Step
   int64_t cache_ns_ = 0;  // inside prefix-cache calls (match, rank, insert)
+  int64_t phase_ns_[kStepPhases] = {};
   int64_t prompt_tokens_ = 0;
   int64_t cached_prompt_tokens_ = 0;
   int64_t computed_prompt_tokens_ = 0;

@@ -33,6 +33,11 @@ struct Sequence {
   int32_t index;
   std::vector<int32_t> tokens;                    // prompt + generated
   int64_t computed = 0;                           // tokens whose K and V are in `pages`
+  // Sampled tokens of steps launched and not yet finished (overlapped
+  // scheduling): 0, or 1 while the step in flight samples this sequence's
+  // next token, which is then its choice `future_choice` of that step.
+  int64_t future = 0;
+  int32_t future_choice = -1;
   std::unique_ptr<kvcache::SequencePages> pages;  // null while waiting
   Sampler sampler;
   model::IncrementalDecoder decoder;
@@ -43,8 +48,9 @@ struct Sequence {
   bool has_news = false;
 
   bool finished() const { return finish != FinishReason::kNone; }
-  // Tokens still to compute before the next sample (>= 1 while running).
-  int64_t pending() const { return static_cast<int64_t>(tokens.size()) - computed; }
+  // Tokens still to compute before the next sample (>= 1 while running), the
+  // one in flight included.
+  int64_t pending() const { return static_cast<int64_t>(tokens.size()) + future - computed; }
 };
 
 struct Request {
@@ -68,6 +74,8 @@ struct Request {
   int64_t peek = 0;  // scratch: cached prefix length while ranking
   int64_t completion_tokens = 0;
   std::vector<float> hidden_sum;  // embed requests: summed final hidden states
+  int64_t in_flight = 0;          // items of launched steps not yet finished: kept until 0
+  Status error;                   // a failed step's, reported with the finish
 
   int64_t prompt_len() const { return static_cast<int64_t>(options.prompt.size()); }
   int64_t live_sequences() const {

@@ -9,6 +9,13 @@
 // computes the same logits from the token list directly. Its "hidden state" at a
 // position is four numbers drawn from the same history hash (ReferenceEmbedding
 // gives the unit-length sum a prompt's embedding should be).
+// With `chooses` on it samples rows itself (backend::SampleRow), as the CUDA
+// backend does on the device, so the engine's delegated path runs against it.
+// With `overlaps` on it defers like a device: Launch only queues the step (its
+// tables copied, as an upload would), CopyPage queues too, and the queue runs in
+// order when Wait asks for a step's results, FutureTokens read from the step
+// run before. A scheduler that read results before Wait, fed the wrong future,
+// or handed a step a page table that changed meanwhile gets wrong tokens.
 #pragma once
 
 #include <cmath>
@@ -24,10 +31,11 @@ namespace radixlm::testing {
 class FakeBackend final : public backend::Backend {
  public:
   FakeBackend(int64_t vocab, int64_t max_context, int64_t page_size, int64_t num_pages,
-              bool chooses = false)
+              bool chooses = false, bool overlaps = false)
       : page_size_(page_size),
         num_pages_(num_pages),
         chooses_(chooses),
+        overlaps_(overlaps),
         slots_(static_cast<size_t>(page_size * num_pages), -1) {
     config_.vocab_size = vocab;
     config_.max_position_embeddings = max_context;
@@ -39,6 +47,65 @@ class FakeBackend final : public backend::Backend {
   int64_t page_size() const override { return page_size_; }
   int64_t num_pages() const override { return num_pages_; }
   bool chooses_tokens() const override { return chooses_; }
+  bool overlaps() const override { return overlaps_; }
+
+  Status Launch(std::span<const backend::SequenceInput> batch) override {
+    if (!overlaps_) return Backend::Launch(batch);
+    if (launched_.size() >= 2) return FailedPreconditionError("two steps are in flight already");
+    RETURN_IF_ERROR(
+        backend::ValidateBatch(batch, config_, page_size_, num_pages_, chooses_, launched_choices_));
+    Op op;
+    op.step = true;
+    for (const auto& in : batch) {
+      op.inputs.push_back({std::vector<int32_t>(in.tokens.begin(), in.tokens.end()), in.start,
+                           std::vector<int32_t>(in.page_table.begin(), in.page_table.end()),
+                           in.num_logits, in.hidden_sum, in.sampling});
+    }
+    launched_choices_ = 0;
+    for (const auto& in : batch) {
+      if (in.sampling != nullptr) launched_choices_ += static_cast<int64_t>(in.sampling->choices.size());
+    }
+    queue_.push_back(std::move(op));
+    launched_.push_back(ran_ + static_cast<int64_t>(queue_.size()) - 1);
+    max_in_flight_ = std::max<int64_t>(max_in_flight_, static_cast<int64_t>(launched_.size()));
+    return OkStatus();
+  }
+
+  Status Wait(std::vector<float>* logits) override {
+    if (!overlaps_) return Backend::Wait(logits);
+    if (launched_.empty()) return FailedPreconditionError("no step is in flight");
+    const int64_t target = launched_.front();
+    launched_.erase(launched_.begin());
+    // Run the queue in order up to the step asked for.
+    while (ran_ <= target) {
+      Op op = std::move(queue_.front());
+      queue_.erase(queue_.begin());
+      ++ran_;
+      if (!op.step) {
+        RETURN_IF_ERROR(RunCopy(op.src, op.dst, op.slots));
+        continue;
+      }
+      std::vector<backend::SequenceInput> inputs;
+      for (Input& in : op.inputs) {
+        for (int32_t& t : in.tokens) {
+          if (t < 0) t = ran_ids_[static_cast<size_t>(-1 - t)];
+        }
+        backend::SequenceInput s{in.tokens, in.start, in.page_table, in.num_logits, in.hidden_sum};
+        s.sampling = in.sampling;
+        inputs.push_back(s);
+      }
+      std::vector<float> out;
+      RETURN_IF_ERROR(Forward(inputs, &out));
+      ran_ids_.clear();
+      for (const auto& in : inputs) {
+        if (in.sampling != nullptr) {
+          ran_ids_.insert(ran_ids_.end(), in.sampling->chosen.begin(), in.sampling->chosen.end());
+        }
+      }
+      if (ran_ == target + 1) logits->swap(out);
+    }
+    return OkStatus();
+  }
 
   Status Forward(std::span<const backend::SequenceInput> batch,
                  std::vector<float>* logits) override {
@@ -78,6 +145,16 @@ class FakeBackend final : public backend::Backend {
     if (src < 0 || dst < 0 || src >= num_pages_ || dst >= num_pages_ || slots > page_size_) {
       return InvalidArgumentError("bad page copy");
     }
+    if (overlaps_ && !queue_.empty()) {  // after every step launched before
+      Op op;
+      op.src = src, op.dst = dst, op.slots = slots;
+      queue_.push_back(std::move(op));
+      return OkStatus();
+    }
+    return RunCopy(src, dst, slots);
+  }
+
+  Status RunCopy(int32_t src, int32_t dst, int64_t slots) {
     ++copies_;
     for (int64_t s = 0; s < slots; ++s)
       slots_[static_cast<size_t>(dst * page_size_ + s)] =
@@ -113,6 +190,7 @@ class FakeBackend final : public backend::Backend {
   int64_t copies() const { return copies_; }
   int64_t max_batch_tokens() const { return max_batch_tokens_; }
   int64_t sampled_rows() const { return sampled_rows_; }
+  int64_t max_in_flight() const { return max_in_flight_; }
 
  private:
   static uint64_t Mix(uint64_t h, uint32_t v) {
@@ -145,7 +223,28 @@ class FakeBackend final : public backend::Backend {
   static constexpr int kHidden = 4;
   model::ModelConfig config_;
   int64_t page_size_, num_pages_;
-  bool chooses_ = false;
+  bool chooses_ = false, overlaps_ = false;
+  // Deferred mode: steps and copies in launch order, not yet run.
+  struct Input {
+    std::vector<int32_t> tokens;
+    int64_t start;
+    std::vector<int32_t> page_table;
+    int64_t num_logits;
+    float* hidden_sum;
+    const backend::RowSampling* sampling;
+  };
+  struct Op {
+    bool step = false;
+    std::vector<Input> inputs;
+    int32_t src = 0, dst = 0;
+    int64_t slots = 0;
+  };
+  std::vector<Op> queue_;
+  int64_t ran_ = 0;                // ops run so far (queue_ starts at op ran_)
+  std::vector<int64_t> launched_;  // op numbers of the steps not waited for
+  int64_t launched_choices_ = 0;   // of the step launched last
+  std::vector<int32_t> ran_ids_;   // ids the step run last chose
+  int64_t max_in_flight_ = 0;
   std::vector<int32_t> slots_;
   int64_t computed_tokens_ = 0, forwards_ = 0, copies_ = 0, max_batch_tokens_ = 0,
           sampled_rows_ = 0;

@@ -21,9 +21,9 @@ using testing::FakeBackend;
 class SchedulerTest : public ::testing::Test {
  protected:
   void Make(int64_t page_size = 4, int64_t num_pages = 512, EngineOptions options = {},
-            bool chooses = false) {
+            bool chooses = false, bool overlaps = false) {
     backend_ = std::make_unique<FakeBackend>(/*vocab=*/258, /*max_context=*/4096, page_size,
-                                             num_pages, chooses);
+                                             num_pages, chooses, overlaps);
     auto tok =
         model::Tokenizer::FromJson(model::MakeByteLevelTokenizerJson({"<|a|>", "<|b|>"}), "test");
     ASSERT_TRUE(tok.ok()) << tok.status().ToString();
@@ -497,9 +497,10 @@ TEST_F(SchedulerTest, RandomizedTrafficKeepsEveryInvariant) {
     // Pools from the least that fits the largest request (3 samples of 85
     // tokens) up: preemption is routine.
     const int64_t page_size = 1 + rng() % 8;
-    // Odd seeds: the backend samples the rows (the engine's delegated path).
+    // Seeds 1 mod 3: the backend samples the rows (the engine's delegated
+    // path); 2 mod 3: and steps overlap (planned while the one before runs).
     Make(page_size, 3 * ((85 + page_size - 1) / page_size + 1) + rng() % 60, o,
-         /*chooses=*/seed % 2 == 1);
+         /*chooses=*/seed % 3 != 0, /*overlaps=*/seed % 3 == 2);
     std::vector<std::vector<int32_t>> systems = {Tokens(rng, 40), Tokens(rng, 17), Tokens(rng, 5)};
     struct Sent {
       RequestOptions options;
@@ -584,22 +585,30 @@ TEST_F(SchedulerTest, BackendSamplingMatchesHostSampling) {
     o.n = i % 4 == 2 ? 3 : 1;
     requests.push_back(o);
   }
-  std::vector<Result> host, device;
-  for (bool chooses : {false, true}) {
+  std::vector<Result> host, device, overlapped;
+  int64_t computed[3] = {};
+  for (int mode = 0; mode < 3; ++mode) {
     EngineOptions options;
     options.token_budget = 32;
-    Make(4, 512, options, chooses);
+    Make(4, 512, options, /*chooses=*/mode > 0, /*overlaps=*/mode == 2);
     std::vector<std::shared_ptr<RequestHandle>> handles;
     for (const RequestOptions& o : requests) handles.push_back(Add(o));
     RunAll();
-    for (auto& h : handles) (chooses ? device : host).push_back(Collect(*h));
-    if (chooses) {
+    for (auto& h : handles) (mode == 0 ? host : mode == 1 ? device : overlapped).push_back(Collect(*h));
+    computed[mode] = backend_->computed_tokens();
+    if (mode > 0) {
       EXPECT_GT(backend_->sampled_rows(), 0);
     } else {
       EXPECT_EQ(backend_->sampled_rows(), 0);
     }
   }
+  // Overlap computes nothing more: no step after a sample's last token.
+  EXPECT_EQ(computed[2], computed[1]);
+  EXPECT_EQ(computed[1], computed[0]);
   for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(overlapped[i].tokens, host[i].tokens) << "request " << i;
+    EXPECT_EQ(overlapped[i].text, host[i].text) << "request " << i;
+    EXPECT_EQ(overlapped[i].logprobs.size(), host[i].logprobs.size()) << "request " << i;
     EXPECT_EQ(device[i].tokens, host[i].tokens) << "request " << i;
     EXPECT_EQ(device[i].text, host[i].text) << "request " << i;
     EXPECT_EQ(device[i].tokens.size(), static_cast<size_t>(requests[i].n)) << "request " << i;
@@ -622,6 +631,71 @@ TEST_F(SchedulerTest, BackendSamplingMatchesHostSampling) {
               Expected(requests[i].prompt, requests[i].stop.max_tokens, requests[i].sampling))
         << "request " << i;
   }
+}
+
+// Overlapped scheduling against a backend that defers like a device: steps
+// really overlap (two in flight), every token is still what the model says,
+// streamed in order, and a request cancelled while its step is in flight lets
+// go of its pages once that step is done.
+TEST_F(SchedulerTest, OverlappedStepsKeepOutputsAndPages) {
+  EngineOptions options;
+  options.token_budget = 24;
+  Make(4, 256, options, /*chooses=*/true, /*overlaps=*/true);
+  std::mt19937 rng(3);
+  const std::vector<int32_t> system = Tokens(rng, 30);
+  std::vector<RequestOptions> requests;
+  std::vector<std::shared_ptr<RequestHandle>> handles;
+  for (int i = 0; i < 8; ++i) {
+    RequestOptions o = Req(Concat(system, Tokens(rng, 2 + i)), 20 + i);
+    if (i % 3 == 1) {
+      o.sampling.temperature = 0.9;
+      o.sampling.seed = 77 + static_cast<uint64_t>(i);
+      o.logprobs = 2;
+    }
+    if (i == 5) o.n = 2;
+    requests.push_back(o);
+    handles.push_back(Add(o));
+  }
+  // A request to cancel once its decoding is under way.
+  const std::vector<int32_t> victim_prompt = Concat(system, Tokens(rng, 9));
+  auto victim = Add(Req(victim_prompt, 200));
+  std::vector<int32_t> streamed;
+  bool cancelled = false;
+  for (int step = 0; step < 2000 && !scheduler_->idle(); ++step) {
+    scheduler_->Step();
+    scheduler_->CheckInvariants();
+    clock_.Advance(1000000);
+    if (!cancelled) {
+      Result r = Collect(*victim);
+      streamed.insert(streamed.end(), r.tokens[0].begin(), r.tokens[0].end());
+      if (streamed.size() >= 5) {
+        victim->Cancel();
+        cancelled = true;
+      }
+    }
+  }
+  ASSERT_TRUE(scheduler_->idle());
+  EXPECT_EQ(backend_->max_in_flight(), 2) << "steps never overlapped";
+  for (size_t i = 0; i < requests.size(); ++i) {
+    Result r = Collect(*handles[i]);
+    ASSERT_TRUE(r.finished);
+    ASSERT_EQ(r.tokens.size(), static_cast<size_t>(requests[i].n));
+    for (auto& [index, tokens] : r.tokens) {
+      EXPECT_EQ(tokens, Expected(requests[i].prompt, requests[i].stop.max_tokens, requests[i].sampling, index))
+          << "request " << i << " sample " << index;
+    }
+    if (requests[i].logprobs >= 0) {
+      EXPECT_EQ(r.logprobs[0].size(), r.tokens[0].size());
+    }
+  }
+  Result v = Collect(*victim);
+  EXPECT_TRUE(v.finished);
+  EXPECT_EQ(v.finish[0], FinishReason::kCancelled);
+  streamed.insert(streamed.end(), v.tokens[0].begin(), v.tokens[0].end());
+  EXPECT_LT(streamed.size(), 200u);
+  EXPECT_EQ(streamed, Expected(victim_prompt, static_cast<int64_t>(streamed.size())));
+  // Every page is back in the pool or the cache.
+  EXPECT_EQ(scheduler_->pool()->pages_allocated(), scheduler_->cache()->GetStats().pages_cached);
 }
 
 }  // namespace

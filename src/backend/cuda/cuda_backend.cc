@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -120,11 +121,30 @@ struct CudaBackend::Impl {
   DeviceBuffer partial_acc, partial_stats, merge_counters;
   int64_t max_partials = 0;
   DeviceBuffer meta;  // the step's token, position, slot, row and attention tables
-  PinnedBuffer meta_host;
   DeviceBuffer last, logits, hidden;  // logit rows, their logits, hidden-sum rows
-  DeviceBuffer sample_out;            // row sampling's ids and figures (SampleOutputLayout)
-  PinnedBuffer sample_out_host;
-  SampleTables sample_tables;  // the step's row sampling, packed
+  // Row sampling's ids and figures (SampleOutputLayout). Its ids are where the
+  // next step's FutureTokens read, so growing it keeps them.
+  DeviceBuffer sample_out;
+
+  // A launched step until Wait: its tables' host copy (the upload reads it
+  // until the step starts), where its results land and who gets them. Two, so
+  // one step is prepared while the other runs.
+  struct Flight {
+    PinnedBuffer meta_host, sample_host;
+    SampleTables samples;
+    SampleOutputLayout layout{0, 0};
+    size_t sample_bytes = 0;
+    std::vector<SequenceInput> batch;  // the caller's, valid until Wait
+    int64_t num_logits = 0, num_sampled = 0, hidden_rows = 0;
+    bool host_rows = false;  // logits or hidden sums cross at Wait
+    bool empty = false;      // no token: nothing was launched
+    cudaEvent_t start = nullptr, end = nullptr, done = nullptr;
+  };
+  Flight flights[2];
+  std::vector<int> in_flight;  // slots, oldest first
+  uint64_t launches = 0;
+  int64_t last_choices = 0;  // choices of the step launched last: the futures the next may name
+  Backend::Times times;
 
   // Captured decode steps. A step's kernels depend on its shape only through the
   // key (tokens, sequences, attention blocks and merges: the launch grids and the
@@ -146,6 +166,8 @@ struct CudaBackend::Impl {
   std::map<GraphKey, Graph> graphs;
   uint64_t graph_replays = 0, graph_captures = 0;
 
+  Status GrowSampleOut(size_t bytes);
+
   void DropGraphs() {
     for (auto& [key, g] : graphs) cudaGraphExecDestroy(g.exec);
     graphs.clear();
@@ -158,6 +180,11 @@ struct CudaBackend::Impl {
     if (copy_stream != nullptr) cudaStreamDestroy(copy_stream);
     if (compute_idle != nullptr) cudaEventDestroy(compute_idle);
     if (copies_done != nullptr) cudaEventDestroy(copies_done);
+    for (Flight& f : flights) {
+      for (cudaEvent_t e : {f.start, f.end, f.done}) {
+        if (e != nullptr) cudaEventDestroy(e);
+      }
+    }
   }
 
   const bf16* head() const { return tied ? embed.as<bf16>() : lm_head.as<bf16>(); }
@@ -228,8 +255,23 @@ struct CudaBackend::Impl {
   }
 
   Status Create(const model::ModelWeights& w, const CudaBackendOptions& options);
-  Status Forward(std::span<const SequenceInput> batch, std::vector<float>* logits);
+  Status Launch(std::span<const SequenceInput> batch);
+  Status Wait(std::vector<float>* logits);
 };
+
+Status CudaBackend::Impl::GrowSampleOut(size_t bytes) {
+  if (bytes <= sample_out.size()) return OkStatus();
+  // The ids of the step in flight (if any) move along: the next step may read them.
+  DeviceBuffer grown;
+  RETURN_IF_ERROR(grown.Reserve(std::max(bytes, 2 * sample_out.size()), "row sampling outputs"));
+  if (sample_out.size() > 0) {
+    RADIXLM_CUDA_TRY(cudaMemcpyAsync(grown.as<void>(), sample_out.as<void>(), sample_out.size(),
+                                     cudaMemcpyDeviceToDevice, stream));
+    RADIXLM_CUDA_TRY(cudaStreamSynchronize(stream));
+  }
+  sample_out.Swap(grown);
+  return OkStatus();
+}
 
 Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackendOptions& options) {
   const model::ModelConfig& c = config;
@@ -275,6 +317,11 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   RADIXLM_CUDA_TRY(cudaStreamCreateWithFlags(&copy_stream, cudaStreamNonBlocking));
   RADIXLM_CUDA_TRY(cudaEventCreateWithFlags(&compute_idle, cudaEventDisableTiming));
   RADIXLM_CUDA_TRY(cudaEventCreateWithFlags(&copies_done, cudaEventDisableTiming));
+  for (Flight& f : flights) {
+    RADIXLM_CUDA_TRY(cudaEventCreate(&f.start));
+    RADIXLM_CUDA_TRY(cudaEventCreate(&f.end));
+    RADIXLM_CUDA_TRY(cudaEventCreateWithFlags(&f.done, cudaEventDisableTiming));
+  }
   RADIXLM_CUBLAS_TRY(cublasCreate(&cublas));
   RADIXLM_CUBLAS_TRY(cublasSetStream(cublas, stream));
   RETURN_IF_ERROR(cublas_workspace.Reserve(kCublasWorkspace, "the cuBLAS workspace"));
@@ -381,9 +428,16 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   return OkStatus();
 }
 
-Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch,
-                                  std::vector<float>* logits_out) {
-  RETURN_IF_ERROR(ValidateBatch(batch, config, page_size, num_pages, /*chooses_tokens=*/true));
+Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
+  const auto launch_start = std::chrono::steady_clock::now();
+  if (in_flight.size() >= 2) return FailedPreconditionError("two steps are in flight already");
+  if (!in_flight.empty() && flights[in_flight.front()].host_rows) {
+    return FailedPreconditionError("the step in flight hands rows to the host: wait for it first");
+  }
+  RETURN_IF_ERROR(
+      ValidateBatch(batch, config, page_size, num_pages, /*chooses_tokens=*/true, last_choices));
+  const int slot = static_cast<int>(launches % 2);
+  Flight& flight = flights[slot];
   const model::ModelConfig& c = config;
   const int64_t h = c.hidden_size, hd = c.head_dim;
   RADIXLM_CUDA_TRY(cudaSetDevice(device));
@@ -402,7 +456,7 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch,
   // slot; logit rows; hidden-sum rows; page tables; attention work.
   std::vector<int32_t> tokens, positions, slots, logit_rows, hidden_rows, page_tables;
   std::vector<AttentionSeq> seqs;
-  SampleTables& samples = sample_tables;
+  SampleTables& samples = flight.samples;
   samples.Clear();
   int64_t t = 0;
   for (const SequenceInput& s : batch) {
@@ -426,10 +480,26 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch,
   const auto num_logits = static_cast<int64_t>(logit_rows.size());
   const auto num_sampled = static_cast<int64_t>(samples.rows.size());
   const auto num_choices = static_cast<int64_t>(samples.choices.size());
-  // Rows that cross to the host: those not sampled here (resize: no zero fill
-  // of what the copies overwrite).
-  logits_out->resize(static_cast<size_t>((num_logits - num_sampled) * c.vocab_size));
-  if (t == 0) return OkStatus();
+  flight.batch.assign(batch.begin(), batch.end());
+  flight.num_logits = num_logits;
+  flight.num_sampled = num_sampled;
+  flight.hidden_rows = static_cast<int64_t>(hidden_rows.size());
+  flight.host_rows = num_sampled < num_logits || !hidden_rows.empty();
+  flight.sample_bytes = 0;
+  flight.empty = t == 0;
+  // Once everything is enqueued, the step is in flight (Wait finishes it).
+  auto in_flight_now = [&] {
+    in_flight.push_back(slot);
+    ++launches;
+    last_choices = num_choices;
+    times.launch_ns +=
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - launch_start)
+            .count();
+  };
+  if (t == 0) {
+    in_flight_now();
+    return OkStatus();
+  }
 
   // Attention work: (sequence, kv head, block of query tokens), split over the
   // keys when the blocks alone would leave most multiprocessors idle.
@@ -473,10 +543,12 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch,
     row->edit_begin += static_cast<int32_t>(edits_at / 4);
   }
   const size_t meta_bytes = meta_words.size() * 4;
+  PinnedBuffer& meta_host = flight.meta_host;
   RETURN_IF_ERROR(meta_host.Reserve(meta_bytes));
   if (meta_bytes > meta.size())
     RETURN_IF_ERROR(meta.Reserve(std::max(meta_bytes * 2, kMinMetaBytes), "step tables"));
   std::memcpy(meta_host.as<void>(), meta_words.data(), meta_bytes);
+  RADIXLM_CUDA_TRY(cudaEventRecord(flight.start, stream));
   RADIXLM_CUDA_TRY(cudaMemcpyAsync(meta.as<void>(), meta_host.as<void>(), meta_bytes,
                                    cudaMemcpyHostToDevice, stream));
   const int32_t* words = meta.as<int32_t>();
@@ -488,11 +560,12 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch,
     RETURN_IF_ERROR(last.Reserve(static_cast<size_t>(num_logits * h) * 2, "logit rows"));
     RETURN_IF_ERROR(logits.Reserve(static_cast<size_t>(num_logits * c.vocab_size) * 4, "logits"));
   }
-  const SampleOutputLayout sample_layout(num_sampled, num_choices);
-  const size_t sample_bytes = sample_layout.bytes(samples.figures);
+  flight.layout = SampleOutputLayout(num_sampled, num_choices);
+  const SampleOutputLayout& sample_layout = flight.layout;
+  flight.sample_bytes = sample_layout.bytes(samples.figures);
   if (num_sampled > 0) {
-    RETURN_IF_ERROR(sample_out.Reserve(sample_layout.end, "row sampling outputs"));
-    RETURN_IF_ERROR(sample_out_host.Reserve(sample_layout.end));
+    RETURN_IF_ERROR(GrowSampleOut(sample_layout.end));
+    RETURN_IF_ERROR(flight.sample_host.Reserve(sample_layout.end));
   }
   float* xp = x.as<float>();
   bf16* normed_p = normed.as<bf16>();
@@ -527,7 +600,7 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch,
   // copy: this is what a CUDA graph captures).
   auto enqueue = [&]() -> Status {
     RADIXLM_CUDA_TRY(EmbedRows(embed.as<bf16>(), gpt2 ? pos_embed.as<bf16>() : nullptr,
-                               words + tokens_at, words + positions_at, t, h, xp, stream));
+                               words + tokens_at, words + positions_at, sample_out.as<int32_t>(), t, h, xp, stream));
     // Steps of at most kGemvMaxRows tokens run on the hand GEMVs only (no cuBLAS),
     // so every kernel of a layer is ours or attention.cu's: those launch as
     // programmatic dependents (the attention kernels launch plainly and wait for
@@ -682,53 +755,76 @@ Status CudaBackend::Impl::Forward(std::span<const SequenceInput> batch,
     RETURN_IF_ERROR(enqueue());
   }
 
+  RADIXLM_CUDA_TRY(cudaEventRecord(flight.end, stream));
+  // Sampled rows cross as ids and figures, now; logits and hidden sums at Wait
+  // (nothing launches before that).
+  if (num_sampled > 0) {
+    RADIXLM_CUDA_TRY(cudaMemcpyAsync(flight.sample_host.as<void>(), sample_out.as<void>(),
+                                     flight.sample_bytes, cudaMemcpyDeviceToHost, stream));
+  }
+  RADIXLM_CUDA_TRY(cudaEventRecord(flight.done, stream));
+  in_flight_now();
+  return OkStatus();
+}
+
+Status CudaBackend::Impl::Wait(std::vector<float>* logits_out) {
+  if (in_flight.empty()) return FailedPreconditionError("no step is in flight");
+  const int slot = in_flight.front();
+  in_flight.erase(in_flight.begin());
+  Flight& flight = flights[slot];
+  const model::ModelConfig& c = config;
+  const int64_t h = c.hidden_size;
+  RADIXLM_CUDA_TRY(cudaSetDevice(device));
+  logits_out->resize(static_cast<size_t>((flight.num_logits - flight.num_sampled) * c.vocab_size));
+  if (flight.empty) return OkStatus();
+  const auto wait_start = std::chrono::steady_clock::now();
+  RADIXLM_CUDA_TRY(cudaEventSynchronize(flight.done));
+  times.wait_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - wait_start)
+                       .count();
+  float device_ms = 0;
+  if (cudaEventElapsedTime(&device_ms, flight.start, flight.end) == cudaSuccess) {
+    times.device_ns += static_cast<int64_t>(static_cast<double>(device_ms) * 1e6);
+  }
+  RADIXLM_CUDA_TRY(cudaGetLastError());
+  const std::vector<SequenceInput>& batch = flight.batch;
+  if (flight.num_sampled > 0) {
+    size_t index = 0;
+    for (const SequenceInput& s : batch) {
+      if (s.sampling != nullptr) {
+        UnpackRow(flight.samples, index++, flight.layout, flight.sample_host.as<void>(), *s.sampling);
+      }
+    }
+  }
+  if (!flight.host_rows) return OkStatus();
+  // Logit rows not sampled here cross as F32 (runs of consecutive rows in one copy).
+  const auto row_bytes = static_cast<size_t>(c.vocab_size) * 4;
+  int64_t row = 0, written = 0;
+  for (const SequenceInput& s : batch) {
+    if (s.num_logits == 0) continue;
+    if (s.sampling != nullptr) {
+      ++row;
+      continue;
+    }
+    RADIXLM_CUDA_TRY(cudaMemcpyAsync(reinterpret_cast<char*>(logits_out->data()) + written * row_bytes,
+                                     logits.as<char>() + row * row_bytes, s.num_logits * row_bytes,
+                                     cudaMemcpyDeviceToHost, stream));
+    row += s.num_logits;
+    written += s.num_logits;
+  }
   // Hidden sums: every asked-for row normed on the device, summed on the host in
   // position order (the same bits however the prompt was chunked).
-  std::vector<float> hidden_host;
-  if (!hidden_rows.empty()) {
-    hidden_host.resize(hidden_rows.size() * h);
+  std::vector<float> hidden_host(static_cast<size_t>(flight.hidden_rows * h));
+  if (!hidden_host.empty()) {
     RADIXLM_CUDA_TRY(cudaMemcpyAsync(hidden_host.data(), hidden.as<void>(), hidden_host.size() * 4,
                                      cudaMemcpyDeviceToHost, stream));
   }
-  // Logit rows not sampled here cross as F32; sampled rows as ids and figures.
-  if (num_sampled == 0 && num_logits > 0) {
-    RADIXLM_CUDA_TRY(cudaMemcpyAsync(logits_out->data(), logits.as<void>(), logits_out->size() * 4,
-                                     cudaMemcpyDeviceToHost, stream));
-  } else if (num_sampled < num_logits) {
-    const auto row_bytes = static_cast<size_t>(c.vocab_size) * 4;
-    int64_t row = 0, written = 0;
-    for (const SequenceInput& s : batch) {
-      if (s.num_logits == 0) continue;
-      if (s.sampling != nullptr) {
-        ++row;
-        continue;
-      }
-      RADIXLM_CUDA_TRY(
-          cudaMemcpyAsync(reinterpret_cast<char*>(logits_out->data()) + written * row_bytes,
-                          logits.as<char>() + row * row_bytes, s.num_logits * row_bytes,
-                          cudaMemcpyDeviceToHost, stream));
-      row += s.num_logits;
-      written += s.num_logits;
-    }
-  }
-  if (num_sampled > 0) {
-    RADIXLM_CUDA_TRY(cudaMemcpyAsync(sample_out_host.as<void>(), sample_out.as<void>(),
-                                     sample_bytes, cudaMemcpyDeviceToHost, stream));
-  }
   RADIXLM_CUDA_TRY(cudaStreamSynchronize(stream));
   RADIXLM_CUDA_TRY(cudaGetLastError());
-  if (num_sampled > 0) {
-    size_t index = 0;
-    for (const SequenceInput& s : batch) {
-      if (s.sampling != nullptr)
-        UnpackRow(samples, index++, sample_layout, sample_out_host.as<void>(), *s.sampling);
-    }
-  }
-  size_t row = 0;
+  size_t hrow = 0;
   for (const SequenceInput& s : batch) {
     if (s.hidden_sum == nullptr) continue;
-    for (size_t i = 0; i < s.tokens.size(); ++i, ++row) {
-      const float* src = hidden_host.data() + row * h;
+    for (size_t i = 0; i < s.tokens.size(); ++i, ++hrow) {
+      const float* src = hidden_host.data() + hrow * h;
       for (int64_t j = 0; j < h; ++j) s.hidden_sum[j] += src[j];
     }
   }
@@ -762,8 +858,14 @@ uint64_t CudaBackend::kv_bytes() const { return impl_->k_pool.size() + impl_->v_
 std::string CudaBackend::device_name() const { return impl_->device_name; }
 
 Status CudaBackend::Forward(std::span<const SequenceInput> batch, std::vector<float>* logits) {
-  return impl_->Forward(batch, logits);
+  if (!impl_->in_flight.empty()) return FailedPreconditionError("Forward with steps in flight: Wait for them first");
+  RETURN_IF_ERROR(impl_->Launch(batch));
+  return impl_->Wait(logits);
 }
+
+Status CudaBackend::Launch(std::span<const SequenceInput> batch) { return impl_->Launch(batch); }
+Status CudaBackend::Wait(std::vector<float>* logits) { return impl_->Wait(logits); }
+Backend::Times CudaBackend::times() const { return impl_->times; }
 
 Status CudaBackend::CopyPage(int32_t src, int32_t dst, int64_t slots) {
   Impl& m = *impl_;

@@ -74,6 +74,10 @@ class CudaBackend final : public Backend {
   int64_t num_pages() const override;
   bool chooses_tokens() const override { return true; }
   Status Forward(std::span<const SequenceInput> batch, std::vector<float>* logits) override;
+  bool overlaps() const override { return true; }
+  Status Launch(std::span<const SequenceInput> batch) override;
+  Status Wait(std::vector<float>* logits) override;
+  Times times() const override;
   Status CopyPage(int32_t src, int32_t dst, int64_t slots) override;
 
   // Bytes of BF16 weight matrices one decode step reads (every matrix once, the

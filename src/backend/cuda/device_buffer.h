@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 
 #include "core/status.h"
 
@@ -22,6 +23,10 @@ class DeviceBuffer {
   template <typename T>
   T* as() const { return static_cast<T*>(ptr_); }
   size_t size() const { return size_; }
+  void Swap(DeviceBuffer& other) {
+    std::swap(ptr_, other.ptr_);
+    std::swap(size_, other.size_);
+  }
 
  private:
   void* ptr_ = nullptr;
