@@ -2,6 +2,7 @@
 
 #ifdef RADIXLM_WITH_CUDA
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/rooflines.h"
 #endif
 
 namespace radixlm::tools {
@@ -41,6 +42,19 @@ StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceC
   });
 #else
   return InternalError("unreachable: CheckDevice accepted cuda without CUDA");
+#endif
+}
+
+StatusOr<DeviceRates> MeasureDeviceRates() {
+#ifdef RADIXLM_WITH_CUDA
+  DeviceRates r;
+  ASSIGN_OR_RETURN(const double tflops, backend::cuda::MeasureBf16GemmTflops(8192, 5));
+  ASSIGN_OR_RETURN(const double gbs, backend::cuda::MeasureCopyGBs(uint64_t{512} << 20, 5));
+  r.gemm_flops = tflops * 1e12;
+  r.copy_bytes_per_s = gbs * 1e9;
+  return r;
+#else
+  return FailedPreconditionError("this radixlm was built without the CUDA backend");
 #endif
 }
 

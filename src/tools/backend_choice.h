@@ -23,4 +23,13 @@ struct DeviceChoice {
 // LoadModel with the chosen backend.
 StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceChoice& choice);
 
+// The GPU's two ceilings, measured in about a second (BF16 GEMM FLOP/s at
+// 8192^3, device-to-device copy bytes/s over 512 MiB): what serve's default
+// step limits come from. An error on a build or machine without CUDA.
+struct DeviceRates {
+  double gemm_flops = 0;
+  double copy_bytes_per_s = 0;
+};
+StatusOr<DeviceRates> MeasureDeviceRates();
+
 }  // namespace radixlm::tools

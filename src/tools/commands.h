@@ -284,8 +284,9 @@ struct ServeOptions {
   int32_t page_size = 16;
   int64_t kv_pages = 0;           // or
   std::string kv_memory;          // "512MiB" (default 1GiB), converted to pages
-  int64_t max_running = 64;
-  int64_t token_budget = 512;
+  // 0: derived from the device (engine/step_limits.h) and printed at start-up.
+  int64_t max_running = 0;
+  int64_t token_budget = 0;
   int64_t max_waiting = 4096;
   int32_t max_n = 16;
   int32_t max_logprobs = 20;

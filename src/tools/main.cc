@@ -367,9 +367,13 @@ int main(int argc, char** argv) {
                            ->check(CLI::Range(int64_t{2}, int64_t{1} << 31));
   serve_cmd->add_option("--kv-memory", serve.kv_memory, "KV pool size in bytes, e.g. 512MiB (default 1GiB)")
       ->excludes(kv_pages_opt);
-  serve_cmd->add_option("--max-running", serve.max_running, "Sequences running at once")
+  serve_cmd->add_option("--max-running", serve.max_running,
+                        "Sequences running at once (default: from the device: 64 on the CPU; on a GPU as many as "
+                        "the KV pool gives 2,048 tokens each, at most 256)")
       ->check(CLI::PositiveNumber);
-  serve_cmd->add_option("--token-budget", serve.token_budget, "Tokens per engine step (prefill chunks + decodes)")
+  serve_cmd->add_option("--token-budget", serve.token_budget,
+                        "Tokens per engine step, prefill chunks + decodes (default: from the device: 512 on the "
+                        "CPU; on a GPU max running + a prefill chunk of 2 x GEMM FLOP/s / copy bytes/s)")
       ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--max-waiting", serve.max_waiting, "Queued requests before 503")
       ->check(CLI::PositiveNumber);

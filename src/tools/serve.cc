@@ -16,6 +16,7 @@
 
 #include "backend/load_model.h"
 #include "engine/engine.h"
+#include "engine/step_limits.h"
 #include "model/tokenizer.h"
 #include "respcache/response_cache.h"
 #include "respcache/semantic_cache.h"
@@ -154,6 +155,16 @@ int RunServe(const ServeOptions& o) {
     }
   }
 
+  // The GPU's ceilings, for the default step limits: measured before the
+  // weights and the KV pool take the memory.
+  DeviceRates rates;
+  if (cuda && (o.max_running == 0 || o.token_budget == 0)) {
+    Say("measuring the GPU's GEMM rate and copy bandwidth for the default step limits...");
+    auto measured = MeasureDeviceRates();
+    if (!measured.ok()) return Fail(measured.status());
+    rates = *measured;
+  }
+
   const auto load_start = std::chrono::steady_clock::now();
   DeviceChoice choice;
   choice.device = o.device;
@@ -168,9 +179,14 @@ int RunServe(const ServeOptions& o) {
   pages = m.backend->num_pages();
   if (!m.tokenizer) return Fail(NotFoundError(o.model + ": no tokenizer.json (the server needs one)"));
 
+  const engine::StepLimits limits =
+      cuda ? engine::GpuStepLimits(pages * o.page_size, o.page_size, rates.gemm_flops, rates.copy_bytes_per_s)
+           : engine::CpuStepLimits();
+  const int64_t max_running = o.max_running > 0 ? o.max_running : limits.max_running;
+  const int64_t token_budget = o.token_budget > 0 ? o.token_budget : limits.token_budget;
   engine::EngineOptions eo;
-  eo.max_running = o.max_running;
-  eo.token_budget = o.token_budget;
+  eo.max_running = max_running;
+  eo.token_budget = token_budget;
   eo.max_waiting = o.max_waiting;
   eo.prefix_cache = !o.no_prefix_cache;
   eo.cache.page_size = o.page_size;
@@ -258,8 +274,12 @@ int RunServe(const ServeOptions& o) {
       (served_context < (*engine)->max_context()
            ? " (the model's " + std::to_string((*engine)->max_context()) + ", capped by the KV pool)"
            : std::string()) +
-      ", max running " +
-      std::to_string(o.max_running) + ", token budget " + std::to_string(o.token_budget));
+      ", max running " + std::to_string(max_running) + (o.max_running > 0 ? " (given)" : "") + ", token budget " +
+      std::to_string(token_budget) + (o.token_budget > 0 ? " (given)" : ""));
+  if (o.max_running == 0 || o.token_budget == 0) Say("step limits from the device: " + limits.reason);
+  Say(std::string("overlapped scheduling ") +
+      (m.backend->overlaps() ? "on (the next step is planned while the device runs the current one)"
+                             : "off (the " + std::string(m.backend->name()) + " backend computes on the engine thread)"));
   if (chat_kind == server::ChatFormatKind::kTemplate) {
     Say("chat template " + chat_origin + " (" + std::to_string(chat_stops) + " stop tokens)");
   } else {

@@ -1,0 +1,40 @@
+// Default step limits for a device: how many sequences run at once and how many
+// tokens a step takes, when the operator gives neither.
+//
+// On a GPU a decode step is bound by reading the weights once (2 bytes a
+// parameter at the copy bandwidth B), whatever the batch; a prefill chunk of C
+// tokens costs 2 FLOPs a parameter a token at the GEMM rate F. A chunk of
+// C = 2 F / B tokens therefore costs about two decode steps' weight reads, so a
+// step that carries one next to the running decodes takes about three decode
+// steps: streams keep their pace while long prompts arrive in chunks
+// (Sarathi-Serve's stall-free batching), and the figure needs no model
+// constant (the parameter count cancels). The budget is that chunk plus one
+// decode token per running sequence; decode tokens are scheduled first.
+// Running sequences: as many as the KV pool gives 2,048 tokens each, at most
+// 256 (the largest decode batch replayed as a CUDA graph).
+// The CPU keeps its fixed limits (64 sequences, 512 tokens a step).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace radixlm::engine {
+
+struct StepLimits {
+  int64_t max_running = 0;
+  int64_t token_budget = 0;
+  int64_t prefill_chunk = 0;  // of the budget, for prefill chunks
+  std::string reason;         // how they were derived, for the start-up line
+};
+
+inline constexpr int64_t kCpuMaxRunning = 64;
+inline constexpr int64_t kCpuTokenBudget = 512;
+inline constexpr int64_t kGpuMaxRunning = 256;
+inline constexpr int64_t kGpuTokensPerSequence = 2048;
+
+StepLimits CpuStepLimits();
+// `gemm_flops` (BF16 FLOP/s) and `copy_bytes_per_s` measured on the device;
+// `pool_tokens` what its KV pool holds; chunks are whole pages.
+StepLimits GpuStepLimits(int64_t pool_tokens, int64_t page_size, double gemm_flops, double copy_bytes_per_s);
+
+}  // namespace radixlm::engine
