@@ -96,7 +96,10 @@ bool Scheduler::Step() {
   ReleaseFinished();
   if (idle()) return false;
   // The step in flight is finished first when its results shape the next one.
-  if (in_flight_ != nullptr && !CanOverlap()) FinishInFlight(&mark);
+  if (in_flight_ != nullptr && !CanOverlap()) {
+    FinishInFlight(&mark);
+    ReleaseFinished();  // what it finished frees its pages for this plan
+  }
   StepState& next = states_[in_flight_ == &states_[0] ? 1 : 0];
   next.Clear();
   next.plan.allow_preempt = in_flight_ == nullptr;
@@ -106,6 +109,7 @@ bool Scheduler::Step() {
     // Room only by preempting, which waits for the step in flight: finish it,
     // then plan again (the copies asked for so far stay in the plan).
     FinishInFlight(&mark);
+    ReleaseFinished();
     next.plan.items.clear();
     next.plan.short_of_pages = false;
     next.plan.allow_preempt = true;

@@ -176,5 +176,40 @@ TEST(DecodeAttentionPlanTest, WorkspaceHoldsTheSplitsOfTheLargestDecodeBatch) {
   EXPECT_EQ(merges.size(), 256u * 8);
 }
 
+// Padded decode plans: every batch's blocks fit the bound set by its size, the
+// padding does nothing (seq -1), and two batches of one size with any lengths
+// get the same counts (one captured graph serves both).
+TEST(DecodeAttentionPlanTest, PaddedPlansDependOnTheBatchSizeAlone) {
+  std::mt19937_64 rng(11);
+  for (int64_t num_sms : {1, 8, 132}) {
+    for (int64_t batch : {1, 2, 7, 64, 256}) {
+      size_t blocks_seen = 0, merges_seen = 0;
+      for (int trial = 0; trial < 30; ++trial) {
+        std::vector<AttentionPlanSeq> seqs;
+        for (int64_t s = 0; s < batch; ++s) {
+          const int64_t keys = trial % 3 == 0 ? 1 + static_cast<int64_t>(rng() % 64)
+                                              : 1 + static_cast<int64_t>(rng() % 40000);
+          seqs.push_back({keys - 1, 1});
+        }
+        std::vector<AttentionBlock> blocks;
+        std::vector<AttentionMerge> merges;
+        backend::cuda::PlanDecodeAttention(seqs, 32, 8, num_sms, int64_t{1} << 40, &blocks, &merges);
+        const size_t real = blocks.size();
+        ASSERT_LE(static_cast<int64_t>(real), backend::cuda::DecodePlanMaxBlocks(batch, 8, num_sms))
+            << "batch " << batch << " sms " << num_sms;
+        backend::cuda::PadDecodePlan(batch, 8, num_sms, &blocks, &merges);
+        for (size_t i = real; i < blocks.size(); ++i) EXPECT_EQ(blocks[i].seq, -1);
+        if (trial > 0) {
+          EXPECT_EQ(blocks.size(), blocks_seen);
+          EXPECT_EQ(merges.size(), merges_seen);
+        }
+        blocks_seen = blocks.size();
+        merges_seen = merges.size();
+      }
+      EXPECT_EQ(merges_seen, static_cast<size_t>(batch * 8));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace radixlm
