@@ -295,7 +295,9 @@ struct ServeOptions {
   std::vector<std::string> api_keys;
   int threads = 0;
   int64_t max_body_bytes = int64_t{8} << 20;
-  int http_threads = 64;
+  // 0: 2 per running sequence plus 32, at least 64 (a streamed request holds a
+  // connection thread for its whole life).
+  int http_threads = 0;
   double shutdown_grace_s = 10;
   std::string chat_template;  // a Jinja file replacing the model's chat template
   // Response cache (server/api_service.h): off unless --response-cache or --redis-url.

@@ -394,7 +394,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-body-bytes", serve.max_body_bytes, "Largest request body (413 beyond)")
       ->check(CLI::Range(int64_t{1024}, int64_t{1} << 34));
   serve_cmd->add_option("--http-threads", serve.http_threads,
-                        "HTTP worker threads (each streaming request holds one)")
+                        "HTTP worker threads (each streaming request holds one; default: 2 per running "
+                        "sequence + 32, at least 64)")
       ->check(CLI::Range(1, 4096));
   serve_cmd->add_flag("--response-cache", serve.response_cache,
                       "Answer repeated deterministic requests from a response cache (in process)");

@@ -252,7 +252,11 @@ int RunServe(const ServeOptions& o) {
   ho.host = o.host;
   ho.port = o.port;
   ho.max_body_bytes = static_cast<size_t>(o.max_body_bytes);
-  ho.threads = o.http_threads;
+  // One connection thread per streamed request for its whole life: fewer
+  // threads than running sequences would cap the batch (and refuse the rest).
+  const int http_threads =
+      o.http_threads > 0 ? o.http_threads : static_cast<int>(std::max<int64_t>(64, 2 * max_running + 32));
+  ho.threads = http_threads;
   auto http = server::HttpServer::Create(&service, ho);
   if (!http.ok()) return Fail(http.status());
 
@@ -277,6 +281,7 @@ int RunServe(const ServeOptions& o) {
       ", max running " + std::to_string(max_running) + (o.max_running > 0 ? " (given)" : "") + ", token budget " +
       std::to_string(token_budget) + (o.token_budget > 0 ? " (given)" : ""));
   if (o.max_running == 0 || o.token_budget == 0) Say("step limits from the device: " + limits.reason);
+  Say("HTTP threads " + std::to_string(http_threads) + (o.http_threads > 0 ? " (given)" : " (2 per running sequence + 32)"));
   Say(std::string("overlapped scheduling ") +
       (m.backend->overlaps() ? "on (the next step is planned while the device runs the current one)"
                              : "off (the " + std::string(m.backend->name()) + " backend computes on the engine thread)"));
