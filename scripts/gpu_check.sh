@@ -3,6 +3,7 @@
 # scripts/gpu_bundle.sh wrote carried along (default build-gpu/):
 #
 #   bash scripts/gpu_check.sh [BUNDLE_DIR]          the test suites on the GPU
+#   bash scripts/gpu_check.sh [BUNDLE_DIR] e2e      the e2e suite alone (step 4)
 #   bash scripts/gpu_check.sh [BUNDLE_DIR] bench [bench-engine flags...]
 #                                                   issue 6's benchmark on llama3-8b
 #
@@ -148,8 +149,9 @@ EOF
   exit $?
 fi
 
-# ---- 1. C++ tests ---------------------------------------------------------------
 export b libpath logs radixlm work out device
+if [ "$mode" != e2e ]; then
+# ---- 1. C++ tests ---------------------------------------------------------------
 export models=$work/models
 gtest() {
   LD_LIBRARY_PATH=$libpath "$b/tests/$1" --gtest_brief=1
@@ -235,6 +237,8 @@ export -f bench_tiny
 step "hf_compare_$device" 240 python3 "$b/src/reference/compare_hf.py" --radixlm "$radixlm" --device "$device" \
   --work "$work/hf" --json "$out/hf_compare.json" \
   --cases llama-tiny,llama-tiny-mqa,qwen2-tiny,gpt2-tiny,llama-small,qwen2-small,gpt2-small
+
+fi  # mode != e2e
 
 # ---- 4. the server end to end on the GPU ------------------------------------------
 export RADIXLM_TEST_DEVICE=$device NODE_MODULES=$b/node_modules

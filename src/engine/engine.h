@@ -43,6 +43,11 @@ struct EngineOptions {
   // Tokens per step, prefill chunks and decode tokens together. A prompt longer
   // than what is left of the budget is prefilled in chunks over several steps.
   int64_t token_budget = 512;
+  // Of the budget, prefill tokens a step takes at most (0: the whole budget):
+  // decode tokens go first, so a step with running streams carries at most this
+  // much prefill beside them and costs a bounded multiple of a decode step
+  // (step_limits.h derives it on a GPU).
+  int64_t max_prefill_tokens = 0;
   // Requests allowed to wait; more are refused (UNAVAILABLE).
   int64_t max_waiting = 4096;
   // Off: no prompt is matched or inserted (every prompt computed cold), for

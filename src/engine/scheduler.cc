@@ -267,6 +267,7 @@ void Scheduler::Preempt(StepPlan* plan, Request* request) {
 
 void Scheduler::ScheduleRunning(StepPlan* plan) {
   plan->budget_left = options_.token_budget;
+  plan->prefill_left = options_.max_prefill_tokens > 0 ? options_.max_prefill_tokens : options_.token_budget;
   // Decode tokens first: one each, so a long prefill never stalls running samples.
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < running_.size(); ++i) {
@@ -281,7 +282,8 @@ void Scheduler::ScheduleRunning(StepPlan* plan) {
                                 static_cast<int64_t>(seq->tokens.size()) + seq->future >= max_context_)) {
           continue;
         }
-        const int64_t tokens = std::min(seq->pending(), plan->budget_left);
+        // Prefill chunks also stay within the step's prefill share.
+        const int64_t tokens = std::min({seq->pending(), plan->budget_left, decode ? seq->pending() : plan->prefill_left});
         if (tokens <= 0) continue;
         const int64_t got = ReservePages(plan, r, seq, tokens);
         if (got < 0) continue;  // short of pages with a step in flight
@@ -291,6 +293,7 @@ void Scheduler::ScheduleRunning(StepPlan* plan) {
         }
         plan->items.push_back({r, seq, got, got == seq->pending()});
         plan->budget_left -= got;
+        if (!decode) plan->prefill_left -= got;
       }
     }
   }
@@ -350,7 +353,8 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
   for (auto& seq : r->sequences) {
     if (!seq->finished()) starting.push_back(seq.get());
   }
-  int64_t budget = plan->budget_left;
+  int64_t budget = std::min(plan->budget_left, plan->prefill_left);
+  const int64_t budget_before = budget;
   std::vector<StepPlan::Item> items;
   std::vector<kvcache::PageCopy> copies;
   bool ok = true;
@@ -395,18 +399,19 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
   }
   plan->items.insert(plan->items.end(), items.begin(), items.end());
   plan->copies.insert(plan->copies.end(), copies.begin(), copies.end());
-  plan->budget_left = budget;
+  plan->budget_left -= budget_before - budget;
+  plan->prefill_left -= budget_before - budget;
   return true;
 }
 
 void Scheduler::Admit(StepPlan* plan) {
-  if (waiting_.empty() || plan->budget_left <= 0) return;
+  if (waiting_.empty() || plan->budget_left <= 0 || plan->prefill_left <= 0) return;
   const int64_t now = clock_->NowNanos();
   RankWaiting(now);
   const int64_t bound =
       std::chrono::duration_cast<std::chrono::nanoseconds>(options_.fairness_bound).count();
   const int64_t ps = pool_->page_size();
-  for (size_t i = 0; i < waiting_.size() && plan->budget_left > 0;) {
+  for (size_t i = 0; i < waiting_.size() && plan->budget_left > 0 && plan->prefill_left > 0;) {
     Request* r = waiting_[i].get();
     if (r->finished()) {
       ++i;

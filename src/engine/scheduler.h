@@ -82,6 +82,7 @@ struct StepPlan {
   std::vector<Item> items;
   std::vector<kvcache::PageCopy> copies;  // before the forward
   int64_t budget_left = 0;
+  int64_t prefill_left = 0;  // of it, for prefill chunks (EngineOptions::max_prefill_tokens)
   int64_t running_sequences = 0;
   // Preemption is allowed only with no step in flight; without it a sequence
   // short of pages is left out and short_of_pages set.
@@ -91,6 +92,7 @@ struct StepPlan {
     items.clear();
     copies.clear();
     budget_left = 0;
+    prefill_left = 0;
     running_sequences = 0;
     allow_preempt = true;
     short_of_pages = false;

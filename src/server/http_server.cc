@@ -1,6 +1,9 @@
 // cpp-httplib glue: the only file that includes httplib.h.
 #include "server/http_server.h"
 
+// The listen queue: cpp-httplib's default of 5 resets connections that arrive
+// together (hundreds of streams starting at once); 4,096 is Linux's somaxconn.
+#define CPPHTTPLIB_LISTEN_BACKLOG 4096
 #include <httplib.h>
 
 #include <chrono>

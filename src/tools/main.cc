@@ -375,6 +375,10 @@ int main(int argc, char** argv) {
                         "Tokens per engine step, prefill chunks + decodes (default: from the device: 512 on the "
                         "CPU; on a GPU max running + a prefill chunk of 2 x GEMM FLOP/s / copy bytes/s)")
       ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--max-prefill-tokens", serve.max_prefill_tokens,
+                        "Prefill tokens per step at most, beside the decodes (default: the device's prefill "
+                        "chunk when the token budget is derived, else the whole budget)")
+      ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--max-waiting", serve.max_waiting, "Queued requests before 503")
       ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--max-n", serve.max_n, "Largest n (samples per request)")->check(CLI::Range(1, 1024));

@@ -187,6 +187,9 @@ int RunServe(const ServeOptions& o) {
   engine::EngineOptions eo;
   eo.max_running = max_running;
   eo.token_budget = token_budget;
+  const int64_t max_prefill =
+      o.max_prefill_tokens > 0 ? o.max_prefill_tokens : (o.token_budget > 0 ? 0 : limits.prefill_chunk);
+  eo.max_prefill_tokens = max_prefill;
   eo.max_waiting = o.max_waiting;
   eo.prefix_cache = !o.no_prefix_cache;
   eo.cache.page_size = o.page_size;
@@ -279,7 +282,8 @@ int RunServe(const ServeOptions& o) {
            ? " (the model's " + std::to_string((*engine)->max_context()) + ", capped by the KV pool)"
            : std::string()) +
       ", max running " + std::to_string(max_running) + (o.max_running > 0 ? " (given)" : "") + ", token budget " +
-      std::to_string(token_budget) + (o.token_budget > 0 ? " (given)" : ""));
+      std::to_string(token_budget) + (o.token_budget > 0 ? " (given)" : "") + ", prefill tokens a step " +
+      (max_prefill > 0 ? std::to_string(max_prefill) : "up to the budget"));
   if (o.max_running == 0 || o.token_budget == 0) Say("step limits from the device: " + limits.reason);
   Say("HTTP threads " + std::to_string(http_threads) + (o.http_threads > 0 ? " (given)" : " (2 per running sequence + 32)"));
   Say(std::string("overlapped scheduling ") +

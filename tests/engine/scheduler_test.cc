@@ -698,5 +698,32 @@ TEST_F(SchedulerTest, OverlappedStepsKeepOutputsAndPages) {
   EXPECT_EQ(scheduler_->pool()->pages_allocated(), scheduler_->cache()->GetStats().pages_cached);
 }
 
+// Stall-free batching: with a prefill share of 8 tokens a step, a long prompt
+// arriving beside running streams goes in chunks of at most 8 while every
+// stream keeps getting a token each step.
+TEST_F(SchedulerTest, PrefillShareBoundsEveryStepsChunk) {
+  EngineOptions options;
+  options.token_budget = 64;
+  options.max_prefill_tokens = 8;
+  Make(4, 512, options);
+  std::mt19937 rng(5);
+  std::vector<std::shared_ptr<RequestHandle>> streams;
+  for (int i = 0; i < 4; ++i) streams.push_back(Add(Req(Tokens(rng, 6), 40)));
+  for (int i = 0; i < 3; ++i) scheduler_->Step();  // the streams are decoding
+  const std::vector<int32_t> long_prompt = Tokens(rng, 100);
+  auto long_request = Add(Req(long_prompt, 3));
+  int64_t steps = 0;
+  while (!scheduler_->idle()) {
+    scheduler_->Step();
+    scheduler_->CheckInvariants();
+    ++steps;
+  }
+  EXPECT_LE(backend_->max_batch_tokens(), 8);
+  EXPECT_EQ(Collect(*long_request).tokens[0], Expected(long_prompt, 3));
+  for (auto& h : streams) EXPECT_EQ(Collect(*h).tokens[0].size(), 40u);
+  // 100 prompt tokens at 8 a step took 13 steps, the streams' 37 remaining tokens 37.
+  EXPECT_GE(steps, 37);
+}
+
 }  // namespace
 }  // namespace radixlm::engine
