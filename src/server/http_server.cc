@@ -1,10 +1,8 @@
 // cpp-httplib glue: the only file that includes httplib.h.
 #include "server/http_server.h"
 
-// The listen queue: cpp-httplib's default of 5 resets connections that arrive
-// together (hundreds of streams starting at once); 4,096 is Linux's somaxconn.
-#define CPPHTTPLIB_LISTEN_BACKLOG 4096
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <cstdio>
@@ -14,6 +12,12 @@
 
 namespace radixlm::server {
 namespace {
+
+// The listen queue. Debian's cpp-httplib is a compiled library that listens
+// with a backlog of 5, which resets connections arriving together (hundreds of
+// streams starting at once); listen() on the bound socket again sets this one
+// (Linux caps it at net.core.somaxconn, 4,096 by default).
+constexpr int kListenBacklog = 4096;
 
 // What the log line needs from a request, kept per HTTP thread: cpp-httplib
 // routes, writes and logs one request entirely on one thread.
@@ -45,6 +49,7 @@ struct HttpServer::Impl {
   HttpServerOptions options;
   httplib::Server server;
   int port = 0;
+  int listen_socket = -1;
 
   void Serve(const httplib::Request& req, httplib::Response& res) {
     ApiRequest request{req.method, req.path, req.body, req.get_header_value("Authorization")};
@@ -103,6 +108,12 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(ApiService* service, co
   s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s.set_payload_max_length(options.max_body_bytes);
   s.set_tcp_nodelay(true);  // stream chunks leave at once
+  // The listening socket passes through here before it is bound (the last one
+  // made is the one bound): remember it, so its backlog can be raised.
+  s.set_socket_options([p](socket_t sock) {
+    httplib::default_socket_options(sock);
+    p->listen_socket = sock;
+  });
   s.set_keep_alive_max_count(1000);
   // An idle keep-alive connection holds a worker, and shutdown waits for it: 2 s.
   s.set_keep_alive_timeout(2);
@@ -153,6 +164,9 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(ApiService* service, co
                     "cannot bind " + options.host + ":" + std::to_string(options.port) + " (in use, or no permission)");
     }
     impl->port = options.port;
+  }
+  if (impl->listen_socket >= 0 && ::listen(impl->listen_socket, kListenBacklog) != 0) {
+    LOG(WARNING) << "could not raise the listen backlog to " << kListenBacklog;
   }
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }

@@ -62,7 +62,9 @@ test('greedy outputs with and without the prefix cache', async () => {
 test('a tiny KV pool preempts and still says the same', async () => {
   // 24 pages of 16 tokens: two ~170-token prompts (11 pages each) are admitted
   // together, and their 32 output tokens need 13 pages each: one is preempted.
-  const small = await startServer(['--kv-pages', '24', '--page-size', '16']);
+  // The step limits are given: derived ones (a GPU's) would run one sequence
+  // on a pool this small, and nothing would be preempted.
+  const small = await startServer(['--kv-pages', '24', '--page-size', '16', '--max-running', '8', '--token-budget', '512']);
   const big = await startServer(['--kv-pages', '4096', '--page-size', '16']);
   try {
     const prompts = [];

@@ -31,9 +31,12 @@ namespace {
 // cuBLAS's workspace for its split-K kernels (NVIDIA recommends 32 MiB on Hopper).
 constexpr size_t kCublasWorkspace = size_t{32} << 20;
 // Decode steps of up to this many sequences run as CUDA graphs; at most this
-// many captured graphs are kept (all are dropped when the cache fills).
+// many captured graphs are kept, the least recently replayed dropped first. A
+// decode graph's key is set by its batch size (padded plans), so every size a
+// server meets is captured once (a capture costs milliseconds: serving 1..256
+// streams must not capture again and again).
 constexpr int64_t kMaxGraphBatch = 256;
-constexpr size_t kMaxGraphs = 64;
+constexpr size_t kMaxGraphs = 512;
 // The step-table buffer's first size (it grows, which drops the graphs).
 constexpr size_t kMinMetaBytes = size_t{1} << 20;
 
@@ -158,6 +161,7 @@ struct CudaBackend::Impl {
   struct Graph {
     cudaGraphExec_t exec = nullptr;
     std::vector<const void*> buffers;
+    uint64_t last_use = 0;
   };
   bool use_graphs = true;
   // From the options and the environment (Create).
@@ -729,7 +733,13 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
       it = graphs.end();
     }
     if (it == graphs.end()) {
-      if (graphs.size() >= kMaxGraphs) DropGraphs();
+      if (graphs.size() >= kMaxGraphs) {
+        auto oldest = std::min_element(graphs.begin(), graphs.end(), [](const auto& a, const auto& b) {
+          return a.second.last_use < b.second.last_use;
+        });
+        cudaGraphExecDestroy(oldest->second.exec);
+        graphs.erase(oldest);
+      }
       RADIXLM_CUDA_TRY(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
       const Status captured = enqueue();
       cudaGraph_t graph = nullptr;
@@ -750,6 +760,7 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
     } else {
       ++graph_replays;
     }
+    it->second.last_use = graph_captures + graph_replays;
     RADIXLM_CUDA_TRY(cudaGraphLaunch(it->second.exec, stream));
   } else {
     RETURN_IF_ERROR(enqueue());
