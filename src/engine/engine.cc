@@ -144,12 +144,14 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
   } else if (o.stop.max_tokens < 1) {
     return InvalidArgumentError("max_tokens must be at least 1");
   }
-  if (!o.embed && prompt_len + o.stop.max_tokens > config.max_position_embeddings) {
+  // As a difference: max_tokens may be anything up to 2^63 - 1, and every
+  // product below stays within the context once this holds.
+  if (!o.embed && (prompt_len > config.max_position_embeddings ||
+                   o.stop.max_tokens > config.max_position_embeddings - prompt_len)) {
     return InvalidArgumentError("This model's maximum context length is " +
                                 std::to_string(config.max_position_embeddings) + " tokens. However, you requested " +
-                                std::to_string(prompt_len + o.stop.max_tokens) + " tokens (" +
-                                std::to_string(prompt_len) + " in the prompt, " + std::to_string(o.stop.max_tokens) +
-                                " for the completion). Please reduce the prompt or max_tokens.");
+                                std::to_string(prompt_len) + " in the prompt and " + std::to_string(o.stop.max_tokens) +
+                                " for the completion. Please reduce the prompt or max_tokens.");
   }
   if (o.n < 1 || o.n > options_.max_n) {
     return InvalidArgumentError("n must be between 1 and " + std::to_string(options_.max_n));

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -145,6 +146,11 @@ TEST_F(EngineTest, SubmitRejectsBadRequestsByName) {
   EXPECT_NE(bad(Greedy({1, 99999}, 4)).find("token id 99999"), std::string::npos);
   EXPECT_NE(bad(Greedy({1, 2}, 0)).find("max_tokens"), std::string::npos);
   EXPECT_NE(bad(Greedy({1, 2}, 1 << 20)).find("maximum context length"), std::string::npos);
+  // max_tokens near 2^63 - 1 must not wrap the context or page arithmetic into a pass.
+  for (int64_t huge : {std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::max() - 1,
+                       std::numeric_limits<int64_t>::max() / 2}) {
+    EXPECT_NE(bad(Greedy({1, 2}, huge)).find("maximum context length"), std::string::npos) << huge;
+  }
   RequestOptions n = Greedy({1, 2}, 4);
   n.n = 1000;
   EXPECT_NE(bad(n).find("n must be"), std::string::npos);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "model/tokenizer.h"
 
 namespace radixlm::server {
@@ -78,6 +80,16 @@ TEST_F(RequestBuilderTest, ContextCheckMessage) {
   EXPECT_EQ(built.status().message(),
             "This model's maximum context length is 64 tokens. However, you requested 71 tokens (41 in the prompt, "
             "30 in the completion). Please reduce the length of the prompt or completion.");
+
+  // max_tokens up to 2^63 - 1 is refused, not wrapped into a pass.
+  r.gen.stop.max_tokens = std::numeric_limits<int64_t>::max();
+  built = builder_->BuildCompletion(r, "", &param);
+  ASSERT_FALSE(built.ok());
+  EXPECT_EQ(param, "max_tokens");
+  EXPECT_EQ(built.status().message(),
+            "This model's maximum context length is 64 tokens. However, you requested more than "
+            "9223372036854775807 tokens (41 in the prompt, 9223372036854775807 in the completion). Please reduce "
+            "the length of the prompt or completion.");
 
   // A prompt that alone fills the context names the prompt.
   r = Completion(std::string(70, 'x'));
