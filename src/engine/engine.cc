@@ -197,6 +197,8 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
                                                   std::to_string(options_.max_waiting) + "); try again later");
     }
     r.id = next_id_++;
+    // Work arriving at an idle engine starts the stall clock afresh.
+    if (!work_pending_ && inbox_.empty()) last_progress_ = std::chrono::steady_clock::now();
     inbox_.push_back(std::move(pending));
   }
   wake_.notify_one();
@@ -206,6 +208,12 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
 EngineSnapshot Engine::Snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   return snapshot_;
+}
+
+std::chrono::milliseconds Engine::StalledFor() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!work_pending_ && inbox_.empty()) return std::chrono::milliseconds(0);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - last_progress_);
 }
 
 Status Engine::RunOnStepThread(const std::function<void()>& fn) {
@@ -274,6 +282,7 @@ void Engine::Loop() {
       wake_.wait(lock, [&] { return !inbox_.empty() || !commands_.empty() || draining_ || !scheduler_->idle(); });
       arrived.swap(inbox_);
       commands.swap(commands_);
+      if (!arrived.empty()) work_pending_ = true;  // the step below may not come back
       if (draining_ && std::chrono::steady_clock::now() >= shutdown_deadline_) cancel_all = true;
     }
     idle_seconds += seconds(Clock::now() - wait_start);
@@ -284,7 +293,14 @@ void Engine::Loop() {
     const auto deliver_start = Clock::now();
     {
       std::lock_guard<std::mutex> lock(mu_);
+      const int64_t steps_before = snapshot_.steps;
+      const int64_t finished_before = snapshot_.requests_finished;
       scheduler_->FillSnapshot(&snapshot_);
+      // Progress: a step launched, a request finished, or nothing left to do.
+      work_pending_ = !scheduler_->idle();
+      if (!work_pending_ || snapshot_.steps != steps_before || snapshot_.requests_finished != finished_before) {
+        last_progress_ = deliver_start;
+      }
       snapshot_.deliver_seconds = deliver_seconds;
       snapshot_.idle_seconds = idle_seconds;
     }

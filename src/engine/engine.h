@@ -139,6 +139,9 @@ class Engine {
   StatusOr<std::shared_ptr<RequestHandle>> Submit(RequestOptions options);
 
   EngineSnapshot Snapshot() const;
+  // How long work has been waiting without a step being launched or finished
+  // (zero while there is no work): what /health reports as a stalled engine.
+  std::chrono::milliseconds StalledFor() const;
   // Runs on the step thread between steps; returns the pages freed.
   StatusOr<int64_t> FlushCache(const std::string& ns, bool all);
   StatusOr<std::string> CacheDumpJson();
@@ -180,6 +183,10 @@ class Engine {
   bool draining_ = false;  // Shutdown called: finish what runs, then stop
   std::chrono::steady_clock::time_point shutdown_deadline_;
   bool stop_ = false;
+  // The step thread's last sign of progress (a step launched or finished, or
+  // no work at all), and whether work is pending (mu_).
+  std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();
+  bool work_pending_ = false;
   std::thread thread_;
   uint64_t next_id_ = 1;
 };

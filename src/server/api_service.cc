@@ -103,6 +103,14 @@ ApiResponse ApiService::Handle(const ApiRequest& request) {
   }
   if (path == "/health") {
     if (shutting_down()) return Json(503, R"({"status":"shutting_down"})");
+    // Work waiting and no step for this long: the engine is stuck, not healthy.
+    if (engine_ != nullptr) {
+      const auto stalled = engine_->StalledFor();
+      if (stalled >= options_.health_stall) {
+        return Json(503, R"({"status":"stalled","seconds_without_progress":)" +
+                             std::to_string(stalled.count() / 1000) + "}");
+      }
+    }
     return Json(200, R"({"status":"ok"})");
   }
   if (path == "/metrics") return Metrics();

@@ -1,7 +1,8 @@
 // ApiService: the HTTP API's routes, independent of the HTTP library
 // (http_server.cc adapts cpp-httplib to it).
 //
-//   GET  /health                 200 {"status":"ok"}; 503 while shutting down
+//   GET  /health                 200 {"status":"ok"}; 503 while shutting down, or
+//                                once work has waited health_stall without a step
 //   GET  /metrics                Prometheus text (metrics_text.h)
 //   GET  /v1/models              the served model
 //   POST /v1/completions         openai_protocol.h; stream: event_stream.h
@@ -100,6 +101,10 @@ struct ServiceOptions {
   std::vector<std::string> api_keys;
   int64_t created = 0;  // Unix seconds, for /v1/models
   ResponseCacheConfig response_cache;
+  // /health answers 503 once work has waited this long without the engine
+  // launching or finishing a step (a stuck engine is not healthy). Longer than
+  // any one step: a CPU prefill of a long prompt takes seconds.
+  std::chrono::milliseconds health_stall{30000};
 };
 
 class ApiService {

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <limits>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -222,4 +224,59 @@ TEST_F(EngineTest, SeededSamplesAreTheSameWhetherTheBackendOrTheHostChooses) {
 }
 
 }  // namespace
+// A backend that holds every forward pass until released: an engine stuck in a step.
+class GatedBackend final : public backend::Backend {
+ public:
+  explicit GatedBackend(backend::Backend* inner) : inner_(inner) {}
+  std::string_view name() const override { return "gated"; }
+  const model::ModelConfig& config() const override { return inner_->config(); }
+  int64_t page_size() const override { return inner_->page_size(); }
+  int64_t num_pages() const override { return inner_->num_pages(); }
+  bool chooses_tokens() const override { return inner_->chooses_tokens(); }
+  Status Forward(std::span<const backend::SequenceInput> batch, std::vector<float>* logits) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return open_; });
+    return inner_->Forward(batch, logits);
+  }
+  Status CopyPage(int32_t src, int32_t dst, int64_t slots) override { return inner_->CopyPage(src, dst, slots); }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  backend::Backend* inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+// An engine whose step does not come back reports how long work has waited
+// (what /health turns into 503); once it moves, and when idle, nothing.
+TEST_F(EngineTest, StalledForCountsWhileWorkWaitsWithoutProgress) {
+  GatedBackend gated(model_->backend.get());
+  auto created = Engine::Create(&gated, tokenizer_, EngineOptions{});
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  std::unique_ptr<Engine> engine = std::move(created).value();
+  EXPECT_EQ(engine->StalledFor().count(), 0);
+  auto handle = engine->Submit(Greedy({1, 2, 3}, 2));
+  ASSERT_TRUE(handle.ok());
+  // The step is held: the stall grows (waited for, with a deadline, not slept).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (engine->StalledFor() < std::chrono::milliseconds(20) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_GE(engine->StalledFor(), std::chrono::milliseconds(20));
+  gated.Open();
+  RequestUpdate u;
+  bool finished = false;
+  while (!finished && (*handle)->Next(&u, std::chrono::seconds(20))) finished = u.finished;
+  ASSERT_TRUE(finished);
+  // Idle: nothing waits, so nothing is stalled.
+  while (engine->StalledFor().count() != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  EXPECT_EQ(engine->StalledFor().count(), 0);
+  engine->Shutdown(std::chrono::milliseconds(0));
+}
+
 }  // namespace radixlm::engine
