@@ -40,26 +40,10 @@ summary=$out/summary.txt
 note() { echo "$*" | tee -a "$summary"; }
 left() { echo $((budget - ($(date +%s) - start))); }
 
-archive=$bundle_dir/radixlm-gpu.tar.xz
-[ -f "$archive" ] || { note "FAIL: $archive not found (run scripts/gpu_bundle.sh here first)"; exit 1; }
-if command -v xz >/dev/null; then
-  tar -C "$work" -xJf "$archive"
-else
-  python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$archive" "$work"
-fi
-b=$work/radixlm-gpu
+source "$(dirname "$0")/gpu_bundle_lib.sh"
+unpack_bundle "$bundle_dir" "$work" >"$work/unpack.txt" || { note "$(cat "$work/unpack.txt")"; exit 1; }
 bin=$b/bin/radixlm
-cuda_libs=/usr/local/cuda/lib64:/usr/local/cuda/targets/x86_64-linux/lib
-for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13; do
-  found=""
-  for d in ${cuda_libs//:/ }; do [ -e "$d/$lib" ] && found=$d; done
-  if [ -z "$found" ]; then
-    found=$(find /usr/local /opt /usr/lib/x86_64-linux-gnu -name "$lib" 2>/dev/null | head -1)
-    [ -n "$found" ] && cuda_libs=$cuda_libs:$(dirname "$found")
-  fi
-done
-export RADIXLM_CUDA_LIBS=$cuda_libs
-note "bundle: $(head -1 "$b/MANIFEST"); $(nvidia-smi --query-gpu=name --format=csv,noheader 2>&1 | head -1)"
+note "bundle: $(head -1 "$b/MANIFEST"); $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
 
 model=$work/$preset
 t0=$(date +%s)

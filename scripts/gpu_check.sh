@@ -48,32 +48,10 @@ summary=$out/summary.txt
 note() { echo "$*" | tee -a "$summary"; }
 
 # ---- unpack ----------------------------------------------------------------
-archive=$bundle_dir/radixlm-gpu.tar.xz
-if [ ! -f "$archive" ]; then
-  note "FAIL: $archive not found (run scripts/gpu_bundle.sh here first and carry $bundle_dir)"
-  exit 1
-fi
-if command -v xz >/dev/null; then
-  tar -C "$work" -xJf "$archive"
-else
-  python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$archive" "$work"
-fi
-b=$work/radixlm-gpu
+source "$(dirname "$0")/gpu_bundle_lib.sh"
+unpack_bundle "$bundle_dir" "$work" >"$work/unpack.txt" || { note "$(cat "$work/unpack.txt")"; exit 1; }
 export PATH=$b/bin:$PATH
 radixlm=$b/bin/radixlm
-
-# CUDA's libraries: /usr/local/cuda's, else wherever this machine keeps them
-# (the pip wheels under PyTorch's environment, say).
-cuda_libs=/usr/local/cuda/lib64:/usr/local/cuda/targets/x86_64-linux/lib
-for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13; do
-  found=""
-  for d in ${cuda_libs//:/ }; do [ -e "$d/$lib" ] && found=$d; done
-  if [ -z "$found" ]; then
-    found=$(find /usr/local /opt /usr/lib/x86_64-linux-gnu -name "$lib" 2>/dev/null | head -1)
-    [ -n "$found" ] && cuda_libs=$cuda_libs:$(dirname "$found")
-  fi
-done
-export RADIXLM_CUDA_LIBS=$cuda_libs
 libpath=$b/lib:$cuda_libs
 
 {
