@@ -299,6 +299,16 @@ std::optional<ApiResponse> ApiService::Replay(const std::string& entry, const ch
 
 ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const GenerationRequest& gen, bool chat,
                                  const std::string& ns, const std::string& semantic_text) {
+  // Each prompt is a request in the engine's queue: a list longer than one
+  // request's share could never be queued (400, not a 503 no retry cures).
+  if (static_cast<int64_t>(prompts.size()) > options_.max_prompts_per_request) {
+    return ErrorResponse(ApiError::FromStatus(
+        InvalidArgumentError("Invalid 'prompt': " + std::to_string(prompts.size()) +
+                             " prompts in one request; this server takes at most " +
+                             std::to_string(options_.max_prompts_per_request) +
+                             " (half of its waiting queue). Send them in several requests."),
+        "prompt"));
+  }
   if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
   // The response cache first: a hit never reaches the engine.
   const ResponseCacheConfig& rc = options_.response_cache;

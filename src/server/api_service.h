@@ -105,6 +105,9 @@ struct ServiceOptions {
   // launching or finishing a step (a stuck engine is not healthy). Longer than
   // any one step: a CPU prefill of a long prompt takes seconds.
   std::chrono::milliseconds health_stall{30000};
+  // Prompts one request may carry (each is an engine request): serve sets half
+  // of the engine's waiting queue, so no one request takes it all.
+  int64_t max_prompts_per_request = 2048;
 };
 
 class ApiService {

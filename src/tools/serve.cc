@@ -223,6 +223,7 @@ int RunServe(const ServeOptions& o) {
   so.model_name = o.served_model_name.empty() ? ModelName(o.model) : o.served_model_name;
   so.api_keys = o.api_keys;
   so.created = static_cast<int64_t>(std::time(nullptr));
+  so.max_prompts_per_request = std::max<int64_t>(1, o.max_waiting / 2);
   std::unique_ptr<respcache::ResponseCache> response_cache;
   if (o.response_cache || o.semantic_cache || !o.redis_url.empty()) {
     auto made = MakeResponseCache(o, &so.response_cache);

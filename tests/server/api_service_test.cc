@@ -70,6 +70,14 @@ TEST_F(ApiServiceTest, ValidationHappensBeforeTheEngine) {
   EXPECT_NE(r.body.find("maximum context length is 128 tokens"), std::string::npos);
   r = Call(*s, "POST", "/v1/completions", R"({"prompt":"x"})");
   EXPECT_EQ(r.status, 503);  // valid, but no engine here
+  // More prompts than one request's share of the queue: 400, before the engine.
+  std::string many = R"({"prompt":[)";
+  for (int i = 0; i < 2049; ++i) many += std::string(i ? "," : "") + R"([1,2])";
+  many += "]}";
+  r = Call(*s, "POST", "/v1/completions", many);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("2049 prompts in one request; this server takes at most 2048"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("param":"prompt")"), std::string::npos);
 }
 
 TEST_F(ApiServiceTest, ApiKeysGuardV1Only) {
