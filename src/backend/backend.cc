@@ -42,7 +42,8 @@ Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelCon
       }
     }
     for (int32_t t : seq.tokens) {
-      if (t < 0 && -1 - static_cast<int64_t>(t) < futures) continue;  // FutureToken of the previous step
+      if (t < 0 && -1 - static_cast<int64_t>(t) < futures)
+        continue;  // FutureToken of the previous step
       if (t < 0 || t >= config.vocab_size) {
         return InvalidArgumentError(where + "token id " + std::to_string(t) +
                                     " is outside the vocabulary of " +
@@ -55,7 +56,8 @@ Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelCon
 
 Status Backend::Launch(std::span<const SequenceInput> batch) {
   if (done_.size() >= 2) return FailedPreconditionError("two steps are in flight already");
-  RETURN_IF_ERROR(ValidateBatch(batch, config(), page_size(), num_pages(), chooses_tokens(), last_choices_));
+  RETURN_IF_ERROR(
+      ValidateBatch(batch, config(), page_size(), num_pages(), chooses_tokens(), last_choices_));
   // Futures become the ids the previous batch chose (written there by now).
   std::vector<std::vector<int32_t>> resolved;
   std::vector<SequenceInput> inputs(batch.begin(), batch.end());
@@ -76,13 +78,15 @@ Status Backend::Launch(std::span<const SequenceInput> batch) {
   d.status = Forward(inputs, &d.logits);
   // The caller's thread is the device here: the forward is device time it waits through.
   const int64_t ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count();
   times_.device_ns += ns;
   times_.wait_ns += ns;
   if (!d.status.ok()) return d.status;  // nothing in flight
   last_ids_.clear();
   for (const SequenceInput& in : batch) {
-    if (in.sampling != nullptr) last_ids_.insert(last_ids_.end(), in.sampling->chosen.begin(), in.sampling->chosen.end());
+    if (in.sampling != nullptr)
+      last_ids_.insert(last_ids_.end(), in.sampling->chosen.begin(), in.sampling->chosen.end());
   }
   last_choices_ = static_cast<int64_t>(last_ids_.size());
   done_.push_back(std::move(d));

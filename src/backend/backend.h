@@ -116,6 +116,7 @@ class Backend {
 // sampling is refused unless `chooses_tokens`; FutureToken(j) unless j <
 // `futures` (the choices of the step launched before: Launch only).
 Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelConfig& config,
-                     int64_t page_size, int64_t num_pages, bool chooses_tokens = false, int64_t futures = 0);
+                     int64_t page_size, int64_t num_pages, bool chooses_tokens = false,
+                     int64_t futures = 0);
 
 }  // namespace radixlm::backend

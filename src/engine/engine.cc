@@ -149,8 +149,9 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
   if (!o.embed && (prompt_len > config.max_position_embeddings ||
                    o.stop.max_tokens > config.max_position_embeddings - prompt_len)) {
     return InvalidArgumentError("This model's maximum context length is " +
-                                std::to_string(config.max_position_embeddings) + " tokens. However, you requested " +
-                                std::to_string(prompt_len) + " in the prompt and " + std::to_string(o.stop.max_tokens) +
+                                std::to_string(config.max_position_embeddings) +
+                                " tokens. However, you requested " + std::to_string(prompt_len) +
+                                " in the prompt and " + std::to_string(o.stop.max_tokens) +
                                 " for the completion. Please reduce the prompt or max_tokens.");
   }
   if (o.n < 1 || o.n > options_.max_n) {
@@ -213,7 +214,8 @@ EngineSnapshot Engine::Snapshot() const {
 std::chrono::milliseconds Engine::StalledFor() const {
   std::lock_guard<std::mutex> lock(mu_);
   if (!work_pending_ && inbox_.empty()) return std::chrono::milliseconds(0);
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - last_progress_);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               last_progress_);
 }
 
 Status Engine::RunOnStepThread(const std::function<void()>& fn) {
@@ -298,7 +300,8 @@ void Engine::Loop() {
       scheduler_->FillSnapshot(&snapshot_);
       // Progress: a step launched, a request finished, or nothing left to do.
       work_pending_ = !scheduler_->idle();
-      if (!work_pending_ || snapshot_.steps != steps_before || snapshot_.requests_finished != finished_before) {
+      if (!work_pending_ || snapshot_.steps != steps_before ||
+          snapshot_.requests_finished != finished_before) {
         last_progress_ = deliver_start;
       }
       snapshot_.deliver_seconds = deliver_seconds;

@@ -91,7 +91,7 @@ struct EngineSnapshot {
   // The backend's own account: launching on the host, waiting for the device,
   // and the device's time for the steps (first kernel to last).
   double backend_launch_seconds = 0, backend_wait_seconds = 0, device_seconds = 0;
-  bool overlap = false;  // overlapped scheduling in effect
+  bool overlap = false;      // overlapped scheduling in effect
   double cache_seconds = 0;  // of which in the prefix cache (match, rank, insert)
   int64_t prompt_tokens = 0;        // prompt tokens of admitted requests
   int64_t cached_prompt_tokens = 0;  // of which served from the prefix cache

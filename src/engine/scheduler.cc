@@ -29,7 +29,8 @@ class ScopedNanos {
 };
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 // The time since *mark, which moves to now.
@@ -43,12 +44,18 @@ int64_t Lap(int64_t* mark) {
 
 const char* StepPhaseName(StepPhase phase) {
   switch (phase) {
-    case kPhaseSchedule: return "schedule";
-    case kPhaseLaunch: return "launch";
-    case kPhaseWait: return "wait";
-    case kPhaseProcess: return "process";
-    case kPhaseRelease: return "release";
-    case kStepPhases: break;
+    case kPhaseSchedule:
+      return "schedule";
+    case kPhaseLaunch:
+      return "launch";
+    case kPhaseWait:
+      return "wait";
+    case kPhaseProcess:
+      return "process";
+    case kPhaseRelease:
+      return "release";
+    case kStepPhases:
+      break;
   }
   return "?";
 }
@@ -267,7 +274,8 @@ void Scheduler::Preempt(StepPlan* plan, Request* request) {
 
 void Scheduler::ScheduleRunning(StepPlan* plan) {
   plan->budget_left = options_.token_budget;
-  plan->prefill_left = options_.max_prefill_tokens > 0 ? options_.max_prefill_tokens : options_.token_budget;
+  plan->prefill_left =
+      options_.max_prefill_tokens > 0 ? options_.max_prefill_tokens : options_.token_budget;
   // Decode tokens first: one each, so a long prefill never stalls running samples.
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < running_.size(); ++i) {
@@ -278,12 +286,14 @@ void Scheduler::ScheduleRunning(StepPlan* plan) {
         const bool decode = seq->pending() == 1;
         if (decode != (pass == 0)) continue;
         // A token in flight that ends the sample (length or context): nothing follows it.
-        if (seq->future > 0 && (seq->generated + seq->future >= r->options.stop.max_tokens ||
-                                static_cast<int64_t>(seq->tokens.size()) + seq->future >= max_context_)) {
+        if (seq->future > 0 &&
+            (seq->generated + seq->future >= r->options.stop.max_tokens ||
+             static_cast<int64_t>(seq->tokens.size()) + seq->future >= max_context_)) {
           continue;
         }
         // Prefill chunks also stay within the step's prefill share.
-        const int64_t tokens = std::min({seq->pending(), plan->budget_left, decode ? seq->pending() : plan->prefill_left});
+        const int64_t tokens = std::min(
+            {seq->pending(), plan->budget_left, decode ? seq->pending() : plan->prefill_left});
         if (tokens <= 0) continue;
         const int64_t got = ReservePages(plan, r, seq, tokens);
         if (got < 0) continue;  // short of pages with a step in flight
@@ -473,8 +483,8 @@ Status Scheduler::Run(StepState* state) {
       state->future_tokens[i] = backend::FutureToken(seq.future_choice);
       in.tokens = std::span<const int32_t>(&state->future_tokens[i], 1);
     } else {
-      in.tokens = std::span<const int32_t>(seq.tokens).subspan(static_cast<size_t>(seq.computed),
-                                                               static_cast<size_t>(item.tokens));
+      in.tokens = std::span<const int32_t>(seq.tokens)
+                      .subspan(static_cast<size_t>(seq.computed), static_cast<size_t>(item.tokens));
     }
     in.start = seq.computed;
     in.page_table = seq.pages->pages();
@@ -522,10 +532,12 @@ Status Scheduler::Run(StepState* state) {
     const size_t edit_end =
         k + 1 < state->row_plans.size() ? state->row_plans[k + 1].edit_begin : state->edits.size();
     backend::RowSampling& row = state->rows[k];
-    row.edits = std::span<const backend::LogitEdit>(state->edits).subspan(p.edit_begin, edit_end - p.edit_begin);
+    row.edits = std::span<const backend::LogitEdit>(state->edits)
+                    .subspan(p.edit_begin, edit_end - p.edit_begin);
     row.choices = std::span<const backend::TokenChoice>(state->choices)
                       .subspan(p.choice_begin, p.choice_end - p.choice_begin);
-    row.chosen = std::span<int32_t>(state->chosen).subspan(p.choice_begin, p.choice_end - p.choice_begin);
+    row.chosen =
+        std::span<int32_t>(state->chosen).subspan(p.choice_begin, p.choice_end - p.choice_begin);
     row.top_logprobs = p.top_logprobs;
     row.logprobs = p.top_logprobs >= 0 ? &state->row_logprobs[k] : nullptr;
     state->batch[i].sampling = &row;
@@ -542,7 +554,8 @@ Status Scheduler::Run(StepState* state) {
     if (item.sample && !item.request->options.embed) {
       ++seq->future;
       const int32_t k = state->item_row[i];
-      seq->future_choice = k >= 0 ? static_cast<int32_t>(state->row_plans[static_cast<size_t>(k)].choice_begin) : -1;
+      seq->future_choice =
+          k >= 0 ? static_cast<int32_t>(state->row_plans[static_cast<size_t>(k)].choice_begin) : -1;
     }
   }
   InsertChunks(plan);
@@ -658,8 +671,7 @@ void Scheduler::Sample(StepState& state) {
         const int32_t token = state.chosen[p.choice_begin + k];
         samplers[k]->sampler.Record(token);
         LogprobEntry entry;
-        if (want_logprobs >= 0)
-          FillLogprobEntry(figures, token, figures.chosen_logits[k], &entry);
+        if (want_logprobs >= 0) FillLogprobEntry(figures, token, figures.chosen_logits[k], &entry);
         AcceptToken(r, samplers[k], token, want_logprobs >= 0 ? &entry : nullptr);
       }
     } else {
@@ -719,7 +731,8 @@ void Scheduler::InsertChunks(const StepPlan& plan) {
     const int64_t computed_before = seq->computed - item.tokens;
     if (item.tokens == 1 && computed_before >= item.request->prompt_len()) continue;
     if (seq->pages == nullptr || seq->finished()) continue;
-    if (seq->computed > static_cast<int64_t>(seq->tokens.size())) continue;  // its input is in flight
+    if (seq->computed > static_cast<int64_t>(seq->tokens.size()))
+      continue;  // its input is in flight
     ScopedNanos timer(&cache_ns_);
     Status s = seq->pages->Commit(
         std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(seq->computed)));
@@ -735,7 +748,8 @@ void Scheduler::ReleaseSequence(Sequence* seq) {
     ScopedNanos timer(&cache_ns_);
     // (A token still in flight as its own input has no id here yet: left out.)
     const int64_t known = std::min(seq->computed, static_cast<int64_t>(seq->tokens.size()));
-    Status s = seq->pages->Commit(std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(known)));
+    Status s =
+        seq->pages->Commit(std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(known)));
     if (!s.ok()) {
       LOG(WARNING) << "prefix cache insert failed: " << s.ToString();
     }
@@ -823,7 +837,8 @@ void Scheduler::FillSnapshot(EngineSnapshot* out) const {
   out->preemptions = preemptions_;
   out->steps = steps_;
   out->step_seconds = static_cast<double>(step_ns_) / kNanosPerSecond;
-  for (int p = 0; p < kStepPhases; ++p) out->phase_seconds[p] = static_cast<double>(phase_ns_[p]) / kNanosPerSecond;
+  for (int p = 0; p < kStepPhases; ++p)
+    out->phase_seconds[p] = static_cast<double>(phase_ns_[p]) / kNanosPerSecond;
   const backend::Backend::Times t = backend_->times();
   out->backend_launch_seconds = static_cast<double>(t.launch_ns) / kNanosPerSecond;
   out->backend_wait_seconds = static_cast<double>(t.wait_ns) / kNanosPerSecond;

@@ -235,7 +235,7 @@ class Scheduler {
   // Two steps: one in flight while the other is planned.
   StepState states_[2];
   StepState* in_flight_ = nullptr;
-  bool overlap_ = false;  // options_.overlap on a backend that overlaps()
+  bool overlap_ = false;    // options_.overlap on a backend that overlaps()
   std::vector<float> row_;  // one sample's scratch copy of a shared row
 
   // Counters for the snapshot.

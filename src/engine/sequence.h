@@ -31,8 +31,8 @@ struct Sequence {
   }
 
   int32_t index;
-  std::vector<int32_t> tokens;                    // prompt + generated
-  int64_t computed = 0;                           // tokens whose K and V are in `pages`
+  std::vector<int32_t> tokens;  // prompt + generated
+  int64_t computed = 0;         // tokens whose K and V are in `pages`
   // Sampled tokens of steps launched and not yet finished (overlapped
   // scheduling): 0, or 1 while the step in flight samples this sequence's
   // next token, which is then its choice `future_choice` of that step.

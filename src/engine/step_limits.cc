@@ -15,7 +15,8 @@ StepLimits CpuStepLimits() {
   return l;
 }
 
-StepLimits GpuStepLimits(int64_t pool_tokens, int64_t page_size, double gemm_flops, double copy_bytes_per_s) {
+StepLimits GpuStepLimits(int64_t pool_tokens, int64_t page_size, double gemm_flops,
+                         double copy_bytes_per_s) {
   StepLimits l;
   l.max_running = std::clamp<int64_t>(pool_tokens / kGpuTokensPerSequence, 1, kGpuMaxRunning);
   const double ratio = copy_bytes_per_s > 0 ? gemm_flops / copy_bytes_per_s : 0;
@@ -26,11 +27,13 @@ StepLimits GpuStepLimits(int64_t pool_tokens, int64_t page_size, double gemm_flo
   l.token_budget = l.max_running + l.prefill_chunk;
   char line[256];
   std::snprintf(line, sizeof(line),
-                "%lld running (KV pool / %lld tokens, at most %lld) + a %lld-token prefill chunk (2 x %.0f TFLOP/s "
+                "%lld running (KV pool / %lld tokens, at most %lld) + a %lld-token prefill chunk "
+                "(2 x %.0f TFLOP/s "
                 "/ %.2f TB/s measured: a mixed step costs about 3 decode steps)",
-                static_cast<long long>(l.max_running), static_cast<long long>(kGpuTokensPerSequence),
-                static_cast<long long>(kGpuMaxRunning), static_cast<long long>(l.prefill_chunk), gemm_flops / 1e12,
-                copy_bytes_per_s / 1e12);
+                static_cast<long long>(l.max_running),
+                static_cast<long long>(kGpuTokensPerSequence),
+                static_cast<long long>(kGpuMaxRunning), static_cast<long long>(l.prefill_chunk),
+                gemm_flops / 1e12, copy_bytes_per_s / 1e12);
   l.reason = line;
   return l;
 }

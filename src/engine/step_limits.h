@@ -35,6 +35,7 @@ inline constexpr int64_t kGpuTokensPerSequence = 2048;
 StepLimits CpuStepLimits();
 // `gemm_flops` (BF16 FLOP/s) and `copy_bytes_per_s` measured on the device;
 // `pool_tokens` what its KV pool holds; chunks are whole pages.
-StepLimits GpuStepLimits(int64_t pool_tokens, int64_t page_size, double gemm_flops, double copy_bytes_per_s);
+StepLimits GpuStepLimits(int64_t pool_tokens, int64_t page_size, double gemm_flops,
+                         double copy_bytes_per_s);
 
 }  // namespace radixlm::engine

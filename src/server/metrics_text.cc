@@ -164,21 +164,25 @@ std::string FormatMetrics(const MetricsInput& in) {
   one("radixlm:engine_steps_total", "counter", "Engine steps (forward passes).", d(s.steps));
   one("radixlm:engine_step_seconds_total", "counter", "Time inside engine steps.", s.step_seconds);
   p.Family("radixlm:engine_phase_seconds_total", "counter",
-           "The engine thread's time by phase: schedule, launch, wait (for the device), process, release "
+           "The engine thread's time by phase: schedule, launch, wait (for the device), process, "
+           "release "
            "(inside steps), deliver (publishing results), idle (no work).");
   const std::pair<const char*, double> phases[] = {
-      {"schedule", s.phase_seconds[0]}, {"launch", s.phase_seconds[1]},  {"wait", s.phase_seconds[2]},
-      {"process", s.phase_seconds[3]},  {"release", s.phase_seconds[4]}, {"deliver", s.deliver_seconds},
+      {"schedule", s.phase_seconds[0]}, {"launch", s.phase_seconds[1]},
+      {"wait", s.phase_seconds[2]},     {"process", s.phase_seconds[3]},
+      {"release", s.phase_seconds[4]},  {"deliver", s.deliver_seconds},
       {"idle", s.idle_seconds}};
   for (const auto& [phase, seconds] : phases) {
-    p.Sample("radixlm:engine_phase_seconds_total", Join(model, PrometheusText::Label("phase", phase)), seconds);
+    p.Sample("radixlm:engine_phase_seconds_total",
+             Join(model, PrometheusText::Label("phase", phase)), seconds);
   }
   one("radixlm:device_busy_seconds_total", "counter",
-      "The device's own time for the engine's steps (first kernel to last, by device events; the forward "
+      "The device's own time for the engine's steps (first kernel to last, by device events; the "
+      "forward "
       "pass on the CPU backend).",
       s.device_seconds);
-  one("radixlm:engine_overlap", "gauge", "1 when steps are planned while the device runs the previous one.",
-      s.overlap ? 1.0 : 0.0);
+  one("radixlm:engine_overlap", "gauge",
+      "1 when steps are planned while the device runs the previous one.", s.overlap ? 1.0 : 0.0);
   one("radixlm:prefix_cache_seconds_total", "counter",
       "Time inside prefix-cache calls during steps (ranking the queue, matching, inserting).", s.cache_seconds);
   one("radixlm:prompt_tokens_total", "counter", "Prompt tokens of admitted requests.", d(s.prompt_tokens));

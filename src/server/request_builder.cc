@@ -36,17 +36,20 @@ StatusOr<BuiltPrompt> RequestBuilder::Finish(const GenerationRequest& gen, std::
   int64_t max_tokens = gen.stop.max_tokens;
   if (!gen.max_tokens_set && chat) max_tokens = info_.max_context - prompt_len;
   // Compared as a difference: max_tokens may be anything up to 2^63 - 1.
-  if (max_tokens < 1 || prompt_len >= info_.max_context || max_tokens > info_.max_context - prompt_len) {
+  if (max_tokens < 1 || prompt_len >= info_.max_context ||
+      max_tokens > info_.max_context - prompt_len) {
     *param = gen.max_tokens_set && prompt_len < info_.max_context ? "max_tokens" : where;
     const int64_t completion = std::max<int64_t>(max_tokens, 0);
-    const std::string total = completion > std::numeric_limits<int64_t>::max() - prompt_len
-                                  ? "more than " + std::to_string(std::numeric_limits<int64_t>::max())
-                                  : std::to_string(prompt_len + completion);
+    const std::string total =
+        completion > std::numeric_limits<int64_t>::max() - prompt_len
+            ? "more than " + std::to_string(std::numeric_limits<int64_t>::max())
+            : std::to_string(prompt_len + completion);
     return InvalidArgumentError(
         "This model's maximum context length is " + std::to_string(info_.max_context) +
-        " tokens. However, you requested " + total + " tokens (" + std::to_string(prompt_len) + " in the " +
-        (chat ? "messages" : "prompt") + ", " + std::to_string(completion) +
-        " in the completion). Please reduce the length of the " + (chat ? "messages" : "prompt") + " or completion.");
+        " tokens. However, you requested " + total + " tokens (" + std::to_string(prompt_len) +
+        " in the " + (chat ? "messages" : "prompt") + ", " + std::to_string(completion) +
+        " in the completion). Please reduce the length of the " + (chat ? "messages" : "prompt") +
+        " or completion.");
   }
   o.prompt = std::move(prompt);
   o.ns = ns;

@@ -287,7 +287,8 @@ struct ServeOptions {
   // 0: derived from the device (engine/step_limits.h) and printed at start-up.
   int64_t max_running = 0;
   int64_t token_budget = 0;
-  int64_t max_prefill_tokens = 0;  // 0: from the device with a derived budget, else the whole budget
+  int64_t max_prefill_tokens =
+      0;  // 0: from the device with a derived budget, else the whole budget
   int64_t max_waiting = 4096;
   int32_t max_n = 16;
   int32_t max_logprobs = 20;

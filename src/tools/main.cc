@@ -367,17 +367,23 @@ int main(int argc, char** argv) {
                            ->check(CLI::Range(int64_t{2}, int64_t{1} << 31));
   serve_cmd->add_option("--kv-memory", serve.kv_memory, "KV pool size in bytes, e.g. 512MiB (default 1GiB)")
       ->excludes(kv_pages_opt);
-  serve_cmd->add_option("--max-running", serve.max_running,
-                        "Sequences running at once (default: from the device: 64 on the CPU; on a GPU as many as "
-                        "the KV pool gives 2,048 tokens each, at most 256)")
+  serve_cmd
+      ->add_option(
+          "--max-running", serve.max_running,
+          "Sequences running at once (default: from the device: 64 on the CPU; on a GPU as many as "
+          "the KV pool gives 2,048 tokens each, at most 256)")
       ->check(CLI::PositiveNumber);
-  serve_cmd->add_option("--token-budget", serve.token_budget,
-                        "Tokens per engine step, prefill chunks + decodes (default: from the device: 512 on the "
-                        "CPU; on a GPU max running + a prefill chunk of 2 x GEMM FLOP/s / copy bytes/s)")
+  serve_cmd
+      ->add_option(
+          "--token-budget", serve.token_budget,
+          "Tokens per engine step, prefill chunks + decodes (default: from the device: 512 on the "
+          "CPU; on a GPU max running + a prefill chunk of 2 x GEMM FLOP/s / copy bytes/s)")
       ->check(CLI::PositiveNumber);
-  serve_cmd->add_option("--max-prefill-tokens", serve.max_prefill_tokens,
-                        "Prefill tokens per step at most, beside the decodes (default: the device's prefill "
-                        "chunk when the token budget is derived, else the whole budget)")
+  serve_cmd
+      ->add_option(
+          "--max-prefill-tokens", serve.max_prefill_tokens,
+          "Prefill tokens per step at most, beside the decodes (default: the device's prefill "
+          "chunk when the token budget is derived, else the whole budget)")
       ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--max-waiting", serve.max_waiting, "Queued requests before 503")
       ->check(CLI::PositiveNumber);
@@ -397,9 +403,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.01, 1.0));
   serve_cmd->add_option("--max-body-bytes", serve.max_body_bytes, "Largest request body (413 beyond)")
       ->check(CLI::Range(int64_t{1024}, int64_t{1} << 34));
-  serve_cmd->add_option("--http-threads", serve.http_threads,
-                        "HTTP worker threads (each streaming request holds one; default: 2 per running "
-                        "sequence + 32, at least 64)")
+  serve_cmd
+      ->add_option("--http-threads", serve.http_threads,
+                   "HTTP worker threads (each streaming request holds one; default: 2 per running "
+                   "sequence + 32, at least 64)")
       ->check(CLI::Range(1, 4096));
   serve_cmd->add_flag("--response-cache", serve.response_cache,
                       "Answer repeated deterministic requests from a response cache (in process)");

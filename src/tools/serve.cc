@@ -180,15 +180,17 @@ int RunServe(const ServeOptions& o) {
   if (!m.tokenizer) return Fail(NotFoundError(o.model + ": no tokenizer.json (the server needs one)"));
 
   const engine::StepLimits limits =
-      cuda ? engine::GpuStepLimits(pages * o.page_size, o.page_size, rates.gemm_flops, rates.copy_bytes_per_s)
+      cuda ? engine::GpuStepLimits(pages * o.page_size, o.page_size, rates.gemm_flops,
+                                   rates.copy_bytes_per_s)
            : engine::CpuStepLimits();
   const int64_t max_running = o.max_running > 0 ? o.max_running : limits.max_running;
   const int64_t token_budget = o.token_budget > 0 ? o.token_budget : limits.token_budget;
   engine::EngineOptions eo;
   eo.max_running = max_running;
   eo.token_budget = token_budget;
-  const int64_t max_prefill =
-      o.max_prefill_tokens > 0 ? o.max_prefill_tokens : (o.token_budget > 0 ? 0 : limits.prefill_chunk);
+  const int64_t max_prefill = o.max_prefill_tokens > 0
+                                  ? o.max_prefill_tokens
+                                  : (o.token_budget > 0 ? 0 : limits.prefill_chunk);
   eo.max_prefill_tokens = max_prefill;
   eo.max_waiting = o.max_waiting;
   eo.prefix_cache = !o.no_prefix_cache;
@@ -258,8 +260,9 @@ int RunServe(const ServeOptions& o) {
   ho.max_body_bytes = static_cast<size_t>(o.max_body_bytes);
   // One connection thread per streamed request for its whole life: fewer
   // threads than running sequences would cap the batch (and refuse the rest).
-  const int http_threads =
-      o.http_threads > 0 ? o.http_threads : static_cast<int>(std::max<int64_t>(64, 2 * max_running + 32));
+  const int http_threads = o.http_threads > 0
+                               ? o.http_threads
+                               : static_cast<int>(std::max<int64_t>(64, 2 * max_running + 32));
   ho.threads = http_threads;
   auto http = server::HttpServer::Create(&service, ho);
   if (!http.ok()) return Fail(http.status());
@@ -280,16 +283,21 @@ int RunServe(const ServeOptions& o) {
   const int64_t served_context = std::min((*engine)->max_context(), pool_context);
   Say("max context " + std::to_string(served_context) + " tokens" +
       (served_context < (*engine)->max_context()
-           ? " (the model's " + std::to_string((*engine)->max_context()) + ", capped by the KV pool)"
+           ? " (the model's " + std::to_string((*engine)->max_context()) +
+                 ", capped by the KV pool)"
            : std::string()) +
-      ", max running " + std::to_string(max_running) + (o.max_running > 0 ? " (given)" : "") + ", token budget " +
-      std::to_string(token_budget) + (o.token_budget > 0 ? " (given)" : "") + ", prefill tokens a step " +
+      ", max running " + std::to_string(max_running) + (o.max_running > 0 ? " (given)" : "") +
+      ", token budget " + std::to_string(token_budget) + (o.token_budget > 0 ? " (given)" : "") +
+      ", prefill tokens a step " +
       (max_prefill > 0 ? std::to_string(max_prefill) : "up to the budget"));
-  if (o.max_running == 0 || o.token_budget == 0) Say("step limits from the device: " + limits.reason);
-  Say("HTTP threads " + std::to_string(http_threads) + (o.http_threads > 0 ? " (given)" : " (2 per running sequence + 32)"));
+  if (o.max_running == 0 || o.token_budget == 0)
+    Say("step limits from the device: " + limits.reason);
+  Say("HTTP threads " + std::to_string(http_threads) +
+      (o.http_threads > 0 ? " (given)" : " (2 per running sequence + 32)"));
   Say(std::string("overlapped scheduling ") +
       (m.backend->overlaps() ? "on (the next step is planned while the device runs the current one)"
-                             : "off (the " + std::string(m.backend->name()) + " backend computes on the engine thread)"));
+                             : "off (the " + std::string(m.backend->name()) +
+                                   " backend computes on the engine thread)"));
   if (chat_kind == server::ChatFormatKind::kTemplate) {
     Say("chat template " + chat_origin + " (" + std::to_string(chat_stops) + " stop tokens)");
   } else {

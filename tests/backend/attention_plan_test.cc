@@ -193,7 +193,8 @@ TEST(DecodeAttentionPlanTest, PaddedPlansDependOnTheBatchSizeAlone) {
         }
         std::vector<AttentionBlock> blocks;
         std::vector<AttentionMerge> merges;
-        backend::cuda::PlanDecodeAttention(seqs, 32, 8, num_sms, int64_t{1} << 40, &blocks, &merges);
+        backend::cuda::PlanDecodeAttention(seqs, 32, 8, num_sms, int64_t{1} << 40, &blocks,
+                                           &merges);
         const size_t real = blocks.size();
         ASSERT_LE(static_cast<int64_t>(real), backend::cuda::DecodePlanMaxBlocks(batch, 8, num_sms))
             << "batch " << batch << " sms " << num_sms;

@@ -64,16 +64,23 @@ test('a tiny KV pool preempts and still says the same', async () => {
   // together, and their 32 output tokens need 13 pages each: one is preempted.
   // The step limits are given: derived ones (a GPU's) would run one sequence
   // on a pool this small, and nothing would be preempted.
-  const small = await startServer(['--kv-pages', '24', '--page-size', '16', '--max-running', '8', '--token-budget', '512']);
+  const small = await startServer(
+      ['--kv-pages', '24', '--page-size', '16', '--max-running', '8', '--token-budget', '512']);
   const big = await startServer(['--kv-pages', '4096', '--page-size', '16']);
   try {
     const prompts = [];
-    for (let i = 0; i < 6; ++i) prompts.push(`Request ${i} `.repeat(2) + 'about memory pressure and paging. '.repeat(4) + 'Thanks. '.repeat(2));
+    for (let i = 0; i < 6; ++i)
+      prompts.push(
+          `Request ${i} `.repeat(2) + 'about memory pressure and paging. '.repeat(4) +
+          'Thanks. '.repeat(2));
     const reference = [];
     for (const p of prompts) reference.push(await complete(big, p, 32));
-    for (const r of reference) assert.ok(r.usage.prompt_tokens >= 160 && r.usage.prompt_tokens <= 176, r.usage.prompt_tokens);
+    for (const r of reference)
+      assert.ok(
+          r.usage.prompt_tokens >= 160 && r.usage.prompt_tokens <= 176, r.usage.prompt_tokens);
     const results = await Promise.all(prompts.map((p) => complete(small, p, 32)));
-    for (let i = 0; i < prompts.length; ++i) assertSame(results[i], reference[i], `small pool ${i}`);
+    for (let i = 0; i < prompts.length; ++i)
+      assertSame(results[i], reference[i], `small pool ${i}`);
     const m = await small.metrics();
     assert.ok(m['radixlm:num_preemptions_total'] > 0, `preemptions: ${m['radixlm:num_preemptions_total']}`);
     const stats = await small.json('/v1/cache/stats');

@@ -233,12 +233,15 @@ class GatedBackend final : public backend::Backend {
   int64_t page_size() const override { return inner_->page_size(); }
   int64_t num_pages() const override { return inner_->num_pages(); }
   bool chooses_tokens() const override { return inner_->chooses_tokens(); }
-  Status Forward(std::span<const backend::SequenceInput> batch, std::vector<float>* logits) override {
+  Status Forward(std::span<const backend::SequenceInput> batch,
+                 std::vector<float>* logits) override {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return open_; });
     return inner_->Forward(batch, logits);
   }
-  Status CopyPage(int32_t src, int32_t dst, int64_t slots) override { return inner_->CopyPage(src, dst, slots); }
+  Status CopyPage(int32_t src, int32_t dst, int64_t slots) override {
+    return inner_->CopyPage(src, dst, slots);
+  }
   void Open() {
     std::lock_guard<std::mutex> lock(mu_);
     open_ = true;
@@ -264,7 +267,8 @@ TEST_F(EngineTest, StalledForCountsWhileWorkWaitsWithoutProgress) {
   ASSERT_TRUE(handle.ok());
   // The step is held: the stall grows (waited for, with a deadline, not slept).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (engine->StalledFor() < std::chrono::milliseconds(20) && std::chrono::steady_clock::now() < deadline) {
+  while (engine->StalledFor() < std::chrono::milliseconds(20) &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::yield();
   }
   EXPECT_GE(engine->StalledFor(), std::chrono::milliseconds(20));
@@ -274,7 +278,8 @@ TEST_F(EngineTest, StalledForCountsWhileWorkWaitsWithoutProgress) {
   while (!finished && (*handle)->Next(&u, std::chrono::seconds(20))) finished = u.finished;
   ASSERT_TRUE(finished);
   // Idle: nothing waits, so nothing is stalled.
-  while (engine->StalledFor().count() != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  while (engine->StalledFor().count() != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
   EXPECT_EQ(engine->StalledFor().count(), 0);
   engine->Shutdown(std::chrono::milliseconds(0));
 }

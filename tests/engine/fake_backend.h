@@ -52,8 +52,8 @@ class FakeBackend final : public backend::Backend {
   Status Launch(std::span<const backend::SequenceInput> batch) override {
     if (!overlaps_) return Backend::Launch(batch);
     if (launched_.size() >= 2) return FailedPreconditionError("two steps are in flight already");
-    RETURN_IF_ERROR(
-        backend::ValidateBatch(batch, config_, page_size_, num_pages_, chooses_, launched_choices_));
+    RETURN_IF_ERROR(backend::ValidateBatch(batch, config_, page_size_, num_pages_, chooses_,
+                                           launched_choices_));
     Op op;
     op.step = true;
     for (const auto& in : batch) {
@@ -63,7 +63,8 @@ class FakeBackend final : public backend::Backend {
     }
     launched_choices_ = 0;
     for (const auto& in : batch) {
-      if (in.sampling != nullptr) launched_choices_ += static_cast<int64_t>(in.sampling->choices.size());
+      if (in.sampling != nullptr)
+        launched_choices_ += static_cast<int64_t>(in.sampling->choices.size());
     }
     queue_.push_back(std::move(op));
     launched_.push_back(ran_ + static_cast<int64_t>(queue_.size()) - 1);

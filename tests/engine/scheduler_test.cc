@@ -594,7 +594,8 @@ TEST_F(SchedulerTest, BackendSamplingMatchesHostSampling) {
     std::vector<std::shared_ptr<RequestHandle>> handles;
     for (const RequestOptions& o : requests) handles.push_back(Add(o));
     RunAll();
-    for (auto& h : handles) (mode == 0 ? host : mode == 1 ? device : overlapped).push_back(Collect(*h));
+    for (auto& h : handles)
+      (mode == 0 ? host : mode == 1 ? device : overlapped).push_back(Collect(*h));
     computed[mode] = backend_->computed_tokens();
     if (mode > 0) {
       EXPECT_GT(backend_->sampled_rows(), 0);
@@ -681,7 +682,8 @@ TEST_F(SchedulerTest, OverlappedStepsKeepOutputsAndPages) {
     ASSERT_TRUE(r.finished);
     ASSERT_EQ(r.tokens.size(), static_cast<size_t>(requests[i].n));
     for (auto& [index, tokens] : r.tokens) {
-      EXPECT_EQ(tokens, Expected(requests[i].prompt, requests[i].stop.max_tokens, requests[i].sampling, index))
+      EXPECT_EQ(tokens, Expected(requests[i].prompt, requests[i].stop.max_tokens,
+                                 requests[i].sampling, index))
           << "request " << i << " sample " << index;
     }
     if (requests[i].logprobs >= 0) {

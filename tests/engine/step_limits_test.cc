@@ -18,7 +18,8 @@ TEST(StepLimitsTest, GpuChunkIsTwiceTheRidgePointInWholePages) {
 
 TEST(StepLimitsTest, GpuRunningFollowsThePool) {
   EXPECT_EQ(GpuStepLimits(100 * 2048, 16, 790e12, 4.2e12).max_running, 100);
-  EXPECT_EQ(GpuStepLimits(1000, 16, 790e12, 4.2e12).max_running, 1);  // a pool under one sequence's share
+  EXPECT_EQ(GpuStepLimits(1000, 16, 790e12, 4.2e12).max_running,
+            1);  // a pool under one sequence's share
   // A chunk never falls below 128 tokens, whatever the rates say.
   EXPECT_EQ(GpuStepLimits(1 << 20, 16, 1e12, 4e12).prefill_chunk, 128);
   EXPECT_EQ(GpuStepLimits(1 << 20, 16, 0, 0).prefill_chunk, 128);

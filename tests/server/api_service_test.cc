@@ -76,7 +76,9 @@ TEST_F(ApiServiceTest, ValidationHappensBeforeTheEngine) {
   many += "]}";
   r = Call(*s, "POST", "/v1/completions", many);
   EXPECT_EQ(r.status, 400);
-  EXPECT_NE(r.body.find("2049 prompts in one request; this server takes at most 2048"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("2049 prompts in one request; this server takes at most 2048"),
+            std::string::npos)
+      << r.body;
   EXPECT_NE(r.body.find(R"("param":"prompt")"), std::string::npos);
 }
 

@@ -88,7 +88,8 @@ TEST_F(RequestBuilderTest, ContextCheckMessage) {
   EXPECT_EQ(param, "max_tokens");
   EXPECT_EQ(built.status().message(),
             "This model's maximum context length is 64 tokens. However, you requested more than "
-            "9223372036854775807 tokens (41 in the prompt, 9223372036854775807 in the completion). Please reduce "
+            "9223372036854775807 tokens (41 in the prompt, 9223372036854775807 in the completion). "
+            "Please reduce "
             "the length of the prompt or completion.");
 
   // A prompt that alone fills the context names the prompt.

@@ -123,7 +123,7 @@ struct CudaBackend::Impl {
   // Split-K partials (kAttentionRows x head_dim F32 each): AttentionMaxPartials.
   DeviceBuffer partial_acc, partial_stats, merge_counters;
   int64_t max_partials = 0;
-  DeviceBuffer meta;  // the step's token, position, slot, row and attention tables
+  DeviceBuffer meta;                  // the step's token, position, slot, row and attention tables
   DeviceBuffer last, logits, hidden;  // logit rows, their logits, hidden-sum rows
   // Row sampling's ids and figures (SampleOutputLayout). Its ids are where the
   // next step's FutureTokens read, so growing it keeps them.
@@ -496,9 +496,9 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
     in_flight.push_back(slot);
     ++launches;
     last_choices = num_choices;
-    times.launch_ns +=
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - launch_start)
-            .count();
+    times.launch_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::steady_clock::now() - launch_start)
+                           .count();
   };
   if (t == 0) {
     in_flight_now();
@@ -604,7 +604,8 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   // copy: this is what a CUDA graph captures).
   auto enqueue = [&]() -> Status {
     RADIXLM_CUDA_TRY(EmbedRows(embed.as<bf16>(), gpt2 ? pos_embed.as<bf16>() : nullptr,
-                               words + tokens_at, words + positions_at, sample_out.as<int32_t>(), t, h, xp, stream));
+                               words + tokens_at, words + positions_at, sample_out.as<int32_t>(), t,
+                               h, xp, stream));
     // Steps of at most kGemvMaxRows tokens run on the hand GEMVs only (no cuBLAS),
     // so every kernel of a layer is ours or attention.cu's: those launch as
     // programmatic dependents (the attention kernels launch plainly and wait for
@@ -734,9 +735,9 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
     }
     if (it == graphs.end()) {
       if (graphs.size() >= kMaxGraphs) {
-        auto oldest = std::min_element(graphs.begin(), graphs.end(), [](const auto& a, const auto& b) {
-          return a.second.last_use < b.second.last_use;
-        });
+        auto oldest = std::min_element(
+            graphs.begin(), graphs.end(),
+            [](const auto& a, const auto& b) { return a.second.last_use < b.second.last_use; });
         cudaGraphExecDestroy(oldest->second.exec);
         graphs.erase(oldest);
       }
@@ -790,7 +791,8 @@ Status CudaBackend::Impl::Wait(std::vector<float>* logits_out) {
   if (flight.empty) return OkStatus();
   const auto wait_start = std::chrono::steady_clock::now();
   RADIXLM_CUDA_TRY(cudaEventSynchronize(flight.done));
-  times.wait_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - wait_start)
+  times.wait_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::steady_clock::now() - wait_start)
                        .count();
   float device_ms = 0;
   if (cudaEventElapsedTime(&device_ms, flight.start, flight.end) == cudaSuccess) {
@@ -802,7 +804,8 @@ Status CudaBackend::Impl::Wait(std::vector<float>* logits_out) {
     size_t index = 0;
     for (const SequenceInput& s : batch) {
       if (s.sampling != nullptr) {
-        UnpackRow(flight.samples, index++, flight.layout, flight.sample_host.as<void>(), *s.sampling);
+        UnpackRow(flight.samples, index++, flight.layout, flight.sample_host.as<void>(),
+                  *s.sampling);
       }
     }
   }
@@ -816,9 +819,10 @@ Status CudaBackend::Impl::Wait(std::vector<float>* logits_out) {
       ++row;
       continue;
     }
-    RADIXLM_CUDA_TRY(cudaMemcpyAsync(reinterpret_cast<char*>(logits_out->data()) + written * row_bytes,
-                                     logits.as<char>() + row * row_bytes, s.num_logits * row_bytes,
-                                     cudaMemcpyDeviceToHost, stream));
+    RADIXLM_CUDA_TRY(
+        cudaMemcpyAsync(reinterpret_cast<char*>(logits_out->data()) + written * row_bytes,
+                        logits.as<char>() + row * row_bytes, s.num_logits * row_bytes,
+                        cudaMemcpyDeviceToHost, stream));
     row += s.num_logits;
     written += s.num_logits;
   }
@@ -869,7 +873,8 @@ uint64_t CudaBackend::kv_bytes() const { return impl_->k_pool.size() + impl_->v_
 std::string CudaBackend::device_name() const { return impl_->device_name; }
 
 Status CudaBackend::Forward(std::span<const SequenceInput> batch, std::vector<float>* logits) {
-  if (!impl_->in_flight.empty()) return FailedPreconditionError("Forward with steps in flight: Wait for them first");
+  if (!impl_->in_flight.empty())
+    return FailedPreconditionError("Forward with steps in flight: Wait for them first");
   RETURN_IF_ERROR(impl_->Launch(batch));
   return impl_->Wait(logits);
 }

@@ -23,7 +23,8 @@ __device__ float BlockSum(float v, float* scratch) {
 }
 
 __global__ void EmbedKernel(const bf16* embed, const bf16* pos_embed, const int32_t* tokens,
-                            const int32_t* positions, const int32_t* future_ids, int64_t hidden, float* x) {
+                            const int32_t* positions, const int32_t* future_ids, int64_t hidden,
+                            float* x) {
   const int64_t r = blockIdx.x;
   int32_t token = tokens[r];
   if (token < 0) token = future_ids[-1 - token];  // FutureToken: the previous step's choice
@@ -158,11 +159,12 @@ dim3 ElementwiseGrid(int64_t rows, int64_t cols) {
 
 }  // namespace
 
-cudaError_t EmbedRows(const bf16* embed, const bf16* pos_embed, const int32_t* tokens, const int32_t* positions,
-                      const int32_t* future_ids, int64_t rows, int64_t hidden, float* x, cudaStream_t stream) {
+cudaError_t EmbedRows(const bf16* embed, const bf16* pos_embed, const int32_t* tokens,
+                      const int32_t* positions, const int32_t* future_ids, int64_t rows,
+                      int64_t hidden, float* x, cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
-  EmbedKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(embed, pos_embed, tokens, positions, future_ids,
-                                                                     hidden, x);
+  EmbedKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+      embed, pos_embed, tokens, positions, future_ids, hidden, x);
   return cudaGetLastError();
 }
 

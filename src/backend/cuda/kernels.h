@@ -27,8 +27,9 @@ using bf16 = __nv_bfloat16;
 // x[r] = embed[tokens[r]] (+ pos_embed[positions[r]] when pos_embed is set). A
 // negative token is backend.h's FutureToken(j): the id future_ids[j], written
 // by the step before on the same stream.
-cudaError_t EmbedRows(const bf16* embed, const bf16* pos_embed, const int32_t* tokens, const int32_t* positions,
-                      const int32_t* future_ids, int64_t rows, int64_t hidden, float* x, cudaStream_t stream);
+cudaError_t EmbedRows(const bf16* embed, const bf16* pos_embed, const int32_t* tokens,
+                      const int32_t* positions, const int32_t* future_ids, int64_t rows,
+                      int64_t hidden, float* x, cudaStream_t stream);
 
 // RMSNorm (bias == nullptr) or LayerNorm of rows of x. Row i of the output is
 // x[rows[i]] normed (rows == nullptr: row i). Writes BF16 and/or F32 outputs

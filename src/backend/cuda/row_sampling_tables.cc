@@ -42,8 +42,8 @@ SampleOutputs SampleOutputLayout::At(void* device_base) const {
           reinterpret_cast<DeviceRowFigures*>(base + figures_at)};
 }
 
-void UnpackRow(const SampleTables& tables, size_t index, const SampleOutputLayout& layout, const void* host_block,
-               const RowSampling& s) {
+void UnpackRow(const SampleTables& tables, size_t index, const SampleOutputLayout& layout,
+               const void* host_block, const RowSampling& s) {
   const DeviceRow& r = tables.rows[index];
   const char* base = static_cast<const char*>(host_block);
   std::memcpy(s.chosen.data(), base + layout.ids_at + static_cast<size_t>(r.choice_begin) * 4,
@@ -55,9 +55,11 @@ void UnpackRow(const SampleTables& tables, size_t index, const SampleOutputLayou
   out->max = f.max;
   out->mass = f.mass;
   out->top.resize(static_cast<size_t>(f.count));
-  for (int32_t i = 0; i < f.count; ++i) out->top[static_cast<size_t>(i)] = {f.top_tokens[i], f.top_logits[i]};
+  for (int32_t i = 0; i < f.count; ++i)
+    out->top[static_cast<size_t>(i)] = {f.top_tokens[i], f.top_logits[i]};
   out->chosen_logits.resize(static_cast<size_t>(r.choice_count));
-  std::memcpy(out->chosen_logits.data(), base + layout.logits_at + static_cast<size_t>(r.choice_begin) * 4,
+  std::memcpy(out->chosen_logits.data(),
+              base + layout.logits_at + static_cast<size_t>(r.choice_begin) * 4,
               static_cast<size_t>(r.choice_count) * 4);
 }
 

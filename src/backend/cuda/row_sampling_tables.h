@@ -37,7 +37,7 @@ struct SampleOutputLayout {
 
 // Copies row `index`'s results (of `tables`) from a host copy of the output
 // block into `s`: its chosen ids and, when it asked, its figures.
-void UnpackRow(const SampleTables& tables, size_t index, const SampleOutputLayout& layout, const void* host_block,
-               const RowSampling& s);
+void UnpackRow(const SampleTables& tables, size_t index, const SampleOutputLayout& layout,
+               const void* host_block, const RowSampling& s);
 
 }  // namespace radixlm::backend::cuda
