@@ -61,7 +61,9 @@ int64_t NowSeconds() {
 }  // namespace
 
 ApiService::ApiService(engine::Engine* engine, ModelInfo model, ServiceOptions options)
-    : engine_(engine), builder_(std::move(model)), options_(std::move(options)), keys_(options_.api_keys) {
+    : engine_(engine), builder_(std::move(model)), options_(std::move(options)),
+      keys_(options_.api_keys),
+      metrics_keys_(options_.metrics_api_keys) {
   limits_.vocab_size = builder_.info().vocab_size;
   if (engine_ != nullptr) {
     limits_.max_n = engine_->options().max_n;
@@ -113,7 +115,13 @@ ApiResponse ApiService::Handle(const ApiRequest& request) {
     }
     return Json(200, R"({"status":"ok"})");
   }
-  if (path == "/metrics") return Metrics();
+  if (path == "/metrics") {
+    if (metrics_keys_.enabled()) {
+      auto operator_key = metrics_keys_.Authenticate(request.authorization);
+      if (!operator_key.ok()) return ErrorResponse(ApiError::FromStatus(operator_key.status(), "", "invalid_api_key"));
+    }
+    return Metrics();
+  }
 
   // Every /v1/* route from here on.
   auto tenant = keys_.Authenticate(request.authorization);

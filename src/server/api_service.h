@@ -108,6 +108,10 @@ struct ServiceOptions {
   // Prompts one request may carry (each is an engine request): serve sets half
   // of the engine's waiting queue, so no one request takes it all.
   int64_t max_prompts_per_request = 2048;
+  // Keys for /metrics (an operator's, apart from the tenants'): when any is
+  // given, /metrics needs "Authorization: Bearer KEY" with one of them (401
+  // otherwise); empty: /metrics is open.
+  std::vector<std::string> metrics_api_keys;
 };
 
 class ApiService {
@@ -152,6 +156,7 @@ class ApiService {
   ServiceOptions options_;
   ProtocolLimits limits_;
   ApiKeys keys_;
+  ApiKeys metrics_keys_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<int64_t> active_streams_{0};
   std::mutex http_mu_;

@@ -295,6 +295,7 @@ struct ServeOptions {
   std::string eviction = "lru";
   bool no_prefix_cache = false;
   std::vector<std::string> api_keys;
+  std::vector<std::string> metrics_api_keys;  // /metrics needs one when given
   int threads = 0;
   int64_t max_body_bytes = int64_t{8} << 20;
   // 0: 2 per running sequence plus 32, at least 64 (a streamed request holds a

@@ -396,6 +396,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--api-key", serve.api_keys,
                         "Require \"Authorization: Bearer KEY\" on /v1/*; repeat for several tenants, "
                         "each with its own cache namespace");
+  serve_cmd->add_option("--metrics-api-key", serve.metrics_api_keys,
+                        "Require \"Authorization: Bearer KEY\" on /metrics (an operator's key; repeatable)");
   serve_cmd->add_option("--threads", serve.threads, "CPU threads for the model (0: all)");
   serve_cmd->add_option("--device", serve.device, "Backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   serve_cmd->add_option("--gpu-memory-fraction", serve.gpu_memory_fraction,

@@ -224,6 +224,7 @@ int RunServe(const ServeOptions& o) {
   server::ServiceOptions so;
   so.model_name = o.served_model_name.empty() ? ModelName(o.model) : o.served_model_name;
   so.api_keys = o.api_keys;
+  so.metrics_api_keys = o.metrics_api_keys;
   so.created = static_cast<int64_t>(std::time(nullptr));
   so.max_prompts_per_request = std::max<int64_t>(1, o.max_waiting / 2);
   std::unique_ptr<respcache::ResponseCache> response_cache;
@@ -316,6 +317,7 @@ int RunServe(const ServeOptions& o) {
         (o.semantic_embeddings.empty() ? "the served model" : o.semantic_embeddings));
   }
   if (!o.api_keys.empty()) Say("API keys " + std::to_string(o.api_keys.size()) + " (one cache namespace each)");
+  if (!o.metrics_api_keys.empty()) Say("/metrics needs a metrics key (" + std::to_string(o.metrics_api_keys.size()) + ")");
   Say("listening on http://" + o.host + ":" + std::to_string((*http)->port()));
 
   Status run_status;

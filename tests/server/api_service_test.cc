@@ -93,6 +93,27 @@ TEST_F(ApiServiceTest, ApiKeysGuardV1Only) {
   EXPECT_EQ(Call(*s, "GET", "/v1/models", "", "Bearer secret").status, 200);
 }
 
+TEST_F(ApiServiceTest, MetricsKeyGuardsMetricsOnly) {
+  ModelInfo info;
+  info.tokenizer = tokenizer_.get();
+  info.max_context = 128;
+  info.vocab_size = 300;
+  info.chat_format = DetectChatFormat(*tokenizer_);
+  ServiceOptions o;
+  o.model_name = "tiny";
+  o.api_keys = {"tenant"};
+  o.metrics_api_keys = {"operator"};
+  ApiService s(nullptr, info, o);
+  ApiResponse r = Call(s, "GET", "/metrics");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(r.body.find(R"("code":"invalid_api_key")"), std::string::npos);
+  EXPECT_EQ(Call(s, "GET", "/metrics", "", "Bearer tenant").status, 401);  // a tenant's key is not the operator's
+  EXPECT_EQ(Call(s, "GET", "/metrics", "", "Bearer operator").status, 200);
+  EXPECT_EQ(Call(s, "GET", "/health").status, 200);
+  EXPECT_EQ(Call(s, "GET", "/v1/models", "", "Bearer operator").status, 401);  // and not a tenant's
+  EXPECT_EQ(Call(s, "GET", "/v1/models", "", "Bearer tenant").status, 200);
+}
+
 TEST_F(ApiServiceTest, ShutdownAnswers503) {
   auto s = Make();
   s->BeginShutdown();
