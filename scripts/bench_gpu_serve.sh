@@ -31,16 +31,10 @@ device=${BENCH_DEVICE:-cuda}  # cpu: a dry run of the script (with BENCH_PRESET=
 budget=${SERVE_BUDGET_S:-570}
 work=/tmp/radixlm-serve-bench
 start=$(date +%s)
-mkdir -p "$out"
-rm -rf "$work"
-mkdir -p "$work/logs"
-logs=$work/logs
-summary=$out/summary.txt
-: >"$summary"
-note() { echo "$*" | tee -a "$summary"; }
+source "$(dirname "$0")/gpu_bundle_lib.sh"
+prepare_run "$out" "$work"
 left() { echo $((budget - ($(date +%s) - start))); }
 
-source "$(dirname "$0")/gpu_bundle_lib.sh"
 unpack_bundle "$bundle_dir" "$work" >"$work/unpack.txt" || { note "$(cat "$work/unpack.txt")"; exit 1; }
 bin=$b/bin/radixlm
 note "bundle: $(head -1 "$b/MANIFEST"); $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"

@@ -1,4 +1,17 @@
-# Sourced by gpu_check.sh and bench_gpu_serve.sh on the GPU machine:
+# Sourced by gpu_check.sh and bench_gpu_serve.sh on the GPU machine.
+#
+# prepare_run OUT WORK: makes OUT, empties WORK (with WORK/logs, set as
+# `logs`) and starts OUT/summary.txt (`summary`), which note() appends to.
+prepare_run() {
+  mkdir -p "$1"
+  rm -rf "$2"
+  mkdir -p "$2/logs"
+  logs=$2/logs
+  summary=$1/summary.txt
+  : >"$summary"
+}
+note() { echo "$*" | tee -a "$summary"; }
+
 # unpack_bundle BUNDLE_DIR WORK unpacks scripts/gpu_bundle.sh's archive into
 # WORK and sets b (the bundle's root) and cuda_libs (where this machine keeps
 # CUDA's libraries: /usr/local/cuda's, else wherever they are, the pip wheels

@@ -39,16 +39,10 @@ device=${GPU_CHECK_DEVICE:-cuda}
 budget=${CHECK_BUDGET_S:-540}
 work=/tmp/radixlm-gpu-check
 start=$(date +%s)
-mkdir -p "$out"
-rm -rf "$work"
-mkdir -p "$work/logs"
-logs=$work/logs
-summary=$out/summary.txt
-: >"$summary"
-note() { echo "$*" | tee -a "$summary"; }
+source "$(dirname "$0")/gpu_bundle_lib.sh"
+prepare_run "$out" "$work"
 
 # ---- unpack ----------------------------------------------------------------
-source "$(dirname "$0")/gpu_bundle_lib.sh"
 unpack_bundle "$bundle_dir" "$work" >"$work/unpack.txt" || { note "$(cat "$work/unpack.txt")"; exit 1; }
 export PATH=$b/bin:$PATH
 radixlm=$b/bin/radixlm

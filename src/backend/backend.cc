@@ -59,6 +59,7 @@ Status Backend::Launch(std::span<const SequenceInput> batch) {
   RETURN_IF_ERROR(
       ValidateBatch(batch, config(), page_size(), num_pages(), chooses_tokens(), last_choices_));
   // Futures become the ids the previous batch chose (written there by now).
+  // (A moved vector keeps its buffer, so the spans stay valid as `resolved` grows.)
   std::vector<std::vector<int32_t>> resolved;
   std::vector<SequenceInput> inputs(batch.begin(), batch.end());
   for (SequenceInput& in : inputs) {
@@ -67,21 +68,15 @@ Status Backend::Launch(std::span<const SequenceInput> batch) {
     for (int32_t& t : tokens) {
       if (t < 0) t = last_ids_[static_cast<size_t>(-1 - t)];
     }
-  }
-  size_t next = 0;
-  for (SequenceInput& in : inputs) {
-    if (std::none_of(in.tokens.begin(), in.tokens.end(), [](int32_t t) { return t < 0; })) continue;
-    in.tokens = resolved[next++];
+    in.tokens = tokens;
   }
   Done d;
   const auto start = std::chrono::steady_clock::now();
   d.status = Forward(inputs, &d.logits);
-  // The caller's thread is the device here: the forward is device time it waits through.
-  const int64_t ns =
+  // The caller's thread is the device here: the forward is the device's time.
+  device_ns_ +=
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
           .count();
-  times_.device_ns += ns;
-  times_.wait_ns += ns;
   if (!d.status.ok()) return d.status;  // nothing in flight
   last_ids_.clear();
   for (const SequenceInput& in : batch) {

@@ -91,17 +91,12 @@ class Backend {
   virtual Status Wait(std::vector<float>* logits);
   int64_t steps_in_flight() const { return static_cast<int64_t>(done_.size()); }
 
-  // Time the backend spent, summed over steps (zero where not measured), for
-  // the engine's step breakdown.
-  struct Times {
-    int64_t launch_ns = 0;  // preparing and launching steps (Forward or Launch) on the host
-    int64_t wait_ns = 0;    // blocked until the device finished
-    int64_t device_ns = 0;  // the device's own time for the steps, first kernel to last
-  };
-  virtual Times times() const { return times_; }
+  // The device's own time for the steps finished so far, first kernel to last
+  // (the default Launch: the time in Forward), for the engine's step breakdown.
+  virtual int64_t device_ns() const { return device_ns_; }
 
  protected:
-  Times times_;
+  int64_t device_ns_ = 0;
   // The default Launch's finished steps, and the ids its last batch chose.
   struct Done {
     Status status;

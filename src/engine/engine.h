@@ -67,6 +67,18 @@ struct EngineOptions {
   Status Validate() const;
 };
 
+// Where a step's wall time goes (EngineSnapshot::phase_seconds).
+enum StepPhase {
+  kPhaseSchedule,  // cancellations, planning, admission (prefix matching)
+  kPhaseLaunch,    // page copies, the batch, the backend's launch, chunk inserts
+  kPhaseWait,      // blocked on the backend (the device) for the step's results
+  kPhaseProcess,   // tokens, stop conditions, text, logprobs, reports
+  kPhaseRelease,   // finished sequences into the cache, pages freed
+  kStepPhases
+};
+// "schedule", "launch", "wait", "process", "release" (/metrics labels).
+const char* StepPhaseName(StepPhase phase);
+
 // Counters and gauges for /metrics and /v1/cache/stats, copied out under a lock.
 struct EngineSnapshot {
   kvcache::CacheStats cache;
@@ -83,14 +95,12 @@ struct EngineSnapshot {
   int64_t preemptions = 0;
   int64_t steps = 0;
   double step_seconds = 0;   // time inside steps
-  // Where the step thread's time goes: the scheduler's phases (StepPhase order:
-  // schedule, launch, wait, process, release), then publishing the snapshot and
-  // delivering updates, then waiting for work.
-  double phase_seconds[5] = {};
+  // Where the step thread's time goes: the scheduler's phases (by StepPhase),
+  // then publishing the snapshot and delivering updates, then waiting for work.
+  double phase_seconds[kStepPhases] = {};
   double deliver_seconds = 0, idle_seconds = 0;
-  // The backend's own account: launching on the host, waiting for the device,
-  // and the device's time for the steps (first kernel to last).
-  double backend_launch_seconds = 0, backend_wait_seconds = 0, device_seconds = 0;
+  // The device's own time for the steps (Backend::device_ns).
+  double device_seconds = 0;
   bool overlap = false;      // overlapped scheduling in effect
   double cache_seconds = 0;  // of which in the prefix cache (match, rank, insert)
   int64_t prompt_tokens = 0;        // prompt tokens of admitted requests

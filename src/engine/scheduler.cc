@@ -658,8 +658,8 @@ void Scheduler::Sample(StepState& state) {
     const int32_t want_logprobs = r->options.logprobs;
     std::vector<Sequence*> samplers{seq};
     if (!r->forked && r->options.n > 1) {
-      // The samples part where this row was computed: the end of the prompt.
-      Fork(r, seq, seq->computed - (seq->future > 0 ? 1 : 0));
+      // Nothing sampled yet: this row is the prompt's last, where the samples part.
+      Fork(r, seq, r->prompt_len());
       for (size_t k = 1; k < r->sequences.size(); ++k) samplers.push_back(r->sequences[k].get());
     } else {
       r->forked = true;
@@ -839,10 +839,7 @@ void Scheduler::FillSnapshot(EngineSnapshot* out) const {
   out->step_seconds = static_cast<double>(step_ns_) / kNanosPerSecond;
   for (int p = 0; p < kStepPhases; ++p)
     out->phase_seconds[p] = static_cast<double>(phase_ns_[p]) / kNanosPerSecond;
-  const backend::Backend::Times t = backend_->times();
-  out->backend_launch_seconds = static_cast<double>(t.launch_ns) / kNanosPerSecond;
-  out->backend_wait_seconds = static_cast<double>(t.wait_ns) / kNanosPerSecond;
-  out->device_seconds = static_cast<double>(t.device_ns) / kNanosPerSecond;
+  out->device_seconds = static_cast<double>(backend_->device_ns()) / kNanosPerSecond;
   out->overlap = overlap_;
   out->cache_seconds = static_cast<double>(cache_ns_) / kNanosPerSecond;
   out->prompt_tokens = prompt_tokens_;

@@ -131,18 +131,6 @@ struct StepState {
   }
 };
 
-// Where a step's wall time goes (EngineSnapshot::phase_seconds).
-enum StepPhase {
-  kPhaseSchedule,  // cancellations, planning, admission (prefix matching)
-  kPhaseLaunch,    // page copies, the batch, the backend's launch, chunk inserts
-  kPhaseWait,      // blocked on the backend (the device) for the step's results
-  kPhaseProcess,   // tokens, stop conditions, text, logprobs, reports
-  kPhaseRelease,   // finished sequences into the cache, pages freed
-  kStepPhases
-};
-const char* StepPhaseName(StepPhase phase);
-static_assert(sizeof(EngineSnapshot::phase_seconds) / sizeof(double) == kStepPhases);
-
 class Scheduler {
  public:
   // `backend` and `tokenizer` are not owned; options are validated by the caller.

@@ -167,14 +167,14 @@ std::string FormatMetrics(const MetricsInput& in) {
            "The engine thread's time by phase: schedule, launch, wait (for the device), process, "
            "release "
            "(inside steps), deliver (publishing results), idle (no work).");
-  const std::pair<const char*, double> phases[] = {
-      {"schedule", s.phase_seconds[0]}, {"launch", s.phase_seconds[1]},
-      {"wait", s.phase_seconds[2]},     {"process", s.phase_seconds[3]},
-      {"release", s.phase_seconds[4]},  {"deliver", s.deliver_seconds},
-      {"idle", s.idle_seconds}};
-  for (const auto& [phase, seconds] : phases) {
+  for (int phase = 0; phase < engine::kStepPhases; ++phase) {
     p.Sample("radixlm:engine_phase_seconds_total",
-             Join(model, PrometheusText::Label("phase", phase)), seconds);
+             Join(model, PrometheusText::Label("phase", engine::StepPhaseName(static_cast<engine::StepPhase>(phase)))),
+             s.phase_seconds[phase]);
+  }
+  const std::pair<const char*, double> outside_steps[] = {{"deliver", s.deliver_seconds}, {"idle", s.idle_seconds}};
+  for (const auto& [phase, seconds] : outside_steps) {
+    p.Sample("radixlm:engine_phase_seconds_total", Join(model, PrometheusText::Label("phase", phase)), seconds);
   }
   one("radixlm:device_busy_seconds_total", "counter",
       "The device's own time for the engine's steps (first kernel to last, by device events; the "

@@ -16,13 +16,12 @@ class ApiServiceTest : public ::testing::Test {
     ASSERT_TRUE(t.ok());
     tokenizer_ = std::move(*t);
   }
-  std::unique_ptr<ApiService> Make(std::vector<std::string> keys = {}) {
+  std::unique_ptr<ApiService> Make(std::vector<std::string> keys = {}, ServiceOptions o = {}) {
     ModelInfo info;
     info.tokenizer = tokenizer_.get();
     info.max_context = 128;
     info.vocab_size = 300;
     info.chat_format = DetectChatFormat(*tokenizer_);
-    ServiceOptions o;
     o.model_name = "tiny";
     o.api_keys = std::move(keys);
     return std::make_unique<ApiService>(nullptr, info, o);
@@ -94,16 +93,10 @@ TEST_F(ApiServiceTest, ApiKeysGuardV1Only) {
 }
 
 TEST_F(ApiServiceTest, MetricsKeyGuardsMetricsOnly) {
-  ModelInfo info;
-  info.tokenizer = tokenizer_.get();
-  info.max_context = 128;
-  info.vocab_size = 300;
-  info.chat_format = DetectChatFormat(*tokenizer_);
   ServiceOptions o;
-  o.model_name = "tiny";
-  o.api_keys = {"tenant"};
   o.metrics_api_keys = {"operator"};
-  ApiService s(nullptr, info, o);
+  auto made = Make({"tenant"}, o);
+  ApiService& s = *made;
   ApiResponse r = Call(s, "GET", "/metrics");
   EXPECT_EQ(r.status, 401);
   EXPECT_NE(r.body.find(R"("code":"invalid_api_key")"), std::string::npos);

@@ -23,11 +23,27 @@ MetricsInput Input() {
   in.snapshot.prompt_tokens = 210;
   in.snapshot.requests_stop = 3;
   in.snapshot.requests_cancelled = 1;
+  in.snapshot.phase_seconds[engine::kPhaseWait] = 2.5;
+  in.snapshot.idle_seconds = 4;
+  in.snapshot.device_seconds = 2.25;
   Histogram h(Histogram::LatencySeconds());
   for (double v : {0.0005, 0.003, 0.003, 0.2, 100.0}) h.Observe(v);
   in.ttft = h.Snapshot();
   in.http_requests = {{200, 7}, {400, 2}};
   return in;
+}
+
+TEST(MetricsText, StepPhasesByName) {
+  const std::string text = FormatMetrics(Input());
+  const std::string model = R"(model_name="tiny \"q\"")";
+  for (const char* phase : {"schedule", "launch", "process", "release", "deliver"}) {
+    EXPECT_NE(text.find("radixlm:engine_phase_seconds_total{" + model + ",phase=\"" + phase + "\"} 0\n"),
+              std::string::npos)
+        << phase;
+  }
+  EXPECT_NE(text.find("radixlm:engine_phase_seconds_total{" + model + ",phase=\"wait\"} 2.5\n"), std::string::npos);
+  EXPECT_NE(text.find("radixlm:engine_phase_seconds_total{" + model + ",phase=\"idle\"} 4\n"), std::string::npos);
+  EXPECT_NE(text.find("radixlm:device_busy_seconds_total{" + model + "} 2.25\n"), std::string::npos);
 }
 
 TEST(MetricsText, WellFormedExposition) {

@@ -147,7 +147,7 @@ struct CudaBackend::Impl {
   std::vector<int> in_flight;  // slots, oldest first
   uint64_t launches = 0;
   int64_t last_choices = 0;  // choices of the step launched last: the futures the next may name
-  Backend::Times times;
+  int64_t device_ns = 0;  // Backend::device_ns
 
   // Captured decode steps. A step's kernels depend on its shape only through the
   // key (tokens, sequences, attention blocks and merges: the launch grids and the
@@ -435,7 +435,6 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
 }
 
 Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
-  const auto launch_start = std::chrono::steady_clock::now();
   if (in_flight.size() >= 2) return FailedPreconditionError("two steps are in flight already");
   if (!in_flight.empty() && flights[in_flight.front()].host_rows) {
     return FailedPreconditionError("the step in flight hands rows to the host: wait for it first");
@@ -498,9 +497,6 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
     in_flight.push_back(slot);
     ++launches;
     last_choices = num_choices;
-    times.launch_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
-                           std::chrono::steady_clock::now() - launch_start)
-                           .count();
   };
   if (t == 0) {
     in_flight_now();
@@ -810,14 +806,10 @@ Status CudaBackend::Impl::Wait(std::vector<float>* logits_out) {
   RADIXLM_CUDA_TRY(cudaSetDevice(device));
   logits_out->resize(static_cast<size_t>((flight.num_logits - flight.num_sampled) * c.vocab_size));
   if (flight.empty) return OkStatus();
-  const auto wait_start = std::chrono::steady_clock::now();
   RADIXLM_CUDA_TRY(cudaEventSynchronize(flight.done));
-  times.wait_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(
-                       std::chrono::steady_clock::now() - wait_start)
-                       .count();
   float device_ms = 0;
   if (cudaEventElapsedTime(&device_ms, flight.start, flight.end) == cudaSuccess) {
-    times.device_ns += static_cast<int64_t>(static_cast<double>(device_ms) * 1e6);
+    device_ns += static_cast<int64_t>(static_cast<double>(device_ms) * 1e6);
   }
   RADIXLM_CUDA_TRY(cudaGetLastError());
   const std::vector<SequenceInput>& batch = flight.batch;
@@ -902,7 +894,7 @@ Status CudaBackend::Forward(std::span<const SequenceInput> batch, std::vector<fl
 
 Status CudaBackend::Launch(std::span<const SequenceInput> batch) { return impl_->Launch(batch); }
 Status CudaBackend::Wait(std::vector<float>* logits) { return impl_->Wait(logits); }
-Backend::Times CudaBackend::times() const { return impl_->times; }
+int64_t CudaBackend::device_ns() const { return impl_->device_ns; }
 
 Status CudaBackend::CopyPage(int32_t src, int32_t dst, int64_t slots) {
   Impl& m = *impl_;

@@ -84,7 +84,7 @@ class CudaBackend final : public Backend {
   bool overlaps() const override { return true; }
   Status Launch(std::span<const SequenceInput> batch) override;
   Status Wait(std::vector<float>* logits) override;
-  Times times() const override;
+  int64_t device_ns() const override;
   Status CopyPage(int32_t src, int32_t dst, int64_t slots) override;
 
   // Bytes of BF16 weight matrices one decode step reads (every matrix once, the
