@@ -26,6 +26,8 @@ Status EngineOptions::Validate() const {
   if (max_running < 1) return InvalidArgumentError("max_running must be >= 1");
   if (token_budget < 1) return InvalidArgumentError("token_budget must be >= 1");
   if (max_prefill_tokens < 0) return InvalidArgumentError("max_prefill_tokens must be >= 0");
+  if (!(mixed_step_ratio == 0 || (mixed_step_ratio > 1 && mixed_step_ratio <= 100)))
+    return InvalidArgumentError("mixed_step_ratio must be 0 (off) or in (1, 100]");
   if (max_waiting < 1) return InvalidArgumentError("max_waiting must be >= 1");
   if (max_n < 1) return InvalidArgumentError("max_n must be >= 1");
   if (max_logprobs < 0) return InvalidArgumentError("max_logprobs must be >= 0");

@@ -48,6 +48,13 @@ struct EngineOptions {
   // much prefill beside them and costs a bounded multiple of a decode step
   // (step_limits.h derives it on a GPU).
   int64_t max_prefill_tokens = 0;
+  // Stall-free batching from measured costs (step_cost.h), > 1 to enable: with
+  // decodes running, a step's prefill share is sized so that the step takes at
+  // most this many times a decode-only step of the same batch, from the
+  // device's own step times; max_prefill_tokens holds until the costs are
+  // known. With no decode running a step may fill the whole budget. 0: off
+  // (the fixed share alone); needs a backend that reports device_ns.
+  double mixed_step_ratio = 0;
   // Requests allowed to wait; more are refused (UNAVAILABLE).
   int64_t max_waiting = 4096;
   // Off: no prompt is matched or inserted (every prompt computed cold), for

@@ -135,6 +135,9 @@ bool Scheduler::Step() {
     return finished || !idle();
   }
   ++steps_;
+  next.decode_rows = next.plan.decode_rows;
+  next.prefill_tokens = -next.decode_rows;
+  for (const StepPlan::Item& item : next.plan.items) next.prefill_tokens += item.tokens;
   const Status launched = Run(&next);
   phase_ns_[kPhaseLaunch] += Lap(&mark);
   if (!launched.ok()) FailStep(next, launched);
@@ -172,6 +175,13 @@ void Scheduler::FinishInFlight(int64_t* mark) {
   if (!waited.ok()) {
     FailStep(state, waited);
   } else {
+    // The device's time for this step alone: what the cost model learns from.
+    const int64_t device_ns = backend_->device_ns();
+    if (options_.mixed_step_ratio > 0 && device_ns > device_ns_seen_) {
+      cost_.Observe(state.decode_rows, state.prefill_tokens,
+                    static_cast<double>(device_ns - device_ns_seen_) / kNanosPerSecond);
+    }
+    device_ns_seen_ = device_ns;
     Sample(state);
   }
   phase_ns_[kPhaseProcess] += Lap(mark);
@@ -272,12 +282,23 @@ void Scheduler::Preempt(StepPlan* plan, Request* request) {
   running_.erase(it);
 }
 
+int64_t Scheduler::PrefillShare(int64_t decode_rows) const {
+  const int64_t fixed =
+      options_.max_prefill_tokens > 0 ? options_.max_prefill_tokens : options_.token_budget;
+  if (options_.mixed_step_ratio <= 0) return fixed;
+  if (decode_rows == 0) return options_.token_budget;  // no stream to keep at pace
+  const int64_t learnt = cost_.Share(decode_rows, options_.mixed_step_ratio);
+  if (learnt < 0) return fixed;
+  return std::max(learnt, kMinPrefillShare);  // a long prompt always advances
+}
+
 void Scheduler::ScheduleRunning(StepPlan* plan) {
   plan->budget_left = options_.token_budget;
-  plan->prefill_left =
-      options_.max_prefill_tokens > 0 ? options_.max_prefill_tokens : options_.token_budget;
+  plan->prefill_left = options_.token_budget;  // set past the decodes
   // Decode tokens first: one each, so a long prefill never stalls running samples.
   for (int pass = 0; pass < 2; ++pass) {
+    // Past the decodes: the prefill share beside them.
+    if (pass == 1) plan->prefill_left = PrefillShare(plan->decode_rows);
     for (size_t i = 0; i < running_.size(); ++i) {
       Request* r = running_[i].get();
       for (size_t k = 0; k < r->sequences.size(); ++k) {
@@ -303,6 +324,7 @@ void Scheduler::ScheduleRunning(StepPlan* plan) {
         }
         plan->items.push_back({r, seq, got, got == seq->pending()});
         plan->budget_left -= got;
+        if (decode) ++plan->decode_rows;
         if (!decode) plan->prefill_left -= got;
       }
     }

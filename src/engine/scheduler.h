@@ -4,7 +4,10 @@
 //   CollectCancelled   requests whose client went away finish; pages freed
 //   ScheduleRunning    each running sequence gets its next tokens under the token
 //                      budget (decode tokens first, then prefill chunks, oldest
-//                      request first); pages are allocated for them, evicting
+//                      request first; beside running decodes, prefill takes
+//                      at most the step's prefill share, fixed or learnt from
+//                      the device's step times: step_cost.h); pages are
+//                      allocated for them, evicting
 //                      unlocked cache by policy, then preempting the most
 //                      recently admitted request when the pool is still short
 //   Admit              waiting requests ranked cache-aware (longest cached prefix
@@ -52,6 +55,7 @@
 #include "core/status.h"
 #include "engine/engine.h"
 #include "engine/sequence.h"
+#include "engine/step_cost.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
 
@@ -83,6 +87,7 @@ struct StepPlan {
   std::vector<kvcache::PageCopy> copies;  // before the forward
   int64_t budget_left = 0;
   int64_t prefill_left = 0;  // of it, for prefill chunks (EngineOptions::max_prefill_tokens)
+  int64_t decode_rows = 0;   // one-token rows of running sequences (for StepCost)
   int64_t running_sequences = 0;
   // Preemption is allowed only with no step in flight; without it a sequence
   // short of pages is left out and short_of_pages set.
@@ -93,6 +98,7 @@ struct StepPlan {
     copies.clear();
     budget_left = 0;
     prefill_left = 0;
+    decode_rows = 0;
     running_sequences = 0;
     allow_preempt = true;
     short_of_pages = false;
@@ -123,6 +129,7 @@ struct StepState {
   std::vector<backend::RowLogprobs> row_logprobs;
   std::vector<float> logits;  // rows sampled on the host
   bool host_rows = false;     // logits or hidden sums cross to the host
+  int64_t decode_rows = 0, prefill_tokens = 0;  // what ran, for StepCost
   bool launched = false;
   void Clear() {
     plan.Clear();
@@ -171,6 +178,7 @@ class Scheduler {
   const std::vector<std::unique_ptr<Request>>& running() const { return running_; }
   const std::vector<std::unique_ptr<Request>>& waiting() const { return waiting_; }
   kvcache::PagePool* pool() { return pool_.get(); }
+  const StepCost& step_cost() const { return cost_; }
   kvcache::PrefixCache* cache() { return cache_.get(); }
 
  private:
@@ -193,6 +201,10 @@ class Scheduler {
   bool CanOverlap() const;
   // Waits for the step in flight and processes its results (mark: phase timing).
   void FinishInFlight(int64_t* mark);
+  // Prefill tokens a step may carry beside `decode_rows` decodes: the fixed
+  // share (max_prefill_tokens), or with mixed_step_ratio the learnt one.
+  int64_t PrefillShare(int64_t decode_rows) const;
+  static constexpr int64_t kMinPrefillShare = 32;
   // Every request of the step finishes with `status`.
   void FailStep(StepState& state, const Status& status);
   void Finish(Request* request, Sequence* seq, FinishReason reason);
@@ -224,6 +236,8 @@ class Scheduler {
   StepState states_[2];
   StepState* in_flight_ = nullptr;
   bool overlap_ = false;    // options_.overlap on a backend that overlaps()
+  StepCost cost_;           // learnt with options_.mixed_step_ratio
+  int64_t device_ns_seen_ = 0;  // backend_->device_ns() after the last Wait
   std::vector<float> row_;  // one sample's scratch copy of a shared row
 
   // Counters for the snapshot.

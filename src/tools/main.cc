@@ -385,6 +385,13 @@ int main(int argc, char** argv) {
           "Prefill tokens per step at most, beside the decodes (default: the device's prefill "
           "chunk when the token budget is derived, else the whole budget)")
       ->check(CLI::PositiveNumber);
+  serve_cmd
+      ->add_option(
+          "--mixed-step-ratio", serve.mixed_step_ratio,
+          "Beside running decodes, size each step's prefill from measured step times so it "
+          "costs at most this many decode steps (0: off; default 2.5 on a GPU with "
+          "derived limits, else off)")
+      ->check(CLI::Range(0.0, 100.0));
   serve_cmd->add_option("--max-waiting", serve.max_waiting, "Queued requests before 503")
       ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--max-n", serve.max_n, "Largest n (samples per request)")->check(CLI::Range(1, 1024));

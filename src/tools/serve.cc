@@ -192,6 +192,11 @@ int RunServe(const ServeOptions& o) {
                                   ? o.max_prefill_tokens
                                   : (o.token_budget > 0 ? 0 : limits.prefill_chunk);
   eo.max_prefill_tokens = max_prefill;
+  // Learnt prefill shares with the device's limits, unless the operator fixed
+  // the share or the budget.
+  const bool derived_share = o.max_prefill_tokens == 0 && o.token_budget == 0;
+  eo.mixed_step_ratio =
+      o.mixed_step_ratio >= 0 ? o.mixed_step_ratio : (derived_share ? limits.mixed_step_ratio : 0);
   eo.max_waiting = o.max_waiting;
   eo.prefix_cache = !o.no_prefix_cache;
   eo.cache.page_size = o.page_size;
@@ -290,7 +295,11 @@ int RunServe(const ServeOptions& o) {
       ", max running " + std::to_string(max_running) + (o.max_running > 0 ? " (given)" : "") +
       ", token budget " + std::to_string(token_budget) + (o.token_budget > 0 ? " (given)" : "") +
       ", prefill tokens a step " +
-      (max_prefill > 0 ? std::to_string(max_prefill) : "up to the budget"));
+      (max_prefill > 0 ? std::to_string(max_prefill) : "up to the budget") +
+      (eo.mixed_step_ratio > 0
+           ? " until learnt (then a mixed step of at most " +
+                 std::to_string(eo.mixed_step_ratio).substr(0, 4) + " decode steps)"
+           : std::string()));
   if (o.max_running == 0 || o.token_budget == 0)
     Say("step limits from the device: " + limits.reason);
   Say("HTTP threads " + std::to_string(http_threads) +

@@ -113,6 +113,12 @@ class FakeBackend final : public backend::Backend {
     RETURN_IF_ERROR(backend::ValidateBatch(batch, config_, page_size_, num_pages_, chooses_));
     ++forwards_;
     logits->clear();
+    int64_t prefill = 0;
+    for (const auto& seq : batch) {
+      if (seq.tokens.size() > 1) prefill += static_cast<int64_t>(seq.tokens.size());
+    }
+    step_prefill_.push_back(prefill);
+    if (decode_step_ns_ > 0) model_ns_ += decode_step_ns_ + prefill * token_ns_;
     for (const auto& seq : batch) {
       computed_tokens_ += static_cast<int64_t>(seq.tokens.size());
       max_batch_tokens_ =
@@ -186,6 +192,18 @@ class FakeBackend final : public backend::Backend {
     return sum;
   }
 
+  // A device clock for StepCost: each step costs `decode_step_ns` plus
+  // `token_ns` per token of its multi-token rows (device_ns reports this sum).
+  void SetStepCosts(int64_t decode_step_ns, int64_t token_ns) {
+    decode_step_ns_ = decode_step_ns;
+    token_ns_ = token_ns;
+  }
+  int64_t device_ns() const override {
+    return decode_step_ns_ > 0 ? model_ns_ : Backend::device_ns();
+  }
+  // Per forward, the tokens of its multi-token rows.
+  const std::vector<int64_t>& step_prefill() const { return step_prefill_; }
+
   int64_t computed_tokens() const { return computed_tokens_; }
   int64_t forwards() const { return forwards_; }
   int64_t copies() const { return copies_; }
@@ -194,6 +212,9 @@ class FakeBackend final : public backend::Backend {
   int64_t max_in_flight() const { return max_in_flight_; }
 
  private:
+  int64_t decode_step_ns_ = 0, token_ns_ = 0, model_ns_ = 0;
+  std::vector<int64_t> step_prefill_;
+
   static uint64_t Mix(uint64_t h, uint32_t v) {
     h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
     h *= 0xff51afd7ed558ccdull;

@@ -727,5 +727,43 @@ TEST_F(SchedulerTest, PrefillShareBoundsEveryStepsChunk) {
   EXPECT_GE(steps, 37);
 }
 
+// Learnt shares: on a device where a step costs 100 ms plus 1 ms a prefill
+// token, a ratio of 1.5 allows 50 prefill tokens beside decodes. The fixed
+// share (64) holds until a mixed step has been measured; a prompt arriving
+// with nothing decoding takes the whole budget.
+TEST_F(SchedulerTest, LearntPrefillShareFollowsMeasuredCosts) {
+  EngineOptions options;
+  options.token_budget = 256;
+  options.max_prefill_tokens = 64;
+  options.mixed_step_ratio = 1.5;
+  Make(4, 1024, options);
+  backend_->SetStepCosts(100'000'000, 1'000'000);
+  std::mt19937 rng(6);
+  const std::vector<int32_t> alone = Tokens(rng, 200);
+  auto first = Add(Req(alone, 30));
+  scheduler_->Step();
+  EXPECT_EQ(backend_->step_prefill().back(), 200);  // nothing decoding: the whole budget
+  for (int i = 0; i < 3; ++i) scheduler_->Step();   // decode-only steps measured
+  const std::vector<int32_t> long_prompt = Tokens(rng, 300);
+  auto second = Add(Req(long_prompt, 3));
+  const size_t mark = backend_->step_prefill().size();
+  while (!scheduler_->idle()) {
+    scheduler_->Step();
+    scheduler_->CheckInvariants();
+  }
+  const std::vector<int64_t>& chunks = backend_->step_prefill();
+  ASSERT_GT(chunks.size(), mark + 2);
+  EXPECT_EQ(chunks[mark], 64);  // the fixed share: no mixed step measured yet
+  EXPECT_NEAR(scheduler_->step_cost().TokenSeconds(), 1e-3, 1e-9);
+  int64_t rest = 300 - 64;
+  for (size_t i = mark + 1; rest > 0; ++i) {
+    ASSERT_LT(i, chunks.size());
+    EXPECT_EQ(chunks[i], std::min<int64_t>(rest, 50)) << "step " << i;
+    rest -= chunks[i];
+  }
+  EXPECT_EQ(Collect(*second).tokens[0], Expected(long_prompt, 3));
+  EXPECT_EQ(Collect(*first).tokens[0], Expected(alone, 30));
+}
+
 }  // namespace
 }  // namespace radixlm::engine

@@ -1,5 +1,9 @@
 #include "engine/step_limits.h"
 
+#include <cstdint>
+
+#include "engine/step_cost.h"
+
 #include <gtest/gtest.h>
 
 namespace radixlm::engine {
@@ -10,8 +14,10 @@ TEST(StepLimitsTest, GpuChunkIsTwiceTheRidgePointInWholePages) {
   const StepLimits l = GpuStepLimits(893000, 16, 790e12, 4.2e12);
   EXPECT_EQ(l.max_running, 256);
   EXPECT_EQ(l.prefill_chunk, 384);
-  EXPECT_EQ(l.token_budget, 256 + 384);
-  EXPECT_NE(l.reason.find("384-token prefill chunk"), std::string::npos) << l.reason;
+  // Room for a learnt share of up to 2,048 prefill tokens beside 256 decodes.
+  EXPECT_EQ(l.token_budget, 256 + 2048);
+  EXPECT_EQ(l.mixed_step_ratio, kGpuMixedStepRatio);
+  EXPECT_NE(l.reason.find("384-token prefill share"), std::string::npos) << l.reason;
   // Page size 1: the chunk is the figure itself.
   EXPECT_EQ(GpuStepLimits(893000, 1, 790e12, 4.2e12).prefill_chunk, 377);
 }
@@ -29,6 +35,42 @@ TEST(StepLimitsTest, CpuKeepsItsFixedLimits) {
   const StepLimits l = CpuStepLimits();
   EXPECT_EQ(l.max_running, 64);
   EXPECT_EQ(l.token_budget, 512);
+  EXPECT_EQ(l.mixed_step_ratio, 0);  // a fixed share
+}
+
+// The learnt share: (ratio - 1) decode steps' worth of prefill tokens.
+TEST(StepCostTest, ShareKeepsAMixedStepWithinTheRatio) {
+  StepCost cost;
+  EXPECT_EQ(cost.Share(64, 2.5), -1);  // nothing measured
+  cost.Observe(64, 0, 0.010);          // decode-only at batch 64: 10 ms
+  EXPECT_EQ(cost.Share(64, 2.5), -1);  // no prefill token measured yet
+  cost.Observe(64, 400, 0.030);        // + 400 tokens: 20 ms, 50 us a token
+  EXPECT_DOUBLE_EQ(cost.DecodeSeconds(64), 0.010);
+  EXPECT_NEAR(cost.TokenSeconds(), 50e-6, 1e-12);
+  EXPECT_EQ(cost.Share(64, 2.5), 300);  // 1.5 x 10 ms / 50 us
+  EXPECT_EQ(cost.Share(64, 2.0), 200);
+  // A larger batch's longer decode step affords a larger share; a size class
+  // not yet seen borrows the nearest smaller one's decode cost.
+  EXPECT_EQ(cost.Share(200, 2.5), 300);
+  cost.Observe(200, 0, 0.020);
+  EXPECT_EQ(cost.Share(200, 2.5), 600);
+  EXPECT_EQ(cost.Share(64, 2.5), 300);  // its own class unchanged
+  EXPECT_EQ(cost.Share(8, 2.5), -1);    // nothing at or below 8 rows
+  // Moving averages: a new sample moves an estimate by 1/8 of the difference.
+  cost.Observe(64, 0, 0.018);
+  EXPECT_NEAR(cost.DecodeSeconds(64), 0.011, 1e-12);
+  // Too few prefill tokens to say much, no decodes, or no time: ignored.
+  const double token = cost.TokenSeconds();
+  cost.Observe(64, 8, 1.0);
+  cost.Observe(0, 400, 1.0);
+  cost.Observe(64, 400, 0);
+  EXPECT_EQ(cost.TokenSeconds(), token);
+  // A mixed step faster than the decode estimate counts as free prefill, not negative.
+  StepCost fast;
+  fast.Observe(4, 0, 0.010);
+  fast.Observe(4, 100, 0.009);
+  EXPECT_EQ(fast.TokenSeconds(), 0);
+  EXPECT_EQ(fast.Share(4, 2.5), INT64_MAX);
 }
 
 }  // namespace
