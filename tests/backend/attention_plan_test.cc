@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <map>
 #include <random>
-#include <tuple>
 #include <vector>
 
 namespace radixlm {
@@ -211,76 +210,6 @@ TEST(DecodeAttentionPlanTest, PaddedPlansDependOnTheBatchSizeAlone) {
       EXPECT_EQ(merges_seen, static_cast<size_t>(batch * 8));
     }
   }
-}
-
-// Mixed steps: one-token rows get exactly the decode plan they would get alone
-// (the same splits, so the same bits), the rest the tiled plan; every query
-// row of every kv head is covered once, and the two plans' partial rows do not
-// overlap in the shared buffers.
-TEST(DecodeAttentionPlanTest, MixedStepsGiveDecodeRowsTheirDecodePlan) {
-  std::mt19937 rng(21);
-  const int64_t max_partials = backend::cuda::AttentionMaxPartials(32, 256);
-  for (int trial = 0; trial < 100; ++trial) {
-    const int64_t kv_heads = 8, heads = 32, num_sms = 132;
-    std::vector<AttentionPlanSeq> seqs;
-    const size_t batch = 2 + rng() % 40;
-    for (size_t i = 0; i < batch; ++i) {
-      const bool decode = i == 0 || (i != 1 && rng() % 3 != 0);
-      seqs.push_back({static_cast<int64_t>(rng() % 9000), decode ? 1 : 2 + static_cast<int64_t>(rng() % 500)});
-    }
-    std::vector<AttentionBlock> dblocks, blocks;
-    std::vector<AttentionMerge> dmerges, merges;
-    ASSERT_TRUE(backend::cuda::PlanMixedAttention(seqs, heads, kv_heads, 128, num_sms, max_partials, &dblocks,
-                                                  &dmerges, &blocks, &merges));
-    // Decode rows: the decode plan of the one-token sequences alone, seq indices mapped back.
-    std::vector<AttentionPlanSeq> ones;
-    std::vector<int32_t> index;
-    for (size_t i = 0; i < batch; ++i) {
-      if (seqs[i].tokens == 1) ones.push_back(seqs[i]), index.push_back(static_cast<int32_t>(i));
-    }
-    std::vector<AttentionBlock> alone_blocks;
-    std::vector<AttentionMerge> alone_merges;
-    backend::cuda::PlanDecodeAttention(ones, heads, kv_heads, num_sms, max_partials * 64 / 2, &alone_blocks,
-                                       &alone_merges);
-    ASSERT_EQ(dblocks.size(), alone_blocks.size());
-    int64_t decode_rows = 0;
-    for (size_t b = 0; b < dblocks.size(); ++b) {
-      EXPECT_EQ(dblocks[b].seq, index[static_cast<size_t>(alone_blocks[b].seq)]);
-      EXPECT_EQ(dblocks[b].k_begin, alone_blocks[b].k_begin);
-      EXPECT_EQ(dblocks[b].k_end, alone_blocks[b].k_end);
-      EXPECT_EQ(dblocks[b].split_len, alone_blocks[b].split_len);
-      EXPECT_EQ(dblocks[b].partial, alone_blocks[b].partial);
-    }
-    for (const AttentionMerge& m : dmerges) {
-      decode_rows = std::max<int64_t>(decode_rows, (static_cast<int64_t>(m.first_partial) + m.count) * 4);
-    }
-    // Tiled rows: every (sequence, kv head, query) once, every key range ending at its causal end.
-    std::map<std::tuple<int32_t, int32_t, int32_t>, int> covered;
-    for (const AttentionBlock& b : blocks) {
-      ASSERT_GT(seqs[static_cast<size_t>(b.seq)].tokens, 1);
-      if (b.partial >= 0) EXPECT_GE(static_cast<int64_t>(b.partial) * 64, decode_rows) << "partials overlap";
-      if (b.k_begin != 0) continue;  // count each query block once (its first split)
-      for (int32_t q = b.q_begin; q < b.q_begin + b.q_count; ++q) ++covered[{b.seq, b.kv_head, q}];
-    }
-    for (size_t i = 0; i < batch; ++i) {
-      if (seqs[i].tokens == 1) continue;
-      for (int32_t g = 0; g < kv_heads; ++g) {
-        for (int32_t q = 0; q < seqs[i].tokens; ++q) {
-          EXPECT_EQ((covered[{static_cast<int32_t>(i), g, q}]), 1) << "trial " << trial << " seq " << i;
-        }
-      }
-    }
-    for (const AttentionMerge& m : merges) {
-      EXPECT_GE(static_cast<int64_t>(m.first_partial) * 64, decode_rows);
-      EXPECT_LE(m.first_partial + m.count, max_partials);
-    }
-  }
-  // Not mixed: nothing planned.
-  std::vector<AttentionBlock> a, c;
-  std::vector<AttentionMerge> b, d;
-  EXPECT_FALSE(backend::cuda::PlanMixedAttention({{10, 1}, {20, 1}}, 32, 8, 128, 132, 4096, &a, &b, &c, &d));
-  EXPECT_FALSE(backend::cuda::PlanMixedAttention({{10, 5}, {20, 7}}, 32, 8, 128, 132, 4096, &a, &b, &c, &d));
-  EXPECT_FALSE(backend::cuda::PlanMixedAttention({{10, 1}, {20, 7}}, 32, 8, 16, 132, 4096, &a, &b, &c, &d));
 }
 
 }  // namespace

@@ -157,50 +157,6 @@ TEST_P(CudaBackendTest, LogitsAgreeHoweverTheWorkIsCut) {
   }
 }
 
-// split_mixed_attention: a step mixing prefill chunks with one-token rows runs
-// the one-token rows on the decode kernel; its logits agree with the CPU
-// backend and with the unsplit step as the tiled kernel's own do.
-TEST_P(CudaBackendTest, SplitMixedAttentionMatches) {
-  // The decode kernel's shapes: head dim 64, 4 query heads a kv head (the small
-  // preset with 3 kv heads); once, on the llama case.
-  if (std::string(GetParam().arch) != "llama") GTEST_SKIP() << "llama only";
-  model::MakeModelOptions options;
-  options.arch = "llama";
-  options.preset = "small";
-  options.seed = 9;
-  options.num_kv_heads = 3;
-  std::unique_ptr<TestModel> m = MakeTestModel(options, "cuda_split_mixed", kPageSize, kPages);
-  ASSERT_NE(m, nullptr);
-  std::unique_ptr<CudaBackend> gpu[2];
-  for (bool split : {false, true}) {
-    backend::cuda::CudaBackendOptions co;
-    co.page_size = kPageSize;
-    co.num_pages = kPages;
-    co.split_mixed_attention = split;
-    auto made = CudaBackend::Create(m->weights, co);
-    ASSERT_TRUE(made.ok()) << made.status().ToString();
-    gpu[split] = std::move(made).value();
-  }
-  const int64_t vocab = m->config.vocab_size;
-  auto rows = [&](const std::vector<float>& all, int64_t first, int64_t n) {
-    return std::vector<float>(all.begin() + first * vocab, all.begin() + (first + n) * vocab);
-  };
-  const std::vector<int32_t> prompt = RandomTokens(90, vocab, 12), other = RandomTokens(37, vocab, 13);
-  const std::vector<int32_t> history = RandomTokens(300, vocab, 14), decode = RandomTokens(1, vocab, 15);
-  const std::vector<int32_t> pages = Iota(0, 6), other_pages = Iota(10, 3), decode_pages = Iota(20, 20);
-  SequenceInput fill{history, 0, decode_pages, 0};
-  const std::vector<backend::Backend*> all = {gpu[0].get(), gpu[1].get(), m->backend.get()};
-  for (backend::Backend* b : all) Run(*b, {&fill, 1});
-  SequenceInput batch[3] = {{other, 0, other_pages, 5}, {prompt, 0, pages, 90}, {decode, 300, decode_pages, 1}};
-  const std::vector<float> with = Run(*gpu[1], batch), without = Run(*gpu[0], batch), cpu = Run(*m->backend, batch);
-  ASSERT_EQ(with.size(), without.size());
-  const double err = RelativeL2(with, cpu);
-  std::printf("split mixed attention: relative L2 error %.3g against the CPU\n", err);
-  EXPECT_LE(err, kVsCpu);
-  EXPECT_LE(RelativeL2(rows(with, 95, 1), rows(without, 95, 1)), kVsItself) << "the decode row";
-  EXPECT_LE(RelativeL2(rows(with, 0, 95), rows(without, 0, 95)), kVsItself) << "the prefill rows";
-}
-
 // Greedy decoding of 64 tokens: the same tokens whether the prompt was prefilled
 // whole or in chunks of 7 (the engine's two ways of getting there).
 TEST_P(CudaBackendTest, GreedyTokensAgreeHoweverThePromptIsCut) {

@@ -135,47 +135,6 @@ void PadDecodePlan(int64_t seqs, int64_t kv_heads, int64_t num_sms,
   merges->resize(static_cast<size_t>(seqs * kv_heads), AttentionMerge{0, 0, 0, 0, 0, 0});
 }
 
-bool PlanMixedAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
-                        int64_t head_dim, int64_t num_sms, int64_t max_partials,
-                        std::vector<AttentionBlock>* decode_blocks,
-                        std::vector<AttentionMerge>* decode_merges, std::vector<AttentionBlock>* blocks,
-                        std::vector<AttentionMerge>* merges) {
-  if (!DecodeAttentionSupports(head_dim, heads / kv_heads)) return false;
-  std::vector<int32_t> one, many;  // indices into seqs
-  std::vector<AttentionPlanSeq> one_seqs, many_seqs;
-  for (size_t i = 0; i < seqs.size(); ++i) {
-    if (seqs[i].tokens == 1) {
-      one.push_back(static_cast<int32_t>(i));
-      one_seqs.push_back(seqs[i]);
-    } else {
-      many.push_back(static_cast<int32_t>(i));
-      many_seqs.push_back(seqs[i]);
-    }
-  }
-  if (one.empty() || many.empty()) return false;
-  const int64_t group = heads / kv_heads;
-  PlanDecodeAttention(one_seqs, heads, kv_heads, num_sms, max_partials * kAttentionRows / 2, decode_blocks,
-                      decode_merges);
-  // Rows the decode plan's partials take (group rows a partial), in tiled partials.
-  int64_t decode_rows = 0;
-  for (const AttentionMerge& m : *decode_merges) {
-    decode_rows = std::max<int64_t>(decode_rows, (static_cast<int64_t>(m.first_partial) + m.count) * group);
-  }
-  const int64_t offset = (decode_rows + kAttentionRows - 1) / kAttentionRows;
-  PlanAttention(many_seqs, heads, kv_heads, num_sms, max_partials - offset, blocks, merges);
-  for (AttentionBlock& b : *decode_blocks) b.seq = one[static_cast<size_t>(b.seq)];
-  for (AttentionMerge& m : *decode_merges) m.seq = one[static_cast<size_t>(m.seq)];
-  for (AttentionBlock& b : *blocks) {
-    b.seq = many[static_cast<size_t>(b.seq)];
-    if (b.partial >= 0) b.partial += static_cast<int32_t>(offset);
-  }
-  for (AttentionMerge& m : *merges) {
-    m.seq = many[static_cast<size_t>(m.seq)];
-    m.first_partial += static_cast<int32_t>(offset);
-  }
-  return true;
-}
-
 int64_t AttentionMaxPartials(int64_t heads, int64_t decode_batch) {
   const int64_t decode_rows = decode_batch * kDecodeMaxSplits * heads;
   return std::max<int64_t>(2048, (decode_rows + kAttentionRows - 1) / kAttentionRows);

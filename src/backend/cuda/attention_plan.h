@@ -51,20 +51,6 @@ int64_t DecodePlanMaxBlocks(int64_t seqs, int64_t kv_heads, int64_t num_sms);
 void PadDecodePlan(int64_t seqs, int64_t kv_heads, int64_t num_sms,
                    std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges);
 
-// A step mixing one-token rows (decodes) with longer ones (prefill chunks):
-// the one-token sequences take PlanDecodeAttention, as in a decode-only step
-// (so their attention is the same bits whatever else the step carries), the
-// others PlanAttention. Blocks and merges name sequences by their index in
-// `seqs`; the tiled plan's partials start after the decode plan's rows (the
-// two kernels share the partial buffers of `max_partials` x kAttentionRows
-// rows, the decode plan taking at most half). Returns false, planning nothing,
-// unless the step has both kinds of row and DecodeAttentionSupports the shape.
-bool PlanMixedAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
-                        int64_t head_dim, int64_t num_sms, int64_t max_partials,
-                        std::vector<AttentionBlock>* decode_blocks,
-                        std::vector<AttentionMerge>* decode_merges, std::vector<AttentionBlock>* blocks,
-                        std::vector<AttentionMerge>* merges);
-
 // Partials (of kAttentionRows rows) a workspace holds so that prefill splits
 // have 2,048 and decode steps of up to `decode_batch` sequences never lose
 // their splits.

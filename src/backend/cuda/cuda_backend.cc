@@ -166,7 +166,6 @@ struct CudaBackend::Impl {
   bool use_graphs = true;
   // From the options and the environment (Create).
   bool use_pdl = false, use_fused_gemv = true;  // for steps of at most gemv_rows tokens
-  bool split_mixed = false;                     // CudaBackendOptions::split_mixed_attention
   int64_t gemv_rows = kGemvMaxRows;  // products of at most this many rows: the hand GEMVs
   std::map<GraphKey, Graph> graphs;
   uint64_t graph_replays = 0, graph_captures = 0;
@@ -284,7 +283,6 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   use_graphs = options.cuda_graphs;
   use_pdl = Switch("RADIXLM_CUDA_PDL", options.pdl);
   use_fused_gemv = Switch("RADIXLM_CUDA_FUSED_GEMV", options.fused_gemv);
-  split_mixed = Switch("RADIXLM_CUDA_SPLIT_MIXED", options.split_mixed_attention);
   gemv_rows = options.gemv_max_rows;
   if (const char* rows = std::getenv("RADIXLM_CUDA_GEMV_ROWS"); rows != nullptr) {
     gemv_rows = std::clamp<int64_t>(std::atoll(rows), 0, kGemvMaxRows);
@@ -516,12 +514,6 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   // captured anew whenever a sequence crosses a split boundary.
   if (decode_plan)
     PadDecodePlan(static_cast<int64_t>(batch.size()), c.num_kv_heads, num_sms, &blocks, &merges);
-  // A mixed step: its one-token rows on the decode kernel, the rest tiled.
-  std::vector<AttentionBlock> decode_blocks;
-  std::vector<AttentionMerge> decode_merges;
-  const bool mixed = !decode_plan && split_mixed &&
-                     PlanMixedAttention(plan_seqs, c.num_heads, c.num_kv_heads, c.head_dim, num_sms, max_partials,
-                                        &decode_blocks, &decode_merges, &blocks, &merges);
 
   // Pack and upload the tables (16-byte aligned parts).
   std::vector<int32_t> meta_words;
@@ -539,8 +531,6 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   const size_t seqs_at = put(seqs.data(), seqs.size() * sizeof(AttentionSeq));
   const size_t blocks_at = put(blocks.data(), blocks.size() * sizeof(AttentionBlock));
   const size_t merges_at = put(merges.data(), merges.size() * sizeof(AttentionMerge));
-  const size_t decode_blocks_at = put(decode_blocks.data(), decode_blocks.size() * sizeof(AttentionBlock));
-  const size_t decode_merges_at = put(decode_merges.data(), decode_merges.size() * sizeof(AttentionMerge));
   const size_t choices_at =
       put(samples.choices.data(), samples.choices.size() * sizeof(DeviceChoice));
   const size_t rows_at = put(samples.rows.data(), samples.rows.size() * sizeof(DeviceRow));
@@ -605,12 +595,6 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   bool one_token_each = true;
   for (const SequenceInput& s : batch) one_token_each = one_token_each && s.tokens.size() == 1;
   aa.decode = decode_plan ? 1 : 0;
-  AttentionArgs decode_aa = aa;  // a mixed step's one-token rows
-  decode_aa.blocks = reinterpret_cast<const AttentionBlock*>(words + decode_blocks_at);
-  decode_aa.num_blocks = static_cast<int32_t>(decode_blocks.size());
-  decode_aa.merges = reinterpret_cast<const AttentionMerge*>(words + decode_merges_at);
-  decode_aa.num_merges = static_cast<int32_t>(decode_merges.size());
-  decode_aa.decode = 1;
 
   // The step's kernels, from the embedding to the logits (no allocation, no host
   // copy: this is what a CUDA graph captures).
@@ -670,11 +654,6 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
       }
       aa.k_pool = k_layer;
       aa.v_pool = v_layer;
-      if (mixed) {
-        decode_aa.k_pool = k_layer;
-        decode_aa.v_pool = v_layer;
-        RADIXLM_CUDA_TRY(LaunchAttention(decode_aa, stream, pdl));
-      }
       RADIXLM_CUDA_TRY(LaunchAttention(aa, stream, pdl));
       RETURN_IF_ERROR(Gemm(attn_p, t, q_dim, l.o.as<bf16>(), h, xp, true, true, pdl));
       if (l.o_bias.size() > 0)

@@ -59,13 +59,6 @@ struct CudaBackendOptions {
   // override, for A/B runs.
   bool pdl = true;
   bool fused_gemv = true;
-  // Steps mixing one-token rows with prefill chunks: run the one-token rows'
-  // attention on the decode kernel (as in a decode-only step: the same bits
-  // whatever the step carries) and the chunks' on the tiled kernel, two
-  // launches a layer (attention_plan.h's PlanMixedAttention), instead of every
-  // row on the tiled kernel. Off until measured on a GPU; environment
-  // RADIXLM_CUDA_SPLIT_MIXED=1|0.
-  bool split_mixed_attention = false;
   Status Validate() const;
 };
 
