@@ -89,12 +89,25 @@ bool RequestHandle::cancelled() const {
   return cancelled_;
 }
 
+void RequestHandle::SetNotify(std::function<void()> notify) {
+  std::function<void()> now;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    notify_ = std::move(notify);
+    if (!pending_.empty()) now = notify_;
+  }
+  if (now) now();
+}
+
 void RequestHandle::Push(RequestUpdate update) {
+  std::function<void()> notify;
   {
     std::lock_guard<std::mutex> lock(mu_);
     pending_.push_back(std::move(update));
+    notify = notify_;
   }
   cv_.notify_all();
+  if (notify) notify();
 }
 
 // ---------------------------------------------------------------------------

@@ -132,6 +132,10 @@ class RequestHandle {
   // a final update with finish reason kCancelled follows.
   void Cancel();
   bool cancelled() const;
+  // Called (on the engine's thread, outside the handle's lock) after every
+  // update, and at once if one is waiting: an event loop's wake-up, so no
+  // thread needs to block in Next. Must not call back into the engine.
+  void SetNotify(std::function<void()> notify);
 
   // Engine side.
   void Push(RequestUpdate update);
@@ -141,6 +145,7 @@ class RequestHandle {
   std::condition_variable cv_;
   std::deque<RequestUpdate> pending_;
   bool cancelled_ = false;
+  std::function<void()> notify_;
 };
 
 class Engine {

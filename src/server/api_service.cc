@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 
 #include "engine/engine.h"
 #include "model/tokenizer.h"
@@ -58,6 +59,32 @@ int64_t NowSeconds() {
       .count();
 }
 
+// A non-streaming generation followed to its end, polled by the HTTP layer:
+// the choices accumulate, then the response is formatted (and stored in the
+// response cache when every choice ended by a stop or its length).
+class GenerationResponse final : public DeferredResponse {
+ public:
+  GenerationResponse(std::unique_ptr<Generation> generation, ResponseFormatter formatter, ResponseMeta meta,
+                     bool chat);
+  void SetPrefix(size_t prompt, std::string prefix);  // echo: before each of the prompt's choices
+
+  bool Poll(ApiResponse* out) override;
+  void SetWake(std::function<void()> wake) override;
+  void Cancel() override;
+  Usage usage() const override;
+
+  CompletedCallback on_completed;  // null: nothing stored
+  bool cache_used = false;         // "miss" in the usage and a header
+
+ private:
+  std::unique_ptr<Generation> generation_;
+  ResponseFormatter formatter_;
+  ResponseMeta meta_;
+  bool chat_;
+  std::vector<ChoiceOutput> choices_;
+  std::vector<Generation::Event> events_;
+};
+
 }  // namespace
 
 ApiService::ApiService(engine::Engine* engine, ModelInfo model, ServiceOptions options)
@@ -81,7 +108,7 @@ void ApiService::CountResponse(int status) {
   ++http_counts_[status];
 }
 
-ApiResponse ApiService::Handle(const ApiRequest& request) {
+ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
   // Query strings do not select routes.
   const std::string_view path = std::string_view(request.path).substr(0, request.path.find('?'));
   const Route* route = nullptr;
@@ -404,46 +431,100 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
     return r;
   }
 
-  std::vector<ChoiceOutput> choices(prompts.size() * static_cast<size_t>(gen.n));
-  for (size_t p = 0; p < prompts.size(); ++p) {
-    for (int32_t s = 0; s < gen.n; ++s) {
-      ChoiceOutput& c = choices[static_cast<size_t>(generation->ChoiceIndex(p, s))];
-      c.index = generation->ChoiceIndex(p, s);
-      c.prefix = echo[p];
+  auto pending = std::make_shared<GenerationResponse>(std::move(generation), formatter, meta, chat);
+  for (size_t p = 0; p < prompts.size(); ++p) pending->SetPrefix(p, std::move(echo[p]));
+  if (store) pending->on_completed = std::move(store_response);
+  pending->cache_used = mode != ResponseCacheMode::kOff;
+  ApiResponse r;
+  r.deferred = std::move(pending);
+  return r;
+}
+
+// ---------------------------------------------------------------------------
+// GenerationResponse
+
+GenerationResponse::GenerationResponse(std::unique_ptr<Generation> generation, ResponseFormatter formatter,
+                                       ResponseMeta meta, bool chat)
+    : generation_(std::move(generation)), formatter_(formatter), meta_(std::move(meta)), chat_(chat) {
+  choices_.resize(generation_->prompts() * static_cast<size_t>(generation_->n()));
+  for (size_t p = 0; p < generation_->prompts(); ++p) {
+    for (int32_t s = 0; s < generation_->n(); ++s) {
+      const int32_t index = generation_->ChoiceIndex(p, s);
+      choices_[static_cast<size_t>(index)].index = index;
     }
   }
-  std::vector<Generation::Event> events;
-  while (!generation->finished() && generation->error().ok()) {
-    events.clear();
-    generation->Poll(&events, std::chrono::milliseconds(100));
-    for (Generation::Event& e : events) {
-      for (engine::SampleDelta& d : e.update.samples) {
-        ChoiceOutput& c = choices[static_cast<size_t>(generation->ChoiceIndex(e.prompt, d.index))];
-        c.text += d.text;
-        c.logprobs.insert(c.logprobs.end(), std::make_move_iterator(d.logprobs.begin()),
-                          std::make_move_iterator(d.logprobs.end()));
-        if (d.finish != engine::FinishReason::kNone) c.finish = d.finish;
-      }
+}
+
+void GenerationResponse::SetPrefix(size_t prompt, std::string prefix) {
+  for (int32_t s = 0; s < generation_->n(); ++s)
+    choices_[static_cast<size_t>(generation_->ChoiceIndex(prompt, s))].prefix = prefix;
+}
+
+bool GenerationResponse::Poll(ApiResponse* out) {
+  events_.clear();
+  generation_->Poll(&events_, std::chrono::milliseconds(0));
+  for (Generation::Event& e : events_) {
+    for (engine::SampleDelta& d : e.update.samples) {
+      ChoiceOutput& c = choices_[static_cast<size_t>(generation_->ChoiceIndex(e.prompt, d.index))];
+      c.text += d.text;
+      c.logprobs.insert(c.logprobs.end(), std::make_move_iterator(d.logprobs.begin()),
+                        std::make_move_iterator(d.logprobs.end()));
+      if (d.finish != engine::FinishReason::kNone) c.finish = d.finish;
     }
   }
-  if (!generation->error().ok()) return ErrorResponse(ApiError::FromStatus(generation->error()));
-  for (const ChoiceOutput& c : choices) {
+  if (!generation_->error().ok()) {
+    *out = ApiService::ErrorResponse(ApiError::FromStatus(generation_->error()));
+    return true;
+  }
+  if (!generation_->finished()) return false;
+  for (const ChoiceOutput& c : choices_) {
     if (c.finish == engine::FinishReason::kCancelled) {
-      return ErrorResponse(ApiError::FromStatus(
+      *out = ApiService::ErrorResponse(ApiError::FromStatus(
           Status(StatusCode::kUnavailable, "The server is shutting down; the request was cancelled.")));
+      return true;
     }
   }
-  Usage usage = generation->usage();
-  if (store && std::all_of(choices.begin(), choices.end(), [](const ChoiceOutput& c) {
+  Usage usage = generation_->usage();
+  if (on_completed && std::all_of(choices_.begin(), choices_.end(), [](const ChoiceOutput& c) {
         return c.finish == engine::FinishReason::kStop || c.finish == engine::FinishReason::kLength;
       })) {
-    store_response(choices, usage);
+    on_completed(choices_, usage);
   }
-  if (mode != ResponseCacheMode::kOff) usage.response_cache = "miss";
-  ApiResponse r = Json(200, chat ? formatter.Chat(meta, choices, usage) : formatter.Completion(meta, choices, usage));
-  if (mode != ResponseCacheMode::kOff) r.headers.emplace_back("x-radixlm-cache", "miss");
-  r.usage = usage;
-  return r;
+  if (cache_used) usage.response_cache = "miss";
+  *out = Json(200, chat_ ? formatter_.Chat(meta_, choices_, usage) : formatter_.Completion(meta_, choices_, usage));
+  if (cache_used) out->headers.emplace_back("x-radixlm-cache", "miss");
+  out->usage = usage;
+  return true;
+}
+
+void GenerationResponse::SetWake(std::function<void()> wake) { generation_->SetWake(std::move(wake)); }
+void GenerationResponse::Cancel() { generation_->Cancel(); }
+Usage GenerationResponse::usage() const { return generation_->usage(); }
+
+ApiResponse Resolve(ApiResponse r) {
+  if (!r.deferred) return r;
+  std::shared_ptr<DeferredResponse> deferred = std::move(r.deferred);
+  struct Waiter {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool news = false;
+  };
+  auto waiter = std::make_shared<Waiter>();
+  deferred->SetWake([waiter] {
+    {
+      std::lock_guard<std::mutex> lock(waiter->mu);
+      waiter->news = true;
+    }
+    waiter->cv.notify_one();
+  });
+  ApiResponse out;
+  while (!deferred->Poll(&out)) {
+    std::unique_lock<std::mutex> lock(waiter->mu);
+    waiter->cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return waiter->news; });
+    waiter->news = false;
+  }
+  deferred->SetWake(nullptr);
+  return out;
 }
 
 }  // namespace radixlm::server

@@ -41,12 +41,13 @@
 //
 // Ownership: the engine and tokenizer are not owned and must outlive the
 // service; so must the service every stream it returned.
-// Thread safety: Handle runs concurrently on the HTTP threads.
+// Thread safety: Handle and HandleAsync run concurrently on the HTTP threads.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -77,6 +78,8 @@ struct ApiRequest {
   std::string authorization;  // the Authorization header ("" when absent)
 };
 
+class DeferredResponse;
+
 struct ApiResponse {
   int status = 200;
   std::string content_type = "application/json";
@@ -84,8 +87,31 @@ struct ApiResponse {
   std::vector<std::pair<std::string, std::string>> headers;
   // stream: true requests: set, and the body comes from it (text/event-stream).
   std::shared_ptr<EventStream> stream;
+  // From HandleAsync only: a non-streaming generation still running; the
+  // response (status, body, usage) comes from it once done.
+  std::shared_ptr<DeferredResponse> deferred;
   Usage usage;  // token counts of a non-streaming generation (for the log)
 };
+
+// A response still being generated (a non-streaming call): an event loop polls
+// it when woken, so no thread waits for the engine.
+class DeferredResponse {
+ public:
+  virtual ~DeferredResponse() = default;
+  // Takes what has arrived, without waiting; true once done, with *out the
+  // response (never itself deferred or streaming).
+  virtual bool Poll(ApiResponse* out) = 0;
+  // `wake` is called, from the engine's thread, when there may be news (and at
+  // once if there is already); null: no more calls.
+  virtual void SetWake(std::function<void()> wake) = 0;
+  // The client went away: the engine stops the requests, their pages are freed.
+  virtual void Cancel() = 0;
+  virtual Usage usage() const = 0;
+};
+
+// Blocks until `r`'s deferred part (if any) is done and returns the whole
+// response.
+ApiResponse Resolve(ApiResponse r);
 
 struct ResponseCacheConfig {
   respcache::ResponseCache* cache = nullptr;  // not owned; null: no response cache
@@ -118,7 +144,12 @@ class ApiService {
  public:
   ApiService(engine::Engine* engine, ModelInfo model, ServiceOptions options);
 
-  ApiResponse Handle(const ApiRequest& request);
+  // Runs a call to its end (blocking while a non-streaming generation runs).
+  ApiResponse Handle(const ApiRequest& request) { return Resolve(HandleAsync(request)); }
+  // The same, but a non-streaming generation comes back as ApiResponse::deferred
+  // as soon as it is queued. Parsing, tokenizing and the response cache's
+  // lookups still run on the caller's thread.
+  ApiResponse HandleAsync(const ApiRequest& request);
 
   // Stops taking work: /health and /v1/* answer 503 from now on.
   void BeginShutdown() { shutting_down_.store(true); }

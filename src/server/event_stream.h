@@ -35,6 +35,9 @@ class EventStream {
   virtual bool Next(std::string* out, std::chrono::milliseconds wait) = 0;
   // The client went away: stop the engine's work.
   virtual void Cancel() = 0;
+  // `wake` is called, from the engine's thread, when Next may have more (null:
+  // no more calls); a stream that has everything ready never calls it.
+  virtual void SetWake(std::function<void()> wake) { (void)wake; }
   // Token counts so far (for the request's log line).
   virtual Usage usage() const = 0;
 };
@@ -65,6 +68,7 @@ class GenerationStream final : public EventStream {
 
   bool Next(std::string* out, std::chrono::milliseconds wait) override;
   void Cancel() override { generation_->Cancel(); }
+  void SetWake(std::function<void()> wake) override { generation_->SetWake(std::move(wake)); }
   Usage usage() const override { return generation_->usage(); }
 
  private:

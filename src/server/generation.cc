@@ -19,6 +19,10 @@ void Generation::Cancel() {
   }
 }
 
+void Generation::SetWake(std::function<void()> wake) {
+  for (auto& handle : handles_) handle->SetNotify(wake);
+}
+
 void Generation::Record(size_t prompt, const engine::RequestUpdate& u) {
   Usage& usage = usage_[prompt];
   if (u.prompt_tokens > 0) {

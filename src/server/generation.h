@@ -7,11 +7,13 @@
 // Destroying a Generation cancels the requests still running (a client that went
 // away frees its pages at the engine's next step).
 //
-// Not thread-safe: one caller (the HTTP thread serving the call).
+// Not thread-safe: one caller (the HTTP thread serving the call); the wake-up
+// runs on the engine's thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -34,6 +36,8 @@ class Generation {
   // Appends the updates that arrived within `wait` to *events (none on timeout).
   void Poll(std::vector<Event>* events, std::chrono::milliseconds wait);
 
+  // `wake` is called from the engine's thread after each update (null: stop).
+  void SetWake(std::function<void()> wake);
   bool finished() const { return unfinished_ == 0; }
   void Cancel();
   int32_t n() const { return n_; }

@@ -299,9 +299,15 @@ struct ServeOptions {
   std::vector<std::string> metrics_api_keys;  // /metrics needs one when given
   int threads = 0;
   int64_t max_body_bytes = int64_t{8} << 20;
-  // 0: 2 per running sequence plus 32, at least 64 (a streamed request holds a
-  // connection thread for its whole life).
-  int http_threads = 0;
+  // HTTP (server/http_server.h). Workers: parsing, tokenizing, response-cache
+  // lookups (no thread waits on a generation); event loops hold the connections.
+  int http_threads = 16;
+  int http_io_threads = 0;  // 0: one per 4 cores, at least 1
+  int http_backlog = 4096;
+  int64_t max_connections = 0;  // 0: from the open-files limit
+  double http_idle_timeout_s = 60;
+  double http_header_timeout_s = 10;
+  double http_body_timeout_s = 60;
   double shutdown_grace_s = 10;
   std::string chat_template;  // a Jinja file replacing the model's chat template
   // Response cache (server/api_service.h): off unless --response-cache or --redis-url.

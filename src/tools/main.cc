@@ -414,9 +414,27 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1024}, int64_t{1} << 34));
   serve_cmd
       ->add_option("--http-threads", serve.http_threads,
-                   "HTTP worker threads (each streaming request holds one; default: 2 per running "
-                   "sequence + 32, at least 64)")
+                   "HTTP worker threads: parsing, tokenizing, response-cache lookups (default 16; "
+                   "connections and waiting requests hold none)")
       ->check(CLI::Range(1, 4096));
+  serve_cmd->add_option("--http-io-threads", serve.http_io_threads, "HTTP event loops (default: one per 4 cores)")
+      ->check(CLI::Range(1, 256));
+  serve_cmd->add_option("--http-backlog", serve.http_backlog, "Listen queue (default 4096; capped by somaxconn)")
+      ->check(CLI::Range(1, 1 << 20));
+  serve_cmd
+      ->add_option("--max-connections", serve.max_connections,
+                   "Open connections at most, more get 503 (default: the open-files limit, raised to "
+                   "its hard limit, less 256)")
+      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}));
+  serve_cmd->add_option("--http-idle-timeout", serve.http_idle_timeout_s,
+                        "Seconds an idle keep-alive connection stays open (default 60)")
+      ->check(CLI::Range(0.01, 86400.0));
+  serve_cmd->add_option("--http-header-timeout", serve.http_header_timeout_s,
+                        "Seconds a request's header may take from its first byte (default 10)")
+      ->check(CLI::Range(0.01, 3600.0));
+  serve_cmd->add_option("--http-body-timeout", serve.http_body_timeout_s,
+                        "Seconds a request's body may take after its header (default 60)")
+      ->check(CLI::Range(0.01, 3600.0));
   serve_cmd->add_flag("--response-cache", serve.response_cache,
                       "Answer repeated deterministic requests from a response cache (in process)");
   serve_cmd->add_option("--response-cache-memory", serve.response_cache_memory,

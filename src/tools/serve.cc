@@ -1,6 +1,7 @@
 // radixlm serve: the OpenAI-compatible HTTP server (src/server/) over the engine.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -264,12 +265,23 @@ int RunServe(const ServeOptions& o) {
   ho.host = o.host;
   ho.port = o.port;
   ho.max_body_bytes = static_cast<size_t>(o.max_body_bytes);
-  // One connection thread per streamed request for its whole life: fewer
-  // threads than running sequences would cap the batch (and refuse the rest).
-  const int http_threads = o.http_threads > 0
-                               ? o.http_threads
-                               : static_cast<int>(std::max<int64_t>(64, 2 * max_running + 32));
-  ho.threads = http_threads;
+  ho.threads = o.http_threads;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ho.io_threads = o.http_io_threads > 0 ? o.http_io_threads : std::max(1, cores / 4);
+  ho.backlog = o.http_backlog;
+  // Every connection is a descriptor: the soft limit goes up to the hard one.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+    getrlimit(RLIMIT_NOFILE, &files);
+  }
+  const int64_t file_limit = static_cast<int64_t>(std::min<rlim_t>(files.rlim_cur, 10'000'000));
+  ho.max_connections = o.max_connections > 0 ? o.max_connections : std::max<int64_t>(16, file_limit - 256);
+  auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
+  ho.idle_timeout = ms(o.http_idle_timeout_s);
+  ho.header_timeout = ms(o.http_header_timeout_s);
+  ho.body_timeout = ms(o.http_body_timeout_s);
   auto http = server::HttpServer::Create(&service, ho);
   if (!http.ok()) return Fail(http.status());
 
@@ -302,8 +314,9 @@ int RunServe(const ServeOptions& o) {
            : std::string()));
   if (o.max_running == 0 || o.token_budget == 0)
     Say("step limits from the device: " + limits.reason);
-  Say("HTTP threads " + std::to_string(http_threads) +
-      (o.http_threads > 0 ? " (given)" : " (2 per running sequence + 32)"));
+  Say("HTTP: " + std::to_string(ho.io_threads) + " event loop(s), " + std::to_string(ho.threads) +
+      " workers, backlog " + std::to_string(ho.backlog) + ", at most " + std::to_string(ho.max_connections) +
+      " connections, idle timeout " + std::to_string(ho.idle_timeout.count() / 1000) + " s");
   Say(std::string("overlapped scheduling ") +
       (m.backend->overlaps() ? "on (the next step is planned while the device runs the current one)"
                              : "off (the " + std::string(m.backend->name()) +
