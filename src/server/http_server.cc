@@ -468,6 +468,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Finish(Exchange& ex) {
     if (ex.request.method == "-" && ex.response.status < 400) return;
     server_->service->CountResponse(ex.response.status);
+    // Health probes come many times a second: counted, not logged.
+    if (ex.response.status == 200 && ex.request.path == "/health") return;
     const Usage usage = ex.stream ? ex.stream->usage() : ex.deferred ? ex.deferred->usage() : ex.response.usage;
     const double seconds = std::chrono::duration<double>(Clock::now() - ex.start).count();
     char latency[32];

@@ -79,6 +79,26 @@ struct BenchServeOptions {
 // Exit code 0, or 2 when some request did not complete (reported), 1 on errors.
 int RunBenchServe(const BenchServeOptions& options);
 
+// radixlm bench http (bench_http.cc): the HTTP front end under crowds and bad
+// clients.
+struct BenchHttpOptions {
+  std::string base_url;
+  std::string model;    // streams
+  std::string api_key;  // streams
+  std::vector<std::string> scenarios = {"health", "burst", "idle", "slowloris", "streams"};
+  int health_connections = 32;
+  double seconds = 5;  // health, slowloris
+  int burst = 1000;
+  int idle = 10000;
+  double hold = 10;  // idle
+  int slowloris = 500;
+  int streams = 2000;
+  int max_tokens = 16;
+  int pid = 0;  // the server's, for its memory growth
+  std::string json_out;
+};
+int RunBenchHttp(const BenchHttpOptions& options);
+
 struct BenchCompareOptions {
   std::vector<std::string> files;  // `bench serve --json` outputs; the first is the reference
   std::string json_out;

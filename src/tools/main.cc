@@ -35,12 +35,41 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 4096));
   demo_server_cmd->add_option("--plot", demo_server.plot, "Write an SVG chart of TTFT per request");
 
+  radixlm::tools::BenchHttpOptions bench_http;
   radixlm::tools::BenchServeOptions bench_serve;
   CLI::App* bench_group = app.add_subcommand("bench", "Measure a running server");
   bench_group->require_subcommand(1);
   CLI::App* bench_serve_cmd = bench_group->add_subcommand(
       "serve", "Load an OpenAI-compatible server with a prefix-sharing workload or a trace; TTFT, TPOT, ITL, "
                "throughput, failures, cached tokens against the ideal");
+  CLI::App* bench_http_cmd = bench_group->add_subcommand(
+      "http", "Load a server's HTTP front end: keep-alive /health rate, a burst of connects, idle "
+              "connections, slowloris, concurrent streams");
+  auto& bh = bench_http;
+  bench_http_cmd->add_option("--base-url", bh.base_url, "http://IP:PORT")->required();
+  bench_http_cmd->add_option("--scenarios", bh.scenarios, "health, burst, idle, slowloris, streams (default: all)")
+      ->delimiter(',');
+  bench_http_cmd->add_option("--model", bh.model, "Model name (streams)");
+  bench_http_cmd->add_option("--api-key", bh.api_key, "Bearer key (streams)");
+  bench_http_cmd->add_option("--health-connections", bh.health_connections, "Keep-alive connections (health)")
+      ->check(CLI::Range(1, 100000));
+  bench_http_cmd->add_option("--seconds", bh.seconds, "Length of health and slowloris (default 5)")
+      ->check(CLI::Range(0.1, 3600.0));
+  bench_http_cmd->add_option("--burst", bh.burst, "Connections opened at once (default 1000)")
+      ->check(CLI::Range(1, 1000000));
+  bench_http_cmd->add_option("--idle", bh.idle, "Idle keep-alive connections (default 10000)")
+      ->check(CLI::Range(1, 1000000));
+  bench_http_cmd->add_option("--hold", bh.hold, "Seconds the idle connections stay idle (default 10)")
+      ->check(CLI::Range(0.0, 3600.0));
+  bench_http_cmd->add_option("--slowloris", bh.slowloris, "Slow connections (default 500)")
+      ->check(CLI::Range(1, 1000000));
+  bench_http_cmd->add_option("--streams", bh.streams, "Streaming completions at once (default 2000)")
+      ->check(CLI::Range(1, 1000000));
+  bench_http_cmd->add_option("--max-tokens", bh.max_tokens, "Tokens per stream (default 16)")
+      ->check(CLI::Range(1, 1 << 20));
+  bench_http_cmd->add_option("--pid", bh.pid, "The server's process id, for its memory growth")
+      ->check(CLI::Range(1, 1 << 30));
+  bench_http_cmd->add_option("--json", bh.json_out, "Write the figures as JSON");
   auto& bs = bench_serve;
   bench_serve_cmd->add_option("--base-url", bs.base_url, "e.g. http://127.0.0.1:8000 (/v1 assumed)")->required();
   bench_serve_cmd->add_option("--api-key", bs.api_key, "Bearer key");
@@ -507,6 +536,7 @@ int main(int argc, char** argv) {
   if (info_cmd->parsed()) return radixlm::tools::RunSimInfo(info);
   if (demo_cmd->parsed()) return radixlm::tools::RunDemo(demo);
   if (bench_serve_cmd->parsed()) return radixlm::tools::RunBenchServe(bench_serve);
+  if (bench_http_cmd->parsed()) return radixlm::tools::RunBenchHttp(bench_http);
   if (bench_compare_cmd->parsed()) return radixlm::tools::RunBenchCompare(bench_compare);
   if (bench_rc_cmd->parsed()) return radixlm::tools::RunBenchResponseCache(bench_rc);
   if (cache_warm_cmd->parsed()) return radixlm::tools::RunCacheWarm(cache_warm);
