@@ -14,7 +14,8 @@ PACKAGES=(
   clang libclang-rt-14-dev  # libFuzzer and sanitizer runtimes for the fuzz targets
   libopenblas-dev      # CPU backend GEMMs (threaded OpenBLAS)
   libpcre2-dev         # tokenizer pre-tokenizer patterns (Unicode properties, JIT)
-  libcpp-httplib-dev   # HTTP server (src/server/http_server.cc only; brings libssl-dev)
+  libboost1.74-dev     # Beast and Asio, header-only: the HTTP server (src/server/http_server.cc) and bench http
+  libcpp-httplib-dev   # HTTP client of bench serve, cache-warm, bench response-cache (brings libssl-dev)
   python3-jinja2       # reference renderer for the chat-template tests (tests/template)
   libhiredis-dev       # response cache's shared layer (src/respcache/redis_store.cc only)
   redis-server         # the response-cache tests start a real Redis on 127.0.0.1

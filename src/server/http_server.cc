@@ -1,6 +1,7 @@
 // Boost.Beast glue: the only file that includes Beast and Asio.
 #include "server/http_server.h"
 
+#include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
@@ -203,6 +204,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     socket_.async_wait(tcp::socket::wait_read,
                        net::bind_executor(strand_, [self = shared_from_this()](error_code ec) {
                          self->waiting_idle_ = false;
+                         if (self->dropped_) return;
                          if (ec) return self->ReadFailed(ec);
                          self->ReadHeader();
                        }));
@@ -456,7 +458,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       const bool last = closing_after(ex);
       Finish(ex);
       exchanges_.pop_front();
-      if (last) return Drop(false);
+      if (last) return Linger();
       ArmIdle();
       ReadNext();  // room for more pipelined requests
     }
@@ -509,6 +511,37 @@ class Connection : public std::enable_shared_from_this<Connection> {
     socket_.close(ec);
   }
 
+  // Ends a connection after its last response: closing at once with unread
+  // input (a refused body) would reset it and could lose the response, so our
+  // side is shut first and what still comes is read and dropped, for 2 s at
+  // most.
+  void Linger() {
+    if (dropped_) return;
+    dropped_ = true;
+    read_timer_.cancel();
+    write_timer_.cancel();
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return Drop(false);
+    read_timer_.expires_after(std::chrono::seconds(2));
+    read_timer_.async_wait(net::bind_executor(strand_, [self = shared_from_this()](error_code wec) {
+      if (wec) return;
+      error_code cec;
+      self->socket_.close(cec);
+    }));
+    Discard();
+  }
+
+  void Discard() {
+    socket_.async_read_some(net::buffer(discard_),
+                            net::bind_executor(strand_, [self = shared_from_this()](error_code ec, size_t) {
+                              if (!ec) return self->Discard();
+                              self->read_timer_.cancel();
+                              error_code cec;
+                              self->socket_.close(cec);
+                            }));
+  }
+
   void Arm(net::steady_timer& timer, std::chrono::milliseconds after) {
     timer.expires_after(after);
     timer.async_wait(net::bind_executor(strand_, [self = shared_from_this(), &timer](error_code ec) {
@@ -527,6 +560,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<std::shared_ptr<Exchange>> exchanges_;
   std::string out_;
+  std::array<char, 4096> discard_;
   std::atomic<bool> wake_posted_{false};
   bool reading_ = false;
   bool waiting_idle_ = false;
