@@ -73,8 +73,13 @@ class GenerationResponse final : public DeferredResponse {
   void Cancel() override;
   Usage usage() const override;
 
+  ~GenerationResponse() override {
+    if (on_end) on_end(generation_->usage());
+  }
+
   CompletedCallback on_completed;  // null: nothing stored
   bool cache_used = false;         // "miss" in the usage and a header
+  std::function<void(const Usage&)> on_end;  // with the usage, when it is destroyed
 
  private:
   std::unique_ptr<Generation> generation_;
@@ -160,7 +165,7 @@ ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
   if (path == "/v1/completions") return Completions(request, *tenant);
   if (path == "/v1/chat/completions") return ChatCompletions(request, *tenant);
   if (path == "/v1/embeddings") return Embeddings(request, *tenant);
-  if (path == "/v1/cache/stats") return CacheStats();
+  if (path == "/v1/cache/stats") return CacheStats(request, *tenant);
   if (path == "/v1/cache/flush") return CacheFlush(request, *tenant);
   if (path == "/v1/cache/responses/flush") return ResponseCacheFlush(request, *tenant);
   return ErrorResponse(ApiError::FromStatus(InternalError("route without a handler")));
@@ -191,9 +196,41 @@ ApiResponse ApiService::Metrics() {
   return r;
 }
 
-ApiResponse ApiService::CacheStats() {
+ApiResponse ApiService::CacheStats(const ApiRequest& request, const std::string& tenant) {
   if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
-  return Json(200, FormatCacheStats(engine_->Snapshot()));
+  // A tenant sees its own calls; the pool and the cache are everyone's.
+  const bool operator_view =
+      !keys_.enabled() || (metrics_keys_.enabled() && metrics_keys_.Authenticate(request.authorization).ok());
+  if (operator_view) return Json(200, FormatCacheStats(engine_->Snapshot()));
+  TenantUsage usage;
+  {
+    std::lock_guard<std::mutex> lock(tenants_mu_);
+    auto it = tenants_.find(tenant);
+    if (it != tenants_.end()) usage = it->second;
+  }
+  return Json(200, FormatTenantCacheStats(engine_->Snapshot(), usage));
+}
+
+void ApiService::Record(const std::string& tenant, const Usage& usage, bool response_cache_hit) {
+  std::lock_guard<std::mutex> lock(tenants_mu_);
+  TenantUsage& t = tenants_[tenant];
+  ++t.requests;
+  if (response_cache_hit) {
+    ++t.response_cache_hits;
+    return;
+  }
+  --t.running;
+  t.prompt_tokens += usage.prompt_tokens;
+  t.cached_prompt_tokens += usage.cached_tokens;
+  t.generation_tokens += usage.completion_tokens;
+}
+
+std::function<void(const Usage&)> ApiService::Recorder(const std::string& tenant) {
+  {
+    std::lock_guard<std::mutex> lock(tenants_mu_);
+    ++tenants_[tenant].running;
+  }
+  return [this, tenant](const Usage& usage) { Record(tenant, usage, false); };
 }
 
 ApiResponse ApiService::CacheFlush(const ApiRequest& request, const std::string& tenant) {
@@ -345,6 +382,8 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
         "prompt"));
   }
   if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
+  // The tenant's part of the namespace (auth.h), for its scoped stats.
+  const std::string tenant = keys_.enabled() ? ns.substr(0, ns.find("/salt:")) : std::string();
   // The response cache first: a hit never reaches the engine.
   const ResponseCacheConfig& rc = options_.response_cache;
   ResponseCacheMode mode = ResponseCacheMode::kOff;
@@ -363,7 +402,10 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
     const bool read = mode == ResponseCacheMode::kRead || mode == ResponseCacheMode::kReadWrite;
     if (read) {
       if (auto hit = rc.cache->Lookup(key, ttl_ms)) {
-        if (auto replay = Replay(hit->value, respcache::LayerName(hit->layer), gen, chat)) return *replay;
+        if (auto replay = Replay(hit->value, respcache::LayerName(hit->layer), gen, chat)) {
+          Record(tenant, {}, true);
+          return *replay;
+        }
       }
     }
     // Past the exact layer only: an exact hit pays nothing for the semantic one.
@@ -381,7 +423,10 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
             }
           }
           semantic->Record(replay.has_value(), SecondsSince(start));
-          if (replay) return *replay;
+          if (replay) {
+            Record(tenant, {}, true);
+            return *replay;
+          }
         }
       }
     }
@@ -421,6 +466,7 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
     setup.echo = std::move(echo);
     if (mode != ResponseCacheMode::kOff) setup.response_cache = "miss";
     if (store) setup.on_completed = store_response;
+    setup.on_end = Recorder(tenant);
     ApiResponse r;
     if (mode != ResponseCacheMode::kOff) r.headers.emplace_back("x-radixlm-cache", "miss");
     r.content_type = "text/event-stream";
@@ -435,6 +481,7 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
   for (size_t p = 0; p < prompts.size(); ++p) pending->SetPrefix(p, std::move(echo[p]));
   if (store) pending->on_completed = std::move(store_response);
   pending->cache_used = mode != ResponseCacheMode::kOff;
+  pending->on_end = Recorder(tenant);
   ApiResponse r;
   r.deferred = std::move(pending);
   return r;

@@ -9,7 +9,10 @@
 //   POST /v1/chat/completions
 //   POST /v1/embeddings          the served model's mean-pooled final hidden
 //                                states at unit length (embeddings.h)
-//   GET  /v1/cache/stats         cache_stats.h
+//   GET  /v1/cache/stats         cache_stats.h; with API keys, scoped to the
+//                                caller's tenant (its calls' figures, nothing
+//                                of the shared pool) unless the caller holds a
+//                                metrics key (the operator's whole view)
 //   POST /v1/cache/flush         {"cache_salt": S} optional: see auth.h for whose
 //                                namespaces a caller may flush
 //   POST /v1/cache/responses/flush  the response cache: {"cache_salt": S} and/or
@@ -57,6 +60,7 @@
 #include <vector>
 
 #include "server/auth.h"
+#include "server/cache_stats.h"
 #include "server/error.h"
 #include "server/event_stream.h"
 #include "server/request_builder.h"
@@ -169,7 +173,10 @@ class ApiService {
   ApiResponse CacheFlush(const ApiRequest& request, const std::string& tenant);
   ApiResponse ResponseCacheFlush(const ApiRequest& request, const std::string& tenant);
   ApiResponse Metrics();
-  ApiResponse CacheStats();
+  ApiResponse CacheStats(const ApiRequest& request, const std::string& tenant);
+  // Per tenant ("" without keys): what its calls used, for its scoped stats.
+  void Record(const std::string& tenant, const Usage& usage, bool response_cache_hit);
+  std::function<void(const Usage&)> Recorder(const std::string& tenant);
   ApiResponse Models();
   // Answers from the response cache, or submits the built prompts and runs them
   // to the end or returns a stream. `semantic_text`: what the semantic cache
@@ -192,6 +199,8 @@ class ApiService {
   std::atomic<int64_t> active_streams_{0};
   std::mutex http_mu_;
   std::map<int, int64_t> http_counts_;
+  std::mutex tenants_mu_;
+  std::map<std::string, TenantUsage> tenants_;  // bounded by the API keys
 };
 
 }  // namespace radixlm::server

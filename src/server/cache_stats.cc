@@ -11,6 +11,8 @@ std::string FormatCacheStats(const engine::EngineSnapshot& s) {
     w.Int(value);
   };
   w.BeginObject();
+  w.Key("scope");
+  w.String("server");
   w.Key("prefix_cache");
   w.Bool(s.prefix_cache);
   field("page_size", s.page_size);
@@ -59,6 +61,34 @@ std::string FormatCacheStats(const engine::EngineSnapshot& s) {
   field("cow_copies", c.cow_copies);
   field("splits", c.splits);
   field("flushed_pages", c.flushed_pages);
+  w.EndObject();
+  w.EndObject();
+  return w.str();
+}
+
+std::string FormatTenantCacheStats(const engine::EngineSnapshot& s, const TenantUsage& u) {
+  JsonWriter w;
+  auto field = [&](const char* key, int64_t value) {
+    w.Key(key);
+    w.Int(value);
+  };
+  w.BeginObject();
+  w.Key("scope");
+  w.String("tenant");
+  w.Key("prefix_cache");
+  w.Bool(s.prefix_cache);
+  field("page_size", s.page_size);
+  w.Key("hit_rate");
+  w.Double(u.prompt_tokens == 0 ? 0.0
+                                : static_cast<double>(u.cached_prompt_tokens) / static_cast<double>(u.prompt_tokens));
+  w.Key("requests");
+  w.BeginObject();
+  field("finished", u.requests);
+  field("running", u.running);
+  field("prompt_tokens", u.prompt_tokens);
+  field("cached_prompt_tokens", u.cached_prompt_tokens);
+  field("generation_tokens", u.generation_tokens);
+  field("response_cache_hits", u.response_cache_hits);
   w.EndObject();
   w.EndObject();
   return w.str();

@@ -14,6 +14,7 @@ GenerationStream::GenerationStream(std::unique_ptr<Generation> generation, Respo
 }
 
 GenerationStream::~GenerationStream() {
+  if (setup_.on_end) setup_.on_end(generation_->usage());
   generation_.reset();  // cancels what still runs
   if (active_ != nullptr) active_->fetch_sub(1);
 }

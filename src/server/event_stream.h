@@ -57,6 +57,7 @@ struct StreamSetup {
   std::vector<std::string> echo;  // completions: per prompt, the text to send first ("" for none)
   CompletedCallback on_completed;  // optional
   std::string response_cache;      // usage.response_cache for the usage chunk ("" for none)
+  std::function<void(const Usage&)> on_end;  // optional: the usage, when the stream is destroyed
 };
 
 class GenerationStream final : public EventStream {

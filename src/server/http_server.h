@@ -2,11 +2,12 @@
 // parser over Boost.Asio; included by http_server.cc only).
 //
 // No thread per connection: `io_threads` event loops hold every connection
-// (idle keep-alive ones cost a socket and a few KB), and `threads` workers run
-// what may take a while (parsing, tokenizing, the response cache's lookups);
-// /health, /metrics and /v1/models are answered on the event loop itself. A
-// non-streaming generation waits on no thread: the engine wakes its connection
-// when there is news (ApiService::HandleAsync, DeferredResponse).
+// (idle keep-alive ones cost a socket and a few KB) and handle small requests
+// themselves (a hand-off costs more than an in-process response-cache hit);
+// `threads` workers take requests with bodies over 64 KiB (long prompts to
+// tokenize), flushes and embeddings. A non-streaming generation waits on no
+// thread: the engine wakes its connection when there is news
+// (ApiService::HandleAsync, DeferredResponse).
 //
 // Per connection:
 //   reading     a request's header must arrive within header_timeout of its
@@ -53,7 +54,7 @@ struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 8000;  // 0: any free port
   size_t max_body_bytes = size_t{8} << 20;
-  int threads = 16;    // workers for request handling
+  int threads = 16;    // workers for large requests, flushes, embeddings
   int io_threads = 1;  // event loops
   int backlog = 4096;  // the listen queue (Linux caps it at net.core.somaxconn)
   size_t max_header_bytes = size_t{64} << 10;
