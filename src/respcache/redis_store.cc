@@ -1,6 +1,7 @@
 #include "respcache/redis_store.h"
 
 #include <hiredis/hiredis.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <charconv>
@@ -222,6 +223,92 @@ Status RedisStore::Ping() {
   Lease lease(this, *context);
   auto reply = lease.Run({"PING"});
   return reply.ok() ? OkStatus() : reply.status();
+}
+
+Status RedisStore::Publish(std::string_view channel, std::string_view message) {
+  auto context = Acquire();
+  if (!context.ok()) return context.status();
+  Lease lease(this, *context);
+  auto reply = lease.Run({"PUBLISH", channel, message});
+  return reply.ok() ? OkStatus() : reply.status();
+}
+
+RedisSubscriber::RedisSubscriber(RedisOptions options, std::string channel,
+                                 std::function<void(std::string_view)> on_message,
+                                 std::function<void()> on_subscribed)
+    : options_(std::move(options)),
+      channel_(std::move(channel)),
+      on_message_(std::move(on_message)),
+      on_subscribed_(std::move(on_subscribed)) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+RedisSubscriber::~RedisSubscriber() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    // Wakes a thread blocked reading the subscription.
+    if (context_ != nullptr) ::shutdown(context_->fd, SHUT_RDWR);
+  }
+  stopped_.notify_all();
+  thread_.join();
+}
+
+int64_t RedisSubscriber::subscriptions() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return subscriptions_;
+}
+
+void RedisSubscriber::Loop() {
+  std::chrono::milliseconds backoff{0};
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (stopped_.wait_for(lock, backoff, [&] { return stop_; })) return;
+    }
+    backoff = backoff.count() == 0 ? kFirstBackoff : std::min(kMaxBackoff, backoff * 2);
+    redisContext* c =
+        redisConnectWithTimeout(options_.host.c_str(), options_.port, ToTimeval(options_.connect_timeout));
+    // Blocking reads without a timeout: a quiet channel is not a failure.
+    if (c == nullptr || c->err != 0 || redisSetTimeout(c, timeval{0, 0}) != REDIS_OK) {
+      if (c != nullptr) redisFree(c);
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) {
+        redisFree(c);
+        return;
+      }
+      context_ = c;
+    }
+    const char* argv[] = {"SUBSCRIBE", channel_.c_str()};
+    const size_t lengths[] = {9, channel_.size()};
+    Reply reply(static_cast<redisReply*>(redisCommandArgv(c, 2, argv, lengths)));
+    if (reply && reply->type == REDIS_REPLY_ARRAY) {
+      backoff = std::chrono::milliseconds(0);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++subscriptions_;
+      }
+      if (on_subscribed_) on_subscribed_();
+      for (;;) {
+        void* raw = nullptr;
+        if (redisGetReply(c, &raw) != REDIS_OK) break;
+        Reply message(static_cast<redisReply*>(raw));
+        // ["message", channel, payload]
+        if (message && message->type == REDIS_REPLY_ARRAY && message->elements == 3 &&
+            message->element[2]->type == REDIS_REPLY_STRING) {
+          on_message_(std::string_view(message->element[2]->str, message->element[2]->len));
+        }
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      context_ = nullptr;
+    }
+    redisFree(c);
+  }
 }
 
 }  // namespace radixlm::respcache

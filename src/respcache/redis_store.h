@@ -20,11 +20,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "core/status.h"
@@ -63,6 +65,8 @@ class RedisStore {
   StatusOr<int64_t> DeleteByPrefix(std::string_view prefix);
   // PING: OK when Redis answers now.
   Status Ping();
+  // PUBLISH channel message.
+  Status Publish(std::string_view channel, std::string_view message);
 
   const RedisOptions& options() const { return options_; }
 
@@ -80,6 +84,39 @@ class RedisStore {
   int open_ = 0;  // connections open, idle or leased
   std::chrono::steady_clock::time_point retry_at_{};
   std::chrono::milliseconds backoff_{0};
+};
+
+// RedisSubscriber: one connection of its own SUBSCRIBEd to `channel`, on a
+// thread of its own: every message's payload goes to `on_message`. After each
+// successful (re)subscription `on_subscribed` runs first: messages published
+// while it was not subscribed are lost, and the caller decides what that means
+// (the response cache drops its in-process layer). A lost connection is
+// retried with the store's back-off (100 ms doubling up to 5 s). The callbacks
+// run on the subscriber's thread.
+class RedisSubscriber {
+ public:
+  RedisSubscriber(RedisOptions options, std::string channel, std::function<void(std::string_view)> on_message,
+                  std::function<void()> on_subscribed);
+  ~RedisSubscriber();  // unsubscribes and joins the thread
+  RedisSubscriber(const RedisSubscriber&) = delete;
+  RedisSubscriber& operator=(const RedisSubscriber&) = delete;
+
+  // Subscriptions made so far (a test waits for the first).
+  int64_t subscriptions() const;
+
+ private:
+  void Loop();
+
+  const RedisOptions options_;
+  const std::string channel_;
+  std::function<void(std::string_view)> on_message_;
+  std::function<void()> on_subscribed_;
+  mutable std::mutex mu_;
+  std::condition_variable stopped_;
+  redisContext* context_ = nullptr;  // under mu_: the destructor shuts its socket
+  bool stop_ = false;
+  int64_t subscriptions_ = 0;
+  std::thread thread_;
 };
 
 }  // namespace radixlm::respcache

@@ -1,5 +1,8 @@
 #include "respcache/response_cache.h"
 
+#include <cstdio>
+#include <random>
+
 
 namespace radixlm::respcache {
 namespace {
@@ -31,7 +34,28 @@ const char* LayerName(Layer layer) {
 ResponseCache::ResponseCache(ResponseCacheOptions options)
     : options_(std::move(options)), l1_(options_.l1_bytes) {
   if (!options_.now_ms) options_.now_ms = SteadyMs;
-  if (options_.redis) redis_ = std::make_unique<RedisStore>(*options_.redis);
+  if (!options_.redis) return;
+  redis_ = std::make_unique<RedisStore>(*options_.redis);
+  std::random_device random;
+  char id[20];
+  std::snprintf(id, sizeof(id), "%08x%08x", random(), random());
+  origin_ = id;
+  subscriber_ = std::make_unique<RedisSubscriber>(
+      *options_.redis, options_.redis_prefix + "flush",
+      [this](std::string_view message) { OnFlushMessage(message); },
+      [this, first = true]() mutable {
+        // Re-subscribed: flushes may have gone by meanwhile.
+        if (!first) l1_.EraseByPrefix("");
+        first = false;
+      });
+}
+
+// "ORIGIN\nPREFIX": another replica erased PREFIX.
+void ResponseCache::OnFlushMessage(std::string_view message) {
+  const size_t newline = message.find('\n');
+  if (newline == std::string_view::npos || message.substr(0, newline) == origin_) return;
+  l1_.EraseByPrefix(std::string(message.substr(newline + 1)));
+  ++remote_flushes_;
 }
 
 const LayerStats& ResponseCache::stats(Layer layer) const { return layer == Layer::kL2 ? l2_stats_ : l1_stats_; }
@@ -77,6 +101,11 @@ StatusOr<int64_t> ResponseCache::EraseByPrefix(const std::string& prefix) {
   if (!remote.ok()) {
     errors_.Count(remote.status());
     return remote.status();
+  }
+  // The other replicas' L1s.
+  if (Status s = redis_->Publish(options_.redis_prefix + "flush", origin_ + "\n" + prefix); !s.ok()) {
+    errors_.Count(s);
+    return s;
   }
   // The same entry is usually in both layers: report the larger count.
   return std::max(erased, *remote);

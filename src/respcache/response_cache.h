@@ -11,7 +11,14 @@
 //
 // Keys are opaque strings built by the caller (server/response_key.h); their
 // prefixes group them (a model fingerprint, a namespace), so EraseByPrefix
-// invalidates a model version or a tenant in both layers.
+// invalidates a model version or a tenant in both layers, and on every replica
+// sharing the Redis: the prefix is published on the channel
+// redis_prefix + "flush" (PUBLISH), and each replica's subscriber
+// (RedisSubscriber) erases it from its own L1. A replica that lost its
+// subscription for a while (Redis down or restarted) may have missed flushes,
+// so each re-subscription empties its L1.
+//
+// Lifetime: with Redis, a subscriber thread runs until destruction.
 //
 // Thread safety: every method may run concurrently.
 #pragma once
@@ -82,14 +89,22 @@ class ResponseCache {
   int64_t l1_entries() const { return l1_.entries(); }
   int64_t l1_evictions() const { return l1_.evictions(); }
   int64_t l1_capacity_bytes() const { return l1_.capacity_bytes(); }
+  // Flushes from other replicas applied to L1, and subscriptions to them.
+  int64_t remote_flushes() const { return remote_flushes_.load(); }
+  int64_t subscriptions() const { return subscriber_ ? subscriber_->subscriptions() : 0; }
 
  private:
+  void OnFlushMessage(std::string_view message);
+
   ResponseCacheOptions options_;
   LruStore l1_;
   std::unique_ptr<RedisStore> redis_;
+  std::string origin_;  // this cache's id in flush messages (its own are skipped)
+  std::atomic<int64_t> remote_flushes_{0};
   LayerStats l1_stats_, l2_stats_;
   std::atomic<int64_t> stores_{0};
   ErrorLog errors_{"response cache", "store error(s) (answered by the model)"};
+  std::unique_ptr<RedisSubscriber> subscriber_;  // last: stopped first
 };
 
 }  // namespace radixlm::respcache

@@ -104,6 +104,8 @@ void FormatResponseCacheMetrics(const respcache::ResponseCache& cache, const res
   one("radixlm:response_cache_stores_total", "counter", "Responses written to the response cache.", cache.stores());
   one("radixlm:response_cache_store_errors_total", "counter",
       "Redis errors and timeouts (the request went on without the store).", cache.store_errors());
+  one("radixlm:response_cache_remote_flushes_total", "counter",
+      "Flushes on other replicas applied to the in-process layer (Redis pub/sub).", cache.remote_flushes());
   one("radixlm:response_cache_l1_bytes", "gauge", "Bytes held by the in-process layer.", cache.l1_bytes());
   one("radixlm:response_cache_l1_capacity_bytes", "gauge", "The in-process layer's bound.",
       cache.l1_capacity_bytes());

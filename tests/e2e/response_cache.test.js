@@ -174,6 +174,11 @@ test('flush by namespace removes that namespace only, from both layers and both 
   assert.ok(flushed.json.flushed >= 1);
   assert.equal((await a.post('/v1/completions', t1)).headers.get('x-radixlm-cache'), 'miss');
   assert.equal((await a.post('/v1/completions', t2)).headers.get('x-radixlm-cache'), 'hit');
+  // b held t1 in its own L1 too; the flush reached it (Redis pub/sub), so b's
+  // answer is a's fresh entry in Redis, not its old copy.
+  await new Promise((res) => setTimeout(res, 100));
+  const metrics = await b.metrics();
+  assert.ok(metrics['radixlm:response_cache_remote_flushes_total'] >= 1, JSON.stringify(metrics));
   const bad = await a.post('/v1/cache/responses/flush', { cache_salt: '' });
   assert.equal(bad.status, 400);
   const unknown = await a.post('/v1/cache/responses/flush', { everything: true });

@@ -161,6 +161,35 @@ TEST(ResponseCacheTest, TwoCachesShareL2AndPromoteItsHitsToL1) {
   EXPECT_TRUE(b.Lookup("m:other:k", 60'000));
 }
 
+// A flush on one replica reaches the other's in-process layer (Redis pub/sub),
+// and after Redis restarts a replica's L1 is emptied (flushes may be missed).
+TEST(ResponseCacheTest, AFlushReachesEveryReplicasL1) {
+  testing::RedisProcess redis;
+  ASSERT_TRUE(redis.Start());
+  ResponseCacheOptions o;
+  o.redis = OptionsFor(redis);
+  ResponseCache a(o), b(o);
+  auto eventually = [](auto probe) {
+    for (int i = 0; i < 300 && !probe(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return probe();
+  };
+  ASSERT_TRUE(eventually([&] { return a.subscriptions() == 1 && b.subscriptions() == 1; }));
+  a.Store("m:ns:k", "answer", 60'000);
+  a.Store("m:keep:k", "kept", 60'000);
+  ASSERT_EQ(a.Lookup("m:ns:k", 60'000)->layer, Layer::kL1);
+  ASSERT_TRUE(b.EraseByPrefix("m:ns:").ok());
+  EXPECT_TRUE(eventually([&] { return a.remote_flushes() == 1; }));
+  EXPECT_FALSE(a.Lookup("m:ns:k", 60'000));  // neither L1 nor L2
+  EXPECT_EQ(a.Lookup("m:keep:k", 60'000)->layer, Layer::kL1);
+  EXPECT_EQ(b.remote_flushes(), 0);  // its own message is skipped
+
+  // Redis restarts: a's L1 is emptied once it subscribes again.
+  redis.Stop();
+  ASSERT_TRUE(redis.Start());
+  EXPECT_TRUE(eventually([&] { return a.subscriptions() == 2; }));
+  EXPECT_TRUE(eventually([&] { return a.l1_entries() == 0; }));
+}
+
 TEST(ResponseCacheTest, RedisDownMeansMissesAndCountedErrorsNeverFailures) {
   testing::RedisProcess redis;
   ASSERT_TRUE(redis.Start());
