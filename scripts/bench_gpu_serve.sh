@@ -17,7 +17,8 @@
 #    arriving (2 a second), their p99 inter-token latency against 3x the step;
 # 5. generated-shared-prefix at SGLang's defaults (1,024 requests: 64 groups x 16,
 #    2,048-token system prompts, 128-token questions, 256 out) at concurrency 256,
-#    then the same against a server with --no-prefix-cache.
+#    then 1,024 streams opened at once (`bench http`, the HTTP issue's GPU
+#    target), then generated-shared-prefix against a server with --no-prefix-cache.
 # Prints the table last; $OUT gets summary.txt, serve_bench.json (every figure)
 # and logs.tar.gz (server logs, bench serve JSON, metrics). SERVE_BUDGET_S
 # (default 570) bounds the whole run; BATCHES overrides "1 16 64 256".
@@ -122,6 +123,14 @@ else
   note "SKIP generated-shared-prefix: budget spent"
 fi
 metrics "$work/metrics_cache.txt"
+# The HTTP front end: 1,024 streams opened at once (64 tokens each).
+if [ "$(left)" -gt 60 ]; then
+  timeout 120 "$bin" bench http --base-url "http://127.0.0.1:$port" --scenarios streams --streams 1024 \
+    --max-tokens 64 --model m --pid "$pid" --json "$work/http_streams.json" >"$logs/http_streams.txt" 2>&1
+  note "HTTP front end, 1,024 streams at once: $(grep '^streams' "$logs/http_streams.txt" || tail -2 "$logs/http_streams.txt")"
+else
+  note "SKIP 1,024 streams: budget spent"
+fi
 stop_server
 if [ "$(left)" -gt 120 ]; then
   start_server "$logs/serve_no_cache.log" --no-prefix-cache &&
