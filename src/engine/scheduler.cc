@@ -282,11 +282,15 @@ void Scheduler::Preempt(StepPlan* plan, Request* request) {
   running_.erase(it);
 }
 
-int64_t Scheduler::PrefillShare(int64_t decode_rows) const {
+int64_t Scheduler::PrefillShare(int64_t decode_rows) {
   const int64_t fixed =
       options_.max_prefill_tokens > 0 ? options_.max_prefill_tokens : options_.token_budget;
   if (options_.mixed_step_ratio <= 0) return fixed;
   if (decode_rows == 0) return options_.token_budget;  // no stream to keep at pace
+  if (cost_.NeedsDecodeSample(decode_rows)) {
+    cost_.ProbeLaunched(decode_rows);
+    return 0;  // decode only: this batch's decode cost is measured
+  }
   const int64_t learnt = cost_.Share(decode_rows, options_.mixed_step_ratio);
   if (learnt < 0) return fixed;
   return std::max(learnt, kMinPrefillShare);  // a long prompt always advances

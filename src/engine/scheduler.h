@@ -202,8 +202,9 @@ class Scheduler {
   // Waits for the step in flight and processes its results (mark: phase timing).
   void FinishInFlight(int64_t* mark);
   // Prefill tokens a step may carry beside `decode_rows` decodes: the fixed
-  // share (max_prefill_tokens), or with mixed_step_ratio the learnt one.
-  int64_t PrefillShare(int64_t decode_rows) const;
+  // share (max_prefill_tokens), or with mixed_step_ratio the learnt one (none
+  // in a step that measures its batch's decode cost).
+  int64_t PrefillShare(int64_t decode_rows);
   static constexpr int64_t kMinPrefillShare = 32;
   // Every request of the step finishes with `status`.
   void FailStep(StepState& state, const Status& status);

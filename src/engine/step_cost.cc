@@ -28,14 +28,30 @@ double StepCost::DecodeSeconds(int64_t decode_rows) const {
 }
 
 void StepCost::Observe(int64_t decode_rows, int64_t prefill_tokens, double seconds) {
+  ++steps_;
   if (decode_rows <= 0 || !(seconds > 0) || !std::isfinite(seconds)) return;
   if (prefill_tokens <= 0) {
-    Average(&decode_seconds_[static_cast<size_t>(Class(decode_rows))], seconds);
+    const auto c = static_cast<size_t>(Class(decode_rows));
+    Average(&decode_seconds_[c], seconds);
+    sampled_at_[c] = steps_;
     return;
   }
   const double decode = DecodeSeconds(decode_rows);
   if (decode < 0 || prefill_tokens < kMinSampleTokens) return;
   Average(&token_seconds_, std::max(0.0, seconds - decode) / static_cast<double>(prefill_tokens));
+}
+
+bool StepCost::NeedsDecodeSample(int64_t decode_rows) const {
+  if (decode_rows <= 0) return false;
+  const auto c = static_cast<size_t>(Class(decode_rows));
+  // A probe launched lately is still on its way (steps finish in order, a few
+  // at most in flight).
+  if (steps_ - probed_at_[c] <= 2) return false;
+  return decode_seconds_[c] < 0 || steps_ - sampled_at_[c] > kRefreshSteps;
+}
+
+void StepCost::ProbeLaunched(int64_t decode_rows) {
+  probed_at_[static_cast<size_t>(Class(decode_rows))] = steps_;
 }
 
 int64_t StepCost::Share(int64_t decode_rows, double ratio) const {

@@ -11,7 +11,11 @@
 //                 prefill token (steps with at least kMinSampleTokens of them),
 //                 also averaged.
 // A batch whose size class has no decode sample yet borrows the nearest smaller
-// class's: a lower decode cost only makes the share smaller.
+// class's: a lower decode cost only makes the share smaller. A busy server may
+// never run a decode-only step at its batch (prefill always waits), so the
+// scheduler asks NeedsDecodeSample and makes such a step decode-only: once
+// per size class, and again every kRefreshSteps steps as contexts grow.
+// Steps are observed in launch order.
 //
 // Not thread-safe: the scheduler's step thread owns it.
 #pragma once
@@ -25,6 +29,7 @@ class StepCost {
  public:
   static constexpr int64_t kMinSampleTokens = 16;
   static constexpr double kWeight = 0.125;  // of a new sample in the averages
+  static constexpr int64_t kRefreshSteps = 256;
 
   // A finished step: one-token rows, other (prefill) tokens, its device time.
   void Observe(int64_t decode_rows, int64_t prefill_tokens, double seconds);
@@ -40,13 +45,28 @@ class StepCost {
   double DecodeSeconds(int64_t decode_rows) const;
   double TokenSeconds() const { return token_seconds_; }
 
+  // Whether a step of `decode_rows` decodes should run without prefill, to
+  // measure its decode cost: its size class has no sample, or one older than
+  // kRefreshSteps steps, and no such step is on its way (ProbeLaunched).
+  bool NeedsDecodeSample(int64_t decode_rows) const;
+  void ProbeLaunched(int64_t decode_rows);
+
  private:
   static constexpr int kClasses = 24;
   static int Class(int64_t rows);
 
   std::array<double, kClasses> decode_seconds_ = MakeUnknown();
   double token_seconds_ = -1;
+  int64_t steps_ = 0;  // observed
+  // Per class: the step of its last decode sample, and of its last probe.
+  std::array<int64_t, kClasses> sampled_at_ = MakeNever();
+  std::array<int64_t, kClasses> probed_at_ = MakeNever();
 
+  static constexpr std::array<int64_t, kClasses> MakeNever() {
+    std::array<int64_t, kClasses> a{};
+    for (int64_t& v : a) v = -(int64_t{1} << 40);
+    return a;
+  }
   static constexpr std::array<double, kClasses> MakeUnknown() {
     std::array<double, kClasses> a{};
     for (double& v : a) v = -1;

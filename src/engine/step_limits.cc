@@ -24,19 +24,15 @@ StepLimits GpuStepLimits(int64_t pool_tokens, int64_t page_size, double gemm_flo
   // At least 128 tokens (a chunk below that wastes the matrix units), in whole pages.
   const auto chunk = std::max<int64_t>(128, static_cast<int64_t>(std::ceil(2 * ratio)));
   l.prefill_chunk = (chunk + ps - 1) / ps * ps;
-  l.token_budget = l.max_running + std::max(l.prefill_chunk, kGpuMaxPrefillShare);
-  l.mixed_step_ratio = kGpuMixedStepRatio;
-  char line[384];
+  l.token_budget = l.max_running + l.prefill_chunk;
+  char line[256];
   std::snprintf(line, sizeof(line),
-                "%lld running (KV pool / %lld tokens, at most %lld) + up to %lld prefill tokens; "
-                "beside decodes a %lld-token prefill share (2 x %.0f TFLOP/s / %.2f TB/s "
-                "measured), then as learnt from step times for a mixed step of %.1f decode steps",
+                "%lld running (KV pool / %lld tokens, at most %lld) + a %lld-token prefill chunk "
+                "(2 x %.0f TFLOP/s / %.2f TB/s measured: a mixed step costs about 3 decode steps)",
                 static_cast<long long>(l.max_running),
                 static_cast<long long>(kGpuTokensPerSequence),
-                static_cast<long long>(kGpuMaxRunning),
-                static_cast<long long>(l.token_budget - l.max_running),
-                static_cast<long long>(l.prefill_chunk), gemm_flops / 1e12, copy_bytes_per_s / 1e12,
-                l.mixed_step_ratio);
+                static_cast<long long>(kGpuMaxRunning), static_cast<long long>(l.prefill_chunk),
+                gemm_flops / 1e12, copy_bytes_per_s / 1e12);
   l.reason = line;
   return l;
 }

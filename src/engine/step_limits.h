@@ -4,16 +4,14 @@
 // On a GPU a decode step is bound by reading the weights once (2 bytes a
 // parameter at the copy bandwidth B), whatever the batch; a prefill chunk of C
 // tokens costs 2 FLOPs a parameter a token at the GEMM rate F. A chunk of
-// C = 2 F / B tokens therefore costs about two decode steps' weight reads (the
-// parameter count cancels): the prefill share a step starts with. Once steps
-// have run, the share is learnt from the device's own step times (step_cost.h)
-// so that a step beside running decodes costs at most kGpuMixedStepRatio
-// decode steps of its batch: streams keep their pace while long prompts arrive
-// in chunks (Sarathi-Serve's stall-free batching), and a large batch, whose
-// decode step is longer, takes larger chunks. The budget is one decode token
-// per running sequence (decode tokens are scheduled first) plus room for a
-// share of up to kGpuMaxPrefillShare tokens, which a step with no decode
-// running may fill.
+// C = 2 F / B tokens therefore costs about two decode steps' weight reads, so a
+// step that carries one next to the running decodes takes about three decode
+// steps: streams keep their pace while long prompts arrive in chunks
+// (Sarathi-Serve's stall-free batching), and the figure needs no model
+// constant (the parameter count cancels). The budget is that chunk plus one
+// decode token per running sequence; decode tokens are scheduled first.
+// Learnt shares (EngineOptions::mixed_step_ratio, step_cost.h) are opt-in;
+// with them serve widens the budget by kGpuMaxPrefillShare tokens.
 // Running sequences: as many as the KV pool gives 2,048 tokens each, at most
 // 256 (the largest decode batch replayed as a CUDA graph).
 // The CPU keeps its fixed limits (64 sequences, 512 tokens a step).
@@ -27,8 +25,7 @@ namespace radixlm::engine {
 struct StepLimits {
   int64_t max_running = 0;
   int64_t token_budget = 0;
-  int64_t prefill_chunk = 0;    // of the budget, for prefill chunks (until learnt)
-  double mixed_step_ratio = 0;  // EngineOptions::mixed_step_ratio (0: a fixed share)
+  int64_t prefill_chunk = 0;  // of the budget, for prefill chunks
   std::string reason;         // how they were derived, for the start-up line
 };
 
@@ -37,9 +34,6 @@ inline constexpr int64_t kCpuTokenBudget = 512;
 inline constexpr int64_t kGpuMaxRunning = 256;
 inline constexpr int64_t kGpuTokensPerSequence = 2048;
 inline constexpr int64_t kGpuMaxPrefillShare = 2048;
-// A mixed step's cost in decode steps of its batch: under 3 with room for the
-// spread of step times (the target is an inter-token p99 of 3 decode steps).
-inline constexpr double kGpuMixedStepRatio = 2.5;
 
 StepLimits CpuStepLimits();
 // `gemm_flops` (BF16 FLOP/s) and `copy_bytes_per_s` measured on the device;

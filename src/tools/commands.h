@@ -309,7 +309,7 @@ struct ServeOptions {
   int64_t token_budget = 0;
   int64_t max_prefill_tokens =
       0;  // 0: from the device with a derived budget, else the whole budget
-  double mixed_step_ratio = -1;  // -1: from the device (step_limits.h); 0: off
+  double mixed_step_ratio = 0;  // 0: a fixed prefill share (step_cost.h: learnt shares)
   int64_t max_waiting = 4096;
   int32_t max_n = 16;
   int32_t max_logprobs = 20;

@@ -418,8 +418,7 @@ int main(int argc, char** argv) {
       ->add_option(
           "--mixed-step-ratio", serve.mixed_step_ratio,
           "Beside running decodes, size each step's prefill from measured step times so it "
-          "costs at most this many decode steps (0: off; default 2.5 on a GPU with "
-          "derived limits, else off)")
+          "costs at most this many decode steps (default 0: off, a fixed prefill share)")
       ->check(CLI::Range(0.0, 100.0));
   serve_cmd->add_option("--max-waiting", serve.max_waiting, "Queued requests before 503")
       ->check(CLI::PositiveNumber);

@@ -185,7 +185,11 @@ int RunServe(const ServeOptions& o) {
                                    rates.copy_bytes_per_s)
            : engine::CpuStepLimits();
   const int64_t max_running = o.max_running > 0 ? o.max_running : limits.max_running;
-  const int64_t token_budget = o.token_budget > 0 ? o.token_budget : limits.token_budget;
+  // Learnt prefill shares (opt-in) need room beyond the fixed chunk.
+  const int64_t token_budget =
+      o.token_budget > 0 ? o.token_budget
+                         : limits.token_budget +
+                               (o.mixed_step_ratio > 0 && cuda ? engine::kGpuMaxPrefillShare : 0);
   engine::EngineOptions eo;
   eo.max_running = max_running;
   eo.token_budget = token_budget;
@@ -193,11 +197,7 @@ int RunServe(const ServeOptions& o) {
                                   ? o.max_prefill_tokens
                                   : (o.token_budget > 0 ? 0 : limits.prefill_chunk);
   eo.max_prefill_tokens = max_prefill;
-  // Learnt prefill shares with the device's limits, unless the operator fixed
-  // the share or the budget.
-  const bool derived_share = o.max_prefill_tokens == 0 && o.token_budget == 0;
-  eo.mixed_step_ratio =
-      o.mixed_step_ratio >= 0 ? o.mixed_step_ratio : (derived_share ? limits.mixed_step_ratio : 0);
+  eo.mixed_step_ratio = o.mixed_step_ratio;
   eo.max_waiting = o.max_waiting;
   eo.prefix_cache = !o.no_prefix_cache;
   eo.cache.page_size = o.page_size;

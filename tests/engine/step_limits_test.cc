@@ -14,10 +14,8 @@ TEST(StepLimitsTest, GpuChunkIsTwiceTheRidgePointInWholePages) {
   const StepLimits l = GpuStepLimits(893000, 16, 790e12, 4.2e12);
   EXPECT_EQ(l.max_running, 256);
   EXPECT_EQ(l.prefill_chunk, 384);
-  // Room for a learnt share of up to 2,048 prefill tokens beside 256 decodes.
-  EXPECT_EQ(l.token_budget, 256 + 2048);
-  EXPECT_EQ(l.mixed_step_ratio, kGpuMixedStepRatio);
-  EXPECT_NE(l.reason.find("384-token prefill share"), std::string::npos) << l.reason;
+  EXPECT_EQ(l.token_budget, 256 + 384);
+  EXPECT_NE(l.reason.find("384-token prefill chunk"), std::string::npos) << l.reason;
   // Page size 1: the chunk is the figure itself.
   EXPECT_EQ(GpuStepLimits(893000, 1, 790e12, 4.2e12).prefill_chunk, 377);
 }
@@ -35,7 +33,6 @@ TEST(StepLimitsTest, CpuKeepsItsFixedLimits) {
   const StepLimits l = CpuStepLimits();
   EXPECT_EQ(l.max_running, 64);
   EXPECT_EQ(l.token_budget, 512);
-  EXPECT_EQ(l.mixed_step_ratio, 0);  // a fixed share
 }
 
 // The learnt share: (ratio - 1) decode steps' worth of prefill tokens.
@@ -65,6 +62,20 @@ TEST(StepCostTest, ShareKeepsAMixedStepWithinTheRatio) {
   cost.Observe(0, 400, 1.0);
   cost.Observe(64, 400, 0);
   EXPECT_EQ(cost.TokenSeconds(), token);
+  // Probes: a size class without a decode sample asks for one, once until the
+  // probe's step is observed; a sample older than kRefreshSteps steps again.
+  StepCost probe;
+  EXPECT_TRUE(probe.NeedsDecodeSample(256));
+  probe.ProbeLaunched(256);
+  EXPECT_FALSE(probe.NeedsDecodeSample(256));  // on its way
+  EXPECT_TRUE(probe.NeedsDecodeSample(64));    // another class
+  probe.Observe(256, 0, 0.022);
+  EXPECT_FALSE(probe.NeedsDecodeSample(300));  // the same class (256-511), sampled
+  for (int64_t i = 0; i < StepCost::kRefreshSteps; ++i) probe.Observe(256, 100, 0.030);
+  EXPECT_FALSE(probe.NeedsDecodeSample(256));
+  probe.Observe(256, 100, 0.030);
+  EXPECT_TRUE(probe.NeedsDecodeSample(256));  // stale
+  EXPECT_FALSE(probe.NeedsDecodeSample(0));
   // A mixed step faster than the decode estimate counts as free prefill, not negative.
   StepCost fast;
   fast.Observe(4, 0, 0.010);
