@@ -267,8 +267,8 @@ void RedisSubscriber::Loop() {
       if (stopped_.wait_for(lock, backoff, [&] { return stop_; })) return;
     }
     backoff = backoff.count() == 0 ? kFirstBackoff : std::min(kMaxBackoff, backoff * 2);
-    redisContext* c =
-        redisConnectWithTimeout(options_.host.c_str(), options_.port, ToTimeval(options_.connect_timeout));
+    redisContext* c = redisConnectWithTimeout(options_.host.c_str(), options_.port,
+                                              ToTimeval(options_.connect_timeout));
     // Blocking reads without a timeout: a quiet channel is not a failure.
     if (c == nullptr || c->err != 0 || redisSetTimeout(c, timeval{0, 0}) != REDIS_OK) {
       if (c != nullptr) redisFree(c);

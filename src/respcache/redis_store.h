@@ -95,7 +95,8 @@ class RedisStore {
 // run on the subscriber's thread.
 class RedisSubscriber {
  public:
-  RedisSubscriber(RedisOptions options, std::string channel, std::function<void(std::string_view)> on_message,
+  RedisSubscriber(RedisOptions options, std::string channel,
+                  std::function<void(std::string_view)> on_message,
                   std::function<void()> on_subscribed);
   ~RedisSubscriber();  // unsubscribes and joins the thread
   RedisSubscriber(const RedisSubscriber&) = delete;

@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <random>
 
-
 namespace radixlm::respcache {
 namespace {
 
@@ -103,7 +102,8 @@ StatusOr<int64_t> ResponseCache::EraseByPrefix(const std::string& prefix) {
     return remote.status();
   }
   // The other replicas' L1s.
-  if (Status s = redis_->Publish(options_.redis_prefix + "flush", origin_ + "\n" + prefix); !s.ok()) {
+  if (Status s = redis_->Publish(options_.redis_prefix + "flush", origin_ + "\n" + prefix);
+      !s.ok()) {
     errors_.Count(s);
     return s;
   }

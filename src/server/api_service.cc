@@ -64,8 +64,8 @@ int64_t NowSeconds() {
 // response cache when every choice ended by a stop or its length).
 class GenerationResponse final : public DeferredResponse {
  public:
-  GenerationResponse(std::unique_ptr<Generation> generation, ResponseFormatter formatter, ResponseMeta meta,
-                     bool chat);
+  GenerationResponse(std::unique_ptr<Generation> generation, ResponseFormatter formatter,
+                     ResponseMeta meta, bool chat);
   void SetPrefix(size_t prompt, std::string prefix);  // echo: before each of the prompt's choices
 
   bool Poll(ApiResponse* out) override;
@@ -77,8 +77,8 @@ class GenerationResponse final : public DeferredResponse {
     if (on_end) on_end(generation_->usage());
   }
 
-  CompletedCallback on_completed;  // null: nothing stored
-  bool cache_used = false;         // "miss" in the usage and a header
+  CompletedCallback on_completed;            // null: nothing stored
+  bool cache_used = false;                   // "miss" in the usage and a header
   std::function<void(const Usage&)> on_end;  // with the usage, when it is destroyed
 
  private:
@@ -200,7 +200,8 @@ ApiResponse ApiService::CacheStats(const ApiRequest& request, const std::string&
   if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
   // A tenant sees its own calls; the pool and the cache are everyone's.
   const bool operator_view =
-      !keys_.enabled() || (metrics_keys_.enabled() && metrics_keys_.Authenticate(request.authorization).ok());
+      !keys_.enabled() ||
+      (metrics_keys_.enabled() && metrics_keys_.Authenticate(request.authorization).ok());
   if (operator_view) return Json(200, FormatCacheStats(engine_->Snapshot()));
   TenantUsage usage;
   {
@@ -490,9 +491,12 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
 // ---------------------------------------------------------------------------
 // GenerationResponse
 
-GenerationResponse::GenerationResponse(std::unique_ptr<Generation> generation, ResponseFormatter formatter,
-                                       ResponseMeta meta, bool chat)
-    : generation_(std::move(generation)), formatter_(formatter), meta_(std::move(meta)), chat_(chat) {
+GenerationResponse::GenerationResponse(std::unique_ptr<Generation> generation,
+                                       ResponseFormatter formatter, ResponseMeta meta, bool chat)
+    : generation_(std::move(generation)),
+      formatter_(formatter),
+      meta_(std::move(meta)),
+      chat_(chat) {
   choices_.resize(generation_->prompts() * static_cast<size_t>(generation_->n()));
   for (size_t p = 0; p < generation_->prompts(); ++p) {
     for (int32_t s = 0; s < generation_->n(); ++s) {
@@ -526,8 +530,8 @@ bool GenerationResponse::Poll(ApiResponse* out) {
   if (!generation_->finished()) return false;
   for (const ChoiceOutput& c : choices_) {
     if (c.finish == engine::FinishReason::kCancelled) {
-      *out = ApiService::ErrorResponse(ApiError::FromStatus(
-          Status(StatusCode::kUnavailable, "The server is shutting down; the request was cancelled.")));
+      *out = ApiService::ErrorResponse(ApiError::FromStatus(Status(
+          StatusCode::kUnavailable, "The server is shutting down; the request was cancelled.")));
       return true;
     }
   }
@@ -538,13 +542,16 @@ bool GenerationResponse::Poll(ApiResponse* out) {
     on_completed(choices_, usage);
   }
   if (cache_used) usage.response_cache = "miss";
-  *out = Json(200, chat_ ? formatter_.Chat(meta_, choices_, usage) : formatter_.Completion(meta_, choices_, usage));
+  *out = Json(200, chat_ ? formatter_.Chat(meta_, choices_, usage)
+                         : formatter_.Completion(meta_, choices_, usage));
   if (cache_used) out->headers.emplace_back("x-radixlm-cache", "miss");
   out->usage = usage;
   return true;
 }
 
-void GenerationResponse::SetWake(std::function<void()> wake) { generation_->SetWake(std::move(wake)); }
+void GenerationResponse::SetWake(std::function<void()> wake) {
+  generation_->SetWake(std::move(wake));
+}
 void GenerationResponse::Cancel() { generation_->Cancel(); }
 Usage GenerationResponse::usage() const { return generation_->usage(); }
 

@@ -80,7 +80,8 @@ std::string FormatTenantCacheStats(const engine::EngineSnapshot& s, const Tenant
   field("page_size", s.page_size);
   w.Key("hit_rate");
   w.Double(u.prompt_tokens == 0 ? 0.0
-                                : static_cast<double>(u.cached_prompt_tokens) / static_cast<double>(u.prompt_tokens));
+                                : static_cast<double>(u.cached_prompt_tokens) /
+                                      static_cast<double>(u.prompt_tokens));
   w.Key("requests");
   w.BeginObject();
   field("finished", u.requests);

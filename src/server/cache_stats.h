@@ -19,8 +19,8 @@ std::string FormatCacheStats(const engine::EngineSnapshot& snapshot);
 
 // One tenant's calls (ApiService counts them as they end).
 struct TenantUsage {
-  int64_t requests = 0;   // calls ended
-  int64_t running = 0;    // calls started and not ended
+  int64_t requests = 0;  // calls ended
+  int64_t running = 0;   // calls started and not ended
   int64_t prompt_tokens = 0;
   int64_t cached_prompt_tokens = 0;
   int64_t generation_tokens = 0;
@@ -30,7 +30,8 @@ struct TenantUsage {
 //    "hit_rate": cached / prompt tokens of its calls,
 //    "requests": {"finished", "running", "prompt_tokens", "cached_prompt_tokens",
 //                 "generation_tokens", "response_cache_hits"}}
-std::string FormatTenantCacheStats(const engine::EngineSnapshot& snapshot, const TenantUsage& usage);
+std::string FormatTenantCacheStats(const engine::EngineSnapshot& snapshot,
+                                   const TenantUsage& usage);
 std::string FormatFlushResult(int64_t flushed_pages);
 
 }  // namespace radixlm::server

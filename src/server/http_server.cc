@@ -12,8 +12,8 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <cstdio>
 #include <deque>
@@ -37,23 +37,40 @@ using Clock = std::chrono::steady_clock;
 
 const char* Reason(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 422:
+      return "Unprocessable Entity";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
   }
 }
 
@@ -62,7 +79,8 @@ std::string Head(const ApiResponse& r, bool keep_alive, bool chunked, size_t len
   std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + Reason(r.status) + "\r\n";
   out += "Content-Type: " + r.content_type + "\r\n";
   for (const auto& [key, value] : r.headers) out += key + ": " + value + "\r\n";
-  out += chunked ? std::string("Transfer-Encoding: chunked\r\n") : "Content-Length: " + std::to_string(length) + "\r\n";
+  out += chunked ? std::string("Transfer-Encoding: chunked\r\n")
+                 : "Content-Length: " + std::to_string(length) + "\r\n";
   if (!keep_alive) out += "Connection: close\r\n";
   if (keep_alive && http10) out += "Connection: keep-alive\r\n";
   out += "\r\n";
@@ -104,11 +122,14 @@ ApiResponse Handle(ApiService* service, const ApiRequest& request) {
 Status HttpServerOptions::Validate() const {
   if (port < 0 || port > 65535) return InvalidArgumentError("--port must be in [0, 65535]");
   if (threads < 1) return InvalidArgumentError("--http-threads must be at least 1");
-  if (io_threads < 1 || io_threads > 256) return InvalidArgumentError("--http-io-threads must be in [1, 256]");
+  if (io_threads < 1 || io_threads > 256)
+    return InvalidArgumentError("--http-io-threads must be in [1, 256]");
   if (max_body_bytes < 1024) return InvalidArgumentError("--max-body-bytes must be at least 1024");
   if (backlog < 1) return InvalidArgumentError("--http-backlog must be at least 1");
-  if (max_header_bytes < 1024) return InvalidArgumentError("max_header_bytes must be at least 1024");
-  if (max_headers < 1 || max_pipelined < 1) return InvalidArgumentError("max_headers and max_pipelined must be >= 1");
+  if (max_header_bytes < 1024)
+    return InvalidArgumentError("max_header_bytes must be at least 1024");
+  if (max_headers < 1 || max_pipelined < 1)
+    return InvalidArgumentError("max_headers and max_pipelined must be >= 1");
   if (max_connections < 1) return InvalidArgumentError("--max-connections must be at least 1");
   if (header_timeout.count() < 1 || body_timeout.count() < 1 || idle_timeout.count() < 1 ||
       write_timeout.count() < 1) {
@@ -202,7 +223,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void ReadNext() {
     if (closing_ || reading_ || dropped_) return;
-    if (static_cast<int>(exchanges_.size()) >= opt_.max_pipelined) return;  // resumed as they finish
+    if (static_cast<int>(exchanges_.size()) >= opt_.max_pipelined)
+      return;  // resumed as they finish
     reading_ = true;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(opt_.max_header_bytes));
@@ -234,10 +256,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void ReadHeader() {
     Arm(read_timer_, opt_.header_timeout);
-    http::async_read_header(socket_, buffer_, *parser_,
-                            net::bind_executor(strand_, [self = shared_from_this()](error_code ec, size_t) {
-                              self->OnHeader(ec);
-                            }));
+    http::async_read_header(
+        socket_, buffer_, *parser_,
+        net::bind_executor(
+            strand_, [self = shared_from_this()](error_code ec, size_t) { self->OnHeader(ec); }));
   }
 
   void OnHeader(error_code ec) {
@@ -246,31 +268,34 @@ class Connection : public std::enable_shared_from_this<Connection> {
     size_t fields = 0;
     for (auto it = req.begin(); it != req.end(); ++it) ++fields;
     if (fields > static_cast<size_t>(opt_.max_headers)) {
-      return RefuseRequest(431, "The request has " + std::to_string(fields) + " header fields; the limit is " +
+      return RefuseRequest(431, "The request has " + std::to_string(fields) +
+                                    " header fields; the limit is " +
                                     std::to_string(opt_.max_headers) + ".");
     }
     if (parser_->content_length() && *parser_->content_length() > opt_.max_body_bytes) {
       return RefuseRequest(413, BodyTooLarge());
     }
     const auto expect = req[http::field::expect];
-    if (!expect.empty() && boost::beast::iequals(expect, "100-continue") && exchanges_.empty() && !writing_) {
+    if (!expect.empty() && boost::beast::iequals(expect, "100-continue") && exchanges_.empty() &&
+        !writing_) {
       // The client waits for this before it sends the body.
       writing_ = true;
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       Arm(write_timer_, opt_.write_timeout);
-      net::async_write(socket_, net::buffer(kContinue),
-                       net::bind_executor(strand_, [self = shared_from_this()](error_code wec, size_t) {
-                         self->writing_ = false;
-                         self->write_timer_.cancel();
-                         if (wec) return self->Drop(true);
-                         self->Pump();
-                       }));
+      net::async_write(
+          socket_, net::buffer(kContinue),
+          net::bind_executor(strand_, [self = shared_from_this()](error_code wec, size_t) {
+            self->writing_ = false;
+            self->write_timer_.cancel();
+            if (wec) return self->Drop(true);
+            self->Pump();
+          }));
     }
     Arm(read_timer_, opt_.body_timeout);
-    http::async_read(socket_, buffer_, *parser_,
-                     net::bind_executor(strand_, [self = shared_from_this()](error_code rec, size_t) {
-                       self->OnBody(rec);
-                     }));
+    http::async_read(
+        socket_, buffer_, *parser_,
+        net::bind_executor(
+            strand_, [self = shared_from_this()](error_code rec, size_t) { self->OnBody(rec); }));
   }
 
   void OnBody(error_code ec) {
@@ -321,14 +346,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Beast's parse errors (not the end of the stream): a malformed request.
     const bool malformed = ec.category() == make_error_code(http::error::bad_method).category() &&
                            ec != http::error::end_of_stream && ec != http::error::partial_message;
-    if (malformed) return RefuseRequest(400, "The HTTP request could not be parsed (" + ec.message() + ").");
+    if (malformed)
+      return RefuseRequest(400, "The HTTP request could not be parsed (" + ec.message() + ").");
     // The client left, or its time ran out: whatever it asked is abandoned.
     Drop(true);
   }
 
   std::string BodyTooLarge() const {
-    return "The request body is larger than the server's limit of " + std::to_string(opt_.max_body_bytes) +
-           " bytes (--max-body-bytes).";
+    return "The request body is larger than the server's limit of " +
+           std::to_string(opt_.max_body_bytes) + " bytes (--max-body-bytes).";
   }
 
   // An HTTP-layer error as the answer to the request being read; then close.
@@ -359,7 +385,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (Inline(ex->request)) return OnHandled(ex, Handle(service, ex->request));
     net::post(*server_->workers, [self = shared_from_this(), ex, service] {
       ApiResponse r = Handle(service, ex->request);
-      net::post(self->strand_, [self, ex, r = std::move(r)]() mutable { self->OnHandled(ex, std::move(r)); });
+      net::post(self->strand_,
+                [self, ex, r = std::move(r)]() mutable { self->OnHandled(ex, std::move(r)); });
     });
   }
 
@@ -447,10 +474,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     writing_ = true;
     out_ = std::move(bytes);
     Arm(write_timer_, opt_.write_timeout);
-    net::async_write(socket_, net::buffer(out_),
-                     net::bind_executor(strand_, [self = shared_from_this()](error_code ec, size_t) {
-                       self->OnWritten(ec);
-                     }));
+    net::async_write(
+        socket_, net::buffer(out_),
+        net::bind_executor(
+            strand_, [self = shared_from_this()](error_code ec, size_t) { self->OnWritten(ec); }));
   }
 
   void OnWritten(error_code ec) {
@@ -476,13 +503,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     server_->service->CountResponse(ex.response.status);
     // Health probes come many times a second: counted, not logged.
     if (ex.response.status == 200 && ex.request.path == "/health") return;
-    const Usage usage = ex.stream ? ex.stream->usage() : ex.deferred ? ex.deferred->usage() : ex.response.usage;
+    const Usage usage = ex.stream     ? ex.stream->usage()
+                        : ex.deferred ? ex.deferred->usage()
+                                      : ex.response.usage;
     const double seconds = std::chrono::duration<double>(Clock::now() - ex.start).count();
     char latency[32];
     std::snprintf(latency, sizeof(latency), "%.3fs", seconds);
     LOG(INFO) << "http " << ex.request.method << " " << ex.request.path << " " << ex.response.status
               << (ex.aborted ? " aborted" : "") << " prompt=" << usage.prompt_tokens
-              << " cached=" << usage.cached_tokens << " completion=" << usage.completion_tokens << " " << latency;
+              << " cached=" << usage.cached_tokens << " completion=" << usage.completion_tokens
+              << " " << latency;
   }
 
   // Closes the socket. `abort`: the client is gone, so the requests still
@@ -537,21 +567,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void Discard() {
-    socket_.async_read_some(net::buffer(discard_),
-                            net::bind_executor(strand_, [self = shared_from_this()](error_code ec, size_t) {
-                              if (!ec) return self->Discard();
-                              self->read_timer_.cancel();
-                              error_code cec;
-                              self->socket_.close(cec);
-                            }));
+    socket_.async_read_some(
+        net::buffer(discard_),
+        net::bind_executor(strand_, [self = shared_from_this()](error_code ec, size_t) {
+          if (!ec) return self->Discard();
+          self->read_timer_.cancel();
+          error_code cec;
+          self->socket_.close(cec);
+        }));
   }
 
   void Arm(net::steady_timer& timer, std::chrono::milliseconds after) {
     timer.expires_after(after);
-    timer.async_wait(net::bind_executor(strand_, [self = shared_from_this(), &timer](error_code ec) {
-      if (ec || timer.expiry() > Clock::now()) return;  // cancelled or re-armed
-      self->Drop(true);
-    }));
+    timer.async_wait(
+        net::bind_executor(strand_, [self = shared_from_this(), &timer](error_code ec) {
+          if (ec || timer.expiry() > Clock::now()) return;  // cancelled or re-armed
+          self->Drop(true);
+        }));
   }
 
   HttpServer::Impl* server_;
@@ -600,9 +632,10 @@ void HttpServer::Impl::Accept() {
     socket.set_option(tcp::no_delay(true), oec);  // stream chunks leave at once
     auto connection = std::make_shared<Connection>(this, std::move(socket));
     if (open.load() > options.max_connections) {
-      connection->Refuse(ApiService::ErrorResponse(ApiError::FromStatus(Status(
-          StatusCode::kUnavailable, "The server holds its limit of " + std::to_string(options.max_connections) +
-                                        " connections (--max-connections); retry later."))));
+      connection->Refuse(ApiService::ErrorResponse(ApiError::FromStatus(
+          Status(StatusCode::kUnavailable, "The server holds its limit of " +
+                                               std::to_string(options.max_connections) +
+                                               " connections (--max-connections); retry later."))));
     } else {
       connection->Start();
     }
@@ -634,7 +667,8 @@ void HttpServer::Impl::WaitForClosed(Clock::time_point deadline, bool forced) {
     forced = true;
   }
   auto timer = std::make_shared<net::steady_timer>(io, std::chrono::milliseconds(20));
-  timer->async_wait([this, timer, deadline, forced](error_code) { WaitForClosed(deadline, forced); });
+  timer->async_wait(
+      [this, timer, deadline, forced](error_code) { WaitForClosed(deadline, forced); });
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -644,7 +678,8 @@ HttpServer::~HttpServer() {
   if (impl_->workers) impl_->workers->join();
 }
 
-StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(ApiService* service, const HttpServerOptions& options) {
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(ApiService* service,
+                                                         const HttpServerOptions& options) {
   RETURN_IF_ERROR(options.Validate());
   auto impl = std::make_unique<Impl>();
   impl->service = service;
@@ -652,7 +687,8 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(ApiService* service, co
   impl->workers.emplace(static_cast<size_t>(options.threads));
   impl->accept_retry.emplace(impl->io);
   error_code ec;
-  const auto address = net::ip::make_address(options.host == "localhost" ? "127.0.0.1" : options.host, ec);
+  const auto address =
+      net::ip::make_address(options.host == "localhost" ? "127.0.0.1" : options.host, ec);
   if (ec) return InvalidArgumentError("--host " + options.host + " is not an IP address");
   const tcp::endpoint endpoint(address, static_cast<unsigned short>(options.port));
   tcp::acceptor& a = impl->acceptor.emplace(impl->io);
@@ -660,11 +696,14 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(ApiService* service, co
   if (!ec) a.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) a.bind(endpoint, ec);
   if (ec) {
-    return Status(StatusCode::kUnavailable, "cannot bind " + options.host + ":" + std::to_string(options.port) +
-                                                " (" + ec.message() + ")");
+    return Status(StatusCode::kUnavailable, "cannot bind " + options.host + ":" +
+                                                std::to_string(options.port) + " (" + ec.message() +
+                                                ")");
   }
   a.listen(options.backlog, ec);
-  if (ec) return Status(StatusCode::kUnavailable, "cannot listen on " + options.host + ": " + ec.message());
+  if (ec)
+    return Status(StatusCode::kUnavailable,
+                  "cannot listen on " + options.host + ": " + ec.message());
   impl->port = a.local_endpoint().port();
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
@@ -676,7 +715,8 @@ Status HttpServer::Run() {
   if (impl_->stopping.load()) return OkStatus();
   impl_->Accept();
   std::vector<std::thread> loops;
-  for (int i = 1; i < impl_->options.io_threads; ++i) loops.emplace_back([this] { impl_->io.run(); });
+  for (int i = 1; i < impl_->options.io_threads; ++i)
+    loops.emplace_back([this] { impl_->io.run(); });
   impl_->io.run();
   for (auto& t : loops) t.join();
   return OkStatus();

@@ -70,7 +70,8 @@ struct HttpServerOptions {
 
 class HttpServer {
  public:
-  static StatusOr<std::unique_ptr<HttpServer>> Create(ApiService* service, const HttpServerOptions& options);
+  static StatusOr<std::unique_ptr<HttpServer>> Create(ApiService* service,
+                                                      const HttpServerOptions& options);
   ~HttpServer();
 
   int port() const;

@@ -105,7 +105,8 @@ void FormatResponseCacheMetrics(const respcache::ResponseCache& cache, const res
   one("radixlm:response_cache_store_errors_total", "counter",
       "Redis errors and timeouts (the request went on without the store).", cache.store_errors());
   one("radixlm:response_cache_remote_flushes_total", "counter",
-      "Flushes on other replicas applied to the in-process layer (Redis pub/sub).", cache.remote_flushes());
+      "Flushes on other replicas applied to the in-process layer (Redis pub/sub).",
+      cache.remote_flushes());
   one("radixlm:response_cache_l1_bytes", "gauge", "Bytes held by the in-process layer.", cache.l1_bytes());
   one("radixlm:response_cache_l1_capacity_bytes", "gauge", "The in-process layer's bound.",
       cache.l1_capacity_bytes());
@@ -170,13 +171,17 @@ std::string FormatMetrics(const MetricsInput& in) {
            "release "
            "(inside steps), deliver (publishing results), idle (no work).");
   for (int phase = 0; phase < engine::kStepPhases; ++phase) {
-    p.Sample("radixlm:engine_phase_seconds_total",
-             Join(model, PrometheusText::Label("phase", engine::StepPhaseName(static_cast<engine::StepPhase>(phase)))),
-             s.phase_seconds[phase]);
+    p.Sample(
+        "radixlm:engine_phase_seconds_total",
+        Join(model, PrometheusText::Label(
+                        "phase", engine::StepPhaseName(static_cast<engine::StepPhase>(phase)))),
+        s.phase_seconds[phase]);
   }
-  const std::pair<const char*, double> outside_steps[] = {{"deliver", s.deliver_seconds}, {"idle", s.idle_seconds}};
+  const std::pair<const char*, double> outside_steps[] = {{"deliver", s.deliver_seconds},
+                                                          {"idle", s.idle_seconds}};
   for (const auto& [phase, seconds] : outside_steps) {
-    p.Sample("radixlm:engine_phase_seconds_total", Join(model, PrometheusText::Label("phase", phase)), seconds);
+    p.Sample("radixlm:engine_phase_seconds_total",
+             Join(model, PrometheusText::Label("phase", phase)), seconds);
   }
   one("radixlm:device_busy_seconds_total", "counter",
       "The device's own time for the engine's steps (first kernel to last, by device events; the "

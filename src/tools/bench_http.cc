@@ -55,7 +55,8 @@ double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5));
+  const size_t i =
+      std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5));
   return v[i];
 }
 
@@ -95,7 +96,8 @@ struct Conn {
 };
 
 std::string Get(const std::string& path, bool keep_alive) {
-  return "GET " + path + " HTTP/1.1\r\nHost: bench\r\n" + (keep_alive ? "" : "Connection: close\r\n") + "\r\n";
+  return "GET " + path + " HTTP/1.1\r\nHost: bench\r\n" +
+         (keep_alive ? "" : "Connection: close\r\n") + "\r\n";
 }
 
 // Sends `request` and reads one response into c->response; `done(error)`.
@@ -108,7 +110,8 @@ void Exchange(const std::shared_ptr<Conn>& c, const std::shared_ptr<std::string>
     http::async_read(c->socket, c->buffer, *c->parser, [c, done](error_code rec, size_t) {
       if (rec) return done("read: " + rec.message());
       c->response = c->parser->release();
-      if (c->response.result_int() != 200) return done("status " + std::to_string(c->response.result_int()));
+      if (c->response.result_int() != 200)
+        return done("status " + std::to_string(c->response.result_int()));
       done("");
     });
   });
@@ -120,7 +123,8 @@ Result Health(const tcp::endpoint& ep, int connections, double seconds) {
   r.name = "health";
   const auto request = std::make_shared<std::string>(Get("/health", true));
   const auto start = Clock::now();
-  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const auto deadline =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::function<void(std::shared_ptr<Conn>)> loop = [&](std::shared_ptr<Conn> c) {
     if (Clock::now() >= deadline) return;
     c->start = Clock::now();
@@ -204,8 +208,10 @@ Result Idle(const tcp::endpoint& ep, int n, double hold, int pid) {
   std::vector<std::shared_ptr<Conn>> open;
   OpenIdle(io, ep, n, &r, &open);
   const double rss_open = RssMb(pid);
-  std::fprintf(stderr, "bench http: %zu idle connections open; holding them %.0f s\n", open.size(), hold);
-  net::steady_timer wait(io, std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(hold)));
+  std::fprintf(stderr, "bench http: %zu idle connections open; holding them %.0f s\n", open.size(),
+               hold);
+  net::steady_timer wait(
+      io, std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(hold)));
   wait.async_wait([](error_code) {});
   io.run();
   io.restart();
@@ -234,7 +240,8 @@ Result Slowloris(const tcp::endpoint& ep, int n, double seconds) {
   Result r;
   r.name = "slowloris";
   const auto start = Clock::now();
-  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const auto deadline =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   int64_t cut = 0;
   std::vector<double> cut_after;  // seconds into the run
   std::function<void(std::shared_ptr<Conn>, int)> trickle = [&](std::shared_ptr<Conn> c, int sent) {
@@ -244,8 +251,8 @@ Result Slowloris(const tcp::endpoint& ep, int n, double seconds) {
       c->socket.close(ec);
       return;
     }
-    auto byte = std::make_shared<std::string>(sent == 0 ? "POST /v1/completions HTTP/1.1\r\nHost: bench\r\nX-Slow: "
-                                                        : "a");
+    auto byte = std::make_shared<std::string>(
+        sent == 0 ? "POST /v1/completions HTTP/1.1\r\nHost: bench\r\nX-Slow: " : "a");
     net::async_write(c->socket, net::buffer(*byte), [&, c, byte, sent](error_code ec, size_t) {
       if (ec) return;  // closed (counted by the read)
       c->timer.expires_after(std::chrono::seconds(1));
@@ -302,12 +309,14 @@ Result Streams(const tcp::endpoint& ep, const BenchHttpOptions& o) {
   net::io_context io;
   Result r;
   r.name = "streams";
-  const std::string body = R"({"model":")" + o.model + R"(","prompt":"Tell me a story about the sea.","max_tokens":)" +
+  const std::string body = R"({"model":")" + o.model +
+                           R"(","prompt":"Tell me a story about the sea.","max_tokens":)" +
                            std::to_string(o.max_tokens) + R"(,"temperature":0,"stream":true})";
-  std::string head = "POST /v1/completions HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n";
+  std::string head =
+      "POST /v1/completions HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n";
   if (!o.api_key.empty()) head += "Authorization: Bearer " + o.api_key + "\r\n";
-  const auto request =
-      std::make_shared<std::string>(head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  const auto request = std::make_shared<std::string>(
+      head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
   const double rss_before = RssMb(o.pid);
   double rss_peak = rss_before;
   const auto start = Clock::now();
@@ -324,7 +333,8 @@ Result Streams(const tcp::endpoint& ep, const BenchHttpOptions& o) {
       Exchange(c, request, [&, c](const std::string& err) {
         --pending;
         if (!err.empty()) return r.Fail(err);
-        if (c->response.body().find("data: [DONE]") == std::string::npos) return r.Fail("no [DONE]");
+        if (c->response.body().find("data: [DONE]") == std::string::npos)
+          return r.Fail("no [DONE]");
         ++r.ok;
         r.latency_ms.push_back(Ms(Clock::now() - c->start));
       });
@@ -349,10 +359,11 @@ std::string Json(const std::vector<Result>& results) {
   out << "{\"tool\":\"radixlm bench http\",\"scenarios\":[";
   for (size_t i = 0; i < results.size(); ++i) {
     const Result& r = results[i];
-    out << (i ? "," : "") << "{\"name\":\"" << r.name << "\",\"requests\":" << r.requests << ",\"ok\":" << r.ok
-        << ",\"failed\":" << r.failed << ",\"seconds\":" << r.seconds
+    out << (i ? "," : "") << "{\"name\":\"" << r.name << "\",\"requests\":" << r.requests
+        << ",\"ok\":" << r.ok << ",\"failed\":" << r.failed << ",\"seconds\":" << r.seconds
         << ",\"latency_ms\":{\"p50\":" << Percentile(r.latency_ms, 0.5)
-        << ",\"p99\":" << Percentile(r.latency_ms, 0.99) << ",\"max\":" << Percentile(r.latency_ms, 1.0) << "}";
+        << ",\"p99\":" << Percentile(r.latency_ms, 0.99)
+        << ",\"max\":" << Percentile(r.latency_ms, 1.0) << "}";
     for (const auto& [k, v] : r.extra) out << ",\"" << k << "\":" << v;
     std::string err;
     for (char ch : r.first_error) err += (ch == '"' || ch == '\\') ? ' ' : ch;
@@ -408,12 +419,13 @@ int RunBenchHttp(const BenchHttpOptions& o) {
       }
       results.push_back(Streams(ep, o));
     } else {
-      std::cerr << "bench http: unknown scenario '" << s << "' (health, burst, idle, slowloris, streams)\n";
+      std::cerr << "bench http: unknown scenario '" << s
+                << "' (health, burst, idle, slowloris, streams)\n";
       return 2;
     }
   }
-  std::printf("%-10s %9s %9s %7s %8s %10s %10s  %s\n", "scenario", "requests", "ok", "failed", "seconds",
-              "p50 ms", "p99 ms", "other");
+  std::printf("%-10s %9s %9s %7s %8s %10s %10s  %s\n", "scenario", "requests", "ok", "failed",
+              "seconds", "p50 ms", "p99 ms", "other");
   bool any_failed = false;
   for (const Result& r : results) {
     std::string other;
@@ -424,8 +436,9 @@ int RunBenchHttp(const BenchHttpOptions& o) {
     }
     if (!r.first_error.empty()) other += "first error: " + r.first_error;
     std::printf("%-10s %9lld %9lld %7lld %8.2f %10.2f %10.2f  %s\n", r.name.c_str(),
-                static_cast<long long>(r.requests), static_cast<long long>(r.ok), static_cast<long long>(r.failed),
-                r.seconds, Percentile(r.latency_ms, 0.5), Percentile(r.latency_ms, 0.99), other.c_str());
+                static_cast<long long>(r.requests), static_cast<long long>(r.ok),
+                static_cast<long long>(r.failed), r.seconds, Percentile(r.latency_ms, 0.5),
+                Percentile(r.latency_ms, 0.99), other.c_str());
     any_failed = any_failed || r.failed > 0;
   }
   const std::string json = Json(results);

@@ -43,15 +43,19 @@ int main(int argc, char** argv) {
       "serve", "Load an OpenAI-compatible server with a prefix-sharing workload or a trace; TTFT, TPOT, ITL, "
                "throughput, failures, cached tokens against the ideal");
   CLI::App* bench_http_cmd = bench_group->add_subcommand(
-      "http", "Load a server's HTTP front end: keep-alive /health rate, a burst of connects, idle "
-              "connections, slowloris, concurrent streams");
+      "http",
+      "Load a server's HTTP front end: keep-alive /health rate, a burst of connects, idle "
+      "connections, slowloris, concurrent streams");
   auto& bh = bench_http;
   bench_http_cmd->add_option("--base-url", bh.base_url, "http://IP:PORT")->required();
-  bench_http_cmd->add_option("--scenarios", bh.scenarios, "health, burst, idle, slowloris, streams (default: all)")
+  bench_http_cmd
+      ->add_option("--scenarios", bh.scenarios,
+                   "health, burst, idle, slowloris, streams (default: all)")
       ->delimiter(',');
   bench_http_cmd->add_option("--model", bh.model, "Model name (streams)");
   bench_http_cmd->add_option("--api-key", bh.api_key, "Bearer key (streams)");
-  bench_http_cmd->add_option("--health-connections", bh.health_connections, "Keep-alive connections (health)")
+  bench_http_cmd
+      ->add_option("--health-connections", bh.health_connections, "Keep-alive connections (health)")
       ->check(CLI::Range(1, 100000));
   bench_http_cmd->add_option("--seconds", bh.seconds, "Length of health and slowloris (default 5)")
       ->check(CLI::Range(0.1, 3600.0));
@@ -59,11 +63,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000));
   bench_http_cmd->add_option("--idle", bh.idle, "Idle keep-alive connections (default 10000)")
       ->check(CLI::Range(1, 1000000));
-  bench_http_cmd->add_option("--hold", bh.hold, "Seconds the idle connections stay idle (default 10)")
+  bench_http_cmd
+      ->add_option("--hold", bh.hold, "Seconds the idle connections stay idle (default 10)")
       ->check(CLI::Range(0.0, 3600.0));
   bench_http_cmd->add_option("--slowloris", bh.slowloris, "Slow connections (default 500)")
       ->check(CLI::Range(1, 1000000));
-  bench_http_cmd->add_option("--streams", bh.streams, "Streaming completions at once (default 2000)")
+  bench_http_cmd
+      ->add_option("--streams", bh.streams, "Streaming completions at once (default 2000)")
       ->check(CLI::Range(1, 1000000));
   bench_http_cmd->add_option("--max-tokens", bh.max_tokens, "Tokens per stream (default 16)")
       ->check(CLI::Range(1, 1 << 20));
@@ -445,23 +451,31 @@ int main(int argc, char** argv) {
                    "HTTP worker threads: parsing, tokenizing, response-cache lookups (default 16; "
                    "connections and waiting requests hold none)")
       ->check(CLI::Range(1, 4096));
-  serve_cmd->add_option("--http-io-threads", serve.http_io_threads, "HTTP event loops (default: one per 4 cores)")
+  serve_cmd
+      ->add_option("--http-io-threads", serve.http_io_threads,
+                   "HTTP event loops (default: one per 4 cores)")
       ->check(CLI::Range(1, 256));
-  serve_cmd->add_option("--http-backlog", serve.http_backlog, "Listen queue (default 4096; capped by somaxconn)")
+  serve_cmd
+      ->add_option("--http-backlog", serve.http_backlog,
+                   "Listen queue (default 4096; capped by somaxconn)")
       ->check(CLI::Range(1, 1 << 20));
   serve_cmd
-      ->add_option("--max-connections", serve.max_connections,
-                   "Open connections at most, more get 503 (default: the open-files limit, raised to "
-                   "its hard limit, less 256)")
+      ->add_option(
+          "--max-connections", serve.max_connections,
+          "Open connections at most, more get 503 (default: the open-files limit, raised to "
+          "its hard limit, less 256)")
       ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}));
-  serve_cmd->add_option("--http-idle-timeout", serve.http_idle_timeout_s,
-                        "Seconds an idle keep-alive connection stays open (default 60)")
+  serve_cmd
+      ->add_option("--http-idle-timeout", serve.http_idle_timeout_s,
+                   "Seconds an idle keep-alive connection stays open (default 60)")
       ->check(CLI::Range(0.01, 86400.0));
-  serve_cmd->add_option("--http-header-timeout", serve.http_header_timeout_s,
-                        "Seconds a request's header may take from its first byte (default 10)")
+  serve_cmd
+      ->add_option("--http-header-timeout", serve.http_header_timeout_s,
+                   "Seconds a request's header may take from its first byte (default 10)")
       ->check(CLI::Range(0.01, 3600.0));
-  serve_cmd->add_option("--http-body-timeout", serve.http_body_timeout_s,
-                        "Seconds a request's body may take after its header (default 60)")
+  serve_cmd
+      ->add_option("--http-body-timeout", serve.http_body_timeout_s,
+                   "Seconds a request's body may take after its header (default 60)")
       ->check(CLI::Range(0.01, 3600.0));
   serve_cmd->add_flag("--response-cache", serve.response_cache,
                       "Answer repeated deterministic requests from a response cache (in process)");

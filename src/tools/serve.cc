@@ -277,7 +277,8 @@ int RunServe(const ServeOptions& o) {
     getrlimit(RLIMIT_NOFILE, &files);
   }
   const int64_t file_limit = static_cast<int64_t>(std::min<rlim_t>(files.rlim_cur, 10'000'000));
-  ho.max_connections = o.max_connections > 0 ? o.max_connections : std::max<int64_t>(16, file_limit - 256);
+  ho.max_connections =
+      o.max_connections > 0 ? o.max_connections : std::max<int64_t>(16, file_limit - 256);
   auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
   ho.idle_timeout = ms(o.http_idle_timeout_s);
   ho.header_timeout = ms(o.http_header_timeout_s);
@@ -315,8 +316,9 @@ int RunServe(const ServeOptions& o) {
   if (o.max_running == 0 || o.token_budget == 0)
     Say("step limits from the device: " + limits.reason);
   Say("HTTP: " + std::to_string(ho.io_threads) + " event loop(s), " + std::to_string(ho.threads) +
-      " workers, backlog " + std::to_string(ho.backlog) + ", at most " + std::to_string(ho.max_connections) +
-      " connections, idle timeout " + std::to_string(ho.idle_timeout.count() / 1000) + " s");
+      " workers, backlog " + std::to_string(ho.backlog) + ", at most " +
+      std::to_string(ho.max_connections) + " connections, idle timeout " +
+      std::to_string(ho.idle_timeout.count() / 1000) + " s");
   Say(std::string("overlapped scheduling ") +
       (m.backend->overlaps() ? "on (the next step is planned while the device runs the current one)"
                              : "off (the " + std::string(m.backend->name()) +

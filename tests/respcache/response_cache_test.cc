@@ -170,7 +170,8 @@ TEST(ResponseCacheTest, AFlushReachesEveryReplicasL1) {
   o.redis = OptionsFor(redis);
   ResponseCache a(o), b(o);
   auto eventually = [](auto probe) {
-    for (int i = 0; i < 300 && !probe(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 300 && !probe(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return probe();
   };
   ASSERT_TRUE(eventually([&] { return a.subscriptions() == 1 && b.subscriptions() == 1; }));

@@ -37,13 +37,17 @@ TEST(MetricsText, StepPhasesByName) {
   const std::string text = FormatMetrics(Input());
   const std::string model = R"(model_name="tiny \"q\"")";
   for (const char* phase : {"schedule", "launch", "process", "release", "deliver"}) {
-    EXPECT_NE(text.find("radixlm:engine_phase_seconds_total{" + model + ",phase=\"" + phase + "\"} 0\n"),
-              std::string::npos)
+    EXPECT_NE(
+        text.find("radixlm:engine_phase_seconds_total{" + model + ",phase=\"" + phase + "\"} 0\n"),
+        std::string::npos)
         << phase;
   }
-  EXPECT_NE(text.find("radixlm:engine_phase_seconds_total{" + model + ",phase=\"wait\"} 2.5\n"), std::string::npos);
-  EXPECT_NE(text.find("radixlm:engine_phase_seconds_total{" + model + ",phase=\"idle\"} 4\n"), std::string::npos);
-  EXPECT_NE(text.find("radixlm:device_busy_seconds_total{" + model + "} 2.25\n"), std::string::npos);
+  EXPECT_NE(text.find("radixlm:engine_phase_seconds_total{" + model + ",phase=\"wait\"} 2.5\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("radixlm:engine_phase_seconds_total{" + model + ",phase=\"idle\"} 4\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("radixlm:device_busy_seconds_total{" + model + "} 2.25\n"),
+            std::string::npos);
 }
 
 TEST(MetricsText, WellFormedExposition) {

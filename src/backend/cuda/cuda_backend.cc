@@ -147,7 +147,7 @@ struct CudaBackend::Impl {
   std::vector<int> in_flight;  // slots, oldest first
   uint64_t launches = 0;
   int64_t last_choices = 0;  // choices of the step launched last: the futures the next may name
-  int64_t device_ns = 0;  // Backend::device_ns
+  int64_t device_ns = 0;     // Backend::device_ns
 
   // Captured decode steps. A step's kernels depend on its shape only through the
   // key (tokens, sequences, attention blocks and merges: the launch grids and the
