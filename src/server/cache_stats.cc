@@ -3,6 +3,20 @@
 #include "core/json_writer.h"
 
 namespace radixlm::server {
+namespace {
+
+// Opens the object with what every view shows: its scope and the cache's shape.
+void BeginStats(JsonWriter& w, const char* scope, const engine::EngineSnapshot& s) {
+  w.BeginObject();
+  w.Key("scope");
+  w.String(scope);
+  w.Key("prefix_cache");
+  w.Bool(s.prefix_cache);
+  w.Key("page_size");
+  w.Int(s.page_size);
+}
+
+}  // namespace
 
 std::string FormatCacheStats(const engine::EngineSnapshot& s) {
   JsonWriter w;
@@ -10,12 +24,7 @@ std::string FormatCacheStats(const engine::EngineSnapshot& s) {
     w.Key(key);
     w.Int(value);
   };
-  w.BeginObject();
-  w.Key("scope");
-  w.String("server");
-  w.Key("prefix_cache");
-  w.Bool(s.prefix_cache);
-  field("page_size", s.page_size);
+  BeginStats(w, "server", s);
   w.Key("pages");
   w.BeginObject();
   field("total", s.pages_total);
@@ -72,12 +81,7 @@ std::string FormatTenantCacheStats(const engine::EngineSnapshot& s, const Tenant
     w.Key(key);
     w.Int(value);
   };
-  w.BeginObject();
-  w.Key("scope");
-  w.String("tenant");
-  w.Key("prefix_cache");
-  w.Bool(s.prefix_cache);
-  field("page_size", s.page_size);
+  BeginStats(w, "tenant", s);
   w.Key("hit_rate");
   w.Double(u.prompt_tokens == 0 ? 0.0
                                 : static_cast<double>(u.cached_prompt_tokens) /
