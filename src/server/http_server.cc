@@ -170,7 +170,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         socket_(std::move(socket)),
         strand_(socket_.get_executor()),
         read_timer_(strand_),
-        write_timer_(strand_) {
+        write_timer_(strand_),
+        tick_timer_(strand_) {
     std::lock_guard<std::mutex> lock(server_->mu);
     server_->connections.insert(this);
     server_->open.fetch_add(1);
@@ -457,7 +458,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
           ex.stream->SetWake(nullptr);
           ex.done = true;
         }
-        if (out.empty()) return;  // woken again on news
+        if (out.empty()) {
+          // Woken again on news; meanwhile every 5 s, so a quiet stream (a
+          // request still queued) sends its SSE keep-alive comment.
+          Tick();
+          return;
+        }
       }
       Write(std::move(out));
       return;
@@ -540,6 +546,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     exchanges_.clear();
     read_timer_.cancel();
     write_timer_.cancel();
+    tick_timer_.cancel();
     error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
@@ -554,9 +561,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     dropped_ = true;
     read_timer_.cancel();
     write_timer_.cancel();
+    tick_timer_.cancel();
     error_code ec;
     socket_.shutdown(tcp::socket::shutdown_send, ec);
-    if (ec) return Drop(false);
+    if (ec) {
+      socket_.close(ec);
+      return;
+    }
     read_timer_.expires_after(std::chrono::seconds(2));
     read_timer_.async_wait(net::bind_executor(strand_, [self = shared_from_this()](error_code wec) {
       if (wec) return;
@@ -577,6 +588,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
         }));
   }
 
+  void Tick() {
+    if (ticking_) return;
+    ticking_ = true;
+    tick_timer_.expires_after(std::chrono::seconds(5));
+    tick_timer_.async_wait(net::bind_executor(strand_, [self = shared_from_this()](error_code ec) {
+      self->ticking_ = false;
+      if (!ec && !self->dropped_) self->Pump();
+    }));
+  }
+
   void Arm(net::steady_timer& timer, std::chrono::milliseconds after) {
     timer.expires_after(after);
     timer.async_wait(
@@ -592,6 +613,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::strand<net::any_io_executor> strand_;
   net::steady_timer read_timer_;
   net::steady_timer write_timer_;
+  net::steady_timer tick_timer_;
+  bool ticking_ = false;
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<std::shared_ptr<Exchange>> exchanges_;

@@ -62,21 +62,20 @@ test('api keys and cache namespaces', async (t) => {
     });
 
     await t.test('/v1/cache/stats shows a tenant its own calls only', async () => {
-      const stats = (key) => server.json('/v1/cache/stats', {Authorization: `Bearer ${key}`});
+      const stats = (key) => server.json('/v1/cache/stats', { Authorization: `Bearer ${key}` });
       const a0 = await stats('key-alpha');
       const b0 = await stats('key-beta');
       assert.equal(a0.scope, 'tenant');
       assert.ok(!('pages' in a0) && !('cache' in a0), 'no shared pool or cache figures');
-      await cached(alpha, {cache_salt: 'stats'});
-      const second = await alpha.completions.create(
-          {model: 'tiny-llama', prompt: PROMPT, max_tokens: 3, cache_salt: 'stats', stream: true});
+      await cached(alpha, { cache_salt: 'stats' });
+      const second = await alpha.completions.create({ model: 'tiny-llama', prompt: PROMPT, max_tokens: 3,
+                                                      cache_salt: 'stats', stream: true });
       for await (const chunk of second) void chunk;
       const a1 = await stats('key-alpha');
       assert.equal(a1.requests.finished, a0.requests.finished + 2);
       assert.equal(a1.requests.running, 0);
       assert.equal(a1.requests.generation_tokens, a0.requests.generation_tokens + 5);
-      assert.equal(
-          a1.requests.cached_prompt_tokens, a0.requests.cached_prompt_tokens + PROMPT.length);
+      assert.equal(a1.requests.cached_prompt_tokens, a0.requests.cached_prompt_tokens + PROMPT.length);
       assert.deepEqual(await stats('key-beta'), b0);  // beta's view did not move
     });
   } finally {
