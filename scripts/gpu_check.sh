@@ -160,7 +160,7 @@ cli() {
     "$radixlm" make-model --arch "$arch" --preset tiny --seed 3 --out "$models/tiny-$arch"
     "$radixlm" generate --model "$models/tiny-$arch" --device "$device" --prompt "The cache remembers" --max-tokens 32 \
       --ignore-eos --repeat | tee "$work/generate-$arch.txt"
-    grep -q "completion identical to run 1: yes" "$work/generate-$arch.txt"
+    grep -qE "completion identical to run 1 \([0-9]+ token ids\): yes" "$work/generate-$arch.txt"
     grep -q "from the prefix cache" "$work/generate-$arch.txt"
     "$radixlm" forward --model "$models/tiny-$arch" --device "$device" --tokens 1,2,3,4,5 --out "$work/logits-$arch.f32"
   done
@@ -170,7 +170,7 @@ cli() {
   fi
   # The CPU-runtime issue's CLI tests, as ctest runs them.
   "$radixlm" generate --model "$models/tiny-qwen2" --prompt "The cache remembers" --max-tokens 16 --ignore-eos \
-    --repeat | grep "completion identical to run 1: yes"
+    --repeat | grep -E "completion identical to run 1 \([0-9]+ token ids\): yes"
   if "$radixlm" forward --model "$models/tiny-qwen2" --tokens 1,999999 --out "$work/bad.f32" 2>"$work/bad.txt"; then
     return 1
   fi

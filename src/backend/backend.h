@@ -55,6 +55,9 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;
+  // The number format the model computes in ("f32", "bf16"): with name(), what
+  // decides an answer's bits beside the model (the response cache's key).
+  virtual std::string_view numeric_format() const { return "f32"; }
   virtual const model::ModelConfig& config() const = 0;
   virtual int64_t page_size() const = 0;
   virtual int64_t num_pages() const = 0;

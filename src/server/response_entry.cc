@@ -123,7 +123,8 @@ constexpr uint32_t kMagic = 0x31524c52;  // "RLR1"
 
 }  // namespace
 
-StatusOr<std::string> ModelFingerprint(const std::string& model_dir, std::string_view extra) {
+StatusOr<std::string> ModelFingerprint(const std::string& model_dir, std::string_view runtime,
+                                       std::string_view extra) {
   std::error_code ec;
   std::vector<std::filesystem::path> files;
   for (const auto& entry : std::filesystem::directory_iterator(model_dir, ec)) {
@@ -138,6 +139,7 @@ StatusOr<std::string> ModelFingerprint(const std::string& model_dir, std::string
     d.Str(file.filename().string());
     d.Bytes(&*h, sizeof(Hash128));
   }
+  d.Str(runtime);
   d.Str(extra);
   return d.Hex128();
 }

@@ -6,9 +6,11 @@
 //              cache_salt, auth.h), so tenants never share responses and a
 //              namespace is flushed by its prefix;
 //   model      the model's fingerprint (ModelFingerprint: every file of the model
-//              directory that shapes outputs, weights included, and the chat
-//              template in use), so new weights never hit old entries (those
-//              expire by their TTL, or go with a prefix flush);
+//              directory that shapes outputs, weights included, the backend and
+//              number format it runs in, and the chat template in use), so new
+//              weights never hit old entries (those expire by their TTL, or go
+//              with a prefix flush), and a CPU replica (F32) and a GPU one
+//              (BF16) sharing Redis never answer each other's requests;
 //   request    SHA-256 of everything else that shapes the response: the endpoint,
 //              each prompt's token ids and echo text, every sampling parameter
 //              (the seed when one was given and the temperature is not 0), n,
@@ -33,9 +35,11 @@
 
 namespace radixlm::server {
 
-// Hex digest of the model directory's config, tokenizer and weight files, and
-// of `extra` (e.g. a --chat-template file's text).
-StatusOr<std::string> ModelFingerprint(const std::string& model_dir, std::string_view extra);
+// Hex digest of the model directory's config, tokenizer and weight files, of
+// `runtime` (the backend and its number format, e.g. "cuda/bf16") and of
+// `extra` (e.g. a --chat-template file's text).
+StatusOr<std::string> ModelFingerprint(const std::string& model_dir, std::string_view runtime,
+                                       std::string_view extra);
 
 // The namespace part of a key (for flushing a namespace by prefix).
 std::string NamespaceDigest(const std::string& ns);

@@ -74,7 +74,9 @@ void Say(const std::string& line) {
 }
 
 // The response cache of --response-cache / --redis-url, and its service config.
+// `runtime`: the backend and its number format (ModelFingerprint).
 StatusOr<std::unique_ptr<respcache::ResponseCache>> MakeResponseCache(const ServeOptions& o,
+                                                                     const std::string& runtime,
                                                                      server::ResponseCacheConfig* config) {
   respcache::ResponseCacheOptions options;
   auto bytes = ParseBytes(o.response_cache_memory);
@@ -107,7 +109,7 @@ StatusOr<std::unique_ptr<respcache::ResponseCache>> MakeResponseCache(const Serv
     std::ifstream in(o.chat_template);
     template_text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  auto fingerprint = server::ModelFingerprint(o.model, template_text);
+  auto fingerprint = server::ModelFingerprint(o.model, runtime, template_text);
   if (!fingerprint.ok()) return fingerprint.status();
   config->model_fingerprint = *fingerprint;
   config->default_ttl_seconds = o.response_cache_ttl_s;
@@ -235,7 +237,8 @@ int RunServe(const ServeOptions& o) {
   so.max_prompts_per_request = std::max<int64_t>(1, o.max_waiting / 2);
   std::unique_ptr<respcache::ResponseCache> response_cache;
   if (o.response_cache || o.semantic_cache || !o.redis_url.empty()) {
-    auto made = MakeResponseCache(o, &so.response_cache);
+    auto made = MakeResponseCache(
+        o, std::string(m.backend->name()) + "/" + std::string(m.backend->numeric_format()), &so.response_cache);
     if (!made.ok()) return Fail(made.status());
     response_cache = std::move(*made);
   }

@@ -119,16 +119,18 @@ TEST(ModelFingerprintTest, ChangesWithAnyWeightByte) {
   write("config.json", "{}");
   write("model.safetensors", std::string(1 << 16, 'w'));
   write("README.md", "docs do not count");
-  auto a = ModelFingerprint(dir.string(), "");
+  auto a = ModelFingerprint(dir.string(), "cpu/f32", "");
   ASSERT_TRUE(a.ok());
   write("README.md", "changed");
-  EXPECT_EQ(*ModelFingerprint(dir.string(), ""), *a);
-  EXPECT_NE(*ModelFingerprint(dir.string(), "template"), *a);
+  EXPECT_EQ(*ModelFingerprint(dir.string(), "cpu/f32", ""), *a);
+  EXPECT_NE(*ModelFingerprint(dir.string(), "cpu/f32", "template"), *a);
+  // The same files on another backend or number format: other answers.
+  EXPECT_NE(*ModelFingerprint(dir.string(), "cuda/bf16", ""), *a);
   std::string weights(1 << 16, 'w');
   weights[40000] = 'x';
   write("model.safetensors", weights);
-  EXPECT_NE(*ModelFingerprint(dir.string(), ""), *a);
-  EXPECT_FALSE(ModelFingerprint((dir / "absent").string(), "").ok());
+  EXPECT_NE(*ModelFingerprint(dir.string(), "cpu/f32", ""), *a);
+  EXPECT_FALSE(ModelFingerprint((dir / "absent").string(), "cpu/f32", "").ok());
   std::filesystem::remove_all(dir);
 }
 

@@ -69,6 +69,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override;
 
   std::string_view name() const override { return "cuda"; }
+  std::string_view numeric_format() const override { return "bf16"; }
   const model::ModelConfig& config() const override;
   int64_t page_size() const override;
   int64_t num_pages() const override;
