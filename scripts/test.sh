@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command on a fresh machine: install, build and run every test.
-#   1. Release build, all tests (ctest): unit, property (1M operations), CLI.
-#   2. ASan+UBSan build, every test but the CLI ones again.
+#   1. Release build (warnings are errors), all tests (ctest): unit, property
+#      (1M operations), CLI.
+#   2. ASan+UBSan build (warnings are errors), every test but the CLI ones again.
 #   3. libFuzzer targets (cache operations, safetensors headers, chat templates),
 #      for a bounded time.
 # FUZZ_SECONDS (default 60) bounds step 3.
@@ -13,12 +14,12 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 echo "== release build and tests"
-bash scripts/build.sh build -DRADIXLM_TESTS=ON
+bash scripts/build.sh build -DRADIXLM_TESTS=ON -DRADIXLM_WERROR=ON
 ctest --test-dir build --output-on-failure --timeout 900 | tee -a "$log"
 
 echo "== ASan+UBSan build, every test but the CLI ones"
 bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRADIXLM_SANITIZE=address \
-  -DRADIXLM_CUDA=OFF -DRADIXLM_TESTS=ON
+  -DRADIXLM_CUDA=OFF -DRADIXLM_TESTS=ON -DRADIXLM_WERROR=ON
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure --timeout 1800 -E '^cli_' | tee -a "$log"
 

@@ -116,7 +116,12 @@ StatusOr<GenerateRun> GenerateOnce(const GenerateOptions& o, backend::LoadedMode
   }
   run.prefill_s = SecondsSince(start);
 
-  engine::SamplingParams params{o.temperature, o.top_k, o.top_p, o.min_p, o.seed};
+  engine::SamplingParams params;
+  params.temperature = o.temperature;
+  params.top_k = o.top_k;
+  params.top_p = o.top_p;
+  params.min_p = o.min_p;
+  params.seed = o.seed;
   RETURN_IF_ERROR(params.Validate());
   engine::Sampler sampler(params);
   std::unique_ptr<model::IncrementalDecoder> decoder;

@@ -44,8 +44,9 @@ inline void CachedPrefixTable(backend::Backend& backend, std::span<const int32_t
       {.num_pages = backend.num_pages(), .page_size = static_cast<int32_t>(ps)});
   ASSERT_TRUE(pool.ok());
   ManualClock clock;
-  auto cache =
-      kvcache::CreatePrefixCache({.page_size = static_cast<int32_t>(ps)}, pool->get(), &clock);
+  kvcache::PrefixCacheOptions cache_options;
+  cache_options.page_size = static_cast<int32_t>(ps);
+  auto cache = kvcache::CreatePrefixCache(cache_options, pool->get(), &clock);
   ASSERT_TRUE(cache.ok());
   std::vector<int32_t> earlier(prompt.begin(), prompt.begin() + shared);
   const std::vector<int32_t> tail = RandomTokens(30, backend.config().vocab_size, 6);

@@ -45,7 +45,9 @@ TEST(SamplingMathTest, KeysOrderLikeFloats) {
   for (float a : xs) {
     EXPECT_EQ(sampling::FromKey(Key(a)), a);
     for (float b : xs) {
-      if (a < b) EXPECT_LT(Key(a), Key(b)) << a << " " << b;
+      if (a < b) {
+        EXPECT_LT(Key(a), Key(b)) << a << " " << b;
+      }
     }
   }
   EXPECT_LT(Key(-0.0f), Key(0.0f));

@@ -126,7 +126,9 @@ TEST_F(EngineTest, CacheOnAndOffConcurrentAndAloneGiveTheSameTokens) {
     }
     // Round 0: the shared 61 tokens are computed once (in-batch sharing or
     // chunk inserts); round 1: every prompt but its last token is cached.
-    if (round == 0) EXPECT_GE(cached, 61 * 4);
+    if (round == 0) {
+      EXPECT_GE(cached, 61 * 4);
+    }
     if (round == 1) {
       int64_t want = 0;
       for (const auto& p : prompts) want += static_cast<int64_t>(p.size()) - 1;

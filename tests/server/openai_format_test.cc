@@ -10,6 +10,14 @@
 namespace radixlm::server {
 namespace {
 
+Usage MakeUsage(int64_t prompt, int64_t completion, int64_t cached) {
+  Usage u;
+  u.prompt_tokens = prompt;
+  u.completion_tokens = completion;
+  u.cached_tokens = cached;
+  return u;
+}
+
 using simdjson::dom::element;
 
 class FormatTest : public ::testing::Test {
@@ -55,7 +63,7 @@ TEST_F(FormatTest, CompletionWithLogprobsAndEcho) {
   c.text = "hi";
   c.logprobs = {Entry('h', -0.5f, {{'h', -0.5f}, {'x', -1.0f}}), Entry('i', -INFINITY, {})};
   c.finish = engine::FinishReason::kLength;
-  const Usage usage{10, 2, 8};
+  const Usage usage = MakeUsage(10, 2, 8);
   element doc = Parse(f.Completion(meta_, std::vector<ChoiceOutput>{c}, usage));
   EXPECT_EQ(std::string_view(doc["id"]), "cmpl-abc");
   EXPECT_EQ(std::string_view(doc["object"]), "text_completion");
@@ -90,7 +98,7 @@ TEST_F(FormatTest, ChatWithLogprobs) {
   const auto b0 = *tokenizer_->TokenToId(tokenizer_->IdToToken(static_cast<uint8_t>(e[0])));
   c.logprobs = {Entry(b0, -0.25f, {{b0, -0.25f}})};
   c.finish = engine::FinishReason::kStop;
-  element doc = Parse(f.Chat(meta_, std::vector<ChoiceOutput>{c}, Usage{3, 1, 0}));
+  element doc = Parse(f.Chat(meta_, std::vector<ChoiceOutput>{c}, MakeUsage(3, 1, 0)));
   EXPECT_EQ(std::string_view(doc["object"]), "chat.completion");
   element choice = doc["choices"].at(0);
   EXPECT_EQ(std::string_view(choice["message"]["role"]), "assistant");
@@ -137,7 +145,7 @@ TEST_F(FormatTest, StreamChunks) {
   EXPECT_EQ(std::string_view(text["choices"].at(0)["text"]), "ab");
   EXPECT_EQ(std::string_view(text["choices"].at(0)["finish_reason"]), "abort");
 
-  element usage = Parse(f.UsageChunk(meta_, true, Usage{5, 7, 4}));
+  element usage = Parse(f.UsageChunk(meta_, true, MakeUsage(5, 7, 4)));
   EXPECT_EQ(simdjson::dom::array(usage["choices"]).size(), 0u);
   EXPECT_EQ(int64_t(usage["usage"]["total_tokens"]), 12);
   EXPECT_EQ(int64_t(usage["usage"]["prompt_tokens_details"]["cached_tokens"]), 4);
