@@ -79,8 +79,9 @@ std::string Head(const ApiResponse& r, bool keep_alive, bool chunked, size_t len
   std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + Reason(r.status) + "\r\n";
   out += "Content-Type: " + r.content_type + "\r\n";
   for (const auto& [key, value] : r.headers) out += key + ": " + value + "\r\n";
-  out += chunked ? std::string("Transfer-Encoding: chunked\r\n")
-                 : "Content-Length: " + std::to_string(length) + "\r\n";
+  // An HTTP/1.0 client knows no chunks: its stream ends when the connection does.
+  if (!chunked) out += "Content-Length: " + std::to_string(length) + "\r\n";
+  if (chunked && !http10) out += "Transfer-Encoding: chunked\r\n";
   if (!keep_alive) out += "Connection: close\r\n";
   if (keep_alive && http10) out += "Connection: keep-alive\r\n";
   out += "\r\n";
@@ -406,6 +407,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       ex->deferred = std::move(r.deferred);
       ex->deferred->SetWake(wake);
     } else if (r.stream) {
+      if (ex->http10) ex->keep_alive = false;  // the stream's end is the connection's
       ex->stream = r.stream;
       ex->response = std::move(r);
       ex->response.stream.reset();
@@ -452,9 +454,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
           out = Head(ex.response, ex.keep_alive && !closing_after(ex), true, 0, ex.http10);
           ex.head_sent = true;
         }
-        if (!ex.head) AppendChunk(&out, events);
+        if (!ex.head && ex.http10) out += events;
+        if (!ex.head && !ex.http10) AppendChunk(&out, events);
         if (!more) {
-          if (!ex.head) out += "0\r\n\r\n";
+          if (!ex.head && !ex.http10) out += "0\r\n\r\n";
           ex.stream->SetWake(nullptr);
           ex.done = true;
         }

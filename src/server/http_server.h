@@ -19,7 +19,8 @@
 //               the connection closes. `Expect: 100-continue` is answered.
 //   pipelining  up to max_pipelined requests are read ahead and handled at
 //               once; responses leave in request order.
-//   streams     chunked text/event-stream; the next events are taken only once
+//   streams     chunked text/event-stream (to an HTTP/1.0 client unchunked,
+//               ended by closing the connection); the next events are taken only once
 //               the previous write is done, so a client that stops reading
 //               holds back only its own stream (no progress for write_timeout:
 //               the connection is dropped).

@@ -125,6 +125,23 @@ test('http front end', async (t) => {
       s.destroy();
     });
 
+    await t.test('an HTTP/1.0 stream is sent unchunked and ends with the connection', async () => {
+      const s = await connect(server);
+      const body = JSON.stringify({ prompt: 'old client', max_tokens: 2, stream: true });
+      let text = '';
+      await new Promise((resolve) => {
+        s.on('data', (d) => { text += d.toString('latin1'); });
+        s.on('close', resolve);
+        s.write(`POST /v1/completions HTTP/1.0\r\nContent-Type: application/json\r\n` +
+                `Content-Length: ${body.length}\r\n\r\n${body}`);
+      });
+      const [head, rest] = [text.slice(0, text.indexOf('\r\n\r\n')), text.slice(text.indexOf('\r\n\r\n') + 4)];
+      assert.match(head, /^HTTP\/1\.1 200/);
+      assert.doesNotMatch(head, /transfer-encoding/i);
+      assert.match(rest, /^data: \{/);
+      assert.match(rest, /data: \[DONE\]\n\n$/);
+    });
+
     await t.test('header floods get 431 and the server keeps serving', async () => {
       let s = await connect(server);
       let headers = '';
