@@ -476,7 +476,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The connection ends after this exchange: a last request, or shutting down
   // with nothing read behind it.
   bool closing_after(const Exchange& ex) const {
-    return !ex.keep_alive || (closing_ && exchanges_.size() == 1 && !reading_);
+    // (A read still waiting for a first byte holds nothing back.)
+    return !ex.keep_alive || (closing_ && exchanges_.size() == 1 && (!reading_ || waiting_idle_));
   }
 
   void Write(std::string bytes) {
