@@ -113,7 +113,7 @@ test('http front end', async (t) => {
     await t.test('pipelined requests are answered in order', async () => {
       const s = await connect(server);
       const { responses } = await exchange(s, 'GET /health HTTP/1.1\r\nHost: t\r\n\r\n' +
-        post('/v1/completions', { prompt: 'one', max_tokens: 3 }) +
+        post('/v1/completions', { prompt: 'one', max_tokens: 3, ignore_eos: true }) +
         'GET /v1/models HTTP/1.1\r\nHost: t\r\n\r\n' +
         post('/v1/completions', { prompt: 'two', max_tokens: 2, stream: true }) +
         'GET /nope HTTP/1.1\r\nHost: t\r\n\r\n', 5);

@@ -4,7 +4,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { startServer, client } = require('./server.js');
+const { startServer, client, eventually } = require('./server.js');
 
 const PROMPT = 'A confidential prompt that one tenant must not be able to probe through cache timing. ';
 
@@ -67,12 +67,16 @@ test('api keys and cache namespaces', async (t) => {
       const b0 = await stats('key-beta');
       assert.equal(a0.scope, 'tenant');
       assert.ok(!('pages' in a0) && !('cache' in a0), 'no shared pool or cache figures');
-      await cached(alpha, { cache_salt: 'stats' });
+      await cached(alpha, { cache_salt: 'stats', ignore_eos: true });
       const second = await alpha.completions.create({ model: 'tiny-llama', prompt: PROMPT, max_tokens: 3,
-                                                      cache_salt: 'stats', stream: true });
+                                                      cache_salt: 'stats', stream: true, ignore_eos: true });
       for await (const chunk of second) void chunk;
-      const a1 = await stats('key-alpha');
-      assert.equal(a1.requests.finished, a0.requests.finished + 2);
+      // A call counts once the server has written its end (a moment after the
+      // client read it).
+      const a1 = await eventually(async () => {
+        const s = await stats('key-alpha');
+        return s.requests.finished === a0.requests.finished + 2 ? s : null;
+      }, { what: 'both calls counted' });
       assert.equal(a1.requests.running, 0);
       assert.equal(a1.requests.generation_tokens, a0.requests.generation_tokens + 5);
       assert.equal(a1.requests.cached_prompt_tokens, a0.requests.cached_prompt_tokens + PROMPT.length);
