@@ -155,8 +155,12 @@ ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
     return Metrics();
   }
 
-  // Every /v1/* route from here on.
-  auto tenant = keys_.Authenticate(request.authorization);
+  // Every /v1/* route from here on, behind a tenant's key; an operator's
+  // metrics key opens /v1/cache/stats too (the whole server's view).
+  const bool operator_stats = path == "/v1/cache/stats" && metrics_keys_.enabled() &&
+                              metrics_keys_.Authenticate(request.authorization).ok();
+  auto tenant = operator_stats ? StatusOr<std::string>(std::string())
+                               : keys_.Authenticate(request.authorization);
   if (!tenant.ok()) return ErrorResponse(ApiError::FromStatus(tenant.status(), "", "invalid_api_key"));
   if (shutting_down()) {
     return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "The server is shutting down.")));
@@ -165,7 +169,7 @@ ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
   if (path == "/v1/completions") return Completions(request, *tenant);
   if (path == "/v1/chat/completions") return ChatCompletions(request, *tenant);
   if (path == "/v1/embeddings") return Embeddings(request, *tenant);
-  if (path == "/v1/cache/stats") return CacheStats(request, *tenant);
+  if (path == "/v1/cache/stats") return CacheStats(*tenant, operator_stats);
   if (path == "/v1/cache/flush") return CacheFlush(request, *tenant);
   if (path == "/v1/cache/responses/flush") return ResponseCacheFlush(request, *tenant);
   return ErrorResponse(ApiError::FromStatus(InternalError("route without a handler")));
@@ -196,13 +200,10 @@ ApiResponse ApiService::Metrics() {
   return r;
 }
 
-ApiResponse ApiService::CacheStats(const ApiRequest& request, const std::string& tenant) {
+ApiResponse ApiService::CacheStats(const std::string& tenant, bool operator_view) {
   if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
   // A tenant sees its own calls; the pool and the cache are everyone's.
-  const bool operator_view =
-      !keys_.enabled() ||
-      (metrics_keys_.enabled() && metrics_keys_.Authenticate(request.authorization).ok());
-  if (operator_view) return Json(200, FormatCacheStats(engine_->Snapshot()));
+  if (operator_view || !keys_.enabled()) return Json(200, FormatCacheStats(engine_->Snapshot()));
   TenantUsage usage;
   {
     std::lock_guard<std::mutex> lock(tenants_mu_);

@@ -173,7 +173,8 @@ class ApiService {
   ApiResponse CacheFlush(const ApiRequest& request, const std::string& tenant);
   ApiResponse ResponseCacheFlush(const ApiRequest& request, const std::string& tenant);
   ApiResponse Metrics();
-  ApiResponse CacheStats(const ApiRequest& request, const std::string& tenant);
+  // The caller's tenant's view, or with `operator_view` (a metrics key) the server's.
+  ApiResponse CacheStats(const std::string& tenant, bool operator_view);
   // Per tenant ("" without keys): what its calls used, for its scoped stats.
   void Record(const std::string& tenant, const Usage& usage, bool response_cache_hit);
   std::function<void(const Usage&)> Recorder(const std::string& tenant);

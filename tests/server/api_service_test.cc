@@ -105,6 +105,9 @@ TEST_F(ApiServiceTest, MetricsKeyGuardsMetricsOnly) {
   EXPECT_EQ(Call(s, "GET", "/health").status, 200);
   EXPECT_EQ(Call(s, "GET", "/v1/models", "", "Bearer operator").status, 401);  // and not a tenant's
   EXPECT_EQ(Call(s, "GET", "/v1/models", "", "Bearer tenant").status, 200);
+  // but it opens the cache's stats (past authentication: no engine here, 503).
+  EXPECT_EQ(Call(s, "GET", "/v1/cache/stats", "", "Bearer operator").status, 503);
+  EXPECT_EQ(Call(s, "GET", "/v1/cache/stats", "", "Bearer nope").status, 401);
 }
 
 TEST_F(ApiServiceTest, ShutdownAnswers503) {
