@@ -5,6 +5,11 @@
 namespace radixlm::server {
 namespace {
 
+void Field(JsonWriter& w, const char* key, int64_t value) {
+  w.Key(key);
+  w.Int(value);
+}
+
 // Opens the object with what every view shows: its scope and the cache's shape.
 void BeginStats(JsonWriter& w, const char* scope, const engine::EngineSnapshot& s) {
   w.BeginObject();
@@ -12,18 +17,19 @@ void BeginStats(JsonWriter& w, const char* scope, const engine::EngineSnapshot& 
   w.String(scope);
   w.Key("prefix_cache");
   w.Bool(s.prefix_cache);
-  w.Key("page_size");
-  w.Int(s.page_size);
+  Field(w, "page_size", s.page_size);
+}
+
+// part / whole, 0 for an empty whole.
+double Share(int64_t part, int64_t whole) {
+  return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
 }
 
 }  // namespace
 
 std::string FormatCacheStats(const engine::EngineSnapshot& s) {
   JsonWriter w;
-  auto field = [&](const char* key, int64_t value) {
-    w.Key(key);
-    w.Int(value);
-  };
+  auto field = [&](const char* key, int64_t value) { Field(w, key, value); };
   BeginStats(w, "server", s);
   w.Key("pages");
   w.BeginObject();
@@ -34,9 +40,7 @@ std::string FormatCacheStats(const engine::EngineSnapshot& s) {
   field("in_use", s.pages_in_use);
   w.EndObject();
   w.Key("hit_rate");
-  w.Double(s.cache.match_tokens == 0 ? 0.0
-                                     : static_cast<double>(s.cache.match_tokens_hit) /
-                                           static_cast<double>(s.cache.match_tokens));
+  w.Double(Share(s.cache.match_tokens_hit, s.cache.match_tokens));
   w.Key("kv_usage");
   w.Double(s.kv_usage());
   w.Key("requests");
@@ -77,15 +81,10 @@ std::string FormatCacheStats(const engine::EngineSnapshot& s) {
 
 std::string FormatTenantCacheStats(const engine::EngineSnapshot& s, const TenantUsage& u) {
   JsonWriter w;
-  auto field = [&](const char* key, int64_t value) {
-    w.Key(key);
-    w.Int(value);
-  };
+  auto field = [&](const char* key, int64_t value) { Field(w, key, value); };
   BeginStats(w, "tenant", s);
   w.Key("hit_rate");
-  w.Double(u.prompt_tokens == 0 ? 0.0
-                                : static_cast<double>(u.cached_prompt_tokens) /
-                                      static_cast<double>(u.prompt_tokens));
+  w.Double(Share(u.cached_prompt_tokens, u.prompt_tokens));
   w.Key("requests");
   w.BeginObject();
   field("finished", u.requests);

@@ -17,6 +17,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <cstdio>
 #include <deque>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -267,8 +268,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnHeader(error_code ec) {
     if (ec) return ReadFailed(ec);
     const auto& req = parser_->get();
-    size_t fields = 0;
-    for (auto it = req.begin(); it != req.end(); ++it) ++fields;
+    const auto fields = static_cast<size_t>(std::distance(req.begin(), req.end()));
     if (fields > static_cast<size_t>(opt_.max_headers)) {
       return RefuseRequest(431, "The request has " + std::to_string(fields) +
                                     " header fields; the limit is " +

@@ -17,8 +17,6 @@
 //              many end with [DONE], the server's memory growth (--pid).
 // A failure is any connect error, reset, timeout or unexpected status. The
 // table (and --json) gives every figure; exit 1 when any scenario failed.
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <array>
 #include <boost/asio/connect.hpp>
@@ -39,7 +37,9 @@
 #include <string>
 #include <vector>
 
+#include "tools/cli_util.h"
 #include "tools/commands.h"
+#include "tools/http_client.h"
 
 namespace radixlm::tools {
 namespace {
@@ -376,31 +376,17 @@ std::string Json(const std::vector<Result>& results) {
 }  // namespace
 
 int RunBenchHttp(const BenchHttpOptions& o) {
-  // host:port from the base URL.
-  std::string rest = o.base_url;
-  if (rest.rfind("http://", 0) == 0) rest = rest.substr(7);
-  rest = rest.substr(0, rest.find('/'));
-  const size_t colon = rest.rfind(':');
-  const std::string host = colon == std::string::npos ? rest : rest.substr(0, colon);
-  int port = 80;
-  try {
-    if (colon != std::string::npos) port = std::stoi(rest.substr(colon + 1));
-  } catch (...) {
-    port = -1;
-  }
+  auto target = ParseBaseUrl(o.base_url);
   error_code ec;
-  const auto address = net::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
-  if (ec || port <= 0 || port > 65535) {
+  net::ip::address address;
+  if (target.ok())
+    address = net::ip::make_address(target->host == "localhost" ? "127.0.0.1" : target->host, ec);
+  if (!target.ok() || ec) {
     std::cerr << "bench http: --base-url must be http://IP:PORT, not '" << o.base_url << "'\n";
     return 2;
   }
-  const tcp::endpoint ep(address, static_cast<unsigned short>(port));
-  // Thousands of sockets: the open-files limit up to its hard limit.
-  rlimit files{};
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);
-  }
+  const tcp::endpoint ep(address, static_cast<unsigned short>(target->port));
+  RaiseOpenFilesLimit();  // thousands of sockets
   std::vector<Result> results;
   for (const std::string& s : o.scenarios) {
     std::fprintf(stderr, "bench http: %s...\n", s.c_str());

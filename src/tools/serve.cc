@@ -1,7 +1,6 @@
 // radixlm serve: the OpenAI-compatible HTTP server (src/server/) over the engine.
 #include <pthread.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -273,13 +272,7 @@ int RunServe(const ServeOptions& o) {
   ho.io_threads = o.http_io_threads > 0 ? o.http_io_threads : std::max(1, cores / 4);
   ho.backlog = o.http_backlog;
   // Every connection is a descriptor: the soft limit goes up to the hard one.
-  rlimit files{};
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);
-    getrlimit(RLIMIT_NOFILE, &files);
-  }
-  const int64_t file_limit = static_cast<int64_t>(std::min<rlim_t>(files.rlim_cur, 10'000'000));
+  const int64_t file_limit = RaiseOpenFilesLimit();
   ho.max_connections =
       o.max_connections > 0 ? o.max_connections : std::max<int64_t>(16, file_limit - 256);
   auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
