@@ -302,8 +302,7 @@ ApiResponse ApiService::Completions(const ApiRequest& request, const std::string
   if (!parsed->echo) {
     for (BuiltPrompt& b : *built) b.echo_text.clear();
   }
-  return Generate(std::move(*built), parsed->gen, /*chat=*/false, RequestNamespace(tenant, parsed->gen.cache_salt),
-                  SemanticText(*parsed));
+  return Generate(std::move(*built), parsed->gen, /*chat=*/false, tenant, SemanticText(*parsed));
 }
 
 ApiResponse ApiService::ChatCompletions(const ApiRequest& request, const std::string& tenant) {
@@ -315,8 +314,7 @@ ApiResponse ApiService::ChatCompletions(const ApiRequest& request, const std::st
   if (!built.ok()) return ErrorResponse(ApiError::FromStatus(built.status(), param));
   std::vector<BuiltPrompt> prompts;
   prompts.push_back(std::move(*built));
-  return Generate(std::move(prompts), parsed->gen, /*chat=*/true, RequestNamespace(tenant, parsed->gen.cache_salt),
-                  SemanticText(*parsed));
+  return Generate(std::move(prompts), parsed->gen, /*chat=*/true, tenant, SemanticText(*parsed));
 }
 
 ApiResponse ApiService::Embeddings(const ApiRequest& request, const std::string& tenant) {
@@ -371,8 +369,9 @@ std::optional<ApiResponse> ApiService::Replay(const std::string& entry, const ch
   return r;
 }
 
-ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const GenerationRequest& gen, bool chat,
-                                 const std::string& ns, const std::string& semantic_text) {
+ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const GenerationRequest& gen,
+                                 bool chat, const std::string& tenant,
+                                 const std::string& semantic_text) {
   // Each prompt is a request in the engine's queue: a list longer than one
   // request's share could never be queued (400, not a 503 no retry cures).
   if (static_cast<int64_t>(prompts.size()) > options_.max_prompts_per_request) {
@@ -384,8 +383,7 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
         "prompt"));
   }
   if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
-  // The tenant's part of the namespace (auth.h), for its scoped stats.
-  const std::string tenant = keys_.enabled() ? ns.substr(0, ns.find("/salt:")) : std::string();
+  const std::string ns = RequestNamespace(tenant, gen.cache_salt);
   // The response cache first: a hit never reaches the engine.
   const ResponseCacheConfig& rc = options_.response_cache;
   ResponseCacheMode mode = ResponseCacheMode::kOff;

@@ -180,10 +180,11 @@ class ApiService {
   std::function<void(const Usage&)> Recorder(const std::string& tenant);
   ApiResponse Models();
   // Answers from the response cache, or submits the built prompts and runs them
-  // to the end or returns a stream. `semantic_text`: what the semantic cache
+  // to the end or returns a stream, in the namespace of `tenant` ("" without
+  // keys) and the call's cache_salt. `semantic_text`: what the semantic cache
   // embeds ("" when the call may not use it).
   ApiResponse Generate(std::vector<BuiltPrompt> prompts, const GenerationRequest& gen, bool chat,
-                       const std::string& ns, const std::string& semantic_text);
+                       const std::string& tenant, const std::string& semantic_text);
   // The answer to a cacheable call whose entry was found; nullopt when the entry
   // does not decode (then it is a miss). `similarity` >= 0 for a semantic hit.
   std::optional<ApiResponse> Replay(const std::string& entry, const char* layer, const GenerationRequest& gen,
