@@ -432,45 +432,42 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Writes what the oldest exchange has ready; called whenever that may change.
   void Pump() {
-    if (writing_ || dropped_) return;
-    while (!exchanges_.empty()) {
-      Exchange& ex = *exchanges_.front();
-      if (!ex.handled) return;
-      std::string out;
-      if (ex.deferred && !ex.ready) {
-        if (!ex.deferred->Poll(&ex.response)) return;  // woken again on news
-        ex.deferred->SetWake(nullptr);
-        ex.ready = true;
-      }
-      if (ex.ready) {
-        const std::string& body = ex.response.body;
-        out = Head(ex.response, ex.keep_alive && !closing_after(ex), false, body.size(), ex.http10);
-        if (!ex.head) out += body;
-        ex.done = true;
-      } else if (ex.stream) {
-        std::string events;
-        const bool more = ex.stream->Next(&events, std::chrono::milliseconds(0));
-        if (!ex.head_sent) {
-          out = Head(ex.response, ex.keep_alive && !closing_after(ex), true, 0, ex.http10);
-          ex.head_sent = true;
-        }
-        if (!ex.head && ex.http10) out += events;
-        if (!ex.head && !ex.http10) AppendChunk(&out, events);
-        if (!more) {
-          if (!ex.head && !ex.http10) out += "0\r\n\r\n";
-          ex.stream->SetWake(nullptr);
-          ex.done = true;
-        }
-        if (out.empty()) {
-          // Woken again on news; meanwhile every 5 s, so a quiet stream (a
-          // request still queued) sends its SSE keep-alive comment.
-          Tick();
-          return;
-        }
-      }
-      Write(std::move(out));
-      return;
+    if (writing_ || dropped_ || exchanges_.empty()) return;
+    Exchange& ex = *exchanges_.front();
+    if (!ex.handled) return;
+    std::string out;
+    if (ex.deferred && !ex.ready) {
+      if (!ex.deferred->Poll(&ex.response)) return;  // woken again on news
+      ex.deferred->SetWake(nullptr);
+      ex.ready = true;
     }
+    if (ex.ready) {
+      const std::string& body = ex.response.body;
+      out = Head(ex.response, ex.keep_alive && !closing_after(ex), false, body.size(), ex.http10);
+      if (!ex.head) out += body;
+      ex.done = true;
+    } else if (ex.stream) {
+      std::string events;
+      const bool more = ex.stream->Next(&events, std::chrono::milliseconds(0));
+      if (!ex.head_sent) {
+        out = Head(ex.response, ex.keep_alive && !closing_after(ex), true, 0, ex.http10);
+        ex.head_sent = true;
+      }
+      if (!ex.head && ex.http10) out += events;
+      if (!ex.head && !ex.http10) AppendChunk(&out, events);
+      if (!more) {
+        if (!ex.head && !ex.http10) out += "0\r\n\r\n";
+        ex.stream->SetWake(nullptr);
+        ex.done = true;
+      }
+      if (out.empty()) {
+        // Woken again on news; meanwhile every 5 s, so a quiet stream (a
+        // request still queued) sends its SSE keep-alive comment.
+        Tick();
+        return;
+      }
+    }
+    Write(std::move(out));
   }
 
   // The connection ends after this exchange: a last request, or shutting down
@@ -548,9 +545,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
     }
     exchanges_.clear();
-    read_timer_.cancel();
-    write_timer_.cancel();
-    tick_timer_.cancel();
+    CancelTimers();
     error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
@@ -563,9 +558,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Linger() {
     if (dropped_) return;
     dropped_ = true;
-    read_timer_.cancel();
-    write_timer_.cancel();
-    tick_timer_.cancel();
+    CancelTimers();
     error_code ec;
     socket_.shutdown(tcp::socket::shutdown_send, ec);
     if (ec) {
@@ -590,6 +583,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
           error_code cec;
           self->socket_.close(cec);
         }));
+  }
+
+  void CancelTimers() {
+    read_timer_.cancel();
+    write_timer_.cancel();
+    tick_timer_.cancel();
   }
 
   void Tick() {

@@ -121,18 +121,35 @@ StatusOr<std::unique_ptr<respcache::ResponseCache>> MakeResponseCache(const Serv
   return cache;
 }
 
+// The thread whose sigwait takes SIGINT and SIGTERM now.
+std::atomic<pthread_t> g_signal_taker;
+
+// Threads started before RunServe blocks the signals (OpenBLAS starts its pool
+// when the library loads) would take SIGINT/SIGTERM with the default action
+// and end the process at once; there this handler hands the signal on to the
+// thread that waits for it (async-signal-safe: pthread_kill).
+void HandOnSignal(int sig) { pthread_kill(g_signal_taker.load(), sig); }
+
 }  // namespace
 
 int RunServe(const ServeOptions& o) {
-  // Signals are taken by sigwait below, never by a handler: block them before
-  // any thread starts (threads inherit the mask). SIGUSR1 wakes the wait when
-  // the listener fails. A client that leaves mid-write must not kill us.
+  // Signals are taken by sigwait below: blocked before any thread starts
+  // (threads inherit the mask), and handed on from older threads
+  // (HandOnSignal). SIGUSR1 wakes the wait when the listener fails. A client
+  // that leaves mid-write must not kill us.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  g_signal_taker.store(pthread_self());
+  struct sigaction hand_on {};
+  hand_on.sa_handler = HandOnSignal;
+  sigemptyset(&hand_on.sa_mask);
+  hand_on.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &hand_on, nullptr);
+  sigaction(SIGTERM, &hand_on, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   if (o.kv_pages > 0 && !o.kv_memory.empty()) {
@@ -357,6 +374,7 @@ int RunServe(const ServeOptions& o) {
         "); a second signal exits at once");
     // A second SIGINT/SIGTERM during the grace period: leave now.
     std::thread([signals] {
+      g_signal_taker.store(pthread_self());
       sigset_t again = signals;
       sigdelset(&again, SIGUSR1);
       int second = 0;
