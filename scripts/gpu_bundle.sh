@@ -34,7 +34,7 @@ command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] ||
 tests=(cuda_backend_test cpu_backend_test kernels_test checkpoint_test tokenizer_test engine_test scheduler_test
        sampler_test stop_matcher_test server_openai_protocol_test server_openai_format_test server_chat_format_test
        server_request_builder_test server_metrics_text_test server_auth_test server_api_service_test
-       server_response_entry_test bench_engine_cuda_report_test)
+       server_response_entry_test engine_report_test)
 echo "gpu_bundle.sh: building radixlm and ${#tests[@]} test binaries in $build" >&2
 bash scripts/build.sh "$build" -DRADIXLM_TESTS=ON -DRADIXLM_CUDA=ON -- radixlm "${tests[@]}" tokenizer_npm_compare >&2
 # The e2e tests' npm packages, where ctest installs them.

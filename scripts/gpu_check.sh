@@ -148,7 +148,7 @@ step cuda_backend_test 180 cuda_gtest
 for t in cpu_backend_test kernels_test checkpoint_test tokenizer_test engine_test scheduler_test sampler_test \
          stop_matcher_test server_openai_protocol_test server_openai_format_test server_chat_format_test \
          server_request_builder_test server_metrics_text_test server_auth_test server_api_service_test \
-         server_response_entry_test bench_engine_cuda_report_test; do
+         server_response_entry_test engine_report_test; do
   step "$t" 120 gtest "$t"
 done
 

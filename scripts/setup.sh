@@ -15,7 +15,8 @@ PACKAGES=(
   libopenblas-dev      # CPU backend GEMMs (threaded OpenBLAS)
   libpcre2-dev         # tokenizer pre-tokenizer patterns (Unicode properties, JIT)
   libboost1.74-dev     # Beast and Asio, header-only: the HTTP server (src/server/http_server.cc) and bench http
-  libcpp-httplib-dev   # HTTP client of bench serve, cache-warm, bench response-cache (brings libssl-dev)
+  libcurl4-openssl-dev # the HTTP client (src/net/http_client.cc only)
+  libssl-dev           # SHA-256 of API keys (src/server/auth.cc only)
   python3-jinja2       # reference renderer for the chat-template tests (tests/template)
   libhiredis-dev       # response cache's shared layer (src/respcache/redis_store.cc only)
   redis-server         # the response-cache tests start a real Redis on 127.0.0.1

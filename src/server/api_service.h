@@ -1,5 +1,5 @@
 // ApiService: the HTTP API's routes, independent of the HTTP library
-// (http_server.cc adapts cpp-httplib to it).
+// (http_server.cc adapts Boost.Beast to it).
 //
 //   GET  /health                 200 {"status":"ok"}; 503 while shutting down, or
 //                                once work has waited health_stall without a step

@@ -1,5 +1,5 @@
-// SHA-256 from OpenSSL's libcrypto (already a dependency of cpp-httplib); this
-// is the only file that includes it.
+// SHA-256 from OpenSSL's libcrypto (Debian's libssl-dev); this is the only file
+// that includes it.
 #include "server/auth.h"
 
 #include <openssl/crypto.h>

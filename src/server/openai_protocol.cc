@@ -670,31 +670,6 @@ StatusOr<EmbeddingRequest> ParseEmbeddingRequest(std::string_view body, const Pr
   return r;
 }
 
-StatusOr<std::vector<float>> ParseEmbeddingResponse(std::string_view body) {
-  std::string param;
-  ProtocolLimits limits;
-  Fields f(limits, &param);
-  std::unique_ptr<simdjson::dom::parser> own;
-  object obj;
-  RETURN_IF_ERROR(ParseObject(body, f, ParserFor(body, &own), &obj));
-  array data, values;
-  object first;
-  if (obj["data"].get_array().get(data) || data.size() == 0 || data.at(0).get_object().get(first) ||
-      first["embedding"].get_array().get(values)) {
-    return InvalidArgumentError("the embeddings response has no data[0].embedding array");
-  }
-  std::vector<float> out;
-  out.reserve(values.size());
-  for (element v : values) {
-    double x = 0;
-    if (v.get_double().get(x) || !std::isfinite(x)) {
-      return InvalidArgumentError("data[0].embedding holds a value that is not a finite number");
-    }
-    out.push_back(static_cast<float>(x));
-  }
-  return out;
-}
-
 namespace {
 
 // The fields of the two flush bodies: a non-empty cache_salt, and (responses

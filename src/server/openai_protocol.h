@@ -114,8 +114,6 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
                                        std::string* param);
 StatusOr<EmbeddingRequest> ParseEmbeddingRequest(std::string_view body, const ProtocolLimits& limits,
                                                  std::string* param);
-// The vector of data[0] in an OpenAI embeddings response (another server's).
-StatusOr<std::vector<float>> ParseEmbeddingResponse(std::string_view body);
 
 // The body of POST /v1/cache/flush: empty, {} or {"cache_salt": S}.
 StatusOr<FlushRequest> ParseFlushRequest(std::string_view body, std::string* param);

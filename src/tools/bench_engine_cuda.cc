@@ -28,11 +28,19 @@
 #include "backend/cuda/rooflines.h"
 #include "model/config.h"
 #include "tools/backend_choice.h"
-#include "tools/bench_engine_cuda_report.h"
+#include "report/engine_report.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace radixlm::tools {
+
+using report::AttentionFigure;
+using report::CudaBenchJson;
+using report::CudaBenchRun;
+using report::DecodeFigure;
+using report::PrefillFigure;
+using report::PrintCudaBenchTables;
+using report::TtftFigure;
 
 namespace {
 

@@ -39,9 +39,11 @@
 
 #include "tools/cli_util.h"
 #include "tools/commands.h"
-#include "tools/http_client.h"
+#include "net/http_client.h"
 
 namespace radixlm::tools {
+
+using net::ParseBaseUrl;
 namespace {
 
 namespace net = boost::asio;

@@ -12,7 +12,6 @@
 //   5. C client threads repeat cached requests for a few seconds: hit throughput.
 // Each client keeps its connection alive, as SDK clients do. Latencies are from
 // sending the request to the end of the response body.
-#include <httplib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -26,9 +25,12 @@
 #include "core/json_writer.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
-#include "tools/http_client.h"
+#include "net/http_client.h"
 
 namespace radixlm::tools {
+
+using net::HttpTarget;
+using net::ParseBaseUrl;
 namespace {
 
 struct Sample {
@@ -39,30 +41,29 @@ struct Sample {
 
 class Client {
  public:
-  explicit Client(const HttpTarget& t) : target_(t), http_(t.host, t.port) {
-    http_.set_keep_alive(true);
-    http_.set_tcp_nodelay(true);  // else Nagle holds the body behind the headers until an ACK
-    http_.set_read_timeout(static_cast<time_t>(t.timeout_s));
-    if (!t.api_key.empty()) headers_.emplace("Authorization", "Bearer " + t.api_key);
-  }
+  explicit Client(const HttpTarget& t) : target_(t) {}
   StatusOr<Sample> Post(const std::string& body) {
-    const auto start = std::chrono::steady_clock::now();
-    auto res = http_.Post(target_.prefix + "/completions", headers_, body, "application/json");
+    net::HttpRequest request;
+    request.method = "POST";
+    request.path = target_.prefix + "/completions";
+    request.body = body;
+    const net::HttpResult res = net::Send(target_, request);
     Sample s;
-    s.seconds = SecondsSince(start);
-    if (!res) return UnavailableError("request failed: " + httplib::to_string(res.error()));
-    if (res->status != 200) return UnavailableError("HTTP " + std::to_string(res->status) + ": " + res->body);
-    s.cache = res->get_header_value("x-radixlm-cache");
-    if (res->body.find("\"layer\":\"l1\"") != std::string::npos) s.layer = "l1";
-    if (res->body.find("\"layer\":\"l2\"") != std::string::npos) s.layer = "l2";
-    if (res->body.find("\"layer\":\"semantic\"") != std::string::npos) s.layer = "semantic";
+    s.seconds = res.elapsed_s;
+    if (!res.ok()) {
+      net::DropConnection(target_);
+      return UnavailableError("request failed: " + res.message);
+    }
+    if (res.status != 200) return UnavailableError("HTTP " + std::to_string(res.status) + ": " + res.body);
+    s.cache = res.header("x-radixlm-cache");
+    if (res.body.find("\"layer\":\"l1\"") != std::string::npos) s.layer = "l1";
+    if (res.body.find("\"layer\":\"l2\"") != std::string::npos) s.layer = "l2";
+    if (res.body.find("\"layer\":\"semantic\"") != std::string::npos) s.layer = "semantic";
     return s;
   }
 
  private:
-  HttpTarget target_;
-  httplib::Client http_;
-  httplib::Headers headers_;
+  HttpTarget target_;  // kept-alive: this thread's connection is reused
 };
 
 struct Figures {

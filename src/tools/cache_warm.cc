@@ -6,7 +6,6 @@
 // are stored too (a deterministic one would be anyway). Lines are sent in order
 // by --concurrency clients; each is reported as stored (a miss the server kept),
 // already cached (a hit) or failed, with the reason.
-#include <httplib.h>
 #include <simdjson.h>
 
 #include <atomic>
@@ -18,9 +17,11 @@
 
 #include "tools/cli_util.h"
 #include "tools/commands.h"
-#include "tools/http_client.h"
+#include "net/http_client.h"
 
 namespace radixlm::tools {
+
+using net::ParseBaseUrl;
 namespace {
 
 struct WarmRequest {
@@ -86,23 +87,25 @@ int RunCacheWarm(const CacheWarmOptions& o) {
   std::vector<std::thread> clients;
   for (int64_t c = 0; c < o.concurrency; ++c) {
     clients.emplace_back([&] {
-      httplib::Client http(target->host, target->port);
-      http.set_keep_alive(true);
-      http.set_tcp_nodelay(true);
-      http.set_read_timeout(static_cast<time_t>(o.timeout_s));
-      httplib::Headers headers;
-      if (!o.api_key.empty()) headers.emplace("Authorization", "Bearer " + o.api_key);
+      net::HttpTarget kept = *target;
+      kept.api_key = o.api_key;
+      kept.timeout_s = o.timeout_s;
       for (size_t i = next++; i < requests.size(); i = next++) {
         const WarmRequest& r = requests[i];
-        auto res = http.Post(r.path, headers, r.body, "application/json");
+        net::HttpRequest request;
+        request.method = "POST";
+        request.path = r.path;
+        request.body = r.body;
+        const net::HttpResult res = net::Send(kept, request);
         std::string why;
-        if (!res) {
-          why = httplib::to_string(res.error());
-        } else if (res->status != 200) {
-          why = "HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 200);
-        } else if (res->get_header_value("x-radixlm-cache") == "hit") {
+        if (!res.ok()) {
+          why = res.message;
+          net::DropConnection(kept);
+        } else if (res.status != 200) {
+          why = "HTTP " + std::to_string(res.status) + ": " + res.body.substr(0, 200);
+        } else if (res.header("x-radixlm-cache") == "hit") {
           ++cached;
-        } else if (res->get_header_value("x-radixlm-cache") == "miss") {
+        } else if (res.header("x-radixlm-cache") == "miss") {
           ++stored;
         } else {
           why = "the server has no response cache (no x-radixlm-cache header; start it with --response-cache)";

@@ -16,10 +16,18 @@
 #include "core/json_writer.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
-#include "tools/http_client.h"
-#include "tools/svg_chart.h"
+#include "loadgen/completion_stream.h"
+#include "net/http_client.h"
+#include "report/svg_chart.h"
 
 namespace radixlm::tools {
+
+using loadgen::PostStreaming;
+using loadgen::StreamResult;
+using net::ParseBaseUrl;
+using report::RenderSvg;
+using report::SvgPanel;
+using report::SvgSeries;
 namespace {
 
 struct Message {

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "loadgen/run.h"
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
@@ -36,7 +38,7 @@ int main(int argc, char** argv) {
   demo_server_cmd->add_option("--plot", demo_server.plot, "Write an SVG chart of TTFT per request");
 
   radixlm::tools::BenchHttpOptions bench_http;
-  radixlm::tools::BenchServeOptions bench_serve;
+  radixlm::loadgen::BenchServeOptions bench_serve;
   CLI::App* bench_group = app.add_subcommand("bench", "Measure a running server");
   bench_group->require_subcommand(1);
   CLI::App* bench_serve_cmd = bench_group->add_subcommand(
@@ -548,7 +550,10 @@ int main(int argc, char** argv) {
   if (gen_cmd->parsed()) return radixlm::tools::RunSimGenerate(gen);
   if (info_cmd->parsed()) return radixlm::tools::RunSimInfo(info);
   if (demo_cmd->parsed()) return radixlm::tools::RunDemo(demo);
-  if (bench_serve_cmd->parsed()) return radixlm::tools::RunBenchServe(bench_serve);
+  if (bench_serve_cmd->parsed()) {
+    auto code = radixlm::loadgen::RunBenchServe(bench_serve);
+    return code.ok() ? *code : radixlm::tools::Fail(code.status());
+  }
   if (bench_http_cmd->parsed()) return radixlm::tools::RunBenchHttp(bench_http);
   if (bench_compare_cmd->parsed()) return radixlm::tools::RunBenchCompare(bench_compare);
   if (bench_rc_cmd->parsed()) return radixlm::tools::RunBenchResponseCache(bench_rc);

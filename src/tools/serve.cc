@@ -28,9 +28,12 @@
 #include "tools/backend_choice.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
-#include "tools/remote_embedder.h"
+#include "respcache/remote_embedder.h"
 
 namespace radixlm::tools {
+
+using net::ParseBaseUrl;
+using respcache::RemoteEmbedder;
 namespace {
 
 // "512MiB", "2GiB", "1.5GB", "4096": bytes. Binary units for K/M/G/T with or

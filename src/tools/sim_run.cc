@@ -12,9 +12,13 @@
 #include "sim/simulator.h"
 #include "sim/workloads.h"
 #include "tools/commands.h"
-#include "tools/svg_chart.h"
+#include "report/svg_chart.h"
 
 namespace radixlm::tools {
+
+using report::RenderSvg;
+using report::SvgPanel;
+using report::SvgSeries;
 namespace {
 
 struct RunFigures {

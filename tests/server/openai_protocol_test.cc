@@ -306,17 +306,5 @@ TEST(OpenAiProtocol, EmbeddingRequest) {
   EXPECT_FALSE(ParseEmbeddingRequest(many + "]}", Limits(), &param).ok());
 }
 
-// Another server's answers are untrusted: anything but a list of finite numbers is refused.
-TEST(OpenAiProtocol, EmbeddingResponse) {
-  auto v = ParseEmbeddingResponse(R"({"object":"list","data":[{"embedding":[0.5,-1,2e-3]}],"model":"x"})");
-  ASSERT_TRUE(v.ok()) << v.status().ToString();
-  EXPECT_EQ(*v, (std::vector<float>{0.5f, -1.0f, 2e-3f}));
-  for (const char* body : {"", "[]", R"({"data":[]})", R"({"data":[{"embedding":"AAAA"}]})",
-                           R"({"data":[{"embedding":[1,"x"]}]})", R"({"data":[{"embedding":[1e999]}]})",
-                           R"({"data":{"embedding":[1]}})"}) {
-    EXPECT_FALSE(ParseEmbeddingResponse(body).ok()) << body;
-  }
-}
-
 }  // namespace
 }  // namespace radixlm::server
