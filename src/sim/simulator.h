@@ -1,9 +1,12 @@
 // Simulator: replays a trace through the real PagePool and prefix cache in virtual
-// time, the way the engine serves it (DESIGN.md "The request path"):
+// time, with the engine's step structure (DESIGN.md "The request path") but its
+// own, simpler admission:
 //
 //   - arrivals join a waiting queue; requests are admitted first come, first
-//     served while fewer than max_running run; admission matches the prompt
-//     against the cache, locks the match and copies a boundary page;
+//     served while fewer than max_running run (the engine's scheduler instead
+//     ranks its queue by cached prefix, with a fairness bound, and shares a new
+//     prefix within a batch); admission matches the prompt against the cache,
+//     locks the match and copies a boundary page;
 //   - each step packs one decode token per decoding sequence, then prefill chunks
 //     (at most chunk_tokens per sequence) under token_budget; each finished chunk
 //     is inserted into the cache at once, so concurrent requests share it;
