@@ -12,6 +12,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libbenchmark-dev     # bench/ micro-benchmarks (RADIXLM_BENCH)
   clang libclang-rt-14-dev  # libFuzzer and sanitizer runtimes for the fuzz targets
+  clang-format         # scripts/check_format.sh (CI checks the C++ sources' format)
   libopenblas-dev      # bench-engine's SGEMM roofline (src/tools/bench_engine.cc only; the forward pass has its own kernels)
   libpcre2-dev         # tokenizer pre-tokenizer patterns (Unicode properties, JIT)
   libboost1.74-dev     # Beast and Asio, header-only: the HTTP server (src/server/http_server.cc) and bench http

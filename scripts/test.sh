@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # One command on a fresh machine: install, build and run every test.
+#   0. The C++ sources formatted as .clang-format says (scripts/check_format.sh).
 #   1. Release build (warnings are errors), all tests (ctest): unit, property
 #      (1M operations), CLI.
 #   2. ASan+UBSan build (warnings are errors), every test but the CLI ones again.
@@ -12,6 +13,9 @@ bash scripts/setup.sh
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+
+echo "== format"
+bash scripts/check_format.sh
 
 echo "== release build and tests"
 bash scripts/build.sh build -DRADIXLM_TESTS=ON -DRADIXLM_WERROR=ON
