@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -10,6 +11,8 @@ namespace radixlm::model {
 std::string_view ArchitectureName(Architecture arch) {
   switch (arch) {
     case Architecture::kLlama: return "LlamaForCausalLM";
+    case Architecture::kMistral:
+      return "MistralForCausalLM";
     case Architecture::kQwen2: return "Qwen2ForCausalLM";
     case Architecture::kGpt2: return "GPT2LMHeadModel";
   }
@@ -69,6 +72,66 @@ Status Positive(const ConfigReader& r, const char* what, int64_t value) {
   return OkStatus();
 }
 
+// transformers' default window (MistralConfig, Qwen2Config) where the key is absent.
+constexpr int64_t kDefaultSlidingWindow = 4096;
+// Qwen2Config's default max_window_layers.
+constexpr int64_t kDefaultMaxWindowLayers = 28;
+
+// The sliding window and the layers that use it (config.h says which). Runs after
+// num_layers and max_position_embeddings are known to be positive.
+Status ParseSlidingWindow(const ConfigReader& r, ModelConfig* c) {
+  const bool mistral = c->architecture == Architecture::kMistral;
+  if (!mistral && c->architecture != Architecture::kQwen2) return OkStatus();
+  bool use = mistral;
+  if (!mistral) RETURN_IF_ERROR(r.Bool("use_sliding_window", &use));
+  if (!use) return OkStatus();
+  simdjson::dom::element value;
+  const bool present = !r.obj()["sliding_window"].get(value);
+  if (present && value.is_null()) return OkStatus();
+  int64_t window = kDefaultSlidingWindow;
+  if (present) RETURN_IF_ERROR(r.Int("sliding_window", &window));
+  if (window <= 0) {
+    return r.Bad("sliding_window must be positive (null for none), not " + std::to_string(window));
+  }
+  std::vector<bool> layers(static_cast<size_t>(c->num_layers), true);
+  simdjson::dom::array types;
+  if (r.Has("layer_types")) {
+    if (r.obj()["layer_types"].get_array().get(types) ||
+        static_cast<int64_t>(types.size()) != c->num_layers) {
+      return r.Bad("\"layer_types\" must list one type per layer (" +
+                   std::to_string(c->num_layers) + ")");
+    }
+    size_t i = 0;
+    for (simdjson::dom::element e : types) {
+      std::string_view type;
+      if (e.get_string().get(type) || (type != "sliding_attention" && type != "full_attention")) {
+        return r.Bad(
+            "unsupported layer type in \"layer_types\" (full_attention and "
+            "sliding_attention only)");
+      }
+      layers[i++] = type == "sliding_attention";
+    }
+    if (mistral && std::find(layers.begin(), layers.end(), false) != layers.end()) {
+      return r.Bad(
+          "full_attention layers in a MistralForCausalLM config are not supported "
+          "(Mistral windows every layer)");
+    }
+  } else if (!mistral) {
+    int64_t first = kDefaultMaxWindowLayers;
+    RETURN_IF_ERROR(r.Int("max_window_layers", &first, /*required=*/false));
+    if (first < 0) return r.Bad("max_window_layers must not be negative");
+    for (int64_t i = 0; i < c->num_layers; ++i) layers[static_cast<size_t>(i)] = i >= first;
+  }
+  // A window as long as the context masks nothing: kept as none.
+  if (window >= c->max_position_embeddings ||
+      std::find(layers.begin(), layers.end(), true) == layers.end()) {
+    return OkStatus();
+  }
+  c->sliding_window = window;
+  c->window_layers = std::move(layers);
+  return OkStatus();
+}
+
 }  // namespace
 
 StatusOr<ModelConfig> ParseModelConfig(std::string_view json, std::string_view name) {
@@ -89,8 +152,10 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json, std::string_view n
     return r.Bad("\"architectures\" must name the model class");
   }
   ModelConfig c;
-  if (arch_name == "LlamaForCausalLM" || arch_name == "MistralForCausalLM") {
+  if (arch_name == "LlamaForCausalLM") {
     c.architecture = Architecture::kLlama;
+  } else if (arch_name == "MistralForCausalLM") {
+    c.architecture = Architecture::kMistral;
   } else if (arch_name == "Qwen2ForCausalLM") {
     c.architecture = Architecture::kQwen2;
   } else if (arch_name == "GPT2LMHeadModel") {
@@ -144,23 +209,15 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json, std::string_view n
     c.norm_eps = 1e-6;
     RETURN_IF_ERROR(r.Double("rms_norm_eps", &c.norm_eps));
     c.attention_bias = c.architecture == Architecture::kQwen2;
-    RETURN_IF_ERROR(r.Bool("attention_bias", &c.attention_bias));
+    // MistralAttention has no biases whatever the config says.
+    if (c.architecture != Architecture::kMistral) {
+      RETURN_IF_ERROR(r.Bool("attention_bias", &c.attention_bias));
+    }
     bool mlp_bias = false;
     RETURN_IF_ERROR(r.Bool("mlp_bias", &mlp_bias));
     if (mlp_bias) return r.Bad("mlp_bias is not supported");
     if (!obj["hidden_act"].get_string().get(text) && text != "silu") {
       return r.Bad("unsupported hidden_act " + std::string(text) + " (silu only)");
-    }
-    // A sliding window shorter than the context changes attention: refused until
-    // supported. Qwen2 configs carry one but only use it with use_sliding_window.
-    int64_t window = 0;
-    bool use_window = c.architecture == Architecture::kLlama;
-    RETURN_IF_ERROR(r.Bool("use_sliding_window", &use_window));
-    RETURN_IF_ERROR(r.Int("sliding_window", &window, /*required=*/false));
-    if (use_window && window > 0 && window < c.max_position_embeddings) {
-      return r.Bad("sliding_window " + std::to_string(window) + " is shorter than the context (" +
-                   std::to_string(c.max_position_embeddings) +
-                   " tokens); sliding-window attention is not supported yet");
     }
     simdjson::dom::object scaling;
     if (!obj["rope_scaling"].get_object().get(scaling)) {
@@ -201,6 +258,7 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json, std::string_view n
     return r.Bad("n_embd is not a multiple of n_head");
   }
   if (!(c.norm_eps > 0) || !(c.rope_theta > 0)) return r.Bad("norm epsilon and rope_theta must be > 0");
+  RETURN_IF_ERROR(ParseSlidingWindow(r, &c));
   return c;
 }
 

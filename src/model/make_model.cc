@@ -4,8 +4,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <numbers>
 #include <fstream>
+#include <limits>
+#include <numbers>
 #include <thread>
 
 #include "core/hash.h"
@@ -27,18 +28,23 @@ struct Shape {
   double theta;
   bool tied;
   bool llama3_scaling;
+  int64_t window;  // the sliding window of a mistral model of this shape
 };
 
 // Real shapes are those of the published models; tiny and small are radixlm's.
 constexpr Shape kShapes[] = {
-    {"tiny", "", "2 layers, hidden 64: a few MB, for tests", 64, 2, 4, 2, 128, 320, 2048, 10000, false, false},
-    {"small", "", "12 layers, hidden 768: ~100M parameters, for CPU benchmarks", 768, 12, 12, 4, 2048, 32768,
-     4096, 10000, true, false},
-    {"qwen2.5-0.5b", "qwen2", "Qwen2.5-0.5B's shape", 896, 24, 14, 2, 4864, 151936, 32768, 1000000, true,
-     false},
-    {"llama3.2-1b", "llama", "Llama 3.2 1B's shape (llama3 rope scaling)", 2048, 16, 32, 8, 8192, 128256,
-     131072, 500000, true, true},
-    {"llama3-8b", "llama", "Llama 3 8B's shape", 4096, 32, 32, 8, 14336, 128256, 8192, 500000, false, false},
+    {"tiny", "", "2 layers, hidden 64: a few MB, for tests (mistral: sliding window 32)", 64, 2, 4,
+     2, 128, 320, 2048, 10000, false, false, 32},
+    {"small", "", "12 layers, hidden 768: ~100M parameters, for CPU benchmarks", 768, 12, 12, 4,
+     2048, 32768, 4096, 10000, true, false, 1024},
+    {"qwen2.5-0.5b", "qwen2", "Qwen2.5-0.5B's shape", 896, 24, 14, 2, 4864, 151936, 32768, 1000000,
+     true, false, 0},
+    {"llama3.2-1b", "llama", "Llama 3.2 1B's shape (llama3 rope scaling)", 2048, 16, 32, 8, 8192,
+     128256, 131072, 500000, true, true, 0},
+    {"llama3-8b", "llama", "Llama 3 8B's shape", 4096, 32, 32, 8, 14336, 128256, 8192, 500000,
+     false, false, 0},
+    {"mistral-7b", "mistral", "Mistral 7B v0.1's shape (sliding window 4096)", 4096, 32, 32, 8,
+     14336, 32000, 32768, 10000, false, false, 4096},
 };
 
 const Shape* FindShape(const std::string& preset) {
@@ -52,6 +58,8 @@ std::vector<std::string> SpecialTokens(Architecture arch) {
   switch (arch) {
     case Architecture::kLlama:
       return {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"};
+    case Architecture::kMistral:
+      return {"<s>", "</s>", "[INST]", "[/INST]"};
     case Architecture::kQwen2: return {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
     case Architecture::kGpt2: return {"<|endoftext|>"};
   }
@@ -82,7 +90,10 @@ std::string ConfigJson(const ModelConfig& c, DType dtype) {
       w.Double(0.0);
     }
   } else {
-    w.Key("model_type"); w.String(c.architecture == Architecture::kQwen2 ? "qwen2" : "llama");
+    w.Key("model_type");
+    w.String(c.architecture == Architecture::kQwen2     ? "qwen2"
+             : c.architecture == Architecture::kMistral ? "mistral"
+                                                        : "llama");
     w.Key("hidden_size"); w.Int(c.hidden_size);
     w.Key("intermediate_size"); w.Int(c.intermediate_size);
     w.Key("num_hidden_layers"); w.Int(c.num_layers);
@@ -97,10 +108,25 @@ std::string ConfigJson(const ModelConfig& c, DType dtype) {
     if (c.architecture == Architecture::kLlama) {
       w.Key("attention_bias"); w.Bool(false);
       w.Key("mlp_bias"); w.Bool(false);
+    } else if (c.architecture == Architecture::kMistral) {
+      w.Key("sliding_window");
+      if (c.sliding_window > 0) {
+        w.Int(c.sliding_window);
+      } else {
+        w.Null();
+      }
     } else {
-      w.Key("use_sliding_window"); w.Bool(false);
-      w.Key("sliding_window"); w.Int(c.max_position_embeddings);
-      w.Key("max_window_layers"); w.Int(c.num_layers);
+      // Qwen2 windows the layers from max_window_layers on (PresetConfig: all).
+      int64_t first_windowed = c.num_layers;
+      for (int64_t i = c.num_layers - 1; i >= 0; --i) {
+        if (c.LayerWindow(i) > 0) first_windowed = i;
+      }
+      w.Key("use_sliding_window");
+      w.Bool(c.sliding_window > 0);
+      w.Key("sliding_window");
+      w.Int(c.sliding_window > 0 ? c.sliding_window : c.max_position_embeddings);
+      w.Key("max_window_layers");
+      w.Int(first_windowed);
     }
     if (c.rope_scaling.llama3) {
       w.Key("rope_scaling");
@@ -203,6 +229,20 @@ void FillConstant(float value, DType dtype, std::span<uint8_t> out) {
   for (size_t i = 0; i < out.size(); i += size) std::memcpy(out.data() + i, bytes, size);
 }
 
+// Every layer windowed; a window as long as the context is none, as the parser
+// keeps it (config.h).
+Status SetSlidingWindow(int64_t window, ModelConfig* c) {
+  if (window < 0 || window > std::numeric_limits<int32_t>::max()) {
+    return InvalidArgumentError("--sliding-window " + std::to_string(window) + " is out of range");
+  }
+  c->sliding_window = 0;
+  c->window_layers.clear();
+  if (window == 0 || window >= c->max_position_embeddings) return OkStatus();
+  c->sliding_window = window;
+  c->window_layers.assign(static_cast<size_t>(c->num_layers), true);
+  return OkStatus();
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> ModelPresets() {
@@ -225,6 +265,8 @@ StatusOr<ModelConfig> PresetConfig(const std::string& arch_in, const std::string
   ModelConfig c;
   if (arch == "llama") {
     c.architecture = Architecture::kLlama;
+  } else if (arch == "mistral") {
+    c.architecture = Architecture::kMistral;
   } else if (arch == "qwen2") {
     c.architecture = Architecture::kQwen2;
     c.attention_bias = true;
@@ -232,7 +274,8 @@ StatusOr<ModelConfig> PresetConfig(const std::string& arch_in, const std::string
     c.architecture = Architecture::kGpt2;
     c.attention_bias = true;
   } else {
-    return InvalidArgumentError("unknown architecture '" + arch + "' (llama, qwen2 or gpt2)");
+    return InvalidArgumentError("unknown architecture '" + arch +
+                                "' (llama, mistral, qwen2 or gpt2)");
   }
   c.vocab_size = s->vocab;
   c.hidden_size = s->hidden;
@@ -254,7 +297,10 @@ StatusOr<ModelConfig> PresetConfig(const std::string& arch_in, const std::string
     c.rope_scaling.original_max_position_embeddings = 8192;
   }
   c.bos_token_id = 256;
-  c.eos_token_id = c.architecture == Architecture::kLlama ? 257 : 256;
+  const bool llama_tokens =  // <|end_of_text|> and </s> are second
+      c.architecture == Architecture::kLlama || c.architecture == Architecture::kMistral;
+  c.eos_token_id = llama_tokens ? 257 : 256;
+  if (c.architecture == Architecture::kMistral) RETURN_IF_ERROR(SetSlidingWindow(s->window, &c));
   return c;
 }
 
@@ -267,6 +313,13 @@ StatusOr<MadeModel> MakeModel(const MakeModelOptions& o,
                                   std::to_string(c.num_heads) + " attention heads (not for gpt2)");
     }
     c.num_kv_heads = o.num_kv_heads;
+  }
+  if (o.sliding_window >= 0) {
+    if (c.architecture != Architecture::kMistral && c.architecture != Architecture::kQwen2) {
+      return InvalidArgumentError("--sliding-window needs --arch mistral or qwen2, not " +
+                                  std::string(ArchitectureName(c.architecture)));
+    }
+    RETURN_IF_ERROR(SetSlidingWindow(o.sliding_window, &c));
   }
   if (o.dtype != DType::kF32 && o.dtype != DType::kF16 && o.dtype != DType::kBF16) {
     return InvalidArgumentError("--dtype must be f32, f16 or bf16");

@@ -17,12 +17,16 @@
 namespace radixlm::model {
 
 struct MakeModelOptions {
-  std::string arch;    // llama | qwen2 | gpt2; empty: the preset's own
+  std::string arch;  // llama | mistral | qwen2 | gpt2; empty: the preset's own
   std::string preset = "tiny";
   uint64_t seed = 0;
   DType dtype = DType::kBF16;  // F32, F16 or BF16
   uint64_t shard_bytes = 0;    // > 0: shards of about this size with an index
   int64_t num_kv_heads = 0;    // > 0: overrides the preset's (1: multi-query attention)
+  // >= 0: the sliding window (0: none), overriding the preset's for mistral, every
+  // layer windowed for qwen2 (use_sliding_window, max_window_layers 0); llama and
+  // gpt2 have none. -1: the preset's (mistral: 32 at tiny, so short prompts cross it).
+  int64_t sliding_window = -1;
   std::string out_dir;
 };
 

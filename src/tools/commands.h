@@ -174,6 +174,7 @@ struct MakeModelCliOptions {
   std::string out;
   int64_t shard_mb = 0;
   int64_t kv_heads = 0;
+  int64_t sliding_window = -1;  // -1: the preset's
   bool list = false;
 };
 // Writes a random-weight Hugging Face model directory.

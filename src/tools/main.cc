@@ -283,15 +283,23 @@ int main(int argc, char** argv) {
   radixlm::tools::MakeModelCliOptions make;
   CLI::App* make_cmd = app.add_subcommand(
       "make-model", "Write a Hugging Face model directory with random weights of a real shape");
-  make_cmd->add_option("--arch", make.arch, "llama, qwen2 or gpt2 (default: the preset's, else llama)")
-      ->check(CLI::IsMember({"llama", "qwen2", "gpt2"}));
-  make_cmd->add_option("--preset", make.preset, "tiny, small, qwen2.5-0.5b, llama3.2-1b, llama3-8b");
+  make_cmd
+      ->add_option("--arch", make.arch,
+                   "llama, mistral, qwen2 or gpt2 (default: the preset's, else llama)")
+      ->check(CLI::IsMember({"llama", "mistral", "qwen2", "gpt2"}));
+  make_cmd->add_option("--preset", make.preset,
+                       "tiny, small, qwen2.5-0.5b, llama3.2-1b, llama3-8b, mistral-7b");
   make_cmd->add_option("--seed", make.seed, "Weights are a pure function of the seed");
   make_cmd->add_option("--dtype", make.dtype, "bf16, f16 or f32");
   make_cmd->add_option("--out", make.out, "Output directory");
   make_cmd->add_option("--shard-mb", make.shard_mb, "Write shards of about this size with an index")
       ->check(CLI::NonNegativeNumber);
   make_cmd->add_option("--kv-heads", make.kv_heads, "Key/value heads (1: multi-query attention)")
+      ->check(CLI::NonNegativeNumber);
+  make_cmd
+      ->add_option("--sliding-window", make.sliding_window,
+                   "Sliding-window attention over this many positions (0: none; mistral and qwen2; "
+                   "default: the preset's, 32 for a tiny mistral)")
       ->check(CLI::NonNegativeNumber);
   make_cmd->add_flag("--list-presets", make.list, "List the presets and exit");
 

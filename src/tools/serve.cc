@@ -237,7 +237,9 @@ int RunServe(const ServeOptions& o) {
   const int64_t pool_context = (pages - 1) * o.page_size;
   info.max_context = std::min((*engine)->max_context(), pool_context);
   info.vocab_size = m.config.vocab_size;
-  if (m.config.architecture == model::Architecture::kLlama && m.config.bos_token_id >= 0 &&
+  if ((m.config.architecture == model::Architecture::kLlama ||
+       m.config.architecture == model::Architecture::kMistral) &&
+      m.config.bos_token_id >= 0 &&
       m.tokenizer->IsSpecial(static_cast<int32_t>(m.config.bos_token_id))) {
     info.bos_token_id = static_cast<int32_t>(m.config.bos_token_id);
   }

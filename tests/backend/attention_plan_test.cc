@@ -1,5 +1,6 @@
-// The decode attention plan (attention_plan.h) on the host: randomized batches
-// against the properties the decode kernel's bits rely on. No GPU needed.
+// The attention plans (attention_plan.h) on the host: randomized batches
+// against the properties the decode kernel's bits rely on, and the key ranges
+// of sliding-window plans. No GPU needed.
 #include "backend/cuda/attention_plan.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <random>
+#include <tuple>
 #include <vector>
 
 namespace radixlm {
@@ -208,6 +210,101 @@ TEST(DecodeAttentionPlanTest, PaddedPlansDependOnTheBatchSizeAlone) {
         merges_seen = merges.size();
       }
       EXPECT_EQ(merges_seen, static_cast<size_t>(batch * 8));
+    }
+  }
+}
+
+// Sliding window W, decode: a sequence's splits cover exactly its last
+// min(keys, W) keys, cut by that count alone (the same as alone in the batch),
+// and the padded plan keeps the bound set by the batch size.
+TEST(WindowedAttentionPlanTest, DecodeCoversExactlyTheWindow) {
+  std::mt19937 rng(23);
+  const int64_t max_rows = int64_t{4096} * 64;
+  for (int trial = 0; trial < 200; ++trial) {
+    const int64_t window = std::vector<int64_t>{1, 17, 64, 1000, 4096}[rng() % 5];
+    const int64_t kv_heads = std::vector<int64_t>{1, 2, 8}[rng() % 3];
+    const int64_t heads = kv_heads * std::vector<int64_t>{1, 4}[rng() % 2];
+    const int64_t num_sms = std::vector<int64_t>{1, 24, 132}[rng() % 3];
+    const size_t batch = 1 + rng() % 12;
+    std::vector<AttentionPlanSeq> seqs;
+    for (size_t i = 0; i < batch; ++i) {
+      seqs.push_back({static_cast<int64_t>(rng() % 2 == 0 ? rng() % 100 : rng() % 20000), 1});
+    }
+    std::vector<AttentionBlock> blocks;
+    std::vector<AttentionMerge> merges;
+    backend::cuda::PlanDecodeAttention(seqs, heads, kv_heads, num_sms, max_rows, &blocks, &merges,
+                                       window);
+    const auto splits = SplitsOf(blocks, merges);
+    ASSERT_LE(static_cast<int64_t>(blocks.size()),
+              backend::cuda::DecodePlanMaxBlocks(static_cast<int64_t>(batch), kv_heads, num_sms));
+    for (size_t i = 0; i < batch; ++i) {
+      const int64_t end = seqs[i].start + 1, keys = std::min(end, window);
+      std::vector<AttentionBlock> alone_blocks;
+      std::vector<AttentionMerge> alone_merges;
+      backend::cuda::PlanDecodeAttention({seqs[i]}, heads, kv_heads, 132, max_rows, &alone_blocks,
+                                         &alone_merges, window);
+      const auto alone = SplitsOf(alone_blocks, alone_merges);
+      for (int32_t g = 0; g < kv_heads; ++g) {
+        const std::vector<Split>& s = splits.at({static_cast<int32_t>(i), g});
+        ASSERT_FALSE(s.empty());
+        EXPECT_EQ(s.front().begin, end - keys) << "window " << window;
+        EXPECT_EQ(s.back().end, end);
+        for (size_t j = 1; j < s.size(); ++j) EXPECT_EQ(s[j].begin, s[j - 1].end);
+        if (s.size() > 1) {
+          EXPECT_EQ(s[0].end - s[0].begin, backend::cuda::DecodeSplitKeys(keys));
+        }
+        EXPECT_EQ(s, alone.at({0, g})) << "trial " << trial << " sequence " << i;
+      }
+    }
+  }
+}
+
+// Sliding window W, prefill: each (sequence, kv head, query block)'s blocks
+// cover one run of keys from its first query's window start, rounded down to a
+// tile, to its last query, split on tile boundaries; whole tiles before that
+// are never planned. Without a window the plan is unchanged (from key 0).
+TEST(WindowedAttentionPlanTest, PrefillStartsAtTheFirstQuerysWindow) {
+  std::mt19937 rng(29);
+  const int64_t tile = backend::cuda::kAttentionKeys;
+  for (int trial = 0; trial < 200; ++trial) {
+    const int64_t window = std::vector<int64_t>{0, 1, 20, 64, 300, 4096}[rng() % 6];
+    const int64_t kv_heads = std::vector<int64_t>{1, 2}[rng() % 2];
+    const int64_t heads = kv_heads * std::vector<int64_t>{1, 4, 8}[rng() % 3];
+    const int64_t num_sms = std::vector<int64_t>{1, 132, 1000}[rng() % 3];
+    std::vector<AttentionPlanSeq> seqs;
+    for (size_t i = 0, n = 1 + rng() % 4; i < n; ++i) {
+      seqs.push_back({static_cast<int64_t>(rng() % 3000), static_cast<int64_t>(1 + rng() % 200)});
+    }
+    std::vector<AttentionBlock> blocks, unwindowed;
+    std::vector<AttentionMerge> merges, unwindowed_merges;
+    backend::cuda::PlanAttention(seqs, heads, kv_heads, num_sms, 2048, &blocks, &merges, window);
+    backend::cuda::PlanAttention(seqs, heads, kv_heads, num_sms, 2048, &unwindowed,
+                                 &unwindowed_merges);
+    // Per (sequence, kv head, first query): its blocks' key ranges in order.
+    std::map<std::tuple<int32_t, int32_t, int32_t>, std::vector<std::pair<int32_t, int32_t>>> runs;
+    std::map<std::tuple<int32_t, int32_t, int32_t>, int32_t> counts;
+    for (const AttentionBlock& b : blocks) {
+      runs[{b.seq, b.kv_head, b.q_begin}].push_back({b.k_begin, b.k_end});
+      counts[{b.seq, b.kv_head, b.q_begin}] = b.q_count;
+      EXPECT_EQ(b.k_begin % tile, 0);
+    }
+    for (const auto& [key, ranges] : runs) {
+      const AttentionPlanSeq& s = seqs[static_cast<size_t>(std::get<0>(key))];
+      const int64_t first_pos = s.start + std::get<2>(key);
+      const int64_t last_pos = first_pos + counts[key] - 1;
+      const int64_t first =
+          window > 0 ? std::max<int64_t>(0, first_pos - window + 1) / tile * tile : 0;
+      EXPECT_EQ(ranges.front().first, first) << "window " << window << " first query " << first_pos;
+      EXPECT_EQ(ranges.back().second, last_pos + 1);
+      for (size_t j = 1; j < ranges.size(); ++j) EXPECT_EQ(ranges[j].first, ranges[j - 1].second);
+    }
+    if (window == 0) {
+      ASSERT_EQ(blocks.size(), unwindowed.size());
+      for (size_t i = 0; i < blocks.size(); ++i) {
+        EXPECT_EQ(blocks[i].k_begin, unwindowed[i].k_begin);
+        EXPECT_EQ(blocks[i].k_end, unwindowed[i].k_end);
+        EXPECT_EQ(blocks[i].partial, unwindowed[i].partial);
+      }
     }
   }
 }

@@ -1,6 +1,7 @@
 // The CUDA backend against the CPU backend (the reference) on the generated
 // models of backend_cases.h, and its attention kernel against a float64
-// reference at the shapes of real models (head dims 64 and 128, GQA 1, 4, 8).
+// reference at the shapes of real models (head dims 64 and 128, GQA 1, 4, 8);
+// both again with sliding windows shorter than the prompt (at the end).
 // Every test skips at run time where no GPU is present (CI compiles it only).
 //
 // Tolerances: the CUDA backend holds weights and K/V in BF16 (8 bits of
@@ -602,6 +603,253 @@ TEST(SampleRowsTest, MatchesTheHostExactly) {
   }
   std::printf("%d rows sampled on the device, %d differ from the host's\n", checked, mismatches);
 }
+
+// ---- Sliding-window attention (model/config.h, attention.h) ----------------
+
+// The paged kernels with a sliding window against float64 over (p - W, p]:
+// prefills over cached prefixes longer than the window, windows shorter than a
+// tile, longer than several, not a multiple of anything, and decode steps on
+// the decode kernel (head dims 64 and 128) and the tiled one (16, 32).
+TEST(PagedAttentionTest, SlidingWindowMatchesFloat64Reference) {
+  if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  const AttentionShape shapes[] = {
+      {8, 8, 64, 1},  {32, 8, 128, 1000},      {16, 2, 64, 132},     {4, 2, 16, 1000},
+      {12, 4, 32, 1}, {32, 8, 128, 132, true}, {8, 1, 128, 1, true}, {16, 2, 64, 1000, true}};
+  for (const AttentionShape& shape : shapes) {
+    for (int64_t window : {1, 50, 64, 200, 1000}) {
+      backend::cuda::PagedAttentionProblem p;
+      p.heads = shape.heads;
+      p.kv_heads = shape.kv_heads;
+      p.head_dim = shape.head_dim;
+      p.page_size = 16;
+      p.num_pages = 200;
+      p.num_sms = shape.num_sms;
+      p.window = window;
+      std::mt19937 rng(static_cast<uint32_t>(shape.heads * 1000 + shape.head_dim + window));
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      const int64_t hd = p.head_dim, kv_elements = p.num_pages * p.kv_heads * p.page_size * hd;
+      p.k.resize(static_cast<size_t>(kv_elements));
+      p.v.resize(static_cast<size_t>(kv_elements));
+      for (auto& x : p.k) x = model::F32ToBf16(normal(rng));
+      for (auto& x : p.v) x = model::F32ToBf16(normal(rng));
+      std::vector<int32_t> order(static_cast<size_t>(p.num_pages));
+      for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+      std::shuffle(order.begin(), order.end(), rng);
+      auto table = [&](int64_t first, int64_t count) {
+        return std::vector<int32_t>(order.begin() + first, order.begin() + first + count);
+      };
+      p.seqs = {{300, 77, table(0, 24)},
+                {0, 45, table(0, 3)},
+                {1500, 1, table(30, 94)},
+                {700, 1, table(124, 44)}};
+      if (shape.decode_only) p.seqs = {p.seqs[2], p.seqs[3], {33, 1, table(170, 3)}};
+      int64_t rows = 0;
+      for (const auto& s : p.seqs) rows += s.tokens;
+      p.q.resize(static_cast<size_t>(rows * p.heads * hd));
+      for (float& x : p.q) x = normal(rng);
+
+      std::vector<float> out;
+      const Status status = backend::cuda::RunPagedAttention(p, &out);
+      ASSERT_TRUE(status.ok()) << status.ToString();
+      const int64_t group = p.heads / p.kv_heads;
+      const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+      auto at = [&](const backend::cuda::PagedAttentionProblem::Seq& s, int64_t g, int64_t k) {
+        return ((s.page_table[static_cast<size_t>(k / p.page_size)] * p.kv_heads + g) *
+                    p.page_size +
+                k % p.page_size) *
+               hd;
+      };
+      double num = 0, den = 0;
+      int64_t row = 0;
+      for (const auto& s : p.seqs) {
+        for (int64_t i = 0; i < s.tokens; ++i, ++row) {
+          const int64_t pos = s.start + i, first = std::max<int64_t>(0, pos - window + 1);
+          for (int64_t head = 0; head < p.heads; ++head) {
+            const int64_t g = head / group;
+            const float* q = p.q.data() + (row * p.heads + head) * hd;
+            std::vector<double> w(static_cast<size_t>(pos + 1 - first));
+            double mx = -INFINITY;
+            for (int64_t k = first; k <= pos; ++k) {
+              double dot = 0;
+              for (int64_t d = 0; d < hd; ++d)
+                dot += static_cast<double>(q[d]) * model::Bf16ToF32(p.k[at(s, g, k) + d]);
+              w[static_cast<size_t>(k - first)] = dot * scale;
+              mx = std::max(mx, dot * scale);
+            }
+            double sum = 0;
+            for (double& x : w) sum += (x = std::exp(x - mx));
+            for (int64_t d = 0; d < hd; ++d) {
+              double ref = 0;
+              for (int64_t k = first; k <= pos; ++k)
+                ref += w[static_cast<size_t>(k - first)] / sum *
+                       model::Bf16ToF32(p.v[at(s, g, k) + d]);
+              const double got = out[static_cast<size_t>((row * p.heads + head) * hd + d)];
+              ASSERT_TRUE(std::isfinite(got)) << "window " << window << " row " << row;
+              num += (got - ref) * (got - ref);
+              den += ref * ref;
+            }
+          }
+        }
+      }
+      const double err = std::sqrt(num / den);
+      std::printf("h%lld kv%lld d%lld sm%lld window %lld: relative L2 error %.3g\n",
+                  static_cast<long long>(shape.heads), static_cast<long long>(shape.kv_heads),
+                  static_cast<long long>(shape.head_dim), static_cast<long long>(shape.num_sms),
+                  static_cast<long long>(window), err);
+      EXPECT_LE(err, 5e-3) << "window " << window;
+    }
+  }
+}
+
+// Whole models with a sliding window shorter than the prompt (make-model's tiny
+// mistral: window 32; a Qwen2 with full attention in layer 0 and a window of
+// 24 in layer 1): the CUDA backend against the CPU backend, cold, chunked,
+// after a cached prefix longer than the window, batched, in decode steps
+// (graph replays), and greedy ids whole against chunked.
+struct CudaWindowCase {
+  const char* name;
+  const char* arch;
+  model::DType dtype;
+  int64_t window;  // --sliding-window (-1: the preset's)
+  const char* config_from;
+  const char* config_to;
+};
+
+void PrintTo(const CudaWindowCase& c, std::ostream* os) { *os << c.name; }
+
+class CudaSlidingWindowTest : public ::testing::TestWithParam<CudaWindowCase> {
+ protected:
+  void SetUp() override {
+    if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+    const CudaWindowCase& c = GetParam();
+    model::MakeModelOptions options;
+    options.arch = c.arch;
+    options.preset = "tiny";
+    options.seed = 7;
+    options.dtype = c.dtype;
+    options.sliding_window = c.window;
+    m_ = MakeTestModel(options, std::string("cuda_swa_") + c.name, kPageSize, kPages, c.config_from,
+                       c.config_to);
+    ASSERT_NE(m_, nullptr);
+    ASSERT_GT(m_->config.sliding_window, 0);
+    vocab_ = m_->config.vocab_size;
+    backend::cuda::CudaBackendOptions co;
+    co.page_size = kPageSize;
+    co.num_pages = kPages;
+    co.max_step_tokens = 64;
+    auto made = CudaBackend::Create(m_->weights, co);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    gpu_ = std::move(made).value();
+  }
+  std::vector<float> Run(backend::Backend& b, std::span<const SequenceInput> batch) {
+    std::vector<float> logits;
+    Status status = b.Forward(batch, &logits);
+    EXPECT_TRUE(status.ok()) << status.ToString();
+    return logits;
+  }
+  std::vector<float> Rows(const std::vector<float>& all, int64_t first, int64_t n) const {
+    return std::vector<float>(all.begin() + first * vocab_, all.begin() + (first + n) * vocab_);
+  }
+
+  static constexpr int64_t kPageSize = 16;
+  static constexpr int64_t kPages = 256;
+  std::unique_ptr<TestModel> m_;
+  std::unique_ptr<CudaBackend> gpu_;
+  int64_t vocab_ = 0;
+};
+
+TEST_P(CudaSlidingWindowTest, MatchesCpuBackendHoweverTheWorkIsCut) {
+  for (int64_t n : {17, 100, 200}) {  // inside one window, several windows, several tiles
+    const std::vector<int32_t> tokens = RandomTokens(n, vocab_, static_cast<uint32_t>(n));
+    const std::vector<int32_t> pages = Iota(0, (n + kPageSize - 1) / kPageSize);
+    SequenceInput seq{tokens, 0, pages, n};
+    const double err = RelativeL2(Run(*gpu_, {&seq, 1}), Run(*m_->backend, {&seq, 1}));
+    std::printf("%lld tokens: relative L2 error %.3g against the CPU\n", static_cast<long long>(n),
+                err);
+    EXPECT_LE(err, kVsCpu) << n << " tokens";
+  }
+
+  const int64_t n = 150;
+  const std::vector<int32_t> prompt = RandomTokens(n, vocab_, 2);
+  const std::vector<int32_t> cold_pages = Iota(0, 10);
+  SequenceInput cold{prompt, 0, cold_pages, n};
+  const std::vector<float> reference = Run(*gpu_, {&cold, 1});
+  for (int64_t chunk : {1, 7, 64}) {
+    const std::vector<int32_t> pages = Iota(20, 10);
+    std::vector<float> rows;
+    for (int64_t start = 0; start < n; start += chunk) {
+      const int64_t len = std::min(chunk, n - start);
+      SequenceInput part{std::span(prompt).subspan(start, len), start, pages, len};
+      const std::vector<float> out = Run(*gpu_, {&part, 1});
+      rows.insert(rows.end(), out.begin(), out.end());
+    }
+    EXPECT_LE(RelativeL2(rows, reference), kVsItself) << "chunks of " << chunk;
+  }
+  {  // Batched beside a prefill and a decode step far past its window.
+    const std::vector<int32_t> other = RandomTokens(37, vocab_, 3);
+    const std::vector<int32_t> decode = RandomTokens(1, vocab_, 4);
+    const std::vector<int32_t> other_pages = Iota(40, 3), decode_pages = Iota(50, 7),
+                               pages = Iota(60, 10);
+    const std::vector<int32_t> history = RandomTokens(100, vocab_, 5);
+    SequenceInput fill{history, 0, decode_pages, 0};
+    Run(*gpu_, {&fill, 1});
+    Run(*m_->backend, {&fill, 1});
+    SequenceInput batch[3] = {
+        {other, 0, other_pages, 5}, {prompt, 0, pages, n}, {decode, 100, decode_pages, 1}};
+    const std::vector<float> out = Run(*gpu_, batch);
+    ASSERT_EQ(out.size(), static_cast<size_t>((5 + n + 1) * vocab_));
+    EXPECT_LE(RelativeL2(Rows(out, 5, n), reference), kVsItself) << "batched";
+    const std::vector<float> cpu = Run(*m_->backend, batch);
+    EXPECT_LE(RelativeL2(Rows(out, 5 + n, 1), Rows(cpu, 5 + n, 1)), kVsCpu) << "the decode step";
+  }
+  for (int64_t shared : {64, 50, 97}) {  // cached prefixes longer than the window
+    std::vector<int32_t> table;
+    ASSERT_NO_FATAL_FAILURE(CachedPrefixTable(*gpu_, prompt, shared, &table));
+    SequenceInput rest{std::span(prompt).subspan(shared), shared, table, n - shared};
+    EXPECT_LE(RelativeL2(Run(*gpu_, {&rest, 1}), Rows(reference, shared, n - shared)), kVsItself)
+        << "prefix of " << shared;
+  }
+}
+
+// Decode steps well past the window (CUDA graph replays) against the CPU, and
+// greedy ids the same whether the prompt was prefilled whole or in chunks of 7.
+TEST_P(CudaSlidingWindowTest, DecodeStepsPastTheWindow) {
+  const int64_t n = 40, steps = 64;
+  const std::vector<int32_t> prompt = RandomTokens(n, vocab_, 11);
+  const int64_t table_pages = (n + steps + kPageSize - 1) / kPageSize;
+  auto generate = [&](int64_t chunk, int32_t first_page, bool check_cpu) {
+    const std::vector<int32_t> pages = Iota(first_page, table_pages);
+    std::vector<int32_t> seq = prompt;
+    std::vector<float> logits;
+    for (int64_t start = 0; start < n; start += chunk) {
+      const int64_t len = std::min(chunk, n - start);
+      SequenceInput part{std::span(seq).subspan(start, len), start, pages, 1};
+      logits = Run(*gpu_, {&part, 1});
+      if (check_cpu) Run(*m_->backend, {&part, 1});
+    }
+    for (int64_t i = 0; i < steps; ++i) {
+      seq.push_back(
+          static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+      SequenceInput step{std::span(seq).last(1), static_cast<int64_t>(seq.size()) - 1, pages, 1};
+      logits = Run(*gpu_, {&step, 1});
+      if (check_cpu) {
+        EXPECT_LE(RelativeL2(logits, Run(*m_->backend, {&step, 1})), kVsCpu) << "step " << i;
+      }
+    }
+    return std::vector<int32_t>(seq.begin() + n, seq.end());
+  };
+  EXPECT_EQ(generate(n, 0, true), generate(7, 100, false));
+  EXPECT_GT(gpu_->graph_replays(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Windows, CudaSlidingWindowTest,
+    ::testing::Values(CudaWindowCase{"mistral_bf16", "mistral", model::DType::kBF16, -1, "", ""},
+                      CudaWindowCase{"mistral_window_21", "mistral", model::DType::kF32, 21, "",
+                                     ""},
+                      CudaWindowCase{"qwen2_mixed_layers", "qwen2", model::DType::kBF16, 24,
+                                     "\"max_window_layers\":0", "\"max_window_layers\":1"}),
+    [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace radixlm::testing

@@ -1,5 +1,6 @@
 #include "backend/reference_forward.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.h"
@@ -82,7 +83,10 @@ std::vector<double> ReferenceForward(const model::ModelWeights& w, std::span<con
       for (int64_t j = 0; j < h; ++j) row[static_cast<size_t>(j)] += pos_embed[static_cast<size_t>(i * h + j)];
     }
   }
-  for (const model::LayerWeights& l : w.layers) {
+  for (size_t li = 0; li < w.layers.size(); ++li) {
+    const model::LayerWeights& l = w.layers[li];
+    // Sliding window (model/config.h): position i sees j with i - window < j <= i.
+    const int64_t window = c.LayerWindow(static_cast<int64_t>(li));
     const Vec an = Load(l.attn_norm), anb = Load(l.attn_norm_bias);
     const Vec wq = Load(l.q), wk = Load(l.k), wv = Load(l.v), bq = Load(l.q_bias), bk = Load(l.k_bias),
               bv = Load(l.v_bias), wo = Load(l.o), bo = Load(l.o_bias);
@@ -103,9 +107,10 @@ std::vector<double> ReferenceForward(const model::ModelWeights& w, std::span<con
       Vec attn(static_cast<size_t>(c.num_heads * hd), 0.0);
       for (int64_t head = 0; head < c.num_heads; ++head) {
         const int64_t g = head / group;
-        Vec scores(static_cast<size_t>(i + 1));
+        const int64_t first = window > 0 ? std::max<int64_t>(0, i - window + 1) : 0;
+        Vec scores(static_cast<size_t>(i + 1), -INFINITY);  // -inf: outside the window
         double max = -INFINITY;
-        for (int64_t j = 0; j <= i; ++j) {
+        for (int64_t j = first; j <= i; ++j) {
           double s = 0;
           for (int64_t d = 0; d < hd; ++d) {
             s += q[static_cast<size_t>(i)][static_cast<size_t>(head * hd + d)] *
@@ -116,7 +121,7 @@ std::vector<double> ReferenceForward(const model::ModelWeights& w, std::span<con
         }
         double sum = 0;
         for (double& s : scores) sum += (s = std::exp(s - max));
-        for (int64_t j = 0; j <= i; ++j) {
+        for (int64_t j = first; j <= i; ++j) {
           for (int64_t d = 0; d < hd; ++d) {
             attn[static_cast<size_t>(head * hd + d)] +=
                 scores[static_cast<size_t>(j)] / sum * v[static_cast<size_t>(j)][static_cast<size_t>(g * hd + d)];

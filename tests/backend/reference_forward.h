@@ -1,6 +1,8 @@
 // The plain reference forward pass, for tests only: the whole sequence at once,
-// no pages, no batching, every sum accumulated in double. The CPU backend is
-// checked against it, and the CUDA backend against the CPU backend.
+// no pages, no batching, every sum accumulated in double; causal attention,
+// masked to the sliding window in the layers that have one (model/config.h), by
+// its own loop bounds. The CPU backend is checked against it, and the CUDA
+// backend against the CPU backend.
 #pragma once
 
 #include <cstdint>

@@ -38,6 +38,8 @@ CASES = {
     "llama-tiny-mqa": (["--arch", "llama", "--preset", "tiny", "--kv-heads", "1"], 96),
     "qwen2-tiny": (["--arch", "qwen2", "--preset", "tiny"], 96),
     "gpt2-tiny": (["--arch", "gpt2", "--preset", "tiny"], 96),
+    # Sliding window 32, shorter than the prompt.
+    "mistral-tiny": (["--arch", "mistral", "--preset", "tiny"], 96),
     "llama-small": (["--arch", "llama", "--preset", "small"], 256),
     "qwen2-small": (["--arch", "qwen2", "--preset", "small"], 256),
     "gpt2-small": (["--arch", "gpt2", "--preset", "small"], 256),
@@ -51,7 +53,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--radixlm", required=True)
     parser.add_argument("--work", default="/tmp/radixlm_hf_compare")
-    parser.add_argument("--cases", default="llama-tiny,llama-tiny-mqa,qwen2-tiny,gpt2-tiny")
+    parser.add_argument("--cases", default="llama-tiny,llama-tiny-mqa,qwen2-tiny,gpt2-tiny,mistral-tiny")
     parser.add_argument("--dtype", help="weights written by make-model (default f32; bf16 with --device cuda)")
     parser.add_argument("--tolerance", type=float, help="relative error bound (default 1e-4; 1e-2 with --device cuda)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",

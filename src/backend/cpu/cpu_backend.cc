@@ -175,13 +175,18 @@ void CpuBackend::Norm(const std::vector<float>& w, const std::vector<float>& b, 
 }
 
 // One task per (sequence, kv head, block of query tokens): scores against every
-// key the block's last token may see, page by page, then softmax and the
-// weighted sum of values, in the fixed order of positions.
+// key the block's tokens may see, page by page, then softmax and the weighted
+// sum of values, in the fixed order of positions. With a sliding window, a row
+// sees the keys (pos - window, pos] (model/config.h): pages wholly before its
+// block's first window are not read, and the rest of each row is masked. Softmax
+// sums are laid out by absolute position, so a row's bits do not depend on
+// where its block starts.
 void CpuBackend::Attention(int64_t layer, std::span<const SequenceInput> batch,
                            const std::vector<int64_t>& first_row, const float* qkv, float* out) {
   const model::ModelConfig& c = config_;
   const int64_t hd = c.head_dim, group = c.num_heads / c.num_kv_heads;
   const int64_t ld = (c.num_heads + 2 * c.num_kv_heads) * hd;
+  const int64_t window = c.LayerWindow(layer);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   struct Task {
     int32_t seq;
@@ -203,30 +208,37 @@ void CpuBackend::Attention(int64_t layer, std::span<const SequenceInput> batch,
     const SequenceInput& seq = batch[static_cast<size_t>(task.seq)];
     const int64_t m = task.end - task.begin;
     const int64_t keys = seq.start + task.end;  // what the block's last token sees
+    // The first key the block's first token sees, from the start of its page.
+    const int64_t first_key =
+        window > 0 ? std::max<int64_t>(0, seq.start + task.begin - window + 1) : 0;
+    const int64_t base = first_key / page_size_ * page_size_;
+    const int64_t span = keys - base;  // scores[i * span + (p - base)]: row i, key p
     const int64_t row0 = first_row[static_cast<size_t>(task.seq)] + task.begin;
     thread_local std::vector<float> scores;
-    scores.resize(static_cast<size_t>(m * keys));
+    scores.resize(static_cast<size_t>(m * span));
     for (int64_t j = 0; j < group; ++j) {
       const int64_t q_head = task.head * group + j;
       const float* q = qkv + row0 * ld + q_head * hd;
-      for (int64_t p0 = 0; p0 < keys; p0 += page_size_) {
+      for (int64_t p0 = base; p0 < keys; p0 += page_size_) {
         const int32_t page = seq.page_table[static_cast<size_t>(p0 / page_size_)];
         const int64_t slots = std::min(page_size_, keys - p0);
         MatMulColumns(q, m, hd, ld, KeyBlock(layer, page, task.head), 0, slots, nullptr,
-                      scores.data() + p0, keys);
+                      scores.data() + (p0 - base), span);
       }
       for (int64_t i = 0; i < m; ++i) {
-        float* row = scores.data() + i * keys;
-        const int64_t visible = seq.start + task.begin + i + 1;
+        float* row = scores.data() + i * span;
+        const int64_t pos = seq.start + task.begin + i;
+        const int64_t visible = pos + 1;
+        const int64_t lo = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
         float max = -INFINITY;
-        for (int64_t p = 0; p < visible; ++p) {
-          row[p] *= scale;
-          max = std::max(max, row[p]);
+        for (int64_t p = lo; p < visible; ++p) {
+          row[p - base] *= scale;
+          max = std::max(max, row[p - base]);
         }
         float lanes[16] = {};
-        for (int64_t p = 0; p < visible; ++p) {
-          row[p] = Exp(row[p] - max);
-          lanes[p % 16] += row[p];
+        for (int64_t p = lo; p < visible; ++p) {
+          row[p - base] = Exp(row[p - base] - max);
+          lanes[p % 16] += row[p - base];
         }
         float s8[8];
         for (int l = 0; l < 8; ++l) s8[l] = lanes[l] + lanes[l + 8];
@@ -234,10 +246,10 @@ void CpuBackend::Attention(int64_t layer, std::span<const SequenceInput> batch,
         const float inv_sum = 1.0f / ((s8[0] + s8[2]) + (s8[1] + s8[3]));
         float* o = out + (row0 + i) * c.num_heads * hd + q_head * hd;
         std::fill(o, o + hd, 0.0f);
-        for (int64_t p = 0; p < visible; ++p) {
+        for (int64_t p = lo; p < visible; ++p) {
           const int32_t page = seq.page_table[static_cast<size_t>(p / page_size_)];
           const float* v = ValueBlock(layer, page, task.head) + (p % page_size_) * hd;
-          const float weight = row[p] * inv_sum;
+          const float weight = row[p - base] * inv_sum;
           for (int64_t d = 0; d < hd; ++d) o[d] = std::fma(weight, v[d], o[d]);
         }
       }

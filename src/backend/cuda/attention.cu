@@ -22,8 +22,9 @@ constexpr float kLog2e = 1.4426950408889634f;
 // through the page table into shared memory with cp.async, two stages deep (the
 // next tile lands while this one is computed); positions past the block's keys
 // are zero-filled. Per tile a warp computes S = Q K^T into registers, masks it
-// causally where the tile reaches past its first query's position, updates the
-// running max and sum of each row, turns S into BF16 probabilities in the
+// causally where the tile reaches past its first query's position (and, with a
+// sliding window, where it reaches back before its last query's window),
+// updates the running max and sum of each row, turns S into BF16 probabilities in the
 // A-fragment layout and accumulates P V. Rows are independent: how many other
 // rows share the block does not change a row's result.
 
@@ -89,9 +90,11 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
   const bool active = warp * 16 < rows;    // a warp whose rows are all padding skips the arithmetic
   const int32_t* pages = a.page_tables + seq.page_table_offset;
 
-  // This thread's two rows: their query positions (padding rows see every key;
-  // their Q is zero, so they stay finite, and they are never written).
-  int qpos[2];
+  // This thread's two rows: their query positions (padding rows see every key,
+  // or none with a window; their Q is zero, so they stay finite, and they are
+  // never written), and the last key position before each row's window (INT_MIN
+  // without one).
+  int qpos[2], hidden[2];
   uint32_t qf[HD / 16][4];
   {
     const float q_scale = a.scale * kLog2e;
@@ -106,6 +109,7 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
         qpos[i] = seq.start + token;
         q = a.qkv + static_cast<int64_t>(seq.first_row + token) * a.ld + head * HD;
       }
+      hidden[i] = a.window > 0 ? qpos[i] - a.window : INT_MIN;
 #pragma unroll
       for (int ks = 0; ks < HD / 16; ++ks) {
 #pragma unroll
@@ -159,6 +163,10 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
   // Keys at or before this position are visible to every query of the block.
   const int first_qpos = seq.start + blk.q_begin;
+  // With a window, keys at or before this position are outside the last query's
+  // window: a tile reaching back to it has keys some row must not see.
+  const int last_hidden =
+      a.window > 0 ? seq.start + blk.q_begin + blk.q_count - 1 - a.window : INT_MIN;
 
   const int num_tiles = (blk.k_end - blk.k_begin + kKeys - 1) / kKeys;
   fetch_pages(blk.k_begin);
@@ -192,13 +200,14 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
           Mma(s[2 * np + 1], qf[ks], b[2], b[3]);
         }
       }
-      if (k0 + kKeys - 1 > first_qpos || k0 + kKeys > blk.k_end) {
+      if (k0 + kKeys - 1 > first_qpos || k0 + kKeys > blk.k_end || k0 <= last_hidden) {
 #pragma unroll
         for (int j = 0; j < kKeys / 8; ++j) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             const int pos = k0 + j * 8 + 2 * tc + (e & 1);
-            if (pos >= blk.k_end || pos > qpos[e >> 1]) s[j][e] = -INFINITY;
+            if (pos >= blk.k_end || pos > qpos[e >> 1] || pos <= hidden[e >> 1])
+              s[j][e] = -INFINITY;
           }
         }
       }
@@ -296,7 +305,8 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
 // the one block that holds every split, merges the partials itself, so a decode
 // step needs no merge kernel. A split is computed the same way whichever block
 // takes it, and the merge reads the partials in split order: a sequence's
-// output is the same bits whatever the batch.
+// output is the same bits whatever the batch. With a sliding window the plan's
+// range is the window itself, so nothing here masks.
 constexpr int kDecodeWarps = 4;
 constexpr int kDecodeLanesPerKey = 4;
 constexpr int kDecodeRun = 16;  // keys a warp takes at a time

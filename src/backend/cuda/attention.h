@@ -6,10 +6,15 @@
 // range of key positions. A block walks its key range in tiles of
 // kAttentionKeys positions through the page table, with an online softmax
 // (FlashAttention's running max and sum), and masks causally: a query at
-// position p sees keys [0, p]. A long key range may be split over several blocks
-// (split-K, for short batches that would leave the GPU idle): each split writes
-// its unnormalised output with its running max and sum, and a merge kernel
-// combines them. Split boundaries are multiples of kAttentionKeys. Decode steps
+// position p sees keys [0, p], or with a sliding window W (AttentionArgs::window,
+// model/config.h) keys (p - W, p]. A windowed plan starts each block's key range
+// at its first query's window (aligned down to kAttentionKeys; decode blocks
+// exactly there), so tiles wholly outside every row's window are never read, and
+// the tiled kernel masks the boundary tiles per row. A long key range may be
+// split over several blocks (split-K, for short batches that would leave the GPU
+// idle): each split writes its unnormalised output with its running max and sum,
+// and a merge kernel combines them. Split boundaries are multiples of
+// kAttentionKeys. Decode steps
 // are cut by attention_plan.h's PlanDecodeAttention instead: split lengths set
 // by each sequence's own key count, so its result never depends on the batch.
 //
@@ -88,6 +93,10 @@ struct AttentionArgs {
   // DecodeAttentionSupports): the decode kernel runs it, its partials G rows
   // each, and merges its own splits.
   int32_t decode = 0;
+  // The sliding window of this layer (0: none); the plan must have been made
+  // with the same window. The decode kernel needs no mask (its plan's ranges are
+  // the windows themselves); the tiled kernel masks keys at or before p - window.
+  int32_t window = 0;
 };
 
 bool AttentionSupportsHeadDim(int64_t head_dim);

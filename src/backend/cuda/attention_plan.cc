@@ -16,7 +16,7 @@ constexpr int64_t kBlocksPerSm = 3;
 
 void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
                    int64_t num_sms, int64_t max_partials, std::vector<AttentionBlock>* blocks,
-                   std::vector<AttentionMerge>* merges) {
+                   std::vector<AttentionMerge>* merges, int64_t window) {
   const int64_t group = heads / kv_heads;
   const int64_t q_block = std::max<int64_t>(1, kAttentionRows / group);
   int64_t base_blocks = 0;
@@ -32,16 +32,21 @@ void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int
         for (int64_t q0 = 0; q0 < s.tokens; q0 += q_block) {
           const int64_t qn = std::min(q_block, s.tokens - q0);
           const int64_t keys = s.start + q0 + qn;  // what the block's last query sees
+          // The block's first query's window, from a tile boundary (0: no window).
+          const int64_t first = window > 0 ? std::max<int64_t>(0, s.start + q0 - window + 1) /
+                                                 kAttentionKeys * kAttentionKeys
+                                           : 0;
+          const int64_t range = keys - first;
           int64_t splits = 1;
           if (allow_split) {
             const int64_t want =
                 std::min<int64_t>(kAttentionMaxSplits, kBlocksPerSm * num_sms / base_blocks);
-            splits = std::max<int64_t>(1, std::min(want, keys / kMinSplitKeys));
+            splits = std::max<int64_t>(1, std::min(want, range / kMinSplitKeys));
           }
           const int64_t split_len =
-              (((keys + splits - 1) / splits + kAttentionKeys - 1) / kAttentionKeys) *
+              (((range + splits - 1) / splits + kAttentionKeys - 1) / kAttentionKeys) *
               kAttentionKeys;
-          splits = (keys + split_len - 1) / split_len;
+          splits = (range + split_len - 1) / split_len;
           AttentionBlock b{static_cast<int32_t>(si),
                            static_cast<int32_t>(g),
                            static_cast<int32_t>(q0),
@@ -55,8 +60,8 @@ void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int
                 {b.seq, b.kv_head, b.q_begin, b.q_count, partials, static_cast<int32_t>(splits)});
           }
           for (int64_t k = 0; k < splits; ++k) {
-            b.k_begin = static_cast<int32_t>(k * split_len);
-            b.k_end = static_cast<int32_t>(std::min(keys, (k + 1) * split_len));
+            b.k_begin = static_cast<int32_t>(first + k * split_len);
+            b.k_end = static_cast<int32_t>(std::min(keys, first + (k + 1) * split_len));
             b.partial = splits > 1 ? partials++ : -1;
             blocks->push_back(b);
           }
@@ -77,11 +82,16 @@ int64_t DecodeSplitKeys(int64_t keys) {
 
 void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
                          int64_t num_sms, int64_t max_partial_rows,
-                         std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges) {
+                         std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges,
+                         int64_t window) {
   const int64_t group = heads / kv_heads;
+  // The keys a sequence's one query sees: the last `window` of them at most.
+  auto visible = [window](const AttentionPlanSeq& s) {
+    return window > 0 ? std::min(s.start + 1, window) : s.start + 1;
+  };
   int64_t rows = 0, splits_total = 0;
   for (const AttentionPlanSeq& s : seqs) {
-    const int64_t keys = s.start + 1, len = DecodeSplitKeys(keys);
+    const int64_t keys = visible(s), len = DecodeSplitKeys(keys);
     const int64_t splits = (keys + len - 1) / len;
     if (splits > 1) rows += kv_heads * splits * group;
     splits_total += kv_heads * splits;
@@ -94,7 +104,7 @@ void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t head
   merges->clear();
   int32_t partials = 0;
   for (size_t si = 0; si < seqs.size(); ++si) {
-    const int64_t keys = seqs[si].start + 1;
+    const int64_t end = seqs[si].start + 1, keys = visible(seqs[si]), first = end - keys;
     const int64_t split_len = allow_split ? DecodeSplitKeys(keys) : keys;
     const int64_t splits = (keys + split_len - 1) / split_len;
     const int64_t block_count = (splits + per_block - 1) / per_block;
@@ -108,8 +118,8 @@ void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t head
         merges->push_back(m);
       }
       for (int64_t k = 0; k < splits; k += per_block) {
-        b.k_begin = static_cast<int32_t>(k * split_len);
-        b.k_end = static_cast<int32_t>(std::min(keys, (k + per_block) * split_len));
+        b.k_begin = static_cast<int32_t>(first + k * split_len);
+        b.k_end = static_cast<int32_t>(first + std::min(keys, (k + per_block) * split_len));
         b.partial = splits > 1 ? partials + static_cast<int32_t>(k) : -1;
         blocks->push_back(b);
       }
@@ -142,14 +152,15 @@ int64_t AttentionMaxPartials(int64_t heads, int64_t decode_batch) {
 
 bool PlanStepAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
                        int64_t head_dim, int64_t num_sms, int64_t max_partials,
-                       std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges) {
+                       std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges,
+                       int64_t window) {
   bool decode = !seqs.empty() && DecodeAttentionSupports(head_dim, heads / kv_heads);
   for (const AttentionPlanSeq& s : seqs) decode = decode && s.tokens == 1;
   if (decode) {
     PlanDecodeAttention(seqs, heads, kv_heads, num_sms, max_partials * kAttentionRows, blocks,
-                        merges);
+                        merges, window);
   } else {
-    PlanAttention(seqs, heads, kv_heads, num_sms, max_partials, blocks, merges);
+    PlanAttention(seqs, heads, kv_heads, num_sms, max_partials, blocks, merges, window);
   }
   return decode;
 }

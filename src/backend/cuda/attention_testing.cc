@@ -37,8 +37,8 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   std::vector<AttentionBlock> blocks;
   std::vector<AttentionMerge> merges;
   const int64_t max_partials = 4096;
-  const bool decode =
-      PlanStepAttention(plan, p.heads, p.kv_heads, p.head_dim, p.num_sms, max_partials, &blocks, &merges);
+  const bool decode = PlanStepAttention(plan, p.heads, p.kv_heads, p.head_dim, p.num_sms,
+                                        max_partials, &blocks, &merges, p.window);
   DeviceBuffer q, k, v, tab, sq, bl, mg, acc, stats, o;
   RETURN_IF_ERROR(Upload(p.q, &q));
   RETURN_IF_ERROR(Upload(p.k, &k));
@@ -76,6 +76,7 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   a.merge_counters = counters.as<int32_t>();
   a.out = o.as<bf16>();
   a.decode = decode ? 1 : 0;
+  a.window = static_cast<int32_t>(p.window);
   // Twice, the output cleared in between: the second launch shows that the first
   // left its merge counters at zero (as CUDA-graph replays need).
   RADIXLM_CUDA_TRY(LaunchAttention(a, nullptr));

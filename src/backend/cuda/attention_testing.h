@@ -21,6 +21,7 @@ struct PagedAttentionProblem {
   std::vector<float> q;          // [sum of tokens][heads * head_dim]
   std::vector<uint16_t> k, v;    // BF16 bits, [num_pages][kv_heads][page_size][head_dim]
   int64_t num_sms = 132;         // as seen by the planner: 1 never splits, large values split
+  int64_t window = 0;            // sliding window (attention.h); 0: none
 };
 
 // out: [sum of tokens][heads * head_dim] as F32 (the kernel writes BF16).

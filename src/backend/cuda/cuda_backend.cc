@@ -96,6 +96,7 @@ struct CudaBackend::Impl {
 
   model::ModelConfig config;
   bool gpt2 = false, gated = true, tied = false;
+  bool has_full_attention_layers = true;  // false where every layer has the sliding window
   int device = 0;
   int num_sms = 0;
   std::string device_name;
@@ -290,6 +291,10 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   page_size = options.page_size;
   gpt2 = c.architecture == Architecture::kGpt2;
   gated = !gpt2;
+  has_full_attention_layers = false;
+  for (int64_t li = 0; li < c.num_layers; ++li) {
+    has_full_attention_layers = has_full_attention_layers || c.LayerWindow(li) == 0;
+  }
   q_dim = c.num_heads * c.head_dim;
   kv_dim = c.num_kv_heads * c.head_dim;
   ld = q_dim + 2 * kv_dim;
@@ -502,18 +507,33 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   }
 
   // Attention work: (sequence, kv head, block of query tokens), split over the
-  // keys when the blocks alone would leave most multiprocessors idle.
+  // keys when the blocks alone would leave most multiprocessors idle. One plan
+  // for the full-attention layers and one for the sliding-window layers, each
+  // made only where some layer uses it (a model may mix them: Qwen2's
+  // max_window_layers).
   std::vector<AttentionPlanSeq> plan_seqs;
   for (const SequenceInput& s : batch)
     plan_seqs.push_back({s.start, static_cast<int64_t>(s.tokens.size())});
-  std::vector<AttentionBlock> blocks;
-  std::vector<AttentionMerge> merges;
-  const bool decode_plan = PlanStepAttention(plan_seqs, c.num_heads, c.num_kv_heads, c.head_dim,
-                                             num_sms, max_partials, &blocks, &merges);
-  // Counts that depend on the batch size alone, so a decode graph is not
-  // captured anew whenever a sequence crosses a split boundary.
-  if (decode_plan)
-    PadDecodePlan(static_cast<int64_t>(batch.size()), c.num_kv_heads, num_sms, &blocks, &merges);
+  struct Plan {
+    std::vector<AttentionBlock> blocks;
+    std::vector<AttentionMerge> merges;
+    size_t blocks_at = 0, merges_at = 0;  // in the step's tables
+  };
+  Plan plans[2];  // [0]: full attention, [1]: the sliding window
+  bool decode_plan = false;
+  for (int windowed = 0; windowed < 2; ++windowed) {
+    if (!(windowed ? c.sliding_window > 0 : has_full_attention_layers)) continue;
+    Plan& plan = plans[windowed];
+    decode_plan =
+        PlanStepAttention(plan_seqs, c.num_heads, c.num_kv_heads, c.head_dim, num_sms, max_partials,
+                          &plan.blocks, &plan.merges, windowed ? c.sliding_window : 0);
+    // Counts that depend on the batch size alone, so a decode graph is not
+    // captured anew whenever a sequence crosses a split boundary.
+    if (decode_plan) {
+      PadDecodePlan(static_cast<int64_t>(batch.size()), c.num_kv_heads, num_sms, &plan.blocks,
+                    &plan.merges);
+    }
+  }
 
   // Pack and upload the tables (16-byte aligned parts).
   std::vector<int32_t> meta_words;
@@ -529,8 +549,10 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   const size_t logit_rows_at = put(logit_rows.data(), logit_rows.size() * 4);
   const size_t hidden_rows_at = put(hidden_rows.data(), hidden_rows.size() * 4);
   const size_t seqs_at = put(seqs.data(), seqs.size() * sizeof(AttentionSeq));
-  const size_t blocks_at = put(blocks.data(), blocks.size() * sizeof(AttentionBlock));
-  const size_t merges_at = put(merges.data(), merges.size() * sizeof(AttentionMerge));
+  for (Plan& plan : plans) {  // an unmade plan takes no room
+    plan.blocks_at = put(plan.blocks.data(), plan.blocks.size() * sizeof(AttentionBlock));
+    plan.merges_at = put(plan.merges.data(), plan.merges.size() * sizeof(AttentionMerge));
+  }
   const size_t choices_at =
       put(samples.choices.data(), samples.choices.size() * sizeof(DeviceChoice));
   const size_t rows_at = put(samples.rows.data(), samples.rows.size() * sizeof(DeviceRow));
@@ -579,10 +601,6 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   aa.ld = ld;
   aa.page_tables = words + pages_at;
   aa.seqs = reinterpret_cast<const AttentionSeq*>(words + seqs_at);
-  aa.blocks = reinterpret_cast<const AttentionBlock*>(words + blocks_at);
-  aa.num_blocks = static_cast<int32_t>(blocks.size());
-  aa.merges = reinterpret_cast<const AttentionMerge*>(words + merges_at);
-  aa.num_merges = static_cast<int32_t>(merges.size());
   aa.page_size = static_cast<int32_t>(page_size);
   aa.heads = static_cast<int32_t>(c.num_heads);
   aa.kv_heads = static_cast<int32_t>(c.num_kv_heads);
@@ -654,6 +672,12 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
       }
       aa.k_pool = k_layer;
       aa.v_pool = v_layer;
+      aa.window = static_cast<int32_t>(c.LayerWindow(li));
+      const Plan& plan = plans[aa.window > 0 ? 1 : 0];
+      aa.blocks = reinterpret_cast<const AttentionBlock*>(words + plan.blocks_at);
+      aa.num_blocks = static_cast<int32_t>(plan.blocks.size());
+      aa.merges = reinterpret_cast<const AttentionMerge*>(words + plan.merges_at);
+      aa.num_merges = static_cast<int32_t>(plan.merges.size());
       RADIXLM_CUDA_TRY(LaunchAttention(aa, stream, pdl));
       RETURN_IF_ERROR(Gemm(attn_p, t, q_dim, l.o.as<bf16>(), h, xp, true, true, pdl));
       if (l.o_bias.size() > 0)
@@ -715,8 +739,8 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   if (decode) {
     const GraphKey key{t,
                        static_cast<int64_t>(seqs.size()),
-                       static_cast<int64_t>(blocks.size()),
-                       static_cast<int64_t>(merges.size()),
+                       static_cast<int64_t>(plans[0].blocks.size() + plans[1].blocks.size()),
+                       static_cast<int64_t>(plans[0].merges.size() + plans[1].merges.size()),
                        num_sampled,
                        num_choices};
     const std::vector<const void*> buffers = {

@@ -9,7 +9,8 @@
 // in two device-memory pools of BF16 pages, per layer [page][kv_head][slot][dim]
 // (cudaMalloc, no managed memory); their size is what `gpu_memory_fraction` of
 // the GPU leaves after the weights and the activation workspace, unless
-// `num_pages` fixes it. Attention is the project's paged kernel (attention.h).
+// `num_pages` fixes it. Attention is the project's paged kernel (attention.h),
+// with each layer's sliding window where the config has one.
 //
 // Every CUDA and cuBLAS error becomes a Status; Forward ends with a
 // synchronisation, so errors of its kernels are reported by the Forward that
