@@ -14,8 +14,9 @@
 //   if (m.boundary_slots > 0) copy m.pages.back()'s first boundary_slots slots into
 //     a fresh page (the boundary page is read-only to the caller);
 //   compute the rest into fresh pages; Insert(ns, tokens, pages, {}, &r);
-//   release r.duplicate_pages; Lock(r.handle); if r.foreign_pages == 0,
-//   Unlock(m.handle); ...; Unlock(r.handle).
+//   AdoptInsert(...) (kvcache/page_adoption.h: takes adopted pages off the caller's
+//   table, releases duplicates, locks r.handle and, if r.foreign_pages == 0, unlocks
+//   m.handle); ...; Unlock(r.handle).
 //
 // Handles name a cache entry together with its generation, so a handle to an entry
 // that was since evicted is refused (FAILED_PRECONDITION), never misapplied.
@@ -86,10 +87,12 @@ struct InsertResult {
   // pages where it already held those tokens, the caller's own pages elsewhere.
   std::vector<PageId> pages;
   // Given pages the cache did not adopt because it already holds their tokens in
-  // another page. They stay the caller's: it releases them to the pool.
+  // another page. They stay the caller's: it releases them to the pool. In the
+  // order of `pages` given.
   std::vector<PageId> duplicate_pages;
-  // Given pages the cache took over (their reference is now the cache's). Every
-  // other given page that is not a duplicate stays the caller's.
+  // Given pages the cache took over (their reference is now the cache's), in the
+  // order of `pages` given. Every other given page that is not a duplicate stays
+  // the caller's.
   std::vector<PageId> adopted_pages;
   // Entries of `pages` the cache owns but that are not on `handle`'s path: pages of
   // an entry that was flushed, or whose partial page was replaced, while the caller

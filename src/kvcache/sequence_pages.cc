@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/check.h"
+#include "kvcache/page_adoption.h"
 #include "kvcache/page_pool.h"
 
 namespace radixlm::kvcache {
@@ -12,12 +13,12 @@ SequencePages::SequencePages(PrefixCache* cache, PagePool* pool, std::string ns)
 
 SequencePages::~SequencePages() {
   for (CacheHandle h : locks_) cache_->Unlock(h).IgnoreError();  // locks_ is empty without a cache
-  for (size_t i = 0; i < pages_.size(); ++i) {
-    if (owned_[i]) pool_->Release(pages_[i]);
-  }
+  ReleaseOwnedPages(pool_, pages_, owned_);
 }
 
-size_t SequencePages::owned_pages() const { return static_cast<size_t>(std::count(owned_.begin(), owned_.end(), true)); }
+size_t SequencePages::owned_pages() const {
+  return pages_.size() - static_cast<size_t>(std::count(owned_.begin(), owned_.end(), 0));
+}
 
 StatusOr<size_t> SequencePages::Start(std::span<const Token> tokens, PageCopy* copy) {
   CHECK(pages_.empty()) << "Start is called once";
@@ -31,13 +32,13 @@ StatusOr<size_t> SequencePages::Start(std::span<const Token> tokens, PageCopy* c
   const size_t ps = static_cast<size_t>(cache_->page_size());
   const size_t full = match.matched_tokens / ps;
   pages_.assign(match.pages.begin(), match.pages.begin() + static_cast<ptrdiff_t>(full));
-  owned_.assign(full, false);
+  owned_.assign(full, 0);
   if (match.boundary_slots == 0) return match.matched_tokens;
   if (pool_->pages_free() == 0) cache_->Evict(1);
   auto fresh = pool_->AllocateOne();
   if (!fresh.ok()) return full * ps;  // keep the whole pages; recompute the rest
   pages_.push_back(*fresh);
-  owned_.push_back(true);
+  owned_.push_back(1);
   *copy = PageCopy{match.pages.back(), *fresh, match.boundary_slots};
   return match.matched_tokens;
 }
@@ -53,7 +54,7 @@ Status SequencePages::Reserve(size_t tokens, int64_t* evicted) {
   std::vector<PageId> fresh;
   RETURN_IF_ERROR(pool_->Allocate(need, &fresh));
   pages_.insert(pages_.end(), fresh.begin(), fresh.end());
-  owned_.insert(owned_.end(), fresh.size(), true);
+  owned_.insert(owned_.end(), fresh.size(), 1);
   return OkStatus();
 }
 
@@ -62,22 +63,10 @@ Status SequencePages::Commit(std::span<const Token> tokens) {
   const size_t ps = static_cast<size_t>(cache_->page_size());
   const size_t used = (tokens.size() + ps - 1) / ps;
   CHECK_LE(used, pages_.size());
-  InsertResult result;
-  RETURN_IF_ERROR(cache_->Insert(ns_, tokens, std::span(pages_).first(used), InsertOptions{}, &result));
-  auto index_of = [&](PageId p) { return std::find(pages_.begin(), pages_.end(), p) - pages_.begin(); };
-  for (PageId p : result.adopted_pages) owned_[static_cast<size_t>(index_of(p))] = false;
-  for (PageId p : result.duplicate_pages) {
-    owned_[static_cast<size_t>(index_of(p))] = false;
-    pool_->Release(p);
-  }
-  std::copy(result.pages.begin(), result.pages.end(), pages_.begin());
-  RETURN_IF_ERROR(cache_->Lock(result.handle));
-  if (result.foreign_pages == 0) {
-    for (CacheHandle h : locks_) RETURN_IF_ERROR(cache_->Unlock(h));
-    locks_.clear();
-  }
-  locks_.push_back(result.handle);
-  return OkStatus();
+  RETURN_IF_ERROR(
+      cache_->Insert(ns_, tokens, std::span(pages_).first(used), InsertOptions{}, &insert_));
+  return AdoptInsert(cache_, pool_, insert_, std::span(pages_).first(used),
+                     std::span(owned_).first(used), &locks_);
 }
 
 size_t SequencePages::private_pages() const {
@@ -109,7 +98,7 @@ StatusOr<std::unique_ptr<SequencePages>> SequencePages::Fork(size_t tokens, Page
   }
   if (partial > 0) {
     child->pages_.push_back(fresh);
-    child->owned_.push_back(true);
+    child->owned_.push_back(1);
     *copy = PageCopy{pages_[full], fresh, partial};
   }
   return child;

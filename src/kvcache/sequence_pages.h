@@ -8,7 +8,8 @@
 //                        unlocked cache entries when the pool runs short
 //   Commit(tokens)       insert the tokens computed so far; pages the cache adopts
 //                        or already held become the cache's, duplicates go back to
-//                        the pool, and the lock moves to the new entry
+//                        the pool, and the lock moves to the new entry (AdoptInsert,
+//                        kvcache/page_adoption.h; O(pages) per commit)
 //   Fork(tokens)         a second sequence over the same first `tokens` tokens
 //                        (parallel sampling): full pages are shared (the cache's
 //                        under its locks, the sequence's own by one more pool
@@ -21,6 +22,7 @@
 // references: a page shared by forks is freed when the last of them lets go).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -68,8 +70,9 @@ class SequencePages {
   PagePool* pool_;
   std::string ns_;
   std::vector<PageId> pages_;
-  std::vector<bool> owned_;
+  std::vector<uint8_t> owned_;  // by page: nonzero where this sequence holds a reference
   std::vector<CacheHandle> locks_;
+  InsertResult insert_;  // Commit's, reused
 };
 
 }  // namespace radixlm::kvcache

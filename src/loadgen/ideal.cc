@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kvcache/page_adoption.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
 
@@ -41,14 +42,10 @@ StatusOr<int64_t> IdealReplay::Next(std::span<const int32_t> prompt, std::span<c
   RETURN_IF_ERROR(pool_->Allocate(need, &table));
   kvcache::InsertResult result;
   RETURN_IF_ERROR(cache_->Insert("", tokens, table, {}, &result));
-  pool_->Release(result.duplicate_pages);
-  std::vector<kvcache::PageId> adopted = result.adopted_pages;
-  std::sort(adopted.begin(), adopted.end());
-  for (size_t p = full; p < table.size(); ++p) {
-    if (result.pages[p] == table[p] && !std::binary_search(adopted.begin(), adopted.end(), table[p])) {
-      pool_->Release(table[p]);
-    }
-  }
+  std::vector<uint8_t> owned(table.size(), 1);
+  std::fill_n(owned.begin(), full, 0);
+  RETURN_IF_ERROR(kvcache::AdoptInsert(cache_.get(), pool_.get(), result, table, owned, nullptr));
+  kvcache::ReleaseOwnedPages(pool_.get(), table, owned);
   return cached;
 }
 

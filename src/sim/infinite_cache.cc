@@ -1,5 +1,8 @@
 #include "sim/infinite_cache.h"
 
+#include <algorithm>
+
+#include "kvcache/page_adoption.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
 #include "sim/prompt_builder.h"
@@ -29,7 +32,7 @@ StatusOr<std::vector<int64_t>> CachedTokensPerRequest(const Trace& trace, int32_
   std::vector<kvcache::PageId> table;
   kvcache::MatchResult match;
   kvcache::InsertResult insert;
-  std::vector<uint8_t> adopted(static_cast<size_t>(pages), 0);
+  std::vector<uint8_t> owned;
   for (size_t i = 0; i < trace.requests.size(); ++i) {
     builder.Build(i, &tokens);
     cache->Match(trace.requests[i].ns, tokens, &match);
@@ -40,14 +43,12 @@ StatusOr<std::vector<int64_t>> CachedTokensPerRequest(const Trace& trace, int32_
     int64_t need = static_cast<int64_t>((tokens.size() + page_size - 1) / page_size - full);
     RETURN_IF_ERROR(pool->Allocate(need, &table));
     RETURN_IF_ERROR(cache->Insert(trace.requests[i].ns, tokens, table, {}, &insert));
-    pool->Release(insert.duplicate_pages);
-    // Pages neither adopted nor duplicates (a partial page the tree already holds
-    // in a longer run) stay ours: give them back.
-    for (kvcache::PageId p : insert.adopted_pages) adopted[p] = 1;
-    for (size_t p = full; p < table.size(); ++p) {
-      if (insert.pages[p] == table[p] && !adopted[table[p]]) pool->Release(table[p]);
-    }
-    for (kvcache::PageId p : insert.adopted_pages) adopted[p] = 0;
+    // The request is over at once: whatever the cache did not take goes back (a
+    // partial page the tree already holds in a longer run, say).
+    owned.assign(table.size(), 1);
+    std::fill_n(owned.begin(), full, 0);
+    RETURN_IF_ERROR(kvcache::AdoptInsert(cache.get(), pool.get(), insert, table, owned, nullptr));
+    kvcache::ReleaseOwnedPages(pool.get(), table, owned);
   }
   return cached;
 }

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <deque>
 #include <memory>
+#include <span>
 
 #include "core/check.h"
 #include "core/clock.h"
+#include "kvcache/page_adoption.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
 #include "sim/oracle.h"
@@ -43,8 +45,8 @@ struct Seq {
   size_t generated = 0;
   std::vector<PageId> pages;  // ceil(computed / page_size) after each step
   std::vector<uint8_t> owned;  // by page: ours to release (not the cache's)
-  CacheHandle handle;         // locked
-  std::vector<CacheHandle> held;  // older locks still pinning foreign pages
+  // Locked: the newest entry, after older ones still pinning foreign pages.
+  std::vector<CacheHandle> locks;
   uint64_t admitted = 0;      // admission order
   bool started = false;       // admitted at least once
   // Tokens to prefill before decoding (re)starts.
@@ -70,7 +72,6 @@ class Run {
     }
     cache_options.admission = options_.admission;
     ASSIGN_OR_RETURN(cache_, kvcache::CreatePrefixCache(cache_options, pool_.get(), &clock_));
-    mark_.assign(static_cast<size_t>(options_.capacity_pages), 0);
     result_.records.resize(trace_.requests.size());
 
     const size_t n = trace_.requests.size();
@@ -126,7 +127,7 @@ class Run {
         waiting_.push_front(std::move(seq));
         return;
       }
-      seq->handle = match_.handle;
+      seq->locks.assign(1, match_.handle);
       seq->pages.assign(match_.pages.begin(), match_.pages.begin() + static_cast<ptrdiff_t>(full));
       seq->owned.assign(full, 0);
       seq->computed = full * ps;
@@ -268,35 +269,16 @@ class Run {
     kvcache::InsertOptions insert_options;
     insert_options.request_id = s.request;
     CHECK(cache_->Insert(Ns(s), tokens, pages, insert_options, &insert_).ok());
-    for (PageId p : insert_.adopted_pages) mark_[p] = 1;
-    for (PageId p : insert_.duplicate_pages) mark_[p] = 2;
-    for (size_t i = 0; i < pages.size(); ++i) {
-      uint8_t m = mark_[s.pages[i]];
-      if (m == 2) pool_->Release(s.pages[i]);
-      if (m != 0) s.owned[i] = 0;
-      s.pages[i] = insert_.pages[i];
-    }
-    for (PageId p : insert_.adopted_pages) mark_[p] = 0;
-    for (PageId p : insert_.duplicate_pages) mark_[p] = 0;
-    CHECK(cache_->Lock(insert_.handle).ok());
-    if (insert_.foreign_pages == 0) {
-      CHECK(cache_->Unlock(s.handle).ok());
-      for (CacheHandle h : s.held) CHECK(cache_->Unlock(h).ok());
-      s.held.clear();
-    } else {
-      s.held.push_back(s.handle);
-    }
-    s.handle = insert_.handle;
+    CHECK(kvcache::AdoptInsert(cache_.get(), pool_.get(), insert_,
+                               std::span(s.pages).first(pages.size()),
+                               std::span(s.owned).first(pages.size()), &s.locks)
+              .ok());
   }
 
   void Release(Seq& s) {
-    CHECK(cache_->Unlock(s.handle).ok());
-    for (CacheHandle h : s.held) CHECK(cache_->Unlock(h).ok());
-    s.held.clear();
-    s.handle = CacheHandle();
-    for (size_t i = 0; i < s.pages.size(); ++i) {
-      if (s.owned[i]) pool_->Release(s.pages[i]);
-    }
+    for (CacheHandle h : s.locks) CHECK(cache_->Unlock(h).ok());
+    s.locks.clear();
+    kvcache::ReleaseOwnedPages(pool_.get(), s.pages, s.owned);
     s.pages.clear();
     s.owned.clear();
     s.computed = 0;
@@ -332,7 +314,6 @@ class Run {
   std::vector<std::unique_ptr<Seq>> running_;
   kvcache::MatchResult match_;
   kvcache::InsertResult insert_;
-  std::vector<uint8_t> mark_;  // by page: 1 adopted, 2 duplicate (scratch)
   uint64_t admissions_ = 0;
   SimResult result_;
 };

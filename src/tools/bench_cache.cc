@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "core/json_writer.h"
 #include "kvcache/block_hash.h"
+#include "kvcache/page_adoption.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
 #include "kvcache/token_compare.h"
@@ -178,16 +179,11 @@ double InsertSequence(Bench& b, std::string_view ns, const std::vector<Token>& t
   double start = NowUs();
   CHECK(b.cache->Insert(ns, tokens, pages, {}, &result).ok());
   double elapsed = NowUs() - start;
-  b.pool->Release(result.duplicate_pages);
-  // Pages the cache did not take (a partial page it already holds) go back too.
-  for (size_t i = full; i < pages.size(); ++i) {
-    if (std::find(result.adopted_pages.begin(), result.adopted_pages.end(), pages[i]) ==
-            result.adopted_pages.end() &&
-        std::find(result.duplicate_pages.begin(), result.duplicate_pages.end(), pages[i]) ==
-            result.duplicate_pages.end()) {
-      b.pool->Release(pages[i]);
-    }
-  }
+  // Pages the cache did not take (duplicates, a partial page it already holds) go back.
+  std::vector<uint8_t> owned(pages.size(), 1);
+  std::fill_n(owned.begin(), full, 0);
+  CHECK(kvcache::AdoptInsert(b.cache.get(), b.pool.get(), result, pages, owned, nullptr).ok());
+  kvcache::ReleaseOwnedPages(b.pool.get(), pages, owned);
   return elapsed;
 }
 
@@ -255,7 +251,9 @@ CacheFigures MeasureCache(const std::string& kind, int32_t page_size, const Work
                    all.begin() + static_cast<ptrdiff_t>(next + CeilDiv(seq.size(), ps)));
       next += pages.size();
       CHECK(s.cache->Insert(ns, seq, pages, {}, &result).ok());
-      s.pool->Release(result.duplicate_pages);
+      std::vector<uint8_t> owned(pages.size(), 1);
+      CHECK(kvcache::AdoptInsert(s.cache.get(), s.pool.get(), result, pages, owned, nullptr).ok());
+      kvcache::ReleaseOwnedPages(s.pool.get(), pages, owned);
     }
     s.pool->Release(std::span(all).subspan(next));
     samples.clear();
@@ -309,6 +307,8 @@ CacheFigures MeasureCache(const std::string& kind, int32_t page_size, const Work
   size_t cycles = 0;
   double cycle_us = 0;
   std::vector<Token> prompt;
+  std::vector<uint8_t> owned;
+  std::vector<kvcache::CacheHandle> locks;
   for (size_t i = 0; i < w.cycles && cycle_us < kCycleBudgetUs; ++i, ++cycles) {
     // Each prompt recurs every 4,096 cycles with one more token changed near its
     // end: its shared part and most of its tail hit, the rest is computed.
@@ -324,10 +324,12 @@ CacheFigures MeasureCache(const std::string& kind, int32_t page_size, const Work
     if (c.pool->pages_free() < need) c.cache->Evict(need - c.pool->pages_free());
     CHECK(c.pool->Allocate(need, &pages).ok());
     CHECK(c.cache->Insert(ns, prompt, pages, {}, &result).ok());
-    c.pool->Release(result.duplicate_pages);
-    CHECK(c.cache->Lock(result.handle).ok());
-    CHECK(c.cache->Unlock(match.handle).ok());
-    CHECK(c.cache->Unlock(result.handle).ok());
+    owned.assign(pages.size(), 1);
+    std::fill_n(owned.begin(), full, 0);
+    locks.assign(1, match.handle);
+    CHECK(kvcache::AdoptInsert(c.cache.get(), c.pool.get(), result, pages, owned, &locks).ok());
+    for (kvcache::CacheHandle h : locks) CHECK(c.cache->Unlock(h).ok());
+    kvcache::ReleaseOwnedPages(c.pool.get(), pages, owned);
     cycle_us += NowUs() - t0;
   }
   f.cycle_2k_per_s = static_cast<double>(cycles) / (cycle_us / 1e6);

@@ -1,5 +1,6 @@
 // The CUDA backend against the CPU backend (the reference) on the generated
-// models of backend_cases.h, and its attention kernel against a float64
+// models of backend_cases.h (with the invariance cases every backend passes,
+// backend_invariance.h), and its attention kernel against a float64
 // reference at the shapes of real models (head dims 64 and 128, GQA 1, 4, 8);
 // both again with sliding windows shorter than the prompt (at the end).
 // Every test skips at run time where no GPU is present (CI compiles it only).
@@ -22,6 +23,7 @@
 #include <random>
 
 #include "backend/backend_cases.h"
+#include "backend/backend_invariance.h"
 #include "backend/cuda/attention_testing.h"
 #include "backend/cuda/choose_tokens_testing.h"
 #include "backend/sampling.h"
@@ -103,108 +105,6 @@ TEST_P(CudaBackendTest, MatchesCpuBackend) {
     std::printf("%lld tokens: relative L2 error %.3g\n", static_cast<long long>(n), err);
     EXPECT_LE(err, kVsCpu) << n << " tokens";
   }
-}
-
-// Cached or cold, one chunk or many, alone or batched: the same logits (within
-// kVsItself of the whole prompt's, and within kVsCpu of the CPU backend's).
-TEST_P(CudaBackendTest, LogitsAgreeHoweverTheWorkIsCut) {
-  const int64_t n = 100;
-  const std::vector<int32_t> prompt = RandomTokens(n, vocab_, 2);
-  const std::vector<int32_t> cold_pages = Iota(0, 7);
-  SequenceInput cold{prompt, 0, cold_pages, n};
-  const std::vector<float> reference = Gpu({&cold, 1});
-  EXPECT_LE(RelativeL2(reference, Cpu({&cold, 1})), kVsCpu);
-
-  for (int64_t chunk : {1, 7, 64}) {
-    const std::vector<int32_t> pages = Iota(10, 7);
-    std::vector<float> rows;
-    for (int64_t start = 0; start < n; start += chunk) {
-      const int64_t len = std::min(chunk, n - start);
-      SequenceInput part{std::span(prompt).subspan(start, len), start, pages, len};
-      const std::vector<float> out = Gpu({&part, 1});
-      rows.insert(rows.end(), out.begin(), out.end());
-    }
-    EXPECT_LE(RelativeL2(rows, reference), kVsItself) << "chunks of " << chunk;
-  }
-
-  {  // Batched with a prefill and a decode step of other sequences.
-    const std::vector<int32_t> other = RandomTokens(37, vocab_, 3);
-    const std::vector<int32_t> decode = RandomTokens(1, vocab_, 4);
-    const std::vector<int32_t> other_pages = Iota(30, 3), decode_pages = Iota(40, 2),
-                               pages = Iota(50, 7);
-    const std::vector<int32_t> history = RandomTokens(20, vocab_, 5);
-    SequenceInput fill{history, 0, decode_pages, 0};
-    Gpu({&fill, 1});
-    Cpu({&fill, 1});
-    SequenceInput batch[3] = {
-        {other, 0, other_pages, 5}, {prompt, 0, pages, n}, {decode, 20, decode_pages, 1}};
-    const std::vector<float> out = Gpu(batch);
-    ASSERT_EQ(out.size(), static_cast<size_t>((5 + n + 1) * vocab_));
-    EXPECT_LE(RelativeL2(Rows(out, 5, n), reference), kVsItself) << "batched";
-    const std::vector<float> cpu = Cpu(batch);
-    EXPECT_LE(RelativeL2(Rows(out, 0, 5), Rows(cpu, 0, 5)), kVsCpu) << "the other prefill";
-    EXPECT_LE(RelativeL2(Rows(out, 5 + n, 1), Rows(cpu, 5 + n, 1)), kVsCpu) << "the decode step";
-  }
-
-  // Prefix from the cache, ending on a page boundary (64) and inside a page (50:
-  // the boundary page is copied first, copy-on-write).
-  for (int64_t shared : {64, 50}) {
-    std::vector<int32_t> table;
-    ASSERT_NO_FATAL_FAILURE(CachedPrefixTable(*gpu_, prompt, shared, &table));
-    SequenceInput rest{std::span(prompt).subspan(shared), shared, table, n - shared};
-    const std::vector<float> out = Gpu({&rest, 1});
-    EXPECT_LE(RelativeL2(out, Rows(reference, shared, n - shared)), kVsItself)
-        << "prefix of " << shared;
-  }
-}
-
-// Greedy decoding of 64 tokens: the same tokens whether the prompt was prefilled
-// whole or in chunks of 7 (the engine's two ways of getting there).
-TEST_P(CudaBackendTest, GreedyTokensAgreeHoweverThePromptIsCut) {
-  const int64_t n = 40, steps = 64;
-  const std::vector<int32_t> prompt = RandomTokens(n, vocab_, 11);
-  auto generate = [&](int64_t chunk, int32_t first_page) {
-    const std::vector<int32_t> pages = Iota(first_page, (n + steps + kPageSize - 1) / kPageSize);
-    std::vector<int32_t> seq = prompt;
-    std::vector<float> logits;
-    for (int64_t start = 0; start < n; start += chunk) {
-      const int64_t len = std::min(chunk, n - start);
-      SequenceInput part{std::span(seq).subspan(start, len), start, pages, 1};
-      logits = Gpu({&part, 1});
-    }
-    for (int64_t i = 0; i < steps; ++i) {
-      seq.push_back(
-          static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
-      SequenceInput step{std::span(seq).last(1), static_cast<int64_t>(seq.size()) - 1, pages, 1};
-      logits = Gpu({&step, 1});
-    }
-    return std::vector<int32_t>(seq.begin() + n, seq.end());
-  };
-  EXPECT_EQ(generate(n, 0), generate(7, 100));
-}
-
-TEST_P(CudaBackendTest, SumsFinalHiddenStates) {
-  const int64_t n = 45, h = m_->config.hidden_size;
-  const std::vector<int32_t> prompt = RandomTokens(n, vocab_, 8);
-  const std::vector<int32_t> pages = Iota(0, 3);
-  std::vector<float> cpu(static_cast<size_t>(h), 0.0f), whole(static_cast<size_t>(h), 0.0f);
-  SequenceInput seq{prompt, 0, pages, 0, cpu.data()};
-  Cpu({&seq, 1});
-  seq.hidden_sum = whole.data();
-  EXPECT_TRUE(Gpu({&seq, 1}).empty());
-  EXPECT_LE(RelativeL2(whole, cpu), kVsCpu);
-
-  std::vector<float> chunked(static_cast<size_t>(h), 0.0f);
-  const std::vector<int32_t> other = RandomTokens(9, vocab_, 9);
-  const std::vector<int32_t> other_pages = Iota(10, 1), chunk_pages = Iota(20, 3);
-  for (int64_t start = 0; start < n; start += 7) {
-    const int64_t len = std::min<int64_t>(7, n - start);
-    SequenceInput batch[2] = {
-        {other, 0, other_pages, 1},
-        {std::span(prompt).subspan(start, len), start, chunk_pages, 0, chunked.data()}};
-    Gpu(batch);
-  }
-  EXPECT_LE(RelativeL2(chunked, whole), kVsItself);
 }
 
 // Decode steps replayed from captured CUDA graphs give the same logits, bit for
@@ -321,34 +221,32 @@ TEST_P(CudaBackendTest, FusedPdlStepsMatchUnfused) {
   }
 }
 
-TEST_P(CudaBackendTest, ChoosesTokensOnTheDevice) {
-  ASSERT_NO_FATAL_FAILURE(testing::CheckTokenChoices(*gpu_, /*decode=*/false));
-  ASSERT_NO_FATAL_FAILURE(testing::CheckTokenChoices(*gpu_, /*decode=*/true));  // graph replays
-}
-
-TEST_P(CudaBackendTest, RefusesBadBatches) {
-  const std::vector<int32_t> pages = Iota(0, 2);
-  const std::vector<int32_t> good = {1, 2, 3};
-  const std::vector<int32_t> bad_token = {1, static_cast<int32_t>(vocab_)};
-  const std::vector<int32_t> outside = {0, 9999};
-  std::vector<float> logits;
-  SequenceInput seq{bad_token, 0, pages, 1};
-  EXPECT_EQ(gpu_->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
-  seq = {good, 30, pages, 1};
-  EXPECT_EQ(gpu_->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
-  seq = {good, 14, outside, 1};
-  EXPECT_EQ(gpu_->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
-  seq = {good, 0, pages, 4};
-  EXPECT_EQ(gpu_->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(gpu_->CopyPage(0, kPages, 1).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(gpu_->CopyPage(0, 1, kPageSize + 1).code(), StatusCode::kInvalidArgument);
-  // And still works afterwards.
-  seq = {good, 0, pages, 1};
-  EXPECT_TRUE(gpu_->Forward({&seq, 1}, &logits).ok());
-}
-
 INSTANTIATE_TEST_SUITE_P(Architectures, CudaBackendTest, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// The invariance cases every backend passes (backend_invariance.h), on the CUDA
+// backend: within kVsCpu of the CPU backend, kVsItself of itself cut differently.
+BackendKind CudaKind() {
+  BackendKind kind;
+  kind.name = "cuda";
+  kind.available = [] { return backend::cuda::CudaDeviceCount() > 0; };
+  kind.create = [](const model::ModelWeights& weights, int64_t page_size,
+                   int64_t num_pages) -> StatusOr<std::unique_ptr<backend::Backend>> {
+    backend::cuda::CudaBackendOptions co;
+    co.page_size = page_size;
+    co.num_pages = num_pages;
+    co.max_step_tokens = 64;  // smaller than some steps: the workspace must grow
+    ASSIGN_OR_RETURN(auto made, CudaBackend::Create(weights, co));
+    return std::unique_ptr<backend::Backend>(std::move(made));
+  };
+  kind.vs_cpu = kVsCpu;
+  kind.vs_itself = kVsItself;
+  return kind;
+}
+INSTANTIATE_TEST_SUITE_P(Architectures, BackendInvarianceTest,
+                         ::testing::Combine(::testing::Values(CudaKind()),
+                                            ::testing::ValuesIn(kCases)),
+                         BackendInvarianceName);
 
 // The attention kernel alone against float64, at real models' shapes.
 struct AttentionShape {

@@ -1,12 +1,13 @@
 // Test fixture shared by the kvcache tests: a pool, a cache over it, a ManualClock
 // and the pages the test holds itself, with helpers that do what a scheduler does
 // with each result and check CheckInvariants() and page conservation after every
-// step.
+// step; and the list of cache kinds (AllCacheKinds) that contract suites run on.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,6 +30,26 @@ inline Tokens Cat(Tokens a, const Tokens& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
 }
+
+// The PrefixCache implementations, for suites that run against every one of them
+// (INSTANTIATE_TEST_SUITE_P(..., ::testing::ValuesIn(AllCacheKinds()), CacheKindName)),
+// with what a test may assume of the one it runs on.
+struct CacheKind {
+  std::string name;  // PrefixCacheOptions::kind
+  // Matches end at any token and partial pages are cached (radix); otherwise whole
+  // pages only (hash).
+  bool token_exact = false;
+  // An entry holds one page (a hash block); otherwise a run of pages (a radix edge),
+  // evicted and locked together.
+  bool page_per_entry = false;
+};
+inline std::vector<CacheKind> AllCacheKinds() {
+  return {CacheKind{"radix", true, false}, CacheKind{"hash", false, true}};
+}
+inline std::string CacheKindName(const ::testing::TestParamInfo<CacheKind>& info) {
+  return info.param.name;
+}
+inline void PrintTo(const CacheKind& kind, std::ostream* os) { *os << kind.name; }
 
 // A pool, a cache over it, a ManualClock and the pages the test holds itself. Every
 // step checks CheckInvariants() and page conservation: free + cached + locked + held

@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "kvcache/block_hash.h"
+#include "kvcache/page_adoption.h"
 
 namespace radixlm::kvcache::testing {
 
@@ -140,7 +141,7 @@ bool CacheModel::Start(int ns, std::vector<Token> prompt, bool insert) {
   a.request_id = next_request_id_++;
   size_t full = hit / ps;
   a.pages.assign(match_.pages.begin(), match_.pages.begin() + static_cast<ptrdiff_t>(full));
-  a.owned.assign(full, false);
+  a.owned.assign(full, 0);
   PageId boundary = match_.boundary_slots > 0 ? match_.pages.back() : kNoPage;
   int64_t need = static_cast<int64_t>((a.tokens.size() + ps - 1) / ps) - static_cast<int64_t>(full);
   std::vector<PageId> fresh;
@@ -156,7 +157,7 @@ bool CacheModel::Start(int ns, std::vector<Token> prompt, bool insert) {
   }
   for (PageId page : fresh) {
     a.pages.push_back(page);
-    a.owned.push_back(true);
+    a.owned.push_back(1);
   }
   for (size_t i = hit; i < a.tokens.size(); ++i) {
     WriteSlots(a.pages[i / ps], i % ps, std::span(a.tokens).subspan(i, 1));
@@ -183,30 +184,18 @@ void CacheModel::InsertActive(Active& a) {
   CHECK_EQ(insert_.pages.size(), a.pages.size());
   CHECK_LE(insert_.cached_tokens, a.tokens.size());
   if (cache_->kind() == "hash") CHECK_EQ(insert_.cached_tokens % options_.page_size, 0u);
-  for (PageId page : insert_.adopted_pages) {
-    auto it = std::find(a.pages.begin(), a.pages.end(), page);
-    CHECK(it != a.pages.end());
-    size_t i = static_cast<size_t>(it - a.pages.begin());
-    CHECK(a.owned[i]) << "cache adopted a page the request does not own";
-    a.owned[i] = false;
-  }
-  for (PageId page : insert_.duplicate_pages) {
-    auto it = std::find(a.pages.begin(), a.pages.end(), page);
-    CHECK(it != a.pages.end());
-    size_t i = static_cast<size_t>(it - a.pages.begin());
-    CHECK(a.owned[i]) << "duplicate page not owned by the request";
-    CHECK_NE(insert_.pages[i], page);
-    pool_->Release(page);
-    a.owned[i] = false;
-  }
+  // Only full pages are swapped for the cache's copy, and each swapped page the
+  // request owns is a duplicate (AdoptInsert checks that every duplicate is one).
+  size_t owned_replaced = 0;
   for (size_t i = 0; i < a.pages.size(); ++i) {
-    if (insert_.pages[i] != a.pages[i]) {
-      // Only full pages are swapped for the cache's copy.
-      CHECK_LE((i + 1) * options_.page_size, a.tokens.size());
-      a.pages[i] = insert_.pages[i];
-      if (a.owned[i]) CHECK(false) << "a page the request still owns was replaced";
-    }
+    if (insert_.pages[i] == a.pages[i]) continue;
+    CHECK_LE((i + 1) * options_.page_size, a.tokens.size());
+    owned_replaced += a.owned[i];
   }
+  CHECK_EQ(owned_replaced, insert_.duplicate_pages.size())
+      << "a page the request still owns was replaced";
+  // The locks are swapped below, with the nested ones this model takes.
+  CHECK(AdoptInsert(cache_.get(), pool_.get(), insert_, a.pages, a.owned, nullptr).ok());
   CheckSlots(a.pages, a.tokens, a.tokens.size(), "pages after insert");
   if (insert_.cached_tokens > 0) {
     resident_[a.ns].emplace_back(a.tokens.begin(),
@@ -237,7 +226,7 @@ void CacheModel::Extend(size_t index, std::span<const Token> more) {
   }
   for (PageId page : fresh) {
     a.pages.push_back(page);
-    a.owned.push_back(true);
+    a.owned.push_back(1);
   }
   a.tokens.insert(a.tokens.end(), more.begin(), more.end());
   for (size_t i = old_len; i < a.tokens.size(); ++i) {
@@ -251,9 +240,7 @@ void CacheModel::Finish(size_t index) {
   Active& a = active_[index];
   for (int i = 0; i <= a.extra_locks; ++i) CHECK(cache_->Unlock(a.handle).ok());
   for (CacheHandle h : a.held) CHECK(cache_->Unlock(h).ok());
-  for (size_t i = 0; i < a.pages.size(); ++i) {
-    if (a.owned[i]) pool_->Release(a.pages[i]);
-  }
+  ReleaseOwnedPages(pool_.get(), a.pages, a.owned);
   active_.erase(active_.begin() + static_cast<ptrdiff_t>(index));
 }
 

@@ -103,7 +103,7 @@ class CacheModel {
     int ns = 0;
     std::vector<Token> tokens;
     std::vector<PageId> pages;
-    std::vector<bool> owned;  // by page: this request holds the pool reference
+    std::vector<uint8_t> owned;  // by page: nonzero where this request holds a reference
     CacheHandle handle;       // locked while the request runs
     size_t handle_tokens = 0;  // tokens `handle` covers
     int extra_locks = 0;      // nested locks taken on `handle`

@@ -1,20 +1,20 @@
-// Directed scenarios for RadixTree, the token-exact prefix cache. Every mutating
-// step goes through the fixture, which checks CheckInvariants() and conservation.
+// Directed scenarios for what only RadixTree, the token-exact prefix cache, does
+// (boundary pages, splits, partial leaves, copy-on-write); the PrefixCache contract
+// it shares with the hash index is tested in prefix_cache_contract_test.cc. Every
+// mutating step goes through the fixture, which checks CheckInvariants() and
+// conservation.
 #include <gtest/gtest.h>
 
-#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "core/clock.h"
+#include "kvcache/cache_fixture.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
-#include "kvcache/cache_fixture.h"
 
 namespace radixlm::kvcache {
 namespace {
-
 
 // One object; brackets balance outside strings; no raw control characters.
 bool LooksLikeJson(const std::string& s) {
@@ -40,71 +40,6 @@ bool LooksLikeJson(const std::string& s) {
 }
 
 class RadixTreeTest : public CacheFixture {};
-class RadixTreePageSizeTest : public CacheFixture, public ::testing::WithParamInterface<int> {};
-INSTANTIATE_TEST_SUITE_P(PageSizes, RadixTreePageSizeTest, ::testing::Values(1, 4, 16));
-
-TEST_P(RadixTreePageSizeTest, EmptyCacheMisses) {
-  Init(GetParam());
-  MatchResult m = Match("ns", Seq(0, 40));
-  EXPECT_EQ(m.matched_tokens, 0u);
-  EXPECT_TRUE(m.pages.empty());
-  EXPECT_EQ(m.boundary_slots, 0);
-  EXPECT_TRUE(m.handle.empty());
-  Lock(m.handle);  // an empty handle is a no-op
-  Unlock(m.handle);
-  EXPECT_EQ(Stats().match_requests, 1);
-  EXPECT_EQ(Stats().match_hits, 0);
-  EXPECT_EQ(Stats().namespaces, 0);  // Match creates nothing
-  EXPECT_EQ(Evict(10), 0);
-}
-
-TEST_P(RadixTreePageSizeTest, InsertThenMatchExactAndLonger) {
-  Init(GetParam());
-  const size_t n = 3 * ps() + ps() / 2;
-  Tokens s = Seq(10, n);
-  Pages pages = PagesFor(s);
-  InsertResult r = Insert("ns", s, pages);
-  EXPECT_EQ(r.pages, pages);
-  EXPECT_EQ(r.adopted_pages, pages);
-  EXPECT_TRUE(r.duplicate_pages.empty());
-  EXPECT_EQ(r.cached_tokens, n);
-  EXPECT_EQ(r.new_tokens, n);
-  EXPECT_EQ(r.foreign_pages, 0u);
-  EXPECT_FALSE(r.handle.empty());
-  for (const Tokens& query : {s, Cat(s, Seq(5000, 7))}) {
-    MatchResult m = Match("ns", query);
-    EXPECT_EQ(m.pages, pages);
-    EXPECT_EQ(m.matched_tokens, n);
-    EXPECT_EQ(m.boundary_slots, static_cast<int32_t>(n % ps()));
-    EXPECT_EQ(m.handle, r.handle);
-  }
-  CacheStats st = Stats();
-  EXPECT_EQ(st.inserted_tokens, static_cast<int64_t>(n));
-  EXPECT_EQ(st.cached_tokens, static_cast<int64_t>(n));
-  EXPECT_EQ(st.pages_cached, static_cast<int64_t>(pages.size()));
-  EXPECT_EQ(st.match_tokens_hit, 2 * static_cast<int64_t>(n));
-  EXPECT_EQ(st.cow_copies, n % ps() == 0 ? 0 : 2);
-}
-
-TEST_P(RadixTreePageSizeTest, SharedPrefixReportsDuplicatesAndSplits) {
-  Init(GetParam());
-  const size_t p = ps();
-  Tokens s = Seq(0, 4 * p), t = Cat(Seq(0, 2 * p), Seq(1000, 2 * p));
-  Pages sp = PagesFor(s), tp = PagesFor(t);
-  Insert("ns", s, sp);
-  InsertResult r = Insert("ns", t, tp);
-  EXPECT_EQ(r.pages, (Pages{sp[0], sp[1], tp[2], tp[3]}));
-  EXPECT_EQ(r.duplicate_pages, (Pages{tp[0], tp[1]}));  // released by the fixture
-  EXPECT_EQ(r.adopted_pages, (Pages{tp[2], tp[3]}));
-  EXPECT_EQ(r.cached_tokens, 4 * p);
-  EXPECT_EQ(r.new_tokens, 2 * p);
-  EXPECT_FALSE(pool_->is_allocated(tp[0]));
-  EXPECT_EQ(Stats().splits, 1);
-  EXPECT_EQ(Stats().nodes, 4);  // root, shared upper part, two leaves
-  EXPECT_EQ(Stats().duplicate_pages, 2);
-  EXPECT_EQ(Match("ns", t).pages, r.pages);
-  EXPECT_EQ(Match("ns", s).pages, sp);
-}
 
 TEST_F(RadixTreeTest, MatchEndingInsideAPageReturnsTheBoundaryPage) {
   for (int32_t page_size : {4, 16}) {
@@ -255,84 +190,6 @@ TEST_F(RadixTreeTest, LocksNestAndLockedPathsAreNeverEvicted) {
   EXPECT_EQ(cache_->Lock(rc.handle).code(), StatusCode::kFailedPrecondition);
 }
 
-TEST_F(RadixTreeTest, UnlockedAndStaleHandlesAreFailedPrecondition) {
-  Init(4);
-  InsertResult r = InsertNew("ns", Seq(0, 8));
-  EXPECT_EQ(cache_->Unlock(r.handle).code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(cache_->Unlock(CacheHandle{12345, 0}).code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(cache_->Lock({r.handle.id, r.handle.generation + 1}).code(),
-            StatusCode::kFailedPrecondition);
-  Check();
-  ASSERT_EQ(Evict(1), 2);
-  std::vector<BlockHash> hashes;
-  EXPECT_EQ(cache_->Lock(r.handle).code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(cache_->Unlock(r.handle).code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(cache_->BlockHashes(r.handle, &hashes).code(), StatusCode::kFailedPrecondition);
-  InsertResult r2 = InsertNew("ns", Seq(100, 8));  // reuses the id, not the generation
-  EXPECT_EQ(r2.handle.id, r.handle.id);
-  EXPECT_EQ(cache_->Lock(r.handle).code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(Stats().pages_locked, 0);
-  Check();
-}
-
-TEST_F(RadixTreeTest, NamespacesIsolate) {
-  Init(4);
-  Tokens s = Seq(0, 8);
-  Pages pa = PagesFor(s), pb = PagesFor(s);
-  Insert("a", s, pa);
-  EXPECT_EQ(Insert("b", s, pb).adopted_pages, pb);  // not duplicates of a's
-  EXPECT_EQ(Match("a", s).pages, pa);
-  EXPECT_EQ(Match("b", s).pages, pb);
-  EXPECT_EQ(Match("c", s).matched_tokens, 0u);
-  EXPECT_EQ(Match("", s).matched_tokens, 0u);
-  EXPECT_EQ(Stats().namespaces, 2);
-  EXPECT_EQ(cache_->Flush("a"), 2);
-  Check();
-  EXPECT_EQ(Match("a", s).matched_tokens, 0u);
-  EXPECT_EQ(Match("b", s).pages, pb);
-}
-
-TEST_F(RadixTreeTest, FlushFreesUnlockedPagesAndDefersLockedOnes) {
-  Init(4);
-  Tokens x = Seq(0, 8), y = Seq(100, 4);
-  Pages xp = PagesFor(x), yp = PagesFor(y);
-  InsertResult rx = Insert("a", x, xp);
-  Insert("a", y, yp);
-  InsertNew("b", x);
-  Lock(rx.handle);
-  EXPECT_EQ(cache_->Flush("a"), 1);
-  Check();
-  EXPECT_FALSE(pool_->is_allocated(yp[0]));
-  EXPECT_TRUE(pool_->is_allocated(xp[0]) && pool_->is_allocated(xp[1]));
-  EXPECT_EQ(Stats().pages_locked, 2);
-  EXPECT_EQ(Stats().flushed_pages, 1);
-  EXPECT_EQ(Match("a", x).matched_tokens, 0u);
-  EXPECT_EQ(Match("b", x).matched_tokens, 8u);
-  EXPECT_EQ(Evict(100), 2);  // only b's pages are evictable
-  Pages xp2 = PagesFor(x);   // the namespace takes new entries meanwhile
-  EXPECT_EQ(Insert("a", x, xp2).adopted_pages, xp2);
-  Unlock(rx.handle);
-  EXPECT_FALSE(pool_->is_allocated(xp[0]) || pool_->is_allocated(xp[1]));
-  EXPECT_EQ(Match("a", x).pages, xp2);
-  EXPECT_EQ(cache_->Flush("never-seen"), 0);
-}
-
-TEST_F(RadixTreeTest, FlushAll) {
-  Init(4);
-  InsertNew("a", Seq(0, 8));
-  InsertNew("b", Seq(0, 5));
-  InsertResult rc = InsertNew("c", Seq(7, 4));
-  Lock(rc.handle);
-  EXPECT_EQ(cache_->FlushAll(), 4);
-  Check();
-  EXPECT_EQ(Stats().pages_cached, 0);
-  EXPECT_EQ(Stats().pages_locked, 1);
-  for (const char* ns : {"a", "b", "c"}) EXPECT_EQ(Match(ns, Seq(0, 8)).matched_tokens, 0u);
-  Unlock(rc.handle);
-  EXPECT_EQ(Stats().nodes, 0);
-  EXPECT_EQ(pool_->pages_free(), pool_->num_pages());
-}
-
 TEST_F(RadixTreeTest, StatsCounters) {
   Init(4);
   Tokens s = Seq(0, 8);
@@ -361,34 +218,6 @@ TEST_F(RadixTreeTest, StatsCounters) {
   EXPECT_EQ(st.nodes, 1);  // the namespace's root
 }
 
-TEST_F(RadixTreeTest, InvalidInsertsChangeNothing) {
-  Init(4);
-  InsertNew("ns", Seq(0, 12));
-  Pages mine = Alloc(3);
-  PageId free_page = *pool_->AllocateOne();
-  pool_->Release(free_page);
-  const std::string before = cache_->DumpJson();
-  const int64_t free_before = pool_->pages_free();
-  const std::pair<Tokens, Pages> cases[] = {
-      {Seq(100, 8), {mine[0]}},                    // too few pages
-      {Seq(100, 8), {mine[0], mine[1], mine[2]}},  // too many
-      {{}, {mine[0]}},
-      {Seq(100, 5), {mine[0], free_page}},  // not allocated
-      {Seq(100, 5), {-1, mine[0]}},
-      {Seq(100, 5), {mine[0], static_cast<PageId>(pool_->num_pages())}},
-  };
-  for (const auto& [tokens, pages] : cases) {
-    InsertResult r;
-    EXPECT_EQ(cache_->Insert("ns", tokens, pages, {}, &r).code(), StatusCode::kInvalidArgument);
-    Check();
-    EXPECT_EQ(cache_->DumpJson(), before);
-    EXPECT_EQ(pool_->pages_free(), free_before);
-    EXPECT_EQ(Stats().splits, 0);
-    EXPECT_TRUE(r.adopted_pages.empty() && r.duplicate_pages.empty());
-  }
-  EXPECT_TRUE(Insert("ns", {}, {}).handle.empty());  // nothing to insert is fine
-}
-
 // A rejected insert changes nothing: no split, no extension of a partial leaf.
 TEST_F(RadixTreeTest, InvalidInsertIsRejectedBeforeAnyChange) {
   Init(4);
@@ -407,40 +236,6 @@ TEST_F(RadixTreeTest, InvalidInsertIsRejectedBeforeAnyChange) {
   EXPECT_EQ(cache_->DumpJson(), before);
   EXPECT_EQ(Stats().splits, 0);
   EXPECT_EQ(Match("ns", Seq(0, 10)).matched_tokens, 6u);
-}
-
-// Every given page must be allocated, including those the tree does not adopt.
-TEST_F(RadixTreeTest, UnallocatedPageIsRejectedEvenWhenNotAdopted) {
-  Init(4);
-  Pages p = PagesFor(Seq(0, 12));
-  Insert("ns", Seq(0, 12), p);
-  Pages mine = Alloc(1);
-  PageId free_page = *pool_->AllocateOne();
-  pool_->Release(free_page);
-  InsertResult r;
-  EXPECT_EQ(cache_->Insert("ns", Seq(0, 6), Pages{p[0], free_page}, {}, &r).code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(cache_->Insert("ns", Seq(100, 12), Pages{mine[0], p[1], free_page}, {}, &r).code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_TRUE(r.adopted_pages.empty());
-  Check();
-}
-
-TEST_F(RadixTreeTest, PageCachedElsewhereIsNotAdoptedTwice) {
-  Init(4);
-  Pages sp = PagesFor(Seq(0, 8));
-  Insert("ns", Seq(0, 8), sp);
-  // A stale page table naming a page the tree holds for another prefix: the insert
-  // stops before it.
-  Pages mine = Alloc(1);
-  InsertResult r = Insert("ns", Seq(100, 8), {mine[0], sp[0]});
-  EXPECT_EQ(r.adopted_pages, mine);
-  EXPECT_TRUE(r.duplicate_pages.empty());
-  EXPECT_EQ(r.cached_tokens, 4u);
-  EXPECT_EQ(r.foreign_pages, 1u);
-  EXPECT_EQ(pool_->ref_count(sp[0]), 1);
-  EXPECT_EQ(Match("ns", Seq(100, 8)).matched_tokens, 4u);
-  EXPECT_EQ(Match("ns", Seq(0, 8)).pages, sp);
 }
 
 TEST_F(RadixTreeTest, DumpJsonLooksValidAndNamesNamespaces) {
