@@ -7,6 +7,7 @@
 #include "core/logging.h"
 #include "engine/scheduler.h"
 #include "engine/sequence.h"
+#include "engine/trace_recorder.h"
 #include "model/tokenizer.h"
 
 namespace radixlm::engine {
@@ -100,6 +101,7 @@ void RequestHandle::SetNotify(std::function<void()> notify) {
 }
 
 void RequestHandle::Push(RequestUpdate update) {
+  if (update.finished && on_finish_) on_finish_(update);
   std::function<void()> notify;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -199,6 +201,12 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
                                 "; reduce max_tokens, n or the prompt");
   }
   auto handle = std::make_shared<RequestHandle>();
+  // Recorded on arrival, so the trace keeps arrival order; written once finished.
+  TraceRecorder* recorder = options_.trace_recorder;
+  const uint64_t ticket = recorder != nullptr ? recorder->Arrive(o.ns, o.prompt) : 0;
+  if (recorder != nullptr) {
+    handle->SetOnFinish([recorder, ticket](const RequestUpdate& u) { recorder->Finish(ticket, u.completion_tokens); });
+  }
   auto pending = std::make_unique<Pending>();
   pending->request = std::make_unique<Request>();
   Request& r = *pending->request;
@@ -207,8 +215,9 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
   r.arrival_ns = RealClock::Get().NowNanos();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!accepting_) return Status(StatusCode::kUnavailable, "the server is shutting down");
-    if (snapshot_.waiting_requests + static_cast<int64_t>(inbox_.size()) >= options_.max_waiting) {
+    if (!accepting_ || snapshot_.waiting_requests + static_cast<int64_t>(inbox_.size()) >= options_.max_waiting) {
+      if (recorder != nullptr) recorder->Drop(ticket);
+      if (!accepting_) return Status(StatusCode::kUnavailable, "the server is shutting down");
       return Status(StatusCode::kUnavailable, "too many requests are waiting (" +
                                                   std::to_string(options_.max_waiting) + "); try again later");
     }

@@ -36,6 +36,7 @@ class Tokenizer;
 namespace radixlm::engine {
 
 class Scheduler;
+class TraceRecorder;
 
 struct EngineOptions {
   // Sequences decoding or prefilling at once (a request with n samples counts n).
@@ -71,6 +72,9 @@ struct EngineOptions {
   int32_t max_logprobs = 20;
   // Token ids that end a sample unless ignore_eos (the model's EOS tokens).
   std::vector<int32_t> eos_token_ids;
+  // Where every accepted request is recorded as a hash-block trace
+  // (trace_recorder.h); null: none. Not owned; outlives the engine.
+  TraceRecorder* trace_recorder = nullptr;
   Status Validate() const;
 };
 
@@ -139,6 +143,8 @@ class RequestHandle {
 
   // Engine side.
   void Push(RequestUpdate update);
+  // Called once, inside Push, with the final update (before any waiter sees it).
+  void SetOnFinish(std::function<void(const RequestUpdate&)> on_finish) { on_finish_ = std::move(on_finish); }
 
  private:
   mutable std::mutex mu_;
@@ -146,6 +152,7 @@ class RequestHandle {
   std::deque<RequestUpdate> pending_;
   bool cancelled_ = false;
   std::function<void()> notify_;
+  std::function<void(const RequestUpdate&)> on_finish_;  // set before the engine sees the handle
 };
 
 class Engine {

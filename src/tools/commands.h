@@ -296,6 +296,8 @@ struct ServeOptions {
   std::string semantic_embeddings_model;
   std::string semantic_embeddings_api_key;
   double semantic_embeddings_timeout_s = 2;
+  // Every request recorded as a hash-block trace (engine/trace_recorder.h).
+  std::string record_trace;
 };
 // Serves the model over the OpenAI-compatible HTTP API until SIGINT/SIGTERM.
 int RunServe(const ServeOptions& options);

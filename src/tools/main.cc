@@ -514,6 +514,9 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--semantic-embeddings-timeout", serve.semantic_embeddings_timeout_s,
                         "Seconds an embedding from --semantic-embeddings may take (then the call is a miss)")
       ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--record-trace", serve.record_trace,
+                        "Write every request to FILE as a hash-block trace (block hashes, lengths, times; no "
+                        "token ids or text) for `sim run --trace FILE --block-tokens PAGE_SIZE`");
   serve_cmd->add_option("--shutdown-grace", serve.shutdown_grace_s,
                         "Seconds to let running requests finish on SIGTERM/SIGINT")
       ->check(CLI::NonNegativeNumber);

@@ -16,6 +16,7 @@
 
 #include "backend/load_model.h"
 #include "engine/engine.h"
+#include "engine/trace_recorder.h"
 #include "engine/step_limits.h"
 #include "model/tokenizer.h"
 #include "respcache/response_cache.h"
@@ -226,6 +227,14 @@ int RunServe(const ServeOptions& o) {
   eo.max_n = o.max_n;
   eo.max_logprobs = o.max_logprobs;
   if (m.config.eos_token_id >= 0) eo.eos_token_ids.push_back(static_cast<int32_t>(m.config.eos_token_id));
+  // Declared before the engine, which writes to it until it is destroyed.
+  std::unique_ptr<engine::TraceRecorder> recorder;
+  if (!o.record_trace.empty()) {
+    auto opened = engine::TraceRecorder::Open(o.record_trace, o.page_size);
+    if (!opened.ok()) return Fail(InvalidArgumentError("--record-trace: " + opened.status().message()));
+    recorder = std::move(*opened);
+    eo.trace_recorder = recorder.get();
+  }
   auto engine = engine::Engine::Create(m.backend.get(), m.tokenizer.get(), eo);
   if (!engine.ok()) return Fail(engine.status());
 
@@ -391,6 +400,12 @@ int RunServe(const ServeOptions& o) {
   }
   service.BeginShutdown();
   (*engine)->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(o.shutdown_grace_s * 1000)));
+  if (recorder != nullptr) {
+    recorder->Close();
+    std::printf("radixlm serve: %lld requests recorded in %s (replay: radixlm sim run --trace %s --block-tokens %d)\n",
+                static_cast<long long>(recorder->written()), o.record_trace.c_str(), o.record_trace.c_str(),
+                o.page_size);
+  }
   // Let open streams write their last chunks before the listener closes.
   const auto drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (service.active_streams() > 0 && std::chrono::steady_clock::now() < drain_deadline) {
