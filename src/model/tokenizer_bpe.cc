@@ -4,14 +4,12 @@
 #include <functional>
 #include <utility>
 
+#include "model/tokenizer_utf8.h"
+
 namespace radixlm::model {
 
-BpeModel::BpeModel(std::array<int32_t, 256> byte_ids, StringIdMap words,
-                   const std::vector<Merge>& merges, bool ignore_merges)
-    : byte_ids_(byte_ids),
-      words_(std::move(words)),
-      ignore_merges_(ignore_merges),
-      cache_(new Shard[kShards]) {
+BpeModel::BpeModel(const Options& options, StringIdMap words, const std::vector<Merge>& merges)
+    : options_(options), words_(std::move(words)), cache_(new Shard[kShards]) {
   merges_.reserve(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const uint64_t key =
@@ -23,11 +21,12 @@ BpeModel::BpeModel(std::array<int32_t, 256> byte_ids, StringIdMap words,
 
 void BpeModel::Encode(std::string_view word, std::vector<int32_t>* ids) const {
   if (word.empty()) return;
-  if (word.size() == 1) {
-    if (byte_ids_[uint8_t(word[0])] >= 0) ids->push_back(byte_ids_[uint8_t(word[0])]);
+  if (word.size() == 1 && options_.byte_level) {
+    if (options_.byte_ids[uint8_t(word[0])] >= 0)
+      ids->push_back(options_.byte_ids[uint8_t(word[0])]);
     return;
   }
-  if (ignore_merges_) {
+  if (options_.ignore_merges) {
     if (auto it = words_.find(word); it != words_.end()) {
       ids->push_back(it->second);
       return;
@@ -53,6 +52,47 @@ void BpeModel::Encode(std::string_view word, std::vector<int32_t>* ids) const {
   shard.words.emplace(std::string(word), std::move(result));
 }
 
+void BpeModel::InitialSymbols(std::string_view word,
+                              std::vector<std::pair<int32_t, uint32_t>>* out) const {
+  out->clear();
+  if (options_.byte_level) {
+    for (char c : word) {
+      if (options_.byte_ids[uint8_t(c)] >= 0) out->emplace_back(options_.byte_ids[uint8_t(c)], 1);
+    }
+    return;
+  }
+  // Characters, as HF's merge_word: a pending unk is emitted before the next
+  // known character (and, as there, not before byte-fallback tokens).
+  int32_t unk_len = 0;  // bytes of the pending (possibly fused) unk; 0: none
+  auto flush_unk = [&] {
+    if (unk_len > 0) out->emplace_back(options_.unk_id, uint32_t(unk_len));
+    unk_len = 0;
+  };
+  for (size_t i = 0; i < word.size();) {
+    size_t len = Utf8SequenceLength(word, i);
+    if (len == 0) len = 1;  // not reached: Encode repairs invalid UTF-8 first
+    const std::string_view ch = word.substr(i, len);
+    i += len;
+    if (auto it = words_.find(ch); it != words_.end()) {
+      flush_unk();
+      out->emplace_back(it->second, uint32_t(len));
+      continue;
+    }
+    if (options_.byte_fallback) {
+      bool all = true;
+      for (char c : ch) all = all && options_.byte_ids[uint8_t(c)] >= 0;
+      if (all) {
+        for (char c : ch) out->emplace_back(options_.byte_ids[uint8_t(c)], 1);
+        continue;
+      }
+    }
+    if (options_.unk_id < 0) continue;
+    if (!options_.fuse_unk) flush_unk();
+    unk_len += int32_t(len);
+  }
+  flush_unk();
+}
+
 void BpeModel::MergeWord(std::string_view word, std::vector<int32_t>* ids) const {
   // Symbols form a linked list over the word's bytes; a min-heap holds candidate
   // pairs by (rank, position), so the lowest rank merges first and ties go to the
@@ -75,12 +115,12 @@ void BpeModel::MergeWord(std::string_view word, std::vector<int32_t>* ids) const
   };
   thread_local std::vector<Symbol> symbols;
   thread_local std::vector<Candidate> heap;
+  thread_local std::vector<std::pair<int32_t, uint32_t>> initial;
+  InitialSymbols(word, &initial);
   symbols.clear();
-  for (size_t i = 0; i < word.size(); ++i) {
-    const int32_t id = byte_ids_[uint8_t(word[i])];
-    if (id < 0) continue;
+  for (const auto& [id, len] : initial) {
     const int32_t n = int32_t(symbols.size());
-    symbols.push_back({id, n - 1, n + 1, 1});
+    symbols.push_back({id, n - 1, n + 1, len});
   }
   if (symbols.empty()) return;
   symbols.back().next = -1;
