@@ -8,8 +8,29 @@
 
 namespace radixlm::model {
 
+namespace {
+
+constexpr std::string_view kMeta = "\u2581";  // SentencePiece's space
+
+// True when no token has a character other than U+2581 right before a U+2581.
+bool NoTokenCrossesWordStart(const StringIdMap& words) {
+  for (const auto& [text, id] : words) {
+    for (size_t at = text.find(kMeta, 1); at != std::string::npos;
+         at = text.find(kMeta, at + kMeta.size())) {
+      if (at < kMeta.size() || text.compare(at - kMeta.size(), kMeta.size(), kMeta) != 0) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 BpeModel::BpeModel(const Options& options, StringIdMap words, const std::vector<Merge>& merges)
     : options_(options), words_(std::move(words)), cache_(new Shard[kShards]) {
+  split_words_ = !options_.byte_level && !options_.ignore_merges && words_.count(kMeta) != 0 &&
+                 NoTokenCrossesWordStart(words_);
   merges_.reserve(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const uint64_t key =
@@ -20,6 +41,26 @@ BpeModel::BpeModel(const Options& options, StringIdMap words, const std::vector<
 }
 
 void BpeModel::Encode(std::string_view word, std::vector<int32_t>* ids) const {
+  if (!split_words_) {
+    EncodeWord(word, ids);
+    return;
+  }
+  // Cut before each U+2581 that follows another character: no token spans such
+  // a point, so no merge crosses it and the parts merge independently, each
+  // through the word cache.
+  size_t begin = 0;
+  for (size_t at = word.find(kMeta, 1); at != std::string_view::npos;
+       at = word.find(kMeta, at + kMeta.size())) {
+    if (at >= kMeta.size() && word.compare(at - kMeta.size(), kMeta.size(), kMeta) == 0) {
+      continue;  // inside a run of U+2581
+    }
+    EncodeWord(word.substr(begin, at - begin), ids);
+    begin = at;
+  }
+  EncodeWord(word.substr(begin), ids);
+}
+
+void BpeModel::EncodeWord(std::string_view word, std::vector<int32_t>* ids) const {
   if (word.empty()) return;
   if (word.size() == 1 && options_.byte_level) {
     if (options_.byte_ids[uint8_t(word[0])] >= 0)

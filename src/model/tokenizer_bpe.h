@@ -6,7 +6,9 @@
 //     <0xNN> byte tokens (byte_fallback), else the unk token (consecutive unks
 //     fused into one with fuse_unk), else is dropped.
 // Words are cached, because natural text repeats them: on English prose ~90%
-// of words hit.
+// of words hit. With characters, a word (often a whole text: Llama 2 has no
+// pre-tokenizer) is first cut before each "\u2581" word start when no vocab
+// token holds one after another character, which leaves the result unchanged.
 #pragma once
 
 #include <array>
@@ -51,11 +53,13 @@ class BpeModel {
   void Encode(std::string_view word, std::vector<int32_t>* ids) const;
 
  private:
+  void EncodeWord(std::string_view word, std::vector<int32_t>* ids) const;
   void MergeWord(std::string_view word, std::vector<int32_t>* ids) const;
   // The word's symbols before any merge (ids, and each one's byte length).
   void InitialSymbols(std::string_view word, std::vector<std::pair<int32_t, uint32_t>>* out) const;
 
   Options options_;
+  bool split_words_ = false;  // cut words before "\u2581" word starts (see above)
   StringIdMap words_;
   // (left << 32 | right) -> (rank << 32 | merged id)
   std::unordered_map<uint64_t, uint64_t> merges_;

@@ -502,6 +502,19 @@ TEST(TokenizerTest, SentencePieceBpeWithByteFallback) {
   }
 }
 
+TEST(TokenizerTest, WordsSplitAtMetaspaceOnlyWhenNoTokenSpansIt) {
+  SpSpec spec;
+  auto t = LoadSp(spec);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->Encode("ab a"), (Ids{kMetaAB, kMetaA}));
+  // "b▁" spans a word start, so the text stays one word and it merges first.
+  spec.pieces.push_back("b\u2581");  // id 267
+  spec.merges = R"([["b", "▁"], ["a", "b"], ["▁", "ab"], ["▁", "a"], ["▁", "▁"]])";
+  t = LoadSp(spec);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->Encode("ab a"), (Ids{kMetaA, 267, kA}));
+}
+
 TEST(TokenizerTest, UnknownCharactersWithoutByteFallback) {
   SpSpec spec;
   spec.model_extra = R"(, "byte_fallback": false, "fuse_unk": true, "unk_token": "<unk>")";
