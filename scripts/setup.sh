@@ -14,7 +14,7 @@ PACKAGES=(
   clang libclang-rt-14-dev  # libFuzzer and sanitizer runtimes for the fuzz targets
   libopenblas-dev      # CPU backend GEMMs (threaded OpenBLAS)
   libpcre2-dev         # tokenizer pre-tokenizer patterns (Unicode properties, JIT)
-  libutf8proc-dev      # tokenizer normalizers: NFC/NFKC/NFD/NFKD and lowercase (src/model/tokenizer_unicode.cc only)
+  libutf8proc-dev      # Unicode normalization and case mapping: tokenizer normalizers, template string methods (src/core/unicode.cc only)
   libboost1.74-dev     # Beast and Asio, header-only: the HTTP server (src/server/http_server.cc) and bench http
   libcpp-httplib-dev   # HTTP client of bench serve, cache-warm, bench response-cache (brings libssl-dev)
   python3-jinja2       # reference renderer for the chat-template tests (tests/template)

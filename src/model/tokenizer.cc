@@ -115,9 +115,17 @@ bool TokenizerImpl::Normalize(std::string_view text, std::string* out) const {
       case NormalizerStep::Kind::kUnicode:
         UnicodeNormalize(step.form, *out, &scratch);
         break;
-      case NormalizerStep::Kind::kLowercase:
-        Lowercase(*out, &scratch);
+      case NormalizerStep::Kind::kLowercase: {
+        std::u32string cps;
+        for (size_t i = 0; i < out->size();) {
+          const size_t len = std::max<size_t>(Utf8SequenceLength(*out, i), 1);  // valid: 1+
+          cps += Utf8Decode(*out, i, len);
+          i += len;
+        }
+        scratch.clear();
+        for (char32_t c : Lowercase(cps)) AppendUtf8(c, &scratch);
         break;
+      }
       case NormalizerStep::Kind::kPrepend:
         // HF's NormalizedString::prepend leaves an empty string empty.
         if (out->empty()) continue;

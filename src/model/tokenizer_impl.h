@@ -8,11 +8,11 @@
 #include <string_view>
 #include <vector>
 
+#include "core/unicode.h"
 #include "model/tokenizer.h"
 #include "model/tokenizer_added.h"
 #include "model/tokenizer_bpe.h"
 #include "model/tokenizer_regex.h"
-#include "model/tokenizer_unicode.h"
 
 namespace radixlm::model {
 

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "model/tokenizer_regex.h"
-#include "model/tokenizer_unicode.h"
 #include "model/tokenizer_utf8.h"
 
 namespace radixlm::model {
@@ -225,42 +224,6 @@ TEST(TokenizerTest, RegexWhitespaceIsOniguruma) {
   EXPECT_EQ(m[0], (Regex::Span{5, 7}));
   EXPECT_EQ(TranslateWhitespaceClasses(R"([^\s\p{L}])").find("\\s"), std::string::npos);
   EXPECT_FALSE(Regex::Compile("(unclosed").ok());
-}
-
-TEST(TokenizerTest, UnicodeNormalizersUseUtf8proc) {
-  auto norm = [](UnicodeForm form, std::string_view s) {
-    std::string out;
-    UnicodeNormalize(form, s, &out);
-    return out;
-  };
-  const UnicodeForm nfc = UnicodeForm::kNfc;
-  EXPECT_EQ(norm(nfc, "e\u0301"), "\u00E9");
-  EXPECT_EQ(norm(nfc, "plain ascii"), "plain ascii");
-  EXPECT_EQ(norm(nfc, "\u1100\u1161\u11A8"), "\uAC01");                // Hangul L V T
-  EXPECT_EQ(norm(nfc, "a\u0307\u0323"), "\u1EA1\u0307");               // reordered, then composed
-  EXPECT_EQ(norm(nfc, "\u212B"), "\u00C5");                            // singleton
-  EXPECT_EQ(norm(nfc, "\u0958"), "\u0915\u093C");                      // composition exclusion
-  EXPECT_EQ(norm(nfc, "\u00E9\u0302"), "\u00E9\u0302");                // no composite exists
-  EXPECT_EQ(norm(nfc, "\u0301e"), "\u0301e");                          // leading mark stays
-  EXPECT_EQ(norm(nfc, "\u4E2D\u6587 \uAC00"), "\u4E2D\u6587 \uAC00");  // already NFC
-  EXPECT_EQ(norm(nfc, std::string_view("a\0b", 3)), std::string_view("a\0b", 3));
-  EXPECT_EQ(norm(UnicodeForm::kNfd, "\u00E9"), "e\u0301");
-  EXPECT_EQ(norm(UnicodeForm::kNfkc, "\uFB01 \uFF26 a\u00A0b"), "fi F a b");
-  EXPECT_EQ(norm(UnicodeForm::kNfkd, "\u00C5"), "A\u030A");
-  EXPECT_FALSE(UnicodeVersion().empty());
-
-  // Full lowercase mapping, as Rust's to_lowercase and JavaScript's toLowerCase.
-  auto lower = [](std::string_view s) {
-    std::string out;
-    Lowercase(s, &out);
-    return out;
-  };
-  EXPECT_EQ(lower("Hello \u00C9T\u00C9 \u0414"), "hello \u00E9t\u00E9 \u0434");
-  EXPECT_EQ(lower("\u0130stanbul"), "i\u0307stanbul");                  // SpecialCasing, not simple
-  EXPECT_EQ(lower("\u039F\u0394\u03A5\u03A3\u03A3\u0395\u03A5\u03A3"),  // ΟΔΥΣΣΕΥΣ
-            "\u03BF\u03B4\u03C5\u03C3\u03C3\u03B5\u03C5\u03C2");        // final sigma
-  EXPECT_EQ(lower("\u03A3"), "\u03C3");                                 // alone: not final
-  EXPECT_EQ(lower("A\u03A3'. b"), "a\u03C2'. b");                       // ignorables skipped
 }
 
 TEST(TokenizerTest, NfcNormalizer) {
@@ -607,6 +570,7 @@ TEST(TokenizerTest, ReplaceNormalizerWithRegexAndLowercase) {
   auto t = LoadSp(spec);
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->Encode("AB \t\nA"), (Ids{kAB, kMetaA}));
+  EXPECT_EQ(t->Encode("\u0130"), (Ids{Byte('i'), Byte(0xCC), Byte(0x87)}));  // full mapping
   spec.normalizer = R"({"type": "NFKC"})";
   spec.pre_tokenizer = R"({"type": "Metaspace"})";  // HF's defaults: "▁", always, split
   t = LoadSp(spec);

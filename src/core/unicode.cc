@@ -1,13 +1,11 @@
-#include "model/tokenizer_unicode.h"
+#include "core/unicode.h"
 
 #include <utf8proc.h>
 
+#include <cstdint>
 #include <cstdlib>
-#include <vector>
 
-#include "model/tokenizer_utf8.h"
-
-namespace radixlm::model {
+namespace radixlm {
 
 namespace {
 
@@ -39,16 +37,11 @@ int Options(UnicodeForm form) {
   return UTF8PROC_STABLE | UTF8PROC_COMPOSE;
 }
 
-// Unicode's Cased and Case_Ignorable, as far as utf8proc exposes them: a code
-// point with a case mapping or of a letter-case category is cased; marks,
-// format characters, modifiers and the word-internal apostrophes and dots
-// (Word_Break MidLetter / MidNumLet / Single_Quote) are ignorable.
-bool IsCased(utf8proc_int32_t c) {
-  const utf8proc_category_t cat = utf8proc_category(c);
-  return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL ||
-         cat == UTF8PROC_CATEGORY_LT || utf8proc_tolower(c) != c || utf8proc_toupper(c) != c;
-}
+// Unicode's Case_Ignorable, as far as utf8proc exposes it: marks, format
+// characters, modifiers and the word-internal apostrophes and dots (Word_Break
+// MidLetter / MidNumLet / Single_Quote).
 bool IsCaseIgnorable(utf8proc_int32_t c) {
+  if (c < 0 || c >= 0x110000) return false;
   switch (utf8proc_category(c)) {
     case UTF8PROC_CATEGORY_MN:
     case UTF8PROC_CATEGORY_ME:
@@ -85,38 +78,50 @@ void UnicodeNormalize(UnicodeForm form, std::string_view text, std::string* out)
   std::free(mapped);
 }
 
-void Lowercase(std::string_view text, std::string* out) {
-  out->clear();
-  out->reserve(text.size());
-  std::vector<char32_t> cps;
-  for (size_t i = 0; i < text.size();) {
-    size_t len = Utf8SequenceLength(text, i);
-    if (len == 0) len = 1;  // precondition broken: keep going byte by byte
-    cps.push_back(len == 1 && uint8_t(text[i]) >= 0x80 ? kReplacementChar
-                                                       : Utf8Decode(text, i, len));
-    i += len;
-  }
-  for (size_t i = 0; i < cps.size(); ++i) {
-    const auto c = utf8proc_int32_t(cps[i]);
+char32_t SimpleLowercase(char32_t c) {
+  return c < 0x110000 ? char32_t(utf8proc_tolower(utf8proc_int32_t(c))) : c;
+}
+
+char32_t SimpleUppercase(char32_t c) {
+  return c < 0x110000 ? char32_t(utf8proc_toupper(utf8proc_int32_t(c))) : c;
+}
+
+char32_t SimpleTitlecase(char32_t c) {
+  return c < 0x110000 ? char32_t(utf8proc_totitle(utf8proc_int32_t(c))) : c;
+}
+
+bool IsCased(char32_t c) {
+  if (c >= 0x110000) return false;
+  const auto cp = utf8proc_int32_t(c);
+  const utf8proc_category_t cat = utf8proc_category(cp);
+  return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL ||
+         cat == UTF8PROC_CATEGORY_LT || utf8proc_tolower(cp) != cp || utf8proc_toupper(cp) != cp;
+}
+
+std::u32string Lowercase(std::u32string_view text) {
+  std::u32string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char32_t c = text[i];
     if (c == 0x130) {  // LATIN CAPITAL LETTER I WITH DOT ABOVE
-      AppendUtf8('i', out);
-      AppendUtf8(0x307, out);
+      out += U"i\u0307";
       continue;
     }
     if (c == 0x3A3) {  // Final_Sigma: cased before, no cased after (ignorables skipped)
       size_t b = i;
-      while (b > 0 && IsCaseIgnorable(utf8proc_int32_t(cps[b - 1]))) --b;
+      while (b > 0 && IsCaseIgnorable(utf8proc_int32_t(text[b - 1]))) --b;
       size_t a = i + 1;
-      while (a < cps.size() && IsCaseIgnorable(utf8proc_int32_t(cps[a]))) ++a;
-      const bool final_sigma = b > 0 && IsCased(utf8proc_int32_t(cps[b - 1])) &&
-                               !(a < cps.size() && IsCased(utf8proc_int32_t(cps[a])));
-      AppendUtf8(final_sigma ? 0x3C2 : 0x3C3, out);
+      while (a < text.size() && IsCaseIgnorable(utf8proc_int32_t(text[a]))) ++a;
+      const bool final_sigma =
+          b > 0 && IsCased(text[b - 1]) && !(a < text.size() && IsCased(text[a]));
+      out += final_sigma ? char32_t(0x3C2) : char32_t(0x3C3);
       continue;
     }
-    AppendUtf8(char32_t(utf8proc_tolower(c)), out);
+    out += SimpleLowercase(c);
   }
+  return out;
 }
 
 std::string_view UnicodeVersion() { return utf8proc_unicode_version(); }
 
-}  // namespace radixlm::model
+}  // namespace radixlm
