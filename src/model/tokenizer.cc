@@ -196,7 +196,7 @@ void TokenizerImpl::PreTokenizeAndMerge(std::string_view text, bool at_start,
             continue;
           }
           size_t begin = 0;
-          for (size_t at = whole.find(rep, rep.size()); at != std::string_view::npos;
+          for (size_t at = whole.find(rep, 1); at != std::string_view::npos;
                at = whole.find(rep, at + rep.size())) {
             next.push_back(whole.substr(begin, at - begin));
             begin = at;

@@ -510,6 +510,18 @@ TEST(TokenizerTest, MetaspacePreTokenizerSchemes) {
   t = LoadSp(spec);
   EXPECT_EQ(t->Encode("a<s>a"), (Ids{kMetaA, 1, kMetaA}));
   EXPECT_EQ(t->Encode("  "), (Ids{kMeta, kMeta}));  // split: "▁", "▁"
+  // With split, no merge crosses a word start, even where a token would ("b▁").
+  SpSpec crossing = spec;
+  crossing.pieces.push_back("b\u2581");  // id 267
+  crossing.merges = R"([["b", "▁"], ["a", "b"], ["▁", "ab"], ["▁", "a"], ["▁", "▁"]])";
+  t = LoadSp(crossing);
+  EXPECT_EQ(t->Encode("ab a"), (Ids{kMetaAB, kMetaA}));
+  crossing.pre_tokenizer = R"({"type": "Metaspace", "prepend_scheme": "never"})";
+  t = LoadSp(crossing);
+  EXPECT_EQ(t->Encode("b a"), (Ids{kB, kMetaA}));  // "b", "▁a"
+  crossing.pre_tokenizer = R"({"type": "Metaspace", "split": false})";
+  t = LoadSp(crossing);
+  EXPECT_EQ(t->Encode("ab a"), (Ids{kMetaA, 267, kA}));
   spec.pre_tokenizer = R"({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "never"})";
   t = LoadSp(spec);
   EXPECT_EQ(t->Encode("a b"), (Ids{kA, kMeta, kB}));
