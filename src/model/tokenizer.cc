@@ -375,6 +375,7 @@ std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special_to
   bool first = true;
   for (int32_t id : ids) {
     if (id < 0 || id >= vocab_size() || (skip_special_tokens && impl_->special[id])) continue;
+    if (!first && impl_->space_between) bytes += ' ';
     bytes += impl_->TokenBytesAt(id, first, &scratch);
     first = false;
   }
@@ -419,6 +420,7 @@ std::string IncrementalDecoder::Add(int32_t id) {
     return "";
   }
   std::string scratch;
+  if (!first_ && impl.space_between) pending_ += ' ';
   pending_ += impl.TokenBytesAt(id, first_, &scratch);
   first_ = false;
   // Hold back a trailing proper prefix of a valid sequence. It starts at a lead

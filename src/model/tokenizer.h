@@ -19,7 +19,8 @@
 //                  "first" meaning the piece at the start of the input; split;
 //                  the legacy add_prefix_space: false means "never").
 //   post_processor null, ByteLevel, TemplateProcessing (single template), Sequence.
-//   decoder        ByteLevel, ByteFallback, Replace, Metaspace (as HF's Rust
+//   decoder        null (the tokens' text joined with spaces, as HF does),
+//                  ByteLevel, ByteFallback, Replace, Metaspace (as HF's Rust
 //                  decoder: every replacement in the first token is dropped
 //                  unless prepend_scheme is "never"), Strip, Fuse, Sequence.
 //                  Steps before a Fuse work token by token; after a Fuse only a

@@ -83,6 +83,7 @@ struct TokenizerImpl {
   // The decoder: per-token steps, then (after a Fuse) a Strip of the whole text.
   std::vector<DecoderStep> decoder;
   bool first_token_differs = false;  // a Metaspace step treats the first token apart
+  bool space_between = false;        // no decoder: HF joins the tokens with spaces
   std::string strip_content;         // the fused Strip's char ("" when none)
   int strip_start = 0, strip_stop = 0;
 

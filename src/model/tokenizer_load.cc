@@ -477,7 +477,9 @@ StatusOr<std::unique_ptr<TokenizerImpl>> TokenizerImpl::Load(std::string_view js
   if (!pre.is_null()) RETURN_IF_ERROR(LoadPreTokenizer(l, pre, t.get(), &options.byte_level));
   RETURN_IF_ERROR(LoadPostProcessor(l, Loader::Get(root, "post_processor"), t.get()));
   bool fused = false;
-  RETURN_IF_ERROR(LoadDecoder(l, Loader::Get(root, "decoder"), t.get(), &fused));
+  element decoder = Loader::Get(root, "decoder");
+  t->space_between = decoder.is_null();
+  RETURN_IF_ERROR(LoadDecoder(l, decoder, t.get(), &fused));
 
   // Vocab tokens by their symbols' text: bytes for byte-level, else as written.
   StringIdMap words;

@@ -566,6 +566,11 @@ TEST(TokenizerTest, MetaspaceDecoderAndStripStop) {
   EXPECT_EQ(d.Add(kA), " a");
   EXPECT_EQ(d.Add(kMeta), "");
   EXPECT_EQ(d.Flush(), "");
+  // No decoder: HF joins the tokens' text with spaces.
+  spec.decoder = "null";
+  t = LoadSp(spec);
+  EXPECT_EQ(t->Decode(Ids{kMetaA, 1, kB}), "\u2581a <s> b");
+  EXPECT_EQ(Stream(*t, Ids{kMetaA, 1, kB}, true), "\u2581a b");
   // A Strip before any Fuse works on each token.
   spec.decoder = R"({"type": "Sequence", "decoders": [
       {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
