@@ -39,7 +39,8 @@
 // (HF's ByteLevel decoder uses String::from_utf8_lossy); a run of byte-fallback
 // tokens that is not valid UTF-8 therefore gives one U+FFFD per maximal invalid
 // subpart, as transformers.js's TextDecoder does, where HF's Rust ByteFallback
-// gives one per byte.
+// turns every byte of such a run into U+FFFD, valid characters in it included
+// (models emit such runs only by mistake; streaming needs the prefix-stable rule).
 //
 // Thread safety: a Tokenizer is immutable after loading except for an internal,
 // locked word cache; Encode and Decode may run concurrently from any threads.
