@@ -15,6 +15,7 @@ PACKAGES=(
   clang-format         # scripts/check_format.sh (CI checks the C++ sources' format)
   libopenblas-dev      # bench-engine's SGEMM roofline (src/tools/bench_engine.cc only; the forward pass has its own kernels)
   libpcre2-dev         # tokenizer pre-tokenizer patterns (Unicode properties, JIT)
+  libutf8proc-dev      # Unicode normalization and case mapping: tokenizer normalizers, template string methods (src/core/unicode.cc only)
   libboost1.74-dev     # Beast and Asio, header-only: the HTTP server (src/server/http_server.cc) and bench http
   libcurl4-openssl-dev # the HTTP client (src/net/http_client.cc only)
   libssl-dev           # SHA-256 of API keys (src/server/auth.cc only)

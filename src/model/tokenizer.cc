@@ -6,7 +6,6 @@
 #include <utility>
 
 #include "model/tokenizer_impl.h"
-#include "model/tokenizer_nfc.h"
 #include "model/tokenizer_utf8.h"
 
 namespace radixlm::model {
@@ -83,11 +82,70 @@ void SplitPieces(const PreTokenizerStep& step, std::vector<std::string_view>* pi
 
 }  // namespace
 
-void TokenizerImpl::PreTokenizeAndMerge(std::string_view text, std::vector<int32_t>* ids) const {
+void Replacement::Apply(std::string_view text, std::string* out) const {
+  out->clear();
+  size_t prev = 0;
+  auto emit = [&](size_t b, size_t e) {
+    out->append(text.substr(prev, b - prev));
+    *out += content;
+    prev = e;
+  };
+  if (regex != nullptr) {
+    thread_local std::vector<Regex::Span> matches;
+    matches.clear();
+    regex->FindAll(text, &matches);
+    for (const auto& [b, e] : matches) {
+      if (e > b) emit(b, e);  // an empty match replaces nothing
+    }
+  } else if (!literal.empty()) {
+    for (size_t at = text.find(literal); at != std::string_view::npos;
+         at = text.find(literal, at + literal.size())) {
+      emit(at, at + literal.size());
+    }
+  }
+  out->append(text.substr(prev));
+}
+
+bool TokenizerImpl::Normalize(std::string_view text, std::string* out) const {
+  if (normalizer.empty()) return false;
+  std::string scratch;
+  out->assign(text);
+  for (const NormalizerStep& step : normalizer) {
+    switch (step.kind) {
+      case NormalizerStep::Kind::kUnicode:
+        UnicodeNormalize(step.form, *out, &scratch);
+        break;
+      case NormalizerStep::Kind::kLowercase: {
+        std::u32string cps;
+        for (size_t i = 0; i < out->size();) {
+          const size_t len = std::max<size_t>(Utf8SequenceLength(*out, i), 1);  // valid: 1+
+          cps += Utf8Decode(*out, i, len);
+          i += len;
+        }
+        scratch.clear();
+        for (char32_t c : Lowercase(cps)) AppendUtf8(c, &scratch);
+        break;
+      }
+      case NormalizerStep::Kind::kPrepend:
+        // HF's NormalizedString::prepend leaves an empty string empty.
+        if (out->empty()) continue;
+        scratch = step.prepend + *out;
+        break;
+      case NormalizerStep::Kind::kReplace:
+        step.replace.Apply(*out, &scratch);
+        break;
+    }
+    std::swap(*out, scratch);
+  }
+  return true;
+}
+
+void TokenizerImpl::PreTokenizeAndMerge(std::string_view text, bool at_start,
+                                        std::vector<int32_t>* ids) const {
   thread_local std::vector<std::string_view> pieces, next;
-  thread_local std::deque<std::string> prefixed;  // pieces given a leading space
+  thread_local std::deque<std::string> rewritten;  // pieces given new text
   pieces.assign(1, text);
-  prefixed.clear();
+  rewritten.clear();
   for (const PreTokenizerStep& step : pre_tokenizer) {
     switch (step.kind) {
       case PreTokenizerStep::Kind::kSplit:
@@ -99,7 +157,7 @@ void TokenizerImpl::PreTokenizeAndMerge(std::string_view text, std::vector<int32
         if (step.add_prefix_space) {
           for (std::string_view& p : pieces) {
             if (!p.empty() && p[0] != ' ') {
-              std::string& spaced = prefixed.emplace_back(1, ' ');
+              std::string& spaced = rewritten.emplace_back(1, ' ');
               spaced += p;
               p = spaced;
             }
@@ -110,14 +168,53 @@ void TokenizerImpl::PreTokenizeAndMerge(std::string_view text, std::vector<int32
           std::swap(pieces, next);
         }
         break;
+      case PreTokenizerStep::Kind::kMetaspace: {
+        // HF's Metaspace: spaces become the replacement; the replacement is
+        // prepended (always, or only to the piece at the start of the input
+        // with "first") unless the piece already starts with it; with split,
+        // each replacement starts a new piece (MergedWithNext).
+        const std::string& rep = step.literal;
+        next.clear();
+        for (std::string_view p : pieces) {
+          std::string& r = rewritten.emplace_back();
+          for (char c : p) {
+            if (c == ' ') {
+              r += rep;
+            } else {
+              r += c;
+            }
+          }
+          const bool first = at_start && p.data() == text.data();
+          if (!r.empty() && r.compare(0, rep.size(), rep) != 0 &&
+              (step.prepend_scheme == PrependScheme::kAlways ||
+               (step.prepend_scheme == PrependScheme::kFirst && first))) {
+            r.insert(0, rep);
+          }
+          const std::string_view whole = r;
+          if (!step.split) {
+            if (!whole.empty()) next.push_back(whole);
+            continue;
+          }
+          size_t begin = 0;
+          for (size_t at = whole.find(rep, 1); at != std::string_view::npos;
+               at = whole.find(rep, at + rep.size())) {
+            next.push_back(whole.substr(begin, at - begin));
+            begin = at;
+          }
+          if (begin < whole.size()) next.push_back(whole.substr(begin));
+        }
+        std::swap(pieces, next);
+        break;
+      }
     }
   }
   for (std::string_view p : pieces) bpe->Encode(p, ids);
 }
 
-void TokenizerImpl::EncodeNormalized(std::string_view text, std::vector<int32_t>* ids) const {
+void TokenizerImpl::EncodeNormalized(std::string_view text, bool at_start,
+                                     std::vector<int32_t>* ids) const {
   if (normalized_matcher.empty()) {
-    PreTokenizeAndMerge(text, ids);
+    PreTokenizeAndMerge(text, at_start, ids);
     return;
   }
   std::vector<AddedTokenMatcher::Piece> pieces;
@@ -126,23 +223,22 @@ void TokenizerImpl::EncodeNormalized(std::string_view text, std::vector<int32_t>
     if (p.id >= 0) {
       ids->push_back(p.id);
     } else {
-      PreTokenizeAndMerge(text.substr(p.begin, p.end - p.begin), ids);
+      PreTokenizeAndMerge(text.substr(p.begin, p.end - p.begin), at_start && p.begin == 0, ids);
     }
   }
 }
 
 void TokenizerImpl::EncodeText(std::string_view text, std::vector<int32_t>* ids) const {
-  auto encode_segment = [&](std::string_view segment) {
-    if (nfc && !NfcQuickCheck(segment)) {
-      std::string normalized;
-      NfcNormalize(segment, &normalized);
-      EncodeNormalized(normalized, ids);
+  auto encode_segment = [&](std::string_view segment, bool at_start) {
+    std::string normalized;
+    if (Normalize(segment, &normalized)) {
+      EncodeNormalized(normalized, at_start, ids);
     } else {
-      EncodeNormalized(segment, ids);
+      EncodeNormalized(segment, at_start, ids);
     }
   };
   if (raw_matcher.empty()) {
-    encode_segment(text);
+    encode_segment(text, true);
     return;
   }
   std::vector<AddedTokenMatcher::Piece> pieces;
@@ -151,9 +247,93 @@ void TokenizerImpl::EncodeText(std::string_view text, std::vector<int32_t>* ids)
     if (p.id >= 0) {
       ids->push_back(p.id);
     } else {
-      encode_segment(text.substr(p.begin, p.end - p.begin));
+      encode_segment(text.substr(p.begin, p.end - p.begin), p.begin == 0);
     }
   }
+}
+
+namespace {
+
+// Token text "<0xNN>" -> NN, else -1 (HF's ByteFallback test: six characters).
+int ByteFallbackValue(std::string_view t) {
+  if (t.size() != 6 || t.substr(0, 3) != "<0x" || t[5] != '>') return -1;
+  int v = 0;
+  for (char c : t.substr(3, 2)) {
+    v *= 16;
+    if (c >= '0' && c <= '9') {
+      v += c - '0';
+    } else if (c >= 'A' && c <= 'F') {
+      v += c - 'A' + 10;
+    } else if (c >= 'a' && c <= 'f') {
+      v += c - 'a' + 10;
+    } else {
+      return -1;
+    }
+  }
+  return v;
+}
+
+// Removes up to `start` copies of `content` from the front of `s` and up to
+// `stop` from the back (HF's Strip decoder).
+void StripCopies(std::string* s, std::string_view content, int start, int stop) {
+  if (content.empty()) return;
+  size_t b = 0;
+  for (int k = 0; k < start && s->compare(b, content.size(), content) == 0; ++k) {
+    b += content.size();
+  }
+  size_t e = s->size();
+  for (int k = 0; k < stop && e >= b + content.size() &&
+                  s->compare(e - content.size(), content.size(), content) == 0;
+       ++k) {
+    e -= content.size();
+  }
+  *s = s->substr(b, e - b);
+}
+
+}  // namespace
+
+std::string TokenizerImpl::DecodeToken(std::string_view text, bool first) const {
+  std::string t(text), scratch;
+  for (const DecoderStep& step : decoder) {
+    switch (step.kind) {
+      case DecoderStep::Kind::kByteLevel:
+        t = ByteLevelBytes(t).value_or(t);
+        break;
+      case DecoderStep::Kind::kByteFallback:
+        // A byte token becomes its raw byte; runs of them are repaired as one
+        // UTF-8 string when the whole text is (see Decode).
+        if (const int b = ByteFallbackValue(t); b >= 0) return std::string(1, char(b));
+        break;
+      case DecoderStep::Kind::kReplace:
+        step.replace.Apply(t, &scratch);
+        std::swap(t, scratch);
+        break;
+      case DecoderStep::Kind::kStrip:
+        StripCopies(&t, step.content, step.start, step.stop);
+        break;
+      case DecoderStep::Kind::kMetaspace: {
+        const bool drop = first && step.prepend_scheme != PrependScheme::kNever;
+        scratch.clear();
+        for (size_t at = 0; at < t.size();) {
+          if (t.compare(at, step.content.size(), step.content) == 0) {
+            if (!drop) scratch += ' ';
+            at += step.content.size();
+          } else {
+            scratch += t[at++];
+          }
+        }
+        std::swap(t, scratch);
+        break;
+      }
+    }
+  }
+  return t;
+}
+
+std::string_view TokenizerImpl::TokenBytesAt(int32_t id, bool first, std::string* scratch) const {
+  if (!first || !first_token_differs) return token_bytes[id];
+  *scratch = DecodeToken(token_text[id], true);
+  return *scratch;
 }
 
 Tokenizer::Tokenizer(std::unique_ptr<TokenizerImpl> impl) : impl_(std::move(impl)) {}
@@ -191,14 +371,21 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special_t
 }
 
 std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
-  std::string bytes;
+  std::string bytes, scratch;
+  bool first = true;
   for (int32_t id : ids) {
     if (id < 0 || id >= vocab_size() || (skip_special_tokens && impl_->special[id])) continue;
-    bytes += impl_->token_bytes[id];
+    if (!first && impl_->space_between) bytes += ' ';
+    bytes += impl_->TokenBytesAt(id, first, &scratch);
+    first = false;
   }
-  if (IsValidUtf8(bytes)) return bytes;
   std::string text;
-  AppendUtf8Lossy(bytes, &text);
+  if (IsValidUtf8(bytes)) {
+    text = std::move(bytes);
+  } else {
+    AppendUtf8Lossy(bytes, &text);
+  }
+  StripCopies(&text, impl_->strip_content, impl_->strip_start, impl_->strip_stop);
   return text;
 }
 
@@ -223,11 +410,19 @@ bool Tokenizer::IsSpecial(int32_t id) const {
 }
 
 IncrementalDecoder::IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special_tokens)
-    : tokenizer_(tokenizer), skip_special_tokens_(skip_special_tokens) {}
+    : tokenizer_(tokenizer),
+      skip_special_tokens_(skip_special_tokens),
+      strip_left_(tokenizer.impl_->strip_start) {}
 
 std::string IncrementalDecoder::Add(int32_t id) {
-  if (skip_special_tokens_ && tokenizer_.IsSpecial(id)) return "";
-  pending_ += tokenizer_.TokenBytes(id);
+  const TokenizerImpl& impl = *tokenizer_.impl_;
+  if (id < 0 || id >= tokenizer_.vocab_size() || (skip_special_tokens_ && impl.special[id])) {
+    return "";
+  }
+  std::string scratch;
+  if (!first_ && impl.space_between) pending_ += ' ';
+  pending_ += impl.TokenBytesAt(id, first_, &scratch);
+  first_ = false;
   // Hold back a trailing proper prefix of a valid sequence. It starts at a lead
   // byte, and a lead byte always starts a new unit of the lossy decode, so what
   // comes before it decodes the same now as it would with all bytes at hand.
@@ -243,14 +438,44 @@ std::string IncrementalDecoder::Add(int32_t id) {
   std::string out;
   AppendUtf8Lossy(std::string_view(pending_).substr(0, cut), &out);
   pending_.erase(0, cut);
-  return out;
+  return Strip(std::move(out), /*at_end=*/false);
 }
 
 std::string IncrementalDecoder::Flush() {
   std::string out;
   AppendUtf8Lossy(pending_, &out);
   pending_.clear();
+  out = Strip(std::move(out), /*at_end=*/true);
+  first_ = true;
+  strip_left_ = tokenizer_.impl_->strip_start;
   return out;
+}
+
+std::string IncrementalDecoder::Strip(std::string text, bool at_end) {
+  const TokenizerImpl& impl = *tokenizer_.impl_;
+  const std::string& c = impl.strip_content;
+  if (c.empty()) return text;
+  // Leading copies: up to strip_start of them, until the first other text.
+  size_t b = 0;
+  while (strip_left_ > 0 && text.compare(b, c.size(), c) == 0) {
+    b += c.size();
+    --strip_left_;
+  }
+  if (b < text.size()) strip_left_ = 0;
+  text.erase(0, b);
+  // Trailing copies: up to strip_stop stay held until more text shows they
+  // were not at the end; Flush drops them.
+  text.insert(0, held_);
+  held_.clear();
+  if (impl.strip_stop == 0) return text;
+  size_t e = text.size();
+  for (int k = 0;
+       k < impl.strip_stop && e >= c.size() && text.compare(e - c.size(), c.size(), c) == 0; ++k) {
+    e -= c.size();
+  }
+  if (!at_end) held_ = text.substr(e);
+  text.erase(e);
+  return text;
 }
 
 }  // namespace radixlm::model

@@ -4,14 +4,33 @@
 #include <functional>
 #include <utility>
 
+#include "model/tokenizer_utf8.h"
+
 namespace radixlm::model {
 
-BpeModel::BpeModel(std::array<int32_t, 256> byte_ids, StringIdMap words,
-                   const std::vector<Merge>& merges, bool ignore_merges)
-    : byte_ids_(byte_ids),
-      words_(std::move(words)),
-      ignore_merges_(ignore_merges),
-      cache_(new Shard[kShards]) {
+namespace {
+
+constexpr std::string_view kMeta = "\u2581";  // SentencePiece's space
+
+// True when no token has a character other than U+2581 right before a U+2581.
+bool NoTokenCrossesWordStart(const StringIdMap& words) {
+  for (const auto& [text, id] : words) {
+    for (size_t at = text.find(kMeta, 1); at != std::string::npos;
+         at = text.find(kMeta, at + kMeta.size())) {
+      if (at < kMeta.size() || text.compare(at - kMeta.size(), kMeta.size(), kMeta) != 0) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+BpeModel::BpeModel(const Options& options, StringIdMap words, const std::vector<Merge>& merges)
+    : options_(options), words_(std::move(words)), cache_(new Shard[kShards]) {
+  split_words_ = !options_.byte_level && !options_.ignore_merges && words_.count(kMeta) != 0 &&
+                 NoTokenCrossesWordStart(words_);
   merges_.reserve(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const uint64_t key =
@@ -22,12 +41,33 @@ BpeModel::BpeModel(std::array<int32_t, 256> byte_ids, StringIdMap words,
 }
 
 void BpeModel::Encode(std::string_view word, std::vector<int32_t>* ids) const {
-  if (word.empty()) return;
-  if (word.size() == 1) {
-    if (byte_ids_[uint8_t(word[0])] >= 0) ids->push_back(byte_ids_[uint8_t(word[0])]);
+  if (!split_words_) {
+    EncodeWord(word, ids);
     return;
   }
-  if (ignore_merges_) {
+  // Cut before each U+2581 that follows another character: no token spans such
+  // a point, so no merge crosses it and the parts merge independently, each
+  // through the word cache.
+  size_t begin = 0;
+  for (size_t at = word.find(kMeta, 1); at != std::string_view::npos;
+       at = word.find(kMeta, at + kMeta.size())) {
+    if (at >= kMeta.size() && word.compare(at - kMeta.size(), kMeta.size(), kMeta) == 0) {
+      continue;  // inside a run of U+2581
+    }
+    EncodeWord(word.substr(begin, at - begin), ids);
+    begin = at;
+  }
+  EncodeWord(word.substr(begin), ids);
+}
+
+void BpeModel::EncodeWord(std::string_view word, std::vector<int32_t>* ids) const {
+  if (word.empty()) return;
+  if (word.size() == 1 && options_.byte_level) {
+    if (options_.byte_ids[uint8_t(word[0])] >= 0)
+      ids->push_back(options_.byte_ids[uint8_t(word[0])]);
+    return;
+  }
+  if (options_.ignore_merges) {
     if (auto it = words_.find(word); it != words_.end()) {
       ids->push_back(it->second);
       return;
@@ -53,6 +93,47 @@ void BpeModel::Encode(std::string_view word, std::vector<int32_t>* ids) const {
   shard.words.emplace(std::string(word), std::move(result));
 }
 
+void BpeModel::InitialSymbols(std::string_view word,
+                              std::vector<std::pair<int32_t, uint32_t>>* out) const {
+  out->clear();
+  if (options_.byte_level) {
+    for (char c : word) {
+      if (options_.byte_ids[uint8_t(c)] >= 0) out->emplace_back(options_.byte_ids[uint8_t(c)], 1);
+    }
+    return;
+  }
+  // Characters, as HF's merge_word: a pending unk is emitted before the next
+  // known character (and, as there, not before byte-fallback tokens).
+  int32_t unk_len = 0;  // bytes of the pending (possibly fused) unk; 0: none
+  auto flush_unk = [&] {
+    if (unk_len > 0) out->emplace_back(options_.unk_id, uint32_t(unk_len));
+    unk_len = 0;
+  };
+  for (size_t i = 0; i < word.size();) {
+    size_t len = Utf8SequenceLength(word, i);
+    if (len == 0) len = 1;  // not reached: Encode repairs invalid UTF-8 first
+    const std::string_view ch = word.substr(i, len);
+    i += len;
+    if (auto it = words_.find(ch); it != words_.end()) {
+      flush_unk();
+      out->emplace_back(it->second, uint32_t(len));
+      continue;
+    }
+    if (options_.byte_fallback) {
+      bool all = true;
+      for (char c : ch) all = all && options_.byte_ids[uint8_t(c)] >= 0;
+      if (all) {
+        for (char c : ch) out->emplace_back(options_.byte_ids[uint8_t(c)], 1);
+        continue;
+      }
+    }
+    if (options_.unk_id < 0) continue;
+    if (!options_.fuse_unk) flush_unk();
+    unk_len += int32_t(len);
+  }
+  flush_unk();
+}
+
 void BpeModel::MergeWord(std::string_view word, std::vector<int32_t>* ids) const {
   // Symbols form a linked list over the word's bytes; a min-heap holds candidate
   // pairs by (rank, position), so the lowest rank merges first and ties go to the
@@ -75,12 +156,12 @@ void BpeModel::MergeWord(std::string_view word, std::vector<int32_t>* ids) const
   };
   thread_local std::vector<Symbol> symbols;
   thread_local std::vector<Candidate> heap;
+  thread_local std::vector<std::pair<int32_t, uint32_t>> initial;
+  InitialSymbols(word, &initial);
   symbols.clear();
-  for (size_t i = 0; i < word.size(); ++i) {
-    const int32_t id = byte_ids_[uint8_t(word[i])];
-    if (id < 0) continue;
+  for (const auto& [id, len] : initial) {
     const int32_t n = int32_t(symbols.size());
-    symbols.push_back({id, n - 1, n + 1, 1});
+    symbols.push_back({id, n - 1, n + 1, len});
   }
   if (symbols.empty()) return;
   symbols.back().next = -1;

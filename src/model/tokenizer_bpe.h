@@ -1,6 +1,14 @@
-// Byte-level BPE: merges a pre-tokenized word (raw bytes) into token ids by
-// merge rank, the way Hugging Face tokenizers' BPE model does it. Words are
-// cached, because natural text repeats them: on English prose ~90% of words hit.
+// BPE: merges a pre-tokenized word into token ids by merge rank, the way
+// Hugging Face tokenizers' BPE model does it. Two alphabets:
+//   byte-level (GPT-2, Llama 3, Qwen): the word's symbols are its bytes;
+//   characters (SentencePiece-style: Llama 2, Mistral, Gemma): its symbols are
+//     its UTF-8 characters; a character missing from the vocab becomes its
+//     <0xNN> byte tokens (byte_fallback), else the unk token (consecutive unks
+//     fused into one with fuse_unk), else is dropped.
+// Words are cached, because natural text repeats them: on English prose ~90%
+// of words hit. With characters, a word (often a whole text: Llama 2 has no
+// pre-tokenizer) is first cut before each "\u2581" word start when no vocab
+// token holds one after another character, which leaves the result unchanged.
 #pragma once
 
 #include <array>
@@ -23,26 +31,38 @@ using StringIdMap = std::unordered_map<std::string, int32_t, StringHash, std::eq
 
 class BpeModel {
  public:
-  // byte_ids[b]: the token of the single byte b, or -1 (such bytes are dropped,
-  // as HF does without an unk token). `words`: every vocab token by its bytes.
   // merges[r] = {left id, right id, merged id} at rank r.
   struct Merge {
     int32_t left, right, merged;
   };
-  BpeModel(std::array<int32_t, 256> byte_ids, StringIdMap words, const std::vector<Merge>& merges,
-           bool ignore_merges);
+  struct Options {
+    bool byte_level = true;
+    // byte_ids[b]: byte-level, the token of the single byte b; characters with
+    // byte_fallback, the token <0xNN> of b. -1 where there is none (a byte
+    // without a token is dropped, as HF does without an unk token).
+    std::array<int32_t, 256> byte_ids{};
+    bool byte_fallback = false;  // characters only
+    int32_t unk_id = -1;         // characters only; -1: none
+    bool fuse_unk = false;
+    bool ignore_merges = false;
+  };
+  // `words`: every vocab token by its bytes (byte-level) or its text (characters).
+  BpeModel(const Options& options, StringIdMap words, const std::vector<Merge>& merges);
 
   // Appends the ids of `word`. Thread-safe.
   void Encode(std::string_view word, std::vector<int32_t>* ids) const;
 
  private:
+  void EncodeWord(std::string_view word, std::vector<int32_t>* ids) const;
   void MergeWord(std::string_view word, std::vector<int32_t>* ids) const;
+  // The word's symbols before any merge (ids, and each one's byte length).
+  void InitialSymbols(std::string_view word, std::vector<std::pair<int32_t, uint32_t>>* out) const;
 
-  std::array<int32_t, 256> byte_ids_;
+  Options options_;
+  bool split_words_ = false;  // cut words before "\u2581" word starts (see above)
   StringIdMap words_;
   // (left << 32 | right) -> (rank << 32 | merged id)
   std::unordered_map<uint64_t, uint64_t> merges_;
-  bool ignore_merges_;
 
   // The word cache, sharded so concurrent encodes rarely share a lock. A full
   // shard is cleared rather than managed as an LRU: 4096 words a shard hold a

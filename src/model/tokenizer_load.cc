@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "core/json_writer.h"
 #include "model/tokenizer_impl.h"
@@ -63,21 +64,18 @@ std::string Quote(std::string_view s) {
   return out;
 }
 
-Status LoadModel(const Loader& l, object model, TokenizerImpl* t,
-                 std::vector<BpeModel::Merge>* merges, bool* ignore_merges) {
+Status LoadModel(const Loader& l, object model, BpeModel::Options* options,
+                 std::string_view* unk_token) {
   std::string_view type = "BPE";  // HF accepts a BPE model without "type"
   if (Loader::Present(model, "type")) RETURN_IF_ERROR(l.String(model, "type", &type));
   if (type != "BPE") {
     return l.Bad("unsupported model type " + Quote(type) +
-                 " (only byte-level BPE is supported: GPT-2, Llama 3, Qwen2/2.5/3)");
+                 " (only BPE is supported: byte-level as in GPT-2, Llama 3, Qwen, or "
+                 "SentencePiece-style as in Llama 2, Mistral, Gemma)");
   }
-  bool byte_fallback = false;
-  RETURN_IF_ERROR(l.Bool(model, "byte_fallback", &byte_fallback));
-  if (byte_fallback) {
-    return l.Bad(
-        "unsupported BPE with byte_fallback (SentencePiece-style, e.g. Llama 2); "
-        "only byte-level BPE is supported");
-  }
+  RETURN_IF_ERROR(l.Bool(model, "byte_fallback", &options->byte_fallback));
+  RETURN_IF_ERROR(l.Bool(model, "fuse_unk", &options->fuse_unk));
+  if (Loader::Present(model, "unk_token")) RETURN_IF_ERROR(l.String(model, "unk_token", unk_token));
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     std::string_view affix;
     if (Loader::Present(model, key) && (l.String(model, key, &affix).ok() && !affix.empty())) {
@@ -90,8 +88,12 @@ Status LoadModel(const Loader& l, object model, TokenizerImpl* t,
       return l.Bad("unsupported BPE dropout (it makes encoding random)");
     }
   }
-  RETURN_IF_ERROR(l.Bool(model, "ignore_merges", ignore_merges));
+  RETURN_IF_ERROR(l.Bool(model, "ignore_merges", &options->ignore_merges));
+  return OkStatus();
+}
 
+Status LoadVocabAndMerges(const Loader& l, object model, TokenizerImpl* t,
+                          std::vector<BpeModel::Merge>* merges) {
   object vocab;
   if (model["vocab"].get_object().get(vocab)) return l.Bad("model.vocab must be an object");
   int64_t max_id = -1;
@@ -175,21 +177,90 @@ Status LoadAddedTokens(const Loader& l, element e, TokenizerImpl* t) {
   return OkStatus();
 }
 
+Status LoadReplacement(const Loader& l, object obj, const char* what, Replacement* r) {
+  object pattern;
+  std::string_view text, content;
+  if (obj["pattern"].get_object().get(pattern)) return l.Bad(std::string(what) + " has no pattern");
+  if (!pattern["Regex"].get_string().get(text)) {
+    auto regex = Regex::Compile(text);
+    if (!regex.ok()) return l.Bad(std::string(what) + " pattern: " + regex.status().message());
+    r->regex = std::move(regex).value();
+  } else if (!pattern["String"].get_string().get(text)) {
+    r->literal = std::string(text);
+  } else {
+    return l.Bad(std::string(what) + " pattern must be {\"Regex\": ...} or {\"String\": ...}");
+  }
+  RETURN_IF_ERROR(l.String(obj, "content", &content));
+  r->content = std::string(content);
+  return OkStatus();
+}
+
 Status LoadNormalizer(const Loader& l, element e, TokenizerImpl* t) {
   if (e.is_null()) return OkStatus();
   std::string_view type;
   RETURN_IF_ERROR(l.Type(e, "normalizer", &type));
-  if (type == "NFC") {
-    t->nfc = true;
-    return OkStatus();
-  }
+  object obj = e.get_object().value_unsafe();
+  NormalizerStep step;
   if (type == "Sequence") {
     array list;
-    if (e["normalizers"].get_array().get(list)) return l.Bad("normalizer Sequence has no list");
+    if (obj["normalizers"].get_array().get(list)) return l.Bad("normalizer Sequence has no list");
     for (element item : list) RETURN_IF_ERROR(LoadNormalizer(l, item, t));
     return OkStatus();
+  } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
+    step.form = type == "NFC"    ? UnicodeForm::kNfc
+                : type == "NFD"  ? UnicodeForm::kNfd
+                : type == "NFKC" ? UnicodeForm::kNfkc
+                                 : UnicodeForm::kNfkd;
+  } else if (type == "Lowercase") {
+    step.kind = NormalizerStep::Kind::kLowercase;
+  } else if (type == "Prepend") {
+    std::string_view prepend;
+    RETURN_IF_ERROR(l.String(obj, "prepend", &prepend));
+    step.kind = NormalizerStep::Kind::kPrepend;
+    step.prepend = std::string(prepend);
+  } else if (type == "Replace") {
+    step.kind = NormalizerStep::Kind::kReplace;
+    RETURN_IF_ERROR(LoadReplacement(l, obj, "Replace normalizer", &step.replace));
+  } else {
+    return l.Bad("unsupported normalizer type " + Quote(type) +
+                 " (supported: NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Sequence)");
   }
-  return l.Bad("unsupported normalizer type " + Quote(type) + " (supported: NFC, Sequence)");
+  t->normalizer.push_back(std::move(step));
+  return OkStatus();
+}
+
+// Metaspace's fields, shared by the pre-tokenizer and the decoder: replacement
+// (one character), prepend_scheme (default "always"; a legacy add_prefix_space
+// false means "never", as HF reads old files), split (default true).
+Status LoadMetaspace(const Loader& l, object obj, std::string* replacement, PrependScheme* scheme,
+                     bool* split) {
+  std::string_view rep = "\u2581";
+  if (Loader::Present(obj, "replacement")) RETURN_IF_ERROR(l.String(obj, "replacement", &rep));
+  if (rep.empty() || Utf8SequenceLength(rep, 0) != rep.size()) {
+    return l.Bad("Metaspace replacement " + Quote(rep) + " must be one character");
+  }
+  *replacement = std::string(rep);
+  *scheme = PrependScheme::kAlways;
+  if (Loader::Present(obj, "prepend_scheme")) {
+    std::string_view s;
+    RETURN_IF_ERROR(l.String(obj, "prepend_scheme", &s));
+    if (s == "always") {
+      *scheme = PrependScheme::kAlways;
+    } else if (s == "first") {
+      *scheme = PrependScheme::kFirst;
+    } else if (s == "never") {
+      *scheme = PrependScheme::kNever;
+    } else {
+      return l.Bad("unknown Metaspace prepend_scheme " + Quote(s) +
+                   " (expected always, first or never)");
+    }
+  }
+  bool add_prefix_space = true;
+  RETURN_IF_ERROR(l.Bool(obj, "add_prefix_space", &add_prefix_space));
+  if (!add_prefix_space) *scheme = PrependScheme::kNever;
+  *split = true;
+  RETURN_IF_ERROR(l.Bool(obj, "split", split));
+  return OkStatus();
 }
 
 Status LoadPreTokenizer(const Loader& l, element e, TokenizerImpl* t, bool* byte_level) {
@@ -245,9 +316,12 @@ Status LoadPreTokenizer(const Loader& l, element e, TokenizerImpl* t, bool* byte
       step.regex = std::move(regex).value();
     }
     *byte_level = true;
+  } else if (type == "Metaspace") {
+    step.kind = PreTokenizerStep::Kind::kMetaspace;
+    RETURN_IF_ERROR(LoadMetaspace(l, obj, &step.literal, &step.prepend_scheme, &step.split));
   } else {
     return l.Bad("unsupported pre_tokenizer type " + Quote(type) +
-                 " (supported: Sequence, Split, ByteLevel)");
+                 " (supported: Sequence, Split, ByteLevel, Metaspace)");
   }
   t->pre_tokenizer.push_back(std::move(step));
   return OkStatus();
@@ -308,37 +382,69 @@ Status LoadPostProcessor(const Loader& l, element e, TokenizerImpl* t) {
                " (supported: ByteLevel, TemplateProcessing, Sequence)");
 }
 
-Status LoadDecoder(const Loader& l, element e, bool* byte_level) {
+// Decoder steps before a Fuse work token by token; after it only a Strip of
+// the whole text is supported (what real files hold), since the text must
+// stream out token by token (IncrementalDecoder).
+Status LoadDecoder(const Loader& l, element e, TokenizerImpl* t, bool* fused) {
   if (e.is_null()) return OkStatus();
   std::string_view type;
   RETURN_IF_ERROR(l.Type(e, "decoder", &type));
-  if (type == "ByteLevel") {
-    *byte_level = true;
-    return OkStatus();
-  }
+  object obj = e.get_object().value_unsafe();
   if (type == "Sequence") {
     array list;
-    if (e["decoders"].get_array().get(list)) return l.Bad("decoder Sequence has no list");
-    for (element item : list) RETURN_IF_ERROR(LoadDecoder(l, item, byte_level));
+    if (obj["decoders"].get_array().get(list)) return l.Bad("decoder Sequence has no list");
+    for (element item : list) RETURN_IF_ERROR(LoadDecoder(l, item, t, fused));
     return OkStatus();
   }
-  return l.Bad("unsupported decoder type " + Quote(type) + " (supported: ByteLevel, Sequence)");
-}
-
-// The bytes a byte-level token stands for, or nullopt when some character of it
-// is not one of the 256 byte characters.
-std::optional<std::string> ByteLevelBytes(std::string_view token) {
-  std::string bytes;
-  bytes.reserve(token.size());
-  for (size_t i = 0; i < token.size();) {
-    const size_t len = Utf8SequenceLength(token, i);
-    if (len == 0) return std::nullopt;
-    const int b = CharToByte(Utf8Decode(token, i, len));
-    if (b < 0) return std::nullopt;
-    bytes.push_back(char(b));
-    i += len;
+  if (type == "Fuse") {
+    *fused = true;
+    return OkStatus();
   }
-  return bytes;
+  DecoderStep step;
+  if (type == "Strip") {
+    std::string_view content;
+    int64_t start = 0, stop = 0;
+    RETURN_IF_ERROR(l.String(obj, "content", &content));
+    if (content.empty() || Utf8SequenceLength(content, 0) != content.size()) {
+      return l.Bad("Strip decoder content " + Quote(content) + " must be one character");
+    }
+    if ((Loader::Present(obj, "start") && (obj["start"].get_int64().get(start) || start < 0)) ||
+        (Loader::Present(obj, "stop") && (obj["stop"].get_int64().get(stop) || stop < 0)) ||
+        start > 1024 || stop > 1024) {
+      return l.Bad("Strip decoder start and stop must be small non-negative integers");
+    }
+    if (*fused) {
+      if (!t->strip_content.empty()) return l.Bad("unsupported: two Strip decoders after a Fuse");
+      t->strip_content = std::string(content);
+      t->strip_start = int(start);
+      t->strip_stop = int(stop);
+      return OkStatus();
+    }
+    step.kind = DecoderStep::Kind::kStrip;
+    step.content = std::string(content);
+    step.start = int(start);
+    step.stop = int(stop);
+  } else if (*fused) {
+    return l.Bad("unsupported decoder " + Quote(type) + " after a Fuse (only Strip may follow it)");
+  } else if (type == "ByteLevel") {
+    step.kind = DecoderStep::Kind::kByteLevel;
+  } else if (type == "ByteFallback") {
+    step.kind = DecoderStep::Kind::kByteFallback;
+  } else if (type == "Replace") {
+    step.kind = DecoderStep::Kind::kReplace;
+    RETURN_IF_ERROR(LoadReplacement(l, obj, "Replace decoder", &step.replace));
+  } else if (type == "Metaspace") {
+    step.kind = DecoderStep::Kind::kMetaspace;
+    bool split;
+    RETURN_IF_ERROR(LoadMetaspace(l, obj, &step.content, &step.prepend_scheme, &split));
+    if (step.prepend_scheme != PrependScheme::kNever) t->first_token_differs = true;
+  } else {
+    return l.Bad("unsupported decoder type " + Quote(type) +
+                 " (supported: ByteLevel, ByteFallback, Replace, Metaspace, Strip, Fuse, "
+                 "Sequence)");
+  }
+  t->decoder.push_back(std::move(step));
+  return OkStatus();
 }
 
 }  // namespace
@@ -358,53 +464,67 @@ StatusOr<std::unique_ptr<TokenizerImpl>> TokenizerImpl::Load(std::string_view js
 
   auto t = std::make_unique<TokenizerImpl>();
   std::vector<BpeModel::Merge> merges;
-  bool ignore_merges = false;
-  RETURN_IF_ERROR(LoadModel(l, model, t.get(), &merges, &ignore_merges));
+  BpeModel::Options options;
+  std::string_view unk_token;
+  RETURN_IF_ERROR(LoadModel(l, model, &options, &unk_token));
+  RETURN_IF_ERROR(LoadVocabAndMerges(l, model, t.get(), &merges));
   RETURN_IF_ERROR(LoadAddedTokens(l, Loader::Get(root, "added_tokens"), t.get()));
   RETURN_IF_ERROR(LoadNormalizer(l, Loader::Get(root, "normalizer"), t.get()));
-  bool byte_level_pre = false, byte_level_decoder = false;
   element pre = Loader::Get(root, "pre_tokenizer");
-  if (!pre.is_null()) RETURN_IF_ERROR(LoadPreTokenizer(l, pre, t.get(), &byte_level_pre));
+  // A ByteLevel pre-tokenizer makes the BPE's symbols bytes; without one they
+  // are characters (SentencePiece-style).
+  options.byte_level = false;
+  if (!pre.is_null()) RETURN_IF_ERROR(LoadPreTokenizer(l, pre, t.get(), &options.byte_level));
   RETURN_IF_ERROR(LoadPostProcessor(l, Loader::Get(root, "post_processor"), t.get()));
-  RETURN_IF_ERROR(LoadDecoder(l, Loader::Get(root, "decoder"), &byte_level_decoder));
-  if (!byte_level_pre || !byte_level_decoder) {
-    return l.Bad(std::string("unsupported BPE without a ByteLevel ") +
-                 (byte_level_pre ? "decoder" : "pre_tokenizer") +
-                 " (only byte-level BPE is supported)");
-  }
+  bool fused = false;
+  element decoder = Loader::Get(root, "decoder");
+  t->space_between = decoder.is_null();
+  RETURN_IF_ERROR(LoadDecoder(l, decoder, t.get(), &fused));
 
-  // Vocab tokens by their bytes, for the BPE's symbols and ignore_merges.
+  // Vocab tokens by their symbols' text: bytes for byte-level, else as written.
   StringIdMap words;
   words.reserve(t->token_text.size());
   for (size_t id = 0; id < t->token_text.size(); ++id) {
     if (t->token_text[id].empty()) continue;
-    if (auto bytes = ByteLevelBytes(t->token_text[id])) {
-      t->token_bytes[id] = *bytes;
+    if (!options.byte_level) {
+      words.emplace(t->token_text[id], int32_t(id));
+    } else if (auto bytes = ByteLevelBytes(t->token_text[id])) {
       words.emplace(std::move(*bytes), int32_t(id));
-    } else {
-      t->token_bytes[id] = t->token_text[id];  // as HF's ByteLevel decoder does
     }
   }
-  std::array<int32_t, 256> byte_ids;
   for (int b = 0; b < 256; ++b) {
-    const char c = char(b);
-    auto it = words.find(std::string_view(&c, 1));
-    byte_ids[b] = it == words.end() ? -1 : it->second;
+    std::string key(1, char(b));
+    if (!options.byte_level) {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "<0x%02X>", b);  // HF's spelling: upper-case hex
+      key = hex;
+    }
+    auto it = words.find(key);
+    options.byte_ids[b] = it == words.end() ? -1 : it->second;
   }
-  t->bpe = std::make_unique<BpeModel>(byte_ids, std::move(words), merges, ignore_merges);
+  if (!unk_token.empty()) {
+    auto it = t->token_to_id.find(unk_token);
+    if (it == t->token_to_id.end()) {
+      return l.Bad("model.unk_token " + Quote(unk_token) + " is not in the vocab");
+    }
+    options.unk_id = it->second;
+  }
+  t->bpe = std::make_unique<BpeModel>(options, std::move(words), merges);
 
   // Added tokens override the vocab's entry for their id, as in HF's id_to_token.
   int64_t size = int64_t(t->token_text.size());
   for (const AddedToken& a : t->added) size = std::max<int64_t>(size, int64_t(a.id) + 1);
   t->token_text.resize(size);
-  t->token_bytes.resize(size);
   t->special.assign(size, false);
   for (const AddedToken& a : t->added) {
     t->token_text[a.id] = a.content;
-    t->token_bytes[a.id] = ByteLevelBytes(a.content).value_or(a.content);
     t->special[a.id] = a.special;
     t->token_to_id.emplace(a.content, a.id);
     (a.normalized ? t->normalized_matcher : t->raw_matcher).Add(&a);
+  }
+  t->token_bytes.resize(size);
+  for (int64_t id = 0; id < size; ++id) {
+    if (!t->token_text[id].empty()) t->token_bytes[id] = t->DecodeToken(t->token_text[id], false);
   }
   for (int32_t id : t->template_prefix) {
     if (id >= size)

@@ -135,4 +135,20 @@ int CharToByte(char32_t cp) {
   return kRemapped[cp - 0x100];
 }
 
+// The bytes a byte-level token stands for, or nullopt when some character of it
+// is not one of the 256 byte characters.
+std::optional<std::string> ByteLevelBytes(std::string_view token) {
+  std::string bytes;
+  bytes.reserve(token.size());
+  for (size_t i = 0; i < token.size();) {
+    const size_t len = Utf8SequenceLength(token, i);
+    if (len == 0) return std::nullopt;
+    const int b = CharToByte(Utf8Decode(token, i, len));
+    if (b < 0) return std::nullopt;
+    bytes.push_back(char(b));
+    i += len;
+  }
+  return bytes;
+}
+
 }  // namespace radixlm::model

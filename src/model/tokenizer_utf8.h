@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -40,5 +41,8 @@ bool IsUnicodeWhitespace(char32_t cp);
 char32_t ByteToChar(uint8_t b);
 // The inverse, or -1 for a code point no byte maps to.
 int CharToByte(char32_t cp);
+// The bytes a byte-level token ("Ġthe") stands for, or nullopt when some
+// character of it is not one of the 256 byte characters.
+std::optional<std::string> ByteLevelBytes(std::string_view token);
 
 }  // namespace radixlm::model

@@ -137,7 +137,7 @@ std::string PythonTitle(const std::string& s) {
       prev_cased = true;
       continue;
     }
-    AppendUtf8(prev_cased ? ToLowerCp(c) : ToUpperCp(c), &out);
+    AppendUtf8(prev_cased ? ToLowerCp(c) : ToTitleCp(c), &out);
     prev_cased = IsCased(c);
   }
   return out;
@@ -190,7 +190,7 @@ StatusOr<Value> StringMethod(const std::string& self, const std::string& name, C
     std::vector<char32_t> cps = DecodeUtf8(self);
     std::string out;
     for (size_t i = 0; i < cps.size(); ++i)
-      AppendUtf8(i == 0 ? ToUpperCp(cps[i]) : ToLowerCp(cps[i]), &out);
+      AppendUtf8(i == 0 ? ToTitleCp(cps[i]) : ToLowerCp(cps[i]), &out);
     return Value::String(std::move(out));
   }
   if (name == "replace") {

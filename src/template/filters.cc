@@ -284,7 +284,7 @@ StatusOr<Value> ApplyFilter(Renderer& r, const std::string& n, const Value& v, C
     const std::vector<char32_t> cps = DecodeUtf8(v.ToString());
     std::string out;
     for (size_t i = 0; i < cps.size(); ++i)
-      AppendUtf8(i == 0 ? ToUpperCp(cps[i]) : ToLowerCp(cps[i]), &out);
+      AppendUtf8(i == 0 ? ToTitleCp(cps[i]) : ToLowerCp(cps[i]), &out);
     return Value::String(std::move(out));
   }
   if (n == "title") {

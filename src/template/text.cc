@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/unicode.h"
 #include "core/utf8.h"
 
 namespace radixlm::tmpl {
@@ -187,53 +188,13 @@ std::vector<std::string> SplitLines(std::string_view s) {
   return lines;
 }
 
-char32_t ToUpperCp(char32_t c) {
-  if (c >= 'a' && c <= 'z') return c - 32;
-  if (c < 0x80) return c;
-  if (c == 0xB5) return 0x39C;
-  if (c >= 0xE0 && c <= 0xFE && c != 0xF7) return c - 32;
-  if (c == 0xFF) return 0x178;
-  if (c >= 0x100 && c <= 0x17F) {
-    if (c == 0x131) return 'I';
-    if (c == 0x17F) return 'S';
-    if (c == 0x138 || c == 0x149) return c;
-    const bool odd_lower = (c >= 0x100 && c <= 0x137) || (c >= 0x14A && c <= 0x177);
-    if (odd_lower) return (c & 1) ? c - 1 : c;
-    if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return (c & 1) ? c : c - 1;
-    return c;
-  }
-  if (c >= 0x3B1 && c <= 0x3C9) return c == 0x3C2 ? 0x3A3 : c - 32;
-  if (c >= 0x3AC && c <= 0x3AF) {
-    static const char32_t kTonos[] = {0x386, 0x388, 0x389, 0x38A};
-    return kTonos[c - 0x3AC];
-  }
-  if (c >= 0x430 && c <= 0x44F) return c - 32;
-  if (c >= 0x450 && c <= 0x45F) return c - 80;
-  return c;
-}
+char32_t ToUpperCp(char32_t c) { return SimpleUppercase(c); }
 
-char32_t ToLowerCp(char32_t c) {
-  if (c >= 'A' && c <= 'Z') return c + 32;
-  if (c < 0x80) return c;
-  if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 32;
-  if (c == 0x178) return 0xFF;
-  if (c >= 0x100 && c <= 0x17F) {
-    if (c == 0x130) return 'i';
-    if (c == 0x138 || c == 0x149 || c == 0x17F) return c;
-    const bool even_upper = (c >= 0x100 && c <= 0x137) || (c >= 0x14A && c <= 0x177);
-    if (even_upper) return (c & 1) ? c : c + 1;
-    if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return (c & 1) ? c + 1 : c;
-    return c;
-  }
-  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 32;
-  if (c == 0x386) return 0x3AC;
-  if (c >= 0x388 && c <= 0x38A) return c + 37;
-  if (c >= 0x410 && c <= 0x42F) return c + 32;
-  if (c >= 0x400 && c <= 0x40F) return c + 80;
-  return c;
-}
+char32_t ToLowerCp(char32_t c) { return SimpleLowercase(c); }
 
-bool IsCased(char32_t c) { return ToUpperCp(c) != c || ToLowerCp(c) != c || c == 0xDF; }
+char32_t ToTitleCp(char32_t c) { return SimpleTitlecase(c); }
+
+bool IsCased(char32_t c) { return ::radixlm::IsCased(c); }
 
 std::string Upper(std::string_view s) {
   std::string out;
@@ -248,9 +209,9 @@ std::string Upper(std::string_view s) {
 }
 
 std::string Lower(std::string_view s) {
-  std::string out;
-  for (char32_t c : DecodeUtf8(s)) AppendUtf8(ToLowerCp(c), &out);
-  return out;
+  const std::vector<char32_t> cps = DecodeUtf8(s);
+  const std::u32string lower = Lowercase(std::u32string_view(cps.data(), cps.size()));
+  return EncodeUtf8(std::vector<char32_t>(lower.begin(), lower.end()));
 }
 
 }  // namespace radixlm::tmpl

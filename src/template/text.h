@@ -33,12 +33,15 @@ std::vector<std::string> SplitSep(std::string_view s, std::string_view sep, int6
 // str.splitlines() (keepends false).
 std::vector<std::string> SplitLines(std::string_view s);
 
-// Simple case mapping for Latin-1, Latin Extended-A, Greek and Cyrillic (and
-// ASCII); other code points are taken as uncaseless and left alone. Upper()
-// maps U+00DF to "SS" as Python does.
+// Case mapping through core/unicode.h (utf8proc): the simple one-to-one
+// mappings for every script. Lower() is Python's full str.lower (U+0130 and
+// final sigma included); Upper() is the simple mapping plus U+00DF -> "SS",
+// without SpecialCasing's other multi-character uppercases (ligatures such as
+// U+FB01 stay as they are, where Python gives "FI").
 char32_t ToUpperCp(char32_t c);
 char32_t ToLowerCp(char32_t c);
-bool IsCased(char32_t c);  // has an upper or lower form
+char32_t ToTitleCp(char32_t c);  // str.title / str.capitalize's first letters
+bool IsCased(char32_t c);        // has an upper or lower form
 std::string Upper(std::string_view s);
 std::string Lower(std::string_view s);
 

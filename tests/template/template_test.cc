@@ -108,6 +108,9 @@ const Case kCases[] = {
      R"({{ s.startswith('He') }}{{ s.endswith('lo') }}{{ s.split('l') }}{{ ' a b '.split() }}{{ s.strip('Ho') }}{{ s.lstrip('H') }}{{ s.rstrip('o') }}{{ s.upper() }}{{ s.find('l') }}{{ s.count('l') }}{{ s.replace('l', 'L', 1) }}{{ 'a b'.title() }}{{ '{}-{}'.format(1, 2) }}{{ 'a,b,c'.rsplit(',', 1) }})",
      R"({"s": "Hello"})",
      R"(TrueTrue['He', '', 'o']['a', 'b']ellelloHellHELLO22HeLloA B1-2['a,b', 'c'])"},
+    {"CaseMappingBeyondLatin",  // expected: Python 3 with Jinja2 3.1
+     R"({{ 'ԱԲİ ΟΔΥΣΣΕΥΣ' | lower }}|{{ 'աբ ß' | upper }}|{{ 'ǆemal' | capitalize }}|{{ 'ΣΑΣ'.lower() }}|{{ 'Ա' is upper }}|{{ 'ǆa ǆb'.title() }})",
+     R"({})", R"(աբi̇ οδυσσευς|ԱԲ SS|ǅemal|σας|True|ǅa ǅb)"},
     {"DictMethods",
      R"({{ d.keys() | list }}{{ d.values() | list }}{{ d.get('a') }}{{ d.get('z', 0) }}{{ d.items() | list }})",
      R"({"d": {"a": 1}})", R"(['a'][1]10[('a', 1)])"},

@@ -1,8 +1,12 @@
 // Compares radixlm's Tokenizer against the JavaScript reference (see
 // compare.sh): for each tokenizer in expected.json, loads the same
 // tokenizer.json, encodes the same input bytes with and without special tokens,
-// decodes, and requires identical results. Prints the first mismatch of each
-// tokenizer with both id lists, then the encode throughput on the largest input.
+// decodes (unless the entry is ids_only), and requires identical results. It
+// also requires, of radixlm alone, that streaming the ids through an
+// IncrementalDecoder gives Decode's text, and that decoding gives the input
+// back where the case says it must (round_trip). Prints the first mismatch of
+// each tokenizer with both id lists, then the encode throughput on the largest
+// input.
 //
 // Usage: tokenizer_npm_compare <dir holding expected.json and the tokenizer.json files>
 #include <simdjson.h>
@@ -16,7 +20,16 @@
 
 namespace {
 
+using radixlm::model::IncrementalDecoder;
 using radixlm::model::Tokenizer;
+
+// The text of `ids` as a stream hands it out, token by token.
+std::string Streamed(const Tokenizer& t, const std::vector<int32_t>& ids, bool skip_special) {
+  IncrementalDecoder stream(t, skip_special);
+  std::string text;
+  for (int32_t id : ids) text += stream.Add(id);
+  return text + stream.Flush();
+}
 
 std::string FromHex(std::string_view hex) {
   std::string out;
@@ -76,6 +89,8 @@ int main(int argc, char** argv) {
       continue;
     }
     const Tokenizer& t = **tokenizer;
+    bool ids_only = false;
+    if (entry["ids_only"].get_bool().get(ids_only)) ids_only = false;
     int compared = 0, agreed = 0;
     std::string largest;
     for (simdjson::dom::element c : entry["cases"].get_array()) {
@@ -87,13 +102,23 @@ int main(int argc, char** argv) {
       };
       const std::vector<int32_t> want = ids_of("ids"), want_special = ids_of("ids_special");
       const std::vector<int32_t> got = t.Encode(input), got_special = t.Encode(input, true);
-      const std::string_view want_text = c["decoded"].get_string().value();
-      const std::string_view want_skip = c["decoded_skip"].get_string().value();
       const std::string got_text = t.Decode(got_special), got_skip = t.Decode(got_special, true);
+      std::string_view want_text = got_text, want_skip = got_skip;
+      if (!ids_only) {
+        want_text = c["decoded"].get_string().value();
+        want_skip = c["decoded_skip"].get_string().value();
+      }
+      bool round_trip = false;
+      if (c["round_trip"].get_bool().get(round_trip)) round_trip = false;
+      const std::string plain = t.Decode(got);
+      const bool streams = Streamed(t, got_special, false) == got_text &&
+                           Streamed(t, got_special, true) == got_skip &&
+                           Streamed(t, got, false) == plain;
+      const bool round_trips = !round_trip || plain == input;
       ++compared;
       if (input.size() > largest.size()) largest = input;
       if (got == want && got_special == want_special && got_text == want_text &&
-          got_skip == want_skip) {
+          got_skip == want_skip && streams && round_trips) {
         ++agreed;
         continue;
       }
@@ -110,15 +135,18 @@ int main(int argc, char** argv) {
                     Printable(want_text).c_str(), Printable(want_skip).c_str(),
                     Printable(got_text).c_str(), Printable(got_skip).c_str());
       }
+      if (!streams) std::printf("  streaming decode differs from Decode\n");
+      if (!round_trips) std::printf("  round trip gives \"%s\"\n", Printable(plain).c_str());
     }
-    std::printf("%s: %d/%d strings identical (ids with and without special tokens, decode)\n",
-                name.c_str(), agreed, compared);
+    std::printf("%s: %d/%d strings identical (ids with and without special tokens%s)\n",
+                name.c_str(), agreed, compared,
+                ids_only ? "" : ", decode, streaming decode, round trips");
     if (agreed != compared) ++failures;
 
-    // Throughput: the largest input repeated to ~10 MB, encoded warm as one call
+    // Throughput: the largest input repeated to ~4 MB, encoded warm as one call
     // and as 4 KB requests (the serving case).
     std::string big;
-    while (!largest.empty() && big.size() < (10u << 20)) big += largest;
+    while (!largest.empty() && big.size() < (4u << 20)) big += largest;
     t.Encode(largest);
     auto time = [&](size_t chunk) {
       const auto start = std::chrono::steady_clock::now();
