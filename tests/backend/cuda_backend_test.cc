@@ -255,11 +255,12 @@ struct AttentionShape {
   bool decode_only = false;  // only the decode steps (the kernel for one-token blocks)
 };
 
-class PagedAttentionTest : public ::testing::TestWithParam<AttentionShape> {};
-
-TEST_P(PagedAttentionTest, MatchesFloat64Reference) {
-  if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
-  const AttentionShape& shape = GetParam();
+// The paged kernels on random BF16 K/V against float64 over keys (p - W, p]
+// (window W, 0: [0, p]): a prefill over a cached prefix, a cold prefill of odd
+// length, two decode steps at long contexts (or, decode_only, only decode steps
+// on the kernel for one-token blocks); page tables shuffled, the first two
+// sharing pages. Returns the relative L2 error of the whole output.
+double AttentionErrorVsFloat64(const AttentionShape& shape, int64_t window) {
   backend::cuda::PagedAttentionProblem p;
   p.heads = shape.heads;
   p.kv_heads = shape.kv_heads;
@@ -267,15 +268,15 @@ TEST_P(PagedAttentionTest, MatchesFloat64Reference) {
   p.page_size = 16;
   p.num_pages = 200;
   p.num_sms = shape.num_sms;
-  std::mt19937 rng(static_cast<uint32_t>(shape.heads * 1000 + shape.head_dim + shape.num_sms));
+  p.window = static_cast<int32_t>(window);
+  std::mt19937 rng(
+      static_cast<uint32_t>(shape.heads * 1000 + shape.head_dim + shape.num_sms + window));
   std::normal_distribution<float> normal(0.0f, 1.0f);
   const int64_t hd = p.head_dim, kv_elements = p.num_pages * p.kv_heads * p.page_size * hd;
   p.k.resize(static_cast<size_t>(kv_elements));
   p.v.resize(static_cast<size_t>(kv_elements));
   for (auto& x : p.k) x = model::F32ToBf16(normal(rng));
   for (auto& x : p.v) x = model::F32ToBf16(normal(rng));
-  // A prefill over a cached prefix, a cold prefill of odd length, two decode
-  // steps at long contexts; page tables shuffled, the first two sharing pages.
   std::vector<int32_t> order(static_cast<size_t>(p.num_pages));
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
   std::shuffle(order.begin(), order.end(), rng);
@@ -294,52 +295,58 @@ TEST_P(PagedAttentionTest, MatchesFloat64Reference) {
 
   std::vector<float> out;
   const Status status = backend::cuda::RunPagedAttention(p, &out);
-  ASSERT_TRUE(status.ok()) << status.ToString();
-
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  if (!status.ok()) return INFINITY;
   const int64_t group = p.heads / p.kv_heads;
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  auto at = [&](const backend::cuda::PagedAttentionProblem::Seq& s, int64_t g, int64_t k) {
+    return ((s.page_table[static_cast<size_t>(k / p.page_size)] * p.kv_heads + g) * p.page_size +
+            k % p.page_size) *
+           hd;
+  };
   double num = 0, den = 0;
   int64_t row = 0;
   for (const auto& s : p.seqs) {
     for (int64_t i = 0; i < s.tokens; ++i, ++row) {
-      const int64_t keys = s.start + i + 1;
+      const int64_t pos = s.start + i;
+      const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
       for (int64_t head = 0; head < p.heads; ++head) {
         const int64_t g = head / group;
         const float* q = p.q.data() + (row * p.heads + head) * hd;
-        std::vector<double> w(static_cast<size_t>(keys));
+        std::vector<double> w(static_cast<size_t>(pos + 1 - first));
         double mx = -INFINITY;
-        for (int64_t k = 0; k < keys; ++k) {
-          const int64_t base =
-              ((s.page_table[static_cast<size_t>(k / p.page_size)] * p.kv_heads + g) * p.page_size +
-               k % p.page_size) *
-              hd;
+        for (int64_t k = first; k <= pos; ++k) {
           double dot = 0;
           for (int64_t d = 0; d < hd; ++d)
-            dot += static_cast<double>(q[d]) * model::Bf16ToF32(p.k[base + d]);
-          w[static_cast<size_t>(k)] = dot * scale;
+            dot += static_cast<double>(q[d]) * model::Bf16ToF32(p.k[at(s, g, k) + d]);
+          w[static_cast<size_t>(k - first)] = dot * scale;
           mx = std::max(mx, dot * scale);
         }
         double sum = 0;
         for (double& x : w) sum += (x = std::exp(x - mx));
         for (int64_t d = 0; d < hd; ++d) {
           double ref = 0;
-          for (int64_t k = 0; k < keys; ++k) {
-            const int64_t base =
-                ((s.page_table[static_cast<size_t>(k / p.page_size)] * p.kv_heads + g) *
-                     p.page_size +
-                 k % p.page_size) *
-                hd;
-            ref += w[static_cast<size_t>(k)] / sum * model::Bf16ToF32(p.v[base + d]);
-          }
+          for (int64_t k = first; k <= pos; ++k)
+            ref += w[static_cast<size_t>(k - first)] / sum * model::Bf16ToF32(p.v[at(s, g, k) + d]);
           const double got = out[static_cast<size_t>((row * p.heads + head) * hd + d)];
-          ASSERT_TRUE(std::isfinite(got)) << "row " << row << " head " << head << " dim " << d;
+          if (!std::isfinite(got)) {
+            ADD_FAILURE() << "not finite: window " << window << " row " << row << " head " << head;
+            return INFINITY;
+          }
           num += (got - ref) * (got - ref);
           den += ref * ref;
         }
       }
     }
   }
-  const double err = std::sqrt(num / den);
+  return std::sqrt(num / den);
+}
+
+class PagedAttentionTest : public ::testing::TestWithParam<AttentionShape> {};
+
+TEST_P(PagedAttentionTest, MatchesFloat64Reference) {
+  if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  const double err = AttentionErrorVsFloat64(GetParam(), 0);
   std::printf("relative L2 error %.3g\n", err);
   EXPECT_LE(err, 5e-3);  // the output is rounded to BF16 (2^-9 relative)
 }
@@ -515,81 +522,7 @@ TEST(PagedAttentionTest, SlidingWindowMatchesFloat64Reference) {
       {12, 4, 32, 1}, {32, 8, 128, 132, true}, {8, 1, 128, 1, true}, {16, 2, 64, 1000, true}};
   for (const AttentionShape& shape : shapes) {
     for (int64_t window : {1, 50, 64, 200, 1000}) {
-      backend::cuda::PagedAttentionProblem p;
-      p.heads = shape.heads;
-      p.kv_heads = shape.kv_heads;
-      p.head_dim = shape.head_dim;
-      p.page_size = 16;
-      p.num_pages = 200;
-      p.num_sms = shape.num_sms;
-      p.window = window;
-      std::mt19937 rng(static_cast<uint32_t>(shape.heads * 1000 + shape.head_dim + window));
-      std::normal_distribution<float> normal(0.0f, 1.0f);
-      const int64_t hd = p.head_dim, kv_elements = p.num_pages * p.kv_heads * p.page_size * hd;
-      p.k.resize(static_cast<size_t>(kv_elements));
-      p.v.resize(static_cast<size_t>(kv_elements));
-      for (auto& x : p.k) x = model::F32ToBf16(normal(rng));
-      for (auto& x : p.v) x = model::F32ToBf16(normal(rng));
-      std::vector<int32_t> order(static_cast<size_t>(p.num_pages));
-      for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
-      std::shuffle(order.begin(), order.end(), rng);
-      auto table = [&](int64_t first, int64_t count) {
-        return std::vector<int32_t>(order.begin() + first, order.begin() + first + count);
-      };
-      p.seqs = {{300, 77, table(0, 24)},
-                {0, 45, table(0, 3)},
-                {1500, 1, table(30, 94)},
-                {700, 1, table(124, 44)}};
-      if (shape.decode_only) p.seqs = {p.seqs[2], p.seqs[3], {33, 1, table(170, 3)}};
-      int64_t rows = 0;
-      for (const auto& s : p.seqs) rows += s.tokens;
-      p.q.resize(static_cast<size_t>(rows * p.heads * hd));
-      for (float& x : p.q) x = normal(rng);
-
-      std::vector<float> out;
-      const Status status = backend::cuda::RunPagedAttention(p, &out);
-      ASSERT_TRUE(status.ok()) << status.ToString();
-      const int64_t group = p.heads / p.kv_heads;
-      const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-      auto at = [&](const backend::cuda::PagedAttentionProblem::Seq& s, int64_t g, int64_t k) {
-        return ((s.page_table[static_cast<size_t>(k / p.page_size)] * p.kv_heads + g) *
-                    p.page_size +
-                k % p.page_size) *
-               hd;
-      };
-      double num = 0, den = 0;
-      int64_t row = 0;
-      for (const auto& s : p.seqs) {
-        for (int64_t i = 0; i < s.tokens; ++i, ++row) {
-          const int64_t pos = s.start + i, first = std::max<int64_t>(0, pos - window + 1);
-          for (int64_t head = 0; head < p.heads; ++head) {
-            const int64_t g = head / group;
-            const float* q = p.q.data() + (row * p.heads + head) * hd;
-            std::vector<double> w(static_cast<size_t>(pos + 1 - first));
-            double mx = -INFINITY;
-            for (int64_t k = first; k <= pos; ++k) {
-              double dot = 0;
-              for (int64_t d = 0; d < hd; ++d)
-                dot += static_cast<double>(q[d]) * model::Bf16ToF32(p.k[at(s, g, k) + d]);
-              w[static_cast<size_t>(k - first)] = dot * scale;
-              mx = std::max(mx, dot * scale);
-            }
-            double sum = 0;
-            for (double& x : w) sum += (x = std::exp(x - mx));
-            for (int64_t d = 0; d < hd; ++d) {
-              double ref = 0;
-              for (int64_t k = first; k <= pos; ++k)
-                ref += w[static_cast<size_t>(k - first)] / sum *
-                       model::Bf16ToF32(p.v[at(s, g, k) + d]);
-              const double got = out[static_cast<size_t>((row * p.heads + head) * hd + d)];
-              ASSERT_TRUE(std::isfinite(got)) << "window " << window << " row " << row;
-              num += (got - ref) * (got - ref);
-              den += ref * ref;
-            }
-          }
-        }
-      }
-      const double err = std::sqrt(num / den);
+      const double err = AttentionErrorVsFloat64(shape, window);
       std::printf("h%lld kv%lld d%lld sm%lld window %lld: relative L2 error %.3g\n",
                   static_cast<long long>(shape.heads), static_cast<long long>(shape.kv_heads),
                   static_cast<long long>(shape.head_dim), static_cast<long long>(shape.num_sms),
