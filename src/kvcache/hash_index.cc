@@ -406,6 +406,47 @@ size_t HashIndex::MemoryBytes() const {
   return bytes;
 }
 
+CacheSummary HashIndex::Summarize(const SummaryOptions& options) const {
+  // A block per page: its parent is the block of the page before.
+  std::vector<uint32_t> index(blocks_.size(), SummaryEntry::kNoParent);
+  std::vector<SummaryEntry> entries;
+  std::vector<std::string> names;
+  names.reserve(namespaces_.size());
+  for (const Namespace& ns : namespaces_) names.push_back(ns.name);
+  for (uint32_t id = 0; id < blocks_.size(); ++id) {
+    const Block& block = blocks_[id];
+    if (!block.alive || block.detached) continue;
+    index[id] = static_cast<uint32_t>(entries.size());
+    SummaryEntry e;
+    e.ns = block.ns;
+    e.tokens = page_size_;
+    e.pages = 1;
+    e.hits = block.usage.hits;
+    e.last_access_ns = block.usage.last_access_ns;
+    e.locked = block.lock_count > 0;
+    entries.push_back(e);
+  }
+  for (uint32_t id = 0; id < blocks_.size(); ++id) {
+    if (index[id] == SummaryEntry::kNoParent) continue;
+    const uint32_t parent = blocks_[id].parent;
+    entries[index[id]].parent = parent == kNone ? SummaryEntry::kNoParent : index[parent];
+  }
+  // Depths follow the parent chain; parents may come later in the arena.
+  std::vector<char> done(entries.size(), 0);
+  std::vector<uint32_t> chain;
+  for (uint32_t i = 0; i < entries.size(); ++i) {
+    for (uint32_t at = i; at != SummaryEntry::kNoParent && !done[at]; at = entries[at].parent) chain.push_back(at);
+    while (!chain.empty()) {
+      const uint32_t at = chain.back();
+      chain.pop_back();
+      const uint32_t parent = entries[at].parent;
+      entries[at].depth_tokens = parent == SummaryEntry::kNoParent ? 0 : entries[parent].depth_tokens + page_size_;
+      done[at] = 1;
+    }
+  }
+  return SummarizeForest(entries, names, options);
+}
+
 std::string HashIndex::DumpJson() const {
   JsonWriter w;
   w.BeginObject();

@@ -36,6 +36,7 @@
 
 #include "core/status.h"
 #include "kvcache/admission_policy.h"
+#include "kvcache/cache_summary.h"
 #include "kvcache/types.h"
 
 namespace radixlm {
@@ -213,6 +214,8 @@ class PrefixCache {
   // Bytes of the index itself (KV memory excluded).
   virtual size_t MemoryBytes() const = 0;
   virtual std::string DumpJson() const = 0;
+  // The heaviest branches, for people (cache_summary.h).
+  virtual CacheSummary Summarize(const SummaryOptions& options) const = 0;
   // Recounts everything and cross-checks it with the pool; aborts on any mismatch.
   virtual void CheckInvariants() const = 0;
   virtual void SetEvictionObserver(EvictionObserver observer) = 0;

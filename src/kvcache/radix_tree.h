@@ -65,6 +65,7 @@ class RadixTree final : public PrefixCache {
   CacheStats GetStats() const override;
   size_t MemoryBytes() const override;
   std::string DumpJson() const override;
+  CacheSummary Summarize(const SummaryOptions& options) const override;
   void CheckInvariants() const override;
   void SetEvictionObserver(EvictionObserver observer) override { observer_ = std::move(observer); }
   int32_t page_size() const override { return page_size_; }

@@ -54,6 +54,37 @@ size_t RadixTree::MemoryBytes() const {
   return bytes;
 }
 
+CacheSummary RadixTree::Summarize(const SummaryOptions& options) const {
+  // A record per live reachable node but the namespaces' empty roots, whose
+  // children become top-level entries.
+  std::vector<uint32_t> index(nodes_.size(), SummaryEntry::kNoParent);
+  std::vector<SummaryEntry> entries;
+  entries.reserve(static_cast<size_t>(live_nodes_));
+  std::vector<std::string> names;
+  names.reserve(namespaces_.size());
+  for (const Namespace& ns : namespaces_) names.push_back(ns.name);
+  for (uint32_t id = 0; id < nodes_.size(); ++id) {
+    const Node& node = nodes_[id];
+    if (!node.alive || node.detached || node.parent == kNone) continue;
+    index[id] = static_cast<uint32_t>(entries.size());
+    SummaryEntry e;
+    e.ns = node.ns;
+    e.depth_tokens = node.depth;
+    e.tokens = node.length;
+    e.pages = static_cast<int64_t>(node.pages.size());
+    e.hits = node.usage.hits;
+    e.last_access_ns = node.usage.last_access_ns;
+    e.locked = node.lock_count > 0;
+    entries.push_back(e);
+  }
+  for (uint32_t id = 0; id < nodes_.size(); ++id) {
+    if (index[id] == SummaryEntry::kNoParent) continue;
+    const uint32_t parent = nodes_[id].parent;
+    entries[index[id]].parent = nodes_[parent].parent == kNone ? SummaryEntry::kNoParent : index[parent];
+  }
+  return SummarizeForest(entries, names, options);
+}
+
 std::string RadixTree::DumpJson() const {
   // Large trees are cut short; the dump is for looking at, not for restoring.
   constexpr size_t kMaxNodes = 100000;
