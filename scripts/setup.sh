@@ -23,6 +23,7 @@ PACKAGES=(
   libhiredis-dev       # response cache's shared layer (src/respcache/redis_store.cc only)
   redis-server         # the response-cache tests start a real Redis on 127.0.0.1
   libhnswlib-dev       # semantic response cache's vector index (src/respcache/semantic_index.cc only)
+  chromium-headless-shell  # the dashboard's test in a real browser (tests/dashboard)
 )
 # Node.js runs the tokenizer comparison against the JavaScript implementation of
 # Hugging Face's tokenizers (packages from npm, installed by the test itself).

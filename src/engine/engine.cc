@@ -278,6 +278,12 @@ StatusOr<std::string> Engine::CacheDumpJson() {
   return dump;
 }
 
+StatusOr<kvcache::CacheSummary> Engine::SummarizeCache(const kvcache::SummaryOptions& options) {
+  kvcache::CacheSummary summary;
+  RETURN_IF_ERROR(RunOnStepThread([&] { summary = scheduler_->cache()->Summarize(options); }));
+  return summary;
+}
+
 void Engine::Shutdown(std::chrono::milliseconds grace) {
   {
     std::lock_guard<std::mutex> lock(mu_);

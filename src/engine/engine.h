@@ -174,6 +174,9 @@ class Engine {
   // Runs on the step thread between steps; returns the pages freed.
   StatusOr<int64_t> FlushCache(const std::string& ns, bool all);
   StatusOr<std::string> CacheDumpJson();
+  // The cache's heaviest branches (kvcache/cache_summary.h), read between
+  // steps; the step thread spends O(entries) on it.
+  StatusOr<kvcache::CacheSummary> SummarizeCache(const kvcache::SummaryOptions& options);
 
   // Stops taking requests; lets running and waiting ones finish for up to `grace`,
   // then cancels the rest and stops the step thread.

@@ -4,11 +4,13 @@
 #include <chrono>
 #include <condition_variable>
 
+#include "core/clock.h"
 #include "engine/engine.h"
 #include "model/tokenizer.h"
 #include "respcache/response_cache.h"
 #include "respcache/semantic_cache.h"
 #include "server/cache_stats.h"
+#include "server/dashboard.h"
 #include "server/embeddings.h"
 #include "server/metrics_text.h"
 #include "server/response_entry.h"
@@ -24,6 +26,7 @@ constexpr Route kRoutes[] = {
     {"/health", "GET"},          {"/metrics", "GET"},          {"/v1/models", "GET"},
     {"/v1/completions", "POST"}, {"/v1/chat/completions", "POST"}, {"/v1/cache/stats", "GET"},
     {"/v1/cache/flush", "POST"}, {"/v1/cache/responses/flush", "POST"}, {"/v1/embeddings", "POST"},
+    {"/dashboard", "GET"},       {"/v1/cache/tree", "GET"},    {"/v1/dashboard/events", "GET"},
 };
 
 ApiResponse Json(int status, std::string body) {
@@ -155,10 +158,20 @@ ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
     return Metrics();
   }
 
+  // The page is public; its data calls carry the key the user gives it.
+  if (path == "/dashboard") {
+    ApiResponse r = Json(200, DashboardHtml());
+    r.content_type = "text/html; charset=utf-8";
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    return r;
+  }
+
   // Every /v1/* route from here on, behind a tenant's key; an operator's
-  // metrics key opens /v1/cache/stats too (the whole server's view).
-  const bool operator_stats = path == "/v1/cache/stats" && metrics_keys_.enabled() &&
-                              metrics_keys_.Authenticate(request.authorization).ok();
+  // metrics key opens /v1/cache/stats too (the whole server's view), and the
+  // dashboard's tree and events.
+  const bool operator_stats =
+      (path == "/v1/cache/stats" || path == "/v1/cache/tree" || path == "/v1/dashboard/events") &&
+      metrics_keys_.enabled() && metrics_keys_.Authenticate(request.authorization).ok();
   auto tenant = operator_stats ? StatusOr<std::string>(std::string())
                                : keys_.Authenticate(request.authorization);
   if (!tenant.ok()) return ErrorResponse(ApiError::FromStatus(tenant.status(), "", "invalid_api_key"));
@@ -170,6 +183,8 @@ ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
   if (path == "/v1/chat/completions") return ChatCompletions(request, *tenant);
   if (path == "/v1/embeddings") return Embeddings(request, *tenant);
   if (path == "/v1/cache/stats") return CacheStats(*tenant, operator_stats);
+  if (path == "/v1/cache/tree") return CacheTree(request, *tenant, operator_stats);
+  if (path == "/v1/dashboard/events") return DashboardEvents(*tenant, operator_stats);
   if (path == "/v1/cache/flush") return CacheFlush(request, *tenant);
   if (path == "/v1/cache/responses/flush") return ResponseCacheFlush(request, *tenant);
   return ErrorResponse(ApiError::FromStatus(InternalError("route without a handler")));
@@ -197,6 +212,69 @@ ApiResponse ApiService::Metrics() {
   }
   ApiResponse r = Json(200, FormatMetrics(in));
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  return r;
+}
+
+namespace {
+
+// A tenant's namespaces: its own, and its own with a cache_salt (auth.h).
+bool TenantOwns(const std::string& tenant, std::string_view ns) {
+  return ns == tenant || (ns.size() > tenant.size() && ns.substr(0, tenant.size()) == tenant &&
+                          ns[tenant.size()] == '/');
+}
+
+std::string LatencyJson(const HistogramSnapshot& h) {
+  return "{\"count\":" + std::to_string(h.count) + ",\"sum_s\":" + std::to_string(h.sum) +
+         ",\"p50_s\":" + std::to_string(h.Quantile(0.5)) + ",\"p99_s\":" + std::to_string(h.Quantile(0.99)) + "}";
+}
+
+}  // namespace
+
+ApiResponse ApiService::CacheTree(const ApiRequest& request, const std::string& tenant, bool operator_view) {
+  if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
+  auto max_nodes = MaxNodesParam(request.path, 2000);
+  if (!max_nodes.ok()) return ErrorResponse(ApiError::FromStatus(max_nodes.status(), "max_nodes"));
+  kvcache::SummaryOptions options;
+  options.max_nodes = *max_nodes;
+  if (!operator_view && keys_.enabled()) {
+    options.include = [tenant](std::string_view ns) { return TenantOwns(tenant, ns); };
+  }
+  auto summary = engine_->SummarizeCache(options);
+  if (!summary.ok()) return ErrorResponse(ApiError::FromStatus(summary.status()));
+  return Json(200, FormatCacheTree(*summary, static_cast<int32_t>(engine_->Snapshot().page_size),
+                                   RealClock::Get().NowNanos()));
+}
+
+ApiResponse ApiService::DashboardEvents(const std::string& tenant, bool operator_view) {
+  if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
+  ApiResponse r;
+  r.content_type = "text/event-stream";
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  const bool whole = operator_view || !keys_.enabled();
+  r.stream = std::make_shared<DashboardStream>(&ticker_, [this, tenant, whole]() -> std::string {
+    if (shutting_down()) return "";
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    std::string stats;
+    if (whole) {
+      stats = FormatCacheStats(engine_->Snapshot());
+    } else {
+      TenantUsage usage;
+      {
+        std::lock_guard<std::mutex> lock(tenants_mu_);
+        auto it = tenants_.find(tenant);
+        if (it != tenants_.end()) usage = it->second;
+      }
+      stats = FormatTenantCacheStats(engine_->Snapshot(), usage);
+    }
+    std::string json = "{\"time_ms\":" + std::to_string(now_ms) + ",\"stats\":" + stats;
+    if (whole) {
+      json += ",\"ttft\":" + LatencyJson(engine_->ttft().Snapshot()) +
+              ",\"queue\":" + LatencyJson(engine_->queue_time().Snapshot());
+    }
+    return json + "}";
+  });
   return r;
 }
 

@@ -19,6 +19,11 @@
 //                                {"prefix": P} (a key prefix, response_entry.h),
 //                                both optional; the same namespace rules, and a
 //                                prefix only on a server without API keys
+//   GET  /dashboard              the dashboard's page (public; its calls carry a key)
+//   GET  /v1/cache/tree          the cache's heaviest branches (dashboard.h),
+//                                ?max_nodes=N; a tenant's own namespaces only
+//   GET  /v1/dashboard/events    server-sent events each second: the stats
+//                                (dashboard.h); scoped as /v1/cache/stats
 //
 // Response cache (with ServiceOptions::response_cache): a call is cacheable by
 // default when it is deterministic (temperature 0, or a seed); its `cache` field
@@ -61,6 +66,7 @@
 
 #include "server/auth.h"
 #include "server/cache_stats.h"
+#include "server/dashboard.h"
 #include "server/error.h"
 #include "server/event_stream.h"
 #include "server/request_builder.h"
@@ -175,6 +181,8 @@ class ApiService {
   ApiResponse Metrics();
   // The caller's tenant's view, or with `operator_view` (a metrics key) the server's.
   ApiResponse CacheStats(const std::string& tenant, bool operator_view);
+  ApiResponse CacheTree(const ApiRequest& request, const std::string& tenant, bool operator_view);
+  ApiResponse DashboardEvents(const std::string& tenant, bool operator_view);
   // Per tenant ("" without keys): what its calls used, for its scoped stats.
   void Record(const std::string& tenant, const Usage& usage, bool response_cache_hit);
   std::function<void(const Usage&)> Recorder(const std::string& tenant);
@@ -198,6 +206,7 @@ class ApiService {
   ApiKeys keys_;
   ApiKeys metrics_keys_;
   std::atomic<bool> shutting_down_{false};
+  DashboardTicker ticker_;  // wakes the dashboards' event streams each second
   std::atomic<int64_t> active_streams_{0};
   std::mutex http_mu_;
   std::map<int, int64_t> http_counts_;
