@@ -157,6 +157,7 @@ struct SimRunOptions {
   int64_t max_running = 256;
   std::string json_out;
   std::string plot_out;
+  std::string html_out;  // the table and charts as one HTML page
 };
 // Simulates the trace for every (policy, admission, capacity) and reports hit
 // rates, prefill saved and latencies next to the infinite-cache bound.

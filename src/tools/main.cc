@@ -279,6 +279,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   run_cmd->add_option("--json", run.json_out, "Write every figure as JSON to this file");
   run_cmd->add_option("--plot", run.plot_out, "Write miss-ratio curves and TTFT CDFs as SVG");
+  run_cmd->add_option("--html", run.html_out, "Write the table and the charts as one HTML page");
 
   radixlm::tools::MakeModelCliOptions make;
   CLI::App* make_cmd = app.add_subcommand(

@@ -12,6 +12,7 @@
 #include "sim/simulator.h"
 #include "sim/workloads.h"
 #include "tools/commands.h"
+#include "report/html_report.h"
 #include "report/svg_chart.h"
 
 namespace radixlm::tools {
@@ -243,21 +244,33 @@ int RunSimRun(const SimRunOptions& o) {
               trace.requests.size(), o.page_size, profile->name.c_str(), o.time_scale);
   std::printf("infinite cache: %.4f of prompt tokens, %.2f%% of requests hit\n\n", infinite_rate,
               100.0 * infinite->request_hit_rate());
-  std::printf("%-22s %12s %8s %8s %9s %9s %14s %10s %10s %10s %9s %9s %8s\n", "policy/admission",
-              "capacity", "hit", "req hit", "of orac.", "of inf.", "prefill comp.", "TTFT p50",
-              "TTFT p99", "out tok/s", "evicted", "preempt", "dropped");
+  // The table, as text here and as HTML with --html.
+  std::vector<std::vector<std::string>> table = {{"policy/admission", "capacity", "hit", "req hit", "of orac.",
+                                                  "of inf.", "prefill comp.", "TTFT p50", "TTFT p99", "out tok/s",
+                                                  "evicted", "preempt", "dropped"}};
+  auto cell = [](const char* format, auto value) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), format, value);
+    return std::string(buf);
+  };
   for (const RunFigures& f : runs) {
     const sim::SimResult& r = f.result;
     const double oracle = oracle_rate(f.capacity_tokens);
-    std::printf("%-22s %12lld %8.4f %8.4f %8.1f%% %8.1f%% %14lld %8.1fms %8.1fms %10.0f %9lld %9lld %8lld\n",
-                (f.policy + "/" + f.admission).c_str(), static_cast<long long>(f.capacity_tokens),
-                r.hits.token_hit_rate(), r.hits.request_hit_rate(),
-                oracle > 0 ? 100.0 * r.hits.token_hit_rate() / oracle : 0.0,
-                infinite_rate > 0 ? 100.0 * r.hits.token_hit_rate() / infinite_rate : 0.0,
-                static_cast<long long>(r.prefill_tokens_computed), f.Ttft(0.5), f.Ttft(0.99),
-                r.duration_s > 0 ? static_cast<double>(r.output_tokens) / r.duration_s : 0.0,
-                static_cast<long long>(r.evicted_pages), static_cast<long long>(r.preemptions),
-                static_cast<long long>(r.dropped_requests));
+    table.push_back({f.policy + "/" + f.admission, cell("%lld", static_cast<long long>(f.capacity_tokens)),
+                     cell("%.4f", r.hits.token_hit_rate()), cell("%.4f", r.hits.request_hit_rate()),
+                     cell("%.1f%%", oracle > 0 ? 100.0 * r.hits.token_hit_rate() / oracle : 0.0),
+                     cell("%.1f%%", infinite_rate > 0 ? 100.0 * r.hits.token_hit_rate() / infinite_rate : 0.0),
+                     cell("%lld", static_cast<long long>(r.prefill_tokens_computed)), cell("%.1fms", f.Ttft(0.5)),
+                     cell("%.1fms", f.Ttft(0.99)),
+                     cell("%.0f", r.duration_s > 0 ? static_cast<double>(r.output_tokens) / r.duration_s : 0.0),
+                     cell("%lld", static_cast<long long>(r.evicted_pages)),
+                     cell("%lld", static_cast<long long>(r.preemptions)),
+                     cell("%lld", static_cast<long long>(r.dropped_requests))});
+  }
+  const int widths[] = {-22, 12, 8, 8, 9, 9, 14, 10, 10, 10, 9, 9, 8};
+  for (const auto& row : table) {
+    for (size_t i = 0; i < row.size(); ++i) std::printf(i == 0 ? "%*s" : " %*s", widths[i], row[i].c_str());
+    std::printf("\n");
   }
 
   if (!o.json_out.empty()) {
@@ -286,7 +299,7 @@ int RunSimRun(const SimRunOptions& o) {
     out << w.str() << "\n";
     if (!out) return Fail(InvalidArgumentError("cannot write " + o.json_out));
   }
-  if (!o.plot_out.empty()) {
+  if (!o.plot_out.empty() || !o.html_out.empty()) {
     SvgPanel mrc{"Token hit rate by KV capacity", "capacity (tokens)", "token hit rate", true, 0, 1, {}};
     SvgPanel cdf{"TTFT distribution at the largest capacity", "TTFT (ms)", "fraction of requests",
                  true, 0, 1, {}};
@@ -320,9 +333,27 @@ int RunSimRun(const SimRunOptions& o) {
     bound.points = {{static_cast<double>(capacities.front()), infinite_rate},
                     {static_cast<double>(capacities.back()), infinite_rate}};
     mrc.series.push_back(std::move(bound));
-    std::ofstream out(o.plot_out);
-    out << RenderSvg("radixlm sim run: " + source, {mrc, cdf});
-    if (!out) return Fail(InvalidArgumentError("cannot write " + o.plot_out));
+    const std::string svg = RenderSvg("radixlm sim run: " + source, {mrc, cdf});
+    if (!o.plot_out.empty()) {
+      std::ofstream out(o.plot_out);
+      out << svg;
+      if (!out) return Fail(InvalidArgumentError("cannot write " + o.plot_out));
+    }
+    if (!o.html_out.empty()) {
+      report::HtmlReport html("radixlm sim run: " + source);
+      html.Paragraph(std::to_string(trace.requests.size()) + " requests, page size " + std::to_string(o.page_size) +
+                     ", profile " + profile->name + ", time scale " + cell("%g", o.time_scale) +
+                     ". The infinite cache (the bound no policy passes) serves " + cell("%.4f", infinite_rate) +
+                     " of prompt tokens; " + cell("%.2f", 100.0 * infinite->request_hit_rate()) +
+                     "% of requests hit.");
+      html.Heading("Hit rate by capacity, and time to first token at the largest");
+      html.Svg(svg);
+      html.Heading("Every run");
+      html.Table(table, "runs");
+      std::ofstream out(o.html_out);
+      out << html.Render();
+      if (!out) return Fail(InvalidArgumentError("cannot write " + o.html_out));
+    }
   }
   return 0;
 }

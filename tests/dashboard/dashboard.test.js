@@ -138,3 +138,35 @@ test('/v1/cache/tree: a tenant sees its own namespaces, the operator all; bad ma
     assert.equal(await server.stop(), 0);
   }
 });
+
+test('sim run --html: one page with the runs table and the charts, in the browser', async () => {
+  assert.ok(CHROMIUM, 'chromium-headless-shell not found (scripts/setup.sh installs it)');
+  const { execFileSync } = require('node:child_process');
+  const file = path.join(OUT, 'sim_run.html');
+  const json = path.join(OUT, 'sim_run.json');
+  execFileSync(process.env.RADIXLM, ['sim', 'run', '--workload', 'chatbot', '--requests', '300', '--policies', 'lru,fifo,oracle',
+                                     '--html', file, '--json', json], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const runs = JSON.parse(fs.readFileSync(json, 'utf8')).runs;
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+  try {
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1200, height: 900 });
+    await page.goto('file://' + path.resolve(file));
+    const shown = await page.evaluate(() => ({
+      rows: [...document.querySelectorAll('#runs tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent)),
+      curves: document.querySelectorAll('.chart svg path, .chart svg polyline').length,
+      title: document.title,
+    }));
+    assert.match(shown.title, /radixlm sim run/);
+    assert.equal(shown.rows.length, runs.length);
+    // Each row's hit rate is the JSON's, to the four places printed.
+    runs.forEach((r, i) => {
+      assert.equal(shown.rows[i][0], `${r.policy}/${r.admission}`);
+      assert.equal(Number(shown.rows[i][2]), Number(r.token_hit_rate.toFixed(4)));
+    });
+    assert.ok(shown.curves >= 4, `curves drawn: ${shown.curves}`);
+    await page.screenshot({ path: path.join(OUT, 'sim_run.png'), fullPage: true });
+  } finally {
+    await browser.close();
+  }
+});
