@@ -93,6 +93,46 @@ BENCHMARK(BM_SequencePagesChunkedCommit)
     ->Arg(131072)
     ->Unit(benchmark::kMicrosecond);
 
+// The dashboard's tree (GET /v1/cache/tree): a radix tree of N nodes (page size
+// 16; 1,024 system prompts of 64 tokens, each branching into sequences of two
+// more 32-token edges) summarized into 2,000 rows, as the engine's step thread
+// does it for each refresh of the page.
+void BM_SummarizeTree(benchmark::State& state) {
+  constexpr int32_t kPageSize = 16;
+  const int64_t nodes = state.range(0);
+  auto pool = std::move(PagePool::Create({nodes * 4 + 4096, kPageSize})).value();
+  PrefixCacheOptions options;
+  options.page_size = kPageSize;
+  auto cache = std::move(CreatePrefixCache(options, pool.get(), nullptr)).value();
+  std::mt19937_64 rng(9);
+  std::vector<std::vector<Token>> systems;
+  for (int i = 0; i < 1024; ++i) systems.push_back(RandomTokens(64, 100 + i));
+  std::vector<PageId> pages;
+  MatchResult match;
+  InsertResult result;
+  while (cache->GetStats().nodes < nodes) {
+    std::vector<Token> seq = systems[rng() % systems.size()];
+    for (int k = 0; k < 64; ++k) seq.push_back(static_cast<Token>(rng() % 128000));
+    cache->Match("", seq, &match);
+    const size_t full = match.matched_tokens / kPageSize;
+    pages.assign(match.pages.begin(), match.pages.begin() + static_cast<ptrdiff_t>(full));
+    if (!pool->Allocate(static_cast<int64_t>(seq.size() / kPageSize - full), &pages).ok() ||
+        !cache->Insert("", seq, pages, {}, &result).ok()) {
+      state.SkipWithError("could not build the tree");
+      return;
+    }
+    pool->Release(result.duplicate_pages);
+  }
+  SummaryOptions summary;
+  summary.max_nodes = 2000;
+  for (auto _ : state) {
+    CacheSummary s = cache->Summarize(summary);
+    benchmark::DoNotOptimize(s.rows.data());
+  }
+  state.counters["nodes"] = static_cast<double>(cache->GetStats().nodes);
+}
+BENCHMARK(BM_SummarizeTree)->Arg(10000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 }  // namespace radixlm::kvcache
 
