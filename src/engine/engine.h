@@ -32,6 +32,9 @@ class Backend;
 namespace radixlm::model {
 class Tokenizer;
 }
+namespace radixlm::kvcache {
+class PinTable;
+}
 
 namespace radixlm::engine {
 
@@ -71,6 +74,11 @@ struct EngineOptions {
   int32_t max_logprobs = 20;
   // Token ids that end a sample unless ignore_eos (the model's EOS tokens).
   std::vector<int32_t> eos_token_ids;
+  // Pins (kvcache/pin_table.h): pages one tenant may hold pinned (-1: a quarter
+  // of the pool), and all tenants together (-1: half of the pool).
+  int64_t max_pinned_pages_per_tenant = -1;
+  int64_t max_pinned_pages = -1;
+  int64_t max_pin_ttl_seconds = 86400;
   Status Validate() const;
 };
 
@@ -167,6 +175,13 @@ class Engine {
   // Runs on the step thread between steps; returns the pages freed.
   StatusOr<int64_t> FlushCache(const std::string& ns, bool all);
   StatusOr<std::string> CacheDumpJson();
+  // The pins of the prefix cache (null with prefix caching off): Reserve,
+  // List and Stats from any thread; expired pins are dropped before each step.
+  kvcache::PinTable* pins() const { return pins_.get(); }
+  // Drops pin `id` of `owner` (anyone's with `any_owner`) / all of its pins,
+  // on the step thread.
+  Status ReleasePin(uint64_t id, const std::string& owner, bool any_owner);
+  StatusOr<int64_t> ReleasePins(const std::string& owner, bool any_owner);
 
   // Stops taking requests; lets running and waiting ones finish for up to `grace`,
   // then cancels the rest and stops the step thread.
@@ -189,6 +204,7 @@ class Engine {
   const model::Tokenizer* tokenizer_;
   EngineOptions options_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::shared_ptr<kvcache::PinTable> pins_;  // over scheduler_'s cache
 
   Histogram ttft_{Histogram::LatencySeconds()};
   Histogram itl_{Histogram::LatencySeconds()};
