@@ -48,7 +48,7 @@ struct ChatMessage {
   std::string role;     // system, developer, user, assistant, tool
   std::string content;  // text parts joined
   // Content given as parts: content.size() after each part (a breakpoint's cut).
-  std::vector<size_t> part_ends;
+  std::vector<size_t> part_ends = {};
   bool has_tool_calls = false;  // an assistant message with a non-empty tool_calls
 };
 
