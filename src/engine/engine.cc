@@ -214,6 +214,21 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
                                 " tokens) but the server's pool has " + std::to_string(backend_->num_pages()) +
                                 "; reduce max_tokens, n or the prompt");
   }
+  // Pinned pages are out of the pool until their pins go: a request that cannot
+  // fit beside them would wait for them to expire, so it is turned away (its own
+  // pins cover its prompt, so their pages are ones it needs anyway).
+  if (pins_ != nullptr) {
+    const kvcache::PinStats pinned = pins_->Stats();
+    int64_t own = 0;
+    for (const auto& pin : o.retention.pins) own += static_cast<int64_t>(pin->tokens()) / ps;
+    const int64_t held = pinned.pages_pinned + pinned.pages_reserved - own;
+    if (pages > backend_->num_pages() - held) {
+      return UnavailableError("the request needs up to " + std::to_string(pages) + " KV pages but " +
+                              std::to_string(held) + " of the pool's " + std::to_string(backend_->num_pages()) +
+                              " are pinned (cache_control); retry once pins expire or are released, or "
+                              "reduce max_tokens, n or the prompt");
+    }
+  }
   auto handle = std::make_shared<RequestHandle>();
   auto pending = std::make_unique<Pending>();
   pending->request = std::make_unique<Request>();

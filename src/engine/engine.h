@@ -165,7 +165,8 @@ class Engine {
 
   // Validates the request against the model (token ids, context length, n,
   // logprobs, sampling) and queues it. INVALID_ARGUMENT names the field;
-  // UNAVAILABLE when the queue is full or the engine is shutting down.
+  // UNAVAILABLE when the queue is full, the engine is shutting down, or pins
+  // hold so much of the pool that the request cannot fit beside them.
   StatusOr<std::shared_ptr<RequestHandle>> Submit(RequestOptions options);
 
   EngineSnapshot Snapshot() const;

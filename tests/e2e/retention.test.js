@@ -167,6 +167,17 @@ test('pins survive eviction pressure and obey budgets', async (t) => {
       assert.equal(m['radixlm:cache_pins'], 1);
     });
 
+    await t.test('a request that cannot fit beside the pins is turned away, not left waiting', async () => {
+      const held = (await pins('key-ops')).pages;
+      assert.ok(held > 0);
+      // n = 2 samples of 4,080 tokens: 2 x (255 + 1) = 512 pages, the whole pool.
+      const prompt = Array.from({ length: 6 }, (_, i) => 1 + i);
+      const e = await beta.completions.create({ model: 'tiny-llama', prompt, n: 2, max_tokens: 4074 })
+        .then(() => null, (x) => x);
+      assert.equal(e?.status, 503);
+      assert.match(e.message, new RegExp(`needs up to 512 KV pages but ${held} of the pool's 512 are pinned`));
+    });
+
     await t.test('a pin expires after its ttl', async () => {
       const prompt = Array.from({ length: 64 }, (_, i) => 1 + ((i * 5) % 300));
       await beta.completions.create({ model: 'tiny-llama', prompt, max_tokens: 1, cache_control: { ttl: '1s' } });
