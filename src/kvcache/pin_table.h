@@ -35,9 +35,10 @@
 // that needs more than the unpinned pool waits for pins to expire.
 //
 // Thread safety: every method may be called from any thread (one mutex), except
-// that Attach (through PinTicket), Expire, Release* and the destructor of the
-// cache must stay on the cache's thread, since they lock and unlock cache entries.
-// The table must outlive the cache calls; tickets keep it alive themselves.
+// Attach (through PinTicket), Expire and Release*, which lock and unlock cache
+// entries and so run on the cache's thread. Dropping a ticket never touches the
+// cache. Tickets keep the table alive; the cache must outlive every call that
+// touches it (the table's destructor does not).
 #pragma once
 
 #include <cstdint>
@@ -111,8 +112,8 @@ class PinTicket {
   bool tried() const { return tried_; }
   // Locks the pin's prefix, the first tokens() of `prompt`, which the caller has
   // just inserted under `ns`. On the cache's thread. FAILED_PRECONDITION when the
-  // cache does not hold the whole prefix (an admission policy refused it), when
-  // the pin expired or was released meanwhile.
+  // cache does not hold the whole prefix (an admission policy refused it), or when
+  // the pin was released, or expired and was dropped, meanwhile.
   Status Attach(std::string_view ns, std::span<const Token> prompt);
 
  private:
