@@ -8,6 +8,7 @@
 #include "engine/scheduler.h"
 #include "engine/sequence.h"
 #include "engine/trace_recorder.h"
+#include "kvcache/pin_table.h"
 #include "model/tokenizer.h"
 
 namespace radixlm::engine {
@@ -33,6 +34,10 @@ Status EngineOptions::Validate() const {
   if (max_n < 1) return InvalidArgumentError("max_n must be >= 1");
   if (max_logprobs < 0) return InvalidArgumentError("max_logprobs must be >= 0");
   if (fairness_bound.count() < 0) return InvalidArgumentError("fairness_bound must be >= 0");
+  if (max_pinned_pages_per_tenant < -1 || max_pinned_pages < -1)
+    return InvalidArgumentError(
+        "max_pinned_pages_per_tenant and max_pinned_pages must be >= 0 (or -1)");
+  if (max_pin_ttl_seconds < 1) return InvalidArgumentError("max_pin_ttl_seconds must be >= 1");
   if (prefix_cache) return cache.Validate();
   return OkStatus();
 }
@@ -126,6 +131,17 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(backend::Backend* backend, cons
   LatencyHistograms h{&engine->ttft_, &engine->itl_, &engine->e2e_, &engine->queue_};
   ASSIGN_OR_RETURN(engine->scheduler_, Scheduler::Create(backend, tokenizer, options, &RealClock::Get(), h));
   engine->scheduler_->set_deferred_delivery(true);
+  if (engine->scheduler_->cache() != nullptr) {
+    const int64_t pool = engine->scheduler_->pool()->num_pages();
+    kvcache::PinOptions pins;
+    pins.page_size = engine->scheduler_->pool()->page_size();
+    pins.max_pages_per_owner =
+        options.max_pinned_pages_per_tenant >= 0 ? options.max_pinned_pages_per_tenant : pool / 4;
+    pins.max_pages_total = options.max_pinned_pages >= 0 ? options.max_pinned_pages : pool / 2;
+    pins.max_ttl_seconds = options.max_pin_ttl_seconds;
+    ASSIGN_OR_RETURN(engine->pins_, kvcache::PinTable::Create(pins, engine->scheduler_->cache(),
+                                                              &RealClock::Get()));
+  }
   engine->scheduler_->FillSnapshot(&engine->snapshot_);
   engine->thread_ = std::thread([e = engine.get()] { e->Loop(); });
   return engine;
@@ -200,6 +216,21 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
                                 " tokens) but the server's pool has " + std::to_string(backend_->num_pages()) +
                                 "; reduce max_tokens, n or the prompt");
   }
+  // Pinned pages are out of the pool until their pins go: a request that cannot
+  // fit beside them would wait for them to expire, so it is turned away (its own
+  // pins cover its prompt, so their pages are ones it needs anyway).
+  if (pins_ != nullptr) {
+    const kvcache::PinStats pinned = pins_->Stats();
+    int64_t own = 0;
+    for (const auto& pin : o.retention.pins) own += static_cast<int64_t>(pin->tokens()) / ps;
+    const int64_t held = pinned.pages_pinned + pinned.pages_reserved - own;
+    if (pages > backend_->num_pages() - held) {
+      return UnavailableError("the request needs up to " + std::to_string(pages) + " KV pages but " +
+                              std::to_string(held) + " of the pool's " + std::to_string(backend_->num_pages()) +
+                              " are pinned (cache_control); retry once pins expire or are released, or "
+                              "reduce max_tokens, n or the prompt");
+    }
+  }
   auto handle = std::make_shared<RequestHandle>();
   // Recorded on arrival, so the trace keeps arrival order; written once finished.
   TraceRecorder* recorder = options_.trace_recorder;
@@ -265,11 +296,28 @@ Status Engine::RunOnStepThread(const std::function<void()>& fn) {
 StatusOr<int64_t> Engine::FlushCache(const std::string& ns, bool all) {
   int64_t freed = 0;
   RETURN_IF_ERROR(RunOnStepThread([&] {
+    // A flush drops the namespace's pins too: what it empties stays empty.
+    if (pins_ != nullptr && all) pins_->ReleaseAll("", true);
+    if (pins_ != nullptr && !all) pins_->ReleaseNamespace(ns);
     freed = scheduler_->FlushCache(ns, all);
     std::lock_guard<std::mutex> lock(mu_);
     scheduler_->FillSnapshot(&snapshot_);
   }));
   return freed;
+}
+
+Status Engine::ReleasePin(uint64_t id, const std::string& owner, bool any_owner) {
+  if (pins_ == nullptr) return FailedPreconditionError("prefix caching is off: there are no pins");
+  Status released;
+  RETURN_IF_ERROR(RunOnStepThread([&] { released = pins_->Release(id, owner, any_owner); }));
+  return released;
+}
+
+StatusOr<int64_t> Engine::ReleasePins(const std::string& owner, bool any_owner) {
+  if (pins_ == nullptr) return int64_t{0};
+  int64_t n = 0;
+  RETURN_IF_ERROR(RunOnStepThread([&] { n = pins_->ReleaseAll(owner, any_owner); }));
+  return n;
 }
 
 StatusOr<std::string> Engine::CacheDumpJson() {
@@ -321,6 +369,7 @@ void Engine::Loop() {
     for (auto& p : arrived) scheduler_->Add(std::move(p->request));
     for (auto& c : commands) c();
     if (cancel_all) scheduler_->CancelAll();
+    if (pins_ != nullptr) pins_->Expire();  // before the step's evictions
     const bool progressed = scheduler_->Step();
     const auto deliver_start = Clock::now();
     {

@@ -32,6 +32,9 @@ class Backend;
 namespace radixlm::model {
 class Tokenizer;
 }
+namespace radixlm::kvcache {
+class PinTable;
+}
 
 namespace radixlm::engine {
 
@@ -75,6 +78,11 @@ struct EngineOptions {
   // Where every accepted request is recorded as a hash-block trace
   // (trace_recorder.h); null: none. Not owned; outlives the engine.
   TraceRecorder* trace_recorder = nullptr;
+  // Pins (kvcache/pin_table.h): pages one tenant may hold pinned (-1: a quarter
+  // of the pool), and all tenants together (-1: half of the pool).
+  int64_t max_pinned_pages_per_tenant = -1;
+  int64_t max_pinned_pages = -1;
+  int64_t max_pin_ttl_seconds = 86400;
   Status Validate() const;
 };
 
@@ -164,7 +172,8 @@ class Engine {
 
   // Validates the request against the model (token ids, context length, n,
   // logprobs, sampling) and queues it. INVALID_ARGUMENT names the field;
-  // UNAVAILABLE when the queue is full or the engine is shutting down.
+  // UNAVAILABLE when the queue is full, the engine is shutting down, or pins
+  // hold so much of the pool that the request cannot fit beside them.
   StatusOr<std::shared_ptr<RequestHandle>> Submit(RequestOptions options);
 
   EngineSnapshot Snapshot() const;
@@ -177,6 +186,13 @@ class Engine {
   // The cache's heaviest branches (kvcache/cache_summary.h), read between
   // steps; the step thread spends O(entries) on it.
   StatusOr<kvcache::CacheSummary> SummarizeCache(const kvcache::SummaryOptions& options);
+  // The pins of the prefix cache (null with prefix caching off): Reserve,
+  // List and Stats from any thread; expired pins are dropped before each step.
+  kvcache::PinTable* pins() const { return pins_.get(); }
+  // Drops pin `id` of `owner` (anyone's with `any_owner`) / all of its pins,
+  // on the step thread.
+  Status ReleasePin(uint64_t id, const std::string& owner, bool any_owner);
+  StatusOr<int64_t> ReleasePins(const std::string& owner, bool any_owner);
 
   // Stops taking requests; lets running and waiting ones finish for up to `grace`,
   // then cancels the rest and stops the step thread.
@@ -199,6 +215,7 @@ class Engine {
   const model::Tokenizer* tokenizer_;
   EngineOptions options_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::shared_ptr<kvcache::PinTable> pins_;  // over scheduler_'s cache
 
   Histogram ttft_{Histogram::LatencySeconds()};
   Histogram itl_{Histogram::LatencySeconds()};

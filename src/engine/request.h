@@ -13,6 +13,7 @@
 
 #include "core/status.h"
 #include "engine/sampler.h"
+#include "kvcache/sequence_pages.h"
 
 namespace radixlm::engine {
 
@@ -41,6 +42,10 @@ struct RequestOptions {
   // update carries the mean of the final hidden states (after the final norm)
   // scaled to unit length. n must be 1; sampling, stop and logprobs are ignored.
   bool embed = false;
+  // What the prompt's cache entries are kept for (kvcache/sequence_pages.h): a
+  // retention priority for the `priority` eviction policy, and pins on
+  // prefixes of the prompt (tickets from Engine::pins()->Reserve).
+  kvcache::Retention retention;
 };
 
 enum class FinishReason {

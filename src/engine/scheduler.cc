@@ -396,6 +396,7 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
   bool ok = true;
   for (Sequence* seq : starting) {
     seq->pages = std::make_unique<kvcache::SequencePages>(cache_.get(), pool_.get(), r->options.ns);
+    seq->pages->set_retention(r->options.retention);
     kvcache::PageCopy copy;
     StatusOr<size_t> matched = size_t{0};
     {

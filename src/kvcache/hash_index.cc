@@ -191,6 +191,27 @@ void HashIndex::Match(std::string_view ns, std::span<const Token> tokens, MatchR
   counters_.match_tokens_hit += static_cast<int64_t>(out->matched_tokens);
 }
 
+size_t HashIndex::LockPrefix(std::string_view ns, std::span<const Token> tokens,
+                             CacheHandle* handle) {
+  *handle = CacheHandle();
+  auto it = namespace_index_.find(ns);
+  if (it == namespace_index_.end()) return 0;
+  BlockHash hash = namespaces_[it->second].hash;
+  uint32_t last = kNone;
+  size_t pages = 0;
+  for (; pages < tokens.size() / page_size_; ++pages) {
+    hash = ChainBlockHash(hash, tokens.subspan(pages * page_size_, page_size_));
+    const uint32_t id = Lookup(hash);
+    if (id == kNone) break;
+    last = id;
+  }
+  if (last == kNone) return 0;
+  const CacheHandle found{last, blocks_[last].generation};
+  if (!Lock(found).ok()) return 0;
+  *handle = found;
+  return pages * page_size_;
+}
+
 size_t HashIndex::PeekMatch(std::string_view ns, std::span<const Token> tokens) const {
   auto it = namespace_index_.find(ns);
   if (it == namespace_index_.end()) return 0;

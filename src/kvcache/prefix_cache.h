@@ -184,6 +184,13 @@ class PrefixCache {
   // anything: a scheduler ranks its whole waiting queue with it every step.
   virtual size_t PeekMatch(std::string_view ns, std::span<const Token> tokens) const = 0;
 
+  // For pins (pin_table.h): locks the cached prefix of `tokens` as Match and Lock
+  // would (the lock covers exactly the pages of that prefix), without counting a
+  // match or marking a use. Returns the length locked, 0 when nothing is cached
+  // (then nothing is locked), and the entry to Unlock in *handle.
+  virtual size_t LockPrefix(std::string_view ns, std::span<const Token> tokens,
+                            CacheHandle* handle) = 0;
+
   // Adds what is new of `tokens` (KV in `pages`, ceil(tokens.size()/page_size) of
   // them, the caller's own except where they came from Match) under `ns`.
   // INVALID_ARGUMENT if the page count is wrong or a page is not allocated.

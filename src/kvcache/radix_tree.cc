@@ -357,9 +357,24 @@ void RadixTree::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
 // Match
 
 void RadixTree::Match(std::string_view ns, std::span<const Token> tokens, MatchResult* out) {
-  out->Clear();
   ++counters_.match_requests;
   counters_.match_tokens += static_cast<int64_t>(tokens.size());
+  MatchPath(ns, tokens, /*record=*/true, out);
+}
+
+size_t RadixTree::LockPrefix(std::string_view ns, std::span<const Token> tokens,
+                             CacheHandle* handle) {
+  MatchResult match;
+  MatchPath(ns, tokens, /*record=*/false, &match);
+  *handle = CacheHandle();
+  if (match.handle.empty() || !Lock(match.handle).ok()) return 0;
+  *handle = match.handle;
+  return match.matched_tokens;
+}
+
+void RadixTree::MatchPath(std::string_view ns, std::span<const Token> tokens, bool record,
+                          MatchResult* out) {
+  out->Clear();
   uint32_t id = FindRoot(ns);
   if (id == kNone) return;
   int64_t now = clock_->NowNanos();
@@ -376,7 +391,7 @@ void RadixTree::Match(std::string_view ns, std::span<const Token> tokens, MatchR
       out->pages.insert(out->pages.end(), child.pages.begin(), child.pages.end());
       pos += common;
       id = child_id;
-      Touch(id, now, /*hit=*/true, EntryUsage::kKeepPriority);
+      if (record) Touch(id, now, /*hit=*/true, EntryUsage::kKeepPriority);
       continue;
     }
     // The match ends inside this edge: cut it after the page holding the last
@@ -389,13 +404,14 @@ void RadixTree::Match(std::string_view ns, std::span<const Token> tokens, MatchR
                       matched.pages.begin() + static_cast<ptrdiff_t>(pages));
     pos += common;
     id = child_id;
-    Touch(id, now, /*hit=*/true, EntryUsage::kKeepPriority);
+    if (record) Touch(id, now, /*hit=*/true, EntryUsage::kKeepPriority);
     break;
   }
   out->matched_tokens = pos;
   out->boundary_slots = static_cast<int32_t>(pos % page_size_);
   if (id != root) {
     out->handle = CacheHandle{id, nodes_[id].generation};
+    if (!record) return;
     ++counters_.match_hits;
     counters_.match_tokens_hit += static_cast<int64_t>(pos);
     if (out->boundary_slots > 0) ++counters_.cow_copies;

@@ -53,6 +53,8 @@ class RadixTree final : public PrefixCache {
 
   void Match(std::string_view ns, std::span<const Token> tokens, MatchResult* out) override;
   size_t PeekMatch(std::string_view ns, std::span<const Token> tokens) const override;
+  size_t LockPrefix(std::string_view ns, std::span<const Token> tokens,
+                    CacheHandle* handle) override;
   Status Insert(std::string_view ns, std::span<const Token> tokens,
                 std::span<const PageId> pages, const InsertOptions& options,
                 InsertResult* out) override;
@@ -125,6 +127,9 @@ class RadixTree final : public PrefixCache {
   int CompareFirstPage(const Node& child, std::span<const Token> key) const;
   uint32_t FindRoot(std::string_view ns) const;
   uint32_t GetOrCreateRoot(std::string_view ns, int64_t now);
+
+  // Match's walk; `record` counts nothing and touches nothing when false (LockPrefix).
+  void MatchPath(std::string_view ns, std::span<const Token> tokens, bool record, MatchResult* out);
 
   // Insert helpers.
   uint32_t AddLeaf(uint32_t parent, std::span<const Token> tokens, std::span<const PageId> pages,

@@ -3,8 +3,10 @@
 #include <algorithm>
 
 #include "core/check.h"
+#include "core/logging.h"
 #include "kvcache/page_adoption.h"
 #include "kvcache/page_pool.h"
+#include "kvcache/pin_table.h"
 
 namespace radixlm::kvcache {
 
@@ -63,10 +65,19 @@ Status SequencePages::Commit(std::span<const Token> tokens) {
   const size_t ps = static_cast<size_t>(cache_->page_size());
   const size_t used = (tokens.size() + ps - 1) / ps;
   CHECK_LE(used, pages_.size());
-  RETURN_IF_ERROR(
-      cache_->Insert(ns_, tokens, std::span(pages_).first(used), InsertOptions{}, &insert_));
-  return AdoptInsert(cache_, pool_, insert_, std::span(pages_).first(used),
-                     std::span(owned_).first(used), &locks_);
+  InsertOptions options;
+  options.priority = retention_.priority;
+  RETURN_IF_ERROR(cache_->Insert(ns_, tokens, std::span(pages_).first(used), options, &insert_));
+  RETURN_IF_ERROR(AdoptInsert(cache_, pool_, insert_, std::span(pages_).first(used),
+                              std::span(owned_).first(used), &locks_));
+  for (const auto& pin : retention_.pins) {
+    if (pin->tried() || tokens.size() < pin->tokens()) continue;
+    Status s = pin->Attach(ns_, tokens);
+    if (!s.ok()) {
+      LOG(WARNING) << "pin not kept: " << s.ToString();
+    }
+  }
+  return OkStatus();
 }
 
 size_t SequencePages::private_pages() const {
@@ -82,6 +93,7 @@ StatusOr<std::unique_ptr<SequencePages>> SequencePages::Fork(size_t tokens, Page
   const int32_t partial = static_cast<int32_t>(tokens % ps);
   CHECK_LE(full + (partial > 0), pages_.size());
   auto child = std::make_unique<SequencePages>(cache_, pool_, ns_);
+  child->retention_.priority = retention_.priority;
   PageId fresh = kNoPage;
   if (partial > 0) {
     if (pool_->pages_free() == 0 && cache_ != nullptr) cache_->Evict(1);

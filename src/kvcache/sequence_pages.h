@@ -15,6 +15,11 @@
 //                        under its locks, the sequence's own by one more pool
 //                        reference each); a partly filled last page is copied
 //
+// Retention (set_retention): the priority every Commit's insert carries (the
+// `priority` eviction policy keeps higher ones longer; forks inherit it), and
+// pins (pin_table.h), each attached by the first Commit covering its prefix; a
+// pin that cannot be attached is logged, and the sequence runs on.
+//
 // With no cache (nullptr: prefix caching off) Start matches nothing, Commit does
 // nothing, and every page is the sequence's own.
 //
@@ -35,6 +40,13 @@
 namespace radixlm::kvcache {
 
 class PagePool;
+class PinTicket;
+
+// What the sequence's owner asks of the cache beyond caching (see above).
+struct Retention {
+  int32_t priority = 0;
+  std::vector<std::shared_ptr<PinTicket>> pins;
+};
 
 // Copy the first `slots` slots of page `src` into page `dst` before writing.
 struct PageCopy {
@@ -60,6 +72,8 @@ class SequencePages {
   // `copy` is the boundary-page copy the caller makes on its backend.
   StatusOr<std::unique_ptr<SequencePages>> Fork(size_t tokens, PageCopy* copy);
 
+  void set_retention(Retention retention) { retention_ = std::move(retention); }
+
   std::span<const PageId> pages() const { return pages_; }
   size_t owned_pages() const;
   // Pages that would return to the pool if this sequence let go now.
@@ -73,6 +87,7 @@ class SequencePages {
   std::vector<uint8_t> owned_;  // by page: nonzero where this sequence holds a reference
   std::vector<CacheHandle> locks_;
   InsertResult insert_;  // Commit's, reused
+  Retention retention_;
 };
 
 }  // namespace radixlm::kvcache

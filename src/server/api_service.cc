@@ -1,11 +1,13 @@
 #include "server/api_service.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 
 #include "core/clock.h"
 #include "engine/engine.h"
+#include "kvcache/pin_table.h"
 #include "model/tokenizer.h"
 #include "respcache/response_cache.h"
 #include "respcache/semantic_cache.h"
@@ -23,11 +25,23 @@ struct Route {
   std::string_view method;
 };
 constexpr Route kRoutes[] = {
-    {"/health", "GET"},          {"/metrics", "GET"},          {"/v1/models", "GET"},
-    {"/v1/completions", "POST"}, {"/v1/chat/completions", "POST"}, {"/v1/cache/stats", "GET"},
-    {"/v1/cache/flush", "POST"}, {"/v1/cache/responses/flush", "POST"}, {"/v1/embeddings", "POST"},
-    {"/dashboard", "GET"},       {"/v1/cache/tree", "GET"},    {"/v1/dashboard/events", "GET"},
+    {"/health", "GET"},
+    {"/metrics", "GET"},
+    {"/v1/models", "GET"},
+    {"/v1/completions", "POST"},
+    {"/v1/chat/completions", "POST"},
+    {"/v1/cache/stats", "GET"},
+    {"/v1/cache/flush", "POST"},
+    {"/v1/cache/responses/flush", "POST"},
+    {"/v1/embeddings", "POST"},
+    {"/v1/cache/pins", "GET"},
+    {"/v1/cache/pins", "DELETE"},
+    {"/v1/cache/pins/{id}", "DELETE"},
+    {"/dashboard", "GET"},
+    {"/v1/cache/tree", "GET"},
+    {"/v1/dashboard/events", "GET"},
 };
+constexpr std::string_view kPinPath = "/v1/cache/pins/";
 
 ApiResponse Json(int status, std::string body) {
   ApiResponse r;
@@ -119,13 +133,16 @@ void ApiService::CountResponse(int status) {
 ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
   // Query strings do not select routes.
   const std::string_view path = std::string_view(request.path).substr(0, request.path.find('?'));
+  // One pattern route: /v1/cache/pins/{id}.
+  const bool pin_path = path.starts_with(kPinPath) && path.size() > kPinPath.size();
+  const std::string_view route_path = pin_path ? "/v1/cache/pins/{id}" : path;
   const Route* route = nullptr;
   bool path_known = false;
   std::string allow;
   for (const Route& r : kRoutes) {
-    if (r.path != path) continue;
+    if (r.path != route_path) continue;
     path_known = true;
-    allow = std::string(r.method);
+    allow += (allow.empty() ? "" : ", ") + std::string(r.method);
     if (r.method == request.method || (r.method == "GET" && request.method == "HEAD")) route = &r;
   }
   if (!path_known) {
@@ -167,10 +184,11 @@ ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
   }
 
   // Every /v1/* route from here on, behind a tenant's key; an operator's
-  // metrics key opens /v1/cache/stats too (the whole server's view), and the
-  // dashboard's tree and events.
+  // metrics key opens /v1/cache/stats too (the whole server's view), the pins,
+  // and the dashboard's tree and events.
   const bool operator_stats =
-      (path == "/v1/cache/stats" || path == "/v1/cache/tree" || path == "/v1/dashboard/events") &&
+      (path == "/v1/cache/stats" || path == "/v1/cache/tree" || path == "/v1/dashboard/events" ||
+       route_path.starts_with("/v1/cache/pins")) &&
       metrics_keys_.enabled() && metrics_keys_.Authenticate(request.authorization).ok();
   auto tenant = operator_stats ? StatusOr<std::string>(std::string())
                                : keys_.Authenticate(request.authorization);
@@ -187,6 +205,10 @@ ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
   if (path == "/v1/dashboard/events") return DashboardEvents(*tenant, operator_stats);
   if (path == "/v1/cache/flush") return CacheFlush(request, *tenant);
   if (path == "/v1/cache/responses/flush") return ResponseCacheFlush(request, *tenant);
+  if (route_path.starts_with("/v1/cache/pins")) {
+    return Pins(request.method, pin_path ? path.substr(kPinPath.size()) : "", *tenant,
+                operator_stats);
+  }
   return ErrorResponse(ApiError::FromStatus(InternalError("route without a handler")));
 }
 
@@ -206,6 +228,10 @@ ApiResponse ApiService::Metrics() {
   }
   in.response_cache = options_.response_cache.cache;
   in.semantic_cache = options_.response_cache.semantic;
+  if (engine_ != nullptr && engine_->pins() != nullptr) {
+    in.pins = engine_->pins()->Stats();
+    in.pin_options = engine_->pins()->options();
+  }
   {
     std::lock_guard<std::mutex> lock(http_mu_);
     in.http_requests = http_counts_;
@@ -258,7 +284,7 @@ ApiResponse ApiService::DashboardEvents(const std::string& tenant, bool operator
                             .count();
     std::string stats;
     if (whole) {
-      stats = FormatCacheStats(engine_->Snapshot());
+      stats = FormatCacheStats(engine_->Snapshot(), Pinned(tenant, true));
     } else {
       TenantUsage usage;
       {
@@ -266,7 +292,7 @@ ApiResponse ApiService::DashboardEvents(const std::string& tenant, bool operator
         auto it = tenants_.find(tenant);
         if (it != tenants_.end()) usage = it->second;
       }
-      stats = FormatTenantCacheStats(engine_->Snapshot(), usage);
+      stats = FormatTenantCacheStats(engine_->Snapshot(), usage, Pinned(tenant, false));
     }
     std::string json = "{\"time_ms\":" + std::to_string(now_ms) + ",\"stats\":" + stats;
     if (whole) {
@@ -278,17 +304,70 @@ ApiResponse ApiService::DashboardEvents(const std::string& tenant, bool operator
   return r;
 }
 
+PinSummary ApiService::Pinned(const std::string& tenant, bool everyone) const {
+  PinSummary p;
+  const kvcache::PinTable* pins = engine_ != nullptr ? engine_->pins() : nullptr;
+  if (pins == nullptr) return p;
+  p.enabled = true;
+  p.budget_per_tenant = pins->options().max_pages_per_owner;
+  p.budget_total = pins->options().max_pages_total;
+  if (everyone) {
+    const kvcache::PinStats s = pins->Stats();
+    p.pins = s.pins;
+    p.pages_pinned = s.pages_pinned;
+    p.pages_reserved = s.pages_reserved;
+    return p;
+  }
+  for (const kvcache::PinInfo& pin : pins->List(tenant, false)) {
+    ++p.pins;
+    (pin.active ? p.pages_pinned : p.pages_reserved) += pin.pages;
+  }
+  return p;
+}
+
 ApiResponse ApiService::CacheStats(const std::string& tenant, bool operator_view) {
   if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
-  // A tenant sees its own calls; the pool and the cache are everyone's.
-  if (operator_view || !keys_.enabled()) return Json(200, FormatCacheStats(engine_->Snapshot()));
+  // A tenant sees its own calls and pins; the pool and the cache are everyone's.
+  if (operator_view || !keys_.enabled()) {
+    return Json(200, FormatCacheStats(engine_->Snapshot(), Pinned(tenant, true)));
+  }
   TenantUsage usage;
   {
     std::lock_guard<std::mutex> lock(tenants_mu_);
     auto it = tenants_.find(tenant);
     if (it != tenants_.end()) usage = it->second;
   }
-  return Json(200, FormatTenantCacheStats(engine_->Snapshot(), usage));
+  return Json(200, FormatTenantCacheStats(engine_->Snapshot(), usage, Pinned(tenant, false)));
+}
+
+ApiResponse ApiService::Pins(std::string_view method, std::string_view id,
+                             const std::string& tenant, bool operator_view) {
+  if (engine_ == nullptr)
+    return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
+  const kvcache::PinTable* pins = engine_->pins();
+  if (pins == nullptr) {
+    return ErrorResponse(ApiError::FromStatus(FailedPreconditionError(
+        "Prefix caching is off (serve --no-prefix-cache): there are no pins.")));
+  }
+  if (method == "GET" || method == "HEAD") {
+    return Json(200, FormatPins(pins->List(tenant, operator_view), pins->options(), operator_view,
+                                RealClock::Get().NowNanos(), NowSeconds()));
+  }
+  if (id.empty()) {
+    auto released = engine_->ReleasePins(tenant, operator_view);
+    if (!released.ok()) return ErrorResponse(ApiError::FromStatus(released.status()));
+    return Json(200, "{\"object\":\"list\",\"released\":" + std::to_string(*released) + "}");
+  }
+  // "pin-<n>", as FormatPins names them.
+  uint64_t n = 0;
+  const std::string_view digits = id.starts_with("pin-") ? id.substr(4) : std::string_view();
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  Status released = ec == std::errc() && end == digits.data() + digits.size() && !digits.empty()
+                        ? engine_->ReleasePin(n, tenant, operator_view)
+                        : NotFoundError("No pin with id '" + std::string(id) + "'.");
+  if (!released.ok()) return ErrorResponse(ApiError::FromStatus(released));
+  return Json(200,
+              "{\"id\":\"" + std::string(id) + "\",\"object\":\"cache.pin\",\"deleted\":true}");
 }
 
 void ApiService::Record(const std::string& tenant, const Usage& usage, bool response_cache_hit) {
@@ -462,10 +541,38 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
   }
   if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
   const std::string ns = RequestNamespace(tenant, gen.cache_salt);
-  // The response cache first: a hit never reaches the engine.
+  // Pins are reserved before anything runs, so one past a budget is refused
+  // (400) before any work; the tickets ride with the engine requests.
+  bool pinned = false;
+  for (BuiltPrompt& b : prompts) {
+    b.options.retention.priority = gen.retention_priority;
+    for (const PinAsk& ask : b.pins) {
+      kvcache::PinTable* pins = engine_->pins();
+      if (pins == nullptr) {
+        return ErrorResponse(ApiError::FromStatus(
+            InvalidArgumentError("Invalid '" + ask.field +
+                                 "': pins need the prefix cache, which this server runs without."),
+            ask.field));
+      }
+      if (ask.ttl_seconds > pins->options().max_ttl_seconds) {
+        return ErrorResponse(ApiError::FromStatus(
+            InvalidArgumentError("Invalid '" + ask.field + ".ttl': expected at most " +
+                                 std::to_string(pins->options().max_ttl_seconds) +
+                                 " seconds (serve --max-pin-ttl), but got " +
+                                 std::to_string(ask.ttl_seconds) + " instead."),
+            ask.field + ".ttl"));
+      }
+      auto ticket = pins->Reserve(tenant, ns, b.options.prompt, ask.tokens, ask.ttl_seconds);
+      if (!ticket.ok()) return ErrorResponse(ApiError::FromStatus(ticket.status(), ask.field));
+      if (*ticket != nullptr) b.options.retention.pins.push_back(std::move(*ticket));
+      pinned = true;
+    }
+  }
+  // The response cache first: a hit never reaches the engine (so a call that
+  // pins skips it: a replay would pin nothing).
   const ResponseCacheConfig& rc = options_.response_cache;
   ResponseCacheMode mode = ResponseCacheMode::kOff;
-  if (rc.cache != nullptr) {
+  if (rc.cache != nullptr && !pinned) {
     const bool deterministic = gen.sampling.temperature == 0 || gen.seed_set;
     mode = gen.cache.mode.value_or(deterministic ? rc.default_mode : ResponseCacheMode::kOff);
   }

@@ -15,6 +15,10 @@
 //                                metrics key (the operator's whole view)
 //   POST /v1/cache/flush         {"cache_salt": S} optional: see auth.h for whose
 //                                namespaces a caller may flush
+//   GET  /v1/cache/pins          the caller's pins (cache_stats.h FormatPins); a
+//                                metrics key sees every tenant's
+//   DELETE /v1/cache/pins        releases all of them; /v1/cache/pins/{id} one
+//                                (404 for an id the caller does not hold)
 //   POST /v1/cache/responses/flush  the response cache: {"cache_salt": S} and/or
 //                                {"prefix": P} (a key prefix, response_entry.h),
 //                                both optional; the same namespace rules, and a
@@ -42,6 +46,11 @@
 // stored answers the call with layer "semantic" and the "similarity" in
 // usage.response_cache (and an "x-radixlm-cache-similarity" header). Stored
 // responses add their vector with the entry's TTL.
+// Retention: `retention_priority` reaches the engine with each prompt; pins
+// (`cache_control`, request_builder.h's PinAsks) are reserved in the engine's
+// PinTable for the caller's tenant and namespace before the prompts are
+// submitted, so a pin past a budget is a 400 naming the budget and nothing
+// runs; a call that pins skips the response cache.
 // An unknown path is 404, a known path with the wrong method 405 (with Allow).
 // With API keys (auth.h) every /v1/* route needs one; /health and /metrics do
 // not. Once BeginShutdown is called, /health and every /v1/* route answer 503.
@@ -183,6 +192,10 @@ class ApiService {
   ApiResponse CacheStats(const std::string& tenant, bool operator_view);
   ApiResponse CacheTree(const ApiRequest& request, const std::string& tenant, bool operator_view);
   ApiResponse DashboardEvents(const std::string& tenant, bool operator_view);
+  // GET lists, DELETE releases (`id` empty: every pin of the caller).
+  ApiResponse Pins(std::string_view method, std::string_view id, const std::string& tenant,
+                   bool operator_view);
+  PinSummary Pinned(const std::string& tenant, bool everyone) const;
   // Per tenant ("" without keys): what its calls used, for its scoped stats.
   void Record(const std::string& tenant, const Usage& usage, bool response_cache_hit);
   std::function<void(const Usage&)> Recorder(const std::string& tenant);

@@ -20,6 +20,18 @@ void BeginStats(JsonWriter& w, const char* scope, const engine::EngineSnapshot& 
   Field(w, "page_size", s.page_size);
 }
 
+void PinFields(JsonWriter& w, const PinSummary& p) {
+  if (!p.enabled) return;
+  w.Key("pins");
+  w.BeginObject();
+  Field(w, "pins", p.pins);
+  Field(w, "pages_pinned", p.pages_pinned);
+  Field(w, "pages_reserved", p.pages_reserved);
+  Field(w, "budget_pages_per_tenant", p.budget_per_tenant);
+  Field(w, "budget_pages", p.budget_total);
+  w.EndObject();
+}
+
 // part / whole, 0 for an empty whole.
 double Share(int64_t part, int64_t whole) {
   return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
@@ -27,7 +39,7 @@ double Share(int64_t part, int64_t whole) {
 
 }  // namespace
 
-std::string FormatCacheStats(const engine::EngineSnapshot& s) {
+std::string FormatCacheStats(const engine::EngineSnapshot& s, const PinSummary& pins) {
   JsonWriter w;
   auto field = [&](const char* key, int64_t value) { Field(w, key, value); };
   BeginStats(w, "server", s);
@@ -75,11 +87,13 @@ std::string FormatCacheStats(const engine::EngineSnapshot& s) {
   field("splits", c.splits);
   field("flushed_pages", c.flushed_pages);
   w.EndObject();
+  PinFields(w, pins);
   w.EndObject();
   return w.str();
 }
 
-std::string FormatTenantCacheStats(const engine::EngineSnapshot& s, const TenantUsage& u) {
+std::string FormatTenantCacheStats(const engine::EngineSnapshot& s, const TenantUsage& u,
+                                   const PinSummary& pins) {
   JsonWriter w;
   auto field = [&](const char* key, int64_t value) { Field(w, key, value); };
   BeginStats(w, "tenant", s);
@@ -94,6 +108,50 @@ std::string FormatTenantCacheStats(const engine::EngineSnapshot& s, const Tenant
   field("generation_tokens", u.generation_tokens);
   field("response_cache_hits", u.response_cache_hits);
   w.EndObject();
+  PinFields(w, pins);
+  w.EndObject();
+  return w.str();
+}
+
+std::string FormatPins(const std::vector<kvcache::PinInfo>& pins, const kvcache::PinOptions& budget,
+                       bool show_tenant, int64_t now_ns, int64_t now_unix) {
+  JsonWriter w;
+  constexpr int64_t kNs = 1000000000;
+  // Clock nanoseconds to Unix seconds, rounded to the nearest second.
+  auto unix_time = [&](int64_t ns) {
+    return now_unix + (ns - now_ns + (ns >= now_ns ? kNs / 2 : -kNs / 2)) / kNs;
+  };
+  int64_t pages = 0;
+  w.BeginObject();
+  w.Key("object");
+  w.String("list");
+  w.Key("data");
+  w.BeginArray();
+  for (const kvcache::PinInfo& p : pins) {
+    pages += p.pages;
+    w.BeginObject();
+    w.Key("id");
+    w.String("pin-" + std::to_string(p.id));
+    w.Key("object");
+    w.String("cache.pin");
+    Field(w, "tokens", p.tokens);
+    Field(w, "pages", p.pages);
+    w.Key("active");
+    w.Bool(p.active);
+    Field(w, "created_at", unix_time(p.created_ns));
+    Field(w, "expires_at", unix_time(p.expires_ns));
+    w.Key("expires_in");
+    w.Double(static_cast<double>(p.expires_ns - now_ns) / static_cast<double>(kNs));
+    if (show_tenant) {
+      w.Key("tenant");
+      w.String(p.owner);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  Field(w, "pages", pages);
+  Field(w, "budget_pages_per_tenant", budget.max_pages_per_owner);
+  Field(w, "budget_pages", budget.max_pages_total);
   w.EndObject();
   return w.str();
 }

@@ -232,7 +232,12 @@ StatusOr<tmpl::ChatInput> MakeTemplateInput(const tmpl::ChatTemplate& chat_templ
   return input;
 }
 
-StatusOr<std::string> RenderChatRequest(const ChatFormat& format, const ChatRequest& request, std::string* param) {
+namespace {
+
+// Renders `request`, or with `cut` only its messages up to the cut block (the
+// last one's content cut after that block), with no generation prompt.
+StatusOr<std::string> Render(const ChatFormat& format, const ChatRequest& request,
+                             const CacheBreakpoint* cut, std::string* param) {
   if (format.kind != ChatFormatKind::kTemplate) {
     const char* kNeedTemplate = "tools need the model's chat template, not supported yet for a model without one";
     if (request.has_tools) {
@@ -248,18 +253,43 @@ StatusOr<std::string> RenderChatRequest(const ChatFormat& format, const ChatRequ
     ChatRenderOptions render;
     render.add_generation_prompt = request.add_generation_prompt;
     render.continue_final_message = request.continue_final_message;
-    return RenderChat(format.kind, request.messages, render);
+    if (cut == nullptr) return RenderChat(format.kind, request.messages, render);
+    std::vector<ChatMessage> head(
+        request.messages.begin(),
+        request.messages.begin() + static_cast<ptrdiff_t>(cut->message) + 1);
+    if (cut->part >= 0)
+      head.back().content.resize(head.back().part_ends[static_cast<size_t>(cut->part)]);
+    return RenderChat(format.kind, head, ChatRenderOptions{false, false});
   }
   // The body was parsed once already; the template reads it as JSON values.
   ASSIGN_OR_RETURN(tmpl::Value body, tmpl::ParseJson(request.body, "the request body"));
   const tmpl::Value* messages = body.dict().Find("messages");
   const tmpl::Value* tools = body.dict().Find("tools");
   const tmpl::Value* kwargs = body.dict().Find("chat_template_kwargs");
+  tmpl::Value head;
+  if (cut != nullptr) {
+    const auto& items = messages->list().items;
+    std::vector<tmpl::Value> kept(items.begin(),
+                                  items.begin() + static_cast<ptrdiff_t>(cut->message) + 1);
+    const tmpl::Value* content =
+        kept.back().is_dict() ? kept.back().dict().Find("content") : nullptr;
+    if (cut->part >= 0 && content != nullptr && content->is_list()) {
+      const auto& parts = content->list().items;
+      tmpl::Dict last = kept.back().dict();
+      last.Set("content",
+               tmpl::Value::MakeList(std::vector<tmpl::Value>(
+                   parts.begin(), parts.begin() + static_cast<ptrdiff_t>(cut->part) + 1)));
+      kept.back() = tmpl::Value::MakeDict(std::move(last));
+    }
+    head = tmpl::Value::MakeList(std::move(kept));
+    messages = &head;
+  }
   ASSIGN_OR_RETURN(tmpl::ChatInput input,
                    MakeTemplateInput(*format.chat_template, *messages, tools ? *tools : tmpl::Value::None(),
                                      kwargs ? *kwargs : tmpl::Value::None()));
-  input.add_generation_prompt = request.add_generation_prompt && !request.continue_final_message;
-  input.continue_final_message = request.continue_final_message;
+  input.add_generation_prompt =
+      cut == nullptr && request.add_generation_prompt && !request.continue_final_message;
+  input.continue_final_message = cut == nullptr && request.continue_final_message;
   auto text = format.chat_template->Apply(input);
   if (!text.ok()) {
     *param = "messages";
@@ -268,6 +298,18 @@ StatusOr<std::string> RenderChatRequest(const ChatFormat& format, const ChatRequ
                                 std::string(text.status().message()));
   }
   return text;
+}
+
+}  // namespace
+
+StatusOr<std::string> RenderChatRequest(const ChatFormat& format, const ChatRequest& request,
+                                        std::string* param) {
+  return Render(format, request, nullptr, param);
+}
+
+StatusOr<std::string> RenderChatPrefix(const ChatFormat& format, const ChatRequest& request,
+                                       const CacheBreakpoint& cut, std::string* param) {
+  return Render(format, request, &cut, param);
 }
 
 }  // namespace radixlm::server

@@ -84,6 +84,15 @@ StatusOr<ChatFormat> LoadChatFormat(const std::string& model_dir, const std::str
 // *param naming the field at fault.
 StatusOr<std::string> RenderChatRequest(const ChatFormat& format, const ChatRequest& request, std::string* param);
 
+// The prompt text of `request` up to and including the block `cut` marks (a
+// cache_control breakpoint): messages [0, cut.message], the last one's content
+// cut after part cut.part (-1: all of it), rendered as a finished conversation
+// (no generation prompt). The whole prompt's tokens share a prefix with its
+// tokens; that common prefix is what a pin on the block covers (the template
+// may close the cut message differently from the whole prompt).
+StatusOr<std::string> RenderChatPrefix(const ChatFormat& format, const ChatRequest& request,
+                                       const CacheBreakpoint& cut, std::string* param);
+
 // The end-of-turn tokens `chat_template` writes (of those radixlm knows:
 // <|eot_id|>, <|im_end|>, <end_of_turn>, ...) and its eos_token.
 std::vector<std::string> ChatEndOfTurnTokens(const tmpl::ChatTemplate& chat_template);

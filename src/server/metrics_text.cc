@@ -209,6 +209,37 @@ std::string FormatMetrics(const MetricsInput& in) {
              d(count));
   }
 
+  if (in.pins) {
+    const kvcache::PinStats& pins = *in.pins;
+    one("radixlm:cache_pins", "gauge", "Live pins (cache_control) on cached prefixes.",
+        d(pins.pins));
+    p.Family(
+        "radixlm:cache_pinned_pages", "gauge",
+        "KV pages held by pins: pinned (locked in the cache) or reserved (the pinning request has "
+        "not cached the prefix yet).");
+    p.Sample("radixlm:cache_pinned_pages", Join(model, PrometheusText::Label("state", "pinned")),
+             d(pins.pages_pinned));
+    p.Sample("radixlm:cache_pinned_pages", Join(model, PrometheusText::Label("state", "reserved")),
+             d(pins.pages_reserved));
+    p.Family(
+        "radixlm:cache_pinned_pages_by_tenant", "gauge",
+        "KV pages held by each tenant's pins (pinned and reserved; tenant \"\" without API keys).");
+    for (const auto& [tenant, pages] : pins.pages_by_owner) {
+      p.Sample("radixlm:cache_pinned_pages_by_tenant",
+               Join(model, PrometheusText::Label("tenant", tenant)), d(pages));
+    }
+    p.Family(
+        "radixlm:cache_pinned_pages_budget", "gauge",
+        "Pinned pages allowed: per tenant (serve --max-pinned-pages-per-tenant) and for the server "
+        "(--max-pinned-pages).");
+    p.Sample("radixlm:cache_pinned_pages_budget",
+             Join(model, PrometheusText::Label("scope", "tenant")),
+             d(in.pin_options.max_pages_per_owner));
+    p.Sample("radixlm:cache_pinned_pages_budget",
+             Join(model, PrometheusText::Label("scope", "server")),
+             d(in.pin_options.max_pages_total));
+  }
+
   p.Histogram("radixlm:time_to_first_token_seconds", "Time to first token.", model, in.ttft);
   p.Histogram("radixlm:inter_token_latency_seconds", "Time between consecutive tokens.", model,
               in.inter_token_latency);

@@ -8,10 +8,12 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "core/histogram.h"
 #include "engine/engine.h"
+#include "kvcache/pin_table.h"
 
 namespace radixlm::respcache {
 class ResponseCache;
@@ -30,6 +32,9 @@ struct MetricsInput {
   std::map<int, int64_t> http_requests;  // HTTP status -> responses
   const respcache::ResponseCache* response_cache = nullptr;  // null: off
   const respcache::SemanticCache* semantic_cache = nullptr;  // null: off
+  // Pins (kvcache/pin_table.h); absent with prefix caching off.
+  std::optional<kvcache::PinStats> pins;
+  kvcache::PinOptions pin_options;
 };
 
 std::string FormatMetrics(const MetricsInput& input);

@@ -280,6 +280,12 @@ Status ParseSharedField(const Fields& f, std::string_view key, const element& v,
     }
     return OkStatus();
   }
+  if (key == "retention_priority") {
+    int64_t priority = 0;
+    RETURN_IF_ERROR(f.IntIn(v, key, -kMaxRetentionPriority, kMaxRetentionPriority, &priority));
+    g->retention_priority = static_cast<int32_t>(priority);
+    return OkStatus();
+  }
   if (key == "truncate_prompt_tokens") {
     RETURN_IF_ERROR(f.Int(v, key, &g->truncate_prompt_tokens));
     if (g->truncate_prompt_tokens < 1) {
@@ -425,7 +431,62 @@ Status ParseTools(const Fields& f, const element& v, bool* any) {
   return OkStatus();
 }
 
-Status ParseMessages(const Fields& f, const element& v, std::vector<ChatMessage>* messages) {
+// "5m", "1h", "90s" or a number of seconds.
+Status ParseTtl(const Fields& f, const std::string& field, const element& v, int64_t* seconds) {
+  if (!v.is_string()) {
+    RETURN_IF_ERROR(f.Int(v, field, seconds));
+  } else {
+    std::string text;
+    RETURN_IF_ERROR(f.String(v, field, &text));
+    int64_t n = 0;
+    const char* end = text.data() + text.size();
+    auto [unit, ec] = std::from_chars(text.data(), end, n);
+    int64_t scale = 0;  // seconds per unit; 0: no unit we know
+    if (unit + 1 == end) scale = *unit == 's' ? 1 : *unit == 'm' ? 60 : *unit == 'h' ? 3600 : 0;
+    if (ec != std::errc() || scale == 0 || n > INT64_MAX / 3600) {
+      return f.Bad(field,
+                   "Invalid '" + field + "': '" + text +
+                       "' is not a duration; use \"5m\", \"1h\", \"<n>s\" or a number of seconds.");
+    }
+    *seconds = n * scale;
+  }
+  if (*seconds < 1)
+    return f.OutOfRange(field, "a duration of at least 1 second", static_cast<double>(*seconds));
+  return OkStatus();
+}
+
+// Anthropic's cache_control; "prefix_tokens" only where `prefix_tokens` allows it.
+Status ParseCacheControl(const Fields& f, const std::string& field, const element& v,
+                         bool prefix_tokens, CacheControl* out) {
+  object o;
+  if (v.get_object().get(o))
+    return f.Type(field, "an object like {\"type\": \"ephemeral\", \"ttl\": \"5m\"}", v);
+  out->field = field;
+  for (auto [k, value] : o) {
+    const std::string sub = field + "." + std::string(k);
+    if (value.is_null()) continue;
+    if (k == "type") {
+      std::string type;
+      RETURN_IF_ERROR(f.String(value, sub, &type));
+      if (type != "ephemeral") {
+        return f.Bad(
+            sub, "Invalid '" + sub + "': '" + type + "' is not a cache type; only 'ephemeral'.");
+      }
+    } else if (k == "ttl") {
+      RETURN_IF_ERROR(ParseTtl(f, sub, value, &out->ttl_seconds));
+    } else if (k == "prefix_tokens" && prefix_tokens) {
+      RETURN_IF_ERROR(f.Int(value, sub, &out->prefix_tokens));
+      if (out->prefix_tokens < 1)
+        return f.OutOfRange(sub, "a value >= 1", static_cast<double>(out->prefix_tokens));
+    } else {
+      return UnknownField(f, sub);
+    }
+  }
+  return OkStatus();
+}
+
+Status ParseMessages(const Fields& f, const element& v, std::vector<ChatMessage>* messages,
+                     std::vector<CacheBreakpoint>* breakpoints) {
   array list;
   if (v.get_array().get(list)) return f.Type("messages", "an array", v);
   if (list.size() == 0) return f.Bad("messages", "Invalid 'messages': at least one message is required.");
@@ -473,7 +534,27 @@ Status ParseMessages(const Fields& f, const element& v, std::vector<ChatMessage>
         RETURN_IF_ERROR(f.String(text, pfield + ".text", &text_value));
         // Parts are concatenated as OpenAI's text-only models see them.
         m.content += text_value;
+        m.part_ends.push_back(m.content.size());
+        element control;
+        if (!po["cache_control"].get(control) && !control.is_null()) {
+          CacheBreakpoint b{i - 1, static_cast<int64_t>(j - 1), {}};
+          RETURN_IF_ERROR(
+              ParseCacheControl(f, pfield + ".cache_control", control, false, &b.control));
+          breakpoints->push_back(std::move(b));
+        }
       }
+    }
+    element control;
+    if (!o["cache_control"].get(control) && !control.is_null()) {
+      CacheBreakpoint b{i - 1, -1, {}};
+      RETURN_IF_ERROR(ParseCacheControl(f, field + ".cache_control", control, false, &b.control));
+      breakpoints->push_back(std::move(b));
+    }
+    if (breakpoints->size() > kMaxCacheBreakpoints) {
+      return f.Bad(breakpoints->back().control.field,
+                   "Invalid '" + breakpoints->back().control.field + "': at most " +
+                       std::to_string(kMaxCacheBreakpoints) +
+                       " blocks of a request may have cache_control.");
     }
     messages->push_back(std::move(m));
   }
@@ -511,6 +592,9 @@ StatusOr<CompletionRequest> ParseCompletionRequest(std::string_view body, const 
       r.gen.logprobs = static_cast<int32_t>(k);
     } else if (key == "best_of") {
       RETURN_IF_ERROR(f.Int(value, key, &best_of));
+    } else if (key == "cache_control") {
+      r.cache_control.emplace();
+      RETURN_IF_ERROR(ParseCacheControl(f, "cache_control", value, true, &*r.cache_control));
     } else if (key == "suffix") {
       std::string suffix;
       RETURN_IF_ERROR(f.String(value, key, &suffix));
@@ -527,6 +611,11 @@ StatusOr<CompletionRequest> ParseCompletionRequest(std::string_view body, const 
   if (r.echo && r.gen.logprobs >= 0) {
     return f.Bad("echo", "Invalid 'echo': echo together with logprobs needs prompt log probabilities, "
                          "which are not supported.");
+  }
+  if (r.cache_control && r.gen.truncate_prompt_tokens > 0) {
+    return f.Bad("cache_control",
+                 "Invalid 'cache_control': a pin cannot be combined with truncate_prompt_tokens "
+                 "(the pinned prefix would not start the prompt).");
   }
   RETURN_IF_ERROR(CheckStreamOptions(f, r.gen, stream_options_set));
   return r;
@@ -550,7 +639,7 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
       continue;
     }
     if (key == "messages") {
-      RETURN_IF_ERROR(ParseMessages(f, value, &r.messages));
+      RETURN_IF_ERROR(ParseMessages(f, value, &r.messages, &r.breakpoints));
       has_messages = true;
     } else if (key == "max_completion_tokens") {
       RETURN_IF_ERROR(f.Int(value, key, &max_completion_tokens));
@@ -623,6 +712,12 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
       return f.Bad("continue_final_message",
                    "Invalid 'continue_final_message': the last message must be the assistant's.");
     }
+  }
+  if (!r.breakpoints.empty() && r.gen.truncate_prompt_tokens > 0) {
+    const std::string& field = r.breakpoints.front().control.field;
+    return f.Bad(field, "Invalid '" + field +
+                            "': a pin cannot be combined with truncate_prompt_tokens "
+                            "(the pinned prefix would not start the prompt).");
   }
   RETURN_IF_ERROR(CheckStreamOptions(f, r.gen, stream_options_set));
   return r;

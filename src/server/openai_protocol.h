@@ -6,8 +6,10 @@
 // (top_k, min_p, stop_token_ids, ignore_eos, include_stop_str_in_output,
 // skip_special_tokens, cache_salt, truncate_prompt_tokens, return_tokens_as_token_ids,
 // add_generation_prompt, continue_final_message, chat_template_kwargs; tools and
-// assistant tool_calls, which need a model with a chat template) and radixlm's
-// `cache`. Fields OpenAI has but that change nothing here (user,
+// assistant tool_calls, which need a model with a chat template), radixlm's
+// `cache` and `retention_priority`, and Anthropic's `cache_control` (pins: on chat
+// messages and their content parts, and at the top level of a completion).
+// Fields OpenAI has but that change nothing here (user,
 // metadata, store, service_tier, ...) are accepted and ignored. Anything else at
 // the top level is refused, as OpenAI does: "Unrecognized request argument
 // supplied: X". A null value means the field is absent.
@@ -45,8 +47,37 @@ struct Prompt {
 struct ChatMessage {
   std::string role;     // system, developer, user, assistant, tool
   std::string content;  // text parts joined
+  // Content given as parts: content.size() after each part (a breakpoint's cut).
+  std::vector<size_t> part_ends = {};
   bool has_tool_calls = false;  // an assistant message with a non-empty tool_calls
 };
+
+// A pin asked for with Anthropic's `cache_control` (kvcache/pin_table.h):
+//   {"type": "ephemeral", "ttl": "5m" | "1h" | "<n>s" | "<n>m" | "<n>h" | seconds}
+// type and ttl optional (ttl "5m" when absent; the server bounds it). On
+// /v1/completions also "prefix_tokens": N (>= 1; absent: the whole prompt).
+struct CacheControl {
+  int64_t ttl_seconds = 300;
+  int64_t prefix_tokens = 0;  // completions; 0: the whole prompt
+  std::string field;          // where it was given ("messages[0].content[1].cache_control")
+};
+
+// A chat `cache_control`: on content part `part` of message `message`, or on
+// the message itself (part -1: its whole content). The pin covers the rendered
+// prompt up to and including that block.
+struct CacheBreakpoint {
+  size_t message = 0;
+  int64_t part = -1;
+  CacheControl control;
+};
+// At most this many per request, as Anthropic allows.
+constexpr size_t kMaxCacheBreakpoints = 4;
+
+// radixlm's `retention_priority`: an integer in [-kMaxRetentionPriority,
+// kMaxRetentionPriority], default 0; the prompt's cache entries keep the highest
+// priority any request gave them, and `serve --eviction priority` evicts lower
+// priorities first.
+constexpr int64_t kMaxRetentionPriority = 100;
 
 // The per-request response-cache override (radixlm's `cache` field):
 // {"mode": "off"|"read"|"write"|"readwrite", "ttl": seconds}, both optional.
@@ -73,12 +104,14 @@ struct GenerationRequest {
   // vLLM's: logprobs name tokens "token_id:ID" instead of their text.
   bool return_tokens_as_token_ids = false;
   ResponseCacheRequest cache;
+  int32_t retention_priority = 0;
 };
 
 struct CompletionRequest {
   GenerationRequest gen;
   std::vector<Prompt> prompts;  // at least one; each becomes its own engine request
   bool echo = false;
+  std::optional<CacheControl> cache_control;  // pins each prompt's prefix
 };
 
 struct ChatRequest {
@@ -87,6 +120,7 @@ struct ChatRequest {
   bool add_generation_prompt = true;
   bool continue_final_message = false;  // the last (assistant) message is continued
   bool has_tools = false;               // a non-empty `tools` array
+  std::vector<CacheBreakpoint> breakpoints;  // in message order
   // The request body as sent: chat templates read messages (tool calls, content
   // parts, extra fields), tools and chat_template_kwargs from it as they are.
   std::string body;

@@ -1,5 +1,6 @@
 #include "server/request_builder.h"
 
+#include <algorithm>
 #include <limits>
 #include <random>
 
@@ -83,6 +84,20 @@ StatusOr<std::vector<BuiltPrompt>> RequestBuilder::BuildCompletion(const Complet
       return built.status();
     }
     built->echo_text = std::move(echo);
+    if (request.cache_control) {
+      const CacheControl& c = *request.cache_control;
+      const size_t len = built->options.prompt.size();
+      if (c.prefix_tokens > static_cast<int64_t>(len)) {
+        *param = c.field + ".prefix_tokens";
+        return InvalidArgumentError(
+            "Invalid 'cache_control.prefix_tokens': " + std::to_string(c.prefix_tokens) +
+            " is longer than the prompt" +
+            (request.prompts.size() > 1 ? " [" + std::to_string(i) + "]" : std::string()) + " (" +
+            std::to_string(len) + " tokens).");
+      }
+      const size_t tokens = c.prefix_tokens > 0 ? static_cast<size_t>(c.prefix_tokens) : len;
+      built->pins.push_back(PinAsk{tokens, c.ttl_seconds, c.field});
+    }
     out.push_back(std::move(*built));
   }
   return out;
@@ -132,7 +147,22 @@ StatusOr<BuiltPrompt> RequestBuilder::BuildChat(const ChatRequest& request, cons
   GenerationRequest gen = request.gen;
   for (int32_t id : info_.chat_format.stop_token_ids) gen.stop.stop_token_ids.push_back(id);
   for (const std::string& s : info_.chat_format.stop_strings) gen.stop.stop.push_back(s);
-  return Finish(gen, std::move(ids), ns, /*chat=*/true, param);
+  ASSIGN_OR_RETURN(BuiltPrompt built, Finish(gen, std::move(ids), ns, /*chat=*/true, param));
+  const std::vector<int32_t>& prompt = built.options.prompt;
+  for (const CacheBreakpoint& b : request.breakpoints) {
+    ASSIGN_OR_RETURN(const std::string head,
+                     RenderChatPrefix(info_.chat_format, request, b, param));
+    const std::vector<int32_t> head_ids =
+        info_.tokenizer->Encode(head, /*add_special_tokens=*/false);
+    const size_t n = std::min(head_ids.size(), prompt.size());
+    const size_t common = static_cast<size_t>(
+        std::mismatch(head_ids.begin(), head_ids.begin() + static_cast<ptrdiff_t>(n),
+                      prompt.begin())
+            .first -
+        head_ids.begin());
+    built.pins.push_back(PinAsk{common, b.control.ttl_seconds, b.control.field});
+  }
+  return built;
 }
 
 }  // namespace radixlm::server

@@ -2,7 +2,11 @@
 // (text prompts with the tokenizer's post-processor, and BOS for Llama as
 // `radixlm generate` does; chat through chat_format.h), applies
 // truncate_prompt_tokens, checks the context length with OpenAI's message, and
-// fills engine::RequestOptions with the namespace the caller picked.
+// fills engine::RequestOptions with the namespace the caller picked. Pins asked
+// for with cache_control become PinAsks at token positions of the prompt: a
+// completion's prefix_tokens (the whole prompt when absent; longer than the
+// prompt is an error), or for chat the tokens the whole prompt shares with the
+// conversation rendered up to the marked block (RenderChatPrefix).
 //
 // Thread safety: immutable after construction; Build* may run concurrently.
 #pragma once
@@ -30,9 +34,17 @@ struct ModelInfo {
   ChatFormat chat_format;
 };
 
+// A pin to take on the first `tokens` tokens of a built prompt (cache_control).
+struct PinAsk {
+  size_t tokens = 0;
+  int64_t ttl_seconds = 0;
+  std::string field;  // the cache_control it came from, for errors
+};
+
 struct BuiltPrompt {
   engine::RequestOptions options;
   std::string echo_text;  // the prompt as text (for echo)
+  std::vector<PinAsk> pins;
 };
 
 class RequestBuilder {

@@ -270,6 +270,10 @@ struct ServeOptions {
   bool no_prefix_cache = false;
   std::vector<std::string> api_keys;
   std::vector<std::string> metrics_api_keys;  // /metrics needs one when given
+  // Pins (cache_control): -1 derives them from the pool (engine.h).
+  int64_t max_pinned_pages_per_tenant = -1;
+  int64_t max_pinned_pages = -1;
+  int64_t max_pin_ttl = 86400;
   int threads = 0;
   int64_t max_body_bytes = int64_t{8} << 20;
   // HTTP (server/http_server.h). Workers: parsing, tokenizing, response-cache

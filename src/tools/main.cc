@@ -450,6 +450,18 @@ int main(int argc, char** argv) {
                         "each with its own cache namespace");
   serve_cmd->add_option("--metrics-api-key", serve.metrics_api_keys,
                         "Require \"Authorization: Bearer KEY\" on /metrics (an operator's key; repeatable)");
+  serve_cmd
+      ->add_option("--max-pinned-pages-per-tenant", serve.max_pinned_pages_per_tenant,
+                   "KV pages one tenant's pins (cache_control) may hold (default: a quarter of the "
+                   "pool; 0 refuses pins)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  serve_cmd
+      ->add_option("--max-pinned-pages", serve.max_pinned_pages,
+                   "KV pages all tenants' pins may hold together (default: half of the pool)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  serve_cmd
+      ->add_option("--max-pin-ttl", serve.max_pin_ttl, "Longest pin TTL in seconds (default 86400)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
   serve_cmd->add_option("--threads", serve.threads, "CPU threads for the model (0: all)");
   serve_cmd->add_option("--device", serve.device, "Backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   serve_cmd->add_option("--gpu-memory-fraction", serve.gpu_memory_fraction,

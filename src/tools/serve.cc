@@ -18,7 +18,9 @@
 #include "engine/engine.h"
 #include "engine/trace_recorder.h"
 #include "engine/step_limits.h"
+#include "kvcache/pin_table.h"
 #include "model/tokenizer.h"
+#include "respcache/remote_embedder.h"
 #include "respcache/response_cache.h"
 #include "respcache/semantic_cache.h"
 #include "server/api_service.h"
@@ -29,7 +31,6 @@
 #include "tools/backend_choice.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
-#include "respcache/remote_embedder.h"
 
 namespace radixlm::tools {
 
@@ -226,6 +227,9 @@ int RunServe(const ServeOptions& o) {
   eo.cache.eviction = o.eviction;
   eo.max_n = o.max_n;
   eo.max_logprobs = o.max_logprobs;
+  eo.max_pinned_pages_per_tenant = o.max_pinned_pages_per_tenant;
+  eo.max_pinned_pages = o.max_pinned_pages;
+  eo.max_pin_ttl_seconds = o.max_pin_ttl;
   if (m.config.eos_token_id >= 0) eo.eos_token_ids.push_back(static_cast<int32_t>(m.config.eos_token_id));
   // Declared before the engine, which writes to it until it is destroyed.
   std::unique_ptr<engine::TraceRecorder> recorder;
@@ -326,6 +330,11 @@ int RunServe(const ServeOptions& o) {
                 o.device.c_str());
   Say(line);
   Say(std::string("prefix cache ") + (o.no_prefix_cache ? "off" : "on (eviction " + o.eviction + ")"));
+  if (const kvcache::PinTable* pins = (*engine)->pins()) {
+    Say("pins: " + std::to_string(pins->options().max_pages_per_owner) + " pages per tenant, " +
+        std::to_string(pins->options().max_pages_total) + " in all, ttl up to " +
+        std::to_string(pins->options().max_ttl_seconds) + " s");
+  }
   const int64_t served_context = std::min((*engine)->max_context(), pool_context);
   Say("max context " + std::to_string(served_context) + " tokens" +
       (served_context < (*engine)->max_context()

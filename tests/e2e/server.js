@@ -23,8 +23,9 @@ function deviceArgs(args) {
   return ['--device', 'cuda', ...(sized ? [] : ['--kv-memory', '512MiB'])];
 }
 
-async function startServer(args = [], { startupMs = 30000 } = {}) {
-  const proc = spawn(RADIXLM, ['serve', '--model', MODEL, '--host', '127.0.0.1', '--port', '0', '--threads', '1',
+// `model`: a model directory other than RADIXLM_MODEL.
+async function startServer(args = [], { startupMs = 30000, model = MODEL } = {}) {
+  const proc = spawn(RADIXLM, ['serve', '--model', model, '--host', '127.0.0.1', '--port', '0', '--threads', '1',
                                ...deviceArgs(args), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -75,8 +76,8 @@ async function startServer(args = [], { startupMs = 30000 } = {}) {
       return { status: res.status, headers: res.headers, text, json };
     },
     // Prometheus samples by name and labels: {'radixlm:x{a="b"}': 3}.
-    async metrics() {
-      const r = await server.get('/metrics');
+    async metrics(headers = {}) {
+      const r = await server.get('/metrics', headers);
       assert.equal(r.status, 200);
       const samples = {};
       for (const line of r.text.split('\n')) {

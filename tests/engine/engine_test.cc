@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "backend/test_model.h"
+#include "kvcache/pin_table.h"
 #include "model/tokenizer.h"
 
 namespace radixlm::engine {
@@ -223,6 +224,86 @@ TEST_F(EngineTest, SeededSamplesAreTheSameWhetherTheBackendOrTheHostChooses) {
     const Output pair = Drain(**two);
     EXPECT_EQ(pair.tokens.size(), 48u);
   }
+}
+
+// Pins through the engine (kvcache/pin_table.h): a request carrying a ticket
+// attaches it once its chunked prefill has cached the prefix; the prefix then
+// outlives a flood that evicts everything else, until it is released; a request
+// that cannot fit beside the pins is refused; a flush drops its namespace's pins.
+TEST_F(EngineTest, PinnedPrefixOutlivesAFloodUntilReleased) {
+  EngineOptions o;
+  o.token_budget = 24;  // the pinned prompt is prefilled in chunks
+  o.max_pinned_pages_per_tenant = 100;
+  auto engine = MakeEngine(o);
+  kvcache::PinTable* pins = engine->pins();
+  ASSERT_NE(pins, nullptr);
+  std::mt19937 rng(11);
+  auto random = [&](size_t n, int32_t first) {
+    std::vector<int32_t> t(n);
+    for (auto& x : t) x = static_cast<int32_t>(rng() % 256);
+    t[0] = first;
+    return t;
+  };
+  const std::vector<int32_t> system = random(200, 1);  // 25 pages of 8
+  auto with = [&](std::vector<int32_t> tail) {
+    std::vector<int32_t> p = system;
+    p.insert(p.end(), tail.begin(), tail.end());
+    return p;
+  };
+  auto run = [&](RequestOptions r) {
+    auto h = engine->Submit(std::move(r));
+    EXPECT_TRUE(h.ok()) << h.status().ToString();
+    return h.ok() ? Drain(**h) : Output();
+  };
+  const std::vector<int32_t> prompt = with(random(5, 7));
+  auto ticket = pins->Reserve("tenant", "", prompt, system.size(), 3600);
+  ASSERT_TRUE(ticket.ok()) << ticket.status().ToString();
+  RequestOptions pinned = Greedy(prompt, 2);
+  pinned.retention.pins.push_back(*ticket);
+  pinned.retention.priority = 3;
+  ticket->reset();
+  run(std::move(pinned));
+  auto listed = pins->List("tenant", false);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_TRUE(listed[0].active);
+  EXPECT_EQ(listed[0].pages, 25);
+
+  const std::vector<int32_t> control = random(100, 2);
+  run(Greedy(control, 1));
+  EXPECT_EQ(run(Greedy(control, 1)).cached, 99);
+  // 60 unique prompts of 13 pages: 780 pages through a pool of 512.
+  for (int i = 0; i < 60; ++i) run(Greedy(random(100, 10 + i), 1));
+  EXPECT_GT(engine->Snapshot().cache.pages_evicted, 300);
+  EXPECT_EQ(run(Greedy(control, 1)).cached, 0);
+  EXPECT_GE(run(Greedy(with(random(5, 9)), 1)).cached, 200);
+
+  // 2 x (1,992 tokens / 8 + 1) = 500 pages fit the pool of 512, not beside 25 pinned.
+  RequestOptions big = Greedy(random(10, 3), 1982);
+  big.n = 2;
+  auto refused = engine->Submit(big);
+  if (refused.ok()) (*refused)->Cancel();
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("25 of the pool's 512 are pinned"), std::string::npos)
+      << refused.status().message();
+
+  EXPECT_EQ(engine->ReleasePin(listed[0].id, "other", false).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(engine->ReleasePin(listed[0].id, "tenant", false).ok());
+  EXPECT_TRUE(pins->List("", true).empty());
+  for (int i = 0; i < 60; ++i) run(Greedy(random(100, 100 + i), 1));
+  EXPECT_LT(run(Greedy(with(random(5, 9)), 1)).cached, 200);  // evicted once released
+
+  // A flush of the namespace drops its pins.
+  auto again = pins->Reserve("tenant", "", prompt, system.size(), 3600);
+  ASSERT_TRUE(again.ok());
+  RequestOptions r = Greedy(prompt, 1);
+  r.retention.pins.push_back(*again);
+  again->reset();
+  run(std::move(r));
+  EXPECT_EQ(pins->Stats().pages_pinned, 25);
+  ASSERT_TRUE(engine->FlushCache("", /*all=*/false).ok());
+  EXPECT_EQ(pins->Stats().pins, 0);
+  EXPECT_EQ(engine->Snapshot().pages_cached, 0);
+  EXPECT_EQ(engine->Snapshot().pages_locked, 0);
 }
 
 }  // namespace

@@ -81,6 +81,28 @@ TEST_F(ApiServiceTest, ValidationHappensBeforeTheEngine) {
   EXPECT_NE(r.body.find(R"("param":"prompt")"), std::string::npos);
 }
 
+TEST_F(ApiServiceTest, PinRoutes) {
+  auto s = Make({"secret"});
+  ApiResponse r = Call(*s, "PUT", "/v1/cache/pins");
+  EXPECT_EQ(r.status, 405);
+  ASSERT_EQ(r.headers.size(), 1u);
+  EXPECT_EQ(r.headers[0], (std::pair<std::string, std::string>{"Allow", "GET, DELETE"}));
+  EXPECT_EQ(Call(*s, "GET", "/v1/cache/pins/pin-1").status, 405);
+  EXPECT_EQ(Call(*s, "GET", "/v1/cache/pins").status, 401);  // a tenant's route
+  EXPECT_EQ(Call(*s, "DELETE", "/v1/cache/pins/pin-1").status, 401);
+  EXPECT_EQ(Call(*s, "GET", "/v1/cache/pins", "", "Bearer secret").status, 503);  // no engine here
+  EXPECT_EQ(Call(*s, "DELETE", "/v1/cache/pins/pin-1", "", "Bearer secret").status, 503);
+  // Bad retention fields are refused before the engine.
+  r = Call(*s, "POST", "/v1/completions", R"({"prompt":"x","retention_priority":1000})",
+           "Bearer secret");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find(R"("param":"retention_priority")"), std::string::npos) << r.body;
+  r = Call(*s, "POST", "/v1/completions", R"({"prompt":"x","cache_control":{"prefix_tokens":99}})",
+           "Bearer secret");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find(R"("param":"cache_control.prefix_tokens")"), std::string::npos) << r.body;
+}
+
 TEST_F(ApiServiceTest, ApiKeysGuardV1Only) {
   auto s = Make({"secret"});
   EXPECT_EQ(Call(*s, "GET", "/health").status, 200);

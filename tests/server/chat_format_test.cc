@@ -176,6 +176,50 @@ TEST_F(ChatTemplateFormatTest, UsesTheTemplateWithItsStopTokens) {
   EXPECT_NE(std::string(refused.status().message()).find("no tool first"), std::string::npos);
 }
 
+TEST_F(ChatTemplateFormatTest, PrefixUpToACacheControlBlock) {
+  Write("tokenizer_config.json",
+        std::string(R"({"bos_token": "<|begin_of_text|>", "chat_template": )") + "\"" +
+            kToolTemplate + "\"}");
+  auto f = LoadChatFormat(dir_.string(), "", *tokenizer_);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  const ChatRequest r = Parse(R"({"messages": [
+      {"role": "system", "content": [{"type": "text", "text": "s1", "cache_control": {"type": "ephemeral"}},
+                                     {"type": "text", "text": "s2"}]},
+      {"role": "user", "content": "q", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+      {"role": "assistant", "content": "a"}, {"role": "user", "content": "q2"}]})");
+  ASSERT_EQ(r.breakpoints.size(), 2u);
+  std::string param;
+  auto whole = RenderChatRequest(*f, r, &param);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  // The first part only (this template joins parts with "\n"), closed as a finished turn.
+  auto first = RenderChatPrefix(*f, r, r.breakpoints[0], &param);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(*first, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>s1<|eot_id|>");
+  EXPECT_EQ(whole->rfind("<|begin_of_text|><|start_header_id|>system<|end_header_id|>s1", 0), 0u);
+  // Through the whole marked message: a true prefix of the prompt, no generation prompt.
+  auto second = RenderChatPrefix(*f, r, r.breakpoints[1], &param);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*second,
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>s1\ns2<|eot_id|>"
+            "<|start_header_id|>user<|end_header_id|>q<|eot_id|>");
+  EXPECT_EQ(whole->rfind(*second, 0), 0u) << *whole;
+}
+
+TEST(ChatFormat, PrefixUpToACacheControlBlockBuiltIn) {
+  auto tokenizer = MakeTokenizer(kLlama3);
+  const ChatFormat f = DetectChatFormat(*tokenizer);
+  std::string param;
+  auto r = ParseChatRequest(R"({"messages": [
+      {"role": "system", "content": [{"type": "text", "text": "s1", "cache_control": {}},
+                                     {"type": "text", "text": "s2"}]},
+      {"role": "user", "content": "q"}]})",
+                            ProtocolLimits{}, &param);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto prefix = RenderChatPrefix(f, *r, r->breakpoints[0], &param);
+  ASSERT_TRUE(prefix.ok());
+  EXPECT_EQ(*prefix, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\ns1<|eot_id|>");
+}
+
 TEST_F(ChatTemplateFormatTest, OverrideFileAndFallback) {
   Write("tokenizer_config.json", R"({"bos_token": "<|begin_of_text|>"})");
   auto f = LoadChatFormat(dir_.string(), "", *tokenizer_);

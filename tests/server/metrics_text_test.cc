@@ -30,6 +30,14 @@ MetricsInput Input() {
   for (double v : {0.0005, 0.003, 0.003, 0.2, 100.0}) h.Observe(v);
   in.ttft = h.Snapshot();
   in.http_requests = {{200, 7}, {400, 2}};
+  kvcache::PinStats pins;
+  pins.pins = 3;
+  pins.pages_pinned = 12;
+  pins.pages_reserved = 2;
+  pins.pages_by_owner = {{"key:ab", 10}, {"key:cd", 4}};
+  in.pins = pins;
+  in.pin_options.max_pages_per_owner = 25;
+  in.pin_options.max_pages_total = 50;
   return in;
 }
 
@@ -75,15 +83,30 @@ TEST(MetricsText, WellFormedExposition) {
     }
   }
   EXPECT_GT(samples, 40);
-  for (const char* name :
-       {"radixlm:num_requests_running", "radixlm:num_requests_waiting", "radixlm:kv_cache_usage_perc",
-        "radixlm:prefix_cache_queries_total", "radixlm:prefix_cache_hits_total", "radixlm:prefix_cache_hit_rate",
-        "radixlm:cache_pages", "radixlm:cache_evictions_total", "radixlm:cache_pages_evicted_total",
-        "radixlm:cache_cow_copies_total", "radixlm:num_preemptions_total", "radixlm:prompt_tokens_total",
-        "radixlm:prompt_tokens_cached_total", "radixlm:generation_tokens_total", "radixlm:request_success_total",
-        "radixlm:time_to_first_token_seconds", "radixlm:inter_token_latency_seconds",
-        "radixlm:e2e_request_latency_seconds", "radixlm:request_queue_time_seconds",
-        "radixlm:http_requests_total"}) {
+  for (const char* name : {"radixlm:num_requests_running",
+                           "radixlm:num_requests_waiting",
+                           "radixlm:kv_cache_usage_perc",
+                           "radixlm:prefix_cache_queries_total",
+                           "radixlm:prefix_cache_hits_total",
+                           "radixlm:prefix_cache_hit_rate",
+                           "radixlm:cache_pages",
+                           "radixlm:cache_evictions_total",
+                           "radixlm:cache_pages_evicted_total",
+                           "radixlm:cache_cow_copies_total",
+                           "radixlm:num_preemptions_total",
+                           "radixlm:prompt_tokens_total",
+                           "radixlm:prompt_tokens_cached_total",
+                           "radixlm:generation_tokens_total",
+                           "radixlm:request_success_total",
+                           "radixlm:time_to_first_token_seconds",
+                           "radixlm:inter_token_latency_seconds",
+                           "radixlm:e2e_request_latency_seconds",
+                           "radixlm:request_queue_time_seconds",
+                           "radixlm:http_requests_total",
+                           "radixlm:cache_pins",
+                           "radixlm:cache_pinned_pages",
+                           "radixlm:cache_pinned_pages_by_tenant",
+                           "radixlm:cache_pinned_pages_budget"}) {
     EXPECT_TRUE(typed.count(name)) << name;
   }
 }
@@ -97,6 +120,18 @@ TEST(MetricsText, ValuesAndLabels) {
   EXPECT_NE(text.find("radixlm:request_success_total{" + model + ",finished_reason=\"abort\"} 1\n"),
             std::string::npos);
   EXPECT_NE(text.find("radixlm:http_requests_total{code=\"400\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("radixlm:cache_pinned_pages{" + model + ",state=\"pinned\"} 12\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("radixlm:cache_pinned_pages{" + model + ",state=\"reserved\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("radixlm:cache_pinned_pages_by_tenant{" + model + ",tenant=\"key:cd\"} 4\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("radixlm:cache_pinned_pages_budget{" + model + ",scope=\"tenant\"} 25\n"),
+            std::string::npos);
+  // Without a pin table (prefix caching off) no pin family appears.
+  MetricsInput off = Input();
+  off.pins.reset();
+  EXPECT_EQ(FormatMetrics(off).find("pinned"), std::string::npos);
 }
 
 TEST(MetricsText, HistogramBucketsAreCumulative) {

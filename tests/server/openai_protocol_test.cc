@@ -252,6 +252,101 @@ TEST(OpenAiProtocol, ChatBadRequests) {
     auto r = ParseChatRequest(c.body, Limits(), &param);
     ASSERT_FALSE(r.ok()) << c.body;
     EXPECT_EQ(param, c.param) << c.body;
+    EXPECT_NE(r.status().message().find(c.message), std::string::npos)
+        << c.body << " -> " << r.status().message();
+  }
+}
+
+TEST(OpenAiProtocol, RetentionFields) {
+  std::string param;
+  auto c = ParseCompletionRequest(
+      R"({"prompt":"x","retention_priority":-7,"cache_control":{"type":"ephemeral","ttl":"1h","prefix_tokens":3}})",
+      Limits(), &param);
+  ASSERT_TRUE(c.ok()) << c.status().ToString() << " " << param;
+  EXPECT_EQ(c->gen.retention_priority, -7);
+  ASSERT_TRUE(c->cache_control.has_value());
+  EXPECT_EQ(c->cache_control->ttl_seconds, 3600);
+  EXPECT_EQ(c->cache_control->prefix_tokens, 3);
+  EXPECT_EQ(c->cache_control->field, "cache_control");
+  // Defaults: priority 0, no pin; a bare cache_control pins the whole prompt for 5 minutes.
+  c = ParseCompletionRequest(R"({"prompt":"x"})", Limits(), &param);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->gen.retention_priority, 0);
+  EXPECT_FALSE(c->cache_control.has_value());
+  c = ParseCompletionRequest(R"({"prompt":"x","cache_control":{}})", Limits(), &param);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->cache_control->ttl_seconds, 300);
+  EXPECT_EQ(c->cache_control->prefix_tokens, 0);
+  for (const auto& [ttl, seconds] : std::vector<std::pair<std::string, int64_t>>{
+           {R"("5m")", 300}, {R"("90s")", 90}, {R"("2h")", 7200}, {"45", 45}, {"60.0", 60}}) {
+    c = ParseCompletionRequest(R"({"prompt":"x","cache_control":{"ttl":)" + ttl + "}}", Limits(),
+                               &param);
+    ASSERT_TRUE(c.ok()) << ttl << ": " << c.status().ToString();
+    EXPECT_EQ(c->cache_control->ttl_seconds, seconds) << ttl;
+  }
+
+  auto chat = ParseChatRequest(
+      R"({"messages":[{"role":"system","content":[{"type":"text","text":"ab","cache_control":{"type":"ephemeral"}},
+                                                  {"type":"text","text":"cde"}]},
+                      {"role":"user","content":"q","cache_control":{"type":"ephemeral","ttl":"1h"}}],
+          "retention_priority":100})",
+      Limits(), &param);
+  ASSERT_TRUE(chat.ok()) << chat.status().ToString() << " " << param;
+  EXPECT_EQ(chat->gen.retention_priority, 100);
+  EXPECT_EQ(chat->messages[0].part_ends, (std::vector<size_t>{2, 5}));
+  ASSERT_EQ(chat->breakpoints.size(), 2u);
+  EXPECT_EQ(chat->breakpoints[0].message, 0u);
+  EXPECT_EQ(chat->breakpoints[0].part, 0);
+  EXPECT_EQ(chat->breakpoints[0].control.ttl_seconds, 300);
+  EXPECT_EQ(chat->breakpoints[0].control.field, "messages[0].content[0].cache_control");
+  EXPECT_EQ(chat->breakpoints[1].message, 1u);
+  EXPECT_EQ(chat->breakpoints[1].part, -1);
+  EXPECT_EQ(chat->breakpoints[1].control.ttl_seconds, 3600);
+  EXPECT_EQ(chat->breakpoints[1].control.field, "messages[1].cache_control");
+}
+
+TEST(OpenAiProtocol, RetentionBadRequests) {
+  const BadCase completion[] = {
+      {R"({"prompt":"x","retention_priority":101})", "retention_priority",
+       "[-100, 100], but got 101"},
+      {R"({"prompt":"x","retention_priority":-101})", "retention_priority", "[-100, 100]"},
+      {R"({"prompt":"x","retention_priority":"high"})", "retention_priority",
+       "expected an integer"},
+      {R"({"prompt":"x","cache_control":true})", "cache_control", "expected an object"},
+      {R"({"prompt":"x","cache_control":{"type":"persistent"}})", "cache_control.type",
+       "'persistent' is not a cache type"},
+      {R"({"prompt":"x","cache_control":{"ttl":"5x"}})", "cache_control.ttl", "is not a duration"},
+      {R"({"prompt":"x","cache_control":{"ttl":"m"}})", "cache_control.ttl", "is not a duration"},
+      {R"({"prompt":"x","cache_control":{"ttl":0}})", "cache_control.ttl", "at least 1 second"},
+      {R"({"prompt":"x","cache_control":{"ttl":"0s"}})", "cache_control.ttl", "at least 1 second"},
+      {R"({"prompt":"x","cache_control":{"prefix_tokens":0}})", "cache_control.prefix_tokens",
+       ">= 1"},
+      {R"({"prompt":"x","cache_control":{"scope":"global"}})", "cache_control.scope",
+       "Unrecognized"},
+      {R"({"prompt":"x","cache_control":{},"truncate_prompt_tokens":4})", "cache_control",
+       "cannot be combined with truncate_prompt_tokens"},
+  };
+  for (const BadCase& c : completion) ExpectCompletionError(c);
+  const BadCase chat[] = {
+      {R"({"messages":[{"role":"user","content":"q","cache_control":{"prefix_tokens":4}}]})",
+       "messages[0].cache_control.prefix_tokens", "Unrecognized"},
+      {R"({"messages":[{"role":"user","content":[{"type":"text","text":"a","cache_control":{"ttl":"1d"}}]}]})",
+       "messages[0].content[0].cache_control.ttl", "is not a duration"},
+      {R"({"messages":[{"role":"user","content":"q"}],"cache_control":{}})", "cache_control",
+       "Unrecognized"},
+      {R"({"messages":[{"role":"user","content":"q","cache_control":{}}],"truncate_prompt_tokens":3})",
+       "messages[0].cache_control", "cannot be combined with truncate_prompt_tokens"},
+      {R"({"messages":[{"role":"user","content":"a","cache_control":{}},{"role":"user","content":"b","cache_control":{}},
+                       {"role":"user","content":"c","cache_control":{}},{"role":"user","content":"d","cache_control":{}},
+                       {"role":"user","content":"e","cache_control":{}}]})",
+       "messages[4].cache_control", "at most 4 blocks"},
+  };
+  for (const BadCase& c : chat) {
+    std::string param;
+    auto r = ParseChatRequest(c.body, Limits(), &param);
+    ASSERT_FALSE(r.ok()) << c.body;
+    EXPECT_EQ(ApiError::FromStatus(r.status(), param).http_status, 400);
+    EXPECT_EQ(param, c.param) << c.body;
     EXPECT_NE(r.status().message().find(c.message), std::string::npos) << c.body << " -> " << r.status().message();
   }
 }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "model/tokenizer.h"
@@ -121,6 +122,62 @@ TEST_F(RequestBuilderTest, ChatFillsTheContextWithoutMaxTokensAndStopsAtEot) {
   EXPECT_EQ(static_cast<int64_t>(o.prompt.size()) + o.stop.max_tokens, 64);
   EXPECT_EQ(o.stop.stop_token_ids, (std::vector<int32_t>{*tokenizer_->TokenToId("<|eot_id|>")}));
   EXPECT_EQ(o.ns, "t");
+}
+
+TEST_F(RequestBuilderTest, CompletionPinsCoverPrefixTokensOrTheWholePrompt) {
+  std::string param;
+  CompletionRequest r = Completion("abcdef");  // BOS + 6 bytes
+  r.cache_control = CacheControl{600, 0, "cache_control"};
+  auto built = builder_->BuildCompletion(r, "", &param);
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  ASSERT_EQ((*built)[0].pins.size(), 1u);
+  EXPECT_EQ((*built)[0].pins[0].tokens, 7u);
+  EXPECT_EQ((*built)[0].pins[0].ttl_seconds, 600);
+  EXPECT_EQ((*built)[0].pins[0].field, "cache_control");
+  r.cache_control->prefix_tokens = 4;
+  built = builder_->BuildCompletion(r, "", &param);
+  ASSERT_TRUE(built.ok());
+  EXPECT_EQ((*built)[0].pins[0].tokens, 4u);
+  r.cache_control->prefix_tokens = 8;
+  built = builder_->BuildCompletion(r, "", &param);
+  ASSERT_FALSE(built.ok());
+  EXPECT_EQ(built.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(param, "cache_control.prefix_tokens");
+  EXPECT_NE(built.status().message().find("8 is longer than the prompt (7 tokens)"),
+            std::string::npos)
+      << built.status().message();
+  r.cache_control.reset();
+  built = builder_->BuildCompletion(r, "", &param);
+  ASSERT_TRUE(built.ok());
+  EXPECT_TRUE((*built)[0].pins.empty());
+}
+
+TEST_F(RequestBuilderTest, ChatPinsEndAfterTheMarkedBlock) {
+  std::string param;
+  auto parsed = ParseChatRequest(
+      R"({"messages":[{"role":"system","content":[{"type":"text","text":"AAAA","cache_control":{"ttl":"1h"}},
+                                                  {"type":"text","text":"BBBB"}]},
+                      {"role":"user","content":"hi","cache_control":{}}]})",
+      ProtocolLimits{}, &param);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  auto built = builder_->BuildChat(*parsed, "t", &param);
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  const std::vector<int32_t>& prompt = built->options.prompt;
+  auto encode = [&](const std::string& text) { return tokenizer_->Encode(text, false); };
+  ASSERT_EQ(built->pins.size(), 2u);
+  // Llama 3's format: the system header, then the first part.
+  const std::vector<int32_t> head =
+      encode("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nAAAA");
+  EXPECT_EQ(built->pins[0].tokens, head.size());
+  EXPECT_TRUE(std::equal(head.begin(), head.end(), prompt.begin()));
+  EXPECT_EQ(built->pins[0].ttl_seconds, 3600);
+  EXPECT_EQ(built->pins[0].field, "messages[0].content[0].cache_control");
+  // The whole user message, its end of turn included; not the generation prompt.
+  const size_t generation_prompt =
+      encode("<|start_header_id|>assistant<|end_header_id|>\n\n").size();
+  EXPECT_EQ(built->pins[1].tokens, prompt.size() - generation_prompt);
+  EXPECT_EQ(prompt[built->pins[1].tokens - 1], *tokenizer_->TokenToId("<|eot_id|>"));
+  EXPECT_EQ(built->pins[1].ttl_seconds, 300);
 }
 
 TEST_F(RequestBuilderTest, SeedsAreRandomUnlessGiven) {
