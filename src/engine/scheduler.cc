@@ -408,6 +408,7 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
   bool ok = true;
   for (Sequence* seq : starting) {
     seq->pages = std::make_unique<kvcache::SequencePages>(cache_.get(), pool_.get(), r->options.ns);
+    seq->pages->set_request_id(r->id);
     kvcache::PageCopy copy;
     StatusOr<size_t> matched = size_t{0};
     {
@@ -467,8 +468,7 @@ class Scheduler::AdmitHost final : public sched::AdmitHost {
     if (r->admitted_ns == 0) {
       r->admitted_ns = now_;
       if (s_->histograms_.queue != nullptr)
-        s_->histograms_.queue->Observe(static_cast<double>(now_ - r->arrival_ns) /
-                                       kNanosPerSecond);
+        s_->histograms_.queue->Observe(static_cast<double>(now_ - r->arrival_ns) / kNanosPerSecond);
       s_->prompt_tokens_ += r->prompt_len();
       s_->cached_prompt_tokens_ += r->cached_tokens;
     }

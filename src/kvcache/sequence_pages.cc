@@ -63,8 +63,9 @@ Status SequencePages::Commit(std::span<const Token> tokens) {
   const size_t ps = static_cast<size_t>(cache_->page_size());
   const size_t used = (tokens.size() + ps - 1) / ps;
   CHECK_LE(used, pages_.size());
-  RETURN_IF_ERROR(
-      cache_->Insert(ns_, tokens, std::span(pages_).first(used), InsertOptions{}, &insert_));
+  InsertOptions options;
+  options.request_id = request_id_;
+  RETURN_IF_ERROR(cache_->Insert(ns_, tokens, std::span(pages_).first(used), options, &insert_));
   return AdoptInsert(cache_, pool_, insert_, std::span(pages_).first(used),
                      std::span(owned_).first(used), &locks_);
 }

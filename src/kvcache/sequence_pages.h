@@ -60,6 +60,10 @@ class SequencePages {
   // `copy` is the boundary-page copy the caller makes on its backend.
   StatusOr<std::unique_ptr<SequencePages>> Fork(size_t tokens, PageCopy* copy);
 
+  // Passed with every Commit's insert (InsertOptions::request_id: admission
+  // policies tell one request's pages from another's).
+  void set_request_id(uint64_t id) { request_id_ = id; }
+
   std::span<const PageId> pages() const { return pages_; }
   size_t owned_pages() const;
   // Pages that would return to the pool if this sequence let go now.
@@ -73,6 +77,7 @@ class SequencePages {
   std::vector<uint8_t> owned_;  // by page: nonzero where this sequence holds a reference
   std::vector<CacheHandle> locks_;
   InsertResult insert_;  // Commit's, reused
+  uint64_t request_id_ = 0;
 };
 
 }  // namespace radixlm::kvcache

@@ -8,7 +8,8 @@ namespace radixlm::sched {
 Status PolicyOptions::Validate() const {
   if (max_running <= 0) return InvalidArgumentError("max running sequences must be positive");
   if (token_budget <= 0) return InvalidArgumentError("the token budget must be positive");
-  if (max_prefill_tokens < 0) return InvalidArgumentError("max prefill tokens must not be negative");
+  if (max_prefill_tokens < 0)
+    return InvalidArgumentError("max prefill tokens must not be negative");
   if (fairness_bound_ns < 0) return InvalidArgumentError("the fairness bound must not be negative");
   if (page_size <= 0) return InvalidArgumentError("the page size must be positive");
   return OkStatus();
@@ -72,9 +73,8 @@ int64_t SchedulePolicy::FixedShare() const {
   return options_.max_prefill_tokens > 0 ? options_.max_prefill_tokens : options_.token_budget;
 }
 
-void SchedulePolicy::Admit(std::span<const WaitingRequest> waiting,
-                           std::span<const uint32_t> order, int64_t now_ns, int64_t running,
-                           StepBudget* budget, AdmitHost* host,
+void SchedulePolicy::Admit(std::span<const WaitingRequest> waiting, std::span<const uint32_t> order,
+                           int64_t now_ns, int64_t running, StepBudget* budget, AdmitHost* host,
                            std::vector<uint32_t>* admitted) const {
   admitted->clear();
   for (uint32_t i : order) {

@@ -43,20 +43,20 @@ namespace radixlm::sched {
 
 // The shared knobs; EngineOptions and SimOptions carry the same names.
 struct PolicyOptions {
-  int64_t max_running = 64;         // sequences running at once
-  int64_t token_budget = 512;       // tokens a step computes, prefill and decode
-  int64_t max_prefill_tokens = 0;   // of the budget, prefill per step (0: all of it)
+  int64_t max_running = 64;        // sequences running at once
+  int64_t token_budget = 512;      // tokens a step computes, prefill and decode
+  int64_t max_prefill_tokens = 0;  // of the budget, prefill per step (0: all of it)
   int64_t fairness_bound_ns = 2'000'000'000;
   int64_t page_size = 16;
-  bool prefix_cache = true;         // off: nothing is shared, so nothing waits to share
+  bool prefix_cache = true;  // off: nothing is shared, so nothing waits to share
   Status Validate() const;
 };
 
 // A waiting request as the policy sees it.
 struct WaitingRequest {
-  uint64_t id = 0;            // breaks ties: smaller (earlier submitted) first
+  uint64_t id = 0;  // breaks ties: smaller (earlier submitted) first
   int64_t arrival_ns = 0;
-  int64_t queued_ns = 0;      // when it last entered the queue
+  int64_t queued_ns = 0;  // when it last entered the queue
   int64_t preemptions = 0;
   int64_t cached_tokens = 0;  // its prompt's longest cached prefix now (less the last token)
   int64_t width = 1;          // sequences it runs (n samples)

@@ -117,10 +117,22 @@ TEST(SimulatorTest, RepeatedPromptComputesItsLastToken) {
   EXPECT_EQ(sim->prefill_tokens_computed, 100 + 1);
 }
 
+// Whether the requests were first admitted in trace order.
+bool AdmittedInOrder(const SimResult& r) {
+  int64_t last = 0;
+  for (const RequestRecord& rec : r.records) {
+    if (rec.admit_order == 0) continue;
+    if (rec.admit_order < last) return false;
+    last = rec.admit_order;
+  }
+  return true;
+}
+
 // The offline oracle (Belady on next use) is the upper bound on eviction while
 // the request stream does not depend on eviction. Under preemption it does (an
-// eviction choice changes who runs when), and the bound no longer holds: those
-// configurations are reported, not asserted.
+// eviction choice changes who runs when), and so it does when the cache-aware
+// ranking reorders the queue (what is cached decides who goes first): the bound
+// no longer holds, and those configurations are reported, not asserted.
 TEST(SimulatorTest, OracleIsNeverBeaten) {
   int compared = 0;
   for (const char* workload : {"chatbot", "doc-qa", "multi-turn", "few-shot", "tree-of-thought"}) {
@@ -132,13 +144,14 @@ TEST(SimulatorTest, OracleIsNeverBeaten) {
         auto sim = Simulate(trace, Options(pages, policy));
         ASSERT_TRUE(sim.ok());
         if (oracle->preemptions > 0 || sim->preemptions > 0) continue;
+        if (!AdmittedInOrder(*oracle) || !AdmittedInOrder(*sim)) continue;
         ++compared;
         EXPECT_LE(sim->hits.cached_tokens, oracle->hits.cached_tokens)
             << workload << ", " << pages << " pages: " << policy << " beats the oracle";
       }
     }
   }
-  EXPECT_GE(compared, 40);  // 48 of the 90 pairs run without preemption
+  EXPECT_GE(compared, 30);  // 31 of the 90 pairs run in order, without preemption
 }
 
 TEST(SimulatorTest, RequestLargerThanThePoolIsDropped) {
