@@ -105,6 +105,7 @@ class Run final : public sched::AdmitHost {
           now = std::max(now, Nanos(trace_.requests[next].arrival_s));
         } else if (!waiting_.empty()) {
           ++result_.dropped_requests;
+          if (oracle_ != nullptr && !waiting_[0]->started) oracle_->Admit(waiting_[0]->request);
           waiting_.erase(waiting_.begin());
         }
         continue;
@@ -143,6 +144,7 @@ class Run final : public sched::AdmitHost {
     const int64_t total = seq->prompt_len + static_cast<int64_t>(seq->output.size());
     if ((total + ps - 1) / ps + 1 > options_.capacity_pages) {
       ++result_.dropped_requests;
+      if (oracle_ != nullptr) oracle_->Admit(seq->request);  // never a use
       return;
     }
     waiting_.push_back(std::move(seq));
@@ -252,7 +254,7 @@ class Run final : public sched::AdmitHost {
 
   bool TryAdmit(size_t i, sched::StepBudget* budget, int64_t running_sequences) override {
     Seq* s = waiting_[i].get();
-    if (oracle_ != nullptr) oracle_->SetNow(s->request);
+    if (oracle_ != nullptr && !s->started) oracle_->Admit(s->request);
     const int64_t ps = options_.page_size;
     s->pages = std::make_unique<kvcache::SequencePages>(cache_.get(), pool_.get(), Ns(*s));
     s->pages->set_request_id(s->request);
@@ -272,6 +274,7 @@ class Run final : public sched::AdmitHost {
     if (!ok) {
       s->pages.reset();
       s->computed = 0;
+      if (oracle_ != nullptr && !s->started) oracle_->Unadmit(s->request);
       return false;
     }
     plan_.push_back({s, tokens, false, tokens == s->pending()});
