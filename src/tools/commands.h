@@ -264,6 +264,7 @@ struct ServeOptions {
   int64_t max_prefill_tokens =
       0;  // 0: from the device with a derived budget, else the whole budget
   double mixed_step_ratio = 0;  // 0: a fixed prefill share (step_cost.h: learnt shares)
+  int64_t fairness_bound_ms = 2000;  // EngineOptions::fairness_bound
   int64_t max_waiting = 4096;
   int32_t max_n = 16;
   int32_t max_logprobs = 20;

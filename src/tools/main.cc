@@ -445,6 +445,10 @@ int main(int argc, char** argv) {
           "Beside running decodes, size each step's prefill from measured step times so it "
           "costs at most this many decode steps (default 0: off, a fixed prefill share)")
       ->check(CLI::Range(0.0, 100.0));
+  serve_cmd
+      ->add_option("--fairness-bound-ms", serve.fairness_bound_ms,
+                   "A request waiting longer goes ahead of cache-aware ranking (default 2000)")
+      ->check(CLI::NonNegativeNumber);
   serve_cmd->add_option("--max-waiting", serve.max_waiting, "Queued requests before 503")
       ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--max-n", serve.max_n, "Largest n (samples per request)")->check(CLI::Range(1, 1024));
