@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "kvcache/block_hash.h"
 #include "kvcache/eviction_policy.h"
+#include "sim/oracle.h"
+#include "sim/prompt_builder.h"
 #include "sim/workloads.h"
 
 namespace radixlm::sim {
@@ -152,6 +155,38 @@ TEST(SimulatorTest, OracleIsNeverBeaten) {
     }
   }
   EXPECT_GE(compared, 30);  // 31 of the 90 pairs run in order, without preemption
+}
+
+// Requests admitted out of trace order: now is just before the first request
+// not admitted, and a next use skips those admitted ahead of their turn.
+TEST(SimulatorTest, OracleNextUseFollowsAdmissionsOutOfOrder) {
+  Trace trace;
+  const uint32_t doc = trace.Intern("doc");
+  trace.requests.resize(4);
+  for (int i = 0; i < 4; ++i) {
+    trace.requests[i].arrival_s = i;
+    trace.requests[i].segments = {{doc, 32}};
+    trace.requests[i].output_tokens = 1;
+  }
+  PromptBuilder builder(trace);
+  OraclePolicy oracle(trace, builder, 16);
+  std::vector<Token> tokens;
+  builder.Build(0, &tokens);
+  std::vector<kvcache::BlockHash> hashes;
+  kvcache::AppendBlockHashes(kvcache::NamespaceHash(""), tokens, 16, &hashes);
+  const uint64_t page = hashes[0].lo;
+  EXPECT_EQ(oracle.NextUse(page), 0);
+  oracle.Admit(0);
+  EXPECT_EQ(oracle.NextUse(page), 1);
+  oracle.Admit(2);  // ahead of 1
+  EXPECT_EQ(oracle.NextUse(page), 1);
+  oracle.Admit(1);  // now moves past 2 as well
+  EXPECT_EQ(oracle.NextUse(page), 3);
+  oracle.Unadmit(1);  // its admission failed after all
+  EXPECT_EQ(oracle.NextUse(page), 1);
+  oracle.Admit(1);
+  oracle.Admit(3);
+  EXPECT_EQ(oracle.NextUse(page), -1);
 }
 
 TEST(SimulatorTest, RequestLargerThanThePoolIsDropped) {
