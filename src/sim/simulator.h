@@ -22,7 +22,8 @@
 //     first;
 //   - a finished request inserts prompt and output, unlocks, frees its pages;
 //   - the step's duration comes from the CostModel; time is kept in whole
-//     nanoseconds.
+//     nanoseconds, and the cache's clock reads the step's start throughout the
+//     step (as the engine's while it plans).
 //
 // What the engine does and this does not model: n > 1 samples, embeddings,
 // stop strings and EOS (every request generates its trace's output length),
