@@ -79,11 +79,24 @@ StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(backend::Backend* backend
   return s;
 }
 
+sched::PolicyOptions SchedulePolicyOptions(const EngineOptions& options, int64_t page_size) {
+  sched::PolicyOptions p;
+  p.max_running = options.max_running;
+  p.token_budget = options.token_budget;
+  p.max_prefill_tokens = options.max_prefill_tokens;
+  p.fairness_bound_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options.fairness_bound).count();
+  p.page_size = page_size;
+  p.prefix_cache = options.prefix_cache;
+  return p;
+}
+
 Scheduler::Scheduler(backend::Backend* backend, const model::Tokenizer* tokenizer,
                      const EngineOptions& options, const Clock* clock, LatencyHistograms histograms)
     : backend_(backend),
       tokenizer_(tokenizer),
       options_(options),
+      policy_(SchedulePolicyOptions(options, backend->page_size())),
       clock_(clock),
       histograms_(histograms),
       max_context_(backend->config().max_position_embeddings),
@@ -135,7 +148,7 @@ bool Scheduler::Step() {
     return finished || !idle();
   }
   ++steps_;
-  next.decode_rows = next.plan.decode_rows;
+  next.decode_rows = next.plan.budget.decode_rows;
   next.prefill_tokens = -next.decode_rows;
   for (const StepPlan::Item& item : next.plan.items) next.prefill_tokens += item.tokens;
   const Status launched = Run(&next);
@@ -245,14 +258,13 @@ int64_t Scheduler::ReservePages(StepPlan* plan, Request* owner, Sequence* seq, i
       plan->short_of_pages = true;
       return -1;
     }
-    Request* victim = nullptr;
-    for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
-      if (it->get() != owner && !(*it)->finished()) {
-        victim = it->get();
-        break;
-      }
+    std::vector<sched::RunningRequest> running(running_.size());
+    size_t owner_index = 0;
+    for (size_t i = 0; i < running_.size(); ++i) {
+      running[i] = {running_[i]->admit_order, running_[i]->finished()};
+      if (running_[i].get() == owner) owner_index = i;
     }
-    if (victim == nullptr || victim->admit_order < owner->admit_order) victim = owner;
+    Request* victim = running_[sched::SchedulePolicy::PreemptionVictim(running, owner_index)].get();
     Preempt(plan, victim);
     if (victim == owner) return 0;
   }
@@ -262,7 +274,8 @@ void Scheduler::Preempt(StepPlan* plan, Request* request) {
   // Its computed prefix goes into the cache, so resuming it is mostly a hit.
   for (auto it = plan->items.begin(); it != plan->items.end();) {
     if (it->request == request) {
-      plan->budget_left += it->tokens;
+      const bool decode = it->tokens == 1 && it->sequence->pending() == 1;
+      plan->budget.GiveBack(it->tokens, decode);
       it = plan->items.erase(it);
     } else {
       ++it;
@@ -283,8 +296,7 @@ void Scheduler::Preempt(StepPlan* plan, Request* request) {
 }
 
 int64_t Scheduler::PrefillShare(int64_t decode_rows) {
-  const int64_t fixed =
-      options_.max_prefill_tokens > 0 ? options_.max_prefill_tokens : options_.token_budget;
+  const int64_t fixed = policy_.FixedShare();
   if (options_.mixed_step_ratio <= 0) return fixed;
   if (decode_rows == 0) return options_.token_budget;  // no stream to keep at pace
   if (cost_.NeedsDecodeSample(decode_rows)) {
@@ -297,12 +309,12 @@ int64_t Scheduler::PrefillShare(int64_t decode_rows) {
 }
 
 void Scheduler::ScheduleRunning(StepPlan* plan) {
-  plan->budget_left = options_.token_budget;
-  plan->prefill_left = options_.token_budget;  // set past the decodes
+  plan->budget = policy_.StartStep();
   // Decode tokens first: one each, so a long prefill never stalls running samples.
   for (int pass = 0; pass < 2; ++pass) {
     // Past the decodes: the prefill share beside them.
-    if (pass == 1) plan->prefill_left = PrefillShare(plan->decode_rows);
+    if (pass == 1)
+      sched::SchedulePolicy::SetPrefillShare(&plan->budget, PrefillShare(plan->budget.decode_rows));
     for (size_t i = 0; i < running_.size(); ++i) {
       Request* r = running_[i].get();
       for (size_t k = 0; k < r->sequences.size(); ++k) {
@@ -317,8 +329,7 @@ void Scheduler::ScheduleRunning(StepPlan* plan) {
           continue;
         }
         // Prefill chunks also stay within the step's prefill share.
-        const int64_t tokens = std::min(
-            {seq->pending(), plan->budget_left, decode ? seq->pending() : plan->prefill_left});
+        const int64_t tokens = plan->budget.Chunk(seq->pending(), decode);
         if (tokens <= 0) continue;
         const int64_t got = ReservePages(plan, r, seq, tokens);
         if (got < 0) continue;  // short of pages with a step in flight
@@ -327,9 +338,7 @@ void Scheduler::ScheduleRunning(StepPlan* plan) {
           break;
         }
         plan->items.push_back({r, seq, got, got == seq->pending()});
-        plan->budget_left -= got;
-        if (decode) ++plan->decode_rows;
-        if (!decode) plan->prefill_left -= got;
+        plan->budget.Take(got, decode);
       }
     }
   }
@@ -345,42 +354,46 @@ int64_t Scheduler::SharedWithPrefill(const Request& request) const {
   // The longest run this prompt shares with a prompt being computed now, beyond
   // what that prompt has already inserted.
   int64_t best = 0;
-  const auto& prompt = request.options.prompt;
   for (const auto& r : running_) {
     if (r->forked || r->sequences.empty()) continue;
     const Sequence& seq = *r->sequences[0];
     if (seq.computed >= r->prompt_len() || r->options.ns != request.options.ns) continue;
-    const auto& other = r->options.prompt;
-    const size_t n = std::min(prompt.size(), other.size());
-    size_t lcp = static_cast<size_t>(
-        std::mismatch(prompt.begin(), prompt.begin() + static_cast<ptrdiff_t>(n), other.begin())
-            .first -
-        prompt.begin());
-    best = std::max(best, static_cast<int64_t>(lcp));
+    best = std::max(best, sched::SharedPrefix(request.options.prompt, r->options.prompt));
   }
   return best;
 }
 
 void Scheduler::RankWaiting(int64_t now) {
   ScopedNanos timer(&cache_ns_);
-  const int64_t bound =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.fairness_bound).count();
-  auto urgent = [&](const Request& r) { return r.preemptions > 0 || now - r.queued_ns > bound; };
-  for (auto& r : waiting_) {
+  waiting_desc_.resize(waiting_.size());
+  for (size_t i = 0; i < waiting_.size(); ++i) {
+    const Request& r = *waiting_[i];
+    sched::WaitingRequest& w = waiting_desc_[i];
     // The last prompt token is always computed (its logits give the first sample).
-    const auto& p = r->options.prompt;
-    r->peek = cache_ == nullptr || r->options.embed
-                  ? 0
-                  : static_cast<int64_t>(
-                        cache_->PeekMatch(r->options.ns, std::span(p).first(p.size() - 1)));
+    const auto& p = r.options.prompt;
+    w.id = r.id;
+    w.arrival_ns = r.arrival_ns;
+    w.queued_ns = r.queued_ns;
+    w.preemptions = r.preemptions;
+    w.cached_tokens = cache_ == nullptr || r.options.embed
+                          ? 0
+                          : static_cast<int64_t>(
+                                cache_->PeekMatch(r.options.ns, std::span(p).first(p.size() - 1)));
+    w.width = r.width();
+    w.finished = r.finished();
+    w.can_share = !r.options.embed;
   }
-  std::stable_sort(waiting_.begin(), waiting_.end(), [&](const auto& a, const auto& b) {
-    const bool ua = urgent(*a), ub = urgent(*b);
-    if (ua != ub) return ua;
-    if (ua) return a->arrival_ns < b->arrival_ns;
-    if (a->peek != b->peek) return a->peek > b->peek;
-    return a->arrival_ns < b->arrival_ns;
-  });
+  policy_.Rank(waiting_desc_, now, &order_);
+  // waiting_ (and its description) in ranked order.
+  std::vector<std::unique_ptr<Request>> ranked(waiting_.size());
+  std::vector<sched::WaitingRequest> desc(waiting_.size());
+  for (size_t k = 0; k < order_.size(); ++k) {
+    ranked[k] = std::move(waiting_[order_[k]]);
+    desc[k] = waiting_desc_[order_[k]];
+    order_[k] = static_cast<uint32_t>(k);
+  }
+  waiting_.swap(ranked);
+  waiting_desc_.swap(desc);
 }
 
 bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
@@ -389,14 +402,14 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
   for (auto& seq : r->sequences) {
     if (!seq->finished()) starting.push_back(seq.get());
   }
-  int64_t budget = std::min(plan->budget_left, plan->prefill_left);
-  const int64_t budget_before = budget;
+  sched::StepBudget budget = plan->budget;
   std::vector<StepPlan::Item> items;
   std::vector<kvcache::PageCopy> copies;
   bool ok = true;
   for (Sequence* seq : starting) {
     seq->pages = std::make_unique<kvcache::SequencePages>(cache_.get(), pool_.get(), r->options.ns);
     seq->pages->set_retention(r->options.retention);
+    seq->pages->set_request_id(r->id);
     kvcache::PageCopy copy;
     StatusOr<size_t> matched = size_t{0};
     {
@@ -409,23 +422,22 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
       r->hidden_sum.assign(static_cast<size_t>(backend_->config().hidden_size), 0.0f);
     seq->computed = matched.ok() ? static_cast<int64_t>(*matched) : 0;
     if (copy.needed()) copies.push_back(copy);
-    if (r->cached_tokens < 0) r->cached_tokens = std::min(seq->computed, r->prompt_len());
-    const int64_t tokens = std::min(seq->pending(), budget);
+    const int64_t tokens = budget.Chunk(seq->pending(), /*decode=*/false);
     if (tokens <= 0) continue;  // a later step computes it
     const int64_t want = seq->computed + tokens;
     // Admission never evicts pages a running request needs next: it only takes
     // free and evictable ones, leaving one page per running sequence for decode.
     const int64_t need = CeilDiv(want, ps) - static_cast<int64_t>(seq->pages->pages().size());
-    if (pool_->pages_free() < need + plan->running_sequences && cache_ != nullptr) {
-      cache_->Evict(need + plan->running_sequences - pool_->pages_free());
+    const int64_t reserve = sched::SchedulePolicy::AdmissionPages(need, plan->running_sequences);
+    if (pool_->pages_free() < reserve && cache_ != nullptr) {
+      cache_->Evict(reserve - pool_->pages_free());
     }
-    if (pool_->pages_free() < need + plan->running_sequences ||
-        !seq->pages->Reserve(static_cast<size_t>(want)).ok()) {
+    if (pool_->pages_free() < reserve || !seq->pages->Reserve(static_cast<size_t>(want)).ok()) {
       ok = false;
       break;
     }
     items.push_back({r, seq, tokens, tokens == seq->pending()});
-    budget -= tokens;
+    budget.Take(tokens, /*decode=*/false);
   }
   if (!ok || items.empty()) {
     for (Sequence* seq : starting) {
@@ -436,50 +448,54 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
   }
   plan->items.insert(plan->items.end(), items.begin(), items.end());
   plan->copies.insert(plan->copies.end(), copies.begin(), copies.end());
-  plan->budget_left -= budget_before - budget;
-  plan->prefill_left -= budget_before - budget;
+  plan->budget = budget;
+  // What it hits at its first admission is what usage reports.
+  if (r->cached_tokens < 0) r->cached_tokens = std::min(starting[0]->computed, r->prompt_len());
   return true;
 }
 
+// The policy's view of the waiting queue (ranked) and what admitting does here.
+class Scheduler::AdmitHost final : public sched::AdmitHost {
+ public:
+  AdmitHost(Scheduler* s, StepPlan* plan, int64_t now) : s_(s), plan_(plan), now_(now) {}
+  int64_t SharedWithPrefill(size_t i) override {
+    return s_->cache_ == nullptr ? 0 : s_->SharedWithPrefill(*s_->waiting_[i]);
+  }
+  bool TryAdmit(size_t i, sched::StepBudget* budget, int64_t running_sequences) override {
+    Request* r = s_->waiting_[i].get();
+    plan_->running_sequences = running_sequences;
+    CHECK(budget == &plan_->budget);
+    if (!s_->TryAdmit(plan_, r)) return false;
+    if (r->admitted_ns == 0) {
+      r->admitted_ns = now_;
+      if (s_->histograms_.queue != nullptr)
+        s_->histograms_.queue->Observe(static_cast<double>(now_ - r->arrival_ns) / kNanosPerSecond);
+      s_->prompt_tokens_ += r->prompt_len();
+      s_->cached_prompt_tokens_ += r->cached_tokens;
+    }
+    r->admit_order = s_->next_admit_order_++;
+    // Running at once, so the requests ranked after it can share its prefill.
+    s_->running_.push_back(std::move(s_->waiting_[i]));
+    return true;
+  }
+
+ private:
+  Scheduler* s_;
+  StepPlan* plan_;
+  int64_t now_;
+};
+
 void Scheduler::Admit(StepPlan* plan) {
-  if (waiting_.empty() || plan->budget_left <= 0 || plan->prefill_left <= 0) return;
+  if (waiting_.empty() || plan->budget.prefill_room() <= 0) return;
   const int64_t now = clock_->NowNanos();
   RankWaiting(now);
-  const int64_t bound =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.fairness_bound).count();
-  const int64_t ps = pool_->page_size();
-  for (size_t i = 0; i < waiting_.size() && plan->budget_left > 0 && plan->prefill_left > 0;) {
-    Request* r = waiting_[i].get();
-    if (r->finished()) {
-      ++i;
-      continue;
-    }
-    if (plan->running_sequences + r->width() > options_.max_running) break;
-    const bool urgent = r->preemptions > 0 || now - r->queued_ns > bound;
-    // In-batch sharing: a prompt being prefilled right now holds more of this
-    // prompt than the cache does; once its chunks are inserted this one hits them.
-    if (!urgent && cache_ != nullptr && !r->options.embed &&
-        SharedWithPrefill(*r) >= r->peek + ps) {
-      ++i;
-      continue;
-    }
-    if (!TryAdmit(plan, r)) {
-      if (urgent) break;  // nothing admitted ahead of a starving request
-      ++i;
-      continue;
-    }
-    if (r->admitted_ns == 0) {
-      r->admitted_ns = now;
-      if (histograms_.queue != nullptr)
-        histograms_.queue->Observe(static_cast<double>(now - r->arrival_ns) / kNanosPerSecond);
-      prompt_tokens_ += r->prompt_len();
-      cached_prompt_tokens_ += r->cached_tokens;
-    }
-    r->admit_order = next_admit_order_++;
-    plan->running_sequences += r->width();
-    running_.push_back(std::move(waiting_[i]));
-    waiting_.erase(waiting_.begin() + static_cast<ptrdiff_t>(i));
-  }
+  AdmitHost host(this, plan, now);
+  policy_.Admit(waiting_desc_, order_, now, plan->running_sequences, &plan->budget, &host,
+                &admitted_);
+  if (admitted_.empty()) return;
+  std::erase_if(waiting_, [](const auto& r) { return r == nullptr; });
+  plan->running_sequences = 0;
+  for (const auto& r : running_) plan->running_sequences += r->width();
 }
 
 // ---------------------------------------------------------------------------

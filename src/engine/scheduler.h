@@ -17,6 +17,11 @@
 //                      prompt shares more with a prompt being prefilled right now
 //                      than with the cache waits for that prefill to insert it
 //                      (in-batch sharing)
+//
+// The rules of ScheduleRunning and Admit (ranking, the budget and chunks, which
+// request to admit or pass over, the admission page reserve, the preemption
+// victim) are sched::SchedulePolicy's (sched/schedule_policy.h), which the
+// simulator follows too; this class applies them to its requests and pages.
 //   Run                page copies (copy-on-write), then the step launched on
 //                      the backend (Backend::Launch); its tokens count as
 //                      computed, and its prefill chunks go into the prefix
@@ -58,6 +63,7 @@
 #include "engine/step_cost.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
+#include "sched/schedule_policy.h"
 
 namespace radixlm::backend {
 class Backend;
@@ -85,9 +91,10 @@ struct StepPlan {
   };
   std::vector<Item> items;
   std::vector<kvcache::PageCopy> copies;  // before the forward
-  int64_t budget_left = 0;
-  int64_t prefill_left = 0;  // of it, for prefill chunks (EngineOptions::max_prefill_tokens)
-  int64_t decode_rows = 0;   // one-token rows of running sequences (for StepCost)
+  // What is left of the token budget and the prefill share
+  // (EngineOptions::max_prefill_tokens), and the one-token rows of running
+  // sequences (for StepCost).
+  sched::StepBudget budget;
   int64_t running_sequences = 0;
   // Preemption is allowed only with no step in flight; without it a sequence
   // short of pages is left out and short_of_pages set.
@@ -96,9 +103,7 @@ struct StepPlan {
   void Clear() {
     items.clear();
     copies.clear();
-    budget_left = 0;
-    prefill_left = 0;
-    decode_rows = 0;
+    budget = sched::StepBudget();
     running_sequences = 0;
     allow_preempt = true;
     short_of_pages = false;
@@ -137,6 +142,10 @@ struct StepState {
     host_rows = false;
   }
 };
+
+// The engine's options as the scheduling policy's (its shared knobs, one to
+// one; the page size is the backend's).
+sched::PolicyOptions SchedulePolicyOptions(const EngineOptions& options, int64_t page_size);
 
 class Scheduler {
  public:
@@ -193,8 +202,10 @@ class Scheduler {
   // Matches, locks and allocates the first chunk; false (and nothing held) if
   // the pool cannot take it.
   bool TryAdmit(StepPlan* plan, Request* request);
+  // Ranks waiting_ (SchedulePolicy::Rank); waiting_desc_ describes it after.
   void RankWaiting(int64_t now);
   int64_t SharedWithPrefill(const Request& request) const;
+  class AdmitHost;
   // The other samples of `request`, over the first `at` tokens of `parent`.
   void Fork(Request* request, Sequence* parent, int64_t at);
   // Whether the next step may be planned and launched before the one in flight is finished.
@@ -219,6 +230,7 @@ class Scheduler {
   backend::Backend* backend_;
   const model::Tokenizer* tokenizer_;
   EngineOptions options_;
+  sched::SchedulePolicy policy_;
   const Clock* clock_;
   LatencyHistograms histograms_;
   std::unique_ptr<kvcache::PagePool> pool_;
@@ -229,6 +241,9 @@ class Scheduler {
   std::vector<std::unique_ptr<Request>> running_;  // in admission order
   std::vector<std::unique_ptr<Request>> waiting_;
   int64_t next_admit_order_ = 1;
+  // Scratch for the policy: waiting_ described, the ranked order, the admitted.
+  std::vector<sched::WaitingRequest> waiting_desc_;
+  std::vector<uint32_t> order_, admitted_;
 
   bool deferred_delivery_ = false;
   std::vector<std::pair<std::shared_ptr<RequestHandle>, RequestUpdate>> outbox_;

@@ -67,6 +67,7 @@ Status SequencePages::Commit(std::span<const Token> tokens) {
   CHECK_LE(used, pages_.size());
   InsertOptions options;
   options.priority = retention_.priority;
+  options.request_id = request_id_;
   RETURN_IF_ERROR(cache_->Insert(ns_, tokens, std::span(pages_).first(used), options, &insert_));
   RETURN_IF_ERROR(AdoptInsert(cache_, pool_, insert_, std::span(pages_).first(used),
                               std::span(owned_).first(used), &locks_));

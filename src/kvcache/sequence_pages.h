@@ -73,6 +73,9 @@ class SequencePages {
   StatusOr<std::unique_ptr<SequencePages>> Fork(size_t tokens, PageCopy* copy);
 
   void set_retention(Retention retention) { retention_ = std::move(retention); }
+  // Passed with every Commit's insert (InsertOptions::request_id: admission
+  // policies tell one request's pages from another's).
+  void set_request_id(uint64_t id) { request_id_ = id; }
 
   std::span<const PageId> pages() const { return pages_; }
   size_t owned_pages() const;
@@ -88,6 +91,7 @@ class SequencePages {
   std::vector<CacheHandle> locks_;
   InsertResult insert_;  // Commit's, reused
   Retention retention_;
+  uint64_t request_id_ = 0;
 };
 
 }  // namespace radixlm::kvcache

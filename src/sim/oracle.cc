@@ -8,7 +8,8 @@
 
 namespace radixlm::sim {
 
-OraclePolicy::OraclePolicy(const Trace& trace, const PromptBuilder& builder, int32_t page_size) {
+OraclePolicy::OraclePolicy(const Trace& trace, const PromptBuilder& builder, int32_t page_size)
+    : admitted_(trace.requests.size(), 0) {
   std::vector<Token> tokens;
   std::vector<kvcache::BlockHash> hashes;
   for (size_t i = 0; i < trace.requests.size(); ++i) {
@@ -26,11 +27,26 @@ OraclePolicy::OraclePolicy(const Trace& trace, const PromptBuilder& builder, int
   }
 }
 
+void OraclePolicy::Admit(int64_t request) {
+  admitted_[static_cast<size_t>(request)] = 1;
+  while (now_ + 1 < static_cast<int64_t>(admitted_.size()) &&
+         admitted_[static_cast<size_t>(now_ + 1)]) {
+    ++now_;
+  }
+}
+
+void OraclePolicy::Unadmit(int64_t request) {
+  admitted_[static_cast<size_t>(request)] = 0;
+  now_ = std::min(now_, request - 1);
+}
+
 int64_t OraclePolicy::NextUse(uint64_t content_key) const {
   if (content_key == 0) return -1;
   auto it = uses_.find(content_key);
   if (it == uses_.end()) return -1;
   auto next = std::upper_bound(it->second.begin(), it->second.end(), now_);
+  // Requests admitted ahead of their turn are past uses.
+  while (next != it->second.end() && admitted_[static_cast<size_t>(*next)]) ++next;
   return next == it->second.end() ? -1 : *next;
 }
 

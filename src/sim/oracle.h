@@ -8,9 +8,14 @@
 // the entry uses that page (block hashes chain the whole prefix). Entries with no
 // full page, or never used again, go first (least recently used first).
 //
-// The simulator tells the policy which request it is admitting (SetNow); cache
-// entries are re-keyed whenever a request touches them, which is exactly when
-// their next use moves.
+// The simulator tells the policy which requests it has admitted (Admit,
+// Unadmit): the scheduler ranks its queue cache-aware, so requests are not
+// admitted in trace order. "Now" is just before the first request not admitted
+// yet, and an entry's next use is the first request after now, not admitted
+// yet, that uses it. Cache entries are re-keyed whenever a request touches
+// them, which is exactly when their next use moves (admitting a request touches
+// the entries it uses; now moves only when the request it stood before is
+// admitted).
 #pragma once
 
 #include <cstdint>
@@ -33,14 +38,18 @@ class OraclePolicy final : public kvcache::EvictionPolicy {
   bool wants_content_key() const override { return true; }
   kvcache::EvictKey KeyFor(const kvcache::EntryStats& stats) const override;
 
-  // Requests up to `request` (in trace order) have been admitted.
-  void SetNow(int64_t request) { now_ = request; }
-  // The next request after now that uses the page keyed `content_key`, or -1.
+  // Request `request` (in trace order) is being admitted for the first time;
+  // Unadmit: it was not after all.
+  void Admit(int64_t request);
+  void Unadmit(int64_t request);
+  // The next request after now, not admitted yet, that uses the page keyed
+  // `content_key`, or -1.
   int64_t NextUse(uint64_t content_key) const;
 
  private:
   std::unordered_map<uint64_t, std::vector<int32_t>> uses_;
-  int64_t now_ = -1;
+  std::vector<uint8_t> admitted_;  // by request
+  int64_t now_ = -1;               // every request up to now is admitted
 };
 
 }  // namespace radixlm::sim

@@ -1,29 +1,35 @@
 #include "sim/simulator.h"
 
 #include <algorithm>
-#include <deque>
+#include <cmath>
 #include <memory>
 #include <span>
 
 #include "core/check.h"
 #include "core/clock.h"
-#include "kvcache/page_adoption.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
+#include "kvcache/sequence_pages.h"
 #include "sim/oracle.h"
 #include "sim/prompt_builder.h"
 
 namespace radixlm::sim {
 
-using kvcache::CacheHandle;
-using kvcache::PageId;
+sched::PolicyOptions SchedulePolicyOptions(const SimOptions& options) {
+  sched::PolicyOptions p;
+  p.max_running = options.max_running;
+  p.token_budget = options.token_budget;
+  p.max_prefill_tokens = options.max_prefill_tokens;
+  p.fairness_bound_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options.fairness_bound).count();
+  p.page_size = options.page_size;
+  return p;
+}
 
 Status SimOptions::Validate() const {
   if (page_size <= 0) return InvalidArgumentError("page size must be positive");
   if (capacity_pages <= 0) return InvalidArgumentError("capacity must be at least one page");
-  if (token_budget <= 0 || chunk_tokens <= 0 || max_running <= 0) {
-    return InvalidArgumentError("token budget, chunk size and batch size must be positive");
-  }
+  RETURN_IF_ERROR(SchedulePolicyOptions(*this).Validate());
   return profile.Validate();
 }
 
@@ -36,28 +42,33 @@ double Quantile(std::vector<double> values, double q) {
 
 namespace {
 
+int64_t Nanos(double seconds) { return std::llround(seconds * 1e9); }
+
+// One request's sequence, as the engine's Request and Sequence (n = 1).
 struct Seq {
   uint32_t request = 0;
   std::vector<Token> tokens;  // prompt, then the output generated so far
   std::vector<Token> output;  // the whole output, generated ahead
-  size_t prompt_len = 0;
-  size_t computed = 0;        // tokens whose KV is in `pages`
+  int64_t prompt_len = 0;
+  int64_t computed = 0;  // tokens whose KV is in `pages`
   size_t generated = 0;
-  std::vector<PageId> pages;  // ceil(computed / page_size) after each step
-  std::vector<uint8_t> owned;  // by page: ours to release (not the cache's)
-  // Locked: the newest entry, after older ones still pinning foreign pages.
-  std::vector<CacheHandle> locks;
-  uint64_t admitted = 0;      // admission order
+  std::unique_ptr<kvcache::SequencePages> pages;  // null while waiting
+  int64_t arrival_ns = 0;
+  int64_t queued_ns = 0;    // when it last entered the queue
+  int64_t admit_order = 0;  // larger: admitted more recently
+  int32_t preemptions = 0;
   bool started = false;       // admitted at least once
-  // Tokens to prefill before decoding (re)starts.
-  size_t prefill_target() const { return generated == 0 ? prompt_len : tokens.size() - 1; }
-  bool decoding() const { return computed >= prefill_target(); }
+  // Tokens to compute before the next sample (the engine's Sequence::pending).
+  int64_t pending() const { return static_cast<int64_t>(tokens.size()) - computed; }
 };
 
-class Run {
+class Run final : public sched::AdmitHost {
  public:
   Run(const Trace& trace, const SimOptions& options)
-      : trace_(trace), options_(options), builder_(trace, options.seed) {}
+      : trace_(trace),
+        options_(options),
+        policy_(SchedulePolicyOptions(options)),
+        builder_(trace, options.seed) {}
 
   StatusOr<SimResult> Go() {
     RETURN_IF_ERROR(options_.Validate());
@@ -76,228 +87,290 @@ class Run {
 
     const size_t n = trace_.requests.size();
     size_t next = 0;
-    double now = n > 0 ? trace_.requests[0].arrival_s : 0;
+    const int64_t start = n > 0 ? Nanos(trace_.requests[0].arrival_s) : 0;
+    int64_t now = start;
     while (next < n || !waiting_.empty() || !running_.empty()) {
-      if (waiting_.empty() && running_.empty()) now = std::max(now, trace_.requests[next].arrival_s);
-      while (next < n && trace_.requests[next].arrival_s <= now) {
-        waiting_.push_back(NewSeq(static_cast<uint32_t>(next++)));
+      if (waiting_.empty() && running_.empty()) {
+        now = std::max(now, Nanos(trace_.requests[next].arrival_s));
       }
-      clock_.Set(static_cast<int64_t>(now * 1e9));
-      Admit();
-      if (running_.empty()) continue;
+      while (next < n && Nanos(trace_.requests[next].arrival_s) <= now) Arrive(next++);
+      clock_.Set(now);
+      ScheduleRunning();
+      Admit(now);
+      if (plan_.empty()) {
+        // Nothing fits (the engine never gets here: each request fits the pool
+        // alone and the oldest is never preempted for a newer one). Wait for the
+        // next arrival, or give up on the head of the queue.
+        if (next < n) {
+          now = std::max(now, Nanos(trace_.requests[next].arrival_s));
+        } else if (!waiting_.empty()) {
+          ++result_.dropped_requests;
+          if (oracle_ != nullptr && !waiting_[0]->started) oracle_->Admit(waiting_[0]->request);
+          waiting_.erase(waiting_.begin());
+        }
+        continue;
+      }
       now += Step(now);
     }
-    result_.duration_s = n > 0 ? now - trace_.requests[0].arrival_s : 0;
+    result_.duration_s = static_cast<double>(now - start) / 1e9;
+    result_.evicted_pages = cache_->GetStats().pages_evicted;
+    waiting_.clear();
     cache_.reset();
     return std::move(result_);
   }
 
  private:
-  std::unique_ptr<Seq> NewSeq(uint32_t request) {
+  struct Item {
+    Seq* seq;
+    int64_t tokens;
+    bool decode;
+    bool sample;  // the chunk reaches the end: the next token follows
+  };
+
+  void Arrive(size_t request) {
     auto seq = std::make_unique<Seq>();
-    seq->request = request;
-    builder_.Build(request, &seq->tokens);
-    seq->prompt_len = seq->tokens.size();
-    builder_.AppendOutput(request, &seq->output);
-    return seq;
+    seq->request = static_cast<uint32_t>(request);
+    builder_.Build(seq->request, &seq->tokens);
+    seq->prompt_len = static_cast<int64_t>(seq->tokens.size());
+    builder_.AppendOutput(seq->request, &seq->output);
+    seq->arrival_ns = Nanos(trace_.requests[request].arrival_s);
+    seq->queued_ns = seq->arrival_ns;
+    RequestRecord& rec = result_.records[request];
+    rec.arrival_s = trace_.requests[request].arrival_s;
+    rec.prompt_tokens = seq->prompt_len;
+    rec.output_tokens = static_cast<int64_t>(seq->output.size());
+    // Every request must fit the pool alone (Engine::Submit refuses it otherwise).
+    const int64_t ps = options_.page_size;
+    const int64_t total = seq->prompt_len + static_cast<int64_t>(seq->output.size());
+    if ((total + ps - 1) / ps + 1 > options_.capacity_pages) {
+      ++result_.dropped_requests;
+      if (oracle_ != nullptr) oracle_->Admit(seq->request);  // never a use
+      return;
+    }
+    waiting_.push_back(std::move(seq));
   }
 
   const std::string& Ns(const Seq& s) const { return trace_.requests[s.request].ns; }
 
-  void Admit() {
-    while (!waiting_.empty() && static_cast<int64_t>(running_.size()) < options_.max_running) {
-      std::unique_ptr<Seq> seq = std::move(waiting_.front());
-      waiting_.pop_front();
-      // Match what this sequence would compute (all but a pending last token),
-      // less its last token: that one is always computed, for its logits.
-      if (oracle_ != nullptr) oracle_->SetNow(seq->request);
-      std::span<const Token> wanted(seq->tokens.data(), seq->prefill_target());
-      cache_->Match(Ns(*seq), wanted.first(wanted.empty() ? 0 : wanted.size() - 1), &match_);
-      CHECK(cache_->Lock(match_.handle).ok());
-      const size_t ps = options_.page_size;
-      size_t full = match_.matched_tokens / ps;
-      // Admission control: the rest of its prefill must fit in free and evictable
-      // pages, less a page for each running sequence's next token; otherwise it
-      // waits (admitting it would only preempt someone).
-      int64_t available = pool_->pages_free() + cache_->GetStats().pages_cached;
-      int64_t wanted_pages = static_cast<int64_t>(PagesFor(wanted.size()) - full) +
-                             static_cast<int64_t>(running_.size());
-      if (available < wanted_pages && !running_.empty()) {
-        CHECK(cache_->Unlock(match_.handle).ok());
-        waiting_.push_front(std::move(seq));
-        return;
-      }
-      seq->locks.assign(1, match_.handle);
-      seq->pages.assign(match_.pages.begin(), match_.pages.begin() + static_cast<ptrdiff_t>(full));
-      seq->owned.assign(full, 0);
-      seq->computed = full * ps;
-      // The boundary page's slots are copied into a fresh page when one is free;
-      // otherwise those few tokens are recomputed.
-      if (match_.boundary_slots > 0 && pool_->pages_free() > 0) {
-        seq->pages.push_back(*pool_->AllocateOne());
-        seq->owned.push_back(1);
-        seq->computed = match_.matched_tokens;
-      }
-      if (!seq->started) {
-        seq->started = true;
-        const TraceRequest& r = trace_.requests[seq->request];
-        RequestRecord& rec = result_.records[seq->request];
-        rec.arrival_s = r.arrival_s;
-        rec.prompt_tokens = static_cast<int64_t>(seq->prompt_len);
-        rec.cached_tokens = static_cast<int64_t>(match_.matched_tokens);
-        rec.output_tokens = r.output_tokens;
-        for (HitCounts* h : {&result_.hits, &result_.hits_by_namespace[r.ns]}) {
-          ++h->requests;
-          h->prompt_tokens += rec.prompt_tokens;
-          h->cached_tokens += rec.cached_tokens;
-          h->requests_hit += rec.cached_tokens > 0;
+  // --- ScheduleRunning: the engine's, for one sequence per request.
+
+  void ScheduleRunning() {
+    plan_.clear();
+    budget_ = policy_.StartStep();
+    for (int pass = 0; pass < 2; ++pass) {
+      if (pass == 1) sched::SchedulePolicy::SetPrefillShare(&budget_, policy_.FixedShare());
+      for (size_t i = 0; i < running_.size(); ++i) {
+        Seq* s = running_[i].get();
+        const bool decode = s->pending() == 1;
+        if (decode != (pass == 0)) continue;
+        const int64_t tokens = budget_.Chunk(s->pending(), decode);
+        if (tokens <= 0) continue;
+        const int64_t got = ReservePages(i, tokens);
+        if (got == 0) {
+          --i;  // running_[i] left
+          continue;
         }
-        result_.prefill_tokens_saved += static_cast<int64_t>(seq->computed);
+        plan_.push_back({s, got, decode, got == s->pending()});
+        budget_.Take(got, decode);
       }
-      seq->admitted = admissions_++;
-      running_.push_back(std::move(seq));
     }
   }
 
-  size_t PagesFor(size_t tokens) const {
-    return (tokens + options_.page_size - 1) / options_.page_size;
-  }
-
-  // Returns the step's duration.
-  double Step(double now) {
-    std::vector<std::pair<Seq*, size_t>> plan;
+  // Pages for `tokens` more tokens of running_[owner]: evicting, then
+  // preempting; the tokens that fit (0 when the owner itself was preempted).
+  int64_t ReservePages(size_t owner, int64_t tokens) {
+    Seq* s = running_[owner].get();
+    const int64_t ps = options_.page_size;
     while (true) {
-      plan.clear();
-      int64_t budget = options_.token_budget;
-      int64_t need = 0;
-      for (auto& s : running_) {
-        if (s->decoding() && budget > 0) {
-          plan.emplace_back(s.get(), 1);
-          --budget;
-        }
+      if (s->pages->Reserve(static_cast<size_t>(s->computed + tokens)).ok()) return tokens;
+      const int64_t have = static_cast<int64_t>(s->pages->pages().size()) + pool_->pages_free();
+      const int64_t fit = have * ps - s->computed;
+      if (fit > 0) {
+        tokens = std::min(tokens, fit);
+        continue;
       }
-      for (auto& s : running_) {
-        if (s->decoding() || budget <= 0) continue;
-        size_t chunk = std::min<size_t>({static_cast<size_t>(options_.chunk_tokens),
-                                         s->prefill_target() - s->computed,
-                                         static_cast<size_t>(budget)});
-        plan.emplace_back(s.get(), chunk);
-        budget -= static_cast<int64_t>(chunk);
-      }
-      for (const auto& [s, tokens] : plan) {
-        need += static_cast<int64_t>(PagesFor(s->computed + tokens) - s->pages.size());
-      }
-      if (pool_->pages_free() < need) {
-        result_.evicted_pages += cache_->Evict(need - pool_->pages_free());
-      }
-      if (pool_->pages_free() >= need) break;
-      // Preempt the most recently admitted; a lone request that cannot fit even in
-      // an empty cache is dropped.
-      auto victim = std::max_element(running_.begin(), running_.end(),
-                                     [](const auto& a, const auto& b) { return a->admitted < b->admitted; });
-      if (running_.size() == 1) {
-        Release(**victim);
-        ++result_.dropped_requests;
-        running_.erase(victim);
-        return 0;
-      }
-      Preempt(std::move(*victim));
-      running_.erase(victim);
+      running_desc_.resize(running_.size());
+      for (size_t i = 0; i < running_.size(); ++i)
+        running_desc_[i] = {running_[i]->admit_order, false};
+      const size_t victim = sched::SchedulePolicy::PreemptionVictim(running_desc_, owner);
+      Preempt(victim);
+      if (victim == owner) return 0;
     }
+  }
 
-    StepWork work;
-    for (const auto& [s, tokens] : plan) {
-      std::vector<PageId> fresh;
-      int64_t more = static_cast<int64_t>(PagesFor(s->computed + tokens) - s->pages.size());
-      CHECK(pool_->Allocate(more, &fresh).ok());
-      for (PageId p : fresh) {
-        s->pages.push_back(p);
-        s->owned.push_back(1);
-      }
-      if (s->decoding()) {
-        ++work.decode_sequences;
-        work.decode_context_tokens += static_cast<int64_t>(s->computed + 1);
+  void Preempt(size_t index) {
+    Seq* s = running_[index].get();
+    for (auto it = plan_.begin(); it != plan_.end();) {
+      if (it->seq == s) {
+        budget_.GiveBack(it->tokens, it->decode);
+        it = plan_.erase(it);
       } else {
-        work.prefill_tokens += static_cast<int64_t>(tokens);
-        work.attention_pairs += static_cast<double>(tokens) *
-                                (static_cast<double>(s->computed) + static_cast<double>(tokens + 1) / 2);
+        ++it;
+      }
+    }
+    ReleaseSequence(*s);  // its computed prefix stays cached
+    ++result_.preemptions;
+    ++result_.records[s->request].preemptions;
+    ++s->preemptions;
+    s->queued_ns = clock_.NowNanos();
+    waiting_.push_back(std::move(running_[index]));
+    running_.erase(running_.begin() + static_cast<ptrdiff_t>(index));
+  }
+
+  // --- Admit: the policy over the ranked queue.
+
+  void Admit(int64_t now) {
+    if (waiting_.empty() || budget_.prefill_room() <= 0) return;
+    int64_t running = static_cast<int64_t>(running_.size());
+    if (running >= options_.max_running) return;  // the policy would stop at once
+    waiting_desc_.resize(waiting_.size());
+    for (size_t i = 0; i < waiting_.size(); ++i) {
+      const Seq& s = *waiting_[i];
+      sched::WaitingRequest& w = waiting_desc_[i];
+      w.id = s.request;
+      w.arrival_ns = s.arrival_ns;
+      w.queued_ns = s.queued_ns;
+      w.preemptions = s.preemptions;
+      w.cached_tokens = static_cast<int64_t>(cache_->PeekMatch(
+          Ns(s), std::span(s.tokens).first(static_cast<size_t>(s.prompt_len - 1))));
+    }
+    policy_.Rank(waiting_desc_, now, &order_);
+    policy_.Admit(waiting_desc_, order_, now, running, &budget_, this, &admitted_);
+    if (admitted_.empty()) return;
+    std::erase_if(waiting_, [](const auto& s) { return s == nullptr; });
+  }
+
+  int64_t SharedWithPrefill(size_t i) override {
+    const Seq& w = *waiting_[i];
+    std::span<const Token> prompt(w.tokens.data(), static_cast<size_t>(w.prompt_len));
+    int64_t best = 0;
+    for (const auto& r : running_) {
+      if (r->generated > 0 || r->computed >= r->prompt_len || Ns(*r) != Ns(w)) continue;
+      best = std::max(best, sched::SharedPrefix(prompt, std::span(r->tokens).first(
+                                                            static_cast<size_t>(r->prompt_len))));
+    }
+    return best;
+  }
+
+  bool TryAdmit(size_t i, sched::StepBudget* budget, int64_t running_sequences) override {
+    Seq* s = waiting_[i].get();
+    if (oracle_ != nullptr && !s->started) oracle_->Admit(s->request);
+    const int64_t ps = options_.page_size;
+    s->pages = std::make_unique<kvcache::SequencePages>(cache_.get(), pool_.get(), Ns(*s));
+    s->pages->set_request_id(s->request);
+    kvcache::PageCopy copy;  // the simulator has no KV to copy
+    // All but the last token: that one is always computed, for its logits.
+    auto matched = s->pages->Start(std::span(s->tokens).first(s->tokens.size() - 1), &copy);
+    s->computed = matched.ok() ? static_cast<int64_t>(*matched) : 0;
+    const int64_t tokens = budget->Chunk(s->pending(), /*decode=*/false);
+    bool ok = tokens > 0;
+    if (ok) {
+      const int64_t want = s->computed + tokens;
+      const int64_t need = (want + ps - 1) / ps - static_cast<int64_t>(s->pages->pages().size());
+      const int64_t reserve = sched::SchedulePolicy::AdmissionPages(need, running_sequences);
+      if (pool_->pages_free() < reserve) cache_->Evict(reserve - pool_->pages_free());
+      ok = pool_->pages_free() >= reserve && s->pages->Reserve(static_cast<size_t>(want)).ok();
+    }
+    if (!ok) {
+      s->pages.reset();
+      s->computed = 0;
+      if (oracle_ != nullptr && !s->started) oracle_->Unadmit(s->request);
+      return false;
+    }
+    plan_.push_back({s, tokens, false, tokens == s->pending()});
+    budget->Take(tokens, /*decode=*/false);
+    if (!s->started) {
+      s->started = true;
+      const TraceRequest& r = trace_.requests[s->request];
+      RequestRecord& rec = result_.records[s->request];
+      rec.cached_tokens = std::min(s->computed, s->prompt_len);
+      rec.admit_order = ++first_admissions_;
+      for (HitCounts* h : {&result_.hits, &result_.hits_by_namespace[r.ns]}) {
+        ++h->requests;
+        h->prompt_tokens += rec.prompt_tokens;
+        h->cached_tokens += rec.cached_tokens;
+        h->requests_hit += rec.cached_tokens > 0;
+      }
+      result_.prefill_tokens_saved += rec.cached_tokens;
+    }
+    s->admit_order = ++admissions_;
+    // Running at once, so the requests ranked after it can share its prefill.
+    running_.push_back(std::move(waiting_[i]));
+    return true;
+  }
+
+  // --- The step: the forward's cost, chunks inserted, tokens sampled, finished released.
+
+  int64_t Step(int64_t now) {
+    StepWork work;
+    for (const Item& item : plan_) {
+      const Seq& s = *item.seq;
+      if (item.decode) {
+        ++work.decode_sequences;
+        work.decode_context_tokens += s.computed + 1;
+      } else {
+        work.prefill_tokens += item.tokens;
+        work.attention_pairs +=
+            static_cast<double>(item.tokens) *
+            (static_cast<double>(s.computed) + static_cast<double>(item.tokens + 1) / 2);
       }
     }
     kvcache::CacheStats stats = cache_->GetStats();
     result_.peak_pages_in_use =
         std::max(result_.peak_pages_in_use, pool_->pages_allocated() - stats.pages_cached);
-    const double seconds = options_.profile.StepSeconds(work);
-    const double end = now + seconds;
-    clock_.Set(static_cast<int64_t>(end * 1e9));
+    const int64_t duration = Nanos(options_.profile.StepSeconds(work));
+    const int64_t end = now + duration;
+    const double end_s = static_cast<double>(end) / 1e9;
+    // The cache's clock stays at the step's start, as the engine's does while it
+    // plans a step (entries touched in one step tie, as there).
     ++result_.steps;
     result_.prefill_tokens_computed += work.prefill_tokens;
 
-    std::vector<Seq*> finished;
-    for (const auto& [s, tokens] : plan) {
-      const bool was_decoding = s->decoding();
-      s->computed += tokens;
-      if (!was_decoding) {
-        InsertComputed(*s);  // each finished chunk is shared at once
-        if (!s->decoding()) continue;
-        // The prefill is complete: it yields the next token.
-        RequestRecord& rec = result_.records[s->request];
-        if (s->generated == 0) rec.first_token_s = end;
+    finished_.clear();
+    for (const Item& item : plan_) {
+      Seq& s = *item.seq;
+      const int64_t before = s.computed;
+      s.computed += item.tokens;
+      // Prompt chunks (and recomputation after preemption) go into the cache at
+      // once; decode tokens wait for the end of the sequence.
+      if (!(item.tokens == 1 && before >= s.prompt_len)) {
+        CHECK(s.pages->Commit(std::span(s.tokens).first(static_cast<size_t>(s.computed))).ok());
       }
-      if (s->generated < s->output.size()) {
-        s->tokens.push_back(s->output[s->generated++]);
+      if (!item.sample) continue;
+      if (s.generated < s.output.size()) {
+        s.tokens.push_back(s.output[s.generated++]);
         ++result_.output_tokens;
+        if (s.generated == 1) result_.records[s.request].first_token_s = end_s;
       }
-      if (s->generated >= s->output.size()) finished.push_back(s);
+      if (s.generated >= s.output.size()) finished_.push_back(&s);
     }
-    for (Seq* s : finished) {
-      result_.records[s->request].finish_s = end;
-      InsertComputed(*s);
-      Release(*s);
+    for (Seq* s : finished_) {
+      result_.records[s->request].finish_s = end_s;
+      ReleaseSequence(*s);
       auto it = std::find_if(running_.begin(), running_.end(),
                              [s](const auto& p) { return p.get() == s; });
       running_.erase(it);
     }
     if (options_.check_invariants) CheckConservation();
-    return seconds;
+    return duration;
   }
 
-  // Inserts the computed tokens and swaps the sequence's lock to the new entry.
-  void InsertComputed(Seq& s) {
-    if (s.computed == 0) return;
-    std::span<const Token> tokens(s.tokens.data(), s.computed);
-    std::span<const PageId> pages(s.pages.data(), PagesFor(s.computed));
-    kvcache::InsertOptions insert_options;
-    insert_options.request_id = s.request;
-    CHECK(cache_->Insert(Ns(s), tokens, pages, insert_options, &insert_).ok());
-    CHECK(kvcache::AdoptInsert(cache_.get(), pool_.get(), insert_,
-                               std::span(s.pages).first(pages.size()),
-                               std::span(s.owned).first(pages.size()), &s.locks)
-              .ok());
-  }
-
-  void Release(Seq& s) {
-    for (CacheHandle h : s.locks) CHECK(cache_->Unlock(h).ok());
-    s.locks.clear();
-    kvcache::ReleaseOwnedPages(pool_.get(), s.pages, s.owned);
-    s.pages.clear();
-    s.owned.clear();
+  // Inserts what the sequence computed and lets go of its pages.
+  void ReleaseSequence(Seq& s) {
+    if (s.pages == nullptr) return;
+    const int64_t known = std::min(s.computed, static_cast<int64_t>(s.tokens.size()));
+    if (known > 0) {
+      CHECK(s.pages->Commit(std::span(s.tokens).first(static_cast<size_t>(known))).ok());
+    }
+    s.pages.reset();
     s.computed = 0;
-  }
-
-  void Preempt(std::unique_ptr<Seq> s) {
-    InsertComputed(*s);  // its computed prefix stays cached
-    Release(*s);
-    ++result_.preemptions;
-    ++result_.records[s->request].preemptions;
-    waiting_.push_front(std::move(s));
   }
 
   void CheckConservation() const {
     cache_->CheckInvariants();
+    pool_->CheckInvariants();
     int64_t owned = 0;
-    for (const auto& s : running_) {
-      for (uint8_t o : s->owned) owned += o;
-    }
+    for (const auto& s : running_) owned += static_cast<int64_t>(s->pages->owned_pages());
     kvcache::CacheStats stats = cache_->GetStats();
     CHECK_EQ(pool_->pages_allocated(), stats.pages_cached + stats.pages_locked + owned)
         << "pages are not conserved";
@@ -305,16 +378,22 @@ class Run {
 
   const Trace& trace_;
   const SimOptions& options_;
+  sched::SchedulePolicy policy_;
   PromptBuilder builder_;
   ManualClock clock_;
   std::unique_ptr<kvcache::PagePool> pool_;
   std::shared_ptr<OraclePolicy> oracle_;  // when options_.eviction is "oracle"
   std::unique_ptr<kvcache::PrefixCache> cache_;
-  std::deque<std::unique_ptr<Seq>> waiting_;
-  std::vector<std::unique_ptr<Seq>> running_;
-  kvcache::MatchResult match_;
-  kvcache::InsertResult insert_;
-  uint64_t admissions_ = 0;
+  std::vector<std::unique_ptr<Seq>> waiting_;
+  std::vector<std::unique_ptr<Seq>> running_;  // in admission order
+  std::vector<Item> plan_;
+  sched::StepBudget budget_;
+  std::vector<sched::WaitingRequest> waiting_desc_;
+  std::vector<sched::RunningRequest> running_desc_;
+  std::vector<uint32_t> order_, admitted_;
+  std::vector<Seq*> finished_;
+  int64_t admissions_ = 0;
+  int64_t first_admissions_ = 0;
   SimResult result_;
 };
 

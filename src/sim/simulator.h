@@ -1,21 +1,35 @@
 // Simulator: replays a trace through the real PagePool and prefix cache in virtual
-// time, with the engine's step structure (DESIGN.md "The request path") but its
-// own, simpler admission:
+// time, scheduling with the engine's own policy (sched::SchedulePolicy,
+// sched/schedule_policy.h) and the engine's step (engine/scheduler.h), so that
+// `sim run` predicts what `serve` does:
 //
-//   - arrivals join a waiting queue; requests are admitted first come, first
-//     served while fewer than max_running run (the engine's scheduler instead
-//     ranks its queue by cached prefix, with a fairness bound, and shares a new
-//     prefix within a batch); admission matches the prompt against the cache,
-//     locks the match and copies a boundary page;
-//   - each step packs one decode token per decoding sequence, then prefill chunks
-//     (at most chunk_tokens per sequence) under token_budget; each finished chunk
-//     is inserted into the cache at once, so concurrent requests share it;
+//   - arrivals join a waiting queue, ranked as the engine ranks it: preempted
+//     requests and those waiting past the fairness bound first, then longest
+//     cached prefix first; a request whose prompt shares at least a page more
+//     with a prompt being prefilled right now than with the cache waits for that
+//     prefill to insert it (in-batch sharing); admission matches the prompt
+//     (token-exact, the boundary page copied), locks the match and allocates the
+//     first chunk, only from free and evictable pages beyond one page per running
+//     sequence (kvcache::SequencePages, the engine's page protocol);
+//   - each step packs one decode token per decoding sequence, then prefill
+//     chunks (running requests in admission order, then newly admitted ones)
+//     under token_budget, prefill at most max_prefill_tokens (0: the whole
+//     budget); each chunk is inserted into the cache at once, so concurrent
+//     requests share it; the chunk that ends a prompt samples its first token;
 //   - when pages run out, cached pages are evicted by policy; if that is not
 //     enough the most recently admitted request is preempted: its computed prefix
-//     is inserted (so it stays cached), its pages released, and it waits at the
-//     head of the queue;
+//     is inserted (so it stays cached), its pages released, and it waits, ranked
+//     first;
 //   - a finished request inserts prompt and output, unlocks, frees its pages;
-//   - the step's duration comes from the CostModel.
+//   - the step's duration comes from the CostModel; time is kept in whole
+//     nanoseconds, and the cache's clock reads the step's start throughout the
+//     step (as the engine's while it plans).
+//
+// What the engine does and this does not model: n > 1 samples, embeddings,
+// stop strings and EOS (every request generates its trace's output length),
+// overlapped scheduling and learnt prefill shares (EngineOptions::overlap,
+// mixed_step_ratio). A request that cannot fit the pool alone (prompt, output and
+// a page, as Engine::Submit checks) is dropped on arrival.
 //
 // Deterministic: the same trace and options give the same result.
 #pragma once
@@ -25,8 +39,11 @@
 #include <string>
 #include <vector>
 
+#include <chrono>
 #include "core/status.h"
+
 #include "kvcache/admission_policy.h"
+#include "sched/schedule_policy.h"
 #include "sim/cost_model.h"
 #include "sim/infinite_cache.h"
 #include "sim/trace.h"
@@ -38,9 +55,12 @@ struct SimOptions {
   int64_t capacity_pages = 0;  // the KV pool
   std::string eviction = "lru";  // or "oracle": the offline bound (oracle.h)
   kvcache::AdmissionOptions admission;
-  int64_t token_budget = 8192;  // tokens computed per step, prefill and decode
-  int64_t chunk_tokens = 2048;  // prefill tokens per sequence per step
-  int64_t max_running = 256;
+  // The scheduling knobs, named as in EngineOptions (engine/engine.h); the
+  // budget and batch defaults are an H100's (step_limits.h), not the CPU's.
+  int64_t max_running = 256;                       // sequences running at once
+  int64_t token_budget = 8192;                     // tokens computed per step, prefill and decode
+  int64_t max_prefill_tokens = 0;                  // of the budget, prefill per step (0: all of it)
+  std::chrono::milliseconds fairness_bound{2000};  // the engine's default
   CostProfile profile;
   uint64_t seed = 0;            // token content (PromptBuilder)
   bool check_invariants = false;  // tests: CheckInvariants and conservation every step
@@ -55,6 +75,7 @@ struct RequestRecord {
   int64_t cached_tokens = 0;  // at first admission
   int64_t output_tokens = 0;
   int32_t preemptions = 0;
+  int64_t admit_order = 0;  // 1, 2, ...: the order of first admissions (0: never admitted)
 };
 
 struct SimResult {
@@ -73,6 +94,9 @@ struct SimResult {
 };
 
 StatusOr<SimResult> Simulate(const Trace& trace, const SimOptions& options);
+
+// The simulator's options as the scheduling policy's (the shared knobs, one to one).
+sched::PolicyOptions SchedulePolicyOptions(const SimOptions& options);
 
 // The q-quantile (0..1) of `values` (copied, nearest rank); 0 when empty.
 double Quantile(std::vector<double> values, double q);

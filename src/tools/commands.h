@@ -152,9 +152,11 @@ struct SimRunOptions {
   std::vector<std::string> policies = {"lru"};
   std::vector<std::string> admissions = {"all"};
   std::string profile = "llama3-8b-h100";
+  // The scheduling knobs, as serve's (SimOptions).
   int64_t token_budget = 8192;
-  int64_t chunk_tokens = 2048;
+  int64_t max_prefill_tokens = 0;
   int64_t max_running = 256;
+  int64_t fairness_bound_ms = 2000;
   std::string json_out;
   std::string plot_out;
   std::string html_out;  // the table and charts as one HTML page
@@ -263,6 +265,7 @@ struct ServeOptions {
   int64_t max_prefill_tokens =
       0;  // 0: from the device with a derived budget, else the whole budget
   double mixed_step_ratio = 0;  // 0: a fixed prefill share (step_cost.h: learnt shares)
+  int64_t fairness_bound_ms = 2000;  // EngineOptions::fairness_bound
   int64_t max_waiting = 4096;
   int32_t max_n = 16;
   int32_t max_logprobs = 20;

@@ -272,11 +272,20 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--admission", run.admissions, "Admission policies: all, second-hit, min-length")
       ->delimiter(',');
   run_cmd->add_option("--profile", run.profile, "Step cost profile: llama3-8b-h100 or a JSON file");
-  run_cmd->add_option("--token-budget", run.token_budget, "Tokens per step")->check(CLI::PositiveNumber);
-  run_cmd->add_option("--chunk-tokens", run.chunk_tokens, "Prefill chunk per sequence per step")
+  // The scheduling knobs carry serve's names (one policy: sched/schedule_policy.h).
+  run_cmd->add_option("--token-budget", run.token_budget, "Tokens per step, prefill and decode")
+      ->check(CLI::PositiveNumber);
+  run_cmd
+      ->add_option(
+          "--max-prefill-tokens", run.max_prefill_tokens,
+          "Prefill tokens per step at most, beside the decodes (default: the whole budget)")
       ->check(CLI::PositiveNumber);
   run_cmd->add_option("--max-running", run.max_running, "Running sequences at most")
       ->check(CLI::PositiveNumber);
+  run_cmd
+      ->add_option("--fairness-bound-ms", run.fairness_bound_ms,
+                   "A request waiting longer goes ahead of cache-aware ranking (serve's default)")
+      ->check(CLI::NonNegativeNumber);
   run_cmd->add_option("--json", run.json_out, "Write every figure as JSON to this file");
   run_cmd->add_option("--plot", run.plot_out, "Write miss-ratio curves and TTFT CDFs as SVG");
   run_cmd->add_option("--html", run.html_out, "Write the table and the charts as one HTML page");
@@ -437,6 +446,10 @@ int main(int argc, char** argv) {
           "Beside running decodes, size each step's prefill from measured step times so it "
           "costs at most this many decode steps (default 0: off, a fixed prefill share)")
       ->check(CLI::Range(0.0, 100.0));
+  serve_cmd
+      ->add_option("--fairness-bound-ms", serve.fairness_bound_ms,
+                   "A request waiting longer goes ahead of cache-aware ranking (default 2000)")
+      ->check(CLI::NonNegativeNumber);
   serve_cmd->add_option("--max-waiting", serve.max_waiting, "Queued requests before 503")
       ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--max-n", serve.max_n, "Largest n (samples per request)")->check(CLI::Range(1, 1024));

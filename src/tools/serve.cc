@@ -222,6 +222,7 @@ int RunServe(const ServeOptions& o) {
   eo.max_prefill_tokens = max_prefill;
   eo.mixed_step_ratio = o.mixed_step_ratio;
   eo.max_waiting = o.max_waiting;
+  eo.fairness_bound = std::chrono::milliseconds(o.fairness_bound_ms);
   eo.prefix_cache = !o.no_prefix_cache;
   eo.cache.page_size = o.page_size;
   eo.cache.eviction = o.eviction;

@@ -210,8 +210,9 @@ int RunSimRun(const SimRunOptions& o) {
         options.eviction = policy;
         options.admission.policy = admission;
         options.token_budget = o.token_budget;
-        options.chunk_tokens = o.chunk_tokens;
+        options.max_prefill_tokens = o.max_prefill_tokens;
         options.max_running = o.max_running;
+        options.fairness_bound = std::chrono::milliseconds(o.fairness_bound_ms);
         options.profile = *profile;
         int64_t start = RealClock::Get().NowNanos();
         auto result = sim::Simulate(trace, options);

@@ -1,0 +1,138 @@
+// SchedulePolicy: the scheduling rules the engine's Scheduler (engine/scheduler.h)
+// and the simulator (sim/simulator.h) share, so that `sim run` predicts what
+// `serve` does. It decides on plain descriptions of requests (ids, times, cached
+// prefix lengths, admission order), never on either side's own records; each
+// caller keeps its pages and its prefix cache and asks the policy what to do:
+//
+//   Rank              the waiting queue: a request preempted, or waiting longer
+//                     than the fairness bound, is urgent and goes ahead of every
+//                     other, oldest arrival first; the others longest cached
+//                     prefix first, then by arrival; the id breaks ties, so the
+//                     order is a function of the descriptions and the time alone
+//   StepBudget        a step's tokens: one decode token per decoding sequence
+//                     first, then prefill chunks (running requests in admission
+//                     order, then admitted ones) within the token budget and the
+//                     step's prefill share (max_prefill_tokens, 0: the budget)
+//   Admit             the ranked queue, in order, while the step has prefill
+//                     room: stop at max_running sequences; pass over a request
+//                     whose prompt shares at least a page more with a prompt
+//                     being prefilled right now than with the cache (in-batch
+//                     sharing: once that prefill's chunks are inserted it hits
+//                     them); try the rest (the caller matches, locks and
+//                     allocates the first chunk); after a failed try, stop behind
+//                     an urgent request, pass over any other
+//   AdmissionPages    a request is admitted only if its first chunk fits in free
+//                     pages (after evicting unlocked cache) with one page left
+//                     for each running sequence's next token: admission never
+//                     takes pages a running request needs
+//   PreemptionVictim  when a running sequence is short of pages after eviction,
+//                     the most recently admitted other running request is
+//                     preempted; if the one short of pages is itself the most
+//                     recent, it is (the oldest never yields to a newer one)
+//
+// Stateless apart from its options: every call is const and thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/status.h"
+
+namespace radixlm::sched {
+
+// The shared knobs; EngineOptions and SimOptions carry the same names.
+struct PolicyOptions {
+  int64_t max_running = 64;        // sequences running at once
+  int64_t token_budget = 512;      // tokens a step computes, prefill and decode
+  int64_t max_prefill_tokens = 0;  // of the budget, prefill per step (0: all of it)
+  int64_t fairness_bound_ns = 2'000'000'000;
+  int64_t page_size = 16;
+  bool prefix_cache = true;  // off: nothing is shared, so nothing waits to share
+  Status Validate() const;
+};
+
+// A waiting request as the policy sees it.
+struct WaitingRequest {
+  uint64_t id = 0;  // breaks ties: smaller (earlier submitted) first
+  int64_t arrival_ns = 0;
+  int64_t queued_ns = 0;  // when it last entered the queue
+  int64_t preemptions = 0;
+  int64_t cached_tokens = 0;  // its prompt's longest cached prefix now (less the last token)
+  int64_t width = 1;          // sequences it runs (n samples)
+  bool finished = false;      // cancelled while waiting: skipped
+  bool can_share = true;      // may wait for a prefill to share (not an embedding)
+};
+
+// A running request as the policy sees it (PreemptionVictim).
+struct RunningRequest {
+  int64_t admit_order = 0;  // larger: admitted more recently
+  bool finished = false;
+};
+
+// What is left of one step's tokens.
+struct StepBudget {
+  int64_t tokens_left = 0;   // of the token budget
+  int64_t prefill_left = 0;  // of the prefill share
+  int64_t decode_rows = 0;   // decode tokens planned
+  // Tokens a prefill chunk (or an admission) may still take.
+  int64_t prefill_room() const { return tokens_left < prefill_left ? tokens_left : prefill_left; }
+  // The tokens of the next item: a decode token, or a chunk of `pending` prompt tokens.
+  int64_t Chunk(int64_t pending, bool decode) const;
+  void Take(int64_t tokens, bool decode);
+  // An item left the step (its request was preempted).
+  void GiveBack(int64_t tokens, bool decode);
+};
+
+// What the caller does for Admit.
+class AdmitHost {
+ public:
+  virtual ~AdmitHost() = default;
+  // The longest prefix queue entry `i`'s prompt shares with a prompt being
+  // prefilled right now (0 if none).
+  virtual int64_t SharedWithPrefill(size_t i) = 0;
+  // Matches, locks and allocates entry `i`'s first chunk, taking its tokens
+  // from `budget` (Chunk, Take); false, holding nothing, if the pool cannot
+  // (AdmissionPages).
+  virtual bool TryAdmit(size_t i, StepBudget* budget, int64_t running_sequences) = 0;
+};
+
+class SchedulePolicy {
+ public:
+  explicit SchedulePolicy(const PolicyOptions& options) : options_(options) {}
+  const PolicyOptions& options() const { return options_; }
+
+  bool Urgent(const WaitingRequest& w, int64_t now_ns) const;
+  // `order` gets the indexes of `waiting` in admission order.
+  void Rank(std::span<const WaitingRequest> waiting, int64_t now_ns,
+            std::vector<uint32_t>* order) const;
+
+  // A fresh step's budget: the whole token budget, prefill share not yet set.
+  StepBudget StartStep() const;
+  // Once the decodes are planned: prefill takes at most `share` (FixedShare()
+  // unless the caller learns one) of what is left.
+  static void SetPrefillShare(StepBudget* budget, int64_t share);
+  int64_t FixedShare() const;
+
+  // Admits from `waiting` (indexes in `order`, as Rank gives) with `running`
+  // sequences running; `admitted` gets the indexes admitted, in order.
+  void Admit(std::span<const WaitingRequest> waiting, std::span<const uint32_t> order,
+             int64_t now_ns, int64_t running, StepBudget* budget, AdmitHost* host,
+             std::vector<uint32_t>* admitted) const;
+
+  // Pages that must be free to admit a first chunk needing `need` more pages
+  // beside `running` running sequences.
+  static int64_t AdmissionPages(int64_t need, int64_t running) { return need + running; }
+
+  // The request to preempt when `running[owner]` is short of pages: an index
+  // into `running` (owner itself when no other was admitted after it).
+  static size_t PreemptionVictim(std::span<const RunningRequest> running, size_t owner);
+
+ private:
+  PolicyOptions options_;
+};
+
+// The longest common prefix of two token runs.
+int64_t SharedPrefix(std::span<const int32_t> a, std::span<const int32_t> b);
+
+}  // namespace radixlm::sched

@@ -1,0 +1,132 @@
+// The scheduling policy alone, on plain descriptions of requests.
+#include "sched/schedule_policy.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace radixlm::sched {
+namespace {
+
+constexpr int64_t kMs = 1000000;
+
+PolicyOptions Options() {
+  PolicyOptions o;
+  o.max_running = 4;
+  o.token_budget = 100;
+  o.max_prefill_tokens = 60;
+  o.fairness_bound_ns = 50 * kMs;
+  o.page_size = 4;
+  return o;
+}
+
+WaitingRequest W(uint64_t id, int64_t arrival_ms, int64_t cached, int64_t preemptions = 0) {
+  WaitingRequest w;
+  w.id = id;
+  w.arrival_ns = arrival_ms * kMs;
+  w.queued_ns = w.arrival_ns;
+  w.cached_tokens = cached;
+  w.preemptions = preemptions;
+  return w;
+}
+
+TEST(SchedulePolicyTest, RanksUrgentFirstThenLongestCachedPrefix) {
+  SchedulePolicy policy(Options());
+  std::vector<WaitingRequest> q = {W(0, 100, 0), W(1, 101, 40), W(2, 40, 8), W(3, 102, 0, 1),
+                                   W(4, 101, 40)};
+  std::vector<uint32_t> order;
+  policy.Rank(q, 100 * kMs, &order);
+  // 3 (preempted) and 2 (waited 60 ms > 50) are urgent, oldest arrival first;
+  // then 1 and 4 (40 cached, tie broken by id), then 0.
+  EXPECT_EQ(order, (std::vector<uint32_t>{2, 3, 1, 4, 0}));
+  policy.Rank(q, 80 * kMs, &order);  // 2 has waited 40 ms: not urgent yet
+  EXPECT_EQ(order, (std::vector<uint32_t>{3, 1, 4, 2, 0}));
+}
+
+TEST(SchedulePolicyTest, BudgetTakesDecodesThenPrefillWithinTheShare) {
+  SchedulePolicy policy(Options());
+  StepBudget b = policy.StartStep();
+  EXPECT_EQ(b.Chunk(1, true), 1);
+  b.Take(1, true);
+  b.Take(1, true);
+  SchedulePolicy::SetPrefillShare(&b, policy.FixedShare());
+  EXPECT_EQ(b.Chunk(500, false), 60);  // the prefill share
+  b.Take(60, false);
+  EXPECT_EQ(b.prefill_room(), 0);
+  EXPECT_EQ(b.Chunk(1, true), 1);  // decodes are not bounded by the share
+  b.GiveBack(60, false);
+  b.GiveBack(1, true);
+  EXPECT_EQ(b.tokens_left, 99);
+  EXPECT_EQ(b.prefill_left, 60);
+  EXPECT_EQ(b.decode_rows, 1);
+  PolicyOptions whole = Options();
+  whole.max_prefill_tokens = 0;
+  EXPECT_EQ(SchedulePolicy(whole).FixedShare(), 100);
+}
+
+class FakeHost : public AdmitHost {
+ public:
+  std::map<size_t, int64_t> shared;
+  std::map<size_t, bool> fits;
+  std::vector<size_t> tried;
+  int64_t SharedWithPrefill(size_t i) override { return shared.count(i) ? shared[i] : 0; }
+  bool TryAdmit(size_t i, StepBudget* budget, int64_t running) override {
+    tried.push_back(i);
+    if (fits.count(i) && !fits[i]) return false;
+    budget->Take(budget->Chunk(10, false), false);
+    return true;
+  }
+};
+
+TEST(SchedulePolicyTest, AdmitPassesOverSharersAndStopsBehindUrgentRequests) {
+  SchedulePolicy policy(Options());
+  std::vector<WaitingRequest> q = {W(0, 100, 0), W(1, 100, 0), W(2, 100, 8), W(3, 100, 0)};
+  std::vector<uint32_t> order = {0, 1, 2, 3};
+  FakeHost host;
+  host.shared[1] = 4;   // a page more than its cached 0: waits for the prefill
+  host.shared[2] = 11;  // less than a page beyond its 8 cached: goes
+  host.fits[3] = false;
+  StepBudget b = policy.StartStep();
+  SchedulePolicy::SetPrefillShare(&b, policy.FixedShare());
+  std::vector<uint32_t> admitted;
+  policy.Admit(q, order, 100 * kMs, 0, &b, &host, &admitted);
+  EXPECT_EQ(admitted, (std::vector<uint32_t>{0, 2}));
+  EXPECT_EQ(host.tried, (std::vector<size_t>{0, 2, 3}));
+  // max_running: two running, width 2 each: only the first fits.
+  q[0].width = 2;
+  q[2].width = 2;
+  host.tried.clear();
+  b = policy.StartStep();
+  policy.Admit(q, order, 100 * kMs, 2, &b, &host, &admitted);
+  EXPECT_EQ(admitted, (std::vector<uint32_t>{0}));
+  // An urgent request that does not fit stops admission behind it.
+  q = {W(0, 0, 0), W(1, 100, 0)};
+  host = FakeHost();
+  host.fits[0] = false;
+  b = policy.StartStep();
+  policy.Admit(q, std::vector<uint32_t>{0, 1}, 100 * kMs, 0, &b, &host, &admitted);
+  EXPECT_TRUE(admitted.empty());
+  EXPECT_EQ(host.tried, (std::vector<size_t>{0}));
+}
+
+TEST(SchedulePolicyTest, PreemptsTheMostRecentlyAdmittedButNeverForANewerOne) {
+  std::vector<RunningRequest> r = {{1, false}, {5, false}, {3, false}, {7, true}};
+  EXPECT_EQ(SchedulePolicy::PreemptionVictim(r, 0), 1u);  // 7 finished: 5 is the newest
+  EXPECT_EQ(SchedulePolicy::PreemptionVictim(r, 2), 1u);
+  EXPECT_EQ(SchedulePolicy::PreemptionVictim(r, 1), 1u);  // the newest yields itself
+  EXPECT_EQ(SchedulePolicy::PreemptionVictim(std::vector<RunningRequest>{{2, false}}, 0), 0u);
+}
+
+TEST(SchedulePolicyTest, BadOptionsAreNamed) {
+  PolicyOptions o = Options();
+  o.token_budget = 0;
+  EXPECT_NE(o.Validate().message().find("token budget"), std::string::npos);
+  o = Options();
+  o.fairness_bound_ns = -1;
+  EXPECT_NE(o.Validate().message().find("fairness bound"), std::string::npos);
+  EXPECT_TRUE(Options().Validate().ok());
+  EXPECT_EQ(SharedPrefix(std::vector<int32_t>{1, 2, 3}, std::vector<int32_t>{1, 2, 4, 5}), 2);
+}
+
+}  // namespace
+}  // namespace radixlm::sched
