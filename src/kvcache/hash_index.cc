@@ -25,7 +25,9 @@ HashIndex::HashIndex(const PrefixCacheOptions& options, CacheParts parts)
       admission_(std::move(parts.admission)),
       admit_all_(admission_->name() == "all"),
       table_(1024, kNone),
-      owned_(pool_->num_pages()) {}
+      owned_(pool_->num_pages()) {
+  entry_events_ = eviction_->wants_entry_events();
+}
 
 HashIndex::~HashIndex() {
   for (const Block& block : blocks_) {
@@ -149,6 +151,7 @@ bool HashIndex::IsEvictable(const Block& block) const {
 EntryStats HashIndex::StatsOf(const Block& block) const {
   EntryStats stats = block.usage.Stats(1);
   stats.content_key = block.hash.lo;
+  if (block.parent != kNone) stats.parent_hits = blocks_[block.parent].usage.hits;
   return stats;
 }
 
@@ -159,8 +162,20 @@ void HashIndex::RefreshEvictable(uint32_t id) {
 
 void HashIndex::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
   Block& block = blocks_[id];
+  if (hit && entry_events_) eviction_->OnHit(StatsOf(block));
   block.usage.Touch(now, hit, priority);
   if (heap_.Contains(id)) heap_.Update(id, eviction_->KeyFor(StatsOf(block)));
+}
+
+bool HashIndex::Reprieved(uint32_t id) {
+  Block& block = blocks_[id];
+  if (block.usage.hits == block.usage.marked_hits) return false;
+  int64_t mark = 0;
+  if (!eviction_->Reprieve(StatsOf(block), clock_->NowNanos(), &mark)) return false;
+  block.usage.mark = mark;
+  block.usage.marked_hits = block.usage.hits;
+  heap_.Update(id, eviction_->KeyFor(StatsOf(block)));
+  return true;
 }
 
 // ---------------------------------------------------------------------------
@@ -314,9 +329,12 @@ Status HashIndex::Unlock(CacheHandle handle) {
 int64_t HashIndex::Evict(int64_t pages) {
   int64_t freed = 0;
   while (freed < pages && !heap_.empty()) {
+    uint32_t id = heap_.TopId();
+    if (entry_events_ && Reprieved(id)) continue;
     EvictKey key = heap_.TopKey();
-    uint32_t id = heap_.PopMin();
+    heap_.PopMin();
     eviction_->OnEvicted(key);
+    if (entry_events_) eviction_->OnEvictedEntry(StatsOf(blocks_[id]));
     if (observer_) {
       size_t depth = 0;
       for (uint32_t b = id; b != kNone; b = blocks_[b].parent) ++depth;
