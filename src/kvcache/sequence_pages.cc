@@ -1,6 +1,7 @@
 #include "kvcache/sequence_pages.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "core/check.h"
 #include "kvcache/page_adoption.h"
@@ -9,7 +10,11 @@
 namespace radixlm::kvcache {
 
 SequencePages::SequencePages(PrefixCache* cache, PagePool* pool, std::string ns)
-    : cache_(cache), pool_(pool), ns_(std::move(ns)) {}
+    : cache_(cache), pool_(pool), ns_(std::move(ns)) {
+  // 0 is "unknown" to admission policies; ids are process-wide, as caches may be.
+  static std::atomic<uint64_t> next_request_id{1};
+  request_id_ = next_request_id.fetch_add(1, std::memory_order_relaxed);
+}
 
 SequencePages::~SequencePages() {
   for (CacheHandle h : locks_) cache_->Unlock(h).IgnoreError();  // locks_ is empty without a cache
@@ -63,8 +68,9 @@ Status SequencePages::Commit(std::span<const Token> tokens) {
   const size_t ps = static_cast<size_t>(cache_->page_size());
   const size_t used = (tokens.size() + ps - 1) / ps;
   CHECK_LE(used, pages_.size());
-  RETURN_IF_ERROR(
-      cache_->Insert(ns_, tokens, std::span(pages_).first(used), InsertOptions{}, &insert_));
+  InsertOptions options;
+  options.request_id = request_id_;
+  RETURN_IF_ERROR(cache_->Insert(ns_, tokens, std::span(pages_).first(used), options, &insert_));
   return AdoptInsert(cache_, pool_, insert_, std::span(pages_).first(used),
                      std::span(owned_).first(used), &locks_);
 }

@@ -73,6 +73,9 @@ class SequencePages {
   std::vector<uint8_t> owned_;  // by page: nonzero where this sequence holds a reference
   std::vector<CacheHandle> locks_;
   InsertResult insert_;  // Commit's, reused
+  // Tells the cache's admission policy which inserts are one request's chunks
+  // (second-hit counts a page once per request): unique per SequencePages.
+  uint64_t request_id_;
 };
 
 }  // namespace radixlm::kvcache

@@ -266,6 +266,8 @@ struct ServeOptions {
   int32_t max_n = 16;
   int32_t max_logprobs = 20;
   std::string eviction = "lru";
+  std::string admission = "all";     // kvcache/admission_policy.h
+  int64_t admission_min_tokens = 0;  // min-length's threshold
   bool no_prefix_cache = false;
   std::vector<std::string> api_keys;
   std::vector<std::string> metrics_api_keys;  // /metrics needs one when given

@@ -266,8 +266,10 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--model", run.model,
                       "Model shape for GiB capacities: llama3-8b, llama3-70b, qwen2.5-7b, or "
                       "LAYERS:KV_HEADS:HEAD_DIM:DTYPE (e.g. 32:8:128:bf16)");
-  run_cmd->add_option("--policies", run.policies,
-                      "Eviction policies: lru, lfu, fifo, size-aware, hybrid, priority")
+  run_cmd
+      ->add_option("--policies", run.policies,
+                   "Eviction policies: lru, lfu, fifo, size-aware, hybrid, priority, gdsf, "
+                   "clock, s3fifo, learned (the oracle runs at every capacity)")
       ->delimiter(',');
   run_cmd->add_option("--admission", run.admissions, "Admission policies: all, second-hit, min-length")
       ->delimiter(',');
@@ -442,7 +444,16 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-logprobs", serve.max_logprobs, "Largest logprobs / top_logprobs")
       ->check(CLI::Range(0, 1024));
   serve_cmd->add_option("--eviction-policy", serve.eviction,
-                        "Prefix-cache eviction: lru, lfu, fifo, size-aware, hybrid, priority");
+                        "Prefix-cache eviction: lru (default), lfu, fifo, size-aware, hybrid, "
+                        "priority, gdsf, clock, s3fifo, learned");
+  serve_cmd->add_option("--admission", serve.admission,
+                        "Prefix-cache admission: all (default: cache every prompt), second-hit "
+                        "(cache a page once a second request produces it), min-length (cache "
+                        "sequences of at least --admission-min-tokens tokens)");
+  serve_cmd
+      ->add_option("--admission-min-tokens", serve.admission_min_tokens,
+                   "min-length admission: the shortest sequence worth caching")
+      ->check(CLI::NonNegativeNumber);
   serve_cmd->add_flag("--no-prefix-cache", serve.no_prefix_cache, "Compute every prompt cold (for comparisons)");
   serve_cmd->add_option("--api-key", serve.api_keys,
                         "Require \"Authorization: Bearer KEY\" on /v1/*; repeat for several tenants, "

@@ -17,7 +17,10 @@
 #include "backend/load_model.h"
 #include "engine/engine.h"
 #include "engine/step_limits.h"
+#include "kvcache/admission_policy.h"
+#include "kvcache/eviction_policy.h"
 #include "model/tokenizer.h"
+#include "respcache/remote_embedder.h"
 #include "respcache/response_cache.h"
 #include "respcache/semantic_cache.h"
 #include "server/api_service.h"
@@ -28,7 +31,6 @@
 #include "tools/backend_choice.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
-#include "respcache/remote_embedder.h"
 
 namespace radixlm::tools {
 
@@ -158,6 +160,20 @@ int RunServe(const ServeOptions& o) {
   if (o.kv_pages > 0 && !o.kv_memory.empty()) {
     return Fail(InvalidArgumentError("give --kv-pages or --kv-memory, not both"));
   }
+  // Policy names are checked before the model loads, with the known names.
+  if (auto eviction = kvcache::CreateEvictionPolicy(o.eviction); !eviction.ok()) {
+    return Fail(InvalidArgumentError("--eviction-policy: " + eviction.status().message()));
+  }
+  kvcache::AdmissionOptions admission;
+  admission.policy = o.admission;
+  admission.min_tokens = o.admission_min_tokens;
+  if (Status s = admission.Validate(); !s.ok()) {
+    return Fail(InvalidArgumentError("--admission: " + s.message()));
+  }
+  if (o.admission_min_tokens > 0 && o.admission != "min-length") {
+    return Fail(
+        InvalidArgumentError("--admission-min-tokens applies to --admission min-length only"));
+  }
   auto probe = model::ReadModelConfig(o.model + "/config.json");
   if (!probe.ok()) return Fail(probe.status());
   // --device: the CPU backend keeps K and V in F32, the CUDA one in BF16 and sizes
@@ -223,6 +239,7 @@ int RunServe(const ServeOptions& o) {
   eo.prefix_cache = !o.no_prefix_cache;
   eo.cache.page_size = o.page_size;
   eo.cache.eviction = o.eviction;
+  eo.cache.admission = admission;
   eo.max_n = o.max_n;
   eo.max_logprobs = o.max_logprobs;
   if (m.config.eos_token_id >= 0) eo.eos_token_ids.push_back(static_cast<int32_t>(m.config.eos_token_id));
@@ -316,7 +333,9 @@ int RunServe(const ServeOptions& o) {
                 static_cast<double>(page_bytes) * static_cast<double>(pages) / (1 << 20), cuda ? "BF16" : "F32",
                 o.device.c_str());
   Say(line);
-  Say(std::string("prefix cache ") + (o.no_prefix_cache ? "off" : "on (eviction " + o.eviction + ")"));
+  Say(std::string("prefix cache ") +
+      (o.no_prefix_cache ? "off"
+                         : "on (eviction " + o.eviction + ", admission " + o.admission + ")"));
   const int64_t served_context = std::min((*engine)->max_context(), pool_context);
   Say("max context " + std::to_string(served_context) + " tokens" +
       (served_context < (*engine)->max_context()
