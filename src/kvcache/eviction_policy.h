@@ -34,8 +34,9 @@
 //               (CLOCK, the FIFO-reinsertion form of SIEVE)
 //   s3fifo      S3-FIFO: new entries in a probationary FIFO, entries hit there move
 //               to a main FIFO with second chances; probation is evicted first
-//   learned     GreedyDual over a hit probability learnt online per class of entry
-//               (never hit / hit once / more; a request's unshared tail or not)
+//   learned     LRU with a time bonus: the hit probability learnt online for the
+//               entry's class (never hit / hit once / more; a request's unshared
+//               tail or not; size) times the cache's mean idle time at eviction
 //
 // Not thread-safe; owned by one cache.
 #pragma once
@@ -126,9 +127,9 @@ class EvictionPolicy {
   virtual bool wants_entry_events() const { return false; }
   // Every hit, with the entry's statistics before it (learning policies).
   virtual void OnHit(const EntryStats& before) {}
-  // Every evicted entry's statistics, after OnEvicted (learning policies count
-  // the entries that left without a hit).
-  virtual void OnEvictedEntry(const EntryStats& stats) {}
+  // Every evicted entry's statistics and the time, after OnEvicted (learning
+  // policies count the entries that left without a hit, and how long they stayed).
+  virtual void OnEvictedEntry(const EntryStats& stats, int64_t now) {}
   // Asked, before the smallest entry is evicted, only if it was hit since it was
   // last marked (stats.hits > stats.marked_hits): true keeps it with *mark as its
   // new mark; the cache then sets marked_hits = hits and re-keys it. `now` is the

@@ -334,7 +334,7 @@ int64_t HashIndex::Evict(int64_t pages) {
     EvictKey key = heap_.TopKey();
     heap_.PopMin();
     eviction_->OnEvicted(key);
-    if (entry_events_) eviction_->OnEvictedEntry(StatsOf(blocks_[id]));
+    if (entry_events_) eviction_->OnEvictedEntry(StatsOf(blocks_[id]), clock_->NowNanos());
     if (observer_) {
       size_t depth = 0;
       for (uint32_t b = id; b != kNone; b = blocks_[b].parent) ++depth;

@@ -716,7 +716,7 @@ int64_t RadixTree::Evict(int64_t pages) {
     EvictKey key = heap_.TopKey();
     heap_.PopMin();
     eviction_->OnEvicted(key);
-    if (entry_events_) eviction_->OnEvictedEntry(StatsOf(nodes_[id]));
+    if (entry_events_) eviction_->OnEvictedEntry(StatsOf(nodes_[id]), clock_->NowNanos());
     int64_t n = static_cast<int64_t>(nodes_[id].pages.size());
     freed += n;
     ++counters_.evictions;

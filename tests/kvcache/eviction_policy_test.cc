@@ -115,28 +115,34 @@ TEST(EvictionPolicyKeyTest, ClockAndS3FifoKeysFollowTheMark) {
   EXPECT_NE(mark, 0);  // 0 would mean probation: a promotion at time 0 still leaves it
 }
 
-TEST(EvictionPolicyKeyTest, LearnedRanksClassesByTheirLearntHitRate) {
+TEST(EvictionPolicyKeyTest, LearnedGivesClassesHitMoreOftenMoreTime) {
   LearnedPolicy learned;
-  EntryStats cold = StatsWith(5, 0, 0, 1), tail = StatsWith(9, 0, 0, 1),
+  constexpr int kB = LearnedPolicy::kSizeBuckets;
+  EntryStats cold = StatsWith(5000, 0, 0, 1), tail = StatsWith(9000, 0, 0, 1),
              once = StatsWith(1, 0, 1, 1), often = StatsWith(1, 0, 5, 1);
   tail.parent_hits = 2;
   EXPECT_EQ(LearnedPolicy::ClassOf(cold), 0);
-  EXPECT_EQ(LearnedPolicy::ClassOf(tail), 1);
-  EXPECT_EQ(LearnedPolicy::ClassOf(once), 2);
-  EXPECT_EQ(LearnedPolicy::ClassOf(often), 3);
+  EXPECT_EQ(LearnedPolicy::ClassOf(tail), kB);
+  EXPECT_EQ(LearnedPolicy::ClassOf(once), 2 * kB);
+  EXPECT_EQ(LearnedPolicy::ClassOf(often), 3 * kB);
+  EXPECT_EQ(LearnedPolicy::ClassOf(StatsWith(0, 0, 0, 4)), 1);  // sizes in powers of four
+  EXPECT_EQ(LearnedPolicy::ClassOf(StatsWith(0, 0, 0, 1u << 30)), kB - 1);
   for (int c = 0; c < LearnedPolicy::kClasses; ++c) {
     EXPECT_DOUBLE_EQ(learned.HitProbability(c), 0.5);  // nothing learnt yet
   }
-  // Tails are evicted unhit 3 times in 4; cold entries are hit 3 times in 4.
-  for (int i = 0; i < 3; ++i) learned.OnEvictedEntry(tail);
+  EXPECT_EQ(learned.KeyFor(cold).secondary, 5000);  // no eviction seen: plain LRU
+  // Tails are evicted unhit 3 times in 4; cold entries are hit 3 times in 4. Every
+  // evicted entry had gone unused for 1 ms.
+  for (int i = 0; i < 3; ++i) learned.OnEvictedEntry(tail, 9000 + 1'000'000);
   learned.OnHit(tail);
   for (int i = 0; i < 3; ++i) learned.OnHit(cold);
-  learned.OnEvictedEntry(cold);
-  EXPECT_DOUBLE_EQ(learned.HitProbability(1), 2.0 / 6);
+  learned.OnEvictedEntry(cold, 5000 + 1'000'000);
+  EXPECT_DOUBLE_EQ(learned.HitProbability(kB), 2.0 / 6);
   EXPECT_DOUBLE_EQ(learned.HitProbability(0), 4.0 / 6);
+  EXPECT_DOUBLE_EQ(learned.idle_ns(), 1e6);
+  EXPECT_EQ(learned.KeyFor(cold).secondary, 5000 + static_cast<int64_t>(4.0 / 6 * 1e6));
   EXPECT_LT(learned.KeyFor(tail), learned.KeyFor(cold));  // though used more recently
-  learned.OnEvicted(EvictKey{1.0, 0});
-  EXPECT_DOUBLE_EQ(learned.KeyFor(cold).primary, 1.0 + 4.0 / 6);
+  EXPECT_LT(learned.KeyFor(StatsWith(1000, 0, 0, 1)), learned.KeyFor(cold));  // same class: LRU
 }
 
 // Leaves A, B, C hang off the root (first tokens 100, 200, 300); the observer
@@ -325,12 +331,14 @@ TEST_F(EvictionOrderTest, GdsfKeepsTheDeepLeafOverARecentShallowOne) {
 TEST_F(EvictionOrderTest, LearnedEvictsTheUnsharedTailFirstOnceItLearns) {
   Init(4, 64, "learned");
   cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path.back()); });
-  // Teach it: tails below a hit prefix are evicted without a hit.
+  // Teach it: tails below a hit prefix are evicted without a hit, after 1 µs
+  // unused (the time its bonuses are scaled by).
   for (Token t = 0; t < 3; ++t) {
     InsertNew("ns", Cat(Seq(0, 4), {1000 + t}));
     Match("ns", Seq(0, 4));
     Match("ns", Seq(0, 4));
   }
+  clock_.Advance(1000);
   while (Evict(1) > 0) {
   }
   order_.clear();
