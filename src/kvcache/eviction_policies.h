@@ -96,7 +96,6 @@ class LearnedPolicy final : public EvictionPolicy {
 
  private:
   double idle_ns_ = 0;  // mean time evicted entries had gone unused
-  int64_t evictions_ = 0;
   int64_t hit_[kClasses] = {};
   int64_t left_[kClasses] = {};
 };
