@@ -10,8 +10,8 @@
 // heap's smallest entry a second chance: before evicting it the cache asks
 // Reprieve, and a reprieved entry gets a new mark (kept in its EntryUsage) and a
 // new key, and the cache looks at the next smallest. The cache asks only about
-// entries hit since their last mark and a reprieve consumes those hits, so one
-// eviction reprieves each entry at most once.
+// entries used since their last mark (or creation), and the new mark is at least
+// the last use, so one eviction reprieves each entry at most once.
 //
 // Why these fit a prefix tree at all: only leaves are evictable, and an inner
 // entry becomes evictable when its last child goes; so every policy here ranks
@@ -30,7 +30,7 @@
 //   priority    lowest caller-given retention priority, ties by least recent use
 //   gdsf        GreedyDual-Size-Frequency valued by recompute cost: a page deep in a
 //               prompt costs more to recompute (its attention spans the prefix)
-//   clock       FIFO with a second chance for entries hit since they were queued
+//   clock       FIFO with a second chance for entries used since they were queued
 //               (CLOCK, the FIFO-reinsertion form of SIEVE)
 //   s3fifo      S3-FIFO: new entries in a probationary FIFO, entries hit there move
 //               to a main FIFO with second chances; probation is evicted first
@@ -68,10 +68,9 @@ struct EntryStats {
   // below a parent that has is the unshared tail of a request past a shared prefix.
   uint32_t depth_tokens = 0;
   uint32_t parent_hits = 0;
-  // The policy's own mark (a queue and the time the entry joined it) and the
-  // entry's hits when it was marked; set only through Reprieve.
+  // The policy's own mark (a queue and the time the entry joined it; 0 when it
+  // has none), set only through Reprieve.
   int64_t mark = 0;
-  uint32_t marked_hits = 0;
 };
 
 // The usage record every cache entry keeps; what EntryStats is made from.
@@ -81,10 +80,11 @@ struct EntryUsage {
   uint32_t hits = 0;
   int32_t priority = 0;
   int64_t mark = 0;  // see EntryStats::mark
-  uint32_t marked_hits = 0;
 
   static constexpr int32_t kKeepPriority = INT32_MIN;
-  void Reset(int64_t now) { *this = EntryUsage{now, now, 0, 0, 0, 0}; }
+  void Reset(int64_t now) { *this = EntryUsage{now, now, 0, 0, 0}; }
+  // Used (matched or inserted through) since its mark, or since its creation.
+  bool UsedSinceMark() const { return last_access_ns > (mark != 0 ? mark : created_ns); }
   // A use at `now`; a hit counts toward frequency; `priority` raises the entry's
   // retention priority (kKeepPriority leaves it).
   void Touch(int64_t now, bool hit, int32_t new_priority) {
@@ -100,7 +100,6 @@ struct EntryUsage {
     stats.pages = pages;
     stats.priority = priority;
     stats.mark = mark;
-    stats.marked_hits = marked_hits;
     return stats;
   }
 };
@@ -130,10 +129,10 @@ class EvictionPolicy {
   // Every evicted entry's statistics and the time, after OnEvicted (learning
   // policies count the entries that left without a hit, and how long they stayed).
   virtual void OnEvictedEntry(const EntryStats& stats, int64_t now) {}
-  // Asked, before the smallest entry is evicted, only if it was hit since it was
-  // last marked (stats.hits > stats.marked_hits): true keeps it with *mark as its
-  // new mark; the cache then sets marked_hits = hits and re-keys it. `now` is the
-  // time of the eviction.
+  // Asked, before the smallest entry is evicted, only if it was used since it was
+  // last marked (EntryUsage::UsedSinceMark): true keeps it with *mark (at least
+  // its last use: the cache raises it to that) as its new mark, and re-keys it.
+  // `now` is the time of the eviction.
   virtual bool Reprieve(const EntryStats& stats, int64_t now, int64_t* mark) { return false; }
   // Whether KeyFor needs EntryStats::content_key (it costs a hash per new entry).
   virtual bool wants_content_key() const { return false; }
