@@ -10,8 +10,8 @@
 // heap's smallest entry a second chance: before evicting it the cache asks
 // Reprieve, and a reprieved entry gets a new mark (kept in its EntryUsage) and a
 // new key, and the cache looks at the next smallest. The cache asks only about
-// entries used since their last mark (or creation), and the new mark is at least
-// the last use, so one eviction reprieves each entry at most once.
+// entries ever hit and used since their last mark (or creation), and the new mark
+// is at least the last use, so one eviction reprieves each entry at most once.
 //
 // Why these fit a prefix tree at all: only leaves are evictable, and an inner
 // entry becomes evictable when its last child goes; so every policy here ranks
@@ -30,7 +30,8 @@
 //   priority    lowest caller-given retention priority, ties by least recent use
 //   gdsf        GreedyDual-Size-Frequency valued by recompute cost: a page deep in a
 //               prompt costs more to recompute (its attention spans the prefix)
-//   clock       FIFO with a second chance for entries used since they were queued
+//   clock       FIFO with a second chance for entries hit before and used since
+//               they were queued
 //               (CLOCK, the FIFO-reinsertion form of SIEVE)
 //   s3fifo      S3-FIFO: new entries in a probationary FIFO, entries hit there move
 //               to a main FIFO with second chances; probation is evicted first
@@ -83,8 +84,11 @@ struct EntryUsage {
 
   static constexpr int32_t kKeepPriority = INT32_MIN;
   void Reset(int64_t now) { *this = EntryUsage{now, now, 0, 0, 0}; }
-  // Used (matched or inserted through) since its mark, or since its creation.
-  bool UsedSinceMark() const { return last_access_ns > (mark != 0 ? mark : created_ns); }
+  // Hit at least once, and used (matched or inserted through) since its mark, or
+  // since its creation: a second chance is for entries that have shown reuse.
+  bool ReusedSinceMark() const {
+    return hits > 0 && last_access_ns > (mark != 0 ? mark : created_ns);
+  }
   // A use at `now`; a hit counts toward frequency; `priority` raises the entry's
   // retention priority (kKeepPriority leaves it).
   void Touch(int64_t now, bool hit, int32_t new_priority) {
@@ -130,7 +134,7 @@ class EvictionPolicy {
   // policies count the entries that left without a hit, and how long they stayed).
   virtual void OnEvictedEntry(const EntryStats& stats, int64_t now) {}
   // Asked, before the smallest entry is evicted, only if it was used since it was
-  // last marked (EntryUsage::UsedSinceMark): true keeps it with *mark (at least
+  // last marked (EntryUsage::ReusedSinceMark): true keeps it with *mark (at least
   // its last use: the cache raises it to that) as its new mark, and re-keys it.
   // `now` is the time of the eviction.
   virtual bool Reprieve(const EntryStats& stats, int64_t now, int64_t* mark) { return false; }

@@ -169,7 +169,7 @@ void HashIndex::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
 
 bool HashIndex::Reprieved(uint32_t id) {
   Block& block = blocks_[id];
-  if (!block.usage.UsedSinceMark()) return false;
+  if (!block.usage.ReusedSinceMark()) return false;
   int64_t mark = 0;
   if (!eviction_->Reprieve(StatsOf(block), clock_->NowNanos(), &mark)) return false;
   block.usage.mark = std::max(mark, block.usage.last_access_ns);

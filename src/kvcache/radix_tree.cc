@@ -359,7 +359,7 @@ void RadixTree::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
 
 bool RadixTree::Reprieved(uint32_t id) {
   Node& node = nodes_[id];
-  if (!node.usage.UsedSinceMark()) return false;
+  if (!node.usage.ReusedSinceMark()) return false;
   int64_t mark = 0;
   if (!eviction_->Reprieve(StatsOf(node), clock_->NowNanos(), &mark)) return false;
   node.usage.mark = std::max(mark, node.usage.last_access_ns);

@@ -296,6 +296,12 @@ TEST_F(EvictionOrderTest, ClockSecondChanceIsSpentByOneReprieve) {
   EXPECT_EQ(EvictAll(), (std::vector<Token>{200, 300, 100, 400}));
 }
 
+TEST_F(EvictionOrderTest, ClockGivesNoSecondChanceToAnEntryNeverHit) {
+  Build("clock", 1, 1, 1);
+  InsertNew("ns", a_);  // used again, but not a hit: no sign of reuse
+  EXPECT_EQ(EvictAll(), (std::vector<Token>{100, 200, 300}));
+}
+
 TEST_F(EvictionOrderTest, S3FifoEvictsProbationBeforeMain) {
   Build("s3fifo", 1, 1, 1);
   Hit(c_);
