@@ -32,9 +32,13 @@ double LearnedPolicy::HitProbability(int cls) const {
 // and 84% of a page hit once), and the tree knows which is which at no cost; a
 // cold leaf's size is its whole prompt's (there, cold prompts of 32 K tokens and
 // more are reused 70% of the time, under 12 K tokens 12%).
+//
+// A caller-given retention priority ranks first (as in the priority policy), so
+// that retention set through the API holds under the default policy too.
 EvictKey LearnedPolicy::KeyFor(const EntryStats& stats) const {
   double bonus = HitProbability(ClassOf(stats)) * idle_ns_;
-  return EvictKey{0, stats.last_access_ns + static_cast<int64_t>(bonus)};
+  return EvictKey{static_cast<double>(stats.priority),
+                  stats.last_access_ns + static_cast<int64_t>(bonus)};
 }
 
 void LearnedPolicy::OnHit(const EntryStats& before) {

@@ -21,7 +21,7 @@
 // extensions under any policy.
 //
 // Policies (one file each, created by name through CreateEvictionPolicy):
-//   lru         least recently used (the default)
+//   lru         least recently used (the default until issue 24's measurements)
 //   lfu         fewest hits, ties by least recent use
 //   fifo        oldest insertion
 //   size-aware  GreedyDual-Size: larger entries go first, aged by an inflation value
@@ -35,9 +35,10 @@
 //               (CLOCK, the FIFO-reinsertion form of SIEVE)
 //   s3fifo      S3-FIFO: new entries in a probationary FIFO, entries hit there move
 //               to a main FIFO with second chances; probation is evicted first
-//   learned     LRU with a time bonus: the hit probability learnt online for the
-//               entry's class (never hit / hit once / more; a request's unshared
-//               tail or not; size) times the cache's mean idle time at eviction
+//   learned     (the default) lowest retention priority first, then LRU with a
+//               time bonus: the hit probability learnt online for the entry's
+//               class (never hit / hit once / more; a request's unshared tail or
+//               not; size) times the cache's mean idle time at eviction
 //
 // Not thread-safe; owned by one cache.
 #pragma once

@@ -167,11 +167,11 @@ void HashIndex::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
   if (heap_.Contains(id)) heap_.Update(id, eviction_->KeyFor(StatsOf(block)));
 }
 
-bool HashIndex::Reprieved(uint32_t id) {
+bool HashIndex::Reprieved(uint32_t id, int64_t now) {
   Block& block = blocks_[id];
   if (!block.usage.ReusedSinceMark()) return false;
   int64_t mark = 0;
-  if (!eviction_->Reprieve(StatsOf(block), clock_->NowNanos(), &mark)) return false;
+  if (!eviction_->Reprieve(StatsOf(block), now, &mark)) return false;
   block.usage.mark = std::max(mark, block.usage.last_access_ns);
   heap_.Update(id, eviction_->KeyFor(StatsOf(block)));
   return true;
@@ -327,13 +327,15 @@ Status HashIndex::Unlock(CacheHandle handle) {
 
 int64_t HashIndex::Evict(int64_t pages) {
   int64_t freed = 0;
+  // One time for the whole eviction, read only for policies that use it.
+  const int64_t now = entry_events_ ? clock_->NowNanos() : 0;
   while (freed < pages && !heap_.empty()) {
     uint32_t id = heap_.TopId();
-    if (entry_events_ && Reprieved(id)) continue;
+    if (entry_events_ && Reprieved(id, now)) continue;
     EvictKey key = heap_.TopKey();
     heap_.PopMin();
     eviction_->OnEvicted(key);
-    if (entry_events_) eviction_->OnEvictedEntry(StatsOf(blocks_[id]), clock_->NowNanos());
+    if (entry_events_) eviction_->OnEvictedEntry(StatsOf(blocks_[id]), now);
     if (observer_) {
       size_t depth = 0;
       for (uint32_t b = id; b != kNone; b = blocks_[b].parent) ++depth;

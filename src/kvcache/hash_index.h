@@ -93,7 +93,7 @@ class HashIndex final : public PrefixCache {
   // Marks a use (EntryUsage::Touch) and re-keys the block if it is evictable.
   void Touch(uint32_t id, int64_t now, bool hit, int32_t priority);
   // Asks the policy whether the heap's top block `id` gets a second chance; re-keys it if so.
-  bool Reprieved(uint32_t id);
+  bool Reprieved(uint32_t id, int64_t now);
   Status CheckHandle(CacheHandle handle) const;
   uint32_t NamespaceIndex(std::string_view ns);
 

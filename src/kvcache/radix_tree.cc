@@ -357,11 +357,11 @@ void RadixTree::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
   if (heap_.Contains(id)) heap_.Update(id, eviction_->KeyFor(StatsOf(node)));
 }
 
-bool RadixTree::Reprieved(uint32_t id) {
+bool RadixTree::Reprieved(uint32_t id, int64_t now) {
   Node& node = nodes_[id];
   if (!node.usage.ReusedSinceMark()) return false;
   int64_t mark = 0;
-  if (!eviction_->Reprieve(StatsOf(node), clock_->NowNanos(), &mark)) return false;
+  if (!eviction_->Reprieve(StatsOf(node), now, &mark)) return false;
   node.usage.mark = std::max(mark, node.usage.last_access_ns);
   heap_.Update(id, eviction_->KeyFor(StatsOf(node)));
   return true;
@@ -709,13 +709,15 @@ Status RadixTree::Unlock(CacheHandle handle) {
 
 int64_t RadixTree::Evict(int64_t pages) {
   int64_t freed = 0;
+  // One time for the whole eviction, read only for policies that use it.
+  const int64_t now = entry_events_ ? clock_->NowNanos() : 0;
   while (freed < pages && !heap_.empty()) {
     uint32_t id = heap_.TopId();
-    if (entry_events_ && Reprieved(id)) continue;
+    if (entry_events_ && Reprieved(id, now)) continue;
     EvictKey key = heap_.TopKey();
     heap_.PopMin();
     eviction_->OnEvicted(key);
-    if (entry_events_) eviction_->OnEvictedEntry(StatsOf(nodes_[id]), clock_->NowNanos());
+    if (entry_events_) eviction_->OnEvictedEntry(StatsOf(nodes_[id]), now);
     int64_t n = static_cast<int64_t>(nodes_[id].pages.size());
     freed += n;
     ++counters_.evictions;

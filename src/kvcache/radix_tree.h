@@ -143,7 +143,7 @@ class RadixTree final : public PrefixCache {
   // Marks a use (EntryUsage::Touch) and re-keys the node if it is evictable.
   void Touch(uint32_t id, int64_t now, bool hit, int32_t priority);
   // Asks the policy whether the heap's top entry `id` gets a second chance; re-keys it if so.
-  bool Reprieved(uint32_t id);
+  bool Reprieved(uint32_t id, int64_t now);
 
   // Token storage: inline in the node at page_size 1 (a page id per token costs as
   // much as the token), otherwise in a table of every page's slots indexed by page

@@ -145,6 +145,12 @@ TEST(EvictionPolicyKeyTest, LearnedGivesClassesHitMoreOftenMoreTime) {
   EXPECT_NEAR(learned.KeyFor(cold).secondary, 5000 + 4.0 / 6 * idle, 1);
   EXPECT_LT(learned.KeyFor(tail), learned.KeyFor(cold));  // though used more recently
   EXPECT_LT(learned.KeyFor(StatsWith(1000, 0, 0, 1)), learned.KeyFor(cold));  // same class: LRU
+  // Retention priority ranks first, as in the priority policy.
+  EntryStats kept = cold, dropped = tail;
+  kept.priority = 1;
+  dropped.priority = -1;
+  EXPECT_LT(learned.KeyFor(cold), learned.KeyFor(kept));
+  EXPECT_LT(learned.KeyFor(dropped), learned.KeyFor(tail));
 }
 
 // Leaves A, B, C hang off the root (first tokens 100, 200, 300); the observer
