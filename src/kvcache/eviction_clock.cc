@@ -3,8 +3,9 @@
 namespace radixlm::kvcache {
 
 // FIFO order by the time the entry was queued: created, or re-queued by its last
-// second chance (the mark). An entry used since it was queued goes to the back of
-// the queue once instead of out; a use costs no heap work (the key ignores it).
+// second chance (the mark). An entry hit ever and used since it was queued goes to
+// the back of the queue once instead of out; a use costs no heap work (the key
+// ignores it).
 // Why it fits a prefix tree: a match touches every entry on its path, so a prefix
 // shared by requests that keep coming earns a second chance each time the hand
 // reaches it, while each request's unshared tail, a leaf never hit, leaves in

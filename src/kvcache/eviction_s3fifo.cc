@@ -4,9 +4,10 @@ namespace radixlm::kvcache {
 
 // Two FIFO queues in one heap: the primary key is the queue (0 probationary, 1
 // main), the secondary the time the entry joined it. An entry without a mark is
-// in probation since its creation; a second chance (a use since it was queued)
-// moves it to the back of the main queue. Probation is always evicted first, so
-// an entry used once leaves before anything that was used again.
+// in probation since its creation; a second chance (eviction_policy.h: hit ever,
+// used since it was queued) moves it to the back of the main queue. Probation is
+// always evicted first, so an entry used once leaves before anything that was
+// used again.
 // Why it fits a prefix tree: most of a trace's tokens are unshared tails, leaves
 // inserted once and never hit; they leave from probation, in order, without
 // displacing a prefix that a second request has hit (and so moved to main).
