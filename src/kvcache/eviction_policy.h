@@ -31,8 +31,7 @@
 //   gdsf        GreedyDual-Size-Frequency valued by recompute cost: a page deep in a
 //               prompt costs more to recompute (its attention spans the prefix)
 //   clock       FIFO with a second chance for entries hit before and used since
-//               they were queued
-//               (CLOCK, the FIFO-reinsertion form of SIEVE)
+//               they were queued (CLOCK, the FIFO-reinsertion form of SIEVE)
 //   s3fifo      S3-FIFO: new entries in a probationary FIFO, entries hit there move
 //               to a main FIFO with second chances; probation is evicted first
 //   learned     (the default) lowest retention priority first, then LRU with a
