@@ -65,8 +65,10 @@ struct EntryStats {
   uint64_t content_key = 0;
   // Where the entry sits in the prefix tree: tokens before it (0 under the root;
   // the hash index, whose blocks do not know their depth, gives 0), and the hits of
-  // the entry it hangs from (0 under the root). An entry that has never been hit
-  // below a parent that has is the unshared tail of a request past a shared prefix.
+  // the entry it hangs from (0 under the root; filled only for policies that want
+  // entry events, as it costs a look at the parent). An entry that has never been
+  // hit below a parent that has is the unshared tail of a request past a shared
+  // prefix.
   uint32_t depth_tokens = 0;
   uint32_t parent_hits = 0;
   // The policy's own mark (a queue and the time the entry joined it; 0 when it

@@ -151,7 +151,9 @@ bool HashIndex::IsEvictable(const Block& block) const {
 EntryStats HashIndex::StatsOf(const Block& block) const {
   EntryStats stats = block.usage.Stats(1);
   stats.content_key = block.hash.lo;
-  if (block.parent != kNone) stats.parent_hits = blocks_[block.parent].usage.hits;
+  if (entry_events_ && block.parent != kNone) {
+    stats.parent_hits = blocks_[block.parent].usage.hits;
+  }
   return stats;
 }
 

@@ -323,7 +323,7 @@ EntryStats RadixTree::StatsOf(const Node& node) const {
   EntryStats stats = node.usage.Stats(static_cast<uint32_t>(node.pages.size()));
   stats.content_key = node.content_key;
   stats.depth_tokens = node.depth;
-  if (node.parent != kNone) stats.parent_hits = nodes_[node.parent].usage.hits;
+  if (entry_events_ && node.parent != kNone) stats.parent_hits = nodes_[node.parent].usage.hits;
   return stats;
 }
 
