@@ -50,4 +50,54 @@ class PriorityPolicy final : public EvictionPolicy {
   EvictKey KeyFor(const EntryStats& stats) const override;
 };
 
+class GdsfPolicy final : public EvictionPolicy {
+ public:
+  std::string_view name() const override { return "gdsf"; }
+  EvictKey KeyFor(const EntryStats& stats) const override;
+  void OnEvicted(const EvictKey& key) override;
+
+ private:
+  double inflation_ = 0;
+};
+
+class ClockPolicy final : public EvictionPolicy {
+ public:
+  std::string_view name() const override { return "clock"; }
+  EvictKey KeyFor(const EntryStats& stats) const override;
+  bool wants_entry_events() const override { return true; }
+  bool Reprieve(const EntryStats& stats, int64_t now, int64_t* mark) override;
+};
+
+class S3FifoPolicy final : public EvictionPolicy {
+ public:
+  std::string_view name() const override { return "s3fifo"; }
+  EvictKey KeyFor(const EntryStats& stats) const override;
+  bool wants_entry_events() const override { return true; }
+  bool Reprieve(const EntryStats& stats, int64_t now, int64_t* mark) override;
+};
+
+// Classes: how the entry was used (0 never hit, under the root or an entry never
+// hit; 1 never hit, below a hit entry: a request's unshared tail; 2 hit once; 3 hit
+// twice or more) times its size (kSizeBuckets powers of four pages). For each it
+// counts the entries that left it by a hit and all that left it (hit or evicted).
+class LearnedPolicy final : public EvictionPolicy {
+ public:
+  static constexpr int kSizeBuckets = 8;
+  static constexpr int kClasses = 4 * kSizeBuckets;
+  std::string_view name() const override { return "learned"; }
+  EvictKey KeyFor(const EntryStats& stats) const override;
+  bool wants_entry_events() const override { return true; }
+  void OnHit(const EntryStats& before) override;
+  void OnEvictedEntry(const EntryStats& stats, int64_t now) override;
+
+  static int ClassOf(const EntryStats& stats);
+  double HitProbability(int cls) const;
+  double idle_ns() const { return idle_ns_; }
+
+ private:
+  double idle_ns_ = 0;  // mean time evicted entries had gone unused
+  int64_t hit_[kClasses] = {};
+  int64_t left_[kClasses] = {};
+};
+
 }  // namespace radixlm::kvcache

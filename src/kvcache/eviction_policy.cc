@@ -7,8 +7,9 @@
 namespace radixlm::kvcache {
 
 const std::vector<std::string>& EvictionPolicyNames() {
-  static const std::vector<std::string> names = {"lru",    "lfu",    "fifo",
-                                                 "size-aware", "hybrid", "priority"};
+  static const std::vector<std::string> names = {"lru",    "lfu",      "fifo", "size-aware",
+                                                 "hybrid", "priority", "gdsf", "clock",
+                                                 "s3fifo", "learned"};
   return names;
 }
 
@@ -19,6 +20,10 @@ StatusOr<std::unique_ptr<EvictionPolicy>> CreateEvictionPolicy(std::string_view 
   if (name == "size-aware") return std::unique_ptr<EvictionPolicy>(new SizeAwarePolicy());
   if (name == "hybrid") return std::unique_ptr<EvictionPolicy>(new HybridPolicy());
   if (name == "priority") return std::unique_ptr<EvictionPolicy>(new PriorityPolicy());
+  if (name == "gdsf") return std::unique_ptr<EvictionPolicy>(new GdsfPolicy());
+  if (name == "clock") return std::unique_ptr<EvictionPolicy>(new ClockPolicy());
+  if (name == "s3fifo") return std::unique_ptr<EvictionPolicy>(new S3FifoPolicy());
+  if (name == "learned") return std::unique_ptr<EvictionPolicy>(new LearnedPolicy());
   std::string known;
   for (const std::string& n : EvictionPolicyNames()) known += (known.empty() ? "" : ", ") + n;
   return InvalidArgumentError("unknown eviction policy '" + std::string(name) +

@@ -25,7 +25,9 @@ HashIndex::HashIndex(const PrefixCacheOptions& options, CacheParts parts)
       admission_(std::move(parts.admission)),
       admit_all_(admission_->name() == "all"),
       table_(1024, kNone),
-      owned_(pool_->num_pages()) {}
+      owned_(pool_->num_pages()) {
+  entry_events_ = eviction_->wants_entry_events();
+}
 
 HashIndex::~HashIndex() {
   for (const Block& block : blocks_) {
@@ -149,6 +151,9 @@ bool HashIndex::IsEvictable(const Block& block) const {
 EntryStats HashIndex::StatsOf(const Block& block) const {
   EntryStats stats = block.usage.Stats(1);
   stats.content_key = block.hash.lo;
+  if (entry_events_ && block.parent != kNone) {
+    stats.parent_hits = blocks_[block.parent].usage.hits;
+  }
   return stats;
 }
 
@@ -159,8 +164,19 @@ void HashIndex::RefreshEvictable(uint32_t id) {
 
 void HashIndex::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
   Block& block = blocks_[id];
+  if (hit && entry_events_) eviction_->OnHit(StatsOf(block));
   block.usage.Touch(now, hit, priority);
   if (heap_.Contains(id)) heap_.Update(id, eviction_->KeyFor(StatsOf(block)));
+}
+
+bool HashIndex::Reprieved(uint32_t id, int64_t now) {
+  Block& block = blocks_[id];
+  if (!block.usage.ReusedSinceMark()) return false;
+  int64_t mark = 0;
+  if (!eviction_->Reprieve(StatsOf(block), now, &mark)) return false;
+  block.usage.mark = std::max(mark, block.usage.last_access_ns);
+  heap_.Update(id, eviction_->KeyFor(StatsOf(block)));
+  return true;
 }
 
 // ---------------------------------------------------------------------------
@@ -334,10 +350,15 @@ Status HashIndex::Unlock(CacheHandle handle) {
 
 int64_t HashIndex::Evict(int64_t pages) {
   int64_t freed = 0;
+  // One time for the whole eviction, read only for policies that use it.
+  const int64_t now = entry_events_ ? clock_->NowNanos() : 0;
   while (freed < pages && !heap_.empty()) {
+    uint32_t id = heap_.TopId();
+    if (entry_events_ && Reprieved(id, now)) continue;
     EvictKey key = heap_.TopKey();
-    uint32_t id = heap_.PopMin();
+    heap_.PopMin();
     eviction_->OnEvicted(key);
+    if (entry_events_) eviction_->OnEvictedEntry(StatsOf(blocks_[id]), now);
     if (observer_) {
       size_t depth = 0;
       for (uint32_t b = id; b != kNone; b = blocks_[b].parent) ++depth;

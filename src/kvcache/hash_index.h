@@ -95,6 +95,8 @@ class HashIndex final : public PrefixCache {
   void RefreshEvictable(uint32_t id);
   // Marks a use (EntryUsage::Touch) and re-keys the block if it is evictable.
   void Touch(uint32_t id, int64_t now, bool hit, int32_t priority);
+  // Asks the policy whether the heap's top block `id` gets a second chance; re-keys it if so.
+  bool Reprieved(uint32_t id, int64_t now);
   Status CheckHandle(CacheHandle handle) const;
   uint32_t NamespaceIndex(std::string_view ns);
 
@@ -112,6 +114,7 @@ class HashIndex final : public PrefixCache {
   std::vector<Namespace> namespaces_;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> namespace_index_;
   EvictableHeap heap_;
+  bool entry_events_ = false;  // the policy's wants_entry_events()
   PageBitmap owned_;  // pages cached by this index
 
   EvictionObserver observer_;

@@ -32,7 +32,8 @@ RadixTree::RadixTree(const PrefixCacheOptions& options, CacheParts parts)
       admit_all_(admission_->name() == "all"),
       owned_(pool_->num_pages()),
       inline_tokens_(options.page_size == 1),
-      wants_content_key_(eviction_->wants_content_key()) {
+      wants_content_key_(eviction_->wants_content_key()),
+      entry_events_(eviction_->wants_entry_events()) {
   if (!inline_tokens_) {
     page_tokens_.reset(static_cast<Token*>(
         std::calloc(static_cast<size_t>(pool_->num_pages()) * page_size_, sizeof(Token))));
@@ -321,6 +322,8 @@ bool RadixTree::IsEvictable(const Node& node) const {
 EntryStats RadixTree::StatsOf(const Node& node) const {
   EntryStats stats = node.usage.Stats(static_cast<uint32_t>(node.pages.size()));
   stats.content_key = node.content_key;
+  stats.depth_tokens = node.depth;
+  if (entry_events_ && node.parent != kNone) stats.parent_hits = nodes_[node.parent].usage.hits;
   return stats;
 }
 
@@ -349,8 +352,19 @@ void RadixTree::RefreshEvictable(uint32_t id) {
 
 void RadixTree::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
   Node& node = nodes_[id];
+  if (hit && entry_events_) eviction_->OnHit(StatsOf(node));
   node.usage.Touch(now, hit, priority);
   if (heap_.Contains(id)) heap_.Update(id, eviction_->KeyFor(StatsOf(node)));
+}
+
+bool RadixTree::Reprieved(uint32_t id, int64_t now) {
+  Node& node = nodes_[id];
+  if (!node.usage.ReusedSinceMark()) return false;
+  int64_t mark = 0;
+  if (!eviction_->Reprieve(StatsOf(node), now, &mark)) return false;
+  node.usage.mark = std::max(mark, node.usage.last_access_ns);
+  heap_.Update(id, eviction_->KeyFor(StatsOf(node)));
+  return true;
 }
 
 // ---------------------------------------------------------------------------
@@ -711,10 +725,15 @@ Status RadixTree::Unlock(CacheHandle handle) {
 
 int64_t RadixTree::Evict(int64_t pages) {
   int64_t freed = 0;
+  // One time for the whole eviction, read only for policies that use it.
+  const int64_t now = entry_events_ ? clock_->NowNanos() : 0;
   while (freed < pages && !heap_.empty()) {
+    uint32_t id = heap_.TopId();
+    if (entry_events_ && Reprieved(id, now)) continue;
     EvictKey key = heap_.TopKey();
-    uint32_t id = heap_.PopMin();
+    heap_.PopMin();
     eviction_->OnEvicted(key);
+    if (entry_events_) eviction_->OnEvictedEntry(StatsOf(nodes_[id]), now);
     int64_t n = static_cast<int64_t>(nodes_[id].pages.size());
     freed += n;
     ++counters_.evictions;

@@ -148,6 +148,8 @@ class RadixTree final : public PrefixCache {
   void RefreshEvictable(uint32_t id);
   // Marks a use (EntryUsage::Touch) and re-keys the node if it is evictable.
   void Touch(uint32_t id, int64_t now, bool hit, int32_t priority);
+  // Asks the policy whether the heap's top entry `id` gets a second chance; re-keys it if so.
+  bool Reprieved(uint32_t id, int64_t now);
 
   // Token storage: inline in the node at page_size 1 (a page id per token costs as
   // much as the token), otherwise in a table of every page's slots indexed by page
@@ -180,6 +182,7 @@ class RadixTree final : public PrefixCache {
   PageBitmap owned_;  // pages cached by this tree
   const bool inline_tokens_;
   const bool wants_content_key_;
+  const bool entry_events_;  // the policy's wants_entry_events()
   // num_pages * page_size tokens when not inline; calloc'd, so untouched pages
   // cost no memory.
   std::unique_ptr<Token, void (*)(void*)> page_tokens_{nullptr, std::free};

@@ -1,6 +1,7 @@
 #include "kvcache/sequence_pages.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "core/check.h"
 #include "core/logging.h"
@@ -11,7 +12,11 @@
 namespace radixlm::kvcache {
 
 SequencePages::SequencePages(PrefixCache* cache, PagePool* pool, std::string ns)
-    : cache_(cache), pool_(pool), ns_(std::move(ns)) {}
+    : cache_(cache), pool_(pool), ns_(std::move(ns)) {
+  // 0 is "unknown" to admission policies; ids are process-wide, as caches may be.
+  static std::atomic<uint64_t> next_request_id{1};
+  request_id_ = next_request_id.fetch_add(1, std::memory_order_relaxed);
+}
 
 SequencePages::~SequencePages() {
   for (CacheHandle h : locks_) cache_->Unlock(h).IgnoreError();  // locks_ is empty without a cache

@@ -91,7 +91,10 @@ class SequencePages {
   std::vector<CacheHandle> locks_;
   InsertResult insert_;  // Commit's, reused
   Retention retention_;
-  uint64_t request_id_ = 0;
+  // Tells the cache's admission policy which inserts are one request's chunks
+  // (second-hit counts a page once per request): unique per SequencePages
+  // unless set_request_id names the engine's request.
+  uint64_t request_id_;
 };
 
 }  // namespace radixlm::kvcache

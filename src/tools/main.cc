@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--num-pages", demo.num_pages, "Pages in the KV pool")
       ->check(CLI::Range(int64_t{16}, int64_t{1} << 30));
   demo_cmd->add_option("--eviction", demo.eviction,
-                       "Eviction policy: lru, lfu, fifo, size-aware, hybrid, priority");
+                       "Eviction policy: learned (default), lru, lfu, fifo, size-aware, hybrid, "
+                       "priority, gdsf, clock, s3fifo");
 
   radixlm::tools::DemoServerOptions demo_server;
   CLI::App* demo_server_cmd = app.add_subcommand(
@@ -185,7 +186,9 @@ int main(int argc, char** argv) {
       "bench-cache", "Benchmark prefix-cache operations (radix tree, hash index, linear scan)");
   bench_cmd->add_flag("--json", bench.json, "Print one JSON object instead of tables");
   bench_cmd->add_flag("--quick", bench.quick, "Small workload for a smoke test (seconds)");
-  bench_cmd->add_option("--eviction", bench.eviction, "Eviction policy of the benchmarked caches");
+  bench_cmd->add_option(
+      "--eviction", bench.eviction,
+      "Eviction policy of the benchmarked caches (default: learned, the cache's)");
   bench_cmd->add_option("--page-size", bench.page_sizes, "Page sizes to run (default: 1 16)")
       ->check(CLI::Range(1, 4096));
   bench_cmd->add_option("--kind", bench.kinds, "Caches to run: radix, hash (default: both)")
@@ -266,8 +269,10 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--model", run.model,
                       "Model shape for GiB capacities: llama3-8b, llama3-70b, qwen2.5-7b, or "
                       "LAYERS:KV_HEADS:HEAD_DIM:DTYPE (e.g. 32:8:128:bf16)");
-  run_cmd->add_option("--policies", run.policies,
-                      "Eviction policies: lru, lfu, fifo, size-aware, hybrid, priority")
+  run_cmd
+      ->add_option("--policies", run.policies,
+                   "Eviction policies: lru, lfu, fifo, size-aware, hybrid, priority, gdsf, "
+                   "clock, s3fifo, learned (the oracle runs at every capacity)")
       ->delimiter(',');
   run_cmd->add_option("--admission", run.admissions, "Admission policies: all, second-hit, min-length")
       ->delimiter(',');
@@ -456,7 +461,16 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-logprobs", serve.max_logprobs, "Largest logprobs / top_logprobs")
       ->check(CLI::Range(0, 1024));
   serve_cmd->add_option("--eviction-policy", serve.eviction,
-                        "Prefix-cache eviction: lru, lfu, fifo, size-aware, hybrid, priority");
+                        "Prefix-cache eviction: learned (default), lru, lfu, fifo, size-aware, "
+                        "hybrid, priority, gdsf, clock, s3fifo");
+  serve_cmd->add_option("--admission", serve.admission,
+                        "Prefix-cache admission: all (default: cache every prompt), second-hit "
+                        "(cache a page once a second request produces it), min-length (cache "
+                        "sequences of at least --admission-min-tokens tokens)");
+  serve_cmd
+      ->add_option("--admission-min-tokens", serve.admission_min_tokens,
+                   "min-length admission: the shortest sequence worth caching")
+      ->check(CLI::NonNegativeNumber);
   serve_cmd->add_flag("--no-prefix-cache", serve.no_prefix_cache, "Compute every prompt cold (for comparisons)");
   serve_cmd->add_option("--api-key", serve.api_keys,
                         "Require \"Authorization: Bearer KEY\" on /v1/*; repeat for several tenants, "

@@ -19,6 +19,8 @@
 #include "engine/trace_recorder.h"
 #include "engine/step_limits.h"
 #include "kvcache/pin_table.h"
+#include "kvcache/admission_policy.h"
+#include "kvcache/eviction_policy.h"
 #include "model/tokenizer.h"
 #include "respcache/remote_embedder.h"
 #include "respcache/response_cache.h"
@@ -160,6 +162,20 @@ int RunServe(const ServeOptions& o) {
   if (o.kv_pages > 0 && !o.kv_memory.empty()) {
     return Fail(InvalidArgumentError("give --kv-pages or --kv-memory, not both"));
   }
+  // Policy names are checked before the model loads, with the known names.
+  if (auto eviction = kvcache::CreateEvictionPolicy(o.eviction); !eviction.ok()) {
+    return Fail(InvalidArgumentError("--eviction-policy: " + eviction.status().message()));
+  }
+  kvcache::AdmissionOptions admission;
+  admission.policy = o.admission;
+  admission.min_tokens = o.admission_min_tokens;
+  if (Status s = admission.Validate(); !s.ok()) {
+    return Fail(InvalidArgumentError("--admission: " + s.message()));
+  }
+  if (o.admission_min_tokens > 0 && o.admission != "min-length") {
+    return Fail(
+        InvalidArgumentError("--admission-min-tokens applies to --admission min-length only"));
+  }
   auto probe = model::ReadModelConfig(o.model + "/config.json");
   if (!probe.ok()) return Fail(probe.status());
   // --device: the CPU backend keeps K and V in F32, the CUDA one in BF16 and sizes
@@ -226,6 +242,7 @@ int RunServe(const ServeOptions& o) {
   eo.prefix_cache = !o.no_prefix_cache;
   eo.cache.page_size = o.page_size;
   eo.cache.eviction = o.eviction;
+  eo.cache.admission = admission;
   eo.max_n = o.max_n;
   eo.max_logprobs = o.max_logprobs;
   eo.max_pinned_pages_per_tenant = o.max_pinned_pages_per_tenant;
@@ -330,7 +347,9 @@ int RunServe(const ServeOptions& o) {
                 static_cast<double>(page_bytes) * static_cast<double>(pages) / (1 << 20), cuda ? "BF16" : "F32",
                 o.device.c_str());
   Say(line);
-  Say(std::string("prefix cache ") + (o.no_prefix_cache ? "off" : "on (eviction " + o.eviction + ")"));
+  Say(std::string("prefix cache ") +
+      (o.no_prefix_cache ? "off"
+                         : "on (eviction " + o.eviction + ", admission " + o.admission + ")"));
   if (const kvcache::PinTable* pins = (*engine)->pins()) {
     Say("pins: " + std::to_string(pins->options().max_pages_per_owner) + " pages per tenant, " +
         std::to_string(pins->options().max_pages_total) + " in all, ttl up to " +

@@ -12,9 +12,10 @@
 #include "core/clock.h"
 #include "kvcache/admission_policies.h"
 #include "kvcache/block_hash.h"
+#include "kvcache/cache_fixture.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
-#include "kvcache/cache_fixture.h"
+#include "kvcache/sequence_pages.h"
 
 namespace radixlm::kvcache {
 namespace {
@@ -195,6 +196,26 @@ TEST_P(AdmissionCacheTest, SecondHitIsPerNamespace) {
   InsertNew("a", s, {.request_id = 1});
   EXPECT_EQ(InsertNew("b", s, {.request_id = 2}).cached_tokens, 0u);
   EXPECT_EQ(InsertNew("a", s, {.request_id = 3}).cached_tokens, 8u);
+}
+
+// The engine's path (SequencePages): one request's chunked commits are one
+// sighting; a second request caches the prefix.
+TEST_P(AdmissionCacheTest, SecondHitThroughSequencePagesCountsRequestsNotChunks) {
+  InitWith(Options("second-hit"));
+  Tokens prompt = Seq(0, 16);
+  auto run = [&]() {
+    SequencePages seq(cache_.get(), pool_.get(), "ns");
+    PageCopy copy;
+    EXPECT_TRUE(seq.Start(prompt, &copy).ok());
+    EXPECT_TRUE(seq.Reserve(prompt.size()).ok());
+    EXPECT_TRUE(seq.Commit(std::span(prompt).first(8)).ok());  // two chunks
+    EXPECT_TRUE(seq.Commit(prompt).ok());
+  };
+  run();
+  EXPECT_EQ(Stats().pages_cached, 0);
+  run();
+  EXPECT_EQ(Stats().pages_cached, 4);
+  Check();
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // each of them (leaves with controlled recency, hits, sizes and priorities).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <memory>
 #include <set>
 #include <string>
@@ -19,8 +20,8 @@ namespace {
 
 TEST(EvictionPolicyFactoryTest, CreatesEveryNamedPolicy) {
   const std::vector<std::string>& names = EvictionPolicyNames();
-  EXPECT_EQ(names,
-            (std::vector<std::string>{"lru", "lfu", "fifo", "size-aware", "hybrid", "priority"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"lru", "lfu", "fifo", "size-aware", "hybrid",
+                                             "priority", "gdsf", "clock", "s3fifo", "learned"}));
   for (const std::string& name : names) {
     auto policy = CreateEvictionPolicy(name);
     ASSERT_TRUE(policy.ok()) << name;
@@ -83,6 +84,73 @@ TEST(EvictionPolicyKeyTest, KeysOrderAsDocumented) {
   PriorityPolicy priority;
   EXPECT_LT(priority.KeyFor(StatsWith(50, 0, 0, 1, -1)), priority.KeyFor(StatsWith(1, 0, 0, 1, 0)));
   EXPECT_LT(priority.KeyFor(StatsWith(1, 0, 0, 1, 3)), priority.KeyFor(StatsWith(2, 0, 0, 1, 3)));
+}
+
+TEST(EvictionPolicyKeyTest, GdsfValuesHitsAndDepth) {
+  GdsfPolicy gdsf;
+  EntryStats root = StatsWith(9, 0, 0, 4), deep = StatsWith(1, 0, 0, 1);
+  deep.depth_tokens = 32768;                         // attention over the prefix doubles the cost
+  EXPECT_DOUBLE_EQ(gdsf.KeyFor(root).primary, 1.0);  // per page: size cancels
+  EXPECT_DOUBLE_EQ(gdsf.KeyFor(deep).primary, 2.0);
+  EXPECT_DOUBLE_EQ(gdsf.KeyFor(StatsWith(0, 0, 2, 1)).primary, 3.0);
+  gdsf.OnEvicted(EvictKey{1.5, 0});
+  EXPECT_DOUBLE_EQ(gdsf.KeyFor(root).primary, 2.5);
+  gdsf.OnEvicted(EvictKey{0.5, 0});  // inflation never falls
+  EXPECT_DOUBLE_EQ(gdsf.KeyFor(root).primary, 2.5);
+}
+
+TEST(EvictionPolicyKeyTest, ClockAndS3FifoKeysFollowTheMark) {
+  ClockPolicy clock;
+  EntryStats s = StatsWith(50, 7, 1, 1);
+  EXPECT_EQ(clock.KeyFor(s).secondary, 7);  // queued at creation
+  int64_t mark = 0;
+  EXPECT_TRUE(clock.Reprieve(s, 99, &mark));
+  EXPECT_EQ(mark, 99);
+  s.mark = mark;
+  EXPECT_EQ(clock.KeyFor(s).secondary, 99);  // re-queued at the back
+  S3FifoPolicy s3;
+  EntryStats probation = StatsWith(50, 7, 1, 1), main = StatsWith(0, 0, 0, 1);
+  main.mark = 1;
+  EXPECT_LT(s3.KeyFor(probation), s3.KeyFor(main));  // probation goes first, however new
+  EXPECT_TRUE(s3.Reprieve(probation, 0, &mark));
+  EXPECT_NE(mark, 0);  // 0 would mean probation: a promotion at time 0 still leaves it
+}
+
+TEST(EvictionPolicyKeyTest, LearnedGivesClassesHitMoreOftenMoreTime) {
+  LearnedPolicy learned;
+  constexpr int kB = LearnedPolicy::kSizeBuckets;
+  EntryStats cold = StatsWith(5000, 0, 0, 1), tail = StatsWith(9000, 0, 0, 1),
+             once = StatsWith(1, 0, 1, 1), often = StatsWith(1, 0, 5, 1);
+  tail.parent_hits = 2;
+  EXPECT_EQ(LearnedPolicy::ClassOf(cold), 0);
+  EXPECT_EQ(LearnedPolicy::ClassOf(tail), kB);
+  EXPECT_EQ(LearnedPolicy::ClassOf(once), 2 * kB);
+  EXPECT_EQ(LearnedPolicy::ClassOf(often), 3 * kB);
+  EXPECT_EQ(LearnedPolicy::ClassOf(StatsWith(0, 0, 0, 4)), 1);  // sizes in powers of four
+  EXPECT_EQ(LearnedPolicy::ClassOf(StatsWith(0, 0, 0, 1u << 30)), kB - 1);
+  for (int c = 0; c < LearnedPolicy::kClasses; ++c) {
+    EXPECT_DOUBLE_EQ(learned.HitProbability(c), 0.5);  // nothing learnt yet
+  }
+  EXPECT_EQ(learned.KeyFor(cold).secondary, 5000);  // no eviction seen: plain LRU
+  // Tails are evicted unhit 3 times in 4; cold entries are hit 3 times in 4. Every
+  // evicted entry had gone unused for 1 ms.
+  for (int i = 0; i < 3; ++i) learned.OnEvictedEntry(tail, 9000 + 1'000'000);
+  learned.OnHit(tail);
+  for (int i = 0; i < 3; ++i) learned.OnHit(cold);
+  learned.OnEvictedEntry(cold, 5000 + 1'000'000);
+  EXPECT_DOUBLE_EQ(learned.HitProbability(kB), 2.0 / 6);
+  EXPECT_DOUBLE_EQ(learned.HitProbability(0), 4.0 / 6);
+  const double idle = 1e6 * (1 - std::pow(255.0 / 256, 4));  // a moving mean from 0
+  EXPECT_NEAR(learned.idle_ns(), idle, 1e-6);
+  EXPECT_NEAR(learned.KeyFor(cold).secondary, 5000 + 4.0 / 6 * idle, 1);
+  EXPECT_LT(learned.KeyFor(tail), learned.KeyFor(cold));  // though used more recently
+  EXPECT_LT(learned.KeyFor(StatsWith(1000, 0, 0, 1)), learned.KeyFor(cold));  // same class: LRU
+  // Retention priority ranks first, as in the priority policy.
+  EntryStats kept = cold, dropped = tail;
+  kept.priority = 1;
+  dropped.priority = -1;
+  EXPECT_LT(learned.KeyFor(cold), learned.KeyFor(kept));
+  EXPECT_LT(learned.KeyFor(dropped), learned.KeyFor(tail));
 }
 
 // Leaves A, B, C hang off the root (first tokens 100, 200, 300); the observer
@@ -215,6 +283,85 @@ TEST_F(EvictionOrderTest, PriorityOfASplitLeafCarriesToBothParts) {
   Match("ns", Cat(Seq(0, 2), {-1}));  // splits the priority-7 leaf after its first page
   EXPECT_EQ(Stats().splits, 1);
   EXPECT_EQ(EvictAll(), (std::vector<Token>{503, 7, 3}));
+}
+
+TEST_F(EvictionOrderTest, ClockGivesAHitEntryOneSecondChance) {
+  Build("clock", 1, 1, 1);
+  Hit(a_);  // the oldest, but hit since it was queued
+  ASSERT_EQ(Evict(1), 1);
+  EXPECT_EQ(order_, (std::vector<Token>{200}));  // a went to the back, b out
+  InsertNew("ns", Seq(400, 4));                  // queued after a's second chance
+  EXPECT_EQ(EvictAll(), (std::vector<Token>{200, 300, 100, 400}));
+}
+
+TEST_F(EvictionOrderTest, ClockSecondChanceIsSpentByOneReprieve) {
+  Build("clock", 1, 1, 1);
+  Hit(a_, 3);  // three hits buy one second chance, not three
+  ASSERT_EQ(Evict(1), 1);
+  InsertNew("ns", Seq(400, 4));
+  EXPECT_EQ(EvictAll(), (std::vector<Token>{200, 300, 100, 400}));
+}
+
+TEST_F(EvictionOrderTest, ClockGivesNoSecondChanceToAnEntryNeverHit) {
+  Build("clock", 1, 1, 1);
+  InsertNew("ns", a_);  // used again, but not a hit: no sign of reuse
+  EXPECT_EQ(EvictAll(), (std::vector<Token>{100, 200, 300}));
+}
+
+TEST_F(EvictionOrderTest, S3FifoEvictsProbationBeforeMain) {
+  Build("s3fifo", 1, 1, 1);
+  Hit(c_);
+  Hit(a_);
+  ASSERT_EQ(Evict(1), 1);  // a (hit) moves to main, b (never hit) goes
+  EXPECT_EQ(order_, (std::vector<Token>{200}));
+  InsertNew("ns", Seq(400, 4));  // the newest, but on probation
+  EXPECT_EQ(EvictAll(), (std::vector<Token>{200, 400, 100, 300}));
+}
+
+TEST_F(EvictionOrderTest, QueuePoliciesWorkOnTheHashIndex) {
+  for (const char* policy : {"clock", "s3fifo"}) {
+    SCOPED_TRACE(policy);
+    Init(4, 64, policy, {}, "hash");
+    Tokens a = Seq(100, 4), b = Seq(200, 4);
+    InsertNew("ns", a);
+    InsertNew("ns", b);
+    EXPECT_EQ(Match("ns", a).matched_tokens, 4u);
+    EXPECT_EQ(Evict(1), 1);
+    EXPECT_EQ(Match("ns", b).matched_tokens, 0u);  // a got its second chance
+    EXPECT_EQ(Match("ns", a).matched_tokens, 4u);
+  }
+}
+
+TEST_F(EvictionOrderTest, GdsfKeepsTheDeepLeafOverARecentShallowOne) {
+  Init(4, 128, "gdsf");
+  cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path.back()); });
+  InsertNew("ns", Seq(0, 200));
+  InsertNew("ns", Cat(Seq(0, 196), {-1, -2, -3, -4}));  // two leaves at depth 196
+  InsertNew("ns", Seq(500, 4));                         // a root leaf, the most recent
+  ASSERT_EQ(Evict(1), 1);
+  EXPECT_EQ(order_, (std::vector<Token>{503}));  // cheapest to recompute; lru takes 199
+}
+
+TEST_F(EvictionOrderTest, LearnedEvictsTheUnsharedTailFirstOnceItLearns) {
+  Init(4, 64, "learned");
+  cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path.back()); });
+  // Teach it: tails below a hit prefix are evicted without a hit, after 1 µs
+  // unused (the time its bonuses are scaled by).
+  for (Token t = 0; t < 3; ++t) {
+    InsertNew("ns", Cat(Seq(0, 4), {1000 + t}));
+    Match("ns", Seq(0, 4));
+    Match("ns", Seq(0, 4));
+  }
+  clock_.Advance(1000);
+  while (Evict(1) > 0) {
+  }
+  order_.clear();
+  InsertNew("ns", Seq(0, 4));
+  Match("ns", Seq(0, 4));                   // a hit prefix again
+  InsertNew("ns", Seq(700, 4));             // a cold entry, never hit
+  InsertNew("ns", Cat(Seq(0, 4), {2000}));  // a newer tail below the hit prefix
+  ASSERT_EQ(Evict(1), 1);
+  EXPECT_EQ(order_, (std::vector<Token>{2000}));  // lru would take the older 700
 }
 
 TEST_F(EvictionOrderTest, EveryPolicyEvictsOnlyLeaves) {
