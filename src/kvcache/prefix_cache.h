@@ -151,7 +151,7 @@ struct PrefixCacheOptions {
   std::string kind = "radix";
   // Must equal the pool's page size.
   int32_t page_size = 16;
-  std::string eviction = "learned";  // eviction_policy.h; docs/BENCHMARKS.md says why
+  std::string eviction = "lru";  // eviction_policy.h; docs/BENCHMARKS.md says why
   // A policy object to use instead of `eviction` (an offline oracle built from a
   // trace, a test's policy). Shared: the caller may keep talking to it.
   std::shared_ptr<EvictionPolicy> eviction_policy;

@@ -11,7 +11,7 @@ namespace radixlm::tools {
 struct DemoOptions {
   int32_t page_size = 16;
   int64_t num_pages = 240;  // small enough that the third turn evicts
-  std::string eviction = "learned";
+  std::string eviction = "lru";
 };
 // Runs a small multi-tenant chat workload through the prefix cache and prints what
 // the cache did. Returns the process exit code.
@@ -90,7 +90,7 @@ struct BenchCacheOptions {
   bool json = false;
   // A small workload that finishes in seconds (CI); its figures are not the benchmark's.
   bool quick = false;
-  std::string eviction = "learned";
+  std::string eviction = "lru";
   // Only these page sizes (default 1 and 16) and cache kinds (default radix and hash).
   std::vector<int32_t> page_sizes;
   std::vector<std::string> kinds;
@@ -269,7 +269,7 @@ struct ServeOptions {
   int64_t max_waiting = 4096;
   int32_t max_n = 16;
   int32_t max_logprobs = 20;
-  std::string eviction = "learned";
+  std::string eviction = "lru";
   std::string admission = "all";     // kvcache/admission_policy.h
   int64_t admission_min_tokens = 0;  // min-length's threshold
   bool no_prefix_cache = false;

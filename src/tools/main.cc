@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--num-pages", demo.num_pages, "Pages in the KV pool")
       ->check(CLI::Range(int64_t{16}, int64_t{1} << 30));
   demo_cmd->add_option("--eviction", demo.eviction,
-                       "Eviction policy: learned (default), lru, lfu, fifo, size-aware, hybrid, "
+                       "Eviction policy: lru (default), learned, lfu, fifo, size-aware, hybrid, "
                        "priority, gdsf, clock, s3fifo");
 
   radixlm::tools::DemoServerOptions demo_server;
@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
   bench_cmd->add_flag("--quick", bench.quick, "Small workload for a smoke test (seconds)");
   bench_cmd->add_option(
       "--eviction", bench.eviction,
-      "Eviction policy of the benchmarked caches (default: learned, the cache's)");
+      "Eviction policy of the benchmarked caches (default: lru, the cache's)");
   bench_cmd->add_option("--page-size", bench.page_sizes, "Page sizes to run (default: 1 16)")
       ->check(CLI::Range(1, 4096));
   bench_cmd->add_option("--kind", bench.kinds, "Caches to run: radix, hash (default: both)")
@@ -461,7 +461,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-logprobs", serve.max_logprobs, "Largest logprobs / top_logprobs")
       ->check(CLI::Range(0, 1024));
   serve_cmd->add_option("--eviction-policy", serve.eviction,
-                        "Prefix-cache eviction: learned (default), lru, lfu, fifo, size-aware, "
+                        "Prefix-cache eviction: lru (default), learned, lfu, fifo, size-aware, "
                         "hybrid, priority, gdsf, clock, s3fifo");
   serve_cmd->add_option("--admission", serve.admission,
                         "Prefix-cache admission: all (default: cache every prompt), second-hit "
