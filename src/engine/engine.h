@@ -24,6 +24,7 @@
 #include "core/histogram.h"
 #include "core/status.h"
 #include "engine/request.h"
+#include "kvcache/cache_events.h"
 #include "kvcache/prefix_cache.h"
 
 namespace radixlm::backend {
@@ -75,6 +76,9 @@ struct EngineOptions {
   // Where every accepted request is recorded as a hash-block trace
   // (trace_recorder.h); null: none. Not owned; outlives the engine.
   TraceRecorder* trace_recorder = nullptr;
+  // Told every full page the prefix cache stores or drops (kvcache/cache_events.h:
+  // the KV-event publisher); null: none. Not owned; outlives the engine.
+  kvcache::CacheEventSink* cache_events = nullptr;
   Status Validate() const;
 };
 

@@ -298,6 +298,10 @@ struct ServeOptions {
   double semantic_embeddings_timeout_s = 2;
   // Every request recorded as a hash-block trace (engine/trace_recorder.h).
   std::string record_trace;
+  // KV events in vLLM's format (events/kv_event_publisher.h): off when empty.
+  std::string kv_events_endpoint;
+  std::string kv_events_replay_endpoint;
+  std::string kv_events_topic;
 };
 // Serves the model over the OpenAI-compatible HTTP API until SIGINT/SIGTERM.
 int RunServe(const ServeOptions& options);

@@ -517,6 +517,16 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--record-trace", serve.record_trace,
                         "Write every request to FILE as a hash-block trace (block hashes, lengths, times; no "
                         "token ids or text) for `sim run --trace FILE --block-tokens PAGE_SIZE`");
+  serve_cmd->add_option(
+      "--kv-events-endpoint", serve.kv_events_endpoint,
+      "Publish the prefix cache's KV events in vLLM's format (ZeroMQ PUB, msgpack; "
+      "docs/KV_EVENTS.md) bound at tcp://HOST:PORT");
+  serve_cmd->add_option(
+      "--kv-events-replay-endpoint", serve.kv_events_replay_endpoint,
+      "ZeroMQ ROUTER bound at tcp://HOST:PORT answering replay requests for missed "
+      "KV-event batches");
+  serve_cmd->add_option("--kv-events-topic", serve.kv_events_topic,
+                        "Topic frame of every KV-event message (default empty, as vLLM)");
   serve_cmd->add_option("--shutdown-grace", serve.shutdown_grace_s,
                         "Seconds to let running requests finish on SIGTERM/SIGINT")
       ->check(CLI::NonNegativeNumber);
