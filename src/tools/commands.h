@@ -306,6 +306,22 @@ struct ServeOptions {
 // Serves the model over the OpenAI-compatible HTTP API until SIGINT/SIGTERM.
 int RunServe(const ServeOptions& options);
 
+struct RouteOptions {
+  std::vector<std::string> replicas;        // http://HOST:PORT
+  std::vector<std::string> replica_events;  // tcp://HOST:PORT, one per replica, or none
+  std::vector<std::string> replica_replay;  // tcp://HOST:PORT, one per replica, or none
+  std::string model;                        // the replicas' model directory
+  int page_size = 16;
+  bool tenant_keys = false;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int64_t spill_bound = 2;
+  double health_interval_s = 1;
+  double upstream_timeout_s = 600;
+};
+// A cache-aware router in front of replicas (router/router.h) until SIGINT/SIGTERM.
+int RunRoute(const RouteOptions& options);
+
 struct ChatTemplateRenderOptions {
   std::string model;          // model directory (tokenizer_config.json)
   std::string messages;       // JSON file: [messages] or {"messages", "tools", "chat_template_kwargs"}
