@@ -27,6 +27,9 @@ struct ReplicaLoad {
 
 struct PolicyOptions {
   int64_t spill_bound = 2;
+  // The comparison baseline: every healthy replica in turn, ignoring caches and
+  // load (the router's Pick applies it; ChooseReplica is the cache-aware rule).
+  bool round_robin = false;
 };
 
 // Returns the chosen replica, or -1 when none is healthy. `matched_pages[i]` is

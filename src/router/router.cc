@@ -100,6 +100,7 @@ struct Router::Impl {
   std::vector<std::unique_ptr<Replica>> replicas;
   bool approximate = true;
   std::mutex pick_mu;
+  uint64_t next_round_robin = 0;  // guarded by pick_mu
   std::atomic<int64_t> decisions{0};
   std::atomic<int64_t> decision_ns{0};
   std::atomic<int64_t> decision_ns_max{0};
@@ -159,7 +160,16 @@ struct Router::Impl {
         loads[i].in_flight = replicas[i]->in_flight.load();
         loads[i].routed = replicas[i]->routed.load();
       }
-      chosen = ChooseReplica(std::span(loads, n), std::span(matched, n), options.policy);
+      if (options.policy.round_robin) {
+        chosen = -1;
+        for (int k = 0; k < n && chosen < 0; ++k) {
+          const int i = static_cast<int>((next_round_robin + k) % n);
+          if (loads[i].healthy) chosen = i;
+        }
+        if (chosen >= 0) next_round_robin = chosen + 1;
+      } else {
+        chosen = ChooseReplica(std::span(loads, n), std::span(matched, n), options.policy);
+      }
       if (chosen >= 0) {
         replicas[chosen]->in_flight.fetch_add(1);
         replicas[chosen]->routed.fetch_add(1);

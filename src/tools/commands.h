@@ -316,6 +316,7 @@ struct RouteOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
   int64_t spill_bound = 2;
+  std::string policy = "cache-aware";  // or "round-robin" (the baseline)
   double health_interval_s = 1;
   double upstream_timeout_s = 600;
 };

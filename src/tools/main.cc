@@ -429,6 +429,8 @@ int main(int argc, char** argv) {
           "In-flight requests a replica may carry above the least loaded one and still get "
           "its cached prefixes")
       ->check(CLI::NonNegativeNumber);
+  route_cmd->add_option("--policy", route.policy,
+                        "cache-aware (default) or round-robin (the baseline to compare with)");
   route_cmd
       ->add_option("--health-interval", route.health_interval_s, "Seconds between health checks")
       ->check(CLI::PositiveNumber);

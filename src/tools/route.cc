@@ -44,6 +44,11 @@ int RunRoute(const RouteOptions& o) {
   ro.host = o.host;
   ro.port = o.port;
   ro.policy.spill_bound = o.spill_bound;
+  if (o.policy != "cache-aware" && o.policy != "round-robin") {
+    return Fail(InvalidArgumentError("--policy must be cache-aware or round-robin, not '" +
+                                     o.policy + "'"));
+  }
+  ro.policy.round_robin = o.policy == "round-robin";
   ro.health_interval_s = o.health_interval_s;
   ro.upstream_timeout_s = o.upstream_timeout_s;
   auto router = router::Router::Create(ro);
