@@ -50,12 +50,14 @@ StatusOr<PromptKey> PromptKeyer::Key(std::string_view path, std::string_view bod
   if (path == "/v1/completions") {
     ASSIGN_OR_RETURN(auto request, server::ParseCompletionRequest(body, limits, &param));
     key.ns = server::RequestNamespace(tenant, request.gen.cache_salt);
+    key.stream = request.gen.stream;
     ASSIGN_OR_RETURN(auto built, builder_->BuildCompletion(request, key.ns, &param));
     if (built.empty()) return InvalidArgumentError("no prompt");
     key.tokens = std::move(built[0].options.prompt);
   } else if (path == "/v1/chat/completions") {
     ASSIGN_OR_RETURN(auto request, server::ParseChatRequest(body, limits, &param));
     key.ns = server::RequestNamespace(tenant, request.gen.cache_salt);
+    key.stream = request.gen.stream;
     ASSIGN_OR_RETURN(auto built, builder_->BuildChat(request, key.ns, &param));
     key.tokens = std::move(built.options.prompt);
   } else if (path == "/v1/embeddings") {

@@ -32,6 +32,7 @@ struct PromptKey {
   std::string ns;
   std::vector<kvcache::Token> tokens;
   std::vector<kvcache::BlockHash> hashes;  // full pages of tokens
+  bool stream = false;                     // the request asks for server-sent events
 };
 
 class PromptKeyer {

@@ -278,9 +278,9 @@ struct Router::Impl {
     if (auto auth = req.find(http::field::authorization); auth != req.end()) {
       up.headers.emplace_back("Authorization", std::string(auth->value()));
     }
-    const bool stream = req.body().find("\"stream\"") != std::string::npos &&
-                        req.body().find("\"stream\":false") == std::string::npos &&
-                        req.body().find("\"stream\": false") == std::string::npos;
+    // A request the router could not parse is not streamed: the replica refuses
+    // it too, and its error body is relayed whole.
+    const bool stream = key != nullptr && key->stream;
     uint64_t tried = 0;
     std::string last_error = "no healthy replica";
     for (size_t attempt = 0; attempt < replicas.size(); ++attempt) {
@@ -415,6 +415,11 @@ struct Router::Impl {
     // An idle keep-alive client holds its thread for at most 60 s.
     timeval tv{60, 0};
     setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    // Relayed stream chunks are small writes: without this, Nagle's algorithm and
+    // the client's delayed ACK hold some of them back ~40 ms (measured: p99 TTFT
+    // +40 ms through the router).
+    boost::system::error_code nodelay_ec;
+    socket.set_option(tcp::no_delay(true), nodelay_ec);
     boost::beast::flat_buffer buffer;
     while (!stopping.load()) {
       http::request_parser<http::string_body> parser;
