@@ -65,6 +65,7 @@ struct Replica {
   ReplicaOptions options;
   net::HttpTarget target;
   std::atomic<bool> healthy{true};
+  std::atomic<bool> draining{false};  // POST /router/drain: no new requests
   std::atomic<int64_t> in_flight{0};
   std::atomic<int64_t> routed{0};
   std::atomic<int64_t> retried_away{0};  // requests that failed here and went elsewhere
@@ -156,7 +157,8 @@ struct Router::Impl {
     {
       std::lock_guard lock(pick_mu);
       for (int i = 0; i < n; ++i) {
-        loads[i].healthy = replicas[i]->healthy.load() && (tried & (uint64_t{1} << i)) == 0;
+        loads[i].healthy = replicas[i]->healthy.load() && !replicas[i]->draining.load() &&
+                           (tried & (uint64_t{1} << i)) == 0;
         loads[i].in_flight = replicas[i]->in_flight.load();
         loads[i].routed = replicas[i]->routed.load();
       }
@@ -211,6 +213,11 @@ struct Router::Impl {
     for (const auto& r : replicas) {
       line("radixlm_router_replica_healthy", "replica=\"" + r->options.url + "\"",
            r->healthy.load() ? 1 : 0);
+    }
+    out += "# TYPE radixlm_router_replica_draining gauge\n";
+    for (const auto& r : replicas) {
+      line("radixlm_router_replica_draining", "replica=\"" + r->options.url + "\"",
+           r->draining.load() ? 1 : 0);
     }
     out += "# TYPE radixlm_router_retried_away_total counter\n";
     for (const auto& r : replicas) {
@@ -372,6 +379,37 @@ struct Router::Impl {
            keep_alive;
   }
 
+  // POST /router/drain or /router/undrain {"replica": URL}, with the admin key.
+  bool Drain(tcp::socket& socket, const http::request<http::string_body>& req, bool drain) {
+    const bool keep_alive = req.keep_alive();
+    auto auth = req.find(http::field::authorization);
+    if (options.admin_key.empty() || auth == req.end() ||
+        std::string_view(auth->value().data(), auth->value().size()) !=
+            "Bearer " + options.admin_key) {
+      return Reply(socket, 401, "application/json",
+                   ErrorJson(options.admin_key.empty()
+                                 ? "Draining needs the router started with --admin-key."
+                                 : "Draining needs the admin key (Authorization: Bearer KEY).",
+                             "invalid_request_error"),
+                   keep_alive);
+    }
+    for (auto& r : replicas) {
+      const std::string quoted = "\"" + r->options.url + "\"";
+      if (req.body().find(quoted) == std::string::npos) continue;
+      r->draining.store(drain);
+      LOG(INFO) << "router: replica " << r->options.url << (drain ? " draining" : " undrained");
+      return Reply(socket, 200, "application/json",
+                   "{\"replica\":" + quoted + ",\"draining\":" + (drain ? "true" : "false") +
+                       ",\"in_flight\":" + std::to_string(r->in_flight.load()) + "}",
+                   keep_alive);
+    }
+    return Reply(socket, 404, "application/json",
+                 ErrorJson("No replica named in the body ({\"replica\": \"http://HOST:PORT\"} as "
+                           "given to --replica).",
+                           "invalid_request_error"),
+                 keep_alive);
+  }
+
   bool Handle(tcp::socket& socket, const http::request<http::string_body>& req) {
     std::string path(req.target());
     if (size_t q = path.find('?'); q != std::string::npos) path.resize(q);
@@ -382,6 +420,10 @@ struct Router::Impl {
       return Reply(socket, any ? 200 : 503, "application/json",
                    any ? R"({"status":"ok"})" : R"({"status":"no healthy replica"})", keep_alive) &&
              keep_alive;
+    }
+    if (req.method() == http::verb::post &&
+        (path == "/router/drain" || path == "/router/undrain")) {
+      return Drain(socket, req, path == "/router/drain") && keep_alive;
     }
     if (path == "/metrics") {
       return Reply(socket, 200, "text/plain; version=0.0.4", Metrics(), keep_alive) && keep_alive;

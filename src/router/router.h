@@ -13,8 +13,11 @@
 // Authorization header, the status and the answer pass through unchanged
 // (server-sent events are relayed chunk by chunk as they arrive). /health answers
 // 200 while a replica is healthy (503 otherwise); /metrics is the router's own
-// (Prometheus text: per replica routed requests, in flight, health, indexed
-// blocks, predicted and reported cached prompt tokens; decision time).
+// (Prometheus text: per replica routed requests, in flight, health, draining,
+// indexed blocks, predicted and reported cached prompt tokens; decision time).
+// POST /router/drain {"replica": URL} (Authorization: Bearer the admin key) stops
+// new requests to a replica, its in-flight ones finish (the answer says how many
+// are left); POST /router/undrain takes it back.
 //
 // Fail-over: a replica that refuses the connection, breaks it or answers 503
 // before anything was relayed is marked unhealthy and the request is retried on
@@ -60,6 +63,7 @@ struct RouterOptions {
   double upstream_timeout_s = 600;
   size_t approx_capacity_blocks = 1 << 20;  // per replica, approximate mode
   int max_connections = 4096;
+  std::string admin_key;  // opens POST /router/drain and /router/undrain; empty: closed
   Status Validate() const;
 };
 

@@ -319,6 +319,7 @@ struct RouteOptions {
   std::string policy = "cache-aware";  // or "round-robin" (the baseline)
   double health_interval_s = 1;
   double upstream_timeout_s = 600;
+  std::string admin_key;
 };
 // A cache-aware router in front of replicas (router/router.h) until SIGINT/SIGTERM.
 int RunRoute(const RouteOptions& options);

@@ -429,6 +429,8 @@ int main(int argc, char** argv) {
           "In-flight requests a replica may carry above the least loaded one and still get "
           "its cached prefixes")
       ->check(CLI::NonNegativeNumber);
+  route_cmd->add_option("--admin-key", route.admin_key,
+                        "Bearer key that opens POST /router/drain and /router/undrain");
   route_cmd->add_option("--policy", route.policy,
                         "cache-aware (default) or round-robin (the baseline to compare with)");
   route_cmd

@@ -51,6 +51,7 @@ int RunRoute(const RouteOptions& o) {
   ro.policy.round_robin = o.policy == "round-robin";
   ro.health_interval_s = o.health_interval_s;
   ro.upstream_timeout_s = o.upstream_timeout_s;
+  ro.admin_key = o.admin_key;
   auto router = router::Router::Create(ro);
   if (!router.ok()) return Fail(router.status());
   std::printf("radixlm route: %zu replicas, %s\n", ro.replicas.size(),

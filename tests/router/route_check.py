@@ -81,6 +81,18 @@ def metric(text, name, replica):
     return float(m.group(1))
 
 
+def admin(port, path, replica, key):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                 data=json.dumps({"replica": replica}).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {key}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
 def completion(port, prompt, **extra):
     body = {"prompt": prompt, "max_tokens": 4, "temperature": 0, "ignore_eos": True}
     body.update(extra)
@@ -106,7 +118,7 @@ def main():
         urls = [f"http://127.0.0.1:{r[0]}" for r in replicas]
         rport = free_port()
         args = [radixlm, "route", "--model", model, "--page-size", str(PAGE), "--port", str(rport),
-                "--health-interval", "0.2"]
+                "--health-interval", "0.2", "--admin-key", "adm"]
         for (port, ev, rp, _), url in zip(replicas, urls):
             args += ["--replica", url, "--replica-events", f"tcp://127.0.0.1:{ev}",
                      "--replica-replay", f"tcp://127.0.0.1:{rp}"]
@@ -151,6 +163,20 @@ def main():
         check(all(metric(metrics, "radixlm_router_indexed_blocks", u) > 0 for u in urls),
               "the router learnt no blocks")
         print("routed per replica:", routed)
+
+        # Draining replica 1 sends everything to replica 0 until it is undrained;
+        # the admin key is required.
+        check(admin(rport, "/router/drain", urls[1], "wrong")[0] == 401, "drain without the key")
+        status, text = admin(rport, "/router/drain", urls[1], "adm")
+        check(status == 200 and '"draining":true' in text, f"drain: {status} {text}")
+        for t, system in enumerate(systems):
+            completion(rport, system + [250 + t])
+        _, _, metrics = request(rport, "/metrics")
+        check(metric(metrics, "radixlm_router_requests_total", urls[1]) == routed[1],
+              "a draining replica got requests")
+        check(metric(metrics, "radixlm_router_replica_draining", urls[1]) == 1, "draining gauge")
+        status, text = admin(rport, "/router/undrain", urls[1], "adm")
+        check(status == 200 and '"draining":false' in text, f"undrain: {status} {text}")
 
         # Kill replica 0: every request still succeeds (retried on replica 1), and
         # the router forgets replica 0's blocks.
