@@ -114,8 +114,6 @@ struct Router::Impl {
   int port = 0;
   std::atomic<bool> stopping{false};
   std::atomic<int> connections{0};
-  std::mutex conn_mu;
-  std::condition_variable conn_cv;
   std::thread health;
   std::mutex health_mu;
   std::condition_variable health_cv;
@@ -476,15 +474,13 @@ struct Router::Impl {
   }
 };
 
-Router::Router(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Router::Router(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Router::~Router() {
   Stop();
   if (impl_->health.joinable()) impl_->health.join();
-  // Connection threads hold references to impl_: wait for them (bounded by their
-  // upstream deadlines and the read timeout).
-  std::unique_lock lock(impl_->conn_mu);
-  impl_->conn_cv.wait_for(lock, std::chrono::seconds(5), [&] { return impl_->connections == 0; });
+  // Connection threads still running share impl_ (the last one frees it); each
+  // ends by its upstream deadline or its client's read timeout.
 }
 
 int Router::port() const { return impl_->port; }
@@ -492,7 +488,7 @@ bool Router::approximate() const { return impl_->approximate; }
 
 StatusOr<std::unique_ptr<Router>> Router::Create(const RouterOptions& options) {
   RETURN_IF_ERROR(options.Validate());
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_shared<Impl>();
   impl->options = options;
   ASSIGN_OR_RETURN(impl->keyer,
                    PromptKeyer::Create(options.model_dir, options.page_size, options.tenant_keys));
@@ -537,7 +533,7 @@ StatusOr<std::unique_ptr<Router>> Router::Create(const RouterOptions& options) {
 }
 
 Status Router::Run() {
-  Impl* impl = impl_.get();
+  std::shared_ptr<Impl> impl = impl_;
   while (!impl->stopping.load()) {
     tcp::socket socket(impl->io);
     boost::system::error_code ec;
@@ -552,9 +548,7 @@ Status Router::Run() {
     impl->connections.fetch_add(1);
     std::thread([impl, s = std::move(socket)]() mutable {
       impl->Serve(std::move(s));
-      std::lock_guard lock(impl->conn_mu);
       impl->connections.fetch_sub(1);
-      impl->conn_cv.notify_all();
     }).detach();
   }
   return OkStatus();

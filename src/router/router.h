@@ -80,8 +80,8 @@ class Router {
   struct Impl;
 
  private:
-  explicit Router(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit Router(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;  // shared with the connection threads
 };
 
 }  // namespace radixlm::router
