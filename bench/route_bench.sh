@@ -23,6 +23,7 @@ for i in $(seq 0 $((replicas - 1))); do
     --kv-events-endpoint tcp://127.0.0.1:$ev --kv-events-replay-endpoint tcp://127.0.0.1:$rp \
     > "$out/replica$i.log" 2>&1 &
   pids+=($!)
+  echo $! > "$out/replica$i.pid"  # for a fail-over run to kill one
   args+=(--replica http://127.0.0.1:$port --replica-events tcp://127.0.0.1:$ev --replica-replay tcp://127.0.0.1:$rp)
 done
 rport=$((base + 99))
