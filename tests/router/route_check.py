@@ -2,9 +2,10 @@
 """`radixlm route` end to end: two replicas of the tiny model with KV events, a
 router in front (exact mode), then a second router without events (approximate
 mode). Checks cache affinity (a tenant's second request is served from cache on
-the replica that has its prefix), pass-through of streams, errors and models,
-/metrics, and fail-over when a replica is killed (no client hangs; the router
-forgets the dead replica's blocks).
+the replica that has its prefix), pass-through of streams, chat, embeddings, errors and models,
+/metrics, draining, fail-over when a replica is killed (no client hangs; the router
+forgets the dead replica's blocks), and auth pass-through with --tenant-keys (the
+router's predicted cached tokens equal the keyed replica's reported ones).
 
 Usage: route_check.py RADIXLM MODEL_DIR
 """
@@ -37,10 +38,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def request(port, path, body=None, timeout=60):
+def request(port, path, body=None, timeout=60, key=None):
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
                                  data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+                                 headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.headers.get("Content-Type", ""), r.read().decode()
@@ -150,6 +154,8 @@ def main():
         # Errors pass through with the replica's status and body.
         status, _, text = request(rport, "/v1/completions", {"prompt": "x", "max_tokens": -1})
         check(status == 400 and "max_tokens" in text, f"error pass-through: {status} {text}")
+        status, _, text = request(rport, "/v1/embeddings", {"input": "hello there"})
+        check(status == 200 and '"embedding"' in text, f"embeddings: {status} {text[:200]}")
         status, _, text = request(rport, "/v1/models")
         check(status == 200 and '"list"' in text, f"models: {status} {text}")
         status, _, text = request(rport, "/v1/nope", {})
@@ -158,7 +164,7 @@ def main():
         status, _, metrics = request(rport, "/metrics")
         check(status == 200, "metrics")
         routed = [metric(metrics, "radixlm_router_requests_total", u) for u in urls]
-        check(sum(routed) == 12, f"routed {routed}, want 12 in all")
+        check(sum(routed) == 13, f"routed {routed}, want 13 in all")
         check(all(x > 0 for x in routed), f"a replica got nothing: {routed}")
         check(all(metric(metrics, "radixlm_router_indexed_blocks", u) > 0 for u in urls),
               "the router learnt no blocks")
@@ -203,6 +209,37 @@ def main():
         completion(aport, other + [1])
         r = completion(aport, other + [2])
         check(r["usage"]["prompt_tokens_details"]["cached_tokens"] >= 3 * PAGE, "approximate: no hit")
+        approx.stop()
+
+        # Auth passes through; with --tenant-keys the router hashes in the key's
+        # namespace as the replica does, so its predicted cached tokens are the
+        # replica's reported ones.
+        kport, kev = free_port(), free_port()
+        keyed = Proc([radixlm, "serve", "--model", model, "--port", str(kport), "--page-size",
+                      str(PAGE), "--api-key", "k1", "--kv-events-endpoint", f"tcp://127.0.0.1:{kev}"])
+        procs.append(keyed)
+        keyed.wait_up(kport)
+        tport = free_port()
+        kurl = f"http://127.0.0.1:{kport}"
+        trouter = Proc([radixlm, "route", "--model", model, "--page-size", str(PAGE), "--port",
+                        str(tport), "--tenant-keys", "--replica", kurl, "--replica-events",
+                        f"tcp://127.0.0.1:{kev}"])
+        procs.append(trouter)
+        trouter.wait_up(tport)
+        body = {"prompt": other + [3], "max_tokens": 2, "temperature": 0}
+        status, _, text = request(tport, "/v1/completions", body)
+        check(status == 401, f"no key: {status} {text}")
+        for i in range(2):
+            status, _, text = request(tport, "/v1/completions", body, key="k1")
+            check(status == 200, f"with key: {status} {text}")
+            time.sleep(0.3)
+        check(json.loads(text)["usage"]["prompt_tokens_details"]["cached_tokens"] >= 3 * PAGE,
+              "keyed: no hit")
+        _, _, metrics = request(tport, "/metrics")
+        predicted = metric(metrics, "radixlm_router_predicted_cached_tokens_total", kurl)
+        reported = metric(metrics, "radixlm_router_reported_cached_tokens_total", kurl)
+        check(predicted >= 3 * PAGE and predicted == reported - reported % PAGE,
+              f"keyed namespace: predicted {predicted}, reported {reported}")
         print("ok")
     finally:
         for p in reversed(procs):
