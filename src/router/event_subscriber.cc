@@ -123,8 +123,9 @@ bool EventSubscriber::Replay(int64_t from, int64_t until) {
   if (replay_ == nullptr) return false;
   unsigned char seq[8];
   PutSeq(from, seq);
-  zmq_send(replay_, "", 0, ZMQ_SNDMORE);
-  zmq_send(replay_, seq, 8, 0);
+  // DONTWAIT: a DEALER with no connected peer would block the thread forever.
+  if (zmq_send(replay_, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) return false;
+  if (zmq_send(replay_, seq, 8, ZMQ_DONTWAIT) < 0) return false;
   int64_t next = from;
   std::vector<std::string> frames;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
