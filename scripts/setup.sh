@@ -24,6 +24,9 @@ PACKAGES=(
   redis-server         # the response-cache tests start a real Redis on 127.0.0.1
   libhnswlib-dev       # semantic response cache's vector index (src/respcache/semantic_index.cc only)
   chromium-headless-shell  # the dashboard's test in a real browser (tests/dashboard)
+  libzmq3-dev          # KV events over ZeroMQ (src/events/kv_event_publisher.cc only)
+  libmsgpack-cxx-dev   # KV events' msgpack encoding (src/events/kv_event_codec.cc only)
+  python3-zmq python3-msgpack python3-xxhash  # the independent KV-event check (tests/events/kv_events_check.py)
 )
 # Node.js runs the tokenizer comparison against the JavaScript implementation of
 # Hugging Face's tokenizers (packages from npm, installed by the test itself).

@@ -24,6 +24,7 @@
 #include "core/histogram.h"
 #include "core/status.h"
 #include "engine/request.h"
+#include "kvcache/cache_events.h"
 #include "kvcache/prefix_cache.h"
 
 namespace radixlm::backend {
@@ -83,6 +84,9 @@ struct EngineOptions {
   int64_t max_pinned_pages_per_tenant = -1;
   int64_t max_pinned_pages = -1;
   int64_t max_pin_ttl_seconds = 86400;
+  // Told every full page the prefix cache stores or drops (kvcache/cache_events.h:
+  // the KV-event publisher); null: none. Not owned; outlives the engine.
+  kvcache::CacheEventSink* cache_events = nullptr;
   Status Validate() const;
 };
 

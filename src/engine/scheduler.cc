@@ -75,6 +75,9 @@ StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(backend::Backend* backend
     kvcache::PrefixCacheOptions cache_options = options.cache;
     cache_options.page_size = pool_options.page_size;
     ASSIGN_OR_RETURN(s->cache_, kvcache::CreatePrefixCache(cache_options, s->pool_.get(), clock));
+    if (options.cache_events != nullptr) {
+      s->cache_ = kvcache::WithCacheEvents(std::move(s->cache_), options.cache_events);
+    }
   }
   return s;
 }

@@ -308,9 +308,31 @@ struct ServeOptions {
   double semantic_embeddings_timeout_s = 2;
   // Every request recorded as a hash-block trace (engine/trace_recorder.h).
   std::string record_trace;
+  // KV events in vLLM's format (events/kv_event_publisher.h): off when empty.
+  std::string kv_events_endpoint;
+  std::string kv_events_replay_endpoint;
+  std::string kv_events_topic;
 };
 // Serves the model over the OpenAI-compatible HTTP API until SIGINT/SIGTERM.
 int RunServe(const ServeOptions& options);
+
+struct RouteOptions {
+  std::vector<std::string> replicas;        // http://HOST:PORT
+  std::vector<std::string> replica_events;  // tcp://HOST:PORT, one per replica, or none
+  std::vector<std::string> replica_replay;  // tcp://HOST:PORT, one per replica, or none
+  std::string model;                        // the replicas' model directory
+  int page_size = 16;
+  bool tenant_keys = false;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int64_t spill_bound = 2;
+  std::string policy = "cache-aware";  // or "round-robin" (the baseline)
+  double health_interval_s = 1;
+  double upstream_timeout_s = 600;
+  std::string admin_key;
+};
+// A cache-aware router in front of replicas (router/router.h) until SIGINT/SIGTERM.
+int RunRoute(const RouteOptions& options);
 
 struct ChatTemplateRenderOptions {
   std::string model;          // model directory (tokenizer_config.json)

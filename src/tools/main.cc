@@ -413,6 +413,49 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
 
+  radixlm::tools::RouteOptions route;
+  CLI::App* route_cmd = app.add_subcommand(
+      "route",
+      "An OpenAI-compatible front for replicas of `radixlm serve` that sends each request "
+      "to the replica with the longest cached prefix, weighed against load");
+  route_cmd
+      ->add_option("--replica", route.replicas, "A replica's base URL, http://HOST:PORT (repeat)")
+      ->required();
+  route_cmd->add_option(
+      "--replica-events", route.replica_events,
+      "Each replica's --kv-events-endpoint, in --replica order (none: approximate mode)");
+  route_cmd->add_option("--replica-replay", route.replica_replay,
+                        "Each replica's --kv-events-replay-endpoint, in --replica order");
+  route_cmd
+      ->add_option("--model", route.model,
+                   "The replicas' model directory (tokenizer, chat template)")
+      ->required();
+  route_cmd->add_option("--page-size", route.page_size, "The replicas' --page-size")
+      ->check(CLI::Range(1, 1024));
+  route_cmd->add_flag(
+      "--tenant-keys", route.tenant_keys,
+      "The replicas run with --api-key: a request's namespace follows its bearer key");
+  route_cmd->add_option("--host", route.host, "Address to listen on");
+  route_cmd->add_option("--port", route.port, "Port (0: pick a free one)")
+      ->check(CLI::Range(0, 65535));
+  route_cmd
+      ->add_option(
+          "--spill-bound", route.spill_bound,
+          "In-flight requests a replica may carry above the least loaded one and still get "
+          "its cached prefixes")
+      ->check(CLI::NonNegativeNumber);
+  route_cmd->add_option("--admin-key", route.admin_key,
+                        "Bearer key that opens POST /router/drain and /router/undrain");
+  route_cmd->add_option("--policy", route.policy,
+                        "cache-aware (default) or round-robin (the baseline to compare with)");
+  route_cmd
+      ->add_option("--health-interval", route.health_interval_s, "Seconds between health checks")
+      ->check(CLI::PositiveNumber);
+  route_cmd
+      ->add_option("--upstream-timeout", route.upstream_timeout_s,
+                   "Seconds a relayed request may take end to end")
+      ->check(CLI::PositiveNumber);
+
   radixlm::tools::ServeOptions serve;
   CLI::App* serve_cmd = app.add_subcommand(
       "serve", "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, "
@@ -557,6 +600,16 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--record-trace", serve.record_trace,
                         "Write every request to FILE as a hash-block trace (block hashes, lengths, times; no "
                         "token ids or text) for `sim run --trace FILE --block-tokens PAGE_SIZE`");
+  serve_cmd->add_option(
+      "--kv-events-endpoint", serve.kv_events_endpoint,
+      "Publish the prefix cache's KV events in vLLM's format (ZeroMQ PUB, msgpack; "
+      "docs/KV_EVENTS.md) bound at tcp://HOST:PORT");
+  serve_cmd->add_option(
+      "--kv-events-replay-endpoint", serve.kv_events_replay_endpoint,
+      "ZeroMQ ROUTER bound at tcp://HOST:PORT answering replay requests for missed "
+      "KV-event batches");
+  serve_cmd->add_option("--kv-events-topic", serve.kv_events_topic,
+                        "Topic frame of every KV-event message (default empty, as vLLM)");
   serve_cmd->add_option("--shutdown-grace", serve.shutdown_grace_s,
                         "Seconds to let running requests finish on SIGTERM/SIGINT")
       ->check(CLI::NonNegativeNumber);
@@ -588,6 +641,7 @@ int main(int argc, char** argv) {
   if (render_cmd->parsed()) return radixlm::tools::RunChatTemplateRender(render);
   if (check_cmd->parsed()) return radixlm::tools::RunChatTemplateCheck(check);
   if (serve_cmd->parsed()) return radixlm::tools::RunServe(serve);
+  if (route_cmd->parsed()) return radixlm::tools::RunRoute(route);
   if (make_cmd->parsed()) return radixlm::tools::RunMakeModel(make);
   if (generate_cmd->parsed()) return radixlm::tools::RunGenerate(gen_text);
   if (forward_cmd->parsed()) return radixlm::tools::RunForward(fwd);

@@ -16,11 +16,12 @@
 
 #include "backend/load_model.h"
 #include "engine/engine.h"
-#include "engine/trace_recorder.h"
 #include "engine/step_limits.h"
+#include "engine/trace_recorder.h"
 #include "kvcache/pin_table.h"
 #include "kvcache/admission_policy.h"
 #include "kvcache/eviction_policy.h"
+#include "events/kv_event_publisher.h"
 #include "model/tokenizer.h"
 #include "respcache/remote_embedder.h"
 #include "respcache/response_cache.h"
@@ -256,6 +257,28 @@ int RunServe(const ServeOptions& o) {
     if (!opened.ok()) return Fail(InvalidArgumentError("--record-trace: " + opened.status().message()));
     recorder = std::move(*opened);
     eo.trace_recorder = recorder.get();
+  }
+  // Declared before the engine, whose cache tells it every change until destroyed.
+  std::unique_ptr<events::KvEventPublisher> kv_events;
+  if (!o.kv_events_endpoint.empty() || !o.kv_events_replay_endpoint.empty()) {
+    if (o.kv_events_endpoint.empty()) {
+      return Fail(InvalidArgumentError("--kv-events-replay-endpoint needs --kv-events-endpoint"));
+    }
+    if (o.no_prefix_cache) {
+      return Fail(InvalidArgumentError(
+          "--kv-events-endpoint needs the prefix cache (drop --no-prefix-cache)"));
+    }
+    events::KvEventPublisherOptions ko;
+    ko.endpoint = o.kv_events_endpoint;
+    ko.replay_endpoint = o.kv_events_replay_endpoint;
+    ko.topic = o.kv_events_topic;
+    ko.medium = cuda ? "GPU" : "CPU";
+    auto publisher = events::KvEventPublisher::Create(ko);
+    if (!publisher.ok()) return Fail(publisher.status());
+    kv_events = std::move(*publisher);
+    eo.cache_events = kv_events.get();
+    Say("KV events on " + ko.endpoint +
+        (ko.replay_endpoint.empty() ? std::string() : " (replay " + ko.replay_endpoint + ")"));
   }
   auto engine = engine::Engine::Create(m.backend.get(), m.tokenizer.get(), eo);
   if (!engine.ok()) return Fail(engine.status());

@@ -1,0 +1,48 @@
+#include "router/policy.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace radixlm::router {
+namespace {
+
+TEST(Policy, LongestCachedPrefixWins) {
+  std::vector<ReplicaLoad> loads(3);
+  const int matched[] = {1, 5, 3};
+  EXPECT_EQ(ChooseReplica(loads, matched, {}), 1);
+}
+
+TEST(Policy, NoMatchGoesToTheLeastLoadedThenTheLeastRouted) {
+  std::vector<ReplicaLoad> loads(3);
+  loads[0].in_flight = 2;
+  loads[1].in_flight = 1;
+  loads[2].in_flight = 1;
+  loads[1].routed = 10;
+  loads[2].routed = 3;
+  const int matched[] = {0, 0, 0};
+  EXPECT_EQ(ChooseReplica(loads, matched, {}), 2);
+}
+
+TEST(Policy, AHotPrefixSpillsPastTheBound) {
+  std::vector<ReplicaLoad> loads(3);
+  const int matched[] = {8, 0, 0};
+  PolicyOptions options;
+  options.spill_bound = 2;
+  loads[0].in_flight = 2;  // within min (0) + 2
+  EXPECT_EQ(ChooseReplica(loads, matched, options), 0);
+  loads[0].in_flight = 3;  // past it: the least loaded takes it
+  EXPECT_EQ(ChooseReplica(loads, matched, options), 1);
+}
+
+TEST(Policy, UnhealthyReplicasAreNeverChosen) {
+  std::vector<ReplicaLoad> loads(2);
+  loads[0].healthy = false;
+  const int matched[] = {9, 0};
+  EXPECT_EQ(ChooseReplica(loads, matched, {}), 1);
+  loads[1].healthy = false;
+  EXPECT_EQ(ChooseReplica(loads, matched, {}), -1);
+}
+
+}  // namespace
+}  // namespace radixlm::router
