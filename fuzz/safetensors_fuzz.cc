@@ -9,7 +9,8 @@
 #include "model/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto header = radixlm::model::ParseSafetensorsHeader(std::span<const uint8_t>(data, size), "fuzz");
+  auto header =
+      radixlm::model::ParseSafetensorsHeader(std::span<const uint8_t>(data, size), "fuzz");
   if (!header.ok()) return 0;
   uint64_t covered = 0;
   for (const radixlm::model::TensorInfo& t : header->tensors) {

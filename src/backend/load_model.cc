@@ -5,10 +5,12 @@
 namespace radixlm::backend {
 
 StatusOr<LoadedModel> LoadModel(const std::string& dir, const cpu::CpuBackendOptions& options) {
-  return LoadModel(dir, [&options](const model::ModelWeights& weights) -> StatusOr<std::unique_ptr<Backend>> {
-    ASSIGN_OR_RETURN(std::unique_ptr<cpu::CpuBackend> backend, cpu::CpuBackend::Create(weights, options));
-    return std::unique_ptr<Backend>(std::move(backend));
-  });
+  return LoadModel(
+      dir, [&options](const model::ModelWeights& weights) -> StatusOr<std::unique_ptr<Backend>> {
+        ASSIGN_OR_RETURN(std::unique_ptr<cpu::CpuBackend> backend,
+                         cpu::CpuBackend::Create(weights, options));
+        return std::unique_ptr<Backend>(std::move(backend));
+      });
 }
 
 StatusOr<LoadedModel> LoadModel(const std::string& dir, const BackendFactory& make_backend) {

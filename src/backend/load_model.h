@@ -27,7 +27,8 @@ struct LoadedModel {
 };
 
 // Makes the backend from the bound weights (which live only during the call).
-using BackendFactory = std::function<StatusOr<std::unique_ptr<Backend>>(const model::ModelWeights&)>;
+using BackendFactory =
+    std::function<StatusOr<std::unique_ptr<Backend>>(const model::ModelWeights&)>;
 
 // The checkpoint is unmapped once the backend holds its own copy of the weights.
 StatusOr<LoadedModel> LoadModel(const std::string& dir, const cpu::CpuBackendOptions& options);

@@ -25,9 +25,10 @@ struct Voidify {
 
 }  // namespace radixlm::internal
 
-#define CHECK(condition)                      \
-  (__builtin_expect(!!(condition), 1)) ? (void)0 \
-      : ::radixlm::internal::Voidify() &        \
+#define CHECK(condition)                 \
+  (__builtin_expect(!!(condition), 1))   \
+      ? (void)0                          \
+      : ::radixlm::internal::Voidify() & \
             ::radixlm::internal::CheckFailure(__FILE__, __LINE__, #condition).stream()
 
 #define CHECK_OP(a, op, b) CHECK((a)op(b)) << "(" << (a) << " vs " << (b) << ") "

@@ -33,7 +33,7 @@ class LogMessage {
 #define RADIXLM_LOG_WARNING ::radixlm::LogLevel::kWarning
 #define RADIXLM_LOG_ERROR ::radixlm::LogLevel::kError
 
-#define LOG(level)                                                       \
-  if (RADIXLM_LOG_##level < ::radixlm::GetLogLevel()) {                   \
-  } else                                                                 \
+#define LOG(level)                                      \
+  if (RADIXLM_LOG_##level < ::radixlm::GetLogLevel()) { \
+  } else                                                \
     ::radixlm::internal::LogMessage(RADIXLM_LOG_##level, __FILE__, __LINE__).stream()

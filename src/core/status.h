@@ -19,7 +19,7 @@ enum class StatusCode {
   kInvalidArgument,
   kNotFound,
   kAlreadyExists,
-  kResourceExhausted,  // out of pages, out of memory, over a limit
+  kResourceExhausted,   // out of pages, out of memory, over a limit
   kFailedPrecondition,  // e.g. a stale cache handle
   kOutOfRange,
   kUnimplemented,
@@ -73,7 +73,9 @@ inline Status UnimplementedError(std::string m) {
   return Status(StatusCode::kUnimplemented, std::move(m));
 }
 inline Status InternalError(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
-inline Status UnavailableError(std::string m) { return Status(StatusCode::kUnavailable, std::move(m)); }
+inline Status UnavailableError(std::string m) {
+  return Status(StatusCode::kUnavailable, std::move(m));
+}
 
 // Holds a T or a non-OK Status. Accessing value() of an error is an invariant
 // violation (CHECK), so callers test ok() first or use ASSIGN_OR_RETURN.

@@ -15,11 +15,16 @@ namespace radixlm::engine {
 
 const char* FinishReasonName(FinishReason reason) {
   switch (reason) {
-    case FinishReason::kNone: return "none";
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kCancelled: return "cancelled";
-    case FinishReason::kError: return "error";
+    case FinishReason::kNone:
+      return "none";
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kCancelled:
+      return "cancelled";
+    case FinishReason::kError:
+      return "error";
   }
   return "none";
 }
@@ -48,7 +53,8 @@ Status EngineOptions::Validate() const {
 namespace {
 void Merge(RequestUpdate* into, RequestUpdate&& from) {
   for (SampleDelta& d : from.samples) {
-    auto it = std::find_if(into->samples.begin(), into->samples.end(), [&](const SampleDelta& s) { return s.index == d.index; });
+    auto it = std::find_if(into->samples.begin(), into->samples.end(),
+                           [&](const SampleDelta& s) { return s.index == d.index; });
     if (it == into->samples.end()) {
       into->samples.push_back(std::move(d));
       continue;
@@ -63,7 +69,8 @@ void Merge(RequestUpdate* into, RequestUpdate&& from) {
       it->stop_token = d.stop_token;
     }
   }
-  std::sort(into->samples.begin(), into->samples.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
+  std::sort(into->samples.begin(), into->samples.end(),
+            [](const auto& a, const auto& b) { return a.index < b.index; });
   into->prompt_tokens = from.prompt_tokens;
   into->cached_tokens = from.cached_tokens;
   into->completion_tokens = from.completion_tokens;
@@ -124,12 +131,14 @@ struct Engine::Pending {
   std::unique_ptr<Request> request;
 };
 
-StatusOr<std::unique_ptr<Engine>> Engine::Create(backend::Backend* backend, const model::Tokenizer* tokenizer,
+StatusOr<std::unique_ptr<Engine>> Engine::Create(backend::Backend* backend,
+                                                 const model::Tokenizer* tokenizer,
                                                  const EngineOptions& options) {
   RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<Engine> engine(new Engine(backend, tokenizer, options));
   LatencyHistograms h{&engine->ttft_, &engine->itl_, &engine->e2e_, &engine->queue_};
-  ASSIGN_OR_RETURN(engine->scheduler_, Scheduler::Create(backend, tokenizer, options, &RealClock::Get(), h));
+  ASSIGN_OR_RETURN(engine->scheduler_,
+                   Scheduler::Create(backend, tokenizer, options, &RealClock::Get(), h));
   engine->scheduler_->set_deferred_delivery(true);
   if (engine->scheduler_->cache() != nullptr) {
     const int64_t pool = engine->scheduler_->pool()->num_pages();
@@ -147,7 +156,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(backend::Backend* backend, cons
   return engine;
 }
 
-Engine::Engine(backend::Backend* backend, const model::Tokenizer* tokenizer, const EngineOptions& options)
+Engine::Engine(backend::Backend* backend, const model::Tokenizer* tokenizer,
+               const EngineOptions& options)
     : backend_(backend), tokenizer_(tokenizer), options_(options) {}
 
 Engine::~Engine() { Shutdown(std::chrono::milliseconds(0)); }
@@ -159,7 +169,8 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
   if (o.prompt.empty()) return InvalidArgumentError("the prompt is empty");
   for (int32_t t : o.prompt) {
     if (t < 0 || t >= config.vocab_size) {
-      return InvalidArgumentError("prompt token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+      return InvalidArgumentError("prompt token id " + std::to_string(t) +
+                                  " is outside the vocabulary [0, " +
                                   std::to_string(config.vocab_size) + ")");
     }
   }
@@ -168,8 +179,9 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
     if (o.n != 1) return InvalidArgumentError("an embedding request has n = 1");
     if (prompt_len > config.max_position_embeddings) {
       return InvalidArgumentError("This model's maximum context length is " +
-                                  std::to_string(config.max_position_embeddings) + " tokens. However, the input has " +
-                                  std::to_string(prompt_len) + " tokens. Please reduce the input.");
+                                  std::to_string(config.max_position_embeddings) +
+                                  " tokens. However, the input has " + std::to_string(prompt_len) +
+                                  " tokens. Please reduce the input.");
     }
     // Nothing is generated: only the prompt's pages are needed.
     o.stop.max_tokens = 0;
@@ -191,17 +203,20 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
     return InvalidArgumentError("n must be between 1 and " + std::to_string(options_.max_n));
   }
   if (o.logprobs < -1 || o.logprobs > options_.max_logprobs) {
-    return InvalidArgumentError("logprobs must be between 0 and " + std::to_string(options_.max_logprobs));
+    return InvalidArgumentError("logprobs must be between 0 and " +
+                                std::to_string(options_.max_logprobs));
   }
   RETURN_IF_ERROR(o.sampling.Validate());
   for (const auto& [token, bias] : o.sampling.logit_bias) {
     if (token < 0 || token >= config.vocab_size) {
-      return InvalidArgumentError("logit_bias names token id " + std::to_string(token) + ", outside the vocabulary");
+      return InvalidArgumentError("logit_bias names token id " + std::to_string(token) +
+                                  ", outside the vocabulary");
     }
   }
   for (int32_t t : o.stop.stop_token_ids) {
     if (t < 0 || t >= config.vocab_size) {
-      return InvalidArgumentError("stop_token_ids has " + std::to_string(t) + ", outside the vocabulary");
+      return InvalidArgumentError("stop_token_ids has " + std::to_string(t) +
+                                  ", outside the vocabulary");
     }
   }
   for (const auto& s : o.stop.stop) {
@@ -211,10 +226,11 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
   const int64_t ps = backend_->page_size();
   const int64_t pages = o.n * ((prompt_len + o.stop.max_tokens + ps - 1) / ps + 1);
   if (pages > backend_->num_pages()) {
-    return InvalidArgumentError("the request needs up to " + std::to_string(pages) + " KV pages (" +
-                                std::to_string(o.n) + " x " + std::to_string(prompt_len + o.stop.max_tokens) +
-                                " tokens) but the server's pool has " + std::to_string(backend_->num_pages()) +
-                                "; reduce max_tokens, n or the prompt");
+    return InvalidArgumentError(
+        "the request needs up to " + std::to_string(pages) + " KV pages (" + std::to_string(o.n) +
+        " x " + std::to_string(prompt_len + o.stop.max_tokens) +
+        " tokens) but the server's pool has " + std::to_string(backend_->num_pages()) +
+        "; reduce max_tokens, n or the prompt");
   }
   // Pinned pages are out of the pool until their pins go: a request that cannot
   // fit beside them would wait for them to expire, so it is turned away (its own
@@ -225,10 +241,11 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
     for (const auto& pin : o.retention.pins) own += static_cast<int64_t>(pin->tokens()) / ps;
     const int64_t held = pinned.pages_pinned + pinned.pages_reserved - own;
     if (pages > backend_->num_pages() - held) {
-      return UnavailableError("the request needs up to " + std::to_string(pages) + " KV pages but " +
-                              std::to_string(held) + " of the pool's " + std::to_string(backend_->num_pages()) +
-                              " are pinned (cache_control); retry once pins expire or are released, or "
-                              "reduce max_tokens, n or the prompt");
+      return UnavailableError(
+          "the request needs up to " + std::to_string(pages) + " KV pages but " +
+          std::to_string(held) + " of the pool's " + std::to_string(backend_->num_pages()) +
+          " are pinned (cache_control); retry once pins expire or are released, or "
+          "reduce max_tokens, n or the prompt");
     }
   }
   auto handle = std::make_shared<RequestHandle>();
@@ -236,7 +253,9 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
   TraceRecorder* recorder = options_.trace_recorder;
   const uint64_t ticket = recorder != nullptr ? recorder->Arrive(o.ns, o.prompt) : 0;
   if (recorder != nullptr) {
-    handle->SetOnFinish([recorder, ticket](const RequestUpdate& u) { recorder->Finish(ticket, u.completion_tokens); });
+    handle->SetOnFinish([recorder, ticket](const RequestUpdate& u) {
+      recorder->Finish(ticket, u.completion_tokens);
+    });
   }
   auto pending = std::make_unique<Pending>();
   pending->request = std::make_unique<Request>();
@@ -246,11 +265,13 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
   r.arrival_ns = RealClock::Get().NowNanos();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!accepting_ || snapshot_.waiting_requests + static_cast<int64_t>(inbox_.size()) >= options_.max_waiting) {
+    if (!accepting_ ||
+        snapshot_.waiting_requests + static_cast<int64_t>(inbox_.size()) >= options_.max_waiting) {
       if (recorder != nullptr) recorder->Drop(ticket);
       if (!accepting_) return Status(StatusCode::kUnavailable, "the server is shutting down");
       return Status(StatusCode::kUnavailable, "too many requests are waiting (" +
-                                                  std::to_string(options_.max_waiting) + "); try again later");
+                                                  std::to_string(options_.max_waiting) +
+                                                  "); try again later");
     }
     r.id = next_id_++;
     // Work arriving at an idle engine starts the stall clock afresh.
@@ -359,7 +380,9 @@ void Engine::Loop() {
     bool cancel_all = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return !inbox_.empty() || !commands_.empty() || draining_ || !scheduler_->idle(); });
+      wake_.wait(lock, [&] {
+        return !inbox_.empty() || !commands_.empty() || draining_ || !scheduler_->idle();
+      });
       arrived.swap(inbox_);
       commands.swap(commands_);
       if (!arrived.empty()) work_pending_ = true;  // the step below may not come back

@@ -109,31 +109,34 @@ struct EngineSnapshot {
   int64_t page_size = 0;
   int64_t pages_total = 0;
   int64_t pages_free = 0;
-  int64_t pages_cached = 0;   // held only by the cache: evictable
-  int64_t pages_locked = 0;   // cached and used by a running sequence
-  int64_t pages_in_use = 0;   // held by running sequences and not cached
+  int64_t pages_cached = 0;  // held only by the cache: evictable
+  int64_t pages_locked = 0;  // cached and used by a running sequence
+  int64_t pages_in_use = 0;  // held by running sequences and not cached
   int64_t running_requests = 0;
   int64_t waiting_requests = 0;
   int64_t running_sequences = 0;
   int64_t preemptions = 0;
   int64_t steps = 0;
-  double step_seconds = 0;   // time inside steps
+  double step_seconds = 0;  // time inside steps
   // Where the step thread's time goes: the scheduler's phases (by StepPhase),
   // then publishing the snapshot and delivering updates, then waiting for work.
   double phase_seconds[kStepPhases] = {};
   double deliver_seconds = 0, idle_seconds = 0;
   // The device's own time for the steps (Backend::device_ns).
   double device_seconds = 0;
-  bool overlap = false;      // overlapped scheduling in effect
-  double cache_seconds = 0;  // of which in the prefix cache (match, rank, insert)
-  int64_t prompt_tokens = 0;        // prompt tokens of admitted requests
+  bool overlap = false;              // overlapped scheduling in effect
+  double cache_seconds = 0;          // of which in the prefix cache (match, rank, insert)
+  int64_t prompt_tokens = 0;         // prompt tokens of admitted requests
   int64_t cached_prompt_tokens = 0;  // of which served from the prefix cache
-  int64_t computed_prompt_tokens = 0;  // prefill tokens run (recomputation after preemption included)
+  int64_t computed_prompt_tokens =
+      0;  // prefill tokens run (recomputation after preemption included)
   int64_t generation_tokens = 0;
   int64_t requests_finished = 0;  // by reason: stop, length, cancelled, error
   int64_t requests_stop = 0, requests_length = 0, requests_cancelled = 0, requests_error = 0;
   double kv_usage() const {
-    return pages_total == 0 ? 0 : static_cast<double>(pages_total - pages_free - pages_cached) / static_cast<double>(pages_total);
+    return pages_total == 0 ? 0
+                            : static_cast<double>(pages_total - pages_free - pages_cached) /
+                                  static_cast<double>(pages_total);
   }
 };
 
@@ -156,7 +159,9 @@ class RequestHandle {
   // Engine side.
   void Push(RequestUpdate update);
   // Called once, inside Push, with the final update (before any waiter sees it).
-  void SetOnFinish(std::function<void(const RequestUpdate&)> on_finish) { on_finish_ = std::move(on_finish); }
+  void SetOnFinish(std::function<void(const RequestUpdate&)> on_finish) {
+    on_finish_ = std::move(on_finish);
+  }
 
  private:
   mutable std::mutex mu_;
@@ -170,7 +175,8 @@ class RequestHandle {
 class Engine {
  public:
   // `backend` and `tokenizer` are not owned and must outlive the engine.
-  static StatusOr<std::unique_ptr<Engine>> Create(backend::Backend* backend, const model::Tokenizer* tokenizer,
+  static StatusOr<std::unique_ptr<Engine>> Create(backend::Backend* backend,
+                                                  const model::Tokenizer* tokenizer,
                                                   const EngineOptions& options);
   ~Engine();  // Shutdown(0) if not done yet
 
@@ -210,7 +216,8 @@ class Engine {
   int64_t max_context() const;
 
  private:
-  Engine(backend::Backend* backend, const model::Tokenizer* tokenizer, const EngineOptions& options);
+  Engine(backend::Backend* backend, const model::Tokenizer* tokenizer,
+         const EngineOptions& options);
   void Loop();
   // Runs `fn` on the step thread between steps and waits for it.
   Status RunOnStepThread(const std::function<void()>& fn);

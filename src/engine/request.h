@@ -19,10 +19,10 @@ namespace radixlm::engine {
 
 // When a sample ends (besides the model's end-of-sequence tokens).
 struct StopConditions {
-  int64_t max_tokens = 16;                 // generated tokens, >= 1
-  std::vector<std::string> stop;           // text that ends a sample (not part of the output)
-  std::vector<int32_t> stop_token_ids;     // tokens that end a sample (part of the output ids)
-  bool ignore_eos = false;                 // keep going past the model's EOS tokens
+  int64_t max_tokens = 16;              // generated tokens, >= 1
+  std::vector<std::string> stop;        // text that ends a sample (not part of the output)
+  std::vector<int32_t> stop_token_ids;  // tokens that end a sample (part of the output ids)
+  bool ignore_eos = false;              // keep going past the model's EOS tokens
   bool include_stop_str_in_output = false;
 };
 
@@ -32,8 +32,8 @@ struct RequestOptions {
   std::string ns;
   SamplingParams sampling;
   StopConditions stop;
-  int32_t n = 1;           // samples; sample i draws with the seed's i-th stream
-  int32_t logprobs = -1;   // -1: none; k >= 0: each token's log probability and the top k
+  int32_t n = 1;          // samples; sample i draws with the seed's i-th stream
+  int32_t logprobs = -1;  // -1: none; k >= 0: each token's log probability and the top k
   // Decode special tokens into the text (false drops them, as OpenAI servers do).
   bool skip_special_tokens = true;
   // An embedding instead of a generation: every prompt token is computed (cached

@@ -132,8 +132,8 @@ struct StepState {
   std::vector<int32_t> chosen;
   std::vector<backend::RowSampling> rows;
   std::vector<backend::RowLogprobs> row_logprobs;
-  std::vector<float> logits;  // rows sampled on the host
-  bool host_rows = false;     // logits or hidden sums cross to the host
+  std::vector<float> logits;                    // rows sampled on the host
+  bool host_rows = false;                       // logits or hidden sums cross to the host
   int64_t decode_rows = 0, prefill_tokens = 0;  // what ran, for StepCost
   bool launched = false;
   void Clear() {
@@ -251,10 +251,10 @@ class Scheduler {
   // Two steps: one in flight while the other is planned.
   StepState states_[2];
   StepState* in_flight_ = nullptr;
-  bool overlap_ = false;    // options_.overlap on a backend that overlaps()
-  StepCost cost_;           // learnt with options_.mixed_step_ratio
+  bool overlap_ = false;        // options_.overlap on a backend that overlaps()
+  StepCost cost_;               // learnt with options_.mixed_step_ratio
   int64_t device_ns_seen_ = 0;  // backend_->device_ns() after the last Wait
-  std::vector<float> row_;  // one sample's scratch copy of a shared row
+  std::vector<float> row_;      // one sample's scratch copy of a shared row
 
   // Counters for the snapshot.
   int64_t preemptions_ = 0;

@@ -5,7 +5,8 @@
 
 namespace radixlm::engine {
 
-StopMatcher::StopMatcher(std::vector<std::string> stops, bool include_stop) : include_stop_(include_stop) {
+StopMatcher::StopMatcher(std::vector<std::string> stops, bool include_stop)
+    : include_stop_(include_stop) {
   // An empty stop string would match before any text; it is ignored.
   for (std::string& s : stops) {
     if (s.empty()) continue;

@@ -22,7 +22,7 @@ class StopMatcher {
   StopMatcher(std::vector<std::string> stops, bool include_stop);
 
   struct Result {
-    std::string text;     // to emit now
+    std::string text;  // to emit now
     bool stopped = false;
     std::string matched;  // the stop string, when stopped
   };

@@ -12,8 +12,10 @@ size_t TraceRecorder::HashOf::operator()(const kvcache::BlockHash& h) const {
   return static_cast<size_t>(h.lo ^ (h.hi * 0x9E3779B97F4A7C15ull));
 }
 
-StatusOr<std::unique_ptr<TraceRecorder>> TraceRecorder::Open(const std::string& path, int32_t block_tokens) {
-  if (block_tokens < 1) return InvalidArgumentError("the trace's block size must be at least 1 token");
+StatusOr<std::unique_ptr<TraceRecorder>> TraceRecorder::Open(const std::string& path,
+                                                             int32_t block_tokens) {
+  if (block_tokens < 1)
+    return InvalidArgumentError("the trace's block size must be at least 1 token");
   std::FILE* file = std::fopen(path.c_str(), "w");
   if (file == nullptr) return InvalidArgumentError("cannot write the trace file " + path);
   return std::unique_ptr<TraceRecorder>(new TraceRecorder(file, block_tokens));
@@ -39,7 +41,8 @@ uint64_t TraceRecorder::Arrive(std::string_view ns, std::span<const int32_t> pro
   // Read under the lock, so that times never decrease down the file.
   const double ms = static_cast<double>(RealClock::Get().NowNanos() - start_ns_) / 1e6;
   char head[128];
-  std::snprintf(head, sizeof(head), "{\"timestamp\": %.3f, \"input_length\": %zu, \"output_length\": ", ms,
+  std::snprintf(head, sizeof(head),
+                "{\"timestamp\": %.3f, \"input_length\": %zu, \"output_length\": ", ms,
                 prompt.size());
   Pending p;
   p.ticket = next_ticket_++;
@@ -55,7 +58,9 @@ uint64_t TraceRecorder::Arrive(std::string_view ns, std::span<const int32_t> pro
   return pending_.back().ticket;
 }
 
-void TraceRecorder::Finish(uint64_t ticket, int64_t output_tokens) { End(ticket, output_tokens, false); }
+void TraceRecorder::Finish(uint64_t ticket, int64_t output_tokens) {
+  End(ticket, output_tokens, false);
+}
 
 void TraceRecorder::Drop(uint64_t ticket) { End(ticket, 0, true); }
 

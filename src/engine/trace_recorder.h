@@ -39,7 +39,8 @@ namespace radixlm::engine {
 
 class TraceRecorder {
  public:
-  static StatusOr<std::unique_ptr<TraceRecorder>> Open(const std::string& path, int32_t block_tokens);
+  static StatusOr<std::unique_ptr<TraceRecorder>> Open(const std::string& path,
+                                                       int32_t block_tokens);
   ~TraceRecorder();
 
   // A request arrived; returns its ticket for Finish.

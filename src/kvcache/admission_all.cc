@@ -11,8 +11,7 @@ Status AdmissionOptions::Validate() const {
   if (!known) {
     std::string names;
     for (const std::string& n : AdmissionPolicyNames()) names += (names.empty() ? "" : ", ") + n;
-    return InvalidArgumentError("unknown admission policy '" + policy + "' (known: " + names +
-                                ")");
+    return InvalidArgumentError("unknown admission policy '" + policy + "' (known: " + names + ")");
   }
   if (min_tokens < 0) return InvalidArgumentError("admission min_tokens must be >= 0");
   if (second_hit_capacity < 1) {
@@ -26,8 +25,7 @@ const std::vector<std::string>& AdmissionPolicyNames() {
   return names;
 }
 
-StatusOr<std::unique_ptr<AdmissionPolicy>> CreateAdmissionPolicy(
-    const AdmissionOptions& options) {
+StatusOr<std::unique_ptr<AdmissionPolicy>> CreateAdmissionPolicy(const AdmissionOptions& options) {
   RETURN_IF_ERROR(options.Validate());
   if (options.policy == "second-hit") {
     return std::unique_ptr<AdmissionPolicy>(new SecondHitPolicy(options.second_hit_capacity));

@@ -44,12 +44,12 @@ class SecondHitPolicy final : public AdmissionPolicy {
   size_t Probe(const BlockHash& hash) const;
   void Forget(const BlockHash& hash);
 
-  std::vector<Slot> slots_;          // power of two, at most half full
-  std::vector<BlockHash> fifo_;      // remembered hashes in insertion order (ring)
-  size_t fifo_head_ = 0;             // oldest entry
+  std::vector<Slot> slots_;      // power of two, at most half full
+  std::vector<BlockHash> fifo_;  // remembered hashes in insertion order (ring)
+  size_t fifo_head_ = 0;         // oldest entry
   size_t fifo_size_ = 0;
   size_t capacity_;
-  std::vector<BlockHash> scratch_;   // reused per call: no allocation per token
+  std::vector<BlockHash> scratch_;  // reused per call: no allocation per token
 };
 
 }  // namespace radixlm::kvcache

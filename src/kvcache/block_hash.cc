@@ -15,8 +15,8 @@ BlockHash ChainBlockHash(const BlockHash& parent, std::span<const Token> page_to
   return Hash128Chained(parent, page_tokens.data(), page_tokens.size_bytes());
 }
 
-BlockHash AppendBlockHashes(const BlockHash& parent, std::span<const Token> tokens,
-                            int page_size, std::vector<BlockHash>* out) {
+BlockHash AppendBlockHashes(const BlockHash& parent, std::span<const Token> tokens, int page_size,
+                            std::vector<BlockHash>* out) {
   BlockHash hash = parent;
   size_t full_pages = tokens.size() / page_size;
   for (size_t i = 0; i < full_pages; ++i) {

@@ -25,7 +25,7 @@ BlockHash ChainBlockHash(const BlockHash& parent, std::span<const Token> page_to
 // Appends the hashes of the full pages of `tokens` (a partial last page has none),
 // chained from `parent` (the hash of the page before tokens[0], or NamespaceHash).
 // Returns the hash of the last full page (or `parent` when there is none).
-BlockHash AppendBlockHashes(const BlockHash& parent, std::span<const Token> tokens,
-                            int page_size, std::vector<BlockHash>* out);
+BlockHash AppendBlockHashes(const BlockHash& parent, std::span<const Token> tokens, int page_size,
+                            std::vector<BlockHash>* out);
 
 }  // namespace radixlm::kvcache

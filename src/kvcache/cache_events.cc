@@ -77,9 +77,12 @@ class EventingCache final : public PrefixCache {
     return inner_->MemoryBytes() + stored_.size() * (sizeof(BlockHash) + 2 * sizeof(void*) + 8);
   }
   std::string DumpJson() const override { return inner_->DumpJson(); }
-  CacheSummary Summarize(const SummaryOptions& options) const override { return inner_->Summarize(options); }
+  CacheSummary Summarize(const SummaryOptions& options) const override {
+    return inner_->Summarize(options);
+  }
   // A pin stores nothing new: the pages it locks were reported when inserted.
-  size_t LockPrefix(std::string_view ns, std::span<const Token> tokens, CacheHandle* handle) override {
+  size_t LockPrefix(std::string_view ns, std::span<const Token> tokens,
+                    CacheHandle* handle) override {
     return inner_->LockPrefix(ns, tokens, handle);
   }
   void CheckInvariants() const override { inner_->CheckInvariants(); }

@@ -17,8 +17,8 @@ struct Subtree {
 
 }  // namespace
 
-CacheSummary SummarizeForest(std::span<const SummaryEntry> entries, std::span<const std::string> ns_names,
-                             const SummaryOptions& options) {
+CacheSummary SummarizeForest(std::span<const SummaryEntry> entries,
+                             std::span<const std::string> ns_names, const SummaryOptions& options) {
   CacheSummary out;
   const size_t n = entries.size();
   std::vector<char> included(ns_names.size(), 1);
@@ -52,7 +52,8 @@ CacheSummary SummarizeForest(std::span<const SummaryEntry> entries, std::span<co
   for (const auto& list : tops) order.insert(order.end(), list.begin(), list.end());
   for (size_t at = 0; at < order.size(); ++at) {
     const uint32_t id = order[at];
-    order.insert(order.end(), children.begin() + first_child[id], children.begin() + first_child[id + 1]);
+    order.insert(order.end(), children.begin() + first_child[id],
+                 children.begin() + first_child[id + 1]);
   }
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     const SummaryEntry& e = entries[*it];
@@ -70,7 +71,8 @@ CacheSummary SummarizeForest(std::span<const SummaryEntry> entries, std::span<co
     }
   }
   // Root rows, then the heaviest unlisted children of listed rows.
-  using Candidate = std::pair<int64_t, std::pair<uint32_t, int32_t>>;  // (pages, (entry, parent row))
+  using Candidate =
+      std::pair<int64_t, std::pair<uint32_t, int32_t>>;  // (pages, (entry, parent row))
   std::priority_queue<Candidate> heap;
   const int64_t budget = std::max<int64_t>(options.max_nodes, 1);
   for (size_t ns = 0; ns < tops.size(); ++ns) {
@@ -119,7 +121,8 @@ CacheSummary SummarizeForest(std::span<const SummaryEntry> entries, std::span<co
   for (const SummaryRow& row : out.rows) {
     if (row.parent >= 0) ++listed[static_cast<size_t>(row.parent)];
   }
-  for (size_t i = 0; i < out.rows.size(); ++i) out.rows[i].expanded = out.rows[i].children == 0 || listed[i] > 0;
+  for (size_t i = 0; i < out.rows.size(); ++i)
+    out.rows[i].expanded = out.rows[i].children == 0 || listed[i] > 0;
   return out;
 }
 

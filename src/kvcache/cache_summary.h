@@ -37,12 +37,12 @@ struct SummaryRow {
   int64_t depth_tokens = 0;  // tokens before the entry
   int64_t tokens = 0;        // the entry's own tokens
   int64_t own_pages = 0;
-  int64_t pages = 0;         // the subtree's
-  int64_t nodes = 0;         // entries in the subtree
-  int64_t hits = 0;          // requests that matched through the entry
-  int64_t locked_pages = 0;  // the subtree's pages in use by running requests
+  int64_t pages = 0;           // the subtree's
+  int64_t nodes = 0;           // entries in the subtree
+  int64_t hits = 0;            // requests that matched through the entry
+  int64_t locked_pages = 0;    // the subtree's pages in use by running requests
   int64_t last_access_ns = 0;  // the subtree's most recent use
-  int32_t children = 0;      // the entry's children, listed or not
+  int32_t children = 0;        // the entry's children, listed or not
   bool expanded = true;
 };
 
@@ -67,7 +67,7 @@ struct SummaryEntry {
   bool locked = false;
 };
 
-CacheSummary SummarizeForest(std::span<const SummaryEntry> entries, std::span<const std::string> ns_names,
-                             const SummaryOptions& options);
+CacheSummary SummarizeForest(std::span<const SummaryEntry> entries,
+                             std::span<const std::string> ns_names, const SummaryOptions& options);
 
 }  // namespace radixlm::kvcache

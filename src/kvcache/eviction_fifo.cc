@@ -2,8 +2,6 @@
 
 namespace radixlm::kvcache {
 
-EvictKey FifoPolicy::KeyFor(const EntryStats& stats) const {
-  return EvictKey{0, stats.created_ns};
-}
+EvictKey FifoPolicy::KeyFor(const EntryStats& stats) const { return EvictKey{0, stats.created_ns}; }
 
 }  // namespace radixlm::kvcache

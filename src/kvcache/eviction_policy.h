@@ -56,8 +56,8 @@ namespace radixlm::kvcache {
 struct EntryStats {
   int64_t last_access_ns = 0;
   int64_t created_ns = 0;
-  uint32_t hits = 0;    // requests that matched through this entry
-  uint32_t pages = 0;   // pages freed if it is evicted
+  uint32_t hits = 0;     // requests that matched through this entry
+  uint32_t pages = 0;    // pages freed if it is evicted
   int32_t priority = 0;  // caller-given retention priority (higher is kept longer)
   // Low 64 bits of the block hash of the entry's first full page (0: it has none),
   // filled in only for policies that ask (wants_content_key): an offline oracle

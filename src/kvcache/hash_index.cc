@@ -247,8 +247,8 @@ Status HashIndex::Insert(std::string_view ns, std::span<const Token> tokens,
   out->Clear();
   size_t want_pages = (tokens.size() + page_size_ - 1) / page_size_;
   if (pages.size() != want_pages) {
-    return InvalidArgumentError("insert of " + std::to_string(tokens.size()) +
-                                " tokens needs " + std::to_string(want_pages) + " pages, got " +
+    return InvalidArgumentError("insert of " + std::to_string(tokens.size()) + " tokens needs " +
+                                std::to_string(want_pages) + " pages, got " +
                                 std::to_string(pages.size()));
   }
   for (PageId page : pages) {
@@ -295,7 +295,8 @@ Status HashIndex::Insert(std::string_view ns, std::span<const Token> tokens,
   }
   if (parent != kNone) out->handle = CacheHandle{parent, blocks_[parent].generation};
   out->cached_tokens = cached_pages * page_size_;
-  for (size_t i = cached_pages; i < out->pages.size(); ++i) out->foreign_pages += owned_.test(out->pages[i]);
+  for (size_t i = cached_pages; i < out->pages.size(); ++i)
+    out->foreign_pages += owned_.test(out->pages[i]);
   counters_.inserted_tokens += static_cast<int64_t>(out->new_tokens);
   counters_.duplicate_pages += static_cast<int64_t>(out->duplicate_pages.size());
   if (admitted < tokens.size()) {
@@ -442,8 +443,7 @@ CacheStats HashIndex::GetStats() const {
 size_t HashIndex::MemoryBytes() const {
   size_t bytes = sizeof(*this) + blocks_.capacity() * sizeof(Block) +
                  free_ids_.capacity() * sizeof(uint32_t) + table_.capacity() * sizeof(uint32_t) +
-                 heap_.MemoryBytes() + owned_.MemoryBytes() +
-                 admission_->MemoryBytes();
+                 heap_.MemoryBytes() + owned_.MemoryBytes() + admission_->MemoryBytes();
   for (const Namespace& ns : namespaces_) bytes += sizeof(Namespace) + ns.name.capacity();
   return bytes;
 }
@@ -477,12 +477,14 @@ CacheSummary HashIndex::Summarize(const SummaryOptions& options) const {
   std::vector<char> done(entries.size(), 0);
   std::vector<uint32_t> chain;
   for (uint32_t i = 0; i < entries.size(); ++i) {
-    for (uint32_t at = i; at != SummaryEntry::kNoParent && !done[at]; at = entries[at].parent) chain.push_back(at);
+    for (uint32_t at = i; at != SummaryEntry::kNoParent && !done[at]; at = entries[at].parent)
+      chain.push_back(at);
     while (!chain.empty()) {
       const uint32_t at = chain.back();
       chain.pop_back();
       const uint32_t parent = entries[at].parent;
-      entries[at].depth_tokens = parent == SummaryEntry::kNoParent ? 0 : entries[parent].depth_tokens + page_size_;
+      entries[at].depth_tokens =
+          parent == SummaryEntry::kNoParent ? 0 : entries[parent].depth_tokens + page_size_;
       done[at] = 1;
     }
   }

@@ -36,9 +36,8 @@ class HashIndex final : public PrefixCache {
   size_t PeekMatch(std::string_view ns, std::span<const Token> tokens) const override;
   size_t LockPrefix(std::string_view ns, std::span<const Token> tokens,
                     CacheHandle* handle) override;
-  Status Insert(std::string_view ns, std::span<const Token> tokens,
-                std::span<const PageId> pages, const InsertOptions& options,
-                InsertResult* out) override;
+  Status Insert(std::string_view ns, std::span<const Token> tokens, std::span<const PageId> pages,
+                const InsertOptions& options, InsertResult* out) override;
   Status Lock(CacheHandle handle) override;
   Status Unlock(CacheHandle handle) override;
   int64_t Evict(int64_t pages) override;
@@ -115,7 +114,7 @@ class HashIndex final : public PrefixCache {
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> namespace_index_;
   EvictableHeap heap_;
   bool entry_events_ = false;  // the policy's wants_entry_events()
-  PageBitmap owned_;  // pages cached by this index
+  PageBitmap owned_;           // pages cached by this index
 
   EvictionObserver observer_;
 

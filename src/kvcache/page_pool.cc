@@ -12,8 +12,7 @@ Status PagePoolOptions::Validate() const {
                                 std::to_string(num_pages));
   }
   if (page_size <= 0 || page_size > 4096) {
-    return InvalidArgumentError("page_size must be in [1, 4096], got " +
-                                std::to_string(page_size));
+    return InvalidArgumentError("page_size must be in [1, 4096], got " + std::to_string(page_size));
   }
   return OkStatus();
 }
@@ -26,8 +25,9 @@ StatusOr<std::unique_ptr<PagePool>> PagePool::Create(const PagePoolOptions& opti
 PagePool::PagePool(int64_t num_pages, int32_t page_size)
     : page_size_(page_size),
       num_pages_(num_pages),
-      ref_counts_(static_cast<int32_t*>(std::calloc(static_cast<size_t>(num_pages), sizeof(int32_t))),
-                  std::free) {
+      ref_counts_(
+          static_cast<int32_t*>(std::calloc(static_cast<size_t>(num_pages), sizeof(int32_t))),
+          std::free) {
   CHECK(ref_counts_ != nullptr) << "cannot allocate reference counts for " << num_pages << " pages";
 }
 

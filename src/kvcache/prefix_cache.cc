@@ -3,8 +3,8 @@
 #include "core/clock.h"
 #include "kvcache/cache_parts.h"
 #include "kvcache/eviction_policy.h"
-#include "kvcache/page_pool.h"
 #include "kvcache/hash_index.h"
+#include "kvcache/page_pool.h"
 #include "kvcache/radix_tree.h"
 
 namespace radixlm::kvcache {
@@ -14,8 +14,7 @@ Status PrefixCacheOptions::Validate() const {
     return InvalidArgumentError("unknown prefix cache kind '" + kind + "' (known: radix, hash)");
   }
   if (page_size <= 0 || page_size > 4096) {
-    return InvalidArgumentError("page_size must be in [1, 4096], got " +
-                                std::to_string(page_size));
+    return InvalidArgumentError("page_size must be in [1, 4096], got " + std::to_string(page_size));
   }
   if (eviction_policy == nullptr) RETURN_IF_ERROR(CreateEvictionPolicy(eviction).status());
   return admission.Validate();

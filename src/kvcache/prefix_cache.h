@@ -122,23 +122,23 @@ struct InsertResult {
 struct CacheStats {
   // Contents.
   int64_t namespaces = 0;
-  int64_t nodes = 0;            // tree nodes (radix) or blocks (hash index)
+  int64_t nodes = 0;  // tree nodes (radix) or blocks (hash index)
   int64_t cached_tokens = 0;
-  int64_t pages_cached = 0;     // owned by the cache and not locked: evictable
-  int64_t pages_locked = 0;     // owned by the cache and locked by a request
+  int64_t pages_cached = 0;       // owned by the cache and not locked: evictable
+  int64_t pages_locked = 0;       // owned by the cache and locked by a request
   int64_t evictable_entries = 0;  // entries that can be evicted right now (leaves)
   // Traffic.
   int64_t match_requests = 0;
-  int64_t match_hits = 0;       // requests that matched at least one token
-  int64_t match_tokens = 0;     // tokens asked for
+  int64_t match_hits = 0;        // requests that matched at least one token
+  int64_t match_tokens = 0;      // tokens asked for
   int64_t match_tokens_hit = 0;  // tokens served from the cache
   int64_t inserts = 0;
   int64_t inserted_tokens = 0;  // tokens added
   int64_t duplicate_pages = 0;  // given pages already cached elsewhere
   int64_t not_admitted_tokens = 0;
-  int64_t evictions = 0;        // entries evicted
+  int64_t evictions = 0;  // entries evicted
   int64_t pages_evicted = 0;
-  int64_t cow_copies = 0;       // matches that ended inside a page
+  int64_t cow_copies = 0;  // matches that ended inside a page
   int64_t splits = 0;
   int64_t flushed_pages = 0;
 
@@ -165,8 +165,8 @@ struct PrefixCacheOptions {
 // `end_hash`, the block hash of the evicted page.
 struct EvictedEntry {
   std::string_view ns;
-  size_t start = 0;  // tokens before the evicted entry
-  size_t end = 0;    // tokens up to its end
+  size_t start = 0;             // tokens before the evicted entry
+  size_t end = 0;               // tokens up to its end
   std::span<const Token> path;  // tokens [0, end), radix only
   BlockHash end_hash;           // hash only
 };

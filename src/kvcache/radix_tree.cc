@@ -186,8 +186,7 @@ void RadixTree::Detach(uint32_t id) {
   // so that unlocking still walks up and releases the ancestors' locks.
   if (node.parent != kNone && !nodes_[node.parent].detached) {
     Node& parent = nodes_[node.parent];
-    parent.children.erase(parent.children.begin() +
-                          static_cast<ptrdiff_t>(ChildIndex(parent, id)));
+    parent.children.erase(parent.children.begin() + static_cast<ptrdiff_t>(ChildIndex(parent, id)));
     RefreshEvictable(node.parent);
   }
   node.children.clear();
@@ -264,7 +263,8 @@ size_t RadixTree::EdgeCommonPrefix(const Node& node, const Token* query, size_t 
   // sequence's pages are rarely adjacent in the table.
   constexpr size_t kPrefetch = 4;
   const size_t pages = (n + page_size_ - 1) / page_size_;
-  for (size_t j = 0; j < std::min(pages, kPrefetch); ++j) __builtin_prefetch(PageTokens(node.pages[j]));
+  for (size_t j = 0; j < std::min(pages, kPrefetch); ++j)
+    __builtin_prefetch(PageTokens(node.pages[j]));
   size_t done = 0;
   for (size_t j = 0; done < n;) {
     // Pages allocated together often have consecutive ids, and then their rows are
@@ -273,7 +273,8 @@ size_t RadixTree::EdgeCommonPrefix(const Node& node, const Token* query, size_t 
     while (j + run < pages && node.pages[j + run] == node.pages[j] + static_cast<PageId>(run)) {
       ++run;
     }
-    if (j + run + kPrefetch <= pages) __builtin_prefetch(PageTokens(node.pages[j + run + kPrefetch - 1]));
+    if (j + run + kPrefetch <= pages)
+      __builtin_prefetch(PageTokens(node.pages[j + run + kPrefetch - 1]));
     size_t len = std::min<size_t>(run * page_size_, n - done);
     size_t same = CommonPrefixLength(PageTokens(node.pages[j]), query + done, len);
     done += same;
@@ -338,7 +339,8 @@ uint64_t RadixTree::ContentKey(uint32_t id) const {
   for (auto it = path.rbegin(); it != path.rend(); ++it) {
     const Node& a = nodes_[*it];
     for (size_t j = 0; j < a.length / page_size_; ++j) {
-      const Token* page = inline_tokens_ ? a.tokens.data() + j * page_size_ : PageTokens(a.pages[j]);
+      const Token* page =
+          inline_tokens_ ? a.tokens.data() + j * page_size_ : PageTokens(a.pages[j]);
       hash = ChainBlockHash(hash, std::span<const Token>(page, page_size_));
     }
   }
@@ -475,8 +477,8 @@ uint32_t RadixTree::AddLeaf(uint32_t parent, std::span<const Token> tokens,
   if (adoptable < pages.size()) tokens = tokens.first(adoptable * page_size_);
   if (tokens.empty()) return parent;
   pages = pages.first(CeilDiv(tokens.size(), page_size_));
-  uint32_t id = NewNode(parent, nodes_[parent].ns, nodes_[parent].depth +
-                        static_cast<uint32_t>(nodes_[parent].length), now);
+  uint32_t id = NewNode(parent, nodes_[parent].ns,
+                        nodes_[parent].depth + static_cast<uint32_t>(nodes_[parent].length), now);
   Node& node = nodes_[id];
   node.pages.assign(pages.begin(), pages.end());
   StoreTokens(node, tokens);
@@ -498,9 +500,8 @@ void RadixTree::ExtendLeaf(uint32_t id, std::span<const Token> tokens,
   if (adoptable < pages.size()) {
     tokens = tokens.first(std::min(tokens.size(), free_slots + adoptable * page_size_));
   }
-  pages = pages.first(std::min(pages.size(), CeilDiv(tokens.size() - std::min(tokens.size(),
-                                                                              free_slots),
-                                                     page_size_)));
+  pages = pages.first(std::min(
+      pages.size(), CeilDiv(tokens.size() - std::min(tokens.size(), free_slots), page_size_)));
   if (tokens.empty()) return;
   bool first_page_grew = node.length < static_cast<size_t>(page_size_);
   uint32_t parent = node.parent;
@@ -543,15 +544,15 @@ Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
                          InsertResult* out) {
   out->Clear();
   if (pages.size() != CeilDiv(tokens.size(), page_size_)) {
-    return InvalidArgumentError("insert of " + std::to_string(tokens.size()) +
-                                " tokens needs " +
+    return InvalidArgumentError("insert of " + std::to_string(tokens.size()) + " tokens needs " +
                                 std::to_string(CeilDiv(tokens.size(), page_size_)) +
                                 " pages, got " + std::to_string(pages.size()));
   }
   // Pages the tree caches are allocated by construction: only the others (the
   // caller's fresh pages) need a look at the pool's reference counts.
   for (PageId page : pages) {
-    if (page < 0 || page >= pool_->num_pages() || (!owned_.test(page) && !pool_->is_allocated(page))) {
+    if (page < 0 || page >= pool_->num_pages() ||
+        (!owned_.test(page) && !pool_->is_allocated(page))) {
       return InvalidArgumentError("insert given page " + std::to_string(page) +
                                   ", which is not an allocated page of the pool");
     }
@@ -576,8 +577,8 @@ Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
     BestChildResult best = BestChild(nodes_[id], tokens.subspan(pos));
     if (best.id == kNone) {
       if (pos < admitted) {
-        id = AddLeaf(id, tokens.subspan(pos, admitted - pos),
-                     pages.subspan(pos / page_size_), now, priority, out);
+        id = AddLeaf(id, tokens.subspan(pos, admitted - pos), pages.subspan(pos / page_size_), now,
+                     priority, out);
         pos = nodes_[id].depth + nodes_[id].length;
       }
       break;
@@ -661,7 +662,8 @@ Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
   // `pos` if it is the path's own partial page.
   size_t on_path = pos / page_size_;
   if (pos % page_size_ != 0 && out->pages[on_path] == nodes_[id].pages.back()) ++on_path;
-  for (size_t i = on_path; i < out->pages.size(); ++i) out->foreign_pages += owned_.test(out->pages[i]);
+  for (size_t i = on_path; i < out->pages.size(); ++i)
+    out->foreign_pages += owned_.test(out->pages[i]);
   out->new_tokens = static_cast<size_t>(counters_.inserted_tokens - inserted_before);
   if (id != root) out->handle = CacheHandle{id, nodes_[id].generation};
   counters_.duplicate_pages += static_cast<int64_t>(out->duplicate_pages.size());

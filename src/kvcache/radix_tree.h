@@ -55,9 +55,8 @@ class RadixTree final : public PrefixCache {
   size_t PeekMatch(std::string_view ns, std::span<const Token> tokens) const override;
   size_t LockPrefix(std::string_view ns, std::span<const Token> tokens,
                     CacheHandle* handle) override;
-  Status Insert(std::string_view ns, std::span<const Token> tokens,
-                std::span<const PageId> pages, const InsertOptions& options,
-                InsertResult* out) override;
+  Status Insert(std::string_view ns, std::span<const Token> tokens, std::span<const PageId> pages,
+                const InsertOptions& options, InsertResult* out) override;
   Status Lock(CacheHandle handle) override;
   Status Unlock(CacheHandle handle) override;
   int64_t Evict(int64_t pages) override;
@@ -87,7 +86,7 @@ class RadixTree final : public PrefixCache {
     uint32_t parent = kNone;
     uint32_t generation = 0;
     uint32_t ns = 0;
-    uint32_t depth = 0;  // tokens before this node; a multiple of page_size
+    uint32_t depth = 0;   // tokens before this node; a multiple of page_size
     uint32_t length = 0;  // tokens in this node
     int32_t lock_count = 0;
     EntryUsage usage;
@@ -120,8 +119,8 @@ class RadixTree final : public PrefixCache {
   void UnlinkChild(uint32_t parent, uint32_t child);
   size_t ChildIndex(const Node& parent, uint32_t child) const;
   uint32_t Split(uint32_t id, size_t at);  // returns the new upper node
-  void RemoveLeaf(uint32_t id);  // an eviction: unlinks, reports, frees
-  void Detach(uint32_t id);      // makes a locked node unreachable; freed on last unlock
+  void RemoveLeaf(uint32_t id);            // an eviction: unlinks, reports, frees
+  void Detach(uint32_t id);                // makes a locked node unreachable; freed on last unlock
   void ReportEviction(uint32_t id);
   BestChildResult BestChild(const Node& node, std::span<const Token> rest) const;
   int CompareFirstPage(const Node& child, std::span<const Token> key) const;

@@ -20,8 +20,8 @@ Status RadixTree::BlockHashes(CacheHandle handle, std::vector<BlockHash>* out) c
     // Every node starts on a page boundary, so its full pages chain on directly.
     const Node& node = nodes_[*it];
     for (size_t j = 0; j < node.length / page_size_; ++j) {
-      const Token* page = inline_tokens_ ? node.tokens.data() + j * page_size_
-                                         : PageTokens(node.pages[j]);
+      const Token* page =
+          inline_tokens_ ? node.tokens.data() + j * page_size_ : PageTokens(node.pages[j]);
       hash = ChainBlockHash(hash, std::span<const Token>(page, page_size_));
       out->push_back(hash);
     }
@@ -41,11 +41,11 @@ CacheStats RadixTree::GetStats() const {
 }
 
 size_t RadixTree::MemoryBytes() const {
-  size_t bytes = sizeof(*this) + nodes_.size() * sizeof(Node) +
-                 (inline_tokens_ ? 0 : static_cast<size_t>(pool_->num_pages()) * page_size_ *
-                                          sizeof(Token)) +
-                 free_ids_.capacity() * sizeof(uint32_t) + heap_.MemoryBytes() +
-                 owned_.MemoryBytes() + admission_->MemoryBytes();
+  size_t bytes =
+      sizeof(*this) + nodes_.size() * sizeof(Node) +
+      (inline_tokens_ ? 0 : static_cast<size_t>(pool_->num_pages()) * page_size_ * sizeof(Token)) +
+      free_ids_.capacity() * sizeof(uint32_t) + heap_.MemoryBytes() + owned_.MemoryBytes() +
+      admission_->MemoryBytes();
   for (const Node& node : nodes_) {
     bytes += node.tokens.capacity() * sizeof(Token) + node.pages.capacity() * sizeof(PageId) +
              node.children.capacity() * sizeof(ChildRef);
@@ -80,7 +80,8 @@ CacheSummary RadixTree::Summarize(const SummaryOptions& options) const {
   for (uint32_t id = 0; id < nodes_.size(); ++id) {
     if (index[id] == SummaryEntry::kNoParent) continue;
     const uint32_t parent = nodes_[id].parent;
-    entries[index[id]].parent = nodes_[parent].parent == kNone ? SummaryEntry::kNoParent : index[parent];
+    entries[index[id]].parent =
+        nodes_[parent].parent == kNone ? SummaryEntry::kNoParent : index[parent];
   }
   return SummarizeForest(entries, names, options);
 }
@@ -137,7 +138,8 @@ std::string RadixTree::DumpJson() const {
       w.Key("head");
       w.BeginArray();
       const Token* head = node.length > 0 ? FirstPage(node) : nullptr;
-      for (size_t i = 0; i < std::min<size_t>({kHeadTokens, node.length, static_cast<size_t>(page_size_)}); ++i) {
+      for (size_t i = 0;
+           i < std::min<size_t>({kHeadTokens, node.length, static_cast<size_t>(page_size_)}); ++i) {
         w.Int(head[i]);
       }
       w.EndArray();

@@ -52,7 +52,8 @@ StatusOr<size_t> SequencePages::Start(std::span<const Token> tokens, PageCopy* c
 
 Status SequencePages::Reserve(size_t tokens, int64_t* evicted) {
   const size_t ps = static_cast<size_t>(pool_->page_size());
-  const int64_t need = static_cast<int64_t>((tokens + ps - 1) / ps) - static_cast<int64_t>(pages_.size());
+  const int64_t need =
+      static_cast<int64_t>((tokens + ps - 1) / ps) - static_cast<int64_t>(pages_.size());
   if (need <= 0) return OkStatus();
   if (pool_->pages_free() < need && cache_ != nullptr) {
     const int64_t n = cache_->Evict(need - pool_->pages_free());

@@ -75,9 +75,11 @@ StatusOr<CompareRun> ParseRunJson(std::string_view json, const std::string& name
     std::string pointer = "/" + std::string(f.key);
     std::replace(pointer.begin(), pointer.end(), '.', '/');
     double v;
-    run.figures[f.key] = doc.at_pointer(pointer).get_double().get(v) == simdjson::SUCCESS ? v : kMissing;
+    run.figures[f.key] =
+        doc.at_pointer(pointer).get_double().get(v) == simdjson::SUCCESS ? v : kMissing;
     int64_t i;
-    if (std::isnan(run.figures[f.key]) && doc.at_pointer(pointer).get_int64().get(i) == simdjson::SUCCESS) {
+    if (std::isnan(run.figures[f.key]) &&
+        doc.at_pointer(pointer).get_int64().get(i) == simdjson::SUCCESS) {
       run.figures[f.key] = static_cast<double>(i);
     }
   }
@@ -128,7 +130,8 @@ std::string CompareTable(const std::vector<CompareRun>& runs) {
   std::ostringstream out;
   char buf[256];
   size_t width = 12;
-  for (const CompareRun& r : runs) width = std::max(width, std::min<size_t>(r.label.size(), 28) + 2);
+  for (const CompareRun& r : runs)
+    width = std::max(width, std::min<size_t>(r.label.size(), 28) + 2);
   auto label = [&](const std::string& s) { return s.size() > 28 ? s.substr(0, 25) + "..." : s; };
   std::snprintf(buf, sizeof(buf), "%-28s", "figure");
   out << buf;
@@ -161,7 +164,8 @@ std::string CompareTable(const std::vector<CompareRun>& runs) {
       out << "note: " << runs[i].label << " ran workload '" << runs[i].workload << "', the first '"
           << runs[0].workload << "'\n";
     } else if (!runs[i].prompts_hash.empty() && runs[i].prompts_hash != runs[0].prompts_hash) {
-      out << "note: " << runs[i].label << " sent other prompts than the first (prompts_hash differs: other "
+      out << "note: " << runs[i].label
+          << " sent other prompts than the first (prompts_hash differs: other "
           << "answers in the history, a different seed or sizes, or requests not sent)\n";
     }
   }
@@ -171,15 +175,20 @@ std::string CompareTable(const std::vector<CompareRun>& runs) {
 std::string CompareJson(const std::vector<CompareRun>& runs) {
   JsonWriter w;
   w.BeginObject();
-  w.Key("tool"); w.String("radixlm bench compare");
+  w.Key("tool");
+  w.String("radixlm bench compare");
   w.Key("runs");
   w.BeginArray();
   for (const CompareRun& r : runs) {
     w.BeginObject();
-    w.Key("file"); w.String(r.file);
-    w.Key("label"); w.String(r.label);
-    w.Key("workload"); w.String(r.workload);
-    w.Key("prompts_hash"); w.String(r.prompts_hash);
+    w.Key("file");
+    w.String(r.file);
+    w.Key("label");
+    w.String(r.label);
+    w.Key("workload");
+    w.String(r.workload);
+    w.Key("prompts_hash");
+    w.String(r.prompts_hash);
     w.Key("figures");
     w.BeginObject();
     for (const CompareFigure& f : CompareFigures()) {

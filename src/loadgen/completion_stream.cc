@@ -10,13 +10,20 @@ namespace radixlm::loadgen {
 
 const char* FailureKindName(FailureKind kind) {
   switch (kind) {
-    case FailureKind::kNone: return "none";
-    case FailureKind::kConnect: return "connect";
-    case FailureKind::kTimeout: return "timeout";
-    case FailureKind::kHttpStatus: return "http_status";
-    case FailureKind::kMalformedStream: return "malformed_stream";
-    case FailureKind::kStreamError: return "stream_error";
-    case FailureKind::kCancelled: return "cancelled";
+    case FailureKind::kNone:
+      return "none";
+    case FailureKind::kConnect:
+      return "connect";
+    case FailureKind::kTimeout:
+      return "timeout";
+    case FailureKind::kHttpStatus:
+      return "http_status";
+    case FailureKind::kMalformedStream:
+      return "malformed_stream";
+    case FailureKind::kStreamError:
+      return "stream_error";
+    case FailureKind::kCancelled:
+      return "cancelled";
   }
   return "unknown";
 }
@@ -76,8 +83,10 @@ void CompletionStreamReader::OnEvent(std::string_view event, std::string_view da
     stream_error_ = true;
     return;
   }
-  if (!json) return Malformed("event " + std::to_string(out_->chunks) + " is not JSON: " + Clip(data));
-  if (!doc.is_object()) return Malformed("event " + std::to_string(out_->chunks) + " is not a JSON object");
+  if (!json)
+    return Malformed("event " + std::to_string(out_->chunks) + " is not JSON: " + Clip(data));
+  if (!doc.is_object())
+    return Malformed("event " + std::to_string(out_->chunks) + " is not a JSON object");
   simdjson::dom::element error;
   std::string_view object;
   if (doc["error"].get(error) == simdjson::SUCCESS && !error.is_null()) {
@@ -93,7 +102,8 @@ void CompletionStreamReader::OnEvent(std::string_view event, std::string_view da
   simdjson::dom::element choices_el;
   if (doc["choices"].get(choices_el) == simdjson::SUCCESS && !choices_el.is_null()) {
     simdjson::dom::array choices;
-    if (choices_el.get_array().get(choices) != simdjson::SUCCESS) return Malformed("\"choices\" is not an array");
+    if (choices_el.get_array().get(choices) != simdjson::SUCCESS)
+      return Malformed("\"choices\" is not an array");
     for (simdjson::dom::element choice : choices) {
       if (!choice.is_object()) return Malformed("a choice is not an object");
       int32_t tokens = 0;
@@ -122,7 +132,8 @@ void CompletionStreamReader::OnEvent(std::string_view event, std::string_view da
             ids_missing_ = true;
           }
         }
-      } else if (choice.at_pointer("/logprobs/content").get_array().get(content) == simdjson::SUCCESS) {
+      } else if (choice.at_pointer("/logprobs/content").get_array().get(content) ==
+                 simdjson::SUCCESS) {
         named = true;
         for (simdjson::dom::element t : content) {
           std::string_view s;
@@ -141,7 +152,8 @@ void CompletionStreamReader::OnEvent(std::string_view event, std::string_view da
         if (!named) ids_missing_ = true;
       }
       std::string_view finish;
-      if (choice["finish_reason"].get_string().get(finish) == simdjson::SUCCESS) out_->finish_reason = finish;
+      if (choice["finish_reason"].get_string().get(finish) == simdjson::SUCCESS)
+        out_->finish_reason = finish;
       if (tokens > 0) {
         if (out_->token_times_s.empty()) out_->ttft_s = now_s;
         out_->token_times_s.push_back(now_s);
@@ -153,8 +165,10 @@ void CompletionStreamReader::OnEvent(std::string_view event, std::string_view da
   if (doc["usage"].get_object().get(usage) == simdjson::SUCCESS) {
     int64_t v;
     if (usage["prompt_tokens"].get_int64().get(v) == simdjson::SUCCESS) out_->prompt_tokens = v;
-    if (usage["completion_tokens"].get_int64().get(v) == simdjson::SUCCESS) out_->completion_tokens = v;
-    if (usage.at_pointer("/prompt_tokens_details/cached_tokens").get_int64().get(v) == simdjson::SUCCESS) {
+    if (usage["completion_tokens"].get_int64().get(v) == simdjson::SUCCESS)
+      out_->completion_tokens = v;
+    if (usage.at_pointer("/prompt_tokens_details/cached_tokens").get_int64().get(v) ==
+        simdjson::SUCCESS) {
       out_->cached_tokens = v;
       out_->cached_source = "usage";
     }
@@ -210,8 +224,8 @@ std::string Clip300(const std::string& s) { return s.size() > 300 ? s.substr(0, 
 
 }  // namespace
 
-StreamResult PostStreaming(const net::HttpTarget& target, const std::string& path, const std::string& body,
-                           const StreamLimits& limits) {
+StreamResult PostStreaming(const net::HttpTarget& target, const std::string& path,
+                           const std::string& body, const StreamLimits& limits) {
   using net::Clock;
   StreamResult out;
   const Clock::time_point t0 = Clock::now();
@@ -222,7 +236,8 @@ StreamResult PostStreaming(const net::HttpTarget& target, const std::string& pat
   auto expired = [&](const std::string& what) {
     out.failure = run_ends_first ? FailureKind::kCancelled : FailureKind::kTimeout;
     out.error = run_ends_first ? "still running when --max-duration ended (" + what + ")"
-                               : "no complete answer within " + std::to_string(timeout_s) + " s (" + what + ")";
+                               : "no complete answer within " + std::to_string(timeout_s) + " s (" +
+                                     what + ")";
   };
   if (limits.run_deadline <= t0) {
     expired("not sent");
@@ -257,10 +272,12 @@ StreamResult PostStreaming(const net::HttpTarget& target, const std::string& pat
         break;
       case net::HttpError::kAborted:  // only the parser stops a stream
         out.failure = FailureKind::kMalformedStream;
-        out.error = "an event of the stream is larger than " + std::to_string(limits.max_event_bytes) + " bytes";
+        out.error = "an event of the stream is larger than " +
+                    std::to_string(limits.max_event_bytes) + " bytes";
         break;
       case net::HttpError::kTimeout:
-        expired(r.status == 0 ? "no response" : std::to_string(out.token_times_s.size()) + " chunks received");
+        expired(r.status == 0 ? "no response"
+                              : std::to_string(out.token_times_s.size()) + " chunks received");
         break;
       case net::HttpError::kConnect:
         out.failure = FailureKind::kConnect;
@@ -270,7 +287,8 @@ StreamResult PostStreaming(const net::HttpTarget& target, const std::string& pat
       case net::HttpError::kTooLarge:
         out.failure = FailureKind::kConnect;
         out.error = r.status == 0 ? r.message
-                                  : r.message + " after " + std::to_string(out.token_times_s.size()) + " chunks";
+                                  : r.message + " after " +
+                                        std::to_string(out.token_times_s.size()) + " chunks";
         break;
     }
   }

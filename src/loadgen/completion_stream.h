@@ -25,12 +25,12 @@ namespace radixlm::loadgen {
 // Why a request failed, for the report's counts. Switches over it have no default.
 enum class FailureKind {
   kNone,
-  kConnect,         // no connection, or the connection broke (reset, closed early)
-  kTimeout,         // no answer, or no end of the answer, within --timeout
-  kHttpStatus,      // a status other than 200
-  kMalformedStream, // not a well-formed event stream of completion chunks
-  kStreamError,     // the server reported an error inside the stream
-  kCancelled,       // still running when the run's --max-duration ran out
+  kConnect,          // no connection, or the connection broke (reset, closed early)
+  kTimeout,          // no answer, or no end of the answer, within --timeout
+  kHttpStatus,       // a status other than 200
+  kMalformedStream,  // not a well-formed event stream of completion chunks
+  kStreamError,      // the server reported an error inside the stream
+  kCancelled,        // still running when the run's --max-duration ran out
 };
 const char* FailureKindName(FailureKind kind);  // "connect", "timeout", ...
 inline constexpr FailureKind kAllFailureKinds[] = {
@@ -40,10 +40,10 @@ inline constexpr FailureKind kAllFailureKinds[] = {
 struct StreamResult {
   bool ok = false;
   FailureKind failure = FailureKind::kNone;
-  std::string error;      // why not ok, for people
+  std::string error;  // why not ok, for people
   int http_status = 0;
-  double ttft_s = 0;      // from sending to the first chunk with content
-  double e2e_s = 0;       // from sending to the end of the stream
+  double ttft_s = 0;                  // from sending to the first chunk with content
+  double e2e_s = 0;                   // from sending to the end of the stream
   std::vector<double> token_times_s;  // arrival of each content chunk, from sending
   std::vector<int32_t> chunk_tokens;  // tokens each content chunk carried (>= 1)
   std::string text;
@@ -100,7 +100,7 @@ struct StreamLimits {
 // reads the events to the end ("data: [DONE]"). Never throws; every way of going
 // wrong is a FailureKind in the result. With keep-alive, a failure closes this
 // thread's connection, so the next request starts on a fresh one.
-StreamResult PostStreaming(const net::HttpTarget& target, const std::string& path, const std::string& body,
-                           const StreamLimits& limits = {});
+StreamResult PostStreaming(const net::HttpTarget& target, const std::string& path,
+                           const std::string& body, const StreamLimits& limits = {});
 
 }  // namespace radixlm::loadgen

@@ -55,7 +55,8 @@ std::vector<bool> Dispatch(const std::vector<DispatchItem>& items, const Dispatc
       --in_flight;
       ++finished;
       const double done = seconds();
-      for (size_t d : dependents[i]) ready.emplace(options.closed_loop ? 0.0 : std::max(items[d].at_s, done), d);
+      for (size_t d : dependents[i])
+        ready.emplace(options.closed_loop ? 0.0 : std::max(items[d].at_s, done), d);
       main_cv.notify_one();
     }
   };
@@ -65,7 +66,8 @@ std::vector<bool> Dispatch(const std::vector<DispatchItem>& items, const Dispatc
     auto interrupted = [&] { return options.interrupt != nullptr && options.interrupt->load(); };
     while (finished < n && Clock::now() < deadline && !interrupted()) {
       const double now = seconds();
-      while (!ready.empty() && in_flight < limit && (options.closed_loop || ready.top().first <= now)) {
+      while (!ready.empty() && in_flight < limit &&
+             (options.closed_loop || ready.top().first <= now)) {
         const auto [at, i] = ready.top();
         ready.pop();
         ++in_flight;
@@ -75,8 +77,9 @@ std::vector<bool> Dispatch(const std::vector<DispatchItem>& items, const Dispatc
         work_cv.notify_one();
       }
       // Bounded waits: a time_point::max() deadline must not reach the clock arithmetic.
-      auto wake = std::min(deadline, Clock::now() + (options.interrupt != nullptr ? std::chrono::milliseconds(100)
-                                                                                   : std::chrono::milliseconds(10000)));
+      auto wake = std::min(deadline, Clock::now() + (options.interrupt != nullptr
+                                                         ? std::chrono::milliseconds(100)
+                                                         : std::chrono::milliseconds(10000)));
       if (!options.closed_loop && !ready.empty() && in_flight < limit) {
         wake = std::min(wake, t0 + std::chrono::duration_cast<Clock::duration>(
                                        std::chrono::duration<double>(ready.top().first)));

@@ -10,8 +10,8 @@
 //                scheduled and sent times both go into the record).
 // Either way a request with `after` >= 0 is released only once request `after`
 // has finished, and never before its own time. Once `max_duration_s` has passed
-// (or `interrupt` is set) nothing more is released; requests already running are left to the caller's
-// send function to end (http_client cancels them at the same deadline).
+// (or `interrupt` is set) nothing more is released; requests already running are left to the
+// caller's send function to end (http_client cancels them at the same deadline).
 #pragma once
 
 #include <atomic>

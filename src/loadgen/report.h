@@ -35,12 +35,12 @@ struct LatencyStats {
 LatencyStats Summarize(const std::vector<double>& values);
 
 struct RequestRecord {
-  size_t index = 0;            // in the workload
+  size_t index = 0;  // in the workload
   std::string session;
   bool sent = false;
-  double scheduled_s = 0;      // when the arrival process released it, from the run's start
-  double sent_s = 0;           // when it was sent, from the run's start
-  int64_t prompt_units = 0;    // tokens (or words) sent
+  double scheduled_s = 0;    // when the arrival process released it, from the run's start
+  double sent_s = 0;         // when it was sent, from the run's start
+  int64_t prompt_units = 0;  // tokens (or words) sent
   int64_t ideal_cached_units = 0;
   int64_t max_tokens = 0;
   int64_t history_fallbacks = 0;
@@ -52,29 +52,29 @@ struct RunInfo {
   std::string label;
   std::string base_url;
   std::string model;
-  std::string workload;        // a workload name, or "trace:FILE"
+  std::string workload;          // a workload name, or "trace:FILE"
   std::string workload_options;  // the sizes, as text
-  std::string prompt_format;   // "tokens" or "text"
-  std::string endpoint;        // "completions" or "chat"
-  std::string history;         // "server" or "generated"
-  std::string arrivals;        // "concurrency", "poisson" or "trace"
-  int64_t concurrency = 0;     // closed loop; or the in-flight cap of an open loop
+  std::string prompt_format;     // "tokens" or "text"
+  std::string endpoint;          // "completions" or "chat"
+  std::string history;           // "server" or "generated"
+  std::string arrivals;          // "concurrency", "poisson" or "trace"
+  int64_t concurrency = 0;       // closed loop; or the in-flight cap of an open loop
   double request_rate = 0;
   double time_scale = 1;
   uint64_t seed = 0;
   int64_t warmup = 0;
   double timeout_s = 0;
   double max_duration_s = 0;
-  std::string ideal_unit;      // "tokens" or "words"
-  std::string prompts_hash;    // of every measured prompt as sent
-  std::string started_at;      // UTC, ISO 8601
+  std::string ideal_unit;    // "tokens" or "words"
+  std::string prompts_hash;  // of every measured prompt as sent
+  std::string started_at;    // UTC, ISO 8601
 };
 
 struct RunFigures {
-  int64_t requests = 0;   // measured requests planned
+  int64_t requests = 0;  // measured requests planned
   int64_t completed = 0;
-  int64_t failed = 0;     // every failure kind, cancelled included
-  int64_t not_sent = 0;   // the run ended first
+  int64_t failed = 0;                       // every failure kind, cancelled included
+  int64_t not_sent = 0;                     // the run ended first
   std::map<std::string, int64_t> failures;  // by FailureKindName
   std::map<std::string, std::vector<std::string>> failure_examples;  // a few messages per kind
   double duration_s = 0;
@@ -97,8 +97,10 @@ struct RunFigures {
 RunFigures ComputeFigures(const std::vector<RequestRecord>& records, double duration_s);
 
 void PrintSummary(const RunInfo& info, const RunFigures& figures, std::FILE* out);
-std::string RunJson(const RunInfo& info, const RunFigures& figures, const std::vector<RequestRecord>& records);
+std::string RunJson(const RunInfo& info, const RunFigures& figures,
+                    const std::vector<RequestRecord>& records);
 // TTFT CDF and output throughput over time.
-std::string RunSvg(const RunInfo& info, const RunFigures& figures, const std::vector<RequestRecord>& records);
+std::string RunSvg(const RunInfo& info, const RunFigures& figures,
+                   const std::vector<RequestRecord>& records);
 
 }  // namespace radixlm::loadgen

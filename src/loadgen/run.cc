@@ -16,6 +16,7 @@
 //      figures, the table, the JSON and the SVG (report.h).
 // Bounded: every request by --timeout, the run by --num-prompts and
 // --max-duration; only --base-url is contacted.
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -27,18 +28,17 @@
 #include <mutex>
 #include <thread>
 #include <tuple>
-#include <unistd.h>
 
 #include "core/hash.h"
 #include "core/json_writer.h"
-#include "sim/workloads.h"
 #include "loadgen/completion_stream.h"
 #include "loadgen/dispatch.h"
 #include "loadgen/ideal.h"
 #include "loadgen/report.h"
-#include "loadgen/workload.h"
 #include "loadgen/run.h"
+#include "loadgen/workload.h"
 #include "net/http_client.h"
+#include "sim/workloads.h"
 
 namespace radixlm::loadgen {
 namespace {
@@ -58,21 +58,26 @@ struct RequestShape {
   bool ignore_eos = true;
 };
 
-std::string RequestBody(const RequestShape& shape, const BuiltPrompt& p, int64_t max_tokens, bool want_ids) {
+std::string RequestBody(const RequestShape& shape, const BuiltPrompt& p, int64_t max_tokens,
+                        bool want_ids) {
   JsonWriter w;
   w.BeginObject();
-  w.Key("model"); w.String(shape.model);
+  w.Key("model");
+  w.String(shape.model);
   if (shape.endpoint == Endpoint::kChat) {
     w.Key("messages");
     w.BeginArray();
     for (const ChatMessage& m : p.messages) {
       w.BeginObject();
-      w.Key("role"); w.String(m.role);
-      w.Key("content"); w.String(m.content);
+      w.Key("role");
+      w.String(m.role);
+      w.Key("content");
+      w.String(m.content);
       w.EndObject();
     }
     w.EndArray();
-    w.Key("logprobs"); w.Bool(true);  // a chunk per token, so each token's arrival is timed
+    w.Key("logprobs");
+    w.Bool(true);  // a chunk per token, so each token's arrival is timed
   } else {
     w.Key("prompt");
     if (shape.format == PromptFormat::kTokens) {
@@ -82,17 +87,30 @@ std::string RequestBody(const RequestShape& shape, const BuiltPrompt& p, int64_t
     } else {
       w.String(p.text);
     }
-    w.Key("logprobs"); w.Int(0);
+    w.Key("logprobs");
+    w.Int(0);
   }
   // vLLM's extension, which radixlm implements too: logprob tokens as
   // "token_id:N", so the next turn can send the answer back as ids.
-  if (want_ids) { w.Key("return_tokens_as_token_ids"); w.Bool(true); }
-  w.Key("max_tokens"); w.Int(max_tokens);
-  w.Key("temperature"); w.Double(0);
-  if (shape.ignore_eos) { w.Key("ignore_eos"); w.Bool(true); }
-  w.Key("stream"); w.Bool(true);
+  if (want_ids) {
+    w.Key("return_tokens_as_token_ids");
+    w.Bool(true);
+  }
+  w.Key("max_tokens");
+  w.Int(max_tokens);
+  w.Key("temperature");
+  w.Double(0);
+  if (shape.ignore_eos) {
+    w.Key("ignore_eos");
+    w.Bool(true);
+  }
+  w.Key("stream");
+  w.Bool(true);
   w.Key("stream_options");
-  w.BeginObject(); w.Key("include_usage"); w.Bool(true); w.EndObject();
+  w.BeginObject();
+  w.Key("include_usage");
+  w.Bool(true);
+  w.EndObject();
   w.EndObject();
   return w.str();
 }
@@ -167,9 +185,11 @@ StatusOr<sim::Trace> LoadRequests(const BenchServeOptions& o, bool timestamps) {
   w.name = o.workload;
   w.seed = o.seed;
   w.groups = o.groups;
-  w.requests = o.prompts_per_group > 0 ? std::max<int64_t>(o.groups > 0 ? o.groups : 64, 1) * o.prompts_per_group
-                                       : o.num_prompts;
-  if (o.workload == "generated-shared-prefix" && o.prompts_per_group > 0 && o.groups == 0) w.groups = 64;
+  w.requests = o.prompts_per_group > 0
+                   ? std::max<int64_t>(o.groups > 0 ? o.groups : 64, 1) * o.prompts_per_group
+                   : o.num_prompts;
+  if (o.workload == "generated-shared-prefix" && o.prompts_per_group > 0 && o.groups == 0)
+    w.groups = 64;
   // All at time 0 unless the workload's own arrival times are replayed.
   w.rate = timestamps ? 0 : -1;
   w.system_tokens = o.system_tokens;
@@ -184,17 +204,21 @@ StatusOr<sim::Trace> LoadRequests(const BenchServeOptions& o, bool timestamps) {
 }
 
 Status Validate(const BenchServeOptions& o) {
-  if (!o.trace.empty() && !o.workload.empty()) return InvalidArgumentError("give --workload or --trace, not both");
-  if (!(o.timeout_s > 0 && o.timeout_s <= 1e6)) return InvalidArgumentError("--timeout must be in (0, 1e6] seconds");
+  if (!o.trace.empty() && !o.workload.empty())
+    return InvalidArgumentError("give --workload or --trace, not both");
+  if (!(o.timeout_s > 0 && o.timeout_s <= 1e6))
+    return InvalidArgumentError("--timeout must be in (0, 1e6] seconds");
   if (!(o.max_duration_s >= 0 && o.max_duration_s <= 1e7)) {
     return InvalidArgumentError("--max-duration must be in [0, 1e7] seconds");
   }
-  if (!(o.time_scale > 0) || !std::isfinite(o.time_scale)) return InvalidArgumentError("--time-scale must be > 0");
+  if (!(o.time_scale > 0) || !std::isfinite(o.time_scale))
+    return InvalidArgumentError("--time-scale must be > 0");
   if (!(o.request_rate >= 0) || !std::isfinite(o.request_rate)) {
     return InvalidArgumentError("--request-rate must be >= 0");
   }
   if (o.endpoint == "chat" && o.prompt_format == "tokens") {
-    return InvalidArgumentError("--endpoint chat sends messages, which are text: use --prompt-format text or auto");
+    return InvalidArgumentError(
+        "--endpoint chat sends messages, which are text: use --prompt-format text or auto");
   }
   return OkStatus();
 }
@@ -203,7 +227,8 @@ Status Validate(const BenchServeOptions& o) {
 // otherwise (logs of CI jobs and scripts).
 class ProgressReporter {
  public:
-  ProgressReporter(size_t total, Clock::time_point t0) : total_(total), t0_(t0), tty_(isatty(STDERR_FILENO)) {
+  ProgressReporter(size_t total, Clock::time_point t0)
+      : total_(total), t0_(t0), tty_(isatty(STDERR_FILENO)) {
     thread_ = std::thread([this] { Loop(); });
   }
   ~ProgressReporter() { Stop(); }
@@ -232,10 +257,12 @@ class ProgressReporter {
     if (tty_) {
       const int width = 30;
       const int filled = total_ == 0 ? width : static_cast<int>(width * done / total_);
-      std::fprintf(stderr, "\r[%s%s] %zu/%zu done, %zu failed, %.1f s ", std::string(filled, '#').c_str(),
-                   std::string(width - filled, '.').c_str(), done, total_, failed_.load(), elapsed);
+      std::fprintf(stderr, "\r[%s%s] %zu/%zu done, %zu failed, %.1f s ",
+                   std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(), done,
+                   total_, failed_.load(), elapsed);
     } else {
-      std::fprintf(stderr, "bench serve: %zu/%zu done, %zu failed, %.0f s\n", done, total_, failed_.load(), elapsed);
+      std::fprintf(stderr, "bench serve: %zu/%zu done, %zu failed, %.0f s\n", done, total_,
+                   failed_.load(), elapsed);
     }
     std::fflush(stderr);
   }
@@ -260,8 +287,8 @@ class ProgressReporter {
 // The ideal of every record sent: the probe and warm-up prompts, then the
 // workload's prompts rebuilt in the order they went out, through IdealReplay.
 Status IdealCachedUnits(const BenchWorkload& workload, const RequestShape& shape,
-                        const std::vector<std::vector<int32_t>>& preamble, const std::vector<Answer>& answers,
-                        std::vector<RequestRecord>* records) {
+                        const std::vector<std::vector<int32_t>>& preamble,
+                        const std::vector<Answer>& answers, std::vector<RequestRecord>* records) {
   std::vector<size_t> order;
   int64_t capacity = 0;
   for (const auto& p : preamble) capacity += static_cast<int64_t>(p.size());
@@ -274,7 +301,8 @@ Status IdealCachedUnits(const BenchWorkload& workload, const RequestShape& shape
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return std::tie((*records)[a].sent_s, a) < std::tie((*records)[b].sent_s, b);
   });
-  ASSIGN_OR_RETURN(auto ideal, IdealReplay::Create(capacity, static_cast<int64_t>(preamble.size() + order.size())));
+  ASSIGN_OR_RETURN(auto ideal, IdealReplay::Create(
+                                   capacity, static_cast<int64_t>(preamble.size() + order.size())));
   for (const auto& p : preamble) RETURN_IF_ERROR(ideal->Next(p, p).status());
   for (size_t i : order) {
     const BuiltPrompt p = workload.Build(i, shape.format, shape.endpoint, answers);
@@ -320,8 +348,9 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
   shape.model = o.model;
   shape.ignore_eos = !o.no_ignore_eos;
   shape.endpoint = o.endpoint == "chat" ? Endpoint::kChat : Endpoint::kCompletions;
-  shape.format = o.prompt_format == "text" || shape.endpoint == Endpoint::kChat ? PromptFormat::kText
-                                                                                 : PromptFormat::kTokens;
+  shape.format = o.prompt_format == "text" || shape.endpoint == Endpoint::kChat
+                     ? PromptFormat::kText
+                     : PromptFormat::kTokens;
   StreamLimits limits;
   limits.timeout_s = o.timeout_s;
 
@@ -330,7 +359,8 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
   if (!o.flush_cache.empty()) {
     auto flushed = net::Post(*target, o.flush_cache, "{}");
     if (!flushed.ok() || flushed->status / 100 != 2) {
-      std::fprintf(stderr, "bench serve: POST %s did not flush the cache (%s)\n", o.flush_cache.c_str(),
+      std::fprintf(stderr, "bench serve: POST %s did not flush the cache (%s)\n",
+                   o.flush_cache.c_str(),
                    flushed.ok() ? ("HTTP " + std::to_string(flushed->status)).c_str()
                                 : flushed.status().ToString().c_str());
     }
@@ -340,15 +370,18 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
   std::vector<std::vector<int32_t>> preamble;
   if (o.prompt_format == "auto" && shape.endpoint == Endpoint::kCompletions) {
     BuiltPrompt probe = UniquePrompt(~o.seed, 8, PromptFormat::kTokens, shape.endpoint, o.vocab);
-    StreamResult r = PostStreaming(*target, Path(shape.endpoint), RequestBody(shape, probe, 1, false), limits);
+    StreamResult r =
+        PostStreaming(*target, Path(shape.endpoint), RequestBody(shape, probe, 1, false), limits);
     preamble.push_back(probe.units);
     if (r.failure == FailureKind::kHttpStatus && r.http_status >= 400 && r.http_status < 500) {
       shape.format = PromptFormat::kText;
-      std::fprintf(stderr, "bench serve: the server refused token-id prompts (%s); sending text prompts\n",
+      std::fprintf(stderr,
+                   "bench serve: the server refused token-id prompts (%s); sending text prompts\n",
                    r.error.c_str());
       preamble.clear();
     } else if (!r.ok) {
-      std::fprintf(stderr, "bench serve: the prompt-format probe failed (%s: %s); sending token ids\n",
+      std::fprintf(stderr,
+                   "bench serve: the prompt-format probe failed (%s: %s); sending token ids\n",
                    FailureKindName(r.failure), r.error.c_str());
     }
   }
@@ -363,14 +396,14 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
     BuiltPrompt first = (*workload)->Build(0, shape.format, shape.endpoint, std::vector<Answer>(n));
     const int64_t length = std::max<int64_t>(static_cast<int64_t>(first.units.size()), 1);
     for (int64_t k = 0; k < o.warmup; ++k) {
-      BuiltPrompt p = UniquePrompt(o.seed * 1000003 + static_cast<uint64_t>(k), length, shape.format,
-                                   shape.endpoint, o.vocab);
-      StreamResult r = PostStreaming(*target, Path(shape.endpoint),
-                                     RequestBody(shape, p, std::min<int64_t>(requests[0].max_tokens, 16), false),
-                                     limits);
+      BuiltPrompt p = UniquePrompt(o.seed * 1000003 + static_cast<uint64_t>(k), length,
+                                   shape.format, shape.endpoint, o.vocab);
+      StreamResult r = PostStreaming(
+          *target, Path(shape.endpoint),
+          RequestBody(shape, p, std::min<int64_t>(requests[0].max_tokens, 16), false), limits);
       if (!r.ok) {
-        std::fprintf(stderr, "bench serve: warm-up request %lld failed (%s: %s)\n", static_cast<long long>(k + 1),
-                     FailureKindName(r.failure), r.error.c_str());
+        std::fprintf(stderr, "bench serve: warm-up request %lld failed (%s: %s)\n",
+                     static_cast<long long>(k + 1), FailureKindName(r.failure), r.error.c_str());
       }
       preamble.push_back(std::move(p.units));
     }
@@ -378,7 +411,8 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
 
   std::vector<DispatchItem> items(n);
   {
-    const std::vector<double> poisson_at = poisson ? PoissonArrivals(n, o.request_rate, o.seed) : std::vector<double>();
+    const std::vector<double> poisson_at =
+        poisson ? PoissonArrivals(n, o.request_rate, o.seed) : std::vector<double>();
     for (size_t i = 0; i < n; ++i) {
       items[i].after = requests[i].after;
       if (poisson) {
@@ -405,8 +439,8 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
   auto previous = std::signal(SIGINT, OnInterrupt);
   const auto t0 = Clock::now();
   if (o.max_duration_s > 0) {
-    limits.run_deadline =
-        t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.max_duration_s));
+    limits.run_deadline = t0 + std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(o.max_duration_s));
   }
   ProgressReporter progress(n, t0);
   auto send = [&](size_t i, double scheduled_s, double sent_s) {
@@ -417,8 +451,9 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
     rec.prompt_units = static_cast<int64_t>(p.units.size());
     rec.history_fallbacks = p.history_fallbacks;
     prompt_hashes[i] = Hash64(p.units.data(), p.units.size() * sizeof(int32_t), i);
-    rec.result = PostStreaming(*target, Path(shape.endpoint),
-                               RequestBody(shape, p, requests[i].max_tokens, want_ids && has_dependents[i]), limits);
+    rec.result = PostStreaming(
+        *target, Path(shape.endpoint),
+        RequestBody(shape, p, requests[i].max_tokens, want_ids && has_dependents[i]), limits);
     if (has_dependents[i]) {
       Answer& a = answers[i];
       a.known = rec.result.ok;
@@ -433,13 +468,15 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
   };
   DispatchOptions dispatch;
   dispatch.closed_loop = closed_loop;
-  dispatch.max_in_flight = closed_loop ? concurrency : (o.max_concurrency > 0 ? o.max_concurrency : 1024);
+  dispatch.max_in_flight =
+      closed_loop ? concurrency : (o.max_concurrency > 0 ? o.max_concurrency : 1024);
   dispatch.max_duration_s = o.max_duration_s;
   dispatch.interrupt = &g_interrupted;
   const std::vector<bool> sent = Dispatch(items, dispatch, t0, send);
   progress.Stop();
   std::signal(SIGINT, previous);
-  if (g_interrupted.load()) std::fprintf(stderr, "bench serve: interrupted; the figures cover what ran\n");
+  if (g_interrupted.load())
+    std::fprintf(stderr, "bench serve: interrupted; the figures cover what ran\n");
 
   double end_s = 0;
   uint64_t hash = 0;
@@ -450,7 +487,8 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
     hash = MixBits(hash ^ prompt_hashes[i]);
   }
 
-  if (Status s = IdealCachedUnits(**workload, shape, preamble, answers, &records); !s.ok()) return s;
+  if (Status s = IdealCachedUnits(**workload, shape, preamble, answers, &records); !s.ok())
+    return s;
 
   RunInfo info;
   info.label = o.label;

@@ -31,7 +31,7 @@ struct BenchServeOptions {
   double time_scale = 1;
   int64_t max_concurrency = 0;  // open loop: requests in flight at most (0: 1024)
   uint64_t seed = 1;
-  int64_t max_tokens = 0;   // 0: the workload's output length
+  int64_t max_tokens = 0;  // 0: the workload's output length
   // Workload sizes; 0: the workload's defaults (docs/TRACES.md).
   int64_t groups = 0;
   int64_t prompts_per_group = 0;
@@ -43,15 +43,15 @@ struct BenchServeOptions {
   double zipf_s = 0;
   int64_t branching = 0;
   int64_t depth = 0;
-  int64_t vocab = 256;      // token prompts: ids are mapped into [0, vocab)
+  int64_t vocab = 256;                   // token prompts: ids are mapped into [0, vocab)
   std::string prompt_format = "auto";    // tokens, text, auto
   std::string endpoint = "completions";  // completions, chat
   std::string history = "server";        // server, generated (multi-turn answers)
   bool no_ignore_eos = false;
   bool no_keep_alive = false;  // a new connection per request
-  std::string flush_cache;    // a path to POST before the run (radixlm: /v1/cache/flush)
-  double timeout_s = 600;     // per request
-  double max_duration_s = 0;  // the whole run (0: unbounded)
+  std::string flush_cache;     // a path to POST before the run (radixlm: /v1/cache/flush)
+  double timeout_s = 600;      // per request
+  double max_duration_s = 0;   // the whole run (0: unbounded)
   std::string json_out;
   std::string plot_out;
   std::string label;

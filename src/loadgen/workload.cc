@@ -13,21 +13,35 @@ namespace {
 // a single token in most real vocabularies.
 constexpr const char kWordList[] =
     "the of and to in is that for it as was with be by on not he this are or his from at which but "
-    "have an they you were her she there been one all we their has would when if so no will more out "
-    "can up other into about than its only some time them these may two first any new like then now "
-    "could my over made such our after most even also through where much your before way well should "
-    "because each just those people how too little state good very make world still own see men work "
-    "long here get both between life being under never day same another know while last might us great "
-    "old year off come since against go came right used take three states himself few house use during "
-    "without again place american around however home small found thought went say part once general "
-    "high upon school every does got united left number course war until always away something fact "
-    "though water less public put think almost hand enough far took head yet government system better "
-    "set told nothing night end why called eyes find going look asked later knew point next program "
-    "city business give group toward young days let room president side social given present several "
+    "have an they you were her she there been one all we their has would when if so no will more "
+    "out "
+    "can up other into about than its only some time them these may two first any new like then "
+    "now "
+    "could my over made such our after most even also through where much your before way well "
+    "should "
+    "because each just those people how too little state good very make world still own see men "
+    "work "
+    "long here get both between life being under never day same another know while last might us "
+    "great "
+    "old year off come since against go came right used take three states himself few house use "
+    "during "
+    "without again place american around however home small found thought went say part once "
+    "general "
+    "high upon school every does got united left number course war until always away something "
+    "fact "
+    "though water less public put think almost hand enough far took head yet government system "
+    "better "
+    "set told nothing night end why called eyes find going look asked later knew point next "
+    "program "
+    "city business give group toward young days let room president side social given present "
+    "several "
     "order national possible rather second face per among form important often things looked early "
-    "white case john become large big need four within felt along children saw best church ever least "
-    "power development light thing seemed family interest want members mind country area others done "
-    "turned although open god service certain kind problem began different door thus help sense means "
+    "white case john become large big need four within felt along children saw best church ever "
+    "least "
+    "power development light thing seemed family interest want members mind country area others "
+    "done "
+    "turned although open god service certain kind problem began different door thus help sense "
+    "means "
     "whole matter perhaps itself york times law human line above name example action company hands "
     "local show whether five history gave today either act feet across taken past quite anything "
     "having seen death experience body word half really week car field already information tell "
@@ -35,15 +49,21 @@ constexpr const char kWordList[] =
     "behind miss question air office making brought whose special heard major problems ago became "
     "federal moment study available known result street economic boy position reason change south "
     "board individual job areas society west close turn love community true court force full seem "
-    "policy wife future age wanted department voice center woman common control necessary following "
+    "policy wife future age wanted department voice center woman common control necessary "
+    "following "
     "front sometimes six girl clear further land run students provide feel party able mother music "
     "education university child effect level stood military town short morning total outside rate "
-    "figure class art century washington north usually plan leave therefore evidence million sound top "
-    "black strong hard various says believe type value play surface soon mean near lines table peace "
+    "figure class art century washington north usually plan leave therefore evidence million sound "
+    "top "
+    "black strong hard various says believe type value play surface soon mean near lines table "
+    "peace "
     "modern tax road red book personal process situation minutes increase idea english alone women "
-    "gone nor living months america started longer dark private finally cut sat basis kept research "
-    "entire schools council eight security cost nature needed words ten receive coming space finger "
-    "stone bread river winter summer autumn spring garden forest mountain ocean island valley desert "
+    "gone nor living months america started longer dark private finally cut sat basis kept "
+    "research "
+    "entire schools council eight security cost nature needed words ten receive coming space "
+    "finger "
+    "stone bread river winter summer autumn spring garden forest mountain ocean island valley "
+    "desert "
     "bridge castle tower market station harbor ";
 
 const std::vector<std::string_view>& Words() {
@@ -83,7 +103,8 @@ std::string Strip(std::string s) {
 }  // namespace
 
 Status BenchWorkloadOptions::Validate() const {
-  if (vocab < 2 || vocab > (int64_t{1} << 31)) return InvalidArgumentError("--vocab must be in [2, 2^31]");
+  if (vocab < 2 || vocab > (int64_t{1} << 31))
+    return InvalidArgumentError("--vocab must be in [2, 2^31]");
   if (max_tokens < 0) return InvalidArgumentError("--max-tokens must be >= 0");
   return OkStatus();
 }
@@ -97,14 +118,20 @@ std::string_view WordFor(sim::Token token) {
   return words[Mix(static_cast<uint32_t>(token) ^ 0x5bd1e995u) % words.size()];
 }
 
-int32_t WordUnit(std::string_view word) { return static_cast<int32_t>(Hash64(word, 0x776f7264) & 0x7fffffff); }
+int32_t WordUnit(std::string_view word) {
+  return static_cast<int32_t>(Hash64(word, 0x776f7264) & 0x7fffffff);
+}
 
 void AppendWordUnits(std::string_view text, std::vector<int32_t>* units) {
   size_t i = 0;
   while (i < text.size()) {
-    while (i < text.size() && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r')) ++i;
+    while (i < text.size() &&
+           (text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r'))
+      ++i;
     size_t j = i;
-    while (j < text.size() && !(text[j] == ' ' || text[j] == '\n' || text[j] == '\t' || text[j] == '\r')) ++j;
+    while (j < text.size() &&
+           !(text[j] == ' ' || text[j] == '\n' || text[j] == '\t' || text[j] == '\r'))
+      ++j;
     if (j > i) units->push_back(WordUnit(text.substr(i, j - i)));
     i = j;
   }
@@ -117,12 +144,14 @@ void AppendWords(std::span<const sim::Token> tokens, std::string* text) {
   }
 }
 
-BuiltPrompt UniquePrompt(uint64_t key, int64_t n, PromptFormat format, Endpoint endpoint, int64_t vocab) {
+BuiltPrompt UniquePrompt(uint64_t key, int64_t n, PromptFormat format, Endpoint endpoint,
+                         int64_t vocab) {
   std::vector<sim::Token> tokens;
   for (int64_t i = 0; i < n; ++i) {
     // The simulator's tokens of unique content lie in [2^30, 2^31); these are
     // keyed apart from every trace's.
-    const uint64_t bits = MixBits(key * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(i) + 0x70726f6265ULL);
+    const uint64_t bits =
+        MixBits(key * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(i) + 0x70726f6265ULL);
     tokens.push_back(static_cast<sim::Token>((1u << 30) | (bits & ((1u << 30) - 1))));
   }
   BuiltPrompt p;
@@ -137,12 +166,14 @@ BuiltPrompt UniquePrompt(uint64_t key, int64_t n, PromptFormat format, Endpoint 
     p.units.push_back(WordUnit("<|user|>"));
     p.text.clear();
   }
-  AppendWordUnits(endpoint == Endpoint::kChat ? std::string_view(p.messages[0].content) : std::string_view(p.text),
+  AppendWordUnits(endpoint == Endpoint::kChat ? std::string_view(p.messages[0].content)
+                                              : std::string_view(p.text),
                   &p.units);
   return p;
 }
 
-std::vector<int32_t> HeldAfter(const BuiltPrompt& p, const Answer& answer, PromptFormat format, Endpoint endpoint) {
+std::vector<int32_t> HeldAfter(const BuiltPrompt& p, const Answer& answer, PromptFormat format,
+                               Endpoint endpoint) {
   if (!answer.known) return p.units;
   std::vector<int32_t> held;
   if (format == PromptFormat::kTokens) {
@@ -165,8 +196,8 @@ std::vector<int32_t> HeldAfter(const BuiltPrompt& p, const Answer& answer, Promp
 
 BenchWorkload::~BenchWorkload() = default;
 
-StatusOr<std::unique_ptr<BenchWorkload>> BenchWorkload::Create(sim::Trace trace, size_t limit,
-                                                               const BenchWorkloadOptions& options) {
+StatusOr<std::unique_ptr<BenchWorkload>> BenchWorkload::Create(
+    sim::Trace trace, size_t limit, const BenchWorkloadOptions& options) {
   RETURN_IF_ERROR(options.Validate());
   RETURN_IF_ERROR(trace.Validate());
   if (limit > 0 && trace.requests.size() > limit) trace.requests.resize(limit);
@@ -182,7 +213,8 @@ StatusOr<std::unique_ptr<BenchWorkload>> BenchWorkload::Create(sim::Trace trace,
     b.trace_index = i;
     b.arrival_s = r.arrival_s;
     b.session = r.session;
-    b.max_tokens = options.max_tokens > 0 ? options.max_tokens : std::max<int64_t>(r.output_tokens, 1);
+    b.max_tokens =
+        options.max_tokens > 0 ? options.max_tokens : std::max<int64_t>(r.output_tokens, 1);
     for (const sim::Segment& s : r.segments) {
       if (s.content != sim::Segment::kUnique && w->output_of_[s.content] >= 0) {
         b.after = std::max(b.after, w->output_of_[s.content]);

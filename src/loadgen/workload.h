@@ -61,10 +61,10 @@ enum class Endpoint { kCompletions, kChat };
 enum class HistoryMode { kServer, kGenerated };
 
 struct BenchWorkloadOptions {
-  int64_t vocab = 256;      // token prompts: ids in [0, vocab)
-  int64_t max_tokens = 0;   // 0: each request's output length in the trace
+  int64_t vocab = 256;     // token prompts: ids in [0, vocab)
+  int64_t max_tokens = 0;  // 0: each request's output length in the trace
   HistoryMode history = HistoryMode::kServer;
-  uint64_t seed = 1;        // the PromptBuilder's seed (the workload's seed)
+  uint64_t seed = 1;  // the PromptBuilder's seed (the workload's seed)
   Status Validate() const;
 };
 
@@ -96,9 +96,9 @@ struct Answer {
 
 struct BenchRequest {
   size_t trace_index = 0;
-  double arrival_s = 0;    // the trace's arrival time
+  double arrival_s = 0;  // the trace's arrival time
   int64_t max_tokens = 1;
-  int64_t after = -1;      // the last earlier request whose answer this prompt contains
+  int64_t after = -1;  // the last earlier request whose answer this prompt contains
   std::string session;
 };
 
@@ -114,7 +114,8 @@ class BenchWorkload {
 
   // Builds request i. `answers` holds one entry per request (those of requests
   // not yet answered are unknown); only requests before i are read.
-  BuiltPrompt Build(size_t i, PromptFormat format, Endpoint endpoint, const std::vector<Answer>& answers) const;
+  BuiltPrompt Build(size_t i, PromptFormat format, Endpoint endpoint,
+                    const std::vector<Answer>& answers) const;
 
  private:
   BenchWorkload() = default;
@@ -143,10 +144,12 @@ void AppendWords(std::span<const sim::Token> tokens, std::string* text);
 // token (no server computes the KV of the token it samples last; in words,
 // less the last word, which that token ends). The prompt alone when the answer
 // is unknown (or, for token prompts, its ids are).
-std::vector<int32_t> HeldAfter(const BuiltPrompt& p, const Answer& answer, PromptFormat format, Endpoint endpoint);
+std::vector<int32_t> HeldAfter(const BuiltPrompt& p, const Answer& answer, PromptFormat format,
+                               Endpoint endpoint);
 
 // A prompt of `n` tokens sharing nothing with any workload (the format probe and
 // the warm-up requests), in either format.
-BuiltPrompt UniquePrompt(uint64_t key, int64_t n, PromptFormat format, Endpoint endpoint, int64_t vocab);
+BuiltPrompt UniquePrompt(uint64_t key, int64_t n, PromptFormat format, Endpoint endpoint,
+                         int64_t vocab);
 
 }  // namespace radixlm::loadgen

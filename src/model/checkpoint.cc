@@ -66,7 +66,8 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& dir) {
       tensor_to_shard.emplace(std::string(field.key), std::string(shard));
       shard_tensors[std::string(shard)].push_back(std::string(field.key));
     }
-    if (shard_tensors.empty()) return InvalidArgumentError(index_path.string() + ": empty weight_map");
+    if (shard_tensors.empty())
+      return InvalidArgumentError(index_path.string() + ": empty weight_map");
     for (const auto& [shard, names] : shard_tensors) {
       ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open((root / shard).string()));
       for (const std::string& name : names) {

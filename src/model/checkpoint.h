@@ -22,9 +22,9 @@
 namespace radixlm::model {
 
 struct TensorRef {
-  const TensorInfo* info = nullptr;  // name, dtype, shape
-  std::span<const uint8_t> data;     // inside the mapping
-  const std::string* file = nullptr; // the shard it lives in
+  const TensorInfo* info = nullptr;   // name, dtype, shape
+  std::span<const uint8_t> data;      // inside the mapping
+  const std::string* file = nullptr;  // the shard it lives in
 };
 
 class Checkpoint {

@@ -10,11 +10,14 @@ namespace radixlm::model {
 
 std::string_view ArchitectureName(Architecture arch) {
   switch (arch) {
-    case Architecture::kLlama: return "LlamaForCausalLM";
+    case Architecture::kLlama:
+      return "LlamaForCausalLM";
     case Architecture::kMistral:
       return "MistralForCausalLM";
-    case Architecture::kQwen2: return "Qwen2ForCausalLM";
-    case Architecture::kGpt2: return "GPT2LMHeadModel";
+    case Architecture::kQwen2:
+      return "Qwen2ForCausalLM";
+    case Architecture::kGpt2:
+      return "GPT2LMHeadModel";
   }
   return "?";
 }
@@ -34,17 +37,20 @@ class ConfigReader {
   }
   Status Int(const char* key, int64_t* out, bool required = true) const {
     if (!Has(key)) return required ? Bad(std::string("missing \"") + key + "\"") : OkStatus();
-    if (obj_[key].get_int64().get(*out)) return Bad(std::string("\"") + key + "\" must be an integer");
+    if (obj_[key].get_int64().get(*out))
+      return Bad(std::string("\"") + key + "\" must be an integer");
     return OkStatus();
   }
   Status Double(const char* key, double* out) const {
     if (!Has(key)) return OkStatus();
-    if (obj_[key].get_double().get(*out)) return Bad(std::string("\"") + key + "\" must be a number");
+    if (obj_[key].get_double().get(*out))
+      return Bad(std::string("\"") + key + "\" must be a number");
     return OkStatus();
   }
   Status Bool(const char* key, bool* out) const {
     if (!Has(key)) return OkStatus();
-    if (obj_[key].get_bool().get(*out)) return Bad(std::string("\"") + key + "\" must be true or false");
+    if (obj_[key].get_bool().get(*out))
+      return Bad(std::string("\"") + key + "\" must be true or false");
     return OkStatus();
   }
   // eos_token_id may be a list (Llama 3.1): the first one.
@@ -142,7 +148,8 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json, std::string_view n
                                 simdjson::error_message(error) + ")");
   }
   simdjson::dom::object obj;
-  if (doc.get_object().get(obj)) return InvalidArgumentError(std::string(name) + ": not a JSON object");
+  if (doc.get_object().get(obj))
+    return InvalidArgumentError(std::string(name) + ": not a JSON object");
   ConfigReader r(obj, name);
 
   std::string_view arch_name;
@@ -257,7 +264,8 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json, std::string_view n
   if (c.architecture == Architecture::kGpt2 && c.hidden_size % c.num_heads != 0) {
     return r.Bad("n_embd is not a multiple of n_head");
   }
-  if (!(c.norm_eps > 0) || !(c.rope_theta > 0)) return r.Bad("norm epsilon and rope_theta must be > 0");
+  if (!(c.norm_eps > 0) || !(c.rope_theta > 0))
+    return r.Bad("norm epsilon and rope_theta must be > 0");
   RETURN_IF_ERROR(ParseSlidingWindow(r, &c));
   return c;
 }

@@ -51,11 +51,11 @@ struct ModelConfig {
   int64_t max_position_embeddings = 0;
   double rope_theta = 10000;
   RopeScaling rope_scaling;
-  double norm_eps = 1e-5;        // rms_norm_eps, or layer_norm_epsilon for GPT-2
+  double norm_eps = 1e-5;  // rms_norm_eps, or layer_norm_epsilon for GPT-2
   bool tie_word_embeddings = false;
-  bool attention_bias = false;   // q/k/v biases (Qwen2; GPT-2 has all biases)
-  bool gelu_exact = false;       // GPT-2's activation: erf GELU ("gelu"), else the tanh form
-  std::string torch_dtype;       // as declared; the weights' dtypes are what count
+  bool attention_bias = false;  // q/k/v biases (Qwen2; GPT-2 has all biases)
+  bool gelu_exact = false;      // GPT-2's activation: erf GELU ("gelu"), else the tanh form
+  std::string torch_dtype;      // as declared; the weights' dtypes are what count
   int64_t bos_token_id = -1;
   int64_t eos_token_id = -1;
   // The sliding window (see above) in positions; 0: none, every layer attends to

@@ -57,11 +57,14 @@ const Shape* FindShape(const std::string& preset) {
 std::vector<std::string> SpecialTokens(Architecture arch) {
   switch (arch) {
     case Architecture::kLlama:
-      return {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"};
+      return {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+              "<|eot_id|>"};
     case Architecture::kMistral:
       return {"<s>", "</s>", "[INST]", "[/INST]"};
-    case Architecture::kQwen2: return {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
-    case Architecture::kGpt2: return {"<|endoftext|>"};
+    case Architecture::kQwen2:
+      return {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+    case Architecture::kGpt2:
+      return {"<|endoftext|>"};
   }
   return {};
 }
@@ -74,17 +77,28 @@ std::string ConfigJson(const ModelConfig& c, DType dtype) {
   w.BeginArray();
   w.String(ArchitectureName(c.architecture));
   w.EndArray();
-  const char* torch_dtype = dtype == DType::kF32 ? "float32" : dtype == DType::kF16 ? "float16" : "bfloat16";
+  const char* torch_dtype = dtype == DType::kF32   ? "float32"
+                            : dtype == DType::kF16 ? "float16"
+                                                   : "bfloat16";
   if (c.architecture == Architecture::kGpt2) {
-    w.Key("model_type"); w.String("gpt2");
-    w.Key("n_embd"); w.Int(c.hidden_size);
-    w.Key("n_layer"); w.Int(c.num_layers);
-    w.Key("n_head"); w.Int(c.num_heads);
-    w.Key("n_inner"); w.Int(c.intermediate_size);
-    w.Key("n_positions"); w.Int(c.max_position_embeddings);
-    w.Key("n_ctx"); w.Int(c.max_position_embeddings);
-    w.Key("activation_function"); w.String("gelu_new");
-    w.Key("layer_norm_epsilon"); w.Double(c.norm_eps);
+    w.Key("model_type");
+    w.String("gpt2");
+    w.Key("n_embd");
+    w.Int(c.hidden_size);
+    w.Key("n_layer");
+    w.Int(c.num_layers);
+    w.Key("n_head");
+    w.Int(c.num_heads);
+    w.Key("n_inner");
+    w.Int(c.intermediate_size);
+    w.Key("n_positions");
+    w.Int(c.max_position_embeddings);
+    w.Key("n_ctx");
+    w.Int(c.max_position_embeddings);
+    w.Key("activation_function");
+    w.String("gelu_new");
+    w.Key("layer_norm_epsilon");
+    w.Double(c.norm_eps);
     for (const char* p : {"resid_pdrop", "embd_pdrop", "attn_pdrop"}) {
       w.Key(p);
       w.Double(0.0);
@@ -94,20 +108,33 @@ std::string ConfigJson(const ModelConfig& c, DType dtype) {
     w.String(c.architecture == Architecture::kQwen2     ? "qwen2"
              : c.architecture == Architecture::kMistral ? "mistral"
                                                         : "llama");
-    w.Key("hidden_size"); w.Int(c.hidden_size);
-    w.Key("intermediate_size"); w.Int(c.intermediate_size);
-    w.Key("num_hidden_layers"); w.Int(c.num_layers);
-    w.Key("num_attention_heads"); w.Int(c.num_heads);
-    w.Key("num_key_value_heads"); w.Int(c.num_kv_heads);
-    w.Key("head_dim"); w.Int(c.head_dim);
-    w.Key("max_position_embeddings"); w.Int(c.max_position_embeddings);
-    w.Key("rope_theta"); w.Double(c.rope_theta);
-    w.Key("rms_norm_eps"); w.Double(c.norm_eps);
-    w.Key("hidden_act"); w.String("silu");
-    w.Key("attention_dropout"); w.Double(0.0);
+    w.Key("hidden_size");
+    w.Int(c.hidden_size);
+    w.Key("intermediate_size");
+    w.Int(c.intermediate_size);
+    w.Key("num_hidden_layers");
+    w.Int(c.num_layers);
+    w.Key("num_attention_heads");
+    w.Int(c.num_heads);
+    w.Key("num_key_value_heads");
+    w.Int(c.num_kv_heads);
+    w.Key("head_dim");
+    w.Int(c.head_dim);
+    w.Key("max_position_embeddings");
+    w.Int(c.max_position_embeddings);
+    w.Key("rope_theta");
+    w.Double(c.rope_theta);
+    w.Key("rms_norm_eps");
+    w.Double(c.norm_eps);
+    w.Key("hidden_act");
+    w.String("silu");
+    w.Key("attention_dropout");
+    w.Double(0.0);
     if (c.architecture == Architecture::kLlama) {
-      w.Key("attention_bias"); w.Bool(false);
-      w.Key("mlp_bias"); w.Bool(false);
+      w.Key("attention_bias");
+      w.Bool(false);
+      w.Key("mlp_bias");
+      w.Bool(false);
     } else if (c.architecture == Architecture::kMistral) {
       w.Key("sliding_window");
       if (c.sliding_window > 0) {
@@ -131,21 +158,33 @@ std::string ConfigJson(const ModelConfig& c, DType dtype) {
     if (c.rope_scaling.llama3) {
       w.Key("rope_scaling");
       w.BeginObject();
-      w.Key("rope_type"); w.String("llama3");
-      w.Key("factor"); w.Double(c.rope_scaling.factor);
-      w.Key("low_freq_factor"); w.Double(c.rope_scaling.low_freq_factor);
-      w.Key("high_freq_factor"); w.Double(c.rope_scaling.high_freq_factor);
-      w.Key("original_max_position_embeddings"); w.Int(c.rope_scaling.original_max_position_embeddings);
+      w.Key("rope_type");
+      w.String("llama3");
+      w.Key("factor");
+      w.Double(c.rope_scaling.factor);
+      w.Key("low_freq_factor");
+      w.Double(c.rope_scaling.low_freq_factor);
+      w.Key("high_freq_factor");
+      w.Double(c.rope_scaling.high_freq_factor);
+      w.Key("original_max_position_embeddings");
+      w.Int(c.rope_scaling.original_max_position_embeddings);
       w.EndObject();
     }
   }
-  w.Key("vocab_size"); w.Int(c.vocab_size);
-  w.Key("bos_token_id"); w.Int(c.bos_token_id);
-  w.Key("eos_token_id"); w.Int(c.eos_token_id);
-  w.Key("tie_word_embeddings"); w.Bool(c.tie_word_embeddings);
-  w.Key("initializer_range"); w.Double(0.02);
-  w.Key("torch_dtype"); w.String(torch_dtype);
-  w.Key("use_cache"); w.Bool(true);
+  w.Key("vocab_size");
+  w.Int(c.vocab_size);
+  w.Key("bos_token_id");
+  w.Int(c.bos_token_id);
+  w.Key("eos_token_id");
+  w.Int(c.eos_token_id);
+  w.Key("tie_word_embeddings");
+  w.Bool(c.tie_word_embeddings);
+  w.Key("initializer_range");
+  w.Double(0.02);
+  w.Key("torch_dtype");
+  w.String(torch_dtype);
+  w.Key("use_cache");
+  w.Bool(true);
   w.EndObject();
   return w.str();
 }
@@ -153,11 +192,16 @@ std::string ConfigJson(const ModelConfig& c, DType dtype) {
 std::string TokenizerConfigJson(const ModelConfig& c, const std::vector<std::string>& specials) {
   JsonWriter w;
   w.BeginObject();
-  w.Key("tokenizer_class"); w.String("PreTrainedTokenizerFast");
-  w.Key("bos_token"); w.String(specials[static_cast<size_t>(c.bos_token_id - 256)]);
-  w.Key("eos_token"); w.String(specials[static_cast<size_t>(c.eos_token_id - 256)]);
-  w.Key("model_max_length"); w.Int(c.max_position_embeddings);
-  w.Key("clean_up_tokenization_spaces"); w.Bool(false);
+  w.Key("tokenizer_class");
+  w.String("PreTrainedTokenizerFast");
+  w.Key("bos_token");
+  w.String(specials[static_cast<size_t>(c.bos_token_id - 256)]);
+  w.Key("eos_token");
+  w.String(specials[static_cast<size_t>(c.eos_token_id - 256)]);
+  w.Key("model_max_length");
+  w.Int(c.max_position_embeddings);
+  w.Key("clean_up_tokenization_spaces");
+  w.Bool(false);
   w.EndObject();
   return w.str();
 }
@@ -207,7 +251,8 @@ void FillNormal(uint64_t seed, const std::string& name, DType dtype, std::span<u
       }
     }
   };
-  const int threads = static_cast<int>(std::min<int64_t>(blocks, std::max(1u, std::thread::hardware_concurrency())));
+  const int threads = static_cast<int>(
+      std::min<int64_t>(blocks, std::max(1u, std::thread::hardware_concurrency())));
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
@@ -284,8 +329,8 @@ StatusOr<ModelConfig> PresetConfig(const std::string& arch_in, const std::string
   c.num_kv_heads = c.architecture == Architecture::kGpt2 ? s->heads : s->kv_heads;
   c.head_dim = s->hidden / s->heads;
   c.intermediate_size = c.architecture == Architecture::kGpt2 ? 4 * s->hidden : s->inter;
-  c.max_position_embeddings = c.architecture == Architecture::kGpt2 ? std::min<int64_t>(s->max_pos, 2048)
-                                                                    : s->max_pos;
+  c.max_position_embeddings =
+      c.architecture == Architecture::kGpt2 ? std::min<int64_t>(s->max_pos, 2048) : s->max_pos;
   c.rope_theta = s->theta;
   c.norm_eps = c.architecture == Architecture::kQwen2 ? 1e-6 : 1e-5;
   c.tie_word_embeddings = c.architecture == Architecture::kGpt2 || s->tied;
@@ -309,8 +354,9 @@ StatusOr<MadeModel> MakeModel(const MakeModelOptions& o,
   ASSIGN_OR_RETURN(ModelConfig c, PresetConfig(o.arch, o.preset));
   if (o.num_kv_heads > 0) {
     if (c.architecture == Architecture::kGpt2 || c.num_heads % o.num_kv_heads != 0) {
-      return InvalidArgumentError("--kv-heads " + std::to_string(o.num_kv_heads) + " must divide the " +
-                                  std::to_string(c.num_heads) + " attention heads (not for gpt2)");
+      return InvalidArgumentError("--kv-heads " + std::to_string(o.num_kv_heads) +
+                                  " must divide the " + std::to_string(c.num_heads) +
+                                  " attention heads (not for gpt2)");
     }
     c.num_kv_heads = o.num_kv_heads;
   }
@@ -366,21 +412,21 @@ StatusOr<MadeModel> MakeModel(const MakeModelOptions& o,
     } else {
       std::snprintf(name, sizeof(name), "model-%05zu-of-%05zu.safetensors", s + 1, shards.size());
     }
-    std::vector<TensorToWrite> part(tensors.begin() + static_cast<std::ptrdiff_t>(shards[s].first),
-                                    tensors.begin() + static_cast<std::ptrdiff_t>(shards[s].second));
+    std::vector<TensorToWrite> part(
+        tensors.begin() + static_cast<std::ptrdiff_t>(shards[s].first),
+        tensors.begin() + static_cast<std::ptrdiff_t>(shards[s].second));
     const size_t first = shards[s].first;
-    RETURN_IF_ERROR(WriteSafetensors((dir / name).string(), part, {{"format", "pt"}},
-                                     [&](size_t i, std::span<uint8_t> out) {
-                                       const ExpectedTensor& e = expected[first + i];
-                                       if (e.init == ExpectedTensor::Init::kNormal) {
-                                         FillNormal(o.seed, e.name, o.dtype, out);
-                                       } else {
-                                         FillConstant(e.init == ExpectedTensor::Init::kOnes ? 1.0f : 0.0f,
-                                                      o.dtype, out);
-                                       }
-                                       done += out.size();
-                                       if (progress) progress(done, total);
-                                     }));
+    RETURN_IF_ERROR(WriteSafetensors(
+        (dir / name).string(), part, {{"format", "pt"}}, [&](size_t i, std::span<uint8_t> out) {
+          const ExpectedTensor& e = expected[first + i];
+          if (e.init == ExpectedTensor::Init::kNormal) {
+            FillNormal(o.seed, e.name, o.dtype, out);
+          } else {
+            FillConstant(e.init == ExpectedTensor::Init::kOnes ? 1.0f : 0.0f, o.dtype, out);
+          }
+          done += out.size();
+          if (progress) progress(done, total);
+        }));
     for (const TensorToWrite& t : part) weight_map.emplace_back(t.name, name);
     made.files.push_back(name);
   }

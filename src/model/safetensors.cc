@@ -25,10 +25,10 @@ struct DTypeEntry {
   size_t size;
 };
 constexpr DTypeEntry kDTypes[] = {
-    {DType::kF64, "F64", 8},         {DType::kF32, "F32", 4},       {DType::kF16, "F16", 2},
-    {DType::kBF16, "BF16", 2},       {DType::kI64, "I64", 8},       {DType::kI32, "I32", 4},
-    {DType::kI16, "I16", 2},         {DType::kI8, "I8", 1},         {DType::kU8, "U8", 1},
-    {DType::kBool, "BOOL", 1},       {DType::kF8E4M3, "F8_E4M3", 1}, {DType::kF8E5M2, "F8_E5M2", 1},
+    {DType::kF64, "F64", 8},   {DType::kF32, "F32", 4},        {DType::kF16, "F16", 2},
+    {DType::kBF16, "BF16", 2}, {DType::kI64, "I64", 8},        {DType::kI32, "I32", 4},
+    {DType::kI16, "I16", 2},   {DType::kI8, "I8", 1},          {DType::kU8, "U8", 1},
+    {DType::kBool, "BOOL", 1}, {DType::kF8E4M3, "F8_E4M3", 1}, {DType::kF8E5M2, "F8_E5M2", 1},
 };
 
 }  // namespace
@@ -101,7 +101,9 @@ StatusOr<SafetensorsHeader> ParseSafetensorsHeader(std::span<const uint8_t> byte
       continue;
     }
     const std::string tensor(key);
-    auto bad_tensor = [&](const std::string& what) { return bad("tensor \"" + tensor + "\": " + what); };
+    auto bad_tensor = [&](const std::string& what) {
+      return bad("tensor \"" + tensor + "\": " + what);
+    };
     simdjson::dom::object entry;
     if (value.get_object().get(entry)) return bad_tensor("not an object");
     TensorInfo info;
@@ -116,7 +118,8 @@ StatusOr<SafetensorsHeader> ParseSafetensorsHeader(std::span<const uint8_t> byte
     uint64_t elements = 1;
     for (simdjson::dom::element d : shape) {
       int64_t dim;
-      if (d.get_int64().get(dim) || dim < 0) return bad_tensor("shape entries must be integers >= 0");
+      if (d.get_int64().get(dim) || dim < 0)
+        return bad_tensor("shape entries must be integers >= 0");
       // At most 2^60 elements, so elements * 8 bytes cannot overflow.
       if (dim > 0 && elements > (uint64_t{1} << 60) / static_cast<uint64_t>(dim)) {
         return bad_tensor("shape is absurdly large");
@@ -209,7 +212,8 @@ const TensorInfo* SafetensorsFile::Find(std::string_view name) const {
 }
 
 std::span<const uint8_t> SafetensorsFile::Data(const TensorInfo& tensor) const {
-  return std::span<const uint8_t>(base_ + header_.data_offset + tensor.begin, tensor.end - tensor.begin);
+  return std::span<const uint8_t>(base_ + header_.data_offset + tensor.begin,
+                                  tensor.end - tensor.begin);
 }
 
 namespace {
@@ -288,7 +292,8 @@ Status WriteSafetensors(const std::string& path, const std::vector<TensorToWrite
   for (size_t i = 0; i < tensors.size(); ++i) {
     buffer.resize(sizes[i]);
     fill(i, buffer);
-    out.write(reinterpret_cast<const char*>(buffer.data()), static_cast<std::streamsize>(buffer.size()));
+    out.write(reinterpret_cast<const char*>(buffer.data()),
+              static_cast<std::streamsize>(buffer.size()));
     if (!out) return InternalError("failed writing " + path);
   }
   out.close();

@@ -44,12 +44,12 @@ uint16_t F32ToF16(float value) {
   const uint32_t bits = std::bit_cast<uint32_t>(value);
   const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
   const uint32_t abs = bits & 0x7fffffffu;
-  if (abs > 0x7f800000u) return sign | 0x7e00u;         // nan
-  if (abs >= 0x477ff000u) return sign | 0x7c00u;        // rounds past the largest half: inf
-  if (abs < 0x33000001u) return sign;                   // below half the smallest subnormal
+  if (abs > 0x7f800000u) return sign | 0x7e00u;   // nan
+  if (abs >= 0x477ff000u) return sign | 0x7c00u;  // rounds past the largest half: inf
+  if (abs < 0x33000001u) return sign;             // below half the smallest subnormal
   int exp = static_cast<int>(abs >> 23) - 127;
   uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
-  int shift = exp < -14 ? 13 + (-14 - exp) : 13;        // subnormals shift further
+  int shift = exp < -14 ? 13 + (-14 - exp) : 13;  // subnormals shift further
   uint32_t half = mant >> shift;
   const uint32_t rest = mant & ((1u << shift) - 1);
   const uint32_t midpoint = 1u << (shift - 1);
@@ -75,7 +75,8 @@ bool IsGpt2(const ModelConfig& c) { return c.architecture == Architecture::kGpt2
 // and an lm_head copy next to tied embeddings.
 bool Ignorable(const ModelConfig& c, const std::string& name) {
   auto ends_with = [&](std::string_view suffix) {
-    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return name.size() >= suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
   if (ends_with(".rotary_emb.inv_freq")) return true;
   if (IsGpt2(c) && (ends_with(".attn.bias") || ends_with(".attn.masked_bias"))) return true;
@@ -262,7 +263,8 @@ float Element(DType dtype, const uint8_t* base, int64_t index) {
       std::memcpy(&b, base + index * 2, 2);
       return F16ToF32(b);
     }
-    default: CHECK(false) << "not a float dtype";
+    default:
+      CHECK(false) << "not a float dtype";
   }
   return 0;
 }
@@ -296,7 +298,8 @@ void ViewToF32(const WeightView& view, std::span<float> out) {
   const int64_t stored_out = view.ref->info->shape[1];
   for (int64_t c = 0; c < view.cols; ++c) {
     for (int64_t r = 0; r < view.rows; ++r) {
-      out[static_cast<size_t>(r * view.cols + c)] = Element(dtype, base, c * stored_out + view.offset + r);
+      out[static_cast<size_t>(r * view.cols + c)] =
+          Element(dtype, base, c * stored_out + view.offset + r);
     }
   }
 }

@@ -5,7 +5,8 @@
 //   x = embed[token] (+ pos_embed[position] for GPT-2)
 //   per layer:  h = norm1(x); q,k,v = h·Wq,Wk,Wv (+ biases); rope(q,k) unless GPT-2
 //               x += attention(q, k, v)·Wo (+ bias)
-//               h = norm2(x); x += mlp(h)   (SiLU(h·Wgate) * h·Wup)·Wdown  or  GELU(h·Wup + b)·Wdown + b
+//               h = norm2(x); x += mlp(h)   (SiLU(h·Wgate) * h·Wup)·Wdown  or  GELU(h·Wup +
+//               b)·Wdown + b
 //   logits = norm(x)·lm_headᵀ   (lm_head = embed when tied)
 //
 // Norms are RMSNorm (Llama, Qwen2) or LayerNorm with bias (GPT-2). Every tensor
@@ -50,10 +51,10 @@ struct LayerWeights {
 
 struct ModelWeights {
   ModelConfig config;
-  WeightView embed;       // [vocab, hidden]
-  WeightView pos_embed;   // [positions, hidden], GPT-2 only
+  WeightView embed;      // [vocab, hidden]
+  WeightView pos_embed;  // [positions, hidden], GPT-2 only
   WeightView final_norm, final_norm_bias;
-  WeightView lm_head;     // [vocab, hidden]; the embedding when tied
+  WeightView lm_head;  // [vocab, hidden]; the embedding when tied
   std::vector<LayerWeights> layers;
   uint64_t parameter_count = 0;  // distinct parameters (tied weights once)
 };

@@ -105,7 +105,8 @@ std::string HttpResult::header(std::string_view name) const {
 
 StatusOr<HttpTarget> ParseBaseUrl(const std::string& url) {
   const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) return InvalidArgumentError("base URL '" + url + "' must start with http://");
+  if (url.rfind(scheme, 0) != 0)
+    return InvalidArgumentError("base URL '" + url + "' must start with http://");
   std::string rest = url.substr(scheme.size());
   HttpTarget t;
   const size_t slash = rest.find('/');
@@ -135,7 +136,8 @@ HttpResult Send(const HttpTarget& target, const HttpRequest& request) {
   const Clock::time_point deadline =
       request.deadline != Clock::time_point{}
           ? request.deadline
-          : t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(target.timeout_s));
+          : t0 + std::chrono::duration_cast<Clock::duration>(
+                     std::chrono::duration<double>(target.timeout_s));
   const double budget_s = Seconds(deadline - t0);
   if (budget_s <= 0) {
     out.error = HttpError::kTimeout;
@@ -195,10 +197,12 @@ HttpResult Send(const HttpTarget& target, const HttpRequest& request) {
     if (!request.content_type.empty()) add_header("Content-Type: " + request.content_type);
     curl_easy_setopt(curl, CURLOPT_POST, 1L);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body.size()));
   } else {
     curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-    if (request.method != "GET") curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    if (request.method != "GET")
+      curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
 
@@ -219,7 +223,8 @@ HttpResult Send(const HttpTarget& target, const HttpRequest& request) {
     out.message = "stopped by the reader of " + where;
   } else if (transfer.too_large) {
     out.error = HttpError::kTooLarge;
-    out.message = "the answer of " + where + " is larger than " + std::to_string(request.max_body_bytes) + " bytes";
+    out.message = "the answer of " + where + " is larger than " +
+                  std::to_string(request.max_body_bytes) + " bytes";
   } else if (code == CURLE_OPERATION_TIMEDOUT) {
     out.error = HttpError::kTimeout;
     out.message = "no complete answer from " + where + " within " + std::to_string(budget_s) + " s";
@@ -229,7 +234,8 @@ HttpResult Send(const HttpTarget& target, const HttpRequest& request) {
   } else {
     out.error = HttpError::kBroken;
     out.message = "the connection to " + authority + " broke " +
-                  (out.status == 0 ? std::string("before a response") : std::string("mid-answer")) + " (" + why + ")";
+                  (out.status == 0 ? std::string("before a response") : std::string("mid-answer")) +
+                  " (" + why + ")";
   }
   return out;
 }
@@ -240,8 +246,8 @@ namespace {
 
 StatusOr<HttpResponse> Plain(const HttpTarget& target, HttpRequest request, double timeout_s) {
   if (timeout_s > 0) {
-    request.deadline =
-        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
+    request.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(timeout_s));
   }
   HttpResult r = Send(target, request);
   if (r.error == HttpError::kTimeout) return Status(StatusCode::kDeadlineExceeded, r.message);
@@ -260,8 +266,8 @@ StatusOr<HttpResponse> Get(const HttpTarget& target, const std::string& path, do
   return Plain(target, std::move(request), timeout_s);
 }
 
-StatusOr<HttpResponse> Post(const HttpTarget& target, const std::string& path, const std::string& body,
-                            double timeout_s) {
+StatusOr<HttpResponse> Post(const HttpTarget& target, const std::string& path,
+                            const std::string& body, double timeout_s) {
   HttpRequest request;
   request.method = "POST";
   request.path = path;

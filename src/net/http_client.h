@@ -35,8 +35,8 @@ using Clock = std::chrono::steady_clock;
 struct HttpTarget {
   std::string host;
   int port = 80;
-  std::string prefix;  // the API's path below the root, e.g. "/v1"
-  std::string api_key; // sent as "Authorization: Bearer KEY" when not empty
+  std::string prefix;      // the API's path below the root, e.g. "/v1"
+  std::string api_key;     // sent as "Authorization: Bearer KEY" when not empty
   double timeout_s = 600;  // the deadline of requests that name none
   // Reuse this thread's connection to the target; false: a new connection per
   // request, closed after it.
@@ -98,7 +98,7 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;  // as HttpResult's
 };
 StatusOr<HttpResponse> Get(const HttpTarget& target, const std::string& path, double timeout_s = 0);
-StatusOr<HttpResponse> Post(const HttpTarget& target, const std::string& path, const std::string& body,
-                            double timeout_s = 0);
+StatusOr<HttpResponse> Post(const HttpTarget& target, const std::string& path,
+                            const std::string& body, double timeout_s = 0);
 
 }  // namespace radixlm::net

@@ -20,7 +20,8 @@ namespace radixlm::net {
 class SseParser {
  public:
   using EventFn = std::function<void(std::string_view event, std::string_view data)>;
-  explicit SseParser(size_t max_event_bytes = size_t{8} << 20) : max_event_bytes_(max_event_bytes) {}
+  explicit SseParser(size_t max_event_bytes = size_t{8} << 20)
+      : max_event_bytes_(max_event_bytes) {}
 
   // Calls on_event for every event completed by `bytes`. Returns false, and
   // ignores all later input, once the size limit is exceeded.

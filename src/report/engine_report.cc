@@ -19,7 +19,8 @@ std::string NotRun(const CudaBenchOutcome& o) {
   return o.skipped.empty() ? "FAILED: " + o.error : "skipped: " + o.skipped;
 }
 
-CudaBenchTarget MakeCudaBenchTarget(std::string name, std::string what, double target, bool at_most) {
+CudaBenchTarget MakeCudaBenchTarget(std::string name, std::string what, double target,
+                                    bool at_most) {
   CudaBenchTarget t;
   t.name = std::move(name);
   t.what = std::move(what);
@@ -42,26 +43,27 @@ void WriteOutcome(JsonWriter& w, const CudaBenchOutcome& o) {
 }  // namespace
 
 std::vector<CudaBenchTarget> CudaBenchTargets(const CudaBenchRun& run) {
-  CudaBenchTarget decode =
-      MakeCudaBenchTarget("decode_batch1_fraction_of_copy",
-                          "decode batch 1: (weights + KV bytes) per second over the copy roofline, smallest "
-                          "context",
-                          kDecodeTarget, false);
+  CudaBenchTarget decode = MakeCudaBenchTarget(
+      "decode_batch1_fraction_of_copy",
+      "decode batch 1: (weights + KV bytes) per second over the copy roofline, smallest "
+      "context",
+      kDecodeTarget, false);
   const DecodeFigure* best = nullptr;
   for (const DecodeFigure& f : run.decode) {
     if (f.batch == 1 && f.ran() && (!best || f.context < best->context)) best = &f;
   }
   if (best) decode.measured = best->gbs() / run.copy_gbs;
-  CudaBenchTarget prefill =
-      MakeCudaBenchTarget("prefill_2k_fraction_of_gemm",
-                          "prefill of a 2,048-token prompt: (matrix + causal attention) FLOP/s over the GEMM "
-                          "roofline",
-                          kPrefillTarget, false);
+  CudaBenchTarget prefill = MakeCudaBenchTarget(
+      "prefill_2k_fraction_of_gemm",
+      "prefill of a 2,048-token prompt: (matrix + causal attention) FLOP/s over the GEMM "
+      "roofline",
+      kPrefillTarget, false);
   for (const PrefillFigure& f : run.prefill) {
     if (f.tokens == kPrefillTargetTokens && f.ran()) prefill.measured = PrefillShare(f, run);
   }
-  CudaBenchTarget ttft = MakeCudaBenchTarget("ttft_cached_fraction_of_cold",
-                                             "TTFT with all but the tail cached, over cold TTFT", kTtftTarget, true);
+  CudaBenchTarget ttft =
+      MakeCudaBenchTarget("ttft_cached_fraction_of_cold",
+                          "TTFT with all but the tail cached, over cold TTFT", kTtftTarget, true);
   if (run.ttft && run.ttft->ran()) ttft.measured = run.ttft->cached_s / run.ttft->cold_s;
   return {decode, prefill, ttft};
 }
@@ -69,12 +71,13 @@ std::vector<CudaBenchTarget> CudaBenchTargets(const CudaBenchRun& run) {
 void PrintCudaBenchTables(const CudaBenchRun& run, FILE* out) {
   std::fprintf(out, "bench-engine --device cuda on %s", run.gpu.c_str());
   if (!run.architecture.empty()) {
-    std::fprintf(out,
-                 ": %s (%s, %.2f B parameters, BF16 weights, %.2f GB of weight matrices read per step), "
-                 "%lld KV pages of %lld tokens",
-                 run.model.c_str(), run.architecture.c_str(), static_cast<double>(run.parameters) / 1e9,
-                 static_cast<double>(run.weight_bytes) / 1e9, static_cast<long long>(run.num_pages),
-                 static_cast<long long>(run.page_size));
+    std::fprintf(
+        out,
+        ": %s (%s, %.2f B parameters, BF16 weights, %.2f GB of weight matrices read per step), "
+        "%lld KV pages of %lld tokens",
+        run.model.c_str(), run.architecture.c_str(), static_cast<double>(run.parameters) / 1e9,
+        static_cast<double>(run.weight_bytes) / 1e9, static_cast<long long>(run.num_pages),
+        static_cast<long long>(run.page_size));
   }
   std::fprintf(out,
                "\nrooflines: device-to-device copy %.0f GB/s (bytes read + written, 1 GiB), cuBLAS "
@@ -82,20 +85,23 @@ void PrintCudaBenchTables(const CudaBenchRun& run, FILE* out) {
                "8192^3 %.1f TFLOP/s\n",
                run.copy_gbs, run.gemm_tflops);
   if (!run.attention.empty()) {
-    std::fprintf(out,
-                 "\nattention kernel alone (one layer: %lld heads, %lld kv heads, head dim %lld; L2 flushed "
-                 "before each sample; median)\n",
-                 static_cast<long long>(run.heads), static_cast<long long>(run.kv_heads),
-                 static_cast<long long>(run.head_dim));
-    std::fprintf(out, "  %-8s %6s %8s %7s %11s %10s %10s\n", "shape", "batch", "context", "new", "time us", "achieved",
-                 "of roof");
+    std::fprintf(
+        out,
+        "\nattention kernel alone (one layer: %lld heads, %lld kv heads, head dim %lld; L2 flushed "
+        "before each sample; median)\n",
+        static_cast<long long>(run.heads), static_cast<long long>(run.kv_heads),
+        static_cast<long long>(run.head_dim));
+    std::fprintf(out, "  %-8s %6s %8s %7s %11s %10s %10s\n", "shape", "batch", "context", "new",
+                 "time us", "achieved", "of roof");
     for (const AttentionFigure& f : run.attention) {
-      std::fprintf(out, "  %-8s %6lld %8lld %7lld ", f.decode ? "decode" : "prefill", static_cast<long long>(f.batch),
-                   static_cast<long long>(f.start), static_cast<long long>(f.tokens));
+      std::fprintf(out, "  %-8s %6lld %8lld %7lld ", f.decode ? "decode" : "prefill",
+                   static_cast<long long>(f.batch), static_cast<long long>(f.start),
+                   static_cast<long long>(f.tokens));
       if (!f.ran()) {
         std::fprintf(out, "%s\n", NotRun(f).c_str());
       } else if (f.decode) {
-        std::fprintf(out, "%11.1f %6.0f GB/s %9.1f%%\n", f.r.seconds * 1e6, f.r.gbs(), 100 * f.r.gbs() / run.copy_gbs);
+        std::fprintf(out, "%11.1f %6.0f GB/s %9.1f%%\n", f.r.seconds * 1e6, f.r.gbs(),
+                     100 * f.r.gbs() / run.copy_gbs);
       } else {
         std::fprintf(out, "%11.1f %4.1f TFLOP/s %7.1f%%\n", f.r.seconds * 1e6, f.r.tflops(),
                      100 * f.r.tflops() / run.gemm_tflops);
@@ -103,9 +109,11 @@ void PrintCudaBenchTables(const CudaBenchRun& run, FILE* out) {
     }
   }
   if (!run.prefill.empty()) {
-    std::fprintf(out, "\nprefill (cold prompt, logits of its last token; FLOPs = matrices + causal attention)\n");
-    std::fprintf(out, "  %7s %10s %11s %9s %12s %9s %5s\n", "tokens", "time ms", "tokens/s", "TFLOP/s", "of GEMM",
-                 "attn FLOPs", "runs");
+    std::fprintf(
+        out,
+        "\nprefill (cold prompt, logits of its last token; FLOPs = matrices + causal attention)\n");
+    std::fprintf(out, "  %7s %10s %11s %9s %12s %9s %5s\n", "tokens", "time ms", "tokens/s",
+                 "TFLOP/s", "of GEMM", "attn FLOPs", "runs");
     for (const PrefillFigure& f : run.prefill) {
       std::fprintf(out, "  %7lld ", static_cast<long long>(f.tokens));
       if (!f.ran()) {
@@ -114,8 +122,10 @@ void PrintCudaBenchTables(const CudaBenchRun& run, FILE* out) {
       }
       const double tflops = (f.matrix_flops + f.attention_flops) / f.seconds / 1e12;
       std::fprintf(out, "%10.1f %11.0f %9.1f %11.1f%% %9.1f%% %5lld\n", f.seconds * 1e3,
-                   static_cast<double>(f.tokens) / f.seconds, tflops, 100 * tflops / run.gemm_tflops,
-                   100 * f.attention_flops / (f.matrix_flops + f.attention_flops), static_cast<long long>(f.runs));
+                   static_cast<double>(f.tokens) / f.seconds, tflops,
+                   100 * tflops / run.gemm_tflops,
+                   100 * f.attention_flops / (f.matrix_flops + f.attention_flops),
+                   static_cast<long long>(f.runs));
     }
   }
   if (run.ttft) {
@@ -124,33 +134,40 @@ void PrintCudaBenchTables(const CudaBenchRun& run, FILE* out) {
     if (!f.ran()) {
       std::fprintf(out, "%s\n", NotRun(f).c_str());
     } else {
-      std::fprintf(out, "cold %.1f ms; first %lld tokens cached, last %lld computed %.2f ms = %.2f%% of cold\n",
-                   f.cold_s * 1e3, static_cast<long long>(f.cached), static_cast<long long>(f.tokens - f.cached),
-                   f.cached_s * 1e3, 100 * f.cached_s / f.cold_s);
+      std::fprintf(
+          out,
+          "cold %.1f ms; first %lld tokens cached, last %lld computed %.2f ms = %.2f%% of cold\n",
+          f.cold_s * 1e3, static_cast<long long>(f.cached),
+          static_cast<long long>(f.tokens - f.cached), f.cached_s * 1e3,
+          100 * f.cached_s / f.cold_s);
     }
   }
   if (!run.decode.empty()) {
-    std::fprintf(out,
-                 "\ndecode (one new token per sequence a step, median of %lld steps after %lld warm-up; "
-                 "GB/s = weights + K/V read per step; %s)\n",
-                 static_cast<long long>(run.decode_steps), static_cast<long long>(run.decode_warmup_steps),
-                 run.device_choice ? "greedy tokens chosen on the device, only their ids cross to the host"
-                                   : "every sequence's logits cross to the host");
-    std::fprintf(out, "  %7s %6s %6s %9s %11s %8s %9s %12s %9s\n", "context", "start", "batch", "step ms", "tokens/s",
-                 "GB/s", "of copy", "roof tok/s", "to host MB");
+    std::fprintf(
+        out,
+        "\ndecode (one new token per sequence a step, median of %lld steps after %lld warm-up; "
+        "GB/s = weights + K/V read per step; %s)\n",
+        static_cast<long long>(run.decode_steps), static_cast<long long>(run.decode_warmup_steps),
+        run.device_choice ? "greedy tokens chosen on the device, only their ids cross to the host"
+                          : "every sequence's logits cross to the host");
+    std::fprintf(out, "  %7s %6s %6s %9s %11s %8s %9s %12s %9s\n", "context", "start", "batch",
+                 "step ms", "tokens/s", "GB/s", "of copy", "roof tok/s", "to host MB");
     bool shared = false;
     for (const DecodeFigure& f : run.decode) {
-      std::fprintf(out, "  %7lld %6lld %5lld%s ", static_cast<long long>(f.context), static_cast<long long>(f.start),
-                   static_cast<long long>(f.batch), f.shared_prefix ? "*" : " ");
+      std::fprintf(out, "  %7lld %6lld %5lld%s ", static_cast<long long>(f.context),
+                   static_cast<long long>(f.start), static_cast<long long>(f.batch),
+                   f.shared_prefix ? "*" : " ");
       shared |= f.shared_prefix && f.ran();
       if (!f.ran()) {
         std::fprintf(out, "%s\n", NotRun(f).c_str());
         continue;
       }
       const double gbs = f.gbs();
-      const double roof = static_cast<double>(f.batch) * run.copy_gbs * 1e9 / (f.weight_bytes + f.kv_bytes);
+      const double roof =
+          static_cast<double>(f.batch) * run.copy_gbs * 1e9 / (f.weight_bytes + f.kv_bytes);
       std::fprintf(out, "%9.2f %11.1f %8.0f %8.1f%% %12.1f %9.1f\n", f.step_s * 1e3,
-                   static_cast<double>(f.batch) / f.step_s, gbs, 100 * gbs / run.copy_gbs, roof, f.bytes_to_host / 1e6);
+                   static_cast<double>(f.batch) / f.step_s, gbs, 100 * gbs / run.copy_gbs, roof,
+                   f.bytes_to_host / 1e6);
     }
     if (shared) {
       std::fprintf(out,
@@ -161,7 +178,8 @@ void PrintCudaBenchTables(const CudaBenchRun& run, FILE* out) {
   }
   std::fprintf(out, "\ntargets (issue 6)\n");
   for (const CudaBenchTarget& t : CudaBenchTargets(run)) {
-    std::fprintf(out, "  %-92s %s %4.0f%%: ", t.what.c_str(), t.at_most ? "<=" : ">=", 100 * t.target);
+    std::fprintf(out, "  %-92s %s %4.0f%%: ", t.what.c_str(),
+                 t.at_most ? "<=" : ">=", 100 * t.target);
     if (t.measured) {
       std::fprintf(out, "%.1f%% %s\n", 100 * *t.measured, t.met() ? "met" : "NOT met");
     } else {

@@ -37,7 +37,8 @@ struct TtftFigure : CudaBenchOutcome {
 // (`context` asked; start is lower where the model's context ends first).
 struct DecodeFigure : CudaBenchOutcome {
   int64_t context = 0, start = 0, batch = 0, steps = 0;
-  bool shared_prefix = false;  // the sequences share the context's pages (distinct ones would not fit)
+  bool shared_prefix =
+      false;  // the sequences share the context's pages (distinct ones would not fit)
   double step_s = 0, weight_bytes = 0, kv_bytes = 0, bytes_to_host = 0;  // a step: ids or logits
   double gbs() const { return (weight_bytes + kv_bytes) / step_s / 1e9; }
 };

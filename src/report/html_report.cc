@@ -9,8 +9,8 @@ namespace {
 bool Numeric(const std::string& cell) {
   if (cell.empty()) return false;
   for (char c : cell) {
-    if (!std::isdigit(static_cast<unsigned char>(c)) && c != '.' && c != ',' && c != '-' && c != '%' && c != ' ' &&
-        c != 'm' && c != 's') {
+    if (!std::isdigit(static_cast<unsigned char>(c)) && c != '.' && c != ',' && c != '-' &&
+        c != '%' && c != ' ' && c != 'm' && c != 's') {
       return false;
     }
   }
@@ -24,19 +24,32 @@ std::string HtmlEscape(const std::string& text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
 }
 
-void HtmlReport::Heading(const std::string& text) { body_ += "<h2>" + HtmlEscape(text) + "</h2>\n"; }
+void HtmlReport::Heading(const std::string& text) {
+  body_ += "<h2>" + HtmlEscape(text) + "</h2>\n";
+}
 
-void HtmlReport::Paragraph(const std::string& text) { body_ += "<p>" + HtmlEscape(text) + "</p>\n"; }
+void HtmlReport::Paragraph(const std::string& text) {
+  body_ += "<p>" + HtmlEscape(text) + "</p>\n";
+}
 
 void HtmlReport::Table(const std::vector<std::vector<std::string>>& rows, const std::string& id) {
   body_ += id.empty() ? "<table>\n" : "<table id=\"" + HtmlEscape(id) + "\">\n";
@@ -44,8 +57,8 @@ void HtmlReport::Table(const std::vector<std::vector<std::string>>& rows, const 
     body_ += r == 0 ? "<thead><tr>" : "<tr>";
     for (const std::string& cell : rows[r]) {
       const char* tag = r == 0 ? "th" : "td";
-      body_ += std::string("<") + tag + (r > 0 && Numeric(cell) ? " class=\"n\"" : "") + ">" + HtmlEscape(cell) +
-               "</" + tag + ">";
+      body_ += std::string("<") + tag + (r > 0 && Numeric(cell) ? " class=\"n\"" : "") + ">" +
+               HtmlEscape(cell) + "</" + tag + ">";
     }
     body_ += r == 0 ? "</tr></thead>\n<tbody>\n" : "</tr>\n";
   }
@@ -59,12 +72,15 @@ void HtmlReport::Svg(const std::string& svg) {
 }
 
 std::string HtmlReport::Render() const {
-  return "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + HtmlEscape(title_) +
+  return "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" +
+         HtmlEscape(title_) +
          "</title>\n<style>\n"
-         "body { margin: 24px; font: 14px/1.4 system-ui, sans-serif; color: #1d232b; background: #fff; }\n"
+         "body { margin: 24px; font: 14px/1.4 system-ui, sans-serif; color: #1d232b; background: "
+         "#fff; }\n"
          "h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 28px; }\n"
          "table { border-collapse: collapse; font-variant-numeric: tabular-nums; }\n"
-         "td, th { padding: 3px 8px; border-bottom: 1px solid #d9dee4; text-align: left; white-space: nowrap; }\n"
+         "td, th { padding: 3px 8px; border-bottom: 1px solid #d9dee4; text-align: left; "
+         "white-space: nowrap; }\n"
          "td.n { text-align: right; } th { background: #f6f7f9; }\n"
          ".chart svg { max-width: 100%; height: auto; }\n"
          "</style>\n</head>\n<body>\n<h1>" +

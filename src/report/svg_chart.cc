@@ -20,11 +20,20 @@ std::string Escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -89,18 +98,20 @@ void DrawPanel(std::string& svg, const SvgPanel& panel, double x0) {
   if (ymax <= ymin) ymax = ymin + 1;
   const double w = kPanelWidth - kLeft - kRight, h = kPanelHeight - kTop - kBottom;
   auto px = [&](double x) {
-    double t = panel.log_x ? (std::log10(x) - std::log10(xmin)) / (std::log10(xmax) - std::log10(xmin))
-                           : (x - xmin) / (xmax - xmin);
+    double t = panel.log_x
+                   ? (std::log10(x) - std::log10(xmin)) / (std::log10(xmax) - std::log10(xmin))
+                   : (x - xmin) / (xmax - xmin);
     return x0 + kLeft + t * w;
   };
   auto py = [&](double y) { return kTop + h - (y - ymin) / (ymax - ymin) * h; };
   char buf[512];
-  std::snprintf(buf, sizeof(buf), "<text x=\"%.1f\" y=\"50\" font-size=\"15\" font-weight=\"bold\">",
-                x0 + kLeft);
+  std::snprintf(buf, sizeof(buf),
+                "<text x=\"%.1f\" y=\"50\" font-size=\"15\" font-weight=\"bold\">", x0 + kLeft);
   svg += buf + Escape(panel.title) + "</text>\n";
   std::snprintf(buf, sizeof(buf),
                 "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
-                "stroke=\"#888\"/>\n", x0 + kLeft, kTop, w, h);
+                "stroke=\"#888\"/>\n",
+                x0 + kLeft, kTop, w, h);
   svg += buf;
   for (double t : Ticks(xmin, xmax, panel.log_x)) {
     std::snprintf(buf, sizeof(buf),
@@ -159,10 +170,11 @@ std::string RenderSvg(const std::string& title, const std::vector<SvgPanel>& pan
   const double width = kPanelWidth * std::max<size_t>(1, panels.size());
   const double height = kPanelHeight + 30 + 18.0 * static_cast<double>(legend_rows);
   char buf[256];
-  std::snprintf(buf, sizeof(buf),
-                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-                "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-                width, height);
+  std::snprintf(
+      buf, sizeof(buf),
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+      "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+      width, height);
   std::string svg = buf;
   svg += "<text x=\"10\" y=\"20\" font-size=\"13\" fill=\"#444\">" + Escape(title) + "</text>\n";
   for (size_t i = 0; i < panels.size(); ++i) {

@@ -44,14 +44,16 @@ class LruStore {
     std::string key;
     std::string value;
     int64_t expires_at_ms = 0;
-    int64_t Cost() const { return static_cast<int64_t>(key.size() + value.size()) + kEntryOverhead; }
+    int64_t Cost() const {
+      return static_cast<int64_t>(key.size() + value.size()) + kEntryOverhead;
+    }
   };
   using List = std::list<Entry>;
   void EraseLocked(List::iterator it);
 
   const int64_t capacity_;
   mutable std::mutex mu_;
-  List lru_;  // most recently used first
+  List lru_;                                                    // most recently used first
   std::unordered_map<std::string_view, List::iterator> index_;  // views into Entry::key
   int64_t bytes_ = 0;
   int64_t evictions_ = 0;

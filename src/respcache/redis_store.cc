@@ -52,7 +52,8 @@ Status ParseRedisUrl(std::string_view url, RedisOptions* options) {
     std::string_view digits = rest.substr(colon + 1);
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
     if (ec != std::errc() || end != digits.data() + digits.size() || port < 1 || port > 65535) {
-      return InvalidArgumentError("redis URL '" + std::string(url) + "': bad port '" + std::string(digits) + "'");
+      return InvalidArgumentError("redis URL '" + std::string(url) + "': bad port '" +
+                                  std::string(digits) + "'");
     }
   }
   if (host.empty()) return InvalidArgumentError("redis URL '" + std::string(url) + "': no host");
@@ -118,7 +119,8 @@ Status RedisStore::Failure(std::string what) {
   idle_.clear();
   backoff_ = backoff_.count() == 0 ? kFirstBackoff : std::min(kMaxBackoff, backoff_ * 2);
   retry_at_ = std::chrono::steady_clock::now() + backoff_;
-  return UnavailableError("redis " + options_.host + ":" + std::to_string(options_.port) + ": " + what);
+  return UnavailableError("redis " + options_.host + ":" + std::to_string(options_.port) + ": " +
+                          what);
 }
 
 StatusOr<redisContext*> RedisStore::Acquire() {
@@ -126,7 +128,8 @@ StatusOr<redisContext*> RedisStore::Acquire() {
     std::unique_lock<std::mutex> lock(mu_);
     const auto now = std::chrono::steady_clock::now();
     if (now < retry_at_) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(retry_at_ - now).count();
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(retry_at_ - now).count();
       return UnavailableError("redis " + options_.host + ":" + std::to_string(options_.port) +
                               " is down; next try in " + std::to_string(left) + " ms");
     }
@@ -138,9 +141,12 @@ StatusOr<redisContext*> RedisStore::Acquire() {
     }
     ++open_;  // reserved; connected outside the lock
   }
-  redisContext* c = redisConnectWithTimeout(options_.host.c_str(), options_.port, ToTimeval(options_.connect_timeout));
-  if (c == nullptr || c->err != 0 || redisSetTimeout(c, ToTimeval(options_.command_timeout)) != REDIS_OK) {
-    std::string what = c == nullptr ? "cannot allocate a connection" : std::string("connect: ") + c->errstr;
+  redisContext* c = redisConnectWithTimeout(options_.host.c_str(), options_.port,
+                                            ToTimeval(options_.connect_timeout));
+  if (c == nullptr || c->err != 0 ||
+      redisSetTimeout(c, ToTimeval(options_.command_timeout)) != REDIS_OK) {
+    std::string what =
+        c == nullptr ? "cannot allocate a connection" : std::string("connect: ") + c->errstr;
     if (c != nullptr) redisFree(c);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -176,7 +182,8 @@ StatusOr<std::optional<std::string>> RedisStore::Get(std::string_view key) {
   auto reply = lease.Run({"GET", key});
   if (!reply.ok()) return reply.status();
   if ((*reply)->type == REDIS_REPLY_NIL) return std::optional<std::string>();
-  if ((*reply)->type != REDIS_REPLY_STRING) return UnavailableError("redis: GET answered a non-string");
+  if ((*reply)->type != REDIS_REPLY_STRING)
+    return UnavailableError("redis: GET answered a non-string");
   return std::optional<std::string>(std::string((*reply)->str, (*reply)->len));
 }
 
@@ -200,18 +207,20 @@ StatusOr<int64_t> RedisStore::DeleteByPrefix(std::string_view prefix) {
     auto reply = lease.Run({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
     if (!reply.ok()) return reply.status();
     const redisReply* r = reply->get();
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
-        r->element[1]->type != REDIS_REPLY_ARRAY) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
       return UnavailableError("redis: unexpected SCAN reply");
     }
     cursor.assign(r->element[0]->str, r->element[0]->len);
     const redisReply* keys = r->element[1];
     if (keys->elements == 0) continue;
     std::vector<std::string_view> unlink{"UNLINK"};
-    for (size_t i = 0; i < keys->elements; ++i) unlink.emplace_back(keys->element[i]->str, keys->element[i]->len);
+    for (size_t i = 0; i < keys->elements; ++i)
+      unlink.emplace_back(keys->element[i]->str, keys->element[i]->len);
     auto unlinked = lease.Run(unlink);
     if (!unlinked.ok()) return unlinked.status();
-    if ((*unlinked)->type != REDIS_REPLY_INTEGER) return UnavailableError("redis: unexpected UNLINK reply");
+    if ((*unlinked)->type != REDIS_REPLY_INTEGER)
+      return UnavailableError("redis: unexpected UNLINK reply");
     deleted += (*unlinked)->integer;
   } while (cursor != "0");
   return deleted;

@@ -16,9 +16,11 @@ StatusOr<std::vector<float>> ParseEmbeddingResponse(std::string_view body) {
   }
   simdjson::dom::array data, values;
   simdjson::dom::object first;
-  if (root["data"].get_array().get(data) || data.size() == 0 || data.at(0).get_object().get(first) ||
-      first["embedding"].get_array().get(values) || values.size() == 0) {
-    return InvalidArgumentError("the embeddings response has no data[0].embedding array of numbers");
+  if (root["data"].get_array().get(data) || data.size() == 0 ||
+      data.at(0).get_object().get(first) || first["embedding"].get_array().get(values) ||
+      values.size() == 0) {
+    return InvalidArgumentError(
+        "the embeddings response has no data[0].embedding array of numbers");
   }
   std::vector<float> out;
   out.reserve(values.size());
@@ -44,7 +46,8 @@ StatusOr<std::vector<float>> RemoteEmbedder::Embed(const std::string& text, cons
   w.String(text);
   w.EndObject();
   auto response = net::Post(target_, target_.prefix + "/embeddings", w.str());
-  if (!response.ok()) return Status(response.status().code(), url_ + ": " + response.status().message());
+  if (!response.ok())
+    return Status(response.status().code(), url_ + ": " + response.status().message());
   if (response->status != 200) {
     return UnavailableError(url_ + ": HTTP " + std::to_string(response->status) + ": " +
                             response->body.substr(0, 200));

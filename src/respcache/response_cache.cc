@@ -7,7 +7,8 @@ namespace radixlm::respcache {
 namespace {
 
 int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -18,14 +19,18 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 std::vector<double> LookupSeconds() {
-  return {1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1};
+  return {1e-5, 2.5e-5, 5e-5,   1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3,
+          5e-3, 1e-2,   2.5e-2, 5e-2, 0.1,    0.25, 0.5,  1};
 }
 
 const char* LayerName(Layer layer) {
   switch (layer) {
-    case Layer::kL1: return "l1";
-    case Layer::kL2: return "l2";
-    case Layer::kSemantic: return "semantic";
+    case Layer::kL1:
+      return "l1";
+    case Layer::kL2:
+      return "l2";
+    case Layer::kSemantic:
+      return "semantic";
   }
   return "?";
 }
@@ -57,7 +62,9 @@ void ResponseCache::OnFlushMessage(std::string_view message) {
   ++remote_flushes_;
 }
 
-const LayerStats& ResponseCache::stats(Layer layer) const { return layer == Layer::kL2 ? l2_stats_ : l1_stats_; }
+const LayerStats& ResponseCache::stats(Layer layer) const {
+  return layer == Layer::kL2 ? l2_stats_ : l1_stats_;
+}
 
 std::optional<ResponseCache::Hit> ResponseCache::Lookup(const std::string& key, int64_t ttl_ms) {
   auto start = std::chrono::steady_clock::now();
@@ -88,7 +95,8 @@ std::optional<ResponseCache::Hit> ResponseCache::Lookup(const std::string& key, 
 void ResponseCache::Store(const std::string& key, std::string value, int64_t ttl_ms) {
   ++stores_;
   if (redis_) {
-    if (Status s = redis_->Set(options_.redis_prefix + key, value, ttl_ms); !s.ok()) errors_.Count(s);
+    if (Status s = redis_->Set(options_.redis_prefix + key, value, ttl_ms); !s.ok())
+      errors_.Count(s);
   }
   l1_.Put(key, std::move(value), options_.now_ms() + ttl_ms);
 }

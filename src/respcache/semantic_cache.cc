@@ -6,7 +6,8 @@ namespace radixlm::respcache {
 namespace {
 
 int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -21,7 +22,8 @@ SemanticCache::~SemanticCache() = default;
 
 SemanticIndex* SemanticCache::Index(size_t dimensions) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (index_ == nullptr) index_ = std::make_unique<SemanticIndex>(static_cast<int>(dimensions), options_.now_ms);
+  if (index_ == nullptr)
+    index_ = std::make_unique<SemanticIndex>(static_cast<int>(dimensions), options_.now_ms);
   return index_.get();
 }
 
@@ -35,7 +37,8 @@ int64_t SemanticCache::entries() const {
   return index_ == nullptr ? 0 : index_->live_entries();
 }
 
-std::optional<std::vector<float>> SemanticCache::Embed(const std::string& text, const std::string& ns) {
+std::optional<std::vector<float>> SemanticCache::Embed(const std::string& text,
+                                                       const std::string& ns) {
   auto embedding = embedder_->Embed(text, ns);
   if (!embedding.ok()) {
     errors_.Count(embedding.status());
@@ -55,7 +58,8 @@ std::optional<std::vector<float>> SemanticCache::Embed(const std::string& text, 
   return std::move(*embedding);
 }
 
-std::optional<SemanticMatch> SemanticCache::Find(const std::string& scope, std::span<const float> embedding) {
+std::optional<SemanticMatch> SemanticCache::Find(const std::string& scope,
+                                                 std::span<const float> embedding) {
   return Index(embedding.size())->Nearest(scope, embedding, options_.threshold);
 }
 
@@ -69,8 +73,8 @@ void SemanticCache::Record(bool hit, double seconds) {
   }
 }
 
-void SemanticCache::Add(const std::string& scope, std::span<const float> embedding, const std::string& key,
-                        int64_t ttl_ms) {
+void SemanticCache::Add(const std::string& scope, std::span<const float> embedding,
+                        const std::string& key, int64_t ttl_ms) {
   Status s = Index(embedding.size())->Add(scope, embedding, key, options_.now_ms() + ttl_ms);
   if (!s.ok()) errors_.Count(s);
 }

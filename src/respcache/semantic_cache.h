@@ -47,7 +47,7 @@ class Embedder {
 };
 
 struct SemanticCacheOptions {
-  float threshold = 0.95f;  // cosine similarity a hit needs, in (0, 1]
+  float threshold = 0.95f;          // cosine similarity a hit needs, in (0, 1]
   std::function<int64_t()> now_ms;  // steady milliseconds; tests pass their own
 };
 
@@ -64,7 +64,8 @@ class SemanticCache {
   // Counts a lookup as a hit or a miss, with its time from the embedding to the
   // response entry (a match whose entry is gone is a miss).
   void Record(bool hit, double seconds);
-  void Add(const std::string& scope, std::span<const float> embedding, const std::string& key, int64_t ttl_ms);
+  void Add(const std::string& scope, std::span<const float> embedding, const std::string& key,
+           int64_t ttl_ms);
   // Drops every scope starting with `prefix` (scopes start with the namespace
   // digest, so a namespace flush reaches them). Returns the live entries dropped.
   int64_t EraseByPrefix(const std::string& prefix);

@@ -20,7 +20,8 @@ constexpr size_t kEfSearch = 64;         // lookup beam (recall ~1 at cache size
 constexpr size_t kCandidates = 8;        // nearest looked at past expired ones
 
 int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -38,7 +39,8 @@ struct SemanticIndex::Space {
   explicit Space(int dimensions) : ip(static_cast<size_t>(dimensions)) { Reset(kInitialCapacity); }
 
   void Reset(size_t capacity) {
-    graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(&ip, capacity, kLinks, kEfConstruction);
+    graph =
+        std::make_unique<hnswlib::HierarchicalNSW<float>>(&ip, capacity, kLinks, kEfConstruction);
     graph->setEf(kEfSearch);
   }
 
@@ -82,13 +84,14 @@ SemanticIndex::~SemanticIndex() = default;
 
 Status SemanticIndex::Normalise(std::span<const float> in, std::vector<float>* out) const {
   if (static_cast<int>(in.size()) != dimensions_) {
-    return InvalidArgumentError("an embedding of " + std::to_string(in.size()) + " dimensions; the index holds " +
-                                std::to_string(dimensions_));
+    return InvalidArgumentError("an embedding of " + std::to_string(in.size()) +
+                                " dimensions; the index holds " + std::to_string(dimensions_));
   }
   double norm = 0;
   for (float v : in) norm += static_cast<double>(v) * v;
   norm = std::sqrt(norm);
-  if (!(norm > 0) || !std::isfinite(norm)) return InvalidArgumentError("an embedding of zero or non-finite norm");
+  if (!(norm > 0) || !std::isfinite(norm))
+    return InvalidArgumentError("an embedding of zero or non-finite norm");
   out->resize(in.size());
   for (size_t i = 0; i < in.size(); ++i) (*out)[i] = static_cast<float>(in[i] / norm);
   return OkStatus();
@@ -110,7 +113,8 @@ Status SemanticIndex::Add(const std::string& ns, std::span<const float> embeddin
   return OkStatus();
 }
 
-std::optional<SemanticMatch> SemanticIndex::Nearest(const std::string& ns, std::span<const float> embedding,
+std::optional<SemanticMatch> SemanticIndex::Nearest(const std::string& ns,
+                                                    std::span<const float> embedding,
                                                     float threshold) const {
   std::vector<float> query;
   if (!Normalise(embedding, &query).ok()) return std::nullopt;
@@ -145,7 +149,8 @@ int64_t SemanticIndex::EraseNamespace(const std::string& ns) {
 int64_t SemanticIndex::EraseByPrefix(const std::string& prefix) {
   std::unique_lock<std::shared_mutex> lock(mu_);
   int64_t live = 0;
-  for (auto it = spaces_.lower_bound(prefix); it != spaces_.end() && it->first.starts_with(prefix);) {
+  for (auto it = spaces_.lower_bound(prefix);
+       it != spaces_.end() && it->first.starts_with(prefix);) {
     for (const auto& e : it->second->entries) live += e.deleted ? 0 : 1;
     it = spaces_.erase(it);
   }

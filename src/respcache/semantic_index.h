@@ -38,7 +38,8 @@ class SemanticIndex {
   ~SemanticIndex();
 
   // INVALID_ARGUMENT for a vector of the wrong size, or of zero or non-finite norm.
-  Status Add(const std::string& ns, std::span<const float> embedding, std::string key, int64_t expires_at_ms);
+  Status Add(const std::string& ns, std::span<const float> embedding, std::string key,
+             int64_t expires_at_ms);
   std::optional<SemanticMatch> Nearest(const std::string& ns, std::span<const float> embedding,
                                        float threshold) const;
   int64_t EraseNamespace(const std::string& ns);

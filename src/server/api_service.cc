@@ -72,7 +72,8 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 }
 
 int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -110,7 +111,9 @@ class GenerationResponse final : public DeferredResponse {
 }  // namespace
 
 ApiService::ApiService(engine::Engine* engine, ModelInfo model, ServiceOptions options)
-    : engine_(engine), builder_(std::move(model)), options_(std::move(options)),
+    : engine_(engine),
+      builder_(std::move(model)),
+      options_(std::move(options)),
       keys_(options_.api_keys),
       metrics_keys_(options_.metrics_api_keys) {
   limits_.vocab_size = builder_.info().vocab_size;
@@ -146,12 +149,14 @@ ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
     if (r.method == request.method || (r.method == "GET" && request.method == "HEAD")) route = &r;
   }
   if (!path_known) {
-    ApiError e = ApiError::Http(404, "Invalid URL (" + request.method + " " + std::string(path) + ")");
+    ApiError e =
+        ApiError::Http(404, "Invalid URL (" + request.method + " " + std::string(path) + ")");
     return ErrorResponse(e);
   }
   if (route == nullptr) {
-    ApiResponse r = ErrorResponse(ApiError::Http(
-        405, "Method " + request.method + " is not allowed on " + std::string(path) + "; use " + allow + "."));
+    ApiResponse r =
+        ErrorResponse(ApiError::Http(405, "Method " + request.method + " is not allowed on " +
+                                              std::string(path) + "; use " + allow + "."));
     r.headers.emplace_back("Allow", allow);
     return r;
   }
@@ -170,7 +175,8 @@ ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
   if (path == "/metrics") {
     if (metrics_keys_.enabled()) {
       auto operator_key = metrics_keys_.Authenticate(request.authorization);
-      if (!operator_key.ok()) return ErrorResponse(ApiError::FromStatus(operator_key.status(), "", "invalid_api_key"));
+      if (!operator_key.ok())
+        return ErrorResponse(ApiError::FromStatus(operator_key.status(), "", "invalid_api_key"));
     }
     return Metrics();
   }
@@ -192,9 +198,11 @@ ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
       metrics_keys_.enabled() && metrics_keys_.Authenticate(request.authorization).ok();
   auto tenant = operator_stats ? StatusOr<std::string>(std::string())
                                : keys_.Authenticate(request.authorization);
-  if (!tenant.ok()) return ErrorResponse(ApiError::FromStatus(tenant.status(), "", "invalid_api_key"));
+  if (!tenant.ok())
+    return ErrorResponse(ApiError::FromStatus(tenant.status(), "", "invalid_api_key"));
   if (shutting_down()) {
-    return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "The server is shutting down.")));
+    return ErrorResponse(
+        ApiError::FromStatus(Status(StatusCode::kUnavailable, "The server is shutting down.")));
   }
   if (path == "/v1/models") return Models();
   if (path == "/v1/completions") return Completions(request, *tenant);
@@ -213,7 +221,8 @@ ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
 }
 
 ApiResponse ApiService::Models() {
-  return Json(200, FormatModelList(options_.model_name, options_.created, builder_.info().max_context));
+  return Json(200,
+              FormatModelList(options_.model_name, options_.created, builder_.info().max_context));
 }
 
 ApiResponse ApiService::Metrics() {
@@ -251,13 +260,16 @@ bool TenantOwns(const std::string& tenant, std::string_view ns) {
 
 std::string LatencyJson(const HistogramSnapshot& h) {
   return "{\"count\":" + std::to_string(h.count) + ",\"sum_s\":" + std::to_string(h.sum) +
-         ",\"p50_s\":" + std::to_string(h.Quantile(0.5)) + ",\"p99_s\":" + std::to_string(h.Quantile(0.99)) + "}";
+         ",\"p50_s\":" + std::to_string(h.Quantile(0.5)) +
+         ",\"p99_s\":" + std::to_string(h.Quantile(0.99)) + "}";
 }
 
 }  // namespace
 
-ApiResponse ApiService::CacheTree(const ApiRequest& request, const std::string& tenant, bool operator_view) {
-  if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
+ApiResponse ApiService::CacheTree(const ApiRequest& request, const std::string& tenant,
+                                  bool operator_view) {
+  if (engine_ == nullptr)
+    return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
   auto max_nodes = MaxNodesParam(request.path, 2000);
   if (!max_nodes.ok()) return ErrorResponse(ApiError::FromStatus(max_nodes.status(), "max_nodes"));
   kvcache::SummaryOptions options;
@@ -272,7 +284,8 @@ ApiResponse ApiService::CacheTree(const ApiRequest& request, const std::string& 
 }
 
 ApiResponse ApiService::DashboardEvents(const std::string& tenant, bool operator_view) {
-  if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
+  if (engine_ == nullptr)
+    return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
   ApiResponse r;
   r.content_type = "text/event-stream";
   r.headers.emplace_back("Cache-Control", "no-cache");
@@ -326,7 +339,8 @@ PinSummary ApiService::Pinned(const std::string& tenant, bool everyone) const {
 }
 
 ApiResponse ApiService::CacheStats(const std::string& tenant, bool operator_view) {
-  if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
+  if (engine_ == nullptr)
+    return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
   // A tenant sees its own calls and pins; the pool and the cache are everyone's.
   if (operator_view || !keys_.enabled()) {
     return Json(200, FormatCacheStats(engine_->Snapshot(), Pinned(tenant, true)));
@@ -396,7 +410,8 @@ ApiResponse ApiService::CacheFlush(const ApiRequest& request, const std::string&
   std::string param;
   auto parsed = ParseFlushRequest(request.body, &param);
   if (!parsed.ok()) return ErrorResponse(ApiError::FromStatus(parsed.status(), param));
-  if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
+  if (engine_ == nullptr)
+    return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
   // Without keys: a salt flushes its namespace, nothing flushes everything.
   // With keys: only the caller's own namespace (salted or not).
   const bool all = tenant.empty() && !parsed->cache_salt;
@@ -411,32 +426,36 @@ ApiResponse ApiService::ResponseCacheFlush(const ApiRequest& request, const std:
   if (!parsed.ok()) return ErrorResponse(ApiError::FromStatus(parsed.status(), param));
   respcache::ResponseCache* cache = options_.response_cache.cache;
   if (cache == nullptr) {
-    return ErrorResponse(ApiError::FromStatus(
-        FailedPreconditionError("The response cache is off (start the server with --response-cache).")));
+    return ErrorResponse(ApiError::FromStatus(FailedPreconditionError(
+        "The response cache is off (start the server with --response-cache).")));
   }
   std::string prefix;
   if (parsed->prefix) {
     if (!tenant.empty()) {
-      return ErrorResponse(ApiError::FromStatus(
-          Status(StatusCode::kPermissionDenied, "Flushing by key prefix needs a server without API keys."),
-          "prefix"));
+      return ErrorResponse(
+          ApiError::FromStatus(Status(StatusCode::kPermissionDenied,
+                                      "Flushing by key prefix needs a server without API keys."),
+                               "prefix"));
     }
     prefix = *parsed->prefix;
   }
   // As /v1/cache/flush: without keys and salt, everything (or the prefix); else
   // the caller's namespace, and a prefix must lie inside it.
   if (!tenant.empty() || parsed->cache_salt) {
-    const std::string ns_prefix = NamespaceDigest(RequestNamespace(tenant, parsed->cache_salt)) + ":";
+    const std::string ns_prefix =
+        NamespaceDigest(RequestNamespace(tenant, parsed->cache_salt)) + ":";
     if (!prefix.empty() && !prefix.starts_with(ns_prefix)) {
       return Json(200, R"({"flushed":0})");
     }
     if (prefix.empty()) prefix = ns_prefix;
   }
-  if (options_.response_cache.semantic != nullptr) options_.response_cache.semantic->EraseByPrefix(prefix);
+  if (options_.response_cache.semantic != nullptr)
+    options_.response_cache.semantic->EraseByPrefix(prefix);
   auto erased = cache->EraseByPrefix(prefix);
   if (!erased.ok()) {
     return ErrorResponse(ApiError::FromStatus(
-        UnavailableError("The in-process layer was flushed; the Redis layer was not: " + erased.status().message())));
+        UnavailableError("The in-process layer was flushed; the Redis layer was not: " +
+                         erased.status().message())));
   }
   return Json(200, "{\"flushed\":" + std::to_string(*erased) + "}");
 }
@@ -444,7 +463,8 @@ ApiResponse ApiService::ResponseCacheFlush(const ApiRequest& request, const std:
 std::optional<ApiResponse> ApiService::CheckModel(const std::string& model) const {
   if (model.empty() || model == options_.model_name) return std::nullopt;
   ApiError e = ApiError::FromStatus(
-      NotFoundError("The model `" + model + "` does not exist. This server serves `" + options_.model_name + "`."),
+      NotFoundError("The model `" + model + "` does not exist. This server serves `" +
+                    options_.model_name + "`."),
       "model", "model_not_found");
   return ErrorResponse(e);
 }
@@ -454,7 +474,8 @@ ApiResponse ApiService::Completions(const ApiRequest& request, const std::string
   auto parsed = ParseCompletionRequest(request.body, limits_, &param);
   if (!parsed.ok()) return ErrorResponse(ApiError::FromStatus(parsed.status(), param));
   if (auto bad = CheckModel(parsed->gen.model)) return *bad;
-  auto built = builder_.BuildCompletion(*parsed, RequestNamespace(tenant, parsed->gen.cache_salt), &param);
+  auto built =
+      builder_.BuildCompletion(*parsed, RequestNamespace(tenant, parsed->gen.cache_salt), &param);
   if (!built.ok()) return ErrorResponse(ApiError::FromStatus(built.status(), param));
   if (!parsed->echo) {
     for (BuiltPrompt& b : *built) b.echo_text.clear();
@@ -467,7 +488,8 @@ ApiResponse ApiService::ChatCompletions(const ApiRequest& request, const std::st
   auto parsed = ParseChatRequest(request.body, limits_, &param);
   if (!parsed.ok()) return ErrorResponse(ApiError::FromStatus(parsed.status(), param));
   if (auto bad = CheckModel(parsed->gen.model)) return *bad;
-  auto built = builder_.BuildChat(*parsed, RequestNamespace(tenant, parsed->gen.cache_salt), &param);
+  auto built =
+      builder_.BuildChat(*parsed, RequestNamespace(tenant, parsed->gen.cache_salt), &param);
   if (!built.ok()) return ErrorResponse(ApiError::FromStatus(built.status(), param));
   std::vector<BuiltPrompt> prompts;
   prompts.push_back(std::move(*built));
@@ -479,17 +501,19 @@ ApiResponse ApiService::Embeddings(const ApiRequest& request, const std::string&
   auto parsed = ParseEmbeddingRequest(request.body, limits_, &param);
   if (!parsed.ok()) return ErrorResponse(ApiError::FromStatus(parsed.status(), param));
   if (auto bad = CheckModel(parsed->model)) return *bad;
-  if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
-  auto built = builder_.BuildEmbedding(*parsed, RequestNamespace(tenant, parsed->cache_salt), &param);
+  if (engine_ == nullptr)
+    return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
+  auto built =
+      builder_.BuildEmbedding(*parsed, RequestNamespace(tenant, parsed->cache_salt), &param);
   if (!built.ok()) return ErrorResponse(ApiError::FromStatus(built.status(), param));
   auto result = RunEmbeddings(engine_, std::move(*built));
   if (!result.ok()) return ErrorResponse(ApiError::FromStatus(result.status()));
   const int64_t size = static_cast<int64_t>(result->vectors[0].size());
   if (parsed->dimensions && *parsed->dimensions != size) {
     return ErrorResponse(ApiError::FromStatus(
-        InvalidArgumentError("Invalid 'dimensions': this model's embeddings have " + std::to_string(size) +
-                             " dimensions and cannot be shortened (got " + std::to_string(*parsed->dimensions) +
-                             ")."),
+        InvalidArgumentError("Invalid 'dimensions': this model's embeddings have " +
+                             std::to_string(size) + " dimensions and cannot be shortened (got " +
+                             std::to_string(*parsed->dimensions) + ")."),
         "dimensions"));
   }
   ApiResponse r = Json(200, FormatEmbeddings(options_.model_name, result->vectors, parsed->base64,
@@ -499,7 +523,8 @@ ApiResponse ApiService::Embeddings(const ApiRequest& request, const std::string&
 }
 
 std::optional<ApiResponse> ApiService::Replay(const std::string& entry, const char* layer,
-                                              const GenerationRequest& gen, bool chat, double similarity) {
+                                              const GenerationRequest& gen, bool chat,
+                                              double similarity) {
   auto cached = DecodeResponse(entry, builder_.info().vocab_size);
   if (!cached.ok()) return std::nullopt;
   Usage usage = cached->usage;
@@ -507,10 +532,12 @@ std::optional<ApiResponse> ApiService::Replay(const std::string& entry, const ch
   usage.response_cache = layer;
   usage.similarity = similarity;
   const ResponseMeta meta{NewResponseId(chat), NowSeconds(), options_.model_name};
-  const ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0, gen.return_tokens_as_token_ids);
+  const ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0,
+                                    gen.return_tokens_as_token_ids);
   ApiResponse r;
   r.headers.emplace_back("x-radixlm-cache", "hit");
-  if (similarity >= 0) r.headers.emplace_back("x-radixlm-cache-similarity", std::to_string(similarity));
+  if (similarity >= 0)
+    r.headers.emplace_back("x-radixlm-cache-similarity", std::to_string(similarity));
   r.usage = usage;
   if (gen.stream) {
     StreamSetup setup;
@@ -519,10 +546,12 @@ std::optional<ApiResponse> ApiService::Replay(const std::string& entry, const ch
     setup.include_usage = gen.include_usage;
     r.content_type = "text/event-stream";
     r.headers.emplace_back("Cache-Control", "no-cache");
-    r.stream = std::make_shared<ReplayStream>(std::move(cached->choices), usage, formatter, std::move(setup));
+    r.stream = std::make_shared<ReplayStream>(std::move(cached->choices), usage, formatter,
+                                              std::move(setup));
     return r;
   }
-  r.body = chat ? formatter.Chat(meta, cached->choices, usage) : formatter.Completion(meta, cached->choices, usage);
+  r.body = chat ? formatter.Chat(meta, cached->choices, usage)
+                : formatter.Completion(meta, cached->choices, usage);
   return r;
 }
 
@@ -539,7 +568,8 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
                              " (half of its waiting queue). Send them in several requests."),
         "prompt"));
   }
-  if (engine_ == nullptr) return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
+  if (engine_ == nullptr)
+    return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
   const std::string ns = RequestNamespace(tenant, gen.cache_salt);
   // Pins are reserved before anything runs, so one past a budget is refused
   // (400) before any work; the tickets ride with the engine requests.
@@ -579,7 +609,8 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
   const int64_t ttl_ms = 1000 * gen.cache.ttl_seconds.value_or(rc.default_ttl_seconds);
   std::string key;
   // The semantic layer: the call's vector (once computed) and scope.
-  respcache::SemanticCache* semantic = mode != ResponseCacheMode::kOff && !semantic_text.empty() ? rc.semantic : nullptr;
+  respcache::SemanticCache* semantic =
+      mode != ResponseCacheMode::kOff && !semantic_text.empty() ? rc.semantic : nullptr;
   std::optional<std::vector<float>> embedding;
   std::string scope;
   if (mode != ResponseCacheMode::kOff) {
@@ -603,8 +634,8 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
           std::optional<ApiResponse> replay;
           if (auto match = semantic->Find(scope, *embedding)) {
             if (auto hit = rc.cache->Lookup(match->key, ttl_ms)) {
-              replay = Replay(hit->value, respcache::LayerName(respcache::Layer::kSemantic), gen, chat,
-                              match->similarity);
+              replay = Replay(hit->value, respcache::LayerName(respcache::Layer::kSemantic), gen,
+                              chat, match->similarity);
             }
           }
           semantic->Record(replay.has_value(), SecondsSince(start));
@@ -617,13 +648,14 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
     }
   }
   const bool store = mode == ResponseCacheMode::kWrite || mode == ResponseCacheMode::kReadWrite;
-  auto store_response = [cache = rc.cache, key, ttl_ms, semantic, scope, semantic_text, ns, embedding](
-                            std::vector<ChoiceOutput> choices, const Usage& usage) mutable {
+  auto store_response = [cache = rc.cache, key, ttl_ms, semantic, scope, semantic_text, ns,
+                         embedding](std::vector<ChoiceOutput> choices, const Usage& usage) mutable {
     CachedResponse entry{std::move(choices), usage};
     entry.usage.response_cache.clear();
     cache->Store(key, EncodeResponse(entry), ttl_ms);
     if (semantic == nullptr) return;
-    if (!embedding) embedding = semantic->Embed(semantic_text, ns);  // write-only calls looked nothing up
+    if (!embedding)
+      embedding = semantic->Embed(semantic_text, ns);  // write-only calls looked nothing up
     if (embedding) semantic->Add(scope, *embedding, key, ttl_ms);
   };
   std::vector<std::shared_ptr<engine::RequestHandle>> handles;
@@ -641,7 +673,8 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
   }
   auto generation = std::make_unique<Generation>(std::move(handles), lengths, gen.n);
   const ResponseMeta meta{NewResponseId(chat), NowSeconds(), options_.model_name};
-  const ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0, gen.return_tokens_as_token_ids);
+  const ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0,
+                                    gen.return_tokens_as_token_ids);
 
   if (gen.stream) {
     StreamSetup setup;
@@ -657,8 +690,8 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
     r.content_type = "text/event-stream";
     r.headers.emplace_back("Cache-Control", "no-cache");
     r.headers.emplace_back("X-Accel-Buffering", "no");
-    r.stream = std::make_shared<GenerationStream>(std::move(generation), formatter, std::move(setup),
-                                                  &active_streams_);
+    r.stream = std::make_shared<GenerationStream>(std::move(generation), formatter,
+                                                  std::move(setup), &active_streams_);
     return r;
   }
 

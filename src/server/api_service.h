@@ -86,7 +86,7 @@ class Engine;
 namespace radixlm::respcache {
 class ResponseCache;
 class SemanticCache;
-}
+}  // namespace radixlm::respcache
 
 namespace radixlm::server {
 
@@ -208,8 +208,9 @@ class ApiService {
                        const std::string& tenant, const std::string& semantic_text);
   // The answer to a cacheable call whose entry was found; nullopt when the entry
   // does not decode (then it is a miss). `similarity` >= 0 for a semantic hit.
-  std::optional<ApiResponse> Replay(const std::string& entry, const char* layer, const GenerationRequest& gen,
-                                    bool chat, double similarity = -1);
+  std::optional<ApiResponse> Replay(const std::string& entry, const char* layer,
+                                    const GenerationRequest& gen, bool chat,
+                                    double similarity = -1);
   std::optional<ApiResponse> CheckModel(const std::string& model) const;
 
   engine::Engine* engine_;

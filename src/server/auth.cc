@@ -37,10 +37,12 @@ ApiKeys::ApiKeys(const std::vector<std::string>& keys) {
 StatusOr<std::string> ApiKeys::Authenticate(std::string_view authorization) const {
   if (!enabled()) return std::string();
   constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.size() <= kBearer.size() || authorization.substr(0, kBearer.size()) != kBearer) {
+  if (authorization.size() <= kBearer.size() ||
+      authorization.substr(0, kBearer.size()) != kBearer) {
     return Status(StatusCode::kUnauthenticated,
-                  authorization.empty() ? "Missing API key: send \"Authorization: Bearer YOUR_KEY\"."
-                                        : "Malformed Authorization header: expected \"Bearer YOUR_KEY\".");
+                  authorization.empty()
+                      ? "Missing API key: send \"Authorization: Bearer YOUR_KEY\"."
+                      : "Malformed Authorization header: expected \"Bearer YOUR_KEY\".");
   }
   const auto presented = Digest(authorization.substr(kBearer.size()));
   int found = -1;
@@ -53,7 +55,8 @@ StatusOr<std::string> ApiKeys::Authenticate(std::string_view authorization) cons
   return tenants_[static_cast<size_t>(found)];
 }
 
-std::string RequestNamespace(const std::string& tenant, const std::optional<std::string>& cache_salt) {
+std::string RequestNamespace(const std::string& tenant,
+                             const std::optional<std::string>& cache_salt) {
   if (tenant.empty()) return cache_salt.value_or("");
   return cache_salt ? tenant + "/salt:" + *cache_salt : tenant;
 }

@@ -45,7 +45,8 @@ class ApiKeys {
 };
 
 // The namespace of a request from its tenant ("" without keys) and cache_salt.
-std::string RequestNamespace(const std::string& tenant, const std::optional<std::string>& cache_salt);
+std::string RequestNamespace(const std::string& tenant,
+                             const std::optional<std::string>& cache_salt);
 
 // "key:" + hex of the first 16 bytes of SHA-256(key).
 std::string TenantOfKey(std::string_view key);

@@ -13,10 +13,14 @@ namespace radixlm::server {
 
 const char* ChatFormatName(ChatFormatKind kind) {
   switch (kind) {
-    case ChatFormatKind::kChatMl: return "chatml";
-    case ChatFormatKind::kLlama3: return "llama3";
-    case ChatFormatKind::kPlain: return "plain";
-    case ChatFormatKind::kTemplate: return "template";
+    case ChatFormatKind::kChatMl:
+      return "chatml";
+    case ChatFormatKind::kLlama3:
+      return "llama3";
+    case ChatFormatKind::kPlain:
+      return "plain";
+    case ChatFormatKind::kTemplate:
+      return "template";
   }
   return "plain";
 }
@@ -48,12 +52,15 @@ namespace {
 std::string RoleName(ChatFormatKind kind, const std::string& role) {
   const std::string r = role == "developer" ? "system" : role;
   switch (kind) {
-    case ChatFormatKind::kChatMl: return r;
-    case ChatFormatKind::kLlama3: return r == "tool" ? "ipython" : r;
+    case ChatFormatKind::kChatMl:
+      return r;
+    case ChatFormatKind::kLlama3:
+      return r == "tool" ? "ipython" : r;
     case ChatFormatKind::kTemplate:
     case ChatFormatKind::kPlain: {
       std::string title = r;
-      if (!title.empty() && title[0] >= 'a' && title[0] <= 'z') title[0] = static_cast<char>(title[0] - 'a' + 'A');
+      if (!title.empty() && title[0] >= 'a' && title[0] <= 'z')
+        title[0] = static_cast<char>(title[0] - 'a' + 'A');
       return title;
     }
   }
@@ -63,20 +70,26 @@ std::string RoleName(ChatFormatKind kind, const std::string& role) {
 // The head of a message up to its content, and what closes it.
 std::string Open(ChatFormatKind kind, const std::string& role) {
   switch (kind) {
-    case ChatFormatKind::kChatMl: return "<|im_start|>" + role + "\n";
-    case ChatFormatKind::kLlama3: return "<|start_header_id|>" + role + "<|end_header_id|>\n\n";
+    case ChatFormatKind::kChatMl:
+      return "<|im_start|>" + role + "\n";
+    case ChatFormatKind::kLlama3:
+      return "<|start_header_id|>" + role + "<|end_header_id|>\n\n";
     case ChatFormatKind::kTemplate:
-    case ChatFormatKind::kPlain: return role + ":";
+    case ChatFormatKind::kPlain:
+      return role + ":";
   }
   return role;
 }
 
 const char* Close(ChatFormatKind kind) {
   switch (kind) {
-    case ChatFormatKind::kChatMl: return "<|im_end|>\n";
-    case ChatFormatKind::kLlama3: return "<|eot_id|>";
+    case ChatFormatKind::kChatMl:
+      return "<|im_end|>\n";
+    case ChatFormatKind::kLlama3:
+      return "<|eot_id|>";
     case ChatFormatKind::kTemplate:
-    case ChatFormatKind::kPlain: return "\n\n";
+    case ChatFormatKind::kPlain:
+      return "\n\n";
   }
   return "";
 }
@@ -126,9 +139,10 @@ void AddEosFromJson(const std::filesystem::path& path, std::vector<int32_t>* ids
 
 // Tokens that end a turn in the families radixlm knows; a template that
 // writes one stops generation at it.
-constexpr const char* kEndOfTurnTokens[] = {"<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<end_of_turn>", "<|end|>",
-                                            "<|return|>", "<|call|>", "<｜end▁of▁sentence｜>",
-                                            "</s>", "<|endoftext|>"};
+constexpr const char* kEndOfTurnTokens[] = {
+    "<|eot_id|>", "<|eom_id|>",   "<|im_end|>", "<end_of_turn>",
+    "<|end|>",    "<|return|>",   "<|call|>",   "<｜end▁of▁sentence｜>",
+    "</s>",       "<|endoftext|>"};
 
 }  // namespace
 
@@ -138,7 +152,8 @@ std::vector<std::string> ChatEndOfTurnTokens(const tmpl::ChatTemplate& chat_temp
     if (chat_template.source().find(token) != std::string::npos) tokens.emplace_back(token);
   }
   const auto& eos = chat_template.config().eos_token;
-  if (eos && !eos->empty() && std::find(tokens.begin(), tokens.end(), *eos) == tokens.end()) tokens.push_back(*eos);
+  if (eos && !eos->empty() && std::find(tokens.begin(), tokens.end(), *eos) == tokens.end())
+    tokens.push_back(*eos);
   return tokens;
 }
 
@@ -172,8 +187,9 @@ StatusOr<ChatFormat> LoadChatFormat(const std::string& model_dir, const std::str
   return f;
 }
 
-StatusOr<tmpl::ChatInput> MakeTemplateInput(const tmpl::ChatTemplate& chat_template, const tmpl::Value& messages,
-                                            const tmpl::Value& tools, const tmpl::Value& kwargs) {
+StatusOr<tmpl::ChatInput> MakeTemplateInput(const tmpl::ChatTemplate& chat_template,
+                                            const tmpl::Value& messages, const tmpl::Value& tools,
+                                            const tmpl::Value& kwargs) {
   using tmpl::Value;
   const bool content_as_list = chat_template.IteratesContent();
   std::vector<Value> normalized;
@@ -204,7 +220,9 @@ StatusOr<tmpl::ChatInput> MakeTemplateInput(const tmpl::ChatTemplate& chat_templ
         std::vector<Value> parsed;
         for (const Value& call : calls->list().items) {
           const Value* function = call.is_dict() ? call.dict().Find("function") : nullptr;
-          const Value* arguments = function != nullptr && function->is_dict() ? function->dict().Find("arguments") : nullptr;
+          const Value* arguments = function != nullptr && function->is_dict()
+                                       ? function->dict().Find("arguments")
+                                       : nullptr;
           if (arguments == nullptr || !arguments->is_string()) {
             parsed.push_back(call);
             continue;
@@ -239,7 +257,8 @@ namespace {
 StatusOr<std::string> Render(const ChatFormat& format, const ChatRequest& request,
                              const CacheBreakpoint* cut, std::string* param) {
   if (format.kind != ChatFormatKind::kTemplate) {
-    const char* kNeedTemplate = "tools need the model's chat template, not supported yet for a model without one";
+    const char* kNeedTemplate =
+        "tools need the model's chat template, not supported yet for a model without one";
     if (request.has_tools) {
       *param = "tools";
       return InvalidArgumentError(kNeedTemplate);
@@ -284,9 +303,10 @@ StatusOr<std::string> Render(const ChatFormat& format, const ChatRequest& reques
     head = tmpl::Value::MakeList(std::move(kept));
     messages = &head;
   }
-  ASSIGN_OR_RETURN(tmpl::ChatInput input,
-                   MakeTemplateInput(*format.chat_template, *messages, tools ? *tools : tmpl::Value::None(),
-                                     kwargs ? *kwargs : tmpl::Value::None()));
+  ASSIGN_OR_RETURN(
+      tmpl::ChatInput input,
+      MakeTemplateInput(*format.chat_template, *messages, tools ? *tools : tmpl::Value::None(),
+                        kwargs ? *kwargs : tmpl::Value::None()));
   input.add_generation_prompt =
       cut == nullptr && request.add_generation_prompt && !request.continue_final_message;
   input.continue_final_message = cut == nullptr && request.continue_final_message;

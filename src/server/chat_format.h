@@ -55,7 +55,7 @@ namespace radixlm::tmpl {
 class ChatTemplate;
 struct ChatInput;
 class Value;
-}
+}  // namespace radixlm::tmpl
 
 namespace radixlm::server {
 
@@ -64,7 +64,7 @@ const char* ChatFormatName(ChatFormatKind kind);  // "chatml", "llama3", "plain"
 
 struct ChatFormat {
   ChatFormatKind kind = ChatFormatKind::kPlain;
-  std::vector<int32_t> stop_token_ids;   // end of an assistant turn
+  std::vector<int32_t> stop_token_ids;  // end of an assistant turn
   std::vector<std::string> stop_strings;
   std::shared_ptr<const tmpl::ChatTemplate> chat_template;  // kTemplate
   std::string origin;                                       // kTemplate: the file it came from
@@ -82,7 +82,8 @@ StatusOr<ChatFormat> LoadChatFormat(const std::string& model_dir, const std::str
 // The prompt text of a chat request through `format`. Template errors
 // (raise_exception, a message the template refuses) are INVALID_ARGUMENT with
 // *param naming the field at fault.
-StatusOr<std::string> RenderChatRequest(const ChatFormat& format, const ChatRequest& request, std::string* param);
+StatusOr<std::string> RenderChatRequest(const ChatFormat& format, const ChatRequest& request,
+                                        std::string* param);
 
 // The prompt text of `request` up to and including the block `cut` marks (a
 // cache_control breakpoint): messages [0, cut.message], the last one's content
@@ -99,8 +100,9 @@ std::vector<std::string> ChatEndOfTurnTokens(const tmpl::ChatTemplate& chat_temp
 
 // Messages and tools (JSON values as a client sends them) to a template's
 // input, normalized as described above.
-StatusOr<tmpl::ChatInput> MakeTemplateInput(const tmpl::ChatTemplate& chat_template, const tmpl::Value& messages,
-                                            const tmpl::Value& tools, const tmpl::Value& kwargs);
+StatusOr<tmpl::ChatInput> MakeTemplateInput(const tmpl::ChatTemplate& chat_template,
+                                            const tmpl::Value& messages, const tmpl::Value& tools,
+                                            const tmpl::Value& kwargs);
 
 struct ChatRenderOptions {
   bool add_generation_prompt = true;

@@ -11,7 +11,8 @@ namespace internal {
 extern const char* const kDashboardHtml;
 }  // namespace internal
 
-std::string FormatCacheTree(const kvcache::CacheSummary& summary, int32_t page_size, int64_t now_ns) {
+std::string FormatCacheTree(const kvcache::CacheSummary& summary, int32_t page_size,
+                            int64_t now_ns) {
   JsonWriter w;
   w.BeginObject();
   w.Key("object");
@@ -47,7 +48,9 @@ std::string FormatCacheTree(const kvcache::CacheSummary& summary, int32_t page_s
     w.Key("locked_pages");
     w.Int(r.locked_pages);
     w.Key("idle_s");
-    w.Double(r.last_access_ns > 0 ? static_cast<double>(std::max<int64_t>(0, now_ns - r.last_access_ns)) / 1e9 : 0);
+    w.Double(r.last_access_ns > 0
+                 ? static_cast<double>(std::max<int64_t>(0, now_ns - r.last_access_ns)) / 1e9
+                 : 0);
     w.Key("children");
     w.Int(r.children);
     w.Key("expanded");
@@ -73,7 +76,8 @@ StatusOr<int64_t> MaxNodesParam(std::string_view path, int64_t fallback) {
     int64_t n = 0;
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
     if (ec != std::errc() || end != value.data() + value.size() || n < 1 || n > 20000) {
-      return InvalidArgumentError("max_nodes must be an integer in [1, 20000], got '" + std::string(value) + "'");
+      return InvalidArgumentError("max_nodes must be an integer in [1, 20000], got '" +
+                                  std::string(value) + "'");
     }
     return n;
   }

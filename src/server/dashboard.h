@@ -39,7 +39,8 @@ namespace radixlm::server {
 const std::string& DashboardHtml();
 
 // The tree's JSON; `now_ns` (the cache's clock) turns last uses into idle seconds.
-std::string FormatCacheTree(const kvcache::CacheSummary& summary, int32_t page_size, int64_t now_ns);
+std::string FormatCacheTree(const kvcache::CacheSummary& summary, int32_t page_size,
+                            int64_t now_ns);
 
 // Parses ?max_nodes=N from a request path; `fallback` when absent. Out of
 // [1, 20000] or not a number: an error naming the parameter.

@@ -5,7 +5,8 @@
 
 namespace radixlm::server {
 
-StatusOr<EmbeddingResult> RunEmbeddings(engine::Engine* engine, std::vector<engine::RequestOptions> requests) {
+StatusOr<EmbeddingResult> RunEmbeddings(engine::Engine* engine,
+                                        std::vector<engine::RequestOptions> requests) {
   std::vector<std::shared_ptr<engine::RequestHandle>> handles;
   std::vector<int64_t> lengths;
   for (engine::RequestOptions& o : requests) {
@@ -27,7 +28,8 @@ StatusOr<EmbeddingResult> RunEmbeddings(engine::Engine* engine, std::vector<engi
     for (Generation::Event& e : events) {
       for (const engine::SampleDelta& d : e.update.samples) {
         if (d.finish == engine::FinishReason::kCancelled) {
-          return Status(StatusCode::kUnavailable, "The server is shutting down; the request was cancelled.");
+          return Status(StatusCode::kUnavailable,
+                        "The server is shutting down; the request was cancelled.");
         }
       }
       if (!e.update.embedding.empty()) result.vectors[e.prompt] = std::move(e.update.embedding);
@@ -46,7 +48,8 @@ StatusOr<std::vector<float>> ModelEmbedder::Embed(const std::string& text, const
   o.prompt = builder_->EncodeText(text);
   if (o.prompt.empty()) return InvalidArgumentError("the text encodes to no tokens");
   const int64_t max = builder_->info().max_context;
-  if (static_cast<int64_t>(o.prompt.size()) > max) o.prompt.erase(o.prompt.begin(), o.prompt.end() - max);
+  if (static_cast<int64_t>(o.prompt.size()) > max)
+    o.prompt.erase(o.prompt.begin(), o.prompt.end() - max);
   o.ns = ns;
   o.embed = true;
   std::vector<engine::RequestOptions> one;

@@ -26,7 +26,8 @@ struct EmbeddingResult {
 
 // Submits the embedding requests and waits for every vector. An engine refusal
 // or error is returned as it is; a request cancelled by shutdown is UNAVAILABLE.
-StatusOr<EmbeddingResult> RunEmbeddings(engine::Engine* engine, std::vector<engine::RequestOptions> requests);
+StatusOr<EmbeddingResult> RunEmbeddings(engine::Engine* engine,
+                                        std::vector<engine::RequestOptions> requests);
 
 // The semantic cache's embedder when it uses the served model: the text is
 // tokenized as a completion prompt (its last max_context tokens kept) and
@@ -35,7 +36,8 @@ StatusOr<EmbeddingResult> RunEmbeddings(engine::Engine* engine, std::vector<engi
 class ModelEmbedder final : public respcache::Embedder {
  public:
   // Not owned; both must outlive the embedder.
-  ModelEmbedder(engine::Engine* engine, const RequestBuilder* builder) : engine_(engine), builder_(builder) {}
+  ModelEmbedder(engine::Engine* engine, const RequestBuilder* builder)
+      : engine_(engine), builder_(builder) {}
   StatusOr<std::vector<float>> Embed(const std::string& text, const std::string& ns) override;
   std::string source() const override { return "model"; }
 

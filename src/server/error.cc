@@ -10,15 +10,24 @@ ErrorClass ClassifyStatus(StatusCode code) {
     case StatusCode::kFailedPrecondition:
     case StatusCode::kOutOfRange:
       return {400, "invalid_request_error"};
-    case StatusCode::kUnauthenticated: return {401, "authentication_error"};
-    case StatusCode::kPermissionDenied: return {403, "permission_error"};
-    case StatusCode::kNotFound: return {404, "invalid_request_error"};
-    case StatusCode::kAlreadyExists: return {409, "invalid_request_error"};
-    case StatusCode::kResourceExhausted: return {429, "rate_limit_error"};
-    case StatusCode::kCancelled: return {499, "cancelled_error"};
-    case StatusCode::kUnimplemented: return {501, "not_implemented_error"};
-    case StatusCode::kUnavailable: return {503, "service_unavailable_error"};
-    case StatusCode::kDeadlineExceeded: return {504, "timeout_error"};
+    case StatusCode::kUnauthenticated:
+      return {401, "authentication_error"};
+    case StatusCode::kPermissionDenied:
+      return {403, "permission_error"};
+    case StatusCode::kNotFound:
+      return {404, "invalid_request_error"};
+    case StatusCode::kAlreadyExists:
+      return {409, "invalid_request_error"};
+    case StatusCode::kResourceExhausted:
+      return {429, "rate_limit_error"};
+    case StatusCode::kCancelled:
+      return {499, "cancelled_error"};
+    case StatusCode::kUnimplemented:
+      return {501, "not_implemented_error"};
+    case StatusCode::kUnavailable:
+      return {503, "service_unavailable_error"};
+    case StatusCode::kDeadlineExceeded:
+      return {504, "timeout_error"};
     case StatusCode::kOk:
     case StatusCode::kDataLoss:
     case StatusCode::kInternal:
@@ -32,7 +41,8 @@ ApiError ApiError::FromStatus(const Status& status, std::string param, std::stri
   ApiError e;
   e.http_status = c.http_status;
   e.type = std::string(c.type);
-  e.message = status.message().empty() ? std::string(StatusCodeName(status.code())) : status.message();
+  e.message =
+      status.message().empty() ? std::string(StatusCodeName(status.code())) : status.message();
   e.param = std::move(param);
   e.code = std::move(code);
   return e;

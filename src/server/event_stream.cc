@@ -6,9 +6,13 @@
 
 namespace radixlm::server {
 
-GenerationStream::GenerationStream(std::unique_ptr<Generation> generation, ResponseFormatter formatter,
-                                   StreamSetup setup, std::atomic<int64_t>* active)
-    : generation_(std::move(generation)), formatter_(formatter), setup_(std::move(setup)), active_(active),
+GenerationStream::GenerationStream(std::unique_ptr<Generation> generation,
+                                   ResponseFormatter formatter, StreamSetup setup,
+                                   std::atomic<int64_t>* active)
+    : generation_(std::move(generation)),
+      formatter_(formatter),
+      setup_(std::move(setup)),
+      active_(active),
       last_write_(std::chrono::steady_clock::now()) {
   if (active_ != nullptr) active_->fetch_add(1);
 }
@@ -76,9 +80,11 @@ bool ReplayStream::Next(std::string* out, std::chrono::milliseconds) {
     if (setup_.chat) {
       AppendEvent(out, formatter_.ChatRoleChunk(setup_.meta, c.index, setup_.include_usage));
       if (!c.text.empty() || !c.logprobs.empty()) {
-        AppendEvent(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/true, setup_.include_usage));
+        AppendEvent(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/true,
+                                              setup_.include_usage));
       }
-      AppendEvent(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/false, setup_.include_usage));
+      AppendEvent(
+          out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/false, setup_.include_usage));
       continue;
     }
     if (!whole.prefix.empty()) {
@@ -90,7 +96,8 @@ bool ReplayStream::Next(std::string* out, std::chrono::milliseconds) {
     }
     AppendEvent(out, formatter_.CompletionChunk(setup_.meta, c, setup_.include_usage));
   }
-  if (setup_.include_usage) AppendEvent(out, formatter_.UsageChunk(setup_.meta, setup_.chat, usage_));
+  if (setup_.include_usage)
+    AppendEvent(out, formatter_.UsageChunk(setup_.meta, setup_.chat, usage_));
   out->append("data: [DONE]\n\n");
   return true;
 }
@@ -119,9 +126,12 @@ bool GenerationStream::Next(std::string* out, std::chrono::milliseconds wait) {
       offset += static_cast<int64_t>(c.text.size());
       const bool news = !c.text.empty() || !c.logprobs.empty();
       if (setup_.chat) {
-        if (news) AppendEvent(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/true, setup_.include_usage));
+        if (news)
+          AppendEvent(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/true,
+                                                setup_.include_usage));
         if (c.finish != engine::FinishReason::kNone) {
-          AppendEvent(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/false, setup_.include_usage));
+          AppendEvent(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/false,
+                                                setup_.include_usage));
         }
       } else if (news || c.finish != engine::FinishReason::kNone) {
         AppendEvent(out, formatter_.CompletionChunk(setup_.meta, c, setup_.include_usage));

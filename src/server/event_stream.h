@@ -48,13 +48,14 @@ void AppendEvent(std::string* out, const std::string& json);
 // Called once with every choice whole and the usage when a stream ends with all
 // its choices finished by a stop or their length (never after an error or a
 // cancellation): the response cache stores it.
-using CompletedCallback = std::function<void(std::vector<ChoiceOutput> choices, const Usage& usage)>;
+using CompletedCallback =
+    std::function<void(std::vector<ChoiceOutput> choices, const Usage& usage)>;
 
 struct StreamSetup {
   bool chat = false;
   ResponseMeta meta;
   bool include_usage = false;
-  std::vector<std::string> echo;  // completions: per prompt, the text to send first ("" for none)
+  std::vector<std::string> echo;   // completions: per prompt, the text to send first ("" for none)
   CompletedCallback on_completed;  // optional
   std::string response_cache;      // usage.response_cache for the usage chunk ("" for none)
   std::function<void(const Usage&)> on_end;  // optional: the usage, when the stream is destroyed
@@ -63,8 +64,8 @@ struct StreamSetup {
 class GenerationStream final : public EventStream {
  public:
   // `active` (may be null) counts open streams; it must outlive the stream.
-  GenerationStream(std::unique_ptr<Generation> generation, ResponseFormatter formatter, StreamSetup setup,
-                   std::atomic<int64_t>* active);
+  GenerationStream(std::unique_ptr<Generation> generation, ResponseFormatter formatter,
+                   StreamSetup setup, std::atomic<int64_t>* active);
   ~GenerationStream() override;
 
   bool Next(std::string* out, std::chrono::milliseconds wait) override;
@@ -93,8 +94,12 @@ class GenerationStream final : public EventStream {
 // finish reasons, the usage chunk when asked, [DONE]), all in the first Next.
 class ReplayStream final : public EventStream {
  public:
-  ReplayStream(std::vector<ChoiceOutput> choices, Usage usage, ResponseFormatter formatter, StreamSetup setup)
-      : choices_(std::move(choices)), usage_(usage), formatter_(formatter), setup_(std::move(setup)) {}
+  ReplayStream(std::vector<ChoiceOutput> choices, Usage usage, ResponseFormatter formatter,
+               StreamSetup setup)
+      : choices_(std::move(choices)),
+        usage_(usage),
+        formatter_(formatter),
+        setup_(std::move(setup)) {}
   bool Next(std::string* out, std::chrono::milliseconds wait) override;
   void Cancel() override {}
   Usage usage() const override { return usage_; }

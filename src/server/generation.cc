@@ -6,9 +6,13 @@ namespace radixlm::server {
 
 Generation::Generation(std::vector<std::shared_ptr<engine::RequestHandle>> handles,
                        std::vector<int64_t> prompt_lengths, int32_t n)
-    : handles_(std::move(handles)), usage_(handles_.size()), done_(handles_.size(), false),
-      unfinished_(handles_.size()), n_(n) {
-  for (size_t i = 0; i < usage_.size() && i < prompt_lengths.size(); ++i) usage_[i].prompt_tokens = prompt_lengths[i];
+    : handles_(std::move(handles)),
+      usage_(handles_.size()),
+      done_(handles_.size(), false),
+      unfinished_(handles_.size()),
+      n_(n) {
+  for (size_t i = 0; i < usage_.size() && i < prompt_lengths.size(); ++i)
+    usage_[i].prompt_tokens = prompt_lengths[i];
 }
 
 Generation::~Generation() { Cancel(); }

@@ -25,8 +25,8 @@ namespace radixlm::server {
 class Generation {
  public:
   // `prompt_lengths[i]` stands in for prompt i's usage until the engine reports it.
-  Generation(std::vector<std::shared_ptr<engine::RequestHandle>> handles, std::vector<int64_t> prompt_lengths,
-             int32_t n);
+  Generation(std::vector<std::shared_ptr<engine::RequestHandle>> handles,
+             std::vector<int64_t> prompt_lengths, int32_t n);
   ~Generation();
 
   struct Event {
@@ -42,7 +42,9 @@ class Generation {
   void Cancel();
   int32_t n() const { return n_; }
   size_t prompts() const { return handles_.size(); }
-  int32_t ChoiceIndex(size_t prompt, int32_t sample) const { return static_cast<int32_t>(prompt) * n_ + sample; }
+  int32_t ChoiceIndex(size_t prompt, int32_t sample) const {
+    return static_cast<int32_t>(prompt) * n_ + sample;
+  }
   Usage usage() const;
   // The first request-level error the engine reported (OK if none).
   const Status& error() const { return error_; }

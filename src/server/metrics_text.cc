@@ -63,7 +63,8 @@ void PrometheusText::HistogramSeries(const std::string& name, const std::string&
   uint64_t cumulative = 0;
   for (size_t i = 0; i < h.bounds.size(); ++i) {
     cumulative += i < h.counts.size() ? h.counts[i] : 0;
-    Sample(name + "_bucket", Join(labels, Label("le", Number(h.bounds[i]))), static_cast<double>(cumulative));
+    Sample(name + "_bucket", Join(labels, Label("le", Number(h.bounds[i]))),
+           static_cast<double>(cumulative));
   }
   // +Inf is the count itself, so the buckets always end where _count is.
   Sample(name + "_bucket", Join(labels, Label("le", "+Inf")), static_cast<double>(h.count));
@@ -73,8 +74,8 @@ void PrometheusText::HistogramSeries(const std::string& name, const std::string&
 
 namespace {
 
-void FormatResponseCacheMetrics(const respcache::ResponseCache& cache, const respcache::SemanticCache* semantic,
-                                PrometheusText* p) {
+void FormatResponseCacheMetrics(const respcache::ResponseCache& cache,
+                                const respcache::SemanticCache* semantic, PrometheusText* p) {
   std::vector<std::pair<std::string, const respcache::LayerStats*>> layers;
   auto add = [&](respcache::Layer l, const respcache::LayerStats& stats) {
     layers.emplace_back(PrometheusText::Label("layer", respcache::LayerName(l)), &stats);
@@ -82,9 +83,12 @@ void FormatResponseCacheMetrics(const respcache::ResponseCache& cache, const res
   add(respcache::Layer::kL1, cache.stats(respcache::Layer::kL1));
   if (cache.has_l2()) add(respcache::Layer::kL2, cache.stats(respcache::Layer::kL2));
   if (semantic != nullptr) add(respcache::Layer::kSemantic, semantic->stats());
-  p->Family("radixlm:response_cache_hits_total", "counter", "Response-cache lookups answered, by layer.");
-  for (const auto& [label, stats] : layers) p->Sample("radixlm:response_cache_hits_total", label, stats->hits.load());
-  p->Family("radixlm:response_cache_misses_total", "counter", "Response-cache lookups not answered, by layer.");
+  p->Family("radixlm:response_cache_hits_total", "counter",
+            "Response-cache lookups answered, by layer.");
+  for (const auto& [label, stats] : layers)
+    p->Sample("radixlm:response_cache_hits_total", label, stats->hits.load());
+  p->Family("radixlm:response_cache_misses_total", "counter",
+            "Response-cache lookups not answered, by layer.");
   for (const auto& [label, stats] : layers) {
     p->Sample("radixlm:response_cache_misses_total", label, stats->misses.load());
   }
@@ -93,31 +97,37 @@ void FormatResponseCacheMetrics(const respcache::ResponseCache& cache, const res
   for (const auto& [label, stats] : layers) {
     p->HistogramSeries("radixlm:response_cache_hit_seconds", label, stats->hit_seconds.Snapshot());
   }
-  p->Family("radixlm:response_cache_miss_seconds", "histogram", "Time of a response-cache lookup that missed.");
+  p->Family("radixlm:response_cache_miss_seconds", "histogram",
+            "Time of a response-cache lookup that missed.");
   for (const auto& [label, stats] : layers) {
-    p->HistogramSeries("radixlm:response_cache_miss_seconds", label, stats->miss_seconds.Snapshot());
+    p->HistogramSeries("radixlm:response_cache_miss_seconds", label,
+                       stats->miss_seconds.Snapshot());
   }
   auto one = [&](const char* name, const char* type, const char* help, int64_t value) {
     p->Family(name, type, help);
     p->Sample(name, "", static_cast<double>(value));
   };
-  one("radixlm:response_cache_stores_total", "counter", "Responses written to the response cache.", cache.stores());
+  one("radixlm:response_cache_stores_total", "counter", "Responses written to the response cache.",
+      cache.stores());
   one("radixlm:response_cache_store_errors_total", "counter",
       "Redis errors and timeouts (the request went on without the store).", cache.store_errors());
   one("radixlm:response_cache_remote_flushes_total", "counter",
       "Flushes on other replicas applied to the in-process layer (Redis pub/sub).",
       cache.remote_flushes());
-  one("radixlm:response_cache_l1_bytes", "gauge", "Bytes held by the in-process layer.", cache.l1_bytes());
+  one("radixlm:response_cache_l1_bytes", "gauge", "Bytes held by the in-process layer.",
+      cache.l1_bytes());
   one("radixlm:response_cache_l1_capacity_bytes", "gauge", "The in-process layer's bound.",
       cache.l1_capacity_bytes());
-  one("radixlm:response_cache_l1_entries", "gauge", "Responses held by the in-process layer.", cache.l1_entries());
-  one("radixlm:response_cache_l1_evictions_total", "counter", "Entries the in-process layer dropped for space.",
-      cache.l1_evictions());
+  one("radixlm:response_cache_l1_entries", "gauge", "Responses held by the in-process layer.",
+      cache.l1_entries());
+  one("radixlm:response_cache_l1_evictions_total", "counter",
+      "Entries the in-process layer dropped for space.", cache.l1_evictions());
   if (semantic != nullptr) {
     one("radixlm:response_cache_semantic_entries", "gauge", "Live vectors in the semantic index.",
         semantic->entries());
     one("radixlm:response_cache_embed_errors_total", "counter",
-        "Embeddings the semantic cache could not get (the call went on as a miss).", semantic->embed_errors());
+        "Embeddings the semantic cache could not get (the call went on as a miss).",
+        semantic->embed_errors());
   }
 }
 
@@ -133,35 +143,47 @@ std::string FormatMetrics(const MetricsInput& in) {
   };
   auto d = [](int64_t v) { return static_cast<double>(v); };
 
-  one("radixlm:num_requests_running", "gauge", "Requests prefilling or decoding.", d(s.running_requests));
-  one("radixlm:num_requests_waiting", "gauge", "Requests waiting to be admitted.", d(s.waiting_requests));
-  one("radixlm:num_sequences_running", "gauge", "Sequences running (a request with n samples has n).",
-      d(s.running_sequences));
+  one("radixlm:num_requests_running", "gauge", "Requests prefilling or decoding.",
+      d(s.running_requests));
+  one("radixlm:num_requests_waiting", "gauge", "Requests waiting to be admitted.",
+      d(s.waiting_requests));
+  one("radixlm:num_sequences_running", "gauge",
+      "Sequences running (a request with n samples has n).", d(s.running_sequences));
   one("radixlm:kv_cache_usage_perc", "gauge",
-      "Fraction of KV pages held by running sequences (1 = full; evictable cached pages count as free).",
+      "Fraction of KV pages held by running sequences (1 = full; evictable cached pages count as "
+      "free).",
       s.kv_usage());
-  one("radixlm:prefix_cache_queries_total", "counter", "Prompt tokens looked up in the prefix cache.",
-      d(s.cache.match_tokens));
+  one("radixlm:prefix_cache_queries_total", "counter",
+      "Prompt tokens looked up in the prefix cache.", d(s.cache.match_tokens));
   one("radixlm:prefix_cache_hits_total", "counter", "Prompt tokens found in the prefix cache.",
       d(s.cache.match_tokens_hit));
-  one("radixlm:prefix_cache_hit_rate", "gauge", "prefix_cache_hits_total / prefix_cache_queries_total.",
+  one("radixlm:prefix_cache_hit_rate", "gauge",
+      "prefix_cache_hits_total / prefix_cache_queries_total.",
       s.cache.match_tokens == 0 ? 0.0 : d(s.cache.match_tokens_hit) / d(s.cache.match_tokens));
 
-  p.Family("radixlm:cache_pages", "gauge", "KV pages by state (free + cached + locked + in_use = total).");
-  const std::pair<const char*, int64_t> states[] = {
-      {"free", s.pages_free}, {"cached", s.pages_cached}, {"locked", s.pages_locked}, {"in_use", s.pages_in_use}};
+  p.Family("radixlm:cache_pages", "gauge",
+           "KV pages by state (free + cached + locked + in_use = total).");
+  const std::pair<const char*, int64_t> states[] = {{"free", s.pages_free},
+                                                    {"cached", s.pages_cached},
+                                                    {"locked", s.pages_locked},
+                                                    {"in_use", s.pages_in_use}};
   for (const auto& [state, pages] : states) {
     p.Sample("radixlm:cache_pages", Join(model, PrometheusText::Label("state", state)), d(pages));
   }
   one("radixlm:cache_pages_total", "gauge", "KV pages in the pool.", d(s.pages_total));
   one("radixlm:cache_page_size", "gauge", "Tokens per KV page.", d(s.page_size));
-  one("radixlm:cache_tokens", "gauge", "Tokens held by the prefix cache.", d(s.cache.cached_tokens));
-  one("radixlm:cache_namespaces", "gauge", "Prefix-cache namespaces in use.", d(s.cache.namespaces));
-  one("radixlm:cache_evictions_total", "counter", "Prefix-cache entries evicted.", d(s.cache.evictions));
-  one("radixlm:cache_pages_evicted_total", "counter", "KV pages freed by eviction.", d(s.cache.pages_evicted));
-  one("radixlm:cache_cow_copies_total", "counter", "Matches ending inside a page (boundary page copied).",
-      d(s.cache.cow_copies));
-  one("radixlm:cache_flushed_pages_total", "counter", "KV pages freed by cache flushes.", d(s.cache.flushed_pages));
+  one("radixlm:cache_tokens", "gauge", "Tokens held by the prefix cache.",
+      d(s.cache.cached_tokens));
+  one("radixlm:cache_namespaces", "gauge", "Prefix-cache namespaces in use.",
+      d(s.cache.namespaces));
+  one("radixlm:cache_evictions_total", "counter", "Prefix-cache entries evicted.",
+      d(s.cache.evictions));
+  one("radixlm:cache_pages_evicted_total", "counter", "KV pages freed by eviction.",
+      d(s.cache.pages_evicted));
+  one("radixlm:cache_cow_copies_total", "counter",
+      "Matches ending inside a page (boundary page copied).", d(s.cache.cow_copies));
+  one("radixlm:cache_flushed_pages_total", "counter", "KV pages freed by cache flushes.",
+      d(s.cache.flushed_pages));
   one("radixlm:num_preemptions_total", "counter", "Running requests preempted for want of pages.",
       d(s.preemptions));
   one("radixlm:engine_steps_total", "counter", "Engine steps (forward passes).", d(s.steps));
@@ -191,22 +213,25 @@ std::string FormatMetrics(const MetricsInput& in) {
   one("radixlm:engine_overlap", "gauge",
       "1 when steps are planned while the device runs the previous one.", s.overlap ? 1.0 : 0.0);
   one("radixlm:prefix_cache_seconds_total", "counter",
-      "Time inside prefix-cache calls during steps (ranking the queue, matching, inserting).", s.cache_seconds);
-  one("radixlm:prompt_tokens_total", "counter", "Prompt tokens of admitted requests.", d(s.prompt_tokens));
-  one("radixlm:prompt_tokens_cached_total", "counter", "Prompt tokens served from the prefix cache.",
-      d(s.cached_prompt_tokens));
+      "Time inside prefix-cache calls during steps (ranking the queue, matching, inserting).",
+      s.cache_seconds);
+  one("radixlm:prompt_tokens_total", "counter", "Prompt tokens of admitted requests.",
+      d(s.prompt_tokens));
+  one("radixlm:prompt_tokens_cached_total", "counter",
+      "Prompt tokens served from the prefix cache.", d(s.cached_prompt_tokens));
   one("radixlm:prompt_tokens_computed_total", "counter",
-      "Prompt tokens prefilled (recomputation after preemption included).", d(s.computed_prompt_tokens));
+      "Prompt tokens prefilled (recomputation after preemption included).",
+      d(s.computed_prompt_tokens));
   one("radixlm:generation_tokens_total", "counter", "Generated tokens.", d(s.generation_tokens));
 
   p.Family("radixlm:request_success_total", "counter", "Finished requests by finish reason.");
   const std::pair<const char*, int64_t> reasons[] = {{"stop", s.requests_stop},
-                                                      {"length", s.requests_length},
-                                                      {"abort", s.requests_cancelled},
-                                                      {"error", s.requests_error}};
+                                                     {"length", s.requests_length},
+                                                     {"abort", s.requests_cancelled},
+                                                     {"error", s.requests_error}};
   for (const auto& [reason, count] : reasons) {
-    p.Sample("radixlm:request_success_total", Join(model, PrometheusText::Label("finished_reason", reason)),
-             d(count));
+    p.Sample("radixlm:request_success_total",
+             Join(model, PrometheusText::Label("finished_reason", reason)), d(count));
   }
 
   if (in.pins) {
@@ -243,14 +268,18 @@ std::string FormatMetrics(const MetricsInput& in) {
   p.Histogram("radixlm:time_to_first_token_seconds", "Time to first token.", model, in.ttft);
   p.Histogram("radixlm:inter_token_latency_seconds", "Time between consecutive tokens.", model,
               in.inter_token_latency);
-  p.Histogram("radixlm:e2e_request_latency_seconds", "Request latency, arrival to finish.", model, in.e2e_latency);
-  p.Histogram("radixlm:request_queue_time_seconds", "Time waiting before admission.", model, in.queue_time);
+  p.Histogram("radixlm:e2e_request_latency_seconds", "Request latency, arrival to finish.", model,
+              in.e2e_latency);
+  p.Histogram("radixlm:request_queue_time_seconds", "Time waiting before admission.", model,
+              in.queue_time);
 
-  if (in.response_cache != nullptr) FormatResponseCacheMetrics(*in.response_cache, in.semantic_cache, &p);
+  if (in.response_cache != nullptr)
+    FormatResponseCacheMetrics(*in.response_cache, in.semantic_cache, &p);
 
   p.Family("radixlm:http_requests_total", "counter", "HTTP responses by status code.");
   for (const auto& [code, count] : in.http_requests) {
-    p.Sample("radixlm:http_requests_total", PrometheusText::Label("code", std::to_string(code)), d(count));
+    p.Sample("radixlm:http_requests_total", PrometheusText::Label("code", std::to_string(code)),
+             d(count));
   }
   return p.str();
 }

@@ -18,7 +18,7 @@
 namespace radixlm::respcache {
 class ResponseCache;
 class SemanticCache;
-}
+}  // namespace radixlm::respcache
 
 namespace radixlm::server {
 
@@ -29,7 +29,7 @@ struct MetricsInput {
   HistogramSnapshot inter_token_latency;
   HistogramSnapshot e2e_latency;
   HistogramSnapshot queue_time;
-  std::map<int, int64_t> http_requests;  // HTTP status -> responses
+  std::map<int, int64_t> http_requests;                      // HTTP status -> responses
   const respcache::ResponseCache* response_cache = nullptr;  // null: off
   const respcache::SemanticCache* semantic_cache = nullptr;  // null: off
   // Pins (kvcache/pin_table.h); absent with prefix caching off.
@@ -45,9 +45,11 @@ class PrometheusText {
   // `labels` is already formatted: `a="x",b="y"` (or empty).
   void Family(const std::string& name, const char* type, const char* help);
   void Sample(const std::string& name, const std::string& labels, double value);
-  void Histogram(const std::string& name, const char* help, const std::string& labels, const HistogramSnapshot& h);
+  void Histogram(const std::string& name, const char* help, const std::string& labels,
+                 const HistogramSnapshot& h);
   // One more labelled histogram of a family already declared.
-  void HistogramSeries(const std::string& name, const std::string& labels, const HistogramSnapshot& h);
+  void HistogramSeries(const std::string& name, const std::string& labels,
+                       const HistogramSnapshot& h);
   const std::string& str() const { return out_; }
 
   // `key="value"` with the value escaped (\\, \", \n).

@@ -24,11 +24,16 @@ std::string NewResponseId(bool chat) {
 
 const char* FinishReasonText(engine::FinishReason reason) {
   switch (reason) {
-    case engine::FinishReason::kNone: return nullptr;
-    case engine::FinishReason::kStop: return "stop";
-    case engine::FinishReason::kLength: return "length";
-    case engine::FinishReason::kCancelled: return "abort";
-    case engine::FinishReason::kError: return "error";
+    case engine::FinishReason::kNone:
+      return nullptr;
+    case engine::FinishReason::kStop:
+      return "stop";
+    case engine::FinishReason::kLength:
+      return "length";
+    case engine::FinishReason::kCancelled:
+      return "abort";
+    case engine::FinishReason::kError:
+      return "error";
   }
   return nullptr;
 }
@@ -105,12 +110,14 @@ void WriteBytes(JsonWriter& w, const model::Tokenizer* tokenizer, int32_t id) {
   w.EndArray();
 }
 
-void WriteCompletionLogprobs(JsonWriter& w, const model::Tokenizer* tokenizer, bool as_id, const ChoiceOutput& c) {
+void WriteCompletionLogprobs(JsonWriter& w, const model::Tokenizer* tokenizer, bool as_id,
+                             const ChoiceOutput& c) {
   w.Key("logprobs");
   w.BeginObject();
   std::vector<std::string> texts;
   texts.reserve(c.logprobs.size());
-  for (const engine::LogprobEntry& e : c.logprobs) texts.push_back(TokenString(tokenizer, as_id, e.token));
+  for (const engine::LogprobEntry& e : c.logprobs)
+    texts.push_back(TokenString(tokenizer, as_id, e.token));
   w.Key("tokens");
   w.BeginArray();
   for (const std::string& t : texts) w.String(t);
@@ -145,7 +152,8 @@ void WriteCompletionLogprobs(JsonWriter& w, const model::Tokenizer* tokenizer, b
   w.EndObject();
 }
 
-void WriteChatLogprobs(JsonWriter& w, const model::Tokenizer* tokenizer, bool as_id, const ChoiceOutput& c) {
+void WriteChatLogprobs(JsonWriter& w, const model::Tokenizer* tokenizer, bool as_id,
+                       const ChoiceOutput& c) {
   w.Key("logprobs");
   w.BeginObject();
   w.Key("content");
@@ -179,8 +187,8 @@ void WriteChatLogprobs(JsonWriter& w, const model::Tokenizer* tokenizer, bool as
 
 // One choice of a completion body or chunk: index, text, logprobs (null when
 // not asked for), finish_reason.
-void WriteCompletionChoice(JsonWriter& w, const model::Tokenizer* tokenizer, bool as_id, bool logprobs,
-                           const ChoiceOutput& c) {
+void WriteCompletionChoice(JsonWriter& w, const model::Tokenizer* tokenizer, bool as_id,
+                           bool logprobs, const ChoiceOutput& c) {
   w.BeginObject();
   w.Key("index");
   w.Int(c.index);
@@ -198,14 +206,16 @@ void WriteCompletionChoice(JsonWriter& w, const model::Tokenizer* tokenizer, boo
 
 }  // namespace
 
-std::string ResponseFormatter::Completion(const ResponseMeta& meta, std::span<const ChoiceOutput> choices,
+std::string ResponseFormatter::Completion(const ResponseMeta& meta,
+                                          std::span<const ChoiceOutput> choices,
                                           const Usage& usage) const {
   JsonWriter w;
   w.BeginObject();
   WriteHead(w, meta, "text_completion");
   w.Key("choices");
   w.BeginArray();
-  for (const ChoiceOutput& c : choices) WriteCompletionChoice(w, tokenizer_, tokens_as_ids_, logprobs_, c);
+  for (const ChoiceOutput& c : choices)
+    WriteCompletionChoice(w, tokenizer_, tokens_as_ids_, logprobs_, c);
   w.EndArray();
   WriteUsage(w, usage);
   w.EndObject();
@@ -264,7 +274,8 @@ std::string ResponseFormatter::CompletionChunk(const ResponseMeta& meta, const C
   return w.str();
 }
 
-std::string ResponseFormatter::ChatRoleChunk(const ResponseMeta& meta, int32_t index, bool include_usage) const {
+std::string ResponseFormatter::ChatRoleChunk(const ResponseMeta& meta, int32_t index,
+                                             bool include_usage) const {
   JsonWriter w;
   w.BeginObject();
   WriteHead(w, meta, "chat.completion.chunk");
@@ -294,8 +305,8 @@ std::string ResponseFormatter::ChatRoleChunk(const ResponseMeta& meta, int32_t i
   return w.str();
 }
 
-std::string ResponseFormatter::ChatChunk(const ResponseMeta& meta, const ChoiceOutput& c, bool content_delta,
-                                         bool include_usage) const {
+std::string ResponseFormatter::ChatChunk(const ResponseMeta& meta, const ChoiceOutput& c,
+                                         bool content_delta, bool include_usage) const {
   JsonWriter w;
   w.BeginObject();
   WriteHead(w, meta, "chat.completion.chunk");
@@ -328,7 +339,8 @@ std::string ResponseFormatter::ChatChunk(const ResponseMeta& meta, const ChoiceO
   return w.str();
 }
 
-std::string ResponseFormatter::UsageChunk(const ResponseMeta& meta, bool chat, const Usage& usage) const {
+std::string ResponseFormatter::UsageChunk(const ResponseMeta& meta, bool chat,
+                                          const Usage& usage) const {
   JsonWriter w;
   w.BeginObject();
   WriteHead(w, meta, chat ? "chat.completion.chunk" : "text_completion");
@@ -364,8 +376,8 @@ std::string FormatModelList(std::string_view model, int64_t created, int64_t max
   return w.str();
 }
 
-std::string FormatEmbeddings(std::string_view model, std::span<const std::vector<float>> embeddings, bool base64,
-                             int64_t prompt_tokens) {
+std::string FormatEmbeddings(std::string_view model, std::span<const std::vector<float>> embeddings,
+                             bool base64, int64_t prompt_tokens) {
   JsonWriter w;
   w.BeginObject();
   w.Key("object");
@@ -382,11 +394,13 @@ std::string FormatEmbeddings(std::string_view model, std::span<const std::vector
     w.Int(static_cast<int64_t>(i));
     w.Key("embedding");
     if (base64) {
-      static_assert(std::endian::native == std::endian::little, "base64 embeddings are little-endian F32");
+      static_assert(std::endian::native == std::endian::little,
+                    "base64 embeddings are little-endian F32");
       const size_t bytes = e.size() * sizeof(float);
       encoded.resize(4 * ((bytes + 2) / 3) + 1);
       const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
-                                    reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(bytes));
+                                    reinterpret_cast<const unsigned char*>(e.data()),
+                                    static_cast<int>(bytes));
       w.String(std::string_view(encoded.data(), static_cast<size_t>(n)));
     } else {
       w.BeginArray();

@@ -57,7 +57,8 @@ struct ChoiceOutput {
   std::string text;
   std::vector<engine::LogprobEntry> logprobs;
   engine::FinishReason finish = engine::FinishReason::kNone;
-  int64_t text_offset = 0;  // completion logprobs: where `prefix + text` starts in the choice's text
+  int64_t text_offset =
+      0;  // completion logprobs: where `prefix + text` starts in the choice's text
 };
 
 // "stop", "length", "abort" (cancelled), "error"; kNone is null.
@@ -70,12 +71,15 @@ class ResponseFormatter {
   ResponseFormatter(const model::Tokenizer* tokenizer, bool logprobs, bool tokens_as_ids = false)
       : tokenizer_(tokenizer), logprobs_(logprobs), tokens_as_ids_(tokens_as_ids) {}
 
-  std::string Completion(const ResponseMeta& meta, std::span<const ChoiceOutput> choices, const Usage& usage) const;
-  std::string Chat(const ResponseMeta& meta, std::span<const ChoiceOutput> choices, const Usage& usage) const;
+  std::string Completion(const ResponseMeta& meta, std::span<const ChoiceOutput> choices,
+                         const Usage& usage) const;
+  std::string Chat(const ResponseMeta& meta, std::span<const ChoiceOutput> choices,
+                   const Usage& usage) const;
 
   // Stream chunks (the JSON only; sse.h frames it). With include_usage every
   // chunk carries "usage": null and UsageChunk ends the stream with choices [].
-  std::string CompletionChunk(const ResponseMeta& meta, const ChoiceOutput& choice, bool include_usage) const;
+  std::string CompletionChunk(const ResponseMeta& meta, const ChoiceOutput& choice,
+                              bool include_usage) const;
   // First chunk of a chat choice: delta {"role":"assistant","content":""}.
   std::string ChatRoleChunk(const ResponseMeta& meta, int32_t index, bool include_usage) const;
   // Content delta (finish ignored), or with content_delta == false the final
@@ -94,7 +98,7 @@ std::string FormatModelList(std::string_view model, int64_t created, int64_t max
 
 // The body of a /v1/embeddings answer: one vector per input, as numbers or (base64)
 // as the base64 of their little-endian F32 bytes.
-std::string FormatEmbeddings(std::string_view model, std::span<const std::vector<float>> embeddings, bool base64,
-                             int64_t prompt_tokens);
+std::string FormatEmbeddings(std::string_view model, std::span<const std::vector<float>> embeddings,
+                             bool base64, int64_t prompt_tokens);
 
 }  // namespace radixlm::server

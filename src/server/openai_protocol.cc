@@ -19,14 +19,21 @@ using simdjson::dom::object;
 
 std::string TypeName(const element& e) {
   switch (e.type()) {
-    case element_type::ARRAY: return "an array";
-    case element_type::OBJECT: return "an object";
+    case element_type::ARRAY:
+      return "an array";
+    case element_type::OBJECT:
+      return "an object";
     case element_type::INT64:
-    case element_type::UINT64: return "an integer";
-    case element_type::DOUBLE: return "a number";
-    case element_type::STRING: return "a string";
-    case element_type::BOOL: return "a boolean";
-    case element_type::NULL_VALUE: return "null";
+    case element_type::UINT64:
+      return "an integer";
+    case element_type::DOUBLE:
+      return "a number";
+    case element_type::STRING:
+      return "a string";
+    case element_type::BOOL:
+      return "a boolean";
+    case element_type::NULL_VALUE:
+      return "null";
   }
   return "a value";
 }
@@ -58,16 +65,16 @@ class Fields {
     return InvalidArgumentError(std::move(message));
   }
   Status Type(std::string_view field, std::string_view expected, const element& e) const {
-    return Bad(field, "Invalid type for '" + std::string(field) + "': expected " + std::string(expected) +
-                          ", but got " + TypeName(e) + " instead.");
+    return Bad(field, "Invalid type for '" + std::string(field) + "': expected " +
+                          std::string(expected) + ", but got " + TypeName(e) + " instead.");
   }
   Status Missing(std::string_view field) const {
     return Bad(field, "Missing required parameter: '" + std::string(field) + "'.");
   }
   // "Invalid 'temperature': expected a value in [0, 2], but got 3 instead."
   Status OutOfRange(std::string_view field, std::string_view expected, double got) const {
-    return Bad(field, "Invalid '" + std::string(field) + "': expected " + std::string(expected) + ", but got " +
-                          NumberText(got) + " instead.");
+    return Bad(field, "Invalid '" + std::string(field) + "': expected " + std::string(expected) +
+                          ", but got " + NumberText(got) + " instead.");
   }
 
   Status Int(const element& e, std::string_view field, int64_t* out) const {
@@ -84,7 +91,8 @@ class Fields {
           *out = static_cast<int64_t>(v);
           return OkStatus();
         }
-        if (v == std::floor(v)) return Bad(field, "Invalid '" + std::string(field) + "': the integer is out of range.");
+        if (v == std::floor(v))
+          return Bad(field, "Invalid '" + std::string(field) + "': the integer is out of range.");
         return Type(field, "an integer", e);
       }
       case element_type::ARRAY:
@@ -96,10 +104,12 @@ class Fields {
     }
     return Type(field, "an integer", e);
   }
-  Status IntIn(const element& e, std::string_view field, int64_t lo, int64_t hi, int64_t* out) const {
+  Status IntIn(const element& e, std::string_view field, int64_t lo, int64_t hi,
+               int64_t* out) const {
     RETURN_IF_ERROR(Int(e, field, out));
     if (*out < lo || *out > hi) {
-      return OutOfRange(field, "a value in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]",
+      return OutOfRange(field,
+                        "a value in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]",
                         static_cast<double>(*out));
     }
     return OkStatus();
@@ -113,7 +123,8 @@ class Fields {
     RETURN_IF_ERROR(Number(e, field, out));
     if (!(lo_open ? *out > lo : *out >= lo) || !(*out <= hi)) {
       return OutOfRange(field,
-                        std::string("a value in ") + (lo_open ? "(" : "[") + NumberText(lo) + ", " + NumberText(hi) + "]",
+                        std::string("a value in ") + (lo_open ? "(" : "[") + NumberText(lo) + ", " +
+                            NumberText(hi) + "]",
                         *out);
     }
     return OkStatus();
@@ -128,10 +139,12 @@ class Fields {
     out->assign(s);
     return OkStatus();
   }
-  Status NonEmptyString(const element& e, std::string_view field, std::optional<std::string>* out) const {
+  Status NonEmptyString(const element& e, std::string_view field,
+                        std::optional<std::string>* out) const {
     std::string text;
     RETURN_IF_ERROR(String(e, field, &text));
-    if (text.empty()) return Bad(field, "Invalid '" + std::string(field) + "': it must not be empty.");
+    if (text.empty())
+      return Bad(field, "Invalid '" + std::string(field) + "': it must not be empty.");
     *out = std::move(text);
     return OkStatus();
   }
@@ -140,7 +153,8 @@ class Fields {
     RETURN_IF_ERROR(Int(e, field, &v));
     if (v < 0 || (limits_.vocab_size > 0 && v >= limits_.vocab_size) || v > INT32_MAX) {
       return Bad(field, "Invalid '" + std::string(field) + "': token id " + std::to_string(v) +
-                            " is outside the vocabulary [0, " + std::to_string(limits_.vocab_size) + ").");
+                            " is outside the vocabulary [0, " + std::to_string(limits_.vocab_size) +
+                            ").");
     }
     *out = static_cast<int32_t>(v);
     return OkStatus();
@@ -167,7 +181,8 @@ class Fields {
 
 // Fields OpenAI defines that change nothing here.
 bool IgnoredField(std::string_view key) {
-  return OneOf(key, {"user", "metadata", "store", "service_tier", "prompt_cache_key", "safety_identifier"});
+  return OneOf(
+      key, {"user", "metadata", "store", "service_tier", "prompt_cache_key", "safety_identifier"});
 }
 
 Status UnknownField(const Fields& f, std::string_view key) {
@@ -175,13 +190,14 @@ Status UnknownField(const Fields& f, std::string_view key) {
 }
 
 // A field both endpoints share. Sets *handled when `key` is one.
-Status ParseSharedField(const Fields& f, std::string_view key, const element& v, GenerationRequest* g,
-                        bool* handled) {
+Status ParseSharedField(const Fields& f, std::string_view key, const element& v,
+                        GenerationRequest* g, bool* handled) {
   *handled = true;
   if (key == "model") return f.String(v, key, &g->model);
   if (key == "max_tokens") {
     RETURN_IF_ERROR(f.Int(v, key, &g->stop.max_tokens));
-    if (g->stop.max_tokens < 1) return f.OutOfRange(key, "a value >= 1", static_cast<double>(g->stop.max_tokens));
+    if (g->stop.max_tokens < 1)
+      return f.OutOfRange(key, "a value >= 1", static_cast<double>(g->stop.max_tokens));
     g->max_tokens_set = true;
     return OkStatus();
   }
@@ -190,13 +206,16 @@ Status ParseSharedField(const Fields& f, std::string_view key, const element& v,
   if (key == "top_k") {
     int64_t k = 0;
     RETURN_IF_ERROR(f.Int(v, key, &k));
-    if (k < -1) return f.OutOfRange(key, "a value >= 0, or -1 for all tokens", static_cast<double>(k));
+    if (k < -1)
+      return f.OutOfRange(key, "a value >= 0, or -1 for all tokens", static_cast<double>(k));
     g->sampling.top_k = k < 0 ? 0 : k;
     return OkStatus();
   }
   if (key == "min_p") return f.NumberIn(v, key, 0, 1, false, &g->sampling.min_p);
-  if (key == "presence_penalty") return f.NumberIn(v, key, -2, 2, false, &g->sampling.presence_penalty);
-  if (key == "frequency_penalty") return f.NumberIn(v, key, -2, 2, false, &g->sampling.frequency_penalty);
+  if (key == "presence_penalty")
+    return f.NumberIn(v, key, -2, 2, false, &g->sampling.presence_penalty);
+  if (key == "frequency_penalty")
+    return f.NumberIn(v, key, -2, 2, false, &g->sampling.frequency_penalty);
   if (key == "n") {
     int64_t n = 0;
     RETURN_IF_ERROR(f.IntIn(v, key, 1, f.limits().max_n, &n));
@@ -238,20 +257,23 @@ Status ParseSharedField(const Fields& f, std::string_view key, const element& v,
     for (element item : list) {
       const std::string field = "stop[" + std::to_string(i++) + "]";
       RETURN_IF_ERROR(f.String(item, field, &s));
-      if (s.empty()) return f.Bad(field, "Invalid '" + field + "': a stop string must not be empty.");
+      if (s.empty())
+        return f.Bad(field, "Invalid '" + field + "': a stop string must not be empty.");
       g->stop.stop.push_back(s);
     }
     return OkStatus();
   }
   if (key == "stop_token_ids") return f.TokenIds(v, key, &g->stop.stop_token_ids);
   if (key == "ignore_eos") return f.Bool(v, key, &g->stop.ignore_eos);
-  if (key == "include_stop_str_in_output") return f.Bool(v, key, &g->stop.include_stop_str_in_output);
+  if (key == "include_stop_str_in_output")
+    return f.Bool(v, key, &g->stop.include_stop_str_in_output);
   if (key == "skip_special_tokens") return f.Bool(v, key, &g->skip_special_tokens);
   if (key == "return_tokens_as_token_ids") return f.Bool(v, key, &g->return_tokens_as_token_ids);
   if (key == "cache_salt") return f.NonEmptyString(v, key, &g->cache_salt);
   if (key == "cache") {
     object o;
-    if (v.get_object().get(o)) return f.Type(key, "an object like {\"mode\": \"readwrite\", \"ttl\": 600}", v);
+    if (v.get_object().get(o))
+      return f.Type(key, "an object like {\"mode\": \"readwrite\", \"ttl\": 600}", v);
     for (auto [k, value] : o) {
       const std::string field = "cache." + std::string(k);
       if (value.is_null()) continue;
@@ -267,12 +289,14 @@ Status ParseSharedField(const Fields& f, std::string_view key, const element& v,
         } else if (mode == "readwrite") {
           g->cache.mode = ResponseCacheMode::kReadWrite;
         } else {
-          return f.Bad(field, "Invalid 'cache.mode': '" + mode + "' (use off, read, write or readwrite).");
+          return f.Bad(field,
+                       "Invalid 'cache.mode': '" + mode + "' (use off, read, write or readwrite).");
         }
       } else if (k == "ttl") {
         int64_t ttl = 0;
         RETURN_IF_ERROR(f.Int(value, field, &ttl));
-        if (ttl < 1) return f.OutOfRange(field, "a number of seconds >= 1", static_cast<double>(ttl));
+        if (ttl < 1)
+          return f.OutOfRange(field, "a number of seconds >= 1", static_cast<double>(ttl));
         g->cache.ttl_seconds = ttl;
       } else {
         return UnknownField(f, field);
@@ -302,7 +326,8 @@ Status ParseSharedField(const Fields& f, std::string_view key, const element& v,
       auto [end, ec] = std::from_chars(k.data(), k.data() + k.size(), id);
       if (ec != std::errc() || end != k.data() + k.size() || id < 0 ||
           (f.limits().vocab_size > 0 && id >= f.limits().vocab_size)) {
-        return f.Bad(field, "Invalid 'logit_bias': '" + std::string(k) + "' is not a token id in [0, " +
+        return f.Bad(field, "Invalid 'logit_bias': '" + std::string(k) +
+                                "' is not a token id in [0, " +
                                 std::to_string(f.limits().vocab_size) + ").");
       }
       double bias = 0;
@@ -320,17 +345,20 @@ Status ParseSharedField(const Fields& f, std::string_view key, const element& v,
 // its own, so 64 threads do not each keep buffers sized for 8 MiB.
 constexpr size_t kReusedParserBytes = size_t{1} << 20;
 
-simdjson::dom::parser& ParserFor(std::string_view body, std::unique_ptr<simdjson::dom::parser>* own) {
+simdjson::dom::parser& ParserFor(std::string_view body,
+                                 std::unique_ptr<simdjson::dom::parser>* own) {
   thread_local simdjson::dom::parser reused;
   if (body.size() <= kReusedParserBytes) return reused;
   *own = std::make_unique<simdjson::dom::parser>();
   return **own;
 }
 
-Status ParseObject(std::string_view body, const Fields& f, simdjson::dom::parser& parser, object* out) {
+Status ParseObject(std::string_view body, const Fields& f, simdjson::dom::parser& parser,
+                   object* out) {
   element doc;
   if (auto error = parser.parse(body.data(), body.size()).get(doc)) {
-    return f.Bad("", std::string("The request body is not valid JSON (") + simdjson::error_message(error) + ").");
+    return f.Bad("", std::string("The request body is not valid JSON (") +
+                         simdjson::error_message(error) + ").");
   }
   if (doc.get_object().get(*out)) return f.Bad("", "The request body must be a JSON object.");
   return OkStatus();
@@ -357,7 +385,8 @@ Status ParsePrompt(const Fields& f, const element& v, std::vector<Prompt>* promp
   }
   array list;
   if (v.get_array().get(list)) {
-    return f.Type(key, "a string, an array of strings, an array of token ids or an array of those", v);
+    return f.Type(key, "a string, an array of strings, an array of token ids or an array of those",
+                  v);
   }
   if (list.size() == 0) return f.Bad(key, empty);
   const element first = list.at(0).value_unsafe();
@@ -489,7 +518,8 @@ Status ParseMessages(const Fields& f, const element& v, std::vector<ChatMessage>
                      std::vector<CacheBreakpoint>* breakpoints) {
   array list;
   if (v.get_array().get(list)) return f.Type("messages", "an array", v);
-  if (list.size() == 0) return f.Bad("messages", "Invalid 'messages': at least one message is required.");
+  if (list.size() == 0)
+    return f.Bad("messages", "Invalid 'messages': at least one message is required.");
   size_t i = 0;
   for (element item : list) {
     const std::string field = "messages[" + std::to_string(i++) + "]";
@@ -500,8 +530,9 @@ Status ParseMessages(const Fields& f, const element& v, std::vector<ChatMessage>
     if (o["role"].get(role)) return f.Missing(field + ".role");
     RETURN_IF_ERROR(f.String(role, field + ".role", &m.role));
     if (!OneOf(m.role, {"system", "developer", "user", "assistant", "tool"})) {
-      return f.Bad(field + ".role", "Invalid value for '" + field + ".role': '" + m.role +
-                                        "' is not one of system, developer, user, assistant, tool.");
+      return f.Bad(field + ".role",
+                   "Invalid value for '" + field + ".role': '" + m.role +
+                       "' is not one of system, developer, user, assistant, tool.");
     }
     element tool_calls;
     if (!o["tool_calls"].get(tool_calls) && !tool_calls.is_null()) {
@@ -527,8 +558,8 @@ Status ParseMessages(const Fields& f, const element& v, std::vector<ChatMessage>
         if (po["type"].get(type)) return f.Missing(pfield + ".type");
         RETURN_IF_ERROR(f.String(type, pfield + ".type", &type_name));
         if (type_name != "text") {
-          return f.Bad(pfield + ".type", "Invalid '" + pfield + ".type': content parts of type '" + type_name +
-                                             "' are not supported; only 'text'.");
+          return f.Bad(pfield + ".type", "Invalid '" + pfield + ".type': content parts of type '" +
+                                             type_name + "' are not supported; only 'text'.");
         }
         if (po["text"].get(text)) return f.Missing(pfield + ".text");
         RETURN_IF_ERROR(f.String(text, pfield + ".text", &text_value));
@@ -563,7 +594,8 @@ Status ParseMessages(const Fields& f, const element& v, std::vector<ChatMessage>
 
 }  // namespace
 
-StatusOr<CompletionRequest> ParseCompletionRequest(std::string_view body, const ProtocolLimits& limits,
+StatusOr<CompletionRequest> ParseCompletionRequest(std::string_view body,
+                                                   const ProtocolLimits& limits,
                                                    std::string* param) {
   param->clear();
   Fields f(limits, param);
@@ -598,19 +630,22 @@ StatusOr<CompletionRequest> ParseCompletionRequest(std::string_view body, const 
     } else if (key == "suffix") {
       std::string suffix;
       RETURN_IF_ERROR(f.String(value, key, &suffix));
-      if (!suffix.empty()) return f.Bad(key, "Invalid 'suffix': suffix (insertion) is not supported.");
+      if (!suffix.empty())
+        return f.Bad(key, "Invalid 'suffix': suffix (insertion) is not supported.");
     } else if (!IgnoredField(key)) {
       return UnknownField(f, key);
     }
   }
   if (!has_prompt) return f.Missing("prompt");
   if (best_of != -1 && best_of != r.gen.n) {
-    return f.Bad("best_of", "Invalid 'best_of': best_of other than n is not supported (got best_of " +
-                                std::to_string(best_of) + ", n " + std::to_string(r.gen.n) + ").");
+    return f.Bad("best_of",
+                 "Invalid 'best_of': best_of other than n is not supported (got best_of " +
+                     std::to_string(best_of) + ", n " + std::to_string(r.gen.n) + ").");
   }
   if (r.echo && r.gen.logprobs >= 0) {
-    return f.Bad("echo", "Invalid 'echo': echo together with logprobs needs prompt log probabilities, "
-                         "which are not supported.");
+    return f.Bad("echo",
+                 "Invalid 'echo': echo together with logprobs needs prompt log probabilities, "
+                 "which are not supported.");
   }
   if (r.cache_control && r.gen.truncate_prompt_tokens > 0) {
     return f.Bad("cache_control",
@@ -621,7 +656,8 @@ StatusOr<CompletionRequest> ParseCompletionRequest(std::string_view body, const 
   return r;
 }
 
-StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimits& limits, std::string* param) {
+StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimits& limits,
+                                       std::string* param) {
   param->clear();
   Fields f(limits, param);
   std::unique_ptr<simdjson::dom::parser> own;
@@ -658,27 +694,32 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
       if (o["type"].get(type)) return f.Missing("response_format.type");
       RETURN_IF_ERROR(f.String(type, "response_format.type", &type_name));
       if (type_name != "text") {
-        return f.Bad("response_format", "Invalid 'response_format': type '" + type_name +
-                                            "' is not supported (it needs guided decoding); only 'text'.");
+        return f.Bad("response_format",
+                     "Invalid 'response_format': type '" + type_name +
+                         "' is not supported (it needs guided decoding); only 'text'.");
       }
     } else if (key == "tools") {
       RETURN_IF_ERROR(ParseTools(f, value, &r.has_tools));
     } else if (key == "functions") {
       array list;
       if (value.get_array().get(list)) return f.Type(key, "an array", value);
-      if (list.size() > 0) return f.Bad(key, "Invalid 'functions': deprecated; send 'tools' instead.");
+      if (list.size() > 0)
+        return f.Bad(key, "Invalid 'functions': deprecated; send 'tools' instead.");
     } else if (key == "chat_template_kwargs") {
       object o;
       if (value.get_object().get(o)) return f.Type(key, "an object", value);
       for (auto [k, ignored] : o) {
-        if (OneOf(k, {"messages", "tools", "documents", "add_generation_prompt", "continue_final_message"})) {
+        if (OneOf(k, {"messages", "tools", "documents", "add_generation_prompt",
+                      "continue_final_message"})) {
           return f.Bad("chat_template_kwargs." + std::string(k),
-                       "Invalid 'chat_template_kwargs': '" + std::string(k) + "' is set by the request itself.");
+                       "Invalid 'chat_template_kwargs': '" + std::string(k) +
+                           "' is set by the request itself.");
         }
       }
     } else if (key == "tool_choice" || key == "function_call") {
       std::string choice;
-      if (!value.is_string() || (f.String(value, key, &choice).IgnoreError(), choice != "none" && choice != "auto")) {
+      if (!value.is_string() ||
+          (f.String(value, key, &choice).IgnoreError(), choice != "none" && choice != "auto")) {
         return f.Bad(key, kToolsUnsupported);
       }
     } else if (key == "add_generation_prompt") {
@@ -705,8 +746,9 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
   if (r.continue_final_message) {
     if (r.add_generation_prompt) {
       // vLLM's rule: the two contradict each other; add_generation_prompt defaults to true.
-      return f.Bad("continue_final_message",
-                   "Invalid 'continue_final_message': set 'add_generation_prompt' to false with it.");
+      return f.Bad(
+          "continue_final_message",
+          "Invalid 'continue_final_message': set 'add_generation_prompt' to false with it.");
     }
     if (r.messages.back().role != "assistant") {
       return f.Bad("continue_final_message",
@@ -723,8 +765,8 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
   return r;
 }
 
-StatusOr<EmbeddingRequest> ParseEmbeddingRequest(std::string_view body, const ProtocolLimits& limits,
-                                                 std::string* param) {
+StatusOr<EmbeddingRequest> ParseEmbeddingRequest(std::string_view body,
+                                                 const ProtocolLimits& limits, std::string* param) {
   param->clear();
   Fields f(limits, param);
   std::unique_ptr<simdjson::dom::parser> own;
@@ -743,7 +785,8 @@ StatusOr<EmbeddingRequest> ParseEmbeddingRequest(std::string_view body, const Pr
       std::string format;
       RETURN_IF_ERROR(f.String(value, key, &format));
       if (format != "float" && format != "base64") {
-        return f.Bad(key, "Invalid 'encoding_format': expected 'float' or 'base64', but got '" + format + "' instead.");
+        return f.Bad(key, "Invalid 'encoding_format': expected 'float' or 'base64', but got '" +
+                              format + "' instead.");
       }
       r.base64 = format == "base64";
     } else if (key == "dimensions") {
@@ -760,7 +803,8 @@ StatusOr<EmbeddingRequest> ParseEmbeddingRequest(std::string_view body, const Pr
   if (!has_input) return f.Missing("input");
   if (r.inputs.size() > kMaxEmbeddingInputs) {
     return f.Bad("input", "Invalid 'input': at most " + std::to_string(kMaxEmbeddingInputs) +
-                              " inputs per request, but got " + std::to_string(r.inputs.size()) + ".");
+                              " inputs per request, but got " + std::to_string(r.inputs.size()) +
+                              ".");
   }
   return r;
 }
@@ -769,8 +813,8 @@ namespace {
 
 // The fields of the two flush bodies: a non-empty cache_salt, and (responses
 // only) a key prefix.
-Status ParseFlushBody(std::string_view body, std::string* param, std::optional<std::string>* cache_salt,
-                      std::optional<std::string>* prefix) {
+Status ParseFlushBody(std::string_view body, std::string* param,
+                      std::optional<std::string>* cache_salt, std::optional<std::string>* prefix) {
   param->clear();
   ProtocolLimits limits;
   Fields f(limits, param);
@@ -780,7 +824,9 @@ Status ParseFlushBody(std::string_view body, std::string* param, std::optional<s
   RETURN_IF_ERROR(ParseObject(body, f, ParserFor(body, &own), &obj));
   for (auto [key, value] : obj) {
     if (value.is_null()) continue;
-    std::optional<std::string>* target = key == "cache_salt" ? cache_salt : key == "prefix" ? prefix : nullptr;
+    std::optional<std::string>* target = key == "cache_salt" ? cache_salt
+                                         : key == "prefix"   ? prefix
+                                                             : nullptr;
     if (target == nullptr) return UnknownField(f, key);
     RETURN_IF_ERROR(f.NonEmptyString(value, key, target));
   }
@@ -796,7 +842,8 @@ StatusOr<FlushRequest> ParseFlushRequest(std::string_view body, std::string* par
   return r;
 }
 
-StatusOr<ResponseFlushRequest> ParseResponseFlushRequest(std::string_view body, std::string* param) {
+StatusOr<ResponseFlushRequest> ParseResponseFlushRequest(std::string_view body,
+                                                         std::string* param) {
   ResponseFlushRequest r;
   Status s = ParseFlushBody(body, param, &r.cache_salt, &r.prefix);
   if (!s.ok()) return s;

@@ -33,9 +33,9 @@ namespace radixlm::server {
 
 // The model-dependent bounds that parsing checks.
 struct ProtocolLimits {
-  int32_t max_n = 16;          // n at most
-  int32_t max_logprobs = 20;   // logprobs / top_logprobs at most
-  int64_t vocab_size = 0;      // token ids must be below it (0: not checked)
+  int32_t max_n = 16;         // n at most
+  int32_t max_logprobs = 20;  // logprobs / top_logprobs at most
+  int64_t vocab_size = 0;     // token ids must be below it (0: not checked)
 };
 
 struct Prompt {
@@ -118,8 +118,8 @@ struct ChatRequest {
   GenerationRequest gen;
   std::vector<ChatMessage> messages;  // at least one
   bool add_generation_prompt = true;
-  bool continue_final_message = false;  // the last (assistant) message is continued
-  bool has_tools = false;               // a non-empty `tools` array
+  bool continue_final_message = false;       // the last (assistant) message is continued
+  bool has_tools = false;                    // a non-empty `tools` array
   std::vector<CacheBreakpoint> breakpoints;  // in message order
   // The request body as sent: chat templates read messages (tool calls, content
   // parts, extra fields), tools and chat_template_kwargs from it as they are.
@@ -142,12 +142,13 @@ struct FlushRequest {
   std::optional<std::string> cache_salt;
 };
 
-StatusOr<CompletionRequest> ParseCompletionRequest(std::string_view body, const ProtocolLimits& limits,
+StatusOr<CompletionRequest> ParseCompletionRequest(std::string_view body,
+                                                   const ProtocolLimits& limits,
                                                    std::string* param);
 StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimits& limits,
                                        std::string* param);
-StatusOr<EmbeddingRequest> ParseEmbeddingRequest(std::string_view body, const ProtocolLimits& limits,
-                                                 std::string* param);
+StatusOr<EmbeddingRequest> ParseEmbeddingRequest(std::string_view body,
+                                                 const ProtocolLimits& limits, std::string* param);
 
 // The body of POST /v1/cache/flush: empty, {} or {"cache_salt": S}.
 StatusOr<FlushRequest> ParseFlushRequest(std::string_view body, std::string* param);

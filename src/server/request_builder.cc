@@ -13,16 +13,18 @@ uint64_t RandomSeed() {
   return rng();
 }
 
-StatusOr<BuiltPrompt> RequestBuilder::Finish(const GenerationRequest& gen, std::vector<int32_t> prompt,
-                                             const std::string& ns, bool chat, std::string* param) const {
+StatusOr<BuiltPrompt> RequestBuilder::Finish(const GenerationRequest& gen,
+                                             std::vector<int32_t> prompt, const std::string& ns,
+                                             bool chat, std::string* param) const {
   BuiltPrompt b;
   engine::RequestOptions& o = b.options;
   if (gen.truncate_prompt_tokens > 0) {
     if (gen.truncate_prompt_tokens > info_.max_context) {
       *param = "truncate_prompt_tokens";
-      return InvalidArgumentError("Invalid 'truncate_prompt_tokens': " + std::to_string(gen.truncate_prompt_tokens) +
-                                  " is more than the model's maximum context length of " +
-                                  std::to_string(info_.max_context) + " tokens.");
+      return InvalidArgumentError(
+          "Invalid 'truncate_prompt_tokens': " + std::to_string(gen.truncate_prompt_tokens) +
+          " is more than the model's maximum context length of " +
+          std::to_string(info_.max_context) + " tokens.");
     }
     if (static_cast<int64_t>(prompt.size()) > gen.truncate_prompt_tokens) {
       prompt.erase(prompt.begin(), prompt.end() - gen.truncate_prompt_tokens);
@@ -65,7 +67,8 @@ StatusOr<BuiltPrompt> RequestBuilder::Finish(const GenerationRequest& gen, std::
 }
 
 StatusOr<std::vector<BuiltPrompt>> RequestBuilder::BuildCompletion(const CompletionRequest& request,
-                                                                   const std::string& ns, std::string* param) const {
+                                                                   const std::string& ns,
+                                                                   std::string* param) const {
   std::vector<BuiltPrompt> out;
   for (size_t i = 0; i < request.prompts.size(); ++i) {
     const Prompt& p = request.prompts[i];
@@ -80,7 +83,8 @@ StatusOr<std::vector<BuiltPrompt>> RequestBuilder::BuildCompletion(const Complet
     }
     auto built = Finish(request.gen, std::move(ids), ns, /*chat=*/false, param);
     if (!built.ok()) {
-      if (request.prompts.size() > 1 && *param == "prompt") *param = "prompt[" + std::to_string(i) + "]";
+      if (request.prompts.size() > 1 && *param == "prompt")
+        *param = "prompt[" + std::to_string(i) + "]";
       return built.status();
     }
     built->echo_text = std::move(echo);
@@ -113,15 +117,15 @@ std::vector<int32_t> RequestBuilder::EncodeText(const std::string& text) const {
   return ids;
 }
 
-StatusOr<std::vector<engine::RequestOptions>> RequestBuilder::BuildEmbedding(const EmbeddingRequest& request,
-                                                                            const std::string& ns,
-                                                                            std::string* param) const {
+StatusOr<std::vector<engine::RequestOptions>> RequestBuilder::BuildEmbedding(
+    const EmbeddingRequest& request, const std::string& ns, std::string* param) const {
   std::vector<engine::RequestOptions> out;
   for (size_t i = 0; i < request.inputs.size(); ++i) {
     const Prompt& p = request.inputs[i];
     engine::RequestOptions o;
     o.prompt = p.is_text ? EncodeText(p.text) : p.ids;
-    const std::string field = request.inputs.size() > 1 ? "input[" + std::to_string(i) + "]" : "input";
+    const std::string field =
+        request.inputs.size() > 1 ? "input[" + std::to_string(i) + "]" : "input";
     if (o.prompt.empty()) {
       *param = field;
       return InvalidArgumentError("Invalid '" + field + "': it encodes to no tokens.");
@@ -129,8 +133,9 @@ StatusOr<std::vector<engine::RequestOptions>> RequestBuilder::BuildEmbedding(con
     const int64_t len = static_cast<int64_t>(o.prompt.size());
     if (len > info_.max_context) {
       *param = field;
-      return InvalidArgumentError("This model's maximum context length is " + std::to_string(info_.max_context) +
-                                  " tokens. However, '" + field + "' has " + std::to_string(len) +
+      return InvalidArgumentError("This model's maximum context length is " +
+                                  std::to_string(info_.max_context) + " tokens. However, '" +
+                                  field + "' has " + std::to_string(len) +
                                   " tokens. Please reduce the length of the input.");
     }
     o.ns = ns;

@@ -52,11 +52,14 @@ class RequestBuilder {
   explicit RequestBuilder(ModelInfo info) : info_(std::move(info)) {}
 
   // One engine request per prompt. On error *param names the field.
-  StatusOr<std::vector<BuiltPrompt>> BuildCompletion(const CompletionRequest& request, const std::string& ns,
+  StatusOr<std::vector<BuiltPrompt>> BuildCompletion(const CompletionRequest& request,
+                                                     const std::string& ns,
                                                      std::string* param) const;
-  StatusOr<BuiltPrompt> BuildChat(const ChatRequest& request, const std::string& ns, std::string* param) const;
+  StatusOr<BuiltPrompt> BuildChat(const ChatRequest& request, const std::string& ns,
+                                  std::string* param) const;
   // One engine embedding request per input.
-  StatusOr<std::vector<engine::RequestOptions>> BuildEmbedding(const EmbeddingRequest& request, const std::string& ns,
+  StatusOr<std::vector<engine::RequestOptions>> BuildEmbedding(const EmbeddingRequest& request,
+                                                               const std::string& ns,
                                                                std::string* param) const;
   // A text prompt's tokens: the tokenizer's special tokens, and BOS where the
   // model wants it.
@@ -66,8 +69,8 @@ class RequestBuilder {
 
  private:
   // Truncation, the context check, and everything but the prompt.
-  StatusOr<BuiltPrompt> Finish(const GenerationRequest& gen, std::vector<int32_t> prompt, const std::string& ns,
-                               bool chat, std::string* param) const;
+  StatusOr<BuiltPrompt> Finish(const GenerationRequest& gen, std::vector<int32_t> prompt,
+                               const std::string& ns, bool chat, std::string* param) const;
 
   ModelInfo info_;
 };

@@ -31,7 +31,9 @@ std::string Hex(const unsigned char* data, size_t size) {
 // same byte string.
 class Digest {
  public:
-  Digest() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
+  Digest() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
+    EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr);
+  }
   void Bytes(const void* data, size_t size) { EVP_DigestUpdate(ctx_.get(), data, size); }
   void Int(int64_t v) { Bytes(&v, sizeof(v)); }
   void Double(double v) { Bytes(&v, sizeof(v)); }
@@ -112,7 +114,9 @@ class Reader {
     return true;
   }
   // A count of items each at least `min_item_bytes` long: bounded by what is left.
-  bool Count(uint32_t* n, size_t min_item_bytes) { return Get(n) && *n <= in_.size() / min_item_bytes; }
+  bool Count(uint32_t* n, size_t min_item_bytes) {
+    return Get(n) && *n <= in_.size() / min_item_bytes;
+  }
   bool done() const { return in_.empty(); }
 
  private:
@@ -154,7 +158,8 @@ namespace {
 
 // Every sampling and stop parameter. The seed matters only to sampling, and only
 // when the caller chose it (the server draws a fresh one per call otherwise).
-void AddParameters(Digest& d, const engine::SamplingParams& s, bool seed_set, const engine::StopConditions& stop) {
+void AddParameters(Digest& d, const engine::SamplingParams& s, bool seed_set,
+                   const engine::StopConditions& stop) {
   d.Double(s.temperature);
   d.Int(s.top_k);
   d.Double(s.top_p);
@@ -253,11 +258,13 @@ StatusOr<CachedResponse> DecodeResponse(std::string_view bytes, int64_t vocab_si
     ChoiceOutput c;
     int32_t finish = 0;
     uint32_t entries = 0;
-    if (!r.Get(&c.index) || !r.Get(&finish) || !r.Str(&c.prefix) || !r.Str(&c.text) || !r.Count(&entries, 12)) {
+    if (!r.Get(&c.index) || !r.Get(&finish) || !r.Str(&c.prefix) || !r.Str(&c.text) ||
+        !r.Count(&entries, 12)) {
       return bad;
     }
-    if (c.index != static_cast<int32_t>(i) || (finish != static_cast<int32_t>(engine::FinishReason::kStop) &&
-                                               finish != static_cast<int32_t>(engine::FinishReason::kLength))) {
+    if (c.index != static_cast<int32_t>(i) ||
+        (finish != static_cast<int32_t>(engine::FinishReason::kStop) &&
+         finish != static_cast<int32_t>(engine::FinishReason::kLength))) {
       return bad;
     }
     c.finish = static_cast<engine::FinishReason>(finish);
@@ -268,7 +275,8 @@ StatusOr<CachedResponse> DecodeResponse(std::string_view bytes, int64_t vocab_si
       if (e.token < 0 || e.token >= vocab_size) return bad;
       e.top.resize(top);
       for (engine::TokenLogprob& t : e.top) {
-        if (!r.Get(&t.token) || !r.Get(&t.logprob) || t.token < 0 || t.token >= vocab_size) return bad;
+        if (!r.Get(&t.token) || !r.Get(&t.logprob) || t.token < 0 || t.token >= vocab_size)
+          return bad;
       }
     }
     out.choices.push_back(std::move(c));

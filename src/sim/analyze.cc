@@ -19,7 +19,7 @@ size_t CommonPrefix(const std::vector<Token>& a, const std::vector<Token>& b, si
 
 struct SpanHit {
   size_t start = 0;
-  size_t length = 0;   // in the current prompt
+  size_t length = 0;     // in the current prompt
   size_t realigned = 0;  // tokens agreeing after the span
 };
 
@@ -93,7 +93,8 @@ StatusOr<AnalyzeReport> AnalyzeTrace(const Trace& trace, const AnalyzeOptions& o
       }
       last_of_session[r.session] = i;
     }
-    for (size_t k = 1; k <= static_cast<size_t>(o.recent) && k <= i; ++k) candidates.push_back(i - k);
+    for (size_t k = 1; k <= static_cast<size_t>(o.recent) && k <= i; ++k)
+      candidates.push_back(i - k);
 
     const size_t best_common = static_cast<size_t>(parted[i]);
     if (i > 0) ++divergence[best_common];
@@ -142,17 +143,20 @@ StatusOr<AnalyzeReport> AnalyzeTrace(const Trace& trace, const AnalyzeOptions& o
     v.requests = s.requests;
     v.tokens_lost = s.tokens_lost;
     v.typical_length = static_cast<int64_t>(
-        std::max_element(s.lengths.begin(), s.lengths.end(),
-                         [](const auto& x, const auto& y) { return x.second < y.second; })
-            ->first);
+        std::max_element(s.lengths.begin(), s.lengths.end(), [](const auto& x, const auto& y) {
+          return x.second < y.second;
+        })->first);
     report.spans.push_back(v);
   }
-  std::sort(report.spans.begin(), report.spans.end(),
-            [](const VolatileSpan& x, const VolatileSpan& y) { return x.tokens_lost > y.tokens_lost; });
-  for (const auto& [position, n] : divergence) report.divergence.push_back({static_cast<int64_t>(position), n});
+  std::sort(
+      report.spans.begin(), report.spans.end(),
+      [](const VolatileSpan& x, const VolatileSpan& y) { return x.tokens_lost > y.tokens_lost; });
+  for (const auto& [position, n] : divergence)
+    report.divergence.push_back({static_cast<int64_t>(position), n});
   std::sort(report.divergence.begin(), report.divergence.end(),
             [](const DivergencePoint& x, const DivergencePoint& y) {
-              return x.requests > y.requests || (x.requests == y.requests && x.position < y.position);
+              return x.requests > y.requests ||
+                     (x.requests == y.requests && x.position < y.position);
             });
   if (report.divergence.size() > 10) report.divergence.resize(10);
   return report;

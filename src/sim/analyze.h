@@ -25,19 +25,19 @@ namespace radixlm::sim {
 
 struct AnalyzeOptions {
   int32_t page_size = 16;
-  int32_t recent = 32;             // earlier prompts compared besides the session's
-  int32_t max_span = 256;          // longest volatile span looked for
-  int32_t max_shift = 16;          // offset change allowed across a span
-  int32_t min_realign = 64;        // tokens that must agree after a span
+  int32_t recent = 32;       // earlier prompts compared besides the session's
+  int32_t max_span = 256;    // longest volatile span looked for
+  int32_t max_shift = 16;    // offset change allowed across a span
+  int32_t min_realign = 64;  // tokens that must agree after a span
   uint64_t seed = 0;
   Status Validate() const;
 };
 
 struct VolatileSpan {
-  int64_t start = 0;          // token position where prompts start to differ
+  int64_t start = 0;           // token position where prompts start to differ
   int64_t typical_length = 0;  // most common span length at this start
-  int64_t requests = 0;       // requests with a span here
-  int64_t tokens_lost = 0;    // tokens after the span that matched yet missed
+  int64_t requests = 0;        // requests with a span here
+  int64_t tokens_lost = 0;     // tokens after the span that matched yet missed
 };
 
 struct DivergencePoint {
@@ -48,9 +48,9 @@ struct DivergencePoint {
 struct AnalyzeReport {
   int64_t requests = 0;
   int64_t prompt_tokens = 0;
-  double token_hit_rate = 0;            // infinite cache, as the trace is
-  double reordered_token_hit_rate = 0;  // with volatile spans moved to the end
-  std::vector<VolatileSpan> spans;      // by tokens lost, largest first
+  double token_hit_rate = 0;                // infinite cache, as the trace is
+  double reordered_token_hit_rate = 0;      // with volatile spans moved to the end
+  std::vector<VolatileSpan> spans;          // by tokens lost, largest first
   std::vector<DivergencePoint> divergence;  // most common first (top 10)
   int64_t sessions = 0;
   int64_t session_turns = 0;          // requests following an earlier one of their session

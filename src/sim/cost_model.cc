@@ -25,7 +25,8 @@ CostProfile Llama3_8bH100() {
 }  // namespace
 
 Status CostProfile::Validate() const {
-  for (double v : {overhead_s, prefill_token_s, attention_pair_s, decode_token_s, context_token_s}) {
+  for (double v :
+       {overhead_s, prefill_token_s, attention_pair_s, decode_token_s, context_token_s}) {
     if (!std::isfinite(v) || v < 0) {
       return InvalidArgumentError("cost profile '" + name + "': coefficients must be finite, >= 0");
     }

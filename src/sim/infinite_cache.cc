@@ -16,8 +16,8 @@ StatusOr<std::vector<int64_t>> CachedTokensPerRequest(const Trace& trace, int32_
   // Enough pages for every token of the trace: nothing is ever evicted.
   int64_t pages = 1;
   for (const TraceRequest& r : trace.requests) {
-    int64_t tokens = r.prompt_tokens() +
-                     (r.output_content != Segment::kUnique ? r.output_tokens : 0);
+    int64_t tokens =
+        r.prompt_tokens() + (r.output_content != Segment::kUnique ? r.output_tokens : 0);
     pages += (tokens + page_size - 1) / page_size;
   }
   ASSIGN_OR_RETURN(auto pool, kvcache::PagePool::Create({pages, page_size}));

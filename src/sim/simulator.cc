@@ -57,7 +57,7 @@ struct Seq {
   int64_t queued_ns = 0;    // when it last entered the queue
   int64_t admit_order = 0;  // larger: admitted more recently
   int32_t preemptions = 0;
-  bool started = false;       // admitted at least once
+  bool started = false;  // admitted at least once
   // Tokens to compute before the next sample (the engine's Sequence::pending).
   int64_t pending() const { return static_cast<int64_t>(tokens.size()) - computed; }
 };
@@ -73,7 +73,8 @@ class Run final : public sched::AdmitHost {
   StatusOr<SimResult> Go() {
     RETURN_IF_ERROR(options_.Validate());
     RETURN_IF_ERROR(trace_.Validate());
-    ASSIGN_OR_RETURN(pool_, kvcache::PagePool::Create({options_.capacity_pages, options_.page_size}));
+    ASSIGN_OR_RETURN(pool_,
+                     kvcache::PagePool::Create({options_.capacity_pages, options_.page_size}));
     kvcache::PrefixCacheOptions cache_options;
     cache_options.page_size = options_.page_size;
     cache_options.eviction = options_.eviction;

@@ -52,7 +52,7 @@ namespace radixlm::sim {
 
 struct SimOptions {
   int32_t page_size = 16;
-  int64_t capacity_pages = 0;  // the KV pool
+  int64_t capacity_pages = 0;    // the KV pool
   std::string eviction = "lru";  // or "oracle": the offline bound (oracle.h)
   kvcache::AdmissionOptions admission;
   // The scheduling knobs, named as in EngineOptions (engine/engine.h); the
@@ -62,7 +62,7 @@ struct SimOptions {
   int64_t max_prefill_tokens = 0;                  // of the budget, prefill per step (0: all of it)
   std::chrono::milliseconds fairness_bound{2000};  // the engine's default
   CostProfile profile;
-  uint64_t seed = 0;            // token content (PromptBuilder)
+  uint64_t seed = 0;              // token content (PromptBuilder)
   bool check_invariants = false;  // tests: CheckInvariants and conservation every step
   Status Validate() const;
 };
@@ -89,7 +89,7 @@ struct SimResult {
   int64_t dropped_requests = 0;  // larger than the whole pool: never served
   int64_t evicted_pages = 0;
   int64_t peak_pages_in_use = 0;
-  double duration_s = 0;  // first arrival to last finish
+  double duration_s = 0;               // first arrival to last finish
   std::vector<RequestRecord> records;  // in trace order
 };
 

@@ -28,7 +28,7 @@ class TraceParser {
     if (doc.get_object().get(obj)) return Bad("a record must be a JSON object");
     if (format_ == TraceFormat::kAuto) {
       format_ = obj["hash_ids"].error() == simdjson::SUCCESS ? TraceFormat::kHashBlock
-                                                              : TraceFormat::kRadixlm;
+                                                             : TraceFormat::kRadixlm;
     }
     TraceRequest request;
     switch (format_) {
@@ -104,9 +104,9 @@ class TraceParser {
     const int64_t block = options_.block_tokens;
     const int64_t want = (input_length + block - 1) / block;
     if (static_cast<int64_t>(ids.size()) != want) {
-      return Bad("input_length " + std::to_string(input_length) + " needs " +
-                 std::to_string(want) + " hash ids of " + std::to_string(block) +
-                 " tokens, the record has " + std::to_string(ids.size()));
+      return Bad("input_length " + std::to_string(input_length) + " needs " + std::to_string(want) +
+                 " hash ids of " + std::to_string(block) + " tokens, the record has " +
+                 std::to_string(ids.size()));
     }
     request->arrival_s = timestamp_ms / 1000.0;
     request->output_tokens = output_length;

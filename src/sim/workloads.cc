@@ -32,7 +32,8 @@ class Zipf {
  public:
   Zipf(int64_t n, double s) : cdf_(static_cast<size_t>(n)) {
     double sum = 0;
-    for (int64_t i = 0; i < n; ++i) cdf_[i] = (sum += 1.0 / std::pow(static_cast<double>(i + 1), s));
+    for (int64_t i = 0; i < n; ++i)
+      cdf_[i] = (sum += 1.0 / std::pow(static_cast<double>(i + 1), s));
     for (double& c : cdf_) c /= sum;
   }
   int64_t Sample(Random& random) const {
@@ -61,10 +62,9 @@ class Builder {
     return trace_.requests.back();
   }
   Trace Finish() {
-    std::stable_sort(trace_.requests.begin(), trace_.requests.end(),
-                     [](const TraceRequest& a, const TraceRequest& b) {
-                       return a.arrival_s < b.arrival_s;
-                     });
+    std::stable_sort(
+        trace_.requests.begin(), trace_.requests.end(),
+        [](const TraceRequest& a, const TraceRequest& b) { return a.arrival_s < b.arrival_s; });
     return std::move(trace_);
   }
 
@@ -189,8 +189,7 @@ Trace GeneratedSharedPrefix(const WorkloadOptions& o, Random& random) {
   Builder b;
   for (const auto& [g, k] : order) {
     TraceRequest& r = b.Add(arrivals.Next());
-    r.segments = {{b.Content("system-" + std::to_string(g)), system},
-                  {Segment::kUnique, question}};
+    r.segments = {{b.Content("system-" + std::to_string(g)), system}, {Segment::kUnique, question}};
     r.output_tokens = output;
   }
   return b.Finish();
@@ -252,8 +251,8 @@ Trace AllUnique(const WorkloadOptions& o, Random& random) {
 
 const std::vector<std::string>& WorkloadNames() {
   static const std::vector<std::string> names = {
-      "chatbot",         "multi-turn",      "doc-qa",    "few-shot",
-      "generated-shared-prefix", "tree-of-thought", "all-unique"};
+      "chatbot",         "multi-turn", "doc-qa", "few-shot", "generated-shared-prefix",
+      "tree-of-thought", "all-unique"};
   return names;
 }
 
@@ -263,8 +262,8 @@ Status WorkloadOptions::Validate() const {
     for (const std::string& n : WorkloadNames()) known += (known.empty() ? "" : ", ") + n;
     return InvalidArgumentError("unknown workload '" + name + "' (known: " + known + ")");
   }
-  for (int64_t v : {requests, groups, system_tokens, question_tokens, output_tokens, turns,
-                    branching, depth}) {
+  for (int64_t v :
+       {requests, groups, system_tokens, question_tokens, output_tokens, turns, branching, depth}) {
     if (v < 0) return InvalidArgumentError("workload sizes must be >= 0 (0: the default)");
   }
   if (!std::isfinite(rate) || !std::isfinite(zipf_s) || zipf_s < 0 || think_time_s < 0) {
@@ -280,10 +279,10 @@ StatusOr<Trace> GenerateWorkload(const WorkloadOptions& options) {
   RETURN_IF_ERROR(options.Validate());
   Random random(options.seed);
   const std::string& n = options.name;
-  Trace trace = n == "chatbot"      ? Chatbot(options, random)
-                : n == "multi-turn" ? MultiTurn(options, random)
-                : n == "doc-qa"     ? DocQa(options, random)
-                : n == "few-shot"   ? FewShot(options, random)
+  Trace trace = n == "chatbot"                   ? Chatbot(options, random)
+                : n == "multi-turn"              ? MultiTurn(options, random)
+                : n == "doc-qa"                  ? DocQa(options, random)
+                : n == "few-shot"                ? FewShot(options, random)
                 : n == "generated-shared-prefix" ? GeneratedSharedPrefix(options, random)
                 : n == "tree-of-thought"         ? TreeOfThought(options, random)
                                                  : AllUnique(options, random);

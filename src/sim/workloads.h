@@ -35,11 +35,11 @@ struct WorkloadOptions {
   int64_t system_tokens = 0;    // shared part: system prompt, document, examples, root
   int64_t question_tokens = 0;  // per-request part: question, query, user turn, thought
   int64_t output_tokens = 0;
-  int64_t turns = 0;            // multi-turn: turns per conversation
-  int64_t branching = 0;        // tree-of-thought: children per node
-  int64_t depth = 0;            // tree-of-thought: levels below the root
-  double zipf_s = 0;            // chatbot, doc-qa: popularity skew
-  double think_time_s = 0;      // multi-turn: mean pause between turns
+  int64_t turns = 0;        // multi-turn: turns per conversation
+  int64_t branching = 0;    // tree-of-thought: children per node
+  int64_t depth = 0;        // tree-of-thought: levels below the root
+  double zipf_s = 0;        // chatbot, doc-qa: popularity skew
+  double think_time_s = 0;  // multi-turn: mean pause between turns
   Status Validate() const;
 };
 

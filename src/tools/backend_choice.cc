@@ -35,11 +35,14 @@ StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceC
   options.num_pages = choice.cpu.num_pages;
   options.gpu_memory_fraction = choice.gpu_memory_fraction;
   options.cuda_graphs = choice.cuda_graphs;
-  return backend::LoadModel(dir, [&options](const model::ModelWeights& weights)
-                                     -> StatusOr<std::unique_ptr<backend::Backend>> {
-    ASSIGN_OR_RETURN(std::unique_ptr<backend::cuda::CudaBackend> b, backend::cuda::CudaBackend::Create(weights, options));
-    return std::unique_ptr<backend::Backend>(std::move(b));
-  });
+  return backend::LoadModel(
+      dir,
+      [&options](
+          const model::ModelWeights& weights) -> StatusOr<std::unique_ptr<backend::Backend>> {
+        ASSIGN_OR_RETURN(std::unique_ptr<backend::cuda::CudaBackend> b,
+                         backend::cuda::CudaBackend::Create(weights, options));
+        return std::unique_ptr<backend::Backend>(std::move(b));
+      });
 #else
   return InternalError("unreachable: CheckDevice accepted cuda without CUDA");
 #endif

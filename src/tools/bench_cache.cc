@@ -134,9 +134,9 @@ struct CacheFigures {
   // what caching the workload added (nodes, maps, edges). The pool's own
   // bytes are apart.
   double index_bytes_per_token = 0;
-  double index_fixed_bytes_per_slot = 0;     // allocated with the cache, per pool slot
-  double index_growth_bytes_per_token = 0;   // added while caching, per cached token
-  double pool_bytes_per_slot = 0;            // the page pool's (KV excluded)
+  double index_fixed_bytes_per_slot = 0;    // allocated with the cache, per pool slot
+  double index_growth_bytes_per_token = 0;  // added while caching, per cached token
+  double pool_bytes_per_slot = 0;           // the page pool's (KV excluded)
   int64_t cached_tokens = 0;
   int64_t nodes = 0;
 };
@@ -238,9 +238,9 @@ CacheFigures MeasureCache(const std::string& kind, int32_t page_size, const Work
   // The same matches over pages scattered at random through the pool (a pool
   // fragmented by long uptime): no two pages of a sequence are adjacent.
   {
-    Bench s = MakeBench(kind, page_size,
-                        static_cast<int64_t>(w.long_sequences * CeilDiv(w.long_tokens, ps)),
-                        eviction);
+    Bench s =
+        MakeBench(kind, page_size,
+                  static_cast<int64_t>(w.long_sequences * CeilDiv(w.long_tokens, ps)), eviction);
     std::vector<PageId> all;
     CHECK(s.pool->Allocate(s.pool->num_pages(), &all).ok());
     std::shuffle(all.begin(), all.end(), std::mt19937_64(11));
@@ -290,8 +290,8 @@ CacheFigures MeasureCache(const std::string& kind, int32_t page_size, const Work
   // eviction runs as it does under load.
   Progress(json, "running match+lock+insert+unlock cycles");
   const size_t cycle_pages_per_prompt = CeilDiv(w.cycle_prompt_tokens, ps);
-  Bench c = MakeBench(kind, page_size,
-                      static_cast<int64_t>(cycle_pages_per_prompt * 4096), eviction);
+  Bench c =
+      MakeBench(kind, page_size, static_cast<int64_t>(cycle_pages_per_prompt * 4096), eviction);
   std::vector<std::vector<Token>> prompts;
   for (size_t i = 0; i < 4096; ++i) {
     const auto& sys = corpus.system[i % corpus.system.size()];
@@ -464,13 +464,15 @@ int RunBenchCache(const BenchCacheOptions& options) {
     // The bound of 2 B was set for what caching adds (nodes, maps); the token
     // table allocated with the cache (4 B a pool slot) comes on top, and the
     // total is printed above.
-    targets.push_back({"page_size_16.index_growth_bytes_per_token", f->index_growth_bytes_per_token, 2, true});
+    targets.push_back(
+        {"page_size_16.index_growth_bytes_per_token", f->index_growth_bytes_per_token, 2, true});
   }
   if (const CacheFigures* f = figures_for(1)) {
     targets.push_back({"page_size_1.match_8k_us", f->match_8k_us, 20, true});
     targets.push_back({"page_size_1.index_bytes_per_token", f->index_bytes_per_token, 16, true});
   }
-  if (double gb = hash_gb_for(16); gb > 0) targets.push_back({"page_size_16.hash_gb_per_s", gb, 1, false});
+  if (double gb = hash_gb_for(16); gb > 0)
+    targets.push_back({"page_size_16.hash_gb_per_s", gb, 1, false});
   bool all_met = true;
   for (const Target& t : targets) all_met = all_met && t.met();
 
@@ -543,9 +545,10 @@ int RunBenchCache(const BenchCacheOptions& options) {
     return 0;
   }
 
-  std::printf("\nradixlm bench-cache (%s): %zu cached sequences under %d system prompts, "
-              "%zu prompt tokens\n\n", CpuName().c_str(), w.sequences, w.system_prompts,
-              corpus.total_tokens);
+  std::printf(
+      "\nradixlm bench-cache (%s): %zu cached sequences under %d system prompts, "
+      "%zu prompt tokens\n\n",
+      CpuName().c_str(), w.sequences, w.system_prompts, corpus.total_tokens);
   std::printf("%-30s", "");
   for (size_t i = 0; i < n; ++i) {
     std::string ps = " ps=" + std::to_string(page_sizes[i]);
@@ -572,8 +575,8 @@ int RunBenchCache(const BenchCacheOptions& options) {
   std::printf("\n%-24s %14.1f\n", "linear_scan_match_8k_us", scan_us);
   std::printf("\n%-42s %14s %10s %6s\n", "target", "value", "bound", "met");
   for (const Target& t : targets) {
-    std::printf("%-42s %14.2f %s%9.0f %6s\n", t.name.c_str(), t.value, t.at_most ? "<=" : ">=",
-                t.bound, t.met() ? "yes" : "NO");
+    std::printf("%-42s %14.2f %s%9.0f %6s\n", t.name.c_str(), t.value,
+                t.at_most ? "<=" : ">=", t.bound, t.met() ? "yes" : "NO");
   }
   return 0;
 }

@@ -13,7 +13,8 @@ namespace radixlm::tools {
 using loadgen::CompareRun;
 
 int RunBenchCompare(const BenchCompareOptions& o) {
-  if (o.files.empty()) return Fail(InvalidArgumentError("bench compare needs at least one JSON file"));
+  if (o.files.empty())
+    return Fail(InvalidArgumentError("bench compare needs at least one JSON file"));
   std::vector<CompareRun> runs;
   for (const std::string& file : o.files) {
     std::ifstream in(file, std::ios::binary);

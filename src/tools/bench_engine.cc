@@ -36,8 +36,8 @@ double SgemmGflops(int n, int threads, int reps) {
   std::vector<double> rates;
   for (int r = 0; r < reps + 1; ++r) {  // the first run warms up
     const auto start = std::chrono::steady_clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
-                c.data(), n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
+                0.0f, c.data(), n);
     if (r > 0) rates.push_back(2.0 * n * n * n / SecondsSince(start) / 1e9);
   }
   return Median(rates);
@@ -79,9 +79,12 @@ int RunBenchEngine(const BenchEngineOptions& o) {
   if (o.device == "cuda") return RunBenchEngineCuda(o);
 #endif
   if (o.model.empty()) return Fail(InvalidArgumentError("--model DIR is required"));
-  if (!o.parts.empty() || !o.prefill_lengths.empty() || !o.decode_batches.empty() || !o.decode_contexts.empty()) {
-    std::fprintf(stderr, "bench-engine: --parts, --prefill-tokens, --decode-batch and --decode-contexts apply to "
-                         "--device cuda; the CPU run uses --prompt-tokens and --decode-tokens\n");
+  if (!o.parts.empty() || !o.prefill_lengths.empty() || !o.decode_batches.empty() ||
+      !o.decode_contexts.empty()) {
+    std::fprintf(
+        stderr,
+        "bench-engine: --parts, --prefill-tokens, --decode-batch and --decode-contexts apply to "
+        "--device cuda; the CPU run uses --prompt-tokens and --decode-tokens\n");
   }
   backend::cpu::CpuBackendOptions options;
   options.page_size = 16;
@@ -93,7 +96,8 @@ int RunBenchEngine(const BenchEngineOptions& o) {
   auto* cpu = static_cast<backend::cpu::CpuBackend*>(loaded->backend.get());
   const model::ModelConfig& c = loaded->config;
   if (total > c.max_position_embeddings) {
-    return Fail(InvalidArgumentError(std::to_string(total) + " tokens exceed the model's context of " +
+    return Fail(InvalidArgumentError(std::to_string(total) +
+                                     " tokens exceed the model's context of " +
                                      std::to_string(c.max_position_embeddings)));
   }
   const int threads = cpu->threads();
@@ -112,7 +116,8 @@ int RunBenchEngine(const BenchEngineOptions& o) {
   // Prefill: the whole prompt cold, logits for its last token.
   std::vector<double> prefill_s;
   for (int64_t r = 0; r < o.repeats; ++r) {
-    std::fprintf(stderr, "\rprefill %lld/%lld", static_cast<long long>(r + 1), static_cast<long long>(o.repeats));
+    std::fprintf(stderr, "\rprefill %lld/%lld", static_cast<long long>(r + 1),
+                 static_cast<long long>(o.repeats));
     backend::SequenceInput in{prompt, 0, pages, 1};
     const auto start = std::chrono::steady_clock::now();
     if (Status s = cpu->Forward({&in, 1}, &logits); !s.ok()) return Fail(s);
@@ -123,11 +128,14 @@ int RunBenchEngine(const BenchEngineOptions& o) {
   std::vector<int32_t> seq = prompt;
   for (int64_t i = 0; i < o.decode_tokens; ++i) {
     if (i % 8 == 0) {
-      std::fprintf(stderr, "\rdecode %lld/%lld ", static_cast<long long>(i), static_cast<long long>(o.decode_tokens));
+      std::fprintf(stderr, "\rdecode %lld/%lld ", static_cast<long long>(i),
+                   static_cast<long long>(o.decode_tokens));
       bandwidths.push_back(ReadBandwidthGbs(stream, threads));
     }
-    seq.push_back(static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
-    backend::SequenceInput in{std::span(seq).last(1), static_cast<int64_t>(seq.size()) - 1, pages, 1};
+    seq.push_back(
+        static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+    backend::SequenceInput in{std::span(seq).last(1), static_cast<int64_t>(seq.size()) - 1, pages,
+                              1};
     const auto start = std::chrono::steady_clock::now();
     if (Status s = cpu->Forward({&in, 1}, &logits); !s.ok()) return Fail(s);
     decode_s.push_back(SecondsSince(start));
@@ -148,42 +156,58 @@ int RunBenchEngine(const BenchEngineOptions& o) {
   const double decode_gbs = static_cast<double>(cpu->weight_bytes_per_token()) / decode / 1e9;
 
   FILE* table = o.json_out == "-" ? stderr : stdout;  // stdout holds only the JSON then
-  std::fprintf(table, "model %s: %s, %.1f M parameters, F32 compute, %d threads, %s kernels\n", o.model.c_str(),
-               std::string(model::ArchitectureName(c.architecture)).c_str(),
+  std::fprintf(table, "model %s: %s, %.1f M parameters, F32 compute, %d threads, %s kernels\n",
+               o.model.c_str(), std::string(model::ArchitectureName(c.architecture)).c_str(),
                static_cast<double>(loaded->parameters) / 1e6, threads,
                backend::cpu::UsingAvx512() ? "AVX-512" : "portable");
   std::fprintf(table, "%-34s %12s %12s %10s\n", "figure", "measured", "roofline", "ratio");
   std::fprintf(table, "%-34s %12.1f %12s %10s\n", "prefill tokens/s", t / prefill, "", "");
-  std::fprintf(table, "%-34s %12.1f %12.1f %9.1f%%\n", "prefill GFLOP/s vs OpenBLAS SGEMM", prefill_gflops, sgemm,
-               100 * prefill_gflops / sgemm);
+  std::fprintf(table, "%-34s %12.1f %12.1f %9.1f%%\n", "prefill GFLOP/s vs OpenBLAS SGEMM",
+               prefill_gflops, sgemm, 100 * prefill_gflops / sgemm);
   std::fprintf(table, "%-34s %12.1f %12s %10s\n", "decode tokens/s", 1 / decode, "", "");
-  std::fprintf(table, "%-34s %12.1f %12.1f %9.1f%%\n", "decode weight GB/s vs read bandwidth", decode_gbs, bandwidth,
-               100 * decode_gbs / bandwidth);
-  std::fprintf(table,
-               "(prefill: %lld-token prompt, median of %lld; decode: median of %lld steps after it; "
-               "%.1f MB of F32 weights read per decode step; rooflines are medians: SGEMM 2048^3 x5, "
-               "a 512 MiB read before every 8 decode steps)\n",
-               static_cast<long long>(o.prompt_tokens), static_cast<long long>(o.repeats),
-               static_cast<long long>(o.decode_tokens), static_cast<double>(cpu->weight_bytes_per_token()) / 1e6);
+  std::fprintf(table, "%-34s %12.1f %12.1f %9.1f%%\n", "decode weight GB/s vs read bandwidth",
+               decode_gbs, bandwidth, 100 * decode_gbs / bandwidth);
+  std::fprintf(
+      table,
+      "(prefill: %lld-token prompt, median of %lld; decode: median of %lld steps after it; "
+      "%.1f MB of F32 weights read per decode step; rooflines are medians: SGEMM 2048^3 x5, "
+      "a 512 MiB read before every 8 decode steps)\n",
+      static_cast<long long>(o.prompt_tokens), static_cast<long long>(o.repeats),
+      static_cast<long long>(o.decode_tokens),
+      static_cast<double>(cpu->weight_bytes_per_token()) / 1e6);
   if (!o.json_out.empty()) {
     JsonWriter w;
     w.BeginObject();
     w.Key("model");
     w.String(o.model);
-    w.Key("architecture"); w.String(model::ArchitectureName(c.architecture));
-    w.Key("parameters"); w.Uint(loaded->parameters);
-    w.Key("threads"); w.Int(threads);
-    w.Key("prompt_tokens"); w.Int(o.prompt_tokens);
-    w.Key("prefill_s"); w.Double(prefill);
-    w.Key("prefill_tokens_per_s"); w.Double(t / prefill);
-    w.Key("prefill_gflops"); w.Double(prefill_gflops);
-    w.Key("sgemm_gflops"); w.Double(sgemm);
-    w.Key("prefill_fraction_of_sgemm"); w.Double(prefill_gflops / sgemm);
-    w.Key("decode_s_per_token"); w.Double(decode);
-    w.Key("decode_tokens_per_s"); w.Double(1 / decode);
-    w.Key("decode_weight_gbs"); w.Double(decode_gbs);
-    w.Key("read_bandwidth_gbs"); w.Double(bandwidth);
-    w.Key("decode_fraction_of_bandwidth"); w.Double(decode_gbs / bandwidth);
+    w.Key("architecture");
+    w.String(model::ArchitectureName(c.architecture));
+    w.Key("parameters");
+    w.Uint(loaded->parameters);
+    w.Key("threads");
+    w.Int(threads);
+    w.Key("prompt_tokens");
+    w.Int(o.prompt_tokens);
+    w.Key("prefill_s");
+    w.Double(prefill);
+    w.Key("prefill_tokens_per_s");
+    w.Double(t / prefill);
+    w.Key("prefill_gflops");
+    w.Double(prefill_gflops);
+    w.Key("sgemm_gflops");
+    w.Double(sgemm);
+    w.Key("prefill_fraction_of_sgemm");
+    w.Double(prefill_gflops / sgemm);
+    w.Key("decode_s_per_token");
+    w.Double(decode);
+    w.Key("decode_tokens_per_s");
+    w.Double(1 / decode);
+    w.Key("decode_weight_gbs");
+    w.Double(decode_gbs);
+    w.Key("read_bandwidth_gbs");
+    w.Double(bandwidth);
+    w.Key("decode_fraction_of_bandwidth");
+    w.Double(decode_gbs / bandwidth);
     w.EndObject();
     if (o.json_out == "-") {
       std::printf("%s\n", w.str().c_str());

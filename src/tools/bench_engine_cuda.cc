@@ -27,8 +27,8 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/rooflines.h"
 #include "model/config.h"
-#include "tools/backend_choice.h"
 #include "report/engine_report.h"
+#include "tools/backend_choice.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 

@@ -37,9 +37,9 @@
 #include <string>
 #include <vector>
 
+#include "net/http_client.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
-#include "net/http_client.h"
 
 namespace radixlm::tools {
 

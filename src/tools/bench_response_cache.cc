@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "core/json_writer.h"
+#include "net/http_client.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
-#include "net/http_client.h"
 
 namespace radixlm::tools {
 
@@ -54,7 +54,8 @@ class Client {
       net::DropConnection(target_);
       return UnavailableError("request failed: " + res.message);
     }
-    if (res.status != 200) return UnavailableError("HTTP " + std::to_string(res.status) + ": " + res.body);
+    if (res.status != 200)
+      return UnavailableError("HTTP " + std::to_string(res.status) + ": " + res.body);
     s.cache = res.header("x-radixlm-cache");
     if (res.body.find("\"layer\":\"l1\"") != std::string::npos) s.layer = "l1";
     if (res.body.find("\"layer\":\"l2\"") != std::string::npos) s.layer = "l2";
@@ -98,7 +99,8 @@ std::string Body(const std::string& model, int64_t i, int64_t max_tokens, bool r
     for (int c = 0; c < 5; ++c) prompt += static_cast<char>('a' + next() % 26);
   }
   prompt += reworded ? " kite" : " bell";
-  return "{\"model\":\"" + model + "\",\"prompt\":\"" + prompt + "\",\"max_tokens\":" + std::to_string(max_tokens) +
+  return "{\"model\":\"" + model + "\",\"prompt\":\"" + prompt +
+         "\",\"max_tokens\":" + std::to_string(max_tokens) +
          ",\"temperature\":0,\"ignore_eos\":true}";
 }
 
@@ -122,7 +124,8 @@ int RunBenchResponseCache(const BenchResponseCacheOptions& o) {
 
   Figures miss, l2, l1, semantic;
   int64_t unexpected = 0;
-  auto expect = [&](const StatusOr<Sample>& s, const char* cache, const char* layer, Figures* into) {
+  auto expect = [&](const StatusOr<Sample>& s, const char* cache, const char* layer,
+                    Figures* into) {
     if (!s.ok()) {
       std::fprintf(stderr, "radixlm: %s\n", s.status().message().c_str());
       ++unexpected;
@@ -136,14 +139,18 @@ int RunBenchResponseCache(const BenchResponseCacheOptions& o) {
   };
   // A distinct run id keeps earlier runs' entries from turning misses into hits.
   const int64_t run = std::chrono::duration_cast<std::chrono::microseconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
   for (int64_t p = 0; p < o.prompts; ++p) {
     const std::string body = Body(o.model, run * 1000 + p, o.max_tokens);
     expect(a.Post(body), "miss", "", &miss);
     if (b) expect(b->Post(body), "hit", "l2", &l2);
     for (int64_t r = 0; r < o.repeats; ++r) expect(hits_client.Post(body), "hit", "l1", &l1);
-    if (o.semantic) expect(a.Post(Body(o.model, run * 1000 + p, o.max_tokens, true)), "hit", "semantic", &semantic);
-    std::fprintf(stderr, "\rrequest %lld/%lld", static_cast<long long>(p + 1), static_cast<long long>(o.prompts));
+    if (o.semantic)
+      expect(a.Post(Body(o.model, run * 1000 + p, o.max_tokens, true)), "hit", "semantic",
+             &semantic);
+    std::fprintf(stderr, "\rrequest %lld/%lld", static_cast<long long>(p + 1),
+                 static_cast<long long>(o.prompts));
   }
   std::fprintf(stderr, "\n");
 
@@ -166,21 +173,24 @@ int RunBenchResponseCache(const BenchResponseCacheOptions& o) {
 
   auto row = [](const char* name, const Figures& f) {
     if (f.seconds.empty()) return;
-    std::printf("  %-22s %6zu %10.3f %10.3f %10.3f\n", name, f.seconds.size(), f.Mean() * 1e3, f.Quantile(0.5) * 1e3,
-                f.Quantile(0.99) * 1e3);
+    std::printf("  %-22s %6zu %10.3f %10.3f %10.3f\n", name, f.seconds.size(), f.Mean() * 1e3,
+                f.Quantile(0.5) * 1e3, f.Quantile(0.99) * 1e3);
   };
   std::printf("  %-22s %6s %10s %10s %10s\n", "ms (end to end, HTTP)", "n", "mean", "p50", "p99");
   row("model (miss)", miss);
   row("L2 hit (Redis)", l2);
   row("L1 hit (in process)", l1);
   row("semantic hit", semantic);
-  std::printf("  hit throughput: %.0f requests/s with %lld clients over %.1f s (%lld not hits)\n", hit_rps,
-              static_cast<long long>(o.concurrency), elapsed, static_cast<long long>(failed.load()));
+  std::printf("  hit throughput: %.0f requests/s with %lld clients over %.1f s (%lld not hits)\n",
+              hit_rps, static_cast<long long>(o.concurrency), elapsed,
+              static_cast<long long>(failed.load()));
   if (!l1.seconds.empty() && !miss.seconds.empty()) {
-    std::printf("  an L1 hit takes %.2e of the model's time (%.0fx faster)\n", l1.Mean() / miss.Mean(),
-                miss.Mean() / l1.Mean());
+    std::printf("  an L1 hit takes %.2e of the model's time (%.0fx faster)\n",
+                l1.Mean() / miss.Mean(), miss.Mean() / l1.Mean());
   }
-  if (unexpected > 0) std::printf("  %lld responses were not what the step expected\n", static_cast<long long>(unexpected));
+  if (unexpected > 0)
+    std::printf("  %lld responses were not what the step expected\n",
+                static_cast<long long>(unexpected));
 
   if (!o.json_out.empty()) {
     JsonWriter w;

@@ -15,9 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "net/http_client.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
-#include "net/http_client.h"
 
 namespace radixlm::tools {
 
@@ -31,9 +31,11 @@ struct WarmRequest {
 };
 
 // The request of one line, or the reason it is not one.
-StatusOr<WarmRequest> ParseLine(simdjson::dom::parser& parser, const std::string& text, const std::string& prefix) {
+StatusOr<WarmRequest> ParseLine(simdjson::dom::parser& parser, const std::string& text,
+                                const std::string& prefix) {
   simdjson::dom::element doc;
-  if (parser.parse(text).get(doc) || !doc.is_object()) return InvalidArgumentError("not a JSON object");
+  if (parser.parse(text).get(doc) || !doc.is_object())
+    return InvalidArgumentError("not a JSON object");
   WarmRequest r;
   simdjson::dom::element body = doc;
   std::string_view endpoint;
@@ -42,7 +44,8 @@ StatusOr<WarmRequest> ParseLine(simdjson::dom::parser& parser, const std::string
       return InvalidArgumentError("endpoint '" + std::string(endpoint) +
                                   "' (use /v1/completions or /v1/chat/completions)");
     }
-    if (doc["body"].get(body) || !body.is_object()) return InvalidArgumentError("\"body\" must be an object");
+    if (doc["body"].get(body) || !body.is_object())
+      return InvalidArgumentError("\"body\" must be an object");
     r.path = prefix + std::string(endpoint).substr(3);
   } else {
     r.path = prefix + (doc["messages"].error() ? "/completions" : "/chat/completions");
@@ -53,7 +56,8 @@ StatusOr<WarmRequest> ParseLine(simdjson::dom::parser& parser, const std::string
     r.body += r.body.size() > 1 ? "," : "";
     r.body += "\"cache\":{\"mode\":\"readwrite\"}}";
   }
-  if (!body["stream"].error()) return InvalidArgumentError("remove \"stream\": warm-up reads whole responses");
+  if (!body["stream"].error())
+    return InvalidArgumentError("remove \"stream\": warm-up reads whole responses");
   return r;
 }
 
@@ -72,14 +76,17 @@ int RunCacheWarm(const CacheWarmOptions& o) {
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     auto r = ParseLine(parser, text, target->prefix);
     if (!r.ok()) {
-      std::fprintf(stderr, "%s:%lld: %s\n", o.file.c_str(), static_cast<long long>(line), r.status().message().c_str());
+      std::fprintf(stderr, "%s:%lld: %s\n", o.file.c_str(), static_cast<long long>(line),
+                   r.status().message().c_str());
       ++bad;
       continue;
     }
     r->line = line;
     requests.push_back(std::move(*r));
   }
-  if (bad > 0) return Fail(InvalidArgumentError(std::to_string(bad) + " bad line(s) in " + o.file + "; nothing sent"));
+  if (bad > 0)
+    return Fail(
+        InvalidArgumentError(std::to_string(bad) + " bad line(s) in " + o.file + "; nothing sent"));
 
   std::atomic<size_t> next{0};
   std::atomic<int64_t> stored{0}, cached{0}, failed{0}, done{0};
@@ -108,14 +115,18 @@ int RunCacheWarm(const CacheWarmOptions& o) {
         } else if (res.header("x-radixlm-cache") == "miss") {
           ++stored;
         } else {
-          why = "the server has no response cache (no x-radixlm-cache header; start it with --response-cache)";
+          why =
+              "the server has no response cache (no x-radixlm-cache header; start it with "
+              "--response-cache)";
         }
         std::lock_guard<std::mutex> lock(print_mu);
         if (!why.empty()) {
           ++failed;
-          std::fprintf(stderr, "\r%s:%lld: %s\n", o.file.c_str(), static_cast<long long>(r.line), why.c_str());
+          std::fprintf(stderr, "\r%s:%lld: %s\n", o.file.c_str(), static_cast<long long>(r.line),
+                       why.c_str());
         }
-        std::fprintf(stderr, "\rwarming: %lld/%zu", static_cast<long long>(++done), requests.size());
+        std::fprintf(stderr, "\rwarming: %lld/%zu", static_cast<long long>(++done),
+                     requests.size());
       }
     });
   }

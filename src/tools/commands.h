@@ -23,12 +23,11 @@ struct DemoServerOptions {
   std::string model;
   std::string api_key;
   int64_t max_tokens = 16;
-  std::string plot;          // SVG path, optional
+  std::string plot;  // SVG path, optional
 };
 // Replays the demo scenarios through both servers' HTTP API and prints TTFT with
 // and without the cache per request. Exit code 1 if an answer differs.
 int RunDemoServer(const DemoServerOptions& options);
-
 
 // radixlm bench http (bench_http.cc): the HTTP front end under crowds and bad
 // clients.
@@ -139,11 +138,11 @@ struct SimAnalyzeOptions {
 int RunSimAnalyze(const SimAnalyzeOptions& options);
 
 struct SimRunOptions {
-  std::string trace;          // a trace file, or
+  std::string trace;            // a trace file, or
   SimGenerateOptions generate;  // a workload generated in memory (generate.workload)
   int32_t block_tokens = 512;
   bool skip_bad = false;
-  double time_scale = 1;      // multiplies arrival times (> 1: a lighter load)
+  double time_scale = 1;  // multiplies arrival times (> 1: a lighter load)
   int32_t page_size = 16;
   std::vector<int64_t> capacity_tokens;
   std::vector<int64_t> capacity_pages;
@@ -227,19 +226,19 @@ struct BenchEngineOptions {
   int64_t decode_tokens = 64;
   int64_t repeats = 3;
   int threads = 0;
-  std::string json_out;                 // a file, or "-": the JSON on stdout and the tables on stderr
-  std::string device = "cpu";           // cpu | cuda
+  std::string json_out;        // a file, or "-": the JSON on stdout and the tables on stderr
+  std::string device = "cpu";  // cpu | cuda
   // cuda only (bench_engine_cuda.cc); empty lists take the defaults in brackets.
   double gpu_memory_fraction = 0.9;
-  bool no_cuda_graphs = false;                     // decode steps launched kernel by kernel
-  bool decode_host_logits = false;                 // decode: logits cross to the host (no device choice)
-  std::vector<std::string> parts;                  // [attention, prefill, ttft, decode]
-  std::vector<int64_t> prefill_lengths;            // cold prompts [512, 2048, 8192, 32768]
-  int64_t ttft_tokens = 8192;                      // TTFT prompt, cold and with all but
-  int64_t ttft_tail = 128;                         //   its last ttft_tail tokens cached
-  std::vector<int64_t> decode_batches;             // [1, 16, 64, 256]
-  std::vector<int64_t> decode_contexts;            // tokens in cache when decode starts [1024, 8192]
-  std::vector<int64_t> attention_prefill;          // causal prompt lengths, kernel alone [2048, 8192]
+  bool no_cuda_graphs = false;             // decode steps launched kernel by kernel
+  bool decode_host_logits = false;         // decode: logits cross to the host (no device choice)
+  std::vector<std::string> parts;          // [attention, prefill, ttft, decode]
+  std::vector<int64_t> prefill_lengths;    // cold prompts [512, 2048, 8192, 32768]
+  int64_t ttft_tokens = 8192;              // TTFT prompt, cold and with all but
+  int64_t ttft_tail = 128;                 //   its last ttft_tail tokens cached
+  std::vector<int64_t> decode_batches;     // [1, 16, 64, 256]
+  std::vector<int64_t> decode_contexts;    // tokens in cache when decode starts [1024, 8192]
+  std::vector<int64_t> attention_prefill;  // causal prompt lengths, kernel alone [2048, 8192]
   std::vector<int64_t> attention_decode_batches;   // [1, 16, 64]
   std::vector<int64_t> attention_decode_contexts;  // [1024, 8192, 32768]
 };
@@ -254,16 +253,16 @@ struct ServeOptions {
   std::string device = "cpu";        // cpu | cuda
   double gpu_memory_fraction = 0.9;  // cuda: the KV pool is what this leaves (unless --kv-pages)
   std::string host = "127.0.0.1";
-  int port = 8000;  // 0: any free port
+  int port = 8000;                // 0: any free port
   std::string served_model_name;  // default: the model directory's name
   int32_t page_size = 16;
-  int64_t kv_pages = 0;           // or
-  std::string kv_memory;          // "512MiB" (default 1GiB), converted to pages
+  int64_t kv_pages = 0;   // or
+  std::string kv_memory;  // "512MiB" (default 1GiB), converted to pages
   // 0: derived from the device (engine/step_limits.h) and printed at start-up.
   int64_t max_running = 0;
   int64_t token_budget = 0;
   int64_t max_prefill_tokens =
-      0;  // 0: from the device with a derived budget, else the whole budget
+      0;                        // 0: from the device with a derived budget, else the whole budget
   double mixed_step_ratio = 0;  // 0: a fixed prefill share (step_cost.h: learnt shares)
   int64_t fairness_bound_ms = 2000;  // EngineOptions::fairness_bound
   int64_t max_waiting = 4096;
@@ -302,7 +301,7 @@ struct ServeOptions {
   // Semantic cache (respcache/semantic_cache.h): off unless --semantic-cache.
   bool semantic_cache = false;
   double semantic_threshold = 0.95;
-  std::string semantic_embeddings;      // another server's base URL; "" the served model
+  std::string semantic_embeddings;  // another server's base URL; "" the served model
   std::string semantic_embeddings_model;
   std::string semantic_embeddings_api_key;
   double semantic_embeddings_timeout_s = 2;
@@ -335,8 +334,8 @@ struct RouteOptions {
 int RunRoute(const RouteOptions& options);
 
 struct ChatTemplateRenderOptions {
-  std::string model;          // model directory (tokenizer_config.json)
-  std::string messages;       // JSON file: [messages] or {"messages", "tools", "chat_template_kwargs"}
+  std::string model;     // model directory (tokenizer_config.json)
+  std::string messages;  // JSON file: [messages] or {"messages", "tools", "chat_template_kwargs"}
   std::string chat_template;  // a Jinja file replacing the model's
   bool add_generation_prompt = false;
   bool continue_final_message = false;
@@ -345,7 +344,7 @@ struct ChatTemplateRenderOptions {
 int RunChatTemplateRender(const ChatTemplateRenderOptions& options);
 
 struct ChatTemplateCheckOptions {
-  std::string model;          // model directory (tokenizer_config.json, tokenizer.json)
+  std::string model;  // model directory (tokenizer_config.json, tokenizer.json)
   std::string chat_template;
   bool json = false;
 };

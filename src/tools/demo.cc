@@ -49,14 +49,16 @@ class DemoRequest {
     // The boundary page's matched slots are copied into the first fresh page.
     report.boundary_copy = copy.needed();
     tokens_ = prompt;
-    report.ok = pages_.Reserve(tokens_.size(), &report.evicted_pages).ok() && pages_.Commit(tokens_).ok();
+    report.ok =
+        pages_.Reserve(tokens_.size(), &report.evicted_pages).ok() && pages_.Commit(tokens_).ok();
     return report;
   }
 
   // Appends generated tokens and inserts the whole sequence, as a finished request does.
   bool Decode(const std::vector<Token>& output, RequestReport* report) {
     tokens_.insert(tokens_.end(), output.begin(), output.end());
-    return pages_.Reserve(tokens_.size(), &report->evicted_pages).ok() && pages_.Commit(tokens_).ok();
+    return pages_.Reserve(tokens_.size(), &report->evicted_pages).ok() &&
+           pages_.Commit(tokens_).ok();
   }
 
  private:
@@ -99,14 +101,14 @@ int RunDemo(const DemoOptions& options) {
   const int users = 3, turns = 3;
   std::vector<std::vector<Token>> history(tenants.size() * users, system_prompt);
 
-  std::printf("radixlm demo: %zu tenants x %d users x %d turns, shared %zu-token system "
-              "prompt, page_size %d, %lld pages (%lld tokens) of KV, %s eviction\n\n",
-              tenants.size(), users, turns, system_prompt.size(), options.page_size,
-              static_cast<long long>(options.num_pages),
-              static_cast<long long>(options.num_pages * options.page_size),
-              options.eviction.c_str());
-  std::printf("%-8s %-5s %-5s %8s %8s %8s %6s %7s %5s %8s\n", "tenant", "user", "turn",
-              "prompt", "cached", "computed", "hit", "shared", "cow", "evicted");
+  std::printf(
+      "radixlm demo: %zu tenants x %d users x %d turns, shared %zu-token system "
+      "prompt, page_size %d, %lld pages (%lld tokens) of KV, %s eviction\n\n",
+      tenants.size(), users, turns, system_prompt.size(), options.page_size,
+      static_cast<long long>(options.num_pages),
+      static_cast<long long>(options.num_pages * options.page_size), options.eviction.c_str());
+  std::printf("%-8s %-5s %-5s %8s %8s %8s %6s %7s %5s %8s\n", "tenant", "user", "turn", "prompt",
+              "cached", "computed", "hit", "shared", "cow", "evicted");
   size_t total_prompt = 0, total_cached = 0, total_shared = 0, total_cow = 0;
   int64_t total_evicted = 0;
   int requests = 0, failed = 0;
@@ -131,8 +133,8 @@ int RunDemo(const DemoOptions& options) {
         total_shared += report.shared_pages;
         total_cow += report.boundary_copy;
         total_evicted += report.evicted_pages;
-        std::printf("%-8s %-5d %-5d %8zu %8zu %8zu %5.1f%% %7zu %5s %8lld\n",
-                    tenants[t].c_str(), u + 1, turn, report.prompt_tokens, report.cached_tokens,
+        std::printf("%-8s %-5d %-5d %8zu %8zu %8zu %5.1f%% %7zu %5s %8lld\n", tenants[t].c_str(),
+                    u + 1, turn, report.prompt_tokens, report.cached_tokens,
                     report.prompt_tokens - report.cached_tokens,
                     100.0 * report.cached_tokens / report.prompt_tokens, report.shared_pages,
                     report.boundary_copy ? "yes" : "no",
@@ -142,21 +144,23 @@ int RunDemo(const DemoOptions& options) {
   }
   cache->CheckInvariants();
   kvcache::CacheStats stats = cache->GetStats();
-  std::printf("\n%d requests (%d could not get pages): %zu prompt tokens, %zu served from the "
-              "cache (%.1f%%), %zu computed\n",
-              requests, failed, total_prompt, total_cached, 100.0 * total_cached / total_prompt,
-              total_prompt - total_cached);
-  std::printf("pages shared read-only: %zu; boundary pages copied (copy-on-write): %zu; "
-              "pages evicted: %lld (%lld entries)\n",
-              total_shared, total_cow, static_cast<long long>(total_evicted),
-              static_cast<long long>(stats.evictions));
-  std::printf("pool: %lld free + %lld cached + %lld in use = %lld pages; tree: %lld nodes, "
-              "%lld cached tokens, %lld splits\n",
-              static_cast<long long>(pool->pages_free()),
-              static_cast<long long>(stats.pages_cached),
-              static_cast<long long>(pool->pages_allocated() - stats.pages_cached),
-              static_cast<long long>(pool->num_pages()), static_cast<long long>(stats.nodes),
-              static_cast<long long>(stats.cached_tokens), static_cast<long long>(stats.splits));
+  std::printf(
+      "\n%d requests (%d could not get pages): %zu prompt tokens, %zu served from the "
+      "cache (%.1f%%), %zu computed\n",
+      requests, failed, total_prompt, total_cached, 100.0 * total_cached / total_prompt,
+      total_prompt - total_cached);
+  std::printf(
+      "pages shared read-only: %zu; boundary pages copied (copy-on-write): %zu; "
+      "pages evicted: %lld (%lld entries)\n",
+      total_shared, total_cow, static_cast<long long>(total_evicted),
+      static_cast<long long>(stats.evictions));
+  std::printf(
+      "pool: %lld free + %lld cached + %lld in use = %lld pages; tree: %lld nodes, "
+      "%lld cached tokens, %lld splits\n",
+      static_cast<long long>(pool->pages_free()), static_cast<long long>(stats.pages_cached),
+      static_cast<long long>(pool->pages_allocated() - stats.pages_cached),
+      static_cast<long long>(pool->num_pages()), static_cast<long long>(stats.nodes),
+      static_cast<long long>(stats.cached_tokens), static_cast<long long>(stats.splits));
   return failed == requests ? 1 : 0;
 }
 

@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "core/json_writer.h"
-#include "tools/cli_util.h"
-#include "tools/commands.h"
 #include "loadgen/completion_stream.h"
 #include "net/http_client.h"
 #include "report/svg_chart.h"
+#include "tools/cli_util.h"
+#include "tools/commands.h"
 
 namespace radixlm::tools {
 
@@ -35,38 +35,67 @@ struct Message {
 };
 
 const char* kWeatherSystem =
-    "You are Nimbus, the forecast assistant of a regional weather service. Answer questions about current "
-    "conditions and the forecast for the next five days in any city the user names. Rules: give temperatures in "
-    "degrees Celsius first and Fahrenheit in parentheses; give wind in kilometres per hour with its direction; "
-    "mention precipitation as a probability and an amount in millimetres; say when a warning (storm, heat, frost, "
-    "flood, air quality) is in force and who issued it; never invent a warning. If the user asks about a place with "
-    "several namesakes, ask which one they mean. Keep answers under eighty words unless the user asks for detail. "
-    "Use plain sentences, no tables, no emoji. When conditions are dangerous, start with the safety advice. When the "
-    "user asks what to wear or whether to take an umbrella, answer directly from the forecast. You may mention "
-    "sunrise and sunset times, the UV index from three upward, and pollen counts in spring. Do not discuss climate "
-    "policy, do not give medical advice beyond the standard heat and cold safety guidance, and do not speculate "
-    "about forecasts beyond five days: say the outlook is uncertain and suggest checking again later. If data for "
-    "a city is missing, say so plainly and offer the nearest station that reports. Always end with the time of the "
+    "You are Nimbus, the forecast assistant of a regional weather service. Answer questions about "
+    "current "
+    "conditions and the forecast for the next five days in any city the user names. Rules: give "
+    "temperatures in "
+    "degrees Celsius first and Fahrenheit in parentheses; give wind in kilometres per hour with "
+    "its direction; "
+    "mention precipitation as a probability and an amount in millimetres; say when a warning "
+    "(storm, heat, frost, "
+    "flood, air quality) is in force and who issued it; never invent a warning. If the user asks "
+    "about a place with "
+    "several namesakes, ask which one they mean. Keep answers under eighty words unless the user "
+    "asks for detail. "
+    "Use plain sentences, no tables, no emoji. When conditions are dangerous, start with the "
+    "safety advice. When the "
+    "user asks what to wear or whether to take an umbrella, answer directly from the forecast. You "
+    "may mention "
+    "sunrise and sunset times, the UV index from three upward, and pollen counts in spring. Do not "
+    "discuss climate "
+    "policy, do not give medical advice beyond the standard heat and cold safety guidance, and do "
+    "not speculate "
+    "about forecasts beyond five days: say the outlook is uncertain and suggest checking again "
+    "later. If data for "
+    "a city is missing, say so plainly and offer the nearest station that reports. Always end with "
+    "the time of the "
     "observation the answer is based on, in the city's local time.";
 
 const char* kDocument =
-    "Release notes, version 4.2 of the Harbor data platform. Storage: tables now compact small files in the "
-    "background once a partition holds more than 64 of them, which cuts query planning time on streaming tables "
-    "by up to a third; compaction runs at low priority and yields to queries. Snapshots older than the retention "
-    "window (seven days by default, set per table) are expired by the same service, and their files are deleted "
-    "after a further 24-hour grace period so that long-running readers never lose data underneath them. "
-    "Query engine: joins on keys with skewed distributions are detected at run time and the hot keys are split "
-    "across workers; in our benchmark suite the slowest decile of join queries got 2.4 times faster. Window "
-    "functions over sorted input no longer spill to disk when the window fits in memory. The planner now pushes "
-    "filters through unions and into views defined with common table expressions. Security: column masks can be "
-    "defined with a SQL expression and granted per role; row filters compose with masks, and both are applied "
-    "before any user-defined function sees the data. Service accounts can be limited to a list of network ranges. "
-    "Audit logs now record the query text together with the effective masks and filters. Connectors: the "
-    "streaming connector supports exactly-once delivery into tables with primary keys, using the table's snapshot "
-    "id as the commit token; the object-store connector lists prefixes in parallel, which makes the first read of a "
-    "large partitioned dataset up to five times faster. Deprecations: the legacy CSV reader is removed; the "
-    "version 3 client protocol will be removed in version 5.0. Upgrade notes: upgrading from 4.0 or 4.1 needs no "
-    "downtime; from 3.x, run the metadata migration first, which takes about one minute per ten thousand tables.";
+    "Release notes, version 4.2 of the Harbor data platform. Storage: tables now compact small "
+    "files in the "
+    "background once a partition holds more than 64 of them, which cuts query planning time on "
+    "streaming tables "
+    "by up to a third; compaction runs at low priority and yields to queries. Snapshots older than "
+    "the retention "
+    "window (seven days by default, set per table) are expired by the same service, and their "
+    "files are deleted "
+    "after a further 24-hour grace period so that long-running readers never lose data underneath "
+    "them. "
+    "Query engine: joins on keys with skewed distributions are detected at run time and the hot "
+    "keys are split "
+    "across workers; in our benchmark suite the slowest decile of join queries got 2.4 times "
+    "faster. Window "
+    "functions over sorted input no longer spill to disk when the window fits in memory. The "
+    "planner now pushes "
+    "filters through unions and into views defined with common table expressions. Security: column "
+    "masks can be "
+    "defined with a SQL expression and granted per role; row filters compose with masks, and both "
+    "are applied "
+    "before any user-defined function sees the data. Service accounts can be limited to a list of "
+    "network ranges. "
+    "Audit logs now record the query text together with the effective masks and filters. "
+    "Connectors: the "
+    "streaming connector supports exactly-once delivery into tables with primary keys, using the "
+    "table's snapshot "
+    "id as the commit token; the object-store connector lists prefixes in parallel, which makes "
+    "the first read of a "
+    "large partitioned dataset up to five times faster. Deprecations: the legacy CSV reader is "
+    "removed; the "
+    "version 3 client protocol will be removed in version 5.0. Upgrade notes: upgrading from 4.0 "
+    "or 4.1 needs no "
+    "downtime; from 3.x, run the metadata migration first, which takes about one minute per ten "
+    "thousand tables.";
 
 struct Scenario {
   std::string name;
@@ -77,42 +106,58 @@ std::vector<Scenario> Scenarios() {
   std::vector<Scenario> out;
   Scenario weather{"weather chatbot", {}};
   for (const char* city : {"Paris", "Tokyo", "Nairobi", "Buenos Aires", "Reykjavik"}) {
-    weather.requests.push_back({city, {{"system", kWeatherSystem},
-                                       {"user", std::string("What is the weather like in ") + city +
-                                                    " today, and do I need an umbrella?"}}});
+    weather.requests.push_back({city,
+                                {{"system", kWeatherSystem},
+                                 {"user", std::string("What is the weather like in ") + city +
+                                              " today, and do I need an umbrella?"}}});
   }
   out.push_back(weather);
   Scenario doc{"document Q&A", {}};
-  for (const char* q : {"How much faster did skewed joins get?", "When are expired snapshot files deleted?",
-                        "Which client protocol will be removed, and when?",
-                        "How long does the metadata migration from 3.x take?"}) {
-    doc.requests.push_back({q, {{"system", "Answer using only the document below.\n\n" + std::string(kDocument)},
-                                {"user", q}}});
+  for (const char* q :
+       {"How much faster did skewed joins get?", "When are expired snapshot files deleted?",
+        "Which client protocol will be removed, and when?",
+        "How long does the metadata migration from 3.x take?"}) {
+    doc.requests.push_back(
+        {q,
+         {{"system", "Answer using only the document below.\n\n" + std::string(kDocument)},
+          {"user", q}}});
   }
   out.push_back(doc);
   return out;
 }
 
-std::string ChatBody(const std::string& model, const std::vector<Message>& messages, int64_t max_tokens) {
+std::string ChatBody(const std::string& model, const std::vector<Message>& messages,
+                     int64_t max_tokens) {
   JsonWriter w;
   w.BeginObject();
-  w.Key("model"); w.String(model);
+  w.Key("model");
+  w.String(model);
   w.Key("messages");
   w.BeginArray();
   for (const auto& m : messages) {
     w.BeginObject();
-    w.Key("role"); w.String(m.role);
-    w.Key("content"); w.String(m.content);
+    w.Key("role");
+    w.String(m.role);
+    w.Key("content");
+    w.String(m.content);
     w.EndObject();
   }
   w.EndArray();
-  w.Key("max_tokens"); w.Int(max_tokens);
-  w.Key("temperature"); w.Double(0);
-  w.Key("logprobs"); w.Bool(true);  // a chunk per token, so TTFT is timed at the first
-  w.Key("return_tokens_as_token_ids"); w.Bool(true);  // answers compared by id
-  w.Key("stream"); w.Bool(true);
+  w.Key("max_tokens");
+  w.Int(max_tokens);
+  w.Key("temperature");
+  w.Double(0);
+  w.Key("logprobs");
+  w.Bool(true);  // a chunk per token, so TTFT is timed at the first
+  w.Key("return_tokens_as_token_ids");
+  w.Bool(true);  // answers compared by id
+  w.Key("stream");
+  w.Bool(true);
   w.Key("stream_options");
-  w.BeginObject(); w.Key("include_usage"); w.Bool(true); w.EndObject();
+  w.BeginObject();
+  w.Key("include_usage");
+  w.Bool(true);
+  w.EndObject();
   w.EndObject();
   return w.str();
 }
@@ -123,7 +168,8 @@ struct Row {
   // The same token ids (with random weights most ids decode to nothing, so
   // the text alone says little); the text where a server names no ids.
   bool same() const {
-    if (cached.output_ids_complete && cold.output_ids_complete) return cached.output_ids == cold.output_ids;
+    if (cached.output_ids_complete && cold.output_ids_complete)
+      return cached.output_ids == cold.output_ids;
     return cached.text == cold.text;
   }
 };
@@ -140,16 +186,18 @@ int RunDemoServer(const DemoServerOptions& o) {
   std::vector<Scenario> scenarios = Scenarios();
   // Multi-turn chat: the history grows with the (cached server's) answers.
   Scenario chat{"multi-turn chat", {}};
-  std::vector<Message> history = {{"system", "You are a friendly travel planner. Ask one question at a time."}};
+  std::vector<Message> history = {
+      {"system", "You are a friendly travel planner. Ask one question at a time."}};
   const char* turns[] = {"I want to spend a long weekend somewhere warm in March.",
                          "I like food markets and walking, not beaches.",
                          "Budget is moderate; I fly from Amsterdam.",
                          "Which of your suggestions has the best markets?"};
 
   std::vector<Row> rows;
-  std::printf("%-16s %-44s %7s %7s %11s %11s %8s %5s\n", "scenario", "request", "prompt", "cached", "TTFT cache",
-              "TTFT none", "speedup", "same");
-  auto run = [&](const std::string& scenario, const std::string& label, const std::vector<Message>& messages) -> bool {
+  std::printf("%-16s %-44s %7s %7s %11s %11s %8s %5s\n", "scenario", "request", "prompt", "cached",
+              "TTFT cache", "TTFT none", "speedup", "same");
+  auto run = [&](const std::string& scenario, const std::string& label,
+                 const std::vector<Message>& messages) -> bool {
     const std::string body = ChatBody(o.model, messages, o.max_tokens);
     Row row{scenario, label, PostStreaming(*cached_target, "/chat/completions", body),
             PostStreaming(*cold_target, "/chat/completions", body)};
@@ -160,9 +208,10 @@ int RunDemoServer(const DemoServerOptions& o) {
       }
     }
     std::string shown = label.size() > 44 ? label.substr(0, 41) + "..." : label;
-    std::printf("%-16s %-44s %7lld %7lld %9.3f s %9.3f s %7.1fx %5s\n", scenario.c_str(), shown.c_str(),
-                static_cast<long long>(row.cached.prompt_tokens), static_cast<long long>(row.cached.cached_tokens),
-                row.cached.ttft_s, row.cold.ttft_s, row.cold.ttft_s / std::max(row.cached.ttft_s, 1e-9),
+    std::printf("%-16s %-44s %7lld %7lld %9.3f s %9.3f s %7.1fx %5s\n", scenario.c_str(),
+                shown.c_str(), static_cast<long long>(row.cached.prompt_tokens),
+                static_cast<long long>(row.cached.cached_tokens), row.cached.ttft_s,
+                row.cold.ttft_s, row.cold.ttft_s / std::max(row.cached.ttft_s, 1e-9),
                 row.same() ? "yes" : "NO");
     std::fflush(stdout);
     rows.push_back(std::move(row));
@@ -188,12 +237,14 @@ int RunDemoServer(const DemoServerOptions& o) {
     cached += r.cached.cached_tokens;
     same += r.same();
   }
-  std::printf("\n%zu requests: %lld of %lld prompt tokens from the cache (%.0f%%); mean TTFT %.3f s with the cache, "
-              "%.3f s without: %.1fx faster; identical answers: %lld/%zu\n",
-              rows.size(), static_cast<long long>(cached), static_cast<long long>(prompt),
-              100.0 * static_cast<double>(cached) / static_cast<double>(std::max<int64_t>(prompt, 1)),
-              ttft_cached / static_cast<double>(rows.size()), ttft_cold / static_cast<double>(rows.size()),
-              ttft_cold / std::max(ttft_cached, 1e-9), static_cast<long long>(same), rows.size());
+  std::printf(
+      "\n%zu requests: %lld of %lld prompt tokens from the cache (%.0f%%); mean TTFT %.3f s with "
+      "the cache, "
+      "%.3f s without: %.1fx faster; identical answers: %lld/%zu\n",
+      rows.size(), static_cast<long long>(cached), static_cast<long long>(prompt),
+      100.0 * static_cast<double>(cached) / static_cast<double>(std::max<int64_t>(prompt, 1)),
+      ttft_cached / static_cast<double>(rows.size()), ttft_cold / static_cast<double>(rows.size()),
+      ttft_cold / std::max(ttft_cached, 1e-9), static_cast<long long>(same), rows.size());
 
   if (!o.plot.empty()) {
     SvgPanel ttft{"Time to first token per request", "request", "TTFT (s)", false, 0, 0, {}};
@@ -204,13 +255,15 @@ int RunDemoServer(const DemoServerOptions& o) {
       const double x = static_cast<double>(i + 1);
       with.points.emplace_back(x, rows[i].cached.ttft_s);
       without.points.emplace_back(x, rows[i].cold.ttft_s);
-      ratio.points.emplace_back(x, static_cast<double>(rows[i].cached.cached_tokens) /
-                                       static_cast<double>(std::max<int64_t>(rows[i].cached.prompt_tokens, 1)));
+      ratio.points.emplace_back(
+          x, static_cast<double>(rows[i].cached.cached_tokens) /
+                 static_cast<double>(std::max<int64_t>(rows[i].cached.prompt_tokens, 1)));
     }
     ttft.series = {with, without};
     share.series = {ratio};
-    std::ofstream(o.plot) << RenderSvg("radixlm: weather chatbot (1-5), document Q&A (6-9), multi-turn chat (10-13)",
-                                       {ttft, share});
+    std::ofstream(o.plot) << RenderSvg(
+        "radixlm: weather chatbot (1-5), document Q&A (6-9), multi-turn chat (10-13)",
+        {ttft, share});
     std::printf("chart: %s\n", o.plot.c_str());
   }
   return same == static_cast<int64_t>(rows.size()) ? 0 : 1;

@@ -15,8 +15,9 @@ int main(int argc, char** argv) {
 
   radixlm::tools::DemoOptions demo;
   CLI::App* demo_cmd =
-      app.add_subcommand("demo", "Run a multi-turn, multi-tenant chat workload through the "
-                                 "prefix cache and show hits, shared pages and evictions");
+      app.add_subcommand("demo",
+                         "Run a multi-turn, multi-tenant chat workload through the "
+                         "prefix cache and show hits, shared pages and evictions");
   demo_cmd->add_option("--page-size", demo.page_size, "Tokens per KV page")
       ->check(CLI::Range(1, 4096));
   demo_cmd->add_option("--num-pages", demo.num_pages, "Pages in the KV pool")
@@ -27,12 +28,18 @@ int main(int argc, char** argv) {
 
   radixlm::tools::DemoServerOptions demo_server;
   CLI::App* demo_server_cmd = app.add_subcommand(
-      "demo-server", "Replay a weather chatbot, document Q&A and a multi-turn chat through two running "
-                     "servers (prefix cache on and off) and compare time to first token");
-  demo_server_cmd->add_option("--base-url", demo_server.base_url, "The server with the prefix cache")->required();
-  demo_server_cmd->add_option("--baseline-url", demo_server.baseline_url,
-                              "The same model served with --no-prefix-cache")->required();
-  demo_server_cmd->add_option("--model", demo_server.model, "Model name the servers serve")->required();
+      "demo-server",
+      "Replay a weather chatbot, document Q&A and a multi-turn chat through two running "
+      "servers (prefix cache on and off) and compare time to first token");
+  demo_server_cmd
+      ->add_option("--base-url", demo_server.base_url, "The server with the prefix cache")
+      ->required();
+  demo_server_cmd
+      ->add_option("--baseline-url", demo_server.baseline_url,
+                   "The same model served with --no-prefix-cache")
+      ->required();
+  demo_server_cmd->add_option("--model", demo_server.model, "Model name the servers serve")
+      ->required();
   demo_server_cmd->add_option("--api-key", demo_server.api_key, "Bearer key for both servers");
   demo_server_cmd->add_option("--max-tokens", demo_server.max_tokens, "Tokens per answer")
       ->check(CLI::Range(1, 4096));
@@ -42,9 +49,11 @@ int main(int argc, char** argv) {
   radixlm::loadgen::BenchServeOptions bench_serve;
   CLI::App* bench_group = app.add_subcommand("bench", "Measure a running server");
   bench_group->require_subcommand(1);
-  CLI::App* bench_serve_cmd = bench_group->add_subcommand(
-      "serve", "Load an OpenAI-compatible server with a prefix-sharing workload or a trace; TTFT, TPOT, ITL, "
-               "throughput, failures, cached tokens against the ideal");
+  CLI::App* bench_serve_cmd =
+      bench_group->add_subcommand("serve",
+                                  "Load an OpenAI-compatible server with a prefix-sharing workload "
+                                  "or a trace; TTFT, TPOT, ITL, "
+                                  "throughput, failures, cached tokens against the ideal");
   CLI::App* bench_http_cmd = bench_group->add_subcommand(
       "http",
       "Load a server's HTTP front end: keep-alive /health rate, a burst of connects, idle "
@@ -80,101 +89,144 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 30));
   bench_http_cmd->add_option("--json", bh.json_out, "Write the figures as JSON");
   auto& bs = bench_serve;
-  bench_serve_cmd->add_option("--base-url", bs.base_url, "e.g. http://127.0.0.1:8000 (/v1 assumed)")->required();
+  bench_serve_cmd->add_option("--base-url", bs.base_url, "e.g. http://127.0.0.1:8000 (/v1 assumed)")
+      ->required();
   bench_serve_cmd->add_option("--api-key", bs.api_key, "Bearer key");
   bench_serve_cmd->add_option("--model", bs.model, "Model name to request")->required();
   auto* bs_workload = bench_serve_cmd->add_option(
-      "--workload", bs.workload, "A simulator workload: generated-shared-prefix (default), multi-turn, doc-qa, "
-                                 "few-shot, all-unique, chatbot, tree-of-thought");
-  bench_serve_cmd->add_option("--trace", bs.trace, "Or replay a trace (radixlm or hash-block JSONL)")
+      "--workload", bs.workload,
+      "A simulator workload: generated-shared-prefix (default), multi-turn, doc-qa, "
+      "few-shot, all-unique, chatbot, tree-of-thought");
+  bench_serve_cmd
+      ->add_option("--trace", bs.trace, "Or replay a trace (radixlm or hash-block JSONL)")
       ->excludes(bs_workload);
-  bench_serve_cmd->add_option("--block-tokens", bs.block_tokens, "Tokens per hash id of a hash-block trace")
+  bench_serve_cmd
+      ->add_option("--block-tokens", bs.block_tokens, "Tokens per hash id of a hash-block trace")
       ->check(CLI::Range(1, 1 << 20));
   bench_serve_cmd->add_flag("--skip-bad", bs.skip_bad, "Skip and count bad trace lines");
-  bench_serve_cmd->add_option("--num-prompts", bs.num_prompts, "Measured requests (0: the whole workload)")
+  bench_serve_cmd
+      ->add_option("--num-prompts", bs.num_prompts, "Measured requests (0: the whole workload)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
-  bench_serve_cmd->add_option("--warmup", bs.warmup, "Unique-prompt requests sent first, left out of the figures")
+  bench_serve_cmd
+      ->add_option("--warmup", bs.warmup,
+                   "Unique-prompt requests sent first, left out of the figures")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
-  auto* bs_concurrency = bench_serve_cmd->add_option(
-      "--concurrency", bs.concurrency, "Closed loop: requests in flight (default 8)")->check(CLI::Range(int64_t{1}, int64_t{4096}));
-  auto* bs_rate = bench_serve_cmd->add_option("--request-rate", bs.request_rate, "Open loop: Poisson arrivals per second")
-      ->check(CLI::Range(0.0, 1e6))->excludes(bs_concurrency);
-  bench_serve_cmd->add_flag("--timestamps", bs.timestamps,
-                            "Open loop: the trace's (or workload's) own arrival times (default for --trace)")
-      ->excludes(bs_concurrency)->excludes(bs_rate);
-  bench_serve_cmd->add_option("--time-scale", bs.time_scale, "Multiply trace arrival times (2: half the load)")
+  auto* bs_concurrency = bench_serve_cmd
+                             ->add_option("--concurrency", bs.concurrency,
+                                          "Closed loop: requests in flight (default 8)")
+                             ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  auto* bs_rate =
+      bench_serve_cmd
+          ->add_option("--request-rate", bs.request_rate, "Open loop: Poisson arrivals per second")
+          ->check(CLI::Range(0.0, 1e6))
+          ->excludes(bs_concurrency);
+  bench_serve_cmd
+      ->add_flag("--timestamps", bs.timestamps,
+                 "Open loop: the trace's (or workload's) own arrival times (default for --trace)")
+      ->excludes(bs_concurrency)
+      ->excludes(bs_rate);
+  bench_serve_cmd
+      ->add_option("--time-scale", bs.time_scale, "Multiply trace arrival times (2: half the load)")
       ->check(CLI::PositiveNumber);
-  bench_serve_cmd->add_option("--max-concurrency", bs.max_concurrency, "Open loop: requests in flight at most (1024)")
+  bench_serve_cmd
+      ->add_option("--max-concurrency", bs.max_concurrency,
+                   "Open loop: requests in flight at most (1024)")
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   bench_serve_cmd->add_option("--seed", bs.seed, "Workload and arrival seed");
-  bench_serve_cmd->add_option("--max-tokens", bs.max_tokens, "Output tokens per request (0: the workload's)")
+  bench_serve_cmd
+      ->add_option("--max-tokens", bs.max_tokens, "Output tokens per request (0: the workload's)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
-  bench_serve_cmd->add_option("--groups", bs.groups, "Shared prefixes: system prompts, documents, tasks, conversations");
-  bench_serve_cmd->add_option("--prompts-per-group", bs.prompts_per_group, "generated-shared-prefix: prompts per group");
+  bench_serve_cmd->add_option("--groups", bs.groups,
+                              "Shared prefixes: system prompts, documents, tasks, conversations");
+  bench_serve_cmd->add_option("--prompts-per-group", bs.prompts_per_group,
+                              "generated-shared-prefix: prompts per group");
   bench_serve_cmd->add_option("--system-tokens", bs.system_tokens, "Tokens of each shared prefix");
-  bench_serve_cmd->add_option("--question-tokens", bs.question_tokens, "Tokens unique to each request (or user turn)");
-  bench_serve_cmd->add_option("--output-tokens", bs.output_tokens, "The workload's output length (answers in history)");
+  bench_serve_cmd->add_option("--question-tokens", bs.question_tokens,
+                              "Tokens unique to each request (or user turn)");
+  bench_serve_cmd->add_option("--output-tokens", bs.output_tokens,
+                              "The workload's output length (answers in history)");
   bench_serve_cmd->add_option("--turns", bs.turns, "multi-turn: turns per conversation");
-  bench_serve_cmd->add_option("--think-time", bs.think_time_s, "multi-turn with --timestamps: mean seconds between turns");
+  bench_serve_cmd->add_option("--think-time", bs.think_time_s,
+                              "multi-turn with --timestamps: mean seconds between turns");
   bench_serve_cmd->add_option("--zipf", bs.zipf_s, "chatbot, doc-qa: popularity exponent");
   bench_serve_cmd->add_option("--branching", bs.branching, "tree-of-thought: children per node");
   bench_serve_cmd->add_option("--depth", bs.depth, "tree-of-thought: levels below the root");
   bench_serve_cmd->add_option("--vocab", bs.vocab, "Token prompts: ids are mapped into [0, vocab)")
       ->check(CLI::Range(int64_t{2}, int64_t{1} << 31));
-  bench_serve_cmd->add_option("--prompt-format", bs.prompt_format,
-                              "tokens, text, or auto (token ids unless the server refuses them)")
+  bench_serve_cmd
+      ->add_option("--prompt-format", bs.prompt_format,
+                   "tokens, text, or auto (token ids unless the server refuses them)")
       ->check(CLI::IsMember({"auto", "tokens", "text"}));
   bench_serve_cmd->add_option("--endpoint", bs.endpoint, "completions or chat (text messages)")
       ->check(CLI::IsMember({"completions", "chat"}));
-  bench_serve_cmd->add_option("--history", bs.history,
-                              "Multi-turn answers in later prompts: server (what it returned) or generated")
+  bench_serve_cmd
+      ->add_option("--history", bs.history,
+                   "Multi-turn answers in later prompts: server (what it returned) or generated")
       ->check(CLI::IsMember({"server", "generated"}));
-  bench_serve_cmd->add_flag("--no-ignore-eos", bs.no_ignore_eos, "Do not send ignore_eos (servers that refuse it)");
+  bench_serve_cmd->add_flag("--no-ignore-eos", bs.no_ignore_eos,
+                            "Do not send ignore_eos (servers that refuse it)");
   bench_serve_cmd->add_flag("--no-keep-alive", bs.no_keep_alive,
                             "A new connection per request (default: one kept per client thread)");
-  bench_serve_cmd->add_option("--flush-cache", bs.flush_cache,
-                              "POST this path first, so the cache starts empty (radixlm: /v1/cache/flush, "
-                              "SGLang: /flush_cache, vLLM: /reset_prefix_cache)");
-  bench_serve_cmd->add_option("--timeout", bs.timeout_s, "Seconds before a request counts as timed out");
-  bench_serve_cmd->add_option("--max-duration", bs.max_duration_s, "Seconds the whole run may take (0: unbounded)");
+  bench_serve_cmd->add_option(
+      "--flush-cache", bs.flush_cache,
+      "POST this path first, so the cache starts empty (radixlm: /v1/cache/flush, "
+      "SGLang: /flush_cache, vLLM: /reset_prefix_cache)");
+  bench_serve_cmd->add_option("--timeout", bs.timeout_s,
+                              "Seconds before a request counts as timed out");
+  bench_serve_cmd->add_option("--max-duration", bs.max_duration_s,
+                              "Seconds the whole run may take (0: unbounded)");
   bench_serve_cmd->add_option("--json", bs.json_out, "Write every figure and per-request record");
-  bench_serve_cmd->add_option("--plot", bs.plot_out, "Write an SVG: TTFT CDF and throughput over time");
+  bench_serve_cmd->add_option("--plot", bs.plot_out,
+                              "Write an SVG: TTFT CDF and throughput over time");
   bench_serve_cmd->add_option("--label", bs.label, "Name of this run in the output");
 
   radixlm::tools::BenchCompareOptions bench_compare;
   CLI::App* bench_compare_cmd = bench_group->add_subcommand(
       "compare", "Print `bench serve --json` runs side by side, with ratios to the first");
-  bench_compare_cmd->add_option("files", bench_compare.files, "JSON files; the first is the reference")->required();
+  bench_compare_cmd
+      ->add_option("files", bench_compare.files, "JSON files; the first is the reference")
+      ->required();
   bench_compare_cmd->add_option("--json", bench_compare.json_out, "Write the comparison as JSON");
-  bench_compare_cmd->add_option("--plot", bench_compare.plot_out, "Write an SVG of the runs' TTFT CDFs");
+  bench_compare_cmd->add_option("--plot", bench_compare.plot_out,
+                                "Write an SVG of the runs' TTFT CDFs");
 
   radixlm::tools::CacheWarmOptions cache_warm;
   CLI::App* cache_group = app.add_subcommand("cache", "Work with a running server's caches");
   cache_group->require_subcommand(1);
   CLI::App* cache_warm_cmd = cache_group->add_subcommand(
       "warm", "Send a file of common requests so the server's response cache holds them");
-  cache_warm_cmd->add_option("--base-url", cache_warm.base_url, "e.g. http://127.0.0.1:8000")->required();
+  cache_warm_cmd->add_option("--base-url", cache_warm.base_url, "e.g. http://127.0.0.1:8000")
+      ->required();
   cache_warm_cmd->add_option("--api-key", cache_warm.api_key, "Bearer key");
-  cache_warm_cmd->add_option("--file", cache_warm.file,
-                             "JSON lines: request bodies, or {\"endpoint\": ..., \"body\": {...}}")->required();
+  cache_warm_cmd
+      ->add_option("--file", cache_warm.file,
+                   "JSON lines: request bodies, or {\"endpoint\": ..., \"body\": {...}}")
+      ->required();
   cache_warm_cmd->add_option("--concurrency", cache_warm.concurrency, "Requests in flight")
       ->check(CLI::Range(1, 256));
   cache_warm_cmd->add_option("--timeout", cache_warm.timeout_s, "Seconds per request");
 
   radixlm::tools::BenchResponseCacheOptions bench_rc;
   CLI::App* bench_rc_cmd = bench_group->add_subcommand(
-      "response-cache", "Response-cache hit latency (in process, Redis) and hit throughput, next to the model's");
-  bench_rc_cmd->add_option("--base-url", bench_rc.base_url, "A server started with --response-cache")->required();
+      "response-cache",
+      "Response-cache hit latency (in process, Redis) and hit throughput, next to the model's");
+  bench_rc_cmd
+      ->add_option("--base-url", bench_rc.base_url, "A server started with --response-cache")
+      ->required();
   bench_rc_cmd->add_option("--replica-url", bench_rc.replica_url,
                            "A second server sharing its Redis (measures Redis hits)");
   bench_rc_cmd->add_option("--api-key", bench_rc.api_key, "Bearer key");
   bench_rc_cmd->add_option("--model", bench_rc.model, "Model name to request")->required();
-  bench_rc_cmd->add_flag("--semantic", bench_rc.semantic,
-                         "Also time semantic hits (the base URL runs --semantic-cache): one reworded request per "
-                         "prompt");
-  bench_rc_cmd->add_option("--prompts", bench_rc.prompts, "Distinct requests")->check(CLI::Range(1, 100000));
-  bench_rc_cmd->add_option("--repeats", bench_rc.repeats, "In-process hits per request")->check(CLI::Range(0, 100000));
-  bench_rc_cmd->add_option("--max-tokens", bench_rc.max_tokens, "Tokens per answer")->check(CLI::Range(1, 4096));
+  bench_rc_cmd->add_flag(
+      "--semantic", bench_rc.semantic,
+      "Also time semantic hits (the base URL runs --semantic-cache): one reworded request per "
+      "prompt");
+  bench_rc_cmd->add_option("--prompts", bench_rc.prompts, "Distinct requests")
+      ->check(CLI::Range(1, 100000));
+  bench_rc_cmd->add_option("--repeats", bench_rc.repeats, "In-process hits per request")
+      ->check(CLI::Range(0, 100000));
+  bench_rc_cmd->add_option("--max-tokens", bench_rc.max_tokens, "Tokens per answer")
+      ->check(CLI::Range(1, 4096));
   bench_rc_cmd->add_option("--concurrency", bench_rc.concurrency, "Clients in the throughput phase")
       ->check(CLI::Range(1, 1024));
   bench_rc_cmd->add_option("--seconds", bench_rc.seconds, "Length of the throughput phase")
@@ -186,20 +238,21 @@ int main(int argc, char** argv) {
       "bench-cache", "Benchmark prefix-cache operations (radix tree, hash index, linear scan)");
   bench_cmd->add_flag("--json", bench.json, "Print one JSON object instead of tables");
   bench_cmd->add_flag("--quick", bench.quick, "Small workload for a smoke test (seconds)");
-  bench_cmd->add_option(
-      "--eviction", bench.eviction,
-      "Eviction policy of the benchmarked caches (default: lru, the cache's)");
+  bench_cmd->add_option("--eviction", bench.eviction,
+                        "Eviction policy of the benchmarked caches (default: lru, the cache's)");
   bench_cmd->add_option("--page-size", bench.page_sizes, "Page sizes to run (default: 1 16)")
       ->check(CLI::Range(1, 4096));
   bench_cmd->add_option("--kind", bench.kinds, "Caches to run: radix, hash (default: both)")
       ->check(CLI::IsMember({"radix", "hash"}));
 
-  CLI::App* sim_cmd = app.add_subcommand("sim", "Trace tools: generate workloads, summarize traces");
+  CLI::App* sim_cmd =
+      app.add_subcommand("sim", "Trace tools: generate workloads, summarize traces");
   sim_cmd->require_subcommand(1);
   radixlm::tools::SimGenerateOptions gen;
   CLI::App* gen_cmd = sim_cmd->add_subcommand(
-      "generate", "Write a seeded workload trace (chatbot, multi-turn, doc-qa, few-shot, "
-                  "generated-shared-prefix, tree-of-thought, all-unique)");
+      "generate",
+      "Write a seeded workload trace (chatbot, multi-turn, doc-qa, few-shot, "
+      "generated-shared-prefix, tree-of-thought, all-unique)");
   gen_cmd->add_option("--workload", gen.workload, "Workload name")->required();
   gen_cmd->add_option("--out", gen.out, "Trace file to write (JSON Lines)")->required();
   gen_cmd->add_option("--seed", gen.seed, "Random seed");
@@ -222,8 +275,9 @@ int main(int argc, char** argv) {
   CLI::App* info_cmd = sim_cmd->add_subcommand(
       "info", "Summarize a trace (radixlm or hash-block JSONL) and its infinite-cache hit rate");
   info_cmd->add_option("trace", info.trace, "Trace file")->required();
-  info_cmd->add_option("--block-tokens", info.block_tokens,
-                       "Tokens per hash id in hash-block traces (512 Mooncake, 16 Bailian)")
+  info_cmd
+      ->add_option("--block-tokens", info.block_tokens,
+                   "Tokens per hash id in hash-block traces (512 Mooncake, 16 Bailian)")
       ->check(CLI::Range(1, 1 << 20));
   info_cmd->add_flag("--skip-bad", info.skip_bad, "Skip and count bad lines instead of failing");
   info_cmd->add_option("--page-size", info.page_size, "KV page size of the replay")
@@ -232,8 +286,9 @@ int main(int argc, char** argv) {
 
   radixlm::tools::SimAnalyzeOptions analyze;
   CLI::App* analyze_cmd = sim_cmd->add_subcommand(
-      "analyze", "Cacheability report: where prompts diverge, which early changing tokens "
-                 "break sharing, and the hit rate gained by moving them");
+      "analyze",
+      "Cacheability report: where prompts diverge, which early changing tokens "
+      "break sharing, and the hit rate gained by moving them");
   analyze_cmd->add_option("trace", analyze.trace, "Trace file")->required();
   analyze_cmd->add_option("--block-tokens", analyze.block_tokens, "Tokens per hash id")
       ->check(CLI::Range(1, 1 << 20));
@@ -244,9 +299,11 @@ int main(int argc, char** argv) {
 
   radixlm::tools::SimRunOptions run;
   CLI::App* run_cmd = sim_cmd->add_subcommand(
-      "run", "Simulate serving a trace with the real prefix cache: hit rates, prefill saved and "
-             "latencies per eviction policy and capacity, against the infinite-cache bound");
-  auto* trace_opt = run_cmd->add_option("--trace", run.trace, "Trace file (radixlm or hash-block JSONL)");
+      "run",
+      "Simulate serving a trace with the real prefix cache: hit rates, prefill saved and "
+      "latencies per eviction policy and capacity, against the infinite-cache bound");
+  auto* trace_opt =
+      run_cmd->add_option("--trace", run.trace, "Trace file (radixlm or hash-block JSONL)");
   run_cmd->add_option("--workload", run.generate.workload, "Or generate this workload in memory")
       ->excludes(trace_opt);
   run_cmd->add_option("--seed", run.generate.seed, "Workload seed");
@@ -255,12 +312,14 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--block-tokens", run.block_tokens, "Tokens per hash id (hash-block traces)")
       ->check(CLI::Range(1, 1 << 20));
   run_cmd->add_flag("--skip-bad", run.skip_bad, "Skip and count bad trace lines");
-  run_cmd->add_option("--time-scale", run.time_scale,
-                      "Multiply arrival times (2: half the load, as if shared by two servers)")
+  run_cmd
+      ->add_option("--time-scale", run.time_scale,
+                   "Multiply arrival times (2: half the load, as if shared by two servers)")
       ->check(CLI::PositiveNumber);
   run_cmd->add_option("--page-size", run.page_size, "KV page size")->check(CLI::Range(1, 4096));
-  run_cmd->add_option("--capacity-tokens", run.capacity_tokens,
-                      "KV capacities in tokens (default: 1/16 ... 1 of the trace's footprint)")
+  run_cmd
+      ->add_option("--capacity-tokens", run.capacity_tokens,
+                   "KV capacities in tokens (default: 1/16 ... 1 of the trace's footprint)")
       ->delimiter(',');
   run_cmd->add_option("--capacity-pages", run.capacity_pages, "KV capacities in pages")
       ->delimiter(',');
@@ -274,7 +333,8 @@ int main(int argc, char** argv) {
                    "Eviction policies: lru, lfu, fifo, size-aware, hybrid, priority, gdsf, "
                    "clock, s3fifo, learned (the oracle runs at every capacity)")
       ->delimiter(',');
-  run_cmd->add_option("--admission", run.admissions, "Admission policies: all, second-hit, min-length")
+  run_cmd
+      ->add_option("--admission", run.admissions, "Admission policies: all, second-hit, min-length")
       ->delimiter(',');
   run_cmd->add_option("--profile", run.profile, "Step cost profile: llama3-8b-h100 or a JSON file");
   // The scheduling knobs carry serve's names (one policy: sched/schedule_policy.h).
@@ -320,43 +380,54 @@ int main(int argc, char** argv) {
 
   radixlm::tools::GenerateOptions gen_text;
   CLI::App* generate_cmd = app.add_subcommand(
-      "generate", "Complete a prompt on the CPU through the prefix cache; print speeds and cached tokens");
+      "generate",
+      "Complete a prompt on the CPU through the prefix cache; print speeds and cached tokens");
   generate_cmd->add_option("--model", gen_text.model, "Model directory")->required();
   generate_cmd->add_option("--prompt", gen_text.prompt, "Prompt text")->required();
   generate_cmd->add_option("--max-tokens", gen_text.max_tokens, "Tokens to generate at most");
-  generate_cmd->add_option("--temperature", gen_text.temperature, "0: greedy")->check(CLI::NonNegativeNumber);
+  generate_cmd->add_option("--temperature", gen_text.temperature, "0: greedy")
+      ->check(CLI::NonNegativeNumber);
   generate_cmd->add_option("--top-p", gen_text.top_p, "Nucleus sampling mass");
   generate_cmd->add_option("--top-k", gen_text.top_k, "Sample among the k most likely (0: all)");
   generate_cmd->add_option("--min-p", gen_text.min_p, "Drop tokens below min_p times the best");
   generate_cmd->add_option("--seed", gen_text.seed, "Sampling seed");
   generate_cmd->add_flag("--repeat", gen_text.repeat,
                          "Run the prompt twice: the second run's prefix comes from the cache");
-  generate_cmd->add_flag("--ignore-eos", gen_text.ignore_eos, "Keep going past the end-of-sequence token");
+  generate_cmd->add_flag("--ignore-eos", gen_text.ignore_eos,
+                         "Keep going past the end-of-sequence token");
   generate_cmd->add_option("--threads", gen_text.threads, "CPU threads (0: all)");
-  generate_cmd->add_option("--page-size", gen_text.page_size, "Tokens per KV page")->check(CLI::Range(1, 1024));
-  generate_cmd->add_option("--device", gen_text.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  generate_cmd->add_option("--page-size", gen_text.page_size, "Tokens per KV page")
+      ->check(CLI::Range(1, 1024));
+  generate_cmd->add_option("--device", gen_text.device, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
 
   radixlm::tools::ForwardOptions fwd;
   CLI::App* forward_cmd = app.add_subcommand(
       "forward", "Write the logits of every position of a token list (raw F32), for comparisons");
   forward_cmd->add_option("--model", fwd.model, "Model directory")->required();
   forward_cmd->add_option("--tokens", fwd.tokens, "Comma-separated token ids")->required();
-  forward_cmd->add_option("--out", fwd.out, "Output file: [tokens, vocab] little-endian F32")->required();
+  forward_cmd->add_option("--out", fwd.out, "Output file: [tokens, vocab] little-endian F32")
+      ->required();
   forward_cmd->add_option("--threads", fwd.threads, "CPU threads (0: all)");
-  forward_cmd->add_option("--device", fwd.device, "cpu or cuda (BF16 weights)")->check(CLI::IsMember({"cpu", "cuda"}));
+  forward_cmd->add_option("--device", fwd.device, "cpu or cuda (BF16 weights)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
 
   radixlm::tools::TokenizeOptions tok;
-  CLI::App* tokenize_cmd = app.add_subcommand("tokenize", "Print a text's token ids (or decode ids)");
+  CLI::App* tokenize_cmd =
+      app.add_subcommand("tokenize", "Print a text's token ids (or decode ids)");
   tokenize_cmd->add_option("--model", tok.model, "Model directory or tokenizer.json")->required();
-  tokenize_cmd->add_option("--text", tok.text, "Text to encode (ids to decode with --decode)")->required();
-  tokenize_cmd->add_flag("--add-special-tokens", tok.add_special_tokens, "Apply the post-processor (BOS)");
+  tokenize_cmd->add_option("--text", tok.text, "Text to encode (ids to decode with --decode)")
+      ->required();
+  tokenize_cmd->add_flag("--add-special-tokens", tok.add_special_tokens,
+                         "Apply the post-processor (BOS)");
   tokenize_cmd->add_flag("--decode", tok.decode, "Decode comma-separated ids instead");
 
   radixlm::tools::BenchEngineOptions bench_engine;
   CLI::App* bench_engine_cmd = app.add_subcommand(
       "bench-engine", "Prefill and decode speed next to SGEMM and memory-bandwidth rooflines");
-  bench_engine_cmd->add_option("--model", bench_engine.model,
-                               "Model directory (required, except for --device cuda --parts attention)");
+  bench_engine_cmd->add_option(
+      "--model", bench_engine.model,
+      "Model directory (required, except for --device cuda --parts attention)");
   bench_engine_cmd->add_option("--prompt-tokens", bench_engine.prompt_tokens, "Prefill length")
       ->check(CLI::PositiveNumber);
   bench_engine_cmd->add_option("--decode-tokens", bench_engine.decode_tokens, "Decode steps")
@@ -365,51 +436,64 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   bench_engine_cmd->add_option("--threads", bench_engine.threads, "CPU threads (0: all)");
   CLI::Option* bench_engine_json =
-      bench_engine_cmd->add_option("--json", bench_engine.json_out,
-                                   "Print one JSON object of every figure (tables go to stderr); with a "
-                                   "file name, write it there instead")
+      bench_engine_cmd
+          ->add_option("--json", bench_engine.json_out,
+                       "Print one JSON object of every figure (tables go to stderr); with a "
+                       "file name, write it there instead")
           ->expected(0, 1);
-  bench_engine_cmd->add_option("--device", bench_engine.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  bench_engine_cmd->add_option("--gpu-memory-fraction", bench_engine.gpu_memory_fraction,
-                               "cuda: share of GPU memory for weights, workspace and KV pages")
+  bench_engine_cmd->add_option("--device", bench_engine.device, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  bench_engine_cmd
+      ->add_option("--gpu-memory-fraction", bench_engine.gpu_memory_fraction,
+                   "cuda: share of GPU memory for weights, workspace and KV pages")
       ->check(CLI::Range(0.01, 1.0));
   bench_engine_cmd->add_flag("--no-cuda-graphs", bench_engine.no_cuda_graphs,
                              "cuda: launch decode steps kernel by kernel (for comparison)");
-  bench_engine_cmd->add_flag("--decode-host-logits", bench_engine.decode_host_logits,
-                             "cuda: decode steps copy every sequence's logits to the host instead of choosing "
-                             "greedy tokens on the device (for comparison)");
-  bench_engine_cmd->add_option("--decode-batch", bench_engine.decode_batches,
-                               "cuda: decode batch sizes (default 1,16,64,256)")
+  bench_engine_cmd->add_flag(
+      "--decode-host-logits", bench_engine.decode_host_logits,
+      "cuda: decode steps copy every sequence's logits to the host instead of choosing "
+      "greedy tokens on the device (for comparison)");
+  bench_engine_cmd
+      ->add_option("--decode-batch", bench_engine.decode_batches,
+                   "cuda: decode batch sizes (default 1,16,64,256)")
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
-  bench_engine_cmd->add_option("--decode-contexts", bench_engine.decode_contexts,
-                               "cuda: tokens in cache when decode starts (default 1024,8192)")
+  bench_engine_cmd
+      ->add_option("--decode-contexts", bench_engine.decode_contexts,
+                   "cuda: tokens in cache when decode starts (default 1024,8192)")
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
-  bench_engine_cmd->add_option("--parts", bench_engine.parts,
-                               "cuda: what to run (default attention,prefill,ttft,decode)")
+  bench_engine_cmd
+      ->add_option("--parts", bench_engine.parts,
+                   "cuda: what to run (default attention,prefill,ttft,decode)")
       ->delimiter(',')
       ->check(CLI::IsMember({"attention", "prefill", "ttft", "decode"}));
-  bench_engine_cmd->add_option("--prefill-tokens", bench_engine.prefill_lengths,
-                               "cuda: cold prompt lengths (default 512,2048,8192,32768)")
+  bench_engine_cmd
+      ->add_option("--prefill-tokens", bench_engine.prefill_lengths,
+                   "cuda: cold prompt lengths (default 512,2048,8192,32768)")
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
-  bench_engine_cmd->add_option("--ttft-tokens", bench_engine.ttft_tokens,
-                               "cuda: TTFT prompt length, cold and with its prefix cached")
+  bench_engine_cmd
+      ->add_option("--ttft-tokens", bench_engine.ttft_tokens,
+                   "cuda: TTFT prompt length, cold and with its prefix cached")
       ->check(CLI::PositiveNumber);
-  bench_engine_cmd->add_option("--ttft-tail", bench_engine.ttft_tail,
-                               "cuda: tokens computed over the cached prefix (default 128)")
+  bench_engine_cmd
+      ->add_option("--ttft-tail", bench_engine.ttft_tail,
+                   "cuda: tokens computed over the cached prefix (default 128)")
       ->check(CLI::PositiveNumber);
-  bench_engine_cmd->add_option("--attention-prefill", bench_engine.attention_prefill,
-                               "cuda: causal prompt lengths for the attention kernel alone (default 2048,8192)")
+  bench_engine_cmd
+      ->add_option("--attention-prefill", bench_engine.attention_prefill,
+                   "cuda: causal prompt lengths for the attention kernel alone (default 2048,8192)")
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
-  bench_engine_cmd->add_option("--attention-decode-batch", bench_engine.attention_decode_batches,
-                               "cuda: decode attention batch sizes (default 1,16,64)")
+  bench_engine_cmd
+      ->add_option("--attention-decode-batch", bench_engine.attention_decode_batches,
+                   "cuda: decode attention batch sizes (default 1,16,64)")
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
-  bench_engine_cmd->add_option("--attention-decode-contexts", bench_engine.attention_decode_contexts,
-                               "cuda: decode attention context lengths (default 1024,8192,32768)")
+  bench_engine_cmd
+      ->add_option("--attention-decode-contexts", bench_engine.attention_decode_contexts,
+                   "cuda: decode attention context lengths (default 1024,8192,32768)")
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
 
@@ -458,17 +542,23 @@ int main(int argc, char** argv) {
 
   radixlm::tools::ServeOptions serve;
   CLI::App* serve_cmd = app.add_subcommand(
-      "serve", "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, "
-               "metrics) with automatic prefix caching");
-  serve_cmd->add_option("--model", serve.model, "Model directory (Hugging Face layout)")->required();
+      "serve",
+      "Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming, "
+      "metrics) with automatic prefix caching");
+  serve_cmd->add_option("--model", serve.model, "Model directory (Hugging Face layout)")
+      ->required();
   serve_cmd->add_option("--host", serve.host, "Address to listen on");
-  serve_cmd->add_option("--port", serve.port, "Port (0: pick a free one)")->check(CLI::Range(0, 65535));
+  serve_cmd->add_option("--port", serve.port, "Port (0: pick a free one)")
+      ->check(CLI::Range(0, 65535));
   serve_cmd->add_option("--served-model-name", serve.served_model_name,
                         "Model name clients must send (default: the directory's name)");
-  serve_cmd->add_option("--page-size", serve.page_size, "Tokens per KV page")->check(CLI::Range(1, 1024));
+  serve_cmd->add_option("--page-size", serve.page_size, "Tokens per KV page")
+      ->check(CLI::Range(1, 1024));
   auto* kv_pages_opt = serve_cmd->add_option("--kv-pages", serve.kv_pages, "KV pool size in pages")
                            ->check(CLI::Range(int64_t{2}, int64_t{1} << 31));
-  serve_cmd->add_option("--kv-memory", serve.kv_memory, "KV pool size in bytes, e.g. 512MiB (default 1GiB)")
+  serve_cmd
+      ->add_option("--kv-memory", serve.kv_memory,
+                   "KV pool size in bytes, e.g. 512MiB (default 1GiB)")
       ->excludes(kv_pages_opt);
   serve_cmd
       ->add_option(
@@ -500,7 +590,8 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   serve_cmd->add_option("--max-waiting", serve.max_waiting, "Queued requests before 503")
       ->check(CLI::PositiveNumber);
-  serve_cmd->add_option("--max-n", serve.max_n, "Largest n (samples per request)")->check(CLI::Range(1, 1024));
+  serve_cmd->add_option("--max-n", serve.max_n, "Largest n (samples per request)")
+      ->check(CLI::Range(1, 1024));
   serve_cmd->add_option("--max-logprobs", serve.max_logprobs, "Largest logprobs / top_logprobs")
       ->check(CLI::Range(0, 1024));
   serve_cmd->add_option("--eviction-policy", serve.eviction,
@@ -514,12 +605,15 @@ int main(int argc, char** argv) {
       ->add_option("--admission-min-tokens", serve.admission_min_tokens,
                    "min-length admission: the shortest sequence worth caching")
       ->check(CLI::NonNegativeNumber);
-  serve_cmd->add_flag("--no-prefix-cache", serve.no_prefix_cache, "Compute every prompt cold (for comparisons)");
-  serve_cmd->add_option("--api-key", serve.api_keys,
-                        "Require \"Authorization: Bearer KEY\" on /v1/*; repeat for several tenants, "
-                        "each with its own cache namespace");
-  serve_cmd->add_option("--metrics-api-key", serve.metrics_api_keys,
-                        "Require \"Authorization: Bearer KEY\" on /metrics (an operator's key; repeatable)");
+  serve_cmd->add_flag("--no-prefix-cache", serve.no_prefix_cache,
+                      "Compute every prompt cold (for comparisons)");
+  serve_cmd->add_option(
+      "--api-key", serve.api_keys,
+      "Require \"Authorization: Bearer KEY\" on /v1/*; repeat for several tenants, "
+      "each with its own cache namespace");
+  serve_cmd->add_option(
+      "--metrics-api-key", serve.metrics_api_keys,
+      "Require \"Authorization: Bearer KEY\" on /metrics (an operator's key; repeatable)");
   serve_cmd
       ->add_option("--max-pinned-pages-per-tenant", serve.max_pinned_pages_per_tenant,
                    "KV pages one tenant's pins (cache_control) may hold (default: a quarter of the "
@@ -533,11 +627,14 @@ int main(int argc, char** argv) {
       ->add_option("--max-pin-ttl", serve.max_pin_ttl, "Longest pin TTL in seconds (default 86400)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 32));
   serve_cmd->add_option("--threads", serve.threads, "CPU threads for the model (0: all)");
-  serve_cmd->add_option("--device", serve.device, "Backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  serve_cmd->add_option("--gpu-memory-fraction", serve.gpu_memory_fraction,
-                        "cuda: share of GPU memory for weights, workspace and KV pages (default 0.9)")
+  serve_cmd->add_option("--device", serve.device, "Backend: cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  serve_cmd
+      ->add_option("--gpu-memory-fraction", serve.gpu_memory_fraction,
+                   "cuda: share of GPU memory for weights, workspace and KV pages (default 0.9)")
       ->check(CLI::Range(0.01, 1.0));
-  serve_cmd->add_option("--max-body-bytes", serve.max_body_bytes, "Largest request body (413 beyond)")
+  serve_cmd
+      ->add_option("--max-body-bytes", serve.max_body_bytes, "Largest request body (413 beyond)")
       ->check(CLI::Range(int64_t{1024}, int64_t{1} << 34));
   serve_cmd
       ->add_option("--http-threads", serve.http_threads,
@@ -574,32 +671,42 @@ int main(int argc, char** argv) {
                       "Answer repeated deterministic requests from a response cache (in process)");
   serve_cmd->add_option("--response-cache-memory", serve.response_cache_memory,
                         "Bound of the in-process response cache, e.g. 256MiB");
-  serve_cmd->add_option("--redis-url", serve.redis_url,
-                        "Share the response cache through Redis (redis://HOST:PORT); implies --response-cache");
-  serve_cmd->add_option("--redis-prefix", serve.redis_prefix, "Prefix of the response cache's Redis keys");
-  serve_cmd->add_option("--response-cache-ttl", serve.response_cache_ttl_s, "Seconds a cached response lives")
+  serve_cmd->add_option(
+      "--redis-url", serve.redis_url,
+      "Share the response cache through Redis (redis://HOST:PORT); implies --response-cache");
+  serve_cmd->add_option("--redis-prefix", serve.redis_prefix,
+                        "Prefix of the response cache's Redis keys");
+  serve_cmd
+      ->add_option("--response-cache-ttl", serve.response_cache_ttl_s,
+                   "Seconds a cached response lives")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 31));
   serve_cmd->add_option("--response-cache-mode", serve.response_cache_mode,
                         "Default for deterministic requests: readwrite, read, write or off");
-  serve_cmd->add_flag("--semantic-cache", serve.semantic_cache,
-                      "Also answer near-duplicates of cached requests (cosine similarity of embeddings); "
-                      "implies --response-cache");
-  serve_cmd->add_option("--semantic-threshold", serve.semantic_threshold,
-                        "Cosine similarity a semantic hit needs, in (0, 1]")
+  serve_cmd->add_flag(
+      "--semantic-cache", serve.semantic_cache,
+      "Also answer near-duplicates of cached requests (cosine similarity of embeddings); "
+      "implies --response-cache");
+  serve_cmd
+      ->add_option("--semantic-threshold", serve.semantic_threshold,
+                   "Cosine similarity a semantic hit needs, in (0, 1]")
       ->check(CLI::Range(1e-6, 1.0));
-  serve_cmd->add_option("--semantic-embeddings", serve.semantic_embeddings,
-                        "Embed with another server's /v1/embeddings (http://HOST:PORT[/v1]) instead of the served "
-                        "model");
+  serve_cmd->add_option(
+      "--semantic-embeddings", serve.semantic_embeddings,
+      "Embed with another server's /v1/embeddings (http://HOST:PORT[/v1]) instead of the served "
+      "model");
   serve_cmd->add_option("--semantic-embeddings-model", serve.semantic_embeddings_model,
                         "The model named in requests to --semantic-embeddings");
   serve_cmd->add_option("--semantic-embeddings-api-key", serve.semantic_embeddings_api_key,
                         "Bearer key for --semantic-embeddings");
-  serve_cmd->add_option("--semantic-embeddings-timeout", serve.semantic_embeddings_timeout_s,
-                        "Seconds an embedding from --semantic-embeddings may take (then the call is a miss)")
+  serve_cmd
+      ->add_option(
+          "--semantic-embeddings-timeout", serve.semantic_embeddings_timeout_s,
+          "Seconds an embedding from --semantic-embeddings may take (then the call is a miss)")
       ->check(CLI::PositiveNumber);
-  serve_cmd->add_option("--record-trace", serve.record_trace,
-                        "Write every request to FILE as a hash-block trace (block hashes, lengths, times; no "
-                        "token ids or text) for `sim run --trace FILE --block-tokens PAGE_SIZE`");
+  serve_cmd->add_option(
+      "--record-trace", serve.record_trace,
+      "Write every request to FILE as a hash-block trace (block hashes, lengths, times; no "
+      "token ids or text) for `sim run --trace FILE --block-tokens PAGE_SIZE`");
   serve_cmd->add_option(
       "--kv-events-endpoint", serve.kv_events_endpoint,
       "Publish the prefix cache's KV events in vLLM's format (ZeroMQ PUB, msgpack; "
@@ -610,31 +717,40 @@ int main(int argc, char** argv) {
       "KV-event batches");
   serve_cmd->add_option("--kv-events-topic", serve.kv_events_topic,
                         "Topic frame of every KV-event message (default empty, as vLLM)");
-  serve_cmd->add_option("--shutdown-grace", serve.shutdown_grace_s,
-                        "Seconds to let running requests finish on SIGTERM/SIGINT")
+  serve_cmd
+      ->add_option("--shutdown-grace", serve.shutdown_grace_s,
+                   "Seconds to let running requests finish on SIGTERM/SIGINT")
       ->check(CLI::NonNegativeNumber);
 
   serve_cmd->add_option("--chat-template", serve.chat_template,
                         "Jinja file to use instead of the model's chat template");
 
-  CLI::App* template_cmd = app.add_subcommand("chat-template", "Render and check a model's chat template");
+  CLI::App* template_cmd =
+      app.add_subcommand("chat-template", "Render and check a model's chat template");
   template_cmd->require_subcommand(1);
   radixlm::tools::ChatTemplateRenderOptions render;
-  CLI::App* render_cmd = template_cmd->add_subcommand("render", "Print the prompt a chat renders to");
+  CLI::App* render_cmd =
+      template_cmd->add_subcommand("render", "Print the prompt a chat renders to");
   render_cmd->add_option("--model", render.model, "Model directory")->required();
-  render_cmd->add_option("--messages", render.messages,
-                         "JSON file: a list of messages, or {\"messages\", \"tools\", \"chat_template_kwargs\"}")
+  render_cmd
+      ->add_option(
+          "--messages", render.messages,
+          "JSON file: a list of messages, or {\"messages\", \"tools\", \"chat_template_kwargs\"}")
       ->required();
-  render_cmd->add_option("--chat-template", render.chat_template, "Jinja file instead of the model's template");
-  render_cmd->add_flag("--add-generation-prompt", render.add_generation_prompt, "End with the assistant's header");
+  render_cmd->add_option("--chat-template", render.chat_template,
+                         "Jinja file instead of the model's template");
+  render_cmd->add_flag("--add-generation-prompt", render.add_generation_prompt,
+                       "End with the assistant's header");
   render_cmd->add_flag("--continue-final-message", render.continue_final_message,
                        "Leave the final (assistant) message open");
   radixlm::tools::ChatTemplateCheckOptions check;
   CLI::App* check_cmd = template_cmd->add_subcommand(
-      "check", "Render a synthetic multi-turn chat; report where each turn stops extending the previous one "
-               "and the tokens that costs the prefix cache");
+      "check",
+      "Render a synthetic multi-turn chat; report where each turn stops extending the previous one "
+      "and the tokens that costs the prefix cache");
   check_cmd->add_option("--model", check.model, "Model directory")->required();
-  check_cmd->add_option("--chat-template", check.chat_template, "Jinja file instead of the model's template");
+  check_cmd->add_option("--chat-template", check.chat_template,
+                        "Jinja file instead of the model's template");
   check_cmd->add_flag("--json", check.json, "Print one JSON object");
 
   CLI11_PARSE(app, argc, argv);
@@ -647,7 +763,8 @@ int main(int argc, char** argv) {
   if (forward_cmd->parsed()) return radixlm::tools::RunForward(fwd);
   if (tokenize_cmd->parsed()) return radixlm::tools::RunTokenize(tok);
   if (bench_engine_cmd->parsed()) {
-    if (bench_engine_json->count() > 0 && bench_engine.json_out.empty()) bench_engine.json_out = "-";
+    if (bench_engine_json->count() > 0 && bench_engine.json_out.empty())
+      bench_engine.json_out = "-";
     return radixlm::tools::RunBenchEngine(bench_engine);
   }
   if (run_cmd->parsed()) return radixlm::tools::RunSimRun(run);

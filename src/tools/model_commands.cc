@@ -1,6 +1,6 @@
 // radixlm make-model, generate and forward.
-#include <chrono>
 #include <unistd.h>
+#include <chrono>
 
 #include <cstdio>
 #include <filesystem>
@@ -37,7 +37,8 @@ StatusOr<model::DType> ParseDTypeFlag(const std::string& name) {
 int RunMakeModel(const MakeModelCliOptions& o) {
   if (o.list) {
     std::printf("%-14s %s\n", "preset", "what");
-    for (const auto& [name, what] : model::ModelPresets()) std::printf("%-14s %s\n", name.c_str(), what.c_str());
+    for (const auto& [name, what] : model::ModelPresets())
+      std::printf("%-14s %s\n", name.c_str(), what.c_str());
     return 0;
   }
   auto dtype = ParseDTypeFlag(o.dtype);
@@ -57,7 +58,8 @@ int RunMakeModel(const MakeModelCliOptions& o) {
   auto made = model::MakeModel(options, [&](uint64_t done, uint64_t total) {
     const int percent = static_cast<int>(100 * done / std::max<uint64_t>(total, 1));
     if (percent != last_percent && total > (64u << 20) && isatty(2)) {
-      std::fprintf(stderr, "\rwriting weights: %3d%% of %.2f GB", percent, static_cast<double>(total) / 1e9);
+      std::fprintf(stderr, "\rwriting weights: %3d%% of %.2f GB", percent,
+                   static_cast<double>(total) / 1e9);
       last_percent = percent;
     }
   });
@@ -67,16 +69,19 @@ int RunMakeModel(const MakeModelCliOptions& o) {
   std::printf("wrote %s: %s, preset %s, seed %llu, %s\n", o.out.c_str(),
               std::string(model::ArchitectureName(c.architecture)).c_str(), o.preset.c_str(),
               static_cast<unsigned long long>(o.seed), o.dtype.c_str());
-  std::printf("  %lld layers, hidden %lld, %lld heads (%lld kv), head dim %lld, mlp %lld, vocab %lld, context %lld\n",
-              static_cast<long long>(c.num_layers), static_cast<long long>(c.hidden_size),
-              static_cast<long long>(c.num_heads), static_cast<long long>(c.num_kv_heads),
-              static_cast<long long>(c.head_dim), static_cast<long long>(c.intermediate_size),
-              static_cast<long long>(c.vocab_size), static_cast<long long>(c.max_position_embeddings));
+  std::printf(
+      "  %lld layers, hidden %lld, %lld heads (%lld kv), head dim %lld, mlp %lld, vocab %lld, "
+      "context %lld\n",
+      static_cast<long long>(c.num_layers), static_cast<long long>(c.hidden_size),
+      static_cast<long long>(c.num_heads), static_cast<long long>(c.num_kv_heads),
+      static_cast<long long>(c.head_dim), static_cast<long long>(c.intermediate_size),
+      static_cast<long long>(c.vocab_size), static_cast<long long>(c.max_position_embeddings));
   if (c.sliding_window > 0) {
     std::printf("  sliding window %lld\n", static_cast<long long>(c.sliding_window));
   }
-  std::printf("  %.1f M parameters, %.1f MB of weights in %.1f s\n", static_cast<double>(made->parameters) / 1e6,
-              static_cast<double>(made->bytes) / 1e6, SecondsSince(start));
+  std::printf("  %.1f M parameters, %.1f MB of weights in %.1f s\n",
+              static_cast<double>(made->parameters) / 1e6, static_cast<double>(made->bytes) / 1e6,
+              SecondsSince(start));
   std::printf("  files:");
   for (const std::string& f : made->files) std::printf(" %s", f.c_str());
   std::printf("\n");
@@ -97,8 +102,9 @@ struct GenerateRun {
   std::string text;
 };
 
-StatusOr<GenerateRun> GenerateOnce(const GenerateOptions& o, backend::LoadedModel& m, kvcache::PrefixCache* cache,
-                                   kvcache::PagePool* pool, const std::vector<int32_t>& prompt) {
+StatusOr<GenerateRun> GenerateOnce(const GenerateOptions& o, backend::LoadedModel& m,
+                                   kvcache::PrefixCache* cache, kvcache::PagePool* pool,
+                                   const std::vector<int32_t>& prompt) {
   GenerateRun run;
   run.prompt_tokens = prompt.size();
   kvcache::SequencePages seq(cache, pool, "");
@@ -114,7 +120,8 @@ StatusOr<GenerateRun> GenerateOnce(const GenerateOptions& o, backend::LoadedMode
   const size_t chunk = 512;
   for (size_t pos = run.cached_tokens; pos < tokens.size(); pos += chunk) {
     const size_t len = std::min(chunk, tokens.size() - pos);
-    backend::SequenceInput in{std::span(tokens).subspan(pos, len), static_cast<int64_t>(pos), seq.pages(), 1};
+    backend::SequenceInput in{std::span(tokens).subspan(pos, len), static_cast<int64_t>(pos),
+                              seq.pages(), 1};
     RETURN_IF_ERROR(m.backend->Forward({&in, 1}, &logits));
     RETURN_IF_ERROR(seq.Commit(std::span(tokens).first(pos + len)));
   }
@@ -131,7 +138,8 @@ StatusOr<GenerateRun> GenerateOnce(const GenerateOptions& o, backend::LoadedMode
   std::unique_ptr<model::IncrementalDecoder> decoder;
   if (m.tokenizer) decoder = std::make_unique<model::IncrementalDecoder>(*m.tokenizer, true);
   start = std::chrono::steady_clock::now();
-  const int64_t limit = std::min<int64_t>(o.max_tokens, m.config.max_position_embeddings - static_cast<int64_t>(tokens.size()));
+  const int64_t limit = std::min<int64_t>(
+      o.max_tokens, m.config.max_position_embeddings - static_cast<int64_t>(tokens.size()));
   for (int64_t i = 0; i < limit; ++i) {
     const int32_t next = sampler.Sample(logits);
     ++run.generated;
@@ -144,7 +152,8 @@ StatusOr<GenerateRun> GenerateOnce(const GenerateOptions& o, backend::LoadedMode
     if (i + 1 == limit) break;
     tokens.push_back(next);
     RETURN_IF_ERROR(seq.Reserve(tokens.size()));
-    backend::SequenceInput in{std::span(tokens).last(1), static_cast<int64_t>(tokens.size()) - 1, seq.pages(), 1};
+    backend::SequenceInput in{std::span(tokens).last(1), static_cast<int64_t>(tokens.size()) - 1,
+                              seq.pages(), 1};
     RETURN_IF_ERROR(m.backend->Forward({&in, 1}, &logits));
   }
   if (decoder) {
@@ -174,7 +183,9 @@ int RunGenerate(const GenerateOptions& o) {
   auto probe = model::ReadModelConfig(o.model + "/config.json");
   if (!probe.ok()) return Fail(probe.status());
   // Two runs of a prompt and its completion fit (pages cost nothing until used).
-  options.num_pages = (std::min<int64_t>(probe->max_position_embeddings, 32768) + o.page_size - 1) / o.page_size * 2 + 2;
+  options.num_pages = (std::min<int64_t>(probe->max_position_embeddings, 32768) + o.page_size - 1) /
+                          o.page_size * 2 +
+                      2;
   auto loaded = LoadModelOn(o.model, choice);
   if (!loaded.ok()) return Fail(loaded.status());
   backend::LoadedModel& m = *loaded;
@@ -196,7 +207,8 @@ int RunGenerate(const GenerateOptions& o) {
   }
   const std::string where =
       o.device == "cpu"
-          ? std::to_string(static_cast<backend::cpu::CpuBackend*>(m.backend.get())->threads()) + " CPU threads"
+          ? std::to_string(static_cast<backend::cpu::CpuBackend*>(m.backend.get())->threads()) +
+                " CPU threads"
           : "the GPU (BF16)";
   std::fprintf(stderr, "loaded %s (%s, %.1f M parameters) in %.2f s on %s\n", o.model.c_str(),
                std::string(model::ArchitectureName(m.config.architecture)).c_str(),
@@ -219,17 +231,21 @@ int RunGenerate(const GenerateOptions& o) {
     // Random weights pick ids past the byte tokenizer's as often as not, and
     // those decode to nothing: the ids show what was generated.
     std::printf("token ids:");
-    for (size_t i = 0; i < std::min<size_t>(run->ids.size(), 24); ++i) std::printf(" %d", run->ids[i]);
+    for (size_t i = 0; i < std::min<size_t>(run->ids.size(), 24); ++i)
+      std::printf(" %d", run->ids[i]);
     std::printf("%s\n", run->ids.size() > 24 ? " ..." : "");
-    std::printf("prompt: %zu tokens, %zu from the prefix cache, %zu computed in %.3f s (%.1f tokens/s)\n",
-                run->prompt_tokens, run->cached_tokens, computed, run->prefill_s,
-                static_cast<double>(computed) / std::max(run->prefill_s, 1e-9));
+    std::printf(
+        "prompt: %zu tokens, %zu from the prefix cache, %zu computed in %.3f s (%.1f tokens/s)\n",
+        run->prompt_tokens, run->cached_tokens, computed, run->prefill_s,
+        static_cast<double>(computed) / std::max(run->prefill_s, 1e-9));
     std::printf("decode: %zu tokens in %.3f s (%.1f tokens/s)\n", run->generated, run->decode_s,
-                static_cast<double>(std::max<size_t>(run->generated, 1) - 1) / std::max(run->decode_s, 1e-9));
+                static_cast<double>(std::max<size_t>(run->generated, 1) - 1) /
+                    std::max(run->decode_s, 1e-9));
     if (r == 1) {
       // Ids, not text: with random weights most ids decode to nothing.
       const bool same = run->ids == first_ids;
-      std::printf("completion identical to run 1 (%zu token ids): %s\n", run->ids.size(), same ? "yes" : "NO");
+      std::printf("completion identical to run 1 (%zu token ids): %s\n", run->ids.size(),
+                  same ? "yes" : "NO");
       if (!same && o.temperature == 0) return 1;
     }
   }
@@ -296,7 +312,8 @@ int RunForward(const ForwardOptions& o) {
   Status status = loaded->backend->Forward({&in, 1}, &logits);
   if (!status.ok()) return Fail(status);
   std::ofstream out(o.out, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
+  out.write(reinterpret_cast<const char*>(logits.data()),
+            static_cast<std::streamsize>(logits.size() * sizeof(float)));
   out.close();
   if (!out) return Fail(InternalError("cannot write " + o.out));
   std::printf("wrote %s: %zu x %lld F32 logits\n", o.out.c_str(), tokens.size(),

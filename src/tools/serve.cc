@@ -18,10 +18,10 @@
 #include "engine/engine.h"
 #include "engine/step_limits.h"
 #include "engine/trace_recorder.h"
-#include "kvcache/pin_table.h"
+#include "events/kv_event_publisher.h"
 #include "kvcache/admission_policy.h"
 #include "kvcache/eviction_policy.h"
-#include "events/kv_event_publisher.h"
+#include "kvcache/pin_table.h"
 #include "model/tokenizer.h"
 #include "respcache/remote_embedder.h"
 #include "respcache/response_cache.h"
@@ -51,7 +51,8 @@ StatusOr<uint64_t> ParseBytes(const std::string& text) {
   } catch (...) {
     used = 0;
   }
-  if (used == 0 || !(value > 0)) return InvalidArgumentError("--kv-memory: '" + text + "' is not a size (e.g. 512MiB)");
+  if (used == 0 || !(value > 0))
+    return InvalidArgumentError("--kv-memory: '" + text + "' is not a size (e.g. 512MiB)");
   std::string unit = text.substr(used);
   for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   double scale = 0;
@@ -64,7 +65,8 @@ StatusOr<uint64_t> ParseBytes(const std::string& text) {
     if (unit == p || unit == p + "IB" || unit == p + "I") scale = binary;
     if (unit == p + "B") scale = decimal;
   }
-  if (scale == 0) return InvalidArgumentError("--kv-memory: unknown unit in '" + text + "' (use KiB, MiB, GiB)");
+  if (scale == 0)
+    return InvalidArgumentError("--kv-memory: unknown unit in '" + text + "' (use KiB, MiB, GiB)");
   return static_cast<uint64_t>(value * scale);
 }
 
@@ -82,9 +84,8 @@ void Say(const std::string& line) {
 
 // The response cache of --response-cache / --redis-url, and its service config.
 // `runtime`: the backend and its number format (ModelFingerprint).
-StatusOr<std::unique_ptr<respcache::ResponseCache>> MakeResponseCache(const ServeOptions& o,
-                                                                     const std::string& runtime,
-                                                                     server::ResponseCacheConfig* config) {
+StatusOr<std::unique_ptr<respcache::ResponseCache>> MakeResponseCache(
+    const ServeOptions& o, const std::string& runtime, server::ResponseCacheConfig* config) {
   respcache::ResponseCacheOptions options;
   auto bytes = ParseBytes(o.response_cache_memory);
   if (!bytes.ok()) {
@@ -108,7 +109,8 @@ StatusOr<std::unique_ptr<respcache::ResponseCache>> MakeResponseCache(const Serv
   } else if (m == "off") {
     config->default_mode = server::ResponseCacheMode::kOff;
   } else {
-    return InvalidArgumentError("--response-cache-mode: '" + m + "' (use readwrite, read, write or off)");
+    return InvalidArgumentError("--response-cache-mode: '" + m +
+                                "' (use readwrite, read, write or off)");
   }
   // A --chat-template file changes every chat prompt: it is part of the model.
   std::string template_text;
@@ -123,7 +125,8 @@ StatusOr<std::unique_ptr<respcache::ResponseCache>> MakeResponseCache(const Serv
   auto cache = std::make_unique<respcache::ResponseCache>(std::move(options));
   if (cache->has_l2()) {
     // Not fatal: the server answers from the model until Redis comes up.
-    if (Status s = cache->Ping(); !s.ok()) Say("warning: " + s.message() + " (retrying in the background of requests)");
+    if (Status s = cache->Ping(); !s.ok())
+      Say("warning: " + s.message() + " (retrying in the background of requests)");
   }
   config->cache = cache.get();
   return cache;
@@ -183,15 +186,17 @@ int RunServe(const ServeOptions& o) {
   // its pool from --gpu-memory-fraction unless --kv-pages or --kv-memory is given.
   if (Status s = CheckDevice(o.device); !s.ok()) return Fail(s);
   const bool cuda = o.device == "cuda";
-  const uint64_t page_bytes = static_cast<uint64_t>(probe->num_layers) * 2 * static_cast<uint64_t>(probe->num_kv_heads) *
-                              static_cast<uint64_t>(probe->head_dim) * (cuda ? 2 : 4) * static_cast<uint64_t>(o.page_size);
+  const uint64_t page_bytes =
+      static_cast<uint64_t>(probe->num_layers) * 2 * static_cast<uint64_t>(probe->num_kv_heads) *
+      static_cast<uint64_t>(probe->head_dim) * (cuda ? 2 : 4) * static_cast<uint64_t>(o.page_size);
   int64_t pages = o.kv_pages;
   if (pages <= 0 && (!cuda || !o.kv_memory.empty())) {
     auto bytes = ParseBytes(o.kv_memory.empty() ? "1GiB" : o.kv_memory);
     if (!bytes.ok()) return Fail(bytes.status());
     pages = static_cast<int64_t>(*bytes / page_bytes);
     if (pages < 2) {
-      return Fail(InvalidArgumentError("--kv-memory " + o.kv_memory + " holds fewer than 2 pages of " +
+      return Fail(InvalidArgumentError("--kv-memory " + o.kv_memory +
+                                       " holds fewer than 2 pages of " +
                                        std::to_string(page_bytes) + " bytes"));
     }
   }
@@ -218,7 +223,8 @@ int RunServe(const ServeOptions& o) {
   if (!loaded.ok()) return Fail(loaded.status());
   backend::LoadedModel& m = *loaded;
   pages = m.backend->num_pages();
-  if (!m.tokenizer) return Fail(NotFoundError(o.model + ": no tokenizer.json (the server needs one)"));
+  if (!m.tokenizer)
+    return Fail(NotFoundError(o.model + ": no tokenizer.json (the server needs one)"));
 
   const engine::StepLimits limits =
       cuda ? engine::GpuStepLimits(pages * o.page_size, o.page_size, rates.gemm_flops,
@@ -249,12 +255,14 @@ int RunServe(const ServeOptions& o) {
   eo.max_pinned_pages_per_tenant = o.max_pinned_pages_per_tenant;
   eo.max_pinned_pages = o.max_pinned_pages;
   eo.max_pin_ttl_seconds = o.max_pin_ttl;
-  if (m.config.eos_token_id >= 0) eo.eos_token_ids.push_back(static_cast<int32_t>(m.config.eos_token_id));
+  if (m.config.eos_token_id >= 0)
+    eo.eos_token_ids.push_back(static_cast<int32_t>(m.config.eos_token_id));
   // Declared before the engine, which writes to it until it is destroyed.
   std::unique_ptr<engine::TraceRecorder> recorder;
   if (!o.record_trace.empty()) {
     auto opened = engine::TraceRecorder::Open(o.record_trace, o.page_size);
-    if (!opened.ok()) return Fail(InvalidArgumentError("--record-trace: " + opened.status().message()));
+    if (!opened.ok())
+      return Fail(InvalidArgumentError("--record-trace: " + opened.status().message()));
     recorder = std::move(*opened);
     eo.trace_recorder = recorder.get();
   }
@@ -313,7 +321,8 @@ int RunServe(const ServeOptions& o) {
   std::unique_ptr<respcache::ResponseCache> response_cache;
   if (o.response_cache || o.semantic_cache || !o.redis_url.empty()) {
     auto made = MakeResponseCache(
-        o, std::string(m.backend->name()) + "/" + std::string(m.backend->numeric_format()), &so.response_cache);
+        o, std::string(m.backend->name()) + "/" + std::string(m.backend->numeric_format()),
+        &so.response_cache);
     if (!made.ok()) return Fail(made.status());
     response_cache = std::move(*made);
   }
@@ -327,10 +336,12 @@ int RunServe(const ServeOptions& o) {
       embedder = std::make_unique<server::ModelEmbedder>(engine->get(), &embed_builder);
     } else {
       auto target = ParseBaseUrl(o.semantic_embeddings);
-      if (!target.ok()) return Fail(InvalidArgumentError("--semantic-embeddings: " + target.status().message()));
+      if (!target.ok())
+        return Fail(InvalidArgumentError("--semantic-embeddings: " + target.status().message()));
       target->api_key = o.semantic_embeddings_api_key;
       target->timeout_s = o.semantic_embeddings_timeout_s;
-      embedder = std::make_unique<RemoteEmbedder>(*target, o.semantic_embeddings, o.semantic_embeddings_model);
+      embedder = std::make_unique<RemoteEmbedder>(*target, o.semantic_embeddings,
+                                                  o.semantic_embeddings_model);
     }
     respcache::SemanticCacheOptions semantic_options;
     semantic_options.threshold = static_cast<float>(o.semantic_threshold);
@@ -359,16 +370,18 @@ int RunServe(const ServeOptions& o) {
   if (!http.ok()) return Fail(http.status());
 
   char line[256];
-  std::snprintf(line, sizeof(line), "model %s (%s, %.2f M parameters, loaded in %.2f s)", o.model.c_str(),
+  std::snprintf(line, sizeof(line), "model %s (%s, %.2f M parameters, loaded in %.2f s)",
+                o.model.c_str(),
                 std::string(model::ArchitectureName(m.config.architecture)).c_str(),
                 static_cast<double>(m.parameters) / 1e6, SecondsSince(load_start));
   Say(line);
   Say("served model name " + so.model_name);
-  std::snprintf(line, sizeof(line), "KV pool %lld pages x %d tokens = %lld tokens (%.1f MiB of %s K/V on %s)",
+  std::snprintf(line, sizeof(line),
+                "KV pool %lld pages x %d tokens = %lld tokens (%.1f MiB of %s K/V on %s)",
                 static_cast<long long>(pages), static_cast<int>(o.page_size),
                 static_cast<long long>(pages * o.page_size),
-                static_cast<double>(page_bytes) * static_cast<double>(pages) / (1 << 20), cuda ? "BF16" : "F32",
-                o.device.c_str());
+                static_cast<double>(page_bytes) * static_cast<double>(pages) / (1 << 20),
+                cuda ? "BF16" : "F32", o.device.c_str());
   Say(line);
   Say(std::string("prefix cache ") +
       (o.no_prefix_cache ? "off"
@@ -405,13 +418,14 @@ int RunServe(const ServeOptions& o) {
   if (chat_kind == server::ChatFormatKind::kTemplate) {
     Say("chat template " + chat_origin + " (" + std::to_string(chat_stops) + " stop tokens)");
   } else {
-    Say(std::string("chat format ") + server::ChatFormatName(chat_kind) + " (the model has no chat template)");
+    Say(std::string("chat format ") + server::ChatFormatName(chat_kind) +
+        " (the model has no chat template)");
   }
   if (response_cache) {
     Say("response cache on: " + o.response_cache_memory + " in process" +
         (o.redis_url.empty() ? std::string() : ", shared through " + o.redis_url) + ", TTL " +
-        std::to_string(o.response_cache_ttl_s) + " s, deterministic requests " + o.response_cache_mode +
-        ", model fingerprint " + so.response_cache.model_fingerprint);
+        std::to_string(o.response_cache_ttl_s) + " s, deterministic requests " +
+        o.response_cache_mode + ", model fingerprint " + so.response_cache.model_fingerprint);
   }
   if (semantic_cache) {
     char threshold[32];
@@ -419,8 +433,10 @@ int RunServe(const ServeOptions& o) {
     Say(std::string("semantic cache on: cosine similarity >= ") + threshold + ", embeddings from " +
         (o.semantic_embeddings.empty() ? "the served model" : o.semantic_embeddings));
   }
-  if (!o.api_keys.empty()) Say("API keys " + std::to_string(o.api_keys.size()) + " (one cache namespace each)");
-  if (!o.metrics_api_keys.empty()) Say("/metrics needs a metrics key (" + std::to_string(o.metrics_api_keys.size()) + ")");
+  if (!o.api_keys.empty())
+    Say("API keys " + std::to_string(o.api_keys.size()) + " (one cache namespace each)");
+  if (!o.metrics_api_keys.empty())
+    Say("/metrics needs a metrics key (" + std::to_string(o.metrics_api_keys.size()) + ")");
   Say("listening on http://" + o.host + ":" + std::to_string((*http)->port()));
 
   Status run_status;
@@ -454,9 +470,11 @@ int RunServe(const ServeOptions& o) {
   (*engine)->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(o.shutdown_grace_s * 1000)));
   if (recorder != nullptr) {
     recorder->Close();
-    std::printf("radixlm serve: %lld requests recorded in %s (replay: radixlm sim run --trace %s --block-tokens %d)\n",
-                static_cast<long long>(recorder->written()), o.record_trace.c_str(), o.record_trace.c_str(),
-                o.page_size);
+    std::printf(
+        "radixlm serve: %lld requests recorded in %s (replay: radixlm sim run --trace %s "
+        "--block-tokens %d)\n",
+        static_cast<long long>(recorder->written()), o.record_trace.c_str(), o.record_trace.c_str(),
+        o.page_size);
   }
   // Let open streams write their last chunks before the listener closes.
   const auto drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);

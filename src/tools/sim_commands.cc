@@ -4,8 +4,8 @@
 #include <set>
 #include <vector>
 
-#include "core/json_writer.h"
 #include <fstream>
+#include "core/json_writer.h"
 
 #include "sim/analyze.h"
 #include "sim/infinite_cache.h"
@@ -144,9 +144,10 @@ int RunSimInfo(const SimInfoOptions& o) {
   if (trace->skipped_lines > 0) {
     std::printf("skipped lines       %lld\n", static_cast<long long>(trace->skipped_lines));
   }
-  std::printf("infinite cache      %.4f of prompt tokens, %.2f%% of requests hit "
-              "(page size %d; no policy or capacity can do better)\n",
-              hits->token_hit_rate(), 100.0 * hits->request_hit_rate(), o.page_size);
+  std::printf(
+      "infinite cache      %.4f of prompt tokens, %.2f%% of requests hit "
+      "(page size %d; no policy or capacity can do better)\n",
+      hits->token_hit_rate(), 100.0 * hits->request_hit_rate(), o.page_size);
   return 0;
 }
 
@@ -176,7 +177,8 @@ int RunSimAnalyze(const SimAnalyzeOptions& o) {
   for (const sim::DivergencePoint& d : r.divergence) {
     std::printf("  token %-8lld %6lld requests (%.1f%%)\n", static_cast<long long>(d.position),
                 static_cast<long long>(d.requests),
-                100.0 * static_cast<double>(d.requests) / static_cast<double>(std::max<int64_t>(r.requests, 1)));
+                100.0 * static_cast<double>(d.requests) /
+                    static_cast<double>(std::max<int64_t>(r.requests, 1)));
   }
   if (r.spans.empty()) {
     std::printf("\nno volatile spans: no short run of changing tokens hides shared content\n");
@@ -184,20 +186,21 @@ int RunSimAnalyze(const SimAnalyzeOptions& o) {
     std::printf("\nvolatile spans (tokens that change although what follows is shared):\n");
     for (size_t i = 0; i < std::min<size_t>(r.spans.size(), 10); ++i) {
       const sim::VolatileSpan& v = r.spans[i];
-      std::printf("  at token %-6lld ~%-4lld tokens long  in %6lld requests  costs %lld cached "
-                  "tokens (%.1f per request)\n",
-                  static_cast<long long>(v.start), static_cast<long long>(v.typical_length),
-                  static_cast<long long>(v.requests), static_cast<long long>(v.tokens_lost),
-                  static_cast<double>(v.tokens_lost) / static_cast<double>(v.requests));
+      std::printf(
+          "  at token %-6lld ~%-4lld tokens long  in %6lld requests  costs %lld cached "
+          "tokens (%.1f per request)\n",
+          static_cast<long long>(v.start), static_cast<long long>(v.typical_length),
+          static_cast<long long>(v.requests), static_cast<long long>(v.tokens_lost),
+          static_cast<double>(v.tokens_lost) / static_cast<double>(v.requests));
     }
     std::printf("  fix: move such fields (timestamps, request ids, dates) after the shared part\n");
   }
   if (r.session_turns > 0) {
-    std::printf("\nsessions: %lld, later turns: %lld, turns that do not extend the previous "
-                "prompt: %lld (%lld tokens of history not reused)\n",
-                static_cast<long long>(r.sessions), static_cast<long long>(r.session_turns),
-                static_cast<long long>(r.rewritten_turns),
-                static_cast<long long>(r.rewritten_tokens_lost));
+    std::printf(
+        "\nsessions: %lld, later turns: %lld, turns that do not extend the previous "
+        "prompt: %lld (%lld tokens of history not reused)\n",
+        static_cast<long long>(r.sessions), static_cast<long long>(r.session_turns),
+        static_cast<long long>(r.rewritten_turns), static_cast<long long>(r.rewritten_tokens_lost));
   }
   if (!o.json_out.empty()) {
     JsonWriter w;

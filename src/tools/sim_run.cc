@@ -8,12 +8,12 @@
 #include "core/clock.h"
 #include "core/json_writer.h"
 #include "kvcache/eviction_policy.h"
+#include "report/html_report.h"
+#include "report/svg_chart.h"
 #include "sim/infinite_cache.h"
 #include "sim/simulator.h"
 #include "sim/workloads.h"
 #include "tools/commands.h"
-#include "report/html_report.h"
-#include "report/svg_chart.h"
 
 namespace radixlm::tools {
 
@@ -92,10 +92,12 @@ void WriteRun(JsonWriter& w, const RunFigures& f, double infinite, double oracle
   w.Int(r.prefill_tokens_saved);
   for (const auto& [name, values] :
        {std::pair<const char*, const std::vector<double>*>{"ttft_ms", &f.ttft_ms},
-        {"tpot_ms", &tpot}, {"e2e_ms", &e2e}}) {
+        {"tpot_ms", &tpot},
+        {"e2e_ms", &e2e}}) {
     w.Key(name);
     w.BeginObject();
-    for (auto [label, q] : {std::pair<const char*, double>{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}}) {
+    for (auto [label, q] :
+         {std::pair<const char*, double>{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}}) {
       w.Key(label);
       w.Double(sim::Quantile(*values, q));
     }
@@ -174,7 +176,8 @@ int RunSimRun(const SimRunOptions& o) {
     if (Status s = admission.Validate(); !s.ok()) return Fail(s);
   }
 
-  std::fprintf(stderr, "radixlm sim run: %s, %zu requests\n", source.c_str(), trace.requests.size());
+  std::fprintf(stderr, "radixlm sim run: %s, %zu requests\n", source.c_str(),
+               trace.requests.size());
   auto infinite = sim::ReplayInfiniteCache(trace, o.page_size);
   if (!infinite.ok()) return Fail(infinite.status());
   const double infinite_rate = infinite->token_hit_rate();
@@ -191,7 +194,8 @@ int RunSimRun(const SimRunOptions& o) {
   }
   if (capacities.empty()) {
     int64_t footprint = infinite->prompt_tokens - infinite->cached_tokens;
-    for (int64_t div : {16, 8, 4, 2, 1}) capacities.push_back(std::max<int64_t>(footprint / div, 1));
+    for (int64_t div : {16, 8, 4, 2, 1})
+      capacities.push_back(std::max<int64_t>(footprint / div, 1));
   }
   std::sort(capacities.begin(), capacities.end());
   capacities.erase(std::unique(capacities.begin(), capacities.end()), capacities.end());
@@ -237,7 +241,8 @@ int RunSimRun(const SimRunOptions& o) {
 
   auto oracle_rate = [&](int64_t capacity) {
     for (const RunFigures& f : runs) {
-      if (f.policy == "oracle" && f.capacity_tokens == capacity) return f.result.hits.token_hit_rate();
+      if (f.policy == "oracle" && f.capacity_tokens == capacity)
+        return f.result.hits.token_hit_rate();
     }
     return 0.0;
   };
@@ -246,9 +251,9 @@ int RunSimRun(const SimRunOptions& o) {
   std::printf("infinite cache: %.4f of prompt tokens, %.2f%% of requests hit\n\n", infinite_rate,
               100.0 * infinite->request_hit_rate());
   // The table, as text here and as HTML with --html.
-  std::vector<std::vector<std::string>> table = {{"policy/admission", "capacity", "hit", "req hit", "of orac.",
-                                                  "of inf.", "prefill comp.", "TTFT p50", "TTFT p99", "out tok/s",
-                                                  "evicted", "preempt", "dropped"}};
+  std::vector<std::vector<std::string>> table = {
+      {"policy/admission", "capacity", "hit", "req hit", "of orac.", "of inf.", "prefill comp.",
+       "TTFT p50", "TTFT p99", "out tok/s", "evicted", "preempt", "dropped"}};
   auto cell = [](const char* format, auto value) {
     char buf[64];
     std::snprintf(buf, sizeof(buf), format, value);
@@ -257,20 +262,22 @@ int RunSimRun(const SimRunOptions& o) {
   for (const RunFigures& f : runs) {
     const sim::SimResult& r = f.result;
     const double oracle = oracle_rate(f.capacity_tokens);
-    table.push_back({f.policy + "/" + f.admission, cell("%lld", static_cast<long long>(f.capacity_tokens)),
-                     cell("%.4f", r.hits.token_hit_rate()), cell("%.4f", r.hits.request_hit_rate()),
-                     cell("%.1f%%", oracle > 0 ? 100.0 * r.hits.token_hit_rate() / oracle : 0.0),
-                     cell("%.1f%%", infinite_rate > 0 ? 100.0 * r.hits.token_hit_rate() / infinite_rate : 0.0),
-                     cell("%lld", static_cast<long long>(r.prefill_tokens_computed)), cell("%.1fms", f.Ttft(0.5)),
-                     cell("%.1fms", f.Ttft(0.99)),
-                     cell("%.0f", r.duration_s > 0 ? static_cast<double>(r.output_tokens) / r.duration_s : 0.0),
-                     cell("%lld", static_cast<long long>(r.evicted_pages)),
-                     cell("%lld", static_cast<long long>(r.preemptions)),
-                     cell("%lld", static_cast<long long>(r.dropped_requests))});
+    table.push_back(
+        {f.policy + "/" + f.admission, cell("%lld", static_cast<long long>(f.capacity_tokens)),
+         cell("%.4f", r.hits.token_hit_rate()), cell("%.4f", r.hits.request_hit_rate()),
+         cell("%.1f%%", oracle > 0 ? 100.0 * r.hits.token_hit_rate() / oracle : 0.0),
+         cell("%.1f%%", infinite_rate > 0 ? 100.0 * r.hits.token_hit_rate() / infinite_rate : 0.0),
+         cell("%lld", static_cast<long long>(r.prefill_tokens_computed)),
+         cell("%.1fms", f.Ttft(0.5)), cell("%.1fms", f.Ttft(0.99)),
+         cell("%.0f", r.duration_s > 0 ? static_cast<double>(r.output_tokens) / r.duration_s : 0.0),
+         cell("%lld", static_cast<long long>(r.evicted_pages)),
+         cell("%lld", static_cast<long long>(r.preemptions)),
+         cell("%lld", static_cast<long long>(r.dropped_requests))});
   }
   const int widths[] = {-22, 12, 8, 8, 9, 9, 14, 10, 10, 10, 9, 9, 8};
   for (const auto& row : table) {
-    for (size_t i = 0; i < row.size(); ++i) std::printf(i == 0 ? "%*s" : " %*s", widths[i], row[i].c_str());
+    for (size_t i = 0; i < row.size(); ++i)
+      std::printf(i == 0 ? "%*s" : " %*s", widths[i], row[i].c_str());
     std::printf("\n");
   }
 
@@ -301,16 +308,23 @@ int RunSimRun(const SimRunOptions& o) {
     if (!out) return Fail(InvalidArgumentError("cannot write " + o.json_out));
   }
   if (!o.plot_out.empty() || !o.html_out.empty()) {
-    SvgPanel mrc{"Token hit rate by KV capacity", "capacity (tokens)", "token hit rate", true, 0, 1, {}};
-    SvgPanel cdf{"TTFT distribution at the largest capacity", "TTFT (ms)", "fraction of requests",
-                 true, 0, 1, {}};
+    SvgPanel mrc{
+        "Token hit rate by KV capacity", "capacity (tokens)", "token hit rate", true, 0, 1, {}};
+    SvgPanel cdf{"TTFT distribution at the largest capacity",
+                 "TTFT (ms)",
+                 "fraction of requests",
+                 true,
+                 0,
+                 1,
+                 {}};
     for (const auto& [policy, admission] : combos) {
       {
         SvgSeries curve{policy + "/" + admission, {}};
         const RunFigures* largest = nullptr;
         for (const RunFigures& f : runs) {
           if (f.policy != policy || f.admission != admission) continue;
-          curve.points.emplace_back(static_cast<double>(f.capacity_tokens), f.result.hits.token_hit_rate());
+          curve.points.emplace_back(static_cast<double>(f.capacity_tokens),
+                                    f.result.hits.token_hit_rate());
           largest = &f;
         }
         mrc.series.push_back(std::move(curve));
@@ -342,11 +356,12 @@ int RunSimRun(const SimRunOptions& o) {
     }
     if (!o.html_out.empty()) {
       report::HtmlReport html("radixlm sim run: " + source);
-      html.Paragraph(std::to_string(trace.requests.size()) + " requests, page size " + std::to_string(o.page_size) +
-                     ", profile " + profile->name + ", time scale " + cell("%g", o.time_scale) +
-                     ". The infinite cache (the bound no policy passes) serves " + cell("%.4f", infinite_rate) +
-                     " of prompt tokens; " + cell("%.2f", 100.0 * infinite->request_hit_rate()) +
-                     "% of requests hit.");
+      html.Paragraph(std::to_string(trace.requests.size()) + " requests, page size " +
+                     std::to_string(o.page_size) + ", profile " + profile->name + ", time scale " +
+                     cell("%g", o.time_scale) +
+                     ". The infinite cache (the bound no policy passes) serves " +
+                     cell("%.4f", infinite_rate) + " of prompt tokens; " +
+                     cell("%.2f", 100.0 * infinite->request_hit_rate()) + "% of requests hit.");
       html.Heading("Hit rate by capacity, and time to first token at the largest");
       html.Svg(svg);
       html.Heading("Every run");

@@ -61,7 +61,8 @@ TEST_P(CpuBackendTest, MatchesReferenceForward) {
   }
   ASSERT_GT(max_ref, 0);
   RecordProperty("relative_error", std::to_string(max_err / max_ref));
-  std::printf("relative error %.3g (max abs error %.3g, max abs logit %.3g)\n", max_err / max_ref, max_err, max_ref);
+  std::printf("relative error %.3g (max abs error %.3g, max abs logit %.3g)\n", max_err / max_ref,
+              max_err, max_ref);
   EXPECT_LE(max_err / max_ref, 1e-4) << "max abs error " << max_err << ", max |logit| " << max_ref;
   // Random weights with std 0.02 still give logits far from uniform noise: the
   // comparison is not vacuous.

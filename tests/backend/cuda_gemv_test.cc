@@ -53,7 +53,8 @@ std::vector<double> NormedRows(const NormGemvProblem& p) {
   std::vector<double> out(static_cast<size_t>(p.m * p.k));
   for (int64_t r = 0; r < p.m; ++r) {
     double ss = 0;
-    for (int64_t j = 0; j < p.k; ++j) ss += static_cast<double>(p.x[r * p.k + j]) * p.x[r * p.k + j];
+    for (int64_t j = 0; j < p.k; ++j)
+      ss += static_cast<double>(p.x[r * p.k + j]) * p.x[r * p.k + j];
     const double inv = 1.0 / std::sqrt(ss / static_cast<double>(p.k) + p.eps);
     for (int64_t j = 0; j < p.k; ++j) {
       const auto v = static_cast<float>(p.x[r * p.k + j] * inv * p.norm_weight[j]);
@@ -64,7 +65,8 @@ std::vector<double> NormedRows(const NormGemvProblem& p) {
 }
 
 // Row r of normed . w^T, column c.
-double Dot(const std::vector<double>& normed, const std::vector<uint16_t>& w, int64_t k, int64_t r, int64_t c) {
+double Dot(const std::vector<double>& normed, const std::vector<uint16_t>& w, int64_t k, int64_t r,
+           int64_t c) {
   double s = 0;
   for (int64_t j = 0; j < k; ++j) s += normed[r * k + j] * model::Bf16ToF32(w[c * k + j]);
   return s;
@@ -96,7 +98,8 @@ TEST_F(GemvTest, MatchesFloat64AndRowsDoNotMix) {
         for (int64_t c = 0; c < n; ++c) {
           double s = 0;
           for (int64_t j = 0; j < k; ++j) {
-            s += static_cast<double>(model::Bf16ToF32(rows[r * k + j])) * model::Bf16ToF32(w[c * k + j]);
+            s += static_cast<double>(model::Bf16ToF32(rows[r * k + j])) *
+                 model::Bf16ToF32(w[c * k + j]);
           }
           ref[r * n + c] = s;
         }
@@ -127,7 +130,8 @@ NormGemvProblem MakeProblem(int64_t m, int64_t k, bool rope, bool bias, std::mt1
   p.w = RandomBf16(static_cast<size_t>(ld * k), scale, rng);
   if (bias) p.qkv_bias = RandomF32(static_cast<size_t>(ld), 0.0f, 0.5f, rng);
   for (int64_t i = 0; i < p.head_dim / 2; ++i) {
-    p.inv_freq.push_back(static_cast<float>(std::pow(500000.0, -2.0 * static_cast<double>(i) / p.head_dim)));
+    p.inv_freq.push_back(
+        static_cast<float>(std::pow(500000.0, -2.0 * static_cast<double>(i) / p.head_dim)));
   }
   std::vector<int32_t> slots(static_cast<size_t>(p.num_pages * p.page_size));
   for (size_t i = 0; i < slots.size(); ++i) slots[i] = static_cast<int32_t>(i);
@@ -150,7 +154,8 @@ TEST_F(GemvTest, NormGemvSiluMulEqualsUnfusedKernels) {
       status = backend::cuda::RunNormGemv(p, false, &unfused);
       ASSERT_TRUE(status.ok()) << status.ToString();
       ASSERT_EQ(fused.act.size(), static_cast<size_t>(m * p.inter));
-      EXPECT_TRUE(SameBits(fused.act.data(), unfused.act.data(), fused.act.size() * 2)) << "m " << m << " k " << k;
+      EXPECT_TRUE(SameBits(fused.act.data(), unfused.act.data(), fused.act.size() * 2))
+          << "m " << m << " k " << k;
 
       const std::vector<double> normed = NormedRows(p);
       std::vector<double> got, ref;
@@ -161,7 +166,8 @@ TEST_F(GemvTest, NormGemvSiluMulEqualsUnfusedKernels) {
           got.push_back(model::Bf16ToF32(fused.act[static_cast<size_t>(r * p.inter + i)]));
         }
       }
-      EXPECT_LE(RelativeL2(got, ref), 1e-2) << "m " << m << " k " << k;  // gate, up and act rounded to BF16
+      EXPECT_LE(RelativeL2(got, ref), 1e-2)
+          << "m " << m << " k " << k;  // gate, up and act rounded to BF16
     }
   }
 }
@@ -179,8 +185,10 @@ TEST_F(GemvTest, NormGemvRopeKvEqualsUnfusedKernels) {
       ASSERT_TRUE(status.ok()) << status.ToString();
       const std::string what = "m " + std::to_string(m) + " k " + std::to_string(k);
       EXPECT_TRUE(SameBits(fused.qkv.data(), unfused.qkv.data(), fused.qkv.size() * 4)) << what;
-      EXPECT_TRUE(SameBits(fused.k_pool.data(), unfused.k_pool.data(), fused.k_pool.size() * 2)) << what;
-      EXPECT_TRUE(SameBits(fused.v_pool.data(), unfused.v_pool.data(), fused.v_pool.size() * 2)) << what;
+      EXPECT_TRUE(SameBits(fused.k_pool.data(), unfused.k_pool.data(), fused.k_pool.size() * 2))
+          << what;
+      EXPECT_TRUE(SameBits(fused.v_pool.data(), unfused.v_pool.data(), fused.v_pool.size() * 2))
+          << what;
 
       // Against float64: bias, rotate-half of q and k heads, the K/V slots.
       const std::vector<double> normed = NormedRows(p);
@@ -188,10 +196,12 @@ TEST_F(GemvTest, NormGemvRopeKvEqualsUnfusedKernels) {
       std::vector<double> got, ref, got_kv, ref_kv;
       for (int64_t r = 0; r < m; ++r) {
         std::vector<double> row(static_cast<size_t>(ld));
-        for (int64_t c = 0; c < ld; ++c) row[c] = Dot(normed, p.w, k, r, c) + (bias ? p.qkv_bias[c] : 0.0);
+        for (int64_t c = 0; c < ld; ++c)
+          row[c] = Dot(normed, p.w, k, r, c) + (bias ? p.qkv_bias[c] : 0.0);
         for (int64_t head = 0; head < p.heads + p.kv_heads; ++head) {
           for (int64_t i = 0; i < half; ++i) {
-            const double angle = static_cast<float>(static_cast<float>(p.positions[r]) * p.inv_freq[i]);
+            const double angle =
+                static_cast<float>(static_cast<float>(p.positions[r]) * p.inv_freq[i]);
             const double x1 = row[head * hd + i], x2 = row[head * hd + i + half];
             row[head * hd + i] = x1 * std::cos(angle) - x2 * std::sin(angle);
             row[head * hd + i + half] = x2 * std::cos(angle) + x1 * std::sin(angle);
@@ -204,7 +214,8 @@ TEST_F(GemvTest, NormGemvRopeKvEqualsUnfusedKernels) {
         const int64_t page = p.kv_slots[r] / p.page_size, slot = p.kv_slots[r] % p.page_size;
         for (int64_t g = 0; g < p.kv_heads; ++g) {
           for (int64_t d = 0; d < hd; ++d) {
-            const size_t at = static_cast<size_t>(((page * p.kv_heads + g) * p.page_size + slot) * hd + d);
+            const size_t at =
+                static_cast<size_t>(((page * p.kv_heads + g) * p.page_size + slot) * hd + d);
             ref_kv.push_back(row[(p.heads + g) * hd + d]);
             got_kv.push_back(model::Bf16ToF32(fused.k_pool[at]));
             ref_kv.push_back(row[(p.heads + p.kv_heads + g) * hd + d]);
@@ -212,7 +223,8 @@ TEST_F(GemvTest, NormGemvRopeKvEqualsUnfusedKernels) {
           }
         }
       }
-      EXPECT_LE(RelativeL2(got, ref), 3e-4) << what;  // a BF16 input may round the other way (rsqrtf)
+      EXPECT_LE(RelativeL2(got, ref), 3e-4)
+          << what;  // a BF16 input may round the other way (rsqrtf)
       EXPECT_LE(RelativeL2(got_kv, ref_kv), 5e-3) << what;  // stored as BF16
     }
   }

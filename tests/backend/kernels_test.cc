@@ -45,13 +45,15 @@ TEST(KernelsTest, MatMulRowsAreBitIdenticalHoweverComputed) {
         ASSERT_EQ(0, std::memcmp(alone.data(), all.data() + row * n, n * sizeof(float)))
             << "k=" << k << " n=" << n << " row " << row;
         for (int64_t j = 0; j < n; ++j) {
-          ASSERT_EQ(Dot(xr.data(), w.data() + j * k, k) + bias[static_cast<size_t>(j)], all[static_cast<size_t>(row * n + j)]);
+          ASSERT_EQ(Dot(xr.data(), w.data() + j * k, k) + bias[static_cast<size_t>(j)],
+                    all[static_cast<size_t>(row * n + j)]);
         }
       }
       const bool was = SetAvx512ForTesting(false);
       const std::vector<float> portable = Multiply(two, x, m, k, w, n, bias.data());
       SetAvx512ForTesting(was);
-      ASSERT_EQ(0, std::memcmp(portable.data(), all.data(), all.size() * sizeof(float))) << "k=" << k << " n=" << n;
+      ASSERT_EQ(0, std::memcmp(portable.data(), all.data(), all.size() * sizeof(float)))
+          << "k=" << k << " n=" << n;
     }
   }
 }

@@ -24,7 +24,8 @@ Vec Linear(const Vec& w, const Vec& b, const Vec& x, int64_t rows) {
   Vec y(static_cast<size_t>(rows));
   for (int64_t r = 0; r < rows; ++r) {
     double s = b.empty() ? 0.0 : b[static_cast<size_t>(r)];
-    for (int64_t c = 0; c < cols; ++c) s += w[static_cast<size_t>(r * cols + c)] * x[static_cast<size_t>(c)];
+    for (int64_t c = 0; c < cols; ++c)
+      s += w[static_cast<size_t>(r * cols + c)] * x[static_cast<size_t>(c)];
     y[static_cast<size_t>(r)] = s;
   }
   return y;
@@ -39,7 +40,8 @@ Vec Norm(const model::ModelConfig& c, const Vec& w, const Vec& b, const Vec& x) 
     mean /= n;
     for (double v : x) var += (v - mean) * (v - mean);
     var /= n;
-    for (size_t i = 0; i < x.size(); ++i) y[i] = (x[i] - mean) / std::sqrt(var + c.norm_eps) * w[i] + b[i];
+    for (size_t i = 0; i < x.size(); ++i)
+      y[i] = (x[i] - mean) / std::sqrt(var + c.norm_eps) * w[i] + b[i];
   } else {
     double ss = 0;
     for (double v : x) ss += v * v;
@@ -73,14 +75,17 @@ std::vector<double> ReferenceForward(const model::ModelWeights& w, std::span<con
   const bool gpt2 = c.architecture == model::Architecture::kGpt2;
   const int64_t t = static_cast<int64_t>(tokens.size()), h = c.hidden_size, hd = c.head_dim;
   const int64_t group = c.num_heads / c.num_kv_heads;
-  const std::vector<float> inv_freq = gpt2 ? std::vector<float>() : backend::cpu::RopeInverseFrequencies(c);
+  const std::vector<float> inv_freq =
+      gpt2 ? std::vector<float>() : backend::cpu::RopeInverseFrequencies(c);
   const Vec embed = Load(w.embed), pos_embed = Load(w.pos_embed);
   std::vector<Vec> x(static_cast<size_t>(t));
   for (int64_t i = 0; i < t; ++i) {
     Vec& row = x[static_cast<size_t>(i)];
-    row.assign(embed.begin() + tokens[static_cast<size_t>(i)] * h, embed.begin() + (tokens[static_cast<size_t>(i)] + 1) * h);
+    row.assign(embed.begin() + tokens[static_cast<size_t>(i)] * h,
+               embed.begin() + (tokens[static_cast<size_t>(i)] + 1) * h);
     if (gpt2) {
-      for (int64_t j = 0; j < h; ++j) row[static_cast<size_t>(j)] += pos_embed[static_cast<size_t>(i * h + j)];
+      for (int64_t j = 0; j < h; ++j)
+        row[static_cast<size_t>(j)] += pos_embed[static_cast<size_t>(i * h + j)];
     }
   }
   for (size_t li = 0; li < w.layers.size(); ++li) {
@@ -88,10 +93,10 @@ std::vector<double> ReferenceForward(const model::ModelWeights& w, std::span<con
     // Sliding window (model/config.h): position i sees j with i - window < j <= i.
     const int64_t window = c.LayerWindow(static_cast<int64_t>(li));
     const Vec an = Load(l.attn_norm), anb = Load(l.attn_norm_bias);
-    const Vec wq = Load(l.q), wk = Load(l.k), wv = Load(l.v), bq = Load(l.q_bias), bk = Load(l.k_bias),
-              bv = Load(l.v_bias), wo = Load(l.o), bo = Load(l.o_bias);
-    const Vec mn = Load(l.mlp_norm), mnb = Load(l.mlp_norm_bias), wg = Load(l.gate), wu = Load(l.up),
-              bu = Load(l.up_bias), wd = Load(l.down), bd = Load(l.down_bias);
+    const Vec wq = Load(l.q), wk = Load(l.k), wv = Load(l.v), bq = Load(l.q_bias),
+              bk = Load(l.k_bias), bv = Load(l.v_bias), wo = Load(l.o), bo = Load(l.o_bias);
+    const Vec mn = Load(l.mlp_norm), mnb = Load(l.mlp_norm_bias), wg = Load(l.gate),
+              wu = Load(l.up), bu = Load(l.up_bias), wd = Load(l.down), bd = Load(l.down_bias);
     std::vector<Vec> q(static_cast<size_t>(t)), k(q.size()), v(q.size());
     for (int64_t i = 0; i < t; ++i) {
       const Vec n = Norm(c, an, anb, x[static_cast<size_t>(i)]);
@@ -124,7 +129,8 @@ std::vector<double> ReferenceForward(const model::ModelWeights& w, std::span<con
         for (int64_t j = first; j <= i; ++j) {
           for (int64_t d = 0; d < hd; ++d) {
             attn[static_cast<size_t>(head * hd + d)] +=
-                scores[static_cast<size_t>(j)] / sum * v[static_cast<size_t>(j)][static_cast<size_t>(g * hd + d)];
+                scores[static_cast<size_t>(j)] / sum *
+                v[static_cast<size_t>(j)][static_cast<size_t>(g * hd + d)];
           }
         }
       }
@@ -136,8 +142,9 @@ std::vector<double> ReferenceForward(const model::ModelWeights& w, std::span<con
       if (gpt2) {
         act = Linear(wu, bu, n, c.intermediate_size);
         for (double& a : act) {
-          a = c.gelu_exact ? 0.5 * a * (1 + std::erf(a / std::sqrt(2.0)))
-                           : 0.5 * a * (1 + std::tanh(std::sqrt(2 / M_PI) * (a + 0.044715 * a * a * a)));
+          a = c.gelu_exact
+                  ? 0.5 * a * (1 + std::erf(a / std::sqrt(2.0)))
+                  : 0.5 * a * (1 + std::tanh(std::sqrt(2 / M_PI) * (a + 0.044715 * a * a * a)));
         }
       } else {
         const Vec gate = Linear(wg, {}, n, c.intermediate_size);

@@ -15,7 +15,8 @@ namespace radixlm::testing {
 
 // Logits [tokens.size(), vocab] for every position; with `hidden`, also the final
 // hidden states (after the final norm), [tokens.size(), hidden_size].
-std::vector<double> ReferenceForward(const model::ModelWeights& weights, std::span<const int32_t> tokens,
+std::vector<double> ReferenceForward(const model::ModelWeights& weights,
+                                     std::span<const int32_t> tokens,
                                      std::vector<double>* hidden = nullptr);
 
 }  // namespace radixlm::testing

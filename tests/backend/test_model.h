@@ -27,8 +27,9 @@ struct TestModel {
 
 // Writes (once per name) and loads a tiny model; `edit_config` may rewrite
 // config.json's text before loading (e.g. to add rope scaling).
-inline std::unique_ptr<TestModel> MakeTestModel(const model::MakeModelOptions& base, const std::string& name,
-                                                int64_t page_size = 16, int64_t num_pages = 256,
+inline std::unique_ptr<TestModel> MakeTestModel(const model::MakeModelOptions& base,
+                                                const std::string& name, int64_t page_size = 16,
+                                                int64_t num_pages = 256,
                                                 const std::string& config_replace_from = "",
                                                 const std::string& config_replace_to = "") {
   auto m = std::make_unique<TestModel>();

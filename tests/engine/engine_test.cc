@@ -47,7 +47,8 @@ class EngineTest : public ::testing::Test {
     options.arch = "llama";
     options.preset = "tiny";
     options.seed = 7;
-    model_ = testing::MakeTestModel(options, "engine_llama", /*page_size=*/8, /*num_pages=*/512).release();
+    model_ = testing::MakeTestModel(options, "engine_llama", /*page_size=*/8, /*num_pages=*/512)
+                 .release();
     ASSERT_NE(model_, nullptr);
     auto tok = model::Tokenizer::FromFile(model_->dir + "/tokenizer.json");
     ASSERT_TRUE(tok.ok()) << tok.status().ToString();

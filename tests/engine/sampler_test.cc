@@ -59,7 +59,8 @@ std::vector<double> ReferenceLogSoftmax(const std::vector<float>& logits) {
   long double sum = 0;
   for (float l : logits) sum += std::exp(static_cast<long double>(l));
   std::vector<double> out;
-  for (float l : logits) out.push_back(static_cast<double>(static_cast<long double>(l) - std::log(sum)));
+  for (float l : logits)
+    out.push_back(static_cast<double>(static_cast<long double>(l) - std::log(sum)));
   return out;
 }
 
@@ -209,7 +210,8 @@ TEST(SamplerTest, TopKRestrictsToTheKMostLikely) {
   const std::vector<float> logits = RandomLogits(20, 3, 1.0f);
   std::vector<int32_t> order(logits.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
   SamplingParams p;
   p.top_k = 3;
   p.temperature = 5.0;  // flattens the distribution, so a leak outside the top 3 would show
@@ -220,7 +222,8 @@ TEST(SamplerTest, TopKRestrictsToTheKMostLikely) {
 }
 
 TEST(SamplerTest, TopPKeepsTheSmallestSetReachingP) {
-  const std::vector<float> logits = {std::log(0.15f), std::log(0.5f), std::log(0.05f), std::log(0.3f)};
+  const std::vector<float> logits = {std::log(0.15f), std::log(0.5f), std::log(0.05f),
+                                     std::log(0.3f)};
   SamplingParams p;
   p.top_p = 0.75;  // 0.5 + 0.3 reaches it
   Sampler sampler(p);
@@ -233,7 +236,8 @@ TEST(SamplerTest, TopPKeepsTheSmallestSetReachingP) {
 }
 
 TEST(SamplerTest, MinPDropsTokensBelowTheFractionOfTheBest) {
-  const std::vector<float> logits = {std::log(0.15f), std::log(0.5f), std::log(0.05f), std::log(0.3f)};
+  const std::vector<float> logits = {std::log(0.15f), std::log(0.5f), std::log(0.05f),
+                                     std::log(0.3f)};
   SamplingParams p;
   p.min_p = 0.25;  // keeps p >= 0.125
   Sampler sampler(p);
@@ -253,7 +257,8 @@ TEST(SamplerTest, FrequencyPenaltyGrowsWithEachRepeat) {
   Sampler sampler(p);
   // Effective logits: 2 - 0.5 * count(0), 0 - 0.5 * count(1), 1.25 - 0.5 * count(2).
   // Step 8 ties tokens 0 and 1 at 0 (lowest id wins); step 9 reaches token 1.
-  EXPECT_EQ(Draw(sampler, {2.0f, 0.0f, 1.25f}, 10), (std::vector<int32_t>{0, 0, 2, 0, 2, 0, 2, 0, 1, 2}));
+  EXPECT_EQ(Draw(sampler, {2.0f, 0.0f, 1.25f}, 10),
+            (std::vector<int32_t>{0, 0, 2, 0, 2, 0, 2, 0, 1, 2}));
 }
 
 TEST(SamplerTest, PresencePenaltyIsPaidOnce) {
@@ -288,7 +293,8 @@ TEST(SamplerTest, PenaltiesCountOnlyThisSamplersTokens) {
 TEST(SamplerTest, LogitBiasBansAndForces) {
   const std::vector<float> logits = RandomLogits(30, 11, 2.0f);
   const int32_t best = ArgMax(logits);
-  const int32_t worst = static_cast<int32_t>(std::min_element(logits.begin(), logits.end()) - logits.begin());
+  const int32_t worst =
+      static_cast<int32_t>(std::min_element(logits.begin(), logits.end()) - logits.begin());
 
   SamplingParams ban = Greedy();
   ban.logit_bias = {{best, -100.0f}};
@@ -321,7 +327,8 @@ TEST(ComputeLogprobsTest, MatchesDirectLogSoftmaxAndSortsTop) {
   const auto ref = ReferenceLogSoftmax(logits);
   std::vector<int32_t> order(logits.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
   LogprobEntry out;
   ComputeLogprobs(logits, 17, 5, &out);
   EXPECT_EQ(out.token, 17);
@@ -373,7 +380,8 @@ TEST(ComputeLogprobsTest, StableForLargeLogits) {
 TEST(SamplerTest, LogprobsReportTheChosenTokenEvenOutsideTop) {
   const std::vector<float> logits = RandomLogits(40, 21);
   const auto ref = ReferenceLogSoftmax(logits);
-  const int32_t worst = static_cast<int32_t>(std::min_element(logits.begin(), logits.end()) - logits.begin());
+  const int32_t worst =
+      static_cast<int32_t>(std::min_element(logits.begin(), logits.end()) - logits.begin());
   SamplingParams p = Greedy();
   p.logit_bias = {{worst, 100.0f}};
   Sampler sampler(p);

@@ -19,7 +19,8 @@ struct Outcome {
 
 // The answer over the whole text at once: the occurrence that ends first wins,
 // the longest among those ending together.
-Outcome Reference(const std::string& text, const std::vector<std::string>& stops, bool include_stop) {
+Outcome Reference(const std::string& text, const std::vector<std::string>& stops,
+                  bool include_stop) {
   size_t best_end = std::string::npos;
   std::string best;
   for (const std::string& s : stops) {
@@ -49,7 +50,8 @@ size_t SafeLength(const std::string& text, const std::vector<std::string>& stops
 }
 
 // Feeds `pieces` and returns the concatenated output plus Flush.
-Outcome Stream(const std::vector<std::string>& pieces, const std::vector<std::string>& stops, bool include_stop) {
+Outcome Stream(const std::vector<std::string>& pieces, const std::vector<std::string>& stops,
+               bool include_stop) {
   StopMatcher matcher(stops, include_stop);
   Outcome out;
   for (const std::string& p : pieces) {
@@ -181,7 +183,9 @@ TEST(StopMatcherTest, Utf8SplitInsideCharacters) {
 
 TEST(StopMatcherTest, MatchesTheReferenceOnRandomSplits) {
   std::mt19937_64 rng(12345);
-  auto uniform = [&](size_t lo, size_t hi) { return std::uniform_int_distribution<size_t>(lo, hi)(rng); };
+  auto uniform = [&](size_t lo, size_t hi) {
+    return std::uniform_int_distribution<size_t>(lo, hi)(rng);
+  };
   const std::string alphabets[] = {"ab", "abc", "a\xC3\xA9"};  // the last: 'a' and the bytes of é
   for (int iter = 0; iter < 5000; ++iter) {
     const std::string& alphabet = alphabets[iter % 3];

@@ -46,8 +46,8 @@ TEST(TraceRecorderTest, ArrivalOrderIdsAndPartialBlocks) {
   TraceRecorder& r = **recorder;
   std::vector<int32_t> shared = Range(100, 8);
   std::vector<int32_t> a = shared, b = shared;
-  a.insert(a.end(), {1, 2, 3});         // 11 tokens: blocks 0 1 and a partial
-  b.insert(b.end(), {1, 2, 3, 4, 5});   // 13 tokens: blocks 0 1 2 and a partial
+  a.insert(a.end(), {1, 2, 3});        // 11 tokens: blocks 0 1 and a partial
+  b.insert(b.end(), {1, 2, 3, 4, 5});  // 13 tokens: blocks 0 1 2 and a partial
   const uint64_t ta = r.Arrive("", a);
   const uint64_t tb = r.Arrive("", b);
   const uint64_t tc = r.Arrive("other", a);  // same tokens, another namespace
@@ -62,8 +62,10 @@ TEST(TraceRecorderTest, ArrivalOrderIdsAndPartialBlocks) {
   r.Close();
   const std::vector<std::string> lines = Lines(path);
   ASSERT_EQ(lines.size(), 3u);
-  EXPECT_NE(lines[0].find("\"input_length\": 11, \"output_length\": 7"), std::string::npos) << lines[0];
-  EXPECT_NE(lines[1].find("\"input_length\": 13, \"output_length\": 2"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[0].find("\"input_length\": 11, \"output_length\": 7"), std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[1].find("\"input_length\": 13, \"output_length\": 2"), std::string::npos)
+      << lines[1];
   EXPECT_NE(lines[2].find("\"output_length\": 5"), std::string::npos) << lines[2];
   // a's partial block [1 2 3] is b's third full block's start, not the same block.
   EXPECT_EQ(Ids(lines[0]), "\"hash_ids\": [0, 1, 2]}");

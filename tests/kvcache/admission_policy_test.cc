@@ -20,7 +20,6 @@
 namespace radixlm::kvcache {
 namespace {
 
-
 AdmissionOptions Options(const std::string& policy, int64_t min_tokens = 0,
                          int64_t capacity = 1024) {
   AdmissionOptions o;

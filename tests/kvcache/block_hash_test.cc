@@ -8,13 +8,12 @@
 
 #include "core/clock.h"
 #include "kvcache/block_hash.h"
+#include "kvcache/cache_fixture.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
-#include "kvcache/cache_fixture.h"
 
 namespace radixlm::kvcache {
 namespace {
-
 
 std::vector<BlockHash> HashesOf(std::string_view ns, const Tokens& tokens, int page_size) {
   std::vector<BlockHash> out;

@@ -48,7 +48,8 @@ CacheModel::~CacheModel() {
 
 size_t CacheModel::ExpectedMatch(int ns, std::span<const Token> query) const {
   size_t best = 0;
-  for (const std::vector<Token>& seq : resident_[ns]) best = std::max(best, CommonPrefix(seq, query));
+  for (const std::vector<Token>& seq : resident_[ns])
+    best = std::max(best, CommonPrefix(seq, query));
   if (cache_->kind() == "hash") best -= best % options_.page_size;
   return best;
 }
@@ -118,7 +119,8 @@ void CacheModel::CheckSlots(std::span<const PageId> pages, std::span<const Token
 
 void CacheModel::CheckMatch(int ns, std::span<const Token> query) {
   size_t expected = ExpectedMatch(ns, query);
-  CHECK_EQ(cache_->PeekMatch(NamespaceName(ns), query), expected) << "peek length differs from the reference";
+  CHECK_EQ(cache_->PeekMatch(NamespaceName(ns), query), expected)
+      << "peek length differs from the reference";
   cache_->Match(NamespaceName(ns), query, &match_);
   CHECK_EQ(match_.matched_tokens, expected) << "match length differs from the reference";
   CHECK_EQ(match_.pages.size(), (expected + options_.page_size - 1) / options_.page_size);
@@ -301,7 +303,9 @@ void CacheModel::Step(OpSource& source) {
   uint32_t op = source.Next(100);
   int ns = static_cast<int>(source.Next(static_cast<uint32_t>(options_.namespaces)));
   static const bool trace = std::getenv("RADIXLM_MODEL_TRACE") != nullptr;
-  if (trace) std::fprintf(stderr, "op %lld: %u ns=%d active=%zu\n", static_cast<long long>(operations_), op, ns, active_.size());
+  if (trace)
+    std::fprintf(stderr, "op %lld: %u ns=%d active=%zu\n", static_cast<long long>(operations_), op,
+                 ns, active_.size());
   if (op < 30) {
     if (static_cast<int>(active_.size()) < options_.max_active) {
       Start(ns, MakePrompt(source), source.Next(2) == 0);

@@ -39,9 +39,7 @@ class OpSource {
 class RandomSource final : public OpSource {
  public:
   explicit RandomSource(uint64_t seed) : rng_(seed) {}
-  uint32_t Next(uint32_t bound) override {
-    return static_cast<uint32_t>(rng_() % bound);
-  }
+  uint32_t Next(uint32_t bound) override { return static_cast<uint32_t>(rng_() % bound); }
 
  private:
   std::mt19937_64 rng_;
@@ -104,9 +102,9 @@ class CacheModel {
     std::vector<Token> tokens;
     std::vector<PageId> pages;
     std::vector<uint8_t> owned;  // by page: nonzero where this request holds a reference
-    CacheHandle handle;       // locked while the request runs
-    size_t handle_tokens = 0;  // tokens `handle` covers
-    int extra_locks = 0;      // nested locks taken on `handle`
+    CacheHandle handle;          // locked while the request runs
+    size_t handle_tokens = 0;    // tokens `handle` covers
+    int extra_locks = 0;         // nested locks taken on `handle`
     // Older handles still pinning pages this request reads (after a flush, the new
     // insert may cover less than the old lock did).
     std::vector<CacheHandle> held;
@@ -117,8 +115,8 @@ class CacheModel {
   size_t ExpectedMatch(int ns, std::span<const Token> query) const;
   bool AllocatePages(int64_t count, std::vector<PageId>* out);
   void WriteSlots(PageId page, size_t first_slot, std::span<const Token> tokens);
-  void CheckSlots(std::span<const PageId> pages, std::span<const Token> tokens,
-                  size_t count, const char* what) const;
+  void CheckSlots(std::span<const PageId> pages, std::span<const Token> tokens, size_t count,
+                  const char* what) const;
   // Inserts a.tokens and takes over the result; returns false if the request ended.
   void InsertActive(Active& a);
   void OnEvicted(const EvictedEntry& entry);

@@ -52,27 +52,21 @@ void RunConfig(const Config& config, int64_t ops, uint64_t seed) {
         EXPECT_GT(stats.cow_copies, 0);
       }
     }
-    std::printf("%s ps=%d %s: %lld ops, %lld hits/%lld matches, %lld cow, %lld splits, "
-                "%lld evictions, %lld dups\n",
-                config.kind.c_str(), config.page_size, policies[p].c_str(),
-                static_cast<long long>(per_policy), static_cast<long long>(stats.match_hits),
-                static_cast<long long>(stats.match_requests),
-                static_cast<long long>(stats.cow_copies), static_cast<long long>(stats.splits),
-                static_cast<long long>(stats.evictions),
-                static_cast<long long>(stats.duplicate_pages));
+    std::printf(
+        "%s ps=%d %s: %lld ops, %lld hits/%lld matches, %lld cow, %lld splits, "
+        "%lld evictions, %lld dups\n",
+        config.kind.c_str(), config.page_size, policies[p].c_str(),
+        static_cast<long long>(per_policy), static_cast<long long>(stats.match_hits),
+        static_cast<long long>(stats.match_requests), static_cast<long long>(stats.cow_copies),
+        static_cast<long long>(stats.splits), static_cast<long long>(stats.evictions),
+        static_cast<long long>(stats.duplicate_pages));
   }
 }
 
 // The radix tree carries 3/4 of the operations: it is the default cache.
-TEST(CachePropertyTest, RadixPageSize1) {
-  RunConfig({"radix", 1, 160, 3}, TotalOps() / 4, 100);
-}
-TEST(CachePropertyTest, RadixPageSize16) {
-  RunConfig({"radix", 16, 48, 3}, TotalOps() / 4, 200);
-}
-TEST(CachePropertyTest, RadixPageSize64) {
-  RunConfig({"radix", 64, 40, 2}, TotalOps() / 4, 300);
-}
+TEST(CachePropertyTest, RadixPageSize1) { RunConfig({"radix", 1, 160, 3}, TotalOps() / 4, 100); }
+TEST(CachePropertyTest, RadixPageSize16) { RunConfig({"radix", 16, 48, 3}, TotalOps() / 4, 200); }
+TEST(CachePropertyTest, RadixPageSize64) { RunConfig({"radix", 64, 40, 2}, TotalOps() / 4, 300); }
 TEST(CachePropertyTest, HashIndexPageSizes) {
   RunConfig({"hash", 1, 160, 3}, TotalOps() / 12, 400);
   RunConfig({"hash", 16, 48, 3}, TotalOps() / 12, 500);

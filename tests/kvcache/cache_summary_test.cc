@@ -69,7 +69,8 @@ TEST_P(CacheSummaryTest, RowsAddUpToTheCache) {
   for (const SummaryRow& r : s.rows) {
     if (r.parent >= 0) child_pages[static_cast<size_t>(r.parent)] += r.pages;
   }
-  for (size_t i = 0; i < s.rows.size(); ++i) EXPECT_EQ(s.rows[i].own_pages + child_pages[i], s.rows[i].pages) << i;
+  for (size_t i = 0; i < s.rows.size(); ++i)
+    EXPECT_EQ(s.rows[i].own_pages + child_pages[i], s.rows[i].pages) << i;
   EXPECT_EQ(roots_pages, stats.pages_cached + stats.pages_locked);
   EXPECT_EQ(root_pages["b"], 3);
   EXPECT_EQ(static_cast<int64_t>(s.rows.size()), s.entries + 2);
@@ -109,7 +110,8 @@ TEST_P(CacheSummaryTest, LockedPagesAreCounted) {
   Unlock(m.handle);
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, CacheSummaryTest, ::testing::ValuesIn(AllCacheKinds()), CacheKindName);
+INSTANTIATE_TEST_SUITE_P(Kinds, CacheSummaryTest, ::testing::ValuesIn(AllCacheKinds()),
+                         CacheKindName);
 
 TEST(SummarizeForestTest, AMillionEntriesIntoTwoThousandRows) {
   std::mt19937 rng(7);
@@ -140,8 +142,10 @@ TEST(SummarizeForestTest, AMillionEntriesIntoTwoThousandRows) {
   const double c0 = cpu_ms();
   const CacheSummary s = SummarizeForest(entries, names, options);
   const double cpu = cpu_ms() - c0;
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("1,000,000 entries summarized into %zu rows in %.1f ms (%.1f ms of CPU)\n", s.rows.size(), ms, cpu);
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("1,000,000 entries summarized into %zu rows in %.1f ms (%.1f ms of CPU)\n",
+              s.rows.size(), ms, cpu);
   ASSERT_EQ(s.rows.size(), 2000u);
   EXPECT_EQ(s.entries, 1'000'000);
   int64_t roots = 0;

@@ -9,14 +9,13 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "kvcache/cache_fixture.h"
 #include "kvcache/eviction_policies.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
-#include "kvcache/cache_fixture.h"
 
 namespace radixlm::kvcache {
 namespace {
-
 
 TEST(EvictionPolicyFactoryTest, CreatesEveryNamedPolicy) {
   const std::vector<std::string>& names = EvictionPolicyNames();

@@ -9,7 +9,8 @@ namespace radixlm::loadgen {
 namespace {
 
 std::string Chunk(const std::string& text, const std::string& extra = "") {
-  return "data: {\"choices\":[{\"index\":0,\"text\":\"" + text + "\",\"finish_reason\":null}]" + extra + "}\n\n";
+  return "data: {\"choices\":[{\"index\":0,\"text\":\"" + text + "\",\"finish_reason\":null}]" +
+         extra + "}\n\n";
 }
 
 TEST(CompletionStreamReaderTest, AWellFormedStream) {
@@ -33,8 +34,11 @@ TEST(CompletionStreamReaderTest, AWellFormedStream) {
 
 TEST(CompletionStreamReaderTest, TokenIdsFromLogprobsBothShapes) {
   const StreamResult c = ParseEventStream(
-      "data: {\"choices\":[{\"text\":\"ab\",\"logprobs\":{\"tokens\":[\"token_id:97\",\"token_id:98\"]}}]}\n\n"
-      "data: {\"choices\":[{\"text\":\"\",\"logprobs\":{\"tokens\":[\"token_id:300\"]}}]}\n\ndata: [DONE]\n\n");
+      "data: "
+      "{\"choices\":[{\"text\":\"ab\",\"logprobs\":{\"tokens\":[\"token_id:97\",\"token_id:98\"]}}]"
+      "}\n\n"
+      "data: {\"choices\":[{\"text\":\"\",\"logprobs\":{\"tokens\":[\"token_id:300\"]}}]}\n\ndata: "
+      "[DONE]\n\n");
   ASSERT_TRUE(c.ok) << c.error;
   EXPECT_EQ(c.output_ids, (std::vector<int32_t>{97, 98, 300}));
   EXPECT_TRUE(c.output_ids_complete);
@@ -43,8 +47,12 @@ TEST(CompletionStreamReaderTest, TokenIdsFromLogprobsBothShapes) {
 
   const StreamResult chat = ParseEventStream(
       "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
-      "data: {\"choices\":[{\"delta\":{\"content\":\"x\"},\"logprobs\":{\"content\":[{\"token\":\"token_id:5\"}]}}]}\n\n"
-      "data: {\"choices\":[{\"delta\":{\"content\":\"y\"},\"logprobs\":{\"content\":[{\"token\":\"y\"}]}}]}\n\n"
+      "data: "
+      "{\"choices\":[{\"delta\":{\"content\":\"x\"},\"logprobs\":{\"content\":[{\"token\":\"token_"
+      "id:5\"}]}}]}\n\n"
+      "data: "
+      "{\"choices\":[{\"delta\":{\"content\":\"y\"},\"logprobs\":{\"content\":[{\"token\":\"y\"}]}}"
+      "]}\n\n"
       "data: [DONE]\n\n");
   ASSERT_TRUE(chat.ok) << chat.error;
   EXPECT_EQ(chat.text, "xy");
@@ -53,18 +61,22 @@ TEST(CompletionStreamReaderTest, TokenIdsFromLogprobsBothShapes) {
 }
 
 TEST(CompletionStreamReaderTest, LlamaCppTimings) {
-  const StreamResult r = ParseEventStream(Chunk("a", ",\"timings\":{\"cache_n\":42,\"prompt_n\":3}") + "data: [DONE]\n\n");
+  const StreamResult r = ParseEventStream(
+      Chunk("a", ",\"timings\":{\"cache_n\":42,\"prompt_n\":3}") + "data: [DONE]\n\n");
   ASSERT_TRUE(r.ok);
   EXPECT_EQ(r.cached_tokens, 42);
   EXPECT_EQ(r.cached_source, "timings");
   // usage wins where both are present; a null cached_tokens is "not reported".
-  const StreamResult both = ParseEventStream(
-      Chunk("a", ",\"usage\":{\"prompt_tokens_details\":{\"cached_tokens\":7}},\"timings\":{\"cache_n\":42}") +
-      "data: [DONE]\n\n");
-  EXPECT_EQ(both.cached_tokens, 7);
-  const StreamResult null_cached =
-      ParseEventStream(Chunk("a", ",\"usage\":{\"prompt_tokens\":4,\"prompt_tokens_details\":{\"cached_tokens\":null}}") +
+  const StreamResult both =
+      ParseEventStream(Chunk("a",
+                             ",\"usage\":{\"prompt_tokens_details\":{\"cached_tokens\":7}},"
+                             "\"timings\":{\"cache_n\":42}") +
                        "data: [DONE]\n\n");
+  EXPECT_EQ(both.cached_tokens, 7);
+  const StreamResult null_cached = ParseEventStream(
+      Chunk("a",
+            ",\"usage\":{\"prompt_tokens\":4,\"prompt_tokens_details\":{\"cached_tokens\":null}}") +
+      "data: [DONE]\n\n");
   EXPECT_EQ(null_cached.cached_tokens, -1);
   EXPECT_EQ(null_cached.prompt_tokens, 4);
 }
@@ -75,19 +87,24 @@ TEST(CompletionStreamReaderTest, MalformedStreams) {
     FailureKind kind;
     std::string error;
   } cases[] = {
-      {Chunk("a") + "data: {\"choices\": [\n\ndata: [DONE]\n\n", FailureKind::kMalformedStream, "not JSON"},
-      {Chunk("a") + "data: [1, 2]\n\ndata: [DONE]\n\n", FailureKind::kMalformedStream, "not a JSON object"},
+      {Chunk("a") + "data: {\"choices\": [\n\ndata: [DONE]\n\n", FailureKind::kMalformedStream,
+       "not JSON"},
+      {Chunk("a") + "data: [1, 2]\n\ndata: [DONE]\n\n", FailureKind::kMalformedStream,
+       "not a JSON object"},
       {"data: {\"choices\": 3}\n\ndata: [DONE]\n\n", FailureKind::kMalformedStream, "not an array"},
-      {"data: {\"choices\": [7]}\n\ndata: [DONE]\n\n", FailureKind::kMalformedStream, "not an object"},
+      {"data: {\"choices\": [7]}\n\ndata: [DONE]\n\n", FailureKind::kMalformedStream,
+       "not an object"},
       {Chunk("a") + Chunk("b"), FailureKind::kMalformedStream, "without data: [DONE]"},
       {Chunk("a") + "data: {\"choi", FailureKind::kMalformedStream, "inside an event"},
       {"data: [DONE]\n\n", FailureKind::kMalformedStream, "no token"},
       {"", FailureKind::kMalformedStream, "without data: [DONE]"},
       {"{\"choices\":[{\"text\":\"abc\"}]}", FailureKind::kMalformedStream, "inside an event"},
-      {Chunk("a") + "data: {\"error\":{\"message\":\"out of pages\"}}\n\ndata: [DONE]\n\n", FailureKind::kStreamError,
-       "error in stream: out of pages"},
-      {Chunk("a") + "data: {\"object\":\"error\",\"message\":\"boom\"}\n\n", FailureKind::kStreamError, "boom"},
-      {Chunk("a") + "event: error\ndata: gone\n\n", FailureKind::kStreamError, "error in stream: gone"},
+      {Chunk("a") + "data: {\"error\":{\"message\":\"out of pages\"}}\n\ndata: [DONE]\n\n",
+       FailureKind::kStreamError, "error in stream: out of pages"},
+      {Chunk("a") + "data: {\"object\":\"error\",\"message\":\"boom\"}\n\n",
+       FailureKind::kStreamError, "boom"},
+      {Chunk("a") + "event: error\ndata: gone\n\n", FailureKind::kStreamError,
+       "error in stream: gone"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.stream);

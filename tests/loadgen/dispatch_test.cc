@@ -36,12 +36,14 @@ TEST(DispatchTest, ClosedLoopRunsEverythingWithinTheLimitAndInOrderOfDependencie
   std::vector<DispatchItem> items(12);
   for (size_t i = 3; i < items.size(); ++i) items[i].after = static_cast<int64_t>(i - 3);
   Recorder r;
-  const std::vector<bool> sent = Dispatch(items, {.closed_loop = true, .max_in_flight = 2}, Clock::now(), r.Send());
+  const std::vector<bool> sent =
+      Dispatch(items, {.closed_loop = true, .max_in_flight = 2}, Clock::now(), r.Send());
   EXPECT_EQ(std::count(sent.begin(), sent.end(), true), 12);
   ASSERT_EQ(r.started.size(), 12u);
   EXPECT_LE(r.peak, 2);
   for (size_t i = 3; i < items.size(); ++i) {
-    EXPECT_LT(r.Position(r.ended, i - 3), r.Position(r.started, i)) << "turn " << i << " before its predecessor ended";
+    EXPECT_LT(r.Position(r.ended, i - 3), r.Position(r.started, i))
+        << "turn " << i << " before its predecessor ended";
   }
 }
 
@@ -69,7 +71,8 @@ TEST(DispatchTest, OpenLoopReleasesDueItemsAndDependents) {
   const auto sent = Dispatch(items, {.closed_loop = false, .max_in_flight = 4}, Clock::now(), send);
   EXPECT_EQ(std::count(sent.begin(), sent.end(), true), 50);
   EXPECT_LE(r.peak, 4);
-  for (size_t i = 1; i < items.size(); i += 2) EXPECT_LT(r.Position(r.ended, i - 1), r.Position(r.started, i));
+  for (size_t i = 1; i < items.size(); i += 2)
+    EXPECT_LT(r.Position(r.ended, i - 1), r.Position(r.started, i));
 }
 
 TEST(DispatchTest, NothingIsReleasedAfterTheDeadlineOrAnInterrupt) {
@@ -78,12 +81,14 @@ TEST(DispatchTest, NothingIsReleasedAfterTheDeadlineOrAnInterrupt) {
   for (DispatchItem& d : items) d.at_s = 3600;
   Recorder r;
   const auto t0 = Clock::now();
-  const auto sent = Dispatch(items, {.closed_loop = false, .max_in_flight = 4, .max_duration_s = 0.001}, t0, r.Send());
+  const auto sent = Dispatch(
+      items, {.closed_loop = false, .max_in_flight = 4, .max_duration_s = 0.001}, t0, r.Send());
   EXPECT_EQ(std::count(sent.begin(), sent.end(), true), 0);
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 5);
 
   std::atomic<bool> stop{true};
-  const auto none = Dispatch(std::vector<DispatchItem>(5), {.closed_loop = true, .max_in_flight = 1, .interrupt = &stop},
+  const auto none = Dispatch(std::vector<DispatchItem>(5),
+                             {.closed_loop = true, .max_in_flight = 1, .interrupt = &stop},
                              Clock::now(), r.Send());
   EXPECT_EQ(std::count(none.begin(), none.end(), true), 0);
 }

@@ -33,7 +33,8 @@ TEST(PercentileTest, SummaryIsOrdered) {
   EXPECT_EQ(Summarize({}).count, 0);
 }
 
-RequestRecord Ok(double sent, double ttft, std::vector<double> times, int64_t prompt, int64_t cached, int64_t ideal) {
+RequestRecord Ok(double sent, double ttft, std::vector<double> times, int64_t prompt,
+                 int64_t cached, int64_t ideal) {
   RequestRecord r;
   r.sent = true;
   r.sent_s = sent;
@@ -71,7 +72,8 @@ TEST(ComputeFiguresTest, CountsThroughputsRatiosAndLatencies) {
   EXPECT_EQ(f.not_sent, 1);
   EXPECT_EQ(f.failures.at("http_status"), 2);
   EXPECT_EQ(f.failures.at("timeout"), 1);
-  EXPECT_EQ(f.failure_examples.at("http_status"), std::vector<std::string>{"HTTP 500: x"});  // distinct messages
+  EXPECT_EQ(f.failure_examples.at("http_status"),
+            std::vector<std::string>{"HTTP 500: x"});  // distinct messages
   EXPECT_EQ(f.input_tokens, 300);
   EXPECT_EQ(f.output_tokens, 5);
   EXPECT_DOUBLE_EQ(f.request_throughput, 1.0);
@@ -102,9 +104,11 @@ TEST(ComputeFiguresTest, NoCachedTokensReportedIsNotZero) {
   RunInfo info;
   const std::string json = RunJson(info, f, records);
   EXPECT_NE(json.find("\"cached_ratio\":null"), std::string::npos);
-  EXPECT_NE(json.find("\"failures\":{\"connect\":0,\"timeout\":0,\"http_status\":0,\"malformed_stream\":0,"
-                      "\"stream_error\":0,\"cancelled\":0}"),
-            std::string::npos);
+  EXPECT_NE(
+      json.find(
+          "\"failures\":{\"connect\":0,\"timeout\":0,\"http_status\":0,\"malformed_stream\":0,"
+          "\"stream_error\":0,\"cancelled\":0}"),
+      std::string::npos);
 }
 
 }  // namespace

@@ -4,8 +4,8 @@
 
 #include <set>
 
-#include "sim/workloads.h"
 #include "loadgen/ideal.h"
+#include "sim/workloads.h"
 
 namespace radixlm::loadgen {
 namespace {
@@ -143,7 +143,8 @@ TEST(BenchWorkloadTest, MultiTurnWaitsForAndRepeatsTheServersAnswer) {
   const size_t first = static_cast<size_t>(rs[second].after);
 
   std::vector<Answer> answers(rs.size());
-  const BuiltPrompt fallback = w.Build(second, PromptFormat::kTokens, Endpoint::kCompletions, answers);
+  const BuiltPrompt fallback =
+      w.Build(second, PromptFormat::kTokens, Endpoint::kCompletions, answers);
   EXPECT_EQ(fallback.history_fallbacks, 1);  // the answer is not known yet
   answers[first] = {true, " hello world", {7, 8, 9}, true};
   const BuiltPrompt before = w.Build(first, PromptFormat::kTokens, Endpoint::kCompletions, answers);
@@ -152,16 +153,18 @@ TEST(BenchWorkloadTest, MultiTurnWaitsForAndRepeatsTheServersAnswer) {
   // The previous prompt, then the server's answer ids, then the new question.
   ASSERT_GT(p.tokens.size(), before.tokens.size() + 3);
   EXPECT_TRUE(std::equal(before.tokens.begin(), before.tokens.end(), p.tokens.begin()));
-  EXPECT_EQ(std::vector<int32_t>(p.tokens.begin() + static_cast<ptrdiff_t>(before.tokens.size()),
-                                 p.tokens.begin() + static_cast<ptrdiff_t>(before.tokens.size()) + 3),
-            (std::vector<int32_t>{7, 8, 9}));
+  EXPECT_EQ(
+      std::vector<int32_t>(p.tokens.begin() + static_cast<ptrdiff_t>(before.tokens.size()),
+                           p.tokens.begin() + static_cast<ptrdiff_t>(before.tokens.size()) + 3),
+      (std::vector<int32_t>{7, 8, 9}));
   const BuiltPrompt chat = w.Build(second, PromptFormat::kText, Endpoint::kChat, answers);
   ASSERT_EQ(chat.messages.size(), 4u);
   EXPECT_EQ(chat.messages[2].role, "assistant");
   EXPECT_EQ(chat.messages[2].content, "hello world");
   EXPECT_EQ(chat.messages[3].role, "user");
   const BuiltPrompt text = w.Build(second, PromptFormat::kText, Endpoint::kCompletions, answers);
-  const BuiltPrompt text_before = w.Build(first, PromptFormat::kText, Endpoint::kCompletions, answers);
+  const BuiltPrompt text_before =
+      w.Build(first, PromptFormat::kText, Endpoint::kCompletions, answers);
   EXPECT_EQ(text.text.rfind(text_before.text + " hello world ", 0), 0u);
 
   // History from the generator: the same prompt whatever the server answered.
@@ -175,7 +178,8 @@ TEST(BenchWorkloadTest, HeldAfterAnAnswerIsThePromptAndTheAnswerLessItsLastToken
   BuiltPrompt p;
   p.tokens = p.units = {1, 2, 3};
   Answer a{true, " x y", {7, 8, 9}, true};
-  EXPECT_EQ(HeldAfter(p, a, PromptFormat::kTokens, Endpoint::kCompletions), (std::vector<int32_t>{1, 2, 3, 7, 8}));
+  EXPECT_EQ(HeldAfter(p, a, PromptFormat::kTokens, Endpoint::kCompletions),
+            (std::vector<int32_t>{1, 2, 3, 7, 8}));
   a.ids_known = false;
   EXPECT_EQ(HeldAfter(p, a, PromptFormat::kTokens, Endpoint::kCompletions), p.units);
   a.known = false;
@@ -190,9 +194,10 @@ TEST(BenchWorkloadTest, HeldAfterAnAnswerIsThePromptAndTheAnswerLessItsLastToken
   EXPECT_EQ(HeldAfter(t, text, PromptFormat::kText, Endpoint::kCompletions), want);
   BuiltPrompt chat;
   chat.units = {WordUnit("<|user|>"), WordUnit("river")};
-  const std::vector<int32_t> held = HeldAfter(chat, {true, "flow on", {}, false}, PromptFormat::kText, Endpoint::kChat);
-  EXPECT_EQ(held, (std::vector<int32_t>{WordUnit("<|user|>"), WordUnit("river"), WordUnit("<|assistant|>"),
-                                        WordUnit("flow")}));
+  const std::vector<int32_t> held =
+      HeldAfter(chat, {true, "flow on", {}, false}, PromptFormat::kText, Endpoint::kChat);
+  EXPECT_EQ(held, (std::vector<int32_t>{WordUnit("<|user|>"), WordUnit("river"),
+                                        WordUnit("<|assistant|>"), WordUnit("flow")}));
 }
 
 TEST(BenchWorkloadTest, HashBlockTraceToPrompts) {
@@ -255,7 +260,8 @@ TEST(BenchWorkloadTest, LimitAndValidation) {
   EXPECT_EQ(u.units.size(), 10u);
   const BuiltPrompt t = UniquePrompt(1, 10, PromptFormat::kTokens, Endpoint::kCompletions, 256);
   EXPECT_EQ(t.tokens.size(), 10u);
-  EXPECT_NE(UniquePrompt(2, 10, PromptFormat::kTokens, Endpoint::kCompletions, 256).tokens, t.tokens);
+  EXPECT_NE(UniquePrompt(2, 10, PromptFormat::kTokens, Endpoint::kCompletions, 256).tokens,
+            t.tokens);
 }
 
 }  // namespace

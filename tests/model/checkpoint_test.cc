@@ -6,8 +6,8 @@
 
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <iterator>
 
 #include "model/make_model.h"
@@ -35,7 +35,9 @@ class CheckpointTest : public ::testing::Test {
       o.out_dir = good_;
       ASSERT_TRUE(MakeModel(o).ok());
     }
-    dir_ = fs::path(::testing::TempDir()) / ("radixlm_ckpt_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ = fs::path(::testing::TempDir()) /
+           ("radixlm_ckpt_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     fs::copy(good_, dir_);
   }
@@ -55,7 +57,8 @@ class CheckpointTest : public ::testing::Test {
   void Rewrite(const std::function<void(std::vector<TensorToWrite>&)>& edit) {
     auto file = SafetensorsFile::Open((dir_ / "model.safetensors").string()).value();
     std::vector<TensorToWrite> tensors;
-    for (const TensorInfo& t : file->tensors()) tensors.push_back({t.name, t.dtype, t.shape, file->Data(t)});
+    for (const TensorInfo& t : file->tensors())
+      tensors.push_back({t.name, t.dtype, t.shape, file->Data(t)});
     edit(tensors);
     ASSERT_TRUE(WriteSafetensors((dir_ / "model.safetensors.new").string(), tensors).ok());
     file.reset();
@@ -89,16 +92,24 @@ TEST_F(CheckpointTest, ShardedDirectoryHoldsTheSameTensors) {
 }
 
 TEST_F(CheckpointTest, MissingTensor) {
-  Rewrite([](auto& t) { std::erase_if(t, [](const auto& x) { return x.name == "model.layers.1.mlp.up_proj.weight"; }); });
-  EXPECT_NE(LoadError().find("missing tensor model.layers.1.mlp.up_proj.weight"), std::string::npos) << LoadError();
+  Rewrite([](auto& t) {
+    std::erase_if(t, [](const auto& x) { return x.name == "model.layers.1.mlp.up_proj.weight"; });
+  });
+  EXPECT_NE(LoadError().find("missing tensor model.layers.1.mlp.up_proj.weight"), std::string::npos)
+      << LoadError();
 }
 
 TEST_F(CheckpointTest, UnexpectedTensor) {
   static const float extra[2] = {1, 2};
   Rewrite([](auto& t) {
-    t.push_back({"model.layers.0.self_attn.surprise", DType::kF32, {2}, {reinterpret_cast<const uint8_t*>(extra), 8}});
+    t.push_back({"model.layers.0.self_attn.surprise",
+                 DType::kF32,
+                 {2},
+                 {reinterpret_cast<const uint8_t*>(extra), 8}});
   });
-  EXPECT_NE(LoadError().find("unexpected tensor model.layers.0.self_attn.surprise"), std::string::npos) << LoadError();
+  EXPECT_NE(LoadError().find("unexpected tensor model.layers.0.self_attn.surprise"),
+            std::string::npos)
+      << LoadError();
 }
 
 TEST_F(CheckpointTest, WrongShape) {
@@ -110,7 +121,8 @@ TEST_F(CheckpointTest, WrongShape) {
       }
     }
   });
-  EXPECT_NE(LoadError().find("model.norm.weight has shape [32], the config needs [64]"), std::string::npos)
+  EXPECT_NE(LoadError().find("model.norm.weight has shape [32], the config needs [64]"),
+            std::string::npos)
       << LoadError();
 }
 
@@ -132,7 +144,8 @@ TEST_F(CheckpointTest, TruncatedFile) {
 
 TEST_F(CheckpointTest, NoWeights) {
   fs::remove(dir_ / "model.safetensors");
-  EXPECT_NE(LoadError().find("no model.safetensors or model.safetensors.index.json"), std::string::npos);
+  EXPECT_NE(LoadError().find("no model.safetensors or model.safetensors.index.json"),
+            std::string::npos);
 }
 
 TEST_F(CheckpointTest, IndexNamingAMissingShard) {
@@ -144,14 +157,18 @@ TEST_F(CheckpointTest, IndexNamingAMissingShard) {
 
 TEST_F(CheckpointTest, IndexLeavingTheDirectory) {
   fs::rename(dir_ / "model.safetensors", dir_ / "part.safetensors");
-  std::ofstream(dir_ / "model.safetensors.index.json") << R"({"weight_map": {"model.norm.weight": "../x.safetensors"}})";
-  EXPECT_NE(LoadError().find("is not a file in the model directory"), std::string::npos) << LoadError();
+  std::ofstream(dir_ / "model.safetensors.index.json")
+      << R"({"weight_map": {"model.norm.weight": "../x.safetensors"}})";
+  EXPECT_NE(LoadError().find("is not a file in the model directory"), std::string::npos)
+      << LoadError();
 }
 
 TEST_F(CheckpointTest, ShardHoldingUnlistedTensors) {
   fs::rename(dir_ / "model.safetensors", dir_ / "part.safetensors");
-  std::ofstream(dir_ / "model.safetensors.index.json") << R"({"weight_map": {"model.norm.weight": "part.safetensors"}})";
-  EXPECT_NE(LoadError().find("is not listed in model.safetensors.index.json"), std::string::npos) << LoadError();
+  std::ofstream(dir_ / "model.safetensors.index.json")
+      << R"({"weight_map": {"model.norm.weight": "part.safetensors"}})";
+  EXPECT_NE(LoadError().find("is not listed in model.safetensors.index.json"), std::string::npos)
+      << LoadError();
 }
 
 TEST_F(CheckpointTest, UnsupportedArchitectureAndOptions) {
@@ -159,7 +176,8 @@ TEST_F(CheckpointTest, UnsupportedArchitectureAndOptions) {
   std::string bad = config;
   bad.replace(bad.find("LlamaForCausalLM"), 16, "MixtralForCausalLM");
   std::ofstream(dir_ / "config.json") << bad;
-  EXPECT_NE(LoadError().find("unsupported architecture MixtralForCausalLM"), std::string::npos) << LoadError();
+  EXPECT_NE(LoadError().find("unsupported architecture MixtralForCausalLM"), std::string::npos)
+      << LoadError();
   bad = config;
   bad.replace(bad.find("\"mlp_bias\":false"), 16, "\"mlp_bias\":true");
   std::ofstream(dir_ / "config.json") << bad;

@@ -29,9 +29,13 @@ TEST(SafetensorsTest, WritesAndMapsTensors) {
   std::vector<uint16_t> b = {0x3f80, 0x4000};  // BF16 1.0, 2.0
   std::string path = TempPath("roundtrip.safetensors");
   ASSERT_TRUE(WriteSafetensors(path,
-                               {{"layer.weight", DType::kF32, {2, 3},
+                               {{"layer.weight",
+                                 DType::kF32,
+                                 {2, 3},
                                  {reinterpret_cast<const uint8_t*>(a.data()), a.size() * 4}},
-                                {"layer.bias", DType::kBF16, {2},
+                                {"layer.bias",
+                                 DType::kBF16,
+                                 {2},
                                  {reinterpret_cast<const uint8_t*>(b.data()), b.size() * 2}}},
                                {{"format", "pt"}})
                   .ok());
@@ -77,17 +81,21 @@ TEST(SafetensorsTest, HostileHeadersAreErrorsNamingTheProblem) {
        "out of the data section"},
       {FileBytes(R"({"t": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8),
        "need 12 bytes, data_offsets span 8"},
-      {FileBytes(R"({"t": {"dtype": "F32", "shape": [4294967296, 4294967296, 4], "data_offsets": [0, 4]}})", 4),
+      {FileBytes(
+           R"({"t": {"dtype": "F32", "shape": [4294967296, 4294967296, 4], "data_offsets": [0, 4]}})",
+           4),
        "absurdly large"},
       {FileBytes(R"({"t": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})", 8),
        "leave a hole"},
       {FileBytes(R"({"t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 8),
        "cover 4 of 8"},
       {FileBytes(R"({"t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
-                    "u": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 4),
+                    "u": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})",
+                 4),
        "overlap"},
       {FileBytes(R"({"t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
-                    "t": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})", 8),
+                    "t": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
+                 8),
        "appears twice"},
       {FileBytes(R"({"t": {"dtype": "F32", "shape": [1], "data_offsets": [0]}})", 4),
        "data_offsets must be [begin, end]"},
@@ -105,7 +113,9 @@ TEST(SafetensorsTest, HostileHeadersAreErrorsNamingTheProblem) {
 
 TEST(SafetensorsTest, EmptyTensorsAndMetadataOnlyFilesAreValid) {
   auto header = ParseSafetensorsHeader(
-      FileBytes(R"({"__metadata__": {"format": "pt"}, "e": {"dtype": "F16", "shape": [0, 4], "data_offsets": [0, 0]}})", 0),
+      FileBytes(
+          R"({"__metadata__": {"format": "pt"}, "e": {"dtype": "F16", "shape": [0, 4], "data_offsets": [0, 0]}})",
+          0),
       "ok");
   ASSERT_TRUE(header.ok()) << header.status().ToString();
   EXPECT_EQ(header->tensors.size(), 1u);
@@ -117,9 +127,10 @@ TEST(SafetensorsTest, MissingAndTruncatedFiles) {
             StatusCode::kNotFound);
   std::string path = TempPath("truncated.safetensors");
   std::vector<float> a(16, 1.0f);
-  ASSERT_TRUE(WriteSafetensors(path, {{"w", DType::kF32, {16},
-                                       {reinterpret_cast<const uint8_t*>(a.data()), 64}}})
-                  .ok());
+  ASSERT_TRUE(
+      WriteSafetensors(path,
+                       {{"w", DType::kF32, {16}, {reinterpret_cast<const uint8_t*>(a.data()), 64}}})
+          .ok());
   std::filesystem::resize_file(path, std::filesystem::file_size(path) - 10);
   auto file = SafetensorsFile::Open(path);
   ASSERT_FALSE(file.ok());

@@ -100,14 +100,16 @@ class FakeHttpServer {
       Request request;
       request.peer_port = peer_port;
       request.headers = buffer.substr(0, end + 4);
-      for (char& c : request.headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (char& c : request.headers)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       const size_t sp1 = buffer.find(' ');
       const size_t sp2 = buffer.find(' ', sp1 + 1);
       request.method = buffer.substr(0, sp1);
       request.path = buffer.substr(sp1 + 1, sp2 - sp1 - 1);
       size_t body_bytes = 0;
       const size_t at = request.headers.find("content-length:");
-      if (at != std::string::npos) body_bytes = std::strtoul(request.headers.c_str() + at + 15, nullptr, 10);
+      if (at != std::string::npos)
+        body_bytes = std::strtoul(request.headers.c_str() + at + 15, nullptr, 10);
       buffer.erase(0, end + 4);
       while (buffer.size() < body_bytes) {
         if (!Read(fd, &buffer)) return Close(fd);

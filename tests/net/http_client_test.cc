@@ -54,23 +54,31 @@ class HttpClientTest : public ::testing::Test {
     const std::string& mode = req.body;
     if (req.path == "/metrics") return write(Response(200, "text/plain", "up 1\n"));
     if (req.path == "/big") return write(Response(200, "text/plain", std::string(5000, 'x')));
-    if (req.path == "/nowhere" || req.path == "/v1/nowhere") return write(Response(404, "text/plain", "no"));
+    if (req.path == "/nowhere" || req.path == "/v1/nowhere")
+      return write(Response(404, "text/plain", "no"));
     if (mode == "good") {
-      return write(Response(200, "text/event-stream",
-                            "data: {\"choices\":[{\"text\":\"a\"}]}\n\ndata: {\"choices\":[{\"text\":\"b\"}],"
-                            "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,"
-                            "\"prompt_tokens_details\":{\"cached_tokens\":3}}}\n\ndata: [DONE]\n\n"));
+      return write(Response(
+          200, "text/event-stream",
+          "data: {\"choices\":[{\"text\":\"a\"}]}\n\ndata: {\"choices\":[{\"text\":\"b\"}],"
+          "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,"
+          "\"prompt_tokens_details\":{\"cached_tokens\":3}}}\n\ndata: [DONE]\n\n"));
     }
-    if (mode == "teapot") return write(Response(418, "application/json", "{\"error\":{\"message\":\"short and stout\"}}"));
+    if (mode == "teapot")
+      return write(
+          Response(418, "application/json", "{\"error\":{\"message\":\"short and stout\"}}"));
     if (mode == "cut") {  // a status line and half a stream, then the connection is closed
-      write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 500\r\n\r\ndata: {");
+      write(
+          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 500\r\n\r\ndata: "
+          "{");
       return false;
     }
     // "stall" or "trickle" (a body or a stream): a byte now and then until the server stops.
     const bool stream = mode != "trickle-body";
-    write(stream ? "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    write(stream ? "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: "
+                   "chunked\r\n\r\n"
                    "22\r\ndata: {\"choices\":[{\"text\":\"a\"}]}\n\n\r\n"
-                 : "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{");
+                 : "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                   "100000\r\n\r\n{");
     while (!server_.stopping()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       if (mode == "stall") continue;
@@ -85,7 +93,9 @@ class HttpClientTest : public ::testing::Test {
   std::vector<int> peer_ports_;  // the client's port, per request
 };
 
-double SecondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 TEST_F(HttpClientTest, AGoodStream) {
   const StreamResult r = PostStreaming(target_, "/completions", "good");
@@ -139,11 +149,12 @@ TEST_F(HttpClientTest, StallsAndTricklesEndAtTheDeadline) {
     EXPECT_LT(took, 2.0) << mode;
   }
   // The run's deadline before the request's: cancelled, not timed out.
-  const StreamResult r = PostStreaming(target_, "/completions", "stall",
-                                       {.timeout_s = 60, .run_deadline = Clock::now() + std::chrono::milliseconds(200)});
+  const StreamResult r = PostStreaming(
+      target_, "/completions", "stall",
+      {.timeout_s = 60, .run_deadline = Clock::now() + std::chrono::milliseconds(200)});
   EXPECT_EQ(r.failure, FailureKind::kCancelled) << r.error;
-  const StreamResult late =
-      PostStreaming(target_, "/completions", "good", {.run_deadline = Clock::now() - std::chrono::seconds(1)});
+  const StreamResult late = PostStreaming(target_, "/completions", "good",
+                                          {.run_deadline = Clock::now() - std::chrono::seconds(1)});
   EXPECT_EQ(late.failure, FailureKind::kCancelled);
 }
 
@@ -161,7 +172,8 @@ TEST_F(HttpClientTest, PlainRequestsHaveARealDeadlineAndASizeLimit) {
   auto trickled = Post(target_, "/v1/embeddings", "trickle-body", 0.3);
   const double took = SecondsSince(t0);
   ASSERT_FALSE(trickled.ok());
-  EXPECT_EQ(trickled.status().code(), StatusCode::kDeadlineExceeded) << trickled.status().ToString();
+  EXPECT_EQ(trickled.status().code(), StatusCode::kDeadlineExceeded)
+      << trickled.status().ToString();
   EXPECT_GE(took, 0.29);
   EXPECT_LT(took, 2.0);
   HttpRequest big;
@@ -183,14 +195,15 @@ TEST_F(HttpClientTest, ManyAtOnce) {
     threads.emplace_back([&, t] {
       for (size_t k = 0; k < 3; ++k) {
         const bool stall = t == 15;
-        results[t * 3 + k] =
-            PostStreaming(target_, "/completions", stall ? "stall" : "good", {.timeout_s = stall ? 0.3 : 10});
+        results[t * 3 + k] = PostStreaming(target_, "/completions", stall ? "stall" : "good",
+                                           {.timeout_s = stall ? 0.3 : 10});
       }
     });
   }
   for (std::thread& t : threads) t.join();
   for (size_t i = 0; i < results.size(); ++i) {
-    EXPECT_EQ(results[i].failure, i >= 45 ? FailureKind::kTimeout : FailureKind::kNone) << i << ": " << results[i].error;
+    EXPECT_EQ(results[i].failure, i >= 45 ? FailureKind::kTimeout : FailureKind::kNone)
+        << i << ": " << results[i].error;
   }
 }
 

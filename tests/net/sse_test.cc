@@ -17,7 +17,9 @@ using Events = std::vector<std::pair<std::string, std::string>>;
 Events FeedAll(SseParser& parser, const std::vector<std::string>& pieces) {
   Events events;
   for (const std::string& piece : pieces) {
-    parser.Feed(piece, [&](std::string_view event, std::string_view data) { events.emplace_back(event, data); });
+    parser.Feed(piece, [&](std::string_view event, std::string_view data) {
+      events.emplace_back(event, data);
+    });
   }
   return events;
 }
@@ -26,8 +28,9 @@ TEST(SseParserTest, LineEndingsCommentsFieldsAndSplitReads) {
   SseParser parser;
   // LF, CRLF split between reads, lone CR; a comment; "data:" with and without
   // the space; two data lines joined; a named event; an unknown field.
-  const Events events = FeedAll(parser, {"data: one\n\n: comment\ndata:two\r", "\n\r\n", "data: a\rdata: b\r\r",
-                                         "event: error\nid: 7\ndata: {}\n\n", "retry: 5\n\n"});
+  const Events events =
+      FeedAll(parser, {"data: one\n\n: comment\ndata:two\r", "\n\r\n", "data: a\rdata: b\r\r",
+                       "event: error\nid: 7\ndata: {}\n\n", "retry: 5\n\n"});
   ASSERT_EQ(events.size(), 4u);
   EXPECT_EQ(events[0], (std::pair<std::string, std::string>{"", "one"}));
   EXPECT_EQ(events[1], (std::pair<std::string, std::string>{"", "two"}));

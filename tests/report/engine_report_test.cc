@@ -31,14 +31,16 @@ CudaBenchRun SampleRun() {
   prefill_attn.batch = 1, prefill_attn.tokens = 2048;
   prefill_attn.r.seconds = 1e-3, prefill_attn.r.flops = 200e9, prefill_attn.r.kv_bytes = 8e6;
   AttentionFigure decode_attn;
-  decode_attn.decode = true, decode_attn.batch = 16, decode_attn.start = 8192, decode_attn.tokens = 1;
+  decode_attn.decode = true, decode_attn.batch = 16, decode_attn.start = 8192,
+  decode_attn.tokens = 1;
   decode_attn.r.seconds = 50e-6, decode_attn.r.kv_bytes = 100e6;
   AttentionFigure too_big;
   too_big.decode = true, too_big.batch = 64, too_big.start = 32768, too_big.tokens = 1;
   too_big.skipped = "needs 9000 MiB of GPU memory";
   run.attention = {prefill_attn, decode_attn, too_big};
   PrefillFigure p2k;
-  p2k.tokens = 2048, p2k.runs = 3, p2k.seconds = 0.1, p2k.matrix_flops = 30e12, p2k.attention_flops = 2e12;
+  p2k.tokens = 2048, p2k.runs = 3, p2k.seconds = 0.1, p2k.matrix_flops = 30e12,
+  p2k.attention_flops = 2e12;
   PrefillFigure p32k;
   p32k.tokens = 32768;
   p32k.skipped = "32768 tokens exceed the model's context of 8192";
@@ -114,7 +116,8 @@ TEST(CudaBenchReport, JsonHoldsEveryFigure) {
   EXPECT_NEAR(double(prefill.at(0)["tokens_per_s"]), 20480, 1e-6);
   EXPECT_NEAR(double(prefill.at(0)["matrix_tflops"]), 300, 1e-9);
   EXPECT_NEAR(double(prefill.at(0)["fraction_of_gemm"]), 0.4, 1e-12);
-  EXPECT_NE(std::string_view(prefill.at(1)["skipped"]).find("context of 8192"), std::string_view::npos);
+  EXPECT_NE(std::string_view(prefill.at(1)["skipped"]).find("context of 8192"),
+            std::string_view::npos);
   EXPECT_NEAR(double(doc["ttft"]["cached_fraction_of_cold"]), 0.03, 1e-12);
   // Decode: the asked context and the start used, tokens/s, the failure.
   simdjson::dom::array decode = doc["decode"];
@@ -139,8 +142,11 @@ TEST(CudaBenchReport, TablesNameSkipsFailuresAndTargets) {
   std::fclose(out);
   const std::string text(buf, size);
   free(buf);
-  EXPECT_NE(text.find("on NVIDIA H100 80GB HBM3: l8b (LlamaForCausalLM"), std::string::npos) << text;
-  EXPECT_NE(text.find("skipped: 32768 tokens exceed the model's context of 8192"), std::string::npos) << text;
+  EXPECT_NE(text.find("on NVIDIA H100 80GB HBM3: l8b (LlamaForCausalLM"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("skipped: 32768 tokens exceed the model's context of 8192"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("FAILED: RESOURCE_EXHAUSTED: out of memory"), std::string::npos) << text;
   EXPECT_NE(text.find("3.00% of cold"), std::string::npos) << text;
   EXPECT_NE(text.find("40.0% NOT met"), std::string::npos) << text;

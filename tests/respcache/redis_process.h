@@ -31,15 +31,17 @@ class RedisProcess {
       // Redis prints its banner on stdout; the test's output stays readable.
       freopen("/dev/null", "w", stdout);
       const std::string port = std::to_string(port_);
-      execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--loglevel", "warning", static_cast<char*>(nullptr));
+      execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--loglevel", "warning",
+             static_cast<char*>(nullptr));
       _exit(127);
     }
     for (int i = 0; i < 200; ++i) {
       int status = 0;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
-        ADD_FAILURE() << "redis-server exited (status " << status << "): is it installed (scripts/setup.sh)?";
+        ADD_FAILURE() << "redis-server exited (status " << status
+                      << "): is it installed (scripts/setup.sh)?";
         return false;
       }
       if (Accepts()) return true;

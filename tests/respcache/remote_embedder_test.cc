@@ -17,18 +17,19 @@ namespace {
 using testing::FakeHttpServer;
 
 std::string Ok(std::string_view body) {
-  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\n\r\n" + std::string(body);
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
 }
 
 TEST(RemoteEmbedderTest, AsksOnceAndReadsTheVector) {
   std::string seen_path, seen_body, seen_headers;
-  FakeHttpServer server([&](const FakeHttpServer::Request& req, const FakeHttpServer::Write& write) {
-    seen_path = req.path;
-    seen_body = req.body;
-    seen_headers = req.headers;
-    return write(Ok(R"({"object":"list","data":[{"embedding":[0.5,-1,2e-3]}],"model":"e"})"));
-  });
+  FakeHttpServer server(
+      [&](const FakeHttpServer::Request& req, const FakeHttpServer::Write& write) {
+        seen_path = req.path;
+        seen_body = req.body;
+        seen_headers = req.headers;
+        return write(Ok(R"({"object":"list","data":[{"embedding":[0.5,-1,2e-3]}],"model":"e"})"));
+      });
   auto target = net::ParseBaseUrl("http://127.0.0.1:" + std::to_string(server.port()) + "/v1");
   ASSERT_TRUE(target.ok());
   target->api_key = "k1";
@@ -73,18 +74,21 @@ TEST(RemoteEmbedderTest, StatusErrorsAreFailures) {
   RemoteEmbedder embedder(*target, "http://busy", "");
   auto v = embedder.Embed("hello", "");
   ASSERT_FALSE(v.ok());
-  EXPECT_NE(v.status().message().find("HTTP 503: busy"), std::string::npos) << v.status().ToString();
+  EXPECT_NE(v.status().message().find("HTTP 503: busy"), std::string::npos)
+      << v.status().ToString();
 }
 
 // Another server's answers are untrusted: anything but a list of finite numbers is refused.
 TEST(RemoteEmbedderTest, ResponsesAreChecked) {
-  auto v = ParseEmbeddingResponse(R"({"object":"list","data":[{"embedding":[0.5,-1,2e-3]}],"model":"x"})");
+  auto v = ParseEmbeddingResponse(
+      R"({"object":"list","data":[{"embedding":[0.5,-1,2e-3]}],"model":"x"})");
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_EQ(*v, (std::vector<float>{0.5f, -1.0f, 2e-3f}));
-  for (const char* body : {"", "[]", R"({"data":[]})", R"({"data":[{"embedding":"AAAA"}]})",
-                           R"({"data":[{"embedding":[1,"x"]}]})", R"({"data":[{"embedding":[1e999]}]})",
-                           R"({"data":[{"embedding":[1e39]}]})", R"({"data":[{"embedding":[]}]})",
-                           R"({"data":{"embedding":[1]}})"}) {
+  for (const char* body :
+       {"", "[]", R"({"data":[]})", R"({"data":[{"embedding":"AAAA"}]})",
+        R"({"data":[{"embedding":[1,"x"]}]})", R"({"data":[{"embedding":[1e999]}]})",
+        R"({"data":[{"embedding":[1e39]}]})", R"({"data":[{"embedding":[]}]})",
+        R"({"data":{"embedding":[1]}})"}) {
     EXPECT_FALSE(ParseEmbeddingResponse(body).ok()) << body;
   }
 }

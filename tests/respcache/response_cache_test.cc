@@ -4,8 +4,8 @@
 
 #include <thread>
 
-#include "respcache/redis_store.h"
 #include "respcache/redis_process.h"
+#include "respcache/redis_store.h"
 
 namespace radixlm::respcache {
 namespace {
@@ -46,7 +46,8 @@ TEST(RedisStoreTest, SetGetExpireAndDeleteByPrefixOnARealRedis) {
   std::this_thread::sleep_for(std::chrono::milliseconds(120));
   EXPECT_FALSE(store.Get("p:short")->has_value());  // Redis expired it
 
-  for (int i = 0; i < 2500; ++i) ASSERT_TRUE(store.Set("ns[1]:" + std::to_string(i), "x", 60'000).ok());
+  for (int i = 0; i < 2500; ++i)
+    ASSERT_TRUE(store.Set("ns[1]:" + std::to_string(i), "x", 60'000).ok());
   ASSERT_TRUE(store.Set("ns[2]:0", "x", 60'000).ok());
   auto deleted = store.DeleteByPrefix("ns[1]:");  // the brackets are literal, not a glob class
   ASSERT_TRUE(deleted.ok()) << deleted.status().message();
@@ -96,7 +97,8 @@ TEST(RedisStoreTest, AfterARestartNoStaleIdleConnectionIsReused) {
   ASSERT_TRUE(redis.Start());
   EXPECT_FALSE(store.Ping().ok());  // the first call finds its connection dead
   std::this_thread::sleep_for(std::chrono::milliseconds(150));  // past the first back-off
-  for (int i = 0; i < 20; ++i) EXPECT_TRUE(store.Set("k" + std::to_string(i), "v", 60'000).ok()) << i;
+  for (int i = 0; i < 20; ++i)
+    EXPECT_TRUE(store.Set("k" + std::to_string(i), "v", 60'000).ok()) << i;
 }
 
 TEST(RedisStoreTest, ConcurrentCallersShareThePool) {

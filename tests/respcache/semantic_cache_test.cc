@@ -39,7 +39,8 @@ float Cosine(const std::vector<float>& a, const std::vector<float>& b) {
 
 class SemanticCacheTest : public ::testing::Test {
  protected:
-  SemanticCacheTest() : cache_(&embedder_, {.threshold = 0.8f, .now_ms = [this] { return now_; }}) {}
+  SemanticCacheTest()
+      : cache_(&embedder_, {.threshold = 0.8f, .now_ms = [this] { return now_; }}) {}
   WordEmbedder embedder_;
   int64_t now_ = 1000;
   SemanticCache cache_;
@@ -47,7 +48,8 @@ class SemanticCacheTest : public ::testing::Test {
 
 TEST_F(SemanticCacheTest, NearDuplicatesHitWithTheirSimilarityAndOthersMiss) {
   const std::string stored = "what is the capital city of france in europe today";
-  const std::string near = "what is the capital city of france in europe now";  // one word of ten differs
+  const std::string near =
+      "what is the capital city of france in europe now";  // one word of ten differs
   const std::string far = "write a haiku about autumn leaves falling slowly";
   auto e = cache_.Embed(stored, "");
   ASSERT_TRUE(e.has_value());

@@ -54,7 +54,8 @@ TEST(SemanticIndexTest, NearDuplicatesAboveTheThresholdHitAndOthersDoNot) {
   SemanticIndex index(64);
   const auto base = RandomUnit(rng, 64);
   ASSERT_TRUE(index.Add("ns", base, "k-base", kForever).ok());
-  for (int i = 0; i < 200; ++i) ASSERT_TRUE(index.Add("ns", RandomUnit(rng, 64), "other", kForever).ok());
+  for (int i = 0; i < 200; ++i)
+    ASSERT_TRUE(index.Add("ns", RandomUnit(rng, 64), "other", kForever).ok());
 
   auto near = AtCosine(rng, base, 0.97f);
   auto hit = index.Nearest("ns", near, 0.95f);

@@ -12,7 +12,8 @@ namespace {
 class ApiServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto t = model::Tokenizer::FromJson(model::MakeByteLevelTokenizerJson({"<|endoftext|>"}), "test");
+    auto t =
+        model::Tokenizer::FromJson(model::MakeByteLevelTokenizerJson({"<|endoftext|>"}), "test");
     ASSERT_TRUE(t.ok());
     tokenizer_ = std::move(*t);
   }
@@ -26,8 +27,8 @@ class ApiServiceTest : public ::testing::Test {
     o.api_keys = std::move(keys);
     return std::make_unique<ApiService>(nullptr, info, o);
   }
-  static ApiResponse Call(ApiService& s, std::string method, std::string path, std::string body = "",
-                          std::string auth = "") {
+  static ApiResponse Call(ApiService& s, std::string method, std::string path,
+                          std::string body = "", std::string auth = "") {
     return s.Handle({std::move(method), std::move(path), std::move(body), std::move(auth)});
   }
   std::unique_ptr<model::Tokenizer> tokenizer_;
@@ -64,7 +65,8 @@ TEST_F(ApiServiceTest, ValidationHappensBeforeTheEngine) {
   r = Call(*s, "POST", "/v1/completions", R"({"prompt":"x","model":"gpt-4"})");
   EXPECT_EQ(r.status, 404);
   EXPECT_NE(r.body.find(R"("code":"model_not_found")"), std::string::npos);
-  r = Call(*s, "POST", "/v1/chat/completions", R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":500})");
+  r = Call(*s, "POST", "/v1/chat/completions",
+           R"({"messages":[{"role":"user","content":"hi"}],"max_tokens":500})");
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("maximum context length is 128 tokens"), std::string::npos);
   r = Call(*s, "POST", "/v1/completions", R"({"prompt":"x"})");
@@ -122,7 +124,8 @@ TEST_F(ApiServiceTest, MetricsKeyGuardsMetricsOnly) {
   ApiResponse r = Call(s, "GET", "/metrics");
   EXPECT_EQ(r.status, 401);
   EXPECT_NE(r.body.find(R"("code":"invalid_api_key")"), std::string::npos);
-  EXPECT_EQ(Call(s, "GET", "/metrics", "", "Bearer tenant").status, 401);  // a tenant's key is not the operator's
+  EXPECT_EQ(Call(s, "GET", "/metrics", "", "Bearer tenant").status,
+            401);  // a tenant's key is not the operator's
   EXPECT_EQ(Call(s, "GET", "/metrics", "", "Bearer operator").status, 200);
   EXPECT_EQ(Call(s, "GET", "/health").status, 200);
   EXPECT_EQ(Call(s, "GET", "/v1/models", "", "Bearer operator").status, 401);  // and not a tenant's

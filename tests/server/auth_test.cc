@@ -35,7 +35,8 @@ TEST(Auth, KeysMapToTheirOwnNamespaces) {
 
 TEST(Auth, RefusesMissingMalformedAndWrongKeys) {
   ApiKeys keys({"k1"});
-  for (const char* header : {"", "k1", "Bearer", "Bearer ", "Basic k1", "Bearer k2", "Bearer k1 ", "bearer k1"}) {
+  for (const char* header :
+       {"", "k1", "Bearer", "Bearer ", "Basic k1", "Bearer k2", "Bearer k1 ", "bearer k1"}) {
     auto t = keys.Authenticate(header);
     ASSERT_FALSE(t.ok()) << header;
     EXPECT_EQ(t.status().code(), StatusCode::kUnauthenticated);
@@ -57,10 +58,13 @@ TEST(ErrorTable, MapsEveryCode) {
 
 TEST(ErrorTable, BodyShape) {
   ApiError e = ApiError::FromStatus(InvalidArgumentError("bad \"n\""), "n");
-  EXPECT_EQ(e.Body(),
-            R"({"error":{"message":"bad \"n\"","type":"invalid_request_error","param":"n","code":null}})");
+  EXPECT_EQ(
+      e.Body(),
+      R"({"error":{"message":"bad \"n\"","type":"invalid_request_error","param":"n","code":null}})");
   e = ApiError::FromStatus(Status(StatusCode::kUnauthenticated, "no"), "", "invalid_api_key");
-  EXPECT_EQ(e.Body(), R"({"error":{"message":"no","type":"authentication_error","param":null,"code":"invalid_api_key"}})");
+  EXPECT_EQ(
+      e.Body(),
+      R"({"error":{"message":"no","type":"authentication_error","param":null,"code":"invalid_api_key"}})");
   EXPECT_EQ(ApiError::Http(413, "big").http_status, 413);
 }
 

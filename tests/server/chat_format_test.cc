@@ -17,8 +17,8 @@ std::unique_ptr<model::Tokenizer> MakeTokenizer(const std::vector<std::string>& 
 }
 
 // make-model's special tokens per family.
-const std::vector<std::string> kLlama3 = {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
-                                          "<|end_header_id|>", "<|eot_id|>"};
+const std::vector<std::string> kLlama3 = {"<|begin_of_text|>", "<|end_of_text|>",
+                                          "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"};
 const std::vector<std::string> kQwen = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
 const std::vector<std::string> kGpt2 = {"<|endoftext|>"};
 
@@ -44,17 +44,20 @@ TEST(ChatFormat, Detects) {
 TEST(ChatFormat, RendersEachFormat) {
   const std::vector<ChatMessage> m = {{"system", "Be brief."}, {"user", "Hi"}};
   EXPECT_EQ(RenderChat(ChatFormatKind::kChatMl, m, {}),
-            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+            "<|im_start|>system\nBe "
+            "brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_EQ(RenderChat(ChatFormatKind::kLlama3, m, {}),
             "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
             "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\n");
-  EXPECT_EQ(RenderChat(ChatFormatKind::kPlain, m, {}), "System: Be brief.\n\nUser: Hi\n\nAssistant:");
+  EXPECT_EQ(RenderChat(ChatFormatKind::kPlain, m, {}),
+            "System: Be brief.\n\nUser: Hi\n\nAssistant:");
   // developer is system; tool per family.
   const std::vector<ChatMessage> t = {{"developer", "d"}, {"tool", "r"}};
   EXPECT_EQ(RenderChat(ChatFormatKind::kChatMl, t, {false, false}),
             "<|im_start|>system\nd<|im_end|>\n<|im_start|>tool\nr<|im_end|>\n");
-  EXPECT_NE(RenderChat(ChatFormatKind::kLlama3, t, {}).find("<|start_header_id|>ipython<|end_header_id|>"),
+  EXPECT_NE(RenderChat(ChatFormatKind::kLlama3, t, {})
+                .find("<|start_header_id|>ipython<|end_header_id|>"),
             std::string::npos);
   EXPECT_EQ(RenderChat(ChatFormatKind::kPlain, t, {false, false}), "System: d\n\nTool: r\n\n");
 }
@@ -80,7 +83,8 @@ TEST(ChatFormat, EachTurnExtendsThePrevious) {
                              {ChatFormatKind::kLlama3, kLlama3},
                              {ChatFormatKind::kPlain, kGpt2}};
   const std::vector<std::string> user = {"What is a radix tree?", "And a page?", "Thanks! 🌳"};
-  const std::vector<std::string> replies = {"A trie with merged edges.", "Sixteen tokens of KV.", "Welcome."};
+  const std::vector<std::string> replies = {"A trie with merged edges.", "Sixteen tokens of KV.",
+                                            "Welcome."};
   for (const Family& f : families) {
     auto tokenizer = MakeTokenizer(f.specials);
     std::vector<ChatMessage> history = {{"system", "You are terse."}};
@@ -91,7 +95,8 @@ TEST(ChatFormat, EachTurnExtendsThePrevious) {
       const std::string text = RenderChat(f.kind, history, {});
       const std::vector<int32_t> ids = tokenizer->Encode(text, false);
       if (turn > 0) {
-        EXPECT_EQ(text.compare(0, previous_text.size(), previous_text), 0) << ChatFormatName(f.kind) << " turn " << turn;
+        EXPECT_EQ(text.compare(0, previous_text.size(), previous_text), 0)
+            << ChatFormatName(f.kind) << " turn " << turn;
         ASSERT_GE(ids.size(), previous_ids.size());
         EXPECT_TRUE(std::equal(previous_ids.begin(), previous_ids.end(), ids.begin()))
             << ChatFormatName(f.kind) << " turn " << turn;
@@ -107,7 +112,8 @@ TEST(ChatFormat, EachTurnExtendsThePrevious) {
 
 TEST(ChatFormat, SpecialTokensInTheTextMapToTheirIds) {
   auto tokenizer = MakeTokenizer(kLlama3);
-  const std::string text = RenderChat(ChatFormatKind::kLlama3, std::vector<ChatMessage>{{"user", "x"}}, {});
+  const std::string text =
+      RenderChat(ChatFormatKind::kLlama3, std::vector<ChatMessage>{{"user", "x"}}, {});
   const std::vector<int32_t> ids = tokenizer->Encode(text, false);
   ASSERT_FALSE(ids.empty());
   EXPECT_EQ(ids.front(), *tokenizer->TokenToId("<|begin_of_text|>"));
@@ -120,7 +126,8 @@ class ChatTemplateFormatTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
-           ("radixlm_chat_format_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+           ("radixlm_chat_format_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     tokenizer_ = MakeTokenizer(kLlama3);
@@ -141,16 +148,20 @@ class ChatTemplateFormatTest : public ::testing::Test {
 };
 
 constexpr const char* kToolTemplate =
-    "{{ bos_token }}{% if tools %}[tools {{ tools | map(attribute='function.name') | join(',') }}]{% endif %}"
+    "{{ bos_token }}{% if tools %}[tools {{ tools | map(attribute='function.name') | join(',') "
+    "}}]{% endif %}"
     "{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>{{ m.content }}"
-    "{% for c in m.tool_calls or [] %}{{ c.function.arguments | tojson }}{% endfor %}<|eot_id|>{% endfor %}"
+    "{% for c in m.tool_calls or [] %}{{ c.function.arguments | tojson }}{% endfor %}<|eot_id|>{% "
+    "endfor %}"
     "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>{% endif %}"
     "{% if flag is defined %}flag={{ flag }}{% endif %}"
     "{% if messages[0].role == 'tool' %}{{ raise_exception('no tool first') }}{% endif %}";
 
 TEST_F(ChatTemplateFormatTest, UsesTheTemplateWithItsStopTokens) {
-  Write("tokenizer_config.json", std::string(R"({"bos_token": "<|begin_of_text|>", "eos_token": "<|end_of_text|>",
-    "chat_template": )") + "\"" + kToolTemplate + "\"}");
+  Write("tokenizer_config.json",
+        std::string(R"({"bos_token": "<|begin_of_text|>", "eos_token": "<|end_of_text|>",
+    "chat_template": )") +
+            "\"" + kToolTemplate + "\"}");
   Write("generation_config.json", R"({"eos_token_id": [257, 260]})");
   auto f = LoadChatFormat(dir_.string(), "", *tokenizer_);
   ASSERT_TRUE(f.ok()) << f.status().ToString();
@@ -170,7 +181,8 @@ TEST_F(ChatTemplateFormatTest, UsesTheTemplateWithItsStopTokens) {
             "<|start_header_id|>assistant<|end_header_id|>{\"x\": [1, 2.5]}<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>flag=True");
 
-  auto refused = RenderChatRequest(*f, Parse(R"({"messages": [{"role": "tool", "content": "r"}]})"), &param);
+  auto refused =
+      RenderChatRequest(*f, Parse(R"({"messages": [{"role": "tool", "content": "r"}]})"), &param);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(param, "messages");
   EXPECT_NE(std::string(refused.status().message()).find("no tool first"), std::string::npos);
@@ -227,7 +239,9 @@ TEST_F(ChatTemplateFormatTest, OverrideFileAndFallback) {
   EXPECT_EQ(f->kind, ChatFormatKind::kLlama3);  // no template: the built-in format
   std::string param;
   auto refused = RenderChatRequest(
-      *f, Parse(R"({"messages": [{"role": "user", "content": "q"}], "tools": [{"function": {"name": "f"}}]})"),
+      *f,
+      Parse(
+          R"({"messages": [{"role": "user", "content": "q"}], "tools": [{"function": {"name": "f"}}]})"),
       &param);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(param, "tools");
@@ -236,7 +250,8 @@ TEST_F(ChatTemplateFormatTest, OverrideFileAndFallback) {
   f = LoadChatFormat(dir_.string(), (dir_ / "override.jinja").string(), *tokenizer_);
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(f->kind, ChatFormatKind::kTemplate);
-  auto text = RenderChatRequest(*f, Parse(R"({"messages": [{"role": "user", "content": "q"}]})"), &param);
+  auto text =
+      RenderChatRequest(*f, Parse(R"({"messages": [{"role": "user", "content": "q"}]})"), &param);
   ASSERT_TRUE(text.ok());
   EXPECT_EQ(*text, "q<|eot_id|>");
 

@@ -61,7 +61,8 @@ TEST(MetricsText, StepPhasesByName) {
 TEST(MetricsText, WellFormedExposition) {
   const std::string text = FormatMetrics(Input());
   // Every line: a comment, or NAME{LABELS} VALUE.
-  const std::regex sample(R"re(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN)$)re");
+  const std::regex sample(
+      R"re(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN)$)re");
   const std::regex help(R"re(^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .+$)re");
   const std::regex type(R"re(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram)$)re");
   std::istringstream lines(text);
@@ -76,7 +77,8 @@ TEST(MetricsText, WellFormedExposition) {
     } else if (line.rfind("# TYPE", 0) == 0) {
       ASSERT_TRUE(std::regex_match(line, m, type)) << line;
       EXPECT_TRUE(typed.insert(m[1]).second) << "family twice: " << m[1];
-      EXPECT_NE(last_help.find(m[1].str() + " "), std::string::npos) << "HELP before TYPE for " << m[1];
+      EXPECT_NE(last_help.find(m[1].str() + " "), std::string::npos)
+          << "HELP before TYPE for " << m[1];
     } else {
       EXPECT_TRUE(std::regex_match(line, sample)) << line;
       ++samples;
@@ -114,7 +116,9 @@ TEST(MetricsText, WellFormedExposition) {
 TEST(MetricsText, ValuesAndLabels) {
   const std::string text = FormatMetrics(Input());
   const std::string model = "model_name=\"tiny \\\"q\\\"\"";
-  EXPECT_NE(text.find("radixlm:cache_pages{" + model + ",state=\"cached\"} 30\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("radixlm:cache_pages{" + model + ",state=\"cached\"} 30\n"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("radixlm:prefix_cache_hit_rate{" + model + "} 0.75\n"), std::string::npos);
   EXPECT_NE(text.find("radixlm:kv_cache_usage_perc{" + model + "} 0.1\n"), std::string::npos);
   EXPECT_NE(text.find("radixlm:request_success_total{" + model + ",finished_reason=\"abort\"} 1\n"),
@@ -140,7 +144,8 @@ TEST(MetricsText, HistogramBucketsAreCumulative) {
   std::string line;
   std::vector<double> counts;
   std::vector<std::string> les;
-  const std::regex bucket(R"re(^radixlm:time_to_first_token_seconds_bucket\{.*le="([^"]+)"\} (\S+)$)re");
+  const std::regex bucket(
+      R"re(^radixlm:time_to_first_token_seconds_bucket\{.*le="([^"]+)"\} (\S+)$)re");
   double count = -1, sum = -1;
   while (std::getline(lines, line)) {
     std::smatch m;

@@ -23,7 +23,8 @@ using simdjson::dom::element;
 class FormatTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto t = model::Tokenizer::FromJson(model::MakeByteLevelTokenizerJson({"<|endoftext|>"}), "test");
+    auto t =
+        model::Tokenizer::FromJson(model::MakeByteLevelTokenizerJson({"<|endoftext|>"}), "test");
     ASSERT_TRUE(t.ok());
     tokenizer_ = std::move(*t);
     meta_ = {"cmpl-abc", 1700000000, "tiny"};
@@ -34,7 +35,8 @@ class FormatTest : public ::testing::Test {
     EXPECT_FALSE(error) << json;
     return doc;
   }
-  static engine::LogprobEntry Entry(int32_t token, float lp, std::vector<engine::TokenLogprob> top) {
+  static engine::LogprobEntry Entry(int32_t token, float lp,
+                                    std::vector<engine::TokenLogprob> top) {
     engine::LogprobEntry e;
     e.token = token;
     e.logprob = lp;

@@ -17,8 +17,8 @@ ProtocolLimits Limits() {
 
 struct BadCase {
   const char* body;
-  const char* param;     // expected param ("" for null)
-  const char* message;   // a substring of the message
+  const char* param;    // expected param ("" for null)
+  const char* message;  // a substring of the message
 };
 
 void ExpectCompletionError(const BadCase& c) {
@@ -128,8 +128,10 @@ TEST(OpenAiProtocol, CompletionBadRequests) {
       {R"({"prompt":"x","max_tokens":1e30})", "max_tokens", "out of range"},
       {R"({"prompt":"x","max_tokens":18446744073709551615})", "max_tokens", "out of range"},
       {R"({"prompt":"x","max_tokens":1.5})", "max_tokens", "expected an integer, but got a number"},
-      {R"({"prompt":"x","temperature":"hot"})", "temperature", "expected a number, but got a string"},
-      {R"({"prompt":"x","temperature":2.5})", "temperature", "expected a value in [0, 2], but got 2.5"},
+      {R"({"prompt":"x","temperature":"hot"})", "temperature",
+       "expected a number, but got a string"},
+      {R"({"prompt":"x","temperature":2.5})", "temperature",
+       "expected a value in [0, 2], but got 2.5"},
       {R"({"prompt":"x","temperature":-0.1})", "temperature", "[0, 2]"},
       {R"({"prompt":"x","top_p":0})", "top_p", "(0, 1]"},
       {R"({"prompt":"x","top_p":1.1})", "top_p", "(0, 1]"},
@@ -139,7 +141,8 @@ TEST(OpenAiProtocol, CompletionBadRequests) {
       {R"({"prompt":"x","frequency_penalty":-2.5})", "frequency_penalty", "[-2, 2]"},
       {R"({"prompt":"x","n":5})", "n", "expected a value in [1, 4], but got 5"},
       {R"({"prompt":"x","n":0})", "n", "[1, 4]"},
-      {R"({"prompt":"x","stop":5})", "stop", "expected a string or an array of strings, but got an integer"},
+      {R"({"prompt":"x","stop":5})", "stop",
+       "expected a string or an array of strings, but got an integer"},
       {R"({"prompt":"x","stop":["a",1]})", "stop[1]", "expected a string"},
       {R"({"prompt":"x","stop":""})", "stop", "must not be empty"},
       {R"({"prompt":"x","stop_token_ids":[400]})", "stop_token_ids[0]", "outside the vocabulary"},
@@ -152,7 +155,8 @@ TEST(OpenAiProtocol, CompletionBadRequests) {
       {R"({"prompt":"x","stream":"yes"})", "stream", "expected a boolean"},
       {R"({"prompt":"x","stream_options":{"include_usage":true}})", "stream_options",
        "only allowed when 'stream' is true"},
-      {R"({"prompt":"x","stream":true,"stream_options":{"x":1}})", "stream_options.x", "Unrecognized"},
+      {R"({"prompt":"x","stream":true,"stream_options":{"x":1}})", "stream_options.x",
+       "Unrecognized"},
       {R"({"prompt":"x","best_of":3})", "best_of", "best_of other than n is not supported"},
       {R"({"prompt":"x","suffix":"tail"})", "suffix", "not supported"},
       {R"({"prompt":"x","echo":true,"logprobs":1})", "echo", "not supported"},
@@ -160,7 +164,8 @@ TEST(OpenAiProtocol, CompletionBadRequests) {
       {R"({"prompt":"x","cache_salt":7})", "cache_salt", "expected a string"},
       {R"({"prompt":"x","truncate_prompt_tokens":0})", "truncate_prompt_tokens", ">= 1"},
       {R"({"prompt":"x","foo":1})", "foo", "Unrecognized request argument supplied: foo"},
-      {R"({"prompt":"x","messages":[]})", "messages", "Unrecognized request argument supplied: messages"},
+      {R"({"prompt":"x","messages":[]})", "messages",
+       "Unrecognized request argument supplied: messages"},
       {R"({"prompt":"x","model":3})", "model", "expected a string"},
   };
   for (const BadCase& c : cases) ExpectCompletionError(c);
@@ -168,8 +173,9 @@ TEST(OpenAiProtocol, CompletionBadRequests) {
 
 TEST(OpenAiProtocol, NullMeansAbsent) {
   std::string param;
-  auto r = ParseCompletionRequest(R"({"prompt":"x","max_tokens":null,"stop":null,"logprobs":null,"seed":null})",
-                                  Limits(), &param);
+  auto r = ParseCompletionRequest(
+      R"({"prompt":"x","max_tokens":null,"stop":null,"logprobs":null,"seed":null})", Limits(),
+      &param);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->gen.stop.max_tokens, 16);
   EXPECT_EQ(r->gen.logprobs, -1);
@@ -193,14 +199,16 @@ TEST(OpenAiProtocol, ChatFields) {
   EXPECT_EQ(r->gen.logprobs, 2);
   EXPECT_TRUE(r->add_generation_prompt);
 
-  r = ParseChatRequest(R"({"messages":[{"role":"user","content":"q"}],"logprobs":true})", Limits(), &param);
+  r = ParseChatRequest(R"({"messages":[{"role":"user","content":"q"}],"logprobs":true})", Limits(),
+                       &param);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->gen.logprobs, 0);
   EXPECT_FALSE(r->gen.max_tokens_set);
 
-  r = ParseChatRequest(R"({"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}],
+  r = ParseChatRequest(
+      R"({"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}],
                            "continue_final_message":true,"add_generation_prompt":false})",
-                       Limits(), &param);
+      Limits(), &param);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r->continue_final_message);
 }
@@ -212,21 +220,23 @@ TEST(OpenAiProtocol, ChatBadRequests) {
       {R"({"messages":[]})", "messages", "at least one message"},
       {R"({"messages":["hi"]})", "messages[0]", "expected an object"},
       {R"({"messages":[{"content":"hi"}]})", "messages[0].role", "Missing required parameter"},
-      {R"({"messages":[{"role":"robot","content":"hi"}]})", "messages[0].role", "'robot' is not one of"},
+      {R"({"messages":[{"role":"robot","content":"hi"}]})", "messages[0].role",
+       "'robot' is not one of"},
       {R"({"messages":[{"role":"user"}]})", "messages[0].content", "Missing required parameter"},
-      {R"({"messages":[{"role":"user","content":5}]})", "messages[0].content", "expected a string or an array"},
+      {R"({"messages":[{"role":"user","content":5}]})", "messages[0].content",
+       "expected a string or an array"},
       {R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{}}]}]})",
        "messages[0].content[0].type", "'image_url' are not supported"},
-      {R"({"messages":[{"role":"user","content":[{"type":"text"}]}]})", "messages[0].content[0].text",
-       "Missing required parameter"},
+      {R"({"messages":[{"role":"user","content":[{"type":"text"}]}]})",
+       "messages[0].content[0].text", "Missing required parameter"},
       {R"({"messages":[{"role":"assistant","content":"","tool_calls":[{"id":"1"}]}]})",
        "messages[0].tool_calls[0].function", "Missing required parameter"},
       {R"({"messages":[{"role":"assistant","content":"","tool_calls":[{"function":{"name":1}}]}]})",
        "messages[0].tool_calls[0].function.name", "expected a string"},
-      {R"({"messages":[{"role":"user","content":"q"}],"tools":[{"type":"function"}]})", "tools[0].function",
-       "Missing required parameter"},
-      {R"({"messages":[{"role":"user","content":"q"}],"chat_template_kwargs":[]})", "chat_template_kwargs",
-       "expected an object"},
+      {R"({"messages":[{"role":"user","content":"q"}],"tools":[{"type":"function"}]})",
+       "tools[0].function", "Missing required parameter"},
+      {R"({"messages":[{"role":"user","content":"q"}],"chat_template_kwargs":[]})",
+       "chat_template_kwargs", "expected an object"},
       {R"({"messages":[{"role":"user","content":"q"}],"chat_template_kwargs":{"messages":[]}})",
        "chat_template_kwargs.messages", "set by the request itself"},
       {R"({"messages":[{"role":"user","content":"q"}],"tool_choice":"required"})", "tool_choice",
@@ -235,11 +245,12 @@ TEST(OpenAiProtocol, ChatBadRequests) {
        "response_format", "'json_object' is not supported"},
       {R"({"messages":[{"role":"user","content":"q"}],"top_logprobs":2})", "top_logprobs",
        "needs 'logprobs' set to true"},
-      {R"({"messages":[{"role":"user","content":"q"}],"logprobs":true,"top_logprobs":6})", "top_logprobs",
-       "[0, 5]"},
-      {R"({"messages":[{"role":"user","content":"q"}],"logprobs":2})", "logprobs", "expected a boolean"},
-      {R"({"messages":[{"role":"user","content":"q"}],"max_completion_tokens":0})", "max_completion_tokens",
-       ">= 1"},
+      {R"({"messages":[{"role":"user","content":"q"}],"logprobs":true,"top_logprobs":6})",
+       "top_logprobs", "[0, 5]"},
+      {R"({"messages":[{"role":"user","content":"q"}],"logprobs":2})", "logprobs",
+       "expected a boolean"},
+      {R"({"messages":[{"role":"user","content":"q"}],"max_completion_tokens":0})",
+       "max_completion_tokens", ">= 1"},
       {R"({"messages":[{"role":"user","content":"q"}],"continue_final_message":true,"add_generation_prompt":false})",
        "continue_final_message", "must be the assistant's"},
       {R"({"messages":[{"role":"assistant","content":"q"}],"continue_final_message":true})",
@@ -347,7 +358,8 @@ TEST(OpenAiProtocol, RetentionBadRequests) {
     ASSERT_FALSE(r.ok()) << c.body;
     EXPECT_EQ(ApiError::FromStatus(r.status(), param).http_status, 400);
     EXPECT_EQ(param, c.param) << c.body;
-    EXPECT_NE(r.status().message().find(c.message), std::string::npos) << c.body << " -> " << r.status().message();
+    EXPECT_NE(r.status().message().find(c.message), std::string::npos)
+        << c.body << " -> " << r.status().message();
   }
 }
 

@@ -13,10 +13,11 @@ namespace {
 class RequestBuilderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto t = model::Tokenizer::FromJson(
-        model::MakeByteLevelTokenizerJson(
-            {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}),
-        "test");
+    auto t =
+        model::Tokenizer::FromJson(model::MakeByteLevelTokenizerJson(
+                                       {"<|begin_of_text|>", "<|end_of_text|>",
+                                        "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}),
+                                   "test");
     ASSERT_TRUE(t.ok());
     tokenizer_ = std::move(*t);
     ModelInfo info;
@@ -79,7 +80,8 @@ TEST_F(RequestBuilderTest, ContextCheckMessage) {
   ASSERT_FALSE(built.ok());
   EXPECT_EQ(param, "max_tokens");
   EXPECT_EQ(built.status().message(),
-            "This model's maximum context length is 64 tokens. However, you requested 71 tokens (41 in the prompt, "
+            "This model's maximum context length is 64 tokens. However, you requested 71 tokens "
+            "(41 in the prompt, "
             "30 in the completion). Please reduce the length of the prompt or completion.");
 
   // max_tokens up to 2^63 - 1 is refused, not wrapped into a pass.

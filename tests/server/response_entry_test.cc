@@ -53,7 +53,8 @@ TEST(ResponseEntryTest, RefusesTokensOutsideTheVocabulary) {
 // well-formed; none crashes (ASan runs this too).
 TEST(ResponseEntryTest, MalformedBytesNeverCrash) {
   const std::string good = EncodeResponse(Sample());
-  for (size_t n = 0; n < good.size(); ++n) EXPECT_FALSE(DecodeResponse(good.substr(0, n), 100).ok()) << n;
+  for (size_t n = 0; n < good.size(); ++n)
+    EXPECT_FALSE(DecodeResponse(good.substr(0, n), 100).ok()) << n;
   EXPECT_FALSE(DecodeResponse(good + "x", 100).ok());
   EXPECT_FALSE(DecodeResponse("not a cached response", 100).ok());
   std::mt19937 rng(3);
@@ -65,7 +66,8 @@ TEST(ResponseEntryTest, MalformedBytesNeverCrash) {
     auto out = DecodeResponse(bad, 100);
     if (out.ok()) {
       for (const ChoiceOutput& c : out->choices) {
-        EXPECT_TRUE(c.finish == engine::FinishReason::kStop || c.finish == engine::FinishReason::kLength);
+        EXPECT_TRUE(c.finish == engine::FinishReason::kStop ||
+                    c.finish == engine::FinishReason::kLength);
       }
     }
   }
@@ -115,7 +117,9 @@ TEST(ResponseKeyTest, NamespaceFirstAndEveryOutputShapingPartCounts) {
 TEST(ModelFingerprintTest, ChangesWithAnyWeightByte) {
   const auto dir = std::filesystem::temp_directory_path() / ("fp_test_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
-  auto write = [&](const char* name, const std::string& text) { std::ofstream(dir / name) << text; };
+  auto write = [&](const char* name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+  };
   write("config.json", "{}");
   write("model.safetensors", std::string(1 << 16, 'w'));
   write("README.md", "docs do not count");

@@ -54,8 +54,10 @@ TEST(TraceTest, BadRecordsNameTheLine) {
   } cases[] = {
       {"{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 1", "malformed JSON"},
       {"[1, 2]", "must be a JSON object"},
-      {"{\"timestamp\": 0, \"output_length\": 1, \"hash_ids\": [1]}", "missing field \"input_length\""},
-      {"{\"timestamp\": 0, \"input_length\": -4, \"output_length\": 1, \"hash_ids\": []}", "negative"},
+      {"{\"timestamp\": 0, \"output_length\": 1, \"hash_ids\": [1]}",
+       "missing field \"input_length\""},
+      {"{\"timestamp\": 0, \"input_length\": -4, \"output_length\": 1, \"hash_ids\": []}",
+       "negative"},
       {"{\"timestamp\": 0, \"input_length\": 40, \"output_length\": 1, \"hash_ids\": [1]}",
        "needs 3 hash ids"},
       {"{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 1, \"hash_ids\": [\"a\"]}",

@@ -55,7 +55,7 @@ class CpuBackend final : public Backend {
     std::vector<float> qkv, qkv_bias;  // [q + 2 kv, hidden]
     std::vector<float> o, o_bias;
     std::vector<float> mlp_norm, mlp_norm_bias;
-    std::vector<float> up, up_bias;    // gated: [gate; up] as [2 * inter, hidden]
+    std::vector<float> up, up_bias;  // gated: [gate; up] as [2 * inter, hidden]
     std::vector<float> down, down_bias;
   };
   struct Row {
@@ -77,7 +77,8 @@ class CpuBackend final : public Backend {
   };
 
   explicit CpuBackend(const model::ModelConfig& config);
-  void Norm(const std::vector<float>& w, const std::vector<float>& b, const float* x, float* out) const;
+  void Norm(const std::vector<float>& w, const std::vector<float>& b, const float* x,
+            float* out) const;
   void Attention(int64_t layer, std::span<const SequenceInput> batch,
                  const std::vector<int64_t>& first_row, const float* qkv, float* out);
   float* KeyBlock(int64_t layer, int32_t page, int64_t head);

@@ -79,7 +79,8 @@ __attribute__((target("avx512f"))) inline __m512 Fold16Raw(const __m512* acc) {
     s2[i] = _mm512_add_ps(_mm512_shuffle_ps(a, b, 0x44), _mm512_shuffle_ps(a, b, 0xee));
   }
   // The sums, in an order fixed by the shuffles (see Fold16Order).
-  return _mm512_add_ps(_mm512_shuffle_ps(s2[0], s2[1], 0x88), _mm512_shuffle_ps(s2[0], s2[1], 0xdd));
+  return _mm512_add_ps(_mm512_shuffle_ps(s2[0], s2[1], 0x88),
+                       _mm512_shuffle_ps(s2[0], s2[1], 0xdd));
 }
 
 // Finds where Fold16Raw leaves each accumulator: accumulator i carries 2^i in
@@ -93,7 +94,8 @@ __attribute__((target("avx512f"))) bool InitFold16Order() {
   }
   alignas(64) float sums[16];
   _mm512_store_ps(sums, Fold16Raw(acc));
-  for (int lane = 0; lane < 16; ++lane) kFold16Order[std::countr_zero(static_cast<unsigned>(sums[lane]))] = lane;
+  for (int lane = 0; lane < 16; ++lane)
+    kFold16Order[std::countr_zero(static_cast<unsigned>(sums[lane]))] = lane;
   return true;
 }
 
@@ -261,7 +263,8 @@ void SiluMul(const float* gate, const float* up, int64_t n, float* out) {
 
 void Gelu(float* x, int64_t n, bool exact) {
   if (exact) {
-    for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
+    for (int64_t i = 0; i < n; ++i)
+      x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
     return;
   }
   constexpr float kC = 0.79788456080286536f;  // sqrt(2 / pi)

@@ -13,8 +13,8 @@ StatusOr<std::unique_ptr<KvMemory>> KvMemory::Create(size_t bytes, bool commit) 
   if (bytes == 0) return InvalidArgumentError("a KV pool of 0 bytes");
   void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (data == MAP_FAILED) {
-    return ResourceExhaustedError("cannot map " + std::to_string(bytes) + " bytes of KV pages: " +
-                                  std::strerror(errno));
+    return ResourceExhaustedError("cannot map " + std::to_string(bytes) +
+                                  " bytes of KV pages: " + std::strerror(errno));
   }
   // Advice only: a kernel without transparent huge pages keeps 4 KiB pages.
   (void)madvise(data, bytes, MADV_HUGEPAGE);

@@ -81,10 +81,10 @@ struct AttentionArgs {
   const AttentionMerge* merges;
   int32_t num_merges;
   int32_t page_size, heads, kv_heads, head_dim;
-  float scale;            // 1 / sqrt(head_dim)
+  float scale;  // 1 / sqrt(head_dim)
   // [partials][kAttentionRows][head_dim] (decode plans: [partials][group][head_dim])
   float* partial_acc;
-  float* partial_stats;   // [partials][rows as above][2]: running max (log2 domain), sum
+  float* partial_stats;  // [partials][rows as above][2]: running max (log2 domain), sum
   // One counter per merge, zero before a launch and left zero after it: the
   // decode kernel's blocks count themselves in, and the last one merges.
   int32_t* merge_counters;
@@ -103,7 +103,8 @@ bool AttentionSupportsHeadDim(int64_t head_dim);
 // The decode kernel's shapes (AttentionArgs::decode): head dim 64 or 128, 1, 2,
 // 4 or 8 query heads per kv head.
 inline bool DecodeAttentionSupports(int64_t head_dim, int64_t group) {
-  return (head_dim == 64 || head_dim == 128) && (group == 1 || group == 2 || group == 4 || group == 8);
+  return (head_dim == 64 || head_dim == 128) &&
+         (group == 1 || group == 2 || group == 4 || group == 8);
 }
 // Raises the kernels' shared-memory limits; once per process before the first launch.
 cudaError_t PrepareAttention();

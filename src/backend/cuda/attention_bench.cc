@@ -32,13 +32,16 @@ struct Events {
   }
 };
 
-int64_t PagesPerSeq(const AttentionBenchShape& s) { return (s.start + s.tokens + s.page_size - 1) / s.page_size; }
+int64_t PagesPerSeq(const AttentionBenchShape& s) {
+  return (s.start + s.tokens + s.page_size - 1) / s.page_size;
+}
 
 // Fills `bytes` of dst by repeating the first `pattern_bytes` of it.
 Status Tile(void* dst, size_t pattern_bytes, size_t bytes) {
   auto* d = static_cast<char*>(dst);
   for (size_t done = pattern_bytes; done < bytes;) {
-    const size_t n = std::min(done, bytes - done);  // doubling copies: log2(bytes / pattern) of them
+    const size_t n =
+        std::min(done, bytes - done);  // doubling copies: log2(bytes / pattern) of them
     RADIXLM_CUDA_TRY(cudaMemcpy(d + done, d, n, cudaMemcpyDeviceToDevice));
     done += n;
   }
@@ -55,7 +58,8 @@ Status FillRandom(void* dst, int64_t elements, bool as_bf16, uint32_t seed) {
   if (as_bf16) {
     DeviceBuffer f32;
     RETURN_IF_ERROR(f32.Reserve(host.size() * 4, "attention bench staging"));
-    RADIXLM_CUDA_TRY(cudaMemcpy(f32.as<void>(), host.data(), host.size() * 4, cudaMemcpyHostToDevice));
+    RADIXLM_CUDA_TRY(
+        cudaMemcpy(f32.as<void>(), host.data(), host.size() * 4, cudaMemcpyHostToDevice));
     RADIXLM_CUDA_TRY(ConvertToBf16(f32.as<float>(), n, static_cast<bf16*>(dst), nullptr));
     RADIXLM_CUDA_TRY(cudaDeviceSynchronize());
     return Tile(dst, static_cast<size_t>(n) * 2, static_cast<size_t>(elements) * 2);
@@ -68,7 +72,8 @@ template <typename T>
 Status Upload(const std::vector<T>& host, DeviceBuffer* dst, const char* what) {
   RETURN_IF_ERROR(dst->Reserve(std::max<size_t>(host.size() * sizeof(T), 16), what));
   if (!host.empty()) {
-    RADIXLM_CUDA_TRY(cudaMemcpy(dst->as<void>(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+    RADIXLM_CUDA_TRY(
+        cudaMemcpy(dst->as<void>(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
   }
   return OkStatus();
 }
@@ -84,8 +89,8 @@ StatusOr<BenchDevice> QueryBenchDevice(int device) {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count <= device) {
     cudaGetLastError();  // clears the error of a machine without a driver
-    return FailedPreconditionError("no CUDA device " + std::to_string(device) + " (" + std::to_string(count) +
-                                   " visible)");
+    return FailedPreconditionError("no CUDA device " + std::to_string(device) + " (" +
+                                   std::to_string(count) + " visible)");
   }
   RADIXLM_CUDA_TRY(cudaSetDevice(device));
   cudaDeviceProp props{};
@@ -108,19 +113,23 @@ uint64_t AttentionBenchBytes(const AttentionBenchShape& s) {
   const uint64_t qkv = rows * (s.heads + 2 * s.kv_heads) * s.head_dim * 4;
   const uint64_t out = rows * s.heads * s.head_dim * 2;
   const int64_t max_partials = AttentionMaxPartials(s.heads, kDecodeBatch);
-  const uint64_t partials = static_cast<uint64_t>(max_partials) * kAttentionRows * (s.head_dim + 2) * 4;
+  const uint64_t partials =
+      static_cast<uint64_t>(max_partials) * kAttentionRows * (s.head_dim + 2) * 4;
   return 2 * pool + qkv + out + partials + (uint64_t{128} << 20);  // + L2 flush buffer and tables
 }
 
-StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s, int warmup, int samples, int device) {
+StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s, int warmup,
+                                                   int samples, int device) {
   if (!AttentionSupportsHeadDim(s.head_dim)) {
-    return InvalidArgumentError("attention bench: head_dim " + std::to_string(s.head_dim) + " is not supported");
+    return InvalidArgumentError("attention bench: head_dim " + std::to_string(s.head_dim) +
+                                " is not supported");
   }
-  if (s.heads <= 0 || s.kv_heads <= 0 || s.heads % s.kv_heads != 0 || s.batch <= 0 || s.tokens <= 0 || s.start < 0 ||
-      s.page_size <= 0 || samples <= 0 || warmup < 0) {
-    return InvalidArgumentError("attention bench: bad shape (heads " + std::to_string(s.heads) + ", kv heads " +
-                                std::to_string(s.kv_heads) + ", batch " + std::to_string(s.batch) + ", tokens " +
-                                std::to_string(s.tokens) + ")");
+  if (s.heads <= 0 || s.kv_heads <= 0 || s.heads % s.kv_heads != 0 || s.batch <= 0 ||
+      s.tokens <= 0 || s.start < 0 || s.page_size <= 0 || samples <= 0 || warmup < 0) {
+    return InvalidArgumentError("attention bench: bad shape (heads " + std::to_string(s.heads) +
+                                ", kv heads " + std::to_string(s.kv_heads) + ", batch " +
+                                std::to_string(s.batch) + ", tokens " + std::to_string(s.tokens) +
+                                ")");
   }
   RADIXLM_CUDA_TRY(cudaSetDevice(device));
   RADIXLM_CUDA_TRY(PrepareAttention());
@@ -139,27 +148,33 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
   std::vector<AttentionSeq> seqs;
   for (int64_t i = 0; i < s.batch; ++i) {
     plan.push_back({s.start, s.tokens});
-    seqs.push_back(
-        {static_cast<int32_t>(i * s.tokens), static_cast<int32_t>(s.start), static_cast<int32_t>(i * per_seq)});
+    seqs.push_back({static_cast<int32_t>(i * s.tokens), static_cast<int32_t>(s.start),
+                    static_cast<int32_t>(i * per_seq)});
   }
   std::vector<AttentionBlock> blocks;
   std::vector<AttentionMerge> merges;
   const int64_t max_partials = AttentionMaxPartials(s.heads, kDecodeBatch);
-  const bool decode = PlanStepAttention(plan, s.heads, s.kv_heads, s.head_dim, num_sms, max_partials, &blocks, &merges);
+  const bool decode = PlanStepAttention(plan, s.heads, s.kv_heads, s.head_dim, num_sms,
+                                        max_partials, &blocks, &merges);
 
   const int64_t rows = s.batch * s.tokens;
   const int64_t ld = (s.heads + 2 * s.kv_heads) * s.head_dim;
   const int64_t pool_elements = num_pages * s.kv_heads * s.page_size * s.head_dim;
-  DeviceBuffer qkv, k_pool, v_pool, tables, seq_buf, block_buf, merge_buf, acc, stats, counters, out, flush;
+  DeviceBuffer qkv, k_pool, v_pool, tables, seq_buf, block_buf, merge_buf, acc, stats, counters,
+      out, flush;
   RETURN_IF_ERROR(qkv.Reserve(static_cast<size_t>(rows * ld) * 4, "attention bench queries"));
   RETURN_IF_ERROR(k_pool.Reserve(static_cast<size_t>(pool_elements) * 2, "attention bench K pool"));
   RETURN_IF_ERROR(v_pool.Reserve(static_cast<size_t>(pool_elements) * 2, "attention bench V pool"));
-  RETURN_IF_ERROR(out.Reserve(static_cast<size_t>(rows * s.heads * s.head_dim) * 2, "attention bench output"));
-  RETURN_IF_ERROR(acc.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * s.head_dim * 4, "partials"));
-  RETURN_IF_ERROR(stats.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * 2 * 4, "partials"));
+  RETURN_IF_ERROR(
+      out.Reserve(static_cast<size_t>(rows * s.heads * s.head_dim) * 2, "attention bench output"));
+  RETURN_IF_ERROR(
+      acc.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * s.head_dim * 4, "partials"));
+  RETURN_IF_ERROR(
+      stats.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * 2 * 4, "partials"));
   RETURN_IF_ERROR(counters.Reserve(static_cast<size_t>(max_partials) * 4, "merge counters"));
   RADIXLM_CUDA_TRY(cudaMemset(counters.as<void>(), 0, counters.size()));
-  const size_t flush_bytes = std::max<size_t>(size_t{2} * static_cast<size_t>(l2_bytes), size_t{64} << 20);
+  const size_t flush_bytes =
+      std::max<size_t>(size_t{2} * static_cast<size_t>(l2_bytes), size_t{64} << 20);
   RETURN_IF_ERROR(flush.Reserve(flush_bytes, "attention bench L2 flush"));
   RETURN_IF_ERROR(FillRandom(qkv.as<void>(), rows * ld, false, 1));
   RETURN_IF_ERROR(FillRandom(k_pool.as<void>(), pool_elements, true, 2));
@@ -217,7 +232,8 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
   const double t = static_cast<double>(s.tokens), st = static_cast<double>(s.start);
   const double pairs = static_cast<double>(s.batch) * (t * st + t * (t + 1) / 2);
   r.flops = 4.0 * static_cast<double>(s.heads * s.head_dim) * pairs;
-  r.kv_bytes = static_cast<double>(s.batch) * (st + t) * 2.0 * static_cast<double>(s.kv_heads * s.head_dim) * 2.0;
+  r.kv_bytes = static_cast<double>(s.batch) * (st + t) * 2.0 *
+               static_cast<double>(s.kv_heads * s.head_dim) * 2.0;
   return r;
 }
 

@@ -29,9 +29,11 @@ struct AttentionBenchShape {
 };
 
 struct AttentionBenchResult {
-  double seconds = 0;   // median of the samples
-  double flops = 0;     // QK^T and PV over the causal triangle: 4 * heads * head_dim per (query, key) pair
-  double kv_bytes = 0;  // K and V bytes each sequence's keys occupy, summed (each read once at least)
+  double seconds = 0;  // median of the samples
+  double flops =
+      0;  // QK^T and PV over the causal triangle: 4 * heads * head_dim per (query, key) pair
+  double kv_bytes =
+      0;  // K and V bytes each sequence's keys occupy, summed (each read once at least)
   int64_t samples = 0;
   int64_t blocks = 0;  // thread blocks and merges the planner made
   int64_t merges = 0;
@@ -54,7 +56,7 @@ uint64_t AttentionBenchBytes(const AttentionBenchShape& shape);
 
 // Runs the shape `samples` times after `warmup` launches on device `device`.
 // Errors: an unsupported head_dim or GQA ratio, memory, any CUDA error.
-StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& shape, int warmup, int samples,
-                                                   int device = 0);
+StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& shape, int warmup,
+                                                   int samples, int device = 0);
 
 }  // namespace radixlm::backend::cuda

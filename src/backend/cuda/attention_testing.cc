@@ -15,7 +15,8 @@ template <typename T>
 Status Upload(const std::vector<T>& host, DeviceBuffer* dst) {
   RETURN_IF_ERROR(dst->Reserve(host.size() * sizeof(T), "a test buffer"));
   if (!host.empty()) {
-    RADIXLM_CUDA_TRY(cudaMemcpy(dst->as<void>(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+    RADIXLM_CUDA_TRY(
+        cudaMemcpy(dst->as<void>(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
   }
   return OkStatus();
 }
@@ -30,7 +31,8 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   int64_t rows = 0;
   for (const auto& s : p.seqs) {
     plan.push_back({s.start, s.tokens});
-    seqs.push_back({static_cast<int32_t>(rows), static_cast<int32_t>(s.start), static_cast<int32_t>(tables.size())});
+    seqs.push_back({static_cast<int32_t>(rows), static_cast<int32_t>(s.start),
+                    static_cast<int32_t>(tables.size())});
     tables.insert(tables.end(), s.page_table.begin(), s.page_table.end());
     rows += s.tokens;
   }
@@ -47,8 +49,10 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   RETURN_IF_ERROR(Upload(seqs, &sq));
   RETURN_IF_ERROR(Upload(blocks, &bl));
   RETURN_IF_ERROR(Upload(merges, &mg));
-  RETURN_IF_ERROR(acc.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * p.head_dim * 4, "partials"));
-  RETURN_IF_ERROR(stats.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * 2 * 4, "partials"));
+  RETURN_IF_ERROR(
+      acc.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * p.head_dim * 4, "partials"));
+  RETURN_IF_ERROR(
+      stats.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * 2 * 4, "partials"));
   DeviceBuffer counters;
   RETURN_IF_ERROR(counters.Reserve(static_cast<size_t>(max_partials) * 4, "merge counters"));
   RADIXLM_CUDA_TRY(cudaMemset(counters.as<void>(), 0, counters.size()));

@@ -13,15 +13,15 @@ namespace radixlm::backend::cuda {
 struct PagedAttentionProblem {
   int64_t heads = 0, kv_heads = 0, head_dim = 0, page_size = 0, num_pages = 0;
   struct Seq {
-    int64_t start = 0;              // cached positions
-    int64_t tokens = 0;             // new tokens (queries)
+    int64_t start = 0;   // cached positions
+    int64_t tokens = 0;  // new tokens (queries)
     std::vector<int32_t> page_table;
   };
   std::vector<Seq> seqs;
-  std::vector<float> q;          // [sum of tokens][heads * head_dim]
-  std::vector<uint16_t> k, v;    // BF16 bits, [num_pages][kv_heads][page_size][head_dim]
-  int64_t num_sms = 132;         // as seen by the planner: 1 never splits, large values split
-  int64_t window = 0;            // sliding window (attention.h); 0: none
+  std::vector<float> q;        // [sum of tokens][heads * head_dim]
+  std::vector<uint16_t> k, v;  // BF16 bits, [num_pages][kv_heads][page_size][head_dim]
+  int64_t num_sms = 132;       // as seen by the planner: 1 never splits, large values split
+  int64_t window = 0;          // sliding window (attention.h); 0: none
 };
 
 // out: [sum of tokens][heads * head_dim] as F32 (the kernel writes BF16).

@@ -36,11 +36,11 @@ namespace radixlm::backend::cuda {
 
 struct CudaBackendOptions {
   int64_t page_size = 16;
-  int64_t num_pages = 0;              // > 0: exactly this many pages; 0: from the fraction below
-  double gpu_memory_fraction = 0.9;   // of the GPU's memory, for everything this process holds
-  int64_t max_step_tokens = 8192;     // activations reserved up front; a larger step grows them
+  int64_t num_pages = 0;             // > 0: exactly this many pages; 0: from the fraction below
+  double gpu_memory_fraction = 0.9;  // of the GPU's memory, for everything this process holds
+  int64_t max_step_tokens = 8192;    // activations reserved up front; a larger step grows them
   int device = 0;
-  bool cuda_graphs = true;            // decode steps replay captured CUDA graphs
+  bool cuda_graphs = true;  // decode steps replay captured CUDA graphs
   // Products of at most this many rows (decode at small batches, logit rows)
   // run on the hand GEMVs (gemv.h), larger ones on cuBLAS; 0..8. The GEMV gives
   // each row the same bits whatever the other rows are, so up to 8 concurrent

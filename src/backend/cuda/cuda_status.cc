@@ -5,8 +5,8 @@
 namespace radixlm::backend::cuda {
 
 Status CudaError(cudaError_t error, const char* what) {
-  std::string message = std::string("CUDA error ") + cudaGetErrorName(error) + " (" + cudaGetErrorString(error) +
-                        ") in " + what;
+  std::string message = std::string("CUDA error ") + cudaGetErrorName(error) + " (" +
+                        cudaGetErrorString(error) + ") in " + what;
   if (error == cudaErrorMemoryAllocation) return ResourceExhaustedError(std::move(message));
   if (error == cudaErrorNoDevice || error == cudaErrorInsufficientDriver) {
     return FailedPreconditionError(std::move(message));

@@ -18,18 +18,18 @@ Status CublasError(cublasStatus_t error, const char* what);
 
 }  // namespace radixlm::backend::cuda
 
-#define RADIXLM_CUDA_TRY(expr)                                                       \
-  do {                                                                               \
-    const cudaError_t radixlm_cuda_error_ = (expr);                                  \
-    if (radixlm_cuda_error_ != cudaSuccess) {                                        \
-      return ::radixlm::backend::cuda::CudaError(radixlm_cuda_error_, #expr);        \
-    }                                                                                \
+#define RADIXLM_CUDA_TRY(expr)                                                \
+  do {                                                                        \
+    const cudaError_t radixlm_cuda_error_ = (expr);                           \
+    if (radixlm_cuda_error_ != cudaSuccess) {                                 \
+      return ::radixlm::backend::cuda::CudaError(radixlm_cuda_error_, #expr); \
+    }                                                                         \
   } while (0)
 
-#define RADIXLM_CUBLAS_TRY(expr)                                                     \
-  do {                                                                               \
-    const cublasStatus_t radixlm_cublas_error_ = (expr);                             \
-    if (radixlm_cublas_error_ != CUBLAS_STATUS_SUCCESS) {                            \
-      return ::radixlm::backend::cuda::CublasError(radixlm_cublas_error_, #expr);    \
-    }                                                                                \
+#define RADIXLM_CUBLAS_TRY(expr)                                                  \
+  do {                                                                            \
+    const cublasStatus_t radixlm_cublas_error_ = (expr);                          \
+    if (radixlm_cublas_error_ != CUBLAS_STATUS_SUCCESS) {                         \
+      return ::radixlm::backend::cuda::CublasError(radixlm_cublas_error_, #expr); \
+    }                                                                             \
   } while (0)

@@ -32,8 +32,8 @@ Status DeviceBuffer::Reserve(size_t bytes, const std::string& what) {
     size_t free_bytes = 0, total_bytes = 0;
     cudaMemGetInfo(&free_bytes, &total_bytes);
     return ResourceExhaustedError("out of GPU memory for " + what + ": asked for " +
-                                  GiB(static_cast<double>(bytes)) + " (" + std::to_string(bytes) + " bytes), " +
-                                  GiB(static_cast<double>(free_bytes)) + " free of " +
+                                  GiB(static_cast<double>(bytes)) + " (" + std::to_string(bytes) +
+                                  " bytes), " + GiB(static_cast<double>(free_bytes)) + " free of " +
                                   GiB(static_cast<double>(total_bytes)));
   }
   if (e != cudaSuccess) {

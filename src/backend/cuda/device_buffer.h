@@ -21,7 +21,9 @@ class DeviceBuffer {
 
   Status Reserve(size_t bytes, const std::string& what);
   template <typename T>
-  T* as() const { return static_cast<T*>(ptr_); }
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
   size_t size() const { return size_; }
   void Swap(DeviceBuffer& other) {
     std::swap(ptr_, other.ptr_);
@@ -42,7 +44,9 @@ class PinnedBuffer {
 
   Status Reserve(size_t bytes);
   template <typename T>
-  T* as() const { return static_cast<T*>(ptr_); }
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
 
  private:
   void* ptr_ = nullptr;

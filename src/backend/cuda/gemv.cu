@@ -34,7 +34,7 @@ constexpr int kPrefetchBytes = 2048;
 enum class Out { kStore, kSiluMul, kRopeKv };
 
 struct Params {
-  const bf16* x;  // kStore: [m, k] BF16
+  const bf16* x;        // kStore: [m, k] BF16
   const float* norm_x;  // otherwise: [m, k] F32 rows to RMS-normalise
   const float* norm_weight;
   float eps;
@@ -45,7 +45,7 @@ struct Params {
   int64_t units;  // warps' work items
   void* y;        // kStore
   bool y_f32, accumulate;
-  bf16* act;      // kSiluMul
+  bf16* act;  // kSiluMul
   int64_t inter;
   RopeKvArgs rope;  // kRopeKv
 };
@@ -80,7 +80,8 @@ constexpr int kUnrollOf = kOut == Out::kStore || (kOut == Out::kSiluMul && M <= 
 // The weight rows of unit u: a column; a gate column and its up column; a pair
 // (i, i + head_dim / 2) of one head's columns, which RoPE rotates together.
 template <Out kOut>
-__device__ __forceinline__ void UnitRows(const Params& p, int64_t u, int64_t (&rows)[kRowsPerUnit<kOut>]) {
+__device__ __forceinline__ void UnitRows(const Params& p, int64_t u,
+                                         int64_t (&rows)[kRowsPerUnit<kOut>]) {
   if constexpr (kOut == Out::kStore) {
     rows[0] = u;
   } else if constexpr (kOut == Out::kSiluMul) {
@@ -97,7 +98,8 @@ __device__ __forceinline__ void UnitRows(const Params& p, int64_t u, int64_t (&r
 // with NormRows' arithmetic: its threads' strided sums (norm_threads of them,
 // emulated by this block's 256), its warp reduction and its sum over warps.
 template <int M>
-__device__ __forceinline__ void NormRowsToShared(const Params& p, bf16* xs, float (&partial)[M][32]) {
+__device__ __forceinline__ void NormRowsToShared(const Params& p, bf16* xs,
+                                                 float (&partial)[M][32]) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t k = p.k;
   const int virtual_per_thread = p.norm_threads / kNormGemvThreads;  // 1 or 4
@@ -156,8 +158,9 @@ __device__ __forceinline__ void NormRowsToShared(const Params& p, bf16* xs, floa
 // Lane r < M holds row r's sums (acc0, acc1 of the unit's rows) and writes
 // what the unfused kernels would have written for that row.
 template <Out kOut>
-__device__ __forceinline__ void Epilogue(const Params& p, int64_t u, const int64_t (&rows)[kRowsPerUnit<kOut>],
-                                         int r, float acc0, float acc1) {
+__device__ __forceinline__ void Epilogue(const Params& p, int64_t u,
+                                         const int64_t (&rows)[kRowsPerUnit<kOut>], int r,
+                                         float acc0, float acc1) {
   if constexpr (kOut == Out::kStore) {
     if (p.y_f32) {
       float* out = static_cast<float*>(p.y) + r * p.n + rows[0];
@@ -213,7 +216,10 @@ constexpr int kWarpsOf = kOut == Out::kStore ? kGemvWarps : kNormGemvWarps;
 // 4096 take one pass of the 132 multiprocessors' warps, not one and a tail; 2 of
 // gate/up's (128, for its 16 loads a lane in flight), which loops anyway.
 template <int M, Out kOut>
-constexpr int kMinBlocksOf = M > 2 ? 1 : kOut == Out::kStore ? 8 : kOut == Out::kRopeKv ? 3 : 2;
+constexpr int kMinBlocksOf = M > 2                  ? 1
+                             : kOut == Out::kStore  ? 8
+                             : kOut == Out::kRopeKv ? 3
+                                                    : 2;
 
 template <int M, Out kOut>
 __global__ void __launch_bounds__(kWarpsOf<kOut> * 32, kMinBlocksOf<M, kOut>) GemvKernel(Params p) {
@@ -233,7 +239,8 @@ __global__ void __launch_bounds__(kWarpsOf<kOut> * 32, kMinBlocksOf<M, kOut>) Ge
     int64_t rows[R];
     UnitRows<kOut>(p, first, rows);
     const int64_t row = lane == 0 ? rows[0] : rows[R - 1];
-    PrefetchL2(p.w + row * p.k, static_cast<uint32_t>(p.k * 2 < kPrefetchBytes ? p.k * 2 : kPrefetchBytes));
+    PrefetchL2(p.w + row * p.k,
+               static_cast<uint32_t>(p.k * 2 < kPrefetchBytes ? p.k * 2 : kPrefetchBytes));
   }
   // A run of kU vectors of each of the unit's rows; NormGemv loads its first
   // unit's first run before the prologue.
@@ -246,7 +253,8 @@ __global__ void __launch_bounds__(kWarpsOf<kOut> * 32, kMinBlocksOf<M, kOut>) Ge
     for (int r = 0; r < R; ++r) {
 #pragma unroll
       for (int v = 0; v < kU; ++v) {
-        wv[r][v] = LoadStreaming(reinterpret_cast<const uint4*>(p.w + rows[r] * p.k) + lane + 32 * v);
+        wv[r][v] =
+            LoadStreaming(reinterpret_cast<const uint4*>(p.w + rows[r] * p.k) + lane + 32 * v);
       }
     }
   }
@@ -348,11 +356,13 @@ cudaError_t ResidentBlocks(const void* kernel, int threads, size_t smem, int64_t
     return cudaSuccess;
   }
   int per_sm = 0, sms = 0;
-  if (const cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem);
+  if (const cudaError_t e =
+          cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem);
       e != cudaSuccess) {
     return e;
   }
-  if (const cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device); e != cudaSuccess) {
+  if (const cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+      e != cudaSuccess) {
     return e;
   }
   if (per_sm <= 0) return cudaErrorInvalidConfiguration;
@@ -366,8 +376,8 @@ cudaError_t LaunchGemv(const Params& p, cudaStream_t stream, bool pdl) {
   constexpr int threads = kWarpsOf<kOut> * 32;
   const size_t smem = kOut == Out::kStore ? 0 : static_cast<size_t>(M) * p.k * 2;
   int64_t resident = 0;
-  if (const cudaError_t e = ResidentBlocks(reinterpret_cast<const void*>(&GemvKernel<M, kOut>), threads, smem,
-                                           &resident);
+  if (const cudaError_t e = ResidentBlocks(reinterpret_cast<const void*>(&GemvKernel<M, kOut>),
+                                           threads, smem, &resident);
       e != cudaSuccess) {
     return e;
   }
@@ -379,25 +389,37 @@ cudaError_t LaunchGemv(const Params& p, cudaStream_t stream, bool pdl) {
 template <Out kOut>
 cudaError_t DispatchRows(const Params& p, int64_t m, cudaStream_t stream, bool pdl) {
   switch (m) {
-    case 1: return LaunchGemv<1, kOut>(p, stream, pdl);
-    case 2: return LaunchGemv<2, kOut>(p, stream, pdl);
-    case 3: return LaunchGemv<3, kOut>(p, stream, pdl);
-    case 4: return LaunchGemv<4, kOut>(p, stream, pdl);
-    case 5: return LaunchGemv<5, kOut>(p, stream, pdl);
-    case 6: return LaunchGemv<6, kOut>(p, stream, pdl);
-    case 7: return LaunchGemv<7, kOut>(p, stream, pdl);
-    case 8: return LaunchGemv<8, kOut>(p, stream, pdl);
-    default: return cudaErrorInvalidValue;
+    case 1:
+      return LaunchGemv<1, kOut>(p, stream, pdl);
+    case 2:
+      return LaunchGemv<2, kOut>(p, stream, pdl);
+    case 3:
+      return LaunchGemv<3, kOut>(p, stream, pdl);
+    case 4:
+      return LaunchGemv<4, kOut>(p, stream, pdl);
+    case 5:
+      return LaunchGemv<5, kOut>(p, stream, pdl);
+    case 6:
+      return LaunchGemv<6, kOut>(p, stream, pdl);
+    case 7:
+      return LaunchGemv<7, kOut>(p, stream, pdl);
+    case 8:
+      return LaunchGemv<8, kOut>(p, stream, pdl);
+    default:
+      return cudaErrorInvalidValue;
   }
 }
 
 template <Out kOut>
 cudaError_t RaiseSharedLimits() {
-  const void* kernels[] = {
-      reinterpret_cast<const void*>(&GemvKernel<1, kOut>), reinterpret_cast<const void*>(&GemvKernel<2, kOut>),
-      reinterpret_cast<const void*>(&GemvKernel<3, kOut>), reinterpret_cast<const void*>(&GemvKernel<4, kOut>),
-      reinterpret_cast<const void*>(&GemvKernel<5, kOut>), reinterpret_cast<const void*>(&GemvKernel<6, kOut>),
-      reinterpret_cast<const void*>(&GemvKernel<7, kOut>), reinterpret_cast<const void*>(&GemvKernel<8, kOut>)};
+  const void* kernels[] = {reinterpret_cast<const void*>(&GemvKernel<1, kOut>),
+                           reinterpret_cast<const void*>(&GemvKernel<2, kOut>),
+                           reinterpret_cast<const void*>(&GemvKernel<3, kOut>),
+                           reinterpret_cast<const void*>(&GemvKernel<4, kOut>),
+                           reinterpret_cast<const void*>(&GemvKernel<5, kOut>),
+                           reinterpret_cast<const void*>(&GemvKernel<6, kOut>),
+                           reinterpret_cast<const void*>(&GemvKernel<7, kOut>),
+                           reinterpret_cast<const void*>(&GemvKernel<8, kOut>)};
   for (const void* kernel : kernels) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                static_cast<int>(kNormGemvMaxShared));

@@ -29,7 +29,8 @@ cudaError_t Gemv(const bf16* x, int64_t m, int64_t k, const bf16* w, int64_t n, 
 // for any m (gemv_testing.h checks it), so decode steps give what they gave
 // unfused; only the kernel count changes (one launch instead of three or two).
 enum class NormGemvOut {
-  kSiluMul,  // w is gate then up stacked ([2 inter, k]): act[m, inter] = SiluMul of the BF16 product
+  kSiluMul,  // w is gate then up stacked ([2 inter, k]): act[m, inter] = SiluMul of the BF16
+             // product
   kRopeKv,   // w is q, k, v stacked ([ld, k]): the product into rope.qkv, then RopeAndStoreKv(rope)
 };
 struct NormGemvArgs {

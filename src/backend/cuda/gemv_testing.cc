@@ -14,7 +14,8 @@ template <typename T>
 Status Upload(const std::vector<T>& host, DeviceBuffer* dst) {
   RETURN_IF_ERROR(dst->Reserve(host.size() * sizeof(T) + 16, "a test buffer"));
   if (!host.empty()) {
-    RADIXLM_CUDA_TRY(cudaMemcpy(dst->as<void>(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+    RADIXLM_CUDA_TRY(
+        cudaMemcpy(dst->as<void>(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
   }
   return OkStatus();
 }
@@ -22,7 +23,9 @@ Status Upload(const std::vector<T>& host, DeviceBuffer* dst) {
 template <typename T>
 Status Download(const DeviceBuffer& src, size_t count, std::vector<T>* host) {
   host->resize(count);
-  if (count > 0) RADIXLM_CUDA_TRY(cudaMemcpy(host->data(), src.as<void>(), count * sizeof(T), cudaMemcpyDeviceToHost));
+  if (count > 0)
+    RADIXLM_CUDA_TRY(
+        cudaMemcpy(host->data(), src.as<void>(), count * sizeof(T), cudaMemcpyDeviceToHost));
   return OkStatus();
 }
 
@@ -37,12 +40,14 @@ Status RunNormGemv(const NormGemvProblem& p, bool fused, NormGemvResult* out) {
   RADIXLM_CUDA_TRY(PrepareGemv());
   const int64_t ld = (p.heads + 2 * p.kv_heads) * p.head_dim;
   const int64_t n = p.rope ? ld : 2 * p.inter;
-  if (static_cast<int64_t>(p.w.size()) != n * p.k || static_cast<int64_t>(p.x.size()) != p.m * p.k) {
+  if (static_cast<int64_t>(p.w.size()) != n * p.k ||
+      static_cast<int64_t>(p.x.size()) != p.m * p.k) {
     return InvalidArgumentError("shapes disagree");
   }
   cudaStream_t stream = nullptr;
   RADIXLM_CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  DeviceBuffer x_src, x, weight, w, bias, inv_freq, positions, slots, normed, product, act, qkv, k_pool, v_pool;
+  DeviceBuffer x_src, x, weight, w, bias, inv_freq, positions, slots, normed, product, act, qkv,
+      k_pool, v_pool;
   RETURN_IF_ERROR(Upload(p.x, &x_src));
   RETURN_IF_ERROR(Upload(p.norm_weight, &weight));
   RETURN_IF_ERROR(Upload(p.w, &w));
@@ -63,7 +68,8 @@ Status RunNormGemv(const NormGemvProblem& p, bool fused, NormGemvResult* out) {
 
   // x written by kernels (0 + row), right before the kernels under test.
   for (int64_t r = 0; r < p.m; ++r) {
-    RADIXLM_CUDA_TRY(AddBias(x.as<float>() + r * p.k, x_src.as<float>() + r * p.k, 1, p.k, stream, r > 0));
+    RADIXLM_CUDA_TRY(
+        AddBias(x.as<float>() + r * p.k, x_src.as<float>() + r * p.k, 1, p.k, stream, r > 0));
   }
   RopeKvArgs rope{qkv.as<float>(),
                   p.m,
@@ -91,10 +97,11 @@ Status RunNormGemv(const NormGemvProblem& p, bool fused, NormGemvResult* out) {
     a.rope = rope;
     RADIXLM_CUDA_TRY(NormGemv(a, stream, true));
   } else {
-    RADIXLM_CUDA_TRY(NormRows(x.as<float>(), nullptr, p.m, p.k, weight.as<float>(), nullptr, false, p.eps,
-                              normed.as<bf16>(), nullptr, stream, true));
+    RADIXLM_CUDA_TRY(NormRows(x.as<float>(), nullptr, p.m, p.k, weight.as<float>(), nullptr, false,
+                              p.eps, normed.as<bf16>(), nullptr, stream, true));
     void* y = p.rope ? qkv.as<void>() : product.as<void>();
-    RADIXLM_CUDA_TRY(Gemv(normed.as<bf16>(), p.m, p.k, w.as<bf16>(), n, y, p.rope, false, stream, true));
+    RADIXLM_CUDA_TRY(
+        Gemv(normed.as<bf16>(), p.m, p.k, w.as<bf16>(), n, y, p.rope, false, stream, true));
     if (p.rope) {
       RADIXLM_CUDA_TRY(RopeAndStoreKv(rope, stream, true));
     } else {
@@ -113,8 +120,8 @@ Status RunNormGemv(const NormGemvProblem& p, bool fused, NormGemvResult* out) {
   return OkStatus();
 }
 
-Status RunGemv(int64_t m, int64_t k, int64_t n, const std::vector<uint16_t>& x, const std::vector<uint16_t>& w,
-               bool pdl, std::vector<float>* y) {
+Status RunGemv(int64_t m, int64_t k, int64_t n, const std::vector<uint16_t>& x,
+               const std::vector<uint16_t>& w, bool pdl, std::vector<float>* y) {
   if (!GemvSupports(m, k, reinterpret_cast<const void*>(16), reinterpret_cast<const void*>(16)) ||
       static_cast<int64_t>(x.size()) != m * k || static_cast<int64_t>(w.size()) != n * k) {
     return InvalidArgumentError("unsupported or inconsistent shapes");
@@ -125,7 +132,8 @@ Status RunGemv(int64_t m, int64_t k, int64_t n, const std::vector<uint16_t>& x, 
   RETURN_IF_ERROR(Poisoned(static_cast<size_t>(m * n) * 4, &yd));
   cudaStream_t stream = nullptr;
   RADIXLM_CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  RADIXLM_CUDA_TRY(Gemv(xd.as<bf16>(), m, k, wd.as<bf16>(), n, yd.as<void>(), true, false, stream, pdl));
+  RADIXLM_CUDA_TRY(
+      Gemv(xd.as<bf16>(), m, k, wd.as<bf16>(), n, yd.as<void>(), true, false, stream, pdl));
   RADIXLM_CUDA_TRY(cudaStreamSynchronize(stream));
   RADIXLM_CUDA_TRY(cudaStreamDestroy(stream));
   return Download(yd, static_cast<size_t>(m * n), y);

@@ -14,9 +14,9 @@ struct NormGemvProblem {
   std::vector<float> x;            // [m, k]
   std::vector<float> norm_weight;  // [k]
   float eps = 1e-5f;
-  std::vector<uint16_t> w;         // BF16 bits, [n, k]
-  bool rope = false;               // false: gate/up then SiLU·mul; true: qkv then RoPE + K/V store
-  int64_t inter = 0;               // SiLU·mul: w is [2 inter, k]
+  std::vector<uint16_t> w;  // BF16 bits, [n, k]
+  bool rope = false;        // false: gate/up then SiLU·mul; true: qkv then RoPE + K/V store
+  int64_t inter = 0;        // SiLU·mul: w is [2 inter, k]
   // RoPE: w is [(heads + 2 kv_heads) head_dim, k].
   int64_t heads = 0, kv_heads = 0, head_dim = 0, page_size = 16, num_pages = 0;
   std::vector<float> qkv_bias;               // empty or [(heads + 2 kv_heads) head_dim]
@@ -25,9 +25,10 @@ struct NormGemvProblem {
 };
 
 struct NormGemvResult {
-  std::vector<uint16_t> act;             // SiLU·mul: BF16 bits [m, inter]
-  std::vector<float> qkv;                // RoPE: [m, (heads + 2 kv_heads) head_dim]
-  std::vector<uint16_t> k_pool, v_pool;  // RoPE: BF16 bits, [num_pages][kv_heads][page_size][head_dim]
+  std::vector<uint16_t> act;  // SiLU·mul: BF16 bits [m, inter]
+  std::vector<float> qkv;     // RoPE: [m, (heads + 2 kv_heads) head_dim]
+  std::vector<uint16_t> k_pool,
+      v_pool;  // RoPE: BF16 bits, [num_pages][kv_heads][page_size][head_dim]
 };
 
 // fused: one NormGemv; otherwise NormRows, Gemv, then SiluMul or RopeAndStoreKv.
@@ -37,7 +38,7 @@ Status RunNormGemv(const NormGemvProblem& problem, bool fused, NormGemvResult* o
 
 // y[m, n] = x[m, k] . w[n, k]^T in F32 (x, w BF16 bits), launched as a
 // programmatic dependent when pdl.
-Status RunGemv(int64_t m, int64_t k, int64_t n, const std::vector<uint16_t>& x, const std::vector<uint16_t>& w,
-               bool pdl, std::vector<float>* y);
+Status RunGemv(int64_t m, int64_t k, int64_t n, const std::vector<uint16_t>& x,
+               const std::vector<uint16_t>& w, bool pdl, std::vector<float>* y);
 
 }  // namespace radixlm::backend::cuda

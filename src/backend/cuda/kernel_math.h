@@ -31,7 +31,8 @@ __device__ __forceinline__ void Rotate(float x1, float x2, float c, float s, flo
 }
 
 // Element offset of (kv head g, dim d) of the K/V page slot slot_global.
-__device__ __forceinline__ int64_t KvSlotOffset(const RopeKvArgs& a, int64_t slot_global, int64_t g, int64_t d) {
+__device__ __forceinline__ int64_t KvSlotOffset(const RopeKvArgs& a, int64_t slot_global, int64_t g,
+                                                int64_t d) {
   const int64_t page = slot_global / a.page_size, slot = slot_global % a.page_size;
   return ((page * a.kv_heads + g) * a.page_size + slot) * a.head_dim + d;
 }
@@ -39,7 +40,8 @@ __device__ __forceinline__ int64_t KvSlotOffset(const RopeKvArgs& a, int64_t slo
 // silu(gate) * up of BF16 inputs, rounded to BF16.
 __device__ __forceinline__ bf16 SiluTimes(bf16 gate, bf16 up) {
   const float x = __bfloat162float(gate);
-  return __float2bfloat16(__fmul_rn(__fdiv_rn(x, __fadd_rn(1.0f, __expf(-x))), __bfloat162float(up)));
+  return __float2bfloat16(
+      __fmul_rn(__fdiv_rn(x, __fadd_rn(1.0f, __expf(-x))), __bfloat162float(up)));
 }
 
 }  // namespace radixlm::backend::cuda

@@ -10,7 +10,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-
 __device__ float BlockSum(float v, float* scratch) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -38,8 +37,9 @@ __global__ void EmbedKernel(const bf16* embed, const bf16* pos_embed, const int3
   }
 }
 
-__global__ void __launch_bounds__(1024) NormKernel(const float* x, const int32_t* rows, int64_t hidden, const float* weight,
-                           const float* bias, bool layer_norm, float eps, bf16* out_bf16, float* out_f32) {
+__global__ void __launch_bounds__(1024)
+    NormKernel(const float* x, const int32_t* rows, int64_t hidden, const float* weight,
+               const float* bias, bool layer_norm, float eps, bf16* out_bf16, float* out_f32) {
   __shared__ float scratch[32];
   WaitForPredecessors();
   LetDependentsLaunch();
@@ -84,7 +84,8 @@ __global__ void __launch_bounds__(512) RopeKvKernel(RopeKvArgs a) {
   }
   if (a.inv_freq) {
     const float pos = static_cast<float>(a.positions[r]);
-    for (int64_t i = threadIdx.x; i < half; i += blockDim.x) RopeAngle(pos, a.inv_freq[i], &cos_s[i], &sin_s[i]);
+    for (int64_t i = threadIdx.x; i < half; i += blockDim.x)
+      RopeAngle(pos, a.inv_freq[i], &cos_s[i], &sin_s[i]);
     __syncthreads();
     const int64_t pairs = (a.heads + a.kv_heads) * half;
     for (int64_t p = threadIdx.x; p < pairs; p += blockDim.x) {
@@ -120,8 +121,9 @@ __global__ void GeluKernel(bf16* x, const float* bias, int64_t cols, bool exact)
   for (int64_t i = blockIdx.x * blockDim.x + threadIdx.x; i < cols; i += gridDim.x * blockDim.x) {
     float v = __bfloat162float(x[r * cols + i]);
     if (bias) v += bias[i];
-    const float y = exact ? 0.5f * v * (1.0f + erff(v * 0.70710678118654752f))
-                          : 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    const float y =
+        exact ? 0.5f * v * (1.0f + erff(v * 0.70710678118654752f))
+              : 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
     x[r * cols + i] = __float2bfloat16(y);
   }
 }
@@ -135,8 +137,8 @@ __global__ void AddBiasKernel(float* x, const float* bias, int64_t cols) {
   }
 }
 
-__global__ void CopyPageKernel(bf16* k_pool, bf16* v_pool, int64_t num_pages, int64_t kv_heads, int64_t block,
-                               int32_t src, int32_t dst, int64_t elements) {
+__global__ void CopyPageKernel(bf16* k_pool, bf16* v_pool, int64_t num_pages, int64_t kv_heads,
+                               int64_t block, int32_t src, int32_t dst, int64_t elements) {
   const int64_t layer = blockIdx.x / kv_heads, g = blockIdx.x % kv_heads;
   bf16* pool = blockIdx.y == 0 ? k_pool : v_pool;
   const bf16* from = pool + ((layer * num_pages + src) * kv_heads + g) * block;
@@ -168,19 +170,20 @@ cudaError_t EmbedRows(const bf16* embed, const bf16* pos_embed, const int32_t* t
   return cudaGetLastError();
 }
 
-cudaError_t NormRows(const float* x, const int32_t* rows, int64_t count, int64_t hidden, const float* weight,
-                     const float* bias, bool layer_norm, float eps, bf16* out_bf16, float* out_f32,
-                     cudaStream_t stream, bool pdl) {
+cudaError_t NormRows(const float* x, const int32_t* rows, int64_t count, int64_t hidden,
+                     const float* weight, const float* bias, bool layer_norm, float eps,
+                     bf16* out_bf16, float* out_f32, cudaStream_t stream, bool pdl) {
   if (count == 0) return cudaSuccess;
   // One block a row; wide rows get 1024 threads, so each thread's loads (issued
   // one after another) are few: at one row (decode) the kernel is latency-bound.
   const auto threads = static_cast<unsigned>(NormThreads(hidden));
-  return Launch(NormKernel, dim3(static_cast<unsigned>(count)), dim3(threads), 0, stream, pdl, x, rows, hidden, weight,
-                bias, layer_norm, eps, out_bf16, out_f32);
+  return Launch(NormKernel, dim3(static_cast<unsigned>(count)), dim3(threads), 0, stream, pdl, x,
+                rows, hidden, weight, bias, layer_norm, eps, out_bf16, out_f32);
 }
 
-__global__ void __launch_bounds__(256) RopeAnglesKernel(const int32_t* positions, int64_t count, const float* inv_freq,
-                                                       int64_t half, float2* cos_sin) {
+__global__ void __launch_bounds__(256)
+    RopeAnglesKernel(const int32_t* positions, int64_t count, const float* inv_freq, int64_t half,
+                     float2* cos_sin) {
   WaitForPredecessors();
   LetDependentsLaunch();
   const int64_t at = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -190,40 +193,46 @@ __global__ void __launch_bounds__(256) RopeAnglesKernel(const int32_t* positions
   cos_sin[at] = make_float2(c, s);
 }
 
-cudaError_t RopeAngles(const int32_t* positions, int64_t rows, const float* inv_freq, int64_t half, float2* cos_sin,
-                       cudaStream_t stream, bool pdl) {
+cudaError_t RopeAngles(const int32_t* positions, int64_t rows, const float* inv_freq, int64_t half,
+                       float2* cos_sin, cudaStream_t stream, bool pdl) {
   const int64_t count = rows * half;
   if (count == 0) return cudaSuccess;
-  return Launch(RopeAnglesKernel, dim3(static_cast<unsigned>((count + 255) / 256)), dim3(256), 0, stream, pdl,
-                positions, count, inv_freq, half, cos_sin);
+  return Launch(RopeAnglesKernel, dim3(static_cast<unsigned>((count + 255) / 256)), dim3(256), 0,
+                stream, pdl, positions, count, inv_freq, half, cos_sin);
 }
 
 cudaError_t RopeAndStoreKv(const RopeKvArgs& args, cudaStream_t stream, bool pdl) {
   if (args.rows == 0) return cudaSuccess;
   if (args.head_dim / 2 > kMaxHalf) return cudaErrorInvalidValue;
   // 512 threads: few loads per thread.
-  return Launch(RopeKvKernel, dim3(static_cast<unsigned>(args.rows)), dim3(512), 0, stream, pdl, args);
+  return Launch(RopeKvKernel, dim3(static_cast<unsigned>(args.rows)), dim3(512), 0, stream, pdl,
+                args);
 }
 
-cudaError_t SiluMul(const bf16* up, int64_t rows, int64_t inter, bf16* act, cudaStream_t stream, bool pdl) {
+cudaError_t SiluMul(const bf16* up, int64_t rows, int64_t inter, bf16* act, cudaStream_t stream,
+                    bool pdl) {
   if (rows == 0) return cudaSuccess;
-  return Launch(SiluMulKernel, ElementwiseGrid(rows, inter), dim3(kThreads), 0, stream, pdl, up, inter, act);
+  return Launch(SiluMulKernel, ElementwiseGrid(rows, inter), dim3(kThreads), 0, stream, pdl, up,
+                inter, act);
 }
 
-cudaError_t Gelu(bf16* x, const float* bias, int64_t rows, int64_t cols, bool exact, cudaStream_t stream,
-                 bool pdl) {
+cudaError_t Gelu(bf16* x, const float* bias, int64_t rows, int64_t cols, bool exact,
+                 cudaStream_t stream, bool pdl) {
   if (rows == 0) return cudaSuccess;
-  return Launch(GeluKernel, ElementwiseGrid(rows, cols), dim3(kThreads), 0, stream, pdl, x, bias, cols, exact);
+  return Launch(GeluKernel, ElementwiseGrid(rows, cols), dim3(kThreads), 0, stream, pdl, x, bias,
+                cols, exact);
 }
 
-cudaError_t AddBias(float* x, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream, bool pdl) {
+cudaError_t AddBias(float* x, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream,
+                    bool pdl) {
   if (rows == 0) return cudaSuccess;
-  return Launch(AddBiasKernel, ElementwiseGrid(rows, cols), dim3(kThreads), 0, stream, pdl, x, bias, cols);
+  return Launch(AddBiasKernel, ElementwiseGrid(rows, cols), dim3(kThreads), 0, stream, pdl, x, bias,
+                cols);
 }
 
-cudaError_t CopyPageSlots(bf16* k_pool, bf16* v_pool, int64_t layers, int64_t num_pages, int64_t kv_heads,
-                          int64_t page_size, int64_t head_dim, int32_t src, int32_t dst, int64_t slots,
-                          cudaStream_t stream) {
+cudaError_t CopyPageSlots(bf16* k_pool, bf16* v_pool, int64_t layers, int64_t num_pages,
+                          int64_t kv_heads, int64_t page_size, int64_t head_dim, int32_t src,
+                          int32_t dst, int64_t slots, cudaStream_t stream) {
   if (slots == 0 || src == dst) return cudaSuccess;
   CopyPageKernel<<<dim3(static_cast<unsigned>(layers * kv_heads), 2), kThreads, 0, stream>>>(
       k_pool, v_pool, num_pages, kv_heads, page_size * head_dim, src, dst, slots * head_dim);

@@ -34,9 +34,9 @@ cudaError_t EmbedRows(const bf16* embed, const bf16* pos_embed, const int32_t* t
 // RMSNorm (bias == nullptr) or LayerNorm of rows of x. Row i of the output is
 // x[rows[i]] normed (rows == nullptr: row i). Writes BF16 and/or F32 outputs
 // (either may be null).
-cudaError_t NormRows(const float* x, const int32_t* rows, int64_t count, int64_t hidden, const float* weight,
-                     const float* bias, bool layer_norm, float eps, bf16* out_bf16, float* out_f32,
-                     cudaStream_t stream, bool pdl = false);
+cudaError_t NormRows(const float* x, const int32_t* rows, int64_t count, int64_t hidden,
+                     const float* weight, const float* bias, bool layer_norm, float eps,
+                     bf16* out_bf16, float* out_f32, cudaStream_t stream, bool pdl = false);
 
 // Per row of qkv ([rows, (heads + 2 kv_heads) * head_dim], F32): adds the bias
 // (if any), rotates q and k (rotate-half, angle = position * inv_freq; none when
@@ -60,22 +60,24 @@ struct RopeKvArgs {
 cudaError_t RopeAndStoreKv(const RopeKvArgs& args, cudaStream_t stream, bool pdl = false);
 // cos_sin[r * half + i] = (cos, sin) of positions[r] * inv_freq[i] as
 // RopeAndStoreKv computes them: once a step for every layer's NormGemv.
-cudaError_t RopeAngles(const int32_t* positions, int64_t rows, const float* inv_freq, int64_t half, float2* cos_sin,
-                       cudaStream_t stream, bool pdl = false);
+cudaError_t RopeAngles(const int32_t* positions, int64_t rows, const float* inv_freq, int64_t half,
+                       float2* cos_sin, cudaStream_t stream, bool pdl = false);
 
 // act[r, i] = silu(up[r, i]) * up[r, inter + i] (gate first, as stacked).
-cudaError_t SiluMul(const bf16* up, int64_t rows, int64_t inter, bf16* act, cudaStream_t stream, bool pdl = false);
+cudaError_t SiluMul(const bf16* up, int64_t rows, int64_t inter, bf16* act, cudaStream_t stream,
+                    bool pdl = false);
 // In place: x = gelu(x + bias) (bias may be null), tanh form unless exact.
-cudaError_t Gelu(bf16* x, const float* bias, int64_t rows, int64_t cols, bool exact, cudaStream_t stream,
-                 bool pdl = false);
+cudaError_t Gelu(bf16* x, const float* bias, int64_t rows, int64_t cols, bool exact,
+                 cudaStream_t stream, bool pdl = false);
 // x[r, :] += bias.
-cudaError_t AddBias(float* x, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream, bool pdl = false);
+cudaError_t AddBias(float* x, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream,
+                    bool pdl = false);
 
 // For every layer and kv head: the first `slots` slots of page src copied into
 // page dst, in both pools (each [layers][pages][kv_heads][page_size][head_dim]).
-cudaError_t CopyPageSlots(bf16* k_pool, bf16* v_pool, int64_t layers, int64_t num_pages, int64_t kv_heads,
-                          int64_t page_size, int64_t head_dim, int32_t src, int32_t dst, int64_t slots,
-                          cudaStream_t stream);
+cudaError_t CopyPageSlots(bf16* k_pool, bf16* v_pool, int64_t layers, int64_t num_pages,
+                          int64_t kv_heads, int64_t page_size, int64_t head_dim, int32_t src,
+                          int32_t dst, int64_t slots, cudaStream_t stream);
 
 // F32 -> BF16, for tests and uploads.
 cudaError_t ConvertToBf16(const float* in, int64_t n, bf16* out, cudaStream_t stream);

@@ -11,7 +11,9 @@ namespace radixlm::backend::cuda {
 
 // Waits until the kernels this one depends on have finished and their writes
 // are visible. Returns at once when the kernel was not launched as a dependent.
-__device__ __forceinline__ void WaitForPredecessors() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+__device__ __forceinline__ void WaitForPredecessors() {
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+}
 // Lets the next kernel on the stream (if launched as a dependent) start its
 // blocks, which then wait for this whole grid before touching activations.
 __device__ __forceinline__ void LetDependentsLaunch() {
@@ -21,8 +23,8 @@ __device__ __forceinline__ void LetDependentsLaunch() {
 // kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent of
 // the previous kernel on the stream when `pdl`; returns the launch's error.
 template <typename... Params, typename... Args>
-cudaError_t Launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, bool pdl,
-                   Args&&... args) {
+cudaError_t Launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                   cudaStream_t stream, bool pdl, Args&&... args) {
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;

@@ -36,7 +36,8 @@ Status FillRandom(bf16* dst, int64_t n) {
   for (float& v : host) v = dist(rng);
   DeviceBuffer f32;
   RETURN_IF_ERROR(f32.Reserve(host.size() * 4, "a roofline buffer"));
-  RADIXLM_CUDA_TRY(cudaMemcpy(f32.as<void>(), host.data(), host.size() * 4, cudaMemcpyHostToDevice));
+  RADIXLM_CUDA_TRY(
+      cudaMemcpy(f32.as<void>(), host.data(), host.size() * 4, cudaMemcpyHostToDevice));
   RADIXLM_CUDA_TRY(ConvertToBf16(f32.as<float>(), n, dst, nullptr));
   RADIXLM_CUDA_TRY(cudaDeviceSynchronize());
   return OkStatus();
@@ -78,7 +79,8 @@ StatusOr<double> MeasureBf16GemmTflops(int n, int repeats, int device) {
   RETURN_IF_ERROR(FillRandom(b.as<bf16>(), elements));
   cublasHandle_t handle = nullptr;
   RADIXLM_CUBLAS_TRY(cublasCreate(&handle));
-  std::unique_ptr<cublasContext, void (*)(cublasHandle_t)> owner(handle, [](cublasHandle_t h) { cublasDestroy(h); });
+  std::unique_ptr<cublasContext, void (*)(cublasHandle_t)> owner(
+      handle, [](cublasHandle_t h) { cublasDestroy(h); });
   RADIXLM_CUBLAS_TRY(cublasSetWorkspace(handle, workspace.as<void>(), workspace.size()));
   Events ev;
   RADIXLM_CUDA_TRY(cudaEventCreate(&ev.start));
@@ -87,9 +89,10 @@ StatusOr<double> MeasureBf16GemmTflops(int n, int repeats, int device) {
   std::vector<double> rates;
   for (int r = 0; r < repeats + 2; ++r) {
     RADIXLM_CUDA_TRY(cudaEventRecord(ev.start));
-    RADIXLM_CUBLAS_TRY(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &alpha, a.as<void>(), CUDA_R_16BF, n,
-                                    b.as<void>(), CUDA_R_16BF, n, &beta, c.as<void>(), CUDA_R_16BF, n,
-                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    RADIXLM_CUBLAS_TRY(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &alpha, a.as<void>(),
+                                    CUDA_R_16BF, n, b.as<void>(), CUDA_R_16BF, n, &beta,
+                                    c.as<void>(), CUDA_R_16BF, n, CUBLAS_COMPUTE_32F,
+                                    CUBLAS_GEMM_DEFAULT));
     RADIXLM_CUDA_TRY(cudaEventRecord(ev.stop));
     RADIXLM_CUDA_TRY(cudaEventSynchronize(ev.stop));
     float ms = 0;
