@@ -6,6 +6,8 @@
 #include <limits>
 #include <utility>
 
+#include "report/html_report.h"
+
 namespace radixlm::report {
 namespace {
 
@@ -15,29 +17,6 @@ constexpr double kLeft = 70, kRight = 20, kTop = 64, kBottom = 60;
 const char* const kColors[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7",
                                "#E69F00", "#56B4E9", "#000000", "#F0E442"};
 constexpr size_t kNumColors = sizeof(kColors) / sizeof(kColors[0]);
-
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string Number(double v) {
   char buf[32];
@@ -107,7 +86,7 @@ void DrawPanel(std::string& svg, const SvgPanel& panel, double x0) {
   char buf[512];
   std::snprintf(buf, sizeof(buf),
                 "<text x=\"%.1f\" y=\"50\" font-size=\"15\" font-weight=\"bold\">", x0 + kLeft);
-  svg += buf + Escape(panel.title) + "</text>\n";
+  svg += buf + HtmlEscape(panel.title) + "</text>\n";
   std::snprintf(buf, sizeof(buf),
                 "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
                 "stroke=\"#888\"/>\n",
@@ -131,12 +110,12 @@ void DrawPanel(std::string& svg, const SvgPanel& panel, double x0) {
   std::snprintf(buf, sizeof(buf),
                 "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">",
                 x0 + kLeft + w / 2, kTop + h + 40);
-  svg += buf + Escape(panel.x_label) + "</text>\n";
+  svg += buf + HtmlEscape(panel.x_label) + "</text>\n";
   std::snprintf(buf, sizeof(buf),
                 "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\" "
                 "transform=\"rotate(-90 %.1f %.1f)\">",
                 x0 + 18, kTop + h / 2, x0 + 18, kTop + h / 2);
-  svg += buf + Escape(panel.y_label) + "</text>\n";
+  svg += buf + HtmlEscape(panel.y_label) + "</text>\n";
   for (size_t i = 0; i < panel.series.size(); ++i) {
     std::string path;
     for (const auto& [x, y] : panel.series[i].points) {
@@ -176,7 +155,8 @@ std::string RenderSvg(const std::string& title, const std::vector<SvgPanel>& pan
       "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
       width, height);
   std::string svg = buf;
-  svg += "<text x=\"10\" y=\"20\" font-size=\"13\" fill=\"#444\">" + Escape(title) + "</text>\n";
+  svg +=
+      "<text x=\"10\" y=\"20\" font-size=\"13\" fill=\"#444\">" + HtmlEscape(title) + "</text>\n";
   for (size_t i = 0; i < panels.size(); ++i) {
     DrawPanel(svg, panels[i], kPanelWidth * static_cast<double>(i));
     for (size_t k = 0; k < panels[i].series.size(); ++k) {
@@ -187,7 +167,7 @@ std::string RenderSvg(const std::string& title, const std::vector<SvgPanel>& pan
                     "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\">",
                     x, y - 4, kColors[k % kNumColors], x + 20, y);
       svg += buf;
-      svg += Escape(panels[i].series[k].label) + "</text>\n";
+      svg += HtmlEscape(panels[i].series[k].label) + "</text>\n";
     }
   }
   svg += "</svg>\n";
