@@ -46,6 +46,10 @@ struct DecodeFigure : CudaBenchOutcome {
 struct AttentionFigure : CudaBenchOutcome {
   bool decode = false;
   int64_t batch = 0, start = 0, tokens = 0;
+  // The first shared_prefix tokens on one set of pages per share_group
+  // sequences (AttentionBenchShape); the decode plan's block order.
+  int64_t shared_prefix = 0, share_group = 1;
+  bool sequence_major = false;
   backend::cuda::AttentionBenchResult r;
 };
 

@@ -138,6 +138,39 @@ TEST(DecodeAttentionPlanTest, EverySequenceIsCutAsItWouldBeAlone) {
   }
 }
 
+// The block order (which blocks run together on the GPU) changes no
+// sequence's splits; kv-head-major puts every sequence's blocks of one kv head
+// before the next kv head's, sequences with one prefix key side by side.
+TEST(DecodeAttentionPlanTest, KvHeadMajorOrderKeepsEverySequencesSplits) {
+  using backend::cuda::DecodeBlockOrder;
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 100; ++trial) {
+    const size_t batch = 1 + rng() % 256;
+    std::vector<AttentionPlanSeq> seqs;
+    for (size_t i = 0; i < batch; ++i) {
+      seqs.push_back({static_cast<int64_t>(rng() % 9000), 1, static_cast<int64_t>(rng() % 5)});
+    }
+    const int64_t num_sms = std::vector<int64_t>{1, 24, 132}[rng() % 3];
+    std::vector<AttentionBlock> by_head, by_seq;
+    std::vector<AttentionMerge> by_head_merges, by_seq_merges;
+    backend::cuda::PlanDecodeAttention(seqs, 32, 8, num_sms, int64_t{1} << 30, &by_head,
+                                       &by_head_merges, 0, DecodeBlockOrder::kKvHeadMajor);
+    backend::cuda::PlanDecodeAttention(seqs, 32, 8, num_sms, int64_t{1} << 30, &by_seq,
+                                       &by_seq_merges, 0, DecodeBlockOrder::kSequenceMajor);
+    ASSERT_EQ(SplitsOf(by_head, by_head_merges), SplitsOf(by_seq, by_seq_merges));
+    ASSERT_EQ(by_head.size(), by_seq.size());
+    for (size_t i = 1; i < by_head.size(); ++i) {
+      const AttentionBlock &a = by_head[i - 1], &b = by_head[i];
+      ASSERT_LE(a.kv_head, b.kv_head) << "trial " << trial << " block " << i;
+      if (a.kv_head == b.kv_head) {
+        ASSERT_LE(seqs[static_cast<size_t>(a.seq)].prefix_key,
+                  seqs[static_cast<size_t>(b.seq)].prefix_key);
+      }
+    }
+    for (size_t i = 1; i < by_seq.size(); ++i) ASSERT_LE(by_seq[i - 1].seq, by_seq[i].seq);
+  }
+}
+
 TEST(DecodeAttentionPlanTest, SplitsThatDoNotFitTheWorkspaceAreNotMade) {
   const std::vector<AttentionPlanSeq> seqs(40, AttentionPlanSeq{5000, 1});
   std::vector<AttentionBlock> blocks;

@@ -36,6 +36,16 @@ int64_t PagesPerSeq(const AttentionBenchShape& s) {
   return (s.start + s.tokens + s.page_size - 1) / s.page_size;
 }
 
+int64_t SharedPages(const AttentionBenchShape& s) {
+  return s.shared_prefix > 0 ? s.shared_prefix / s.page_size : 0;
+}
+
+// Distinct pages: each group's shared ones once, every sequence's own.
+int64_t PoolPages(const AttentionBenchShape& s) {
+  const int64_t groups = (s.batch + s.share_group - 1) / s.share_group;
+  return groups * SharedPages(s) + s.batch * (PagesPerSeq(s) - SharedPages(s));
+}
+
 // Fills `bytes` of dst by repeating the first `pattern_bytes` of it.
 Status Tile(void* dst, size_t pattern_bytes, size_t bytes) {
   auto* d = static_cast<char*>(dst);
@@ -107,7 +117,7 @@ StatusOr<BenchDevice> QueryBenchDevice(int device) {
 }
 
 uint64_t AttentionBenchBytes(const AttentionBenchShape& s) {
-  const uint64_t pages = static_cast<uint64_t>(s.batch * PagesPerSeq(s));
+  const uint64_t pages = static_cast<uint64_t>(PoolPages(s));
   const uint64_t pool = pages * s.kv_heads * s.page_size * s.head_dim * 2;  // one of K, V
   const uint64_t rows = static_cast<uint64_t>(s.batch * s.tokens);
   const uint64_t qkv = rows * (s.heads + 2 * s.kv_heads) * s.head_dim * 4;
@@ -125,11 +135,14 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
                                 " is not supported");
   }
   if (s.heads <= 0 || s.kv_heads <= 0 || s.heads % s.kv_heads != 0 || s.batch <= 0 ||
-      s.tokens <= 0 || s.start < 0 || s.page_size <= 0 || samples <= 0 || warmup < 0) {
+      s.tokens <= 0 || s.start < 0 || s.page_size <= 0 || samples <= 0 || warmup < 0 ||
+      s.shared_prefix < 0 || s.shared_prefix > s.start || s.shared_prefix % s.page_size != 0 ||
+      s.share_group <= 0) {
     return InvalidArgumentError("attention bench: bad shape (heads " + std::to_string(s.heads) +
                                 ", kv heads " + std::to_string(s.kv_heads) + ", batch " +
                                 std::to_string(s.batch) + ", tokens " + std::to_string(s.tokens) +
-                                ")");
+                                ", shared prefix " + std::to_string(s.shared_prefix) +
+                                " in whole pages of the context)");
   }
   RADIXLM_CUDA_TRY(cudaSetDevice(device));
   RADIXLM_CUDA_TRY(PrepareAttention());
@@ -138,24 +151,37 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
   RADIXLM_CUDA_TRY(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device));
 
   // Sequences, their page tables (a shuffled permutation of the pool, as pages
-  // come from a pool that has been in use) and the plan.
-  const int64_t per_seq = PagesPerSeq(s);
-  const int64_t num_pages = s.batch * per_seq;
-  std::vector<int32_t> pages(static_cast<size_t>(num_pages));
-  std::iota(pages.begin(), pages.end(), 0);
-  std::shuffle(pages.begin(), pages.end(), std::mt19937(7));
+  // come from a pool that has been in use; a group's shared pages the same
+  // ones in each of its tables) and the plan. A sequence's prefix key is its
+  // first page, as the backend's.
+  const int64_t per_seq = PagesPerSeq(s), shared = SharedPages(s);
+  const int64_t num_pages = PoolPages(s);
+  std::vector<int32_t> pool(static_cast<size_t>(num_pages));
+  std::iota(pool.begin(), pool.end(), 0);
+  std::shuffle(pool.begin(), pool.end(), std::mt19937(7));
+  std::vector<int32_t> pages;
   std::vector<AttentionPlanSeq> plan;
   std::vector<AttentionSeq> seqs;
+  size_t next_page = 0;
+  std::vector<int32_t> group_pages;
   for (int64_t i = 0; i < s.batch; ++i) {
-    plan.push_back({s.start, s.tokens});
-    seqs.push_back({static_cast<int32_t>(i * s.tokens), static_cast<int32_t>(s.start),
-                    static_cast<int32_t>(i * per_seq)});
+    if (i % s.share_group == 0) {
+      group_pages.assign(pool.begin() + static_cast<std::ptrdiff_t>(next_page),
+                         pool.begin() + static_cast<std::ptrdiff_t>(next_page + shared));
+      next_page += static_cast<size_t>(shared);
+    }
+    const auto table_at = static_cast<int32_t>(pages.size());
+    pages.insert(pages.end(), group_pages.begin(), group_pages.end());
+    for (int64_t p = shared; p < per_seq; ++p) pages.push_back(pool[next_page++]);
+    plan.push_back({s.start, s.tokens, pages[static_cast<size_t>(table_at)]});
+    seqs.push_back({static_cast<int32_t>(i * s.tokens), static_cast<int32_t>(s.start), table_at});
   }
   std::vector<AttentionBlock> blocks;
   std::vector<AttentionMerge> merges;
   const int64_t max_partials = AttentionMaxPartials(s.heads, kDecodeBatch);
-  const bool decode = PlanStepAttention(plan, s.heads, s.kv_heads, s.head_dim, num_sms,
-                                        max_partials, &blocks, &merges);
+  const bool decode = PlanStepAttention(
+      plan, s.heads, s.kv_heads, s.head_dim, num_sms, max_partials, &blocks, &merges, 0,
+      s.sequence_major ? DecodeBlockOrder::kSequenceMajor : DecodeBlockOrder::kKvHeadMajor);
 
   const int64_t rows = s.batch * s.tokens;
   const int64_t ld = (s.heads + 2 * s.kv_heads) * s.head_dim;
@@ -232,8 +258,11 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
   const double t = static_cast<double>(s.tokens), st = static_cast<double>(s.start);
   const double pairs = static_cast<double>(s.batch) * (t * st + t * (t + 1) / 2);
   r.flops = 4.0 * static_cast<double>(s.heads * s.head_dim) * pairs;
-  r.kv_bytes = static_cast<double>(s.batch) * (st + t) * 2.0 *
-               static_cast<double>(s.kv_heads * s.head_dim) * 2.0;
+  const double token_bytes = 2.0 * static_cast<double>(s.kv_heads * s.head_dim) * 2.0;
+  r.kv_bytes = static_cast<double>(s.batch) * (st + t) * token_bytes;
+  const double groups = static_cast<double>((s.batch + s.share_group - 1) / s.share_group);
+  r.unique_kv_bytes = r.kv_bytes - (static_cast<double>(s.batch) - groups) *
+                                       static_cast<double>(s.shared_prefix) * token_bytes;
   return r;
 }
 

@@ -26,6 +26,12 @@ struct AttentionBenchShape {
   int64_t batch = 1;
   int64_t start = 0;   // tokens already in each sequence's pages
   int64_t tokens = 1;  // new tokens (queries) per sequence, causal over themselves
+  // The first `shared_prefix` tokens of `start` (whole pages) sit on the same
+  // pages for each run of `share_group` consecutive sequences, as a cached
+  // system prompt's do; 0: every sequence on its own pages.
+  int64_t shared_prefix = 0, share_group = 1;
+  // Decode shapes: the plan's block order (attention_plan.h).
+  bool sequence_major = false;
 };
 
 struct AttentionBenchResult {
@@ -33,7 +39,8 @@ struct AttentionBenchResult {
   double flops =
       0;  // QK^T and PV over the causal triangle: 4 * heads * head_dim per (query, key) pair
   double kv_bytes =
-      0;  // K and V bytes each sequence's keys occupy, summed (each read once at least)
+      0;  // K and V bytes each sequence's keys occupy, summed (shared pages once per sequence)
+  double unique_kv_bytes = 0;  // K and V bytes of the distinct pages read
   int64_t samples = 0;
   int64_t blocks = 0;  // thread blocks and merges the planner made
   int64_t merges = 0;

@@ -83,7 +83,7 @@ int64_t DecodeSplitKeys(int64_t keys) {
 void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
                          int64_t num_sms, int64_t max_partial_rows,
                          std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges,
-                         int64_t window) {
+                         int64_t window, DecodeBlockOrder order) {
   const int64_t group = heads / kv_heads;
   // The keys a sequence's one query sees: the last `window` of them at most.
   auto visible = [window](const AttentionPlanSeq& s) {
@@ -100,30 +100,44 @@ void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t head
   const int64_t wanted = std::max<int64_t>(1, kDecodeBlocksPerSm * num_sms);
   const int64_t per_block =
       allow_split ? std::max<int64_t>(1, (splits_total + wanted - 1) / wanted) : 1;
+  // Each (sequence, kv head)'s splits and partial slots; then the blocks in
+  // DecodeBlockOrder.
+  std::vector<size_t> order_of(seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i) order_of[i] = i;
+  if (order == DecodeBlockOrder::kKvHeadMajor) {
+    std::stable_sort(order_of.begin(), order_of.end(), [&seqs](size_t x, size_t y) {
+      return seqs[x].prefix_key < seqs[y].prefix_key;
+    });
+  }
   blocks->clear();
   merges->clear();
   int32_t partials = 0;
-  for (size_t si = 0; si < seqs.size(); ++si) {
-    const int64_t end = seqs[si].start + 1, keys = visible(seqs[si]), first = end - keys;
-    const int64_t split_len = allow_split ? DecodeSplitKeys(keys) : keys;
-    const int64_t splits = (keys + split_len - 1) / split_len;
-    const int64_t block_count = (splits + per_block - 1) / per_block;
-    for (int64_t g = 0; g < kv_heads; ++g) {
-      AttentionBlock b{static_cast<int32_t>(si), static_cast<int32_t>(g), 0, 1, 0, 0, -1};
-      b.split_len = static_cast<int32_t>(split_len);
-      if (splits > 1) {
-        b.merge = static_cast<int32_t>(merges->size());
-        AttentionMerge m{b.seq, b.kv_head, 0, 1, partials, static_cast<int32_t>(splits)};
-        m.blocks = static_cast<int32_t>(block_count);
-        merges->push_back(m);
+  const int64_t outer = order == DecodeBlockOrder::kKvHeadMajor ? kv_heads : 1;
+  const int64_t inner = order == DecodeBlockOrder::kKvHeadMajor ? 1 : kv_heads;
+  for (int64_t go = 0; go < outer; ++go) {
+    for (size_t si : order_of) {
+      const int64_t end = seqs[si].start + 1, keys = visible(seqs[si]), first = end - keys;
+      const int64_t split_len = allow_split ? DecodeSplitKeys(keys) : keys;
+      const int64_t splits = (keys + split_len - 1) / split_len;
+      const int64_t block_count = (splits + per_block - 1) / per_block;
+      for (int64_t gi = 0; gi < inner; ++gi) {
+        const int64_t g = go + gi;
+        AttentionBlock b{static_cast<int32_t>(si), static_cast<int32_t>(g), 0, 1, 0, 0, -1};
+        b.split_len = static_cast<int32_t>(split_len);
+        if (splits > 1) {
+          b.merge = static_cast<int32_t>(merges->size());
+          AttentionMerge m{b.seq, b.kv_head, 0, 1, partials, static_cast<int32_t>(splits)};
+          m.blocks = static_cast<int32_t>(block_count);
+          merges->push_back(m);
+        }
+        for (int64_t k = 0; k < splits; k += per_block) {
+          b.k_begin = static_cast<int32_t>(first + k * split_len);
+          b.k_end = static_cast<int32_t>(first + std::min(keys, (k + per_block) * split_len));
+          b.partial = splits > 1 ? partials + static_cast<int32_t>(k) : -1;
+          blocks->push_back(b);
+        }
+        if (splits > 1) partials += static_cast<int32_t>(splits);
       }
-      for (int64_t k = 0; k < splits; k += per_block) {
-        b.k_begin = static_cast<int32_t>(first + k * split_len);
-        b.k_end = static_cast<int32_t>(first + std::min(keys, (k + per_block) * split_len));
-        b.partial = splits > 1 ? partials + static_cast<int32_t>(k) : -1;
-        blocks->push_back(b);
-      }
-      if (splits > 1) partials += static_cast<int32_t>(splits);
     }
   }
 }
@@ -153,12 +167,12 @@ int64_t AttentionMaxPartials(int64_t heads, int64_t decode_batch) {
 bool PlanStepAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
                        int64_t head_dim, int64_t num_sms, int64_t max_partials,
                        std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges,
-                       int64_t window) {
+                       int64_t window, DecodeBlockOrder order) {
   bool decode = !seqs.empty() && DecodeAttentionSupports(head_dim, heads / kv_heads);
   for (const AttentionPlanSeq& s : seqs) decode = decode && s.tokens == 1;
   if (decode) {
     PlanDecodeAttention(seqs, heads, kv_heads, num_sms, max_partials * kAttentionRows, blocks,
-                        merges, window);
+                        merges, window, order);
   } else {
     PlanAttention(seqs, heads, kv_heads, num_sms, max_partials, blocks, merges, window);
   }

@@ -12,7 +12,21 @@ namespace radixlm::backend::cuda {
 struct AttentionPlanSeq {
   int64_t start;   // tokens already in the pages
   int64_t tokens;  // new tokens
+  // Decode plans: sequences with equal keys are planned next to each other. The
+  // backend passes the first page of the sequence's table, so sequences that
+  // share cached prefix pages (one system prompt) sit together.
+  int64_t prefix_key = 0;
 };
+
+// The order of a decode plan's blocks (which blocks the GPU runs at the same
+// time; no sequence's result depends on it). kKvHeadMajor, the default: every
+// sequence's blocks of kv head 0, then of kv head 1, ..., sequences ordered by
+// prefix_key within each. At large batches a wave of resident blocks then holds
+// one or two kv heads of the whole batch, so the sequences that share prefix
+// pages read the same K/V lines at about the same time and L2 serves all but
+// the first read. kSequenceMajor (each sequence's kv heads together, in batch
+// order) is kept for bench-engine's comparison.
+enum class DecodeBlockOrder { kKvHeadMajor, kSequenceMajor };
 
 // Every function here takes the layer's sliding window (0: none; attention.h):
 // a block's keys then start at its first query's window instead of at 0.
@@ -48,7 +62,8 @@ int64_t DecodeSplitKeys(int64_t keys);
 void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
                          int64_t num_sms, int64_t max_partial_rows,
                          std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges,
-                         int64_t window = 0);
+                         int64_t window = 0,
+                         DecodeBlockOrder order = DecodeBlockOrder::kKvHeadMajor);
 
 // Pads a decode plan of `seqs` sequences to counts that depend on nothing
 // else: blocks to DecodePlanMaxBlocks (the padding blocks have seq -1 and do
@@ -71,6 +86,6 @@ int64_t AttentionMaxPartials(int64_t heads, int64_t decode_batch);
 bool PlanStepAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
                        int64_t head_dim, int64_t num_sms, int64_t max_partials,
                        std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges,
-                       int64_t window = 0);
+                       int64_t window = 0, DecodeBlockOrder order = DecodeBlockOrder::kKvHeadMajor);
 
 }  // namespace radixlm::backend::cuda

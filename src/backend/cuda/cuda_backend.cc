@@ -512,8 +512,12 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   // made only where some layer uses it (a model may mix them: Qwen2's
   // max_window_layers).
   std::vector<AttentionPlanSeq> plan_seqs;
-  for (const SequenceInput& s : batch)
-    plan_seqs.push_back({s.start, static_cast<int64_t>(s.tokens.size())});
+  for (const SequenceInput& s : batch) {
+    // The first page as the decode plan's prefix key: sequences on one cached
+    // prompt's pages run side by side (attention_plan.h, DecodeBlockOrder).
+    const int64_t first_page = s.page_table.empty() ? -1 : s.page_table[0];
+    plan_seqs.push_back({s.start, static_cast<int64_t>(s.tokens.size()), first_page});
+  }
   struct Plan {
     std::vector<AttentionBlock> blocks;
     std::vector<AttentionMerge> merges;
