@@ -70,6 +70,16 @@ size_t OnWrite(char* data, size_t size, size_t n, void* user) {
   return bytes;
 }
 
+// libcurl's progress callback: nonzero ends the transfer (CURLE_ABORTED_BY_CALLBACK).
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  if (t->request->keep_going && !t->request->keep_going()) {
+    t->aborted = true;
+    return 1;
+  }
+  return 0;
+}
+
 // One header line: a status line starts the answer's fields afresh (after a
 // 100 Continue); "name: value" lines are kept with the name lower-cased.
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
@@ -193,6 +203,11 @@ HttpResult Send(const HttpTarget& target, const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &OnHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &out);
   if (!target.keep_alive) curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
+  if (request.keep_going) {
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &transfer);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  }
   if (request.method == "POST") {
     if (!request.content_type.empty()) add_header("Content-Type: " + request.content_type);
     curl_easy_setopt(curl, CURLOPT_POST, 1L);
@@ -219,6 +234,7 @@ HttpResult Send(const HttpTarget& target, const HttpRequest& request) {
   const std::string where = authority + request.path;
   if (code == CURLE_OK) return out;
   if (transfer.aborted) {
+    DropConnection(target);  // the server may still be answering on it
     out.error = HttpError::kAborted;
     out.message = "stopped by the reader of " + where;
   } else if (transfer.too_large) {

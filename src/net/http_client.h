@@ -68,6 +68,11 @@ struct HttpRequest {
   // collected); returning false ends the request as kAborted. A non-200 body
   // is collected either way (its first 4 KiB when on_data is set).
   std::function<bool(std::string_view piece)> on_data;
+  // Set: asked about once a second while the exchange lasts (libcurl's progress
+  // callback, which runs while the server is silent too); returning false ends
+  // the request as kAborted and closes its connection. The router stops a
+  // replica's work this way when the client of a non-streamed request leaves.
+  std::function<bool()> keep_going;
   size_t max_body_bytes = size_t{64} << 20;
 };
 

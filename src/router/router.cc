@@ -2,6 +2,7 @@
 // Beast and Asio.
 #include "router/router.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -32,6 +33,13 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
+
+// Whether the peer of `fd` has closed or reset its side (it will not read an
+// answer). A request the client pipelined behind this one is not a close.
+bool PeerClosed(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
 
 std::string ErrorJson(const std::string& message, const std::string& type) {
   std::string escaped;
@@ -106,8 +114,9 @@ struct Router::Impl {
   std::atomic<int64_t> decision_ns{0};
   std::atomic<int64_t> decision_ns_max{0};
   std::atomic<int64_t> key_ns{0};
-  std::atomic<int64_t> unkeyed{0};  // requests routed without a prompt key
-  std::atomic<int64_t> failed{0};   // requests answered with the router's own 502/503
+  std::atomic<int64_t> unkeyed{0};    // requests routed without a prompt key
+  std::atomic<int64_t> failed{0};     // requests answered with the router's own 502/503
+  std::atomic<int64_t> cancelled{0};  // requests whose client left before the answer
 
   asio::io_context io;
   std::unique_ptr<tcp::acceptor> acceptor;
@@ -251,6 +260,7 @@ struct Router::Impl {
     line("radixlm_router_prompt_key_seconds_sum", "", key_ns.load() * 1e-9);
     line("radixlm_router_unkeyed_requests_total", "", static_cast<double>(unkeyed.load()));
     line("radixlm_router_failed_requests_total", "", static_cast<double>(failed.load()));
+    line("radixlm_router_cancelled_requests_total", "", static_cast<double>(cancelled.load()));
     line("radixlm_router_approximate", "", approximate ? 1 : 0);
     return out;
   }
@@ -302,6 +312,15 @@ struct Router::Impl {
       http::response<http::empty_body> head{http::status::ok, 11};
       http::response_serializer<http::empty_body> serializer{head};
       up.on_data = nullptr;
+      up.keep_going = nullptr;
+      if (!stream) {
+        // A client that leaves before its answer stops the replica's work: the
+        // upstream connection closes, and the replica frees the request's pages.
+        up.keep_going = [&socket, &client_gone] {
+          client_gone = PeerClosed(socket.native_handle());
+          return !client_gone;
+        };
+      }
       if (stream) {
         up.on_data = [&](std::string_view piece) {
           boost::system::error_code ec;
@@ -326,7 +345,10 @@ struct Router::Impl {
       replica.in_flight.fetch_sub(1);
       if (reported < 0 && !started) reported = ReportedCachedTokens(result.body);
       if (reported > 0) replica.reported_cached_tokens.fetch_add(reported);
-      if (client_gone) return false;
+      if (client_gone) {
+        cancelled.fetch_add(1);
+        return false;
+      }
       if (result.ok()) {
         if (started) {
           boost::system::error_code ec;

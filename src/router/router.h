@@ -19,6 +19,10 @@
 // new requests to a replica, its in-flight ones finish (the answer says how many
 // are left); POST /router/undrain takes it back.
 //
+// A client that leaves before its answer, streamed or not, ends the upstream
+// request too (its connection closes), so the replica stops generating and
+// frees the request's pages; counted as cancelled in /metrics.
+//
 // Fail-over: a replica that refuses the connection, breaks it or answers 503
 // before anything was relayed is marked unhealthy and the request is retried on
 // the next choice (each replica at most once); once bytes of a stream were

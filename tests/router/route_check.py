@@ -3,7 +3,8 @@
 router in front (exact mode), then a second router without events (approximate
 mode). Checks cache affinity (a tenant's second request is served from cache on
 the replica that has its prefix), pass-through of streams, chat, embeddings, errors and models,
-/metrics, draining, fail-over when a replica is killed (no client hangs; the router
+/metrics, draining, a client leaving a non-streamed request (the replica aborts it),
+fail-over when a replica is killed (no client hangs; the router
 forgets the dead replica's blocks), and auth pass-through with --tenant-keys (the
 router's predicted cached tokens equal the keyed replica's reported ones).
 
@@ -83,6 +84,28 @@ def metric(text, name, replica):
     m = re.search(re.escape(name) + r'\{replica="' + re.escape(replica) + r'"\} (\S+)', text)
     check(m is not None, f"{name} for {replica} missing from /metrics")
     return float(m.group(1))
+
+
+def aborted(port):
+    """A replica's requests finished as aborted (its /metrics)."""
+    _, _, text = request(port, "/metrics")
+    m = re.search(r'radixlm:request_success_total\{[^}]*finished_reason="abort"[^}]*\} (\S+)', text)
+    check(m is not None, "abort count missing from a replica's /metrics")
+    return float(m.group(1))
+
+
+def leave_early(port, body, after_s):
+    """Sends a non-streamed request and closes the connection after after_s."""
+    data = json.dumps(body).encode()
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  + f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+        s.settimeout(after_s)
+        try:
+            got = s.recv(1)
+        except socket.timeout:
+            got = b""
+        check(got == b"", "the long request answered before its client left")
 
 
 def admin(port, path, replica, key):
@@ -183,6 +206,21 @@ def main():
         check(metric(metrics, "radixlm_router_replica_draining", urls[1]) == 1, "draining gauge")
         status, text = admin(rport, "/router/undrain", urls[1], "adm")
         check(status == 200 and '"draining":false' in text, f"undrain: {status} {text}")
+
+        # A client that leaves a non-streamed request: the router closes the
+        # upstream request and the replica aborts it (its pages go back).
+        before = sum(aborted(r[0]) for r in replicas)
+        t0 = time.time()
+        leave_early(rport, {"prompt": [5, 6, 7], "max_tokens": 2000, "n": 16, "ignore_eos": True,
+                            "temperature": 1, "seed": 1}, 0.5)
+        while sum(aborted(r[0]) for r in replicas) == before and time.time() - t0 < 10:
+            time.sleep(0.1)
+        check(sum(aborted(r[0]) for r in replicas) == before + 1,
+              "the replica did not abort the request its client left")
+        print(f"left request aborted upstream after {time.time() - t0:.2f} s")
+        _, _, text = request(rport, "/metrics")
+        check(re.search(r"radixlm_router_cancelled_requests_total 1\b", text) is not None,
+              "router's cancelled count")
 
         # Kill replica 0: every request still succeeds (retried on replica 1), and
         # the router forgets replica 0's blocks.
