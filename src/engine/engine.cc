@@ -33,6 +33,8 @@ Status EngineOptions::Validate() const {
   if (max_running < 1) return InvalidArgumentError("max_running must be >= 1");
   if (token_budget < 1) return InvalidArgumentError("token_budget must be >= 1");
   if (max_prefill_tokens < 0) return InvalidArgumentError("max_prefill_tokens must be >= 0");
+  if (prefill_attention_span < 0)
+    return InvalidArgumentError("prefill_attention_span must be >= 0");
   if (!(mixed_step_ratio == 0 || (mixed_step_ratio > 1 && mixed_step_ratio <= 100)))
     return InvalidArgumentError("mixed_step_ratio must be 0 (off) or in (1, 100]");
   if (max_waiting < 1) return InvalidArgumentError("max_waiting must be >= 1");

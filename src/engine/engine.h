@@ -53,6 +53,10 @@ struct EngineOptions {
   // much prefill beside them and costs a bounded multiple of a decode step
   // (step_limits.h derives it on a GPU).
   int64_t max_prefill_tokens = 0;
+  // Late chunks of long prompts are charged for their attention
+  // (sched::PolicyOptions::prefill_attention_span; step_limits.h derives it on
+  // a GPU); 0: a chunk costs its token count.
+  int64_t prefill_attention_span = 0;
   // Stall-free batching from measured costs (step_cost.h), > 1 to enable: with
   // decodes running, a step's prefill share is sized so that the step takes at
   // most this many times a decode-only step of the same batch, from the

@@ -87,6 +87,7 @@ sched::PolicyOptions SchedulePolicyOptions(const EngineOptions& options, int64_t
   p.max_running = options.max_running;
   p.token_budget = options.token_budget;
   p.max_prefill_tokens = options.max_prefill_tokens;
+  p.prefill_attention_span = options.prefill_attention_span;
   p.fairness_bound_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(options.fairness_bound).count();
   p.page_size = page_size;
@@ -278,7 +279,7 @@ void Scheduler::Preempt(StepPlan* plan, Request* request) {
   for (auto it = plan->items.begin(); it != plan->items.end();) {
     if (it->request == request) {
       const bool decode = it->tokens == 1 && it->sequence->pending() == 1;
-      plan->budget.GiveBack(it->tokens, decode);
+      plan->budget.GiveBack(it->tokens, decode, it->sequence->computed);
       it = plan->items.erase(it);
     } else {
       ++it;
@@ -332,7 +333,7 @@ void Scheduler::ScheduleRunning(StepPlan* plan) {
           continue;
         }
         // Prefill chunks also stay within the step's prefill share.
-        const int64_t tokens = plan->budget.Chunk(seq->pending(), decode);
+        const int64_t tokens = plan->budget.Chunk(seq->pending(), decode, seq->computed);
         if (tokens <= 0) continue;
         const int64_t got = ReservePages(plan, r, seq, tokens);
         if (got < 0) continue;  // short of pages with a step in flight
@@ -341,7 +342,7 @@ void Scheduler::ScheduleRunning(StepPlan* plan) {
           break;
         }
         plan->items.push_back({r, seq, got, got == seq->pending()});
-        plan->budget.Take(got, decode);
+        plan->budget.Take(got, decode, seq->computed);
       }
     }
   }
@@ -425,7 +426,7 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
       r->hidden_sum.assign(static_cast<size_t>(backend_->config().hidden_size), 0.0f);
     seq->computed = matched.ok() ? static_cast<int64_t>(*matched) : 0;
     if (copy.needed()) copies.push_back(copy);
-    const int64_t tokens = budget.Chunk(seq->pending(), /*decode=*/false);
+    const int64_t tokens = budget.Chunk(seq->pending(), /*decode=*/false, seq->computed);
     if (tokens <= 0) continue;  // a later step computes it
     const int64_t want = seq->computed + tokens;
     // Admission never evicts pages a running request needs next: it only takes
@@ -440,7 +441,7 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
       break;
     }
     items.push_back({r, seq, tokens, tokens == seq->pending()});
-    budget.Take(tokens, /*decode=*/false);
+    budget.Take(tokens, /*decode=*/false, seq->computed);
   }
   if (!ok || items.empty()) {
     for (Sequence* seq : starting) {

@@ -37,4 +37,10 @@ StepLimits GpuStepLimits(int64_t pool_tokens, int64_t page_size, double gemm_flo
   return l;
 }
 
+int64_t GpuPrefillAttentionSpan(double layer_params, int64_t attention_width) {
+  if (layer_params <= 0 || attention_width <= 0) return 0;
+  return std::max<int64_t>(1, static_cast<int64_t>(kGpuAttentionRateShare * layer_params /
+                                                   (2.0 * static_cast<double>(attention_width))));
+}
+
 }  // namespace radixlm::engine

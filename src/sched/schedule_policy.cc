@@ -1,6 +1,7 @@
 #include "sched/schedule_policy.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 namespace radixlm::sched {
@@ -10,30 +11,51 @@ Status PolicyOptions::Validate() const {
   if (token_budget <= 0) return InvalidArgumentError("the token budget must be positive");
   if (max_prefill_tokens < 0)
     return InvalidArgumentError("max prefill tokens must not be negative");
+  if (prefill_attention_span < 0)
+    return InvalidArgumentError("the prefill attention span must not be negative");
   if (fairness_bound_ns < 0) return InvalidArgumentError("the fairness bound must not be negative");
   if (page_size <= 0) return InvalidArgumentError("the page size must be positive");
   return OkStatus();
 }
 
-int64_t StepBudget::Chunk(int64_t pending, bool decode) const {
-  return std::min(pending, decode ? tokens_left : prefill_room());
+int64_t PrefillCost(int64_t tokens, int64_t start, int64_t span) {
+  if (span <= 0 || tokens <= 0) return tokens;
+  const double c = static_cast<double>(tokens);
+  return static_cast<int64_t>(
+      std::ceil(c * (1.0 + (static_cast<double>(start) + c / 2) / static_cast<double>(span))));
 }
 
-void StepBudget::Take(int64_t tokens, bool decode) {
+int64_t StepBudget::Chunk(int64_t pending, bool decode, int64_t start) const {
+  if (decode || attention_span <= 0) {
+    return std::min(pending, decode ? tokens_left : prefill_room());
+  }
+  const int64_t most = std::min(pending, tokens_left);
+  if (most <= 0 || prefill_left <= 0) return 0;
+  // The largest C with PrefillCost(C) <= prefill_left: C^2 / 2A + C (1 + s / A) = R.
+  const double a = static_cast<double>(attention_span), r = static_cast<double>(prefill_left);
+  const double b = 1.0 + static_cast<double>(start) / a;
+  int64_t c = static_cast<int64_t>(a * (std::sqrt(b * b + 2.0 * r / a) - b));
+  c = std::clamp<int64_t>(c, 0, most);
+  while (c < most && PrefillCost(c + 1, start, attention_span) <= prefill_left) ++c;
+  while (c > 0 && PrefillCost(c, start, attention_span) > prefill_left) --c;
+  return std::max<int64_t>(c, 1);  // a token past the share rather than none
+}
+
+void StepBudget::Take(int64_t tokens, bool decode, int64_t start) {
   tokens_left -= tokens;
   if (decode) {
     ++decode_rows;
   } else {
-    prefill_left -= tokens;
+    prefill_left -= PrefillCost(tokens, start, attention_span);
   }
 }
 
-void StepBudget::GiveBack(int64_t tokens, bool decode) {
+void StepBudget::GiveBack(int64_t tokens, bool decode, int64_t start) {
   tokens_left += tokens;
   if (decode) {
     --decode_rows;
   } else {
-    prefill_left += tokens;
+    prefill_left += PrefillCost(tokens, start, attention_span);
   }
 }
 
@@ -62,6 +84,7 @@ StepBudget SchedulePolicy::StartStep() const {
   StepBudget b;
   b.tokens_left = options_.token_budget;
   b.prefill_left = options_.token_budget;
+  b.attention_span = options_.prefill_attention_span;
   return b;
 }
 

@@ -12,7 +12,12 @@
 //   StepBudget        a step's tokens: one decode token per decoding sequence
 //                     first, then prefill chunks (running requests in admission
 //                     order, then admitted ones) within the token budget and the
-//                     step's prefill share (max_prefill_tokens, 0: the budget)
+//                     step's prefill share (max_prefill_tokens, 0: the budget);
+//                     with prefill_attention_span A a chunk of C tokens from
+//                     position s takes C * (1 + (s + C/2) / A) of the share
+//                     (PrefillCost), since its attention reads every earlier
+//                     key: late chunks of a long prompt are shorter, so a
+//                     step's time stays near what the share was sized for
 //   Admit             the ranked queue, in order, while the step has prefill
 //                     room: stop at max_running sequences; pass over a request
 //                     whose prompt shares at least a page more with a prompt
@@ -46,6 +51,10 @@ struct PolicyOptions {
   int64_t max_running = 64;        // sequences running at once
   int64_t token_budget = 512;      // tokens a step computes, prefill and decode
   int64_t max_prefill_tokens = 0;  // of the budget, prefill per step (0: all of it)
+  // The prompt position at which a token's attention costs as much as its
+  // weight matrices (engine/step_limits.h derives it for the GPU); 0: a chunk
+  // costs its token count wherever it starts.
+  int64_t prefill_attention_span = 0;
   int64_t fairness_bound_ns = 2'000'000'000;
   int64_t page_size = 16;
   bool prefix_cache = true;  // off: nothing is shared, so nothing waits to share
@@ -72,17 +81,24 @@ struct RunningRequest {
 
 // What is left of one step's tokens.
 struct StepBudget {
-  int64_t tokens_left = 0;   // of the token budget
-  int64_t prefill_left = 0;  // of the prefill share
-  int64_t decode_rows = 0;   // decode tokens planned
-  // Tokens a prefill chunk (or an admission) may still take.
+  int64_t tokens_left = 0;     // of the token budget
+  int64_t prefill_left = 0;    // of the prefill share (in PrefillCost units)
+  int64_t decode_rows = 0;     // decode tokens planned
+  int64_t attention_span = 0;  // PolicyOptions::prefill_attention_span
+  // Whether a prefill chunk (or an admission) may still take tokens.
   int64_t prefill_room() const { return tokens_left < prefill_left ? tokens_left : prefill_left; }
-  // The tokens of the next item: a decode token, or a chunk of `pending` prompt tokens.
-  int64_t Chunk(int64_t pending, bool decode) const;
-  void Take(int64_t tokens, bool decode);
+  // The tokens of the next item: a decode token, or a chunk of `pending` prompt
+  // tokens from position `start` (at least one while any share is left).
+  int64_t Chunk(int64_t pending, bool decode, int64_t start = 0) const;
+  void Take(int64_t tokens, bool decode, int64_t start = 0);
   // An item left the step (its request was preempted).
-  void GiveBack(int64_t tokens, bool decode);
+  void GiveBack(int64_t tokens, bool decode, int64_t start = 0);
 };
+
+// What a prefill chunk of `tokens` from position `start` takes of a step's
+// prefill share with attention span `span` (PolicyOptions): the tokens
+// themselves when span is 0.
+int64_t PrefillCost(int64_t tokens, int64_t start, int64_t span);
 
 // What the caller does for Admit.
 class AdmitHost {

@@ -20,6 +20,7 @@ sched::PolicyOptions SchedulePolicyOptions(const SimOptions& options) {
   p.max_running = options.max_running;
   p.token_budget = options.token_budget;
   p.max_prefill_tokens = options.max_prefill_tokens;
+  p.prefill_attention_span = options.prefill_attention_span;
   p.fairness_bound_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(options.fairness_bound).count();
   p.page_size = options.page_size;
@@ -164,7 +165,7 @@ class Run final : public sched::AdmitHost {
         Seq* s = running_[i].get();
         const bool decode = s->pending() == 1;
         if (decode != (pass == 0)) continue;
-        const int64_t tokens = budget_.Chunk(s->pending(), decode);
+        const int64_t tokens = budget_.Chunk(s->pending(), decode, s->computed);
         if (tokens <= 0) continue;
         const int64_t got = ReservePages(i, tokens);
         if (got == 0) {
@@ -172,7 +173,7 @@ class Run final : public sched::AdmitHost {
           continue;
         }
         plan_.push_back({s, got, decode, got == s->pending()});
-        budget_.Take(got, decode);
+        budget_.Take(got, decode, s->computed);
       }
     }
   }
@@ -203,7 +204,7 @@ class Run final : public sched::AdmitHost {
     Seq* s = running_[index].get();
     for (auto it = plan_.begin(); it != plan_.end();) {
       if (it->seq == s) {
-        budget_.GiveBack(it->tokens, it->decode);
+        budget_.GiveBack(it->tokens, it->decode, it->seq->computed);
         it = plan_.erase(it);
       } else {
         ++it;
@@ -263,7 +264,7 @@ class Run final : public sched::AdmitHost {
     // All but the last token: that one is always computed, for its logits.
     auto matched = s->pages->Start(std::span(s->tokens).first(s->tokens.size() - 1), &copy);
     s->computed = matched.ok() ? static_cast<int64_t>(*matched) : 0;
-    const int64_t tokens = budget->Chunk(s->pending(), /*decode=*/false);
+    const int64_t tokens = budget->Chunk(s->pending(), /*decode=*/false, s->computed);
     bool ok = tokens > 0;
     if (ok) {
       const int64_t want = s->computed + tokens;
@@ -279,7 +280,7 @@ class Run final : public sched::AdmitHost {
       return false;
     }
     plan_.push_back({s, tokens, false, tokens == s->pending()});
-    budget->Take(tokens, /*decode=*/false);
+    budget->Take(tokens, /*decode=*/false, s->computed);
     if (!s->started) {
       s->started = true;
       const TraceRequest& r = trace_.requests[s->request];

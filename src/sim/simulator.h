@@ -60,6 +60,7 @@ struct SimOptions {
   int64_t max_running = 256;                       // sequences running at once
   int64_t token_budget = 8192;                     // tokens computed per step, prefill and decode
   int64_t max_prefill_tokens = 0;                  // of the budget, prefill per step (0: all of it)
+  int64_t prefill_attention_span = 0;              // sched::PolicyOptions' (0: off)
   std::chrono::milliseconds fairness_bound{2000};  // the engine's default
   CostProfile profile;
   uint64_t seed = 0;              // token content (PromptBuilder)

@@ -345,6 +345,11 @@ int main(int argc, char** argv) {
           "--max-prefill-tokens", run.max_prefill_tokens,
           "Prefill tokens per step at most, beside the decodes (default: the whole budget)")
       ->check(CLI::PositiveNumber);
+  run_cmd
+      ->add_option("--prefill-attention-span", run.prefill_attention_span,
+                   "Charge a prefill chunk of C tokens from position s C*(1+(s+C/2)/SPAN) of the "
+                   "step's prefill share, as serve does on a GPU (default 0: its tokens)")
+      ->check(CLI::NonNegativeNumber);
   run_cmd->add_option("--max-running", run.max_running, "Running sequences at most")
       ->check(CLI::PositiveNumber);
   run_cmd
@@ -578,6 +583,13 @@ int main(int argc, char** argv) {
           "Prefill tokens per step at most, beside the decodes (default: the device's prefill "
           "chunk when the token budget is derived, else the whole budget)")
       ->check(CLI::PositiveNumber);
+  serve_cmd
+      ->add_option(
+          "--prefill-attention-span", serve.prefill_attention_span,
+          "Charge a prefill chunk of C tokens from position s C*(1+(s+C/2)/SPAN) of the step's "
+          "prefill share, so late chunks of long prompts are shorter (default: from the model "
+          "on a GPU, where a token's attention costs as much as its weights; 0 on the CPU; 0: off)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40));
   serve_cmd
       ->add_option(
           "--mixed-step-ratio", serve.mixed_step_ratio,

@@ -243,6 +243,19 @@ int RunServe(const ServeOptions& o) {
                                   ? o.max_prefill_tokens
                                   : (o.token_budget > 0 ? 0 : limits.prefill_chunk);
   eo.max_prefill_tokens = max_prefill;
+  if (o.prefill_attention_span >= 0) {
+    eo.prefill_attention_span = o.prefill_attention_span;
+  } else if (cuda) {
+    const model::ModelConfig& c = m.config;
+    const double q = static_cast<double>(c.num_heads * c.head_dim),
+                 kv = static_cast<double>(c.num_kv_heads * c.head_dim),
+                 h = static_cast<double>(c.hidden_size),
+                 inter = static_cast<double>(c.intermediate_size);
+    // q, k, v, o and a gated MLP (GPT-2's two-matrix MLP is within a third).
+    const double layer_params = h * (q + 2 * kv) + q * h + 3 * h * inter;
+    eo.prefill_attention_span = engine::GpuPrefillAttentionSpan(
+        layer_params * static_cast<double>(c.num_layers), c.num_heads * c.head_dim * c.num_layers);
+  }
   eo.mixed_step_ratio = o.mixed_step_ratio;
   eo.max_waiting = o.max_waiting;
   eo.fairness_bound = std::chrono::milliseconds(o.fairness_bound_ms);
@@ -401,6 +414,9 @@ int RunServe(const ServeOptions& o) {
       ", token budget " + std::to_string(token_budget) + (o.token_budget > 0 ? " (given)" : "") +
       ", prefill tokens a step " +
       (max_prefill > 0 ? std::to_string(max_prefill) : "up to the budget") +
+      (eo.prefill_attention_span > 0 ? " (late chunks charged for attention: span " +
+                                           std::to_string(eo.prefill_attention_span) + " tokens)"
+                                     : std::string()) +
       (eo.mixed_step_ratio > 0
            ? " until learnt (then a mixed step of at most " +
                  std::to_string(eo.mixed_step_ratio).substr(0, 4) + " decode steps)"

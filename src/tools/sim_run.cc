@@ -215,6 +215,7 @@ int RunSimRun(const SimRunOptions& o) {
         options.admission.policy = admission;
         options.token_budget = o.token_budget;
         options.max_prefill_tokens = o.max_prefill_tokens;
+        options.prefill_attention_span = o.prefill_attention_span;
         options.max_running = o.max_running;
         options.fairness_bound = std::chrono::milliseconds(o.fairness_bound_ms);
         options.profile = *profile;

@@ -29,6 +29,7 @@ struct Knobs {
   int64_t max_running = 4;
   int64_t token_budget = 64;
   int64_t max_prefill_tokens = 0;
+  int64_t prefill_attention_span = 0;
   int64_t fairness_ms = 100000;
 };
 
@@ -37,6 +38,7 @@ engine::EngineOptions EngineOptionsFor(const Knobs& k) {
   o.max_running = k.max_running;
   o.token_budget = k.token_budget;
   o.max_prefill_tokens = k.max_prefill_tokens;
+  o.prefill_attention_span = k.prefill_attention_span;
   o.fairness_bound = std::chrono::milliseconds(k.fairness_ms);
   return o;
 }
@@ -48,6 +50,7 @@ sim::SimOptions SimOptionsFor(const Knobs& k) {
   o.max_running = k.max_running;
   o.token_budget = k.token_budget;
   o.max_prefill_tokens = k.max_prefill_tokens;
+  o.prefill_attention_span = k.prefill_attention_span;
   o.fairness_bound = std::chrono::milliseconds(k.fairness_ms);
   o.profile.name = "1 ms a step";
   o.profile.overhead_s = 1e-3;
@@ -187,12 +190,14 @@ int64_t Cached(const Outcome& o) {
 TEST(SimEquivalenceTest, OptionsMapOneToOne) {
   Knobs k;
   k.max_prefill_tokens = 24;
+  k.prefill_attention_span = 77;
   k.fairness_ms = 1234;
   const sched::PolicyOptions e = engine::SchedulePolicyOptions(EngineOptionsFor(k), k.page_size);
   const sched::PolicyOptions s = sim::SchedulePolicyOptions(SimOptionsFor(k));
   EXPECT_EQ(e.max_running, s.max_running);
   EXPECT_EQ(e.token_budget, s.token_budget);
   EXPECT_EQ(e.max_prefill_tokens, s.max_prefill_tokens);
+  EXPECT_EQ(e.prefill_attention_span, s.prefill_attention_span);
   EXPECT_EQ(e.fairness_bound_ns, s.fairness_bound_ns);
   EXPECT_EQ(e.page_size, s.page_size);
   EXPECT_EQ(e.prefix_cache, s.prefix_cache);
@@ -286,6 +291,25 @@ TEST(SimEquivalenceTest, MixedTraffic) {
   }
   EXPECT_GT(preemptions, 0);
   EXPECT_GT(reordered, 0);
+}
+
+// Chunks charged for their attention (a span shorter than the prompts): late
+// chunks shrink on both sides alike.
+TEST(SimEquivalenceTest, ChunksChargedForAttention) {
+  Knobs k;
+  k.pages = 64;
+  k.max_running = 4;
+  k.token_budget = 40;
+  k.max_prefill_tokens = 24;
+  k.prefill_attention_span = 16;
+  for (uint64_t seed = 40; seed < 46; ++seed) {
+    sim::Trace trace = Bursts(seed, 6, 5, 3, {20, 36, 60}, 20, 12);
+    const Outcome sim = RunSim(trace, k);
+    ExpectSame(RunEngine(trace, k), sim);
+    Knobs flat = k;
+    flat.prefill_attention_span = 0;
+    EXPECT_GT(sim.steps, RunSim(trace, flat).steps) << "seed " << seed;
+  }
 }
 
 }  // namespace

@@ -29,6 +29,17 @@ TEST(StepLimitsTest, GpuRunningFollowsThePool) {
   EXPECT_EQ(GpuStepLimits(1 << 20, 16, 0, 0).prefill_chunk, 128);
 }
 
+// Llama 3 8B: 32 layers of 4096 x (4096 + 2 x 1024) (q, k, v), 4096 x 4096 (o)
+// and 3 x 4096 x 14336 (the MLP): 6.98e9 parameters; 32 heads x 128 x 32 layers.
+// A sixth of 6.98e9 / (2 x 131072): a token at position ~4,400 costs its
+// weights twice over.
+TEST(StepLimitsTest, PrefillAttentionSpanOfLlama3_8b) {
+  const double layer = 4096.0 * (4096 + 2 * 1024) + 4096.0 * 4096 + 3 * 4096.0 * 14336;
+  EXPECT_EQ(GpuPrefillAttentionSpan(32 * layer, 32 * 128 * 32), 4437);
+  EXPECT_EQ(GpuPrefillAttentionSpan(0, 32 * 128 * 32), 0);
+  EXPECT_EQ(GpuPrefillAttentionSpan(32 * layer, 0), 0);
+}
+
 TEST(StepLimitsTest, CpuKeepsItsFixedLimits) {
   const StepLimits l = CpuStepLimits();
   EXPECT_EQ(l.max_running, 64);

@@ -64,6 +64,46 @@ TEST(SchedulePolicyTest, BudgetTakesDecodesThenPrefillWithinTheShare) {
   EXPECT_EQ(SchedulePolicy(whole).FixedShare(), 100);
 }
 
+// With an attention span, a chunk is charged C (1 + (s + C/2) / A): at the
+// start of a prompt about its tokens, late in a long one several times that.
+TEST(SchedulePolicyTest, LateChunksOfLongPromptsAreShorter) {
+  EXPECT_EQ(PrefillCost(400, 0, 0), 400);
+  EXPECT_EQ(PrefillCost(400, 9000, 0), 400);
+  EXPECT_EQ(PrefillCost(400, 0, 4000), 420);     // 400 (1 + 200 / 4000)
+  EXPECT_EQ(PrefillCost(100, 3950, 4000), 200);  // 100 (1 + 4000 / 4000)
+  EXPECT_EQ(PrefillCost(0, 3950, 4000), 0);
+  PolicyOptions o = Options();
+  o.token_budget = 1000;
+  o.max_prefill_tokens = 400;
+  o.prefill_attention_span = 4000;
+  SchedulePolicy policy(o);
+  for (int64_t start : {0, 100, 2000, 6000, 20000, 200000}) {
+    StepBudget b = policy.StartStep();
+    SchedulePolicy::SetPrefillShare(&b, policy.FixedShare());
+    const int64_t c = b.Chunk(100000, false, start);
+    // The largest chunk within the share.
+    EXPECT_LE(PrefillCost(c, start, 4000), 400) << start;
+    EXPECT_GT(PrefillCost(c + 1, start, 4000), 400) << start;
+    b.Take(c, false, start);
+    EXPECT_EQ(b.tokens_left, 1000 - c);
+    EXPECT_EQ(b.prefill_left, 400 - PrefillCost(c, start, 4000));
+    b.GiveBack(c, false, start);
+    EXPECT_EQ(b.prefill_left, 400);
+    EXPECT_EQ(b.Chunk(7, false, start), 7);  // a short remainder fits whole
+  }
+  StepBudget b = policy.StartStep();
+  SchedulePolicy::SetPrefillShare(&b, policy.FixedShare());
+  EXPECT_EQ(b.Chunk(100000, false, 0), 381);
+  EXPECT_EQ(b.Chunk(100000, false, 6000), 158);
+  // A token at a position past the whole share still moves (one a step).
+  SchedulePolicy::SetPrefillShare(&b, 2);
+  EXPECT_EQ(b.Chunk(100000, false, 100000), 1);
+  SchedulePolicy::SetPrefillShare(&b, 0);
+  EXPECT_EQ(b.Chunk(100000, false, 0), 0);
+  o.prefill_attention_span = -1;
+  EXPECT_FALSE(o.Validate().ok());
+}
+
 class FakeHost : public AdmitHost {
  public:
   std::map<size_t, int64_t> shared;
