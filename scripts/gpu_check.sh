@@ -208,7 +208,7 @@ export -f bench_tiny
 # ---- 3. logits against transformers on the GPU -------------------------------------
 step "hf_compare_$device" 240 python3 "$b/src/reference/compare_hf.py" --radixlm "$radixlm" --device "$device" \
   --work "$work/hf" --json "$out/hf_compare.json" \
-  --cases llama-tiny,llama-tiny-mqa,qwen2-tiny,gpt2-tiny,llama-small,qwen2-small,gpt2-small
+  --cases llama-tiny,llama-tiny-mqa,qwen2-tiny,gpt2-tiny,mistral-tiny,llama-small,qwen2-small,gpt2-small
 
 fi  # mode != e2e
 
