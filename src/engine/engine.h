@@ -73,6 +73,9 @@ struct EngineOptions {
   // A waiting request passed over by cache-aware ordering for longer than this is
   // admitted ahead of every request that arrived after it.
   std::chrono::milliseconds fairness_bound{2000};
+  // Waiting requests' cached prefixes are marked used each step they wait
+  // (sched::PolicyOptions::touch_waiting); false: only peeked.
+  bool touch_waiting = true;
   // Overlapped scheduling (scheduler.h): the next step is planned and launched
   // while the device runs the current one. Only on a backend that overlaps().
   bool overlap = true;

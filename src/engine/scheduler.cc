@@ -88,6 +88,7 @@ sched::PolicyOptions SchedulePolicyOptions(const EngineOptions& options, int64_t
   p.token_budget = options.token_budget;
   p.max_prefill_tokens = options.max_prefill_tokens;
   p.prefill_attention_span = options.prefill_attention_span;
+  p.touch_waiting = options.touch_waiting;
   p.fairness_bound_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(options.fairness_bound).count();
   p.page_size = page_size;
@@ -379,10 +380,13 @@ void Scheduler::RankWaiting(int64_t now) {
     w.arrival_ns = r.arrival_ns;
     w.queued_ns = r.queued_ns;
     w.preemptions = r.preemptions;
-    w.cached_tokens = cache_ == nullptr || r.options.embed
-                          ? 0
-                          : static_cast<int64_t>(
-                                cache_->PeekMatch(r.options.ns, std::span(p).first(p.size() - 1)));
+    w.cached_tokens =
+        cache_ == nullptr || r.options.embed
+            ? 0
+            : static_cast<int64_t>(
+                  policy_.options().touch_waiting
+                      ? cache_->TouchPrefix(r.options.ns, std::span(p).first(p.size() - 1))
+                      : cache_->PeekMatch(r.options.ns, std::span(p).first(p.size() - 1)));
     w.width = r.width();
     w.finished = r.finished();
     w.can_share = !r.options.embed;

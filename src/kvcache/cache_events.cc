@@ -27,6 +27,9 @@ class EventingCache final : public PrefixCache {
   size_t PeekMatch(std::string_view ns, std::span<const Token> tokens) const override {
     return inner_->PeekMatch(ns, tokens);
   }
+  size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens) override {
+    return inner_->TouchPrefix(ns, tokens);
+  }
 
   Status Insert(std::string_view ns, std::span<const Token> tokens, std::span<const PageId> pages,
                 const InsertOptions& options, InsertResult* out) override {

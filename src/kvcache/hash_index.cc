@@ -241,6 +241,22 @@ size_t HashIndex::PeekMatch(std::string_view ns, std::span<const Token> tokens) 
   return pages * page_size_;
 }
 
+size_t HashIndex::TouchPrefix(std::string_view ns, std::span<const Token> tokens) {
+  auto it = namespace_index_.find(ns);
+  if (it == namespace_index_.end()) return 0;
+  const int64_t now = clock_->NowNanos();
+  BlockHash hash = namespaces_[it->second].hash;
+  const size_t full_pages = tokens.size() / page_size_;
+  size_t pages = 0;
+  for (; pages < full_pages; ++pages) {
+    hash = ChainBlockHash(hash, tokens.subspan(pages * page_size_, page_size_));
+    const uint32_t id = Lookup(hash);
+    if (id == kNone) break;
+    Touch(id, now, /*hit=*/false, EntryUsage::kKeepPriority);
+  }
+  return pages * page_size_;
+}
+
 Status HashIndex::Insert(std::string_view ns, std::span<const Token> tokens,
                          std::span<const PageId> pages, const InsertOptions& options,
                          InsertResult* out) {

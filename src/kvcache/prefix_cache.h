@@ -184,6 +184,12 @@ class PrefixCache {
   // anything: a scheduler ranks its whole waiting queue with it every step.
   virtual size_t PeekMatch(std::string_view ns, std::span<const Token> tokens) const = 0;
 
+  // PeekMatch that also marks the matched entries used now, for recency only:
+  // no hit is counted, nothing is split or locked. A scheduler calls it for the
+  // requests in its queue, so their cached prefixes are not the first evicted
+  // while they wait.
+  virtual size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens) = 0;
+
   // For pins (pin_table.h): locks the cached prefix of `tokens` as Match and Lock
   // would (the lock covers exactly the pages of that prefix), without counting a
   // match or marking a use. Returns the length locked, 0 when nothing is cached

@@ -451,6 +451,27 @@ size_t RadixTree::PeekMatch(std::string_view ns, std::span<const Token> tokens) 
   return pos;
 }
 
+size_t RadixTree::TouchPrefix(std::string_view ns, std::span<const Token> tokens) {
+  uint32_t id = FindRoot(ns);
+  if (id == kNone) return 0;
+  const int64_t now = clock_->NowNanos();
+  size_t pos = 0;
+  while (pos < tokens.size()) {
+    BestChildResult best = BestChild(nodes_[id], tokens.subspan(pos));
+    if (best.id == kNone) break;
+    const Node& child = nodes_[best.id];
+    size_t avail = std::min<size_t>(child.length, tokens.size() - pos);
+    size_t common = EdgeCommonPrefix(child, tokens.data() + pos, avail);
+    if (common == 0) break;
+    pos += common;
+    // A partly matched edge is touched whole (it is not split for a peek).
+    Touch(best.id, now, /*hit=*/false, EntryUsage::kKeepPriority);
+    if (common < child.length) break;
+    id = best.id;
+  }
+  return pos;
+}
+
 // ---------------------------------------------------------------------------
 // Insert
 

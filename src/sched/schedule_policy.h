@@ -4,11 +4,15 @@
 // prefix lengths, admission order), never on either side's own records; each
 // caller keeps its pages and its prefix cache and asks the policy what to do:
 //
-//   Rank              the waiting queue: a request preempted, or waiting longer
-//                     than the fairness bound, is urgent and goes ahead of every
-//                     other, oldest arrival first; the others longest cached
-//                     prefix first, then by arrival; the id breaks ties, so the
-//                     order is a function of the descriptions and the time alone
+//   Rank              the waiting queue (each request's cached prefix measured
+//                     with PrefixCache::TouchPrefix when touch_waiting is on,
+//                     which marks it used now: a prefix a queued request will
+//                     reuse is not the first evicted while it waits; else
+//                     PeekMatch, which leaves recency alone): a request preempted, or waiting
+//                     longer than the fairness bound, is urgent and goes ahead of every other,
+//                     oldest arrival first; the others longest cached prefix first, then by
+//                     arrival; the id breaks ties, so the order is a function of the descriptions
+//                     and the time alone
 //   StepBudget        a step's tokens: one decode token per decoding sequence
 //                     first, then prefill chunks (running requests in admission
 //                     order, then admitted ones) within the token budget and the
@@ -56,6 +60,7 @@ struct PolicyOptions {
   // costs its token count wherever it starts.
   int64_t prefill_attention_span = 0;
   int64_t fairness_bound_ns = 2'000'000'000;
+  bool touch_waiting = true;  // Rank's prefixes: TouchPrefix (true) or PeekMatch
   int64_t page_size = 16;
   bool prefix_cache = true;  // off: nothing is shared, so nothing waits to share
   Status Validate() const;

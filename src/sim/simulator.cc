@@ -21,6 +21,7 @@ sched::PolicyOptions SchedulePolicyOptions(const SimOptions& options) {
   p.token_budget = options.token_budget;
   p.max_prefill_tokens = options.max_prefill_tokens;
   p.prefill_attention_span = options.prefill_attention_span;
+  p.touch_waiting = options.touch_waiting;
   p.fairness_bound_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(options.fairness_bound).count();
   p.page_size = options.page_size;
@@ -223,8 +224,9 @@ class Run final : public sched::AdmitHost {
 
   void Admit(int64_t now) {
     if (waiting_.empty() || budget_.prefill_room() <= 0) return;
-    int64_t running = static_cast<int64_t>(running_.size());
-    if (running >= options_.max_running) return;  // the policy would stop at once
+    // Ranked (and the queue's prefixes touched) whenever the step has prefill
+    // room, as the engine does, even with every slot taken.
+    const int64_t running = static_cast<int64_t>(running_.size());
     waiting_desc_.resize(waiting_.size());
     for (size_t i = 0; i < waiting_.size(); ++i) {
       const Seq& s = *waiting_[i];
@@ -233,8 +235,10 @@ class Run final : public sched::AdmitHost {
       w.arrival_ns = s.arrival_ns;
       w.queued_ns = s.queued_ns;
       w.preemptions = s.preemptions;
-      w.cached_tokens = static_cast<int64_t>(cache_->PeekMatch(
-          Ns(s), std::span(s.tokens).first(static_cast<size_t>(s.prompt_len - 1))));
+      const auto prompt = std::span(s.tokens).first(static_cast<size_t>(s.prompt_len - 1));
+      w.cached_tokens =
+          static_cast<int64_t>(options_.touch_waiting ? cache_->TouchPrefix(Ns(s), prompt)
+                                                      : cache_->PeekMatch(Ns(s), prompt));
     }
     policy_.Rank(waiting_desc_, now, &order_);
     policy_.Admit(waiting_desc_, order_, now, running, &budget_, this, &admitted_);

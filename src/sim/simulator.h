@@ -62,6 +62,7 @@ struct SimOptions {
   int64_t max_prefill_tokens = 0;                  // of the budget, prefill per step (0: all of it)
   int64_t prefill_attention_span = 0;              // sched::PolicyOptions' (0: off)
   std::chrono::milliseconds fairness_bound{2000};  // the engine's default
+  bool touch_waiting = true;                       // sched::PolicyOptions'
   CostProfile profile;
   uint64_t seed = 0;              // token content (PromptBuilder)
   bool check_invariants = false;  // tests: CheckInvariants and conservation every step

@@ -157,6 +157,7 @@ struct SimRunOptions {
   int64_t prefill_attention_span = 0;
   int64_t max_running = 256;
   int64_t fairness_bound_ms = 2000;
+  std::string waiting_prefixes = "touch";  // touch|peek (SimOptions::touch_waiting)
   std::string json_out;
   std::string plot_out;
   std::string html_out;  // the table and charts as one HTML page
@@ -265,8 +266,9 @@ struct ServeOptions {
   int64_t max_prefill_tokens =
       0;                        // 0: from the device with a derived budget, else the whole budget
   double mixed_step_ratio = 0;  // 0: a fixed prefill share (step_cost.h: learnt shares)
-  int64_t prefill_attention_span = -1;  // -1: from the model on a GPU, 0 on the CPU; 0: off
-  int64_t fairness_bound_ms = 2000;     // EngineOptions::fairness_bound
+  int64_t prefill_attention_span = -1;     // -1: from the model on a GPU, 0 on the CPU; 0: off
+  int64_t fairness_bound_ms = 2000;        // EngineOptions::fairness_bound
+  std::string waiting_prefixes = "touch";  // touch|peek (EngineOptions::touch_waiting)
   int64_t max_waiting = 4096;
   int32_t max_n = 16;
   int32_t max_logprobs = 20;

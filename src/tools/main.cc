@@ -356,6 +356,11 @@ int main(int argc, char** argv) {
       ->add_option("--fairness-bound-ms", run.fairness_bound_ms,
                    "A request waiting longer goes ahead of cache-aware ranking (serve's default)")
       ->check(CLI::NonNegativeNumber);
+  run_cmd
+      ->add_option("--waiting-prefixes", run.waiting_prefixes,
+                   "touch: waiting requests' cached prefixes are marked used each step, so they "
+                   "are not evicted first while they wait (serve's default); peek: left alone")
+      ->check(CLI::IsMember({"touch", "peek"}));
   run_cmd->add_option("--json", run.json_out, "Write every figure as JSON to this file");
   run_cmd->add_option("--plot", run.plot_out, "Write miss-ratio curves and TTFT CDFs as SVG");
   run_cmd->add_option("--html", run.html_out, "Write the table and the charts as one HTML page");
@@ -600,6 +605,11 @@ int main(int argc, char** argv) {
       ->add_option("--fairness-bound-ms", serve.fairness_bound_ms,
                    "A request waiting longer goes ahead of cache-aware ranking (default 2000)")
       ->check(CLI::NonNegativeNumber);
+  serve_cmd
+      ->add_option("--waiting-prefixes", serve.waiting_prefixes,
+                   "touch (default): waiting requests' cached prefixes are marked used each step, "
+                   "so they are not evicted first while they wait; peek: left alone")
+      ->check(CLI::IsMember({"touch", "peek"}));
   serve_cmd->add_option("--max-waiting", serve.max_waiting, "Queued requests before 503")
       ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--max-n", serve.max_n, "Largest n (samples per request)")

@@ -259,6 +259,7 @@ int RunServe(const ServeOptions& o) {
   eo.mixed_step_ratio = o.mixed_step_ratio;
   eo.max_waiting = o.max_waiting;
   eo.fairness_bound = std::chrono::milliseconds(o.fairness_bound_ms);
+  eo.touch_waiting = o.waiting_prefixes == "touch";
   eo.prefix_cache = !o.no_prefix_cache;
   eo.cache.page_size = o.page_size;
   eo.cache.eviction = o.eviction;

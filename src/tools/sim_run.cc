@@ -218,6 +218,7 @@ int RunSimRun(const SimRunOptions& o) {
         options.prefill_attention_span = o.prefill_attention_span;
         options.max_running = o.max_running;
         options.fairness_bound = std::chrono::milliseconds(o.fairness_bound_ms);
+        options.touch_waiting = o.waiting_prefixes == "touch";
         options.profile = *profile;
         int64_t start = RealClock::Get().NowNanos();
         auto result = sim::Simulate(trace, options);

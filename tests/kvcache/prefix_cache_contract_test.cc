@@ -183,6 +183,30 @@ TEST_P(PrefixCacheContractTest, UnlockedAndStaleHandlesAreFailedPrecondition) {
   Check();
 }
 
+// TouchPrefix measures what PeekMatch does and marks the prefix used now
+// (counting no hit, splitting nothing): under LRU a touched old prefix outlives
+// a newer untouched one.
+TEST_P(PrefixCacheContractTest, TouchPrefixKeepsAWaitingPrefixFromEviction) {
+  Init(4);
+  const Tokens old_prompt = Seq(10, 16), new_prompt = Seq(500, 16);
+  for (const Tokens& t : {old_prompt, new_prompt}) InsertNew("ns", t);
+  const Tokens query = Cat(old_prompt, Seq(900, 5));  // old_prompt, then tokens never cached
+  const CacheStats before = Stats();
+  clock_.Advance(1);
+  EXPECT_EQ(cache_->TouchPrefix("ns", query), cache_->PeekMatch("ns", query));
+  EXPECT_EQ(cache_->TouchPrefix("ns", query), Cacheable(16));
+  EXPECT_EQ(cache_->TouchPrefix("ns", Seq(10, 6)), Cacheable(6));  // a partial match
+  EXPECT_EQ(cache_->TouchPrefix("other", query), 0u);
+  Check();
+  const CacheStats after = Stats();
+  EXPECT_EQ(after.match_requests, before.match_requests);
+  EXPECT_EQ(after.match_hits, before.match_hits);
+  // Evicting the pages of one prompt takes the untouched newer one.
+  EXPECT_EQ(Evict(4), 4);
+  EXPECT_EQ(cache_->PeekMatch("ns", new_prompt), 0u);
+  EXPECT_EQ(cache_->PeekMatch("ns", old_prompt), Cacheable(16));
+}
+
 TEST_P(PrefixCacheContractTest, NamespacesIsolate) {
   Init(4);
   Tokens s = Seq(0, 8);
