@@ -493,7 +493,14 @@ ApiResponse ApiService::ChatCompletions(const ApiRequest& request, const std::st
   if (!built.ok()) return ErrorResponse(ApiError::FromStatus(built.status(), param));
   std::vector<BuiltPrompt> prompts;
   prompts.push_back(std::move(*built));
-  return Generate(std::move(prompts), parsed->gen, /*chat=*/true, tenant, SemanticText(*parsed));
+  std::shared_ptr<ToolCallOptions> tool_calls;
+  if (builder_.ParsesToolCalls(*parsed)) {
+    tool_calls = std::make_shared<ToolCallOptions>();
+    tool_calls->format = builder_.info().chat_format.tool_calls;
+    tool_calls->tool_names = std::move(parsed->tool_names);
+  }
+  return Generate(std::move(prompts), parsed->gen, /*chat=*/true, tenant, SemanticText(*parsed),
+                  std::move(tool_calls));
 }
 
 ApiResponse ApiService::Embeddings(const ApiRequest& request, const std::string& tenant) {
@@ -522,9 +529,9 @@ ApiResponse ApiService::Embeddings(const ApiRequest& request, const std::string&
   return r;
 }
 
-std::optional<ApiResponse> ApiService::Replay(const std::string& entry, const char* layer,
-                                              const GenerationRequest& gen, bool chat,
-                                              double similarity) {
+std::optional<ApiResponse> ApiService::Replay(
+    const std::string& entry, const char* layer, const GenerationRequest& gen, bool chat,
+    const std::shared_ptr<const ToolCallOptions>& tool_calls, double similarity) {
   auto cached = DecodeResponse(entry, builder_.info().vocab_size);
   if (!cached.ok()) return std::nullopt;
   Usage usage = cached->usage;
@@ -532,8 +539,9 @@ std::optional<ApiResponse> ApiService::Replay(const std::string& entry, const ch
   usage.response_cache = layer;
   usage.similarity = similarity;
   const ResponseMeta meta{NewResponseId(chat), NowSeconds(), options_.model_name};
-  const ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0,
-                                    gen.return_tokens_as_token_ids);
+  ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0,
+                              gen.return_tokens_as_token_ids);
+  formatter.set_tool_calls(tool_calls);
   ApiResponse r;
   r.headers.emplace_back("x-radixlm-cache", "hit");
   if (similarity >= 0)
@@ -557,7 +565,8 @@ std::optional<ApiResponse> ApiService::Replay(const std::string& entry, const ch
 
 ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const GenerationRequest& gen,
                                  bool chat, const std::string& tenant,
-                                 const std::string& semantic_text) {
+                                 const std::string& semantic_text,
+                                 std::shared_ptr<const ToolCallOptions> tool_calls) {
   // Each prompt is a request in the engine's queue: a list longer than one
   // request's share could never be queued (400, not a 503 no retry cures).
   if (static_cast<int64_t>(prompts.size()) > options_.max_prompts_per_request) {
@@ -618,7 +627,8 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
     const bool read = mode == ResponseCacheMode::kRead || mode == ResponseCacheMode::kReadWrite;
     if (read) {
       if (auto hit = rc.cache->Lookup(key, ttl_ms)) {
-        if (auto replay = Replay(hit->value, respcache::LayerName(hit->layer), gen, chat)) {
+        if (auto replay =
+                Replay(hit->value, respcache::LayerName(hit->layer), gen, chat, tool_calls)) {
           Record(tenant, {}, true);
           return *replay;
         }
@@ -635,7 +645,7 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
           if (auto match = semantic->Find(scope, *embedding)) {
             if (auto hit = rc.cache->Lookup(match->key, ttl_ms)) {
               replay = Replay(hit->value, respcache::LayerName(respcache::Layer::kSemantic), gen,
-                              chat, match->similarity);
+                              chat, tool_calls, match->similarity);
             }
           }
           semantic->Record(replay.has_value(), SecondsSince(start));
@@ -673,8 +683,9 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
   }
   auto generation = std::make_unique<Generation>(std::move(handles), lengths, gen.n);
   const ResponseMeta meta{NewResponseId(chat), NowSeconds(), options_.model_name};
-  const ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0,
-                                    gen.return_tokens_as_token_ids);
+  ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0,
+                              gen.return_tokens_as_token_ids);
+  formatter.set_tool_calls(std::move(tool_calls));
 
   if (gen.stream) {
     StreamSetup setup;

@@ -204,12 +204,15 @@ class ApiService {
   // to the end or returns a stream, in the namespace of `tenant` ("" without
   // keys) and the call's cache_salt. `semantic_text`: what the semantic cache
   // embeds ("" when the call may not use it).
+  // `tool_calls`: chat answers parsed for tool calls (null: not).
   ApiResponse Generate(std::vector<BuiltPrompt> prompts, const GenerationRequest& gen, bool chat,
-                       const std::string& tenant, const std::string& semantic_text);
+                       const std::string& tenant, const std::string& semantic_text,
+                       std::shared_ptr<const ToolCallOptions> tool_calls = nullptr);
   // The answer to a cacheable call whose entry was found; nullopt when the entry
   // does not decode (then it is a miss). `similarity` >= 0 for a semantic hit.
   std::optional<ApiResponse> Replay(const std::string& entry, const char* layer,
                                     const GenerationRequest& gen, bool chat,
+                                    const std::shared_ptr<const ToolCallOptions>& tool_calls,
                                     double similarity = -1);
   std::optional<ApiResponse> CheckModel(const std::string& model) const;
 

@@ -161,9 +161,9 @@ class Cursor {
   bool at_end_;
 };
 
-#define RADIXLM_MATCH(expr)                  \
-  do {                                       \
-    const Cursor::Match m_ = (expr);         \
+#define RADIXLM_MATCH(expr)                   \
+  do {                                        \
+    const Cursor::Match m_ = (expr);          \
     if (m_ == Cursor::kMore) return kMoreOut; \
     if (m_ == Cursor::kFail) return kFailOut; \
   } while (0)
@@ -275,8 +275,7 @@ bool ToolCallParser::StepContent(bool at_end, ToolCallDelta* out) {
     // Another call right after this one keeps after_call_ (no content between).
     bool opener_next = false;
     for (const std::string& opener : openers_) {
-      if (StartsWith(rest, opener) || (ProperPrefixOf(rest, opener) && !at_end))
-        opener_next = true;
+      if (StartsWith(rest, opener) || (ProperPrefixOf(rest, opener) && !at_end)) opener_next = true;
     }
     if (!opener_next) {
       buf_.erase(0, b);
@@ -389,7 +388,8 @@ ToolCallParser::Match ToolCallParser::MatchHead(bool at_end, size_t* consumed,
     *consumed = c.pos() - head_start_;
     return Match::kOk;
   }
-  if (opener_len_ > 0) RADIXLM_MATCH(c.Lit(std::string_view(buf_).substr(head_start_, opener_len_)));
+  if (opener_len_ > 0)
+    RADIXLM_MATCH(c.Lit(std::string_view(buf_).substr(head_start_, opener_len_)));
   RADIXLM_MATCH(c.Ws());
   RADIXLM_MATCH(c.Lit("{"));
   RADIXLM_MATCH(c.Ws());

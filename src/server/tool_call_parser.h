@@ -91,13 +91,13 @@ class ToolCallParser {
 
   const ToolCallFormat& format_;
   std::vector<std::string> tool_names_;
-  std::vector<std::string> openers_;   // tagged: the texts that open a call
-  std::vector<std::string> closers_;   // dropped where they follow a call
-  std::vector<std::string> tail_;      // the literals after the arguments
+  std::vector<std::string> openers_;  // tagged: the texts that open a call
+  std::vector<std::string> closers_;  // dropped where they follow a call
+  std::vector<std::string> tail_;     // the literals after the arguments
   State state_;
-  std::string buf_;        // undecided text
-  size_t head_start_ = 0;  // kHead: where the head starts in buf_ (before: held whitespace)
-  size_t opener_len_ = 0;  // kHead, tagged: the opening marker's length
+  std::string buf_;          // undecided text
+  size_t head_start_ = 0;    // kHead: where the head starts in buf_ (before: held whitespace)
+  size_t opener_len_ = 0;    // kHead, tagged: the opening marker's length
   bool after_call_ = false;  // whitespace is dropped until other text follows
   bool array_ = false;       // untagged: calls inside [ ... ]
   int32_t calls_ = 0;

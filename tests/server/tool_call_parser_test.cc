@@ -138,8 +138,9 @@ TEST(ToolCallParser, Llama3Json) {
   ExpectCalls(ParseEverySplit(f, R"({"name": "get_weather", "parameters": {"city": "Paris"}})"), "",
               {{"get_weather", R"({"city": "Paris"})"}});
   // <|python_tag|>, no spaces, "arguments", and two calls separated by ";".
-  ExpectCalls(ParseEverySplit(f, "<|python_tag|>{\"name\":\"search\",\"arguments\":{\"q\":\"x\"}}; "
-                                 "{\"name\": \"get_weather\", \"parameters\": {}}"),
+  ExpectCalls(ParseEverySplit(f,
+                              "<|python_tag|>{\"name\":\"search\",\"arguments\":{\"q\":\"x\"}}; "
+                              "{\"name\": \"get_weather\", \"parameters\": {}}"),
               "", {{"search", R"({"q":"x"})"}, {"get_weather", "{}"}});
   // Leading whitespace and text after the call.
   ExpectCalls(ParseEverySplit(f, "\n {\"name\": \"search\", \"parameters\": {\"q\": 1}}\n done"),
@@ -150,27 +151,30 @@ TEST(ToolCallParser, Llama3Json) {
               "", {{"search", "{}"}, {"get_weather", R"({"c": "d"})"}});
   // Unknown tools and text first are not calls.
   EXPECT_TRUE(ParseEverySplit(f, R"({"name": "rm_rf", "parameters": {}})").calls.empty());
-  EXPECT_TRUE(
-      ParseEverySplit(f, R"(Sure: {"name": "search", "parameters": {}})").calls.empty());
+  EXPECT_TRUE(ParseEverySplit(f, R"(Sure: {"name": "search", "parameters": {}})").calls.empty());
 }
 
 TEST(ToolCallParser, Qwen) {
   const auto f = ToolCallFamily::kQwen;
-  ExpectCalls(ParseEverySplit(f, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
-                                 "{\"city\": \"Paris\"}}\n</tool_call>"),
+  ExpectCalls(ParseEverySplit(f,
+                              "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
+                              "{\"city\": \"Paris\"}}\n</tool_call>"),
               "", {{"get_weather", R"({"city": "Paris"})"}});
   // Text before (its trailing whitespace dropped), between and after calls.
-  ExpectCalls(ParseEverySplit(f, "Let me check.\n\n<tool_call>{\"name\":\"search\",\"arguments\":"
-                                 "{\"q\":\"<tool_call>\"}}</tool_call>\n<tool_call>\n{\"name\": "
-                                 "\"get_weather\", \"arguments\": {}}\n</tool_call>\nOK"),
+  ExpectCalls(ParseEverySplit(f,
+                              "Let me check.\n\n<tool_call>{\"name\":\"search\",\"arguments\":"
+                              "{\"q\":\"<tool_call>\"}}</tool_call>\n<tool_call>\n{\"name\": "
+                              "\"get_weather\", \"arguments\": {}}\n</tool_call>\nOK"),
               "Let me check.OK", {{"search", R"({"q":"<tool_call>"})"}, {"get_weather", "{}"}});
   // Any name inside the tags.
-  ExpectCalls(ParseEverySplit(
-                  f, "<tool_call>\n{\"name\": \"other\", \"arguments\": {\"a\": [1]}}\n</tool_call>"),
-              "", {{"other", R"({"a": [1]})"}});
+  ExpectCalls(
+      ParseEverySplit(
+          f, "<tool_call>\n{\"name\": \"other\", \"arguments\": {\"a\": [1]}}\n</tool_call>"),
+      "", {{"other", R"({"a": [1]})"}});
   // A tag whose content is not a call stays content, and a real call after it is found.
-  ExpectCalls(ParseEverySplit(f, "<tool_call>oops</tool_call> <tool_call>{\"name\": \"search\", "
-                                 "\"arguments\": {}}</tool_call>"),
+  ExpectCalls(ParseEverySplit(f,
+                              "<tool_call>oops</tool_call> <tool_call>{\"name\": \"search\", "
+                              "\"arguments\": {}}</tool_call>"),
               "<tool_call>oops</tool_call>", {{"search", "{}"}});
 }
 
@@ -182,18 +186,20 @@ TEST(ToolCallParser, DeepSeekV3) {
   const std::string call2 =
       "<｜tool▁call▁begin｜>function<｜tool▁sep｜>search\n```json\n{}\n```<｜tool▁call▁end｜>";
   ExpectCalls(
-      ParseEverySplit(f, "<｜tool▁calls▁begin｜>" + call1 + "\n" + call2 + "<｜tool▁calls▁end｜>"), "",
-      {{"get_weather", R"({"city": "Paris"})"}, {"search", "{}"}});
-  ExpectCalls(ParseEverySplit(f, "I'll look.<｜tool▁calls▁begin｜>" + call1 + "<｜tool▁calls▁end｜>"),
-              "I'll look.", {{"get_weather", R"({"city": "Paris"})"}});
+      ParseEverySplit(f, "<｜tool▁calls▁begin｜>" + call1 + "\n" + call2 + "<｜tool▁calls▁end｜>"),
+      "", {{"get_weather", R"({"city": "Paris"})"}, {"search", "{}"}});
+  ExpectCalls(
+      ParseEverySplit(f, "I'll look.<｜tool▁calls▁begin｜>" + call1 + "<｜tool▁calls▁end｜>"),
+      "I'll look.", {{"get_weather", R"({"city": "Paris"})"}});
 }
 
 TEST(ToolCallParser, Generic) {
   const auto f = ToolCallFamily::kGeneric;
   ExpectCalls(ParseEverySplit(f, R"({"name": "search", "arguments": {"q": "x"}})"), "",
               {{"search", R"({"q": "x"})"}});
-  ExpectCalls(ParseEverySplit(f, "{\"name\": \"search\", \"arguments\": {}}\n{\"name\": "
-                                 "\"get_weather\", \"parameters\": {\"c\": 1}}"),
+  ExpectCalls(ParseEverySplit(f,
+                              "{\"name\": \"search\", \"arguments\": {}}\n{\"name\": "
+                              "\"get_weather\", \"parameters\": {\"c\": 1}}"),
               "", {{"search", "{}"}, {"get_weather", R"({"c": 1})"}});
 }
 
@@ -248,7 +254,8 @@ TEST(ToolCallParser, HoldsBackOnlyWhatMayOpenACall) {
 }
 
 TEST(ToolCallFormat, DetectsTheFamily) {
-  EXPECT_EQ(DetectToolCallFamily("{{ '<｜tool▁calls▁begin｜>' }}", ""), ToolCallFamily::kDeepSeekV3);
+  EXPECT_EQ(DetectToolCallFamily("{{ '<｜tool▁calls▁begin｜>' }}", ""),
+            ToolCallFamily::kDeepSeekV3);
   EXPECT_EQ(DetectToolCallFamily("{{- '<tool_call>\\n' }}", ""), ToolCallFamily::kQwen);
   EXPECT_EQ(DetectToolCallFamily("<|start_header_id|>... \"parameters\": ", ""),
             ToolCallFamily::kLlama3Json);
