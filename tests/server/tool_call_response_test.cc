@@ -76,13 +76,13 @@ TEST_F(ToolCallResponseTest, MessageCarriesTheCalls) {
 
   // Only calls: content null. Cut inside a call: "length" stays.
   c.text = kCallText.substr(kCallText.find("<tool_call>"));
-  ASSERT_FALSE(parser_.parse(Formatter().Chat(meta_, std::vector<ChoiceOutput>{c}, Usage{}))
-                   .get(doc));
+  ASSERT_FALSE(
+      parser_.parse(Formatter().Chat(meta_, std::vector<ChoiceOutput>{c}, Usage{})).get(doc));
   EXPECT_TRUE(doc["choices"].at(0)["message"]["content"].is_null());
   c.text = kCallText.substr(0, kCallText.find("Rome"));
   c.finish = engine::FinishReason::kLength;
-  ASSERT_FALSE(parser_.parse(Formatter().Chat(meta_, std::vector<ChoiceOutput>{c}, Usage{}))
-                   .get(doc));
+  ASSERT_FALSE(
+      parser_.parse(Formatter().Chat(meta_, std::vector<ChoiceOutput>{c}, Usage{})).get(doc));
   EXPECT_EQ(std::string_view(doc["choices"].at(0)["finish_reason"]), "length");
   EXPECT_EQ(simdjson::dom::array(doc["choices"].at(0)["message"]["tool_calls"]).size(), 2u);
 
