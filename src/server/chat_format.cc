@@ -203,6 +203,13 @@ std::string ModelType(const std::string& model_dir) {
 
 }  // namespace
 
+ToolCallFamily TemplateToolCallFamily(const tmpl::ChatTemplate& chat_template,
+                                      const std::string& model_dir) {
+  std::string sources;
+  for (const auto& [name, source] : chat_template.config().templates) sources += source;
+  return DetectToolCallFamily(sources, ModelType(model_dir));
+}
+
 Status SetToolCallParser(ChatFormat* format, std::string_view parser, const std::string& model_dir,
                          const model::Tokenizer& tokenizer) {
   format->tool_calls = nullptr;
@@ -211,9 +218,7 @@ Status SetToolCallParser(ChatFormat* format, std::string_view parser, const std:
   std::optional<ToolCallFamily> family;
   if (parser == "auto") {
     if (format->chat_template == nullptr) return OkStatus();
-    std::string sources;
-    for (const auto& [name, source] : format->chat_template->config().templates) sources += source;
-    family = DetectToolCallFamily(sources, ModelType(model_dir));
+    family = TemplateToolCallFamily(*format->chat_template, model_dir);
   } else {
     family = ParseToolCallFamily(parser);
     if (!family) {

@@ -90,6 +90,11 @@ ChatFormat DetectChatFormat(const model::Tokenizer& tokenizer);
 StatusOr<ChatFormat> LoadChatFormat(const std::string& model_dir, const std::string& template_file,
                                     const model::Tokenizer& tokenizer);
 
+// The tool-call family `chat_template` is written for: DetectToolCallFamily on
+// the text of its templates and `model_dir`'s config.json model_type.
+ToolCallFamily TemplateToolCallFamily(const tmpl::ChatTemplate& chat_template,
+                                      const std::string& model_dir);
+
 // Sets format->tool_calls (and its marker ids) from `parser`: "auto" (what
 // LoadChatFormat does: the family DetectToolCallFamily finds in the template's
 // text and config.json's model_type; none for a built-in format), "none", or a

@@ -20,7 +20,10 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { execFileSync } = require('node:child_process');
 const { MODEL, startServer, client } = require('./server.js');
+
+const RADIXLM = process.env.RADIXLM;
 
 const TEMPLATES = path.join(__dirname, 'templates');
 
@@ -181,4 +184,34 @@ test('--tool-call-parser picks or refuses a parser', async (t) => {
   assert.equal(ok.choices[0].finish_reason, 'stop');
 
   await assert.rejects(startServer(['--tool-call-parser', 'xml'], { model: dir }), /unknown tool-call parser 'xml'/);
+});
+
+// `radixlm chat-template check` runs the same round trip without a model: the
+// tool turn's reply is the call as the family writes it, parsed by the server's
+// parser, sent back as the API's message and rendered into the next prompt.
+test('chat-template check: the tool round trip keeps the prefix', () => {
+  const { dir } = makeModel();
+  try {
+    const check = (template) => JSON.parse(execFileSync(RADIXLM, ['chat-template', 'check', '--model', dir,
+                                                                   '--chat-template', template, '--json'],
+                                                        { encoding: 'utf8' }));
+    for (const [file, format] of [['qwen_tools.jinja', 'qwen'], ['llama_tools.jinja', 'llama3_json']]) {
+      const report = check(path.join(TEMPLATES, file));
+      assert.equal(report.tool_turn, true, file);
+      assert.equal(report.tool_call_format, format, file);
+      assert.equal(report.tokens_lost, 0, file);
+      assert.ok(report.turns.every((t) => t.prefix_kept), file);
+    }
+    // A template that writes calls back in another shape than the model's
+    // loses the tool turn's tokens, and check says so.
+    const broken = path.join(dir, 'broken.jinja');
+    fs.writeFileSync(broken, fs.readFileSync(path.join(TEMPLATES, 'qwen_tools.jinja'), 'utf8')
+      .replace('"arguments": \' +', '"parameters": \' +'));
+    const report = check(broken);
+    assert.equal(report.turns[1].prefix_kept, false);
+    assert.ok(report.turns[1].lost_tokens > 0);
+    assert.ok(report.turns.filter((t) => t.turn !== 2).every((t) => t.prefix_kept));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
