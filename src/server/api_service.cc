@@ -40,6 +40,7 @@ constexpr Route kRoutes[] = {
     {"/dashboard", "GET"},
     {"/v1/cache/tree", "GET"},
     {"/v1/dashboard/events", "GET"},
+    {"/tokenize", "POST"},
 };
 constexpr std::string_view kPinPath = "/v1/cache/pins/";
 
@@ -189,7 +190,7 @@ ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
     return r;
   }
 
-  // Every /v1/* route from here on, behind a tenant's key; an operator's
+  // Every /v1/* route (and /tokenize) from here on, behind a tenant's key; an operator's
   // metrics key opens /v1/cache/stats too (the whole server's view), the pins,
   // and the dashboard's tree and events.
   const bool operator_stats =
@@ -208,6 +209,7 @@ ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
   if (path == "/v1/completions") return Completions(request, *tenant);
   if (path == "/v1/chat/completions") return ChatCompletions(request, *tenant);
   if (path == "/v1/embeddings") return Embeddings(request, *tenant);
+  if (path == "/tokenize") return Tokenize(request);
   if (path == "/v1/cache/stats") return CacheStats(*tenant, operator_stats);
   if (path == "/v1/cache/tree") return CacheTree(request, *tenant, operator_stats);
   if (path == "/v1/dashboard/events") return DashboardEvents(*tenant, operator_stats);
@@ -501,6 +503,43 @@ ApiResponse ApiService::ChatCompletions(const ApiRequest& request, const std::st
   }
   return Generate(std::move(prompts), parsed->gen, /*chat=*/true, tenant, SemanticText(*parsed),
                   std::move(tool_calls));
+}
+
+ApiResponse ApiService::Tokenize(const ApiRequest& request) {
+  // A chat body (it has "messages") is rendered as /v1/chat/completions would;
+  // otherwise a completion body's prompt.
+  std::string param;
+  std::vector<int32_t> tokens;
+  auto chat = ParseChatRequest(request.body, limits_, &param);
+  if (chat.ok()) {
+    if (auto bad = CheckModel(chat->gen.model)) return *bad;
+    auto text = RenderChatRequest(builder_.info().chat_format, *chat, &param);
+    if (!text.ok()) return ErrorResponse(ApiError::FromStatus(text.status(), param));
+    tokens = builder_.info().tokenizer->Encode(*text, /*add_special_tokens=*/false);
+  } else {
+    if (param == "messages" || param == "prompt") {
+      auto completion = ParseCompletionRequest(request.body, limits_, &param);
+      if (!completion.ok()) return ErrorResponse(ApiError::FromStatus(completion.status(), param));
+      if (auto bad = CheckModel(completion->gen.model)) return *bad;
+      if (completion->prompts.size() != 1) {
+        return ErrorResponse(ApiError::FromStatus(
+            InvalidArgumentError("Invalid 'prompt': /tokenize takes one prompt."), "prompt"));
+      }
+      const Prompt& p = completion->prompts[0];
+      tokens = p.is_text ? builder_.EncodeText(p.text) : p.ids;
+    } else {
+      return ErrorResponse(ApiError::FromStatus(chat.status(), param));
+    }
+  }
+  std::string body = "{\"count\":" + std::to_string(tokens.size()) +
+                     ",\"max_model_len\":" + std::to_string(builder_.info().max_context) +
+                     ",\"tokens\":[";
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (i > 0) body += ',';
+    body += std::to_string(tokens[i]);
+  }
+  body += "]}";
+  return Json(200, std::move(body));
 }
 
 ApiResponse ApiService::Embeddings(const ApiRequest& request, const std::string& tenant) {

@@ -28,6 +28,11 @@
 //                                ?max_nodes=N; a tenant's own namespaces only
 //   GET  /v1/dashboard/events    server-sent events each second: the stats
 //                                (dashboard.h); scoped as /v1/cache/stats
+//   POST /tokenize               vLLM's: a chat body's prompt tokens as
+//                                /v1/chat/completions builds them (template,
+//                                tools), or a completion body's one prompt:
+//                                {"count", "max_model_len", "tokens"}; behind
+//                                the API keys like /v1/*
 //
 // Response cache (with ServiceOptions::response_cache): a call is cacheable by
 // default when it is deterministic (temperature 0, or a seed); its `cache` field
@@ -185,6 +190,7 @@ class ApiService {
   ApiResponse Completions(const ApiRequest& request, const std::string& tenant);
   ApiResponse ChatCompletions(const ApiRequest& request, const std::string& tenant);
   ApiResponse Embeddings(const ApiRequest& request, const std::string& tenant);
+  ApiResponse Tokenize(const ApiRequest& request);
   ApiResponse CacheFlush(const ApiRequest& request, const std::string& tenant);
   ApiResponse ResponseCacheFlush(const ApiRequest& request, const std::string& tenant);
   ApiResponse Metrics();
