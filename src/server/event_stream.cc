@@ -51,16 +51,16 @@ void ChatChoiceStream::Add(const ResponseFormatter& formatter, const ResponseMet
     if (!c.text.empty() || !c.logprobs.empty())
       AppendEvent(out, formatter.ChatChunk(meta, c, /*content_delta=*/true, include_usage));
   } else {
-    pending_.insert(pending_.end(), std::make_move_iterator(logprobs.begin()),
-                    std::make_move_iterator(logprobs.end()));
     ToolCallDelta delta;
     parser_->Add(text, &delta);
     if (finish != engine::FinishReason::kNone) parser_->Finish(&delta);
-    const bool last = finish != engine::FinishReason::kNone;
-    if (!delta.content.empty() || (last && !pending_.empty() && delta.calls.empty())) {
+    // Every update's tokens are seen arriving: their log probabilities go out
+    // now, on a content chunk ("" while the parser holds their text) or on the
+    // tool-call chunk.
+    if (!delta.content.empty() || (!logprobs.empty() && delta.calls.empty())) {
       c.text = std::move(delta.content);
-      c.logprobs = std::move(pending_);
-      pending_.clear();
+      c.logprobs = std::move(logprobs);
+      logprobs.clear();
       AppendEvent(out, formatter.ChatChunk(meta, c, /*content_delta=*/true, include_usage));
     }
     if (!delta.calls.empty()) {
@@ -75,8 +75,7 @@ void ChatChoiceStream::Add(const ResponseFormatter& formatter, const ResponseMet
         p.arguments = std::move(call.arguments);
         parts.push_back(std::move(p));
       }
-      AppendEvent(out, formatter.ChatToolCallChunk(meta, index_, parts, pending_, include_usage));
-      pending_.clear();
+      AppendEvent(out, formatter.ChatToolCallChunk(meta, index_, parts, logprobs, include_usage));
     }
     c.text.clear();
     c.tool_calls_finish =

@@ -69,8 +69,9 @@ struct StreamSetup {
 // ToolCallParser: content it decides as content deltas, calls as
 // {"tool_calls": [{"index", "id", "type": "function", "function": {"name",
 // "arguments": ""}}]} when a call begins and {"arguments": fragment} pieces
-// after, OpenAI's incremental form. Log probabilities ride on the next chunk
-// written (a content chunk with "" at the end if none was). The last chunk has
+// after, OpenAI's incremental form. An update's log probabilities go out with
+// it (on a content chunk with "" while the parser holds the tokens' text, so
+// clients see every token arrive). The last chunk has
 // an empty delta and the finish reason: "tool_calls" when calls were made
 // (FinishesWithToolCalls).
 class ChatChoiceStream {
@@ -86,7 +87,6 @@ class ChatChoiceStream {
  private:
   int32_t index_;
   std::unique_ptr<ToolCallParser> parser_;  // null: no tool-call parsing
-  std::vector<engine::LogprobEntry> pending_;
 };
 
 class GenerationStream final : public EventStream {
