@@ -88,6 +88,7 @@ done
 
 cp -r "$build/tests/e2e/npm/node_modules" "$root/node_modules"
 cp tests/e2e/*.js tests/e2e/run.sh tests/e2e/package.json "$root/src/e2e/"
+cp -r tests/e2e/templates "$root/src/e2e/"  # chat templates of the tool-call and agent tests
 cp tests/bench_serve/*.js "$root/src/bench_serve/"
 cp tests/reference/compare_hf.py "$root/src/reference/"
 cp tests/template/jinja_reference.py "$root/src/template/"  # the chat_template e2e test's reference

@@ -219,7 +219,7 @@ export RADIXLM_TEST_DEVICE=$device NODE_MODULES=$b/node_modules
 /usr/bin/python3 -c "import jinja2" 2>/dev/null || export RADIXLM_PYTHON=$(command -v python3)
 e2e_model=$work/e2e/tiny-llama
 "$radixlm" make-model --arch llama --preset tiny --seed 5 --out "$e2e_model" >/dev/null
-for t in openai_sdk errors correctness tenancy chat_template response_cache semantic_cache http_front; do
+for t in openai_sdk errors correctness tenancy chat_template response_cache semantic_cache http_front tool_calls; do
   step "e2e_$t" 150 bash "$b/src/e2e/run.sh" test "$b/src/e2e" "$work/e2e" "$radixlm" "$e2e_model" "$t.test.js"
 done
 step e2e_bench_serve 150 bash "$b/src/e2e/run.sh" test "$b/src/bench_serve" "$work/bench_serve" "$radixlm" \

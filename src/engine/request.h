@@ -36,6 +36,9 @@ struct RequestOptions {
   int32_t logprobs = -1;  // -1: none; k >= 0: each token's log probability and the top k
   // Decode special tokens into the text (false drops them, as OpenAI servers do).
   bool skip_special_tokens = true;
+  // Special tokens decoded into the text even with skip_special_tokens (the
+  // markers a tool-call parser reads, such as <|python_tag|>).
+  std::vector<int32_t> keep_special_tokens;
   // An embedding instead of a generation: every prompt token is computed (cached
   // prefixes hold K and V, not hidden states, so none is matched; the computed
   // pages still go into the prefix cache), nothing is sampled, and the final

@@ -25,7 +25,7 @@ struct Sequence {
       : index(index),
         tokens(options.prompt),
         sampler(options.sampling, static_cast<uint64_t>(index)),
-        decoder(tokenizer, options.skip_special_tokens),
+        decoder(tokenizer, options.skip_special_tokens, options.keep_special_tokens),
         stop(options.stop.stop, options.stop.include_stop_str_in_output) {
     news.index = index;
   }

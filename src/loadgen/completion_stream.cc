@@ -297,4 +297,28 @@ StreamResult PostStreaming(const net::HttpTarget& target, const std::string& pat
   return out;
 }
 
+StatusOr<std::vector<int32_t>> TokenizeRequest(const net::HttpTarget& target,
+                                               const std::string& body) {
+  net::HttpRequest request;
+  request.method = "POST";
+  request.path = "/tokenize";
+  request.body = body;
+  const net::HttpResult r = net::Send(target, request);
+  if (!r.ok()) return UnavailableError("POST /tokenize: " + r.message);
+  if (r.status != 200)
+    return UnavailableError("POST /tokenize answered HTTP " + std::to_string(r.status));
+  simdjson::dom::parser parser;
+  simdjson::dom::array tokens;
+  if (parser.parse(r.body).at_key("tokens").get_array().get(tokens) != simdjson::SUCCESS)
+    return UnavailableError("POST /tokenize: no \"tokens\" array in the answer");
+  std::vector<int32_t> ids;
+  for (simdjson::dom::element t : tokens) {
+    int64_t id = 0;
+    if (t.get_int64().get(id) != simdjson::SUCCESS || id < 0 || id > INT32_MAX)
+      return UnavailableError("POST /tokenize: a token is not an id");
+    ids.push_back(static_cast<int32_t>(id));
+  }
+  return ids;
+}
+
 }  // namespace radixlm::loadgen

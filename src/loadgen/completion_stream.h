@@ -103,4 +103,10 @@ struct StreamLimits {
 StreamResult PostStreaming(const net::HttpTarget& target, const std::string& path,
                            const std::string& body, const StreamLimits& limits = {});
 
+// The prompt tokens of a request body through the server's POST /tokenize
+// (vLLM's and radixlm's: {"tokens": [...]} at the server's root). An error when
+// the server has no such route or answers anything else.
+StatusOr<std::vector<int32_t>> TokenizeRequest(const net::HttpTarget& target,
+                                               const std::string& body);
+
 }  // namespace radixlm::loadgen

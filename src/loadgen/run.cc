@@ -56,6 +56,7 @@ struct RequestShape {
   Endpoint endpoint = Endpoint::kCompletions;
   std::string model;
   bool ignore_eos = true;
+  bool agent = false;  // chat with the agent's tools (workload.h)
 };
 
 std::string RequestBody(const RequestShape& shape, const BuiltPrompt& p, int64_t max_tokens,
@@ -72,7 +73,32 @@ std::string RequestBody(const RequestShape& shape, const BuiltPrompt& p, int64_t
       w.Key("role");
       w.String(m.role);
       w.Key("content");
-      w.String(m.content);
+      if (m.content_null) {
+        w.Null();
+      } else {
+        w.String(m.content);
+      }
+      if (!m.tool_name.empty()) {
+        w.Key("tool_calls");
+        w.BeginArray();
+        w.BeginObject();
+        w.Key("id");
+        w.String(m.tool_call_id);
+        w.Key("type");
+        w.String("function");
+        w.Key("function");
+        w.BeginObject();
+        w.Key("name");
+        w.String(m.tool_name);
+        w.Key("arguments");
+        w.String(m.tool_arguments);
+        w.EndObject();
+        w.EndObject();
+        w.EndArray();
+      } else if (!m.tool_call_id.empty()) {
+        w.Key("tool_call_id");
+        w.String(m.tool_call_id);
+      }
       w.EndObject();
     }
     w.EndArray();
@@ -112,7 +138,12 @@ std::string RequestBody(const RequestShape& shape, const BuiltPrompt& p, int64_t
   w.Bool(true);
   w.EndObject();
   w.EndObject();
-  return w.str();
+  std::string body = w.str();
+  if (shape.agent && shape.endpoint == Endpoint::kChat) {
+    body.pop_back();  // the closing brace
+    body += ",\"tools\":" + AgentToolsJson() + "}";
+  }
+  return body;
 }
 
 const char* Path(Endpoint e) { return e == Endpoint::kChat ? "/chat/completions" : "/completions"; }
@@ -286,9 +317,14 @@ class ProgressReporter {
 
 // The ideal of every record sent: the probe and warm-up prompts, then the
 // workload's prompts rebuilt in the order they went out, through IdealReplay.
+// `tokenized` (when not null): every prompt's token ids as the server builds
+// them (POST /tokenize), and `preamble` in tokens too; the ideal is then in
+// tokens, each held sequence the prompt's ids and the answer's.
 Status IdealCachedUnits(const BenchWorkload& workload, const RequestShape& shape,
                         const std::vector<std::vector<int32_t>>& preamble,
-                        const std::vector<Answer>& answers, std::vector<RequestRecord>* records) {
+                        const std::vector<Answer>& answers,
+                        const std::vector<std::vector<int32_t>>* tokenized,
+                        std::vector<RequestRecord>* records) {
   std::vector<size_t> order;
   int64_t capacity = 0;
   for (const auto& p : preamble) capacity += static_cast<int64_t>(p.size());
@@ -296,7 +332,9 @@ Status IdealCachedUnits(const BenchWorkload& workload, const RequestShape& shape
     if (!r.sent) continue;
     order.push_back(r.index);
     const Answer& a = answers[r.index];
-    capacity += r.prompt_units + static_cast<int64_t>(a.ids.size() + a.text.size()) + 1;
+    const int64_t prompt =
+        tokenized != nullptr ? static_cast<int64_t>((*tokenized)[r.index].size()) : r.prompt_units;
+    capacity += prompt + static_cast<int64_t>(a.ids.size() + a.text.size()) + 1;
   }
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return std::tie((*records)[a].sent_s, a) < std::tie((*records)[b].sent_s, b);
@@ -305,6 +343,16 @@ Status IdealCachedUnits(const BenchWorkload& workload, const RequestShape& shape
                                    capacity, static_cast<int64_t>(preamble.size() + order.size())));
   for (const auto& p : preamble) RETURN_IF_ERROR(ideal->Next(p, p).status());
   for (size_t i : order) {
+    if (tokenized != nullptr) {
+      const std::vector<int32_t>& ids = (*tokenized)[i];
+      std::vector<int32_t> held = ids;
+      const Answer& a = answers[i];
+      if (a.known && a.ids_known && !a.ids.empty())
+        held.insert(held.end(), a.ids.begin(), a.ids.end() - 1);
+      (*records)[i].prompt_units = static_cast<int64_t>(ids.size());
+      ASSIGN_OR_RETURN((*records)[i].ideal_cached_units, ideal->Next(ids, held));
+      continue;
+    }
     const BuiltPrompt p = workload.Build(i, shape.format, shape.endpoint, answers);
     // Only answers that later prompts repeat were kept (Answer::known).
     const std::vector<int32_t> held = HeldAfter(p, answers[i], shape.format, shape.endpoint);
@@ -339,6 +387,7 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
   wo.max_tokens = o.max_tokens;
   wo.history = o.history == "generated" ? HistoryMode::kGenerated : HistoryMode::kServer;
   wo.seed = o.seed;
+  wo.agent = o.workload == "agent";
   auto workload = BenchWorkload::Create(std::move(*trace), static_cast<size_t>(o.num_prompts), wo);
   if (!workload.ok()) return workload.status();
   const std::vector<BenchRequest>& requests = (*workload)->requests();
@@ -347,7 +396,9 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
   RequestShape shape;
   shape.model = o.model;
   shape.ignore_eos = !o.no_ignore_eos;
-  shape.endpoint = o.endpoint == "chat" ? Endpoint::kChat : Endpoint::kCompletions;
+  // The agent workload is chat: its prompts carry tool calls and results.
+  shape.agent = wo.agent;
+  shape.endpoint = o.endpoint == "chat" || shape.agent ? Endpoint::kChat : Endpoint::kCompletions;
   shape.format = o.prompt_format == "text" || shape.endpoint == Endpoint::kChat
                      ? PromptFormat::kText
                      : PromptFormat::kTokens;
@@ -385,7 +436,12 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
                    FailureKindName(r.failure), r.error.c_str());
     }
   }
-  const bool want_ids = shape.format == PromptFormat::kTokens && wo.history == HistoryMode::kServer;
+  // Agent: the ideal is in tokens, from the server's /tokenize of every prompt
+  // sent and the answers' ids (so the answers name them); words when the
+  // server has no /tokenize.
+  bool tokenize = shape.agent;
+  const bool want_ids =
+      (shape.format == PromptFormat::kTokens || shape.agent) && wo.history == HistoryMode::kServer;
   std::vector<bool> has_dependents(n, false);
   for (const BenchRequest& r : requests) {
     if (r.after >= 0) has_dependents[static_cast<size_t>(r.after)] = true;
@@ -398,12 +454,22 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
     for (int64_t k = 0; k < o.warmup; ++k) {
       BuiltPrompt p = UniquePrompt(o.seed * 1000003 + static_cast<uint64_t>(k), length,
                                    shape.format, shape.endpoint, o.vocab);
-      StreamResult r = PostStreaming(
-          *target, Path(shape.endpoint),
-          RequestBody(shape, p, std::min<int64_t>(requests[0].max_tokens, 16), false), limits);
+      const std::string body =
+          RequestBody(shape, p, std::min<int64_t>(requests[0].max_tokens, 16), false);
+      StreamResult r = PostStreaming(*target, Path(shape.endpoint), body, limits);
       if (!r.ok) {
         std::fprintf(stderr, "bench serve: warm-up request %lld failed (%s: %s)\n",
                      static_cast<long long>(k + 1), FailureKindName(r.failure), r.error.c_str());
+      }
+      if (tokenize) {
+        auto ids = TokenizeRequest(*target, body);
+        if (ids.ok()) {
+          p.units = std::move(*ids);
+        } else {
+          std::fprintf(stderr, "bench serve: %s; the ideal is in words\n",
+                       ids.status().ToString().c_str());
+          tokenize = false;
+        }
       }
       preamble.push_back(std::move(p.units));
     }
@@ -425,6 +491,8 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
   std::vector<RequestRecord> records(n);
   std::vector<Answer> answers(n);
   std::vector<uint64_t> prompt_hashes(n, 0);
+  std::vector<std::vector<int32_t>> tokenized(n);
+  std::atomic<bool> tokenized_all{tokenize};
   for (size_t i = 0; i < n; ++i) {
     records[i].index = i;
     records[i].session = requests[i].session;
@@ -451,9 +519,17 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
     rec.prompt_units = static_cast<int64_t>(p.units.size());
     rec.history_fallbacks = p.history_fallbacks;
     prompt_hashes[i] = Hash64(p.units.data(), p.units.size() * sizeof(int32_t), i);
-    rec.result = PostStreaming(
-        *target, Path(shape.endpoint),
-        RequestBody(shape, p, requests[i].max_tokens, want_ids && has_dependents[i]), limits);
+    const std::string body =
+        RequestBody(shape, p, requests[i].max_tokens, want_ids && has_dependents[i]);
+    rec.result = PostStreaming(*target, Path(shape.endpoint), body, limits);
+    if (tokenized_all.load()) {
+      auto ids = TokenizeRequest(*target, body);
+      if (ids.ok()) {
+        tokenized[i] = std::move(*ids);
+      } else {
+        tokenized_all.store(false);
+      }
+    }
     if (has_dependents[i]) {
       Answer& a = answers[i];
       a.known = rec.result.ok;
@@ -487,7 +563,16 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
     hash = MixBits(hash ^ prompt_hashes[i]);
   }
 
-  if (Status s = IdealCachedUnits(**workload, shape, preamble, answers, &records); !s.ok())
+  const bool in_tokens = tokenize && tokenized_all.load();
+  if (tokenize && !in_tokens) {
+    std::fprintf(stderr,
+                 "bench serve: POST /tokenize failed during the run; the ideal is in "
+                 "words\n");
+    preamble.clear();  // in tokens: the warm-up prompts share nothing with the words
+  }
+  if (Status s = IdealCachedUnits(**workload, shape, preamble, answers,
+                                  in_tokens ? &tokenized : nullptr, &records);
+      !s.ok())
     return s;
 
   RunInfo info;
@@ -507,7 +592,7 @@ StatusOr<int> RunBenchServe(const BenchServeOptions& options) {
   info.warmup = o.warmup;
   info.timeout_s = o.timeout_s;
   info.max_duration_s = o.max_duration_s;
-  info.ideal_unit = shape.format == PromptFormat::kTokens ? "tokens" : "words";
+  info.ideal_unit = shape.format == PromptFormat::kTokens || in_tokens ? "tokens" : "words";
   info.prompts_hash = Hex(hash);
   info.started_at = started_at;
   const RunFigures figures = ComputeFigures(records, end_s);

@@ -194,6 +194,54 @@ std::vector<int32_t> HeldAfter(const BuiltPrompt& p, const Answer& answer, Promp
   return held;
 }
 
+const std::string& AgentToolsJson() {
+  static const std::string tools = [] {
+    struct Tool {
+      const char* name;
+      const char* description;
+      const char* parameter;
+    };
+    static constexpr Tool kTools[] = {
+        {"search_docs", "Search the project's documentation.", "query"},
+        {"read_file", "Read a file of the repository.", "path"},
+        {"list_directory", "List a directory of the repository.", "path"},
+        {"run_tests", "Run the test suite, or the tests matching a filter.", "filter"},
+        {"edit_file", "Replace text in a file.", "patch"},
+        {"web_fetch", "Fetch a web page as text.", "url"},
+        {"run_shell", "Run a shell command in the sandbox.", "command"},
+        {"ask_user", "Ask the user a question and wait for the answer.", "question"},
+    };
+    std::string out = "[";
+    for (const Tool& t : kTools) {
+      if (out.size() > 1) out += ", ";
+      out += std::string("{\"type\": \"function\", \"function\": {\"name\": \"") + t.name +
+             "\", \"description\": \"" + t.description +
+             "\", \"parameters\": {\"type\": \"object\", \"properties\": {\"" + t.parameter +
+             "\": {\"type\": \"string\"}}, \"required\": [\"" + t.parameter + "\"]}}}";
+    }
+    return out + "]";
+  }();
+  return tools;
+}
+
+namespace {
+
+// The agent's tool call for the output of request `from`: the tool by the
+// request's index, the generator's words as its one argument.
+void AgentCall(int64_t from, const std::string& words, ChatMessage* m) {
+  static constexpr const char* kNames[] = {"search_docs", "read_file", "list_directory",
+                                           "run_tests",   "edit_file", "web_fetch",
+                                           "run_shell",   "ask_user"};
+  static constexpr const char* kParameters[] = {"query", "path", "path",    "filter",
+                                                "patch", "url",  "command", "question"};
+  const size_t t = static_cast<size_t>(from) % 8;
+  m->tool_call_id = "call_" + std::to_string(from);
+  m->tool_name = kNames[t];
+  m->tool_arguments = std::string("{\"") + kParameters[t] + "\": \"" + Strip(words) + "\"}";
+}
+
+}  // namespace
+
 BenchWorkload::~BenchWorkload() = default;
 
 StatusOr<std::unique_ptr<BenchWorkload>> BenchWorkload::Create(
@@ -241,6 +289,7 @@ BuiltPrompt BenchWorkload::Build(size_t i, PromptFormat format, Endpoint endpoin
     const char* role;
     std::span<const sim::Token> tokens;  // the generator's
     const Answer* answer = nullptr;      // or the server's answer
+    int64_t from = -1;                   // an earlier request's output: that request
   };
   std::vector<Piece> pieces;
   if (r.segments.empty()) {
@@ -256,6 +305,7 @@ BuiltPrompt BenchWorkload::Build(size_t i, PromptFormat format, Endpoint endpoin
       const int64_t from = shared ? output_of_[seg.content] : -1;
       if (from >= 0 && static_cast<size_t>(from) < i) {
         piece.role = "assistant";
+        piece.from = from;
         if (options_.history == HistoryMode::kServer) {
           const Answer& a = answers[static_cast<size_t>(from)];
           const bool usable = a.known && (format == PromptFormat::kText || a.ids_known);
@@ -292,6 +342,38 @@ BuiltPrompt BenchWorkload::Build(size_t i, PromptFormat format, Endpoint endpoin
   if (endpoint == Endpoint::kCompletions) {
     for (const Piece& piece : pieces) p.text += piece_text(piece);
     AppendWordUnits(p.text, &p.units);
+    return p;
+  }
+  if (options_.agent) {
+    int64_t call = -1;  // the tool call the next piece answers
+    for (const Piece& piece : pieces) {
+      ChatMessage m;
+      m.role = piece.role;
+      if (piece.from >= 0) {
+        std::string words;
+        AppendWords(piece.tokens, &words);
+        AgentCall(piece.from, words, &m);
+        m.content_null = piece.answer == nullptr;
+        if (piece.answer != nullptr) m.content = Strip(piece.answer->text);
+        call = piece.from;
+      } else {
+        m.content = Strip(piece_text(piece));
+        if (call >= 0) {
+          m.role = "tool";
+          m.tool_call_id = "call_" + std::to_string(call);
+          call = -1;
+        }
+      }
+      p.messages.push_back(std::move(m));
+    }
+    for (const ChatMessage& m : p.messages) {
+      p.units.push_back(WordUnit("<|" + m.role + "|>"));
+      AppendWordUnits(m.content, &p.units);
+      if (!m.tool_name.empty()) {
+        p.units.push_back(WordUnit(m.tool_name));
+        AppendWordUnits(m.tool_arguments, &p.units);
+      }
+    }
     return p;
   }
   for (const Piece& piece : pieces) {

@@ -38,6 +38,13 @@
 //              ideal (computed on the prompts sent, answers not inserted) says so.
 // Either way a request whose prompt contains an earlier request's answer is sent
 // only after that answer arrived (BenchRequest::after).
+//
+// Agent (BenchWorkloadOptions::agent, the `agent` workload on chat): every
+// request carries the same `tools` (AgentToolsJson); an earlier request's
+// answer in a prompt is an assistant message with a tool call (its arguments
+// the generator's words for that output; its content the server's answer in
+// server history, null in generated history), and the segment after it the
+// tool's result (a `tool` message answering that call).
 #pragma once
 
 #include <cstdint>
@@ -64,14 +71,23 @@ struct BenchWorkloadOptions {
   int64_t vocab = 256;     // token prompts: ids in [0, vocab)
   int64_t max_tokens = 0;  // 0: each request's output length in the trace
   HistoryMode history = HistoryMode::kServer;
-  uint64_t seed = 1;  // the PromptBuilder's seed (the workload's seed)
+  uint64_t seed = 1;   // the PromptBuilder's seed (the workload's seed)
+  bool agent = false;  // tool calls and results in chat prompts (see above)
   Status Validate() const;
 };
 
 struct ChatMessage {
   std::string role;
   std::string content;
+  bool content_null = false;  // "content": null
+  // An assistant's tool call (agent), or the call a tool message answers.
+  std::string tool_call_id = {};
+  std::string tool_name = {};       // assistant: the call's function
+  std::string tool_arguments = {};  // assistant: JSON text
 };
+
+// The agent workload's tools: a JSON array of OpenAI function tools.
+const std::string& AgentToolsJson();
 
 // One prompt as it goes out, and as units for the ideal cached ratio.
 struct BuiltPrompt {

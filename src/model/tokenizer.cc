@@ -409,14 +409,18 @@ bool Tokenizer::IsSpecial(int32_t id) const {
   return id >= 0 && id < vocab_size() && impl_->special[id];
 }
 
-IncrementalDecoder::IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special_tokens)
+IncrementalDecoder::IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special_tokens,
+                                       std::vector<int32_t> keep_special)
     : tokenizer_(tokenizer),
       skip_special_tokens_(skip_special_tokens),
+      keep_special_(std::move(keep_special)),
       strip_left_(tokenizer.impl_->strip_start) {}
 
 std::string IncrementalDecoder::Add(int32_t id) {
   const TokenizerImpl& impl = *tokenizer_.impl_;
-  if (id < 0 || id >= tokenizer_.vocab_size() || (skip_special_tokens_ && impl.special[id])) {
+  if (id < 0 || id >= tokenizer_.vocab_size()) return "";
+  if (skip_special_tokens_ && impl.special[id] &&
+      std::find(keep_special_.begin(), keep_special_.end(), id) == keep_special_.end()) {
     return "";
   }
   std::string scratch;

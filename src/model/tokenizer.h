@@ -110,10 +110,12 @@ class Tokenizer {
 // (the decoder's first-token rules and its Strip of the whole text included:
 // a leading space Strip removes never shows; trailing copies that a Strip's
 // stop may remove are held until more text follows, and Flush drops them).
-// Flush also starts a new stream.
+// Flush also starts a new stream. `keep_special` lists special tokens decoded
+// even when skip_special_tokens drops the others (a tool-call parser's markers).
 class IncrementalDecoder {
  public:
-  explicit IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special_tokens = false);
+  explicit IncrementalDecoder(const Tokenizer& tokenizer, bool skip_special_tokens = false,
+                              std::vector<int32_t> keep_special = {});
   // The text newly completed by `id` (often "").
   std::string Add(int32_t id);
   // Whatever is still held (an incomplete sequence, as U+FFFD); then resets.
@@ -125,6 +127,7 @@ class IncrementalDecoder {
 
   const Tokenizer& tokenizer_;
   bool skip_special_tokens_;
+  std::vector<int32_t> keep_special_;
   bool first_ = true;    // no token decoded yet (Metaspace's first-token rule)
   int strip_left_;       // leading copies of the Strip content still to drop
   std::string held_;     // trailing copies of it that may yet be stripped

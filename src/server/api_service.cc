@@ -40,6 +40,7 @@ constexpr Route kRoutes[] = {
     {"/dashboard", "GET"},
     {"/v1/cache/tree", "GET"},
     {"/v1/dashboard/events", "GET"},
+    {"/tokenize", "POST"},
 };
 constexpr std::string_view kPinPath = "/v1/cache/pins/";
 
@@ -189,7 +190,7 @@ ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
     return r;
   }
 
-  // Every /v1/* route from here on, behind a tenant's key; an operator's
+  // Every /v1/* route (and /tokenize) from here on, behind a tenant's key; an operator's
   // metrics key opens /v1/cache/stats too (the whole server's view), the pins,
   // and the dashboard's tree and events.
   const bool operator_stats =
@@ -208,6 +209,7 @@ ApiResponse ApiService::HandleAsync(const ApiRequest& request) {
   if (path == "/v1/completions") return Completions(request, *tenant);
   if (path == "/v1/chat/completions") return ChatCompletions(request, *tenant);
   if (path == "/v1/embeddings") return Embeddings(request, *tenant);
+  if (path == "/tokenize") return Tokenize(request);
   if (path == "/v1/cache/stats") return CacheStats(*tenant, operator_stats);
   if (path == "/v1/cache/tree") return CacheTree(request, *tenant, operator_stats);
   if (path == "/v1/dashboard/events") return DashboardEvents(*tenant, operator_stats);
@@ -493,7 +495,51 @@ ApiResponse ApiService::ChatCompletions(const ApiRequest& request, const std::st
   if (!built.ok()) return ErrorResponse(ApiError::FromStatus(built.status(), param));
   std::vector<BuiltPrompt> prompts;
   prompts.push_back(std::move(*built));
-  return Generate(std::move(prompts), parsed->gen, /*chat=*/true, tenant, SemanticText(*parsed));
+  std::shared_ptr<ToolCallOptions> tool_calls;
+  if (builder_.ParsesToolCalls(*parsed)) {
+    tool_calls = std::make_shared<ToolCallOptions>();
+    tool_calls->format = builder_.info().chat_format.tool_calls;
+    tool_calls->tool_names = std::move(parsed->tool_names);
+  }
+  return Generate(std::move(prompts), parsed->gen, /*chat=*/true, tenant, SemanticText(*parsed),
+                  std::move(tool_calls));
+}
+
+ApiResponse ApiService::Tokenize(const ApiRequest& request) {
+  // A chat body (it has "messages") is rendered as /v1/chat/completions would;
+  // otherwise a completion body's prompt.
+  std::string param;
+  std::vector<int32_t> tokens;
+  auto chat = ParseChatRequest(request.body, limits_, &param);
+  if (chat.ok()) {
+    if (auto bad = CheckModel(chat->gen.model)) return *bad;
+    auto text = RenderChatRequest(builder_.info().chat_format, *chat, &param);
+    if (!text.ok()) return ErrorResponse(ApiError::FromStatus(text.status(), param));
+    tokens = builder_.info().tokenizer->Encode(*text, /*add_special_tokens=*/false);
+  } else {
+    if (param == "messages" || param == "prompt") {
+      auto completion = ParseCompletionRequest(request.body, limits_, &param);
+      if (!completion.ok()) return ErrorResponse(ApiError::FromStatus(completion.status(), param));
+      if (auto bad = CheckModel(completion->gen.model)) return *bad;
+      if (completion->prompts.size() != 1) {
+        return ErrorResponse(ApiError::FromStatus(
+            InvalidArgumentError("Invalid 'prompt': /tokenize takes one prompt."), "prompt"));
+      }
+      const Prompt& p = completion->prompts[0];
+      tokens = p.is_text ? builder_.EncodeText(p.text) : p.ids;
+    } else {
+      return ErrorResponse(ApiError::FromStatus(chat.status(), param));
+    }
+  }
+  std::string body = "{\"count\":" + std::to_string(tokens.size()) +
+                     ",\"max_model_len\":" + std::to_string(builder_.info().max_context) +
+                     ",\"tokens\":[";
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (i > 0) body += ',';
+    body += std::to_string(tokens[i]);
+  }
+  body += "]}";
+  return Json(200, std::move(body));
 }
 
 ApiResponse ApiService::Embeddings(const ApiRequest& request, const std::string& tenant) {
@@ -522,9 +568,9 @@ ApiResponse ApiService::Embeddings(const ApiRequest& request, const std::string&
   return r;
 }
 
-std::optional<ApiResponse> ApiService::Replay(const std::string& entry, const char* layer,
-                                              const GenerationRequest& gen, bool chat,
-                                              double similarity) {
+std::optional<ApiResponse> ApiService::Replay(
+    const std::string& entry, const char* layer, const GenerationRequest& gen, bool chat,
+    const std::shared_ptr<const ToolCallOptions>& tool_calls, double similarity) {
   auto cached = DecodeResponse(entry, builder_.info().vocab_size);
   if (!cached.ok()) return std::nullopt;
   Usage usage = cached->usage;
@@ -532,8 +578,9 @@ std::optional<ApiResponse> ApiService::Replay(const std::string& entry, const ch
   usage.response_cache = layer;
   usage.similarity = similarity;
   const ResponseMeta meta{NewResponseId(chat), NowSeconds(), options_.model_name};
-  const ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0,
-                                    gen.return_tokens_as_token_ids);
+  ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0,
+                              gen.return_tokens_as_token_ids);
+  formatter.set_tool_calls(tool_calls);
   ApiResponse r;
   r.headers.emplace_back("x-radixlm-cache", "hit");
   if (similarity >= 0)
@@ -557,7 +604,8 @@ std::optional<ApiResponse> ApiService::Replay(const std::string& entry, const ch
 
 ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const GenerationRequest& gen,
                                  bool chat, const std::string& tenant,
-                                 const std::string& semantic_text) {
+                                 const std::string& semantic_text,
+                                 std::shared_ptr<const ToolCallOptions> tool_calls) {
   // Each prompt is a request in the engine's queue: a list longer than one
   // request's share could never be queued (400, not a 503 no retry cures).
   if (static_cast<int64_t>(prompts.size()) > options_.max_prompts_per_request) {
@@ -618,7 +666,8 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
     const bool read = mode == ResponseCacheMode::kRead || mode == ResponseCacheMode::kReadWrite;
     if (read) {
       if (auto hit = rc.cache->Lookup(key, ttl_ms)) {
-        if (auto replay = Replay(hit->value, respcache::LayerName(hit->layer), gen, chat)) {
+        if (auto replay =
+                Replay(hit->value, respcache::LayerName(hit->layer), gen, chat, tool_calls)) {
           Record(tenant, {}, true);
           return *replay;
         }
@@ -635,7 +684,7 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
           if (auto match = semantic->Find(scope, *embedding)) {
             if (auto hit = rc.cache->Lookup(match->key, ttl_ms)) {
               replay = Replay(hit->value, respcache::LayerName(respcache::Layer::kSemantic), gen,
-                              chat, match->similarity);
+                              chat, tool_calls, match->similarity);
             }
           }
           semantic->Record(replay.has_value(), SecondsSince(start));
@@ -673,8 +722,9 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
   }
   auto generation = std::make_unique<Generation>(std::move(handles), lengths, gen.n);
   const ResponseMeta meta{NewResponseId(chat), NowSeconds(), options_.model_name};
-  const ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0,
-                                    gen.return_tokens_as_token_ids);
+  ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0,
+                              gen.return_tokens_as_token_ids);
+  formatter.set_tool_calls(std::move(tool_calls));
 
   if (gen.stream) {
     StreamSetup setup;

@@ -28,6 +28,11 @@
 //                                ?max_nodes=N; a tenant's own namespaces only
 //   GET  /v1/dashboard/events    server-sent events each second: the stats
 //                                (dashboard.h); scoped as /v1/cache/stats
+//   POST /tokenize               vLLM's: a chat body's prompt tokens as
+//                                /v1/chat/completions builds them (template,
+//                                tools), or a completion body's one prompt:
+//                                {"count", "max_model_len", "tokens"}; behind
+//                                the API keys like /v1/*
 //
 // Response cache (with ServiceOptions::response_cache): a call is cacheable by
 // default when it is deterministic (temperature 0, or a seed); its `cache` field
@@ -185,6 +190,7 @@ class ApiService {
   ApiResponse Completions(const ApiRequest& request, const std::string& tenant);
   ApiResponse ChatCompletions(const ApiRequest& request, const std::string& tenant);
   ApiResponse Embeddings(const ApiRequest& request, const std::string& tenant);
+  ApiResponse Tokenize(const ApiRequest& request);
   ApiResponse CacheFlush(const ApiRequest& request, const std::string& tenant);
   ApiResponse ResponseCacheFlush(const ApiRequest& request, const std::string& tenant);
   ApiResponse Metrics();
@@ -204,12 +210,15 @@ class ApiService {
   // to the end or returns a stream, in the namespace of `tenant` ("" without
   // keys) and the call's cache_salt. `semantic_text`: what the semantic cache
   // embeds ("" when the call may not use it).
+  // `tool_calls`: chat answers parsed for tool calls (null: not).
   ApiResponse Generate(std::vector<BuiltPrompt> prompts, const GenerationRequest& gen, bool chat,
-                       const std::string& tenant, const std::string& semantic_text);
+                       const std::string& tenant, const std::string& semantic_text,
+                       std::shared_ptr<const ToolCallOptions> tool_calls = nullptr);
   // The answer to a cacheable call whose entry was found; nullopt when the entry
   // does not decode (then it is a miss). `similarity` >= 0 for a semantic hit.
   std::optional<ApiResponse> Replay(const std::string& entry, const char* layer,
                                     const GenerationRequest& gen, bool chat,
+                                    const std::shared_ptr<const ToolCallOptions>& tool_calls,
                                     double similarity = -1);
   std::optional<ApiResponse> CheckModel(const std::string& model) const;
 

@@ -184,7 +184,54 @@ StatusOr<ChatFormat> LoadChatFormat(const std::string& model_dir, const std::str
     }
   }
   f.chat_template = std::move(chat);
+  RETURN_IF_ERROR(SetToolCallParser(&f, "auto", model_dir, tokenizer));
   return f;
+}
+
+namespace {
+
+std::string ModelType(const std::string& model_dir) {
+  std::ifstream in(std::filesystem::path(model_dir) / "config.json", std::ios::binary);
+  if (!in) return "";
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto v = tmpl::ParseJson(text.str(), "config.json");
+  if (!v.ok() || !v->is_dict()) return "";
+  const tmpl::Value* type = v->dict().Find("model_type");
+  return type != nullptr && type->is_string() ? type->str() : "";
+}
+
+}  // namespace
+
+ToolCallFamily TemplateToolCallFamily(const tmpl::ChatTemplate& chat_template,
+                                      const std::string& model_dir) {
+  std::string sources;
+  for (const auto& [name, source] : chat_template.config().templates) sources += source;
+  return DetectToolCallFamily(sources, ModelType(model_dir));
+}
+
+Status SetToolCallParser(ChatFormat* format, std::string_view parser, const std::string& model_dir,
+                         const model::Tokenizer& tokenizer) {
+  format->tool_calls = nullptr;
+  format->tool_marker_ids.clear();
+  if (parser == "none") return OkStatus();
+  std::optional<ToolCallFamily> family;
+  if (parser == "auto") {
+    if (format->chat_template == nullptr) return OkStatus();
+    family = TemplateToolCallFamily(*format->chat_template, model_dir);
+  } else {
+    family = ParseToolCallFamily(parser);
+    if (!family) {
+      return InvalidArgumentError("unknown tool-call parser '" + std::string(parser) +
+                                  "': use auto, none, llama3_json, qwen (hermes), deepseek_v3 "
+                                  "or generic");
+    }
+  }
+  format->tool_calls = &GetToolCallFormat(*family);
+  for (const std::string& token : format->tool_calls->marker_tokens) {
+    if (auto id = tokenizer.TokenToId(token)) format->tool_marker_ids.push_back(*id);
+  }
+  return OkStatus();
 }
 
 StatusOr<tmpl::ChatInput> MakeTemplateInput(const tmpl::ChatTemplate& chat_template,

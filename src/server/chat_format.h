@@ -37,16 +37,23 @@
 //
 // The text is tokenized with Encode(text, add_special_tokens = false): the formats
 // write BOS themselves, and special tokens in the text map to their ids.
+//
+// Tool calls: a chat format with a template also names the tool-call format its
+// model writes (tool_call_format.h), found from the template's text and
+// config.json's model_type, or set by `serve --tool-call-parser`; responses to
+// requests with tools are parsed with it (tool_call_parser.h).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
 #include "server/openai_protocol.h"
+#include "server/tool_call_format.h"
 
 namespace radixlm::model {
 class Tokenizer;
@@ -68,6 +75,10 @@ struct ChatFormat {
   std::vector<std::string> stop_strings;
   std::shared_ptr<const tmpl::ChatTemplate> chat_template;  // kTemplate
   std::string origin;                                       // kTemplate: the file it came from
+  // The tool-call format generated text is parsed with (null: none), and the
+  // special tokens of that format to keep in decoded text (ids).
+  const ToolCallFormat* tool_calls = nullptr;
+  std::vector<int32_t> tool_marker_ids;
 };
 
 ChatFormat DetectChatFormat(const model::Tokenizer& tokenizer);
@@ -78,6 +89,18 @@ ChatFormat DetectChatFormat(const model::Tokenizer& tokenizer);
 // file, the line and the construct.
 StatusOr<ChatFormat> LoadChatFormat(const std::string& model_dir, const std::string& template_file,
                                     const model::Tokenizer& tokenizer);
+
+// The tool-call family `chat_template` is written for: DetectToolCallFamily on
+// the text of its templates and `model_dir`'s config.json model_type.
+ToolCallFamily TemplateToolCallFamily(const tmpl::ChatTemplate& chat_template,
+                                      const std::string& model_dir);
+
+// Sets format->tool_calls (and its marker ids) from `parser`: "auto" (what
+// LoadChatFormat does: the family DetectToolCallFamily finds in the template's
+// text and config.json's model_type; none for a built-in format), "none", or a
+// family name (tool_call_format.h). An unknown name is INVALID_ARGUMENT.
+Status SetToolCallParser(ChatFormat* format, std::string_view parser, const std::string& model_dir,
+                         const model::Tokenizer& tokenizer);
 
 // The prompt text of a chat request through `format`. Template errors
 // (raise_exception, a message the template refuses) are INVALID_ARGUMENT with

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "server/error.h"
+#include "server/tool_call_parser.h"
 
 namespace radixlm::server {
 
@@ -29,6 +30,61 @@ void AppendEvent(std::string* out, const std::string& json) {
   out->append("\n\n");
 }
 
+ChatChoiceStream::ChatChoiceStream(int32_t index, const ResponseFormatter& formatter)
+    : index_(index) {
+  if (const ToolCallOptions* t = formatter.tool_calls())
+    parser_ = std::make_unique<ToolCallParser>(*t->format, t->tool_names);
+}
+ChatChoiceStream::~ChatChoiceStream() = default;
+ChatChoiceStream::ChatChoiceStream(ChatChoiceStream&&) noexcept = default;
+
+void ChatChoiceStream::Add(const ResponseFormatter& formatter, const ResponseMeta& meta,
+                           bool include_usage, std::string text,
+                           std::vector<engine::LogprobEntry> logprobs, engine::FinishReason finish,
+                           std::string* out) {
+  ChoiceOutput c;
+  c.index = index_;
+  c.finish = finish;
+  if (parser_ == nullptr) {
+    c.text = std::move(text);
+    c.logprobs = std::move(logprobs);
+    if (!c.text.empty() || !c.logprobs.empty())
+      AppendEvent(out, formatter.ChatChunk(meta, c, /*content_delta=*/true, include_usage));
+  } else {
+    ToolCallDelta delta;
+    parser_->Add(text, &delta);
+    if (finish != engine::FinishReason::kNone) parser_->Finish(&delta);
+    // Every update's tokens are seen arriving: their log probabilities go out
+    // now, on a content chunk ("" while the parser holds their text) or on the
+    // tool-call chunk.
+    if (!delta.content.empty() || (!logprobs.empty() && delta.calls.empty())) {
+      c.text = std::move(delta.content);
+      c.logprobs = std::move(logprobs);
+      logprobs.clear();
+      AppendEvent(out, formatter.ChatChunk(meta, c, /*content_delta=*/true, include_usage));
+    }
+    if (!delta.calls.empty()) {
+      std::vector<ToolCallChunkPart> parts;
+      for (ToolCallDelta::Call& call : delta.calls) {
+        ToolCallChunkPart p;
+        p.index = call.index;
+        if (call.begins) {
+          p.id = NewToolCallId();
+          p.name = std::move(call.name);
+        }
+        p.arguments = std::move(call.arguments);
+        parts.push_back(std::move(p));
+      }
+      AppendEvent(out, formatter.ChatToolCallChunk(meta, index_, parts, logprobs, include_usage));
+    }
+    c.text.clear();
+    c.tool_calls_finish =
+        FinishesWithToolCalls(finish, static_cast<size_t>(parser_->calls()), parser_->call_open());
+  }
+  if (finish != engine::FinishReason::kNone)
+    AppendEvent(out, formatter.ChatChunk(meta, c, /*content_delta=*/false, include_usage));
+}
+
 void GenerationStream::Start(std::string* out) {
   started_ = true;
   const int32_t n = generation_->n();
@@ -39,6 +95,7 @@ void GenerationStream::Start(std::string* out) {
       const int32_t index = generation_->ChoiceIndex(p, s);
       if (setup_.chat) {
         AppendEvent(out, formatter_.ChatRoleChunk(setup_.meta, index, setup_.include_usage));
+        chat_choices_.emplace_back(index, formatter_);
       } else if (p < setup_.echo.size() && !setup_.echo[p].empty()) {
         ChoiceOutput c;
         c.index = index;
@@ -79,12 +136,10 @@ bool ReplayStream::Next(std::string* out, std::chrono::milliseconds) {
     c.prefix.clear();
     if (setup_.chat) {
       AppendEvent(out, formatter_.ChatRoleChunk(setup_.meta, c.index, setup_.include_usage));
-      if (!c.text.empty() || !c.logprobs.empty()) {
-        AppendEvent(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/true,
-                                              setup_.include_usage));
-      }
-      AppendEvent(
-          out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/false, setup_.include_usage));
+      ChatChoiceStream choice(c.index, formatter_);
+      // A stored choice always has its finish reason (only finished ones are stored).
+      choice.Add(formatter_, setup_.meta, setup_.include_usage, std::move(c.text),
+                 std::move(c.logprobs), c.finish, out);
       continue;
     }
     if (!whole.prefix.empty()) {
@@ -126,13 +181,9 @@ bool GenerationStream::Next(std::string* out, std::chrono::milliseconds wait) {
       offset += static_cast<int64_t>(c.text.size());
       const bool news = !c.text.empty() || !c.logprobs.empty();
       if (setup_.chat) {
-        if (news)
-          AppendEvent(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/true,
-                                                setup_.include_usage));
-        if (c.finish != engine::FinishReason::kNone) {
-          AppendEvent(out, formatter_.ChatChunk(setup_.meta, c, /*content_delta=*/false,
-                                                setup_.include_usage));
-        }
+        chat_choices_[static_cast<size_t>(c.index)].Add(formatter_, setup_.meta,
+                                                        setup_.include_usage, std::move(c.text),
+                                                        std::move(c.logprobs), c.finish, out);
       } else if (news || c.finish != engine::FinishReason::kNone) {
         AppendEvent(out, formatter_.CompletionChunk(setup_.meta, c, setup_.include_usage));
       }

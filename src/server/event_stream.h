@@ -2,7 +2,8 @@
 // updates into OpenAI's chunks, each framed as "data: {json}\n\n":
 //   chat         a first chunk per choice with delta {"role":"assistant","content":""},
 //                content deltas, then per choice a chunk with an empty delta and
-//                its finish_reason;
+//                its finish_reason; with tool-call parsing (the formatter's
+//                tool_calls), ChatChoiceStream below;
 //   completions  (echo: the prompt text first) text deltas, the last one of a
 //                choice carrying its finish_reason;
 // then, with stream_options.include_usage, a chunk with "choices": [] and the
@@ -26,6 +27,8 @@
 #include "server/openai_format.h"
 
 namespace radixlm::server {
+
+class ToolCallParser;
 
 class EventStream {
  public:
@@ -61,6 +64,31 @@ struct StreamSetup {
   std::function<void(const Usage&)> on_end;  // optional: the usage, when the stream is destroyed
 };
 
+// One chat choice's chunks after its role chunk. Content deltas as text comes;
+// with tool-call parsing (the formatter's tool_calls) the text goes through a
+// ToolCallParser: content it decides as content deltas, calls as
+// {"tool_calls": [{"index", "id", "type": "function", "function": {"name",
+// "arguments": ""}}]} when a call begins and {"arguments": fragment} pieces
+// after, OpenAI's incremental form. An update's log probabilities go out with
+// it (on a content chunk with "" while the parser holds the tokens' text, so
+// clients see every token arrive). The last chunk has
+// an empty delta and the finish reason: "tool_calls" when calls were made
+// (FinishesWithToolCalls).
+class ChatChoiceStream {
+ public:
+  ChatChoiceStream(int32_t index, const ResponseFormatter& formatter);
+  ~ChatChoiceStream();
+  ChatChoiceStream(ChatChoiceStream&&) noexcept;
+  // Appends the chunks for new text (and the last chunk once `finish` is set).
+  void Add(const ResponseFormatter& formatter, const ResponseMeta& meta, bool include_usage,
+           std::string text, std::vector<engine::LogprobEntry> logprobs,
+           engine::FinishReason finish, std::string* out);
+
+ private:
+  int32_t index_;
+  std::unique_ptr<ToolCallParser> parser_;  // null: no tool-call parsing
+};
+
 class GenerationStream final : public EventStream {
  public:
   // `active` (may be null) counts open streams; it must outlive the stream.
@@ -85,7 +113,8 @@ class GenerationStream final : public EventStream {
   bool done_ = false;
   std::vector<Generation::Event> events_;
   std::vector<int64_t> offsets_;  // per choice: text sent so far (completion logprobs' text_offset)
-  std::vector<ChoiceOutput> whole_;  // per choice, accumulated (only with on_completed)
+  std::vector<ChoiceOutput> whole_;             // per choice, accumulated (only with on_completed)
+  std::vector<ChatChoiceStream> chat_choices_;  // chat: per choice
   std::chrono::steady_clock::time_point last_write_;
 };
 

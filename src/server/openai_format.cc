@@ -8,6 +8,7 @@
 
 #include "core/json_writer.h"
 #include "model/tokenizer.h"
+#include "server/tool_call_parser.h"
 
 namespace radixlm::server {
 
@@ -20,6 +21,23 @@ std::string NewResponseId(bool chat) {
     for (int i = 0; i < 16; ++i, bits >>= 4) id += kHex[bits & 15];
   }
   return id;
+}
+
+std::string NewToolCallId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char kHex[] = "0123456789abcdef";
+  std::string id = "call_";
+  uint64_t bits = rng();
+  for (int i = 0; i < 24; ++i, bits >>= 4) {
+    if (i == 16) bits = rng();
+    id += kHex[bits & 15];
+  }
+  return id;
+}
+
+bool FinishesWithToolCalls(engine::FinishReason reason, size_t calls, bool call_open) {
+  return calls > 0 && !call_open &&
+         (reason == engine::FinishReason::kStop || reason == engine::FinishReason::kLength);
 }
 
 const char* FinishReasonText(engine::FinishReason reason) {
@@ -49,9 +67,11 @@ std::string TokenString(const model::Tokenizer* tokenizer, bool as_id, int32_t i
   return tokenizer->Decode(ids, /*skip_special_tokens=*/false);
 }
 
-void WriteFinish(JsonWriter& w, engine::FinishReason reason) {
+void WriteFinish(JsonWriter& w, engine::FinishReason reason, bool tool_calls = false) {
   w.Key("finish_reason");
-  if (const char* text = FinishReasonText(reason)) {
+  if (tool_calls) {
+    w.String("tool_calls");
+  } else if (const char* text = FinishReasonText(reason)) {
     w.String(text);
   } else {
     w.Null();
@@ -237,10 +257,40 @@ std::string ResponseFormatter::Chat(const ResponseMeta& meta, std::span<const Ch
     w.BeginObject();
     w.Key("role");
     w.String("assistant");
+    ParsedToolCalls parsed;
+    if (tool_calls_ != nullptr) {
+      parsed = ParseToolCalls(*tool_calls_->format, tool_calls_->tool_names, c.prefix + c.text);
+    } else {
+      parsed.content = c.prefix + c.text;
+    }
     w.Key("content");
-    w.String(c.prefix + c.text);
+    if (parsed.calls.empty() || !parsed.content.empty()) {
+      w.String(parsed.content);
+    } else {
+      w.Null();
+    }
     w.Key("refusal");
     w.Null();
+    if (!parsed.calls.empty()) {
+      w.Key("tool_calls");
+      w.BeginArray();
+      for (const ToolCallFormat::Call& call : parsed.calls) {
+        w.BeginObject();
+        w.Key("id");
+        w.String(NewToolCallId());
+        w.Key("type");
+        w.String("function");
+        w.Key("function");
+        w.BeginObject();
+        w.Key("name");
+        w.String(call.name);
+        w.Key("arguments");
+        w.String(call.arguments);
+        w.EndObject();
+        w.EndObject();
+      }
+      w.EndArray();
+    }
     w.EndObject();
     if (logprobs_) {
       WriteChatLogprobs(w, tokenizer_, tokens_as_ids_, c);
@@ -248,7 +298,8 @@ std::string ResponseFormatter::Chat(const ResponseMeta& meta, std::span<const Ch
       w.Key("logprobs");
       w.Null();
     }
-    WriteFinish(w, c.finish);
+    WriteFinish(w, c.finish,
+                FinishesWithToolCalls(c.finish, parsed.calls.size(), parsed.call_open));
     w.EndObject();
   }
   w.EndArray();
@@ -328,7 +379,66 @@ std::string ResponseFormatter::ChatChunk(const ResponseMeta& meta, const ChoiceO
     w.Key("logprobs");
     w.Null();
   }
-  WriteFinish(w, content_delta ? engine::FinishReason::kNone : c.finish);
+  WriteFinish(w, content_delta ? engine::FinishReason::kNone : c.finish,
+              !content_delta && c.tool_calls_finish);
+  w.EndObject();
+  w.EndArray();
+  if (include_usage) {
+    w.Key("usage");
+    w.Null();
+  }
+  w.EndObject();
+  return w.str();
+}
+
+std::string ResponseFormatter::ChatToolCallChunk(const ResponseMeta& meta, int32_t index,
+                                                 std::span<const ToolCallChunkPart> parts,
+                                                 std::span<const engine::LogprobEntry> logprobs,
+                                                 bool include_usage) const {
+  JsonWriter w;
+  w.BeginObject();
+  WriteHead(w, meta, "chat.completion.chunk");
+  w.Key("choices");
+  w.BeginArray();
+  w.BeginObject();
+  w.Key("index");
+  w.Int(index);
+  w.Key("delta");
+  w.BeginObject();
+  w.Key("tool_calls");
+  w.BeginArray();
+  for (const ToolCallChunkPart& p : parts) {
+    w.BeginObject();
+    w.Key("index");
+    w.Int(p.index);
+    if (!p.id.empty()) {
+      w.Key("id");
+      w.String(p.id);
+      w.Key("type");
+      w.String("function");
+    }
+    w.Key("function");
+    w.BeginObject();
+    if (!p.id.empty()) {
+      w.Key("name");
+      w.String(p.name);
+    }
+    w.Key("arguments");
+    w.String(p.arguments);
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  if (logprobs_) {
+    ChoiceOutput c;
+    c.logprobs.assign(logprobs.begin(), logprobs.end());
+    WriteChatLogprobs(w, tokenizer_, tokens_as_ids_, c);
+  } else {
+    w.Key("logprobs");
+    w.Null();
+  }
+  WriteFinish(w, engine::FinishReason::kNone);
   w.EndObject();
   w.EndArray();
   if (include_usage) {

@@ -7,6 +7,13 @@
 //   chat         {"id":"chatcmpl-…","object":"chat.completion",…,"choices":[{"index",
 //                 "message":{"role":"assistant","content","refusal":null},"logprobs",
 //                 "finish_reason"}],"usage"}
+//                with tool-call parsing (set_tool_calls): the text is read with
+//                tool_call_parser.h; calls found go to "message.tool_calls"
+//                [{"id":"call_…","type":"function","function":{"name","arguments"}}]
+//                (arguments: the JSON text as generated), "content" is the text
+//                outside them (null when there is none), and "finish_reason" is
+//                "tool_calls" when the output ended (stop or length) with every
+//                call closed.
 //   usage        {"prompt_tokens","completion_tokens","total_tokens",
 //                 "prompt_tokens_details":{"cached_tokens"},
 //                 "response_cache":{"hit","layer"} (only when the response cache was asked)}
@@ -18,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,6 +38,8 @@ class Tokenizer;
 }
 
 namespace radixlm::server {
+
+struct ToolCallFormat;
 
 struct ResponseMeta {
   std::string id;
@@ -50,6 +60,28 @@ struct Usage {
   double similarity = -1;  // a semantic hit's cosine similarity
 };
 
+// Tool-call parsing of chat answers (tool_call_parser.h).
+struct ToolCallOptions {
+  const ToolCallFormat* format = nullptr;  // not owned (GetToolCallFormat's statics)
+  std::vector<std::string> tool_names;     // the request's tools
+};
+
+// "call_" and 24 random hex digits.
+std::string NewToolCallId();
+
+// finish_reason "tool_calls": the output ended by a stop or its length with
+// `calls` calls, none left open.
+bool FinishesWithToolCalls(engine::FinishReason reason, size_t calls, bool call_open);
+
+// A piece of a streamed tool call: the call's first piece carries its id and
+// name; the others only a fragment of its arguments.
+struct ToolCallChunkPart {
+  int32_t index = 0;
+  std::string id;    // first piece
+  std::string name;  // first piece
+  std::string arguments;
+};
+
 // One choice as it stands (whole, or one stream delta).
 struct ChoiceOutput {
   int32_t index = 0;
@@ -59,6 +91,7 @@ struct ChoiceOutput {
   engine::FinishReason finish = engine::FinishReason::kNone;
   int64_t text_offset =
       0;  // completion logprobs: where `prefix + text` starts in the choice's text
+  bool tool_calls_finish = false;  // a chat stream's last chunk says "tool_calls"
 };
 
 // "stop", "length", "abort" (cancelled), "error"; kNone is null.
@@ -86,12 +119,24 @@ class ResponseFormatter {
   // chunk: empty delta and the finish reason.
   std::string ChatChunk(const ResponseMeta& meta, const ChoiceOutput& choice, bool content_delta,
                         bool include_usage) const;
+  // A chat chunk whose delta is tool-call pieces, with `logprobs` (when asked).
+  std::string ChatToolCallChunk(const ResponseMeta& meta, int32_t index,
+                                std::span<const ToolCallChunkPart> parts,
+                                std::span<const engine::LogprobEntry> logprobs,
+                                bool include_usage) const;
   std::string UsageChunk(const ResponseMeta& meta, bool chat, const Usage& usage) const;
+
+  // Chat answers are parsed for tool calls (null: never).
+  void set_tool_calls(std::shared_ptr<const ToolCallOptions> options) {
+    tool_calls_ = std::move(options);
+  }
+  const ToolCallOptions* tool_calls() const { return tool_calls_.get(); }
 
  private:
   const model::Tokenizer* tokenizer_;
   bool logprobs_;
   bool tokens_as_ids_;
+  std::shared_ptr<const ToolCallOptions> tool_calls_;
 };
 
 std::string FormatModelList(std::string_view model, int64_t created, int64_t max_model_len);

@@ -442,7 +442,7 @@ Status ParseToolCalls(const Fields& f, const std::string& field, const element& 
 }
 
 // [{"type": "function", "function": {"name": ..., ...}}, ...]
-Status ParseTools(const Fields& f, const element& v, bool* any) {
+Status ParseTools(const Fields& f, const element& v, bool* any, std::vector<std::string>* names) {
   array list;
   if (v.get_array().get(list)) return f.Type("tools", "an array", v);
   size_t i = 0;
@@ -454,7 +454,9 @@ Status ParseTools(const Fields& f, const element& v, bool* any) {
     if (to["function"].get(function)) return f.Missing(field + ".function");
     if (function.get_object().get(fo)) return f.Type(field + ".function", "an object", function);
     if (fo["name"].get(name)) return f.Missing(field + ".function.name");
-    if (!name.is_string()) return f.Type(field + ".function.name", "a string", name);
+    std::string text;
+    RETURN_IF_ERROR(f.String(name, field + ".function.name", &text));
+    names->push_back(std::move(text));
     *any = true;
   }
   return OkStatus();
@@ -699,7 +701,7 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
                          "' is not supported (it needs guided decoding); only 'text'.");
       }
     } else if (key == "tools") {
-      RETURN_IF_ERROR(ParseTools(f, value, &r.has_tools));
+      RETURN_IF_ERROR(ParseTools(f, value, &r.has_tools, &r.tool_names));
     } else if (key == "functions") {
       array list;
       if (value.get_array().get(list)) return f.Type(key, "an array", value);
@@ -722,6 +724,7 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
           (f.String(value, key, &choice).IgnoreError(), choice != "none" && choice != "auto")) {
         return f.Bad(key, kToolsUnsupported);
       }
+      if (key == "tool_choice") r.tool_choice = choice;
     } else if (key == "add_generation_prompt") {
       RETURN_IF_ERROR(f.Bool(value, key, &r.add_generation_prompt));
     } else if (key == "continue_final_message") {

@@ -118,8 +118,11 @@ struct ChatRequest {
   GenerationRequest gen;
   std::vector<ChatMessage> messages;  // at least one
   bool add_generation_prompt = true;
-  bool continue_final_message = false;       // the last (assistant) message is continued
-  bool has_tools = false;                    // a non-empty `tools` array
+  bool continue_final_message = false;  // the last (assistant) message is continued
+  bool has_tools = false;               // a non-empty `tools` array
+  std::vector<std::string> tool_names;  // the functions `tools` names, in order
+  // "auto" (default) or "none": whether the output is parsed for tool calls.
+  std::string tool_choice = "auto";
   std::vector<CacheBreakpoint> breakpoints;  // in message order
   // The request body as sent: chat templates read messages (tool calls, content
   // parts, extra fields), tools and chat_template_kwargs from it as they are.

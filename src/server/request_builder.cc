@@ -66,6 +66,11 @@ StatusOr<BuiltPrompt> RequestBuilder::Finish(const GenerationRequest& gen,
   return b;
 }
 
+bool RequestBuilder::ParsesToolCalls(const ChatRequest& request) const {
+  return request.has_tools && request.tool_choice != "none" &&
+         info_.chat_format.tool_calls != nullptr;
+}
+
 StatusOr<std::vector<BuiltPrompt>> RequestBuilder::BuildCompletion(const CompletionRequest& request,
                                                                    const std::string& ns,
                                                                    std::string* param) const {
@@ -153,6 +158,8 @@ StatusOr<BuiltPrompt> RequestBuilder::BuildChat(const ChatRequest& request, cons
   for (int32_t id : info_.chat_format.stop_token_ids) gen.stop.stop_token_ids.push_back(id);
   for (const std::string& s : info_.chat_format.stop_strings) gen.stop.stop.push_back(s);
   ASSIGN_OR_RETURN(BuiltPrompt built, Finish(gen, std::move(ids), ns, /*chat=*/true, param));
+  if (ParsesToolCalls(request))
+    built.options.keep_special_tokens = info_.chat_format.tool_marker_ids;
   const std::vector<int32_t>& prompt = built.options.prompt;
   for (const CacheBreakpoint& b : request.breakpoints) {
     ASSIGN_OR_RETURN(const std::string head,

@@ -61,6 +61,10 @@ class RequestBuilder {
   StatusOr<std::vector<engine::RequestOptions>> BuildEmbedding(const EmbeddingRequest& request,
                                                                const std::string& ns,
                                                                std::string* param) const;
+  // Whether the answers to `request` are parsed for tool calls: it has tools,
+  // its tool_choice is not "none", and the chat format names a tool-call
+  // format. Such a request decodes the format's marker tokens into its text.
+  bool ParsesToolCalls(const ChatRequest& request) const;
   // A text prompt's tokens: the tokenizer's special tokens, and BOS where the
   // model wants it.
   std::vector<int32_t> EncodeText(const std::string& text) const;

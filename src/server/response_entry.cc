@@ -197,6 +197,10 @@ std::string ResponseKey(std::string_view model_fingerprint, const std::string& n
     d.Int(o.n);
     d.Int(o.logprobs);
     d.Int(o.skip_special_tokens);
+    if (!o.keep_special_tokens.empty()) {
+      d.Int(static_cast<int64_t>(o.keep_special_tokens.size()));
+      d.Bytes(o.keep_special_tokens.data(), o.keep_special_tokens.size() * sizeof(int32_t));
+    }
   }
   d.Int(gen.return_tokens_as_token_ids);
   return NamespaceDigest(ns) + ":" + std::string(model_fingerprint) + ":" + d.Hex128();

@@ -136,6 +136,39 @@ Trace MultiTurn(const WorkloadOptions& o, Random& random) {
   return b.Finish();
 }
 
+// Tool-using agents: every prompt opens with the same system prompt and tool
+// definitions; a session's prompt grows by the model's tool call (its previous
+// output), the tool's result and the next user turn each step.
+Trace Agent(const WorkloadOptions& o, Random& random) {
+  const int64_t steps = Or(o.turns, 6);
+  const int64_t sessions = Or(o.groups, std::max<int64_t>(1, Or(o.requests, 192) / steps));
+  const int64_t system = Or(o.system_tokens, 1024), question = Or(o.question_tokens, 48);
+  const int64_t output = Or(o.output_tokens, 32);
+  const double think = Or(o.think_time_s, 2.0);  // the tool's run time
+  Arrivals starts(Or(o.rate, 1.0), random);
+  Builder b;
+  const uint32_t tools = b.Content("agent-system-and-tools");
+  for (int64_t s = 0; s < sessions; ++s) {
+    const std::string session = "agent-" + std::to_string(s);
+    double t = starts.Next();
+    std::vector<Segment> history = {{tools, system},
+                                    {b.Content(session + "/task"), random.Around(question)}};
+    for (int64_t k = 0; k < steps; ++k) {
+      const std::string step = session + "/" + std::to_string(k);
+      TraceRequest& r = b.Add(t);
+      r.session = session;
+      r.segments = history;
+      r.output_tokens = random.Around(output);
+      r.output_content = b.Content(step + "/call");
+      history.push_back({r.output_content, r.output_tokens});
+      history.push_back({b.Content(step + "/result"), random.Around(2 * question)});
+      history.push_back({b.Content(step + "/user"), random.Around(question / 2 + 1)});
+      t += random.Exponential(think);
+    }
+  }
+  return b.Finish();
+}
+
 Trace DocQa(const WorkloadOptions& o, Random& random) {
   const int64_t requests = Or(o.requests, 2000), documents = Or(o.groups, 8);
   const int64_t document = Or(o.system_tokens, 8192), question = Or(o.question_tokens, 64);
@@ -252,7 +285,7 @@ Trace AllUnique(const WorkloadOptions& o, Random& random) {
 const std::vector<std::string>& WorkloadNames() {
   static const std::vector<std::string> names = {
       "chatbot",         "multi-turn", "doc-qa", "few-shot", "generated-shared-prefix",
-      "tree-of-thought", "all-unique"};
+      "tree-of-thought", "all-unique", "agent"};
   return names;
 }
 
@@ -281,6 +314,7 @@ StatusOr<Trace> GenerateWorkload(const WorkloadOptions& options) {
   const std::string& n = options.name;
   Trace trace = n == "chatbot"                   ? Chatbot(options, random)
                 : n == "multi-turn"              ? MultiTurn(options, random)
+                : n == "agent"                   ? Agent(options, random)
                 : n == "doc-qa"                  ? DocQa(options, random)
                 : n == "few-shot"                ? FewShot(options, random)
                 : n == "generated-shared-prefix" ? GeneratedSharedPrefix(options, random)

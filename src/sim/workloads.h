@@ -14,6 +14,10 @@
 //   tree-of-thought          branching reasoning: each step's prompt is the root
 //                            plus the thoughts on its path
 //   all-unique               nothing shared (the worst case)
+//   agent                    tool-using sessions: a shared system prompt and
+//                            tool definitions, each step's prompt the previous
+//                            one plus the model's tool call, the tool's result
+//                            and the next user turn
 #pragma once
 
 #include <cstdint>

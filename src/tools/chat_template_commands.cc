@@ -10,6 +10,7 @@
 #include "core/json_writer.h"
 #include "model/tokenizer.h"
 #include "server/chat_format.h"
+#include "server/tool_call_parser.h"
 #include "template/chat_template.h"
 #include "template/json_value.h"
 #include "tools/cli_util.h"
@@ -74,6 +75,67 @@ tmpl::Value SyntheticChat(bool tool_turn) {
 constexpr const char* kWeatherTool = R"([{"type": "function", "function": {"name": "get_weather",
   "description": "Current weather in a city.", "parameters": {"type": "object",
   "properties": {"city": {"type": "string", "description": "City name"}}, "required": ["city"]}}}])";
+
+// The tool turn as an agent runs it: the model writes the call in its family's
+// format (what a forced call generates too), the server parses it
+// (tool_call_parser.h), and the client sends back the assistant message it got.
+struct ToolTurn {
+  std::string completion;  // the model's text
+  tmpl::Value message;     // the assistant message the API returned
+};
+
+ToolTurn MakeToolTurn(const server::ToolCallFormat& format) {
+  const std::vector<server::ToolCallFormat::Call> calls = {{"get_weather", R"({"city": "Paris"})"}};
+  ToolTurn turn;
+  turn.completion = format.Render(calls);
+  const server::ParsedToolCalls parsed =
+      server::ParseToolCalls(format, {"get_weather"}, turn.completion);
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("role");
+  w.String("assistant");
+  w.Key("content");
+  if (parsed.content.empty()) {
+    w.Null();
+  } else {
+    w.String(parsed.content);
+  }
+  w.Key("tool_calls");
+  w.BeginArray();
+  for (size_t i = 0; i < parsed.calls.size(); ++i) {
+    w.BeginObject();
+    w.Key("id");
+    w.String("call_" + std::to_string(i + 1));
+    w.Key("type");
+    w.String("function");
+    w.Key("function");
+    w.BeginObject();
+    w.Key("name");
+    w.String(parsed.calls[i].name);
+    w.Key("arguments");
+    w.String(parsed.calls[i].arguments);
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  turn.message = *tmpl::ParseJson(w.str(), "tool call message");
+  return turn;
+}
+
+// `messages` with its tool-call message replaced by `turn`'s; its index, or
+// npos when there is none.
+size_t UseToolTurn(tmpl::Value* messages, const ToolTurn& turn) {
+  std::vector<tmpl::Value> items = messages->list().items;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].dict().Find("tool_calls") != nullptr) {
+      items[i] = turn.message;
+      *messages = tmpl::Value::MakeList(std::move(items));
+      return i;
+    }
+  }
+  return std::string::npos;
+}
 
 tmpl::Value Prefix(const tmpl::Value& messages, size_t n) {
   std::vector<tmpl::Value> items(messages.list().items.begin(),
@@ -161,7 +223,10 @@ int RunChatTemplateCheck(const ChatTemplateCheckOptions& o) {
   const bool tool_turn = (*chat)->source().find("tool_calls") != std::string::npos;
   const tmpl::Value tools =
       (*chat)->ReadsTools() ? *tmpl::ParseJson(kWeatherTool, "tools") : tmpl::Value::None();
-  const tmpl::Value messages = SyntheticChat(tool_turn);
+  tmpl::Value messages = SyntheticChat(tool_turn);
+  const server::ToolCallFamily family = server::TemplateToolCallFamily(**chat, o.model);
+  const ToolTurn tool = MakeToolTurn(server::GetToolCallFormat(family));
+  const size_t tool_index = tool_turn ? UseToolTurn(&messages, tool) : std::string::npos;
 
   // Turn k: the prompt before the k-th assistant reply that follows a user
   // message (a tool round trip belongs to the turn it answers), and that
@@ -184,15 +249,22 @@ int RunChatTemplateCheck(const ChatTemplateCheckOptions& o) {
     // What the cache holds after the turn: the prompt and the reply up to the
     // end-of-turn token the model stops at (a template may render more after
     // the final message, such as Llama 3's unconditional generation header).
+    std::string end_token;
     if (full->compare(0, prompt->size(), *prompt) == 0) {
       size_t cut = std::string::npos;
       for (const std::string& token : end_tokens) {
         const size_t at = full->find(token, prompt->size());
-        if (at != std::string::npos && (cut == std::string::npos || at + token.size() < cut))
+        if (at != std::string::npos && (cut == std::string::npos || at + token.size() < cut)) {
           cut = at + token.size();
+          end_token = token;
+        }
       }
       if (cut != std::string::npos) full->resize(cut);
     }
+    // The tool turn holds what the model generated: the call in its format,
+    // then the end-of-turn token it stops at. The next prompt holds the
+    // template's rendering of the message the API made of it.
+    if (r == tool_index) *full = *prompt + tool.completion + end_token;
     prompts.push_back(std::move(*prompt));
     fulls.push_back(std::move(*full));
   }
@@ -235,6 +307,8 @@ int RunChatTemplateCheck(const ChatTemplateCheckOptions& o) {
     w.String(o.model);
     w.Key("tool_turn");
     w.Bool(tool_turn);
+    w.Key("tool_call_format");
+    w.String(server::ToolCallFamilyName(family));
     w.Key("units");
     w.String(tokenizer.ok() ? "tokens" : "bytes");
     w.Key("tokens_lost");
@@ -268,7 +342,11 @@ int RunChatTemplateCheck(const ChatTemplateCheckOptions& o) {
   }
   const char* unit = tokenizer.ok() ? "tokens" : "bytes";
   std::printf("chat template of %s: %zu turns%s%s\n", o.model.c_str(), replies.size(),
-              tool_turn ? ", turn 2 answered through a tool call" : "",
+              tool_turn ? (", turn 2 answered through a tool call written as " +
+                           std::string(server::ToolCallFamilyName(family)) + " (" +
+                           Snippet(tool.completion, 0) + ")")
+                              .c_str()
+                        : "",
               tokenizer.ok() ? "" : " (counts in bytes: no tokenizer)");
   for (const TurnReport& t : reports) {
     if (!t.generation_prompt_ok) {

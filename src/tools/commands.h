@@ -295,6 +295,9 @@ struct ServeOptions {
   double http_body_timeout_s = 60;
   double shutdown_grace_s = 10;
   std::string chat_template;  // a Jinja file replacing the model's chat template
+  // Tool calls in answers (server/tool_call_format.h): auto (from the template),
+  // none, or a family name.
+  std::string tool_call_parser = "auto";
   // Response cache (server/api_service.h): off unless --response-cache or --redis-url.
   bool response_cache = false;
   std::string response_cache_memory = "256MiB";  // L1 bound

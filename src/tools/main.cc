@@ -746,6 +746,10 @@ int main(int argc, char** argv) {
 
   serve_cmd->add_option("--chat-template", serve.chat_template,
                         "Jinja file to use instead of the model's chat template");
+  serve_cmd->add_option("--tool-call-parser", serve.tool_call_parser,
+                        "How tool calls are read from answers to requests with tools: auto (the "
+                        "family the chat template is written for), none, llama3_json, qwen "
+                        "(hermes), deepseek_v3 or generic");
 
   CLI::App* template_cmd =
       app.add_subcommand("chat-template", "Render and check a model's chat template");

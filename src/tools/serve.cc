@@ -322,6 +322,16 @@ int RunServe(const ServeOptions& o) {
   auto chat_format = server::LoadChatFormat(o.model, o.chat_template, *m.tokenizer);
   if (!chat_format.ok()) return Fail(chat_format.status());
   info.chat_format = std::move(*chat_format);
+  if (o.tool_call_parser != "auto") {
+    if (Status s =
+            server::SetToolCallParser(&info.chat_format, o.tool_call_parser, o.model, *m.tokenizer);
+        !s.ok())
+      return Fail(InvalidArgumentError("--tool-call-parser: " + std::string(s.message())));
+  }
+  const std::string tool_calls =
+      info.chat_format.tool_calls == nullptr
+          ? "none"
+          : server::ToolCallFamilyName(info.chat_format.tool_calls->family);
   const server::ChatFormatKind chat_kind = info.chat_format.kind;
   const std::string chat_origin = info.chat_format.origin;
   const size_t chat_stops = info.chat_format.stop_token_ids.size();
@@ -433,7 +443,8 @@ int RunServe(const ServeOptions& o) {
                              : "off (the " + std::string(m.backend->name()) +
                                    " backend computes on the engine thread)"));
   if (chat_kind == server::ChatFormatKind::kTemplate) {
-    Say("chat template " + chat_origin + " (" + std::to_string(chat_stops) + " stop tokens)");
+    Say("chat template " + chat_origin + " (" + std::to_string(chat_stops) +
+        " stop tokens; tool calls: " + tool_calls + ")");
   } else {
     Say(std::string("chat format ") + server::ChatFormatName(chat_kind) +
         " (the model has no chat template)");

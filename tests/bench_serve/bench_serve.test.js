@@ -156,3 +156,51 @@ test('bench compare prints the runs side by side with ratios to the first', asyn
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /cannot open/);
 });
+
+// The agent workload: chat with the same tools every time and transcripts
+// growing by a tool call, its result and a user turn. With the server's
+// /tokenize the ideal is in tokens, and radixlm's cache reaches it exactly,
+// request by request. (The tiny model's context is raised to 8k in a copy:
+// Llama's rotary positions need no weights for it.)
+test('agent: cached tokens equal the ideal in tokens, request by request', async (t) => {
+  const os = require('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radixlm-agent-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const model = process.env.RADIXLM_MODEL;
+  for (const f of ['model.safetensors', 'tokenizer.json', 'tokenizer_config.json'])
+    fs.symlinkSync(path.join(model, f), path.join(dir, f));
+  const config = JSON.parse(fs.readFileSync(path.join(model, 'config.json'), 'utf8'));
+  config.max_position_embeddings = 8192;
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+  const template = path.join(__dirname, '..', 'e2e', 'templates', 'qwen_tools.jinja');
+  const agentServer = await startServer(['--served-model-name', 'tiny', '--chat-template', template,
+                                         '--kv-memory', '256MiB'], { model: dir });
+  t.after(() => agentServer.stop());
+  for (const history of ['server', 'generated']) {
+    const r = await benchServe(agentServer.url, [...flush, '--workload', 'agent', '--groups', '3', '--turns', '3',
+                                                 '--system-tokens', '16', '--question-tokens', '8',
+                                                 '--max-tokens', '4', '--concurrency', '3', '--history', history]);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    checkConsistent(r.report);
+    const rep = r.report;
+    assert.equal(rep.endpoint, 'chat');
+    assert.equal(rep.ideal_unit, 'tokens');
+    assert.equal(rep.completed, 9);
+    assert.equal(rep.history_fallbacks, 0);
+    assert.ok(rep.ideal_cached_ratio > 0.7, `ideal ${rep.ideal_cached_ratio}`);
+    assert.equal(rep.cached_tokens, rep.ideal_cached_units, history);
+    const bySession = {};
+    for (const rec of rep.per_request) {
+      assert.equal(rec.prompt_units, rec.prompt_tokens, 'the ideal counts the prompt the server built');
+      (bySession[rec.session] ||= []).push(rec);
+    }
+    for (const steps of Object.values(bySession)) {
+      // Sessions start together, so which of them computes the shared tools
+      // first is the server's choice; after that each step is its own.
+      for (let k = 1; k < steps.length; ++k) {
+        assert.equal(steps[k].cached_tokens, steps[k].ideal_cached_units, `${history}: request ${steps[k].index}`);
+        assert.ok(steps[k].cached_tokens >= steps[k - 1].prompt_tokens, 'each step holds the whole previous prompt');
+      }
+    }
+  }
+});

@@ -155,3 +155,31 @@ TEST_F(ApiServiceTest, CountsResponses) {
 
 }  // namespace
 }  // namespace radixlm::server
+
+namespace radixlm::server {
+namespace {
+
+// /tokenize needs no engine: the prompt a chat or completion body would run.
+TEST_F(ApiServiceTest, TokenizesChatAndCompletionBodies) {
+  auto s = Make();
+  ApiResponse r =
+      Call(*s, "POST", "/tokenize", R"({"messages": [{"role": "user", "content": "hi"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  // The built-in plain format: "User: hi\n\nAssistant:", one byte token each.
+  EXPECT_NE(r.body.find(R"("count":20,)"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("max_model_len":128)"), std::string::npos);
+  r = Call(*s, "POST", "/tokenize", R"({"prompt": "ab"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"count":2,"max_model_len":128,"tokens":[97,98]})");
+  r = Call(*s, "POST", "/tokenize", R"({"prompt": ["a", "b"]})");
+  EXPECT_EQ(r.status, 400);
+  r = Call(*s, "POST", "/tokenize", R"({"messages": [{"role": "nobody", "content": "x"}]})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Call(*s, "GET", "/tokenize").status, 405);
+  auto keyed = Make({"k1"});
+  EXPECT_EQ(Call(*keyed, "POST", "/tokenize", R"({"prompt": "ab"})").status, 401);
+  EXPECT_EQ(Call(*keyed, "POST", "/tokenize", R"({"prompt": "ab"})", "Bearer k1").status, 200);
+}
+
+}  // namespace
+}  // namespace radixlm::server

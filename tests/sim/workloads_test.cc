@@ -148,3 +148,39 @@ TEST(PromptBuilderTest, SharedContentIsAPrefixStreamAndDistinctContentsDifferAtO
 
 }  // namespace
 }  // namespace radixlm::sim
+
+namespace radixlm::sim {
+namespace {
+
+// agent: a session's first prompt hits the shared system prompt and tools
+// (except the very first request), every later one its whole previous prompt
+// and the tool call the model answered with.
+TEST(WorkloadsTest, AgentSessionsHitTheirWholeTranscript) {
+  WorkloadOptions o = Named("agent");
+  o.groups = 5;
+  o.turns = 4;
+  o.system_tokens = 300;
+  auto trace = GenerateWorkload(o);
+  ASSERT_TRUE(trace.ok()) << trace.status().ToString();
+  ASSERT_EQ(trace->requests.size(), 20u);
+  std::map<std::string, const TraceRequest*> previous;
+  int64_t expected = 0;
+  bool first = true;
+  for (const TraceRequest& r : trace->requests) {
+    auto it = previous.find(r.session);
+    if (it == previous.end()) {
+      expected += first ? 0 : 300;
+    } else {
+      expected += it->second->prompt_tokens() + it->second->output_tokens;
+      EXPECT_EQ(r.segments.size(), it->second->segments.size() + 3);
+    }
+    first = false;
+    previous[r.session] = &r;
+  }
+  auto hits = ReplayInfiniteCache(*trace, 1);
+  ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+  EXPECT_EQ(hits->cached_tokens, expected);
+}
+
+}  // namespace
+}  // namespace radixlm::sim

@@ -272,6 +272,22 @@ TEST(TokenizerTest, DecodeRepairsInvalidBytes) {
   EXPECT_EQ((*t)->Decode(Ids{'a', 999, 'b', -5}), "ab");  // out of range: skipped
 }
 
+TEST(TokenizerTest, IncrementalDecodeKeepsListedSpecialTokens) {
+  auto t = Tokenizer::FromJson(MakeByteLevelTokenizerJson({"<eos>", "<|python_tag|>"}), "gen");
+  ASSERT_TRUE(t.ok());
+  const std::vector<int32_t> ids = (*t)->Encode("<|python_tag|>{}<eos>");
+  ASSERT_EQ(ids.front(), 257);
+  std::string skipped, kept;
+  IncrementalDecoder skip(**t, /*skip_special_tokens=*/true);
+  IncrementalDecoder keep(**t, /*skip_special_tokens=*/true, /*keep_special=*/{257});
+  for (int32_t id : ids) {
+    skipped += skip.Add(id);
+    kept += keep.Add(id);
+  }
+  EXPECT_EQ(skipped + skip.Flush(), "{}");
+  EXPECT_EQ(kept + keep.Flush(), "<|python_tag|>{}");
+}
+
 TEST(TokenizerTest, IncrementalDecodeNeverSplitsCharacters) {
   auto t = Tokenizer::FromJson(MakeByteLevelTokenizerJson({"<eos>"}), "gen");
   ASSERT_TRUE(t.ok());
