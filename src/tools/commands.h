@@ -157,6 +157,18 @@ struct SimRunOptions {
   int64_t prefill_attention_span = 0;
   int64_t max_running = 256;
   int64_t fairness_bound_ms = 2000;
+  // KV tiers below the device, each a list of capacities: tokens ("16000000",
+  // "16M", "500K") or KV memory through --model ("64GiB", "512MiB", "1TiB");
+  // "0" is no such tier. Every combination runs.
+  std::vector<std::string> host_capacity;
+  std::vector<std::string> disk_capacity;
+  std::string host_admission = "all";  // all | second-hit
+  std::string disk_admission = "all";
+  double host_bandwidth_gbs = 50;  // each way, GB/s (10^9 bytes)
+  double host_latency_us = 10;
+  std::string disk_kind = "nvme";  // nvme | redis: the defaults of the next two
+  double disk_bandwidth_gbs = 0;   // 0: the kind's
+  double disk_latency_us = -1;     // < 0: the kind's
   std::string json_out;
   std::string plot_out;
   std::string html_out;  // the table and charts as one HTML page
