@@ -90,7 +90,9 @@ class TierIndex {
   bool Erase(const BlockHash& hash);
 
   int64_t ready(TierSlot slot) const { return entries_[static_cast<size_t>(slot)].ready; }
-  void set_ready(TierSlot slot, int64_t ready) { entries_[static_cast<size_t>(slot)].ready = ready; }
+  void set_ready(TierSlot slot, int64_t ready) {
+    entries_[static_cast<size_t>(slot)].ready = ready;
+  }
   int32_t uses(TierSlot slot) const { return entries_[static_cast<size_t>(slot)].uses; }
   int64_t blocks() const { return blocks_; }
   int64_t capacity_blocks() const { return options_.capacity_blocks; }

@@ -89,8 +89,8 @@ void TierStack::Store(const BlockHash& hash, uint64_t request, int32_t uses, int
     }
     if (!kept) ++stats.blocks_dropped;
   }
-  moves->push_back(TierMove{hash, static_cast<int8_t>(from), static_cast<int8_t>(level), from_slot,
-                            slot});
+  moves->push_back(
+      TierMove{hash, static_cast<int8_t>(from), static_cast<int8_t>(level), from_slot, slot});
   ++stats.blocks_stored;
   stats.peak_blocks = std::max(stats.peak_blocks, t.blocks());
 }

@@ -65,9 +65,9 @@ struct TierStats {
 };
 
 struct TierLookup {
-  int64_t end_page = 0;             // pages [first, end_page) are held below the device
-  std::vector<int8_t> level;        // for each page from `first`: the level serving it
-  std::vector<int64_t> pages;       // per level (index 0 unused): pages served from it
+  int64_t end_page = 0;        // pages [first, end_page) are held below the device
+  std::vector<int8_t> level;   // for each page from `first`: the level serving it
+  std::vector<int64_t> pages;  // per level (index 0 unused): pages served from it
   void Clear() {
     end_page = 0;
     level.clear();

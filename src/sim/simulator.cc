@@ -214,6 +214,43 @@ class Run final : public sched::AdmitHost {
     return std::max(device, lookup_.end_page * options_.page_size);
   }
 
+  // Keeps of the match below the device (lookup_, s.computed) what arrives
+  // before the GPU could compute it, dropping the slowest tier first. The GPU
+  // would first finish the prefill of the running requests (their chunks go
+  // ahead of a new one), so that counts on its side: under a long backlog even
+  // a slow tier pays; with the GPU idle, a link slower than ~5 GB/s (Llama-3-8B
+  // on an H100 computes a 128 KiB token in ~27 us) does not.
+  void TrimLoad(Seq& s, int64_t device, int64_t now) {
+    const int64_t ps = options_.page_size;
+    const int64_t first = device / ps;
+    int64_t backlog = 0;
+    for (const auto& r : running_) {
+      if (r->ready_ns <= now) backlog += std::max<int64_t>(0, r->prompt_len - r->computed);
+    }
+    const CostProfile& p = options_.profile;
+    while (s.computed > device) {
+      const double tokens = static_cast<double>(s.computed - device);
+      const double compute_s =
+          p.prefill_token_s * (tokens + static_cast<double>(backlog)) +
+          p.attention_pair_s * tokens * (static_cast<double>(device) + (tokens + 1) / 2);
+      if (tiers_->LoadReady(MatchableHashes(s), first, lookup_, now) - now <= Nanos(compute_s)) {
+        return;
+      }
+      // Cut at the first page of the deepest level used.
+      const int8_t deepest = *std::max_element(lookup_.level.begin(), lookup_.level.end());
+      size_t keep = 0;
+      if (deepest > 1) {
+        keep = static_cast<size_t>(std::find(lookup_.level.begin(), lookup_.level.end(), deepest) -
+                                   lookup_.level.begin());
+      }
+      lookup_.level.resize(keep);
+      std::fill(lookup_.pages.begin(), lookup_.pages.end(), 0);
+      for (int8_t l : lookup_.level) ++lookup_.pages[static_cast<size_t>(l)];
+      lookup_.end_page = first + static_cast<int64_t>(keep);
+      s.computed = std::max(device, lookup_.end_page * ps);
+    }
+  }
+
   // Offers the full pages of s's first `tokens` tokens not offered yet to the
   // tiers (write-through), at `now`.
   void WriteThrough(Seq& s, int64_t tokens, int64_t now) {
@@ -361,7 +398,10 @@ class Run final : public sched::AdmitHost {
     s->computed = matched.ok() ? static_cast<int64_t>(*matched) : 0;
     // The match goes on below the device; those pages are loaded, not computed.
     const int64_t device = s->computed;
-    if (tiers_ != nullptr) s->computed = MatchBelow(*s, device);
+    if (tiers_ != nullptr) {
+      s->computed = MatchBelow(*s, device);
+      if (options_.tier_loads_when_faster) TrimLoad(*s, device, clock_.NowNanos());
+    }
     const int64_t tokens = budget->Chunk(s->pending(), /*decode=*/false, s->computed);
     bool ok = tokens > 0;
     if (ok) {

@@ -31,7 +31,10 @@
 // the pages it finds there are allocated on the device at admission and loaded
 // beside the running step, and the request joins the steps once they arrive
 // (it alone waits; its first chunk is not charged to the step it was admitted
-// in). Every full page computed is written through to the first tier at the
+// in). A load is taken only if it arrives before the GPU could compute those
+// tokens, counting the prefill already ahead of them (tier_loads_when_faster):
+// a link slower than the GPU, or queued up, loses to recomputing. Every full
+// page computed is written through to the first tier at the
 // end of its step; a tier's evictions are demoted to the next. A request
 // preempted mid-load keeps only its device match. With no tier configured none
 // of this runs, and the simulator schedules exactly as the engine does
@@ -81,8 +84,13 @@ struct SimOptions {
   SimTierOptions host{0, "all", kHostBandwidth, kHostLatency};
   SimTierOptions disk{0, "all", kDiskBandwidth, kDiskLatency};
   double kv_bytes_per_token = 131072;  // what a tier copy moves: Llama-3-8B in BF16
-  uint64_t seed = 0;                   // token content (PromptBuilder)
-  bool check_invariants = false;       // tests: CheckInvariants and conservation every step
+  // Load from the tiers only when the pages would arrive before the GPU could
+  // compute them (the profile's cost of those tokens and of the prefill ahead
+  // of them); otherwise the match stops at the faster tier, or at the device.
+  // false: load whatever the tiers hold.
+  bool tier_loads_when_faster = true;
+  uint64_t seed = 0;              // token content (PromptBuilder)
+  bool check_invariants = false;  // tests: CheckInvariants and conservation every step
   Status Validate() const;
 };
 

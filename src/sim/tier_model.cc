@@ -25,8 +25,8 @@ StatusOr<std::unique_ptr<TierModel>> TierModel::Create(const SimTierOptions& hos
                                                        double kv_bytes_per_token) {
   std::vector<kvcache::TierOptions> tiers;
   std::vector<const SimTierOptions*> given;
-  for (const auto& [name, o] : {std::pair<const char*, const SimTierOptions*>{"host", &host},
-                                {"disk", &disk}}) {
+  for (const auto& [name, o] :
+       {std::pair<const char*, const SimTierOptions*>{"host", &host}, {"disk", &disk}}) {
     if (o->capacity_pages <= 0) continue;
     if (!(o->bandwidth_bytes_per_s > 0) || !(o->latency_s >= 0)) {
       return InvalidArgumentError(std::string("the ") + name +
@@ -64,11 +64,12 @@ TierModel::TierModel(std::unique_ptr<kvcache::TierStack> stack, double page_byte
   pages_written_.assign(n, 0);
 }
 
-int64_t TierModel::Load(std::span<const BlockHash> hashes, int64_t first, const TierLookup& lookup,
-                        uint64_t request, int64_t now) {
-  const int n = levels();
-  std::vector<int64_t> start(static_cast<size_t>(n) + 1, now);
-  std::vector<int64_t> pages(static_cast<size_t>(n) + 1, 0);
+void TierModel::LoadSources(std::span<const BlockHash> hashes, int64_t first,
+                            const TierLookup& lookup, int64_t now, std::vector<int64_t>* start,
+                            std::vector<int64_t>* pages) const {
+  const size_t n = static_cast<size_t>(levels()) + 1;
+  start->assign(n, now);
+  pages->assign(n, 0);
   const int64_t count = lookup.end_page - first;
   CHECK_EQ(count, static_cast<int64_t>(lookup.level.size()));
   for (int64_t i = 0; i < count; ++i) {
@@ -76,33 +77,57 @@ int64_t TierModel::Load(std::span<const BlockHash> hashes, int64_t first, const 
     const kvcache::TierIndex& tier = stack_->tier(level);
     const kvcache::TierSlot slot = tier.Find(hashes[static_cast<size_t>(first + i)]);
     CHECK(slot != kvcache::kNoSlot) << "a looked-up block left its tier before the load";
-    start[static_cast<size_t>(level)] = std::max(start[static_cast<size_t>(level)], tier.ready(slot));
-    ++pages[static_cast<size_t>(level)];
+    int64_t& s = (*start)[static_cast<size_t>(level)];
+    s = std::max(s, tier.ready(slot));
+    ++(*pages)[static_cast<size_t>(level)];
   }
+}
+
+int64_t TierModel::TimeLoad(const std::vector<int64_t>& start, const std::vector<int64_t>& pages,
+                            std::vector<Link>* up, int64_t* through_host) const {
+  int64_t ready = start[0];
+  *through_host = start[0];
+  for (int level = 1; level <= levels(); ++level) {
+    const int64_t p = pages[static_cast<size_t>(level)];
+    if (p == 0) continue;
+    const double bytes = static_cast<double>(p) * page_bytes_;
+    // Up through every link between the level and the device.
+    int64_t t = start[static_cast<size_t>(level)];
+    for (int link = level; link >= 1; --link) {
+      t = (*up)[static_cast<size_t>(link)].Transfer(t, bytes);
+      if (link == 2) *through_host = t;
+    }
+    ready = std::max(ready, t);
+  }
+  return ready;
+}
+
+int64_t TierModel::LoadReady(std::span<const BlockHash> hashes, int64_t first,
+                             const TierLookup& lookup, int64_t now) const {
+  std::vector<int64_t> start, pages;
+  LoadSources(hashes, first, lookup, now, &start, &pages);
+  std::vector<Link> up = up_;
+  int64_t through_host = now;
+  return TimeLoad(start, pages, &up, &through_host);
+}
+
+int64_t TierModel::Load(std::span<const BlockHash> hashes, int64_t first, const TierLookup& lookup,
+                        uint64_t request, int64_t now) {
+  std::vector<int64_t> start, pages;
+  LoadSources(hashes, first, lookup, now, &start, &pages);
   // The uses: the host's blocks first, so the disk's blocks passing up through
   // the host evict something other than what this request is loading.
+  const int64_t count = lookup.end_page - first;
   moves_.clear();
-  for (int level = 1; level <= n; ++level) {
+  for (int level = 1; level <= levels(); ++level) {
+    pages_loaded_[static_cast<size_t>(level)] += pages[static_cast<size_t>(level)];
     for (int64_t i = 0; i < count; ++i) {
       if (lookup.level[static_cast<size_t>(i)] != level) continue;
       stack_->Use(hashes[static_cast<size_t>(first + i)], request, level, &moves_);
     }
   }
-  int64_t ready = now;
-  int64_t through_host = now;  // when the last disk block reached the host
-  for (int level = 1; level <= n; ++level) {
-    const int64_t p = pages[static_cast<size_t>(level)];
-    if (p == 0) continue;
-    pages_loaded_[static_cast<size_t>(level)] += p;
-    const double bytes = static_cast<double>(p) * page_bytes_;
-    // Up through every link between the level and the device.
-    int64_t t = start[static_cast<size_t>(level)];
-    for (int link = level; link >= 1; --link) {
-      t = up_[static_cast<size_t>(link)].Transfer(t, bytes);
-      if (link == 2) through_host = t;
-    }
-    ready = std::max(ready, t);
-  }
+  int64_t through_host = now;
+  const int64_t ready = TimeLoad(start, pages, &up_, &through_host);
   // A block passing up (disk -> host) is in the host once the disk link is done.
   for (const TierMove& m : moves_) {
     if (m.from > m.to) stack_->tier(m.to).set_ready(m.to_slot, through_host);

@@ -56,13 +56,13 @@ struct TierFigures {
   std::string name;
   int64_t capacity_pages = 0;
   std::string admission;
-  int64_t hit_tokens = 0;      // prompt tokens it served, at each request's first admission
-  int64_t pages_loaded = 0;    // read out of it toward the device (every admission)
-  int64_t pages_written = 0;   // copied into it from the level above
-  double bytes_loaded = 0;     // pages_loaded * page bytes
-  double bytes_written = 0;    // pages_written * page bytes
-  double busy_up_s = 0;        // its link's time spent on loads
-  double busy_down_s = 0;      // and on writes
+  int64_t hit_tokens = 0;     // prompt tokens it served, at each request's first admission
+  int64_t pages_loaded = 0;   // read out of it toward the device (every admission)
+  int64_t pages_written = 0;  // copied into it from the level above
+  double bytes_loaded = 0;    // pages_loaded * page bytes
+  double bytes_written = 0;   // pages_written * page bytes
+  double busy_up_s = 0;       // its link's time spent on loads
+  double busy_down_s = 0;     // and on writes
   kvcache::TierStats stats;
 };
 
@@ -87,6 +87,9 @@ class TierModel {
   // the last of them is on the device.
   int64_t Load(std::span<const kvcache::BlockHash> hashes, int64_t first,
                const kvcache::TierLookup& lookup, uint64_t request, int64_t now);
+  // When that load would be on the device if issued at `now`; changes nothing.
+  int64_t LoadReady(std::span<const kvcache::BlockHash> hashes, int64_t first,
+                    const kvcache::TierLookup& lookup, int64_t now) const;
 
   // `request` used (matched on the device, or computed) these pages at `now`:
   // marks the use below and issues the copies it causes (write-through).
@@ -111,6 +114,15 @@ class TierModel {
   };
 
   TierModel(std::unique_ptr<kvcache::TierStack> stack, double page_bytes);
+  // Per level: when the load's blocks there are ready (not before `now`), and
+  // how many pages it takes from it.
+  void LoadSources(std::span<const kvcache::BlockHash> hashes, int64_t first,
+                   const kvcache::TierLookup& lookup, int64_t now, std::vector<int64_t>* start,
+                   std::vector<int64_t>* pages) const;
+  // Times the load over the links `up` (each level's toward the device);
+  // returns its end, and in *through_host when the disk's part reached the host.
+  int64_t TimeLoad(const std::vector<int64_t>& start, const std::vector<int64_t>& pages,
+                   std::vector<Link>* up, int64_t* through_host) const;
   // Times the copies `moves_` lists (issued at `now`), marks their blocks ready.
   void IssueMoves(int64_t now);
 

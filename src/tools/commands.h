@@ -169,6 +169,9 @@ struct SimRunOptions {
   std::string disk_kind = "nvme";  // nvme | redis: the defaults of the next two
   double disk_bandwidth_gbs = 0;   // 0: the kind's
   double disk_latency_us = -1;     // < 0: the kind's
+  // when-faster: load from a tier only when it beats recomputing (SimOptions::
+  // tier_loads_when_faster); always: load whatever the tiers hold.
+  std::string tier_loads = "when-faster";
   std::string json_out;
   std::string plot_out;
   std::string html_out;  // the table and charts as one HTML page

@@ -392,6 +392,11 @@ int main(int argc, char** argv) {
       ->add_option("--disk-latency-us", run.disk_latency_us,
                    "Disk <-> host latency a copy (default: the kind's)")
       ->check(CLI::NonNegativeNumber);
+  run_cmd
+      ->add_option("--tier-loads", run.tier_loads,
+                   "when-faster: load from a tier only when the pages arrive before the GPU "
+                   "could recompute them (behind the prefill already queued); always")
+      ->check(CLI::IsMember({"when-faster", "always"}));
   run_cmd->add_option("--json", run.json_out, "Write every figure as JSON to this file");
   run_cmd->add_option("--plot", run.plot_out, "Write miss-ratio curves and TTFT CDFs as SVG");
   run_cmd->add_option("--html", run.html_out, "Write the table and the charts as one HTML page");

@@ -359,6 +359,7 @@ int RunSimRun(const SimRunOptions& o) {
           options.disk = disk_tier;
           options.disk.capacity_pages = disk_tokens / o.page_size;
           if (kv_bytes.ok()) options.kv_bytes_per_token = *kv_bytes;
+          options.tier_loads_when_faster = o.tier_loads == "when-faster";
           options.page_size = o.page_size;
           options.capacity_pages = capacity / o.page_size;
           options.eviction = policy;
@@ -489,6 +490,8 @@ int RunSimRun(const SimRunOptions& o) {
     if (any_tier) {
       w.Key("kv_bytes_per_token");
       w.Double(*kv_bytes);
+      w.Key("tier_loads");
+      w.String(o.tier_loads);
       w.Key("links");
       w.BeginObject();
       for (const auto& [name, t] : {std::pair{"host", &host_tier}, std::pair{"disk", &disk_tier}}) {
@@ -522,7 +525,9 @@ int RunSimRun(const SimRunOptions& o) {
                  0,
                  1,
                  {}};
-    SvgPanel cdf{"TTFT distribution at the largest capacity",
+    // With tiers, what they change at one device size: the TTFT at the smallest.
+    SvgPanel cdf{any_tier ? "TTFT distribution at the smallest device capacity"
+                          : "TTFT distribution at the largest capacity",
                  "TTFT (ms)",
                  "fraction of requests",
                  true,
@@ -537,23 +542,28 @@ int RunSimRun(const SimRunOptions& o) {
         const std::string label = policy + "/" + admission + (tiered ? " with tiers" : "");
         SvgSeries curve{label, {}};
         SvgSeries device_part{label + ": from the device", {}};
-        const RunFigures* largest = nullptr;
+        const RunFigures* shown = nullptr;  // in the TTFT panel
         for (const RunFigures& f : runs) {
           if (f.policy != policy || f.admission != admission || f.tiered() != tiered) continue;
           const double x = static_cast<double>(f.total_tokens());
           curve.points.emplace_back(x, f.result.hits.token_hit_rate());
           device_part.points.emplace_back(x, f.LevelRate("device"));
-          if (largest == nullptr || f.total_tokens() >= largest->total_tokens()) largest = &f;
+          if (shown == nullptr || (any_tier ? f.capacity_tokens < shown->capacity_tokens ||
+                                                  (f.capacity_tokens == shown->capacity_tokens &&
+                                                   f.total_tokens() > shown->total_tokens())
+                                            : f.total_tokens() >= shown->total_tokens())) {
+            shown = &f;
+          }
           x_min = x_min == 0 ? x : std::min(x_min, x);
           x_max = std::max(x_max, x);
         }
-        if (largest == nullptr) continue;
+        if (shown == nullptr) continue;
         std::sort(curve.points.begin(), curve.points.end());
         std::sort(device_part.points.begin(), device_part.points.end());
         mrc.series.push_back(std::move(curve));
         if (tiered) mrc.series.push_back(std::move(device_part));
         SvgSeries dist{label, {}};
-        std::vector<double> t = largest->ttft_ms;
+        std::vector<double> t = shown->ttft_ms;
         std::sort(t.begin(), t.end());
         // At most ~200 points a curve keeps the file small and the line exact
         // to the eye.
@@ -590,12 +600,13 @@ int RunSimRun(const SimRunOptions& o) {
             host_tier.admission + "; disk (" + o.disk_kind + ") " +
             cell("%g", disk_tier.bandwidth_bytes_per_s / 1e9) + " GB/s, " +
             cell("%g", disk_tier.latency_s * 1e6) + " us, admission " + disk_tier.admission + "; " +
-            cell("%g", *kv_bytes) +
-            " bytes of KV a token. Device pages are written through to the host as they "
-            "are computed; host evictions are written back to disk; a request loading pages "
-            "from below waits for them alone.");
+            cell("%g", *kv_bytes) + " bytes of KV a token; loads " + o.tier_loads +
+            ". Device pages are written through to the host as they are computed; host "
+            "evictions are written back to disk; a request loading pages from below waits "
+            "for them alone.");
       }
-      html.Heading("Hit rate by capacity, and time to first token at the largest");
+      html.Heading(any_tier ? "Hit rate by capacity, and time to first token at the smallest"
+                            : "Hit rate by capacity, and time to first token at the largest");
       html.Svg(svg);
       html.Heading("Every run");
       html.Table(table, "runs");

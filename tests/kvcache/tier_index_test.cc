@@ -186,7 +186,8 @@ TEST(TierIndexTest, MatchesAnLruModel) {
   }
 }
 
-std::unique_ptr<TierStack> Stack(int64_t host, int64_t disk, const std::string& disk_admission = "all",
+std::unique_ptr<TierStack> Stack(int64_t host, int64_t disk,
+                                 const std::string& disk_admission = "all",
                                  const std::string& host_admission = "all") {
   std::vector<TierOptions> tiers;
   TierOptions h;

@@ -142,11 +142,14 @@ TEST(SimulatorTiersTest, HostTierRecoversWhatTheDeviceEvicts) {
   }
 }
 
-// The host holds two system prompts; the disk keeps what it drops.
+// The host holds two system prompts; the disk keeps what it drops (a disk fast
+// enough to beat recomputing them: 20 GB/s).
 TEST(SimulatorTiersTest, DiskTierServesWhatTheHostDropped) {
   Trace trace = SharedPrefixTrace(256);
   auto bound = ReplayInfiniteCache(trace, 16);
-  auto sim = Simulate(trace, Options(200, /*host_pages=*/256, /*disk_pages=*/1 << 16));
+  SimOptions options = Options(200, /*host_pages=*/256, /*disk_pages=*/1 << 16);
+  options.disk.bandwidth_bytes_per_s = 20e9;
+  auto sim = Simulate(trace, options);
   ASSERT_TRUE(sim.ok()) << sim.status().ToString();
   EXPECT_EQ(sim->hits.cached_tokens, bound->cached_tokens);
   EXPECT_GT(sim->cached_by_level[2], 0);
@@ -156,6 +159,31 @@ TEST(SimulatorTiersTest, DiskTierServesWhatTheHostDropped) {
   EXPECT_GT(sim->tiers[1].pages_loaded, 0);
   EXPECT_LE(sim->tiers[0].stats.peak_blocks, 256);  // capacity bounds
   EXPECT_EQ(sim->tiers[0].stats.blocks_dropped, 0);
+}
+
+double MeanTtft(const SimResult& r) {
+  double sum = 0;
+  for (const RequestRecord& rec : r.records) sum += rec.first_token_s - rec.arrival_s;
+  return sum / static_cast<double>(r.records.size());
+}
+
+// With the GPU idle, 2,048 tokens compute in ~57 ms; from a 5 GB/s disk (then
+// the host link) they take ~60 ms: not worth loading, unless told to.
+TEST(SimulatorTiersTest, LoadsSlowerThanRecomputingAreNotTaken) {
+  Trace trace = SharedPrefixTrace(256);
+  SimOptions options = Options(200, /*host_pages=*/256, /*disk_pages=*/1 << 16);
+  auto faster = Simulate(trace, options);
+  ASSERT_TRUE(faster.ok());
+  EXPECT_GT(faster->cached_by_level[1], 0);  // the host at 50 GB/s is worth it
+  options.tier_loads_when_faster = false;
+  auto always = Simulate(trace, options);
+  ASSERT_TRUE(always.ok());
+  // Only loads with prefill queued ahead of them (another request running)
+  // still pay from the disk.
+  EXPECT_GT(always->cached_by_level[2], 0);
+  EXPECT_LT(faster->cached_by_level[2] * 10, always->cached_by_level[2]);
+  EXPECT_GT(always->hits.cached_tokens, faster->hits.cached_tokens);
+  EXPECT_LT(MeanTtft(*faster), MeanTtft(*always));
 }
 
 // A prompt whose prefix comes back from the host waits for its load alone: a
@@ -172,19 +200,21 @@ TEST(SimulatorTiersTest, OnlyTheRequestThatLoadsWaitsForIt) {
     trace.requests.push_back(r);
   };
   add(0, {{doc, 2048}}, 1);
-  add(1, {{Segment::kUnique, 4000}}, 1);  // pushes the document out of the device
-  add(9.99, {{Segment::kUnique, 64}}, 200);  // decoding while the load runs
+  add(1, {{Segment::kUnique, 4000}}, 1);              // pushes the document out of the device
+  add(9.99, {{Segment::kUnique, 64}}, 200);           // decoding while the load runs
   add(10, {{doc, 2048}, {Segment::kUnique, 16}}, 1);  // the document from the host
   add(10, {{Segment::kUnique, 64}}, 1);               // admitted beside it
   SimOptions options = Options(/*capacity_pages=*/300, /*host_pages=*/1 << 12);
-  options.host.bandwidth_bytes_per_s = 1e9;  // 128 pages of 2 MiB: 268 ms
+  // 128 pages of 2 MiB: 27 ms at 10 GB/s, five decode steps (and less than the
+  // 57 ms of computing them, so the load is taken).
+  options.host.bandwidth_bytes_per_s = 10e9;
   auto with = Simulate(trace, options);
   ASSERT_TRUE(with.ok()) << with.status().ToString();
   const RequestRecord& loaded = with->records[3];
   EXPECT_EQ(loaded.cached_by_level[0], 0);
   EXPECT_EQ(loaded.cached_by_level[1], 2048);
   EXPECT_EQ(with->requests_loaded, 1);
-  const double copy_s = 128 * 16 * 131072 / 1e9 + 10e-6;
+  const double copy_s = 128 * 16 * 131072 / 10e9 + 10e-6;
   EXPECT_NEAR(loaded.load_wait_s, copy_s, 1e-3);
   EXPECT_GE(loaded.first_token_s - loaded.arrival_s, copy_s);
 
