@@ -5,9 +5,9 @@
 // Links. Level L (1: host, 2: disk or Redis) hangs below level L-1 by a link with
 // a bandwidth and a latency, one each way (PCIe and NVMe are full duplex).
 // Each direction serves its transfers one after another in the order they are
-// issued: a transfer of B bytes issued at t starts when the link is free (and
-// not before its blocks are ready in the source tier) and ends B / bandwidth
-// later; its data is usable `latency` after that. A load from level 2 crosses
+// issued: a transfer of B bytes issued at t starts when the link is free (a
+// load, not before its blocks' copies into the source tier are done) and ends
+// B / bandwidth later; its data is usable `latency` after that. A load from level 2 crosses
 // the disk link, then the host link.
 //
 // What is timed and what waits:
