@@ -7,6 +7,7 @@
 
 #include "core/check.h"
 #include "core/clock.h"
+#include "kvcache/block_hash.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
 #include "kvcache/sequence_pages.h"
@@ -31,6 +32,9 @@ sched::PolicyOptions SchedulePolicyOptions(const SimOptions& options) {
 Status SimOptions::Validate() const {
   if (page_size <= 0) return InvalidArgumentError("page size must be positive");
   if (capacity_pages <= 0) return InvalidArgumentError("capacity must be at least one page");
+  if (host.capacity_pages < 0 || disk.capacity_pages < 0) {
+    return InvalidArgumentError("tier capacities cannot be negative");
+  }
   RETURN_IF_ERROR(SchedulePolicyOptions(*this).Validate());
   return profile.Validate();
 }
@@ -60,6 +64,13 @@ struct Seq {
   int64_t admit_order = 0;  // larger: admitted more recently
   int32_t preemptions = 0;
   bool started = false;  // admitted at least once
+  // With tiers below the device: the block hashes of the full pages of `tokens`
+  // (as far as computed so far), the pages already offered to the tiers, and
+  // the load this admission waits for.
+  std::vector<kvcache::BlockHash> hashes;
+  int64_t written_pages = 0;
+  int64_t ready_ns = 0;     // the load is on the device (0: no load)
+  int64_t loaded_from = 0;  // the device's match, where the load starts
   // Tokens to compute before the next sample (the engine's Sequence::pending).
   int64_t pending() const { return static_cast<int64_t>(tokens.size()) - computed; }
 };
@@ -86,6 +97,11 @@ class Run final : public sched::AdmitHost {
     }
     cache_options.admission = options_.admission;
     ASSIGN_OR_RETURN(cache_, kvcache::CreatePrefixCache(cache_options, pool_.get(), &clock_));
+    if (options_.host.capacity_pages > 0 || options_.disk.capacity_pages > 0) {
+      ASSIGN_OR_RETURN(tiers_, TierModel::Create(options_.host, options_.disk, options_.page_size,
+                                                 options_.kv_bytes_per_token));
+      cache_->SetEvictionObserver([this](const kvcache::EvictedEntry& e) { CountDemoted(e); });
+    }
     result_.records.resize(trace_.requests.size());
 
     const size_t n = trace_.requests.size();
@@ -101,6 +117,16 @@ class Run final : public sched::AdmitHost {
       ScheduleRunning();
       Admit(now);
       if (plan_.empty()) {
+        // Only requests waiting for their loads: on to the first load's end (or
+        // the next arrival).
+        int64_t wake = INT64_MAX;
+        for (const auto& r : running_) {
+          if (r->ready_ns > now) wake = std::min(wake, r->ready_ns);
+        }
+        if (wake != INT64_MAX) {
+          now = next < n ? std::min(wake, Nanos(trace_.requests[next].arrival_s)) : wake;
+          continue;
+        }
         // Nothing fits (the engine never gets here: each request fits the pool
         // alone and the oldest is never preempted for a newer one). Wait for the
         // next arrival, or give up on the head of the queue.
@@ -117,6 +143,12 @@ class Run final : public sched::AdmitHost {
     }
     result_.duration_s = static_cast<double>(now - start) / 1e9;
     result_.evicted_pages = cache_->GetStats().pages_evicted;
+    if (tiers_ != nullptr) {
+      result_.tiers = tiers_->Figures();
+      for (size_t i = 0; i < result_.tiers.size(); ++i) {
+        result_.tiers[i].hit_tokens = result_.cached_by_level[i + 1];
+      }
+    }
     waiting_.clear();
     cache_.reset();
     return std::move(result_);
@@ -138,6 +170,7 @@ class Run final : public sched::AdmitHost {
     builder_.AppendOutput(seq->request, &seq->output);
     seq->arrival_ns = Nanos(trace_.requests[request].arrival_s);
     seq->queued_ns = seq->arrival_ns;
+    if (tiers_ != nullptr) EnsureHashes(*seq, seq->prompt_len);
     RequestRecord& rec = result_.records[request];
     rec.arrival_s = trace_.requests[request].arrival_s;
     rec.prompt_tokens = seq->prompt_len;
@@ -155,6 +188,100 @@ class Run final : public sched::AdmitHost {
 
   const std::string& Ns(const Seq& s) const { return trace_.requests[s.request].ns; }
 
+  // --- Tiers below the device.
+
+  // Extends s.hashes over the full pages of its first `tokens` tokens.
+  void EnsureHashes(Seq& s, int64_t tokens) {
+    const size_t pages = static_cast<size_t>(tokens / options_.page_size);
+    if (s.hashes.size() >= pages) return;
+    const size_t from = s.hashes.size() * static_cast<size_t>(options_.page_size);
+    const kvcache::BlockHash parent =
+        s.hashes.empty() ? kvcache::NamespaceHash(Ns(s)) : s.hashes.back();
+    kvcache::AppendBlockHashes(
+        parent,
+        std::span(s.tokens).subspan(from, pages * static_cast<size_t>(options_.page_size) - from),
+        options_.page_size, &s.hashes);
+  }
+
+  // The prompt pages a match may take from the tiers: all but the last token's.
+  std::span<const kvcache::BlockHash> MatchableHashes(const Seq& s) const {
+    const size_t pages = static_cast<size_t>((s.prompt_len - 1) / options_.page_size);
+    return std::span(s.hashes).first(std::min(pages, s.hashes.size()));
+  }
+
+  // The whole match of s's prompt, device then tiers, from the device's.
+  int64_t MatchBelow(const Seq& s, int64_t device) {
+    tiers_->Lookup(MatchableHashes(s), device / options_.page_size, &lookup_);
+    return std::max(device, lookup_.end_page * options_.page_size);
+  }
+
+  // Keeps of the match below the device (lookup_, s.computed) what arrives
+  // before the GPU could compute it, dropping the slowest tier first. The GPU
+  // would first finish the prefill of the running requests (their chunks go
+  // ahead of a new one), so that counts on its side: under a long backlog even
+  // a slow tier pays; with the GPU idle, a link slower than ~5 GB/s (Llama-3-8B
+  // on an H100 computes a 128 KiB token in ~27 us) does not.
+  void TrimLoad(Seq& s, int64_t device, int64_t now) {
+    const int64_t ps = options_.page_size;
+    const int64_t first = device / ps;
+    int64_t backlog = 0;
+    for (const auto& r : running_) {
+      if (r->ready_ns <= now) backlog += std::max<int64_t>(0, r->prompt_len - r->computed);
+    }
+    const CostProfile& p = options_.profile;
+    while (s.computed > device) {
+      const double tokens = static_cast<double>(s.computed - device);
+      const double compute_s =
+          p.prefill_token_s * (tokens + static_cast<double>(backlog)) +
+          p.attention_pair_s * tokens * (static_cast<double>(device) + (tokens + 1) / 2);
+      if (tiers_->LoadReady(MatchableHashes(s), first, lookup_, now) - now <= Nanos(compute_s)) {
+        return;
+      }
+      // Cut at the first page of the deepest level used.
+      const int8_t deepest = *std::max_element(lookup_.level.begin(), lookup_.level.end());
+      size_t keep = 0;
+      if (deepest > 1) {
+        keep = static_cast<size_t>(std::find(lookup_.level.begin(), lookup_.level.end(), deepest) -
+                                   lookup_.level.begin());
+      }
+      lookup_.level.resize(keep);
+      std::fill(lookup_.pages.begin(), lookup_.pages.end(), 0);
+      for (int8_t l : lookup_.level) ++lookup_.pages[static_cast<size_t>(l)];
+      lookup_.end_page = first + static_cast<int64_t>(keep);
+      s.computed = std::max(device, lookup_.end_page * ps);
+    }
+  }
+
+  // Offers the full pages of s's first `tokens` tokens not offered yet to the
+  // tiers (write-through), at `now`.
+  void WriteThrough(Seq& s, int64_t tokens, int64_t now) {
+    const int64_t full = tokens / options_.page_size;
+    if (full <= s.written_pages) return;
+    EnsureHashes(s, full * options_.page_size);
+    tiers_->UseOnDevice(std::span(s.hashes).subspan(static_cast<size_t>(s.written_pages),
+                                                    static_cast<size_t>(full - s.written_pages)),
+                        s.request, now);
+    s.written_pages = full;
+  }
+
+  // A device eviction: its full pages that a tier still holds were demoted (the
+  // write-through copy is there); the others are gone.
+  void CountDemoted(const kvcache::EvictedEntry& e) {
+    const size_t ps = static_cast<size_t>(options_.page_size);
+    const size_t end = e.end / ps;
+    if (end * ps <= e.start || e.path.size() < end * ps) return;
+    evicted_hashes_.clear();
+    kvcache::AppendBlockHashes(kvcache::NamespaceHash(e.ns), e.path.first(end * ps),
+                               options_.page_size, &evicted_hashes_);
+    for (size_t p = (e.start + ps - 1) / ps; p < end; ++p) {
+      if (tiers_->HeldBelow(evicted_hashes_[p])) {
+        ++result_.evicted_pages_kept;
+      } else {
+        ++result_.evicted_pages_lost;
+      }
+    }
+  }
+
   // --- ScheduleRunning: the engine's, for one sequence per request.
 
   void ScheduleRunning() {
@@ -164,6 +291,7 @@ class Run final : public sched::AdmitHost {
       if (pass == 1) sched::SchedulePolicy::SetPrefillShare(&budget_, policy_.FixedShare());
       for (size_t i = 0; i < running_.size(); ++i) {
         Seq* s = running_[i].get();
+        if (s->ready_ns > clock_.NowNanos()) continue;  // its pages are still loading
         const bool decode = s->pending() == 1;
         if (decode != (pass == 0)) continue;
         const int64_t tokens = budget_.Chunk(s->pending(), decode, s->computed);
@@ -211,7 +339,10 @@ class Run final : public sched::AdmitHost {
         ++it;
       }
     }
-    ReleaseSequence(*s);  // its computed prefix stays cached
+    // A load not done yet brought nothing: only the device's match is kept.
+    if (s->ready_ns > clock_.NowNanos()) s->computed = s->loaded_from;
+    s->ready_ns = 0;
+    ReleaseSequence(*s, clock_.NowNanos());  // its computed prefix stays cached
     ++result_.preemptions;
     ++result_.records[s->request].preemptions;
     ++s->preemptions;
@@ -239,6 +370,7 @@ class Run final : public sched::AdmitHost {
       w.cached_tokens =
           static_cast<int64_t>(options_.touch_waiting ? cache_->TouchPrefix(Ns(s), prompt)
                                                       : cache_->PeekMatch(Ns(s), prompt));
+      if (tiers_ != nullptr) w.cached_tokens = MatchBelow(s, w.cached_tokens);
     }
     policy_.Rank(waiting_desc_, now, &order_);
     policy_.Admit(waiting_desc_, order_, now, running, &budget_, this, &admitted_);
@@ -268,6 +400,12 @@ class Run final : public sched::AdmitHost {
     // All but the last token: that one is always computed, for its logits.
     auto matched = s->pages->Start(std::span(s->tokens).first(s->tokens.size() - 1), &copy);
     s->computed = matched.ok() ? static_cast<int64_t>(*matched) : 0;
+    // The match goes on below the device; those pages are loaded, not computed.
+    const int64_t device = s->computed;
+    if (tiers_ != nullptr) {
+      s->computed = MatchBelow(*s, device);
+      if (options_.tier_loads_when_faster) TrimLoad(*s, device, clock_.NowNanos());
+    }
     const int64_t tokens = budget->Chunk(s->pending(), /*decode=*/false, s->computed);
     bool ok = tokens > 0;
     if (ok) {
@@ -283,13 +421,44 @@ class Run final : public sched::AdmitHost {
       if (oracle_ != nullptr && !s->started) oracle_->Unadmit(s->request);
       return false;
     }
-    plan_.push_back({s, tokens, false, tokens == s->pending()});
-    budget->Take(tokens, /*decode=*/false, s->computed);
+    const int64_t now = clock_.NowNanos();
+    s->ready_ns = 0;
+    if (tiers_ != nullptr) {
+      const int64_t first = device / ps;
+      std::span<const kvcache::BlockHash> hashes = MatchableHashes(*s);
+      if (s->computed > device) {
+        // Only this request waits for its load; the step runs beside it.
+        s->loaded_from = device;
+        s->ready_ns = tiers_->Load(hashes, first, lookup_, s->request, now);
+      }
+      // The device's hits are uses below too (and write-through where missing).
+      tiers_->UseOnDevice(hashes.first(static_cast<size_t>(first)), s->request, now);
+      s->written_pages = std::max(s->written_pages, s->computed / ps);
+    }
+    if (s->ready_ns <= now) {
+      s->ready_ns = 0;
+      plan_.push_back({s, tokens, false, tokens == s->pending()});
+      budget->Take(tokens, /*decode=*/false, s->computed);
+    }
     if (!s->started) {
       s->started = true;
       const TraceRequest& r = trace_.requests[s->request];
       RequestRecord& rec = result_.records[s->request];
       rec.cached_tokens = std::min(s->computed, s->prompt_len);
+      rec.cached_by_level[0] = device;
+      if (s->computed > device) {
+        // Each page below the device counts for the tokens past the device's match.
+        for (size_t i = 0; i < lookup_.level.size(); ++i) {
+          const int64_t page = device / ps + static_cast<int64_t>(i);
+          rec.cached_by_level[static_cast<size_t>(lookup_.level[i])] +=
+              (page + 1) * ps - std::max(page * ps, device);
+        }
+        rec.load_wait_s = static_cast<double>(s->ready_ns - now) / 1e9;
+        ++result_.requests_loaded;
+      }
+      for (size_t l = 0; l < rec.cached_by_level.size(); ++l) {
+        result_.cached_by_level[l] += rec.cached_by_level[l];
+      }
       rec.admit_order = ++first_admissions_;
       for (HitCounts* h : {&result_.hits, &result_.hits_by_namespace[r.ns]}) {
         ++h->requests;
@@ -341,6 +510,7 @@ class Run final : public sched::AdmitHost {
       // once; decode tokens wait for the end of the sequence.
       if (!(item.tokens == 1 && before >= s.prompt_len)) {
         CHECK(s.pages->Commit(std::span(s.tokens).first(static_cast<size_t>(s.computed))).ok());
+        if (tiers_ != nullptr) WriteThrough(s, s.computed, end);
       }
       if (!item.sample) continue;
       if (s.generated < s.output.size()) {
@@ -352,7 +522,7 @@ class Run final : public sched::AdmitHost {
     }
     for (Seq* s : finished_) {
       result_.records[s->request].finish_s = end_s;
-      ReleaseSequence(*s);
+      ReleaseSequence(*s, end);
       auto it = std::find_if(running_.begin(), running_.end(),
                              [s](const auto& p) { return p.get() == s; });
       running_.erase(it);
@@ -361,12 +531,13 @@ class Run final : public sched::AdmitHost {
     return duration;
   }
 
-  // Inserts what the sequence computed and lets go of its pages.
-  void ReleaseSequence(Seq& s) {
+  // Inserts what the sequence computed and lets go of its pages (at `now`).
+  void ReleaseSequence(Seq& s, int64_t now) {
     if (s.pages == nullptr) return;
     const int64_t known = std::min(s.computed, static_cast<int64_t>(s.tokens.size()));
     if (known > 0) {
       CHECK(s.pages->Commit(std::span(s.tokens).first(static_cast<size_t>(known))).ok());
+      if (tiers_ != nullptr) WriteThrough(s, known, now);
     }
     s.pages.reset();
     s.computed = 0;
@@ -390,6 +561,9 @@ class Run final : public sched::AdmitHost {
   std::unique_ptr<kvcache::PagePool> pool_;
   std::shared_ptr<OraclePolicy> oracle_;  // when options_.eviction is "oracle"
   std::unique_ptr<kvcache::PrefixCache> cache_;
+  std::unique_ptr<TierModel> tiers_;  // when options_ configure a tier below the device
+  kvcache::TierLookup lookup_;        // MatchBelow's, reused
+  std::vector<kvcache::BlockHash> evicted_hashes_;
   std::vector<std::unique_ptr<Seq>> waiting_;
   std::vector<std::unique_ptr<Seq>> running_;  // in admission order
   std::vector<Item> plan_;

@@ -158,6 +158,21 @@ struct SimRunOptions {
   int64_t max_running = 256;
   int64_t fairness_bound_ms = 2000;
   std::string waiting_prefixes = "touch";  // touch|peek (SimOptions::touch_waiting)
+  // KV tiers below the device, each a list of capacities: tokens ("16000000",
+  // "16M", "500K") or KV memory through --model ("64GiB", "512MiB", "1TiB");
+  // "0" is no such tier. Every combination runs.
+  std::vector<std::string> host_capacity;
+  std::vector<std::string> disk_capacity;
+  std::string host_admission = "all";  // all | second-hit
+  std::string disk_admission = "all";
+  double host_bandwidth_gbs = 50;  // each way, GB/s (10^9 bytes)
+  double host_latency_us = 10;
+  std::string disk_kind = "nvme";  // nvme | redis: the defaults of the next two
+  double disk_bandwidth_gbs = 0;   // 0: the kind's
+  double disk_latency_us = -1;     // < 0: the kind's
+  // when-faster: load from a tier only when it beats recomputing (SimOptions::
+  // tier_loads_when_faster); always: load whatever the tiers hold.
+  std::string tier_loads = "when-faster";
   std::string json_out;
   std::string plot_out;
   std::string html_out;  // the table and charts as one HTML page

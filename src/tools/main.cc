@@ -361,6 +361,47 @@ int main(int argc, char** argv) {
                    "touch: waiting requests' cached prefixes are marked used each step, so they "
                    "are not evicted first while they wait (serve's default); peek: left alone")
       ->check(CLI::IsMember({"touch", "peek"}));
+  run_cmd
+      ->add_option("--host-capacity", run.host_capacity,
+                   "KV tier in host memory below the device: capacities in tokens (16000000, "
+                   "16M) or memory through --model (64GiB); 0 is none; each runs")
+      ->delimiter(',');
+  run_cmd
+      ->add_option("--disk-capacity", run.disk_capacity,
+                   "KV tier on disk (or Redis, --disk-kind) below the host: capacities as "
+                   "--host-capacity")
+      ->delimiter(',');
+  run_cmd
+      ->add_option("--host-admission", run.host_admission,
+                   "Blocks the host tier takes: all, or second-hit (once two requests used them)")
+      ->check(CLI::IsMember({"all", "second-hit"}));
+  run_cmd
+      ->add_option("--disk-admission", run.disk_admission,
+                   "Blocks the disk tier takes: all, or second-hit (once two requests used them)")
+      ->check(CLI::IsMember({"all", "second-hit"}));
+  run_cmd
+      ->add_option("--host-bandwidth", run.host_bandwidth_gbs,
+                   "Host <-> device copy bandwidth each way, GB/s (50: PCIe Gen5 x16)")
+      ->check(CLI::PositiveNumber);
+  run_cmd->add_option("--host-latency-us", run.host_latency_us, "Host <-> device latency a copy")
+      ->check(CLI::NonNegativeNumber);
+  run_cmd
+      ->add_option("--disk-kind", run.disk_kind,
+                   "What the disk tier is: nvme (5 GB/s, 100 us) or redis (1.2 GB/s, 300 us)")
+      ->check(CLI::IsMember({"nvme", "redis"}));
+  run_cmd
+      ->add_option("--disk-bandwidth", run.disk_bandwidth_gbs,
+                   "Disk <-> host bandwidth each way, GB/s (default: the kind's)")
+      ->check(CLI::PositiveNumber);
+  run_cmd
+      ->add_option("--disk-latency-us", run.disk_latency_us,
+                   "Disk <-> host latency a copy (default: the kind's)")
+      ->check(CLI::NonNegativeNumber);
+  run_cmd
+      ->add_option("--tier-loads", run.tier_loads,
+                   "when-faster: load from a tier only when the pages arrive before the GPU "
+                   "could recompute them (behind the prefill already queued); always")
+      ->check(CLI::IsMember({"when-faster", "always"}));
   run_cmd->add_option("--json", run.json_out, "Write every figure as JSON to this file");
   run_cmd->add_option("--plot", run.plot_out, "Write miss-ratio curves and TTFT CDFs as SVG");
   run_cmd->add_option("--html", run.html_out, "Write the table and the charts as one HTML page");

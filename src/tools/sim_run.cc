@@ -1,5 +1,6 @@
-// radixlm sim run: the simulator over every (policy, admission, capacity).
+// radixlm sim run: the simulator over every (policy, admission, capacity, tiers).
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -26,10 +27,67 @@ struct RunFigures {
   std::string policy;
   std::string admission;
   int64_t capacity_tokens = 0;
+  int64_t host_tokens = 0;  // tiers below the device (0: none)
+  int64_t disk_tokens = 0;
   sim::SimResult result;
   std::vector<double> ttft_ms;
+  std::vector<double> load_wait_ms;  // requests that loaded pages from a tier
   double Ttft(double q) const { return sim::Quantile(ttft_ms, q); }
+  bool tiered() const { return host_tokens > 0 || disk_tokens > 0; }
+  int64_t total_tokens() const { return capacity_tokens + host_tokens + disk_tokens; }
+  // Tokens served from the level (0 device, then host and disk as configured).
+  double LevelRate(const std::string& name) const {
+    const sim::SimResult& r = result;
+    if (r.hits.prompt_tokens == 0) return 0;
+    int64_t tokens = name == "device" ? r.cached_by_level[0] : 0;
+    for (const sim::TierFigures& t : r.tiers) {
+      if (t.name == name) tokens = t.hit_tokens;
+    }
+    return static_cast<double>(tokens) / static_cast<double>(r.hits.prompt_tokens);
+  }
+  const sim::TierFigures* Tier(const std::string& name) const {
+    for (const sim::TierFigures& t : result.tiers) {
+      if (t.name == name) return &t;
+    }
+    return nullptr;
+  }
 };
+
+// A tier capacity in tokens: "16000000", "16M", "500K", or KV memory ("64GiB",
+// "512MiB", "1TiB") at `bytes_per_token` (nullptr: --model is bad).
+StatusOr<int64_t> ParseTierCapacity(const std::string& text,
+                                    const StatusOr<double>& bytes_per_token, int32_t page_size) {
+  double value = 0;
+  size_t used = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (...) {
+    used = 0;
+  }
+  const std::string unit = text.substr(used);
+  const std::string bad =
+      "bad tier capacity '" + text + "' (tokens, e.g. 16000000 or 16M, or memory, e.g. 64GiB)";
+  if (used == 0 || !(value >= 0) || !std::isfinite(value)) return InvalidArgumentError(bad);
+  double tokens = 0;
+  if (unit.empty() || unit == "K" || unit == "M" || unit == "G") {
+    tokens = value * (unit == "K" ? 1e3 : unit == "M" ? 1e6 : unit == "G" ? 1e9 : 1);
+  } else if (unit == "MiB" || unit == "GiB" || unit == "TiB") {
+    if (!bytes_per_token.ok()) return bytes_per_token.status();
+    const double scale = unit == "MiB" ? 1 << 20 : unit == "GiB" ? 1 << 30 : 1099511627776.0;
+    tokens = value * scale / *bytes_per_token;
+  } else {
+    return InvalidArgumentError(bad);
+  }
+  if (tokens > 1e15) return InvalidArgumentError(bad);
+  const int64_t pages = static_cast<int64_t>(tokens) / page_size;
+  if (value > 0 && pages == 0) {
+    return InvalidArgumentError("tier capacity '" + text + "' is smaller than one page");
+  }
+  if (pages >= (int64_t{1} << 31)) {
+    return InvalidArgumentError("tier capacity '" + text + "' is over 2^31 pages");
+  }
+  return pages * page_size;
+}
 
 // KV bytes per token: 2 (K and V) x layers x KV heads x head dim x bytes per value.
 StatusOr<double> KvBytesPerToken(const std::string& model) {
@@ -58,7 +116,77 @@ int Fail(const Status& status) {
   return 2;
 }
 
-void WriteRun(JsonWriter& w, const RunFigures& f, double infinite, double oracle) {
+void WriteQuantiles(JsonWriter& w, const char* name, const std::vector<double>& values) {
+  w.Key(name);
+  w.BeginObject();
+  for (auto [label, q] :
+       {std::pair<const char*, double>{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}}) {
+    w.Key(label);
+    w.Double(sim::Quantile(values, q));
+  }
+  w.EndObject();
+}
+
+void WriteTiers(JsonWriter& w, const RunFigures& f, int32_t page_size) {
+  const sim::SimResult& r = f.result;
+  w.Key("host_capacity_tokens");
+  w.Int(f.host_tokens);
+  w.Key("disk_capacity_tokens");
+  w.Int(f.disk_tokens);
+  w.Key("device_hit_tokens");
+  w.Int(r.cached_by_level[0]);
+  w.Key("device_hit_rate");
+  w.Double(f.LevelRate("device"));
+  w.Key("requests_loaded");
+  w.Int(r.requests_loaded);
+  WriteQuantiles(w, "load_wait_ms", f.load_wait_ms);
+  w.Key("evicted_pages_kept");
+  w.Int(r.evicted_pages_kept);
+  w.Key("evicted_pages_lost");
+  w.Int(r.evicted_pages_lost);
+  w.Key("tiers");
+  w.BeginArray();
+  for (const sim::TierFigures& t : r.tiers) {
+    w.BeginObject();
+    w.Key("name");
+    w.String(t.name);
+    w.Key("capacity_tokens");
+    w.Int(t.capacity_pages * page_size);
+    w.Key("admission");
+    w.String(t.admission);
+    w.Key("hit_tokens");
+    w.Int(t.hit_tokens);
+    w.Key("hit_rate");
+    w.Double(f.LevelRate(t.name));
+    w.Key("pages_loaded");
+    w.Int(t.pages_loaded);
+    w.Key("bytes_loaded");
+    w.Double(t.bytes_loaded);
+    w.Key("pages_written");
+    w.Int(t.pages_written);
+    w.Key("bytes_written");
+    w.Double(t.bytes_written);
+    w.Key("link_busy_load_s");
+    w.Double(t.busy_up_s);
+    w.Key("link_busy_write_s");
+    w.Double(t.busy_down_s);
+    w.Key("blocks_stored");
+    w.Int(t.stats.blocks_stored);
+    w.Key("blocks_refused");
+    w.Int(t.stats.blocks_refused);
+    w.Key("blocks_evicted");
+    w.Int(t.stats.blocks_evicted);
+    w.Key("blocks_dropped");
+    w.Int(t.stats.blocks_dropped);
+    w.Key("peak_tokens");
+    w.Int(t.stats.peak_blocks * page_size);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+void WriteRun(JsonWriter& w, const RunFigures& f, double infinite, double oracle,
+              int32_t page_size) {
   const sim::SimResult& r = f.result;
   std::vector<double> tpot, e2e;
   for (const sim::RequestRecord& rec : r.records) {
@@ -90,19 +218,9 @@ void WriteRun(JsonWriter& w, const RunFigures& f, double infinite, double oracle
   w.Int(r.prefill_tokens_computed);
   w.Key("prefill_tokens_saved");
   w.Int(r.prefill_tokens_saved);
-  for (const auto& [name, values] :
-       {std::pair<const char*, const std::vector<double>*>{"ttft_ms", &f.ttft_ms},
-        {"tpot_ms", &tpot},
-        {"e2e_ms", &e2e}}) {
-    w.Key(name);
-    w.BeginObject();
-    for (auto [label, q] :
-         {std::pair<const char*, double>{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}}) {
-      w.Key(label);
-      w.Double(sim::Quantile(*values, q));
-    }
-    w.EndObject();
-  }
+  WriteQuantiles(w, "ttft_ms", f.ttft_ms);
+  WriteQuantiles(w, "tpot_ms", tpot);
+  WriteQuantiles(w, "e2e_ms", e2e);
   w.Key("output_tokens_per_s");
   w.Double(r.duration_s > 0 ? static_cast<double>(r.output_tokens) / r.duration_s : 0);
   w.Key("requests_per_s");
@@ -124,6 +242,7 @@ void WriteRun(JsonWriter& w, const RunFigures& f, double infinite, double oracle
     w.Double(hits.token_hit_rate());
   }
   w.EndObject();
+  WriteTiers(w, f, page_size);
   w.EndObject();
 }
 
@@ -183,15 +302,40 @@ int RunSimRun(const SimRunOptions& o) {
   const double infinite_rate = infinite->token_hit_rate();
 
   // Capacities, in tokens, rounded to whole pages.
+  const StatusOr<double> kv_bytes = KvBytesPerToken(o.model);
   std::vector<int64_t> capacities = o.capacity_tokens;
   for (int64_t pages : o.capacity_pages) capacities.push_back(pages * o.page_size);
   if (!o.capacity_gib.empty()) {
-    auto bytes = KvBytesPerToken(o.model);
-    if (!bytes.ok()) return Fail(bytes.status());
+    if (!kv_bytes.ok()) return Fail(kv_bytes.status());
     for (double gib : o.capacity_gib) {
-      capacities.push_back(static_cast<int64_t>(gib * (1 << 30) / *bytes));
+      capacities.push_back(static_cast<int64_t>(gib * (1 << 30) / *kv_bytes));
     }
   }
+  // The tiers below the device: every (host, disk) pair of capacities.
+  std::vector<int64_t> host_sizes, disk_sizes;
+  for (const auto& [texts, sizes] :
+       {std::pair{&o.host_capacity, &host_sizes}, std::pair{&o.disk_capacity, &disk_sizes}}) {
+    for (const std::string& text : *texts) {
+      auto tokens = ParseTierCapacity(text, kv_bytes, o.page_size);
+      if (!tokens.ok()) return Fail(tokens.status());
+      sizes->push_back(*tokens);
+    }
+    if (sizes->empty()) sizes->push_back(0);
+    std::sort(sizes->begin(), sizes->end());
+    sizes->erase(std::unique(sizes->begin(), sizes->end()), sizes->end());
+  }
+  const bool any_tier = host_sizes.back() > 0 || disk_sizes.back() > 0;
+  if (any_tier && !kv_bytes.ok()) return Fail(kv_bytes.status());
+  sim::SimTierOptions host_tier{0, o.host_admission, o.host_bandwidth_gbs * 1e9,
+                                o.host_latency_us * 1e-6};
+  const bool redis = o.disk_kind == "redis";
+  sim::SimTierOptions disk_tier{0, o.disk_admission,
+                                o.disk_bandwidth_gbs > 0 ? o.disk_bandwidth_gbs * 1e9
+                                : redis                  ? sim::kRedisBandwidth
+                                                         : sim::kDiskBandwidth,
+                                o.disk_latency_us >= 0 ? o.disk_latency_us * 1e-6
+                                : redis                ? sim::kRedisLatency
+                                                       : sim::kDiskLatency};
   if (capacities.empty()) {
     int64_t footprint = infinite->prompt_tokens - infinite->cached_tokens;
     for (int64_t div : {16, 8, 4, 2, 1})
@@ -204,46 +348,65 @@ int RunSimRun(const SimRunOptions& o) {
   }
 
   std::vector<RunFigures> runs;
-  const size_t total = combos.size() * capacities.size();
+  const size_t total = combos.size() * capacities.size() * host_sizes.size() * disk_sizes.size();
   for (const auto& [policy, admission] : combos) {
-    {
-      for (int64_t capacity : capacities) {
-        sim::SimOptions options;
-        options.page_size = o.page_size;
-        options.capacity_pages = capacity / o.page_size;
-        options.eviction = policy;
-        options.admission.policy = admission;
-        options.token_budget = o.token_budget;
-        options.max_prefill_tokens = o.max_prefill_tokens;
-        options.prefill_attention_span = o.prefill_attention_span;
-        options.max_running = o.max_running;
-        options.fairness_bound = std::chrono::milliseconds(o.fairness_bound_ms);
-        options.touch_waiting = o.waiting_prefixes == "touch";
-        options.profile = *profile;
-        int64_t start = RealClock::Get().NowNanos();
-        auto result = sim::Simulate(trace, options);
-        if (!result.ok()) return Fail(result.status());
-        RunFigures f;
-        f.policy = policy;
-        f.admission = admission;
-        f.capacity_tokens = options.capacity_pages * o.page_size;
-        f.result = std::move(result).value();
-        for (const sim::RequestRecord& rec : f.result.records) {
-          if (rec.finish_s > 0) f.ttft_ms.push_back((rec.first_token_s - rec.arrival_s) * 1e3);
+    for (int64_t host_tokens : host_sizes) {
+      for (int64_t disk_tokens : disk_sizes) {
+        for (int64_t capacity : capacities) {
+          sim::SimOptions options;
+          options.host = host_tier;
+          options.host.capacity_pages = host_tokens / o.page_size;
+          options.disk = disk_tier;
+          options.disk.capacity_pages = disk_tokens / o.page_size;
+          if (kv_bytes.ok()) options.kv_bytes_per_token = *kv_bytes;
+          options.tier_loads_when_faster = o.tier_loads == "when-faster";
+          options.page_size = o.page_size;
+          options.capacity_pages = capacity / o.page_size;
+          options.eviction = policy;
+          options.admission.policy = admission;
+          options.token_budget = o.token_budget;
+          options.max_prefill_tokens = o.max_prefill_tokens;
+          options.prefill_attention_span = o.prefill_attention_span;
+          options.max_running = o.max_running;
+          options.fairness_bound = std::chrono::milliseconds(o.fairness_bound_ms);
+          options.touch_waiting = o.waiting_prefixes == "touch";
+          options.profile = *profile;
+          int64_t start = RealClock::Get().NowNanos();
+          auto result = sim::Simulate(trace, options);
+          if (!result.ok()) return Fail(result.status());
+          RunFigures f;
+          f.policy = policy;
+          f.admission = admission;
+          f.capacity_tokens = options.capacity_pages * o.page_size;
+          f.host_tokens = host_tokens;
+          f.disk_tokens = disk_tokens;
+          f.result = std::move(result).value();
+          for (const sim::RequestRecord& rec : f.result.records) {
+            if (rec.finish_s > 0) f.ttft_ms.push_back((rec.first_token_s - rec.arrival_s) * 1e3);
+            if (rec.cached_tokens > rec.cached_by_level[0]) {
+              f.load_wait_ms.push_back(rec.load_wait_s * 1e3);
+            }
+          }
+          runs.push_back(std::move(f));
+          std::fprintf(stderr, "  [%zu/%zu] %s/%s, %lld tokens%s: hit rate %.4f (%.1f s)\n",
+                       runs.size(), total, policy.c_str(), admission.c_str(),
+                       static_cast<long long>(runs.back().capacity_tokens),
+                       runs.back().tiered() ? (" + host " + std::to_string(host_tokens) +
+                                               " + disk " + std::to_string(disk_tokens))
+                                                  .c_str()
+                                            : "",
+                       runs.back().result.hits.token_hit_rate(),
+                       static_cast<double>(RealClock::Get().NowNanos() - start) / 1e9);
         }
-        runs.push_back(std::move(f));
-        std::fprintf(stderr, "  [%zu/%zu] %s/%s, %lld tokens: hit rate %.4f (%.1f s)\n",
-                     runs.size(), total, policy.c_str(), admission.c_str(),
-                     static_cast<long long>(runs.back().capacity_tokens),
-                     runs.back().result.hits.token_hit_rate(),
-                     static_cast<double>(RealClock::Get().NowNanos() - start) / 1e9);
       }
     }
   }
 
-  auto oracle_rate = [&](int64_t capacity) {
+  // The oracle's run with the same capacities.
+  auto oracle_rate = [&](const RunFigures& of) {
     for (const RunFigures& f : runs) {
-      if (f.policy == "oracle" && f.capacity_tokens == capacity)
+      if (f.policy == "oracle" && f.capacity_tokens == of.capacity_tokens &&
+          f.host_tokens == of.host_tokens && f.disk_tokens == of.disk_tokens)
         return f.result.hits.token_hit_rate();
     }
     return 0.0;
@@ -256,6 +419,12 @@ int RunSimRun(const SimRunOptions& o) {
   std::vector<std::vector<std::string>> table = {
       {"policy/admission", "capacity", "hit", "req hit", "of orac.", "of inf.", "prefill comp.",
        "TTFT p50", "TTFT p99", "out tok/s", "evicted", "preempt", "dropped"}};
+  // With tiers: their capacities, the hit rate by level, the bytes each way.
+  if (any_tier) {
+    for (const char* h : {"host", "disk", "dev hit", "host hit", "disk hit", "load p50", "load p99",
+                          "to dev GB", "from dev GB", "to disk GB"})
+      table[0].push_back(h);
+  }
   auto cell = [](const char* format, auto value) {
     char buf[64];
     std::snprintf(buf, sizeof(buf), format, value);
@@ -263,7 +432,7 @@ int RunSimRun(const SimRunOptions& o) {
   };
   for (const RunFigures& f : runs) {
     const sim::SimResult& r = f.result;
-    const double oracle = oracle_rate(f.capacity_tokens);
+    const double oracle = oracle_rate(f);
     table.push_back(
         {f.policy + "/" + f.admission, cell("%lld", static_cast<long long>(f.capacity_tokens)),
          cell("%.4f", r.hits.token_hit_rate()), cell("%.4f", r.hits.request_hit_rate()),
@@ -275,8 +444,27 @@ int RunSimRun(const SimRunOptions& o) {
          cell("%lld", static_cast<long long>(r.evicted_pages)),
          cell("%lld", static_cast<long long>(r.preemptions)),
          cell("%lld", static_cast<long long>(r.dropped_requests))});
+    if (any_tier) {
+      double to_device = 0;
+      for (const sim::TierFigures& t : r.tiers) to_device += t.bytes_loaded;
+      const sim::TierFigures* host = f.Tier("host");
+      const sim::TierFigures* disk = f.Tier("disk");
+      // Bytes off the device go to the first tier below it.
+      const sim::TierFigures* first = host != nullptr ? host : disk;
+      std::vector<std::string>& row = table.back();
+      for (std::string c :
+           {cell("%lld", static_cast<long long>(f.host_tokens)),
+            cell("%lld", static_cast<long long>(f.disk_tokens)),
+            cell("%.4f", f.LevelRate("device")), cell("%.4f", f.LevelRate("host")),
+            cell("%.4f", f.LevelRate("disk")), cell("%.1fms", sim::Quantile(f.load_wait_ms, 0.5)),
+            cell("%.1fms", sim::Quantile(f.load_wait_ms, 0.99)), cell("%.1f", to_device / 1e9),
+            cell("%.1f", first != nullptr ? first->bytes_written / 1e9 : 0.0),
+            cell("%.1f", host != nullptr && disk != nullptr ? disk->bytes_written / 1e9 : 0.0)})
+        row.push_back(std::move(c));
+    }
   }
-  const int widths[] = {-22, 12, 8, 8, 9, 9, 14, 10, 10, 10, 9, 9, 8};
+  const int widths[] = {-22, 12, 8,  8, 9, 9, 14, 10, 10, 10, 9, 9,
+                        8,   10, 10, 8, 8, 8, 9,  9,  10, 11, 10};
   for (const auto& row : table) {
     for (size_t i = 0; i < row.size(); ++i)
       std::printf(i == 0 ? "%*s" : " %*s", widths[i], row[i].c_str());
@@ -300,9 +488,29 @@ int RunSimRun(const SimRunOptions& o) {
     w.Double(infinite_rate);
     w.Key("infinite_request_hit_rate");
     w.Double(infinite->request_hit_rate());
+    if (any_tier) {
+      w.Key("kv_bytes_per_token");
+      w.Double(*kv_bytes);
+      w.Key("tier_loads");
+      w.String(o.tier_loads);
+      w.Key("links");
+      w.BeginObject();
+      for (const auto& [name, t] : {std::pair{"host", &host_tier}, std::pair{"disk", &disk_tier}}) {
+        w.Key(name);
+        w.BeginObject();
+        w.Key("bandwidth_gbs");
+        w.Double(t->bandwidth_bytes_per_s / 1e9);
+        w.Key("latency_us");
+        w.Double(t->latency_s * 1e6);
+        w.Key("admission");
+        w.String(t->admission);
+        w.EndObject();
+      }
+      w.EndObject();
+    }
     w.Key("runs");
     w.BeginArray();
-    for (const RunFigures& f : runs) WriteRun(w, f, infinite_rate, oracle_rate(f.capacity_tokens));
+    for (const RunFigures& f : runs) WriteRun(w, f, infinite_rate, oracle_rate(f), o.page_size);
     w.EndArray();
     w.EndObject();
     std::ofstream out(o.json_out);
@@ -310,45 +518,67 @@ int RunSimRun(const SimRunOptions& o) {
     if (!out) return Fail(InvalidArgumentError("cannot write " + o.json_out));
   }
   if (!o.plot_out.empty() || !o.html_out.empty()) {
-    SvgPanel mrc{
-        "Token hit rate by KV capacity", "capacity (tokens)", "token hit rate", true, 0, 1, {}};
-    SvgPanel cdf{"TTFT distribution at the largest capacity",
+    SvgPanel mrc{any_tier ? "Token hit rate by KV capacity (device + tiers below)"
+                          : "Token hit rate by KV capacity",
+                 "capacity (tokens)",
+                 "token hit rate",
+                 true,
+                 0,
+                 1,
+                 {}};
+    // With tiers, what they change at one device size: the TTFT at the smallest.
+    SvgPanel cdf{any_tier ? "TTFT distribution at the smallest device capacity"
+                          : "TTFT distribution at the largest capacity",
                  "TTFT (ms)",
                  "fraction of requests",
                  true,
                  0,
                  1,
                  {}};
+    double x_min = 0, x_max = 0;
     for (const auto& [policy, admission] : combos) {
-      {
-        SvgSeries curve{policy + "/" + admission, {}};
-        const RunFigures* largest = nullptr;
+      // Device-only runs, then runs with tiers (at their total capacity, with
+      // the device's share of the hits beside them).
+      for (const bool tiered : {false, true}) {
+        const std::string label = policy + "/" + admission + (tiered ? " with tiers" : "");
+        SvgSeries curve{label, {}};
+        SvgSeries device_part{label + ": from the device", {}};
+        const RunFigures* shown = nullptr;  // in the TTFT panel
         for (const RunFigures& f : runs) {
-          if (f.policy != policy || f.admission != admission) continue;
-          curve.points.emplace_back(static_cast<double>(f.capacity_tokens),
-                                    f.result.hits.token_hit_rate());
-          largest = &f;
-        }
-        mrc.series.push_back(std::move(curve));
-        SvgSeries dist{policy + "/" + admission, {}};
-        if (largest != nullptr) {
-          std::vector<double> t = largest->ttft_ms;
-          std::sort(t.begin(), t.end());
-          // At most ~200 points a curve keeps the file small and the line exact
-          // to the eye.
-          const size_t stride = std::max<size_t>(1, t.size() / 200);
-          for (size_t i = 0; i < t.size(); i += stride) {
-            dist.points.emplace_back(std::max(t[i], 1e-3),
-                                     static_cast<double>(i + 1) / static_cast<double>(t.size()));
+          if (f.policy != policy || f.admission != admission || f.tiered() != tiered) continue;
+          const double x = static_cast<double>(f.total_tokens());
+          curve.points.emplace_back(x, f.result.hits.token_hit_rate());
+          device_part.points.emplace_back(x, f.LevelRate("device"));
+          if (shown == nullptr || (any_tier ? f.capacity_tokens < shown->capacity_tokens ||
+                                                  (f.capacity_tokens == shown->capacity_tokens &&
+                                                   f.total_tokens() > shown->total_tokens())
+                                            : f.total_tokens() >= shown->total_tokens())) {
+            shown = &f;
           }
-          if (!t.empty()) dist.points.emplace_back(std::max(t.back(), 1e-3), 1.0);
+          x_min = x_min == 0 ? x : std::min(x_min, x);
+          x_max = std::max(x_max, x);
         }
+        if (shown == nullptr) continue;
+        std::sort(curve.points.begin(), curve.points.end());
+        std::sort(device_part.points.begin(), device_part.points.end());
+        mrc.series.push_back(std::move(curve));
+        if (tiered) mrc.series.push_back(std::move(device_part));
+        SvgSeries dist{label, {}};
+        std::vector<double> t = shown->ttft_ms;
+        std::sort(t.begin(), t.end());
+        // At most ~200 points a curve keeps the file small and the line exact
+        // to the eye.
+        const size_t stride = std::max<size_t>(1, t.size() / 200);
+        for (size_t i = 0; i < t.size(); i += stride) {
+          dist.points.emplace_back(std::max(t[i], 1e-3),
+                                   static_cast<double>(i + 1) / static_cast<double>(t.size()));
+        }
+        if (!t.empty()) dist.points.emplace_back(std::max(t.back(), 1e-3), 1.0);
         cdf.series.push_back(std::move(dist));
       }
     }
     SvgSeries bound{"infinite cache", {}};
-    bound.points = {{static_cast<double>(capacities.front()), infinite_rate},
-                    {static_cast<double>(capacities.back()), infinite_rate}};
+    bound.points = {{x_min, infinite_rate}, {x_max, infinite_rate}};
     mrc.series.push_back(std::move(bound));
     const std::string svg = RenderSvg("radixlm sim run: " + source, {mrc, cdf});
     if (!o.plot_out.empty()) {
@@ -364,7 +594,20 @@ int RunSimRun(const SimRunOptions& o) {
                      ". The infinite cache (the bound no policy passes) serves " +
                      cell("%.4f", infinite_rate) + " of prompt tokens; " +
                      cell("%.2f", 100.0 * infinite->request_hit_rate()) + "% of requests hit.");
-      html.Heading("Hit rate by capacity, and time to first token at the largest");
+      if (any_tier) {
+        html.Paragraph(
+            "Tiers below the device: host " + cell("%g", host_tier.bandwidth_bytes_per_s / 1e9) +
+            " GB/s each way, " + cell("%g", host_tier.latency_s * 1e6) + " us a copy, admission " +
+            host_tier.admission + "; disk (" + o.disk_kind + ") " +
+            cell("%g", disk_tier.bandwidth_bytes_per_s / 1e9) + " GB/s, " +
+            cell("%g", disk_tier.latency_s * 1e6) + " us, admission " + disk_tier.admission + "; " +
+            cell("%g", *kv_bytes) + " bytes of KV a token; loads " + o.tier_loads +
+            ". Device pages are written through to the host as they are computed; host "
+            "evictions are written back to disk; a request loading pages from below waits "
+            "for them alone.");
+      }
+      html.Heading(any_tier ? "Hit rate by capacity, and time to first token at the smallest"
+                            : "Hit rate by capacity, and time to first token at the largest");
       html.Svg(svg);
       html.Heading("Every run");
       html.Table(table, "runs");
