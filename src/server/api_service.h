@@ -27,7 +27,7 @@
 //   GET  /v1/cache/tree          the cache's heaviest branches (dashboard.h),
 //                                ?max_nodes=N; a tenant's own namespaces only;
 //                                one summary per scope shared by its callers,
-//                                made within 1% of the step thread
+//                                made within 0.5% of the step thread
 //                                (TreeSummaries)
 //   GET  /v1/dashboard/events    server-sent events each second: the stats
 //                                (dashboard.h); scoped as /v1/cache/stats

@@ -52,7 +52,14 @@ class TreeSummariesTest : public ::testing::Test {
               return StatusOr<kvcache::CacheSummary>(
                   FakeSummary(std::min(o.max_nodes, entries_), made_));
             },
-            &clock_) {}
+            &clock_, OnePercent()) {}
+
+  // A share of 1%: after a summary of c seconds the next waits 99 c.
+  static TreeSummaries::Options OnePercent() {
+    TreeSummaries::Options o;
+    o.max_share = 0.01;
+    return o;
+  }
 
   TreeSummaries::Tree Get(const std::string& scope, int64_t max_nodes = 100) {
     auto tree = trees_.Get(scope, nullptr, max_nodes);
@@ -69,6 +76,13 @@ class TreeSummariesTest : public ::testing::Test {
   bool last_included_a_ = true;
   TreeSummaries trees_;
 };
+
+TEST(TreeSummariesDefaults, HalfAPercentOfTheStepThreadAndFreshForASecond) {
+  const TreeSummaries::Options o;
+  EXPECT_DOUBLE_EQ(o.max_share, 0.005);
+  EXPECT_EQ(o.min_age_ns, kSecond);
+  EXPECT_EQ(o.keep_ns, 60 * kSecond);
+}
 
 TEST_F(TreeSummariesTest, OneSummaryServesTheScopeWhileFresh) {
   const TreeSummaries::Tree first = Get("*");
@@ -148,7 +162,8 @@ TEST_F(TreeSummariesTest, ErrorsAreNotKeptAndScopesKeepTheirNamespaces) {
   EXPECT_EQ(tree.status().code(), StatusCode::kUnavailable);
   fail_ = false;
   EXPECT_EQ(Made(Get("*")), 2);
-  auto own = trees_.Get("tenant:b", [](std::string_view ns) { return ns == "b"; }, 10);
+  auto own = trees_.Get(
+      "tenant:b", [](std::string_view ns) { return ns == "b"; }, 10);
   ASSERT_TRUE(own.ok());
   EXPECT_FALSE(last_included_a_);
   EXPECT_EQ(made_, 3);
