@@ -4,8 +4,10 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <memory>
 #include <random>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "kvcache/block_hash.h"
@@ -94,16 +96,20 @@ BENCHMARK(BM_SequencePagesChunkedCommit)
     ->Unit(benchmark::kMicrosecond);
 
 // The dashboard's tree (GET /v1/cache/tree): a radix tree of N nodes (page size
-// 16; 1,024 system prompts of 64 tokens, each branching into sequences of two
-// more 32-token edges) summarized into 2,000 rows, as the engine's step thread
-// does it for each refresh of the page.
-void BM_SummarizeTree(benchmark::State& state) {
+// 16; 1,024 system prompts of 64 tokens, each followed by 64 random tokens)
+// summarized into 2,000 rows, as the engine's step thread does it for each
+// refresh of the pages' shared tree. BM_SummarizeTree is the cache's Summarize
+// (ForestSummarizer over the arena), with working memory reused between calls
+// as the server does (scratch:1) or fresh each time (scratch:0);
+// BM_SummarizeTreeReference the cache's
+// entries listed and given to SummarizeForest, the algorithm Summarize used
+// before (the same rows).
+std::unique_ptr<PrefixCache> SummaryBenchTree(int64_t nodes, std::unique_ptr<PagePool>* pool) {
   constexpr int32_t kPageSize = 16;
-  const int64_t nodes = state.range(0);
-  auto pool = std::move(PagePool::Create({nodes * 4 + 4096, kPageSize})).value();
+  *pool = std::move(PagePool::Create({nodes * 4 + 4096, kPageSize})).value();
   PrefixCacheOptions options;
   options.page_size = kPageSize;
-  auto cache = std::move(CreatePrefixCache(options, pool.get(), nullptr)).value();
+  auto cache = std::move(CreatePrefixCache(options, pool->get(), nullptr)).value();
   std::mt19937_64 rng(9);
   std::vector<std::vector<Token>> systems;
   for (int i = 0; i < 1024; ++i) systems.push_back(RandomTokens(64, 100 + i));
@@ -116,22 +122,60 @@ void BM_SummarizeTree(benchmark::State& state) {
     cache->Match("", seq, &match);
     const size_t full = match.matched_tokens / kPageSize;
     pages.assign(match.pages.begin(), match.pages.begin() + static_cast<ptrdiff_t>(full));
-    if (!pool->Allocate(static_cast<int64_t>(seq.size() / kPageSize - full), &pages).ok() ||
+    if (!(*pool)->Allocate(static_cast<int64_t>(seq.size() / kPageSize - full), &pages).ok() ||
         !cache->Insert("", seq, pages, {}, &result).ok()) {
-      state.SkipWithError("could not build the tree");
-      return;
+      return nullptr;
     }
-    pool->Release(result.duplicate_pages);
+    (*pool)->Release(result.duplicate_pages);
   }
+  return cache;
+}
+
+void BM_SummarizeTree(benchmark::State& state) {
+  std::unique_ptr<PagePool> pool;
+  auto cache = SummaryBenchTree(state.range(0), &pool);
+  if (cache == nullptr) {
+    state.SkipWithError("could not build the tree");
+    return;
+  }
+  SummaryScratch scratch;
   SummaryOptions summary;
   summary.max_nodes = 2000;
+  if (state.range(1) != 0) summary.scratch = &scratch;
   for (auto _ : state) {
     CacheSummary s = cache->Summarize(summary);
     benchmark::DoNotOptimize(s.rows.data());
   }
   state.counters["nodes"] = static_cast<double>(cache->GetStats().nodes);
 }
-BENCHMARK(BM_SummarizeTree)->Arg(10000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SummarizeTree)
+    ->ArgNames({"nodes", "scratch"})
+    ->ArgsProduct({{10000, 100000, 1000000}, {0, 1}})
+    ->Unit(benchmark::kMillisecond);
+
+void BM_SummarizeTreeReference(benchmark::State& state) {
+  std::unique_ptr<PagePool> pool;
+  auto cache = SummaryBenchTree(state.range(0), &pool);
+  if (cache == nullptr) {
+    state.SkipWithError("could not build the tree");
+    return;
+  }
+  SummaryOptions summary;
+  summary.max_nodes = 2000;
+  std::vector<SummaryEntry> entries;
+  std::vector<std::string> names;
+  for (auto _ : state) {
+    cache->ListEntries(&entries, &names);
+    CacheSummary s = SummarizeForest(entries, names, summary);
+    benchmark::DoNotOptimize(s.rows.data());
+  }
+  state.counters["nodes"] = static_cast<double>(cache->GetStats().nodes);
+}
+BENCHMARK(BM_SummarizeTreeReference)
+    ->Arg(10000)
+    ->Arg(100000)
+    ->Arg(1000000)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace radixlm::kvcache

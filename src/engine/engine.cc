@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "backend/backend.h"
 #include "core/clock.h"
@@ -349,9 +350,17 @@ StatusOr<std::string> Engine::CacheDumpJson() {
   return dump;
 }
 
-StatusOr<kvcache::CacheSummary> Engine::SummarizeCache(const kvcache::SummaryOptions& options) {
+StatusOr<kvcache::CacheSummary> Engine::SummarizeCache(const kvcache::SummaryOptions& options,
+                                                       double* step_seconds) {
   kvcache::CacheSummary summary;
-  RETURN_IF_ERROR(RunOnStepThread([&] { summary = scheduler_->cache()->Summarize(options); }));
+  RETURN_IF_ERROR(RunOnStepThread([&] {
+    const auto start = std::chrono::steady_clock::now();
+    summary = scheduler_->cache()->Summarize(options);
+    if (step_seconds != nullptr) {
+      *step_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+  }));
   return summary;
 }
 

@@ -201,8 +201,10 @@ class Engine {
   StatusOr<int64_t> FlushCache(const std::string& ns, bool all);
   StatusOr<std::string> CacheDumpJson();
   // The cache's heaviest branches (kvcache/cache_summary.h), read between
-  // steps; the step thread spends O(entries) on it.
-  StatusOr<kvcache::CacheSummary> SummarizeCache(const kvcache::SummaryOptions& options);
+  // steps; the step thread spends O(entries) on it, in seconds set into
+  // `step_seconds` when given.
+  StatusOr<kvcache::CacheSummary> SummarizeCache(const kvcache::SummaryOptions& options,
+                                                 double* step_seconds = nullptr);
   // The pins of the prefix cache (null with prefix caching off): Reserve,
   // List and Stats from any thread; expired pins are dropped before each step.
   kvcache::PinTable* pins() const { return pins_.get(); }

@@ -83,6 +83,10 @@ class EventingCache final : public PrefixCache {
   CacheSummary Summarize(const SummaryOptions& options) const override {
     return inner_->Summarize(options);
   }
+  void ListEntries(std::vector<SummaryEntry>* entries,
+                   std::vector<std::string>* ns_names) const override {
+    inner_->ListEntries(entries, ns_names);
+  }
   // A pin stores nothing new: the pages it locks were reported when inserted.
   size_t LockPrefix(std::string_view ns, std::span<const Token> tokens,
                     CacheHandle* handle) override {

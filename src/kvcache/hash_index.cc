@@ -466,11 +466,32 @@ size_t HashIndex::MemoryBytes() const {
 
 CacheSummary HashIndex::Summarize(const SummaryOptions& options) const {
   // A block per page: its parent is the block of the page before.
-  std::vector<uint32_t> index(blocks_.size(), SummaryEntry::kNoParent);
-  std::vector<SummaryEntry> entries;
   std::vector<std::string> names;
   names.reserve(namespaces_.size());
   for (const Namespace& ns : namespaces_) names.push_back(ns.name);
+  ForestSummarizer summarizer(blocks_.size(), names, options);
+  for (uint32_t id = 0; id < blocks_.size(); ++id) {
+    const Block& block = blocks_[id];
+    if (!block.alive || block.detached || !summarizer.includes(block.ns)) continue;
+    summarizer.Add(id, block.parent == kNone ? ForestSummarizer::kTop : block.parent, block.ns, 1,
+                   block.children, block.lock_count > 0, block.usage.last_access_ns);
+  }
+  return summarizer.Finish([this](uint32_t id, SummaryRow* row) {
+    row->tokens = page_size_;
+    row->own_pages = 1;
+    row->hits = blocks_[id].usage.hits;
+    row->children = static_cast<int32_t>(blocks_[id].children);
+  });
+}
+
+void HashIndex::ListEntries(std::vector<SummaryEntry>* out,
+                            std::vector<std::string>* ns_names) const {
+  // A block per page: its parent is the block of the page before.
+  std::vector<uint32_t> index(blocks_.size(), SummaryEntry::kNoParent);
+  std::vector<SummaryEntry>& entries = *out;
+  entries.clear();
+  ns_names->clear();
+  for (const Namespace& ns : namespaces_) ns_names->push_back(ns.name);
   for (uint32_t id = 0; id < blocks_.size(); ++id) {
     const Block& block = blocks_[id];
     if (!block.alive || block.detached) continue;
@@ -504,7 +525,6 @@ CacheSummary HashIndex::Summarize(const SummaryOptions& options) const {
       done[at] = 1;
     }
   }
-  return SummarizeForest(entries, names, options);
 }
 
 std::string HashIndex::DumpJson() const {

@@ -49,6 +49,8 @@ class HashIndex final : public PrefixCache {
   size_t MemoryBytes() const override;
   std::string DumpJson() const override;
   CacheSummary Summarize(const SummaryOptions& options) const override;
+  void ListEntries(std::vector<SummaryEntry>* entries,
+                   std::vector<std::string>* ns_names) const override;
   void CheckInvariants() const override;
   void SetEvictionObserver(EvictionObserver observer) override { observer_ = std::move(observer); }
   int32_t page_size() const override { return page_size_; }

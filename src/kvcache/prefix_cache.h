@@ -227,8 +227,12 @@ class PrefixCache {
   // Bytes of the index itself (KV memory excluded).
   virtual size_t MemoryBytes() const = 0;
   virtual std::string DumpJson() const = 0;
-  // The heaviest branches, for people (cache_summary.h).
+  // The heaviest branches, for people (cache_summary.h). Walks every entry.
   virtual CacheSummary Summarize(const SummaryOptions& options) const = 0;
+  // Every live entry as a record for SummarizeForest, in arena order (so the
+  // reference gives Summarize's rows), and the namespace names they index.
+  virtual void ListEntries(std::vector<SummaryEntry>* entries,
+                           std::vector<std::string>* ns_names) const = 0;
   // Recounts everything and cross-checks it with the pool; aborts on any mismatch.
   virtual void CheckInvariants() const = 0;
   virtual void SetEvictionObserver(EvictionObserver observer) = 0;

@@ -31,11 +31,12 @@
 #pragma once
 
 #include <cstdlib>
-#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include <boost/container/deque.hpp>
 
 #include "kvcache/cache_parts.h"
 #include "kvcache/evictable_heap.h"
@@ -68,6 +69,8 @@ class RadixTree final : public PrefixCache {
   size_t MemoryBytes() const override;
   std::string DumpJson() const override;
   CacheSummary Summarize(const SummaryOptions& options) const override;
+  void ListEntries(std::vector<SummaryEntry>* entries,
+                   std::vector<std::string>* ns_names) const override;
   void CheckInvariants() const override;
   void SetEvictionObserver(EvictionObserver observer) override { observer_ = std::move(observer); }
   int32_t page_size() const override { return page_size_; }
@@ -174,7 +177,15 @@ class RadixTree final : public PrefixCache {
   std::unique_ptr<AdmissionPolicy> admission_;
   bool admit_all_;
 
-  std::deque<Node> nodes_;  // chunked: no reallocation, stable references
+  // Chunked: no reallocation, stable references. Chunks of 512 nodes (72 KiB)
+  // rather than std::deque's 3, so a pass over the arena (Summarize) reads
+  // memory in order, not 3-node chunks strewn among the nodes' buffers and
+  // everything else the server allocated meanwhile: summarizing a serving
+  // cache of 1.08M entries took 17 ms of CPU against 46 ms (docs/BENCHMARKS.md).
+  using NodeArena =
+      boost::container::deque<Node, void,
+                              boost::container::deque_options_t<boost::container::block_size<512>>>;
+  NodeArena nodes_;
   std::vector<uint32_t> free_ids_;
   std::vector<Namespace> namespaces_;
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> namespace_index_;

@@ -55,18 +55,45 @@ size_t RadixTree::MemoryBytes() const {
 }
 
 CacheSummary RadixTree::Summarize(const SummaryOptions& options) const {
-  // A record per live reachable node but the namespaces' empty roots, whose
-  // children become top-level entries.
-  std::vector<uint32_t> index(nodes_.size(), SummaryEntry::kNoParent);
-  std::vector<SummaryEntry> entries;
-  entries.reserve(static_cast<size_t>(live_nodes_));
+  // One sequential pass over the arena (a node's fields, not its buffers); the
+  // namespaces' empty roots become the summary's root rows.
   std::vector<std::string> names;
   names.reserve(namespaces_.size());
   for (const Namespace& ns : namespaces_) names.push_back(ns.name);
+  ForestSummarizer summarizer(nodes_.size(), names, options);
+  uint32_t id = 0;
+  for (const Node& node : nodes_) {
+    const uint32_t self = id++;
+    if (!node.alive || node.detached || node.parent == kNone || !summarizer.includes(node.ns))
+      continue;
+    summarizer.Add(self,
+                   node.parent == namespaces_[node.ns].root ? ForestSummarizer::kTop : node.parent,
+                   node.ns, static_cast<uint32_t>(node.pages.size()),
+                   static_cast<uint32_t>(node.children.size()), node.lock_count > 0,
+                   node.usage.last_access_ns);
+  }
+  return summarizer.Finish([this](uint32_t id, SummaryRow* row) {
+    const Node& node = nodes_[id];
+    row->tokens = node.length;
+    row->own_pages = static_cast<int64_t>(node.pages.size());
+    row->hits = node.usage.hits;
+    row->children = static_cast<int32_t>(node.children.size());
+  });
+}
+
+void RadixTree::ListEntries(std::vector<SummaryEntry>* entries,
+                            std::vector<std::string>* ns_names) const {
+  // A record per live reachable node but the namespaces' empty roots, whose
+  // children become top-level entries.
+  std::vector<uint32_t> index(nodes_.size(), SummaryEntry::kNoParent);
+  entries->clear();
+  entries->reserve(static_cast<size_t>(live_nodes_));
+  ns_names->clear();
+  for (const Namespace& ns : namespaces_) ns_names->push_back(ns.name);
   for (uint32_t id = 0; id < nodes_.size(); ++id) {
     const Node& node = nodes_[id];
     if (!node.alive || node.detached || node.parent == kNone) continue;
-    index[id] = static_cast<uint32_t>(entries.size());
+    index[id] = static_cast<uint32_t>(entries->size());
     SummaryEntry e;
     e.ns = node.ns;
     e.depth_tokens = node.depth;
@@ -75,15 +102,14 @@ CacheSummary RadixTree::Summarize(const SummaryOptions& options) const {
     e.hits = node.usage.hits;
     e.last_access_ns = node.usage.last_access_ns;
     e.locked = node.lock_count > 0;
-    entries.push_back(e);
+    entries->push_back(e);
   }
   for (uint32_t id = 0; id < nodes_.size(); ++id) {
     if (index[id] == SummaryEntry::kNoParent) continue;
     const uint32_t parent = nodes_[id].parent;
-    entries[index[id]].parent =
+    (*entries)[index[id]].parent =
         nodes_[parent].parent == kNone ? SummaryEntry::kNoParent : index[parent];
   }
-  return SummarizeForest(entries, names, options);
 }
 
 std::string RadixTree::DumpJson() const {

@@ -116,7 +116,13 @@ ApiService::ApiService(engine::Engine* engine, ModelInfo model, ServiceOptions o
       builder_(std::move(model)),
       options_(std::move(options)),
       keys_(options_.api_keys),
-      metrics_keys_(options_.metrics_api_keys) {
+      metrics_keys_(options_.metrics_api_keys),
+      tree_summaries_(
+          [engine](const kvcache::SummaryOptions& o, double* step_seconds) {
+            return engine->SummarizeCache(o, step_seconds);
+          },
+          &RealClock::Get()) {
+  ticker_.Add([this] { tree_summaries_.Trim(); });
   limits_.vocab_size = builder_.info().vocab_size;
   if (engine_ != nullptr) {
     limits_.max_n = engine_->options().max_n;
@@ -247,6 +253,10 @@ ApiResponse ApiService::Metrics() {
     std::lock_guard<std::mutex> lock(http_mu_);
     in.http_requests = http_counts_;
   }
+  const TreeSummaries::Stats trees = tree_summaries_.stats();
+  in.tree_summaries = trees.summaries;
+  in.tree_shared = trees.shared;
+  in.tree_summary_seconds = trees.step_seconds;
   ApiResponse r = Json(200, FormatMetrics(in));
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   return r;
@@ -274,15 +284,15 @@ ApiResponse ApiService::CacheTree(const ApiRequest& request, const std::string& 
     return ErrorResponse(ApiError::FromStatus(Status(StatusCode::kUnavailable, "no engine")));
   auto max_nodes = MaxNodesParam(request.path, 2000);
   if (!max_nodes.ok()) return ErrorResponse(ApiError::FromStatus(max_nodes.status(), "max_nodes"));
-  kvcache::SummaryOptions options;
-  options.max_nodes = *max_nodes;
-  if (!operator_view && keys_.enabled()) {
-    options.include = [tenant](std::string_view ns) { return TenantOwns(tenant, ns); };
-  }
-  auto summary = engine_->SummarizeCache(options);
-  if (!summary.ok()) return ErrorResponse(ApiError::FromStatus(summary.status()));
-  return Json(200, FormatCacheTree(*summary, static_cast<int32_t>(engine_->Snapshot().page_size),
-                                   RealClock::Get().NowNanos()));
+  // One scope for the operator's whole view, one per tenant.
+  const bool whole = operator_view || !keys_.enabled();
+  std::function<bool(std::string_view)> include;
+  if (!whole) include = [tenant](std::string_view ns) { return TenantOwns(tenant, ns); };
+  auto tree = tree_summaries_.Get(whole ? "*" : "tenant:" + tenant, std::move(include), *max_nodes);
+  if (!tree.ok()) return ErrorResponse(ApiError::FromStatus(tree.status()));
+  return Json(200,
+              FormatCacheTree(*tree->summary, static_cast<int32_t>(engine_->Snapshot().page_size),
+                              RealClock::Get().NowNanos(), tree->age_s));
 }
 
 ApiResponse ApiService::DashboardEvents(const std::string& tenant, bool operator_view) {

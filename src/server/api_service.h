@@ -25,7 +25,10 @@
 //                                prefix only on a server without API keys
 //   GET  /dashboard              the dashboard's page (public; its calls carry a key)
 //   GET  /v1/cache/tree          the cache's heaviest branches (dashboard.h),
-//                                ?max_nodes=N; a tenant's own namespaces only
+//                                ?max_nodes=N; a tenant's own namespaces only;
+//                                one summary per scope shared by its callers,
+//                                made within 0.5% of the step thread
+//                                (TreeSummaries)
 //   GET  /v1/dashboard/events    server-sent events each second: the stats
 //                                (dashboard.h); scoped as /v1/cache/stats
 //   POST /tokenize               vLLM's: a chat body's prompt tokens as
@@ -229,7 +232,8 @@ class ApiService {
   ApiKeys keys_;
   ApiKeys metrics_keys_;
   std::atomic<bool> shutting_down_{false};
-  DashboardTicker ticker_;  // wakes the dashboards' event streams each second
+  TreeSummaries tree_summaries_;  // before ticker_, whose thread trims it
+  DashboardTicker ticker_;        // wakes the dashboards' event streams each second
   std::atomic<int64_t> active_streams_{0};
   std::mutex http_mu_;
   std::map<int, int64_t> http_counts_;

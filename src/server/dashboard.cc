@@ -1,5 +1,6 @@
 #include "server/dashboard.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "core/json_writer.h"
@@ -11,8 +12,8 @@ namespace internal {
 extern const char* const kDashboardHtml;
 }  // namespace internal
 
-std::string FormatCacheTree(const kvcache::CacheSummary& summary, int32_t page_size,
-                            int64_t now_ns) {
+std::string FormatCacheTree(const kvcache::CacheSummary& summary, int32_t page_size, int64_t now_ns,
+                            double age_s) {
   JsonWriter w;
   w.BeginObject();
   w.Key("object");
@@ -23,6 +24,8 @@ std::string FormatCacheTree(const kvcache::CacheSummary& summary, int32_t page_s
   w.Int(summary.entries);
   w.Key("namespaces");
   w.Int(summary.namespaces);
+  w.Key("age_s");
+  w.Double(age_s);
   w.Key("rows");
   w.BeginArray();
   for (const kvcache::SummaryRow& r : summary.rows) {
@@ -82,6 +85,86 @@ StatusOr<int64_t> MaxNodesParam(std::string_view path, int64_t fallback) {
     return n;
   }
   return fallback;
+}
+
+TreeSummaries::TreeSummaries(SummarizeFn summarize, const Clock* clock, Options options)
+    : summarize_(std::move(summarize)), clock_(clock), options_(options) {}
+
+TreeSummaries::~TreeSummaries() = default;
+
+std::shared_ptr<const kvcache::CacheSummary> TreeSummaries::Usable(const Entry* entry,
+                                                                   int64_t max_nodes,
+                                                                   int64_t now) const {
+  if (entry == nullptr) return nullptr;
+  const kvcache::CacheSummary& summary = *entry->summary;
+  // Fewer rows than asked for when made: that was every entry there was.
+  const bool whole = static_cast<int64_t>(summary.rows.size()) < entry->max_nodes;
+  const bool fresh =
+      now - entry->made_ns < options_.min_age_ns && (entry->max_nodes >= max_nodes || whole);
+  if (!fresh && now >= next_allowed_ns_) return nullptr;
+  if (static_cast<int64_t>(summary.rows.size()) <= max_nodes) return entry->summary;
+  return std::make_shared<const kvcache::CacheSummary>(
+      kvcache::TruncateSummary(summary, max_nodes));
+}
+
+StatusOr<TreeSummaries::Tree> TreeSummaries::Get(const std::string& scope,
+                                                 std::function<bool(std::string_view)> include,
+                                                 int64_t max_nodes) {
+  max_nodes = std::max<int64_t>(max_nodes, 1);
+  // A usable summary of the scope, or null; counts the answer as shared.
+  auto shared = [&](Tree* tree) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t now = clock_->NowNanos();
+    auto it = entries_.find(scope);
+    if (it == entries_.end()) return false;
+    it->second.asked_ns = now;
+    tree->summary = Usable(&it->second, max_nodes, now);
+    if (tree->summary == nullptr) return false;
+    tree->age_s = static_cast<double>(now - it->second.made_ns) / 1e9;
+    ++stats_.shared;
+    return true;
+  };
+  Tree tree;
+  if (shared(&tree)) return tree;
+  std::lock_guard<std::mutex> one(summarize_mu_);
+  // Another caller of the scope may have made one while this one waited.
+  if (shared(&tree)) return tree;
+  if (scratch_ == nullptr) scratch_ = std::make_unique<kvcache::SummaryScratch>();
+  kvcache::SummaryOptions options;
+  options.max_nodes = max_nodes;
+  options.include = std::move(include);
+  options.scratch = scratch_.get();
+  double step_seconds = 0;
+  ASSIGN_OR_RETURN(kvcache::CacheSummary summary, summarize_(options, &step_seconds));
+  tree.summary = std::make_shared<const kvcache::CacheSummary>(std::move(summary));
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = clock_->NowNanos();
+  Entry& entry = entries_[scope];
+  entry.summary = tree.summary;
+  entry.max_nodes = max_nodes;
+  entry.made_ns = now;
+  entry.asked_ns = now;
+  const double gap_s = step_seconds * (1 / std::max(options_.max_share, 1e-6) - 1);
+  next_allowed_ns_ = now + static_cast<int64_t>(gap_s * 1e9);
+  ++stats_.summaries;
+  stats_.step_seconds += step_seconds;
+  return tree;
+}
+
+void TreeSummaries::Trim() {
+  // Never waits behind a summary being made: the next second's call will do.
+  std::unique_lock<std::mutex> one(summarize_mu_, std::try_to_lock);
+  if (!one.owns_lock()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = clock_->NowNanos();
+  std::erase_if(entries_,
+                [&](const auto& e) { return now - e.second.asked_ns >= options_.keep_ns; });
+  if (entries_.empty()) scratch_.reset();
+}
+
+TreeSummaries::Stats TreeSummaries::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
 }
 
 DashboardTicker::DashboardTicker() : thread_([this] { Loop(); }) {}

@@ -265,6 +265,15 @@ std::string FormatMetrics(const MetricsInput& in) {
              d(in.pin_options.max_pages_total));
   }
 
+  one("radixlm:cache_tree_summaries_total", "counter",
+      "Summaries of the prefix cache made for /v1/cache/tree (each walks the cache on the step "
+      "thread).",
+      d(in.tree_summaries));
+  one("radixlm:cache_tree_shared_total", "counter",
+      "/v1/cache/tree answers given from a summary made for an earlier call.", d(in.tree_shared));
+  one("radixlm:cache_tree_summary_seconds_total", "counter",
+      "Step-thread seconds spent summarizing the prefix cache for /v1/cache/tree.",
+      in.tree_summary_seconds);
   p.Histogram("radixlm:time_to_first_token_seconds", "Time to first token.", model, in.ttft);
   p.Histogram("radixlm:inter_token_latency_seconds", "Time between consecutive tokens.", model,
               in.inter_token_latency);

@@ -35,6 +35,11 @@ struct MetricsInput {
   // Pins (kvcache/pin_table.h); absent with prefix caching off.
   std::optional<kvcache::PinStats> pins;
   kvcache::PinOptions pin_options;
+  // /v1/cache/tree (dashboard.h TreeSummaries): summaries made, answers
+  // shared from an earlier one, and the step thread's seconds making them.
+  int64_t tree_summaries = 0;
+  int64_t tree_shared = 0;
+  double tree_summary_seconds = 0;
 };
 
 std::string FormatMetrics(const MetricsInput& input);

@@ -4,7 +4,8 @@
 // /v1/cache/stats, the tree shows the cache's entries with the pages the cache
 // holds, a 2,000-row tree redraws in time, and a screenshot is saved under the
 // build directory. Then, without a browser, /v1/cache/tree's scoping with API
-// keys (a tenant sees its own namespaces, an operator all) and its bad input.
+// keys (a tenant sees its own namespaces, an operator all), its summaries
+// shared per scope (/metrics counts them) and its bad input.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -125,6 +126,16 @@ test('/v1/cache/tree: a tenant sees its own namespaces, the operator all; bad ma
     const all = JSON.parse((await server.get('/v1/cache/tree?max_nodes=1', auth('op'))).text);
     assert.equal(all.namespaces, 1);
     assert.equal(all.rows.length, 1);
+    // Summaries are shared per scope (TreeSummaries): every valid call is
+    // either a new summary or an answer from one, whose age goes out.
+    const again = JSON.parse((await server.get('/v1/cache/tree', auth('k1'))).text);
+    assert.equal(typeof again.age_s, 'number');
+    assert.ok(again.age_s >= 0 && again.age_s < 60, `age_s ${again.age_s}`);
+    assert.deepEqual(again.rows.map((r) => r.pages), own.rows.map((r) => r.pages));
+    const m = await server.metrics(auth('op'));
+    assert.ok(m['radixlm:cache_tree_summaries_total'] >= 3, JSON.stringify(m));
+    assert.equal(m['radixlm:cache_tree_summaries_total'] + m['radixlm:cache_tree_shared_total'], 4);
+    assert.ok(m['radixlm:cache_tree_summary_seconds_total'] > 0);
     assert.equal((await server.get('/v1/cache/tree')).status, 401);
     for (const bad of ['0', '20001', 'x', '1.5', '']) {
       const r = await server.get('/v1/cache/tree?max_nodes=' + bad, auth('k1'));

@@ -38,6 +38,9 @@ MetricsInput Input() {
   in.pins = pins;
   in.pin_options.max_pages_per_owner = 25;
   in.pin_options.max_pages_total = 50;
+  in.tree_summaries = 4;
+  in.tree_shared = 9;
+  in.tree_summary_seconds = 0.125;
   return in;
 }
 
@@ -108,7 +111,10 @@ TEST(MetricsText, WellFormedExposition) {
                            "radixlm:cache_pins",
                            "radixlm:cache_pinned_pages",
                            "radixlm:cache_pinned_pages_by_tenant",
-                           "radixlm:cache_pinned_pages_budget"}) {
+                           "radixlm:cache_pinned_pages_budget",
+                           "radixlm:cache_tree_summaries_total",
+                           "radixlm:cache_tree_shared_total",
+                           "radixlm:cache_tree_summary_seconds_total"}) {
     EXPECT_TRUE(typed.count(name)) << name;
   }
 }
@@ -131,6 +137,10 @@ TEST(MetricsText, ValuesAndLabels) {
   EXPECT_NE(text.find("radixlm:cache_pinned_pages_by_tenant{" + model + ",tenant=\"key:cd\"} 4\n"),
             std::string::npos);
   EXPECT_NE(text.find("radixlm:cache_pinned_pages_budget{" + model + ",scope=\"tenant\"} 25\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("radixlm:cache_tree_summaries_total{" + model + "} 4\n"), std::string::npos);
+  EXPECT_NE(text.find("radixlm:cache_tree_shared_total{" + model + "} 9\n"), std::string::npos);
+  EXPECT_NE(text.find("radixlm:cache_tree_summary_seconds_total{" + model + "} 0.125\n"),
             std::string::npos);
   // Without a pin table (prefix caching off) no pin family appears.
   MetricsInput off = Input();
