@@ -41,20 +41,11 @@
 
 #include "core/status.h"
 #include "grammar/dfa.h"
+#include "grammar/grammar_spec.h"
 #include "grammar/options.h"
 #include "grammar/vocabulary.h"
 
 namespace radixlm::grammar {
-
-struct GrammarSpec {
-  enum class Kind { kJsonObject, kJsonSchema };
-  Kind kind = Kind::kJsonObject;
-  std::string schema;  // kJsonSchema: the schema document's JSON text
-  std::string prefix;  // literal text before the value
-  std::string suffix;  // literal text after it
-  // A key for caches: equal specs (and options) compile to the same grammar.
-  std::string Key() const;
-};
 
 // The allowed tokens: bit (id % 32) of words[id / 32] for token id.
 struct TokenMask {

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "model/tokenizer.h"
+#include "server/output_grammar.h"
 
 namespace radixlm::server {
 
@@ -69,6 +70,8 @@ StatusOr<BuiltPrompt> RequestBuilder::Finish(const GenerationRequest& gen,
 StatusOr<std::vector<BuiltPrompt>> RequestBuilder::BuildCompletion(const CompletionRequest& request,
                                                                    const std::string& ns,
                                                                    std::string* param) const {
+  ASSIGN_OR_RETURN(auto grammar, OutputGrammar(info_.grammars.get(), info_.tool_call_form,
+                                               request.gen, nullptr, param));
   std::vector<BuiltPrompt> out;
   for (size_t i = 0; i < request.prompts.size(); ++i) {
     const Prompt& p = request.prompts[i];
@@ -88,6 +91,7 @@ StatusOr<std::vector<BuiltPrompt>> RequestBuilder::BuildCompletion(const Complet
       return built.status();
     }
     built->echo_text = std::move(echo);
+    built->options.grammar = grammar;
     if (request.cache_control) {
       const CacheControl& c = *request.cache_control;
       const size_t len = built->options.prompt.size();
@@ -147,12 +151,15 @@ StatusOr<std::vector<engine::RequestOptions>> RequestBuilder::BuildEmbedding(
 
 StatusOr<BuiltPrompt> RequestBuilder::BuildChat(const ChatRequest& request, const std::string& ns,
                                                 std::string* param) const {
+  ASSIGN_OR_RETURN(auto grammar, OutputGrammar(info_.grammars.get(), info_.tool_call_form,
+                                               request.gen, &request, param));
   ASSIGN_OR_RETURN(const std::string text, RenderChatRequest(info_.chat_format, request, param));
   std::vector<int32_t> ids = info_.tokenizer->Encode(text, /*add_special_tokens=*/false);
   GenerationRequest gen = request.gen;
   for (int32_t id : info_.chat_format.stop_token_ids) gen.stop.stop_token_ids.push_back(id);
   for (const std::string& s : info_.chat_format.stop_strings) gen.stop.stop.push_back(s);
   ASSIGN_OR_RETURN(BuiltPrompt built, Finish(gen, std::move(ids), ns, /*chat=*/true, param));
+  built.options.grammar = std::move(grammar);
   const std::vector<int32_t>& prompt = built.options.prompt;
   for (const CacheBreakpoint& b : request.breakpoints) {
     ASSIGN_OR_RETURN(const std::string head,
