@@ -138,12 +138,19 @@ Status RowSampling::Validate(int64_t vocab) const {
 void ApplyTokenMask(std::span<float> row, std::span<const uint32_t> allowed) {
   if (allowed.empty()) return;
   const size_t vocab = row.size();
+  // Grammar masks are mostly empty words (a handful of tokens allowed) or
+  // full ones (inside a string): both without a bit loop.
   for (size_t w = 0; w < allowed.size(); ++w) {
     const uint32_t bits = allowed[w];
     if (bits == ~0u) continue;
-    const size_t end = std::min(vocab, w * 32 + 32);
-    for (size_t i = w * 32; i < end; ++i) {
-      if (((bits >> (i % 32)) & 1u) == 0) row[i] = -INFINITY;
+    const size_t begin = w * 32, end = std::min(vocab, begin + 32);
+    if (bits == 0) {
+      std::fill(row.begin() + static_cast<ptrdiff_t>(begin),
+                row.begin() + static_cast<ptrdiff_t>(end), -INFINITY);
+      continue;
+    }
+    for (size_t i = begin; i < end; ++i) {
+      if (((bits >> (i - begin)) & 1u) == 0) row[i] = -INFINITY;
     }
   }
 }

@@ -544,8 +544,11 @@ Status Scheduler::Run(StepState* state) {
     in.page_table = seq.pages->pages();
     in.num_logits = item.sample && !r.options.embed ? 1 : 0;
     if (r.options.embed) in.hidden_sum = item.request->hidden_sum.data();
-    if (in.num_logits == 1 && seq.matcher != nullptr && !seq.finished())
+    if (in.num_logits == 1 && seq.matcher != nullptr && !seq.finished()) {
+      ScopedNanos timer(&grammar_ns_);
       state->masks[i] = MaskFor(r, seq);
+      ++constrained_rows_;
+    }
     // The backend samples the row where the logits are (penalties and bias as
     // edits, log-probability figures, the first tokens of n > 1 samples as n
     // draws on one row) unless more top logprobs are asked than it serves.
@@ -677,7 +680,11 @@ void Scheduler::AcceptToken(Request* r, Sequence* seq, int32_t token, const Logp
   if (seq->matcher != nullptr) {
     // Masks allow only what continues the grammar; a token that does not is
     // one chosen where the vocabulary could write nothing that fits.
-    const Status advanced = seq->matcher->Advance(token);
+    Status advanced;
+    {
+      ScopedNanos timer(&grammar_ns_);
+      advanced = seq->matcher->Advance(token);
+    }
     if (!advanced.ok()) {
       if (r->error.ok()) {
         r->error = InternalError(
@@ -942,6 +949,8 @@ void Scheduler::FillSnapshot(EngineSnapshot* out) const {
   out->device_seconds = static_cast<double>(backend_->device_ns()) / kNanosPerSecond;
   out->overlap = overlap_;
   out->cache_seconds = static_cast<double>(cache_ns_) / kNanosPerSecond;
+  out->grammar_seconds = static_cast<double>(grammar_ns_) / kNanosPerSecond;
+  out->constrained_rows = constrained_rows_;
   out->prompt_tokens = prompt_tokens_;
   out->cached_prompt_tokens = cached_prompt_tokens_;
   out->computed_prompt_tokens = computed_prompt_tokens_;

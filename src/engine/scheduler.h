@@ -274,8 +274,10 @@ class Scheduler {
   // Counters for the snapshot.
   int64_t preemptions_ = 0;
   int64_t steps_ = 0;
-  int64_t step_ns_ = 0;   // inside Step
-  int64_t cache_ns_ = 0;  // inside prefix-cache calls (match, rank, insert)
+  int64_t step_ns_ = 0;     // inside Step
+  int64_t cache_ns_ = 0;    // inside prefix-cache calls (match, rank, insert)
+  int64_t grammar_ns_ = 0;  // masks and matcher steps of constrained rows
+  int64_t constrained_rows_ = 0;
   int64_t phase_ns_[kStepPhases] = {};
   int64_t prompt_tokens_ = 0;
   int64_t cached_prompt_tokens_ = 0;

@@ -22,8 +22,7 @@ JsonValue Object(std::vector<std::pair<std::string, JsonValue>> members) {
 // Every local "$ref" under `v` now lives below `base` (a JSON pointer).
 void Rebase(JsonValue* v, const std::string& base) {
   for (auto& [key, member] : v->members) {
-    if (key == "$ref" && member.is_string() && !member.string.empty() &&
-        member.string[0] == '#') {
+    if (key == "$ref" && member.is_string() && !member.string.empty() && member.string[0] == '#') {
       member.string = "#" + base + member.string.substr(1);
     } else {
       Rebase(&member, base);
@@ -58,12 +57,12 @@ StatusOr<GrammarSpec> ToolCallGrammar(std::span<const ToolSchema> tools, const T
     required.items = {String("name"), String(form.arguments_key)};
     JsonValue closed;
     closed.kind = JsonValue::Kind::kBool;
-    calls.items.push_back(Object({{"type", String("object")},
-                                  {"properties", Object({{"name", Object({{"const", String(
-                                                                                tools[i].name)}})},
-                                                         {form.arguments_key, parameters}})},
-                                  {"required", required},
-                                  {"additionalProperties", closed}}));
+    calls.items.push_back(
+        Object({{"type", String("object")},
+                {"properties", Object({{"name", Object({{"const", String(tools[i].name)}})},
+                                       {form.arguments_key, parameters}})},
+                {"required", required},
+                {"additionalProperties", closed}}));
   }
   GrammarSpec spec;
   spec.kind = GrammarSpec::Kind::kJsonSchema;

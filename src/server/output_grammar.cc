@@ -18,9 +18,11 @@ Status Refused(const Status& s, const std::string& what, const std::string& fiel
 
 }  // namespace
 
-StatusOr<std::shared_ptr<const grammar::Grammar>> OutputGrammar(
-    grammar::GrammarCache* cache, const grammar::ToolCallForm& form, const GenerationRequest& gen,
-    const ChatRequest* chat, std::string* param) {
+StatusOr<std::shared_ptr<const grammar::Grammar>> OutputGrammar(grammar::GrammarCache* cache,
+                                                                const grammar::ToolCallForm& form,
+                                                                const GenerationRequest& gen,
+                                                                const ChatRequest* chat,
+                                                                std::string* param) {
   const bool forced = chat != nullptr && (chat->tool_choice.kind == ToolChoice::Kind::kRequired ||
                                           chat->tool_choice.kind == ToolChoice::Kind::kNamed);
   const ResponseFormat& format = gen.response_format;

@@ -29,8 +29,10 @@ namespace radixlm::server {
 
 // Null when the output is free (text, tool_choice none / auto). `chat` is null
 // for completions. `cache` may be null only when nothing is constrained.
-StatusOr<std::shared_ptr<const grammar::Grammar>> OutputGrammar(
-    grammar::GrammarCache* cache, const grammar::ToolCallForm& form, const GenerationRequest& gen,
-    const ChatRequest* chat, std::string* param);
+StatusOr<std::shared_ptr<const grammar::Grammar>> OutputGrammar(grammar::GrammarCache* cache,
+                                                                const grammar::ToolCallForm& form,
+                                                                const GenerationRequest& gen,
+                                                                const ChatRequest* chat,
+                                                                std::string* param);
 
 }  // namespace radixlm::server

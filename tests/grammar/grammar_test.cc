@@ -477,7 +477,7 @@ TEST(GrammarTest, CacheCompilesEachSpecOnce) {
 }
 
 // A 20-property nested schema compiles well inside the 50 ms target
-// (bench/grammar_bench measures it; this bounds it loosely so a regression shows).
+// (`radixlm bench-grammar` measures it; this bounds it loosely so a regression shows).
 TEST(GrammarTest, TwentyPropertyNestedSchemaCompilesFast) {
   std::string props;
   for (int i = 0; i < 20; ++i) {

@@ -104,7 +104,8 @@ TEST_F(OutputGrammarTest, RequiredToolChoiceIsOneCallOfAnyTool) {
   auto g = Build(gen, &chat);
   ASSERT_TRUE(g.ok()) << g.status().ToString();
   ASSERT_NE(*g, nullptr);
-  EXPECT_TRUE(Accepts(**g, R"({"name": "get_weather", "arguments": {"city": "Oslo", "unit": "c"}})"));
+  EXPECT_TRUE(
+      Accepts(**g, R"({"name": "get_weather", "arguments": {"city": "Oslo", "unit": "c"}})"));
   EXPECT_TRUE(Accepts(**g, R"({"name":"now","arguments":{}})"));
   EXPECT_TRUE(Accepts(**g, R"({"name":"now","arguments":{"anything":[1]}})"));
   EXPECT_TRUE(Accepts(**g, R"({"name":"lookup","arguments":{"k":7}})"));  // $ref rebased
@@ -130,11 +131,13 @@ TEST_F(OutputGrammarTest, NamedToolChoiceInAFamilysForm) {
   form_.arguments_key = "parameters";
   auto g = Build(gen, &chat);
   ASSERT_TRUE(g.ok()) << g.status().ToString();
-  EXPECT_TRUE(Accepts(**g, "<tool_call>\n{\"name\": \"get_weather\", \"parameters\": "
-                           "{\"city\": \"Oslo\", \"unit\": \"f\"}}\n</tool_call>"));
+  EXPECT_TRUE(Accepts(**g,
+                      "<tool_call>\n{\"name\": \"get_weather\", \"parameters\": "
+                      "{\"city\": \"Oslo\", \"unit\": \"f\"}}\n</tool_call>"));
   EXPECT_FALSE(Accepts(**g, "<tool_call>\n{\"name\": \"now\", \"parameters\": {}}\n</tool_call>"));
-  EXPECT_FALSE(Accepts(**g, "{\"name\": \"get_weather\", \"parameters\": "
-                            "{\"city\": \"Oslo\", \"unit\": \"f\"}}"));
+  EXPECT_FALSE(Accepts(**g,
+                       "{\"name\": \"get_weather\", \"parameters\": "
+                       "{\"city\": \"Oslo\", \"unit\": \"f\"}}"));
 }
 
 TEST_F(OutputGrammarTest, UnsupportedToolParametersNameTheirTool) {
