@@ -45,7 +45,8 @@ struct SequenceInput {
   float* hidden_sum = nullptr;
   // When set (with num_logits 1, on a backend whose chooses_tokens() is true):
   // the backend samples the sequence's logit row itself (RowSampling,
-  // sampling.h: log-probability figures, edits, one ChooseToken per choice) and
+  // sampling.h: log-probability figures, edits, the token mask, one ChooseToken
+  // per choice) and
   // writes the ids and figures there; the row is then left out of Forward's
   // `logits`. On the GPU only ids and the asked-for figures cross to the host.
   const RowSampling* sampling = nullptr;

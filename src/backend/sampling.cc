@@ -120,7 +120,39 @@ Status RowSampling::Validate(int64_t vocab) const {
   }
   if (top_logprobs >= 0 && logprobs == nullptr)
     return InvalidArgumentError("row sampling: nowhere to put logprobs");
+  if (!allowed.empty()) {
+    if (static_cast<int64_t>(allowed.size()) != (vocab + 31) / 32) {
+      return InvalidArgumentError("row sampling: a token mask of " +
+                                  std::to_string(allowed.size()) + " words for a vocabulary of " +
+                                  std::to_string(vocab));
+    }
+    // Bits past the vocabulary do not count.
+    const uint32_t last = vocab % 32 == 0 ? ~0u : (1u << (vocab % 32)) - 1;
+    bool any = (allowed.back() & last) != 0;
+    for (size_t w = 0; !any && w + 1 < allowed.size(); ++w) any = allowed[w] != 0;
+    if (!any) return InvalidArgumentError("row sampling: the token mask allows no token");
+  }
   return OkStatus();
+}
+
+void ApplyTokenMask(std::span<float> row, std::span<const uint32_t> allowed) {
+  if (allowed.empty()) return;
+  const size_t vocab = row.size();
+  // Grammar masks are mostly empty words (a handful of tokens allowed) or
+  // full ones (inside a string): both without a bit loop.
+  for (size_t w = 0; w < allowed.size(); ++w) {
+    const uint32_t bits = allowed[w];
+    if (bits == ~0u) continue;
+    const size_t begin = w * 32, end = std::min(vocab, begin + 32);
+    if (bits == 0) {
+      std::fill(row.begin() + static_cast<ptrdiff_t>(begin),
+                row.begin() + static_cast<ptrdiff_t>(end), -INFINITY);
+      continue;
+    }
+    for (size_t i = begin; i < end; ++i) {
+      if (((bits >> (i - begin)) & 1u) == 0) row[i] = -INFINITY;
+    }
+  }
 }
 
 void ComputeRowLogprobs(std::span<const float> row, int32_t top, RowLogprobs* out) {
@@ -168,6 +200,7 @@ void SampleRow(std::span<float> row, const RowSampling& s) {
     before[e] = row[token];
     row[token] += s.edits[e].delta;
   }
+  ApplyTokenMask(row, s.allowed);
   if (s.top_logprobs >= 0) s.logprobs->chosen_logits.resize(s.choices.size());
   for (size_t c = 0; c < s.choices.size(); ++c) {
     s.chosen[c] = ChooseToken(row, s.choices[c]);

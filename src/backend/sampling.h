@@ -72,16 +72,26 @@ struct RowLogprobs {
 
 // Everything a backend does with one sequence's logit row instead of handing it
 // to the host: log-probability figures of the unedited row (top_logprobs >= 0),
-// then the edits, then one ChooseToken per choice on the edited row (n > 1
-// samples draw their first tokens from one row: several choices).
+// then the edits, then the token mask, then one ChooseToken per choice on the
+// edited row (n > 1 samples draw their first tokens from one row: several
+// choices).
 struct RowSampling {
   std::span<const LogitEdit> edits;
   std::span<const TokenChoice> choices;  // at least one
   std::span<int32_t> chosen;             // out: one id per choice
   int32_t top_logprobs = -1;             // >= 0: fill *logprobs
   RowLogprobs* logprobs = nullptr;
+  // Empty, or the only tokens the choices may take (constrained decoding: a
+  // grammar's mask): bit id % 32 of word id / 32, (vocab + 31) / 32 words, at
+  // least one bit set. Every other logit is -inf after the edits
+  // (ApplyTokenMask). The figures stay those of the unedited, unmasked row.
+  std::span<const uint32_t> allowed;
   Status Validate(int64_t vocab) const;
 };
+
+// Sets the logits of the tokens `allowed` leaves out to -inf (the host
+// reference of the device's mask). Unchanged where `allowed` is empty.
+void ApplyTokenMask(std::span<float> row, std::span<const uint32_t> allowed);
 
 // The most top_logprobs a backend must serve on the device (the CUDA kernel's
 // shared-memory list); larger asks are refused by Validate.

@@ -9,6 +9,7 @@
 #include "engine/scheduler.h"
 #include "engine/sequence.h"
 #include "engine/trace_recorder.h"
+#include "grammar/grammar.h"
 #include "kvcache/pin_table.h"
 #include "model/tokenizer.h"
 
@@ -178,6 +179,13 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
     }
   }
   const int64_t prompt_len = static_cast<int64_t>(o.prompt.size());
+  if (o.grammar != nullptr && (o.embed || o.grammar->vocabulary().size() != config.vocab_size)) {
+    return InvalidArgumentError(o.embed ? "an embedding request has no grammar"
+                                        : "the grammar was compiled for a vocabulary of " +
+                                              std::to_string(o.grammar->vocabulary().size()) +
+                                              " tokens, not the model's " +
+                                              std::to_string(config.vocab_size));
+  }
   if (o.embed) {
     if (o.n != 1) return InvalidArgumentError("an embedding request has n = 1");
     if (prompt_len > config.max_position_embeddings) {

@@ -131,8 +131,12 @@ struct EngineSnapshot {
   double deliver_seconds = 0, idle_seconds = 0;
   // The device's own time for the steps (Backend::device_ns).
   double device_seconds = 0;
-  bool overlap = false;              // overlapped scheduling in effect
-  double cache_seconds = 0;          // of which in the prefix cache (match, rank, insert)
+  bool overlap = false;      // overlapped scheduling in effect
+  double cache_seconds = 0;  // of which in the prefix cache (match, rank, insert)
+  // Constrained decoding: rows sampled under a grammar's mask, and the step
+  // thread's time on them (the masks, and moving each sample past its token).
+  int64_t constrained_rows = 0;
+  double grammar_seconds = 0;
   int64_t prompt_tokens = 0;         // prompt tokens of admitted requests
   int64_t cached_prompt_tokens = 0;  // of which served from the prefix cache
   int64_t computed_prompt_tokens =

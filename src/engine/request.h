@@ -8,12 +8,17 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
 #include "engine/sampler.h"
 #include "kvcache/sequence_pages.h"
+
+namespace radixlm::grammar {
+class Grammar;
+}
 
 namespace radixlm::engine {
 
@@ -49,6 +54,15 @@ struct RequestOptions {
   // retention priority for the `priority` eviction policy, and pins on
   // prefixes of the prompt (tickets from Engine::pins()->Reserve).
   kvcache::Retention retention;
+  // Constrained decoding (grammar/grammar.h, compiled for the engine's
+  // vocabulary): every sample writes only what the grammar allows, token by
+  // token (a mask applied to the logits before the choice). End tokens (EOS
+  // unless ignore_eos, stop_token_ids) are allowed only once the value is
+  // complete; a sample whose value can take nothing more finishes with kStop at
+  // once; the token budget (max_tokens and the context) is spent so that the
+  // value completes within it where its shortest completion fits. Null:
+  // unconstrained (exactly the tokens the engine chose before grammars existed).
+  std::shared_ptr<const grammar::Grammar> grammar;
 };
 
 enum class FinishReason {

@@ -70,7 +70,8 @@ void Sampler::Edits(int64_t vocab, std::vector<backend::LogitEdit>* out) const {
   }
 }
 
-int32_t Sampler::Sample(std::span<float> logits, int32_t top_logprobs, LogprobEntry* logprobs) {
+int32_t Sampler::Sample(std::span<float> logits, int32_t top_logprobs, LogprobEntry* logprobs,
+                        std::span<const uint32_t> allowed) {
   const bool want_logprobs = top_logprobs >= 0 && logprobs != nullptr;
   edits_.clear();
   Edits(static_cast<int64_t>(logits.size()), &edits_);
@@ -82,6 +83,7 @@ int32_t Sampler::Sample(std::span<float> logits, int32_t top_logprobs, LogprobEn
   row.chosen = std::span<int32_t>(&chosen, 1);
   row.top_logprobs = want_logprobs ? top_logprobs : -1;
   row.logprobs = want_logprobs ? &row_logprobs_ : nullptr;
+  row.allowed = allowed;
   backend::SampleRow(logits, row);
   if (want_logprobs)
     FillLogprobEntry(row_logprobs_, chosen, row_logprobs_.chosen_logits[0], logprobs);

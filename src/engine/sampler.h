@@ -13,8 +13,11 @@
 // of a request with n > 1 draws from stream i of the seed (stream 0 is the seed's
 // own, so n = 1 and the first of n samples agree).
 //
+// A token mask (constrained decoding), when given, leaves only its tokens to
+// the choice (the others at -inf after penalties and bias: sampling.h).
+//
 // Log probabilities, when asked, are those of the model itself: log-softmax of
-// the logits before penalties, bias and temperature (as vLLM and OpenAI report),
+// the logits before penalties, bias, the mask and temperature (as vLLM and OpenAI report),
 // from backend::RowLogprobs (the normaliser as a fixed-point sum, so the host
 // and the device give the same bits).
 //
@@ -63,10 +66,11 @@ class Sampler {
  public:
   explicit Sampler(const SamplingParams& params, uint64_t stream = 0);
   // Picks a token; `logits` is scratch (penalties are applied in place). With
-  // `top_logprobs` >= 0 and `logprobs` non-null, fills *logprobs. Records the
+  // `top_logprobs` >= 0 and `logprobs` non-null, fills *logprobs. `allowed`:
+  // empty, or the token mask (backend::RowSampling::allowed). Records the
   // chosen token for the penalties.
   int32_t Sample(std::span<float> logits, int32_t top_logprobs = -1,
-                 LogprobEntry* logprobs = nullptr);
+                 LogprobEntry* logprobs = nullptr, std::span<const uint32_t> allowed = {});
 
   // The backend may sample the row where the logits are (backend::RowSampling:
   // only ids and the asked-for figures cross to the host) unless more top

@@ -110,6 +110,12 @@ Scheduler::Scheduler(backend::Backend* backend, const model::Tokenizer* tokenize
 
 void Scheduler::Add(std::unique_ptr<Request> request) {
   request->queued_ns = request->arrival_ns;
+  if (request->options.grammar != nullptr) {
+    const StopConditions& stop = request->options.stop;
+    if (!stop.ignore_eos) request->end_tokens = options_.eos_token_ids;
+    request->end_tokens.insert(request->end_tokens.end(), stop.stop_token_ids.begin(),
+                               stop.stop_token_ids.end());
+  }
   request->sequences.push_back(std::make_unique<Sequence>(request->options, *tokenizer_, 0));
   waiting_.push_back(std::move(request));
 }
@@ -172,11 +178,12 @@ bool Scheduler::Step() {
 
 bool Scheduler::CanOverlap() const {
   if (!overlap_ || in_flight_->host_rows) return false;
-  // Penalties count every generated token, the one in flight too: such a
-  // sequence's next row waits for it.
+  // Penalties count every generated token, the one in flight too, and a
+  // grammar's next mask follows from it: such a sequence's next row waits for it.
   for (const auto& r : running_) {
     const SamplingParams& p = r->options.sampling;
-    if (p.presence_penalty == 0 && p.frequency_penalty == 0) continue;
+    if (p.presence_penalty == 0 && p.frequency_penalty == 0 && r->options.grammar == nullptr)
+      continue;
     for (const auto& seq : r->sequences) {
       if (seq->future > 0 && !seq->finished()) return false;
     }
@@ -519,6 +526,7 @@ Status Scheduler::Run(StepState* state) {
   state->choices.clear();
   state->item_row.assign(plan.items.size(), -1);
   state->future_tokens.assign(plan.items.size(), 0);
+  state->masks.assign(plan.items.size(), nullptr);
   state->host_rows = false;
   const bool delegate = backend_->chooses_tokens();
   for (size_t i = 0; i < plan.items.size(); ++i) {
@@ -541,6 +549,11 @@ Status Scheduler::Run(StepState* state) {
     in.page_table = seq.pages->pages();
     in.num_logits = item.sample && !r.options.embed ? 1 : 0;
     if (r.options.embed) in.hidden_sum = item.request->hidden_sum.data();
+    if (in.num_logits == 1 && seq.matcher != nullptr && !seq.finished()) {
+      ScopedNanos timer(&grammar_ns_);
+      state->masks[i] = MaskFor(r, seq);
+      ++constrained_rows_;
+    }
     // The backend samples the row where the logits are (penalties and bias as
     // edits, log-probability figures, the first tokens of n > 1 samples as n
     // draws on one row) unless more top logprobs are asked than it serves.
@@ -591,6 +604,8 @@ Status Scheduler::Run(StepState* state) {
         std::span<int32_t>(state->chosen).subspan(p.choice_begin, p.choice_end - p.choice_begin);
     row.top_logprobs = p.top_logprobs;
     row.logprobs = p.top_logprobs >= 0 ? &state->row_logprobs[k] : nullptr;
+    row.allowed = state->masks[i] != nullptr ? std::span<const uint32_t>(state->masks[i]->words)
+                                             : std::span<const uint32_t>();
     state->batch[i].sampling = &row;
   }
   RETURN_IF_ERROR(backend_->Launch(state->batch));
@@ -667,10 +682,35 @@ void Scheduler::AcceptToken(Request* r, Sequence* seq, int32_t token, const Logp
     Finish(r, seq, FinishReason::kStop);
     return;
   }
+  if (seq->matcher != nullptr) {
+    // Masks allow only what continues the grammar; a token that does not is
+    // one chosen where the vocabulary could write nothing that fits.
+    Status advanced;
+    {
+      ScopedNanos timer(&grammar_ns_);
+      advanced = seq->matcher->Advance(token);
+    }
+    if (!advanced.ok()) {
+      if (r->error.ok()) {
+        r->error = InternalError(
+            "constrained decoding: the vocabulary has no token that continues the grammar after " +
+            std::to_string(seq->generated - 1) + " tokens (" + advanced.message() + ")");
+      }
+      Finish(r, seq, FinishReason::kError);
+      return;
+    }
+  }
   StopMatcher::Result text = seq->stop.Add(seq->decoder.Add(token));
   seq->news.text += text.text;
   if (text.stopped) {
     seq->news.stop_string = text.matched;
+    Finish(r, seq, FinishReason::kStop);
+    return;
+  }
+  if (seq->matcher != nullptr && seq->matcher->final()) {
+    // The value is complete and nothing may follow: done, without an end token.
+    seq->news.text += seq->stop.Add(seq->decoder.Flush()).text;
+    if (!seq->stop.stopped()) seq->news.text += seq->stop.Flush();
     Finish(r, seq, FinishReason::kStop);
     return;
   }
@@ -726,6 +766,9 @@ void Scheduler::Sample(StepState& state) {
         AcceptToken(r, samplers[k], token, want_logprobs >= 0 ? &entry : nullptr);
       }
     } else {
+      const std::span<const uint32_t> allowed =
+          state.masks[i] != nullptr ? std::span<const uint32_t>(state.masks[i]->words)
+                                    : std::span<const uint32_t>();
       for (Sequence* s : samplers) {
         std::span<float> use = logits;
         if (samplers.size() > 1) {
@@ -734,7 +777,7 @@ void Scheduler::Sample(StepState& state) {
         }
         LogprobEntry entry;
         const int32_t token =
-            s->sampler.Sample(use, want_logprobs, want_logprobs >= 0 ? &entry : nullptr);
+            s->sampler.Sample(use, want_logprobs, want_logprobs >= 0 ? &entry : nullptr, allowed);
         AcceptToken(r, s, token, want_logprobs >= 0 ? &entry : nullptr);
       }
     }
@@ -753,6 +796,24 @@ void Scheduler::Sample(StepState& state) {
   for (Request* r : touched) {
     if (!r->finished()) Report(r, false);
   }
+}
+
+std::shared_ptr<const grammar::TokenMask> Scheduler::MaskFor(const Request& r,
+                                                             const Sequence& seq) {
+  // Tokens this sample may still take, the one sampled now included.
+  const int64_t remaining =
+      std::min(r.options.stop.max_tokens - seq.generated,
+               max_context_ - static_cast<int64_t>(seq.tokens.size()) - seq.future);
+  std::shared_ptr<const grammar::TokenMask> mask = seq.matcher->Allowed(remaining);
+  if (seq.matcher->accepting() && !r.end_tokens.empty()) {
+    auto with_end = std::make_shared<grammar::TokenMask>(*mask);
+    for (int32_t t : r.end_tokens) {
+      if (t >= 0 && t < vocab_size_) with_end->Allow(t);
+    }
+    mask = std::move(with_end);
+  }
+  if (mask->allowed == 0) return nullptr;  // the token's Advance reports it
+  return mask;
 }
 
 void Scheduler::FinishEmbedding(Request* r, Sequence* seq, int64_t now) {
@@ -893,6 +954,8 @@ void Scheduler::FillSnapshot(EngineSnapshot* out) const {
   out->device_seconds = static_cast<double>(backend_->device_ns()) / kNanosPerSecond;
   out->overlap = overlap_;
   out->cache_seconds = static_cast<double>(cache_ns_) / kNanosPerSecond;
+  out->grammar_seconds = static_cast<double>(grammar_ns_) / kNanosPerSecond;
+  out->constrained_rows = constrained_rows_;
   out->prompt_tokens = prompt_tokens_;
   out->cached_prompt_tokens = cached_prompt_tokens_;
   out->computed_prompt_tokens = computed_prompt_tokens_;

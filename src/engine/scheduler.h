@@ -44,7 +44,16 @@
 // flight), or a pool so short that a request must be preempted. A sequence
 // whose last token is in flight (length, context) gets no further step; one
 // stopped by a token in flight costs one wasted token of compute. Outputs are
-// the same as without overlap.
+// the same as without overlap. A constrained sequence (a grammar) whose token
+// is in flight waits for it too: its next mask depends on it.
+//
+// Constrained decoding: a sampled row of a sequence with a grammar gets the
+// grammar's token mask for where the sequence stands (grammar/matcher.h),
+// with the sequence's budget (max_tokens and the context left) and, once its
+// value is complete, its end tokens; the mask goes with the row to the backend
+// (backend::RowSampling::allowed) or to the host sampler. Rows without a
+// grammar get none, so unconstrained sequences sample exactly as before, in
+// the same batches.
 //
 // Owns the page pool, the prefix cache and every Request. Not thread-safe: the
 // engine's step thread is its only caller.
@@ -132,6 +141,9 @@ struct StepState {
   std::vector<int32_t> chosen;
   std::vector<backend::RowSampling> rows;
   std::vector<backend::RowLogprobs> row_logprobs;
+  // Constrained decoding: per item, the token mask of its sampled row (null:
+  // none), held until the step's results are processed.
+  std::vector<std::shared_ptr<const grammar::TokenMask>> masks;
   std::vector<float> logits;                    // rows sampled on the host
   bool host_rows = false;                       // logits or hidden sums cross to the host
   int64_t decode_rows = 0, prefill_tokens = 0;  // what ran, for StepCost
@@ -221,6 +233,9 @@ class Scheduler {
   void FailStep(StepState& state, const Status& status);
   void Finish(Request* request, Sequence* seq, FinishReason reason);
   void ReleaseSequence(Sequence* seq);
+  // The token mask of `seq`'s next row (null: unconstrained, or nothing the
+  // vocabulary can write fits, which the token's Advance then reports).
+  std::shared_ptr<const grammar::TokenMask> MaskFor(const Request& request, const Sequence& seq);
   // The last chunk of an embedding request ran: its vector is ready.
   void FinishEmbedding(Request* request, Sequence* seq, int64_t now);
   void AcceptToken(Request* request, Sequence* seq, int32_t token, const LogprobEntry* logprob);
@@ -259,8 +274,10 @@ class Scheduler {
   // Counters for the snapshot.
   int64_t preemptions_ = 0;
   int64_t steps_ = 0;
-  int64_t step_ns_ = 0;   // inside Step
-  int64_t cache_ns_ = 0;  // inside prefix-cache calls (match, rank, insert)
+  int64_t step_ns_ = 0;     // inside Step
+  int64_t cache_ns_ = 0;    // inside prefix-cache calls (match, rank, insert)
+  int64_t grammar_ns_ = 0;  // masks and matcher steps of constrained rows
+  int64_t constrained_rows_ = 0;
   int64_t phase_ns_[kStepPhases] = {};
   int64_t prompt_tokens_ = 0;
   int64_t cached_prompt_tokens_ = 0;

@@ -15,6 +15,7 @@
 #include "engine/request.h"
 #include "engine/sampler.h"
 #include "engine/stop_matcher.h"
+#include "grammar/matcher.h"
 #include "kvcache/sequence_pages.h"
 #include "model/tokenizer.h"
 
@@ -28,6 +29,7 @@ struct Sequence {
         decoder(tokenizer, options.skip_special_tokens, options.keep_special_tokens),
         stop(options.stop.stop, options.stop.include_stop_str_in_output) {
     news.index = index;
+    if (options.grammar != nullptr) matcher = std::make_unique<grammar::Matcher>(options.grammar);
   }
 
   int32_t index;
@@ -42,6 +44,9 @@ struct Sequence {
   Sampler sampler;
   model::IncrementalDecoder decoder;
   StopMatcher stop;
+  // Constrained decoding: where the generated tokens stand in the request's
+  // grammar (null: unconstrained).
+  std::unique_ptr<grammar::Matcher> matcher;
   int64_t generated = 0;
   FinishReason finish = FinishReason::kNone;
   SampleDelta news;  // since the last report
@@ -76,6 +81,9 @@ struct Request {
   std::vector<float> hidden_sum;  // embed requests: summed final hidden states
   int64_t in_flight = 0;          // items of launched steps not yet finished: kept until 0
   Status error;                   // a failed step's, reported with the finish
+  // Constrained decoding: the tokens that end a sample, allowed once its value
+  // is complete (EOS unless ignore_eos, and stop_token_ids).
+  std::vector<int32_t> end_tokens;
 
   int64_t prompt_len() const { return static_cast<int64_t>(options.prompt.size()); }
   int64_t live_sequences() const {

@@ -215,6 +215,12 @@ std::string FormatMetrics(const MetricsInput& in) {
   one("radixlm:prefix_cache_seconds_total", "counter",
       "Time inside prefix-cache calls during steps (ranking the queue, matching, inserting).",
       s.cache_seconds);
+  one("radixlm:constrained_rows_total", "counter",
+      "Rows sampled under a grammar's token mask (response_format, forced tool calls).",
+      d(s.constrained_rows));
+  one("radixlm:grammar_seconds_total", "counter",
+      "The engine thread's time on constrained rows: token masks and grammar steps.",
+      s.grammar_seconds);
   one("radixlm:prompt_tokens_total", "counter", "Prompt tokens of admitted requests.",
       d(s.prompt_tokens));
   one("radixlm:prompt_tokens_cached_total", "counter",

@@ -3,6 +3,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -189,6 +190,55 @@ Status UnknownField(const Fields& f, std::string_view key) {
   return f.Bad(key, "Unrecognized request argument supplied: " + std::string(key));
 }
 
+// {"type": "text" | "json_object" | "json_schema", "json_schema": {"name": N,
+// "schema": S, "strict": B, "description": D}}.
+Status ParseResponseFormat(const Fields& f, const element& v, ResponseFormat* out) {
+  object o;
+  element type, spec;
+  std::string type_name;
+  if (v.get_object().get(o)) return f.Type("response_format", "an object", v);
+  if (o["type"].get(type)) return f.Missing("response_format.type");
+  RETURN_IF_ERROR(f.String(type, "response_format.type", &type_name));
+  if (type_name == "text") {
+    out->type = ResponseFormat::Type::kText;
+    return OkStatus();
+  }
+  if (type_name == "json_object") {
+    out->type = ResponseFormat::Type::kJsonObject;
+    return OkStatus();
+  }
+  if (type_name != "json_schema") {
+    return f.Bad("response_format.type",
+                 "Invalid value: '" + type_name +
+                     "'. Supported values are: 'text', 'json_object', and 'json_schema'.");
+  }
+  out->type = ResponseFormat::Type::kJsonSchema;
+  object js;
+  if (o["json_schema"].get(spec) || spec.is_null()) return f.Missing("response_format.json_schema");
+  if (spec.get_object().get(js)) return f.Type("response_format.json_schema", "an object", spec);
+  element name, schema, strict;
+  if (js["name"].get(name) || name.is_null()) return f.Missing("response_format.json_schema.name");
+  RETURN_IF_ERROR(f.String(name, "response_format.json_schema.name", &out->name));
+  const bool name_ok =
+      !out->name.empty() && out->name.size() <= 64 &&
+      out->name.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == std::string::npos;
+  if (!name_ok) {
+    return f.Bad("response_format.json_schema.name",
+                 "Invalid 'response_format.json_schema.name': string does not match pattern. "
+                 "Expected a string of at most 64 characters that matches the pattern "
+                 "'^[a-zA-Z0-9_-]+$'.");
+  }
+  if (js["schema"].get(schema) || schema.is_null())
+    return f.Missing("response_format.json_schema.schema");
+  if (!schema.is_object() && !schema.is_bool())
+    return f.Type("response_format.json_schema.schema", "an object", schema);
+  out->schema = simdjson::to_string(schema);
+  if (!js["strict"].get(strict) && !strict.is_null())
+    RETURN_IF_ERROR(f.Bool(strict, "response_format.json_schema.strict", &out->strict));
+  return OkStatus();
+}
+
 // A field both endpoints share. Sets *handled when `key` is one.
 Status ParseSharedField(const Fields& f, std::string_view key, const element& v,
                         GenerationRequest* g, bool* handled) {
@@ -230,6 +280,7 @@ Status ParseSharedField(const Fields& f, std::string_view key, const element& v,
     return OkStatus();
   }
   if (key == "stream") return f.Bool(v, key, &g->stream);
+  if (key == "response_format") return ParseResponseFormat(f, v, &g->response_format);
   if (key == "stream_options") {
     object o;
     if (v.get_object().get(o)) return f.Type(key, "an object", v);
@@ -416,8 +467,6 @@ Status ParsePrompt(const Fields& f, const element& v, std::vector<Prompt>* promp
   return OkStatus();
 }
 
-const char* kToolsUnsupported = "tools need the model's chat template, not supported yet";
-
 // [{"type": "function", "function": {"name": ..., "arguments": ...}}, ...]: the
 // shape chat templates read; the values go to the template as they are.
 Status ParseToolCalls(const Fields& f, const std::string& field, const element& v, bool* any) {
@@ -441,24 +490,66 @@ Status ParseToolCalls(const Fields& f, const std::string& field, const element& 
   return OkStatus();
 }
 
-// [{"type": "function", "function": {"name": ..., ...}}, ...]
-Status ParseTools(const Fields& f, const element& v, bool* any, std::vector<std::string>* names) {
+// [{"type": "function", "function": {"name": ..., "parameters": ..., ...}}, ...]
+Status ParseTools(const Fields& f, const element& v, bool* any,
+                  std::vector<ToolDefinition>* tools) {
   array list;
   if (v.get_array().get(list)) return f.Type("tools", "an array", v);
   size_t i = 0;
   for (element tool : list) {
     const std::string field = "tools[" + std::to_string(i++) + "]";
     object to, fo;
-    element function, name;
+    element function, name, parameters;
     if (tool.get_object().get(to)) return f.Type(field, "an object", tool);
     if (to["function"].get(function)) return f.Missing(field + ".function");
     if (function.get_object().get(fo)) return f.Type(field + ".function", "an object", function);
     if (fo["name"].get(name)) return f.Missing(field + ".function.name");
-    std::string text;
-    RETURN_IF_ERROR(f.String(name, field + ".function.name", &text));
-    names->push_back(std::move(text));
+    if (!name.is_string()) return f.Type(field + ".function.name", "a string", name);
+    ToolDefinition d;
+    RETURN_IF_ERROR(f.String(name, field + ".function.name", &d.name));
+    if (!fo["parameters"].get(parameters) && !parameters.is_null()) {
+      if (!parameters.is_object())
+        return f.Type(field + ".function.parameters", "an object", parameters);
+      d.parameters = simdjson::to_string(parameters);
+    }
+    tools->push_back(std::move(d));
     *any = true;
   }
+  return OkStatus();
+}
+
+// "none" | "auto" | "required" | {"type": "function", "function": {"name": N}}
+Status ParseToolChoice(const Fields& f, const element& v, ToolChoice* out) {
+  if (v.is_string()) {
+    std::string choice;
+    RETURN_IF_ERROR(f.String(v, "tool_choice", &choice));
+    if (choice == "none") {
+      out->kind = ToolChoice::Kind::kNone;
+    } else if (choice == "auto") {
+      out->kind = ToolChoice::Kind::kAuto;
+    } else if (choice == "required") {
+      out->kind = ToolChoice::Kind::kRequired;
+    } else {
+      return f.Bad("tool_choice", "Invalid value: '" + choice +
+                                      "'. Supported values are: 'none', 'auto', and 'required'.");
+    }
+    return OkStatus();
+  }
+  object o, fo;
+  element type, function, name;
+  if (v.get_object().get(o)) return f.Type("tool_choice", "a string or an object", v);
+  if (o["type"].get(type)) return f.Missing("tool_choice.type");
+  std::string type_name;
+  RETURN_IF_ERROR(f.String(type, "tool_choice.type", &type_name));
+  if (type_name != "function") {
+    return f.Bad("tool_choice.type",
+                 "Invalid value: '" + type_name + "'. Supported values are: 'function'.");
+  }
+  if (o["function"].get(function)) return f.Missing("tool_choice.function");
+  if (function.get_object().get(fo)) return f.Type("tool_choice.function", "an object", function);
+  if (fo["name"].get(name)) return f.Missing("tool_choice.function.name");
+  RETURN_IF_ERROR(f.String(name, "tool_choice.function.name", &out->name));
+  out->kind = ToolChoice::Kind::kNamed;
   return OkStatus();
 }
 
@@ -688,20 +779,9 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
       RETURN_IF_ERROR(f.Bool(value, key, &logprobs));
     } else if (key == "top_logprobs") {
       RETURN_IF_ERROR(f.IntIn(value, key, 0, std::min(20, limits.max_logprobs), &top_logprobs));
-    } else if (key == "response_format") {
-      object o;
-      element type;
-      std::string type_name;
-      if (value.get_object().get(o)) return f.Type(key, "an object", value);
-      if (o["type"].get(type)) return f.Missing("response_format.type");
-      RETURN_IF_ERROR(f.String(type, "response_format.type", &type_name));
-      if (type_name != "text") {
-        return f.Bad("response_format",
-                     "Invalid 'response_format': type '" + type_name +
-                         "' is not supported (it needs guided decoding); only 'text'.");
-      }
     } else if (key == "tools") {
-      RETURN_IF_ERROR(ParseTools(f, value, &r.has_tools, &r.tool_names));
+      RETURN_IF_ERROR(ParseTools(f, value, &r.has_tools, &r.tools));
+      for (const ToolDefinition& d : r.tools) r.tool_names.push_back(d.name);
     } else if (key == "functions") {
       array list;
       if (value.get_array().get(list)) return f.Type(key, "an array", value);
@@ -718,13 +798,16 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
                            "' is set by the request itself.");
         }
       }
-    } else if (key == "tool_choice" || key == "function_call") {
+    } else if (key == "tool_choice") {
+      RETURN_IF_ERROR(ParseToolChoice(f, value, &r.tool_choice));
+    } else if (key == "function_call") {
       std::string choice;
       if (!value.is_string() ||
           (f.String(value, key, &choice).IgnoreError(), choice != "none" && choice != "auto")) {
-        return f.Bad(key, kToolsUnsupported);
+        return f.Bad(key, "Invalid 'function_call': deprecated; send 'tool_choice' instead.");
       }
-      if (key == "tool_choice") r.tool_choice = choice;
+      // The deprecated field's "none" turns tool-call parsing off as tool_choice's does.
+      if (choice == "none") r.tool_choice.kind = ToolChoice::Kind::kNone;
     } else if (key == "add_generation_prompt") {
       RETURN_IF_ERROR(f.Bool(value, key, &r.add_generation_prompt));
     } else if (key == "continue_final_message") {
@@ -737,6 +820,25 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
     }
   }
   if (!has_messages) return f.Missing("messages");
+  if (r.tool_choice.kind == ToolChoice::Kind::kRequired ||
+      r.tool_choice.kind == ToolChoice::Kind::kNamed) {
+    if (r.tools.empty()) {
+      return f.Bad("tool_choice",
+                   "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' "
+                   "are specified.");
+    }
+    if (r.tool_choice.kind == ToolChoice::Kind::kNamed &&
+        std::none_of(r.tools.begin(), r.tools.end(),
+                     [&](const ToolDefinition& t) { return t.name == r.tool_choice.name; })) {
+      return f.Bad("tool_choice", "Invalid value for 'tool_choice': no function named '" +
+                                      r.tool_choice.name + "' is among the tools.");
+    }
+    if (r.gen.response_format.type != ResponseFormat::Type::kText) {
+      return f.Bad("response_format",
+                   "Invalid 'response_format': it cannot be combined with a 'tool_choice' that "
+                   "forces a tool call (the call's own format is enforced).");
+    }
+  }
   r.body.assign(body);
   if (max_completion_tokens > 0) {
     r.gen.stop.max_tokens = max_completion_tokens;

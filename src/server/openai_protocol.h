@@ -6,7 +6,9 @@
 // (top_k, min_p, stop_token_ids, ignore_eos, include_stop_str_in_output,
 // skip_special_tokens, cache_salt, truncate_prompt_tokens, return_tokens_as_token_ids,
 // add_generation_prompt, continue_final_message, chat_template_kwargs; tools and
-// assistant tool_calls, which need a model with a chat template), radixlm's
+// assistant tool_calls, which need a model with a chat template;
+// response_format text / json_object / json_schema and tool_choice none / auto
+// / required / a named function, the constrained ones enforced by a grammar), radixlm's
 // `cache` and `retention_priority`, and Anthropic's `cache_control` (pins: on chat
 // messages and their content parts, and at the top level of a completion).
 // Fields OpenAI has but that change nothing here (user,
@@ -79,6 +81,33 @@ constexpr size_t kMaxCacheBreakpoints = 4;
 // priorities first.
 constexpr int64_t kMaxRetentionPriority = 100;
 
+// response_format (chat, and completions as vLLM accepts it): free text, any
+// JSON object, or a value of a JSON Schema (its text as sent; the request
+// builder compiles it, grammar/schema_compiler.h says which subset).
+struct ResponseFormat {
+  enum class Type { kText, kJsonObject, kJsonSchema };
+  Type type = Type::kText;
+  std::string name;    // json_schema.name
+  std::string schema;  // json_schema.schema, as JSON text
+  bool strict = false;
+};
+
+// A tool of a chat request: its function's name and parameters (a JSON
+// Schema as JSON text; empty when the tool declares none).
+struct ToolDefinition {
+  std::string name;
+  std::string parameters;
+};
+
+// tool_choice: "none", "auto" (the default), "required" (some tool must be
+// called), or {"type": "function", "function": {"name": N}} (that one). The
+// last two are enforced by a grammar (request_builder.h).
+struct ToolChoice {
+  enum class Kind { kNone, kAuto, kRequired, kNamed };
+  Kind kind = Kind::kAuto;
+  std::string name;  // kNamed
+};
+
 // The per-request response-cache override (radixlm's `cache` field):
 // {"mode": "off"|"read"|"write"|"readwrite", "ttl": seconds}, both optional.
 enum class ResponseCacheMode { kOff, kRead, kWrite, kReadWrite };
@@ -105,6 +134,7 @@ struct GenerationRequest {
   bool return_tokens_as_token_ids = false;
   ResponseCacheRequest cache;
   int32_t retention_priority = 0;
+  ResponseFormat response_format;
 };
 
 struct CompletionRequest {
@@ -120,9 +150,9 @@ struct ChatRequest {
   bool add_generation_prompt = true;
   bool continue_final_message = false;  // the last (assistant) message is continued
   bool has_tools = false;               // a non-empty `tools` array
+  std::vector<ToolDefinition> tools;    // in order
   std::vector<std::string> tool_names;  // the functions `tools` names, in order
-  // "auto" (default) or "none": whether the output is parsed for tool calls.
-  std::string tool_choice = "auto";
+  ToolChoice tool_choice;
   std::vector<CacheBreakpoint> breakpoints;  // in message order
   // The request body as sent: chat templates read messages (tool calls, content
   // parts, extra fields), tools and chat_template_kwargs from it as they are.

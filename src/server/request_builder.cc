@@ -5,6 +5,7 @@
 #include <random>
 
 #include "model/tokenizer.h"
+#include "server/output_grammar.h"
 
 namespace radixlm::server {
 
@@ -66,14 +67,34 @@ StatusOr<BuiltPrompt> RequestBuilder::Finish(const GenerationRequest& gen,
   return b;
 }
 
+StatusOr<grammar::ToolCallForm> ForcedCallForm(const ToolCallFormat* format) {
+  grammar::ToolCallForm form;  // the generic JSON form
+  if (format == nullptr) return form;
+  // The JSON families write {"name": "NAME", "<key>": ARGUMENTS} between their
+  // markers; the grammar writes the object, the markers are its prefix and suffix.
+  const size_t open = format->call_begin.find('{'), close = format->call_end.find('}');
+  if (format->name_key != "name" || open == std::string::npos || close == std::string::npos) {
+    return InvalidArgumentError(std::string("Forcing a tool call ('tool_choice' required or a "
+                                            "named function) is not supported for the '") +
+                                ToolCallFamilyName(format->family) +
+                                "' tool-call format, whose function name is not JSON.");
+  }
+  form.prefix = format->calls_begin + format->call_begin.substr(0, open);
+  form.suffix = format->call_end.substr(close + 1) + format->calls_end;
+  form.arguments_key = format->arguments_key;
+  return form;
+}
+
 bool RequestBuilder::ParsesToolCalls(const ChatRequest& request) const {
-  return request.has_tools && request.tool_choice != "none" &&
+  return request.has_tools && request.tool_choice.kind != ToolChoice::Kind::kNone &&
          info_.chat_format.tool_calls != nullptr;
 }
 
 StatusOr<std::vector<BuiltPrompt>> RequestBuilder::BuildCompletion(const CompletionRequest& request,
                                                                    const std::string& ns,
                                                                    std::string* param) const {
+  ASSIGN_OR_RETURN(auto grammar, OutputGrammar(info_.grammars.get(), grammar::ToolCallForm(),
+                                               request.gen, nullptr, param));
   std::vector<BuiltPrompt> out;
   for (size_t i = 0; i < request.prompts.size(); ++i) {
     const Prompt& p = request.prompts[i];
@@ -93,6 +114,7 @@ StatusOr<std::vector<BuiltPrompt>> RequestBuilder::BuildCompletion(const Complet
       return built.status();
     }
     built->echo_text = std::move(echo);
+    built->options.grammar = grammar;
     if (request.cache_control) {
       const CacheControl& c = *request.cache_control;
       const size_t len = built->options.prompt.size();
@@ -152,6 +174,19 @@ StatusOr<std::vector<engine::RequestOptions>> RequestBuilder::BuildEmbedding(
 
 StatusOr<BuiltPrompt> RequestBuilder::BuildChat(const ChatRequest& request, const std::string& ns,
                                                 std::string* param) const {
+  const bool forced = request.tool_choice.kind == ToolChoice::Kind::kRequired ||
+                      request.tool_choice.kind == ToolChoice::Kind::kNamed;
+  grammar::ToolCallForm form;
+  if (forced) {
+    auto f = ForcedCallForm(info_.chat_format.tool_calls);
+    if (!f.ok()) {
+      *param = "tool_choice";
+      return f.status();
+    }
+    form = *std::move(f);
+  }
+  ASSIGN_OR_RETURN(auto grammar,
+                   OutputGrammar(info_.grammars.get(), form, request.gen, &request, param));
   ASSIGN_OR_RETURN(const std::string text, RenderChatRequest(info_.chat_format, request, param));
   std::vector<int32_t> ids = info_.tokenizer->Encode(text, /*add_special_tokens=*/false);
   GenerationRequest gen = request.gen;
@@ -160,6 +195,7 @@ StatusOr<BuiltPrompt> RequestBuilder::BuildChat(const ChatRequest& request, cons
   ASSIGN_OR_RETURN(BuiltPrompt built, Finish(gen, std::move(ids), ns, /*chat=*/true, param));
   if (ParsesToolCalls(request))
     built.options.keep_special_tokens = info_.chat_format.tool_marker_ids;
+  built.options.grammar = std::move(grammar);
   const std::vector<int32_t>& prompt = built.options.prompt;
   for (const CacheBreakpoint& b : request.breakpoints) {
     ASSIGN_OR_RETURN(const std::string head,

@@ -2,7 +2,8 @@
 // (text prompts with the tokenizer's post-processor, and BOS for Llama as
 // `radixlm generate` does; chat through chat_format.h), applies
 // truncate_prompt_tokens, checks the context length with OpenAI's message, and
-// fills engine::RequestOptions with the namespace the caller picked. Pins asked
+// fills engine::RequestOptions with the namespace the caller picked and the
+// grammar the output must follow (output_grammar.h). Pins asked
 // for with cache_control become PinAsks at token positions of the prompt: a
 // completion's prefix_tokens (the whole prompt when absent; longer than the
 // prompt is an error), or for chat the tokens the whole prompt shares with the
@@ -17,11 +18,15 @@
 
 #include "core/status.h"
 #include "engine/request.h"
+#include "grammar/tool_call.h"
 #include "server/chat_format.h"
 #include "server/openai_protocol.h"
 
 namespace radixlm::model {
 class Tokenizer;
+}
+namespace radixlm::grammar {
+class GrammarCache;
 }
 
 namespace radixlm::server {
@@ -32,7 +37,18 @@ struct ModelInfo {
   int64_t vocab_size = 0;
   int32_t bos_token_id = -1;  // prepended to text prompts when not there (Llama); -1: none
   ChatFormat chat_format;
+  // Constrained decoding (output_grammar.h): the grammars compiled for this
+  // model's vocabulary (null: response_format json_* and forced tool calls
+  // are refused). A forced tool call is written in chat_format.tool_calls'
+  // family (ForcedCallForm), so the parser reads it back as a call.
+  std::shared_ptr<grammar::GrammarCache> grammars;
 };
+
+// The grammar's form of a forced tool call in `format`'s family (null: the
+// generic JSON form): the family's markers around the JSON call object, and
+// its arguments key. INVALID_ARGUMENT for a family whose function name is not
+// JSON (DeepSeek V3): such calls cannot be forced.
+StatusOr<grammar::ToolCallForm> ForcedCallForm(const ToolCallFormat* format);
 
 // A pin to take on the first `tokens` tokens of a built prompt (cache_control).
 struct PinAsk {

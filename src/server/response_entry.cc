@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "core/hash.h"
+#include "grammar/grammar.h"
 
 namespace radixlm::server {
 namespace {
@@ -201,6 +202,8 @@ std::string ResponseKey(std::string_view model_fingerprint, const std::string& n
       d.Int(static_cast<int64_t>(o.keep_special_tokens.size()));
       d.Bytes(o.keep_special_tokens.data(), o.keep_special_tokens.size() * sizeof(int32_t));
     }
+    // The grammar the output follows (response_format, a forced tool call).
+    d.Str(o.grammar != nullptr ? o.grammar->spec().Key() : std::string());
   }
   d.Int(gen.return_tokens_as_token_ids);
   return NamespaceDigest(ns) + ":" + std::string(model_fingerprint) + ":" + d.Hex128();
@@ -219,6 +222,8 @@ std::string SemanticScope(std::string_view model_fingerprint, const std::string&
   d.Int(gen.logprobs);
   d.Int(gen.skip_special_tokens);
   d.Int(gen.return_tokens_as_token_ids);
+  d.Int(static_cast<int64_t>(gen.response_format.type));
+  d.Str(gen.response_format.schema);
   return NamespaceDigest(ns) + ":" + std::string(model_fingerprint) + ":" + d.Hex128();
 }
 

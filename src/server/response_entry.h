@@ -44,14 +44,15 @@ StatusOr<std::string> ModelFingerprint(const std::string& model_dir, std::string
 // The namespace part of a key (for flushing a namespace by prefix).
 std::string NamespaceDigest(const std::string& ns);
 
-// The key of a call. `prompts` are the built engine requests (one per prompt).
+// The key of a call. `prompts` are the built engine requests (one per prompt),
+// their grammars (response_format, forced tool calls) included.
 std::string ResponseKey(std::string_view model_fingerprint, const std::string& ns, bool chat,
                         const std::vector<BuiltPrompt>& prompts, const GenerationRequest& gen);
 
 // The semantic cache's scope of a call (respcache/semantic_cache.h): the same
 // namespace and model parts, then a digest of every parameter that shapes the
 // response but the prompt (the endpoint, sampling, stop conditions, n, logprobs,
-// output options). Calls in one scope differ only in their wording.
+// output options, response_format). Calls in one scope differ only in their wording.
 std::string SemanticScope(std::string_view model_fingerprint, const std::string& ns, bool chat,
                           const GenerationRequest& gen);
 

@@ -265,6 +265,29 @@ struct BenchEngineOptions {
 // cached prefix and the attention kernel alone, each part selectable).
 int RunBenchEngine(const BenchEngineOptions& options);
 
+struct BenchGrammarOptions {
+  std::string model;
+  std::string device = "cpu";  // cpu | cuda
+  int64_t batch = 64;
+  int64_t prompt_tokens = 16;
+  int64_t max_tokens = 256;  // the built-in schema's shortest value is 140 bytes
+  // 0 (greedy): the choice costs the same masked or not, so the difference is
+  // the mask's; sampling over a masked row skips the masked tokens' masses and
+  // is cheaper than over a whole row.
+  double temperature = 0;
+  int64_t rounds = 3;
+  int threads = 0;
+  double gpu_memory_fraction = 0.9;
+  std::string schema_file;              // default: a built-in API-response schema
+  std::vector<std::string> tokenizers;  // tokenizer.json files for the mask costs
+  std::string json_out;                 // a file, or "-": the JSON on stdout
+  bool no_decode = false;               // compile and masks only
+};
+// Constrained decoding's costs (bench_grammar.cc): schema compilation, decode
+// throughput with a JSON schema against the same requests unconstrained, and
+// the host's mask work per step with real vocabularies.
+int RunBenchGrammar(const BenchGrammarOptions& options);
+
 struct ServeOptions {
   std::string model;
   std::string device = "cpu";        // cpu | cuda

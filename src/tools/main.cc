@@ -473,6 +473,48 @@ int main(int argc, char** argv) {
                          "Apply the post-processor (BOS)");
   tokenize_cmd->add_flag("--decode", tok.decode, "Decode comma-separated ids instead");
 
+  radixlm::tools::BenchGrammarOptions bench_grammar;
+  CLI::App* bench_grammar_cmd = app.add_subcommand(
+      "bench-grammar",
+      "Constrained decoding's costs: schema compilation, and decode with a JSON schema against "
+      "the same requests unconstrained");
+  bench_grammar_cmd->add_option("--model", bench_grammar.model, "Model directory")->required();
+  bench_grammar_cmd->add_option("--device", bench_grammar.device, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  bench_grammar_cmd->add_option("--batch", bench_grammar.batch, "Concurrent requests")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  bench_grammar_cmd->add_option("--prompt-tokens", bench_grammar.prompt_tokens, "Prompt length")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  bench_grammar_cmd
+      ->add_option("--max-tokens", bench_grammar.max_tokens,
+                   "Tokens each constrained request may write")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  bench_grammar_cmd
+      ->add_option(
+          "--temperature", bench_grammar.temperature,
+          "Sampling temperature (0: greedy, where the choice costs the same masked or not)")
+      ->check(CLI::Range(0.0, 2.0));
+  bench_grammar_cmd->add_option("--rounds", bench_grammar.rounds, "Measured rounds (median)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100}));
+  bench_grammar_cmd->add_option("--threads", bench_grammar.threads, "CPU threads (0: all)");
+  bench_grammar_cmd
+      ->add_option("--gpu-memory-fraction", bench_grammar.gpu_memory_fraction,
+                   "cuda: share of GPU memory for weights, workspace and KV pages")
+      ->check(CLI::Range(0.01, 1.0));
+  bench_grammar_cmd->add_option("--schema", bench_grammar.schema_file,
+                                "A JSON Schema file (default: a built-in API response)");
+  bench_grammar_cmd
+      ->add_option("--tokenizer", bench_grammar.tokenizers,
+                   "tokenizer.json files whose vocabularies the mask costs are measured with")
+      ->delimiter(',');
+  bench_grammar_cmd->add_flag("--no-decode", bench_grammar.no_decode,
+                              "Skip the decode comparison (compile and mask costs only)");
+  CLI::Option* bench_grammar_json =
+      bench_grammar_cmd
+          ->add_option("--json", bench_grammar.json_out,
+                       "Print one JSON object of the figures; with a file name, write it there")
+          ->expected(0, 1);
+
   radixlm::tools::BenchEngineOptions bench_engine;
   CLI::App* bench_engine_cmd = app.add_subcommand(
       "bench-engine", "Prefill and decode speed next to SGEMM and memory-bandwidth rooflines");
@@ -833,6 +875,11 @@ int main(int argc, char** argv) {
     if (bench_engine_json->count() > 0 && bench_engine.json_out.empty())
       bench_engine.json_out = "-";
     return radixlm::tools::RunBenchEngine(bench_engine);
+  }
+  if (bench_grammar_cmd->parsed()) {
+    if (bench_grammar_json->count() > 0 && bench_grammar.json_out.empty())
+      bench_grammar.json_out = "-";
+    return radixlm::tools::RunBenchGrammar(bench_grammar);
   }
   if (run_cmd->parsed()) return radixlm::tools::RunSimRun(run);
   if (analyze_cmd->parsed()) return radixlm::tools::RunSimAnalyze(analyze);

@@ -19,6 +19,8 @@
 #include "engine/step_limits.h"
 #include "engine/trace_recorder.h"
 #include "events/kv_event_publisher.h"
+#include "grammar/grammar_cache.h"
+#include "grammar/vocabulary.h"
 #include "kvcache/admission_policy.h"
 #include "kvcache/eviction_policy.h"
 #include "kvcache/pin_table.h"
@@ -332,6 +334,14 @@ int RunServe(const ServeOptions& o) {
       info.chat_format.tool_calls == nullptr
           ? "none"
           : server::ToolCallFamilyName(info.chat_format.tool_calls->family);
+  // Constrained decoding: the vocabulary's bytes and trie once, and the
+  // grammars compiled for it (response_format, forced tool calls).
+  const auto vocab_start = std::chrono::steady_clock::now();
+  auto vocabulary = grammar::TokenVocabulary::FromTokenizer(*m.tokenizer, m.config.vocab_size);
+  if (!vocabulary.ok()) return Fail(vocabulary.status());
+  info.grammars = std::make_shared<grammar::GrammarCache>(*vocabulary, grammar::GrammarOptions());
+  const double vocab_seconds = SecondsSince(vocab_start);
+  const std::shared_ptr<const grammar::TokenVocabulary> info_vocabulary = *vocabulary;
   const server::ChatFormatKind chat_kind = info.chat_format.kind;
   const std::string chat_origin = info.chat_format.origin;
   const size_t chat_stops = info.chat_format.stop_token_ids.size();
@@ -400,6 +410,15 @@ int RunServe(const ServeOptions& o) {
                 static_cast<double>(m.parameters) / 1e6, SecondsSince(load_start));
   Say(line);
   Say("served model name " + so.model_name);
+  {
+    const grammar::TokenVocabulary& v = *info_vocabulary;
+    std::snprintf(line, sizeof(line),
+                  "constrained decoding: %lld tokens in a trie of %lld nodes (%.0f ms)%s",
+                  static_cast<long long>(v.size()), static_cast<long long>(v.nodes().size()),
+                  vocab_seconds * 1e3,
+                  v.spells_every_byte() ? "" : "; the vocabulary cannot write every byte");
+    Say(line);
+  }
   std::snprintf(line, sizeof(line),
                 "KV pool %lld pages x %d tokens = %lld tokens (%.1f MiB of %s K/V on %s)",
                 static_cast<long long>(pages), static_cast<int>(o.page_size),

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <span>
@@ -80,8 +81,8 @@ inline void CachedPrefixTable(backend::Backend& backend, std::span<const int32_t
 
 // Forward with row sampling on some sequences of a batch of three (own pages
 // 0..11, page size >= 8): each sampled row's ids and figures must be SampleRow's
-// on the row the same batch gives without sampling (edits, several draws and
-// log-probability figures included), and the other rows must come back, in
+// on the row the same batch gives without sampling (edits, several draws,
+// log-probability figures and token masks included), and the other rows must come back, in
 // batch order, as they were. `decode`: the checked step has one new token per
 // sequence (the CUDA backend replays its decode graphs there). Call through
 // ASSERT_NO_FATAL_FAILURE.
@@ -120,16 +121,29 @@ inline void CheckTokenChoices(backend::Backend& backend, bool decode) {
   const std::vector<backend::TokenChoice> several = {nucleus, flat, top_k,
                                                      greedy};  // n > 1: draws on one row
   const std::vector<backend::LogitEdit> edits = {{3, -1.5f}, {7, -0.25f}, {3, 2.0f}, {1, 100.0f}};
+  // Token masks (constrained decoding): every third token, and one token
+  // (its row's least likely, so the mask decides).
+  const size_t words = static_cast<size_t>((vocab + 31) / 32);
+  std::vector<uint32_t> thirds(words, 0), single(words, 0);
+  for (int64_t t = 0; t < vocab; t += 3) thirds[static_cast<size_t>(t / 32)] |= 1u << (t % 32);
+  const auto least =
+      static_cast<int32_t>(std::min_element(row(1).begin(), row(1).end()) - row(1).begin());
+  single[static_cast<size_t>(least / 32)] |= 1u << (least % 32);
   struct Ask {
     const std::vector<backend::TokenChoice>* choices;  // null: the row comes back
     bool edit;
     int32_t top;
+    const std::vector<uint32_t>* mask = nullptr;
   };
   const std::vector<std::vector<Ask>> patterns = {
       {{&one_each[0], false, -1}, {nullptr, false, -1}, {&one_each[1], false, -1}},
       {{&one_each[1], true, 3}, {&one_each[2], false, 0}, {&one_each[3], true, -1}},
       {{nullptr, false, -1}, {&several, true, 5}, {nullptr, false, -1}},
-      {{nullptr, false, -1}, {nullptr, false, -1}, {&one_each[2], false, 1}}};
+      {{nullptr, false, -1}, {nullptr, false, -1}, {&one_each[2], false, 1}},
+      {{&one_each[0], true, 2, &thirds}, {&several, false, -1, &single}, {nullptr, false, -1}},
+      {{&one_each[1], false, -1, &thirds},
+       {&one_each[0], false, 1, &single},
+       {&one_each[3], true, -1, &thirds}}};
   for (const auto& pattern : patterns) {
     std::vector<std::vector<int32_t>> ids(3), want_ids(3);
     std::vector<backend::RowLogprobs> figures(3), want_figures(3);
@@ -146,8 +160,10 @@ inline void CheckTokenChoices(backend::Backend& backend, bool decode) {
       want_ids[s].assign(a.choices->size(), -1);
       const std::span<const backend::LogitEdit> e =
           a.edit ? std::span(edits) : std::span<const backend::LogitEdit>();
-      rows[s] = {e, *a.choices, ids[s], a.top, a.top >= 0 ? &figures[s] : nullptr};
-      want[s] = {e, *a.choices, want_ids[s], a.top, a.top >= 0 ? &want_figures[s] : nullptr};
+      const std::span<const uint32_t> m =
+          a.mask != nullptr ? std::span<const uint32_t>(*a.mask) : std::span<const uint32_t>();
+      rows[s] = {e, *a.choices, ids[s], a.top, a.top >= 0 ? &figures[s] : nullptr, m};
+      want[s] = {e, *a.choices, want_ids[s], a.top, a.top >= 0 ? &want_figures[s] : nullptr, m};
       with[s].sampling = &rows[s];
     }
     std::vector<float> logits;
@@ -158,6 +174,9 @@ inline void CheckTokenChoices(backend::Backend& backend, bool decode) {
       std::vector<float> scratch(row(s).begin(), row(s).end());
       backend::SampleRow(scratch, want[s]);
       EXPECT_EQ(ids[s], want_ids[s]) << "sequence " << s;
+      if (pattern[s].mask == &single) {
+        for (int32_t id : ids[s]) EXPECT_EQ(id, least) << "sequence " << s;
+      }
       if (pattern[s].top < 0) continue;
       EXPECT_EQ(figures[s].max, want_figures[s].max) << "sequence " << s;
       EXPECT_EQ(figures[s].mass, want_figures[s].mass) << "sequence " << s;
@@ -174,7 +193,7 @@ inline void CheckTokenChoices(backend::Backend& backend, bool decode) {
   // Row sampling needs its one logit row, valid choices, edits in the
   // vocabulary and somewhere for asked figures.
   std::vector<int32_t> sink(1);
-  backend::RowSampling bad_row{{}, one_each[0], sink, -1, nullptr};
+  backend::RowSampling bad_row{{}, one_each[0], sink, -1, nullptr, {}};
   std::vector<backend::SequenceInput> bad = batch;
   bad[1].sampling = &bad_row;
   bad[1].num_logits = 0;
@@ -192,6 +211,14 @@ inline void CheckTokenChoices(backend::Backend& backend, bool decode) {
   bad_row.top_logprobs = 2;  // and no figures
   EXPECT_EQ(backend.Forward(bad, &plain).code(), StatusCode::kInvalidArgument);
   bad_row.top_logprobs = -1;
+  const std::vector<uint32_t> none(words, 0), all(words, ~0u);
+  bad_row.allowed = none;  // a mask that allows nothing
+  EXPECT_EQ(backend.Forward(bad, &plain).code(), StatusCode::kInvalidArgument);
+  if (words > 1) {
+    bad_row.allowed = std::span<const uint32_t>(all).first(words - 1);  // too short
+    EXPECT_EQ(backend.Forward(bad, &plain).code(), StatusCode::kInvalidArgument);
+  }
+  bad_row.allowed = {};
   bad_row.chosen = {};  // no room for the id
   EXPECT_EQ(backend.Forward(bad, &plain).code(), StatusCode::kInvalidArgument);
 }

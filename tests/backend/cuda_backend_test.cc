@@ -425,8 +425,9 @@ TEST(PagedAttentionTest, DecodeIsTheSameBitsAloneAndInABatch) {
 // of real vocabulary sizes (Llama 3, Qwen2) and odd ones, with cuts that fall
 // inside runs of equal logits: every sampling parameter (temperature, top-k,
 // top-p, min-p, the draw), edits as penalties and logit_bias make them
-// (repeated tokens included), several draws from one row (n > 1) and
-// log-probability figures from none to the most served.
+// (repeated tokens included), several draws from one row (n > 1),
+// log-probability figures from none to the most served, and token masks
+// (sparse, one token, half the vocabulary; one mask shared by many rows).
 TEST(SampleRowsTest, MatchesTheHostExactly) {
   if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
   std::mt19937_64 rng(17);
@@ -463,6 +464,17 @@ TEST(SampleRowsTest, MatchesTheHostExactly) {
       std::vector<float> rows(kRows * static_cast<size_t>(vocab));
       std::normal_distribution<float> normal(0, 2.5f);
       for (float& x : rows) x = coarse ? std::round(normal(rng) * 2) : normal(rng);
+      // Token masks (constrained decoding): a sparse one, shared by several
+      // rows (uploaded once), a single token, about half of the vocabulary.
+      const size_t words = static_cast<size_t>((vocab + 31) / 32);
+      std::vector<std::vector<uint32_t>> masks(3, std::vector<uint32_t>(words, 0));
+      for (int64_t t = 0; t < vocab; ++t) {
+        const auto w = static_cast<size_t>(t / 32);
+        const uint32_t bit = 1u << (t % 32);
+        if (t == 0 || rng() % 97 == 0) masks[0][w] |= bit;
+        if (t == vocab / 3) masks[1][w] |= bit;
+        if (rng() % 2 == 0 || t == vocab - 1) masks[2][w] |= bit;
+      }
       std::vector<std::vector<int32_t>> device_ids(kRows), host_ids(kRows);
       std::vector<backend::RowLogprobs> device_fig(kRows), host_fig(kRows);
       std::vector<backend::RowSampling> device(kRows), host(kRows);
@@ -470,8 +482,12 @@ TEST(SampleRowsTest, MatchesTheHostExactly) {
         device_ids[i].assign(choices[i].size(), -1);
         host_ids[i].assign(choices[i].size(), -1);
         const int32_t top = std::array{-1, 0, 1, 5, 20, 64, -1}[i % 7];
-        device[i] = {edits[i], choices[i], device_ids[i], top, top >= 0 ? &device_fig[i] : nullptr};
-        host[i] = {edits[i], choices[i], host_ids[i], top, top >= 0 ? &host_fig[i] : nullptr};
+        const std::span<const uint32_t> allowed =
+            i % 4 == 0 ? std::span<const uint32_t>() : std::span<const uint32_t>(masks[i % 4 - 1]);
+        device[i] = {edits[i], choices[i], device_ids[i], top, top >= 0 ? &device_fig[i] : nullptr,
+                     allowed};
+        host[i] = {edits[i], choices[i], host_ids[i], top, top >= 0 ? &host_fig[i] : nullptr,
+                   allowed};
       }
       const Status s = backend::cuda::RunSampleRows(rows, vocab, device);
       ASSERT_TRUE(s.ok()) << s.ToString();

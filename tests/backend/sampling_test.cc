@@ -237,5 +237,88 @@ TEST(TokenChoiceTest, ValidateNamesTheField) {
   EXPECT_FALSE(ch.Validate().ok());
 }
 
+// A token mask (constrained decoding): every choice, greedy or drawn with any
+// top-k / top-p / min-p, takes an allowed token; among the allowed ones the
+// draw is the one ChooseToken makes on the row with the others at -inf; the
+// figures stay those of the whole row.
+TEST(RowSamplingTest, TokenMaskLimitsEveryChoice) {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> normal(0, 3);
+  std::uniform_real_distribution<double> unit(0, 1);
+  for (int64_t vocab : {1, 31, 32, 33, 1000, 32768}) {
+    for (int trial = 0; trial < 40; ++trial) {
+      std::vector<float> row(static_cast<size_t>(vocab));
+      for (float& x : row) x = normal(rng);
+      std::vector<uint32_t> allowed(static_cast<size_t>((vocab + 31) / 32), 0);
+      const int kind = trial % 4;  // one token; a few; about half; all
+      for (int64_t i = 0; i < vocab; ++i) {
+        const bool on = kind == 0   ? i == vocab / 2
+                        : kind == 1 ? rng() % 50 == 0 || i == 0
+                        : kind == 2 ? rng() % 2 == 0 || i == 0
+                                    : true;
+        if (on) allowed[static_cast<size_t>(i / 32)] |= 1u << (i % 32);
+      }
+      auto is_allowed = [&](int32_t id) {
+        return (allowed[static_cast<size_t>(id / 32)] >> (id % 32)) & 1u;
+      };
+      std::vector<TokenChoice> choices;
+      for (float inv : {0.0f, 1.0f, 0.5f, 2.0f}) {
+        TokenChoice c;
+        c.inv_temperature = inv;
+        c.top_k = std::array{0, 1, 5, 40}[trial % 4];
+        c.top_p = std::array{1.0f, 0.9f, 0.5f}[trial % 3];
+        c.min_p = trial % 5 == 0 ? 0.05f : 0.0f;
+        c.uniform = unit(rng);
+        choices.push_back(c);
+      }
+      const std::vector<LogitEdit> edits = {{0, 50.0f}, {static_cast<int32_t>(vocab - 1), 2.0f}};
+      std::vector<int32_t> chosen(choices.size(), -1);
+      RowLogprobs figures, plain_figures;
+      RowSampling s{edits, choices, chosen, 3, &figures, allowed};
+      ASSERT_TRUE(s.Validate(vocab).ok()) << s.Validate(vocab).ToString();
+      std::vector<float> scratch = row;
+      SampleRow(scratch, s);
+      // The reference: edits, then -inf outside the mask, then ChooseToken.
+      std::vector<float> masked = row;
+      for (const LogitEdit& e : edits) masked[static_cast<size_t>(e.token)] += e.delta;
+      for (int64_t i = 0; i < vocab; ++i) {
+        if (!is_allowed(static_cast<int32_t>(i))) masked[static_cast<size_t>(i)] = -INFINITY;
+      }
+      EXPECT_EQ(scratch, masked);
+      for (size_t c = 0; c < choices.size(); ++c) {
+        EXPECT_TRUE(is_allowed(chosen[c])) << "vocab " << vocab << " choice " << c;
+        EXPECT_EQ(chosen[c], ChooseToken(masked, choices[c]));
+      }
+      ComputeRowLogprobs(row, 3, &plain_figures);
+      EXPECT_EQ(figures.max, plain_figures.max);
+      EXPECT_EQ(figures.mass, plain_figures.mass);
+      ASSERT_EQ(figures.chosen_logits.size(), choices.size());
+      for (size_t c = 0; c < choices.size(); ++c) {
+        const float unedited = row[static_cast<size_t>(chosen[c])];
+        EXPECT_EQ(figures.chosen_logits[c], unedited);
+      }
+    }
+  }
+}
+
+TEST(RowSamplingTest, ValidateChecksTheMask) {
+  std::vector<TokenChoice> choices(1);
+  std::vector<int32_t> chosen(1);
+  std::vector<uint32_t> mask(2, 0);
+  RowSampling s{{}, choices, chosen, -1, nullptr, mask};
+  EXPECT_EQ(s.Validate(40).message(), "row sampling: the token mask allows no token");
+  mask[1] = 1u << 9;  // token 41: past a vocabulary of 40
+  EXPECT_FALSE(s.Validate(40).ok());
+  mask[1] = 1u << 7;  // token 39
+  EXPECT_TRUE(s.Validate(40).ok());
+  EXPECT_EQ(s.Validate(100).message(),
+            "row sampling: a token mask of 2 words for a vocabulary of 100");
+  std::vector<float> row(40, 1.0f);
+  ApplyTokenMask(row, mask);
+  for (size_t i = 0; i < row.size(); ++i) EXPECT_EQ(row[i], i == 39 ? 1.0f : -INFINITY) << i;
+  ApplyTokenMask(row, {});
+  EXPECT_EQ(row[39], 1.0f);
+}
+
 }  // namespace
 }  // namespace radixlm::backend

@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "backend/test_model.h"
+#include "grammar/grammar.h"
+#include "grammar/json_tree.h"
 #include "kvcache/pin_table.h"
 #include "model/tokenizer.h"
 
@@ -143,6 +145,69 @@ TEST_F(EngineTest, CacheOnAndOffConcurrentAndAloneGiveTheSameTokens) {
   EXPECT_EQ(snap.running_requests, 0);
   EXPECT_EQ(snap.pages_in_use, 0);
   EXPECT_EQ(engine->ttft().Snapshot().count, 12u);
+}
+
+// Constrained requests (JSON mode, a schema) run in the same batches as
+// unconstrained ones on a real model, which get the very tokens they get
+// alone; the constrained ones write JSON. A grammar compiled for another
+// vocabulary, or on an embedding, is refused.
+TEST_F(EngineTest, ConstrainedRequestsLeaveTheirBatchmatesUnchanged) {
+  const auto prompts = Prompts(6);
+  auto vocab =
+      grammar::TokenVocabulary::FromTokenizer(*tokenizer_, model_->backend->config().vocab_size);
+  ASSERT_TRUE(vocab.ok());
+  grammar::GrammarSpec object_spec, schema_spec;
+  schema_spec.kind = grammar::GrammarSpec::Kind::kJsonSchema;
+  schema_spec.schema = R"({"type":"object","properties":{"id":{"type":"integer"},
+      "ok":{"type":"boolean"},"note":{"type":"string"}},"required":["id","ok","note"]})";
+  auto object_grammar = grammar::Grammar::Compile(object_spec, *vocab, {});
+  auto schema_grammar = grammar::Grammar::Compile(schema_spec, *vocab, {});
+  ASSERT_TRUE(object_grammar.ok() && schema_grammar.ok());
+  std::vector<Output> alone;
+  {
+    auto engine = MakeEngine({});
+    for (const auto& p : prompts) {
+      auto h = engine->Submit(Greedy(p, 12));
+      ASSERT_TRUE(h.ok());
+      alone.push_back(Drain(**h));
+    }
+  }
+  auto engine = MakeEngine({});
+  std::vector<std::shared_ptr<RequestHandle>> plain, constrained;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    RequestOptions c = Greedy(prompts[i], 40);
+    c.stop.ignore_eos = false;
+    c.sampling.temperature = 1.0;
+    c.sampling.seed = i;
+    c.grammar = i % 2 == 0 ? *object_grammar : *schema_grammar;
+    auto hc = engine->Submit(c);
+    ASSERT_TRUE(hc.ok()) << hc.status().ToString();
+    constrained.push_back(*hc);
+    auto hp = engine->Submit(Greedy(prompts[i], 12));
+    ASSERT_TRUE(hp.ok());
+    plain.push_back(*hp);
+  }
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const Output p = Drain(*plain[i]);
+    EXPECT_EQ(p.tokens, alone[i].tokens) << "prompt " << i;
+    EXPECT_EQ(p.text, alone[i].text) << "prompt " << i;
+    const Output c = Drain(*constrained[i]);
+    EXPECT_TRUE(grammar::ParseJsonTree(c.text, "output").ok()) << "prompt " << i << ": " << c.text;
+    EXPECT_NE(c.finish, FinishReason::kError);
+  }
+  grammar::GrammarSpec other;
+  auto small = grammar::TokenVocabulary::FromTokenizer(*tokenizer_, 256);
+  ASSERT_TRUE(small.ok());
+  auto mismatched = grammar::Grammar::Compile(other, *small, {});
+  ASSERT_TRUE(mismatched.ok());
+  RequestOptions o = Greedy(prompts[0], 4);
+  o.grammar = *mismatched;
+  EXPECT_EQ(engine->Submit(o).status().message(),
+            "the grammar was compiled for a vocabulary of 256 tokens, not the model's " +
+                std::to_string(model_->backend->config().vocab_size));
+  o.grammar = *object_grammar;
+  o.embed = true;
+  EXPECT_EQ(engine->Submit(o).status().message(), "an embedding request has no grammar");
 }
 
 TEST_F(EngineTest, SubmitRejectsBadRequestsByName) {

@@ -11,6 +11,9 @@
 #include <random>
 
 #include "engine/fake_backend.h"
+#include "grammar/grammar.h"
+#include "grammar/json_tree.h"
+#include "grammar/matcher.h"
 #include "model/tokenizer.h"
 
 namespace radixlm::engine {
@@ -113,6 +116,44 @@ class SchedulerTest : public ::testing::Test {
       tokens.push_back(t);
     }
     return out;
+  }
+
+  // The same for a constrained request: each token drawn from the fake
+  // model's row under the grammar's mask, with the budget left and, once the
+  // value is complete, `end` tokens allowed too; it stops at an end token or
+  // where the grammar is final.
+  std::vector<int32_t> ExpectedConstrained(std::vector<int32_t> tokens, int64_t max_tokens,
+                                           std::shared_ptr<const grammar::Grammar> g,
+                                           const std::vector<int32_t>& end,
+                                           SamplingParams p = Greedy(), uint64_t stream = 0) {
+    Sampler sampler(p, stream);
+    grammar::Matcher m(std::move(g));
+    std::vector<int32_t> out;
+    for (int64_t i = 0; i < max_tokens; ++i) {
+      grammar::TokenMask mask = *m.Allowed(max_tokens - i);
+      if (m.accepting()) {
+        for (int32_t t : end) mask.Allow(t);
+      }
+      std::vector<float> logits = backend_->Reference(tokens);
+      const int32_t t = sampler.Sample(logits, -1, nullptr, mask.words);
+      out.push_back(t);
+      tokens.push_back(t);
+      if (std::find(end.begin(), end.end(), t) != end.end()) break;
+      EXPECT_TRUE(m.Advance(t).ok());
+      if (m.final()) break;
+    }
+    return out;
+  }
+  std::shared_ptr<const grammar::Grammar> CompileGrammar(const std::string& schema) {
+    auto vocab = grammar::TokenVocabulary::FromTokenizer(*tokenizer_, 258);
+    EXPECT_TRUE(vocab.ok());
+    grammar::GrammarSpec spec;
+    spec.kind = schema.empty() ? grammar::GrammarSpec::Kind::kJsonObject
+                               : grammar::GrammarSpec::Kind::kJsonSchema;
+    spec.schema = schema;
+    auto g = grammar::Grammar::Compile(spec, *vocab, {});
+    EXPECT_TRUE(g.ok()) << g.status().ToString();
+    return g.ok() ? *g : nullptr;
   }
 
   static SamplingParams Greedy() {
@@ -698,6 +739,90 @@ TEST_F(SchedulerTest, OverlappedStepsKeepOutputsAndPages) {
   EXPECT_EQ(streamed, Expected(victim_prompt, static_cast<int64_t>(streamed.size())));
   // Every page is back in the pool or the cache.
   EXPECT_EQ(scheduler_->pool()->pages_allocated(), scheduler_->cache()->GetStats().pages_cached);
+}
+
+// Constrained decoding: requests with grammars batch with unconstrained ones
+// on every path (host sampling, the backend sampling, overlapped steps). The
+// unconstrained ones get exactly the tokens they get alone; the constrained
+// ones get the model's choices under the grammar's masks, token for token,
+// and JSON that parses, complete within max_tokens even where max_tokens
+// leaves little more than the shortest completion.
+TEST_F(SchedulerTest, ConstrainedRequestsBatchWithOthersAndLeaveThemUnchanged) {
+  std::mt19937 rng(5);
+  const std::vector<int32_t> system = Tokens(rng, 17);
+  const std::string schemas[] = {
+      "",
+      R"({"type":"object","properties":{"name":{"type":"string"},"n":{"type":"integer"},
+          "tags":{"type":"array","items":{"enum":["x","yy"]},"minItems":1}},
+          "required":["name","n","tags"]})",
+      R"({"type":"integer"})",  // complete while it can still go on: ends by EOS or length
+      R"({"anyOf":[{"type":"array","items":{"type":"number"}},{"type":"null"}]})"};
+  struct Ask {
+    RequestOptions options;
+    std::shared_ptr<const grammar::Grammar> g;
+  };
+  std::vector<Ask> asks;
+  Make();  // for the tokenizer
+  for (int i = 0; i < 12; ++i) {
+    Ask a;
+    a.options = Req(Concat(system, Tokens(rng, 1 + i)), 10 + i % 7);
+    if (i % 3 != 0) {  // two of three constrained
+      a.g = CompileGrammar(schemas[i % 4]);
+      ASSERT_NE(a.g, nullptr);
+      a.options.grammar = a.g;
+      // Some budgets barely above the shortest completion; some roomy.
+      const int32_t shortest = a.g->dfa().distance(a.g->dfa().start());
+      a.options.stop.max_tokens = shortest + (i % 2 == 0 ? 1 : 60);
+    }
+    a.options.sampling.temperature = std::array{0.0, 0.8, 1.5}[i % 3];
+    a.options.sampling.top_k = std::array{0, 20}[i % 2];
+    a.options.sampling.seed = 50 + static_cast<uint64_t>(i);
+    if (i == 4) a.options.n = 3;
+    if (i == 7) a.options.stop.stop_token_ids = {257};
+    asks.push_back(a);
+  }
+  for (int mode = 0; mode < 3; ++mode) {
+    EngineOptions options;
+    options.token_budget = 48;
+    options.eos_token_ids = {256};
+    Make(4, 512, options, /*chooses=*/mode > 0, /*overlaps=*/mode == 2);
+    std::vector<std::shared_ptr<RequestHandle>> handles;
+    for (const Ask& a : asks) handles.push_back(Add(a.options));
+    RunAll();
+    for (size_t i = 0; i < asks.size(); ++i) {
+      const RequestOptions& o = asks[i].options;
+      Result r = Collect(*handles[i]);
+      ASSERT_TRUE(r.finished);
+      ASSERT_EQ(r.tokens.size(), static_cast<size_t>(o.n));
+      for (auto& [index, tokens] : r.tokens) {
+        const std::string where = "mode " + std::to_string(mode) + " request " + std::to_string(i) +
+                                  " sample " + std::to_string(index);
+        if (asks[i].g == nullptr) {
+          EXPECT_EQ(tokens, Expected(o.prompt, o.stop.max_tokens, o.sampling, index)) << where;
+          continue;
+        }
+        std::vector<int32_t> end = {256};
+        end.insert(end.end(), o.stop.stop_token_ids.begin(), o.stop.stop_token_ids.end());
+        EXPECT_EQ(tokens, ExpectedConstrained(o.prompt, o.stop.max_tokens, asks[i].g, end,
+                                              o.sampling, index))
+            << where;
+        EXPECT_NE(r.finish[index], FinishReason::kError) << where;
+        // The text is the value (an end token adds nothing to it): JSON that
+        // parses, and that the grammar takes whole.
+        std::string text = r.text[index];
+        EXPECT_TRUE(grammar::ParseJsonTree(text, "output").ok()) << where << ": " << text;
+        grammar::Matcher m(asks[i].g);
+        for (int32_t t : tokens) {
+          if (std::find(end.begin(), end.end(), t) != end.end()) continue;
+          ASSERT_TRUE(m.Advance(t).ok()) << where;
+        }
+        EXPECT_TRUE(m.accepting()) << where << ": " << text;
+        if (m.final()) {
+          EXPECT_EQ(r.finish[index], FinishReason::kStop) << where;
+        }
+      }
+    }
+  }
 }
 
 // Stall-free batching: with a prefill share of 8 tokens a step, a long prompt

@@ -213,6 +213,54 @@ TEST(OpenAiProtocol, ChatFields) {
   EXPECT_TRUE(r->continue_final_message);
 }
 
+TEST(OpenAiProtocol, ResponseFormatAndToolChoice) {
+  std::string param;
+  auto r = ParseChatRequest(
+      R"({"messages":[{"role":"user","content":"q"}],"response_format":{"type":"json_schema",
+          "json_schema":{"name":"person_1","description":"d","strict":true,
+          "schema":{"type":"object","properties":{"a":{"type":"integer"}}}}}})",
+      Limits(), &param);
+  ASSERT_TRUE(r.ok()) << r.status().ToString() << " " << param;
+  EXPECT_EQ(r->gen.response_format.type, ResponseFormat::Type::kJsonSchema);
+  EXPECT_EQ(r->gen.response_format.name, "person_1");
+  EXPECT_TRUE(r->gen.response_format.strict);
+  EXPECT_EQ(r->gen.response_format.schema,
+            R"({"type":"object","properties":{"a":{"type":"integer"}}})");
+  EXPECT_EQ(r->tool_choice.kind, ToolChoice::Kind::kAuto);
+  r = ParseChatRequest(
+      R"({"messages":[{"role":"user","content":"q"}],"response_format":{"type":"json_object"}})",
+      Limits(), &param);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->gen.response_format.type, ResponseFormat::Type::kJsonObject);
+  // Completions take it too (as vLLM does).
+  auto c = ParseCompletionRequest(R"({"prompt":"x","response_format":{"type":"json_object"}})",
+                                  Limits(), &param);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->gen.response_format.type, ResponseFormat::Type::kJsonObject);
+
+  r = ParseChatRequest(
+      R"({"messages":[{"role":"user","content":"q"}],"tools":[
+          {"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"x":{"type":"string"}}}}},
+          {"type":"function","function":{"name":"g"}}],
+          "tool_choice":{"type":"function","function":{"name":"g"}}})",
+      Limits(), &param);
+  ASSERT_TRUE(r.ok()) << r.status().ToString() << " " << param;
+  ASSERT_EQ(r->tools.size(), 2u);
+  EXPECT_EQ(r->tools[0].name, "f");
+  EXPECT_EQ(r->tools[0].parameters, R"({"type":"object","properties":{"x":{"type":"string"}}})");
+  EXPECT_EQ(r->tools[1].parameters, "");
+  EXPECT_EQ(r->tool_choice.kind, ToolChoice::Kind::kNamed);
+  EXPECT_EQ(r->tool_choice.name, "g");
+  for (const char* choice : {"none", "auto", "required"}) {
+    r = ParseChatRequest(std::string(R"({"messages":[{"role":"user","content":"q"}],"tools":[
+          {"type":"function","function":{"name":"f"}}],"tool_choice":")") +
+                             choice + "\"}",
+                         Limits(), &param);
+    ASSERT_TRUE(r.ok()) << choice;
+  }
+  EXPECT_EQ(r->tool_choice.kind, ToolChoice::Kind::kRequired);
+}
+
 TEST(OpenAiProtocol, ChatBadRequests) {
   const BadCase cases[] = {
       {R"({})", "messages", "Missing required parameter: 'messages'"},
@@ -240,9 +288,39 @@ TEST(OpenAiProtocol, ChatBadRequests) {
       {R"({"messages":[{"role":"user","content":"q"}],"chat_template_kwargs":{"messages":[]}})",
        "chat_template_kwargs.messages", "set by the request itself"},
       {R"({"messages":[{"role":"user","content":"q"}],"tool_choice":"required"})", "tool_choice",
-       "tools need the model's chat template"},
-      {R"({"messages":[{"role":"user","content":"q"}],"response_format":{"type":"json_object"}})",
-       "response_format", "'json_object' is not supported"},
+       "only allowed when 'tools' are specified"},
+      {R"({"messages":[{"role":"user","content":"q"}],"tool_choice":"sometimes"})", "tool_choice",
+       "Supported values are: 'none', 'auto', and 'required'"},
+      {R"({"messages":[{"role":"user","content":"q"}],"tool_choice":{"type":"function"}})",
+       "tool_choice.function", "Missing required parameter"},
+      {R"({"messages":[{"role":"user","content":"q"}],"tool_choice":{"type":"code","function":{"name":"f"}}})",
+       "tool_choice.type", "Supported values are: 'function'"},
+      {R"({"messages":[{"role":"user","content":"q"}],"tools":[{"type":"function","function":{"name":"f"}}],
+          "tool_choice":{"type":"function","function":{"name":"g"}}})",
+       "tool_choice", "no function named 'g'"},
+      {R"({"messages":[{"role":"user","content":"q"}],"tools":[{"type":"function","function":{"name":"f"}}],
+          "tool_choice":"required","response_format":{"type":"json_object"}})",
+       "response_format", "cannot be combined"},
+      {R"({"messages":[{"role":"user","content":"q"}],"tools":[{"type":"function","function":{"name":"f","parameters":[]}}]})",
+       "tools[0].function.parameters", "expected an object"},
+      {R"({"messages":[{"role":"user","content":"q"}],"function_call":{"name":"f"}})",
+       "function_call", "send 'tool_choice' instead"},
+      {R"({"messages":[{"role":"user","content":"q"}],"response_format":{"type":"xml"}})",
+       "response_format.type", "Supported values are: 'text', 'json_object', and 'json_schema'"},
+      {R"({"messages":[{"role":"user","content":"q"}],"response_format":{}})",
+       "response_format.type", "Missing required parameter"},
+      {R"({"messages":[{"role":"user","content":"q"}],"response_format":{"type":"json_schema"}})",
+       "response_format.json_schema", "Missing required parameter"},
+      {R"({"messages":[{"role":"user","content":"q"}],"response_format":{"type":"json_schema","json_schema":{"schema":{}}}})",
+       "response_format.json_schema.name", "Missing required parameter"},
+      {R"({"messages":[{"role":"user","content":"q"}],"response_format":{"type":"json_schema","json_schema":{"name":"a b","schema":{}}}})",
+       "response_format.json_schema.name", "does not match pattern"},
+      {R"({"messages":[{"role":"user","content":"q"}],"response_format":{"type":"json_schema","json_schema":{"name":"n"}}})",
+       "response_format.json_schema.schema", "Missing required parameter"},
+      {R"({"messages":[{"role":"user","content":"q"}],"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":"s"}}})",
+       "response_format.json_schema.schema", "expected an object"},
+      {R"({"messages":[{"role":"user","content":"q"}],"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{},"strict":1}}})",
+       "response_format.json_schema.strict", "expected a boolean"},
       {R"({"messages":[{"role":"user","content":"q"}],"top_logprobs":2})", "top_logprobs",
        "needs 'logprobs' set to true"},
       {R"({"messages":[{"role":"user","content":"q"}],"logprobs":true,"top_logprobs":6})",

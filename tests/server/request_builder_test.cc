@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "grammar/grammar.h"
+#include "grammar/grammar_cache.h"
 #include "model/tokenizer.h"
 
 namespace radixlm::server {
@@ -180,6 +182,46 @@ TEST_F(RequestBuilderTest, ChatPinsEndAfterTheMarkedBlock) {
   EXPECT_EQ(built->pins[1].tokens, prompt.size() - generation_prompt);
   EXPECT_EQ(prompt[built->pins[1].tokens - 1], *tokenizer_->TokenToId("<|eot_id|>"));
   EXPECT_EQ(built->pins[1].ttl_seconds, 300);
+}
+
+// response_format reaches the engine as a grammar (one for every prompt of a
+// completion); without the model's grammars it is refused; a bad schema is a
+// 400 naming the field.
+TEST_F(RequestBuilderTest, ResponseFormatsBecomeGrammars) {
+  std::string param;
+  CompletionRequest r = Completion("abc");
+  r.prompts.push_back(r.prompts[0]);
+  r.gen.response_format.type = ResponseFormat::Type::kJsonObject;
+  EXPECT_FALSE(builder_->BuildCompletion(r, "", &param).ok());
+  EXPECT_EQ(param, "response_format");
+  ModelInfo info = builder_->info();
+  auto vocab = grammar::TokenVocabulary::FromTokenizer(*tokenizer_, info.vocab_size);
+  ASSERT_TRUE(vocab.ok());
+  info.grammars = std::make_shared<grammar::GrammarCache>(*vocab, grammar::GrammarOptions());
+  RequestBuilder builder(info);
+  auto built = builder.BuildCompletion(r, "", &param);
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  ASSERT_EQ(built->size(), 2u);
+  ASSERT_NE((*built)[0].options.grammar, nullptr);
+  EXPECT_EQ((*built)[0].options.grammar, (*built)[1].options.grammar);
+  EXPECT_EQ((*built)[0].options.grammar->vocabulary().size(), info.vocab_size);
+  r.gen.response_format = ResponseFormat();
+  built = builder.BuildCompletion(r, "", &param);
+  ASSERT_TRUE(built.ok());
+  EXPECT_EQ((*built)[0].options.grammar, nullptr);
+
+  ChatRequest chat;
+  chat.messages.push_back({"user", "hi"});
+  chat.gen.response_format.type = ResponseFormat::Type::kJsonSchema;
+  chat.gen.response_format.name = "x";
+  chat.gen.response_format.schema = R"({"type":"string"})";
+  auto one = builder.BuildChat(chat, "", &param);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  ASSERT_NE(one->options.grammar, nullptr);
+  EXPECT_EQ(one->options.grammar->spec().schema, R"({"type":"string"})");
+  chat.gen.response_format.schema = R"({"type":"string","minLength":3})";
+  EXPECT_FALSE(builder.BuildChat(chat, "", &param).ok());
+  EXPECT_EQ(param, "response_format.json_schema.schema");
 }
 
 TEST_F(RequestBuilderTest, SeedsAreRandomUnlessGiven) {

@@ -333,7 +333,7 @@ __device__ void Figures(const float* row, int vocab, int top, DeviceRowFigures* 
 
 __global__ void __launch_bounds__(kThreads)
     SampleRowsKernel(float* logits, int vocab, const DeviceRow* rows, const DeviceChoice* choices,
-                     DeviceEdit* edits, SampleOutputs out) {
+                     DeviceEdit* edits, const uint32_t* masks, SampleOutputs out) {
   __shared__ Shared sh;
   const DeviceRow r = rows[blockIdx.x];
   float* row = logits + static_cast<int64_t>(r.row) * vocab;
@@ -347,6 +347,15 @@ __global__ void __launch_bounds__(kThreads)
         e[i].before = *l;
         *l += e[i].delta;
       }
+    }
+  }
+  if (r.mask_begin >= 0) {
+    // backend::ApplyTokenMask, after every thread has read the unedited row
+    // (figures) and thread 0 has edited it.
+    __syncthreads();
+    const uint32_t* allowed = masks + r.mask_begin;
+    for (int i = static_cast<int>(threadIdx.x); i < vocab; i += kThreads) {
+      if (((allowed[i >> 5] >> (i & 31)) & 1u) == 0) row[i] = -INFINITY;
     }
   }
   for (int c = 0; c < r.choice_count; ++c) {
@@ -372,11 +381,11 @@ __global__ void __launch_bounds__(kThreads)
 }  // namespace
 
 cudaError_t SampleRows(float* logits, int64_t vocab, const DeviceRow* rows, int64_t count,
-                       const DeviceChoice* choices, DeviceEdit* edits, SampleOutputs out,
-                       cudaStream_t stream) {
+                       const DeviceChoice* choices, DeviceEdit* edits, const uint32_t* masks,
+                       SampleOutputs out, cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
   SampleRowsKernel<<<static_cast<unsigned>(count), kThreads, 0, stream>>>(
-      logits, static_cast<int>(vocab), rows, choices, edits, out);
+      logits, static_cast<int>(vocab), rows, choices, edits, masks, out);
   return cudaGetLastError();
 }
 

@@ -1,13 +1,13 @@
 // Row sampling on the device: backend::SampleRow (sampling.h) for rows of F32
 // logits, one thread block per row: log-probability figures of the unedited
-// row, then the row's edits (penalties, logit_bias), then one ChooseToken per
-// choice (n > 1 samples draw several from one row), so a step hands the host
-// token ids and a few figures instead of rows of logits (128k floats per
-// sequence for Llama 3). The same bits as the host reference: the arithmetic is
-// sampling_math.h's, every sum an integer, and the edits go in list order. Greedy rows take one
-// pass over the row; top-k and top-p find their cut by radix selection over the scaled logits'
-// order-preserving keys (8 bits a pass, 256-bin histograms of counts or masses in shared memory,
-// each pass over the row in L2).
+// row, then the row's edits (penalties, logit_bias), then its token mask (the
+// tokens a grammar rules out go to -inf), then one ChooseToken per choice (n > 1 samples draw
+// several from one row), so a step hands the host token ids and a few figures instead of rows of
+// logits (128k floats per sequence for Llama 3). The same bits as the host reference: the
+// arithmetic is sampling_math.h's, every sum an integer, and the edits go in list order. Greedy
+// rows take one pass over the row; top-k and top-p find their cut by radix selection over the
+// scaled logits' order-preserving keys (8 bits a pass, 256-bin histograms of counts or masses in
+// shared memory, each pass over the row in L2).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -41,7 +41,8 @@ struct DeviceRow {
   int32_t choice_begin, choice_count;  // its choices (and output ids)
   int32_t edit_begin, edit_count;      // its edits, from the edit base
   int32_t top_logprobs;                // -1: no figures
-  int32_t unused[2];
+  int32_t mask_begin;                  // its token mask's first word, from the mask base; -1: none
+  int32_t unused;
 };
 static_assert(sizeof(DeviceRow) == 32);
 
@@ -67,7 +68,9 @@ struct DeviceRowFigures {
 
 // Where a launch writes: ids[c] and the unedited logit of that token,
 // chosen_logits[c], for every choice c (the logit only for rows with figures);
-// figures[r] for rows r with top_logprobs >= 0. `logits` rows are edited in place.
+// figures[r] for rows r with top_logprobs >= 0. `logits` rows are edited (and
+// masked) in place. `masks`: the base rows' mask_begin count from (words of
+// (vocab + 31) / 32 per mask; may be null when no row has one).
 struct SampleOutputs {
   int32_t* ids;
   float* chosen_logits;
@@ -75,7 +78,7 @@ struct SampleOutputs {
 };
 
 cudaError_t SampleRows(float* logits, int64_t vocab, const DeviceRow* rows, int64_t count,
-                       const DeviceChoice* choices, DeviceEdit* edits, SampleOutputs out,
-                       cudaStream_t stream);
+                       const DeviceChoice* choices, DeviceEdit* edits, const uint32_t* masks,
+                       SampleOutputs out, cudaStream_t stream);
 
 }  // namespace radixlm::backend::cuda

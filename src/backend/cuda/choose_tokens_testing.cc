@@ -22,7 +22,7 @@ Status RunSampleRows(const std::vector<float>& rows, int64_t vocab,
     tables.Add(samplings[static_cast<size_t>(i)], static_cast<int32_t>(i), 0);
   }
   const SampleOutputLayout layout(n, static_cast<int64_t>(tables.choices.size()));
-  DeviceBuffer logits, device_rows, device_choices, device_edits, outputs;
+  DeviceBuffer logits, device_rows, device_choices, device_edits, device_masks, outputs;
   auto upload = [](DeviceBuffer* dst, const void* src, size_t bytes, const char* what) -> Status {
     RETURN_IF_ERROR(dst->Reserve(bytes + 16, what));
     if (bytes > 0)
@@ -36,11 +36,13 @@ Status RunSampleRows(const std::vector<float>& rows, int64_t vocab,
                          tables.choices.size() * sizeof(DeviceChoice), "test choices"));
   RETURN_IF_ERROR(upload(&device_edits, tables.edits.data(),
                          tables.edits.size() * sizeof(DeviceEdit), "test edits"));
+  RETURN_IF_ERROR(
+      upload(&device_masks, tables.masks.data(), tables.masks.size() * 4, "test masks"));
   RETURN_IF_ERROR(outputs.Reserve(layout.end, "test outputs"));
   RADIXLM_CUDA_TRY(cudaMemset(outputs.as<void>(), 0xFF, layout.end));  // -1 ids: never written
   RADIXLM_CUDA_TRY(SampleRows(logits.as<float>(), vocab, device_rows.as<DeviceRow>(), n,
                               device_choices.as<DeviceChoice>(), device_edits.as<DeviceEdit>(),
-                              layout.At(outputs.as<void>()), nullptr));
+                              device_masks.as<uint32_t>(), layout.At(outputs.as<void>()), nullptr));
   RADIXLM_CUDA_TRY(cudaDeviceSynchronize());
   std::vector<char> host(layout.end);
   RADIXLM_CUDA_TRY(cudaMemcpy(host.data(), outputs.as<void>(), layout.end, cudaMemcpyDeviceToHost));

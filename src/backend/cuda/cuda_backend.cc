@@ -564,9 +564,13 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   // The edits last (their count varies too); rows name them by their index
   // from the table's start in DeviceEdit units (parts are 16-byte aligned).
   const size_t edits_at = put(samples.edits.data(), samples.edits.size() * sizeof(DeviceEdit));
+  // Token masks after them (their count varies too), named by their first
+  // word from the table's start.
+  const size_t masks_at = put(samples.masks.data(), samples.masks.size() * 4);
   for (int64_t r = 0; r < num_sampled; ++r) {
     auto* row = reinterpret_cast<DeviceRow*>(meta_words.data() + rows_at) + r;
     row->edit_begin += static_cast<int32_t>(edits_at / 4);
+    if (row->mask_begin >= 0) row->mask_begin += static_cast<int32_t>(masks_at);
   }
   const size_t meta_bytes = meta_words.size() * 4;
   PinnedBuffer& meta_host = flight.meta_host;
@@ -728,10 +732,11 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
                            true, false));
     }
     if (num_sampled > 0) {
-      RADIXLM_CUDA_TRY(SampleRows(
-          logits.as<float>(), c.vocab_size, reinterpret_cast<const DeviceRow*>(words + rows_at),
-          num_sampled, reinterpret_cast<const DeviceChoice*>(words + choices_at),
-          meta.as<DeviceEdit>(), sample_layout.At(sample_out.as<void>()), stream));
+      RADIXLM_CUDA_TRY(SampleRows(logits.as<float>(), c.vocab_size,
+                                  reinterpret_cast<const DeviceRow*>(words + rows_at), num_sampled,
+                                  reinterpret_cast<const DeviceChoice*>(words + choices_at),
+                                  meta.as<DeviceEdit>(), meta.as<uint32_t>(),
+                                  sample_layout.At(sample_out.as<void>()), stream));
     }
     return OkStatus();
   };

@@ -12,6 +12,8 @@ void SampleTables::Clear() {
   rows.clear();
   choices.clear();
   edits.clear();
+  masks.clear();
+  mask_at_.clear();
   figures = false;
 }
 
@@ -23,6 +25,17 @@ void SampleTables::Add(const RowSampling& s, int32_t row, int32_t edit_base) {
   r.edit_begin = edit_base + static_cast<int32_t>(edits.size());
   r.edit_count = static_cast<int32_t>(s.edits.size());
   r.top_logprobs = s.top_logprobs;
+  r.mask_begin = -1;
+  if (!s.allowed.empty()) {
+    for (const auto& [data, at] : mask_at_) {
+      if (data == s.allowed.data()) r.mask_begin = at;
+    }
+    if (r.mask_begin < 0) {
+      r.mask_begin = static_cast<int32_t>(masks.size());
+      mask_at_.emplace_back(s.allowed.data(), r.mask_begin);
+      masks.insert(masks.end(), s.allowed.begin(), s.allowed.end());
+    }
+  }
   for (const TokenChoice& c : s.choices) choices.push_back(ToDeviceChoice(row, c));
   for (const LogitEdit& e : s.edits) edits.push_back({e.token, e.delta, 0.0f, 0});
   figures = figures || s.top_logprobs >= 0;

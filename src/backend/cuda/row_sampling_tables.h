@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/choose_tokens.h"
@@ -18,12 +19,19 @@ struct SampleTables {
   std::vector<DeviceRow> rows;
   std::vector<DeviceChoice> choices;
   std::vector<DeviceEdit> edits;
+  // The rows' token masks, each once however many rows share it (rows whose
+  // RowSampling::allowed is the same memory: a grammar's memoized mask).
+  std::vector<uint32_t> masks;
   bool figures = false;  // some row asks log-probability figures
 
   void Clear();
   // Adds `s` for logit row `row`. Edit indices count from `edit_base` (the
-  // DeviceEdit index of edits[0] in the array the kernel gets).
+  // DeviceEdit index of edits[0] in the array the kernel gets); mask_begin
+  // from masks[0].
   void Add(const RowSampling& s, int32_t row, int32_t edit_base);
+
+ private:
+  std::vector<std::pair<const uint32_t*, int32_t>> mask_at_;  // a mask's memory -> its words
 };
 
 // The output block of a launch: ids, then chosen logits, then figures (16-byte
