@@ -19,6 +19,8 @@
 
 namespace radixlm::grammar {
 
+struct JsonMember;
+
 struct JsonValue {
   enum class Kind { kNull, kBool, kInt, kUint, kDouble, kString, kArray, kObject };
   Kind kind = Kind::kNull;
@@ -26,9 +28,9 @@ struct JsonValue {
   int64_t int_value = 0;
   uint64_t uint_value = 0;
   double double_value = 0;
-  std::string string;                                      // kString
-  std::vector<JsonValue> items;                            // kArray
-  std::vector<std::pair<std::string, JsonValue>> members;  // kObject, in document order
+  std::string string;               // kString
+  std::vector<JsonValue> items;     // kArray
+  std::vector<JsonMember> members;  // kObject, in document order
 
   bool is_object() const { return kind == Kind::kObject; }
   bool is_array() const { return kind == Kind::kArray; }
@@ -39,6 +41,15 @@ struct JsonValue {
   }
   // The member named `key` of an object (the first), or null.
   const JsonValue* Find(std::string_view key) const;
+};
+
+// An object's member, named as std::pair's (a pair of an incomplete JsonValue
+// inside JsonValue itself is not portable: clang's libstdc++ checks refuse it).
+struct JsonMember {
+  JsonMember() = default;
+  JsonMember(std::string key, JsonValue value) : first(std::move(key)), second(std::move(value)) {}
+  std::string first;
+  JsonValue second;
 };
 
 // Parses `text`; errors name `what` ("response_format.json_schema.schema").

@@ -12,7 +12,7 @@ JsonValue String(std::string s) {
   return v;
 }
 
-JsonValue Object(std::vector<std::pair<std::string, JsonValue>> members) {
+JsonValue Object(std::vector<JsonMember> members) {
   JsonValue v;
   v.kind = JsonValue::Kind::kObject;
   v.members = std::move(members);
