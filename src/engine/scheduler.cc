@@ -387,13 +387,11 @@ void Scheduler::RankWaiting(int64_t now) {
     w.arrival_ns = r.arrival_ns;
     w.queued_ns = r.queued_ns;
     w.preemptions = r.preemptions;
-    w.cached_tokens =
-        cache_ == nullptr || r.options.embed
-            ? 0
-            : static_cast<int64_t>(
-                  policy_.options().touch_waiting
-                      ? cache_->TouchPrefix(r.options.ns, std::span(p).first(p.size() - 1))
-                      : cache_->PeekMatch(r.options.ns, std::span(p).first(p.size() - 1)));
+    const auto prompt = std::span(p).first(p.size() - 1);
+    w.cached_tokens = cache_ == nullptr || r.options.embed ? 0
+                      : policy_.options().touch_waiting
+                          ? static_cast<int64_t>(cache_->TouchPrefix(r.options.ns, prompt))
+                          : static_cast<int64_t>(cache_->PeekMatch(r.options.ns, prompt));
     w.width = r.width();
     w.finished = r.finished();
     w.can_share = !r.options.embed;

@@ -228,23 +228,13 @@ size_t HashIndex::LockPrefix(std::string_view ns, std::span<const Token> tokens,
   return pages * page_size_;
 }
 
-size_t HashIndex::PeekMatch(std::string_view ns, std::span<const Token> tokens) const {
+// The cached full pages of `tokens`' prefix under `ns`: visit(id) for each
+// block matched, in order. PeekMatch and TouchPrefix differ only in the visit.
+template <typename Visit>
+size_t HashIndex::WalkPrefix(std::string_view ns, std::span<const Token> tokens,
+                             Visit&& visit) const {
   auto it = namespace_index_.find(ns);
   if (it == namespace_index_.end()) return 0;
-  BlockHash hash = namespaces_[it->second].hash;
-  const size_t full_pages = tokens.size() / page_size_;
-  size_t pages = 0;
-  for (; pages < full_pages; ++pages) {
-    hash = ChainBlockHash(hash, tokens.subspan(pages * page_size_, page_size_));
-    if (Lookup(hash) == kNone) break;
-  }
-  return pages * page_size_;
-}
-
-size_t HashIndex::TouchPrefix(std::string_view ns, std::span<const Token> tokens) {
-  auto it = namespace_index_.find(ns);
-  if (it == namespace_index_.end()) return 0;
-  const int64_t now = clock_->NowNanos();
   BlockHash hash = namespaces_[it->second].hash;
   const size_t full_pages = tokens.size() / page_size_;
   size_t pages = 0;
@@ -252,9 +242,20 @@ size_t HashIndex::TouchPrefix(std::string_view ns, std::span<const Token> tokens
     hash = ChainBlockHash(hash, tokens.subspan(pages * page_size_, page_size_));
     const uint32_t id = Lookup(hash);
     if (id == kNone) break;
-    Touch(id, now, /*hit=*/false, EntryUsage::kKeepPriority);
+    visit(id);
   }
   return pages * page_size_;
+}
+
+size_t HashIndex::PeekMatch(std::string_view ns, std::span<const Token> tokens) const {
+  return WalkPrefix(ns, tokens, [](uint32_t) {});
+}
+
+size_t HashIndex::TouchPrefix(std::string_view ns, std::span<const Token> tokens) {
+  const int64_t now = clock_->NowNanos();
+  return WalkPrefix(ns, tokens, [this, now](uint32_t id) {
+    Touch(id, now, /*hit=*/false, EntryUsage::kKeepPriority);
+  });
 }
 
 Status HashIndex::Insert(std::string_view ns, std::span<const Token> tokens,

@@ -57,6 +57,8 @@ class HashIndex final : public PrefixCache {
   std::string_view kind() const override { return "hash"; }
 
  private:
+  template <typename Visit>
+  size_t WalkPrefix(std::string_view ns, std::span<const Token> tokens, Visit&& visit) const;
   static constexpr uint32_t kNone = UINT32_MAX;
 
   struct Block {

@@ -434,27 +434,14 @@ void RadixTree::MatchPath(std::string_view ns, std::span<const Token> tokens, bo
   }
 }
 
-size_t RadixTree::PeekMatch(std::string_view ns, std::span<const Token> tokens) const {
+// The longest cached prefix of `tokens` under `ns` without splitting or
+// counting: visit(id) for each entry the prefix reaches (a partly matched
+// edge included, whole). PeekMatch and TouchPrefix differ only in the visit.
+template <typename Visit>
+size_t RadixTree::WalkPrefix(std::string_view ns, std::span<const Token> tokens,
+                             Visit&& visit) const {
   uint32_t id = FindRoot(ns);
   if (id == kNone) return 0;
-  size_t pos = 0;
-  while (pos < tokens.size()) {
-    BestChildResult best = BestChild(nodes_[id], tokens.subspan(pos));
-    if (best.id == kNone) break;
-    const Node& child = nodes_[best.id];
-    size_t avail = std::min<size_t>(child.length, tokens.size() - pos);
-    size_t common = EdgeCommonPrefix(child, tokens.data() + pos, avail);
-    pos += common;
-    if (common < child.length) break;
-    id = best.id;
-  }
-  return pos;
-}
-
-size_t RadixTree::TouchPrefix(std::string_view ns, std::span<const Token> tokens) {
-  uint32_t id = FindRoot(ns);
-  if (id == kNone) return 0;
-  const int64_t now = clock_->NowNanos();
   size_t pos = 0;
   while (pos < tokens.size()) {
     BestChildResult best = BestChild(nodes_[id], tokens.subspan(pos));
@@ -464,12 +451,22 @@ size_t RadixTree::TouchPrefix(std::string_view ns, std::span<const Token> tokens
     size_t common = EdgeCommonPrefix(child, tokens.data() + pos, avail);
     if (common == 0) break;
     pos += common;
-    // A partly matched edge is touched whole (it is not split for a peek).
-    Touch(best.id, now, /*hit=*/false, EntryUsage::kKeepPriority);
+    visit(best.id);
     if (common < child.length) break;
     id = best.id;
   }
   return pos;
+}
+
+size_t RadixTree::PeekMatch(std::string_view ns, std::span<const Token> tokens) const {
+  return WalkPrefix(ns, tokens, [](uint32_t) {});
+}
+
+size_t RadixTree::TouchPrefix(std::string_view ns, std::span<const Token> tokens) {
+  const int64_t now = clock_->NowNanos();
+  return WalkPrefix(ns, tokens, [this, now](uint32_t id) {
+    Touch(id, now, /*hit=*/false, EntryUsage::kKeepPriority);
+  });
 }
 
 // ---------------------------------------------------------------------------

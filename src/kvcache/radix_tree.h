@@ -77,6 +77,8 @@ class RadixTree final : public PrefixCache {
   std::string_view kind() const override { return "radix"; }
 
  private:
+  template <typename Visit>
+  size_t WalkPrefix(std::string_view ns, std::span<const Token> tokens, Visit&& visit) const;
   static constexpr uint32_t kNone = UINT32_MAX;
 
   struct ChildRef {

@@ -820,8 +820,7 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
     }
   }
   if (!has_messages) return f.Missing("messages");
-  if (r.tool_choice.kind == ToolChoice::Kind::kRequired ||
-      r.tool_choice.kind == ToolChoice::Kind::kNamed) {
+  if (r.tool_choice.forces()) {
     if (r.tools.empty()) {
       return f.Bad("tool_choice",
                    "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' "

@@ -106,6 +106,8 @@ struct ToolChoice {
   enum class Kind { kNone, kAuto, kRequired, kNamed };
   Kind kind = Kind::kAuto;
   std::string name;  // kNamed
+  // Whether a call is forced (required or named): a grammar enforces it.
+  bool forces() const { return kind == Kind::kRequired || kind == Kind::kNamed; }
 };
 
 // The per-request response-cache override (radixlm's `cache` field):

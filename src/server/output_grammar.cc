@@ -23,8 +23,7 @@ StatusOr<std::shared_ptr<const grammar::Grammar>> OutputGrammar(grammar::Grammar
                                                                 const GenerationRequest& gen,
                                                                 const ChatRequest* chat,
                                                                 std::string* param) {
-  const bool forced = chat != nullptr && (chat->tool_choice.kind == ToolChoice::Kind::kRequired ||
-                                          chat->tool_choice.kind == ToolChoice::Kind::kNamed);
+  const bool forced = chat != nullptr && chat->tool_choice.forces();
   const ResponseFormat& format = gen.response_format;
   if (!forced && format.type == ResponseFormat::Type::kText)
     return std::shared_ptr<const grammar::Grammar>();

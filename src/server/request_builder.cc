@@ -174,10 +174,8 @@ StatusOr<std::vector<engine::RequestOptions>> RequestBuilder::BuildEmbedding(
 
 StatusOr<BuiltPrompt> RequestBuilder::BuildChat(const ChatRequest& request, const std::string& ns,
                                                 std::string* param) const {
-  const bool forced = request.tool_choice.kind == ToolChoice::Kind::kRequired ||
-                      request.tool_choice.kind == ToolChoice::Kind::kNamed;
   grammar::ToolCallForm form;
-  if (forced) {
+  if (request.tool_choice.forces()) {
     auto f = ForcedCallForm(info_.chat_format.tool_calls);
     if (!f.ok()) {
       *param = "tool_choice";
