@@ -18,7 +18,7 @@ for port in $base $((base + 99)); do
   for _ in $(seq 300); do curl -sf http://127.0.0.1:$port/health >/dev/null && break; sleep 0.2; done
 done
 workload=("$@")
-[ ${#workload[@]} -gt 0 ] || workload=(--model tiny-llama --workload generated-shared-prefix --groups 8
+[ ${#workload[@]} -gt 0 ] || workload=(--model "${MODEL_NAME:-tiny-llama}" --workload generated-shared-prefix --groups 8
   --prompts-per-group 16 --system-tokens 1024 --question-tokens 32 --output-tokens 16 --vocab 320
   --request-rate 4 --seed 2)
 for round in 1 2; do

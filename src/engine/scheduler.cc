@@ -372,7 +372,7 @@ int64_t Scheduler::SharedWithPrefill(const Request& request) const {
     if (seq.computed >= r->prompt_len() || r->options.ns != request.options.ns) continue;
     best = std::max(best, sched::SharedPrefix(request.options.prompt, r->options.prompt));
   }
-  return best;
+  return std::min(best, request.prompt_len() - 1);
 }
 
 void Scheduler::RankWaiting(int64_t now) {

@@ -106,11 +106,12 @@ void SchedulePolicy::Admit(std::span<const WaitingRequest> waiting, std::span<co
     if (w.finished) continue;
     if (running + w.width > options_.max_running) break;
     const bool urgent = Urgent(w, now_ns);
-    // In-batch sharing: a prompt being prefilled right now holds at least a
-    // page more of this prompt than the cache does; once its chunks are
-    // inserted this one hits them instead of computing them a second time.
+    // In-batch sharing: a prompt being prefilled right now holds more of this
+    // prompt than the cache does; once its chunks are inserted this one hits
+    // them instead of computing them a second time (the cache matches to the
+    // token, so even a few tokens short of a page count: the wait is a step).
     if (!urgent && options_.prefix_cache && w.can_share &&
-        host->SharedWithPrefill(i) >= w.cached_tokens + options_.page_size) {
+        host->SharedWithPrefill(i) > w.cached_tokens) {
       continue;
     }
     if (!host->TryAdmit(i, budget, running)) {

@@ -24,8 +24,8 @@
 //                     step's time stays near what the share was sized for
 //   Admit             the ranked queue, in order, while the step has prefill
 //                     room: stop at max_running sequences; pass over a request
-//                     whose prompt shares at least a page more with a prompt
-//                     being prefilled right now than with the cache (in-batch
+//                     whose prompt shares more with a prompt being
+//                     prefilled right now than with the cache (in-batch
 //                     sharing: once that prefill's chunks are inserted it hits
 //                     them); try the rest (the caller matches, locks and
 //                     allocates the first chunk); after a failed try, stop behind
@@ -110,7 +110,8 @@ class AdmitHost {
  public:
   virtual ~AdmitHost() = default;
   // The longest prefix queue entry `i`'s prompt shares with a prompt being
-  // prefilled right now (0 if none).
+  // prefilled right now (0 if none), at most its prompt less the last token
+  // (what the cache could ever give it).
   virtual int64_t SharedWithPrefill(size_t i) = 0;
   // Matches, locks and allocates entry `i`'s first chunk, taking its tokens
   // from `budget` (Chunk, Take); false, holding nothing, if the pool cannot

@@ -387,7 +387,7 @@ class Run final : public sched::AdmitHost {
       best = std::max(best, sched::SharedPrefix(prompt, std::span(r->tokens).first(
                                                             static_cast<size_t>(r->prompt_len))));
     }
-    return best;
+    return std::min(best, w.prompt_len - 1);
   }
 
   bool TryAdmit(size_t i, sched::StepBudget* budget, int64_t running_sequences) override {

@@ -5,8 +5,8 @@
 //
 //   - arrivals join a waiting queue, ranked as the engine ranks it: preempted
 //     requests and those waiting past the fairness bound first, then longest
-//     cached prefix first; a request whose prompt shares at least a page more
-//     with a prompt being prefilled right now than with the cache waits for that
+//     cached prefix first; a request whose prompt shares more with a prompt
+//     being prefilled right now than with the cache waits for that
 //     prefill to insert it (in-batch sharing); admission matches the prompt
 //     (token-exact, the boundary page copied), locks the match and allocates the
 //     first chunk, only from free and evictable pages beyond one page per running

@@ -4,11 +4,13 @@
 
 #include <cstdio>
 
+#include "core/crash_handler.h"
 #include "loadgen/run.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
+  radixlm::InstallCrashHandler("radixlm");
   CLI::App app{"radixlm: an LLM inference server built around automatic prefix caching"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "radixlm 0.1.0");

@@ -123,8 +123,8 @@ TEST(SchedulePolicyTest, AdmitPassesOverSharersAndStopsBehindUrgentRequests) {
   std::vector<WaitingRequest> q = {W(0, 100, 0), W(1, 100, 0), W(2, 100, 8), W(3, 100, 0)};
   std::vector<uint32_t> order = {0, 1, 2, 3};
   FakeHost host;
-  host.shared[1] = 4;   // a page more than its cached 0: waits for the prefill
-  host.shared[2] = 11;  // less than a page beyond its 8 cached: goes
+  host.shared[1] = 4;  // more than its cached 0: waits for the prefill
+  host.shared[2] = 8;  // no more than its 8 cached: goes
   host.fits[3] = false;
   StepBudget b = policy.StartStep();
   SchedulePolicy::SetPrefillShare(&b, policy.FixedShare());
@@ -132,6 +132,14 @@ TEST(SchedulePolicyTest, AdmitPassesOverSharersAndStopsBehindUrgentRequests) {
   policy.Admit(q, order, 100 * kMs, 0, &b, &host, &admitted);
   EXPECT_EQ(admitted, (std::vector<uint32_t>{0, 2}));
   EXPECT_EQ(host.tried, (std::vector<size_t>{0, 2, 3}));
+  // One token more than the cache (less than a page) is worth the wait too.
+  host.shared[2] = 9;
+  host.tried.clear();
+  b = policy.StartStep();
+  SchedulePolicy::SetPrefillShare(&b, policy.FixedShare());
+  policy.Admit(q, order, 100 * kMs, 0, &b, &host, &admitted);
+  EXPECT_EQ(admitted, (std::vector<uint32_t>{0}));
+  host.shared[2] = 8;
   // max_running: two running, width 2 each: only the first fits.
   q[0].width = 2;
   q[2].width = 2;
