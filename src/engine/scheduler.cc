@@ -379,7 +379,8 @@ void Scheduler::RankWaiting(int64_t now) {
   ScopedNanos timer(&cache_ns_);
   waiting_desc_.resize(waiting_.size());
   for (size_t i = 0; i < waiting_.size(); ++i) {
-    const Request& r = *waiting_[i];
+    Request& r = *waiting_[i];
+    kvcache::PrefixMemo& memo = r.prefix_memo;
     sched::WaitingRequest& w = waiting_desc_[i];
     // The last prompt token is always computed (its logits give the first sample).
     const auto& p = r.options.prompt;
@@ -390,8 +391,8 @@ void Scheduler::RankWaiting(int64_t now) {
     const auto prompt = std::span(p).first(p.size() - 1);
     w.cached_tokens = cache_ == nullptr || r.options.embed ? 0
                       : policy_.options().touch_waiting
-                          ? static_cast<int64_t>(cache_->TouchPrefix(r.options.ns, prompt))
-                          : static_cast<int64_t>(cache_->PeekMatch(r.options.ns, prompt));
+                          ? static_cast<int64_t>(cache_->TouchPrefix(r.options.ns, prompt, &memo))
+                          : static_cast<int64_t>(cache_->PeekMatch(r.options.ns, prompt, &memo));
     w.width = r.width();
     w.finished = r.finished();
     w.can_share = !r.options.embed;

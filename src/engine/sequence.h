@@ -76,7 +76,8 @@ struct Request {
   int64_t cached_tokens = -1;  // prompt tokens from the cache at first admission
   int64_t admit_order = 0;     // larger: admitted more recently
   int64_t preemptions = 0;
-  int64_t peek = 0;  // scratch: cached prefix length while ranking
+  int64_t peek = 0;                 // scratch: cached prefix length while ranking
+  kvcache::PrefixMemo prefix_memo;  // where ranking's last walk of the prompt ended
   int64_t completion_tokens = 0;
   std::vector<float> hidden_sum;  // embed requests: summed final hidden states
   int64_t in_flight = 0;          // items of launched steps not yet finished: kept until 0

@@ -30,6 +30,14 @@ class EventingCache final : public PrefixCache {
   size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens) override {
     return inner_->TouchPrefix(ns, tokens);
   }
+  size_t PeekMatch(std::string_view ns, std::span<const Token> tokens,
+                   PrefixMemo* memo) const override {
+    return inner_->PeekMatch(ns, tokens, memo);
+  }
+  size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens,
+                     PrefixMemo* memo) override {
+    return inner_->TouchPrefix(ns, tokens, memo);
+  }
 
   Status Insert(std::string_view ns, std::span<const Token> tokens, std::span<const PageId> pages,
                 const InsertOptions& options, InsertResult* out) override {

@@ -172,6 +172,17 @@ struct EvictedEntry {
 };
 using EvictionObserver = std::function<void(const EvictedEntry&)>;
 
+// See PrefixCache::PeekMatch(ns, tokens, memo). Opaque to callers.
+struct PrefixMemo {
+  uint32_t node = UINT32_MAX;  // the last entry the walk reached (or the root)
+  uint32_t generation = 0;     // its generation then
+  uint32_t version = 0;        // its version then (changes: radix_tree.h)
+  uint32_t parent = UINT32_MAX;
+  uint32_t parent_version = 0;
+  size_t matched = 0;
+  size_t tokens = 0;  // the length of the prompt asked about
+};
+
 class PrefixCache {
  public:
   virtual ~PrefixCache() = default;
@@ -189,6 +200,23 @@ class PrefixCache {
   // requests in its queue, so their cached prefixes are not the first evicted
   // while they wait.
   virtual size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens) = 0;
+
+  // PeekMatch and TouchPrefix for a caller that asks about the same prompt again
+  // and again (a waiting request, ranked every step): `memo` (owned by the
+  // caller, one per prompt and cache, starting empty) remembers where the last
+  // walk ended, and while the entries there are unchanged the next call returns
+  // the same length (touching the same entries) without comparing tokens. The
+  // result is always what the plain call would return; a cache may ignore the
+  // memo (the defaults do).
+  virtual size_t PeekMatch(std::string_view ns, std::span<const Token> tokens,
+                           PrefixMemo* memo) const {
+    (void)memo;
+    return PeekMatch(ns, tokens);
+  }
+  virtual size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens, PrefixMemo* memo) {
+    (void)memo;
+    return TouchPrefix(ns, tokens);
+  }
 
   // For pins (pin_table.h): locks the cached prefix of `tokens` as Match and Lock
   // would (the lock covers exactly the pages of that prefix), without counting a

@@ -127,6 +127,7 @@ void RadixTree::LinkChild(uint32_t parent_id, uint32_t child_id) {
                                return CompareFirstPage(nodes_[ref.id], k) < 0;
                              });
   parent.children.insert(it, ChildRef{key[0], child_id});
+  ++parent.version;
   nodes_[child_id].parent = parent_id;
   if (heap_.Contains(parent_id)) heap_.Remove(parent_id);
 }
@@ -159,6 +160,7 @@ uint32_t RadixTree::Split(uint32_t id, size_t at) {
   upper.usage = lower.usage;
   upper.detached = lower.detached;
   lower.depth += static_cast<uint32_t>(at);
+  ++lower.version;
   // The upper part keeps the first page, hence the same place among its siblings.
   nodes_[lower.parent].children[slot].id = upper_id;
   upper.children.push_back(ChildRef{FirstPage(lower)[0], id});
@@ -181,6 +183,7 @@ void RadixTree::Detach(uint32_t id) {
   Node& node = nodes_[id];
   CHECK_GT(node.lock_count, 0);
   node.detached = true;
+  ++node.version;
   if (heap_.Contains(id)) heap_.Remove(id);
   // Out of its parent's children, so nothing matches it; the parent pointer stays
   // so that unlocking still walks up and releases the ancestors' locks.
@@ -299,6 +302,7 @@ void RadixTree::StoreTokens(Node& node, std::span<const Token> tokens) {
     }
   }
   node.length += static_cast<uint32_t>(tokens.size());
+  ++node.version;
 }
 
 void RadixTree::AppendNodeTokens(const Node& node, std::vector<Token>* out) const {
@@ -437,11 +441,38 @@ void RadixTree::MatchPath(std::string_view ns, std::span<const Token> tokens, bo
 // The longest cached prefix of `tokens` under `ns` without splitting or
 // counting: visit(id) for each entry the prefix reaches (a partly matched
 // edge included, whole). PeekMatch and TouchPrefix differ only in the visit.
+//
+// A memo names the last node the walk reached (the root when none) with its
+// generation and version, and its parent's version. While they hold, the walk
+// would end at the same place: the node was neither freed, split, detached nor
+// grown, and nothing was linked under it (which could extend the match) or
+// beside it (a sibling that shares more of a partly matched first page); the
+// nodes above it cannot change what matches without one of those. Then the
+// path is replayed through the parent links, root first, without comparing a
+// token.
 template <typename Visit>
-size_t RadixTree::WalkPrefix(std::string_view ns, std::span<const Token> tokens,
+size_t RadixTree::WalkPrefix(std::string_view ns, std::span<const Token> tokens, PrefixMemo* memo,
                              Visit&& visit) const {
+  if (memo != nullptr && memo->node < nodes_.size() && memo->tokens == tokens.size()) {
+    const Node& last = nodes_[memo->node];
+    if (last.alive && !last.detached && last.generation == memo->generation &&
+        last.version == memo->version &&
+        (last.parent == kNone ? memo->parent == kNone
+                              : last.parent == memo->parent &&
+                                    nodes_[last.parent].version == memo->parent_version)) {
+      walk_path_.clear();
+      for (uint32_t id = memo->node; nodes_[id].parent != kNone; id = nodes_[id].parent) {
+        walk_path_.push_back(id);
+      }
+      for (auto it = walk_path_.rbegin(); it != walk_path_.rend(); ++it) visit(*it);
+      return memo->matched;
+    }
+  }
   uint32_t id = FindRoot(ns);
-  if (id == kNone) return 0;
+  if (id == kNone) {
+    if (memo != nullptr) *memo = PrefixMemo{};
+    return 0;
+  }
   size_t pos = 0;
   while (pos < tokens.size()) {
     BestChildResult best = BestChild(nodes_[id], tokens.subspan(pos));
@@ -452,19 +483,39 @@ size_t RadixTree::WalkPrefix(std::string_view ns, std::span<const Token> tokens,
     if (common == 0) break;
     pos += common;
     visit(best.id);
-    if (common < child.length) break;
     id = best.id;
+    if (common < child.length) break;
+  }
+  if (memo != nullptr) {
+    const Node& last = nodes_[id];
+    memo->node = id;
+    memo->generation = last.generation;
+    memo->version = last.version;
+    memo->parent = last.parent;
+    memo->parent_version = last.parent == kNone ? 0 : nodes_[last.parent].version;
+    memo->matched = pos;
+    memo->tokens = tokens.size();
   }
   return pos;
 }
 
 size_t RadixTree::PeekMatch(std::string_view ns, std::span<const Token> tokens) const {
-  return WalkPrefix(ns, tokens, [](uint32_t) {});
+  return WalkPrefix(ns, tokens, nullptr, [](uint32_t) {});
+}
+
+size_t RadixTree::PeekMatch(std::string_view ns, std::span<const Token> tokens,
+                            PrefixMemo* memo) const {
+  return WalkPrefix(ns, tokens, memo, [](uint32_t) {});
 }
 
 size_t RadixTree::TouchPrefix(std::string_view ns, std::span<const Token> tokens) {
+  return TouchPrefix(ns, tokens, nullptr);
+}
+
+size_t RadixTree::TouchPrefix(std::string_view ns, std::span<const Token> tokens,
+                              PrefixMemo* memo) {
   const int64_t now = clock_->NowNanos();
-  return WalkPrefix(ns, tokens, [this, now](uint32_t id) {
+  return WalkPrefix(ns, tokens, memo, [this, now](uint32_t id) {
     Touch(id, now, /*hit=*/false, EntryUsage::kKeepPriority);
   });
 }

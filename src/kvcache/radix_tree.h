@@ -55,6 +55,9 @@ class RadixTree final : public PrefixCache {
   void Match(std::string_view ns, std::span<const Token> tokens, MatchResult* out) override;
   size_t PeekMatch(std::string_view ns, std::span<const Token> tokens) const override;
   size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens) override;
+  size_t PeekMatch(std::string_view ns, std::span<const Token> tokens,
+                   PrefixMemo* memo) const override;
+  size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens, PrefixMemo* memo) override;
   size_t LockPrefix(std::string_view ns, std::span<const Token> tokens,
                     CacheHandle* handle) override;
   Status Insert(std::string_view ns, std::span<const Token> tokens, std::span<const PageId> pages,
@@ -77,8 +80,12 @@ class RadixTree final : public PrefixCache {
   std::string_view kind() const override { return "radix"; }
 
  private:
+  // The walk of PeekMatch and TouchPrefix; with a memo, replayed from it while
+  // valid (the entry it ended at and that entry's parent unchanged), else walked
+  // and remembered.
   template <typename Visit>
-  size_t WalkPrefix(std::string_view ns, std::span<const Token> tokens, Visit&& visit) const;
+  size_t WalkPrefix(std::string_view ns, std::span<const Token> tokens, PrefixMemo* memo,
+                    Visit&& visit) const;
   static constexpr uint32_t kNone = UINT32_MAX;
 
   struct ChildRef {
@@ -91,6 +98,10 @@ class RadixTree final : public PrefixCache {
     std::vector<ChildRef> children;  // sorted by first-page tokens
     uint32_t parent = kNone;
     uint32_t generation = 0;
+    // Changes whenever what a walk ending here finds could change: the node's
+    // tokens grow, it is split or detached, or a child is linked under it
+    // (PrefixMemo).
+    uint32_t version = 0;
     uint32_t ns = 0;
     uint32_t depth = 0;   // tokens before this node; a multiple of page_size
     uint32_t length = 0;  // tokens in this node
@@ -202,6 +213,8 @@ class RadixTree final : public PrefixCache {
 
   EvictionObserver observer_;
   std::vector<Token> observer_path_;
+  // Scratch of WalkPrefix's replay from a memo (the tree is single-threaded).
+  mutable std::vector<uint32_t> walk_path_;
 
   int64_t live_nodes_ = 0;
   int64_t cached_tokens_ = 0;

@@ -56,7 +56,8 @@ struct Seq {
   std::vector<Token> tokens;  // prompt, then the output generated so far
   std::vector<Token> output;  // the whole output, generated ahead
   int64_t prompt_len = 0;
-  int64_t computed = 0;  // tokens whose KV is in `pages`
+  int64_t computed = 0;             // tokens whose KV is in `pages`
+  kvcache::PrefixMemo prefix_memo;  // where ranking's last walk of the prompt ended
   size_t generated = 0;
   std::unique_ptr<kvcache::SequencePages> pages;  // null while waiting
   int64_t arrival_ns = 0;
@@ -360,7 +361,8 @@ class Run final : public sched::AdmitHost {
     const int64_t running = static_cast<int64_t>(running_.size());
     waiting_desc_.resize(waiting_.size());
     for (size_t i = 0; i < waiting_.size(); ++i) {
-      const Seq& s = *waiting_[i];
+      Seq& s = *waiting_[i];
+      kvcache::PrefixMemo& memo = s.prefix_memo;
       sched::WaitingRequest& w = waiting_desc_[i];
       w.id = s.request;
       w.arrival_ns = s.arrival_ns;
@@ -368,8 +370,8 @@ class Run final : public sched::AdmitHost {
       w.preemptions = s.preemptions;
       const auto prompt = std::span(s.tokens).first(static_cast<size_t>(s.prompt_len - 1));
       w.cached_tokens =
-          static_cast<int64_t>(options_.touch_waiting ? cache_->TouchPrefix(Ns(s), prompt)
-                                                      : cache_->PeekMatch(Ns(s), prompt));
+          static_cast<int64_t>(options_.touch_waiting ? cache_->TouchPrefix(Ns(s), prompt, &memo)
+                                                      : cache_->PeekMatch(Ns(s), prompt, &memo));
       if (tiers_ != nullptr) w.cached_tokens = MatchBelow(s, w.cached_tokens);
     }
     policy_.Rank(waiting_desc_, now, &order_);

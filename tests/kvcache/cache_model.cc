@@ -117,8 +117,24 @@ void CacheModel::CheckSlots(std::span<const PageId> pages, std::span<const Token
   }
 }
 
+void CacheModel::CheckWatched() {
+  for (Watched& w : watched_) {
+    const std::string name = NamespaceName(w.ns);
+    CHECK_EQ(cache_->PeekMatch(name, w.query, &w.memo), cache_->PeekMatch(name, w.query))
+        << "a memoized walk differs from the plain one";
+  }
+}
+
 void CacheModel::CheckMatch(int ns, std::span<const Token> query) {
   size_t expected = ExpectedMatch(ns, query);
+  // Watch the query from now on (four at a time, the oldest replaced).
+  Watched w{ns, std::vector<Token>(query.begin(), query.end()), PrefixMemo{}};
+  CHECK_EQ(cache_->PeekMatch(NamespaceName(ns), w.query, &w.memo), expected);
+  if (watched_.size() < 4) {
+    watched_.push_back(std::move(w));
+  } else {
+    watched_[next_watch_++ % watched_.size()] = std::move(w);
+  }
   CHECK_EQ(cache_->PeekMatch(NamespaceName(ns), query), expected)
       << "peek length differs from the reference";
   cache_->Match(NamespaceName(ns), query, &match_);
@@ -351,6 +367,7 @@ void CacheModel::Step(OpSource& source) {
   } else if (source.Next(4) == 0) {
     FlushAll();
   }
+  CheckWatched();
   CheckAll();
 }
 

@@ -122,6 +122,17 @@ class CacheModel {
   void OnEvicted(const EvictedEntry& entry);
   std::vector<Token> MakePrompt(OpSource& source);
 
+  // Queries asked again after every operation with a memo (PrefixCache::PeekMatch
+  // with memo), which must agree with the plain walk.
+  struct Watched {
+    int ns = 0;
+    std::vector<Token> query;
+    PrefixMemo memo;
+  };
+  void CheckWatched();
+  std::vector<Watched> watched_;
+  size_t next_watch_ = 0;
+
   ModelOptions options_;
   ManualClock clock_;
   std::unique_ptr<PagePool> pool_;

@@ -91,6 +91,53 @@ TEST_F(RadixTreeTest, DivergenceSplitsOnAPageBoundary) {
   EXPECT_EQ(Match("ns", s).pages, sp);
 }
 
+// A memo (a waiting request's, ranked every step) gives the plain walk's answer
+// through every change that could alter it: a child linked below where the walk
+// ended, a sibling sharing more of a partly matched first page, a split, growth
+// in place, eviction and flush.
+TEST_F(RadixTreeTest, MemoizedWalksFollowEveryChange) {
+  Init(4);
+  const Tokens query = Cat(Seq(0, 12), Seq(200, 6));
+  PrefixMemo memo;
+  auto check = [&](size_t expected) {
+    EXPECT_EQ(cache_->PeekMatch("ns", query, &memo), expected);
+    EXPECT_EQ(cache_->PeekMatch("ns", query, &memo), expected);  // from the memo
+    EXPECT_EQ(cache_->TouchPrefix("ns", query, &memo), expected);
+    EXPECT_EQ(cache_->PeekMatch("ns", query), expected);
+  };
+  check(0);
+  InsertNew("ns", Seq(0, 8));  // a leaf of two pages
+  check(8);
+  InsertNew("ns", Seq(0, 12));  // a child linked below the end of the walk
+  check(12);
+  InsertNew("ns", Cat(Seq(0, 12), Seq(200, 6)));  // a leaf below it
+  check(18);
+  InsertNew("ns", Cat(Seq(0, 6), Seq(300, 4)));  // splits the path at token 4
+  check(18);
+  EXPECT_GT(Evict(64), 0);
+  check(0);
+  // A sibling that shares more of a partly matched first page.
+  InsertNew("ns", {0, 1, 7});
+  check(2);
+  InsertNew("ns", {0, 1, 2, 3, 9});
+  check(4);
+  EXPECT_GT(cache_->Flush("ns"), 0);
+  check(0);
+  // A partial leaf grown in place by its creator.
+  Pages p = PagesFor(Seq(0, 10));
+  InsertResult r1 = Insert("grow", Seq(0, 6), {p[0], p[1]});
+  PrefixMemo grow_memo;
+  EXPECT_EQ(cache_->PeekMatch("grow", Seq(0, 12), &grow_memo), 6u);
+  Lock(r1.handle);
+  Insert("grow", Seq(0, 10), p);
+  Unlock(r1.handle);
+  EXPECT_EQ(cache_->PeekMatch("grow", Seq(0, 12), &grow_memo), 10u);
+  // Another prompt with the same memo object is walked afresh (its length differs).
+  InsertNew("ns", Seq(0, 8));
+  EXPECT_EQ(cache_->PeekMatch("ns", Seq(0, 5), &memo), 5u);
+  EXPECT_EQ(cache_->PeekMatch("ns", query, &memo), 8u);
+}
+
 TEST_F(RadixTreeTest, InsertOfAShorterPrefixLeavesThePartialPageWithTheCaller) {
   Init(4);
   Pages sp = PagesFor(Seq(0, 12));
