@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <string>
 
 namespace radixlm::backend {
@@ -52,6 +53,21 @@ Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelCon
     }
   }
   return OkStatus();
+}
+
+Status Backend::ExportPages(std::span<const int32_t>, std::span<std::byte* const>) {
+  return UnimplementedError(std::string(name()) + " backend cannot move KV pages to the host");
+}
+
+Status Backend::ImportPages(std::span<const int32_t>, std::span<const std::byte* const>) {
+  return UnimplementedError(std::string(name()) + " backend cannot move KV pages from the host");
+}
+
+Backend::HostMemory Backend::AllocateHost(size_t bytes) {
+  constexpr size_t kAlign = 4096;
+  const size_t rounded = (std::max<size_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
+  return HostMemory(static_cast<std::byte*>(std::aligned_alloc(kAlign, rounded)),
+                    [](std::byte* p) { std::free(p); });
 }
 
 Status Backend::Launch(std::span<const SequenceInput> batch) {

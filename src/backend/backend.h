@@ -15,7 +15,9 @@
 // same bits (the CPU backend is bit-exact; see docs/ARCHITECTURE.md).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -78,6 +80,24 @@ class Backend {
   // Copies the first `slots` slots of page `src` into page `dst`, every layer.
   // Ordered after every step launched before and before every step launched after.
   virtual Status CopyPage(int32_t src, int32_t dst, int64_t slots) = 0;
+
+  // The KV tiers below the device (engine/kv_tiers.h) keep whole pages: every
+  // layer's keys and values of one page, page_bytes() bytes in the backend's
+  // own layout and number format (0: this backend cannot move pages).
+  // ExportPages copies page pages[i] to host memory at dst[i], ImportPages
+  // host memory at src[i] into page pages[i]; both are ordered like CopyPage
+  // (after every step launched before, before every step launched after) and
+  // may return before the copy is done: the host memory must come from
+  // AllocateHost, and it is read or written in that order with the steps and
+  // the other copies (so an import from memory an export wrote gets the
+  // exported bytes). Pages outside the pool are INVALID_ARGUMENT.
+  virtual int64_t page_bytes() const { return 0; }
+  virtual Status ExportPages(std::span<const int32_t> pages, std::span<std::byte* const> dst);
+  virtual Status ImportPages(std::span<const int32_t> pages, std::span<const std::byte* const> src);
+  // Host memory for those copies: page-aligned, pinned on a GPU. Null when the
+  // memory cannot be had.
+  using HostMemory = std::unique_ptr<std::byte, void (*)(std::byte*)>;
+  virtual HostMemory AllocateHost(size_t bytes);
 
   // Overlapped steps: Launch starts a step and returns; Wait finishes the
   // oldest step launched and not waited for, filling its outputs (the

@@ -47,6 +47,12 @@ Status EngineOptions::Validate() const {
     return InvalidArgumentError(
         "max_pinned_pages_per_tenant and max_pinned_pages must be >= 0 (or -1)");
   if (max_pin_ttl_seconds < 1) return InvalidArgumentError("max_pin_ttl_seconds must be >= 1");
+  if (tiers.host_bytes < 0) return InvalidArgumentError("the host cache's size must be >= 0");
+  if (tiers.host_bytes > 0 && !prefix_cache)
+    return InvalidArgumentError("a host cache needs the prefix cache (it is off)");
+  if (tiers.host_admission != "all" && tiers.host_admission != "second-hit")
+    return InvalidArgumentError("host cache admission must be all or second-hit, not '" +
+                                tiers.host_admission + "'");
   if (prefix_cache) return cache.Validate();
   return OkStatus();
 }
@@ -77,6 +83,7 @@ void Merge(RequestUpdate* into, RequestUpdate&& from) {
             [](const auto& a, const auto& b) { return a.index < b.index; });
   into->prompt_tokens = from.prompt_tokens;
   into->cached_tokens = from.cached_tokens;
+  into->host_cached_tokens = from.host_cached_tokens;
   into->completion_tokens = from.completion_tokens;
   into->finished = into->finished || from.finished;
   if (!from.embedding.empty()) into->embedding = std::move(from.embedding);

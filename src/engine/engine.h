@@ -23,6 +23,7 @@
 
 #include "core/histogram.h"
 #include "core/status.h"
+#include "engine/kv_tier_options.h"
 #include "engine/request.h"
 #include "kvcache/cache_events.h"
 #include "kvcache/prefix_cache.h"
@@ -94,6 +95,10 @@ struct EngineOptions {
   // Told every full page the prefix cache stores or drops (kvcache/cache_events.h:
   // the KV-event publisher); null: none. Not owned; outlives the engine.
   kvcache::CacheEventSink* cache_events = nullptr;
+  // The KV tiers below the device (kv_tiers.h): host_bytes > 0 adds a host
+  // cache of whole pages, written through as pages are computed and loaded
+  // back when a prompt's cached prefix goes on there. Needs the prefix cache.
+  KvTierOptions tiers;
   Status Validate() const;
 };
 
@@ -137,8 +142,11 @@ struct EngineSnapshot {
   // thread's time on them (the masks, and moving each sample past its token).
   int64_t constrained_rows = 0;
   double grammar_seconds = 0;
-  int64_t prompt_tokens = 0;         // prompt tokens of admitted requests
-  int64_t cached_prompt_tokens = 0;  // of which served from the prefix cache
+  int64_t prompt_tokens = 0;              // prompt tokens of admitted requests
+  int64_t cached_prompt_tokens = 0;       // of which served from the prefix cache
+  int64_t host_cached_prompt_tokens = 0;  // of those, loaded from the host tier
+  bool host_tier = false;
+  KvTierStats tiers;
   int64_t computed_prompt_tokens =
       0;  // prefill tokens run (recomputation after preemption included)
   int64_t generation_tokens = 0;

@@ -93,11 +93,12 @@ struct RequestUpdate {
   std::vector<SampleDelta> samples;  // only samples with news, in index order
   // Known once the prompt has been matched against the prefix cache.
   int64_t prompt_tokens = 0;
-  int64_t cached_tokens = 0;      // prompt tokens served from the prefix cache
-  int64_t completion_tokens = 0;  // all samples, so far
-  bool finished = false;          // every sample has finished; no more updates
-  Status error;                   // set when the request failed as a whole
-  std::vector<float> embedding;   // embed requests: in the final update, hidden_size floats
+  int64_t cached_tokens = 0;       // prompt tokens served from the prefix cache
+  int64_t host_cached_tokens = 0;  // of which loaded from the host tier (kv_tiers.h)
+  int64_t completion_tokens = 0;   // all samples, so far
+  bool finished = false;           // every sample has finished; no more updates
+  Status error;                    // set when the request failed as a whole
+  std::vector<float> embedding;    // embed requests: in the final update, hidden_size floats
 };
 
 }  // namespace radixlm::engine

@@ -6,6 +6,7 @@
 #include "backend/backend.h"
 #include "core/check.h"
 #include "core/logging.h"
+#include "kvcache/block_hash.h"
 
 namespace radixlm::engine {
 
@@ -77,6 +78,9 @@ StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(backend::Backend* backend
     ASSIGN_OR_RETURN(s->cache_, kvcache::CreatePrefixCache(cache_options, s->pool_.get(), clock));
     if (options.cache_events != nullptr) {
       s->cache_ = kvcache::WithCacheEvents(std::move(s->cache_), options.cache_events);
+    }
+    if (options.tiers.host_bytes > 0) {
+      ASSIGN_OR_RETURN(s->tiers_, KvTiers::Create(options.tiers, backend));
     }
   }
   return s;
@@ -295,7 +299,7 @@ void Scheduler::Preempt(StepPlan* plan, Request* request) {
   }
   for (auto& seq : request->sequences) {
     if (seq->pages == nullptr) continue;
-    ReleaseSequence(seq.get());
+    ReleaseSequence(request, seq.get());
   }
   ++request->preemptions;
   ++preemptions_;
@@ -393,6 +397,7 @@ void Scheduler::RankWaiting(int64_t now) {
                       : policy_.options().touch_waiting
                           ? static_cast<int64_t>(cache_->TouchPrefix(r.options.ns, prompt, &memo))
                           : static_cast<int64_t>(cache_->PeekMatch(r.options.ns, prompt, &memo));
+    if (tiers_ != nullptr && !r.options.embed) w.cached_tokens = TieredMatch(&r, w.cached_tokens);
     w.width = r.width();
     w.finished = r.finished();
     w.can_share = !r.options.embed;
@@ -410,8 +415,102 @@ void Scheduler::RankWaiting(int64_t now) {
   waiting_desc_.swap(desc);
 }
 
+const std::vector<kvcache::BlockHash>& Scheduler::PromptHashes(Request* r) {
+  const auto& p = r->options.prompt;
+  const size_t full = p.size() / static_cast<size_t>(pool_->page_size());
+  if (r->prompt_hashes.size() != full) {
+    r->prompt_hashes.clear();
+    kvcache::AppendBlockHashes(kvcache::NamespaceHash(r->options.ns), p,
+                               static_cast<int>(pool_->page_size()), &r->prompt_hashes);
+  }
+  return r->prompt_hashes;
+}
+
+int64_t Scheduler::TieredMatch(Request* r, int64_t device) {
+  const int64_t ps = pool_->page_size();
+  const auto& hashes = PromptHashes(r);
+  // Pages wholly before the last prompt token (which is always computed).
+  const int64_t usable =
+      std::min<int64_t>((r->prompt_len() - 1) / ps, static_cast<int64_t>(hashes.size()));
+  if (device / ps >= usable) return device;
+  const int64_t end =
+      tiers_->HeldFrom(std::span(hashes).first(static_cast<size_t>(usable)), device / ps);
+  return std::max(device, end * ps);
+}
+
+void Scheduler::LoadFromTiers(StepPlan* plan, Request* r) {
+  const int64_t ps = pool_->page_size();
+  const auto& prompt = r->options.prompt;
+  const auto matchable = std::span(prompt).first(prompt.size() - 1);
+  int64_t device = 0;
+  {
+    ScopedNanos timer(&cache_ns_);
+    device = static_cast<int64_t>(cache_->PeekMatch(r->options.ns, matchable, &r->prefix_memo));
+  }
+  const int64_t end = TieredMatch(r, device) / ps;
+  if (end * ps <= device) return;
+  const int64_t first = device / ps;
+  // The device's part of the prefix is locked first, so making room cannot
+  // evict it; then pages for the rest, as admission takes them (free and
+  // evictable ones, leaving one per running sequence).
+  kvcache::SequencePages staging(cache_.get(), pool_.get(), r->options.ns);
+  staging.set_request_id(r->id);
+  kvcache::PageCopy copy;
+  StatusOr<size_t> held = staging.Start(matchable.first(static_cast<size_t>(first * ps)), &copy);
+  if (!held.ok() || static_cast<int64_t>(*held) != first * ps || copy.needed()) return;
+  const int64_t reserve =
+      sched::SchedulePolicy::AdmissionPages(end - first, plan->running_sequences);
+  if (pool_->pages_free() < reserve) cache_->Evict(reserve - pool_->pages_free());
+  if (pool_->pages_free() < reserve || !staging.Reserve(static_cast<size_t>(end * ps)).ok()) return;
+  const auto pages =
+      staging.pages().subspan(static_cast<size_t>(first), static_cast<size_t>(end - first));
+  Status s = tiers_->Load(PromptHashes(r), first, pages, r->id);
+  if (!s.ok()) {
+    LOG(WARNING) << "host cache load failed, computing instead: " << s.ToString();
+    return;
+  }
+  {
+    ScopedNanos timer(&cache_ns_);
+    s = staging.Commit(matchable.first(static_cast<size_t>(end * ps)));
+  }
+  if (!s.ok()) {
+    LOG(WARNING) << "prefix cache insert of loaded pages failed: " << s.ToString();
+    return;
+  }
+  if (r->cached_tokens < 0) r->host_cached_tokens += end * ps - device;
+}
+
+void Scheduler::OfferPages(Request* r, Sequence* seq) {
+  if (tiers_ == nullptr || r->options.embed || seq->pages == nullptr) return;
+  const int64_t ps = pool_->page_size();
+  const int64_t known = std::min(seq->computed, static_cast<int64_t>(seq->tokens.size()));
+  const int64_t full =
+      std::min<int64_t>(known / ps, static_cast<int64_t>(seq->pages->pages().size()));
+  if (full <= seq->pages_offered) return;
+  const auto tokens = std::span<const int32_t>(seq->tokens);
+  if (static_cast<int64_t>(seq->block_hashes.size()) < full) {
+    const size_t have = seq->block_hashes.size();
+    const kvcache::BlockHash parent =
+        have == 0 ? kvcache::NamespaceHash(r->options.ns) : seq->block_hashes.back();
+    kvcache::AppendBlockHashes(
+        parent,
+        tokens.subspan(have * static_cast<size_t>(ps),
+                       (static_cast<size_t>(full) - have) * static_cast<size_t>(ps)),
+        static_cast<int>(ps), &seq->block_hashes);
+  }
+  const auto from = static_cast<size_t>(seq->pages_offered);
+  const auto count = static_cast<size_t>(full - seq->pages_offered);
+  Status s = tiers_->Use(std::span(seq->block_hashes).subspan(from, count),
+                         seq->pages->pages().subspan(from, count), r->id);
+  if (!s.ok()) {
+    LOG(WARNING) << "host cache write-through failed: " << s.ToString();
+  }
+  seq->pages_offered = full;
+}
+
 bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
   const int64_t ps = pool_->page_size();
+  if (tiers_ != nullptr && !r->options.embed) LoadFromTiers(plan, r);
   std::vector<Sequence*> starting;
   for (auto& seq : r->sequences) {
     if (!seq->finished()) starting.push_back(seq.get());
@@ -464,7 +563,10 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
   plan->copies.insert(plan->copies.end(), copies.begin(), copies.end());
   plan->budget = budget;
   // What it hits at its first admission is what usage reports.
-  if (r->cached_tokens < 0) r->cached_tokens = std::min(starting[0]->computed, r->prompt_len());
+  if (r->cached_tokens < 0) {
+    r->cached_tokens = std::min(starting[0]->computed, r->prompt_len());
+    r->host_cached_tokens = std::min(r->host_cached_tokens, r->cached_tokens);
+  }
   return true;
 }
 
@@ -486,6 +588,7 @@ class Scheduler::AdmitHost final : public sched::AdmitHost {
         s_->histograms_.queue->Observe(static_cast<double>(now_ - r->arrival_ns) / kNanosPerSecond);
       s_->prompt_tokens_ += r->prompt_len();
       s_->cached_prompt_tokens_ += r->cached_tokens;
+      s_->host_cached_prompt_tokens_ += r->host_cached_tokens;
     }
     r->admit_order = s_->next_admit_order_++;
     // Running at once, so the requests ranked after it can share its prefill.
@@ -850,23 +953,28 @@ void Scheduler::InsertChunks(const StepPlan& plan) {
     if (!s.ok()) {
       LOG(WARNING) << "prefix cache insert failed: " << s.ToString();
     }
+    OfferPages(item.request, seq);
   }
 }
 
-void Scheduler::ReleaseSequence(Sequence* seq) {
+void Scheduler::ReleaseSequence(Request* request, Sequence* seq) {
   if (seq->pages == nullptr) return;
   if (cache_ != nullptr && seq->computed > 0) {
-    ScopedNanos timer(&cache_ns_);
-    // (A token still in flight as its own input has no id here yet: left out.)
-    const int64_t known = std::min(seq->computed, static_cast<int64_t>(seq->tokens.size()));
-    Status s =
-        seq->pages->Commit(std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(known)));
-    if (!s.ok()) {
-      LOG(WARNING) << "prefix cache insert failed: " << s.ToString();
+    {
+      ScopedNanos timer(&cache_ns_);
+      // (A token still in flight as its own input has no id here yet: left out.)
+      const int64_t known = std::min(seq->computed, static_cast<int64_t>(seq->tokens.size()));
+      Status s = seq->pages->Commit(
+          std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(known)));
+      if (!s.ok()) {
+        LOG(WARNING) << "prefix cache insert failed: " << s.ToString();
+      }
     }
+    OfferPages(request, seq);
   }
   seq->pages.reset();
   seq->computed = 0;
+  seq->pages_offered = 0;
 }
 
 void Scheduler::Finish(Request* r, Sequence* seq, FinishReason reason) {
@@ -880,6 +988,7 @@ void Scheduler::Report(Request* r, bool finished, const Status& error) {
   RequestUpdate update;
   update.prompt_tokens = r->prompt_len();
   update.cached_tokens = std::max<int64_t>(r->cached_tokens, 0);
+  update.host_cached_tokens = r->host_cached_tokens;
   update.completion_tokens = r->completion_tokens;
   update.finished = finished;
   update.error = error;
@@ -911,7 +1020,7 @@ void Scheduler::ReleaseFinished() {
     for (auto it = queue->begin(); it != queue->end();) {
       Request* r = it->get();
       for (auto& seq : r->sequences) {
-        if (seq->finished() && seq->pages != nullptr) ReleaseSequence(seq.get());
+        if (seq->finished() && seq->pages != nullptr) ReleaseSequence(r, seq.get());
       }
       // A request stays until the step in flight that computes for it is done.
       if (!r->finished() || r->in_flight > 0) {
@@ -957,6 +1066,9 @@ void Scheduler::FillSnapshot(EngineSnapshot* out) const {
   out->constrained_rows = constrained_rows_;
   out->prompt_tokens = prompt_tokens_;
   out->cached_prompt_tokens = cached_prompt_tokens_;
+  out->host_cached_prompt_tokens = host_cached_prompt_tokens_;
+  out->host_tier = tiers_ != nullptr;
+  if (tiers_ != nullptr) out->tiers = tiers_->stats();
   out->computed_prompt_tokens = computed_prompt_tokens_;
   out->generation_tokens = generation_tokens_;
   out->requests_stop = finished_[static_cast<int>(FinishReason::kStop)];
@@ -969,6 +1081,9 @@ void Scheduler::FillSnapshot(EngineSnapshot* out) const {
 
 int64_t Scheduler::FlushCache(const std::string& ns, bool all) {
   if (cache_ == nullptr) return 0;
+  // The tiers below the device are keyed by block hash, not by tenant: any
+  // flush empties them.
+  if (tiers_ != nullptr) tiers_->Clear();
   return all ? cache_->FlushAll() : cache_->Flush(ns);
 }
 

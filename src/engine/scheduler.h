@@ -68,6 +68,7 @@
 #include "core/histogram.h"
 #include "core/status.h"
 #include "engine/engine.h"
+#include "engine/kv_tiers.h"
 #include "engine/sequence.h"
 #include "engine/step_cost.h"
 #include "kvcache/page_pool.h"
@@ -217,6 +218,16 @@ class Scheduler {
   // Ranks waiting_ (SchedulePolicy::Rank); waiting_desc_ describes it after.
   void RankWaiting(int64_t now);
   int64_t SharedWithPrefill(const Request& request) const;
+  // The tiers below the device: the prompt's page hashes (made once); where
+  // its cached prefix ends counting the tiers, from `device` tokens on the
+  // device; the pages past the device's match loaded from a tier into fresh
+  // pages and inserted into the prefix cache before the request matches (no
+  // change when the pool cannot spare them); the full pages of `seq` offered
+  // to the tiers after a commit (KvTiers::Use).
+  const std::vector<kvcache::BlockHash>& PromptHashes(Request* request);
+  int64_t TieredMatch(Request* request, int64_t device);
+  void LoadFromTiers(StepPlan* plan, Request* request);
+  void OfferPages(Request* request, Sequence* seq);
   class AdmitHost;
   // The other samples of `request`, over the first `at` tokens of `parent`.
   void Fork(Request* request, Sequence* parent, int64_t at);
@@ -232,7 +243,7 @@ class Scheduler {
   // Every request of the step finishes with `status`.
   void FailStep(StepState& state, const Status& status);
   void Finish(Request* request, Sequence* seq, FinishReason reason);
-  void ReleaseSequence(Sequence* seq);
+  void ReleaseSequence(Request* request, Sequence* seq);
   // The token mask of `seq`'s next row (null: unconstrained, or nothing the
   // vocabulary can write fits, which the token's Advance then reports).
   std::shared_ptr<const grammar::TokenMask> MaskFor(const Request& request, const Sequence& seq);
@@ -250,6 +261,7 @@ class Scheduler {
   LatencyHistograms histograms_;
   std::unique_ptr<kvcache::PagePool> pool_;
   std::unique_ptr<kvcache::PrefixCache> cache_;  // null with prefix caching off
+  std::unique_ptr<KvTiers> tiers_;               // null without tiers below the device
   int64_t max_context_ = 0;
   int64_t vocab_size_ = 0;
 
@@ -281,6 +293,7 @@ class Scheduler {
   int64_t phase_ns_[kStepPhases] = {};
   int64_t prompt_tokens_ = 0;
   int64_t cached_prompt_tokens_ = 0;
+  int64_t host_cached_prompt_tokens_ = 0;
   int64_t computed_prompt_tokens_ = 0;
   int64_t generation_tokens_ = 0;
   int64_t finished_[5] = {0, 0, 0, 0, 0};  // by FinishReason

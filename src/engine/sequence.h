@@ -34,7 +34,11 @@ struct Sequence {
 
   int32_t index;
   std::vector<int32_t> tokens;  // prompt + generated
-  int64_t computed = 0;         // tokens whose K and V are in `pages`
+  // The tiers below the device: hashes of the full pages of `tokens` so far,
+  // and how many of those pages were offered to the tiers (KvTiers::Use).
+  std::vector<kvcache::BlockHash> block_hashes;
+  int64_t pages_offered = 0;
+  int64_t computed = 0;  // tokens whose K and V are in `pages`
   // Sampled tokens of steps launched and not yet finished (overlapped
   // scheduling): 0, or 1 while the step in flight samples this sequence's
   // next token, which is then its choice `future_choice` of that step.
@@ -73,8 +77,12 @@ struct Request {
   int64_t admitted_ns = 0;  // first admission
   int64_t first_token_ns = 0;
   int64_t last_token_ns = 0;
-  int64_t cached_tokens = -1;  // prompt tokens from the cache at first admission
-  int64_t admit_order = 0;     // larger: admitted more recently
+  int64_t cached_tokens = -1;      // prompt tokens from the cache at first admission
+  int64_t host_cached_tokens = 0;  // of which loaded from the host tier then
+  // Chained hashes of the prompt's full pages (kvcache/block_hash.h), made when
+  // the tiers below the device first need them.
+  std::vector<kvcache::BlockHash> prompt_hashes;
+  int64_t admit_order = 0;  // larger: admitted more recently
   int64_t preemptions = 0;
   int64_t peek = 0;                 // scratch: cached prefix length while ranking
   kvcache::PrefixMemo prefix_memo;  // where ranking's last walk of the prompt ended

@@ -24,6 +24,7 @@ struct Output {
   std::vector<int32_t> tokens;
   std::string text;
   int64_t cached = -1;
+  int64_t host_cached = -1;
   FinishReason finish = FinishReason::kNone;
 };
 
@@ -38,6 +39,7 @@ Output Drain(RequestHandle& h) {
       if (d.finish != FinishReason::kNone) out.finish = d.finish;
     }
     out.cached = u.cached_tokens;
+    out.host_cached = u.host_cached_tokens;
     if (u.finished) return out;
   }
 }
@@ -431,6 +433,73 @@ TEST_F(EngineTest, StalledForCountsWhileWorkWaitsWithoutProgress) {
     std::this_thread::yield();
   EXPECT_EQ(engine->StalledFor().count(), 0);
   engine->Shutdown(std::chrono::milliseconds(0));
+}
+
+// The host tier (kv_tiers.h): a pool of 24 pages holds one 100-token prompt at a
+// time; with a host cache the evicted prompt comes back from host memory (its
+// pages loaded, not computed) and its tokens are the cold run's.
+TEST_F(EngineTest, HostTierServesPromptsEvictedFromTheDevice) {
+  model::MakeModelOptions options;
+  options.arch = "llama";
+  options.preset = "tiny";
+  options.seed = 7;
+  auto small = testing::MakeTestModel(options, "engine_tiers", /*page_size=*/8, /*num_pages=*/24);
+  ASSERT_NE(small, nullptr);
+  std::mt19937 rng(11);
+  std::vector<std::vector<int32_t>> prompts(3, std::vector<int32_t>(100));
+  for (auto& p : prompts)
+    for (auto& t : p) t = static_cast<int32_t>(rng() % 256);
+  auto run = [&](bool host) {
+    EngineOptions o;
+    o.max_running = 1;
+    if (host) o.tiers.host_bytes = 64 * small->backend->page_bytes();
+    auto e = Engine::Create(small->backend.get(), tokenizer_, o);
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    std::vector<Output> outs;
+    for (int k : {0, 1, 2, 0}) {
+      auto h = (*e)->Submit(Greedy(prompts[static_cast<size_t>(k)], 4));
+      EXPECT_TRUE(h.ok());
+      outs.push_back(Drain(**h));
+    }
+    EngineSnapshot snap = (*e)->Snapshot();
+    (*e)->Shutdown(std::chrono::milliseconds(0));
+    return std::make_pair(outs, snap);
+  };
+  auto [plain, plain_snap] = run(false);
+  auto [tiered, snap] = run(true);
+  // Without the tier the first prompt was evicted: computed again.
+  EXPECT_EQ(plain[3].cached, 0);
+  EXPECT_FALSE(plain_snap.host_tier);
+  // With it: every full page before the last prompt token (99 / 8 = 12 pages)
+  // comes from the host, and the tokens are the cold run's.
+  EXPECT_EQ(tiered[3].cached, 96);
+  EXPECT_EQ(tiered[3].host_cached, 96);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(tiered[i].tokens, plain[i].tokens) << i;
+    if (i < 3) {
+      EXPECT_EQ(tiered[i].host_cached, 0) << i;
+    }
+  }
+  EXPECT_TRUE(snap.host_tier);
+  EXPECT_EQ(snap.tiers.loaded_blocks, 12);
+  EXPECT_GE(snap.tiers.written_blocks, 36);  // every full page of the three prompts
+  EXPECT_EQ(snap.host_cached_prompt_tokens, 96);
+  EXPECT_EQ(snap.tiers.host_capacity_blocks, 64);
+}
+
+// A host cache needs a backend that moves pages and the prefix cache.
+TEST_F(EngineTest, HostTierOptionsAreChecked) {
+  EngineOptions o;
+  o.tiers.host_bytes = 1;
+  auto e = Engine::Create(model_->backend.get(), tokenizer_, o);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("holds no page"), std::string::npos) << e.status().ToString();
+  o.tiers.host_bytes = int64_t{1} << 20;
+  o.prefix_cache = false;
+  EXPECT_FALSE(Engine::Create(model_->backend.get(), tokenizer_, o).ok());
+  o.prefix_cache = true;
+  o.tiers.host_admission = "sometimes";
+  EXPECT_FALSE(Engine::Create(model_->backend.get(), tokenizer_, o).ok());
 }
 
 }  // namespace radixlm::engine

@@ -165,6 +165,50 @@ Status CpuBackend::CopyPage(int32_t src, int32_t dst, int64_t slots) {
   return OkStatus();
 }
 
+// A page's bytes: per layer, the keys of its kv heads (one contiguous run in
+// the pool), then their values.
+int64_t CpuBackend::page_bytes() const {
+  return 2 * config_.num_layers * config_.num_kv_heads * page_size_ * config_.head_dim *
+         static_cast<int64_t>(sizeof(float));
+}
+
+Status CpuBackend::ExportPages(std::span<const int32_t> pages, std::span<std::byte* const> dst) {
+  if (pages.size() != dst.size()) return InvalidArgumentError("ExportPages: sizes differ");
+  const size_t run =
+      static_cast<size_t>(config_.num_kv_heads * page_size_ * config_.head_dim) * sizeof(float);
+  for (size_t i = 0; i < pages.size(); ++i) {
+    if (pages[i] < 0 || pages[i] >= num_pages_)
+      return InvalidArgumentError("ExportPages: page " + std::to_string(pages[i]) +
+                                  " outside the pool");
+    std::byte* out = dst[i];
+    for (int64_t layer = 0; layer < config_.num_layers; ++layer) {
+      std::memcpy(out, KeyBlock(layer, pages[i], 0), run);
+      std::memcpy(out + run, ValueBlock(layer, pages[i], 0), run);
+      out += 2 * run;
+    }
+  }
+  return OkStatus();
+}
+
+Status CpuBackend::ImportPages(std::span<const int32_t> pages,
+                               std::span<const std::byte* const> src) {
+  if (pages.size() != src.size()) return InvalidArgumentError("ImportPages: sizes differ");
+  const size_t run =
+      static_cast<size_t>(config_.num_kv_heads * page_size_ * config_.head_dim) * sizeof(float);
+  for (size_t i = 0; i < pages.size(); ++i) {
+    if (pages[i] < 0 || pages[i] >= num_pages_)
+      return InvalidArgumentError("ImportPages: page " + std::to_string(pages[i]) +
+                                  " outside the pool");
+    const std::byte* in = src[i];
+    for (int64_t layer = 0; layer < config_.num_layers; ++layer) {
+      std::memcpy(KeyBlock(layer, pages[i], 0), in, run);
+      std::memcpy(ValueBlock(layer, pages[i], 0), in + run, run);
+      in += 2 * run;
+    }
+  }
+  return OkStatus();
+}
+
 void CpuBackend::Norm(const std::vector<float>& w, const std::vector<float>& b, const float* x,
                       float* out) const {
   if (gpt2_) {

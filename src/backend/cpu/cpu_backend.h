@@ -40,6 +40,11 @@ class CpuBackend final : public Backend {
   bool chooses_tokens() const override { return true; }
   Status Forward(std::span<const SequenceInput> batch, std::vector<float>* logits) override;
   Status CopyPage(int32_t src, int32_t dst, int64_t slots) override;
+  // Synchronous: the copies are done when these return.
+  int64_t page_bytes() const override;
+  Status ExportPages(std::span<const int32_t> pages, std::span<std::byte* const> dst) override;
+  Status ImportPages(std::span<const int32_t> pages,
+                     std::span<const std::byte* const> src) override;
 
   // Bytes of F32 weights one decode step reads (every matrix once, the embedding
   // row aside), for bandwidth figures.

@@ -925,4 +925,68 @@ Status CudaBackend::CopyPage(int32_t src, int32_t dst, int64_t slots) {
   return OkStatus();
 }
 
+// A page's bytes: per layer, the keys of its kv heads (one contiguous run in
+// the pool), then their values, BF16.
+int64_t CudaBackend::page_bytes() const {
+  const Impl& m = *impl_;
+  return 2 * m.config.num_layers * m.config.num_kv_heads * m.page_size * m.config.head_dim *
+         static_cast<int64_t>(sizeof(bf16));
+}
+
+// Enqueues the copies of `pages` between the pools and host memory on the copy
+// stream (to_host: device to host; `host` then points at writable memory).
+Status CudaBackend::MovePages(std::span<const int32_t> pages, const std::byte* const* host,
+                              bool to_host) {
+  Impl& m = *impl_;
+  for (int32_t page : pages) {
+    if (page < 0 || page >= m.num_pages)
+      return InvalidArgumentError("page copy: page " + std::to_string(page) + " outside the pool");
+  }
+  if (pages.empty()) return OkStatus();
+  RADIXLM_CUDA_TRY(cudaSetDevice(m.device));
+  RADIXLM_CUDA_TRY(cudaStreamWaitEvent(m.copy_stream, m.compute_idle, 0));
+  const int64_t run_elements = m.config.num_kv_heads * m.page_size * m.config.head_dim;
+  const size_t run = static_cast<size_t>(run_elements) * sizeof(bf16);
+  bf16* pools[2] = {m.k_pool.as<bf16>(), m.v_pool.as<bf16>()};
+  for (size_t i = 0; i < pages.size(); ++i) {
+    std::byte* cursor = const_cast<std::byte*>(host[i]);
+    for (int64_t layer = 0; layer < m.config.num_layers; ++layer) {
+      const int64_t at = (layer * m.num_pages + pages[i]) * run_elements;
+      for (bf16* pool : pools) {
+        if (to_host) {
+          RADIXLM_CUDA_TRY(
+              cudaMemcpyAsync(cursor, pool + at, run, cudaMemcpyDeviceToHost, m.copy_stream));
+        } else {
+          RADIXLM_CUDA_TRY(
+              cudaMemcpyAsync(pool + at, cursor, run, cudaMemcpyHostToDevice, m.copy_stream));
+        }
+        cursor += run;
+      }
+    }
+  }
+  RADIXLM_CUDA_TRY(cudaEventRecord(m.copies_done, m.copy_stream));
+  m.copies_pending = true;
+  return OkStatus();
+}
+
+Status CudaBackend::ExportPages(std::span<const int32_t> pages, std::span<std::byte* const> dst) {
+  if (pages.size() != dst.size()) return InvalidArgumentError("ExportPages: sizes differ");
+  return MovePages(pages, dst.data(), /*to_host=*/true);
+}
+
+Status CudaBackend::ImportPages(std::span<const int32_t> pages,
+                                std::span<const std::byte* const> src) {
+  if (pages.size() != src.size()) return InvalidArgumentError("ImportPages: sizes differ");
+  return MovePages(pages, src.data(), /*to_host=*/false);
+}
+
+Backend::HostMemory CudaBackend::AllocateHost(size_t bytes) {
+  void* p = nullptr;
+  if (cudaSetDevice(impl_->device) != cudaSuccess ||
+      cudaHostAlloc(&p, std::max<size_t>(bytes, 1), cudaHostAllocDefault) != cudaSuccess) {
+    return HostMemory(nullptr, [](std::byte*) {});
+  }
+  return HostMemory(static_cast<std::byte*>(p), [](std::byte* q) { cudaFreeHost(q); });
+}
+
 }  // namespace radixlm::backend::cuda

@@ -81,6 +81,12 @@ class CudaBackend final : public Backend {
   Status Wait(std::vector<float>* logits) override;
   int64_t device_ns() const override;
   Status CopyPage(int32_t src, int32_t dst, int64_t slots) override;
+  // On the copy stream, like CopyPage; the host memory is pinned (AllocateHost).
+  int64_t page_bytes() const override;
+  Status ExportPages(std::span<const int32_t> pages, std::span<std::byte* const> dst) override;
+  Status ImportPages(std::span<const int32_t> pages,
+                     std::span<const std::byte* const> src) override;
+  HostMemory AllocateHost(size_t bytes) override;
 
   // Bytes of BF16 weight matrices one decode step reads (every matrix once, the
   // embedding row aside), for bandwidth figures.
@@ -94,6 +100,7 @@ class CudaBackend final : public Backend {
   std::string device_name() const;
 
   struct Impl;
+  Status MovePages(std::span<const int32_t> pages, const std::byte* const* host, bool to_host);
 
  private:
   explicit CudaBackend(std::unique_ptr<Impl> impl);
