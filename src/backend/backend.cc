@@ -26,6 +26,12 @@ Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelCon
       Status valid = seq.sampling->Validate(config.vocab_size);
       if (!valid.ok()) return InvalidArgumentError(where + valid.message());
     }
+    if (seq.prompt_logprobs != nullptr) {
+      if (!chooses_tokens)
+        return InvalidArgumentError(where + "this backend does not compute prompt logprobs");
+      Status valid = seq.prompt_logprobs->Validate(config.vocab_size, n);
+      if (!valid.ok()) return InvalidArgumentError(where + valid.message());
+    }
     const int64_t end = seq.start + n;
     if (end > config.max_position_embeddings) {
       return InvalidArgumentError(where + std::to_string(end) + " tokens exceed the context of " +

@@ -52,6 +52,10 @@ struct SequenceInput {
   // writes the ids and figures there; the row is then left out of Forward's
   // `logits`. On the GPU only ids and the asked-for figures cross to the host.
   const RowSampling* sampling = nullptr;
+  // When set (on a backend whose chooses_tokens() is true): log-probability
+  // figures of some of the new tokens' rows, computed where the logits are
+  // (PromptLogprobs, sampling.h); written by the time the step is waited for.
+  const PromptLogprobs* prompt_logprobs = nullptr;
 };
 
 class Backend {
@@ -71,7 +75,8 @@ class Backend {
 
   // Runs the batch; `logits` gets one row of vocab_size floats per requested
   // position, sequences in batch order, except the rows of sequences with
-  // `sampling`, whose tokens (and figures) go there instead. Bad input (token ids past the
+  // `sampling`, whose tokens (and figures) go there instead; `prompt_logprobs`
+  // figures go where they point. Bad input (token ids past the
   // vocabulary, positions past the context, page tables too short or naming pages outside the pool,
   // more logits than new tokens) is INVALID_ARGUMENT and computes nothing. One thread at a time:
   // backends keep their activations between calls.
@@ -101,15 +106,14 @@ class Backend {
 
   // Overlapped steps: Launch starts a step and returns; Wait finishes the
   // oldest step launched and not waited for, filling its outputs (the
-  // RowSampling ids and figures of its batch, whose memory the caller keeps
-  // until then, and `logits`). At most two steps are in flight, so the host
-  // prepares step N+1 while the device runs step N; a batch may feed
-  // FutureToken(j) of the step launched just before (whose RowSampling choices
-  // it counts). A step whose logits or hidden sums cross to the host must be
-  // waited for before the next launch. Steps run in launch order, so pages a
-  // later step reuses are written after every earlier step is done with them.
-  // This default runs Forward at Launch (futures resolved from the previous
-  // batch's chosen ids); backends that overlap for real say so in overlaps().
+  // RowSampling ids and figures and the PromptLogprobs figures of its batch,
+  // whose memory the caller keeps until then, and `logits`). At most two steps are in flight, so
+  // the host prepares step N+1 while the device runs step N; a batch may feed FutureToken(j) of the
+  // step launched just before (whose RowSampling choices it counts). A step whose logits or hidden
+  // sums cross to the host must be waited for before the next launch. Steps run in launch order, so
+  // pages a later step reuses are written after every earlier step is done with them. This default
+  // runs Forward at Launch (futures resolved from the previous batch's chosen ids); backends that
+  // overlap for real say so in overlaps().
   virtual bool overlaps() const { return false; }
   virtual Status Launch(std::span<const SequenceInput> batch);
   virtual Status Wait(std::vector<float>* logits);
@@ -132,7 +136,7 @@ class Backend {
 };
 
 // Checks a batch against a model and pool; shared by every backend. Row
-// sampling is refused unless `chooses_tokens`; FutureToken(j) unless j <
+// sampling and prompt logprobs are refused unless `chooses_tokens`; FutureToken(j) unless j <
 // `futures` (the choices of the step launched before: Launch only).
 Status ValidateBatch(std::span<const SequenceInput> batch, const model::ModelConfig& config,
                      int64_t page_size, int64_t num_pages, bool chooses_tokens = false,

@@ -135,6 +135,36 @@ Status RowSampling::Validate(int64_t vocab) const {
   return OkStatus();
 }
 
+Status PromptLogprobs::Validate(int64_t vocab, int64_t new_tokens) const {
+  const auto rows = static_cast<int64_t>(targets.size());
+  if (first < 0 || first + rows > new_tokens) {
+    return InvalidArgumentError("prompt logprobs: rows [" + std::to_string(first) + ", " +
+                                std::to_string(first + rows) + ") outside the " +
+                                std::to_string(new_tokens) + " new tokens");
+  }
+  if (out.size() != targets.size()) {
+    return InvalidArgumentError("prompt logprobs: " + std::to_string(out.size()) + " outputs for " +
+                                std::to_string(rows) + " rows");
+  }
+  if (top_logprobs < 0 || top_logprobs > kMaxRowTopLogprobs) {
+    return InvalidArgumentError("prompt logprobs: top_logprobs must be in [0, " +
+                                std::to_string(kMaxRowTopLogprobs) + "], not " +
+                                std::to_string(top_logprobs));
+  }
+  for (int32_t t : targets) {
+    if (t < 0 || t >= vocab) {
+      return InvalidArgumentError("prompt logprobs: target " + std::to_string(t) +
+                                  " outside the vocabulary of " + std::to_string(vocab));
+    }
+  }
+  return OkStatus();
+}
+
+void ComputePromptRow(std::span<const float> row, int32_t target, int32_t top, RowLogprobs* out) {
+  ComputeRowLogprobs(row, top, out);
+  out->chosen_logits.assign(1, row[static_cast<size_t>(target)]);
+}
+
 void ApplyTokenMask(std::span<float> row, std::span<const uint32_t> allowed) {
   if (allowed.empty()) return;
   const size_t vocab = row.size();

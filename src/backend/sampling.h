@@ -102,4 +102,25 @@ void SampleRow(std::span<float> row, const RowSampling& sampling);
 // RowLogprobs' max, mass and top of an unedited row (chosen_logits untouched).
 void ComputeRowLogprobs(std::span<const float> row, int32_t top, RowLogprobs* out);
 
+// Log-probability figures of rows nobody samples: prompt log probabilities,
+// where the row of each prompt position scores the prompt token after it. For
+// the rows of new tokens [first, first + targets.size()) of a sequence, out[i]
+// gets RowLogprobs' max, mass and `top_logprobs` best of the row (unedited),
+// and chosen_logits = {the logit of targets[i]}, so LogprobOf gives the
+// target's log probability. These rows need not be among the sequence's
+// num_logits rows, never come back as logits, and any number may be asked
+// (backends go through them in blocks: the memory they take is bounded). On
+// the GPU only the figures cross to the host.
+struct PromptLogprobs {
+  int64_t first = 0;
+  std::span<const int32_t> targets;  // token ids, one per row
+  int32_t top_logprobs = 0;          // [0, kMaxRowTopLogprobs]
+  std::span<RowLogprobs> out;        // one per target; written by the step (Wait)
+  Status Validate(int64_t vocab, int64_t new_tokens) const;
+};
+
+// The host reference of one prompt row: ComputeRowLogprobs, and chosen_logits
+// = {row[target]}.
+void ComputePromptRow(std::span<const float> row, int32_t target, int32_t top, RowLogprobs* out);
+
 }  // namespace radixlm::backend

@@ -86,6 +86,10 @@ void Merge(RequestUpdate* into, RequestUpdate&& from) {
   into->host_cached_tokens = from.host_cached_tokens;
   into->completion_tokens = from.completion_tokens;
   into->finished = into->finished || from.finished;
+  if (from.has_prompt_logprobs) {
+    into->has_prompt_logprobs = true;
+    into->prompt_logprobs = std::move(from.prompt_logprobs);
+  }
   if (!from.embedding.empty()) into->embedding = std::move(from.embedding);
   if (!from.error.ok()) into->error = from.error;
 }
@@ -204,8 +208,10 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
     // Nothing is generated: only the prompt's pages are needed.
     o.stop.max_tokens = 0;
     o.logprobs = -1;
-  } else if (o.stop.max_tokens < 1) {
-    return InvalidArgumentError("max_tokens must be at least 1");
+    o.prompt_logprobs = -1;
+  } else if (o.stop.max_tokens < 0 || (o.stop.max_tokens == 0 && o.n != 1)) {
+    return InvalidArgumentError(
+        "max_tokens must be at least 1 (0, which computes only the prompt, needs n = 1)");
   }
   // As a difference: max_tokens may be anything up to 2^63 - 1, and every
   // product below stays within the context once this holds.
@@ -223,6 +229,18 @@ StatusOr<std::shared_ptr<RequestHandle>> Engine::Submit(RequestOptions o) {
   if (o.logprobs < -1 || o.logprobs > options_.max_logprobs) {
     return InvalidArgumentError("logprobs must be between 0 and " +
                                 std::to_string(options_.max_logprobs));
+  }
+  if (o.prompt_logprobs < -1 || o.prompt_logprobs > options_.max_logprobs ||
+      o.prompt_logprobs > backend::kMaxRowTopLogprobs) {
+    return InvalidArgumentError(
+        "prompt logprobs must be between 0 and " +
+        std::to_string(std::min<int64_t>(options_.max_logprobs, backend::kMaxRowTopLogprobs)));
+  }
+  if (o.prompt_logprobs >= 0 && !backend_->chooses_tokens()) {
+    return InvalidArgumentError(
+        "prompt logprobs need a backend that computes them where the "
+        "logits are; the " +
+        std::string(backend_->name()) + " backend does not");
   }
   RETURN_IF_ERROR(o.sampling.Validate());
   for (const auto& [token, bias] : o.sampling.logit_bias) {

@@ -24,7 +24,10 @@ namespace radixlm::engine {
 
 // When a sample ends (besides the model's end-of-sequence tokens).
 struct StopConditions {
-  int64_t max_tokens = 16;              // generated tokens, >= 1
+  // Generated tokens, >= 0. 0 (with n 1): the prompt is computed (for its
+  // prompt logprobs) and cached, nothing is sampled; the sample finishes with
+  // kLength.
+  int64_t max_tokens = 16;
   std::vector<std::string> stop;        // text that ends a sample (not part of the output)
   std::vector<int32_t> stop_token_ids;  // tokens that end a sample (part of the output ids)
   bool ignore_eos = false;              // keep going past the model's EOS tokens
@@ -39,6 +42,15 @@ struct RequestOptions {
   StopConditions stop;
   int32_t n = 1;          // samples; sample i draws with the seed's i-th stream
   int32_t logprobs = -1;  // -1: none; k >= 0: each token's log probability and the top k
+  // Prompt log probabilities (echo with logprobs): -1 none; k >= 0: the log
+  // probability of every prompt token after the first, and the top k at its
+  // position (RequestUpdate::prompt_logprobs). Cached prefixes hold K and V,
+  // not logits, so such a request matches nothing in the prefix cache until
+  // its prompt's figures are in: every prompt token is computed (its pages
+  // still go into the cache) and cached_tokens reports 0. Needs a backend that
+  // chooses tokens (Backend::chooses_tokens: the figures are computed where
+  // the logits are).
+  int32_t prompt_logprobs = -1;
   // Decode special tokens into the text (false drops them, as OpenAI servers do).
   bool skip_special_tokens = true;
   // Special tokens decoded into the text even with skip_special_tokens (the
@@ -97,8 +109,13 @@ struct RequestUpdate {
   int64_t host_cached_tokens = 0;  // of which loaded from the host tier (kv_tiers.h)
   int64_t completion_tokens = 0;   // all samples, so far
   bool finished = false;           // every sample has finished; no more updates
-  Status error;                    // set when the request failed as a whole
-  std::vector<float> embedding;    // embed requests: in the final update, hidden_size floats
+  // Prompt logprobs (RequestOptions::prompt_logprobs), in one update once the
+  // whole prompt's are known (before or with its first tokens): has_prompt_logprobs
+  // set, and the entry of prompt token i + 1 at i (the first token has none).
+  bool has_prompt_logprobs = false;
+  std::vector<LogprobEntry> prompt_logprobs;
+  Status error;                  // set when the request failed as a whole
+  std::vector<float> embedding;  // embed requests: in the final update, hidden_size floats
 };
 
 }  // namespace radixlm::engine

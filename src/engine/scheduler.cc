@@ -392,15 +392,17 @@ void Scheduler::RankWaiting(int64_t now) {
     w.arrival_ns = r.arrival_ns;
     w.queued_ns = r.queued_ns;
     w.preemptions = r.preemptions;
-    const auto prompt = std::span(p).first(p.size() - 1);
-    w.cached_tokens = cache_ == nullptr || r.options.embed ? 0
+    const auto prompt = std::span(p).first(static_cast<size_t>(
+        std::min<int64_t>(static_cast<int64_t>(p.size()) - 1, r.MatchLimit(*r.sequences[0]))));
+    w.cached_tokens = cache_ == nullptr || prompt.empty() ? 0
                       : policy_.options().touch_waiting
                           ? static_cast<int64_t>(cache_->TouchPrefix(r.options.ns, prompt, &memo))
                           : static_cast<int64_t>(cache_->PeekMatch(r.options.ns, prompt, &memo));
     if (tiers_ != nullptr && !r.options.embed) w.cached_tokens = TieredMatch(&r, w.cached_tokens);
     w.width = r.width();
     w.finished = r.finished();
-    w.can_share = !r.options.embed;
+    // A request that computes its whole prompt gains nothing from another's prefill.
+    w.can_share = !r.options.embed && !r.wants_prompt_rows();
   }
   policy_.Rank(waiting_desc_, now, &order_);
   // waiting_ (and its description) in ranked order.
@@ -429,9 +431,10 @@ const std::vector<kvcache::BlockHash>& Scheduler::PromptHashes(Request* r) {
 int64_t Scheduler::TieredMatch(Request* r, int64_t device) {
   const int64_t ps = pool_->page_size();
   const auto& hashes = PromptHashes(r);
-  // Pages wholly before the last prompt token (which is always computed).
-  const int64_t usable =
-      std::min<int64_t>((r->prompt_len() - 1) / ps, static_cast<int64_t>(hashes.size()));
+  // Pages wholly before the last prompt token (which is always computed), and
+  // before the rows a prompt-logprob request still scores (Request::MatchLimit).
+  const int64_t limit = std::min<int64_t>(r->prompt_len() - 1, r->MatchLimit(*r->sequences[0]));
+  const int64_t usable = std::min<int64_t>(limit / ps, static_cast<int64_t>(hashes.size()));
   if (device / ps >= usable) return device;
   const int64_t end =
       tiers_->HeldFrom(std::span(hashes).first(static_cast<size_t>(usable)), device / ps);
@@ -441,7 +444,8 @@ int64_t Scheduler::TieredMatch(Request* r, int64_t device) {
 void Scheduler::LoadFromTiers(StepPlan* plan, Request* r) {
   const int64_t ps = pool_->page_size();
   const auto& prompt = r->options.prompt;
-  const auto matchable = std::span(prompt).first(prompt.size() - 1);
+  const auto matchable = std::span(prompt).first(static_cast<size_t>(
+      std::min<int64_t>(static_cast<int64_t>(prompt.size()) - 1, r->MatchLimit(*r->sequences[0]))));
   int64_t device = 0;
   {
     ScopedNanos timer(&cache_ns_);
@@ -527,8 +531,9 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
     StatusOr<size_t> matched = size_t{0};
     {
       ScopedNanos timer(&cache_ns_);
-      // An embedding needs every token's hidden state: it matches nothing.
-      const size_t match = r->options.embed ? 0 : seq->tokens.size() - 1;
+      // An embedding needs every token's hidden state, prompt logprobs every
+      // prompt row: they match nothing (Request::MatchLimit).
+      const auto match = static_cast<size_t>(r->MatchLimit(*seq));
       matched = seq->pages->Start(std::span(seq->tokens).first(match), &copy);
     }
     if (r->options.embed)
@@ -629,6 +634,9 @@ Status Scheduler::Run(StepState* state) {
   state->item_row.assign(plan.items.size(), -1);
   state->future_tokens.assign(plan.items.size(), 0);
   state->masks.assign(plan.items.size(), nullptr);
+  state->item_prompt.assign(plan.items.size(), -1);
+  state->prompt_plans.clear();
+  state->prompt_targets.clear();
   state->host_rows = false;
   const bool delegate = backend_->chooses_tokens();
   for (size_t i = 0; i < plan.items.size(); ++i) {
@@ -649,8 +657,25 @@ Status Scheduler::Run(StepState* state) {
     }
     in.start = seq.computed;
     in.page_table = seq.pages->pages();
-    in.num_logits = item.sample && !r.options.embed ? 1 : 0;
+    in.num_logits = item.sample && r.samples() ? 1 : 0;
     if (r.options.embed) in.hidden_sum = item.request->hidden_sum.data();
+    if (r.wants_prompt_rows()) {
+      // The rows of this chunk's prompt positions not yet scored; each scores
+      // the prompt token after it (the last prompt position's row is the sample's).
+      const int64_t begin = std::max(seq.computed, r.prompt_rows_done);
+      const int64_t end = std::min(seq.computed + item.tokens, r.prompt_len() - 1);
+      if (begin < end) {
+        StepState::PromptPlan p;
+        p.begin = state->prompt_targets.size();
+        p.count = static_cast<size_t>(end - begin);
+        p.first_pos = begin;
+        state->prompt_targets.insert(state->prompt_targets.end(),
+                                     r.options.prompt.begin() + begin + 1,
+                                     r.options.prompt.begin() + end + 1);
+        state->item_prompt[i] = static_cast<int32_t>(state->prompt_plans.size());
+        state->prompt_plans.push_back(p);
+      }
+    }
     if (in.num_logits == 1 && seq.matcher != nullptr && !seq.finished()) {
       ScopedNanos timer(&grammar_ns_);
       state->masks[i] = MaskFor(r, seq);
@@ -710,6 +735,20 @@ Status Scheduler::Run(StepState* state) {
                                              : std::span<const uint32_t>();
     state->batch[i].sampling = &row;
   }
+  // The prompt rows point into their flat lists, which stop growing here.
+  state->prompt_figures.resize(state->prompt_targets.size());
+  state->prompts.resize(state->prompt_plans.size());
+  for (size_t i = 0; i < plan.items.size(); ++i) {
+    if (state->item_prompt[i] < 0) continue;
+    const auto k = static_cast<size_t>(state->item_prompt[i]);
+    const StepState::PromptPlan& p = state->prompt_plans[k];
+    backend::PromptLogprobs& rows = state->prompts[k];
+    rows.first = p.first_pos - plan.items[i].sequence->computed;
+    rows.targets = std::span<const int32_t>(state->prompt_targets).subspan(p.begin, p.count);
+    rows.top_logprobs = plan.items[i].request->options.prompt_logprobs;
+    rows.out = std::span<backend::RowLogprobs>(state->prompt_figures).subspan(p.begin, p.count);
+    state->batch[i].prompt_logprobs = &rows;
+  }
   RETURN_IF_ERROR(backend_->Launch(state->batch));
   state->launched = true;
   // The step is under way: its tokens count as computed (the next step reads
@@ -719,7 +758,7 @@ Status Scheduler::Run(StepState* state) {
     Sequence* seq = item.sequence;
     seq->computed += item.tokens;
     ++item.request->in_flight;
-    if (item.sample && !item.request->options.embed) {
+    if (item.sample && item.request->samples()) {
       ++seq->future;
       const int32_t k = state->item_row[i];
       seq->future_choice =
@@ -835,9 +874,27 @@ void Scheduler::Sample(StepState& state) {
     Sequence* seq = item.sequence;
     Request* r = item.request;
     --r->in_flight;
+    if (state.item_prompt[i] >= 0) {
+      // In position order; a step after one that failed finds its rows out of line.
+      const StepState::PromptPlan& p =
+          state.prompt_plans[static_cast<size_t>(state.item_prompt[i])];
+      if (p.first_pos == r->prompt_rows_done) {
+        for (size_t k = p.begin; k < p.begin + p.count; ++k) {
+          const backend::RowLogprobs& figures = state.prompt_figures[k];
+          LogprobEntry& entry = r->prompt_logprobs.emplace_back();
+          FillLogprobEntry(figures, state.prompt_targets[k], figures.chosen_logits[0], &entry);
+        }
+        r->prompt_rows_done = p.first_pos + static_cast<int64_t>(p.count);
+      }
+    }
     if (!item.sample) continue;
     if (r->options.embed) {
       FinishEmbedding(r, seq, now);
+      continue;
+    }
+    if (!r->samples()) {  // max_tokens 0: the prompt was all there was to compute
+      if (r->first_token_ns == 0) r->first_token_ns = now;
+      Finish(r, seq, FinishReason::kLength);
       continue;
     }
     --seq->future;
@@ -994,6 +1051,11 @@ void Scheduler::Report(Request* r, bool finished, const Status& error) {
   update.error = error;
   if (finished && r->options.embed && r->sequences[0]->finish == FinishReason::kStop) {
     update.embedding = std::move(r->hidden_sum);
+  }
+  if (r->options.prompt_logprobs >= 0 && !r->prompt_logprobs_reported && !r->wants_prompt_rows()) {
+    update.has_prompt_logprobs = true;
+    update.prompt_logprobs = std::move(r->prompt_logprobs);
+    r->prompt_logprobs_reported = true;
   }
   for (auto& seq : r->sequences) {
     if (!seq->has_news) continue;

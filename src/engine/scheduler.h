@@ -55,6 +55,15 @@
 // grammar get none, so unconstrained sequences sample exactly as before, in
 // the same batches.
 //
+// Prompt logprobs (RequestOptions::prompt_logprobs): the cache serves such a
+// request nothing past the prompt rows it still has to score
+// (Request::MatchLimit), so every prompt row is computed, however much of the
+// prompt is cached; each step asks the backend for the figures of the rows of
+// its chunk's prompt positions (backend::PromptLogprobs, computed where the
+// logits are; the rows need not cross), Sample turns them into entries in
+// position order, and they are reported once the whole prompt's are in.
+// max_tokens 0 (nothing sampled) finishes a request when its prompt is computed.
+//
 // Owns the page pool, the prefix cache and every Request. Not thread-safe: the
 // engine's step thread is its only caller.
 #pragma once
@@ -145,6 +154,18 @@ struct StepState {
   // Constrained decoding: per item, the token mask of its sampled row (null:
   // none), held until the step's results are processed.
   std::vector<std::shared_ptr<const grammar::TokenMask>> masks;
+  // Prompt logprobs: per item the index of its rows' plan (-1: none); per
+  // plan where its rows sit in the flat lists and the prompt position of its
+  // first row; what the backend reads and fills (PromptLogprobs).
+  struct PromptPlan {
+    size_t begin = 0, count = 0;
+    int64_t first_pos = 0;
+  };
+  std::vector<int32_t> item_prompt;
+  std::vector<PromptPlan> prompt_plans;
+  std::vector<int32_t> prompt_targets;
+  std::vector<backend::RowLogprobs> prompt_figures;
+  std::vector<backend::PromptLogprobs> prompts;
   std::vector<float> logits;                    // rows sampled on the host
   bool host_rows = false;                       // logits or hidden sums cross to the host
   int64_t decode_rows = 0, prefill_tokens = 0;  // what ran, for StepCost

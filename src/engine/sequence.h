@@ -7,6 +7,7 @@
 // samples sharing the prompt's pages.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -86,6 +87,12 @@ struct Request {
   int64_t preemptions = 0;
   int64_t peek = 0;                 // scratch: cached prefix length while ranking
   kvcache::PrefixMemo prefix_memo;  // where ranking's last walk of the prompt ended
+  // Prompt logprobs: the prompt positions whose rows have given the figures of
+  // the token after them ([0, prompt_rows_done)), the entries so far, and
+  // whether they were reported.
+  int64_t prompt_rows_done = 0;
+  std::vector<LogprobEntry> prompt_logprobs;
+  bool prompt_logprobs_reported = false;
   int64_t completion_tokens = 0;
   std::vector<float> hidden_sum;  // embed requests: summed final hidden states
   int64_t in_flight = 0;          // items of launched steps not yet finished: kept until 0
@@ -95,6 +102,20 @@ struct Request {
   std::vector<int32_t> end_tokens;
 
   int64_t prompt_len() const { return static_cast<int64_t>(options.prompt.size()); }
+  // Prompt rows still to compute for prompt logprobs.
+  bool wants_prompt_rows() const {
+    return options.prompt_logprobs >= 0 && prompt_rows_done < prompt_len() - 1;
+  }
+  // Tokens of `seq` the prefix cache may serve: all but the last (whose row
+  // gives the next sample), none for an embedding (it needs every hidden
+  // state), and none past the prompt rows still to compute.
+  int64_t MatchLimit(const Sequence& seq) const {
+    if (options.embed) return 0;
+    const int64_t limit = static_cast<int64_t>(seq.tokens.size()) - 1;
+    return wants_prompt_rows() ? std::min(limit, prompt_rows_done) : limit;
+  }
+  // Whether the end of the prompt is sampled (not an embedding, not max_tokens 0).
+  bool samples() const { return !options.embed && options.stop.max_tokens > 0; }
   int64_t live_sequences() const {
     int64_t n = 0;
     for (const auto& s : sequences) n += !s->finished();

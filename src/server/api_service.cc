@@ -11,6 +11,7 @@
 #include "model/tokenizer.h"
 #include "respcache/response_cache.h"
 #include "respcache/semantic_cache.h"
+#include "server/best_of.h"
 #include "server/cache_stats.h"
 #include "server/dashboard.h"
 #include "server/embeddings.h"
@@ -83,9 +84,13 @@ int64_t NowSeconds() {
 // response cache when every choice ended by a stop or its length).
 class GenerationResponse final : public DeferredResponse {
  public:
+  // `best_of`: the choices returned per prompt (SelectBestOf), when fewer than
+  // the generation's samples; 0: all.
   GenerationResponse(std::unique_ptr<Generation> generation, ResponseFormatter formatter,
-                     ResponseMeta meta, bool chat);
-  void SetPrefix(size_t prompt, std::string prefix);  // echo: before each of the prompt's choices
+                     ResponseMeta meta, bool chat, int32_t best_of = 0);
+  // echo: the text before each of the prompt's choices, and (prompt logprobs)
+  // the prompt's first token, which leads their logprobs.
+  void SetPrefix(size_t prompt, std::string prefix, int32_t first_token = -1);
 
   bool Poll(ApiResponse* out) override;
   void SetWake(std::function<void()> wake) override;
@@ -105,7 +110,9 @@ class GenerationResponse final : public DeferredResponse {
   ResponseFormatter formatter_;
   ResponseMeta meta_;
   bool chat_;
+  int32_t best_of_;
   std::vector<ChoiceOutput> choices_;
+  std::vector<int32_t> first_tokens_;  // per prompt: SetPrefix's first_token
   std::vector<Generation::Event> events_;
 };
 
@@ -660,7 +667,11 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
   // pins skips it: a replay would pin nothing).
   const ResponseCacheConfig& rc = options_.response_cache;
   ResponseCacheMode mode = ResponseCacheMode::kOff;
-  if (rc.cache != nullptr && !pinned) {
+  // Prompt logprobs are not kept in cache entries: such calls always run.
+  const bool prompt_logprobs =
+      std::any_of(prompts.begin(), prompts.end(),
+                  [](const BuiltPrompt& b) { return b.options.prompt_logprobs >= 0; });
+  if (rc.cache != nullptr && !pinned && !prompt_logprobs) {
     const bool deterministic = gen.sampling.temperature == 0 || gen.seed_set;
     mode = gen.cache.mode.value_or(deterministic ? rc.default_mode : ResponseCacheMode::kOff);
   }
@@ -720,9 +731,13 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
   std::vector<std::shared_ptr<engine::RequestHandle>> handles;
   std::vector<int64_t> lengths;
   std::vector<std::string> echo;
+  std::vector<int32_t> first_tokens;  // prompt logprobs: each prompt's first token
+  // Samples per prompt: n, or best_of of which n are returned.
+  const int32_t samples = std::max(gen.n, gen.best_of);
   for (BuiltPrompt& b : prompts) {
     lengths.push_back(static_cast<int64_t>(b.options.prompt.size()));
     echo.push_back(std::move(b.echo_text));
+    first_tokens.push_back(b.options.prompt_logprobs >= 0 ? b.options.prompt.front() : -1);
     auto handle = engine_->Submit(std::move(b.options));
     if (!handle.ok()) {
       for (auto& h : handles) h->Cancel();
@@ -730,7 +745,7 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
     }
     handles.push_back(std::move(*handle));
   }
-  auto generation = std::make_unique<Generation>(std::move(handles), lengths, gen.n);
+  auto generation = std::make_unique<Generation>(std::move(handles), lengths, samples);
   const ResponseMeta meta{NewResponseId(chat), NowSeconds(), options_.model_name};
   ResponseFormatter formatter(builder_.info().tokenizer, gen.logprobs >= 0,
                               gen.return_tokens_as_token_ids);
@@ -742,6 +757,8 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
     setup.meta = meta;
     setup.include_usage = gen.include_usage;
     setup.echo = std::move(echo);
+    setup.prompt_logprobs = prompt_logprobs;
+    setup.first_tokens = std::move(first_tokens);
     if (mode != ResponseCacheMode::kOff) setup.response_cache = "miss";
     if (store) setup.on_completed = store_response;
     setup.on_end = Recorder(tenant);
@@ -755,8 +772,10 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
     return r;
   }
 
-  auto pending = std::make_shared<GenerationResponse>(std::move(generation), formatter, meta, chat);
-  for (size_t p = 0; p < prompts.size(); ++p) pending->SetPrefix(p, std::move(echo[p]));
+  auto pending = std::make_shared<GenerationResponse>(std::move(generation), formatter, meta, chat,
+                                                      samples > gen.n ? gen.n : 0);
+  for (size_t p = 0; p < prompts.size(); ++p)
+    pending->SetPrefix(p, std::move(echo[p]), first_tokens[p]);
   if (store) pending->on_completed = std::move(store_response);
   pending->cache_used = mode != ResponseCacheMode::kOff;
   pending->on_end = Recorder(tenant);
@@ -769,11 +788,14 @@ ApiResponse ApiService::Generate(std::vector<BuiltPrompt> prompts, const Generat
 // GenerationResponse
 
 GenerationResponse::GenerationResponse(std::unique_ptr<Generation> generation,
-                                       ResponseFormatter formatter, ResponseMeta meta, bool chat)
+                                       ResponseFormatter formatter, ResponseMeta meta, bool chat,
+                                       int32_t best_of)
     : generation_(std::move(generation)),
       formatter_(formatter),
       meta_(std::move(meta)),
-      chat_(chat) {
+      chat_(chat),
+      best_of_(best_of) {
+  first_tokens_.assign(generation_->prompts(), -1);
   choices_.resize(generation_->prompts() * static_cast<size_t>(generation_->n()));
   for (size_t p = 0; p < generation_->prompts(); ++p) {
     for (int32_t s = 0; s < generation_->n(); ++s) {
@@ -783,7 +805,8 @@ GenerationResponse::GenerationResponse(std::unique_ptr<Generation> generation,
   }
 }
 
-void GenerationResponse::SetPrefix(size_t prompt, std::string prefix) {
+void GenerationResponse::SetPrefix(size_t prompt, std::string prefix, int32_t first_token) {
+  first_tokens_[prompt] = first_token;
   for (int32_t s = 0; s < generation_->n(); ++s)
     choices_[static_cast<size_t>(generation_->ChoiceIndex(prompt, s))].prefix = prefix;
 }
@@ -792,6 +815,13 @@ bool GenerationResponse::Poll(ApiResponse* out) {
   events_.clear();
   generation_->Poll(&events_, std::chrono::milliseconds(0));
   for (Generation::Event& e : events_) {
+    if (e.update.has_prompt_logprobs && first_tokens_[e.prompt] >= 0) {
+      for (int32_t s = 0; s < generation_->n(); ++s) {
+        ChoiceOutput& c = choices_[static_cast<size_t>(generation_->ChoiceIndex(e.prompt, s))];
+        c.prompt_first = first_tokens_[e.prompt];
+        c.prompt_logprobs = e.update.prompt_logprobs;
+      }
+    }
     for (engine::SampleDelta& d : e.update.samples) {
       ChoiceOutput& c = choices_[static_cast<size_t>(generation_->ChoiceIndex(e.prompt, d.index))];
       c.text += d.text;
@@ -813,6 +843,7 @@ bool GenerationResponse::Poll(ApiResponse* out) {
     }
   }
   Usage usage = generation_->usage();
+  if (best_of_ > 0) choices_ = SelectBestOf(std::move(choices_), generation_->n(), best_of_);
   if (on_completed && std::all_of(choices_.begin(), choices_.end(), [](const ChoiceOutput& c) {
         return c.finish == engine::FinishReason::kStop || c.finish == engine::FinishReason::kLength;
       })) {

@@ -96,15 +96,32 @@ void GenerationStream::Start(std::string* out) {
       if (setup_.chat) {
         AppendEvent(out, formatter_.ChatRoleChunk(setup_.meta, index, setup_.include_usage));
         chat_choices_.emplace_back(index, formatter_);
-      } else if (p < setup_.echo.size() && !setup_.echo[p].empty()) {
-        ChoiceOutput c;
-        c.index = index;
-        c.text = setup_.echo[p];
-        offsets_[static_cast<size_t>(index)] += static_cast<int64_t>(c.text.size());
-        AppendEvent(out, formatter_.CompletionChunk(setup_.meta, c, setup_.include_usage));
-        if (!whole_.empty()) whole_[static_cast<size_t>(index)].prefix = c.text;
       }
       if (!whole_.empty()) whole_[static_cast<size_t>(index)].index = index;
+    }
+    // With prompt logprobs the echo waits for them (Next).
+    if (!setup_.chat && !setup_.prompt_logprobs) Echo(p, nullptr, out);
+  }
+}
+
+void GenerationStream::Echo(size_t p, const engine::RequestUpdate* update, std::string* out) {
+  if (p >= setup_.echo.size() || setup_.echo[p].empty()) return;
+  for (int32_t s = 0; s < generation_->n(); ++s) {
+    const int32_t index = generation_->ChoiceIndex(p, s);
+    ChoiceOutput c;
+    c.index = index;
+    c.prefix = setup_.echo[p];  // written as the chunk's text
+    if (update != nullptr && p < setup_.first_tokens.size()) {
+      c.prompt_first = setup_.first_tokens[p];
+      c.prompt_logprobs = update->prompt_logprobs;
+    }
+    offsets_[static_cast<size_t>(index)] += static_cast<int64_t>(c.prefix.size());
+    AppendEvent(out, formatter_.CompletionChunk(setup_.meta, c, setup_.include_usage));
+    if (!whole_.empty()) {
+      ChoiceOutput& w = whole_[static_cast<size_t>(index)];
+      w.prefix = c.prefix;
+      w.prompt_first = c.prompt_first;
+      w.prompt_logprobs = std::move(c.prompt_logprobs);
     }
   }
 }
@@ -164,6 +181,8 @@ bool GenerationStream::Next(std::string* out, std::chrono::milliseconds wait) {
   events_.clear();
   if (!generation_->finished()) generation_->Poll(&events_, wait);
   for (Generation::Event& e : events_) {
+    // The prompt's logprobs come before (or with) its first tokens.
+    if (setup_.prompt_logprobs && e.update.has_prompt_logprobs) Echo(e.prompt, &e.update, out);
     for (engine::SampleDelta& d : e.update.samples) {
       ChoiceOutput c;
       c.index = generation_->ChoiceIndex(e.prompt, d.index);

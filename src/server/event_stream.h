@@ -4,8 +4,9 @@
 //                content deltas, then per choice a chunk with an empty delta and
 //                its finish_reason; with tool-call parsing (the formatter's
 //                tool_calls), ChatChoiceStream below;
-//   completions  (echo: the prompt text first) text deltas, the last one of a
-//                choice carrying its finish_reason;
+//   completions  (echo: the prompt text first; with prompt logprobs that
+//                chunk waits for them and carries them) text deltas, the
+//                last one of a choice carrying its finish_reason;
 // then, with stream_options.include_usage, a chunk with "choices": [] and the
 // usage, and finally "data: [DONE]\n\n". A request the engine fails is reported
 // as `data: {"error": {...}}` before [DONE]; one the server's shutdown cancels
@@ -58,7 +59,12 @@ struct StreamSetup {
   bool chat = false;
   ResponseMeta meta;
   bool include_usage = false;
-  std::vector<std::string> echo;   // completions: per prompt, the text to send first ("" for none)
+  std::vector<std::string> echo;  // completions: per prompt, the text to send first ("" for none)
+  // Completions with echo and logprobs: the echo chunk carries the prompt's
+  // logprobs, sent once the engine reports them, led by the prompt's first
+  // token (first_tokens, per prompt).
+  bool prompt_logprobs = false;
+  std::vector<int32_t> first_tokens;
   CompletedCallback on_completed;  // optional
   std::string response_cache;      // usage.response_cache for the usage chunk ("" for none)
   std::function<void(const Usage&)> on_end;  // optional: the usage, when the stream is destroyed
@@ -103,6 +109,8 @@ class GenerationStream final : public EventStream {
 
  private:
   void Start(std::string* out);
+  // The echo chunk of each of `prompt`'s choices (with `update`'s prompt logprobs when asked).
+  void Echo(size_t prompt, const engine::RequestUpdate* update, std::string* out);
   void Finish(std::string* out);
 
   std::unique_ptr<Generation> generation_;

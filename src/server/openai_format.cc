@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <random>
@@ -134,39 +135,73 @@ void WriteCompletionLogprobs(JsonWriter& w, const model::Tokenizer* tokenizer, b
                              const ChoiceOutput& c) {
   w.Key("logprobs");
   w.BeginObject();
+  // Every token in order: the prompt's (echo with logprobs; the first has no
+  // entry), then the generated ones.
+  struct Token {
+    int32_t id;
+    const engine::LogprobEntry* entry;  // null: written as null
+  };
+  std::vector<Token> tokens;
+  const size_t prompt = c.prompt_first >= 0 ? 1 + c.prompt_logprobs.size() : 0;
+  tokens.reserve(prompt + c.logprobs.size());
+  if (c.prompt_first >= 0) tokens.push_back({c.prompt_first, nullptr});
+  for (const engine::LogprobEntry& e : c.prompt_logprobs) tokens.push_back({e.token, &e});
+  for (const engine::LogprobEntry& e : c.logprobs) tokens.push_back({e.token, &e});
+  // Offsets count the tokens' text, also where they are named by id.
   std::vector<std::string> texts;
-  texts.reserve(c.logprobs.size());
-  for (const engine::LogprobEntry& e : c.logprobs)
-    texts.push_back(TokenString(tokenizer, as_id, e.token));
+  texts.reserve(tokens.size());
+  for (const Token& t : tokens) texts.push_back(TokenString(tokenizer, false, t.id));
   w.Key("tokens");
   w.BeginArray();
-  for (const std::string& t : texts) w.String(t);
+  for (size_t i = 0; i < tokens.size(); ++i)
+    w.String(as_id ? TokenString(tokenizer, true, tokens[i].id) : texts[i]);
   w.EndArray();
   w.Key("token_logprobs");
   w.BeginArray();
-  for (const engine::LogprobEntry& e : c.logprobs) w.Double(Logprob(e.logprob));
+  for (const Token& t : tokens) {
+    if (t.entry == nullptr) {
+      w.Null();
+    } else {
+      w.Double(Logprob(t.entry->logprob));
+    }
+  }
   w.EndArray();
   w.Key("top_logprobs");
   w.BeginArray();
-  for (const engine::LogprobEntry& e : c.logprobs) {
+  for (const Token& t : tokens) {
+    if (t.entry == nullptr) {
+      w.Null();
+      continue;
+    }
+    const engine::LogprobEntry& e = *t.entry;
     w.BeginObject();
     if (e.top.empty()) {
       w.Key(TokenString(tokenizer, as_id, e.token));
       w.Double(Logprob(e.logprob));
     }
-    for (const engine::TokenLogprob& t : e.top) {
-      w.Key(TokenString(tokenizer, as_id, t.token));
-      w.Double(Logprob(t.logprob));
+    for (const engine::TokenLogprob& top : e.top) {
+      w.Key(TokenString(tokenizer, as_id, top.token));
+      w.Double(Logprob(top.logprob));
     }
     w.EndObject();
   }
   w.EndArray();
   w.Key("text_offset");
   w.BeginArray();
-  int64_t offset = c.text_offset + static_cast<int64_t>(c.prefix.size());
-  for (const std::string& t : texts) {
+  // The prompt's tokens end where the echoed prompt does: laid back from
+  // there, so text the prompt lacks (a BOS the server added) sits at its start.
+  const int64_t prompt_end = c.text_offset + static_cast<int64_t>(c.prefix.size());
+  int64_t before_end = 0;  // text of prompt tokens i.. to the end
+  for (size_t i = 0; i < prompt; ++i) before_end += static_cast<int64_t>(texts[i].size());
+  int64_t offset = prompt_end;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (i < prompt) {
+      w.Int(std::max(c.text_offset, prompt_end - before_end));
+      before_end -= static_cast<int64_t>(texts[i].size());
+      continue;
+    }
     w.Int(offset);
-    offset += static_cast<int64_t>(t.size());
+    offset += static_cast<int64_t>(texts[i].size());
   }
   w.EndArray();
   w.EndObject();

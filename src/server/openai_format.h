@@ -18,7 +18,9 @@
 //                 "prompt_tokens_details":{"cached_tokens"},
 //                 "response_cache":{"hit","layer"} (only when the response cache was asked)}
 // Completion logprobs: {"tokens","token_logprobs","top_logprobs":[{token: logprob}],
-// "text_offset"}; chat logprobs: {"content":[{"token","logprob","bytes",
+// "text_offset"} (with echo and logprobs the prompt's tokens first, the very
+// first with null in token_logprobs and top_logprobs, as OpenAI writes it); chat logprobs:
+// {"content":[{"token","logprob","bytes",
 // "top_logprobs":[{"token","logprob","bytes"}]}],"refusal":null}. A token's text
 // is its bytes decoded (invalid UTF-8 as U+FFFD); -inf log probabilities are
 // written as -9999.0, as OpenAI does.
@@ -88,6 +90,14 @@ struct ChoiceOutput {
   std::string prefix;  // echo: the prompt text before the generated text
   std::string text;
   std::vector<engine::LogprobEntry> logprobs;
+  // echo with logprobs: the prompt's tokens lead the completion logprobs:
+  // prompt_first (its figures null: nothing precedes it), then an entry per
+  // later prompt token. The generated tokens' text_offsets start at
+  // text_offset + prefix.size() (the prompt's text), the prompt tokens' are
+  // laid back from there (no lower than text_offset: text the prompt lacks,
+  // such as an added BOS, sits at its start). -1: none.
+  int32_t prompt_first = -1;
+  std::vector<engine::LogprobEntry> prompt_logprobs;
   engine::FinishReason finish = engine::FinishReason::kNone;
   int64_t text_offset =
       0;  // completion logprobs: where `prefix + text` starts in the choice's text

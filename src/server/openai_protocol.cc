@@ -246,7 +246,8 @@ Status ParseSharedField(const Fields& f, std::string_view key, const element& v,
   if (key == "model") return f.String(v, key, &g->model);
   if (key == "max_tokens") {
     RETURN_IF_ERROR(f.Int(v, key, &g->stop.max_tokens));
-    if (g->stop.max_tokens < 1)
+    // 0 is for completions with echo (ParseCompletionRequest); chat refuses it.
+    if (g->stop.max_tokens < 0)
       return f.OutOfRange(key, "a value >= 1", static_cast<double>(g->stop.max_tokens));
     g->max_tokens_set = true;
     return OkStatus();
@@ -716,7 +717,7 @@ StatusOr<CompletionRequest> ParseCompletionRequest(std::string_view body,
       RETURN_IF_ERROR(f.IntIn(value, key, 0, limits.max_logprobs, &k));
       r.gen.logprobs = static_cast<int32_t>(k);
     } else if (key == "best_of") {
-      RETURN_IF_ERROR(f.Int(value, key, &best_of));
+      RETURN_IF_ERROR(f.IntIn(value, key, 1, limits.max_n, &best_of));
     } else if (key == "cache_control") {
       r.cache_control.emplace();
       RETURN_IF_ERROR(ParseCacheControl(f, "cache_control", value, true, &*r.cache_control));
@@ -730,15 +731,29 @@ StatusOr<CompletionRequest> ParseCompletionRequest(std::string_view body,
     }
   }
   if (!has_prompt) return f.Missing("prompt");
-  if (best_of != -1 && best_of != r.gen.n) {
-    return f.Bad("best_of",
-                 "Invalid 'best_of': best_of other than n is not supported (got best_of " +
-                     std::to_string(best_of) + ", n " + std::to_string(r.gen.n) + ").");
+  if (best_of != -1) {
+    if (best_of < r.gen.n) {
+      return f.Bad("best_of", "Invalid 'best_of': best_of must be at least n (got best_of " +
+                                  std::to_string(best_of) + ", n " + std::to_string(r.gen.n) +
+                                  ").");
+    }
+    if (best_of > r.gen.n && r.gen.stream) {
+      return f.Bad("best_of",
+                   "Invalid 'best_of': best_of greater than n cannot be streamed (the best are "
+                   "known only once every sample is done).");
+    }
+    r.gen.best_of = static_cast<int32_t>(best_of);
   }
-  if (r.echo && r.gen.logprobs >= 0) {
-    return f.Bad("echo",
-                 "Invalid 'echo': echo together with logprobs needs prompt log probabilities, "
-                 "which are not supported.");
+  if (r.gen.max_tokens_set && r.gen.stop.max_tokens == 0) {
+    if (!r.echo) {
+      return f.OutOfRange("max_tokens", "a value >= 1 (0 only with echo)", 0);
+    }
+    if (r.gen.n != 1 || best_of > 1) {
+      return f.Bad(r.gen.n != 1 ? "n" : "best_of",
+                   "Invalid '" + std::string(r.gen.n != 1 ? "n" : "best_of") +
+                       "': max_tokens 0 (the prompt echoed, nothing generated) returns one "
+                       "choice per prompt; n and best_of must be 1.");
+    }
   }
   if (r.cache_control && r.gen.truncate_prompt_tokens > 0) {
     return f.Bad("cache_control",
@@ -839,6 +854,8 @@ StatusOr<ChatRequest> ParseChatRequest(std::string_view body, const ProtocolLimi
     }
   }
   r.body.assign(body);
+  if (r.gen.max_tokens_set && r.gen.stop.max_tokens == 0)
+    return f.OutOfRange("max_tokens", "a value >= 1", 0);
   if (max_completion_tokens > 0) {
     r.gen.stop.max_tokens = max_completion_tokens;
     r.gen.max_tokens_set = true;

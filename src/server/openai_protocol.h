@@ -126,6 +126,9 @@ struct GenerationRequest {
   engine::StopConditions stop;
   bool max_tokens_set = false;  // chat without one: up to the end of the context
   int32_t n = 1;
+  // Completions: samples generated per prompt, of which the n with the highest
+  // mean log probability per token are returned ([n, max_n]; 0: absent, n).
+  int32_t best_of = 0;
   int32_t logprobs = -1;  // engine meaning: -1 none, k >= 0 top k
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
@@ -139,6 +142,11 @@ struct GenerationRequest {
   ResponseFormat response_format;
 };
 
+// echo with logprobs: the prompt's tokens lead each choice's logprobs (prompt
+// logprobs: every prompt token computed, engine/request.h). max_tokens 0 is
+// accepted with echo (the prompt scored and echoed, nothing generated: what
+// evaluation harnesses send), with n and best_of 1. best_of > n is refused
+// with stream, as OpenAI does.
 struct CompletionRequest {
   GenerationRequest gen;
   std::vector<Prompt> prompts;  // at least one; each becomes its own engine request

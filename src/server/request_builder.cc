@@ -39,8 +39,10 @@ StatusOr<BuiltPrompt> RequestBuilder::Finish(const GenerationRequest& gen,
   const int64_t prompt_len = static_cast<int64_t>(prompt.size());
   int64_t max_tokens = gen.stop.max_tokens;
   if (!gen.max_tokens_set && chat) max_tokens = info_.max_context - prompt_len;
+  // A completion may ask for 0 tokens (echo: the prompt scored, openai_protocol.h).
+  const int64_t least = !chat && gen.max_tokens_set && max_tokens == 0 ? 0 : 1;
   // Compared as a difference: max_tokens may be anything up to 2^63 - 1.
-  if (max_tokens < 1 || prompt_len >= info_.max_context ||
+  if (max_tokens < least || prompt_len > info_.max_context - least ||
       max_tokens > info_.max_context - prompt_len) {
     *param = gen.max_tokens_set && prompt_len < info_.max_context ? "max_tokens" : where;
     const int64_t completion = std::max<int64_t>(max_tokens, 0);
@@ -115,6 +117,14 @@ StatusOr<std::vector<BuiltPrompt>> RequestBuilder::BuildCompletion(const Complet
     }
     built->echo_text = std::move(echo);
     built->options.grammar = grammar;
+    // echo with logprobs: the prompt's own log probabilities lead the choice's.
+    if (request.echo && request.gen.logprobs >= 0)
+      built->options.prompt_logprobs = request.gen.logprobs;
+    // best_of: every sample carries its log probabilities, to rank them by (best_of.h).
+    if (request.gen.best_of > request.gen.n) {
+      built->options.n = request.gen.best_of;
+      built->options.logprobs = std::max(request.gen.logprobs, 0);
+    }
     if (request.cache_control) {
       const CacheControl& c = *request.cache_control;
       const size_t len = built->options.prompt.size();

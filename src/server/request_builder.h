@@ -3,7 +3,9 @@
 // `radixlm generate` does; chat through chat_format.h), applies
 // truncate_prompt_tokens, checks the context length with OpenAI's message, and
 // fills engine::RequestOptions with the namespace the caller picked and the
-// grammar the output must follow (output_grammar.h). Pins asked
+// grammar the output must follow (output_grammar.h). A completion with echo
+// and logprobs asks for prompt logprobs; one with best_of > n runs best_of
+// samples, each with its log probabilities (best_of.h ranks them). Pins asked
 // for with cache_control become PinAsks at token positions of the prompt: a
 // completion's prefix_tokens (the whole prompt when absent; longer than the
 // prompt is an error), or for chat the tokens the whole prompt shares with the

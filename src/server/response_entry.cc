@@ -206,6 +206,12 @@ std::string ResponseKey(std::string_view model_fingerprint, const std::string& n
     d.Str(o.grammar != nullptr ? o.grammar->spec().Key() : std::string());
   }
   d.Int(gen.return_tokens_as_token_ids);
+  // best_of: the engine ran best_of samples with logprobs; n of them answer.
+  if (gen.best_of > gen.n) {
+    d.Str("best_of");
+    d.Int(gen.n);
+    d.Int(gen.logprobs);
+  }
   return NamespaceDigest(ns) + ":" + std::string(model_fingerprint) + ":" + d.Hex128();
 }
 
@@ -222,6 +228,10 @@ std::string SemanticScope(std::string_view model_fingerprint, const std::string&
   d.Int(gen.logprobs);
   d.Int(gen.skip_special_tokens);
   d.Int(gen.return_tokens_as_token_ids);
+  if (gen.best_of > gen.n) {
+    d.Str("best_of");
+    d.Int(gen.best_of);
+  }
   d.Int(static_cast<int64_t>(gen.response_format.type));
   d.Str(gen.response_format.schema);
   return NamespaceDigest(ns) + ":" + std::string(model_fingerprint) + ":" + d.Hex128();

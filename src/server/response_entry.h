@@ -13,8 +13,8 @@
 //              (BF16) sharing Redis never answer each other's requests;
 //   request    SHA-256 of everything else that shapes the response: the endpoint,
 //              each prompt's token ids and echo text, every sampling parameter
-//              (the seed when one was given and the temperature is not 0), n,
-//              stop conditions, logprobs, and the output options
+//              (the seed when one was given and the temperature is not 0), n
+//              (and best_of), stop conditions, logprobs, and the output options
 //              (skip_special_tokens, return_tokens_as_token_ids). Not the stream
 //              flags: a streamed and an unstreamed call share an entry.
 // The API key never enters a key (the namespace holds only its digest).

@@ -197,6 +197,116 @@ TEST_P(BackendInvarianceTest, ChoosesTokensWhereTheLogitsAre) {
   ASSERT_NO_FATAL_FAILURE(CheckTokenChoices(*under_, /*decode=*/true));
 }
 
+// Prompt logprobs (backend::PromptLogprobs): the figures of rows nobody
+// samples are those the rows' own logits give (ComputePromptRow; the same bits
+// on the CPU backend, within the backend's own tolerance elsewhere): a whole
+// prompt longer than the CUDA backend's block of 128 rows, the prompt in
+// chunks beside a sequence with logit rows and one sampled on the backend, and
+// the rows after a prefix from the cache.
+TEST_P(BackendInvarianceTest, PromptLogprobsAreTheLogitsFigures) {
+  const int64_t n = 200;
+  const std::vector<int32_t> prompt = RandomTokens(n, vocab_, 31);
+  const std::vector<int32_t> pages = Iota(0, 13);
+  SequenceInput all{prompt, 0, pages, n};
+  const std::vector<float> reference = Under({&all, 1});  // every position's row
+  const double tolerance = kind().vs_itself * 10;         // log probabilities, absolute
+  auto check = [&](std::span<const backend::RowLogprobs> got, int64_t first_pos, int32_t top,
+                   const std::string& what) {
+    for (size_t j = 0; j < got.size(); ++j) {
+      const int64_t p = first_pos + static_cast<int64_t>(j);
+      const std::vector<float> row = Rows(reference, p, 1);
+      backend::RowLogprobs want;
+      backend::ComputePromptRow(row, prompt[static_cast<size_t>(p + 1)], top, &want);
+      const backend::RowLogprobs& g = got[j];
+      const std::string where = what + ", position " + std::to_string(p);
+      ASSERT_EQ(g.chosen_logits.size(), 1u) << where;
+      ASSERT_EQ(g.top.size(), want.top.size()) << where;
+      if (tolerance == 0) {
+        EXPECT_EQ(0, std::memcmp(&g.max, &want.max, sizeof(float))) << where;
+        EXPECT_EQ(g.mass, want.mass) << where;
+        EXPECT_EQ(0, std::memcmp(g.chosen_logits.data(), want.chosen_logits.data(), sizeof(float)))
+            << where;
+        for (size_t k = 0; k < want.top.size(); ++k) {
+          EXPECT_EQ(g.top[k].token, want.top[k].token) << where;
+          EXPECT_EQ(0, std::memcmp(&g.top[k].logit, &want.top[k].logit, sizeof(float))) << where;
+        }
+        continue;
+      }
+      EXPECT_NEAR(g.LogprobOf(g.chosen_logits[0]), want.LogprobOf(want.chosen_logits[0]), tolerance)
+          << where;
+      // Near-ties may swap places: each reported token is scored as the
+      // reference scores it, and is no worse than the reference's last.
+      for (const backend::TokenLogit& t : g.top) {
+        const float ref = want.LogprobOf(row[static_cast<size_t>(t.token)]);
+        EXPECT_NEAR(g.LogprobOf(t.logit), ref, tolerance) << where;
+        EXPECT_GE(ref, want.LogprobOf(want.top.back().logit) - tolerance) << where;
+      }
+    }
+  };
+
+  {  // The whole prompt, with its last row as a logit row.
+    std::vector<backend::RowLogprobs> out(static_cast<size_t>(n - 1));
+    backend::PromptLogprobs rows{0, std::span(prompt).subspan(1), 5, out};
+    const std::vector<int32_t> fresh = Iota(20, 13);
+    SequenceInput seq{prompt, 0, fresh, 1};
+    seq.prompt_logprobs = &rows;
+    ExpectClose(Under({&seq, 1}), Rows(reference, n - 1, 1), kind().vs_itself,
+                "the logit row beside prompt rows");
+    ASSERT_NO_FATAL_FAILURE(check(out, 0, 5, "whole"));
+  }
+
+  {  // In chunks of 37, beside a sequence with 3 logit rows and one sampled here.
+    const std::vector<int32_t> other = RandomTokens(9, vocab_, 32);
+    const std::vector<int32_t> sampled = RandomTokens(6, vocab_, 33);
+    const std::vector<int32_t> chunk_pages = Iota(40, 13), other_pages = Iota(60, 1),
+                               sampled_pages = Iota(70, 1);
+    SequenceInput other_alone{other, 0, other_pages, 3};
+    const std::vector<float> other_reference = Under({&other_alone, 1});
+    SequenceInput sampled_alone{sampled, 0, sampled_pages, 1};
+    const std::vector<float> sampled_row = Under({&sampled_alone, 1});
+    std::vector<backend::RowLogprobs> out;
+    for (int64_t start = 0; start < n; start += 37) {
+      const int64_t len = std::min<int64_t>(37, n - start);
+      const int64_t rows_here = std::min(len, n - 1 - start);
+      std::vector<backend::RowLogprobs> part(static_cast<size_t>(rows_here));
+      backend::PromptLogprobs rows{0, std::span(prompt).subspan(start + 1, rows_here), 3, part};
+      const backend::TokenChoice greedy;
+      int32_t chosen = -1;
+      backend::RowLogprobs figures;
+      backend::RowSampling sampling;
+      sampling.choices = std::span(&greedy, 1);
+      sampling.chosen = std::span(&chosen, 1);
+      sampling.top_logprobs = 2;
+      sampling.logprobs = &figures;
+      SequenceInput batch[3] = {{other, 0, other_pages, 3},
+                                {std::span(prompt).subspan(start, len), start, chunk_pages, 0},
+                                {sampled, 0, sampled_pages, 1}};
+      batch[1].prompt_logprobs = &rows;
+      batch[2].sampling = &sampling;
+      const std::vector<float> logits = Under(batch);
+      ExpectClose(logits, other_reference, kind().vs_itself, "the other sequence's logit rows");
+      ASSERT_GE(chosen, 0);
+      EXPECT_NEAR(sampled_row[static_cast<size_t>(chosen)],
+                  *std::max_element(sampled_row.begin(), sampled_row.end()), kind().vs_itself * 10)
+          << "the sampled sequence's greedy token";
+      ASSERT_EQ(figures.top.size(), 2u);
+      out.insert(out.end(), part.begin(), part.end());
+    }
+    ASSERT_NO_FATAL_FAILURE(check(out, 0, 3, "chunks of 37"));
+  }
+
+  {  // After a prefix of 50 from the cache: the rest's rows.
+    std::vector<int32_t> table;
+    ASSERT_NO_FATAL_FAILURE(CachedPrefixTable(*under_, prompt, 50, &table));
+    std::vector<backend::RowLogprobs> out(static_cast<size_t>(n - 1 - 50));
+    backend::PromptLogprobs rows{0, std::span(prompt).subspan(51), 0, out};
+    SequenceInput rest{std::span(prompt).subspan(50), 50, table, 0};
+    rest.prompt_logprobs = &rows;
+    EXPECT_TRUE(Under({&rest, 1}).empty());
+    ASSERT_NO_FATAL_FAILURE(check(out, 50, 0, "after a cached prefix"));
+  }
+}
+
 TEST_P(BackendInvarianceTest, RefusesBadBatches) {
   const std::vector<int32_t> pages = Iota(0, 2);
   const std::vector<int32_t> good = {1, 2, 3};
@@ -213,6 +323,19 @@ TEST_P(BackendInvarianceTest, RefusesBadBatches) {
   EXPECT_EQ(under_->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
   seq = {good, m_->config.max_position_embeddings - 2, pages, 1};
   EXPECT_EQ(under_->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
+  {  // Prompt-logprob rows past the new tokens, or targets outside the vocabulary.
+    std::vector<backend::RowLogprobs> out(3);
+    const std::vector<int32_t> targets = {1, 2, 3};
+    backend::PromptLogprobs rows{1, targets, 2, out};
+    seq = {good, 0, pages, 1};
+    seq.prompt_logprobs = &rows;
+    EXPECT_EQ(under_->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
+    const std::vector<int32_t> outside_vocab = {1, static_cast<int32_t>(vocab_), 3};
+    rows = {0, outside_vocab, 2, out};
+    EXPECT_EQ(under_->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
+    rows = {0, targets, backend::kMaxRowTopLogprobs + 1, out};
+    EXPECT_EQ(under_->Forward({&seq, 1}, &logits).code(), StatusCode::kInvalidArgument);
+  }
   EXPECT_EQ(under_->CopyPage(0, static_cast<int32_t>(kPages), 1).code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(under_->CopyPage(0, 1, kPageSize + 1).code(), StatusCode::kInvalidArgument);

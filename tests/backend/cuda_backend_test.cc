@@ -107,6 +107,55 @@ TEST_P(CudaBackendTest, MatchesCpuBackend) {
   }
 }
 
+// Prompt logprobs computed on the device (the LM head in blocks of 128 rows,
+// figures by the row-sampling kernel) against the CPU backend's, over a prompt
+// of two blocks in one step and in chunks of 50: every prompt token's log
+// probability within BF16's reach of the CPU's, and the top tokens scored alike.
+TEST_P(CudaBackendTest, PromptLogprobsMatchCpuBackend) {
+  const int64_t n = 260;
+  const std::vector<int32_t> prompt = RandomTokens(n, vocab_, 41);
+  const std::vector<int32_t> pages = Iota(0, (n + kPageSize - 1) / kPageSize);
+  auto run = [&](backend::Backend& b, int64_t chunk) {
+    std::vector<backend::RowLogprobs> out;
+    for (int64_t start = 0; start < n; start += chunk) {
+      const int64_t len = std::min(chunk, n - start);
+      const int64_t rows_here = std::min(len, n - 1 - start);
+      std::vector<backend::RowLogprobs> part(static_cast<size_t>(rows_here));
+      backend::PromptLogprobs rows{0, std::span(prompt).subspan(start + 1, rows_here), 4, part};
+      SequenceInput seq{std::span(prompt).subspan(start, len), start, pages, 0};
+      seq.prompt_logprobs = &rows;
+      Run(b, {&seq, 1});
+      out.insert(out.end(), part.begin(), part.end());
+    }
+    return out;
+  };
+  const std::vector<backend::RowLogprobs> cpu = run(*m_->backend, n);
+  // The CPU's logits of every position, to score the GPU's top tokens with.
+  SequenceInput all{prompt, 0, pages, n};
+  const std::vector<float> cpu_logits = Cpu({&all, 1});
+  for (int64_t chunk : {n, int64_t{50}}) {
+    const std::vector<backend::RowLogprobs> gpu = run(*gpu_, chunk);
+    ASSERT_EQ(gpu.size(), cpu.size());
+    double worst = 0;
+    for (size_t p = 0; p < gpu.size(); ++p) {
+      const backend::RowLogprobs &g = gpu[p], &c = cpu[p];
+      ASSERT_EQ(g.chosen_logits.size(), 1u);
+      ASSERT_EQ(g.top.size(), 4u);
+      const double diff =
+          std::fabs(g.LogprobOf(g.chosen_logits[0]) - c.LogprobOf(c.chosen_logits[0]));
+      worst = std::max(worst, diff);
+      EXPECT_LE(diff, 0.1) << "chunk " << chunk << ", position " << p;
+      for (const backend::TokenLogit& t : g.top) {
+        const float ref =
+            c.LogprobOf(cpu_logits[p * static_cast<size_t>(vocab_) + static_cast<size_t>(t.token)]);
+        EXPECT_NEAR(g.LogprobOf(t.logit), ref, 0.1) << "chunk " << chunk << ", position " << p;
+      }
+    }
+    std::printf("chunk %lld: largest prompt logprob difference from the CPU %.3g\n",
+                static_cast<long long>(chunk), worst);
+  }
+}
+
 // Decode steps replayed from captured CUDA graphs give the same logits, bit for
 // bit, as the same steps launched kernel by kernel (a second backend with graphs
 // off), across page boundaries, batch sizes 1 to 3 and growing contexts.

@@ -217,7 +217,13 @@ TEST_F(EngineTest, SubmitRejectsBadRequestsByName) {
   auto bad = [&](RequestOptions o) { return engine->Submit(std::move(o)).status().message(); };
   EXPECT_EQ(bad(Greedy({}, 4)), "the prompt is empty");
   EXPECT_NE(bad(Greedy({1, 99999}, 4)).find("token id 99999"), std::string::npos);
-  EXPECT_NE(bad(Greedy({1, 2}, 0)).find("max_tokens"), std::string::npos);
+  EXPECT_NE(bad(Greedy({1, 2}, -1)).find("max_tokens"), std::string::npos);
+  RequestOptions zero = Greedy({1, 2}, 0);  // only the prompt: one sample
+  zero.n = 2;
+  EXPECT_NE(bad(zero).find("max_tokens"), std::string::npos);
+  RequestOptions scores = Greedy({1, 2}, 4);
+  scores.prompt_logprobs = 65;
+  EXPECT_NE(bad(scores).find("prompt logprobs"), std::string::npos);
   EXPECT_NE(bad(Greedy({1, 2}, 1 << 20)).find("maximum context length"), std::string::npos);
   // max_tokens near 2^63 - 1 must not wrap the context or page arithmetic into a pass.
   for (int64_t huge : {std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::max() - 1,
@@ -238,6 +244,62 @@ TEST_F(EngineTest, SubmitRejectsBadRequestsByName) {
   e.n = 1;
   e.stop.max_tokens = 1 << 20;
   EXPECT_TRUE(engine->Submit(e).ok());
+}
+
+// Prompt logprobs on the CPU backend: the same bits as log-softmax of the
+// forward's logits at every position, with the prompt cold, then cached (the
+// engine computes it anyway), in chunks; max_tokens 0 generates nothing.
+TEST_F(EngineTest, PromptLogprobsAreTheForwardsWhetherCachedOrNot) {
+  const std::vector<int32_t> prompt = Prompts(1)[0];
+  const auto n = static_cast<int64_t>(prompt.size());
+  std::vector<std::vector<LogprobEntry>> runs;
+  std::vector<int64_t> cached;
+  {
+    EngineOptions o;
+    o.token_budget = 16;  // the prompt in chunks
+    auto engine = MakeEngine(o);
+    for (int run = 0; run < 2; ++run) {
+      RequestOptions r = Greedy(prompt, 0);
+      r.prompt_logprobs = 2;
+      auto h = engine->Submit(r);
+      ASSERT_TRUE(h.ok()) << h.status().ToString();
+      std::vector<LogprobEntry> scores;
+      RequestUpdate u;
+      while (true) {
+        ASSERT_TRUE((*h)->Next(&u, std::chrono::seconds(60)));
+        if (u.has_prompt_logprobs) scores = u.prompt_logprobs;
+        for (auto& d : u.samples) EXPECT_TRUE(d.tokens.empty());
+        if (u.finished) break;
+      }
+      runs.push_back(scores);
+      cached.push_back(u.cached_tokens);
+    }
+    // The prompt went into the cache: a plain request hits all but its last token.
+    auto plain = engine->Submit(Greedy(prompt, 1));
+    ASSERT_TRUE(plain.ok());
+    EXPECT_EQ(Drain(**plain).cached, n - 1);
+  }
+  EXPECT_EQ(cached, (std::vector<int64_t>{0, 0}));
+  // The reference: one forward over the prompt, every row's logits.
+  std::vector<int32_t> pages((static_cast<size_t>(n) + 7) / 8);
+  for (size_t i = 0; i < pages.size(); ++i) pages[i] = static_cast<int32_t>(i);
+  backend::SequenceInput in{prompt, 0, pages, n};
+  std::vector<float> logits;
+  ASSERT_TRUE(model_->backend->Forward({&in, 1}, &logits).ok());
+  const auto vocab = static_cast<size_t>(model_->config.vocab_size);
+  for (const auto& scores : runs) {
+    ASSERT_EQ(scores.size(), static_cast<size_t>(n - 1));
+    for (size_t i = 0; i + 1 < prompt.size(); ++i) {
+      LogprobEntry want;
+      ComputeLogprobs(std::span<const float>(logits).subspan(i * vocab, vocab), prompt[i + 1], 2,
+                      &want);
+      EXPECT_EQ(scores[i].token, prompt[i + 1]);
+      EXPECT_EQ(scores[i].logprob, want.logprob) << "position " << i;
+      ASSERT_EQ(scores[i].top.size(), 2u);
+      EXPECT_EQ(scores[i].top[0].token, want.top[0].token);
+      EXPECT_EQ(scores[i].top[1].logprob, want.top[1].logprob);
+    }
+  }
 }
 
 TEST_F(EngineTest, FlushEmptiesTheCacheAndShutdownCancelsWhatRuns) {

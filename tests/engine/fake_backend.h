@@ -10,7 +10,9 @@
 // position is four numbers drawn from the same history hash (ReferenceEmbedding
 // gives the unit-length sum a prompt's embedding should be).
 // With `chooses` on it samples rows itself (backend::SampleRow), as the CUDA
-// backend does on the device, so the engine's delegated path runs against it.
+// backend does on the device, so the engine's delegated path runs against it,
+// and computes prompt-logprob figures (backend::ComputePromptRow of each asked
+// row's logits).
 // With `overlaps` on it defers like a device: Launch only queues the step (its
 // tables copied, as an upload would), CopyPage queues too, and the queue runs in
 // order when Wait asks for a step's results, FutureTokens read from the step
@@ -59,7 +61,7 @@ class FakeBackend final : public backend::Backend {
     for (const auto& in : batch) {
       op.inputs.push_back({std::vector<int32_t>(in.tokens.begin(), in.tokens.end()), in.start,
                            std::vector<int32_t>(in.page_table.begin(), in.page_table.end()),
-                           in.num_logits, in.hidden_sum, in.sampling});
+                           in.num_logits, in.hidden_sum, in.sampling, in.prompt_logprobs});
     }
     launched_choices_ = 0;
     for (const auto& in : batch) {
@@ -93,6 +95,7 @@ class FakeBackend final : public backend::Backend {
         }
         backend::SequenceInput s{in.tokens, in.start, in.page_table, in.num_logits, in.hidden_sum};
         s.sampling = in.sampling;
+        s.prompt_logprobs = in.prompt_logprobs;
         inputs.push_back(s);
       }
       std::vector<float> out;
@@ -143,6 +146,14 @@ class FakeBackend final : public backend::Backend {
       }
       if (seq.hidden_sum != nullptr) {
         for (int64_t p = seq.start; p < end; ++p) AddHidden(history(p), seq.hidden_sum);
+      }
+      if (const backend::PromptLogprobs* pl = seq.prompt_logprobs; pl != nullptr) {
+        for (size_t j = 0; j < pl->targets.size(); ++j) {
+          std::vector<float> row;
+          AppendLogits(history(seq.start + pl->first + static_cast<int64_t>(j)), &row);
+          backend::ComputePromptRow(row, pl->targets[j], pl->top_logprobs, &pl->out[j]);
+          ++prompt_rows_;
+        }
       }
     }
     return OkStatus();
@@ -210,6 +221,7 @@ class FakeBackend final : public backend::Backend {
   int64_t max_batch_tokens() const { return max_batch_tokens_; }
   int64_t sampled_rows() const { return sampled_rows_; }
   int64_t max_in_flight() const { return max_in_flight_; }
+  int64_t prompt_rows() const { return prompt_rows_; }
 
  private:
   int64_t decode_step_ns_ = 0, token_ns_ = 0, model_ns_ = 0;
@@ -254,6 +266,7 @@ class FakeBackend final : public backend::Backend {
     int64_t num_logits;
     float* hidden_sum;
     const backend::RowSampling* sampling;
+    const backend::PromptLogprobs* prompt_logprobs;
   };
   struct Op {
     bool step = false;
@@ -269,7 +282,7 @@ class FakeBackend final : public backend::Backend {
   int64_t max_in_flight_ = 0;
   std::vector<int32_t> slots_;
   int64_t computed_tokens_ = 0, forwards_ = 0, copies_ = 0, max_batch_tokens_ = 0,
-          sampled_rows_ = 0;
+          sampled_rows_ = 0, prompt_rows_ = 0;
 };
 
 }  // namespace radixlm::testing

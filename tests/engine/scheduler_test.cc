@@ -63,6 +63,8 @@ class SchedulerTest : public ::testing::Test {
     std::map<int, std::string> text;
     std::map<int, FinishReason> finish;
     std::map<int, std::vector<LogprobEntry>> logprobs;
+    std::vector<LogprobEntry> prompt_logprobs;
+    int prompt_logprobs_updates = 0;  // updates that carried them
     int64_t cached = -1, prompt = 0, completion = 0;
     bool finished = false;
     std::vector<float> embedding;
@@ -72,6 +74,12 @@ class SchedulerTest : public ::testing::Test {
     RequestUpdate u;
     while (h.Next(&u, std::chrono::milliseconds(0))) {
       EXPECT_FALSE(r.finished) << "update after the final one";
+      if (u.has_prompt_logprobs) {
+        ++r.prompt_logprobs_updates;
+        for (const auto& [index, tokens] : r.tokens)
+          EXPECT_TRUE(tokens.empty()) << "prompt logprobs after the first tokens";
+        r.prompt_logprobs = u.prompt_logprobs;
+      }
       for (auto& d : u.samples) {
         r.tokens[d.index].insert(r.tokens[d.index].end(), d.tokens.begin(), d.tokens.end());
         r.text[d.index] += d.text;
@@ -520,6 +528,106 @@ TEST_F(SchedulerTest, LogprobsComeWithEveryToken) {
     ComputeLogprobs(backend_->Reference(history), e.token, 3, &want);
     EXPECT_FLOAT_EQ(e.logprob, want.logprob);
     history.push_back(e.token);
+  }
+}
+
+// Prompt logprobs: every prompt token after the first scored by the row
+// before it, exactly as the model's logits there give it, whether the prefix
+// was cached (it is computed anyway: cached_tokens 0) or not, in chunks, on
+// overlapped steps, beside other requests, under preemption; max_tokens 0
+// generates nothing; the computed prompt goes into the cache.
+TEST_F(SchedulerTest, PromptLogprobsScoreEveryPromptTokenCachedOrNot) {
+  for (bool overlaps : {false, true}) {
+    SCOPED_TRACE(overlaps ? "overlapped" : "one step at a time");
+    EngineOptions o;
+    o.token_budget = 9;
+    Make(4, 512, o, /*chooses=*/true, overlaps);
+    std::mt19937 rng(21);
+    const auto system = Tokens(rng, 30);
+    const auto prompt = Concat(system, Tokens(rng, 13));
+    auto expect_scores = [&](const Result& r, int32_t top) {
+      ASSERT_EQ(r.prompt_logprobs_updates, 1);
+      ASSERT_EQ(r.prompt_logprobs.size(), prompt.size() - 1);
+      for (size_t i = 0; i + 1 < prompt.size(); ++i) {
+        const LogprobEntry& e = r.prompt_logprobs[i];
+        LogprobEntry want;
+        ComputeLogprobs(backend_->Reference(std::span(prompt).first(i + 1)), prompt[i + 1], top,
+                        &want);
+        ASSERT_EQ(e.token, prompt[i + 1]) << i;
+        EXPECT_EQ(e.logprob, want.logprob) << i;
+        ASSERT_EQ(e.top.size(), want.top.size()) << i;
+        for (size_t k = 0; k < want.top.size(); ++k) {
+          EXPECT_EQ(e.top[k].token, want.top[k].token);
+          EXPECT_EQ(e.top[k].logprob, want.top[k].logprob);
+        }
+      }
+    };
+    RequestOptions cold = Req(prompt, 0);
+    cold.prompt_logprobs = 3;
+    auto h = Add(cold);
+    RunAll();
+    Result r = Collect(*h);
+    ASSERT_TRUE(r.finished);
+    EXPECT_EQ(r.finish[0], FinishReason::kLength);
+    EXPECT_TRUE(r.tokens[0].empty());
+    EXPECT_EQ(r.completion, 0);
+    EXPECT_EQ(r.cached, 0);
+    ASSERT_NO_FATAL_FAILURE(expect_scores(r, 3));
+
+    // The whole prompt is cached now; asked again (with samples this time,
+    // beside a request that does hit the cache), every row is computed anew.
+    const int64_t before = backend_->prompt_rows();
+    RequestOptions warm = Req(prompt, 5);
+    warm.prompt_logprobs = 3;
+    warm.n = 2;
+    warm.logprobs = 1;
+    auto hw = Add(warm);
+    auto other = Add(Req(Concat(system, Tokens(rng, 4)), 3));
+    RunAll();
+    Result rw = Collect(*hw);
+    EXPECT_EQ(rw.cached, 0);
+    EXPECT_EQ(backend_->prompt_rows() - before, static_cast<int64_t>(prompt.size()) - 1);
+    ASSERT_NO_FATAL_FAILURE(expect_scores(rw, 3));
+    ASSERT_EQ(rw.tokens.size(), 2u);
+    EXPECT_EQ(rw.tokens[0], Expected(prompt, 5));
+    EXPECT_EQ(rw.tokens[1], Expected(prompt, 5));
+    EXPECT_EQ(Collect(*other).cached, 30);
+    // A plain request still hits what they cached.
+    auto plain = Add(Req(prompt, 1));
+    RunAll();
+    EXPECT_EQ(Collect(*plain).cached, static_cast<int64_t>(prompt.size()) - 1);
+    EXPECT_EQ(Collect(*plain).prompt_logprobs_updates, 0);
+  }
+
+  // Under memory pressure (preemptions mid-prompt): the same scores.
+  EngineOptions o;
+  o.token_budget = 16;
+  o.max_running = 16;
+  Make(4, 40, o, /*chooses=*/true);
+  std::mt19937 rng(22);
+  const auto system = Tokens(rng, 20);
+  std::vector<std::pair<std::vector<int32_t>, std::shared_ptr<RequestHandle>>> reqs;
+  for (int i = 0; i < 8; ++i) {
+    RequestOptions r = Req(Concat(system, Tokens(rng, 10 + rng() % 10)), 20);
+    if (i % 2 == 0) r.prompt_logprobs = 1;
+    reqs.emplace_back(r.prompt, Add(r));
+  }
+  RunAll(20000);
+  EngineSnapshot snap;
+  scheduler_->FillSnapshot(&snap);
+  EXPECT_GT(snap.preemptions, 0);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const auto& [prompt, h] = reqs[i];
+    Result r = Collect(*h);
+    ASSERT_TRUE(r.finished);
+    EXPECT_EQ(r.tokens[0], Expected(prompt, 20));
+    if (i % 2 != 0) continue;
+    ASSERT_EQ(r.prompt_logprobs.size(), prompt.size() - 1);
+    for (size_t k = 0; k + 1 < prompt.size(); ++k) {
+      LogprobEntry want;
+      ComputeLogprobs(backend_->Reference(std::span(prompt).first(k + 1)), prompt[k + 1], 1, &want);
+      EXPECT_EQ(r.prompt_logprobs[k].logprob, want.logprob) << "request " << i << " token " << k;
+    }
   }
 }
 

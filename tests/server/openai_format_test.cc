@@ -91,6 +91,54 @@ TEST_F(FormatTest, CompletionWithLogprobsAndEcho) {
   EXPECT_EQ(int64_t(u["prompt_tokens_details"]["cached_tokens"]), 8);
 }
 
+// echo with logprobs: the prompt's tokens lead, the first with null figures;
+// their text offsets end where the echoed prompt does (a special token the
+// prompt text lacks, like an added BOS, sits at 0); the generated ones follow.
+TEST_F(FormatTest, CompletionWithPromptLogprobs) {
+  ResponseFormatter f(tokenizer_.get(), /*logprobs=*/true);
+  ChoiceOutput c;
+  c.prefix = "Q:";
+  c.text = "hi";
+  c.prompt_first = 256;  // <|endoftext|>
+  c.prompt_logprobs = {Entry('Q', -1.0f, {{'A', -0.5f}}), Entry(':', -2.0f, {{':', -2.0f}})};
+  c.logprobs = {Entry('h', -0.5f, {{'h', -0.5f}}), Entry('i', -0.25f, {{'i', -0.25f}})};
+  c.finish = engine::FinishReason::kLength;
+  element lp =
+      Parse(f.Completion(meta_, std::vector<ChoiceOutput>{c}, MakeUsage(3, 2, 0)))["choices"].at(
+          0)["logprobs"];
+  const std::vector<std::string> tokens = {"<|endoftext|>", "Q", ":", "h", "i"};
+  ASSERT_EQ(simdjson::dom::array(lp["tokens"]).size(), tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    EXPECT_EQ(std::string_view(lp["tokens"].at(i)), tokens[i]);
+  }
+  EXPECT_TRUE(lp["token_logprobs"].at(0).is_null());
+  EXPECT_TRUE(lp["top_logprobs"].at(0).is_null());
+  EXPECT_DOUBLE_EQ(double(lp["token_logprobs"].at(1)), -1.0);
+  EXPECT_DOUBLE_EQ(double(lp["top_logprobs"].at(1)["A"]), -0.5);
+  EXPECT_DOUBLE_EQ(double(lp["token_logprobs"].at(2)), -2.0);
+  EXPECT_DOUBLE_EQ(double(lp["token_logprobs"].at(3)), -0.5);
+  const int64_t offsets[] = {0, 0, 1, 2, 3};
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(int64_t(lp["text_offset"].at(i)), offsets[i]) << i;
+  // Tokens named by id: the offsets still count their text.
+  ResponseFormatter ids(tokenizer_.get(), /*logprobs=*/true, /*tokens_as_ids=*/true);
+  element by_id =
+      Parse(ids.Completion(meta_, std::vector<ChoiceOutput>{c}, MakeUsage(3, 2, 0)))["choices"].at(
+          0)["logprobs"];
+  EXPECT_EQ(std::string_view(by_id["tokens"].at(0)), "token_id:256");
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(int64_t(by_id["text_offset"].at(i)), offsets[i]) << i;
+
+  // The streamed echo chunk: the prompt alone, with its logprobs.
+  ChoiceOutput echo;
+  echo.prefix = "Q:";
+  echo.prompt_first = c.prompt_first;
+  echo.prompt_logprobs = c.prompt_logprobs;
+  element chunk = Parse(f.CompletionChunk(meta_, echo, false))["choices"].at(0);
+  EXPECT_EQ(std::string_view(chunk["text"]), "Q:");
+  EXPECT_TRUE(chunk["finish_reason"].is_null());
+  EXPECT_EQ(simdjson::dom::array(chunk["logprobs"]["tokens"]).size(), 3u);
+  EXPECT_EQ(int64_t(chunk["logprobs"]["text_offset"].at(2)), 1);
+}
+
 TEST_F(FormatTest, ChatWithLogprobs) {
   ResponseFormatter f(tokenizer_.get(), true);
   ChoiceOutput c;

@@ -80,6 +80,31 @@ TEST(OpenAiProtocol, CompletionDefaultsAndFields) {
   EXPECT_FALSE(g.skip_special_tokens);
   EXPECT_EQ(g.cache_salt, "s");
   EXPECT_EQ(g.truncate_prompt_tokens, 10);
+  EXPECT_EQ(g.best_of, 2);  // = n: streamable
+}
+
+// echo with logprobs (prompt logprobs), max_tokens 0 with echo (score the
+// prompt: what lm-eval sends), best_of from n up to max_n.
+TEST(OpenAiProtocol, EchoLogprobsAndBestOf) {
+  std::string param;
+  auto r = ParseCompletionRequest(
+      R"({"prompt":"x","echo":true,"logprobs":2,"max_tokens":0,"temperature":0})", Limits(),
+      &param);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->echo);
+  EXPECT_EQ(r->gen.logprobs, 2);
+  EXPECT_EQ(r->gen.stop.max_tokens, 0);
+  EXPECT_TRUE(r->gen.max_tokens_set);
+  EXPECT_EQ(r->gen.best_of, 0);
+
+  r = ParseCompletionRequest(R"({"prompt":"x","best_of":4,"n":2,"seed":1})", Limits(), &param);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->gen.best_of, 4);
+  EXPECT_EQ(r->gen.n, 2);
+  // n first or last: the same check.
+  r = ParseCompletionRequest(R"({"n":2,"prompt":"x","best_of":2,"stream":true})", Limits(), &param);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->gen.best_of, 2);
 }
 
 TEST(OpenAiProtocol, PromptForms) {
@@ -124,7 +149,12 @@ TEST(OpenAiProtocol, CompletionBadRequests) {
       {R"({"prompt":"x","max_tokens":"ten"})", "max_tokens",
        "Invalid type for 'max_tokens': expected an integer, but got a string instead."},
       {R"({"prompt":"x","max_tokens":-5})", "max_tokens", "expected a value >= 1, but got -5"},
-      {R"({"prompt":"x","max_tokens":0})", "max_tokens", "expected a value >= 1"},
+      {R"({"prompt":"x","max_tokens":0})", "max_tokens",
+       "expected a value >= 1 (0 only with echo), but got 0"},
+      {R"({"prompt":"x","max_tokens":0,"echo":true,"n":2})", "n",
+       "max_tokens 0 (the prompt echoed, nothing generated) returns one choice per prompt"},
+      {R"({"prompt":"x","max_tokens":0,"echo":true,"best_of":2})", "best_of",
+       "n and best_of must be 1"},
       {R"({"prompt":"x","max_tokens":1e30})", "max_tokens", "out of range"},
       {R"({"prompt":"x","max_tokens":18446744073709551615})", "max_tokens", "out of range"},
       {R"({"prompt":"x","max_tokens":1.5})", "max_tokens", "expected an integer, but got a number"},
@@ -157,9 +187,12 @@ TEST(OpenAiProtocol, CompletionBadRequests) {
        "only allowed when 'stream' is true"},
       {R"({"prompt":"x","stream":true,"stream_options":{"x":1}})", "stream_options.x",
        "Unrecognized"},
-      {R"({"prompt":"x","best_of":3})", "best_of", "best_of other than n is not supported"},
+      {R"({"prompt":"x","best_of":5})", "best_of", "expected a value in [1, 4], but got 5"},
+      {R"({"prompt":"x","best_of":0})", "best_of", "[1, 4]"},
+      {R"({"prompt":"x","best_of":"3"})", "best_of", "expected an integer"},
+      {R"({"prompt":"x","best_of":2,"n":3})", "best_of", "best_of must be at least n"},
+      {R"({"prompt":"x","best_of":3,"stream":true})", "best_of", "cannot be streamed"},
       {R"({"prompt":"x","suffix":"tail"})", "suffix", "not supported"},
-      {R"({"prompt":"x","echo":true,"logprobs":1})", "echo", "not supported"},
       {R"({"prompt":"x","cache_salt":""})", "cache_salt", "must not be empty"},
       {R"({"prompt":"x","cache_salt":7})", "cache_salt", "expected a string"},
       {R"({"prompt":"x","truncate_prompt_tokens":0})", "truncate_prompt_tokens", ">= 1"},
@@ -264,6 +297,8 @@ TEST(OpenAiProtocol, ResponseFormatAndToolChoice) {
 TEST(OpenAiProtocol, ChatBadRequests) {
   const BadCase cases[] = {
       {R"({})", "messages", "Missing required parameter: 'messages'"},
+      {R"({"messages":[{"role":"user","content":"q"}],"max_tokens":0})", "max_tokens",
+       "expected a value >= 1, but got 0"},
       {R"({"messages":{}})", "messages", "expected an array, but got an object"},
       {R"({"messages":[]})", "messages", "at least one message"},
       {R"({"messages":["hi"]})", "messages[0]", "expected an object"},

@@ -73,6 +73,35 @@ TEST_F(RequestBuilderTest, TokenPromptsAreKeptAsGiven) {
   EXPECT_EQ((*built)[1].options.prompt, (std::vector<int32_t>{5, 6, 7}));
 }
 
+// echo with logprobs asks the engine for prompt logprobs; max_tokens 0 fits a
+// prompt filling the whole context; best_of > n runs best_of samples with
+// logprobs (ranked by them), best_of = n is plain n.
+TEST_F(RequestBuilderTest, EchoLogprobsAndBestOf) {
+  std::string param;
+  CompletionRequest r = Completion(std::string(63, 'x'));  // 64 tokens with BOS
+  r.echo = true;
+  r.gen.logprobs = 2;
+  r.gen.stop.max_tokens = 0;
+  r.gen.max_tokens_set = true;
+  auto built = builder_->BuildCompletion(r, "", &param);
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  EXPECT_EQ((*built)[0].options.prompt_logprobs, 2);
+  EXPECT_EQ((*built)[0].options.stop.max_tokens, 0);
+  r.echo = false;
+  EXPECT_EQ(builder_->BuildCompletion(r, "", &param)->at(0).options.prompt_logprobs, -1);
+
+  CompletionRequest b = Completion("abc");
+  b.gen.best_of = 3;
+  built = builder_->BuildCompletion(b, "", &param);
+  ASSERT_TRUE(built.ok());
+  EXPECT_EQ((*built)[0].options.n, 3);
+  EXPECT_EQ((*built)[0].options.logprobs, 0);
+  EXPECT_EQ((*built)[0].options.prompt_logprobs, -1);
+  b.gen.n = 3;
+  b.gen.logprobs = -1;
+  EXPECT_EQ(builder_->BuildCompletion(b, "", &param)->at(0).options.logprobs, -1);
+}
+
 TEST_F(RequestBuilderTest, ContextCheckMessage) {
   std::string param;
   CompletionRequest r = Completion(std::string(40, 'x'));

@@ -112,6 +112,14 @@ TEST(ResponseKeyTest, NamespaceFirstAndEveryOutputShapingPartCounts) {
   EXPECT_NE(key, with([](BuiltPrompt& p) { p.options.sampling.logit_bias = {{1, 5.0f}}; }));
   EXPECT_NE(key, with([](BuiltPrompt& p) { p.echo_text = "e"; }));
   EXPECT_NE(key, with([](BuiltPrompt& p) { p.options.skip_special_tokens = false; }));
+  // best_of 3 returning 1 or 2 of the same three samples: other answers.
+  std::vector<BuiltPrompt> three = Prompts({1, 2, 3}, 0, 5);
+  three[0].options.n = 3;
+  GenerationRequest best_one = Gen(), best_two = Gen();
+  best_one.best_of = best_two.best_of = 3;
+  best_two.n = 2;
+  EXPECT_NE(ResponseKey("fp", "ns", false, three, best_one),
+            ResponseKey("fp", "ns", false, three, best_two));
 }
 
 TEST(ModelFingerprintTest, ChangesWithAnyWeightByte) {

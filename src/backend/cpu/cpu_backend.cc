@@ -39,6 +39,8 @@ std::vector<float> Stack(std::initializer_list<const WeightView*> views) {
 
 // Query rows of one attention task: up to this many tokens of one sequence.
 constexpr int64_t kQueryBlock = 16;
+// Prompt-logprob rows per LM-head product: 64 rows of a 128k vocabulary are 32 MiB of logits.
+constexpr int64_t kPromptBlock = 64;
 
 }  // namespace
 
@@ -448,6 +450,33 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
     }
   }
   logits->resize(write * vocab);
+
+  // Prompt logprobs: the rows asked for, through the final norm and the LM
+  // head in blocks (a block's logits, not the prompt's, are held at once), each
+  // row's figures from its logits. The product gives a row the same bits
+  // whatever block it is in (kernels.h), so these are the figures its logits
+  // would give as a logit row.
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const PromptLogprobs* p = batch[s].prompt_logprobs;
+    if (p == nullptr) continue;
+    const auto rows = static_cast<int64_t>(p->targets.size());
+    for (int64_t b0 = 0; b0 < rows; b0 += kPromptBlock) {
+      const int64_t m = std::min(kPromptBlock, rows - b0);
+      std::vector<float>& normed_rows = ws.Take(&ws.prompt_normed, m * h);
+      std::vector<float>& block = ws.Take(&ws.prompt_logits, m * c.vocab_size);
+      for (int64_t i = 0; i < m; ++i) {
+        Norm(final_norm_, final_norm_bias_, &x[(first_row[s] + p->first + b0 + i) * h],
+             &normed_rows[i * h]);
+      }
+      MatMul(*pool_, normed_rows.data(), m, h, h, head, c.vocab_size, nullptr, block.data(),
+             c.vocab_size);
+      pool_->ParallelFor(m, [&](int64_t i) {
+        const auto r = static_cast<size_t>(b0 + i);
+        ComputePromptRow(std::span<const float>(block.data() + i * c.vocab_size, vocab),
+                         p->targets[r], p->top_logprobs, &p->out[r]);
+      });
+    }
+  }
   return OkStatus();
 }
 

@@ -75,6 +75,7 @@ class CpuBackend final : public Backend {
     std::vector<Row> rows;
     std::vector<int64_t> first_row;
     std::vector<float> x, normed, qkv, attn, proj, up, act, cos, sin, last;
+    std::vector<float> prompt_normed, prompt_logits;  // a block of prompt-logprob rows
     static std::vector<float>& Take(std::vector<float>* buffer, int64_t size) {
       buffer->resize(static_cast<size_t>(size));
       return *buffer;

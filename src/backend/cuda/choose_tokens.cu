@@ -337,7 +337,11 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ Shared sh;
   const DeviceRow r = rows[blockIdx.x];
   float* row = logits + static_cast<int64_t>(r.row) * vocab;
-  if (r.top_logprobs >= 0) Figures(row, vocab, r.top_logprobs, out.figures + blockIdx.x, sh);
+  if (r.top_logprobs >= 0) {
+    Figures(row, vocab, r.top_logprobs, out.figures + blockIdx.x, sh);
+    // The row is unedited until thread 0 edits it below.
+    if (r.target >= 0 && threadIdx.x == 0) out.figures[blockIdx.x].target_logit = row[r.target];
+  }
   DeviceEdit* e = edits + r.edit_begin;
   if (r.edit_count > 0) {
     __syncthreads();  // every thread has read the unedited row

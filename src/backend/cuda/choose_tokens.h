@@ -42,7 +42,7 @@ struct DeviceRow {
   int32_t edit_begin, edit_count;      // its edits, from the edit base
   int32_t top_logprobs;                // -1: no figures
   int32_t mask_begin;                  // its token mask's first word, from the mask base; -1: none
-  int32_t unused;
+  int32_t target;  // >= 0: the figures' target_logit is this token's unedited logit
 };
 static_assert(sizeof(DeviceRow) == 32);
 
@@ -64,11 +64,15 @@ struct DeviceRowFigures {
   unsigned long long mass;
   int32_t top_tokens[kMaxDeviceTopLogprobs];
   float top_logits[kMaxDeviceTopLogprobs];
+  float target_logit;  // rows with a target (prompt logprobs)
+  int32_t unused;
 };
 
 // Where a launch writes: ids[c] and the unedited logit of that token,
 // chosen_logits[c], for every choice c (the logit only for rows with figures);
-// figures[r] for rows r with top_logprobs >= 0. `logits` rows are edited (and
+// figures[r] for rows r with top_logprobs >= 0 (r counted from the `rows`
+// the launch got). A row with no choice and a target is a prompt-logprob row:
+// figures only, and the target's logit. `logits` rows are edited (and
 // masked) in place. `masks`: the base rows' mask_begin count from (words of
 // (vocab + 31) / 32 per mask; may be null when no row has one).
 struct SampleOutputs {

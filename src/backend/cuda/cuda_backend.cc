@@ -39,6 +39,10 @@ constexpr int64_t kMaxGraphBatch = 256;
 constexpr size_t kMaxGraphs = 512;
 // The step-table buffer's first size (it grows, which drops the graphs).
 constexpr size_t kMinMetaBytes = size_t{1} << 20;
+// Prompt-logprob rows go through the LM head this many at a time, so their
+// logits take at most this many rows of the logits buffer (64 MiB at Llama 3's
+// 128k vocabulary) however long the prompt chunk.
+constexpr int64_t kPromptBlock = 128;
 
 // A view's rows as BF16, row-major [rows, cols]. BF16 checkpoints in their
 // stored layout are copied as they are; anything else goes through F32.
@@ -140,8 +144,9 @@ struct CudaBackend::Impl {
     size_t sample_bytes = 0;
     std::vector<SequenceInput> batch;  // the caller's, valid until Wait
     int64_t num_logits = 0, num_sampled = 0, hidden_rows = 0;
-    bool host_rows = false;  // logits or hidden sums cross at Wait
-    bool empty = false;      // no token: nothing was launched
+    int64_t num_prompt_rows = 0;  // figures after the sampled rows' (PromptLogprobs)
+    bool host_rows = false;       // logits or hidden sums cross at Wait
+    bool empty = false;           // no token: nothing was launched
     cudaEvent_t start = nullptr, end = nullptr, done = nullptr;
   };
   Flight flights[2];
@@ -463,11 +468,19 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   // The step's tables, packed into one upload: per row token, position and KV
   // slot; logit rows; hidden-sum rows; page tables; attention work.
   std::vector<int32_t> tokens, positions, slots, logit_rows, hidden_rows, page_tables;
+  std::vector<int32_t> prompt_rows;                      // activation rows of prompt-logprob rows
+  std::vector<std::pair<int32_t, int32_t>> prompt_asks;  // per prompt row: target, top
   std::vector<AttentionSeq> seqs;
   SampleTables& samples = flight.samples;
   samples.Clear();
   int64_t t = 0;
   for (const SequenceInput& s : batch) {
+    if (const PromptLogprobs* p = s.prompt_logprobs; p != nullptr) {
+      for (size_t j = 0; j < p->targets.size(); ++j) {
+        prompt_rows.push_back(static_cast<int32_t>(t + p->first + static_cast<int64_t>(j)));
+        prompt_asks.emplace_back(p->targets[j], p->top_logprobs);
+      }
+    }
     if (s.sampling != nullptr) samples.Add(*s.sampling, static_cast<int32_t>(logit_rows.size()), 0);
     const auto n = static_cast<int64_t>(s.tokens.size());
     seqs.push_back({static_cast<int32_t>(t), static_cast<int32_t>(s.start),
@@ -488,9 +501,19 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   const auto num_logits = static_cast<int64_t>(logit_rows.size());
   const auto num_sampled = static_cast<int64_t>(samples.rows.size());
   const auto num_choices = static_cast<int64_t>(samples.choices.size());
+  // Prompt-logprob rows after the sampled ones, each block's logits in the
+  // logits buffer's rows after the logit rows.
+  const auto num_prompt_rows = static_cast<int64_t>(prompt_rows.size());
+  for (int64_t j = 0; j < num_prompt_rows; ++j) {
+    const auto& [target, top] = prompt_asks[static_cast<size_t>(j)];
+    samples.AddPromptRow(static_cast<int32_t>(num_logits + j % kPromptBlock), target, top);
+  }
+  const auto num_rows = static_cast<int64_t>(samples.rows.size());
+  const int64_t prompt_block_rows = std::min(num_prompt_rows, kPromptBlock);
   flight.batch.assign(batch.begin(), batch.end());
   flight.num_logits = num_logits;
   flight.num_sampled = num_sampled;
+  flight.num_prompt_rows = num_prompt_rows;
   flight.hidden_rows = static_cast<int64_t>(hidden_rows.size());
   flight.host_rows = num_sampled < num_logits || !hidden_rows.empty();
   flight.sample_bytes = 0;
@@ -552,6 +575,7 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   const size_t slots_at = put(slots.data(), slots.size() * 4);
   const size_t logit_rows_at = put(logit_rows.data(), logit_rows.size() * 4);
   const size_t hidden_rows_at = put(hidden_rows.data(), hidden_rows.size() * 4);
+  const size_t prompt_rows_at = put(prompt_rows.data(), prompt_rows.size() * 4);
   const size_t seqs_at = put(seqs.data(), seqs.size() * sizeof(AttentionSeq));
   for (Plan& plan : plans) {  // an unmade plan takes no room
     plan.blocks_at = put(plan.blocks.data(), plan.blocks.size() * sizeof(AttentionBlock));
@@ -567,7 +591,7 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   // Token masks after them (their count varies too), named by their first
   // word from the table's start.
   const size_t masks_at = put(samples.masks.data(), samples.masks.size() * 4);
-  for (int64_t r = 0; r < num_sampled; ++r) {
+  for (int64_t r = 0; r < num_rows; ++r) {
     auto* row = reinterpret_cast<DeviceRow*>(meta_words.data() + rows_at) + r;
     row->edit_begin += static_cast<int32_t>(edits_at / 4);
     if (row->mask_begin >= 0) row->mask_begin += static_cast<int32_t>(masks_at);
@@ -586,14 +610,16 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   RETURN_IF_ERROR(ReserveActivations(t));
   if (!hidden_rows.empty())
     RETURN_IF_ERROR(hidden.Reserve(hidden_rows.size() * h * 4, "hidden states"));
-  if (num_logits > 0) {
-    RETURN_IF_ERROR(last.Reserve(static_cast<size_t>(num_logits * h) * 2, "logit rows"));
-    RETURN_IF_ERROR(logits.Reserve(static_cast<size_t>(num_logits * c.vocab_size) * 4, "logits"));
+  if (num_logits + prompt_block_rows > 0) {
+    RETURN_IF_ERROR(last.Reserve(
+        static_cast<size_t>(std::max(num_logits, prompt_block_rows) * h) * 2, "logit rows"));
+    RETURN_IF_ERROR(logits.Reserve(
+        static_cast<size_t>((num_logits + prompt_block_rows) * c.vocab_size) * 4, "logits"));
   }
-  flight.layout = SampleOutputLayout(num_sampled, num_choices);
+  flight.layout = SampleOutputLayout(num_rows, num_choices);
   const SampleOutputLayout& sample_layout = flight.layout;
   flight.sample_bytes = sample_layout.bytes(samples.figures);
-  if (num_sampled > 0) {
+  if (num_rows > 0) {
     RETURN_IF_ERROR(GrowSampleOut(sample_layout.end));
     RETURN_IF_ERROR(flight.sample_host.Reserve(sample_layout.end));
   }
@@ -738,13 +764,30 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
                                   meta.as<DeviceEdit>(), meta.as<uint32_t>(),
                                   sample_layout.At(sample_out.as<void>()), stream));
     }
+    // Prompt-logprob rows, a block at a time: the final norm, the LM head into
+    // the logits rows after the logit rows, the figures (SampleRows with no
+    // choice). Stream order keeps a block's rows until its figures are taken.
+    for (int64_t b0 = 0; b0 < num_prompt_rows; b0 += kPromptBlock) {
+      const int64_t m = std::min(kPromptBlock, num_prompt_rows - b0);
+      RETURN_IF_ERROR(Norm(final_norm, final_norm_bias, words + prompt_rows_at + b0, m,
+                           last.as<bf16>(), nullptr));
+      RETURN_IF_ERROR(Gemm(last.as<bf16>(), m, h, head(), c.vocab_size,
+                           logits.as<float>() + num_logits * c.vocab_size, true, false));
+      SampleOutputs out = sample_layout.At(sample_out.as<void>());
+      out.figures += num_sampled + b0;
+      RADIXLM_CUDA_TRY(
+          SampleRows(logits.as<float>(), c.vocab_size,
+                     reinterpret_cast<const DeviceRow*>(words + rows_at) + num_sampled + b0, m,
+                     reinterpret_cast<const DeviceChoice*>(words + choices_at),
+                     meta.as<DeviceEdit>(), meta.as<uint32_t>(), out, stream));
+    }
     return OkStatus();
   };
 
   // Decode steps (one new token and one logit row per sequence) replay a graph
   // captured for their shape; other steps launch their kernels directly.
-  const bool decode =
-      use_graphs && one_token_each && hidden_rows.empty() && t <= kMaxGraphBatch && num_logits == t;
+  const bool decode = use_graphs && one_token_each && hidden_rows.empty() && num_prompt_rows == 0 &&
+                      t <= kMaxGraphBatch && num_logits == t;
   if (decode) {
     const GraphKey key{t,
                        static_cast<int64_t>(seqs.size()),
@@ -797,9 +840,9 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   }
 
   RADIXLM_CUDA_TRY(cudaEventRecord(flight.end, stream));
-  // Sampled rows cross as ids and figures, now; logits and hidden sums at Wait
-  // (nothing launches before that).
-  if (num_sampled > 0) {
+  // Sampled rows cross as ids and figures, prompt-logprob rows as figures,
+  // now; logits and hidden sums at Wait (nothing launches before that).
+  if (num_rows > 0) {
     RADIXLM_CUDA_TRY(cudaMemcpyAsync(flight.sample_host.as<void>(), sample_out.as<void>(),
                                      flight.sample_bytes, cudaMemcpyDeviceToHost, stream));
   }
@@ -832,6 +875,14 @@ Status CudaBackend::Impl::Wait(std::vector<float>* logits_out) {
         UnpackRow(flight.samples, index++, flight.layout, flight.sample_host.as<void>(),
                   *s.sampling);
       }
+    }
+  }
+  if (flight.num_prompt_rows > 0) {
+    auto index = static_cast<size_t>(flight.num_sampled);
+    for (const SequenceInput& s : batch) {
+      if (s.prompt_logprobs == nullptr) continue;
+      for (RowLogprobs& out : s.prompt_logprobs->out)
+        UnpackPromptRow(index++, flight.layout, flight.sample_host.as<void>(), &out);
     }
   }
   if (!flight.host_rows) return OkStatus();

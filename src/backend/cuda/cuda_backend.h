@@ -16,7 +16,9 @@
 // synchronisation, so errors of its kernels are reported by the Forward that
 // caused them. Logit rows cross to the host as F32, except those of sequences
 // with a token choice: the token is chosen on the device (choose_tokens.h) and
-// only its id crosses.
+// only its id crosses. Prompt-logprob rows (PromptLogprobs) go through the LM
+// head 128 at a time after the logit rows, and only their figures (the top
+// tokens and the target's logit) cross.
 // CopyPage is enqueued on a second stream, after the last Forward's kernels and
 // before the next Forward's (events between the two streams), and returns at
 // once. Results agree with the CPU backend to BF16 rounding; they are not

@@ -26,6 +26,7 @@ void SampleTables::Add(const RowSampling& s, int32_t row, int32_t edit_base) {
   r.edit_count = static_cast<int32_t>(s.edits.size());
   r.top_logprobs = s.top_logprobs;
   r.mask_begin = -1;
+  r.target = -1;
   if (!s.allowed.empty()) {
     for (const auto& [data, at] : mask_at_) {
       if (data == s.allowed.data()) r.mask_begin = at;
@@ -39,6 +40,20 @@ void SampleTables::Add(const RowSampling& s, int32_t row, int32_t edit_base) {
   for (const TokenChoice& c : s.choices) choices.push_back(ToDeviceChoice(row, c));
   for (const LogitEdit& e : s.edits) edits.push_back({e.token, e.delta, 0.0f, 0});
   figures = figures || s.top_logprobs >= 0;
+  rows.push_back(r);
+}
+
+void SampleTables::AddPromptRow(int32_t row, int32_t target, int32_t top) {
+  DeviceRow r{};
+  r.row = row;
+  r.choice_begin = static_cast<int32_t>(choices.size());
+  r.choice_count = 0;
+  r.edit_begin = 0;
+  r.edit_count = 0;
+  r.top_logprobs = top;
+  r.mask_begin = -1;
+  r.target = target;
+  figures = true;
   rows.push_back(r);
 }
 
@@ -74,6 +89,21 @@ void UnpackRow(const SampleTables& tables, size_t index, const SampleOutputLayou
   std::memcpy(out->chosen_logits.data(),
               base + layout.logits_at + static_cast<size_t>(r.choice_begin) * 4,
               static_cast<size_t>(r.choice_count) * 4);
+}
+
+void UnpackPromptRow(size_t index, const SampleOutputLayout& layout, const void* host_block,
+                     RowLogprobs* out) {
+  DeviceRowFigures f;
+  std::memcpy(
+      &f,
+      static_cast<const char*>(host_block) + layout.figures_at + index * sizeof(DeviceRowFigures),
+      sizeof(f));
+  out->max = f.max;
+  out->mass = f.mass;
+  out->top.resize(static_cast<size_t>(f.count));
+  for (int32_t i = 0; i < f.count; ++i)
+    out->top[static_cast<size_t>(i)] = {f.top_tokens[i], f.top_logits[i]};
+  out->chosen_logits.assign(1, f.target_logit);
 }
 
 }  // namespace radixlm::backend::cuda

@@ -29,6 +29,9 @@ struct SampleTables {
   // DeviceEdit index of edits[0] in the array the kernel gets); mask_begin
   // from masks[0].
   void Add(const RowSampling& s, int32_t row, int32_t edit_base);
+  // Adds a prompt-logprob row (PromptLogprobs): logit row `row`, figures with
+  // the `top` best, and the logit of `target`; no choice, edit or mask.
+  void AddPromptRow(int32_t row, int32_t target, int32_t top);
 
  private:
   std::vector<std::pair<const uint32_t*, int32_t>> mask_at_;  // a mask's memory -> its words
@@ -47,5 +50,9 @@ struct SampleOutputLayout {
 // block into `s`: its chosen ids and, when it asked, its figures.
 void UnpackRow(const SampleTables& tables, size_t index, const SampleOutputLayout& layout,
                const void* host_block, const RowSampling& s);
+// Copies prompt-logprob row `index`'s figures into *out (chosen_logits: the
+// target's logit).
+void UnpackPromptRow(size_t index, const SampleOutputLayout& layout, const void* host_block,
+                     RowLogprobs* out);
 
 }  // namespace radixlm::backend::cuda
