@@ -84,6 +84,7 @@ void Merge(RequestUpdate* into, RequestUpdate&& from) {
   into->prompt_tokens = from.prompt_tokens;
   into->cached_tokens = from.cached_tokens;
   into->host_cached_tokens = from.host_cached_tokens;
+  into->tiered = from.tiered;
   into->completion_tokens = from.completion_tokens;
   into->finished = into->finished || from.finished;
   if (from.has_prompt_logprobs) {

@@ -107,6 +107,7 @@ struct RequestUpdate {
   int64_t prompt_tokens = 0;
   int64_t cached_tokens = 0;       // prompt tokens served from the prefix cache
   int64_t host_cached_tokens = 0;  // of which loaded from the host tier (kv_tiers.h)
+  bool tiered = false;             // the engine has tiers below the device
   int64_t completion_tokens = 0;   // all samples, so far
   bool finished = false;           // every sample has finished; no more updates
   // Prompt logprobs (RequestOptions::prompt_logprobs), in one update once the

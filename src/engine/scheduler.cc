@@ -1046,6 +1046,7 @@ void Scheduler::Report(Request* r, bool finished, const Status& error) {
   update.prompt_tokens = r->prompt_len();
   update.cached_tokens = std::max<int64_t>(r->cached_tokens, 0);
   update.host_cached_tokens = r->host_cached_tokens;
+  update.tiered = tiers_ != nullptr;
   update.completion_tokens = r->completion_tokens;
   update.finished = finished;
   update.error = error;

@@ -63,7 +63,24 @@ std::string FormatCacheStats(const engine::EngineSnapshot& s, const PinSummary& 
   field("prompt_tokens", s.prompt_tokens);
   field("cached_prompt_tokens", s.cached_prompt_tokens);
   field("generation_tokens", s.generation_tokens);
+  if (s.host_tier) field("host_cached_prompt_tokens", s.host_cached_prompt_tokens);
   w.EndObject();
+  if (s.host_tier) {
+    const engine::KvTierStats& t = s.tiers;
+    w.Key("tiers");
+    w.BeginObject();
+    w.Key("host");
+    w.BeginObject();
+    field("blocks", t.host_blocks);
+    field("capacity_blocks", t.host_capacity_blocks);
+    field("block_bytes", t.block_bytes);
+    field("loaded_blocks", t.loaded_blocks);
+    field("written_blocks", t.written_blocks);
+    field("evicted_blocks", t.evicted_blocks);
+    field("refused_blocks", t.refused_blocks);
+    w.EndObject();
+    w.EndObject();
+  }
   const kvcache::CacheStats& c = s.cache;
   w.Key("cache");
   w.BeginObject();

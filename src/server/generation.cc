@@ -32,6 +32,8 @@ void Generation::Record(size_t prompt, const engine::RequestUpdate& u) {
   if (u.prompt_tokens > 0) {
     usage.prompt_tokens = u.prompt_tokens;
     usage.cached_tokens = u.cached_tokens;
+    usage.tiered = u.tiered;
+    usage.host_cached_tokens = u.host_cached_tokens;
   }
   usage.completion_tokens = std::max(usage.completion_tokens, u.completion_tokens);
   if (!u.error.ok() && error_.ok()) error_ = u.error;
@@ -70,6 +72,8 @@ Usage Generation::usage() const {
   for (const Usage& u : usage_) {
     total.prompt_tokens += u.prompt_tokens;
     total.cached_tokens += u.cached_tokens;
+    total.tiered = total.tiered || u.tiered;
+    total.host_cached_tokens += u.host_cached_tokens;
     total.completion_tokens += u.completion_tokens;
   }
   return total;

@@ -225,6 +225,38 @@ std::string FormatMetrics(const MetricsInput& in) {
       d(s.prompt_tokens));
   one("radixlm:prompt_tokens_cached_total", "counter",
       "Prompt tokens served from the prefix cache.", d(s.cached_prompt_tokens));
+  if (s.host_tier) {
+    const engine::KvTierStats& t = s.tiers;
+    const auto tier = Join(model, PrometheusText::Label("tier", "host"));
+    const auto family = [&](const char* name, const char* type, const char* help, double value) {
+      p.Family(name, type, help);
+      p.Sample(name, tier, value);
+    };
+    family("radixlm:prompt_tokens_cached_by_tier_total", "counter",
+           "Prompt tokens served from the prefix cache that were loaded from a tier below the "
+           "device.",
+           d(s.host_cached_prompt_tokens));
+    family("radixlm:kv_tier_blocks", "gauge", "KV pages (blocks) a tier below the device holds.",
+           d(t.host_blocks));
+    family("radixlm:kv_tier_capacity_blocks", "gauge", "KV pages a tier below the device can hold.",
+           d(t.host_capacity_blocks));
+    family("radixlm:kv_tier_loaded_blocks_total", "counter",
+           "KV pages loaded from a tier into the device pool (prefix hits below the device).",
+           d(t.loaded_blocks));
+    family("radixlm:kv_tier_written_blocks_total", "counter",
+           "KV pages written from the device to a tier (write-through).", d(t.written_blocks));
+    family("radixlm:kv_tier_loaded_bytes_total", "counter",
+           "Bytes moved from a tier to the device.", d(t.loaded_blocks * t.block_bytes));
+    family("radixlm:kv_tier_written_bytes_total", "counter",
+           "Bytes moved from the device to a tier.", d(t.written_blocks * t.block_bytes));
+    family("radixlm:kv_tier_evicted_blocks_total", "counter",
+           "KV pages a tier dropped to make room.", d(t.evicted_blocks));
+    family("radixlm:kv_tier_refused_blocks_total", "counter",
+           "KV pages a tier's admission turned away (second-hit).", d(t.refused_blocks));
+    family("radixlm:kv_tier_copy_seconds_total", "counter",
+           "The engine thread's time making (CPU) or enqueueing (GPU) tier copies.",
+           static_cast<double>(t.copy_ns) / 1e9);
+  }
   one("radixlm:prompt_tokens_computed_total", "counter",
       "Prompt tokens prefilled (recomputation after preemption included).",
       d(s.computed_prompt_tokens));

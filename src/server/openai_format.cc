@@ -104,6 +104,15 @@ void WriteUsage(JsonWriter& w, const Usage& u) {
   w.Key("cached_tokens");
   w.Int(u.cached_tokens);
   w.EndObject();
+  if (u.tiered) {
+    w.Key("cached_tokens_by_tier");
+    w.BeginObject();
+    w.Key("device");
+    w.Int(u.cached_tokens - u.host_cached_tokens);
+    w.Key("host");
+    w.Int(u.host_cached_tokens);
+    w.EndObject();
+  }
   if (!u.response_cache.empty()) {
     w.Key("response_cache");
     w.BeginObject();

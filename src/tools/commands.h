@@ -296,8 +296,10 @@ struct ServeOptions {
   int port = 8000;                // 0: any free port
   std::string served_model_name;  // default: the model directory's name
   int32_t page_size = 16;
-  int64_t kv_pages = 0;   // or
-  std::string kv_memory;  // "512MiB" (default 1GiB), converted to pages
+  int64_t kv_pages = 0;                      // or
+  std::string kv_memory;                     // "512MiB" (default 1GiB), converted to pages
+  std::string host_cache;                    // "8GiB": a host tier below the pool (empty: none)
+  std::string host_cache_admission = "all";  // all | second-hit
   // 0: derived from the device (engine/step_limits.h) and printed at start-up.
   int64_t max_running = 0;
   int64_t token_budget = 0;

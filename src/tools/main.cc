@@ -655,6 +655,15 @@ int main(int argc, char** argv) {
       ->add_option("--kv-memory", serve.kv_memory,
                    "KV pool size in bytes, e.g. 512MiB (default 1GiB)")
       ->excludes(kv_pages_opt);
+  serve_cmd->add_option("--host-cache", serve.host_cache,
+                        "Host memory for KV pages below the pool, e.g. 8GiB: pages are written "
+                        "through as they fill and loaded back when a prompt's cached prefix goes "
+                        "on there (default: none)");
+  serve_cmd
+      ->add_option("--host-cache-admission", serve.host_cache_admission,
+                   "all (default) or second-hit: a page enters the host cache once two requests "
+                   "used it")
+      ->check(CLI::IsMember({"all", "second-hit"}));
   serve_cmd
       ->add_option(
           "--max-running", serve.max_running,

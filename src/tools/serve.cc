@@ -271,6 +271,18 @@ int RunServe(const ServeOptions& o) {
   eo.max_pinned_pages_per_tenant = o.max_pinned_pages_per_tenant;
   eo.max_pinned_pages = o.max_pinned_pages;
   eo.max_pin_ttl_seconds = o.max_pin_ttl;
+  if (!o.host_cache.empty()) {
+    auto bytes = ParseBytes(o.host_cache);
+    if (!bytes.ok() || *bytes > (uint64_t{1} << 50)) {
+      return Fail(InvalidArgumentError("--host-cache: '" + o.host_cache +
+                                       "' is not a size (e.g. 8GiB, at most 1 PiB)"));
+    }
+    if (o.no_prefix_cache)
+      return Fail(
+          InvalidArgumentError("--host-cache needs the prefix cache (drop --no-prefix-cache)"));
+    eo.tiers.host_bytes = static_cast<int64_t>(*bytes);
+    eo.tiers.host_admission = o.host_cache_admission;
+  }
   if (m.config.eos_token_id >= 0)
     eo.eos_token_ids.push_back(static_cast<int32_t>(m.config.eos_token_id));
   // Declared before the engine, which writes to it until it is destroyed.
@@ -429,6 +441,18 @@ int RunServe(const ServeOptions& o) {
   Say(std::string("prefix cache ") +
       (o.no_prefix_cache ? "off"
                          : "on (eviction " + o.eviction + ", admission " + o.admission + ")"));
+  if (!o.host_cache.empty()) {
+    const engine::KvTierStats t = (*engine)->Snapshot().tiers;
+    char tier[200];
+    std::snprintf(tier, sizeof(tier),
+                  "host cache: %lld pages (%lld tokens, %.1f MiB%s), written through as pages "
+                  "fill, admission %s",
+                  static_cast<long long>(t.host_capacity_blocks),
+                  static_cast<long long>(t.host_capacity_blocks * o.page_size),
+                  static_cast<double>(t.host_capacity_blocks * t.block_bytes) / (1 << 20),
+                  cuda ? ", pinned" : "", o.host_cache_admission.c_str());
+    Say(tier);
+  }
   if (const kvcache::PinTable* pins = (*engine)->pins()) {
     Say("pins: " + std::to_string(pins->options().max_pages_per_owner) + " pages per tenant, " +
         std::to_string(pins->options().max_pages_total) + " in all, ttl up to " +
