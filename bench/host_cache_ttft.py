@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Time to first token when a prompt's prefix comes back from the host tier
+(`serve --host-cache`), against the same prompt cold and against its prefix
+still on the device, in one run:
+
+    python3 bench/host_cache_ttft.py RADIXLM MODEL_DIR [--device cpu|cuda]
+        [--prompt-tokens 8192] [--tail 128] [--rounds 3] [--host-cache 4GiB] [--json OUT]
+
+One server; its KV pool holds one such prompt and a little (so the next prompt
+evicts the last), with a host cache below it (--host-cache: room for both). Each round, with
+fresh random token prompts P (prompt-tokens long) and Q:
+  cold     P, nothing cached
+  device   P[:-tail] + a new tail: the prefix still in the pool
+  evict    Q, cold (pushes P out of the pool; its pages stay on the host)
+  host     P[:-tail] + another new tail: the prefix loaded from host memory
+TTFT is the time to the first streamed token (max_tokens 1), medians over the
+rounds; the served usage confirms where the cached tokens came from.
+"""
+import argparse
+import json
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ttft(port, prompt):
+    body = json.dumps({"model": "m", "prompt": prompt, "max_tokens": 1, "temperature": 0,
+                       "ignore_eos": True, "stream": True,
+                       "stream_options": {"include_usage": True}}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", data=body,
+                                 headers={"Content-Type": "application/json"})
+    start = time.perf_counter()
+    first = None
+    usage = None
+    with urllib.request.urlopen(req, timeout=600) as r:
+        for line in r:
+            line = line.decode().strip()
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if first is None and chunk.get("choices"):
+                first = time.perf_counter() - start
+            if chunk.get("usage"):
+                usage = chunk["usage"]
+    return first, usage
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("radixlm")
+    p.add_argument("model")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--prompt-tokens", type=int, default=8192)
+    p.add_argument("--tail", type=int, default=128)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--page-size", type=int, default=16)
+    p.add_argument("--vocab", type=int, default=256, help="token ids drawn from [0, vocab)")
+    p.add_argument("--host-cache", default="4GiB", help="serve --host-cache (at least two prompts' KV)")
+    p.add_argument("--json")
+    a = p.parse_args()
+    pages = -(-a.prompt_tokens // a.page_size) + 8
+    port = free_port()
+    log = open("/tmp/host_cache_ttft_server.log", "w")
+    server = subprocess.Popen([a.radixlm, "serve", "--model", a.model, "--device", a.device, "--port", str(port),
+                               "--served-model-name", "m", "--page-size", str(a.page_size), "--kv-pages",
+                               str(pages), "--host-cache", a.host_cache],
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(1200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except Exception:
+                if server.poll() is not None:
+                    sys.exit("the server exited: see /tmp/host_cache_ttft_server.log")
+                time.sleep(0.25)
+        rng = random.Random(1)
+        def tokens(n):
+            return [rng.randrange(a.vocab) for _ in range(n)]
+        ttft(port, tokens(32))  # warm-up
+        rows = {"cold": [], "device": [], "host": []}
+        cached = {"device": [], "host": []}
+        for r in range(a.rounds):
+            P, Q = tokens(a.prompt_tokens), tokens(a.prompt_tokens)
+            head = P[:a.prompt_tokens - a.tail]
+            t, u = ttft(port, P)
+            rows["cold"].append(t)
+            t, u = ttft(port, head + tokens(a.tail))
+            rows["device"].append(t)
+            cached["device"].append(u)
+            ttft(port, Q)
+            t, u = ttft(port, head + tokens(a.tail))
+            rows["host"].append(t)
+            cached["host"].append(u)
+            print(f"round {r + 1}: cold {1e3 * rows['cold'][-1]:.1f} ms, device {1e3 * rows['device'][-1]:.1f} ms, "
+                  f"host {1e3 * rows['host'][-1]:.1f} ms (host-cached {u.get('cached_tokens_by_tier')})",
+                  file=sys.stderr)
+        med = {k: statistics.median(v) for k, v in rows.items()}
+        print(f"TTFT, {a.prompt_tokens}-token prompt, last {a.tail} new, {a.device}, medians of {a.rounds}:")
+        print(f"  {'prefix':<28} {'TTFT ms':>9} {'of cold':>8}  cached tokens (device / host)")
+        print(f"  {'none (cold)':<28} {1e3 * med['cold']:>9.1f} {1.0:>8.3f}")
+        for k, label in [("device", "on the device"), ("host", "loaded from the host cache")]:
+            u = cached[k][-1] or {}
+            tier = u.get("cached_tokens_by_tier", {})
+            print(f"  {label:<28} {1e3 * med[k]:>9.1f} {med[k] / med['cold']:>8.3f}  "
+                  f"{tier.get('device')} / {tier.get('host')}")
+        if a.json:
+            json.dump({"prompt_tokens": a.prompt_tokens, "tail": a.tail, "device": a.device, "rounds": rows,
+                       "median_s": med, "usage": cached}, open(a.json, "w"), indent=1)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
