@@ -55,16 +55,16 @@ struct Usage {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
   int64_t cached_tokens = 0;
-  // With KV tiers below the device (serve --host-cache): of cached_tokens, those
-  // loaded from the host tier; written as "cached_tokens_by_tier": {"device",
-  // "host"} beside prompt_tokens_details.
-  bool tiered = false;
-  int64_t host_cached_tokens = 0;
   // With the response cache on and the call cacheable: "miss", or the layer that
   // answered ("l1", "l2", "semantic"); written as "response_cache": {"hit",
   // "layer"}, and "similarity" for a semantic hit.
   std::string response_cache;
   double similarity = -1;  // a semantic hit's cosine similarity
+  // With KV tiers below the device (serve --host-cache): of cached_tokens, those
+  // loaded from the host tier; written as "cached_tokens_by_tier": {"device",
+  // "host"} beside prompt_tokens_details.
+  bool tiered = false;
+  int64_t host_cached_tokens = 0;
 };
 
 // Tool-call parsing of chat answers (tool_call_parser.h).
