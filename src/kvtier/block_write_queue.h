@@ -1,7 +1,7 @@
 // BlockWriteQueue: the bounded queue between a block store's callers and its
 // writer thread (block_store.h: writes never block the caller).
 //
-// Push copies the payload into a frame buffer (kBlockHeaderBytes of room for
+// Offer copies the payload into a frame buffer (kBlockHeaderBytes of room for
 // the header first, so the writer seals the frame in place and writes it with
 // one call) and returns at once: kFull when `capacity` blocks are already
 // waiting or being written (the block is not stored), kPending when the same

@@ -31,10 +31,10 @@
 //
 // Open (Create) scans the directory to rebuild the index, so a restarted
 // process finds its blocks: every fan-out directory is listed and each block
-// file stat'ed (one stat a block: ~1 s a million blocks with a warm dentry
-// cache; contents are checked on read, not at open), recency from mtime;
-// temp files and files of the wrong size are deleted, and if the blocks found
-// exceed the capacity (it shrank) the oldest are deleted.
+// file stat'ed (one stat a block; contents are checked on read, not at open),
+// recency from mtime. Temp files and block files of the wrong size (or in the
+// wrong fan-out directory) are deleted, and if the blocks found exceed the
+// capacity (it shrank) the oldest are deleted.
 //
 // Reads are synchronous, in the calling thread (pread into the caller's
 // buffer, then the checksum): the engine reads from its own workers, not the
