@@ -20,8 +20,8 @@ PACKAGES=(
   libcurl4-openssl-dev # the HTTP client (src/net/http_client.cc only)
   libssl-dev           # SHA-256 of API keys (src/server/auth.cc only)
   python3-jinja2       # reference renderer for the chat-template tests (tests/template)
-  libhiredis-dev       # response cache's shared layer (src/respcache/redis_store.cc only)
-  redis-server         # the response-cache tests start a real Redis on 127.0.0.1
+  libhiredis-dev       # the Redis client of the response cache and KV tiers (src/store/redis_store.cc only)
+  redis-server         # the response-cache and KV-tier tests start a real Redis on 127.0.0.1
   libhnswlib-dev       # semantic response cache's vector index (src/respcache/semantic_index.cc only)
   chromium-headless-shell  # the dashboard's test in a real browser (tests/dashboard)
   libzmq3-dev          # KV events over ZeroMQ (src/events/kv_event_publisher.cc only)

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace radixlm {
@@ -24,6 +25,12 @@ Hash128 Hash128Of(const void* data, size_t size, uint64_t seed = 0);
 // Hash of `prefix` (16 bytes) followed by `data`: a 128-bit chain step where the
 // whole previous digest, not just 64 bits of it, feeds the next one.
 Hash128 Hash128Chained(const Hash128& prefix, const void* data, size_t size);
+
+// 32 lowercase hex digits: `hi` then `lo`, each most significant digit first
+// (the 128-bit number written out). Names of KV blocks in files and Redis keys.
+std::string Hex128(const Hash128& h);
+// The inverse of Hex128: exactly 32 hex digits (either case); false otherwise.
+bool ParseHex128(std::string_view hex, Hash128* out);
 
 // Mixes a 64-bit integer (for open-addressing tables keyed by ids).
 inline uint64_t MixBits(uint64_t x) {

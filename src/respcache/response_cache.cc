@@ -39,12 +39,12 @@ ResponseCache::ResponseCache(ResponseCacheOptions options)
     : options_(std::move(options)), l1_(options_.l1_bytes) {
   if (!options_.now_ms) options_.now_ms = SteadyMs;
   if (!options_.redis) return;
-  redis_ = std::make_unique<RedisStore>(*options_.redis);
+  redis_ = std::make_unique<store::RedisStore>(*options_.redis);
   std::random_device random;
   char id[20];
   std::snprintf(id, sizeof(id), "%08x%08x", random(), random());
   origin_ = id;
-  subscriber_ = std::make_unique<RedisSubscriber>(
+  subscriber_ = std::make_unique<store::RedisSubscriber>(
       *options_.redis, options_.redis_prefix + "flush",
       [this](std::string_view message) { OnFlushMessage(message); },
       [this, first = true]() mutable {

@@ -36,7 +36,7 @@
 #include "core/status.h"
 #include "respcache/error_log.h"
 #include "respcache/lru_store.h"
-#include "respcache/redis_store.h"
+#include "store/redis_store.h"
 
 namespace radixlm::respcache {
 
@@ -47,7 +47,7 @@ const char* LayerName(Layer layer);  // "l1", "l2", "semantic"
 
 struct ResponseCacheOptions {
   int64_t l1_bytes = int64_t{256} << 20;
-  std::optional<RedisOptions> redis;  // no L2 when absent
+  std::optional<store::RedisOptions> redis;  // no L2 when absent
   // Prepended to every key in Redis (so one Redis can hold other data).
   std::string redis_prefix = "radixlm:resp:";
   // Milliseconds on a steady clock; tests replace it to expire L1 entries.
@@ -98,13 +98,13 @@ class ResponseCache {
 
   ResponseCacheOptions options_;
   LruStore l1_;
-  std::unique_ptr<RedisStore> redis_;
+  std::unique_ptr<store::RedisStore> redis_;
   std::string origin_;  // this cache's id in flush messages (its own are skipped)
   std::atomic<int64_t> remote_flushes_{0};
   LayerStats l1_stats_, l2_stats_;
   std::atomic<int64_t> stores_{0};
   ErrorLog errors_{"response cache", "store error(s) (answered by the model)"};
-  std::unique_ptr<RedisSubscriber> subscriber_;  // last: stopped first
+  std::unique_ptr<store::RedisSubscriber> subscriber_;  // last: stopped first
 };
 
 }  // namespace radixlm::respcache

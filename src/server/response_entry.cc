@@ -1,16 +1,12 @@
 #include "server/response_entry.h"
 
-#include <fcntl.h>
 #include <openssl/evp.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 
+#include "core/file_digest.h"
 #include "core/hash.h"
 #include "grammar/grammar.h"
 
@@ -53,32 +49,6 @@ class Digest {
  private:
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
 };
-
-bool ShapesOutputs(const std::filesystem::path& file) {
-  const std::string name = file.filename().string();
-  return name.ends_with(".safetensors") || name.ends_with(".json") || name.ends_with(".jinja") ||
-         name == "tokenizer.model";
-}
-
-// xxh3-128 of a whole file, memory-mapped (weights are gigabytes; SHA-256 would
-// cost seconds at start-up for no gain: this is a version stamp, not a defence).
-StatusOr<Hash128> HashFile(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY);
-  if (fd < 0) return NotFoundError(path + ": " + std::strerror(errno));
-  struct stat st {};
-  fstat(fd, &st);
-  const size_t size = static_cast<size_t>(st.st_size);
-  if (size == 0) {
-    close(fd);
-    return Hash128Of("", 0);
-  }
-  void* data = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (data == MAP_FAILED) return InternalError(path + ": cannot map: " + std::strerror(errno));
-  const Hash128 h = Hash128Of(data, size);
-  munmap(data, size);
-  return h;
-}
 
 // Little-endian fixed-width fields and length-prefixed strings.
 class Writer {
@@ -130,19 +100,12 @@ constexpr uint32_t kMagic = 0x31524c52;  // "RLR1"
 
 StatusOr<std::string> ModelFingerprint(const std::string& model_dir, std::string_view runtime,
                                        std::string_view extra) {
-  std::error_code ec;
-  std::vector<std::filesystem::path> files;
-  for (const auto& entry : std::filesystem::directory_iterator(model_dir, ec)) {
-    if (entry.is_regular_file() && ShapesOutputs(entry.path())) files.push_back(entry.path());
-  }
-  if (ec) return NotFoundError(model_dir + ": " + ec.message());
-  std::sort(files.begin(), files.end());
+  auto files = ModelFileDigests(model_dir);
+  if (!files.ok()) return files.status();
   Digest d;
-  for (const auto& file : files) {
-    auto h = HashFile(file.string());
-    if (!h.ok()) return h.status();
-    d.Str(file.filename().string());
-    d.Bytes(&*h, sizeof(Hash128));
+  for (const FileDigest& file : *files) {
+    d.Str(file.name);
+    d.Bytes(&file.digest, sizeof(Hash128));
   }
   d.Str(runtime);
   d.Str(extra);

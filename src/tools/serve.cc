@@ -96,8 +96,8 @@ StatusOr<std::unique_ptr<respcache::ResponseCache>> MakeResponseCache(
   }
   options.l1_bytes = static_cast<int64_t>(*bytes);
   if (!o.redis_url.empty()) {
-    respcache::RedisOptions redis;
-    RETURN_IF_ERROR(respcache::ParseRedisUrl(o.redis_url, &redis));
+    store::RedisOptions redis;
+    RETURN_IF_ERROR(store::ParseRedisUrl(o.redis_url, &redis));
     options.redis = redis;
   }
   options.redis_prefix = o.redis_prefix;

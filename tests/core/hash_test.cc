@@ -125,5 +125,19 @@ TEST(HashTest, MixBitsIsABijectionOnSamples) {
   EXPECT_EQ(MixBits(12345), MixBits(12345));
 }
 
+TEST(HashTest, Hex128WritesTheNumberAndParsesBack) {
+  const Hash128 h{0x0123456789abcdefULL, 0xfedcba9876543210ULL};
+  EXPECT_EQ(Hex128(h), "fedcba98765432100123456789abcdef");
+  Hash128 back;
+  ASSERT_TRUE(ParseHex128(Hex128(h), &back));
+  EXPECT_EQ(back, h);
+  ASSERT_TRUE(ParseHex128("FEDCBA98765432100123456789ABCDEF", &back));
+  EXPECT_EQ(back, h);
+  EXPECT_EQ(Hex128(Hash128{}), std::string(32, '0'));
+  EXPECT_FALSE(ParseHex128("fedcba98765432100123456789abcde", &back));    // 31 digits
+  EXPECT_FALSE(ParseHex128("fedcba98765432100123456789abcdeg", &back));   // not hex
+  EXPECT_FALSE(ParseHex128("fedcba98765432100123456789abcdef0", &back));  // 33 digits
+}
+
 }  // namespace
 }  // namespace radixlm

@@ -1,4 +1,6 @@
-// RedisStore: the shared layer (L2) of the response cache, over hiredis.
+// RedisStore: a Redis client over hiredis, shared by the layers that keep bytes
+// in Redis: the response cache's L2 (respcache/response_cache.h) and the KV
+// block store (kvtier/redis_block_store.h).
 //
 // Every radixlm replica pointed at the same Redis shares its entries; expiry is
 // Redis's own (SET ... PX ttl), so a replica's clock does not matter. Values are
@@ -24,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -33,7 +36,7 @@
 
 struct redisContext;
 
-namespace radixlm::respcache {
+namespace radixlm::store {
 
 struct RedisOptions {
   std::string host = "127.0.0.1";
@@ -57,8 +60,14 @@ class RedisStore {
 
   // The value, or nullopt when the key is absent.
   StatusOr<std::optional<std::string>> Get(std::string_view key);
-  // SET key value PX ttl_ms.
+  // SET key value PX ttl_ms (ttl_ms below 1 counts as 1).
   Status Set(std::string_view key, std::string_view value, int64_t ttl_ms);
+  // SET key value, with no expiry: the key stays until deleted or evicted by
+  // Redis's maxmemory policy.
+  Status Set(std::string_view key, std::string_view value);
+  // EXISTS of each key, pipelined on one connection (one round trip): for each
+  // key, whether Redis holds it now.
+  StatusOr<std::vector<bool>> Exists(std::span<const std::string> keys);
   // Deletes every key starting with `prefix` (SCAN MATCH prefix* and UNLINK in
   // batches); returns how many were deleted. Glob characters in the prefix are
   // escaped.
@@ -120,4 +129,4 @@ class RedisSubscriber {
   std::thread thread_;
 };
 
-}  // namespace radixlm::respcache
+}  // namespace radixlm::store

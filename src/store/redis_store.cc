@@ -1,4 +1,4 @@
-#include "respcache/redis_store.h"
+#include "store/redis_store.h"
 
 #include <hiredis/hiredis.h>
 #include <sys/socket.h>
@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <charconv>
 
-namespace radixlm::respcache {
+namespace radixlm::store {
 namespace {
 
 constexpr std::chrono::milliseconds kFirstBackoff{100};
@@ -94,6 +94,41 @@ class RedisStore::Lease {
       return UnavailableError("redis: " + std::string(reply->str, reply->len));
     }
     return reply;
+  }
+
+  // Sends every command, then reads every reply: one round trip for the lot.
+  StatusOr<std::vector<Reply>> Pipeline(
+      const std::vector<std::vector<std::string_view>>& commands) {
+    for (const auto& args : commands) {
+      std::vector<const char*> argv;
+      std::vector<size_t> lengths;
+      for (std::string_view a : args) {
+        argv.push_back(a.data());
+        lengths.push_back(a.size());
+      }
+      if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(),
+                                 lengths.data()) != REDIS_OK) {
+        healthy_ = false;
+        return store_->Failure(context_->errstr[0] != '\0' ? context_->errstr : "cannot send");
+      }
+    }
+    std::vector<Reply> replies;
+    replies.reserve(commands.size());
+    for (size_t i = 0; i < commands.size(); ++i) {
+      void* raw = nullptr;
+      if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+        healthy_ = false;
+        return store_->Failure(context_->errstr[0] != '\0' ? context_->errstr : "no reply");
+      }
+      replies.emplace_back(static_cast<redisReply*>(raw));
+      if (replies.back()->type == REDIS_REPLY_ERROR) {
+        // The replies after it are unread: the connection is closed rather than
+        // left out of step (the server is fine, so no back-off).
+        healthy_ = false;
+        return UnavailableError("redis: " + std::string(replies.back()->str, replies.back()->len));
+      }
+    }
+    return replies;
   }
 
  private:
@@ -194,6 +229,34 @@ Status RedisStore::Set(std::string_view key, std::string_view value, int64_t ttl
   const std::string ttl = std::to_string(std::max<int64_t>(1, ttl_ms));
   auto reply = lease.Run({"SET", key, value, "PX", ttl});
   return reply.ok() ? OkStatus() : reply.status();
+}
+
+Status RedisStore::Set(std::string_view key, std::string_view value) {
+  auto context = Acquire();
+  if (!context.ok()) return context.status();
+  Lease lease(this, *context);
+  auto reply = lease.Run({"SET", key, value});
+  return reply.ok() ? OkStatus() : reply.status();
+}
+
+StatusOr<std::vector<bool>> RedisStore::Exists(std::span<const std::string> keys) {
+  std::vector<bool> held(keys.size(), false);
+  if (keys.empty()) return held;
+  auto context = Acquire();
+  if (!context.ok()) return context.status();
+  Lease lease(this, *context);
+  std::vector<std::vector<std::string_view>> commands;
+  commands.reserve(keys.size());
+  for (const std::string& key : keys) commands.push_back({"EXISTS", key});
+  auto replies = lease.Pipeline(commands);
+  if (!replies.ok()) return replies.status();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const redisReply* r = (*replies)[i].get();
+    if (r->type != REDIS_REPLY_INTEGER)
+      return UnavailableError("redis: EXISTS answered a non-integer");
+    held[i] = r->integer > 0;
+  }
+  return held;
 }
 
 StatusOr<int64_t> RedisStore::DeleteByPrefix(std::string_view prefix) {
@@ -320,4 +383,4 @@ void RedisSubscriber::Loop() {
   }
 }
 
-}  // namespace radixlm::respcache
+}  // namespace radixlm::store
