@@ -103,6 +103,9 @@ class Backend {
   // memory cannot be had.
   using HostMemory = std::unique_ptr<std::byte, void (*)(std::byte*)>;
   virtual HostMemory AllocateHost(size_t bytes);
+  // Returns once every ExportPages and ImportPages enqueued so far is done, so
+  // the host may read what they wrote (the CPU backend's are done on return).
+  virtual Status WaitHostCopies() { return OkStatus(); }
 
   // Overlapped steps: Launch starts a step and returns; Wait finishes the
   // oldest step launched and not waited for, filling its outputs (the

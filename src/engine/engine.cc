@@ -85,6 +85,8 @@ void Merge(RequestUpdate* into, RequestUpdate&& from) {
   into->cached_tokens = from.cached_tokens;
   into->host_cached_tokens = from.host_cached_tokens;
   into->tiered = from.tiered;
+  into->store_cached_tokens = from.store_cached_tokens;
+  into->store = from.store;
   into->completion_tokens = from.completion_tokens;
   into->finished = into->finished || from.finished;
   if (from.has_prompt_logprobs) {

@@ -142,9 +142,10 @@ struct EngineSnapshot {
   // thread's time on them (the masks, and moving each sample past its token).
   int64_t constrained_rows = 0;
   double grammar_seconds = 0;
-  int64_t prompt_tokens = 0;              // prompt tokens of admitted requests
-  int64_t cached_prompt_tokens = 0;       // of which served from the prefix cache
-  int64_t host_cached_prompt_tokens = 0;  // of those, loaded from the host tier
+  int64_t prompt_tokens = 0;               // prompt tokens of admitted requests
+  int64_t cached_prompt_tokens = 0;        // of which served from the prefix cache
+  int64_t host_cached_prompt_tokens = 0;   // of those, loaded from the host tier
+  int64_t store_cached_prompt_tokens = 0;  // of those, brought up from the store tier
   bool host_tier = false;
   KvTierStats tiers;
   int64_t computed_prompt_tokens =

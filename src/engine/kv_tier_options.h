@@ -10,6 +10,16 @@ namespace radixlm::engine {
 struct KvTierOptions {
   int64_t host_bytes = 0;              // the host tier's size (whole pages of it are used)
   std::string host_admission = "all";  // all | second-hit
+  // A tier under the host one that outlives the process (kvtier/block_store.h):
+  // a local directory (disk_dir, disk_bytes of block files) or Redis shared by
+  // replicas (redis_url, keys under redis_prefix); at most one. Needs the host
+  // tier (its blocks are loaded through it) and the model's digest.
+  std::string disk_dir;
+  int64_t disk_bytes = 0;
+  std::string redis_url;
+  std::string redis_prefix = "radixlm:kv:";
+  std::string store_admission = "all";  // all | second-hit: the blocks the store takes
+  std::string model_digest;             // kvtier::KvFingerprint::ModelDigest(model dir)
 };
 
 struct KvTierStats {
@@ -21,6 +31,20 @@ struct KvTierStats {
   int64_t evicted_blocks = 0;  // dropped from the host tier to make room
   int64_t refused_blocks = 0;  // turned away by admission
   int64_t copy_ns = 0;         // the step thread's time enqueueing (GPU) or making (CPU) copies
+  // The store tier, when there is one ("disk" or "redis"): blocks loaded from
+  // it into the host tier, given to it to store, in flight to the host now, and
+  // its own counters (kvtier::BlockStoreStats: reads that missed or found a
+  // defective block, failures, writes dropped for a full queue).
+  std::string store;
+  int64_t store_loaded_blocks = 0;
+  int64_t store_put_blocks = 0;
+  int64_t store_loading_blocks = 0;
+  int64_t store_misses = 0;
+  int64_t store_defects = 0;
+  int64_t store_read_errors = 0;
+  int64_t store_write_errors = 0;
+  int64_t store_dropped_puts = 0;
+  int64_t store_blocks = -1;  // held now (-1: unknown, Redis)
 };
 
 }  // namespace radixlm::engine

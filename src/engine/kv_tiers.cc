@@ -1,8 +1,14 @@
 #include "engine/kv_tiers.h"
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "core/check.h"
+#include "core/logging.h"
+#include "kvtier/directory_block_store.h"
+#include "kvtier/redis_block_store.h"
+#include "model/config.h"
 
 namespace radixlm::engine {
 namespace {
@@ -11,6 +17,50 @@ int64_t Since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
                                                               start)
       .count();
+}
+
+kvcache::TierOptions HostTierOptions(int64_t blocks, const std::string& admission) {
+  kvcache::TierOptions host;
+  host.name = "host";
+  host.capacity_blocks = blocks;
+  host.admission = admission;
+  return host;
+}
+
+StatusOr<std::unique_ptr<kvtier::BlockStore>> OpenStore(const KvTierOptions& options,
+                                                        backend::Backend* backend) {
+  const model::ModelConfig& c = backend->config();
+  kvtier::KvFingerprint fp;
+  fp.model_digest = options.model_digest;
+  // The backend's name with its format: equal names promise equal bytes.
+  fp.kv_format = std::string(backend->name()) + "/" + std::string(backend->numeric_format());
+  fp.page_size = static_cast<int32_t>(backend->page_size());
+  fp.layers = static_cast<int32_t>(c.num_layers);
+  fp.kv_heads = static_cast<int32_t>(c.num_kv_heads);
+  fp.head_dim = static_cast<int32_t>(c.head_dim);
+  RETURN_IF_ERROR(fp.Validate());
+  if (!options.disk_dir.empty()) {
+    kvtier::DirectoryBlockStoreOptions d;
+    d.dir = options.disk_dir;
+    d.fingerprint = fp;
+    d.block_bytes = backend->page_bytes();
+    d.capacity_bytes = options.disk_bytes;
+    ASSIGN_OR_RETURN(auto store, kvtier::DirectoryBlockStore::Create(d));
+    const kvtier::DirectoryOpenReport& r = store->open_report();
+    LOG(INFO) << "disk cache " << store->root() << ": " << r.blocks_found << " blocks found"
+              << (r.temp_files_removed + r.bad_files_removed > 0
+                      ? ", " + std::to_string(r.temp_files_removed + r.bad_files_removed) +
+                            " unfinished or bad files removed"
+                      : std::string());
+    return std::unique_ptr<kvtier::BlockStore>(std::move(store));
+  }
+  kvtier::RedisBlockStoreOptions r;
+  RETURN_IF_ERROR(store::ParseRedisUrl(options.redis_url, &r.redis));
+  r.key_prefix = options.redis_prefix;
+  r.fingerprint = fp;
+  r.block_bytes = backend->page_bytes();
+  ASSIGN_OR_RETURN(auto store, kvtier::RedisBlockStore::Create(r));
+  return std::unique_ptr<kvtier::BlockStore>(std::move(store));
 }
 
 }  // namespace
@@ -32,19 +82,33 @@ StatusOr<std::unique_ptr<KvTiers>> KvTiers::Create(const KvTierOptions& options,
     return InvalidArgumentError("a host cache of " + std::to_string(blocks) +
                                 " pages is more than the tier's index takes (2^31)");
   }
-  kvcache::TierOptions host;
-  host.name = "host";
-  host.capacity_blocks = blocks;
-  host.admission = options.host_admission;
-  ASSIGN_OR_RETURN(auto stack, kvcache::TierStack::Create({host}));
+  if (!options.disk_dir.empty() && !options.redis_url.empty())
+    return InvalidArgumentError("give a disk cache or a Redis KV cache, not both");
+  if (!options.disk_dir.empty() && options.disk_bytes < block_bytes) {
+    return InvalidArgumentError("a disk cache of " + std::to_string(options.disk_bytes) +
+                                " bytes holds no page of " + std::to_string(block_bytes) +
+                                " bytes");
+  }
+  if (options.store_admission != "all" && options.store_admission != "second-hit") {
+    return InvalidArgumentError("disk or Redis cache admission must be all or second-hit, not '" +
+                                options.store_admission + "'");
+  }
+  ASSIGN_OR_RETURN(auto stack,
+                   kvcache::TierStack::Create({HostTierOptions(blocks, options.host_admission)}));
   backend::Backend::HostMemory memory =
       backend->AllocateHost(static_cast<size_t>(blocks) * static_cast<size_t>(block_bytes));
   if (memory == nullptr) {
     return ResourceExhaustedError("could not allocate " + std::to_string(blocks * block_bytes) +
                                   " bytes of host memory for the host cache");
   }
-  return std::unique_ptr<KvTiers>(
+  std::unique_ptr<KvTiers> tiers(
       new KvTiers(options, backend, blocks, std::move(memory), std::move(stack)));
+  if (!options.disk_dir.empty() || !options.redis_url.empty()) {
+    ASSIGN_OR_RETURN(tiers->store_, OpenStore(options, backend));
+    tiers->stats_.store = options.disk_dir.empty() ? "redis" : "disk";
+    tiers->loader_ = std::thread([t = tiers.get()] { t->LoaderLoop(); });
+  }
+  return tiers;
 }
 
 KvTiers::KvTiers(const KvTierOptions& options, backend::Backend* backend, int64_t blocks,
@@ -54,34 +118,106 @@ KvTiers::KvTiers(const KvTierOptions& options, backend::Backend* backend, int64_
       blocks_(blocks),
       block_bytes_(backend->page_bytes()),
       memory_(std::move(memory)),
-      stack_(std::move(stack)) {
+      stack_(std::move(stack)),
+      state_(static_cast<size_t>(blocks), SlotState::kIdle),
+      from_store_(static_cast<size_t>(blocks), 0) {
   stats_.host_capacity_blocks = blocks;
   stats_.block_bytes = block_bytes_;
 }
 
+KvTiers::~KvTiers() {
+  if (loader_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    loader_.join();
+  }
+  // What the host holds for the store goes to it; its destructor finishes the writes.
+  if (store_ != nullptr) FlushPuts();
+}
+
+bool KvTiers::Ready(const kvcache::BlockHash& hash) const {
+  const kvcache::TierSlot slot = host().Find(hash);
+  return slot != kvcache::kNoSlot && host().ready(slot) == kReady;
+}
+
 int64_t KvTiers::HeldFrom(std::span<const kvcache::BlockHash> hashes, int64_t first) const {
   int64_t page = first;
-  while (page < static_cast<int64_t>(hashes.size()) &&
-         stack_->Holder(hashes[static_cast<size_t>(page)]) != kvcache::kDeviceLevel) {
+  while (page < static_cast<int64_t>(hashes.size()) && Ready(hashes[static_cast<size_t>(page)])) {
     ++page;
   }
   return page;
 }
 
+int64_t KvTiers::Prefetch(std::span<const kvcache::BlockHash> hashes, int64_t first,
+                          uint64_t request) {
+  if (store_ == nullptr) return 0;
+  const int64_t n = static_cast<int64_t>(hashes.size());
+  const int64_t start = HeldFrom(hashes, first);
+  int64_t page = start;
+  // Pages already on their way.
+  while (page < n) {
+    const kvcache::TierSlot slot = host().Find(hashes[static_cast<size_t>(page)]);
+    if (slot == kvcache::kNoSlot || host().ready(slot) != kLoadingMark) break;
+    ++page;
+  }
+  if (page >= n) return page - start;
+  StatusOr<int64_t> held = store_->CountHeld(hashes.subspan(static_cast<size_t>(page)));
+  if (!held.ok() || *held <= 0) return page - start;
+  const int64_t end = page + *held;
+  int64_t queued = 0;
+  for (; page < end; ++page) {
+    const kvcache::BlockHash& hash = hashes[static_cast<size_t>(page)];
+    kvcache::TierSlot slot = kvcache::kNoSlot;
+    std::optional<kvcache::TierBlock> evicted;
+    const kvcache::TierPut put =
+        host().Put(hash, request, /*uses=*/1, kLoadingMark, &slot, &evicted);
+    if (put != kvcache::TierPut::kStored) break;  // held already (a race with a write) or refused
+    Settle(slot);
+    state_[static_cast<size_t>(slot)] = SlotState::kLoading;
+    from_store_[static_cast<size_t>(slot)] = 1;
+    ++loading_;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      jobs_.push_back({hash, slot});
+    }
+    ++queued;
+  }
+  if (queued > 0) wake_.notify_all();
+  return page - start;
+}
+
+bool KvTiers::LoadingAt(std::span<const kvcache::BlockHash> hashes, int64_t page) const {
+  if (loading_ == 0 || page < 0 || page >= static_cast<int64_t>(hashes.size())) return false;
+  const kvcache::TierSlot slot = host().Find(hashes[static_cast<size_t>(page)]);
+  return slot != kvcache::kNoSlot && host().ready(slot) == kLoadingMark;
+}
+
+void KvTiers::WaitForLoads(std::chrono::milliseconds timeout) {
+  if (loading_ == 0) return;
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_.wait_for(lock, timeout, [&] { return !done_.empty() || stop_; });
+}
+
 Status KvTiers::Load(std::span<const kvcache::BlockHash> hashes, int64_t first,
-                     std::span<const kvcache::PageId> into, uint64_t request) {
+                     std::span<const kvcache::PageId> into, uint64_t request, int64_t* from_store) {
   const auto start = std::chrono::steady_clock::now();
   page_scratch_.clear();
   in_scratch_.clear();
+  *from_store = 0;
   for (size_t i = 0; i < into.size(); ++i) {
     const kvcache::BlockHash& hash = hashes[static_cast<size_t>(first) + i];
-    const kvcache::TierSlot slot = stack_->tier(1).Find(hash);
-    if (slot == kvcache::kNoSlot) return InternalError("Load: a page not held by the host tier");
+    const kvcache::TierSlot slot = host().Find(hash);
+    if (slot == kvcache::kNoSlot || host().ready(slot) != kReady)
+      return InternalError("Load: a page the host tier does not hold ready");
     moves_.clear();
     stack_->Use(hash, request, /*level=*/1, &moves_);  // held: marks the use, moves nothing
     CHECK(moves_.empty());
     page_scratch_.push_back(into[i]);
     in_scratch_.push_back(Slot(slot));
+    *from_store += from_store_[static_cast<size_t>(slot)];
   }
   Status status = backend_->ImportPages(page_scratch_, in_scratch_);
   if (status.ok()) stats_.loaded_blocks += static_cast<int64_t>(into.size());
@@ -95,15 +231,32 @@ Status KvTiers::Use(std::span<const kvcache::BlockHash> hashes,
   page_scratch_.clear();
   out_scratch_.clear();
   hash_scratch_.clear();
+  const bool second_hit = options_.store_admission == "second-hit";
   for (size_t i = 0; i < pages.size(); ++i) {
     moves_.clear();
     stack_->Use(hashes[i], request, kvcache::kDeviceLevel, &moves_);
     for (const kvcache::TierMove& move : moves_) {
       // One tier: the only moves are write-throughs from the device.
       CHECK(move.from == kvcache::kDeviceLevel && move.to == 1);
+      Settle(move.to_slot);
+      from_store_[static_cast<size_t>(move.to_slot)] = 0;
       page_scratch_.push_back(pages[i]);
       out_scratch_.push_back(Slot(move.to_slot));
       hash_scratch_.push_back(hashes[i]);
+      if (store_ != nullptr && !second_hit) {
+        puts_.emplace_back(hashes[i], move.to_slot);
+        state_[static_cast<size_t>(move.to_slot)] = SlotState::kPutPending;
+      }
+    }
+    if (moves_.empty() && store_ != nullptr && second_hit) {
+      // Held: its second request's use sends it to the store.
+      const kvcache::TierSlot slot = host().Find(hashes[i]);
+      const size_t s = static_cast<size_t>(slot);
+      if (slot != kvcache::kNoSlot && host().ready(slot) == kReady && host().uses(slot) == 2 &&
+          !from_store_[s] && state_[s] == SlotState::kIdle) {
+        puts_.emplace_back(hashes[i], slot);
+        state_[s] = SlotState::kPutPending;
+      }
     }
   }
   Status status = OkStatus();
@@ -113,32 +266,125 @@ Status KvTiers::Use(std::span<const kvcache::BlockHash> hashes,
       stats_.written_blocks += static_cast<int64_t>(page_scratch_.size());
     } else {
       // The slots were promised blocks that never arrived: forget them.
-      for (const kvcache::BlockHash& hash : hash_scratch_) stack_->tier(1).Erase(hash);
+      for (const kvcache::BlockHash& hash : hash_scratch_) {
+        const kvcache::TierSlot slot = host().Find(hash);
+        if (slot != kvcache::kNoSlot) state_[static_cast<size_t>(slot)] = SlotState::kIdle;
+        host().Erase(hash);
+      }
+      std::erase_if(puts_, [&](const auto& p) { return host().Find(p.first) != p.second; });
     }
   }
   stats_.copy_ns += Since(start);
   return status;
 }
 
+void KvTiers::Settle(kvcache::TierSlot slot) {
+  const SlotState state = state_[static_cast<size_t>(slot)];
+  if (state == SlotState::kLoading) ApplyDone(/*wait_all=*/true);
+  if (state == SlotState::kPutPending) FlushPuts();
+}
+
+void KvTiers::FlushPuts() {
+  if (puts_.empty()) return;
+  Status s = backend_->WaitHostCopies();
+  // A slot with a put pending is rewritten only after Settle flushed it, so it
+  // still holds the block named here, even if the index has let it go.
+  for (const auto& [hash, slot] : puts_) {
+    if (state_[static_cast<size_t>(slot)] != SlotState::kPutPending) continue;
+    state_[static_cast<size_t>(slot)] = SlotState::kIdle;
+    if (!s.ok()) continue;
+    store_->Put(hash, std::span<const std::byte>(Slot(slot), static_cast<size_t>(block_bytes_)));
+    ++stats_.store_put_blocks;
+  }
+  if (!s.ok()) {
+    LOG(WARNING) << "host cache copies failed; blocks not stored: " << s.ToString();
+  }
+  puts_.clear();
+}
+
+void KvTiers::ApplyDone(bool wait_all) {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (wait_all) idle_.wait(lock, [&] { return jobs_.empty() && busy_ == 0; });
+    done_scratch_.swap(done_);
+  }
+  for (const LoadDone& d : done_scratch_) {
+    const size_t s = static_cast<size_t>(d.slot);
+    if (state_[s] == SlotState::kLoading) {
+      state_[s] = SlotState::kIdle;
+      --loading_;
+    }
+    if (host().Find(d.hash) != d.slot) continue;  // forgotten meanwhile (a flush)
+    if (d.status.ok()) {
+      host().set_ready(d.slot, kReady);
+      ++stats_.store_loaded_blocks;
+    } else {
+      host().Erase(d.hash);  // a miss: computed instead
+    }
+  }
+  done_scratch_.clear();
+}
+
+void KvTiers::Poll() {
+  if (store_ == nullptr) return;
+  FlushPuts();
+  if (loading_ > 0) ApplyDone(/*wait_all=*/false);
+}
+
+void KvTiers::LoaderLoop() {
+  while (true) {
+    LoadJob job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping
+      job = jobs_.front();
+      jobs_.pop_front();
+      ++busy_;
+    }
+    Status status = store_->Get(
+        job.hash, std::span<std::byte>(Slot(job.slot), static_cast<size_t>(block_bytes_)));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_.push_back({job.hash, job.slot, std::move(status)});
+      --busy_;
+    }
+    idle_.notify_all();
+  }
+}
+
 void KvTiers::Clear() {
-  kvcache::TierOptions host;
-  host.name = "host";
-  host.capacity_blocks = blocks_;
-  host.admission = options_.host_admission;
-  auto stack = kvcache::TierStack::Create({host});
+  if (store_ != nullptr) {
+    ApplyDone(/*wait_all=*/true);
+    FlushPuts();
+  }
+  auto stack = kvcache::TierStack::Create({HostTierOptions(blocks_, options_.host_admission)});
   CHECK(stack.ok()) << stack.status().ToString();
   // Counters of the old stack carry over.
   const kvcache::TierStats& old = stack_->stats(1);
   stats_.evicted_blocks += old.blocks_evicted;
   stats_.refused_blocks += old.blocks_refused;
   stack_ = std::move(*stack);
+  std::fill(state_.begin(), state_.end(), SlotState::kIdle);
+  std::fill(from_store_.begin(), from_store_.end(), 0);
+  loading_ = 0;
 }
 
 KvTierStats KvTiers::stats() const {
   KvTierStats s = stats_;
-  s.host_blocks = stack_->tier(1).blocks();
+  s.host_blocks = host().blocks();
   s.evicted_blocks += stack_->stats(1).blocks_evicted;
   s.refused_blocks += stack_->stats(1).blocks_refused;
+  s.store_loading_blocks = loading_;
+  if (store_ != nullptr) {
+    const kvtier::BlockStoreStats b = store_->stats();
+    s.store_misses = b.misses;
+    s.store_defects = b.defects_total();
+    s.store_read_errors = b.read_errors;
+    s.store_write_errors = b.write_errors;
+    s.store_dropped_puts = b.puts_dropped;
+    s.store_blocks = b.blocks;
+  }
   return s;
 }
 

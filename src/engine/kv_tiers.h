@@ -1,39 +1,62 @@
-// KvTiers: the KV tiers below the device pool as the engine uses them. Today
-// one tier: whole pages in host memory (Backend::AllocateHost: pinned on a GPU),
-// sized by `serve --host-cache`. Which blocks the tier holds and what moves
-// between levels are kvcache::TierStack's rules (tier_stack.h); this class
-// performs the moves through the backend (Backend::ExportPages, ImportPages)
-// and counts them.
+// KvTiers: the KV tiers below the device pool as the engine uses them:
 //
-// Blocks are full pages keyed by their chained block hash (kvcache/block_hash.h,
-// the hash of KV events), so a block is the same KV wherever it is found. The
-// scheduler (engine/scheduler.h) calls:
+//   host    whole pages in host memory (Backend::AllocateHost: pinned on a GPU),
+//           sized by `serve --host-cache`;
+//   store   under it, optionally, a tier that outlives the process: a local
+//           directory (`--disk-cache`) or Redis shared by replicas
+//           (`--kv-redis-url`), kvtier/block_store.h: checksummed blocks keyed
+//           by the model's KV fingerprint and the block hash.
 //
-//   HeldFrom   ranking: how far a prompt's cached prefix goes on below the
-//              device, from the first page the device does not hold
-//   Load       admission: those pages copied into fresh device pages (which
-//              the scheduler then inserts into the prefix cache, so the
-//              request matches them as it matches any cached page)
+// Which blocks the host tier holds is kvcache::TierStack's (tier_stack.h); this
+// class performs the moves through the backend (Backend::ExportPages,
+// ImportPages) and the store, and counts them. Blocks are full pages keyed by
+// their chained block hash (kvcache/block_hash.h, the hash of KV events), so a
+// block is the same KV wherever it is found. The scheduler (scheduler.h) calls:
+//
+//   HeldFrom   ranking: how far a prompt's cached prefix goes on in the host
+//              tier (blocks being loaded into it do not count yet), from the
+//              first page the device does not hold
+//   Prefetch   ranking, with a store: the pages after that which the store
+//              holds are read into host slots by a loader thread (never on the
+//              step thread); returns how many of the prompt's next pages are
+//              on their way, so the request waits for them (as for in-batch
+//              sharing) instead of computing them
+//   Load       admission: host pages copied into fresh device pages (which the
+//              scheduler then inserts into the prefix cache, so the request
+//              matches them as it matches any cached page)
 //   Use        pages a sequence computed or matched on the device, once full:
-//              each use marks the tier's copy recent, and a block the tier does
-//              not hold is written through to it (a device-to-host copy, once
-//              per block; evicting the device's page later costs nothing, the
-//              host already has it). A full tier drops its least recently used
-//              block (admission "all"), or stores a block only once a second
-//              request used it ("second-hit").
-//   Clear      a cache flush: the tier forgets every block
+//              each use marks the host's copy recent, and a block the host does
+//              not hold is written through to it (device to host, once per
+//              block: evicting the device's page later costs nothing). A full
+//              host tier drops its least recently used block. With a store, a
+//              block is also written to it (asynchronously, a bounded queue:
+//              a busy disk drops writes) when the host takes it (store
+//              admission "all") or when a second request uses it ("second-hit")
+//   Poll       each step, after the device's step: hands the host slots whose
+//              copies are done to the store, and makes the finished loads
+//              visible (a failed or corrupt read is a miss: the slot is freed)
+//   Clear      a cache flush: the host tier forgets every block (the store
+//              keeps its blocks: other replicas and restarts share them)
 //
-// Copies are ordered with the steps by the backend (a load lands before the
-// step that reads it; an export reads the page after the step that wrote it),
-// so nothing here waits for the device.
+// Copies between device and host are ordered with the steps by the backend (a
+// load lands before the step that reads it; an export reads the page after the
+// step that wrote it), so nothing here waits for the device, except to read a
+// host slot an export is still filling (Poll, after the step's wait, when it is
+// done; or a slot reused before that, rare).
 //
-// Not thread-safe: the engine's step thread owns it.
+// Not thread-safe: the engine's step thread owns it (the loader thread only
+// fills slots this class handed it and reports back through a queue).
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backend/backend.h"
@@ -42,34 +65,72 @@
 #include "kvcache/tier_stack.h"
 #include "kvcache/types.h"
 
+namespace radixlm::kvtier {
+class BlockStore;
+}
+
 namespace radixlm::engine {
 
 class KvTiers {
  public:
   static StatusOr<std::unique_ptr<KvTiers>> Create(const KvTierOptions& options,
                                                    backend::Backend* backend);
+  ~KvTiers();
 
   // Pages [first, result) of a prompt whose page i hashes to hashes[i] are held
-  // below the device (result == first: none). Touches nothing.
+  // by the host tier, ready (result == first: none). Touches nothing.
   int64_t HeldFrom(std::span<const kvcache::BlockHash> hashes, int64_t first) const;
+  // With a store: starts loading the pages after HeldFrom(hashes, first) that
+  // the store holds into the host tier; returns how many pages from there on
+  // are loading (0: none; the request need not wait).
+  int64_t Prefetch(std::span<const kvcache::BlockHash> hashes, int64_t first, uint64_t request);
+  // Whether page `page` of such a prompt is being loaded into the host tier.
+  bool LoadingAt(std::span<const kvcache::BlockHash> hashes, int64_t page) const;
+  // Waits until a load finishes or `timeout` passes (nothing in flight: returns).
+  void WaitForLoads(std::chrono::milliseconds timeout);
   // Copies pages [first, first + into.size()) (held: HeldFrom) into the device
-  // pages `into`, marking them used by `request`.
+  // pages `into`, marking them used by `request`; *from_store gets how many of
+  // them the host had from the store.
   Status Load(std::span<const kvcache::BlockHash> hashes, int64_t first,
-              std::span<const kvcache::PageId> into, uint64_t request);
+              std::span<const kvcache::PageId> into, uint64_t request, int64_t* from_store);
   // Full pages `pages` (device page ids) with hashes `hashes` were computed or
   // matched by `request`: marks each use, writing new blocks through.
   Status Use(std::span<const kvcache::BlockHash> hashes, std::span<const kvcache::PageId> pages,
              uint64_t request);
+  void Poll();
   void Clear();
 
+  bool has_store() const { return store_ != nullptr; }
+  const std::string& store_name() const { return stats_.store; }
   KvTierStats stats() const;
 
  private:
+  enum class SlotState : uint8_t { kIdle, kLoading, kPutPending };
+  struct LoadJob {
+    kvcache::BlockHash hash;
+    kvcache::TierSlot slot;
+  };
+  struct LoadDone {
+    kvcache::BlockHash hash;
+    kvcache::TierSlot slot;
+    Status status;
+  };
+  static constexpr int64_t kReady = 0, kLoadingMark = 1;  // TierIndex::ready values
+
   KvTiers(const KvTierOptions& options, backend::Backend* backend, int64_t blocks,
           backend::Backend::HostMemory memory, std::unique_ptr<kvcache::TierStack> stack);
   std::byte* Slot(kvcache::TierSlot slot) const {
     return memory_.get() + static_cast<size_t>(slot) * static_cast<size_t>(block_bytes_);
   }
+  kvcache::TierIndex& host() { return stack_->tier(1); }
+  const kvcache::TierIndex& host() const { return stack_->tier(1); }
+  bool Ready(const kvcache::BlockHash& hash) const;
+  // Before `slot` takes another block: the load filling it finished, the
+  // store given what an export put there.
+  void Settle(kvcache::TierSlot slot);
+  void FlushPuts();
+  void ApplyDone(bool wait_all);
+  void LoaderLoop();
 
   KvTierOptions options_;
   backend::Backend* backend_;
@@ -78,12 +139,28 @@ class KvTiers {
   backend::Backend::HostMemory memory_;
   std::unique_ptr<kvcache::TierStack> stack_;
   KvTierStats stats_;
+  std::vector<SlotState> state_;     // by host slot
+  std::vector<uint8_t> from_store_;  // by host slot: its block came from the store
+  // Writes to the store waiting for their exports: (hash, slot).
+  std::vector<std::pair<kvcache::BlockHash, kvcache::TierSlot>> puts_;
+
+  std::unique_ptr<kvtier::BlockStore> store_;
+  std::thread loader_;
+  std::mutex mu_;
+  std::condition_variable wake_, idle_;
+  std::deque<LoadJob> jobs_;    // under mu_
+  std::vector<LoadDone> done_;  // under mu_
+  int64_t busy_ = 0;            // jobs taken and not yet in done_, under mu_
+  bool stop_ = false;           // under mu_
+  int64_t loading_ = 0;         // slots in kLoading
+
   // Scratch.
   std::vector<kvcache::TierMove> moves_;
   std::vector<int32_t> page_scratch_;
   std::vector<std::byte*> out_scratch_;
   std::vector<const std::byte*> in_scratch_;
   std::vector<kvcache::BlockHash> hash_scratch_;
+  std::vector<LoadDone> done_scratch_;
 };
 
 }  // namespace radixlm::engine

@@ -105,11 +105,13 @@ struct RequestUpdate {
   std::vector<SampleDelta> samples;  // only samples with news, in index order
   // Known once the prompt has been matched against the prefix cache.
   int64_t prompt_tokens = 0;
-  int64_t cached_tokens = 0;       // prompt tokens served from the prefix cache
-  int64_t host_cached_tokens = 0;  // of which loaded from the host tier (kv_tiers.h)
-  bool tiered = false;             // the engine has tiers below the device
-  int64_t completion_tokens = 0;   // all samples, so far
-  bool finished = false;           // every sample has finished; no more updates
+  int64_t cached_tokens = 0;        // prompt tokens served from the prefix cache
+  int64_t host_cached_tokens = 0;   // of which loaded from the host tier (kv_tiers.h)
+  int64_t store_cached_tokens = 0;  // of those, from the store tier below the host
+  std::string store;                // the store tier: "disk", "redis", or "" (none)
+  bool tiered = false;              // the engine has tiers below the device
+  int64_t completion_tokens = 0;    // all samples, so far
+  bool finished = false;            // every sample has finished; no more updates
   // Prompt logprobs (RequestOptions::prompt_logprobs), in one update once the
   // whole prompt's are known (before or with its first tokens): has_prompt_logprobs
   // set, and the entry of prompt token i + 1 at i (the first token has none).

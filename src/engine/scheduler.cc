@@ -130,6 +130,7 @@ bool Scheduler::Step() {
   CollectCancelled();
   ReleaseFinished();
   if (idle()) return false;
+  if (tiers_ != nullptr) tiers_->Poll();
   // The step in flight is finished first when its results shape the next one.
   if (in_flight_ != nullptr && !CanOverlap()) {
     FinishInFlight(&mark);
@@ -159,6 +160,8 @@ bool Scheduler::Step() {
     const bool finished = in_flight_ != nullptr;
     if (finished) FinishInFlight(&mark);
     ReleaseFinished();
+    // Requests waiting for their pages from a tier below: let the loads run.
+    if (!finished && tiers_ != nullptr) tiers_->WaitForLoads(std::chrono::milliseconds(2));
     phase_ns_[kPhaseRelease] += Lap(&mark);
     return finished || !idle();
   }
@@ -398,7 +401,21 @@ void Scheduler::RankWaiting(int64_t now) {
                       : policy_.options().touch_waiting
                           ? static_cast<int64_t>(cache_->TouchPrefix(r.options.ns, prompt, &memo))
                           : static_cast<int64_t>(cache_->PeekMatch(r.options.ns, prompt, &memo));
-    if (tiers_ != nullptr && !r.options.embed) w.cached_tokens = TieredMatch(&r, w.cached_tokens);
+    w.loading = false;
+    if (tiers_ != nullptr && !r.options.embed) {
+      w.cached_tokens = TieredMatch(&r, w.cached_tokens);
+      if (tiers_->has_store()) {
+        // The store is asked once per request (a Redis round trip); its pages
+        // then come up to the host on the loader thread while it waits.
+        const auto hashes = UsableHashes(&r);
+        const int64_t page = w.cached_tokens / pool_->page_size();
+        if (!r.store_checked) {
+          r.store_checked = true;
+          tiers_->Prefetch(hashes, page, r.id);
+        }
+        w.loading = tiers_->LoadingAt(hashes, page);
+      }
+    }
     w.width = r.width();
     w.finished = r.finished();
     // A request that computes its whole prompt gains nothing from another's prefill.
@@ -428,17 +445,21 @@ const std::vector<kvcache::BlockHash>& Scheduler::PromptHashes(Request* r) {
   return r->prompt_hashes;
 }
 
-int64_t Scheduler::TieredMatch(Request* r, int64_t device) {
+std::span<const kvcache::BlockHash> Scheduler::UsableHashes(Request* r) {
   const int64_t ps = pool_->page_size();
   const auto& hashes = PromptHashes(r);
   // Pages wholly before the last prompt token (which is always computed), and
   // before the rows a prompt-logprob request still scores (Request::MatchLimit).
   const int64_t limit = std::min<int64_t>(r->prompt_len() - 1, r->MatchLimit(*r->sequences[0]));
   const int64_t usable = std::min<int64_t>(limit / ps, static_cast<int64_t>(hashes.size()));
-  if (device / ps >= usable) return device;
-  const int64_t end =
-      tiers_->HeldFrom(std::span(hashes).first(static_cast<size_t>(usable)), device / ps);
-  return std::max(device, end * ps);
+  return std::span(hashes).first(static_cast<size_t>(std::max<int64_t>(usable, 0)));
+}
+
+int64_t Scheduler::TieredMatch(Request* r, int64_t device) {
+  const int64_t ps = pool_->page_size();
+  const auto hashes = UsableHashes(r);
+  if (device / ps >= static_cast<int64_t>(hashes.size())) return device;
+  return std::max(device, tiers_->HeldFrom(hashes, device / ps) * ps);
 }
 
 void Scheduler::LoadFromTiers(StepPlan* plan, Request* r) {
@@ -468,7 +489,8 @@ void Scheduler::LoadFromTiers(StepPlan* plan, Request* r) {
   if (pool_->pages_free() < reserve || !staging.Reserve(static_cast<size_t>(end * ps)).ok()) return;
   const auto pages =
       staging.pages().subspan(static_cast<size_t>(first), static_cast<size_t>(end - first));
-  Status s = tiers_->Load(PromptHashes(r), first, pages, r->id);
+  int64_t from_store = 0;
+  Status s = tiers_->Load(PromptHashes(r), first, pages, r->id, &from_store);
   if (!s.ok()) {
     LOG(WARNING) << "host cache load failed, computing instead: " << s.ToString();
     return;
@@ -481,7 +503,10 @@ void Scheduler::LoadFromTiers(StepPlan* plan, Request* r) {
     LOG(WARNING) << "prefix cache insert of loaded pages failed: " << s.ToString();
     return;
   }
-  if (r->cached_tokens < 0) r->host_cached_tokens += end * ps - device;
+  if (r->cached_tokens < 0) {
+    r->host_cached_tokens += end * ps - device;
+    r->store_cached_tokens += from_store * ps;
+  }
 }
 
 void Scheduler::OfferPages(Request* r, Sequence* seq) {
@@ -571,6 +596,7 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
   if (r->cached_tokens < 0) {
     r->cached_tokens = std::min(starting[0]->computed, r->prompt_len());
     r->host_cached_tokens = std::min(r->host_cached_tokens, r->cached_tokens);
+    r->store_cached_tokens = std::min(r->store_cached_tokens, r->host_cached_tokens);
   }
   return true;
 }
@@ -594,6 +620,7 @@ class Scheduler::AdmitHost final : public sched::AdmitHost {
       s_->prompt_tokens_ += r->prompt_len();
       s_->cached_prompt_tokens_ += r->cached_tokens;
       s_->host_cached_prompt_tokens_ += r->host_cached_tokens;
+      s_->store_cached_prompt_tokens_ += r->store_cached_tokens;
     }
     r->admit_order = s_->next_admit_order_++;
     // Running at once, so the requests ranked after it can share its prefill.
@@ -1046,6 +1073,8 @@ void Scheduler::Report(Request* r, bool finished, const Status& error) {
   update.prompt_tokens = r->prompt_len();
   update.cached_tokens = std::max<int64_t>(r->cached_tokens, 0);
   update.host_cached_tokens = r->host_cached_tokens;
+  update.store_cached_tokens = r->store_cached_tokens;
+  if (tiers_ != nullptr) update.store = tiers_->store_name();
   update.tiered = tiers_ != nullptr;
   update.completion_tokens = r->completion_tokens;
   update.finished = finished;
@@ -1130,6 +1159,7 @@ void Scheduler::FillSnapshot(EngineSnapshot* out) const {
   out->prompt_tokens = prompt_tokens_;
   out->cached_prompt_tokens = cached_prompt_tokens_;
   out->host_cached_prompt_tokens = host_cached_prompt_tokens_;
+  out->store_cached_prompt_tokens = store_cached_prompt_tokens_;
   out->host_tier = tiers_ != nullptr;
   if (tiers_ != nullptr) out->tiers = tiers_->stats();
   out->computed_prompt_tokens = computed_prompt_tokens_;

@@ -246,6 +246,7 @@ class Scheduler {
   // change when the pool cannot spare them); the full pages of `seq` offered
   // to the tiers after a commit (KvTiers::Use).
   const std::vector<kvcache::BlockHash>& PromptHashes(Request* request);
+  std::span<const kvcache::BlockHash> UsableHashes(Request* request);
   int64_t TieredMatch(Request* request, int64_t device);
   void LoadFromTiers(StepPlan* plan, Request* request);
   void OfferPages(Request* request, Sequence* seq);
@@ -315,6 +316,7 @@ class Scheduler {
   int64_t prompt_tokens_ = 0;
   int64_t cached_prompt_tokens_ = 0;
   int64_t host_cached_prompt_tokens_ = 0;
+  int64_t store_cached_prompt_tokens_ = 0;
   int64_t computed_prompt_tokens_ = 0;
   int64_t generation_tokens_ = 0;
   int64_t finished_[5] = {0, 0, 0, 0, 0};  // by FinishReason

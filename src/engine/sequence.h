@@ -78,8 +78,10 @@ struct Request {
   int64_t admitted_ns = 0;  // first admission
   int64_t first_token_ns = 0;
   int64_t last_token_ns = 0;
-  int64_t cached_tokens = -1;      // prompt tokens from the cache at first admission
-  int64_t host_cached_tokens = 0;  // of which loaded from the host tier then
+  int64_t cached_tokens = -1;       // prompt tokens from the cache at first admission
+  int64_t host_cached_tokens = 0;   // of which loaded from the host tier then
+  int64_t store_cached_tokens = 0;  // of those, brought to the host from the store tier
+  bool store_checked = false;       // the store was asked for the prompt's pages
   // Chained hashes of the prompt's full pages (kvcache/block_hash.h), made when
   // the tiers below the device first need them.
   std::vector<kvcache::BlockHash> prompt_hashes;

@@ -114,6 +114,9 @@ void SchedulePolicy::Admit(std::span<const WaitingRequest> waiting, std::span<co
         host->SharedWithPrefill(i) > w.cached_tokens) {
       continue;
     }
+    // Its pages are on their way from a tier below the device: it waits for
+    // them rather than computing them.
+    if (!urgent && w.loading) continue;
     if (!host->TryAdmit(i, budget, running)) {
       if (urgent) break;  // nothing is admitted ahead of a starving request
       continue;

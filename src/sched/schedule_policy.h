@@ -27,7 +27,9 @@
 //                     whose prompt shares more with a prompt being
 //                     prefilled right now than with the cache (in-batch
 //                     sharing: once that prefill's chunks are inserted it hits
-//                     them); try the rest (the caller matches, locks and
+//                     them); pass over one whose next pages are being
+//                     loaded from a tier below the device (`loading`: they
+//                     come faster than they compute); try the rest (the caller matches, locks and
 //                     allocates the first chunk); after a failed try, stop behind
 //                     an urgent request, pass over any other
 //   AdmissionPages    a request is admitted only if its first chunk fits in free
@@ -76,6 +78,7 @@ struct WaitingRequest {
   int64_t width = 1;          // sequences it runs (n samples)
   bool finished = false;      // cancelled while waiting: skipped
   bool can_share = true;      // may wait for a prefill to share (not an embedding)
+  bool loading = false;       // its next pages are coming from a tier below the device: it waits
 };
 
 // A running request as the policy sees it (PreemptionVictim).

@@ -64,6 +64,7 @@ std::string FormatCacheStats(const engine::EngineSnapshot& s, const PinSummary& 
   field("cached_prompt_tokens", s.cached_prompt_tokens);
   field("generation_tokens", s.generation_tokens);
   if (s.host_tier) field("host_cached_prompt_tokens", s.host_cached_prompt_tokens);
+  if (!s.tiers.store.empty()) field("store_cached_prompt_tokens", s.store_cached_prompt_tokens);
   w.EndObject();
   if (s.host_tier) {
     const engine::KvTierStats& t = s.tiers;
@@ -79,6 +80,19 @@ std::string FormatCacheStats(const engine::EngineSnapshot& s, const PinSummary& 
     field("evicted_blocks", t.evicted_blocks);
     field("refused_blocks", t.refused_blocks);
     w.EndObject();
+    if (!t.store.empty()) {
+      w.Key(t.store);
+      w.BeginObject();
+      field("blocks", t.store_blocks);
+      field("loaded_blocks", t.store_loaded_blocks);
+      field("put_blocks", t.store_put_blocks);
+      field("loading_blocks", t.store_loading_blocks);
+      field("misses", t.store_misses);
+      field("defects", t.store_defects);
+      field("errors", t.store_read_errors + t.store_write_errors);
+      field("dropped_puts", t.store_dropped_puts);
+      w.EndObject();
+    }
     w.EndObject();
   }
   const kvcache::CacheStats& c = s.cache;

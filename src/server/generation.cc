@@ -34,6 +34,8 @@ void Generation::Record(size_t prompt, const engine::RequestUpdate& u) {
     usage.cached_tokens = u.cached_tokens;
     usage.tiered = u.tiered;
     usage.host_cached_tokens = u.host_cached_tokens;
+    usage.store = u.store;
+    usage.store_cached_tokens = u.store_cached_tokens;
   }
   usage.completion_tokens = std::max(usage.completion_tokens, u.completion_tokens);
   if (!u.error.ok() && error_.ok()) error_ = u.error;
@@ -74,6 +76,8 @@ Usage Generation::usage() const {
     total.cached_tokens += u.cached_tokens;
     total.tiered = total.tiered || u.tiered;
     total.host_cached_tokens += u.host_cached_tokens;
+    total.store_cached_tokens += u.store_cached_tokens;
+    if (!u.store.empty()) total.store = u.store;
     total.completion_tokens += u.completion_tokens;
   }
   return total;

@@ -256,6 +256,36 @@ std::string FormatMetrics(const MetricsInput& in) {
     family("radixlm:kv_tier_copy_seconds_total", "counter",
            "The engine thread's time making (CPU) or enqueueing (GPU) tier copies.",
            static_cast<double>(t.copy_ns) / 1e9);
+    if (!t.store.empty()) {
+      const auto store = Join(model, PrometheusText::Label("tier", t.store));
+      const auto sfamily = [&](const char* name, const char* type, const char* help, double v) {
+        p.Family(name, type, help);
+        p.Sample(name, store, v);
+      };
+      sfamily("radixlm:kv_store_loaded_blocks_total", "counter",
+              "KV pages read from the disk or Redis tier into the host tier.",
+              d(t.store_loaded_blocks));
+      sfamily("radixlm:kv_store_put_blocks_total", "counter",
+              "KV pages handed to the disk or Redis tier to store.", d(t.store_put_blocks));
+      sfamily("radixlm:kv_store_loading_blocks", "gauge",
+              "KV pages being read from the disk or Redis tier now.", d(t.store_loading_blocks));
+      sfamily("radixlm:kv_store_misses_total", "counter",
+              "Reads of the disk or Redis tier that found no block.", d(t.store_misses));
+      sfamily("radixlm:kv_store_defects_total", "counter",
+              "Blocks read from the disk or Redis tier that failed a check (torn, corrupt, "
+              "another model's): misses, never served.",
+              d(t.store_defects));
+      sfamily("radixlm:kv_store_errors_total", "counter",
+              "Disk or Redis failures while reading or writing blocks (misses, dropped writes).",
+              d(t.store_read_errors + t.store_write_errors));
+      sfamily("radixlm:kv_store_dropped_puts_total", "counter",
+              "Blocks not stored because the disk or Redis write queue was full.",
+              d(t.store_dropped_puts));
+      if (t.store_blocks >= 0) {
+        sfamily("radixlm:kv_tier_blocks_stored", "gauge", "KV pages the disk tier holds.",
+                d(t.store_blocks));
+      }
+    }
   }
   one("radixlm:prompt_tokens_computed_total", "counter",
       "Prompt tokens prefilled (recomputation after preemption included).",

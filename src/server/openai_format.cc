@@ -110,7 +110,11 @@ void WriteUsage(JsonWriter& w, const Usage& u) {
     w.Key("device");
     w.Int(u.cached_tokens - u.host_cached_tokens);
     w.Key("host");
-    w.Int(u.host_cached_tokens);
+    w.Int(u.host_cached_tokens - u.store_cached_tokens);
+    if (!u.store.empty()) {
+      w.Key(u.store);
+      w.Int(u.store_cached_tokens);
+    }
     w.EndObject();
   }
   if (!u.response_cache.empty()) {

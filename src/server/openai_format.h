@@ -65,6 +65,10 @@ struct Usage {
   // "host"} beside prompt_tokens_details.
   bool tiered = false;
   int64_t host_cached_tokens = 0;
+  // Of those, brought to the host from the tier under it ("disk" or "redis",
+  // written as a third entry of cached_tokens_by_tier).
+  std::string store;
+  int64_t store_cached_tokens = 0;
 };
 
 // Tool-call parsing of chat answers (tool_call_parser.h).

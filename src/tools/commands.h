@@ -300,6 +300,11 @@ struct ServeOptions {
   std::string kv_memory;                     // "512MiB" (default 1GiB), converted to pages
   std::string host_cache;                    // "8GiB": a host tier below the pool (empty: none)
   std::string host_cache_admission = "all";  // all | second-hit
+  std::string disk_cache;                    // a directory under the host tier (empty: none)
+  std::string disk_cache_size = "64GiB";
+  std::string kv_redis_url;  // or Redis shared by replicas
+  std::string kv_redis_prefix = "radixlm:kv:";
+  std::string disk_cache_admission = "all";  // all | second-hit (the disk or Redis tier)
   // 0: derived from the device (engine/step_limits.h) and printed at start-up.
   int64_t max_running = 0;
   int64_t token_budget = 0;

@@ -659,6 +659,20 @@ int main(int argc, char** argv) {
                         "Host memory for KV pages below the pool, e.g. 8GiB: pages are written "
                         "through as they fill and loaded back when a prompt's cached prefix goes "
                         "on there (default: none)");
+  serve_cmd->add_option("--disk-cache", serve.disk_cache,
+                        "A directory for KV pages under the host cache, kept across restarts "
+                        "(needs --host-cache)");
+  serve_cmd->add_option("--disk-cache-size", serve.disk_cache_size,
+                        "Bytes of block files the disk cache keeps (default 64GiB)");
+  serve_cmd->add_option("--kv-redis-url", serve.kv_redis_url,
+                        "Redis (redis://HOST:PORT) for KV pages under the host cache, shared by "
+                        "replicas (needs --host-cache)");
+  serve_cmd->add_option("--kv-redis-prefix", serve.kv_redis_prefix,
+                        "Prefix of the KV pages' Redis keys (default radixlm:kv:)");
+  serve_cmd
+      ->add_option("--disk-cache-admission", serve.disk_cache_admission,
+                   "all (default) or second-hit: the pages the disk or Redis cache takes")
+      ->check(CLI::IsMember({"all", "second-hit"}));
   serve_cmd
       ->add_option("--host-cache-admission", serve.host_cache_admission,
                    "all (default) or second-hit: a page enters the host cache once two requests "

@@ -24,6 +24,7 @@
 #include "kvcache/admission_policy.h"
 #include "kvcache/eviction_policy.h"
 #include "kvcache/pin_table.h"
+#include "kvtier/kv_fingerprint.h"
 #include "model/tokenizer.h"
 #include "respcache/remote_embedder.h"
 #include "respcache/response_cache.h"
@@ -283,6 +284,29 @@ int RunServe(const ServeOptions& o) {
     eo.tiers.host_bytes = static_cast<int64_t>(*bytes);
     eo.tiers.host_admission = o.host_cache_admission;
   }
+  if (!o.disk_cache.empty() || !o.kv_redis_url.empty()) {
+    if (o.host_cache.empty()) {
+      return Fail(InvalidArgumentError(
+          "--disk-cache and --kv-redis-url load through the host cache: give --host-cache too"));
+    }
+    if (!o.disk_cache.empty() && !o.kv_redis_url.empty())
+      return Fail(InvalidArgumentError("give --disk-cache or --kv-redis-url, not both"));
+    if (!o.disk_cache.empty()) {
+      auto bytes = ParseBytes(o.disk_cache_size);
+      if (!bytes.ok() || *bytes > (uint64_t{1} << 56)) {
+        return Fail(InvalidArgumentError("--disk-cache-size: '" + o.disk_cache_size +
+                                         "' is not a size (e.g. 64GiB)"));
+      }
+      eo.tiers.disk_dir = o.disk_cache;
+      eo.tiers.disk_bytes = static_cast<int64_t>(*bytes);
+    }
+    eo.tiers.redis_url = o.kv_redis_url;
+    eo.tiers.redis_prefix = o.kv_redis_prefix;
+    eo.tiers.store_admission = o.disk_cache_admission;
+    auto digest = kvtier::KvFingerprint::ModelDigest(o.model);
+    if (!digest.ok()) return Fail(digest.status());
+    eo.tiers.model_digest = *digest;
+  }
   if (m.config.eos_token_id >= 0)
     eo.eos_token_ids.push_back(static_cast<int32_t>(m.config.eos_token_id));
   // Declared before the engine, which writes to it until it is destroyed.
@@ -452,6 +476,14 @@ int RunServe(const ServeOptions& o) {
                   static_cast<double>(t.host_capacity_blocks * t.block_bytes) / (1 << 20),
                   cuda ? ", pinned" : "", o.host_cache_admission.c_str());
     Say(tier);
+    if (!o.disk_cache.empty()) {
+      Say("disk cache " + o.disk_cache + " (" + o.disk_cache_size + ", admission " +
+          o.disk_cache_admission + "): " + std::to_string(std::max<int64_t>(t.store_blocks, 0)) +
+          " blocks of this model's KV found");
+    } else if (!o.kv_redis_url.empty()) {
+      Say("KV cache in Redis at " + o.kv_redis_url + " (keys " + o.kv_redis_prefix +
+          "<fingerprint>:<block hash>, admission " + o.disk_cache_admission + ")");
+    }
   }
   if (const kvcache::PinTable* pins = (*engine)->pins()) {
     Say("pins: " + std::to_string(pins->options().max_pages_per_owner) + " pages per tenant, " +

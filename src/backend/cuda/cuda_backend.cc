@@ -1031,6 +1031,12 @@ Status CudaBackend::ImportPages(std::span<const int32_t> pages,
   return MovePages(pages, src.data(), /*to_host=*/false);
 }
 
+Status CudaBackend::WaitHostCopies() {
+  RADIXLM_CUDA_TRY(cudaSetDevice(impl_->device));
+  RADIXLM_CUDA_TRY(cudaStreamSynchronize(impl_->copy_stream));
+  return OkStatus();
+}
+
 Backend::HostMemory CudaBackend::AllocateHost(size_t bytes) {
   void* p = nullptr;
   if (cudaSetDevice(impl_->device) != cudaSuccess ||

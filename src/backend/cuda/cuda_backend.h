@@ -89,6 +89,7 @@ class CudaBackend final : public Backend {
   Status ImportPages(std::span<const int32_t> pages,
                      std::span<const std::byte* const> src) override;
   HostMemory AllocateHost(size_t bytes) override;
+  Status WaitHostCopies() override;
 
   // Bytes of BF16 weight matrices one decode step reads (every matrix once, the
   // embedding row aside), for bandwidth figures.
