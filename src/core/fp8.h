@@ -70,7 +70,7 @@ constexpr uint8_t F32ToFp8E4M3(float value, Fp8Overflow overflow = Fp8Overflow::
   const uint8_t sign = static_cast<uint8_t>((bits >> 24) & 0x80u);
   const uint32_t abs = bits & 0x7fffffffu;
   const uint8_t too_big = overflow == Fp8Overflow::kSaturate ? 0x7e : 0x7f;
-  if (abs > 0x7f800000u) return sign | 0x7f;       // NaN
+  if (abs > 0x7f800000u) return sign | 0x7f;      // NaN
   if (abs == 0x7f800000u) return sign | too_big;  // infinity
   const uint32_t exponent = abs >> 23;            // F32's, biased by 127
   uint32_t code = 0;                              // the magnitude's code, maybe past 0x7E

@@ -27,7 +27,8 @@ TEST(Fp8Test, DecodesEveryCode) {
     }
     // The defining formula, in double.
     const int e = (c >> 3) & 15, m = c & 7;
-    const double magnitude = e == 0 ? m * std::ldexp(1.0, -9) : (1 + m / 8.0) * std::ldexp(1.0, e - 7);
+    const double magnitude =
+        e == 0 ? m * std::ldexp(1.0, -9) : (1 + m / 8.0) * std::ldexp(1.0, e - 7);
     EXPECT_EQ(static_cast<double>(v), c >= 128 ? -magnitude : magnitude) << c;
     EXPECT_EQ(std::signbit(v), c >= 128) << c;  // -0 included
   }
@@ -56,8 +57,7 @@ TEST(Fp8Test, RoundsToNearestTiesToEven) {
       const auto lo = static_cast<uint8_t>(sign | c), hi = static_cast<uint8_t>(sign | (c + 1));
       const float a = Fp8E4M3ToF32(lo), b = Fp8E4M3ToF32(hi);
       const float mid = (a + b) / 2;  // exact: both have 4 significant bits
-      ASSERT_EQ(static_cast<double>(mid),
-                (static_cast<double>(a) + static_cast<double>(b)) / 2);
+      ASSERT_EQ(static_cast<double>(mid), (static_cast<double>(a) + static_cast<double>(b)) / 2);
       const uint8_t even = (c & 1) == 0 ? lo : hi;
       EXPECT_EQ(F32ToFp8E4M3(mid), even) << "between codes " << c << " and " << c + 1;
       EXPECT_EQ(F32ToFp8E4M3(std::nextafter(mid, a)), lo) << c;
