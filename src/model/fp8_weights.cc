@@ -118,7 +118,8 @@ StatusOr<Fp8Scale> FindFp8Scale(const ModelConfig& config, const Checkpoint& ckp
       }
       return Fp8Scale{scale, block};
     }
-    wanted += (wanted.empty() ? "" : " or ") + ShapeText(shape) + " (" + ScaleBlockName(block) + ")";
+    wanted +=
+        (wanted.empty() ? "" : " or ") + ShapeText(shape) + " (" + ScaleBlockName(block) + ")";
   }
   return InvalidArgumentError(*scale->file + ": scale " + s.name + " has shape " +
                               ShapeText(s.shape) + "; FP8 weight " + name + " " +
