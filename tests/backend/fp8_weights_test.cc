@@ -36,8 +36,8 @@ std::string Made(const std::string& arch, model::DType dtype, const std::string&
   return Made(arch, dtype, model::QuantMethod::kCompressedTensors, name);
 }
 
-const std::vector<int32_t> kTokens = {1, 17, 42, 99, 250, 3, 64, 65, 66, 300, 12, 7, 8, 200,
-                                      201, 5, 44, 90, 91, 92};
+const std::vector<int32_t> kTokens = {1,  17, 42, 99,  250, 3, 64, 65, 66, 300,
+                                      12, 7,  8,  200, 201, 5, 44, 90, 91, 92};
 
 struct Logits {
   std::vector<float> logits;

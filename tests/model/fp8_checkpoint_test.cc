@@ -251,7 +251,8 @@ TEST_F(Fp8CheckpointTest, ScaleOfTheWrongDTypeOrValue) {
   SetQuantizationConfig(kChannel);
   Tensor ints = F32({64, 1}, ScaleValues(64));
   ints.dtype = DType::kI32;
-  Rewrite({{std::string(kQ) + ".weight", Codes(64, 64)}, {std::string(kQ) + ".weight_scale", ints}});
+  Rewrite(
+      {{std::string(kQ) + ".weight", Codes(64, 64)}, {std::string(kQ) + ".weight_scale", ints}});
   EXPECT_NE(Error().find("weight_scale has dtype I32 (F32, BF16 or F16 expected)"),
             std::string::npos)
       << Error();
@@ -348,8 +349,8 @@ TEST_F(Fp8CheckpointTest, UnsupportedConfigsAreNamed) {
 }
 
 TEST(QuantizationConfigTest, ScaleGeometry) {
-  auto fp8 = ParseQuantizationConfig(R"({"quant_method": "fp8", "weight_block_size": [128, 128]})",
-                                     "c");
+  auto fp8 =
+      ParseQuantizationConfig(R"({"quant_method": "fp8", "weight_block_size": [128, 128]})", "c");
   ASSERT_TRUE(fp8.ok()) << fp8.status().ToString();
   EXPECT_EQ(fp8->scale_blocks, (std::vector<ScaleBlock>{{128, 128}}));
   EXPECT_EQ(ScaleShape({128, 128}, 4096, 14336), (std::vector<int64_t>{32, 112}));
