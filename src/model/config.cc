@@ -267,6 +267,13 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json, std::string_view n
   if (!(c.norm_eps > 0) || !(c.rope_theta > 0))
     return r.Bad("norm epsilon and rope_theta must be > 0");
   RETURN_IF_ERROR(ParseSlidingWindow(r, &c));
+  simdjson::dom::element quantization;
+  if (!obj["quantization_config"].get(quantization) && !quantization.is_null()) {
+    if (c.architecture == Architecture::kGpt2) {
+      return r.Bad("quantization_config is not supported for GPT2LMHeadModel");
+    }
+    ASSIGN_OR_RETURN(c.quantization, ParseQuantizationConfig(simdjson::minify(quantization), name));
+  }
   return c;
 }
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "model/quantization.h"
 
 namespace radixlm::model {
 
@@ -64,6 +65,9 @@ struct ModelConfig {
   // Per layer, whether it uses sliding_window: num_layers entries when
   // sliding_window > 0 (at least one of them true), else empty.
   std::vector<bool> window_layers;
+  // `quantization_config` (quantization.h): FP8 linear weights with their scales.
+  // Not for GPT2LMHeadModel (its Conv1D layers are in no FP8 checkpoint format).
+  WeightQuantization quantization;
 
   // The window of one layer's attention (0: full attention).
   int64_t LayerWindow(int64_t layer) const {

@@ -11,6 +11,7 @@
 
 #include "core/hash.h"
 #include "core/json_writer.h"
+#include "model/fp8_weights.h"
 #include "model/tokenizer.h"
 #include "model/weights.h"
 
@@ -69,8 +70,98 @@ std::vector<std::string> SpecialTokens(Architecture arch) {
   return {};
 }
 
+// The scales of make-model's FP8 checkpoints (make_model.h).
+constexpr ScaleBlock kFp8Blocks{128, 128};
+constexpr ScaleBlock kCompressedTensorsBlocks{1, 0};
+
+ScaleBlock Fp8Block(QuantMethod kind) {
+  return kind == QuantMethod::kFp8 ? kFp8Blocks : kCompressedTensorsBlocks;
+}
+
+// quantization_config as transformers (fp8) and llm-compressor's FP8_DYNAMIC
+// scheme (compressed-tensors) write it.
+void WriteQuantizationConfig(QuantMethod kind, JsonWriter& w) {
+  w.Key("quantization_config");
+  w.BeginObject();
+  if (kind == QuantMethod::kFp8) {
+    w.Key("quant_method");
+    w.String("fp8");
+    w.Key("activation_scheme");
+    w.String("dynamic");
+    w.Key("fmt");
+    w.String("e4m3");
+    w.Key("weight_block_size");
+    w.BeginArray();
+    w.Int(kFp8Blocks.rows);
+    w.Int(kFp8Blocks.cols);
+    w.EndArray();
+    w.Key("modules_to_not_convert");
+    w.Null();
+    w.EndObject();
+    return;
+  }
+  w.Key("quant_method");
+  w.String("compressed-tensors");
+  w.Key("format");
+  w.String("float-quantized");
+  w.Key("quantization_status");
+  w.String("compressed");
+  w.Key("config_groups");
+  w.BeginObject();
+  w.Key("group_0");
+  w.BeginObject();
+  w.Key("targets");
+  w.BeginArray();
+  w.String("Linear");
+  w.EndArray();
+  w.Key("format");
+  w.String("float-quantized");
+  for (const char* part : {"weights", "input_activations"}) {
+    const bool weights = std::string_view(part) == "weights";
+    w.Key(part);
+    w.BeginObject();
+    w.Key("num_bits");
+    w.Int(8);
+    w.Key("type");
+    w.String("float");
+    w.Key("symmetric");
+    w.Bool(true);
+    w.Key("strategy");
+    w.String(weights ? "channel" : "token");
+    w.Key("dynamic");
+    w.Bool(!weights);
+    w.Key("group_size");
+    w.Null();
+    w.Key("block_structure");
+    w.Null();
+    w.Key("actorder");
+    w.Null();
+    w.Key("observer");
+    if (weights) {
+      w.String("minmax");
+    } else {
+      w.Null();
+    }
+    w.Key("observer_kwargs");
+    w.BeginObject();
+    w.EndObject();
+    w.EndObject();
+  }
+  w.Key("output_activations");
+  w.Null();
+  w.EndObject();
+  w.EndObject();
+  w.Key("ignore");
+  w.BeginArray();
+  w.String("lm_head");
+  w.EndArray();
+  w.Key("kv_cache_scheme");
+  w.Null();
+  w.EndObject();
+}
+
 // config.json as transformers writes it for each model type.
-std::string ConfigJson(const ModelConfig& c, DType dtype) {
+std::string ConfigJson(const ModelConfig& c, DType dtype, QuantMethod fp8_kind) {
   JsonWriter w;
   w.BeginObject();
   w.Key("architectures");
@@ -183,6 +274,7 @@ std::string ConfigJson(const ModelConfig& c, DType dtype) {
   w.Double(0.02);
   w.Key("torch_dtype");
   w.String(torch_dtype);
+  if (dtype == DType::kF8E4M3) WriteQuantizationConfig(fp8_kind, w);
   w.Key("use_cache");
   w.Bool(true);
   w.EndObject();
@@ -272,6 +364,43 @@ void FillConstant(float value, DType dtype, std::span<uint8_t> out) {
     std::memcpy(bytes, &bits, 2);
   }
   for (size_t i = 0; i < out.size(); i += size) std::memcpy(out.data() + i, bytes, size);
+}
+
+// An FP8 linear weight: the BF16 model's values (the same stream), quantized
+// into `out` in parallel over bands of scale-block rows; returns the scales.
+std::vector<float> FillFp8(uint64_t seed, const ExpectedTensor& e, ScaleBlock block,
+                           std::span<uint8_t> out) {
+  const int64_t rows = e.shape[0], cols = e.shape[1];
+  std::vector<uint8_t> bf16(out.size() * 2);
+  FillNormal(seed, e.name, DType::kBF16, bf16);
+  std::vector<float> w(out.size());
+  for (size_t i = 0; i < w.size(); ++i) {
+    uint16_t bits;
+    std::memcpy(&bits, bf16.data() + 2 * i, 2);
+    w[i] = Bf16ToF32(bits);
+  }
+  const std::vector<int64_t> shape = ScaleShape(block, rows, cols);
+  std::vector<float> scales(static_cast<size_t>(shape[0] * shape[1]));
+  const int64_t band = block.rows > 0 ? block.rows : rows;  // rows of one scale row
+  const int64_t threads =
+      std::min<int64_t>(shape[0], std::max(1u, std::thread::hardware_concurrency()));
+  const int64_t per_thread = (shape[0] + threads - 1) / threads;  // scale rows
+  std::vector<std::thread> workers;
+  for (int64_t t = 0; t < threads; ++t) {
+    const int64_t s0 = t * per_thread, s1 = std::min(shape[0], s0 + per_thread);
+    if (s0 >= s1) break;
+    workers.emplace_back([&, s0, s1] {
+      const int64_t r0 = s0 * band, r1 = std::min(rows, s1 * band);
+      const auto elements = static_cast<size_t>(r0 * cols),
+                 n = static_cast<size_t>((r1 - r0) * cols);
+      QuantizeFp8(std::span<const float>(w).subspan(elements, n), r1 - r0, cols, block,
+                  out.subspan(elements, n),
+                  std::span<float>(scales).subspan(static_cast<size_t>(s0 * shape[1]),
+                                                   static_cast<size_t>((s1 - s0) * shape[1])));
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  return scales;
 }
 
 // Every layer windowed; a window as long as the context is none, as the parser
@@ -367,9 +496,20 @@ StatusOr<MadeModel> MakeModel(const MakeModelOptions& o,
     }
     RETURN_IF_ERROR(SetSlidingWindow(o.sliding_window, &c));
   }
-  if (o.dtype != DType::kF32 && o.dtype != DType::kF16 && o.dtype != DType::kBF16) {
-    return InvalidArgumentError("--dtype must be f32, f16 or bf16");
+  if (o.dtype != DType::kF32 && o.dtype != DType::kF16 && o.dtype != DType::kBF16 &&
+      o.dtype != DType::kF8E4M3) {
+    return InvalidArgumentError("--dtype must be f32, f16, bf16 or fp8");
   }
+  const bool fp8 = o.dtype == DType::kF8E4M3;
+  if (fp8 && c.architecture == Architecture::kGpt2) {
+    return InvalidArgumentError(
+        "--dtype fp8 is not for gpt2 (FP8 checkpoints quantize Linear layers; GPT-2's are Conv1D)");
+  }
+  if (fp8 && o.fp8_kind != QuantMethod::kFp8 && o.fp8_kind != QuantMethod::kCompressedTensors) {
+    return InvalidArgumentError("the FP8 checkpoint kind must be fp8 or compressed-tensors");
+  }
+  // FP8 checkpoints keep every tensor but the linear weights in BF16.
+  const DType float_dtype = fp8 ? DType::kBF16 : o.dtype;
   if (o.out_dir.empty()) return InvalidArgumentError("no output directory given");
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
@@ -378,18 +518,43 @@ StatusOr<MadeModel> MakeModel(const MakeModelOptions& o,
   MadeModel made;
   made.config = c;
 
-  std::vector<ExpectedTensor> expected = ExpectedTensors(c);
+  // The tensors to write, each with what fills it: an expected tensor, or the
+  // scale of the FP8 weight before it.
+  struct Source {
+    const ExpectedTensor* tensor = nullptr;
+    bool scale = false;
+  };
+  const std::vector<ExpectedTensor> expected = ExpectedTensors(c);
   std::vector<TensorToWrite> tensors;
+  std::vector<Source> sources;
   std::vector<uint64_t> sizes;
   uint64_t total = 0;
+  const ScaleBlock block = Fp8Block(o.fp8_kind);
+  const std::string scale_name =
+      o.fp8_kind == QuantMethod::kFp8 ? "weight_scale_inv" : "weight_scale";
+  auto add = [&](std::string name, DType dtype, std::vector<int64_t> shape, Source source) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    sizes.push_back(static_cast<uint64_t>(n) * DTypeSize(dtype));
+    total += sizes.back();
+    tensors.push_back({std::move(name), dtype, std::move(shape), {}});
+    sources.push_back(source);
+  };
   for (const ExpectedTensor& e : expected) {
     int64_t n = 1;
     for (int64_t d : e.shape) n *= d;
     made.parameters += static_cast<uint64_t>(n);
-    sizes.push_back(static_cast<uint64_t>(n) * DTypeSize(o.dtype));
-    total += sizes.back();
-    tensors.push_back({e.name, o.dtype, e.shape, {}});
+    if (fp8 && e.linear) {
+      add(e.name, DType::kF8E4M3, e.shape, {&e, false});
+      const std::string module =
+          e.name.substr(0, e.name.size() - std::string_view("weight").size());
+      add(module + scale_name, DType::kF32, ScaleShape(block, e.shape[0], e.shape[1]), {&e, true});
+    } else {
+      add(e.name, float_dtype, e.shape, {&e, false});
+    }
   }
+  // An FP8 weight's scales, kept from its fill for the scale tensor after it.
+  std::vector<float> pending_scales;
   // Shards: consecutive tensors, up to shard_bytes each.
   std::vector<std::pair<size_t, size_t>> shards;  // [begin, end) into tensors
   size_t begin = 0;
@@ -418,11 +583,17 @@ StatusOr<MadeModel> MakeModel(const MakeModelOptions& o,
     const size_t first = shards[s].first;
     RETURN_IF_ERROR(WriteSafetensors(
         (dir / name).string(), part, {{"format", "pt"}}, [&](size_t i, std::span<uint8_t> out) {
-          const ExpectedTensor& e = expected[first + i];
-          if (e.init == ExpectedTensor::Init::kNormal) {
-            FillNormal(o.seed, e.name, o.dtype, out);
+          const Source& source = sources[first + i];
+          const ExpectedTensor& e = *source.tensor;
+          const DType dtype = tensors[first + i].dtype;
+          if (source.scale) {
+            std::memcpy(out.data(), pending_scales.data(), out.size());
+          } else if (dtype == DType::kF8E4M3) {
+            pending_scales = FillFp8(o.seed, e, block, out);
+          } else if (e.init == ExpectedTensor::Init::kNormal) {
+            FillNormal(o.seed, e.name, dtype, out);
           } else {
-            FillConstant(e.init == ExpectedTensor::Init::kOnes ? 1.0f : 0.0f, o.dtype, out);
+            FillConstant(e.init == ExpectedTensor::Init::kOnes ? 1.0f : 0.0f, dtype, out);
           }
           done += out.size();
           if (progress) progress(done, total);
@@ -451,7 +622,7 @@ StatusOr<MadeModel> MakeModel(const MakeModelOptions& o,
     made.files.push_back("model.safetensors.index.json");
   }
   const std::vector<std::string> specials = SpecialTokens(c.architecture);
-  RETURN_IF_ERROR(WriteText(dir / "config.json", ConfigJson(c, o.dtype)));
+  RETURN_IF_ERROR(WriteText(dir / "config.json", ConfigJson(c, o.dtype, o.fp8_kind)));
   RETURN_IF_ERROR(WriteText(dir / "tokenizer.json", MakeByteLevelTokenizerJson(specials)));
   RETURN_IF_ERROR(WriteText(dir / "tokenizer_config.json", TokenizerConfigJson(c, specials)));
   made.files.insert(made.files.end(), {"config.json", "tokenizer.json", "tokenizer_config.json"});

@@ -3,6 +3,13 @@
 // index, tokenizer.json, tokenizer_config.json), loadable by transformers as is.
 // Weights follow Hugging Face's initialisation (normal with std 0.02, norms one,
 // biases zero) and are a pure function of the seed and the tensor's name.
+//
+// FP8 (dtype F8_E4M3): the model of the same seed in BF16, with each linear
+// layer's weight quantized as fp8_weights.h does (the same codes and scales
+// `--quantize fp8` gives that BF16 model, for per-channel scales) and written
+// as an FP8 checkpoint of `fp8_kind` (quantization.h): compressed-tensors with
+// per-channel F32 `weight_scale` [out, 1] (the default), or fp8 with F32
+// `weight_scale_inv` over 128x128 blocks. Embeddings, norms and lm_head stay BF16.
 #pragma once
 
 #include <cstdint>
@@ -20,9 +27,10 @@ struct MakeModelOptions {
   std::string arch;  // llama | mistral | qwen2 | gpt2; empty: the preset's own
   std::string preset = "tiny";
   uint64_t seed = 0;
-  DType dtype = DType::kBF16;  // F32, F16 or BF16
-  uint64_t shard_bytes = 0;    // > 0: shards of about this size with an index
-  int64_t num_kv_heads = 0;    // > 0: overrides the preset's (1: multi-query attention)
+  DType dtype = DType::kBF16;  // F32, F16, BF16 or F8_E4M3 (FP8 linear weights, see above)
+  QuantMethod fp8_kind = QuantMethod::kCompressedTensors;  // kFp8 or kCompressedTensors
+  uint64_t shard_bytes = 0;  // > 0: shards of about this size with an index
+  int64_t num_kv_heads = 0;  // > 0: overrides the preset's (1: multi-query attention)
   // >= 0: the sliding window (0: none), overriding the preset's for mistral, every
   // layer windowed for qwen2 (use_sliding_window, max_window_layers 0); llama and
   // gpt2 have none. -1: the preset's (mistral: 32 at tiny, so short prompts cross it).

@@ -3,9 +3,11 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include "core/check.h"
+#include "model/fp8_weights.h"
 
 namespace radixlm::model {
 
@@ -119,18 +121,18 @@ std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& c) {
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
     out.push_back({p + "input_layernorm.weight", {h}, Init::kOnes});
-    out.push_back({p + "self_attn.q_proj.weight", {q, h}});
+    out.push_back({p + "self_attn.q_proj.weight", {q, h}, Init::kNormal, true});
     if (qkv_bias) out.push_back({p + "self_attn.q_proj.bias", {q}, Init::kZeros});
-    out.push_back({p + "self_attn.k_proj.weight", {kv, h}});
+    out.push_back({p + "self_attn.k_proj.weight", {kv, h}, Init::kNormal, true});
     if (qkv_bias) out.push_back({p + "self_attn.k_proj.bias", {kv}, Init::kZeros});
-    out.push_back({p + "self_attn.v_proj.weight", {kv, h}});
+    out.push_back({p + "self_attn.v_proj.weight", {kv, h}, Init::kNormal, true});
     if (qkv_bias) out.push_back({p + "self_attn.v_proj.bias", {kv}, Init::kZeros});
-    out.push_back({p + "self_attn.o_proj.weight", {h, q}});
+    out.push_back({p + "self_attn.o_proj.weight", {h, q}, Init::kNormal, true});
     if (o_bias) out.push_back({p + "self_attn.o_proj.bias", {h}, Init::kZeros});
     out.push_back({p + "post_attention_layernorm.weight", {h}, Init::kOnes});
-    out.push_back({p + "mlp.gate_proj.weight", {inter, h}});
-    out.push_back({p + "mlp.up_proj.weight", {inter, h}});
-    out.push_back({p + "mlp.down_proj.weight", {h, inter}});
+    out.push_back({p + "mlp.gate_proj.weight", {inter, h}, Init::kNormal, true});
+    out.push_back({p + "mlp.up_proj.weight", {inter, h}, Init::kNormal, true});
+    out.push_back({p + "mlp.down_proj.weight", {h, inter}, Init::kNormal, true});
   }
   out.push_back({"model.norm.weight", {h}, Init::kOnes});
   if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {c.vocab_size, h}});
@@ -145,7 +147,8 @@ StatusOr<ModelWeights> BindWeights(const ModelConfig& c, const Checkpoint& ckpt)
   auto stored_name = [&](const std::string& name) {
     return gpt2_bare && name.starts_with("transformer.") ? name.substr(12) : name;
   };
-  std::set<std::string> used;
+  std::set<std::string> used, parameters;
+  std::map<std::string, Fp8Scale> scales;  // FP8 weights' scales, by weight name
   for (const ExpectedTensor& e : ExpectedTensors(c)) {
     const std::string name = stored_name(e.name);
     const TensorRef* ref = ckpt.Find(name);
@@ -155,12 +158,19 @@ StatusOr<ModelWeights> BindWeights(const ModelConfig& c, const Checkpoint& ckpt)
                                   ShapeText(ref->info->shape) + ", the config needs " +
                                   ShapeText(e.shape));
     }
-    if (!IsFloat(ref->info->dtype)) {
-      return InvalidArgumentError(*ref->file + ": tensor " + name + " has dtype " +
-                                  std::string(DTypeName(ref->info->dtype)) +
-                                  " (F32, F16 or BF16 expected)");
+    if (ref->info->dtype == DType::kF8E4M3 && e.linear) {
+      ASSIGN_OR_RETURN(Fp8Scale scale, FindFp8Scale(c, ckpt, name, *ref));
+      used.insert(scale.ref->info->name);
+      scales.emplace(name, scale);
+    } else if (!IsFloat(ref->info->dtype)) {
+      return InvalidArgumentError(
+          *ref->file + ": tensor " + name + " has dtype " +
+          std::string(DTypeName(ref->info->dtype)) + " (F32, F16 or BF16 expected" +
+          (ref->info->dtype == DType::kF8E4M3 ? "; only linear layer weights may be F8_E4M3" : "") +
+          ")");
     }
     used.insert(name);
+    parameters.insert(name);
   }
   for (const std::string& name : ckpt.names()) {
     if (!used.contains(name) && !Ignorable(c, name)) {
@@ -172,10 +182,17 @@ StatusOr<ModelWeights> BindWeights(const ModelConfig& c, const Checkpoint& ckpt)
 
   ModelWeights w;
   w.config = c;
-  for (const std::string& name : used) w.parameter_count += ckpt.Find(name)->info->elements();
+  for (const std::string& name : parameters) {
+    w.parameter_count += ckpt.Find(name)->info->elements();
+  }
   auto matrix = [&](const std::string& name) {
     const TensorRef* ref = ckpt.Find(stored_name(name));
-    return WeightView{ref, ref->info->shape[0], ref->info->shape[1]};
+    WeightView view{ref, ref->info->shape[0], ref->info->shape[1]};
+    if (auto it = scales.find(stored_name(name)); it != scales.end()) {
+      view.scale = it->second.ref;
+      view.scale_block = it->second.block;
+    }
+    return view;
   };
   auto vector = [&](const std::string& name) {
     const TensorRef* ref = ckpt.Find(stored_name(name));
@@ -288,6 +305,10 @@ void ConvertRun(DType dtype, const uint8_t* base, int64_t first, int64_t n, floa
 void ViewToF32(const WeightView& view, std::span<float> out) {
   CHECK(view.present());
   CHECK_EQ(static_cast<int64_t>(out.size()), view.elements());
+  if (view.scale != nullptr) {
+    DequantizeFp8View(view, out);
+    return;
+  }
   const DType dtype = view.ref->info->dtype;
   const uint8_t* base = view.ref->data.data();
   if (!view.transposed) {

@@ -10,7 +10,9 @@
 //   logits = norm(x)·lm_headᵀ   (lm_head = embed when tied)
 //
 // Norms are RMSNorm (Llama, Qwen2) or LayerNorm with bias (GPT-2). Every tensor
-// must be present with the expected shape and a float dtype (F32, F16, BF16);
+// must be present with the expected shape and a float dtype (F32, F16, BF16),
+// except that a linear layer's weight may be F8_E4M3 with its scale tensor, as
+// config.json's quantization_config describes (quantization.h, fp8_weights.h);
 // anything missing, misshapen, of another dtype, or not part of the model is an
 // INVALID_ARGUMENT that names the tensor and the file.
 #pragma once
@@ -35,6 +37,11 @@ struct WeightView {
   int64_t cols = 1;
   bool transposed = false;  // stored [cols, stored_out] with this view's rows at `offset`
   int64_t offset = 0;       // first output row (or column when transposed) of the view
+  // FP8 weights (F8_E4M3, never transposed) only: the scale tensor (F32, BF16 or
+  // F16) of shape ScaleShape(scale_block, stored rows, cols); element (r, c) of
+  // the stored tensor is E4M3(r, c) * scale[r / block rows][c / block cols].
+  const TensorRef* scale = nullptr;
+  ScaleBlock scale_block = {};
   bool present() const { return ref != nullptr; }
   int64_t elements() const { return rows * cols; }
 };
@@ -68,10 +75,14 @@ struct ExpectedTensor {
   std::string name;
   std::vector<int64_t> shape;
   enum class Init { kNormal, kOnes, kZeros } init = Init::kNormal;
+  // A linear layer's weight [out, in] (q, k, v, o, gate, up, down; not GPT-2's
+  // Conv1D): what FP8 checkpoints store as F8_E4M3 with a scale.
+  bool linear = false;
 };
 std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& config);
 
-// Converts `view` to F32, row-major [rows, cols] (a vector: [rows]).
+// Converts `view` to F32, row-major [rows, cols] (a vector: [rows]); FP8
+// weights are dequantized (each E4M3 value times its scale, one F32 rounding).
 void ViewToF32(const WeightView& view, std::span<float> out);
 
 // Element conversions.

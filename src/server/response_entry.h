@@ -6,11 +6,13 @@
 //              cache_salt, auth.h), so tenants never share responses and a
 //              namespace is flushed by its prefix;
 //   model      the model's fingerprint (ModelFingerprint: every file of the model
-//              directory that shapes outputs, weights included, the backend and
-//              number format it runs in, and the chat template in use), so new
+//              directory that shapes outputs, weights included, the backend,
+//              the number format it runs in and the weights' format
+//              (backend::RuntimeName), and the chat template in use), so new
 //              weights never hit old entries (those expire by their TTL, or go
-//              with a prefix flush), and a CPU replica (F32) and a GPU one
-//              (BF16) sharing Redis never answer each other's requests;
+//              with a prefix flush), a CPU replica (F32) and a GPU one (BF16)
+//              sharing Redis never answer each other's requests, nor does a
+//              server quantizing the same files to FP8 at load (--quantize fp8);
 //   request    SHA-256 of everything else that shapes the response: the endpoint,
 //              each prompt's token ids and echo text, every sampling parameter
 //              (the seed when one was given and the temperature is not 0), n
@@ -36,7 +38,8 @@
 namespace radixlm::server {
 
 // Hex digest of the model directory's config, tokenizer and weight files, of
-// `runtime` (the backend and its number format, e.g. "cuda/bf16") and of
+// `runtime` (the backend, its number format and the weights' format, e.g.
+// "cuda/bf16/bf16", "cpu/f32/fp8": backend::RuntimeName) and of
 // `extra` (e.g. a --chat-template file's text).
 StatusOr<std::string> ModelFingerprint(const std::string& model_dir, std::string_view runtime,
                                        std::string_view extra);

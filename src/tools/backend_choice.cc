@@ -28,7 +28,9 @@ Status CheckDevice(const std::string& device) {
 
 StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceChoice& choice) {
   RETURN_IF_ERROR(CheckDevice(choice.device));
-  if (choice.device == "cpu") return backend::LoadModel(dir, choice.cpu);
+  ASSIGN_OR_RETURN(const backend::QuantizeWeights quantize,
+                   backend::ParseQuantizeWeights(choice.quantize));
+  if (choice.device == "cpu") return backend::LoadModel(dir, choice.cpu, quantize);
 #ifdef RADIXLM_WITH_CUDA
   backend::cuda::CudaBackendOptions options;
   options.page_size = choice.cpu.page_size;
@@ -42,7 +44,8 @@ StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceC
         ASSIGN_OR_RETURN(std::unique_ptr<backend::cuda::CudaBackend> b,
                          backend::cuda::CudaBackend::Create(weights, options));
         return std::unique_ptr<backend::Backend>(std::move(b));
-      });
+      },
+      quantize);
 #else
   return InternalError("unreachable: CheckDevice accepted cuda without CUDA");
 #endif

@@ -19,6 +19,7 @@ struct DeviceChoice {
   backend::cpu::CpuBackendOptions cpu;  // page_size and num_pages serve both devices
   double gpu_memory_fraction = 0.9;     // cuda, when cpu.num_pages is 0
   bool cuda_graphs = true;              // cuda: decode steps replay CUDA graphs
+  std::string quantize;                 // --quantize: "", "none" or "fp8" (load_model.h)
 };
 // LoadModel with the chosen backend.
 StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceChoice& choice);

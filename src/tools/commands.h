@@ -189,7 +189,8 @@ struct MakeModelCliOptions {
   std::string arch;
   std::string preset = "tiny";
   uint64_t seed = 0;
-  std::string dtype = "bf16";
+  std::string dtype = "bf16";                   // bf16 | f16 | f32 | fp8
+  std::string fp8_kind = "compressed-tensors";  // --dtype fp8: compressed-tensors | fp8
   std::string out;
   int64_t shard_mb = 0;
   int64_t kv_heads = 0;
@@ -213,6 +214,7 @@ struct GenerateOptions {
   int threads = 0;
   int32_t page_size = 16;
   std::string device = "cpu";  // cpu | cuda
+  std::string quantize;        // "" | none | fp8 (backend/load_model.h)
 };
 // Runs one prompt through the model with the prefix cache and prints the
 // completion, speeds and cached tokens.
@@ -224,6 +226,7 @@ struct ForwardOptions {
   std::string out;     // raw little-endian F32 logits [tokens, vocab]
   int threads = 0;
   std::string device = "cpu";  // cpu | cuda
+  std::string quantize;        // "" | none | fp8 (backend/load_model.h)
 };
 // Writes the logits of every position (for comparisons with other implementations).
 int RunForward(const ForwardOptions& options);
@@ -291,6 +294,7 @@ int RunBenchGrammar(const BenchGrammarOptions& options);
 struct ServeOptions {
   std::string model;
   std::string device = "cpu";        // cpu | cuda
+  std::string quantize;              // "" | none | fp8 (backend/load_model.h)
   double gpu_memory_fraction = 0.9;  // cuda: the KV pool is what this leaves (unless --kv-pages)
   std::string host = "127.0.0.1";
   int port = 8000;                // 0: any free port

@@ -418,7 +418,14 @@ int main(int argc, char** argv) {
   make_cmd->add_option("--preset", make.preset,
                        "tiny, small, qwen2.5-0.5b, llama3.2-1b, llama3-8b, mistral-7b");
   make_cmd->add_option("--seed", make.seed, "Weights are a pure function of the seed");
-  make_cmd->add_option("--dtype", make.dtype, "bf16, f16 or f32");
+  make_cmd->add_option("--dtype", make.dtype,
+                       "bf16, f16, f32, or fp8 (FP8 linear weights with scales, the rest BF16)");
+  make_cmd
+      ->add_option("--fp8-kind", make.fp8_kind,
+                   "--dtype fp8's checkpoint format: compressed-tensors (per-channel weight_scale, "
+                   "the default) or fp8 (transformers' FineGrainedFP8: weight_scale_inv over "
+                   "128x128 blocks)")
+      ->check(CLI::IsMember({"compressed-tensors", "fp8"}));
   make_cmd->add_option("--out", make.out, "Output directory");
   make_cmd->add_option("--shard-mb", make.shard_mb, "Write shards of about this size with an index")
       ->check(CLI::NonNegativeNumber);
@@ -453,6 +460,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   generate_cmd->add_option("--device", gen_text.device, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  generate_cmd
+      ->add_option("--quantize", gen_text.quantize,
+                   "fp8: quantize the linear weights to FP8 at load (per-channel scales)")
+      ->check(CLI::IsMember({"none", "fp8"}));
 
   radixlm::tools::ForwardOptions fwd;
   CLI::App* forward_cmd = app.add_subcommand(
@@ -464,6 +475,10 @@ int main(int argc, char** argv) {
   forward_cmd->add_option("--threads", fwd.threads, "CPU threads (0: all)");
   forward_cmd->add_option("--device", fwd.device, "cpu or cuda (BF16 weights)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  forward_cmd
+      ->add_option("--quantize", fwd.quantize,
+                   "fp8: quantize the linear weights to FP8 at load (per-channel scales)")
+      ->check(CLI::IsMember({"none", "fp8"}));
 
   radixlm::tools::TokenizeOptions tok;
   CLI::App* tokenize_cmd =
@@ -759,6 +774,10 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--threads", serve.threads, "CPU threads for the model (0: all)");
   serve_cmd->add_option("--device", serve.device, "Backend: cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  serve_cmd
+      ->add_option("--quantize", serve.quantize,
+                   "fp8: quantize the linear weights to FP8 at load (per-channel scales)")
+      ->check(CLI::IsMember({"none", "fp8"}));
   serve_cmd
       ->add_option("--gpu-memory-fraction", serve.gpu_memory_fraction,
                    "cuda: share of GPU memory for weights, workspace and KV pages (default 0.9)")

@@ -29,7 +29,8 @@ StatusOr<model::DType> ParseDTypeFlag(const std::string& name) {
   if (name == "bf16") return model::DType::kBF16;
   if (name == "f16") return model::DType::kF16;
   if (name == "f32") return model::DType::kF32;
-  return InvalidArgumentError("--dtype must be bf16, f16 or f32, not '" + name + "'");
+  if (name == "fp8") return model::DType::kF8E4M3;
+  return InvalidArgumentError("--dtype must be bf16, f16, f32 or fp8, not '" + name + "'");
 }
 
 }  // namespace
@@ -49,6 +50,14 @@ int RunMakeModel(const MakeModelCliOptions& o) {
   options.preset = o.preset;
   options.seed = o.seed;
   options.dtype = *dtype;
+  if (o.fp8_kind == "fp8") {
+    options.fp8_kind = model::QuantMethod::kFp8;
+  } else if (o.fp8_kind == "compressed-tensors") {
+    options.fp8_kind = model::QuantMethod::kCompressedTensors;
+  } else {
+    return Fail(
+        InvalidArgumentError("--fp8-kind: '" + o.fp8_kind + "' (use compressed-tensors or fp8)"));
+  }
   options.out_dir = o.out;
   options.shard_bytes = static_cast<uint64_t>(o.shard_mb) << 20;
   options.num_kv_heads = o.kv_heads;
@@ -66,9 +75,11 @@ int RunMakeModel(const MakeModelCliOptions& o) {
   if (last_percent >= 0) std::fprintf(stderr, "\n");
   if (!made.ok()) return Fail(made.status());
   const model::ModelConfig& c = made->config;
+  const std::string format =
+      *dtype == model::DType::kF8E4M3 ? "fp8 (" + o.fp8_kind + ", the rest bf16)" : o.dtype;
   std::printf("wrote %s: %s, preset %s, seed %llu, %s\n", o.out.c_str(),
               std::string(model::ArchitectureName(c.architecture)).c_str(), o.preset.c_str(),
-              static_cast<unsigned long long>(o.seed), o.dtype.c_str());
+              static_cast<unsigned long long>(o.seed), format.c_str());
   std::printf(
       "  %lld layers, hidden %lld, %lld heads (%lld kv), head dim %lld, mlp %lld, vocab %lld, "
       "context %lld\n",
@@ -180,6 +191,7 @@ int RunGenerate(const GenerateOptions& o) {
   backend::cpu::CpuBackendOptions& options = choice.cpu;
   options.page_size = o.page_size;
   options.threads = o.threads;
+  choice.quantize = o.quantize;
   auto probe = model::ReadModelConfig(o.model + "/config.json");
   if (!probe.ok()) return Fail(probe.status());
   // Two runs of a prompt and its completion fit (pages cost nothing until used).
@@ -210,9 +222,11 @@ int RunGenerate(const GenerateOptions& o) {
           ? std::to_string(static_cast<backend::cpu::CpuBackend*>(m.backend.get())->threads()) +
                 " CPU threads"
           : "the GPU (BF16)";
-  std::fprintf(stderr, "loaded %s (%s, %.1f M parameters) in %.2f s on %s\n", o.model.c_str(),
-               std::string(model::ArchitectureName(m.config.architecture)).c_str(),
-               static_cast<double>(m.parameters) / 1e6, SecondsSince(load_start), where.c_str());
+  std::fprintf(stderr, "loaded %s (%s, %.1f M parameters, %s weights%s) in %.2f s on %s\n",
+               o.model.c_str(), std::string(model::ArchitectureName(m.config.architecture)).c_str(),
+               static_cast<double>(m.parameters) / 1e6, m.weight_format.c_str(),
+               m.quantized_at_load ? " quantized at load" : "", SecondsSince(load_start),
+               where.c_str());
   auto pool = kvcache::PagePool::Create({m.backend->num_pages(), o.page_size});
   if (!pool.ok()) return Fail(pool.status());
   RealClock clock;
@@ -303,6 +317,7 @@ int RunForward(const ForwardOptions& o) {
   options.page_size = 16;
   options.num_pages = static_cast<int64_t>(tokens.size() + 15) / 16;
   options.threads = o.threads;
+  choice.quantize = o.quantize;
   auto loaded = LoadModelOn(o.model, choice);
   if (!loaded.ok()) return Fail(loaded.status());
   std::vector<int32_t> pages(static_cast<size_t>(options.num_pages));
@@ -316,8 +331,9 @@ int RunForward(const ForwardOptions& o) {
             static_cast<std::streamsize>(logits.size() * sizeof(float)));
   out.close();
   if (!out) return Fail(InternalError("cannot write " + o.out));
-  std::printf("wrote %s: %zu x %lld F32 logits\n", o.out.c_str(), tokens.size(),
-              static_cast<long long>(loaded->config.vocab_size));
+  std::printf("wrote %s: %zu x %lld F32 logits (%s)\n", o.out.c_str(), tokens.size(),
+              static_cast<long long>(loaded->config.vocab_size),
+              backend::RuntimeName(*loaded).c_str());
   return 0;
 }
 

@@ -86,7 +86,7 @@ void Say(const std::string& line) {
 }
 
 // The response cache of --response-cache / --redis-url, and its service config.
-// `runtime`: the backend and its number format (ModelFingerprint).
+// `runtime`: the backend, its number format and the weights' (RuntimeName).
 StatusOr<std::unique_ptr<respcache::ResponseCache>> MakeResponseCache(
     const ServeOptions& o, const std::string& runtime, server::ResponseCacheConfig* config) {
   respcache::ResponseCacheOptions options;
@@ -222,6 +222,7 @@ int RunServe(const ServeOptions& o) {
   choice.cpu.num_pages = pages;  // 0 on cuda: from the memory fraction
   choice.cpu.threads = o.threads;
   choice.cpu.commit_kv_memory = true;
+  choice.quantize = o.quantize;
   auto loaded = LoadModelOn(o.model, choice);
   if (!loaded.ok()) return Fail(loaded.status());
   backend::LoadedModel& m = *loaded;
@@ -390,9 +391,7 @@ int RunServe(const ServeOptions& o) {
   so.max_prompts_per_request = std::max<int64_t>(1, o.max_waiting / 2);
   std::unique_ptr<respcache::ResponseCache> response_cache;
   if (o.response_cache || o.semantic_cache || !o.redis_url.empty()) {
-    auto made = MakeResponseCache(
-        o, std::string(m.backend->name()) + "/" + std::string(m.backend->numeric_format()),
-        &so.response_cache);
+    auto made = MakeResponseCache(o, backend::RuntimeName(m), &so.response_cache);
     if (!made.ok()) return Fail(made.status());
     response_cache = std::move(*made);
   }
@@ -440,10 +439,11 @@ int RunServe(const ServeOptions& o) {
   if (!http.ok()) return Fail(http.status());
 
   char line[256];
-  std::snprintf(line, sizeof(line), "model %s (%s, %.2f M parameters, loaded in %.2f s)",
-                o.model.c_str(),
+  std::snprintf(line, sizeof(line),
+                "model %s (%s, %.2f M parameters, %s weights%s, loaded in %.2f s)", o.model.c_str(),
                 std::string(model::ArchitectureName(m.config.architecture)).c_str(),
-                static_cast<double>(m.parameters) / 1e6, SecondsSince(load_start));
+                static_cast<double>(m.parameters) / 1e6, m.weight_format.c_str(),
+                m.quantized_at_load ? " quantized at load" : "", SecondsSince(load_start));
   Say(line);
   Say("served model name " + so.model_name);
   {

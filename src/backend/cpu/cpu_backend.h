@@ -1,8 +1,8 @@
-// CpuBackend: the reference backend. Weights are converted to F32 at load (GPT-2's
-// Conv1D layout transposed, q/k/v and gate/up stacked so each is one matrix
-// product); K and V live in a pool of pages per layer, laid out
-// [page][kv_head][slot][head_dim] so a page of one head is one contiguous block.
-// All arithmetic goes through kernels.h, whose fixed reduction order makes the
+// CpuBackend: the reference backend. Weights are converted to F32 at load (FP8
+// ones dequantized, E4M3 value times scale, model/fp8_weights.h; GPT-2's Conv1D
+// layout transposed, q/k/v and gate/up stacked so each is one matrix product); K and V live in a
+// pool of pages per layer, laid out [page][kv_head][slot][head_dim] so a page of one head is one
+// contiguous block. All arithmetic goes through kernels.h, whose fixed reduction order makes the
 // logits bit-identical however a sequence's work is cut into chunks and batches.
 #pragma once
 

@@ -1,15 +1,14 @@
 // CudaBackend: the model on one NVIDIA GPU, behind the same interface as the CPU
 // reference (backend.h) and tested against it.
 //
-// Weights are uploaded once in BF16 (F32 and F16 checkpoints are converted to
-// BF16 at load; q/k/v and gate/up stacked so each is one matrix product, GPT-2's
-// Conv1D layout transposed); norms and biases stay F32. Matrix products go
-// through cuBLAS in BF16 with F32 accumulation; the residual stream is F32 and
-// the output projections accumulate into it in the GEMM (beta = 1). K and V live
-// in two device-memory pools of BF16 pages, per layer [page][kv_head][slot][dim]
-// (cudaMalloc, no managed memory); their size is what `gpu_memory_fraction` of
-// the GPU leaves after the weights and the activation workspace, unless
-// `num_pages` fixes it. Attention is the project's paged kernel (attention.h),
+// Weights are uploaded once in BF16 (F32, F16 and FP8 checkpoints are converted
+// to BF16 at load, FP8 ones dequantized first: no FP8 GEMMs yet; q/k/v and gate/up stacked so each
+// is one matrix product, GPT-2's Conv1D layout transposed); norms and biases stay F32. Matrix
+// products go through cuBLAS in BF16 with F32 accumulation; the residual stream is F32 and the
+// output projections accumulate into it in the GEMM (beta = 1). K and V live in two device-memory
+// pools of BF16 pages, per layer [page][kv_head][slot][dim] (cudaMalloc, no managed memory); their
+// size is what `gpu_memory_fraction` of the GPU leaves after the weights and the activation
+// workspace, unless `num_pages` fixes it. Attention is the project's paged kernel (attention.h),
 // with each layer's sliding window where the config has one.
 //
 // Every CUDA and cuBLAS error becomes a Status; Forward ends with a
