@@ -11,7 +11,9 @@ namespace {
 
 CachedResponse Sample() {
   CachedResponse r;
-  r.usage = {12, 5, 8, ""};
+  r.usage.prompt_tokens = 12;
+  r.usage.completion_tokens = 5;
+  r.usage.cached_tokens = 8;
   for (int32_t i = 0; i < 2; ++i) {
     ChoiceOutput c;
     c.index = i;
