@@ -4,7 +4,8 @@
 still on the device, in one run:
 
     python3 bench/host_cache_ttft.py RADIXLM MODEL_DIR [--device cpu|cuda]
-        [--prompt-tokens 8192] [--tail 128] [--rounds 3] [--host-cache 4GiB] [--json OUT]
+        [--prompt-tokens 8192] [--tail 128] [--rounds 3] [--host-cache 4GiB]
+        [--disk-cache DIR] [--json OUT]
 
 One server; its KV pool holds one such prompt and a little (so the next prompt
 evicts the last), with a host cache below it (--host-cache: room for both). Each round, with
@@ -13,6 +14,8 @@ fresh random token prompts P (prompt-tokens long) and Q:
   device   P[:-tail] + a new tail: the prefix still in the pool
   evict    Q, cold (pushes P out of the pool; its pages stay on the host)
   host     P[:-tail] + another new tail: the prefix loaded from host memory
+  disk     with --disk-cache: the device and host caches flushed, P[:-tail] +
+           a third tail: the prefix read from the directory (through the host)
 TTFT is the time to the first streamed token (max_tokens 1), medians over the
 rounds; the served usage confirms where the cached tokens came from.
 """
@@ -66,6 +69,7 @@ def main():
     p.add_argument("--page-size", type=int, default=16)
     p.add_argument("--vocab", type=int, default=256, help="token ids drawn from [0, vocab)")
     p.add_argument("--host-cache", default="4GiB", help="serve --host-cache (at least two prompts' KV)")
+    p.add_argument("--disk-cache", help="serve --disk-cache DIR: also time loads from the directory")
     p.add_argument("--json")
     a = p.parse_args()
     pages = -(-a.prompt_tokens // a.page_size) + 8
@@ -73,7 +77,8 @@ def main():
     log = open("/tmp/host_cache_ttft_server.log", "w")
     server = subprocess.Popen([a.radixlm, "serve", "--model", a.model, "--device", a.device, "--port", str(port),
                                "--served-model-name", "m", "--page-size", str(a.page_size), "--kv-pages",
-                               str(pages), "--host-cache", a.host_cache],
+                               str(pages), "--host-cache", a.host_cache] +
+                              (["--disk-cache", a.disk_cache] if a.disk_cache else []),
                               stdout=log, stderr=subprocess.STDOUT)
     try:
         for _ in range(1200):
@@ -90,6 +95,9 @@ def main():
         ttft(port, tokens(32))  # warm-up
         rows = {"cold": [], "device": [], "host": []}
         cached = {"device": [], "host": []}
+        if a.disk_cache:
+            rows["disk"] = []
+            cached["disk"] = []
         for r in range(a.rounds):
             P, Q = tokens(a.prompt_tokens), tokens(a.prompt_tokens)
             head = P[:a.prompt_tokens - a.tail]
@@ -102,18 +110,33 @@ def main():
             t, u = ttft(port, head + tokens(a.tail))
             rows["host"].append(t)
             cached["host"].append(u)
+            if a.disk_cache:
+                # Let the directory's writer finish, then empty the faster tiers.
+                time.sleep(1.0 + a.prompt_tokens / 4096)
+                urllib.request.urlopen(urllib.request.Request(
+                    f"http://127.0.0.1:{port}/v1/cache/flush", data=b"{}",
+                    headers={"Content-Type": "application/json"}), timeout=60).read()
+                t, u = ttft(port, head + tokens(a.tail))
+                rows["disk"].append(t)
+                cached["disk"].append(u)
             print(f"round {r + 1}: cold {1e3 * rows['cold'][-1]:.1f} ms, device {1e3 * rows['device'][-1]:.1f} ms, "
                   f"host {1e3 * rows['host'][-1]:.1f} ms (host-cached {u.get('cached_tokens_by_tier')})",
                   file=sys.stderr)
         med = {k: statistics.median(v) for k, v in rows.items()}
         print(f"TTFT, {a.prompt_tokens}-token prompt, last {a.tail} new, {a.device}, medians of {a.rounds}:")
-        print(f"  {'prefix':<28} {'TTFT ms':>9} {'of cold':>8}  cached tokens (device / host)")
+        print(f"  {'prefix':<28} {'TTFT ms':>9} {'of cold':>8}  cached tokens (device / host"
+              f"{' / disk' if a.disk_cache else ''})")
         print(f"  {'none (cold)':<28} {1e3 * med['cold']:>9.1f} {1.0:>8.3f}")
-        for k, label in [("device", "on the device"), ("host", "loaded from the host cache")]:
+        kinds = [("device", "on the device"), ("host", "loaded from the host cache")]
+        if a.disk_cache:
+            kinds.append(("disk", "read from the disk cache"))
+        for k, label in kinds:
             u = cached[k][-1] or {}
             tier = u.get("cached_tokens_by_tier", {})
-            print(f"  {label:<28} {1e3 * med[k]:>9.1f} {med[k] / med['cold']:>8.3f}  "
-                  f"{tier.get('device')} / {tier.get('host')}")
+            where = f"{tier.get('device')} / {tier.get('host')}"
+            if a.disk_cache:
+                where += f" / {tier.get('disk')}"
+            print(f"  {label:<28} {1e3 * med[k]:>9.1f} {med[k] / med['cold']:>8.3f}  {where}")
         if a.json:
             json.dump({"prompt_tokens": a.prompt_tokens, "tail": a.tail, "device": a.device, "rounds": rows,
                        "median_s": med, "usage": cached}, open(a.json, "w"), indent=1)
