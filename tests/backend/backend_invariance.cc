@@ -307,6 +307,38 @@ TEST_P(BackendInvarianceTest, PromptLogprobsAreTheLogitsFigures) {
   }
 }
 
+// The KV tiers below the device (engine/kv_tiers.h) move whole pages through
+// host memory: pages exported and imported into other pages hold the same
+// bytes, so decoding from either gives the same bits.
+TEST_P(BackendInvarianceTest, PagesMoveThroughHostMemoryBitForBit) {
+  backend::Backend& b = *under_;
+  if (b.page_bytes() == 0) GTEST_SKIP() << kind().name << " does not move pages";
+  const int64_t n = 100, head = 96;
+  const std::vector<int32_t> prompt = RandomTokens(n, vocab_, 5);
+  const std::vector<int32_t> a = Iota(0, 7), moved = Iota(40, 7);
+  SequenceInput prefill{std::span(prompt).first(head), 0, a, 1};
+  Under({&prefill, 1});
+  backend::Backend::HostMemory host = b.AllocateHost(static_cast<size_t>(7 * b.page_bytes()));
+  ASSERT_NE(host, nullptr);
+  std::vector<std::byte*> out;
+  std::vector<const std::byte*> in;
+  for (int64_t i = 0; i < 7; ++i) {
+    out.push_back(host.get() + i * b.page_bytes());
+    in.push_back(out.back());
+  }
+  ASSERT_TRUE(b.ExportPages(a, out).ok());
+  ASSERT_TRUE(b.ImportPages(moved, in).ok());
+  ASSERT_TRUE(b.WaitHostCopies().ok());
+  SequenceInput from_a{std::span(prompt).subspan(head), head, a, n - head};
+  SequenceInput from_moved{std::span(prompt).subspan(head), head, moved, n - head};
+  const std::vector<float> original = Under({&from_a, 1});
+  ExpectClose(Under({&from_moved, 1}), original, 0, "decoded from the imported pages");
+  // Pages outside the pool are refused.
+  const std::vector<int32_t> bad = {static_cast<int32_t>(kPages)};
+  EXPECT_EQ(b.ExportPages(bad, std::span(out).first(1)).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(b.ImportPages(bad, std::span(in).first(1)).code(), StatusCode::kInvalidArgument);
+}
+
 TEST_P(BackendInvarianceTest, RefusesBadBatches) {
   const std::vector<int32_t> pages = Iota(0, 2);
   const std::vector<int32_t> good = {1, 2, 3};
