@@ -106,6 +106,11 @@ class Backend {
   // Returns once every ExportPages and ImportPages enqueued so far is done, so
   // the host may read what they wrote (the CPU backend's are done on return).
   virtual Status WaitHostCopies() { return OkStatus(); }
+  // A mark after every ExportPages and ImportPages enqueued so far, and whether
+  // the copies up to a mark are done, without waiting (the CPU backend's are
+  // done on return: 0 and true).
+  virtual uint64_t HostCopyMark() { return 0; }
+  virtual bool HostCopyDone(uint64_t mark) { return true; }
 
   // Overlapped steps: Launch starts a step and returns; Wait finishes the
   // oldest step launched and not waited for, filling its outputs (the

@@ -120,7 +120,9 @@ KvTiers::KvTiers(const KvTierOptions& options, backend::Backend* backend, int64_
       memory_(std::move(memory)),
       stack_(std::move(stack)),
       state_(static_cast<size_t>(blocks), SlotState::kIdle),
-      from_store_(static_cast<size_t>(blocks), 0) {
+      from_store_(static_cast<size_t>(blocks), 0),
+      stored_(static_cast<size_t>(blocks), 0),
+      slot_mark_(static_cast<size_t>(blocks), 0) {
   stats_.host_capacity_blocks = blocks;
   stats_.block_bytes = block_bytes_;
 }
@@ -135,7 +137,7 @@ KvTiers::~KvTiers() {
     loader_.join();
   }
   // What the host holds for the store goes to it; its destructor finishes the writes.
-  if (store_ != nullptr) FlushPuts();
+  if (store_ != nullptr) FlushPuts(/*all=*/true);
 }
 
 bool KvTiers::Ready(const kvcache::BlockHash& hash) const {
@@ -164,20 +166,28 @@ int64_t KvTiers::Prefetch(std::span<const kvcache::BlockHash> hashes, int64_t fi
     ++page;
   }
   if (page >= n) return page - start;
+  // At most half the host tier loads at once, so a long prefetch does not
+  // evict the blocks it is loading.
+  const int64_t room = std::max<int64_t>(blocks_ / 2, 1) - loading_;
+  if (room <= 0) return page - start;
   StatusOr<int64_t> held = store_->CountHeld(hashes.subspan(static_cast<size_t>(page)));
   if (!held.ok() || *held <= 0) return page - start;
-  const int64_t end = page + *held;
+  const int64_t end = page + std::min(*held, room);
   int64_t queued = 0;
   for (; page < end; ++page) {
     const kvcache::BlockHash& hash = hashes[static_cast<size_t>(page)];
     kvcache::TierSlot slot = kvcache::kNoSlot;
     std::optional<kvcache::TierBlock> evicted;
+    // Offered as used twice: the store holds it because a request used it
+    // before, so second-hit admission takes it.
     const kvcache::TierPut put =
-        host().Put(hash, request, /*uses=*/1, kLoadingMark, &slot, &evicted);
+        host().Put(hash, request, /*uses=*/2, kLoadingMark, &slot, &evicted);
     if (put != kvcache::TierPut::kStored) break;  // held already (a race with a write) or refused
     Settle(slot);
+    WaitSlotCopy(slot);
     state_[static_cast<size_t>(slot)] = SlotState::kLoading;
     from_store_[static_cast<size_t>(slot)] = 1;
+    stored_[static_cast<size_t>(slot)] = 1;
     ++loading_;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -220,6 +230,10 @@ Status KvTiers::Load(std::span<const kvcache::BlockHash> hashes, int64_t first,
     *from_store += from_store_[static_cast<size_t>(slot)];
   }
   Status status = backend_->ImportPages(page_scratch_, in_scratch_);
+  const uint64_t mark = backend_->HostCopyMark();
+  for (const std::byte* slot : in_scratch_) {
+    slot_mark_[static_cast<size_t>((slot - memory_.get()) / block_bytes_)] = mark;
+  }
   if (status.ok()) stats_.loaded_blocks += static_cast<int64_t>(into.size());
   stats_.copy_ns += Since(start);
   return status;
@@ -239,22 +253,24 @@ Status KvTiers::Use(std::span<const kvcache::BlockHash> hashes,
       // One tier: the only moves are write-throughs from the device.
       CHECK(move.from == kvcache::kDeviceLevel && move.to == 1);
       Settle(move.to_slot);
-      from_store_[static_cast<size_t>(move.to_slot)] = 0;
+      const size_t s = static_cast<size_t>(move.to_slot);
+      from_store_[s] = 0;
+      stored_[s] = 0;
       page_scratch_.push_back(pages[i]);
       out_scratch_.push_back(Slot(move.to_slot));
       hash_scratch_.push_back(hashes[i]);
       if (store_ != nullptr && !second_hit) {
-        puts_.emplace_back(hashes[i], move.to_slot);
-        state_[static_cast<size_t>(move.to_slot)] = SlotState::kPutPending;
+        puts_.push_back({hashes[i], move.to_slot, 0});  // its mark: after the export below
+        state_[s] = SlotState::kPutPending;
       }
     }
     if (moves_.empty() && store_ != nullptr && second_hit) {
-      // Held: its second request's use sends it to the store.
+      // Held: a second request's use sends it to the store (once).
       const kvcache::TierSlot slot = host().Find(hashes[i]);
       const size_t s = static_cast<size_t>(slot);
-      if (slot != kvcache::kNoSlot && host().ready(slot) == kReady && host().uses(slot) == 2 &&
-          !from_store_[s] && state_[s] == SlotState::kIdle) {
-        puts_.emplace_back(hashes[i], slot);
+      if (slot != kvcache::kNoSlot && host().ready(slot) == kReady && host().uses(slot) >= 2 &&
+          !stored_[s] && state_[s] == SlotState::kIdle) {
+        puts_.push_back({hashes[i], slot, std::max<uint64_t>(slot_mark_[s], 1)});
         state_[s] = SlotState::kPutPending;
       }
     }
@@ -262,6 +278,13 @@ Status KvTiers::Use(std::span<const kvcache::BlockHash> hashes,
   Status status = OkStatus();
   if (!page_scratch_.empty()) {
     status = backend_->ExportPages(page_scratch_, out_scratch_);
+    const uint64_t mark = backend_->HostCopyMark();
+    for (const std::byte* slot : out_scratch_) {
+      slot_mark_[static_cast<size_t>((slot - memory_.get()) / block_bytes_)] = mark;
+    }
+    for (PendingPut& p : puts_) {
+      if (p.mark == 0) p.mark = mark;
+    }
     if (status.ok()) {
       stats_.written_blocks += static_cast<int64_t>(page_scratch_.size());
     } else {
@@ -271,7 +294,7 @@ Status KvTiers::Use(std::span<const kvcache::BlockHash> hashes,
         if (slot != kvcache::kNoSlot) state_[static_cast<size_t>(slot)] = SlotState::kIdle;
         host().Erase(hash);
       }
-      std::erase_if(puts_, [&](const auto& p) { return host().Find(p.first) != p.second; });
+      std::erase_if(puts_, [&](const PendingPut& p) { return host().Find(p.hash) != p.slot; });
     }
   }
   stats_.copy_ns += Since(start);
@@ -281,25 +304,42 @@ Status KvTiers::Use(std::span<const kvcache::BlockHash> hashes,
 void KvTiers::Settle(kvcache::TierSlot slot) {
   const SlotState state = state_[static_cast<size_t>(slot)];
   if (state == SlotState::kLoading) ApplyDone(/*wait_all=*/true);
-  if (state == SlotState::kPutPending) FlushPuts();
+  if (state == SlotState::kPutPending) FlushPuts(/*all=*/true);
 }
 
-void KvTiers::FlushPuts() {
-  if (puts_.empty()) return;
+void KvTiers::WaitSlotCopy(kvcache::TierSlot slot) {
+  if (backend_->HostCopyDone(slot_mark_[static_cast<size_t>(slot)])) return;
   Status s = backend_->WaitHostCopies();
+  if (!s.ok()) {
+    LOG(WARNING) << "waiting for host cache copies: " << s.ToString();
+  }
+}
+
+void KvTiers::FlushPuts(bool all) {
+  if (puts_.empty()) return;
+  Status s = all ? backend_->WaitHostCopies() : OkStatus();
   // A slot with a put pending is rewritten only after Settle flushed it, so it
   // still holds the block named here, even if the index has let it go.
-  for (const auto& [hash, slot] : puts_) {
-    if (state_[static_cast<size_t>(slot)] != SlotState::kPutPending) continue;
-    state_[static_cast<size_t>(slot)] = SlotState::kIdle;
+  size_t kept = 0;
+  for (size_t i = 0; i < puts_.size(); ++i) {
+    const PendingPut p = puts_[i];
+    const size_t slot = static_cast<size_t>(p.slot);
+    if (state_[slot] != SlotState::kPutPending) continue;
+    if (!all && !backend_->HostCopyDone(p.mark)) {
+      puts_[kept++] = p;  // its export is still running
+      continue;
+    }
+    state_[slot] = SlotState::kIdle;
     if (!s.ok()) continue;
-    store_->Put(hash, std::span<const std::byte>(Slot(slot), static_cast<size_t>(block_bytes_)));
+    store_->Put(p.hash,
+                std::span<const std::byte>(Slot(p.slot), static_cast<size_t>(block_bytes_)));
+    stored_[slot] = 1;
     ++stats_.store_put_blocks;
   }
   if (!s.ok()) {
     LOG(WARNING) << "host cache copies failed; blocks not stored: " << s.ToString();
   }
-  puts_.clear();
+  puts_.resize(kept);
 }
 
 void KvTiers::ApplyDone(bool wait_all) {
@@ -327,7 +367,7 @@ void KvTiers::ApplyDone(bool wait_all) {
 
 void KvTiers::Poll() {
   if (store_ == nullptr) return;
-  FlushPuts();
+  FlushPuts(/*all=*/false);
   if (loading_ > 0) ApplyDone(/*wait_all=*/false);
 }
 
@@ -356,7 +396,7 @@ void KvTiers::LoaderLoop() {
 void KvTiers::Clear() {
   if (store_ != nullptr) {
     ApplyDone(/*wait_all=*/true);
-    FlushPuts();
+    FlushPuts(/*all=*/true);
   }
   auto stack = kvcache::TierStack::Create({HostTierOptions(blocks_, options_.host_admission)});
   CHECK(stack.ok()) << stack.status().ToString();
@@ -367,6 +407,7 @@ void KvTiers::Clear() {
   stack_ = std::move(*stack);
   std::fill(state_.begin(), state_.end(), SlotState::kIdle);
   std::fill(from_store_.begin(), from_store_.end(), 0);
+  std::fill(stored_.begin(), stored_.end(), 0);
   loading_ = 0;
 }
 

@@ -32,17 +32,22 @@
 //              block is also written to it (asynchronously, a bounded queue:
 //              a busy disk drops writes) when the host takes it (store
 //              admission "all") or when a second request uses it ("second-hit")
-//   Poll       each step, after the device's step: hands the host slots whose
-//              copies are done to the store, and makes the finished loads
-//              visible (a failed or corrupt read is a miss: the slot is freed)
+//   Poll       each step (and when idle): hands the store the host slots whose
+//              exports are done (Backend::HostCopyDone: never waits for the
+//              device), and makes the finished loads visible (a failed or
+//              corrupt read is a miss: the slot is freed)
 //   Clear      a cache flush: the host tier forgets every block (the store
 //              keeps its blocks: other replicas and restarts share them)
 //
 // Copies between device and host are ordered with the steps by the backend (a
 // load lands before the step that reads it; an export reads the page after the
-// step that wrote it), so nothing here waits for the device, except to read a
-// host slot an export is still filling (Poll, after the step's wait, when it is
-// done; or a slot reused before that, rare).
+// step that wrote it), so nothing here waits for the device, except when a host
+// slot a copy still uses must be reused by the host's own threads (a store
+// read into it, or its block handed to the store before the copy is done):
+// each slot keeps the mark of its last copy (Backend::HostCopyMark), and only
+// a slot whose copy is not yet done makes the step thread wait (rare: the
+// least recently used slot is taken). A prefetch takes at most half the host
+// tier, so it does not evict the blocks it is loading.
 //
 // Not thread-safe: the engine's step thread owns it (the loader thread only
 // fills slots this class handed it and reports back through a queue).
@@ -128,7 +133,11 @@ class KvTiers {
   // Before `slot` takes another block: the load filling it finished, the
   // store given what an export put there.
   void Settle(kvcache::TierSlot slot);
-  void FlushPuts();
+  // Hands the store the pending puts whose exports are done (all: waiting for
+  // the copies first).
+  void FlushPuts(bool all);
+  // Before the host's threads write `slot`: its last device copy is done.
+  void WaitSlotCopy(kvcache::TierSlot slot);
   void ApplyDone(bool wait_all);
   void LoaderLoop();
 
@@ -141,8 +150,15 @@ class KvTiers {
   KvTierStats stats_;
   std::vector<SlotState> state_;     // by host slot
   std::vector<uint8_t> from_store_;  // by host slot: its block came from the store
-  // Writes to the store waiting for their exports: (hash, slot).
-  std::vector<std::pair<kvcache::BlockHash, kvcache::TierSlot>> puts_;
+  std::vector<uint8_t> stored_;      // by host slot: its block was given to the store
+  std::vector<uint64_t> slot_mark_;  // by host slot: HostCopyMark after its last copy
+  // Writes to the store waiting for their exports.
+  struct PendingPut {
+    kvcache::BlockHash hash;
+    kvcache::TierSlot slot;
+    uint64_t mark;
+  };
+  std::vector<PendingPut> puts_;
 
   std::unique_ptr<kvtier::BlockStore> store_;
   std::thread loader_;

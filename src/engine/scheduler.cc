@@ -129,8 +129,9 @@ bool Scheduler::Step() {
   int64_t mark = NowNs();
   CollectCancelled();
   ReleaseFinished();
-  if (idle()) return false;
+  // (Also when idle: the last blocks of a quiet server reach the store.)
   if (tiers_ != nullptr) tiers_->Poll();
+  if (idle()) return false;
   // The step in flight is finished first when its results shape the next one.
   if (in_flight_ != nullptr && !CanOverlap()) {
     FinishInFlight(&mark);
@@ -1072,8 +1073,8 @@ void Scheduler::Report(Request* r, bool finished, const Status& error) {
   RequestUpdate update;
   update.prompt_tokens = r->prompt_len();
   update.cached_tokens = std::max<int64_t>(r->cached_tokens, 0);
-  update.host_cached_tokens = r->host_cached_tokens;
-  update.store_cached_tokens = r->store_cached_tokens;
+  update.host_cached_tokens = std::min(r->host_cached_tokens, update.cached_tokens);
+  update.store_cached_tokens = std::min(r->store_cached_tokens, update.host_cached_tokens);
   if (tiers_ != nullptr) update.store = tiers_->store_name();
   update.tiered = tiers_ != nullptr;
   update.completion_tokens = r->completion_tokens;

@@ -21,8 +21,8 @@
 //                tier above held for one request each time, demoted twice)
 //
 // `ready` is the owner's mark of when the copy into the tier is complete (the
-// simulator: a virtual time in nanoseconds; an engine: its copy's sequence
-// number); a block is not read before it.
+// simulator: a virtual time in nanoseconds; the engine: 0 once the block is
+// there, 1 while a store read fills it); a block is not read before it.
 //
 // Costs: Find, Touch, Put and Erase are O(1) expected (open addressing on the
 // hash, an intrusive recency list); memory is about 64 bytes a block held, plus

@@ -1,7 +1,8 @@
 // TierStack: the KV tiers below the device, in order (host memory, then a disk
 // or Redis), and the rules that move blocks between them. It decides which
-// blocks go where; it copies nothing. The caller (the engine, later; the
-// simulator now) performs the moves it lists, in order, and times them.
+// blocks go where; it copies nothing. The caller (the simulator, and the
+// engine's host tier: engine/kv_tiers.h) performs the moves it lists, in order,
+// and times them.
 //
 // Levels: 0 is the device (the prefix cache and its pool), 1 the first tier
 // below it, 2 the next. Blocks are full pages keyed by chained block hash.

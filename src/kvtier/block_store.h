@@ -1,7 +1,8 @@
 // BlockStore: the KV tiers that outlive the process, behind one interface: a
 // local directory (directory_block_store.h) and Redis shared by replicas
-// (redis_block_store.h). The host tier is slot-addressed instead
-// (host_block_pool.h): its index (kvcache::TierIndex) lives with the engine.
+// (redis_block_store.h). The host tier is slot-addressed instead (the engine
+// keeps its own slab and kvcache::TierIndex, engine/kv_tiers.h;
+// host_block_pool.h is a standalone pool of the same shape).
 //
 // A block is one full KV page of every layer (block_bytes, fixed per store),
 // keyed by its chained block hash (kvcache/block_hash.h); blocks are immutable,

@@ -113,6 +113,11 @@ struct CudaBackend::Impl {
   // last step (compute_idle) and before the next step (copies_done).
   cudaStream_t copy_stream = nullptr;
   cudaEvent_t compute_idle = nullptr, copies_done = nullptr;
+  // HostCopyMark's events on the copy stream, a ring (marks[m % kMarks] for mark
+  // m), made on first use; marks up to marks_done are known to be done.
+  static constexpr uint64_t kMarks = 64;
+  cudaEvent_t marks[kMarks] = {};
+  uint64_t marks_made = 0, marks_done = 0;
   bool copies_pending = false;
   cublasHandle_t cublas = nullptr;
   DeviceBuffer cublas_workspace;
@@ -190,6 +195,9 @@ struct CudaBackend::Impl {
     if (copy_stream != nullptr) cudaStreamDestroy(copy_stream);
     if (compute_idle != nullptr) cudaEventDestroy(compute_idle);
     if (copies_done != nullptr) cudaEventDestroy(copies_done);
+    for (cudaEvent_t e : marks) {
+      if (e != nullptr) cudaEventDestroy(e);
+    }
     for (Flight& f : flights) {
       for (cudaEvent_t e : {f.start, f.end, f.done}) {
         if (e != nullptr) cudaEventDestroy(e);
@@ -999,19 +1007,22 @@ Status CudaBackend::MovePages(std::span<const int32_t> pages, const std::byte* c
   const int64_t run_elements = m.config.num_kv_heads * m.page_size * m.config.head_dim;
   const size_t run = static_cast<size_t>(run_elements) * sizeof(bf16);
   bf16* pools[2] = {m.k_pool.as<bf16>(), m.v_pool.as<bf16>()};
+  // Per page and pool, one strided copy: the layers' runs are num_pages runs
+  // apart in the pool and 2 runs apart (K then V) on the host.
+  const size_t pool_pitch = static_cast<size_t>(m.num_pages) * run;
+  const size_t host_pitch = 2 * run;
+  const size_t layers = static_cast<size_t>(m.config.num_layers);
   for (size_t i = 0; i < pages.size(); ++i) {
-    std::byte* cursor = const_cast<std::byte*>(host[i]);
-    for (int64_t layer = 0; layer < m.config.num_layers; ++layer) {
-      const int64_t at = (layer * m.num_pages + pages[i]) * run_elements;
-      for (bf16* pool : pools) {
-        if (to_host) {
-          RADIXLM_CUDA_TRY(
-              cudaMemcpyAsync(cursor, pool + at, run, cudaMemcpyDeviceToHost, m.copy_stream));
-        } else {
-          RADIXLM_CUDA_TRY(
-              cudaMemcpyAsync(pool + at, cursor, run, cudaMemcpyHostToDevice, m.copy_stream));
-        }
-        cursor += run;
+    std::byte* page_host = const_cast<std::byte*>(host[i]);
+    for (int kv = 0; kv < 2; ++kv) {
+      bf16* pool_page = pools[kv] + static_cast<int64_t>(pages[i]) * run_elements;
+      std::byte* h = page_host + static_cast<size_t>(kv) * run;
+      if (to_host) {
+        RADIXLM_CUDA_TRY(cudaMemcpy2DAsync(h, host_pitch, pool_page, pool_pitch, run, layers,
+                                           cudaMemcpyDeviceToHost, m.copy_stream));
+      } else {
+        RADIXLM_CUDA_TRY(cudaMemcpy2DAsync(pool_page, pool_pitch, h, host_pitch, run, layers,
+                                           cudaMemcpyHostToDevice, m.copy_stream));
       }
     }
   }
@@ -1035,6 +1046,39 @@ Status CudaBackend::WaitHostCopies() {
   RADIXLM_CUDA_TRY(cudaSetDevice(impl_->device));
   RADIXLM_CUDA_TRY(cudaStreamSynchronize(impl_->copy_stream));
   return OkStatus();
+}
+
+uint64_t CudaBackend::HostCopyMark() {
+  Impl& m = *impl_;
+  if (cudaSetDevice(m.device) != cudaSuccess) return m.marks_made;
+  // A ring slot is reused only once its mark is known done.
+  if (m.marks_made - m.marks_done >= Impl::kMarks) {
+    cudaStreamSynchronize(m.copy_stream);
+    m.marks_done = m.marks_made;
+  }
+  const uint64_t mark = m.marks_made + 1;
+  cudaEvent_t& e = m.marks[mark % Impl::kMarks];
+  if (e == nullptr && cudaEventCreateWithFlags(&e, cudaEventDisableTiming) != cudaSuccess) {
+    e = nullptr;
+    cudaStreamSynchronize(m.copy_stream);
+    m.marks_done = m.marks_made;
+    return m.marks_made;
+  }
+  if (cudaEventRecord(e, m.copy_stream) != cudaSuccess) {
+    cudaStreamSynchronize(m.copy_stream);
+    m.marks_done = m.marks_made;
+    return m.marks_made;
+  }
+  m.marks_made = mark;
+  return mark;
+}
+
+bool CudaBackend::HostCopyDone(uint64_t mark) {
+  Impl& m = *impl_;
+  if (mark <= m.marks_done) return true;
+  if (cudaEventQuery(m.marks[mark % Impl::kMarks]) != cudaSuccess) return false;
+  m.marks_done = mark;  // the stream runs in order: every earlier mark is done too
+  return true;
 }
 
 Backend::HostMemory CudaBackend::AllocateHost(size_t bytes) {

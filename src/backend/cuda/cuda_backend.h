@@ -89,6 +89,8 @@ class CudaBackend final : public Backend {
                      std::span<const std::byte* const> src) override;
   HostMemory AllocateHost(size_t bytes) override;
   Status WaitHostCopies() override;
+  uint64_t HostCopyMark() override;
+  bool HostCopyDone(uint64_t mark) override;
 
   // Bytes of BF16 weight matrices one decode step reads (every matrix once, the
   // embedding row aside), for bandwidth figures.

@@ -1,0 +1,188 @@
+// engine/kv_tiers.h against a backend whose page moves are asynchronous, as
+// Backend::ExportPages/ImportPages allow (and the CUDA backend does): copies are
+// queued and run, in order, at WaitHostCopies; HostCopyMark/HostCopyDone tell
+// which are done.
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "backend/backend.h"
+#include "engine/kv_tiers.h"
+
+namespace radixlm::engine {
+namespace {
+
+class DeferredBackend final : public backend::Backend {
+ public:
+  static constexpr int64_t kPages = 8, kPageSize = 4;
+  DeferredBackend() : device_(static_cast<size_t>(kPages * Bytes())) {
+    config_.num_layers = 1;
+    config_.num_kv_heads = 1;
+    config_.head_dim = 4;
+    config_.vocab_size = 16;
+    config_.max_position_embeddings = 64;
+  }
+  static int64_t Bytes() { return 64; }
+  std::string_view name() const override { return "deferred"; }
+  const model::ModelConfig& config() const override { return config_; }
+  int64_t page_size() const override { return kPageSize; }
+  int64_t num_pages() const override { return kPages; }
+  Status Forward(std::span<const backend::SequenceInput>, std::vector<float>*) override {
+    return UnimplementedError("no model");
+  }
+  Status CopyPage(int32_t, int32_t, int64_t) override { return OkStatus(); }
+  int64_t page_bytes() const override { return Bytes(); }
+  Status ExportPages(std::span<const int32_t> pages, std::span<std::byte* const> dst) override {
+    for (size_t i = 0; i < pages.size(); ++i) queue_.push_back({true, pages[i], dst[i]});
+    ++enqueued_;
+    return OkStatus();
+  }
+  Status ImportPages(std::span<const int32_t> pages,
+                     std::span<const std::byte* const> src) override {
+    for (size_t i = 0; i < pages.size(); ++i)
+      queue_.push_back({false, pages[i], const_cast<std::byte*>(src[i])});
+    ++enqueued_;
+    return OkStatus();
+  }
+  Status WaitHostCopies() override {
+    for (const Copy& c : queue_) {
+      std::byte* page = device_.data() + c.page * Bytes();
+      if (c.to_host) {
+        std::memcpy(c.host, page, static_cast<size_t>(Bytes()));
+      } else {
+        std::memcpy(page, c.host, static_cast<size_t>(Bytes()));
+      }
+    }
+    queue_.clear();
+    completed_ = enqueued_;
+    return OkStatus();
+  }
+  uint64_t HostCopyMark() override { return enqueued_; }
+  bool HostCopyDone(uint64_t mark) override { return mark <= completed_; }
+  void Fill(int32_t page, uint8_t v) {
+    std::memset(device_.data() + page * Bytes(), v, static_cast<size_t>(Bytes()));
+  }
+  uint8_t At(int32_t page) const { return static_cast<uint8_t>(device_[page * Bytes()]); }
+
+ private:
+  struct Copy {
+    bool to_host;
+    int64_t page;
+    std::byte* host;
+  };
+  model::ModelConfig config_;
+  std::vector<std::byte> device_;
+  std::vector<Copy> queue_;
+  uint64_t enqueued_ = 0, completed_ = 0;
+};
+
+class KvTiersTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("kv_tiers_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  KvTierOptions Options(int64_t host_blocks, const std::string& store_admission) {
+    KvTierOptions o;
+    o.host_bytes = host_blocks * DeferredBackend::Bytes();
+    o.disk_dir = dir_.string();
+    o.disk_bytes = 1 << 20;
+    o.store_admission = store_admission;
+    o.model_digest = "review";
+    return o;
+  }
+  // Writes blocks `hashes` (device pages filled with `values`) to the store.
+  void Seed(const std::vector<kvcache::BlockHash>& hashes, const std::vector<uint8_t>& values) {
+    auto tiers = KvTiers::Create(Options(16, "all"), &backend_);
+    ASSERT_TRUE(tiers.ok()) << tiers.status().ToString();
+    std::vector<int32_t> pages;
+    for (size_t i = 0; i < hashes.size(); ++i) {
+      backend_.Fill(static_cast<int32_t>(i), values[i]);
+      pages.push_back(static_cast<int32_t>(i));
+    }
+    ASSERT_TRUE((*tiers)->Use(hashes, pages, /*request=*/100).ok());
+    (*tiers)->Poll();  // Poll never waits: the exports are still queued
+    EXPECT_EQ((*tiers)->stats().store_put_blocks, 0);
+    ASSERT_TRUE(backend_.WaitHostCopies().ok());
+    (*tiers)->Poll();  // now done: the blocks go to the store
+    ASSERT_EQ((*tiers)->stats().store_put_blocks, static_cast<int64_t>(hashes.size()));
+  }  // the store's destructor finishes its writes
+
+  // Polls until `hashes` from 0 are held by the host tier, or 5 s pass.
+  static int64_t WaitHeld(KvTiers* tiers, const std::vector<kvcache::BlockHash>& hashes) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (tiers->HeldFrom(hashes, 0) < static_cast<int64_t>(hashes.size()) &&
+           std::chrono::steady_clock::now() < deadline) {
+      tiers->WaitForLoads(std::chrono::milliseconds(5));
+      tiers->Poll();
+    }
+    return tiers->HeldFrom(hashes, 0);
+  }
+
+  std::filesystem::path dir_;
+  DeferredBackend backend_;
+};
+
+const kvcache::BlockHash kH1{1, 11}, kH2{2, 22}, kH3{3, 33};
+
+// A write-through export into a host slot is still in flight (no store put is
+// pending for it: store admission second-hit) when Prefetch hands that slot to
+// the loader thread. The store's bytes are read into the slot, then the export
+// lands over them: the host tier serves block H1's KV under H2's hash.
+TEST_F(KvTiersTest, PrefetchReusesASlotAnExportIsStillFilling) {
+  ASSERT_NO_FATAL_FAILURE(Seed({kH2}, {0xBB}));
+  auto made = KvTiers::Create(Options(1, "second-hit"), &backend_);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  KvTiers* tiers = made->get();
+  backend_.Fill(0, 0xAA);
+  const std::vector<kvcache::BlockHash> h1 = {kH1}, h2 = {kH2};
+  ASSERT_TRUE(tiers->Use(h1, std::vector<int32_t>{0}, /*request=*/1).ok());  // export queued
+  EXPECT_EQ(tiers->Prefetch(h2, 0, /*request=*/2), 1);  // evicts H1: its slot goes to the loader
+  ASSERT_EQ(WaitHeld(tiers, h2), 1);
+  int64_t from_store = 0;
+  ASSERT_TRUE(tiers->Load(h2, 0, std::vector<int32_t>{3}, /*request=*/3, &from_store).ok());
+  ASSERT_TRUE(backend_.WaitHostCopies().ok());  // the copy stream drains in order
+  EXPECT_EQ(backend_.At(3), 0xBB) << "page 3 got H1's bytes (0xAA) for block H2";
+}
+
+// More pages in the store than the host tier holds: Prefetch takes at most half
+// the tier, so it never evicts the slots it is loading (which would make the
+// step thread wait for the loader's reads and lose the prompt's first page).
+TEST_F(KvTiersTest, PrefetchLongerThanTheHostTierTakesHalfOfIt) {
+  ASSERT_NO_FATAL_FAILURE(Seed({kH1, kH2, kH3}, {1, 2, 3}));
+  auto made = KvTiers::Create(Options(2, "all"), &backend_);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  KvTiers* tiers = made->get();
+  const std::vector<kvcache::BlockHash> prompt = {kH1, kH2, kH3};
+  const int64_t loading = tiers->Prefetch(prompt, 0, /*request=*/1);
+  // Store reads finished inside Prefetch: the step thread waited for the disk.
+  EXPECT_EQ(tiers->stats().store_loaded_blocks, 0) << "Prefetch waited for the loader's reads";
+  EXPECT_EQ(loading, 1);
+  EXPECT_TRUE(tiers->LoadingAt(prompt, 0)) << "the request does not wait for its first page";
+  EXPECT_EQ(WaitHeld(tiers, {kH1}), 1);
+}
+
+// Host admission second-hit: a block the store holds is refused by the host
+// tier on its first request, so after a restart the first repeated prompt is
+// computed, not read from disk.
+TEST_F(KvTiersTest, SecondHitHostAdmissionRefusesStoreBlocksOnTheFirstRequest) {
+  ASSERT_NO_FATAL_FAILURE(Seed({kH1}, {7}));
+  KvTierOptions o = Options(4, "all");
+  o.host_admission = "second-hit";
+  auto made = KvTiers::Create(o, &backend_);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ((*made)->Prefetch(std::vector<kvcache::BlockHash>{kH1}, 0, /*request=*/1), 1);
+}
+
+}  // namespace
+}  // namespace radixlm::engine
