@@ -518,6 +518,12 @@ void Scheduler::OfferPages(Request* r, Sequence* seq) {
       std::min<int64_t>(known / ps, static_cast<int64_t>(seq->pages->pages().size()));
   if (full <= seq->pages_offered) return;
   const auto tokens = std::span<const int32_t>(seq->tokens);
+  if (seq->block_hashes.empty()) {
+    // The prompt's pages are hashed once per request (PromptHashes).
+    const auto& prompt = PromptHashes(r);
+    seq->block_hashes.assign(prompt.begin(),
+                             prompt.begin() + std::min<ptrdiff_t>(full, std::ssize(prompt)));
+  }
   if (static_cast<int64_t>(seq->block_hashes.size()) < full) {
     const size_t have = seq->block_hashes.size();
     const kvcache::BlockHash parent =

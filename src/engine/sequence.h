@@ -35,8 +35,9 @@ struct Sequence {
 
   int32_t index;
   std::vector<int32_t> tokens;  // prompt + generated
-  // The tiers below the device: hashes of the full pages of `tokens` so far,
-  // and how many of those pages were offered to the tiers (KvTiers::Use).
+  // The tiers below the device: hashes of the full pages of `tokens` so far
+  // (the prompt's taken from Request::prompt_hashes), and how many of those
+  // pages were offered to the tiers (KvTiers::Use).
   std::vector<kvcache::BlockHash> block_hashes;
   int64_t pages_offered = 0;
   int64_t computed = 0;  // tokens whose K and V are in `pages`

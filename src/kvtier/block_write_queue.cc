@@ -93,4 +93,28 @@ void BlockWriteQueue::Loop() {
   }
 }
 
+BlockPut BlockWriteQueue::OfferCounted(const BlockHash& hash, std::span<const std::byte> payload,
+                                       BlockStoreCounters& counters) {
+  switch (Offer(hash, payload)) {
+    case Push::kQueued:
+      ++counters.puts_queued;
+      return BlockPut::kQueued;
+    case Push::kPending:
+      ++counters.puts_held;
+      return BlockPut::kHeld;
+    case Push::kFull:
+      break;
+  }
+  ++counters.puts_dropped;
+  return BlockPut::kDropped;
+}
+
+bool BlockWriteQueue::CopyPendingCounted(const BlockHash& hash, std::span<std::byte> out,
+                                         BlockStoreCounters& counters) const {
+  if (!CopyPending(hash, out)) return false;
+  ++counters.hits;
+  counters.bytes_read += static_cast<int64_t>(out.size());
+  return true;
+}
+
 }  // namespace radixlm::kvtier

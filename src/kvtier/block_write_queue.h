@@ -46,9 +46,17 @@ class BlockWriteQueue {
   BlockWriteQueue& operator=(const BlockWriteQueue&) = delete;
 
   Push Offer(const BlockHash& hash, std::span<const std::byte> payload);
+  // A store's Put past its own checks: Offer, with the outcome counted
+  // (puts_queued, puts_held, puts_dropped) and given as BlockStore::Put's.
+  BlockPut OfferCounted(const BlockHash& hash, std::span<const std::byte> payload,
+                        BlockStoreCounters& counters);
   // Copies a queued block's payload into `out` (its size); false when the
   // block is not queued or its payload size differs.
   bool CopyPending(const BlockHash& hash, std::span<std::byte> out) const;
+  // A store's Get served from a block still queued: CopyPending, counted as a
+  // hit (gets is the caller's to count).
+  bool CopyPendingCounted(const BlockHash& hash, std::span<std::byte> out,
+                          BlockStoreCounters& counters) const;
   bool Pending(const BlockHash& hash) const;
   // Waits until every block pushed before the call has been written.
   void Flush();

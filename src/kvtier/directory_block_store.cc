@@ -231,18 +231,7 @@ BlockPut DirectoryBlockStore::Put(const BlockHash& hash, std::span<const std::by
       return BlockPut::kHeld;
     }
   }
-  switch (queue_->Offer(hash, payload)) {
-    case BlockWriteQueue::Push::kQueued:
-      ++counters_.puts_queued;
-      return BlockPut::kQueued;
-    case BlockWriteQueue::Push::kPending:
-      ++counters_.puts_held;
-      return BlockPut::kHeld;
-    case BlockWriteQueue::Push::kFull:
-      ++counters_.puts_dropped;
-      return BlockPut::kDropped;
-  }
-  return BlockPut::kDropped;
+  return queue_->OfferCounted(hash, payload, counters_);
 }
 
 void DirectoryBlockStore::Write(const BlockHash& hash, std::span<std::byte> frame) {
@@ -315,11 +304,7 @@ Status DirectoryBlockStore::WriteFile(const BlockHash& hash, std::span<const std
 Status DirectoryBlockStore::Get(const BlockHash& hash, std::span<std::byte> out) {
   CHECK_EQ(static_cast<int64_t>(out.size()), options_.block_bytes);
   ++counters_.gets;
-  if (queue_->CopyPending(hash, out)) {
-    ++counters_.hits;
-    counters_.bytes_read += static_cast<int64_t>(out.size());
-    return OkStatus();
-  }
+  if (queue_->CopyPendingCounted(hash, out, counters_)) return OkStatus();
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = index_.find(hash);

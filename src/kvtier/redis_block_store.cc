@@ -38,18 +38,7 @@ std::string RedisBlockStore::Key(const BlockHash& hash) const { return key_space
 BlockPut RedisBlockStore::Put(const BlockHash& hash, std::span<const std::byte> payload) {
   CHECK_EQ(static_cast<int64_t>(payload.size()), options_.block_bytes);
   ++counters_.puts;
-  switch (queue_->Offer(hash, payload)) {
-    case BlockWriteQueue::Push::kQueued:
-      ++counters_.puts_queued;
-      return BlockPut::kQueued;
-    case BlockWriteQueue::Push::kPending:
-      ++counters_.puts_held;
-      return BlockPut::kHeld;
-    case BlockWriteQueue::Push::kFull:
-      ++counters_.puts_dropped;
-      return BlockPut::kDropped;
-  }
-  return BlockPut::kDropped;
+  return queue_->OfferCounted(hash, payload, counters_);
 }
 
 void RedisBlockStore::Write(const BlockHash& hash, std::span<std::byte> frame) {
@@ -70,11 +59,7 @@ void RedisBlockStore::Write(const BlockHash& hash, std::span<std::byte> frame) {
 Status RedisBlockStore::Get(const BlockHash& hash, std::span<std::byte> out) {
   CHECK_EQ(static_cast<int64_t>(out.size()), options_.block_bytes);
   ++counters_.gets;
-  if (queue_->CopyPending(hash, out)) {
-    ++counters_.hits;
-    counters_.bytes_read += static_cast<int64_t>(out.size());
-    return OkStatus();
-  }
+  if (queue_->CopyPendingCounted(hash, out, counters_)) return OkStatus();
   auto value = redis_.Get(Key(hash));
   if (!value.ok()) {
     ++counters_.read_errors;

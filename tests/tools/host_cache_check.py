@@ -8,63 +8,12 @@ pages moved; a cache flush empties the tier; bad flags are refused by name.
 
 Usage: host_cache_check.py RADIXLM MODEL_DIR
 """
-import json
 import random
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(port, path, body=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
-                                 data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as r:
-        text = r.read().decode()
-        return json.loads(text) if r.headers.get("Content-Type", "").startswith("application/json") else text
-
-
-def start(radixlm, model, extra):
-    port = free_port()
-    p = subprocess.Popen([radixlm, "serve", "--model", model, "--port", str(port), "--threads", "1",
-                          "--page-size", "16", "--kv-pages", "40", "--served-model-name", "m", *extra],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        line = p.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "listening on" in line:
-            return p, port, lines
-    p.kill()
-    raise Failure("server did not start:\n" + "".join(lines))
-
-
-def complete(port, prompt):
-    r = call(port, "/v1/completions", {"model": "m", "prompt": prompt, "max_tokens": 6, "temperature": 0,
-                                       "ignore_eos": True, "logprobs": 0,
-                                       "return_tokens_as_token_ids": True})
-    return r["usage"], r["choices"][0]["logprobs"]["tokens"]
+from serve_harness import Failure, Server, call, check
 
 
 def main():
@@ -73,21 +22,21 @@ def main():
     prompts = [[rng.randrange(300) for _ in range(400)] for _ in range(3)]
     order = [0, 1, 2, 0]
 
-    plain, port, _ = start(radixlm, model, [])
+    plain = Server(radixlm, model, [])
     try:
-        reference = [complete(port, prompts[k]) for k in order]
+        reference = [plain.complete(prompts[k]) for k in order]
     finally:
-        plain.terminate()
-        plain.wait()
+        plain.stop()
     check(reference[3][0]["prompt_tokens_details"]["cached_tokens"] == 0,
           f"the pool should have evicted the first prompt: {reference[3][0]}")
     check("cached_tokens_by_tier" not in reference[3][0], "a server without tiers reports no tier split")
 
-    server, port, lines = start(radixlm, model, ["--host-cache", "8MiB"])
+    server = Server(radixlm, model, ["--host-cache", "8MiB"])
+    port = server.port
     try:
-        check(any("host cache: 1024 pages (16384 tokens, 8.0 MiB" in l for l in lines),
-              "start-up names the host cache:\n" + "".join(lines))
-        got = [complete(port, prompts[k]) for k in order]
+        check(any("host cache: 1024 pages (16384 tokens, 8.0 MiB" in l for l in server.lines),
+              "start-up names the host cache:\n" + "".join(server.lines))
+        got = [server.complete(prompts[k]) for k in order]
         for i, ((usage, ids), (_, ref_ids)) in enumerate(zip(got, reference)):
             check(ids == ref_ids, f"request {i}: token ids {ids} differ from the server without tiers {ref_ids}")
             if i < 3:
@@ -113,11 +62,10 @@ def main():
         # A flush empties the tier too: the prompt is computed again.
         call(port, "/v1/cache/flush", {})
         for k in [1, 2, 0]:
-            usage, _ = complete(port, prompts[k])
+            usage, _ = server.complete(prompts[k])
         check(usage["prompt_tokens_details"]["cached_tokens"] == 0, f"after a flush: {usage}")
     finally:
-        server.terminate()
-        server.wait()
+        server.stop()
 
     for flags, message in [(["--host-cache", "lots"], "--host-cache: 'lots' is not a size"),
                            (["--host-cache", "1KiB"], "holds no page"),

@@ -14,7 +14,6 @@
 
 Usage: kv_store_check.py RADIXLM MODEL_DIR
 """
-import json
 import os
 import random
 import re
@@ -24,67 +23,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+import serve_harness
+from serve_harness import Failure, call, check, free_port
 
 
-class Failure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(port, path, body=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
-                                 data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as r:
-        text = r.read().decode()
-        return json.loads(text) if r.headers.get("Content-Type", "").startswith("application/json") else text
-
-
-class Server:
+class Server(serve_harness.Server):
     def __init__(self, radixlm, model, extra):
-        self.port = free_port()
-        self.p = subprocess.Popen([radixlm, "serve", "--model", model, "--port", str(self.port), "--threads", "1",
-                                   "--page-size", "16", "--kv-pages", "40", "--served-model-name", "m",
-                                   "--host-cache", "8MiB", *extra],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines = []
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = self.p.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            if "listening on" in line:
-                return
-        self.p.kill()
-        raise Failure("server did not start:\n" + "".join(self.lines))
-
-    def complete(self, prompt):
-        r = call(self.port, "/v1/completions", {"model": "m", "prompt": prompt, "max_tokens": 6, "temperature": 0,
-                                                "ignore_eos": True, "logprobs": 0,
-                                                "return_tokens_as_token_ids": True})
-        return r["usage"], r["choices"][0]["logprobs"]["tokens"]
+        super().__init__(radixlm, model, ["--host-cache", "8MiB", *extra])
 
     def metric(self, name, tier):
         text = call(self.port, "/metrics")
         m = re.search(r"^" + name + r'\{model_name="m",tier="' + tier + r'"\} (\S+)$', text, re.M)
         check(m is not None, f"{name}{{tier={tier}}} missing from /metrics")
         return float(m.group(1))
-
-    def stop(self):
-        self.p.terminate()
-        self.p.wait(timeout=60)
 
 
 def main():
