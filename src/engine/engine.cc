@@ -427,9 +427,15 @@ void Engine::Loop() {
     bool cancel_all = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] {
+      const auto ready = [&] {
         return !inbox_.empty() || !commands_.empty() || draining_ || !scheduler_->idle();
-      });
+      };
+      if (scheduler_->tiers_busy()) {
+        // Idle, but the tiers' last blocks still go to the store through Poll.
+        wake_.wait_for(lock, std::chrono::milliseconds(2), ready);
+      } else {
+        wake_.wait(lock, ready);
+      }
       arrived.swap(inbox_);
       commands.swap(commands_);
       if (!arrived.empty()) work_pending_ = true;  // the step below may not come back

@@ -92,8 +92,9 @@ struct EngineOptions {
   int64_t max_pinned_pages_per_tenant = -1;
   int64_t max_pinned_pages = -1;
   int64_t max_pin_ttl_seconds = 86400;
-  // Told every full page the prefix cache stores or drops (kvcache/cache_events.h:
-  // the KV-event publisher); null: none. Not owned; outlives the engine.
+  // Told every full page the prefix cache stores or drops, and the blocks the
+  // KV tiers below it take and lose (kvcache/cache_events.h: the KV-event
+  // publisher); null: none. Not owned; outlives the engine.
   kvcache::CacheEventSink* cache_events = nullptr;
   // The KV tiers below the device (kv_tiers.h): host_bytes > 0 adds a host
   // cache of whole pages, written through as pages are computed and loaded

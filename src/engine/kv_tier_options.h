@@ -5,6 +5,10 @@
 #include <cstdint>
 #include <string>
 
+namespace radixlm::kvcache {
+class CacheEventSink;
+}
+
 namespace radixlm::engine {
 
 struct KvTierOptions {
@@ -20,6 +24,10 @@ struct KvTierOptions {
   std::string redis_prefix = "radixlm:kv:";
   std::string store_admission = "all";  // all | second-hit: the blocks the store takes
   std::string model_digest;             // kvtier::KvFingerprint::ModelDigest(model dir)
+  // KV events (kvcache/cache_events.h, not owned; null: none): which blocks the
+  // host tier (under `host_medium`) and the store ("DISK" or "REDIS") hold.
+  kvcache::CacheEventSink* events = nullptr;
+  std::string host_medium = "CPU";
 };
 
 struct KvTierStats {

@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "core/logging.h"
+#include "kvcache/cache_events.h"
 #include "kvtier/directory_block_store.h"
 #include "kvtier/redis_block_store.h"
 #include "model/config.h"
@@ -63,6 +64,28 @@ StatusOr<std::unique_ptr<kvtier::BlockStore>> OpenStore(const KvTierOptions& opt
   return std::unique_ptr<kvtier::BlockStore>(std::move(store));
 }
 
+void UpdateStatus(Status* status, Status next) {
+  if (status->ok()) *status = std::move(next);
+}
+
+// The store's KV events, passed on under its medium.
+class StoreEventRelay final : public kvtier::BlockStoreListener {
+ public:
+  StoreEventRelay(kvcache::CacheEventSink* sink, std::string medium, int32_t page_size)
+      : sink_(sink), medium_(std::move(medium)), page_size_(page_size) {}
+  void OnBlocksStored(std::span<const kvcache::BlockHash> hashes) override {
+    sink_->OnTierBlocksStored(medium_, hashes, page_size_);
+  }
+  void OnBlocksRemoved(std::span<const kvcache::BlockHash> hashes) override {
+    sink_->OnTierBlocksRemoved(medium_, hashes);
+  }
+
+ private:
+  kvcache::CacheEventSink* const sink_;
+  const std::string medium_;
+  const int32_t page_size_;
+};
+
 }  // namespace
 
 StatusOr<std::unique_ptr<KvTiers>> KvTiers::Create(const KvTierOptions& options,
@@ -106,6 +129,12 @@ StatusOr<std::unique_ptr<KvTiers>> KvTiers::Create(const KvTierOptions& options,
   if (!options.disk_dir.empty() || !options.redis_url.empty()) {
     ASSIGN_OR_RETURN(tiers->store_, OpenStore(options, backend));
     tiers->stats_.store = options.disk_dir.empty() ? "redis" : "disk";
+    if (options.events != nullptr) {
+      tiers->store_events_ = std::make_unique<StoreEventRelay>(
+          options.events, options.disk_dir.empty() ? "REDIS" : "DISK",
+          static_cast<int32_t>(backend->page_size()));
+      tiers->store_->SetListener(tiers->store_events_.get());
+    }
     tiers->loader_ = std::thread([t = tiers.get()] { t->LoaderLoop(); });
   }
   return tiers;
@@ -122,7 +151,13 @@ KvTiers::KvTiers(const KvTierOptions& options, backend::Backend* backend, int64_
       state_(static_cast<size_t>(blocks), SlotState::kIdle),
       from_store_(static_cast<size_t>(blocks), 0),
       stored_(static_cast<size_t>(blocks), 0),
-      slot_mark_(static_cast<size_t>(blocks), 0) {
+      slot_mark_(static_cast<size_t>(blocks), 0),
+      export_batch_of_(static_cast<size_t>(blocks), 0) {
+  if (options_.events != nullptr) {
+    announced_.assign(static_cast<size_t>(blocks), 0);
+    announced_hash_.resize(static_cast<size_t>(blocks));
+    stack_->set_drop_log(&drops_);
+  }
   stats_.host_capacity_blocks = blocks;
   stats_.block_bytes = block_bytes_;
 }
@@ -183,6 +218,7 @@ int64_t KvTiers::Prefetch(std::span<const kvcache::BlockHash> hashes, int64_t fi
     const kvcache::TierPut put =
         host().Put(hash, request, /*uses=*/2, kLoadingMark, &slot, &evicted);
     if (put != kvcache::TierPut::kStored) break;  // held already (a race with a write) or refused
+    if (evicted.has_value()) Withdraw(evicted->slot);
     Settle(slot);
     WaitSlotCopy(slot);
     state_[static_cast<size_t>(slot)] = SlotState::kLoading;
@@ -196,6 +232,7 @@ int64_t KvTiers::Prefetch(std::span<const kvcache::BlockHash> hashes, int64_t fi
     ++queued;
   }
   if (queued > 0) wake_.notify_all();
+  Publish();
   return page - start;
 }
 
@@ -245,22 +282,33 @@ Status KvTiers::Use(std::span<const kvcache::BlockHash> hashes,
   page_scratch_.clear();
   out_scratch_.clear();
   hash_scratch_.clear();
+  ++export_batch_;
   const bool second_hit = options_.store_admission == "second-hit";
+  Status status = OkStatus();
   for (size_t i = 0; i < pages.size(); ++i) {
     moves_.clear();
     stack_->Use(hashes[i], request, kvcache::kDeviceLevel, &moves_);
+    TakeDrops();
     for (const kvcache::TierMove& move : moves_) {
       // One tier: the only moves are write-throughs from the device.
       CHECK(move.from == kvcache::kDeviceLevel && move.to == 1);
-      Settle(move.to_slot);
       const size_t s = static_cast<size_t>(move.to_slot);
+      // The slot took a block earlier in this call (a host tier smaller than
+      // the call's pages): that export must be enqueued before the slot is
+      // settled, or its pending put would hand the store the slot's old bytes.
+      if (export_batch_of_[s] == export_batch_) {
+        UpdateStatus(&status, ExportCollected());
+        ++export_batch_;
+      }
+      Settle(move.to_slot);
       from_store_[s] = 0;
       stored_[s] = 0;
+      export_batch_of_[s] = export_batch_;
       page_scratch_.push_back(pages[i]);
       out_scratch_.push_back(Slot(move.to_slot));
       hash_scratch_.push_back(hashes[i]);
       if (store_ != nullptr && !second_hit) {
-        puts_.push_back({hashes[i], move.to_slot, 0});  // its mark: after the export below
+        puts_.push_back({hashes[i], move.to_slot, 0});  // its mark: after the export
         state_[s] = SlotState::kPutPending;
       }
     }
@@ -275,29 +323,41 @@ Status KvTiers::Use(std::span<const kvcache::BlockHash> hashes,
       }
     }
   }
-  Status status = OkStatus();
-  if (!page_scratch_.empty()) {
-    status = backend_->ExportPages(page_scratch_, out_scratch_);
-    const uint64_t mark = backend_->HostCopyMark();
-    for (const std::byte* slot : out_scratch_) {
-      slot_mark_[static_cast<size_t>((slot - memory_.get()) / block_bytes_)] = mark;
-    }
-    for (PendingPut& p : puts_) {
-      if (p.mark == 0) p.mark = mark;
-    }
-    if (status.ok()) {
-      stats_.written_blocks += static_cast<int64_t>(page_scratch_.size());
-    } else {
-      // The slots were promised blocks that never arrived: forget them.
-      for (const kvcache::BlockHash& hash : hash_scratch_) {
-        const kvcache::TierSlot slot = host().Find(hash);
-        if (slot != kvcache::kNoSlot) state_[static_cast<size_t>(slot)] = SlotState::kIdle;
-        host().Erase(hash);
-      }
-      std::erase_if(puts_, [&](const PendingPut& p) { return host().Find(p.hash) != p.slot; });
-    }
-  }
+  UpdateStatus(&status, ExportCollected());
   stats_.copy_ns += Since(start);
+  Publish();
+  return status;
+}
+
+Status KvTiers::ExportCollected() {
+  if (page_scratch_.empty()) return OkStatus();
+  Status status = backend_->ExportPages(page_scratch_, out_scratch_);
+  const uint64_t mark = backend_->HostCopyMark();
+  for (const std::byte* slot : out_scratch_) {
+    slot_mark_[static_cast<size_t>((slot - memory_.get()) / block_bytes_)] = mark;
+  }
+  for (PendingPut& p : puts_) {
+    if (p.mark == 0) p.mark = mark;
+  }
+  if (status.ok()) {
+    stats_.written_blocks += static_cast<int64_t>(page_scratch_.size());
+    for (size_t i = 0; i < out_scratch_.size(); ++i) {
+      const auto slot =
+          static_cast<kvcache::TierSlot>((out_scratch_[i] - memory_.get()) / block_bytes_);
+      if (host().Find(hash_scratch_[i]) == slot) Announce(slot, hash_scratch_[i]);
+    }
+  } else {
+    // The slots were promised blocks that never arrived: forget them.
+    for (const kvcache::BlockHash& hash : hash_scratch_) {
+      const kvcache::TierSlot slot = host().Find(hash);
+      if (slot != kvcache::kNoSlot) state_[static_cast<size_t>(slot)] = SlotState::kIdle;
+      host().Erase(hash);
+    }
+    std::erase_if(puts_, [&](const PendingPut& p) { return host().Find(p.hash) != p.slot; });
+  }
+  page_scratch_.clear();
+  out_scratch_.clear();
+  hash_scratch_.clear();
   return status;
 }
 
@@ -357,12 +417,14 @@ void KvTiers::ApplyDone(bool wait_all) {
     if (host().Find(d.hash) != d.slot) continue;  // forgotten meanwhile (a flush)
     if (d.status.ok()) {
       host().set_ready(d.slot, kReady);
+      Announce(d.slot, d.hash);
       ++stats_.store_loaded_blocks;
     } else {
       host().Erase(d.hash);  // a miss: computed instead
     }
   }
   done_scratch_.clear();
+  Publish();
 }
 
 void KvTiers::Poll() {
@@ -398,6 +460,10 @@ void KvTiers::Clear() {
     ApplyDone(/*wait_all=*/true);
     FlushPuts(/*all=*/true);
   }
+  for (size_t slot = 0; slot < announced_.size(); ++slot) {
+    Withdraw(static_cast<kvcache::TierSlot>(slot));
+  }
+  Publish();
   auto stack = kvcache::TierStack::Create({HostTierOptions(blocks_, options_.host_admission)});
   CHECK(stack.ok()) << stack.status().ToString();
   // Counters of the old stack carry over.
@@ -405,6 +471,7 @@ void KvTiers::Clear() {
   stats_.evicted_blocks += old.blocks_evicted;
   stats_.refused_blocks += old.blocks_refused;
   stack_ = std::move(*stack);
+  if (options_.events != nullptr) stack_->set_drop_log(&drops_);
   std::fill(state_.begin(), state_.end(), SlotState::kIdle);
   std::fill(from_store_.begin(), from_store_.end(), 0);
   std::fill(stored_.begin(), stored_.end(), 0);
@@ -427,6 +494,50 @@ KvTierStats KvTiers::stats() const {
     s.store_blocks = b.blocks;
   }
   return s;
+}
+
+bool KvTiers::busy() const {
+  return !puts_.empty() || loading_ > 0 || (store_ != nullptr && store_->stats().queued > 0);
+}
+
+void KvTiers::Announce(kvcache::TierSlot slot, const kvcache::BlockHash& hash) {
+  if (options_.events == nullptr) return;
+  const size_t s = static_cast<size_t>(slot);
+  if (announced_[s]) Withdraw(slot);  // (its old block left unannounced: not expected)
+  announced_[s] = 1;
+  announced_hash_[s] = hash;
+  events_.push_back({hash, true});
+}
+
+void KvTiers::Withdraw(kvcache::TierSlot slot) {
+  if (options_.events == nullptr) return;
+  const size_t s = static_cast<size_t>(slot);
+  if (!announced_[s]) return;
+  announced_[s] = 0;
+  events_.push_back({announced_hash_[s], false});
+}
+
+void KvTiers::TakeDrops() {
+  for (const kvcache::TierBlock& b : drops_) Withdraw(b.slot);
+  drops_.clear();
+}
+
+void KvTiers::Publish() {
+  if (options_.events == nullptr) return;
+  // In order, runs of one kind per call: a slot that took a block and dropped
+  // it within one call reports both, in that order.
+  for (size_t i = 0; i < events_.size();) {
+    const bool stored = events_[i].stored;
+    run_.clear();
+    for (; i < events_.size() && events_[i].stored == stored; ++i) run_.push_back(events_[i].hash);
+    if (stored) {
+      options_.events->OnTierBlocksStored(options_.host_medium, run_,
+                                          static_cast<int32_t>(backend_->page_size()));
+    } else {
+      options_.events->OnTierBlocksRemoved(options_.host_medium, run_);
+    }
+  }
+  events_.clear();
 }
 
 }  // namespace radixlm::engine

@@ -39,6 +39,12 @@
 //   Clear      a cache flush: the host tier forgets every block (the store
 //              keeps its blocks: other replicas and restarts share them)
 //
+// KV events (options.events): a block is reported stored in the host tier
+// (medium options.host_medium) once it is ready to load (written through, or
+// read from the store), and removed when the host drops it (evicted, or a
+// flush); the store reports its own writes and losses under "DISK" or "REDIS"
+// (kvtier::BlockStoreListener), from its threads.
+//
 // Copies between device and host are ordered with the steps by the backend (a
 // load lands before the step that reads it; an export reads the page after the
 // step that wrote it), so nothing here waits for the device, except when a host
@@ -72,7 +78,8 @@
 
 namespace radixlm::kvtier {
 class BlockStore;
-}
+class BlockStoreListener;
+}  // namespace radixlm::kvtier
 
 namespace radixlm::engine {
 
@@ -106,6 +113,9 @@ class KvTiers {
   void Clear();
 
   bool has_store() const { return store_ != nullptr; }
+  // Poll has something to finish (puts waiting for their copies, loads), or
+  // the store is still writing (what stats() reports is about to change).
+  bool busy() const;
   const std::string& store_name() const { return stats_.store; }
   KvTierStats stats() const;
 
@@ -138,8 +148,17 @@ class KvTiers {
   void FlushPuts(bool all);
   // Before the host's threads write `slot`: its last device copy is done.
   void WaitSlotCopy(kvcache::TierSlot slot);
+  // Use's write-throughs collected so far (page_scratch_, out_scratch_,
+  // hash_scratch_): enqueues their exports, marks them, and empties the lists.
+  Status ExportCollected();
   void ApplyDone(bool wait_all);
   void LoaderLoop();
+  // KV events of the host tier: `slot` now holds `hash` ready to load, or
+  // dropped what it held; Publish sends what these collected.
+  void Announce(kvcache::TierSlot slot, const kvcache::BlockHash& hash);
+  void Withdraw(kvcache::TierSlot slot);
+  void TakeDrops();
+  void Publish();
 
   KvTierOptions options_;
   backend::Backend* backend_;
@@ -152,6 +171,9 @@ class KvTiers {
   std::vector<uint8_t> from_store_;  // by host slot: its block came from the store
   std::vector<uint8_t> stored_;      // by host slot: its block was given to the store
   std::vector<uint64_t> slot_mark_;  // by host slot: HostCopyMark after its last copy
+  // By host slot: the batch of Use's collected exports that last took it.
+  std::vector<uint64_t> export_batch_of_;
+  uint64_t export_batch_ = 0;
   // Writes to the store waiting for their exports.
   struct PendingPut {
     kvcache::BlockHash hash;
@@ -159,6 +181,19 @@ class KvTiers {
     uint64_t mark;
   };
   std::vector<PendingPut> puts_;
+
+  // KV events: the hash each host slot was reported holding (announced_[s]),
+  // what to publish next, and the store's relay to options_.events.
+  std::vector<uint8_t> announced_;
+  std::vector<kvcache::BlockHash> announced_hash_;
+  struct TierEvent {
+    kvcache::BlockHash hash;
+    bool stored;
+  };
+  std::vector<TierEvent> events_;
+  std::vector<kvcache::BlockHash> run_;
+  std::vector<kvcache::TierBlock> drops_;
+  std::unique_ptr<kvtier::BlockStoreListener> store_events_;
 
   std::unique_ptr<kvtier::BlockStore> store_;
   std::thread loader_;

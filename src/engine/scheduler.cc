@@ -80,7 +80,9 @@ StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(backend::Backend* backend
       s->cache_ = kvcache::WithCacheEvents(std::move(s->cache_), options.cache_events);
     }
     if (options.tiers.host_bytes > 0) {
-      ASSIGN_OR_RETURN(s->tiers_, KvTiers::Create(options.tiers, backend));
+      KvTierOptions tiers = options.tiers;
+      tiers.events = options.cache_events;
+      ASSIGN_OR_RETURN(s->tiers_, KvTiers::Create(tiers, backend));
     }
   }
   return s;
@@ -123,6 +125,8 @@ void Scheduler::Add(std::unique_ptr<Request> request) {
   request->sequences.push_back(std::make_unique<Sequence>(request->options, *tokenizer_, 0));
   waiting_.push_back(std::move(request));
 }
+
+bool Scheduler::tiers_busy() const { return tiers_ != nullptr && tiers_->busy(); }
 
 bool Scheduler::Step() {
   ScopedNanos step_timer(&step_ns_);

@@ -196,6 +196,9 @@ class Scheduler {
   // Every request finishes as cancelled (shutdown).
   void CancelAll();
   bool idle() const { return running_.empty() && waiting_.empty() && in_flight_ == nullptr; }
+  // The KV tiers have work that only a Step's Poll finishes (blocks waiting to
+  // be handed to the store, loads landing): an idle engine steps again soon.
+  bool tiers_busy() const;
 
   // The named steps, in order (Step calls them).
   void CollectCancelled();

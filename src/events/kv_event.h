@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "kvcache/types.h"
@@ -21,6 +22,11 @@ struct KvEvent {
   std::optional<kvcache::BlockHash> parent_block_hash;
   std::vector<kvcache::Token> token_ids;  // kBlockStored only
   int32_t block_size = 0;                 // kBlockStored only
+  // Where the blocks are (kBlockStored, kBlockRemoved): empty for the device
+  // pool (the publisher's medium, "GPU" or "CPU"), else the tier's ("CPU" or
+  // "CPU_TIER" host memory, "DISK", "REDIS": docs/KV_EVENTS.md). Decoded: the
+  // event's medium as sent ("" for nil).
+  std::string medium;
 };
 
 }  // namespace radixlm::events

@@ -36,7 +36,8 @@ void PackMedium(Packer& pk, std::string_view medium) {
   }
 }
 
-void PackEvent(Packer& pk, const KvEvent& e, std::string_view medium) {
+void PackEvent(Packer& pk, const KvEvent& e, std::string_view device_medium) {
+  const std::string_view medium = e.medium.empty() ? device_medium : std::string_view(e.medium);
   switch (e.kind) {
     case KvEventKind::kBlockStored:
       pk.pack_array(7);
@@ -110,8 +111,10 @@ std::string Str(const msgpack::object& o, const char* what) {
   return std::string(o.via.str.ptr, o.via.str.size);
 }
 
-void DecodeMedium(const msgpack::object& o, KvEventBatch* batch) {
-  if (o.type != msgpack::type::NIL) batch->medium = Str(o, "medium");
+void DecodeMedium(const msgpack::object& o, KvEvent* e, KvEventBatch* batch) {
+  if (o.type == msgpack::type::NIL) return;
+  e->medium = Str(o, "medium");
+  batch->medium = e->medium;
 }
 
 KvEvent DecodeEvent(const msgpack::object& o, KvEventBatch* batch) {
@@ -129,12 +132,12 @@ KvEvent DecodeEvent(const msgpack::object& o, KvEventBatch* batch) {
       e.token_ids.push_back(static_cast<kvcache::Token>(Int(tokens.ptr[i], "token id")));
     }
     e.block_size = static_cast<int32_t>(Int(a.ptr[4], "block_size"));
-    if (a.size >= 7) DecodeMedium(a.ptr[6], batch);
+    if (a.size >= 7) DecodeMedium(a.ptr[6], &e, batch);
   } else if (tag == "BlockRemoved") {
     if (a.size < 2) throw Malformed{"BlockRemoved has no block_hashes"};
     e.kind = KvEventKind::kBlockRemoved;
     e.block_hashes = Hashes(a.ptr[1]);
-    if (a.size >= 3) DecodeMedium(a.ptr[2], batch);
+    if (a.size >= 3) DecodeMedium(a.ptr[2], &e, batch);
   } else if (tag == "AllBlocksCleared") {
     e.kind = KvEventKind::kAllBlocksCleared;
   } else {

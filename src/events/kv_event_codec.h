@@ -34,7 +34,8 @@ struct KvEventBatch {
   std::string medium;  // decoded: the medium of the last event that had one
 };
 
-// `medium` empty encodes nil.
+// `medium` is the device pool's: written for events whose own medium is empty
+// (an event with a medium, a tier's, is written with it); empty encodes nil.
 std::string EncodeKvEventBatch(double ts, std::span<const KvEvent> events, std::string_view medium,
                                std::optional<int64_t> data_parallel_rank);
 

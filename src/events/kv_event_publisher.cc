@@ -134,6 +134,26 @@ void KvEventPublisher::OnAllBlocksCleared() {
   buffer_.Push(std::move(e));
 }
 
+void KvEventPublisher::OnTierBlocksStored(std::string_view medium,
+                                          std::span<const kvcache::BlockHash> hashes,
+                                          int32_t page_size) {
+  KvEvent e;
+  e.kind = KvEventKind::kBlockStored;
+  e.block_hashes.assign(hashes.begin(), hashes.end());
+  e.block_size = page_size;
+  e.medium = medium;
+  buffer_.Push(std::move(e));
+}
+
+void KvEventPublisher::OnTierBlocksRemoved(std::string_view medium,
+                                           std::span<const kvcache::BlockHash> hashes) {
+  KvEvent e;
+  e.kind = KvEventKind::kBlockRemoved;
+  e.block_hashes.assign(hashes.begin(), hashes.end());
+  e.medium = medium;
+  buffer_.Push(std::move(e));
+}
+
 KvEventPublisherStats KvEventPublisher::stats() const {
   KvEventPublisherStats s;
   s.batches_sent = batches_sent_.load();

@@ -12,7 +12,8 @@
 //     reply repeats the request's envelope (identity, and the empty delimiter a REQ
 //     socket sends). The last `replay_batches` batches are kept.
 //
-// Threads. The sink methods run on the scheduler thread and only append to a
+// Threads. The sink methods run on the scheduler thread (the tier methods also
+// on a store's threads: the buffer takes any number of producers) and only append to a
 // bounded EventBuffer (never block on I/O; see event_buffer.h for what happens when
 // it is full). A publisher thread owns both sockets: every `batch_interval_ms` (or
 // sooner under load) it drains the buffer into one batch, sends it and serves
@@ -30,6 +31,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "core/status.h"
@@ -42,7 +44,8 @@ struct KvEventPublisherOptions {
   std::string endpoint;         // e.g. tcp://127.0.0.1:5557 (bound)
   std::string replay_endpoint;  // e.g. tcp://127.0.0.1:5558 (bound); empty: no replay
   std::string topic;            // first frame of every message; vLLM's default is empty
-  // The tier the events describe (vLLM: "GPU" for device memory, "CPU" for host).
+  // The device pool's medium (vLLM: "GPU" for device memory, "CPU" for host);
+  // the tiers' events carry their own (KvEvent::medium).
   std::string medium = "GPU";
   std::optional<int64_t> data_parallel_rank;  // written into each batch when set
   size_t buffer_blocks = 1 << 20;             // EventBuffer capacity
@@ -72,6 +75,10 @@ class KvEventPublisher final : public kvcache::CacheEventSink {
                       std::span<const kvcache::Token> tokens, int32_t page_size) override;
   void OnBlocksRemoved(std::span<const kvcache::BlockHash> hashes) override;
   void OnAllBlocksCleared() override;
+  void OnTierBlocksStored(std::string_view medium, std::span<const kvcache::BlockHash> hashes,
+                          int32_t page_size) override;
+  void OnTierBlocksRemoved(std::string_view medium,
+                           std::span<const kvcache::BlockHash> hashes) override;
 
   KvEventPublisherStats stats() const;
 

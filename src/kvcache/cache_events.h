@@ -40,6 +40,17 @@ class CacheEventSink {
                               std::span<const Token> tokens, int32_t page_size) = 0;
   virtual void OnBlocksRemoved(std::span<const BlockHash> hashes) = 0;
   virtual void OnAllBlocksCleared() = 0;
+
+  // The tiers below the device (engine/kv_tiers.h): full pages that `medium`
+  // ("CPU" host memory, "DISK", "REDIS", docs/KV_EVENTS.md) now holds, ready to
+  // load, and pages it no longer holds. No tokens and no parent: a tier's
+  // blocks are keyed by hash alone (vLLM's offloading events are the same).
+  // Unlike the methods above these may be called from a tier's own threads (a
+  // store's writer and readers): implementations must be thread-safe and
+  // return at once. Defaults: ignored.
+  virtual void OnTierBlocksStored(std::string_view medium, std::span<const BlockHash> hashes,
+                                  int32_t page_size) {}
+  virtual void OnTierBlocksRemoved(std::string_view medium, std::span<const BlockHash> hashes) {}
 };
 
 // `sink` is not owned and must outlive the returned cache.

@@ -87,7 +87,10 @@ void TierStack::Store(const BlockHash& hash, uint64_t request, int32_t uses, int
       Store(victim, evicted->last_request, evicted->uses, level + 1, level, evicted->slot, moves);
       kept = tier(level + 1).Find(victim) != kNoSlot;
     }
-    if (!kept) ++stats.blocks_dropped;
+    if (!kept) {
+      ++stats.blocks_dropped;
+      if (drop_log_ != nullptr) drop_log_->push_back(*evicted);
+    }
   }
   moves->push_back(
       TierMove{hash, static_cast<int8_t>(from), static_cast<int8_t>(level), from_slot, slot});

@@ -96,6 +96,10 @@ class TierStack {
   // make are appended to *moves.
   void Use(const BlockHash& hash, uint64_t request, int level, std::vector<TierMove>* moves);
 
+  // When set, every block that falls off the last level (evicted and not
+  // taken below) is appended there, for the caller's bookkeeping (KV events).
+  void set_drop_log(std::vector<TierBlock>* log) { drop_log_ = log; }
+
   void CheckInvariants() const;
 
  private:
@@ -107,6 +111,7 @@ class TierStack {
 
   std::vector<std::unique_ptr<TierIndex>> tiers_;
   std::vector<TierStats> stats_;
+  std::vector<TierBlock>* drop_log_ = nullptr;
 };
 
 }  // namespace radixlm::kvcache

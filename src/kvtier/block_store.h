@@ -86,9 +86,25 @@ struct BlockStoreStats {
   int64_t defects_of(BlockDefect d) const { return defects[static_cast<int>(d)]; }
 };
 
+// Told which blocks a store gained and lost, for KV events (engine/kv_tiers.h
+// passes them on with the store's medium). Stored: a block written (and, when
+// the listener is set, every block a directory already holds: a restart's).
+// Removed: a block deleted to make room, found defective, or found missing by
+// a Get (how a store that evicts on its own, Redis, is noticed). Called from
+// the store's threads (its writer, Get's callers): thread-safe, returns at once.
+class BlockStoreListener {
+ public:
+  virtual ~BlockStoreListener() = default;
+  virtual void OnBlocksStored(std::span<const BlockHash> hashes) = 0;
+  virtual void OnBlocksRemoved(std::span<const BlockHash> hashes) = 0;
+};
+
 class BlockStore {
  public:
   virtual ~BlockStore() = default;
+
+  // Not owned; outlives the store. Set once, before the first Put.
+  virtual void SetListener(BlockStoreListener* listener) { listener_ = listener; }
 
   // Payload bytes of every block (one page of every layer).
   virtual int64_t block_bytes() const = 0;
@@ -102,6 +118,12 @@ class BlockStore {
   virtual StatusOr<int64_t> CountHeld(std::span<const BlockHash> hashes) = 0;
   virtual void Flush() = 0;
   virtual BlockStoreStats stats() const = 0;
+
+ protected:
+  BlockStoreListener* listener() const { return listener_; }
+
+ private:
+  BlockStoreListener* listener_ = nullptr;
 };
 
 // Implementation helpers: the counters behind BlockStoreStats, and the last

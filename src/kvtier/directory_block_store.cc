@@ -212,12 +212,29 @@ void DirectoryBlockStore::Touch(std::list<BlockHash>::iterator it) {
 }
 
 bool DirectoryBlockStore::Forget(const BlockHash& hash) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = index_.find(hash);
-  if (it == index_.end()) return false;
-  lru_.erase(it->second);
-  index_.erase(it);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = index_.find(hash);
+    if (it == index_.end()) return false;
+    lru_.erase(it->second);
+    index_.erase(it);
+  }
+  if (listener() != nullptr) listener()->OnBlocksRemoved(std::span(&hash, 1));
   return true;
+}
+
+void DirectoryBlockStore::SetListener(BlockStoreListener* listener) {
+  BlockStore::SetListener(listener);
+  if (listener == nullptr) return;
+  std::vector<BlockHash> held;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    held.assign(lru_.rbegin(), lru_.rend());  // oldest first
+  }
+  constexpr size_t kChunk = 4096;
+  for (size_t i = 0; i < held.size(); i += kChunk) {
+    listener->OnBlocksStored(std::span(held).subspan(i, std::min(kChunk, held.size() - i)));
+  }
 }
 
 BlockPut DirectoryBlockStore::Put(const BlockHash& hash, std::span<const std::byte> payload) {
@@ -255,6 +272,7 @@ void DirectoryBlockStore::Write(const BlockHash& hash, std::span<std::byte> fram
     ::unlink(BlockPath(victim).c_str());  // already gone (a removed directory) is fine
     ++counters_.evictions;
   }
+  if (!victims.empty() && listener() != nullptr) listener()->OnBlocksRemoved(victims);
   if (Status s = WriteFile(hash, frame); !s.ok()) {
     ++counters_.write_errors;
     counters_.NoteError(s);
@@ -265,6 +283,7 @@ void DirectoryBlockStore::Write(const BlockHash& hash, std::span<std::byte> fram
     lru_.push_front(hash);
     index_.emplace(hash, lru_.begin());
   }
+  if (listener() != nullptr) listener()->OnBlocksStored(std::span(&hash, 1));
   ++counters_.writes;
   counters_.bytes_written += static_cast<int64_t>(frame.size());
 }

@@ -102,6 +102,8 @@ class DirectoryBlockStore final : public BlockStore {
   StatusOr<int64_t> CountHeld(std::span<const BlockHash> hashes) override;
   void Flush() override;
   BlockStoreStats stats() const override;
+  // Also announces every block held now (found at open), oldest first.
+  void SetListener(BlockStoreListener* listener) override;
 
   // DIR/<fingerprint hex>
   const std::string& root() const { return root_; }

@@ -52,6 +52,7 @@ void RedisBlockStore::Write(const BlockHash& hash, std::span<std::byte> frame) {
     counters_.NoteError(s);
     return;
   }
+  if (listener() != nullptr) listener()->OnBlocksStored(std::span(&hash, 1));
   ++counters_.writes;
   counters_.bytes_written += static_cast<int64_t>(frame.size());
 }
@@ -67,12 +68,15 @@ Status RedisBlockStore::Get(const BlockHash& hash, std::span<std::byte> out) {
     return value.status();
   }
   if (!value->has_value()) {
+    // Expired or evicted by Redis (or never stored by this replica).
+    if (listener() != nullptr) listener()->OnBlocksRemoved(std::span(&hash, 1));
     ++counters_.misses;
     return NotFoundError("KV block " + Hex128(hash) + ": not in Redis");
   }
   BlockDefect defect{};
   if (Status s = DecodeBlock(AsBytes(**value), fingerprint_digest_, hash, out, &defect); !s.ok()) {
     counters_.CountDefect(defect);
+    if (listener() != nullptr) listener()->OnBlocksRemoved(std::span(&hash, 1));
     return s;
   }
   ++counters_.hits;

@@ -1,16 +1,27 @@
-// BlockIndex: which replica holds which KV page, keyed by block hash
-// (kvcache/block_hash.h), for the router's longest-cached-prefix lookup.
+// BlockIndex: which replica holds which KV page, and where (its medium), keyed
+// by block hash (kvcache/block_hash.h), for the router's longest-cached-prefix
+// lookup.
 //
-// One hash table maps a block hash to a bit mask of replicas (at most 64), so a
-// lookup walks the prompt's pages once, intersecting masks, and stops at the
-// first page no live replica holds: O(pages of the prompt), independent of how
-// many blocks are indexed (≈2 µs for a 1,024-token prompt at 1M blocks, bench
-// in tests/router/block_index_test.cc's LookupCost).
+// A replica's pages may sit in its device pool or in the tiers below it (host
+// memory, a disk, Redis: docs/KV_EVENTS.md), each a medium of the events
+// (KvEvent::medium: "GPU" or "CPU" for the device pool, "CPU" or "CPU_TIER"
+// for host memory, "DISK", "REDIS"). Each medium has its own table, a block
+// hash to a bit mask of replicas (at most 64), so a page the device dropped
+// but the host still holds still counts. A lookup walks the prompt's pages
+// once, stopping at the first page no live replica holds in any medium:
+// O(pages x mediums in use), independent of how many blocks are indexed
+// (≈2 µs for a 1,024-token prompt at 1M blocks, bench in
+// tests/router/block_index_test.cc's LookupCost).
+//
+// Weights: loading a page from a tier costs more than finding it on the
+// device, so Match also scores each replica's prefix as the sum, over its
+// pages, of the best medium's weight (MediumWeight: 1 for the device, less
+// below it; `route --medium-weight` overrides).
 //
 // Two ways to fill it: exactly, from each replica's KV events (Store / Remove /
 // Clear, router/event_subscriber.h); or approximately, from what the router sent
-// where (Record: each replica keeps its last `approx_capacity` recorded blocks,
-// the oldest forgotten first).
+// where (Record, into the unnamed medium: each replica keeps its last
+// `approx_capacity` recorded blocks, the oldest forgotten first).
 //
 // Thread-safe: a shared mutex; lookups share it, updates take it alone.
 #pragma once
@@ -18,8 +29,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <shared_mutex>
 #include <span>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -28,23 +42,38 @@
 namespace radixlm::router {
 
 inline constexpr int kMaxReplicas = 64;
+inline constexpr int kMaxMediums = 8;  // distinct medium names; more fold into the last
+
+// A medium's default weight: "" (approximate mode), "GPU" 1; "CPU" 0.9 (host
+// memory under a GPU, or a CPU replica's own pool: the same for every CPU
+// replica, so only its ratio to the tiers matters); "CPU_TIER" 0.85; "DISK"
+// 0.5; "REDIS" 0.3; any other 0.5.
+double DefaultMediumWeight(std::string_view medium);
 
 class BlockIndex {
  public:
-  BlockIndex(int replicas, size_t approx_capacity = 1 << 20);
+  // `weights` overrides DefaultMediumWeight by medium name.
+  explicit BlockIndex(int replicas, size_t approx_capacity = 1 << 20,
+                      std::map<std::string, double, std::less<>> weights = {});
 
-  void Store(int replica, std::span<const kvcache::BlockHash> hashes);
-  void Remove(int replica, std::span<const kvcache::BlockHash> hashes);
-  void Clear(int replica);
+  void Store(int replica, std::span<const kvcache::BlockHash> hashes, std::string_view medium = {});
+  void Remove(int replica, std::span<const kvcache::BlockHash> hashes,
+              std::string_view medium = {});
+  void Clear(int replica);  // every medium
   // Approximate mode: the router sent a prompt with these pages to `replica`.
   void Record(int replica, std::span<const kvcache::BlockHash> hashes);
 
-  // out[r] = how many leading pages of `hashes` replica r holds (out has one
-  // entry per replica).
-  void Match(std::span<const kvcache::BlockHash> hashes, std::span<int> out) const;
+  // pages[r] = how many leading pages of `hashes` replica r holds in some
+  // medium; weighted[r] (when given) = their weights summed, each page at the
+  // best medium holding it (both have one entry per replica).
+  void Match(std::span<const kvcache::BlockHash> hashes, std::span<int> pages,
+             std::span<double> weighted = {}) const;
 
-  size_t blocks(int replica) const;  // pages indexed for a replica
-  size_t size() const;               // distinct hashes indexed
+  size_t blocks(int replica) const;  // pages indexed for a replica, every medium counted
+  size_t size() const;               // distinct (hash, medium) pairs indexed
+  // The mediums seen so far, and a replica's pages in each (the same order).
+  std::vector<std::string> mediums() const;
+  size_t blocks(int replica, int medium) const;
 
  private:
   struct Hasher {
@@ -52,14 +81,19 @@ class BlockIndex {
       return h.lo ^ (h.hi * 0x9e3779b97f4a7c15ULL);
     }
   };
-  void StoreLocked(int replica, const kvcache::BlockHash& h);
-  void RemoveLocked(int replica, const kvcache::BlockHash& h);
+  using Table = std::unordered_map<kvcache::BlockHash, uint64_t, Hasher>;
+  int MediumLocked(std::string_view medium);
+  void StoreLocked(int replica, int medium, const kvcache::BlockHash& h);
+  void RemoveLocked(int replica, int medium, const kvcache::BlockHash& h);
 
   const int replicas_;
   const size_t approx_capacity_;
+  const std::map<std::string, double, std::less<>> weight_overrides_;
   mutable std::shared_mutex mu_;
-  std::unordered_map<kvcache::BlockHash, uint64_t, Hasher> masks_;
-  std::vector<size_t> counts_;                            // by replica
+  std::vector<std::string> names_;                        // by medium id
+  std::vector<double> weights_;                           // by medium id
+  std::vector<Table> tables_;                             // by medium id
+  std::vector<std::vector<size_t>> counts_;               // by medium id, then replica
   std::vector<std::deque<kvcache::BlockHash>> recorded_;  // by replica, oldest first
 };
 

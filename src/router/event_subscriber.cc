@@ -107,10 +107,10 @@ void EventSubscriber::Apply(const std::string& payload) {
   for (const events::KvEvent& e : batch->events) {
     switch (e.kind) {
       case events::KvEventKind::kBlockStored:
-        index_->Store(options_.replica, e.block_hashes);
+        index_->Store(options_.replica, e.block_hashes, e.medium);
         break;
       case events::KvEventKind::kBlockRemoved:
-        index_->Remove(options_.replica, e.block_hashes);
+        index_->Remove(options_.replica, e.block_hashes, e.medium);
         break;
       case events::KvEventKind::kAllBlocksCleared:
         index_->Clear(options_.replica);

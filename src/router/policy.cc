@@ -1,11 +1,14 @@
 #include "router/policy.h"
 
+#include <cmath>
 #include <limits>
 
 namespace radixlm::router {
 
-int ChooseReplica(std::span<const ReplicaLoad> replicas, std::span<const int> matched_pages,
+int ChooseReplica(std::span<const ReplicaLoad> replicas, std::span<const double> cached,
                   const PolicyOptions& options) {
+  // Sums of the same weights in another order may differ in the last bits.
+  constexpr double kSame = 1e-9;
   int64_t min_load = std::numeric_limits<int64_t>::max();
   for (const ReplicaLoad& r : replicas) {
     if (r.healthy && r.in_flight < min_load) min_load = r.in_flight;
@@ -19,8 +22,8 @@ int ChooseReplica(std::span<const ReplicaLoad> replicas, std::span<const int> ma
       continue;
     }
     const ReplicaLoad& b = replicas[best];
-    if (matched_pages[i] != matched_pages[best]) {
-      if (matched_pages[i] > matched_pages[best]) best = i;
+    if (std::abs(cached[i] - cached[best]) > kSame) {
+      if (cached[i] > cached[best]) best = i;
     } else if (r.in_flight != b.in_flight) {
       if (r.in_flight < b.in_flight) best = i;
     } else if (r.routed < b.routed) {

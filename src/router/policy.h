@@ -4,8 +4,10 @@
 //
 //   eligible  = healthy replicas whose in-flight requests are at most
 //               min(in-flight over healthy replicas) + spill_bound
-//   choice    = among eligible: most cached pages; ties: fewest in flight, then
-//               fewest routed so far, then the lowest index
+//   choice    = among eligible: most cached pages, weighted by where they are
+//               (BlockIndex::Match: a page on the device counts 1, in host
+//               memory or on disk less); ties: fewest in flight, then fewest
+//               routed so far, then the lowest index
 //
 // A replica holding the prefix keeps getting it while it is within spill_bound
 // requests of the least loaded one; past that the request spills to an eligible
@@ -32,9 +34,9 @@ struct PolicyOptions {
   bool round_robin = false;
 };
 
-// Returns the chosen replica, or -1 when none is healthy. `matched_pages[i]` is
-// replica i's cached pages of the prompt (BlockIndex::Match).
-int ChooseReplica(std::span<const ReplicaLoad> replicas, std::span<const int> matched_pages,
+// Returns the chosen replica, or -1 when none is healthy. `cached[i]` is
+// replica i's cached pages of the prompt, weighted (BlockIndex::Match).
+int ChooseReplica(std::span<const ReplicaLoad> replicas, std::span<const double> cached,
                   const PolicyOptions& options);
 
 }  // namespace radixlm::router

@@ -99,6 +99,12 @@ Status RouterOptions::Validate() const {
   if (page_size < 1) return InvalidArgumentError("--page-size must be >= 1");
   if (health_interval_s <= 0) return InvalidArgumentError("--health-interval must be > 0");
   if (upstream_timeout_s <= 0) return InvalidArgumentError("--upstream-timeout must be > 0");
+  for (const auto& [medium, weight] : medium_weights) {
+    if (medium.empty() || !(weight >= 0 && weight <= 1)) {
+      return InvalidArgumentError("--medium-weight " + medium + "=" + std::to_string(weight) +
+                                  ": a medium name and a weight from 0 to 1");
+    }
+  }
   return OkStatus();
 }
 
@@ -158,7 +164,8 @@ struct Router::Impl {
     const auto start = SteadyClock::now();
     const int n = static_cast<int>(replicas.size());
     int matched[kMaxReplicas] = {};
-    if (key != nullptr) index->Match(key->hashes, std::span(matched, n));
+    double weighted[kMaxReplicas] = {};
+    if (key != nullptr) index->Match(key->hashes, std::span(matched, n), std::span(weighted, n));
     ReplicaLoad loads[kMaxReplicas];
     int chosen;
     {
@@ -177,7 +184,7 @@ struct Router::Impl {
         }
         if (chosen >= 0) next_round_robin = chosen + 1;
       } else {
-        chosen = ChooseReplica(std::span(loads, n), std::span(matched, n), options.policy);
+        chosen = ChooseReplica(std::span(loads, n), std::span(weighted, n), options.policy);
       }
       if (chosen >= 0) {
         replicas[chosen]->in_flight.fetch_add(1);
@@ -235,6 +242,17 @@ struct Router::Impl {
     for (size_t i = 0; i < replicas.size(); ++i) {
       line("radixlm_router_indexed_blocks", "replica=\"" + replicas[i]->options.url + "\"",
            static_cast<double>(index->blocks(static_cast<int>(i))));
+    }
+    // By medium (the replicas' device pools and the tiers below: block_index.h),
+    // each medium once some replica reported a block there.
+    out += "# TYPE radixlm_router_indexed_blocks_by_medium gauge\n";
+    const std::vector<std::string> mediums = index->mediums();
+    for (size_t m = 1; m < mediums.size(); ++m) {
+      for (size_t i = 0; i < replicas.size(); ++i) {
+        line("radixlm_router_indexed_blocks_by_medium",
+             "replica=\"" + replicas[i]->options.url + "\",medium=\"" + mediums[m] + "\"",
+             static_cast<double>(index->blocks(static_cast<int>(i), static_cast<int>(m))));
+      }
     }
     out += "# TYPE radixlm_router_predicted_cached_tokens_total counter\n";
     for (const auto& r : replicas) {
@@ -515,7 +533,8 @@ StatusOr<std::unique_ptr<Router>> Router::Create(const RouterOptions& options) {
   ASSIGN_OR_RETURN(impl->keyer,
                    PromptKeyer::Create(options.model_dir, options.page_size, options.tenant_keys));
   const int n = static_cast<int>(options.replicas.size());
-  impl->index = std::make_unique<BlockIndex>(n, options.approx_capacity_blocks);
+  impl->index =
+      std::make_unique<BlockIndex>(n, options.approx_capacity_blocks, options.medium_weights);
   impl->approximate = options.replicas[0].events.empty();
   for (int i = 0; i < n; ++i) {
     auto replica = std::make_unique<Replica>();

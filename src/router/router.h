@@ -4,8 +4,9 @@
 //
 // What it knows of the replicas' caches: with events (each replica's
 // --kv-events-endpoint given), exactly what they hold (router/event_subscriber.h
-// into a BlockIndex); without, approximately: what it sent where (BlockIndex's
-// Record). Prompts are tokenized and hashed as the replicas do
+// into a BlockIndex, per medium: the device pool and the tiers below it, a page
+// weighed by where it is); without, approximately: what it sent where
+// (BlockIndex's Record). Prompts are tokenized and hashed as the replicas do
 // (router/prompt_key.h).
 //
 // Requests. POST /v1/completions, /v1/chat/completions, /v1/embeddings are
@@ -40,6 +41,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,6 +71,8 @@ struct RouterOptions {
   size_t approx_capacity_blocks = 1 << 20;  // per replica, approximate mode
   int max_connections = 4096;
   std::string admin_key;  // opens POST /router/drain and /router/undrain; empty: closed
+  // A cached page's weight by medium (block_index.h), overriding the defaults.
+  std::map<std::string, double, std::less<>> medium_weights;
   Status Validate() const;
 };
 

@@ -385,6 +385,7 @@ struct RouteOptions {
   double health_interval_s = 1;
   double upstream_timeout_s = 600;
   std::string admin_key;
+  std::vector<std::string> medium_weights;  // NAME=WEIGHT
 };
 // A cache-aware router in front of replicas (router/router.h) until SIGINT/SIGTERM.
 int RunRoute(const RouteOptions& options);

@@ -632,6 +632,10 @@ int main(int argc, char** argv) {
   route_cmd->add_option("--host", route.host, "Address to listen on");
   route_cmd->add_option("--port", route.port, "Port (0: pick a free one)")
       ->check(CLI::Range(0, 65535));
+  route_cmd->add_option(
+      "--medium-weight", route.medium_weights,
+      "NAME=WEIGHT (repeat): what a cached page in that medium counts for, 0 to 1 (defaults: GPU "
+      "1, CPU 0.9, CPU_TIER 0.85, DISK 0.5, REDIS 0.3; docs/KV_EVENTS.md)");
   route_cmd
       ->add_option(
           "--spill-bound", route.spill_bound,

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 
@@ -52,6 +53,16 @@ int RunRoute(const RouteOptions& o) {
   ro.health_interval_s = o.health_interval_s;
   ro.upstream_timeout_s = o.upstream_timeout_s;
   ro.admin_key = o.admin_key;
+  for (const std::string& w : o.medium_weights) {
+    const size_t eq = w.find('=');
+    char* end = nullptr;
+    const double weight = eq == std::string::npos ? -1 : std::strtod(w.c_str() + eq + 1, &end);
+    if (eq == std::string::npos || eq == 0 || end == w.c_str() + eq + 1 || *end != '\0') {
+      return Fail(InvalidArgumentError(
+          "--medium-weight must be NAME=WEIGHT (e.g. DISK=0.5), not '" + w + "'"));
+    }
+    ro.medium_weights[w.substr(0, eq)] = weight;
+  }
   auto router = router::Router::Create(ro);
   if (!router.ok()) return Fail(router.status());
   std::printf("radixlm route: %zu replicas, %s\n", ro.replicas.size(),

@@ -334,6 +334,9 @@ int RunServe(const ServeOptions& o) {
     ko.replay_endpoint = o.kv_events_replay_endpoint;
     ko.topic = o.kv_events_topic;
     ko.medium = cuda ? "GPU" : "CPU";
+    // The host tier: vLLM's "CPU" under a GPU; on the CPU backend, whose own
+    // pool is "CPU", a name of its own.
+    eo.tiers.host_medium = cuda ? "CPU" : "CPU_TIER";
     auto publisher = events::KvEventPublisher::Create(ko);
     if (!publisher.ok()) return Fail(publisher.status());
     kv_events = std::move(*publisher);

@@ -5,7 +5,10 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -13,6 +16,7 @@
 
 #include "backend/backend.h"
 #include "engine/kv_tiers.h"
+#include "kvcache/cache_events.h"
 
 namespace radixlm::engine {
 namespace {
@@ -182,6 +186,122 @@ TEST_F(KvTiersTest, SecondHitHostAdmissionRefusesStoreBlocksOnTheFirstRequest) {
   auto made = KvTiers::Create(o, &backend_);
   ASSERT_TRUE(made.ok()) << made.status().ToString();
   EXPECT_EQ((*made)->Prefetch(std::vector<kvcache::BlockHash>{kH1}, 0, /*request=*/1), 1);
+}
+
+struct HashLess {
+  bool operator()(const kvcache::BlockHash& a, const kvcache::BlockHash& b) const {
+    return a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo;
+  }
+};
+using HashSet = std::set<kvcache::BlockHash, HashLess>;
+
+// A host tier smaller than one call's pages: H1's slot is taken again by H3
+// within the same Use, before H1's export was enqueued. H1's put must still
+// hand the store H1's bytes, not what the slot held before.
+TEST_F(KvTiersTest, ABlockEvictedWithinOneUseReachesTheStoreWithItsOwnBytes) {
+  {
+    auto made = KvTiers::Create(Options(2, "all"), &backend_);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    for (int32_t p = 0; p < 3; ++p) backend_.Fill(p, static_cast<uint8_t>(0x10 + p));
+    ASSERT_TRUE((*made)
+                    ->Use(std::vector<kvcache::BlockHash>{kH1, kH2, kH3},
+                          std::vector<int32_t>{0, 1, 2}, /*request=*/1)
+                    .ok());
+    ASSERT_TRUE(backend_.WaitHostCopies().ok());
+    (*made)->Poll();
+  }  // the store finishes its writes
+  auto made = KvTiers::Create(Options(4, "all"), &backend_);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  KvTiers* tiers = made->get();
+  const std::vector<kvcache::BlockHash> prompt = {kH1, kH2, kH3};
+  ASSERT_EQ(tiers->Prefetch(prompt, 0, /*request=*/2), 2);  // half the tier
+  ASSERT_EQ(WaitHeld(tiers, {kH1, kH2}), 2);
+  int64_t from_store = 0;
+  ASSERT_TRUE(tiers->Load(prompt, 0, std::vector<int32_t>{5, 6}, /*request=*/3, &from_store).ok());
+  ASSERT_TRUE(backend_.WaitHostCopies().ok());
+  EXPECT_EQ(from_store, 2);
+  EXPECT_EQ(backend_.At(5), 0x10) << "the store holds other bytes under H1's hash";
+  EXPECT_EQ(backend_.At(6), 0x11);
+}
+
+// What the tiers report (KV events), applied in order per medium.
+class TierEventLog final : public kvcache::CacheEventSink {
+ public:
+  void OnBlocksStored(std::span<const kvcache::BlockHash>, const kvcache::BlockHash*,
+                      std::span<const kvcache::Token>, int32_t) override {}
+  void OnBlocksRemoved(std::span<const kvcache::BlockHash>) override {}
+  void OnAllBlocksCleared() override {}
+  void OnTierBlocksStored(std::string_view medium, std::span<const kvcache::BlockHash> hashes,
+                          int32_t page_size) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_EQ(page_size, DeferredBackend::kPageSize);
+    for (const auto& h : hashes) {
+      EXPECT_TRUE(held_[std::string(medium)].insert(h).second) << medium << ": stored twice";
+    }
+  }
+  void OnTierBlocksRemoved(std::string_view medium,
+                           std::span<const kvcache::BlockHash> hashes) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& h : hashes) {
+      EXPECT_EQ(held_[std::string(medium)].erase(h), 1u) << medium << ": removed, never stored";
+      ++removed_;
+    }
+  }
+  HashSet held(const std::string& medium) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_[medium];
+  }
+  int removed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return removed_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, HashSet> held_;
+  int removed_ = 0;
+};
+
+// KV events of the host tier and the store: a block is reported where it is,
+// once; the host's evictions (also of a block taken and dropped within one
+// call) and a flush are reported removed; a reopened store announces its blocks.
+TEST_F(KvTiersTest, EventsFollowWhatEachTierHolds) {
+  TierEventLog log;
+  const kvcache::BlockHash kH4{4, 44};
+  {
+    KvTierOptions o = Options(2, "all");
+    o.events = &log;
+    o.host_medium = "CPU";
+    auto made = KvTiers::Create(o, &backend_);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    KvTiers* tiers = made->get();
+    ASSERT_TRUE(tiers
+                    ->Use(std::vector<kvcache::BlockHash>{kH1, kH2}, std::vector<int32_t>{0, 1},
+                          /*request=*/1)
+                    .ok());
+    EXPECT_EQ(log.held("CPU"), (HashSet{kH1, kH2}));
+    // Three blocks into a tier of two in one call: H1 and H2 leave for H3 and
+    // H4, then H3 (taken and dropped within the call) for H1 again.
+    ASSERT_TRUE(tiers
+                    ->Use(std::vector<kvcache::BlockHash>{kH3, kH4, kH1},
+                          std::vector<int32_t>{2, 3, 4}, /*request=*/2)
+                    .ok());
+    EXPECT_EQ(log.held("CPU"), (HashSet{kH4, kH1}));
+    EXPECT_EQ(tiers->stats().host_blocks, 2);
+    ASSERT_TRUE(backend_.WaitHostCopies().ok());
+    tiers->Poll();  // the store takes what the host wrote
+    tiers->Clear();
+    EXPECT_TRUE(log.held("CPU").empty()) << "a flush empties the host tier";
+  }  // the store finishes its writes
+  const HashSet all = {kH1, kH2, kH3, kH4};
+  EXPECT_EQ(log.held("DISK"), all);
+  // Reopened: the directory's blocks are announced again (to a fresh log).
+  TierEventLog reopened;
+  KvTierOptions o = Options(2, "all");
+  o.events = &reopened;
+  auto made = KvTiers::Create(o, &backend_);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(reopened.held("DISK"), all);
 }
 
 }  // namespace

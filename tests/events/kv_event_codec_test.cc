@@ -31,6 +31,32 @@ TEST(KvEventCodec, EncodesVllmArraysByteForByte) {
   EXPECT_EQ(bytes, want);
 }
 
+TEST(KvEventCodec, ATiersEventCarriesItsOwnMedium) {
+  // The device pool's events take the batch's medium; a tier's, its own (no
+  // tokens, no parent, as vLLM's offloading events).
+  std::vector<KvEvent> events(3);
+  events[0].kind = KvEventKind::kBlockStored;
+  events[0].block_hashes = {H(1, 2)};
+  events[0].token_ids = {1, 2};
+  events[0].block_size = 2;
+  events[1].kind = KvEventKind::kBlockStored;
+  events[1].block_hashes = {H(1, 2), H(7, 8)};
+  events[1].block_size = 2;
+  events[1].medium = "CPU";
+  events[2].kind = KvEventKind::kBlockRemoved;
+  events[2].block_hashes = {H(7, 8)};
+  events[2].medium = "DISK";
+  auto batch = DecodeKvEventBatch(EncodeKvEventBatch(1.0, events, "GPU", std::nullopt));
+  ASSERT_TRUE(batch.ok()) << batch.status().message();
+  ASSERT_EQ(batch->events.size(), 3u);
+  EXPECT_EQ(batch->events[0].medium, "GPU");
+  EXPECT_EQ(batch->events[1].medium, "CPU");
+  EXPECT_TRUE(batch->events[1].token_ids.empty());
+  EXPECT_FALSE(batch->events[1].parent_block_hash.has_value());
+  EXPECT_EQ(batch->events[1].block_hashes, events[1].block_hashes);
+  EXPECT_EQ(batch->events[2].medium, "DISK");
+}
+
 TEST(KvEventCodec, RoundTripsEveryEventKind) {
   std::vector<KvEvent> events(3);
   events[0].kind = KvEventKind::kBlockStored;

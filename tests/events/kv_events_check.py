@@ -7,6 +7,11 @@ Also checks docs/KV_EVENTS.md's hashing recipe (python3-xxhash): every block has
 recomputed from its parent and tokens, and the prompts' own pages, hashed the way a
 router would, are found in the rebuilt set.
 
+Then the tiers below the device (`--host-cache` and `--disk-cache`): their
+events (medium "CPU_TIER" for host memory, "DISK"; no tokens, no parent) rebuild
+what each tier holds, compared with /v1/cache/stats' tier block counts; and a
+server restarted over the same directory announces the blocks it found there.
+
 Prompts are token ids laid out so that every cached sequence ends on a page
 boundary (system pages + a user page + 1 token, then page_size output tokens with
 ignore_eos: prompt + output - 1 tokens are computed and cached), so the comparison
@@ -15,9 +20,12 @@ with the server's counters is exact: cached_tokens == blocks * page_size.
 Usage: kv_events_check.py RADIXLM MODEL_DIR
 """
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -28,6 +36,7 @@ import xxhash
 import zmq
 
 PAGE = 16
+TIER_MEDIA = ("CPU_TIER", "DISK")  # the CPU backend's host tier, the directory
 NS_SEED = 0x7261646978666E73  # docs/KV_EVENTS.md: NamespaceHash's seed
 
 
@@ -76,7 +85,8 @@ class Rebuilder:
         self.sub.connect(endpoint)
         self.replay = ctx.socket(zmq.DEALER)
         self.replay.connect(replay_endpoint)
-        self.blocks = {}  # hash -> (parent, tokens)
+        self.blocks = {}  # the device pool's: hash -> (parent, tokens)
+        self.tiers = {}  # a tier's medium -> set of hashes
         self.last_seq = -1
         self.replayed = 0
         self.events = {"BlockStored": 0, "BlockRemoved": 0, "AllBlocksCleared": 0}
@@ -94,8 +104,16 @@ class Rebuilder:
                 _, hashes, parent, tokens, block_size, lora_id, medium = ev
                 check(block_size == PAGE, f"block_size {block_size}")
                 check(lora_id is None, "lora_id")
-                check(len(tokens) == len(hashes) * PAGE, "token_ids length")
                 self.medium.add(medium)
+                if medium in TIER_MEDIA:
+                    check(parent is None and tokens == [], f"{medium} block with tokens or a parent")
+                    held = self.tiers.setdefault(medium, set())
+                    for h in hashes:
+                        check(isinstance(h, bytes) and len(h) == 16, "hash is not 16 bytes")
+                        check(h not in held, f"{medium}: block stored twice")
+                        held.add(h)
+                    continue
+                check(len(tokens) == len(hashes) * PAGE, "token_ids length")
                 prev = parent
                 if parent is not None:
                     check(parent in self.blocks, "parent_block_hash not stored before")
@@ -109,11 +127,19 @@ class Rebuilder:
                     prev = h
             elif tag == "BlockRemoved":
                 check(len(ev) == 3, f"BlockRemoved has {len(ev)} fields")
+                self.medium.add(ev[2])
+                if ev[2] in TIER_MEDIA:
+                    held = self.tiers.setdefault(ev[2], set())
+                    for h in ev[1]:
+                        check(h in held, f"{ev[2]}: removed a block never stored")
+                        held.remove(h)
+                    continue
                 for h in ev[1]:
                     check(h in self.blocks, "removed a block never stored")
                     del self.blocks[h]
             elif tag == "AllBlocksCleared":
                 self.blocks.clear()
+                self.tiers.clear()
             else:
                 raise Failure(f"unknown tag {tag}")
 
@@ -156,6 +182,123 @@ def http(port, path, body=None):
             return json.loads(r.read())
     except urllib.error.HTTPError as e:
         raise Failure(f"{path}: HTTP {e.code}: {e.read().decode()}")
+
+
+def start(radixlm, model, extra):
+    """A server with KV events on free ports: (process, port, endpoint, replay, output)."""
+    port, ev_port, replay_port = free_port(), free_port(), free_port()
+    endpoint = f"tcp://127.0.0.1:{ev_port}"
+    replay_endpoint = f"tcp://127.0.0.1:{replay_port}"
+    server = subprocess.Popen(
+        [radixlm, "serve", "--model", model, "--host", "127.0.0.1", "--port", str(port),
+         "--page-size", str(PAGE), "--kv-pages", "24", "--kv-events-endpoint", endpoint,
+         "--kv-events-replay-endpoint", replay_endpoint, *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = []
+    threading.Thread(target=lambda: output.extend(server.stdout), daemon=True).start()
+    deadline = time.time() + 60
+    while True:
+        try:
+            http(port, "/health")
+            return server, port, endpoint, replay_endpoint, output
+        except Exception:
+            check(server.poll() is None, "server exited: " + "".join(output))
+            check(time.time() < deadline, "server did not come up")
+            time.sleep(0.1)
+
+
+def stop(server):
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def replay_all(ctx, endpoint, replay_endpoint):
+    """A subscriber that rebuilds everything through replay from batch 0."""
+    late = Rebuilder(ctx, endpoint, replay_endpoint)
+    late.replay.send_multipart([b"", (0).to_bytes(8, "big")])
+    while True:
+        check(late.replay.poll(5000), "replay did not answer")
+        _, rseq, payload = late.replay.recv_multipart()
+        rseq = int.from_bytes(rseq, "big", signed=True)
+        if rseq == -1:
+            return late
+        late.apply(payload)
+        late.last_seq = rseq
+
+
+def tiers(radixlm, model, ctx):
+    """The host tier and the directory under a 24-page pool: per-medium sets
+    against /v1/cache/stats, then a restart that announces the directory."""
+    with open(os.path.join(model, "config.json")) as f:
+        config = json.load(f)
+    # One page of every layer's K and V, F32 on the CPU backend.
+    block_bytes = (config["num_hidden_layers"] * 2 * config["num_key_value_heads"] * PAGE *
+                   config["head_dim"] * 4)
+    host_blocks = 40
+    work = tempfile.mkdtemp(prefix="radixlm-kvevents-")
+    disk = os.path.join(work, "disk")
+    flags = ["--host-cache", str(host_blocks * block_bytes), "--disk-cache", disk]
+    server, port, endpoint, replay_endpoint, output = start(radixlm, model, flags)
+    try:
+        sub = Rebuilder(ctx, endpoint, replay_endpoint)
+        time.sleep(0.3)  # let SUB connect
+        # 16 prompts of 5 own full pages (80 blocks): more than the host tier holds.
+        prompts = [[10 + (41 * p + 7 * i) % 290 for i in range(5 * PAGE)] + [7] for p in range(16)]
+        for p in prompts:
+            r = http(port, "/v1/completions", {"prompt": p, "max_tokens": PAGE, "temperature": 0,
+                                               "ignore_eos": True})
+            check(r["usage"]["completion_tokens"] == PAGE, "completion length")
+        # The directory's writer stores blocks in the background: wait until
+        # the events and the server agree (they must within seconds).
+        deadline = time.time() + 10
+        while True:
+            sub.drain()
+            stats = http(port, "/v1/cache/stats")
+            # Each prompt's 5 pages and the page its output completes.
+            if (len(sub.tiers.get("DISK", ())) == stats["tiers"]["disk"]["blocks"] == 6 * len(prompts)
+                    or time.time() > deadline):
+                break
+            time.sleep(0.2)
+        check(stats["tiers"]["host"]["block_bytes"] == block_bytes,
+              f"block bytes {stats['tiers']['host']['block_bytes']} != {block_bytes}")
+        host = sub.tiers.get("CPU_TIER", set())
+        disk_held = sub.tiers.get("DISK", set())
+        print(f"tiers: events say host {len(host)}, disk {len(disk_held)} blocks; server: host "
+              f"{stats['tiers']['host']['blocks']}, disk {stats['tiers']['disk']['blocks']}")
+        check(len(host) == stats["tiers"]["host"]["blocks"], "host tier: events and stats differ")
+        check(len(host) == host_blocks, f"the host tier should be full ({host_blocks})")
+        check(len(disk_held) == stats["tiers"]["disk"]["blocks"], "disk: events and stats differ")
+        check(stats["tiers"]["host"]["evicted_blocks"] > 0, "the host tier evicted nothing")
+        pages = stats["pages"]["cached"] + stats["pages"]["locked"]
+        check(len(sub.blocks) == pages, f"device: events {len(sub.blocks)}, server {pages}")
+        # Every page of every prompt, hashed as a router would, went to disk.
+        for p in prompts:
+            for h in prompt_hashes(p):
+                check(h in disk_held, "a prompt's page is not among the DISK blocks")
+        check(sub.medium == {"CPU", "CPU_TIER", "DISK"}, f"media {sub.medium}")
+        # A namespace flush empties the host tier (it is keyed by hash alone).
+        http(port, "/v1/cache/flush", {"cache_salt": "nobody"})
+        sub.drain()
+        check(len(sub.tiers.get("CPU_TIER", set())) == 0, "host blocks left after a flush")
+        check(http(port, "/v1/cache/stats")["tiers"]["host"]["blocks"] == 0, "host not flushed")
+        stop(server)
+        on_disk = sum(1 for _, _, fs in os.walk(disk) for f in fs if f.endswith(".kv"))
+        check(on_disk == len(disk_held), f"{on_disk} block files, events said {len(disk_held)}")
+
+        # Restarted over the same directory: the blocks found are announced.
+        server, port, endpoint, replay_endpoint, output = start(radixlm, model, flags)
+        late = replay_all(ctx, endpoint, replay_endpoint)
+        check(late.tiers.get("DISK", set()) == disk_held,
+              f"after a restart: {len(late.tiers.get('DISK', set()))} DISK blocks announced, "
+              f"{len(disk_held)} held")
+        print(f"tiers ok: {host_blocks} host blocks, {len(disk_held)} disk blocks, "
+              f"{len(disk_held)} announced after a restart")
+    finally:
+        stop(server)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main():
@@ -254,6 +397,7 @@ def main():
         check(len(sub.blocks) == 0, "blocks left after a full flush")
         print(f"ok: {sum(sub.events.values())} events in {sub.last_seq + 1} batches "
               f"({sub.replayed} through replay): {sub.events}")
+        tiers(radixlm, model, ctx)
     finally:
         server.terminate()
         try:

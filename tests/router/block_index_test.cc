@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "kvcache/block_hash.h"
@@ -69,6 +71,44 @@ TEST(BlockIndex, ApproximateRecordForgetsTheOldestPastCapacity) {
   EXPECT_EQ(index.blocks(0), 4u);
 }
 
+TEST(BlockIndex, MediumsAreIndexedApartAndWeighed) {
+  BlockIndex index(2, 1 << 20, {{"DISK", 0.25}});
+  const auto prompt = Hashes(0, 6);
+  // Replica 0: pages 0-3 on the device, 2-5 in host memory (so 0-5 cached).
+  index.Store(0, std::span(prompt).first(4), "GPU");
+  index.Store(0, std::span(prompt).subspan(2), "CPU");
+  // Replica 1: all six on disk (weight overridden to 0.25).
+  index.Store(1, prompt, "DISK");
+  int pages[2];
+  double weighted[2];
+  index.Match(prompt, pages, weighted);
+  EXPECT_EQ(pages[0], 6);
+  EXPECT_EQ(pages[1], 6);
+  EXPECT_DOUBLE_EQ(weighted[0], 4 * 1.0 + 2 * DefaultMediumWeight("CPU"));
+  EXPECT_DOUBLE_EQ(weighted[1], 6 * 0.25);
+  EXPECT_EQ(index.blocks(0), 8u);  // 4 on the device + 4 in host memory
+  // The device drops pages 2-3: host memory still has them.
+  index.Remove(0, std::span(prompt).subspan(2, 2), "GPU");
+  index.Match(prompt, pages, weighted);
+  EXPECT_EQ(pages[0], 6);
+  EXPECT_DOUBLE_EQ(weighted[0], 2 * 1.0 + 4 * DefaultMediumWeight("CPU"));
+  // Removing from a medium that does not hold them changes nothing.
+  index.Remove(0, std::span(prompt).first(2), "DISK");
+  index.Match(prompt, pages, weighted);
+  EXPECT_EQ(pages[0], 6);
+  const std::vector<std::string> mediums = index.mediums();
+  ASSERT_EQ(mediums.size(), 4u);  // "", GPU, CPU, DISK
+  EXPECT_EQ(index.blocks(0, 1), 2u);
+  EXPECT_EQ(index.blocks(0, 2), 4u);
+  EXPECT_EQ(index.blocks(1, 3), 6u);
+  index.Clear(0);  // every medium
+  index.Match(prompt, pages, weighted);
+  EXPECT_EQ(pages[0], 0);
+  EXPECT_EQ(weighted[0], 0.0);
+  EXPECT_EQ(index.blocks(0), 0u);
+  EXPECT_EQ(index.size(), 6u);
+}
+
 // The target: a decision within 50 µs with 1M cached blocks across
 // replicas. Prints the figure (docs/BENCHMARKS.md) and fails only far above it.
 TEST(BlockIndex, LookupCostAtOneMillionBlocks) {
@@ -91,6 +131,31 @@ TEST(BlockIndex, LookupCostAtOneMillionBlocks) {
   EXPECT_EQ(out[0], 0);
   std::printf("BlockIndex::Match, 64-page prompt, 1M blocks: %.2f us\n", us);
   EXPECT_LT(us, 500.0);
+  // The same million blocks spread over three mediums (device, host, disk: a
+  // third each), weighed: the router's lookup with tiers.
+  BlockIndex tiered(kReplicas);
+  const char* kMediums[] = {"GPU", "CPU", "DISK"};
+  for (int r = 0; r < kReplicas; ++r) {
+    for (int p = 0; p < 4096; ++p) {
+      const auto hashes = Hashes((r * 4096 + p) * 1000, 64, 16);
+      for (int m = 0; m < 3; ++m) {
+        const size_t from = static_cast<size_t>(m) * 22;
+        tiered.Store(r, std::span(hashes).subspan(from, std::min<size_t>(22, 64 - from)),
+                     kMediums[m]);
+      }
+    }
+  }
+  double weighted[kReplicas];
+  const auto start2 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kIters; ++i) tiered.Match(prompt, out, weighted);
+  const double us2 =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start2).count() /
+      kIters;
+  EXPECT_EQ(out[2], 64);
+  EXPECT_DOUBLE_EQ(weighted[2], 22 * 1.0 + 22 * 0.9 + 20 * 0.5);
+  std::printf("BlockIndex::Match, 64-page prompt, 1M blocks over 3 mediums, weighed: %.2f us\n",
+              us2);
+  EXPECT_LT(us2, 500.0);
 }
 
 }  // namespace

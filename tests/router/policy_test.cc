@@ -9,7 +9,7 @@ namespace {
 
 TEST(Policy, LongestCachedPrefixWins) {
   std::vector<ReplicaLoad> loads(3);
-  const int matched[] = {1, 5, 3};
+  const double matched[] = {1, 5, 3};
   EXPECT_EQ(ChooseReplica(loads, matched, {}), 1);
 }
 
@@ -20,13 +20,13 @@ TEST(Policy, NoMatchGoesToTheLeastLoadedThenTheLeastRouted) {
   loads[2].in_flight = 1;
   loads[1].routed = 10;
   loads[2].routed = 3;
-  const int matched[] = {0, 0, 0};
+  const double matched[] = {0, 0, 0};
   EXPECT_EQ(ChooseReplica(loads, matched, {}), 2);
 }
 
 TEST(Policy, AHotPrefixSpillsPastTheBound) {
   std::vector<ReplicaLoad> loads(3);
-  const int matched[] = {8, 0, 0};
+  const double matched[] = {8, 0, 0};
   PolicyOptions options;
   options.spill_bound = 2;
   loads[0].in_flight = 2;  // within min (0) + 2
@@ -38,10 +38,21 @@ TEST(Policy, AHotPrefixSpillsPastTheBound) {
 TEST(Policy, UnhealthyReplicasAreNeverChosen) {
   std::vector<ReplicaLoad> loads(2);
   loads[0].healthy = false;
-  const int matched[] = {9, 0};
+  const double matched[] = {9, 0};
   EXPECT_EQ(ChooseReplica(loads, matched, {}), 1);
   loads[1].healthy = false;
   EXPECT_EQ(ChooseReplica(loads, matched, {}), -1);
+}
+
+TEST(Policy, APrefixOnTheDeviceBeatsTheSameOnDisk) {
+  // Weighted pages (BlockIndex::Match): 8 pages on one replica's device
+  // against the same 8 on another's disk (weight 0.5), and a longer prefix on
+  // disk that still outweighs a short one on the device.
+  std::vector<ReplicaLoad> loads(3);
+  const double device_vs_disk[] = {4.0, 8.0, 0.0};
+  EXPECT_EQ(ChooseReplica(loads, device_vs_disk, {}), 1);
+  const double long_on_disk[] = {0.5 * 20, 8.0, 0.0};
+  EXPECT_EQ(ChooseReplica(loads, long_on_disk, {}), 0);
 }
 
 }  // namespace
