@@ -205,9 +205,32 @@ int64_t KvTiers::Prefetch(std::span<const kvcache::BlockHash> hashes, int64_t fi
   // evict the blocks it is loading.
   const int64_t room = std::max<int64_t>(blocks_ / 2, 1) - loading_;
   if (room <= 0) return page - start;
-  StatusOr<int64_t> held = store_->CountHeld(hashes.subspan(static_cast<size_t>(page)));
-  if (!held.ok() || *held <= 0) return page - start;
-  const int64_t end = page + std::min(*held, room);
+  int64_t held = 0;
+  if (store_->counts_in_memory()) {
+    StatusOr<int64_t> counted = store_->CountHeld(hashes.subspan(static_cast<size_t>(page)));
+    held = counted.ok() ? *counted : 0;
+  } else {
+    // A round trip (Redis): asked on the loader thread, never here; the
+    // request waits for the answer, which Poll brings.
+    auto it = probes_.find(request);
+    if (it == probes_.end()) {
+      probes_.emplace(request, Probe{page, kUnanswered});
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        probe_jobs_.push_back(
+            {request, std::vector<kvcache::BlockHash>(hashes.begin() + page, hashes.end())});
+      }
+      ++probing_;
+      wake_.notify_all();
+      return kProbing;
+    }
+    if (it->second.held == kUnanswered) return kProbing;
+    // Counted from the page the probe started at; the cache may have moved on.
+    held = std::max<int64_t>(it->second.first + it->second.held - page, 0);
+    probes_.erase(it);
+  }
+  if (held <= 0) return page - start;
+  const int64_t end = page + std::min(held, room);
   int64_t queued = 0;
   for (; page < end; ++page) {
     const kvcache::BlockHash& hash = hashes[static_cast<size_t>(page)];
@@ -243,9 +266,13 @@ bool KvTiers::LoadingAt(std::span<const kvcache::BlockHash> hashes, int64_t page
 }
 
 void KvTiers::WaitForLoads(std::chrono::milliseconds timeout) {
-  if (loading_ == 0) return;
+  if (loading_ == 0 && probing_ == 0) return;
   std::unique_lock<std::mutex> lock(mu_);
-  idle_.wait_for(lock, timeout, [&] { return !done_.empty() || stop_; });
+  idle_.wait_for(lock, timeout, [&] { return !done_.empty() || !probes_done_.empty() || stop_; });
+}
+
+void KvTiers::Forget(uint64_t request) {
+  if (!probes_.empty()) probes_.erase(request);
 }
 
 Status KvTiers::Load(std::span<const kvcache::BlockHash> hashes, int64_t first,
@@ -405,9 +432,18 @@ void KvTiers::FlushPuts(bool all) {
 void KvTiers::ApplyDone(bool wait_all) {
   {
     std::unique_lock<std::mutex> lock(mu_);
-    if (wait_all) idle_.wait(lock, [&] { return jobs_.empty() && busy_ == 0; });
+    if (wait_all) {
+      idle_.wait(lock, [&] { return jobs_.empty() && probe_jobs_.empty() && busy_ == 0; });
+    }
     done_scratch_.swap(done_);
+    probes_scratch_.swap(probes_done_);
   }
+  for (const ProbeDone& d : probes_scratch_) {
+    --probing_;
+    auto it = probes_.find(d.request);
+    if (it != probes_.end()) it->second.held = d.held;  // else: admitted or gone meanwhile
+  }
+  probes_scratch_.clear();
   for (const LoadDone& d : done_scratch_) {
     const size_t s = static_cast<size_t>(d.slot);
     if (state_[s] == SlotState::kLoading) {
@@ -430,19 +466,38 @@ void KvTiers::ApplyDone(bool wait_all) {
 void KvTiers::Poll() {
   if (store_ == nullptr) return;
   FlushPuts(/*all=*/false);
-  if (loading_ > 0) ApplyDone(/*wait_all=*/false);
+  if (loading_ > 0 || probing_ > 0) ApplyDone(/*wait_all=*/false);
 }
 
 void KvTiers::LoaderLoop() {
   while (true) {
     LoadJob job;
+    ProbeJob probe;
+    bool probing = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;  // stopping
-      job = jobs_.front();
-      jobs_.pop_front();
+      wake_.wait(lock, [&] { return stop_ || !jobs_.empty() || !probe_jobs_.empty(); });
+      if (!probe_jobs_.empty()) {
+        // Probes first: a request waits on each, and each is one round trip.
+        probe = std::move(probe_jobs_.front());
+        probe_jobs_.pop_front();
+        probing = true;
+      } else {
+        if (jobs_.empty()) return;  // stopping
+        job = jobs_.front();
+        jobs_.pop_front();
+      }
       ++busy_;
+    }
+    if (probing) {
+      StatusOr<int64_t> held = store_->CountHeld(probe.hashes);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        probes_done_.push_back({probe.request, held.ok() ? *held : 0});
+        --busy_;
+      }
+      idle_.notify_all();
+      continue;
     }
     Status status = store_->Get(
         job.hash, std::span<std::byte>(Slot(job.slot), static_cast<size_t>(block_bytes_)));
@@ -497,7 +552,8 @@ KvTierStats KvTiers::stats() const {
 }
 
 bool KvTiers::busy() const {
-  return !puts_.empty() || loading_ > 0 || (store_ != nullptr && store_->stats().queued > 0);
+  return !puts_.empty() || loading_ > 0 || probing_ > 0 ||
+         (store_ != nullptr && store_->stats().queued > 0);
 }
 
 void KvTiers::Announce(kvcache::TierSlot slot, const kvcache::BlockHash& hash) {

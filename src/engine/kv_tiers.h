@@ -20,7 +20,11 @@
 //              holds are read into host slots by a loader thread (never on the
 //              step thread); returns how many of the prompt's next pages are
 //              on their way, so the request waits for them (as for in-batch
-//              sharing) instead of computing them
+//              sharing) instead of computing them. How far the store holds the
+//              prompt is asked once per request: a store that answers from
+//              memory (the directory) at once; otherwise (Redis, a round trip)
+//              on the loader thread, Prefetch returning kProbing until the
+//              answer is in (the request waits for it too; Forget drops it)
 //   Load       admission: host pages copied into fresh device pages (which the
 //              scheduler then inserts into the prefix cache, so the request
 //              matches them as it matches any cached page)
@@ -68,6 +72,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "backend/backend.h"
@@ -95,10 +100,16 @@ class KvTiers {
   // With a store: starts loading the pages after HeldFrom(hashes, first) that
   // the store holds into the host tier; returns how many pages from there on
   // are loading (0: none; the request need not wait).
+  // kProbing: the store is being asked (a round trip on the loader thread);
+  // call again after a Poll.
+  static constexpr int64_t kProbing = -1;
   int64_t Prefetch(std::span<const kvcache::BlockHash> hashes, int64_t first, uint64_t request);
+  // The request no longer waits (admitted, finished): its probe is dropped.
+  void Forget(uint64_t request);
   // Whether page `page` of such a prompt is being loaded into the host tier.
   bool LoadingAt(std::span<const kvcache::BlockHash> hashes, int64_t page) const;
-  // Waits until a load finishes or `timeout` passes (nothing in flight: returns).
+  // Waits until a load or probe finishes or `timeout` passes (nothing in
+  // flight: returns).
   void WaitForLoads(std::chrono::milliseconds timeout);
   // Copies pages [first, first + into.size()) (held: HeldFrom) into the device
   // pages `into`, marking them used by `request`; *from_store gets how many of
@@ -129,6 +140,21 @@ class KvTiers {
     kvcache::BlockHash hash;
     kvcache::TierSlot slot;
     Status status;
+  };
+  // A store probe: how many of `hashes` (a prompt's pages from `first`) the
+  // store holds; held kUnanswered until the loader thread's answer is in.
+  static constexpr int64_t kUnanswered = -1;
+  struct Probe {
+    int64_t first = 0;
+    int64_t held = kUnanswered;
+  };
+  struct ProbeJob {
+    uint64_t request = 0;
+    std::vector<kvcache::BlockHash> hashes;
+  };
+  struct ProbeDone {
+    uint64_t request;
+    int64_t held;
   };
   static constexpr int64_t kReady = 0, kLoadingMark = 1;  // TierIndex::ready values
 
@@ -199,11 +225,16 @@ class KvTiers {
   std::thread loader_;
   std::mutex mu_;
   std::condition_variable wake_, idle_;
-  std::deque<LoadJob> jobs_;    // under mu_
-  std::vector<LoadDone> done_;  // under mu_
-  int64_t busy_ = 0;            // jobs taken and not yet in done_, under mu_
-  bool stop_ = false;           // under mu_
-  int64_t loading_ = 0;         // slots in kLoading
+  std::deque<LoadJob> jobs_;                    // under mu_
+  std::vector<LoadDone> done_;                  // under mu_
+  std::deque<ProbeJob> probe_jobs_;             // under mu_
+  std::vector<ProbeDone> probes_done_;          // under mu_
+  std::unordered_map<uint64_t, Probe> probes_;  // by request: asked or answered
+  int64_t probing_ = 0;                         // probes asked and not yet applied
+  std::vector<ProbeDone> probes_scratch_;
+  int64_t busy_ = 0;     // jobs taken and not yet in done_, under mu_
+  bool stop_ = false;    // under mu_
+  int64_t loading_ = 0;  // slots in kLoading
 
   // Scratch.
   std::vector<kvcache::TierMove> moves_;

@@ -410,15 +410,16 @@ void Scheduler::RankWaiting(int64_t now) {
     if (tiers_ != nullptr && !r.options.embed) {
       w.cached_tokens = TieredMatch(&r, w.cached_tokens);
       if (tiers_->has_store()) {
-        // The store is asked once per request (a Redis round trip); its pages
-        // then come up to the host on the loader thread while it waits.
+        // The store is asked once per request (a Redis round trip, on the
+        // loader thread); its pages then come up to the host there while the
+        // request waits.
         const auto hashes = UsableHashes(&r);
         const int64_t page = w.cached_tokens / pool_->page_size();
         if (!r.store_checked) {
-          r.store_checked = true;
-          tiers_->Prefetch(hashes, page, r.id);
+          r.store_checked = tiers_->Prefetch(hashes, page, r.id) != KvTiers::kProbing;
         }
-        w.loading = tiers_->LoadingAt(hashes, page);
+        // Waiting for the store's answer, or for the pages it holds.
+        w.loading = !r.store_checked || tiers_->LoadingAt(hashes, page);
       }
     }
     w.width = r.width();
@@ -468,6 +469,7 @@ int64_t Scheduler::TieredMatch(Request* r, int64_t device) {
 }
 
 void Scheduler::LoadFromTiers(StepPlan* plan, Request* r) {
+  tiers_->Forget(r->id);  // admitted: a store probe still out is not waited for
   const int64_t ps = pool_->page_size();
   const auto& prompt = r->options.prompt;
   const auto matchable = std::span(prompt).first(static_cast<size_t>(
@@ -1090,6 +1092,7 @@ void Scheduler::Report(Request* r, bool finished, const Status& error) {
   update.completion_tokens = r->completion_tokens;
   update.finished = finished;
   update.error = error;
+  if (finished && tiers_ != nullptr) tiers_->Forget(r->id);
   if (finished && r->options.embed && r->sequences[0]->finish == FinishReason::kStop) {
     update.embedding = std::move(r->hidden_sum);
   }

@@ -116,6 +116,8 @@ class BlockStore {
   // The directory answers from memory (microseconds); Redis in one pipelined
   // round trip (UNAVAILABLE when it is down).
   virtual StatusOr<int64_t> CountHeld(std::span<const BlockHash> hashes) = 0;
+  // Whether CountHeld answers from memory (cheap enough for the step thread).
+  virtual bool counts_in_memory() const { return false; }
   virtual void Flush() = 0;
   virtual BlockStoreStats stats() const = 0;
 

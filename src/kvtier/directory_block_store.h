@@ -100,6 +100,7 @@ class DirectoryBlockStore final : public BlockStore {
   BlockPut Put(const BlockHash& hash, std::span<const std::byte> payload) override;
   Status Get(const BlockHash& hash, std::span<std::byte> out) override;
   StatusOr<int64_t> CountHeld(std::span<const BlockHash> hashes) override;
+  bool counts_in_memory() const override { return true; }
   void Flush() override;
   BlockStoreStats stats() const override;
   // Also announces every block held now (found at open), oldest first.

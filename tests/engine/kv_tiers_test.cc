@@ -17,6 +17,7 @@
 #include "backend/backend.h"
 #include "engine/kv_tiers.h"
 #include "kvcache/cache_events.h"
+#include "store/redis_process.h"
 
 namespace radixlm::engine {
 namespace {
@@ -194,6 +195,56 @@ struct HashLess {
   }
 };
 using HashSet = std::set<kvcache::BlockHash, HashLess>;
+
+// Redis: how far the store holds a prompt is a round trip, asked on the loader
+// thread. Prefetch says kProbing (the request waits) until the answer is in,
+// then queues the loads as for the directory.
+TEST_F(KvTiersTest, RedisIsProbedOffTheStepThread) {
+  radixlm::testing::RedisProcess redis;
+  ASSERT_TRUE(redis.Start());
+  KvTierOptions o = Options(8, "all");
+  o.disk_dir.clear();
+  o.redis_url = "redis://127.0.0.1:" + std::to_string(redis.port());
+  {
+    auto seeded = KvTiers::Create(o, &backend_);
+    ASSERT_TRUE(seeded.ok()) << seeded.status().ToString();
+    backend_.Fill(0, 0x31);
+    backend_.Fill(1, 0x32);
+    ASSERT_TRUE((*seeded)
+                    ->Use(std::vector<kvcache::BlockHash>{kH1, kH2}, std::vector<int32_t>{0, 1},
+                          /*request=*/1)
+                    .ok());
+    ASSERT_TRUE(backend_.WaitHostCopies().ok());
+    (*seeded)->Poll();
+  }  // written to Redis
+  auto made = KvTiers::Create(o, &backend_);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  KvTiers* tiers = made->get();
+  const std::vector<kvcache::BlockHash> prompt = {kH1, kH2, kH3};
+  EXPECT_EQ(tiers->Prefetch(prompt, 0, /*request=*/7), KvTiers::kProbing);
+  EXPECT_EQ(tiers->Prefetch(prompt, 0, /*request=*/7), KvTiers::kProbing) << "asked once";
+  EXPECT_TRUE(tiers->busy());
+  int64_t loading = KvTiers::kProbing;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (loading == KvTiers::kProbing && std::chrono::steady_clock::now() < deadline) {
+    tiers->WaitForLoads(std::chrono::milliseconds(5));
+    tiers->Poll();
+    loading = tiers->Prefetch(prompt, 0, /*request=*/7);
+  }
+  EXPECT_EQ(loading, 2) << "H1 and H2 are in Redis, H3 is not";
+  EXPECT_EQ(WaitHeld(tiers, {kH1, kH2}), 2);
+  int64_t from_store = 0;
+  ASSERT_TRUE(tiers->Load(prompt, 0, std::vector<int32_t>{4, 5}, /*request=*/7, &from_store).ok());
+  ASSERT_TRUE(backend_.WaitHostCopies().ok());
+  EXPECT_EQ(backend_.At(4), 0x31);
+  EXPECT_EQ(backend_.At(5), 0x32);
+  // A request admitted before its answer came: the probe is dropped.
+  EXPECT_EQ(tiers->Prefetch(prompt, 0, /*request=*/8), KvTiers::kProbing);
+  tiers->Forget(8);
+  tiers->WaitForLoads(std::chrono::milliseconds(500));
+  tiers->Poll();
+  EXPECT_FALSE(tiers->busy());
+}
 
 // A host tier smaller than one call's pages: H1's slot is taken again by H3
 // within the same Use, before H1's export was enqueued. H1's put must still
