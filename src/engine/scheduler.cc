@@ -137,9 +137,17 @@ bool Scheduler::Step() {
   if (tiers_ != nullptr) tiers_->Poll();
   if (idle()) return false;
   // The step in flight is finished first when its results shape the next one.
+  // When only some rows' masks or penalties need its tokens (a grammar's next
+  // mask, penalty counts), the next step is still planned while the device
+  // runs it, and its tokens are taken just before the launch.
+  bool finish_before_launch = false;
   if (in_flight_ != nullptr && !CanOverlap()) {
-    FinishInFlight(&mark);
-    ReleaseFinished();  // what it finished frees its pages for this plan
+    if (overlap_ && !in_flight_->host_rows) {
+      finish_before_launch = true;
+    } else {
+      FinishInFlight(&mark);
+      ReleaseFinished();  // what it finished frees its pages for this plan
+    }
   }
   StepState& next = states_[in_flight_ == &states_[0] ? 1 : 0];
   next.Clear();
@@ -169,6 +177,15 @@ bool Scheduler::Step() {
     if (!finished && tiers_ != nullptr) tiers_->WaitForLoads(std::chrono::milliseconds(2));
     phase_ns_[kPhaseRelease] += Lap(&mark);
     return finished || !idle();
+  }
+  if (finish_before_launch && in_flight_ != nullptr) {
+    ++planned_ahead_;
+    FinishInFlight(&mark);
+    // A sequence its tokens finished keeps its planned row (its pages stay
+    // until ReleaseFinished below), which then samples nothing.
+    for (StepPlan::Item& item : next.plan.items) {
+      if (item.sample && item.sequence->finished()) item.sample = false;
+    }
   }
   ++steps_;
   next.decode_rows = next.plan.budget.decode_rows;

@@ -199,6 +199,9 @@ class Scheduler {
   // The KV tiers have work that only a Step's Poll finishes (blocks waiting to
   // be handed to the store, loads landing): an idle engine steps again soon.
   bool tiers_busy() const;
+  // Steps planned while the one before ran although their grammar or penalty
+  // rows needed its tokens (taken just before the launch).
+  int64_t steps_planned_ahead() const { return planned_ahead_; }
 
   // The named steps, in order (Step calls them).
   void CollectCancelled();
@@ -311,6 +314,7 @@ class Scheduler {
   // Counters for the snapshot.
   int64_t preemptions_ = 0;
   int64_t steps_ = 0;
+  int64_t planned_ahead_ = 0;
   int64_t step_ns_ = 0;     // inside Step
   int64_t cache_ns_ = 0;    // inside prefix-cache calls (match, rank, insert)
   int64_t grammar_ns_ = 0;  // masks and matcher steps of constrained rows
