@@ -28,6 +28,10 @@ struct KvTierOptions {
   // host tier (under `host_medium`) and the store ("DISK" or "REDIS") hold.
   kvcache::CacheEventSink* events = nullptr;
   std::string host_medium = "CPU";
+  // Read a prompt's pages from the store only when that is faster than
+  // computing them (the store's measured read time a block against the
+  // device's prefill time a page; until both are known, read). Off: always.
+  bool loads_when_faster = true;
 };
 
 struct KvTierStats {
@@ -53,6 +57,11 @@ struct KvTierStats {
   int64_t store_write_errors = 0;
   int64_t store_dropped_puts = 0;
   int64_t store_blocks = -1;  // held now (-1: unknown, Redis)
+  // Blocks the store held that were computed instead, reading being slower
+  // (loads_when_faster), and the store's read time a block (moving average;
+  // -1: none read yet).
+  int64_t store_skipped_blocks = 0;
+  double store_read_seconds = -1;
 };
 
 }  // namespace radixlm::engine

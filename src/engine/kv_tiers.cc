@@ -189,7 +189,7 @@ int64_t KvTiers::HeldFrom(std::span<const kvcache::BlockHash> hashes, int64_t fi
 }
 
 int64_t KvTiers::Prefetch(std::span<const kvcache::BlockHash> hashes, int64_t first,
-                          uint64_t request) {
+                          uint64_t request, double page_compute_seconds) {
   if (store_ == nullptr) return 0;
   const int64_t n = static_cast<int64_t>(hashes.size());
   const int64_t start = HeldFrom(hashes, first);
@@ -230,6 +230,13 @@ int64_t KvTiers::Prefetch(std::span<const kvcache::BlockHash> hashes, int64_t fi
     probes_.erase(it);
   }
   if (held <= 0) return page - start;
+  if (options_.loads_when_faster && page_compute_seconds > 0 && stats_.store_read_seconds > 0 &&
+      stats_.store_read_seconds > page_compute_seconds &&
+      ++slower_decisions_ % kExploreEvery != 0) {
+    // The device computes these pages sooner than the store reads them.
+    stats_.store_skipped_blocks += held;
+    return page - start;
+  }
   const int64_t end = page + std::min(held, room);
   int64_t queued = 0;
   for (; page < end; ++page) {
@@ -452,6 +459,9 @@ void KvTiers::ApplyDone(bool wait_all) {
     }
     if (host().Find(d.hash) != d.slot) continue;  // forgotten meanwhile (a flush)
     if (d.status.ok()) {
+      // The read time a block, averaged (a new read weighs 1/8).
+      double& avg = stats_.store_read_seconds;
+      avg = avg < 0 ? d.seconds : avg + 0.125 * (d.seconds - avg);
       host().set_ready(d.slot, kReady);
       Announce(d.slot, d.hash);
       ++stats_.store_loaded_blocks;
@@ -499,11 +509,14 @@ void KvTiers::LoaderLoop() {
       idle_.notify_all();
       continue;
     }
+    const auto read_start = std::chrono::steady_clock::now();
     Status status = store_->Get(
         job.hash, std::span<std::byte>(Slot(job.slot), static_cast<size_t>(block_bytes_)));
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - read_start).count();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      done_.push_back({job.hash, job.slot, std::move(status)});
+      done_.push_back({job.hash, job.slot, std::move(status), seconds});
       --busy_;
     }
     idle_.notify_all();

@@ -103,7 +103,13 @@ class KvTiers {
   // kProbing: the store is being asked (a round trip on the loader thread);
   // call again after a Poll.
   static constexpr int64_t kProbing = -1;
-  int64_t Prefetch(std::span<const kvcache::BlockHash> hashes, int64_t first, uint64_t request);
+  // `page_compute_seconds`: what computing a page costs the device now (-1:
+  // unknown); with loads_when_faster, a store slower than that a block is not
+  // read (one such decision in kExploreEvery reads anyway, so the store's
+  // estimate follows it).
+  static constexpr int64_t kExploreEvery = 32;
+  int64_t Prefetch(std::span<const kvcache::BlockHash> hashes, int64_t first, uint64_t request,
+                   double page_compute_seconds = -1);
   // The request no longer waits (admitted, finished): its probe is dropped.
   void Forget(uint64_t request);
   // Whether page `page` of such a prompt is being loaded into the host tier.
@@ -140,6 +146,7 @@ class KvTiers {
     kvcache::BlockHash hash;
     kvcache::TierSlot slot;
     Status status;
+    double seconds = 0;  // the store's read
   };
   // A store probe: how many of `hashes` (a prompt's pages from `first`) the
   // store holds; held kUnanswered until the loader thread's answer is in.
@@ -231,6 +238,7 @@ class KvTiers {
   std::vector<ProbeDone> probes_done_;          // under mu_
   std::unordered_map<uint64_t, Probe> probes_;  // by request: asked or answered
   int64_t probing_ = 0;                         // probes asked and not yet applied
+  int64_t slower_decisions_ = 0;                // prefetches the store was too slow for
   std::vector<ProbeDone> probes_scratch_;
   int64_t busy_ = 0;     // jobs taken and not yet in done_, under mu_
   bool stop_ = false;    // under mu_

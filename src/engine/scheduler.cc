@@ -433,7 +433,11 @@ void Scheduler::RankWaiting(int64_t now) {
         const auto hashes = UsableHashes(&r);
         const int64_t page = w.cached_tokens / pool_->page_size();
         if (!r.store_checked) {
-          r.store_checked = tiers_->Prefetch(hashes, page, r.id) != KvTiers::kProbing;
+          // What computing a page costs the device now (-1: not measured).
+          const double token_s = cost_.TokenSeconds();
+          const double page_s =
+              token_s > 0 ? token_s * static_cast<double>(pool_->page_size()) : -1.0;
+          r.store_checked = tiers_->Prefetch(hashes, page, r.id, page_s) != KvTiers::kProbing;
         }
         // Waiting for the store's answer, or for the pages it holds.
         w.loading = !r.store_checked || tiers_->LoadingAt(hashes, page);

@@ -91,6 +91,9 @@ std::string FormatCacheStats(const engine::EngineSnapshot& s, const PinSummary& 
       field("defects", t.store_defects);
       field("errors", t.store_read_errors + t.store_write_errors);
       field("dropped_puts", t.store_dropped_puts);
+      field("skipped_blocks", t.store_skipped_blocks);
+      w.Key("read_seconds_per_block");
+      w.Double(t.store_read_seconds);
       w.EndObject();
     }
     w.EndObject();

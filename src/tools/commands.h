@@ -309,6 +309,7 @@ struct ServeOptions {
   std::string kv_redis_url;  // or Redis shared by replicas
   std::string kv_redis_prefix = "radixlm:kv:";
   std::string disk_cache_admission = "all";  // all | second-hit (the disk or Redis tier)
+  std::string tier_loads = "when-faster";    // when-faster | always (the disk or Redis tier)
   // 0: derived from the device (engine/step_limits.h) and printed at start-up.
   int64_t max_running = 0;
   int64_t token_budget = 0;

@@ -693,6 +693,11 @@ int main(int argc, char** argv) {
                    "all (default) or second-hit: the pages the disk or Redis cache takes")
       ->check(CLI::IsMember({"all", "second-hit"}));
   serve_cmd
+      ->add_option("--tier-loads", serve.tier_loads,
+                   "when-faster (default): read a prompt's pages from the disk or Redis cache "
+                   "only when that beats computing them on the device (measured); always")
+      ->check(CLI::IsMember({"when-faster", "always"}));
+  serve_cmd
       ->add_option("--host-cache-admission", serve.host_cache_admission,
                    "all (default) or second-hit: a page enters the host cache once two requests "
                    "used it")

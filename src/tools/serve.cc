@@ -304,6 +304,7 @@ int RunServe(const ServeOptions& o) {
     eo.tiers.redis_url = o.kv_redis_url;
     eo.tiers.redis_prefix = o.kv_redis_prefix;
     eo.tiers.store_admission = o.disk_cache_admission;
+    eo.tiers.loads_when_faster = o.tier_loads != "always";
     auto digest = kvtier::KvFingerprint::ModelDigest(o.model);
     if (!digest.ok()) return Fail(digest.status());
     eo.tiers.model_digest = *digest;

@@ -196,6 +196,58 @@ struct HashLess {
 };
 using HashSet = std::set<kvcache::BlockHash, HashLess>;
 
+// Reads from the store are taken only when they beat computing the pages:
+// once a read was timed, a device that computes a page in a nanosecond gets
+// nothing read (but one such decision in kExploreEvery reads anyway), one that
+// takes a second gets the pages; with loads_when_faster off, always.
+TEST_F(KvTiersTest, TheStoreIsReadOnlyWhenFasterThanComputing) {
+  std::vector<kvcache::BlockHash> prompt;
+  std::vector<uint8_t> values;
+  for (uint64_t i = 0; i < 6; ++i) {
+    prompt.push_back({100 + i, 7});
+    values.push_back(static_cast<uint8_t>(i));
+  }
+  ASSERT_NO_FATAL_FAILURE(Seed(prompt, values));
+  const std::vector<kvcache::BlockHash> first(prompt.begin(), prompt.begin() + 1);
+  {
+    auto made = KvTiers::Create(Options(16, "all"), &backend_);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    KvTiers* tiers = made->get();
+    // Nothing timed yet: read (the first page).
+    EXPECT_EQ(tiers->Prefetch(first, 0, /*request=*/1, /*page_compute_seconds=*/1e-9), 1);
+    ASSERT_EQ(WaitHeld(tiers, first), 1);
+    const double read_s = tiers->stats().store_read_seconds;
+    ASSERT_GT(read_s, 0);
+    ASSERT_LT(read_s, 1.0);
+    // Faster to compute: not read, and the request does not wait.
+    EXPECT_EQ(tiers->Prefetch(prompt, 1, /*request=*/2, 1e-9), 0);
+    EXPECT_EQ(tiers->stats().store_skipped_blocks, 5);
+    EXPECT_FALSE(tiers->LoadingAt(prompt, 1));
+    // Slower to compute: read.
+    EXPECT_EQ(tiers->Prefetch(prompt, 1, /*request=*/3, 1.0), 5);
+    EXPECT_EQ(WaitHeld(tiers, prompt), 6);
+  }  // one store open on a directory at a time
+  // Every kExploreEvery-th slower decision reads anyway (a fresh tier, whose
+  // first read is timed first).
+  {
+    auto fresh = KvTiers::Create(Options(16, "all"), &backend_);
+    ASSERT_TRUE(fresh.ok());
+    EXPECT_EQ((*fresh)->Prefetch(first, 0, /*request=*/10, 1e-9), 1);
+    ASSERT_EQ(WaitHeld(fresh->get(), first), 1);
+    for (int64_t k = 1; k <= KvTiers::kExploreEvery; ++k) {
+      const int64_t got = (*fresh)->Prefetch(prompt, 1, static_cast<uint64_t>(10 + k), 1e-9);
+      EXPECT_EQ(got, k == KvTiers::kExploreEvery ? 5 : 0) << "decision " << k;
+    }
+  }
+  KvTierOptions always = Options(16, "all");
+  always.loads_when_faster = false;
+  auto eager = KvTiers::Create(always, &backend_);
+  ASSERT_TRUE(eager.ok());
+  EXPECT_EQ((*eager)->Prefetch(first, 0, 1, 1e-9), 1);
+  ASSERT_EQ(WaitHeld(eager->get(), first), 1);
+  EXPECT_EQ((*eager)->Prefetch(prompt, 1, 2, 1e-9), 5) << "loads_when_faster off: always read";
+}
+
 // Redis: how far the store holds a prompt is a round trip, asked on the loader
 // thread. Prefetch says kProbing (the request waits) until the answer is in,
 // then queues the loads as for the directory.
