@@ -195,6 +195,7 @@ struct MakeModelCliOptions {
   int64_t shard_mb = 0;
   int64_t kv_heads = 0;
   int64_t sliding_window = -1;  // -1: the preset's
+  float kv_cache_scale = 0;     // > 0: FP8 KV cache scales (make_model.h)
   bool list = false;
 };
 // Writes a random-weight Hugging Face model directory.

@@ -436,6 +436,11 @@ int main(int argc, char** argv) {
                    "Sliding-window attention over this many positions (0: none; mistral and qwen2; "
                    "default: the preset's, 32 for a tiny mistral)")
       ->check(CLI::NonNegativeNumber);
+  make_cmd
+      ->add_option("--kv-cache-scale", make.kv_cache_scale,
+                   "With --dtype fp8 (compressed-tensors): every layer's FP8 KV cache k_scale and "
+                   "v_scale hold this value, and kv_cache_scheme is declared")
+      ->check(CLI::PositiveNumber);
   make_cmd->add_flag("--list-presets", make.list, "List the presets and exit");
 
   radixlm::tools::GenerateOptions gen_text;

@@ -62,6 +62,7 @@ int RunMakeModel(const MakeModelCliOptions& o) {
   options.shard_bytes = static_cast<uint64_t>(o.shard_mb) << 20;
   options.num_kv_heads = o.kv_heads;
   options.sliding_window = o.sliding_window;
+  options.kv_cache_scale = o.kv_cache_scale;
   const auto start = std::chrono::steady_clock::now();
   int last_percent = -1;
   auto made = model::MakeModel(options, [&](uint64_t done, uint64_t total) {
@@ -75,8 +76,13 @@ int RunMakeModel(const MakeModelCliOptions& o) {
   if (last_percent >= 0) std::fprintf(stderr, "\n");
   if (!made.ok()) return Fail(made.status());
   const model::ModelConfig& c = made->config;
-  const std::string format =
+  std::string format =
       *dtype == model::DType::kF8E4M3 ? "fp8 (" + o.fp8_kind + ", the rest bf16)" : o.dtype;
+  if (o.kv_cache_scale > 0) {
+    char scale[64];
+    std::snprintf(scale, sizeof(scale), ", FP8 KV cache scales %g", o.kv_cache_scale);
+    format += scale;
+  }
   std::printf("wrote %s: %s, preset %s, seed %llu, %s\n", o.out.c_str(),
               std::string(model::ArchitectureName(c.architecture)).c_str(), o.preset.c_str(),
               static_cast<unsigned long long>(o.seed), format.c_str());
