@@ -47,8 +47,7 @@ StatusOr<std::vector<float>> PerHead(const TensorRef& ref, int64_t kv_heads) {
   }
   const std::vector<int64_t>& s = t.shape;
   const bool one = s.empty() || s == std::vector<int64_t>{1} || s == std::vector<int64_t>{1, 1};
-  const bool heads =
-      s == std::vector<int64_t>{kv_heads} || s == std::vector<int64_t>{kv_heads, 1};
+  const bool heads = s == std::vector<int64_t>{kv_heads} || s == std::vector<int64_t>{kv_heads, 1};
   if (!one && !heads) {
     return InvalidArgumentError(*ref.file + ": KV cache scale " + t.name + " has shape " +
                                 ShapeText(s) + " ([] or [1] per tensor, [" +
