@@ -3,11 +3,23 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "core/crash_handler.h"
 #include "loadgen/run.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
+
+namespace {
+
+// --kv-dtype (backend/kv_dtype.h), on every command that loads a model to run it.
+const char* const kKvDtypeHelp =
+    "KV cache format: auto (the device's own: F32 on cpu, BF16 on cuda) or fp8 (E4M3, one byte "
+    "an element, with the checkpoint's k_scale/v_scale, else 1.0; cpu only for now)";
+const std::vector<std::string> kKvDtypes = {"auto", "fp8", "fp8_e4m3"};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   radixlm::InstallCrashHandler("radixlm");
@@ -469,6 +481,8 @@ int main(int argc, char** argv) {
       ->add_option("--quantize", gen_text.quantize,
                    "fp8: quantize the linear weights to FP8 at load (per-channel scales)")
       ->check(CLI::IsMember({"none", "fp8"}));
+  generate_cmd->add_option("--kv-dtype", gen_text.kv_dtype, kKvDtypeHelp)
+      ->check(CLI::IsMember(kKvDtypes));
 
   radixlm::tools::ForwardOptions fwd;
   CLI::App* forward_cmd = app.add_subcommand(
@@ -484,6 +498,8 @@ int main(int argc, char** argv) {
       ->add_option("--quantize", fwd.quantize,
                    "fp8: quantize the linear weights to FP8 at load (per-channel scales)")
       ->check(CLI::IsMember({"none", "fp8"}));
+  forward_cmd->add_option("--kv-dtype", fwd.kv_dtype, kKvDtypeHelp)
+      ->check(CLI::IsMember(kKvDtypes));
 
   radixlm::tools::TokenizeOptions tok;
   CLI::App* tokenize_cmd =
@@ -558,6 +574,8 @@ int main(int argc, char** argv) {
           ->expected(0, 1);
   bench_engine_cmd->add_option("--device", bench_engine.device, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  bench_engine_cmd->add_option("--kv-dtype", bench_engine.kv_dtype, kKvDtypeHelp)
+      ->check(CLI::IsMember(kKvDtypes));
   bench_engine_cmd
       ->add_option("--gpu-memory-fraction", bench_engine.gpu_memory_fraction,
                    "cuda: share of GPU memory for weights, workspace and KV pages")
@@ -783,6 +801,8 @@ int main(int argc, char** argv) {
       ->add_option("--quantize", serve.quantize,
                    "fp8: quantize the linear weights to FP8 at load (per-channel scales)")
       ->check(CLI::IsMember({"none", "fp8"}));
+  serve_cmd->add_option("--kv-dtype", serve.kv_dtype, kKvDtypeHelp)
+      ->check(CLI::IsMember(kKvDtypes));
   serve_cmd
       ->add_option("--gpu-memory-fraction", serve.gpu_memory_fraction,
                    "cuda: share of GPU memory for weights, workspace and KV pages (default 0.9)")

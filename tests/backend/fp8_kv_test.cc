@@ -144,8 +144,8 @@ TEST_P(Fp8KvCodesTest, PoolHoldsTheScaledCodesOfTheF32Values) {
             const uint8_t code = codes[at];
             if (layer == 0) {
               ASSERT_EQ(code, F32ToFp8E4M3Scaled(x, used))
-                  << "page " << page << " " << (kv ? "V" : "K") << " head " << h << " element "
-                  << e << ": " << x;
+                  << "page " << page << " " << (kv ? "V" : "K") << " head " << h << " element " << e
+                  << ": " << x;
               nonzero += code != 0 && code != 0x80;
             } else {
               const double back = Fp8E4M3ScaledToF32(code, used);
@@ -170,7 +170,7 @@ TEST_P(Fp8KvCodesTest, PoolHoldsTheScaledCodesOfTheF32Values) {
 
 INSTANTIATE_TEST_SUITE_P(Scales, Fp8KvCodesTest, ::testing::Values(0.0f, 0.0625f, 4.0f),
                          [](const auto& info) {
-                           return info.param == 0.0f    ? std::string("none")
+                           return info.param == 0.0f  ? std::string("none")
                                   : info.param < 1.0f ? std::string("small")
                                                       : std::string("large");
                          });
@@ -241,8 +241,8 @@ TEST_P(Fp8KvAccuracyTest, LogitsNearTheF32Pool) {
   o.seed = 7;
   o.dtype = k.dtype;
   o.num_kv_heads = k.kv_heads;
-  auto m = MakeTestModel(o, std::string("fp8kv_acc_") + k.name, 16, 256, k.config_from,
-                         k.config_to);
+  auto m =
+      MakeTestModel(o, std::string("fp8kv_acc_") + k.name, 16, 256, k.config_from, k.config_to);
   ASSERT_NE(m, nullptr);
   auto f32 = MakeCpu(m->weights, KvDtype::kAuto);
   auto fp8 = MakeCpu(m->weights, KvDtype::kFp8);
