@@ -93,7 +93,8 @@ class Backend {
 
   // The KV tiers below the device (engine/kv_tiers.h) keep whole pages: every
   // layer's keys and values of one page, page_bytes() bytes in the backend's
-  // own layout and number format (0: this backend cannot move pages).
+  // own layout and its pool's format, kv_format() (0: this backend cannot move
+  // pages).
   // ExportPages copies page pages[i] to host memory at dst[i], ImportPages
   // host memory at src[i] into page pages[i]; both are ordered like CopyPage
   // (after every step launched before, before every step launched after) and
