@@ -27,7 +27,6 @@ class KvMemory {
   KvMemory& operator=(const KvMemory&) = delete;
 
   std::byte* data() const { return static_cast<std::byte*>(data_); }
-  float* floats() const { return static_cast<float*>(data_); }
   size_t bytes() const { return bytes_; }
 
  private:
