@@ -65,6 +65,11 @@ class Backend {
   // The number format the model computes in ("f32", "bf16"): with name(), what
   // decides an answer's bits beside the model (the response cache's key).
   virtual std::string_view numeric_format() const { return "f32"; }
+  // The number format the KV pool's pages hold: numeric_format() unless the
+  // pool is quantized (kKvFormatFp8, "fp8_e4m3": --kv-dtype fp8, kv_dtype.h).
+  // With name(), what makes two backends' pages interchangeable (the KV tiers'
+  // fingerprint); beside numeric_format(), what decides an answer's bits.
+  virtual std::string_view kv_format() const { return numeric_format(); }
   virtual const model::ModelConfig& config() const = 0;
   virtual int64_t page_size() const = 0;
   virtual int64_t num_pages() const = 0;
@@ -88,7 +93,8 @@ class Backend {
 
   // The KV tiers below the device (engine/kv_tiers.h) keep whole pages: every
   // layer's keys and values of one page, page_bytes() bytes in the backend's
-  // own layout and number format (0: this backend cannot move pages).
+  // own layout and its pool's format, kv_format() (0: this backend cannot move
+  // pages).
   // ExportPages copies page pages[i] to host memory at dst[i], ImportPages
   // host memory at src[i] into page pages[i]; both are ordered like CopyPage
   // (after every step launched before, before every step launched after) and

@@ -31,8 +31,12 @@ StatusOr<QuantizeWeights> ParseQuantizeWeights(std::string_view name) {
 }
 
 std::string RuntimeName(const LoadedModel& m) {
-  return std::string(m.backend->name()) + "/" + std::string(m.backend->numeric_format()) + "/" +
-         m.weight_format;
+  std::string name = std::string(m.backend->name()) + "/" +
+                     std::string(m.backend->numeric_format()) + "/" + m.weight_format;
+  if (m.backend->kv_format() != m.backend->numeric_format()) {
+    name += "/kv-" + std::string(m.backend->kv_format());
+  }
+  return name;
 }
 
 StatusOr<LoadedModel> LoadModel(const std::string& dir, const cpu::CpuBackendOptions& options,
@@ -73,6 +77,7 @@ StatusOr<LoadedModel> LoadModel(const std::string& dir, const BackendFactory& ma
       break;
   }
   m.weight_format = WeightFormat(weights);
+  m.kv_cache_scales = weights.kv_cache_scales.Describe();
   ASSIGN_OR_RETURN(m.backend, make_backend(weights));
   return m;
 }

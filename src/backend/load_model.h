@@ -9,6 +9,10 @@
 // checkpoint of the same BF16 weights holds. Backends that have no FP8 kernels
 // (the CPU's, and the CUDA one for now) dequantize those weights once at load
 // and compute with exactly the values an FP8 path would read.
+//
+// The KV pool's format is the backend's (CpuBackendOptions::kv_dtype,
+// kv_dtype.h); an FP8 pool takes the checkpoint's KV cache scales from the
+// bound weights (model/kv_cache_scales.h).
 #pragma once
 
 #include <functional>
@@ -37,6 +41,9 @@ struct LoadedModel {
   // quantized at load), else the checkpoint's dtype ("bf16", "f16", "f32").
   std::string weight_format;
   bool quantized_at_load = false;  // --quantize fp8 made them FP8
+  // The checkpoint's FP8 KV cache scales, as KvCacheScales::Describe() puts
+  // it ("none (1.0)", "checkpoint, per tensor", ...), for logs.
+  std::string kv_cache_scales;
 };
 
 enum class QuantizeWeights { kNone, kFp8 };
@@ -44,8 +51,11 @@ enum class QuantizeWeights { kNone, kFp8 };
 StatusOr<QuantizeWeights> ParseQuantizeWeights(std::string_view name);
 
 // What, beside the model's files, decides its outputs' bits: the backend, its
-// number format and the weights' format, e.g. "cpu/f32/bf16", "cuda/bf16/fp8"
-// (the response cache's model fingerprint, server/response_entry.h).
+// number format, the weights' format and, when the KV pool holds another format
+// than the backend computes in, "kv-" and the pool's (Backend::kv_format), e.g.
+// "cpu/f32/bf16", "cuda/bf16/fp8", "cpu/f32/bf16/kv-fp8_e4m3" (the response
+// cache's model fingerprint, server/response_entry.h). The suffix is left out
+// for a pool of the backend's own format, so those names stay what they were.
 std::string RuntimeName(const LoadedModel& model);
 
 // Makes the backend from the bound weights (which live only during the call).

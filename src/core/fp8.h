@@ -1,5 +1,5 @@
-// FP8 E4M3: the byte format of FP8 weights (OCP OFP8 E4M3, PyTorch's
-// `float8_e4m3fn`, safetensors' "F8_E4M3").
+// FP8 E4M3: the byte format of FP8 weights and of the FP8 KV cache (OCP OFP8
+// E4M3, PyTorch's `float8_e4m3fn`, safetensors' "F8_E4M3").
 //
 //   bit 7 sign | bits 6-3 exponent (bias 7) | bits 2-0 mantissa
 //   exponent 0:        subnormal, mantissa * 2^-9 (the smallest: 2^-9)
@@ -19,6 +19,12 @@
 //     Fp8Overflow::kNan (the OCP non-saturating conversion);
 //   - magnitudes at or below 2^-10 (half the smallest subnormal; 2^-10 itself
 //     is a tie and goes to the even 0) become ±0, keeping the sign.
+// Scaled codes (the FP8 KV cache, vLLM's k_scale / v_scale convention): a value
+// is stored as E4M3(value / scale), saturating at ±448 (so |value| up to
+// 448 * scale is representable), and read back as code value * scale, each one
+// F32 operation. The division (not a multiplication by 1 / scale) is what
+// vLLM's and SGLang's cache kernels compute, so the same scale gives the same
+// codes.
 // Everything here is a pure function, constexpr, usable from any thread.
 #pragma once
 
@@ -96,6 +102,16 @@ constexpr uint8_t F32ToFp8E4M3(float value, Fp8Overflow overflow = Fp8Overflow::
   }
   if (code > 0x7eu) return sign | too_big;
   return static_cast<uint8_t>(sign | code);
+}
+
+// E4M3(value / scale), saturating; scale > 0.
+constexpr uint8_t F32ToFp8E4M3Scaled(float value, float scale) {
+  return F32ToFp8E4M3(value / scale, Fp8Overflow::kSaturate);
+}
+
+// code value * scale.
+constexpr float Fp8E4M3ScaledToF32(uint8_t code, float scale) {
+  return kFp8E4M3Values[code] * scale;
 }
 
 }  // namespace radixlm

@@ -120,6 +120,8 @@ struct EngineSnapshot {
   kvcache::CacheStats cache;
   bool prefix_cache = true;
   int64_t page_size = 0;
+  std::string kv_format;   // the pool's number format (Backend::kv_format)
+  int64_t page_bytes = 0;  // one page of every layer's K and V (Backend::page_bytes; 0: unknown)
   int64_t pages_total = 0;
   int64_t pages_free = 0;
   int64_t pages_cached = 0;  // held only by the cache: evictable

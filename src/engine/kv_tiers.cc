@@ -33,8 +33,10 @@ StatusOr<std::unique_ptr<kvtier::BlockStore>> OpenStore(const KvTierOptions& opt
   const model::ModelConfig& c = backend->config();
   kvtier::KvFingerprint fp;
   fp.model_digest = options.model_digest;
-  // The backend's name with its format: equal names promise equal bytes.
-  fp.kv_format = std::string(backend->name()) + "/" + std::string(backend->numeric_format());
+  // The backend's name with its pool's format ("cpu/f32", "cpu/fp8_e4m3",
+  // "cuda/bf16"): equal names promise equal bytes, so a server with an FP8 pool
+  // never reads an F32 server's blocks, nor the other way round.
+  fp.kv_format = std::string(backend->name()) + "/" + std::string(backend->kv_format());
   fp.page_size = static_cast<int32_t>(backend->page_size());
   fp.layers = static_cast<int32_t>(c.num_layers);
   fp.kv_heads = static_cast<int32_t>(c.num_kv_heads);

@@ -1172,6 +1172,8 @@ void Scheduler::FillSnapshot(EngineSnapshot* out) const {
   if (cache_ != nullptr) out->cache = cache_->GetStats();
   out->prefix_cache = cache_ != nullptr;
   out->page_size = pool_->page_size();
+  if (out->kv_format.empty()) out->kv_format = backend_->kv_format();  // fixed for a backend
+  out->page_bytes = backend_->page_bytes();
   out->pages_total = pool_->num_pages();
   out->pages_free = pool_->pages_free();
   out->pages_cached = out->cache.pages_cached;

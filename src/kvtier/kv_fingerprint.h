@@ -14,9 +14,12 @@
 //   model_digest  ModelDigest(model_dir): the files core/file_digest.h lists
 //                 (the response cache's ModelFingerprint hashes the same files)
 //   kv_format     the KV pool's numeric format as the backend stores it: "f32"
-//                 (CPU backend), "bf16" (CUDA). Two backends whose pages of one
-//                 format differ in layout or rounding must name different
-//                 formats (e.g. "cuda/bf16"): equal names promise equal bytes.
+//                 (CPU backend), "bf16" (CUDA), "fp8_e4m3" (--kv-dtype fp8;
+//                 its scales come from the model files, which model_digest
+//                 covers). Two backends whose pages of one format differ in
+//                 layout or rounding must name different formats (the engine
+//                 names them "cpu/f32", "cuda/bf16", "cpu/fp8_e4m3"): equal
+//                 names promise equal bytes.
 //   page_size, layers, kv_heads, head_dim   the page geometry
 #pragma once
 

@@ -17,7 +17,10 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
-// The whole scale tensor in F32.
+int64_t Extent(int64_t block, int64_t whole) { return block > 0 ? block : whole; }
+
+}  // namespace
+
 std::vector<float> ScalesToF32(const TensorRef& ref) {
   const int64_t n = ref.info->elements();
   std::vector<float> out(static_cast<size_t>(n));
@@ -36,15 +39,11 @@ std::vector<float> ScalesToF32(const TensorRef& ref) {
         break;
       }
       default:
-        CHECK(false) << "FindFp8Scale admits float scales only";
+        CHECK(false) << "scales are F32, BF16 or F16";
     }
   }
   return out;
 }
-
-int64_t Extent(int64_t block, int64_t whole) { return block > 0 ? block : whole; }
-
-}  // namespace
 
 void QuantizeFp8(std::span<const float> w, int64_t rows, int64_t cols, ScaleBlock block,
                  std::span<uint8_t> codes, std::span<float> scales) {

@@ -40,6 +40,10 @@ struct Fp8Scale {
 StatusOr<Fp8Scale> FindFp8Scale(const ModelConfig& config, const Checkpoint& ckpt,
                                 const std::string& name, const TensorRef& weight);
 
+// A scale tensor (F32, BF16 or F16: anything else is a CHECK failure) in F32,
+// row-major.
+std::vector<float> ScalesToF32(const TensorRef& ref);
+
 // Dequantizes an FP8 view (view.scale set) into `out`, row-major [rows, cols].
 void DequantizeFp8View(const WeightView& view, std::span<float> out);
 

@@ -80,7 +80,7 @@ ScaleBlock Fp8Block(QuantMethod kind) {
 
 // quantization_config as transformers (fp8) and llm-compressor's FP8_DYNAMIC
 // scheme (compressed-tensors) write it.
-void WriteQuantizationConfig(QuantMethod kind, JsonWriter& w) {
+void WriteQuantizationConfig(QuantMethod kind, bool kv_cache_scales, JsonWriter& w) {
   w.Key("quantization_config");
   w.BeginObject();
   if (kind == QuantMethod::kFp8) {
@@ -156,12 +156,28 @@ void WriteQuantizationConfig(QuantMethod kind, JsonWriter& w) {
   w.String("lm_head");
   w.EndArray();
   w.Key("kv_cache_scheme");
-  w.Null();
+  if (kv_cache_scales) {
+    w.BeginObject();
+    w.Key("num_bits");
+    w.Int(8);
+    w.Key("type");
+    w.String("float");
+    w.Key("symmetric");
+    w.Bool(true);
+    w.Key("strategy");
+    w.String("tensor");
+    w.Key("dynamic");
+    w.Bool(false);
+    w.EndObject();
+  } else {
+    w.Null();
+  }
   w.EndObject();
 }
 
 // config.json as transformers writes it for each model type.
-std::string ConfigJson(const ModelConfig& c, DType dtype, QuantMethod fp8_kind) {
+std::string ConfigJson(const ModelConfig& c, DType dtype, QuantMethod fp8_kind,
+                       bool kv_cache_scales) {
   JsonWriter w;
   w.BeginObject();
   w.Key("architectures");
@@ -274,7 +290,7 @@ std::string ConfigJson(const ModelConfig& c, DType dtype, QuantMethod fp8_kind) 
   w.Double(0.02);
   w.Key("torch_dtype");
   w.String(torch_dtype);
-  if (dtype == DType::kF8E4M3) WriteQuantizationConfig(fp8_kind, w);
+  if (dtype == DType::kF8E4M3) WriteQuantizationConfig(fp8_kind, kv_cache_scales, w);
   w.Key("use_cache");
   w.Bool(true);
   w.EndObject();
@@ -508,6 +524,12 @@ StatusOr<MadeModel> MakeModel(const MakeModelOptions& o,
   if (fp8 && o.fp8_kind != QuantMethod::kFp8 && o.fp8_kind != QuantMethod::kCompressedTensors) {
     return InvalidArgumentError("the FP8 checkpoint kind must be fp8 or compressed-tensors");
   }
+  const bool kv_cache_scales = o.kv_cache_scale > 0;
+  if (o.kv_cache_scale != 0 && (!(o.kv_cache_scale > 0) || !std::isfinite(o.kv_cache_scale) ||
+                                !fp8 || o.fp8_kind != QuantMethod::kCompressedTensors)) {
+    return InvalidArgumentError(
+        "--kv-cache-scale must be positive and goes with --dtype fp8 (compressed-tensors)");
+  }
   // FP8 checkpoints keep every tensor but the linear weights in BF16.
   const DType float_dtype = fp8 ? DType::kBF16 : o.dtype;
   if (o.out_dir.empty()) return InvalidArgumentError("no output directory given");
@@ -518,8 +540,8 @@ StatusOr<MadeModel> MakeModel(const MakeModelOptions& o,
   MadeModel made;
   made.config = c;
 
-  // The tensors to write, each with what fills it: an expected tensor, or the
-  // scale of the FP8 weight before it.
+  // The tensors to write, each with what fills it: an expected tensor, the
+  // scale of the FP8 weight before it, or (no tensor) a KV cache scale.
   struct Source {
     const ExpectedTensor* tensor = nullptr;
     bool scale = false;
@@ -551,6 +573,14 @@ StatusOr<MadeModel> MakeModel(const MakeModelOptions& o,
       add(module + scale_name, DType::kF32, ScaleShape(block, e.shape[0], e.shape[1]), {&e, true});
     } else {
       add(e.name, float_dtype, e.shape, {&e, false});
+    }
+    // After each layer's v_proj (its bias, when it has one): the layer's KV cache scales.
+    const std::string_view v_proj =
+        c.attention_bias ? ".self_attn.v_proj.bias" : ".self_attn.v_proj.weight";
+    if (kv_cache_scales && e.name.ends_with(v_proj)) {
+      const std::string attn = e.name.substr(0, e.name.size() - v_proj.size()) + ".self_attn.";
+      add(attn + "k_scale", DType::kBF16, {1}, {});
+      add(attn + "v_scale", DType::kBF16, {1}, {});
     }
   }
   // An FP8 weight's scales, kept from its fill for the scale tensor after it.
@@ -584,8 +614,14 @@ StatusOr<MadeModel> MakeModel(const MakeModelOptions& o,
     RETURN_IF_ERROR(WriteSafetensors(
         (dir / name).string(), part, {{"format", "pt"}}, [&](size_t i, std::span<uint8_t> out) {
           const Source& source = sources[first + i];
-          const ExpectedTensor& e = *source.tensor;
           const DType dtype = tensors[first + i].dtype;
+          if (source.tensor == nullptr) {  // a KV cache scale
+            FillConstant(o.kv_cache_scale, dtype, out);
+            done += out.size();
+            if (progress) progress(done, total);
+            return;
+          }
+          const ExpectedTensor& e = *source.tensor;
           if (source.scale) {
             std::memcpy(out.data(), pending_scales.data(), out.size());
           } else if (dtype == DType::kF8E4M3) {
@@ -622,7 +658,8 @@ StatusOr<MadeModel> MakeModel(const MakeModelOptions& o,
     made.files.push_back("model.safetensors.index.json");
   }
   const std::vector<std::string> specials = SpecialTokens(c.architecture);
-  RETURN_IF_ERROR(WriteText(dir / "config.json", ConfigJson(c, o.dtype, o.fp8_kind)));
+  RETURN_IF_ERROR(
+      WriteText(dir / "config.json", ConfigJson(c, o.dtype, o.fp8_kind, kv_cache_scales)));
   RETURN_IF_ERROR(WriteText(dir / "tokenizer.json", MakeByteLevelTokenizerJson(specials)));
   RETURN_IF_ERROR(WriteText(dir / "tokenizer_config.json", TokenizerConfigJson(c, specials)));
   made.files.insert(made.files.end(), {"config.json", "tokenizer.json", "tokenizer_config.json"});

@@ -10,6 +10,13 @@
 // as an FP8 checkpoint of `fp8_kind` (quantization.h): compressed-tensors with
 // per-channel F32 `weight_scale` [out, 1] (the default), or fp8 with F32
 // `weight_scale_inv` over 128x128 blocks. Embeddings, norms and lm_head stay BF16.
+//
+// FP8 KV cache scales (kv_cache_scale > 0, compressed-tensors FP8 checkpoints
+// only): every layer's `self_attn.k_scale` and `self_attn.v_scale`, BF16 [1] as
+// llm-compressor writes them, hold that value (rounded to BF16), and
+// quantization_config declares `kv_cache_scheme` (per tensor, static): what a
+// checkpoint calibrated for an FP8 KV cache carries (kv_cache_scales.h). The
+// value is given, not calibrated (make-model runs no forward pass).
 #pragma once
 
 #include <cstdint>
@@ -35,6 +42,7 @@ struct MakeModelOptions {
   // layer windowed for qwen2 (use_sliding_window, max_window_layers 0); llama and
   // gpt2 have none. -1: the preset's (mistral: 32 at tiny, so short prompts cross it).
   int64_t sliding_window = -1;
+  float kv_cache_scale = 0;  // > 0: FP8 KV cache scales of this value (see above)
   std::string out_dir;
 };
 

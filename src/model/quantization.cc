@@ -168,14 +168,45 @@ Status ParseGroup(const Reader& r, std::string_view group_name, object group,
   return OkStatus();
 }
 
+// kv_cache_scheme: FP8 with static scales, as vLLM accepts it.
+Status ParseKvCacheScheme(const Reader& r, element e, WeightQuantization* out) {
+  object scheme;
+  if (e.get_object().get(scheme)) return r.Bad("kv_cache_scheme must be an object or null");
+  int64_t bits = 0;
+  std::string type;
+  if (scheme["num_bits"].get_int64().get(bits)) {
+    return r.Bad("kv_cache_scheme.num_bits must be an integer");
+  }
+  RETURN_IF_ERROR(r.String(scheme, "type", "kv_cache_scheme.", &type));
+  if (bits != 8 || type != "float") {
+    return r.Bad("kv_cache_scheme of " + std::to_string(bits) + " bits, type \"" + type +
+                 "\" is not supported (FP8 only: num_bits 8, type float)");
+  }
+  bool flag = true;
+  if (Reader::Get(scheme, "symmetric", &e) && (e.get_bool().get(flag) || !flag)) {
+    return r.Bad("kv_cache_scheme: an asymmetric KV cache (symmetric false) is not supported");
+  }
+  if (Reader::Get(scheme, "dynamic", &e) && (e.get_bool().get(flag) || flag)) {
+    return r.Bad("kv_cache_scheme: dynamic KV scales are not supported (static k_scale/v_scale)");
+  }
+  std::string strategy;
+  RETURN_IF_ERROR(r.String(scheme, "strategy", "kv_cache_scheme.", &strategy));
+  if (strategy == "tensor") {
+    out->kv_cache_scheme = KvCacheScheme::kFp8PerTensor;
+  } else if (strategy == "attn_head") {
+    out->kv_cache_scheme = KvCacheScheme::kFp8PerHead;
+  } else {
+    return r.Bad("kv_cache_scheme.strategy \"" + strategy +
+                 "\" is not supported (tensor or attn_head)");
+  }
+  return OkStatus();
+}
+
 Status ParseCompressedTensors(const Reader& r, object q, WeightQuantization* out) {
   out->method = QuantMethod::kCompressedTensors;
   out->scale_names = {"weight_scale"};
-  std::string text;
-  RETURN_IF_ERROR(r.String(q, "format", "", &text));
-  if (!text.empty() && text != "float-quantized" && text != "naive-quantized") {
-    return r.Bad("format \"" + text + "\" is not supported (float8 weights: float-quantized)");
-  }
+  std::string format, text;
+  RETURN_IF_ERROR(r.String(q, "format", "", &format));
   RETURN_IF_ERROR(r.String(q, "quantization_status", "", &text));
   if (!text.empty() && text != "compressed") {
     return r.Bad("quantization_status \"" + text +
@@ -183,12 +214,20 @@ Status ParseCompressedTensors(const Reader& r, object q, WeightQuantization* out
   }
   element e;
   if (Reader::Get(q, "kv_cache_scheme", &e)) {
-    return r.Bad("kv_cache_scheme (a quantized KV cache) is not supported");
+    RETURN_IF_ERROR(ParseKvCacheScheme(r, e, out));
   }
   object groups;
-  if (q["config_groups"].get_object().get(groups) || groups.size() == 0) {
+  const bool no_groups = q["config_groups"].get_object().get(groups) || groups.size() == 0;
+  const bool kv_only = out->kv_cache_scheme != KvCacheScheme::kNone && no_groups;
+  // A KV-only recipe leaves the weights "dense" (uncompressed).
+  if (!format.empty() && format != "float-quantized" && format != "naive-quantized" &&
+      !(format == "dense" && kv_only)) {
+    return r.Bad("format \"" + format + "\" is not supported (float8 weights: float-quantized)");
+  }
+  if (no_groups && !kv_only) {
     return r.Bad("compressed-tensors needs a non-empty \"config_groups\" object");
   }
+  if (no_groups) return OkStatus();  // `groups` may not even be an object
   for (auto [group_name, value] : groups) {
     object group;
     if (value.get_object().get(group)) {

@@ -23,9 +23,17 @@
 // Its scale's shape must be one the config's groups allow.
 //
 // Activations are quantized dynamically (per token, at run time) or not at all:
-// static input scales (`activation_scheme: "static"`, `dynamic: false`), FP8 KV
-// cache schemes, asymmetric or integer weights, other bit widths and every
-// other quant_method are refused with an error naming what was found.
+// static input scales (`activation_scheme: "static"`, `dynamic: false`),
+// asymmetric or integer weights, other bit widths and every other quant_method
+// are refused with an error naming what was found.
+//
+// compressed-tensors' `kv_cache_scheme` (an FP8 KV cache calibrated with the
+// checkpoint): {"num_bits": 8, "type": "float", "strategy": "tensor" |
+// "attn_head", "symmetric": true, "dynamic": false} is read (the static k_scale
+// / v_scale tensors it promises are found by kv_cache_scales.h; they are used
+// when the server runs with `--kv-dtype fp8`); any other scheme is refused. With
+// a kv_cache_scheme, `config_groups` may be empty (a KV-only recipe: the
+// weights stay in their float dtype).
 #pragma once
 
 #include <cstdint>
@@ -53,6 +61,10 @@ std::vector<int64_t> ScaleShape(ScaleBlock block, int64_t rows, int64_t cols);
 // "per tensor", "per channel", "128x128 blocks".
 std::string ScaleBlockName(ScaleBlock block);
 
+// What kv_cache_scheme declares: none, or FP8 K and V with static scales per
+// layer ("tensor") or per layer and KV head ("attn_head").
+enum class KvCacheScheme { kNone, kFp8PerTensor, kFp8PerHead };
+
 struct WeightQuantization {
   QuantMethod method = QuantMethod::kNone;
   // The scale geometries the config allows (one per config group; several
@@ -61,6 +73,7 @@ struct WeightQuantization {
   // The scale tensor's name after the weight's module: "weight_scale_inv" (fp8)
   // or "weight_scale" (compressed-tensors; fp8 also accepts it).
   std::vector<std::string> scale_names;
+  KvCacheScheme kv_cache_scheme = KvCacheScheme::kNone;
   bool quantized() const { return method != QuantMethod::kNone; }
 };
 

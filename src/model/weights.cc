@@ -172,6 +172,7 @@ StatusOr<ModelWeights> BindWeights(const ModelConfig& c, const Checkpoint& ckpt)
     used.insert(name);
     parameters.insert(name);
   }
+  ASSIGN_OR_RETURN(KvCacheScales kv_cache_scales, FindKvCacheScales(c, ckpt, &used));
   for (const std::string& name : ckpt.names()) {
     if (!used.contains(name) && !Ignorable(c, name)) {
       const TensorRef* ref = ckpt.Find(name);
@@ -182,6 +183,7 @@ StatusOr<ModelWeights> BindWeights(const ModelConfig& c, const Checkpoint& ckpt)
 
   ModelWeights w;
   w.config = c;
+  w.kv_cache_scales = std::move(kv_cache_scales);
   for (const std::string& name : parameters) {
     w.parameter_count += ckpt.Find(name)->info->elements();
   }

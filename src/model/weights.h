@@ -14,7 +14,8 @@
 // except that a linear layer's weight may be F8_E4M3 with its scale tensor, as
 // config.json's quantization_config describes (quantization.h, fp8_weights.h);
 // anything missing, misshapen, of another dtype, or not part of the model is an
-// INVALID_ARGUMENT that names the tensor and the file.
+// INVALID_ARGUMENT that names the tensor and the file. The static scales of an
+// FP8 KV cache (kv_cache_scales.h) are part of the model when present.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,7 @@
 #include "core/status.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
+#include "model/kv_cache_scales.h"
 
 namespace radixlm::model {
 
@@ -63,7 +65,8 @@ struct ModelWeights {
   WeightView final_norm, final_norm_bias;
   WeightView lm_head;  // [vocab, hidden]; the embedding when tied
   std::vector<LayerWeights> layers;
-  uint64_t parameter_count = 0;  // distinct parameters (tied weights once)
+  KvCacheScales kv_cache_scales;  // empty when the checkpoint has none
+  uint64_t parameter_count = 0;   // distinct parameters (tied weights once; scales not counted)
 };
 
 // Binds and validates; `ckpt` must outlive the result.

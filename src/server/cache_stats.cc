@@ -51,6 +51,13 @@ std::string FormatCacheStats(const engine::EngineSnapshot& s, const PinSummary& 
   field("locked", s.pages_locked);
   field("in_use", s.pages_in_use);
   w.EndObject();
+  w.Key("kv");
+  w.BeginObject();
+  w.Key("format");
+  w.String(s.kv_format);
+  field("page_bytes", s.page_bytes);
+  field("pool_tokens", s.pages_total * s.page_size);
+  w.EndObject();
   w.Key("hit_rate");
   w.Double(Share(s.cache.match_tokens_hit, s.cache.match_tokens));
   w.Key("kv_usage");

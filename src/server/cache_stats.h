@@ -2,6 +2,8 @@
 //
 //   {"scope": "server", "prefix_cache": true, "page_size": 16,
 //    "pages": {"total", "free", "cached", "locked", "in_use"},
+//    "kv": {"format" (the pool's: "f32", "bf16", "fp8_e4m3"), "page_bytes",
+//           "pool_tokens" (pages x page size)},
 //    "hit_rate": hits / queries (tokens), "kv_usage": ...,
 //    "requests": {"running", "waiting", "preemptions"},
 //    "cache": {every kvcache::CacheStats counter by name},

@@ -26,10 +26,36 @@ Status CheckDevice(const std::string& device) {
   return InvalidArgumentError("--device: '" + device + "' (use cpu or cuda)");
 }
 
+Status CheckKvDtype(const std::string& device, backend::KvDtype kv_dtype) {
+  if (device == "cuda" && kv_dtype == backend::KvDtype::kFp8) {
+    return FailedPreconditionError(
+        "--kv-dtype fp8: FP8 KV cache kernels are not built for CUDA yet (use --kv-dtype auto "
+        "for BF16 pages, or --device cpu)");
+  }
+  return OkStatus();
+}
+
+StatusOr<backend::KvDtype> ParseKvDtypeFor(const std::string& device, const std::string& flag) {
+  ASSIGN_OR_RETURN(const backend::KvDtype kv_dtype, backend::ParseKvDtype(flag));
+  RETURN_IF_ERROR(CheckKvDtype(device, kv_dtype));
+  return kv_dtype;
+}
+
+int64_t KvElementBytes(const std::string& device, backend::KvDtype kv_dtype) {
+  switch (kv_dtype) {
+    case backend::KvDtype::kAuto:
+      return device == "cuda" ? 2 : 4;
+    case backend::KvDtype::kFp8:
+      return 1;
+  }
+  return 4;
+}
+
 StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceChoice& choice) {
   RETURN_IF_ERROR(CheckDevice(choice.device));
   ASSIGN_OR_RETURN(const backend::QuantizeWeights quantize,
                    backend::ParseQuantizeWeights(choice.quantize));
+  RETURN_IF_ERROR(CheckKvDtype(choice.device, choice.cpu.kv_dtype));
   if (choice.device == "cpu") return backend::LoadModel(dir, choice.cpu, quantize);
 #ifdef RADIXLM_WITH_CUDA
   backend::cuda::CudaBackendOptions options;

@@ -1,10 +1,13 @@
 // --device: which backend runs the model. "cpu" always exists; "cuda" exists
 // when radixlm was built with RADIXLM_CUDA (nvcc found), and is a clear error
-// otherwise.
+// otherwise. --kv-dtype: the KV pool's format (backend/kv_dtype.h): auto (the
+// backend's own: F32 on the CPU, BF16 on CUDA) or fp8 (the CPU backend only for
+// now: the CUDA backend has no FP8 KV kernels yet, a clear error).
 #pragma once
 
 #include <string>
 
+#include "backend/kv_dtype.h"
 #include "backend/load_model.h"
 #include "core/status.h"
 
@@ -13,13 +16,22 @@ namespace radixlm::tools {
 bool CudaBuilt();
 // OK for "cpu", and for "cuda" in a CUDA build; a message saying why otherwise.
 Status CheckDevice(const std::string& device);
+// OK unless the device cannot hold a pool of that format (fp8 on cuda, for now).
+Status CheckKvDtype(const std::string& device, backend::KvDtype kv_dtype);
+// A --kv-dtype flag's value parsed (backend::ParseKvDtype) and checked for the device.
+StatusOr<backend::KvDtype> ParseKvDtypeFor(const std::string& device, const std::string& flag);
+// Bytes of one KV element in the pool of `device` with `kv_dtype`: 4 (CPU, F32),
+// 2 (CUDA, BF16), 1 (FP8). A page holds 2 * layers * kv_heads * head_dim *
+// page_size of them.
+int64_t KvElementBytes(const std::string& device, backend::KvDtype kv_dtype);
 
 struct DeviceChoice {
   std::string device = "cpu";
-  backend::cpu::CpuBackendOptions cpu;  // page_size and num_pages serve both devices
-  double gpu_memory_fraction = 0.9;     // cuda, when cpu.num_pages is 0
-  bool cuda_graphs = true;              // cuda: decode steps replay CUDA graphs
-  std::string quantize;                 // --quantize: "", "none" or "fp8" (load_model.h)
+  // page_size, num_pages and kv_dtype serve both devices.
+  backend::cpu::CpuBackendOptions cpu;
+  double gpu_memory_fraction = 0.9;  // cuda, when cpu.num_pages is 0
+  bool cuda_graphs = true;           // cuda: decode steps replay CUDA graphs
+  std::string quantize;              // --quantize: "", "none" or "fp8" (load_model.h)
 };
 // LoadModel with the chosen backend.
 StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceChoice& choice);

@@ -75,6 +75,8 @@ int RunBenchEngineCuda(const BenchEngineOptions& o);  // bench_engine_cuda.cc
 
 int RunBenchEngine(const BenchEngineOptions& o) {
   if (Status s = CheckDevice(o.device); !s.ok()) return Fail(s);
+  auto kv_dtype = ParseKvDtypeFor(o.device, o.kv_dtype);
+  if (!kv_dtype.ok()) return Fail(kv_dtype.status());
 #ifdef RADIXLM_WITH_CUDA
   if (o.device == "cuda") return RunBenchEngineCuda(o);
 #endif
@@ -91,6 +93,7 @@ int RunBenchEngine(const BenchEngineOptions& o) {
   options.threads = o.threads;
   const int64_t total = o.prompt_tokens + o.decode_tokens;
   options.num_pages = (total + 15) / 16;
+  options.kv_dtype = *kv_dtype;
   auto loaded = backend::LoadModel(o.model, options);
   if (!loaded.ok()) return Fail(loaded.status());
   auto* cpu = static_cast<backend::cpu::CpuBackend*>(loaded->backend.get());
@@ -156,10 +159,11 @@ int RunBenchEngine(const BenchEngineOptions& o) {
   const double decode_gbs = static_cast<double>(cpu->weight_bytes_per_token()) / decode / 1e9;
 
   FILE* table = o.json_out == "-" ? stderr : stdout;  // stdout holds only the JSON then
-  std::fprintf(table, "model %s: %s, %.1f M parameters, F32 compute, %d threads, %s kernels\n",
+  std::fprintf(table,
+               "model %s: %s, %.1f M parameters, F32 compute, %s KV, %d threads, %s kernels\n",
                o.model.c_str(), std::string(model::ArchitectureName(c.architecture)).c_str(),
-               static_cast<double>(loaded->parameters) / 1e6, threads,
-               backend::cpu::UsingAvx512() ? "AVX-512" : "portable");
+               static_cast<double>(loaded->parameters) / 1e6, std::string(cpu->kv_format()).c_str(),
+               threads, backend::cpu::UsingAvx512() ? "AVX-512" : "portable");
   std::fprintf(table, "%-34s %12s %12s %10s\n", "figure", "measured", "roofline", "ratio");
   std::fprintf(table, "%-34s %12.1f %12s %10s\n", "prefill tokens/s", t / prefill, "", "");
   std::fprintf(table, "%-34s %12.1f %12.1f %9.1f%%\n", "prefill GFLOP/s vs OpenBLAS SGEMM",
@@ -186,6 +190,8 @@ int RunBenchEngine(const BenchEngineOptions& o) {
     w.Uint(loaded->parameters);
     w.Key("threads");
     w.Int(threads);
+    w.Key("kv_format");
+    w.String(cpu->kv_format());
     w.Key("prompt_tokens");
     w.Int(o.prompt_tokens);
     w.Key("prefill_s");

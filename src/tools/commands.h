@@ -195,6 +195,7 @@ struct MakeModelCliOptions {
   int64_t shard_mb = 0;
   int64_t kv_heads = 0;
   int64_t sliding_window = -1;  // -1: the preset's
+  float kv_cache_scale = 0;     // > 0: FP8 KV cache scales (make_model.h)
   bool list = false;
 };
 // Writes a random-weight Hugging Face model directory.
@@ -215,6 +216,7 @@ struct GenerateOptions {
   int32_t page_size = 16;
   std::string device = "cpu";  // cpu | cuda
   std::string quantize;        // "" | none | fp8 (backend/load_model.h)
+  std::string kv_dtype;        // "" | auto | fp8 (backend/kv_dtype.h)
 };
 // Runs one prompt through the model with the prefix cache and prints the
 // completion, speeds and cached tokens.
@@ -227,6 +229,7 @@ struct ForwardOptions {
   int threads = 0;
   std::string device = "cpu";  // cpu | cuda
   std::string quantize;        // "" | none | fp8 (backend/load_model.h)
+  std::string kv_dtype;        // "" | auto | fp8 (backend/kv_dtype.h)
 };
 // Writes the logits of every position (for comparisons with other implementations).
 int RunForward(const ForwardOptions& options);
@@ -248,6 +251,7 @@ struct BenchEngineOptions {
   int threads = 0;
   std::string json_out;        // a file, or "-": the JSON on stdout and the tables on stderr
   std::string device = "cpu";  // cpu | cuda
+  std::string kv_dtype;        // "" | auto | fp8 (backend/kv_dtype.h)
   // cuda only (bench_engine_cuda.cc); empty lists take the defaults in brackets.
   double gpu_memory_fraction = 0.9;
   bool no_cuda_graphs = false;             // decode steps launched kernel by kernel
@@ -295,6 +299,7 @@ struct ServeOptions {
   std::string model;
   std::string device = "cpu";        // cpu | cuda
   std::string quantize;              // "" | none | fp8 (backend/load_model.h)
+  std::string kv_dtype;              // "" | auto | fp8 (backend/kv_dtype.h)
   double gpu_memory_fraction = 0.9;  // cuda: the KV pool is what this leaves (unless --kv-pages)
   std::string host = "127.0.0.1";
   int port = 8000;                // 0: any free port

@@ -3,11 +3,23 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "core/crash_handler.h"
 #include "loadgen/run.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
+
+namespace {
+
+// --kv-dtype (backend/kv_dtype.h), on every command that loads a model to run it.
+const char* const kKvDtypeHelp =
+    "KV cache format: auto (the device's own: F32 on cpu, BF16 on cuda) or fp8 (E4M3, one byte "
+    "an element, with the checkpoint's k_scale/v_scale, else 1.0; cpu only for now)";
+const std::vector<std::string> kKvDtypes = {"auto", "fp8", "fp8_e4m3"};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   radixlm::InstallCrashHandler("radixlm");
@@ -436,6 +448,11 @@ int main(int argc, char** argv) {
                    "Sliding-window attention over this many positions (0: none; mistral and qwen2; "
                    "default: the preset's, 32 for a tiny mistral)")
       ->check(CLI::NonNegativeNumber);
+  make_cmd
+      ->add_option("--kv-cache-scale", make.kv_cache_scale,
+                   "With --dtype fp8 (compressed-tensors): every layer's FP8 KV cache k_scale and "
+                   "v_scale hold this value, and kv_cache_scheme is declared")
+      ->check(CLI::PositiveNumber);
   make_cmd->add_flag("--list-presets", make.list, "List the presets and exit");
 
   radixlm::tools::GenerateOptions gen_text;
@@ -464,6 +481,8 @@ int main(int argc, char** argv) {
       ->add_option("--quantize", gen_text.quantize,
                    "fp8: quantize the linear weights to FP8 at load (per-channel scales)")
       ->check(CLI::IsMember({"none", "fp8"}));
+  generate_cmd->add_option("--kv-dtype", gen_text.kv_dtype, kKvDtypeHelp)
+      ->check(CLI::IsMember(kKvDtypes));
 
   radixlm::tools::ForwardOptions fwd;
   CLI::App* forward_cmd = app.add_subcommand(
@@ -479,6 +498,8 @@ int main(int argc, char** argv) {
       ->add_option("--quantize", fwd.quantize,
                    "fp8: quantize the linear weights to FP8 at load (per-channel scales)")
       ->check(CLI::IsMember({"none", "fp8"}));
+  forward_cmd->add_option("--kv-dtype", fwd.kv_dtype, kKvDtypeHelp)
+      ->check(CLI::IsMember(kKvDtypes));
 
   radixlm::tools::TokenizeOptions tok;
   CLI::App* tokenize_cmd =
@@ -553,6 +574,8 @@ int main(int argc, char** argv) {
           ->expected(0, 1);
   bench_engine_cmd->add_option("--device", bench_engine.device, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  bench_engine_cmd->add_option("--kv-dtype", bench_engine.kv_dtype, kKvDtypeHelp)
+      ->check(CLI::IsMember(kKvDtypes));
   bench_engine_cmd
       ->add_option("--gpu-memory-fraction", bench_engine.gpu_memory_fraction,
                    "cuda: share of GPU memory for weights, workspace and KV pages")
@@ -787,6 +810,8 @@ int main(int argc, char** argv) {
       ->add_option("--quantize", serve.quantize,
                    "fp8: quantize the linear weights to FP8 at load (per-channel scales)")
       ->check(CLI::IsMember({"none", "fp8"}));
+  serve_cmd->add_option("--kv-dtype", serve.kv_dtype, kKvDtypeHelp)
+      ->check(CLI::IsMember(kKvDtypes));
   serve_cmd
       ->add_option("--gpu-memory-fraction", serve.gpu_memory_fraction,
                    "cuda: share of GPU memory for weights, workspace and KV pages (default 0.9)")

@@ -62,6 +62,7 @@ int RunMakeModel(const MakeModelCliOptions& o) {
   options.shard_bytes = static_cast<uint64_t>(o.shard_mb) << 20;
   options.num_kv_heads = o.kv_heads;
   options.sliding_window = o.sliding_window;
+  options.kv_cache_scale = o.kv_cache_scale;
   const auto start = std::chrono::steady_clock::now();
   int last_percent = -1;
   auto made = model::MakeModel(options, [&](uint64_t done, uint64_t total) {
@@ -75,8 +76,13 @@ int RunMakeModel(const MakeModelCliOptions& o) {
   if (last_percent >= 0) std::fprintf(stderr, "\n");
   if (!made.ok()) return Fail(made.status());
   const model::ModelConfig& c = made->config;
-  const std::string format =
+  std::string format =
       *dtype == model::DType::kF8E4M3 ? "fp8 (" + o.fp8_kind + ", the rest bf16)" : o.dtype;
+  if (o.kv_cache_scale > 0) {
+    char scale[64];
+    std::snprintf(scale, sizeof(scale), ", FP8 KV cache scales %g", o.kv_cache_scale);
+    format += scale;
+  }
   std::printf("wrote %s: %s, preset %s, seed %llu, %s\n", o.out.c_str(),
               std::string(model::ArchitectureName(c.architecture)).c_str(), o.preset.c_str(),
               static_cast<unsigned long long>(o.seed), format.c_str());
@@ -192,6 +198,9 @@ int RunGenerate(const GenerateOptions& o) {
   options.page_size = o.page_size;
   options.threads = o.threads;
   choice.quantize = o.quantize;
+  auto kv_dtype = ParseKvDtypeFor(o.device, o.kv_dtype);
+  if (!kv_dtype.ok()) return Fail(kv_dtype.status());
+  options.kv_dtype = *kv_dtype;
   auto probe = model::ReadModelConfig(o.model + "/config.json");
   if (!probe.ok()) return Fail(probe.status());
   // Two runs of a prompt and its completion fit (pages cost nothing until used).
@@ -222,10 +231,11 @@ int RunGenerate(const GenerateOptions& o) {
           ? std::to_string(static_cast<backend::cpu::CpuBackend*>(m.backend.get())->threads()) +
                 " CPU threads"
           : "the GPU (BF16)";
-  std::fprintf(stderr, "loaded %s (%s, %.1f M parameters, %s weights%s) in %.2f s on %s\n",
+  std::fprintf(stderr, "loaded %s (%s, %.1f M parameters, %s weights%s, %s KV) in %.2f s on %s\n",
                o.model.c_str(), std::string(model::ArchitectureName(m.config.architecture)).c_str(),
                static_cast<double>(m.parameters) / 1e6, m.weight_format.c_str(),
-               m.quantized_at_load ? " quantized at load" : "", SecondsSince(load_start),
+               m.quantized_at_load ? " quantized at load" : "",
+               std::string(m.backend->kv_format()).c_str(), SecondsSince(load_start),
                where.c_str());
   auto pool = kvcache::PagePool::Create({m.backend->num_pages(), o.page_size});
   if (!pool.ok()) return Fail(pool.status());
@@ -318,6 +328,9 @@ int RunForward(const ForwardOptions& o) {
   options.num_pages = static_cast<int64_t>(tokens.size() + 15) / 16;
   options.threads = o.threads;
   choice.quantize = o.quantize;
+  auto kv_dtype = ParseKvDtypeFor(o.device, o.kv_dtype);
+  if (!kv_dtype.ok()) return Fail(kv_dtype.status());
+  options.kv_dtype = *kv_dtype;
   auto loaded = LoadModelOn(o.model, choice);
   if (!loaded.ok()) return Fail(loaded.status());
   std::vector<int32_t> pages(static_cast<size_t>(options.num_pages));

@@ -187,11 +187,17 @@ int RunServe(const ServeOptions& o) {
   if (!probe.ok()) return Fail(probe.status());
   // --device: the CPU backend keeps K and V in F32, the CUDA one in BF16 and sizes
   // its pool from --gpu-memory-fraction unless --kv-pages or --kv-memory is given.
+  // --kv-dtype fp8 stores one byte an element: the same --kv-memory holds 4x the
+  // F32 pool's tokens (2x BF16's).
   if (Status s = CheckDevice(o.device); !s.ok()) return Fail(s);
+  auto kv_dtype = ParseKvDtypeFor(o.device, o.kv_dtype);
+  if (!kv_dtype.ok()) return Fail(kv_dtype.status());
   const bool cuda = o.device == "cuda";
-  const uint64_t page_bytes =
-      static_cast<uint64_t>(probe->num_layers) * 2 * static_cast<uint64_t>(probe->num_kv_heads) *
-      static_cast<uint64_t>(probe->head_dim) * (cuda ? 2 : 4) * static_cast<uint64_t>(o.page_size);
+  const uint64_t page_bytes = static_cast<uint64_t>(probe->num_layers) * 2 *
+                              static_cast<uint64_t>(probe->num_kv_heads) *
+                              static_cast<uint64_t>(probe->head_dim) *
+                              static_cast<uint64_t>(KvElementBytes(o.device, *kv_dtype)) *
+                              static_cast<uint64_t>(o.page_size);
   int64_t pages = o.kv_pages;
   if (pages <= 0 && (!cuda || !o.kv_memory.empty())) {
     auto bytes = ParseBytes(o.kv_memory.empty() ? "1GiB" : o.kv_memory);
@@ -222,6 +228,7 @@ int RunServe(const ServeOptions& o) {
   choice.cpu.num_pages = pages;  // 0 on cuda: from the memory fraction
   choice.cpu.threads = o.threads;
   choice.cpu.commit_kv_memory = true;
+  choice.cpu.kv_dtype = *kv_dtype;
   choice.quantize = o.quantize;
   auto loaded = LoadModelOn(o.model, choice);
   if (!loaded.ok()) return Fail(loaded.status());
@@ -459,12 +466,14 @@ int RunServe(const ServeOptions& o) {
                   v.spells_every_byte() ? "" : "; the vocabulary cannot write every byte");
     Say(line);
   }
+  const std::string kv_scales =
+      *kv_dtype == backend::KvDtype::kFp8 ? ", scales " + m.kv_cache_scales : "";
   std::snprintf(line, sizeof(line),
-                "KV pool %lld pages x %d tokens = %lld tokens (%.1f MiB of %s K/V on %s)",
+                "KV pool %lld pages x %d tokens = %lld tokens (%.1f MiB of %s K/V on %s%s)",
                 static_cast<long long>(pages), static_cast<int>(o.page_size),
                 static_cast<long long>(pages * o.page_size),
                 static_cast<double>(page_bytes) * static_cast<double>(pages) / (1 << 20),
-                cuda ? "BF16" : "F32", o.device.c_str());
+                std::string(m.backend->kv_format()).c_str(), o.device.c_str(), kv_scales.c_str());
   Say(line);
   Say(std::string("prefix cache ") +
       (o.no_prefix_cache ? "off"

@@ -244,4 +244,10 @@ inline const Case kCases[] = {
     {"gpt2", "gpt2", model::DType::kF32, 0, "", ""},
 };
 
+// How far the CPU backend's logits (and summed hidden states) with an FP8 KV
+// pool may be from its F32 pool's (relative L2) on these models: measured 5.5e-3
+// to 1.2e-2 for the logits (fp8_kv_test.cc prints each), up to 3.3e-2 for the
+// hidden states summed over a prompt.
+inline constexpr double kFp8KvBound = 0.06;
+
 }  // namespace radixlm::testing

@@ -38,6 +38,23 @@ BackendKind CpuKind() {
   return kind;
 }
 
+BackendKind CpuFp8KvKind() {
+  BackendKind kind;
+  kind.name = "cpu_fp8kv";
+  kind.available = [] { return true; };
+  kind.create = [](const model::ModelWeights& weights, int64_t page_size,
+                   int64_t num_pages) -> StatusOr<std::unique_ptr<backend::Backend>> {
+    ASSIGN_OR_RETURN(
+        auto made, backend::cpu::CpuBackend::Create(weights, {.page_size = page_size,
+                                                              .num_pages = num_pages,
+                                                              .threads = 2,
+                                                              .kv_dtype = backend::KvDtype::kFp8}));
+    return std::unique_ptr<backend::Backend>(std::move(made));
+  };
+  kind.vs_cpu = kFp8KvBound;
+  return kind;
+}
+
 std::string BackendInvarianceName(const ::testing::TestParamInfo<BackendInvarianceParam>& info) {
   return std::string(std::get<0>(info.param).name) + "_" + std::get<1>(info.param).name;
 }

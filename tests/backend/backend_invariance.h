@@ -51,6 +51,11 @@ inline void PrintTo(const BackendKind& kind, std::ostream* os) { *os << kind.nam
 // The CPU backend (the reference): bit for bit against itself.
 BackendKind CpuKind();
 
+// The CPU backend with an FP8 KV pool (--kv-dtype fp8): bit for bit against
+// itself however the work is cut, within kFp8KvBound (backend_cases.h) of the F32
+// pool.
+BackendKind CpuFp8KvKind();
+
 using BackendInvarianceParam = std::tuple<BackendKind, Case>;
 
 std::string BackendInvarianceName(const ::testing::TestParamInfo<BackendInvarianceParam>& info);

@@ -1,6 +1,7 @@
 // The CPU backend against the float64 reference forward (reference_forward.h) on
 // the generated models of backend_cases.h, and the invariance cases every backend
-// passes (backend_invariance.h) instantiated for it: bit for bit.
+// passes (backend_invariance.h) instantiated for it, with its F32 KV pool and
+// with an FP8 one: bit for bit.
 #include "backend/cpu/cpu_backend.h"
 
 #include <gtest/gtest.h>
@@ -100,9 +101,10 @@ TEST_P(CpuBackendTest, SumsFinalHiddenStatesLikeTheReference) {
 INSTANTIATE_TEST_SUITE_P(Architectures, CpuBackendTest, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
-// The invariance cases every backend passes, on the CPU backend: bit for bit.
+// The invariance cases every backend passes, on the CPU backend: bit for bit,
+// with its F32 KV pool and with an FP8 one (--kv-dtype fp8, near the F32 pool).
 INSTANTIATE_TEST_SUITE_P(Architectures, BackendInvarianceTest,
-                         ::testing::Combine(::testing::Values(CpuKind()),
+                         ::testing::Combine(::testing::Values(CpuKind(), CpuFp8KvKind()),
                                             ::testing::ValuesIn(kCases)),
                          BackendInvarianceName);
 

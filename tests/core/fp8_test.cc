@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -120,7 +121,63 @@ TEST(Fp8Test, TinyValuesGoToSignedZero) {
   EXPECT_EQ(F32ToFp8E4M3(std::nextafter(std::ldexp(1.0f, -6), 0.0f)), 0x08);
 }
 
+// Scaled codes (the FP8 KV cache): E4M3(value / scale) and back, for scales
+// that are powers of two (exact: the round trip is the unscaled one) and not.
+TEST(Fp8Test, ScaledCodesRoundTripWithinHalfAStep) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const float scale : {1.0f, 0.0625f, 4.0f, 0.0117f, 3.3f}) {
+    double worst = 0;
+    for (int i = 0; i < 20000; ++i) {
+      const float x = normal(rng) * scale * 20;  // well inside ±448 * scale
+      const uint8_t code = F32ToFp8E4M3Scaled(x, scale);
+      EXPECT_EQ(code, F32ToFp8E4M3(x / scale)) << x << " / " << scale;
+      const float back = Fp8E4M3ScaledToF32(code, scale);
+      EXPECT_EQ(back, Fp8E4M3ToF32(code) * scale);
+      EXPECT_EQ(std::signbit(back), std::signbit(x)) << x;
+      // Normal range: within half a step of 3 mantissa bits (2^-4 relative),
+      // plus the scale's own rounding of the quotient and product.
+      if (std::abs(x / scale) >= std::ldexp(1.0f, -6)) {
+        const double rel = std::abs(static_cast<double>(back) - x) / std::abs(x);
+        worst = std::max(worst, rel);
+        EXPECT_LE(rel, 0.0625 * (1 + 1e-6)) << x << " scale " << scale;
+      } else {
+        // Subnormal: within half the smallest step, 2^-10 * scale.
+        EXPECT_LE(std::abs(static_cast<double>(back) - x), std::ldexp(scale, -10) * (1 + 1e-6));
+      }
+    }
+    EXPECT_GT(worst, 0.03) << "the bound is reached, not vacuous";
+    // Every code of a power-of-two scale comes back exactly.
+    if (std::bit_cast<uint32_t>(scale) << 9 == 0) {
+      for (int c = 0; c < 256; ++c) {
+        const auto code = static_cast<uint8_t>(c);
+        if ((code & 0x7f) == 0x7f) continue;
+        EXPECT_EQ(F32ToFp8E4M3Scaled(Fp8E4M3ScaledToF32(code, scale), scale), code) << c;
+      }
+    }
+  }
+}
+
+// Past ±448 * scale the code saturates (never NaN, never a wrap), infinities
+// too; NaN stays NaN.
+TEST(Fp8Test, ScaledCodesSaturate) {
+  for (const float scale : {1.0f, 0.25f, 7.0f}) {
+    EXPECT_EQ(F32ToFp8E4M3Scaled(448.0f * scale, scale), 0x7e);
+    EXPECT_EQ(F32ToFp8E4M3Scaled(500.0f * scale, scale), 0x7e);
+    EXPECT_EQ(F32ToFp8E4M3Scaled(-1e6f * scale, scale), 0xfe);
+    EXPECT_EQ(F32ToFp8E4M3Scaled(std::numeric_limits<float>::max(), scale), 0x7e);
+    EXPECT_EQ(F32ToFp8E4M3Scaled(std::numeric_limits<float>::infinity(), scale), 0x7e);
+    EXPECT_EQ(F32ToFp8E4M3Scaled(-std::numeric_limits<float>::infinity(), scale), 0xfe);
+    EXPECT_EQ(Fp8E4M3ScaledToF32(0x7e, scale), 448.0f * scale);
+    EXPECT_TRUE(IsNan(F32ToFp8E4M3Scaled(std::numeric_limits<float>::quiet_NaN(), scale)));
+  }
+  // A scale that makes a small value large: 1.0 / 2^-10 = 1024 saturates.
+  EXPECT_EQ(F32ToFp8E4M3Scaled(1.0f, std::ldexp(1.0f, -10)), 0x7e);
+}
+
 static_assert(F32ToFp8E4M3(1.0f) == 0x38);
+static_assert(F32ToFp8E4M3Scaled(0.5f, 0.5f) == 0x38);
+static_assert(Fp8E4M3ScaledToF32(0x38, 0.25f) == 0.25f);
 static_assert(Fp8E4M3ToF32(0x7e) == 448.0f);
 
 }  // namespace

@@ -2,6 +2,7 @@
 // decode to, and every malformed one a clear error naming the tensor.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -99,12 +100,17 @@ class Fp8CheckpointTest : public ::testing::Test {
     std::ofstream(path) << text;
   }
 
-  // Rewrites model.safetensors with `replace` (name -> tensor) put in or added.
-  void Rewrite(const std::map<std::string, Tensor>& replace) {
+  // Rewrites model.safetensors with `replace` (name -> tensor) put in or added,
+  // and the tensors named in `remove` left out.
+  void Rewrite(const std::map<std::string, Tensor>& replace,
+               const std::vector<std::string>& remove = {}) {
     auto file = SafetensorsFile::Open((dir_ / "model.safetensors").string()).value();
     std::vector<TensorToWrite> tensors;
     for (const TensorInfo& t : file->tensors()) {
-      if (!replace.contains(t.name)) tensors.push_back({t.name, t.dtype, t.shape, file->Data(t)});
+      if (!replace.contains(t.name) &&
+          std::find(remove.begin(), remove.end(), t.name) == remove.end()) {
+        tensors.push_back({t.name, t.dtype, t.shape, file->Data(t)});
+      }
     }
     for (const auto& [name, t] : replace) tensors.push_back({name, t.dtype, t.shape, t.bytes});
     ASSERT_TRUE(WriteSafetensors((dir_ / "new.safetensors").string(), tensors).ok());
@@ -323,7 +329,22 @@ TEST_F(Fp8CheckpointTest, UnsupportedConfigsAreNamed) {
       {R"({"quant_method": "compressed-tensors", "kv_cache_scheme": {"num_bits": 8},
           "config_groups": {"g": {"weights": {"num_bits": 8, "type": "float",
           "strategy": "tensor"}}}})",
-       "kv_cache_scheme (a quantized KV cache) is not supported"},
+       "kv_cache_scheme of 8 bits, type \"\" is not supported (FP8 only"},
+      {R"({"quant_method": "compressed-tensors", "kv_cache_scheme": {"num_bits": 8,
+          "type": "int", "strategy": "tensor"}, "config_groups": {}})",
+       "kv_cache_scheme of 8 bits, type \"int\" is not supported"},
+      {R"({"quant_method": "compressed-tensors", "kv_cache_scheme": {"num_bits": 8,
+          "type": "float", "strategy": "tensor", "dynamic": true}, "config_groups": {}})",
+       "dynamic KV scales are not supported"},
+      {R"({"quant_method": "compressed-tensors", "kv_cache_scheme": {"num_bits": 8,
+          "type": "float", "strategy": "channel"}, "config_groups": {}})",
+       "kv_cache_scheme.strategy \"channel\" is not supported (tensor or attn_head)"},
+      {R"({"quant_method": "compressed-tensors", "kv_cache_scheme": {"num_bits": 8,
+          "type": "float", "strategy": "tensor", "symmetric": false}, "config_groups": {}})",
+       "asymmetric KV cache"},
+      {R"({"quant_method": "compressed-tensors", "format": "dense", "config_groups": {"g":
+          {"weights": {"num_bits": 8, "type": "float", "strategy": "tensor"}}}})",
+       "format \"dense\" is not supported"},
       {R"({"quant_method": "compressed-tensors", "config_groups": {"g": {"weights":
           {"num_bits": 8, "type": "float", "strategy": "channel", "symmetric": false}}}})",
        "asymmetric weights"},
@@ -346,6 +367,134 @@ TEST_F(Fp8CheckpointTest, UnsupportedConfigsAreNamed) {
                          "compressed-tensors with float8 weights)"),
             std::string::npos)
       << Error();
+}
+
+// FP8 KV cache scales (kv_cache_scales.h): every name vLLM reads, per tensor
+// and per head, and each malformed set named.
+constexpr const char* kKvScheme = R"({"quant_method": "compressed-tensors", "format": "dense",
+  "quantization_status": "compressed", "config_groups": {}, "kv_cache_scheme": {"num_bits": 8,
+  "type": "float", "strategy": "tensor", "dynamic": false, "symmetric": true}})";
+
+std::string Attn(int layer, const std::string& name) {
+  return "model.layers." + std::to_string(layer) + ".self_attn." + name;
+}
+
+TEST_F(Fp8CheckpointTest, KvCacheScalesPerTensor) {
+  ASSERT_EQ(Bind(), "");
+  EXPECT_FALSE(weights_.kv_cache_scales.present());
+  EXPECT_EQ(weights_.kv_cache_scales.Describe(), "none (1.0)");
+  // A KV-only recipe (weights stay BF16; config_groups empty or absent):
+  // llm-compressor's names, [1] and [].
+  auto kv_only = ParseQuantizationConfig(
+      R"({"quant_method": "compressed-tensors", "kv_cache_scheme": {"num_bits": 8,
+          "type": "float", "strategy": "attn_head"}})",
+      "config.json");
+  ASSERT_TRUE(kv_only.ok()) << kv_only.status().ToString();
+  EXPECT_EQ(kv_only->kv_cache_scheme, KvCacheScheme::kFp8PerHead);
+  EXPECT_TRUE(kv_only->scale_blocks.empty());
+  SetQuantizationConfig(kKvScheme);
+  Rewrite({{Attn(0, "k_scale"), F32({1}, {0.5f})},
+           {Attn(0, "v_scale"), F32({}, {0.25f})},
+           {Attn(1, "k_scale"), Bf16({1}, {0.125f})},
+           {Attn(1, "v_scale"), F32({1, 1}, {3.0f})}});
+  ASSERT_EQ(Bind(), "");
+  EXPECT_EQ(weights_.config.quantization.kv_cache_scheme, KvCacheScheme::kFp8PerTensor);
+  const KvCacheScales& s = weights_.kv_cache_scales;
+  ASSERT_TRUE(s.present());
+  EXPECT_FALSE(s.per_head);
+  EXPECT_EQ(s.Describe(), "checkpoint, per tensor");
+  // [layer][kv head], 2 layers x 2 KV heads, a layer's scale on each head.
+  EXPECT_EQ(s.k, (std::vector<float>{0.5f, 0.5f, 0.125f, 0.125f}));
+  EXPECT_EQ(s.v, (std::vector<float>{0.25f, 0.25f, 3.0f, 3.0f}));
+  EXPECT_EQ(weights_.layers[0].k.scale, nullptr);  // the weights are not FP8
+}
+
+TEST_F(Fp8CheckpointTest, KvCacheScalesPerHeadAndOtherNames) {
+  SetQuantizationConfig(kKvScheme);
+  // ModelOpt's names in layer 0 (per head), the deprecated kv_scale in layer 1.
+  Rewrite({{Attn(0, "k_proj.k_scale"), F32({2}, {0.5f, 2.0f})},
+           {Attn(0, "v_proj.v_scale"), Bf16({2, 1}, {0.25f, 0.75f})},
+           {Attn(1, "kv_scale"), F32({1}, {1.5f})}});
+  ASSERT_EQ(Bind(), "");
+  const KvCacheScales& s = weights_.kv_cache_scales;
+  EXPECT_TRUE(s.per_head);
+  EXPECT_EQ(s.k, (std::vector<float>{0.5f, 2.0f, 1.5f, 1.5f}));
+  EXPECT_EQ(s.v, (std::vector<float>{0.25f, 0.75f, 1.5f, 1.5f}));
+  // Older compressed-tensors: k_proj.output_scale / v_proj.output_scale.
+  Rewrite({{Attn(0, "k_proj.output_scale"), F32({1}, {0.5f})},
+           {Attn(0, "v_proj.output_scale"), F32({1}, {0.5f})},
+           {Attn(1, "k_proj.output_scale"), F32({1}, {0.5f})},
+           {Attn(1, "v_proj.output_scale"), F32({1}, {0.5f})}},
+          {Attn(0, "k_proj.k_scale"), Attn(0, "v_proj.v_scale"), Attn(1, "kv_scale")});
+  ASSERT_EQ(Bind(), "");
+  EXPECT_EQ(weights_.kv_cache_scales.k, (std::vector<float>(4, 0.5f)));
+  EXPECT_FALSE(weights_.kv_cache_scales.per_head);
+}
+
+TEST_F(Fp8CheckpointTest, KvCacheScalesMalformed) {
+  SetQuantizationConfig(kKvScheme);
+  EXPECT_NE(Error().find("config.json's kv_cache_scheme needs model.layers.0.self_attn.k_scale"),
+            std::string::npos)
+      << Error();
+  Rewrite({{Attn(0, "k_scale"), F32({1}, {0.5f})},
+           {Attn(0, "v_scale"), F32({1}, {0.5f})},
+           {Attn(1, "k_scale"), F32({1}, {0.5f})}});
+  EXPECT_NE(Error().find("missing tensor model.layers.1.self_attn.v_scale (model.layers.0."
+                         "self_attn.k_scale is there: every layer needs a K and a V cache scale"),
+            std::string::npos)
+      << Error();
+  Rewrite({{Attn(1, "v_scale"), F32({1}, {0.5f})}, {Attn(1, "kv_scale"), F32({1}, {0.5f})}});
+  EXPECT_NE(Error().find("two KV cache scales for one tensor, model.layers.1.self_attn.k_scale "
+                         "and model.layers.1.self_attn.kv_scale"),
+            std::string::npos)
+      << Error();
+  const std::pair<Tensor, const char*> bad[] = {
+      {F32({3}, {1, 1, 1}), "k_scale has shape [3] ([] or [1] per tensor, [2] per KV head"},
+      {F32({1}, {0.0f}), "holds 0.000000 (finite and positive expected)"},
+      {F32({1}, {-1.0f}), "(finite and positive expected)"},
+      {F32({1}, {std::numeric_limits<float>::infinity()}), "(finite and positive expected)"},
+      {Tensor{DType::kI32, {1}, {1, 0, 0, 0}}, "k_scale has dtype I32"},
+  };
+  for (const auto& [tensor, message] : bad) {
+    Rewrite({{Attn(0, "k_scale"), tensor}}, {Attn(1, "kv_scale")});
+    EXPECT_NE(Error().find(message), std::string::npos) << Error();
+  }
+}
+
+// make-model --kv-cache-scale: a compressed-tensors FP8 checkpoint with
+// kv_cache_scheme and BF16 [1] scales that BindWeights reads back.
+TEST(MakeModelKvCacheScalesTest, WritesWhatTheLoaderReads) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "radixlm_fp8_kv_scales";
+  fs::remove_all(dir);
+  MakeModelOptions o;
+  o.arch = "qwen2";  // q/k/v biases: the scales come after v_proj.bias
+  o.preset = "tiny";
+  o.dtype = DType::kF8E4M3;
+  o.kv_cache_scale = 0.0625f;
+  o.out_dir = dir.string();
+  auto made = MakeModel(o);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  auto config = ReadModelConfig((dir / "config.json").string());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->quantization.kv_cache_scheme, KvCacheScheme::kFp8PerTensor);
+  auto ckpt = Checkpoint::Open(dir.string());
+  ASSERT_TRUE(ckpt.ok());
+  ASSERT_NE((*ckpt)->Find(Attn(1, "v_scale")), nullptr);
+  EXPECT_EQ((*ckpt)->Find(Attn(1, "v_scale"))->info->dtype, DType::kBF16);
+  auto weights = BindWeights(*config, **ckpt);
+  ASSERT_TRUE(weights.ok()) << weights.status().ToString();
+  const int64_t n = config->num_layers * config->num_kv_heads;
+  EXPECT_EQ(weights->kv_cache_scales.k, (std::vector<float>(static_cast<size_t>(n), 0.0625f)));
+  EXPECT_EQ(weights->kv_cache_scales.v, (std::vector<float>(static_cast<size_t>(n), 0.0625f)));
+  // Only with FP8 compressed-tensors weights, and positive.
+  o.dtype = DType::kBF16;
+  EXPECT_FALSE(MakeModel(o).ok());
+  o.dtype = DType::kF8E4M3;
+  o.fp8_kind = QuantMethod::kFp8;
+  EXPECT_FALSE(MakeModel(o).ok());
+  o.fp8_kind = QuantMethod::kCompressedTensors;
+  o.kv_cache_scale = -1;
+  EXPECT_FALSE(MakeModel(o).ok());
 }
 
 TEST(QuantizationConfigTest, ScaleGeometry) {

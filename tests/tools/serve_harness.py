@@ -34,12 +34,13 @@ def call(port, path, body=None):
 
 class Server:
     """`radixlm serve --model MODEL --port P --threads 1 --page-size 16
-    --kv-pages 40 --served-model-name m EXTRA...`, up when it says so."""
+    --kv-pages 40 --served-model-name m EXTRA...`, up when it says so
+    (`pool` replaces `--kv-pages 40`, e.g. with `--kv-memory 2MiB`)."""
 
-    def __init__(self, radixlm, model, extra):
+    def __init__(self, radixlm, model, extra, pool=("--kv-pages", "40")):
         self.port = free_port()
         self.p = subprocess.Popen([radixlm, "serve", "--model", model, "--port", str(self.port), "--threads", "1",
-                                   "--page-size", "16", "--kv-pages", "40", "--served-model-name", "m", *extra],
+                                   "--page-size", "16", *pool, "--served-model-name", "m", *extra],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines = []
         deadline = time.time() + 60

@@ -11,6 +11,7 @@
 #include "backend/cpu/kv_memory.h"
 #include "backend/cpu/thread_pool.h"
 #include "core/check.h"
+#include "core/fp8.h"
 
 namespace radixlm::backend::cpu {
 
@@ -115,12 +116,34 @@ StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const model::ModelWeigh
   }
   if (!b->gpt2_) b->inv_freq_ = RopeInverseFrequencies(c);
 
+  switch (options.kv_dtype) {
+    case KvDtype::kAuto:
+      break;
+    case KvDtype::kFp8: {
+      b->kv_fp8_ = true;
+      b->kv_element_bytes_ = 1;
+      const auto n = static_cast<size_t>(c.num_layers * c.num_kv_heads);
+      const model::KvCacheScales& scales = w.kv_cache_scales;
+      if (!scales.present()) {
+        b->key_scales_.assign(n, 1.0f);
+        b->value_scales_.assign(n, 1.0f);
+      } else if (scales.k.size() == n && scales.v.size() == n) {
+        b->key_scales_ = scales.k;
+        b->value_scales_ = scales.v;
+      } else {
+        return InvalidArgumentError("KV cache scales for " + std::to_string(scales.k.size()) +
+                                    " layer heads, the model has " + std::to_string(n));
+      }
+      break;
+    }
+  }
   const uint64_t per_layer =
       static_cast<uint64_t>(options.num_pages) * c.num_kv_heads * options.page_size * c.head_dim;
-  b->kv_floats_ = per_layer * c.num_layers;
-  auto keys = KvMemory::Create(b->kv_floats_ * sizeof(float), options.commit_kv_memory);
+  b->kv_elements_ = per_layer * c.num_layers;
+  const uint64_t pool_bytes = b->kv_elements_ * static_cast<uint64_t>(b->kv_element_bytes_);
+  auto keys = KvMemory::Create(pool_bytes, options.commit_kv_memory);
   if (!keys.ok()) return keys.status();
-  auto values = KvMemory::Create(b->kv_floats_ * sizeof(float), options.commit_kv_memory);
+  auto values = KvMemory::Create(pool_bytes, options.commit_kv_memory);
   if (!values.ok()) return values.status();
   b->keys_ = std::move(*keys);
   b->values_ = std::move(*values);
@@ -141,14 +164,73 @@ uint64_t CpuBackend::matmul_params() const {
 
 uint64_t CpuBackend::weight_bytes_per_token() const { return matmul_params() * sizeof(float); }
 
+float CpuBackend::key_scale(int64_t layer, int64_t head) const {
+  return kv_fp8_ ? key_scales_[static_cast<size_t>(layer * config_.num_kv_heads + head)] : 1.0f;
+}
+
+float CpuBackend::value_scale(int64_t layer, int64_t head) const {
+  return kv_fp8_ ? value_scales_[static_cast<size_t>(layer * config_.num_kv_heads + head)] : 1.0f;
+}
+
+std::byte* CpuBackend::BlockBytes(const KvMemory& memory, int64_t layer, int32_t page,
+                                  int64_t head) const {
+  const int64_t block = page_size_ * config_.head_dim * kv_element_bytes_;
+  return memory.data() + ((layer * num_pages_ + page) * config_.num_kv_heads + head) * block;
+}
+
 float* CpuBackend::KeyBlock(int64_t layer, int32_t page, int64_t head) {
-  const int64_t block = page_size_ * config_.head_dim;
-  return keys_->floats() + ((layer * num_pages_ + page) * config_.num_kv_heads + head) * block;
+  return reinterpret_cast<float*>(BlockBytes(*keys_, layer, page, head));
 }
 
 float* CpuBackend::ValueBlock(int64_t layer, int32_t page, int64_t head) {
-  const int64_t block = page_size_ * config_.head_dim;
-  return values_->floats() + ((layer * num_pages_ + page) * config_.num_kv_heads + head) * block;
+  return reinterpret_cast<float*>(BlockBytes(*values_, layer, page, head));
+}
+
+namespace {
+
+// `n` E4M3 codes times `scale`, into `out`.
+void DecodeFp8(const std::byte* codes, int64_t n, float scale, float* out) {
+  const auto* c = reinterpret_cast<const uint8_t*>(codes);
+  for (int64_t i = 0; i < n; ++i) out[i] = Fp8E4M3ScaledToF32(c[i], scale);
+}
+
+void EncodeFp8(const float* x, int64_t n, float scale, std::byte* codes) {
+  auto* c = reinterpret_cast<uint8_t*>(codes);
+  for (int64_t i = 0; i < n; ++i) c[i] = F32ToFp8E4M3Scaled(x[i], scale);
+}
+
+}  // namespace
+
+const float* CpuBackend::KeyPage(int64_t layer, int32_t page, int64_t head, int64_t slots,
+                                 float* scratch) {
+  if (!kv_fp8_) return KeyBlock(layer, page, head);
+  DecodeFp8(BlockBytes(*keys_, layer, page, head), slots * config_.head_dim, key_scale(layer, head),
+            scratch);
+  return scratch;
+}
+
+const float* CpuBackend::ValuePage(int64_t layer, int32_t page, int64_t head, int64_t slots,
+                                   float* scratch) {
+  if (!kv_fp8_) return ValueBlock(layer, page, head);
+  DecodeFp8(BlockBytes(*values_, layer, page, head), slots * config_.head_dim,
+            value_scale(layer, head), scratch);
+  return scratch;
+}
+
+void CpuBackend::WriteKv(int64_t layer, int32_t page, int64_t slot, const float* k,
+                         const float* v) {
+  const int64_t hd = config_.head_dim;
+  for (int64_t g = 0; g < config_.num_kv_heads; ++g) {
+    if (kv_fp8_) {
+      EncodeFp8(k + g * hd, hd, key_scale(layer, g),
+                BlockBytes(*keys_, layer, page, g) + slot * hd);
+      EncodeFp8(v + g * hd, hd, value_scale(layer, g),
+                BlockBytes(*values_, layer, page, g) + slot * hd);
+    } else {
+      std::memcpy(KeyBlock(layer, page, g) + slot * hd, k + g * hd, hd * sizeof(float));
+      std::memcpy(ValueBlock(layer, page, g) + slot * hd, v + g * hd, hd * sizeof(float));
+    }
+  }
 }
 
 Status CpuBackend::CopyPage(int32_t src, int32_t dst, int64_t slots) {
@@ -157,35 +239,35 @@ Status CpuBackend::CopyPage(int32_t src, int32_t dst, int64_t slots) {
     return InvalidArgumentError("CopyPage(" + std::to_string(src) + ", " + std::to_string(dst) +
                                 ", " + std::to_string(slots) + ") outside the pool");
   }
-  const size_t bytes = static_cast<size_t>(slots * config_.head_dim) * sizeof(float);
+  const auto bytes = static_cast<size_t>(slots * config_.head_dim * kv_element_bytes_);
   for (int64_t layer = 0; layer < config_.num_layers; ++layer) {
     for (int64_t h = 0; h < config_.num_kv_heads; ++h) {
-      std::memcpy(KeyBlock(layer, dst, h), KeyBlock(layer, src, h), bytes);
-      std::memcpy(ValueBlock(layer, dst, h), ValueBlock(layer, src, h), bytes);
+      std::memcpy(BlockBytes(*keys_, layer, dst, h), BlockBytes(*keys_, layer, src, h), bytes);
+      std::memcpy(BlockBytes(*values_, layer, dst, h), BlockBytes(*values_, layer, src, h), bytes);
     }
   }
   return OkStatus();
 }
 
 // A page's bytes: per layer, the keys of its kv heads (one contiguous run in
-// the pool), then their values.
+// the pool), then their values; F32 or E4M3 codes as the pool holds them.
 int64_t CpuBackend::page_bytes() const {
   return 2 * config_.num_layers * config_.num_kv_heads * page_size_ * config_.head_dim *
-         static_cast<int64_t>(sizeof(float));
+         kv_element_bytes_;
 }
 
 Status CpuBackend::ExportPages(std::span<const int32_t> pages, std::span<std::byte* const> dst) {
   if (pages.size() != dst.size()) return InvalidArgumentError("ExportPages: sizes differ");
-  const size_t run =
-      static_cast<size_t>(config_.num_kv_heads * page_size_ * config_.head_dim) * sizeof(float);
+  const auto run =
+      static_cast<size_t>(config_.num_kv_heads * page_size_ * config_.head_dim * kv_element_bytes_);
   for (size_t i = 0; i < pages.size(); ++i) {
     if (pages[i] < 0 || pages[i] >= num_pages_)
       return InvalidArgumentError("ExportPages: page " + std::to_string(pages[i]) +
                                   " outside the pool");
     std::byte* out = dst[i];
     for (int64_t layer = 0; layer < config_.num_layers; ++layer) {
-      std::memcpy(out, KeyBlock(layer, pages[i], 0), run);
-      std::memcpy(out + run, ValueBlock(layer, pages[i], 0), run);
+      std::memcpy(out, BlockBytes(*keys_, layer, pages[i], 0), run);
+      std::memcpy(out + run, BlockBytes(*values_, layer, pages[i], 0), run);
       out += 2 * run;
     }
   }
@@ -195,16 +277,16 @@ Status CpuBackend::ExportPages(std::span<const int32_t> pages, std::span<std::by
 Status CpuBackend::ImportPages(std::span<const int32_t> pages,
                                std::span<const std::byte* const> src) {
   if (pages.size() != src.size()) return InvalidArgumentError("ImportPages: sizes differ");
-  const size_t run =
-      static_cast<size_t>(config_.num_kv_heads * page_size_ * config_.head_dim) * sizeof(float);
+  const auto run =
+      static_cast<size_t>(config_.num_kv_heads * page_size_ * config_.head_dim * kv_element_bytes_);
   for (size_t i = 0; i < pages.size(); ++i) {
     if (pages[i] < 0 || pages[i] >= num_pages_)
       return InvalidArgumentError("ImportPages: page " + std::to_string(pages[i]) +
                                   " outside the pool");
     const std::byte* in = src[i];
     for (int64_t layer = 0; layer < config_.num_layers; ++layer) {
-      std::memcpy(KeyBlock(layer, pages[i], 0), in, run);
-      std::memcpy(ValueBlock(layer, pages[i], 0), in + run, run);
+      std::memcpy(BlockBytes(*keys_, layer, pages[i], 0), in, run);
+      std::memcpy(BlockBytes(*values_, layer, pages[i], 0), in + run, run);
       in += 2 * run;
     }
   }
@@ -222,11 +304,13 @@ void CpuBackend::Norm(const std::vector<float>& w, const std::vector<float>& b, 
 
 // One task per (sequence, kv head, block of query tokens): scores against every
 // key the block's tokens may see, page by page, then softmax and the weighted
-// sum of values, in the fixed order of positions. With a sliding window, a row
-// sees the keys (pos - window, pos] (model/config.h): pages wholly before its
-// block's first window are not read, and the rest of each row is masked. Softmax
-// sums are laid out by absolute position, so a row's bits do not depend on
-// where its block starts.
+// sum of values, page by page, each output element accumulating in the fixed
+// order of positions. With a sliding window, a row sees the keys (pos - window,
+// pos] (model/config.h): pages wholly before its block's first window are not
+// read, and the rest of each row is masked. Softmax sums are laid out by
+// absolute position, so a row's bits do not depend on where its block starts.
+// An FP8 pool's pages are decoded to F32 one at a time (KeyPage, ValuePage), so
+// the arithmetic after the decode is the F32 pool's.
 void CpuBackend::Attention(int64_t layer, std::span<const SequenceInput> batch,
                            const std::vector<int64_t>& first_row, const float* qkv, float* out) {
   const model::ModelConfig& c = config_;
@@ -260,16 +344,18 @@ void CpuBackend::Attention(int64_t layer, std::span<const SequenceInput> batch,
     const int64_t base = first_key / page_size_ * page_size_;
     const int64_t span = keys - base;  // scores[i * span + (p - base)]: row i, key p
     const int64_t row0 = first_row[static_cast<size_t>(task.seq)] + task.begin;
-    thread_local std::vector<float> scores;
+    thread_local std::vector<float> scores, decoded;
     scores.resize(static_cast<size_t>(m * span));
+    if (kv_fp8_) decoded.resize(static_cast<size_t>(page_size_ * hd));
+    float inv_sum[kQueryBlock];
     for (int64_t j = 0; j < group; ++j) {
       const int64_t q_head = task.head * group + j;
       const float* q = qkv + row0 * ld + q_head * hd;
       for (int64_t p0 = base; p0 < keys; p0 += page_size_) {
         const int32_t page = seq.page_table[static_cast<size_t>(p0 / page_size_)];
         const int64_t slots = std::min(page_size_, keys - p0);
-        MatMulColumns(q, m, hd, ld, KeyBlock(layer, page, task.head), 0, slots, nullptr,
-                      scores.data() + (p0 - base), span);
+        MatMulColumns(q, m, hd, ld, KeyPage(layer, page, task.head, slots, decoded.data()), 0,
+                      slots, nullptr, scores.data() + (p0 - base), span);
       }
       for (int64_t i = 0; i < m; ++i) {
         float* row = scores.data() + i * span;
@@ -289,14 +375,25 @@ void CpuBackend::Attention(int64_t layer, std::span<const SequenceInput> batch,
         float s8[8];
         for (int l = 0; l < 8; ++l) s8[l] = lanes[l] + lanes[l + 8];
         for (int l = 0; l < 4; ++l) s8[l] += s8[l + 4];
-        const float inv_sum = 1.0f / ((s8[0] + s8[2]) + (s8[1] + s8[3]));
+        inv_sum[i] = 1.0f / ((s8[0] + s8[2]) + (s8[1] + s8[3]));
         float* o = out + (row0 + i) * c.num_heads * hd + q_head * hd;
         std::fill(o, o + hd, 0.0f);
-        for (int64_t p = lo; p < visible; ++p) {
-          const int32_t page = seq.page_table[static_cast<size_t>(p / page_size_)];
-          const float* v = ValueBlock(layer, page, task.head) + (p % page_size_) * hd;
-          const float weight = row[p - base] * inv_sum;
-          for (int64_t d = 0; d < hd; ++d) o[d] = std::fma(weight, v[d], o[d]);
+      }
+      for (int64_t p0 = base; p0 < keys; p0 += page_size_) {
+        const int32_t page = seq.page_table[static_cast<size_t>(p0 / page_size_)];
+        const int64_t slots = std::min(page_size_, keys - p0);
+        const float* values = ValuePage(layer, page, task.head, slots, decoded.data());
+        for (int64_t i = 0; i < m; ++i) {
+          const int64_t pos = seq.start + task.begin + i;
+          const int64_t lo = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+          const int64_t from = std::max(p0, lo), to = std::min(p0 + slots, pos + 1);
+          const float* row = scores.data() + i * span;
+          float* o = out + (row0 + i) * c.num_heads * hd + q_head * hd;
+          for (int64_t p = from; p < to; ++p) {
+            const float* v = values + (p - p0) * hd;
+            const float weight = row[p - base] * inv_sum[i];
+            for (int64_t d = 0; d < hd; ++d) o[d] = std::fma(weight, v[d], o[d]);
+          }
         }
       }
     }
@@ -378,11 +475,7 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
       const Row& row = rows[static_cast<size_t>(r)];
       const SequenceInput& seq = batch[static_cast<size_t>(row.seq)];
       const int32_t page = seq.page_table[static_cast<size_t>(row.pos / page_size_)];
-      const int64_t slot = row.pos % page_size_;
-      for (int64_t g = 0; g < c.num_kv_heads; ++g) {
-        std::memcpy(KeyBlock(li, page, g) + slot * hd, k + g * hd, hd * sizeof(float));
-        std::memcpy(ValueBlock(li, page, g) + slot * hd, k + kv_dim + g * hd, hd * sizeof(float));
-      }
+      WriteKv(li, page, row.pos % page_size_, k, k + kv_dim);
     });
     Attention(li, batch, first_row, qkv.data(), attn.data());
     MatMul(*pool_, attn.data(), t, q_dim, q_dim, l.o.data(), h,

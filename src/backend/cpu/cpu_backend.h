@@ -4,6 +4,14 @@
 // pool of pages per layer, laid out [page][kv_head][slot][head_dim] so a page of one head is one
 // contiguous block. All arithmetic goes through kernels.h, whose fixed reduction order makes the
 // logits bit-identical however a sequence's work is cut into chunks and batches.
+//
+// The pool holds F32 (kv_format "f32"), or with KvDtype::kFp8 one E4M3 byte per
+// element (kv_dtype.h: "fp8_e4m3", a quarter of the bytes, so 4x the tokens in
+// the same memory), quantized with the checkpoint's KV cache scales (one per
+// layer and KV head; 1.0 without) as each token's K and V are written, and
+// decoded to F32 page by page where attention reads them. Page copies and
+// ExportPages/ImportPages move the codes as they are (page_bytes() follows the
+// element size). Bit-exactness holds as with F32: every read sees the same codes.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +19,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/kv_dtype.h"
 #include "model/weights.h"
 
 namespace radixlm::backend::cpu {
@@ -25,6 +34,9 @@ struct CpuBackendOptions {
   // Fault the whole KV pool in at creation (a server reserves its pool up front;
   // see kv_memory.h). Off, pages cost nothing until first written.
   bool commit_kv_memory = false;
+  // The pool's format (kv_dtype.h): kAuto F32, kFp8 E4M3 bytes with the
+  // weights' KV cache scales (model/kv_cache_scales.h; 1.0 without).
+  KvDtype kv_dtype = KvDtype::kAuto;
 };
 
 class CpuBackend final : public Backend {
@@ -34,6 +46,7 @@ class CpuBackend final : public Backend {
   ~CpuBackend() override;
 
   std::string_view name() const override { return "cpu"; }
+  std::string_view kv_format() const override { return kv_fp8_ ? kKvFormatFp8 : "f32"; }
   const model::ModelConfig& config() const override { return config_; }
   int64_t page_size() const override { return page_size_; }
   int64_t num_pages() const override { return num_pages_; }
@@ -52,7 +65,11 @@ class CpuBackend final : public Backend {
   // Multiply-adds per token in the weight matrices (2x this is the FLOP count).
   uint64_t matmul_params() const;
   int threads() const;
-  uint64_t kv_bytes() const { return kv_floats_ * 2 * sizeof(float); }
+  // The KV pool's bytes (keys and values of every page and layer).
+  uint64_t kv_bytes() const { return kv_elements_ * 2 * kv_element_bytes_; }
+  // The scale of layer `layer`'s K (V) of KV head `head` in an FP8 pool (1 in an F32 one).
+  float key_scale(int64_t layer, int64_t head) const;
+  float value_scale(int64_t layer, int64_t head) const;
 
  private:
   struct Layer {
@@ -87,8 +104,20 @@ class CpuBackend final : public Backend {
             float* out) const;
   void Attention(int64_t layer, std::span<const SequenceInput> batch,
                  const std::vector<int64_t>& first_row, const float* qkv, float* out);
+  // The first byte of one page's block of one KV head (page_size_ * head_dim
+  // elements of kv_element_bytes_) in `memory`.
+  std::byte* BlockBytes(const KvMemory& memory, int64_t layer, int32_t page, int64_t head) const;
+  // F32 pools: the blocks as floats.
   float* KeyBlock(int64_t layer, int32_t page, int64_t head);
   float* ValueBlock(int64_t layer, int32_t page, int64_t head);
+  // The first `slots` slots of one page's keys (values) of one head as F32: the
+  // pool itself (F32), or its codes decoded into `scratch` (page_size_ *
+  // head_dim floats).
+  const float* KeyPage(int64_t layer, int32_t page, int64_t head, int64_t slots, float* scratch);
+  const float* ValuePage(int64_t layer, int32_t page, int64_t head, int64_t slots, float* scratch);
+  // Stores one token's K and V (num_kv_heads * head_dim floats each) in slot
+  // `slot` of `page`: copied (F32) or quantized (FP8).
+  void WriteKv(int64_t layer, int32_t page, int64_t slot, const float* k, const float* v);
 
   model::ModelConfig config_;
   bool gated_ = true;
@@ -99,7 +128,10 @@ class CpuBackend final : public Backend {
   bool tied_ = false;
   std::vector<Layer> layers_;
   std::vector<float> inv_freq_;
-  uint64_t kv_floats_ = 0;
+  uint64_t kv_elements_ = 0;  // per pool (keys, or values)
+  bool kv_fp8_ = false;
+  int64_t kv_element_bytes_ = sizeof(float);
+  std::vector<float> key_scales_, value_scales_;  // FP8: [layer * num_kv_heads + head]
   std::unique_ptr<KvMemory> keys_, values_;
   std::unique_ptr<ThreadPool> pool_;
   Workspace workspace_;  // Forward is not reentrant (one step thread calls it)

@@ -1,4 +1,5 @@
-// KvMemory: the host memory behind the CPU backend's KV page pool.
+// KvMemory: the host memory behind the CPU backend's KV page pool (its keys or
+// its values, F32 or E4M3 bytes: the backend decides the element).
 //
 // One anonymous mapping, advised to use transparent huge pages: a pool of a
 // gigabyte is 512 TLB entries instead of 262,144, which matters because the
@@ -25,7 +26,7 @@ class KvMemory {
   KvMemory(const KvMemory&) = delete;
   KvMemory& operator=(const KvMemory&) = delete;
 
-  float* floats() const { return static_cast<float*>(data_); }
+  std::byte* data() const { return static_cast<std::byte*>(data_); }
   size_t bytes() const { return bytes_; }
 
  private:
