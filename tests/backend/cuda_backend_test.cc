@@ -107,6 +107,67 @@ TEST_P(CudaBackendTest, MatchesCpuBackend) {
   }
 }
 
+// FP8 weights (a compressed-tensors checkpoint: E4M3 with a scale a row) stay
+// FP8 on the GPU: decode-shaped steps on the FP8 GEMVs, longer ones on the FP8
+// tensor cores with per-token input scales. Against the CPU backend (the same
+// codes dequantized in F32): decode steps within BF16's reach, prefill within
+// what quantizing the inputs to E4M3 adds (3 mantissa bits a value, averaged
+// over the products); and against the same checkpoint dequantized to BF16 on
+// the GPU (fp8_weights off).
+TEST(CudaFp8WeightsTest, MatchesCpuAndTheDequantizedWeights) {
+  if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  constexpr int64_t kPageSize = 16, kPages = 64;
+  model::MakeModelOptions options;
+  options.arch = "llama";
+  options.preset = "tiny";
+  options.seed = 11;
+  options.dtype = model::DType::kF8E4M3;
+  auto m = MakeTestModel(options, "cuda_fp8_weights", kPageSize, kPages);
+  ASSERT_NE(m, nullptr);
+  const int64_t vocab = m->config.vocab_size;
+  backend::cuda::CudaBackendOptions co;
+  co.page_size = kPageSize;
+  co.num_pages = kPages;
+  auto fp8 = CudaBackend::Create(m->weights, co);
+  ASSERT_TRUE(fp8.ok()) << fp8.status().ToString();
+  co.fp8_weights = false;
+  auto dequantized = CudaBackend::Create(m->weights, co);
+  ASSERT_TRUE(dequantized.ok()) << dequantized.status().ToString();
+  EXPECT_LT((*fp8)->weight_bytes_per_token(), (*dequantized)->weight_bytes_per_token());
+  auto run = [&](backend::Backend& b, std::span<const SequenceInput> batch) {
+    std::vector<float> logits;
+    Status status = b.Forward(batch, &logits);
+    EXPECT_TRUE(status.ok()) << status.ToString();
+    return logits;
+  };
+  const int64_t n = 70;
+  const std::vector<int32_t> tokens = RandomTokens(n + 4, vocab, 5);
+  const std::vector<int32_t> pages = Iota(0, (n + 4 + kPageSize - 1) / kPageSize);
+  // Prefill: 70 rows a product (Fp8Gemm).
+  SequenceInput prefill{std::span(tokens).first(n), 0, pages, n};
+  const std::vector<float> cpu = run(*m->backend, {&prefill, 1});
+  const std::vector<float> gpu = run(**fp8, {&prefill, 1});
+  const std::vector<float> bf16 = run(**dequantized, {&prefill, 1});
+  const double prefill_cpu = RelativeL2(gpu, cpu), prefill_bf16 = RelativeL2(gpu, bf16);
+  std::printf(
+      "FP8 weights, prefill of %lld: relative L2 against the CPU %.3g, against the "
+      "dequantized BF16 weights %.3g (those against the CPU %.3g)\n",
+      static_cast<long long>(n), prefill_cpu, prefill_bf16, RelativeL2(bf16, cpu));
+  EXPECT_LE(prefill_cpu, 8e-2);
+  // Decode: one row a step (GemvFp8), four steps.
+  double decode_cpu = 0;
+  for (int64_t i = 0; i < 4; ++i) {
+    SequenceInput step{std::span(tokens).subspan(n + i, 1), n + i, pages, 1};
+    const std::vector<float> c = run(*m->backend, {&step, 1});
+    const std::vector<float> g = run(**fp8, {&step, 1});
+    run(**dequantized, {&step, 1});
+    decode_cpu = std::max(decode_cpu, RelativeL2(g, c));
+  }
+  std::printf("FP8 weights, decode steps: relative L2 against the CPU %.3g (worst of 4)\n",
+              decode_cpu);
+  EXPECT_LE(decode_cpu, 8e-2);
+}
+
 // Prompt logprobs computed on the device (the LM head in blocks of 128 rows,
 // figures by the row-sampling kernel) against the CPU backend's, over a prompt
 // of two blocks in one step and in chunks of 50: every prompt token's log

@@ -14,6 +14,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/gemv_testing.h"
+#include "core/fp8.h"
 #include "model/weights.h"
 
 namespace radixlm::testing {
@@ -105,6 +106,111 @@ TEST_F(GemvTest, MatchesFloat64AndRowsDoNotMix) {
         }
       }
       EXPECT_LE(RelativeL2(got, ref), 2e-5) << "m " << m << " k " << k;
+    }
+  }
+}
+
+// E4M3 codes of normal(0, 1) draws (no NaN codes), and row scales near 0.01.
+std::vector<uint8_t> RandomCodes(size_t count, std::mt19937* rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<uint8_t> out(count);
+  for (uint8_t& c : out) c = F32ToFp8E4M3(normal(*rng) * 64.0f);
+  return out;
+}
+
+// FP8 weights on the GEMV: each row's sum of E4M3 x BF16 products times its
+// scale, against float64; rows never mix (m = 1..8 give the m = 8 run's bits).
+TEST_F(GemvTest, GemvFp8MatchesFloat64AndRowsDoNotMix) {
+  std::mt19937 rng(2);
+  for (int64_t k : {1008, 4096}) {
+    const int64_t n = 37;
+    const std::vector<uint16_t> x = RandomBf16(static_cast<size_t>(8 * k), 1.0f, &rng);
+    const std::vector<uint8_t> codes = RandomCodes(static_cast<size_t>(n * k), &rng);
+    const std::vector<float> scales = RandomF32(static_cast<size_t>(n), 0.01f, 0.002f, &rng);
+    std::vector<float> all;
+    ASSERT_TRUE(backend::cuda::RunGemvFp8(8, k, n, x, codes, scales, false, &all).ok());
+    for (int64_t m = 1; m <= 8; ++m) {
+      const std::vector<uint16_t> rows(x.begin(), x.begin() + m * k);
+      std::vector<float> y;
+      const Status status = backend::cuda::RunGemvFp8(m, k, n, rows, codes, scales, true, &y);
+      ASSERT_TRUE(status.ok()) << status.ToString();
+      EXPECT_TRUE(SameBits(y.data(), all.data(), y.size() * 4)) << "m " << m << " k " << k;
+      std::vector<double> got(y.begin(), y.end()), ref(y.size());
+      for (int64_t r = 0; r < m; ++r) {
+        for (int64_t c = 0; c < n; ++c) {
+          double sum = 0;
+          for (int64_t j = 0; j < k; ++j) {
+            sum += static_cast<double>(model::Bf16ToF32(rows[r * k + j])) *
+                   Fp8E4M3ToF32(codes[c * k + j]);
+          }
+          ref[r * n + c] = sum * scales[c];
+        }
+      }
+      EXPECT_LE(RelativeL2(got, ref), 2e-5) << "m " << m << " k " << k;
+    }
+  }
+}
+
+// Fp8Gemm: its input quantization is the host's (per row: max |x| / 448, then
+// E4M3 of x / scale, exactly), and the product of the quantized rows with the
+// FP8 weights, both scales applied, matches float64 (written, and added to y);
+// the BF16 fallback matches the BF16 product of the dequantized weights.
+TEST_F(GemvTest, Fp8GemmMatchesItsQuantizedInputs) {
+  std::mt19937 rng(3);
+  const int64_t k = 1024, n = 48;
+  const std::vector<uint8_t> codes = RandomCodes(static_cast<size_t>(n * k), &rng);
+  const std::vector<float> scales = RandomF32(static_cast<size_t>(n), 0.01f, 0.002f, &rng);
+  for (int64_t m : {9, 64, 200}) {
+    const std::vector<uint16_t> x = RandomBf16(static_cast<size_t>(m * k), 1.0f, &rng);
+    std::vector<uint8_t> xq;
+    std::vector<float> xs;
+    ASSERT_TRUE(backend::cuda::RunQuantizeRowsFp8(m, k, x, &xq, &xs).ok());
+    std::vector<double> ref(static_cast<size_t>(m * n)), ref_bf16(ref.size());
+    for (int64_t r = 0; r < m; ++r) {
+      float amax = 0;
+      for (int64_t j = 0; j < k; ++j)
+        amax = std::max(amax, std::fabs(model::Bf16ToF32(x[r * k + j])));
+      const float scale = amax > 0 ? amax / kFp8E4M3Max : 1.0f;
+      ASSERT_EQ(xs[r], scale) << "row " << r;
+      for (int64_t j = 0; j < k; ++j) {
+        ASSERT_EQ(xq[r * k + j], F32ToFp8E4M3(model::Bf16ToF32(x[r * k + j]) / scale))
+            << "row " << r << " column " << j;
+      }
+      for (int64_t c = 0; c < n; ++c) {
+        double sum = 0, sum_bf16 = 0;
+        for (int64_t j = 0; j < k; ++j) {
+          sum += static_cast<double>(Fp8E4M3ToF32(xq[r * k + j])) * Fp8E4M3ToF32(codes[c * k + j]);
+          const float w =
+              model::Bf16ToF32(model::F32ToBf16(Fp8E4M3ToF32(codes[c * k + j]) * scales[c]));
+          sum_bf16 += static_cast<double>(model::Bf16ToF32(x[r * k + j])) * w;
+        }
+        ref[r * n + c] = sum * xs[r] * scales[c];
+        ref_bf16[r * n + c] = sum_bf16;
+      }
+    }
+    for (bool fallback : {false, true}) {
+      std::vector<float> y;
+      bool used = false;
+      Status status =
+          backend::cuda::RunFp8Gemm(m, k, n, x, codes, scales, fallback, false, &y, &used);
+      ASSERT_TRUE(status.ok()) << status.ToString();
+      std::vector<double> got(y.begin(), y.end());
+      const double err = RelativeL2(got, used ? ref_bf16 : ref);
+      std::printf("Fp8Gemm m %lld (%s): relative L2 %.3g\n", static_cast<long long>(m),
+                  used ? "BF16 fallback" : "FP8 tensor cores", err);
+      EXPECT_LE(err, used ? 1e-4 : 5e-3) << "m " << m;
+      if (!fallback && used) std::printf("cuBLASLt has no outer-vector FP8 scaling here\n");
+      // Accumulating into y: the product is added.
+      std::vector<float> base = RandomF32(static_cast<size_t>(m * n), 0.0f, 1.0f, &rng);
+      std::vector<float> sum = base;
+      status = backend::cuda::RunFp8Gemm(m, k, n, x, codes, scales, fallback, true, &sum, &used);
+      ASSERT_TRUE(status.ok()) << status.ToString();
+      std::vector<double> added(sum.size()), want(sum.size());
+      for (size_t i = 0; i < sum.size(); ++i) {
+        added[i] = static_cast<double>(sum[i]) - base[i];
+        want[i] = y[i];
+      }
+      EXPECT_LE(RelativeL2(added, want), 1e-5) << "m " << m;
     }
   }
 }

@@ -17,9 +17,11 @@
 #include "backend/cuda/choose_tokens.h"
 #include "backend/cuda/cuda_status.h"
 #include "backend/cuda/device_buffer.h"
+#include "backend/cuda/fp8_gemm.h"
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/row_sampling_tables.h"
+#include "model/fp8_weights.h"  // ScalesToF32
 
 namespace radixlm::backend::cuda {
 
@@ -93,9 +95,21 @@ int CudaDeviceCount() {
 }
 
 struct CudaBackend::Impl {
+  // A linear layer's weights [n, k] as the products read them: BF16, or (fp8)
+  // E4M3 codes with an F32 scale a row.
+  struct Matrix {
+    DeviceBuffer w;
+    DeviceBuffer scale;
+    bool fp8 = false;
+    const void* data() const { return w.as<void>(); }
+    const bf16* bf16_w() const { return fp8 ? nullptr : w.as<bf16>(); }
+    const uint8_t* codes() const { return fp8 ? w.as<uint8_t>() : nullptr; }
+    const float* scales() const { return fp8 ? scale.as<float>() : nullptr; }
+  };
   struct Layer {
-    DeviceBuffer attn_norm, attn_norm_bias, qkv, qkv_bias, o, o_bias;
-    DeviceBuffer mlp_norm, mlp_norm_bias, up, up_bias, down, down_bias;
+    DeviceBuffer attn_norm, attn_norm_bias, qkv_bias, o_bias;
+    DeviceBuffer mlp_norm, mlp_norm_bias, up_bias, down_bias;
+    Matrix qkv, o, up, down;
   };
 
   model::ModelConfig config;
@@ -107,6 +121,12 @@ struct CudaBackend::Impl {
   int64_t page_size = 0, num_pages = 0;
   int64_t q_dim = 0, kv_dim = 0, ld = 0, up_dim = 0;
   uint64_t matmul_params = 0;
+  uint64_t weight_bytes = 0;  // of the matrices a decode step reads (the LM head included)
+  // FP8 weights (CudaBackendOptions::fp8_weights): the products of more rows
+  // than the GEMVs take; null when every matrix is BF16.
+  bool use_fp8_weights = true;
+  std::unique_ptr<Fp8Gemm> fp8_gemm;
+  int64_t fp8_max_k = 0, fp8_max_elements = 0;
 
   cudaStream_t stream = nullptr;
   // Page copies (CopyPage) run on their own stream, after the compute stream's
@@ -233,10 +253,58 @@ struct CudaBackend::Impl {
     return OkStatus();
   }
 
+  // Uploads a stack of views ([n, k] together) as FP8 codes and row scales
+  // when every view is an E4M3 weight with one scale a row (per channel or per
+  // tensor) and the shape suits the FP8 kernels; otherwise as BF16 (FP8 views
+  // dequantized, as the products then read BF16).
+  Status UploadMatrix(std::initializer_list<const WeightView*> views, Matrix* dst,
+                      const std::string& what) {
+    int64_t n = 0, k = -1;
+    bool fp8 = use_fp8_weights;
+    for (const WeightView* v : views) {
+      n += v->rows;
+      if (k >= 0 && v->cols != k) fp8 = false;
+      k = v->cols;
+      fp8 = fp8 && v->ref->info->dtype == model::DType::kF8E4M3 && v->scale != nullptr &&
+            !v->transposed && v->scale_block.cols >= v->cols && v->scale_block.rows >= 1 &&
+            v->ref->info->shape.size() == 2 && v->ref->info->shape[1] == v->cols;
+    }
+    fp8 = fp8 && k % 16 == 0 && n % 16 == 0;
+    if (!fp8) {
+      weight_bytes += static_cast<uint64_t>(n) * k * 2;
+      return UploadBf16(views, &dst->w, what);
+    }
+    std::vector<uint8_t> codes;
+    std::vector<float> scales;
+    codes.reserve(static_cast<size_t>(n * k));
+    scales.reserve(static_cast<size_t>(n));
+    for (const WeightView* v : views) {
+      const uint8_t* first = v->ref->data.data() + v->offset * v->cols;
+      codes.insert(codes.end(), first, first + v->rows * v->cols);
+      const std::vector<float> stored = model::ScalesToF32(*v->scale);
+      for (int64_t r = 0; r < v->rows; ++r) {
+        scales.push_back(stored[static_cast<size_t>((v->offset + r) / v->scale_block.rows)]);
+      }
+    }
+    RETURN_IF_ERROR(dst->w.Reserve(codes.size(), what));
+    RETURN_IF_ERROR(dst->scale.Reserve(scales.size() * 4, what));
+    RADIXLM_CUDA_TRY(
+        cudaMemcpy(dst->w.as<void>(), codes.data(), codes.size(), cudaMemcpyHostToDevice));
+    RADIXLM_CUDA_TRY(cudaMemcpy(dst->scale.as<void>(), scales.data(), scales.size() * 4,
+                                cudaMemcpyHostToDevice));
+    dst->fp8 = true;
+    weight_bytes += static_cast<uint64_t>(n) * k;
+    fp8_max_k = std::max(fp8_max_k, k);
+    fp8_max_elements = std::max(fp8_max_elements, n * k);
+    return OkStatus();
+  }
+
   Status ReserveActivations(int64_t tokens) {
     if (tokens <= capacity) return OkStatus();
     const model::ModelConfig& c = config;
     const auto t = static_cast<size_t>(tokens);
+    if (fp8_gemm != nullptr)
+      RETURN_IF_ERROR(fp8_gemm->Reserve(tokens, fp8_max_k, fp8_max_elements));
     RETURN_IF_ERROR(x.Reserve(t * c.hidden_size * 4, "activations"));
     RETURN_IF_ERROR(normed.Reserve(t * c.hidden_size * 2, "activations"));
     RETURN_IF_ERROR(qkv_out.Reserve(t * ld * 4, "activations"));
@@ -262,6 +330,19 @@ struct CudaBackend::Impl {
                                     static_cast<int>(k), &beta, y, y_f32 ? CUDA_R_32F : CUDA_R_16BF,
                                     static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return OkStatus();
+  }
+
+  // The same with a layer's matrix, BF16 or FP8 (GemvFp8 up to gemv_rows rows,
+  // Fp8Gemm past them).
+  Status Gemm(const bf16* xin, int64_t m, int64_t k, const Matrix& w, int64_t n, void* y,
+              bool y_f32, bool accumulate, bool pdl = false) {
+    if (!w.fp8) return Gemm(xin, m, k, w.bf16_w(), n, y, y_f32, accumulate, pdl);
+    if (m <= gemv_rows && GemvFp8Supports(m, k, xin, w.codes())) {
+      RADIXLM_CUDA_TRY(
+          GemvFp8(xin, m, k, w.codes(), w.scales(), n, y, y_f32, accumulate, stream, pdl));
+      return OkStatus();
+    }
+    return fp8_gemm->Run(xin, m, k, w.codes(), w.scales(), n, y, y_f32, accumulate, stream);
   }
 
   Status Norm(const DeviceBuffer& w, const DeviceBuffer& b, const int32_t* rows, int64_t count,
@@ -297,6 +378,7 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   use_graphs = options.cuda_graphs;
   use_pdl = Switch("RADIXLM_CUDA_PDL", options.pdl);
   use_fused_gemv = Switch("RADIXLM_CUDA_FUSED_GEMV", options.fused_gemv);
+  use_fp8_weights = Switch("RADIXLM_CUDA_FP8_WEIGHTS", options.fp8_weights);
   gemv_rows = options.gemv_max_rows;
   if (const char* rows = std::getenv("RADIXLM_CUDA_GEMV_ROWS"); rows != nullptr) {
     gemv_rows = std::clamp<int64_t>(std::atoll(rows), 0, kGemvMaxRows);
@@ -361,12 +443,12 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   for (const model::LayerWeights& l : w.layers) {
     for (const WeightView* v : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) count(*v);
   }
-  const uint64_t weight_bytes = weight_elements * 2;
+  const uint64_t bf16_bytes = weight_elements * 2;  // at most: FP8 matrices take half
   size_t free_bytes = 0, total_bytes = 0;
   RADIXLM_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
-  if (weight_bytes > free_bytes) {
+  if (bf16_bytes > free_bytes) {
     return ResourceExhaustedError("the model's BF16 weights need " +
-                                  GiB(static_cast<double>(weight_bytes)) + " of GPU memory; " +
+                                  GiB(static_cast<double>(bf16_bytes)) + " of GPU memory; " +
                                   GiB(static_cast<double>(free_bytes)) + " free of " +
                                   GiB(static_cast<double>(total_bytes)) + " on " + device_name);
   }
@@ -382,24 +464,28 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
     const std::string what = "layer " + std::to_string(i);
     RETURN_IF_ERROR(UploadF32({&l.attn_norm}, &out.attn_norm, what));
     RETURN_IF_ERROR(UploadF32({&l.attn_norm_bias}, &out.attn_norm_bias, what));
-    RETURN_IF_ERROR(UploadBf16({&l.q, &l.k, &l.v}, &out.qkv, what));
+    RETURN_IF_ERROR(UploadMatrix({&l.q, &l.k, &l.v}, &out.qkv, what));
     RETURN_IF_ERROR(UploadF32({&l.q_bias, &l.k_bias, &l.v_bias}, &out.qkv_bias, what));
-    RETURN_IF_ERROR(UploadBf16({&l.o}, &out.o, what));
+    RETURN_IF_ERROR(UploadMatrix({&l.o}, &out.o, what));
     RETURN_IF_ERROR(UploadF32({&l.o_bias}, &out.o_bias, what));
     RETURN_IF_ERROR(UploadF32({&l.mlp_norm}, &out.mlp_norm, what));
     RETURN_IF_ERROR(UploadF32({&l.mlp_norm_bias}, &out.mlp_norm_bias, what));
     if (gated) {
-      RETURN_IF_ERROR(UploadBf16({&l.gate, &l.up}, &out.up, what));
+      RETURN_IF_ERROR(UploadMatrix({&l.gate, &l.up}, &out.up, what));
     } else {
-      RETURN_IF_ERROR(UploadBf16({&l.up}, &out.up, what));
+      RETURN_IF_ERROR(UploadMatrix({&l.up}, &out.up, what));
     }
     RETURN_IF_ERROR(UploadF32({&l.up_bias}, &out.up_bias, what));
-    RETURN_IF_ERROR(UploadBf16({&l.down}, &out.down, what));
+    RETURN_IF_ERROR(UploadMatrix({&l.down}, &out.down, what));
     RETURN_IF_ERROR(UploadF32({&l.down_bias}, &out.down_bias, what));
     matmul_params += static_cast<uint64_t>(ld + up_dim) * c.hidden_size +
                      static_cast<uint64_t>(q_dim + c.intermediate_size) * c.hidden_size;
   }
   matmul_params += static_cast<uint64_t>(c.vocab_size * c.hidden_size);
+  weight_bytes += static_cast<uint64_t>(c.vocab_size * c.hidden_size) * 2;  // the LM head, BF16
+  if (fp8_max_k > 0) {
+    ASSIGN_OR_RETURN(fp8_gemm, Fp8Gemm::Create(c.hidden_size));
+  }
   if (!gpt2) {
     const std::vector<float> inv = cpu::RopeInverseFrequencies(c);
     RETURN_IF_ERROR(inv_freq.Reserve(inv.size() * 4, "RoPE frequencies"));
@@ -670,8 +756,8 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
     const bool small = t <= gemv_rows;
     const bool pdl = use_pdl && small;
     const bool fuse = use_fused_gemv && small && !gpt2 &&
-                      NormGemvSupports(t, h, xp, layers[0].qkv.as<void>()) &&
-                      NormGemvSupports(t, h, xp, layers[0].up.as<void>());
+                      NormGemvSupports(t, h, xp, layers[0].qkv.data()) &&
+                      NormGemvSupports(t, h, xp, layers[0].up.data());
     // The fused qkv products read the step's RoPE angles from one table.
     float2* angles = fuse ? rope_angles.as<float2>() : nullptr;  // fuse implies a RoPE model
     if (angles != nullptr) {
@@ -703,13 +789,15 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
         qkv_args.k = h;
         qkv_args.norm_weight = l.attn_norm.as<float>();
         qkv_args.eps = eps;
-        qkv_args.w = l.qkv.as<bf16>();
+        qkv_args.w = l.qkv.bf16_w();
+        qkv_args.w8 = l.qkv.codes();
+        qkv_args.w_scale = l.qkv.scales();
         qkv_args.out = NormGemvOut::kRopeKv;
         qkv_args.rope = rk;
         RADIXLM_CUDA_TRY(NormGemv(qkv_args, stream, pdl));
       } else {
         RETURN_IF_ERROR(Norm(l.attn_norm, l.attn_norm_bias, nullptr, t, normed_p, nullptr, pdl));
-        RETURN_IF_ERROR(Gemm(normed_p, t, h, l.qkv.as<bf16>(), ld, qkv_p, true, false, pdl));
+        RETURN_IF_ERROR(Gemm(normed_p, t, h, l.qkv, ld, qkv_p, true, false, pdl));
         RADIXLM_CUDA_TRY(RopeAndStoreKv(rk, stream, pdl));
       }
       aa.k_pool = k_layer;
@@ -721,7 +809,7 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
       aa.merges = reinterpret_cast<const AttentionMerge*>(words + plan.merges_at);
       aa.num_merges = static_cast<int32_t>(plan.merges.size());
       RADIXLM_CUDA_TRY(LaunchAttention(aa, stream, pdl));
-      RETURN_IF_ERROR(Gemm(attn_p, t, q_dim, l.o.as<bf16>(), h, xp, true, true, pdl));
+      RETURN_IF_ERROR(Gemm(attn_p, t, q_dim, l.o, h, xp, true, true, pdl));
       if (l.o_bias.size() > 0)
         RADIXLM_CUDA_TRY(AddBias(xp, l.o_bias.as<float>(), t, h, stream, pdl));
       const bf16* mlp_in = up_p;
@@ -732,7 +820,9 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
         up_args.k = h;
         up_args.norm_weight = l.mlp_norm.as<float>();
         up_args.eps = eps;
-        up_args.w = l.up.as<bf16>();
+        up_args.w = l.up.bf16_w();
+        up_args.w8 = l.up.codes();
+        up_args.w_scale = l.up.scales();
         up_args.out = NormGemvOut::kSiluMul;
         up_args.act = act.as<bf16>();
         up_args.inter = c.intermediate_size;
@@ -740,7 +830,7 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
         mlp_in = act.as<bf16>();
       } else {
         RETURN_IF_ERROR(Norm(l.mlp_norm, l.mlp_norm_bias, nullptr, t, normed_p, nullptr, pdl));
-        RETURN_IF_ERROR(Gemm(normed_p, t, h, l.up.as<bf16>(), up_dim, up_p, false, false, pdl));
+        RETURN_IF_ERROR(Gemm(normed_p, t, h, l.up, up_dim, up_p, false, false, pdl));
         if (gated) {
           RADIXLM_CUDA_TRY(SiluMul(up_p, t, c.intermediate_size, act.as<bf16>(), stream, pdl));
           mlp_in = act.as<bf16>();
@@ -749,8 +839,7 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
                                 c.intermediate_size, c.gelu_exact, stream, pdl));
         }
       }
-      RETURN_IF_ERROR(
-          Gemm(mlp_in, t, c.intermediate_size, l.down.as<bf16>(), h, xp, true, true, pdl));
+      RETURN_IF_ERROR(Gemm(mlp_in, t, c.intermediate_size, l.down, h, xp, true, true, pdl));
       if (l.down_bias.size() > 0)
         RADIXLM_CUDA_TRY(AddBias(xp, l.down_bias.as<float>(), t, h, stream, pdl));
     }
@@ -950,7 +1039,7 @@ const model::ModelConfig& CudaBackend::config() const { return impl_->config; }
 int64_t CudaBackend::page_size() const { return impl_->page_size; }
 int64_t CudaBackend::num_pages() const { return impl_->num_pages; }
 uint64_t CudaBackend::matmul_params() const { return impl_->matmul_params; }
-uint64_t CudaBackend::weight_bytes_per_token() const { return impl_->matmul_params * 2; }
+uint64_t CudaBackend::weight_bytes_per_token() const { return impl_->weight_bytes; }
 uint64_t CudaBackend::graph_replays() const { return impl_->graph_replays; }
 uint64_t CudaBackend::graph_captures() const { return impl_->graph_captures; }
 uint64_t CudaBackend::kv_bytes() const { return impl_->k_pool.size() + impl_->v_pool.size(); }

@@ -1,9 +1,14 @@
 // CudaBackend: the model on one NVIDIA GPU, behind the same interface as the CPU
 // reference (backend.h) and tested against it.
 //
-// Weights are uploaded once in BF16 (F32, F16 and FP8 checkpoints are converted
-// to BF16 at load, FP8 ones dequantized first: no FP8 GEMMs yet; q/k/v and gate/up stacked so each
-// is one matrix product, GPT-2's Conv1D layout transposed); norms and biases stay F32. Matrix
+// Weights are uploaded once in BF16 (F32 and F16 checkpoints are converted to
+// BF16 at load; q/k/v and gate/up stacked so each is one matrix product, GPT-2's
+// Conv1D layout transposed); norms and biases stay F32. FP8 linear weights (an
+// FP8 checkpoint, or --quantize fp8) with one scale a row (per channel or per
+// tensor) stay E4M3 with their F32 row scales (`fp8_weights`): decode-shaped
+// products run on the FP8 GEMVs (gemv.h: half the bytes), larger ones on the
+// FP8 tensor cores with per-token input scales (fp8_gemm.h); block-scaled FP8
+// checkpoints are dequantized to BF16 at load. Other matrix
 // products go through cuBLAS in BF16 with F32 accumulation; the residual stream is F32 and the
 // output projections accumulate into it in the GEMM (beta = 1). K and V live in two device-memory
 // pools of BF16 pages, per layer [page][kv_head][slot][dim] (cudaMalloc, no managed memory); their
@@ -61,6 +66,9 @@ struct CudaBackendOptions {
   // override, for A/B runs.
   bool pdl = true;
   bool fused_gemv = true;
+  // FP8 weights stay FP8 (see above); off: dequantized to BF16 at load, as
+  // before the FP8 kernels. Environment: RADIXLM_CUDA_FP8_WEIGHTS=0|1.
+  bool fp8_weights = true;
   Status Validate() const;
 };
 
@@ -92,8 +100,8 @@ class CudaBackend final : public Backend {
   uint64_t HostCopyMark() override;
   bool HostCopyDone(uint64_t mark) override;
 
-  // Bytes of BF16 weight matrices one decode step reads (every matrix once, the
-  // embedding row aside), for bandwidth figures.
+  // Bytes of weight matrices one decode step reads (every matrix once, BF16 or
+  // FP8 as held, the embedding row aside), for bandwidth figures.
   uint64_t weight_bytes_per_token() const;
   // Multiply-adds per token in the weight matrices (2x this is the FLOP count).
   uint64_t matmul_params() const;

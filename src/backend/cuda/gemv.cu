@@ -1,5 +1,7 @@
 #include "backend/cuda/gemv.h"
 
+#include <cuda_fp8.h>
+
 #include <algorithm>
 #include <map>
 #include <mutex>
@@ -40,10 +42,12 @@ struct Params {
   float eps;
   int norm_threads;  // NormRows' block size for this k: its summation order
   int64_t k;
-  const bf16* w;
-  int64_t n;      // rows of w
-  int64_t units;  // warps' work items
-  void* y;        // kStore
+  const bf16* w;         // BF16 weights, or
+  const uint8_t* w8;     // E4M3 codes (the kFp8 kernels), each row times
+  const float* w_scale;  // its scale
+  int64_t n;             // rows of w
+  int64_t units;         // warps' work items
+  void* y;               // kStore
   bool y_f32, accumulate;
   bf16* act;  // kSiluMul
   int64_t inter;
@@ -68,6 +72,27 @@ __device__ __forceinline__ float Dot8(uint4 a, uint4 b, float acc) {
   for (int j = 0; j < 4; ++j) {
     acc = fmaf(__uint_as_float(av[j] << 16), __uint_as_float(bv[j] << 16), acc);
     acc = fmaf(__uint_as_float(av[j] & 0xffff0000u), __uint_as_float(bv[j] & 0xffff0000u), acc);
+  }
+  return acc;
+}
+
+// 16 E4M3 weights (one 16-byte load) against 16 BF16 inputs (two), in order;
+// E4M3 values are exact in F16, and so in F32.
+__device__ __forceinline__ float2 Fp8PairToFloat2(uint32_t two) {
+  const __half2_raw h =
+      __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(two & 0xffffu), __NV_E4M3);
+  return __half22float2(__half2(h));
+}
+__device__ __forceinline__ float DotFp8x16(uint4 w, uint4 xa, uint4 xb, float acc) {
+  const uint32_t wv[4] = {w.x, w.y, w.z, w.w};
+  const uint32_t xv[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const float2 w01 = Fp8PairToFloat2(wv[j]), w23 = Fp8PairToFloat2(wv[j] >> 16);
+    acc = fmaf(w01.x, __uint_as_float(xv[2 * j] << 16), acc);
+    acc = fmaf(w01.y, __uint_as_float(xv[2 * j] & 0xffff0000u), acc);
+    acc = fmaf(w23.x, __uint_as_float(xv[2 * j + 1] << 16), acc);
+    acc = fmaf(w23.y, __uint_as_float(xv[2 * j + 1] & 0xffff0000u), acc);
   }
   return acc;
 }
@@ -221,12 +246,17 @@ constexpr int kMinBlocksOf = M > 2                  ? 1
                              : kOut == Out::kRopeKv ? 3
                                                     : 2;
 
-template <int M, Out kOut>
+// kFp8: the weights are E4M3 codes with a scale a row (Params::w8, w_scale):
+// a 16-byte load holds 16 weights, which meet two 16-byte loads of inputs, and
+// each row's sum is multiplied by its scale before the epilogue. Otherwise the
+// same walk, so each row's result is still the same bits whatever m is.
+template <int M, Out kOut, bool kFp8>
 __global__ void __launch_bounds__(kWarpsOf<kOut> * 32, kMinBlocksOf<M, kOut>) GemvKernel(Params p) {
   constexpr bool kNorm = kOut != Out::kStore;
   constexpr int R = kRowsPerUnit<kOut>;
   constexpr int kWarps = kWarpsOf<kOut>;
   constexpr int kU = kUnrollOf<M, kOut>;
+  constexpr int kX = kFp8 ? 2 : 1;     // 16-byte input loads a 16-byte weight load meets
   extern __shared__ uint4 shared_x[];  // NormGemv: the normalised input rows
   const int lane = threadIdx.x % 32;
   const int64_t first = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
@@ -234,13 +264,17 @@ __global__ void __launch_bounds__(kWarpsOf<kOut> * 32, kMinBlocksOf<M, kOut>) Ge
 
   // The weights do not depend on the kernels before this one: start them
   // towards L2 while those finish, then wait before touching activations.
-  const int64_t vecs = p.k / 8;  // 16-byte vectors in a row
+  const int64_t row_bytes = kFp8 ? p.k : p.k * 2;
+  const auto* wbase =
+      kFp8 ? reinterpret_cast<const uint8_t*>(p.w8) : reinterpret_cast<const uint8_t*>(p.w);
+  const int64_t vecs = row_bytes / 16;  // 16-byte weight vectors in a row
+  const int64_t xvecs = p.k / 8;        // 16-byte input vectors in a row
   if (first < p.units && lane < R) {
     int64_t rows[R];
     UnitRows<kOut>(p, first, rows);
     const int64_t row = lane == 0 ? rows[0] : rows[R - 1];
-    PrefetchL2(p.w + row * p.k,
-               static_cast<uint32_t>(p.k * 2 < kPrefetchBytes ? p.k * 2 : kPrefetchBytes));
+    PrefetchL2(wbase + row * row_bytes,
+               static_cast<uint32_t>(row_bytes < kPrefetchBytes ? row_bytes : kPrefetchBytes));
   }
   // A run of kU vectors of each of the unit's rows; NormGemv loads its first
   // unit's first run before the prologue.
@@ -253,8 +287,8 @@ __global__ void __launch_bounds__(kWarpsOf<kOut> * 32, kMinBlocksOf<M, kOut>) Ge
     for (int r = 0; r < R; ++r) {
 #pragma unroll
       for (int v = 0; v < kU; ++v) {
-        wv[r][v] =
-            LoadStreaming(reinterpret_cast<const uint4*>(p.w + rows[r] * p.k) + lane + 32 * v);
+        wv[r][v] = LoadStreaming(reinterpret_cast<const uint4*>(wbase + rows[r] * row_bytes) +
+                                 lane + 32 * v);
       }
     }
   }
@@ -282,7 +316,7 @@ __global__ void __launch_bounds__(kWarpsOf<kOut> * 32, kMinBlocksOf<M, kOut>) Ge
     UnitRows<kOut>(p, u, rows);
     const uint4* wr[R];
 #pragma unroll
-    for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const uint4*>(p.w + rows[r] * p.k);
+    for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const uint4*>(wbase + rows[r] * row_bytes);
     float acc[R][M];
 #pragma unroll
     for (int r = 0; r < R; ++r) {
@@ -305,9 +339,16 @@ __global__ void __launch_bounds__(kWarpsOf<kOut> * 32, kMinBlocksOf<M, kOut>) Ge
       for (int v = 0; v < kU; ++v) {
 #pragma unroll
         for (int m = 0; m < M; ++m) {
-          const uint4 xv = load_x(m * vecs + i + 32 * v);
+          const int64_t at = m * xvecs + kX * (i + 32 * v);
+          const uint4 xv = load_x(at);
+          if constexpr (kFp8) {
+            const uint4 xb = load_x(at + 1);
 #pragma unroll
-          for (int r = 0; r < R; ++r) acc[r][m] = Dot8(wv[r][v], xv, acc[r][m]);
+            for (int r = 0; r < R; ++r) acc[r][m] = DotFp8x16(wv[r][v], xv, xb, acc[r][m]);
+          } else {
+#pragma unroll
+            for (int r = 0; r < R; ++r) acc[r][m] = Dot8(wv[r][v], xv, acc[r][m]);
+          }
         }
       }
     }
@@ -317,9 +358,16 @@ __global__ void __launch_bounds__(kWarpsOf<kOut> * 32, kMinBlocksOf<M, kOut>) Ge
       for (int r = 0; r < R; ++r) wv[r] = LoadStreaming(wr[r] + i);
 #pragma unroll
       for (int m = 0; m < M; ++m) {
-        const uint4 xv = load_x(m * vecs + i);
+        const int64_t at = m * xvecs + kX * i;
+        const uint4 xv = load_x(at);
+        if constexpr (kFp8) {
+          const uint4 xb = load_x(at + 1);
 #pragma unroll
-        for (int r = 0; r < R; ++r) acc[r][m] = Dot8(wv[r], xv, acc[r][m]);
+          for (int r = 0; r < R; ++r) acc[r][m] = DotFp8x16(wv[r], xv, xb, acc[r][m]);
+        } else {
+#pragma unroll
+          for (int r = 0; r < R; ++r) acc[r][m] = Dot8(wv[r], xv, acc[r][m]);
+        }
       }
     }
 #pragma unroll
@@ -337,6 +385,10 @@ __global__ void __launch_bounds__(kWarpsOf<kOut> * 32, kMinBlocksOf<M, kOut>) Ge
         acc0 = acc[0][m];
         acc1 = acc[R - 1][m];
       }
+    }
+    if constexpr (kFp8) {
+      acc0 *= p.w_scale[rows[0]];
+      acc1 *= p.w_scale[rows[R - 1]];
     }
     if (lane < M) Epilogue<kOut>(p, u, rows, lane, acc0, acc1);
   }
@@ -371,61 +423,74 @@ cudaError_t ResidentBlocks(const void* kernel, int threads, size_t smem, int64_t
   return cudaSuccess;
 }
 
-template <int M, Out kOut>
+template <int M, Out kOut, bool kFp8>
 cudaError_t LaunchGemv(const Params& p, cudaStream_t stream, bool pdl) {
   constexpr int threads = kWarpsOf<kOut> * 32;
   const size_t smem = kOut == Out::kStore ? 0 : static_cast<size_t>(M) * p.k * 2;
   int64_t resident = 0;
-  if (const cudaError_t e = ResidentBlocks(reinterpret_cast<const void*>(&GemvKernel<M, kOut>),
-                                           threads, smem, &resident);
+  if (const cudaError_t e = ResidentBlocks(
+          reinterpret_cast<const void*>(&GemvKernel<M, kOut, kFp8>), threads, smem, &resident);
       e != cudaSuccess) {
     return e;
   }
   const int64_t needed = (p.units + kWarpsOf<kOut> - 1) / kWarpsOf<kOut>;
   const auto blocks = static_cast<unsigned>(std::min(needed, resident));
-  return Launch(GemvKernel<M, kOut>, dim3(blocks), dim3(threads), smem, stream, pdl, p);
+  return Launch(GemvKernel<M, kOut, kFp8>, dim3(blocks), dim3(threads), smem, stream, pdl, p);
 }
 
-template <Out kOut>
-cudaError_t DispatchRows(const Params& p, int64_t m, cudaStream_t stream, bool pdl) {
+template <Out kOut, bool kFp8>
+cudaError_t DispatchRowsOf(const Params& p, int64_t m, cudaStream_t stream, bool pdl) {
   switch (m) {
     case 1:
-      return LaunchGemv<1, kOut>(p, stream, pdl);
+      return LaunchGemv<1, kOut, kFp8>(p, stream, pdl);
     case 2:
-      return LaunchGemv<2, kOut>(p, stream, pdl);
+      return LaunchGemv<2, kOut, kFp8>(p, stream, pdl);
     case 3:
-      return LaunchGemv<3, kOut>(p, stream, pdl);
+      return LaunchGemv<3, kOut, kFp8>(p, stream, pdl);
     case 4:
-      return LaunchGemv<4, kOut>(p, stream, pdl);
+      return LaunchGemv<4, kOut, kFp8>(p, stream, pdl);
     case 5:
-      return LaunchGemv<5, kOut>(p, stream, pdl);
+      return LaunchGemv<5, kOut, kFp8>(p, stream, pdl);
     case 6:
-      return LaunchGemv<6, kOut>(p, stream, pdl);
+      return LaunchGemv<6, kOut, kFp8>(p, stream, pdl);
     case 7:
-      return LaunchGemv<7, kOut>(p, stream, pdl);
+      return LaunchGemv<7, kOut, kFp8>(p, stream, pdl);
     case 8:
-      return LaunchGemv<8, kOut>(p, stream, pdl);
+      return LaunchGemv<8, kOut, kFp8>(p, stream, pdl);
     default:
       return cudaErrorInvalidValue;
   }
 }
 
+// The FP8 kernels when the weights are E4M3 codes (Params::w8 set).
 template <Out kOut>
-cudaError_t RaiseSharedLimits() {
-  const void* kernels[] = {reinterpret_cast<const void*>(&GemvKernel<1, kOut>),
-                           reinterpret_cast<const void*>(&GemvKernel<2, kOut>),
-                           reinterpret_cast<const void*>(&GemvKernel<3, kOut>),
-                           reinterpret_cast<const void*>(&GemvKernel<4, kOut>),
-                           reinterpret_cast<const void*>(&GemvKernel<5, kOut>),
-                           reinterpret_cast<const void*>(&GemvKernel<6, kOut>),
-                           reinterpret_cast<const void*>(&GemvKernel<7, kOut>),
-                           reinterpret_cast<const void*>(&GemvKernel<8, kOut>)};
+cudaError_t DispatchRows(const Params& p, int64_t m, cudaStream_t stream, bool pdl) {
+  return p.w8 != nullptr ? DispatchRowsOf<kOut, true>(p, m, stream, pdl)
+                         : DispatchRowsOf<kOut, false>(p, m, stream, pdl);
+}
+
+template <Out kOut, bool kFp8>
+cudaError_t RaiseSharedLimitsOf() {
+  const void* kernels[] = {reinterpret_cast<const void*>(&GemvKernel<1, kOut, kFp8>),
+                           reinterpret_cast<const void*>(&GemvKernel<2, kOut, kFp8>),
+                           reinterpret_cast<const void*>(&GemvKernel<3, kOut, kFp8>),
+                           reinterpret_cast<const void*>(&GemvKernel<4, kOut, kFp8>),
+                           reinterpret_cast<const void*>(&GemvKernel<5, kOut, kFp8>),
+                           reinterpret_cast<const void*>(&GemvKernel<6, kOut, kFp8>),
+                           reinterpret_cast<const void*>(&GemvKernel<7, kOut, kFp8>),
+                           reinterpret_cast<const void*>(&GemvKernel<8, kOut, kFp8>)};
   for (const void* kernel : kernels) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                static_cast<int>(kNormGemvMaxShared));
     if (e != cudaSuccess) return e;
   }
   return cudaSuccess;
+}
+
+template <Out kOut>
+cudaError_t RaiseSharedLimits() {
+  if (const cudaError_t e = RaiseSharedLimitsOf<kOut, false>(); e != cudaSuccess) return e;
+  return RaiseSharedLimitsOf<kOut, true>();
 }
 
 bool Aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
@@ -451,12 +516,39 @@ cudaError_t Gemv(const bf16* x, int64_t m, int64_t k, const bf16* w, int64_t n, 
   return DispatchRows<Out::kStore>(p, m, stream, pdl);
 }
 
+bool GemvFp8Supports(int64_t m, int64_t k, const void* x, const void* w8) {
+  return GemvSupports(m, k, x, w8) && k % 16 == 0;
+}
+
+cudaError_t GemvFp8(const bf16* x, int64_t m, int64_t k, const uint8_t* w8, const float* w_scale,
+                    int64_t n, void* y, bool y_f32, bool accumulate, cudaStream_t stream,
+                    bool pdl) {
+  if (n == 0) return cudaSuccess;
+  if (w8 == nullptr || w_scale == nullptr || !GemvFp8Supports(m, k, x, w8)) {
+    return cudaErrorInvalidValue;
+  }
+  Params p{};
+  p.x = x;
+  p.k = k;
+  p.w8 = w8;
+  p.w_scale = w_scale;
+  p.n = n;
+  p.units = n;
+  p.y = y;
+  p.y_f32 = y_f32;
+  p.accumulate = accumulate;
+  return DispatchRows<Out::kStore>(p, m, stream, pdl);
+}
+
 bool NormGemvSupports(int64_t m, int64_t k, const void* x, const void* w) {
   return GemvSupports(m, k, x, w) && static_cast<size_t>(m * k * 2) <= kNormGemvMaxShared;
 }
 
 cudaError_t NormGemv(const NormGemvArgs& a, cudaStream_t stream, bool pdl) {
-  if (!NormGemvSupports(a.m, a.k, a.x, a.w) || a.k % 4 != 0) return cudaErrorInvalidValue;
+  const bool fp8 = a.w8 != nullptr;
+  const void* w = fp8 ? static_cast<const void*>(a.w8) : static_cast<const void*>(a.w);
+  if (!NormGemvSupports(a.m, a.k, a.x, w) || a.k % 4 != 0) return cudaErrorInvalidValue;
+  if (fp8 && (a.k % 16 != 0 || a.w_scale == nullptr)) return cudaErrorInvalidValue;
   Params p{};
   p.norm_x = a.x;
   p.norm_weight = a.norm_weight;
@@ -464,6 +556,8 @@ cudaError_t NormGemv(const NormGemvArgs& a, cudaStream_t stream, bool pdl) {
   p.norm_threads = NormThreads(a.k);
   p.k = a.k;
   p.w = a.w;
+  p.w8 = a.w8;
+  p.w_scale = a.w_scale;
   switch (a.out) {
     case NormGemvOut::kSiluMul:
       if (a.inter == 0) return cudaSuccess;

@@ -21,6 +21,16 @@ bool GemvSupports(int64_t m, int64_t k, const void* x, const void* w);
 cudaError_t Gemv(const bf16* x, int64_t m, int64_t k, const bf16* w, int64_t n, void* y, bool y_f32,
                  bool accumulate, cudaStream_t stream, bool pdl = false);
 
+// The same product with FP8 weights: w8 holds E4M3 codes [n, k] and row j of
+// the weight matrix is w8[j] * w_scale[j] (one F32 scale a row: per-tensor
+// scales repeated). 16 weights a load, so half the bytes of Gemv's; each row's
+// sum is scaled once at the end. Needs k a multiple of 16, x and w8 16-byte
+// aligned (GemvFp8Supports). The same bits for a row whatever m is.
+bool GemvFp8Supports(int64_t m, int64_t k, const void* x, const void* w8);
+cudaError_t GemvFp8(const bf16* x, int64_t m, int64_t k, const uint8_t* w8, const float* w_scale,
+                    int64_t n, void* y, bool y_f32, bool accumulate, cudaStream_t stream,
+                    bool pdl = false);
+
 // A decode-row product with the kernels around it folded in (m <= kGemvMaxRows):
 // its input is RMSNorm(x rows, norm_weight) rounded to BF16, computed by every
 // thread block into shared memory with NormRows' arithmetic and summation order,
@@ -39,6 +49,9 @@ struct NormGemvArgs {
   const float* norm_weight = nullptr;
   float eps = 0;
   const bf16* w = nullptr;
+  // FP8 weights instead of w (GemvFp8's layout; k a multiple of 16).
+  const uint8_t* w8 = nullptr;
+  const float* w_scale = nullptr;
   NormGemvOut out = NormGemvOut::kSiluMul;
   bf16* act = nullptr;  // kSiluMul
   int64_t inter = 0;    // kSiluMul

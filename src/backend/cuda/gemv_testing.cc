@@ -4,6 +4,7 @@
 
 #include "backend/cuda/cuda_status.h"
 #include "backend/cuda/device_buffer.h"
+#include "backend/cuda/fp8_gemm.h"
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/kernels.h"
 
@@ -137,6 +138,68 @@ Status RunGemv(int64_t m, int64_t k, int64_t n, const std::vector<uint16_t>& x,
   RADIXLM_CUDA_TRY(cudaStreamSynchronize(stream));
   RADIXLM_CUDA_TRY(cudaStreamDestroy(stream));
   return Download(yd, static_cast<size_t>(m * n), y);
+}
+
+Status RunGemvFp8(int64_t m, int64_t k, int64_t n, const std::vector<uint16_t>& x,
+                  const std::vector<uint8_t>& codes, const std::vector<float>& scales, bool pdl,
+                  std::vector<float>* y) {
+  if (static_cast<int64_t>(x.size()) != m * k || static_cast<int64_t>(codes.size()) != n * k ||
+      static_cast<int64_t>(scales.size()) != n) {
+    return InvalidArgumentError("inconsistent shapes");
+  }
+  DeviceBuffer xd, cd, sd, yd;
+  RETURN_IF_ERROR(Upload(x, &xd));
+  RETURN_IF_ERROR(Upload(codes, &cd));
+  RETURN_IF_ERROR(Upload(scales, &sd));
+  RETURN_IF_ERROR(Poisoned(static_cast<size_t>(m * n) * 4, &yd));
+  cudaStream_t stream = nullptr;
+  RADIXLM_CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  RADIXLM_CUDA_TRY(GemvFp8(xd.as<bf16>(), m, k, cd.as<uint8_t>(), sd.as<float>(), n, yd.as<void>(),
+                           true, false, stream, pdl));
+  RADIXLM_CUDA_TRY(cudaStreamSynchronize(stream));
+  RADIXLM_CUDA_TRY(cudaStreamDestroy(stream));
+  return Download(yd, static_cast<size_t>(m * n), y);
+}
+
+Status RunFp8Gemm(int64_t m, int64_t k, int64_t n, const std::vector<uint16_t>& x,
+                  const std::vector<uint8_t>& codes, const std::vector<float>& scales,
+                  bool fallback, bool accumulate, std::vector<float>* y, bool* fallback_used) {
+  if (static_cast<int64_t>(x.size()) != m * k || static_cast<int64_t>(codes.size()) != n * k ||
+      static_cast<int64_t>(scales.size()) != n ||
+      (accumulate && static_cast<int64_t>(y->size()) != m * n)) {
+    return InvalidArgumentError("inconsistent shapes");
+  }
+  ASSIGN_OR_RETURN(auto gemm, Fp8Gemm::Create(k, fallback));
+  RETURN_IF_ERROR(gemm->Reserve(m, k, n * k));
+  DeviceBuffer xd, cd, sd, yd;
+  RETURN_IF_ERROR(Upload(x, &xd));
+  RETURN_IF_ERROR(Upload(codes, &cd));
+  RETURN_IF_ERROR(Upload(scales, &sd));
+  if (accumulate) {
+    RETURN_IF_ERROR(Upload(*y, &yd));
+  } else {
+    RETURN_IF_ERROR(Poisoned(static_cast<size_t>(m * n) * 4, &yd));
+  }
+  cudaStream_t stream = nullptr;
+  RADIXLM_CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  RETURN_IF_ERROR(gemm->Run(xd.as<bf16>(), m, k, cd.as<uint8_t>(), sd.as<float>(), n, yd.as<void>(),
+                            true, accumulate, stream));
+  RADIXLM_CUDA_TRY(cudaStreamSynchronize(stream));
+  RADIXLM_CUDA_TRY(cudaStreamDestroy(stream));
+  *fallback_used = gemm->fallback();
+  return Download(yd, static_cast<size_t>(m * n), y);
+}
+
+Status RunQuantizeRowsFp8(int64_t m, int64_t k, const std::vector<uint16_t>& x,
+                          std::vector<uint8_t>* codes, std::vector<float>* scales) {
+  DeviceBuffer xd, cd, sd;
+  RETURN_IF_ERROR(Upload(x, &xd));
+  RETURN_IF_ERROR(Poisoned(static_cast<size_t>(m * k), &cd));
+  RETURN_IF_ERROR(Poisoned(static_cast<size_t>(m) * 4, &sd));
+  RADIXLM_CUDA_TRY(QuantizeRowsFp8(xd.as<bf16>(), m, k, cd.as<uint8_t>(), sd.as<float>(), nullptr));
+  RADIXLM_CUDA_TRY(cudaDeviceSynchronize());
+  RETURN_IF_ERROR(Download(cd, static_cast<size_t>(m * k), codes));
+  return Download(sd, static_cast<size_t>(m), scales);
 }
 
 }  // namespace radixlm::backend::cuda

@@ -1,0 +1,277 @@
+#include "backend/cuda/fp8_gemm.h"
+
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_fp8.h>
+
+#include <map>
+#include <tuple>
+
+#include "backend/cuda/cuda_status.h"
+#include "backend/cuda/device_buffer.h"
+
+namespace radixlm::backend::cuda {
+namespace {
+
+constexpr float kE4M3Max = 448.0f;
+constexpr int kQuantizeThreads = 256;
+constexpr size_t kWorkspaceBytes = size_t{32} << 20;
+
+__device__ __forceinline__ float Bf16Lo(uint32_t v) { return __uint_as_float(v << 16); }
+__device__ __forceinline__ float Bf16Hi(uint32_t v) { return __uint_as_float(v & 0xffff0000u); }
+
+// One block a row: the row's largest magnitude, its scale, then its codes.
+__global__ void __launch_bounds__(kQuantizeThreads)
+    QuantizeRowsKernel(const bf16* x, int64_t k, uint8_t* codes, float* scales) {
+  const int64_t row = blockIdx.x;
+  const auto* in = reinterpret_cast<const uint4*>(x + row * k);
+  const int64_t vecs = k / 8;
+  float amax = 0.0f;
+  for (int64_t i = threadIdx.x; i < vecs; i += kQuantizeThreads) {
+    const uint4 v = in[i];
+    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int j = 0; j < 4; ++j) amax = fmaxf(amax, fmaxf(fabsf(Bf16Lo(w[j])), fabsf(Bf16Hi(w[j]))));
+  }
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  __shared__ float warp_max[kQuantizeThreads / 32];
+  __shared__ float row_scale;
+  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = amax;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float m = 0.0f;
+    for (int w = 0; w < kQuantizeThreads / 32; ++w) m = fmaxf(m, warp_max[w]);
+    row_scale = m > 0.0f ? m / kE4M3Max : 1.0f;
+    scales[row] = row_scale;
+  }
+  __syncthreads();
+  const float scale = row_scale;
+  auto* out = reinterpret_cast<uint2*>(codes + row * k);
+  for (int64_t i = threadIdx.x; i < vecs; i += kQuantizeThreads) {
+    const uint4 v = in[i];
+    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+    uint32_t packed[2] = {0, 0};
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const float2 pair = make_float2(Bf16Lo(w[j]) / scale, Bf16Hi(w[j]) / scale);
+      const uint32_t two = __nv_cvt_float2_to_fp8x2(pair, __NV_SATFINITE, __NV_E4M3);
+      packed[j / 2] |= two << (16 * (j % 2));
+    }
+    out[i] = make_uint2(packed[0], packed[1]);
+  }
+}
+
+// out[j, i] = BF16(E4M3(codes[j, i]) * scales[j]), 8 elements a thread.
+__global__ void DequantizeRowsKernel(const uint8_t* codes, const float* scales, int64_t n,
+                                     int64_t k, bf16* out) {
+  const int64_t vecs = n * k / 8;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < vecs;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const float scale = scales[i * 8 / k];
+    const uint2 c = reinterpret_cast<const uint2*>(codes)[i];
+    const uint32_t cv[2] = {c.x, c.y};
+    uint32_t o[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const uint32_t two = (cv[j / 2] >> (16 * (j % 2))) & 0xffffu;
+      const __half2_raw h =
+          __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(two), __NV_E4M3);
+      const float2 f = __half22float2(__half2(h));
+      const __nv_bfloat162 b(__float2bfloat16(f.x * scale), __float2bfloat16(f.y * scale));
+      o[j] = *reinterpret_cast<const uint32_t*>(&b);
+    }
+    reinterpret_cast<uint4*>(out)[i] = make_uint4(o[0], o[1], o[2], o[3]);
+  }
+}
+
+bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+
+cudaError_t QuantizeRowsFp8(const bf16* x, int64_t m, int64_t k, uint8_t* codes, float* scales,
+                            cudaStream_t stream) {
+  if (m == 0) return cudaSuccess;
+  if (k % 8 != 0) return cudaErrorInvalidValue;
+  QuantizeRowsKernel<<<static_cast<unsigned>(m), kQuantizeThreads, 0, stream>>>(x, k, codes,
+                                                                                 scales);
+  return cudaGetLastError();
+}
+
+cudaError_t DequantizeRowsFp8(const uint8_t* codes, const float* scales, int64_t n, int64_t k,
+                              bf16* out, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  if (k % 8 != 0) return cudaErrorInvalidValue;
+  const int64_t vecs = n * k / 8;
+  const auto blocks = static_cast<unsigned>(std::min<int64_t>((vecs + 255) / 256, 65535));
+  DequantizeRowsKernel<<<blocks, 256, 0, stream>>>(codes, scales, n, k, out);
+  return cudaGetLastError();
+}
+
+struct Fp8Gemm::Impl {
+  // A product shape's cuBLASLt description and chosen algorithm.
+  struct Plan {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+    bool found = false;
+  };
+  using Key = std::tuple<int64_t, int64_t, int64_t, bool>;  // m, n, k, F32 output
+
+  cublasLtHandle_t lt = nullptr;
+  cublasHandle_t cublas = nullptr;  // the fallback's BF16 products
+  DeviceBuffer workspace, cublas_workspace;
+  DeviceBuffer x_codes, x_scales;  // the quantized input rows
+  DeviceBuffer weights_bf16;       // the fallback's dequantized weights
+  int64_t rows = 0, cols = 0;
+  bool use_fallback = false;
+  std::map<Key, Plan> plans;
+
+  ~Impl() {
+    for (auto& [key, p] : plans) Destroy(&p);
+    if (cublas != nullptr) cublasDestroy(cublas);
+    if (lt != nullptr) cublasLtDestroy(lt);
+  }
+
+  static void Destroy(Plan* p) {
+    if (p->a != nullptr) cublasLtMatrixLayoutDestroy(p->a);
+    if (p->b != nullptr) cublasLtMatrixLayoutDestroy(p->b);
+    if (p->c != nullptr) cublasLtMatrixLayoutDestroy(p->c);
+    if (p->desc != nullptr) cublasLtMatmulDescDestroy(p->desc);
+  }
+
+  // The plan of a shape: descriptors with outer-vector scaling and the best
+  // algorithm for them (found false where there is none). Host calls only.
+  StatusOr<Plan*> PlanFor(int64_t m, int64_t n, int64_t k, bool y_f32) {
+    const Key key{m, n, k, y_f32};
+    if (auto it = plans.find(key); it != plans.end()) return &it->second;
+    Plan p;
+    auto fail = [&](Status s) -> StatusOr<Plan*> {
+      Destroy(&p);
+      return s;
+    };
+    cublasStatus_t st = cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+    if (st != CUBLAS_STATUS_SUCCESS) return fail(CublasError(st, "cublasLtMatmulDescCreate"));
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+    for (const auto& [attr, value, size] :
+         {std::tuple{CUBLASLT_MATMUL_DESC_TRANSA, static_cast<const void*>(&ta), sizeof(ta)},
+          std::tuple{CUBLASLT_MATMUL_DESC_TRANSB, static_cast<const void*>(&tb), sizeof(tb)},
+          std::tuple{CUBLASLT_MATMUL_DESC_A_SCALE_MODE, static_cast<const void*>(&mode),
+                     sizeof(mode)},
+          std::tuple{CUBLASLT_MATMUL_DESC_B_SCALE_MODE, static_cast<const void*>(&mode),
+                     sizeof(mode)}}) {
+      st = cublasLtMatmulDescSetAttribute(p.desc, attr, value, size);
+      if (st != CUBLAS_STATUS_SUCCESS) return fail(CublasError(st, "cublasLtMatmulDescSetAttribute"));
+    }
+    // W is [n, k] row-major: a k x n column-major matrix, transposed; x [m, k]
+    // is k x m; y [m, n] is n x m.
+    const cudaDataType_t out = y_f32 ? CUDA_R_32F : CUDA_R_16BF;
+    if ((st = cublasLtMatrixLayoutCreate(&p.a, CUDA_R_8F_E4M3, k, n, k)) != CUBLAS_STATUS_SUCCESS ||
+        (st = cublasLtMatrixLayoutCreate(&p.b, CUDA_R_8F_E4M3, k, m, k)) != CUBLAS_STATUS_SUCCESS ||
+        (st = cublasLtMatrixLayoutCreate(&p.c, out, n, m, n)) != CUBLAS_STATUS_SUCCESS) {
+      return fail(CublasError(st, "cublasLtMatrixLayoutCreate"));
+    }
+    cublasLtMatmulPreference_t pref = nullptr;
+    st = cublasLtMatmulPreferenceCreate(&pref);
+    if (st != CUBLAS_STATUS_SUCCESS) return fail(CublasError(st, "cublasLtMatmulPreferenceCreate"));
+    const size_t ws = kWorkspaceBytes;
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                         sizeof(ws));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    st = cublasLtMatmulAlgoGetHeuristic(lt, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    // NOT_SUPPORTED (or no result): this scaling has no algorithm here.
+    p.found = st == CUBLAS_STATUS_SUCCESS && found > 0;
+    if (p.found) p.algo = result.algo;
+    return &plans.emplace(key, p).first->second;
+  }
+};
+
+Fp8Gemm::Fp8Gemm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Fp8Gemm::~Fp8Gemm() = default;
+
+StatusOr<std::unique_ptr<Fp8Gemm>> Fp8Gemm::Create(int64_t probe_k, bool force_fallback) {
+  auto impl = std::make_unique<Impl>();
+  RADIXLM_CUBLAS_TRY(cublasLtCreate(&impl->lt));
+  RETURN_IF_ERROR(impl->workspace.Reserve(kWorkspaceBytes, "the FP8 products' workspace"));
+  const int64_t k = std::max<int64_t>(16, probe_k / 16 * 16);
+  ASSIGN_OR_RETURN(Impl::Plan * probe, impl->PlanFor(64, k, k, /*y_f32=*/true));
+  impl->use_fallback = force_fallback || !probe->found;
+  // A shape whose FP8 plan has no algorithm takes the fallback too.
+  RADIXLM_CUBLAS_TRY(cublasCreate(&impl->cublas));
+  RETURN_IF_ERROR(impl->cublas_workspace.Reserve(kWorkspaceBytes, "the FP8 fallback's workspace"));
+  RADIXLM_CUBLAS_TRY(
+      cublasSetWorkspace(impl->cublas, impl->cublas_workspace.as<void>(), kWorkspaceBytes));
+  return std::unique_ptr<Fp8Gemm>(new Fp8Gemm(std::move(impl)));
+}
+
+bool Fp8Gemm::fallback() const { return impl_->use_fallback; }
+
+bool Fp8Gemm::Supports(int64_t k, int64_t n, const void* x, const void* w8, const void* y) {
+  return k % 16 == 0 && n % 16 == 0 && Aligned16(x) && Aligned16(w8) && Aligned16(y);
+}
+
+Status Fp8Gemm::Reserve(int64_t rows, int64_t k, int64_t weight_elements) {
+  Impl& s = *impl_;
+  if (rows > s.rows || k > s.cols) {
+    s.rows = std::max(rows, s.rows);
+    s.cols = std::max(k, s.cols);
+    RETURN_IF_ERROR(s.x_codes.Reserve(static_cast<size_t>(s.rows * s.cols), "FP8 input rows"));
+    RETURN_IF_ERROR(
+        s.x_scales.Reserve(static_cast<size_t>(s.rows) * sizeof(float), "FP8 input scales"));
+  }
+  if (static_cast<size_t>(weight_elements) * 2 > s.weights_bf16.size()) {
+    RETURN_IF_ERROR(s.weights_bf16.Reserve(static_cast<size_t>(weight_elements) * 2,
+                                           "the FP8 fallback's BF16 weights"));
+  }
+  return OkStatus();
+}
+
+Status Fp8Gemm::Run(const bf16* x, int64_t m, int64_t k, const uint8_t* w8, const float* w_scale,
+                    int64_t n, void* y, bool y_f32, bool accumulate, cudaStream_t stream) {
+  Impl& s = *impl_;
+  if (m == 0 || n == 0) return OkStatus();
+  if (!Supports(k, n, x, w8, y)) {
+    return InvalidArgumentError("FP8 product of k " + std::to_string(k) + ", n " +
+                                std::to_string(n) + ": needs multiples of 16, aligned operands");
+  }
+  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  Impl::Plan* plan = nullptr;
+  if (!s.use_fallback) {
+    ASSIGN_OR_RETURN(plan, s.PlanFor(m, n, k, y_f32));
+  }
+  if (plan == nullptr || !plan->found) {
+    if (static_cast<size_t>(n * k) * 2 > s.weights_bf16.size()) {
+      return InternalError("FP8 fallback: the BF16 scratch was not reserved for this matrix");
+    }
+    RADIXLM_CUDA_TRY(DequantizeRowsFp8(w8, w_scale, n, k, s.weights_bf16.as<bf16>(), stream));
+    RADIXLM_CUBLAS_TRY(cublasSetStream(s.cublas, stream));
+    RADIXLM_CUBLAS_TRY(cublasGemmEx(s.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n),
+                                    static_cast<int>(m), static_cast<int>(k), &alpha,
+                                    s.weights_bf16.as<bf16>(), CUDA_R_16BF, static_cast<int>(k), x,
+                                    CUDA_R_16BF, static_cast<int>(k), &beta, y,
+                                    y_f32 ? CUDA_R_32F : CUDA_R_16BF, static_cast<int>(n),
+                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return OkStatus();
+  }
+  if (m > s.rows || k > s.cols) {
+    return InternalError("FP8 product of " + std::to_string(m) + " rows of " + std::to_string(k) +
+                         ": the input workspace was not reserved");
+  }
+  uint8_t* codes = s.x_codes.as<uint8_t>();
+  float* scales = s.x_scales.as<float>();
+  RADIXLM_CUDA_TRY(QuantizeRowsFp8(x, m, k, codes, scales, stream));
+  const void* a_scale = w_scale;
+  const void* b_scale = scales;
+  RADIXLM_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(
+      plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &a_scale, sizeof(a_scale)));
+  RADIXLM_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(
+      plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &b_scale, sizeof(b_scale)));
+  RADIXLM_CUBLAS_TRY(cublasLtMatmul(s.lt, plan->desc, &alpha, w8, plan->a, codes, plan->b, &beta,
+                                    y, plan->c, y, plan->c, &plan->algo, s.workspace.as<void>(),
+                                    kWorkspaceBytes, stream));
+  return OkStatus();
+}
+
+}  // namespace radixlm::backend::cuda
