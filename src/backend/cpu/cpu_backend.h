@@ -4,6 +4,14 @@
 // pool of pages per layer, laid out [page][kv_head][slot][head_dim] so a page of one head is one
 // contiguous block. All arithmetic goes through kernels.h, whose fixed reduction order makes the
 // logits bit-identical however a sequence's work is cut into chunks and batches.
+//
+// Tensor parallelism (backend/parallel/tensor_parallel_backend.h): given a rank's
+// weights (ShardPlan::RankWeights: its heads, KV heads and MLP columns; config()
+// is then the shard's shape) and a communicator, the backend is one rank: its
+// pages hold its KV heads only, and the o_proj and down_proj products are summed
+// over the ranks (AllReduceSum) before they join the residual stream. A rank
+// without the LM head (lm_head absent) computes hidden states only; a batch
+// asking it for logits, sampling or prompt logprobs is FAILED_PRECONDITION.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +20,10 @@
 
 #include "backend/backend.h"
 #include "model/weights.h"
+
+namespace radixlm::backend::parallel {
+class Communicator;
+}  // namespace radixlm::backend::parallel
 
 namespace radixlm::backend::cpu {
 
@@ -25,6 +37,9 @@ struct CpuBackendOptions {
   // Fault the whole KV pool in at creation (a server reserves its pool up front;
   // see kv_memory.h). Off, pages cost nothing until first written.
   bool commit_kv_memory = false;
+  // Tensor parallelism: this rank's communicator (not owned; outlives the
+  // backend), or null for a whole model.
+  parallel::Communicator* communicator = nullptr;
 };
 
 class CpuBackend final : public Backend {
@@ -96,7 +111,9 @@ class CpuBackend final : public Backend {
   int64_t page_size_ = 0;
   int64_t num_pages_ = 0;
   std::vector<float> embed_, pos_embed_, final_norm_, final_norm_bias_, lm_head_;
+  bool has_head_ = true;  // false: a tensor-parallel rank other than 0
   bool tied_ = false;
+  parallel::Communicator* communicator_ = nullptr;
   std::vector<Layer> layers_;
   std::vector<float> inv_freq_;
   uint64_t kv_floats_ = 0;
