@@ -1,9 +1,12 @@
 // --device: which backend runs the model. "cpu" always exists; "cuda" exists
 // when radixlm was built with RADIXLM_CUDA (nvcc found), and is a clear error
-// otherwise.
+// otherwise. --tensor-parallel N splits the model over N ranks
+// (backend/parallel/tensor_parallel_backend.h): on the CPU for now; on CUDA it
+// is a clear error until the CUDA ranks exist.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "backend/load_model.h"
 #include "core/status.h"
@@ -11,8 +14,10 @@
 namespace radixlm::tools {
 
 bool CudaBuilt();
-// OK for "cpu", and for "cuda" in a CUDA build; a message saying why otherwise.
-Status CheckDevice(const std::string& device);
+// OK for "cpu", and for "cuda" in a CUDA build, at tensor-parallel size 1 (any
+// size >= 1 on the CPU); a message saying why otherwise. Whether the model's
+// heads split over the ranks is checked at load (shard_plan.h).
+Status CheckDevice(const std::string& device, int tensor_parallel = 1);
 
 struct DeviceChoice {
   std::string device = "cpu";
@@ -20,9 +25,14 @@ struct DeviceChoice {
   double gpu_memory_fraction = 0.9;     // cuda, when cpu.num_pages is 0
   bool cuda_graphs = true;              // cuda: decode steps replay CUDA graphs
   std::string quantize;                 // --quantize: "", "none" or "fp8" (load_model.h)
+  int tensor_parallel = 1;              // --tensor-parallel: ranks (cpu.threads split over them)
 };
 // LoadModel with the chosen backend.
 StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceChoice& choice);
+
+// The CPU backends of a loaded model: the backend itself, or every rank of a
+// tensor-parallel one; empty for any other backend.
+std::vector<const backend::cpu::CpuBackend*> CpuRanks(const backend::Backend& backend);
 
 // The GPU's two ceilings, measured in about a second (BF16 GEMM FLOP/s at
 // 8192^3, device-to-device copy bytes/s over 512 MiB): what serve's default

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "backend/load_model.h"
+#include "backend/parallel/shard_plan.h"
 #include "engine/engine.h"
 #include "engine/step_limits.h"
 #include "engine/trace_recorder.h"
@@ -187,11 +188,16 @@ int RunServe(const ServeOptions& o) {
   if (!probe.ok()) return Fail(probe.status());
   // --device: the CPU backend keeps K and V in F32, the CUDA one in BF16 and sizes
   // its pool from --gpu-memory-fraction unless --kv-pages or --kv-memory is given.
-  if (Status s = CheckDevice(o.device); !s.ok()) return Fail(s);
+  if (Status s = CheckDevice(o.device, o.tensor_parallel); !s.ok()) return Fail(s);
   const bool cuda = o.device == "cuda";
-  const uint64_t page_bytes =
-      static_cast<uint64_t>(probe->num_layers) * 2 * static_cast<uint64_t>(probe->num_kv_heads) *
-      static_cast<uint64_t>(probe->head_dim) * (cuda ? 2 : 4) * static_cast<uint64_t>(o.page_size);
+  // With tensor parallelism a page is every rank's KV heads of it (a KV head
+  // replicated over ranks counts once per rank).
+  auto plan = backend::parallel::ShardPlan::Create(*probe, o.tensor_parallel);
+  if (!plan.ok()) return Fail(plan.status());
+  const uint64_t page_bytes = static_cast<uint64_t>(probe->num_layers) * 2 *
+                              static_cast<uint64_t>(plan->kv_heads_over_ranks()) *
+                              static_cast<uint64_t>(probe->head_dim) * (cuda ? 2 : 4) *
+                              static_cast<uint64_t>(o.page_size);
   int64_t pages = o.kv_pages;
   if (pages <= 0 && (!cuda || !o.kv_memory.empty())) {
     auto bytes = ParseBytes(o.kv_memory.empty() ? "1GiB" : o.kv_memory);
@@ -223,6 +229,7 @@ int RunServe(const ServeOptions& o) {
   choice.cpu.threads = o.threads;
   choice.cpu.commit_kv_memory = true;
   choice.quantize = o.quantize;
+  choice.tensor_parallel = o.tensor_parallel;
   auto loaded = LoadModelOn(o.model, choice);
   if (!loaded.ok()) return Fail(loaded.status());
   backend::LoadedModel& m = *loaded;
@@ -462,6 +469,17 @@ int RunServe(const ServeOptions& o) {
                 static_cast<double>(page_bytes) * static_cast<double>(pages) / (1 << 20),
                 cuda ? "BF16" : "F32", o.device.c_str());
   Say(line);
+  if (o.tensor_parallel > 1) {
+    const backend::parallel::RankShard& r0 = plan->rank(0);
+    const int rank_threads = CpuRanks(*m.backend)[0]->threads();
+    Say("tensor parallel " + std::to_string(o.tensor_parallel) + " (" +
+        std::string(m.backend->name()) + "): a thread per rank, " + std::to_string(rank_threads) +
+        (rank_threads == 1 ? " thread" : " threads") + " each; per rank " +
+        std::to_string(r0.q_heads) + " query heads, " + std::to_string(r0.kv_heads) + " KV heads" +
+        (plan->kv_replicas() > 1 ? " (each on " + std::to_string(plan->kv_replicas()) + " ranks)"
+                                 : std::string()) +
+        ", " + std::to_string(r0.inter_size) + " MLP columns; the LM head on rank 0");
+  }
   Say(std::string("prefix cache ") +
       (o.no_prefix_cache ? "off"
                          : "on (eviction " + o.eviction + ", admission " + o.admission + ")"));
