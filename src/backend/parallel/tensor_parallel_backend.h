@@ -32,7 +32,7 @@
 // every element in rank order, so a TP run keeps the backend contract: cached
 // or cold, one chunk or many, alone or in a batch give the same bits. They are
 // not TP=1's bits (o_proj and down_proj are summed in N parts; relative L2
-// about 1e-7 in F32), so name() says the size ("cpu-tp2"): the response cache
+// 1e-7 to 5e-7 in F32 on generated models), so name() says the size ("cpu-tp2"): the response cache
 // and the KV tiers key their entries by it.
 //
 // page_bytes() is the sum of the ranks' (rank 0's page bytes, then rank 1's,
