@@ -130,7 +130,7 @@ void DequantizeFp8View(const WeightView& view, std::span<float> out) {
   CHECK_EQ(static_cast<int64_t>(out.size()), view.elements());
   const std::vector<int64_t>& shape = view.ref->info->shape;
   const int64_t stored_rows = shape[0], cols = shape[1];
-  CHECK_EQ(cols, view.cols);
+  CHECK_LE(view.col_offset + view.cols, cols);
   const std::vector<float> scales = ScalesToF32(*view.scale);
   const std::vector<int64_t> scale_shape = ScaleShape(view.scale_block, stored_rows, cols);
   const int64_t br = Extent(view.scale_block.rows, stored_rows);
@@ -140,8 +140,11 @@ void DequantizeFp8View(const WeightView& view, std::span<float> out) {
     const int64_t stored = view.offset + r;
     const float* row_scales = scales.data() + (stored / br) * scale_shape[1];
     const uint8_t* row = codes + stored * cols;
-    float* dst = out.data() + r * cols;
-    for (int64_t c = 0; c < cols; ++c) dst[c] = Fp8E4M3ToF32(row[c]) * row_scales[c / bc];
+    float* dst = out.data() + r * view.cols;
+    for (int64_t c = 0; c < view.cols; ++c) {
+      const int64_t col = view.col_offset + c;
+      dst[c] = Fp8E4M3ToF32(row[col]) * row_scales[col / bc];
+    }
   }
 }
 

@@ -313,16 +313,28 @@ void ViewToF32(const WeightView& view, std::span<float> out) {
   }
   const DType dtype = view.ref->info->dtype;
   const uint8_t* base = view.ref->data.data();
+  const std::vector<int64_t>& shape = view.ref->info->shape;
   if (!view.transposed) {
-    ConvertRun(dtype, base, view.offset * view.cols, view.elements(), out.data());
+    const int64_t stored_cols = shape.size() > 1 ? shape[1] : 1;
+    CHECK_LE(view.col_offset + view.cols, stored_cols);
+    if (view.cols == stored_cols) {
+      ConvertRun(dtype, base, view.offset * view.cols, view.elements(), out.data());
+      return;
+    }
+    for (int64_t r = 0; r < view.rows; ++r) {
+      ConvertRun(dtype, base, (view.offset + r) * stored_cols + view.col_offset, view.cols,
+                 out.data() + r * view.cols);
+    }
     return;
   }
-  // Stored [cols, stored_out]: output row r is stored column offset + r.
-  const int64_t stored_out = view.ref->info->shape[1];
+  // Stored [stored_in, stored_out]: output row r is stored column offset + r,
+  // input column c stored row col_offset + c.
+  const int64_t stored_out = shape[1];
+  CHECK_LE(view.col_offset + view.cols, shape[0]);
   for (int64_t c = 0; c < view.cols; ++c) {
     for (int64_t r = 0; r < view.rows; ++r) {
       out[static_cast<size_t>(r * view.cols + c)] =
-          Element(dtype, base, c * stored_out + view.offset + r);
+          Element(dtype, base, (view.col_offset + c) * stored_out + view.offset + r);
     }
   }
 }

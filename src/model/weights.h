@@ -39,6 +39,10 @@ struct WeightView {
   int64_t cols = 1;
   bool transposed = false;  // stored [cols, stored_out] with this view's rows at `offset`
   int64_t offset = 0;       // first output row (or column when transposed) of the view
+  // First input column of the view within the stored tensor: 0 unless the view is
+  // a column range (a row-parallel shard, backend/parallel/shard_plan.h); `cols`
+  // columns from there.
+  int64_t col_offset = 0;
   // FP8 weights (F8_E4M3, never transposed) only: the scale tensor (F32, BF16 or
   // F16) of shape ScaleShape(scale_block, stored rows, cols); element (r, c) of
   // the stored tensor is E4M3(r, c) * scale[r / block rows][c / block cols].

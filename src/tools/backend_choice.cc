@@ -1,5 +1,7 @@
 #include "tools/backend_choice.h"
 
+#include "backend/parallel/cpu_tensor_parallel.h"
+
 #ifdef RADIXLM_WITH_CUDA
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/rooflines.h"
@@ -15,7 +17,16 @@ bool CudaBuilt() {
 #endif
 }
 
-Status CheckDevice(const std::string& device) {
+Status CheckDevice(const std::string& device, int tensor_parallel) {
+  if (tensor_parallel < 1) {
+    return InvalidArgumentError("--tensor-parallel " + std::to_string(tensor_parallel) +
+                                ": must be at least 1");
+  }
+  if (device == "cuda" && tensor_parallel > 1) {
+    return UnimplementedError("--tensor-parallel " + std::to_string(tensor_parallel) +
+                              " --device cuda: tensor parallelism on CUDA is not built yet "
+                              "(it runs on --device cpu)");
+  }
   if (device == "cpu") return OkStatus();
   if (device == "cuda") {
     if (CudaBuilt()) return OkStatus();
@@ -52,10 +63,21 @@ int64_t KvElementBytes(const std::string& device, backend::KvDtype kv_dtype) {
 }
 
 StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceChoice& choice) {
-  RETURN_IF_ERROR(CheckDevice(choice.device));
+  RETURN_IF_ERROR(CheckDevice(choice.device, choice.tensor_parallel));
   ASSIGN_OR_RETURN(const backend::QuantizeWeights quantize,
                    backend::ParseQuantizeWeights(choice.quantize));
   RETURN_IF_ERROR(CheckKvDtype(choice.device, choice.cpu.kv_dtype));
+  if (choice.device == "cpu" && choice.tensor_parallel > 1) {
+    return backend::LoadModel(
+        dir,
+        [&choice](
+            const model::ModelWeights& weights) -> StatusOr<std::unique_ptr<backend::Backend>> {
+          ASSIGN_OR_RETURN(auto b, backend::parallel::CreateCpuTensorParallel(
+                                       weights, choice.cpu, choice.tensor_parallel));
+          return std::unique_ptr<backend::Backend>(std::move(b));
+        },
+        quantize);
+  }
   if (choice.device == "cpu") return backend::LoadModel(dir, choice.cpu, quantize);
 #ifdef RADIXLM_WITH_CUDA
   backend::cuda::CudaBackendOptions options;
@@ -75,6 +97,20 @@ StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceC
 #else
   return InternalError("unreachable: CheckDevice accepted cuda without CUDA");
 #endif
+}
+
+std::vector<const backend::cpu::CpuBackend*> CpuRanks(const backend::Backend& b) {
+  std::vector<const backend::cpu::CpuBackend*> out;
+  if (const auto* cpu = dynamic_cast<const backend::cpu::CpuBackend*>(&b)) {
+    out.push_back(cpu);
+  } else if (const auto* tp = dynamic_cast<const backend::parallel::TensorParallelBackend*>(&b)) {
+    for (int r = 0; r < tp->size(); ++r) {
+      const auto* rank = dynamic_cast<const backend::cpu::CpuBackend*>(&tp->rank(r));
+      if (rank == nullptr) return {};
+      out.push_back(rank);
+    }
+  }
+  return out;
 }
 
 StatusOr<DeviceRates> MeasureDeviceRates() {

@@ -3,9 +3,13 @@
 // otherwise. --kv-dtype: the KV pool's format (backend/kv_dtype.h): auto (the
 // backend's own: F32 on the CPU, BF16 on CUDA) or fp8 (the CPU backend only for
 // now: the CUDA backend has no FP8 KV kernels yet, a clear error).
+// --tensor-parallel N splits the model over N ranks
+// (backend/parallel/tensor_parallel_backend.h): on the CPU for now; on CUDA it
+// is a clear error until the CUDA ranks exist.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "backend/kv_dtype.h"
 #include "backend/load_model.h"
@@ -14,8 +18,10 @@
 namespace radixlm::tools {
 
 bool CudaBuilt();
-// OK for "cpu", and for "cuda" in a CUDA build; a message saying why otherwise.
-Status CheckDevice(const std::string& device);
+// OK for "cpu", and for "cuda" in a CUDA build, at tensor-parallel size 1 (any
+// size >= 1 on the CPU); a message saying why otherwise. Whether the model's
+// heads split over the ranks is checked at load (shard_plan.h).
+Status CheckDevice(const std::string& device, int tensor_parallel = 1);
 // OK unless the device cannot hold a pool of that format (fp8 on cuda, for now).
 Status CheckKvDtype(const std::string& device, backend::KvDtype kv_dtype);
 // A --kv-dtype flag's value parsed (backend::ParseKvDtype) and checked for the device.
@@ -32,9 +38,14 @@ struct DeviceChoice {
   double gpu_memory_fraction = 0.9;  // cuda, when cpu.num_pages is 0
   bool cuda_graphs = true;           // cuda: decode steps replay CUDA graphs
   std::string quantize;              // --quantize: "", "none" or "fp8" (load_model.h)
+  int tensor_parallel = 1;           // --tensor-parallel: ranks (cpu.threads split over them)
 };
 // LoadModel with the chosen backend.
 StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceChoice& choice);
+
+// The CPU backends of a loaded model: the backend itself, or every rank of a
+// tensor-parallel one; empty for any other backend.
+std::vector<const backend::cpu::CpuBackend*> CpuRanks(const backend::Backend& backend);
 
 // The GPU's two ceilings, measured in about a second (BF16 GEMM FLOP/s at
 // 8192^3, device-to-device copy bytes/s over 512 MiB): what serve's default

@@ -74,7 +74,7 @@ int RunBenchEngineCuda(const BenchEngineOptions& o);  // bench_engine_cuda.cc
 #endif
 
 int RunBenchEngine(const BenchEngineOptions& o) {
-  if (Status s = CheckDevice(o.device); !s.ok()) return Fail(s);
+  if (Status s = CheckDevice(o.device, o.tensor_parallel); !s.ok()) return Fail(s);
   auto kv_dtype = ParseKvDtypeFor(o.device, o.kv_dtype);
   if (!kv_dtype.ok()) return Fail(kv_dtype.status());
 #ifdef RADIXLM_WITH_CUDA
@@ -88,22 +88,34 @@ int RunBenchEngine(const BenchEngineOptions& o) {
         "bench-engine: --parts, --prefill-tokens, --decode-batch and --decode-contexts apply to "
         "--device cuda; the CPU run uses --prompt-tokens and --decode-tokens\n");
   }
-  backend::cpu::CpuBackendOptions options;
+  DeviceChoice choice;
+  backend::cpu::CpuBackendOptions& options = choice.cpu;
   options.page_size = 16;
   options.threads = o.threads;
   const int64_t total = o.prompt_tokens + o.decode_tokens;
   options.num_pages = (total + 15) / 16;
   options.kv_dtype = *kv_dtype;
-  auto loaded = backend::LoadModel(o.model, options);
+  choice.tensor_parallel = o.tensor_parallel;
+  auto loaded = LoadModelOn(o.model, choice);
   if (!loaded.ok()) return Fail(loaded.status());
-  auto* cpu = static_cast<backend::cpu::CpuBackend*>(loaded->backend.get());
+  backend::Backend* cpu = loaded->backend.get();
+  // Figures over every rank (one without tensor parallelism): the threads, and
+  // the weights actually multiplied (a KV head replicated over ranks counts on
+  // each; the LM head once).
+  const std::vector<const backend::cpu::CpuBackend*> ranks = CpuRanks(*cpu);
+  uint64_t matmul_params = 0, weight_bytes_per_token = 0;
+  int threads = 0;
+  for (const backend::cpu::CpuBackend* r : ranks) {
+    matmul_params += r->matmul_params();
+    weight_bytes_per_token += r->weight_bytes_per_token();
+    threads += r->threads();
+  }
   const model::ModelConfig& c = loaded->config;
   if (total > c.max_position_embeddings) {
     return Fail(InvalidArgumentError(std::to_string(total) +
                                      " tokens exceed the model's context of " +
                                      std::to_string(c.max_position_embeddings)));
   }
-  const int threads = cpu->threads();
   std::fprintf(stderr, "measuring rooflines (%d threads)...\n", threads);
   const double sgemm = SgemmGflops(2048, threads, 5);
   const std::vector<float> stream((size_t{512} << 20) / sizeof(float), 1.0f);
@@ -149,21 +161,24 @@ int RunBenchEngine(const BenchEngineOptions& o) {
   // for the last token), plus attention's QK and PV over the causal triangle.
   const double t = static_cast<double>(o.prompt_tokens);
   const double head = static_cast<double>(c.vocab_size * c.hidden_size);
-  const double layer_params = static_cast<double>(cpu->matmul_params()) - head;
+  const double layer_params = static_cast<double>(matmul_params) - head;
   const double attn = 4.0 * c.num_layers * c.num_heads * c.head_dim * (t * (t + 1) / 2);
   const double prefill_flops = 2 * layer_params * t + 2 * head + attn;
   const double prefill = Median(prefill_s);
   const double prefill_gflops = prefill_flops / prefill / 1e9;
   const double decode = Median(decode_s);
   const double bandwidth = Median(bandwidths);
-  const double decode_gbs = static_cast<double>(cpu->weight_bytes_per_token()) / decode / 1e9;
+  const double decode_gbs = static_cast<double>(weight_bytes_per_token) / decode / 1e9;
 
   FILE* table = o.json_out == "-" ? stderr : stdout;  // stdout holds only the JSON then
-  std::fprintf(table,
-               "model %s: %s, %.1f M parameters, F32 compute, %s KV, %d threads, %s kernels\n",
-               o.model.c_str(), std::string(model::ArchitectureName(c.architecture)).c_str(),
-               static_cast<double>(loaded->parameters) / 1e6, std::string(cpu->kv_format()).c_str(),
-               threads, backend::cpu::UsingAvx512() ? "AVX-512" : "portable");
+  std::fprintf(
+      table, "model %s: %s, %.1f M parameters, F32 compute, %s KV, %d threads%s, %s kernels\n",
+      o.model.c_str(), std::string(model::ArchitectureName(c.architecture)).c_str(),
+      static_cast<double>(loaded->parameters) / 1e6, std::string(cpu->kv_format()).c_str(), threads,
+      ranks.size() > 1
+          ? (" over " + std::to_string(ranks.size()) + " tensor-parallel ranks").c_str()
+          : "",
+      backend::cpu::UsingAvx512() ? "AVX-512" : "portable");
   std::fprintf(table, "%-34s %12s %12s %10s\n", "figure", "measured", "roofline", "ratio");
   std::fprintf(table, "%-34s %12.1f %12s %10s\n", "prefill tokens/s", t / prefill, "", "");
   std::fprintf(table, "%-34s %12.1f %12.1f %9.1f%%\n", "prefill GFLOP/s vs OpenBLAS SGEMM",
@@ -177,8 +192,7 @@ int RunBenchEngine(const BenchEngineOptions& o) {
       "%.1f MB of F32 weights read per decode step; rooflines are medians: SGEMM 2048^3 x5, "
       "a 512 MiB read before every 8 decode steps)\n",
       static_cast<long long>(o.prompt_tokens), static_cast<long long>(o.repeats),
-      static_cast<long long>(o.decode_tokens),
-      static_cast<double>(cpu->weight_bytes_per_token()) / 1e6);
+      static_cast<long long>(o.decode_tokens), static_cast<double>(weight_bytes_per_token) / 1e6);
   if (!o.json_out.empty()) {
     JsonWriter w;
     w.BeginObject();
@@ -192,6 +206,8 @@ int RunBenchEngine(const BenchEngineOptions& o) {
     w.Int(threads);
     w.Key("kv_format");
     w.String(cpu->kv_format());
+    w.Key("tensor_parallel");
+    w.Int(static_cast<int64_t>(ranks.size()));
     w.Key("prompt_tokens");
     w.Int(o.prompt_tokens);
     w.Key("prefill_s");

@@ -230,7 +230,7 @@ StatusOr<MaskCost> MeasureMasks(const std::string& path, int64_t vocab_size,
 
 int RunBenchGrammar(const BenchGrammarOptions& o) {
   if (o.model.empty()) return Fail(InvalidArgumentError("--model DIR is required"));
-  if (Status s = CheckDevice(o.device); !s.ok()) return Fail(s);
+  if (Status s = CheckDevice(o.device, o.tensor_parallel); !s.ok()) return Fail(s);
   std::string schema = kDecodeSchema;
   if (!o.schema_file.empty()) {
     std::ifstream in(o.schema_file);
@@ -243,6 +243,7 @@ int RunBenchGrammar(const BenchGrammarOptions& o) {
   choice.device = o.device;
   choice.cpu.page_size = 16;
   choice.cpu.threads = o.threads;
+  choice.tensor_parallel = o.tensor_parallel;
   choice.cpu.num_pages = o.batch * ((o.prompt_tokens + o.max_tokens + 15) / 16 + 2) + 64;
   choice.gpu_memory_fraction = o.gpu_memory_fraction;
   std::fprintf(stderr, "loading %s on %s...\n", o.model.c_str(), o.device.c_str());

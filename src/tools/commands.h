@@ -217,6 +217,7 @@ struct GenerateOptions {
   std::string device = "cpu";  // cpu | cuda
   std::string quantize;        // "" | none | fp8 (backend/load_model.h)
   std::string kv_dtype;        // "" | auto | fp8 (backend/kv_dtype.h)
+  int tensor_parallel = 1;     // ranks (tools/backend_choice.h)
 };
 // Runs one prompt through the model with the prefix cache and prints the
 // completion, speeds and cached tokens.
@@ -230,6 +231,7 @@ struct ForwardOptions {
   std::string device = "cpu";  // cpu | cuda
   std::string quantize;        // "" | none | fp8 (backend/load_model.h)
   std::string kv_dtype;        // "" | auto | fp8 (backend/kv_dtype.h)
+  int tensor_parallel = 1;     // ranks (tools/backend_choice.h)
 };
 // Writes the logits of every position (for comparisons with other implementations).
 int RunForward(const ForwardOptions& options);
@@ -252,6 +254,7 @@ struct BenchEngineOptions {
   std::string json_out;        // a file, or "-": the JSON on stdout and the tables on stderr
   std::string device = "cpu";  // cpu | cuda
   std::string kv_dtype;        // "" | auto | fp8 (backend/kv_dtype.h)
+  int tensor_parallel = 1;     // ranks (tools/backend_choice.h); cpu only for now
   // cuda only (bench_engine_cuda.cc); empty lists take the defaults in brackets.
   double gpu_memory_fraction = 0.9;
   bool no_cuda_graphs = false;             // decode steps launched kernel by kernel
@@ -275,6 +278,7 @@ int RunBenchEngine(const BenchEngineOptions& options);
 struct BenchGrammarOptions {
   std::string model;
   std::string device = "cpu";  // cpu | cuda
+  int tensor_parallel = 1;     // ranks (tools/backend_choice.h)
   int64_t batch = 64;
   int64_t prompt_tokens = 16;
   int64_t max_tokens = 256;  // the built-in schema's shortest value is 140 bytes
@@ -298,6 +302,7 @@ int RunBenchGrammar(const BenchGrammarOptions& options);
 struct ServeOptions {
   std::string model;
   std::string device = "cpu";        // cpu | cuda
+  int tensor_parallel = 1;           // ranks (tools/backend_choice.h)
   std::string quantize;              // "" | none | fp8 (backend/load_model.h)
   std::string kv_dtype;              // "" | auto | fp8 (backend/kv_dtype.h)
   double gpu_memory_fraction = 0.9;  // cuda: the KV pool is what this leaves (unless --kv-pages)

@@ -19,6 +19,9 @@ const char* const kKvDtypeHelp =
     "an element, with the checkpoint's k_scale/v_scale, else 1.0; cpu only for now)";
 const std::vector<std::string> kKvDtypes = {"auto", "fp8", "fp8_e4m3"};
 
+constexpr const char* kTensorParallelHelp =
+    "Split the model over N tensor-parallel ranks, a thread each, --threads shared among them "
+    "(--device cpu for now; default 1)";
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -477,6 +480,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   generate_cmd->add_option("--device", gen_text.device, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  generate_cmd->add_option("--tensor-parallel", gen_text.tensor_parallel, kTensorParallelHelp);
   generate_cmd
       ->add_option("--quantize", gen_text.quantize,
                    "fp8: quantize the linear weights to FP8 at load (per-channel scales)")
@@ -494,6 +498,7 @@ int main(int argc, char** argv) {
   forward_cmd->add_option("--threads", fwd.threads, "CPU threads (0: all)");
   forward_cmd->add_option("--device", fwd.device, "cpu or cuda (BF16 weights)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  forward_cmd->add_option("--tensor-parallel", fwd.tensor_parallel, kTensorParallelHelp);
   forward_cmd
       ->add_option("--quantize", fwd.quantize,
                    "fp8: quantize the linear weights to FP8 at load (per-channel scales)")
@@ -519,6 +524,8 @@ int main(int argc, char** argv) {
   bench_grammar_cmd->add_option("--model", bench_grammar.model, "Model directory")->required();
   bench_grammar_cmd->add_option("--device", bench_grammar.device, "cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  bench_grammar_cmd->add_option("--tensor-parallel", bench_grammar.tensor_parallel,
+                                kTensorParallelHelp);
   bench_grammar_cmd->add_option("--batch", bench_grammar.batch, "Concurrent requests")
       ->check(CLI::Range(int64_t{1}, int64_t{1024}));
   bench_grammar_cmd->add_option("--prompt-tokens", bench_grammar.prompt_tokens, "Prompt length")
@@ -576,6 +583,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"cpu", "cuda"}));
   bench_engine_cmd->add_option("--kv-dtype", bench_engine.kv_dtype, kKvDtypeHelp)
       ->check(CLI::IsMember(kKvDtypes));
+  bench_engine_cmd->add_option("--tensor-parallel", bench_engine.tensor_parallel,
+                               kTensorParallelHelp);
   bench_engine_cmd
       ->add_option("--gpu-memory-fraction", bench_engine.gpu_memory_fraction,
                    "cuda: share of GPU memory for weights, workspace and KV pages")
@@ -806,6 +815,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--threads", serve.threads, "CPU threads for the model (0: all)");
   serve_cmd->add_option("--device", serve.device, "Backend: cpu or cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  serve_cmd->add_option("--tensor-parallel", serve.tensor_parallel, kTensorParallelHelp);
   serve_cmd
       ->add_option("--quantize", serve.quantize,
                    "fp8: quantize the linear weights to FP8 at load (per-channel scales)")

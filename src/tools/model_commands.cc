@@ -201,6 +201,7 @@ int RunGenerate(const GenerateOptions& o) {
   auto kv_dtype = ParseKvDtypeFor(o.device, o.kv_dtype);
   if (!kv_dtype.ok()) return Fail(kv_dtype.status());
   options.kv_dtype = *kv_dtype;
+  choice.tensor_parallel = o.tensor_parallel;
   auto probe = model::ReadModelConfig(o.model + "/config.json");
   if (!probe.ok()) return Fail(probe.status());
   // Two runs of a prompt and its completion fit (pages cost nothing until used).
@@ -226,11 +227,14 @@ int RunGenerate(const GenerateOptions& o) {
                                      " tokens fill the model's context of " +
                                      std::to_string(m.config.max_position_embeddings)));
   }
-  const std::string where =
-      o.device == "cpu"
-          ? std::to_string(static_cast<backend::cpu::CpuBackend*>(m.backend.get())->threads()) +
-                " CPU threads"
-          : "the GPU (BF16)";
+  std::string where = "the GPU (BF16)";
+  if (o.device == "cpu") {
+    const std::vector<const backend::cpu::CpuBackend*> ranks = CpuRanks(*m.backend);
+    where = std::to_string(ranks.size() * static_cast<size_t>(ranks[0]->threads())) +
+            " CPU threads" +
+            (ranks.size() > 1 ? " (" + std::to_string(ranks.size()) + " tensor-parallel ranks)"
+                              : std::string());
+  }
   std::fprintf(stderr, "loaded %s (%s, %.1f M parameters, %s weights%s, %s KV) in %.2f s on %s\n",
                o.model.c_str(), std::string(model::ArchitectureName(m.config.architecture)).c_str(),
                static_cast<double>(m.parameters) / 1e6, m.weight_format.c_str(),
@@ -331,6 +335,7 @@ int RunForward(const ForwardOptions& o) {
   auto kv_dtype = ParseKvDtypeFor(o.device, o.kv_dtype);
   if (!kv_dtype.ok()) return Fail(kv_dtype.status());
   options.kv_dtype = *kv_dtype;
+  choice.tensor_parallel = o.tensor_parallel;
   auto loaded = LoadModelOn(o.model, choice);
   if (!loaded.ok()) return Fail(loaded.status());
   std::vector<int32_t> pages(static_cast<size_t>(options.num_pages));

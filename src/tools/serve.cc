@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "backend/load_model.h"
+#include "backend/parallel/shard_plan.h"
 #include "engine/engine.h"
 #include "engine/step_limits.h"
 #include "engine/trace_recorder.h"
@@ -189,12 +190,16 @@ int RunServe(const ServeOptions& o) {
   // its pool from --gpu-memory-fraction unless --kv-pages or --kv-memory is given.
   // --kv-dtype fp8 stores one byte an element: the same --kv-memory holds 4x the
   // F32 pool's tokens (2x BF16's).
-  if (Status s = CheckDevice(o.device); !s.ok()) return Fail(s);
+  if (Status s = CheckDevice(o.device, o.tensor_parallel); !s.ok()) return Fail(s);
   auto kv_dtype = ParseKvDtypeFor(o.device, o.kv_dtype);
   if (!kv_dtype.ok()) return Fail(kv_dtype.status());
   const bool cuda = o.device == "cuda";
+  // With tensor parallelism a page is every rank's KV heads of it (a KV head
+  // replicated over ranks counts once per rank).
+  auto plan = backend::parallel::ShardPlan::Create(*probe, o.tensor_parallel);
+  if (!plan.ok()) return Fail(plan.status());
   const uint64_t page_bytes = static_cast<uint64_t>(probe->num_layers) * 2 *
-                              static_cast<uint64_t>(probe->num_kv_heads) *
+                              static_cast<uint64_t>(plan->kv_heads_over_ranks()) *
                               static_cast<uint64_t>(probe->head_dim) *
                               static_cast<uint64_t>(KvElementBytes(o.device, *kv_dtype)) *
                               static_cast<uint64_t>(o.page_size);
@@ -230,6 +235,7 @@ int RunServe(const ServeOptions& o) {
   choice.cpu.commit_kv_memory = true;
   choice.cpu.kv_dtype = *kv_dtype;
   choice.quantize = o.quantize;
+  choice.tensor_parallel = o.tensor_parallel;
   auto loaded = LoadModelOn(o.model, choice);
   if (!loaded.ok()) return Fail(loaded.status());
   backend::LoadedModel& m = *loaded;
@@ -475,6 +481,17 @@ int RunServe(const ServeOptions& o) {
                 static_cast<double>(page_bytes) * static_cast<double>(pages) / (1 << 20),
                 std::string(m.backend->kv_format()).c_str(), o.device.c_str(), kv_scales.c_str());
   Say(line);
+  if (o.tensor_parallel > 1) {
+    const backend::parallel::RankShard& r0 = plan->rank(0);
+    const int rank_threads = CpuRanks(*m.backend)[0]->threads();
+    Say("tensor parallel " + std::to_string(o.tensor_parallel) + " (" +
+        std::string(m.backend->name()) + "): a thread per rank, " + std::to_string(rank_threads) +
+        (rank_threads == 1 ? " thread" : " threads") + " each; per rank " +
+        std::to_string(r0.q_heads) + " query heads, " + std::to_string(r0.kv_heads) + " KV heads" +
+        (plan->kv_replicas() > 1 ? " (each on " + std::to_string(plan->kv_replicas()) + " ranks)"
+                                 : std::string()) +
+        ", " + std::to_string(r0.inter_size) + " MLP columns; the LM head on rank 0");
+  }
   Say(std::string("prefix cache ") +
       (o.no_prefix_cache ? "off"
                          : "on (eviction " + o.eviction + ", admission " + o.admission + ")"));

@@ -10,6 +10,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/kv_memory.h"
 #include "backend/cpu/thread_pool.h"
+#include "backend/parallel/communicator.h"
 #include "core/check.h"
 #include "core/fp8.h"
 
@@ -96,8 +97,10 @@ StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const model::ModelWeigh
   b->pos_embed_ = ToF32(w.pos_embed);
   b->final_norm_ = ToF32(w.final_norm);
   b->final_norm_bias_ = ToF32(w.final_norm_bias);
-  b->tied_ = w.lm_head.ref == w.embed.ref && !w.lm_head.transposed;
-  if (!b->tied_) b->lm_head_ = ToF32(w.lm_head);
+  b->has_head_ = w.lm_head.present();
+  b->tied_ = b->has_head_ && w.lm_head.ref == w.embed.ref && !w.lm_head.transposed;
+  if (b->has_head_ && !b->tied_) b->lm_head_ = ToF32(w.lm_head);
+  b->communicator_ = options.communicator;
   for (const model::LayerWeights& l : w.layers) {
     Layer out;
     out.attn_norm = ToF32(l.attn_norm);
@@ -159,7 +162,7 @@ int CpuBackend::threads() const { return pool_->size(); }
 uint64_t CpuBackend::matmul_params() const {
   uint64_t n = 0;
   for (const Layer& l : layers_) n += l.qkv.size() + l.o.size() + l.up.size() + l.down.size();
-  return n + static_cast<uint64_t>(config_.vocab_size * config_.hidden_size);
+  return n + (has_head_ ? static_cast<uint64_t>(config_.vocab_size * config_.hidden_size) : 0);
 }
 
 uint64_t CpuBackend::weight_bytes_per_token() const { return matmul_params() * sizeof(float); }
@@ -420,6 +423,9 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
           {static_cast<int32_t>(s), batch[s].tokens[i], batch[s].start + static_cast<int64_t>(i)});
     }
     logit_rows += batch[s].num_logits;
+    if (!has_head_ && (batch[s].num_logits > 0 || batch[s].prompt_logprobs != nullptr)) {
+      return FailedPreconditionError("this tensor-parallel rank holds no LM head");
+    }
   }
   const int64_t t = static_cast<int64_t>(rows.size());
   logits->assign(static_cast<size_t>(logit_rows * c.vocab_size), 0.0f);
@@ -480,6 +486,7 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
     Attention(li, batch, first_row, qkv.data(), attn.data());
     MatMul(*pool_, attn.data(), t, q_dim, q_dim, l.o.data(), h,
            l.o_bias.empty() ? nullptr : l.o_bias.data(), proj.data(), h);
+    if (communicator_ != nullptr) RETURN_IF_ERROR(communicator_->AllReduceSum(proj.data(), t * h));
     rows_parallel([&](int64_t r) {
       AddInPlace(&x[r * h], &proj[r * h], h);
       Norm(l.mlp_norm, l.mlp_norm_bias, &x[r * h], &normed[r * h]);
@@ -498,6 +505,7 @@ Status CpuBackend::Forward(std::span<const SequenceInput> batch, std::vector<flo
     if (gated_) mlp_in = act.data();
     MatMul(*pool_, mlp_in, t, inter, inter, l.down.data(), h,
            l.down_bias.empty() ? nullptr : l.down_bias.data(), proj.data(), h);
+    if (communicator_ != nullptr) RETURN_IF_ERROR(communicator_->AllReduceSum(proj.data(), t * h));
     rows_parallel([&](int64_t r) { AddInPlace(&x[r * h], &proj[r * h], h); });
   }
 

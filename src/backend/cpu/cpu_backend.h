@@ -12,6 +12,13 @@
 // decoded to F32 page by page where attention reads them. Page copies and
 // ExportPages/ImportPages move the codes as they are (page_bytes() follows the
 // element size). Bit-exactness holds as with F32: every read sees the same codes.
+// Tensor parallelism (backend/parallel/tensor_parallel_backend.h): given a rank's
+// weights (ShardPlan::RankWeights: its heads, KV heads and MLP columns; config()
+// is then the shard's shape) and a communicator, the backend is one rank: its
+// pages hold its KV heads only, and the o_proj and down_proj products are summed
+// over the ranks (AllReduceSum) before they join the residual stream. A rank
+// without the LM head (lm_head absent) computes hidden states only; a batch
+// asking it for logits, sampling or prompt logprobs is FAILED_PRECONDITION.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +28,10 @@
 #include "backend/backend.h"
 #include "backend/kv_dtype.h"
 #include "model/weights.h"
+
+namespace radixlm::backend::parallel {
+class Communicator;
+}  // namespace radixlm::backend::parallel
 
 namespace radixlm::backend::cpu {
 
@@ -37,6 +48,9 @@ struct CpuBackendOptions {
   // The pool's format (kv_dtype.h): kAuto F32, kFp8 E4M3 bytes with the
   // weights' KV cache scales (model/kv_cache_scales.h; 1.0 without).
   KvDtype kv_dtype = KvDtype::kAuto;
+  // Tensor parallelism: this rank's communicator (not owned; outlives the
+  // backend), or null for a whole model.
+  parallel::Communicator* communicator = nullptr;
 };
 
 class CpuBackend final : public Backend {
@@ -125,7 +139,9 @@ class CpuBackend final : public Backend {
   int64_t page_size_ = 0;
   int64_t num_pages_ = 0;
   std::vector<float> embed_, pos_embed_, final_norm_, final_norm_bias_, lm_head_;
+  bool has_head_ = true;  // false: a tensor-parallel rank other than 0
   bool tied_ = false;
+  parallel::Communicator* communicator_ = nullptr;
   std::vector<Layer> layers_;
   std::vector<float> inv_freq_;
   uint64_t kv_elements_ = 0;  // per pool (keys, or values)

@@ -51,7 +51,8 @@ constexpr int64_t kPromptBlock = 128;
 void AppendBf16(const WeightView& view, std::vector<uint16_t>* out) {
   const size_t at = out->size();
   out->resize(at + static_cast<size_t>(view.elements()));
-  if (view.ref->info->dtype == model::DType::kBF16 && !view.transposed) {
+  if (view.ref->info->dtype == model::DType::kBF16 && !view.transposed && view.col_offset == 0 &&
+      view.cols == view.ref->info->shape.back()) {
     std::memcpy(out->data() + at, view.ref->data.data() + view.offset * view.cols * 2,
                 static_cast<size_t>(view.elements()) * 2);
     return;

@@ -93,7 +93,7 @@ cudaError_t QuantizeRowsFp8(const bf16* x, int64_t m, int64_t k, uint8_t* codes,
   if (m == 0) return cudaSuccess;
   if (k % 8 != 0) return cudaErrorInvalidValue;
   QuantizeRowsKernel<<<static_cast<unsigned>(m), kQuantizeThreads, 0, stream>>>(x, k, codes,
-                                                                                 scales);
+                                                                                scales);
   return cudaGetLastError();
 }
 
@@ -161,7 +161,8 @@ struct Fp8Gemm::Impl {
           std::tuple{CUBLASLT_MATMUL_DESC_B_SCALE_MODE, static_cast<const void*>(&mode),
                      sizeof(mode)}}) {
       st = cublasLtMatmulDescSetAttribute(p.desc, attr, value, size);
-      if (st != CUBLAS_STATUS_SUCCESS) return fail(CublasError(st, "cublasLtMatmulDescSetAttribute"));
+      if (st != CUBLAS_STATUS_SUCCESS)
+        return fail(CublasError(st, "cublasLtMatmulDescSetAttribute"));
     }
     // W is [n, k] row-major: a k x n column-major matrix, transposed; x [m, k]
     // is k x m; y [m, n] is n x m.
@@ -247,12 +248,11 @@ Status Fp8Gemm::Run(const bf16* x, int64_t m, int64_t k, const uint8_t* w8, cons
     }
     RADIXLM_CUDA_TRY(DequantizeRowsFp8(w8, w_scale, n, k, s.weights_bf16.as<bf16>(), stream));
     RADIXLM_CUBLAS_TRY(cublasSetStream(s.cublas, stream));
-    RADIXLM_CUBLAS_TRY(cublasGemmEx(s.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n),
-                                    static_cast<int>(m), static_cast<int>(k), &alpha,
-                                    s.weights_bf16.as<bf16>(), CUDA_R_16BF, static_cast<int>(k), x,
-                                    CUDA_R_16BF, static_cast<int>(k), &beta, y,
-                                    y_f32 ? CUDA_R_32F : CUDA_R_16BF, static_cast<int>(n),
-                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    RADIXLM_CUBLAS_TRY(cublasGemmEx(
+        s.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
+        static_cast<int>(k), &alpha, s.weights_bf16.as<bf16>(), CUDA_R_16BF, static_cast<int>(k), x,
+        CUDA_R_16BF, static_cast<int>(k), &beta, y, y_f32 ? CUDA_R_32F : CUDA_R_16BF,
+        static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return OkStatus();
   }
   if (m > s.rows || k > s.cols) {
@@ -268,8 +268,8 @@ Status Fp8Gemm::Run(const bf16* x, int64_t m, int64_t k, const uint8_t* w8, cons
       plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &a_scale, sizeof(a_scale)));
   RADIXLM_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(
       plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &b_scale, sizeof(b_scale)));
-  RADIXLM_CUBLAS_TRY(cublasLtMatmul(s.lt, plan->desc, &alpha, w8, plan->a, codes, plan->b, &beta,
-                                    y, plan->c, y, plan->c, &plan->algo, s.workspace.as<void>(),
+  RADIXLM_CUBLAS_TRY(cublasLtMatmul(s.lt, plan->desc, &alpha, w8, plan->a, codes, plan->b, &beta, y,
+                                    plan->c, y, plan->c, &plan->algo, s.workspace.as<void>(),
                                     kWorkspaceBytes, stream));
   return OkStatus();
 }
