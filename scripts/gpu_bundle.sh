@@ -31,7 +31,7 @@ esac
 command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] ||
   { echo "gpu_bundle.sh: no nvcc here: the bundle needs a CUDA build" >&2; exit 1; }
 
-tests=(cuda_backend_test cpu_backend_test kernels_test checkpoint_test tokenizer_test engine_test scheduler_test
+tests=(cuda_backend_test cuda_gemv_test cpu_backend_test kernels_test checkpoint_test tokenizer_test engine_test scheduler_test
        sampler_test stop_matcher_test server_openai_protocol_test server_openai_format_test server_chat_format_test
        server_request_builder_test server_metrics_text_test server_auth_test server_api_service_test
        server_response_entry_test engine_report_test)

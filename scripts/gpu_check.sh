@@ -145,6 +145,7 @@ tokenizer_compare() {
 export -f gtest cuda_gtest tokenizer_compare
 note "device: $device"
 step cuda_backend_test 180 cuda_gtest
+step cuda_gemv_test 120 gtest cuda_gemv_test
 for t in cpu_backend_test kernels_test checkpoint_test tokenizer_test engine_test scheduler_test sampler_test \
          stop_matcher_test server_openai_protocol_test server_openai_format_test server_chat_format_test \
          server_request_builder_test server_metrics_text_test server_auth_test server_api_service_test \

@@ -73,11 +73,11 @@ void PrintCudaBenchTables(const CudaBenchRun& run, FILE* out) {
   if (!run.architecture.empty()) {
     std::fprintf(
         out,
-        ": %s (%s, %.2f B parameters, BF16 weights, %.2f GB of weight matrices read per step), "
+        ": %s (%s, %.2f B parameters, %s weights, %.2f GB of weight matrices read per step), "
         "%lld KV pages of %lld tokens",
         run.model.c_str(), run.architecture.c_str(), static_cast<double>(run.parameters) / 1e9,
-        static_cast<double>(run.weight_bytes) / 1e9, static_cast<long long>(run.num_pages),
-        static_cast<long long>(run.page_size));
+        run.weight_format == "fp8" ? "FP8" : "BF16", static_cast<double>(run.weight_bytes) / 1e9,
+        static_cast<long long>(run.num_pages), static_cast<long long>(run.page_size));
   }
   std::fprintf(out,
                "\nrooflines: device-to-device copy %.0f GB/s (bytes read + written, 1 GiB), cuBLAS "
@@ -214,6 +214,8 @@ std::string CudaBenchJson(const CudaBenchRun& run) {
     w.Uint(run.parameters);
     w.Key("weight_bytes_per_step");
     w.Uint(run.weight_bytes);
+    w.Key("weight_format");
+    w.String(run.weight_format);
     w.Key("kv_bytes_per_token");
     w.Double(run.kv_token_bytes);
     w.Key("kv_pages");

@@ -67,6 +67,7 @@ struct CudaBenchRun {
   // Of the loaded model (architecture empty: none was loaded).
   std::string architecture;
   uint64_t parameters = 0, weight_bytes = 0;
+  std::string weight_format = "bf16";  // the linear layers' as held: bf16 or fp8
   int64_t num_pages = 0, context = 0;
   double kv_token_bytes = 0;
   bool any_error = false;

@@ -96,6 +96,7 @@ int RunBenchEngine(const BenchEngineOptions& o) {
   options.num_pages = (total + 15) / 16;
   options.kv_dtype = *kv_dtype;
   choice.tensor_parallel = o.tensor_parallel;
+  choice.quantize = o.quantize;
   auto loaded = LoadModelOn(o.model, choice);
   if (!loaded.ok()) return Fail(loaded.status());
   backend::Backend* cpu = loaded->backend.get();

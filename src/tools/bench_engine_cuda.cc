@@ -466,6 +466,7 @@ int RunBenchEngineCuda(const BenchEngineOptions& o) {
     choice.cuda_graphs = !o.no_cuda_graphs;
     choice.cpu.page_size = kPageSize;
     choice.cpu.num_pages = 0;  // the pool from the memory fraction
+    choice.quantize = o.quantize;
     auto made = LoadModelOn(o.model, choice);
     if (!made.ok()) return Fail(made.status());
     loaded = std::move(made).value();
@@ -473,6 +474,7 @@ int RunBenchEngineCuda(const BenchEngineOptions& o) {
     const model::ModelConfig& c = loaded->config;
     run.architecture = std::string(model::ArchitectureName(c.architecture));
     run.parameters = loaded->parameters;
+    run.weight_format = loaded->weight_format == "fp8" ? "fp8" : "bf16";
     run.weight_bytes = gpu->weight_bytes_per_token();
     run.num_pages = gpu->num_pages();
     run.context = c.max_position_embeddings;

@@ -255,6 +255,7 @@ struct BenchEngineOptions {
   std::string device = "cpu";  // cpu | cuda
   std::string kv_dtype;        // "" | auto | fp8 (backend/kv_dtype.h)
   int tensor_parallel = 1;     // ranks (tools/backend_choice.h); cpu only for now
+  std::string quantize;        // --quantize: "", "none" or "fp8" (load_model.h)
   // cuda only (bench_engine_cuda.cc); empty lists take the defaults in brackets.
   double gpu_memory_fraction = 0.9;
   bool no_cuda_graphs = false;             // decode steps launched kernel by kernel

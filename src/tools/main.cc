@@ -586,6 +586,10 @@ int main(int argc, char** argv) {
   bench_engine_cmd->add_option("--tensor-parallel", bench_engine.tensor_parallel,
                                kTensorParallelHelp);
   bench_engine_cmd
+      ->add_option("--quantize", bench_engine.quantize,
+                   "fp8: quantize the linear weights to FP8 at load (per-channel scales)")
+      ->check(CLI::IsMember({"none", "fp8"}));
+  bench_engine_cmd
       ->add_option("--gpu-memory-fraction", bench_engine.gpu_memory_fraction,
                    "cuda: share of GPU memory for weights, workspace and KV pages")
       ->check(CLI::Range(0.01, 1.0));

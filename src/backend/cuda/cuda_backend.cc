@@ -267,8 +267,9 @@ struct CudaBackend::Impl {
       if (k >= 0 && v->cols != k) fp8 = false;
       k = v->cols;
       fp8 = fp8 && v->ref->info->dtype == model::DType::kF8E4M3 && v->scale != nullptr &&
-            !v->transposed && v->scale_block.cols >= v->cols && v->scale_block.rows >= 1 &&
-            v->ref->info->shape.size() == 2 && v->ref->info->shape[1] == v->cols;
+            !v->transposed && v->col_offset == 0 && v->scale_block.cols >= v->cols &&
+            v->scale_block.rows >= 1 && v->ref->info->shape.size() == 2 &&
+            v->ref->info->shape[1] == v->cols;
     }
     fp8 = fp8 && k % 16 == 0 && n % 16 == 0;
     if (!fp8) {
