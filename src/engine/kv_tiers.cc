@@ -441,9 +441,8 @@ void KvTiers::FlushPuts(bool all) {
 void KvTiers::ApplyDone(bool wait_all) {
   {
     std::unique_lock<std::mutex> lock(mu_);
-    if (wait_all) {
-      idle_.wait(lock, [&] { return jobs_.empty() && probe_jobs_.empty() && busy_ == 0; });
-    }
+    // Loads only: a probe (a Redis round trip) never holds the step thread up.
+    if (wait_all) idle_.wait(lock, [&] { return jobs_.empty() && busy_ == 0; });
     done_scratch_.swap(done_);
     probes_scratch_.swap(probes_done_);
   }
@@ -498,15 +497,14 @@ void KvTiers::LoaderLoop() {
         if (jobs_.empty()) return;  // stopping
         job = jobs_.front();
         jobs_.pop_front();
+        ++busy_;  // loads only (ApplyDone may wait for them)
       }
-      ++busy_;
     }
     if (probing) {
       StatusOr<int64_t> held = store_->CountHeld(probe.hashes);
       {
         std::lock_guard<std::mutex> lock(mu_);
         probes_done_.push_back({probe.request, held.ok() ? *held : 0});
-        --busy_;
       }
       idle_.notify_all();
       continue;

@@ -181,10 +181,18 @@ bool Scheduler::Step() {
   if (finish_before_launch && in_flight_ != nullptr) {
     ++planned_ahead_;
     FinishInFlight(&mark);
-    // A sequence its tokens finished keeps its planned row (its pages stay
-    // until ReleaseFinished below), which then samples nothing.
-    for (StepPlan::Item& item : next.plan.items) {
-      if (item.sample && item.sequence->finished()) item.sample = false;
+    // A sequence its tokens finished (or a failed step ended) has nothing left
+    // to compute: its rows go, so it is released (and its last answer sent)
+    // at once. With none left there is nothing to launch.
+    std::erase_if(next.plan.items, [&](const StepPlan::Item& item) {
+      if (!item.sequence->finished()) return false;
+      if (item.tokens == 1 && next.plan.budget.decode_rows > 0) --next.plan.budget.decode_rows;
+      return true;
+    });
+    if (next.plan.items.empty()) {
+      ReleaseFinished();
+      phase_ns_[kPhaseRelease] += Lap(&mark);
+      return true;
     }
   }
   ++steps_;

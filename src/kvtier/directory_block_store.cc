@@ -212,13 +212,14 @@ void DirectoryBlockStore::Touch(std::list<BlockHash>::iterator it) {
 }
 
 bool DirectoryBlockStore::Forget(const BlockHash& hash) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = index_.find(hash);
-    if (it == index_.end()) return false;
-    lru_.erase(it->second);
-    index_.erase(it);
-  }
+  // Events are told under the index's lock, so they reach the listener in the
+  // order the index changed (a block forgotten here and stored again by the
+  // writer is reported removed, then stored).
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = index_.find(hash);
+  if (it == index_.end()) return false;
+  lru_.erase(it->second);
+  index_.erase(it);
   if (listener() != nullptr) listener()->OnBlocksRemoved(std::span(&hash, 1));
   return true;
 }
@@ -226,11 +227,8 @@ bool DirectoryBlockStore::Forget(const BlockHash& hash) {
 void DirectoryBlockStore::SetListener(BlockStoreListener* listener) {
   BlockStore::SetListener(listener);
   if (listener == nullptr) return;
-  std::vector<BlockHash> held;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    held.assign(lru_.rbegin(), lru_.rend());  // oldest first
-  }
+  std::lock_guard<std::mutex> lock(mu_);  // in order with the writer's events
+  const std::vector<BlockHash> held(lru_.rbegin(), lru_.rend());  // oldest first
   constexpr size_t kChunk = 4096;
   for (size_t i = 0; i < held.size(); i += kChunk) {
     listener->OnBlocksStored(std::span(held).subspan(i, std::min(kChunk, held.size() - i)));
@@ -267,12 +265,12 @@ void DirectoryBlockStore::Write(const BlockHash& hash, std::span<std::byte> fram
       index_.erase(lru_.back());
       lru_.pop_back();
     }
+    if (!victims.empty() && listener() != nullptr) listener()->OnBlocksRemoved(victims);
   }
   for (const BlockHash& victim : victims) {
     ::unlink(BlockPath(victim).c_str());  // already gone (a removed directory) is fine
     ++counters_.evictions;
   }
-  if (!victims.empty() && listener() != nullptr) listener()->OnBlocksRemoved(victims);
   if (Status s = WriteFile(hash, frame); !s.ok()) {
     ++counters_.write_errors;
     counters_.NoteError(s);
@@ -282,8 +280,8 @@ void DirectoryBlockStore::Write(const BlockHash& hash, std::span<std::byte> fram
     std::lock_guard<std::mutex> lock(mu_);
     lru_.push_front(hash);
     index_.emplace(hash, lru_.begin());
+    if (listener() != nullptr) listener()->OnBlocksStored(std::span(&hash, 1));
   }
-  if (listener() != nullptr) listener()->OnBlocksStored(std::span(&hash, 1));
   ++counters_.writes;
   counters_.bytes_written += static_cast<int64_t>(frame.size());
 }

@@ -262,14 +262,20 @@ struct CudaBackend::Impl {
                       const std::string& what) {
     int64_t n = 0, k = -1;
     bool fp8 = use_fp8_weights;
+    // A scale block's 0 is the whole dimension (model/quantization.h): {0, 0}
+    // per tensor, {1, 0} per output channel; one scale a row needs a block
+    // spanning every column.
+    auto block_rows = [](const WeightView& v) {
+      return v.scale_block.rows > 0 ? v.scale_block.rows : v.ref->info->shape[0];
+    };
     for (const WeightView* v : views) {
       n += v->rows;
       if (k >= 0 && v->cols != k) fp8 = false;
       k = v->cols;
       fp8 = fp8 && v->ref->info->dtype == model::DType::kF8E4M3 && v->scale != nullptr &&
-            !v->transposed && v->col_offset == 0 && v->scale_block.cols >= v->cols &&
-            v->scale_block.rows >= 1 && v->ref->info->shape.size() == 2 &&
-            v->ref->info->shape[1] == v->cols;
+            !v->transposed && v->col_offset == 0 && v->ref->info->shape.size() == 2 &&
+            v->ref->info->shape[1] == v->cols &&
+            (v->scale_block.cols == 0 || v->scale_block.cols >= v->cols) && block_rows(*v) >= 1;
     }
     fp8 = fp8 && k % 16 == 0 && n % 16 == 0;
     if (!fp8) {
@@ -284,8 +290,9 @@ struct CudaBackend::Impl {
       const uint8_t* first = v->ref->data.data() + v->offset * v->cols;
       codes.insert(codes.end(), first, first + v->rows * v->cols);
       const std::vector<float> stored = model::ScalesToF32(*v->scale);
+      const int64_t per = block_rows(*v);
       for (int64_t r = 0; r < v->rows; ++r) {
-        scales.push_back(stored[static_cast<size_t>((v->offset + r) / v->scale_block.rows)]);
+        scales.push_back(stored[static_cast<size_t>((v->offset + r) / per)]);
       }
     }
     RETURN_IF_ERROR(dst->w.Reserve(codes.size(), what));
@@ -894,10 +901,13 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
                        static_cast<int64_t>(plans[0].merges.size() + plans[1].merges.size()),
                        num_sampled,
                        num_choices};
-    const std::vector<const void*> buffers = {
-        meta.as<void>(),   x.as<void>(),         normed.as<void>(), qkv_out.as<void>(),
-        attn.as<void>(),   up.as<void>(),        act.as<void>(),    last.as<void>(),
-        logits.as<void>(), sample_out.as<void>()};
+    std::vector<const void*> buffers = {meta.as<void>(),      x.as<void>(),    normed.as<void>(),
+                                        qkv_out.as<void>(),   attn.as<void>(), up.as<void>(),
+                                        act.as<void>(),       last.as<void>(), logits.as<void>(),
+                                        sample_out.as<void>()};
+    if (fp8_gemm != nullptr) {
+      for (const void* p : fp8_gemm->buffers()) buffers.push_back(p);
+    }
     auto it = graphs.find(key);
     if (it != graphs.end() && it->second.buffers != buffers) {
       cudaGraphExecDestroy(it->second.exec);

@@ -16,6 +16,7 @@ namespace {
 constexpr float kE4M3Max = 448.0f;
 constexpr int kQuantizeThreads = 256;
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;
+constexpr size_t kMaxPlans = 4096;
 
 __device__ __forceinline__ float Bf16Lo(uint32_t v) { return __uint_as_float(v << 16); }
 __device__ __forceinline__ float Bf16Hi(uint32_t v) { return __uint_as_float(v & 0xffff0000u); }
@@ -124,6 +125,7 @@ struct Fp8Gemm::Impl {
   DeviceBuffer weights_bf16;       // the fallback's dequantized weights
   int64_t rows = 0, cols = 0;
   bool use_fallback = false;
+  bool last_fallback = false;
   std::map<Key, Plan> plans;
 
   ~Impl() {
@@ -144,6 +146,12 @@ struct Fp8Gemm::Impl {
   StatusOr<Plan*> PlanFor(int64_t m, int64_t n, int64_t k, bool y_f32) {
     const Key key{m, n, k, y_f32};
     if (auto it = plans.find(key); it != plans.end()) return &it->second;
+    // A plan per row count met (prefill chunks, batch sizes): bounded, in case
+    // a server meets very many.
+    if (plans.size() >= kMaxPlans) {
+      for (auto& [k, old] : plans) Destroy(&old);
+      plans.clear();
+    }
     Plan p;
     auto fail = [&](Status s) -> StatusOr<Plan*> {
       Destroy(&p);
@@ -161,8 +169,9 @@ struct Fp8Gemm::Impl {
           std::tuple{CUBLASLT_MATMUL_DESC_B_SCALE_MODE, static_cast<const void*>(&mode),
                      sizeof(mode)}}) {
       st = cublasLtMatmulDescSetAttribute(p.desc, attr, value, size);
-      if (st != CUBLAS_STATUS_SUCCESS)
-        return fail(CublasError(st, "cublasLtMatmulDescSetAttribute"));
+      // An attribute this cuBLASLt does not know (an older runtime): no FP8
+      // plan for any shape; the fallback takes them.
+      if (st != CUBLAS_STATUS_SUCCESS) return &plans.emplace(key, p).first->second;
     }
     // W is [n, k] row-major: a k x n column-major matrix, transposed; x [m, k]
     // is k x m; y [m, n] is n x m.
@@ -196,18 +205,49 @@ StatusOr<std::unique_ptr<Fp8Gemm>> Fp8Gemm::Create(int64_t probe_k, bool force_f
   auto impl = std::make_unique<Impl>();
   RADIXLM_CUBLAS_TRY(cublasLtCreate(&impl->lt));
   RETURN_IF_ERROR(impl->workspace.Reserve(kWorkspaceBytes, "the FP8 products' workspace"));
-  const int64_t k = std::max<int64_t>(16, probe_k / 16 * 16);
-  ASSIGN_OR_RETURN(Impl::Plan * probe, impl->PlanFor(64, k, k, /*y_f32=*/true));
-  impl->use_fallback = force_fallback || !probe->found;
-  // A shape whose FP8 plan has no algorithm takes the fallback too.
   RADIXLM_CUBLAS_TRY(cublasCreate(&impl->cublas));
   RETURN_IF_ERROR(impl->cublas_workspace.Reserve(kWorkspaceBytes, "the FP8 fallback's workspace"));
   RADIXLM_CUBLAS_TRY(
       cublasSetWorkspace(impl->cublas, impl->cublas_workspace.as<void>(), kWorkspaceBytes));
-  return std::unique_ptr<Fp8Gemm>(new Fp8Gemm(std::move(impl)));
+  std::unique_ptr<Fp8Gemm> gemm(new Fp8Gemm(std::move(impl)));
+  if (force_fallback) {
+    gemm->impl_->use_fallback = true;
+    return std::move(gemm);
+  }
+  // One real product (a heuristic's algorithm may still be refused by the
+  // matmul itself): 64 rows of an n = k = probe_k product, zeros in, on a
+  // stream of its own; any failure means the fallback for every product.
+  const int64_t k = std::max<int64_t>(16, probe_k / 16 * 16), m = 64;
+  DeviceBuffer x, w, scales, y;
+  cudaStream_t stream = nullptr;
+  bool ok = x.Reserve(static_cast<size_t>(m * k) * 2, "the FP8 probe").ok() &&
+            w.Reserve(static_cast<size_t>(k * k), "the FP8 probe").ok() &&
+            scales.Reserve(static_cast<size_t>(k) * 4, "the FP8 probe").ok() &&
+            y.Reserve(static_cast<size_t>(m * k) * 4, "the FP8 probe").ok() &&
+            gemm->Reserve(m, k, 0).ok() &&
+            cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess;
+  ok = ok && cudaMemset(x.as<void>(), 0, x.size()) == cudaSuccess &&
+       cudaMemset(w.as<void>(), 0, w.size()) == cudaSuccess &&
+       cudaMemset(scales.as<void>(), 0, scales.size()) == cudaSuccess;
+  if (ok) {
+    ok = gemm->Run(x.as<bf16>(), m, k, w.as<uint8_t>(), scales.as<float>(), k, y.as<void>(), true,
+                   false, stream)
+             .ok() &&
+         !gemm->last_run_fallback() && cudaStreamSynchronize(stream) == cudaSuccess;
+  }
+  if (stream != nullptr) cudaStreamDestroy(stream);
+  cudaGetLastError();  // a refused launch leaves nothing sticky behind
+  gemm->impl_->use_fallback = !ok;
+  return std::move(gemm);
 }
 
 bool Fp8Gemm::fallback() const { return impl_->use_fallback; }
+bool Fp8Gemm::last_run_fallback() const { return impl_->last_fallback; }
+
+std::vector<const void*> Fp8Gemm::buffers() const {
+  return {impl_->x_codes.as<void>(), impl_->x_scales.as<void>(), impl_->weights_bf16.as<void>(),
+          impl_->workspace.as<void>()};
+}
 
 bool Fp8Gemm::Supports(int64_t k, int64_t n, const void* x, const void* w8, const void* y) {
   return k % 16 == 0 && n % 16 == 0 && Aligned16(x) && Aligned16(w8) && Aligned16(y);
@@ -222,7 +262,7 @@ Status Fp8Gemm::Reserve(int64_t rows, int64_t k, int64_t weight_elements) {
     RETURN_IF_ERROR(
         s.x_scales.Reserve(static_cast<size_t>(s.rows) * sizeof(float), "FP8 input scales"));
   }
-  if (static_cast<size_t>(weight_elements) * 2 > s.weights_bf16.size()) {
+  if (s.use_fallback && static_cast<size_t>(weight_elements) * 2 > s.weights_bf16.size()) {
     RETURN_IF_ERROR(s.weights_bf16.Reserve(static_cast<size_t>(weight_elements) * 2,
                                            "the FP8 fallback's BF16 weights"));
   }
@@ -238,39 +278,45 @@ Status Fp8Gemm::Run(const bf16* x, int64_t m, int64_t k, const uint8_t* w8, cons
                                 std::to_string(n) + ": needs multiples of 16, aligned operands");
   }
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-  Impl::Plan* plan = nullptr;
+  s.last_fallback = false;
   if (!s.use_fallback) {
-    ASSIGN_OR_RETURN(plan, s.PlanFor(m, n, k, y_f32));
-  }
-  if (plan == nullptr || !plan->found) {
-    if (static_cast<size_t>(n * k) * 2 > s.weights_bf16.size()) {
-      return InternalError("FP8 fallback: the BF16 scratch was not reserved for this matrix");
+    if (m > s.rows || k > s.cols) {
+      return InternalError("FP8 product of " + std::to_string(m) + " rows of " + std::to_string(k) +
+                           ": the input workspace was not reserved");
     }
-    RADIXLM_CUDA_TRY(DequantizeRowsFp8(w8, w_scale, n, k, s.weights_bf16.as<bf16>(), stream));
-    RADIXLM_CUBLAS_TRY(cublasSetStream(s.cublas, stream));
-    RADIXLM_CUBLAS_TRY(cublasGemmEx(
-        s.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
-        static_cast<int>(k), &alpha, s.weights_bf16.as<bf16>(), CUDA_R_16BF, static_cast<int>(k), x,
-        CUDA_R_16BF, static_cast<int>(k), &beta, y, y_f32 ? CUDA_R_32F : CUDA_R_16BF,
-        static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    return OkStatus();
+    ASSIGN_OR_RETURN(Impl::Plan * plan, s.PlanFor(m, n, k, y_f32));
+    if (plan->found) {
+      uint8_t* codes = s.x_codes.as<uint8_t>();
+      float* scales = s.x_scales.as<float>();
+      RADIXLM_CUDA_TRY(QuantizeRowsFp8(x, m, k, codes, scales, stream));
+      const void* a_scale = w_scale;
+      const void* b_scale = scales;
+      if (cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &a_scale,
+                                         sizeof(a_scale)) == CUBLAS_STATUS_SUCCESS &&
+          cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &b_scale,
+                                         sizeof(b_scale)) == CUBLAS_STATUS_SUCCESS &&
+          cublasLtMatmul(s.lt, plan->desc, &alpha, w8, plan->a, codes, plan->b, &beta, y, plan->c,
+                         y, plan->c, &plan->algo, s.workspace.as<void>(), kWorkspaceBytes,
+                         stream) == CUBLAS_STATUS_SUCCESS) {
+        return OkStatus();
+      }
+      plan->found = false;  // refused: this shape takes the fallback from now on
+    }
   }
-  if (m > s.rows || k > s.cols) {
-    return InternalError("FP8 product of " + std::to_string(m) + " rows of " + std::to_string(k) +
-                         ": the input workspace was not reserved");
+  // The BF16 path: the weights dequantized into the scratch matrix.
+  s.last_fallback = true;
+  if (static_cast<size_t>(n * k) * 2 > s.weights_bf16.size()) {
+    return InternalError("FP8 product of n " + std::to_string(n) + ", k " + std::to_string(k) +
+                         ": cuBLASLt has no FP8 algorithm with outer-vector scales for it, and "
+                         "the BF16 fallback's scratch was not reserved");
   }
-  uint8_t* codes = s.x_codes.as<uint8_t>();
-  float* scales = s.x_scales.as<float>();
-  RADIXLM_CUDA_TRY(QuantizeRowsFp8(x, m, k, codes, scales, stream));
-  const void* a_scale = w_scale;
-  const void* b_scale = scales;
-  RADIXLM_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(
-      plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &a_scale, sizeof(a_scale)));
-  RADIXLM_CUBLAS_TRY(cublasLtMatmulDescSetAttribute(
-      plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &b_scale, sizeof(b_scale)));
-  RADIXLM_CUBLAS_TRY(cublasLtMatmul(s.lt, plan->desc, &alpha, w8, plan->a, codes, plan->b, &beta, y,
-                                    plan->c, y, plan->c, &plan->algo, s.workspace.as<void>(),
-                                    kWorkspaceBytes, stream));
+  RADIXLM_CUDA_TRY(DequantizeRowsFp8(w8, w_scale, n, k, s.weights_bf16.as<bf16>(), stream));
+  RADIXLM_CUBLAS_TRY(cublasSetStream(s.cublas, stream));
+  RADIXLM_CUBLAS_TRY(cublasGemmEx(
+      s.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
+      static_cast<int>(k), &alpha, s.weights_bf16.as<bf16>(), CUDA_R_16BF, static_cast<int>(k), x,
+      CUDA_R_16BF, static_cast<int>(k), &beta, y, y_f32 ? CUDA_R_32F : CUDA_R_16BF,
+      static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   return OkStatus();
 }
 

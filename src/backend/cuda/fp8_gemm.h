@@ -9,10 +9,12 @@
 // saturated), into a workspace; the product of the E4M3 operands accumulates in
 // F32 and each output element is multiplied by its row's and its weight row's
 // scale (cuBLASLt's outer-vector scaling, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F),
-// then written as F32 or BF16, or added to y (beta = 1). Where this cuBLASLt or
-// device has no algorithm for that scaling (probed at Create: fallback(); or
-// for one shape), the weights are instead dequantized to BF16 into a scratch
-// matrix and multiplied by cuBLAS in BF16: correct, slower.
+// then written as F32 or BF16, or added to y (beta = 1). Create runs one such
+// product; where it fails (this cuBLASLt or device lacks the scaling: fallback()),
+// or a shape has no algorithm, or cuBLASLt refuses a product, the weights are
+// instead dequantized to BF16 into a scratch matrix (reserved by Reserve only
+// in the fallback; a shape refused later without it is an error) and
+// multiplied by cuBLAS in BF16: correct, slower.
 //
 // Everything a product needs on the device is reserved by Reserve (outside CUDA
 // graph capture); Run only enqueues (legal inside a capture). Needs k and n
@@ -24,6 +26,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "backend/cuda/kernels.h"
 #include "core/status.h"
@@ -45,7 +48,13 @@ class Fp8Gemm {
   Status Reserve(int64_t rows, int64_t k, int64_t weight_elements);
   Status Run(const bf16* x, int64_t m, int64_t k, const uint8_t* w8, const float* w_scale,
              int64_t n, void* y, bool y_f32, bool accumulate, cudaStream_t stream);
+  // The BF16 path for every product (the probe found no working FP8 matmul
+  // with outer-vector scales), and whether the last Run took it (a shape
+  // without an FP8 algorithm, or a matmul cuBLASLt refused).
   bool fallback() const;
+  bool last_run_fallback() const;
+  // The device buffers Run reads and writes (CUDA graphs check them).
+  std::vector<const void*> buffers() const;
 
   struct Impl;
 

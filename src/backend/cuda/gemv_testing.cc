@@ -186,7 +186,7 @@ Status RunFp8Gemm(int64_t m, int64_t k, int64_t n, const std::vector<uint16_t>& 
                             true, accumulate, stream));
   RADIXLM_CUDA_TRY(cudaStreamSynchronize(stream));
   RADIXLM_CUDA_TRY(cudaStreamDestroy(stream));
-  *fallback_used = gemm->fallback();
+  *fallback_used = gemm->last_run_fallback();
   return Download(yd, static_cast<size_t>(m * n), y);
 }
 
