@@ -1,8 +1,7 @@
 // --device: which backend runs the model. "cpu" always exists; "cuda" exists
 // when radixlm was built with RADIXLM_CUDA (nvcc found), and is a clear error
 // otherwise. --kv-dtype: the KV pool's format (backend/kv_dtype.h): auto (the
-// backend's own: F32 on the CPU, BF16 on CUDA) or fp8 (the CPU backend only for
-// now: the CUDA backend has no FP8 KV kernels yet, a clear error).
+// backend's own: F32 on the CPU, BF16 on CUDA) or fp8 (E4M3 codes, on both).
 #pragma once
 
 #include <string>
@@ -16,7 +15,8 @@ namespace radixlm::tools {
 bool CudaBuilt();
 // OK for "cpu", and for "cuda" in a CUDA build; a message saying why otherwise.
 Status CheckDevice(const std::string& device);
-// OK unless the device cannot hold a pool of that format (fp8 on cuda, for now).
+// OK unless the device cannot hold a pool of that format (every device holds
+// every format today; the check stays for the next format).
 Status CheckKvDtype(const std::string& device, backend::KvDtype kv_dtype);
 // A --kv-dtype flag's value parsed (backend::ParseKvDtype) and checked for the device.
 StatusOr<backend::KvDtype> ParseKvDtypeFor(const std::string& device, const std::string& flag);
