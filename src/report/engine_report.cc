@@ -74,10 +74,11 @@ void PrintCudaBenchTables(const CudaBenchRun& run, FILE* out) {
     std::fprintf(
         out,
         ": %s (%s, %.2f B parameters, %s weights, %.2f GB of weight matrices read per step), "
-        "%lld KV pages of %lld tokens",
+        "%lld KV pages of %lld tokens (%s)",
         run.model.c_str(), run.architecture.c_str(), static_cast<double>(run.parameters) / 1e9,
         run.weight_format == "fp8" ? "FP8" : "BF16", static_cast<double>(run.weight_bytes) / 1e9,
-        static_cast<long long>(run.num_pages), static_cast<long long>(run.page_size));
+        static_cast<long long>(run.num_pages), static_cast<long long>(run.page_size),
+        run.kv_format.c_str());
   }
   std::fprintf(out,
                "\nrooflines: device-to-device copy %.0f GB/s (bytes read + written, 1 GiB), cuBLAS "
@@ -216,6 +217,8 @@ std::string CudaBenchJson(const CudaBenchRun& run) {
     w.Uint(run.weight_bytes);
     w.Key("weight_format");
     w.String(run.weight_format);
+    w.Key("kv_format");
+    w.String(run.kv_format);
     w.Key("kv_bytes_per_token");
     w.Double(run.kv_token_bytes);
     w.Key("kv_pages");

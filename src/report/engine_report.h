@@ -69,6 +69,7 @@ struct CudaBenchRun {
   uint64_t parameters = 0, weight_bytes = 0;
   std::string weight_format = "bf16";  // the linear layers' as held: bf16 or fp8
   int64_t num_pages = 0, context = 0;
+  std::string kv_format = "bf16";  // the KV pool's (Backend::kv_format)
   double kv_token_bytes = 0;
   bool any_error = false;
 };

@@ -38,12 +38,12 @@ Status CheckDevice(const std::string& device, int tensor_parallel) {
 }
 
 Status CheckKvDtype(const std::string& device, backend::KvDtype kv_dtype) {
-  if (device == "cuda" && kv_dtype == backend::KvDtype::kFp8) {
-    return FailedPreconditionError(
-        "--kv-dtype fp8: FP8 KV cache kernels are not built for CUDA yet (use --kv-dtype auto "
-        "for BF16 pages, or --device cpu)");
+  switch (kv_dtype) {
+    case backend::KvDtype::kAuto:
+    case backend::KvDtype::kFp8:  // the CPU and CUDA backends both hold FP8 pools
+      return OkStatus();
   }
-  return OkStatus();
+  return InvalidArgumentError("--kv-dtype: unknown format on " + device);
 }
 
 StatusOr<backend::KvDtype> ParseKvDtypeFor(const std::string& device, const std::string& flag) {
@@ -85,6 +85,7 @@ StatusOr<backend::LoadedModel> LoadModelOn(const std::string& dir, const DeviceC
   options.num_pages = choice.cpu.num_pages;
   options.gpu_memory_fraction = choice.gpu_memory_fraction;
   options.cuda_graphs = choice.cuda_graphs;
+  options.kv_dtype = choice.cpu.kv_dtype;
   return backend::LoadModel(
       dir,
       [&options](

@@ -1,8 +1,7 @@
 // --device: which backend runs the model. "cpu" always exists; "cuda" exists
 // when radixlm was built with RADIXLM_CUDA (nvcc found), and is a clear error
 // otherwise. --kv-dtype: the KV pool's format (backend/kv_dtype.h): auto (the
-// backend's own: F32 on the CPU, BF16 on CUDA) or fp8 (the CPU backend only for
-// now: the CUDA backend has no FP8 KV kernels yet, a clear error).
+// backend's own: F32 on the CPU, BF16 on CUDA) or fp8 (E4M3 codes, on both).
 // --tensor-parallel N splits the model over N ranks
 // (backend/parallel/tensor_parallel_backend.h): on the CPU for now; on CUDA it
 // is a clear error until the CUDA ranks exist.
@@ -22,7 +21,8 @@ bool CudaBuilt();
 // size >= 1 on the CPU); a message saying why otherwise. Whether the model's
 // heads split over the ranks is checked at load (shard_plan.h).
 Status CheckDevice(const std::string& device, int tensor_parallel = 1);
-// OK unless the device cannot hold a pool of that format (fp8 on cuda, for now).
+// OK unless the device cannot hold a pool of that format (every device holds
+// every format today; the check stays for the next format).
 Status CheckKvDtype(const std::string& device, backend::KvDtype kv_dtype);
 // A --kv-dtype flag's value parsed (backend::ParseKvDtype) and checked for the device.
 StatusOr<backend::KvDtype> ParseKvDtypeFor(const std::string& device, const std::string& flag);

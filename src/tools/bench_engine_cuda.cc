@@ -11,8 +11,9 @@
 // Rooflines and the attention part run before the model is loaded (the KV pool
 // then takes what --gpu-memory-fraction leaves). Shapes that cannot run (past the
 // model's context, more KV than the pool holds) are skipped with the reason;
-// failures are reported per figure and make the exit code 1. Built only with the
-// CUDA backend.
+// failures are reported per figure and make the exit code 1. --kv-dtype fp8
+// runs the model parts on an FP8 KV pool (twice the pages, half the KV bytes a
+// decode step reads). Built only with the CUDA backend.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -425,6 +426,8 @@ bool Wants(const BenchEngineOptions& o, const char* part) {
 
 int RunBenchEngineCuda(const BenchEngineOptions& o) {
   const bool model_parts = Wants(o, "prefill") || Wants(o, "ttft") || Wants(o, "decode");
+  auto kv_dtype = backend::ParseKvDtype(o.kv_dtype);
+  if (!kv_dtype.ok()) return Fail(kv_dtype.status());
   if (model_parts && o.model.empty()) {
     return Fail(
         InvalidArgumentError("--model DIR is required (only --parts attention runs without one)"));
@@ -467,6 +470,7 @@ int RunBenchEngineCuda(const BenchEngineOptions& o) {
     choice.cpu.page_size = kPageSize;
     choice.cpu.num_pages = 0;  // the pool from the memory fraction
     choice.quantize = o.quantize;
+    choice.cpu.kv_dtype = *kv_dtype;
     auto made = LoadModelOn(o.model, choice);
     if (!made.ok()) return Fail(made.status());
     loaded = std::move(made).value();
@@ -478,7 +482,8 @@ int RunBenchEngineCuda(const BenchEngineOptions& o) {
     run.weight_bytes = gpu->weight_bytes_per_token();
     run.num_pages = gpu->num_pages();
     run.context = c.max_position_embeddings;
-    run.kv_token_bytes = 2.0 * static_cast<double>(c.num_layers * c.num_kv_heads * c.head_dim) * 2;
+    run.kv_format = std::string(gpu->kv_format());
+    run.kv_token_bytes = static_cast<double>(gpu->page_bytes()) / static_cast<double>(kPageSize);
     if (Wants(o, "prefill")) RunPrefill(o, gpu, c, gpu->matmul_params(), &run);
     if (Wants(o, "ttft")) RunTtft(o, gpu, c, &run);
     if (Wants(o, "decode")) RunDecode(o, gpu, c, &run);

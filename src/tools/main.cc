@@ -16,7 +16,7 @@ namespace {
 // --kv-dtype (backend/kv_dtype.h), on every command that loads a model to run it.
 const char* const kKvDtypeHelp =
     "KV cache format: auto (the device's own: F32 on cpu, BF16 on cuda) or fp8 (E4M3, one byte "
-    "an element, with the checkpoint's k_scale/v_scale, else 1.0; cpu only for now)";
+    "an element, with the checkpoint's k_scale/v_scale, else 1.0)";
 const std::vector<std::string> kKvDtypes = {"auto", "fp8", "fp8_e4m3"};
 
 constexpr const char* kTensorParallelHelp =

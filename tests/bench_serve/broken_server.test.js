@@ -57,7 +57,11 @@ test('concurrent requests to a broken server: counted, nothing crashes', async (
     assert.equal(r.code, 2, r.stderr);
     checkConsistent(r.report);
     assert.equal(r.report.completed + r.report.failed, 64);
-    assert.equal(r.report.completed, 8);
+    // One request in 8 is answered 'good'; a connection closed before any
+    // response on a reused keep-alive connection is retried once by libcurl,
+    // and the retry meets the next behaviour in the rotation (sometimes
+    // 'good'): 8 to 16 completed, never fewer.
+    assert.ok(r.report.completed >= 8 && r.report.completed <= 16, `completed ${r.report.completed}`);
   } finally {
     await fake.close();
   }

@@ -1,5 +1,8 @@
 #include "backend/cuda/attention.h"
 
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
 #include <climits>
 #include <cmath>
 #include <type_traits>
@@ -27,16 +30,27 @@ constexpr float kLog2e = 1.4426950408889634f;
 // updates the running max and sum of each row, turns S into BF16 probabilities in the
 // A-fragment layout and accumulates P V. Rows are independent: how many other
 // rows share the block does not change a row's result.
+// kFp8 (an FP8 pool): the cp.async copies move a tile's E4M3 codes (half the
+// bytes) into a code stage, two stages deep as above; once its copies of a tile
+// have landed, each thread writes the codes it copied as BF16 (exact) into the
+// one BF16 tile the warps then read as they read the BF16 path's, so the
+// products and the online softmax are the BF16 path's code. The K scale is in
+// the query fragments, the V scale in the output.
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 
-template <int HD>
+template <int HD, bool kFp8>
 struct Tiles {
   static constexpr int kStride =
       HD + 8;  // BF16 per shared row: the pad spreads ldmatrix rows over the banks
   static constexpr int kTile = kKeys * kStride;
-  static constexpr size_t kBytes = 2 * 2 * kTile * sizeof(bf16);  // two stages of K and V
+  // BF16: two stages of K and V tiles. FP8: one K and V tile in BF16, then two
+  // stages of K and V code tiles (kKeys * HD bytes each, unpadded: a thread
+  // reads back only the 16-byte chunks it copied).
+  static constexpr int kCodeTile = kKeys * HD;
+  static constexpr size_t kBf16Bytes = (kFp8 ? 1 : 2) * 2 * kTile * sizeof(bf16);
+  static constexpr size_t kBytes = kBf16Bytes + (kFp8 ? 2 * 2 * kCodeTile : 0);
 };
 
 __device__ __forceinline__ void CpAsync16(void* dst, const void* src, bool valid) {
@@ -73,13 +87,38 @@ __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
-template <int HD>
+// Two E4M3 codes (the first in the low byte) as floats, exactly: e4m3x2 ->
+// f16x2 is one cvt on Hopper, and every E4M3 value is an F16 value.
+__device__ __forceinline__ float2 Fp8x2ToFloat2(uint32_t pair) {
+  const __half2_raw h =
+      __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(pair), __NV_E4M3);
+  return __half22float2(__half2(h));
+}
+// Sixteen E4M3 codes as sixteen BF16 (in memory order), exactly: BF16 holds
+// every E4M3 value too.
+__device__ __forceinline__ void Fp8x16ToBf16(uint4 codes, uint4* lo, uint4* hi) {
+  const uint32_t w[4] = {codes.x, codes.y, codes.z, codes.w};
+  uint32_t out[8];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const float2 a = Fp8x2ToFloat2(w[j] & 0xffffu), b = Fp8x2ToFloat2(w[j] >> 16);
+    out[2 * j] = PackBf16(a.x, a.y);
+    out[2 * j + 1] = PackBf16(b.x, b.y);
+  }
+  *lo = make_uint4(out[0], out[1], out[2], out[3]);
+  *hi = make_uint4(out[4], out[5], out[6], out[7]);
+}
+
+template <int HD, bool kFp8>
 __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) {
-  using T = Tiles<HD>;
+  using T = Tiles<HD, kFp8>;
   constexpr int kStride = T::kStride;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  bf16* tiles =
-      reinterpret_cast<bf16*>(smem_raw);  // stage s: K at 2 s, V at 2 s + 1 (in kTile units)
+  // BF16: stage s's K at 2 s, V at 2 s + 1 (in kTile units). FP8: K at 0, V at
+  // 1, and stage s's codes of K at 2 s, V at 2 s + 1 (in kCodeTile units).
+  bf16* tiles = reinterpret_cast<bf16*>(smem_raw);
+  [[maybe_unused]] __nv_fp8_storage_t* codes =
+      reinterpret_cast<__nv_fp8_storage_t*>(smem_raw + T::kBf16Bytes);
 
   const AttentionBlock blk = a.blocks[blockIdx.x];
   const AttentionSeq seq = a.seqs[blk.seq];
@@ -96,8 +135,13 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
   // without one).
   int qpos[2], hidden[2];
   uint32_t qf[HD / 16][4];
+  [[maybe_unused]] float v_scale = 1.0f;  // FP8: applied to the output
   {
-    const float q_scale = a.scale * kLog2e;
+    float q_scale = a.scale * kLog2e;
+    if constexpr (kFp8) {
+      q_scale *= a.k_scales[blk.kv_head];
+      v_scale = a.v_scales[blk.kv_head];
+    }
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const int r = warp * 16 + gr + 8 * i;
@@ -122,21 +166,47 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
     }
   }
 
-  // Each thread copies kPer 16-byte chunks of K and of V per tile. The page ids
+  // Each thread copies kPer 16-byte chunks of K and of V per tile (FP8 with head
+  // dim 16: a tile is 64 chunks, and half the threads copy none). The page ids
   // of a tile are read one tile ahead of its copies (and two ahead of its use),
   // so the page-table reads do not stall the copies.
-  constexpr int kVec = HD / 8;  // 16-byte chunks per key
-  constexpr int kPer = kKeys * kVec / kThreads;
-  static_assert(kKeys * kVec % kThreads == 0);
+  constexpr int kVec = HD * (kFp8 ? 1 : 2) / 16;  // 16-byte chunks per key
+  constexpr int kChunks = kKeys * kVec;
+  constexpr int kPer = (kChunks + kThreads - 1) / kThreads;
+  static_assert(kFp8 || kChunks % kThreads == 0);
+  // Chunk j of this thread's is in the tile (always, unless FP8 at head dim 16).
+  auto mine = [](int j) { return kChunks % kThreads == 0 || threadIdx.x + j * kThreads < kChunks; };
   int32_t tile_pages[kPer];
   auto fetch_pages = [&](int k0) {
 #pragma unroll
     for (int j = 0; j < kPer; ++j) {
       const int pos = k0 + (threadIdx.x + j * kThreads) / kVec;
-      tile_pages[j] = pos < blk.k_end ? pages[pos / a.page_size] : -1;
+      tile_pages[j] = pos < blk.k_end && mine(j) ? pages[pos / a.page_size] : -1;
     }
   };
   auto load_tile = [&](int stage, int k0) {
+    if constexpr (kFp8) {
+      __nv_fp8_storage_t* k_c = codes + (2 * stage) * T::kCodeTile;
+      __nv_fp8_storage_t* v_c = k_c + T::kCodeTile;
+#pragma unroll
+      for (int j = 0; j < kPer; ++j) {
+        if (!mine(j)) continue;
+        const int idx = threadIdx.x + j * kThreads;
+        const int kk = idx / kVec, c = idx % kVec;
+        const int pos = k0 + kk;
+        const bool valid = tile_pages[j] >= 0;
+        int64_t at = 0;
+        if (valid) {
+          at = ((static_cast<int64_t>(tile_pages[j]) * a.kv_heads + blk.kv_head) * a.page_size +
+                pos % a.page_size) *
+                   HD +
+               c * 16;
+        }
+        CpAsync16(k_c + kk * HD + c * 16, a.k_fp8 + at, valid);
+        CpAsync16(v_c + kk * HD + c * 16, a.v_fp8 + at, valid);
+      }
+      return;
+    }
     bf16* k_s = tiles + (2 * stage) * T::kTile;
     bf16* v_s = k_s + T::kTile;
 #pragma unroll
@@ -181,9 +251,29 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
     }
     CpAsyncCommit();  // possibly empty: keeps one group per iteration
     CpAsyncWaitOne();
+    if constexpr (kFp8) {
+      // This thread's copies of tile `it` have landed (the wait makes them
+      // visible to it): it writes their codes into the BF16 tile for all.
+      const __nv_fp8_storage_t* k_c = codes + (2 * (it & 1)) * T::kCodeTile;
+#pragma unroll
+      for (int j = 0; j < kPer; ++j) {
+        if (!mine(j)) continue;
+        const int idx = threadIdx.x + j * kThreads;
+        const int kk = idx / kVec, c = idx % kVec;
+#pragma unroll
+        for (int kv = 0; kv < 2; ++kv) {
+          uint4 lo, hi;
+          Fp8x16ToBf16(*reinterpret_cast<const uint4*>(k_c + kv * T::kCodeTile + kk * HD + c * 16),
+                       &lo, &hi);
+          bf16* dst = tiles + kv * T::kTile + kk * kStride + c * 16;
+          *reinterpret_cast<uint4*>(dst) = lo;
+          *reinterpret_cast<uint4*>(dst + 8) = hi;
+        }
+      }
+    }
     __syncthreads();
     if (active) {
-      const bf16* k_s = tiles + (2 * (it & 1)) * T::kTile;
+      const bf16* k_s = tiles + (kFp8 ? 0 : 2 * (it & 1)) * T::kTile;
       const bf16* v_s = k_s + T::kTile;
       float s[kKeys / 8][4];
 #pragma unroll
@@ -266,7 +356,8 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
     const int token = blk.q_begin + r / group;
     const int head = blk.kv_head * group + r % group;
     if (blk.partial < 0) {
-      const float inv = 1.0f / l[i];
+      float inv = 1.0f / l[i];
+      if constexpr (kFp8) inv *= v_scale;
       bf16* dst =
           a.out + static_cast<int64_t>(seq.first_row + token) * a.heads * HD + head * HD + 2 * tc;
 #pragma unroll
@@ -279,7 +370,12 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
       float* dst = a.partial_acc + slot * HD + 2 * tc;
 #pragma unroll
       for (int j = 0; j < HD / 8; ++j) {
-        *reinterpret_cast<float2*>(dst + j * 8) = make_float2(o[j][2 * i], o[j][2 * i + 1]);
+        if constexpr (kFp8) {  // the merge is linear in the partials: scaled here
+          *reinterpret_cast<float2*>(dst + j * 8) =
+              make_float2(o[j][2 * i] * v_scale, o[j][2 * i + 1] * v_scale);
+        } else {
+          *reinterpret_cast<float2*>(dst + j * 8) = make_float2(o[j][2 * i], o[j][2 * i + 1]);
+        }
       }
       if (tc == 0) {
         a.partial_stats[slot * 2] = m[i];
@@ -307,6 +403,10 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
 // takes it, and the merge reads the partials in split order: a sequence's
 // output is the same bits whatever the batch. With a sliding window the plan's
 // range is the window itself, so nothing here masks.
+// kFp8 (an FP8 pool): the same loads of half the bytes (a 16-byte K vector holds
+// 16 codes, so a lane loads half as many; its V columns are 2 or 4 bytes),
+// each pair of codes converted to floats exactly where the BF16 path unpacks
+// its elements; the K scale is in the query, the V scale in the output.
 constexpr int kDecodeWarps = 4;
 constexpr int kDecodeLanesPerKey = 4;
 constexpr int kDecodeRun = 16;  // keys a warp takes at a time
@@ -314,15 +414,19 @@ constexpr int kDecodeRun = 16;  // keys a warp takes at a time
 // a range of more pages reads the rest from the table as it goes.
 constexpr int kDecodePageIds = 256;
 
-template <int HD, int G>
+template <int HD, int G, bool kFp8>
 __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(AttentionArgs a) {
   constexpr int L = kDecodeLanesPerKey;
-  constexpr int kVecs = HD / 8 / L;  // 16-byte K vectors per lane per key
-  constexpr int kCols = HD / 32;     // V columns per lane
+  constexpr int kPerVec = kFp8 ? 16 : 8;   // K elements per 16-byte vector
+  constexpr int kVecs = HD / kPerVec / L;  // 16-byte K vectors per lane per key
+  constexpr int kCols = HD / 32;           // V columns per lane
   constexpr int kHalf =
       32 / L;  // keys per pass of the lanes: a lane's keys are key_lane and key_lane + kHalf
-  static_assert(kDecodeRun == 2 * kHalf && kDecodeMaxSplits <= 32);
-  using Raw = typename std::conditional<kCols == 4, uint2, uint32_t>::type;
+  static_assert(kDecodeRun == 2 * kHalf && kDecodeMaxSplits <= 32 && kVecs >= 1);
+  using Raw =
+      typename std::conditional<kFp8,
+                                typename std::conditional<kCols == 4, uint32_t, uint16_t>::type,
+                                typename std::conditional<kCols == 4, uint2, uint32_t>::type>::type;
   __shared__ float q_s[G][HD];
   __shared__ float p_s[kDecodeWarps][G][kDecodeRun];
   __shared__ float o_s[kDecodeWarps][G][HD];
@@ -344,7 +448,12 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
   }
   WaitForPredecessors();
   LetDependentsLaunch();
-  const float q_scale = a.scale * kLog2e;
+  float q_scale = a.scale * kLog2e;
+  [[maybe_unused]] float v_scale = 1.0f;
+  if constexpr (kFp8) {
+    q_scale *= a.k_scales[blk.kv_head];
+    v_scale = a.v_scales[blk.kv_head];
+  }
   const int64_t qrow = static_cast<int64_t>(seq.first_row + blk.q_begin) * a.ld;
 #pragma unroll
   for (int idx = threadIdx.x; idx < G * HD;
@@ -376,7 +485,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int64_t ks = __shfl_sync(0xffffffffu, slot, key_lane + kHalf * h);
-        const uint4* kr = reinterpret_cast<const uint4*>(a.k_pool + ks * HD);
+        const uint4* kr = kFp8 ? reinterpret_cast<const uint4*>(a.k_fp8 + ks * HD)
+                               : reinterpret_cast<const uint4*>(a.k_pool + ks * HD);
 #pragma unroll
         for (int v = 0; v < kVecs; ++v) kraw[h][v] = kr[part + L * v];
       }
@@ -384,7 +494,11 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
 #pragma unroll
       for (int u = 0; u < kDecodeRun; ++u) {
         const int64_t vs = __shfl_sync(0xffffffffu, slot, u);
-        vraw[u] = *reinterpret_cast<const Raw*>(a.v_pool + vs * HD + lane * kCols);
+        if constexpr (kFp8) {
+          vraw[u] = *reinterpret_cast<const Raw*>(a.v_fp8 + vs * HD + lane * kCols);
+        } else {
+          vraw[u] = *reinterpret_cast<const Raw*>(a.v_pool + vs * HD + lane * kCols);
+        }
       }
       float sc[2][G];
 #pragma unroll
@@ -394,15 +508,26 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
 #pragma unroll
         for (int v = 0; v < kVecs; ++v) {
           const uint32_t w[4] = {kraw[h][v].x, kraw[h][v].y, kraw[h][v].z, kraw[h][v].w};
-          const int d0 = (part + L * v) * 8;
+          const int d0 = (part + L * v) * kPerVec;
 #pragma unroll
           for (int j = 0; j < 4; ++j) {
-            const float k_lo = __uint_as_float(w[j] << 16),
-                        k_hi = __uint_as_float(w[j] & 0xffff0000u);
+            if constexpr (kFp8) {  // four codes a word
+              const float2 k01 = Fp8x2ToFloat2(w[j] & 0xffffu), k23 = Fp8x2ToFloat2(w[j] >> 16);
 #pragma unroll
-            for (int g = 0; g < G; ++g) {
-              sc[h][g] = fmaf(q_s[g][d0 + 2 * j], k_lo, sc[h][g]);
-              sc[h][g] = fmaf(q_s[g][d0 + 2 * j + 1], k_hi, sc[h][g]);
+              for (int g = 0; g < G; ++g) {
+                sc[h][g] = fmaf(q_s[g][d0 + 4 * j], k01.x, sc[h][g]);
+                sc[h][g] = fmaf(q_s[g][d0 + 4 * j + 1], k01.y, sc[h][g]);
+                sc[h][g] = fmaf(q_s[g][d0 + 4 * j + 2], k23.x, sc[h][g]);
+                sc[h][g] = fmaf(q_s[g][d0 + 4 * j + 3], k23.y, sc[h][g]);
+              }
+            } else {
+              const float k_lo = __uint_as_float(w[j] << 16),
+                          k_hi = __uint_as_float(w[j] & 0xffff0000u);
+#pragma unroll
+              for (int g = 0; g < G; ++g) {
+                sc[h][g] = fmaf(q_s[g][d0 + 2 * j], k_lo, sc[h][g]);
+                sc[h][g] = fmaf(q_s[g][d0 + 2 * j + 1], k_hi, sc[h][g]);
+              }
             }
           }
         }
@@ -438,7 +563,16 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
 #pragma unroll
       for (int u = 0; u < kDecodeRun; ++u) {
         float vv[kCols];
-        if constexpr (kCols == 4) {
+        if constexpr (kFp8) {
+          const float2 v01 = Fp8x2ToFloat2(vraw[u] & 0xffffu);
+          vv[0] = v01.x;
+          vv[1] = v01.y;
+          if constexpr (kCols == 4) {
+            const float2 v23 = Fp8x2ToFloat2(static_cast<uint32_t>(vraw[u]) >> 16);
+            vv[2] = v23.x;
+            vv[3] = v23.y;
+          }
+        } else if constexpr (kCols == 4) {
           vv[0] = __uint_as_float(vraw[u].x << 16);
           vv[1] = __uint_as_float(vraw[u].x & 0xffff0000u);
           vv[2] = __uint_as_float(vraw[u].y << 16);
@@ -480,6 +614,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
         acc = fmaf(f, o_s[w][g][d], acc);
         sum = fmaf(f, ml_s[w][g][1], sum);
       }
+      if constexpr (kFp8) acc *= v_scale;  // the merge is linear in the partials: scaled here
       const int head = blk.kv_head * G + g;
       if (blk.partial < 0) {
         a.out[static_cast<int64_t>(seq.first_row + blk.q_begin) * a.heads * HD + head * HD + d] =
@@ -540,21 +675,27 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
   }
 }
 
-template <int HD>
+template <int HD, bool kFp8>
 cudaError_t LaunchDecode(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
   const dim3 grid(static_cast<unsigned>(a.num_blocks)), block(kDecodeWarps * 32);
   switch (a.heads / a.kv_heads) {
     case 1:
-      return Launch(DecodeAttentionKernel<HD, 1>, grid, block, 0, stream, pdl, a);
+      return Launch(DecodeAttentionKernel<HD, 1, kFp8>, grid, block, 0, stream, pdl, a);
     case 2:
-      return Launch(DecodeAttentionKernel<HD, 2>, grid, block, 0, stream, pdl, a);
+      return Launch(DecodeAttentionKernel<HD, 2, kFp8>, grid, block, 0, stream, pdl, a);
     case 4:
-      return Launch(DecodeAttentionKernel<HD, 4>, grid, block, 0, stream, pdl, a);
+      return Launch(DecodeAttentionKernel<HD, 4, kFp8>, grid, block, 0, stream, pdl, a);
     case 8:
-      return Launch(DecodeAttentionKernel<HD, 8>, grid, block, 0, stream, pdl, a);
+      return Launch(DecodeAttentionKernel<HD, 8, kFp8>, grid, block, 0, stream, pdl, a);
     default:
       return cudaErrorInvalidValue;
   }
+}
+
+template <int HD>
+cudaError_t LaunchDecode(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
+  return a.k_fp8 != nullptr ? LaunchDecode<HD, true>(a, stream, pdl)
+                            : LaunchDecode<HD, false>(a, stream, pdl);
 }
 
 // One block per (merge, query row), one thread per column: every partial's
@@ -587,14 +728,23 @@ __global__ void __launch_bounds__(128) MergeKernel(AttentionArgs a) {
 
 template <int HD>
 cudaError_t Prepare() {
-  return cudaFuncSetAttribute(AttentionKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                              static_cast<int>(Tiles<HD>::kBytes));
+  const cudaError_t e =
+      cudaFuncSetAttribute(AttentionKernel<HD, false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(Tiles<HD, false>::kBytes));
+  if (e != cudaSuccess) return e;
+  return cudaFuncSetAttribute(AttentionKernel<HD, true>,
+                              cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              static_cast<int>(Tiles<HD, true>::kBytes));
 }
 
 template <int HD>
 void Launch(const AttentionArgs& a, cudaStream_t stream) {
-  AttentionKernel<HD>
-      <<<static_cast<unsigned>(a.num_blocks), kThreads, Tiles<HD>::kBytes, stream>>>(a);
+  const auto blocks = static_cast<unsigned>(a.num_blocks);
+  if (a.k_fp8 != nullptr) {
+    AttentionKernel<HD, true><<<blocks, kThreads, Tiles<HD, true>::kBytes, stream>>>(a);
+  } else {
+    AttentionKernel<HD, false><<<blocks, kThreads, Tiles<HD, false>::kBytes, stream>>>(a);
+  }
 }
 
 }  // namespace

@@ -26,6 +26,20 @@
 // Queries come from the F32 qkv buffer after RoPE ([rows, ld], query head h at
 // column h * head_dim); K and V from the BF16 page pools (kernels.h's layout);
 // the output is BF16 [rows, heads * head_dim]. Head dims 16, 32, 64, 128.
+//
+// FP8 pools (AttentionArgs::k_fp8: E4M3 codes, kernels.h) are read by the same
+// kernels instantiated for one-byte elements, half the bytes per key. Every
+// E4M3 value is exact in BF16 and F16, so the codes are converted exactly
+// (cuda_fp8.h's e4m3x2 -> f16x2 conversion, one instruction on Hopper) and the
+// scales are applied outside the products, once per row: the K scale of the
+// block's kv head folds into the query scale (scores are q . k_code * k_scale),
+// the V scale into the output (and the split-K partials, which the merge
+// combines linearly). The tiled kernel copies a tile's codes into shared
+// memory with cp.async as the BF16 path copies its elements, and each thread
+// turns the codes it copied into BF16 in the tile the tensor cores read: the
+// products see exactly code values, as the BF16 path sees its elements. The
+// decode kernel converts in registers. Plans (split-K, sliding windows) are
+// the same whatever the pool's format.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -72,7 +86,7 @@ struct AttentionMerge {
 struct AttentionArgs {
   const float* qkv;
   int64_t ld;
-  const bf16* k_pool;  // this layer's
+  const bf16* k_pool;  // this layer's (BF16 pools; FP8 ones below)
   const bf16* v_pool;
   const int32_t* page_tables;
   const AttentionSeq* seqs;
@@ -97,6 +111,13 @@ struct AttentionArgs {
   // with the same window. The decode kernel needs no mask (its plan's ranges are
   // the windows themselves); the tiled kernel masks keys at or before p - window.
   int32_t window = 0;
+  // An FP8 pool: when k_fp8 is set, K and V are read from k_fp8 and v_fp8 (this
+  // layer's E4M3 codes; k_pool and v_pool unused) as code * scale, with this
+  // layer's scales (kv_heads floats each, device memory).
+  const __nv_fp8_storage_t* k_fp8 = nullptr;
+  const __nv_fp8_storage_t* v_fp8 = nullptr;
+  const float* k_scales = nullptr;
+  const float* v_scales = nullptr;
 };
 
 bool AttentionSupportsHeadDim(int64_t head_dim);

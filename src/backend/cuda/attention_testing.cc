@@ -43,8 +43,22 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
                                         max_partials, &blocks, &merges, p.window);
   DeviceBuffer q, k, v, tab, sq, bl, mg, acc, stats, o;
   RETURN_IF_ERROR(Upload(p.q, &q));
-  RETURN_IF_ERROR(Upload(p.k, &k));
-  RETURN_IF_ERROR(Upload(p.v, &v));
+  const bool fp8 = !p.k_codes.empty();
+  DeviceBuffer scales;
+  if (fp8) {
+    if (p.v_codes.size() != p.k_codes.size() ||
+        p.k_scales.size() != static_cast<size_t>(p.kv_heads) ||
+        p.v_scales.size() != p.k_scales.size())
+      return InvalidArgumentError("FP8 pools: codes or scales of the wrong size");
+    RETURN_IF_ERROR(Upload(p.k_codes, &k));
+    RETURN_IF_ERROR(Upload(p.v_codes, &v));
+    std::vector<float> both = p.k_scales;
+    both.insert(both.end(), p.v_scales.begin(), p.v_scales.end());
+    RETURN_IF_ERROR(Upload(both, &scales));
+  } else {
+    RETURN_IF_ERROR(Upload(p.k, &k));
+    RETURN_IF_ERROR(Upload(p.v, &v));
+  }
   RETURN_IF_ERROR(Upload(tables, &tab));
   RETURN_IF_ERROR(Upload(seqs, &sq));
   RETURN_IF_ERROR(Upload(blocks, &bl));
@@ -62,8 +76,15 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   AttentionArgs a{};
   a.qkv = q.as<float>();
   a.ld = p.heads * p.head_dim;
-  a.k_pool = k.as<bf16>();
-  a.v_pool = v.as<bf16>();
+  if (fp8) {
+    a.k_fp8 = k.as<__nv_fp8_storage_t>();
+    a.v_fp8 = v.as<__nv_fp8_storage_t>();
+    a.k_scales = scales.as<float>();
+    a.v_scales = scales.as<float>() + p.kv_heads;
+  } else {
+    a.k_pool = k.as<bf16>();
+    a.v_pool = v.as<bf16>();
+  }
   a.page_tables = tab.as<int32_t>();
   a.seqs = sq.as<AttentionSeq>();
   a.blocks = bl.as<AttentionBlock>();

@@ -1,6 +1,6 @@
 // The paged attention kernel run from host arrays, for tests that check it
-// against a reference at shapes no generated model has (head dim 128, GQA 8).
-// Plain C++.
+// against a reference at shapes no generated model has (head dim 128, GQA 8),
+// on BF16 pools or FP8 ones. Plain C++.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +22,10 @@ struct PagedAttentionProblem {
   std::vector<uint16_t> k, v;  // BF16 bits, [num_pages][kv_heads][page_size][head_dim]
   int64_t num_sms = 132;       // as seen by the planner: 1 never splits, large values split
   int64_t window = 0;          // sliding window (attention.h); 0: none
+  // An FP8 pool instead (when k_codes is not empty; k and v unused): E4M3
+  // codes in k's layout, read as code * scale with one scale per kv head.
+  std::vector<uint8_t> k_codes, v_codes;
+  std::vector<float> k_scales, v_scales;  // kv_heads each
 };
 
 // out: [sum of tokens][heads * head_dim] as F32 (the kernel writes BF16).

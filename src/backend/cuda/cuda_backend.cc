@@ -146,6 +146,13 @@ struct CudaBackend::Impl {
   DeviceBuffer embed, pos_embed, final_norm, final_norm_bias, lm_head, inv_freq;
   std::vector<Layer> layers;
   DeviceBuffer k_pool, v_pool;
+  // The pools' element: BF16, or an E4M3 code (kv_fp8) with the scales of every
+  // layer and KV head, K's then V's ([2][layers][kv_heads] floats, on the
+  // device; on the host too, for key_scale and value_scale).
+  bool kv_fp8 = false;
+  int64_t kv_element_bytes = 2;
+  std::vector<float> kv_scales_host;
+  DeviceBuffer kv_scales;
 
   // Activations, sized for `capacity` tokens.
   int64_t capacity = 0;
@@ -362,6 +369,32 @@ struct CudaBackend::Impl {
     return OkStatus();
   }
 
+  // This layer's pools, as RopeAndStoreKv and the attention kernels take them.
+  struct LayerKv {
+    bf16* k = nullptr;  // BF16 pools
+    bf16* v = nullptr;
+    __nv_fp8_storage_t* k_fp8 = nullptr;  // FP8 pools
+    __nv_fp8_storage_t* v_fp8 = nullptr;
+    const float* k_scales = nullptr;  // FP8: kv_heads each
+    const float* v_scales = nullptr;
+  };
+  LayerKv KvOfLayer(int64_t layer) const {
+    const int64_t layer_bytes = num_pages * kv_dim * page_size * kv_element_bytes;
+    char* k_layer = k_pool.as<char>() + layer * layer_bytes;
+    char* v_layer = v_pool.as<char>() + layer * layer_bytes;
+    LayerKv kv;
+    if (!kv_fp8) {
+      kv.k = reinterpret_cast<bf16*>(k_layer);
+      kv.v = reinterpret_cast<bf16*>(v_layer);
+      return kv;
+    }
+    kv.k_fp8 = reinterpret_cast<__nv_fp8_storage_t*>(k_layer);
+    kv.v_fp8 = reinterpret_cast<__nv_fp8_storage_t*>(v_layer);
+    kv.k_scales = kv_scales.as<float>() + layer * config.num_kv_heads;
+    kv.v_scales = kv_scales.as<float>() + (config.num_layers + layer) * config.num_kv_heads;
+    return kv;
+  }
+
   Status Create(const model::ModelWeights& w, const CudaBackendOptions& options);
   Status Launch(std::span<const SequenceInput> batch);
   Status Wait(std::vector<float>* logits);
@@ -515,8 +548,34 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
       merge_counters.Reserve(static_cast<size_t>(max_partials) * 4, "attention partials"));
   RADIXLM_CUDA_TRY(cudaMemset(merge_counters.as<void>(), 0, merge_counters.size()));
 
+  // The pool's format, and an FP8 pool's scales (the CPU backend's checks).
+  switch (options.kv_dtype) {
+    case KvDtype::kAuto:
+      break;
+    case KvDtype::kFp8: {
+      kv_fp8 = true;
+      kv_element_bytes = 1;
+      const auto n = static_cast<size_t>(c.num_layers * c.num_kv_heads);
+      const model::KvCacheScales& scales = w.kv_cache_scales;
+      if (!scales.present()) {
+        kv_scales_host.assign(2 * n, 1.0f);
+      } else if (scales.k.size() == n && scales.v.size() == n) {
+        kv_scales_host = scales.k;
+        kv_scales_host.insert(kv_scales_host.end(), scales.v.begin(), scales.v.end());
+      } else {
+        return InvalidArgumentError("KV cache scales for " + std::to_string(scales.k.size()) +
+                                    " layer heads, the model has " + std::to_string(n));
+      }
+      RETURN_IF_ERROR(kv_scales.Reserve(kv_scales_host.size() * 4, "KV cache scales"));
+      RADIXLM_CUDA_TRY(cudaMemcpy(kv_scales.as<void>(), kv_scales_host.data(),
+                                  kv_scales_host.size() * 4, cudaMemcpyHostToDevice));
+      break;
+    }
+  }
+
   // The KV pool: what the fraction leaves, or exactly num_pages.
-  const uint64_t page_bytes = static_cast<uint64_t>(c.num_layers) * 2 * kv_dim * page_size * 2;
+  const uint64_t page_bytes =
+      static_cast<uint64_t>(c.num_layers) * 2 * kv_dim * page_size * kv_element_bytes;
   RADIXLM_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
   if (options.num_pages > 0) {
     num_pages = options.num_pages;
@@ -732,7 +791,6 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   bf16* attn_p = attn.as<bf16>();
   bf16* up_p = up.as<bf16>();
 
-  const int64_t layer_elements = num_pages * kv_dim * page_size;
   AttentionArgs aa{};
   aa.qkv = qkv_p;
   aa.ld = ld;
@@ -767,16 +825,18 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
     const bool fuse = use_fused_gemv && small && !gpt2 &&
                       NormGemvSupports(t, h, xp, layers[0].qkv.data()) &&
                       NormGemvSupports(t, h, xp, layers[0].up.data());
+    // The qkv product's epilogue stores BF16 K and V: an FP8 pool's are stored
+    // by RopeAndStoreKv after the unfused product.
+    const bool fuse_qkv = fuse && !kv_fp8;
     // The fused qkv products read the step's RoPE angles from one table.
-    float2* angles = fuse ? rope_angles.as<float2>() : nullptr;  // fuse implies a RoPE model
+    float2* angles = fuse_qkv ? rope_angles.as<float2>() : nullptr;  // fuse implies a RoPE model
     if (angles != nullptr) {
       RADIXLM_CUDA_TRY(
           RopeAngles(words + positions_at, t, inv_freq.as<float>(), hd / 2, angles, stream, pdl));
     }
     for (int64_t li = 0; li < c.num_layers; ++li) {
       Layer& l = layers[static_cast<size_t>(li)];
-      bf16* k_layer = k_pool.as<bf16>() + li * layer_elements;
-      bf16* v_layer = v_pool.as<bf16>() + li * layer_elements;
+      const LayerKv kv = KvOfLayer(li);
       RopeKvArgs rk{qkv_p,
                     t,
                     c.num_heads,
@@ -787,11 +847,15 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
                     gpt2 ? nullptr : inv_freq.as<float>(),
                     words + slots_at,
                     page_size,
-                    k_layer,
-                    v_layer,
+                    kv.k,
+                    kv.v,
                     angles};
+      rk.k_fp8 = kv.k_fp8;
+      rk.v_fp8 = kv.v_fp8;
+      rk.k_scales = kv.k_scales;
+      rk.v_scales = kv.v_scales;
       const float eps = static_cast<float>(c.norm_eps);
-      if (fuse) {
+      if (fuse_qkv) {
         NormGemvArgs qkv_args;
         qkv_args.x = xp;
         qkv_args.m = t;
@@ -809,8 +873,12 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
         RETURN_IF_ERROR(Gemm(normed_p, t, h, l.qkv, ld, qkv_p, true, false, pdl));
         RADIXLM_CUDA_TRY(RopeAndStoreKv(rk, stream, pdl));
       }
-      aa.k_pool = k_layer;
-      aa.v_pool = v_layer;
+      aa.k_pool = kv.k;
+      aa.v_pool = kv.v;
+      aa.k_fp8 = kv.k_fp8;
+      aa.v_fp8 = kv.v_fp8;
+      aa.k_scales = kv.k_scales;
+      aa.v_scales = kv.v_scales;
       aa.window = static_cast<int32_t>(c.LayerWindow(li));
       const Plan& plan = plans[aa.window > 0 ? 1 : 0];
       aa.blocks = reinterpret_cast<const AttentionBlock*>(words + plan.blocks_at);
@@ -1055,6 +1123,20 @@ uint64_t CudaBackend::weight_bytes_per_token() const { return impl_->weight_byte
 uint64_t CudaBackend::graph_replays() const { return impl_->graph_replays; }
 uint64_t CudaBackend::graph_captures() const { return impl_->graph_captures; }
 uint64_t CudaBackend::kv_bytes() const { return impl_->k_pool.size() + impl_->v_pool.size(); }
+std::string_view CudaBackend::kv_format() const {
+  return impl_->kv_fp8 ? kKvFormatFp8 : numeric_format();
+}
+float CudaBackend::key_scale(int64_t layer, int64_t head) const {
+  const Impl& m = *impl_;
+  return m.kv_fp8 ? m.kv_scales_host[static_cast<size_t>(layer * m.config.num_kv_heads + head)]
+                  : 1.0f;
+}
+float CudaBackend::value_scale(int64_t layer, int64_t head) const {
+  const Impl& m = *impl_;
+  return m.kv_fp8 ? m.kv_scales_host[static_cast<size_t>(
+                        (m.config.num_layers + layer) * m.config.num_kv_heads + head)]
+                  : 1.0f;
+}
 std::string CudaBackend::device_name() const { return impl_->device_name; }
 
 Status CudaBackend::Forward(std::span<const SequenceInput> batch, std::vector<float>* logits) {
@@ -1077,20 +1159,20 @@ Status CudaBackend::CopyPage(int32_t src, int32_t dst, int64_t slots) {
   }
   RADIXLM_CUDA_TRY(cudaSetDevice(m.device));
   RADIXLM_CUDA_TRY(cudaStreamWaitEvent(m.copy_stream, m.compute_idle, 0));
-  RADIXLM_CUDA_TRY(CopyPageSlots(m.k_pool.as<bf16>(), m.v_pool.as<bf16>(), m.config.num_layers,
-                                 m.num_pages, m.config.num_kv_heads, m.page_size, m.config.head_dim,
-                                 src, dst, slots, m.copy_stream));
+  RADIXLM_CUDA_TRY(CopyPageSlots(m.k_pool.as<void>(), m.v_pool.as<void>(), m.kv_element_bytes,
+                                 m.config.num_layers, m.num_pages, m.config.num_kv_heads,
+                                 m.page_size, m.config.head_dim, src, dst, slots, m.copy_stream));
   RADIXLM_CUDA_TRY(cudaEventRecord(m.copies_done, m.copy_stream));
   m.copies_pending = true;
   return OkStatus();
 }
 
 // A page's bytes: per layer, the keys of its kv heads (one contiguous run in
-// the pool), then their values, BF16.
+// the pool), then their values, BF16 or FP8 codes.
 int64_t CudaBackend::page_bytes() const {
   const Impl& m = *impl_;
   return 2 * m.config.num_layers * m.config.num_kv_heads * m.page_size * m.config.head_dim *
-         static_cast<int64_t>(sizeof(bf16));
+         m.kv_element_bytes;
 }
 
 // Enqueues the copies of `pages` between the pools and host memory on the copy
@@ -1105,9 +1187,9 @@ Status CudaBackend::MovePages(std::span<const int32_t> pages, const std::byte* c
   if (pages.empty()) return OkStatus();
   RADIXLM_CUDA_TRY(cudaSetDevice(m.device));
   RADIXLM_CUDA_TRY(cudaStreamWaitEvent(m.copy_stream, m.compute_idle, 0));
-  const int64_t run_elements = m.config.num_kv_heads * m.page_size * m.config.head_dim;
-  const size_t run = static_cast<size_t>(run_elements) * sizeof(bf16);
-  bf16* pools[2] = {m.k_pool.as<bf16>(), m.v_pool.as<bf16>()};
+  const size_t run = static_cast<size_t>(m.config.num_kv_heads * m.page_size * m.config.head_dim *
+                                         m.kv_element_bytes);
+  char* pools[2] = {m.k_pool.as<char>(), m.v_pool.as<char>()};
   // Per page and pool, one strided copy: the layers' runs are num_pages runs
   // apart in the pool and 2 runs apart (K then V) on the host.
   const size_t pool_pitch = static_cast<size_t>(m.num_pages) * run;
@@ -1116,7 +1198,7 @@ Status CudaBackend::MovePages(std::span<const int32_t> pages, const std::byte* c
   for (size_t i = 0; i < pages.size(); ++i) {
     std::byte* page_host = const_cast<std::byte*>(host[i]);
     for (int kv = 0; kv < 2; ++kv) {
-      bf16* pool_page = pools[kv] + static_cast<int64_t>(pages[i]) * run_elements;
+      char* pool_page = pools[kv] + static_cast<size_t>(pages[i]) * run;
       std::byte* h = page_host + static_cast<size_t>(kv) * run;
       if (to_host) {
         RADIXLM_CUDA_TRY(cudaMemcpy2DAsync(h, host_pitch, pool_page, pool_pitch, run, layers,

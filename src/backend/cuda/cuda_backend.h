@@ -16,6 +16,16 @@
 // workspace, unless `num_pages` fixes it. Attention is the project's paged kernel (attention.h),
 // with each layer's sliding window where the config has one.
 //
+// With KvDtype::kFp8 (`--kv-dtype fp8`, kv_dtype.h) the pools hold E4M3 codes instead, one byte
+// an element in the same layout: page_bytes() halves, so the same fraction holds twice the
+// tokens, and kv_format() is "fp8_e4m3". Each token's K and V are quantized as they are written
+// (E4M3(x / scale) of the F32 values the BF16 path rounds to BF16, saturating; the scales the
+// checkpoint gives per layer or per layer and KV head, model/kv_cache_scales.h, else 1.0: the CPU
+// backend's codes for the same values) and read as code * scale by the attention kernels.
+// CopyPage, ExportPages and ImportPages move the codes as they are, in the CPU backend's page
+// layout. Steps on an FP8 pool store K and V with RopeAndStoreKv (kernels.h) rather than in the
+// fused decode GEMV's epilogue (which stores BF16); the rest of the step is the BF16 pool's.
+//
 // Every CUDA and cuBLAS error becomes a Status; Forward ends with a
 // synchronisation, so errors of its kernels are reported by the Forward that
 // caused them. Logit rows cross to the host as F32, except those of sequences
@@ -36,6 +46,7 @@
 #include <string>
 
 #include "backend/backend.h"
+#include "backend/kv_dtype.h"
 #include "model/weights.h"
 
 namespace radixlm::backend::cuda {
@@ -69,6 +80,9 @@ struct CudaBackendOptions {
   // FP8 weights stay FP8 (see above); off: dequantized to BF16 at load, as
   // before the FP8 kernels. Environment: RADIXLM_CUDA_FP8_WEIGHTS=0|1.
   bool fp8_weights = true;
+  // The pools' format (kv_dtype.h): kAuto BF16, kFp8 E4M3 codes with the
+  // weights' KV cache scales (1.0 without).
+  KvDtype kv_dtype = KvDtype::kAuto;
   Status Validate() const;
 };
 
@@ -80,6 +94,7 @@ class CudaBackend final : public Backend {
 
   std::string_view name() const override { return "cuda"; }
   std::string_view numeric_format() const override { return "bf16"; }
+  std::string_view kv_format() const override;
   const model::ModelConfig& config() const override;
   int64_t page_size() const override;
   int64_t num_pages() const override;
@@ -105,7 +120,10 @@ class CudaBackend final : public Backend {
   uint64_t weight_bytes_per_token() const;
   // Multiply-adds per token in the weight matrices (2x this is the FLOP count).
   uint64_t matmul_params() const;
-  uint64_t kv_bytes() const;
+  uint64_t kv_bytes() const;  // both pools
+  // The scale of layer `layer`'s K (V) of KV head `head` in an FP8 pool (1 in a BF16 one).
+  float key_scale(int64_t layer, int64_t head) const;
+  float value_scale(int64_t layer, int64_t head) const;
   // Decode steps run from a captured CUDA graph: captured, and replayed from one.
   uint64_t graph_captures() const;
   uint64_t graph_replays() const;

@@ -96,6 +96,19 @@ __global__ void __launch_bounds__(512) RopeKvKernel(RopeKvArgs a) {
   }
   __syncthreads();
   const int64_t slot_global = a.kv_slots[r];
+  if (a.k_fp8 != nullptr) {
+    // __fdiv_rn: the IEEE quotient core/fp8.h's F32ToFp8E4M3Scaled divides to,
+    // whatever the compiler's division flags.
+    for (int64_t j = threadIdx.x; j < kv_dim; j += blockDim.x) {
+      const int64_t g = j / hd;
+      const int64_t at = KvSlotOffset(a, slot_global, g, j % hd);
+      a.k_fp8[at] = __nv_cvt_float_to_fp8(__fdiv_rn(row[q_dim + j], a.k_scales[g]), __NV_SATFINITE,
+                                          __NV_E4M3);
+      a.v_fp8[at] = __nv_cvt_float_to_fp8(__fdiv_rn(row[q_dim + kv_dim + j], a.v_scales[g]),
+                                          __NV_SATFINITE, __NV_E4M3);
+    }
+    return;
+  }
   for (int64_t j = threadIdx.x; j < kv_dim; j += blockDim.x) {
     const int64_t at = KvSlotOffset(a, slot_global, j / hd, j % hd);
     a.k_pool[at] = __float2bfloat16(row[q_dim + j]);
@@ -137,12 +150,14 @@ __global__ void AddBiasKernel(float* x, const float* bias, int64_t cols) {
   }
 }
 
-__global__ void CopyPageKernel(bf16* k_pool, bf16* v_pool, int64_t num_pages, int64_t kv_heads,
+// T: bf16, or __nv_fp8_storage_t for an FP8 pool's codes.
+template <typename T>
+__global__ void CopyPageKernel(T* k_pool, T* v_pool, int64_t num_pages, int64_t kv_heads,
                                int64_t block, int32_t src, int32_t dst, int64_t elements) {
   const int64_t layer = blockIdx.x / kv_heads, g = blockIdx.x % kv_heads;
-  bf16* pool = blockIdx.y == 0 ? k_pool : v_pool;
-  const bf16* from = pool + ((layer * num_pages + src) * kv_heads + g) * block;
-  bf16* to = pool + ((layer * num_pages + dst) * kv_heads + g) * block;
+  T* pool = blockIdx.y == 0 ? k_pool : v_pool;
+  const T* from = pool + ((layer * num_pages + src) * kv_heads + g) * block;
+  T* to = pool + ((layer * num_pages + dst) * kv_heads + g) * block;
   for (int64_t i = threadIdx.x; i < elements; i += blockDim.x) to[i] = from[i];
 }
 
@@ -230,12 +245,22 @@ cudaError_t AddBias(float* x, const float* bias, int64_t rows, int64_t cols, cud
                 cols);
 }
 
-cudaError_t CopyPageSlots(bf16* k_pool, bf16* v_pool, int64_t layers, int64_t num_pages,
-                          int64_t kv_heads, int64_t page_size, int64_t head_dim, int32_t src,
-                          int32_t dst, int64_t slots, cudaStream_t stream) {
+cudaError_t CopyPageSlots(void* k_pool, void* v_pool, int64_t element_bytes, int64_t layers,
+                          int64_t num_pages, int64_t kv_heads, int64_t page_size, int64_t head_dim,
+                          int32_t src, int32_t dst, int64_t slots, cudaStream_t stream) {
   if (slots == 0 || src == dst) return cudaSuccess;
-  CopyPageKernel<<<dim3(static_cast<unsigned>(layers * kv_heads), 2), kThreads, 0, stream>>>(
-      k_pool, v_pool, num_pages, kv_heads, page_size * head_dim, src, dst, slots * head_dim);
+  const dim3 grid(static_cast<unsigned>(layers * kv_heads), 2);
+  if (element_bytes == 2) {
+    CopyPageKernel<<<grid, kThreads, 0, stream>>>(static_cast<bf16*>(k_pool),
+                                                  static_cast<bf16*>(v_pool), num_pages, kv_heads,
+                                                  page_size * head_dim, src, dst, slots * head_dim);
+  } else if (element_bytes == 1) {
+    CopyPageKernel<<<grid, kThreads, 0, stream>>>(
+        static_cast<__nv_fp8_storage_t*>(k_pool), static_cast<__nv_fp8_storage_t*>(v_pool),
+        num_pages, kv_heads, page_size * head_dim, src, dst, slots * head_dim);
+  } else {
+    return cudaErrorInvalidValue;
+  }
   return cudaGetLastError();
 }
 

@@ -1,9 +1,10 @@
 // The CUDA backend's elementwise and row kernels (kernels.cu); attention is in
 // attention.h. Each launcher enqueues on `stream` and returns the launch's
 // cudaGetLastError(). Activations: the residual stream is F32, matrix-product
-// inputs are BF16; K and V pages are BF16, laid out per layer as
-// [page][kv_head][slot][head_dim] (a page of one head is one contiguous block),
-// the CPU backend's layout.
+// inputs are BF16; K and V pages are BF16, or FP8 E4M3 codes in an FP8 pool
+// (backend/kv_dtype.h: E4M3(x / scale), saturating at ±448, one scale per layer
+// and KV head), laid out per layer as [page][kv_head][slot][head_dim] (a page
+// of one head is one contiguous block), the CPU backend's layout.
 //
 // `pdl` (Hopper's programmatic dependent launch): the kernel is launched as a
 // programmatic dependent of the kernel before it on the stream, so it may start
@@ -16,6 +17,7 @@
 #pragma once
 
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -41,7 +43,10 @@ cudaError_t NormRows(const float* x, const int32_t* rows, int64_t count, int64_t
 // Per row of qkv ([rows, (heads + 2 kv_heads) * head_dim], F32): adds the bias
 // (if any), rotates q and k (rotate-half, angle = position * inv_freq; none when
 // inv_freq is null), and stores k and v as BF16 into their page slot
-// (kv_slots[r] = page * page_size + slot) of this layer's K and V pools.
+// (kv_slots[r] = page * page_size + slot) of this layer's K and V pools, or,
+// with k_fp8 set, as E4M3(x / scale) codes (the division rounded as IEEE F32
+// division, the code to nearest even, saturating: core/fp8.h's
+// F32ToFp8E4M3Scaled bit for bit) into this layer's FP8 pools.
 struct RopeKvArgs {
   float* qkv;
   int64_t rows, heads, kv_heads, head_dim;
@@ -56,6 +61,14 @@ struct RopeKvArgs {
   // angles computed where they are used. NormGemv reads it (RopeAndStoreKv
   // computes its own); the same bits either way.
   const float2* cos_sin = nullptr;
+  // An FP8 pool: when k_fp8 is set, k and v go to k_fp8 and v_fp8 as codes
+  // (k_pool and v_pool unused), divided by this layer's scales (kv_heads
+  // floats each, device memory). Only RopeAndStoreKv stores codes: NormGemv's
+  // kRopeKv epilogue stores BF16, so a step on an FP8 pool does not fuse it.
+  __nv_fp8_storage_t* k_fp8 = nullptr;  // cuda_fp8.h's byte of one code
+  __nv_fp8_storage_t* v_fp8 = nullptr;
+  const float* k_scales = nullptr;
+  const float* v_scales = nullptr;
 };
 cudaError_t RopeAndStoreKv(const RopeKvArgs& args, cudaStream_t stream, bool pdl = false);
 // cos_sin[r * half + i] = (cos, sin) of positions[r] * inv_freq[i] as
@@ -74,10 +87,11 @@ cudaError_t AddBias(float* x, const float* bias, int64_t rows, int64_t cols, cud
                     bool pdl = false);
 
 // For every layer and kv head: the first `slots` slots of page src copied into
-// page dst, in both pools (each [layers][pages][kv_heads][page_size][head_dim]).
-cudaError_t CopyPageSlots(bf16* k_pool, bf16* v_pool, int64_t layers, int64_t num_pages,
-                          int64_t kv_heads, int64_t page_size, int64_t head_dim, int32_t src,
-                          int32_t dst, int64_t slots, cudaStream_t stream);
+// page dst, in both pools (each [layers][pages][kv_heads][page_size][head_dim]
+// elements of `element_bytes` bytes: 2, BF16, or 1, FP8 codes copied as they are).
+cudaError_t CopyPageSlots(void* k_pool, void* v_pool, int64_t element_bytes, int64_t layers,
+                          int64_t num_pages, int64_t kv_heads, int64_t page_size, int64_t head_dim,
+                          int32_t src, int32_t dst, int64_t slots, cudaStream_t stream);
 
 // F32 -> BF16, for tests and uploads.
 cudaError_t ConvertToBf16(const float* in, int64_t n, bf16* out, cudaStream_t stream);
