@@ -58,10 +58,13 @@ struct KvTierStats {
   int64_t store_dropped_puts = 0;
   int64_t store_blocks = -1;  // held now (-1: unknown, Redis)
   // Blocks the store held that were computed instead, reading being slower
-  // (loads_when_faster), and the store's read time a block (moving average;
-  // -1: none read yet).
+  // (loads_when_faster; the directory, which counts them from memory), and the
+  // store's read time a block (moving average; -1: none read yet).
   int64_t store_skipped_blocks = 0;
   double store_read_seconds = -1;
+  // Requests whose lookup in a store that answers by round trip (Redis) was
+  // skipped for the same reason (how many blocks it held is not known).
+  int64_t store_skipped_requests = 0;
 };
 
 }  // namespace radixlm::engine

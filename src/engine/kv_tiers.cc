@@ -207,15 +207,31 @@ int64_t KvTiers::Prefetch(std::span<const kvcache::BlockHash> hashes, int64_t fi
   // evict the blocks it is loading.
   const int64_t room = std::max<int64_t>(blocks_ / 2, 1) - loading_;
   if (room <= 0) return page - start;
+  // Whether the device computes a page sooner than the store reads one (one
+  // such decision in kExploreEvery reads anyway, to keep the estimate current).
+  auto slower = [&] {
+    return options_.loads_when_faster && page_compute_seconds > 0 &&
+           stats_.store_read_seconds > 0 && stats_.store_read_seconds > page_compute_seconds &&
+           ++slower_decisions_ % kExploreEvery != 0;
+  };
   int64_t held = 0;
   if (store_->counts_in_memory()) {
     StatusOr<int64_t> counted = store_->CountHeld(hashes.subspan(static_cast<size_t>(page)));
     held = counted.ok() ? *counted : 0;
+    if (held > 0 && slower()) {
+      stats_.store_skipped_blocks += held;
+      return page - start;
+    }
   } else {
     // A round trip (Redis): asked on the loader thread, never here; the
-    // request waits for the answer, which Poll brings.
+    // request waits for the answer, which Poll brings. A store slower than
+    // computing is not asked at all.
     auto it = probes_.find(request);
     if (it == probes_.end()) {
+      if (slower()) {
+        ++stats_.store_skipped_requests;
+        return page - start;
+      }
       probes_.emplace(request, Probe{page, kUnanswered});
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -232,13 +248,6 @@ int64_t KvTiers::Prefetch(std::span<const kvcache::BlockHash> hashes, int64_t fi
     probes_.erase(it);
   }
   if (held <= 0) return page - start;
-  if (options_.loads_when_faster && page_compute_seconds > 0 && stats_.store_read_seconds > 0 &&
-      stats_.store_read_seconds > page_compute_seconds &&
-      ++slower_decisions_ % kExploreEvery != 0) {
-    // The device computes these pages sooner than the store reads them.
-    stats_.store_skipped_blocks += held;
-    return page - start;
-  }
   const int64_t end = page + std::min(held, room);
   int64_t queued = 0;
   for (; page < end; ++page) {

@@ -99,6 +99,7 @@ std::string FormatCacheStats(const engine::EngineSnapshot& s, const PinSummary& 
       field("errors", t.store_read_errors + t.store_write_errors);
       field("dropped_puts", t.store_dropped_puts);
       field("skipped_blocks", t.store_skipped_blocks);
+      field("skipped_requests", t.store_skipped_requests);
       w.Key("read_seconds_per_block");
       w.Double(t.store_read_seconds);
       w.EndObject();

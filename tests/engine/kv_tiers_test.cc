@@ -290,6 +290,11 @@ TEST_F(KvTiersTest, RedisIsProbedOffTheStepThread) {
   ASSERT_TRUE(backend_.WaitHostCopies().ok());
   EXPECT_EQ(backend_.At(4), 0x31);
   EXPECT_EQ(backend_.At(5), 0x32);
+  // Reads timed: a device faster than them is not even asked about (no round
+  // trip, the request does not wait).
+  ASSERT_GT(tiers->stats().store_read_seconds, 0);
+  EXPECT_EQ(tiers->Prefetch(std::vector<kvcache::BlockHash>{kH3}, 0, /*request=*/9, 1e-9), 0);
+  EXPECT_EQ(tiers->stats().store_skipped_requests, 1);
   // A request admitted before its answer came: the probe is dropped.
   EXPECT_EQ(tiers->Prefetch(prompt, 0, /*request=*/8), KvTiers::kProbing);
   tiers->Forget(8);
