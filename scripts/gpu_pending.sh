@@ -22,6 +22,8 @@
 #      the batch over one shared cached prefix and the table marks it: on an
 #      H100 the BF16 pool holds 64 x 8k only that way, so compare batch 32 there),
 #      TTFT of an 8,192-token prompt with all but 128 tokens cached (no worse);
+#      then the decode kernel's other FP8 forms (RADIXLM_CUDA_FP8_DECODE: the
+#      attention tests under each, and decode at 8k, batch 32 and 64);
 #    - tests/tools/fp8_kv_check.py on cuda (serve: 2x the tokens from the same
 #      --kv-memory, greedy repeats, prefix hits, BF16 and FP8 disk blocks apart);
 #    - bench/fp8_kv_accuracy.py --device cuda (logits against float32
@@ -29,7 +31,9 @@
 # Everything goes to $OUT/summary.txt (the check's lines) and $OUT/pending.txt.
 # PENDING_PARTS picks steps (default "check grammar tiers route fp8kv"), so a
 # call that has no time for all of them runs the rest in a second one, e.g.
-# PENDING_PARTS="fp8kv" (the bundle is unpacked without the check then).
+# PENDING_PARTS="fp8kv" (the bundle is unpacked without the check then; on an
+# H100 step 4 took about 2 minutes of bench and serve runs, the accuracy script
+# and the other decode forms add about 3; every command has its timeout).
 # PENDING_DEVICE=cpu runs the same steps on the CPU with the tiny preset: a dry
 # run of the script where there is no GPU.
 set -uo pipefail
@@ -101,19 +105,31 @@ if wants fp8kv; then
     # The BF16 pool, then FP8, from the same memory fraction: one prefill of the
     # 8k context, 16 timed steps a batch, TTFT over 5 runs.
     for kv in auto fp8; do
-      timeout 170 "$radixlm" bench-engine --model "$work/$preset" --device cuda --kv-dtype $kv --parts decode,ttft \
+      timeout 120 "$radixlm" bench-engine --model "$work/$preset" --device cuda --kv-dtype $kv --parts decode,ttft \
         --decode-contexts 8192 --decode-batch 32,64 --decode-tokens 16 --ttft-tokens 8192 --ttft-tail 128 \
         --repeats 5 --json "$out/fp8kv_bench_$kv.json" 2>"$work/fp8kv_bench_$kv.txt" >/dev/null
       say "bench-engine --kv-dtype $kv: exit $?"
     done
     python3 bench/fp8_kv_compare.py "$out/fp8kv_bench_auto.json" "$out/fp8kv_bench_fp8.json" 2>&1 | tee -a "$report"
+    # The decode kernel's other FP8 forms (attention.h's Fp8DecodeForm; cvt16 is
+    # the default measured above): the float64 and batch-bits tests, then decode.
+    for form in cvt8 bits16 bits8; do
+      RADIXLM_CUDA_FP8_DECODE=$form LD_LIBRARY_PATH=$b/lib:${RADIXLM_CUDA_LIBS:-/usr/local/cuda/lib64} timeout 40 \
+        "$b/tests/cuda_backend_test" --gtest_filter='*CudaFp8Attention*:*DecodeKernelGraphs*' 2>&1 |
+        grep -E "^\[  (PASSED|FAILED)" | sed "s/^/$form tests: /" | tee -a "$report"
+      RADIXLM_CUDA_FP8_DECODE=$form timeout 70 "$radixlm" bench-engine --model "$work/$preset" --device cuda \
+        --kv-dtype fp8 --parts decode --decode-contexts 8192 --decode-batch 32,64 --decode-tokens 16 \
+        --json "$work/fp8kv_decode_$form.json" 2>/dev/null >/dev/null
+      python3 bench/fp8_kv_compare.py "$out/fp8kv_bench_auto.json" "$work/fp8kv_decode_$form.json" 2>&1 |
+        grep "^decode" | sed "s/^/$form: /" | tee -a "$report"
+    done
   fi
   # serve: the same --kv-memory holds 2x (cuda) or 4x (cpu) the tokens, greedy
   # repeats, prefix hits, the formats' disk blocks kept apart.
   timeout 150 /usr/bin/env python3 tests/tools/fp8_kv_check.py "$radixlm" "$work/tiny" "$device" 2>&1 | tail -3 |
     tee -a "$report"
   if [ "$device" = cuda ]; then
-    PYTHONUNBUFFERED=1 timeout 240 python3 bench/fp8_kv_accuracy.py --radixlm "$radixlm" --device cuda --tokens 512 \
+    PYTHONUNBUFFERED=1 timeout 180 python3 bench/fp8_kv_accuracy.py --radixlm "$radixlm" --device cuda --tokens 512 \
       --work "$work/fp8kv_acc" --json "$out/fp8kv_accuracy.json" 2>&1 | tail -8 | tee -a "$report"
   fi
 fi

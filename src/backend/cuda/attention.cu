@@ -5,6 +5,8 @@
 
 #include <climits>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "backend/cuda/attention_plan.h"
@@ -403,10 +405,23 @@ __global__ void __launch_bounds__(kThreads, 3) AttentionKernel(AttentionArgs a) 
 // takes it, and the merge reads the partials in split order: a sequence's
 // output is the same bits whatever the batch. With a sliding window the plan's
 // range is the window itself, so nothing here masks.
-// kFp8 (an FP8 pool): the same loads of half the bytes (a 16-byte K vector holds
-// 16 codes, so a lane loads half as many; its V columns are 2 or 4 bytes),
-// each pair of codes converted to floats exactly where the BF16 path unpacks
-// its elements; the K scale is in the query, the V scale in the output.
+// kFp8 (an FP8 pool): the same loop over half the bytes (a lane's V columns are
+// 2 or 4 bytes), codes converted to floats exactly where the BF16 path unpacks
+// its elements; the K scale is in the query, the V scale in the output; q_s
+// and p_s 16-byte aligned, so their reads go four floats at a time. Two
+// choices, for A/B runs (attention.h's Fp8DecodeForm):
+//   kK8    K in 8-byte vectors (8 codes: the BF16 path's lane-to-dimension map,
+//          so a warp's reads of q_s hit distinct banks; and p_s read four at a
+//          time), instead of 16-byte vectors (16 codes: half the loads, but
+//          lanes 0 and 2 of a key read q_s in one bank);
+//   kBits  a code becomes an F32 by integer operations (Fp8ByteScaledDown: its
+//          value x 2^-120, exact, subnormal codes too), the 2^120 applied to
+//          each score and to the output, instead of cuda_fp8.h's e4m3x2 ->
+//          f16x2 conversion and two f16 -> f32 ones (1.5 instructions a code on
+//          Hopper's conversion pipe, a quarter of the FMA rate). The tiny
+//          products lose nothing that matters: an FMA rounds the sum, which
+//          stays a normal F32, and a product below 2^-126 is off by at most
+//          2^-149, 2^-29 in the score.
 constexpr int kDecodeWarps = 4;
 constexpr int kDecodeLanesPerKey = 4;
 constexpr int kDecodeRun = 16;  // keys a warp takes at a time
@@ -414,12 +429,24 @@ constexpr int kDecodeRun = 16;  // keys a warp takes at a time
 // a range of more pages reads the rest from the table as it goes.
 constexpr int kDecodePageIds = 256;
 
-template <int HD, int G, bool kFp8>
+// E4M3 code i (byte i) of w as an F32 of the code's value times 2^-120,
+// exactly: the sign to bit 31, the exponent and mantissa (7 bits) to bits
+// 26..20, so E4M3's exponent field is F32's (bias 127 = 7 + 120) and a
+// subnormal code an F32 subnormal of the same digits.
+__device__ __forceinline__ float Fp8ByteScaledDown(uint32_t w, int i) {
+  const int32_t top = static_cast<int32_t>(i == 3 ? w : w << (24 - 8 * i));
+  return __int_as_float((top >> 4) & static_cast<int32_t>(0x87F00000u));
+}
+
+template <int HD, int G, bool kFp8, bool kK8 = false, bool kBits = false>
 __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(AttentionArgs a) {
   constexpr int L = kDecodeLanesPerKey;
-  constexpr int kPerVec = kFp8 ? 16 : 8;   // K elements per 16-byte vector
-  constexpr int kVecs = HD / kPerVec / L;  // 16-byte K vectors per lane per key
-  constexpr int kCols = HD / 32;           // V columns per lane
+  constexpr int kVecBytes = kFp8 && kK8 ? 8 : 16;
+  using KVec = typename std::conditional<kVecBytes == 8, uint2, uint4>::type;
+  constexpr int kWords = kVecBytes / 4;
+  constexpr int kPerVec = kFp8 ? kVecBytes : kVecBytes / 2;  // K elements per vector
+  constexpr int kVecs = HD / kPerVec / L;                    // K vectors per lane per key
+  constexpr int kCols = HD / 32;                             // V columns per lane
   constexpr int kHalf =
       32 / L;  // keys per pass of the lanes: a lane's keys are key_lane and key_lane + kHalf
   static_assert(kDecodeRun == 2 * kHalf && kDecodeMaxSplits <= 32 && kVecs >= 1);
@@ -427,8 +454,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
       typename std::conditional<kFp8,
                                 typename std::conditional<kCols == 4, uint32_t, uint16_t>::type,
                                 typename std::conditional<kCols == 4, uint2, uint32_t>::type>::type;
-  __shared__ float q_s[G][HD];
-  __shared__ float p_s[kDecodeWarps][G][kDecodeRun];
+  // FP8: 16-byte aligned, so their reads go four floats at a time.
+  __shared__ alignas(kFp8 ? 16 : 4) float q_s[G][HD];
+  __shared__ alignas(kFp8 ? 16 : 4) float p_s[kDecodeWarps][G][kDecodeRun];
   __shared__ float o_s[kDecodeWarps][G][HD];
   __shared__ float ml_s[kDecodeWarps][G][2];
   __shared__ int last_split;
@@ -481,12 +509,12 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
       const int32_t page = pi < kDecodePageIds ? page_s[pi] : pages[first_page + pi];
       const int64_t slot =
           (static_cast<int64_t>(page) * a.kv_heads + blk.kv_head) * a.page_size + kp % a.page_size;
-      uint4 kraw[2][kVecs];
+      KVec kraw[2][kVecs];
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int64_t ks = __shfl_sync(0xffffffffu, slot, key_lane + kHalf * h);
-        const uint4* kr = kFp8 ? reinterpret_cast<const uint4*>(a.k_fp8 + ks * HD)
-                               : reinterpret_cast<const uint4*>(a.k_pool + ks * HD);
+        const KVec* kr = kFp8 ? reinterpret_cast<const KVec*>(a.k_fp8 + ks * HD)
+                              : reinterpret_cast<const KVec*>(a.k_pool + ks * HD);
 #pragma unroll
         for (int v = 0; v < kVecs; ++v) kraw[h][v] = kr[part + L * v];
       }
@@ -507,18 +535,37 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
         for (int g = 0; g < G; ++g) sc[h][g] = 0.f;
 #pragma unroll
         for (int v = 0; v < kVecs; ++v) {
-          const uint32_t w[4] = {kraw[h][v].x, kraw[h][v].y, kraw[h][v].z, kraw[h][v].w};
+          uint32_t w[4];
+          if constexpr (kWords == 4) {
+            w[0] = kraw[h][v].x, w[1] = kraw[h][v].y, w[2] = kraw[h][v].z, w[3] = kraw[h][v].w;
+          } else {
+            w[0] = kraw[h][v].x, w[1] = kraw[h][v].y;
+          }
           const int d0 = (part + L * v) * kPerVec;
 #pragma unroll
-          for (int j = 0; j < 4; ++j) {
+          for (int j = 0; j < kWords; ++j) {
             if constexpr (kFp8) {  // four codes a word
-              const float2 k01 = Fp8x2ToFloat2(w[j] & 0xffffu), k23 = Fp8x2ToFloat2(w[j] >> 16);
+              float k4[4];
+              if constexpr (kBits) {
+#pragma unroll
+                for (int i = 0; i < 4; ++i) k4[i] = Fp8ByteScaledDown(w[j], i);
+              } else {
+                const float2 k01 = Fp8x2ToFloat2(w[j] & 0xffffu), k23 = Fp8x2ToFloat2(w[j] >> 16);
+                k4[0] = k01.x, k4[1] = k01.y, k4[2] = k23.x, k4[3] = k23.y;
+              }
 #pragma unroll
               for (int g = 0; g < G; ++g) {
-                sc[h][g] = fmaf(q_s[g][d0 + 4 * j], k01.x, sc[h][g]);
-                sc[h][g] = fmaf(q_s[g][d0 + 4 * j + 1], k01.y, sc[h][g]);
-                sc[h][g] = fmaf(q_s[g][d0 + 4 * j + 2], k23.x, sc[h][g]);
-                sc[h][g] = fmaf(q_s[g][d0 + 4 * j + 3], k23.y, sc[h][g]);
+                if constexpr (kK8) {  // one 16-byte shared load for the word's four dims
+                  const float4 q4 = *reinterpret_cast<const float4*>(&q_s[g][d0 + 4 * j]);
+                  sc[h][g] = fmaf(q4.x, k4[0], sc[h][g]);
+                  sc[h][g] = fmaf(q4.y, k4[1], sc[h][g]);
+                  sc[h][g] = fmaf(q4.z, k4[2], sc[h][g]);
+                  sc[h][g] = fmaf(q4.w, k4[3], sc[h][g]);
+                } else {
+#pragma unroll
+                  for (int i = 0; i < 4; ++i)
+                    sc[h][g] = fmaf(q_s[g][d0 + 4 * j + i], k4[i], sc[h][g]);
+                }
               }
             } else {
               const float k_lo = __uint_as_float(w[j] << 16),
@@ -536,6 +583,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
         for (int g = 0; g < G; ++g) {
           for (int off = 1; off < L; off <<= 1)
             sc[h][g] += __shfl_xor_sync(0xffffffffu, sc[h][g], off);
+          if constexpr (kBits) sc[h][g] *= 0x1p120f;
         }
       }
       const bool valid0 = k0 + key_lane < s1, valid1 = k0 + key_lane + kHalf < s1;
@@ -560,10 +608,20 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
         }
       }
       __syncwarp();
+      [[maybe_unused]] float4 pr4[kK8 ? G : 1];
 #pragma unroll
       for (int u = 0; u < kDecodeRun; ++u) {
+        if constexpr (kK8) {
+          if (u % 4 == 0) {
+#pragma unroll
+            for (int g = 0; g < G; ++g) pr4[g] = *reinterpret_cast<const float4*>(&p_s[warp][g][u]);
+          }
+        }
         float vv[kCols];
-        if constexpr (kFp8) {
+        if constexpr (kBits) {
+#pragma unroll
+          for (int c = 0; c < kCols; ++c) vv[c] = Fp8ByteScaledDown(vraw[u], c);
+        } else if constexpr (kFp8) {
           const float2 v01 = Fp8x2ToFloat2(vraw[u] & 0xffffu);
           vv[0] = v01.x;
           vv[1] = v01.y;
@@ -583,7 +641,12 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
         }
 #pragma unroll
         for (int g = 0; g < G; ++g) {
-          const float pr = p_s[warp][g][u];
+          float pr;
+          if constexpr (kK8) {  // the run's probabilities four at a time
+            pr = (&pr4[g].x)[u % 4];
+          } else {
+            pr = p_s[warp][g][u];
+          }
 #pragma unroll
           for (int c = 0; c < kCols; ++c) o[g][c] = fmaf(pr, vv[c], o[g][c]);
         }
@@ -614,6 +677,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
         acc = fmaf(f, o_s[w][g][d], acc);
         sum = fmaf(f, ml_s[w][g][1], sum);
       }
+      if constexpr (kBits) acc *= 0x1p120f;
       if constexpr (kFp8) acc *= v_scale;  // the merge is linear in the partials: scaled here
       const int head = blk.kv_head * G + g;
       if (blk.partial < 0) {
@@ -675,27 +739,50 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
   }
 }
 
-template <int HD, bool kFp8>
+template <int HD, bool kFp8, bool kK8 = false, bool kBits = false>
 cudaError_t LaunchDecode(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
   const dim3 grid(static_cast<unsigned>(a.num_blocks)), block(kDecodeWarps * 32);
   switch (a.heads / a.kv_heads) {
     case 1:
-      return Launch(DecodeAttentionKernel<HD, 1, kFp8>, grid, block, 0, stream, pdl, a);
+      return Launch(DecodeAttentionKernel<HD, 1, kFp8, kK8, kBits>, grid, block, 0, stream, pdl, a);
     case 2:
-      return Launch(DecodeAttentionKernel<HD, 2, kFp8>, grid, block, 0, stream, pdl, a);
+      return Launch(DecodeAttentionKernel<HD, 2, kFp8, kK8, kBits>, grid, block, 0, stream, pdl, a);
     case 4:
-      return Launch(DecodeAttentionKernel<HD, 4, kFp8>, grid, block, 0, stream, pdl, a);
+      return Launch(DecodeAttentionKernel<HD, 4, kFp8, kK8, kBits>, grid, block, 0, stream, pdl, a);
     case 8:
-      return Launch(DecodeAttentionKernel<HD, 8, kFp8>, grid, block, 0, stream, pdl, a);
+      return Launch(DecodeAttentionKernel<HD, 8, kFp8, kK8, kBits>, grid, block, 0, stream, pdl, a);
     default:
       return cudaErrorInvalidValue;
   }
 }
 
+// The FP8 decode form (attention.h's Fp8DecodeForm), read once.
+Fp8DecodeForm DecodeFormFromEnvironment() {
+  static const Fp8DecodeForm form = [] {
+    const char* v = std::getenv("RADIXLM_CUDA_FP8_DECODE");
+    if (v == nullptr) return Fp8DecodeForm::kCvt16;
+    if (std::strcmp(v, "cvt8") == 0) return Fp8DecodeForm::kCvt8;
+    if (std::strcmp(v, "bits16") == 0) return Fp8DecodeForm::kBits16;
+    if (std::strcmp(v, "bits8") == 0) return Fp8DecodeForm::kBits8;
+    return Fp8DecodeForm::kCvt16;
+  }();
+  return form;
+}
+
 template <int HD>
 cudaError_t LaunchDecode(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
-  return a.k_fp8 != nullptr ? LaunchDecode<HD, true>(a, stream, pdl)
-                            : LaunchDecode<HD, false>(a, stream, pdl);
+  if (a.k_fp8 == nullptr) return LaunchDecode<HD, false>(a, stream, pdl);
+  switch (DecodeFormFromEnvironment()) {
+    case Fp8DecodeForm::kCvt16:
+      return LaunchDecode<HD, true, false, false>(a, stream, pdl);
+    case Fp8DecodeForm::kCvt8:
+      return LaunchDecode<HD, true, true, false>(a, stream, pdl);
+    case Fp8DecodeForm::kBits16:
+      return LaunchDecode<HD, true, false, true>(a, stream, pdl);
+    case Fp8DecodeForm::kBits8:
+      return LaunchDecode<HD, true, true, true>(a, stream, pdl);
+  }
+  return cudaErrorInvalidValue;
 }
 
 // One block per (merge, query row), one thread per column: every partial's

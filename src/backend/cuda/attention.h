@@ -120,6 +120,14 @@ struct AttentionArgs {
   const float* v_scales = nullptr;
 };
 
+// How the decode kernel reads an FP8 pool's K (attention.cu): K in 16-byte or
+// 8-byte vectors a lane, codes converted by cuda_fp8.h's cvt instructions or
+// by integer operations. Results agree to F32 rounding (the float64 tests
+// run each form); the speed differs. Environment RADIXLM_CUDA_FP8_DECODE = cvt16 (the
+// default) | cvt8 | bits16 | bits8, read once, for A/B runs
+// (scripts/gpu_pending.sh measures each).
+enum class Fp8DecodeForm { kCvt16, kCvt8, kBits16, kBits8 };
+
 bool AttentionSupportsHeadDim(int64_t head_dim);
 // The decode kernel's shapes (AttentionArgs::decode): head dim 64 or 128, 1, 2,
 // 4 or 8 query heads per kv head.
