@@ -30,7 +30,7 @@ int BlockIndex::MediumLocked(std::string_view medium) {
   for (size_t i = 0; i < names_.size(); ++i) {
     if (names_[i] == medium) return static_cast<int>(i);
   }
-  if (names_.size() == kMaxMediums) return kMaxMediums - 1;
+  if (names_.size() == kMaxMediums) return -1;  // not indexed (see Store)
   names_.emplace_back(medium);
   auto it = weight_overrides_.find(medium);
   weights_.push_back(it != weight_overrides_.end() ? it->second : DefaultMediumWeight(medium));
@@ -62,6 +62,7 @@ void BlockIndex::Store(int replica, std::span<const kvcache::BlockHash> hashes,
                        std::string_view medium) {
   std::unique_lock lock(mu_);
   const int m = MediumLocked(medium);
+  if (m < 0) return;
   for (const auto& h : hashes) StoreLocked(replica, m, h);
 }
 
@@ -69,6 +70,7 @@ void BlockIndex::Remove(int replica, std::span<const kvcache::BlockHash> hashes,
                         std::string_view medium) {
   std::unique_lock lock(mu_);
   const int m = MediumLocked(medium);
+  if (m < 0) return;
   for (const auto& h : hashes) RemoveLocked(replica, m, h);
 }
 

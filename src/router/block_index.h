@@ -42,7 +42,9 @@
 namespace radixlm::router {
 
 inline constexpr int kMaxReplicas = 64;
-inline constexpr int kMaxMediums = 8;  // distinct medium names; more fold into the last
+// Distinct medium names indexed; blocks of a ninth are not indexed (the router
+// under-estimates them rather than mixing them with another medium's).
+inline constexpr int kMaxMediums = 8;
 
 // A medium's default weight: "" (approximate mode), "GPU" 1; "CPU" 0.9 (host
 // memory under a GPU, or a CPU replica's own pool: the same for every CPU

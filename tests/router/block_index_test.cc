@@ -109,6 +109,19 @@ TEST(BlockIndex, MediumsAreIndexedApartAndWeighed) {
   EXPECT_EQ(index.size(), 6u);
 }
 
+TEST(BlockIndex, MediumsPastTheLimitAreNotIndexed) {
+  BlockIndex index(1);
+  const auto prompt = Hashes(0, 2);
+  for (int m = 1; m < kMaxMediums; ++m) index.Store(0, prompt, "M" + std::to_string(m));
+  index.Store(0, std::span(prompt).first(1), "GPU");  // a ninth name (with "")
+  index.Remove(0, prompt, "GPU");                     // touches no other medium
+  int pages[1];
+  index.Match(prompt, pages);
+  EXPECT_EQ(pages[0], 2);
+  EXPECT_EQ(index.blocks(0), static_cast<size_t>(2 * (kMaxMediums - 1)));
+  EXPECT_EQ(index.mediums().size(), static_cast<size_t>(kMaxMediums));
+}
+
 // The target: a decision within 50 µs with 1M cached blocks across
 // replicas. Prints the figure (docs/BENCHMARKS.md) and fails only far above it.
 TEST(BlockIndex, LookupCostAtOneMillionBlocks) {
