@@ -27,42 +27,16 @@ llama3.2-1b).
 """
 import argparse
 import json
-import math
 import os
-import subprocess
 import sys
-from array import array
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fp8_accuracy import compare, load, run  # noqa: E402  (the same logits tools)
 
 # (arch, preset): the models compared.
 MODELS = [("llama", "small"), ("qwen2", "small"), ("gpt2", "small"), ("llama", "tiny"),
           ("mistral", "tiny")]
 SCALES = [None, 0.0078125, 0.25, 4.0]  # KV cache scales on the FP8-weight model
-
-
-def run(cmd):
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit("failed: %s\n%s%s" % (" ".join(cmd), out.stdout, out.stderr))
-    return out.stdout
-
-
-def load(path):
-    a = array("f")
-    with open(path, "rb") as f:
-        a.frombytes(f.read())
-    return a
-
-
-def compare(x, ref, vocab):
-    num = sum((a - b) * (a - b) for a, b in zip(x, ref))
-    den = sum(b * b for b in ref)
-    rows = len(ref) // vocab
-    agree = 0
-    for t in range(rows):
-        lo = t * vocab
-        rx, rr = x[lo:lo + vocab], ref[lo:lo + vocab]
-        agree += rx.index(max(rx)) == rr.index(max(rr))
-    return math.sqrt(num / den), agree / rows
 
 
 def make(radixlm, work, name, flags):

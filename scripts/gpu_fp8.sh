@@ -26,12 +26,13 @@ report=$out/fp8.txt
 say() { echo "$*" | tee -a "$report"; }
 start=$(date +%s)
 
+# The bundle unpacked as every GPU script does it (gpu_bundle_lib.sh: sets b,
+# and where this machine keeps CUDA's libraries for the bundle's wrappers).
+source scripts/gpu_bundle_lib.sh
 root=/tmp/radixlm-fp8
 rm -rf "$root" && mkdir -p "$root"
-python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" \
-  "$bundle_dir/radixlm-gpu.tar.xz" "$root"
-b=$root/radixlm-gpu
-libpath=$b/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+unpack_bundle "$bundle_dir" "$root" || exit 1
+libpath=$b/lib:$cuda_libs
 radixlm=$b/bin/radixlm
 [ -x "$radixlm" ] || { say "no radixlm at $radixlm"; exit 1; }
 work=/tmp/radixlm-fp8-work

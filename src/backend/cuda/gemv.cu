@@ -501,18 +501,24 @@ bool GemvSupports(int64_t m, int64_t k, const void* x, const void* w) {
   return m >= 1 && m <= kGemvMaxRows && k % 8 == 0 && Aligned(x) && Aligned(w);
 }
 
-cudaError_t Gemv(const bf16* x, int64_t m, int64_t k, const bf16* w, int64_t n, void* y, bool y_f32,
-                 bool accumulate, cudaStream_t stream, bool pdl) {
-  if (n == 0) return cudaSuccess;
+// A plain product's parameters (the weights set by the caller).
+Params StoreParams(const bf16* x, int64_t k, int64_t n, void* y, bool y_f32, bool accumulate) {
   Params p{};
   p.x = x;
   p.k = k;
-  p.w = w;
   p.n = n;
   p.units = n;
   p.y = y;
   p.y_f32 = y_f32;
   p.accumulate = accumulate;
+  return p;
+}
+
+cudaError_t Gemv(const bf16* x, int64_t m, int64_t k, const bf16* w, int64_t n, void* y, bool y_f32,
+                 bool accumulate, cudaStream_t stream, bool pdl) {
+  if (n == 0) return cudaSuccess;
+  Params p = StoreParams(x, k, n, y, y_f32, accumulate);
+  p.w = w;
   return DispatchRows<Out::kStore>(p, m, stream, pdl);
 }
 
@@ -527,16 +533,9 @@ cudaError_t GemvFp8(const bf16* x, int64_t m, int64_t k, const uint8_t* w8, cons
   if (w8 == nullptr || w_scale == nullptr || !GemvFp8Supports(m, k, x, w8)) {
     return cudaErrorInvalidValue;
   }
-  Params p{};
-  p.x = x;
-  p.k = k;
+  Params p = StoreParams(x, k, n, y, y_f32, accumulate);
   p.w8 = w8;
   p.w_scale = w_scale;
-  p.n = n;
-  p.units = n;
-  p.y = y;
-  p.y_f32 = y_f32;
-  p.accumulate = accumulate;
   return DispatchRows<Out::kStore>(p, m, stream, pdl);
 }
 
