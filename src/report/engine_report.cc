@@ -105,10 +105,11 @@ void PrintCudaBenchTables(const CudaBenchRun& run, FILE* out) {
                      100 * f.r.gbs() / run.copy_gbs);
         if (f.shared_prefix > 0) {
           // Achieved counts every sequence's keys; the distinct pages are fewer.
-          std::fprintf(
-              out, "  (first %lld shared by %lld, %s order; distinct pages %.0f GB/s)",
-              static_cast<long long>(f.shared_prefix), static_cast<long long>(f.share_group),
-              f.sequence_major ? "sequence" : "kv-head", f.r.unique_kv_bytes / f.r.seconds / 1e9);
+          std::fprintf(out, "  (first %lld shared by %lld, %s; distinct pages %.0f GB/s)",
+                       static_cast<long long>(f.shared_prefix),
+                       static_cast<long long>(f.share_group),
+                       f.cascade ? "cascade blocks" : "read per sequence",
+                       f.r.unique_kv_bytes / f.r.seconds / 1e9);
         } else if (f.sequence_major) {
           std::fprintf(out, "  (sequence order)");
         }
@@ -292,6 +293,8 @@ std::string CudaBenchJson(const CudaBenchRun& run) {
     w.Int(f.share_group);
     w.Key("block_order");
     w.String(f.sequence_major ? "sequence" : "kv_head");
+    w.Key("cascade");
+    w.Bool(f.cascade);
     WriteOutcome(w, f);
     if (f.ran()) {
       w.Key("seconds");
@@ -316,6 +319,8 @@ std::string CudaBenchJson(const CudaBenchRun& run) {
       w.Int(f.r.blocks);
       w.Key("merges");
       w.Int(f.r.merges);
+      w.Key("cascade_blocks");
+      w.Int(f.r.cascade_blocks);
     }
     w.EndObject();
   }

@@ -47,9 +47,11 @@ struct AttentionFigure : CudaBenchOutcome {
   bool decode = false;
   int64_t batch = 0, start = 0, tokens = 0;
   // The first shared_prefix tokens on one set of pages per share_group
-  // sequences (AttentionBenchShape); the decode plan's block order.
+  // sequences (AttentionBenchShape); the decode plan's block order; whether
+  // shared splits ran on cascade blocks.
   int64_t shared_prefix = 0, share_group = 1;
   bool sequence_major = false;
+  bool cascade = false;
   backend::cuda::AttentionBenchResult r;
 };
 

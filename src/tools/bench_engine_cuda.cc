@@ -105,15 +105,17 @@ void RunAttention(const BenchEngineOptions& o, const backend::cuda::BenchDevice&
   }
   // Shared-prefix decode: 256 sequences of 2,048 shared + 128 own tokens, the
   // prefix shared by all of them and by groups of 16 (generated-shared-prefix's
-  // running batch), in both block orders, beside the same shape unshared.
+  // running batch), each read per sequence and on cascade blocks, beside the
+  // same shape unshared.
   if (o.attention_decode_contexts.empty() && o.attention_decode_batches.empty()) {
     for (int64_t group : {int64_t{0}, int64_t{16}, int64_t{256}}) {
-      for (bool sequence_major : {false, true}) {
+      for (bool cascade : {false, true}) {
+        if (group == 0 && cascade) continue;  // nothing shared
         AttentionFigure f;
         f.decode = true, f.batch = 256, f.start = 2048 + 128, f.tokens = 1;
         f.shared_prefix = group > 0 ? 2048 : 0;
         f.share_group = group > 0 ? group : 1;
-        f.sequence_major = sequence_major;
+        f.cascade = cascade;
         todo.push_back(f);
       }
     }
@@ -123,6 +125,7 @@ void RunAttention(const BenchEngineOptions& o, const backend::cuda::BenchDevice&
     s.batch = f.batch, s.start = f.start, s.tokens = f.tokens;
     s.shared_prefix = f.shared_prefix, s.share_group = f.share_group;
     s.sequence_major = f.sequence_major;
+    s.cascade = f.cascade;
     const uint64_t need = backend::cuda::AttentionBenchBytes(s);
     if (need > dev.free_bytes * 9 / 10) {
       f.skipped = "needs " + std::to_string(need >> 20) + " MiB of GPU memory, " +

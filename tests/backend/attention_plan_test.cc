@@ -26,11 +26,31 @@ struct Split {
 };
 
 // Per (sequence, kv head): its splits in key order, from the blocks that take
-// them, after checking each block against its merge.
+// them (and the cascade blocks, when given), after checking each block against
+// its merge.
 std::map<std::pair<int32_t, int32_t>, std::vector<Split>> SplitsOf(
-    const std::vector<AttentionBlock>& blocks, const std::vector<AttentionMerge>& merges) {
+    const std::vector<AttentionBlock>& blocks, const std::vector<AttentionMerge>& merges,
+    const backend::cuda::DecodeCascade* cascade = nullptr) {
   std::map<std::pair<int32_t, int32_t>, std::vector<Split>> out;
   std::map<int32_t, int32_t> blocks_of_merge;
+  if (cascade != nullptr) {
+    for (const backend::cuda::CascadeBlock& c : cascade->blocks) {
+      if (c.members == 0) continue;  // padding
+      EXPECT_LE(c.members, backend::cuda::kCascadeMaxMembers);
+      EXPECT_GE(c.members, 2);
+      EXPECT_LE(c.k_end - c.k_begin, cascade->split_keys);
+      for (int32_t m = 0; m < c.members; ++m) {
+        const backend::cuda::CascadeMember& mb =
+            cascade->members.at(static_cast<size_t>(c.first_member + m));
+        const AttentionMerge& mg = merges.at(static_cast<size_t>(mb.merge));
+        EXPECT_EQ(mg.seq, mb.seq);
+        EXPECT_EQ(mg.kv_head, c.kv_head);
+        EXPECT_EQ(mg.first_partial, mb.partial);
+        ++blocks_of_merge[mb.merge];
+        out[{mb.seq, c.kv_head}].push_back({c.k_begin, c.k_end, c.split});
+      }
+    }
+  }
   for (const AttentionBlock& b : blocks) {
     EXPECT_EQ(b.q_begin, 0);
     EXPECT_EQ(b.q_count, 1);
@@ -53,6 +73,7 @@ std::map<std::pair<int32_t, int32_t>, std::vector<Split>> SplitsOf(
       splits.push_back({s, std::min(b.k_end, s + b.split_len), b.partial >= 0 ? ordinal : -1});
     }
   }
+  for (auto& [key, splits] : out) std::sort(splits.begin(), splits.end());
   for (size_t i = 0; i < merges.size(); ++i) {
     const AttentionMerge& m = merges[i];
     EXPECT_EQ(blocks_of_merge[static_cast<int32_t>(i)], m.blocks) << "merge " << i;
@@ -340,6 +361,142 @@ TEST(WindowedAttentionPlanTest, PrefillStartsAtTheFirstQuerysWindow) {
       }
     }
   }
+}
+
+// Cascade blocks (attention.h): sequences that share pages for whole splits.
+// Randomized batches of groups on shared prefixes (and loners): every
+// (sequence, kv head) keeps exactly the splits and partial ordinals it has
+// without cascade blocks (a split is computed the same way whichever block
+// takes it), each merge counts every block that writes its partials, and a
+// cascade block's keys lie on pages all its members map alike, before each
+// member's last key.
+TEST(CascadeDecodePlanTest, SharedSplitsKeepEverySequencesSplits) {
+  std::mt19937 rng(31);
+  const int64_t page_size = 16, max_rows = int64_t{1} << 40;
+  int64_t cascades_seen = 0;
+  for (int trial = 0; trial < 150; ++trial) {
+    const int64_t kv_heads = std::vector<int64_t>{1, 2, 8}[rng() % 3];
+    const int64_t heads = kv_heads * std::vector<int64_t>{1, 4, 8}[rng() % 3];
+    const int64_t num_sms = std::vector<int64_t>{1, 24, 132}[rng() % 3];
+    std::vector<std::vector<int32_t>> tables;
+    std::vector<int64_t> starts;
+    int32_t next_page = 0;
+    for (int group = 0, groups = 1 + static_cast<int>(rng() % 5); group < groups; ++group) {
+      const int64_t shared_pages = rng() % 260;
+      std::vector<int32_t> prefix;
+      for (int64_t p = 0; p < shared_pages; ++p) prefix.push_back(next_page++);
+      for (int m = 0, members = 1 + static_cast<int>(rng() % 40); m < members; ++m) {
+        std::vector<int32_t> t = prefix;
+        const int64_t own = 1 + rng() % 30;
+        for (int64_t p = 0; p < own; ++p) t.push_back(next_page++);
+        const int64_t max_start = static_cast<int64_t>(t.size()) * page_size - 1;
+        starts.push_back(std::max<int64_t>(0, max_start - static_cast<int64_t>(rng() % 40)));
+        tables.push_back(std::move(t));
+      }
+    }
+    std::vector<AttentionPlanSeq> seqs;
+    for (size_t i = 0; i < tables.size(); ++i) {
+      seqs.push_back(
+          {starts[i], 1, tables[i][0], tables[i].data(), static_cast<int64_t>(tables[i].size())});
+    }
+    std::shuffle(seqs.begin(), seqs.end(), rng);
+    std::vector<AttentionBlock> plain_blocks, blocks;
+    std::vector<AttentionMerge> plain_merges, merges;
+    backend::cuda::PlanDecodeAttention(seqs, heads, kv_heads, num_sms, max_rows, &plain_blocks,
+                                       &plain_merges);
+    backend::cuda::DecodeCascade cascade;
+    cascade.page_size = page_size;
+    backend::cuda::PlanDecodeAttention(seqs, heads, kv_heads, num_sms, max_rows, &blocks, &merges,
+                                       0, backend::cuda::DecodeBlockOrder::kKvHeadMajor, &cascade);
+    ASSERT_EQ(SplitsOf(blocks, merges, &cascade), SplitsOf(plain_blocks, plain_merges))
+        << "trial " << trial;
+    ASSERT_LE(
+        static_cast<int64_t>(blocks.size()),
+        backend::cuda::DecodePlanMaxBlocks(static_cast<int64_t>(seqs.size()), kv_heads, num_sms));
+    for (const backend::cuda::CascadeBlock& c : cascade.blocks) {
+      const AttentionPlanSeq& leader = seqs.at(static_cast<size_t>(c.page_seq));
+      EXPECT_LE(c.k_end - c.k_begin, backend::cuda::kCascadeMaxSplitKeys);
+      for (int32_t m = 0; m < c.members; ++m) {
+        const AttentionPlanSeq& s = seqs.at(
+            static_cast<size_t>(cascade.members[static_cast<size_t>(c.first_member + m)].seq));
+        EXPECT_LT(c.k_end, s.start + 1) << "a shared split holds a member's last key";
+        for (int64_t p = c.k_begin / page_size; p <= (c.k_end - 1) / page_size; ++p) {
+          ASSERT_LT(p, s.num_pages);
+          EXPECT_EQ(s.pages[p], leader.pages[p]) << "trial " << trial;
+        }
+      }
+    }
+    cascades_seen += static_cast<int64_t>(cascade.blocks.size());
+  }
+  EXPECT_GT(cascades_seen, 1000);  // the batches above do share
+}
+
+// generated-shared-prefix's running batch: 16 sequences on one 2,048-token
+// prompt (128 pages) with 128 to 384 own tokens; their splits are 96 keys, 21
+// of them wholly on the shared pages: one cascade block per shared split and
+// kv head, every member in each. Padding makes powers of two of no members.
+TEST(CascadeDecodePlanTest, GeneratedSharedPrefixGroupSharesTwentyOneSplits) {
+  std::vector<std::vector<int32_t>> tables;
+  std::vector<AttentionPlanSeq> seqs;
+  for (int32_t i = 0; i < 16; ++i) {
+    std::vector<int32_t> t;
+    for (int32_t p = 0; p < 128; ++p) t.push_back(p);
+    for (int32_t p = 0; p < 24; ++p) t.push_back(1000 + 100 * i + p);
+    tables.push_back(std::move(t));
+  }
+  for (int32_t i = 0; i < 16; ++i) {
+    seqs.push_back({2048 + 128 + 16 * i, 1, 0, tables[static_cast<size_t>(i)].data(), 152});
+  }
+  std::vector<AttentionBlock> blocks;
+  std::vector<AttentionMerge> merges;
+  backend::cuda::DecodeCascade cascade;
+  cascade.page_size = 16;
+  backend::cuda::PlanDecodeAttention(seqs, 32, 8, 132, int64_t{1} << 40, &blocks, &merges, 0,
+                                     backend::cuda::DecodeBlockOrder::kKvHeadMajor, &cascade);
+  EXPECT_EQ(cascade.split_keys, 96);
+  ASSERT_EQ(cascade.blocks.size(), 8u * 21);
+  EXPECT_EQ(cascade.members.size(), 8u * 16);
+  for (const backend::cuda::CascadeBlock& c : cascade.blocks) {
+    EXPECT_EQ(c.members, 16);
+    EXPECT_EQ(c.k_begin, 96 * c.split);
+    EXPECT_EQ(c.k_end, 96 * (c.split + 1));
+  }
+  for (const AttentionMerge& m : merges) {
+    const int64_t keys = seqs[static_cast<size_t>(m.seq)].start + 1;
+    EXPECT_EQ(m.count, (keys + 95) / 96);
+  }
+  backend::cuda::PadDecodePlan(16, 8, 132, &blocks, &merges, &cascade);
+  EXPECT_EQ(cascade.blocks.size(), 256u);
+  EXPECT_EQ(cascade.members.size(), 128u);
+  for (size_t i = 168; i < cascade.blocks.size(); ++i) EXPECT_EQ(cascade.blocks[i].members, 0);
+
+  // No page tables, a window, or a lone sequence: no cascade blocks.
+  std::vector<AttentionPlanSeq> bare = seqs;
+  for (AttentionPlanSeq& s : bare) s.pages = nullptr;
+  backend::cuda::PlanDecodeAttention(bare, 32, 8, 132, int64_t{1} << 40, &blocks, &merges, 0,
+                                     backend::cuda::DecodeBlockOrder::kKvHeadMajor, &cascade);
+  EXPECT_TRUE(cascade.blocks.empty());
+  backend::cuda::PlanDecodeAttention(seqs, 32, 8, 132, int64_t{1} << 40, &blocks, &merges, 4096,
+                                     backend::cuda::DecodeBlockOrder::kKvHeadMajor, &cascade);
+  EXPECT_TRUE(cascade.blocks.empty());
+  backend::cuda::PlanDecodeAttention({seqs[0]}, 32, 8, 132, int64_t{1} << 40, &blocks, &merges, 0,
+                                     backend::cuda::DecodeBlockOrder::kKvHeadMajor, &cascade);
+  EXPECT_TRUE(cascade.blocks.empty());
+  // Splits longer than a cascade block holds (contexts past 4,096 keys): none.
+  std::vector<AttentionPlanSeq> long_seqs = seqs;
+  for (AttentionPlanSeq& s : long_seqs) s.start += 2400;
+  std::vector<std::vector<int32_t>> long_tables = tables;
+  for (size_t i = 0; i < long_seqs.size(); ++i) {
+    for (int32_t p = 0; p < 160; ++p)
+      long_tables[i].push_back(5000 + 200 * static_cast<int32_t>(i) + p);
+    long_seqs[i].pages = long_tables[i].data();
+    long_seqs[i].num_pages = static_cast<int64_t>(long_tables[i].size());
+  }
+  backend::cuda::PlanDecodeAttention(long_seqs, 32, 8, 132, int64_t{1} << 40, &blocks, &merges, 0,
+                                     backend::cuda::DecodeBlockOrder::kKvHeadMajor, &cascade);
+  EXPECT_GT(backend::cuda::DecodeSplitKeys(long_seqs[0].start + 1),
+            backend::cuda::kCascadeMaxSplitKeys);
+  EXPECT_TRUE(cascade.blocks.empty());
 }
 
 }  // namespace

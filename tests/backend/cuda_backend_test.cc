@@ -531,6 +531,167 @@ TEST(PagedAttentionTest, DecodeIsTheSameBitsAloneAndInABatch) {
   }
 }
 
+// Cascade decode (attention.h): groups of sequences on one shared prefix (a
+// system prompt of 2,080 tokens, and a shorter one), with their own tokens
+// after it, beside sequences on their own pages. With cascade blocks, every
+// output is the same bits as without them (each shared split is computed by
+// the decode kernel's own code, once for the group) and as each sequence alone;
+// Llama 3's shape (GQA 4, head dim 128) and a GQA-8, head dim 64 one, at two
+// multiprocessor counts (splits one a block, several a block).
+TEST(PagedAttentionTest, CascadeIsTheSameBitsAsReadingPerSequence) {
+  if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  for (const auto& [heads, kv_heads, head_dim] :
+       {std::array<int64_t, 3>{32, 8, 128}, std::array<int64_t, 3>{16, 2, 64}}) {
+    backend::cuda::PagedAttentionProblem p;
+    p.heads = heads;
+    p.kv_heads = kv_heads;
+    p.head_dim = head_dim;
+    p.page_size = 16;
+    p.num_pages = 700;
+    std::mt19937 rng(static_cast<uint32_t>(heads + head_dim));
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const int64_t kv_elements = p.num_pages * p.kv_heads * p.page_size * p.head_dim;
+    p.k.resize(static_cast<size_t>(kv_elements));
+    p.v.resize(static_cast<size_t>(kv_elements));
+    for (auto& x : p.k) x = model::F32ToBf16(normal(rng));
+    for (auto& x : p.v) x = model::F32ToBf16(normal(rng));
+    int32_t next = 0;
+    auto pages = [&next](int64_t n) {
+      std::vector<int32_t> t;
+      for (int64_t i = 0; i < n; ++i) t.push_back(next++);
+      return t;
+    };
+    const std::vector<int32_t> prompt_a = pages(130), prompt_b = pages(40);  // 2,080, 640 tokens
+    std::vector<backend::cuda::PagedAttentionProblem::Seq> seqs;
+    auto add = [&](const std::vector<int32_t>& prefix, int64_t own_tokens) {
+      std::vector<int32_t> t = prefix;
+      const int64_t start = static_cast<int64_t>(prefix.size()) * p.page_size + own_tokens;
+      const std::vector<int32_t> own =
+          pages((start + 1 + p.page_size - 1) / p.page_size - static_cast<int64_t>(prefix.size()));
+      t.insert(t.end(), own.begin(), own.end());
+      seqs.push_back({start, 1, t});
+    };
+    for (int i = 0; i < 20; ++i) add(prompt_a, 5 + 13 * i);  // 21 to 23 splits of 96 shared
+    for (int i = 0; i < 5; ++i) add(prompt_b, 40 * i);       // 10 splits of 64 shared
+    add({}, 900);
+    add({}, 3000);
+    add(prompt_a, 0);  // its last key is on the shared pages' end
+    ASSERT_LE(next, p.num_pages);
+    const int64_t row = p.heads * p.head_dim;
+    std::vector<float> q(seqs.size() * static_cast<size_t>(row));
+    for (float& x : q) x = normal(rng);
+    p.seqs = seqs;
+    p.q = q;
+    for (int64_t sms : {132, 8}) {
+      p.num_sms = sms;
+      p.cascade = false;
+      std::vector<float> plain, shared;
+      ASSERT_TRUE(backend::cuda::RunPagedAttention(p, &plain).ok());
+      EXPECT_EQ(backend::cuda::LastCascadeBlocks(), 0);
+      p.cascade = true;
+      ASSERT_TRUE(backend::cuda::RunPagedAttention(p, &shared).ok());
+      EXPECT_GT(backend::cuda::LastCascadeBlocks(), 0);
+      ASSERT_EQ(plain.size(), shared.size());
+      for (size_t j = 0; j < plain.size(); ++j) {
+        ASSERT_FALSE(std::isnan(shared[j])) << "unwritten element " << j;
+        ASSERT_EQ(std::bit_cast<uint32_t>(plain[j]), std::bit_cast<uint32_t>(shared[j]))
+            << "head dim " << head_dim << ", sms " << sms << ": sequence " << j / row << " element "
+            << j % row;
+      }
+      for (size_t i : {size_t{0}, size_t{19}, size_t{22}, seqs.size() - 1}) {
+        backend::cuda::PagedAttentionProblem alone = p;
+        alone.seqs = {seqs[i]};
+        alone.q.assign(q.begin() + static_cast<int64_t>(i) * row,
+                       q.begin() + static_cast<int64_t>(i + 1) * row);
+        std::vector<float> out;
+        ASSERT_TRUE(backend::cuda::RunPagedAttention(alone, &out).ok());
+        ASSERT_EQ(std::memcmp(out.data(), shared.data() + i * static_cast<size_t>(row),
+                              static_cast<size_t>(row) * 4),
+                  0)
+            << "sequence " << i << " alone";
+      }
+    }
+  }
+}
+
+// The backend with cascade decode on and off, on a model whose attention the
+// decode kernel runs (head dim 64, GQA 2): three sequences forked from one
+// 144-token prompt (its nine full pages shared, each its own pages after),
+// decoding together, alone and in pairs, through CUDA graphs. Logits are the
+// same bits either way, step after step.
+TEST(CudaCascadeDecodeTest, ForkedSequencesDecodeTheSameBits) {
+  if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  constexpr int64_t kPageSize = 16, kPages = 128;
+  model::MakeModelOptions options;
+  options.preset = "small";  // hidden 768, 12 heads: head dim 64
+  options.seed = 3;
+  options.num_kv_heads = 6;
+  auto m = MakeTestModel(options, "cuda_cascade_small", kPageSize, kPages);
+  ASSERT_NE(m, nullptr);
+  const int64_t vocab = m->config.vocab_size;
+  std::unique_ptr<CudaBackend> backends[2];
+  for (int cascade = 0; cascade < 2; ++cascade) {
+    backend::cuda::CudaBackendOptions co;
+    co.page_size = kPageSize;
+    co.num_pages = kPages;
+    co.cascade_decode = cascade == 1;
+    auto made = CudaBackend::Create(m->weights, co);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    backends[cascade] = std::move(made).value();
+  }
+  auto run = [](CudaBackend& b, std::span<const SequenceInput> batch) {
+    std::vector<float> logits;
+    const Status status = b.Forward(batch, &logits);
+    EXPECT_TRUE(status.ok()) << status.ToString();
+    return logits;
+  };
+  const int64_t n = 144;
+  const std::vector<int32_t> prompt = RandomTokens(n, vocab, 9);
+  const std::vector<int32_t> shared = Iota(0, n / kPageSize);
+  std::vector<std::vector<int32_t>> tokens(3, prompt), pages(3, shared);
+  for (int s = 0; s < 3; ++s) {
+    const std::vector<int32_t> own = Iota(20 + 20 * s, 8);
+    pages[s].insert(pages[s].end(), own.begin(), own.end());
+  }
+  {
+    SequenceInput fill{prompt, 0, pages[0], 1};
+    const std::vector<float> a = run(*backends[0], {&fill, 1}), b = run(*backends[1], {&fill, 1});
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0);
+  }
+  for (int s = 0; s < 3; ++s) tokens[s].push_back(static_cast<int32_t>(11 + 7 * s));
+  for (int64_t step = 0; step < 40; ++step) {
+    const int pattern = static_cast<int>(step % 4);  // all three, pairs, one
+    std::vector<int> batch_of;
+    for (int s = 0; s < 3; ++s) {
+      if (pattern == 0 || (pattern == 1 && s != 2) || (pattern == 2 && s != 0) ||
+          (pattern == 3 && s == 1))
+        batch_of.push_back(s);
+    }
+    std::vector<SequenceInput> batch;
+    for (int s : batch_of) {
+      batch.push_back(
+          {std::span(tokens[s]).last(1), static_cast<int64_t>(tokens[s].size()) - 1, pages[s], 1});
+    }
+    const std::vector<float> a = run(*backends[0], batch), b = run(*backends[1], batch);
+    ASSERT_EQ(a.size(), b.size());
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << "step " << step;
+    for (size_t i = 0; i < batch_of.size(); ++i) {
+      const float* row = a.data() + i * static_cast<size_t>(vocab);
+      tokens[batch_of[i]].push_back(static_cast<int32_t>(std::max_element(row, row + vocab) - row));
+    }
+    // Those left out of the step catch up alone, so all three keep growing.
+    for (int s = 0; s < 3; ++s) {
+      if (std::find(batch_of.begin(), batch_of.end(), s) != batch_of.end()) continue;
+      SequenceInput one{std::span(tokens[s]).last(1), static_cast<int64_t>(tokens[s].size()) - 1,
+                        pages[s], 1};
+      const std::vector<float> x = run(*backends[0], {&one, 1}), y = run(*backends[1], {&one, 1});
+      ASSERT_EQ(std::memcmp(x.data(), y.data(), x.size() * 4), 0) << "step " << step;
+      tokens[s].push_back(static_cast<int32_t>(std::max_element(x.begin(), x.end()) - x.begin()));
+    }
+  }
+  EXPECT_GT(backends[1]->graph_replays(), 0u);
+}
+
 // The device's row sampling against backend::SampleRow, bit for bit, on rows
 // of real vocabulary sizes (Llama 3, Qwen2) and odd ones, with cuts that fall
 // inside runs of equal logits: every sampling parameter (temperature, top-k,

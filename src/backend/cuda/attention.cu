@@ -438,8 +438,35 @@ __device__ __forceinline__ float Fp8ByteScaledDown(uint32_t w, int i) {
   return __int_as_float((top >> 4) & static_cast<int32_t>(0x87F00000u));
 }
 
-template <int HD, int G, bool kFp8, bool kK8 = false, bool kBits = false>
-__global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(AttentionArgs a) {
+// A cascade block's tiles of its split (CascadeDecodeKernel): K rows padded by
+// 32 elements (64 bytes), so the two keys that one 8-lane phase of the split
+// code's 16-byte K loads reads fall in different halves of the banks; V rows
+// unpadded (a warp reads one whole row).
+template <int HD>
+inline constexpr int kCascadeKStride = HD + 32;
+template <int HD>
+constexpr size_t CascadeSharedBytes(int keys) {
+  return static_cast<size_t>(keys) * (kCascadeKStride<HD> + HD) * sizeof(bf16);
+}
+
+// One split [s0, s1) of a decode block's keys for one query row group: the
+// decode kernel's split code, shared by the cascade kernel so that a split's
+// partial is the same bits whichever computes it. K and V rows come from the
+// pool through the page table (page ids of the block's range in page_s from
+// first_page, the rest from `pages`), or (kSmem) from the split's rows in
+// shared memory (k_s rows kCascadeKStride apart, v_s rows HD apart). Writes the
+// output row `out_row` when `partial` < 0, else that partial slot. q_s holds the
+// scaled queries; p_s, o_s and ml_s are scratch; ends with __syncthreads.
+template <int HD, int G, bool kFp8, bool kK8, bool kBits, bool kSmem>
+__device__ __forceinline__ void DecodeSplit(const AttentionArgs& a, int s0, int s1, int kv_head,
+                                            const int32_t* page_s, const int32_t* pages,
+                                            int first_page, const bf16* k_s, const bf16* v_s,
+                                            const float (&q_s)[G][HD],
+                                            float (&p_s)[kDecodeWarps][G][kDecodeRun],
+                                            float (&o_s)[kDecodeWarps][G][HD],
+                                            float (&ml_s)[kDecodeWarps][G][2], float v_scale,
+                                            int64_t out_row, int partial) {
+  static_assert(!(kSmem && kFp8), "cascade blocks read BF16 pools");
   constexpr int L = kDecodeLanesPerKey;
   constexpr int kVecBytes = kFp8 && kK8 ? 8 : 16;
   using KVec = typename std::conditional<kVecBytes == 8, uint2, uint4>::type;
@@ -454,261 +481,223 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
       typename std::conditional<kFp8,
                                 typename std::conditional<kCols == 4, uint32_t, uint16_t>::type,
                                 typename std::conditional<kCols == 4, uint2, uint32_t>::type>::type;
-  // FP8: 16-byte aligned, so their reads go four floats at a time.
-  __shared__ alignas(kFp8 ? 16 : 4) float q_s[G][HD];
-  __shared__ alignas(kFp8 ? 16 : 4) float p_s[kDecodeWarps][G][kDecodeRun];
-  __shared__ float o_s[kDecodeWarps][G][HD];
-  __shared__ float ml_s[kDecodeWarps][G][2];
-  __shared__ int last_split;
-  __shared__ float w_s[G][kDecodeMaxSplits];  // the merge's weights
-  __shared__ int32_t page_s[kDecodePageIds];
-  // The step's tables do not depend on the kernels before this one.
-  const AttentionBlock blk = a.blocks[blockIdx.x];
-  if (blk.seq < 0) return;  // padding (PadDecodePlan)
-  const AttentionSeq seq = a.seqs[blk.seq];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int part = lane % L, key_lane = lane / L;
-  const int32_t* pages = a.page_tables + seq.page_table_offset;
-  const int first_page = blk.k_begin / a.page_size;
-  const int range_pages = (blk.k_end - 1) / a.page_size + 1 - first_page;
-  for (int i = threadIdx.x; i < min(range_pages, kDecodePageIds); i += kDecodeWarps * 32) {
-    page_s[i] = pages[first_page + i];
-  }
-  WaitForPredecessors();
-  LetDependentsLaunch();
-  float q_scale = a.scale * kLog2e;
-  [[maybe_unused]] float v_scale = 1.0f;
-  if constexpr (kFp8) {
-    q_scale *= a.k_scales[blk.kv_head];
-    v_scale = a.v_scales[blk.kv_head];
-  }
-  const int64_t qrow = static_cast<int64_t>(seq.first_row + blk.q_begin) * a.ld;
+  float m[G], l[G], o[G][kCols];
 #pragma unroll
-  for (int idx = threadIdx.x; idx < G * HD;
-       idx += kDecodeWarps * 32) {  // the loads go out together
-    const int g = idx / HD, d = idx % HD;
-    q_s[g][d] = a.qkv[qrow + (blk.kv_head * G + g) * HD + d] * q_scale;
+  for (int g = 0; g < G; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0.f;
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) o[g][c] = 0.f;
   }
-  __syncthreads();
-  const int split_len = blk.split_len > 0 ? blk.split_len : blk.k_end - blk.k_begin;
-  for (int s0 = blk.k_begin, split = 0; s0 < blk.k_end; s0 += split_len, ++split) {
-    const int s1 = min(blk.k_end, s0 + split_len);
-    float m[G], l[G], o[G][kCols];
-#pragma unroll
-    for (int g = 0; g < G; ++g) {
-      m[g] = -INFINITY;
-      l[g] = 0.f;
-#pragma unroll
-      for (int c = 0; c < kCols; ++c) o[g][c] = 0.f;
-    }
-    for (int k0 = s0 + warp * kDecodeRun; k0 < s1; k0 += kDecodeWarps * kDecodeRun) {
-      // Lane j finds key k0 + j % 16's slot; past the split, the last key again
-      // (its V weighted by probability 0).
-      const int kp = min(k0 + lane % kDecodeRun, s1 - 1);
+  for (int k0 = s0 + warp * kDecodeRun; k0 < s1; k0 += kDecodeWarps * kDecodeRun) {
+    // Lane j finds key k0 + j % 16's slot; past the split, the last key again
+    // (its V weighted by probability 0).
+    const int kp = min(k0 + lane % kDecodeRun, s1 - 1);
+    int64_t slot;  // the key's row: in the pool, or (kSmem) in the split's tiles
+    if constexpr (kSmem) {
+      slot = kp - s0;
+    } else {
       const int pi = kp / a.page_size - first_page;
       const int32_t page = pi < kDecodePageIds ? page_s[pi] : pages[first_page + pi];
-      const int64_t slot =
-          (static_cast<int64_t>(page) * a.kv_heads + blk.kv_head) * a.page_size + kp % a.page_size;
-      KVec kraw[2][kVecs];
+      slot = (static_cast<int64_t>(page) * a.kv_heads + kv_head) * a.page_size + kp % a.page_size;
+    }
+    KVec kraw[2][kVecs];
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int64_t ks = __shfl_sync(0xffffffffu, slot, key_lane + kHalf * h);
-        const KVec* kr = kFp8 ? reinterpret_cast<const KVec*>(a.k_fp8 + ks * HD)
+    for (int h = 0; h < 2; ++h) {
+      const int64_t ks = __shfl_sync(0xffffffffu, slot, key_lane + kHalf * h);
+      const KVec* kr = kSmem  ? reinterpret_cast<const KVec*>(k_s + ks * kCascadeKStride<HD>)
+                       : kFp8 ? reinterpret_cast<const KVec*>(a.k_fp8 + ks * HD)
                               : reinterpret_cast<const KVec*>(a.k_pool + ks * HD);
 #pragma unroll
-        for (int v = 0; v < kVecs; ++v) kraw[h][v] = kr[part + L * v];
-      }
-      Raw vraw[kDecodeRun];
+      for (int v = 0; v < kVecs; ++v) kraw[h][v] = kr[part + L * v];
+    }
+    Raw vraw[kDecodeRun];
 #pragma unroll
-      for (int u = 0; u < kDecodeRun; ++u) {
-        const int64_t vs = __shfl_sync(0xffffffffu, slot, u);
-        if constexpr (kFp8) {
-          vraw[u] = *reinterpret_cast<const Raw*>(a.v_fp8 + vs * HD + lane * kCols);
+    for (int u = 0; u < kDecodeRun; ++u) {
+      const int64_t vs = __shfl_sync(0xffffffffu, slot, u);
+      if constexpr (kFp8) {
+        vraw[u] = *reinterpret_cast<const Raw*>(a.v_fp8 + vs * HD + lane * kCols);
+      } else if constexpr (kSmem) {
+        vraw[u] = *reinterpret_cast<const Raw*>(v_s + vs * HD + lane * kCols);
+      } else {
+        vraw[u] = *reinterpret_cast<const Raw*>(a.v_pool + vs * HD + lane * kCols);
+      }
+    }
+    float sc[2][G];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+#pragma unroll
+      for (int g = 0; g < G; ++g) sc[h][g] = 0.f;
+#pragma unroll
+      for (int v = 0; v < kVecs; ++v) {
+        uint32_t w[4];
+        if constexpr (kWords == 4) {
+          w[0] = kraw[h][v].x, w[1] = kraw[h][v].y, w[2] = kraw[h][v].z, w[3] = kraw[h][v].w;
         } else {
-          vraw[u] = *reinterpret_cast<const Raw*>(a.v_pool + vs * HD + lane * kCols);
+          w[0] = kraw[h][v].x, w[1] = kraw[h][v].y;
         }
-      }
-      float sc[2][G];
+        const int d0 = (part + L * v) * kPerVec;
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
+        for (int j = 0; j < kWords; ++j) {
+          if constexpr (kFp8) {  // four codes a word
+            float k4[4];
+            if constexpr (kBits) {
 #pragma unroll
-        for (int g = 0; g < G; ++g) sc[h][g] = 0.f;
-#pragma unroll
-        for (int v = 0; v < kVecs; ++v) {
-          uint32_t w[4];
-          if constexpr (kWords == 4) {
-            w[0] = kraw[h][v].x, w[1] = kraw[h][v].y, w[2] = kraw[h][v].z, w[3] = kraw[h][v].w;
-          } else {
-            w[0] = kraw[h][v].x, w[1] = kraw[h][v].y;
-          }
-          const int d0 = (part + L * v) * kPerVec;
-#pragma unroll
-          for (int j = 0; j < kWords; ++j) {
-            if constexpr (kFp8) {  // four codes a word
-              float k4[4];
-              if constexpr (kBits) {
-#pragma unroll
-                for (int i = 0; i < 4; ++i) k4[i] = Fp8ByteScaledDown(w[j], i);
-              } else {
-                const float2 k01 = Fp8x2ToFloat2(w[j] & 0xffffu), k23 = Fp8x2ToFloat2(w[j] >> 16);
-                k4[0] = k01.x, k4[1] = k01.y, k4[2] = k23.x, k4[3] = k23.y;
-              }
-#pragma unroll
-              for (int g = 0; g < G; ++g) {
-                if constexpr (kK8) {  // one 16-byte shared load for the word's four dims
-                  const float4 q4 = *reinterpret_cast<const float4*>(&q_s[g][d0 + 4 * j]);
-                  sc[h][g] = fmaf(q4.x, k4[0], sc[h][g]);
-                  sc[h][g] = fmaf(q4.y, k4[1], sc[h][g]);
-                  sc[h][g] = fmaf(q4.z, k4[2], sc[h][g]);
-                  sc[h][g] = fmaf(q4.w, k4[3], sc[h][g]);
-                } else {
-#pragma unroll
-                  for (int i = 0; i < 4; ++i)
-                    sc[h][g] = fmaf(q_s[g][d0 + 4 * j + i], k4[i], sc[h][g]);
-                }
-              }
+              for (int i = 0; i < 4; ++i) k4[i] = Fp8ByteScaledDown(w[j], i);
             } else {
-              const float k_lo = __uint_as_float(w[j] << 16),
-                          k_hi = __uint_as_float(w[j] & 0xffff0000u);
+              const float2 k01 = Fp8x2ToFloat2(w[j] & 0xffffu), k23 = Fp8x2ToFloat2(w[j] >> 16);
+              k4[0] = k01.x, k4[1] = k01.y, k4[2] = k23.x, k4[3] = k23.y;
+            }
 #pragma unroll
-              for (int g = 0; g < G; ++g) {
-                sc[h][g] = fmaf(q_s[g][d0 + 2 * j], k_lo, sc[h][g]);
-                sc[h][g] = fmaf(q_s[g][d0 + 2 * j + 1], k_hi, sc[h][g]);
+            for (int g = 0; g < G; ++g) {
+              if constexpr (kK8) {  // one 16-byte shared load for the word's four dims
+                const float4 q4 = *reinterpret_cast<const float4*>(&q_s[g][d0 + 4 * j]);
+                sc[h][g] = fmaf(q4.x, k4[0], sc[h][g]);
+                sc[h][g] = fmaf(q4.y, k4[1], sc[h][g]);
+                sc[h][g] = fmaf(q4.z, k4[2], sc[h][g]);
+                sc[h][g] = fmaf(q4.w, k4[3], sc[h][g]);
+              } else {
+#pragma unroll
+                for (int i = 0; i < 4; ++i)
+                  sc[h][g] = fmaf(q_s[g][d0 + 4 * j + i], k4[i], sc[h][g]);
               }
+            }
+          } else {
+            const float k_lo = __uint_as_float(w[j] << 16),
+                        k_hi = __uint_as_float(w[j] & 0xffff0000u);
+#pragma unroll
+            for (int g = 0; g < G; ++g) {
+              sc[h][g] = fmaf(q_s[g][d0 + 2 * j], k_lo, sc[h][g]);
+              sc[h][g] = fmaf(q_s[g][d0 + 2 * j + 1], k_hi, sc[h][g]);
             }
           }
         }
-        // The key's four lanes add their quarters (all four end with the same bits).
-#pragma unroll
-        for (int g = 0; g < G; ++g) {
-          for (int off = 1; off < L; off <<= 1)
-            sc[h][g] += __shfl_xor_sync(0xffffffffu, sc[h][g], off);
-          if constexpr (kBits) sc[h][g] *= 0x1p120f;
-        }
       }
-      const bool valid0 = k0 + key_lane < s1, valid1 = k0 + key_lane + kHalf < s1;
+      // The key's four lanes add their quarters (all four end with the same bits).
 #pragma unroll
       for (int g = 0; g < G; ++g) {
-        float mx = fmaxf(valid0 ? sc[0][g] : -INFINITY, valid1 ? sc[1][g] : -INFINITY);
-        for (int off = L; off < 32; off <<= 1)
-          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-        const float m_new = fmaxf(m[g], mx);  // finite: key k0 is in the split
-        const float alpha = exp2f(m[g] - m_new);
-        const float p0 = valid0 ? exp2f(sc[0][g] - m_new) : 0.f;
-        const float p1 = valid1 ? exp2f(sc[1][g] - m_new) : 0.f;
-        float sum = p0 + p1;
-        for (int off = L; off < 32; off <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-        m[g] = m_new;
-        l[g] = l[g] * alpha + sum;
-#pragma unroll
-        for (int c = 0; c < kCols; ++c) o[g][c] *= alpha;
-        if (part == 0) {
-          p_s[warp][g][key_lane] = p0;
-          p_s[warp][g][key_lane + kHalf] = p1;
-        }
+        for (int off = 1; off < L; off <<= 1)
+          sc[h][g] += __shfl_xor_sync(0xffffffffu, sc[h][g], off);
+        if constexpr (kBits) sc[h][g] *= 0x1p120f;
       }
-      __syncwarp();
-      [[maybe_unused]] float4 pr4[kK8 ? G : 1];
-#pragma unroll
-      for (int u = 0; u < kDecodeRun; ++u) {
-        if constexpr (kK8) {
-          if (u % 4 == 0) {
-#pragma unroll
-            for (int g = 0; g < G; ++g) pr4[g] = *reinterpret_cast<const float4*>(&p_s[warp][g][u]);
-          }
-        }
-        float vv[kCols];
-        if constexpr (kBits) {
-#pragma unroll
-          for (int c = 0; c < kCols; ++c) vv[c] = Fp8ByteScaledDown(vraw[u], c);
-        } else if constexpr (kFp8) {
-          const float2 v01 = Fp8x2ToFloat2(vraw[u] & 0xffffu);
-          vv[0] = v01.x;
-          vv[1] = v01.y;
-          if constexpr (kCols == 4) {
-            const float2 v23 = Fp8x2ToFloat2(static_cast<uint32_t>(vraw[u]) >> 16);
-            vv[2] = v23.x;
-            vv[3] = v23.y;
-          }
-        } else if constexpr (kCols == 4) {
-          vv[0] = __uint_as_float(vraw[u].x << 16);
-          vv[1] = __uint_as_float(vraw[u].x & 0xffff0000u);
-          vv[2] = __uint_as_float(vraw[u].y << 16);
-          vv[3] = __uint_as_float(vraw[u].y & 0xffff0000u);
-        } else {
-          vv[0] = __uint_as_float(vraw[u] << 16);
-          vv[1] = __uint_as_float(vraw[u] & 0xffff0000u);
-        }
-#pragma unroll
-        for (int g = 0; g < G; ++g) {
-          float pr;
-          if constexpr (kK8) {  // the run's probabilities four at a time
-            pr = (&pr4[g].x)[u % 4];
-          } else {
-            pr = p_s[warp][g][u];
-          }
-#pragma unroll
-          for (int c = 0; c < kCols; ++c) o[g][c] = fmaf(pr, vv[c], o[g][c]);
-        }
-      }
-      __syncwarp();
     }
-    // Merge the warps' states of this split.
+    const bool valid0 = k0 + key_lane < s1, valid1 = k0 + key_lane + kHalf < s1;
 #pragma unroll
     for (int g = 0; g < G; ++g) {
+      float mx = fmaxf(valid0 ? sc[0][g] : -INFINITY, valid1 ? sc[1][g] : -INFINITY);
+      for (int off = L; off < 32; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+      const float m_new = fmaxf(m[g], mx);  // finite: key k0 is in the split
+      const float alpha = exp2f(m[g] - m_new);
+      const float p0 = valid0 ? exp2f(sc[0][g] - m_new) : 0.f;
+      const float p1 = valid1 ? exp2f(sc[1][g] - m_new) : 0.f;
+      float sum = p0 + p1;
+      for (int off = L; off < 32; off <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+      m[g] = m_new;
+      l[g] = l[g] * alpha + sum;
 #pragma unroll
-      for (int c = 0; c < kCols; ++c) o_s[warp][g][lane * kCols + c] = o[g][c];
-      if (lane == 0) {
-        ml_s[warp][g][0] = m[g];
-        ml_s[warp][g][1] = l[g];
+      for (int c = 0; c < kCols; ++c) o[g][c] *= alpha;
+      if (part == 0) {
+        p_s[warp][g][key_lane] = p0;
+        p_s[warp][g][key_lane + kHalf] = p1;
       }
     }
-    __syncthreads();
-    for (int idx = threadIdx.x; idx < G * HD; idx += blockDim.x) {
-      const int g = idx / HD, d = idx % HD;
-      float mx = -INFINITY;
+    __syncwarp();
+    [[maybe_unused]] float4 pr4[kK8 ? G : 1];
 #pragma unroll
-      for (int w = 0; w < kDecodeWarps; ++w) mx = fmaxf(mx, ml_s[w][g][0]);
-      float acc = 0.f, sum = 0.f;
+    for (int u = 0; u < kDecodeRun; ++u) {
+      if constexpr (kK8) {
+        if (u % 4 == 0) {
 #pragma unroll
-      for (int w = 0; w < kDecodeWarps; ++w) {
-        if (ml_s[w][g][0] == -INFINITY) continue;  // a warp with no keys
-        const float f = exp2f(ml_s[w][g][0] - mx);
-        acc = fmaf(f, o_s[w][g][d], acc);
-        sum = fmaf(f, ml_s[w][g][1], sum);
-      }
-      if constexpr (kBits) acc *= 0x1p120f;
-      if constexpr (kFp8) acc *= v_scale;  // the merge is linear in the partials: scaled here
-      const int head = blk.kv_head * G + g;
-      if (blk.partial < 0) {
-        a.out[static_cast<int64_t>(seq.first_row + blk.q_begin) * a.heads * HD + head * HD + d] =
-            __float2bfloat16(acc / sum);
-      } else {
-        const int64_t slot = static_cast<int64_t>(blk.partial + split) * G + g;
-        a.partial_acc[slot * HD + d] = acc;
-        if (d == 0) {
-          a.partial_stats[slot * 2] = mx;
-          a.partial_stats[slot * 2 + 1] = sum;
+          for (int g = 0; g < G; ++g) pr4[g] = *reinterpret_cast<const float4*>(&p_s[warp][g][u]);
         }
       }
+      float vv[kCols];
+      if constexpr (kBits) {
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) vv[c] = Fp8ByteScaledDown(vraw[u], c);
+      } else if constexpr (kFp8) {
+        const float2 v01 = Fp8x2ToFloat2(vraw[u] & 0xffffu);
+        vv[0] = v01.x;
+        vv[1] = v01.y;
+        if constexpr (kCols == 4) {
+          const float2 v23 = Fp8x2ToFloat2(static_cast<uint32_t>(vraw[u]) >> 16);
+          vv[2] = v23.x;
+          vv[3] = v23.y;
+        }
+      } else if constexpr (kCols == 4) {
+        vv[0] = __uint_as_float(vraw[u].x << 16);
+        vv[1] = __uint_as_float(vraw[u].x & 0xffff0000u);
+        vv[2] = __uint_as_float(vraw[u].y << 16);
+        vv[3] = __uint_as_float(vraw[u].y & 0xffff0000u);
+      } else {
+        vv[0] = __uint_as_float(vraw[u] << 16);
+        vv[1] = __uint_as_float(vraw[u] & 0xffff0000u);
+      }
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        float pr;
+        if constexpr (kK8) {  // the run's probabilities four at a time
+          pr = (&pr4[g].x)[u % 4];
+        } else {
+          pr = p_s[warp][g][u];
+        }
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) o[g][c] = fmaf(pr, vv[c], o[g][c]);
+      }
     }
-    __syncthreads();  // o_s and ml_s are free for the next split
+    __syncwarp();
   }
-  if (blk.partial < 0) return;
-  // The last block of this (sequence, kv head) to finish merges all its
-  // splits; a block that holds them all merges at once.
-  const AttentionMerge mg = a.merges[blk.merge];
-  if (mg.blocks > 1) {
-    __threadfence();  // this block's partials are visible before it is counted
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      last_split = atomicAdd(a.merge_counters + blk.merge, 1) == mg.blocks - 1;
-      if (last_split) a.merge_counters[blk.merge] = 0;  // ready for the next launch
+  // Merge the warps' states of this split.
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) o_s[warp][g][lane * kCols + c] = o[g][c];
+    if (lane == 0) {
+      ml_s[warp][g][0] = m[g];
+      ml_s[warp][g][1] = l[g];
     }
-    __syncthreads();
-    if (!last_split) return;
-    __threadfence();
   }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < G * HD; idx += blockDim.x) {
+    const int g = idx / HD, d = idx % HD;
+    float mx = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) mx = fmaxf(mx, ml_s[w][g][0]);
+    float acc = 0.f, sum = 0.f;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) {
+      if (ml_s[w][g][0] == -INFINITY) continue;  // a warp with no keys
+      const float f = exp2f(ml_s[w][g][0] - mx);
+      acc = fmaf(f, o_s[w][g][d], acc);
+      sum = fmaf(f, ml_s[w][g][1], sum);
+    }
+    if constexpr (kBits) acc *= 0x1p120f;
+    if constexpr (kFp8) acc *= v_scale;  // the merge is linear in the partials: scaled here
+    const int head = kv_head * G + g;
+    if (partial < 0) {
+      a.out[out_row * a.heads * HD + head * HD + d] = __float2bfloat16(acc / sum);
+    } else {
+      const int64_t slot = static_cast<int64_t>(partial) * G + g;
+      a.partial_acc[slot * HD + d] = acc;
+      if (d == 0) {
+        a.partial_stats[slot * 2] = mx;
+        a.partial_stats[slot * 2 + 1] = sum;
+      }
+    }
+  }
+  __syncthreads();  // o_s and ml_s are free for the next split
+}
+
+// The merge of a (sequence, kv head)'s decode splits (partials G rows each, in
+// split order) into its output row: each split's weight per row, then every
+// column's weighted sum. Reads the partials past L1 (other blocks wrote them).
+template <int HD, int G>
+__device__ __forceinline__ void DecodeMerge(const AttentionArgs& a, const AttentionMerge& mg,
+                                            int kv_head, int64_t out_row,
+                                            float (&w_s)[G][kDecodeMaxSplits]) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   // Each split's weight per row, exp2(max_p - max) / sum, a lane per split and
   // a warp per row; then every column sums the splits' weighted columns.
   for (int g = warp; g < G; g += kDecodeWarps) {
@@ -733,10 +722,175 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
 #pragma unroll 8
     for (int p = 0; p < mg.count; ++p)
       num = fmaf(w_s[g][p], __ldcg(acc + static_cast<int64_t>(p) * G * HD), num);
-    const int head = blk.kv_head * G + g;
-    a.out[static_cast<int64_t>(seq.first_row + blk.q_begin) * a.heads * HD + head * HD + d] =
-        __float2bfloat16(num);
+    const int head = kv_head * G + g;
+    a.out[out_row * a.heads * HD + head * HD + d] = __float2bfloat16(num);
   }
+}
+
+template <int HD, int G, bool kFp8, bool kK8 = false, bool kBits = false>
+__global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(AttentionArgs a) {
+  // FP8: 16-byte aligned, so their reads go four floats at a time.
+  __shared__ alignas(kFp8 ? 16 : 4) float q_s[G][HD];
+  __shared__ alignas(kFp8 ? 16 : 4) float p_s[kDecodeWarps][G][kDecodeRun];
+  __shared__ float o_s[kDecodeWarps][G][HD];
+  __shared__ float ml_s[kDecodeWarps][G][2];
+  __shared__ int last_split;
+  __shared__ float w_s[G][kDecodeMaxSplits];  // the merge's weights
+  __shared__ int32_t page_s[kDecodePageIds];
+  // The step's tables do not depend on the kernels before this one.
+  const AttentionBlock blk = a.blocks[blockIdx.x];
+  if (blk.seq < 0) return;  // padding (PadDecodePlan)
+  const AttentionSeq seq = a.seqs[blk.seq];
+  const int32_t* pages = a.page_tables + seq.page_table_offset;
+  const int first_page = blk.k_begin / a.page_size;
+  const int range_pages = (blk.k_end - 1) / a.page_size + 1 - first_page;
+  for (int i = threadIdx.x; i < min(range_pages, kDecodePageIds); i += kDecodeWarps * 32) {
+    page_s[i] = pages[first_page + i];
+  }
+  WaitForPredecessors();
+  LetDependentsLaunch();
+  float q_scale = a.scale * kLog2e;
+  [[maybe_unused]] float v_scale = 1.0f;
+  if constexpr (kFp8) {
+    q_scale *= a.k_scales[blk.kv_head];
+    v_scale = a.v_scales[blk.kv_head];
+  }
+  const int64_t qrow = static_cast<int64_t>(seq.first_row + blk.q_begin) * a.ld;
+#pragma unroll
+  for (int idx = threadIdx.x; idx < G * HD;
+       idx += kDecodeWarps * 32) {  // the loads go out together
+    const int g = idx / HD, d = idx % HD;
+    q_s[g][d] = a.qkv[qrow + (blk.kv_head * G + g) * HD + d] * q_scale;
+  }
+  __syncthreads();
+  const int split_len = blk.split_len > 0 ? blk.split_len : blk.k_end - blk.k_begin;
+  const int64_t out_row = seq.first_row + blk.q_begin;
+  for (int s0 = blk.k_begin, split = 0; s0 < blk.k_end; s0 += split_len, ++split) {
+    DecodeSplit<HD, G, kFp8, kK8, kBits, false>(
+        a, s0, min(blk.k_end, s0 + split_len), blk.kv_head, page_s, pages, first_page, nullptr,
+        nullptr, q_s, p_s, o_s, ml_s, v_scale, out_row, blk.partial < 0 ? -1 : blk.partial + split);
+  }
+  if (blk.partial < 0) return;
+  // The last block of this (sequence, kv head) to finish merges all its
+  // splits; a block that holds them all merges at once.
+  const AttentionMerge mg = a.merges[blk.merge];
+  if (mg.blocks > 1) {
+    __threadfence();  // this block's partials are visible before it is counted
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      last_split = atomicAdd(a.merge_counters + blk.merge, 1) == mg.blocks - 1;
+      if (last_split) a.merge_counters[blk.merge] = 0;  // ready for the next launch
+    }
+    __syncthreads();
+    if (!last_split) return;
+    __threadfence();
+  }
+  DecodeMerge<HD, G>(a, mg, blk.kv_head, out_row, w_s);
+}
+
+// Cascade blocks (attention.h): one split of one kv head, shared by up to
+// kCascadeMaxMembers sequences. The split's K and V rows are copied from the
+// pool into shared memory once (cp.async; the page table of any member maps
+// them), then each member's scaled query runs DecodeSplit over them, the code
+// and order of the decode kernel, and writes that member's partial for the
+// split. Then the block counts itself into each member's merge; the last block
+// of a merge (here or in the decode kernel) merges it.
+template <int HD, int G>
+__global__ void __launch_bounds__(kDecodeWarps * 32) CascadeDecodeKernel(AttentionArgs a) {
+  extern __shared__ __align__(16) unsigned char cascade_tiles[];
+  __shared__ float q_s[G][HD];
+  __shared__ float p_s[kDecodeWarps][G][kDecodeRun];
+  __shared__ float o_s[kDecodeWarps][G][HD];
+  __shared__ float ml_s[kDecodeWarps][G][2];
+  __shared__ int last_split;
+  __shared__ float w_s[G][kDecodeMaxSplits];
+  const CascadeBlock blk = a.cascade_blocks[blockIdx.x];
+  if (blk.members == 0) return;  // padding (PadDecodePlan)
+  bf16* k_s = reinterpret_cast<bf16*>(cascade_tiles);
+  bf16* v_s = k_s + static_cast<int64_t>(a.cascade_split_keys) * kCascadeKStride<HD>;
+  const int32_t* pages = a.page_tables + a.seqs[blk.page_seq].page_table_offset;
+  const int keys = blk.k_end - blk.k_begin;
+  WaitForPredecessors();
+  LetDependentsLaunch();
+  constexpr int kChunks = HD * static_cast<int>(sizeof(bf16)) / 16;  // 16-byte chunks a row
+  for (int i = threadIdx.x; i < keys * kChunks; i += kDecodeWarps * 32) {
+    const int key = i / kChunks, c = i % kChunks, kp = blk.k_begin + key;
+    const int64_t slot =
+        (static_cast<int64_t>(pages[kp / a.page_size]) * a.kv_heads + blk.kv_head) * a.page_size +
+        kp % a.page_size;
+    CpAsync16(k_s + key * kCascadeKStride<HD> + c * 8, a.k_pool + slot * HD + c * 8, true);
+    CpAsync16(v_s + key * HD + c * 8, a.v_pool + slot * HD + c * 8, true);
+  }
+  CpAsyncCommit();
+  asm volatile("cp.async.wait_all;\n" ::);
+  __syncthreads();
+  const float q_scale = a.scale * kLog2e;
+  for (int m = 0; m < blk.members; ++m) {
+    const CascadeMember mb = a.cascade_members[blk.first_member + m];
+    const int64_t out_row = a.seqs[mb.seq].first_row;
+    const int64_t qrow = out_row * a.ld;
+    for (int idx = threadIdx.x; idx < G * HD; idx += kDecodeWarps * 32) {
+      const int g = idx / HD, d = idx % HD;
+      q_s[g][d] = a.qkv[qrow + (blk.kv_head * G + g) * HD + d] * q_scale;
+    }
+    __syncthreads();
+    DecodeSplit<HD, G, false, false, false, true>(a, blk.k_begin, blk.k_end, blk.kv_head, nullptr,
+                                                  nullptr, 0, k_s, v_s, q_s, p_s, o_s, ml_s, 1.0f,
+                                                  out_row, mb.partial + blk.split);
+  }
+  __threadfence();  // this block's partials are visible before it is counted
+  __syncthreads();
+  for (int m = 0; m < blk.members; ++m) {
+    const CascadeMember mb = a.cascade_members[blk.first_member + m];
+    const AttentionMerge mg = a.merges[mb.merge];
+    if (mg.blocks > 1) {
+      if (threadIdx.x == 0) {
+        last_split = atomicAdd(a.merge_counters + mb.merge, 1) == mg.blocks - 1;
+        if (last_split) a.merge_counters[mb.merge] = 0;  // ready for the next launch
+      }
+      __syncthreads();
+      const bool last = last_split;
+      __syncthreads();  // read by all before thread 0 writes it again
+      if (!last) continue;
+      __threadfence();
+    }
+    DecodeMerge<HD, G>(a, mg, blk.kv_head, a.seqs[mb.seq].first_row, w_s);
+    __syncthreads();  // w_s is free for the next member
+  }
+}
+
+template <int HD>
+cudaError_t LaunchCascade(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
+  const dim3 grid(static_cast<unsigned>(a.num_cascade_blocks)), block(kDecodeWarps * 32);
+  const size_t smem = CascadeSharedBytes<HD>(a.cascade_split_keys);
+  switch (a.heads / a.kv_heads) {
+    case 1:
+      return Launch(CascadeDecodeKernel<HD, 1>, grid, block, smem, stream, pdl, a);
+    case 2:
+      return Launch(CascadeDecodeKernel<HD, 2>, grid, block, smem, stream, pdl, a);
+    case 4:
+      return Launch(CascadeDecodeKernel<HD, 4>, grid, block, smem, stream, pdl, a);
+    case 8:
+      return Launch(CascadeDecodeKernel<HD, 8>, grid, block, smem, stream, pdl, a);
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
+
+template <int HD>
+cudaError_t PrepareCascade() {
+  const int bytes = static_cast<int>(CascadeSharedBytes<HD>(kCascadeMaxSplitKeys));
+  for (cudaError_t e : {cudaFuncSetAttribute(CascadeDecodeKernel<HD, 1>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
+                        cudaFuncSetAttribute(CascadeDecodeKernel<HD, 2>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
+                        cudaFuncSetAttribute(CascadeDecodeKernel<HD, 4>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
+                        cudaFuncSetAttribute(CascadeDecodeKernel<HD, 8>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)}) {
+    if (e != cudaSuccess) return e;
+  }
+  return cudaSuccess;
 }
 
 template <int HD, bool kFp8, bool kK8 = false, bool kBits = false>
@@ -841,7 +995,8 @@ bool AttentionSupportsHeadDim(int64_t head_dim) {
 }
 
 cudaError_t PrepareAttention() {
-  for (cudaError_t e : {Prepare<16>(), Prepare<32>(), Prepare<64>(), Prepare<128>()}) {
+  for (cudaError_t e : {Prepare<16>(), Prepare<32>(), Prepare<64>(), Prepare<128>(),
+                        PrepareCascade<64>(), PrepareCascade<128>()}) {
     if (e != cudaSuccess) return e;
   }
   return cudaSuccess;
@@ -853,6 +1008,15 @@ cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream, bool pd
     // A decode plan's partials are laid out for the decode kernel alone, which
     // merges its own splits.
     if (!DecodeAttentionSupports(a.head_dim, a.heads / a.kv_heads)) return cudaErrorInvalidValue;
+    if (a.num_cascade_blocks > 0) {
+      // Cascade blocks read BF16 pools without a window (attention_plan.h).
+      if (a.k_fp8 != nullptr || a.window != 0 || a.cascade_split_keys <= 0 ||
+          a.cascade_split_keys > kCascadeMaxSplitKeys)
+        return cudaErrorInvalidValue;
+      const cudaError_t e =
+          a.head_dim == 64 ? LaunchCascade<64>(a, stream, pdl) : LaunchCascade<128>(a, stream, pdl);
+      if (e != cudaSuccess) return e;
+    }
     return a.head_dim == 64 ? LaunchDecode<64>(a, stream, pdl) : LaunchDecode<128>(a, stream, pdl);
   }
   switch (a.head_dim) {

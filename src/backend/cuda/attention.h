@@ -83,6 +83,37 @@ struct AttentionMerge {
   int32_t unused = 0;
 };
 
+// Cascade decode (decode plans over a BF16 pool, no window): sequences whose
+// page tables map the same pages for whole decode splits (a cached system
+// prompt, n > 1) have those splits computed by cascade blocks, each one split
+// of one kv head for up to kCascadeMaxMembers such sequences: it copies the
+// split's K and V into shared memory once, then runs every member's query over
+// them with the decode kernel's own split code (the same arithmetic in the
+// same order), writing each member's partial for that split, and counts itself
+// into each member's merge. A split's partial is therefore the same bits
+// whether a cascade block or the member's own decode block computed it, and a
+// sequence's output the same bits whatever else is in the batch. The cascade
+// kernel launches before the decode kernel, which takes the members' other
+// splits; the last block of a member's merge (either kernel) merges it.
+inline constexpr int kCascadeMaxMembers = 16;
+inline constexpr int kCascadeMaxSplitKeys = 128;  // keys of a split a cascade block holds
+
+struct CascadeBlock {
+  int32_t first_member, members;  // into AttentionArgs::cascade_members (0 members: padding)
+  int32_t kv_head;
+  int32_t k_begin, k_end;  // the split's keys
+  int32_t split;           // its ordinal among each member's splits (partial = member's + split)
+  int32_t page_seq;        // a member, whose page table maps the split's keys
+  int32_t unused = 0;
+};
+
+struct CascadeMember {
+  int32_t seq;
+  int32_t partial;  // the member's first partial slot for this kv head
+  int32_t merge;    // its AttentionMerge
+  int32_t unused = 0;
+};
+
 struct AttentionArgs {
   const float* qkv;
   int64_t ld;
@@ -118,6 +149,12 @@ struct AttentionArgs {
   const __nv_fp8_storage_t* v_fp8 = nullptr;
   const float* k_scales = nullptr;
   const float* v_scales = nullptr;
+  // Cascade blocks of a decode plan (BF16 pools; none: 0), with their members,
+  // and the longest split among them (sets the kernel's shared memory).
+  const CascadeBlock* cascade_blocks = nullptr;
+  int32_t num_cascade_blocks = 0;
+  int32_t cascade_split_keys = 0;
+  const CascadeMember* cascade_members = nullptr;
 };
 
 // How the decode kernel reads an FP8 pool's K (attention.cu): K in 16-byte or

@@ -173,21 +173,30 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
     const auto table_at = static_cast<int32_t>(pages.size());
     pages.insert(pages.end(), group_pages.begin(), group_pages.end());
     for (int64_t p = shared; p < per_seq; ++p) pages.push_back(pool[next_page++]);
-    plan.push_back({s.start, s.tokens, pages[static_cast<size_t>(table_at)]});
+    plan.push_back({s.start, s.tokens, pages[static_cast<size_t>(table_at)], nullptr, per_seq});
     seqs.push_back({static_cast<int32_t>(i * s.tokens), static_cast<int32_t>(s.start), table_at});
   }
+  for (size_t i = 0; i < plan.size(); ++i) plan[i].pages = pages.data() + seqs[i].page_table_offset;
   std::vector<AttentionBlock> blocks;
   std::vector<AttentionMerge> merges;
+  DecodeCascade cascade;
+  cascade.page_size = s.page_size;
   const int64_t max_partials = AttentionMaxPartials(s.heads, kDecodeBatch);
   const bool decode = PlanStepAttention(
       plan, s.heads, s.kv_heads, s.head_dim, num_sms, max_partials, &blocks, &merges, 0,
-      s.sequence_major ? DecodeBlockOrder::kSequenceMajor : DecodeBlockOrder::kKvHeadMajor);
+      s.sequence_major ? DecodeBlockOrder::kSequenceMajor : DecodeBlockOrder::kKvHeadMajor,
+      s.cascade ? &cascade : nullptr);
+  const auto cascade_blocks = static_cast<int64_t>(cascade.blocks.size());
+  const auto plan_blocks = static_cast<int64_t>(blocks.size());
+  const auto plan_merges = static_cast<int64_t>(merges.size());
+  // As a step pads it (the padding blocks return at once).
+  if (decode) PadDecodePlan(s.batch, s.kv_heads, num_sms, &blocks, &merges, &cascade);
 
   const int64_t rows = s.batch * s.tokens;
   const int64_t ld = (s.heads + 2 * s.kv_heads) * s.head_dim;
   const int64_t pool_elements = num_pages * s.kv_heads * s.page_size * s.head_dim;
   DeviceBuffer qkv, k_pool, v_pool, tables, seq_buf, block_buf, merge_buf, acc, stats, counters,
-      out, flush;
+      out, flush, cascade_buf, member_buf;
   RETURN_IF_ERROR(qkv.Reserve(static_cast<size_t>(rows * ld) * 4, "attention bench queries"));
   RETURN_IF_ERROR(k_pool.Reserve(static_cast<size_t>(pool_elements) * 2, "attention bench K pool"));
   RETURN_IF_ERROR(v_pool.Reserve(static_cast<size_t>(pool_elements) * 2, "attention bench V pool"));
@@ -209,6 +218,8 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
   RETURN_IF_ERROR(Upload(seqs, &seq_buf, "sequences"));
   RETURN_IF_ERROR(Upload(blocks, &block_buf, "attention blocks"));
   RETURN_IF_ERROR(Upload(merges, &merge_buf, "attention merges"));
+  RETURN_IF_ERROR(Upload(cascade.blocks, &cascade_buf, "cascade blocks"));
+  RETURN_IF_ERROR(Upload(cascade.members, &member_buf, "cascade members"));
 
   AttentionArgs a{};
   a.qkv = qkv.as<float>();
@@ -231,6 +242,10 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
   a.merge_counters = counters.as<int32_t>();
   a.out = out.as<bf16>();
   a.decode = decode ? 1 : 0;
+  a.cascade_blocks = cascade_buf.as<CascadeBlock>();
+  a.num_cascade_blocks = static_cast<int32_t>(cascade.blocks.size());
+  a.cascade_split_keys = cascade.split_keys;
+  a.cascade_members = member_buf.as<CascadeMember>();
 
   Events ev;
   RADIXLM_CUDA_TRY(cudaEventCreate(&ev.start));
@@ -252,8 +267,9 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
   AttentionBenchResult r;
   r.seconds = Median(times);
   r.samples = samples;
-  r.blocks = static_cast<int64_t>(blocks.size());
-  r.merges = static_cast<int64_t>(merges.size());
+  r.blocks = plan_blocks;
+  r.merges = plan_merges;
+  r.cascade_blocks = cascade_blocks;
   // Query j (0-based among the new tokens) sees start + j + 1 keys.
   const double t = static_cast<double>(s.tokens), st = static_cast<double>(s.start);
   const double pairs = static_cast<double>(s.batch) * (t * st + t * (t + 1) / 2);

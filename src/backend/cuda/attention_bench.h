@@ -30,8 +30,10 @@ struct AttentionBenchShape {
   // pages for each run of `share_group` consecutive sequences, as a cached
   // system prompt's do; 0: every sequence on its own pages.
   int64_t shared_prefix = 0, share_group = 1;
-  // Decode shapes: the plan's block order (attention_plan.h).
+  // Decode shapes: the plan's block order (attention_plan.h), and whether
+  // shared splits run on cascade blocks (attention.h).
   bool sequence_major = false;
+  bool cascade = true;
 };
 
 struct AttentionBenchResult {
@@ -44,6 +46,7 @@ struct AttentionBenchResult {
   int64_t samples = 0;
   int64_t blocks = 0;  // thread blocks and merges the planner made
   int64_t merges = 0;
+  int64_t cascade_blocks = 0;  // of them, cascade blocks (padding left out)
   double tflops() const { return flops / seconds / 1e12; }
   double gbs() const { return kv_bytes / seconds / 1e9; }
 };

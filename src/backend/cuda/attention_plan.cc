@@ -1,6 +1,8 @@
 #include "backend/cuda/attention_plan.h"
 
 #include <algorithm>
+#include <bit>
+#include <tuple>
 
 #include "core/check.h"
 
@@ -80,23 +82,106 @@ int64_t DecodeSplitKeys(int64_t keys) {
   return std::max(kDecodeSplitMinKeys, (even + 31) / 32 * 32);
 }
 
+namespace {
+
+// The cascade groups of a decode plan (DecodeCascade): per sequence its shared
+// splits (0: none), and the groups' members (indices into seqs), each group at
+// most kCascadeMaxMembers.
+struct CascadeGroups {
+  std::vector<int64_t> shared;               // per sequence
+  std::vector<std::vector<size_t>> members;  // per group
+  std::vector<int64_t> group_shared;         // per group
+};
+
+CascadeGroups FindCascadeGroups(const std::vector<AttentionPlanSeq>& seqs, int64_t page_size,
+                                const std::vector<int64_t>& split_len,
+                                const std::vector<int64_t>& keys) {
+  CascadeGroups out;
+  out.shared.assign(seqs.size(), 0);
+  auto eligible = [&](size_t i) {
+    return seqs[i].pages != nullptr && seqs[i].num_pages > 0 &&
+           split_len[i] <= kCascadeMaxSplitKeys && keys[i] > split_len[i];
+  };
+  std::vector<size_t> order;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    if (eligible(i)) order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) {
+    return std::tie(seqs[x].prefix_key, split_len[x]) < std::tie(seqs[y].prefix_key, split_len[y]);
+  });
+  // The whole splits of `x` that lie within its common leading pages with
+  // `leader` and before its last key.
+  auto shared_splits = [&](size_t leader, size_t x) {
+    const AttentionPlanSeq &a = seqs[leader], &b = seqs[x];
+    const int64_t n = std::min(a.num_pages, b.num_pages);
+    int64_t same = 0;
+    while (same < n && a.pages[same] == b.pages[same]) ++same;
+    const int64_t shared_keys = std::min({same * page_size, keys[leader] - 1, keys[x] - 1});
+    return shared_keys / split_len[x];
+  };
+  for (size_t at = 0; at < order.size();) {
+    const size_t leader = order[at];
+    std::vector<size_t> group = {leader};
+    int64_t common = -1;
+    size_t next = at + 1;
+    for (; next < order.size(); ++next) {
+      const size_t x = order[next];
+      if (seqs[x].prefix_key != seqs[leader].prefix_key || split_len[x] != split_len[leader]) break;
+      const int64_t s = shared_splits(leader, x);
+      if (s < 1) continue;  // stays on its own (its splits are its decode blocks')
+      group.push_back(x);
+      common = common < 0 ? s : std::min(common, s);
+    }
+    at = next;
+    if (group.size() < 2) continue;
+    for (size_t i = 0; i < group.size(); i += kCascadeMaxMembers) {
+      const size_t end = std::min(group.size(), i + kCascadeMaxMembers);
+      if (end - i < 2) break;  // a lone last member keeps its splits
+      out.members.emplace_back(group.begin() + static_cast<std::ptrdiff_t>(i),
+                               group.begin() + static_cast<std::ptrdiff_t>(end));
+      out.group_shared.push_back(common);
+      for (size_t j = i; j < end; ++j) out.shared[group[j]] = common;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
                          int64_t num_sms, int64_t max_partial_rows,
                          std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges,
-                         int64_t window, DecodeBlockOrder order) {
+                         int64_t window, DecodeBlockOrder order, DecodeCascade* cascade) {
   const int64_t group = heads / kv_heads;
   // The keys a sequence's one query sees: the last `window` of them at most.
   auto visible = [window](const AttentionPlanSeq& s) {
     return window > 0 ? std::min(s.start + 1, window) : s.start + 1;
   };
-  int64_t rows = 0, splits_total = 0;
+  int64_t rows = 0;
   for (const AttentionPlanSeq& s : seqs) {
     const int64_t keys = visible(s), len = DecodeSplitKeys(keys);
     const int64_t splits = (keys + len - 1) / len;
     if (splits > 1) rows += kv_heads * splits * group;
-    splits_total += kv_heads * splits;
   }
   const bool allow_split = rows <= max_partial_rows;
+  std::vector<int64_t> keys_of(seqs.size()), split_len_of(seqs.size()), splits_of(seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    keys_of[i] = visible(seqs[i]);
+    split_len_of[i] = allow_split ? DecodeSplitKeys(keys_of[i]) : keys_of[i];
+    splits_of[i] = (keys_of[i] + split_len_of[i] - 1) / split_len_of[i];
+  }
+  CascadeGroups groups;
+  groups.shared.assign(seqs.size(), 0);
+  if (cascade != nullptr) {
+    cascade->blocks.clear();
+    cascade->members.clear();
+    cascade->split_keys = 0;
+    if (window == 0 && allow_split && cascade->page_size > 0)
+      groups = FindCascadeGroups(seqs, cascade->page_size, split_len_of, keys_of);
+  }
+  int64_t splits_total = 0;  // those the decode blocks take
+  for (size_t i = 0; i < seqs.size(); ++i)
+    splits_total += kv_heads * (splits_of[i] - groups.shared[i]);
   const int64_t wanted = std::max<int64_t>(1, kDecodeBlocksPerSm * num_sms);
   const int64_t per_block =
       allow_split ? std::max<int64_t>(1, (splits_total + wanted - 1) / wanted) : 1;
@@ -111,15 +196,17 @@ void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t head
   }
   blocks->clear();
   merges->clear();
+  // Per (sequence, kv head): its first partial and its merge (for cascade members).
+  std::vector<std::pair<int32_t, int32_t>> slot_of(seqs.size() * static_cast<size_t>(kv_heads));
   int32_t partials = 0;
   const int64_t outer = order == DecodeBlockOrder::kKvHeadMajor ? kv_heads : 1;
   const int64_t inner = order == DecodeBlockOrder::kKvHeadMajor ? 1 : kv_heads;
   for (int64_t go = 0; go < outer; ++go) {
     for (size_t si : order_of) {
-      const int64_t end = seqs[si].start + 1, keys = visible(seqs[si]), first = end - keys;
-      const int64_t split_len = allow_split ? DecodeSplitKeys(keys) : keys;
-      const int64_t splits = (keys + split_len - 1) / split_len;
-      const int64_t block_count = (splits + per_block - 1) / per_block;
+      const int64_t end = seqs[si].start + 1, keys = keys_of[si], first = end - keys;
+      const int64_t split_len = split_len_of[si], splits = splits_of[si];
+      const int64_t shared = groups.shared[si];  // splits the cascade blocks take
+      const int64_t block_count = (splits - shared + per_block - 1) / per_block;
       for (int64_t gi = 0; gi < inner; ++gi) {
         const int64_t g = go + gi;
         AttentionBlock b{static_cast<int32_t>(si), static_cast<int32_t>(g), 0, 1, 0, 0, -1};
@@ -127,10 +214,12 @@ void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t head
         if (splits > 1) {
           b.merge = static_cast<int32_t>(merges->size());
           AttentionMerge m{b.seq, b.kv_head, 0, 1, partials, static_cast<int32_t>(splits)};
-          m.blocks = static_cast<int32_t>(block_count);
+          m.blocks = static_cast<int32_t>(block_count + shared);
           merges->push_back(m);
+          slot_of[si * static_cast<size_t>(kv_heads) + static_cast<size_t>(g)] = {partials,
+                                                                                  b.merge};
         }
-        for (int64_t k = 0; k < splits; k += per_block) {
+        for (int64_t k = shared; k < splits; k += per_block) {
           b.k_begin = static_cast<int32_t>(first + k * split_len);
           b.k_end = static_cast<int32_t>(first + std::min(keys, (k + per_block) * split_len));
           b.partial = splits > 1 ? partials + static_cast<int32_t>(k) : -1;
@@ -138,6 +227,26 @@ void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t head
         }
         if (splits > 1) partials += static_cast<int32_t>(splits);
       }
+    }
+  }
+  if (cascade == nullptr) return;
+  for (int64_t g = 0; g < kv_heads; ++g) {
+    for (size_t gi = 0; gi < groups.members.size(); ++gi) {
+      const std::vector<size_t>& members = groups.members[gi];
+      const auto first_member = static_cast<int32_t>(cascade->members.size());
+      for (size_t si : members) {
+        const auto [partial, merge] =
+            slot_of[si * static_cast<size_t>(kv_heads) + static_cast<size_t>(g)];
+        cascade->members.push_back({static_cast<int32_t>(si), partial, merge});
+      }
+      const int64_t split_len = split_len_of[members[0]];
+      for (int64_t k = 0; k < groups.group_shared[gi]; ++k) {
+        cascade->blocks.push_back({first_member, static_cast<int32_t>(members.size()),
+                                   static_cast<int32_t>(g), static_cast<int32_t>(k * split_len),
+                                   static_cast<int32_t>((k + 1) * split_len),
+                                   static_cast<int32_t>(k), static_cast<int32_t>(members[0])});
+      }
+      cascade->split_keys = std::max(cascade->split_keys, static_cast<int32_t>(split_len));
     }
   }
 }
@@ -151,7 +260,13 @@ int64_t DecodePlanMaxBlocks(int64_t seqs, int64_t kv_heads, int64_t num_sms) {
 }
 
 void PadDecodePlan(int64_t seqs, int64_t kv_heads, int64_t num_sms,
-                   std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges) {
+                   std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges,
+                   DecodeCascade* cascade) {
+  if (cascade != nullptr && !cascade->blocks.empty()) {
+    auto pow2 = [](size_t n) { return std::bit_ceil(n); };
+    cascade->blocks.resize(pow2(cascade->blocks.size()), CascadeBlock{0, 0, 0, 0, 0, 0, 0});
+    cascade->members.resize(pow2(cascade->members.size()), CascadeMember{0, 0, 0});
+  }
   const auto max_blocks = static_cast<size_t>(DecodePlanMaxBlocks(seqs, kv_heads, num_sms));
   CHECK_LE(blocks->size(), max_blocks) << "a decode plan past its bound";
   CHECK_LE(merges->size(), static_cast<size_t>(seqs * kv_heads));
@@ -167,14 +282,19 @@ int64_t AttentionMaxPartials(int64_t heads, int64_t decode_batch) {
 bool PlanStepAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
                        int64_t head_dim, int64_t num_sms, int64_t max_partials,
                        std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges,
-                       int64_t window, DecodeBlockOrder order) {
+                       int64_t window, DecodeBlockOrder order, DecodeCascade* cascade) {
   bool decode = !seqs.empty() && DecodeAttentionSupports(head_dim, heads / kv_heads);
   for (const AttentionPlanSeq& s : seqs) decode = decode && s.tokens == 1;
   if (decode) {
     PlanDecodeAttention(seqs, heads, kv_heads, num_sms, max_partials * kAttentionRows, blocks,
-                        merges, window, order);
+                        merges, window, order, cascade);
   } else {
     PlanAttention(seqs, heads, kv_heads, num_sms, max_partials, blocks, merges, window);
+    if (cascade != nullptr) {
+      cascade->blocks.clear();
+      cascade->members.clear();
+      cascade->split_keys = 0;
+    }
   }
   return decode;
 }

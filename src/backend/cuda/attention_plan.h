@@ -16,6 +16,25 @@ struct AttentionPlanSeq {
   // backend passes the first page of the sequence's table, so sequences that
   // share cached prefix pages (one system prompt) sit together.
   int64_t prefix_key = 0;
+  // Decode plans with a DecodeCascade: the sequence's page table (at least
+  // start + 1 keys' pages), to find the pages sequences share.
+  const int32_t* pages = nullptr;
+  int64_t num_pages = 0;
+};
+
+// A decode plan's cascade blocks (attention.h): `page_size` in, the rest out.
+// Sequences of one prefix_key, equal split lengths (DecodeSplitKeys) of at most
+// kCascadeMaxSplitKeys keys and at least two splits form a group; the group
+// shares the whole splits that lie within every member's common leading pages
+// with the group's first member (and before each member's last key), so the
+// split that holds a sequence's newest key is always its own. Groups are cut
+// into kCascadeMaxMembers members; each shared split of each kv head of each
+// group is one cascade block, and counts in its members' merges.
+struct DecodeCascade {
+  int64_t page_size = 0;
+  std::vector<CascadeBlock> blocks;
+  std::vector<CascadeMember> members;
+  int32_t split_keys = 0;  // the longest split of the blocks (0: none)
 };
 
 // The order of a decode plan's blocks (which blocks the GPU runs at the same
@@ -63,16 +82,20 @@ void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t head
                          int64_t num_sms, int64_t max_partial_rows,
                          std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges,
                          int64_t window = 0,
-                         DecodeBlockOrder order = DecodeBlockOrder::kKvHeadMajor);
+                         DecodeBlockOrder order = DecodeBlockOrder::kKvHeadMajor,
+                         DecodeCascade* cascade = nullptr);
 
 // Pads a decode plan of `seqs` sequences to counts that depend on nothing
 // else: blocks to DecodePlanMaxBlocks (the padding blocks have seq -1 and do
 // nothing), merges to seqs * kv_heads (zeroed). A decode step's launch grid and
 // table offsets then depend on its batch size alone, so one captured graph
-// serves every step of that size whatever the sequences' lengths.
+// serves every step of that size whatever the sequences' lengths. A cascade's
+// blocks and members (when there are any) are padded to powers of two (padding
+// blocks have no members), so few shapes occur.
 int64_t DecodePlanMaxBlocks(int64_t seqs, int64_t kv_heads, int64_t num_sms);
 void PadDecodePlan(int64_t seqs, int64_t kv_heads, int64_t num_sms,
-                   std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges);
+                   std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges,
+                   DecodeCascade* cascade = nullptr);
 
 // Partials (of kAttentionRows rows) a workspace holds so that prefill splits
 // have 2,048 and decode steps of up to `decode_batch` sequences never lose
@@ -82,10 +105,12 @@ int64_t AttentionMaxPartials(int64_t heads, int64_t decode_batch);
 // The plan of a step: PlanDecodeAttention where every sequence has one new
 // token and DecodeAttentionSupports the shape, else PlanAttention. Returns
 // whether it is a decode plan (AttentionArgs::decode). Partial buffers hold
-// max_partials * kAttentionRows rows.
+// max_partials * kAttentionRows rows. `cascade` (may be null: none) is filled
+// for decode plans and emptied otherwise.
 bool PlanStepAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
                        int64_t head_dim, int64_t num_sms, int64_t max_partials,
                        std::vector<AttentionBlock>* blocks, std::vector<AttentionMerge>* merges,
-                       int64_t window = 0, DecodeBlockOrder order = DecodeBlockOrder::kKvHeadMajor);
+                       int64_t window = 0, DecodeBlockOrder order = DecodeBlockOrder::kKvHeadMajor,
+                       DecodeCascade* cascade = nullptr);
 
 }  // namespace radixlm::backend::cuda

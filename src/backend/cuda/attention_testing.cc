@@ -11,6 +11,8 @@
 namespace radixlm::backend::cuda {
 
 namespace {
+int64_t last_cascade_blocks = 0;
+
 template <typename T>
 Status Upload(const std::vector<T>& host, DeviceBuffer* dst) {
   RETURN_IF_ERROR(dst->Reserve(host.size() * sizeof(T), "a test buffer"));
@@ -30,7 +32,8 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   std::vector<int32_t> tables;
   int64_t rows = 0;
   for (const auto& s : p.seqs) {
-    plan.push_back({s.start, s.tokens});
+    plan.push_back({s.start, s.tokens, s.page_table.empty() ? -1 : s.page_table[0],
+                    s.page_table.data(), static_cast<int64_t>(s.page_table.size())});
     seqs.push_back({static_cast<int32_t>(rows), static_cast<int32_t>(s.start),
                     static_cast<int32_t>(tables.size())});
     tables.insert(tables.end(), s.page_table.begin(), s.page_table.end());
@@ -39,11 +42,15 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   std::vector<AttentionBlock> blocks;
   std::vector<AttentionMerge> merges;
   const int64_t max_partials = 4096;
-  const bool decode = PlanStepAttention(plan, p.heads, p.kv_heads, p.head_dim, p.num_sms,
-                                        max_partials, &blocks, &merges, p.window);
-  DeviceBuffer q, k, v, tab, sq, bl, mg, acc, stats, o;
-  RETURN_IF_ERROR(Upload(p.q, &q));
   const bool fp8 = !p.k_codes.empty();
+  DecodeCascade cascade;
+  cascade.page_size = p.page_size;
+  const bool decode = PlanStepAttention(
+      plan, p.heads, p.kv_heads, p.head_dim, p.num_sms, max_partials, &blocks, &merges, p.window,
+      DecodeBlockOrder::kKvHeadMajor, p.cascade && !fp8 ? &cascade : nullptr);
+  last_cascade_blocks = static_cast<int64_t>(cascade.blocks.size());
+  DeviceBuffer q, k, v, tab, sq, bl, mg, acc, stats, o, cb, cm;
+  RETURN_IF_ERROR(Upload(p.q, &q));
   DeviceBuffer scales;
   if (fp8) {
     if (p.v_codes.size() != p.k_codes.size() ||
@@ -63,6 +70,8 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   RETURN_IF_ERROR(Upload(seqs, &sq));
   RETURN_IF_ERROR(Upload(blocks, &bl));
   RETURN_IF_ERROR(Upload(merges, &mg));
+  RETURN_IF_ERROR(Upload(cascade.blocks, &cb));
+  RETURN_IF_ERROR(Upload(cascade.members, &cm));
   RETURN_IF_ERROR(
       acc.Reserve(static_cast<size_t>(max_partials) * kAttentionRows * p.head_dim * 4, "partials"));
   RETURN_IF_ERROR(
@@ -102,6 +111,10 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   a.out = o.as<bf16>();
   a.decode = decode ? 1 : 0;
   a.window = static_cast<int32_t>(p.window);
+  a.cascade_blocks = cb.as<CascadeBlock>();
+  a.num_cascade_blocks = static_cast<int32_t>(cascade.blocks.size());
+  a.cascade_split_keys = cascade.split_keys;
+  a.cascade_members = cm.as<CascadeMember>();
   // Twice, the output cleared in between: the second launch shows that the first
   // left its merge counters at zero (as CUDA-graph replays need).
   RADIXLM_CUDA_TRY(LaunchAttention(a, nullptr));
@@ -117,5 +130,7 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   }
   return OkStatus();
 }
+
+int64_t LastCascadeBlocks() { return last_cascade_blocks; }
 
 }  // namespace radixlm::backend::cuda

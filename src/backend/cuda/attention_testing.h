@@ -26,7 +26,14 @@ struct PagedAttentionProblem {
   // codes in k's layout, read as code * scale with one scale per kv head.
   std::vector<uint8_t> k_codes, v_codes;
   std::vector<float> k_scales, v_scales;  // kv_heads each
+  // Decode plans over a BF16 pool: sequences whose page tables share pages
+  // for whole splits run those on cascade blocks (attention.h); off: never.
+  bool cascade = true;
 };
+
+// The cascade blocks RunPagedAttention's last decode plan made (for tests that
+// must know the shared path ran).
+int64_t LastCascadeBlocks();
 
 // out: [sum of tokens][heads * head_dim] as F32 (the kernel writes BF16).
 Status RunPagedAttention(const PagedAttentionProblem& problem, std::vector<float>* out);

@@ -195,6 +195,7 @@ struct CudaBackend::Impl {
   // tables, uploaded to the same buffer before the replay.
   struct GraphKey {
     int64_t tokens, seqs, blocks, merges, rows, choices;
+    int64_t cascade_blocks = 0, cascade_members = 0, cascade_keys = 0;
     auto operator<=>(const GraphKey&) const = default;
   };
   struct Graph {
@@ -205,6 +206,7 @@ struct CudaBackend::Impl {
   bool use_graphs = true;
   // From the options and the environment (Create).
   bool use_pdl = false, use_fused_gemv = true;  // for steps of at most gemv_rows tokens
+  bool use_cascade = true;
   int64_t gemv_rows = kGemvMaxRows;  // products of at most this many rows: the hand GEMVs
   std::map<GraphKey, Graph> graphs;
   uint64_t graph_replays = 0, graph_captures = 0;
@@ -421,6 +423,7 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   use_pdl = Switch("RADIXLM_CUDA_PDL", options.pdl);
   use_fused_gemv = Switch("RADIXLM_CUDA_FUSED_GEMV", options.fused_gemv);
   use_fp8_weights = Switch("RADIXLM_CUDA_FP8_WEIGHTS", options.fp8_weights);
+  use_cascade = Switch("RADIXLM_CUDA_CASCADE", options.cascade_decode);
   gemv_rows = options.gemv_max_rows;
   if (const char* rows = std::getenv("RADIXLM_CUDA_GEMV_ROWS"); rows != nullptr) {
     gemv_rows = std::clamp<int64_t>(std::atoll(rows), 0, kGemvMaxRows);
@@ -700,27 +703,37 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   for (const SequenceInput& s : batch) {
     // The first page as the decode plan's prefix key: sequences on one cached
     // prompt's pages run side by side (attention_plan.h, DecodeBlockOrder).
+    // Its page table, for the cascade blocks (sequences on the same pages).
     const int64_t first_page = s.page_table.empty() ? -1 : s.page_table[0];
-    plan_seqs.push_back({s.start, static_cast<int64_t>(s.tokens.size()), first_page});
+    const int64_t pages_used = std::min<int64_t>(
+        static_cast<int64_t>(s.page_table.size()),
+        (s.start + static_cast<int64_t>(s.tokens.size()) + page_size - 1) / page_size);
+    plan_seqs.push_back({s.start, static_cast<int64_t>(s.tokens.size()), first_page,
+                         s.page_table.data(), pages_used});
   }
   struct Plan {
     std::vector<AttentionBlock> blocks;
     std::vector<AttentionMerge> merges;
+    DecodeCascade cascade;
     size_t blocks_at = 0, merges_at = 0;  // in the step's tables
+    size_t cascade_at = 0, members_at = 0;
   };
   Plan plans[2];  // [0]: full attention, [1]: the sliding window
   bool decode_plan = false;
   for (int windowed = 0; windowed < 2; ++windowed) {
     if (!(windowed ? c.sliding_window > 0 : has_full_attention_layers)) continue;
     Plan& plan = plans[windowed];
-    decode_plan =
-        PlanStepAttention(plan_seqs, c.num_heads, c.num_kv_heads, c.head_dim, num_sms, max_partials,
-                          &plan.blocks, &plan.merges, windowed ? c.sliding_window : 0);
-    // Counts that depend on the batch size alone, so a decode graph is not
-    // captured anew whenever a sequence crosses a split boundary.
+    plan.cascade.page_size = page_size;
+    DecodeCascade* cascade = use_cascade && !windowed && !kv_fp8 ? &plan.cascade : nullptr;
+    decode_plan = PlanStepAttention(
+        plan_seqs, c.num_heads, c.num_kv_heads, c.head_dim, num_sms, max_partials, &plan.blocks,
+        &plan.merges, windowed ? c.sliding_window : 0, DecodeBlockOrder::kKvHeadMajor, cascade);
+    // Counts that depend on the batch size alone (and the cascade's, padded to
+    // powers of two), so a decode graph is not captured anew whenever a
+    // sequence crosses a split boundary.
     if (decode_plan) {
       PadDecodePlan(static_cast<int64_t>(batch.size()), c.num_kv_heads, num_sms, &plan.blocks,
-                    &plan.merges);
+                    &plan.merges, cascade);
     }
   }
 
@@ -742,6 +755,10 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   for (Plan& plan : plans) {  // an unmade plan takes no room
     plan.blocks_at = put(plan.blocks.data(), plan.blocks.size() * sizeof(AttentionBlock));
     plan.merges_at = put(plan.merges.data(), plan.merges.size() * sizeof(AttentionMerge));
+    plan.cascade_at =
+        put(plan.cascade.blocks.data(), plan.cascade.blocks.size() * sizeof(CascadeBlock));
+    plan.members_at =
+        put(plan.cascade.members.data(), plan.cascade.members.size() * sizeof(CascadeMember));
   }
   const size_t choices_at =
       put(samples.choices.data(), samples.choices.size() * sizeof(DeviceChoice));
@@ -885,6 +902,10 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
       aa.num_blocks = static_cast<int32_t>(plan.blocks.size());
       aa.merges = reinterpret_cast<const AttentionMerge*>(words + plan.merges_at);
       aa.num_merges = static_cast<int32_t>(plan.merges.size());
+      aa.cascade_blocks = reinterpret_cast<const CascadeBlock*>(words + plan.cascade_at);
+      aa.num_cascade_blocks = static_cast<int32_t>(plan.cascade.blocks.size());
+      aa.cascade_split_keys = plan.cascade.split_keys;
+      aa.cascade_members = reinterpret_cast<const CascadeMember*>(words + plan.members_at);
       RADIXLM_CUDA_TRY(LaunchAttention(aa, stream, pdl));
       RETURN_IF_ERROR(Gemm(attn_p, t, q_dim, l.o, h, xp, true, true, pdl));
       if (l.o_bias.size() > 0)
@@ -968,7 +989,10 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
                        static_cast<int64_t>(plans[0].blocks.size() + plans[1].blocks.size()),
                        static_cast<int64_t>(plans[0].merges.size() + plans[1].merges.size()),
                        num_sampled,
-                       num_choices};
+                       num_choices,
+                       static_cast<int64_t>(plans[0].cascade.blocks.size()),
+                       static_cast<int64_t>(plans[0].cascade.members.size()),
+                       plans[0].cascade.split_keys};
     std::vector<const void*> buffers = {meta.as<void>(),      x.as<void>(),    normed.as<void>(),
                                         qkv_out.as<void>(),   attn.as<void>(), up.as<void>(),
                                         act.as<void>(),       last.as<void>(), logits.as<void>(),

@@ -80,6 +80,12 @@ struct CudaBackendOptions {
   // FP8 weights stay FP8 (see above); off: dequantized to BF16 at load, as
   // before the FP8 kernels. Environment: RADIXLM_CUDA_FP8_WEIGHTS=0|1.
   bool fp8_weights = true;
+  // Decode steps read the K/V of decode splits that sequences share (their page
+  // tables map the same pages: a cached system prompt, n > 1) once per group
+  // (attention.h's cascade blocks), with the same bits as reading them per
+  // sequence. BF16 pools, full-attention layers. Environment:
+  // RADIXLM_CUDA_CASCADE=0|1.
+  bool cascade_decode = true;
   // The pools' format (kv_dtype.h): kAuto BF16, kFp8 E4M3 codes with the
   // weights' KV cache scales (1.0 without).
   KvDtype kv_dtype = KvDtype::kAuto;
