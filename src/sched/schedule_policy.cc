@@ -110,8 +110,10 @@ void SchedulePolicy::Admit(std::span<const WaitingRequest> waiting, std::span<co
     // prompt than the cache does; once its chunks are inserted this one hits
     // them instead of computing them a second time (the cache matches to the
     // token, so even a few tokens short of a page count: the wait is a step).
-    if (!urgent && options_.prefix_cache && w.can_share &&
-        host->SharedWithPrefill(i) > w.cached_tokens) {
+    // Urgent requests wait for it too: the prefill is running, so the wait ends
+    // with it, and admitting one early would compute the shared prefix twice
+    // (and report fewer cached tokens than the prompts share).
+    if (options_.prefix_cache && w.can_share && host->SharedWithPrefill(i) > w.cached_tokens) {
       continue;
     }
     // Its pages are on their way from a tier below the device: it waits for

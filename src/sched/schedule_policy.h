@@ -23,11 +23,12 @@
 //                     key: late chunks of a long prompt are shorter, so a
 //                     step's time stays near what the share was sized for
 //   Admit             the ranked queue, in order, while the step has prefill
-//                     room: stop at max_running sequences; pass over a request
-//                     whose prompt shares more with a prompt being
+//                     room: stop at max_running sequences; pass over a request,
+//                     urgent or not, whose prompt shares more with a prompt being
 //                     prefilled right now than with the cache (in-batch
 //                     sharing: once that prefill's chunks are inserted it hits
-//                     them); pass over one whose next pages are being
+//                     them; the prefill is running, so the wait ends); pass
+//                     over one (not urgent) whose next pages are being
 //                     loaded from a tier below the device (`loading`: they
 //                     come faster than they compute); try the rest (the caller matches, locks and
 //                     allocates the first chunk); after a failed try, stop behind

@@ -147,6 +147,17 @@ TEST(SchedulePolicyTest, AdmitPassesOverSharersAndStopsBehindUrgentRequests) {
   b = policy.StartStep();
   policy.Admit(q, order, 100 * kMs, 2, &b, &host, &admitted);
   EXPECT_EQ(admitted, (std::vector<uint32_t>{0}));
+  // An urgent request (queued at 0, 100 ms ago) that shares more with a
+  // running prefill than the cache holds waits for it too, without stopping
+  // admission behind it.
+  q = {W(0, 0, 0), W(1, 100, 0)};
+  host = FakeHost();
+  host.shared[0] = 64;
+  b = policy.StartStep();
+  ASSERT_TRUE(policy.Urgent(q[0], 100 * kMs));
+  policy.Admit(q, std::vector<uint32_t>{0, 1}, 100 * kMs, 0, &b, &host, &admitted);
+  EXPECT_EQ(admitted, (std::vector<uint32_t>{1}));
+  EXPECT_EQ(host.tried, (std::vector<size_t>{1}));
   // An urgent request that does not fit stops admission behind it.
   q = {W(0, 0, 0), W(1, 100, 0)};
   host = FakeHost();
