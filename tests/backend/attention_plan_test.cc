@@ -37,7 +37,7 @@ std::map<std::pair<int32_t, int32_t>, std::vector<Split>> SplitsOf(
     for (const backend::cuda::CascadeBlock& c : cascade->blocks) {
       if (c.members == 0) continue;  // padding
       EXPECT_LE(c.members, backend::cuda::kCascadeMaxMembers);
-      EXPECT_GE(c.members, 2);
+      EXPECT_GE(c.members, backend::cuda::kCascadeMinMembers);
       EXPECT_LE(c.k_end - c.k_begin, cascade->split_keys);
       for (int32_t m = 0; m < c.members; ++m) {
         const backend::cuda::CascadeMember& mb =
@@ -46,7 +46,6 @@ std::map<std::pair<int32_t, int32_t>, std::vector<Split>> SplitsOf(
         EXPECT_EQ(mg.seq, mb.seq);
         EXPECT_EQ(mg.kv_head, c.kv_head);
         EXPECT_EQ(mg.first_partial, mb.partial);
-        ++blocks_of_merge[mb.merge];
         out[{mb.seq, c.kv_head}].push_back({c.k_begin, c.k_end, c.split});
       }
     }
@@ -429,6 +428,45 @@ TEST(CascadeDecodePlanTest, SharedSplitsKeepEverySequencesSplits) {
     cascades_seen += static_cast<int64_t>(cascade.blocks.size());
   }
   EXPECT_GT(cascades_seen, 1000);  // the batches above do share
+}
+
+// Two groups on two 2,048-token prompts whose first pages are the same (one
+// chat template's header, say: one page, or eight): each group shares its own
+// prompt's 21 splits of 96 keys, whatever the order of the batch; sequences
+// that share a page or two with a group's first but no whole split stay out.
+TEST(CascadeDecodePlanTest, GroupsFollowTheLongestSharedPrefixes) {
+  for (int32_t common_pages : {1, 8}) {
+    std::vector<std::vector<int32_t>> tables;
+    for (int32_t i = 0; i < 22; ++i) {
+      std::vector<int32_t> t;
+      const int32_t prompt = i < 10 ? 0 : i < 20 ? 1 : 2 + i;  // 20, 21: loners
+      for (int32_t p = 0; p < 128; ++p) t.push_back(p < common_pages ? p : 1000 * prompt + p);
+      for (int32_t p = 0; p < 8; ++p) t.push_back(100000 + 100 * i + p);
+      tables.push_back(std::move(t));
+    }
+    std::vector<AttentionPlanSeq> seqs;
+    for (int32_t i = 0; i < 22; ++i) {
+      seqs.push_back({2147, 1, 0, tables[static_cast<size_t>(i)].data(), 136});
+    }
+    std::shuffle(seqs.begin(), seqs.end(), std::mt19937(static_cast<uint32_t>(common_pages)));
+    std::vector<AttentionBlock> blocks;
+    std::vector<AttentionMerge> merges;
+    backend::cuda::DecodeCascade cascade;
+    cascade.page_size = 16;
+    backend::cuda::PlanDecodeAttention(seqs, 32, 8, 132, int64_t{1} << 40, &blocks, &merges, 0,
+                                       backend::cuda::DecodeBlockOrder::kKvHeadMajor, &cascade);
+    std::map<int32_t, int32_t> member_splits;  // per sequence, over kv head 0
+    for (const backend::cuda::CascadeBlock& c : cascade.blocks) {
+      if (c.kv_head != 0) continue;
+      for (int32_t m = 0; m < c.members; ++m)
+        ++member_splits[cascade.members[static_cast<size_t>(c.first_member + m)].seq];
+    }
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      const bool loner = seqs[i].pages[127] >= 22000;
+      EXPECT_EQ(member_splits[static_cast<int32_t>(i)], loner ? 0 : 21)
+          << "common pages " << common_pages << ", sequence " << i;
+    }
+  }
 }
 
 // generated-shared-prefix's running batch: 16 sequences on one 2,048-token

@@ -615,13 +615,15 @@ TEST(PagedAttentionTest, CascadeIsTheSameBitsAsReadingPerSequence) {
 }
 
 // The backend with cascade decode on and off, on a model whose attention the
-// decode kernel runs (head dim 64, GQA 2): three sequences forked from one
-// 144-token prompt (its nine full pages shared, each its own pages after),
-// decoding together, alone and in pairs, through CUDA graphs. Logits are the
-// same bits either way, step after step.
+// decode kernel runs (head dim 64, GQA 2): five sequences forked from one
+// 144-token prompt (its nine full pages shared, each its own pages after) and
+// one on pages of its own, decoding in batches that mix them (so one batch
+// size comes with cascade blocks of different shapes and with none: each its
+// own CUDA graph), the others catching up alone. Logits are the same bits
+// either way, step after step, and the cascade blocks did run.
 TEST(CudaCascadeDecodeTest, ForkedSequencesDecodeTheSameBits) {
   if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
-  constexpr int64_t kPageSize = 16, kPages = 128;
+  constexpr int64_t kPageSize = 16, kPages = 160;
   model::MakeModelOptions options;
   options.preset = "small";  // hidden 768, 12 heads: head dim 64
   options.seed = 3;
@@ -639,57 +641,64 @@ TEST(CudaCascadeDecodeTest, ForkedSequencesDecodeTheSameBits) {
     ASSERT_TRUE(made.ok()) << made.status().ToString();
     backends[cascade] = std::move(made).value();
   }
-  auto run = [](CudaBackend& b, std::span<const SequenceInput> batch) {
-    std::vector<float> logits;
-    const Status status = b.Forward(batch, &logits);
-    EXPECT_TRUE(status.ok()) << status.ToString();
-    return logits;
+  auto both = [&](std::span<const SequenceInput> batch, const std::string& what) {
+    std::vector<float> a, b;
+    const Status sa = backends[0]->Forward(batch, &a), sb = backends[1]->Forward(batch, &b);
+    EXPECT_TRUE(sa.ok() && sb.ok()) << sa.ToString() << " " << sb.ToString();
+    EXPECT_EQ(a.size(), b.size());
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), std::min(a.size(), b.size()) * 4), 0) << what;
+    return a;
   };
+  constexpr int kForks = 5, kSeqs = kForks + 1;
   const int64_t n = 144;
   const std::vector<int32_t> prompt = RandomTokens(n, vocab, 9);
-  const std::vector<int32_t> shared = Iota(0, n / kPageSize);
-  std::vector<std::vector<int32_t>> tokens(3, prompt), pages(3, shared);
-  for (int s = 0; s < 3; ++s) {
-    const std::vector<int32_t> own = Iota(20 + 20 * s, 8);
+  std::vector<std::vector<int32_t>> tokens(kSeqs, prompt), pages(kSeqs, Iota(0, n / kPageSize));
+  tokens[kForks] = RandomTokens(n, vocab, 10);
+  pages[kForks] = Iota(140, 0);
+  for (int s = 0; s < kSeqs; ++s) {
+    const std::vector<int32_t> own = Iota(20 + 20 * s, s == kForks ? 17 : 8);
     pages[s].insert(pages[s].end(), own.begin(), own.end());
   }
-  {
-    SequenceInput fill{prompt, 0, pages[0], 1};
-    const std::vector<float> a = run(*backends[0], {&fill, 1}), b = run(*backends[1], {&fill, 1});
-    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0);
+  for (int s : {0, kForks}) {
+    SequenceInput fill{tokens[s], 0, pages[s], 1};
+    both({&fill, 1}, "prefill " + std::to_string(s));
   }
-  for (int s = 0; s < 3; ++s) tokens[s].push_back(static_cast<int32_t>(11 + 7 * s));
+  for (int s = 0; s < kSeqs; ++s) tokens[s].push_back(static_cast<int32_t>(11 + 7 * s));
+  // Batches: all forks; four forks; four forks and the other (five, as the
+  // first); three forks and the other (four, as the second, no cascade: too
+  // few); every sequence.
+  const std::vector<std::vector<int>> patterns = {
+      {0, 1, 2, 3, 4}, {0, 1, 2, 3}, {1, 2, 3, 4, 5}, {0, 2, 4, 5}, {0, 1, 2, 3, 4, 5}};
   for (int64_t step = 0; step < 40; ++step) {
-    const int pattern = static_cast<int>(step % 4);  // all three, pairs, one
-    std::vector<int> batch_of;
-    for (int s = 0; s < 3; ++s) {
-      if (pattern == 0 || (pattern == 1 && s != 2) || (pattern == 2 && s != 0) ||
-          (pattern == 3 && s == 1))
-        batch_of.push_back(s);
-    }
+    const std::vector<int>& batch_of = patterns[static_cast<size_t>(step) % patterns.size()];
     std::vector<SequenceInput> batch;
     for (int s : batch_of) {
       batch.push_back(
           {std::span(tokens[s]).last(1), static_cast<int64_t>(tokens[s].size()) - 1, pages[s], 1});
     }
-    const std::vector<float> a = run(*backends[0], batch), b = run(*backends[1], batch);
-    ASSERT_EQ(a.size(), b.size());
-    ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << "step " << step;
+    const std::vector<float> a = both(batch, "step " + std::to_string(step));
+    ASSERT_FALSE(::testing::Test::HasFailure()) << "step " << step;
     for (size_t i = 0; i < batch_of.size(); ++i) {
       const float* row = a.data() + i * static_cast<size_t>(vocab);
       tokens[batch_of[i]].push_back(static_cast<int32_t>(std::max_element(row, row + vocab) - row));
     }
-    // Those left out of the step catch up alone, so all three keep growing.
-    for (int s = 0; s < 3; ++s) {
+    // Those left out of the step catch up alone, so all keep growing.
+    for (int s = 0; s < kSeqs; ++s) {
       if (std::find(batch_of.begin(), batch_of.end(), s) != batch_of.end()) continue;
       SequenceInput one{std::span(tokens[s]).last(1), static_cast<int64_t>(tokens[s].size()) - 1,
                         pages[s], 1};
-      const std::vector<float> x = run(*backends[0], {&one, 1}), y = run(*backends[1], {&one, 1});
-      ASSERT_EQ(std::memcmp(x.data(), y.data(), x.size() * 4), 0) << "step " << step;
+      const std::vector<float> x = both({&one, 1}, "alone, step " + std::to_string(step));
       tokens[s].push_back(static_cast<int32_t>(std::max_element(x.begin(), x.end()) - x.begin()));
     }
   }
+  EXPECT_EQ(backends[0]->cascade_steps(), 0u);
+  EXPECT_GE(backends[1]->cascade_steps(),
+            30u);  // 4 of the 5 patterns share (environment may override)
   EXPECT_GT(backends[1]->graph_replays(), 0u);
+  std::printf("cascade steps %llu, graphs %llu captured, %llu replays\n",
+              static_cast<unsigned long long>(backends[1]->cascade_steps()),
+              static_cast<unsigned long long>(backends[1]->graph_captures()),
+              static_cast<unsigned long long>(backends[1]->graph_replays()));
 }
 
 // The device's row sampling against backend::SampleRow, bit for bit, on rows

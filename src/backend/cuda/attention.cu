@@ -793,8 +793,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
 // pool into shared memory once (cp.async; the page table of any member maps
 // them), then each member's scaled query runs DecodeSplit over them, the code
 // and order of the decode kernel, and writes that member's partial for the
-// split. Then the block counts itself into each member's merge; the last block
-// of a merge (here or in the decode kernel) merges it.
+// split. Nothing here merges: the decode kernel, which launches after this one
+// and reads the partials only once it has finished (its blocks wait for the
+// kernel before them), merges every member's splits.
 template <int HD, int G>
 __global__ void __launch_bounds__(kDecodeWarps * 32) CascadeDecodeKernel(AttentionArgs a) {
   extern __shared__ __align__(16) unsigned char cascade_tiles[];
@@ -802,14 +803,12 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) CascadeDecodeKernel(Attenti
   __shared__ float p_s[kDecodeWarps][G][kDecodeRun];
   __shared__ float o_s[kDecodeWarps][G][HD];
   __shared__ float ml_s[kDecodeWarps][G][2];
-  __shared__ int last_split;
-  __shared__ float w_s[G][kDecodeMaxSplits];
   const CascadeBlock blk = a.cascade_blocks[blockIdx.x];
   if (blk.members == 0) return;  // padding (PadDecodePlan)
   bf16* k_s = reinterpret_cast<bf16*>(cascade_tiles);
   bf16* v_s = k_s + static_cast<int64_t>(a.cascade_split_keys) * kCascadeKStride<HD>;
   const int32_t* pages = a.page_tables + a.seqs[blk.page_seq].page_table_offset;
-  const int keys = blk.k_end - blk.k_begin;
+  const int keys = min(blk.k_end - blk.k_begin, a.cascade_split_keys);
   WaitForPredecessors();
   LetDependentsLaunch();
   constexpr int kChunks = HD * static_cast<int>(sizeof(bf16)) / 16;  // 16-byte chunks a row
@@ -834,28 +833,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) CascadeDecodeKernel(Attenti
       q_s[g][d] = a.qkv[qrow + (blk.kv_head * G + g) * HD + d] * q_scale;
     }
     __syncthreads();
-    DecodeSplit<HD, G, false, false, false, true>(a, blk.k_begin, blk.k_end, blk.kv_head, nullptr,
-                                                  nullptr, 0, k_s, v_s, q_s, p_s, o_s, ml_s, 1.0f,
-                                                  out_row, mb.partial + blk.split);
-  }
-  __threadfence();  // this block's partials are visible before it is counted
-  __syncthreads();
-  for (int m = 0; m < blk.members; ++m) {
-    const CascadeMember mb = a.cascade_members[blk.first_member + m];
-    const AttentionMerge mg = a.merges[mb.merge];
-    if (mg.blocks > 1) {
-      if (threadIdx.x == 0) {
-        last_split = atomicAdd(a.merge_counters + mb.merge, 1) == mg.blocks - 1;
-        if (last_split) a.merge_counters[mb.merge] = 0;  // ready for the next launch
-      }
-      __syncthreads();
-      const bool last = last_split;
-      __syncthreads();  // read by all before thread 0 writes it again
-      if (!last) continue;
-      __threadfence();
-    }
-    DecodeMerge<HD, G>(a, mg, blk.kv_head, a.seqs[mb.seq].first_row, w_s);
-    __syncthreads();  // w_s is free for the next member
+    DecodeSplit<HD, G, false, false, false, true>(a, blk.k_begin, blk.k_begin + keys, blk.kv_head,
+                                                  nullptr, nullptr, 0, k_s, v_s, q_s, p_s, o_s,
+                                                  ml_s, 1.0f, out_row, mb.partial + blk.split);
   }
 }
 

@@ -89,13 +89,15 @@ struct AttentionMerge {
 // of one kv head for up to kCascadeMaxMembers such sequences: it copies the
 // split's K and V into shared memory once, then runs every member's query over
 // them with the decode kernel's own split code (the same arithmetic in the
-// same order), writing each member's partial for that split, and counts itself
-// into each member's merge. A split's partial is therefore the same bits
-// whether a cascade block or the member's own decode block computed it, and a
-// sequence's output the same bits whatever else is in the batch. The cascade
-// kernel launches before the decode kernel, which takes the members' other
-// splits; the last block of a member's merge (either kernel) merges it.
+// same order), writing each member's partial for that split. A split's partial
+// is therefore the same bits whether a cascade block or the member's own decode
+// block computed it, and a sequence's output the same bits whatever else is in
+// the batch. The cascade kernel launches before the decode kernel, which takes
+// the members' other splits (a member's newest key is never shared, so it has
+// at least one) and merges them all: its blocks read partials only after the
+// kernel before them has finished, so cascade blocks do not count in merges.
 inline constexpr int kCascadeMaxMembers = 16;
+inline constexpr int kCascadeMinMembers = 4;      // smaller groups read per sequence
 inline constexpr int kCascadeMaxSplitKeys = 128;  // keys of a split a cascade block holds
 
 struct CascadeBlock {
@@ -110,7 +112,7 @@ struct CascadeBlock {
 struct CascadeMember {
   int32_t seq;
   int32_t partial;  // the member's first partial slot for this kv head
-  int32_t merge;    // its AttentionMerge
+  int32_t merge;    // its AttentionMerge (for tests and tools; the kernel does not merge)
   int32_t unused = 0;
 };
 
@@ -131,7 +133,8 @@ struct AttentionArgs {
   float* partial_acc;
   float* partial_stats;  // [partials][rows as above][2]: running max (log2 domain), sum
   // One counter per merge, zero before a launch and left zero after it: the
-  // decode kernel's blocks count themselves in, and the last one merges.
+  // decode kernel's blocks count themselves in, and the last one merges (the
+  // partials of cascade blocks are written before any decode block starts).
   int32_t* merge_counters;
   bf16* out;
   // A decode plan (PlanDecodeAttention: every block one query token, a shape

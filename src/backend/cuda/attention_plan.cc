@@ -106,11 +106,16 @@ CascadeGroups FindCascadeGroups(const std::vector<AttentionPlanSeq>& seqs, int64
   for (size_t i = 0; i < seqs.size(); ++i) {
     if (eligible(i)) order.push_back(i);
   }
+  // By split length, then page table: sequences on longer common prefixes sit
+  // side by side, so a run's common prefix is its first and last member's.
   std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) {
-    return std::tie(seqs[x].prefix_key, split_len[x]) < std::tie(seqs[y].prefix_key, split_len[y]);
+    if (split_len[x] != split_len[y]) return split_len[x] < split_len[y];
+    const AttentionPlanSeq &a = seqs[x], &b = seqs[y];
+    return std::lexicographical_compare(a.pages, a.pages + a.num_pages, b.pages,
+                                        b.pages + b.num_pages);
   });
   // The whole splits of `x` that lie within its common leading pages with
-  // `leader` and before its last key.
+  // `leader` and before either's last key.
   auto shared_splits = [&](size_t leader, size_t x) {
     const AttentionPlanSeq &a = seqs[leader], &b = seqs[x];
     const int64_t n = std::min(a.num_pages, b.num_pages);
@@ -119,28 +124,31 @@ CascadeGroups FindCascadeGroups(const std::vector<AttentionPlanSeq>& seqs, int64
     const int64_t shared_keys = std::min({same * page_size, keys[leader] - 1, keys[x] - 1});
     return shared_keys / split_len[x];
   };
+  // Greedy groups in that order: a group takes the next sequence while it
+  // shares a split with the group's first and the group's shared work
+  // (members x common splits) does not shrink; at most kCascadeMaxMembers,
+  // at least kCascadeMinMembers (fewer keep their splits).
   for (size_t at = 0; at < order.size();) {
     const size_t leader = order[at];
-    std::vector<size_t> group = {leader};
-    int64_t common = -1;
-    size_t next = at + 1;
-    for (; next < order.size(); ++next) {
-      const size_t x = order[next];
-      if (seqs[x].prefix_key != seqs[leader].prefix_key || split_len[x] != split_len[leader]) break;
+    int64_t common = 0;
+    size_t end = at + 1;
+    for (; end < order.size() && end - at < static_cast<size_t>(kCascadeMaxMembers); ++end) {
+      const size_t x = order[end];
+      if (split_len[x] != split_len[leader]) break;
       const int64_t s = shared_splits(leader, x);
-      if (s < 1) continue;  // stays on its own (its splits are its decode blocks')
-      group.push_back(x);
-      common = common < 0 ? s : std::min(common, s);
+      const int64_t n = static_cast<int64_t>(end - at);  // members so far
+      const int64_t after = common == 0 ? s : std::min(common, s);
+      if (s < 1 || (common > 0 && after * (n + 1) < common * n)) break;
+      common = after;
     }
-    at = next;
-    if (group.size() < 2) continue;
-    for (size_t i = 0; i < group.size(); i += kCascadeMaxMembers) {
-      const size_t end = std::min(group.size(), i + kCascadeMaxMembers);
-      if (end - i < 2) break;  // a lone last member keeps its splits
-      out.members.emplace_back(group.begin() + static_cast<std::ptrdiff_t>(i),
-                               group.begin() + static_cast<std::ptrdiff_t>(end));
+    if (end - at >= static_cast<size_t>(kCascadeMinMembers)) {
+      out.members.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(at),
+                               order.begin() + static_cast<std::ptrdiff_t>(end));
       out.group_shared.push_back(common);
-      for (size_t j = i; j < end; ++j) out.shared[group[j]] = common;
+      for (size_t j = at; j < end; ++j) out.shared[order[j]] = common;
+      at = end;
+    } else {
+      ++at;  // too few: the first keeps its splits, the next may lead a group
     }
   }
   return out;
@@ -214,7 +222,7 @@ void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t head
         if (splits > 1) {
           b.merge = static_cast<int32_t>(merges->size());
           AttentionMerge m{b.seq, b.kv_head, 0, 1, partials, static_cast<int32_t>(splits)};
-          m.blocks = static_cast<int32_t>(block_count + shared);
+          m.blocks = static_cast<int32_t>(block_count);  // cascade blocks finish first
           merges->push_back(m);
           slot_of[si * static_cast<size_t>(kv_heads) + static_cast<size_t>(g)] = {partials,
                                                                                   b.merge};

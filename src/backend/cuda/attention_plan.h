@@ -23,13 +23,16 @@ struct AttentionPlanSeq {
 };
 
 // A decode plan's cascade blocks (attention.h): `page_size` in, the rest out.
-// Sequences of one prefix_key, equal split lengths (DecodeSplitKeys) of at most
-// kCascadeMaxSplitKeys keys and at least two splits form a group; the group
-// shares the whole splits that lie within every member's common leading pages
-// with the group's first member (and before each member's last key), so the
-// split that holds a sequence's newest key is always its own. Groups are cut
-// into kCascadeMaxMembers members; each shared split of each kv head of each
-// group is one cascade block, and counts in its members' merges.
+// Sequences with equal split lengths (DecodeSplitKeys) of at most
+// kCascadeMaxSplitKeys keys and at least two splits are ordered by page table
+// and cut greedily into groups of kCascadeMinMembers to kCascadeMaxMembers: a
+// group takes the next sequence while it shares a whole split with the group's
+// first and the group's shared work (members x shared splits) does not shrink.
+// A group shares the whole splits within every member's common leading pages
+// with its first (and before each member's last key), so the split that holds
+// a sequence's newest key is always its own decode block's. Each shared split
+// of each kv head of each group is one cascade block; merges count only the
+// decode blocks (which merge after the cascade kernel has finished).
 struct DecodeCascade {
   int64_t page_size = 0;
   std::vector<CascadeBlock> blocks;

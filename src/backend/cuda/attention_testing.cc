@@ -116,10 +116,15 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   a.cascade_split_keys = cascade.split_keys;
   a.cascade_members = cm.as<CascadeMember>();
   // Twice, the output cleared in between: the second launch shows that the first
-  // left its merge counters at zero (as CUDA-graph replays need).
-  RADIXLM_CUDA_TRY(LaunchAttention(a, nullptr));
-  RADIXLM_CUDA_TRY(cudaMemset(o.as<void>(), 0xff, out_elements * 2));
-  RADIXLM_CUDA_TRY(LaunchAttention(a, nullptr));
+  // left its merge counters at zero (as CUDA-graph replays need). The partials
+  // are NaN before each launch, so a partial some block should have written and
+  // did not (or wrote late) shows in the output.
+  for (int launch = 0; launch < 2; ++launch) {
+    RADIXLM_CUDA_TRY(cudaMemset(acc.as<void>(), 0xff, acc.size()));
+    RADIXLM_CUDA_TRY(cudaMemset(stats.as<void>(), 0xff, stats.size()));
+    RADIXLM_CUDA_TRY(cudaMemset(o.as<void>(), 0xff, out_elements * 2));
+    RADIXLM_CUDA_TRY(LaunchAttention(a, nullptr));
+  }
   RADIXLM_CUDA_TRY(cudaDeviceSynchronize());
   std::vector<uint16_t> bits(out_elements);
   RADIXLM_CUDA_TRY(cudaMemcpy(bits.data(), o.as<void>(), out_elements * 2, cudaMemcpyDeviceToHost));

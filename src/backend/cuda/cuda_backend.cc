@@ -209,7 +209,7 @@ struct CudaBackend::Impl {
   bool use_cascade = true;
   int64_t gemv_rows = kGemvMaxRows;  // products of at most this many rows: the hand GEMVs
   std::map<GraphKey, Graph> graphs;
-  uint64_t graph_replays = 0, graph_captures = 0;
+  uint64_t graph_replays = 0, graph_captures = 0, cascade_steps = 0;
 
   Status GrowSampleOut(size_t bytes);
 
@@ -732,6 +732,7 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
     // powers of two), so a decode graph is not captured anew whenever a
     // sequence crosses a split boundary.
     if (decode_plan) {
+      if (!plan.cascade.blocks.empty()) ++cascade_steps;
       PadDecodePlan(static_cast<int64_t>(batch.size()), c.num_kv_heads, num_sms, &plan.blocks,
                     &plan.merges, cascade);
     }
@@ -1146,6 +1147,7 @@ uint64_t CudaBackend::matmul_params() const { return impl_->matmul_params; }
 uint64_t CudaBackend::weight_bytes_per_token() const { return impl_->weight_bytes; }
 uint64_t CudaBackend::graph_replays() const { return impl_->graph_replays; }
 uint64_t CudaBackend::graph_captures() const { return impl_->graph_captures; }
+uint64_t CudaBackend::cascade_steps() const { return impl_->cascade_steps; }
 uint64_t CudaBackend::kv_bytes() const { return impl_->k_pool.size() + impl_->v_pool.size(); }
 std::string_view CudaBackend::kv_format() const {
   return impl_->kv_fp8 ? kKvFormatFp8 : numeric_format();

@@ -133,6 +133,8 @@ class CudaBackend final : public Backend {
   // Decode steps run from a captured CUDA graph: captured, and replayed from one.
   uint64_t graph_captures() const;
   uint64_t graph_replays() const;
+  // Steps whose attention ran cascade blocks (cascade_decode).
+  uint64_t cascade_steps() const;
   std::string device_name() const;
 
   struct Impl;
