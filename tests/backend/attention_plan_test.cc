@@ -81,6 +81,21 @@ std::map<std::pair<int32_t, int32_t>, std::vector<Split>> SplitsOf(
   return out;
 }
 
+// A decode plan of Llama 3's shape (32 heads, 8 kv heads) on 132 multiprocessors
+// with room for every split, and its cascade blocks (pages of 16 tokens).
+void PlanWithCascade(const std::vector<AttentionPlanSeq>& seqs, int64_t window,
+                     backend::cuda::DecodeCascade* cascade,
+                     std::vector<AttentionBlock>* blocks = nullptr,
+                     std::vector<AttentionMerge>* merges = nullptr) {
+  std::vector<AttentionBlock> own_blocks;
+  std::vector<AttentionMerge> own_merges;
+  cascade->page_size = 16;
+  backend::cuda::PlanDecodeAttention(seqs, 32, 8, 132, int64_t{1} << 40,
+                                     blocks != nullptr ? blocks : &own_blocks,
+                                     merges != nullptr ? merges : &own_merges, window,
+                                     backend::cuda::DecodeBlockOrder::kKvHeadMajor, cascade);
+}
+
 TEST(DecodeAttentionPlanTest, SplitLengthsDependOnTheSequenceAlone) {
   EXPECT_EQ(backend::cuda::DecodeSplitKeys(1), 64);
   EXPECT_EQ(backend::cuda::DecodeSplitKeys(1025), 64);
@@ -449,12 +464,8 @@ TEST(CascadeDecodePlanTest, GroupsFollowTheLongestSharedPrefixes) {
       seqs.push_back({2147, 1, 0, tables[static_cast<size_t>(i)].data(), 136});
     }
     std::shuffle(seqs.begin(), seqs.end(), std::mt19937(static_cast<uint32_t>(common_pages)));
-    std::vector<AttentionBlock> blocks;
-    std::vector<AttentionMerge> merges;
     backend::cuda::DecodeCascade cascade;
-    cascade.page_size = 16;
-    backend::cuda::PlanDecodeAttention(seqs, 32, 8, 132, int64_t{1} << 40, &blocks, &merges, 0,
-                                       backend::cuda::DecodeBlockOrder::kKvHeadMajor, &cascade);
+    PlanWithCascade(seqs, 0, &cascade);
     std::map<int32_t, int32_t> member_splits;  // per sequence, over kv head 0
     for (const backend::cuda::CascadeBlock& c : cascade.blocks) {
       if (c.kv_head != 0) continue;
@@ -488,9 +499,7 @@ TEST(CascadeDecodePlanTest, GeneratedSharedPrefixGroupSharesTwentyOneSplits) {
   std::vector<AttentionBlock> blocks;
   std::vector<AttentionMerge> merges;
   backend::cuda::DecodeCascade cascade;
-  cascade.page_size = 16;
-  backend::cuda::PlanDecodeAttention(seqs, 32, 8, 132, int64_t{1} << 40, &blocks, &merges, 0,
-                                     backend::cuda::DecodeBlockOrder::kKvHeadMajor, &cascade);
+  PlanWithCascade(seqs, 0, &cascade, &blocks, &merges);
   EXPECT_EQ(cascade.split_keys, 96);
   ASSERT_EQ(cascade.blocks.size(), 8u * 21);
   EXPECT_EQ(cascade.members.size(), 8u * 16);
@@ -511,14 +520,11 @@ TEST(CascadeDecodePlanTest, GeneratedSharedPrefixGroupSharesTwentyOneSplits) {
   // No page tables, a window, or a lone sequence: no cascade blocks.
   std::vector<AttentionPlanSeq> bare = seqs;
   for (AttentionPlanSeq& s : bare) s.pages = nullptr;
-  backend::cuda::PlanDecodeAttention(bare, 32, 8, 132, int64_t{1} << 40, &blocks, &merges, 0,
-                                     backend::cuda::DecodeBlockOrder::kKvHeadMajor, &cascade);
+  PlanWithCascade(bare, 0, &cascade);
   EXPECT_TRUE(cascade.blocks.empty());
-  backend::cuda::PlanDecodeAttention(seqs, 32, 8, 132, int64_t{1} << 40, &blocks, &merges, 4096,
-                                     backend::cuda::DecodeBlockOrder::kKvHeadMajor, &cascade);
+  PlanWithCascade(seqs, 4096, &cascade);
   EXPECT_TRUE(cascade.blocks.empty());
-  backend::cuda::PlanDecodeAttention({seqs[0]}, 32, 8, 132, int64_t{1} << 40, &blocks, &merges, 0,
-                                     backend::cuda::DecodeBlockOrder::kKvHeadMajor, &cascade);
+  PlanWithCascade({seqs[0]}, 0, &cascade);
   EXPECT_TRUE(cascade.blocks.empty());
   // Splits longer than a cascade block holds (contexts past 4,096 keys): none.
   std::vector<AttentionPlanSeq> long_seqs = seqs;
@@ -530,8 +536,7 @@ TEST(CascadeDecodePlanTest, GeneratedSharedPrefixGroupSharesTwentyOneSplits) {
     long_seqs[i].pages = long_tables[i].data();
     long_seqs[i].num_pages = static_cast<int64_t>(long_tables[i].size());
   }
-  backend::cuda::PlanDecodeAttention(long_seqs, 32, 8, 132, int64_t{1} << 40, &blocks, &merges, 0,
-                                     backend::cuda::DecodeBlockOrder::kKvHeadMajor, &cascade);
+  PlanWithCascade(long_seqs, 0, &cascade);
   EXPECT_GT(backend::cuda::DecodeSplitKeys(long_seqs[0].start + 1),
             backend::cuda::kCascadeMaxSplitKeys);
   EXPECT_TRUE(cascade.blocks.empty());

@@ -365,6 +365,17 @@ struct AttentionShape {
   bool decode_only = false;  // only the decode steps (the kernel for one-token blocks)
 };
 
+// Fills the problem's BF16 K and V pools (num_pages of kv_heads x page_size x
+// head_dim) with draws of `normal`.
+void FillRandomPools(backend::cuda::PagedAttentionProblem* p, std::mt19937& rng,
+                     std::normal_distribution<float>& normal) {
+  const int64_t kv_elements = p->num_pages * p->kv_heads * p->page_size * p->head_dim;
+  p->k.resize(static_cast<size_t>(kv_elements));
+  p->v.resize(static_cast<size_t>(kv_elements));
+  for (auto& x : p->k) x = model::F32ToBf16(normal(rng));
+  for (auto& x : p->v) x = model::F32ToBf16(normal(rng));
+}
+
 // The paged kernels on random BF16 K/V against float64 over keys (p - W, p]
 // (window W, 0: [0, p]): a prefill over a cached prefix, a cold prefill of odd
 // length, two decode steps at long contexts (or, decode_only, only decode steps
@@ -382,11 +393,8 @@ double AttentionErrorVsFloat64(const AttentionShape& shape, int64_t window) {
   std::mt19937 rng(
       static_cast<uint32_t>(shape.heads * 1000 + shape.head_dim + shape.num_sms + window));
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  const int64_t hd = p.head_dim, kv_elements = p.num_pages * p.kv_heads * p.page_size * hd;
-  p.k.resize(static_cast<size_t>(kv_elements));
-  p.v.resize(static_cast<size_t>(kv_elements));
-  for (auto& x : p.k) x = model::F32ToBf16(normal(rng));
-  for (auto& x : p.v) x = model::F32ToBf16(normal(rng));
+  const int64_t hd = p.head_dim;
+  FillRandomPools(&p, rng, normal);
   std::vector<int32_t> order(static_cast<size_t>(p.num_pages));
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
   std::shuffle(order.begin(), order.end(), rng);
@@ -491,11 +499,7 @@ TEST(PagedAttentionTest, DecodeIsTheSameBitsAloneAndInABatch) {
   p.num_pages = 300;
   std::mt19937 rng(11);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  const int64_t kv_elements = p.num_pages * p.kv_heads * p.page_size * p.head_dim;
-  p.k.resize(static_cast<size_t>(kv_elements));
-  p.v.resize(static_cast<size_t>(kv_elements));
-  for (auto& x : p.k) x = model::F32ToBf16(normal(rng));
-  for (auto& x : p.v) x = model::F32ToBf16(normal(rng));
+  FillRandomPools(&p, rng, normal);
   auto table = [](int32_t first, int32_t count) {
     std::vector<int32_t> t(static_cast<size_t>(count));
     for (int32_t i = 0; i < count; ++i) t[static_cast<size_t>(i)] = first + (i * 7) % count;
@@ -550,11 +554,7 @@ TEST(PagedAttentionTest, CascadeIsTheSameBitsAsReadingPerSequence) {
     p.num_pages = 700;
     std::mt19937 rng(static_cast<uint32_t>(heads + head_dim));
     std::normal_distribution<float> normal(0.0f, 1.0f);
-    const int64_t kv_elements = p.num_pages * p.kv_heads * p.page_size * p.head_dim;
-    p.k.resize(static_cast<size_t>(kv_elements));
-    p.v.resize(static_cast<size_t>(kv_elements));
-    for (auto& x : p.k) x = model::F32ToBf16(normal(rng));
-    for (auto& x : p.v) x = model::F32ToBf16(normal(rng));
+    FillRandomPools(&p, rng, normal);
     int32_t next = 0;
     auto pages = [&next](int64_t n) {
       std::vector<int32_t> t;
