@@ -83,9 +83,10 @@ struct CudaBackendOptions {
   // Decode steps read the K/V of decode splits that sequences share (their page
   // tables map the same pages: a cached system prompt, n > 1) once per group
   // (attention.h's cascade blocks), with the same bits as reading them per
-  // sequence. BF16 pools, full-attention layers. Environment:
-  // RADIXLM_CUDA_CASCADE=0|1.
-  bool cascade_decode = true;
+  // sequence. BF16 pools, full-attention layers. Off by default until it has
+  // run on a GPU (its tests and figures are pending: docs/BENCHMARKS.md);
+  // environment RADIXLM_CUDA_CASCADE=1|0.
+  bool cascade_decode = false;
   // The pools' format (kv_dtype.h): kAuto BF16, kFp8 E4M3 codes with the
   // weights' KV cache scales (1.0 without).
   KvDtype kv_dtype = KvDtype::kAuto;
