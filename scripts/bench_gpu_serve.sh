@@ -13,7 +13,7 @@
 #    is decode only), the second's inter-token latency against bench-engine's
 #    step, with the engine's step breakdown (its phases and the device's own time
 #    from /metrics, before and after);
-# 4. stall-free batching: 64 such streams while prompts of ~6,000 tokens keep
+# 4. stall-free batching: 64 such streams while prompts of ~5,400 tokens keep
 #    arriving (2 a second), their p99 inter-token latency against 3x the step;
 # 5. generated-shared-prefix at SGLang's defaults (1,024 requests: 64 groups x 16,
 #    2,048-token system prompts, 128-token questions, 256 out) at concurrency 256,
@@ -105,12 +105,14 @@ for B in $batches; do
 done
 
 if [ "$(left)" -gt 120 ]; then
-  # 64 decoding streams; long prompts arrive meanwhile (a second client).
+  # 64 decoding streams; long prompts arrive meanwhile (a second client): 2,700
+  # to 8,100 tokens (all-unique draws 0.5x to 1.5x the mean), all within the
+  # llama3-8b preset's 8,192-token context with their 16 tokens out.
   bench stall_decode --workload all-unique --num-prompts 64 --concurrency 64 --system-tokens 768 --max-tokens 512 \
     --output-tokens 512 --warmup 0 --seed 7 &
   decode_pid=$!
   sleep 2
-  bench stall_long --workload all-unique --num-prompts 16 --request-rate 2 --system-tokens 6000 --max-tokens 16 \
+  bench stall_long --workload all-unique --num-prompts 16 --request-rate 2 --system-tokens 5400 --max-tokens 16 \
     --output-tokens 16 --warmup 0 --seed 8 --max-concurrency 64
   wait "$decode_pid"
 else
@@ -197,7 +199,7 @@ if s:
     result["stall"] = {"itl_p99_s": p99, "itl_p50_s": s["itl_s"]["p50"], "engine_step_s": step,
                        "long_prompts": l["completed"] if l else 0, "long_ttft_p50_s": l["ttft_s"]["p50"] if l else None}
     print()
-    print(f"stall-free: 64 streams while {l['completed'] if l else 0} prompts of ~6,000 tokens arrived:"
+    print(f"stall-free: 64 streams while {l['completed'] if l else 0} prompts of ~5,400 tokens arrived:"
           f" ITL p50 {1e3 * s['itl_s']['p50']:.2f} ms, p99 {1e3 * p99:.2f} ms"
           + (f" = {p99 / step:.2f}x the batch-64 step (target <= 3x)" if step else "")
           + (f"; long prompts' TTFT p50 {1e3 * l['ttft_s']['p50']:.0f} ms" if l else ""))
