@@ -22,6 +22,7 @@
 #include <cstring>
 #include <random>
 
+#include "backend/attention_reference.h"
 #include "backend/backend_cases.h"
 #include "backend/backend_invariance.h"
 #include "backend/cuda/attention_testing.h"
@@ -415,49 +416,7 @@ double AttentionErrorVsFloat64(const AttentionShape& shape, int64_t window) {
   const Status status = backend::cuda::RunPagedAttention(p, &out);
   EXPECT_TRUE(status.ok()) << status.ToString();
   if (!status.ok()) return INFINITY;
-  const int64_t group = p.heads / p.kv_heads;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  auto at = [&](const backend::cuda::PagedAttentionProblem::Seq& s, int64_t g, int64_t k) {
-    return ((s.page_table[static_cast<size_t>(k / p.page_size)] * p.kv_heads + g) * p.page_size +
-            k % p.page_size) *
-           hd;
-  };
-  double num = 0, den = 0;
-  int64_t row = 0;
-  for (const auto& s : p.seqs) {
-    for (int64_t i = 0; i < s.tokens; ++i, ++row) {
-      const int64_t pos = s.start + i;
-      const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-      for (int64_t head = 0; head < p.heads; ++head) {
-        const int64_t g = head / group;
-        const float* q = p.q.data() + (row * p.heads + head) * hd;
-        std::vector<double> w(static_cast<size_t>(pos + 1 - first));
-        double mx = -INFINITY;
-        for (int64_t k = first; k <= pos; ++k) {
-          double dot = 0;
-          for (int64_t d = 0; d < hd; ++d)
-            dot += static_cast<double>(q[d]) * model::Bf16ToF32(p.k[at(s, g, k) + d]);
-          w[static_cast<size_t>(k - first)] = dot * scale;
-          mx = std::max(mx, dot * scale);
-        }
-        double sum = 0;
-        for (double& x : w) sum += (x = std::exp(x - mx));
-        for (int64_t d = 0; d < hd; ++d) {
-          double ref = 0;
-          for (int64_t k = first; k <= pos; ++k)
-            ref += w[static_cast<size_t>(k - first)] / sum * model::Bf16ToF32(p.v[at(s, g, k) + d]);
-          const double got = out[static_cast<size_t>((row * p.heads + head) * hd + d)];
-          if (!std::isfinite(got)) {
-            ADD_FAILURE() << "not finite: window " << window << " row " << row << " head " << head;
-            return INFINITY;
-          }
-          num += (got - ref) * (got - ref);
-          den += ref * ref;
-        }
-      }
-    }
-  }
-  return std::sqrt(num / den);
+  return AttentionErrorOf(p, out);
 }
 
 class PagedAttentionTest : public ::testing::TestWithParam<AttentionShape> {};

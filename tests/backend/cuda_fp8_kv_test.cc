@@ -40,6 +40,7 @@
 #include <cstring>
 #include <random>
 
+#include "backend/attention_reference.h"
 #include "backend/backend_cases.h"
 #include "backend/backend_invariance.h"
 #include "backend/cpu/cpu_backend.h"
@@ -274,56 +275,7 @@ double Fp8AttentionErrorVsFloat64(const Fp8AttentionShape& shape, int64_t window
   const Status status = backend::cuda::RunPagedAttention(p, &out);
   EXPECT_TRUE(status.ok()) << status.ToString();
   if (!status.ok()) return INFINITY;
-  const int64_t hd = p.head_dim, group = p.heads / p.kv_heads;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  auto at = [&](const backend::cuda::PagedAttentionProblem::Seq& s, int64_t g, int64_t k) {
-    return static_cast<size_t>(
-        ((s.page_table[static_cast<size_t>(k / p.page_size)] * p.kv_heads + g) * p.page_size +
-         k % p.page_size) *
-        hd);
-  };
-  double num = 0, den = 0;
-  int64_t row = 0;
-  for (const auto& s : p.seqs) {
-    for (int64_t i = 0; i < s.tokens; ++i, ++row) {
-      const int64_t pos = s.start + i;
-      const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-      for (int64_t head = 0; head < p.heads; ++head) {
-        const auto g = static_cast<size_t>(head / group);
-        const float* q = p.q.data() + (row * p.heads + head) * hd;
-        std::vector<double> w(static_cast<size_t>(pos + 1 - first));
-        double mx = -INFINITY;
-        for (int64_t k = first; k <= pos; ++k) {
-          double dot = 0;
-          for (int64_t d = 0; d < hd; ++d) {
-            dot +=
-                static_cast<double>(q[d]) *
-                Fp8E4M3ScaledToF32(p.k_codes[at(s, static_cast<int64_t>(g), k) + d], p.k_scales[g]);
-          }
-          w[static_cast<size_t>(k - first)] = dot * scale;
-          mx = std::max(mx, dot * scale);
-        }
-        double sum = 0;
-        for (double& x : w) sum += (x = std::exp(x - mx));
-        for (int64_t d = 0; d < hd; ++d) {
-          double ref = 0;
-          for (int64_t k = first; k <= pos; ++k) {
-            ref +=
-                w[static_cast<size_t>(k - first)] / sum *
-                Fp8E4M3ScaledToF32(p.v_codes[at(s, static_cast<int64_t>(g), k) + d], p.v_scales[g]);
-          }
-          const double got = out[static_cast<size_t>((row * p.heads + head) * hd + d)];
-          if (!std::isfinite(got)) {
-            ADD_FAILURE() << "not finite: window " << window << " row " << row << " head " << head;
-            return INFINITY;
-          }
-          num += (got - ref) * (got - ref);
-          den += ref * ref;
-        }
-      }
-    }
-  }
-  return std::sqrt(num / den);
+  return AttentionErrorOf(p, out);
 }
 
 class CudaFp8AttentionTest : public ::testing::TestWithParam<Fp8AttentionShape> {};
