@@ -482,6 +482,9 @@ int RunBenchEngineCuda(const BenchEngineOptions& o) {
     run.architecture = std::string(model::ArchitectureName(c.architecture));
     run.parameters = loaded->parameters;
     run.weight_format = loaded->weight_format == "fp8" ? "fp8" : "bf16";
+    if (run.weight_format == "fp8") {
+      Progress("FP8 products of more than 8 rows: %s\n", gpu->fp8_gemm_path());
+    }
     run.weight_bytes = gpu->weight_bytes_per_token();
     run.num_pages = gpu->num_pages();
     run.context = c.max_position_embeddings;

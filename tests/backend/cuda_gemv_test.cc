@@ -153,8 +153,10 @@ TEST_F(GemvTest, GemvFp8MatchesFloat64AndRowsDoNotMix) {
 
 // Fp8Gemm: its input quantization is the host's (per row: max |x| / 448, then
 // E4M3 of x / scale, exactly), and the product of the quantized rows with the
-// FP8 weights, both scales applied, matches float64 (written, and added to y);
-// the BF16 fallback matches the BF16 product of the dequantized weights.
+// FP8 weights, both scales applied, matches float64 (written, and added to y,
+// F32 and BF16) on each path (cuBLASLt's outer-vector scales, the unscaled
+// product rescaled, where a path is missing the next one); the BF16 path
+// matches the BF16 product of the dequantized weights.
 TEST_F(GemvTest, Fp8GemmMatchesItsQuantizedInputs) {
   std::mt19937 rng(3);
   const int64_t k = 1024, n = 48;
@@ -188,29 +190,42 @@ TEST_F(GemvTest, Fp8GemmMatchesItsQuantizedInputs) {
         ref_bf16[r * n + c] = sum_bf16;
       }
     }
-    for (bool fallback : {false, true}) {
-      std::vector<float> y;
-      bool used = false;
-      Status status =
-          backend::cuda::RunFp8Gemm(m, k, n, x, codes, scales, fallback, false, &y, &used);
-      ASSERT_TRUE(status.ok()) << status.ToString();
-      std::vector<double> got(y.begin(), y.end());
-      const double err = RelativeL2(got, used ? ref_bf16 : ref);
-      std::printf("Fp8Gemm m %lld (%s): relative L2 %.3g\n", static_cast<long long>(m),
-                  used ? "BF16 fallback" : "FP8 tensor cores", err);
-      EXPECT_LE(err, used ? 1e-4 : 5e-3) << "m " << m;
-      if (!fallback && used) std::printf("cuBLASLt has no outer-vector FP8 scaling here\n");
-      // Accumulating into y: the product is added.
-      std::vector<float> base = RandomF32(static_cast<size_t>(m * n), 0.0f, 1.0f, &rng);
-      std::vector<float> sum = base;
-      status = backend::cuda::RunFp8Gemm(m, k, n, x, codes, scales, fallback, true, &sum, &used);
-      ASSERT_TRUE(status.ok()) << status.ToString();
-      std::vector<double> added(sum.size()), want(sum.size());
-      for (size_t i = 0; i < sum.size(); ++i) {
-        added[i] = static_cast<double>(sum[i]) - base[i];
-        want[i] = y[i];
+    using backend::cuda::Fp8GemmPath;
+    for (Fp8GemmPath first :
+         {Fp8GemmPath::kOuterVector, Fp8GemmPath::kRescaled, Fp8GemmPath::kBf16}) {
+      for (bool y_f32 : {true, false}) {
+        std::vector<float> y;
+        Fp8GemmPath used = first;
+        Status status =
+            backend::cuda::RunFp8Gemm(m, k, n, x, codes, scales, first, y_f32, false, &y, &used);
+        ASSERT_TRUE(status.ok()) << status.ToString();
+        EXPECT_GE(static_cast<int>(used), static_cast<int>(first));
+        const bool bf16_path = used == Fp8GemmPath::kBf16;
+        std::vector<double> got(y.begin(), y.end());
+        const double err = RelativeL2(got, bf16_path ? ref_bf16 : ref);
+        std::printf("Fp8Gemm m %lld, %s out, asked %s: %s, relative L2 %.3g\n",
+                    static_cast<long long>(m), y_f32 ? "F32" : "BF16",
+                    backend::cuda::Fp8GemmPathName(first), backend::cuda::Fp8GemmPathName(used),
+                    err);
+        // BF16 outputs add their own rounding (2^-9 of each element).
+        EXPECT_LE(err, (bf16_path ? 1e-4 : 5e-3) + (y_f32 ? 0 : 4e-3))
+            << "m " << m << " path " << backend::cuda::Fp8GemmPathName(used);
+        // Accumulating into y: the product is added.
+        std::vector<float> base = RandomF32(static_cast<size_t>(m * n), 0.0f, 1.0f, &rng);
+        if (!y_f32) {
+          for (float& v : base) v = model::Bf16ToF32(model::F32ToBf16(v));
+        }
+        std::vector<float> sum = base;
+        status =
+            backend::cuda::RunFp8Gemm(m, k, n, x, codes, scales, first, y_f32, true, &sum, &used);
+        ASSERT_TRUE(status.ok()) << status.ToString();
+        std::vector<double> added(sum.size()), want(sum.size());
+        for (size_t i = 0; i < sum.size(); ++i) {
+          added[i] = static_cast<double>(sum[i]) - base[i];
+          want[i] = y[i];
+        }
+        EXPECT_LE(RelativeL2(added, want), y_f32 ? 1e-5 : 2e-2) << "m " << m;
       }
-      EXPECT_LE(RelativeL2(added, want), 1e-5) << "m " << m;
     }
   }
 }

@@ -322,7 +322,7 @@ struct CudaBackend::Impl {
     const model::ModelConfig& c = config;
     const auto t = static_cast<size_t>(tokens);
     if (fp8_gemm != nullptr)
-      RETURN_IF_ERROR(fp8_gemm->Reserve(tokens, fp8_max_k, fp8_max_elements));
+      RETURN_IF_ERROR(fp8_gemm->Reserve(tokens, fp8_max_k, config.hidden_size, fp8_max_elements));
     RETURN_IF_ERROR(x.Reserve(t * c.hidden_size * 4, "activations"));
     RETURN_IF_ERROR(normed.Reserve(t * c.hidden_size * 2, "activations"));
     RETURN_IF_ERROR(qkv_out.Reserve(t * ld * 4, "activations"));
@@ -1148,6 +1148,9 @@ uint64_t CudaBackend::weight_bytes_per_token() const { return impl_->weight_byte
 uint64_t CudaBackend::graph_replays() const { return impl_->graph_replays; }
 uint64_t CudaBackend::graph_captures() const { return impl_->graph_captures; }
 uint64_t CudaBackend::cascade_steps() const { return impl_->cascade_steps; }
+const char* CudaBackend::fp8_gemm_path() const {
+  return impl_->fp8_gemm == nullptr ? "none" : Fp8GemmPathName(impl_->fp8_gemm->path());
+}
 uint64_t CudaBackend::kv_bytes() const { return impl_->k_pool.size() + impl_->v_pool.size(); }
 std::string_view CudaBackend::kv_format() const {
   return impl_->kv_fp8 ? kKvFormatFp8 : numeric_format();

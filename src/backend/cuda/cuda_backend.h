@@ -136,6 +136,9 @@ class CudaBackend final : public Backend {
   uint64_t graph_replays() const;
   // Steps whose attention ran cascade blocks (cascade_decode).
   uint64_t cascade_steps() const;
+  // How FP8 weights' products of more than 8 rows run (fp8_gemm_path.h's
+  // names; "none" without FP8 weights).
+  const char* fp8_gemm_path() const;
   std::string device_name() const;
 
   struct Impl;

@@ -4,8 +4,10 @@
 #include <cublas_v2.h>
 #include <cuda_fp8.h>
 
+#include <algorithm>
 #include <map>
 #include <tuple>
+#include <vector>
 
 #include "backend/cuda/cuda_status.h"
 #include "backend/cuda/device_buffer.h"
@@ -85,6 +87,58 @@ __global__ void DequantizeRowsKernel(const uint8_t* codes, const float* scales, 
   }
 }
 
+// Four consecutive elements of an F32 or BF16 matrix (16- or 8-byte aligned).
+template <bool kF32>
+__device__ __forceinline__ void Load4(const void* base, int64_t at, float v[4]) {
+  if constexpr (kF32) {
+    const float4 f = *reinterpret_cast<const float4*>(static_cast<const float*>(base) + at);
+    v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+  } else {
+    const uint2 b = *reinterpret_cast<const uint2*>(static_cast<const bf16*>(base) + at);
+    v[0] = Bf16Lo(b.x), v[1] = Bf16Hi(b.x), v[2] = Bf16Lo(b.y), v[3] = Bf16Hi(b.y);
+  }
+}
+
+template <bool kF32>
+__device__ __forceinline__ void Store4(void* base, int64_t at, const float v[4]) {
+  if constexpr (kF32) {
+    *reinterpret_cast<float4*>(static_cast<float*>(base) + at) =
+        make_float4(v[0], v[1], v[2], v[3]);
+  } else {
+    const __nv_bfloat162 lo(__float2bfloat16(v[0]), __float2bfloat16(v[1]));
+    const __nv_bfloat162 hi(__float2bfloat16(v[2]), __float2bfloat16(v[3]));
+    *reinterpret_cast<uint2*>(static_cast<bf16*>(base) + at) = make_uint2(
+        *reinterpret_cast<const uint32_t*>(&lo), *reinterpret_cast<const uint32_t*>(&hi));
+  }
+}
+
+constexpr int kRescaleThreads = 256;
+
+// y[row, j] = raw[row, j] * row_scale[row] * col_scale[j] (+ y[row, j]): a block
+// row a grid row, four columns a thread. raw may be y (each thread reads its
+// elements before writing them).
+template <bool kRawF32, bool kOutF32, bool kAccumulate>
+__global__ void __launch_bounds__(kRescaleThreads)
+    RescaleKernel(const void* raw, const float* row_scale, const float* col_scale, int64_t m,
+                  int64_t n, void* y) {
+  const int64_t col = (static_cast<int64_t>(blockIdx.x) * kRescaleThreads + threadIdx.x) * 4;
+  if (col >= n) return;
+  float cs[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) cs[i] = col_scale[col + i];
+  for (int64_t row = blockIdx.y; row < m; row += gridDim.y) {
+    const int64_t at = row * n + col;
+    float v[4];
+    Load4<kRawF32>(raw, at, v);
+    const float rs = row_scale[row];
+    float prev[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if constexpr (kAccumulate) Load4<kOutF32>(y, at, prev);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) v[i] = prev[i] + v[i] * rs * cs[i];
+    Store4<kOutF32>(y, at, v);
+  }
+}
+
 bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
@@ -108,6 +162,36 @@ cudaError_t DequantizeRowsFp8(const uint8_t* codes, const float* scales, int64_t
   return cudaGetLastError();
 }
 
+cudaError_t RescaleProduct(const void* raw, bool raw_f32, const float* row_scale,
+                           const float* col_scale, int64_t m, int64_t n, void* y, bool y_f32,
+                           bool accumulate, cudaStream_t stream) {
+  if (m == 0 || n == 0) return cudaSuccess;
+  if (n % 4 != 0) return cudaErrorInvalidValue;
+  const dim3 grid(static_cast<unsigned>((n / 4 + kRescaleThreads - 1) / kRescaleThreads),
+                  static_cast<unsigned>(std::min<int64_t>(m, 65535)));
+  using Kernel = void (*)(const void*, const float*, const float*, int64_t, int64_t, void*);
+  static constexpr Kernel kKernels[8] = {
+      RescaleKernel<false, false, false>, RescaleKernel<false, false, true>,
+      RescaleKernel<false, true, false>,  RescaleKernel<false, true, true>,
+      RescaleKernel<true, false, false>,  RescaleKernel<true, false, true>,
+      RescaleKernel<true, true, false>,   RescaleKernel<true, true, true>};
+  const Kernel kernel = kKernels[(raw_f32 ? 4 : 0) + (y_f32 ? 2 : 0) + (accumulate ? 1 : 0)];
+  kernel<<<grid, kRescaleThreads, 0, stream>>>(raw, row_scale, col_scale, m, n, y);
+  return cudaGetLastError();
+}
+
+const char* Fp8GemmPathName(Fp8GemmPath path) {
+  switch (path) {
+    case Fp8GemmPath::kOuterVector:
+      return "FP8, outer-vector scales";
+    case Fp8GemmPath::kRescaled:
+      return "FP8, rescaled after the product";
+    case Fp8GemmPath::kBf16:
+      return "BF16 (dequantized weights)";
+  }
+  return "?";
+}
+
 struct Fp8Gemm::Impl {
   // A product shape's cuBLASLt description and chosen algorithm.
   struct Plan {
@@ -116,16 +200,19 @@ struct Fp8Gemm::Impl {
     cublasLtMatmulAlgo_t algo{};
     bool found = false;
   };
-  using Key = std::tuple<int64_t, int64_t, int64_t, bool>;  // m, n, k, F32 output
+  // m, n, k, F32 output, outer-vector scales (else none: kRescaled's product).
+  using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool>;
 
   cublasLtHandle_t lt = nullptr;
-  cublasHandle_t cublas = nullptr;  // the fallback's BF16 products
+  cublasHandle_t cublas = nullptr;  // the BF16 path's products
   DeviceBuffer workspace, cublas_workspace;
   DeviceBuffer x_codes, x_scales;  // the quantized input rows
-  DeviceBuffer weights_bf16;       // the fallback's dequantized weights
-  int64_t rows = 0, cols = 0;
-  bool use_fallback = false;
-  bool last_fallback = false;
+  DeviceBuffer unscaled;           // kRescaled's products that are added to y (BF16)
+  DeviceBuffer weights_bf16;       // the BF16 path's dequantized weights
+  int64_t rows = 0, cols = 0, unscaled_elements = 0;
+  Fp8GemmPath first = Fp8GemmPath::kOuterVector;
+  Fp8GemmPath path = Fp8GemmPath::kOuterVector;
+  Fp8GemmPath last_path = Fp8GemmPath::kOuterVector;
   std::map<Key, Plan> plans;
 
   ~Impl() {
@@ -141,10 +228,10 @@ struct Fp8Gemm::Impl {
     if (p->desc != nullptr) cublasLtMatmulDescDestroy(p->desc);
   }
 
-  // The plan of a shape: descriptors with outer-vector scaling and the best
-  // algorithm for them (found false where there is none). Host calls only.
-  StatusOr<Plan*> PlanFor(int64_t m, int64_t n, int64_t k, bool y_f32) {
-    const Key key{m, n, k, y_f32};
+  // The plan of a shape: descriptors (with outer-vector scaling, or none) and
+  // the best algorithm for them (found false where there is none). Host calls only.
+  StatusOr<Plan*> PlanFor(int64_t m, int64_t n, int64_t k, bool y_f32, bool outer) {
+    const Key key{m, n, k, y_f32, outer};
     if (auto it = plans.find(key); it != plans.end()) return &it->second;
     // A plan per row count met (prefill chunks, batch sizes): bounded, in case
     // a server meets very many.
@@ -161,16 +248,17 @@ struct Fp8Gemm::Impl {
     if (st != CUBLAS_STATUS_SUCCESS) return fail(CublasError(st, "cublasLtMatmulDescCreate"));
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
-    for (const auto& [attr, value, size] :
-         {std::tuple{CUBLASLT_MATMUL_DESC_TRANSA, static_cast<const void*>(&ta), sizeof(ta)},
-          std::tuple{CUBLASLT_MATMUL_DESC_TRANSB, static_cast<const void*>(&tb), sizeof(tb)},
-          std::tuple{CUBLASLT_MATMUL_DESC_A_SCALE_MODE, static_cast<const void*>(&mode),
-                     sizeof(mode)},
-          std::tuple{CUBLASLT_MATMUL_DESC_B_SCALE_MODE, static_cast<const void*>(&mode),
-                     sizeof(mode)}}) {
+    using Attribute = std::tuple<cublasLtMatmulDescAttributes_t, const void*, size_t>;
+    std::vector<Attribute> attributes = {Attribute{CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)},
+                                         Attribute{CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)}};
+    if (outer) {
+      attributes.push_back(Attribute{CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof(mode)});
+      attributes.push_back(Attribute{CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof(mode)});
+    }
+    for (const auto& [attr, value, size] : attributes) {
       st = cublasLtMatmulDescSetAttribute(p.desc, attr, value, size);
-      // An attribute this cuBLASLt does not know (an older runtime): no FP8
-      // plan for any shape; the fallback takes them.
+      // An attribute this cuBLASLt does not know (an older runtime): no plan
+      // of this kind for any shape; a later path takes them.
       if (st != CUBLAS_STATUS_SUCCESS) return &plans.emplace(key, p).first->second;
     }
     // W is [n, k] row-major: a k x n column-major matrix, transposed; x [m, k]
@@ -191,32 +279,53 @@ struct Fp8Gemm::Impl {
     int found = 0;
     st = cublasLtMatmulAlgoGetHeuristic(lt, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
     cublasLtMatmulPreferenceDestroy(pref);
-    // NOT_SUPPORTED (or no result): this scaling has no algorithm here.
+    // NOT_SUPPORTED (or no result): this kind has no algorithm here.
     p.found = st == CUBLAS_STATUS_SUCCESS && found > 0;
     if (p.found) p.algo = result.algo;
     return &plans.emplace(key, p).first->second;
+  }
+
+  // An FP8 product through `plan`: D = alpha x W^T x codes (+ beta D), the scale
+  // pointers set when given. False (and the plan marked) when cuBLASLt refuses.
+  bool Matmul(Plan* plan, const uint8_t* w8, const float* w_scale, const uint8_t* codes,
+              const float* scales, void* d, float beta, cudaStream_t stream) {
+    if (!plan->found) return false;
+    const float alpha = 1.0f;
+    bool ok = true;
+    if (w_scale != nullptr) {
+      const void* a_scale = w_scale;
+      const void* b_scale = scales;
+      ok = cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
+                                          &a_scale, sizeof(a_scale)) == CUBLAS_STATUS_SUCCESS &&
+           cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
+                                          &b_scale, sizeof(b_scale)) == CUBLAS_STATUS_SUCCESS;
+    }
+    ok = ok && cublasLtMatmul(lt, plan->desc, &alpha, w8, plan->a, codes, plan->b, &beta, d,
+                              plan->c, d, plan->c, &plan->algo, workspace.as<void>(),
+                              kWorkspaceBytes, stream) == CUBLAS_STATUS_SUCCESS;
+    if (!ok) plan->found = false;  // refused: this shape takes a later path from now on
+    return ok;
   }
 };
 
 Fp8Gemm::Fp8Gemm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Fp8Gemm::~Fp8Gemm() = default;
 
-StatusOr<std::unique_ptr<Fp8Gemm>> Fp8Gemm::Create(int64_t probe_k, bool force_fallback) {
+StatusOr<std::unique_ptr<Fp8Gemm>> Fp8Gemm::Create(int64_t probe_k, Fp8GemmPath first) {
   auto impl = std::make_unique<Impl>();
   RADIXLM_CUBLAS_TRY(cublasLtCreate(&impl->lt));
   RETURN_IF_ERROR(impl->workspace.Reserve(kWorkspaceBytes, "the FP8 products' workspace"));
   RADIXLM_CUBLAS_TRY(cublasCreate(&impl->cublas));
-  RETURN_IF_ERROR(impl->cublas_workspace.Reserve(kWorkspaceBytes, "the FP8 fallback's workspace"));
+  RETURN_IF_ERROR(impl->cublas_workspace.Reserve(kWorkspaceBytes, "the FP8 BF16 path's workspace"));
   RADIXLM_CUBLAS_TRY(
       cublasSetWorkspace(impl->cublas, impl->cublas_workspace.as<void>(), kWorkspaceBytes));
+  impl->first = impl->path = first;
   std::unique_ptr<Fp8Gemm> gemm(new Fp8Gemm(std::move(impl)));
-  if (force_fallback) {
-    gemm->impl_->use_fallback = true;
-    return std::move(gemm);
-  }
-  // One real product (a heuristic's algorithm may still be refused by the
-  // matmul itself): 64 rows of an n = k = probe_k product, zeros in, on a
-  // stream of its own; any failure means the fallback for every product.
+  if (first == Fp8GemmPath::kBf16) return std::move(gemm);
+  // Real products (a heuristic's algorithm may still be refused by the matmul
+  // itself): 64 rows of an n = k = probe_k product, zeros in, F32 and BF16
+  // out, on a stream of their own. path() is the later of the two paths taken;
+  // any failure means the BF16 path for every product.
   const int64_t k = std::max<int64_t>(16, probe_k / 16 * 16), m = 64;
   DeviceBuffer x, w, scales, y;
   cudaStream_t stream = nullptr;
@@ -224,36 +333,40 @@ StatusOr<std::unique_ptr<Fp8Gemm>> Fp8Gemm::Create(int64_t probe_k, bool force_f
             w.Reserve(static_cast<size_t>(k * k), "the FP8 probe").ok() &&
             scales.Reserve(static_cast<size_t>(k) * 4, "the FP8 probe").ok() &&
             y.Reserve(static_cast<size_t>(m * k) * 4, "the FP8 probe").ok() &&
-            gemm->Reserve(m, k, 0).ok() &&
+            gemm->Reserve(m, k, k, 0).ok() &&
             cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess;
   ok = ok && cudaMemset(x.as<void>(), 0, x.size()) == cudaSuccess &&
        cudaMemset(w.as<void>(), 0, w.size()) == cudaSuccess &&
        cudaMemset(scales.as<void>(), 0, scales.size()) == cudaSuccess;
-  if (ok) {
-    ok = gemm->Run(x.as<bf16>(), m, k, w.as<uint8_t>(), scales.as<float>(), k, y.as<void>(), true,
+  Fp8GemmPath found = first;
+  for (bool y_f32 : {true, false}) {
+    ok = ok &&
+         gemm->Run(x.as<bf16>(), m, k, w.as<uint8_t>(), scales.as<float>(), k, y.as<void>(), y_f32,
                    false, stream)
              .ok() &&
-         !gemm->last_run_fallback() && cudaStreamSynchronize(stream) == cudaSuccess;
+         gemm->last_run_path() != Fp8GemmPath::kBf16 &&
+         cudaStreamSynchronize(stream) == cudaSuccess;
+    if (ok) found = std::max(found, gemm->last_run_path());
   }
   if (stream != nullptr) cudaStreamDestroy(stream);
   cudaGetLastError();  // a refused launch leaves nothing sticky behind
-  gemm->impl_->use_fallback = !ok;
+  gemm->impl_->path = ok ? found : Fp8GemmPath::kBf16;
   return std::move(gemm);
 }
 
-bool Fp8Gemm::fallback() const { return impl_->use_fallback; }
-bool Fp8Gemm::last_run_fallback() const { return impl_->last_fallback; }
+Fp8GemmPath Fp8Gemm::path() const { return impl_->path; }
+Fp8GemmPath Fp8Gemm::last_run_path() const { return impl_->last_path; }
 
 std::vector<const void*> Fp8Gemm::buffers() const {
-  return {impl_->x_codes.as<void>(), impl_->x_scales.as<void>(), impl_->weights_bf16.as<void>(),
-          impl_->workspace.as<void>()};
+  return {impl_->x_codes.as<void>(), impl_->x_scales.as<void>(), impl_->unscaled.as<void>(),
+          impl_->weights_bf16.as<void>(), impl_->workspace.as<void>()};
 }
 
 bool Fp8Gemm::Supports(int64_t k, int64_t n, const void* x, const void* w8, const void* y) {
   return k % 16 == 0 && n % 16 == 0 && Aligned16(x) && Aligned16(w8) && Aligned16(y);
 }
 
-Status Fp8Gemm::Reserve(int64_t rows, int64_t k, int64_t weight_elements) {
+Status Fp8Gemm::Reserve(int64_t rows, int64_t k, int64_t n, int64_t weight_elements) {
   Impl& s = *impl_;
   if (rows > s.rows || k > s.cols) {
     s.rows = std::max(rows, s.rows);
@@ -262,9 +375,15 @@ Status Fp8Gemm::Reserve(int64_t rows, int64_t k, int64_t weight_elements) {
     RETURN_IF_ERROR(
         s.x_scales.Reserve(static_cast<size_t>(s.rows) * sizeof(float), "FP8 input scales"));
   }
-  if (s.use_fallback && static_cast<size_t>(weight_elements) * 2 > s.weights_bf16.size()) {
+  if (s.path != Fp8GemmPath::kBf16 && rows * n > s.unscaled_elements) {
+    s.unscaled_elements = rows * n;
+    RETURN_IF_ERROR(s.unscaled.Reserve(static_cast<size_t>(s.unscaled_elements) * 2,
+                                       "FP8 products before their scales"));
+  }
+  if (s.path == Fp8GemmPath::kBf16 &&
+      static_cast<size_t>(weight_elements) * 2 > s.weights_bf16.size()) {
     RETURN_IF_ERROR(s.weights_bf16.Reserve(static_cast<size_t>(weight_elements) * 2,
-                                           "the FP8 fallback's BF16 weights"));
+                                           "the FP8 BF16 path's weights"));
   }
   return OkStatus();
 }
@@ -277,39 +396,55 @@ Status Fp8Gemm::Run(const bf16* x, int64_t m, int64_t k, const uint8_t* w8, cons
     return InvalidArgumentError("FP8 product of k " + std::to_string(k) + ", n " +
                                 std::to_string(n) + ": needs multiples of 16, aligned operands");
   }
-  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-  s.last_fallback = false;
-  if (!s.use_fallback) {
+  const float beta = accumulate ? 1.0f : 0.0f;
+  if (s.path != Fp8GemmPath::kBf16) {
     if (m > s.rows || k > s.cols) {
       return InternalError("FP8 product of " + std::to_string(m) + " rows of " + std::to_string(k) +
                            ": the input workspace was not reserved");
     }
-    ASSIGN_OR_RETURN(Impl::Plan * plan, s.PlanFor(m, n, k, y_f32));
-    if (plan->found) {
-      uint8_t* codes = s.x_codes.as<uint8_t>();
-      float* scales = s.x_scales.as<float>();
-      RADIXLM_CUDA_TRY(QuantizeRowsFp8(x, m, k, codes, scales, stream));
-      const void* a_scale = w_scale;
-      const void* b_scale = scales;
-      if (cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &a_scale,
-                                         sizeof(a_scale)) == CUBLAS_STATUS_SUCCESS &&
-          cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &b_scale,
-                                         sizeof(b_scale)) == CUBLAS_STATUS_SUCCESS &&
-          cublasLtMatmul(s.lt, plan->desc, &alpha, w8, plan->a, codes, plan->b, &beta, y, plan->c,
-                         y, plan->c, &plan->algo, s.workspace.as<void>(), kWorkspaceBytes,
-                         stream) == CUBLAS_STATUS_SUCCESS) {
-        return OkStatus();
+    uint8_t* codes = s.x_codes.as<uint8_t>();
+    float* scales = s.x_scales.as<float>();
+    bool quantized = false;
+    auto quantize = [&]() -> Status {
+      if (!quantized) RADIXLM_CUDA_TRY(QuantizeRowsFp8(x, m, k, codes, scales, stream));
+      quantized = true;
+      return OkStatus();
+    };
+    if (s.first == Fp8GemmPath::kOuterVector) {
+      ASSIGN_OR_RETURN(Impl::Plan * plan, s.PlanFor(m, n, k, y_f32, true));
+      if (plan->found) {
+        RETURN_IF_ERROR(quantize());
+        if (s.Matmul(plan, w8, w_scale, codes, scales, y, beta, stream)) {
+          s.last_path = Fp8GemmPath::kOuterVector;
+          return OkStatus();
+        }
       }
-      plan->found = false;  // refused: this shape takes the fallback from now on
+    }
+    // The product unscaled, in place in y, or (to be added to y) in the scratch.
+    const bool in_place = !accumulate;
+    if (in_place || m * n <= s.unscaled_elements) {
+      const bool raw_f32 = in_place && y_f32;
+      void* raw = in_place ? y : s.unscaled.as<void>();
+      ASSIGN_OR_RETURN(Impl::Plan * plan, s.PlanFor(m, n, k, raw_f32, false));
+      if (plan->found) {
+        RETURN_IF_ERROR(quantize());
+        if (s.Matmul(plan, w8, nullptr, codes, nullptr, raw, 0.0f, stream)) {
+          RADIXLM_CUDA_TRY(
+              RescaleProduct(raw, raw_f32, scales, w_scale, m, n, y, y_f32, accumulate, stream));
+          s.last_path = Fp8GemmPath::kRescaled;
+          return OkStatus();
+        }
+      }
     }
   }
   // The BF16 path: the weights dequantized into the scratch matrix.
-  s.last_fallback = true;
+  s.last_path = Fp8GemmPath::kBf16;
   if (static_cast<size_t>(n * k) * 2 > s.weights_bf16.size()) {
     return InternalError("FP8 product of n " + std::to_string(n) + ", k " + std::to_string(k) +
-                         ": cuBLASLt has no FP8 algorithm with outer-vector scales for it, and "
-                         "the BF16 fallback's scratch was not reserved");
+                         ": cuBLASLt has no FP8 algorithm for it, and the BF16 path's scratch "
+                         "was not reserved");
   }
+  const float alpha = 1.0f;
   RADIXLM_CUDA_TRY(DequantizeRowsFp8(w8, w_scale, n, k, s.weights_bf16.as<bf16>(), stream));
   RADIXLM_CUBLAS_TRY(cublasSetStream(s.cublas, stream));
   RADIXLM_CUBLAS_TRY(cublasGemmEx(

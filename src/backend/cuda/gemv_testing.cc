@@ -7,6 +7,7 @@
 #include "backend/cuda/fp8_gemm.h"
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/kernels.h"
+#include "model/weights.h"
 
 namespace radixlm::backend::cuda {
 
@@ -163,31 +164,41 @@ Status RunGemvFp8(int64_t m, int64_t k, int64_t n, const std::vector<uint16_t>& 
 
 Status RunFp8Gemm(int64_t m, int64_t k, int64_t n, const std::vector<uint16_t>& x,
                   const std::vector<uint8_t>& codes, const std::vector<float>& scales,
-                  bool fallback, bool accumulate, std::vector<float>* y, bool* fallback_used) {
+                  Fp8GemmPath first, bool y_f32, bool accumulate, std::vector<float>* y,
+                  Fp8GemmPath* path) {
   if (static_cast<int64_t>(x.size()) != m * k || static_cast<int64_t>(codes.size()) != n * k ||
       static_cast<int64_t>(scales.size()) != n ||
       (accumulate && static_cast<int64_t>(y->size()) != m * n)) {
     return InvalidArgumentError("inconsistent shapes");
   }
-  ASSIGN_OR_RETURN(auto gemm, Fp8Gemm::Create(k, fallback));
-  RETURN_IF_ERROR(gemm->Reserve(m, k, n * k));
+  ASSIGN_OR_RETURN(auto gemm, Fp8Gemm::Create(k, first));
+  RETURN_IF_ERROR(gemm->Reserve(m, k, n, n * k));
   DeviceBuffer xd, cd, sd, yd;
   RETURN_IF_ERROR(Upload(x, &xd));
   RETURN_IF_ERROR(Upload(codes, &cd));
   RETURN_IF_ERROR(Upload(scales, &sd));
-  if (accumulate) {
+  if (accumulate && y_f32) {
     RETURN_IF_ERROR(Upload(*y, &yd));
+  } else if (accumulate) {
+    std::vector<uint16_t> y16(y->size());
+    for (size_t i = 0; i < y16.size(); ++i) y16[i] = model::F32ToBf16((*y)[i]);
+    RETURN_IF_ERROR(Upload(y16, &yd));
   } else {
     RETURN_IF_ERROR(Poisoned(static_cast<size_t>(m * n) * 4, &yd));
   }
   cudaStream_t stream = nullptr;
   RADIXLM_CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   RETURN_IF_ERROR(gemm->Run(xd.as<bf16>(), m, k, cd.as<uint8_t>(), sd.as<float>(), n, yd.as<void>(),
-                            true, accumulate, stream));
+                            y_f32, accumulate, stream));
   RADIXLM_CUDA_TRY(cudaStreamSynchronize(stream));
   RADIXLM_CUDA_TRY(cudaStreamDestroy(stream));
-  *fallback_used = gemm->last_run_fallback();
-  return Download(yd, static_cast<size_t>(m * n), y);
+  *path = gemm->last_run_path();
+  if (y_f32) return Download(yd, static_cast<size_t>(m * n), y);
+  std::vector<uint16_t> y16;
+  RETURN_IF_ERROR(Download(yd, static_cast<size_t>(m * n), &y16));
+  y->resize(y16.size());
+  for (size_t i = 0; i < y16.size(); ++i) (*y)[i] = model::Bf16ToF32(y16[i]);
+  return OkStatus();
 }
 
 Status RunQuantizeRowsFp8(int64_t m, int64_t k, const std::vector<uint16_t>& x,

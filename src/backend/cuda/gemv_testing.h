@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "backend/cuda/fp8_gemm_path.h"
 #include "core/status.h"
 
 namespace radixlm::backend::cuda {
@@ -41,17 +42,19 @@ Status RunNormGemv(const NormGemvProblem& problem, bool fused, NormGemvResult* o
 Status RunGemv(int64_t m, int64_t k, int64_t n, const std::vector<uint16_t>& x,
                const std::vector<uint16_t>& w, bool pdl, std::vector<float>* y);
 
-// The FP8-weight products: y[m, n] = x[m, k] . (codes[n, k] * scales[n])^T in
-// F32 (x BF16 bits, codes E4M3): GemvFp8 (m <= 8), or Fp8Gemm (any m: the
-// inputs quantized per row, then FP8 tensor cores; `fallback` forces its BF16
-// path). *fallback_used says whether Fp8Gemm took the BF16 path (it may have
-// to, where cuBLASLt lacks the scaling).
+// The FP8-weight products: y[m, n] = x[m, k] . (codes[n, k] * scales[n])^T
+// (x BF16 bits, codes E4M3): GemvFp8 (m <= 8, F32 out), or Fp8Gemm (any m: the
+// inputs quantized per row, then FP8 tensor cores; `first` skips the paths
+// before it; y_f32 false writes (adds to) BF16, given and returned here as
+// floats). *path says which path Fp8Gemm took (a later one than `first` where
+// cuBLASLt lacks the scaling).
 Status RunGemvFp8(int64_t m, int64_t k, int64_t n, const std::vector<uint16_t>& x,
                   const std::vector<uint8_t>& codes, const std::vector<float>& scales, bool pdl,
                   std::vector<float>* y);
 Status RunFp8Gemm(int64_t m, int64_t k, int64_t n, const std::vector<uint16_t>& x,
                   const std::vector<uint8_t>& codes, const std::vector<float>& scales,
-                  bool fallback, bool accumulate, std::vector<float>* y, bool* fallback_used);
+                  Fp8GemmPath first, bool y_f32, bool accumulate, std::vector<float>* y,
+                  Fp8GemmPath* path);
 // Fp8Gemm's input quantization alone: codes [m, k] and scales [m].
 Status RunQuantizeRowsFp8(int64_t m, int64_t k, const std::vector<uint16_t>& x,
                           std::vector<uint8_t>* codes, std::vector<float>* scales);
