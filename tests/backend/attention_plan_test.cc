@@ -377,6 +377,38 @@ TEST(WindowedAttentionPlanTest, PrefillStartsAtTheFirstQuerysWindow) {
   }
 }
 
+// Prefill plans start the blocks with the most keys first (a causal prompt's
+// last queries), and still cover every query block's keys exactly once.
+TEST(PrefillAttentionPlanTest, BlocksWithTheMostKeysComeFirst) {
+  for (const auto& [start, tokens] :
+       std::vector<std::pair<int64_t, int64_t>>{{0, 2048}, {0, 8192}, {5000, 175}, {0, 100}}) {
+    std::vector<AttentionBlock> blocks;
+    std::vector<AttentionMerge> merges;
+    backend::cuda::PlanAttention({{start, tokens}}, 32, 8, 132, 1 << 20, &blocks, &merges);
+    ASSERT_FALSE(blocks.empty());
+    std::map<std::pair<int32_t, int32_t>, int64_t> keys_of;  // (kv head, first query): keys
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      const AttentionBlock& b = blocks[i];
+      if (i > 0) {
+        EXPECT_LE(b.k_end - b.k_begin, blocks[i - 1].k_end - blocks[i - 1].k_begin)
+            << "block " << i << " of " << tokens << " tokens after " << start;
+      }
+      int64_t& covered = keys_of[{b.kv_head, b.q_begin}];
+      EXPECT_EQ(b.k_begin, covered) << "splits in key order";
+      covered = b.k_end;
+    }
+    EXPECT_EQ(static_cast<int64_t>(keys_of.size()), 8 * ((tokens + 15) / 16));
+    for (const auto& [key, end] : keys_of) {
+      EXPECT_EQ(end, start + std::min<int64_t>(tokens, key.second + 16))
+          << "first query " << key.second;
+    }
+    if (tokens == 2048) {  // the last query block first, the first one last
+      EXPECT_EQ(blocks.front().q_begin, 2048 - 16);
+      EXPECT_EQ(blocks.back().q_begin, 0);
+    }
+  }
+}
+
 // Cascade blocks (attention.h): sequences that share pages for whole splits.
 // Randomized batches of groups on shared prefixes (and loners): every
 // (sequence, kv head) keeps exactly the splits and partial ordinals it has

@@ -70,8 +70,15 @@ void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int
         }
       }
     }
-    if (partials <= max_partials) return;
+    if (partials <= max_partials) break;
   }
+  // Longest first: the GPU starts blocks in grid order, so a causal prompt's
+  // last query blocks (the most keys) would otherwise start last and run alone
+  // at the end. Stable, so a block's splits stay in key order.
+  std::stable_sort(blocks->begin(), blocks->end(),
+                   [](const AttentionBlock& x, const AttentionBlock& y) {
+                     return x.k_end - x.k_begin > y.k_end - y.k_begin;
+                   });
 }
 
 int64_t DecodeSplitKeys(int64_t keys) {

@@ -59,7 +59,8 @@ enum class DecodeBlockOrder { kKvHeadMajor, kSequenceMajor };
 // into one wave of three per multiprocessor (`num_sms` of them); never more
 // than kAttentionMaxSplits splits of one block or `max_partials` partials. With
 // a window, a block's keys start at its first query's first key rounded down to
-// a multiple of kAttentionKeys.
+// a multiple of kAttentionKeys. Blocks come longest first (most keys), a
+// block's splits in key order.
 void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
                    int64_t num_sms, int64_t max_partials, std::vector<AttentionBlock>* blocks,
                    std::vector<AttentionMerge>* merges, int64_t window = 0);
