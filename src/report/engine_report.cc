@@ -1,5 +1,7 @@
 #include "report/engine_report.h"
 
+#include <algorithm>
+
 #include "core/json_writer.h"
 
 namespace radixlm::report {
@@ -186,6 +188,52 @@ void PrintCudaBenchTables(const CudaBenchRun& run, FILE* out) {
                    "  * the pool cannot hold a distinct context per sequence: they share the "
                    "context's pages "
                    "(a cached prefix); its bytes count once per sequence, some come from L2\n");
+    }
+  }
+  if (!run.mixed.empty()) {
+    std::fprintf(out,
+                 "\nmixed steps (decodes beside one prefill chunk over its cached prefix, as "
+                 "stall-free batching runs them; median of %lld steps after warm-up)\n",
+                 static_cast<long long>(run.mixed.front().steps));
+    std::fprintf(out, "  %6s %8s %7s %6s %9s %9s %14s", "batch", "context", "start", "chunk",
+                 "step ms", "of decode", "chunk tok/s");
+    const bool phases = std::any_of(run.mixed.begin(), run.mixed.end(),
+                                    [](const MixedFigure& f) { return !f.phases.empty(); });
+    if (phases) {
+      for (const auto& [name, seconds] : run.mixed.front().phases)
+        std::fprintf(out, " %18s", (name + " ms").c_str());
+    }
+    std::fprintf(out, "\n");
+    // The decode-only step of the same batch and context (chunk 0), if measured.
+    auto decode_only = [&](const MixedFigure& f) -> double {
+      for (const MixedFigure& d : run.mixed) {
+        if (d.chunk == 0 && d.batch == f.batch && d.context == f.context && d.ran())
+          return d.step_s;
+      }
+      return 0;
+    };
+    for (const MixedFigure& f : run.mixed) {
+      std::fprintf(out, "  %6lld %8lld %7lld %6lld ", static_cast<long long>(f.batch),
+                   static_cast<long long>(f.context), static_cast<long long>(f.start),
+                   static_cast<long long>(f.chunk));
+      if (!f.ran()) {
+        std::fprintf(out, "%s\n", NotRun(f).c_str());
+        continue;
+      }
+      const double base = decode_only(f);
+      std::fprintf(out, "%9.2f ", f.step_s * 1e3);
+      if (base > 0) {
+        std::fprintf(out, "%8.2fx ", f.step_s / base);
+      } else {
+        std::fprintf(out, "%9s ", "-");
+      }
+      if (f.chunk > 0 && base > 0 && f.step_s > base) {
+        std::fprintf(out, "%14.0f", static_cast<double>(f.chunk) / (f.step_s - base));
+      } else {
+        std::fprintf(out, "%14s", "-");
+      }
+      for (const auto& [name, seconds] : f.phases) std::fprintf(out, " %18.2f", seconds * 1e3);
+      std::fprintf(out, "\n");
     }
   }
   std::fprintf(out, "\ntargets (issue 6)\n");
@@ -408,6 +456,35 @@ std::string CudaBenchJson(const CudaBenchRun& run) {
       w.Double(static_cast<double>(f.batch) * run.copy_gbs * 1e9 / (f.weight_bytes + f.kv_bytes));
       w.Key("bytes_to_host");
       w.Double(f.bytes_to_host);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("mixed");
+  w.BeginArray();
+  for (const MixedFigure& f : run.mixed) {
+    w.BeginObject();
+    w.Key("batch");
+    w.Int(f.batch);
+    w.Key("context");
+    w.Int(f.context);
+    w.Key("chunk_start");
+    w.Int(f.start);
+    w.Key("chunk_tokens");
+    w.Int(f.chunk);
+    w.Key("steps");
+    w.Int(f.steps);
+    WriteOutcome(w, f);
+    if (f.ran()) {
+      w.Key("step_s");
+      w.Double(f.step_s);
+      w.Key("phases_s");
+      w.BeginObject();
+      for (const auto& [name, seconds] : f.phases) {
+        w.Key(name);
+        w.Double(seconds);
+      }
+      w.EndObject();
     }
     w.EndObject();
   }

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/attention_bench.h"
@@ -43,6 +44,19 @@ struct DecodeFigure : CudaBenchOutcome {
   double gbs() const { return (weight_bytes + kv_bytes) / step_s / 1e9; }
 };
 
+// Mixed steps, as serve runs them under stall-free batching: `batch` decode
+// sequences at `context` tokens (one new token each) beside one prefill chunk
+// of `chunk` tokens from prompt position `start` over its cached prefix (chunk
+// 0: the decode-only step). Median device-and-host time of `steps` steps after
+// warm-up, kernels launched directly (no graph) when chunk > 0; `phases`: the
+// device's seconds a step per CudaBackend phase (empty unless
+// RADIXLM_CUDA_PHASES=1).
+struct MixedFigure : CudaBenchOutcome {
+  int64_t batch = 0, context = 0, start = 0, chunk = 0, steps = 0;
+  double step_s = 0;
+  std::vector<std::pair<std::string, double>> phases;
+};
+
 struct AttentionFigure : CudaBenchOutcome {
   bool decode = false;
   int64_t batch = 0, start = 0, tokens = 0;
@@ -66,6 +80,7 @@ struct CudaBenchRun {
   std::vector<PrefillFigure> prefill;
   std::optional<TtftFigure> ttft;
   std::vector<DecodeFigure> decode;
+  std::vector<MixedFigure> mixed;
   // Of the loaded model (architecture empty: none was loaded).
   std::string architecture;
   uint64_t parameters = 0, weight_bytes = 0;

@@ -39,6 +39,7 @@ using report::AttentionFigure;
 using report::CudaBenchJson;
 using report::CudaBenchRun;
 using report::DecodeFigure;
+using report::MixedFigure;
 using report::PrefillFigure;
 using report::PrintCudaBenchTables;
 using report::TtftFigure;
@@ -421,6 +422,124 @@ void RunDecode(const BenchEngineOptions& o, CudaBackend* gpu, const model::Model
   Progress("\r%70s\r", "");
 }
 
+// ---- mixed steps ----------------------------------------------------------------
+
+constexpr int64_t kMixedSteps = 8, kMixedWarmupSteps = 2;
+
+// Decode sequences (distinct pages, seq 0's context copied to the others) beside
+// one chunk of a long prompt whose first max(starts) tokens are prefilled once;
+// each figure's steps rewrite the same positions, so every figure sees the same
+// contexts. Decode tokens are chosen on the device, as serve does.
+void RunMixed(const BenchEngineOptions& o, CudaBackend* gpu, const model::ModelConfig& c,
+              CudaBenchRun* run) {
+  const int64_t batch = o.mixed_batch, context = o.mixed_context;
+  const int64_t total_steps = kMixedSteps + kMixedWarmupSteps;
+  const std::vector<int64_t> chunks = Or(o.mixed_chunks, {0, 128, 384, 1024});
+  const std::vector<int64_t> starts = Or(o.mixed_starts, {0, 2048, 5632});
+  const int64_t max_chunk = *std::max_element(chunks.begin(), chunks.end());
+  const int64_t max_start = *std::max_element(starts.begin(), starts.end());
+  const int64_t prompt_len = max_start + max_chunk;
+  const int64_t per_seq = PagesFor(context + total_steps), prompt_pages = PagesFor(prompt_len);
+  std::vector<MixedFigure> figures;
+  for (int64_t start : starts) {
+    for (int64_t chunk : chunks) {
+      if (chunk == 0 && start != starts.front()) continue;  // one decode-only figure
+      MixedFigure f;
+      f.batch = batch, f.context = context, f.start = chunk == 0 ? 0 : start, f.chunk = chunk;
+      f.steps = kMixedSteps;
+      figures.push_back(f);
+    }
+  }
+  auto fail_all = [&](const std::string& why, bool error) {
+    for (MixedFigure& f : figures) (error ? f.error : f.skipped) = why;
+    run->any_error |= error;
+    run->mixed.insert(run->mixed.end(), figures.begin(), figures.end());
+  };
+  if (context + total_steps > run->context || prompt_len > run->context) {
+    return fail_all("context " + std::to_string(context) + " or prompt " +
+                        std::to_string(prompt_len) + " past the model's " +
+                        std::to_string(run->context),
+                    false);
+  }
+  if (batch * per_seq + prompt_pages > run->num_pages) {
+    return fail_all("needs " + std::to_string(batch * per_seq + prompt_pages) +
+                        " KV pages; the pool holds " + std::to_string(run->num_pages),
+                    false);
+  }
+  Progress("\rmixed: prefilling the contexts...        ");
+  std::vector<std::vector<int32_t>> tables(static_cast<size_t>(batch));
+  for (int64_t b = 0; b < batch; ++b)
+    tables[static_cast<size_t>(b)] = PageRange(b * per_seq, per_seq);
+  const std::vector<int32_t> prompt_table = PageRange(batch * per_seq, prompt_pages);
+  const std::vector<int32_t> context_tokens = RandomTokens(context, c.vocab_size, 11);
+  const std::vector<int32_t> prompt = RandomTokens(prompt_len, c.vocab_size, 12);
+  std::vector<float> logits;
+  Status status = OkStatus();
+  {
+    backend::SequenceInput in{context_tokens, 0, tables[0], 0};
+    status = gpu->Forward({&in, 1}, &logits);
+  }
+  if (status.ok()) status = CopyContext(gpu, tables, batch, context);
+  if (status.ok() && max_start > 0) {
+    backend::SequenceInput in{std::span(prompt).first(static_cast<size_t>(max_start)), 0,
+                              prompt_table, 0};
+    status = gpu->Forward({&in, 1}, &logits);
+  }
+  if (!status.ok()) return fail_all(status.ToString(), true);
+
+  std::vector<int32_t> next(static_cast<size_t>(batch)), chosen(static_cast<size_t>(batch));
+  for (int64_t b = 0; b < batch; ++b)
+    chosen[static_cast<size_t>(b)] = static_cast<int32_t>((b * 104729 + 13) % c.vocab_size);
+  const backend::TokenChoice greedy;
+  std::vector<backend::RowSampling> rows(static_cast<size_t>(batch));
+  for (int64_t b = 0; b < batch; ++b) {
+    rows[static_cast<size_t>(b)].choices = std::span(&greedy, 1);
+    rows[static_cast<size_t>(b)].chosen = std::span(chosen).subspan(static_cast<size_t>(b), 1);
+  }
+  const bool phases = gpu->profiles_phases();
+  for (MixedFigure& f : figures) {
+    std::vector<double> times;
+    std::vector<double> phase_before(CudaBackend::kPhases), phase_sum(CudaBackend::kPhases);
+    for (int64_t i = 0; i < total_steps && status.ok(); ++i) {
+      Progress("\rmixed: chunk %lld at %lld, step %lld/%lld     ", static_cast<long long>(f.chunk),
+               static_cast<long long>(f.start), static_cast<long long>(i + 1),
+               static_cast<long long>(total_steps));
+      std::vector<backend::SequenceInput> in(static_cast<size_t>(batch));
+      for (int64_t b = 0; b < batch; ++b) {
+        next[static_cast<size_t>(b)] = chosen[static_cast<size_t>(b)];
+        in[static_cast<size_t>(b)] = {std::span(next).subspan(static_cast<size_t>(b), 1),
+                                      context + i, tables[static_cast<size_t>(b)], 1};
+        in[static_cast<size_t>(b)].sampling = &rows[static_cast<size_t>(b)];
+      }
+      if (f.chunk > 0) {
+        in.push_back(
+            {std::span(prompt).subspan(static_cast<size_t>(f.start), static_cast<size_t>(f.chunk)),
+             f.start, prompt_table, 0});
+      }
+      if (i == kMixedWarmupSteps) {
+        for (int p = 0; p < CudaBackend::kPhases; ++p) phase_before[p] = gpu->phase_seconds(p);
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      status = gpu->Forward(in, &logits);
+      if (i >= kMixedWarmupSteps) times.push_back(SecondsSince(t0));
+    }
+    if (!status.ok()) {
+      f.error = status.ToString();
+      run->any_error = true;
+      continue;
+    }
+    f.step_s = Median(times);
+    if (phases) {
+      for (int p = 0; p < CudaBackend::kPhases; ++p) {
+        f.phases.emplace_back(CudaBackend::PhaseName(p),
+                              (gpu->phase_seconds(p) - phase_before[p]) / kMixedSteps);
+      }
+    }
+  }
+  run->mixed.insert(run->mixed.end(), figures.begin(), figures.end());
+  Progress("\r%70s\r", "");
+}
+
 bool Wants(const BenchEngineOptions& o, const char* part) {
   return o.parts.empty() || std::find(o.parts.begin(), o.parts.end(), part) != o.parts.end();
 }
@@ -428,7 +547,10 @@ bool Wants(const BenchEngineOptions& o, const char* part) {
 }  // namespace
 
 int RunBenchEngineCuda(const BenchEngineOptions& o) {
-  const bool model_parts = Wants(o, "prefill") || Wants(o, "ttft") || Wants(o, "decode");
+  // mixed only when asked for by name.
+  const bool mixed =
+      std::find(o.parts.begin(), o.parts.end(), std::string("mixed")) != o.parts.end();
+  const bool model_parts = Wants(o, "prefill") || Wants(o, "ttft") || Wants(o, "decode") || mixed;
   auto kv_dtype = backend::ParseKvDtype(o.kv_dtype);
   if (!kv_dtype.ok()) return Fail(kv_dtype.status());
   if (model_parts && o.model.empty()) {
@@ -493,6 +615,7 @@ int RunBenchEngineCuda(const BenchEngineOptions& o) {
     if (Wants(o, "prefill")) RunPrefill(o, gpu, c, gpu->matmul_params(), &run);
     if (Wants(o, "ttft")) RunTtft(o, gpu, c, &run);
     if (Wants(o, "decode")) RunDecode(o, gpu, c, &run);
+    if (mixed) RunMixed(o, gpu, c, &run);
   }
 
   const bool json_stdout = o.json_out == "-";

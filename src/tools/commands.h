@@ -260,7 +260,7 @@ struct BenchEngineOptions {
   double gpu_memory_fraction = 0.9;
   bool no_cuda_graphs = false;             // decode steps launched kernel by kernel
   bool decode_host_logits = false;         // decode: logits cross to the host (no device choice)
-  std::vector<std::string> parts;          // [attention, prefill, ttft, decode]
+  std::vector<std::string> parts;          // [attention, prefill, ttft, decode]; or mixed
   std::vector<int64_t> prefill_lengths;    // cold prompts [512, 2048, 8192, 32768]
   int64_t ttft_tokens = 8192;              // TTFT prompt, cold and with all but
   int64_t ttft_tail = 128;                 //   its last ttft_tail tokens cached
@@ -269,6 +269,10 @@ struct BenchEngineOptions {
   std::vector<int64_t> attention_prefill;  // causal prompt lengths, kernel alone [2048, 8192]
   std::vector<int64_t> attention_decode_batches;   // [1, 16, 64]
   std::vector<int64_t> attention_decode_contexts;  // [1024, 8192, 32768]
+  // Mixed steps (--parts mixed): decodes beside one prefill chunk.
+  int64_t mixed_batch = 64, mixed_context = 1024;
+  std::vector<int64_t> mixed_chunks;  // chunk tokens [0, 128, 384, 1024] (0: decode only)
+  std::vector<int64_t> mixed_starts;  // chunk positions in its prompt [0, 2048, 5632]
 };
 // Prefill and decode speed next to the machine's SGEMM and memory-bandwidth
 // rooflines measured in the same run (on the GPU: cuBLAS BF16 GEMM and

@@ -611,9 +611,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   bench_engine_cmd
       ->add_option("--parts", bench_engine.parts,
-                   "cuda: what to run (default attention,prefill,ttft,decode)")
+                   "cuda: what to run (default attention,prefill,ttft,decode; also mixed)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"attention", "prefill", "ttft", "decode"}));
+      ->check(CLI::IsMember({"attention", "prefill", "ttft", "decode", "mixed"}));
   bench_engine_cmd
       ->add_option("--prefill-tokens", bench_engine.prefill_lengths,
                    "cuda: cold prompt lengths (default 512,2048,8192,32768)")
@@ -642,6 +642,25 @@ int main(int argc, char** argv) {
                    "cuda: decode attention context lengths (default 1024,8192,32768)")
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
+  bench_engine_cmd
+      ->add_option("--mixed-batch", bench_engine.mixed_batch,
+                   "cuda, mixed: decode sequences beside the chunk (default 64)")
+      ->check(CLI::Range(int64_t{1}, int64_t{256}));
+  bench_engine_cmd
+      ->add_option("--mixed-context", bench_engine.mixed_context,
+                   "cuda, mixed: tokens each decode sequence has in cache (default 1024)")
+      ->check(CLI::PositiveNumber);
+  bench_engine_cmd
+      ->add_option(
+          "--mixed-chunks", bench_engine.mixed_chunks,
+          "cuda, mixed: prefill chunk sizes, 0 the decode-only step (default 0,128,384,1024)")
+      ->delimiter(',')
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  bench_engine_cmd
+      ->add_option("--mixed-starts", bench_engine.mixed_starts,
+                   "cuda, mixed: the chunk's position in its prompt (default 0,2048,5632)")
+      ->delimiter(',')
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
 
   radixlm::tools::RouteOptions route;
   CLI::App* route_cmd = app.add_subcommand(

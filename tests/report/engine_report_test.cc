@@ -56,6 +56,14 @@ CudaBenchRun SampleRun() {
   failed.context = 8192, failed.start = 8125, failed.batch = 256, failed.shared_prefix = true;
   failed.error = "RESOURCE_EXHAUSTED: out of memory";
   run.decode = {d1k, d8k, failed};
+  MixedFigure decode_only, chunk;
+  decode_only.batch = chunk.batch = 64, decode_only.context = chunk.context = 1024;
+  decode_only.steps = chunk.steps = 8;
+  decode_only.step_s = 0.010;
+  chunk.start = 5632, chunk.chunk = 384, chunk.step_s = 0.030;
+  chunk.phases = {{"attention", 0.012}, {"o + mlp", 0.010}};
+  decode_only.phases = {{"attention", 0.002}, {"o + mlp", 0.006}};
+  run.mixed = {decode_only, chunk};
   run.any_error = true;
   return run;
 }
@@ -127,6 +135,13 @@ TEST(CudaBenchReport, JsonHoldsEveryFigure) {
   EXPECT_NEAR(double(decode.at(0)["tokens_per_s"]), 1 / 0.0058, 1e-9);
   EXPECT_EQ(std::string_view(decode.at(0)["kv_pages"]), "distinct");
   EXPECT_EQ(std::string_view(decode.at(2)["error"]), "RESOURCE_EXHAUSTED: out of memory");
+  // Mixed steps: the chunk's place and size, the step, the phases.
+  simdjson::dom::array mixed = doc["mixed"];
+  ASSERT_EQ(mixed.size(), 2u);
+  EXPECT_EQ(int64_t(mixed.at(1)["chunk_start"]), 5632);
+  EXPECT_EQ(int64_t(mixed.at(1)["chunk_tokens"]), 384);
+  EXPECT_NEAR(double(mixed.at(1)["step_s"]), 0.030, 1e-12);
+  EXPECT_NEAR(double(mixed.at(1)["phases_s"]["attention"]), 0.012, 1e-12);
   simdjson::dom::array targets = doc["targets"];
   EXPECT_TRUE(bool(targets.at(0)["met"]));
   EXPECT_FALSE(bool(targets.at(1)["met"]));
@@ -151,6 +166,9 @@ TEST(CudaBenchReport, TablesNameSkipsFailuresAndTargets) {
   EXPECT_NE(text.find("3.00% of cold"), std::string::npos) << text;
   EXPECT_NE(text.find("40.0% NOT met"), std::string::npos) << text;
   EXPECT_NE(text.find("3.0% met"), std::string::npos) << text;
+  // The mixed step against the decode-only one: 3x, 384 tokens in 20 ms more.
+  EXPECT_NE(text.find("    30.00     3.00x          19200              12.00"), std::string::npos)
+      << text;
 }
 
 }  // namespace

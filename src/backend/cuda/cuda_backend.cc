@@ -181,8 +181,17 @@ struct CudaBackend::Impl {
     bool host_rows = false;       // logits or hidden sums cross at Wait
     bool empty = false;           // no token: nothing was launched
     cudaEvent_t start = nullptr, end = nullptr, done = nullptr;
+    // With profile_phases: events at the step's phase boundaries, and the phase
+    // each one starts.
+    std::vector<cudaEvent_t> marks;
+    std::vector<int> mark_phase;
+    size_t used_marks = 0;
   };
   Flight flights[2];
+  // RADIXLM_CUDA_PHASES=1: device time per phase of the layers (phase_seconds),
+  // from events between them; steps then launch directly (no graph replay).
+  bool profile_phases = false;
+  double phase_s[CudaBackend::kPhases] = {};
   std::vector<int> in_flight;  // slots, oldest first
   uint64_t launches = 0;
   int64_t last_choices = 0;  // choices of the step launched last: the futures the next may name
@@ -232,6 +241,7 @@ struct CudaBackend::Impl {
       for (cudaEvent_t e : {f.start, f.end, f.done}) {
         if (e != nullptr) cudaEventDestroy(e);
       }
+      for (cudaEvent_t e : f.marks) cudaEventDestroy(e);
     }
   }
 
@@ -424,6 +434,7 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   use_fused_gemv = Switch("RADIXLM_CUDA_FUSED_GEMV", options.fused_gemv);
   use_fp8_weights = Switch("RADIXLM_CUDA_FP8_WEIGHTS", options.fp8_weights);
   use_cascade = Switch("RADIXLM_CUDA_CASCADE", options.cascade_decode);
+  profile_phases = Switch("RADIXLM_CUDA_PHASES", false);
   gemv_rows = options.gemv_max_rows;
   if (const char* rows = std::getenv("RADIXLM_CUDA_GEMV_ROWS"); rows != nullptr) {
     gemv_rows = std::clamp<int64_t>(std::atoll(rows), 0, kGemvMaxRows);
@@ -827,9 +838,26 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   for (const SequenceInput& s : batch) one_token_each = one_token_each && s.tokens.size() == 1;
   aa.decode = decode_plan ? 1 : 0;
 
+  // With profile_phases, an event where each phase starts (the step's end event
+  // closes the last).
+  flight.used_marks = 0;
+  auto mark = [&](int phase) -> Status {
+    if (!profile_phases) return OkStatus();
+    if (flight.used_marks == flight.marks.size()) {
+      cudaEvent_t e = nullptr;
+      RADIXLM_CUDA_TRY(cudaEventCreate(&e));
+      flight.marks.push_back(e);
+      flight.mark_phase.push_back(0);
+    }
+    flight.mark_phase[flight.used_marks] = phase;
+    RADIXLM_CUDA_TRY(cudaEventRecord(flight.marks[flight.used_marks++], stream));
+    return OkStatus();
+  };
+
   // The step's kernels, from the embedding to the logits (no allocation, no host
   // copy: this is what a CUDA graph captures).
   auto enqueue = [&]() -> Status {
+    RETURN_IF_ERROR(mark(CudaBackend::kPhaseQkv));
     RADIXLM_CUDA_TRY(EmbedRows(embed.as<bf16>(), gpt2 ? pos_embed.as<bf16>() : nullptr,
                                words + tokens_at, words + positions_at, sample_out.as<int32_t>(), t,
                                h, xp, stream));
@@ -855,6 +883,7 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
     for (int64_t li = 0; li < c.num_layers; ++li) {
       Layer& l = layers[static_cast<size_t>(li)];
       const LayerKv kv = KvOfLayer(li);
+      RETURN_IF_ERROR(mark(CudaBackend::kPhaseQkv));
       RopeKvArgs rk{qkv_p,
                     t,
                     c.num_heads,
@@ -907,7 +936,9 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
       aa.num_cascade_blocks = static_cast<int32_t>(plan.cascade.blocks.size());
       aa.cascade_split_keys = plan.cascade.split_keys;
       aa.cascade_members = reinterpret_cast<const CascadeMember*>(words + plan.members_at);
+      RETURN_IF_ERROR(mark(CudaBackend::kPhaseAttention));
       RADIXLM_CUDA_TRY(LaunchAttention(aa, stream, pdl));
+      RETURN_IF_ERROR(mark(CudaBackend::kPhaseMlp));
       RETURN_IF_ERROR(Gemm(attn_p, t, q_dim, l.o, h, xp, true, true, pdl));
       if (l.o_bias.size() > 0)
         RADIXLM_CUDA_TRY(AddBias(xp, l.o_bias.as<float>(), t, h, stream, pdl));
@@ -943,6 +974,7 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
         RADIXLM_CUDA_TRY(AddBias(xp, l.down_bias.as<float>(), t, h, stream, pdl));
     }
 
+    RETURN_IF_ERROR(mark(CudaBackend::kPhaseHead));
     if (!hidden_rows.empty()) {
       RETURN_IF_ERROR(Norm(final_norm, final_norm_bias, words + hidden_rows_at,
                            static_cast<int64_t>(hidden_rows.size()), nullptr, hidden.as<float>()));
@@ -982,8 +1014,8 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
 
   // Decode steps (one new token and one logit row per sequence) replay a graph
   // captured for their shape; other steps launch their kernels directly.
-  const bool decode = use_graphs && one_token_each && hidden_rows.empty() && num_prompt_rows == 0 &&
-                      t <= kMaxGraphBatch && num_logits == t;
+  const bool decode = use_graphs && !profile_phases && one_token_each && hidden_rows.empty() &&
+                      num_prompt_rows == 0 && t <= kMaxGraphBatch && num_logits == t;
   if (decode) {
     const GraphKey key{t,
                        static_cast<int64_t>(seqs.size()),
@@ -1068,6 +1100,12 @@ Status CudaBackend::Impl::Wait(std::vector<float>* logits_out) {
   if (cudaEventElapsedTime(&device_ms, flight.start, flight.end) == cudaSuccess) {
     device_ns += static_cast<int64_t>(static_cast<double>(device_ms) * 1e6);
   }
+  for (size_t i = 0; i < flight.used_marks; ++i) {
+    const cudaEvent_t to = i + 1 < flight.used_marks ? flight.marks[i + 1] : flight.end;
+    float ms = 0;
+    if (cudaEventElapsedTime(&ms, flight.marks[i], to) == cudaSuccess)
+      phase_s[flight.mark_phase[i]] += static_cast<double>(ms) * 1e-3;
+  }
   RADIXLM_CUDA_TRY(cudaGetLastError());
   const std::vector<SequenceInput>& batch = flight.batch;
   if (flight.num_sampled > 0) {
@@ -1148,6 +1186,15 @@ uint64_t CudaBackend::weight_bytes_per_token() const { return impl_->weight_byte
 uint64_t CudaBackend::graph_replays() const { return impl_->graph_replays; }
 uint64_t CudaBackend::graph_captures() const { return impl_->graph_captures; }
 uint64_t CudaBackend::cascade_steps() const { return impl_->cascade_steps; }
+bool CudaBackend::profiles_phases() const { return impl_->profile_phases; }
+double CudaBackend::phase_seconds(int phase) const {
+  return phase >= 0 && phase < kPhases ? impl_->phase_s[phase] : 0.0;
+}
+const char* CudaBackend::PhaseName(int phase) {
+  static constexpr const char* kNames[kPhases] = {"norm + qkv + rope", "attention", "o + mlp",
+                                                  "head + sampling"};
+  return phase >= 0 && phase < kPhases ? kNames[phase] : "?";
+}
 const char* CudaBackend::fp8_gemm_path() const {
   return impl_->fp8_gemm == nullptr ? "none" : Fp8GemmPathName(impl_->fp8_gemm->path());
 }

@@ -136,6 +136,15 @@ class CudaBackend final : public Backend {
   uint64_t graph_replays() const;
   // Steps whose attention ran cascade blocks (cascade_decode).
   uint64_t cascade_steps() const;
+  // With RADIXLM_CUDA_PHASES=1 (profiles_phases), the device's seconds per
+  // phase of every layer summed over the steps run (from events at the phase
+  // boundaries; steps then launch their kernels directly, never from a graph):
+  // norm + qkv product + RoPE/K/V store, attention, the o product and the MLP,
+  // the final norm + LM head + sampling (the embedding counts with the first).
+  enum Phase { kPhaseQkv, kPhaseAttention, kPhaseMlp, kPhaseHead, kPhases };
+  bool profiles_phases() const;
+  double phase_seconds(int phase) const;
+  static const char* PhaseName(int phase);
   // How FP8 weights' products of more than 8 rows run (fp8_gemm_path.h's
   // names; "none" without FP8 weights).
   const char* fp8_gemm_path() const;
