@@ -345,9 +345,8 @@ void Scheduler::Preempt(StepPlan* plan, Request* request) {
 }
 
 int64_t Scheduler::PrefillShare(int64_t decode_rows) {
-  const int64_t fixed = policy_.FixedShare();
-  if (options_.mixed_step_ratio <= 0) return fixed;
-  if (decode_rows == 0) return options_.token_budget;  // no stream to keep at pace
+  const int64_t fixed = policy_.FixedShare(decode_rows);
+  if (options_.mixed_step_ratio <= 0 || decode_rows == 0) return fixed;
   if (cost_.NeedsDecodeSample(decode_rows)) {
     cost_.ProbeLaunched(decode_rows);
     return 0;  // decode only: this batch's decode cost is measured

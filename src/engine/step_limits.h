@@ -9,9 +9,11 @@
 // steps: streams keep their pace while long prompts arrive in chunks
 // (Sarathi-Serve's stall-free batching), and the figure needs no model
 // constant (the parameter count cancels). The budget is that chunk plus one
-// decode token per running sequence; decode tokens are scheduled first.
-// Learnt shares (EngineOptions::mixed_step_ratio, step_cost.h) are opt-in;
-// with them serve widens the budget by kGpuMaxPrefillShare tokens.
+// decode token per running sequence; decode tokens are scheduled first. serve
+// widens a derived GPU budget by kGpuMaxPrefillShare tokens, which only a step
+// with no decode uses (its prefill takes the whole budget: SchedulePolicy::
+// FixedShare) and learnt shares (EngineOptions::mixed_step_ratio, step_cost.h,
+// opt-in).
 // Running sequences: as many as the KV pool gives 2,048 tokens each, at most
 // 256 (the largest decode batch replayed as a CUDA graph).
 // The CPU keeps its fixed limits (64 sequences, 512 tokens a step).

@@ -92,7 +92,8 @@ void SchedulePolicy::SetPrefillShare(StepBudget* budget, int64_t share) {
   budget->prefill_left = share;
 }
 
-int64_t SchedulePolicy::FixedShare() const {
+int64_t SchedulePolicy::FixedShare(int64_t decode_rows) const {
+  if (decode_rows == 0) return options_.token_budget;
   return options_.max_prefill_tokens > 0 ? options_.max_prefill_tokens : options_.token_budget;
 }
 

@@ -16,7 +16,8 @@
 //   StepBudget        a step's tokens: one decode token per decoding sequence
 //                     first, then prefill chunks (running requests in admission
 //                     order, then admitted ones) within the token budget and the
-//                     step's prefill share (max_prefill_tokens, 0: the budget);
+//                     step's prefill share (max_prefill_tokens, 0: the budget;
+//                     the budget whenever the step has no decode token);
 //                     with prefill_attention_span A a chunk of C tokens from
 //                     position s takes C * (1 + (s + C/2) / A) of the share
 //                     (PrefillCost), since its attention reads every earlier
@@ -138,7 +139,11 @@ class SchedulePolicy {
   // Once the decodes are planned: prefill takes at most `share` (FixedShare()
   // unless the caller learns one) of what is left.
   static void SetPrefillShare(StepBudget* budget, int64_t share);
-  int64_t FixedShare() const;
+  // The prefill share of a step that plans `decode_rows` decode tokens:
+  // max_prefill_tokens (0: the budget) beside decodes, and the whole token
+  // budget in a step with none (no stream to keep at pace, so a lone long
+  // prompt is not cut into decode-sized chunks).
+  int64_t FixedShare(int64_t decode_rows) const;
 
   // Admits from `waiting` (indexes in `order`, as Rank gives) with `running`
   // sequences running; `admitted` gets the indexes admitted, in order.

@@ -289,7 +289,9 @@ class Run final : public sched::AdmitHost {
     plan_.clear();
     budget_ = policy_.StartStep();
     for (int pass = 0; pass < 2; ++pass) {
-      if (pass == 1) sched::SchedulePolicy::SetPrefillShare(&budget_, policy_.FixedShare());
+      if (pass == 1) {
+        sched::SchedulePolicy::SetPrefillShare(&budget_, policy_.FixedShare(budget_.decode_rows));
+      }
       for (size_t i = 0; i < running_.size(); ++i) {
         Seq* s = running_[i].get();
         if (s->ready_ns > clock_.NowNanos()) continue;  // its pages are still loading

@@ -248,11 +248,11 @@ int RunServe(const ServeOptions& o) {
                                    rates.copy_bytes_per_s)
            : engine::CpuStepLimits();
   const int64_t max_running = o.max_running > 0 ? o.max_running : limits.max_running;
-  // Learnt prefill shares (opt-in) need room beyond the fixed chunk.
-  const int64_t token_budget =
-      o.token_budget > 0 ? o.token_budget
-                         : limits.token_budget +
-                               (o.mixed_step_ratio > 0 && cuda ? engine::kGpuMaxPrefillShare : 0);
+  // Room beyond the fixed chunk on a GPU: for a step with no decode (prefill
+  // takes the whole budget then) and for learnt shares.
+  const int64_t token_budget = o.token_budget > 0
+                                   ? o.token_budget
+                                   : limits.token_budget + (cuda ? engine::kGpuMaxPrefillShare : 0);
   engine::EngineOptions eo;
   eo.max_running = max_running;
   eo.token_budget = token_budget;

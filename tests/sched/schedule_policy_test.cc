@@ -49,7 +49,7 @@ TEST(SchedulePolicyTest, BudgetTakesDecodesThenPrefillWithinTheShare) {
   EXPECT_EQ(b.Chunk(1, true), 1);
   b.Take(1, true);
   b.Take(1, true);
-  SchedulePolicy::SetPrefillShare(&b, policy.FixedShare());
+  SchedulePolicy::SetPrefillShare(&b, policy.FixedShare(b.decode_rows));
   EXPECT_EQ(b.Chunk(500, false), 60);  // the prefill share
   b.Take(60, false);
   EXPECT_EQ(b.prefill_room(), 0);
@@ -61,7 +61,10 @@ TEST(SchedulePolicyTest, BudgetTakesDecodesThenPrefillWithinTheShare) {
   EXPECT_EQ(b.decode_rows, 1);
   PolicyOptions whole = Options();
   whole.max_prefill_tokens = 0;
-  EXPECT_EQ(SchedulePolicy(whole).FixedShare(), 100);
+  EXPECT_EQ(SchedulePolicy(whole).FixedShare(2), 100);
+  // A step with no decode takes the whole budget for prefill: no stream to keep at pace.
+  EXPECT_EQ(policy.FixedShare(0), 100);
+  EXPECT_EQ(policy.FixedShare(1), 60);
 }
 
 // With an attention span, a chunk is charged C (1 + (s + C/2) / A): at the
@@ -79,7 +82,7 @@ TEST(SchedulePolicyTest, LateChunksOfLongPromptsAreShorter) {
   SchedulePolicy policy(o);
   for (int64_t start : {0, 100, 2000, 6000, 20000, 200000}) {
     StepBudget b = policy.StartStep();
-    SchedulePolicy::SetPrefillShare(&b, policy.FixedShare());
+    SchedulePolicy::SetPrefillShare(&b, policy.FixedShare(1));
     const int64_t c = b.Chunk(100000, false, start);
     // The largest chunk within the share.
     EXPECT_LE(PrefillCost(c, start, 4000), 400) << start;
@@ -92,7 +95,7 @@ TEST(SchedulePolicyTest, LateChunksOfLongPromptsAreShorter) {
     EXPECT_EQ(b.Chunk(7, false, start), 7);  // a short remainder fits whole
   }
   StepBudget b = policy.StartStep();
-  SchedulePolicy::SetPrefillShare(&b, policy.FixedShare());
+  SchedulePolicy::SetPrefillShare(&b, policy.FixedShare(1));
   EXPECT_EQ(b.Chunk(100000, false, 0), 381);
   EXPECT_EQ(b.Chunk(100000, false, 6000), 158);
   // A token at a position past the whole share still moves (one a step).
@@ -127,7 +130,7 @@ TEST(SchedulePolicyTest, AdmitPassesOverSharersAndStopsBehindUrgentRequests) {
   host.shared[2] = 8;  // no more than its 8 cached: goes
   host.fits[3] = false;
   StepBudget b = policy.StartStep();
-  SchedulePolicy::SetPrefillShare(&b, policy.FixedShare());
+  SchedulePolicy::SetPrefillShare(&b, policy.FixedShare(1));
   std::vector<uint32_t> admitted;
   policy.Admit(q, order, 100 * kMs, 0, &b, &host, &admitted);
   EXPECT_EQ(admitted, (std::vector<uint32_t>{0, 2}));
@@ -136,7 +139,7 @@ TEST(SchedulePolicyTest, AdmitPassesOverSharersAndStopsBehindUrgentRequests) {
   host.shared[2] = 9;
   host.tried.clear();
   b = policy.StartStep();
-  SchedulePolicy::SetPrefillShare(&b, policy.FixedShare());
+  SchedulePolicy::SetPrefillShare(&b, policy.FixedShare(1));
   policy.Admit(q, order, 100 * kMs, 0, &b, &host, &admitted);
   EXPECT_EQ(admitted, (std::vector<uint32_t>{0}));
   host.shared[2] = 8;
