@@ -409,6 +409,47 @@ TEST(PrefillAttentionPlanTest, BlocksWithTheMostKeysComeFirst) {
   }
 }
 
+// Splits follow the work: in a mixed step (64 one-token decode rows beside a
+// 384-token chunk late in a long prompt) only the chunk's long blocks are
+// split, and no block is left much longer than a wave's share; a lone chunk
+// over a long cached prefix is split to fill the multiprocessors; a whole 2k
+// prompt already fills them and is not split.
+TEST(PrefillAttentionPlanTest, LongBlocksAreSplitToAWavesShare) {
+  auto plan = [](const std::vector<AttentionPlanSeq>& seqs, std::vector<AttentionBlock>* blocks) {
+    std::vector<AttentionMerge> merges;
+    backend::cuda::PlanAttention(seqs, 32, 8, 132, 1 << 20, blocks, &merges);
+    int64_t tiles = 0, longest = 0;
+    for (const AttentionBlock& b : *blocks) {
+      tiles += (b.k_end - b.k_begin + 63) / 64;
+      longest = std::max<int64_t>(longest, b.k_end - b.k_begin);
+    }
+    return std::pair{tiles, longest};
+  };
+  std::vector<AttentionPlanSeq> mixed(64, AttentionPlanSeq{1024, 1});
+  mixed.push_back({5632, 384});
+  std::vector<AttentionBlock> blocks;
+  const auto [tiles, longest] = plan(mixed, &blocks);
+  const int64_t share = (tiles + 3 * 132 - 1) / (3 * 132) * 64;
+  EXPECT_LE(longest, share + 64);
+  int64_t chunk_blocks = 0;
+  for (const AttentionBlock& b : blocks) {
+    if (b.seq < 64) {
+      EXPECT_EQ(b.partial, -1) << "a decode row's 1,025 keys are not split";
+    } else {
+      ++chunk_blocks;
+    }
+  }
+  EXPECT_GT(chunk_blocks, 8 * 24) << "the chunk's blocks are split";
+  // A 128-token chunk after 8,064 cached tokens: 64 blocks, split about 6 ways.
+  const auto [tail_tiles, tail_longest] = plan({{8064, 128}}, &blocks);
+  EXPECT_GE(blocks.size(), 6u * 64);
+  EXPECT_LE(tail_longest, 1408);
+  // A whole 2,048-token prompt: 1,024 blocks, none split.
+  plan({{0, 2048}}, &blocks);
+  EXPECT_EQ(blocks.size(), 1024u);
+  for (const AttentionBlock& b : blocks) EXPECT_EQ(b.partial, -1);
+}
+
 // Cascade blocks (attention.h): sequences that share pages for whole splits.
 // Randomized batches of groups on shared prefixes (and loners): every
 // (sequence, kv head) keeps exactly the splits and partial ordinals it has

@@ -21,60 +21,67 @@ void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int
                    std::vector<AttentionMerge>* merges, int64_t window) {
   const int64_t group = heads / kv_heads;
   const int64_t q_block = std::max<int64_t>(1, kAttentionRows / group);
-  int64_t base_blocks = 0;
-  for (const AttentionPlanSeq& s : seqs)
-    base_blocks += kv_heads * ((s.tokens + q_block - 1) / q_block);
+  // The keys each (sequence, kv head, query block) reads, from a tile boundary.
+  struct Base {
+    int32_t seq, kv_head, q0, qn;
+    int64_t first, keys;
+  };
+  std::vector<Base> bases;
+  int64_t tiles = 0;  // the step's work, in key tiles
+  for (size_t si = 0; si < seqs.size(); ++si) {
+    const AttentionPlanSeq& s = seqs[si];
+    for (int64_t g = 0; g < kv_heads; ++g) {
+      for (int64_t q0 = 0; q0 < s.tokens; q0 += q_block) {
+        const int64_t qn = std::min(q_block, s.tokens - q0);
+        const int64_t keys = s.start + q0 + qn;  // what the block's last query sees
+        // The block's first query's window, from a tile boundary (0: no window).
+        const int64_t first = window > 0 ? std::max<int64_t>(0, s.start + q0 - window + 1) /
+                                               kAttentionKeys * kAttentionKeys
+                                         : 0;
+        bases.push_back({static_cast<int32_t>(si), static_cast<int32_t>(g),
+                         static_cast<int32_t>(q0), static_cast<int32_t>(qn), first, keys});
+        tiles += (keys - first + kAttentionKeys - 1) / kAttentionKeys;
+      }
+    }
+  }
+  // A block's share of one wave's work (kBlocksPerSm resident a multiprocessor):
+  // a block longer than that is split into pieces of about that length (splits
+  // of at least kMinSplitKeys), so that neither a few long blocks (a causal
+  // prompt's last queries, a chunk late in a long prompt beside short decode
+  // rows) nor too few blocks leave multiprocessors idle at the end.
+  const int64_t slots = std::max<int64_t>(1, kBlocksPerSm * num_sms);
+  const int64_t share_keys = std::max(kMinSplitKeys, (tiles + slots - 1) / slots * kAttentionKeys);
   for (bool allow_split : {true, false}) {
     blocks->clear();
     merges->clear();
     int32_t partials = 0;
-    for (size_t si = 0; si < seqs.size(); ++si) {
-      const AttentionPlanSeq& s = seqs[si];
-      for (int64_t g = 0; g < kv_heads; ++g) {
-        for (int64_t q0 = 0; q0 < s.tokens; q0 += q_block) {
-          const int64_t qn = std::min(q_block, s.tokens - q0);
-          const int64_t keys = s.start + q0 + qn;  // what the block's last query sees
-          // The block's first query's window, from a tile boundary (0: no window).
-          const int64_t first = window > 0 ? std::max<int64_t>(0, s.start + q0 - window + 1) /
-                                                 kAttentionKeys * kAttentionKeys
-                                           : 0;
-          const int64_t range = keys - first;
-          int64_t splits = 1;
-          if (allow_split) {
-            const int64_t want =
-                std::min<int64_t>(kAttentionMaxSplits, kBlocksPerSm * num_sms / base_blocks);
-            splits = std::max<int64_t>(1, std::min(want, range / kMinSplitKeys));
-          }
-          const int64_t split_len =
-              (((range + splits - 1) / splits + kAttentionKeys - 1) / kAttentionKeys) *
-              kAttentionKeys;
-          splits = (range + split_len - 1) / split_len;
-          AttentionBlock b{static_cast<int32_t>(si),
-                           static_cast<int32_t>(g),
-                           static_cast<int32_t>(q0),
-                           static_cast<int32_t>(qn),
-                           0,
-                           0,
-                           -1};
-          if (splits > 1) {
-            b.merge = static_cast<int32_t>(merges->size());
-            merges->push_back(
-                {b.seq, b.kv_head, b.q_begin, b.q_count, partials, static_cast<int32_t>(splits)});
-          }
-          for (int64_t k = 0; k < splits; ++k) {
-            b.k_begin = static_cast<int32_t>(first + k * split_len);
-            b.k_end = static_cast<int32_t>(std::min(keys, first + (k + 1) * split_len));
-            b.partial = splits > 1 ? partials++ : -1;
-            blocks->push_back(b);
-          }
-        }
+    for (const Base& base : bases) {
+      const int64_t range = base.keys - base.first;
+      int64_t splits = 1;
+      if (allow_split && range > share_keys) {
+        splits = std::min<int64_t>(kAttentionMaxSplits, (range + share_keys - 1) / share_keys);
+      }
+      const int64_t split_len =
+          (((range + splits - 1) / splits + kAttentionKeys - 1) / kAttentionKeys) * kAttentionKeys;
+      splits = (range + split_len - 1) / split_len;
+      AttentionBlock b{base.seq, base.kv_head, base.q0, base.qn, 0, 0, -1};
+      if (splits > 1) {
+        b.merge = static_cast<int32_t>(merges->size());
+        merges->push_back(
+            {b.seq, b.kv_head, b.q_begin, b.q_count, partials, static_cast<int32_t>(splits)});
+      }
+      for (int64_t k = 0; k < splits; ++k) {
+        b.k_begin = static_cast<int32_t>(base.first + k * split_len);
+        b.k_end = static_cast<int32_t>(std::min(base.keys, base.first + (k + 1) * split_len));
+        b.partial = splits > 1 ? partials++ : -1;
+        blocks->push_back(b);
       }
     }
     if (partials <= max_partials) break;
   }
-  // Longest first: the GPU starts blocks in grid order, so a causal prompt's
-  // last query blocks (the most keys) would otherwise start last and run alone
-  // at the end. Stable, so a block's splits stay in key order.
+  // Longest first: the GPU starts blocks in grid order, so the longest blocks
+  // would otherwise start last and run alone at the end. Stable, so a block's
+  // splits stay in key order.
   std::stable_sort(blocks->begin(), blocks->end(),
                    [](const AttentionBlock& x, const AttentionBlock& y) {
                      return x.k_end - x.k_begin > y.k_end - y.k_begin;

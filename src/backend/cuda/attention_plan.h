@@ -54,11 +54,12 @@ enum class DecodeBlockOrder { kKvHeadMajor, kSequenceMajor };
 // a block's keys then start at its first query's window instead of at 0.
 
 // Fills blocks and merges: one block per (sequence, kv head, group of up to
-// kAttentionRows / group query tokens), each split over the keys (splits of at
-// least 128 keys, aligned to kAttentionKeys) as many times as fits the blocks
-// into one wave of three per multiprocessor (`num_sms` of them); never more
-// than kAttentionMaxSplits splits of one block or `max_partials` partials. With
-// a window, a block's keys start at its first query's first key rounded down to
+// kAttentionRows / group query tokens), and a block whose keys are more than
+// its share of one wave's work (the step's key tiles over three blocks per
+// multiprocessor, `num_sms` of them; at least 128 keys) split over its keys
+// into pieces of about that share, aligned to kAttentionKeys; never more than
+// kAttentionMaxSplits splits of one block or `max_partials` partials. With a
+// window, a block's keys start at its first query's first key rounded down to
 // a multiple of kAttentionKeys. Blocks come longest first (most keys), a
 // block's splits in key order.
 void PlanAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t heads, int64_t kv_heads,
