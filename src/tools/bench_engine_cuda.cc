@@ -266,6 +266,26 @@ void RunTtft(const BenchEngineOptions& o, CudaBackend* gpu, const model::ModelCo
 
 // ---- decode ----------------------------------------------------------------------
 
+// Greedy decoding of `batch` rows with each token chosen on the device (as the
+// server does): row b's id lands in chosen[b], which the next step feeds back.
+// Its spans point into itself: built in place, never copied.
+struct GreedyRows {
+  std::vector<int32_t> chosen;
+  backend::TokenChoice greedy;
+  std::vector<backend::RowSampling> rows;
+  GreedyRows(int64_t batch, int64_t vocab)
+      : chosen(static_cast<size_t>(batch)), rows(static_cast<size_t>(batch)) {
+    for (int64_t b = 0; b < batch; ++b) {
+      const auto i = static_cast<size_t>(b);
+      chosen[i] = static_cast<int32_t>((b * 104729 + 13) % vocab);
+      rows[i].choices = std::span(&greedy, 1);
+      rows[i].chosen = std::span(chosen).subspan(i, 1);
+    }
+  }
+  GreedyRows(const GreedyRows&) = delete;
+  GreedyRows& operator=(const GreedyRows&) = delete;
+};
+
 // Fills the pages of sequences 1..batch-1 with sequence 0's context (CopyPage):
 // distinct pages holding real K/V, without prefilling every sequence.
 Status CopyContext(CudaBackend* gpu, const std::vector<std::vector<int32_t>>& tables, int64_t batch,
@@ -373,15 +393,10 @@ void RunDecode(const BenchEngineOptions& o, CudaBackend* gpu, const model::Model
       // (as the server does); with --decode-host-logits the logits cross
       // instead and a fixed sequence of ids keeps the host's argmax out of the
       // timing (ids do not change the work).
-      std::vector<int32_t> next(static_cast<size_t>(batch)), chosen(static_cast<size_t>(batch));
-      for (int64_t b = 0; b < batch; ++b)
-        chosen[static_cast<size_t>(b)] = static_cast<int32_t>((b * 104729 + 13) % c.vocab_size);
-      const backend::TokenChoice greedy;
-      std::vector<backend::RowSampling> rows(static_cast<size_t>(batch));
-      for (int64_t b = 0; b < batch; ++b) {
-        rows[static_cast<size_t>(b)].choices = std::span(&greedy, 1);
-        rows[static_cast<size_t>(b)].chosen = std::span(chosen).subspan(static_cast<size_t>(b), 1);
-      }
+      std::vector<int32_t> next(static_cast<size_t>(batch));
+      GreedyRows greedy(batch, c.vocab_size);  // the device writes its chosen ids
+      const std::vector<int32_t>& chosen = greedy.chosen;
+      const std::vector<backend::RowSampling>& rows = greedy.rows;
       std::vector<float> logits;
       std::vector<double> times;
       for (int64_t i = 0; i < total_steps && status.ok(); ++i) {
@@ -487,15 +502,10 @@ void RunMixed(const BenchEngineOptions& o, CudaBackend* gpu, const model::ModelC
   }
   if (!status.ok()) return fail_all(status.ToString(), true);
 
-  std::vector<int32_t> next(static_cast<size_t>(batch)), chosen(static_cast<size_t>(batch));
-  for (int64_t b = 0; b < batch; ++b)
-    chosen[static_cast<size_t>(b)] = static_cast<int32_t>((b * 104729 + 13) % c.vocab_size);
-  const backend::TokenChoice greedy;
-  std::vector<backend::RowSampling> rows(static_cast<size_t>(batch));
-  for (int64_t b = 0; b < batch; ++b) {
-    rows[static_cast<size_t>(b)].choices = std::span(&greedy, 1);
-    rows[static_cast<size_t>(b)].chosen = std::span(chosen).subspan(static_cast<size_t>(b), 1);
-  }
+  std::vector<int32_t> next(static_cast<size_t>(batch));
+  GreedyRows greedy(batch, c.vocab_size);  // the device writes its chosen ids
+  const std::vector<int32_t>& chosen = greedy.chosen;
+  const std::vector<backend::RowSampling>& rows = greedy.rows;
   const bool phases = gpu->profiles_phases();
   for (MixedFigure& f : figures) {
     std::vector<double> times;
