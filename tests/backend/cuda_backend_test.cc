@@ -382,8 +382,9 @@ void FillRandomPools(backend::cuda::PagedAttentionProblem* p, std::mt19937& rng,
 // length, two decode steps at long contexts (or, decode_only, only decode steps
 // on the kernel for one-token blocks); page tables shuffled, the first two
 // sharing pages. Returns the relative L2 error of the whole output.
-double AttentionErrorVsFloat64(const AttentionShape& shape, int64_t window) {
+double AttentionErrorVsFloat64(const AttentionShape& shape, int64_t window, bool mma = false) {
   backend::cuda::PagedAttentionProblem p;
+  p.decode_mma = mma;
   p.heads = shape.heads;
   p.kv_heads = shape.kv_heads;
   p.head_dim = shape.head_dim;
@@ -426,6 +427,13 @@ TEST_P(PagedAttentionTest, MatchesFloat64Reference) {
   const double err = AttentionErrorVsFloat64(GetParam(), 0);
   std::printf("relative L2 error %.3g\n", err);
   EXPECT_LE(err, 5e-3);  // the output is rounded to BF16 (2^-9 relative)
+  if (GetParam().decode_only) {
+    // The MMA decode form rounds the scaled queries and the probabilities to
+    // BF16 too, as the tiled kernel does.
+    const double mma = AttentionErrorVsFloat64(GetParam(), 0, true);
+    std::printf("MMA decode form: relative L2 error %.3g\n", mma);
+    EXPECT_LE(mma, 5e-3);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -447,7 +455,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // A decode step's attention for one sequence is the same bits alone as beside
 // others (its splits depend on its own length only), with and without splits,
-// however many of its splits one thread block takes.
+// however many of its splits one thread block takes; in both decode forms.
 TEST(PagedAttentionTest, DecodeIsTheSameBitsAloneAndInABatch) {
   if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
   backend::cuda::PagedAttentionProblem p;
@@ -470,25 +478,29 @@ TEST(PagedAttentionTest, DecodeIsTheSameBitsAloneAndInABatch) {
   const int64_t row = p.heads * p.head_dim;
   std::vector<float> q(static_cast<size_t>(3 * row));
   for (float& x : q) x = normal(rng);
-  p.seqs = seqs;
-  p.q = q;
-  std::vector<float> batched;
-  ASSERT_TRUE(backend::cuda::RunPagedAttention(p, &batched).ok());
-  for (size_t i = 0; i < seqs.size(); ++i) {
-    p.seqs = {seqs[i]};
-    p.q.assign(q.begin() + static_cast<int64_t>(i) * row,
-               q.begin() + static_cast<int64_t>(i + 1) * row);
-    for (int64_t sms :
-         {1, 24, 132}) {  // every split in one block, two or three a block, one a block
-      p.num_sms = sms;
-      std::vector<float> alone;
-      ASSERT_TRUE(backend::cuda::RunPagedAttention(p, &alone).ok());
-      ASSERT_EQ(alone.size(), static_cast<size_t>(row));
-      for (int64_t j = 0; j < row; ++j) {
-        ASSERT_EQ(std::bit_cast<uint32_t>(alone[static_cast<size_t>(j)]),
-                  std::bit_cast<uint32_t>(
-                      batched[static_cast<size_t>(static_cast<int64_t>(i) * row + j)]))
-            << "sequence " << i << " element " << j;
+  for (bool mma : {false, true}) {
+    p.decode_mma = mma;
+    p.seqs = seqs;
+    p.q = q;
+    p.num_sms = 132;
+    std::vector<float> batched;
+    ASSERT_TRUE(backend::cuda::RunPagedAttention(p, &batched).ok());
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      p.seqs = {seqs[i]};
+      p.q.assign(q.begin() + static_cast<int64_t>(i) * row,
+                 q.begin() + static_cast<int64_t>(i + 1) * row);
+      for (int64_t sms :
+           {1, 24, 132}) {  // every split in one block, two or three a block, one a block
+        p.num_sms = sms;
+        std::vector<float> alone;
+        ASSERT_TRUE(backend::cuda::RunPagedAttention(p, &alone).ok());
+        ASSERT_EQ(alone.size(), static_cast<size_t>(row));
+        for (int64_t j = 0; j < row; ++j) {
+          ASSERT_EQ(std::bit_cast<uint32_t>(alone[static_cast<size_t>(j)]),
+                    std::bit_cast<uint32_t>(
+                        batched[static_cast<size_t>(static_cast<int64_t>(i) * row + j)]))
+              << (mma ? "MMA form: " : "") << "sequence " << i << " element " << j;
+        }
       }
     }
   }
@@ -500,7 +512,8 @@ TEST(PagedAttentionTest, DecodeIsTheSameBitsAloneAndInABatch) {
 // output is the same bits as without them (each shared split is computed by
 // the decode kernel's own code, once for the group) and as each sequence alone;
 // Llama 3's shape (GQA 4, head dim 128) and a GQA-8, head dim 64 one, at two
-// multiprocessor counts (splits one a block, several a block).
+// multiprocessor counts (splits one a block, several a block), in both decode
+// forms (the MMA form's cascade blocks put several members in one tile).
 TEST(PagedAttentionTest, CascadeIsTheSameBitsAsReadingPerSequence) {
   if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
   for (const auto& [heads, kv_heads, head_dim] :
@@ -541,8 +554,10 @@ TEST(PagedAttentionTest, CascadeIsTheSameBitsAsReadingPerSequence) {
     for (float& x : q) x = normal(rng);
     p.seqs = seqs;
     p.q = q;
-    for (int64_t sms : {132, 8}) {
+    for (const auto& [sms, mma] :
+         {std::pair<int64_t, bool>{132, false}, {8, false}, {132, true}, {8, true}}) {
       p.num_sms = sms;
+      p.decode_mma = mma;
       p.cascade = false;
       std::vector<float> plain, shared;
       ASSERT_TRUE(backend::cuda::RunPagedAttention(p, &plain).ok());
@@ -554,8 +569,8 @@ TEST(PagedAttentionTest, CascadeIsTheSameBitsAsReadingPerSequence) {
       for (size_t j = 0; j < plain.size(); ++j) {
         ASSERT_FALSE(std::isnan(shared[j])) << "unwritten element " << j;
         ASSERT_EQ(std::bit_cast<uint32_t>(plain[j]), std::bit_cast<uint32_t>(shared[j]))
-            << "head dim " << head_dim << ", sms " << sms << ": sequence " << j / row << " element "
-            << j % row;
+            << "head dim " << head_dim << ", sms " << sms << (mma ? ", MMA form" : "")
+            << ": sequence " << j / row << " element " << j % row;
       }
       for (size_t i : {size_t{0}, size_t{19}, size_t{22}, seqs.size() - 1}) {
         backend::cuda::PagedAttentionProblem alone = p;
@@ -580,8 +595,7 @@ TEST(PagedAttentionTest, CascadeIsTheSameBitsAsReadingPerSequence) {
 // size comes with cascade blocks of different shapes and with none: each its
 // own CUDA graph), the others catching up alone. Logits are the same bits
 // either way, step after step, and the cascade blocks did run.
-TEST(CudaCascadeDecodeTest, ForkedSequencesDecodeTheSameBits) {
-  if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+void CheckForkedSequencesDecodeTheSameBits(bool mma) {
   constexpr int64_t kPageSize = 16, kPages = 160;
   model::MakeModelOptions options;
   options.preset = "small";  // hidden 768, 12 heads: head dim 64
@@ -596,6 +610,7 @@ TEST(CudaCascadeDecodeTest, ForkedSequencesDecodeTheSameBits) {
     co.page_size = kPageSize;
     co.num_pages = kPages;
     co.cascade_decode = cascade == 1;
+    co.decode_mma = mma;
     auto made = CudaBackend::Create(m->weights, co);
     ASSERT_TRUE(made.ok()) << made.status().ToString();
     backends[cascade] = std::move(made).value();
@@ -658,6 +673,18 @@ TEST(CudaCascadeDecodeTest, ForkedSequencesDecodeTheSameBits) {
               static_cast<unsigned long long>(backends[1]->cascade_steps()),
               static_cast<unsigned long long>(backends[1]->graph_captures()),
               static_cast<unsigned long long>(backends[1]->graph_replays()));
+}
+
+TEST(CudaCascadeDecodeTest, ForkedSequencesDecodeTheSameBits) {
+  if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  CheckForkedSequencesDecodeTheSameBits(false);
+}
+
+// The same in the MMA decode form (attention.h): its cascade blocks put the
+// forks' rows in one tile.
+TEST(CudaCascadeDecodeTest, ForkedSequencesDecodeTheSameBitsOnTheTensorCores) {
+  if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  CheckForkedSequencesDecodeTheSameBits(true);
 }
 
 // The device's row sampling against backend::SampleRow, bit for bit, on rows

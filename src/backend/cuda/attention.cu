@@ -839,6 +839,325 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) CascadeDecodeKernel(Attenti
   }
 }
 
+// ---------------------------------------------------------------------------
+// The MMA decode form (attention.h; AttentionArgs::decode_mma, BF16 pools).
+
+constexpr int kMmaRows = 16;   // query rows a tile: G heads x up to 16 / G sequences
+constexpr int kMmaChunk = 64;  // keys through shared memory at a time, 16 a warp
+
+// Shared memory: two stages of a chunk's K and V rows (padded as the tiled
+// kernel's), reused at a split's end for the warps' output rows.
+template <int HD>
+struct MmaTiles {
+  static constexpr int kStride = HD + 8;
+  static constexpr int kTile = kMmaChunk * kStride;  // BF16 elements
+  static constexpr size_t kBytes = 2 * 2 * kTile * sizeof(bf16);
+  static_assert(kDecodeWarps * kMmaRows * HD * sizeof(float) <= kBytes);
+};
+
+// Where a tile's member writes: its query row (in qkv and out) and the split's
+// partial slot (< 0: the output row).
+struct MmaTarget {
+  int64_t q_row;
+  int partial;
+};
+
+// One split [s0, s1) of kv head `kv_head` for `members` targets whose page
+// table (`pages`) maps the split's keys alike. Ends with __syncthreads.
+template <int HD, int G>
+__device__ __forceinline__ void DecodeSplitMma(const AttentionArgs& a, int s0, int s1, int kv_head,
+                                               const int32_t* pages, const MmaTarget* targets,
+                                               int members, bf16* tiles,
+                                               float (&ml_s)[kDecodeWarps][kMmaRows][2]) {
+  using T = MmaTiles<HD>;
+  constexpr int kStride = T::kStride;
+  static_assert(kMmaRows % G == 0);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int gr = lane / 4, tc = lane % 4;  // fragment row (and row + 8), column pair 2 tc
+  const int rows = members * G;
+  const float q_scale = a.scale * kLog2e;
+  uint32_t qf[HD / 16][4];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int r = gr + 8 * i;
+    const float* q = nullptr;
+    if (r < rows) {
+      q = a.qkv + targets[r / G].q_row * a.ld + static_cast<int64_t>(kv_head * G + r % G) * HD;
+    }
+#pragma unroll
+    for (int ks = 0; ks < HD / 16; ++ks) {
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        float2 v = make_float2(0.f, 0.f);
+        if (q != nullptr) v = *reinterpret_cast<const float2*>(q + ks * 16 + half * 8 + 2 * tc);
+        qf[ks][i + 2 * half] = PackBf16(v.x * q_scale, v.y * q_scale);
+      }
+    }
+  }
+  // Each thread copies kPer 16-byte chunks of K and of V a chunk of keys; keys
+  // past the split are zero-filled (and masked).
+  constexpr int kVec = HD / 8;  // 16-byte chunks a key
+  constexpr int kPer = kMmaChunk * kVec / (kDecodeWarps * 32);
+  static_assert(kMmaChunk * kVec % (kDecodeWarps * 32) == 0);
+  auto load = [&](int stage, int k0) {
+    bf16* k_s = tiles + (2 * stage) * T::kTile;
+    bf16* v_s = k_s + T::kTile;
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) {
+      const int idx = threadIdx.x + j * kDecodeWarps * 32;
+      const int kk = idx / kVec, c = idx % kVec;
+      const int pos = k0 + kk;
+      const bool valid = pos < s1;
+      int64_t at = 0;
+      if (valid) {
+        at =
+            ((static_cast<int64_t>(pages[pos / a.page_size]) * a.kv_heads + kv_head) * a.page_size +
+             pos % a.page_size) *
+                HD +
+            c * 8;
+      }
+      CpAsync16(k_s + kk * kStride + c * 8, a.k_pool + at, valid);
+      CpAsync16(v_s + kk * kStride + c * 8, a.v_pool + at, valid);
+    }
+  };
+  float o[HD / 8][4];
+#pragma unroll
+  for (int j = 0; j < HD / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  const int chunks = (s1 - s0 + kMmaChunk - 1) / kMmaChunk;
+  load(0, s0);
+  CpAsyncCommit();
+  for (int c = 0; c < chunks; ++c) {
+    if (c + 1 < chunks) load((c + 1) & 1, s0 + (c + 1) * kMmaChunk);
+    CpAsyncCommit();  // possibly empty: keeps one group per chunk
+    CpAsyncWaitOne();
+    __syncthreads();
+    const int k0 = s0 + c * kMmaChunk + warp * 16;  // this warp's 16 keys
+    if (k0 < s1) {
+      const bf16* k_s = tiles + (2 * (c & 1)) * T::kTile + warp * 16 * kStride;
+      const bf16* v_s = k_s + T::kTile;
+      float sc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+      for (int ks = 0; ks < HD / 16; ++ks) {
+        uint32_t b[4];
+        LdMatrixX4(b,
+                   k_s + (lane % 8 + (lane / 16) * 8) * kStride + ks * 16 + ((lane / 8) % 2) * 8);
+        Mma(sc[0], qf[ks], b[0], b[1]);
+        Mma(sc[1], qf[ks], b[2], b[3]);
+      }
+      if (k0 + 16 > s1) {
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            if (k0 + j * 8 + 2 * tc + (e & 1) >= s1) sc[j][e] = -INFINITY;
+          }
+        }
+      }
+      // Online softmax; a row's 16 scores are spread over the 4 threads of a quad.
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        float mx =
+            fmaxf(fmaxf(sc[0][2 * i], sc[0][2 * i + 1]), fmaxf(sc[1][2 * i], sc[1][2 * i + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_new = fmaxf(m[i], mx);  // finite: key k0 is in the split
+        const float alpha = exp2f(m[i] - m_new);
+        float sum = 0.f;
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          sc[j][2 * i] = exp2f(sc[j][2 * i] - m_new);
+          sc[j][2 * i + 1] = exp2f(sc[j][2 * i + 1] - m_new);
+          sum += sc[j][2 * i] + sc[j][2 * i + 1];
+        }
+        l[i] = l[i] * alpha + sum;  // this thread's share; the quad is summed at the end
+        m[i] = m_new;
+#pragma unroll
+        for (int j = 0; j < HD / 8; ++j) {
+          o[j][2 * i] *= alpha;
+          o[j][2 * i + 1] *= alpha;
+        }
+      }
+      // O += P V: the S accumulators are already laid out as an A fragment.
+      const uint32_t pf[4] = {PackBf16(sc[0][0], sc[0][1]), PackBf16(sc[0][2], sc[0][3]),
+                              PackBf16(sc[1][0], sc[1][1]), PackBf16(sc[1][2], sc[1][3])};
+#pragma unroll
+      for (int dp = 0; dp < HD / 16; ++dp) {
+        uint32_t b[4];
+        LdMatrixX4Trans(
+            b, v_s + (lane % 8 + ((lane / 8) % 2) * 8) * kStride + dp * 16 + (lane / 16) * 8);
+        Mma(o[2 * dp], pf, b[0], b[1]);
+        Mma(o[2 * dp + 1], pf, b[2], b[3]);
+      }
+    }
+    __syncthreads();  // the next chunk's copies overwrite this stage
+  }
+  // Merge the warps' states of this split, in warp order (a warp with no keys
+  // has max -inf and is skipped).
+  float* o_s = reinterpret_cast<float*>(tiles);  // [warp][row][HD]
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    const int r = gr + 8 * i;
+    if (r >= rows) continue;
+    float* dst = o_s + (warp * kMmaRows + r) * HD + 2 * tc;
+#pragma unroll
+    for (int j = 0; j < HD / 8; ++j) {
+      *reinterpret_cast<float2*>(dst + j * 8) = make_float2(o[j][2 * i], o[j][2 * i + 1]);
+    }
+    if (tc == 0) {
+      ml_s[warp][r][0] = m[i];
+      ml_s[warp][r][1] = l[i];
+    }
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < rows * HD; idx += kDecodeWarps * 32) {
+    const int r = idx / HD, d = idx % HD;
+    float mx = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) mx = fmaxf(mx, ml_s[w][r][0]);
+    float acc = 0.f, sum = 0.f;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) {
+      if (ml_s[w][r][0] == -INFINITY) continue;
+      const float f = exp2f(ml_s[w][r][0] - mx);
+      acc = fmaf(f, o_s[(w * kMmaRows + r) * HD + d], acc);
+      sum = fmaf(f, ml_s[w][r][1], sum);
+    }
+    const MmaTarget t = targets[r / G];
+    const int g = r % G, head = kv_head * G + g;
+    if (t.partial < 0) {
+      a.out[t.q_row * a.heads * HD + head * HD + d] = __float2bfloat16(acc / sum);
+    } else {
+      const int64_t slot = static_cast<int64_t>(t.partial) * G + g;
+      a.partial_acc[slot * HD + d] = acc;
+      if (d == 0) {
+        a.partial_stats[slot * 2] = mx;
+        a.partial_stats[slot * 2 + 1] = sum;
+      }
+    }
+  }
+  __syncthreads();  // the tiles and ml_s are free for the next split
+}
+
+// The decode kernel in the MMA form: a block's splits one after the other,
+// then the same merge of a (sequence, kv head)'s splits as the CUDA-core form.
+template <int HD, int G>
+__global__ void __launch_bounds__(kDecodeWarps * 32) DecodeMmaKernel(AttentionArgs a) {
+  extern __shared__ __align__(16) unsigned char mma_tiles[];
+  __shared__ float ml_s[kDecodeWarps][kMmaRows][2];
+  __shared__ int last_split;
+  __shared__ float w_s[G][kDecodeMaxSplits];  // the merge's weights
+  const AttentionBlock blk = a.blocks[blockIdx.x];
+  if (blk.seq < 0) return;  // padding (PadDecodePlan)
+  const AttentionSeq seq = a.seqs[blk.seq];
+  const int32_t* pages = a.page_tables + seq.page_table_offset;
+  WaitForPredecessors();
+  LetDependentsLaunch();
+  const int split_len = blk.split_len > 0 ? blk.split_len : blk.k_end - blk.k_begin;
+  const int64_t out_row = seq.first_row + blk.q_begin;
+  for (int s0 = blk.k_begin, split = 0; s0 < blk.k_end; s0 += split_len, ++split) {
+    const MmaTarget target{out_row, blk.partial < 0 ? -1 : blk.partial + split};
+    DecodeSplitMma<HD, G>(a, s0, min(blk.k_end, s0 + split_len), blk.kv_head, pages, &target, 1,
+                          reinterpret_cast<bf16*>(mma_tiles), ml_s);
+  }
+  if (blk.partial < 0) return;
+  const AttentionMerge mg = a.merges[blk.merge];
+  if (mg.blocks > 1) {
+    __threadfence();  // this block's partials are visible before it is counted
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      last_split = atomicAdd(a.merge_counters + blk.merge, 1) == mg.blocks - 1;
+      if (last_split) a.merge_counters[blk.merge] = 0;  // ready for the next launch
+    }
+    __syncthreads();
+    if (!last_split) return;
+    __threadfence();
+  }
+  DecodeMerge<HD, G>(a, mg, blk.kv_head, out_row, w_s);
+}
+
+// Cascade blocks in the MMA form: the split's members 16 / G at a time in one
+// tile each (the split's K/V read once a tile, from L2 after the first), each
+// member's partial for the split written as the decode kernel would.
+template <int HD, int G>
+__global__ void __launch_bounds__(kDecodeWarps * 32) CascadeMmaKernel(AttentionArgs a) {
+  extern __shared__ __align__(16) unsigned char mma_tiles[];
+  __shared__ float ml_s[kDecodeWarps][kMmaRows][2];
+  __shared__ MmaTarget targets[kMmaRows / G];
+  const CascadeBlock blk = a.cascade_blocks[blockIdx.x];
+  if (blk.members == 0) return;  // padding (PadDecodePlan)
+  const int32_t* pages = a.page_tables + a.seqs[blk.page_seq].page_table_offset;
+  WaitForPredecessors();
+  LetDependentsLaunch();
+  constexpr int kPerTile = kMmaRows / G;
+  for (int m0 = 0; m0 < blk.members; m0 += kPerTile) {
+    const int n = min(kPerTile, blk.members - m0);
+    if (threadIdx.x < n) {
+      const CascadeMember mb = a.cascade_members[blk.first_member + m0 + threadIdx.x];
+      targets[threadIdx.x] = MmaTarget{a.seqs[mb.seq].first_row, mb.partial + blk.split};
+    }
+    __syncthreads();
+    DecodeSplitMma<HD, G>(a, blk.k_begin, blk.k_end, blk.kv_head, pages, targets, n,
+                          reinterpret_cast<bf16*>(mma_tiles), ml_s);
+  }
+}
+
+template <int HD>
+cudaError_t LaunchDecodeMma(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
+  const dim3 grid(static_cast<unsigned>(a.num_blocks)), block(kDecodeWarps * 32);
+  const size_t smem = MmaTiles<HD>::kBytes;
+  switch (a.heads / a.kv_heads) {
+    case 1:
+      return Launch(DecodeMmaKernel<HD, 1>, grid, block, smem, stream, pdl, a);
+    case 2:
+      return Launch(DecodeMmaKernel<HD, 2>, grid, block, smem, stream, pdl, a);
+    case 4:
+      return Launch(DecodeMmaKernel<HD, 4>, grid, block, smem, stream, pdl, a);
+    case 8:
+      return Launch(DecodeMmaKernel<HD, 8>, grid, block, smem, stream, pdl, a);
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
+
+template <int HD>
+cudaError_t LaunchCascadeMma(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
+  const dim3 grid(static_cast<unsigned>(a.num_cascade_blocks)), block(kDecodeWarps * 32);
+  const size_t smem = MmaTiles<HD>::kBytes;
+  switch (a.heads / a.kv_heads) {
+    case 1:
+      return Launch(CascadeMmaKernel<HD, 1>, grid, block, smem, stream, pdl, a);
+    case 2:
+      return Launch(CascadeMmaKernel<HD, 2>, grid, block, smem, stream, pdl, a);
+    case 4:
+      return Launch(CascadeMmaKernel<HD, 4>, grid, block, smem, stream, pdl, a);
+    case 8:
+      return Launch(CascadeMmaKernel<HD, 8>, grid, block, smem, stream, pdl, a);
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
+
+template <int HD>
+cudaError_t PrepareMma() {
+  const int bytes = static_cast<int>(MmaTiles<HD>::kBytes);
+  for (const void* kernel : {reinterpret_cast<const void*>(DecodeMmaKernel<HD, 1>),
+                             reinterpret_cast<const void*>(DecodeMmaKernel<HD, 2>),
+                             reinterpret_cast<const void*>(DecodeMmaKernel<HD, 4>),
+                             reinterpret_cast<const void*>(DecodeMmaKernel<HD, 8>),
+                             reinterpret_cast<const void*>(CascadeMmaKernel<HD, 1>),
+                             reinterpret_cast<const void*>(CascadeMmaKernel<HD, 2>),
+                             reinterpret_cast<const void*>(CascadeMmaKernel<HD, 4>),
+                             reinterpret_cast<const void*>(CascadeMmaKernel<HD, 8>)}) {
+    const cudaError_t e =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (e != cudaSuccess) return e;
+  }
+  return cudaSuccess;
+}
+
 template <int HD>
 cudaError_t LaunchCascade(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
   const dim3 grid(static_cast<unsigned>(a.num_cascade_blocks)), block(kDecodeWarps * 32);
@@ -970,13 +1289,20 @@ void Launch(const AttentionArgs& a, cudaStream_t stream) {
 
 }  // namespace
 
+bool DecodeMmaFromEnvironment(bool fallback) {
+  const char* v = std::getenv("RADIXLM_CUDA_DECODE_MMA");
+  if (v == nullptr || *v == '\0') return fallback;
+  return std::strcmp(v, "0") != 0;
+}
+
 bool AttentionSupportsHeadDim(int64_t head_dim) {
   return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
 }
 
 cudaError_t PrepareAttention() {
-  for (cudaError_t e : {Prepare<16>(), Prepare<32>(), Prepare<64>(), Prepare<128>(),
-                        PrepareCascade<64>(), PrepareCascade<128>()}) {
+  for (cudaError_t e :
+       {Prepare<16>(), Prepare<32>(), Prepare<64>(), Prepare<128>(), PrepareCascade<64>(),
+        PrepareCascade<128>(), PrepareMma<64>(), PrepareMma<128>()}) {
     if (e != cudaSuccess) return e;
   }
   return cudaSuccess;
@@ -988,6 +1314,17 @@ cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream, bool pd
     // A decode plan's partials are laid out for the decode kernel alone, which
     // merges its own splits.
     if (!DecodeAttentionSupports(a.head_dim, a.heads / a.kv_heads)) return cudaErrorInvalidValue;
+    if (a.decode_mma != 0 && a.k_fp8 == nullptr) {
+      // Cascade blocks first: the decode blocks merge their partials.
+      if (a.num_cascade_blocks > 0) {
+        if (a.window != 0) return cudaErrorInvalidValue;
+        const cudaError_t e = a.head_dim == 64 ? LaunchCascadeMma<64>(a, stream, pdl)
+                                               : LaunchCascadeMma<128>(a, stream, pdl);
+        if (e != cudaSuccess) return e;
+      }
+      return a.head_dim == 64 ? LaunchDecodeMma<64>(a, stream, pdl)
+                              : LaunchDecodeMma<128>(a, stream, pdl);
+    }
     if (a.num_cascade_blocks > 0) {
       // Cascade blocks read BF16 pools without a window (attention_plan.h).
       if (a.k_fp8 != nullptr || a.window != 0 || a.cascade_split_keys <= 0 ||

@@ -158,6 +158,11 @@ struct AttentionArgs {
   int32_t num_cascade_blocks = 0;
   int32_t cascade_split_keys = 0;
   const CascadeMember* cascade_members = nullptr;
+  // Decode plans over a BF16 pool: 1 runs the decode splits (and the cascade
+  // blocks) on the tensor cores (the MMA decode form below), 0 on the CUDA
+  // cores. The two forms round differently; within one form a sequence's bits
+  // do not depend on the batch or on cascade blocks.
+  int32_t decode_mma = 0;
 };
 
 // How the decode kernel reads an FP8 pool's K (attention.cu): K in 16-byte or
@@ -167,6 +172,21 @@ struct AttentionArgs {
 // default) | cvt8 | bits16 | bits8, read once, for A/B runs
 // (scripts/gpu_pending.sh measures each).
 enum class Fp8DecodeForm { kCvt16, kCvt8, kBits16, kBits8 };
+
+// The MMA decode form (AttentionArgs::decode_mma, BF16 pools): a split's query
+// rows (the G heads of one sequence, or of up to 16 / G sequences that share
+// the split's pages, in a cascade block) form one 16-row tile of BF16
+// fragments, scaled like the tiled kernel's; the split's keys pass through
+// shared memory 64 at a time (cp.async through the page table, two stages),
+// each warp taking 16 of them: S = Q K^T and O += P V on mma.sync m16n8k16
+// (P rounded to BF16), an online softmax per row, and at the split's end the
+// four warps' states merged in warp order. A tensor-core product's output row
+// depends on its own input row alone, so a row's bits are the same whichever
+// rows share its tile: a cascade block (one K/V read for the group) gives each
+// member the partials the decode kernel gives it alone. Environment
+// RADIXLM_CUDA_DECODE_MMA=1|0 (unset: `fallback`) sets it for the backend and
+// bench-engine's attention part, for A/B runs.
+bool DecodeMmaFromEnvironment(bool fallback);
 
 bool AttentionSupportsHeadDim(int64_t head_dim);
 // The decode kernel's shapes (AttentionArgs::decode): head dim 64 or 128, 1, 2,

@@ -246,6 +246,7 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
   a.num_cascade_blocks = static_cast<int32_t>(cascade.blocks.size());
   a.cascade_split_keys = cascade.split_keys;
   a.cascade_members = member_buf.as<CascadeMember>();
+  a.decode_mma = DecodeMmaFromEnvironment(false) ? 1 : 0;
 
   Events ev;
   RADIXLM_CUDA_TRY(cudaEventCreate(&ev.start));

@@ -115,6 +115,7 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   a.num_cascade_blocks = static_cast<int32_t>(cascade.blocks.size());
   a.cascade_split_keys = cascade.split_keys;
   a.cascade_members = cm.as<CascadeMember>();
+  a.decode_mma = p.decode_mma ? 1 : 0;
   // Twice, the output cleared in between: the second launch shows that the first
   // left its merge counters at zero (as CUDA-graph replays need). The partials
   // are NaN before each launch, so a partial some block should have written and

@@ -29,6 +29,8 @@ struct PagedAttentionProblem {
   // Decode plans over a BF16 pool: sequences whose page tables share pages
   // for whole splits run those on cascade blocks (attention.h); off: never.
   bool cascade = true;
+  // Decode plans over a BF16 pool: the MMA decode form (AttentionArgs::decode_mma).
+  bool decode_mma = false;
 };
 
 // The cascade blocks RunPagedAttention's last decode plan made (for tests that

@@ -216,6 +216,7 @@ struct CudaBackend::Impl {
   // From the options and the environment (Create).
   bool use_pdl = false, use_fused_gemv = true;  // for steps of at most gemv_rows tokens
   bool use_cascade = true;
+  bool use_decode_mma = false;
   int64_t gemv_rows = kGemvMaxRows;  // products of at most this many rows: the hand GEMVs
   std::map<GraphKey, Graph> graphs;
   uint64_t graph_replays = 0, graph_captures = 0, cascade_steps = 0;
@@ -434,6 +435,7 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   use_fused_gemv = Switch("RADIXLM_CUDA_FUSED_GEMV", options.fused_gemv);
   use_fp8_weights = Switch("RADIXLM_CUDA_FP8_WEIGHTS", options.fp8_weights);
   use_cascade = Switch("RADIXLM_CUDA_CASCADE", options.cascade_decode);
+  use_decode_mma = DecodeMmaFromEnvironment(options.decode_mma);
   profile_phases = Switch("RADIXLM_CUDA_PHASES", false);
   gemv_rows = options.gemv_max_rows;
   if (const char* rows = std::getenv("RADIXLM_CUDA_GEMV_ROWS"); rows != nullptr) {
@@ -837,6 +839,7 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   bool one_token_each = true;
   for (const SequenceInput& s : batch) one_token_each = one_token_each && s.tokens.size() == 1;
   aa.decode = decode_plan ? 1 : 0;
+  aa.decode_mma = use_decode_mma ? 1 : 0;
 
   // With profile_phases, an event where each phase starts (the step's end event
   // closes the last).

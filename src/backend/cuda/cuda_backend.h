@@ -87,6 +87,10 @@ struct CudaBackendOptions {
   // it measured 1.16-1.20x slower than per-sequence reads (docs/BENCHMARKS.md);
   // environment RADIXLM_CUDA_CASCADE=1|0.
   bool cascade_decode = false;
+  // Decode attention on the tensor cores (attention.h's MMA decode form, BF16
+  // pools), cascade blocks too; off: the CUDA-core decode kernel. Environment
+  // RADIXLM_CUDA_DECODE_MMA=1|0.
+  bool decode_mma = false;
   // The pools' format (kv_dtype.h): kAuto BF16, kFp8 E4M3 codes with the
   // weights' KV cache scales (1.0 without).
   KvDtype kv_dtype = KvDtype::kAuto;
