@@ -557,6 +557,7 @@ uint32_t RadixTree::AddLeaf(uint32_t parent, std::span<const Token> tokens,
   counters_.inserted_tokens += static_cast<int64_t>(tokens.size());
   nodes_[id].content_key = ContentKey(id);
   LinkChild(parent, id);
+  if (entry_events_) eviction_->OnCreatedEntry(StatsOf(nodes_[id]));
   RefreshEvictable(id);
   return id;
 }
@@ -727,6 +728,15 @@ Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
     break;
   }
   out->cached_tokens = pos;
+  if (options.generated_tokens > 0 && pos == tokens.size()) {
+    // The sequence's own entries: the end, and the entries above it that no
+    // request has matched (a prompt inserted in chunks can span several).
+    for (uint32_t a = id; a != root && nodes_[a].usage.hits == 0; a = nodes_[a].parent) {
+      EntryUsage& usage = nodes_[a].usage;
+      usage.generated = std::max(usage.generated, options.generated_tokens);
+      RefreshEvictable(a);
+    }
+  }
   // Pages on the handle's path: the full pages before `pos`, and the page holding
   // `pos` if it is the path's own partial page.
   size_t on_path = pos / page_size_;

@@ -13,6 +13,7 @@
 #include "kvcache/eviction_policies.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
+#include "kvcache/sequence_pages.h"
 
 namespace radixlm::kvcache {
 namespace {
@@ -361,6 +362,63 @@ TEST_F(EvictionOrderTest, LearnedEvictsTheUnsharedTailFirstOnceItLearns) {
   InsertNew("ns", Cat(Seq(0, 4), {2000}));  // a newer tail below the hit prefix
   ASSERT_EQ(Evict(1), 1);
   EXPECT_EQ(order_, (std::vector<Token>{2000}));  // lru would take the older 700
+}
+
+// What a policy is told about the entries a sequence leaves: the generated tokens
+// of its last commit reach its own entries, not a prefix it matched.
+class GeneratedTokensPolicy final : public EvictionPolicy {
+ public:
+  std::string_view name() const override { return "generated"; }
+  EvictKey KeyFor(const EntryStats& stats) const override {
+    return EvictKey{0, stats.last_access_ns};
+  }
+  bool wants_entry_events() const override { return true; }
+  void OnEvictedEntry(const EntryStats& stats, int64_t now) override {
+    generated.push_back(stats.generated_tokens);
+  }
+  std::vector<uint32_t> generated;
+};
+
+TEST_F(EvictionOrderTest, LastCommitTellsTheSequencesOwnEntriesWhatItGenerated) {
+  auto policy = std::make_shared<GeneratedTokensPolicy>();
+  pool_ = std::move(PagePool::Create({64, 4})).value();
+  PrefixCacheOptions options;
+  options.page_size = 4;
+  options.eviction_policy = policy;
+  cache_ = std::move(CreatePrefixCache(options, pool_.get(), &clock_)).value();
+  cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path.back()); });
+  InsertNew("ns", Seq(0, 8));
+  ASSERT_EQ(Match("ns", Seq(0, 8)).matched_tokens, 8u);  // a shared prefix, hit
+  {
+    Tokens prompt = Cat(Seq(0, 8), Seq(100, 8));
+    SequencePages seq(cache_.get(), pool_.get(), "ns");
+    seq.set_prompt_tokens(prompt.size());
+    PageCopy copy;
+    ASSERT_EQ(*seq.Start(prompt, &copy), 8u);
+    ASSERT_TRUE(seq.Reserve(prompt.size() + 6).ok());
+    ASSERT_TRUE(seq.Commit(std::span(prompt).first(12)).ok());  // chunks of the prompt
+    ASSERT_TRUE(seq.Commit(prompt).ok());
+    Tokens all = Cat(prompt, Seq(500, 6));  // and 6 generated tokens
+    ASSERT_TRUE(seq.Commit(all).ok());
+    ASSERT_TRUE(seq.Commit(all, /*last=*/true).ok());
+  }
+  {
+    // Preempted after generating 3 tokens: its commit is not the last.
+    Tokens prompt = Seq(300, 8);
+    SequencePages seq(cache_.get(), pool_.get(), "ns");
+    seq.set_prompt_tokens(prompt.size());
+    PageCopy copy;
+    ASSERT_EQ(*seq.Start(prompt, &copy), 0u);
+    ASSERT_TRUE(seq.Reserve(prompt.size() + 3).ok());
+    ASSERT_TRUE(seq.Commit(Cat(prompt, Seq(600, 3))).ok());
+  }
+  while (Evict(1) > 0) {
+  }
+  // The sequence's entries (each commit ended on a page: the output, the prompt's
+  // second and first chunks), the shared prefix, then the preempted sequence.
+  EXPECT_EQ(order_, (std::vector<Token>{505, 107, 103, 7, 602}));
+  EXPECT_EQ(policy->generated, (std::vector<uint32_t>{6, 6, 6, 0, 0}));
+  Check();
 }
 
 TEST_F(EvictionOrderTest, EveryPolicyEvictsOnlyLeaves) {
