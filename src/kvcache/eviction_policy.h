@@ -86,11 +86,10 @@ struct EntryUsage {
   int64_t created_ns = 0;
   uint32_t hits = 0;
   int32_t priority = 0;
-  int64_t mark = 0;        // see EntryStats::mark
-  uint32_t generated = 0;  // see EntryStats::generated_tokens
+  int64_t mark = 0;  // see EntryStats::mark
 
   static constexpr int32_t kKeepPriority = INT32_MIN;
-  void Reset(int64_t now) { *this = EntryUsage{now, now, 0, 0, 0, 0}; }
+  void Reset(int64_t now) { *this = EntryUsage{now, now, 0, 0, 0}; }
   // Hit at least once, and used (matched or inserted through) since its mark, or
   // since its creation: a second chance is for entries that have shown reuse.
   bool ReusedSinceMark() const {
@@ -111,7 +110,6 @@ struct EntryUsage {
     stats.pages = pages;
     stats.priority = priority;
     stats.mark = mark;
-    stats.generated_tokens = generated;
     return stats;
   }
 };
