@@ -38,6 +38,12 @@
 //               time bonus: the hit probability learnt online for the entry's
 //               class (never hit / hit once / more; a request's unshared tail or
 //               not; size) times the cache's mean idle time at eviction
+//   reuse       lowest retention priority first, then LRU, except that entries
+//               of a class predicted dead go first: the class (as learned's, and
+//               how many tokens the request that inserted it generated) is dead
+//               when under 15% of its entries were used again, counting those
+//               evicted whose content came back later (a ghost of evicted keys),
+//               so eviction does not teach itself that what it evicts is unused
 //
 // Not thread-safe; owned by one cache.
 #pragma once

@@ -20,8 +20,9 @@ namespace {
 
 TEST(EvictionPolicyFactoryTest, CreatesEveryNamedPolicy) {
   const std::vector<std::string>& names = EvictionPolicyNames();
-  EXPECT_EQ(names, (std::vector<std::string>{"lru", "lfu", "fifo", "size-aware", "hybrid",
-                                             "priority", "gdsf", "clock", "s3fifo", "learned"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"lru", "lfu", "fifo", "size-aware", "hybrid", "priority",
+                                      "gdsf", "clock", "s3fifo", "learned", "reuse"}));
   for (const std::string& name : names) {
     auto policy = CreateEvictionPolicy(name);
     ASSERT_TRUE(policy.ok()) << name;
@@ -151,6 +152,53 @@ TEST(EvictionPolicyKeyTest, LearnedGivesClassesHitMoreOftenMoreTime) {
   dropped.priority = -1;
   EXPECT_LT(learned.KeyFor(cold), learned.KeyFor(kept));
   EXPECT_LT(learned.KeyFor(dropped), learned.KeyFor(tail));
+}
+
+TEST(EvictionPolicyKeyTest, ReuseAgesDeadClassesAndLearnsFromItsGhost) {
+  ReusePolicy reuse;
+  constexpr int kB = ReusePolicy::kSizeBuckets;
+  constexpr int kG = ReusePolicy::kGeneratedBuckets;
+  EntryStats chat = StatsWith(9000, 0, 0, 1), doc = StatsWith(5000, 0, 0, 1);
+  chat.generated_tokens = 300;  // 128-511
+  doc.generated_tokens = 10;    // 1-31
+  chat.content_key = 77;
+  EXPECT_EQ(ReusePolicy::ClassOf(StatsWith(0, 0, 0, 1)), 0);
+  EXPECT_EQ(ReusePolicy::ClassOf(doc), kB);
+  EXPECT_EQ(ReusePolicy::ClassOf(chat), 3 * kB);
+  EntryStats tail = chat;
+  tail.parent_hits = 1;
+  EXPECT_EQ(ReusePolicy::ClassOf(tail), (kG + 3) * kB);
+  EXPECT_EQ(ReusePolicy::ClassOf(StatsWith(0, 0, 2, 4)), 3 * kG * kB + 1);  // sizes in fours
+  for (int c = 0; c < ReusePolicy::kClasses; ++c) {
+    EXPECT_DOUBLE_EQ(reuse.ReuseProbability(c), 0.5);  // nothing learnt yet
+    EXPECT_FALSE(reuse.Dead(c));
+  }
+  EXPECT_EQ(reuse.KeyFor(chat).secondary, 9000);  // plain LRU
+  // Five chat entries leave unused (1 ms idle each): 1 in 7 is under the line.
+  const int chat_class = ReusePolicy::ClassOf(chat);
+  for (int i = 0; i < 5; ++i) reuse.OnEvictedEntry(chat, 9000 + 1'000'000);
+  EXPECT_DOUBLE_EQ(reuse.ReuseProbability(chat_class), 1.0 / 7);
+  EXPECT_TRUE(reuse.Dead(chat_class));
+  EXPECT_FALSE(reuse.Dead(ReusePolicy::ClassOf(doc)));
+  const double idle = 1e6 * (1 - std::pow(255.0 / 256, 5));  // a moving mean from 0
+  EXPECT_NEAR(reuse.idle_ns(), idle, 1e-6);
+  EXPECT_NEAR(reuse.KeyFor(chat).secondary, 9000 - ReusePolicy::kDeadAge * idle, 1);
+  EXPECT_LT(reuse.KeyFor(chat), reuse.KeyFor(doc));  // though used more recently
+  // Its content comes back: a reuse of the class the evicted entry had, once.
+  EntryStats again = StatsWith(20000, 20000, 0, 1);
+  again.content_key = 77;
+  reuse.OnCreatedEntry(again);
+  EXPECT_DOUBLE_EQ(reuse.ReuseProbability(chat_class), 2.0 / 7);
+  EXPECT_FALSE(reuse.Dead(chat_class));
+  reuse.OnCreatedEntry(again);
+  EXPECT_DOUBLE_EQ(reuse.ReuseProbability(chat_class), 2.0 / 7);
+  // A hit counts as a reuse and a departure.
+  reuse.OnHit(doc);
+  EXPECT_DOUBLE_EQ(reuse.ReuseProbability(ReusePolicy::ClassOf(doc)), 2.0 / 3);
+  // Retention priority ranks first.
+  EntryStats kept = chat;
+  kept.priority = 1;
+  EXPECT_LT(reuse.KeyFor(doc), reuse.KeyFor(kept));
 }
 
 // Leaves A, B, C hang off the root (first tokens 100, 200, 300); the observer
@@ -362,6 +410,41 @@ TEST_F(EvictionOrderTest, LearnedEvictsTheUnsharedTailFirstOnceItLearns) {
   InsertNew("ns", Cat(Seq(0, 4), {2000}));  // a newer tail below the hit prefix
   ASSERT_EQ(Evict(1), 1);
   EXPECT_EQ(order_, (std::vector<Token>{2000}));  // lru would take the older 700
+}
+
+TEST_F(EvictionOrderTest, ReuseEvictsWhatLongGenerationsLeftFirstOnceItLearns) {
+  Init(4, 64, "reuse");
+  cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path[0]); });
+  // Teach it: prompts whose requests generated 300 tokens never come back.
+  for (Token t = 0; t < 5; ++t) InsertNew("ns", Seq(1000 + 100 * t, 8), {.generated_tokens = 300});
+  clock_.Advance(1000);
+  while (Evict(1) > 0) {
+  }
+  order_.clear();
+  InsertNew("ns", Seq(100, 8), {.generated_tokens = 10});   // a short answer, older
+  InsertNew("ns", Seq(200, 8), {.generated_tokens = 300});  // a long one, newer
+  ASSERT_EQ(Evict(1), 2);
+  EXPECT_EQ(order_, (std::vector<Token>{200}));  // lru would take the older 100
+}
+
+TEST_F(EvictionOrderTest, ReuseLearnsThatEvictedContentCameBack) {
+  Init(4, 64, "reuse");
+  cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path[0]); });
+  // Five long-generation prompts go unused, then each comes back after eviction:
+  // the ghost counts those returns, and the class is live again.
+  for (int round = 0; round < 2; ++round) {
+    for (Token t = 0; t < 5; ++t) {
+      InsertNew("ns", Seq(1000 + 100 * t, 8), {.generated_tokens = 300});
+    }
+    clock_.Advance(1000);
+    while (Evict(1) > 0) {
+    }
+  }
+  order_.clear();
+  InsertNew("ns", Seq(100, 8), {.generated_tokens = 10});
+  InsertNew("ns", Seq(200, 8), {.generated_tokens = 300});
+  ASSERT_EQ(Evict(1), 2);
+  EXPECT_EQ(order_, (std::vector<Token>{100}));  // LRU again
 }
 
 // What a policy is told about the entries a sequence leaves: the generated tokens
