@@ -593,6 +593,7 @@ bool Scheduler::TryAdmit(StepPlan* plan, Request* r) {
     seq->pages = std::make_unique<kvcache::SequencePages>(cache_.get(), pool_.get(), r->options.ns);
     seq->pages->set_retention(r->options.retention);
     seq->pages->set_request_id(r->id);
+    seq->pages->set_prompt_tokens(static_cast<size_t>(r->prompt_len()));
     kvcache::PageCopy copy;
     StatusOr<size_t> matched = size_t{0};
     {
@@ -1090,7 +1091,8 @@ void Scheduler::ReleaseSequence(Request* request, Sequence* seq) {
       // (A token still in flight as its own input has no id here yet: left out.)
       const int64_t known = std::min(seq->computed, static_cast<int64_t>(seq->tokens.size()));
       Status s = seq->pages->Commit(
-          std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(known)));
+          std::span<const int32_t>(seq->tokens).first(static_cast<size_t>(known)),
+          /*last=*/seq->finished());
       if (!s.ok()) {
         LOG(WARNING) << "prefix cache insert failed: " << s.ToString();
       }

@@ -2,6 +2,11 @@
 // the factory and tests name these types; caches hold an EvictionPolicy.
 #pragma once
 
+#include <cstddef>
+#include <deque>
+#include <unordered_map>
+#include <utility>
+
 #include "kvcache/eviction_policy.h"
 
 namespace radixlm::kvcache {
@@ -98,6 +103,50 @@ class LearnedPolicy final : public EvictionPolicy {
   double idle_ns_ = 0;  // mean time evicted entries had gone unused
   int64_t hit_[kClasses] = {};
   int64_t left_[kClasses] = {};
+};
+
+// Classes: learned's four uses, times how many tokens the request that inserted
+// the entry generated (kGeneratedBuckets: none, 1-31, 32-127, 128-511, 512+),
+// times its size (kSizeBuckets powers of four pages). For each it counts the
+// entries that left it (hit or evicted) and those used again: hit while cached,
+// or evicted and their content inserted again later (a ghost of the last
+// kGhostEntries evicted content keys). A class reused less than kDeadBelow of
+// the time is dead.
+class ReusePolicy final : public EvictionPolicy {
+ public:
+  static constexpr int kUses = 4;
+  static constexpr int kGeneratedBuckets = 5;
+  static constexpr int kSizeBuckets = 8;
+  static constexpr int kClasses = kUses * kGeneratedBuckets * kSizeBuckets;
+  static constexpr size_t kGhostEntries = size_t{1} << 16;
+  static constexpr double kDeadBelow = 0.15;
+  // A dead entry is ranked as if used this many mean idle times earlier.
+  static constexpr double kDeadAge = 5;
+
+  std::string_view name() const override { return "reuse"; }
+  EvictKey KeyFor(const EntryStats& stats) const override;
+  bool wants_entry_events() const override { return true; }
+  bool wants_content_key() const override { return true; }
+  void OnHit(const EntryStats& before) override;
+  void OnEvictedEntry(const EntryStats& stats, int64_t now) override;
+  void OnCreatedEntry(const EntryStats& stats) override;
+
+  static int ClassOf(const EntryStats& stats);
+  double ReuseProbability(int cls) const;
+  bool Dead(int cls) const;
+  double idle_ns() const { return idle_ns_; }
+
+ private:
+  struct Ghost {
+    int cls = 0;
+    uint64_t serial = 0;  // which eviction of the key this is
+  };
+  double idle_ns_ = 0;  // mean time evicted entries had gone unused
+  int64_t reused_[kClasses] = {};
+  int64_t left_[kClasses] = {};
+  std::unordered_map<uint64_t, Ghost> ghost_;              // by content key
+  std::deque<std::pair<uint64_t, uint64_t>> ghost_order_;  // (content key, serial), oldest first
+  uint64_t ghost_serial_ = 0;
 };
 
 }  // namespace radixlm::kvcache

@@ -9,7 +9,7 @@ namespace radixlm::kvcache {
 const std::vector<std::string>& EvictionPolicyNames() {
   static const std::vector<std::string> names = {"lru",    "lfu",      "fifo", "size-aware",
                                                  "hybrid", "priority", "gdsf", "clock",
-                                                 "s3fifo", "learned"};
+                                                 "s3fifo", "learned",  "reuse"};
   return names;
 }
 
@@ -24,6 +24,7 @@ StatusOr<std::unique_ptr<EvictionPolicy>> CreateEvictionPolicy(std::string_view 
   if (name == "clock") return std::unique_ptr<EvictionPolicy>(new ClockPolicy());
   if (name == "s3fifo") return std::unique_ptr<EvictionPolicy>(new S3FifoPolicy());
   if (name == "learned") return std::unique_ptr<EvictionPolicy>(new LearnedPolicy());
+  if (name == "reuse") return std::unique_ptr<EvictionPolicy>(new ReusePolicy());
   std::string known;
   for (const std::string& n : EvictionPolicyNames()) known += (known.empty() ? "" : ", ") + n;
   return InvalidArgumentError("unknown eviction policy '" + std::string(name) +

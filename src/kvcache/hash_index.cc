@@ -306,6 +306,7 @@ Status HashIndex::Insert(std::string_view ns, std::span<const Token> tokens,
     parent = NewBlock(hash, pages[i], parent, ns_index, now);
     out->adopted_pages.push_back(pages[i]);
     blocks_[parent].usage.priority = options.priority;
+    if (entry_events_) eviction_->OnCreatedEntry(StatsOf(blocks_[parent]));
     RefreshEvictable(parent);
     out->new_tokens += page_size_;
     cached_pages = i + 1;

@@ -81,6 +81,12 @@ struct InsertOptions {
   // Retention priority for the priority eviction policy: higher is kept longer. An
   // entry shared by several inserts keeps the highest priority given.
   int32_t priority = 0;
+  // How many of the inserted tokens, at their end, the sequence generated (0: a
+  // prompt only, or not known). When the whole sequence is cached, recorded on the
+  // sequence's own entries (EntryStats::generated_tokens): the one holding its last
+  // token and those above it never matched; for policies that learn from how a
+  // request ended. The radix tree keeps it, the hash index not.
+  uint32_t generated_tokens = 0;
 };
 
 struct InsertResult {

@@ -67,6 +67,8 @@ uint32_t RadixTree::NewNode(uint32_t parent, uint32_t ns, uint32_t depth, int64_
   node.lock_count = 0;
   node.usage.Reset(now);
   node.content_key = 0;
+  node.generated = 0;
+  node.end_hash_known = false;
   node.alive = true;
   node.detached = false;
   ++live_nodes_;
@@ -158,6 +160,7 @@ uint32_t RadixTree::Split(uint32_t id, size_t at) {
   lower.length -= static_cast<uint32_t>(at);
   upper.lock_count = lower.lock_count;
   upper.usage = lower.usage;
+  upper.generated = lower.generated;
   upper.detached = lower.detached;
   lower.depth += static_cast<uint32_t>(at);
   ++lower.version;
@@ -302,6 +305,7 @@ void RadixTree::StoreTokens(Node& node, std::span<const Token> tokens) {
     }
   }
   node.length += static_cast<uint32_t>(tokens.size());
+  node.end_hash_known = false;
   ++node.version;
 }
 
@@ -328,27 +332,54 @@ EntryStats RadixTree::StatsOf(const Node& node) const {
   EntryStats stats = node.usage.Stats(static_cast<uint32_t>(node.pages.size()));
   stats.content_key = node.content_key;
   stats.depth_tokens = node.depth;
+  stats.generated_tokens = node.generated;
   if (entry_events_ && node.parent != kNone) stats.parent_hits = nodes_[node.parent].usage.hits;
   return stats;
 }
 
-uint64_t RadixTree::ContentKey(uint32_t id) const {
+uint64_t RadixTree::ContentKey(uint32_t id) {
   const Node& node = nodes_[id];
   if (!wants_content_key_ || node.length < static_cast<uint32_t>(page_size_)) return 0;
   // Chain from the namespace through every full page above the node (ancestors
-  // hold full pages only), then the node's first page.
-  std::vector<uint32_t> path;
-  for (uint32_t a = node.parent; a != kNone; a = nodes_[a].parent) path.push_back(a);
-  BlockHash hash = namespaces_[node.ns].hash;
+  // hold full pages only), then the node's first page. Hashing the whole path
+  // for every new entry cost a third of bench-cache's match + insert cycles.
+  const BlockHash above = node.parent == kNone ? namespaces_[node.ns].hash : EndHash(node.parent);
+  return ChainBlockHash(above, std::span<const Token>(FirstPage(node), page_size_)).lo;
+}
+
+BlockHash RadixTree::EndHash(uint32_t id) {
+  std::vector<uint32_t>& path = end_hash_path_;
+  path.clear();
+  uint32_t a = id;
+  for (; a != kNone && !nodes_[a].end_hash_known; a = nodes_[a].parent) path.push_back(a);
+  BlockHash hash = a == kNone ? namespaces_[nodes_[id].ns].hash : end_hashes_[a];
+  if (end_hashes_.size() < nodes_.size()) end_hashes_.resize(nodes_.size());
   for (auto it = path.rbegin(); it != path.rend(); ++it) {
-    const Node& a = nodes_[*it];
-    for (size_t j = 0; j < a.length / page_size_; ++j) {
+    Node& n = nodes_[*it];
+    for (size_t j = 0; j < n.length / page_size_; ++j) {
       const Token* page =
-          inline_tokens_ ? a.tokens.data() + j * page_size_ : PageTokens(a.pages[j]);
+          inline_tokens_ ? n.tokens.data() + j * page_size_ : PageTokens(n.pages[j]);
+      hash = ChainBlockHash(hash, std::span<const Token>(page, page_size_));
+    }
+    end_hashes_[*it] = hash;
+    n.end_hash_known = true;
+  }
+  return hash;
+}
+
+BlockHash RadixTree::EndHashFromRoot(uint32_t id) const {
+  std::vector<uint32_t> path;
+  for (uint32_t a = id; a != kNone; a = nodes_[a].parent) path.push_back(a);
+  BlockHash hash = namespaces_[nodes_[id].ns].hash;
+  for (auto it = path.rbegin(); it != path.rend(); ++it) {
+    const Node& n = nodes_[*it];
+    for (size_t j = 0; j < n.length / page_size_; ++j) {
+      const Token* page =
+          inline_tokens_ ? n.tokens.data() + j * page_size_ : PageTokens(n.pages[j]);
       hash = ChainBlockHash(hash, std::span<const Token>(page, page_size_));
     }
   }
-  return ChainBlockHash(hash, std::span<const Token>(FirstPage(node), page_size_)).lo;
+  return hash;
 }
 
 void RadixTree::RefreshEvictable(uint32_t id) {
@@ -557,6 +588,7 @@ uint32_t RadixTree::AddLeaf(uint32_t parent, std::span<const Token> tokens,
   counters_.inserted_tokens += static_cast<int64_t>(tokens.size());
   nodes_[id].content_key = ContentKey(id);
   LinkChild(parent, id);
+  if (entry_events_) eviction_->OnCreatedEntry(StatsOf(nodes_[id]));
   RefreshEvictable(id);
   return id;
 }
@@ -727,6 +759,14 @@ Status RadixTree::Insert(std::string_view ns, std::span<const Token> tokens,
     break;
   }
   out->cached_tokens = pos;
+  if (options.generated_tokens > 0 && pos == tokens.size()) {
+    // The sequence's own entries: the end, and the entries above it that no
+    // request has matched (a prompt inserted in chunks can span several).
+    for (uint32_t a = id; a != root && nodes_[a].usage.hits == 0; a = nodes_[a].parent) {
+      nodes_[a].generated = std::max(nodes_[a].generated, options.generated_tokens);
+      RefreshEvictable(a);
+    }
+  }
   // Pages on the handle's path: the full pages before `pos`, and the page holding
   // `pos` if it is the path's own partial page.
   size_t on_path = pos / page_size_;

@@ -106,12 +106,16 @@ class RadixTree final : public PrefixCache {
     uint32_t depth = 0;   // tokens before this node; a multiple of page_size
     uint32_t length = 0;  // tokens in this node
     int32_t lock_count = 0;
+    uint32_t generated = 0;  // EntryStats::generated_tokens (in what was padding)
     EntryUsage usage;
     uint64_t content_key = 0;  // see EntryStats; set only when the policy wants it
     bool alive = false;
     // Unreachable (flushed, or replaced by a longer partial page, while locked):
     // in no children list, freed when its last lock goes.
     bool detached = false;
+    // end_hashes_[id] holds the block hash of the path through the node's last
+    // full page (EndHash); any change to the node's tokens clears this.
+    bool end_hash_known = false;
   };
   struct Namespace {
     std::string name;
@@ -160,7 +164,13 @@ class RadixTree final : public PrefixCache {
   // Eviction bookkeeping.
   bool IsEvictable(const Node& node) const;
   EntryStats StatsOf(const Node& node) const;
-  uint64_t ContentKey(uint32_t id) const;  // of the node as it is now
+  uint64_t ContentKey(uint32_t id);  // of the node as it is now
+  // The block hash at the end of node `id`'s full pages, from the nearest
+  // ancestor that knows its own: each node's pages are hashed once while they
+  // stay as they are, rather than the whole path for every new entry.
+  BlockHash EndHash(uint32_t id);
+  // The same from scratch, for CheckInvariants.
+  BlockHash EndHashFromRoot(uint32_t id) const;
   void RefreshEvictable(uint32_t id);
   // Marks a use (EntryUsage::Touch) and re-keys the node if it is evictable.
   void Touch(uint32_t id, int64_t now, bool hit, int32_t priority);
@@ -190,7 +200,7 @@ class RadixTree final : public PrefixCache {
   std::unique_ptr<AdmissionPolicy> admission_;
   bool admit_all_;
 
-  // Chunked: no reallocation, stable references. Chunks of 512 nodes (72 KiB)
+  // Chunked: no reallocation, stable references. Chunks of 512 nodes (76 KiB)
   // rather than std::deque's 3, so a pass over the arena (Summarize) reads
   // memory in order, not 3-node chunks strewn among the nodes' buffers and
   // everything else the server allocated meanwhile: summarizing a serving
@@ -215,6 +225,10 @@ class RadixTree final : public PrefixCache {
   std::vector<Token> observer_path_;
   // Scratch of WalkPrefix's replay from a memo (the tree is single-threaded).
   mutable std::vector<uint32_t> walk_path_;
+  // EndHash's memo by node id, grown only for policies that want content keys
+  // (a hash in every node would cost bench-cache's index 0.08 bytes a token).
+  std::vector<BlockHash> end_hashes_;
+  std::vector<uint32_t> end_hash_path_;  // EndHash's scratch
 
   int64_t live_nodes_ = 0;
   int64_t cached_tokens_ = 0;

@@ -228,6 +228,9 @@ void RadixTree::CheckInvariants() const {
       CHECK(owned_.test(page));
       CHECK_GE(pool_->ref_count(page), 1) << "cached page " << page << " is free in the pool";
     }
+    if (node.end_hash_known) {
+      CHECK(end_hashes_[id] == EndHashFromRoot(id)) << "node " << id << " end hash is stale";
+    }
     if (node.detached) {
       CHECK_GT(node.lock_count, 0) << "detached node " << id << " without a lock";
       CHECK(node.children.empty());

@@ -66,7 +66,7 @@ Status SequencePages::Reserve(size_t tokens, int64_t* evicted) {
   return OkStatus();
 }
 
-Status SequencePages::Commit(std::span<const Token> tokens) {
+Status SequencePages::Commit(std::span<const Token> tokens, bool last) {
   if (cache_ == nullptr) return OkStatus();
   const size_t ps = static_cast<size_t>(cache_->page_size());
   const size_t used = (tokens.size() + ps - 1) / ps;
@@ -74,6 +74,10 @@ Status SequencePages::Commit(std::span<const Token> tokens) {
   InsertOptions options;
   options.priority = retention_.priority;
   options.request_id = request_id_;
+  if (last && tokens.size() > prompt_tokens_) {
+    options.generated_tokens =
+        static_cast<uint32_t>(std::min<size_t>(tokens.size() - prompt_tokens_, UINT32_MAX));
+  }
   RETURN_IF_ERROR(cache_->Insert(ns_, tokens, std::span(pages_).first(used), options, &insert_));
   RETURN_IF_ERROR(AdoptInsert(cache_, pool_, insert_, std::span(pages_).first(used),
                               std::span(owned_).first(used), &locks_));
@@ -101,6 +105,7 @@ StatusOr<std::unique_ptr<SequencePages>> SequencePages::Fork(size_t tokens, Page
   CHECK_LE(full + (partial > 0), pages_.size());
   auto child = std::make_unique<SequencePages>(cache_, pool_, ns_);
   child->retention_.priority = retention_.priority;
+  child->prompt_tokens_ = prompt_tokens_;
   PageId fresh = kNoPage;
   if (partial > 0) {
     if (pool_->pages_free() == 0 && cache_ != nullptr) cache_->Evict(1);

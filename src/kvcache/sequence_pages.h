@@ -9,7 +9,9 @@
 //   Commit(tokens)       insert the tokens computed so far; pages the cache adopts
 //                        or already held become the cache's, duplicates go back to
 //                        the pool, and the lock moves to the new entry (AdoptInsert,
-//                        kvcache/page_adoption.h; O(pages) per commit)
+//                        kvcache/page_adoption.h; O(pages) per commit); the last
+//                        Commit of a finished sequence (last = true) also tells the
+//                        cache how many tokens past the prompt it generated
 //   Fork(tokens)         a second sequence over the same first `tokens` tokens
 //                        (parallel sampling): full pages are shared (the cache's
 //                        under its locks, the sequence's own by one more pool
@@ -68,7 +70,9 @@ class SequencePages {
   StatusOr<size_t> Start(std::span<const Token> tokens, PageCopy* copy);
   // `evicted` (optional) gets the pages evicted to make room.
   Status Reserve(size_t tokens, int64_t* evicted = nullptr);
-  Status Commit(std::span<const Token> tokens);
+  // `last`: the sequence has finished (not preempted) and this is its last
+  // insert, which carries InsertOptions::generated_tokens (see set_prompt_tokens).
+  Status Commit(std::span<const Token> tokens, bool last = false);
   // `copy` is the boundary-page copy the caller makes on its backend.
   StatusOr<std::unique_ptr<SequencePages>> Fork(size_t tokens, PageCopy* copy);
 
@@ -76,6 +80,10 @@ class SequencePages {
   // Passed with every Commit's insert (InsertOptions::request_id: admission
   // policies tell one request's pages from another's).
   void set_request_id(uint64_t id) { request_id_ = id; }
+  // The sequence's first `tokens` tokens are its prompt: its last Commit tells the
+  // cache how many it generated past them (InsertOptions::generated_tokens: how a
+  // request ended, for eviction policies that learn from it). Unset: none.
+  void set_prompt_tokens(size_t tokens) { prompt_tokens_ = tokens; }
 
   std::span<const PageId> pages() const { return pages_; }
   size_t owned_pages() const;
@@ -95,6 +103,7 @@ class SequencePages {
   // (second-hit counts a page once per request): unique per SequencePages
   // unless set_request_id names the engine's request.
   uint64_t request_id_;
+  size_t prompt_tokens_ = SIZE_MAX;
 };
 
 }  // namespace radixlm::kvcache

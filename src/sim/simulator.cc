@@ -400,6 +400,7 @@ class Run final : public sched::AdmitHost {
     const int64_t ps = options_.page_size;
     s->pages = std::make_unique<kvcache::SequencePages>(cache_.get(), pool_.get(), Ns(*s));
     s->pages->set_request_id(s->request);
+    s->pages->set_prompt_tokens(static_cast<size_t>(s->prompt_len));
     kvcache::PageCopy copy;  // the simulator has no KV to copy
     // All but the last token: that one is always computed, for its logits.
     auto matched = s->pages->Start(std::span(s->tokens).first(s->tokens.size() - 1), &copy);
@@ -540,7 +541,8 @@ class Run final : public sched::AdmitHost {
     if (s.pages == nullptr) return;
     const int64_t known = std::min(s.computed, static_cast<int64_t>(s.tokens.size()));
     if (known > 0) {
-      CHECK(s.pages->Commit(std::span(s.tokens).first(static_cast<size_t>(known))).ok());
+      const bool finished = s.generated >= s.output.size();
+      CHECK(s.pages->Commit(std::span(s.tokens).first(static_cast<size_t>(known)), finished).ok());
       if (tiers_ != nullptr) WriteThrough(s, known, now);
     }
     s.pages.reset();

@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{16}, int64_t{1} << 30));
   demo_cmd->add_option("--eviction", demo.eviction,
                        "Eviction policy: lru (default), learned, lfu, fifo, size-aware, hybrid, "
-                       "priority, gdsf, clock, s3fifo");
+                       "priority, gdsf, clock, s3fifo, reuse");
 
   radixlm::tools::DemoServerOptions demo_server;
   CLI::App* demo_server_cmd = app.add_subcommand(
@@ -348,7 +348,7 @@ int main(int argc, char** argv) {
   run_cmd
       ->add_option("--policies", run.policies,
                    "Eviction policies: lru, lfu, fifo, size-aware, hybrid, priority, gdsf, "
-                   "clock, s3fifo, learned (the oracle runs at every capacity)")
+                   "clock, s3fifo, learned, reuse (the oracle runs at every capacity)")
       ->delimiter(',');
   run_cmd
       ->add_option("--admission", run.admissions, "Admission policies: all, second-hit, min-length")
@@ -805,7 +805,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1024));
   serve_cmd->add_option("--eviction-policy", serve.eviction,
                         "Prefix-cache eviction: lru (default), learned, lfu, fifo, size-aware, "
-                        "hybrid, priority, gdsf, clock, s3fifo");
+                        "hybrid, priority, gdsf, clock, s3fifo, reuse");
   serve_cmd->add_option("--admission", serve.admission,
                         "Prefix-cache admission: all (default: cache every prompt), second-hit "
                         "(cache a page once a second request produces it), min-length (cache "

@@ -13,14 +13,16 @@
 #include "kvcache/eviction_policies.h"
 #include "kvcache/page_pool.h"
 #include "kvcache/prefix_cache.h"
+#include "kvcache/sequence_pages.h"
 
 namespace radixlm::kvcache {
 namespace {
 
 TEST(EvictionPolicyFactoryTest, CreatesEveryNamedPolicy) {
   const std::vector<std::string>& names = EvictionPolicyNames();
-  EXPECT_EQ(names, (std::vector<std::string>{"lru", "lfu", "fifo", "size-aware", "hybrid",
-                                             "priority", "gdsf", "clock", "s3fifo", "learned"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"lru", "lfu", "fifo", "size-aware", "hybrid", "priority",
+                                      "gdsf", "clock", "s3fifo", "learned", "reuse"}));
   for (const std::string& name : names) {
     auto policy = CreateEvictionPolicy(name);
     ASSERT_TRUE(policy.ok()) << name;
@@ -150,6 +152,53 @@ TEST(EvictionPolicyKeyTest, LearnedGivesClassesHitMoreOftenMoreTime) {
   dropped.priority = -1;
   EXPECT_LT(learned.KeyFor(cold), learned.KeyFor(kept));
   EXPECT_LT(learned.KeyFor(dropped), learned.KeyFor(tail));
+}
+
+TEST(EvictionPolicyKeyTest, ReuseAgesDeadClassesAndLearnsFromItsGhost) {
+  ReusePolicy reuse;
+  constexpr int kB = ReusePolicy::kSizeBuckets;
+  constexpr int kG = ReusePolicy::kGeneratedBuckets;
+  EntryStats chat = StatsWith(9000, 0, 0, 1), doc = StatsWith(5000, 0, 0, 1);
+  chat.generated_tokens = 300;  // 128-511
+  doc.generated_tokens = 10;    // 1-31
+  chat.content_key = 77;
+  EXPECT_EQ(ReusePolicy::ClassOf(StatsWith(0, 0, 0, 1)), 0);
+  EXPECT_EQ(ReusePolicy::ClassOf(doc), kB);
+  EXPECT_EQ(ReusePolicy::ClassOf(chat), 3 * kB);
+  EntryStats tail = chat;
+  tail.parent_hits = 1;
+  EXPECT_EQ(ReusePolicy::ClassOf(tail), (kG + 3) * kB);
+  EXPECT_EQ(ReusePolicy::ClassOf(StatsWith(0, 0, 2, 4)), 3 * kG * kB + 1);  // sizes in fours
+  for (int c = 0; c < ReusePolicy::kClasses; ++c) {
+    EXPECT_DOUBLE_EQ(reuse.ReuseProbability(c), 0.5);  // nothing learnt yet
+    EXPECT_FALSE(reuse.Dead(c));
+  }
+  EXPECT_EQ(reuse.KeyFor(chat).secondary, 9000);  // plain LRU
+  // Five chat entries leave unused (1 ms idle each): 1 in 7 is under the line.
+  const int chat_class = ReusePolicy::ClassOf(chat);
+  for (int i = 0; i < 5; ++i) reuse.OnEvictedEntry(chat, 9000 + 1'000'000);
+  EXPECT_DOUBLE_EQ(reuse.ReuseProbability(chat_class), 1.0 / 7);
+  EXPECT_TRUE(reuse.Dead(chat_class));
+  EXPECT_FALSE(reuse.Dead(ReusePolicy::ClassOf(doc)));
+  const double idle = 1e6 * (1 - std::pow(255.0 / 256, 5));  // a moving mean from 0
+  EXPECT_NEAR(reuse.idle_ns(), idle, 1e-6);
+  EXPECT_NEAR(reuse.KeyFor(chat).secondary, 9000 - ReusePolicy::kDeadAge * idle, 1);
+  EXPECT_LT(reuse.KeyFor(chat), reuse.KeyFor(doc));  // though used more recently
+  // Its content comes back: a reuse of the class the evicted entry had, once.
+  EntryStats again = StatsWith(20000, 20000, 0, 1);
+  again.content_key = 77;
+  reuse.OnCreatedEntry(again);
+  EXPECT_DOUBLE_EQ(reuse.ReuseProbability(chat_class), 2.0 / 7);
+  EXPECT_FALSE(reuse.Dead(chat_class));
+  reuse.OnCreatedEntry(again);
+  EXPECT_DOUBLE_EQ(reuse.ReuseProbability(chat_class), 2.0 / 7);
+  // A hit counts as a reuse and a departure.
+  reuse.OnHit(doc);
+  EXPECT_DOUBLE_EQ(reuse.ReuseProbability(ReusePolicy::ClassOf(doc)), 2.0 / 3);
+  // Retention priority ranks first.
+  EntryStats kept = chat;
+  kept.priority = 1;
+  EXPECT_LT(reuse.KeyFor(doc), reuse.KeyFor(kept));
 }
 
 // Leaves A, B, C hang off the root (first tokens 100, 200, 300); the observer
@@ -361,6 +410,98 @@ TEST_F(EvictionOrderTest, LearnedEvictsTheUnsharedTailFirstOnceItLearns) {
   InsertNew("ns", Cat(Seq(0, 4), {2000}));  // a newer tail below the hit prefix
   ASSERT_EQ(Evict(1), 1);
   EXPECT_EQ(order_, (std::vector<Token>{2000}));  // lru would take the older 700
+}
+
+TEST_F(EvictionOrderTest, ReuseEvictsWhatLongGenerationsLeftFirstOnceItLearns) {
+  Init(4, 64, "reuse");
+  cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path[0]); });
+  // Teach it: prompts whose requests generated 300 tokens never come back.
+  for (Token t = 0; t < 5; ++t) InsertNew("ns", Seq(1000 + 100 * t, 8), {.generated_tokens = 300});
+  clock_.Advance(1000);
+  while (Evict(1) > 0) {
+  }
+  order_.clear();
+  InsertNew("ns", Seq(100, 8), {.generated_tokens = 10});   // a short answer, older
+  InsertNew("ns", Seq(200, 8), {.generated_tokens = 300});  // a long one, newer
+  ASSERT_EQ(Evict(1), 2);
+  EXPECT_EQ(order_, (std::vector<Token>{200}));  // lru would take the older 100
+}
+
+TEST_F(EvictionOrderTest, ReuseLearnsThatEvictedContentCameBack) {
+  Init(4, 64, "reuse");
+  cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path[0]); });
+  // Five long-generation prompts go unused, then each comes back after eviction:
+  // the ghost counts those returns, and the class is live again.
+  for (int round = 0; round < 2; ++round) {
+    for (Token t = 0; t < 5; ++t) {
+      InsertNew("ns", Seq(1000 + 100 * t, 8), {.generated_tokens = 300});
+    }
+    clock_.Advance(1000);
+    while (Evict(1) > 0) {
+    }
+  }
+  order_.clear();
+  InsertNew("ns", Seq(100, 8), {.generated_tokens = 10});
+  InsertNew("ns", Seq(200, 8), {.generated_tokens = 300});
+  ASSERT_EQ(Evict(1), 2);
+  EXPECT_EQ(order_, (std::vector<Token>{100}));  // LRU again
+}
+
+// What a policy is told about the entries a sequence leaves: the generated tokens
+// of its last commit reach its own entries, not a prefix it matched.
+class GeneratedTokensPolicy final : public EvictionPolicy {
+ public:
+  std::string_view name() const override { return "generated"; }
+  EvictKey KeyFor(const EntryStats& stats) const override {
+    return EvictKey{0, stats.last_access_ns};
+  }
+  bool wants_entry_events() const override { return true; }
+  void OnEvictedEntry(const EntryStats& stats, int64_t now) override {
+    generated.push_back(stats.generated_tokens);
+  }
+  std::vector<uint32_t> generated;
+};
+
+TEST_F(EvictionOrderTest, LastCommitTellsTheSequencesOwnEntriesWhatItGenerated) {
+  auto policy = std::make_shared<GeneratedTokensPolicy>();
+  pool_ = std::move(PagePool::Create({64, 4})).value();
+  PrefixCacheOptions options;
+  options.page_size = 4;
+  options.eviction_policy = policy;
+  cache_ = std::move(CreatePrefixCache(options, pool_.get(), &clock_)).value();
+  cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path.back()); });
+  InsertNew("ns", Seq(0, 8));
+  ASSERT_EQ(Match("ns", Seq(0, 8)).matched_tokens, 8u);  // a shared prefix, hit
+  {
+    Tokens prompt = Cat(Seq(0, 8), Seq(100, 8));
+    SequencePages seq(cache_.get(), pool_.get(), "ns");
+    seq.set_prompt_tokens(prompt.size());
+    PageCopy copy;
+    ASSERT_EQ(*seq.Start(prompt, &copy), 8u);
+    ASSERT_TRUE(seq.Reserve(prompt.size() + 6).ok());
+    ASSERT_TRUE(seq.Commit(std::span(prompt).first(12)).ok());  // chunks of the prompt
+    ASSERT_TRUE(seq.Commit(prompt).ok());
+    Tokens all = Cat(prompt, Seq(500, 6));  // and 6 generated tokens
+    ASSERT_TRUE(seq.Commit(all).ok());
+    ASSERT_TRUE(seq.Commit(all, /*last=*/true).ok());
+  }
+  {
+    // Preempted after generating 3 tokens: its commit is not the last.
+    Tokens prompt = Seq(300, 8);
+    SequencePages seq(cache_.get(), pool_.get(), "ns");
+    seq.set_prompt_tokens(prompt.size());
+    PageCopy copy;
+    ASSERT_EQ(*seq.Start(prompt, &copy), 0u);
+    ASSERT_TRUE(seq.Reserve(prompt.size() + 3).ok());
+    ASSERT_TRUE(seq.Commit(Cat(prompt, Seq(600, 3))).ok());
+  }
+  while (Evict(1) > 0) {
+  }
+  // The sequence's entries (each commit ended on a page: the output, the prompt's
+  // second and first chunks), the shared prefix, then the preempted sequence.
+  EXPECT_EQ(order_, (std::vector<Token>{505, 107, 103, 7, 602}));
+  EXPECT_EQ(policy->generated, (std::vector<uint32_t>{6, 6, 6, 0, 0}));
+  Check();
 }
 
 TEST_F(EvictionOrderTest, EveryPolicyEvictsOnlyLeaves) {
