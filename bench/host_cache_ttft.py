@@ -4,7 +4,7 @@
 still on the device, in one run:
 
     python3 bench/host_cache_ttft.py RADIXLM MODEL_DIR [--device cpu|cuda]
-        [--prompt-tokens 8192] [--tail 128] [--rounds 3] [--host-cache 4GiB]
+        [--prompt-tokens 8191] [--tail 127] [--rounds 3] [--host-cache 4GiB]
         [--disk-cache DIR] [--json OUT]
 
 One server; its KV pool holds one such prompt and a little (so the next prompt
@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 
@@ -45,7 +46,11 @@ def ttft(port, prompt):
     start = time.perf_counter()
     first = None
     usage = None
-    with urllib.request.urlopen(req, timeout=600) as r:
+    try:
+        r = urllib.request.urlopen(req, timeout=600)
+    except urllib.error.HTTPError as e:
+        sys.exit(f"HTTP {e.code} for a {len(prompt)}-token prompt: {e.read().decode(errors='replace')[:300]}")
+    with r:
         for line in r:
             line = line.decode().strip()
             if not line.startswith("data: ") or line == "data: [DONE]":
@@ -63,8 +68,10 @@ def main():
     p.add_argument("radixlm")
     p.add_argument("model")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--prompt-tokens", type=int, default=8192)
-    p.add_argument("--tail", type=int, default=128)
+    # A prompt and its one output token within an 8,192-token context; its first
+    # 8,064 tokens (504 pages of 16) cached.
+    p.add_argument("--prompt-tokens", type=int, default=8191)
+    p.add_argument("--tail", type=int, default=127)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--page-size", type=int, default=16)
     p.add_argument("--vocab", type=int, default=256, help="token ids drawn from [0, vocab)")

@@ -10,8 +10,8 @@
 # 2. the llama3-8b preset (BF16) made once, then
 #    - bench-grammar --device cuda at batch 64 (issue 29: constrained decoding
 #      within 5% of unconstrained);
-#    - bench/host_cache_ttft.py --device cuda, 8,192-token prompts with the last
-#      128 new, host and disk tiers (issue 21: TTFT from the host <= 15% of
+#    - bench/host_cache_ttft.py --device cuda, 8,191-token prompts with the last
+#      127 new (one output token fits the 8,192-token context), host and disk tiers (issue 21: TTFT from the host <= 15% of
 #      cold, from the directory <= 35%);
 # 3. bench/route_overhead.sh on a tiny model (issue 22: the router's TTFT p99);
 # 4. the FP8 KV cache on the GPU (issue 26), on the same llama3-8b model:
@@ -85,10 +85,11 @@ fi
 
 if wants tiers; then
   say "=== host and disk tiers: TTFT ($device)"
-  tokens=8192
-  [ "$device" = cuda ] || tokens=1024
+  # The prompt and its one output token within the preset's 8,192-token context.
+  tokens=8191
+  [ "$device" = cuda ] || tokens=1023
   timeout 200 python3 bench/host_cache_ttft.py "$radixlm" "$work/$preset" --device "$device" --prompt-tokens $tokens \
-    --tail 128 --rounds 2 --host-cache 8GiB --disk-cache "$work/disk" --vocab 256 --json "$out/host_cache_ttft.json" \
+    --tail 127 --rounds 2 --host-cache 8GiB --disk-cache "$work/disk" --vocab 256 --json "$out/host_cache_ttft.json" \
     2>&1 | tail -8 | tee -a "$report"
 fi
 
