@@ -15,7 +15,9 @@ fresh random token prompts P (prompt-tokens long) and Q:
   evict    Q, cold (pushes P out of the pool; its pages stay on the host)
   host     P[:-tail] + another new tail: the prefix loaded from host memory
   disk     with --disk-cache: the device and host caches flushed, P[:-tail] +
-           a third tail: the prefix read from the directory (through the host)
+           a third tail: the prefix read from the directory (through the host),
+           once the directory's writer has stopped adding blocks (the tier's counts
+           before and after are printed: puts dropped, blocks skipped as slower)
 TTFT is the time to the first streamed token (max_tokens 1), medians over the
 rounds; the served usage confirms where the cached tokens came from.
 """
@@ -61,6 +63,25 @@ def ttft(port, prompt):
             if chunk.get("usage"):
                 usage = chunk["usage"]
     return first, usage
+
+
+def cache_stats(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/cache/stats", timeout=30) as r:
+        return json.loads(r.read())
+
+
+def wait_for_disk_writes(port, limit_s=120):
+    """Polls the disk tier until its block count has not grown for a second."""
+    last, still_since = -1, time.monotonic()
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        disk = cache_stats(port)["tiers"]["disk"]
+        if disk["blocks"] != last:
+            last, still_since = disk["blocks"], time.monotonic()
+        elif time.monotonic() - still_since >= 1.0:
+            return disk
+        time.sleep(0.2)
+    return cache_stats(port)["tiers"]["disk"]
 
 
 def main():
@@ -118,14 +139,20 @@ def main():
             rows["host"].append(t)
             cached["host"].append(u)
             if a.disk_cache:
-                # Let the directory's writer finish, then empty the faster tiers.
-                time.sleep(1.0 + a.prompt_tokens / 4096)
+                # Let the directory's writer finish (its block count stops
+                # growing), then empty the faster tiers.
+                disk = wait_for_disk_writes(port)
                 urllib.request.urlopen(urllib.request.Request(
                     f"http://127.0.0.1:{port}/v1/cache/flush", data=b"{}",
                     headers={"Content-Type": "application/json"}), timeout=60).read()
                 t, u = ttft(port, head + tokens(a.tail))
                 rows["disk"].append(t)
                 cached["disk"].append(u)
+                after = cache_stats(port)["tiers"]["disk"]
+                print(f"  disk tier: {disk['blocks']} blocks before the flush, {disk['dropped_puts']} puts "
+                      f"dropped; the read: {after['loaded_blocks']} blocks loaded in all, "
+                      f"{after['skipped_blocks']} skipped as slower than computing, "
+                      f"{after['read_seconds_per_block'] * 1e3:.2f} ms a block", file=sys.stderr)
             print(f"round {r + 1}: cold {1e3 * rows['cold'][-1]:.1f} ms, device {1e3 * rows['device'][-1]:.1f} ms, "
                   f"host {1e3 * rows['host'][-1]:.1f} ms (host-cached {u.get('cached_tokens_by_tier')})",
                   file=sys.stderr)
