@@ -14,7 +14,9 @@
 #    step, with the engine's step breakdown (its phases and the device's own time
 #    from /metrics, before and after);
 # 4. stall-free batching: 64 such streams while prompts of ~5,400 tokens keep
-#    arriving (2 a second), their p99 inter-token latency against 3x the step;
+#    arriving (2 a second), their p99 inter-token latency against 3x the step,
+#    and the engine's steps meanwhile by kind (decode, mixed, prefill: count and
+#    wall and device time quantiles, from /metrics' step histograms);
 # 5. generated-shared-prefix at SGLang's defaults (1,024 requests: 64 groups x 16,
 #    2,048-token system prompts, 128-token questions, 256 out) at concurrency 256,
 #    then 1,024 streams opened at once (`bench http`, the HTTP issue's GPU
@@ -108,6 +110,7 @@ if [ "$(left)" -gt 120 ]; then
   # 64 decoding streams; long prompts arrive meanwhile (a second client): 2,700
   # to 8,100 tokens (all-unique draws 0.5x to 1.5x the mean), all within the
   # llama3-8b preset's 8,192-token context with their 16 tokens out.
+  metrics "$work/metrics_before_stall.txt"
   bench stall_decode --workload all-unique --num-prompts 64 --concurrency 64 --system-tokens 768 --max-tokens 512 \
     --output-tokens 512 --warmup 0 --seed 7 &
   decode_pid=$!
@@ -115,6 +118,7 @@ if [ "$(left)" -gt 120 ]; then
   bench stall_long --workload all-unique --num-prompts 16 --request-rate 2 --system-tokens 5400 --max-tokens 16 \
     --output-tokens 16 --warmup 0 --seed 8 --max-concurrency 64
   wait "$decode_pid"
+  metrics "$work/metrics_after_stall.txt"
 else
   note "SKIP stall-free run: budget spent"
 fi
@@ -160,6 +164,17 @@ def metrics(path):
         if set(labels) - {"model_name", "phase"}: continue
         out[m.group(1) + ("/" + labels["phase"] if "phase" in labels else "")] = float(m.group(3))
     return out
+def step_histograms(path):
+    """radixlm:step_{interval,device}_seconds buckets: {(family, kind): {le: cumulative count}}."""
+    out = {}
+    if not os.path.exists(path): return out
+    for line in open(path):
+        m = re.match(r'^radixlm:step_(interval|device)_seconds_bucket\{([^}]*)\} ([-0-9.e+]+)$', line.strip())
+        if not m: continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+        le = float("inf") if labels.get("le") == "+Inf" else float(labels.get("le", "inf"))
+        out.setdefault((m.group(1), labels.get("kind")), {})[le] = float(m.group(3))
+    return out
 p = os.path.join(work, "engine.json")
 steps = {}
 if os.path.exists(p):
@@ -203,6 +218,24 @@ if s:
           f" ITL p50 {1e3 * s['itl_s']['p50']:.2f} ms, p99 {1e3 * p99:.2f} ms"
           + (f" = {p99 / step:.2f}x the batch-64 step (target <= 3x)" if step else "")
           + (f"; long prompts' TTFT p50 {1e3 * l['ttft_s']['p50']:.0f} ms" if l else ""))
+    # The engine's steps during that run by kind (radixlm:step_*_seconds): how
+    # many, and the wall and device time quantiles of each kind.
+    h0, h1 = step_histograms(f"{work}/metrics_before_stall.txt"), step_histograms(f"{work}/metrics_after_stall.txt")
+    result["stall"]["steps"] = {}
+    for fam in ("interval", "device"):
+        for kind in ("decode", "mixed", "prefill"):
+            b1 = h1.get((fam, kind), {}); b0 = h0.get((fam, kind), {})
+            bounds = sorted(b for b in b1 if b != float("inf"))
+            cum = [b1[b] - b0.get(b, 0) for b in bounds] + [b1.get(float("inf"), 0) - b0.get(float("inf"), 0)]
+            n = cum[-1] if cum else 0
+            if n <= 0: continue
+            def q(x):
+                for b, c in zip(bounds, cum):
+                    if c >= x * n: return b
+                return float("inf")
+            result["stall"]["steps"][f"{fam}/{kind}"] = {"steps": n, "p50_s": q(0.5), "p90_s": q(0.9), "p99_s": q(0.99)}
+            print(f"  step {fam:>8} {kind:>7}: {int(n):>6} steps, p50 <= {1e3 * q(0.5):.0f} ms,"
+                  f" p90 <= {1e3 * q(0.9):.0f} ms, p99 <= {1e3 * q(0.99):.0f} ms (bucket bounds)")
 print()
 print("generated-shared-prefix, 1,024 requests at concurrency 256")
 print(f"{'server':>16} {'done':>6} {'failed':>7} {'duration s':>11} {'out tok/s':>10} {'cached':>8} {'ideal':>8}"

@@ -33,6 +33,9 @@ class Histogram {
 
   // Latency buckets in seconds from 1 ms to 80 s (vLLM's TTFT buckets, extended).
   static std::vector<double> LatencySeconds();
+  // Engine-step buckets in seconds: 1 ms apart to 10 ms, then 2 to 5 ms apart
+  // to 60 ms (where decode and mixed steps of a GPU fall), then coarser to 2 s.
+  static std::vector<double> StepSeconds();
 
  private:
   std::vector<double> bounds_;

@@ -155,6 +155,10 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(backend::Backend* backend,
   RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<Engine> engine(new Engine(backend, tokenizer, options));
   LatencyHistograms h{&engine->ttft_, &engine->itl_, &engine->e2e_, &engine->queue_};
+  for (int k = 0; k < kStepKinds; ++k) {
+    h.step_device[k] = &engine->step_device_[k];
+    h.step_interval[k] = &engine->step_interval_[k];
+  }
   ASSIGN_OR_RETURN(engine->scheduler_,
                    Scheduler::Create(backend, tokenizer, options, &RealClock::Get(), h));
   engine->scheduler_->set_deferred_delivery(true);

@@ -115,6 +115,12 @@ enum StepPhase {
 // "schedule", "launch", "wait", "process", "release" (/metrics labels).
 const char* StepPhaseName(StepPhase phase);
 
+// The kinds of step the step histograms split (Engine::step_device_time): decode
+// tokens only, decode tokens beside prefill chunks, prefill chunks only.
+enum StepKind { kStepDecode, kStepMixed, kStepPrefill, kStepKinds };
+// "decode", "mixed", "prefill" (/metrics labels).
+const char* StepKindName(StepKind kind);
+
 // Counters and gauges for /metrics and /v1/cache/stats, copied out under a lock.
 struct EngineSnapshot {
   kvcache::CacheStats cache;
@@ -237,6 +243,9 @@ class Engine {
   const Histogram& inter_token_latency() const { return itl_; }
   const Histogram& e2e_latency() const { return e2e_; }
   const Histogram& queue_time() const { return queue_; }
+  // A step's device time and its wall time (LatencyHistograms), by StepKind.
+  const Histogram& step_device_time(StepKind kind) const { return step_device_[kind]; }
+  const Histogram& step_interval(StepKind kind) const { return step_interval_[kind]; }
   const EngineOptions& options() const { return options_; }
   int64_t max_context() const;
 
@@ -257,6 +266,13 @@ class Engine {
   Histogram itl_{Histogram::LatencySeconds()};
   Histogram e2e_{Histogram::LatencySeconds()};
   Histogram queue_{Histogram::LatencySeconds()};
+  // Per step kind (scheduler.h's StepKind): device time, and wall time.
+  Histogram step_device_[kStepKinds] = {Histogram(Histogram::StepSeconds()),
+                                        Histogram(Histogram::StepSeconds()),
+                                        Histogram(Histogram::StepSeconds())};
+  Histogram step_interval_[kStepKinds] = {Histogram(Histogram::StepSeconds()),
+                                          Histogram(Histogram::StepSeconds()),
+                                          Histogram(Histogram::StepSeconds())};
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

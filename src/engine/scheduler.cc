@@ -243,10 +243,39 @@ void Scheduler::FinishInFlight(int64_t* mark) {
       cost_.Observe(state.decode_rows, state.prefill_tokens,
                     static_cast<double>(device_ns - device_ns_seen_) / kNanosPerSecond);
     }
+    ObserveStep(state, device_ns - device_ns_seen_);
     device_ns_seen_ = device_ns;
     Sample(state);
   }
   phase_ns_[kPhaseProcess] += Lap(mark);
+}
+
+const char* StepKindName(StepKind kind) {
+  switch (kind) {
+    case kStepDecode:
+      return "decode";
+    case kStepMixed:
+      return "mixed";
+    case kStepPrefill:
+      return "prefill";
+    case kStepKinds:
+      break;
+  }
+  return "?";
+}
+
+void Scheduler::ObserveStep(const StepState& state, int64_t device_ns) {
+  const int64_t now = NowNs();
+  const StepKind kind = state.prefill_tokens <= 0 ? kStepDecode
+                        : state.decode_rows > 0   ? kStepMixed
+                                                  : kStepPrefill;
+  if (histograms_.step_device[kind] != nullptr && device_ns > 0)
+    histograms_.step_device[kind]->Observe(static_cast<double>(device_ns) / kNanosPerSecond);
+  if (histograms_.step_interval[kind] != nullptr && state.launch_ns > 0) {
+    const int64_t from = std::max(state.launch_ns, last_step_done_ns_);
+    histograms_.step_interval[kind]->Observe(static_cast<double>(now - from) / kNanosPerSecond);
+  }
+  last_step_done_ns_ = now;
 }
 
 void Scheduler::FailStep(StepState& state, const Status& status) {
@@ -820,6 +849,7 @@ Status Scheduler::Run(StepState* state) {
   }
   RETURN_IF_ERROR(backend_->Launch(state->batch));
   state->launched = true;
+  state->launch_ns = NowNs();
   // The step is under way: its tokens count as computed (the next step reads
   // their KV after this one wrote it), and a sampled row's token is in flight.
   for (size_t i = 0; i < plan.items.size(); ++i) {

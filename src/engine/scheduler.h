@@ -97,6 +97,12 @@ struct LatencyHistograms {
   Histogram* inter_token = nullptr;
   Histogram* e2e = nullptr;
   Histogram* queue = nullptr;
+  // Per step, by kind: the device's own time (Backend::device_ns), and the
+  // step's wall time from its launch, or from the previous step's end when it
+  // was launched before that (overlapped), to its end: the cadence that a
+  // decoding stream's inter-token latency follows.
+  Histogram* step_device[kStepKinds] = {nullptr, nullptr, nullptr};
+  Histogram* step_interval[kStepKinds] = {nullptr, nullptr, nullptr};
 };
 
 // One step's work: tokens to compute per sequence, and which of them end in a
@@ -170,6 +176,7 @@ struct StepState {
   bool host_rows = false;                       // logits or hidden sums cross to the host
   int64_t decode_rows = 0, prefill_tokens = 0;  // what ran, for StepCost
   bool launched = false;
+  int64_t launch_ns = 0;  // when Launch returned (NowNs)
   void Clear() {
     plan.Clear();
     launched = false;
@@ -270,6 +277,8 @@ class Scheduler {
   static constexpr int64_t kMinPrefillShare = 32;
   // Every request of the step finishes with `status`.
   void FailStep(StepState& state, const Status& status);
+  // Records a finished step in the step histograms (its device time in ns).
+  void ObserveStep(const StepState& state, int64_t device_ns);
   void Finish(Request* request, Sequence* seq, FinishReason reason);
   void ReleaseSequence(Request* request, Sequence* seq);
   // The token mask of `seq`'s next row (null: unconstrained, or nothing the
@@ -306,10 +315,11 @@ class Scheduler {
   // Two steps: one in flight while the other is planned.
   StepState states_[2];
   StepState* in_flight_ = nullptr;
-  bool overlap_ = false;        // options_.overlap on a backend that overlaps()
-  StepCost cost_;               // learnt with options_.mixed_step_ratio
-  int64_t device_ns_seen_ = 0;  // backend_->device_ns() after the last Wait
-  std::vector<float> row_;      // one sample's scratch copy of a shared row
+  bool overlap_ = false;           // options_.overlap on a backend that overlaps()
+  StepCost cost_;                  // learnt with options_.mixed_step_ratio
+  int64_t device_ns_seen_ = 0;     // backend_->device_ns() after the last Wait
+  int64_t last_step_done_ns_ = 0;  // when the last step's Wait returned (NowNs)
+  std::vector<float> row_;         // one sample's scratch copy of a shared row
 
   // Counters for the snapshot.
   int64_t preemptions_ = 0;

@@ -247,6 +247,10 @@ ApiResponse ApiService::Metrics() {
     in.snapshot = engine_->Snapshot();
     in.ttft = engine_->ttft().Snapshot();
     in.inter_token_latency = engine_->inter_token_latency().Snapshot();
+    for (int k = 0; k < engine::kStepKinds; ++k) {
+      in.step_device[k] = engine_->step_device_time(static_cast<engine::StepKind>(k)).Snapshot();
+      in.step_interval[k] = engine_->step_interval(static_cast<engine::StepKind>(k)).Snapshot();
+    }
     in.e2e_latency = engine_->e2e_latency().Snapshot();
     in.queue_time = engine_->queue_time().Snapshot();
   }

@@ -349,6 +349,24 @@ std::string FormatMetrics(const MetricsInput& in) {
               in.e2e_latency);
   p.Histogram("radixlm:request_queue_time_seconds", "Time waiting before admission.", model,
               in.queue_time);
+  p.Family("radixlm:step_device_seconds", "histogram",
+           "The device's own time per engine step, by kind: decode tokens only, decode beside "
+           "prefill chunks (mixed), prefill only.");
+  p.Family("radixlm:step_interval_seconds", "histogram",
+           "Wall time per engine step, by kind, from its launch (or the previous step's end, "
+           "when launched before it) to its end: the cadence decoding streams follow.");
+  for (int k = 0; k < engine::kStepKinds; ++k) {
+    const std::string label =
+        Join(model,
+             PrometheusText::Label("kind", engine::StepKindName(static_cast<engine::StepKind>(k))));
+    p.HistogramSeries("radixlm:step_device_seconds", label, in.step_device[k]);
+  }
+  for (int k = 0; k < engine::kStepKinds; ++k) {
+    const std::string label =
+        Join(model,
+             PrometheusText::Label("kind", engine::StepKindName(static_cast<engine::StepKind>(k))));
+    p.HistogramSeries("radixlm:step_interval_seconds", label, in.step_interval[k]);
+  }
 
   if (in.response_cache != nullptr)
     FormatResponseCacheMetrics(*in.response_cache, in.semantic_cache, &p);

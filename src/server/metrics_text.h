@@ -6,6 +6,7 @@
 // ending at le="+Inf" (== _count), then `_sum` and `_count`.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -29,6 +30,9 @@ struct MetricsInput {
   HistogramSnapshot inter_token_latency;
   HistogramSnapshot e2e_latency;
   HistogramSnapshot queue_time;
+  // By engine::StepKind (decode, mixed, prefill): device time and wall time a step.
+  std::array<HistogramSnapshot, engine::kStepKinds> step_device;
+  std::array<HistogramSnapshot, engine::kStepKinds> step_interval;
   std::map<int, int64_t> http_requests;                      // HTTP status -> responses
   const respcache::ResponseCache* response_cache = nullptr;  // null: off
   const respcache::SemanticCache* semantic_cache = nullptr;  // null: off

@@ -302,6 +302,21 @@ TEST_F(EngineTest, PromptLogprobsAreTheForwardsWhetherCachedOrNot) {
   }
 }
 
+// The step histograms count each step once, by kind: one request's prompt in a
+// prefill-only step, then its decode steps (three more tokens); nothing mixed.
+TEST_F(EngineTest, StepHistogramsCountStepsByKind) {
+  auto engine = MakeEngine({});
+  auto h = engine->Submit(Greedy(Prompts(1)[0], 4));
+  ASSERT_TRUE(h.ok());
+  Drain(**h);
+  const uint64_t prefill = engine->step_interval(kStepPrefill).Snapshot().count;
+  const uint64_t decode = engine->step_interval(kStepDecode).Snapshot().count;
+  EXPECT_GE(prefill, 1u);
+  EXPECT_GE(decode, 3u);
+  EXPECT_EQ(engine->step_interval(kStepMixed).Snapshot().count, 0u);
+  EXPECT_EQ(prefill + decode, static_cast<uint64_t>(engine->Snapshot().steps));
+}
+
 TEST_F(EngineTest, FlushEmptiesTheCacheAndShutdownCancelsWhatRuns) {
   auto engine = MakeEngine({});
   auto h = engine->Submit(Greedy(Prompts(1)[0], 4));

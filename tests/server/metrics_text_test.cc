@@ -29,6 +29,11 @@ MetricsInput Input() {
   Histogram h(Histogram::LatencySeconds());
   for (double v : {0.0005, 0.003, 0.003, 0.2, 100.0}) h.Observe(v);
   in.ttft = h.Snapshot();
+  Histogram mixed(Histogram::StepSeconds());
+  for (double v : {0.0105, 0.031}) mixed.Observe(v);
+  in.step_interval[engine::kStepMixed] = mixed.Snapshot();
+  in.step_device[engine::kStepDecode] = Histogram(Histogram::StepSeconds()).Snapshot();
+  in.step_device[engine::kStepMixed] = mixed.Snapshot();
   in.http_requests = {{200, 7}, {400, 2}};
   kvcache::PinStats pins;
   pins.pins = 3;
@@ -58,6 +63,26 @@ TEST(MetricsText, StepPhasesByName) {
   EXPECT_NE(text.find("radixlm:engine_phase_seconds_total{" + model + ",phase=\"idle\"} 4\n"),
             std::string::npos);
   EXPECT_NE(text.find("radixlm:device_busy_seconds_total{" + model + "} 2.25\n"),
+            std::string::npos);
+}
+
+// Step histograms by kind: the mixed steps' wall times fall in their buckets.
+TEST(MetricsText, StepHistogramsByKind) {
+  const std::string text = FormatMetrics(Input());
+  const std::string model = R"(model_name="tiny \"q\"")";
+  EXPECT_NE(text.find("# TYPE radixlm:step_interval_seconds histogram"), std::string::npos);
+  EXPECT_NE(text.find("radixlm:step_interval_seconds_bucket{" + model +
+                      ",kind=\"mixed\",le=\"0.01\"} 0\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("radixlm:step_interval_seconds_bucket{" + model +
+                      ",kind=\"mixed\",le=\"0.012\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("radixlm:step_interval_seconds_count{" + model + ",kind=\"mixed\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("radixlm:step_device_seconds_count{" + model + ",kind=\"decode\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("radixlm:step_device_seconds_count{" + model + ",kind=\"prefill\"} 0\n"),
             std::string::npos);
 }
 
