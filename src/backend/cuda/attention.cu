@@ -727,6 +727,28 @@ __device__ __forceinline__ void DecodeMerge(const AttentionArgs& a, const Attent
   }
 }
 
+// After a decode block's splits (written as partials): the last block of its
+// (sequence, kv head) to finish, counted on merge_counters (left at zero for
+// the next launch), or the one block that holds every split, merges them all.
+template <int HD, int G>
+__device__ __forceinline__ void MergeIfLast(const AttentionArgs& a, const AttentionBlock& blk,
+                                            int64_t out_row, int* last_split,
+                                            float (&w_s)[G][kDecodeMaxSplits]) {
+  const AttentionMerge mg = a.merges[blk.merge];
+  if (mg.blocks > 1) {
+    __threadfence();  // this block's partials are visible before it is counted
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      *last_split = atomicAdd(a.merge_counters + blk.merge, 1) == mg.blocks - 1;
+      if (*last_split) a.merge_counters[blk.merge] = 0;  // ready for the next launch
+    }
+    __syncthreads();
+    if (!*last_split) return;
+    __threadfence();
+  }
+  DecodeMerge<HD, G>(a, mg, blk.kv_head, out_row, w_s);
+}
+
 template <int HD, int G, bool kFp8, bool kK8 = false, bool kBits = false>
 __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(AttentionArgs a) {
   // FP8: 16-byte aligned, so their reads go four floats at a time.
@@ -771,21 +793,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
         nullptr, q_s, p_s, o_s, ml_s, v_scale, out_row, blk.partial < 0 ? -1 : blk.partial + split);
   }
   if (blk.partial < 0) return;
-  // The last block of this (sequence, kv head) to finish merges all its
-  // splits; a block that holds them all merges at once.
-  const AttentionMerge mg = a.merges[blk.merge];
-  if (mg.blocks > 1) {
-    __threadfence();  // this block's partials are visible before it is counted
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      last_split = atomicAdd(a.merge_counters + blk.merge, 1) == mg.blocks - 1;
-      if (last_split) a.merge_counters[blk.merge] = 0;  // ready for the next launch
-    }
-    __syncthreads();
-    if (!last_split) return;
-    __threadfence();
-  }
-  DecodeMerge<HD, G>(a, mg, blk.kv_head, out_row, w_s);
+  MergeIfLast<HD, G>(a, blk, out_row, &last_split, w_s);
 }
 
 // Cascade blocks (attention.h): one split of one kv head, shared by up to
@@ -1063,19 +1071,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeMmaKernel(AttentionAr
                           reinterpret_cast<bf16*>(mma_tiles), ml_s);
   }
   if (blk.partial < 0) return;
-  const AttentionMerge mg = a.merges[blk.merge];
-  if (mg.blocks > 1) {
-    __threadfence();  // this block's partials are visible before it is counted
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      last_split = atomicAdd(a.merge_counters + blk.merge, 1) == mg.blocks - 1;
-      if (last_split) a.merge_counters[blk.merge] = 0;  // ready for the next launch
-    }
-    __syncthreads();
-    if (!last_split) return;
-    __threadfence();
-  }
-  DecodeMerge<HD, G>(a, mg, blk.kv_head, out_row, w_s);
+  MergeIfLast<HD, G>(a, blk, out_row, &last_split, w_s);
 }
 
 // Cascade blocks in the MMA form: the split's members 16 / G at a time in one
@@ -1104,40 +1100,40 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) CascadeMmaKernel(AttentionA
   }
 }
 
-template <int HD>
-cudaError_t LaunchDecodeMma(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
-  const dim3 grid(static_cast<unsigned>(a.num_blocks)), block(kDecodeWarps * 32);
-  const size_t smem = MmaTiles<HD>::kBytes;
-  switch (a.heads / a.kv_heads) {
+// Calls f with std::integral_constant<int, G> for G query heads per kv head
+// (1, 2, 4 or 8: the decode kernels' instantiations); any other G is invalid.
+template <class F>
+cudaError_t ForGroup(int group, F&& f) {
+  switch (group) {
     case 1:
-      return Launch(DecodeMmaKernel<HD, 1>, grid, block, smem, stream, pdl, a);
+      return f(std::integral_constant<int, 1>{});
     case 2:
-      return Launch(DecodeMmaKernel<HD, 2>, grid, block, smem, stream, pdl, a);
+      return f(std::integral_constant<int, 2>{});
     case 4:
-      return Launch(DecodeMmaKernel<HD, 4>, grid, block, smem, stream, pdl, a);
+      return f(std::integral_constant<int, 4>{});
     case 8:
-      return Launch(DecodeMmaKernel<HD, 8>, grid, block, smem, stream, pdl, a);
+      return f(std::integral_constant<int, 8>{});
     default:
       return cudaErrorInvalidValue;
   }
 }
 
 template <int HD>
+cudaError_t LaunchDecodeMma(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
+  const dim3 grid(static_cast<unsigned>(a.num_blocks)), block(kDecodeWarps * 32);
+  const size_t smem = MmaTiles<HD>::kBytes;
+  return ForGroup(a.heads / a.kv_heads, [&](auto group) {
+    return Launch(DecodeMmaKernel<HD, decltype(group)::value>, grid, block, smem, stream, pdl, a);
+  });
+}
+
+template <int HD>
 cudaError_t LaunchCascadeMma(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
   const dim3 grid(static_cast<unsigned>(a.num_cascade_blocks)), block(kDecodeWarps * 32);
   const size_t smem = MmaTiles<HD>::kBytes;
-  switch (a.heads / a.kv_heads) {
-    case 1:
-      return Launch(CascadeMmaKernel<HD, 1>, grid, block, smem, stream, pdl, a);
-    case 2:
-      return Launch(CascadeMmaKernel<HD, 2>, grid, block, smem, stream, pdl, a);
-    case 4:
-      return Launch(CascadeMmaKernel<HD, 4>, grid, block, smem, stream, pdl, a);
-    case 8:
-      return Launch(CascadeMmaKernel<HD, 8>, grid, block, smem, stream, pdl, a);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  return ForGroup(a.heads / a.kv_heads, [&](auto group) {
+    return Launch(CascadeMmaKernel<HD, decltype(group)::value>, grid, block, smem, stream, pdl, a);
+  });
 }
 
 template <int HD>
@@ -1162,18 +1158,10 @@ template <int HD>
 cudaError_t LaunchCascade(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
   const dim3 grid(static_cast<unsigned>(a.num_cascade_blocks)), block(kDecodeWarps * 32);
   const size_t smem = CascadeSharedBytes<HD>(a.cascade_split_keys);
-  switch (a.heads / a.kv_heads) {
-    case 1:
-      return Launch(CascadeDecodeKernel<HD, 1>, grid, block, smem, stream, pdl, a);
-    case 2:
-      return Launch(CascadeDecodeKernel<HD, 2>, grid, block, smem, stream, pdl, a);
-    case 4:
-      return Launch(CascadeDecodeKernel<HD, 4>, grid, block, smem, stream, pdl, a);
-    case 8:
-      return Launch(CascadeDecodeKernel<HD, 8>, grid, block, smem, stream, pdl, a);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  return ForGroup(a.heads / a.kv_heads, [&](auto group) {
+    return Launch(CascadeDecodeKernel<HD, decltype(group)::value>, grid, block, smem, stream, pdl,
+                  a);
+  });
 }
 
 template <int HD>
@@ -1195,18 +1183,10 @@ cudaError_t PrepareCascade() {
 template <int HD, bool kFp8, bool kK8 = false, bool kBits = false>
 cudaError_t LaunchDecode(const AttentionArgs& a, cudaStream_t stream, bool pdl) {
   const dim3 grid(static_cast<unsigned>(a.num_blocks)), block(kDecodeWarps * 32);
-  switch (a.heads / a.kv_heads) {
-    case 1:
-      return Launch(DecodeAttentionKernel<HD, 1, kFp8, kK8, kBits>, grid, block, 0, stream, pdl, a);
-    case 2:
-      return Launch(DecodeAttentionKernel<HD, 2, kFp8, kK8, kBits>, grid, block, 0, stream, pdl, a);
-    case 4:
-      return Launch(DecodeAttentionKernel<HD, 4, kFp8, kK8, kBits>, grid, block, 0, stream, pdl, a);
-    case 8:
-      return Launch(DecodeAttentionKernel<HD, 8, kFp8, kK8, kBits>, grid, block, 0, stream, pdl, a);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  return ForGroup(a.heads / a.kv_heads, [&](auto group) {
+    return Launch(DecodeAttentionKernel<HD, decltype(group)::value, kFp8, kK8, kBits>, grid, block,
+                  0, stream, pdl, a);
+  });
 }
 
 // The FP8 decode form (attention.h's Fp8DecodeForm), read once.
