@@ -870,21 +870,15 @@ struct MmaTarget {
   int partial;
 };
 
-// One split [s0, s1) of kv head `kv_head` for `members` targets whose page
-// table (`pages`) maps the split's keys alike. Ends with __syncthreads.
+// A tile's query rows as BF16 A fragments, scaled by scale x log2 e (rows past
+// the members' zero): the G heads of kv head `kv_head` of each target.
 template <int HD, int G>
-__device__ __forceinline__ void DecodeSplitMma(const AttentionArgs& a, int s0, int s1, int kv_head,
-                                               const int32_t* pages, const MmaTarget* targets,
-                                               int members, bf16* tiles,
-                                               float (&ml_s)[kDecodeWarps][kMmaRows][2]) {
-  using T = MmaTiles<HD>;
-  constexpr int kStride = T::kStride;
-  static_assert(kMmaRows % G == 0);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int gr = lane / 4, tc = lane % 4;  // fragment row (and row + 8), column pair 2 tc
+__device__ __forceinline__ void LoadQueryFragments(const AttentionArgs& a, int kv_head,
+                                                   const MmaTarget* targets, int members,
+                                                   uint32_t (&qf)[HD / 16][4]) {
+  const int lane = threadIdx.x % 32, gr = lane / 4, tc = lane % 4;
   const int rows = members * G;
   const float q_scale = a.scale * kLog2e;
-  uint32_t qf[HD / 16][4];
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     const int r = gr + 8 * i;
@@ -902,6 +896,25 @@ __device__ __forceinline__ void DecodeSplitMma(const AttentionArgs& a, int s0, i
       }
     }
   }
+}
+
+// One split [s0, s1) of kv head `kv_head` for `members` targets whose page
+// table (`pages`) maps the split's keys alike (page ids from first_page on in
+// page_s, when given: kDecodePageIds of them), their query fragments `qf`.
+// Ends with __syncthreads.
+template <int HD, int G>
+__device__ __forceinline__ void DecodeSplitMma(const AttentionArgs& a, int s0, int s1, int kv_head,
+                                               const int32_t* pages, const int32_t* page_s,
+                                               int first_page, const MmaTarget* targets,
+                                               int members, const uint32_t (&qf)[HD / 16][4],
+                                               bf16* tiles,
+                                               float (&ml_s)[kDecodeWarps][kMmaRows][2]) {
+  using T = MmaTiles<HD>;
+  constexpr int kStride = T::kStride;
+  static_assert(kMmaRows % G == 0);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int gr = lane / 4, tc = lane % 4;  // fragment row (and row + 8), column pair 2 tc
+  const int rows = members * G;
   // Each thread copies kPer 16-byte chunks of K and of V a chunk of keys; keys
   // past the split are zero-filled (and masked).
   constexpr int kVec = HD / 8;  // 16-byte chunks a key
@@ -918,11 +931,14 @@ __device__ __forceinline__ void DecodeSplitMma(const AttentionArgs& a, int s0, i
       const bool valid = pos < s1;
       int64_t at = 0;
       if (valid) {
-        at =
-            ((static_cast<int64_t>(pages[pos / a.page_size]) * a.kv_heads + kv_head) * a.page_size +
-             pos % a.page_size) *
-                HD +
-            c * 8;
+        const int pi = pos / a.page_size - first_page;
+        const int32_t page = page_s != nullptr && pi >= 0 && pi < kDecodePageIds
+                                 ? page_s[pi]
+                                 : pages[pos / a.page_size];
+        at = ((static_cast<int64_t>(page) * a.kv_heads + kv_head) * a.page_size +
+              pos % a.page_size) *
+                 HD +
+             c * 8;
       }
       CpAsync16(k_s + kk * kStride + c * 8, a.k_pool + at, valid);
       CpAsync16(v_s + kk * kStride + c * 8, a.v_pool + at, valid);
@@ -1059,16 +1075,28 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeMmaKernel(AttentionAr
   __shared__ float w_s[G][kDecodeMaxSplits];  // the merge's weights
   const AttentionBlock blk = a.blocks[blockIdx.x];
   if (blk.seq < 0) return;  // padding (PadDecodePlan)
+  __shared__ int32_t page_s[kDecodePageIds];
   const AttentionSeq seq = a.seqs[blk.seq];
   const int32_t* pages = a.page_tables + seq.page_table_offset;
+  // The range's page ids once (the tables do not depend on the kernels before).
+  const int first_page = blk.k_begin / a.page_size;
+  const int range_pages = (blk.k_end - 1) / a.page_size + 1 - first_page;
+  for (int i = threadIdx.x; i < min(range_pages, kDecodePageIds); i += kDecodeWarps * 32) {
+    page_s[i] = pages[first_page + i];
+  }
   WaitForPredecessors();
   LetDependentsLaunch();
   const int split_len = blk.split_len > 0 ? blk.split_len : blk.k_end - blk.k_begin;
   const int64_t out_row = seq.first_row + blk.q_begin;
+  // The query rows once for all the block's splits.
+  uint32_t qf[HD / 16][4];
+  const MmaTarget query{out_row, -1};
+  LoadQueryFragments<HD, G>(a, blk.kv_head, &query, 1, qf);
+  __syncthreads();  // page_s
   for (int s0 = blk.k_begin, split = 0; s0 < blk.k_end; s0 += split_len, ++split) {
     const MmaTarget target{out_row, blk.partial < 0 ? -1 : blk.partial + split};
-    DecodeSplitMma<HD, G>(a, s0, min(blk.k_end, s0 + split_len), blk.kv_head, pages, &target, 1,
-                          reinterpret_cast<bf16*>(mma_tiles), ml_s);
+    DecodeSplitMma<HD, G>(a, s0, min(blk.k_end, s0 + split_len), blk.kv_head, pages, page_s,
+                          first_page, &target, 1, qf, reinterpret_cast<bf16*>(mma_tiles), ml_s);
   }
   if (blk.partial < 0) return;
   MergeIfLast<HD, G>(a, blk, out_row, &last_split, w_s);
@@ -1095,7 +1123,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) CascadeMmaKernel(AttentionA
       targets[threadIdx.x] = MmaTarget{a.seqs[mb.seq].first_row, mb.partial + blk.split};
     }
     __syncthreads();
-    DecodeSplitMma<HD, G>(a, blk.k_begin, blk.k_end, blk.kv_head, pages, targets, n,
+    uint32_t qf[HD / 16][4];
+    LoadQueryFragments<HD, G>(a, blk.kv_head, targets, n, qf);
+    DecodeSplitMma<HD, G>(a, blk.k_begin, blk.k_end, blk.kv_head, pages, nullptr, 0, targets, n, qf,
                           reinterpret_cast<bf16*>(mma_tiles), ml_s);
   }
 }
