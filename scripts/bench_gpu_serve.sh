@@ -23,7 +23,9 @@
 #    target), then generated-shared-prefix against a server with --no-prefix-cache.
 # Prints the table last; $OUT gets summary.txt, serve_bench.json (every figure)
 # and logs.tar.gz (server logs, bench serve JSON, metrics). SERVE_BUDGET_S
-# (default 570) bounds the whole run; BATCHES overrides "1 16 64 256".
+# (default 570) bounds the whole run; BATCHES overrides "1 16 64 256";
+# GSP_NO_CACHE=0 leaves out the --no-prefix-cache run (for a call that has
+# measured it already and needs its two minutes for something else).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bundle_dir=${1:-build-gpu}
@@ -138,7 +140,9 @@ else
   note "SKIP 1,024 streams: budget spent"
 fi
 stop_server
-if [ "$(left)" -gt 120 ]; then
+if [ "${GSP_NO_CACHE:-1}" = 0 ]; then
+  note "SKIP generated-shared-prefix without the prefix cache: GSP_NO_CACHE=0"
+elif [ "$(left)" -gt 120 ]; then
   start_server "$logs/serve_no_cache.log" --no-prefix-cache &&
     bench gsp_no_cache --workload generated-shared-prefix --concurrency 256 --warmup 0 --seed 1 --max-duration "$(($(left) - 20))"
   metrics "$work/metrics_no_cache.txt"

@@ -850,17 +850,19 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) CascadeDecodeKernel(Attenti
 // ---------------------------------------------------------------------------
 // The MMA decode form (attention.h; AttentionArgs::decode_mma, BF16 pools).
 
-constexpr int kMmaRows = 16;   // query rows a tile: G heads x up to 16 / G sequences
-constexpr int kMmaChunk = 64;  // keys through shared memory at a time, 16 a warp
+constexpr int kMmaRows = 16;  // query rows a tile: G heads x up to 16 / G sequences
+constexpr int kMmaKeys = 16;  // keys a step of a split (one k16 of P V)
+constexpr int kMmaChunk = kDecodeWarps * kMmaKeys;  // keys a cascade block copies at a time
 
-// Shared memory: two stages of a chunk's K and V rows (padded as the tiled
-// kernel's), reused at a split's end for the warps' output rows.
+// Shared memory: two stages of kMmaChunk keys' K and V rows (padded as the
+// tiled kernel's). A cascade block copies a whole chunk, which every warp
+// reads; in the decode kernel each warp copies and reads its own kMmaKeys rows
+// of it.
 template <int HD>
 struct MmaTiles {
   static constexpr int kStride = HD + 8;
   static constexpr int kTile = kMmaChunk * kStride;  // BF16 elements
   static constexpr size_t kBytes = 2 * 2 * kTile * sizeof(bf16);
-  static_assert(kDecodeWarps * kMmaRows * HD * sizeof(float) <= kBytes);
 };
 
 // Where a tile's member writes: its query row (in qkv and out) and the split's
@@ -898,179 +900,160 @@ __device__ __forceinline__ void LoadQueryFragments(const AttentionArgs& a, int k
   }
 }
 
-// One split [s0, s1) of kv head `kv_head` for `members` targets whose page
-// table (`pages`) maps the split's keys alike (page ids from first_page on in
-// page_s, when given: kDecodePageIds of them), their query fragments `qf`.
-// Ends with __syncthreads.
-template <int HD, int G>
-__device__ __forceinline__ void DecodeSplitMma(const AttentionArgs& a, int s0, int s1, int kv_head,
-                                               const int32_t* pages, const int32_t* page_s,
-                                               int first_page, const MmaTarget* targets,
-                                               int members, const uint32_t (&qf)[HD / 16][4],
-                                               bf16* tiles,
-                                               float (&ml_s)[kDecodeWarps][kMmaRows][2]) {
-  using T = MmaTiles<HD>;
-  constexpr int kStride = T::kStride;
-  static_assert(kMmaRows % G == 0);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int gr = lane / 4, tc = lane % 4;  // fragment row (and row + 8), column pair 2 tc
-  const int rows = members * G;
-  // Each thread copies kPer 16-byte chunks of K and of V a chunk of keys; keys
-  // past the split are zero-filled (and masked).
+// Starts the copies of keys [k0, k0 + kKeys) of kv head `kv_head` into rows of
+// k_s and v_s (kStride apart), kThreads threads each taking its share (`thread`
+// its index among them); keys at or past s1 are zero-filled. Page ids come from
+// page_s from first_page on (kDecodePageIds of them) when given, else from
+// `pages`.
+template <int HD, int kKeys, int kThreads>
+__device__ __forceinline__ void CopyKeysAsync(const AttentionArgs& a, int kv_head,
+                                              const int32_t* pages, const int32_t* page_s,
+                                              int first_page, int k0, int s1, int thread, bf16* k_s,
+                                              bf16* v_s) {
+  constexpr int kStride = MmaTiles<HD>::kStride;
   constexpr int kVec = HD / 8;  // 16-byte chunks a key
-  constexpr int kPer = kMmaChunk * kVec / (kDecodeWarps * 32);
-  static_assert(kMmaChunk * kVec % (kDecodeWarps * 32) == 0);
-  auto load = [&](int stage, int k0) {
-    bf16* k_s = tiles + (2 * stage) * T::kTile;
-    bf16* v_s = k_s + T::kTile;
+  static_assert(kKeys * kVec % kThreads == 0);
 #pragma unroll
-    for (int j = 0; j < kPer; ++j) {
-      const int idx = threadIdx.x + j * kDecodeWarps * 32;
-      const int kk = idx / kVec, c = idx % kVec;
-      const int pos = k0 + kk;
-      const bool valid = pos < s1;
-      int64_t at = 0;
-      if (valid) {
-        const int pi = pos / a.page_size - first_page;
-        const int32_t page = page_s != nullptr && pi >= 0 && pi < kDecodePageIds
-                                 ? page_s[pi]
-                                 : pages[pos / a.page_size];
-        at = ((static_cast<int64_t>(page) * a.kv_heads + kv_head) * a.page_size +
-              pos % a.page_size) *
-                 HD +
-             c * 8;
-      }
-      CpAsync16(k_s + kk * kStride + c * 8, a.k_pool + at, valid);
-      CpAsync16(v_s + kk * kStride + c * 8, a.v_pool + at, valid);
+  for (int j = 0; j < kKeys * kVec / kThreads; ++j) {
+    const int idx = thread + j * kThreads;
+    const int kk = idx / kVec, c = idx % kVec;
+    const int pos = k0 + kk;
+    const bool valid = pos < s1;
+    int64_t at = 0;
+    if (valid) {
+      const int pi = pos / a.page_size - first_page;
+      const int32_t page = page_s != nullptr && pi >= 0 && pi < kDecodePageIds
+                               ? page_s[pi]
+                               : pages[pos / a.page_size];
+      at = ((static_cast<int64_t>(page) * a.kv_heads + kv_head) * a.page_size + pos % a.page_size) *
+               HD +
+           c * 8;
     }
-  };
-  float o[HD / 8][4];
-#pragma unroll
-  for (int j = 0; j < HD / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
-  const int chunks = (s1 - s0 + kMmaChunk - 1) / kMmaChunk;
-  load(0, s0);
-  CpAsyncCommit();
-  for (int c = 0; c < chunks; ++c) {
-    if (c + 1 < chunks) load((c + 1) & 1, s0 + (c + 1) * kMmaChunk);
-    CpAsyncCommit();  // possibly empty: keeps one group per chunk
-    CpAsyncWaitOne();
-    __syncthreads();
-    const int k0 = s0 + c * kMmaChunk + warp * 16;  // this warp's 16 keys
-    if (k0 < s1) {
-      const bf16* k_s = tiles + (2 * (c & 1)) * T::kTile + warp * 16 * kStride;
-      const bf16* v_s = k_s + T::kTile;
-      float sc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-#pragma unroll
-      for (int ks = 0; ks < HD / 16; ++ks) {
-        uint32_t b[4];
-        LdMatrixX4(b,
-                   k_s + (lane % 8 + (lane / 16) * 8) * kStride + ks * 16 + ((lane / 8) % 2) * 8);
-        Mma(sc[0], qf[ks], b[0], b[1]);
-        Mma(sc[1], qf[ks], b[2], b[3]);
-      }
-      if (k0 + 16 > s1) {
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            if (k0 + j * 8 + 2 * tc + (e & 1) >= s1) sc[j][e] = -INFINITY;
-          }
-        }
-      }
-      // Online softmax; a row's 16 scores are spread over the 4 threads of a quad.
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        float mx =
-            fmaxf(fmaxf(sc[0][2 * i], sc[0][2 * i + 1]), fmaxf(sc[1][2 * i], sc[1][2 * i + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float m_new = fmaxf(m[i], mx);  // finite: key k0 is in the split
-        const float alpha = exp2f(m[i] - m_new);
-        float sum = 0.f;
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-          sc[j][2 * i] = exp2f(sc[j][2 * i] - m_new);
-          sc[j][2 * i + 1] = exp2f(sc[j][2 * i + 1] - m_new);
-          sum += sc[j][2 * i] + sc[j][2 * i + 1];
-        }
-        l[i] = l[i] * alpha + sum;  // this thread's share; the quad is summed at the end
-        m[i] = m_new;
-#pragma unroll
-        for (int j = 0; j < HD / 8; ++j) {
-          o[j][2 * i] *= alpha;
-          o[j][2 * i + 1] *= alpha;
-        }
-      }
-      // O += P V: the S accumulators are already laid out as an A fragment.
-      const uint32_t pf[4] = {PackBf16(sc[0][0], sc[0][1]), PackBf16(sc[0][2], sc[0][3]),
-                              PackBf16(sc[1][0], sc[1][1]), PackBf16(sc[1][2], sc[1][3])};
-#pragma unroll
-      for (int dp = 0; dp < HD / 16; ++dp) {
-        uint32_t b[4];
-        LdMatrixX4Trans(
-            b, v_s + (lane % 8 + ((lane / 8) % 2) * 8) * kStride + dp * 16 + (lane / 16) * 8);
-        Mma(o[2 * dp], pf, b[0], b[1]);
-        Mma(o[2 * dp + 1], pf, b[2], b[3]);
-      }
-    }
-    __syncthreads();  // the next chunk's copies overwrite this stage
+    CpAsync16(k_s + kk * kStride + c * 8, a.k_pool + at, valid);
+    CpAsync16(v_s + kk * kStride + c * 8, a.v_pool + at, valid);
   }
-  // Merge the warps' states of this split, in warp order (a warp with no keys
-  // has max -inf and is skipped).
-  float* o_s = reinterpret_cast<float*>(tiles);  // [warp][row][HD]
+}
+
+// A warp's 16-row tile over one split: unnormalized output, running max (log2
+// domain) and this thread's share of the row sums.
+template <int HD>
+struct MmaState {
+  float o[HD / 8][4];
+  float m[2], l[2];
+  __device__ __forceinline__ void Reset() {
+#pragma unroll
+    for (int j = 0; j < HD / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+    m[0] = m[1] = -INFINITY;
+    l[0] = l[1] = 0.f;
+  }
+};
+
+// One step of a split: its kMmaKeys keys from k0 (K rows at k_s, V rows at v_s,
+// kStride apart; keys at or past s1 masked; k0 < s1). Every split is these
+// steps from its first key in key order, whichever kernel runs it, so a split's
+// partial is the same bits in both.
+template <int HD>
+__device__ __forceinline__ void MmaStep(const uint32_t (&qf)[HD / 16][4], const bf16* k_s,
+                                        const bf16* v_s, int k0, int s1, MmaState<HD>& st) {
+  constexpr int kStride = MmaTiles<HD>::kStride;
+  const int lane = threadIdx.x % 32, tc = lane % 4;
+  float sc[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+  for (int ks = 0; ks < HD / 16; ++ks) {
+    uint32_t b[4];
+    LdMatrixX4(b, k_s + (lane % 8 + (lane / 16) * 8) * kStride + ks * 16 + ((lane / 8) % 2) * 8);
+    Mma(sc[0], qf[ks], b[0], b[1]);
+    Mma(sc[1], qf[ks], b[2], b[3]);
+  }
+  if (k0 + kMmaKeys > s1) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        if (k0 + j * 8 + 2 * tc + (e & 1) >= s1) sc[j][e] = -INFINITY;
+      }
+    }
+  }
+  // Online softmax; a row's 16 scores are spread over the 4 threads of a quad.
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
-    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
-    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
-    const int r = gr + 8 * i;
-    if (r >= rows) continue;
-    float* dst = o_s + (warp * kMmaRows + r) * HD + 2 * tc;
+    float mx = fmaxf(fmaxf(sc[0][2 * i], sc[0][2 * i + 1]), fmaxf(sc[1][2 * i], sc[1][2 * i + 1]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    const float m_new = fmaxf(st.m[i], mx);  // finite: key k0 is in the split
+    const float alpha = exp2f(st.m[i] - m_new);
+    float sum = 0.f;
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      sc[j][2 * i] = exp2f(sc[j][2 * i] - m_new);
+      sc[j][2 * i + 1] = exp2f(sc[j][2 * i + 1] - m_new);
+      sum += sc[j][2 * i] + sc[j][2 * i + 1];
+    }
+    st.l[i] = st.l[i] * alpha + sum;  // this thread's share; the quad is summed at the end
+    st.m[i] = m_new;
 #pragma unroll
     for (int j = 0; j < HD / 8; ++j) {
-      *reinterpret_cast<float2*>(dst + j * 8) = make_float2(o[j][2 * i], o[j][2 * i + 1]);
-    }
-    if (tc == 0) {
-      ml_s[warp][r][0] = m[i];
-      ml_s[warp][r][1] = l[i];
+      st.o[j][2 * i] *= alpha;
+      st.o[j][2 * i + 1] *= alpha;
     }
   }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < rows * HD; idx += kDecodeWarps * 32) {
-    const int r = idx / HD, d = idx % HD;
-    float mx = -INFINITY;
+  // O += P V: the S accumulators are already laid out as an A fragment.
+  const uint32_t pf[4] = {PackBf16(sc[0][0], sc[0][1]), PackBf16(sc[0][2], sc[0][3]),
+                          PackBf16(sc[1][0], sc[1][1]), PackBf16(sc[1][2], sc[1][3])};
 #pragma unroll
-    for (int w = 0; w < kDecodeWarps; ++w) mx = fmaxf(mx, ml_s[w][r][0]);
-    float acc = 0.f, sum = 0.f;
+  for (int dp = 0; dp < HD / 16; ++dp) {
+    uint32_t b[4];
+    LdMatrixX4Trans(b,
+                    v_s + (lane % 8 + ((lane / 8) % 2) * 8) * kStride + dp * 16 + (lane / 16) * 8);
+    Mma(st.o[2 * dp], pf, b[0], b[1]);
+    Mma(st.o[2 * dp + 1], pf, b[2], b[3]);
+  }
+}
+
+// A warp's finished split: each member row's output (partial < 0) or partial.
+template <int HD, int G>
+__device__ __forceinline__ void MmaFinish(const AttentionArgs& a, int kv_head,
+                                          const MmaTarget* targets, int members, MmaState<HD>& st) {
+  const int lane = threadIdx.x % 32, gr = lane / 4, tc = lane % 4;
 #pragma unroll
-    for (int w = 0; w < kDecodeWarps; ++w) {
-      if (ml_s[w][r][0] == -INFINITY) continue;
-      const float f = exp2f(ml_s[w][r][0] - mx);
-      acc = fmaf(f, o_s[(w * kMmaRows + r) * HD + d], acc);
-      sum = fmaf(f, ml_s[w][r][1], sum);
-    }
+  for (int i = 0; i < 2; ++i) {
+    float l = st.l[i];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const int r = gr + 8 * i;
+    if (r >= members * G) continue;
     const MmaTarget t = targets[r / G];
     const int g = r % G, head = kv_head * G + g;
     if (t.partial < 0) {
-      a.out[t.q_row * a.heads * HD + head * HD + d] = __float2bfloat16(acc / sum);
+      bf16* out = a.out + t.q_row * a.heads * HD + head * HD + 2 * tc;
+#pragma unroll
+      for (int j = 0; j < HD / 8; ++j) {
+        *reinterpret_cast<__nv_bfloat162*>(out + j * 8) =
+            __floats2bfloat162_rn(st.o[j][2 * i] / l, st.o[j][2 * i + 1] / l);
+      }
     } else {
       const int64_t slot = static_cast<int64_t>(t.partial) * G + g;
-      a.partial_acc[slot * HD + d] = acc;
-      if (d == 0) {
-        a.partial_stats[slot * 2] = mx;
-        a.partial_stats[slot * 2 + 1] = sum;
+      float* acc = a.partial_acc + slot * HD + 2 * tc;
+#pragma unroll
+      for (int j = 0; j < HD / 8; ++j) {
+        *reinterpret_cast<float2*>(acc + j * 8) = make_float2(st.o[j][2 * i], st.o[j][2 * i + 1]);
+      }
+      if (tc == 0) {
+        a.partial_stats[slot * 2] = st.m[i];
+        a.partial_stats[slot * 2 + 1] = l;
       }
     }
   }
-  __syncthreads();  // the tiles and ml_s are free for the next split
 }
 
-// The decode kernel in the MMA form: a block's splits one after the other,
-// then the same merge of a (sequence, kv head)'s splits as the CUDA-core form.
+// The decode kernel in the MMA form: a warp a split (warp w the block's splits
+// w, w + 4, ...), each streaming its keys through its own rows of the tiles
+// kMmaKeys at a time (two stages); then the same merge of a (sequence, kv
+// head)'s splits as the CUDA-core form.
 template <int HD, int G>
 __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeMmaKernel(AttentionArgs a) {
+  using T = MmaTiles<HD>;
   extern __shared__ __align__(16) unsigned char mma_tiles[];
-  __shared__ float ml_s[kDecodeWarps][kMmaRows][2];
   __shared__ int last_split;
   __shared__ float w_s[G][kDecodeMaxSplits];  // the merge's weights
   const AttentionBlock blk = a.blocks[blockIdx.x];
@@ -1086,47 +1069,103 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeMmaKernel(AttentionAr
   }
   WaitForPredecessors();
   LetDependentsLaunch();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int split_len = blk.split_len > 0 ? blk.split_len : blk.k_end - blk.k_begin;
   const int64_t out_row = seq.first_row + blk.q_begin;
-  // The query rows once for all the block's splits.
   uint32_t qf[HD / 16][4];
   const MmaTarget query{out_row, -1};
   LoadQueryFragments<HD, G>(a, blk.kv_head, &query, 1, qf);
   __syncthreads();  // page_s
-  for (int s0 = blk.k_begin, split = 0; s0 < blk.k_end; s0 += split_len, ++split) {
+  bf16* tiles = reinterpret_cast<bf16*>(mma_tiles) + warp * kMmaKeys * T::kStride;
+  int split = warp;
+  for (int s0 = blk.k_begin + warp * split_len; s0 < blk.k_end;
+       s0 += kDecodeWarps * split_len, split += kDecodeWarps) {
+    const int s1 = min(blk.k_end, s0 + split_len);
+    const int steps = (s1 - s0 + kMmaKeys - 1) / kMmaKeys;
+    auto copy = [&](int stage, int k0) {
+      bf16* k_s = tiles + 2 * stage * T::kTile;
+      CopyKeysAsync<HD, kMmaKeys, 32>(a, blk.kv_head, pages, page_s, first_page, k0, s1, lane, k_s,
+                                      k_s + T::kTile);
+    };
+    MmaState<HD> st;
+    st.Reset();
+    copy(0, s0);
+    CpAsyncCommit();
+    for (int i = 0; i < steps; ++i) {
+      if (i + 1 < steps) copy((i + 1) & 1, s0 + (i + 1) * kMmaKeys);
+      CpAsyncCommit();  // possibly empty: keeps one group a step
+      CpAsyncWaitOne();
+      __syncwarp();
+      const bf16* k_s = tiles + 2 * (i & 1) * T::kTile;
+      MmaStep<HD>(qf, k_s, k_s + T::kTile, s0 + i * kMmaKeys, s1, st);
+      __syncwarp();  // the next step's copies overwrite this stage
+    }
     const MmaTarget target{out_row, blk.partial < 0 ? -1 : blk.partial + split};
-    DecodeSplitMma<HD, G>(a, s0, min(blk.k_end, s0 + split_len), blk.kv_head, pages, page_s,
-                          first_page, &target, 1, qf, reinterpret_cast<bf16*>(mma_tiles), ml_s);
+    MmaFinish<HD, G>(a, blk.kv_head, &target, 1, st);
   }
   if (blk.partial < 0) return;
+  __syncthreads();  // every warp's partials written (the merge may read them at once)
   MergeIfLast<HD, G>(a, blk, out_row, &last_split, w_s);
 }
 
-// Cascade blocks in the MMA form: the split's members 16 / G at a time in one
-// tile each (the split's K/V read once a tile, from L2 after the first), each
-// member's partial for the split written as the decode kernel would.
+// Cascade blocks in the MMA form: the split's K and V copied once for the
+// group, kMmaChunk keys at a time, and each warp running one tile of the
+// members (16 / G of them) over every key of it, in the decode kernel's steps;
+// each member's partial for the split written as the decode kernel would.
 template <int HD, int G>
 __global__ void __launch_bounds__(kDecodeWarps * 32) CascadeMmaKernel(AttentionArgs a) {
+  using T = MmaTiles<HD>;
   extern __shared__ __align__(16) unsigned char mma_tiles[];
-  __shared__ float ml_s[kDecodeWarps][kMmaRows][2];
-  __shared__ MmaTarget targets[kMmaRows / G];
+  __shared__ MmaTarget targets[kCascadeMaxMembers];
   const CascadeBlock blk = a.cascade_blocks[blockIdx.x];
   if (blk.members == 0) return;  // padding (PadDecodePlan)
   const int32_t* pages = a.page_tables + a.seqs[blk.page_seq].page_table_offset;
   WaitForPredecessors();
   LetDependentsLaunch();
+  if (threadIdx.x < blk.members) {
+    const CascadeMember mb = a.cascade_members[blk.first_member + threadIdx.x];
+    targets[threadIdx.x] = MmaTarget{a.seqs[mb.seq].first_row, mb.partial + blk.split};
+  }
+  __syncthreads();
+  const int warp = threadIdx.x / 32;
   constexpr int kPerTile = kMmaRows / G;
-  for (int m0 = 0; m0 < blk.members; m0 += kPerTile) {
-    const int n = min(kPerTile, blk.members - m0);
-    if (threadIdx.x < n) {
-      const CascadeMember mb = a.cascade_members[blk.first_member + m0 + threadIdx.x];
-      targets[threadIdx.x] = MmaTarget{a.seqs[mb.seq].first_row, mb.partial + blk.split};
-    }
-    __syncthreads();
+  const int tiles = (blk.members + kPerTile - 1) / kPerTile;
+  const int s0 = blk.k_begin, s1 = blk.k_end;
+  const int chunks = (s1 - s0 + kMmaChunk - 1) / kMmaChunk;
+  bf16* stages = reinterpret_cast<bf16*>(mma_tiles);
+  auto copy = [&](int stage, int k0) {
+    bf16* k_s = stages + 2 * stage * T::kTile;
+    CopyKeysAsync<HD, kMmaChunk, kDecodeWarps * 32>(a, blk.kv_head, pages, nullptr, 0, k0, s1,
+                                                    threadIdx.x, k_s, k_s + T::kTile);
+  };
+  for (int t0 = 0; t0 < tiles; t0 += kDecodeWarps) {  // one pass for G >= 4
+    const int tile = t0 + warp, first = tile * kPerTile;
+    const int n = tile < tiles ? min(kPerTile, blk.members - first) : 0;
     uint32_t qf[HD / 16][4];
-    LoadQueryFragments<HD, G>(a, blk.kv_head, targets, n, qf);
-    DecodeSplitMma<HD, G>(a, blk.k_begin, blk.k_end, blk.kv_head, pages, nullptr, 0, targets, n, qf,
-                          reinterpret_cast<bf16*>(mma_tiles), ml_s);
+    if (n > 0) LoadQueryFragments<HD, G>(a, blk.kv_head, targets + first, n, qf);
+    MmaState<HD> st;
+    st.Reset();
+    copy(0, s0);
+    CpAsyncCommit();
+    for (int c = 0; c < chunks; ++c) {
+      if (c + 1 < chunks) copy((c + 1) & 1, s0 + (c + 1) * kMmaChunk);
+      CpAsyncCommit();
+      CpAsyncWaitOne();
+      __syncthreads();
+      if (n > 0) {
+        const bf16* k_s = stages + 2 * (c & 1) * T::kTile;
+#pragma unroll
+        for (int q = 0; q < kMmaChunk / kMmaKeys; ++q) {
+          const int k0 = s0 + c * kMmaChunk + q * kMmaKeys;
+          if (k0 < s1) {
+            MmaStep<HD>(qf, k_s + q * kMmaKeys * T::kStride,
+                        k_s + T::kTile + q * kMmaKeys * T::kStride, k0, s1, st);
+          }
+        }
+      }
+      __syncthreads();  // the next chunk's copies overwrite this stage
+    }
+    if (n > 0) MmaFinish<HD, G>(a, blk.kv_head, targets + first, n, st);
   }
 }
 

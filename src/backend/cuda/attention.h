@@ -176,16 +176,18 @@ enum class Fp8DecodeForm { kCvt16, kCvt8, kBits16, kBits8 };
 // The MMA decode form (AttentionArgs::decode_mma, BF16 pools): a split's query
 // rows (the G heads of one sequence, or of up to 16 / G sequences that share
 // the split's pages, in a cascade block) form one 16-row tile of BF16
-// fragments, scaled like the tiled kernel's; the split's keys pass through
-// shared memory 64 at a time (cp.async through the page table, two stages),
-// each warp taking 16 of them: S = Q K^T and O += P V on mma.sync m16n8k16
-// (P rounded to BF16), an online softmax per row, and at the split's end the
-// four warps' states merged in warp order. A tensor-core product's output row
-// depends on its own input row alone, so a row's bits are the same whichever
-// rows share its tile: a cascade block (one K/V read for the group) gives each
-// member the partials the decode kernel gives it alone. Environment
-// RADIXLM_CUDA_DECODE_MMA=1|0 (unset: `fallback`) sets it for the backend and
-// bench-engine's attention part, for A/B runs.
+// fragments, scaled like the tiled kernel's, and one warp runs that tile over
+// the split's keys 16 at a time in key order: S = Q K^T and O += P V on
+// mma.sync m16n8k16 (P rounded to BF16) with an online softmax per row. The
+// decode kernel gives each of a block's four warps its own splits (keys copied
+// by cp.async through the page table, two stages a warp); a cascade block
+// copies the split's K and V once, 64 keys at a time, and its four warps run
+// four tiles of members over them (16 x 4 / G sequences: a group of 16 with
+// Llama 3's G = 4 in one pass). A tensor-core product's output row depends on
+// its own input row alone, so a row's bits are the same whichever rows share
+// its tile: a cascade block gives each member the partials the decode kernel
+// gives it alone. Environment RADIXLM_CUDA_DECODE_MMA=1|0 (unset: `fallback`)
+// sets it for the backend and bench-engine's attention part, for A/B runs.
 bool DecodeMmaFromEnvironment(bool fallback);
 
 bool AttentionSupportsHeadDim(int64_t head_dim);
