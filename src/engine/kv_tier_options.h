@@ -23,7 +23,10 @@ struct KvTierOptions {
   std::string redis_url;
   std::string redis_prefix = "radixlm:kv:";
   std::string store_admission = "all";  // all | second-hit: the blocks the store takes
-  std::string model_digest;             // kvtier::KvFingerprint::ModelDigest(model dir)
+  // The store's write queue, in blocks (memory: that many blocks); puts beyond
+  // it wait in their host slots (KvTiers::Poll).
+  int64_t store_queue_blocks = 64;
+  std::string model_digest;  // kvtier::KvFingerprint::ModelDigest(model dir)
   // KV events (kvcache/cache_events.h, not owned; null: none): which blocks the
   // host tier (under `host_medium`) and the store ("DISK" or "REDIS") hold.
   kvcache::CacheEventSink* events = nullptr;

@@ -48,6 +48,7 @@ StatusOr<std::unique_ptr<kvtier::BlockStore>> OpenStore(const KvTierOptions& opt
     d.fingerprint = fp;
     d.block_bytes = backend->page_bytes();
     d.capacity_bytes = options.disk_bytes;
+    d.queue_blocks = options.store_queue_blocks;
     ASSIGN_OR_RETURN(auto store, kvtier::DirectoryBlockStore::Create(d));
     const kvtier::DirectoryOpenReport& r = store->open_report();
     LOG(INFO) << "disk cache " << store->root() << ": " << r.blocks_found << " blocks found"
@@ -62,6 +63,7 @@ StatusOr<std::unique_ptr<kvtier::BlockStore>> OpenStore(const KvTierOptions& opt
   r.key_prefix = options.redis_prefix;
   r.fingerprint = fp;
   r.block_bytes = backend->page_bytes();
+  r.queue_blocks = options.store_queue_blocks;
   ASSIGN_OR_RETURN(auto store, kvtier::RedisBlockStore::Create(r));
   return std::unique_ptr<kvtier::BlockStore>(std::move(store));
 }
@@ -430,8 +432,12 @@ void KvTiers::FlushPuts(bool all) {
     const PendingPut p = puts_[i];
     const size_t slot = static_cast<size_t>(p.slot);
     if (state_[slot] != SlotState::kPutPending) continue;
-    if (!all && !backend_->HostCopyDone(p.mark)) {
-      puts_[kept++] = p;  // its export is still running
+    if (!all && (!backend_->HostCopyDone(p.mark) || store_->queue_room() <= 0)) {
+      // Its export is still running, or the store's write queue is full: the
+      // host slot keeps the block until a later poll finds room (a burst of
+      // pages, a long prompt's, is written as fast as the store writes, not
+      // dropped). Settling the slot for another block drops it instead.
+      puts_[kept++] = p;
       continue;
     }
     state_[slot] = SlotState::kIdle;

@@ -33,13 +33,15 @@
 //              not hold is written through to it (device to host, once per
 //              block: evicting the device's page later costs nothing). A full
 //              host tier drops its least recently used block. With a store, a
-//              block is also written to it (asynchronously, a bounded queue:
-//              a busy disk drops writes) when the host takes it (store
-//              admission "all") or when a second request uses it ("second-hit")
+//              block is also written to it (asynchronously, through the
+//              store's bounded queue) when the host takes it (store admission
+//              "all") or when a second request uses it ("second-hit")
 //   Poll       each step (and when idle): hands the store the host slots whose
 //              exports are done (Backend::HostCopyDone: never waits for the
-//              device), and makes the finished loads visible (a failed or
-//              corrupt read is a miss: the slot is freed)
+//              device) while its write queue has room (the rest wait in their
+//              host slots for a later poll; a slot the host reuses first
+//              drops its write), and makes the finished loads visible (a
+//              failed or corrupt read is a miss: the slot is freed)
 //   Clear      a cache flush: the host tier forgets every block (the store
 //              keeps its blocks: other replicas and restarts share them)
 //
@@ -176,8 +178,8 @@ class KvTiers {
   // Before `slot` takes another block: the load filling it finished, the
   // store given what an export put there.
   void Settle(kvcache::TierSlot slot);
-  // Hands the store the pending puts whose exports are done (all: waiting for
-  // the copies first).
+  // Hands the store the pending puts whose exports are done while its queue
+  // has room (all: waiting for the copies first, and dropped where it has none).
   void FlushPuts(bool all);
   // Before the host's threads write `slot`: its last device copy is done.
   void WaitSlotCopy(kvcache::TierSlot slot);

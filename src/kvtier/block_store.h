@@ -119,6 +119,9 @@ class BlockStore {
   // Whether CountHeld answers from memory (cheap enough for the step thread).
   virtual bool counts_in_memory() const { return false; }
   virtual void Flush() = 0;
+  // Puts the write queue takes now without dropping (a caller that can hold a
+  // block a while, as the host tier can, waits for room instead of losing it).
+  virtual int64_t queue_room() const = 0;
   virtual BlockStoreStats stats() const = 0;
 
  protected:

@@ -1,5 +1,6 @@
 #include "kvtier/block_write_queue.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace radixlm::kvtier {
@@ -74,6 +75,11 @@ void BlockWriteQueue::Flush() {
 int64_t BlockWriteQueue::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int64_t>(pending_.size());
+}
+
+int64_t BlockWriteQueue::room() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::max<int64_t>(0, capacity_ - static_cast<int64_t>(pending_.size()) - reserved_);
 }
 
 void BlockWriteQueue::Loop() {

@@ -62,6 +62,9 @@ class BlockWriteQueue {
   void Flush();
   // Blocks waiting or being written.
   int64_t size() const;
+  // Offers that would be queued now (capacity less what is waiting, being
+  // written or being copied in); 0: the next Offer is kFull.
+  int64_t room() const;
 
  private:
   // A frame's memory, left uninitialized until the payload is copied in (a zero

@@ -102,6 +102,7 @@ class DirectoryBlockStore final : public BlockStore {
   StatusOr<int64_t> CountHeld(std::span<const BlockHash> hashes) override;
   bool counts_in_memory() const override { return true; }
   void Flush() override;
+  int64_t queue_room() const override { return queue_->room(); }
   BlockStoreStats stats() const override;
   // Also announces every block held now (found at open), oldest first.
   void SetListener(BlockStoreListener* listener) override;

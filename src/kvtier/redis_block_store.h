@@ -63,6 +63,7 @@ class RedisBlockStore final : public BlockStore {
   Status Get(const BlockHash& hash, std::span<std::byte> out) override;
   StatusOr<int64_t> CountHeld(std::span<const BlockHash> hashes) override;
   void Flush() override;
+  int64_t queue_room() const override { return queue_->room(); }
   BlockStoreStats stats() const override;
 
   // The key of block `hash`.

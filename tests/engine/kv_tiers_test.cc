@@ -10,6 +10,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -330,6 +331,50 @@ TEST_F(KvTiersTest, ABlockEvictedWithinOneUseReachesTheStoreWithItsOwnBytes) {
   EXPECT_EQ(from_store, 2);
   EXPECT_EQ(backend_.At(5), 0x10) << "the store holds other bytes under H1's hash";
   EXPECT_EQ(backend_.At(6), 0x11);
+}
+
+// A burst of blocks larger than the store's write queue (a long prompt's pages):
+// the puts the queue has no room for wait in their host slots and go to the
+// store on later polls, none dropped.
+TEST_F(KvTiersTest, ABurstLargerThanTheWriteQueueWaitsInTheHostTier) {
+  std::vector<kvcache::BlockHash> prompt;
+  std::vector<int32_t> pages;
+  for (int32_t p = 0; p < DeferredBackend::kPages; ++p) {
+    prompt.push_back({static_cast<uint64_t>(100 + p), static_cast<uint64_t>(7 * p + 1)});
+    pages.push_back(p);
+    backend_.Fill(p, static_cast<uint8_t>(0x40 + p));
+  }
+  {
+    KvTierOptions o = Options(16, "all");
+    o.store_queue_blocks = 1;
+    auto made = KvTiers::Create(o, &backend_);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    KvTiers* tiers = made->get();
+    ASSERT_TRUE(tiers->Use(prompt, pages, /*request=*/1).ok());
+    ASSERT_TRUE(backend_.WaitHostCopies().ok());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    int polls = 0;
+    while (tiers->busy() && std::chrono::steady_clock::now() < deadline) {
+      tiers->Poll();
+      ++polls;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_FALSE(tiers->busy());
+    EXPECT_GT(polls, 1) << "one poll cannot put 8 blocks through a queue of 1";
+    EXPECT_EQ(tiers->stats().store_put_blocks, DeferredBackend::kPages);
+    EXPECT_EQ(tiers->stats().store_dropped_puts, 0);
+  }  // the store finishes its writes
+  for (int32_t p = 0; p < DeferredBackend::kPages; ++p) backend_.Fill(p, 0);
+  auto made = KvTiers::Create(Options(16, "all"), &backend_);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  KvTiers* tiers = made->get();
+  ASSERT_EQ(tiers->Prefetch(prompt, 0, /*request=*/2), DeferredBackend::kPages);
+  ASSERT_EQ(WaitHeld(tiers, prompt), DeferredBackend::kPages);
+  int64_t from_store = 0;
+  ASSERT_TRUE(tiers->Load(prompt, 0, pages, /*request=*/3, &from_store).ok());
+  ASSERT_TRUE(backend_.WaitHostCopies().ok());
+  EXPECT_EQ(from_store, DeferredBackend::kPages);
+  for (int32_t p = 0; p < DeferredBackend::kPages; ++p) EXPECT_EQ(backend_.At(p), 0x40 + p) << p;
 }
 
 // What the tiers report (KV events), applied in order per medium.

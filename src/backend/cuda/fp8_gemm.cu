@@ -207,7 +207,7 @@ struct Fp8Gemm::Impl {
   cublasHandle_t cublas = nullptr;  // the BF16 path's products
   DeviceBuffer workspace, cublas_workspace;
   DeviceBuffer x_codes, x_scales;  // the quantized input rows
-  DeviceBuffer unscaled;           // kRescaled's products that are added to y (BF16)
+  DeviceBuffer unscaled;           // kRescaled's products that are added to y (y's type)
   DeviceBuffer weights_bf16;       // the BF16 path's dequantized weights
   int64_t rows = 0, cols = 0, unscaled_elements = 0;
   Fp8GemmPath first = Fp8GemmPath::kOuterVector;
@@ -377,7 +377,7 @@ Status Fp8Gemm::Reserve(int64_t rows, int64_t k, int64_t n, int64_t weight_eleme
   }
   if (s.path != Fp8GemmPath::kBf16 && rows * n > s.unscaled_elements) {
     s.unscaled_elements = rows * n;
-    RETURN_IF_ERROR(s.unscaled.Reserve(static_cast<size_t>(s.unscaled_elements) * 2,
+    RETURN_IF_ERROR(s.unscaled.Reserve(static_cast<size_t>(s.unscaled_elements) * sizeof(float),
                                        "FP8 products before their scales"));
   }
   if (s.path == Fp8GemmPath::kBf16 &&
@@ -423,7 +423,7 @@ Status Fp8Gemm::Run(const bf16* x, int64_t m, int64_t k, const uint8_t* w8, cons
     // The product unscaled, in place in y, or (to be added to y) in the scratch.
     const bool in_place = !accumulate;
     if (in_place || m * n <= s.unscaled_elements) {
-      const bool raw_f32 = in_place && y_f32;
+      const bool raw_f32 = y_f32;  // in the scratch too: F32 sums get no BF16 rounding
       void* raw = in_place ? y : s.unscaled.as<void>();
       ASSIGN_OR_RETURN(Impl::Plan * plan, s.PlanFor(m, n, k, raw_f32, false));
       if (plan->found) {

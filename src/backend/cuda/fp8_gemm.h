@@ -13,12 +13,13 @@
 //   kOuterVector  cuBLASLt applies both scales (outer-vector scaling,
 //                 CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F), one kernel;
 //   kRescaled     cuBLASLt's plain FP8 product (no scales) written unscaled, in
-//                 place into y (a product that overwrites y) or into a BF16
-//                 scratch (one added to y), then one kernel multiplies each
+//                 place into y (a product that overwrites y) or into a scratch
+//                 of y's type (one added to y), then one kernel multiplies each
 //                 element by its two scales (and adds it to y): for a cuBLASLt
-//                 or device without outer-vector scaling. An unscaled BF16
-//                 element is rounded once more than the first path's (2^-9 of
-//                 it, far below the E4M3 inputs' own error);
+//                 or device without outer-vector scaling (the probe finds none
+//                 on the lent H200 with CUDA 13). A BF16 output's unscaled element is rounded
+//                 once more than the first path's (2^-9 of it, far below the
+//                 E4M3 inputs' own error); an F32 one is not;
 //   kBf16         the weights dequantized to BF16 into a scratch matrix (reserved
 //                 by Reserve only when the probe found no FP8 product; a shape
 //                 refused later without it is an error) and multiplied by cuBLAS
