@@ -26,14 +26,17 @@ struct KvTierOptions {
   // The store's write queue, in blocks (memory: that many blocks); puts beyond
   // it wait in their host slots (KvTiers::Poll).
   int64_t store_queue_blocks = 64;
+  // Loader threads reading the store at once (a long prompt's blocks from a
+  // directory arrive that many times as fast as from one reader).
+  int64_t store_readers = 4;
   std::string model_digest;  // kvtier::KvFingerprint::ModelDigest(model dir)
   // KV events (kvcache/cache_events.h, not owned; null: none): which blocks the
   // host tier (under `host_medium`) and the store ("DISK" or "REDIS") hold.
   kvcache::CacheEventSink* events = nullptr;
   std::string host_medium = "CPU";
   // Read a prompt's pages from the store only when that is faster than
-  // computing them (the store's measured read time a block against the
-  // device's prefill time a page; until both are known, read). Off: always.
+  // computing them (the store's measured read time a block over the readers
+  // against the device's prefill time a page; until both are known, read). Off: always.
   bool loads_when_faster = true;
 };
 

@@ -139,7 +139,9 @@ StatusOr<std::unique_ptr<KvTiers>> KvTiers::Create(const KvTierOptions& options,
           static_cast<int32_t>(backend->page_size()));
       tiers->store_->SetListener(tiers->store_events_.get());
     }
-    tiers->loader_ = std::thread([t = tiers.get()] { t->LoaderLoop(); });
+    for (int64_t i = 0; i < std::max<int64_t>(options.store_readers, 1); ++i) {
+      tiers->loaders_.emplace_back([t = tiers.get()] { t->LoaderLoop(); });
+    }
   }
   return tiers;
 }
@@ -167,13 +169,13 @@ KvTiers::KvTiers(const KvTierOptions& options, backend::Backend* backend, int64_
 }
 
 KvTiers::~KvTiers() {
-  if (loader_.joinable()) {
+  if (!loaders_.empty()) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
     }
     wake_.notify_all();
-    loader_.join();
+    for (std::thread& t : loaders_) t.join();
   }
   // What the host holds for the store goes to it; its destructor finishes the writes.
   if (store_ != nullptr) FlushPuts(/*all=*/true);
@@ -213,7 +215,9 @@ int64_t KvTiers::Prefetch(std::span<const kvcache::BlockHash> hashes, int64_t fi
   // such decision in kExploreEvery reads anyway, to keep the estimate current).
   auto slower = [&] {
     return options_.loads_when_faster && page_compute_seconds > 0 &&
-           stats_.store_read_seconds > 0 && stats_.store_read_seconds > page_compute_seconds &&
+           stats_.store_read_seconds > 0 &&
+           stats_.store_read_seconds / static_cast<double>(loaders_.size()) >
+               page_compute_seconds &&
            ++slower_decisions_ % kExploreEvery != 0;
   };
   int64_t held = 0;

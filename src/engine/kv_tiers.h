@@ -17,14 +17,13 @@
 //              tier (blocks being loaded into it do not count yet), from the
 //              first page the device does not hold
 //   Prefetch   ranking, with a store: the pages after that which the store
-//              holds are read into host slots by a loader thread (never on the
-//              step thread); returns how many of the prompt's next pages are
-//              on their way, so the request waits for them (as for in-batch
-//              sharing) instead of computing them. How far the store holds the
-//              prompt is asked once per request: a store that answers from
-//              memory (the directory) at once; otherwise (Redis, a round trip)
-//              on the loader thread, Prefetch returning kProbing until the
-//              answer is in (the request waits for it too; Forget drops it)
+//              holds are read into host slots by the loader threads
+//              (store_readers of them, never the step thread); returns how many of the prompt's
+//              next pages are on their way, so the request waits for them (as for in-batch sharing)
+//              instead of computing them. How far the store holds the prompt is asked once per
+//              request: a store that answers from memory (the directory) at once; otherwise (Redis,
+//              a round trip) on a loader thread, Prefetch returning kProbing until the answer is in
+//              (the request waits for it too; Forget drops it)
 //   Load       admission: host pages copied into fresh device pages (which the
 //              scheduler then inserts into the prefix cache, so the request
 //              matches them as it matches any cached page)
@@ -61,8 +60,8 @@
 // least recently used slot is taken). A prefetch takes at most half the host
 // tier, so it does not evict the blocks it is loading.
 //
-// Not thread-safe: the engine's step thread owns it (the loader thread only
-// fills slots this class handed it and reports back through a queue).
+// Not thread-safe: the engine's step thread owns it (the loader threads only
+// fill slots this class handed them and report back through a queue).
 #pragma once
 
 #include <chrono>
@@ -102,7 +101,7 @@ class KvTiers {
   // With a store: starts loading the pages after HeldFrom(hashes, first) that
   // the store holds into the host tier; returns how many pages from there on
   // are loading (0: none; the request need not wait).
-  // kProbing: the store is being asked (a round trip on the loader thread);
+  // kProbing: the store is being asked (a round trip on a loader thread);
   // call again after a Poll.
   static constexpr int64_t kProbing = -1;
   // `page_compute_seconds`: what computing a page costs the device now (-1:
@@ -151,7 +150,7 @@ class KvTiers {
     double seconds = 0;  // the store's read
   };
   // A store probe: how many of `hashes` (a prompt's pages from `first`) the
-  // store holds; held kUnanswered until the loader thread's answer is in.
+  // store holds; held kUnanswered until a loader thread's answer is in.
   static constexpr int64_t kUnanswered = -1;
   struct Probe {
     int64_t first = 0;
@@ -231,7 +230,7 @@ class KvTiers {
   std::unique_ptr<kvtier::BlockStoreListener> store_events_;
 
   std::unique_ptr<kvtier::BlockStore> store_;
-  std::thread loader_;
+  std::vector<std::thread> loaders_;  // options_.store_readers of them
   std::mutex mu_;
   std::condition_variable wake_, idle_;
   std::deque<LoadJob> jobs_;                    // under mu_
