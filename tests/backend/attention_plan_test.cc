@@ -461,6 +461,7 @@ TEST(CascadeDecodePlanTest, SharedSplitsKeepEverySequencesSplits) {
   std::mt19937 rng(31);
   const int64_t page_size = 16, max_rows = int64_t{1} << 40;
   int64_t cascades_seen = 0;
+  int32_t forms_seen = 0;
   for (int trial = 0; trial < 150; ++trial) {
     const int64_t kv_heads = std::vector<int64_t>{1, 2, 8}[rng() % 3];
     const int64_t heads = kv_heads * std::vector<int64_t>{1, 4, 8}[rng() % 3];
@@ -500,12 +501,24 @@ TEST(CascadeDecodePlanTest, SharedSplitsKeepEverySequencesSplits) {
     ASSERT_LE(
         static_cast<int64_t>(blocks.size()),
         backend::cuda::DecodePlanMaxBlocks(static_cast<int64_t>(seqs.size()), kv_heads, num_sms));
+    // The decode form by sequence: a block's form is its sequence's (its own
+    // key count alone), and every cascade member is MMA-form.
+    const int32_t forms = backend::cuda::MarkDecodeForms(seqs, 0, &blocks);
+    int32_t forms_here = 0;
+    for (const AttentionBlock& b : blocks) {
+      const AttentionPlanSeq& s = seqs.at(static_cast<size_t>(b.seq));
+      EXPECT_EQ(b.mma != 0, s.start + s.tokens <= backend::cuda::kDecodeMmaMaxKeys);
+      forms_here |= b.mma != 0 ? 1 : 2;
+    }
+    EXPECT_EQ(forms, forms_here);
+    forms_seen |= forms;
     for (const backend::cuda::CascadeBlock& c : cascade.blocks) {
       const AttentionPlanSeq& leader = seqs.at(static_cast<size_t>(c.page_seq));
       EXPECT_LE(c.k_end - c.k_begin, backend::cuda::kCascadeMaxSplitKeys);
       for (int32_t m = 0; m < c.members; ++m) {
         const AttentionPlanSeq& s = seqs.at(
             static_cast<size_t>(cascade.members[static_cast<size_t>(c.first_member + m)].seq));
+        EXPECT_TRUE(backend::cuda::DecodeMmaForSequence(s, 0)) << "a cascade member not MMA-form";
         EXPECT_LT(c.k_end, s.start + 1) << "a shared split holds a member's last key";
         for (int64_t p = c.k_begin / page_size; p <= (c.k_end - 1) / page_size; ++p) {
           ASSERT_LT(p, s.num_pages);
@@ -516,6 +529,19 @@ TEST(CascadeDecodePlanTest, SharedSplitsKeepEverySequencesSplits) {
     cascades_seen += static_cast<int64_t>(cascade.blocks.size());
   }
   EXPECT_GT(cascades_seen, 1000);  // the batches above do share
+  EXPECT_EQ(forms_seen, 3);        // and mix both forms
+}
+
+TEST(DecodeAttentionPlanTest, TheDecodeFormFollowsTheVisibleKeys) {
+  using backend::cuda::DecodeMmaForSequence;
+  using backend::cuda::kDecodeMmaMaxKeys;
+  const AttentionPlanSeq at_bound{kDecodeMmaMaxKeys - 1, 1}, past{kDecodeMmaMaxKeys, 1};
+  EXPECT_TRUE(DecodeMmaForSequence(at_bound, 0));
+  EXPECT_FALSE(DecodeMmaForSequence(past, 0));
+  EXPECT_TRUE(DecodeMmaForSequence(past, 4096));  // a window: only its keys are read
+  EXPECT_EQ(backend::cuda::DecodeSplitKeys(kDecodeMmaMaxKeys), backend::cuda::kCascadeMaxSplitKeys);
+  EXPECT_GT(backend::cuda::DecodeSplitKeys(kDecodeMmaMaxKeys + 1),
+            backend::cuda::kCascadeMaxSplitKeys);
 }
 
 // Two groups on two 2,048-token prompts whose first pages are the same (one

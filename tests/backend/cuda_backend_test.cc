@@ -455,7 +455,9 @@ INSTANTIATE_TEST_SUITE_P(
 
 // A decode step's attention for one sequence is the same bits alone as beside
 // others (its splits depend on its own length only), with and without splits,
-// however many of its splits one thread block takes; in both decode forms.
+// however many of its splits one thread block takes; in both decode forms and
+// by sequence, where each sequence gets exactly its form's bits (a batch that
+// mixes the forms: one sequence past kDecodeMmaMaxKeys).
 TEST(PagedAttentionTest, DecodeIsTheSameBitsAloneAndInABatch) {
   if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
   backend::cuda::PagedAttentionProblem p;
@@ -463,7 +465,7 @@ TEST(PagedAttentionTest, DecodeIsTheSameBitsAloneAndInABatch) {
   p.kv_heads = 8;
   p.head_dim = 128;
   p.page_size = 16;
-  p.num_pages = 300;
+  p.num_pages = 560;
   std::mt19937 rng(11);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   FillRandomPools(&p, rng, normal);
@@ -472,19 +474,37 @@ TEST(PagedAttentionTest, DecodeIsTheSameBitsAloneAndInABatch) {
     for (int32_t i = 0; i < count; ++i) t[static_cast<size_t>(i)] = first + (i * 7) % count;
     return t;
   };
-  // Contexts of 1 split (40 keys), 11 splits and 32 splits of 96 keys (3,001).
-  const std::vector<backend::cuda::PagedAttentionProblem::Seq> seqs = {
-      {700, 1, table(0, 44)}, {39, 1, table(44, 3)}, {3000, 1, table(47, 188)}};
+  // Contexts of 1 split (40 keys), 11 splits and 32 splits of 96 keys (3,001),
+  // and 30 of 160 (4,801: on the CUDA cores by sequence).
+  const std::vector<backend::cuda::PagedAttentionProblem::Seq> seqs = {{700, 1, table(0, 44)},
+                                                                       {39, 1, table(44, 3)},
+                                                                       {3000, 1, table(47, 188)},
+                                                                       {4800, 1, table(235, 301)}};
+  ASSERT_GT(4801, backend::cuda::DecodeMmaMaxKeys());
+  ASSERT_LE(3001, backend::cuda::DecodeMmaMaxKeys());
   const int64_t row = p.heads * p.head_dim;
-  std::vector<float> q(static_cast<size_t>(3 * row));
+  std::vector<float> q(seqs.size() * static_cast<size_t>(row));
   for (float& x : q) x = normal(rng);
-  for (bool mma : {false, true}) {
+  std::vector<float> by_form[2];
+  for (int mma : {0, 1, 2}) {
     p.decode_mma = mma;
     p.seqs = seqs;
     p.q = q;
     p.num_sms = 132;
     std::vector<float> batched;
     ASSERT_TRUE(backend::cuda::RunPagedAttention(p, &batched).ok());
+    if (mma < 2) {
+      by_form[mma] = batched;
+    } else {
+      for (size_t i = 0; i < seqs.size(); ++i) {
+        const std::vector<float>& want = by_form[i == 3 ? 0 : 1];
+        ASSERT_EQ(
+            std::memcmp(batched.data() + i * static_cast<size_t>(row),
+                        want.data() + i * static_cast<size_t>(row), static_cast<size_t>(row) * 4),
+            0)
+            << "by sequence: sequence " << i << " is not its form's bits";
+      }
+    }
     for (size_t i = 0; i < seqs.size(); ++i) {
       p.seqs = {seqs[i]};
       p.q.assign(q.begin() + static_cast<int64_t>(i) * row,
@@ -499,7 +519,7 @@ TEST(PagedAttentionTest, DecodeIsTheSameBitsAloneAndInABatch) {
           ASSERT_EQ(std::bit_cast<uint32_t>(alone[static_cast<size_t>(j)]),
                     std::bit_cast<uint32_t>(
                         batched[static_cast<size_t>(static_cast<int64_t>(i) * row + j)]))
-              << (mma ? "MMA form: " : "") << "sequence " << i << " element " << j;
+              << "form " << mma << ": sequence " << i << " element " << j;
         }
       }
     }
@@ -555,7 +575,7 @@ TEST(PagedAttentionTest, CascadeIsTheSameBitsAsReadingPerSequence) {
     p.seqs = seqs;
     p.q = q;
     for (const auto& [sms, mma] :
-         {std::pair<int64_t, bool>{132, false}, {8, false}, {132, true}, {8, true}}) {
+         {std::pair<int64_t, int>{132, 0}, {8, 0}, {132, 1}, {8, 1}, {132, 2}}) {
       p.num_sms = sms;
       p.decode_mma = mma;
       p.cascade = false;
@@ -569,8 +589,8 @@ TEST(PagedAttentionTest, CascadeIsTheSameBitsAsReadingPerSequence) {
       for (size_t j = 0; j < plain.size(); ++j) {
         ASSERT_FALSE(std::isnan(shared[j])) << "unwritten element " << j;
         ASSERT_EQ(std::bit_cast<uint32_t>(plain[j]), std::bit_cast<uint32_t>(shared[j]))
-            << "head dim " << head_dim << ", sms " << sms << (mma ? ", MMA form" : "")
-            << ": sequence " << j / row << " element " << j % row;
+            << "head dim " << head_dim << ", sms " << sms << ", form " << mma << ": sequence "
+            << j / row << " element " << j % row;
       }
       for (size_t i : {size_t{0}, size_t{19}, size_t{22}, seqs.size() - 1}) {
         backend::cuda::PagedAttentionProblem alone = p;
@@ -595,7 +615,7 @@ TEST(PagedAttentionTest, CascadeIsTheSameBitsAsReadingPerSequence) {
 // size comes with cascade blocks of different shapes and with none: each its
 // own CUDA graph), the others catching up alone. Logits are the same bits
 // either way, step after step, and the cascade blocks did run.
-void CheckForkedSequencesDecodeTheSameBits(bool mma) {
+void CheckForkedSequencesDecodeTheSameBits(int mma) {
   constexpr int64_t kPageSize = 16, kPages = 160;
   model::MakeModelOptions options;
   options.preset = "small";  // hidden 768, 12 heads: head dim 64
@@ -677,14 +697,20 @@ void CheckForkedSequencesDecodeTheSameBits(bool mma) {
 
 TEST(CudaCascadeDecodeTest, ForkedSequencesDecodeTheSameBits) {
   if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
-  CheckForkedSequencesDecodeTheSameBits(false);
+  CheckForkedSequencesDecodeTheSameBits(0);
 }
 
 // The same in the MMA decode form (attention.h): its cascade blocks put the
 // forks' rows in one tile.
 TEST(CudaCascadeDecodeTest, ForkedSequencesDecodeTheSameBitsOnTheTensorCores) {
   if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
-  CheckForkedSequencesDecodeTheSameBits(true);
+  CheckForkedSequencesDecodeTheSameBits(1);
+}
+
+// And by sequence (the backend's default form): the forks are short, so MMA.
+TEST(CudaCascadeDecodeTest, ForkedSequencesDecodeTheSameBitsByTheirForm) {
+  if (backend::cuda::CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  CheckForkedSequencesDecodeTheSameBits(2);
 }
 
 // The device's row sampling against backend::SampleRow, bit for bit, on rows

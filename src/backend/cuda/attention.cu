@@ -761,7 +761,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeAttentionKernel(Atten
   __shared__ int32_t page_s[kDecodePageIds];
   // The step's tables do not depend on the kernels before this one.
   const AttentionBlock blk = a.blocks[blockIdx.x];
-  if (blk.seq < 0) return;  // padding (PadDecodePlan)
+  if (blk.seq < 0) return;                        // padding (PadDecodePlan)
+  if (a.decode_mma == 2 && blk.mma != 0) return;  // the MMA kernel's
   const AttentionSeq seq = a.seqs[blk.seq];
   const int32_t* pages = a.page_tables + seq.page_table_offset;
   const int first_page = blk.k_begin / a.page_size;
@@ -1057,7 +1058,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) DecodeMmaKernel(AttentionAr
   __shared__ int last_split;
   __shared__ float w_s[G][kDecodeMaxSplits];  // the merge's weights
   const AttentionBlock blk = a.blocks[blockIdx.x];
-  if (blk.seq < 0) return;  // padding (PadDecodePlan)
+  if (blk.seq < 0) return;                        // padding (PadDecodePlan)
+  if (a.decode_mma == 2 && blk.mma == 0) return;  // the CUDA-core kernel's
   __shared__ int32_t page_s[kDecodePageIds];
   const AttentionSeq seq = a.seqs[blk.seq];
   const int32_t* pages = a.page_tables + seq.page_table_offset;
@@ -1338,10 +1340,11 @@ void Launch(const AttentionArgs& a, cudaStream_t stream) {
 
 }  // namespace
 
-bool DecodeMmaFromEnvironment(bool fallback) {
+int DecodeMmaFromEnvironment(int fallback) {
   const char* v = std::getenv("RADIXLM_CUDA_DECODE_MMA");
   if (v == nullptr || *v == '\0') return fallback;
-  return std::strcmp(v, "0") != 0;
+  if (std::strcmp(v, "auto") == 0) return 2;
+  return std::strcmp(v, "0") != 0 ? 1 : 0;
 }
 
 bool AttentionSupportsHeadDim(int64_t head_dim) {
@@ -1363,7 +1366,12 @@ cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream, bool pd
     // A decode plan's partials are laid out for the decode kernel alone, which
     // merges its own splits.
     if (!DecodeAttentionSupports(a.head_dim, a.heads / a.kv_heads)) return cudaErrorInvalidValue;
-    if (a.decode_mma != 0 && a.k_fp8 == nullptr) {
+    if (a.decode_mma != 0 && a.k_fp8 != nullptr) {
+      AttentionArgs cuda_cores = a;  // FP8 pools decode on the CUDA cores alone
+      cuda_cores.decode_mma = 0;
+      return LaunchAttention(cuda_cores, stream, pdl);
+    }
+    if (a.decode_mma != 0) {
       // Cascade blocks first: the decode blocks merge their partials.
       if (a.num_cascade_blocks > 0) {
         if (a.window != 0) return cudaErrorInvalidValue;
@@ -1371,8 +1379,14 @@ cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream, bool pd
                                                : LaunchCascadeMma<128>(a, stream, pdl);
         if (e != cudaSuccess) return e;
       }
-      return a.head_dim == 64 ? LaunchDecodeMma<64>(a, stream, pdl)
-                              : LaunchDecodeMma<128>(a, stream, pdl);
+      // By sequence (2): each kernel takes the blocks of its form.
+      if (a.decode_mma == 1 || (a.decode_forms & 1) != 0) {
+        const cudaError_t e = a.head_dim == 64 ? LaunchDecodeMma<64>(a, stream, pdl)
+                                               : LaunchDecodeMma<128>(a, stream, pdl);
+        if (e != cudaSuccess || a.decode_mma == 1 || (a.decode_forms & 2) == 0) return e;
+      }
+      return a.head_dim == 64 ? LaunchDecode<64>(a, stream, pdl)
+                              : LaunchDecode<128>(a, stream, pdl);
     }
     if (a.num_cascade_blocks > 0) {
       // Cascade blocks read BF16 pools without a window (attention_plan.h).

@@ -71,7 +71,9 @@ struct AttentionBlock {
   // Decode plans: the range is cut into splits of this many keys, each its own
   // partial from `partial` on (0: the range is one split).
   int32_t split_len = 0;
-  int32_t unused = 0;
+  // Decode plans with AttentionArgs::decode_mma == 2: 1 runs on the MMA
+  // kernel, 0 on the CUDA-core one (MarkDecodeForms: by the sequence alone).
+  int32_t mma = 0;
 };
 
 // Combines partials [first_partial, first_partial + count) into the output of
@@ -160,9 +162,13 @@ struct AttentionArgs {
   const CascadeMember* cascade_members = nullptr;
   // Decode plans over a BF16 pool: 1 runs the decode splits (and the cascade
   // blocks) on the tensor cores (the MMA decode form below), 0 on the CUDA
-  // cores. The two forms round differently; within one form a sequence's bits
-  // do not depend on the batch or on cascade blocks.
+  // cores, 2 each block as its AttentionBlock::mma says (the form chosen by
+  // its sequence alone; decode_forms: bit 0 some block is MMA, bit 1 some is
+  // not, so a kernel with no blocks is not launched). The two forms round
+  // differently; a sequence's bits do not depend on the batch or on cascade
+  // blocks (under 2, since its form does not either).
   int32_t decode_mma = 0;
+  int32_t decode_forms = 0;
 };
 
 // How the decode kernel reads an FP8 pool's K (attention.cu): K in 16-byte or
@@ -186,9 +192,13 @@ enum class Fp8DecodeForm { kCvt16, kCvt8, kBits16, kBits8 };
 // Llama 3's G = 4 in one pass). A tensor-core product's output row depends on
 // its own input row alone, so a row's bits are the same whichever rows share
 // its tile: a cascade block gives each member the partials the decode kernel
-// gives it alone. Environment RADIXLM_CUDA_DECODE_MMA=1|0 (unset: `fallback`)
-// sets it for the backend and bench-engine's attention part, for A/B runs.
-bool DecodeMmaFromEnvironment(bool fallback);
+// gives it alone. Per sequence the MMA form pays where groups share pages (a
+// cascade block of 16 reads the shared keys once) and at large batches; the
+// CUDA-core form is faster for one long sequence (a split's 16-key steps run
+// one after another on one warp). Environment RADIXLM_CUDA_DECODE_MMA=1|0|auto
+// (AttentionArgs::decode_mma 1, 0 or 2; unset: `fallback`) sets it for the
+// backend and bench-engine's attention part, for A/B runs.
+int DecodeMmaFromEnvironment(int fallback);
 
 bool AttentionSupportsHeadDim(int64_t head_dim);
 // The decode kernel's shapes (AttentionArgs::decode): head dim 64 or 128, 1, 2,

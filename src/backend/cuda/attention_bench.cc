@@ -189,8 +189,14 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
   const auto cascade_blocks = static_cast<int64_t>(cascade.blocks.size());
   const auto plan_blocks = static_cast<int64_t>(blocks.size());
   const auto plan_merges = static_cast<int64_t>(merges.size());
-  // As a step pads it (the padding blocks return at once).
-  if (decode) PadDecodePlan(s.batch, s.kv_heads, num_sms, &blocks, &merges, &cascade);
+  // As a step pads it (the padding blocks return at once), its decode form as
+  // the backend's (RADIXLM_CUDA_DECODE_MMA, by sequence when unset).
+  const int decode_mma = DecodeMmaFromEnvironment(2);
+  int32_t decode_forms = 0;
+  if (decode) {
+    PadDecodePlan(s.batch, s.kv_heads, num_sms, &blocks, &merges, &cascade);
+    if (decode_mma == 2) decode_forms = MarkDecodeForms(plan, 0, &blocks);
+  }
 
   const int64_t rows = s.batch * s.tokens;
   const int64_t ld = (s.heads + 2 * s.kv_heads) * s.head_dim;
@@ -246,7 +252,8 @@ StatusOr<AttentionBenchResult> BenchPagedAttention(const AttentionBenchShape& s,
   a.num_cascade_blocks = static_cast<int32_t>(cascade.blocks.size());
   a.cascade_split_keys = cascade.split_keys;
   a.cascade_members = member_buf.as<CascadeMember>();
-  a.decode_mma = DecodeMmaFromEnvironment(false) ? 1 : 0;
+  a.decode_mma = decode_mma;
+  a.decode_forms = decode_forms;
 
   Events ev;
   RADIXLM_CUDA_TRY(cudaEventCreate(&ev.start));

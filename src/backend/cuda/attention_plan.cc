@@ -96,6 +96,23 @@ int64_t DecodeSplitKeys(int64_t keys) {
   return std::max(kDecodeSplitMinKeys, (even + 31) / 32 * 32);
 }
 
+bool DecodeMmaForSequence(const AttentionPlanSeq& seq, int64_t window) {
+  int64_t keys = seq.start + seq.tokens;
+  if (window > 0) keys = std::min(keys, window);
+  return keys <= kDecodeMmaMaxKeys;
+}
+
+int32_t MarkDecodeForms(const std::vector<AttentionPlanSeq>& seqs, int64_t window,
+                        std::vector<AttentionBlock>* blocks) {
+  int32_t forms = 0;
+  for (AttentionBlock& b : *blocks) {
+    if (b.seq < 0) continue;  // padding
+    b.mma = DecodeMmaForSequence(seqs[static_cast<size_t>(b.seq)], window) ? 1 : 0;
+    forms |= b.mma != 0 ? 1 : 2;
+  }
+  return forms;
+}
+
 namespace {
 
 // The cascade groups of a decode plan (DecodeCascade): per sequence its shared

@@ -90,6 +90,18 @@ void PlanDecodeAttention(const std::vector<AttentionPlanSeq>& seqs, int64_t head
                          DecodeBlockOrder order = DecodeBlockOrder::kKvHeadMajor,
                          DecodeCascade* cascade = nullptr);
 
+// The decode form by sequence (AttentionArgs::decode_mma 2): a sequence of at
+// most kDecodeMmaMaxKeys visible keys (with `window`, the last min(keys,
+// window)) decodes in the MMA form, a longer one on the CUDA cores. The bound
+// is where splits stop being cascade-eligible (kDecodeMaxSplits splits of
+// kCascadeMaxSplitKeys), so every cascade member is MMA-form. MarkDecodeForms
+// sets each real block's AttentionBlock::mma and returns
+// AttentionArgs::decode_forms (bit 0: some block is MMA-form, bit 1: some not).
+inline constexpr int64_t kDecodeMmaMaxKeys = kDecodeMaxSplits * kCascadeMaxSplitKeys;
+bool DecodeMmaForSequence(const AttentionPlanSeq& seq, int64_t window);
+int32_t MarkDecodeForms(const std::vector<AttentionPlanSeq>& seqs, int64_t window,
+                        std::vector<AttentionBlock>* blocks);
+
 // Pads a decode plan of `seqs` sequences to counts that depend on nothing
 // else: blocks to DecodePlanMaxBlocks (the padding blocks have seq -1 and do
 // nothing), merges to seqs * kv_heads (zeroed). A decode step's launch grid and

@@ -49,6 +49,8 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
       plan, p.heads, p.kv_heads, p.head_dim, p.num_sms, max_partials, &blocks, &merges, p.window,
       DecodeBlockOrder::kKvHeadMajor, p.cascade && !fp8 ? &cascade : nullptr);
   last_cascade_blocks = static_cast<int64_t>(cascade.blocks.size());
+  const int32_t decode_forms =
+      decode && p.decode_mma == 2 ? MarkDecodeForms(plan, p.window, &blocks) : 0;
   DeviceBuffer q, k, v, tab, sq, bl, mg, acc, stats, o, cb, cm;
   RETURN_IF_ERROR(Upload(p.q, &q));
   DeviceBuffer scales;
@@ -115,7 +117,8 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
   a.num_cascade_blocks = static_cast<int32_t>(cascade.blocks.size());
   a.cascade_split_keys = cascade.split_keys;
   a.cascade_members = cm.as<CascadeMember>();
-  a.decode_mma = p.decode_mma ? 1 : 0;
+  a.decode_mma = p.decode_mma;
+  a.decode_forms = decode_forms;
   // Twice, the output cleared in between: the second launch shows that the first
   // left its merge counters at zero (as CUDA-graph replays need). The partials
   // are NaN before each launch, so a partial some block should have written and
@@ -138,5 +141,7 @@ Status RunPagedAttention(const PagedAttentionProblem& p, std::vector<float>* out
 }
 
 int64_t LastCascadeBlocks() { return last_cascade_blocks; }
+
+int64_t DecodeMmaMaxKeys() { return kDecodeMmaMaxKeys; }
 
 }  // namespace radixlm::backend::cuda

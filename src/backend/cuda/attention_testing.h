@@ -29,13 +29,17 @@ struct PagedAttentionProblem {
   // Decode plans over a BF16 pool: sequences whose page tables share pages
   // for whole splits run those on cascade blocks (attention.h); off: never.
   bool cascade = true;
-  // Decode plans over a BF16 pool: the MMA decode form (AttentionArgs::decode_mma).
-  bool decode_mma = false;
+  // Decode plans over a BF16 pool: the decode form (AttentionArgs::decode_mma:
+  // 0 CUDA cores, 1 MMA, 2 by sequence).
+  int decode_mma = 0;
 };
 
 // The cascade blocks RunPagedAttention's last decode plan made (for tests that
 // must know the shared path ran).
 int64_t LastCascadeBlocks();
+// attention_plan.h's kDecodeMmaMaxKeys (decode_mma 2: longer sequences decode
+// on the CUDA cores).
+int64_t DecodeMmaMaxKeys();
 
 // out: [sum of tokens][heads * head_dim] as F32 (the kernel writes BF16).
 Status RunPagedAttention(const PagedAttentionProblem& problem, std::vector<float>* out);

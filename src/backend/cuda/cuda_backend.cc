@@ -205,6 +205,7 @@ struct CudaBackend::Impl {
   struct GraphKey {
     int64_t tokens, seqs, blocks, merges, rows, choices;
     int64_t cascade_blocks = 0, cascade_members = 0, cascade_keys = 0;
+    int64_t decode_forms = 0;  // which decode kernels the step launches
     auto operator<=>(const GraphKey&) const = default;
   };
   struct Graph {
@@ -216,7 +217,7 @@ struct CudaBackend::Impl {
   // From the options and the environment (Create).
   bool use_pdl = false, use_fused_gemv = true;  // for steps of at most gemv_rows tokens
   bool use_cascade = true;
-  bool use_decode_mma = false;
+  int use_decode_mma = 0;            // AttentionArgs::decode_mma
   int64_t gemv_rows = kGemvMaxRows;  // products of at most this many rows: the hand GEMVs
   std::map<GraphKey, Graph> graphs;
   uint64_t graph_replays = 0, graph_captures = 0, cascade_steps = 0;
@@ -434,8 +435,8 @@ Status CudaBackend::Impl::Create(const model::ModelWeights& w, const CudaBackend
   use_pdl = Switch("RADIXLM_CUDA_PDL", options.pdl);
   use_fused_gemv = Switch("RADIXLM_CUDA_FUSED_GEMV", options.fused_gemv);
   use_fp8_weights = Switch("RADIXLM_CUDA_FP8_WEIGHTS", options.fp8_weights);
-  use_cascade = Switch("RADIXLM_CUDA_CASCADE", options.cascade_decode);
   use_decode_mma = DecodeMmaFromEnvironment(options.decode_mma);
+  use_cascade = Switch("RADIXLM_CUDA_CASCADE", options.cascade_decode);
   profile_phases = Switch("RADIXLM_CUDA_PHASES", false);
   gemv_rows = options.gemv_max_rows;
   if (const char* rows = std::getenv("RADIXLM_CUDA_GEMV_ROWS"); rows != nullptr) {
@@ -730,6 +731,7 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
     DecodeCascade cascade;
     size_t blocks_at = 0, merges_at = 0;  // in the step's tables
     size_t cascade_at = 0, members_at = 0;
+    int32_t decode_forms = 0;  // AttentionArgs::decode_forms (decode_mma 2)
   };
   Plan plans[2];  // [0]: full attention, [1]: the sliding window
   bool decode_plan = false;
@@ -746,6 +748,10 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
     // sequence crosses a split boundary.
     if (decode_plan) {
       if (!plan.cascade.blocks.empty()) ++cascade_steps;
+      if (use_decode_mma == 2 && !kv_fp8) {
+        plan.decode_forms =
+            MarkDecodeForms(plan_seqs, windowed ? c.sliding_window : 0, &plan.blocks);
+      }
       PadDecodePlan(static_cast<int64_t>(batch.size()), c.num_kv_heads, num_sms, &plan.blocks,
                     &plan.merges, cascade);
     }
@@ -839,7 +845,7 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
   bool one_token_each = true;
   for (const SequenceInput& s : batch) one_token_each = one_token_each && s.tokens.size() == 1;
   aa.decode = decode_plan ? 1 : 0;
-  aa.decode_mma = use_decode_mma ? 1 : 0;
+  aa.decode_mma = kv_fp8 ? 0 : use_decode_mma;
 
   // With profile_phases, an event where each phase starts (the step's end event
   // closes the last).
@@ -938,6 +944,7 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
       aa.cascade_blocks = reinterpret_cast<const CascadeBlock*>(words + plan.cascade_at);
       aa.num_cascade_blocks = static_cast<int32_t>(plan.cascade.blocks.size());
       aa.cascade_split_keys = plan.cascade.split_keys;
+      aa.decode_forms = plan.decode_forms;
       aa.cascade_members = reinterpret_cast<const CascadeMember*>(words + plan.members_at);
       RETURN_IF_ERROR(mark(CudaBackend::kPhaseAttention));
       RADIXLM_CUDA_TRY(LaunchAttention(aa, stream, pdl));
@@ -1028,7 +1035,8 @@ Status CudaBackend::Impl::Launch(std::span<const SequenceInput> batch) {
                        num_choices,
                        static_cast<int64_t>(plans[0].cascade.blocks.size()),
                        static_cast<int64_t>(plans[0].cascade.members.size()),
-                       plans[0].cascade.split_keys};
+                       plans[0].cascade.split_keys,
+                       plans[0].decode_forms | plans[1].decode_forms << 2};
     std::vector<const void*> buffers = {meta.as<void>(),      x.as<void>(),    normed.as<void>(),
                                         qkv_out.as<void>(),   attn.as<void>(), up.as<void>(),
                                         act.as<void>(),       last.as<void>(), logits.as<void>(),

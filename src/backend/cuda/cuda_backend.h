@@ -83,14 +83,18 @@ struct CudaBackendOptions {
   // Decode steps read the K/V of decode splits that sequences share (their page
   // tables map the same pages: a cached system prompt, n > 1) once per group
   // (attention.h's cascade blocks), with the same bits as reading them per
-  // sequence. BF16 pools, full-attention layers. Off by default: on the H200
-  // it measured 1.16-1.20x slower than per-sequence reads (docs/BENCHMARKS.md);
-  // environment RADIXLM_CUDA_CASCADE=1|0.
-  bool cascade_decode = false;
-  // Decode attention on the tensor cores (attention.h's MMA decode form, BF16
-  // pools), cascade blocks too; off: the CUDA-core decode kernel. Environment
-  // RADIXLM_CUDA_DECODE_MMA=1|0.
-  bool decode_mma = false;
+  // sequence. BF16 pools, full-attention layers. In the MMA form a cascade
+  // block runs 16 sequences over one copy of a split: 2.6x faster than reading
+  // per sequence for 256 sequences on a 2,048-token prefix on the H100; on the
+  // CUDA cores (decode_mma 0) its blocks are slower than per-sequence reads, so
+  // turn it off with that form. Environment RADIXLM_CUDA_CASCADE=1|0.
+  bool cascade_decode = true;
+  // Decode attention's form (attention.h, BF16 pools): 2 (the default) by
+  // sequence, the MMA form for sequences of at most kDecodeMmaMaxKeys keys
+  // (4,096: every sequence a cascade block can take) and the CUDA-core kernel
+  // for longer ones; 1 the MMA form for all; 0 the CUDA cores for all.
+  // Environment RADIXLM_CUDA_DECODE_MMA=auto|1|0.
+  int decode_mma = 2;
   // The pools' format (kv_dtype.h): kAuto BF16, kFp8 E4M3 codes with the
   // weights' KV cache scales (1.0 without).
   KvDtype kv_dtype = KvDtype::kAuto;
