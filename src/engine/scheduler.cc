@@ -442,22 +442,25 @@ int64_t Scheduler::SharedWithPrefill(const Request& request) const {
 
 void Scheduler::RankWaiting(int64_t now) {
   ScopedNanos timer(&cache_ns_);
+  // What a waiting request may match: the last prompt token is always computed
+  // (its logits give the first sample).
+  auto matchable = [](const Request& r) {
+    const auto& p = r.options.prompt;
+    return std::span(p).first(static_cast<size_t>(
+        std::min<int64_t>(static_cast<int64_t>(p.size()) - 1, r.MatchLimit(*r.sequences[0]))));
+  };
   waiting_desc_.resize(waiting_.size());
   for (size_t i = 0; i < waiting_.size(); ++i) {
     Request& r = *waiting_[i];
     kvcache::PrefixMemo& memo = r.prefix_memo;
     sched::WaitingRequest& w = waiting_desc_[i];
-    // The last prompt token is always computed (its logits give the first sample).
-    const auto& p = r.options.prompt;
     w.id = r.id;
     w.arrival_ns = r.arrival_ns;
     w.queued_ns = r.queued_ns;
     w.preemptions = r.preemptions;
-    const auto prompt = std::span(p).first(static_cast<size_t>(
-        std::min<int64_t>(static_cast<int64_t>(p.size()) - 1, r.MatchLimit(*r.sequences[0]))));
-    w.cached_tokens = cache_ == nullptr || prompt.empty() ? 0
-                      : policy_.options().touch_waiting
-                          ? static_cast<int64_t>(cache_->TouchPrefix(r.options.ns, prompt, &memo))
+    const auto prompt = matchable(r);
+    w.cached_tokens = cache_ == nullptr || prompt.empty()
+                          ? 0
                           : static_cast<int64_t>(cache_->PeekMatch(r.options.ns, prompt, &memo));
     w.loading = false;
     if (tiers_ != nullptr && !r.options.embed) {
@@ -495,6 +498,17 @@ void Scheduler::RankWaiting(int64_t now) {
   }
   waiting_.swap(ranked);
   waiting_desc_.swap(desc);
+  if (cache_ != nullptr && policy_.options().touch_waiting) {
+    // Touched in queue order (sched::SchedulePolicy::Rank): the prefix of the
+    // request whose turn comes last is the least recent of them.
+    for (size_t k = 0; k < waiting_.size(); ++k) {
+      Request& r = *waiting_[k];
+      const auto prompt = matchable(r);
+      if (!prompt.empty()) {
+        cache_->TouchPrefix(r.options.ns, prompt, &r.prefix_memo, static_cast<int64_t>(k));
+      }
+    }
+  }
 }
 
 const std::vector<kvcache::BlockHash>& Scheduler::PromptHashes(Request* r) {

@@ -34,9 +34,9 @@ class EventingCache final : public PrefixCache {
                    PrefixMemo* memo) const override {
     return inner_->PeekMatch(ns, tokens, memo);
   }
-  size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens,
-                     PrefixMemo* memo) override {
-    return inner_->TouchPrefix(ns, tokens, memo);
+  size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens, PrefixMemo* memo,
+                     int64_t queue_position) override {
+    return inner_->TouchPrefix(ns, tokens, memo, queue_position);
   }
 
   Status Insert(std::string_view ns, std::span<const Token> tokens, std::span<const PageId> pages,

@@ -110,8 +110,10 @@ class LearnedPolicy final : public EvictionPolicy {
 // times its size (kSizeBuckets powers of four pages). For each it counts the
 // entries that left it (hit or evicted) and those used again: hit while cached,
 // or evicted and their content inserted again later (a ghost of the last
-// kGhostEntries evicted content keys). A class reused less than kDeadBelow of
-// the time is dead.
+// kGhostEntries evicted content keys). A class is dead once at least
+// kDeadAfter entries have left it and it was reused less than kDeadBelow of the
+// time. An entry a waiting request will match (EntryStats::queued) is never
+// aged, whatever its class.
 class ReusePolicy final : public EvictionPolicy {
  public:
   static constexpr int kUses = 4;
@@ -120,6 +122,7 @@ class ReusePolicy final : public EvictionPolicy {
   static constexpr int kClasses = kUses * kGeneratedBuckets * kSizeBuckets;
   static constexpr size_t kGhostEntries = size_t{1} << 16;
   static constexpr double kDeadBelow = 0.15;
+  static constexpr int64_t kDeadAfter = 10;
   // A dead entry is ranked as if used this many mean idle times earlier.
   static constexpr double kDeadAge = 5;
 

@@ -41,9 +41,11 @@
 //   reuse       lowest retention priority first, then LRU, except that entries
 //               of a class predicted dead go first: the class (as learned's, and
 //               how many tokens the request that inserted it generated) is dead
-//               when under 15% of its entries were used again, counting those
-//               evicted whose content came back later (a ghost of evicted keys),
-//               so eviction does not teach itself that what it evicts is unused
+//               when ten or more of its entries have left and under 15% of them
+//               were used again, counting those evicted whose content came back
+//               later (a ghost of evicted keys), so eviction does not teach
+//               itself that what it evicts is unused; a prefix a waiting request
+//               touched is never aged
 //
 // Not thread-safe; owned by one cache.
 #pragma once
@@ -81,6 +83,10 @@ struct EntryStats {
   // (InsertOptions::generated_tokens, the largest given; 0: none told). Kept by the
   // radix tree; the hash index gives 0.
   uint32_t generated_tokens = 0;
+  // The entry's last use was a waiting request's (PrefixCache::TouchPrefix): a
+  // request in the queue will match it. Kept by the radix tree; the hash index
+  // gives false.
+  bool queued = false;
   // The policy's own mark (a queue and the time the entry joined it; 0 when it
   // has none), set only through Reprieve.
   int64_t mark = 0;

@@ -252,9 +252,15 @@ size_t HashIndex::PeekMatch(std::string_view ns, std::span<const Token> tokens) 
 }
 
 size_t HashIndex::TouchPrefix(std::string_view ns, std::span<const Token> tokens) {
-  const int64_t now = clock_->NowNanos();
-  return WalkPrefix(ns, tokens, [this, now](uint32_t id) {
-    Touch(id, now, /*hit=*/false, EntryUsage::kKeepPriority);
+  return TouchPrefix(ns, tokens, nullptr, 0);
+}
+
+size_t HashIndex::TouchPrefix(std::string_view ns, std::span<const Token> tokens,
+                              PrefixMemo* /*memo*/, int64_t queue_position) {
+  const int64_t at = clock_->NowNanos() - std::max<int64_t>(queue_position, 0);
+  return WalkPrefix(ns, tokens, [this, at](uint32_t id) {
+    Touch(id, std::max(at, blocks_[id].usage.last_access_ns), /*hit=*/false,
+          EntryUsage::kKeepPriority);
   });
 }
 

@@ -35,6 +35,8 @@ class HashIndex final : public PrefixCache {
   void Match(std::string_view ns, std::span<const Token> tokens, MatchResult* out) override;
   size_t PeekMatch(std::string_view ns, std::span<const Token> tokens) const override;
   size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens) override;
+  size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens, PrefixMemo* memo,
+                     int64_t queue_position) override;
   size_t LockPrefix(std::string_view ns, std::span<const Token> tokens,
                     CacheHandle* handle) override;
   Status Insert(std::string_view ns, std::span<const Token> tokens, std::span<const PageId> pages,

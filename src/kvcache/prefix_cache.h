@@ -214,13 +214,23 @@ class PrefixCache {
   // the same length (touching the same entries) without comparing tokens. The
   // result is always what the plain call would return; a cache may ignore the
   // memo (the defaults do).
+  //
+  // TouchPrefix's `queue_position` is the request's place in the order the
+  // caller will admit its queue (0: first): the prefix is marked used that many
+  // nanoseconds before now (an entry used later keeps its later time), so that
+  // among the prefixes one pass over the queue touches, the later a request's
+  // turn, the less recent its prefix, and recency-ordered eviction takes the
+  // prefix of the last request in line first rather than whichever entry has
+  // the smallest id. The default ignores both.
   virtual size_t PeekMatch(std::string_view ns, std::span<const Token> tokens,
                            PrefixMemo* memo) const {
     (void)memo;
     return PeekMatch(ns, tokens);
   }
-  virtual size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens, PrefixMemo* memo) {
+  virtual size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens, PrefixMemo* memo,
+                             int64_t queue_position) {
     (void)memo;
+    (void)queue_position;
     return TouchPrefix(ns, tokens);
   }
 

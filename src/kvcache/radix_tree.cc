@@ -69,6 +69,7 @@ uint32_t RadixTree::NewNode(uint32_t parent, uint32_t ns, uint32_t depth, int64_
   node.content_key = 0;
   node.generated = 0;
   node.end_hash_known = false;
+  node.queued = false;
   node.alive = true;
   node.detached = false;
   ++live_nodes_;
@@ -161,6 +162,7 @@ uint32_t RadixTree::Split(uint32_t id, size_t at) {
   upper.lock_count = lower.lock_count;
   upper.usage = lower.usage;
   upper.generated = lower.generated;
+  upper.queued = lower.queued;
   upper.detached = lower.detached;
   lower.depth += static_cast<uint32_t>(at);
   ++lower.version;
@@ -333,6 +335,7 @@ EntryStats RadixTree::StatsOf(const Node& node) const {
   stats.content_key = node.content_key;
   stats.depth_tokens = node.depth;
   stats.generated_tokens = node.generated;
+  stats.queued = node.queued;
   if (entry_events_ && node.parent != kNone) stats.parent_hits = nodes_[node.parent].usage.hits;
   return stats;
 }
@@ -387,8 +390,9 @@ void RadixTree::RefreshEvictable(uint32_t id) {
   heap_.Set(id, IsEvictable(node), eviction_->KeyFor(StatsOf(node)));
 }
 
-void RadixTree::Touch(uint32_t id, int64_t now, bool hit, int32_t priority) {
+void RadixTree::Touch(uint32_t id, int64_t now, bool hit, int32_t priority, bool queued) {
   Node& node = nodes_[id];
+  node.queued = queued;
   if (hit && entry_events_) eviction_->OnHit(StatsOf(node));
   node.usage.Touch(now, hit, priority);
   if (heap_.Contains(id)) heap_.Update(id, eviction_->KeyFor(StatsOf(node)));
@@ -540,14 +544,15 @@ size_t RadixTree::PeekMatch(std::string_view ns, std::span<const Token> tokens,
 }
 
 size_t RadixTree::TouchPrefix(std::string_view ns, std::span<const Token> tokens) {
-  return TouchPrefix(ns, tokens, nullptr);
+  return TouchPrefix(ns, tokens, nullptr, 0);
 }
 
-size_t RadixTree::TouchPrefix(std::string_view ns, std::span<const Token> tokens,
-                              PrefixMemo* memo) {
-  const int64_t now = clock_->NowNanos();
-  return WalkPrefix(ns, tokens, memo, [this, now](uint32_t id) {
-    Touch(id, now, /*hit=*/false, EntryUsage::kKeepPriority);
+size_t RadixTree::TouchPrefix(std::string_view ns, std::span<const Token> tokens, PrefixMemo* memo,
+                              int64_t queue_position) {
+  const int64_t at = clock_->NowNanos() - std::max<int64_t>(queue_position, 0);
+  return WalkPrefix(ns, tokens, memo, [this, at](uint32_t id) {
+    Touch(id, std::max(at, nodes_[id].usage.last_access_ns), /*hit=*/false,
+          EntryUsage::kKeepPriority, /*queued=*/true);
   });
 }
 

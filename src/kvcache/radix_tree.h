@@ -57,7 +57,8 @@ class RadixTree final : public PrefixCache {
   size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens) override;
   size_t PeekMatch(std::string_view ns, std::span<const Token> tokens,
                    PrefixMemo* memo) const override;
-  size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens, PrefixMemo* memo) override;
+  size_t TouchPrefix(std::string_view ns, std::span<const Token> tokens, PrefixMemo* memo,
+                     int64_t queue_position) override;
   size_t LockPrefix(std::string_view ns, std::span<const Token> tokens,
                     CacheHandle* handle) override;
   Status Insert(std::string_view ns, std::span<const Token> tokens, std::span<const PageId> pages,
@@ -116,6 +117,7 @@ class RadixTree final : public PrefixCache {
     // end_hashes_[id] holds the block hash of the path through the node's last
     // full page (EndHash); any change to the node's tokens clears this.
     bool end_hash_known = false;
+    bool queued = false;  // EntryStats::queued
   };
   struct Namespace {
     std::string name;
@@ -173,7 +175,7 @@ class RadixTree final : public PrefixCache {
   BlockHash EndHashFromRoot(uint32_t id) const;
   void RefreshEvictable(uint32_t id);
   // Marks a use (EntryUsage::Touch) and re-keys the node if it is evictable.
-  void Touch(uint32_t id, int64_t now, bool hit, int32_t priority);
+  void Touch(uint32_t id, int64_t now, bool hit, int32_t priority, bool queued = false);
   // Asks the policy whether the heap's top entry `id` gets a second chance; re-keys it if so.
   bool Reprieved(uint32_t id, int64_t now);
 

@@ -5,10 +5,12 @@
 // caller keeps its pages and its prefix cache and asks the policy what to do:
 //
 //   Rank              the waiting queue (each request's cached prefix measured
-//                     with PrefixCache::TouchPrefix when touch_waiting is on,
-//                     which marks it used now: a prefix a queued request will
-//                     reuse is not the first evicted while it waits; else
-//                     PeekMatch, which leaves recency alone): a request preempted, or waiting
+//                     with PrefixCache::PeekMatch; then, when touch_waiting is
+//                     on, the callers mark each ranked request's prefix used
+//                     with TouchPrefix and its place in the ranked order, so a
+//                     prefix a queued request will reuse is not the first
+//                     evicted while it waits, and of the queue's prefixes the
+//                     one whose request comes last goes first): a request preempted, or waiting
 //                     longer than the fairness bound, is urgent and goes ahead of every other,
 //                     oldest arrival first; the others longest cached prefix first, then by
 //                     arrival; the id breaks ties, so the order is a function of the descriptions
@@ -64,7 +66,7 @@ struct PolicyOptions {
   // costs its token count wherever it starts.
   int64_t prefill_attention_span = 0;
   int64_t fairness_bound_ns = 2'000'000'000;
-  bool touch_waiting = true;  // Rank's prefixes: TouchPrefix (true) or PeekMatch
+  bool touch_waiting = true;  // Rank's prefixes touched in ranked order (true) or only peeked
   int64_t page_size = 16;
   bool prefix_cache = true;  // off: nothing is shared, so nothing waits to share
   Status Validate() const;

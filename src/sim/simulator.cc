@@ -371,12 +371,18 @@ class Run final : public sched::AdmitHost {
       w.queued_ns = s.queued_ns;
       w.preemptions = s.preemptions;
       const auto prompt = std::span(s.tokens).first(static_cast<size_t>(s.prompt_len - 1));
-      w.cached_tokens =
-          static_cast<int64_t>(options_.touch_waiting ? cache_->TouchPrefix(Ns(s), prompt, &memo)
-                                                      : cache_->PeekMatch(Ns(s), prompt, &memo));
+      w.cached_tokens = static_cast<int64_t>(cache_->PeekMatch(Ns(s), prompt, &memo));
       if (tiers_ != nullptr) w.cached_tokens = MatchBelow(s, w.cached_tokens);
     }
     policy_.Rank(waiting_desc_, now, &order_);
+    if (options_.touch_waiting) {
+      // Touched in queue order, as the engine does (Scheduler::RankWaiting).
+      for (size_t k = 0; k < order_.size(); ++k) {
+        Seq& s = *waiting_[order_[k]];
+        const auto prompt = std::span(s.tokens).first(static_cast<size_t>(s.prompt_len - 1));
+        cache_->TouchPrefix(Ns(s), prompt, &s.prefix_memo, static_cast<int64_t>(k));
+      }
+    }
     policy_.Admit(waiting_desc_, order_, now, running, &budget_, this, &admitted_);
     if (admitted_.empty()) return;
     std::erase_if(waiting_, [](const auto& s) { return s == nullptr; });

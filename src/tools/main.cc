@@ -375,8 +375,9 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   run_cmd
       ->add_option("--waiting-prefixes", run.waiting_prefixes,
-                   "touch: waiting requests' cached prefixes are marked used each step, so they "
-                   "are not evicted first while they wait (serve's default); peek: left alone")
+                   "touch: waiting requests' cached prefixes are marked used each step in ranked "
+                   "order, so they are not evicted first while they wait, the last in line's "
+                   "first of them (serve's default); peek: left alone")
       ->check(CLI::IsMember({"touch", "peek"}));
   run_cmd
       ->add_option("--host-capacity", run.host_capacity,
@@ -794,8 +795,9 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   serve_cmd
       ->add_option("--waiting-prefixes", serve.waiting_prefixes,
-                   "touch (default): waiting requests' cached prefixes are marked used each step, "
-                   "so they are not evicted first while they wait; peek: left alone")
+                   "touch (default): waiting requests' cached prefixes are marked used each step "
+                   "in ranked order, so they are not evicted first while they wait, the last in "
+                   "line's first of them; peek: left alone")
       ->check(CLI::IsMember({"touch", "peek"}));
   serve_cmd->add_option("--max-waiting", serve.max_waiting, "Queued requests before 503")
       ->check(CLI::PositiveNumber);

@@ -439,6 +439,35 @@ TEST_F(SchedulerTest, WaitingRequestsAreRankedByCachedPrefix) {
   (void)warm;
 }
 
+// Ranking touches the waiting prefixes in ranked order: of two cached prefixes
+// that queued requests will reuse, the one whose request comes later in line
+// is evicted first, though it arrived first and was cached last (with one time
+// for both, the smaller node id went first: the other one's).
+TEST_F(SchedulerTest, WaitingPrefixesAreTouchedInRankedOrder) {
+  EngineOptions o;
+  o.max_running = 1;
+  Make(4, 512, o);
+  std::mt19937 rng(12);
+  auto short_doc = Tokens(rng, 40), long_doc = Tokens(rng, 80);
+  Add(Req(Concat(long_doc, Tokens(rng, 3)), 1));  // the smaller node ids
+  RunAll();
+  Add(Req(Concat(short_doc, Tokens(rng, 3)), 1));
+  RunAll();
+  auto busy = Add(Req(Tokens(rng, 10), 3));  // occupies the one slot
+  scheduler_->Step();
+  auto later = Add(Req(Concat(short_doc, Tokens(rng, 3)), 1));  // arrives first
+  auto sooner = Add(Req(Concat(long_doc, Tokens(rng, 3)), 1));  // longer prefix: ranked first
+  clock_.Advance(1000);
+  scheduler_->Step();  // ranks the queue and touches both prefixes
+  kvcache::PrefixCache* cache = scheduler_->cache();
+  ASSERT_EQ(cache->PeekMatch("", short_doc), 40u);
+  ASSERT_EQ(cache->PeekMatch("", long_doc), 80u);
+  ASSERT_GT(cache->Evict(1), 0);
+  EXPECT_EQ(cache->PeekMatch("", short_doc), 0u);
+  EXPECT_EQ(cache->PeekMatch("", long_doc), 80u);
+  EXPECT_EQ(FinishOrder({busy, later, sooner}), (std::vector<int>{0, 2, 1}));
+}
+
 TEST_F(SchedulerTest, FairnessBoundLetsAStarvedRequestGoFirst) {
   EngineOptions o;
   o.max_running = 1;

@@ -174,24 +174,34 @@ TEST(EvictionPolicyKeyTest, ReuseAgesDeadClassesAndLearnsFromItsGhost) {
     EXPECT_FALSE(reuse.Dead(c));
   }
   EXPECT_EQ(reuse.KeyFor(chat).secondary, 9000);  // plain LRU
-  // Five chat entries leave unused (1 ms idle each): 1 in 7 is under the line.
+  // Chat entries leave unused (1 ms idle each): after five, 1 in 7 is under the
+  // line, but a class needs kDeadAfter departures before it can be dead.
   const int chat_class = ReusePolicy::ClassOf(chat);
   for (int i = 0; i < 5; ++i) reuse.OnEvictedEntry(chat, 9000 + 1'000'000);
   EXPECT_DOUBLE_EQ(reuse.ReuseProbability(chat_class), 1.0 / 7);
+  EXPECT_FALSE(reuse.Dead(chat_class));
+  EXPECT_EQ(reuse.KeyFor(chat).secondary, 9000);
+  for (int i = 5; i < ReusePolicy::kDeadAfter; ++i) reuse.OnEvictedEntry(chat, 9000 + 1'000'000);
+  EXPECT_DOUBLE_EQ(reuse.ReuseProbability(chat_class), 1.0 / 12);
   EXPECT_TRUE(reuse.Dead(chat_class));
   EXPECT_FALSE(reuse.Dead(ReusePolicy::ClassOf(doc)));
-  const double idle = 1e6 * (1 - std::pow(255.0 / 256, 5));  // a moving mean from 0
+  const double idle = 1e6 * (1 - std::pow(255.0 / 256, 10));  // a moving mean from 0
   EXPECT_NEAR(reuse.idle_ns(), idle, 1e-6);
   EXPECT_NEAR(reuse.KeyFor(chat).secondary, 9000 - ReusePolicy::kDeadAge * idle, 1);
   EXPECT_LT(reuse.KeyFor(chat), reuse.KeyFor(doc));  // though used more recently
+  // Unless a waiting request will match it: then recency alone.
+  EntryStats queued = chat;
+  queued.queued = true;
+  EXPECT_EQ(reuse.KeyFor(queued).secondary, 9000);
+  EXPECT_LT(reuse.KeyFor(doc), reuse.KeyFor(queued));
   // Its content comes back: a reuse of the class the evicted entry had, once.
   EntryStats again = StatsWith(20000, 20000, 0, 1);
   again.content_key = 77;
   reuse.OnCreatedEntry(again);
-  EXPECT_DOUBLE_EQ(reuse.ReuseProbability(chat_class), 2.0 / 7);
+  EXPECT_DOUBLE_EQ(reuse.ReuseProbability(chat_class), 2.0 / 12);
   EXPECT_FALSE(reuse.Dead(chat_class));
   reuse.OnCreatedEntry(again);
-  EXPECT_DOUBLE_EQ(reuse.ReuseProbability(chat_class), 2.0 / 7);
+  EXPECT_DOUBLE_EQ(reuse.ReuseProbability(chat_class), 2.0 / 12);
   // A hit counts as a reuse and a departure.
   reuse.OnHit(doc);
   EXPECT_DOUBLE_EQ(reuse.ReuseProbability(ReusePolicy::ClassOf(doc)), 2.0 / 3);
@@ -416,7 +426,9 @@ TEST_F(EvictionOrderTest, ReuseEvictsWhatLongGenerationsLeftFirstOnceItLearns) {
   Init(4, 64, "reuse");
   cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path[0]); });
   // Teach it: prompts whose requests generated 300 tokens never come back.
-  for (Token t = 0; t < 5; ++t) InsertNew("ns", Seq(1000 + 100 * t, 8), {.generated_tokens = 300});
+  for (Token t = 0; t < ReusePolicy::kDeadAfter; ++t) {
+    InsertNew("ns", Seq(1000 + 100 * t, 8), {.generated_tokens = 300});
+  }
   clock_.Advance(1000);
   while (Evict(1) > 0) {
   }
@@ -430,10 +442,10 @@ TEST_F(EvictionOrderTest, ReuseEvictsWhatLongGenerationsLeftFirstOnceItLearns) {
 TEST_F(EvictionOrderTest, ReuseLearnsThatEvictedContentCameBack) {
   Init(4, 64, "reuse");
   cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path[0]); });
-  // Five long-generation prompts go unused, then each comes back after eviction:
-  // the ghost counts those returns, and the class is live again.
+  // Long-generation prompts go unused, then each comes back after eviction: the
+  // ghost counts those returns, and the class is live again.
   for (int round = 0; round < 2; ++round) {
-    for (Token t = 0; t < 5; ++t) {
+    for (Token t = 0; t < ReusePolicy::kDeadAfter; ++t) {
       InsertNew("ns", Seq(1000 + 100 * t, 8), {.generated_tokens = 300});
     }
     clock_.Advance(1000);
@@ -445,6 +457,33 @@ TEST_F(EvictionOrderTest, ReuseLearnsThatEvictedContentCameBack) {
   InsertNew("ns", Seq(200, 8), {.generated_tokens = 300});
   ASSERT_EQ(Evict(1), 2);
   EXPECT_EQ(order_, (std::vector<Token>{100}));  // LRU again
+}
+
+// A prefix a waiting request touched (TouchPrefix) is kept by recency even in a
+// dead class; a later use that is not a waiting request's ends that.
+TEST_F(EvictionOrderTest, ReuseDoesNotAgeAPrefixAWaitingRequestWillMatch) {
+  Init(4, 64, "reuse");
+  cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path[0]); });
+  for (Token t = 0; t < ReusePolicy::kDeadAfter; ++t) {
+    InsertNew("ns", Seq(1000 + 100 * t, 8), {.generated_tokens = 300});
+  }
+  clock_.Advance(1000);
+  while (Evict(1) > 0) {
+  }
+  order_.clear();
+  const Tokens dead = Seq(200, 8), live = Seq(100, 8);
+  InsertNew("ns", dead, {.generated_tokens = 300});
+  InsertNew("ns", live, {.generated_tokens = 10});
+  clock_.Advance(10);
+  PrefixMemo memo;
+  EXPECT_EQ(cache_->TouchPrefix("ns", Cat(dead, Seq(900, 3)), &memo, 0), 8u);
+  ASSERT_EQ(Evict(1), 2);
+  EXPECT_EQ(order_, (std::vector<Token>{100}));  // aged, `dead` would go first
+  InsertNew("ns", live, {.generated_tokens = 10});
+  clock_.Advance(10);
+  InsertNew("ns", dead);  // through `dead` again: no longer queued
+  ASSERT_EQ(Evict(1), 2);
+  EXPECT_EQ(order_, (std::vector<Token>{100, 200}));
 }
 
 // What a policy is told about the entries a sequence leaves: the generated tokens

@@ -207,6 +207,30 @@ TEST_P(PrefixCacheContractTest, TouchPrefixKeepsAWaitingPrefixFromEviction) {
   EXPECT_EQ(cache_->PeekMatch("ns", old_prompt), Cacheable(16));
 }
 
+// A pass over a queue touches each waiting prefix with its place in line: the
+// prefix of the request whose turn comes last is the least recent and goes
+// first, whatever order the entries were created in (with one time for all, the
+// smallest id would go first: `a`'s). A later place never makes an entry less
+// recent than a use it already had.
+TEST_P(PrefixCacheContractTest, TouchPrefixQueuePositionOrdersEviction) {
+  Init(4);
+  const Tokens a = Seq(10, 16), b = Seq(300, 16), c = Seq(600, 16);
+  for (const Tokens& t : {a, b, c}) InsertNew("ns", t);
+  clock_.Advance(1000);
+  PrefixMemo ma, mb, mc;
+  EXPECT_EQ(cache_->TouchPrefix("ns", b, &mb, 0), Cacheable(16));
+  EXPECT_EQ(cache_->TouchPrefix("ns", a, &ma, 1), Cacheable(16));
+  EXPECT_EQ(cache_->TouchPrefix("ns", c, &mc, 2), Cacheable(16));
+  EXPECT_EQ(cache_->TouchPrefix("ns", b, &mb, 7), Cacheable(16));  // b keeps its place 0
+  Check();
+  EXPECT_EQ(Evict(4), 4);
+  EXPECT_EQ(cache_->PeekMatch("ns", c), 0u);
+  EXPECT_EQ(cache_->PeekMatch("ns", a), Cacheable(16));
+  EXPECT_EQ(Evict(4), 4);
+  EXPECT_EQ(cache_->PeekMatch("ns", a), 0u);
+  EXPECT_EQ(cache_->PeekMatch("ns", b), Cacheable(16));
+}
+
 TEST_P(PrefixCacheContractTest, NamespacesIsolate) {
   Init(4);
   Tokens s = Seq(0, 8);

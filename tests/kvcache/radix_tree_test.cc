@@ -102,7 +102,7 @@ TEST_F(RadixTreeTest, MemoizedWalksFollowEveryChange) {
   auto check = [&](size_t expected) {
     EXPECT_EQ(cache_->PeekMatch("ns", query, &memo), expected);
     EXPECT_EQ(cache_->PeekMatch("ns", query, &memo), expected);  // from the memo
-    EXPECT_EQ(cache_->TouchPrefix("ns", query, &memo), expected);
+    EXPECT_EQ(cache_->TouchPrefix("ns", query, &memo, 0), expected);
     EXPECT_EQ(cache_->PeekMatch("ns", query), expected);
   };
   check(0);
