@@ -18,12 +18,14 @@
 //              first page the device does not hold
 //   Prefetch   ranking, with a store: the pages after that which the store
 //              holds are read into host slots by the loader threads
-//              (store_readers of them, never the step thread); returns how many of the prompt's
-//              next pages are on their way, so the request waits for them (as for in-batch sharing)
-//              instead of computing them. How far the store holds the prompt is asked once per
-//              request: a store that answers from memory (the directory) at once; otherwise (Redis,
-//              a round trip) on a loader thread, Prefetch returning kProbing until the answer is in
-//              (the request waits for it too; Forget drops it)
+//              (store_readers of them, never the step thread); returns how
+//              many of the prompt's next pages are on their way, so the
+//              request waits for them (as for in-batch sharing) instead of
+//              computing them. How far the store holds the prompt is asked
+//              once per request: a store that answers from memory (the
+//              directory) at once; otherwise (Redis, a round trip) on a loader
+//              thread, Prefetch returning kProbing until the answer is in (the
+//              request waits for it too; Forget drops it)
 //   Load       admission: host pages copied into fresh device pages (which the
 //              scheduler then inserts into the prefix cache, so the request
 //              matches them as it matches any cached page)

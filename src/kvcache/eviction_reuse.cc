@@ -18,8 +18,8 @@ int ReusePolicy::ClassOf(const EntryStats& stats) {
 }
 
 double ReusePolicy::ReuseProbability(int cls) const {
-  // Laplace's rule: an unseen class starts at one half, and a class needs five
-  // departures without a reuse before it is dead.
+  // Laplace's rule: an unseen class starts at one half (five departures without
+  // a reuse take it under kDeadBelow; Dead also asks for kDeadAfter of them).
   return (static_cast<double>(reused_[cls]) + 1) / (static_cast<double>(left_[cls]) + 2);
 }
 

@@ -251,6 +251,17 @@ class EvictionOrderTest : public CacheFixture {
     EXPECT_NE(a_gone, Match("ns", b).matched_tokens == 0);
     return a_gone;
   }
+  // reuse: kDeadAfter prompts whose requests generated 300 tokens, inserted and
+  // evicted unused, so that class is judged dead; the eviction order is cleared.
+  void TeachLongGenerationsAreDead() {
+    for (Token t = 0; t < ReusePolicy::kDeadAfter; ++t) {
+      InsertNew("ns", Seq(1000 + 100 * t, 8), {.generated_tokens = 300});
+    }
+    clock_.Advance(1000);
+    while (Evict(1) > 0) {
+    }
+    order_.clear();
+  }
   Tokens a_, b_, c_;
   std::vector<Token> order_;
 };
@@ -425,14 +436,7 @@ TEST_F(EvictionOrderTest, LearnedEvictsTheUnsharedTailFirstOnceItLearns) {
 TEST_F(EvictionOrderTest, ReuseEvictsWhatLongGenerationsLeftFirstOnceItLearns) {
   Init(4, 64, "reuse");
   cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path[0]); });
-  // Teach it: prompts whose requests generated 300 tokens never come back.
-  for (Token t = 0; t < ReusePolicy::kDeadAfter; ++t) {
-    InsertNew("ns", Seq(1000 + 100 * t, 8), {.generated_tokens = 300});
-  }
-  clock_.Advance(1000);
-  while (Evict(1) > 0) {
-  }
-  order_.clear();
+  TeachLongGenerationsAreDead();  // prompts whose requests generated 300 tokens never come back
   InsertNew("ns", Seq(100, 8), {.generated_tokens = 10});   // a short answer, older
   InsertNew("ns", Seq(200, 8), {.generated_tokens = 300});  // a long one, newer
   ASSERT_EQ(Evict(1), 2);
@@ -444,15 +448,7 @@ TEST_F(EvictionOrderTest, ReuseLearnsThatEvictedContentCameBack) {
   cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path[0]); });
   // Long-generation prompts go unused, then each comes back after eviction: the
   // ghost counts those returns, and the class is live again.
-  for (int round = 0; round < 2; ++round) {
-    for (Token t = 0; t < ReusePolicy::kDeadAfter; ++t) {
-      InsertNew("ns", Seq(1000 + 100 * t, 8), {.generated_tokens = 300});
-    }
-    clock_.Advance(1000);
-    while (Evict(1) > 0) {
-    }
-  }
-  order_.clear();
+  for (int round = 0; round < 2; ++round) TeachLongGenerationsAreDead();
   InsertNew("ns", Seq(100, 8), {.generated_tokens = 10});
   InsertNew("ns", Seq(200, 8), {.generated_tokens = 300});
   ASSERT_EQ(Evict(1), 2);
@@ -464,13 +460,7 @@ TEST_F(EvictionOrderTest, ReuseLearnsThatEvictedContentCameBack) {
 TEST_F(EvictionOrderTest, ReuseDoesNotAgeAPrefixAWaitingRequestWillMatch) {
   Init(4, 64, "reuse");
   cache_->SetEvictionObserver([this](const EvictedEntry& e) { order_.push_back(e.path[0]); });
-  for (Token t = 0; t < ReusePolicy::kDeadAfter; ++t) {
-    InsertNew("ns", Seq(1000 + 100 * t, 8), {.generated_tokens = 300});
-  }
-  clock_.Advance(1000);
-  while (Evict(1) > 0) {
-  }
-  order_.clear();
+  TeachLongGenerationsAreDead();
   const Tokens dead = Seq(200, 8), live = Seq(100, 8);
   InsertNew("ns", dead, {.generated_tokens = 300});
   InsertNew("ns", live, {.generated_tokens = 10});
